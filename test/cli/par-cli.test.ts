@@ -163,7 +163,7 @@ describe('gantry par', () => {
   });
 
   it('verifies the real upstream archive', () => {
-    const fakepay = join(packageRoot(), '..', 'shared', 'conformance', 'wascap', 'par', 'fakepay.par.gz');
+    const fakepay = join(packageRoot(), 'test', 'conformance', 'wascap', 'par', 'fakepay.par.gz');
     const r = gantry('par', 'verify', fakepay, '--issuer', 'ABNLQZLJFBAWP4KJR63PYCA4Y655OZOOHTGRW6FNFGEVUE5RN4PO2RXR', '--target', 'x86_64-linux', '--json');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ valid: true, format: 'tar.gz', name: 'Fake Payments', capid: 'examples:payments', revision: 1 });

@@ -1,5 +1,5 @@
 /**
- * Every artifact in ../shared/conformance/wascap reads as its README and expected.json say:
+ * Every artifact in test/conformance/wascap (a copy of the published conformance data) reads as its README and expected.json say:
  * real upstream archives and tokens verify, the synthetic negatives are refused with the right
  * code, re-signing a manifest's claims string reproduces its JWT, and our tar headers are
  * byte-identical to upstream's.

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { packageRoot } from '../../cli/launch.js';
 import { generateSeed, tarHeader } from '../../par/index.js';
 
-export const CONFORMANCE = join(packageRoot(), '..', 'shared', 'conformance', 'wascap');
+/** The repository's byte-for-byte copy of the wascap conformance data (see test/conformance/SOURCES.md). */
+export const CONFORMANCE = join(packageRoot(), 'test', 'conformance', 'wascap');
 
 export function conformance(path: string): Uint8Array {
   return new Uint8Array(readFileSync(join(CONFORMANCE, path)));

@@ -33,5 +33,5 @@ export async function makeArchive(signer: Signer, revision: number, opts: { vers
 }
 
 export function conformance(...parts: string[]): string {
-  return join(packageRoot(), '..', 'shared', 'conformance', ...parts);
+  return join(packageRoot(), 'test', 'conformance', ...parts);
 }
