@@ -4,26 +4,10 @@
  * Exit statuses: 0 ok, 1 the thing asked about failed (e.g. an archive failed verification),
  * 2 usage errors, 3 an unexpected internal error.
  */
-import { Command, CommanderError } from 'commander';
-import { registerKeys } from './keys.js';
-import { registerPar } from './par.js';
-import { registerCall } from './call.js';
-import { registerSandbox } from './sandbox.js';
-import { registerController } from './controller.js';
-import { registerAgent } from './agent.js';
+import { CommanderError } from 'commander';
+import { gantryProgram } from './program.js';
 
-const program = new Command('gantry')
-  .description('Run native capability providers (Provider Archives) on Kubernetes')
-  .version('0.1.0')
-  .exitOverride()
-  .showHelpAfterError(false);
-
-registerKeys(program);
-registerPar(program);
-registerCall(program);
-registerSandbox(program);
-registerController(program);
-registerAgent(program);
+const program = gantryProgram();
 
 try {
   await program.parseAsync(process.argv);

@@ -2,7 +2,8 @@
 // imports untouched). Type checking is tsc's job (`npm run typecheck`); keeping the two apart
 // means a type error elsewhere never stops a child process entry point from being built.
 import { build } from 'esbuild';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,3 +37,16 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 });
+
+// What `gantry version` reports: the commit this tree was built from, when it is a git checkout.
+// A packed package keeps the file from its pack-time build.
+{
+  const git = (args) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  let info = {};
+  try {
+    info = { commit: git(['rev-parse', 'HEAD']), dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '' };
+  } catch {
+    info = undefined; // not a checkout (e.g. an installed package): keep what was packed
+  }
+  if (info) writeFileSync(join(root, 'dist', 'build-info.json'), JSON.stringify(info) + '\n');
+}

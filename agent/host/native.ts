@@ -14,8 +14,9 @@ import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 import { HostError } from './errors.js';
+import { ABI_VERSION } from './abi.js';
 
-export const ABI_VERSION = 1;
+export { ABI_VERSION };
 export const CREATE_SYMBOL = '__capability_provider_create';
 
 /** Provider return codes (gantry_provider.h). */
