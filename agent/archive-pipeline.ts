@@ -11,9 +11,9 @@
  *   3. Verifying: check the claims' capid against the instance's expectation and write the
  *      verified binary into the content-addressed BinaryStore.
  *
- * The trust list in force is the agent's `--trust-issuer` keys plus the instance's
- * `spec.issuers` (copied by the controller from the Provider and its own defaults). With no
- * trusted issuer at all nothing is loaded: an agent never runs code nobody vouched for.
+ * The trust list in force is the agent's `--trust-issuer` keys (cluster policy) narrowed by
+ * the instance's `spec.issuers` (api/trust.ts): an instance can restrict it, never add a key.
+ * With an empty policy nothing is loaded: an agent never runs code nobody vouched for.
  */
 import { hostTarget } from './target.js';
 import type { ProviderInstance } from '../api/index.js';
@@ -25,6 +25,7 @@ import { InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
 import type { PreparedBinary } from './instance-runner.js';
 import { readPullSecrets } from './pull-secrets.js';
+import { narrowTrust, trustProblem } from '../api/trust.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
@@ -51,10 +52,12 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   if (spec.target !== o.target) {
     throw new InstanceFailure('TargetNotSupported', `instance is bound to target ${spec.target}, but this node's agent loads ${o.target}`);
   }
-  const trusted = [...new Set([...o.trustedIssuers, ...(spec.issuers ?? [])])];
-  if (trusted.length === 0) {
-    throw new InstanceFailure('UntrustedIssuer', 'no trusted issuers: start the agent with --trust-issuer KEY or set the Provider\'s trust.issuers');
-  }
+  // the instance can only narrow this agent's policy: a hand-made instance naming its own
+  // key is refused here, whatever the controller would have done
+  const trust = narrowTrust(o.trustedIssuers, spec.issuers);
+  const untrusted = trustProblem(trust, o.trustedIssuers, `${namespace}/${inst.metadata.name} spec.issuers`);
+  if (untrusted) throw new InstanceFailure('UntrustedIssuer', untrusted);
+  const trusted = trust.trusted;
 
   onPhase('Fetching');
   let credentials: RegistryCredentials | undefined;

@@ -26,7 +26,7 @@ export const ProviderInstanceSpec = z.object({
   capid: CapabilityId.optional(),
   linkName: z.string().max(63).optional(),
   config: Config.optional(),
-  issuers: z.array(z.string()).max(64).optional().describe('account keys the agent must accept for this archive'),
+  issuers: z.array(z.string()).max(64).optional().describe('narrows the trusted issuers of the agent to these account keys (the controller copies the narrowed list of the Provider); never adds one'),
 });
 export type ProviderInstanceSpec = z.infer<typeof ProviderInstanceSpec>;
 

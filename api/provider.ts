@@ -28,7 +28,7 @@ export const ProviderSpec = z.object({
   capabilityId: CapabilityId.optional().describe('expected capability id; must match the signed claims'),
   linkName: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/).max(63).optional(),
   config: Config.optional().describe('passed to the provider at start'),
-  trust: z.object({ issuers: z.array(AccountKey).max(64) }).optional().describe('account keys allowed to sign the archive (in addition to the controller default)'),
+  trust: z.object({ issuers: z.array(AccountKey).max(64) }).optional().describe('narrows the trusted issuers of the cluster (--trust-issuer of the controller and agents) to these account keys; a key the cluster does not trust is refused, never added'),
   rollout: z
     .object({
       maxUnavailable: intOrPercent(100_000, percentUpTo100Pattern).optional().describe('instances (e.g. 1) or percent of desired, rounded down (e.g. 25%); default 1'),
@@ -50,6 +50,7 @@ function isZero(v: number | string): boolean {
 }
 
 export const ResolvedArchive = z.object({
+  ref: z.string().optional().describe('the archive.ref the revision was resolved in (a moved revision is only judged within one repository)'),
   revision: z.int().min(0),
   digest: Digest,
   version: z.string().optional(),

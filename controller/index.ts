@@ -38,6 +38,13 @@ export interface ControllerOptions {
   metricsAddr?: string;
   identity?: string;
   leaderElection?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
+  /**
+   * How long a pinned revision's digest is taken from cache before the registry is asked again
+   * (default 5 min) — and so how soon a moved revision tag is noticed (RevisionMoved).
+   */
+  revisionRecheckMs?: number;
+  /** Every Provider is reconciled again this often, changed or not (default 30 s). */
+  resyncMs?: number;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Reconciles at once (default 8) and API writes in flight over all of them (default 64). */
@@ -102,7 +109,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const events = new EventRecorder(client, log, { host: identity });
-  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries }));
+  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries }), { pinnedTtlMs: opts.revisionRecheckMs });
   const informerOpts = { client, watchTimeoutSeconds: opts.watchTimeoutSeconds };
 
   const providers = new Informer<Provider>({ ...informerOpts, path: `/apis/${group}/${version}/providers`, name: 'providers' });
@@ -332,7 +339,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
   });
   elector.start();
-  const resync = setInterval(() => elector.isLeader() && enqueueAll(), 30_000);
+  const resync = setInterval(() => elector.isLeader() && enqueueAll(), opts.resyncMs ?? 30_000);
   resync.unref?.();
 
   let stopped = false;

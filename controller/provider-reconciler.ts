@@ -24,6 +24,7 @@ import type { EventRecorder } from './events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { planRollout, type InstanceView } from './rollout.js';
 import { failureFromError, checkResolved, ResolveFailure, type ArchiveResolver } from './resolve.js';
+import { narrowTrust, trustProblem } from '../api/trust.js';
 import { filterNodes, scheduleReplicas } from './scheduling/schedule.js';
 import { lostReason, lostReasons } from './scheduling/filters.js';
 import type { NodeView } from './scheduling/nodes.js';
@@ -115,16 +116,20 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
     deps.events.record(p, 'Warning', 'InvalidSpec', msg);
   } else {
     const spec = parsed.data;
-    const trusted = trustedIssuersOf(spec, deps.trustedIssuers);
+    const trust = narrowTrust(deps.trustedIssuers, spec.trust?.issuers);
+    const trusted = trust.trusted;
     try {
+      const untrusted = trustProblem(trust, deps.trustedIssuers, 'spec.trust.issuers');
+      if (untrusted) throw new ResolveFailure('UntrustedIssuer', untrusted, false);
       const dockerConfigs = await readDockerConfigs(deps.client, ns, spec.archive.pullSecrets);
       const r = await deps.resolver.resolve({ ref: spec.archive.ref, revision: spec.archive.revision, dockerConfigs, trustedIssuers: trusted });
       checkResolved(r, { trustedIssuers: trusted, capabilityId: spec.capabilityId, ref: spec.archive.ref });
+      if (resolved?.ref === spec.archive.ref && resolved.revision === r.revision && resolved.digest !== r.digest) throw revisionMoved(spec.archive.ref, resolved, r);
       if (resolved?.digest !== r.digest) {
         deps.events.record(p, 'Normal', 'Resolved', `${spec.archive.ref} revision ${r.revision} → ${r.digest} (${r.targets.join(', ')})`);
         status.progressingSince = undefined;
       }
-      resolved = r;
+      resolved = { ...r, ref: spec.archive.ref };
       conditions = setCondition(conditions, { type: 'Resolved', status: 'True', reason: 'Resolved', message: `revision ${r.revision} (${r.digest})`, observedGeneration: gen });
     } catch (err) {
       const f = failureFromError(err, spec.archive.ref);
@@ -301,9 +306,22 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   return { requeueAfterMs };
 }
 
-/** The Provider's own issuers and the cluster-wide ones, each once. */
+/**
+ * A published revision never changes: when the one this Provider already resolved now names
+ * other bytes, the registry (or whoever can write to it) moved its tag. That is an alarm, not
+ * a rollout — the digest that was verified and placed keeps serving.
+ */
+function revisionMoved(ref: string, before: ResolvedArchive, now: ResolvedArchive): ResolveFailure {
+  return new ResolveFailure(
+    'RevisionMoved',
+    `${ref} revision ${now.revision} now points at ${now.digest}, but it resolved to ${before.digest} before; a published revision never changes, so its tag was moved. Not rolling it out: check the registry, then publish a new revision (or set spec.archive.revision to another one)`,
+    false,
+  );
+}
+
+/** The cluster's trusted issuers narrowed by the Provider's spec.trust.issuers (api/trust.ts). */
 function trustedIssuersOf(spec: { trust?: { issuers?: string[] } }, clusterWide: string[]): string[] {
-  return [...new Set([...(spec.trust?.issuers ?? []), ...clusterWide])];
+  return narrowTrust(clusterWide, spec.trust?.issuers).trusted;
 }
 
 function why0(rejected: Map<string, { platform: string; reason: string; count: number }>): string {

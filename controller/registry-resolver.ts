@@ -6,7 +6,8 @@
  */
 import { credentialsFromDockerConfig, openArchiveStore, parseArchiveRef, type RegistryCredentials } from '../registry/index.js';
 import type { ResolvedArchive } from '../api/provider.js';
-import type { ArchiveResolver, ResolveRequest } from './resolve.js';
+import { ResolveFailure, type ArchiveResolver, type ResolveRequest } from './resolve.js';
+import { TRUST_POLICY_HINT } from '../api/trust.js';
 
 export interface RegistryResolverOptions {
   plainHttpRegistries?: string[];
@@ -26,10 +27,12 @@ export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveRes
           if (credentials) break;
         }
       }
-      const trustedIssuers = req.trustedIssuers.length ? req.trustedIssuers : undefined;
+      // never `undefined` (= any signer): an empty list in force trusts nothing
+      const trustedIssuers = req.trustedIssuers;
+      if (trustedIssuers.length === 0) throw new ResolveFailure('UntrustedIssuer', `${req.ref}: no trusted issuers; trust comes from ${TRUST_POLICY_HINT}`, false);
       const store = openArchiveStore(ref, { plainHttpRegistries: opts.plainHttpRegistries, caFile: opts.caFile, timeoutMs: opts.timeoutMs, credentials, trustedIssuers });
       const r = await store.resolve(req.revision);
-      const key = `${r.digest}|${(trustedIssuers ?? []).slice().sort().join(',')}`;
+      const key = `${r.digest}|${trustedIssuers.slice().sort().join(',')}`;
       if (!verified.has(key)) {
         await store.pull(r.digest, { trustedIssuers });
         verified.add(key);

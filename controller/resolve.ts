@@ -11,6 +11,7 @@
  * RegistryUnavailable, …) and `transient` says whether to retry with backoff soon.
  */
 import type { ResolvedArchive } from '../api/provider.js';
+import { TRUST_POLICY_HINT } from '../api/trust.js';
 
 export interface RegistryCredentials {
   username?: string;
@@ -24,7 +25,7 @@ export interface ResolveRequest {
   revision?: number;
   /** Raw `.dockerconfigjson` documents from the Provider's pull secrets. */
   dockerConfigs?: string[];
-  /** Issuers allowed in force for this Provider (empty = any valid signature). */
+  /** Issuers in force for this Provider (api/trust.ts); empty = nothing is trusted. */
   trustedIssuers: string[];
 }
 
@@ -83,8 +84,8 @@ export function failureFromError(err: unknown, ref: string): ResolveFailure {
 
 /** Checks the controller makes on top of the store's verification. */
 export function checkResolved(r: ResolvedArchive, opts: { trustedIssuers: string[]; capabilityId?: string; ref: string }): void {
-  if (opts.trustedIssuers.length > 0 && !opts.trustedIssuers.includes(r.issuer ?? '')) {
-    throw new ResolveFailure('UntrustedIssuer', `${opts.ref} revision ${r.revision} is signed by ${r.issuer}, which is not a trusted issuer; add it to spec.trust.issuers or the controller's --trust-issuer`, false);
+  if (!opts.trustedIssuers.includes(r.issuer ?? '')) {
+    throw new ResolveFailure('UntrustedIssuer', `${opts.ref} revision ${r.revision} is signed by ${r.issuer}, which is not a trusted issuer; trust comes from ${TRUST_POLICY_HINT} (spec.trust.issuers can only narrow it)`, false);
   }
   if (opts.capabilityId && r.capid !== opts.capabilityId) {
     throw new ResolveFailure('CapabilityMismatch', `${opts.ref} revision ${r.revision} provides ${r.capid ?? 'no capability id'}, but spec.capabilityId is ${opts.capabilityId}`, false);

@@ -66,6 +66,9 @@ async function gantryCall(args: string[]): Promise<{ code: number; stdout: strin
   }
 }
 
+/** An account no policy trusts: the attacker's own signing key. */
+const strangerSeed = generateSeed('account');
+
 const calls = (n: number, f: (i: number) => Promise<unknown>) => Promise.all(Array.from({ length: n }, (_, i) => f(i)));
 
 beforeAll(async () => {
@@ -78,7 +81,7 @@ beforeAll(async () => {
   await publishOne('keyvalue', 'keyvalue', 'wascap:keyvalue');
   await publishOne('echo', 'echo', 'gantry:echo');
   await publishOne('faulty', 'faulty', 'gantry:faulty');
-  await publishOne('echo-stranger', 'echo', 'gantry:echo', generateSeed('account'));
+  await publishOne('echo-stranger', 'echo', 'gantry:echo', strangerSeed);
   privateRegistry = await startRegistry({ basicAuth: { user: regUser.username, password: regUser.password } });
   archives['echo-private'] = await publish(w, {
     repo: 'echo-private', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed,
@@ -248,6 +251,13 @@ describe('gantry agent', () => {
       const a = archives['echo-stranger']!;
       await createInstance(w, { name: 'echo-stranger', provider: 'echo-stranger', ref: a.ref, digest: a.digest, target });
       await expectFailed('echo-stranger', 'UntrustedIssuer', /issuer|trust/i);
+    });
+
+    it('a hand-made instance that names the attacker key in spec.issuers: an instance only narrows trust (UntrustedIssuer)', async () => {
+      const a = archives['echo-stranger']!;
+      const attacker = publicKeyFromSeed(strangerSeed);
+      await createInstance(w, { name: 'echo-self-trusted', provider: 'echo-self-trusted', ref: a.ref, digest: a.digest, target, issuers: [attacker] });
+      await expectFailed('echo-self-trusted', 'UntrustedIssuer', new RegExp(`${attacker}.*only narrow`));
     });
 
     it('a target this node cannot load (TargetNotSupported), and an archive without this node\'s target (TargetNotInArchive)', async () => {
