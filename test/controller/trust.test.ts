@@ -24,6 +24,7 @@ describe('trust comes from cluster policy and can only be narrowed', () => {
     await c.addNode('n2', 'amd64');
     await c.publish('acme/evil', { revision: 1, issuerSeed: attacker, targets: ['x86_64-linux'] });
     await c.publish('acme/good', { revision: 1, targets: ['x86_64-linux'] });
+    await c.publish('acme/badcap', { revision: 1, capid: 'Acme KV/v2', targets: ['x86_64-linux'] });
     ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
   }, 60_000);
   afterAll(async () => {
@@ -59,6 +60,13 @@ describe('trust comes from cluster policy and can only be narrowed', () => {
     });
     expect(inst.spec.issuers).toEqual([c.issuer]);
     expect(resolvedCondition(await c.provider('good'))).toMatchObject({ status: 'True', reason: 'Resolved' });
+  });
+
+  it('a capability id the API cannot hold is refused at resolve (InvalidArchive, saying why), before any instance create could fail', async () => {
+    await c.applyProvider('badcap', { archive: { ref: c.ref('acme/badcap') }, replicas: 1 });
+    const cond = await waitFor('InvalidArchive', async () => resolvedCondition(await c.provider('badcap'))?.reason === 'InvalidArchive' && resolvedCondition(await c.provider('badcap')));
+    expect(cond.message).toMatch(/"Acme KV\/v2".*not a valid capability id/);
+    expect(await c.instances('badcap')).toHaveLength(0);
   });
 });
 
