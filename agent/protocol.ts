@@ -36,10 +36,15 @@ export type CallErrorCode = (typeof CallErrorCodes)[number];
 /** Default link name when a Provider does not set spec.linkName. */
 export const DEFAULT_LINK = 'default';
 
-/** Make any string safe as one NATS subject token: no '.', '*', '>' or whitespace. */
+/**
+ * Encode any string as one NATS subject token, injectively: '%', '.', '*', '>', whitespace
+ * and control characters become %XX (their UTF-8 bytes in upper-case hex), everything else
+ * stays. So `acme:kv.v2` → `acme:kv%2Ev2` and `acme:kv_v2` stays `acme:kv_v2`: two different
+ * names never share a subject (an earlier '_' mapping let them collide).
+ */
 export function subjectToken(s: string): string {
   if (!s) throw new Error('empty subject token');
-  return s.replace(/[.*>\s]/g, '_');
+  return s.replace(/[%.*>\s\p{Cc}]/gu, (ch) => [...Buffer.from(ch, 'utf8')].map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join(''));
 }
 
 export function providerSubject(namespace: string, provider: string): string {
