@@ -90,6 +90,16 @@ describe('object names', () => {
     expect(applied.json.reason).toBe('Invalid');
   });
 
+  it('a CRD name is a DNS-1123 subdomain and must be plural.group; both problems are reported together', async () => {
+    const crd = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'Gadgets.example.com' }, spec: { group: 'example.com', scope: 'Namespaced', names: { plural: 'gadgets', kind: 'Gadget' }, versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object' } } }] } };
+    const r = await raw(api, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    expect(r.status).toBe(422);
+    expect(r.json.details.causes.map((c: { message: string }) => c.message)).toEqual([
+      `Invalid value: "Gadgets.example.com": ${SUBDOMAIN_MSG}`,
+      'Invalid value: "Gadgets.example.com": must be spec.names.plural+"."+spec.group',
+    ]);
+  });
+
   it('a Service name is a DNS-1035 label (no leading digit, no dots); a StatefulSet name a DNS-1123 label', async () => {
     const svc = '/api/v1/namespaces/default/services';
     const digit = await raw(api, 'POST', svc, { metadata: { name: '1st' }, spec: { ports: [{ port: 80 }] } });
