@@ -1,8 +1,9 @@
 /**
  * The built-in kinds the emulator serves, with the per-kind behaviour a real apiserver has:
  * defaulting (Namespace finalizers and phase, pod-template defaults), strategic-merge list
- * keys, extra field selectors and `kubectl get` printers. Schemas are not enforced for
- * built-ins — the emulator trusts its clients there, as only custom resources need validation.
+ * keys, extra field selectors and `kubectl get` printers, and the name rule each kind's
+ * validation applies (names.ts). Schemas are not enforced for built-ins — the emulator trusts
+ * its clients there, as only custom resources need validation.
  */
 import { humanAge } from './table.js';
 import type { KObject, ResourceType, TableColumn } from './types.js';
@@ -69,7 +70,7 @@ function nodeRoles(o: KObject): string {
 export function builtinResources(): ResourceType[] {
   return [
     builtin('Namespace', 'namespaces', {
-      namespaced: false, shortNames: ['ns'], status: true, verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+      namespaced: false, nameRule: 'label', shortNames: ['ns'], status: true, verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
       defaulter: (o) => {
         o.spec = { finalizers: ['kubernetes'], ...(o.spec ?? {}) };
         o.status = { phase: 'Active', ...(o.status ?? {}) };
@@ -91,7 +92,8 @@ export function builtinResources(): ResourceType[] {
       },
     }),
     builtin('Event', 'events', {
-      shortNames: ['ev'],
+      // core/v1 Events keep their legacy validation, which checks no name format.
+      nameRule: 'path-segment', shortNames: ['ev'],
       fieldGetters: {
         'involvedObject.kind': (o) => o.involvedObject?.kind, 'involvedObject.namespace': (o) => o.involvedObject?.namespace,
         'involvedObject.name': (o) => o.involvedObject?.name, 'involvedObject.uid': (o) => o.involvedObject?.uid,
@@ -123,7 +125,7 @@ export function builtinResources(): ResourceType[] {
       table: { columns: [NAME, col('Data', 'integer'), AGE], row: (o) => [o.metadata.name, Object.keys(o.data ?? {}).length + Object.keys(o.binaryData ?? {}).length, age(o)] },
     }),
     builtin('ServiceAccount', 'serviceaccounts', { shortNames: ['sa'] }),
-    builtin('Service', 'services', { shortNames: ['svc'], status: true, categories: ['all'], mergeKeys: { ...COMMON_MERGE_KEYS, ports: 'port' } }),
+    builtin('Service', 'services', { nameRule: 'dns1035', shortNames: ['svc'], status: true, categories: ['all'], mergeKeys: { ...COMMON_MERGE_KEYS, ports: 'port' } }),
     builtin('Pod', 'pods', {
       shortNames: ['po'], status: true, categories: ['all'],
       defaulter: (o) => { podSpecDefaults(o.spec); o.status ??= { phase: 'Pending' }; },
@@ -173,7 +175,8 @@ export function builtinResources(): ResourceType[] {
       },
     }),
     builtin('StatefulSet', 'statefulsets', {
-      group: 'apps', shortNames: ['sts'], status: true, generation: true, categories: ['all'], scale: REPLICAS_SCALE,
+      // A DNS label since v1.27: the name becomes each Pod's hostname.
+      group: 'apps', nameRule: 'label', shortNames: ['sts'], status: true, generation: true, categories: ['all'], scale: REPLICAS_SCALE,
       defaulter: (o) => {
         o.spec ??= {};
         o.spec.replicas ??= 1;
@@ -184,11 +187,11 @@ export function builtinResources(): ResourceType[] {
       },
       table: { columns: [NAME, col('Ready'), AGE], row: (o) => [o.metadata.name, `${o.status?.readyReplicas ?? 0}/${o.spec?.replicas ?? 0}`, age(o)] },
     }),
-    builtin('PodDisruptionBudget', 'poddisruptionbudgets', { group: 'policy', shortNames: ['pdb'], status: true, generation: true }),
-    builtin('Role', 'roles', { group: 'rbac.authorization.k8s.io' }),
-    builtin('RoleBinding', 'rolebindings', { group: 'rbac.authorization.k8s.io' }),
-    builtin('ClusterRole', 'clusterroles', { group: 'rbac.authorization.k8s.io', namespaced: false }),
-    builtin('ClusterRoleBinding', 'clusterrolebindings', { group: 'rbac.authorization.k8s.io', namespaced: false }),
+    builtin('PodDisruptionBudget', 'poddisruptionbudgets', { group: 'policy', nameRule: 'path-segment', shortNames: ['pdb'], status: true, generation: true }),
+    builtin('Role', 'roles', { group: 'rbac.authorization.k8s.io', nameRule: 'path-segment' }),
+    builtin('RoleBinding', 'rolebindings', { group: 'rbac.authorization.k8s.io', nameRule: 'path-segment' }),
+    builtin('ClusterRole', 'clusterroles', { group: 'rbac.authorization.k8s.io', nameRule: 'path-segment', namespaced: false }),
+    builtin('ClusterRoleBinding', 'clusterrolebindings', { group: 'rbac.authorization.k8s.io', nameRule: 'path-segment', namespaced: false }),
     builtin('Lease', 'leases', {
       group: 'coordination.k8s.io',
       table: { columns: [NAME, col('Holder'), AGE], row: (o) => [o.metadata.name, o.spec?.holderIdentity ?? '', age(o)] },

@@ -4,6 +4,7 @@
  * place that turns it into `{kind:"Status", status:"Failure", reason, code, details}` and
  * clients (client-node's ApiException, kubectl's error printer) see what a real cluster sends.
  */
+import { goQuote } from './names.js';
 
 export interface StatusCause { reason?: string; message?: string; field?: string }
 export interface StatusDetails { name?: string; group?: string; kind?: string; uid?: string; causes?: StatusCause[]; retryAfterSeconds?: number }
@@ -36,8 +37,10 @@ export const errors = {
   badRequest: (message: string) => new ApiError(400, 'BadRequest', message),
   invalid: (kind: string, group: string, name: string, causes: StatusCause[]) => {
     const q = group ? `${kind}.${group}` : kind;
-    const list = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).join(', ');
-    return new ApiError(422, 'Invalid', `${q} "${name}" is invalid: ${causes.length > 1 ? '[' + list + ']' : list}`, { name, group, kind, causes });
+    // The message lists each distinct problem once (field.ErrorList.ToAggregate); causes keep all.
+    const msgs = [...new Set(causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)))];
+    const list = msgs.join(', ');
+    return new ApiError(422, 'Invalid', `${q} ${goQuote(name)} is invalid: ${msgs.length > 1 ? '[' + list + ']' : list}`, { name, group, kind, causes });
   },
   forbidden: (plural: string, group: string, name: string, why: string) =>
     new ApiError(403, 'Forbidden', `${qualifiedResource(plural, group)} "${name}" is forbidden: ${why}`, { name, group, kind: plural }),

@@ -9,7 +9,8 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { serverSideApply } from './apply.js';
 import { cloneData, jsonEqual, sameContent, sameObject } from './canonical.js';
-import { ApiError, errors } from './errors.js';
+import { ApiError, errors, type StatusCause } from './errors.js';
+import { generatedNamePrefix, objectMetaCauses } from './names.js';
 import { now, recordUpdate, type TypeHints } from './managedfields.js';
 import { CR_SMP_MESSAGE, jsonPatch, mergePatch, PATCH_TYPES, strategicMergePatch } from './patch.js';
 import { CRD_RESOURCE, ResourceRegistry } from './registry.js';
@@ -136,26 +137,31 @@ export class ResourceHandlers {
     }
   }
 
-  /** Pruning, defaulting, validation for the object about to be stored. */
-  private admit(s: RequestScope, o: KObject, fv: FieldValidation): string[] {
+  /**
+   * Pruning, defaulting, validation for the object about to be stored. On create the name,
+   * generateName and namespace are checked with the kind's name rule (names.ts); an update
+   * cannot change them, and a real server does not re-check their format then.
+   */
+  private admit(s: RequestScope, o: KObject, fv: FieldValidation, creating: boolean): string[] {
     const rt = s.rt;
     let warnings: string[] = [];
+    const metaCauses = creating ? objectMetaCauses(rt.nameRule ?? 'subdomain', rt.namespaced, o.metadata) : [];
     if (rt.custom) {
       const schema = rt.schemas?.[s.version];
       warnings = checkUnknownFields(prune(o, schema), fv);
       applyDefaults(o, schema);
-      validateCustom(rt, s.version, o);
+      validateCustom(rt, s.version, o, metaCauses);
     } else {
       rt.defaulter?.(o);
-      if (!o.metadata.name) throw errors.invalid(rt.kind, rt.group, '', [{ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' }]);
+      if (resourceKey(rt) === CRD_RESOURCE) this.admitCrd(o, metaCauses);
+      else if (metaCauses.length) throw errors.invalid(rt.kind, rt.group, o.metadata.name ?? '', metaCauses);
     }
-    if (resourceKey(rt) === CRD_RESOURCE) this.admitCrd(o);
     return warnings;
   }
 
-  private admitCrd(o: KObject): void {
+  private admitCrd(o: KObject, metaCauses: StatusCause[]): void {
     const spec = o.spec ?? {};
-    const causes = [];
+    const causes = [...metaCauses];
     if (!spec.group) causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.group' });
     if (!spec.names?.plural) causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.names.plural' });
     if (!spec.names?.kind) causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'spec.names.kind' });
@@ -191,7 +197,7 @@ export class ResourceHandlers {
       if (o.metadata.namespace && s.namespace && o.metadata.namespace !== s.namespace) throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
       o.metadata.namespace = s.namespace;
     } else delete o.metadata.namespace;
-    if (!o.metadata.name && o.metadata.generateName) o.metadata.name = o.metadata.generateName + randomSuffix();
+    if (!o.metadata.name && typeof o.metadata.generateName === 'string' && o.metadata.generateName) o.metadata.name = generatedNamePrefix(o.metadata.generateName) + randomSuffix();
     s = { ...s, name: o.metadata.name };
     this.checkNamespace(s, true);
     o.apiVersion = apiVersionOf(rt.group, s.version);
@@ -202,7 +208,7 @@ export class ResourceHandlers {
     delete o.metadata.deletionGracePeriodSeconds;
     if (rt.generation) o.metadata.generation = 1; else delete o.metadata.generation;
     if (rt.status && (rt.custom || rt.group === 'apps')) delete o.status;
-    const warnings = this.admit(s, o, parseFieldValidation(s.query.get('fieldValidation')));
+    const warnings = this.admit(s, o, parseFieldValidation(s.query.get('fieldValidation')), true);
     delete o.metadata.managedFields;
     if (appliedFields) o.metadata.managedFields = appliedFields;
     else recordUpdate(undefined, o, this.hints(rt, s.version), managerName(s), o.apiVersion, undefined, 'all');
@@ -253,7 +259,7 @@ export class ResourceHandlers {
         throw errors.invalid(rt.kind, rt.group, prev.metadata.name!, [{ reason: 'FieldValueForbidden', message: 'Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ' + JSON.stringify(added), field: 'metadata.finalizers' }]);
       }
     }
-    const warnings = [...(opts.warnings ?? []), ...this.admit(s, o, parseFieldValidation(s.query.get('fieldValidation')))];
+    const warnings = [...(opts.warnings ?? []), ...this.admit(s, o, parseFieldValidation(s.query.get('fieldValidation')), false)];
     if (rt.status && !statusWrite && prev.status !== undefined) o.status = cloneData(prev.status); // defaulting must not resurrect status
     if (rt.generation && !(statusWrite && rt.status) && !sameContent(prev, o, rt.status)) m.generation = (prev.metadata.generation ?? 0) + 1;
     if (!opts.applied) {

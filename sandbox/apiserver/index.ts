@@ -11,7 +11,7 @@
  * Layers: server.ts (HTTP) → handlers.ts (API semantics) → store.ts (objects, RV, history).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +22,7 @@ import { OpenApiDocs } from './openapi.js';
 import { loadState, Persister } from './persistence.js';
 import { CRD_RESOURCE, ResourceRegistry } from './registry.js';
 import { ApiHttpServer } from './server.js';
+import { securePrivateDir } from './statedir.js';
 import { MemoryStore } from './store.js';
 import { ensureTls } from './tls.js';
 import { now } from './managedfields.js';
@@ -32,7 +33,8 @@ export interface ApiServerOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Persistence, TLS material and kubeconfig; a temporary directory when absent. */
+  /** Persistence, TLS material and kubeconfig; a temporary directory when absent. Made 0700
+   *  with 0600 files (looser modes are tightened; another user's directory is refused). */
   stateDir?: string;
   /** Bearer token; generated (and kept in the state dir) when absent. */
   token?: string;
@@ -59,7 +61,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const host = opts.host ?? '127.0.0.1';
   const temp = !opts.stateDir;
   const dir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'gantry-apiserver-'));
-  mkdirSync(dir, { recursive: true });
+  securePrivateDir(dir);
   const tokenFile = join(dir, 'token');
   const token = opts.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(24).toString('hex'));
   writeFileSync(tokenFile, token, { mode: 0o600 });

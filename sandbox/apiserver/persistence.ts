@@ -2,11 +2,13 @@
  * Persistence of the store to a state directory: a snapshot (`store.json`: every object plus
  * the resourceVersion) and a journal of writes since (`journal.ndjson`). Writes are appended
  * in batches every few milliseconds, never by re-serialising the whole store, so a 10k-object
- * burst stays cheap; the journal is folded into the snapshot on load and on stop.
+ * burst stays cheap; the journal is folded into the snapshot on load and on stop. Both hold
+ * Secret data, so both are created 0600 in a 0700 directory (statedir.ts).
  */
 import { appendFile } from 'node:fs/promises';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FILE_MODE } from './statedir.js';
 import { storedJson, type MemoryStore, type MemoryStoreSeed, type StoreEvent } from './store.js';
 import type { KObject } from './types.js';
 import { logger } from '../../runtime/log.js';
@@ -59,9 +61,11 @@ export class Persister {
     const snap = this.store.snapshot();
     this.objectCount = snap.objects.length;
     const tmp = join(this.dir, 'store.json.tmp');
-    writeFileSync(tmp, JSON.stringify(snap));
+    // Secret data is in here: a fresh file, created 0600 (a leftover tmp would keep its mode).
+    rmSync(tmp, { force: true });
+    writeFileSync(tmp, JSON.stringify(snap), { mode: FILE_MODE });
     renameSync(tmp, join(this.dir, 'store.json'));
-    writeFileSync(this.journal, '');
+    writeFileSync(this.journal, '', { mode: FILE_MODE });
   }
 
   record(ev: StoreEvent): void {
@@ -85,7 +89,7 @@ export class Persister {
       if (this.buffer.length === 0) return;
       const chunk = this.buffer.join('\n') + '\n';
       this.buffer = [];
-      return appendFile(this.journal, chunk);
+      return appendFile(this.journal, chunk, { mode: FILE_MODE });
     }).catch((err: Error) => {
       log.error({ err: err.message, journal: this.journal }, 'could not append to the journal; state since the last snapshot may be lost on restart');
     });

@@ -10,6 +10,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedVersion, apiGroup, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
 import { ApiError, errors } from './errors.js';
+import { goQuote, pathSegmentName } from './names.js';
 import { decodeProtobufObject } from './protobuf.js';
 import type { RequestScope, ResourceHandlers, WriteResult } from './handlers.js';
 import type { OpenApiDocs } from './openapi.js';
@@ -180,6 +181,9 @@ export class ApiHttpServer {
       return sendError(res, errors.pathNotFound(path));
     }
     if (p.namespace && !rt.namespaced) return sendError(res, errors.pathNotFound(path));
+    // The storage key functions refuse a name that cannot be a path segment before any verb runs.
+    const nameProblems = p.name === undefined ? [] : pathSegmentName(p.name);
+    if (nameProblems.length) return sendError(res, errors.badRequest(`Name parameter invalid: ${goQuote(p.name!)}: ${nameProblems.join(';')}`));
     const scope: RequestScope = { rt, version: p.version, namespace: p.namespace, name: p.name, subresource: p.subresource === 'finalize' ? undefined : p.subresource, query: url.searchParams, userAgent: req.headers['user-agent'] };
     const { handlers } = this.deps;
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || p.watchPrefix;

@@ -5,6 +5,7 @@
  * resources are both `ResourceType`s; handlers never special-case a kind by name except
  * through the hooks declared here.
  */
+import type { NameRule } from './names.js';
 
 export type KObject = { apiVersion?: string; kind?: string; metadata: ObjectMeta; [k: string]: any };
 
@@ -54,6 +55,8 @@ export interface ResourceType {
   plural: string;
   singular: string;
   namespaced: boolean;
+  /** How metadata.name is validated on create (names.ts); default 'subdomain'. */
+  nameRule?: NameRule;
   shortNames: string[];
   categories: string[];
   verbs: string[];

@@ -149,11 +149,13 @@ function causeFor(e: ErrorObject, obj: KObject): StatusCause | undefined {
   }
 }
 
-/** Validate against the version's schema; throws 422 Invalid with one cause per problem. */
-export function validateCustom(rt: ResourceType, version: string, obj: KObject): void {
+/**
+ * Validate against the version's schema; throws 422 Invalid with one cause per problem, after
+ * the `metadata` problems the caller found (names.ts), as the apiextensions apiserver lists them.
+ */
+export function validateCustom(rt: ResourceType, version: string, obj: KObject, metaCauses: StatusCause[] = []): void {
   const schema = rt.schemas?.[version];
-  const causes: StatusCause[] = [];
-  if (!obj.metadata?.name) causes.push({ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' });
+  const causes: StatusCause[] = [...metaCauses];
   if (schema) {
     const v = validatorFor(schema);
     if (!v(obj)) {

@@ -135,6 +135,29 @@ for (const k of kubectls) {
       expect(gone.stderr).toContain(`namespaces "${ns}" not found`);
     });
 
+    it('refuses names the real server refuses, with its message, and accepts the edge cases it accepts', async () => {
+      const label = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+      const subdomain = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+      const refused = async (args: string[], stderr: string) => {
+        const r = await run(k, args);
+        expect(r.code, `${args.join(' ')}: ${r.stdout}`).toBe(1);
+        expect(r.stderr).toContain(stderr);
+      };
+      await refused(['create', 'namespace', 'Bad.NS'], `The Namespace "Bad.NS" is invalid: metadata.name: Invalid value: "Bad.NS": ${label}`);
+      await refused(['-n', 'default', 'create', 'configmap', 'UPPER'], `error: failed to create configmap: ConfigMap "UPPER" is invalid: metadata.name: Invalid value: "UPPER": ${subdomain}`);
+      await refused(['-n', 'default', 'create', 'configmap', 'has space'], `error: failed to create configmap: ConfigMap "has space" is invalid: metadata.name: Invalid value: "has space": ${subdomain}`);
+      const n300 = 'a'.repeat(300);
+      await refused(['-n', 'default', 'create', 'configmap', n300], `error: failed to create configmap: ConfigMap "${n300}" is invalid: metadata.name: Invalid value: "${n300}": must be no more than 253 characters`);
+      await refused(['-n', 'Bad.NS', 'create', 'configmap', 'x'], 'error: failed to create configmap: namespaces "Bad.NS" not found');
+
+      const ns = `${'n'.repeat(59)}-${k.minor}`; // 62–63 characters: a label at its length limit
+      expect(ok(await run(k, ['create', 'namespace', ns]))).toBe(`namespace/${ns} created\n`);
+      const n253 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+      for (const name of [n253, 'a.b-c']) expect(ok(await run(k, ['-n', ns, 'create', 'configmap', name]))).toBe(`configmap/${name} created\n`);
+      expect(ok(await run(k, ['-n', ns, 'get', 'configmap', n253, '-o', 'jsonpath={.metadata.name}']))).toBe(n253);
+      expect(ok(await run(k, ['delete', 'namespace', ns, '--wait=false']))).toBe(`namespace "${ns}" deleted\n`);
+    });
+
     it('applies a built-in DaemonSet and updates it with a strategic merge patch', async () => {
       const ds = (a: string) => fixture(k, 'ds.yaml', (d) => { d.metadata.name = `agent-${k.minor}`; d.spec.template.spec.containers[0].env[0].value = a; });
       expect(ok(await run(k, ['apply', ...validate, '-f', ds('1')]))).toBe(`daemonset.apps/agent-${k.minor} created\n`);
