@@ -97,6 +97,9 @@ describe('every example provider conforms', () => {
     ['keyvalue', 'wascap:keyvalue', ['--op', 'Set={"key":"a","value":1}', '--op', 'Get={"key":"a"}', '--op', 'Incr={"key":"n"}', '--op', 'Keys']],
     ['messaging', 'wascap:messaging', ['--op', 'Stats']],
     ['faulty', 'gantry:faulty', ['--op', 'Ok']],
+    ['keyvalue-rs', 'wascap:keyvalue', ['--op', 'Set={"key":"a","value":1}', '--op', 'Get={"key":"a"}', '--op', 'Incr={"key":"n"}', '--op', 'Keys']],
+    ['echo-go', 'gantry:echo', ['--config', '{"prefix":"> "}', '--op', 'Echo=hello']],
+    ['panicky-rs', 'gantry:panicky', ['--op', 'Count']],
   ];
   it.each(examples)('%s passes every check (gantry abi check exits 0)', (name, capid, args) => {
     const r = spawnSync(process.execPath, [join(root, 'bin', 'gantry.js'), 'abi', 'check', providerLib(name), '--capid', capid, ...args, '--json'], { encoding: 'utf8' });
@@ -139,6 +142,12 @@ describe("the faulty provider's misbehaviours fail the check that exercises them
     const r = await runAbiCheck({ library: providerLib('faulty'), ops: [{ op: 'Error', payload: '' }] });
     expect(failed(r)).toEqual(['calls']);
     expect(check(r, 'calls').detail).toBe('Error failed with code 1: faulty: failing as asked');
+  });
+
+  it("a Rust SDK provider's panic fails `calls` as a provider error, not a crash", async () => {
+    const r = await runAbiCheck({ library: providerLib('panicky-rs'), ops: [{ op: 'Panic', payload: '' }] });
+    expect(failed(r)).toEqual(['calls']);
+    expect(check(r, 'calls').detail).toMatch(/^Panic failed with code 1: provider panicked in Panic: asked to panic/);
   });
 
   it('another capability id fails `capability-id`', async () => {
