@@ -203,16 +203,31 @@ async function run(): Promise<void> {
   // The operations every later check exercises: those the user named, and the unknown one.
   const ops = [...plan.ops.map((o) => ({ op: o.op, payload: Buffer.from(o.payload, 'utf8') })), { op: UNKNOWN_OP, payload: Buffer.alloc(0) }];
 
+  // Operations that answered the same bytes twice in a row are repeatable: called concurrently
+  // they must still answer exactly that (a data race shows up as another reply or code).
+  const repeatable = new Map<string, { status: number; body: string }>();
   await check('calls', () => {
-    if (plan.ops.length === 0) return 'no --op given: only the unknown operation is exercised';
     const done: string[] = [];
-    for (const { op, payload } of ops.slice(0, -1)) {
-      const { status, body } = provider.callSync('', op, payload);
-      if (status !== GantryStatus.OK) fail(`${op} failed with code ${status}: ${Buffer.from(body).toString('utf8') || 'no message'}`);
-      expected.set(op, status);
-      done.push(`${op} → ${body.length} bytes`);
+    const first = new Map<string, { status: number; body: string }>();
+    for (const pass of [1, 2]) {
+      for (const { op, payload } of ops) {
+        const { status, body } = provider.callSync('', op, payload);
+        const text = Buffer.from(body).toString('hex');
+        if (pass === 1) {
+          if (op !== UNKNOWN_OP && status !== GantryStatus.OK) fail(`${op} failed with code ${status}: ${Buffer.from(body).toString('utf8') || 'no message'}`);
+          first.set(op, { status, body: text });
+          if (op !== UNKNOWN_OP) done.push(`${op} → ${body.length} bytes`);
+        } else {
+          const a = first.get(op)!;
+          if (a.status === status && a.body === text) repeatable.set(op, a);
+          expected.set(op, status);
+          if (a.status !== status) expected.delete(op); // its code depends on state: not compared below
+        }
+      }
     }
-    return done.join('; ');
+    const rep = [...repeatable.keys()].filter((o) => o !== UNKNOWN_OP);
+    if (plan.ops.length === 0) return 'no --op given: only the unknown operation is exercised';
+    return `${done.join('; ')}; repeatable: ${rep.length ? rep.join(', ') : 'none'}`;
   });
 
   const handleCall = koffi.decode(table.handle_call, Proto.HandleCall) as NativeFn;
@@ -229,8 +244,9 @@ async function run(): Promise<void> {
     const perThread = 25;
     let running = 0;
     let maxRunning = 0;
+    let failed = false;
     const worker = async (t: number) => {
-      for (let i = 0; i < perThread; i++) {
+      for (let i = 0; i < perThread && !failed; i++) {
         const { op, payload } = ops[(t + i) % ops.length]!;
         running++;
         maxRunning = Math.max(maxRunning, running);
@@ -238,11 +254,19 @@ async function run(): Promise<void> {
         running--;
         const want = expected.get(op);
         if (!CALL_CODES.has(status)) fail(`${op} returned code ${status}, which handle_call may not return`);
-        // Stateful operations (Incr, Set) may answer differently; the codes must not change.
+        // Stateful operations (Incr) may answer differently; their codes must not change.
         if (want !== undefined && status !== want) fail(`${op} returned code ${status} when called concurrently (${want} alone): ${Buffer.from(body).toString('utf8')}`);
+        const same = repeatable.get(op);
+        if (same && Buffer.from(body).toString('hex') !== same.body) {
+          fail(`${op} answered ${JSON.stringify(Buffer.from(body).toString('utf8').slice(0, 80))} when called concurrently, ${JSON.stringify(Buffer.from(same.body, 'hex').toString('utf8').slice(0, 80))} alone: handle_call is not thread-safe`);
+        }
       }
     };
-    await Promise.all(Array.from({ length: threads }, (_, t) => worker(t)));
+    // The first failure stops every worker, so no call of this check runs into the next one.
+    const workers = Array.from({ length: threads }, (_, t) => worker(t).catch((e) => { failed = true; throw e; }));
+    const results = await Promise.allSettled(workers);
+    const firstFailure = results.find((r) => r.status === 'rejected');
+    if (firstFailure) throw (firstFailure as PromiseRejectedResult).reason;
     return `${threads * perThread} calls from ${threads} threads (${maxRunning} at once), ${dispatches} dispatches`;
   });
 

@@ -44,7 +44,18 @@ static int32_t configure_dispatch(void *c, gantry_dispatch_fn f, void *h) { (voi
 static int32_t handle_call(void *c, const char *actor, const char *op, const uint8_t *msg, size_t len, gantry_buffer *reply) {
   (void)c; (void)actor; (void)msg; (void)len;
   reply->data = NULL; reply->len = 0;
+#ifdef NOT_THREAD_SAFE
+  static int busy;
+  if (strcmp(op, "Ping") == 0) {
+    /* Stands for a data race: a call that overlaps another answers differently. */
+    int was = __atomic_fetch_add(&busy, 1, __ATOMIC_SEQ_CST);
+    usleep(2000);
+    __atomic_fetch_sub(&busy, 1, __ATOMIC_SEQ_CST);
+    return fail_with(reply, GANTRY_OK, was ? "pong?" : "pong");
+  }
+#else
   if (strcmp(op, "Ping") == 0) return fail_with(reply, GANTRY_OK, "pong");
+#endif
 #ifdef UNKNOWN_OP_SUCCEEDS
   return GANTRY_OK;
 #else
@@ -197,6 +208,13 @@ describe('libraries that break the ABI', () => {
     const r = await runAbiCheck({ library: fixture('yes', ['UNKNOWN_OP_SUCCEEDS']) });
     expect(failed(r)).toEqual(['unknown-op']);
     expect(check(r, 'unknown-op').detail).toMatch(/must fail with GANTRY_ERR_UNKNOWN_OP \(3\)/);
+  });
+
+  it('calls that answer differently when they overlap fail `concurrent-calls` (so calls really run at once)', async () => {
+    const r = await runAbiCheck({ library: fixture('racy', ['NOT_THREAD_SAFE']), ops: [{ op: 'Ping', payload: '' }] });
+    expect(failed(r)).toEqual(['concurrent-calls']);
+    expect(check(r, 'calls').detail).toBe('Ping → 4 bytes; repeatable: Ping');
+    expect(check(r, 'concurrent-calls').detail).toBe('Ping answered "pong?" when called concurrently, "pong" alone: handle_call is not thread-safe');
   });
 
   it('a thread left running after stop crashes once the library is unloaded: `stop-unload` fails', async () => {
