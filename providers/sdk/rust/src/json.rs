@@ -124,8 +124,11 @@ pub fn member<'a>(json: &'a [u8], key: &str) -> Result<Option<&'a [u8]>, Malform
     Ok(found)
 }
 
-/// Every top-level member (raw key with quotes, raw value); Err if the object is malformed.
-pub fn members(json: &[u8]) -> Result<Vec<(&[u8], &[u8])>, Malformed> {
+/// One top-level member: its raw key (with quotes) and raw value.
+pub type Member<'a> = (&'a [u8], &'a [u8]);
+
+/// Every top-level member; Err if the object is malformed.
+pub fn members(json: &[u8]) -> Result<Vec<Member<'_>>, Malformed> {
     let mut all = Vec::new();
     walk(json, |k, v| {
         all.push((k, v));
