@@ -111,6 +111,7 @@ describe('every example provider conforms', () => {
     ['keyvalue-rs', 'wascap:keyvalue', ['--op', 'Set={"key":"a","value":1}', '--op', 'Get={"key":"a"}', '--op', 'Incr={"key":"n"}', '--op', 'Keys']],
     ['echo-go', 'gantry:echo', ['--config', '{"prefix":"> "}', '--op', 'Echo=hello']],
     ['panicky-rs', 'gantry:panicky', ['--op', 'Count']],
+    ['panicky-go', 'gantry:panicky', ['--op', 'Count']],
   ];
   it.each(examples)('%s passes every check (gantry abi check exits 0)', (name, capid, args) => {
     const r = spawnSync(process.execPath, [join(root, 'bin', 'gantry.js'), 'abi', 'check', providerLib(name), '--capid', capid, ...args, '--json'], { encoding: 'utf8' });

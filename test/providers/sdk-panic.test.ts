@@ -1,8 +1,8 @@
 /**
- * A provider written with the Rust SDK that panics in an operation (providers/sdk/rust/examples/
- * panicky.rs, which panics while holding its lock) answers that call with a provider error
- * naming the operation and the panic, and keeps serving: same host process, no restart, its
- * state intact.
+ * A provider written with the Rust or the Go SDK that panics in an operation
+ * (providers/sdk/rust/examples/panicky.rs, providers/sdk/go/examples/panicky/main.go, both
+ * panicking while holding their lock) answers that call with a provider error naming the
+ * operation and the panic, and keeps serving: same host process, no restart, state intact.
  */
 import { expect, it } from 'vitest';
 import { callProvider } from '../../agent/call.js';
@@ -10,11 +10,11 @@ import { NS, callError, makeHost, providerLib, text, useHostWorld } from '../hos
 
 const world = useHostWorld();
 
-it('a panic becomes PROVIDER_ERROR (code 1) and the provider keeps serving in the same process', async () => {
-  const host = makeHost(world.nats.url, { provider: 'panicky', instance: 'panicky-0', libraryPath: providerLib('panicky-rs'), expectedCapid: 'gantry:panicky' });
+it.each(['panicky-rs', 'panicky-go'])('%s: a panic becomes PROVIDER_ERROR (code 1) and the provider keeps serving in the same process', async (lib) => {
+  const host = makeHost(world.nats.url, { provider: lib, instance: `${lib}-0`, libraryPath: providerLib(lib), expectedCapid: 'gantry:panicky' });
   await host.start();
   const pid = host.pid;
-  const call = (op: string) => callProvider(world.nc, { namespace: NS, instance: 'panicky-0', op, timeoutMs: 5000 });
+  const call = (op: string) => callProvider(world.nc, { namespace: NS, instance: `${lib}-0`, op, timeoutMs: 5000 });
   expect(text((await call('Count')).reply)).toBe('1');
 
   const err = await callError(call('Panic'));
