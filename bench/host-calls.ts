@@ -7,7 +7,11 @@
  *  - baseline: a plain NATS request/reply responder in its own Node process doing the same
  *              work — the same keyvalue.so, called synchronously through koffi on the event
  *              loop (no thread hop, no guards, no timeouts) — with the same headers.
- * Prints calls/s, p50/p99 latency for both and the throughput ratio host/baseline.
+ *  - host-rs:  the same host serving providers/build/keyvalue-rs.so, the Rust SDK's keyvalue
+ *              (same operations, byte-identical replies), beside the C one.
+ * Prints calls/s, p50/p99 latency for each and the throughput ratios host/baseline and
+ * Rust/C host; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
+ * into each library, in the calling thread, without NATS.
  *
  * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N]
  */
@@ -103,12 +107,38 @@ async function load(nc: NatsConnection, provider: string, seconds: number): Prom
   return { calls: lat.length, seconds: elapsed, p50: pct(0.5), p99: pct(0.99), errors };
 }
 
+/** One synchronous Get into each library on this thread: the SDK's own cost, without NATS. */
+function directCalls(): void {
+  const N = 200_000;
+  const perCall: Record<string, number> = {};
+  const libs = { C: 'keyvalue.so', Rust: 'keyvalue-rs.so' } as const;
+  const loaded = Object.fromEntries(Object.entries(libs).map(([k, f]) => [k, NativeProvider.load(join(packageRoot(), 'providers', 'build', f))]));
+  for (const p of Object.values(loaded)) p.callSync('', 'Set', new TextEncoder().encode(`{"key":"bench-key","value":"${VALUE}"}`));
+  for (let round = 0; round < 2; round++) {
+    for (const [k, p] of Object.entries(loaded)) {
+      const t = process.hrtime.bigint();
+      for (let i = 0; i < N; i++) p.callSync('', 'Get', GET);
+      const ns = Number(process.hrtime.bigint() - t) / N;
+      if (round === 1) perCall[k] = ns; // the first round warms up
+    }
+  }
+  console.log(`direct handle_call (Get, 128 B value, koffi on one thread, ${N} calls): C ${(perCall.C! / 1000).toFixed(2)} µs, Rust ${(perCall.Rust! / 1000).toFixed(2)} µs per call (Rust/C ${(perCall.Rust! / perCall.C!).toFixed(2)})`);
+}
+
 async function main(): Promise<void> {
   const seconds = arg('--seconds', 3);
   const nats = await startNats();
   // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
   const nc = await connect({ servers: nats.url, noAsyncTraces: true });
   let baseline: ChildProcess | undefined;
+  const hostRs = new ProviderHost({
+    libraryPath: join(packageRoot(), 'providers', 'build', 'keyvalue-rs.so'),
+    expectedCapid: 'wascap:keyvalue',
+    namespace: NS,
+    provider: 'kv-host-rs',
+    instance: 'kv-host-rs-0',
+    nats: { servers: nats.url },
+  });
   const host = new ProviderHost({
     libraryPath: join(packageRoot(), 'providers', 'build', 'keyvalue.so'),
     expectedCapid: 'wascap:keyvalue',
@@ -119,20 +149,24 @@ async function main(): Promise<void> {
   });
   try {
     await host.start();
+    await hostRs.start();
     baseline = fork(fileURLToPath(import.meta.url), ['--responder', nats.url, 'kv-baseline'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     await new Promise<void>((resolve, reject) => {
       baseline!.once('message', () => resolve());
       baseline!.once('exit', (c) => reject(new Error(`baseline responder exited with ${c}`)));
     });
-    for (const p of ['kv-host', 'kv-baseline']) {
+    for (const p of ['kv-host', 'kv-baseline', 'kv-host-rs']) {
       await callProvider(nc, { namespace: NS, provider: p, op: 'Set', data: `{"key":"bench-key","value":"${VALUE}"}` });
     }
     const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET });
     // Alternate runs so drift on a shared machine hits both sides alike.
-    const runs: Record<string, Result[]> = { baseline: [], host: [] };
+    const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET });
+    if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
+    const runs: Record<string, Result[]> = { baseline: [], host: [], hostRs: [] };
     for (let i = 0; i < 2; i++) {
       runs.baseline.push(await load(nc, 'kv-baseline', seconds / 2));
       runs.host.push(await load(nc, 'kv-host', seconds / 2));
+      runs.hostRs.push(await load(nc, 'kv-host-rs', seconds / 2));
     }
     const sum = (rs: Result[]) => {
       const calls = rs.reduce((a, r) => a + r.calls, 0);
@@ -144,9 +178,14 @@ async function main(): Promise<void> {
     console.log(`keyvalue Get, reply ${reply.reply.length} B, ${IN_FLIGHT} in flight, ${seconds} s each (in two alternating halves)`);
     console.log(`baseline  plain NATS responder, keyvalue.so via synchronous koffi: ${b.rate.toFixed(0).padStart(7)} calls/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms  errors ${b.errors}`);
     console.log(`host      ProviderHost process, batched call threads + guards:    ${h.rate.toFixed(0).padStart(7)} calls/s  p50 ${h.p50.toFixed(2)} ms  p99 ${h.p99.toFixed(2)} ms  errors ${h.errors}`);
+    const r = sum(runs.hostRs);
+    console.log(`host-rs   ProviderHost process, keyvalue-rs.so (Rust SDK):        ${r.rate.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
     console.log(`ratio host/baseline throughput: ${(h.rate / b.rate).toFixed(2)} (aim >= 0.8)`);
+    console.log(`ratio Rust/C host throughput: ${(r.rate / h.rate).toFixed(2)} (aim ~1: the SDK's boundary costs little beside NATS)`);
+    directCalls();
   } finally {
     baseline?.kill('SIGTERM');
+    await hostRs.stop();
     await host.stop();
     await nc.close();
     await nats.stop();

@@ -10,6 +10,7 @@ import { registerSandbox } from './sandbox.js';
 import { registerController } from './controller.js';
 import { registerAgent } from './agent.js';
 import { registerVersion, versionLine } from './version.js';
+import { registerAbi } from './abi.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -24,5 +25,6 @@ export function gantryProgram(): Command {
   registerController(program);
   registerAgent(program);
   registerVersion(program);
+  registerAbi(program);
   return program;
 }

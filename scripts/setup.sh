@@ -19,4 +19,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The Rust and Go example providers (make -C providers) need cargo and go on PATH; they fetch no crates or modules.
+for t in cargo go; do command -v "$t" >/dev/null 2>&1 || { echo "setup: '$t' is not on PATH, and make -C providers needs it for the Rust/Go examples: install Rust (https://rustup.rs; ~/.cargo/bin on PATH) or Go 1.21+ (https://go.dev/dl; /usr/local/go/bin on PATH)" >&2; exit 1; }; done
 npm ci --no-audit --no-fund

@@ -1,0 +1,3 @@
+module gantry.dev/provider
+
+go 1.21
