@@ -146,14 +146,14 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   const load = deps.load();
   const active = owned.filter((i) => !i.metadata.deletionTimestamp);
   const archiveTargets = new Set(resolved?.targets ?? []);
-  const eligibleAll = filterNodes(nodes.values(), { archiveTargets, nodeSelector: spec.nodeSelector, tolerations: spec.tolerations, occupied: new Set(), allowMultiplePerNode: spec.allowMultiplePerNode });
-  const eligibleNames = new Set(eligibleAll.eligible.map((n) => n.name));
-  const desired = d.mode === 'Daemon' ? eligibleAll.eligible.length : d.replicas;
+  // a daemon runs on every node that passes the filters about the node itself
+  const daemonNodes = d.mode === 'Daemon' ? new Set(filterNodes(nodes.values(), { archiveTargets, nodeSelector: spec.nodeSelector, tolerations: spec.tolerations, occupied: new Set() }).capable.map((n) => n.name)) : undefined;
+  const desired = daemonNodes ? daemonNodes.size : d.replicas;
   const views: InstanceView[] = active.map((i) => {
     const node = nodes.get(i.spec.nodeName);
     let removeReason = lostReason(node, spec.tolerations);
     if (!removeReason && i.status?.phase === 'Failed') removeReason = 'InstanceFailed';
-    if (!removeReason && d.mode === 'Daemon' && resolved && !eligibleNames.has(i.spec.nodeName) && i.spec.archive.digest === resolved.digest) removeReason = 'NodeIneligible';
+    if (!removeReason && daemonNodes && resolved && !daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === resolved.digest) removeReason = 'NodeIneligible';
     return { name: i.metadata.name, node: i.spec.nodeName, digest: i.spec.archive.digest, ready: i.status?.phase === 'Running', removeReason, createdAt: i.metadata.creationTimestamp ?? '' };
   });
   const plan = planRollout({ instances: views, targetDigest: resolved?.digest, desired, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, load });
@@ -183,14 +183,12 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   for (const [node, f] of failed ?? []) if (f.until > now) avoid.add(node);
 
   // place
-  let unplaced = 0;
+  // the scheduler runs once, over every node: its summary names each node group's reason
   let placed = 0;
-  if (resolved && plan.create > 0) {
-    const occupied = new Set(plan.kept.map((i) => i.node));
-    const previous = new Set(active.map((i) => i.spec.nodeName));
-    // only nodes that passed the filters above can pass them again with more occupied/avoided
-    const result = scheduleReplicas({ nodes: eligibleAll.eligible, count: plan.create, archiveTargets, nodeSelector: spec.nodeSelector, tolerations: spec.tolerations, occupied, allowMultiplePerNode: spec.allowMultiplePerNode, load, previous, avoid, tieBreak: key });
-    unplaced = result.unplaced;
+  const occupied = new Set(plan.kept.map((i) => i.node));
+  const previous = new Set(active.map((i) => i.spec.nodeName));
+  const result = resolved ? scheduleReplicas({ nodes: nodes.values(), count: plan.create, archiveTargets, nodeSelector: spec.nodeSelector, tolerations: spec.tolerations, occupied, allowMultiplePerNode: spec.allowMultiplePerNode, load, previous, avoid, tieBreak: key }) : undefined;
+  if (resolved && result && result.placements.length > 0) {
     const r = resolved;
     const issuers = trustedIssuersOf(spec, deps.trustedIssuers);
     const toCreate: ProviderInstance[] = result.placements.map((pl) => ({
@@ -233,17 +231,16 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
 
   // 5. status
   // what cannot be placed at all (independent of rollout ordering): too few eligible nodes
-  const capacity = spec.allowMultiplePerNode ? (eligibleAll.eligible.length > 0 ? Infinity : 0) : eligibleAll.eligible.length;
-  const short = resolved ? Math.max(0, desired - capacity, unplaced - Math.max(0, plan.old)) : 0;
-  if (resolved) {
+  const capacity = result ? (spec.allowMultiplePerNode ? (result.capacity > 0 ? Infinity : 0) : result.capacity) : 0;
+  const short = result ? Math.max(0, desired - capacity, result.unplaced - Math.max(0, plan.old)) : 0;
+  if (result) {
     if (short > 0 || (d.mode === 'Daemon' && desired === 0 && nodes.size > 0)) {
-      const reason = eligibleAll.anyTarget ? 'Unschedulable' : 'NoMatchingTarget';
-      const why = summarizeRejectionsOf(eligibleAll.rejected);
-      const message = d.mode === 'Daemon' ? `no eligible node: ${why}` : `${short} of ${desired} replicas cannot be placed: ${why || 'no nodes'}`;
+      const reason = result.noMatchingTarget ? 'NoMatchingTarget' : 'Unschedulable';
+      const message = d.mode === 'Daemon' && desired === 0 ? `no eligible node: ${result.summary}` : `${short} of ${desired} replicas cannot be placed: ${result.summary || 'no nodes'}`;
       conditions = setCondition(conditions, { type: 'Scheduled', status: 'False', reason, message, observedGeneration: gen });
       deps.events.record(p, 'Warning', 'FailedScheduling', message);
     } else {
-      conditions = setCondition(conditions, { type: 'Scheduled', status: 'True', reason: 'AllReplicasPlaced', message: why0(eligibleAll.rejected), observedGeneration: gen });
+      conditions = setCondition(conditions, { type: 'Scheduled', status: 'True', reason: 'AllReplicasPlaced', message: result.skipped ? `other nodes skipped: ${result.skipped}` : '', observedGeneration: gen });
     }
   }
   deps.metrics.unplaced.set(short);
@@ -304,18 +301,6 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
 /** The Provider's own issuers and the cluster-wide ones, each once. */
 function trustedIssuersOf(spec: { trust?: { issuers?: string[] } }, clusterWide: string[]): string[] {
   return [...new Set([...(spec.trust?.issuers ?? []), ...clusterWide])];
-}
-
-function why0(rejected: Map<string, { platform: string; reason: string; count: number }>): string {
-  const s = summarizeRejectionsOf(rejected);
-  return s ? `other nodes skipped: ${s}` : '';
-}
-
-function summarizeRejectionsOf(rejected: Map<string, { platform: string; reason: string; count: number }>): string {
-  return [...rejected.values()]
-    .sort((a, b) => b.count - a.count || a.platform.localeCompare(b.platform))
-    .map((g) => `${g.count} node${g.count === 1 ? '' : 's'} ${g.platform}: ${g.reason}`)
-    .join('; ');
 }
 
 function summarize(items: string[]): string {

@@ -21,6 +21,12 @@ export interface PlacementRequest {
 export interface Filter {
   name: string;
   check(node: NodeView, req: PlacementRequest): string | undefined;
+  /**
+   * True for a filter that turns a node away because of where this Provider's own instances
+   * run or failed, not because of what the node is: such a node still counts toward the
+   * Provider's capacity, and is not "skipped" in a steady-state message.
+   */
+  occupancy?: boolean;
 }
 
 export function tolerates(tolerations: Toleration[] | undefined, taint: Taint): boolean {
@@ -77,11 +83,13 @@ export const agentLive: Filter = {
 
 export const onePerNode: Filter = {
   name: 'OnePerNode',
+  occupancy: true,
   check: (n, req) => (!req.allowMultiplePerNode && req.occupied.has(n.name) ? 'already runs an instance of this Provider' : undefined),
 };
 
 export const recentFailure: Filter = {
   name: 'RecentFailure',
+  occupancy: true,
   check: (n, req) => (req.avoid?.has(n.name) ? 'an instance failed here recently' : undefined),
 };
 
