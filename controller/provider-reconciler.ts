@@ -26,6 +26,7 @@ import { planRollout, type InstanceView } from './rollout.js';
 import { failureFromError, checkResolved, ResolveFailure, type ArchiveResolver } from './resolve.js';
 import { filterNodes, scheduleReplicas } from './scheduling/schedule.js';
 import { lostReason, lostReasons } from './scheduling/filters.js';
+import type { RemovalReason } from '../api/reasons.js';
 import type { NodeView } from './scheduling/nodes.js';
 import type { WorkResult } from './workqueue.js';
 import type { Limiter } from './limiter.js';
@@ -151,7 +152,7 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   const desired = daemonNodes ? daemonNodes.size : d.replicas;
   const views: InstanceView[] = active.map((i) => {
     const node = nodes.get(i.spec.nodeName);
-    let removeReason = lostReason(node, spec.tolerations);
+    let removeReason: RemovalReason | undefined = lostReason(node, spec.tolerations);
     if (!removeReason && i.status?.phase === 'Failed') removeReason = 'InstanceFailed';
     if (!removeReason && daemonNodes && resolved && !daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === resolved.digest) removeReason = 'NodeIneligible';
     return { name: i.metadata.name, node: i.spec.nodeName, digest: i.spec.archive.digest, ready: i.status?.phase === 'Running', removeReason, createdAt: i.metadata.creationTimestamp ?? '' };

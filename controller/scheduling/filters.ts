@@ -4,6 +4,7 @@
  * node platform, in the `Scheduled` condition and the FailedScheduling Event.
  */
 import type { Toleration } from '../../api/provider.js';
+import { LOST_REASONS, type LostReason } from '../../api/reasons.js';
 import type { NodeView, Taint } from './nodes.js';
 
 export interface PlacementRequest {
@@ -97,10 +98,10 @@ export const recentFailure: Filter = {
 export const defaultFilters: Filter[] = [nodeReady, nodeUnschedulable, taintToleration, nodeSelector, archiveTarget, agentLive, onePerNode, recentFailure];
 
 /** Every reason lostReason gives: no agent will run there to remove the instance's finalizer. */
-export const lostReasons: ReadonlySet<string> = new Set(['NodeDeleted', 'NodeNotReady', 'NoExecuteTaint', 'AgentLost']);
+export const lostReasons: ReadonlySet<string> = new Set<string>(LOST_REASONS);
 
 /** Why an already-placed instance must leave its node (heal), or undefined to keep it. */
-export function lostReason(n: NodeView | undefined, tolerations: Toleration[] | undefined): string | undefined {
+export function lostReason(n: NodeView | undefined, tolerations: Toleration[] | undefined): LostReason | undefined {
   if (!n) return 'NodeDeleted';
   if (!n.ready) return 'NodeNotReady';
   if (n.taints.some((t) => t.effect === 'NoExecute' && !tolerates(tolerations, t))) return 'NoExecuteTaint';
