@@ -11,6 +11,7 @@ import { registerCall } from './call.js';
 import { registerSandbox } from './sandbox.js';
 import { registerController } from './controller.js';
 import { registerAgent } from './agent.js';
+import { exitStatus } from './exit-status.js';
 
 const program = new Command('gantry')
   .description('Run native capability providers (Provider Archives) on Kubernetes')
@@ -32,7 +33,6 @@ try {
     // help and version exit 0; everything else commander reports is a usage error
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
-  const e = err as Error & { exitCode?: number };
-  process.stderr.write(`gantry: ${e.message}\n`);
-  process.exit(typeof e.exitCode === 'number' ? e.exitCode : 3);
+  process.stderr.write(`gantry: ${(err as Error).message}\n`);
+  process.exit(exitStatus(err));
 }

@@ -24,6 +24,7 @@ import { registryResolver } from './registry-resolver.js';
 import { leaseRenewedAt, nodeView, type LeaseLike, type NodeLike, type NodeView } from './scheduling/nodes.js';
 import { WorkQueue } from './workqueue.js';
 import { Limiter } from './limiter.js';
+import { GantryError } from '../runtime/errors.js';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -294,8 +295,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   } catch (err) {
     const code = (err as { code?: number }).code;
     client.close();
-    if (code === 404) throw Object.assign(new Error(`the Gantry CRDs (${group}/${version}) are not installed; run \`kubectl apply -f crds/\``), { code: 'CRDS_MISSING', exitCode: 1 });
-    throw Object.assign(new Error(`cannot reach the Kubernetes API at ${opts.kubeConfig.getCurrentCluster()?.server}: ${(err as Error).message}`), { code: 'API_UNREACHABLE', exitCode: 1 });
+    if (code === 404) throw new GantryError('CRDS_MISSING', `the Gantry CRDs (${group}/${version}) are not installed; run \`kubectl apply -f crds/\``);
+    throw new GantryError('API_UNREACHABLE', `cannot reach the Kubernetes API at ${opts.kubeConfig.getCurrentCluster()?.server}: ${(err as Error).message}`);
   }
   await Promise.all([providers.start(), instances.start(), nodes.start(), leases.start()]);
   log.info({ namespace, providers: providers.list().length, instances: instances.list().length, nodes: nodes.list().length }, 'caches synced');

@@ -18,7 +18,7 @@ import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, ty
 import {
   HEADER_ACTOR, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
   capabilitySubject, instanceSubject, providerSubject, DEFAULT_LINK, type CallErrorCode,
-} from '../protocol.js';
+} from '../../client/protocol.js';
 import type { Logger } from '../../runtime/log.js';
 import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
 

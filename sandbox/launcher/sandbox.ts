@@ -21,7 +21,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../runtime/kube.js';
-import { distEntry, gantryBin, packageRoot } from '../../cli/launch.js';
+import { distEntry, gantryBin, packageRoot } from '../../runtime/paths.js';
 import type { ControllerChildConfig } from './controller-main.js';
 import { hostTarget } from '../../agent/target.js';
 import { SandboxError } from './errors.js';

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { generateSeed, tarHeader } from '../../par/index.js';
 
 export const CONFORMANCE = join(packageRoot(), '..', 'shared', 'conformance', 'wascap');
