@@ -17,6 +17,7 @@ import type { ParErrorCode } from '../par/errors.js';
 import type { RegistryErrorCode } from '../registry/errors.js';
 import type { HostErrorCode } from '../agent/host/errors.js';
 import type { BinaryStoreError } from '../agent/binaries.js';
+import type { PullSecretErrorCode } from '../registry/pull-secrets.js';
 
 /** Why a Provider's archive did not resolve: the reasons of `Resolved=False`. */
 export const RESOLVE_FAILURE_REASONS = [
@@ -85,7 +86,7 @@ export const INSTANCE_PROGRESS_REASONS = ['Pulling', 'Verifying', 'Loading', 'Ho
 export type InstanceReason = (typeof INSTANCE_PROGRESS_REASONS)[number] | InstanceFailureReason;
 
 /** Every stable error code a resolve, a fetch, a verification or a provider host can raise. */
-export type ErrorCode = ParErrorCode | RegistryErrorCode | HostErrorCode | BinaryStoreError['code'];
+export type ErrorCode = ParErrorCode | RegistryErrorCode | PullSecretErrorCode | HostErrorCode | BinaryStoreError['code'];
 
 export interface CodeReasons {
   /** The `Resolved=False` reason when the controller meets it (absent: the controller never does). */
@@ -123,6 +124,10 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NOT_AN_ARCHIVE: badArchive,
   SUMMARY_MISMATCH: { provider: 'SignatureInvalid', transient: false },
   DIGEST_MISMATCH: { provider: 'SignatureInvalid', instance: 'DigestMismatch', transient: true },
+  // registry/pull-secrets.ts: a Secret can be created or fixed without touching the Provider
+  PULL_SECRET_MISSING: { provider: 'PullSecretMissing', instance: 'PullSecretInvalid', transient: true },
+  PULL_SECRET_INVALID: { provider: 'PullSecretInvalid', instance: 'PullSecretInvalid', transient: true },
+  PULL_SECRET_UNREADABLE: { provider: 'PullSecretMissing', instance: 'FetchFailed', transient: true },
   // par/
   PAR_UNSIGNED: { provider: 'Unsigned', instance: 'Unsigned', transient: false },
   PAR_SIGNATURE_INVALID: badSignature,

@@ -2,9 +2,10 @@
  * The real `ArchiveResolver`, on registry/: revision → digest from the registry (a small
  * config blob, no archive download), then one pull per digest and trust list to verify the
  * archive fully (signature, issuer, hashes) before any instance points at it. Pull secrets
- * become registry credentials for the ref's host.
+ * become registry credentials for the ref's host (registry/pull-secrets.ts, as in the agent).
  */
-import { credentialsFromDockerConfig, openArchiveStore, parseArchiveRef, type RegistryCredentials } from '../registry/index.js';
+import { openArchiveStore, parseArchiveRef } from '../registry/index.js';
+import { credentialsFor } from '../registry/pull-secrets.js';
 import type { ResolvedArchive } from '../api/provider.js';
 import type { ArchiveResolver, ResolveRequest } from './resolve.js';
 
@@ -19,13 +20,7 @@ export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveRes
   return {
     async resolve(req: ResolveRequest): Promise<ResolvedArchive> {
       const ref = parseArchiveRef(req.ref);
-      let credentials: RegistryCredentials | undefined;
-      if (ref.kind !== 'oci-layout') {
-        for (const doc of req.dockerConfigs ?? []) {
-          credentials = credentialsFromDockerConfig(doc, ref.host);
-          if (credentials) break;
-        }
-      }
+      const credentials = credentialsFor(req.ref, req.pullSecrets ?? []);
       const trustedIssuers = req.trustedIssuers.length ? req.trustedIssuers : undefined;
       const store = openArchiveStore(ref, { plainHttpRegistries: opts.plainHttpRegistries, caFile: opts.caFile, timeoutMs: opts.timeoutMs, credentials, trustedIssuers });
       const r = await store.resolve(req.revision);

@@ -11,20 +11,14 @@
  * whether to retry with backoff soon.
  */
 import type { ResolvedArchive } from '../api/provider.js';
+import type { PullSecret } from '../registry/pull-secrets.js';
 import { reasonsForCode, type ResolveFailureReason } from '../api/reasons.js';
-
-export interface RegistryCredentials {
-  username?: string;
-  password?: string;
-  token?: string;
-  [k: string]: unknown;
-}
 
 export interface ResolveRequest {
   ref: string;
   revision?: number;
-  /** Raw `.dockerconfigjson` documents from the Provider's pull secrets. */
-  dockerConfigs?: string[];
+  /** The Provider's pull secrets, read from the controller's cache. */
+  pullSecrets?: PullSecret[];
   /** Issuers allowed in force for this Provider (empty = any valid signature). */
   trustedIssuers: string[];
 }
@@ -86,7 +80,7 @@ export class CachingResolver implements ArchiveResolver {
   ) {}
 
   resolve(req: ResolveRequest): Promise<ResolvedArchive> {
-    const key = `${req.ref}@${req.revision ?? 'latest'}|${[...req.trustedIssuers].sort().join(',')}|${(req.dockerConfigs ?? []).join('')}`;
+    const key = `${req.ref}@${req.revision ?? 'latest'}|${[...req.trustedIssuers].sort().join(',')}|${(req.pullSecrets ?? []).map((s) => s.dockerConfig).join('')}`;
     const ttl = req.revision === undefined ? (this.opts.latestTtlMs ?? 15_000) : (this.opts.pinnedTtlMs ?? 300_000);
     const hit = this.byRef.get(key);
     if (hit && Date.now() - hit.at < ttl) return Promise.resolve(hit.value);
