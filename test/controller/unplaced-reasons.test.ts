@@ -4,28 +4,23 @@
  * and nodes an instance just failed on are reasons too, not silently missing.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startController, type RunningController } from '../../controller/index.js';
-import { startCluster, waitFor, NS, APP, type Cluster } from './cluster.js';
+import type { RunningController } from '../../controller/index.js';
+import { startCluster, startClusterController, stopAll, waitFor, APP, type Cluster } from './cluster.js';
 
-const fastLeader = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
 const scheduled = async (c: Cluster, name: string) => (await c.provider(name)).status?.conditions?.find((x: any) => x.type === 'Scheduled');
 
 describe('why replicas cannot be placed, node group by node group', () => {
   let c: Cluster;
   let ctl: RunningController;
   let ref = '';
-
   beforeAll(async () => {
     c = await startCluster();
     ref = c.ref('acme/echo');
     await c.publish('acme/echo', { revision: 1, targets: ['x86_64-linux'] });
     for (const n of ['n1', 'n2', 'n3']) await c.addNode(n, 'amd64');
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+    ctl = await startClusterController(c);
   }, 30_000);
-  afterAll(async () => {
-    await ctl?.stop();
-    await c?.stop();
-  });
+  afterAll(() => stopAll(ctl, c));
 
   it('after an instance fails on one node, names that node and the two that already run one', async () => {
     await c.applyProvider('failing', { archive: { ref }, replicas: 3 });
