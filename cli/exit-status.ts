@@ -4,11 +4,10 @@
  * (runtime/errors.ts's GantryError and UsageError, ParError, RegistryError, CallError, …) and
  * never knows about exit statuses; the CLI's own errors may carry an `exitCode`.
  */
-import { GantryError, UsageError } from '../runtime/errors.js';
+import { GantryError } from '../runtime/errors.js';
 
 export function exitStatus(err: unknown): number {
-  if (err instanceof UsageError) return 2;
-  if (err instanceof GantryError) return 1;
+  if (err instanceof GantryError) return err.usage ? 2 : 1;
   const own = (err as { exitCode?: unknown })?.exitCode;
   return typeof own === 'number' ? own : 3;
 }
