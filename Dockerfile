@@ -12,6 +12,7 @@ COPY scripts/build.mjs scripts/build.mjs
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json ./
 COPY runtime runtime
+COPY client client
 COPY api api
 COPY par par
 COPY registry registry

@@ -18,13 +18,13 @@
 import { hostTarget } from './target.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
-import { ArchiveCache, credentialsFromDockerConfig, openArchiveStore, type ArchiveStore, type RegistryCredentials } from '../registry/index.js';
+import { ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
 import type { VerifiedPar } from '../par/index.js';
 import { BinaryStore } from './binaries.js';
 import { InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
 import type { PreparedBinary } from './instance-runner.js';
-import { readPullSecrets } from './pull-secrets.js';
+import { credentialsFor, readPullSecrets } from '../registry/pull-secrets.js';
 import { narrowTrust, trustProblem } from '../api/trust.js';
 
 export interface PipelineOptions {
@@ -35,12 +35,6 @@ export interface PipelineOptions {
   trustedIssuers: string[];
   plainHttpRegistries: string[];
   metrics?: AgentMetrics;
-}
-
-/** `host[:port]` of a registry ref, or undefined for `oci-layout:` refs. */
-function registryHost(ref: string): string | undefined {
-  if (ref.startsWith('oci-layout:')) return undefined;
-  return ref.slice(0, ref.indexOf('/'));
 }
 
 export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, onPhase: (p: 'Fetching' | 'Verifying') => void): Promise<PreparedBinary> {
@@ -60,19 +54,9 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   const trusted = trust.trusted;
 
   onPhase('Fetching');
-  let credentials: RegistryCredentials | undefined;
-  const host = registryHost(spec.archive.ref);
-  if (host && spec.archive.pullSecrets?.length) {
-    const docs = await readPullSecrets(o.kube, namespace, spec.archive.pullSecrets.map((s) => s.name));
-    for (const d of docs) {
-      try {
-        credentials = credentialsFromDockerConfig(d, host);
-      } catch (err) {
-        throw new InstanceFailure('PullSecretInvalid', `a pull secret of ${namespace}/${inst.metadata.name} is not valid docker config JSON: ${(err as Error).message}`, true);
-      }
-      if (credentials) break;
-    }
-  }
+  // one reader and one matcher for pull secrets (registry/pull-secrets.ts), as the controller's
+  const secrets = spec.archive.pullSecrets?.length ? await readPullSecrets(o.kube, namespace, spec.archive.pullSecrets.map((s) => s.name)) : [];
+  const credentials = credentialsFor(spec.archive.ref, secrets);
   const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, credentials });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss
   let pulled = false;

@@ -34,7 +34,7 @@ import { KubeClient, resourcePath, type KubeConfig } from '../runtime/kube.js';
 import { logger } from '../runtime/log.js';
 import { parseListenAddr, serveMetrics, type MetricsServer } from '../runtime/metrics-server.js';
 import { ArchiveCache } from '../registry/index.js';
-import { DEFAULT_LINK } from './protocol.js';
+import { DEFAULT_LINK } from '../client/protocol.js';
 import { ProviderHost } from './host/index.js';
 import type { NatsOptions } from './host/nats.js';
 import { prepareBinary } from './archive-pipeline.js';
@@ -47,6 +47,7 @@ import type { InstanceRunner } from './instance-runner.js';
 import { instanceKey, InstanceReconciler } from './reconciler.js';
 import { StatusWriter, GROUP, VERSION, INSTANCES } from './status.js';
 import { hostTarget, parseTarget } from './target.js';
+import { UsageError } from '../runtime/errors.js';
 
 export interface AgentOptions {
   kubeConfig: KubeConfig;
@@ -91,8 +92,8 @@ export function defaultCacheDir(node: string): string {
 }
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
-  if (!opts.node) throw Object.assign(new Error('gantry agent: a node name is required (--node or NODE_NAME)'), { exitCode: 2 });
-  if (!opts.natsUrl) throw Object.assign(new Error('gantry agent: a NATS URL is required (--nats)'), { exitCode: 2 });
+  if (!opts.node) throw new UsageError('AGENT_NO_NODE', 'gantry agent: a node name is required (--node or NODE_NAME)');
+  if (!opts.natsUrl) throw new UsageError('AGENT_NO_NATS', 'gantry agent: a NATS URL is required (--nats)');
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
   const node = opts.node;
   const target = opts.target ? parseTarget(opts.target) : hostTarget();

@@ -18,6 +18,7 @@
  * in status) and, during each crash backoff, checks that the library the restarted host will
  * load still hashes to its name, re-verifying the archive and rewriting it when it does not.
  */
+import type { InstanceReason } from '../api/reasons.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
 import { classify, InstanceFailure } from './failure.js';
@@ -193,7 +194,7 @@ export class InstanceRunner {
     this.report('Failed', reason, f.message, 'False');
   }
 
-  private report(phase: InstancePhase, reason: string, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): void {
+  private report(phase: InstancePhase, reason: InstanceReason, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): void {
     this.phase = phase;
     const gen = this.instance.metadata.generation;
     this.conditions = [condition(this.conditions, 'Ready', ready, reason, message, gen)];

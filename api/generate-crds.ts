@@ -3,7 +3,7 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../cli/launch.js';
+import { packageRoot } from '../runtime/paths.js';
 import { renderCrds } from './crds.js';
 
 const dir = join(packageRoot(), 'crds');

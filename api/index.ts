@@ -3,3 +3,4 @@ export * from './common.js';
 export * from './provider.js';
 export * from './instance.js';
 export { providerCrd, providerInstanceCrd, renderCrds } from './crds.js';
+export * from './reasons.js';

@@ -17,7 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { packageRoot } from '../cli/launch.js';
+import { packageRoot } from '../runtime/paths.js';
 import { findExecutable, freePort, waitForPort } from '../runtime/host.js';
 import { startAgent } from '../agent/index.js';
 import { ProviderHost } from '../agent/host/index.js';

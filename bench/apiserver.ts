@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { startApiServer, type ApiServer } from '../sandbox/apiserver/index.js';
-import { packageRoot } from '../cli/launch.js';
+import { packageRoot } from '../runtime/paths.js';
 import { KubeClient, loadKubeConfig } from '../runtime/kube.js';
 
 const N = 10_000;

@@ -21,12 +21,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { packageRoot } from '../cli/launch.js';
+import { packageRoot } from '../runtime/paths.js';
 import { freePort, requireExecutable, waitForPort } from '../runtime/host.js';
 import { ProviderHost } from '../agent/host/index.js';
 import { NativeProvider, GantryStatus } from '../agent/host/native.js';
-import { HEADER_INSTANCE, HEADER_OP, providerSubject } from '../agent/protocol.js';
-import { callProvider } from '../agent/call.js';
+import { HEADER_INSTANCE, HEADER_OP, providerSubject } from '../client/protocol.js';
+import { callProvider } from '../client/call.js';
 
 const NS = 'bench';
 const IN_FLIGHT = 64;

@@ -19,7 +19,7 @@ import { KubeClient, loadKubeConfig } from '../runtime/kube.js';
 import { providerCrd, providerInstanceCrd, agentLeaseName } from '../api/index.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
 import { openArchiveStore } from '../registry/index.js';
-import { gantryBin } from '../cli/launch.js';
+import { gantryBin } from '../runtime/paths.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

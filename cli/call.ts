@@ -6,9 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { callProvider, CallError } from '../agent/call.js';
+import { callProvider, CallError } from '../client/call.js';
 import { dirname } from 'node:path';
-import { connectNats } from '../agent/host/nats.js';
+import { connectNats } from '../client/nats.js';
 import { defaultStateDir } from '../sandbox/launcher/defaults.js';
 import { StateDir } from '../sandbox/launcher/state-dir.js';
 

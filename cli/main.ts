@@ -6,6 +6,7 @@
  */
 import { CommanderError } from 'commander';
 import { gantryProgram } from './program.js';
+import { exitStatus } from './exit-status.js';
 
 const program = gantryProgram();
 
@@ -16,7 +17,6 @@ try {
     // help and version exit 0; everything else commander reports is a usage error
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
-  const e = err as Error & { exitCode?: number };
-  process.stderr.write(`gantry: ${e.message}\n`);
-  process.exit(typeof e.exitCode === 'number' ? e.exitCode : 3);
+  process.stderr.write(`gantry: ${(err as Error).message}\n`);
+  process.exit(exitStatus(err));
 }

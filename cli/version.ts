@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiVersion } from '../api/common.js';
 import { ABI_VERSION } from '../agent/host/abi.js';
-import { packageRoot } from './launch.js';
+import { packageRoot } from '../runtime/paths.js';
 
 export interface VersionInfo {
   version: string;

@@ -2,9 +2,10 @@
  * The real `ArchiveResolver`, on registry/: revision → digest from the registry (a small
  * config blob, no archive download), then one pull per digest and trust list to verify the
  * archive fully (signature, issuer, hashes) before any instance points at it. Pull secrets
- * become registry credentials for the ref's host.
+ * become registry credentials for the ref's host (registry/pull-secrets.ts, as in the agent).
  */
-import { credentialsFromDockerConfig, openArchiveStore, parseArchiveRef, type RegistryCredentials } from '../registry/index.js';
+import { openArchiveStore, parseArchiveRef } from '../registry/index.js';
+import { credentialsFor } from '../registry/pull-secrets.js';
 import type { ResolvedArchive } from '../api/provider.js';
 import { ResolveFailure, type ArchiveResolver, type ResolveRequest } from './resolve.js';
 import { TRUST_POLICY_HINT } from '../api/trust.js';
@@ -20,13 +21,7 @@ export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveRes
   return {
     async resolve(req: ResolveRequest): Promise<ResolvedArchive> {
       const ref = parseArchiveRef(req.ref);
-      let credentials: RegistryCredentials | undefined;
-      if (ref.kind !== 'oci-layout') {
-        for (const doc of req.dockerConfigs ?? []) {
-          credentials = credentialsFromDockerConfig(doc, ref.host);
-          if (credentials) break;
-        }
-      }
+      const credentials = credentialsFor(req.ref, req.pullSecrets ?? []);
       // never `undefined` (= any signer): an empty list in force trusts nothing
       const trustedIssuers = req.trustedIssuers;
       if (trustedIssuers.length === 0) throw new ResolveFailure('UntrustedIssuer', `${req.ref}: no trusted issuers; trust comes from ${TRUST_POLICY_HINT}`, false);

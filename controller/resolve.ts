@@ -7,25 +7,20 @@
  * refused here, before any instance exists, with a reason the user can read.
  *
  * Every outcome becomes the Provider's `Resolved` condition: `ResolveFailure.reason` is the
- * condition reason (RevisionNotFound, UntrustedIssuer, SignatureInvalid, CapabilityMismatch,
- * RegistryUnavailable, …) and `transient` says whether to retry with backoff soon.
+ * condition reason (one of api/reasons.ts's RESOLVE_FAILURE_REASONS) and `transient` says
+ * whether to retry with backoff soon.
  */
 import type { ResolvedArchive } from '../api/provider.js';
 import { TRUST_POLICY_HINT } from '../api/trust.js';
 import { capabilityIdPattern } from '../api/common.js';
-
-export interface RegistryCredentials {
-  username?: string;
-  password?: string;
-  token?: string;
-  [k: string]: unknown;
-}
+import type { PullSecret } from '../registry/pull-secrets.js';
+import { reasonsForCode, type ResolveFailureReason } from '../api/reasons.js';
 
 export interface ResolveRequest {
   ref: string;
   revision?: number;
-  /** Raw `.dockerconfigjson` documents from the Provider's pull secrets. */
-  dockerConfigs?: string[];
+  /** The Provider's pull secrets, read from the controller's cache. */
+  pullSecrets?: PullSecret[];
   /** Issuers in force for this Provider (api/trust.ts); empty = nothing is trusted. */
   trustedIssuers: string[];
 }
@@ -36,7 +31,7 @@ export interface ArchiveResolver {
 
 export class ResolveFailure extends Error {
   constructor(
-    readonly reason: string,
+    readonly reason: ResolveFailureReason,
     message: string,
     readonly transient: boolean,
   ) {
@@ -45,41 +40,15 @@ export class ResolveFailure extends Error {
   }
 }
 
-/** Maps registry/ and par/ error codes to condition reasons. */
+/** Maps registry/ and par/ errors to condition reasons through the one table (api/reasons.ts). */
 export function failureFromError(err: unknown, ref: string): ResolveFailure {
   if (err instanceof ResolveFailure) return err;
-  const code = (err as { code?: string })?.code ?? '';
   const msg = (err as Error)?.message ?? String(err);
-  const table: Record<string, [string, boolean]> = {
-    REVISION_NOT_FOUND: ['RevisionNotFound', false],
-    NOT_FOUND: ['ArchiveNotFound', false],
-    UNREACHABLE: ['RegistryUnavailable', true],
-    TIMEOUT: ['RegistryUnavailable', true],
-    HTTP_ERROR: ['RegistryUnavailable', true],
-    LOCKED: ['RegistryUnavailable', true],
-    CACHE_ERROR: ['RegistryUnavailable', true],
-    AUTH_FAILED: ['RegistryAuthFailed', false],
-    PLAIN_HTTP_REFUSED: ['PlainHttpRefused', false],
-    BAD_REF: ['InvalidRef', false],
-    BAD_MANIFEST: ['InvalidArchive', false],
-    NOT_AN_ARCHIVE: ['InvalidArchive', false],
-    SUMMARY_MISMATCH: ['SignatureInvalid', false],
-    DIGEST_MISMATCH: ['SignatureInvalid', false],
-    PAR_UNSIGNED: ['Unsigned', false],
-    PAR_SIGNATURE_INVALID: ['SignatureInvalid', false],
-    PAR_BAD_ALGORITHM: ['SignatureInvalid', false],
-    PAR_BAD_JWT: ['SignatureInvalid', false],
-    PAR_HASH_MISMATCH: ['SignatureInvalid', false],
-    PAR_UNTRUSTED_ISSUER: ['UntrustedIssuer', false],
-    PAR_BAD_ISSUER: ['UntrustedIssuer', false],
-    PAR_EXPIRED: ['ClaimsExpired', false],
-    PAR_NOT_YET_VALID: ['ClaimsNotYetValid', false],
-  };
   // registry/ errors usually name the ref already; say it once
   const text = msg.startsWith(ref) ? msg : `${ref}: ${msg}`;
-  const hit = table[code];
-  if (hit) return new ResolveFailure(hit[0], text, hit[1]);
-  if (code.startsWith('PAR_')) return new ResolveFailure('InvalidArchive', text, false);
+  const hit = reasonsForCode((err as { code?: unknown })?.code);
+  if (hit?.provider) return new ResolveFailure(hit.provider, text, hit.transient);
+  // anything else (a socket error, an unexpected status) is the registry being unavailable
   return new ResolveFailure('RegistryUnavailable', text, true);
 }
 
@@ -118,7 +87,7 @@ export class CachingResolver implements ArchiveResolver {
   ) {}
 
   resolve(req: ResolveRequest): Promise<ResolvedArchive> {
-    const key = `${req.ref}@${req.revision ?? 'latest'}|${[...req.trustedIssuers].sort().join(',')}|${(req.dockerConfigs ?? []).join('')}`;
+    const key = `${req.ref}@${req.revision ?? 'latest'}|${[...req.trustedIssuers].sort().join(',')}|${(req.pullSecrets ?? []).map((s) => s.dockerConfig).join('')}`;
     const ttl = req.revision === undefined ? (this.opts.latestTtlMs ?? 15_000) : (this.opts.pinnedTtlMs ?? 300_000);
     const hit = this.byRef.get(key);
     if (hit && Date.now() - hit.at < ttl) return Promise.resolve(hit.value);

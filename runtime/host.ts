@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { GantryError } from './errors.js';
 
 export function findExecutable(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin', '/usr/bin'];
@@ -20,7 +21,7 @@ export function findExecutable(name: string): string | undefined {
 /** The executable's path, or an error naming the Debian package that provides it. */
 export function requireExecutable(name: string, debianPackage: string): string {
   const p = findExecutable(name);
-  if (!p) throw Object.assign(new Error(`${name} not found: install the Debian package ${debianPackage} (scripts/setup.sh does)`), { code: 'MISSING_EXECUTABLE' });
+  if (!p) throw new GantryError('MISSING_EXECUTABLE', `${name} not found: install the Debian package ${debianPackage} (scripts/setup.sh does)`);
   return p;
 }
 
@@ -41,7 +42,7 @@ function probe(port: number): Promise<number | undefined> {
 /** A free TCP port on 127.0.0.1, chosen by the kernel. */
 export async function freePort(): Promise<number> {
   const p = await probe(0);
-  if (!p) throw Object.assign(new Error('no free loopback port'), { code: 'NO_FREE_PORT' });
+  if (!p) throw new GantryError('NO_FREE_PORT', 'no free loopback port');
   return p;
 }
 

@@ -19,6 +19,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { UsageError } from './errors.js';
 
 export { KubeConfig };
 
@@ -38,12 +39,12 @@ export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeConfig {
     kc.loadFromString(opts.kubeconfigYaml);
   } else if (opts.kubeconfigPath) {
     if (!existsSync(opts.kubeconfigPath)) {
-      throw Object.assign(new Error(`kubeconfig ${opts.kubeconfigPath} does not exist`), { code: 'KUBECONFIG_NOT_FOUND', exitCode: 2 });
+      throw new UsageError('KUBECONFIG_NOT_FOUND', `kubeconfig ${opts.kubeconfigPath} does not exist`);
     }
     try {
       kc.loadFromString(readFileSync(opts.kubeconfigPath, 'utf8'));
     } catch (err) {
-      throw Object.assign(new Error(`kubeconfig ${opts.kubeconfigPath} is not valid: ${(err as Error).message}`), { code: 'KUBECONFIG_INVALID', exitCode: 2 });
+      throw new UsageError('KUBECONFIG_INVALID', `kubeconfig ${opts.kubeconfigPath} is not valid: ${(err as Error).message}`);
     }
   } else if (process.env.KUBERNETES_SERVICE_HOST && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) {
     kc.loadFromCluster();
@@ -52,7 +53,7 @@ export function loadKubeConfig(opts: LoadKubeConfigOptions = {}): KubeConfig {
   }
   if (opts.context) kc.setCurrentContext(opts.context);
   if (!kc.getCurrentCluster()) {
-    throw Object.assign(new Error('kubeconfig has no current cluster; pass --kubeconfig FILE'), { code: 'KUBECONFIG_INVALID', exitCode: 2 });
+    throw new UsageError('KUBECONFIG_INVALID', 'kubeconfig has no current cluster; pass --kubeconfig FILE');
   }
   return kc;
 }

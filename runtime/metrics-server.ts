@@ -16,6 +16,7 @@
  */
 import http from 'node:http';
 import type { Registry } from 'prom-client';
+import { UsageError } from './errors.js';
 
 /** `true` when the check passes, else a short reason for the probe's body. */
 export type HealthCheck = () => true | string;
@@ -37,7 +38,7 @@ export function parseListenAddr(addr: string): { host: string; port: number } {
   const text = i >= 0 ? addr.slice(i + 1) : addr;
   const port = Number(text);
   // digits only: Number('') is 0, and 'host:' must not quietly mean "any free port"
-  if (!/^[0-9]{1,5}$/.test(text) || port > 65535) throw Object.assign(new Error(`--metrics-addr ${addr}: expected HOST:PORT`), { exitCode: 2 });
+  if (!/^[0-9]{1,5}$/.test(text) || port > 65535) throw new UsageError('BAD_LISTEN_ADDR', `--metrics-addr ${addr}: expected HOST:PORT`);
   return { host, port };
 }
 

@@ -14,8 +14,8 @@
  * A delivery that times out or fails otherwise is counted and logged, not reported.
  */
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { isNoResponders } from '../call.js';
-import { HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER, actorSubject } from '../protocol.js';
+import { isNoResponders } from '../../client/call.js';
+import { HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER, actorSubject } from '../../client/protocol.js';
 import type { Logger } from '../../runtime/log.js';
 import { GantryStatus } from './native.js';
 

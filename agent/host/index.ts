@@ -1,6 +1,6 @@
 /**
  * The provider host: runs one provider instance's native library in its own supervised
- * process and serves it over NATS. The agent uses ProviderHost; callers use agent/call.ts.
+ * process and serves it over NATS. The agent uses ProviderHost; callers use client/call.ts.
  *
  *   const host = new ProviderHost({ libraryPath, expectedCapid, namespace, provider, instance, nats: { servers } });
  *   host.on('crash', (c) => …);   // restarts itself with backoff

@@ -1,7 +1,7 @@
 /**
  * Serving one provider instance over NATS: the host's hot path.
  *
- * Subscribes to the instance's three subjects (agent/protocol.ts) and turns each request into
+ * Subscribes to the instance's three subjects (client/protocol.ts) and turns each request into
  * one native handle_call, run off the event loop by the call pool (call-pool.ts). Guards, in
  * the order a request meets them: the instance is not stopping (NOT_READY), an operation is
  * named (BAD_REQUEST), the payload is under the cap (PAYLOAD_TOO_LARGE), fewer than
@@ -18,7 +18,7 @@ import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, ty
 import {
   HEADER_ACTOR, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
   capabilitySubject, instanceSubject, providerSubject, DEFAULT_LINK, type CallErrorCode,
-} from '../protocol.js';
+} from '../../client/protocol.js';
 import type { Logger } from '../../runtime/log.js';
 import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
 

@@ -15,7 +15,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { distEntry } from '../../cli/launch.js';
+import { distEntry } from '../../runtime/paths.js';
 import { logger } from '../../runtime/log.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';

@@ -4,6 +4,7 @@
  * node platform, in the `Scheduled` condition and the FailedScheduling Event.
  */
 import type { Toleration } from '../../api/provider.js';
+import { LOST_REASONS, type LostReason } from '../../api/reasons.js';
 import type { NodeView, Taint } from './nodes.js';
 
 export interface PlacementRequest {
@@ -21,6 +22,12 @@ export interface PlacementRequest {
 export interface Filter {
   name: string;
   check(node: NodeView, req: PlacementRequest): string | undefined;
+  /**
+   * True for a filter that turns a node away because of where this Provider's own instances
+   * run or failed, not because of what the node is: such a node still counts toward the
+   * Provider's capacity, and is not "skipped" in a steady-state message.
+   */
+  occupancy?: boolean;
 }
 
 export function tolerates(tolerations: Toleration[] | undefined, taint: Taint): boolean {
@@ -77,11 +84,13 @@ export const agentLive: Filter = {
 
 export const onePerNode: Filter = {
   name: 'OnePerNode',
+  occupancy: true,
   check: (n, req) => (!req.allowMultiplePerNode && req.occupied.has(n.name) ? 'already runs an instance of this Provider' : undefined),
 };
 
 export const recentFailure: Filter = {
   name: 'RecentFailure',
+  occupancy: true,
   check: (n, req) => (req.avoid?.has(n.name) ? 'an instance failed here recently' : undefined),
 };
 
@@ -89,10 +98,10 @@ export const recentFailure: Filter = {
 export const defaultFilters: Filter[] = [nodeReady, nodeUnschedulable, taintToleration, nodeSelector, archiveTarget, agentLive, onePerNode, recentFailure];
 
 /** Every reason lostReason gives: no agent will run there to remove the instance's finalizer. */
-export const lostReasons: ReadonlySet<string> = new Set(['NodeDeleted', 'NodeNotReady', 'NoExecuteTaint', 'AgentLost']);
+export const lostReasons: ReadonlySet<string> = new Set<string>(LOST_REASONS);
 
 /** Why an already-placed instance must leave its node (heal), or undefined to keep it. */
-export function lostReason(n: NodeView | undefined, tolerations: Toleration[] | undefined): string | undefined {
+export function lostReason(n: NodeView | undefined, tolerations: Toleration[] | undefined): LostReason | undefined {
   if (!n) return 'NodeDeleted';
   if (!n.ready) return 'NodeNotReady';
   if (n.taints.some((t) => t.effect === 'NoExecute' && !tolerates(tolerations, t))) return 'NoExecuteTaint';

@@ -18,8 +18,20 @@ export interface ScheduleResult {
   unplaced: number;
   /** Nodes that passed every filter (before taking `count`). */
   eligible: number;
-  /** "3 nodes arm64/linux: archive has no aarch64-linux binary; …" (empty when all placed). */
+  /**
+   * Nodes that pass every filter about the node itself (all but the occupancy ones): how
+   * many nodes this Provider could run on at all, one per node.
+   */
+  capacity: number;
+  /**
+   * Every node group the filters turned away and why, most nodes first: "2 nodes
+   * amd64/linux: already runs an instance of this Provider; 1 node amd64/linux: no live Gantry
+   * agent". "no nodes" when replicas are unplaced and there is no node at all; empty when no
+   * node was turned away. The reconciler reports it as is.
+   */
   summary: string;
+  /** The same for the nodes turned away for what they are (not for this Provider's own instances): "other nodes skipped". */
+  skipped: string;
   /** True when no node at all has a target in the archive. */
   noMatchingTarget: boolean;
 }
@@ -48,39 +60,86 @@ function tieRank(seed: string, node: string): number {
   return h >>> 0;
 }
 
-/** Nodes passing every filter, and the rejected ones grouped as "platform: reason" → count. */
-export function filterNodes(nodes: Iterable<NodeView>, req: PlacementRequest, filters: Filter[] = defaultFilters) {
+export interface Rejection {
+  platform: string;
+  reason: string;
+  count: number;
+  /** Turned away by an occupancy filter (this Provider's own instances), not for what the node is. */
+  occupancy: boolean;
+}
+
+export interface FilterResult {
+  eligible: NodeView[];
+  /** Nodes passing every filter that is not an occupancy one. */
+  capable: NodeView[];
+  /** Rejected nodes grouped by platform and first failing filter's reason. */
+  rejected: Map<string, Rejection>;
+  anyTarget: boolean;
+}
+
+/** Nodes passing every filter, the ones passing all but the occupancy filters, and the rejected ones grouped as "platform: reason" → count. */
+export function filterNodes(nodes: Iterable<NodeView>, req: PlacementRequest, filters: Filter[] = defaultFilters): FilterResult {
   const eligible: NodeView[] = [];
-  const rejected = new Map<string, { platform: string; reason: string; count: number }>();
+  const capable: NodeView[] = [];
+  const rejected = new Map<string, Rejection>();
   let anyTarget = false;
   for (const n of nodes) {
     if (n.target && req.archiveTargets.has(n.target)) anyTarget = true;
+    let first: Filter | undefined;
     let reason: string | undefined;
+    let nodeFails = false;
     for (const f of filters) {
-      reason = f.check(n, req);
-      if (reason) break;
+      if (first && f.occupancy) continue; // already out; only a node filter can still change capacity
+      const r = f.check(n, req);
+      if (!r) continue;
+      if (!first) {
+        first = f;
+        reason = r;
+      }
+      if (!f.occupancy) {
+        nodeFails = true;
+        break;
+      }
     }
-    if (!reason) {
+    if (!nodeFails) capable.push(n);
+    if (!first) {
       eligible.push(n);
       continue;
     }
     const k = `${n.platform}\u0000${reason}`;
     const g = rejected.get(k);
     if (g) g.count++;
-    else rejected.set(k, { platform: n.platform, reason, count: 1 });
+    else rejected.set(k, { platform: n.platform, reason: reason!, count: 1, occupancy: !!first.occupancy });
   }
-  return { eligible, rejected, anyTarget };
+  return { eligible, capable, rejected, anyTarget };
 }
 
-export function summarizeRejections(rejected: Map<string, { platform: string; reason: string; count: number }>): string {
-  return [...rejected.values()]
+export function summarizeRejections(rejected: Iterable<Rejection>): string {
+  return [...rejected]
     .sort((a, b) => b.count - a.count || a.platform.localeCompare(b.platform) || a.reason.localeCompare(b.reason))
     .map((g) => `${g.count} node${g.count === 1 ? '' : 's'} ${g.platform}: ${g.reason}`)
     .join('; ');
 }
 
 export function scheduleReplicas(input: ScheduleInput): ScheduleResult {
-  const { eligible, rejected, anyTarget } = filterNodes(input.nodes, input, input.filters);
+  const { eligible, capable, rejected, anyTarget } = filterNodes(input.nodes, input, input.filters);
+  const groups = [...rejected.values()];
+  const placements: Placement[] = [];
+  if (input.count > 0) placeOn(eligible, input, placements);
+  const unplaced = Math.max(0, input.count - placements.length);
+  return {
+    placements,
+    unplaced,
+    eligible: eligible.length,
+    capacity: capable.length,
+    summary: summarizeRejections(groups) || (unplaced > 0 ? 'no nodes' : ''),
+    skipped: summarizeRejections(groups.filter((g) => !g.occupancy)),
+    noMatchingTarget: !anyTarget,
+  };
+}
+
+/** Scores the eligible nodes and appends the best `input.count` placements. */
+function placeOn(eligible: NodeView[], input: ScheduleInput, placements: Placement[]): void {
   const scorers = input.scorers ?? defaultScorers;
   const seed = input.tieBreak;
   const scored = eligible.map((n) => ({
@@ -89,7 +148,6 @@ export function scheduleReplicas(input: ScheduleInput): ScheduleResult {
     t: seed === undefined ? 0 : tieRank(seed, n.name),
   }));
   scored.sort((a, b) => b.s - a.s || a.t - b.t || a.n.name.localeCompare(b.n.name));
-  const placements: Placement[] = [];
   if (input.allowMultiplePerNode && scored.length > 0) {
     // several per node: place one at a time on the currently least loaded node
     const load = new Map(input.load);
@@ -102,12 +160,4 @@ export function scheduleReplicas(input: ScheduleInput): ScheduleResult {
   } else {
     for (const { n } of scored.slice(0, input.count)) placements.push({ node: n.name, target: n.target! });
   }
-  const unplaced = Math.max(0, input.count - placements.length);
-  return {
-    placements,
-    unplaced,
-    eligible: eligible.length,
-    summary: unplaced > 0 ? summarizeRejections(rejected) || 'no nodes' : '',
-    noMatchingTarget: !anyTarget,
-  };
 }

@@ -16,7 +16,7 @@ export interface DownResult {
 export async function stopRunningSandbox(dir: string, timeoutMs = 60_000): Promise<DownResult> {
   const sd = new StateDir(dir);
   const run = sd.readRun();
-  if (!run) throw new SandboxError('SANDBOX_NOT_RUNNING', `no sandbox is running on ${sd.root}`, 1);
+  if (!run) throw new SandboxError('SANDBOX_NOT_RUNNING', `no sandbox is running on ${sd.root}`);
   process.kill(run.pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (isAlive(run.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -3,7 +3,7 @@
  * command (`sandbox up|down|status`, `gantry call`) finds the same sandbox.
  */
 import { join } from 'node:path';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 
 export const DEFAULT_STATE_DIR_NAME = '.sandbox';
 

@@ -1,7 +1,9 @@
 /**
- * Errors the sandbox launcher reports to people. Each carries a stable `code` and the CLI exit
- * status (`exitCode`: 2 for bad input, 1 when the sandbox itself could not be brought up).
+ * Errors the sandbox launcher reports to people. Each carries a stable `code`, and is a usage
+ * error (bad input; the CLI exits 2) or not (the sandbox itself could not be brought up; 1).
  */
+import { GantryError } from '../../runtime/errors.js';
+
 export type SandboxErrorCode =
   | 'SANDBOX_BAD_NODE_SPEC'
   | 'SANDBOX_BAD_REGISTRY_KIND'
@@ -13,15 +15,10 @@ export type SandboxErrorCode =
   | 'SANDBOX_PORT_TAKEN'
   | 'SANDBOX_INTERRUPTED';
 
-export class SandboxError extends Error {
-  readonly exitCode: number;
-  constructor(
-    readonly code: SandboxErrorCode,
-    message: string,
-    exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'SandboxError';
-    this.exitCode = exitCode;
+export class SandboxError extends GantryError {
+  override name = 'SandboxError';
+  declare readonly code: SandboxErrorCode;
+  constructor(code: SandboxErrorCode, message: string, kind: 'usage' | 'failure' = 'failure') {
+    super(code, message, { usage: kind === 'usage' });
   }
 }

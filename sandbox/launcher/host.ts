@@ -8,7 +8,7 @@ export function requireExecutable(name: string, debianPackage: string): string {
   try {
     return host.requireExecutable(name, debianPackage);
   } catch (err) {
-    throw new SandboxError('SANDBOX_MISSING_BINARY', (err as Error).message, 1);
+    throw new SandboxError('SANDBOX_MISSING_BINARY', (err as Error).message);
   }
 }
 
@@ -16,6 +16,6 @@ export async function freePort(): Promise<number> {
   try {
     return await host.freePort();
   } catch {
-    throw new SandboxError('SANDBOX_PORT_TAKEN', 'no free loopback port', 1);
+    throw new SandboxError('SANDBOX_PORT_TAKEN', 'no free loopback port');
   }
 }

@@ -79,7 +79,7 @@ export class ManagedProcess {
   }
 
   private failed(why: string, logStart: number): SandboxError {
-    return new SandboxError('SANDBOX_PROCESS_FAILED', `${this.o.name} ${why}; log ${this.o.logFile}:\n${this.logTail(logStart)}`, 1);
+    return new SandboxError('SANDBOX_PROCESS_FAILED', `${this.o.name} ${why}; log ${this.o.logFile}:\n${this.logTail(logStart)}`);
   }
 
   /** The last lines the process wrote (since `from`), for error messages. */

@@ -32,20 +32,20 @@ export const MAX_NODES = 16;
 export function hostKubeArchOs(arch = process.arch, platform = process.platform): { arch: string; os: string } {
   const a = nodeArchToKube[arch];
   const o = nodePlatformToKube[platform];
-  if (!a || !o) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `this host (${arch}/${platform}) has no Kubernetes arch/os name the sandbox knows`, 1);
+  if (!a || !o) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `this host (${arch}/${platform}) has no Kubernetes arch/os name the sandbox knows`);
   return { arch: a, os: o };
 }
 
 export function parTarget(arch: string, os: string): string {
   const a = KUBE_ARCH_TO_PAR[arch];
   const o = KUBE_OS_TO_PAR[os];
-  if (!a) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `unknown node arch "${arch}"; use one of ${Object.keys(KUBE_ARCH_TO_PAR).join(', ')}`, 2);
-  if (!o) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `unknown node os "${os}"; use one of ${Object.keys(KUBE_OS_TO_PAR).join(', ')}`, 2);
+  if (!a) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `unknown node arch "${arch}"; use one of ${Object.keys(KUBE_ARCH_TO_PAR).join(', ')}`, 'usage');
+  if (!o) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `unknown node os "${os}"; use one of ${Object.keys(KUBE_OS_TO_PAR).join(', ')}`, 'usage');
   return `${a}-${o}`;
 }
 
 function bad(spec: string, why: string): SandboxError {
-  return new SandboxError('SANDBOX_BAD_NODE_SPEC', `--nodes "${spec}": ${why}; expected e.g. "3" or "3,arm64/linux:2"`, 2);
+  return new SandboxError('SANDBOX_BAD_NODE_SPEC', `--nodes "${spec}": ${why}; expected e.g. "3" or "3,arm64/linux:2"`, 'usage');
 }
 
 function parseCount(spec: string, s: string): number {

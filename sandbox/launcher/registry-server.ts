@@ -25,10 +25,10 @@ export interface SandboxRegistry {
 export function chooseRegistryKind(asked: string | undefined): RegistryKind {
   if (asked === undefined) return findExecutable('docker-registry') ? 'docker' : 'oci-layout';
   if (asked !== 'docker' && asked !== 'oci-layout') {
-    throw new SandboxError('SANDBOX_BAD_REGISTRY_KIND', `--registry "${asked}": expected docker or oci-layout`, 2);
+    throw new SandboxError('SANDBOX_BAD_REGISTRY_KIND', `--registry "${asked}": expected docker or oci-layout`, 'usage');
   }
   if (asked === 'docker' && !findExecutable('docker-registry')) {
-    throw new SandboxError('SANDBOX_MISSING_BINARY', 'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout', 1);
+    throw new SandboxError('SANDBOX_MISSING_BINARY', 'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout');
   }
   return asked;
 }
@@ -41,7 +41,7 @@ export async function startRegistry(o: { kind: RegistryKind; dir: string; port?:
   }
   if (o.port === undefined) throw new Error('a docker registry needs a port');
   const bin = findExecutable('docker-registry');
-  if (!bin) throw new SandboxError('SANDBOX_MISSING_BINARY', 'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout', 1);
+  if (!bin) throw new SandboxError('SANDBOX_MISSING_BINARY', 'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout');
   const storage = join(o.dir, 'storage');
   mkdirSync(storage, { recursive: true });
   const config = join(o.dir, 'config.yml');

@@ -21,7 +21,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../runtime/kube.js';
-import { distEntry, gantryBin, packageRoot } from '../../cli/launch.js';
+import { distEntry, gantryBin, packageRoot } from '../../runtime/paths.js';
 import type { ControllerChildConfig } from './controller-main.js';
 import { hostTarget } from '../../agent/target.js';
 import { SandboxError } from './errors.js';
@@ -79,7 +79,7 @@ function say(out: NodeJS.WritableStream | undefined, line: string): void {
 async function portFor(saved: number | undefined, what: string, sd: StateDir): Promise<number> {
   if (saved === undefined) return freePort();
   if (!(await portIsFree(saved))) {
-    throw new SandboxError('SANDBOX_PORT_TAKEN', `${what} port 127.0.0.1:${saved} (kept in ${sd.stateFile} so resumed clients keep working) is in use; free it, or remove ${sd.root} to start afresh`, 1);
+    throw new SandboxError('SANDBOX_PORT_TAKEN', `${what} port 127.0.0.1:${saved} (kept in ${sd.stateFile} so resumed clients keep working) is in use; free it, or remove ${sd.root} to start afresh`);
   }
   return saved;
 }
@@ -119,7 +119,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   reapOrphans(sd, out); // before readRun(), which clears a dead launcher's record
   const running = sd.readRun();
   if (running && running.pid !== process.pid) {
-    throw new SandboxError('SANDBOX_ALREADY_RUNNING', `a sandbox is already running on ${sd.root} (pid ${running.pid}); stop it with \`gantry sandbox down --state-dir ${sd.root}\``, 1);
+    throw new SandboxError('SANDBOX_ALREADY_RUNNING', `a sandbox is already running on ${sd.root} (pid ${running.pid}); stop it with \`gantry sandbox down --state-dir ${sd.root}\``);
   }
 
   // What the first `up` decides is kept; a resume reuses it.
@@ -193,7 +193,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     say(out, `${sig} during start-up: stopping what has started`);
   };
   const checkInterrupted = () => {
-    if (interrupted) throw new SandboxError('SANDBOX_INTERRUPTED', `start-up interrupted by ${interrupted}; everything started was stopped`, 1);
+    if (interrupted) throw new SandboxError('SANDBOX_INTERRUPTED', `start-up interrupted by ${interrupted}; everything started was stopped`);
   };
   process.on('SIGINT', onStartupSignal);
   process.on('SIGTERM', onStartupSignal);

@@ -68,10 +68,10 @@ export class StateDir {
     try {
       s = JSON.parse(readFileSync(this.stateFile, 'utf8'));
     } catch (err) {
-      throw new SandboxError('SANDBOX_STATE_INVALID', `${this.stateFile} is not valid JSON (${(err as Error).message}); remove the state dir to start afresh`, 1);
+      throw new SandboxError('SANDBOX_STATE_INVALID', `${this.stateFile} is not valid JSON (${(err as Error).message}); remove the state dir to start afresh`);
     }
     if (s?.version !== 1 || !Array.isArray(s.nodes) || !s.registry?.kind || !Number.isInteger(s.apiserverPort) || !Number.isInteger(s.natsPort)) {
-      throw new SandboxError('SANDBOX_STATE_INVALID', `${this.stateFile} is not a sandbox state this version understands; remove the state dir to start afresh`, 1);
+      throw new SandboxError('SANDBOX_STATE_INVALID', `${this.stateFile} is not a sandbox state this version understands; remove the state dir to start afresh`);
     }
     return s;
   }
@@ -101,7 +101,7 @@ export class StateDir {
   claim(record: RunRecord): void {
     const other = this.readRun();
     if (other && other.pid !== record.pid) {
-      throw new SandboxError('SANDBOX_ALREADY_RUNNING', `a sandbox is already running on ${this.root} (pid ${other.pid}); stop it with \`gantry sandbox down --state-dir ${this.root}\``, 1);
+      throw new SandboxError('SANDBOX_ALREADY_RUNNING', `a sandbox is already running on ${this.root} (pid ${other.pid}); stop it with \`gantry sandbox down --state-dir ${this.root}\``);
     }
     writeAtomic(this.runFile, JSON.stringify(record, null, 2) + '\n');
   }

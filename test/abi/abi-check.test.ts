@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAbiCheck, type AbiCheckReport } from '../../agent/host/abi-check.js';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { buildProviders, providerLib } from '../host/helpers.js';
 
 const root = packageRoot();

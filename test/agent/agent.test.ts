@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { callProvider, CallError } from '../../agent/call.js';
-import { instanceSubject } from '../../agent/protocol.js';
+import { callProvider, CallError } from '../../client/call.js';
+import { instanceSubject } from '../../client/protocol.js';
 import { hostTarget } from '../../agent/target.js';
-import { gantryBin } from '../../cli/launch.js';
+import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import {
   createInstance, getInstance, instancesPath, isPhase, NODE, NS, providerLibrary, publish, publishTampered,

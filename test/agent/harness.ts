@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig } from '../../runtime/kube.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';

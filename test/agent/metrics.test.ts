@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callProvider, CallError } from '../../agent/call.js';
+import { callProvider, CallError } from '../../client/call.js';
 import { startAgent, type Agent } from '../../agent/index.js';
 import { hostTarget } from '../../agent/target.js';
-import { gantryBin } from '../../cli/launch.js';
+import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed } from '../../par/index.js';
 import { createInstance, isPhase, providerLibrary, publish, startWorld, waitForInstance, type World } from './harness.js';
 

@@ -14,6 +14,7 @@ import { readiness } from '../../agent/health.js';
 import { HostRecords, isProviderHost } from '../../agent/host-records.js';
 import { parseListenAddr } from '../../runtime/metrics-server.js';
 import { hostTarget, parseTarget, targetFor } from '../../agent/target.js';
+import { UsageError } from '../../runtime/errors.js';
 
 const dirs: string[] = [];
 const procs: ChildProcess[] = [];
@@ -157,7 +158,7 @@ describe('readiness and the metrics address', () => {
       let err: any;
       try { parseListenAddr(bad); } catch (e) { err = e; }
       expect(err?.message).toBe(`--metrics-addr ${bad}: expected HOST:PORT`);
-      expect(err?.exitCode).toBe(2);
+      expect(err).toBeInstanceOf(UsageError); // the CLI exits 2 for it (test/cli/exit-status.test.ts)
     }
   });
 });

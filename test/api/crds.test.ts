@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { renderCrds, providerCrd, providerInstanceCrd } from '../../api/crds.js';
 import { ProviderSpec, targetForNode, nodePlatform } from '../../api/index.js';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 
 describe('crds/', () => {
   it('matches the zod schemas (run `npm run build && node dist/api/generate-crds.js` when this fails)', () => {

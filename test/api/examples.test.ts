@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ProviderSpec } from '../../api/index.js';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 
 describe('examples/*.yaml', () => {
   it('are valid Providers', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
-import { gantryBin } from '../../cli/launch.js';
+import { gantryBin } from '../../runtime/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gantry-apiserver-cli-'));
 const children: ReturnType<typeof spawn>[] = [];

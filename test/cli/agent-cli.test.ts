@@ -1,7 +1,7 @@
 /** `gantry agent` usage errors that must stop it before it touches a cluster. */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { gantryBin } from '../../cli/launch.js';
+import { gantryBin } from '../../runtime/paths.js';
 
 const agent = (...args: string[]) => spawnSync(process.execPath, [gantryBin(), 'agent', ...args], { encoding: 'utf8', timeout: 20_000 });
 

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin, packageRoot } from '../../cli/launch.js';
+import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed, keyTypeOf } from '../../par/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gantry-par-cli-'));

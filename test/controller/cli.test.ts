@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { gantryBin } from '../../cli/launch.js';
+import { gantryBin } from '../../runtime/paths.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startCluster, waitFor, type Cluster } from './cluster.js';
 import { parseDuration } from '../../cli/controller.js';

@@ -10,6 +10,7 @@ import { startTestApiServer, type TestApiServer } from '../support/apiserver.js'
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { openArchiveStore } from '../../registry/index.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
+import { startController, type ControllerOptions, type RunningController } from '../../controller/index.js';
 
 export const NS = 'gantry-system';
 export const APP = 'apps';
@@ -47,6 +48,19 @@ export interface Cluster {
   markRunning(provider: string): Promise<number>;
   events(provider: string): Promise<any[]>;
   stop(): Promise<void>;
+}
+
+/** Leader election fast enough for tests. */
+export const fastLeader = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
+
+/** A controller on this cluster, trusting its issuer and its plain-HTTP registry. */
+export function startClusterController(c: Cluster, extra: Partial<ControllerOptions> = {}): Promise<RunningController> {
+  return startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, ...extra });
+}
+
+/** Stops what a test started, in order, skipping what never started. */
+export async function stopAll(...parts: ({ stop(): Promise<void> } | undefined)[]): Promise<void> {
+  for (const p of parts) await p?.stop();
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 100): Promise<T> {

@@ -72,6 +72,18 @@ describe('scheduleReplicas', () => {
     expect(sel.summary).toContain('does not match nodeSelector zone=a');
   });
 
+  it('reports every node group, occupancy included, and counts capacity without this Provider\'s own instances', () => {
+    const ns = [...views([node('a', 'amd64'), node('b', 'amd64'), node('r', 'arm64')]), ...views([node('c', 'amd64')], false)];
+    const r = scheduleReplicas({ ...base, nodes: ns, count: 1, archiveTargets: new Set(['x86_64-linux']), occupied: new Set(['a']), avoid: new Set(['b']) });
+    expect(r.placements).toEqual([]);
+    expect(r.unplaced).toBe(1);
+    expect(r.capacity).toBe(2); // a and b could run one; c has no agent, r no binary
+    expect(r.summary).toBe('1 node amd64/linux: already runs an instance of this Provider; 1 node amd64/linux: an instance failed here recently; 1 node amd64/linux: no live Gantry agent; 1 node arm64/linux: archive has no aarch64-linux binary');
+    expect(r.skipped).toBe('1 node amd64/linux: no live Gantry agent; 1 node arm64/linux: archive has no aarch64-linux binary');
+    const none = scheduleReplicas({ ...base, nodes: [], count: 2, archiveTargets: new Set(['x86_64-linux']) });
+    expect(none.summary).toBe('no nodes');
+  });
+
   it('scores by fewest instances, then keeps previous placements', () => {
     const ns = views([node('n1', 'amd64'), node('n2', 'amd64'), node('n3', 'amd64')]);
     const r = scheduleReplicas({ ...base, nodes: ns, count: 1, archiveTargets: new Set(['x86_64-linux']), load: new Map([['n1', 3], ['n2', 1], ['n3', 1]]), previous: new Set(['n3']) });

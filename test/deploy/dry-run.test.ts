@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startApiServer, type ApiServer } from '../../sandbox/apiserver/index.js';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
 import { parseManifests } from './schema.js';
 

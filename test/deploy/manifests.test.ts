@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { gantryBin, packageRoot } from '../../cli/launch.js';
+import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
 import { ManifestInvalid, parseManifests, readManifests, validateManifest, type Manifest } from './schema.js';
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { connectNats } from '../../agent/host/index.js';
-import { CallError, callProvider } from '../../agent/call.js';
+import { CallError, callProvider } from '../../client/call.js';
 import { NS, buildProviders, makeHost, stopAllHosts, text } from './helpers.js';
 
 let nats: NatsServer;

@@ -7,8 +7,8 @@
  */
 import { expect, it } from 'vitest';
 import { type Msg } from '@nats-io/transport-node';
-import { callProvider } from '../../agent/call.js';
-import { actorSubject } from '../../agent/protocol.js';
+import { callProvider } from '../../client/call.js';
+import { actorSubject } from '../../client/protocol.js';
 import { NS, makeHost, useHostWorld, providerLib, text } from './helpers.js';
 
 const world = useHostWorld();

@@ -4,7 +4,7 @@
  * time out. A call still running when the drain grace ends is answered NOT_READY.
  */
 import { expect, it } from 'vitest';
-import { CallError, callProvider } from '../../agent/call.js';
+import { CallError, callProvider } from '../../client/call.js';
 import { NS, makeHost, useHostWorld, providerLib } from './helpers.js';
 
 const world = useHostWorld();

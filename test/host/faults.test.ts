@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import type { CrashInfo, HostSpec } from '../../agent/host/index.js';
-import { callProvider } from '../../agent/call.js';
+import { callProvider } from '../../client/call.js';
 import { NS, callError, makeHost, useHostWorld, nextEvent, providerLib, text } from './helpers.js';
 
 const world = useHostWorld();

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { CallError } from '../../agent/call.js';
-import { packageRoot } from '../../cli/launch.js';
+import { CallError } from '../../client/call.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { HostError, ProviderHost, type HostSpec, type ProviderHostOptions } from '../../agent/host/index.js';
 

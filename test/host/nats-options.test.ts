@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '@nats-io/nkeys';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { connectNats, type CrashInfo, type NatsOptions } from '../../agent/host/index.js';
-import { callProvider } from '../../agent/call.js';
+import { callProvider } from '../../client/call.js';
 import { NS, buildProviders, makeHost, nextEvent, stopAllHosts, text, startError } from './helpers.js';
 import { makeCerts, type TestCerts } from './certs.js';
 import { operatorSetup } from './jwt.js';

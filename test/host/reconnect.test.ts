@@ -8,7 +8,7 @@ import { connect } from '@nats-io/transport-node';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { requireBinary } from '../support/binaries.js';
 import { waitForPort } from '../support/ports.js';
-import { callProvider } from '../../agent/call.js';
+import { callProvider } from '../../client/call.js';
 import { NS, buildProviders, makeHost, stopAllHosts, text } from './helpers.js';
 
 let first: NatsServer;

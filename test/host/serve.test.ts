@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { startNats, type NatsServer } from '../support/nats.js';
-import { callProvider } from '../../agent/call.js';
-import { HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER, actorSubject } from '../../agent/protocol.js';
+import { callProvider } from '../../client/call.js';
+import { HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER, actorSubject } from '../../client/protocol.js';
 import { NS, buildProviders, makeHost, providerLib, stopAllHosts, text, callError, startError } from './helpers.js';
 
 let nats: NatsServer;

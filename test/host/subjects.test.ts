@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { capabilitySubject, providerSubject, subjectToken } from '../../agent/protocol.js';
+import { capabilitySubject, providerSubject, subjectToken } from '../../client/protocol.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 
 describe('subject tokens', () => {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { generateSeed, tarHeader } from '../../par/index.js';
 
 /** The repository's byte-for-byte copy of the wascap conformance data (see test/conformance/SOURCES.md). */

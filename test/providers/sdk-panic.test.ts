@@ -5,7 +5,7 @@
  * operation and the panic, and keeps serving: same host process, no restart, state intact.
  */
 import { expect, it } from 'vitest';
-import { callProvider } from '../../agent/call.js';
+import { callProvider } from '../../client/call.js';
 import { NS, callError, makeHost, providerLib, text, useHostWorld } from '../host/helpers.js';
 
 const world = useHostWorld();

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NativeProvider } from '../../agent/host/native.js';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { buildProviders, providerLib } from '../host/helpers.js';
 
 interface Step { op: string; payload?: string; payloadHex?: string; status: number; reply?: string; replyHex?: string }

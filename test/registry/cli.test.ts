@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin, packageRoot } from '../../cli/launch.js';
+import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { conformance, makeArchive, newSigner } from './fixtures.js';

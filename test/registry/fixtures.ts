@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
-import { packageRoot } from '../../cli/launch.js';
+import { packageRoot } from '../../runtime/paths.js';
 
 export interface Signer {
   issuerSeed: string;

@@ -31,7 +31,10 @@ function gantryUses(): Use[] {
   const uses: Use[] = [];
   for (const doc of docs) {
     for (const line of codeOf(readFileSync(join(root, doc), 'utf8'))) {
-      for (const m of line.matchAll(/(?:^|[\s(`$])gantry((?: [^\s│→|;&#]+)*)/g)) uses.push({ doc, text: 'gantry' + m[1] });
+      // a command line: the line (or inline span) starts with it; diagrams and prose that
+      // merely mention "the gantry command" are not commands
+      const m = line.match(/^\s*(?:\$\s+)?(?:npx\s+)?gantry((?: [^\s│→|;&#]+)*)/);
+      if (m) uses.push({ doc, text: 'gantry' + m[1] });
     }
   }
   return uses;

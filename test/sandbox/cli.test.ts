@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin } from '../../cli/launch.js';
+import { gantryBin } from '../../runtime/paths.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gantry-sandbox-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { distEntry } from '../../cli/launch.js';
+import { distEntry } from '../../runtime/paths.js';
 
 describe('npm run demo', () => {
   it('completes, narrating each step with its duration', async () => {

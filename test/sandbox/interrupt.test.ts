@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin } from '../../cli/launch.js';
+import { gantryBin } from '../../runtime/paths.js';
 import { isAlive } from '../../sandbox/launcher/state-dir.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gantry-sandbox-interrupt-'));

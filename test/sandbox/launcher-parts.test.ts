@@ -17,6 +17,7 @@ import { startNatsServer } from '../../sandbox/launcher/nats-server.js';
 import { chooseRegistryKind, startRegistry } from '../../sandbox/launcher/registry-server.js';
 import { freePort } from '../../sandbox/launcher/host.js';
 import { defaultExampleProviders, objectPath, readYamlObjects, REGISTRY_PLACEHOLDER, sandboxExampleFiles } from '../../sandbox/launcher/cluster-objects.js';
+import { exitStatus } from '../../cli/exit-status.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gantry-launcher-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -64,7 +65,7 @@ describe('node SPEC', () => {
     let err: SandboxError | undefined;
     try { parseNodeSpec(spec, amd); } catch (e) { err = e as SandboxError; }
     expect(err?.code).toBe('SANDBOX_BAD_NODE_SPEC');
-    expect(err?.exitCode).toBe(2);
+    expect(exitStatus(err)).toBe(2);
     expect(err?.message).toContain(why);
   });
 
@@ -172,7 +173,7 @@ describe('process supervision', () => {
     expect(reg.process).toBeUndefined();
     let err: SandboxError | undefined;
     try { chooseRegistryKind('s3'); } catch (e) { err = e as SandboxError; }
-    expect([err?.code, err?.exitCode]).toEqual(['SANDBOX_BAD_REGISTRY_KIND', 2]);
+    expect([err?.code, exitStatus(err)]).toEqual(['SANDBOX_BAD_REGISTRY_KIND', 2]);
   });
 
   it('reports an exit nobody asked for, with the log tail; a failed start names the process', async () => {

@@ -12,8 +12,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { callProvider } from '../../agent/call.js';
-import { gantryBin } from '../../cli/launch.js';
+import { callProvider } from '../../client/call.js';
+import { gantryBin } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
 import { isAlive } from '../../sandbox/launcher/state-dir.js';
 

@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin, packageRoot } from '../../cli/launch.js';
+import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { hostTarget } from '../../agent/target.js';
 import { findBinary } from '../support/binaries.js';
 

@@ -1,0 +1,111 @@
+/**
+ * One way to open a NATS connection, for callers and provider hosts alike: servers,
+ * credentials (token, user/password, nkey seed, user JWT creds file) and TLS files. Reconnects
+ * forever with jitter; subscriptions are restored by the client on reconnect. A connection
+ * that cannot be made is a `NatsConnectError` whose code says whether the credentials, TLS or
+ * the server is at fault (the provider host reports the same codes as its own).
+ */
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, errors as natsErrors, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+
+export type NatsConnectErrorCode = 'NATS_UNAVAILABLE' | 'NATS_AUTH_FAILED' | 'NATS_TLS_FAILED';
+
+export class NatsConnectError extends Error {
+  override name = 'NatsConnectError';
+  constructor(readonly code: NatsConnectErrorCode, message: string) {
+    super(message);
+  }
+}
+
+export interface NatsOptions {
+  servers: string | string[];
+  token?: string;
+  user?: string;
+  pass?: string;
+  /** An nkey seed (SU…), used to sign the server's nonce. */
+  nkeySeed?: string;
+  /** A `.creds` file holding a user JWT and its nkey seed. */
+  credsFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** Connection name shown by the server's monitoring. */
+  name?: string;
+  /** How long the first connection may take (default 20000 ms, the client's default). */
+  connectTimeoutMs?: number;
+}
+
+export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
+  const opts: NodeConnectionOptions = {
+    servers: o.servers,
+    name: o.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  };
+  if (o.connectTimeoutMs) opts.timeout = o.connectTimeoutMs;
+  if (o.token) opts.token = o.token;
+  if (o.user !== undefined) { opts.user = o.user; opts.pass = o.pass; }
+  if (o.nkeySeed) {
+    const seed = o.nkeySeed.trim();
+    // Checked here: a malformed seed would otherwise fail deep in the handshake.
+    if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw new NatsConnectError('NATS_AUTH_FAILED', 'nats.nkeySeed is not a user nkey seed (58 base32 characters starting with SU)');
+    opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  if (o.credsFile) {
+    let creds: Uint8Array;
+    try {
+      creds = readFileSync(o.credsFile);
+    } catch (e) {
+      throw new NatsConnectError('NATS_AUTH_FAILED', `cannot read the NATS creds file ${o.credsFile}: ${(e as Error).message}`);
+    }
+    if (!/-----BEGIN NATS USER JWT-----/.test(Buffer.from(creds).toString('utf8'))) {
+      throw new NatsConnectError('NATS_AUTH_FAILED', `${o.credsFile} is not a NATS creds file (no "BEGIN NATS USER JWT" block)`);
+    }
+    opts.authenticator = credsAuthenticator(creds);
+  }
+  if (o.tls) {
+    // The client reads these only once it meets a TLS server; say which file is missing up front.
+    for (const [what, file] of Object.entries(o.tls)) {
+      if (file === undefined) continue;
+      try {
+        accessSync(file, constants.R_OK);
+      } catch (e) {
+        throw new NatsConnectError('NATS_TLS_FAILED', `cannot read nats.tls.${what} ${file}: ${(e as Error).message}`);
+      }
+    }
+    opts.tls = { ...o.tls };
+  }
+  return opts;
+}
+
+export function connectNats(o: NatsOptions): Promise<NatsConnection> {
+  return connect(natsConnectionOptions(o));
+}
+
+/** Node's TLS error codes (certificate verification and handshake failures). */
+const TLS_CODE = /CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|HOSTNAME/;
+
+/**
+ * Why a first connection failed: NATS_AUTH_FAILED (the server refused
+ * the credentials, or they are unusable), NATS_TLS_FAILED (the TLS handshake or certificate
+ * check failed), NATS_UNAVAILABLE (anything else: refused, unreachable, timed out).
+ */
+export function connectError(e: unknown, o: NatsOptions): NatsConnectError {
+  const servers = o.servers;
+  if (e instanceof NatsConnectError) return e;
+  const err = e as Error & { code?: string };
+  const where = `NATS at ${String(servers)}`;
+  const cause = (err as { cause?: unknown }).cause as (Error & { code?: string }) | undefined;
+  if (err instanceof natsErrors.AuthorizationError || err instanceof natsErrors.UserAuthenticationExpiredError
+    || /authorization violation|authentication (expired|timeout)|user authentication/i.test(err.message ?? '')) {
+    return new NatsConnectError('NATS_AUTH_FAILED', `${where} refused this host's credentials: ${err.message}`);
+  }
+  const tls = [err, cause].find((x) => x && ((x.code && TLS_CODE.test(x.code)) || /\btls\b|certificate/i.test(x.message ?? '')));
+  if (tls) {
+    return new NatsConnectError('NATS_TLS_FAILED', `TLS with ${where} failed: ${tls.message}${tls.code ? ` (${tls.code})` : ''}; check nats.tls (caFile, certFile, keyFile)`);
+  }
+  // A server that verifies client certificates closes a connection without one after the
+  // handshake, and the client only notices at its connect timeout.
+  if (err instanceof natsErrors.TimeoutError && o.tls && !o.tls.certFile) {
+    return new NatsConnectError('NATS_TLS_FAILED', `${where} did not answer after the TLS handshake within the connect timeout: if it verifies client certificates (tls verify), give nats.tls.certFile and keyFile`);
+  }
+  return new NatsConnectError('NATS_UNAVAILABLE', `cannot connect to ${where}: ${err.message}`);
+}

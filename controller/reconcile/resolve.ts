@@ -1,0 +1,78 @@
+/**
+ * Phase 1, resolve: `archive.ref` + `revision` → a verified digest (controller/resolve.ts),
+ * with the pull secrets from the controller's cache. A failure sets `Resolved=False` with its
+ * reason (api/reasons.ts) and keeps the last good revision serving; a transient one retries
+ * with backoff, a lasting one looks again in 15 s.
+ */
+import type { Provider, ProviderSpec as Spec, ResolvedArchive } from '../../api/provider.js';
+import type { Logger } from '../../runtime/log.js';
+import type { EventRecorder } from '../events.js';
+import type { ControllerMetrics } from '../metrics.js';
+import type { PullSecretCache } from '../pull-secret-cache.js';
+import { checkResolved, failureFromError, ResolveFailure, type ArchiveResolver } from '../resolve.js';
+import type { StatusDraft } from './draft.js';
+
+export interface ResolveInput {
+  provider: Provider;
+  key: string;
+  /** The spec, once it parsed. */
+  spec: Spec;
+  /** Issuers in force for this Provider: the cluster policy narrowed by spec.trust.issuers. */
+  trustedIssuers: string[];
+  /** Why the trust in force is unusable (api/trust.ts trustProblem), when it is. */
+  trustProblem?: string;
+  pullSecrets: PullSecretCache;
+  resolver: ArchiveResolver;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  log: Logger;
+}
+
+/** The archive to serve: the newly resolved one, or the last good one when this spec fails (or its secrets are still being read). */
+export async function resolvePhase(draft: StatusDraft, o: ResolveInput): Promise<ResolvedArchive | undefined> {
+  const { spec, provider: p } = o;
+  const previous = draft.status.resolved;
+  const names = (spec.archive.pullSecrets ?? []).map((s) => s.name);
+  const secrets = names.length ? o.pullSecrets.lookup(o.key, p.metadata.namespace!, names) : { secrets: [] };
+  if (!secrets) {
+    // first read of a secret under way: the cache enqueues this Provider when it arrives
+    draft.requeueWithin(5_000);
+    return previous;
+  }
+  try {
+    if (o.trustProblem) throw new ResolveFailure('UntrustedIssuer', o.trustProblem, false);
+    if ('error' in secrets) throw secrets.error;
+    const r = await o.resolver.resolve({ ref: spec.archive.ref, revision: spec.archive.revision, pullSecrets: secrets.secrets, trustedIssuers: o.trustedIssuers });
+    checkResolved(r, { trustedIssuers: o.trustedIssuers, capabilityId: spec.capabilityId, ref: spec.archive.ref });
+    if (previous?.ref === spec.archive.ref && previous.revision === r.revision && previous.digest !== r.digest) throw revisionMoved(spec.archive.ref, previous, r);
+    if (previous?.digest !== r.digest) {
+      o.events.record(p, 'Normal', 'Resolved', `${spec.archive.ref} revision ${r.revision} → ${r.digest} (${r.targets.join(', ')})`);
+      draft.status.progressingSince = undefined;
+    }
+    draft.set('Resolved', 'True', 'Resolved', `revision ${r.revision} (${r.digest})`);
+    return { ...r, ref: spec.archive.ref };
+  } catch (err) {
+    const f = failureFromError(err, spec.archive.ref);
+    o.metrics.failures.inc({ reason: f.reason });
+    const serving = previous ? ` Still serving revision ${previous.revision}.` : '';
+    draft.set('Resolved', 'False', f.reason, f.message + serving);
+    o.events.record(p, 'Warning', f.reason, f.message);
+    o.log.warn({ reason: f.reason, err: f.message }, 'resolve failed');
+    if (f.transient) draft.retryWith(f);
+    else draft.requeueWithin(15_000);
+    return previous;
+  }
+}
+
+/**
+ * A published revision never changes: when the one this Provider already resolved (in the same
+ * repository) now names other bytes, the registry — or whoever can write to it — moved its
+ * tag. That is an alarm, not a rollout: the digest that was verified and placed keeps serving.
+ */
+function revisionMoved(ref: string, before: ResolvedArchive, now: ResolvedArchive): ResolveFailure {
+  return new ResolveFailure(
+    'RevisionMoved',
+    `${ref} revision ${now.revision} now points at ${now.digest}, but it resolved to ${before.digest} before; a published revision never changes, so its tag was moved. Not rolling it out: check the registry, then publish a new revision (or set spec.archive.revision to another one)`,
+    false,
+  );
+}
