@@ -72,6 +72,23 @@ function background(k: Kubectl, args: string[], killAfterMs: number): { done: Pr
   return { done, output: () => stdout, kill: () => child.kill('SIGTERM') };
 }
 
+/**
+ * Runs `kubectl wait …` with -v=6 and resolves once kubectl's log shows its watch answered
+ * (the request line is logged when the response headers arrive), so a change made after
+ * this is seen through the watch — no sleep that a loaded machine can outrun.
+ */
+async function waitingKubectl(k: Kubectl, args: string[]): Promise<{ done: Promise<Run> }> {
+  const child = spawn(k.path, ['-v=6', ...args], { env: { PATH: process.env.PATH ?? '', HOME: join(work, k.version), KUBECONFIG: api.kubeconfigPath } });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
+  const done = new Promise<Run>((resolve) => child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); }));
+  // `GET https://…&watch=true 200 OK` (≤1.32) or `"Response" verb="GET" url="…watch=true…" status="200 OK"` (1.33)
+  await until(() => /watch=true[^\n]* (status=")?200 OK/.test(stderr), 15_000, `kubectl ${k.version} ${args[0]}'s watch`);
+  return { done };
+}
+
 async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   while (!pred()) {
@@ -253,8 +270,7 @@ for (const k of kubectls) {
     });
 
     it('waits for a condition set on /status', async () => {
-      const w = background(k, ['wait', '--for=condition=Ready', `${res}/w1`, '--timeout=15s'], 20_000);
-      await new Promise((r) => setTimeout(r, 300));
+      const w = await waitingKubectl(k, ['wait', '--for=condition=Ready', `${res}/w1`, '--timeout=15s']);
       const st = await raw(api, 'PATCH', `/apis/${g}/v1/namespaces/default/widgets/w1/status`, { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }, { 'Content-Type': 'application/merge-patch+json' });
       expect(st.status).toBe(200);
       const r = await w.done;
@@ -267,8 +283,7 @@ for (const k of kubectls) {
       expect(ok(await run(k, ['patch', res, 'w1', '--type=merge', '-p', '{"metadata":{"finalizers":["test.gantry.dev/hold"]}}']))).toBe(`widget.${g}/w1 patched\n`);
       expect(ok(await run(k, ['delete', res, 'w1', '--wait=false']))).toBe(`widget.${g} "w1" deleted\n`);
       expect(ok(await run(k, ['get', res, 'w1', '-o', 'jsonpath={.metadata.deletionTimestamp}']))).toMatch(/^\d{4}-\d\d-\d\dT/);
-      const w = background(k, ['wait', '--for=delete', `${res}/w1`, '--timeout=15s'], 20_000);
-      await new Promise((r) => setTimeout(r, 300));
+      const w = await waitingKubectl(k, ['wait', '--for=delete', `${res}/w1`, '--timeout=15s']);
       expect(ok(await run(k, ['patch', res, 'w1', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']))).toBe(`widget.${g}/w1 patched\n`);
       const r = await w.done;
       expect(r.code, r.stderr).toBe(0);
