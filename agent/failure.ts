@@ -55,6 +55,7 @@ const byCode: Record<string, [FailureReason, boolean]> = {
   PAR_NOT_YET_VALID: ['ClaimsExpired', false],
   PAR_TARGET_NOT_FOUND: ['TargetNotInArchive', false],
   BINARY_HASH_MISMATCH: ['HashMismatch', false],
+  LIBRARY_HASH_MISMATCH: ['HashMismatch', false],
   DIGEST_MISMATCH: ['DigestMismatch', true],
   AUTH_FAILED: ['RegistryUnauthorized', true],
   NOT_AN_ARCHIVE: ['ArchiveInvalid', false],

@@ -18,8 +18,10 @@
  *   AgentMetrics      Prometheus metrics, served with /healthz (event loop responsive) and
  *                     /readyz (cache synced, Lease renewed recently) on `metricsAddr`
  *
- * Everything lives under one cache dir: `archives/` (the digest cache), `binaries/` (0700,
- * libraries named by sha256) and `hosts/` (the pid records).
+ * Everything lives under one cache dir: `archives/` (the digest cache), `binaries/` (libraries
+ * named by sha256) and `hosts/` (the pid records). The agent refuses to start on a cache dir
+ * not owned by its user or writable by group/others (CACHE_DIR_UNSAFE, agent/cache-dir.ts);
+ * directories are 0700 and files 0600.
  *
  * Usage:
  *   const agent = await startAgent({ kubeConfig, node: 'node-1', natsUrl: 'nats://127.0.0.1:4222' });
@@ -39,6 +41,7 @@ import { ProviderHost } from './host/index.js';
 import type { NatsOptions } from './host/nats.js';
 import { prepareBinary } from './archive-pipeline.js';
 import { BinaryStore } from './binaries.js';
+import { ensurePrivateCacheDir } from './cache-dir.js';
 import { EventLoopWatch, readiness } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { AgentMetrics } from './metrics.js';
@@ -99,6 +102,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const namespace = opts.namespace ?? defaultNamespace;
   const cacheDir = opts.cacheDir ?? defaultCacheDir(node);
   const log = logger('agent', { node });
+  // before anything is read from it: a cache others can write is a way to run their code
+  ensurePrivateCacheDir(cacheDir);
 
   const kube = new KubeClient(opts.kubeConfig);
   const records = new HostRecords(join(cacheDir, 'hosts'));
@@ -140,6 +145,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       createHost: (inst, binary) =>
         new ProviderHost({
           libraryPath: binary.libraryPath,
+          librarySha256: binary.sha256,
           expectedCapid: binary.capid,
           namespace: inst.metadata.namespace ?? 'default',
           provider: inst.spec.provider,

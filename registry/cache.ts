@@ -68,10 +68,10 @@ export class ArchiveCache {
     const fromDisk = await this.readVerified(digest, opts);
     if (fromDisk) return fromDisk;
     const pulled = await store.pull(digest, opts); // verified by the store before we see it
-    mkdirSync(join(this.dir, 'sha256'), { recursive: true });
+    mkdirSync(join(this.dir, 'sha256'), { recursive: true, mode: 0o700 });
     // the download already hashed the archive against its layer digest: no second pass over it
-    atomicWrite(meta, Buffer.from(JSON.stringify({ manifestDigest: digest, archiveDigest: pulled.archiveDigest, size: pulled.bytes.length })));
-    atomicWrite(archive, pulled.bytes);
+    atomicWrite(meta, Buffer.from(JSON.stringify({ manifestDigest: digest, archiveDigest: pulled.archiveDigest, size: pulled.bytes.length })), 0o600);
+    atomicWrite(archive, pulled.bytes, 0o600);
     this.evict(archive);
     return { path: archive, bytes: pulled.bytes, verified: pulled.verified };
   }

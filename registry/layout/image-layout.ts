@@ -151,10 +151,10 @@ export class ImageLayoutBackend implements ContentBackend {
 }
 
 /** Write to a sibling temp file, then rename over the target. */
-export function atomicWrite(path: string, bytes: Uint8Array): void {
+export function atomicWrite(path: string, bytes: Uint8Array, mode?: number): void {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    writeFileSync(tmp, bytes);
+    writeFileSync(tmp, bytes, mode === undefined ? undefined : { mode });
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
