@@ -42,6 +42,7 @@ import type { NatsOptions } from './host/nats.js';
 import { prepareBinary } from './archive-pipeline.js';
 import { BinaryStore } from './binaries.js';
 import { ensurePrivateCacheDir } from './cache-dir.js';
+import { RegistryAccess } from './registry-access.js';
 import { EventLoopWatch, readiness } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { AgentMetrics } from './metrics.js';
@@ -114,6 +115,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const binaries = new BinaryStore(join(cacheDir, 'binaries'));
   binaries.sweepTemporaries();
   const cache = new ArchiveCache(join(cacheDir, 'archives'), { maxBytes: opts.cacheMaxBytes });
+  const access = new RegistryAccess();
   const status = new StatusWriter(kube, log);
   let runners: () => Iterable<InstanceRunner> = () => [];
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => [...runners()].map((r) => r.currentPhase) });
@@ -140,7 +142,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log,
       metrics,
       prepare: (inst, onPhase) =>
-        prepareBinary({ kube, cache, binaries, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], metrics }, inst, onPhase),
+        prepareBinary({ kube, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], metrics }, inst, onPhase),
       libraryIntact: (binary) => binaries.intact(binary.sha256),
       createHost: (inst, binary) =>
         new ProviderHost({

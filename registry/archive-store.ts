@@ -60,6 +60,12 @@ export interface ArchiveStore {
   resolve(revision?: number): Promise<ResolvedArchive>;
   revisions(): Promise<Array<ResolvedArchive & { pushedAt?: string }>>;
   pull(digestOrRevision: string | number, opts?: PullOptions): Promise<PulledArchive>;
+  /**
+   * Show, without downloading, that the credentials this store was opened with can read the
+   * archive `digest` from this repository (a manifest HEAD). Throws RegistryError AUTH_FAILED
+   * when they are refused, NOT_FOUND when the repository has no such manifest.
+   */
+  checkAccess(digest: string): Promise<void>;
 }
 
 interface Descriptor {
@@ -217,6 +223,13 @@ export class BackendArchiveStore implements ArchiveStore {
     const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
     if (configBytes) checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
     return { bytes, verified, digest, archiveDigest: layer.digest };
+  }
+
+  async checkAccess(digest: string): Promise<void> {
+    if (!isDigest(digest)) throw new RegistryError('BAD_REF', `"${digest}" is not a manifest digest (sha256:…)`);
+    if (!(await this.backend.hasManifest(digest))) {
+      throw new RegistryError('NOT_FOUND', `${this.description}: no manifest ${digest} in this repository; an archive cached from elsewhere is not used for it`);
+    }
   }
 
   /** Every archive in the repository, one entry per manifest digest (revision tags first). */

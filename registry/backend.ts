@@ -14,6 +14,11 @@ export interface ContentBackend {
   /** store a manifest under a tag (and so under its digest) */
   putManifest(tag: string, bytes: Uint8Array, mediaType: string): Promise<string>;
   hasBlob(digest: string): Promise<boolean>;
+  /**
+   * Whether the manifest `digest` can be read here with the credentials in use, without
+   * downloading it (a HEAD): true, false when absent; refused credentials throw AUTH_FAILED.
+   */
+  hasManifest(digest: string): Promise<boolean>;
   /** upload a blob whose digest the caller computed; the store checks it */
   putBlob(digest: string, bytes: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<void>;
   /** download a blob and check its digest (and size when given) before returning it */

@@ -120,6 +120,23 @@ export class DistributionClient implements ContentBackend {
     return digest;
   }
 
+  async hasManifest(digest: string): Promise<boolean> {
+    const { res } = await this.transport.send('HEAD', this.path(`manifests/${digest}`), {
+      actions: 'pull',
+      retry: true,
+      headers: { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].join(', ') },
+    });
+    await discard(res);
+    if (res.status === 404) return false;
+    if (res.status === 401 || res.status === 403) {
+      throw new RegistryError('AUTH_FAILED', `${this.description}: HEAD manifest ${digest} was refused (${res.status}); the credentials in use may not read this repository`, { status: res.status });
+    }
+    if (!res.ok) throw new RegistryError('HTTP_ERROR', `${this.description}: HEAD manifest ${digest} returned ${res.status}`, { status: res.status });
+    const answered = res.headers.get('docker-content-digest');
+    if (answered && answered !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}: HEAD manifest ${digest} answered for ${answered}`);
+    return true;
+  }
+
   async hasBlob(digest: string): Promise<boolean> {
     const { res } = await this.transport.send('HEAD', this.path(`blobs/${digest}`), { actions: 'pull', retry: true });
     await discard(res);

@@ -93,6 +93,10 @@ export class ImageLayoutBackend implements ContentBackend {
     return digest;
   }
 
+  async hasManifest(digest: string): Promise<boolean> {
+    return (await this.getManifest(digest)) !== undefined;
+  }
+
   async hasBlob(digest: string): Promise<boolean> {
     return existsSync(this.blobPath(digest));
   }
