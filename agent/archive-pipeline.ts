@@ -39,6 +39,8 @@ export interface PipelineOptions {
   target: string;
   trustedIssuers: string[];
   plainHttpRegistries: string[];
+  /** archives larger than this are refused from their manifest (default 256 MiB) */
+  maxArchiveBytes?: number;
   metrics?: AgentMetrics;
 }
 
@@ -76,7 +78,7 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
       if (credentials) break;
     }
   }
-  const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, credentials });
+  const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, maxArchiveBytes: o.maxArchiveBytes, credentials });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss
   let pulled = false;
   const store: ArchiveStore = {

@@ -28,6 +28,7 @@ export const FAILURE_REASONS = [
   'NatsTlsFailed',
   'ConfigRejected',
   'InvalidSpec',
+  'ArchiveTooLarge',
 ] as const;
 
 export type FailureReason = (typeof FAILURE_REASONS)[number];
@@ -59,6 +60,8 @@ const byCode: Record<string, [FailureReason, boolean]> = {
   DIGEST_MISMATCH: ['DigestMismatch', true],
   AUTH_FAILED: ['RegistryUnauthorized', true],
   NOT_AN_ARCHIVE: ['ArchiveInvalid', false],
+  ARCHIVE_TOO_LARGE: ['ArchiveTooLarge', false],
+  BLOB_OVERRUN: ['DigestMismatch', true],
   BAD_REF: ['InvalidSpec', false],
   PLAIN_HTTP_REFUSED: ['FetchFailed', false],
   PAR_BAD_ISSUER: ['SignatureInvalid', false],

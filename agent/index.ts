@@ -69,6 +69,8 @@ export interface AgentOptions {
   plainHttpRegistries?: string[];
   /** Override the detected target, e.g. for a foreign-arch sandbox node. */
   target?: string;
+  /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
+  maxArchiveBytes?: number;
   /** Maximum bytes of the archive cache. */
   cacheMaxBytes?: number;
   /** Lease renewal period (default 10 s). /readyz fails once the last good renewal is 3 periods old. */
@@ -114,7 +116,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   const binaries = new BinaryStore(join(cacheDir, 'binaries'));
   binaries.sweepTemporaries();
-  const cache = new ArchiveCache(join(cacheDir, 'archives'), { maxBytes: opts.cacheMaxBytes });
+  const cache = new ArchiveCache(join(cacheDir, 'archives'), { maxBytes: opts.cacheMaxBytes, maxArchiveBytes: opts.maxArchiveBytes });
   const access = new RegistryAccess();
   const status = new StatusWriter(kube, log);
   let runners: () => Iterable<InstanceRunner> = () => [];
@@ -142,7 +144,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log,
       metrics,
       prepare: (inst, onPhase) =>
-        prepareBinary({ kube, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], metrics }, inst, onPhase),
+        prepareBinary({ kube, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase),
       libraryIntact: (binary) => binaries.intact(binary.sha256),
       createHost: (inst, binary) =>
         new ProviderHost({

@@ -12,6 +12,8 @@ export interface RegistryResolverOptions {
   plainHttpRegistries?: string[];
   caFile?: string;
   timeoutMs?: number;
+  /** archives larger than this are refused before a byte is read (default 256 MiB) */
+  maxArchiveBytes?: number;
 }
 
 export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveResolver {
@@ -27,7 +29,7 @@ export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveRes
         }
       }
       const trustedIssuers = req.trustedIssuers.length ? req.trustedIssuers : undefined;
-      const store = openArchiveStore(ref, { plainHttpRegistries: opts.plainHttpRegistries, caFile: opts.caFile, timeoutMs: opts.timeoutMs, credentials, trustedIssuers });
+      const store = openArchiveStore(ref, { plainHttpRegistries: opts.plainHttpRegistries, caFile: opts.caFile, timeoutMs: opts.timeoutMs, maxArchiveBytes: opts.maxArchiveBytes, credentials, trustedIssuers });
       const r = await store.resolve(req.revision);
       const key = `${r.digest}|${(trustedIssuers ?? []).slice().sort().join(',')}`;
       if (!verified.has(key)) {

@@ -57,6 +57,8 @@ export function failureFromError(err: unknown, ref: string): ResolveFailure {
     LOCKED: ['RegistryUnavailable', true],
     CACHE_ERROR: ['RegistryUnavailable', true],
     AUTH_FAILED: ['RegistryAuthFailed', false],
+    ARCHIVE_TOO_LARGE: ['ArchiveTooLarge', false],
+    BLOB_OVERRUN: ['InvalidArchive', false],
     PLAIN_HTTP_REFUSED: ['PlainHttpRefused', false],
     BAD_REF: ['InvalidRef', false],
     BAD_MANIFEST: ['InvalidArchive', false],

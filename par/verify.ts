@@ -300,7 +300,7 @@ export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Pr
   const limits = resolveLimits(opts.limits);
   // the claims are checked the moment their member ends: an unsigned, untrusted or expired
   // archive whose claims come first is refused before any binary byte is read
-  const onClaims = (jwt: string): void => void verifyClaims(jwt, opts, limits);
+  const onClaims = (jwt: string): void => void verifyClaimsToken(jwt, opts, limits);
   const scan = await scanArchive(bytes, limits, { target: opts.target, onClaims });
   const { decoded, claims } = verifyScan(scan, opts, limits);
   const result: VerifiedPar = { format: scan.format, jwt: decoded.jwt, claims, targets: targetsOf(claims, scan) };
@@ -308,8 +308,8 @@ export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Pr
   return result;
 }
 
-/** Steps 1–4 on the claims text alone (no binaries). */
-function verifyClaims(jwt: string, opts: VerifyOptions, limits: ParLimits): ProviderClaims {
+/** Steps 1–4 on the claims text alone (no binaries); throws ParError. */
+export function verifyClaimsToken(jwt: string, opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>, limits: ParLimits = resolveLimits()): ProviderClaims {
   const decoded = decodeClaimsJwt(jwt, { maxBytes: limits.maxJwtBytes });
   checkSigned(decoded, claimsSignatureValid(decoded));
   const claims = normalizeProviderClaims(decoded.payload);

@@ -21,6 +21,11 @@ export interface ContentBackend {
   hasManifest(digest: string): Promise<boolean>;
   /** upload a blob whose digest the caller computed; the store checks it */
   putBlob(digest: string, bytes: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<void>;
+  /**
+   * At most the first `maxBytes` of a blob, for reading an archive's leading claims without the
+   * rest. Not digest-checked (a prefix cannot be): only signed content may be trusted from it.
+   */
+  getBlobPrefix(digest: string, maxBytes: number): Promise<Uint8Array>;
   /** download a blob and check its digest (and size when given) before returning it */
   getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void): Promise<Uint8Array>;
 }

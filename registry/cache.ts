@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, exi
 import { join } from 'node:path';
 import { verifyPar, type VerifiedPar } from '../par/index.js';
 import { logger } from '../runtime/log.js';
-import type { ArchiveStore } from './archive-store.js';
+import { DEFAULT_MAX_ARCHIVE_BYTES, type ArchiveStore } from './archive-store.js';
 import { digestHex, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
 import { atomicWrite } from './layout/image-layout.js';
@@ -39,8 +39,11 @@ export class ArchiveCache {
   private readonly inflight = new Map<string, { checks: FetchChecks; loaded: Promise<CachedArchive> }>();
   private readonly log = logger('archive-cache');
 
-  constructor(readonly dir: string, opts: { maxBytes?: number } = {}) {
+  private readonly maxArchiveBytes: number;
+
+  constructor(readonly dir: string, opts: { maxBytes?: number; maxArchiveBytes?: number } = {}) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxArchiveBytes = opts.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES;
   }
 
   private paths(digest: string): { archive: string; meta: string } {
@@ -81,6 +84,8 @@ export class ArchiveCache {
     if (!existsSync(archive) || !existsSync(meta)) return undefined;
     try {
       const m = JSON.parse(readFileSync(meta, 'utf8')) as { archiveDigest: string };
+      // a file grown past the limit is not one this cache wrote: dropped unread
+      if (statSync(archive).size > this.maxArchiveBytes) throw new RegistryError('ARCHIVE_TOO_LARGE', `cached archive ${archive} is over the ${this.maxArchiveBytes}-byte limit`);
       const bytes = readFileSync(archive);
       if (sha256Digest(bytes) !== m.archiveDigest) throw new RegistryError('DIGEST_MISMATCH', `cached archive ${archive} changed on disk`);
       const verified = await verifyPar(bytes, opts);
