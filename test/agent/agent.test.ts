@@ -329,6 +329,23 @@ describe('gantry agent', () => {
     });
   });
 
+  it('an agent with --max-archive-bytes below the archive refuses it from the manifest (ArchiveTooLarge), whatever is cached elsewhere', async () => {
+    const a = archives.echo!;
+    const smallCache = mkdtempSync(join(tmpdir(), 'gantry-agent-small-'));
+    const small = startAgentProcess('small-node', ['--max-archive-bytes', '4KiB'], smallCache);
+    try {
+      await createInstance(w, { name: 'echo-small-node', provider: 'echo-small-node', node: 'small-node', ref: a.ref, digest: a.digest, target });
+      const failed = await waitForInstance(w, 'echo-small-node', isPhase('Failed'));
+      expect(failed.status.reason).toBe('ArchiveTooLarge');
+      expect(failed.status.message).toMatch(/over the 4096-byte limit \(--max-archive-bytes\)/);
+      expect(readdirSync(join(smallCache, 'archives', 'sha256'))).toEqual([]);
+    } finally {
+      await stopAgentProcess(small, 'SIGTERM');
+      rmSync(smallCache, { recursive: true, force: true });
+      await w.kube.delete(instancesPath(NS, 'echo-small-node')).catch(() => {});
+    }
+  });
+
   it('stops the host when its instance is deleted', async () => {
     await w.kube.delete(instancesPath(NS, 'echo-2'));
     const deadline = Date.now() + 15_000;
