@@ -14,13 +14,14 @@
  * Cheap things first: steps 1–4 run the moment the claims member has been read (zip walks it
  * first; wasmCloud's and our tars put it first), so an unsigned, untrusted or expired archive
  * is refused before a binary byte is read. Hashing happens while the container is walked (and
- * decompressed), in chunks, and nothing is kept: with a target selected only that binary is
- * hashed; the others need only be declared and signed, so a zip or plain tar never even reads
- * their bytes. The selected binary is handed back as a view of the input when it is stored
- * there as is (no copy); when it had to be decompressed it is extracted by a second walk only
- * after claims and hash verified, into one buffer of its declared size, hashed again as it is
- * written. So memory stays at the input plus zlib's buffers for any archive that fails, however
- * far it expands.
+ * decompressed), in chunks: with a target selected only that binary is hashed; the others need
+ * only be declared and signed, so a zip or plain tar never even reads their bytes. The
+ * selected binary is handed back as a view of the input when it is stored there as is (no
+ * copy). Decompressed, it is copied once into a buffer of its declared size while it is hashed
+ * only when the claims already verified and sign its hash and it is at most 64 MiB; otherwise
+ * it is extracted by a second walk after claims and hash verified, hashed again as it is
+ * written. So an archive that fails costs the input plus zlib's buffers plus at most 64 MiB,
+ * however far it expands.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { ParError } from './errors.js';
@@ -72,7 +73,7 @@ interface ScanMode {
   target?: string;
   collect?: boolean;
   /** called with the claims text as soon as the claims member ends; throwing stops the walk */
-  onClaims?: (jwt: string) => void;
+  onClaims?: (jwt: string) => ProviderClaims | void;
 }
 
 function joinChunks(chunks: Uint8Array[], size: number): Uint8Array {
@@ -101,23 +102,36 @@ function memberSink(size: number, hash: Hash | null, keep: boolean, done: (data:
 }
 
 /**
- * A sink for the selected target during the verifying walk: it hashes, and keeps the bytes
- * only when they are a single view of the input archive (stored zip, plain tar), which costs
- * no memory. Decompressed bytes are never kept here: they are extracted after the claims and
- * this hash have been checked (extractTarget).
+ * Decompressed target bytes are kept during the verifying walk only when the claims have
+ * already verified and sign a hash for the target, and only up to this size: the most an
+ * archive that then fails its hash can make us hold. Larger binaries are extracted by a second
+ * walk after the hash verified (extractTarget), trading one more inflate for flat memory.
  */
-function targetSink(input: Uint8Array, done: (view: Uint8Array | undefined, hex: string) => void): EntrySink {
+const KEEP_WHILE_HASHING_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A sink for the selected target during the verifying walk: it hashes, and keeps the bytes
+ * when they are a single view of the input archive (stored zip, plain tar; no memory), or —
+ * `keep` — copies decompressed ones into one buffer of the declared size.
+ */
+function targetSink(input: Uint8Array, size: number, keep: boolean, done: (bytes: Uint8Array | undefined, hex: string) => void): EntrySink {
   const hash = createHash('sha256');
   let view: Uint8Array | undefined;
+  let buf: Uint8Array | undefined;
+  let off = 0;
   let chunks = 0;
   return {
     write(chunk) {
       hash.update(chunk);
       chunks++;
       view = chunks === 1 && chunk.buffer === input.buffer ? chunk : undefined;
+      if (!keep || view || off + chunk.length > size) return;
+      buf ??= new Uint8Array(size);
+      buf.set(chunk, off);
+      off += chunk.length;
     },
     end() {
-      done(view, hash.digest('hex').toUpperCase());
+      done(view ?? (buf && off === size ? buf : undefined), hash.digest('hex').toUpperCase());
     },
   };
 }
@@ -126,21 +140,24 @@ async function scanArchive(bytes: Uint8Array, limits: ParLimits, mode: ScanMode)
   const guard = new WalkGuard(limits);
   const scan: ArchiveScan = { format: 'zip', sizes: new Map(), computed: new Map() };
   if (mode.collect) scan.contents = new Map();
+  let verifiedClaims: ProviderClaims | undefined;
   scan.format = await walkArchive(bytes, guard, {
     begin(entry) {
       if (entry.kind === 'claims') {
         return memberSink(entry.size, null, true, (data) => {
           scan.jwt = Buffer.from(data!).toString('utf8');
           scan.contents?.set(CLAIMS_ENTRY, data!);
-          mode.onClaims?.(scan.jwt);
+          verifiedClaims = mode.onClaims?.(scan.jwt) ?? undefined;
         });
       }
       const { target } = entry;
       scan.sizes.set(target, entry.size);
       if (!mode.collect && mode.target === target) {
-        return targetSink(bytes, (view, hex) => {
+        // kept while hashing only behind verified claims that sign this target, and only so much
+        const keep = verifiedClaims?.hashes[target] !== undefined && entry.size <= KEEP_WHILE_HASHING_BYTES;
+        return targetSink(bytes, entry.size, keep, (kept, hex) => {
           scan.computed.set(target, hex);
-          scan.binary = view ?? (entry.size === 0 ? new Uint8Array(0) : undefined);
+          scan.binary = kept ?? (entry.size === 0 ? new Uint8Array(0) : undefined);
         });
       }
       const selected = mode.target === undefined || mode.target === target;
@@ -300,7 +317,7 @@ export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Pr
   const limits = resolveLimits(opts.limits);
   // the claims are checked the moment their member ends: an unsigned, untrusted or expired
   // archive whose claims come first is refused before any binary byte is read
-  const onClaims = (jwt: string): void => void verifyClaimsToken(jwt, opts, limits);
+  const onClaims = (jwt: string): ProviderClaims => verifyClaimsToken(jwt, opts, limits);
   const scan = await scanArchive(bytes, limits, { target: opts.target, onClaims });
   const { decoded, claims } = verifyScan(scan, opts, limits);
   const result: VerifiedPar = { format: scan.format, jwt: decoded.jwt, claims, targets: targetsOf(claims, scan) };

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gantryBin } from '../../cli/launch.js';
-import { providerClaimsJson, publicKeyFromSeed, signClaims } from '../../par/index.js';
+import { createPar, providerClaimsJson, publicKeyFromSeed, signClaims, verifyPar } from '../../par/index.js';
 import { issuerSeed, rawTar, subjectSeed } from './fixtures.js';
 
 const BINARY_BYTES = 500 * 1024 * 1024;
@@ -85,4 +85,14 @@ describe('verification memory', () => {
     expect(r.code).toBe('PAR_HASH_MISMATCH');
     expect(r.maxRssBytes).toBeLessThan(MAX_RSS_BYTES);
   }, 180_000);
+
+  it('a valid tar.gz whose binary is over 64 MiB (not kept while hashing) is extracted after verification, byte for byte', async () => {
+    const binary = new Uint8Array(70 * 1024 * 1024);
+    const noise = randomBytes(binary.length / 64);
+    for (let i = 0; i < noise.length; i++) binary[i * 64] = noise[i];
+    const archive = await createPar({ name: 'big', vendor: 'v', revision: 1, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': binary }, format: 'tar.gz' });
+    const verified = await verifyPar(archive, { target: 'x86_64-linux' });
+    expect(verified.binary!.length).toBe(binary.length);
+    expect(Buffer.compare(Buffer.from(verified.binary!), Buffer.from(binary))).toBe(0);
+  }, 60_000);
 });
