@@ -317,9 +317,16 @@ export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Pr
   const limits = resolveLimits(opts.limits);
   // the claims are checked the moment their member ends: an unsigned, untrusted or expired
   // archive whose claims come first is refused before any binary byte is read
-  const onClaims = (jwt: string): ProviderClaims => verifyClaimsToken(jwt, opts, limits);
+  let early: { decoded: DecodedClaimsJwt; claims: ProviderClaims } | undefined;
+  const onClaims = (jwt: string): ProviderClaims => (early = verifyClaims(jwt, opts, limits)).claims;
   const scan = await scanArchive(bytes, limits, { target: opts.target, onClaims });
-  const { decoded, claims } = verifyScan(scan, opts, limits);
+  let decoded: DecodedClaimsJwt;
+  let claims: ProviderClaims;
+  if (early) {
+    // the claims verified as they were read (a second claims member would be PAR_BAD_ENTRY)
+    ({ decoded, claims } = early);
+    checkBinaries(claims, scan, opts.target);
+  } else ({ decoded, claims } = verifyScan(scan, opts, limits));
   const result: VerifiedPar = { format: scan.format, jwt: decoded.jwt, claims, targets: targetsOf(claims, scan) };
   if (opts.target !== undefined) result.binary = scan.binary ?? (await extractTarget(bytes, limits, opts.target, claims.hashes[opts.target]));
   return result;
@@ -327,12 +334,16 @@ export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Pr
 
 /** Steps 1–4 on the claims text alone (no binaries); throws ParError. */
 export function verifyClaimsToken(jwt: string, opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>, limits: ParLimits = resolveLimits()): ProviderClaims {
+  return verifyClaims(jwt, opts, limits).claims;
+}
+
+function verifyClaims(jwt: string, opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>, limits: ParLimits): { decoded: DecodedClaimsJwt; claims: ProviderClaims } {
   const decoded = decodeClaimsJwt(jwt, { maxBytes: limits.maxJwtBytes });
   checkSigned(decoded, claimsSignatureValid(decoded));
   const claims = normalizeProviderClaims(decoded.payload);
   checkIdentity(claims, opts);
   checkTimes(claims, opts.now ?? new Date());
-  return claims;
+  return { decoded, claims };
 }
 
 export interface InspectedTarget extends ParTarget {
