@@ -2,8 +2,11 @@
  * From an instance's `spec.archive` (ref + digest) to a verified library on local disk:
  *
  *   1. refuse at once an instance bound to a target this agent cannot load;
- *   2. Fetching: pull the archive by digest through the ArchiveCache, with credentials from
- *      the instance's pull secrets and the agent's plain-HTTP registry list. The cache
+ *   2. Fetching: show that this instance's credentials (its pull secrets, or anonymous) can
+ *      read the digest from the repository it names (a manifest HEAD, remembered a while:
+ *      registry-access.ts) — else it stays Fetching with RegistryUnauthorized, whatever is
+ *      cached; then pull the archive by digest through the ArchiveCache, with those
+ *      credentials and the agent's plain-HTTP registry list. The cache
  *      verifies on every read, cached or downloaded — signature, issuer on the trust list in
  *      force, the signed hash of *this node's* target binary — and hands back that binary;
  *      a cache entry altered on disk is dropped and fetched again, a bad archive in the
@@ -26,14 +29,19 @@ import type { AgentMetrics } from './metrics.js';
 import type { PreparedBinary } from './instance-runner.js';
 import { credentialsFor, readPullSecrets } from '../registry/pull-secrets.js';
 import { narrowTrust, trustProblem } from '../api/trust.js';
+import type { RegistryAccess } from './registry-access.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
   cache: ArchiveCache;
   binaries: BinaryStore;
+  /** remembers which (repository, digest, credentials) were shown to have access */
+  access: RegistryAccess;
   target: string;
   trustedIssuers: string[];
   plainHttpRegistries: string[];
+  /** archives larger than this are refused from their manifest (default 256 MiB) */
+  maxArchiveBytes?: number;
   metrics?: AgentMetrics;
 }
 
@@ -57,7 +65,7 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   // one reader and one matcher for pull secrets (registry/pull-secrets.ts), as the controller's
   const secrets = spec.archive.pullSecrets?.length ? await readPullSecrets(o.kube, namespace, spec.archive.pullSecrets.map((s) => s.name)) : [];
   const credentials = credentialsFor(spec.archive.ref, secrets);
-  const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, credentials });
+  const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, maxArchiveBytes: o.maxArchiveBytes, credentials });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss
   let pulled = false;
   const store: ArchiveStore = {
@@ -66,7 +74,11 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
     resolve: (...a) => opened.resolve(...a),
     revisions: () => opened.revisions(),
     pull: (...a) => ((pulled = true), opened.pull(...a)),
+    checkAccess: (d) => opened.checkAccess(d),
   };
+  // the cache is keyed by digest: this instance's own credentials must reach that digest in
+  // that repository before any copy, cached or in flight for another instance, is used for it
+  await o.access.ensure(opened, spec.archive.digest, credentials);
   const fetchStarted = performance.now();
   const observeFetch = (result: 'ok' | 'error') => {
     o.metrics?.fetchDuration.observe({ source: pulled ? 'registry' : 'cache', result }, (performance.now() - fetchStarted) / 1000);

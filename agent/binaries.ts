@@ -1,6 +1,6 @@
 /**
  * The agent's private, content-addressed store of provider libraries: the verified target
- * binary of an archive is written to `<dir>/<sha256>.so` (dir mode 0700, file 0500), via a
+ * binary of an archive is written to `<dir>/<sha256>.so` (dir mode 0700, file 0600), via a
  * temporary file and a rename so a reader never sees half a library. The name *is* the
  * hash the signed claims vouch for, so two instances of one archive share one file, and a
  * file already on disk is trusted again only if it still hashes to its name (`intact`) — a
@@ -48,7 +48,7 @@ export class BinaryStore {
     const final = this.pathFor(want);
     const tmp = join(this.dir, `.${want}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      writeFileSync(tmp, bytes, { mode: 0o500 });
+      writeFileSync(tmp, bytes, { mode: 0o600 });
       renameSync(tmp, final);
     } catch (err) {
       rmSync(tmp, { force: true });

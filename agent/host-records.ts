@@ -35,7 +35,7 @@ export class HostRecords {
   write(r: Omit<HostRecord, 'recordedAt'>): void {
     const f = this.file(r.uid);
     const tmp = `${f}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ ...r, recordedAt: new Date().toISOString() }));
+    writeFileSync(tmp, JSON.stringify({ ...r, recordedAt: new Date().toISOString() }), { mode: 0o600 });
     renameSync(tmp, f);
   }
 

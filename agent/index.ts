@@ -18,8 +18,10 @@
  *   AgentMetrics      Prometheus metrics, served with /healthz (event loop responsive) and
  *                     /readyz (cache synced, Lease renewed recently) on `metricsAddr`
  *
- * Everything lives under one cache dir: `archives/` (the digest cache), `binaries/` (0700,
- * libraries named by sha256) and `hosts/` (the pid records).
+ * Everything lives under one cache dir: `archives/` (the digest cache), `binaries/` (libraries
+ * named by sha256) and `hosts/` (the pid records). The agent refuses to start on a cache dir
+ * not owned by its user or writable by group/others (CACHE_DIR_UNSAFE, agent/cache-dir.ts);
+ * directories are 0700 and files 0600.
  *
  * Usage:
  *   const agent = await startAgent({ kubeConfig, node: 'node-1', natsUrl: 'nats://127.0.0.1:4222' });
@@ -39,6 +41,8 @@ import { ProviderHost } from './host/index.js';
 import type { NatsOptions } from './host/nats.js';
 import { prepareBinary } from './archive-pipeline.js';
 import { BinaryStore } from './binaries.js';
+import { ensurePrivateCacheDir } from './cache-dir.js';
+import { RegistryAccess } from './registry-access.js';
 import { EventLoopWatch, readiness } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { AgentMetrics } from './metrics.js';
@@ -66,6 +70,8 @@ export interface AgentOptions {
   plainHttpRegistries?: string[];
   /** Override the detected target, e.g. for a foreign-arch sandbox node. */
   target?: string;
+  /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
+  maxArchiveBytes?: number;
   /** Maximum bytes of the archive cache. */
   cacheMaxBytes?: number;
   /** Lease renewal period (default 10 s). /readyz fails once the last good renewal is 3 periods old. */
@@ -100,6 +106,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const namespace = opts.namespace ?? defaultNamespace;
   const cacheDir = opts.cacheDir ?? defaultCacheDir(node);
   const log = logger('agent', { node });
+  // before anything is read from it: a cache others can write is a way to run their code
+  ensurePrivateCacheDir(cacheDir);
 
   const kube = new KubeClient(opts.kubeConfig);
   const records = new HostRecords(join(cacheDir, 'hosts'));
@@ -109,7 +117,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   const binaries = new BinaryStore(join(cacheDir, 'binaries'));
   binaries.sweepTemporaries();
-  const cache = new ArchiveCache(join(cacheDir, 'archives'), { maxBytes: opts.cacheMaxBytes });
+  const cache = new ArchiveCache(join(cacheDir, 'archives'), { maxBytes: opts.cacheMaxBytes, maxArchiveBytes: opts.maxArchiveBytes });
+  const access = new RegistryAccess();
   const status = new StatusWriter(kube, log);
   let runners: () => Iterable<InstanceRunner> = () => [];
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => [...runners()].map((r) => r.currentPhase) });
@@ -136,11 +145,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log,
       metrics,
       prepare: (inst, onPhase) =>
-        prepareBinary({ kube, cache, binaries, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], metrics }, inst, onPhase),
+        prepareBinary({ kube, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase),
       libraryIntact: (binary) => binaries.intact(binary.sha256),
       createHost: (inst, binary) =>
         new ProviderHost({
           libraryPath: binary.libraryPath,
+          librarySha256: binary.sha256,
           expectedCapid: binary.capid,
           namespace: inst.metadata.namespace ?? 'default',
           provider: inst.spec.provider,

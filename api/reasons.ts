@@ -38,6 +38,7 @@ export const RESOLVE_FAILURE_REASONS = [
   'PullSecretInvalid',
   'InvalidSpec',
   'RevisionMoved',
+  'ArchiveTooLarge',
 ] as const;
 export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 
@@ -79,6 +80,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'NatsTlsFailed',
   'ConfigRejected',
   'InvalidSpec',
+  'ArchiveTooLarge',
 ] as const;
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
@@ -125,6 +127,10 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NOT_AN_ARCHIVE: badArchive,
   SUMMARY_MISMATCH: { provider: 'SignatureInvalid', transient: false },
   DIGEST_MISMATCH: { provider: 'SignatureInvalid', instance: 'DigestMismatch', transient: true },
+  // a declared size over --max-archive-bytes: refused before a byte is read
+  ARCHIVE_TOO_LARGE: { provider: 'ArchiveTooLarge', instance: 'ArchiveTooLarge', transient: false },
+  // a registry sent more than it declared: cut off, as a lying registry
+  BLOB_OVERRUN: { provider: 'InvalidArchive', instance: 'DigestMismatch', transient: true },
   // registry/pull-secrets.ts: a Secret can be created or fixed without touching the Provider
   PULL_SECRET_MISSING: { provider: 'PullSecretMissing', instance: 'PullSecretInvalid', transient: true },
   PULL_SECRET_INVALID: { provider: 'PullSecretInvalid', instance: 'PullSecretInvalid', transient: true },
@@ -144,6 +150,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   PAR_TARGET_NOT_FOUND: { provider: 'InvalidArchive', instance: 'TargetNotInArchive', transient: false },
   // agent/binaries.ts: the extracted binary does not hash to its signed value
   BINARY_HASH_MISMATCH: { instance: 'HashMismatch', transient: false },
+  // agent/host/verified-library.ts: the library file no longer hashes to the verified value (swapped)
+  LIBRARY_HASH_MISMATCH: { instance: 'HashMismatch', transient: false },
   // agent/host
   BAD_SPEC: { instance: 'InvalidSpec', transient: false },
   LOAD_FAILED: { instance: 'LoadFailed', transient: false },

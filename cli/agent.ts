@@ -4,7 +4,7 @@
  * DaemonSet the in-cluster service account and `NODE_NAME` (downward API) are used.
  */
 import { Command, Option } from 'commander';
-import { collect } from './options.js';
+import { collect, parseByteSize } from './options.js';
 
 
 export function registerAgent(program: Command): void {
@@ -18,6 +18,7 @@ export function registerAgent(program: Command): void {
     .option('--cache-dir <dir>', 'archives, extracted libraries and host records (default ~/.cache/gantry/agent-<node>)')
     .option('--trust-issuer <key>', 'account key (A…) whose archives may be loaded; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
+    .option('--max-archive-bytes <size>', 'refuse archives larger than this (declared sizes, before reading), e.g. 256MiB', '256MiB')
     .addOption(new Option('--target <arch-os>', 'override the detected target (foreign-arch sandbox nodes)').hideHelp())
     .option('--nats-token <token>', 'NATS token (default: $GANTRY_NATS_TOKEN)')
     .option('--nats-creds <file>', 'NATS user JWT .creds file')
@@ -32,6 +33,7 @@ export function registerAgent(program: Command): void {
       const natsUrl = o.nats ?? process.env.GANTRY_NATS_URL;
       if (!natsUrl) throw Object.assign(new Error('agent: no NATS server; pass --nats URL'), { exitCode: 2 });
       if (!o.natsCert !== !o.natsKey) throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
+      const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
       const nkeySeed = o.natsNkey ?? process.env.GANTRY_NATS_NKEY;
       // loaded on use, so other commands do not pay for (or depend on) the agent's imports
@@ -45,6 +47,7 @@ export function registerAgent(program: Command): void {
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
         plainHttpRegistries: o.plainHttpRegistry,
+        maxArchiveBytes,
         target: o.target,
         metricsAddr: o.metricsAddr ?? (process.env.GANTRY_METRICS_ADDR || undefined),
       });

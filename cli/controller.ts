@@ -4,7 +4,7 @@
  * Several may run at once: they elect a leader on a Lease and only the leader acts.
  */
 import type { Command } from 'commander';
-import { collect, parseDuration } from './options.js';
+import { collect, parseByteSize, parseDuration } from './options.js';
 
 export { parseDuration };
 
@@ -16,6 +16,7 @@ export function registerController(program: Command): void {
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
+    .option('--max-archive-bytes <size>', 'refuse archives larger than this (declared sizes, before reading), e.g. 256MiB', '256MiB')
     .option('--agent-lease-grace <duration>', 'an agent Lease older than this marks its node lost', '20s')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
     .option('--identity <id>', 'leader-election identity (default: hostname-pid)')
@@ -30,6 +31,7 @@ export function registerController(program: Command): void {
         if (!/^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$/.test(h)) throw Object.assign(new Error(`--plain-http-registry ${h}: expected HOST:PORT`), { exitCode: 2 });
       }
       const agentLeaseGraceMs = parseDuration(o.agentLeaseGrace, '--agent-lease-grace');
+      const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
       const leaderElection = {
         leaseDurationMs: parseDuration(o.leaderElectLeaseDuration, '--leader-elect-lease-duration'),
         renewDeadlineMs: parseDuration(o.leaderElectRenewDeadline, '--leader-elect-renew-deadline'),
@@ -47,6 +49,7 @@ export function registerController(program: Command): void {
         namespace: o.namespace,
         trustedIssuers: o.trustIssuer,
         plainHttpRegistries: o.plainHttpRegistry,
+        maxArchiveBytes,
         agentLeaseGraceMs,
         metricsAddr: o.metricsAddr,
         identity: o.identity,

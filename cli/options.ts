@@ -1,4 +1,4 @@
-/** Option parsing shared by the `gantry` commands: repeatable flags and durations. */
+/** Option parsing shared by the `gantry` commands: repeatable flags, durations and byte sizes. */
 
 /** Commander reducer for a repeatable flag: `--x a --x b` → ['a', 'b']. */
 export function collect(value: string, previous: string[]): string[] {
@@ -18,4 +18,20 @@ export function parseDuration(text: string, flag: string, opts: { positive?: boo
     throw Object.assign(new Error(`${flag} ${JSON.stringify(text)}: expected a ${opts.positive ? 'positive ' : ''}duration such as 1500ms, 20s, 90m, 12h, 30d or 1y`), { exitCode: 2 });
   }
   return ms;
+}
+
+const UNIT_BYTES: Record<string, number> = { '': 1, k: 1000, kb: 1000, ki: 1024, kib: 1024, m: 1e6, mb: 1e6, mi: 1024 ** 2, mib: 1024 ** 2, g: 1e9, gb: 1e9, gi: 1024 ** 3, gib: 1024 ** 3 };
+
+/**
+ * A size flag → bytes: '268435456', '256MiB', '512Mi', '1GiB', '100MB' (case-insensitive). A
+ * usage error (exit 2) naming the flag otherwise, or when it is not a positive whole number.
+ */
+export function parseByteSize(text: string, flag: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = m ? UNIT_BYTES[m[2].toLowerCase()] : undefined;
+  const bytes = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!(bytes > 0) || !Number.isSafeInteger(bytes)) {
+    throw Object.assign(new Error(`${flag} ${JSON.stringify(text)}: expected a positive size such as 268435456, 256MiB or 1GiB`), { exitCode: 2 });
+  }
+  return bytes;
 }

@@ -4,11 +4,12 @@
  * verified on push and on pull; there is no flag to skip that. Registry credentials come from
  * the docker config (`--docker-config`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
+import { parseByteSize } from './options.js';
 import { atomicWrite, credentialsFromDockerConfig, openArchiveStore, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
 
 interface CommonFlags {
@@ -17,6 +18,7 @@ interface CommonFlags {
   dockerConfig?: string;
   trustedIssuer?: string[];
   json?: boolean;
+  maxArchiveBytes: string;
 }
 
 export function registerParRegistryCommands(par: Command): void {
@@ -26,16 +28,21 @@ export function registerParRegistryCommands(par: Command): void {
       .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
       .option('--docker-config <file>', 'docker config.json with registry credentials')
       .option('--trusted-issuer <key...>', 'account keys (A…) whose signatures are accepted')
-      .option('--json', 'print the result as JSON');
+      .option('--json', 'print the result as JSON')
+      .option('--max-archive-bytes <size>', 'refuse archives larger than this (a registry\'s declared size, before reading), e.g. 256MiB', '256MiB');
 
   common(par.command('push').description('verify a signed archive and publish it under its revision').argument('<file>', 'the .par / .par.gz file').argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')).action(
     async (file: string, ref: string, flags: CommonFlags) =>
       run(async () => {
         const store = openArchiveStore(ref, storeOptions(ref, flags));
+        const max = parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes');
         let bytes: Uint8Array;
         try {
+          const size = statSync(file).size;
+          if (size > max) throw new RegistryError('ARCHIVE_TOO_LARGE', `${file} is ${size} bytes, over the ${max}-byte limit (--max-archive-bytes); not read`);
           bytes = readFileSync(file);
         } catch (e) {
+          if (e instanceof RegistryError) throw e;
           throw cliError(`cannot read ${file}: ${(e as Error).message}`, 1);
         }
         const bar = progress('push', flags.json);
@@ -107,7 +114,7 @@ export function registerParRegistryCommands(par: Command): void {
 
 function storeOptions(ref: string, flags: CommonFlags): StoreOptions {
   const parsed = parseArchiveRefForCli(ref);
-  const opts: StoreOptions = {};
+  const opts: StoreOptions = { maxArchiveBytes: parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes') };
   if (parsed.kind === 'registry') {
     if (flags.plainHttp) opts.plainHttpRegistries = [parsed.host];
     if (flags.caFile) opts.caFile = flags.caFile;

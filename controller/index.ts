@@ -41,6 +41,8 @@ export interface ControllerOptions {
   /** Cluster-wide default trust list (account keys). */
   trustedIssuers?: string[];
   plainHttpRegistries?: string[];
+  /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
+  maxArchiveBytes?: number;
   /** An agent Lease not renewed for this long marks its node lost (default 20 s). */
   agentLeaseGraceMs?: number;
   /** HOST:PORT for /metrics, /healthz, /readyz (none when absent). */
@@ -88,7 +90,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const events = new EventRecorder(client, log, { host: identity });
-  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries }), { pinnedTtlMs: opts.revisionRecheckMs });
+  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }), { pinnedTtlMs: opts.revisionRecheckMs });
   const informerOpts = { client, watchTimeoutSeconds: opts.watchTimeoutSeconds };
 
   const providers = new Informer<Provider>({ ...informerOpts, path: `/apis/${group}/${version}/providers`, name: 'providers' });

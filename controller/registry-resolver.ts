@@ -14,6 +14,8 @@ export interface RegistryResolverOptions {
   plainHttpRegistries?: string[];
   caFile?: string;
   timeoutMs?: number;
+  /** archives larger than this are refused before a byte is read (default 256 MiB) */
+  maxArchiveBytes?: number;
 }
 
 export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveResolver {
@@ -25,7 +27,7 @@ export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveRes
       // never `undefined` (= any signer): an empty list in force trusts nothing
       const trustedIssuers = req.trustedIssuers;
       if (trustedIssuers.length === 0) throw new ResolveFailure('UntrustedIssuer', `${req.ref}: no trusted issuers; trust comes from ${TRUST_POLICY_HINT}`, false);
-      const store = openArchiveStore(ref, { plainHttpRegistries: opts.plainHttpRegistries, caFile: opts.caFile, timeoutMs: opts.timeoutMs, credentials, trustedIssuers });
+      const store = openArchiveStore(ref, { plainHttpRegistries: opts.plainHttpRegistries, caFile: opts.caFile, timeoutMs: opts.timeoutMs, maxArchiveBytes: opts.maxArchiveBytes, credentials, trustedIssuers });
       const r = await store.resolve(req.revision);
       const key = `${r.digest}|${trustedIssuers.slice().sort().join(',')}`;
       if (!verified.has(key)) {

@@ -11,9 +11,17 @@
  *  5. binaries and hashes pair up exactly (PAR_NO_BINARIES, PAR_UNHASHED_TARGET, PAR_MISSING_BINARY)
  *  6. every binary read hashes to its signed SHA-256 (PAR_HASH_MISMATCH)
  *
- * Hashing happens while the container is walked (and decompressed), in chunks. With a target
- * selected only that binary is hashed and returned; the others need only be declared and
- * signed, so a zip or plain tar never even reads their bytes.
+ * Cheap things first: steps 1–4 run the moment the claims member has been read (zip walks it
+ * first; wasmCloud's and our tars put it first), so an unsigned, untrusted or expired archive
+ * is refused before a binary byte is read. Hashing happens while the container is walked (and
+ * decompressed), in chunks: with a target selected only that binary is hashed; the others need
+ * only be declared and signed, so a zip or plain tar never even reads their bytes. The
+ * selected binary is handed back as a view of the input when it is stored there as is (no
+ * copy). Decompressed, it is copied once into a buffer of its declared size while it is hashed
+ * only when the claims already verified and sign its hash and it is at most 64 MiB; otherwise
+ * it is extracted by a second walk after claims and hash verified, hashed again as it is
+ * written. So an archive that fails costs the input plus zlib's buffers plus at most 64 MiB,
+ * however far it expands.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { ParError } from './errors.js';
@@ -55,9 +63,17 @@ interface ArchiveScan {
   jwt?: string;
   sizes: Map<string, number>;
   computed: Map<string, string>;
+  /** the selected target's bytes, only when they arrived as one view of the input (no copy made) */
   binary?: Uint8Array;
   /** all member bytes, only when collecting for a rewrite */
   contents?: Map<string, Uint8Array>;
+}
+
+interface ScanMode {
+  target?: string;
+  collect?: boolean;
+  /** called with the claims text as soon as the claims member ends; throwing stops the walk */
+  onClaims?: (jwt: string) => ProviderClaims | void;
 }
 
 function joinChunks(chunks: Uint8Array[], size: number): Uint8Array {
@@ -85,31 +101,108 @@ function memberSink(size: number, hash: Hash | null, keep: boolean, done: (data:
   };
 }
 
-async function scanArchive(bytes: Uint8Array, limits: ParLimits, mode: { target?: string; collect?: boolean }): Promise<ArchiveScan> {
+/**
+ * Decompressed target bytes are kept during the verifying walk only when the claims have
+ * already verified and sign a hash for the target, and only up to this size: the most an
+ * archive that then fails its hash can make us hold. Larger binaries are extracted by a second
+ * walk after the hash verified (extractTarget), trading one more inflate for flat memory.
+ */
+const KEEP_WHILE_HASHING_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A sink for the selected target during the verifying walk: it hashes, and keeps the bytes
+ * when they are a single view of the input archive (stored zip, plain tar; no memory), or —
+ * `keep` — copies decompressed ones into one buffer of the declared size.
+ */
+function targetSink(input: Uint8Array, size: number, keep: boolean, done: (bytes: Uint8Array | undefined, hex: string) => void): EntrySink {
+  const hash = createHash('sha256');
+  let view: Uint8Array | undefined;
+  let buf: Uint8Array | undefined;
+  let off = 0;
+  let chunks = 0;
+  return {
+    write(chunk) {
+      hash.update(chunk);
+      chunks++;
+      view = chunks === 1 && chunk.buffer === input.buffer ? chunk : undefined;
+      if (!keep || view || off + chunk.length > size) return;
+      buf ??= new Uint8Array(size);
+      buf.set(chunk, off);
+      off += chunk.length;
+    },
+    end() {
+      done(view ?? (buf && off === size ? buf : undefined), hash.digest('hex').toUpperCase());
+    },
+  };
+}
+
+async function scanArchive(bytes: Uint8Array, limits: ParLimits, mode: ScanMode): Promise<ArchiveScan> {
   const guard = new WalkGuard(limits);
   const scan: ArchiveScan = { format: 'zip', sizes: new Map(), computed: new Map() };
   if (mode.collect) scan.contents = new Map();
+  let verifiedClaims: ProviderClaims | undefined;
   scan.format = await walkArchive(bytes, guard, {
     begin(entry) {
       if (entry.kind === 'claims') {
         return memberSink(entry.size, null, true, (data) => {
           scan.jwt = Buffer.from(data!).toString('utf8');
           scan.contents?.set(CLAIMS_ENTRY, data!);
+          verifiedClaims = mode.onClaims?.(scan.jwt) ?? undefined;
         });
       }
       const { target } = entry;
       scan.sizes.set(target, entry.size);
+      if (!mode.collect && mode.target === target) {
+        // kept while hashing only behind verified claims that sign this target, and only so much
+        const keep = verifiedClaims?.hashes[target] !== undefined && entry.size <= KEEP_WHILE_HASHING_BYTES;
+        return targetSink(bytes, entry.size, keep, (kept, hex) => {
+          scan.computed.set(target, hex);
+          scan.binary = kept ?? (entry.size === 0 ? new Uint8Array(0) : undefined);
+        });
+      }
       const selected = mode.target === undefined || mode.target === target;
       if (!selected && !mode.collect) return null;
-      const keep = mode.collect === true || mode.target === target;
-      return memberSink(entry.size, selected ? createHash('sha256') : null, keep, (data, hex) => {
+      return memberSink(entry.size, selected ? createHash('sha256') : null, mode.collect === true, (data, hex) => {
         if (hex) scan.computed.set(target, hex);
         if (mode.collect) scan.contents!.set(target, data!);
-        else if (keep) scan.binary = data;
       });
     },
   });
   return scan;
+}
+
+/**
+ * The second, extracting walk for a target whose bytes had to be decompressed: runs only after
+ * the claims and the first walk's hash of the same bytes verified, writes them once into a
+ * buffer of the declared size, and hashes exactly what it keeps against the signed value.
+ */
+async function extractTarget(bytes: Uint8Array, limits: ParLimits, target: string, signedHex: string): Promise<Uint8Array> {
+  let out: Uint8Array | undefined;
+  let hex: string | undefined;
+  await walkArchive(bytes, new WalkGuard(limits), {
+    begin(entry) {
+      if (entry.kind !== 'binary' || entry.target !== target) return null;
+      const buf = new Uint8Array(entry.size);
+      const hash = createHash('sha256');
+      let off = 0;
+      return {
+        write(chunk) {
+          if (off + chunk.length > buf.length) throw new ParError('PAR_TOO_LARGE', `entry for ${target} is longer than its declared ${entry.size} bytes`);
+          buf.set(chunk, off);
+          off += chunk.length;
+          hash.update(chunk);
+        },
+        end() {
+          out = buf;
+          hex = hash.digest('hex').toUpperCase();
+        },
+      };
+    },
+  });
+  if (!out || hex !== signedHex) {
+    throw new ParError('PAR_HASH_MISMATCH', `binary for ${target} hashes to ${hex ?? '(absent)'} on extraction but the claims sign ${signedHex}; the archive is not stable`);
+  }
+  return out;
 }
 
 function checkIdentity(claims: ProviderClaims, opts: VerifyOptions): void {
@@ -222,11 +315,35 @@ function targetsOf(claims: ProviderClaims, scan: ArchiveScan): Record<string, Pa
 export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Promise<VerifiedPar> {
   if (opts.target !== undefined) assertValidTarget(opts.target);
   const limits = resolveLimits(opts.limits);
-  const scan = await scanArchive(bytes, limits, { target: opts.target });
-  const { decoded, claims } = verifyScan(scan, opts, limits);
+  // the claims are checked the moment their member ends: an unsigned, untrusted or expired
+  // archive whose claims come first is refused before any binary byte is read
+  let early: { decoded: DecodedClaimsJwt; claims: ProviderClaims } | undefined;
+  const onClaims = (jwt: string): ProviderClaims => (early = verifyClaims(jwt, opts, limits)).claims;
+  const scan = await scanArchive(bytes, limits, { target: opts.target, onClaims });
+  let decoded: DecodedClaimsJwt;
+  let claims: ProviderClaims;
+  if (early) {
+    // the claims verified as they were read (a second claims member would be PAR_BAD_ENTRY)
+    ({ decoded, claims } = early);
+    checkBinaries(claims, scan, opts.target);
+  } else ({ decoded, claims } = verifyScan(scan, opts, limits));
   const result: VerifiedPar = { format: scan.format, jwt: decoded.jwt, claims, targets: targetsOf(claims, scan) };
-  if (opts.target !== undefined) result.binary = scan.binary ?? new Uint8Array(0);
+  if (opts.target !== undefined) result.binary = scan.binary ?? (await extractTarget(bytes, limits, opts.target, claims.hashes[opts.target]));
   return result;
+}
+
+/** Steps 1–4 on the claims text alone (no binaries); throws ParError. */
+export function verifyClaimsToken(jwt: string, opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>, limits: ParLimits = resolveLimits()): ProviderClaims {
+  return verifyClaims(jwt, opts, limits).claims;
+}
+
+function verifyClaims(jwt: string, opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>, limits: ParLimits): { decoded: DecodedClaimsJwt; claims: ProviderClaims } {
+  const decoded = decodeClaimsJwt(jwt, { maxBytes: limits.maxJwtBytes });
+  checkSigned(decoded, claimsSignatureValid(decoded));
+  const claims = normalizeProviderClaims(decoded.payload);
+  checkIdentity(claims, opts);
+  checkTimes(claims, opts.now ?? new Date());
+  return { decoded, claims };
 }
 
 export interface InspectedTarget extends ParTarget {

@@ -14,7 +14,7 @@
 import JSZip from 'jszip';
 import { createInflateRaw } from 'node:zlib';
 import { ParError } from './errors.js';
-import { classifyEntry } from './entries.js';
+import { classifyEntry, CLAIMS_ENTRY } from './entries.js';
 import { formatBytes } from './limits.js';
 import type { EntryVisitor, WalkGuard } from './walk.js';
 
@@ -197,7 +197,10 @@ export async function walkZip(bytes: Uint8Array, guard: WalkGuard, visitor: Entr
     }
   }
 
-  for (const { r, range } of ranges) {
+  // the claims first, whatever the member order: a verifier checks the signature before it
+  // spends anything on binaries
+  const claimsFirst = [...ranges.filter((x) => x.r.name === CLAIMS_ENTRY), ...ranges.filter((x) => x.r.name !== CLAIMS_ENTRY)];
+  for (const { r, range } of claimsFirst) {
     const { name, size } = r;
     const kind = classifyEntry(name); // already admitted while reading the central directory
     const sink = visitor.begin({ ...kind, name, size });

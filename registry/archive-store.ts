@@ -12,7 +12,7 @@
  * archives only, both ways: push verifies before any byte leaves; pull verifies after the
  * download and before returning bytes. No option turns this off.
  */
-import { verifyPar, type VerifiedPar } from '../par/index.js';
+import { verifyClaimsPrefix, verifyPar, type VerifiedPar } from '../par/index.js';
 import { logger } from '../runtime/log.js';
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
@@ -25,7 +25,14 @@ import {
   GANTRY_LAYER,
   OCI_MANIFEST,
 } from './media-types.js';
-import { checkSummaryAgainst, configOf, parseConfig, summaryFromConfig, summaryOf, type ArchiveSummary } from './summary.js';
+import { checkSummaryAgainst, configOf, parseConfig, summaryFromConfig, summaryOf, summaryOfClaims, type ArchiveSummary } from './summary.js';
+
+/** The default of --max-archive-bytes: the largest archive pushed, pulled or cached. */
+export const DEFAULT_MAX_ARCHIVE_BYTES = 256 * 1024 * 1024;
+/** Config blobs hold a summary and one claims token: far below this. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+/** How much of a wasmCloud layer is read to find its leading claims (a JWT is at most 64 KiB). */
+const CLAIMS_PREFIX_BYTES = 256 * 1024;
 
 export interface ResolvedArchive {
   revision: number;
@@ -60,6 +67,12 @@ export interface ArchiveStore {
   resolve(revision?: number): Promise<ResolvedArchive>;
   revisions(): Promise<Array<ResolvedArchive & { pushedAt?: string }>>;
   pull(digestOrRevision: string | number, opts?: PullOptions): Promise<PulledArchive>;
+  /**
+   * Show, without downloading, that the credentials this store was opened with can read the
+   * archive `digest` from this repository (a manifest HEAD). Throws RegistryError AUTH_FAILED
+   * when they are refused, NOT_FOUND when the repository has no such manifest.
+   */
+  checkAccess(digest: string): Promise<void>;
 }
 
 interface Descriptor {
@@ -97,12 +110,16 @@ export class BackendArchiveStore implements ArchiveStore {
   /** summaries by manifest digest: manifests are immutable, so this never goes stale */
   private readonly described = new Map<string, Entry | null>();
 
-  constructor(private readonly backend: ContentBackend, private readonly defaults: { trustedIssuers?: string[] } = {}) {
+  private readonly maxArchiveBytes: number;
+
+  constructor(private readonly backend: ContentBackend, private readonly defaults: { trustedIssuers?: string[]; maxArchiveBytes?: number } = {}) {
     this.description = backend.description;
+    this.maxArchiveBytes = defaults.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES;
     this.log = logger('registry', { store: backend.description });
   }
 
   async push(archive: Uint8Array, opts: PushOptions = {}): Promise<ResolvedArchive> {
+    this.checkArchiveSize(archive.length, 'the archive to push');
     // verification first: nothing unsigned, tampered or untrusted leaves this process
     const verified = await verifyPar(archive, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers });
     const revision = verified.claims.revision;
@@ -209,14 +226,34 @@ export class BackendArchiveStore implements ArchiveStore {
     if (!m) throw new RegistryError('NOT_FOUND', `${this.description}: no manifest ${digest}`);
     const manifest = parseManifest(m.bytes, `${this.description}@${digest}`);
     const layer = archiveLayer(manifest, `${this.description}@${digest}`);
+    // sizes as declared, before a byte of either blob is asked for; the download stops there
+    this.checkArchiveSize(layer.size, `${this.description}@${digest}: the archive layer`);
+    const wantConfig = manifest.config.mediaType === GANTRY_CONFIG;
+    if (wantConfig) checkConfigSize(manifest.config, `${this.description}@${digest}`);
     // the small config blob comes alongside the archive rather than one round trip after it
     const [bytes, configBytes] = await Promise.all([
       this.backend.getBlob(layer.digest, layer.size, opts.onProgress),
-      manifest.config.mediaType === GANTRY_CONFIG ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
+      wantConfig ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
     ]);
     const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
     if (configBytes) checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
     return { bytes, verified, digest, archiveDigest: layer.digest };
+  }
+
+  async checkAccess(digest: string): Promise<void> {
+    if (!isDigest(digest)) throw new RegistryError('BAD_REF', `"${digest}" is not a manifest digest (sha256:…)`);
+    if (!(await this.backend.hasManifest(digest))) {
+      throw new RegistryError('NOT_FOUND', `${this.description}: no manifest ${digest} in this repository; an archive cached from elsewhere is not used for it`);
+    }
+  }
+
+  private checkArchiveSize(size: number, what: string): void {
+    if (size > this.maxArchiveBytes) {
+      throw new RegistryError(
+        'ARCHIVE_TOO_LARGE',
+        `${what} is ${size} bytes, over the ${this.maxArchiveBytes}-byte limit (--max-archive-bytes); refused before reading it — raise the limit if the archive is genuine`,
+      );
+    }
   }
 
   /** Every archive in the repository, one entry per manifest digest (revision tags first). */
@@ -269,19 +306,27 @@ export class BackendArchiveStore implements ArchiveStore {
     }
     const pushedAt = manifest.annotations?.[CREATED_ANNOTATION];
     if (manifest.config.mediaType === GANTRY_CONFIG) {
+      checkConfigSize(manifest.config, where);
       const config = parseConfig(await this.backend.getBlob(manifest.config.digest, manifest.config.size), where);
       return { revision: config.revision, digest, summary: summaryFromConfig(config), layer, config: manifest.config, ...(pushedAt ? { pushedAt } : {}) };
     }
-    // a wasmCloud archive carries no summary: read it from the (signed) archive
+    // a wasmCloud archive carries no summary: read its signed claims from the front of the
+    // layer (wasmCloud writes claims.jwt first), never the whole archive; pull verifies all of it
     try {
-      const archive = await this.backend.getBlob(layer.digest, layer.size);
-      const verified = await verifyPar(archive);
-      const summary = summaryOf(verified);
+      const prefix = await this.backend.getBlobPrefix(layer.digest, Math.min(layer.size, CLAIMS_PREFIX_BYTES));
+      const { claims, format } = await verifyClaimsPrefix(prefix);
+      const summary = summaryOfClaims(claims, format);
       return { revision: summary.revision, digest, summary, layer, config: manifest.config, ...(pushedAt ? { pushedAt } : {}) };
     } catch (e) {
       this.log.warn({ tag, err: (e as Error).message }, 'archive under this tag does not verify; not counted as a revision');
       return undefined;
     }
+  }
+}
+
+function checkConfigSize(config: Descriptor, where: string): void {
+  if (!Number.isSafeInteger(config.size) || config.size < 0 || config.size > MAX_CONFIG_BYTES) {
+    throw new RegistryError('BAD_MANIFEST', `${where}: the config blob declares ${config.size} bytes; a Gantry archive summary is at most ${MAX_CONFIG_BYTES}`);
   }
 }
 

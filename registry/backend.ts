@@ -14,8 +14,18 @@ export interface ContentBackend {
   /** store a manifest under a tag (and so under its digest) */
   putManifest(tag: string, bytes: Uint8Array, mediaType: string): Promise<string>;
   hasBlob(digest: string): Promise<boolean>;
+  /**
+   * Whether the manifest `digest` can be read here with the credentials in use, without
+   * downloading it (a HEAD): true, false when absent; refused credentials throw AUTH_FAILED.
+   */
+  hasManifest(digest: string): Promise<boolean>;
   /** upload a blob whose digest the caller computed; the store checks it */
   putBlob(digest: string, bytes: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<void>;
+  /**
+   * At most the first `maxBytes` of a blob, for reading an archive's leading claims without the
+   * rest. Not digest-checked (a prefix cannot be): only signed content may be trusted from it.
+   */
+  getBlobPrefix(digest: string, maxBytes: number): Promise<Uint8Array>;
   /** download a blob and check its digest (and size when given) before returning it */
   getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void): Promise<Uint8Array>;
 }

@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, exi
 import { join } from 'node:path';
 import { verifyPar, type VerifiedPar } from '../par/index.js';
 import { logger } from '../runtime/log.js';
-import type { ArchiveStore } from './archive-store.js';
+import { DEFAULT_MAX_ARCHIVE_BYTES, type ArchiveStore } from './archive-store.js';
 import { digestHex, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
 import { atomicWrite } from './layout/image-layout.js';
@@ -39,8 +39,11 @@ export class ArchiveCache {
   private readonly inflight = new Map<string, { checks: FetchChecks; loaded: Promise<CachedArchive> }>();
   private readonly log = logger('archive-cache');
 
-  constructor(readonly dir: string, opts: { maxBytes?: number } = {}) {
+  private readonly maxArchiveBytes: number;
+
+  constructor(readonly dir: string, opts: { maxBytes?: number; maxArchiveBytes?: number } = {}) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.maxArchiveBytes = opts.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES;
   }
 
   private paths(digest: string): { archive: string; meta: string } {
@@ -68,10 +71,10 @@ export class ArchiveCache {
     const fromDisk = await this.readVerified(digest, opts);
     if (fromDisk) return fromDisk;
     const pulled = await store.pull(digest, opts); // verified by the store before we see it
-    mkdirSync(join(this.dir, 'sha256'), { recursive: true });
+    mkdirSync(join(this.dir, 'sha256'), { recursive: true, mode: 0o700 });
     // the download already hashed the archive against its layer digest: no second pass over it
-    atomicWrite(meta, Buffer.from(JSON.stringify({ manifestDigest: digest, archiveDigest: pulled.archiveDigest, size: pulled.bytes.length })));
-    atomicWrite(archive, pulled.bytes);
+    atomicWrite(meta, Buffer.from(JSON.stringify({ manifestDigest: digest, archiveDigest: pulled.archiveDigest, size: pulled.bytes.length })), 0o600);
+    atomicWrite(archive, pulled.bytes, 0o600);
     this.evict(archive);
     return { path: archive, bytes: pulled.bytes, verified: pulled.verified };
   }
@@ -81,6 +84,8 @@ export class ArchiveCache {
     if (!existsSync(archive) || !existsSync(meta)) return undefined;
     try {
       const m = JSON.parse(readFileSync(meta, 'utf8')) as { archiveDigest: string };
+      // a file grown past the limit is not one this cache wrote: dropped unread
+      if (statSync(archive).size > this.maxArchiveBytes) throw new RegistryError('ARCHIVE_TOO_LARGE', `cached archive ${archive} is over the ${this.maxArchiveBytes}-byte limit`);
       const bytes = readFileSync(archive);
       if (sha256Digest(bytes) !== m.archiveDigest) throw new RegistryError('DIGEST_MISMATCH', `cached archive ${archive} changed on disk`);
       const verified = await verifyPar(bytes, opts);

@@ -20,7 +20,11 @@ export type RegistryErrorCode =
   | 'PLAIN_HTTP_REFUSED'
   | 'UPLOAD_FAILED'
   | 'LOCKED'
-  | 'CACHE_ERROR';
+  | 'CACHE_ERROR'
+  /** a manifest declares an archive (or a file is) larger than --max-archive-bytes: refused before a byte is read */
+  | 'ARCHIVE_TOO_LARGE'
+  /** the registry sent more bytes than the manifest (or its own headers) declared: cut off there */
+  | 'BLOB_OVERRUN';
 
 export class RegistryError extends Error {
   readonly code: RegistryErrorCode;

@@ -11,7 +11,7 @@ import { parseArchiveRef, type ArchiveRef } from './reference.js';
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export type { ArchiveSummary } from './summary.js';
-export { revisionTag, type ArchiveStore, type PulledArchive, type ResolvedArchive, type PushOptions, type PullOptions } from './archive-store.js';
+export { revisionTag, DEFAULT_MAX_ARCHIVE_BYTES, type ArchiveStore, type PulledArchive, type ResolvedArchive, type PushOptions, type PullOptions } from './archive-store.js';
 export { credentialsFromDockerConfig, type RegistryCredentials } from './distribution/auth.js';
 export { ArchiveCache, type CachedArchive } from './cache.js';
 export { DistributionClient } from './distribution/client.js';
@@ -31,6 +31,8 @@ export interface StoreOptions {
   trustedIssuers?: string[];
   /** blobs above this size are uploaded in PATCH chunks of this size (default 64 MiB) */
   chunkBytes?: number;
+  /** archives larger than this are refused before a byte is read (default 256 MiB: DEFAULT_MAX_ARCHIVE_BYTES) */
+  maxArchiveBytes?: number;
 }
 
 export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = {}): ArchiveStore {
@@ -45,5 +47,5 @@ export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = 
           timeoutMs: opts.timeoutMs,
           chunkBytes: opts.chunkBytes,
         });
-  return new BackendArchiveStore(backend, { trustedIssuers: opts.trustedIssuers });
+  return new BackendArchiveStore(backend, { trustedIssuers: opts.trustedIssuers, maxArchiveBytes: opts.maxArchiveBytes });
 }

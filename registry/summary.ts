@@ -4,7 +4,7 @@
  * copy of signed facts, not a source of trust: pull verifies the archive itself and refuses
  * it when the summary disagrees with what the signature covers.
  */
-import type { VerifiedPar } from '../par/index.js';
+import type { ProviderClaims, VerifiedPar } from '../par/index.js';
 import { RegistryError } from './errors.js';
 
 export interface ArchiveSummary {
@@ -37,6 +37,16 @@ export function summaryOf(v: VerifiedPar): ArchiveSummary {
     if (TARGET_NAME.test(name)) targets[name] = { sha256: t.sha256.toLowerCase(), size: t.size };
   }
   const out: ArchiveSummary = { name: c.name ?? null, vendor: c.vendor, revision: c.revision, issuer: c.issuer, subject: c.subject, targets, format: v.format };
+  if (c.capid !== undefined) out.capid = c.capid;
+  if (c.version !== undefined) out.version = c.version;
+  return out;
+}
+
+/** The summary of claims read without the archive (a wasmCloud layer's leading claims): sizes unknown. */
+export function summaryOfClaims(c: ProviderClaims, format?: string): ArchiveSummary {
+  const targets: ArchiveSummary['targets'] = {};
+  for (const [name, sha256] of Object.entries(c.hashes)) if (TARGET_NAME.test(name)) targets[name] = { sha256: sha256.toLowerCase() };
+  const out: ArchiveSummary = { name: c.name ?? null, vendor: c.vendor, revision: c.revision, issuer: c.issuer, subject: c.subject, targets, ...(format ? { format } : {}) };
   if (c.capid !== undefined) out.capid = c.capid;
   if (c.version !== undefined) out.version = c.version;
   return out;

@@ -4,6 +4,7 @@
  */
 export const HostErrorCodes = [
   'BAD_SPEC', // the HostSpec given to the host process is invalid
+  'LIBRARY_HASH_MISMATCH', // the library file does not hash to the verified SHA-256 (swapped or altered after verification)
   'LOAD_FAILED', // dlopen failed: missing file, not a shared library, wrong architecture, missing symbol deps
   'NOT_A_PROVIDER', // the library has no __capability_provider_create or it returned NULL
   'ABI_MISMATCH', // the table's abi_version is not the one this host speaks
@@ -29,7 +30,7 @@ export class HostError extends Error {
 
 /** Load-time errors: restarting cannot fix them, so the supervisor does not retry. */
 export const TERMINAL_CODES: ReadonlySet<string> = new Set([
-  'BAD_SPEC', 'LOAD_FAILED', 'NOT_A_PROVIDER', 'ABI_MISMATCH', 'CAPID_MISMATCH', 'CONFIG_REJECTED', 'DISPATCH_REJECTED',
+  'BAD_SPEC', 'LIBRARY_HASH_MISMATCH', 'LOAD_FAILED', 'NOT_A_PROVIDER', 'ABI_MISMATCH', 'CAPID_MISMATCH', 'CONFIG_REJECTED', 'DISPATCH_REJECTED',
 ]);
 
 /** Exit statuses of the host process, so the supervisor knows why it ended without IPC. */

@@ -13,6 +13,7 @@ import { logger } from '../../runtime/log.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { NativeProvider } from './native.js';
+import { openVerifiedLibrary } from './verified-library.js';
 import { connectError, connectNats } from './nats.js';
 import { ActorDispatcher } from './dispatch.js';
 import { InstanceServer } from './serve.js';
@@ -81,7 +82,9 @@ async function run(spec: HostSpec): Promise<void> {
   STOP_GRACE_MS = limits.stopGraceMs;
 
   try {
-    provider = NativeProvider.load(spec.libraryPath);
+    // with the verified hash given, dlopen sees exactly the bytes that hash to it (verified-library.ts)
+    const loadPath = spec.librarySha256 ? openVerifiedLibrary(spec.libraryPath, spec.librarySha256).loadPath : spec.libraryPath;
+    provider = NativeProvider.load(loadPath);
   } catch (e) {
     failed(e);
   }

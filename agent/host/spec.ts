@@ -29,6 +29,11 @@ export interface HostLimits {
 
 export interface HostSpec {
   libraryPath: string;
+  /**
+   * The SHA-256 (hex) the signed claims vouch for. When given, the host loads only bytes that
+   * hash to it, pinned in a sealed memfd (verified-library.ts); the agent always gives it.
+   */
+  librarySha256?: string;
   /** The archive's capid; the library's capability_id() must equal it. */
   expectedCapid?: string;
   namespace: string;
@@ -56,6 +61,7 @@ export const DEFAULT_LIMITS: Required<HostLimits> = {
 const positive = z.number().int().positive();
 const HostSpecSchema = z.object({
   libraryPath: z.string().min(1),
+  librarySha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
   expectedCapid: z.string().min(1).optional(),
   namespace: z.string().min(1),
   provider: z.string().min(1),

@@ -37,6 +37,30 @@ const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 /** blobs at least this large (and of known size) are read straight into their buffer (blob-download.ts) */
 const DIRECT_DOWNLOAD_MIN_BYTES = 1024 * 1024;
 const MAX_TAG_PAGES = 1000;
+const MAX_TAG_PAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A response body read to its end but never past `max` bytes: a Content-Length over it is
+ * refused before reading, and a body that runs past it is cut off (BLOB_OVERRUN).
+ */
+export async function readBounded(res: Response, max: number, what: string, sent: { abort(reason?: unknown): void }): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    sent.abort();
+    throw new RegistryError('BLOB_OVERRUN', `${what} is ${declared} bytes, over the ${max}-byte limit; not read`);
+  }
+  const chunks: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    received += chunk.length;
+    if (received > max) {
+      sent.abort();
+      throw new RegistryError('BLOB_OVERRUN', `${what} runs past the ${max}-byte limit; cut off`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
 
 export class DistributionClient implements ContentBackend {
   readonly description: string;
@@ -71,13 +95,20 @@ export class DistributionClient implements ContentBackend {
     let next: string | undefined = this.path(`tags/list?n=${this.tagPageSize}`);
     for (let page = 0; next; page++) {
       if (page >= MAX_TAG_PAGES) throw new RegistryError('HTTP_ERROR', `${this.description}: tag list did not end after ${MAX_TAG_PAGES} pages`);
-      const { res } = await this.transport.send('GET', next, { actions: 'pull', retry: true, headers: { accept: 'application/json' } });
+      const sent = await this.transport.send('GET', next, { actions: 'pull', retry: true, headers: { accept: 'application/json' } });
+      const { res } = sent;
       if (res.status === 404) {
         await discard(res);
         return tags; // no repository yet: nothing published
       }
       if (!res.ok) throw await this.failure(res, 'list tags');
-      const body = (await res.json()) as { tags?: string[] | null };
+      let body: { tags?: string[] | null };
+      try {
+        body = JSON.parse(Buffer.from(await readBounded(res, MAX_TAG_PAGE_BYTES, `${this.description}: a tag list page`, sent)).toString('utf8'));
+      } catch (e) {
+        if (e instanceof RegistryError) throw e;
+        throw new RegistryError('BAD_MANIFEST', `${this.description}: the tag list is not JSON (${(e as Error).message})`);
+      }
       tags.push(...(body.tags ?? []));
       next = nextLink(res.headers.get('link'), this.transport.baseUrl);
     }
@@ -85,18 +116,18 @@ export class DistributionClient implements ContentBackend {
   }
 
   async getManifest(reference: string): Promise<{ bytes: Uint8Array; digest: string; mediaType?: string } | undefined> {
-    const { res } = await this.transport.send('GET', this.path(`manifests/${reference}`), {
+    const sent = await this.transport.send('GET', this.path(`manifests/${reference}`), {
       actions: 'pull',
       retry: true,
       headers: { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].join(', ') },
     });
+    const { res } = sent;
     if (res.status === 404) {
       await discard(res);
       return undefined;
     }
     if (!res.ok) throw await this.failure(res, `get manifest ${reference}`);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError('BAD_MANIFEST', `${this.description}@${reference}: manifest is ${bytes.length} bytes, larger than ${MAX_MANIFEST_BYTES}`);
+    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `${this.description}@${reference}: the manifest`, sent);
     const digest = sha256Digest(bytes);
     if (isDigest(reference) && digest !== reference) {
       throw new RegistryError('DIGEST_MISMATCH', `${this.description}: manifest asked for as ${reference} has digest ${digest}; the registry served different content`);
@@ -120,6 +151,23 @@ export class DistributionClient implements ContentBackend {
     return digest;
   }
 
+  async hasManifest(digest: string): Promise<boolean> {
+    const { res } = await this.transport.send('HEAD', this.path(`manifests/${digest}`), {
+      actions: 'pull',
+      retry: true,
+      headers: { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].join(', ') },
+    });
+    await discard(res);
+    if (res.status === 404) return false;
+    if (res.status === 401 || res.status === 403) {
+      throw new RegistryError('AUTH_FAILED', `${this.description}: HEAD manifest ${digest} was refused (${res.status}); the credentials in use may not read this repository`, { status: res.status });
+    }
+    if (!res.ok) throw new RegistryError('HTTP_ERROR', `${this.description}: HEAD manifest ${digest} returned ${res.status}`, { status: res.status });
+    const answered = res.headers.get('docker-content-digest');
+    if (answered && answered !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}: HEAD manifest ${digest} answered for ${answered}`);
+    return true;
+  }
+
   async hasBlob(digest: string): Promise<boolean> {
     const { res } = await this.transport.send('HEAD', this.path(`blobs/${digest}`), { actions: 'pull', retry: true });
     await discard(res);
@@ -134,6 +182,32 @@ export class DistributionClient implements ContentBackend {
       return;
     }
     await uploadBlob(this, digest, bytes, { chunkBytes: this.chunkBytes, onProgress, log: this.log });
+  }
+
+  async getBlobPrefix(digest: string, maxBytes: number): Promise<Uint8Array> {
+    const sent = await this.transport.send('GET', this.path(`blobs/${digest}`), { actions: 'pull', retry: true, headers: { range: `bytes=0-${Math.max(0, maxBytes - 1)}` } });
+    const { res } = sent;
+    if (res.status === 404) {
+      await discard(res);
+      throw new RegistryError('NOT_FOUND', `${this.description}: blob ${digest} is not in the registry`, { status: 404 });
+    }
+    if (!res.ok) throw await this.failure(res, `get blob ${digest}`);
+    // a registry that ignores Range sends the whole blob: read the prefix and hang up
+    const out = new Uint8Array(maxBytes);
+    let received = 0;
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        const n = Math.min(chunk.length, maxBytes - received);
+        out.set(chunk.subarray(0, n), received);
+        received += n;
+        if (received >= maxBytes) break;
+      }
+    } catch (e) {
+      throw this.transport.mapNetworkError(e, 'GET', this.transport.url(this.path(`blobs/${digest}`)), sent.signal);
+    } finally {
+      sent.abort();
+    }
+    return out.subarray(0, received);
   }
 
   async getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void): Promise<Uint8Array> {
@@ -169,6 +243,11 @@ export class DistributionClient implements ContentBackend {
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         idle.refresh();
+        if (size !== undefined && received + chunk.length > size) {
+          // downloads stop at the declared size: more is a registry lying about the blob
+          sent.abort();
+          throw new RegistryError('BLOB_OVERRUN', `${this.description}: blob ${digest} is declared as ${size} bytes but the registry sent more; cut off after ${received} bytes, nothing was kept`);
+        }
         hash.update(chunk);
         if (buffer && received + chunk.length <= buffer.length) buffer.set(chunk, received);
         else {
@@ -182,6 +261,7 @@ export class DistributionClient implements ContentBackend {
         onProgress?.(received, total ?? received);
       }
     } catch (e) {
+      if (e instanceof RegistryError) throw e;
       throw transport.mapNetworkError(e, 'GET', transport.url(this.path(`blobs/${digest}`)), sent.signal);
     } finally {
       clearTimeout(idle);

@@ -6,7 +6,7 @@
  * Blobs and index are written to a temp file and renamed, so readers never see half a file;
  * index updates take a lock file so two writers don't lose each other's tags.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, openSync, closeSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -93,6 +93,10 @@ export class ImageLayoutBackend implements ContentBackend {
     return digest;
   }
 
+  async hasManifest(digest: string): Promise<boolean> {
+    return (await this.getManifest(digest)) !== undefined;
+  }
+
   async hasBlob(digest: string): Promise<boolean> {
     return existsSync(this.blobPath(digest));
   }
@@ -106,8 +110,34 @@ export class ImageLayoutBackend implements ContentBackend {
     onProgress?.(bytes.length, bytes.length);
   }
 
+  async getBlobPrefix(digest: string, maxBytes: number): Promise<Uint8Array> {
+    let fd: number;
+    try {
+      fd = openSync(this.blobPath(digest), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('NOT_FOUND', `${this.description}: blob ${digest} is missing`);
+      throw e;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(maxBytes, fstatSync(fd).size));
+      let off = 0;
+      while (off < buf.length) {
+        const n = readSync(fd, buf, off, buf.length - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+      return buf.subarray(0, off);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   async getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void): Promise<Uint8Array> {
     const p = this.blobPath(digest);
+    // a file longer than the manifest says is not read at all
+    if (size !== undefined && existsSync(p) && statSync(p).size !== size) {
+      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: blob ${digest} on disk is ${statSync(p).size} bytes, the manifest says ${size}: it was altered or corrupted; nothing was read`);
+    }
     let bytes: Uint8Array;
     try {
       bytes = await readFile(p);
@@ -151,10 +181,10 @@ export class ImageLayoutBackend implements ContentBackend {
 }
 
 /** Write to a sibling temp file, then rename over the target. */
-export function atomicWrite(path: string, bytes: Uint8Array): void {
+export function atomicWrite(path: string, bytes: Uint8Array, mode?: number): void {
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    writeFileSync(tmp, bytes);
+    writeFileSync(tmp, bytes, mode === undefined ? undefined : { mode });
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });

@@ -7,7 +7,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -141,6 +141,17 @@ describe('gantry agent', () => {
     expect(badFile.stderr).toMatch(/cannot read --data file/);
   });
 
+  it('keeps its cache private: directories 0700, archives and libraries 0600', () => {
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    for (const d of ['', 'archives', 'archives/sha256', 'binaries', 'hosts']) expect([d, mode(join(cacheDir, d))]).toEqual([d, 0o700]);
+    const files = [
+      ...readdirSync(join(cacheDir, 'archives', 'sha256')).map((f) => join(cacheDir, 'archives', 'sha256', f)),
+      ...readdirSync(join(cacheDir, 'binaries')).map((f) => join(cacheDir, 'binaries', f)),
+    ];
+    expect(files.length).toBeGreaterThanOrEqual(3); // the keyvalue archive, its summary and its library
+    for (const f of files) expect([f, mode(f)]).toEqual([f, 0o600]);
+  });
+
   it('pulls with the instance\'s dockerconfigjson pull secret, and says why it cannot without one', async () => {
     const a = archives['echo-private']!;
     await createInstance(w, { name: 'private-nosecret', provider: 'private-nosecret', ref: a.ref, digest: a.digest, target });
@@ -162,6 +173,50 @@ describe('gantry agent', () => {
     expect(missing.status.message).toMatch(/no-such-secret/);
     for (const n of ['private-nosecret', 'private-missing', 'private-0']) await w.kube.delete(instancesPath(NS, n));
   });
+
+  it('a private archive cached for one instance never runs for another that cannot read it (4 rounds, each attack fails closed)', async () => {
+    const a = archives['echo-private']!;
+    const secret = (name: string, password: string) => w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
+      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson',
+      metadata: { name, namespace: NS },
+      data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${password}`).toString('base64') } } })).toString('base64') },
+    });
+    await secret('attack-good', regUser.password);
+    await secret('attack-wrong', 'not-the-password');
+    for (let round = 0; round < 4; round++) {
+      const owner = `cache-owner-${round}`;
+      await createInstance(w, { name: owner, provider: owner, ref: a.ref, digest: a.digest, target, pullSecrets: ['attack-good'] });
+      await waitForInstance(w, owner, isPhase('Running'));
+      // the archive and its library are in the cache now; three instances try to use them
+      const thieves: Array<[string, Parameters<typeof createInstance>[1], string]> = [
+        [`thief-anon-${round}`, { name: `thief-anon-${round}`, provider: `thief-anon-${round}`, ref: a.ref, digest: a.digest, target }, 'RegistryUnauthorized'],
+        [`thief-wrong-${round}`, { name: `thief-wrong-${round}`, provider: `thief-wrong-${round}`, ref: a.ref, digest: a.digest, target, pullSecrets: ['attack-wrong'] }, 'RegistryUnauthorized'],
+        // another repository (public, anonymous) named with the private digest
+        [`thief-repo-${round}`, { name: `thief-repo-${round}`, provider: `thief-repo-${round}`, ref: `${w.registry.host}/echo-private`, digest: a.digest, target }, 'FetchFailed'],
+      ];
+      for (const [, spec] of thieves) await createInstance(w, spec);
+      for (const [name, , reason] of thieves) {
+        const got = await waitForInstance(w, name, (i) => i.status?.reason === reason);
+        expect(got.status.phase).toBe('Fetching');
+      }
+      // through the first retry (2 s) nothing changes: still Fetching, no host serving them
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        for (const [name, , reason] of thieves) {
+          const i = await getInstance(w, name);
+          expect(i.status.phase).toBe('Fetching'); // never Verifying, Starting or Running
+          expect([reason, 'Pulling']).toContain(i.status.reason); // 'Pulling' while a retry asks again
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      for (const [name] of thieves) {
+        const err = await callProvider(nc, { namespace: NS, instance: name, op: 'Echo', data: 'x', timeoutMs: 1000 }).then(() => undefined, (e) => e);
+        expect(err).toBeInstanceOf(CallError);
+        expect(err.code).toBe('NO_RESPONDERS');
+      }
+      for (const n of [owner, ...thieves.map(([name]) => name)]) await w.kube.delete(instancesPath(NS, n));
+    }
+  }, 120_000);
 
   it('shares load over three echo instances through the queue group', async () => {
     const a = archives.echo!;
@@ -282,6 +337,23 @@ describe('gantry agent', () => {
         rmSync(foreignCache, { recursive: true, force: true });
       }
     });
+  });
+
+  it('an agent with --max-archive-bytes below the archive refuses it from the manifest (ArchiveTooLarge), whatever is cached elsewhere', async () => {
+    const a = archives.echo!;
+    const smallCache = mkdtempSync(join(tmpdir(), 'gantry-agent-small-'));
+    const small = startAgentProcess('small-node', ['--max-archive-bytes', '4KiB'], smallCache);
+    try {
+      await createInstance(w, { name: 'echo-small-node', provider: 'echo-small-node', node: 'small-node', ref: a.ref, digest: a.digest, target });
+      const failed = await waitForInstance(w, 'echo-small-node', isPhase('Failed'));
+      expect(failed.status.reason).toBe('ArchiveTooLarge');
+      expect(failed.status.message).toMatch(/over the 4096-byte limit \(--max-archive-bytes\)/);
+      expect(readdirSync(join(smallCache, 'archives', 'sha256'))).toEqual([]);
+    } finally {
+      await stopAgentProcess(small, 'SIGTERM');
+      rmSync(smallCache, { recursive: true, force: true });
+      await w.kube.delete(instancesPath(NS, 'echo-small-node')).catch(() => {});
+    }
   });
 
   it('stops the host when its instance is deleted', async () => {

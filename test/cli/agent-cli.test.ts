@@ -1,6 +1,9 @@
 /** `gantry agent` usage errors that must stop it before it touches a cluster. */
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { gantryBin } from '../../runtime/paths.js';
 
 const agent = (...args: string[]) => spawnSync(process.execPath, [gantryBin(), 'agent', ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -16,5 +19,53 @@ describe('gantry agent usage', () => {
     const r = agent('--help');
     expect(r.status).toBe(0);
     for (const flag of ['--nats-ca', '--nats-cert', '--nats-key', '--nats-creds', '--nats-nkey', '--nats-token']) expect(r.stdout).toContain(flag);
+  });
+
+  describe('cache directory', () => {
+    const root = mkdtempSync(join(tmpdir(), 'gantry-agent-cachedir-'));
+    afterAll(() => rmSync(root, { recursive: true, force: true }));
+    // a kubeconfig that parses; the agent must refuse before it ever dials it
+    const kubeconfig = join(root, 'kubeconfig');
+    writeFileSync(kubeconfig, [
+      'apiVersion: v1', 'kind: Config', 'current-context: c',
+      'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
+      'users: [{name: u, user: {token: t}}]', 'contexts: [{name: c, context: {cluster: c, user: u}}]', '',
+    ].join('\n'));
+    const start = (cacheDir: string) => agent('--kubeconfig', kubeconfig, '--node', 'n1', '--nats', 'nats://127.0.0.1:1', '--cache-dir', cacheDir);
+
+    it('refuses a cache directory writable by group or others (CACHE_DIR_UNSAFE, exit 2) and reads nothing from it', () => {
+      const dir = join(root, 'open');
+      mkdirSync(dir);
+      chmodSync(dir, 0o777);
+      const r = start(dir);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/CACHE_DIR_UNSAFE/);
+      expect(r.stderr).toMatch(/writable by group and others .*chmod 700/);
+      expect(existsSync(join(dir, 'hosts'))).toBe(false);
+    });
+
+    it('refuses a cache subdirectory writable by others', () => {
+      const dir = join(root, 'sub');
+      mkdirSync(join(dir, 'binaries'), { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+      chmodSync(join(dir, 'binaries'), 0o703);
+      const r = start(dir);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/binaries is writable by others.*CACHE_DIR_UNSAFE/);
+    });
+
+    it('refuses a cache directory owned by another user (CACHE_DIR_UNSAFE, exit 2)', () => {
+      let dir: string;
+      if (process.getuid!() === 0) {
+        dir = join(root, 'foreign');
+        mkdirSync(dir, { mode: 0o700 });
+        chownSync(dir, 65534, 65534);
+      } else {
+        dir = '/usr'; // root's, and not writable by us: a directory of someone else
+      }
+      const r = start(dir);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/is owned by uid \d+, not by this agent's uid .*CACHE_DIR_UNSAFE/);
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { collect, parseDuration } from '../../cli/options.js';
+import { collect, parseByteSize, parseDuration } from '../../cli/options.js';
 
 describe('CLI option parsing', () => {
   it('reads durations in every unit the commands document, plain numbers as seconds', () => {
@@ -26,5 +26,16 @@ describe('CLI option parsing', () => {
 
   it('collects repeated flags in order', () => {
     expect(['b', 'c'].reduce((acc, v) => collect(v, acc), ['a'])).toEqual(['a', 'b', 'c']);
+  });
+
+  it('reads byte sizes (--max-archive-bytes): plain bytes, SI and binary units', () => {
+    expect(parseByteSize('268435456', '--max-archive-bytes')).toBe(268435456);
+    expect(parseByteSize('256MiB', '--max-archive-bytes')).toBe(256 * 1024 * 1024);
+    expect(parseByteSize('1Gi', '--max-archive-bytes')).toBe(1024 ** 3);
+    expect(parseByteSize('100MB', '--max-archive-bytes')).toBe(100_000_000);
+    expect(parseByteSize('4kib', '--max-archive-bytes')).toBe(4096);
+    for (const bad of ['', '0', '-1', '12 parsecs', 'MiB', '1e9']) {
+      expect(() => parseByteSize(bad, '--max-archive-bytes')).toThrow(/--max-archive-bytes .*expected a positive size/);
+    }
   });
 });
