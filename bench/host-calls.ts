@@ -25,7 +25,7 @@ import { packageRoot } from '../runtime/paths.js';
 import { freePort, requireExecutable, waitForPort } from '../runtime/host.js';
 import { ProviderHost } from '../agent/host/index.js';
 import { NativeProvider, GantryStatus } from '../agent/host/native.js';
-import { HEADER_INSTANCE, HEADER_OP, providerSubject } from '../client/protocol.js';
+import { HEADER_INSTANCE, parseCallSubject, providerSubject } from '../client/protocol.js';
 import { callProvider } from '../client/call.js';
 
 const NS = 'bench';
@@ -64,12 +64,12 @@ async function runResponder(url: string, provider: string): Promise<void> {
   const ok = natsHeaders();
   ok.set(HEADER_INSTANCE, 'baseline');
   const subject = providerSubject(NS, provider);
-  nc.subscribe(subject, {
+  nc.subscribe(`${subject}.*.*`, {
     queue: subject,
     callback: (err, msg) => {
       if (err) return;
-      const op = msg.headers?.get(HEADER_OP) ?? '';
-      const r = lib.callSync(msg.headers?.get('Gantry-Actor') ?? '', op, msg.data);
+      const call = parseCallSubject(msg.subject, subject);
+      const r = lib.callSync(call?.caller ?? '', call?.op ?? '', msg.data);
       if (r.status === GantryStatus.OK) msg.respond(r.body, { headers: ok });
       else msg.respond(r.body);
     },

@@ -37,6 +37,8 @@ export interface RunRecord {
   startedAt: string;
   apiserverUrl: string;
   natsUrl: string;
+  /** The sandbox's admin .creds file (the membrane), which `gantry call` uses by default. */
+  natsCreds?: string;
   registry: string;
   children: { name: string; pid: number }[];
 }

@@ -35,7 +35,7 @@ it('a slow actor fills the pending deliveries: the provider hears OVERLOADED for
   const { call, statsUntil } = await messagingHost('msg-slow', { maxPendingDispatches: 2, dispatchTimeoutMs: 20_000 });
   const held: Msg[] = [];
   // Subscribed, but never answers while the test runs.
-  const actor = world.nc.subscribe(actorSubject(NS, 'slow'), { callback: (_e, m) => { held.push(m); } });
+  const actor = world.nc.subscribe(actorSubject(NS, 'slow', 'msg-slow'), { callback: (_e, m) => { held.push(m); } });
   await world.nc.flush();
   await call('Subscribe', { subject: 'news', actor: 'slow' });
   for (let i = 0; i < 5; i++) expect(await call('Publish', { subject: 'news', body: i })).toEqual({ subscribers: 1 });
@@ -72,7 +72,7 @@ it('an actor nobody serves is refused NO_ACTOR after its delivery found no respo
 
   // The actor comes back: once the mark lapses, deliveries reach it.
   const got: unknown[] = [];
-  const actor = world.nc.subscribe(actorSubject(NS, 'ghost'), { callback: (_e, m) => { got.push(JSON.parse(text(m.data)).body); m.respond(); } });
+  const actor = world.nc.subscribe(actorSubject(NS, 'ghost', 'msg-ghost'), { callback: (_e, m) => { got.push(JSON.parse(text(m.data)).body); m.respond(); } });
   await world.nc.flush();
   for (let i = 0; i < 100 && !got.some((b) => String(b).startsWith('back')); i++) {
     await call('Publish', { subject: 'news', body: `back ${i}` });
