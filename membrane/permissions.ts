@@ -15,7 +15,7 @@
  * under `_INBOX.<its key>`: nobody reads another's replies.
  */
 import {
-  capabilitySubject, DEFAULT_LINK, inboxPrefix, providerSubject, subjectToken,
+  capabilitySubject, DEFAULT_LINK, inboxPrefix, instanceSubject, providerSubject, subjectToken,
 } from '../client/protocol.js';
 
 export interface UserPermissions {
@@ -31,17 +31,18 @@ export interface HostIdentity {
   namespace: string;
   provider: string;
   instance: string;
-  capid: string;
+  /** The instance's capability id; without one the host gets no capability subject. */
+  capid?: string;
   linkName?: string;
 }
 
 export function hostPermissions(userKey: string, h: HostIdentity): UserPermissions {
   const prov = providerSubject(h.namespace, h.provider);
-  const cap = capabilitySubject(h.namespace, h.capid, h.linkName ?? DEFAULT_LINK);
-  const inst = `gantry.${subjectToken(h.namespace)}.instance.${subjectToken(h.provider)}.${subjectToken(h.instance)}`;
+  const cap = h.capid ? capabilitySubject(h.namespace, h.capid, h.linkName || DEFAULT_LINK) : undefined;
+  const inst = instanceSubject(h.namespace, h.provider, h.instance);
   return {
     pub: { allow: [`gantry.${subjectToken(h.namespace)}.actor.*.${subjectToken(h.provider)}`] },
-    sub: { allow: [queue(`${prov}.*.*`, prov), `${inst}.*.*`, queue(`${cap}.*.*`, cap), `${inboxPrefix(userKey)}.>`] },
+    sub: { allow: [queue(`${prov}.*.*`, prov), `${inst}.*.*`, ...(cap ? [queue(`${cap}.*.*`, cap)] : []), `${inboxPrefix(userKey)}.>`] },
     resp: { max: 1, ttl: 0 },
   };
 }
