@@ -83,6 +83,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'HostFailed',
   'NatsAuthFailed',
   'NatsTlsFailed',
+  'CredentialsPending',
   'ConfigRejected',
   'InvalidSpec',
 ] as const;

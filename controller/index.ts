@@ -318,7 +318,7 @@ function jsonEqualShallow(a?: string[], b?: string[]): boolean {
 }
 
 export type { ArchiveResolver, ResolveRequest } from './resolve.js';
-export { instanceCredsSecretName, type MembraneConfig } from './membrane.js';
+export { type MembraneConfig } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';
 export { ResolveFailure } from './resolve.js';
 export { registryResolver } from './registry-resolver.js';

@@ -22,8 +22,7 @@
  * and hands to the host. When the instance is gone its key is revoked and the Secret deleted
  * (on its delete event, and by a sweep on every resync).
  */
-import { createHash } from 'node:crypto';
-import { GRANT_FINALIZER, grantSpecProblems, group, version, type CapabilityGrant, type ProviderInstance } from '../api/index.js';
+import { GRANT_FINALIZER, grantSpecProblems, group, instanceCredsLabels, instanceCredsSecretName, version, type CapabilityGrant, type ProviderInstance } from '../api/index.js';
 import type { GrantReason } from '../api/reasons.js';
 import type { MembraneAuthority } from '../membrane/authority.js';
 import { decodeJwt } from '../membrane/jwt.js';
@@ -39,14 +38,9 @@ export interface MembraneConfig {
   servers: string | string[];
 }
 
-export const INSTANCE_CREDS_LABEL = 'gantry.dev/instance-creds';
-export const instanceCredsLabels = { namespace: 'gantry.dev/instance-namespace', name: 'gantry.dev/instance-name', uid: 'gantry.dev/instance-uid' } as const;
+const INSTANCE_CREDS_LABEL = instanceCredsLabels.marker;
 const USER_KEY_ANNOTATION = 'gantry.dev/user-key';
-
-/** The Secret holding one instance's host credentials (in the controller's namespace). */
-export function instanceCredsSecretName(namespace: string, name: string): string {
-  return `gantry-instance-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
-}
+export { instanceCredsSecretName };
 
 export function grantsPath(ns?: string): string {
   return ns ? `/apis/${group}/${version}/namespaces/${encodeURIComponent(ns)}/capabilitygrants` : `/apis/${group}/${version}/capabilitygrants`;

@@ -15,7 +15,7 @@
  * `pushAccount()`. The list lives in the pushed account JWT itself, so `syncRevocations()`
  * recovers it from the server after a restart.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
 import { connect, jwtAuthenticator, type NatsConnection } from '@nats-io/transport-node';
@@ -136,13 +136,17 @@ export class MembraneAuthority {
    * pushed at run time and kept in `resolverDir`, the system and gantry accounts preloaded.
    */
   serverConfig(resolverDir: string): string {
+    // A restarted server keeps the pushed account (with its revocations) in the resolver dir:
+    // preload the gantry account only when the dir does not hold it, or the preload (newer
+    // by issue time) would replace the pushed revocation list.
+    const stored = existsSync(resolverDir) && readdirSync(resolverDir).some((f) => f.startsWith(this.accountKey));
     return [
       `operator: ${this.operatorJwt()}`,
       `system_account: ${this.systemAccountKey}`,
       `resolver: { type: full, dir: ${JSON.stringify(resolverDir)}, allow_delete: false, interval: "2m", timeout: "1.9s" }`,
       'resolver_preload: {',
       `  ${this.systemAccountKey}: ${this.systemAccountJwt()}`,
-      `  ${this.accountKey}: ${this.accountJwt()}`,
+      ...(stored ? [] : [`  ${this.accountKey}: ${this.accountJwt()}`]),
       '}',
       '',
     ].join('\n');

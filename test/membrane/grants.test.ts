@@ -6,7 +6,13 @@
  * credentials: a Secret per instance with a host identity for exactly that instance, revoked
  * and deleted when the instance is gone.
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../runtime/paths.js';
 import { createUser } from '@nats-io/nkeys';
 import { capabilityGrantCrd, providerCrd, providerInstanceCrd, GRANT_FINALIZER } from '../../api/index.js';
 import { startController, type RunningController } from '../../controller/index.js';
@@ -21,6 +27,7 @@ import { startMembraneNats, type MembraneNats } from '../support/nats.js';
 import { NS, buildProviders, callError, makeHost, stopAllHosts, text } from '../host/helpers.js';
 
 const SYSTEM = 'gantry-system';
+const run = promisify(execFile);
 let api: TestApiServer;
 let kube: KubeClient;
 let nats: MembraneNats;
@@ -149,6 +156,37 @@ describe('CapabilityGrant', () => {
     await nc.close();
   });
 });
+
+describe('the caller\'s CLI', () => {
+  it('keys generate → a grant → grant creds → call --creds (and $GANTRY_NATS_CREDS); the wrong seed is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-grant-cli-'));
+    try {
+      const kc = join(dir, 'kubeconfig');
+      writeFileSync(kc, api.kubeconfigYaml);
+      const seed = join(dir, 'me.nk');
+      const key = (await gantry(['keys', 'generate', '--type', 'user', '--out', seed])).stdout.trim().split(/\s+/).find((w) => /^U[A-Z2-7]{55}$/.test(w))!;
+      expect(key).toMatch(/^U/);
+      await createGrant('cli', { grantee: { nkey: key }, provider: 'echo', operations: ['Echo', 'Whoami'] });
+      await readyGrant('cli', 'Issued');
+      const creds = join(dir, 'me.creds');
+      await gantry(['grant', 'creds', 'cli', '-n', NS, '--nkey', seed, '-o', creds, '--kubeconfig', kc]);
+      const r = await gantry(['call', '-n', NS, 'echo', 'Whoami', '--nats', nats.url, '--creds', creds]);
+      expect(r.stdout.trim()).toBe(key);
+      const viaEnv = await gantry(['call', '-n', NS, 'echo', 'Echo', '--data', 'env', '--nats', nats.url], { GANTRY_NATS_CREDS: creds });
+      expect(viaEnv.stdout.trim()).toBe('env');
+      const other = join(dir, 'other.nk');
+      await gantry(['keys', 'generate', '--type', 'user', '--out', other]);
+      const wrong = await gantry(['grant', 'creds', 'cli', '-n', NS, '--nkey', other, '-o', join(dir, 'x.creds'), '--kubeconfig', kc]).catch((e) => e);
+      expect(wrong.stderr).toMatch(/but the grant is for/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function gantry(args: string[], env: Record<string, string> = {}) {
+  return run(process.execPath, [join(packageRoot(), 'bin', 'gantry.js'), ...args], { env: { ...process.env, GANTRY_SANDBOX_DIR: '/nonexistent', ...env } });
+}
 
 describe('instance host credentials', () => {
   it('a Secret per instance with a host identity for exactly that instance; revoked and deleted once the instance is gone', async () => {
