@@ -131,7 +131,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // events only enqueue keys
   // The membrane's own queue: grants (grant:<ns>/<name>), instance credentials
-  // (instance:<ns>/<name>) and the sweep of credentials of gone instances (sweep).
+  // (instance:<ns>/<name>), the sweep of credentials of gone instances (sweep) and the
+  // account push (push).
   const membraneQueue = new WorkQueue({
     concurrency: 2,
     onError: (key, err, attempt) => log.warn({ key, attempt, err: (err as Error).message }, 'membrane reconcile failed; will retry'),
@@ -142,6 +143,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     for (const g of grants?.list() ?? []) membraneQueue.add(`grant:${keyOf(g)}`);
     for (const i of instances.list()) membraneQueue.add(`instance:${keyOf(i)}`);
     membraneQueue.add('sweep');
+    membraneQueue.add('push');
   };
   if (opts.membrane) {
     instances.addHandler({
@@ -158,6 +160,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     });
   }
   const membraneHandler = async (key: string) => {
+    if (key === 'push') {
+      // Merge the servers' revocation list, then push ours: a NATS that lost its resolver
+      // volume gets the current list back within one resync.
+      await opts.membrane!.authority.syncRevocations(opts.membrane!.servers).catch(() => {});
+      return opts.membrane!.authority.pushAccount(opts.membrane!.servers);
+    }
     if (key === 'sweep') {
       return creds!.sweep((ns, name, uid) => { const i = instances.get(name, ns); return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp; });
     }
