@@ -51,7 +51,7 @@ export const PROVIDER_CONDITION_REASONS = {
 
 /** Reasons of a CapabilityGrant's Ready condition. */
 export const GRANT_CONDITION_REASONS = {
-  Ready: ['Issued', 'Expired', 'Revoked', 'MembraneNotConfigured', 'InvalidSpec', 'PushFailed'],
+  Ready: ['Issued', 'Expired', 'Revoked', 'MembraneNotConfigured', 'InvalidSpec'],
 } as const;
 export type GrantReason = (typeof GRANT_CONDITION_REASONS)['Ready'][number];
 

@@ -68,9 +68,15 @@ export async function reconcileGrant(d: GrantDeps, key: string): Promise<WorkRes
   const nkey = g.spec?.grantee?.nkey;
 
   if (g.metadata.deletionTimestamp) {
-    if (m && g.status?.userJwt && nkey) await revokeKey(d, m, nkey, key);
+    let resourceVersion = g.metadata.resourceVersion;
+    if (m && g.status?.userJwt && nkey) {
+      await revokeKey(d, m, nkey, key);
+      // Visible until the finalizer goes (kubectl get -w): the key no longer works.
+      const updated = await writeStatus(d, g, path, { ...g.status, userJwt: undefined, conditions: setCondition(g.status.conditions, { type: 'Ready', status: 'False', reason: 'Revoked' satisfies GrantReason, message: `revoked: the grant is being deleted; ${nkey} can no longer call` }) });
+      resourceVersion = updated?.metadata.resourceVersion ?? resourceVersion;
+    }
     if (g.metadata.finalizers?.includes(GRANT_FINALIZER)) {
-      await d.client.mergePatch(path, { metadata: { finalizers: g.metadata.finalizers.filter((f) => f !== GRANT_FINALIZER), resourceVersion: g.metadata.resourceVersion } });
+      await d.client.mergePatch(path, { metadata: { finalizers: g.metadata.finalizers.filter((f) => f !== GRANT_FINALIZER), resourceVersion } });
     }
     return;
   }
@@ -79,8 +85,9 @@ export async function reconcileGrant(d: GrantDeps, key: string): Promise<WorkRes
     return; // the update event brings it back
   }
 
-  const setReady = (status: 'True' | 'False', reason: GrantReason, message: string, extra: Partial<NonNullable<CapabilityGrant['status']>> = {}) =>
-    writeStatus(d, g, path, { ...(g.status ?? {}), ...extra, observedGeneration: g.metadata.generation, conditions: setCondition(g.status?.conditions, { type: 'Ready', status, reason, message, observedGeneration: g.metadata.generation }) });
+  const setReady = async (status: 'True' | 'False', reason: GrantReason, message: string, extra: Partial<NonNullable<CapabilityGrant['status']>> = {}): Promise<void> => {
+    await writeStatus(d, g, path, { ...(g.status ?? {}), ...extra, observedGeneration: g.metadata.generation, conditions: setCondition(g.status?.conditions, { type: 'Ready', status, reason, message, observedGeneration: g.metadata.generation }) });
+  };
 
   const problems = grantSpecProblems(g.spec);
   if (problems.length) return setReady('False', 'InvalidSpec', problems.join('; '), { userJwt: undefined });
@@ -128,13 +135,14 @@ async function revokeKey(d: GrantDeps, m: MembraneConfig, nkey: string, except: 
   }
 }
 
-async function writeStatus(d: GrantDeps, g: CapabilityGrant, path: string, status: NonNullable<CapabilityGrant['status']>): Promise<void> {
+/** Write status when it changed; returns the updated object (undefined when nothing was written). */
+async function writeStatus(d: GrantDeps, g: CapabilityGrant, path: string, status: NonNullable<CapabilityGrant['status']>): Promise<CapabilityGrant | undefined> {
   const clean = JSON.parse(JSON.stringify(status));
-  if (jsonEqual(clean, g.status ?? {})) return;
+  if (jsonEqual(clean, g.status ?? {})) return undefined;
   // merge patch: null removes a field we dropped (userJwt after expiry)
   const patch: Record<string, unknown> = { ...clean };
   for (const k of Object.keys(g.status ?? {})) if (!(k in clean)) patch[k] = null;
-  await d.client.mergePatch(`${path}/status`, { status: patch });
+  return d.client.mergePatch<CapabilityGrant>(`${path}/status`, { status: patch });
 }
 
 /** Instance host credentials: ensure the Secret exists for live instances, revoke and delete it for gone ones. */

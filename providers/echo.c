@@ -45,7 +45,7 @@ static int32_t handle_call(void *ctx, const char *actor, const char *op, const u
     reply->len = al;
     return GANTRY_OK;
   }
-  if (strcmp(op, "Echo") != 0) return pu_fail(reply, GANTRY_ERR_UNKNOWN_OP, "echo has no operation \"%s\" (Echo, Whoami)", op);
+  if (strcmp(op, "Echo") != 0) return pu_fail(reply, GANTRY_ERR_UNKNOWN_OP, "echo has no operation \"%s\" (Echo)", op);
   size_t n = prefix_len + len;
   if (n == 0) return GANTRY_OK;
   reply->data = malloc(n);

@@ -28,7 +28,7 @@ beforeAll(async () => {
   const go = requireBinary('go', 'golang');
   out = mkdtempSync(join(tmpdir(), 'gantry-creds-go-'));
   bin = join(out, 'credscheck');
-  await run(go, ['build', '-o', bin, '.'], { cwd: join(packageRoot(), 'test', 'membrane', 'creds-go'), env: { ...process.env, GOFLAGS: '-mod=mod' } });
+  await run(go, ['build', '-o', bin, '.'], { cwd: join(packageRoot(), 'test', 'membrane', 'creds-go') });
   nats = await startMembraneNats();
   await makeHost(nats.url, { provider: 'echo', instance: 'echo-0', expectedCapid: 'gantry:echo', nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) } }).start();
 }, 300_000);
