@@ -12,7 +12,7 @@ import { createAccount, createUser } from '@nats-io/nkeys';
 import { errors as natsErrors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
-import { callSubjectFor, providerSubject } from '../../client/protocol.js';
+import { actorSubject, callSubjectFor, providerSubject } from '../../client/protocol.js';
 import { encodeJwt } from '../../membrane/jwt.js';
 import { formatCreds, parseCreds } from '../../membrane/creds.js';
 import { granteePermissions, hostPermissions, type GrantTarget } from '../../membrane/permissions.js';
@@ -201,8 +201,9 @@ describe('what a granted caller cannot do', () => {
     nc = await conn(gg.creds);
   });
 
-  it('cannot subscribe to gantry.> or to a provider subject', async () => {
+  it('cannot subscribe to gantry.> or to a provider subject, nor to dispatches from a provider it did not grant', async () => {
     expect(await subscribeRefused(nc, 'gantry.>')).toBeInstanceOf(natsErrors.PermissionViolationError);
+    expect(await subscribeRefused(nc, actorSubject(NS, g.key, 'echo'))).toBeInstanceOf(natsErrors.PermissionViolationError);
     expect(await subscribeRefused(nc, `${providerSubject(NS, 'kv')}.*.*`)).toBeInstanceOf(natsErrors.PermissionViolationError);
   });
 
