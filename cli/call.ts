@@ -54,7 +54,8 @@ export function registerCall(program: Command): void {
       const data = payload(o.data);
       const sandbox = sandboxNats();
       const servers = o.nats || process.env.GANTRY_NATS_URL || sandbox?.url || 'nats://127.0.0.1:4222';
-      const credsFile = o.creds || process.env.GANTRY_NATS_CREDS || (!o.nats && !process.env.GANTRY_NATS_URL ? sandbox?.creds : undefined);
+      // The sandbox's admin creds go only to the sandbox's own NATS.
+      const credsFile = o.creds || process.env.GANTRY_NATS_CREDS || (sandbox && servers === sandbox.url ? sandbox.creds : undefined);
       let nc;
       try {
         nc = await connectNats({ servers, name: 'gantry-call', token: process.env.GANTRY_NATS_TOKEN, credsFile });
