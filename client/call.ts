@@ -19,7 +19,7 @@ import {
   ANONYMOUS_CALLER, CallErrorCodes, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
   callSubjectFor, capabilitySubject, instanceSubject, providerSubject, type CallErrorCode,
 } from './protocol.js';
-import { callerKey } from './nats.js';
+import { authRefusal, callerKey } from './nats.js';
 
 export interface CallTarget {
   namespace: string;
@@ -105,8 +105,9 @@ export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<
     // A connection the server closed for expired or revoked credentials refuses every request
     // with "connection closed": say why it was closed.
     if (nc.isClosed()) {
-      const why = await nc.closed();
-      if (why && isForbidden(why)) throw translate(why, o, timeout);
+      const why = (await nc.closed()) || undefined;
+      const refused = why && isForbidden(why) ? why : authRefusal(nc);
+      if (refused) throw translate(refused, o, timeout);
     }
     throw translate(e, o, timeout);
   }

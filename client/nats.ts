@@ -110,10 +110,26 @@ export function callerKey(nc: NatsConnection): string | undefined {
   return callerKeys.get(nc);
 }
 
+const authRefusals = new WeakMap<NatsConnection, Error>();
+
+/**
+ * The last time the server refused this connection's credentials (expired, revoked), if it
+ * did: the reason a connection closed is then not always that error (the client may close
+ * on a later reconnect failure), but the refusal is what the caller needs to hear.
+ */
+export function authRefusal(nc: NatsConnection): Error | undefined {
+  return authRefusals.get(nc);
+}
+
 export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
   const opts = natsConnectionOptions(o);
   const nc = await connect(opts);
   if (opts.inboxPrefix) callerKeys.set(nc, opts.inboxPrefix.slice('_INBOX.'.length));
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'error' && (s.error instanceof natsErrors.AuthorizationError || s.error instanceof natsErrors.UserAuthenticationExpiredError)) authRefusals.set(nc, s.error);
+    }
+  })().catch(() => {});
   return nc;
 }
 

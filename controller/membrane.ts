@@ -107,7 +107,10 @@ export async function reconcileGrant(d: GrantDeps, key: string): Promise<WorkRes
   }
   if (valid) await revokeKey(d, m, nkey, key); // the spec changed: the old JWT must stop working
   const target = g.spec.provider ? { provider: g.spec.provider } : { capabilityId: g.spec.capabilityId!, linkName: g.spec.linkName };
-  const minted = m.authority.mintUser(`grant:${key}`, (k) => granteePermissions(k, ns, target, g.spec.operations), { userKey: nkey, exp: expiresAt !== undefined ? Math.ceil(expiresAt / 1000) : undefined });
+  // nats-server refuses a JWT once the current second is past `exp` (and closes its
+  // connections at `exp`): floor keeps that within a second after spec.expires; the
+  // revocation at expiry (above) is what makes it immediate.
+  const minted = m.authority.mintUser(`grant:${key}`, (k) => granteePermissions(k, ns, target, g.spec.operations), { userKey: nkey, exp: expiresAt !== undefined ? Math.floor(expiresAt / 1000) : undefined });
   const iat = decodeJwt(minted.jwt).iat;
   await setReady('True', 'Issued', `issued for ${nkey}${g.spec.expires ? ` until ${g.spec.expires}` : ''}; \`gantry grant creds ${name} -n ${ns} --nkey SEEDFILE -o FILE\` writes the .creds`, {
     userJwt: minted.jwt, issuedAt: new Date(iat * 1000).toISOString(), expires: g.spec.expires,
