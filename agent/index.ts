@@ -52,6 +52,7 @@ import { instanceKey, InstanceReconciler } from './reconciler.js';
 import { StatusWriter, GROUP, VERSION, INSTANCES } from './status.js';
 import { hostTarget, parseTarget } from './target.js';
 import { UsageError } from '../runtime/errors.js';
+import { instanceCreds } from './instance-creds.js';
 
 export interface AgentOptions {
   kubeConfig: KubeConfig;
@@ -80,6 +81,12 @@ export interface AgentOptions {
   metricsAddr?: string;
   /** /healthz fails for twice this long after the event loop stalled longer than this (default 10 s). */
   maxEventLoopStallMs?: number;
+  /**
+   * The membrane: each host connects with its own instance's credentials, which the controller
+   * writes to the Secret gantry-instance-<hash> in `namespace`; the agent reads it and hands
+   * the host a 0600 creds file (instead of `nats` credentials).
+   */
+  membrane?: boolean;
 }
 
 export interface Agent {
@@ -128,6 +135,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     onRenew: (ok) => (ok ? metrics.leaseLastRenew.set(Date.now() / 1000) : metrics.leaseRenewFailures.inc()),
   });
 
+  /** instance uid → its host's creds file (membrane). */
+  const hostCreds = new Map<string, string>();
   const informer = new Informer<ProviderInstance & { metadata: { name: string } }>({
     client: kube,
     path: resourcePath({ group: GROUP, version: VERSION, plural: INSTANCES }),
@@ -144,8 +153,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       status,
       log,
       metrics,
-      prepare: (inst, onPhase) =>
-        prepareBinary({ kube, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase),
+      prepare: async (inst, onPhase) => {
+        const binary = await prepareBinary({ kube, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase);
+        if (opts.membrane) hostCreds.set(inst.metadata.uid ?? '', await instanceCreds(kube, namespace, join(cacheDir, 'creds'), inst));
+        return binary;
+      },
       libraryIntact: (binary) => binaries.intact(binary.sha256),
       createHost: (inst, binary) =>
         new ProviderHost({
@@ -157,7 +169,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           instance: inst.metadata.name,
           linkName: inst.spec.linkName ?? DEFAULT_LINK,
           config: inst.spec.config,
-          nats: { ...opts.nats, servers: opts.natsUrl },
+          nats: opts.membrane
+            ? { tls: opts.nats?.tls, connectTimeoutMs: opts.nats?.connectTimeoutMs, servers: opts.natsUrl, credsFile: hostCreds.get(inst.metadata.uid ?? '') }
+            : { ...opts.nats, servers: opts.natsUrl },
         }),
       recordPid: (inst, pid) => {
         const uid = inst.metadata.uid ?? '';

@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { group, version } from './common.js';
 import { ProviderSpec, ProviderStatus } from './provider.js';
 import { ProviderInstanceSpec, ProviderInstanceStatus } from './instance.js';
+import { CapabilityGrantSpec, CapabilityGrantStatus } from './grant.js';
 
 type Schema = Record<string, any>;
 
@@ -134,6 +135,25 @@ export function providerInstanceCrd(): Schema {
   });
 }
 
+export function capabilityGrantCrd(): Schema {
+  return crd({
+    kind: 'CapabilityGrant',
+    plural: 'capabilitygrants',
+    singular: 'capabilitygrant',
+    shortNames: ['grant'],
+    spec: CapabilityGrantSpec,
+    status: CapabilityGrantStatus,
+    columns: [
+      { name: 'Grantee', type: 'string', jsonPath: '.spec.grantee.nkey', description: 'the caller\'s NATS user public key' },
+      { name: 'Target', type: 'string', jsonPath: '.spec.provider', description: 'the Provider (or, when empty, see capabilityId)' },
+      { name: 'CapID', type: 'string', jsonPath: '.spec.capabilityId', priority: 1 },
+      { name: 'Operations', type: 'string', jsonPath: '.spec.operations' },
+      { name: 'Expires', type: 'string', jsonPath: '.spec.expires' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    ],
+  });
+}
+
 const header = '# Generated from api/*.ts by `node dist/api/generate-crds.js`. Do not edit.\n';
 
 /** The rendered files: name → YAML text. */
@@ -141,5 +161,6 @@ export function renderCrds(): Record<string, string> {
   return {
     [`${group}_providers.yaml`]: header + stringify(providerCrd(), { lineWidth: 0 }),
     [`${group}_providerinstances.yaml`]: header + stringify(providerInstanceCrd(), { lineWidth: 0 }),
+    [`${group}_capabilitygrants.yaml`]: header + stringify(capabilityGrantCrd(), { lineWidth: 0 }),
   };
 }

@@ -1,6 +1,7 @@
-/** The Gantry resource API: Provider and ProviderInstance (gantry.dev/v1alpha1). */
+/** The Gantry resource API: Provider, ProviderInstance and CapabilityGrant (gantry.dev/v1alpha1). */
 export * from './common.js';
 export * from './provider.js';
 export * from './instance.js';
-export { providerCrd, providerInstanceCrd, renderCrds } from './crds.js';
+export * from './grant.js';
+export { capabilityGrantCrd, providerCrd, providerInstanceCrd, renderCrds } from './crds.js';
 export * from './reasons.js';

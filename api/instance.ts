@@ -5,6 +5,7 @@
  * config — so the agent never reads the Provider. The spec is immutable once bound; a new
  * revision means a new instance. The agent reports progress in `status.phase`.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ArchiveRef, CapabilityId, Condition, Config, Digest, Target, apiVersion } from './common.js';
 import type { ObjectMeta } from './provider.js';
@@ -48,3 +49,19 @@ export interface ProviderInstance {
   spec: ProviderInstanceSpec;
   status?: ProviderInstanceStatus;
 }
+
+/**
+ * The Secret holding one instance's NATS host credentials under the membrane, in the Gantry
+ * namespace: written by the controller, read by the node agent (labelled with the instance's
+ * namespace, name and uid).
+ */
+export function instanceCredsSecretName(namespace: string, name: string): string {
+  return `gantry-instance-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
+}
+
+export const instanceCredsLabels = {
+  marker: 'gantry.dev/instance-creds',
+  namespace: 'gantry.dev/instance-namespace',
+  name: 'gantry.dev/instance-name',
+  uid: 'gantry.dev/instance-uid',
+} as const;

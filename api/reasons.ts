@@ -50,6 +50,12 @@ export const PROVIDER_CONDITION_REASONS = {
   Ready: ['AllReplicasReady', 'ReplicasNotReady'],
 } as const;
 
+/** Reasons of a CapabilityGrant's Ready condition. */
+export const GRANT_CONDITION_REASONS = {
+  Ready: ['Issued', 'Expired', 'Revoked', 'MembraneNotConfigured', 'InvalidSpec'],
+} as const;
+export type GrantReason = (typeof GRANT_CONDITION_REASONS)['Ready'][number];
+
 /** Why the controller removes an instance (the `InstancesReplaced`/`Removed` Events, the removals metric). */
 export const LOST_REASONS = ['NodeDeleted', 'NodeNotReady', 'NoExecuteTaint', 'AgentLost'] as const;
 export type LostReason = (typeof LOST_REASONS)[number];
@@ -78,6 +84,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'HostFailed',
   'NatsAuthFailed',
   'NatsTlsFailed',
+  'CredentialsPending',
   'ConfigRejected',
   'InvalidSpec',
   'ArchiveTooLarge',

@@ -13,10 +13,14 @@
  * Rust/C host; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
  * into each library, in the calling thread, without NATS.
  *
- * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N]
+ * NATS runs with the membrane (operator mode, full resolver) unless --no-auth: every host and
+ * the baseline responder connect with their own instance's host credentials, the caller with
+ * a grantee's (Get and Set on the three providers), as in a cluster.
+ *
+ * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N] [--no-auth]
  */
 import { spawn, fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,10 +29,15 @@ import { packageRoot } from '../runtime/paths.js';
 import { freePort, requireExecutable, waitForPort } from '../runtime/host.js';
 import { ProviderHost } from '../agent/host/index.js';
 import { NativeProvider, GantryStatus } from '../agent/host/native.js';
-import { HEADER_INSTANCE, HEADER_OP, providerSubject } from '../client/protocol.js';
+import { HEADER_INSTANCE, parseCallSubject, providerSubject } from '../client/protocol.js';
 import { callProvider } from '../client/call.js';
+import { connectNats, natsConnectionOptions, natsUserKey } from '../client/nats.js';
+import { MembraneAuthority } from '../membrane/authority.js';
+import { granteePermissions, hostPermissions } from '../membrane/permissions.js';
 
 const NS = 'bench';
+/** The caller's user key (the call subjects' last token) when NATS runs with the membrane. */
+let CALLER: string | undefined;
 const IN_FLIGHT = 64;
 const VALUE = 'v'.repeat(128 - 2); // a JSON string of 128 bytes with its quotes
 const GET = new TextEncoder().encode('{"key":"bench-key"}');
@@ -39,15 +48,17 @@ function arg(name: string, dflt: number): number {
 }
 
 
-async function startNats(): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startNats(authority?: MembraneAuthority): Promise<{ url: string; dir: string; stop: () => Promise<void> }> {
   const bin = requireExecutable('nats-server', 'nats-server');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-nats-'));
-  writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\n`);
+  mkdirSync(join(dir, 'jwt'));
+  writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\n${authority ? authority.serverConfig(join(dir, 'jwt')) : ''}`);
   const proc = spawn(bin, ['-c', join(dir, 'nats.conf')], { stdio: 'ignore' });
   await waitForPort(port, '127.0.0.1', 10_000);
   return {
     url: `nats://127.0.0.1:${port}`,
+    dir,
     stop: async () => {
       const done = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
@@ -58,18 +69,18 @@ async function startNats(): Promise<{ url: string; stop: () => Promise<void> }> 
 }
 
 /** The baseline responder (runs in a child process: `host-calls.js --responder URL PROVIDER`). */
-async function runResponder(url: string, provider: string): Promise<void> {
+async function runResponder(url: string, provider: string, credsFile?: string): Promise<void> {
   const lib = NativeProvider.load(join(packageRoot(), 'providers', 'build', 'keyvalue.so'));
-  const nc = await connect({ servers: url });
+  const nc = await connectNats({ servers: url, credsFile });
   const ok = natsHeaders();
   ok.set(HEADER_INSTANCE, 'baseline');
   const subject = providerSubject(NS, provider);
-  nc.subscribe(subject, {
+  nc.subscribe(`${subject}.*.*`, {
     queue: subject,
     callback: (err, msg) => {
       if (err) return;
-      const op = msg.headers?.get(HEADER_OP) ?? '';
-      const r = lib.callSync(msg.headers?.get('Gantry-Actor') ?? '', op, msg.data);
+      const call = parseCallSubject(msg.subject, subject);
+      const r = lib.callSync(call?.caller ?? '', call?.op ?? '', msg.data);
       if (r.status === GantryStatus.OK) msg.respond(r.body, { headers: ok });
       else msg.respond(r.body);
     },
@@ -91,7 +102,7 @@ async function load(nc: NatsConnection, provider: string, seconds: number): Prom
     while (Date.now() < end) {
       const t0 = performance.now();
       try {
-        await callProvider(nc, { namespace: NS, provider, op: 'Get', data: GET, timeoutMs: 10_000 });
+        await callProvider(nc, { namespace: NS, provider, op: 'Get', data: GET, timeoutMs: 10_000, caller: CALLER });
         if (measuring) lat.push(performance.now() - t0);
       } catch {
         errors++;
@@ -127,9 +138,19 @@ function directCalls(): void {
 
 async function main(): Promise<void> {
   const seconds = arg('--seconds', 3);
-  const nats = await startNats();
+  const auth = !process.argv.includes('--no-auth');
+  const authority = auth ? MembraneAuthority.generate() : undefined;
+  const nats = await startNats(authority);
+  const creds = (name: string, c: string) => { const f = join(nats.dir, `${name}.creds`); writeFileSync(f, c, { mode: 0o600 }); return f; };
+  const hostCreds = (provider: string) => authority ? creds(provider, authority.mintUser(provider, (k) => hostPermissions(k, { namespace: NS, provider, instance: `${provider}-0`, capid: 'wascap:keyvalue' })).creds!) : undefined;
+  // The caller: a grantee of Get and Set on the three providers.
+  const callerCreds = authority ? creds('caller', authority.mintUser('bench-caller', (k) => {
+    const perms = ['kv-host', 'kv-host-rs', 'kv-baseline'].map((p) => granteePermissions(k, NS, { provider: p }, ['Get', 'Set']));
+    return { pub: { allow: perms.flatMap((x) => x.pub.allow ?? []) }, sub: { allow: [...new Set(perms.flatMap((x) => x.sub.allow ?? []))] }, resp: perms[0].resp };
+  }).creds!) : undefined;
   // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
-  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+  const nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
+  CALLER = callerCreds ? natsUserKey({ servers: nats.url, credsFile: callerCreds }) : undefined;
   let baseline: ChildProcess | undefined;
   const hostRs = new ProviderHost({
     libraryPath: join(packageRoot(), 'providers', 'build', 'keyvalue-rs.so'),
@@ -137,7 +158,7 @@ async function main(): Promise<void> {
     namespace: NS,
     provider: 'kv-host-rs',
     instance: 'kv-host-rs-0',
-    nats: { servers: nats.url },
+    nats: { servers: nats.url, credsFile: hostCreds('kv-host-rs') },
   });
   const host = new ProviderHost({
     libraryPath: join(packageRoot(), 'providers', 'build', 'keyvalue.so'),
@@ -145,22 +166,22 @@ async function main(): Promise<void> {
     namespace: NS,
     provider: 'kv-host',
     instance: 'kv-host-0',
-    nats: { servers: nats.url },
+    nats: { servers: nats.url, credsFile: hostCreds('kv-host') },
   });
   try {
     await host.start();
     await hostRs.start();
-    baseline = fork(fileURLToPath(import.meta.url), ['--responder', nats.url, 'kv-baseline'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    baseline = fork(fileURLToPath(import.meta.url), ['--responder', nats.url, 'kv-baseline', ...(auth ? [hostCreds('kv-baseline')!] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     await new Promise<void>((resolve, reject) => {
       baseline!.once('message', () => resolve());
       baseline!.once('exit', (c) => reject(new Error(`baseline responder exited with ${c}`)));
     });
     for (const p of ['kv-host', 'kv-baseline', 'kv-host-rs']) {
-      await callProvider(nc, { namespace: NS, provider: p, op: 'Set', data: `{"key":"bench-key","value":"${VALUE}"}` });
+      await callProvider(nc, { namespace: NS, provider: p, op: 'Set', data: `{"key":"bench-key","value":"${VALUE}"}`, caller: CALLER });
     }
-    const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET });
+    const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET, caller: CALLER });
     // Alternate runs so drift on a shared machine hits both sides alike.
-    const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET });
+    const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET, caller: CALLER });
     if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
     const runs: Record<string, Result[]> = { baseline: [], host: [], hostRs: [] };
     for (let i = 0; i < 2; i++) {
@@ -175,7 +196,7 @@ async function main(): Promise<void> {
     };
     const b = sum(runs.baseline);
     const h = sum(runs.host);
-    console.log(`keyvalue Get, reply ${reply.reply.length} B, ${IN_FLIGHT} in flight, ${seconds} s each (in two alternating halves)`);
+    console.log(`keyvalue Get, reply ${reply.reply.length} B, ${IN_FLIGHT} in flight, ${seconds} s each (in two alternating halves); NATS ${auth ? 'with the membrane: every side authenticated (operator mode, user JWTs with permissions)' : 'without authentication (--no-auth)'}`);
     console.log(`baseline  plain NATS responder, keyvalue.so via synchronous koffi: ${b.rate.toFixed(0).padStart(7)} calls/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms  errors ${b.errors}`);
     console.log(`host      ProviderHost process, batched call threads + guards:    ${h.rate.toFixed(0).padStart(7)} calls/s  p50 ${h.p50.toFixed(2)} ms  p99 ${h.p99.toFixed(2)} ms  errors ${h.errors}`);
     const r = sum(runs.hostRs);
@@ -188,12 +209,13 @@ async function main(): Promise<void> {
     await hostRs.stop();
     await host.stop();
     await nc.close();
+    await authority?.close();
     await nats.stop();
   }
 }
 
 if (process.argv[2] === '--responder') {
-  void runResponder(process.argv[3]!, process.argv[4]!);
+  void runResponder(process.argv[3]!, process.argv[4]!, process.argv[5]);
 } else {
   main().catch((e) => {
     console.error(e);

@@ -27,6 +27,7 @@ export function registerAgent(program: Command): void {
     .option('--nats-cert <file>', 'client certificate for NATS mutual TLS (with --nats-key)')
     .option('--nats-key <file>', 'client key for NATS mutual TLS (with --nats-cert)')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT, e.g. 127.0.0.1:9091 (default: $GANTRY_METRICS_ADDR, else none)')
+    .option('--membrane', 'hosts connect with their own instance\'s credentials, from the Secret the controller writes (NATS in operator mode)')
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
       if (!node) throw Object.assign(new Error('agent: no node name; pass --node NAME or set NODE_NAME'), { exitCode: 2 });
@@ -50,6 +51,7 @@ export function registerAgent(program: Command): void {
         maxArchiveBytes,
         target: o.target,
         metricsAddr: o.metricsAddr ?? (process.env.GANTRY_METRICS_ADDR || undefined),
+        membrane: !!o.membrane,
       });
       process.stderr.write(`gantry agent: node ${node}, target ${agent.target}, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`);
       await new Promise<void>((resolve) => {

@@ -2,13 +2,15 @@
  * `gantry call [-n NS] PROVIDER OP [--data STRING|@FILE]` — one request to a provider over
  * NATS, load-balanced over its Ready instances (or to one `--instance`). Prints the reply
  * (raw bytes) or, with `--json`, `{instance, reply}` where reply is parsed JSON when it is
- * JSON and a string otherwise. A failed call prints its code and message and exits 1.
+ * JSON and a string otherwise. A failed call prints its code and message and exits 1; a call
+ * the membrane refuses (no grant for it, expired, revoked) fails FORBIDDEN. Credentials: a
+ * NATS .creds file (--creds, $GANTRY_NATS_CREDS, or the local sandbox's admin creds).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { callProvider, CallError } from '../client/call.js';
 import { dirname } from 'node:path';
-import { connectNats } from '../client/nats.js';
+import { connectError, connectNats } from '../client/nats.js';
 import { defaultStateDir } from '../sandbox/launcher/defaults.js';
 import { StateDir } from '../sandbox/launcher/state-dir.js';
 
@@ -44,22 +46,29 @@ export function registerCall(program: Command): void {
     .option('--instance <name>', 'call this one ProviderInstance instead of any Ready one')
     .option('--timeout <ms>', 'how long to wait for the reply', '5000')
     .option('--nats <url>', 'NATS server URL (default: $GANTRY_NATS_URL, else the running local sandbox\'s, else nats://127.0.0.1:4222)')
-    .option('--actor <id>', 'the calling actor identity to send')
+    .option('--creds <file>', 'NATS .creds file to call with (default: $GANTRY_NATS_CREDS, else the running local sandbox\'s admin creds)')
     .option('--json', 'print {instance, reply} as JSON')
     .action(async (provider: string, op: string, o) => {
       const timeoutMs = Number(o.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw Object.assign(new Error(`call: --timeout must be a positive number of ms, got "${o.timeout}"`), { exitCode: 2 });
       const data = payload(o.data);
-      const servers = o.nats || process.env.GANTRY_NATS_URL || sandboxNatsUrl() || 'nats://127.0.0.1:4222';
+      const sandbox = sandboxNats();
+      const servers = o.nats || process.env.GANTRY_NATS_URL || sandbox?.url || 'nats://127.0.0.1:4222';
+      // The sandbox's admin creds go only to the sandbox's own NATS.
+      const credsFile = o.creds || process.env.GANTRY_NATS_CREDS || (sandbox && servers === sandbox.url ? sandbox.creds : undefined);
       let nc;
       try {
-        nc = await connectNats({ servers, name: 'gantry-call', token: process.env.GANTRY_NATS_TOKEN });
+        nc = await connectNats({ servers, name: 'gantry-call', token: process.env.GANTRY_NATS_TOKEN, credsFile });
       } catch (err) {
-        throw Object.assign(new Error(`call: cannot connect to NATS at ${servers}: ${(err as Error).message}`), { exitCode: 1 });
+        const e = connectError(err, { servers });
+        // Credentials the membrane no longer accepts (expired, revoked, unknown) are a refusal, not an outage.
+        const code = e.code === 'NATS_AUTH_FAILED' ? 'FORBIDDEN' : e.code;
+        if (o.json) process.stdout.write(JSON.stringify({ error: code, message: e.message, instance: null }) + '\n');
+        throw Object.assign(new Error(`call: ${code}: cannot connect to NATS at ${servers}: ${e.message}`), { exitCode: 1 });
       }
       try {
-        const target = o.instance ? { instance: o.instance } : { provider };
-        const { instance, reply } = await callProvider(nc, { namespace: o.namespace, ...target, op, data, actor: o.actor, timeoutMs });
+        const target = o.instance ? { provider, instance: o.instance } : { provider };
+        const { instance, reply } = await callProvider(nc, { namespace: o.namespace, ...target, op, data, timeoutMs });
         if (o.json) process.stdout.write(JSON.stringify({ instance, reply: replyValue(reply) }) + '\n');
         else {
           process.stdout.write(reply);
@@ -77,14 +86,17 @@ export function registerCall(program: Command): void {
     });
 }
 
-/** The NATS URL of a running local sandbox (its default state dir, or the one $KUBECONFIG points into), so `gantry call` just works after `sandbox up`. */
-function sandboxNatsUrl(): string | undefined {
+/**
+ * The NATS URL and admin creds of a running local sandbox (its default state dir, or the one
+ * $KUBECONFIG points into), so `gantry call` just works after `sandbox up`.
+ */
+function sandboxNats(): { url: string; creds?: string } | undefined {
   // the sandbox's kubeconfig sits in its state dir, so `export KUBECONFIG=DIR/kubeconfig` names it too
   const dirs = [defaultStateDir(), ...(process.env.KUBECONFIG ? [dirname(process.env.KUBECONFIG)] : [])];
   for (const dir of dirs) {
     try {
-      const url = new StateDir(dir).readRun()?.natsUrl;
-      if (url) return url;
+      const run = new StateDir(dir).readRun();
+      if (run?.natsUrl) return { url: run.natsUrl, creds: run.natsCreds };
     } catch {
       // not a sandbox state dir
     }

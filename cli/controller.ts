@@ -20,6 +20,8 @@ export function registerController(program: Command): void {
     .option('--agent-lease-grace <duration>', 'an agent Lease older than this marks its node lost', '20s')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
     .option('--identity <id>', 'leader-election identity (default: hostname-pid)')
+    .option('--membrane-keys <dir>', 'the membrane\'s key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants')
+    .option('--membrane-nats <urls>', 'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)')
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
@@ -43,8 +45,16 @@ export function registerController(program: Command): void {
       }
       const { loadKubeConfig } = await import('../runtime/kube.js');
       const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
+      let membrane;
+      if (o.membraneKeys) {
+        const servers = o.membraneNats ?? process.env.GANTRY_NATS_URL;
+        if (!servers) throw Object.assign(new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'), { exitCode: 2 });
+        const { MembraneAuthority } = await import('../membrane/authority.js');
+        membrane = { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
+      }
       const { startController } = await import('../controller/index.js');
       const ctl = await startController({
+        membrane,
         kubeConfig,
         namespace: o.namespace,
         trustedIssuers: o.trustIssuer,

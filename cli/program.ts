@@ -11,6 +11,7 @@ import { registerController } from './controller.js';
 import { registerAgent } from './agent.js';
 import { registerVersion, versionLine } from './version.js';
 import { registerAbi } from './abi.js';
+import { registerMembrane } from './membrane.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -26,5 +27,6 @@ export function gantryProgram(): Command {
   registerAgent(program);
   registerVersion(program);
   registerAbi(program);
+  registerMembrane(program);
   return program;
 }

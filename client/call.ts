@@ -2,20 +2,24 @@
  * Calling a provider over NATS, from the caller's side (`gantry call`, tests, services).
  *
  * Address exactly one of: a Provider by name (load-balanced over its Ready instances), one
- * instance, or a capability id (+ link name, default "default"). The operation and the calling
- * actor travel in headers, the payload as bytes. Every answer names the instance that served
- * it. Failures are CallError with a stable code: NO_RESPONDERS (nobody subscribed), TIMEOUT
- * (local deadline, or the instance's own per-call deadline), PAYLOAD_TOO_LARGE (the instance's
- * cap, or the server's max_payload before anything was sent), UNAUTHORIZED (NATS permissions
- * or the provider refusing the actor), and the errors instances put in Gantry-Error.
+ * instance of a Provider (provider + instance), or a capability id (+ link name, default
+ * "default"). The operation and the caller's NATS user key are the subject's last two tokens
+ * (protocol v2), the payload is bytes. Every answer names the instance that served it.
+ * Failures are CallError with a stable code: FORBIDDEN (the membrane refused: no grant for
+ * this call, or it expired or was revoked — never a timeout), NO_RESPONDERS (nobody
+ * subscribed), TIMEOUT (local deadline, or the instance's own per-call deadline),
+ * PAYLOAD_TOO_LARGE (the instance's cap, or the server's max_payload before anything was
+ * sent), UNAUTHORIZED (the provider refusing the caller), and the errors instances put in
+ * Gantry-Error.
  *
  *   const { instance, reply } = await callProvider(nc, { namespace: 'default', provider: 'kv', op: 'Get', data: '{"key":"a"}' });
  */
 import { errors as natsErrors, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
-  CallErrorCodes, HEADER_ACTOR, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
-  capabilitySubject, instanceSubject, providerSubject, type CallErrorCode,
+  ANONYMOUS_CALLER, CallErrorCodes, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
+  callSubjectFor, capabilitySubject, instanceSubject, providerSubject, type CallErrorCode,
 } from './protocol.js';
+import { authRefusal, callerKey } from './nats.js';
 
 export interface CallTarget {
   namespace: string;
@@ -28,8 +32,12 @@ export interface CallTarget {
 export interface CallOptions extends CallTarget {
   op: string;
   data?: Uint8Array | string;
-  /** The calling actor's identity (Gantry-Actor). */
-  actor?: string;
+  /**
+   * The caller's NATS user public key (U…), the subject's last token; default the key the
+   * connection authenticated with (connectNats), else "anonymous". Under the membrane only
+   * one's own key is allowed here.
+   */
+  caller?: string;
   /** Default 5000 ms. Also sent to the instance, which gives up at the same deadline. */
   timeoutMs?: number;
 }
@@ -55,12 +63,19 @@ export class CallError extends Error {
   }
 }
 
-/** The NATS subject a target resolves to. Throws CallError BAD_TARGET unless exactly one is given. */
+/**
+ * The subject base a target resolves to (the call goes to `<base>.<op>.<caller>`). Throws
+ * CallError BAD_TARGET unless it names a provider, a provider and one of its instances, or a
+ * capability id.
+ */
 export function callSubject(t: CallTarget): string {
-  const given = [t.provider, t.instance, t.capid].filter((x) => x !== undefined && x !== '');
-  if (given.length !== 1) throw new CallError('BAD_TARGET', 'name exactly one of provider, instance or capid to call');
   if (!t.namespace) throw new CallError('BAD_TARGET', 'a namespace is required');
-  if (t.instance) return instanceSubject(t.namespace, t.instance);
+  if (t.instance) {
+    if (!t.provider || t.capid) throw new CallError('BAD_TARGET', 'an instance is called with its provider (name both, and no capid)');
+    return instanceSubject(t.namespace, t.provider, t.instance);
+  }
+  const given = [t.provider, t.capid].filter((x) => x !== undefined && x !== '');
+  if (given.length !== 1) throw new CallError('BAD_TARGET', 'name exactly one of provider (optionally with instance) or capid to call');
   if (t.provider) return providerSubject(t.namespace, t.provider);
   return capabilitySubject(t.namespace, t.capid!, t.link || undefined);
 }
@@ -72,8 +87,8 @@ function describe(t: CallTarget): string {
 }
 
 export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<CallResult> {
-  const subject = callSubject(o);
   if (!o.op) throw new CallError('BAD_TARGET', 'an operation is required');
+  const subject = callSubjectFor(callSubject(o), o.op, o.caller ?? callerKey(nc) ?? ANONYMOUS_CALLER);
   const timeout = o.timeoutMs ?? 5000;
   const data = typeof o.data === 'string' ? new TextEncoder().encode(o.data) : (o.data ?? new Uint8Array(0));
   const max = nc.info?.max_payload;
@@ -81,14 +96,19 @@ export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<
     throw new CallError('PAYLOAD_TOO_LARGE', `payload of ${data.length} bytes exceeds the NATS server's max_payload of ${max}`);
   }
   const h = natsHeaders();
-  h.set(HEADER_OP, o.op);
-  if (o.actor) h.set(HEADER_ACTOR, o.actor);
   h.set(HEADER_TIMEOUT, String(timeout));
 
   let msg: Msg;
   try {
     msg = await nc.request(subject, data, { headers: h, timeout });
   } catch (e) {
+    // A connection the server closed for expired or revoked credentials refuses every request
+    // with "connection closed": say why it was closed.
+    if (nc.isClosed()) {
+      const why = (await nc.closed()) || undefined;
+      const refused = why && isForbidden(why) ? why : authRefusal(nc);
+      if (refused) throw translate(refused, o, timeout);
+    }
     throw translate(e, o, timeout);
   }
   const instance = msg.headers?.get(HEADER_INSTANCE) ?? '';
@@ -108,6 +128,19 @@ export function isNoResponders(e: unknown): boolean {
     || (e instanceof natsErrors.RequestError && e.isNoResponders());
 }
 
+/**
+ * Whether NATS refused on permissions or credentials: a publish the caller's JWT does not
+ * allow (nats.js rejects the request with the server's -ERR), or a connection closed because
+ * its credentials expired or were revoked.
+ */
+export function isForbidden(e: unknown): boolean {
+  const err = e as Error;
+  const cause = (err as { cause?: unknown }).cause;
+  return [err, cause].some((x) => x instanceof natsErrors.PermissionViolationError || x instanceof natsErrors.AuthorizationError
+    || x instanceof natsErrors.UserAuthenticationExpiredError)
+    || /permissions violation|authorization violation|authentication (expired|revoked)/i.test(`${err?.message ?? ''} ${(cause as Error | undefined)?.message ?? ''}`);
+}
+
 function translate(e: unknown, o: CallTarget, timeout: number): CallError {
   const err = e as Error;
   const cause = (err as { cause?: unknown }).cause;
@@ -117,8 +150,8 @@ function translate(e: unknown, o: CallTarget, timeout: number): CallError {
   if (err instanceof natsErrors.TimeoutError || cause instanceof natsErrors.TimeoutError) {
     return new CallError('TIMEOUT', `${describe(o)} did not answer within ${timeout} ms`);
   }
-  if (err instanceof natsErrors.PermissionViolationError || cause instanceof natsErrors.PermissionViolationError || err instanceof natsErrors.AuthorizationError) {
-    return new CallError('UNAUTHORIZED', `not allowed to call ${describe(o)}: ${err.message}`);
+  if (isForbidden(err)) {
+    return new CallError('FORBIDDEN', `the membrane refused this call to ${describe(o)}: ${err.message}; it needs a CapabilityGrant for this operation that has not expired or been revoked (gantry grant creds)`);
   }
   if (/max_payload|MAX_PAYLOAD/i.test(err.message)) {
     return new CallError('PAYLOAD_TOO_LARGE', `${describe(o)}: ${err.message}`);

@@ -4,9 +4,15 @@
  * forever with jitter; subscriptions are restored by the client on reconnect. A connection
  * that cannot be made is a `NatsConnectError` whose code says whether the credentials, TLS or
  * the server is at fault (the provider host reports the same codes as its own).
+ *
+ * With a user identity (creds file or nkey seed) the connection's inbox prefix is
+ * `_INBOX.<user key>`: under the membrane an identity may subscribe only below its own
+ * prefix, so nobody else can read its replies. `callerKey(nc)` is that key, for the call
+ * subjects (client/call.ts).
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, errors as natsErrors, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, errors as natsErrors, nkeyAuthenticator, nkeys, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { inboxPrefix } from './protocol.js';
 
 export type NatsConnectErrorCode = 'NATS_UNAVAILABLE' | 'NATS_AUTH_FAILED' | 'NATS_TLS_FAILED';
 
@@ -48,6 +54,7 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
     // Checked here: a malformed seed would otherwise fail deep in the handshake.
     if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw new NatsConnectError('NATS_AUTH_FAILED', 'nats.nkeySeed is not a user nkey seed (58 base32 characters starting with SU)');
     opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+    opts.inboxPrefix = inboxPrefix(nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey());
   }
   if (o.credsFile) {
     let creds: Uint8Array;
@@ -60,6 +67,7 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
       throw new NatsConnectError('NATS_AUTH_FAILED', `${o.credsFile} is not a NATS creds file (no "BEGIN NATS USER JWT" block)`);
     }
     opts.authenticator = credsAuthenticator(creds);
+    opts.inboxPrefix = inboxPrefix(credsUserKey(Buffer.from(creds).toString('utf8'), o.credsFile));
   }
   if (o.tls) {
     // The client reads these only once it meets a TLS server; say which file is missing up front.
@@ -76,8 +84,53 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
   return opts;
 }
 
-export function connectNats(o: NatsOptions): Promise<NatsConnection> {
-  return connect(natsConnectionOptions(o));
+/** The user public key (U…) a .creds file's JWT is about (its `sub`). */
+export function credsUserKey(text: string, where = 'the creds file'): string {
+  const jwt = /-----BEGIN NATS USER JWT-----\r?\n([\w\-.=]+)/.exec(text)?.[1];
+  let sub: unknown;
+  try {
+    sub = JSON.parse(Buffer.from(jwt!.split('.')[1], 'base64url').toString('utf8')).sub;
+  } catch {
+    sub = undefined;
+  }
+  if (typeof sub !== 'string' || !/^U[A-Z2-7]{55}$/.test(sub)) throw new NatsConnectError('NATS_AUTH_FAILED', `${where} holds no user JWT with a user key as its subject`);
+  return sub;
+}
+
+/** The user key a set of options authenticates as, if any (creds file or nkey seed). */
+export function natsUserKey(o: NatsOptions): string | undefined {
+  const p = natsConnectionOptions(o).inboxPrefix;
+  return p?.startsWith('_INBOX.') ? p.slice('_INBOX.'.length) : undefined;
+}
+
+const callerKeys = new WeakMap<NatsConnection, string>();
+
+/** The user key a connection made by connectNats authenticated as; undefined without one. */
+export function callerKey(nc: NatsConnection): string | undefined {
+  return callerKeys.get(nc);
+}
+
+const authRefusals = new WeakMap<NatsConnection, Error>();
+
+/**
+ * The last time the server refused this connection's credentials (expired, revoked), if it
+ * did: the reason a connection closed is then not always that error (the client may close
+ * on a later reconnect failure), but the refusal is what the caller needs to hear.
+ */
+export function authRefusal(nc: NatsConnection): Error | undefined {
+  return authRefusals.get(nc);
+}
+
+export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
+  const opts = natsConnectionOptions(o);
+  const nc = await connect(opts);
+  if (opts.inboxPrefix) callerKeys.set(nc, opts.inboxPrefix.slice('_INBOX.'.length));
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'error' && (s.error instanceof natsErrors.AuthorizationError || s.error instanceof natsErrors.UserAuthenticationExpiredError)) authRefusals.set(nc, s.error);
+    }
+  })().catch(() => {});
+  return nc;
 }
 
 /** Node's TLS error codes (certificate verification and handshake failures). */

@@ -1,15 +1,25 @@
 /**
- * The NATS protocol between callers and provider instances (see docs/protocol.md).
+ * The NATS protocol between callers and provider instances, version 2 (see docs/protocol.md).
  *
- * A provider host process subscribes, for its one instance, to three subjects:
- *   gantry.<ns>.provider.<provider>          queue group = that subject (load-balanced over Ready instances)
- *   gantry.<ns>.instance.<instance>          this instance only
- *   gantry.<ns>.cap.<capid>.<link>           queue group = that subject (capability id + link name)
- * Payloads are opaque bytes; operation, caller identity, serving instance and errors travel in
- * headers. Provider → actor calls (the dispatcher) go to gantry.<ns>.actor.<actor>.
+ * A provider host process subscribes, for its one instance, to three subject bases, each
+ * followed by two tokens, the operation and the caller's NATS user public key:
+ *   gantry.<ns>.provider.<provider>.<op>.<caller>             queue group gantry.<ns>.provider.<provider>
+ *   gantry.<ns>.instance.<provider>.<instance>.<op>.<caller>  this instance only
+ *   gantry.<ns>.cap.<capid>.<link>.<op>.<caller>              queue group gantry.<ns>.cap.<capid>.<link>
+ * The caller token is authoritative: nats-server lets a caller publish only with its own key
+ * there (the membrane, membrane/permissions.ts), so the provider's `actor` is the verified
+ * caller, never a header the caller chose. Payloads are opaque bytes; serving instance and
+ * errors travel in headers. Provider → actor calls (the dispatcher) go to
+ * gantry.<ns>.actor.<actor>.<provider>. Every identity's replies arrive under its own inbox
+ * prefix, _INBOX.<its user key>.
  */
 
+/** Protocol version (docs/protocol.md); v2 moved the operation and the caller into the subject. */
+export const PROTOCOL_VERSION = 2;
+
+/** Informational only since v2: the operation is the subject's second-to-last token. */
 export const HEADER_OP = 'Gantry-Op';
+/** Ignored since v2 (a caller could put anything in it): the actor is the subject's last token. */
 export const HEADER_ACTOR = 'Gantry-Actor';
 export const HEADER_INSTANCE = 'Gantry-Instance';
 export const HEADER_PROVIDER = 'Gantry-Provider';
@@ -26,8 +36,9 @@ export const CallErrorCodes = [
   'PAYLOAD_TOO_LARGE', // request over the host's payload cap
   'TIMEOUT', // the native call ran past the per-call timeout
   'OVERLOADED', // too many calls in flight on this instance
-  'UNAUTHORIZED', // caller identity refused
-  'BAD_REQUEST', // missing operation header
+  'UNAUTHORIZED', // the provider refused the caller (its handle_call said so)
+  'FORBIDDEN', // the membrane refused: no grant for this call, or it expired or was revoked (caller side)
+  'BAD_REQUEST', // the subject does not end in <op>.<caller>
   'NO_RESPONDERS', // no Ready instance subscribed (caller side)
   'NOT_READY', // the instance is stopping
 ] as const;
@@ -47,18 +58,52 @@ export function subjectToken(s: string): string {
   return s.replace(/[%.*>\s\p{Cc}]/gu, (ch) => [...Buffer.from(ch, 'utf8')].map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join(''));
 }
 
+/** Decode a token made by subjectToken. */
+export function subjectTokenDecode(t: string): string {
+  return decodeURIComponent(t);
+}
+
+/** Callers without a NATS user key (servers without the membrane, e.g. plain test servers) use this token. */
+export const ANONYMOUS_CALLER = 'anonymous';
+
+/** The base a Provider's instances share (its queue group). */
 export function providerSubject(namespace: string, provider: string): string {
   return `gantry.${subjectToken(namespace)}.provider.${subjectToken(provider)}`;
 }
 
-export function instanceSubject(namespace: string, instance: string): string {
-  return `gantry.${subjectToken(namespace)}.instance.${subjectToken(instance)}`;
+/** The base of one instance of a Provider. */
+export function instanceSubject(namespace: string, provider: string, instance: string): string {
+  return `gantry.${subjectToken(namespace)}.instance.${subjectToken(provider)}.${subjectToken(instance)}`;
 }
 
+/** The base of a capability id + link name (its queue group). */
 export function capabilitySubject(namespace: string, capid: string, link = DEFAULT_LINK): string {
   return `gantry.${subjectToken(namespace)}.cap.${subjectToken(capid)}.${subjectToken(link)}`;
 }
 
-export function actorSubject(namespace: string, actor: string): string {
-  return `gantry.${subjectToken(namespace)}.actor.${subjectToken(actor)}`;
+/** The subject one call is published on: a base, the operation, the caller's user key. */
+export function callSubjectFor(base: string, op: string, caller: string): string {
+  return `${base}.${subjectToken(op)}.${subjectToken(caller)}`;
+}
+
+/** Operation and caller of a request that arrived on `<base>.<op>.<caller>`; undefined when malformed. */
+export function parseCallSubject(subject: string, base: string): { op: string; caller: string } | undefined {
+  if (!subject.startsWith(base + '.')) return undefined;
+  const rest = subject.slice(base.length + 1).split('.');
+  if (rest.length !== 2 || !rest[0] || !rest[1]) return undefined;
+  try {
+    return { op: subjectTokenDecode(rest[0]), caller: subjectTokenDecode(rest[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a provider's host delivers provider → actor calls for one actor. */
+export function actorSubject(namespace: string, actor: string, provider: string): string {
+  return `gantry.${subjectToken(namespace)}.actor.${subjectToken(actor)}.${subjectToken(provider)}`;
+}
+
+/** The inbox prefix of an identity: it may subscribe only below it (and nobody else may). */
+export function inboxPrefix(userKey: string): string {
+  return `_INBOX.${userKey}`;
 }

@@ -12,7 +12,8 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { group, version, defaultNamespace, agentLeaseName, type Provider, type ProviderInstance } from '../api/index.js';
+import { group, version, defaultNamespace, agentLeaseName, type CapabilityGrant, type Provider, type ProviderInstance } from '../api/index.js';
+import { grantsPath, InstanceCredentials, reconcileGrant, type MembraneConfig } from './membrane.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { CountingClient } from './counting-client.js';
 import { Informer } from '../runtime/informer.js';
@@ -63,6 +64,11 @@ export interface ControllerOptions {
   writeConcurrency?: number;
   /** Informer watch timeout (default 60 s) — tests shorten it to exercise the watchdog. */
   watchTimeoutSeconds?: number;
+  /**
+   * The membrane (controller/membrane.ts): with it the controller mints host credentials for
+   * every instance and reconciles CapabilityGrants; without it neither happens.
+   */
+  membrane?: MembraneConfig;
 }
 
 export interface RunningController {
@@ -98,6 +104,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const nodes = new Informer<NodeLike & { metadata: { name: string } }>({ ...informerOpts, path: '/api/v1/nodes', name: 'nodes', pageSize: 2000 });
   const leases = new Informer<LeaseLike & { metadata: { name: string } }>({ ...informerOpts, path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, name: 'agent-leases', pageSize: 2000 });
 
+  const grants = opts.membrane ? new Informer<CapabilityGrant & { metadata: { name: string } }>({ ...informerOpts, path: grantsPath(), name: 'capabilitygrants' }) : undefined;
+  const informersList = () => [providers, instances, nodes, leases, ...(grants ? [grants] : [])];
+
   const queue = new WorkQueue({
     concurrency: opts.concurrency ?? 8,
     onError: (key, err, attempt) => {
@@ -123,6 +132,55 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
 
   // events only enqueue keys
+  // The membrane's own queue: grants (grant:<ns>/<name>), instance credentials
+  // (instance:<ns>/<name>), the sweep of credentials of gone instances (sweep) and the
+  // account push (push).
+  const membraneQueue = new WorkQueue({
+    concurrency: 2,
+    onError: (key, err, attempt) => log.warn({ key, attempt, err: (err as Error).message }, 'membrane reconcile failed; will retry'),
+  });
+  const creds = opts.membrane ? new InstanceCredentials(opts.membrane, client, namespace, log) : undefined;
+  const membraneAll = () => {
+    if (!opts.membrane) return;
+    for (const g of grants?.list() ?? []) membraneQueue.add(`grant:${keyOf(g)}`);
+    for (const i of instances.list()) membraneQueue.add(`instance:${keyOf(i)}`);
+    membraneQueue.add('sweep');
+    membraneQueue.add('push');
+  };
+  if (opts.membrane) {
+    instances.addHandler({
+      add: (i) => membraneQueue.add(`instance:${keyOf(i)}`),
+      update: (i) => { if (i.metadata.deletionTimestamp) membraneQueue.add('sweep'); },
+      delete: () => membraneQueue.add('sweep'),
+    });
+    grants!.addHandler({
+      add: (g) => membraneQueue.add(`grant:${keyOf(g)}`),
+      update: (g, old) => {
+        if (g.metadata.generation !== old.metadata.generation || g.metadata.deletionTimestamp !== old.metadata.deletionTimestamp || !jsonEqualShallow(g.metadata.finalizers, old.metadata.finalizers)) membraneQueue.add(`grant:${keyOf(g)}`);
+      },
+      delete: () => {},
+    });
+  }
+  const membraneHandler = async (key: string) => {
+    if (key === 'push') {
+      // Merge the servers' revocation list, then push ours: a NATS that lost its resolver
+      // volume gets the current list back within one resync.
+      await opts.membrane!.authority.syncRevocations(opts.membrane!.servers).catch(() => {});
+      return opts.membrane!.authority.pushAccount(opts.membrane!.servers);
+    }
+    if (key === 'sweep') {
+      return creds!.sweep((ns, name, uid) => { const i = instances.get(name, ns); return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp; });
+    }
+    const [kind, k] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+    if (kind === 'instance') {
+      const [ns, name] = k.split('/');
+      const i = instances.get(name, ns);
+      if (i) await creds!.ensure(i);
+      return;
+    }
+    return reconcileGrant({ membrane: opts.membrane, client, grants: { get: (n, ns) => grants!.get(n, ns), list: () => grants!.list() }, requeue: (g) => membraneQueue.add(`grant:${g}`), log }, k);
+  };
+
   instances.addHandler({
     add: (i) => enqueue(index.observeAdd(i)),
     // bursts of status updates (agents starting many instances) coalesce into one reconcile
@@ -193,9 +251,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     if (code === 404) throw new GantryError('CRDS_MISSING', `the Gantry CRDs (${group}/${version}) are not installed; run \`kubectl apply -f crds/\``);
     throw new GantryError('API_UNREACHABLE', `cannot reach the Kubernetes API at ${opts.kubeConfig.getCurrentCluster()?.server}: ${(err as Error).message}`);
   }
-  await Promise.all([providers.start(), instances.start(), nodes.start(), leases.start()]);
-  log.info({ namespace, providers: providers.list().length, instances: instances.list().length, nodes: nodes.list().length }, 'caches synced');
-  const stopInformers = () => Promise.all([providers.stop(), instances.stop(), nodes.stop(), leases.stop()]);
+  await Promise.all(informersList().map((i) => i.start()));
+  log.info({ namespace, providers: providers.list().length, instances: instances.list().length, nodes: nodes.list().length, grants: grants?.list().length }, 'caches synced');
+  const stopInformers = () => Promise.all(informersList().map((i) => i.stop()));
+  if (opts.membrane) {
+    // The revocation list lives in the account JWT the servers hold: recover it before minting.
+    await opts.membrane.authority.syncRevocations(opts.membrane.servers).catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
+  }
 
   // served before the election starts, so a port in use fails the start without leaving a leader behind
   let server: MetricsServer | undefined;
@@ -221,14 +283,19 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       metrics.leader.set(1);
       queue.run(handler);
       enqueueAll();
+      if (opts.membrane) {
+        membraneQueue.run(membraneHandler);
+        membraneAll();
+      }
     },
     onStoppedLeading: () => {
       metrics.leader.set(0);
       queue.pause();
+      membraneQueue.pause();
     },
   });
   elector.start();
-  const resync = setInterval(() => elector.isLeader() && enqueueAll(), opts.resyncMs ?? 30_000);
+  const resync = setInterval(() => { if (elector.isLeader()) { enqueueAll(); membraneAll(); } }, opts.resyncMs ?? 30_000);
   resync.unref?.();
 
   let stopped = false;
@@ -244,7 +311,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       views.stop();
       pullSecrets.stop();
       queue.pause();
-      await queue.stop();
+      membraneQueue.pause();
+      await Promise.all([queue.stop(), membraneQueue.stop()]);
+      await opts.membrane?.authority.close();
       await elector.stop(stopOpts.releaseLease ?? true);
       await stopInformers();
       await server?.close();
@@ -254,7 +323,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   };
 }
 
+function jsonEqualShallow(a?: string[], b?: string[]): boolean {
+  return JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+}
+
 export type { ArchiveResolver, ResolveRequest } from './resolve.js';
+export { type MembraneConfig } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';
 export { ResolveFailure } from './resolve.js';
 export { registryResolver } from './registry-resolver.js';

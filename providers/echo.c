@@ -1,6 +1,7 @@
 /*
  * echo — returns its payload (capid gantry:echo). Shows `configure`: an optional
  * {"prefix":"…"} is prepended to every reply; any other configuration is refused.
+ * `Whoami` returns the calling actor as the host handed it (the verified caller's key).
  */
 #include <pthread.h>
 
@@ -32,9 +33,18 @@ static int32_t configure_dispatch(void *ctx, gantry_dispatch_fn fn, void *host_c
 }
 
 static int32_t handle_call(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, gantry_buffer *reply) {
-  (void)ctx; (void)actor;
+  (void)ctx;
   reply->data = NULL;
   reply->len = 0;
+  if (strcmp(op, "Whoami") == 0) {
+    size_t al = strlen(actor);
+    if (al == 0) return GANTRY_OK;
+    reply->data = malloc(al);
+    if (!reply->data) return pu_fail(reply, GANTRY_ERR_PROVIDER, "out of memory");
+    memcpy(reply->data, actor, al);
+    reply->len = al;
+    return GANTRY_OK;
+  }
   if (strcmp(op, "Echo") != 0) return pu_fail(reply, GANTRY_ERR_UNKNOWN_OP, "echo has no operation \"%s\" (Echo)", op);
   size_t n = prefix_len + len;
   if (n == 0) return GANTRY_OK;

@@ -16,7 +16,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../client/nats.js';
 import { callProvider, CallError } from '../client/call.js';
 import { hostTarget } from '../agent/target.js';
 import { packageRoot } from '../runtime/paths.js';
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
     steps.push({ title: 'start the sandbox (API, NATS, registry, controller, 4 agents)', ms: performance.now() - upStart, numbered: false });
     const kubectl = kubectlRunner(sb.kubeconfigPath);
     const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sb.kubeconfigPath }));
-    nc = await connect({ servers: sb.natsUrl });
+    nc = await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds });
     const echo = EXAMPLE_ARCHIVES.find((e) => e.name === 'echo')!;
     const ref = sb.registry.refFor(echo.repository);
     const sandbox = sb;

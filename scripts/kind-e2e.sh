@@ -67,13 +67,18 @@ gantry par create --name echo --vendor gantry.dev --capid gantry:echo --version 
   --issuer "$WORK/account.nk" --subject "$WORK/service.nk" \
   --binary "$ARCH_OS=providers/build/echo.so" --out "$WORK/echo.par" >/dev/null
 
+log "the membrane's keys (NATS operator mode)"
+gantry membrane init --out "$WORK/membrane" >/dev/null
+kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply -f "$WORK/membrane/gantry-membrane-keys.secret.yaml" -f "$WORK/membrane/gantry-nats-membrane.configmap.yaml"
+
 log "deploy/overlays/kind"
 kubectl apply -k deploy/overlays/kind
 kubectl -n "$NS" create configmap gantry-trust \
   --from-literal=trusted-issuers="$ISSUER" \
   --from-literal=plain-http-registries=gantry-registry.gantry-system.svc:5000 \
   --dry-run=client -o yaml | kubectl apply -f -
-kubectl -n "$NS" rollout restart deployment/gantry-controller daemonset/gantry-agent
+kubectl -n "$NS" rollout restart deployment/gantry-controller daemonset/gantry-agent statefulset/gantry-nats
 kubectl -n "$NS" rollout status deployment/gantry-registry --timeout=180s
 kubectl -n "$NS" rollout status statefulset/gantry-nats --timeout=180s
 kubectl -n "$NS" rollout status deployment/gantry-controller --timeout=180s
@@ -103,6 +108,6 @@ kubectl get providers,providerinstances -o wide
 
 log "call it"
 port_forward 14222 svc/gantry-nats 4222
-gantry call echo Echo --namespace default --data hello --nats nats://127.0.0.1:14222
+gantry call echo Echo --namespace default --data hello --nats nats://127.0.0.1:14222 --creds "$WORK/membrane/admin.creds"
 
 log "kind-e2e passed (cluster kept: KEEP_CLUSTER=$KEEP_CLUSTER)"

@@ -22,3 +22,6 @@ fi
 # The Rust and Go example providers (make -C providers) need cargo and go on PATH; they fetch no crates or modules.
 for t in cargo go; do command -v "$t" >/dev/null 2>&1 || { echo "setup: '$t' is not on PATH, and make -C providers needs it for the Rust/Go examples: install Rust (https://rustup.rs; ~/.cargo/bin on PATH) or Go 1.21+ (https://go.dev/dl; /usr/local/go/bin on PATH)" >&2; exit 1; }; done
 npm ci --no-audit --no-fund
+# The membrane's interop test (test/membrane/creds-interop.test.ts) builds a tiny nats.go client:
+# fetch its pinned modules (go.sum) from the Go module proxy now, so the test builds offline.
+(cd test/membrane/creds-go && go mod download)

@@ -1,7 +1,9 @@
 /**
  * The host's dispatcher: provider → actor calls (gantry_dispatch_fn) become NATS requests on
- * the actor's subject, gantry.<ns>.actor.<actor>, with the operation in Gantry-Op and the
- * sending provider and instance in headers.
+ * the actor's subject, gantry.<ns>.actor.<actor>.<provider>, with the operation in Gantry-Op
+ * and the sending provider and instance in headers. Under the membrane the host may publish
+ * only to gantry.<ns>.actor.*.<its provider>, and only an actor whose grant allows this
+ * provider may subscribe there: a provider reaches only actors that granted it.
  *
  * The native caller cannot wait for NATS (it may be a provider thread blocked until our event
  * loop runs this handler), so delivery is asynchronous: the handler accepts the message and
@@ -65,7 +67,7 @@ export class ActorDispatcher {
     h.set(HEADER_INSTANCE, this.who.instance);
     this.pending++;
     this.nc
-      .request(actorSubject(this.who.namespace, actor), msg, { headers: h, timeout: this.opts.timeoutMs ?? 5000 })
+      .request(actorSubject(this.who.namespace, actor, this.who.provider), msg, { headers: h, timeout: this.opts.timeoutMs ?? 5000 })
       .then(() => {
         this.delivered++;
         this.unreachable.delete(actor);

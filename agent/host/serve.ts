@@ -1,10 +1,13 @@
 /**
  * Serving one provider instance over NATS: the host's hot path.
  *
- * Subscribes to the instance's three subjects (client/protocol.ts) and turns each request into
- * one native handle_call, run off the event loop by the call pool (call-pool.ts). Guards, in
- * the order a request meets them: the instance is not stopping (NOT_READY), an operation is
- * named (BAD_REQUEST), the payload is under the cap (PAYLOAD_TOO_LARGE), fewer than
+ * Subscribes to the instance's three subject bases (client/protocol.ts), each as `<base>.*.*`,
+ * and turns each request into one native handle_call, run off the event loop by the call pool
+ * (call-pool.ts). The operation and the actor come from the subject's last two tokens: under
+ * the membrane nats-server lets a caller publish only with its own user key there, so the
+ * actor is the verified caller; a Gantry-Actor header is ignored. Guards, in the order a
+ * request meets them: the instance is not stopping (NOT_READY), the subject ends in
+ * <op>.<caller> (BAD_REQUEST), the payload is under the cap (PAYLOAD_TOO_LARGE), fewer than
  * maxInFlight calls are running (OVERLOADED). Each call has a
  * deadline (the host's per-call timeout, shortened by the caller's Gantry-Timeout-Ms); a call
  * past it is answered TIMEOUT at once, but native code cannot be cancelled, so it is counted
@@ -16,8 +19,8 @@
  */
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
-  HEADER_ACTOR, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_OP, HEADER_PROVIDER, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
-  capabilitySubject, instanceSubject, providerSubject, DEFAULT_LINK, type CallErrorCode,
+  HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
+  capabilitySubject, instanceSubject, parseCallSubject, providerSubject, DEFAULT_LINK, type CallErrorCode,
 } from '../../client/protocol.js';
 import type { Logger } from '../../runtime/log.js';
 import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
@@ -74,7 +77,7 @@ export class InstanceServer {
     this.maxReply = nc.info?.max_payload ?? 1024 * 1024;
   }
 
-  /** The subjects this instance answers on, with their queue groups. */
+  /** The subject bases this instance answers on (it subscribes to `<base>.*.*`), with their queue groups. */
   subjects(): Array<{ subject: string; queue?: string }> {
     const { namespace, provider, instance, linkName } = this.spec;
     const capid = this.spec.expectedCapid ?? this.provider.capabilityId;
@@ -82,14 +85,14 @@ export class InstanceServer {
     const byCap = capabilitySubject(namespace, capid, linkName ?? DEFAULT_LINK);
     return [
       { subject: bySubject, queue: bySubject },
-      { subject: instanceSubject(namespace, instance) },
+      { subject: instanceSubject(namespace, provider, instance) },
       { subject: byCap, queue: byCap },
     ];
   }
 
   async start(): Promise<void> {
     for (const { subject, queue } of this.subjects()) {
-      this.subs.push(this.nc.subscribe(subject, { queue, callback: (err, msg) => { if (!err) this.onRequest(msg); } }));
+      this.subs.push(this.nc.subscribe(`${subject}.*.*`, { queue, callback: (err, msg) => { if (!err) this.onRequest(msg, subject); } }));
     }
     // Round-trip to the server so the subscriptions exist before we report Ready.
     await this.nc.flush();
@@ -128,12 +131,12 @@ export class InstanceServer {
     this.stats.hung = this.hung;
   }
 
-  private onRequest(msg: Msg): void {
+  private onRequest(msg: Msg, base: string): void {
     if (!msg.reply) return; // a publish without a reply subject cannot be answered
     if (this.stopping) return this.fail(msg, 'NOT_READY', `instance ${this.spec.instance} is stopping`);
     const h = msg.headers;
-    const op = h?.get(HEADER_OP);
-    if (!h || !op) return this.fail(msg, 'BAD_REQUEST', `missing ${HEADER_OP} header naming the operation`);
+    const call0 = parseCallSubject(msg.subject, base);
+    if (!call0) return this.fail(msg, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
     const data = msg.data;
     if (data.length > this.limits.maxPayloadBytes) {
       return this.fail(msg, 'PAYLOAD_TOO_LARGE', `payload of ${data.length} bytes exceeds this instance's limit of ${this.limits.maxPayloadBytes}`);
@@ -142,9 +145,9 @@ export class InstanceServer {
       return this.fail(msg, 'OVERLOADED', `instance ${this.spec.instance} has ${this.pending.size} calls in flight (limit ${this.limits.maxInFlight})`);
     }
     let timeout = this.limits.callTimeoutMs;
-    const callerTimeout = Number(h.get(HEADER_TIMEOUT));
+    const callerTimeout = Number(h?.get(HEADER_TIMEOUT));
     if (callerTimeout > 0 && callerTimeout < timeout) timeout = callerTimeout;
-    const call: PendingCall = { msg, actor: h.get(HEADER_ACTOR) ?? '', op, deadline: Date.now() + timeout, timeoutMs: timeout, answered: false };
+    const call: PendingCall = { msg, actor: call0.caller, op: call0.op, deadline: Date.now() + timeout, timeoutMs: timeout, answered: false };
     this.pending.add(call);
     this.stats.inFlight = this.pending.size;
     try {

@@ -6,6 +6,7 @@
  */
 import { startController } from '../../controller/index.js';
 import { loadKubeConfig } from '../../runtime/kube.js';
+import { MembraneAuthority } from '../../membrane/authority.js';
 
 export interface ControllerChildConfig {
   kubeconfig: string;
@@ -14,6 +15,8 @@ export interface ControllerChildConfig {
   plainHttpRegistries: string[];
   metricsAddr: string;
   agentLeaseGraceMs?: number;
+  /** The membrane's key directory and the NATS URL account updates go to. */
+  membrane?: { keysDir: string; natsUrl: string };
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ControllerChildConfig;
@@ -24,6 +27,7 @@ const controller = await startController({
   plainHttpRegistries: config.plainHttpRegistries,
   metricsAddr: config.metricsAddr,
   agentLeaseGraceMs: config.agentLeaseGraceMs,
+  membrane: config.membrane ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: config.membrane.natsUrl } : undefined,
 });
 process.stderr.write(`gantry sandbox controller: serving metrics on ${config.metricsAddr}\n`);
 let stopping = false;

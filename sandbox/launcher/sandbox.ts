@@ -18,7 +18,7 @@
  *   …
  *   await sb.stop();
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../runtime/kube.js';
 import { distEntry, gantryBin, packageRoot } from '../../runtime/paths.js';
@@ -33,6 +33,8 @@ import { chooseRegistryKind, startRegistry, type SandboxRegistry } from './regis
 import { commandLineMentions, isAlive, StateDir, writeAtomic, type RunRecord, type SandboxState } from './state-dir.js';
 import { applyCrds, applyExamples, applyObjects, defaultExampleProviders, sandboxExampleFiles, ensureNamespace, GANTRY_NAMESPACE, registerNodes, type AppliedExample } from './cluster-objects.js';
 import { defaultStateDir } from './defaults.js';
+import { KEY_FILES, MembraneAuthority } from '../../membrane/authority.js';
+import { adminPermissions } from '../../membrane/permissions.js';
 import { buildProviders, devKeys, EXAMPLE_ARCHIVES, publishExamples, type PublishedArchive } from './example-archives.js';
 
 
@@ -59,6 +61,8 @@ export interface Sandbox {
   kubeconfigPath: string;
   apiserverUrl: string;
   natsUrl: string;
+  /** The admin .creds file (the membrane): may call any provider, as any caller. */
+  natsCreds: string;
   registry: SandboxRegistry;
   nodes: SandboxNode[];
   issuer: string;
@@ -162,6 +166,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     startedAt: new Date().toISOString(),
     apiserverUrl: apiUrl,
     natsUrl: `nats://127.0.0.1:${natsPort}`,
+    natsCreds: sd.adminCreds,
     registry: st.registry.location,
     children: children.filter((c) => c.pid !== undefined).map((c) => ({ name: c.name, pid: c.pid! })),
   });
@@ -232,10 +237,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     }
 
     // 2. NATS and the registry
-    const nats = await startNatsServer({ dir: sd.natsDir, port: natsPort, logFile: sd.log('nats'), onUnexpectedExit: unexpected });
+    const authority = sandboxMembrane(sd);
+    const resolverDir = join(sd.natsDir, 'jwt');
+    mkdirSync(resolverDir, { recursive: true, mode: 0o700 });
+    const nats = await startNatsServer({ dir: sd.natsDir, port: natsPort, logFile: sd.log('nats'), onUnexpectedExit: unexpected, extraConfig: authority.serverConfig(resolverDir) });
     track(nats.process);
     checkInterrupted();
-    say(out, `  NATS           ${nats.url}`);
+    say(out, `  NATS           ${nats.url} (operator mode; admin creds ${sd.adminCreds})`);
     const registry = await startRegistry({ kind: st.registry.kind, dir: sd.registryDir, port: st.registry.port, logFile: sd.log('registry'), onUnexpectedExit: unexpected });
     if (registry.process) track(registry.process);
     checkInterrupted();
@@ -261,6 +269,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       plainHttpRegistries: registry.plainHttp,
       metricsAddr: `127.0.0.1:${st.controllerMetricsPort}`,
       agentLeaseGraceMs: opts.agentLeaseGraceMs,
+      membrane: { keysDir: sd.membraneDir, natsUrl: nats.url },
     };
     const controller = new ManagedProcess({
       name: 'controller',
@@ -283,7 +292,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         new ManagedProcess({
           name: `agent-${n.name}`,
           command: process.execPath,
-          args: [gantryBin(), 'agent', ...kubeconfigArgs, '--node', n.name, '--nats', nats.url, '--namespace', GANTRY_NAMESPACE, '--cache-dir', sd.cacheDir(n.name), ...trustArgs, ...(n.foreign ? ['--target', n.target] : [])],
+          args: [gantryBin(), 'agent', ...kubeconfigArgs, '--node', n.name, '--nats', nats.url, '--namespace', GANTRY_NAMESPACE, '--cache-dir', sd.cacheDir(n.name), '--membrane', ...trustArgs, ...(n.foreign ? ['--target', n.target] : [])],
           logFile: sd.log(`agent-${n.name}`),
           env,
           onUnexpectedExit: unexpected,
@@ -315,6 +324,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       kubeconfigPath: sd.kubeconfig,
       apiserverUrl: apiUrl,
       natsUrl: nats.url,
+      natsCreds: sd.adminCreds,
       registry,
       nodes: st.nodes,
       issuer: keys.issuer,
@@ -348,6 +358,23 @@ async function leaseRenewedSince(kube: KubeClient, node: string, sinceMs: number
 }
 
 /** The commands a person can try next, printed by `up`. */
+/**
+ * The sandbox's membrane: its keys in DIR/membrane (made on first start, kept across
+ * resumes), and an admin user's .creds there that `gantry call` and the demo use. The admin
+ * may call anything, as any caller: it is the sandbox operator's tool, not a service's.
+ */
+function sandboxMembrane(sd: StateDir): MembraneAuthority {
+  let authority: MembraneAuthority;
+  if (existsSync(join(sd.membraneDir, KEY_FILES.account))) {
+    authority = MembraneAuthority.load(sd.membraneDir);
+  } else {
+    authority = MembraneAuthority.generate();
+    authority.save(sd.membraneDir);
+  }
+  writeFileSync(sd.adminCreds, authority.mintUser('sandbox-admin', adminPermissions).creds!, { mode: 0o600 });
+  return authority;
+}
+
 export function nextSteps(sb: Pick<Sandbox, 'kubeconfigPath' | 'natsUrl' | 'stateDir'>): string {
   const k = `kubectl --kubeconfig ${sb.kubeconfigPath}`;
   return [

@@ -37,6 +37,8 @@ export interface RunRecord {
   startedAt: string;
   apiserverUrl: string;
   natsUrl: string;
+  /** The sandbox's admin .creds file (the membrane), which `gantry call` uses by default. */
+  natsCreds?: string;
   registry: string;
   children: { name: string; pid: number }[];
 }
@@ -53,6 +55,9 @@ export class StateDir {
   get natsDir(): string { return join(this.root, 'nats'); }
   get registryDir(): string { return join(this.root, 'registry'); }
   get keysDir(): string { return join(this.root, 'keys'); }
+  /** The membrane's seeds (0600 files in a 0700 dir) and the sandbox's admin .creds. */
+  get membraneDir(): string { return join(this.root, 'membrane'); }
+  get adminCreds(): string { return join(this.membraneDir, 'admin.creds'); }
   get logsDir(): string { return join(this.root, 'logs'); }
   cacheDir(node: string): string { return join(this.root, 'cache', node); }
   log(part: string): string { return join(this.logsDir, `${part}.log`); }

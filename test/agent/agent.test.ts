@@ -29,6 +29,8 @@ const run = promisify(execFile);
 const target = hostTarget();
 
 let w: World;
+/** These tests name instances <provider> or <provider>-<n>. */
+const providerOf = (instance: string) => instance.replace(/-\d+$/, '');
 let nc: NatsConnection;
 let cacheDir: string;
 let agent: ChildProcess | undefined;
@@ -251,7 +253,7 @@ describe('gantry agent', () => {
 
     await createInstance(w, { name: 'echo-recheck', provider: 'echo-recheck', ref: a.ref, digest: a.digest, target });
     await waitForInstance(w, 'echo-recheck', isPhase('Running'));
-    expect((await callProvider(nc, { namespace: NS, instance: 'echo-recheck', op: 'Echo', data: 'ok' })).instance).toBe('echo-recheck');
+    expect((await callProvider(nc, { namespace: NS, provider: providerOf('echo-recheck'), instance: 'echo-recheck', op: 'Echo', data: 'ok' })).instance).toBe('echo-recheck');
     // the cache holds the genuine archive again, and the library on disk hashes to its name
     expect(createHash('sha256').update(readFileSync(cached)).digest('hex')).toBe(createHash('sha256').update(original).digest('hex'));
     const echoLib = join(binDir, `${createHash('sha256').update(providerLibrary('echo')).digest('hex')}.so`);
@@ -268,15 +270,15 @@ describe('gantry agent', () => {
     const faultyLib = join(cacheDir, 'binaries', `${createHash('sha256').update(providerLibrary('faulty')).digest('hex')}.so`);
     writeFileSync(`${faultyLib}.evil`, 'not a shared object');
     renameSync(`${faultyLib}.evil`, faultyLib);
-    const crash = await callProvider(nc, { namespace: NS, instance: 'faulty-0', op: 'Segfault', timeoutMs: 2_000 }).catch((e) => e);
+    const crash = await callProvider(nc, { namespace: NS, provider: providerOf('faulty-0'), instance: 'faulty-0', op: 'Segfault', timeoutMs: 2_000 }).catch((e) => e);
     expect(crash).toBeInstanceOf(CallError);
     // the neighbour never stopped serving
-    const ok = await callProvider(nc, { namespace: NS, instance: 'faulty-1', op: 'Ok' });
+    const ok = await callProvider(nc, { namespace: NS, provider: providerOf('faulty-1'), instance: 'faulty-1', op: 'Ok' });
     expect(ok.instance).toBe('faulty-1');
     const restarted = await waitForInstance(w, 'faulty-0', (i) => i.status?.restartCount >= 1 && i.status?.phase === 'Running');
     expect(restarted.status.restartCount).toBe(1);
     expect((await getInstance(w, 'faulty-1')).status.restartCount ?? 0).toBe(0);
-    const again = await callProvider(nc, { namespace: NS, instance: 'faulty-0', op: 'Ok' });
+    const again = await callProvider(nc, { namespace: NS, provider: providerOf('faulty-0'), instance: 'faulty-0', op: 'Ok' });
     expect(again.instance).toBe('faulty-0');
   });
 
@@ -287,8 +289,8 @@ describe('gantry agent', () => {
       expect(inst.status.message).toMatch(message);
       expect(inst.status.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'False', reason });
       // nothing loaded: no host subscribed for it
-      expect(await subscriptionCount(w, instanceSubject(NS, name))).toBe(0);
-      const call = await callProvider(nc, { namespace: NS, instance: name, op: 'Echo', timeoutMs: 1_000 }).catch((e) => e);
+      expect(await subscriptionCount(w, instanceSubject(NS, providerOf(name), name) + '.*.*')).toBe(0);
+      const call = await callProvider(nc, { namespace: NS, provider: providerOf(name), instance: name, op: 'Echo', timeoutMs: 1_000 }).catch((e) => e);
       expect((call as CallError).code).toBe('NO_RESPONDERS');
     }
 
@@ -359,8 +361,8 @@ describe('gantry agent', () => {
   it('stops the host when its instance is deleted', async () => {
     await w.kube.delete(instancesPath(NS, 'echo-2'));
     const deadline = Date.now() + 15_000;
-    while ((await subscriptionCount(w, instanceSubject(NS, 'echo-2'))) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(await subscriptionCount(w, instanceSubject(NS, 'echo-2'))).toBe(0);
+    while ((await subscriptionCount(w, instanceSubject(NS, providerOf('echo-2'), 'echo-2') + '.*.*')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await subscriptionCount(w, instanceSubject(NS, providerOf('echo-2'), 'echo-2') + '.*.*')).toBe(0);
     const r = await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Echo', data: 'x' });
     expect(['echo-0', 'echo-1']).toContain(r.instance);
   });
@@ -370,14 +372,14 @@ describe('gantry agent', () => {
     const created = await createInstance(w, { name: 'echo-held', provider: 'echo-held', ref: a.ref, digest: a.digest, target });
     await w.kube.mergePatch(instancesPath(NS, 'echo-held'), { metadata: { finalizers: ['gantry.dev/test-hold'] } });
     await waitForInstance(w, 'echo-held', isPhase('Running'));
-    expect(await subscriptionCount(w, instanceSubject(NS, 'echo-held'))).toBe(1);
+    expect(await subscriptionCount(w, instanceSubject(NS, providerOf('echo-held'), 'echo-held') + '.*.*')).toBe(1);
     await w.kube.delete(instancesPath(NS, 'echo-held'));
     const terminating = await waitForInstance(w, 'echo-held', isPhase('Terminating'));
     expect(terminating.metadata.uid).toBe(created.metadata.uid);
     expect(terminating.status.reason).toBe('Deleting');
     const deadline = Date.now() + 15_000;
-    while ((await subscriptionCount(w, instanceSubject(NS, 'echo-held'))) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(await subscriptionCount(w, instanceSubject(NS, 'echo-held'))).toBe(0);
+    while ((await subscriptionCount(w, instanceSubject(NS, providerOf('echo-held'), 'echo-held') + '.*.*')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await subscriptionCount(w, instanceSubject(NS, providerOf('echo-held'), 'echo-held') + '.*.*')).toBe(0);
     await w.kube.mergePatch(instancesPath(NS, 'echo-held'), { metadata: { finalizers: null } });
   });
 
@@ -389,7 +391,7 @@ describe('gantry agent', () => {
     let maxSeen = 0;
     const sampler = (async () => {
       while (sampling) {
-        for (const n of running) maxSeen = Math.max(maxSeen, await subscriptionCount(w, instanceSubject(NS, n)));
+        for (const n of running) maxSeen = Math.max(maxSeen, await subscriptionCount(w, instanceSubject(NS, providerOf(n), n) + '.*.*'));
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -400,7 +402,7 @@ describe('gantry agent', () => {
       const op = n.startsWith('kv') ? 'Keys' : n.startsWith('echo') ? 'Echo' : 'Ok';
       let served: string | undefined;
       for (let i = 0; i < 200 && !served; i++) {
-        served = await callProvider(nc, { namespace: NS, instance: n, op, data: n.startsWith('kv') ? '{}' : '', timeoutMs: 2_000 }).then(
+        served = await callProvider(nc, { namespace: NS, provider: providerOf(n), instance: n, op, data: n.startsWith('kv') ? '{}' : '', timeoutMs: 2_000 }).then(
           (r) => r.instance,
           () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),
         );
@@ -411,7 +413,7 @@ describe('gantry agent', () => {
     sampling = false;
     await sampler;
     expect(maxSeen).toBe(1);
-    for (const n of running) expect(await subscriptionCount(w, instanceSubject(NS, n))).toBe(1);
+    for (const n of running) expect(await subscriptionCount(w, instanceSubject(NS, providerOf(n), n) + '.*.*')).toBe(1);
     // restart counts are kept, not reset
     for (const [i, n] of running.entries()) {
       expect((await getInstance(w, n)).status.restartCount ?? 0).toBeGreaterThanOrEqual(before[i].status.restartCount ?? 0);
@@ -426,7 +428,7 @@ describe('gantry agent', () => {
     p.kill('SIGTERM');
     expect(await exited).toBe(0);
     for (const n of ['kv-0', 'echo-0', 'faulty-1']) {
-      expect(await subscriptionCount(w, instanceSubject(NS, n))).toBe(0);
+      expect(await subscriptionCount(w, instanceSubject(NS, providerOf(n), n) + '.*.*')).toBe(0);
       expect((await getInstance(w, n)).status).toMatchObject({ phase: 'Pending', reason: 'AgentStopped' });
     }
   }, 30_000);

@@ -162,7 +162,7 @@ describe('agent metrics and health', () => {
     const a = archives.faulty!;
     await createInstance(w, { name: 'm-faulty', provider: 'm-faulty', ref: a.ref, digest: a.digest, target, ...onNode });
     await waitForInstance(w, 'm-faulty', isPhase('Running'));
-    const crash = await callProvider(nc, { namespace: 'default', instance: 'm-faulty', op: 'Segfault', timeoutMs: 2_000 }).catch((e) => e);
+    const crash = await callProvider(nc, { namespace: 'default', provider: 'm-faulty', instance: 'm-faulty', op: 'Segfault', timeoutMs: 2_000 }).catch((e) => e);
     expect(crash).toBeInstanceOf(CallError);
     await waitForInstance(w, 'm-faulty', (i) => i.status?.restartCount >= 1 && i.status?.phase === 'Running');
     const after = await scrape();

@@ -1,6 +1,6 @@
 /**
  * Layers point down: `cli/` on top; `api/`, `par/`, `runtime/` and `client/` at the bottom;
- * `controller/` and `agent/` meet only through `api/`. Every import of every source file is
+ * `membrane/` (NATS credentials) sits on `client/`; `controller/` and `agent/` meet only through `api/`. Every import of every source file is
  * read (static and dynamic) and resolved to the folder it lands in; an import that points up
  * fails here, naming the file and the import. Type-only imports are allowed where listed:
  * they carry no code (api/reasons.ts names the error-code types of par/, registry/ and agent/).
@@ -19,10 +19,11 @@ const allowed: Record<string, string[]> = {
   par: [],
   api: ['runtime'],
   registry: ['par', 'runtime', 'api'],
-  controller: ['api', 'registry', 'par', 'runtime', 'client'],
+  membrane: ['client'],
+  controller: ['api', 'registry', 'par', 'runtime', 'client', 'membrane'],
   agent: ['api', 'registry', 'par', 'runtime', 'client'],
-  sandbox: ['api', 'registry', 'par', 'runtime', 'client', 'controller', 'agent'],
-  bench: ['api', 'registry', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox'],
+  sandbox: ['api', 'registry', 'par', 'runtime', 'client', 'controller', 'agent', 'membrane'],
+  bench: ['api', 'registry', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane'],
 };
 const typeOnly: Record<string, string[]> = { api: ['par', 'registry', 'agent'] };
 

@@ -87,7 +87,7 @@ describe('CRDs', () => {
 
   it('every CRD is part of the kustomize build', () => {
     const names = base.filter((m) => m.kind === 'CustomResourceDefinition').map((m) => m.metadata.name).sort();
-    expect(names).toEqual(['providerinstances.gantry.dev', 'providers.gantry.dev']);
+    expect(names).toEqual(['capabilitygrants.gantry.dev', 'providerinstances.gantry.dev', 'providers.gantry.dev']);
   });
 });
 
@@ -140,14 +140,15 @@ describe('security posture', () => {
     expect(enforce).toBe('privileged');
   });
 
-  it('RBAC: separate service accounts, no wildcards, no secret listing, agents cannot place instances', () => {
+  it('RBAC: separate service accounts, no wildcards, no secret listing outside gantry-system, agents cannot place instances', () => {
     const sas = base.filter((m) => m.kind === 'ServiceAccount').map((m) => m.metadata.name).sort();
     expect(sas).toEqual(['gantry-agent', 'gantry-controller']);
     const roles = base.filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role') as any[];
     for (const r of roles) {
       for (const rule of r.rules) {
         for (const field of ['apiGroups', 'resources', 'verbs']) expect(rule[field], `${r.metadata.name}.${field}`).not.toContain('*');
-        if (rule.resources.includes('secrets')) expect(rule.verbs).toEqual(['get']);
+        // the controller manages the instances' NATS credentials, in gantry-system only
+        if (rule.resources.includes('secrets')) expect(rule.verbs).toEqual(r.kind === 'Role' && r.metadata.name === 'gantry-controller-instance-creds' ? ['get', 'list', 'create', 'delete'] : ['get']);
       }
     }
     const agentRules = find(base, 'ClusterRole', 'gantry-agent').rules as any[];
@@ -181,14 +182,15 @@ describe('container commands', () => {
   it('controller: one --trust-issuer / --plain-http-registry per list entry, none for an empty list', () => {
     const s = script(find(base, 'Deployment', 'gantry-controller'));
     const args = run(s, { POD_NAME: 'ctl-0', GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`, GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000' });
-    expect(args).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=ctl-0', `--trust-issuer=${issuerA}`, `--trust-issuer=${issuerB}`, '--plain-http-registry=reg.local:5000']);
-    expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=x']);
+    const membrane = ['--membrane-keys=/etc/gantry/membrane', '--membrane-nats=nats://gantry-nats.gantry-system.svc:4222'];
+    expect(args).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=ctl-0', ...membrane, `--trust-issuer=${issuerA}`, `--trust-issuer=${issuerB}`, '--plain-http-registry=reg.local:5000']);
+    expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=x', ...membrane]);
   });
 
   it('agent: node from NODE_NAME, NATS service, cache dir, trust flags', () => {
     const s = script(find(base, 'DaemonSet', 'gantry-agent'));
     const args = run(s, { NODE_NAME: 'worker-1', GANTRY_TRUSTED_ISSUERS: issuerA, GANTRY_PLAIN_HTTP_REGISTRIES: '' });
-    expect(args).toEqual(['agent', '--node=worker-1', '--namespace=gantry-system', '--nats=nats://gantry-nats.gantry-system.svc:4222', '--cache-dir=/var/cache/gantry', `--trust-issuer=${issuerA}`]);
+    expect(args).toEqual(['agent', '--node=worker-1', '--namespace=gantry-system', '--nats=nats://gantry-nats.gantry-system.svc:4222', '--cache-dir=/var/cache/gantry', '--membrane', `--trust-issuer=${issuerA}`]);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * Hosts and callers on a nats-server with accounts and permissions: the host authenticates
  * with user/password from its spec; a caller whose permissions forbid a subject gets
- * UNAUTHORIZED, not a timeout.
+ * FORBIDDEN, not a timeout.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -20,7 +20,7 @@ beforeAll(async () => {
   users = [
     { user: host, password: hostpw }
     { user: caller, password: callerpw, permissions: {
-        publish: { allow: ["gantry.${NS}.provider.echo-auth"] }
+        publish: { allow: ["gantry.${NS}.provider.echo-auth.>"] }
         subscribe: { allow: ["_INBOX.>"] } } }
   ]
 }
@@ -35,7 +35,7 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-it('serves a permitted caller and refuses a forbidden subject with UNAUTHORIZED', async () => {
+it('serves a permitted caller and refuses a forbidden subject with FORBIDDEN', async () => {
   // Without credentials the host cannot connect: a start error of its own.
   const anonymous = makeHost(nats.url, { provider: 'echo-anon', instance: 'echo-anon-0' });
   await expect(anonymous.start()).rejects.toMatchObject({ code: 'NATS_AUTH_FAILED' });
@@ -48,10 +48,10 @@ it('serves a permitted caller and refuses a forbidden subject with UNAUTHORIZED'
 
   let err: unknown;
   try {
-    await callProvider(caller, { namespace: NS, instance: 'echo-auth-0', op: 'Echo', data: 'forbidden', timeoutMs: 3000 });
+    await callProvider(caller, { namespace: NS, provider: 'echo-auth', instance: 'echo-auth-0', op: 'Echo', data: 'forbidden', timeoutMs: 3000 });
   } catch (e) {
     err = e;
   }
   expect(err).toBeInstanceOf(CallError);
-  expect((err as CallError).code).toBe('UNAUTHORIZED');
+  expect((err as CallError).code).toBe('FORBIDDEN');
 });

@@ -35,9 +35,10 @@ it('a slow actor fills the pending deliveries: the provider hears OVERLOADED for
   const { call, statsUntil } = await messagingHost('msg-slow', { maxPendingDispatches: 2, dispatchTimeoutMs: 20_000 });
   const held: Msg[] = [];
   // Subscribed, but never answers while the test runs.
-  const actor = world.nc.subscribe(actorSubject(NS, 'slow'), { callback: (_e, m) => { held.push(m); } });
-  await world.nc.flush();
-  await call('Subscribe', { subject: 'news', actor: 'slow' });
+  const slow = await world.actor('msg-slow');
+  const actor = slow.nc.subscribe(actorSubject(NS, slow.key, 'msg-slow'), { callback: (_e, m) => { held.push(m); } });
+  await slow.nc.flush();
+  await call('Subscribe', { subject: 'news', actor: slow.key });
   for (let i = 0; i < 5; i++) expect(await call('Publish', { subject: 'news', body: i })).toEqual({ subscribers: 1 });
   const s = await statsUntil((x) => x.accepted + x.overloaded >= 5);
   expect(s).toEqual({ accepted: 2, overloaded: 3, noActor: 0, notReady: 0, other: 0 });
@@ -58,7 +59,8 @@ it('a slow actor fills the pending deliveries: the provider hears OVERLOADED for
 
 it('an actor nobody serves is refused NO_ACTOR after its delivery found no responders, until it is back', async () => {
   const { call, statsUntil } = await messagingHost('msg-ghost', { unreachableActorMs: 400 });
-  await call('Subscribe', { subject: 'news', actor: 'ghost' });
+  const ghost = await world.actor('msg-ghost');
+  await call('Subscribe', { subject: 'news', actor: ghost.key });
   // The first delivery is accepted and finds nobody; publish until the dispatcher refuses.
   let s: Stats = await call('Stats');
   for (let i = 0; i < 100 && s.noActor === 0; i++) {
@@ -72,8 +74,8 @@ it('an actor nobody serves is refused NO_ACTOR after its delivery found no respo
 
   // The actor comes back: once the mark lapses, deliveries reach it.
   const got: unknown[] = [];
-  const actor = world.nc.subscribe(actorSubject(NS, 'ghost'), { callback: (_e, m) => { got.push(JSON.parse(text(m.data)).body); m.respond(); } });
-  await world.nc.flush();
+  const actor = ghost.nc.subscribe(actorSubject(NS, ghost.key, 'msg-ghost'), { callback: (_e, m) => { got.push(JSON.parse(text(m.data)).body); m.respond(); } });
+  await ghost.nc.flush();
   for (let i = 0; i < 100 && !got.some((b) => String(b).startsWith('back')); i++) {
     await call('Publish', { subject: 'news', body: `back ${i}` });
     await new Promise((r) => setTimeout(r, 50));

@@ -18,13 +18,13 @@ it('a segfault or abort restarts only that host, with growing backoff; the other
   const b = faulty('faulty-b');
   await Promise.all([a.start(), b.start()]);
   const pidB = b.pid;
-  const ok = (instance: string) => callProvider(world.nc, { namespace: NS, instance, op: 'Ok' }).then((r) => text(r.reply));
+  const ok = (instance: string) => callProvider(world.nc, { namespace: NS, provider: 'faulty', instance, op: 'Ok' }).then((r) => text(r.reply));
   expect(await ok('faulty-a')).toBe('ok');
 
   // Listen before provoking: the restart is quick.
   const crash1 = nextEvent<CrashInfo>(a, 'crash');
   const back1 = nextEvent(a, 'ready');
-  const lost = await callError(callProvider(world.nc, { namespace: NS, instance: 'faulty-a', op: 'Segfault', timeoutMs: 1500 }));
+  const lost = await callError(callProvider(world.nc, { namespace: NS, provider: 'faulty', instance: 'faulty-a', op: 'Segfault', timeoutMs: 1500 }));
   expect(['TIMEOUT', 'NO_RESPONDERS']).toContain(lost.code);
   const c1 = await crash1;
   expect(c1.signal).toBe('SIGSEGV');
@@ -40,7 +40,7 @@ it('a segfault or abort restarts only that host, with growing backoff; the other
 
   const crash2 = nextEvent<CrashInfo>(a, 'crash');
   const back2 = nextEvent(a, 'ready');
-  await callError(callProvider(world.nc, { namespace: NS, instance: 'faulty-a', op: 'Abort', timeoutMs: 1500 }));
+  await callError(callProvider(world.nc, { namespace: NS, provider: 'faulty', instance: 'faulty-a', op: 'Abort', timeoutMs: 1500 }));
   const c2 = await crash2;
   expect(c2.signal).toBe('SIGABRT');
   expect(c2.restartCount).toBe(2);

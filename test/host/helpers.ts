@@ -1,11 +1,16 @@
 /** Shared setup for provider host tests: built example providers and host specs. */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { basename } from 'node:path';
+import { createUser } from '@nats-io/nkeys';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../../client/nats.js';
+import { formatCreds } from '../../membrane/creds.js';
+import { granteePermissions } from '../../membrane/permissions.js';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { CallError } from '../../client/call.js';
 import { packageRoot } from '../../runtime/paths.js';
-import { startNats, type NatsServer } from '../support/nats.js';
+import { startMembraneNats, type MembraneNats, type NatsServer } from '../support/nats.js';
 import { HostError, ProviderHost, type HostSpec, type ProviderHostOptions } from '../../agent/host/index.js';
 
 export const NS = 'host-test';
@@ -21,8 +26,27 @@ export function providerLib(name: string): string {
 
 const started: ProviderHost[] = [];
 
+/** The capability ids of the example libraries, for host credentials when a spec names none. */
+const CAPIDS: Record<string, string> = {
+  echo: 'gantry:echo', keyvalue: 'wascap:keyvalue', 'keyvalue-rs': 'wascap:keyvalue', messaging: 'wascap:messaging',
+  faulty: 'gantry:faulty', 'panicky-rs': 'gantry:panicky', 'panicky-go': 'gantry:panicky',
+};
+
+/** The membrane server of the current test file's world (useHostWorld), if any. */
+let membrane: MembraneNats | undefined;
+
+/**
+ * A host on `natsUrl`; on a useHostWorld server (the membrane) it connects with its own
+ * instance's host credentials unless the spec names other NATS options.
+ */
 export function makeHost(natsUrl: string, spec: Partial<HostSpec> & { provider: string; instance: string }, opts?: ProviderHostOptions): ProviderHost {
-  const host = new ProviderHost({ libraryPath: providerLib('echo'), namespace: NS, nats: { servers: natsUrl }, ...spec }, opts);
+  const libraryPath = spec.libraryPath ?? providerLib('echo');
+  let nats: HostSpec['nats'] = { servers: natsUrl };
+  if (membrane && membrane.url === natsUrl && !spec.nats) {
+    const capid = spec.expectedCapid ?? CAPIDS[basename(libraryPath).replace(/\.so$/, '')];
+    nats = { servers: natsUrl, credsFile: membrane.hostCreds({ namespace: spec.namespace ?? NS, provider: spec.provider, instance: spec.instance, capid, linkName: spec.linkName }) };
+  }
+  const host = new ProviderHost({ libraryPath, namespace: NS, nats, ...spec }, opts);
   started.push(host);
   return host;
 }
@@ -45,24 +69,41 @@ export function nextEvent<T = unknown>(host: ProviderHost, event: string, timeou
 }
 
 /**
- * The usual world of a host test file: the example providers built, one nats-server, a
- * client connection; hosts made with makeHost are stopped after the file. Read `nats`/`nc`
- * inside tests (they are set in beforeAll).
+ * The usual world of a host test file: the example providers built, one nats-server in
+ * operator mode (the membrane), an admin client connection (it may call anything); hosts made
+ * with makeHost connect with their own instance's credentials and are stopped after the file.
+ * Read `nats`/`nc` inside tests (they are set in beforeAll).
  */
-export function useHostWorld(): { readonly nats: NatsServer; readonly nc: NatsConnection } {
-  const w = {} as { nats: NatsServer; nc: NatsConnection };
+export function useHostWorld(): { readonly nats: MembraneNats; readonly nc: NatsConnection; actor(provider: string): Promise<{ nc: NatsConnection; key: string }> } {
+  const conns: NatsConnection[] = [];
+  const w = {
+    /** An actor: a grantee of `provider` (every operation), connected; dispatches to it arrive on actorSubject(NS, key, provider). */
+    async actor(provider: string) {
+      const kp = createUser();
+      const key = kp.getPublicKey();
+      const { jwt } = w.nats.authority.mintUser(`actor-${provider}`, (k) => granteePermissions(k, NS, { provider }, ['*']), { userKey: key });
+      const nc = await connectNats({ servers: w.nats.url, credsFile: w.nats.writeCreds(`actor-${provider}`, formatCreds(jwt, new TextDecoder().decode(kp.getSeed()))) });
+      conns.push(nc);
+      return { nc, key };
+    },
+  } as { nats: MembraneNats; nc: NatsConnection; actor(provider: string): Promise<{ nc: NatsConnection; key: string }> };
   beforeAll(async () => {
     buildProviders();
-    w.nats = await startNats();
-    w.nc = await connect({ servers: w.nats.url });
+    w.nats = await startMembraneNats();
+    membrane = w.nats;
+    w.nc = await connectNats({ servers: w.nats.url, credsFile: w.nats.adminCreds });
   });
   afterAll(async () => {
     await stopAllHosts();
+    await Promise.all(conns.map((c) => c.close().catch(() => {})));
     await w.nc?.close();
     await w.nats?.stop();
+    membrane = undefined;
   });
   return w;
 }
+
+export type { NatsServer };
 
 /** The CallError a call fails with (the test fails if it succeeds or fails otherwise). */
 export async function callError(p: Promise<unknown>): Promise<CallError> {

@@ -59,7 +59,7 @@ describe('serving', () => {
     expect([...served.values()].reduce((a, b) => a + b)).toBe(30);
 
     // The same instances answer by instance name and by capability id + link.
-    const byInstance = await callProvider(nc, { namespace: NS, instance: 'echo-b', op: 'Echo', data: 'x' });
+    const byInstance = await callProvider(nc, { namespace: NS, provider: 'echo', instance: 'echo-b', op: 'Echo', data: 'x' });
     expect(byInstance.instance).toBe('echo-b');
     const byCap = await callProvider(nc, { namespace: NS, capid: 'gantry:echo', op: 'Echo', data: 'y' });
     expect(['echo-a', 'echo-b', 'echo-c']).toContain(byCap.instance);
@@ -104,15 +104,15 @@ describe('serving', () => {
     const host = makeHost(nats.url, { provider: 'msg', instance: 'msg-0', libraryPath: providerLib('messaging'), expectedCapid: 'wascap:messaging' });
     await host.start();
     const received: Array<{ op: string; provider: string; instance: string; body: unknown }> = [];
-    const actor = nc.subscribe(actorSubject(NS, 'reader'), {
+    const actor = nc.subscribe(actorSubject(NS, 'reader', 'msg'), {
       callback: (_e, m) => {
         received.push({ op: m.headers?.get(HEADER_OP) ?? '', provider: m.headers?.get(HEADER_PROVIDER) ?? '', instance: m.headers?.get(HEADER_INSTANCE) ?? '', body: JSON.parse(text(m.data)) });
         m.respond();
       },
     });
     await nc.flush();
-    // The subscriber is the calling actor (Gantry-Actor header).
-    await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Subscribe', actor: 'reader', data: '{"subject":"news"}' });
+    // The subscriber is the calling actor (the subject's caller token).
+    await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Subscribe', caller: 'reader', data: '{"subject":"news"}' });
     const r1 = await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Publish', data: '{"subject":"news","body":{"headline":"one"}}' });
     expect(JSON.parse(text(r1.reply))).toEqual({ subscribers: 1 });
     await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Publish', data: '{"subject":"other","body":"not for reader"}' });
@@ -123,10 +123,6 @@ describe('serving', () => {
       { op: 'DeliverMessage', provider: 'msg', instance: 'msg-0', body: { subject: 'news', body: { headline: 'one' } } },
       { op: 'DeliverMessage', provider: 'msg', instance: 'msg-0', body: { subject: 'news', body: 'two' } },
     ]);
-    // Without a calling actor there is no subscriber.
-    const anon = await callError(callProvider(nc, { namespace: NS, provider: 'msg', op: 'Subscribe', data: '{"subject":"news"}' }));
-    expect(anon.code).toBe('PROVIDER_ERROR');
-    expect(anon.message).toMatch(/no subscriber/);
   });
 });
 
@@ -148,13 +144,21 @@ describe('limits and caller errors', () => {
     const none = await callError(callProvider(nc, { namespace: NS, provider: 'nobody-home', op: 'Echo' }));
     expect(none.code).toBe('NO_RESPONDERS');
     await expect(callProvider(nc, { namespace: NS, op: 'Echo' })).rejects.toMatchObject({ code: 'BAD_TARGET' });
-    await expect(callProvider(nc, { namespace: NS, provider: 'a', instance: 'b', op: 'Echo' })).rejects.toMatchObject({ code: 'BAD_TARGET' });
+    await expect(callProvider(nc, { namespace: NS, instance: 'b', op: 'Echo' })).rejects.toMatchObject({ code: 'BAD_TARGET' });
+    await expect(callProvider(nc, { namespace: NS, provider: 'a', capid: 'b', op: 'Echo' })).rejects.toMatchObject({ code: 'BAD_TARGET' });
 
     const host = makeHost(nats.url, { provider: 'echo-noop', instance: 'echo-noop-0' });
     await host.start();
-    const m = await nc.request(`gantry.${NS}.instance.echo-noop-0`, new Uint8Array(0), { headers: headers(), timeout: 5000 });
+    // An operation token that is not subjectToken's encoding (a bare %) cannot be decoded.
+    const m = await nc.request(`gantry.${NS}.instance.echo-noop.echo-noop-0.%ZZ.anonymous`, new Uint8Array(0), { headers: headers(), timeout: 5000 });
     expect(m.headers?.get('Gantry-Error')).toBe('BAD_REQUEST');
     expect(m.headers?.get(HEADER_INSTANCE)).toBe('echo-noop-0');
+
+    // The actor is the subject's caller token; a Gantry-Actor header is ignored.
+    const h = headers();
+    h.set('Gantry-Actor', 'mallory');
+    const who = await nc.request(`gantry.${NS}.instance.echo-noop.echo-noop-0.Whoami.alice`, new Uint8Array(0), { headers: h, timeout: 5000 });
+    expect(text(who.data)).toBe('alice');
   });
 });
 
@@ -191,7 +195,7 @@ describe('stop', () => {
     await host.start();
     const pid = host.pid!;
     expect(pid).toBeGreaterThan(0);
-    await callProvider(nc, { namespace: NS, provider: 'msg-stop', op: 'Subscribe', actor: 'x', data: '{"subject":"s"}' });
+    await callProvider(nc, { namespace: NS, provider: 'msg-stop', op: 'Subscribe', caller: 'x', data: '{"subject":"s"}' });
     const stopped = new Promise((r) => host.once('stopped', r));
     await host.stop();
     await stopped;

@@ -14,7 +14,7 @@ it.each(['panicky-rs', 'panicky-go'])('%s: a panic becomes PROVIDER_ERROR (code 
   const host = makeHost(world.nats.url, { provider: lib, instance: `${lib}-0`, libraryPath: providerLib(lib), expectedCapid: 'gantry:panicky' });
   await host.start();
   const pid = host.pid;
-  const call = (op: string) => callProvider(world.nc, { namespace: NS, instance: `${lib}-0`, op, timeoutMs: 5000 });
+  const call = (op: string) => callProvider(world.nc, { namespace: NS, provider: lib, instance: `${lib}-0`, op, timeoutMs: 5000 });
   expect(text((await call('Count')).reply)).toBe('1');
 
   const err = await callError(call('Panic'));

@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
+import { connectNats } from '../../client/nats.js';
 import { callProvider } from '../../client/call.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
@@ -102,7 +103,9 @@ describe('gantry sandbox up/down', () => {
 
     const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
     childPids = run.children.map((c: any) => c.pid);
-    const nc = await connect({ servers: run.natsUrl });
+    // the membrane: anonymous connections are refused; the sandbox's admin creds call
+    await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow(/[Aa]uthorization/);
+    const nc = await connectNats({ servers: run.natsUrl, credsFile: run.natsCreds });
     try {
       const { reply, instance } = await callProvider(nc, { namespace: 'default', provider: 'echo', op: 'Echo', data: 'hello sandbox', timeoutMs: 5000 });
       expect(new TextDecoder().decode(reply)).toBe('hello sandbox');

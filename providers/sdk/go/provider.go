@@ -88,7 +88,7 @@ type Provider interface {
 	Configure(config []byte) error
 	// ConfigureDispatch hands over the host's dispatcher, once, after Configure.
 	ConfigureDispatch(d Dispatcher)
-	// HandleCall serves one call; actor is "" for an anonymous caller. Runs concurrently.
+	// HandleCall serves one call; actor is the caller's verified NATS user key ("anonymous" on a server without the membrane). Runs concurrently.
 	HandleCall(actor, op string, payload []byte) ([]byte, error)
 	// Stop ends background work. No dispatch may happen after it returns.
 	Stop()

@@ -207,7 +207,7 @@ pub trait Provider: Send + Sync + 'static {
     fn configure_dispatch(&self, dispatcher: Dispatcher) {
         let _ = dispatcher;
     }
-    /// Serve one call. `actor` is `""` for an anonymous caller; `payload` is opaque bytes.
+    /// Serve one call. `actor` is the caller's verified NATS user key (`"anonymous"` on a server without the membrane); `payload` is opaque bytes.
     fn handle_call(&self, actor: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError>;
     /// Stop background work; join your threads. No dispatch may happen after it returns.
     fn stop(&self) {}

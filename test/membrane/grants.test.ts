@@ -1,0 +1,211 @@
+/**
+ * CapabilityGrants end to end: the API emulator, the controller holding the membrane keys, a
+ * real nats-server in operator mode and an echo host. A grant's status.userJwt plus the
+ * grantee's own seed is a working .creds file for exactly what it names; deleting the grant
+ * or letting it expire refuses new calls within 2 s. And the controller's instance
+ * credentials: a Secret per instance with a host identity for exactly that instance, revoked
+ * and deleted when the instance is gone.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../runtime/paths.js';
+import { createUser } from '@nats-io/nkeys';
+import { capabilityGrantCrd, providerCrd, providerInstanceCrd, GRANT_FINALIZER } from '../../api/index.js';
+import { startController, type RunningController } from '../../controller/index.js';
+import { InstanceCredentials, grantsPath, instanceCredsSecretName } from '../../controller/membrane.js';
+import { callProvider, CallError } from '../../client/call.js';
+import { connectError, connectNats } from '../../client/nats.js';
+import { formatCreds } from '../../membrane/creds.js';
+import { isNotFound, KubeClient } from '../../runtime/kube.js';
+import { logger } from '../../runtime/log.js';
+import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { startMembraneNats, type MembraneNats } from '../support/nats.js';
+import { NS, buildProviders, callError, makeHost, stopAllHosts, text } from '../host/helpers.js';
+
+const SYSTEM = 'gantry-system';
+const run = promisify(execFile);
+let api: TestApiServer;
+let kube: KubeClient;
+let nats: MembraneNats;
+let controller: RunningController;
+
+async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function user() {
+  const kp = createUser();
+  return { key: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()) };
+}
+
+async function createGrant(name: string, spec: Record<string, unknown>) {
+  await kube.create(grantsPath(NS), { apiVersion: 'gantry.dev/v1alpha1', kind: 'CapabilityGrant', metadata: { name, namespace: NS }, spec });
+}
+
+const getGrant = (name: string) => kube.get(`${grantsPath(NS)}/${name}`);
+const ready = (g: any) => g?.status?.conditions?.find((c: any) => c.type === 'Ready');
+
+async function readyGrant(name: string, reason: string): Promise<any> {
+  return waitFor(`grant ${name} ${reason}`, async () => { const g = await getGrant(name); return ready(g)?.reason === reason ? g : undefined; });
+}
+
+/** ms from `since` until a fresh connection with these creds is refused; throws past 2 s. */
+async function refusedWithin2s(creds: string, since: number): Promise<number> {
+  for (;;) {
+    const nc = await connectNats({ servers: nats.url, credsFile: creds, connectTimeoutMs: 2000 }).catch((e) => e as Error);
+    if (nc instanceof Error) {
+      expect(connectError(nc, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
+      return Date.now() - since;
+    }
+    const r = await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Echo', data: 'x', timeoutMs: 1000 }).catch((e) => e);
+    await nc.close().catch(() => {});
+    if (r instanceof CallError && r.code === 'FORBIDDEN') return Date.now() - since;
+    if (Date.now() - since > 2000) throw new Error(`still served ${Date.now() - since} ms later`);
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
+beforeAll(async () => {
+  buildProviders();
+  api = await startTestApiServer();
+  kube = new KubeClient(api.kc);
+  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()]) await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  for (const ns of [SYSTEM, NS]) await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  await waitFor('CRDs served', async () => kube.list(grantsPath(NS)));
+  nats = await startMembraneNats();
+  await makeHost(nats.url, { provider: 'echo', instance: 'echo-0', expectedCapid: 'gantry:echo', nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) } }).start();
+  controller = await startController({
+    kubeConfig: api.kc, namespace: SYSTEM, leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
+    membrane: { authority: nats.authority, servers: nats.url },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await controller?.stop();
+  await stopAllHosts();
+  await nats?.stop();
+  kube?.close();
+  await api?.stop();
+});
+
+describe('CapabilityGrant', () => {
+  it('is issued with exactly its operations; deleting it revokes the grantee within 2 s and removes the finalizer', async () => {
+    const u = user();
+    await createGrant('echo-only', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Echo'] });
+    const g = await readyGrant('echo-only', 'Issued');
+    expect(g.metadata.finalizers).toContain(GRANT_FINALIZER);
+    expect(ready(g).status).toBe('True');
+    const creds = nats.writeCreds('echo-only', formatCreds(g.status.userJwt, u.seed));
+    const nc = await connectNats({ servers: nats.url, credsFile: creds });
+    try {
+      expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Echo', data: 'granted' })).reply)).toBe('granted');
+      expect((await callError(callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami', timeoutMs: 5000 }))).code).toBe('FORBIDDEN');
+    } finally {
+      await nc.close().catch(() => {});
+    }
+    const t0 = Date.now();
+    await kube.delete(`${grantsPath(NS)}/echo-only`);
+    const ms = await refusedWithin2s(creds, t0);
+    console.log(`deleted grant: new calls refused ${ms} ms after the delete request`);
+    await waitFor('grant gone', async () => { try { await getGrant('echo-only'); return undefined; } catch (e) { return isNotFound(e) ? true : undefined; } });
+  });
+
+  it('expires: refused within 2 s of spec.expires, status Expired', async () => {
+    const u = user();
+    const expires = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3000);
+    await createGrant('short-lived', { grantee: { nkey: u.key }, provider: 'echo', operations: ['*'], expires: expires.toISOString() });
+    const g = await readyGrant('short-lived', 'Issued');
+    const creds = nats.writeCreds('short-lived', formatCreds(g.status.userJwt, u.seed));
+    const nc = await connectNats({ servers: nats.url, credsFile: creds });
+    expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    await nc.close();
+    while (Date.now() < expires.getTime()) await new Promise((r) => setTimeout(r, 25));
+    const ms = await refusedWithin2s(creds, expires.getTime());
+    console.log(`expired grant: new calls refused ${ms} ms after spec.expires`);
+    const after = await readyGrant('short-lived', 'Expired');
+    expect(after.status.userJwt).toBeUndefined();
+  });
+
+  it('a spec naming both a provider and a capability id is InvalidSpec, and nothing is issued', async () => {
+    await createGrant('both', { grantee: { nkey: user().key }, provider: 'echo', capabilityId: 'gantry:echo', operations: ['Echo'] });
+    const g = await readyGrant('both', 'InvalidSpec');
+    expect(g.status.userJwt).toBeUndefined();
+    expect(ready(g).message).toMatch(/exactly one of spec.provider and spec.capabilityId/);
+  });
+
+  it('a changed spec re-issues: the old JWT stops working, the new one allows the new operations', async () => {
+    const u = user();
+    await createGrant('changing', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Echo'] });
+    const first = await readyGrant('changing', 'Issued');
+    await kube.mergePatch(`${grantsPath(NS)}/changing`, { spec: { operations: ['Whoami'] } });
+    const second = await waitFor('re-issued', async () => { const g = await getGrant('changing'); return g.status?.observedGeneration === g.metadata.generation && g.status.userJwt !== first.status.userJwt ? g : undefined; });
+    await refusedWithin2s(nats.writeCreds('old', formatCreds(first.status.userJwt, u.seed)), Date.now());
+    const nc = await connectNats({ servers: nats.url, credsFile: nats.writeCreds('new', formatCreds(second.status.userJwt, u.seed)) });
+    expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    expect((await callError(callProvider(nc, { namespace: NS, provider: 'echo', op: 'Echo', timeoutMs: 5000 }))).code).toBe('FORBIDDEN');
+    await nc.close();
+  });
+});
+
+describe('the caller\'s CLI', () => {
+  it('keys generate → a grant → grant creds → call --creds (and $GANTRY_NATS_CREDS); the wrong seed is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-grant-cli-'));
+    try {
+      const kc = join(dir, 'kubeconfig');
+      writeFileSync(kc, api.kubeconfigYaml);
+      const seed = join(dir, 'me.nk');
+      const key = (await gantry(['keys', 'generate', '--type', 'user', '--out', seed])).stdout.trim().split(/\s+/).find((w) => /^U[A-Z2-7]{55}$/.test(w))!;
+      expect(key).toMatch(/^U/);
+      await createGrant('cli', { grantee: { nkey: key }, provider: 'echo', operations: ['Echo', 'Whoami'] });
+      await readyGrant('cli', 'Issued');
+      const creds = join(dir, 'me.creds');
+      await gantry(['grant', 'creds', 'cli', '-n', NS, '--nkey', seed, '-o', creds, '--kubeconfig', kc]);
+      const r = await gantry(['call', '-n', NS, 'echo', 'Whoami', '--nats', nats.url, '--creds', creds]);
+      expect(r.stdout.trim()).toBe(key);
+      const viaEnv = await gantry(['call', '-n', NS, 'echo', 'Echo', '--data', 'env', '--nats', nats.url], { GANTRY_NATS_CREDS: creds });
+      expect(viaEnv.stdout.trim()).toBe('env');
+      const other = join(dir, 'other.nk');
+      await gantry(['keys', 'generate', '--type', 'user', '--out', other]);
+      const wrong = await gantry(['grant', 'creds', 'cli', '-n', NS, '--nkey', other, '-o', join(dir, 'x.creds'), '--kubeconfig', kc]).catch((e) => e);
+      expect(wrong.stderr).toMatch(/but the grant is for/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function gantry(args: string[], env: Record<string, string> = {}) {
+  return run(process.execPath, [join(packageRoot(), 'bin', 'gantry.js'), ...args], { env: { ...process.env, GANTRY_SANDBOX_DIR: '/nonexistent', ...env } });
+}
+
+describe('instance host credentials', () => {
+  it('a Secret per instance with a host identity for exactly that instance; revoked and deleted once the instance is gone', async () => {
+    const creds = new InstanceCredentials({ authority: nats.authority, servers: nats.url }, kube, SYSTEM, logger('test'));
+    const inst = { apiVersion: 'gantry.dev/v1alpha1', kind: 'ProviderInstance', metadata: { name: 'echo-9', namespace: NS, uid: 'uid-echo-9' }, spec: { provider: 'echo', capid: 'gantry:echo' } } as any;
+    await creds.ensure(inst);
+    const secret = await kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`);
+    expect(secret.metadata.labels).toMatchObject({ 'gantry.dev/instance-namespace': NS, 'gantry.dev/instance-name': 'echo-9', 'gantry.dev/instance-uid': 'uid-echo-9' });
+    const file = nats.writeCreds('echo-9-host', Buffer.from(secret.data['nats.creds'], 'base64').toString('utf8'));
+    const host = makeHost(nats.url, { provider: 'echo', instance: 'echo-9', expectedCapid: 'gantry:echo', nats: { servers: nats.url, credsFile: file } });
+    await host.start();
+    const admin = await connectNats({ servers: nats.url, credsFile: nats.adminCreds });
+    expect((await callProvider(admin, { namespace: NS, provider: 'echo', instance: 'echo-9', op: 'Echo', data: 'nine' })).instance).toBe('echo-9');
+    // the instance is gone: its credentials are revoked and the Secret deleted
+    await creds.sweep(() => false);
+    await expect(kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`)).rejects.toSatisfy(isNotFound);
+    const refused = await connectNats({ servers: nats.url, credsFile: file, connectTimeoutMs: 3000 }).catch((e) => e);
+    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
+    await host.stop();
+    await admin.close();
+  });
+});
