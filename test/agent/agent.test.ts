@@ -212,7 +212,7 @@ describe('gantry agent', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
       for (const [name] of thieves) {
-        const err = await callProvider(nc, { namespace: NS, instance: name, op: 'Echo', data: 'x', timeoutMs: 1000 }).then(() => undefined, (e) => e);
+        const err = await callProvider(nc, { namespace: NS, provider: name, instance: name, op: 'Echo', data: 'x', timeoutMs: 1000 }).then(() => undefined, (e) => e);
         expect(err).toBeInstanceOf(CallError);
         expect(err.code).toBe('NO_RESPONDERS');
       }
