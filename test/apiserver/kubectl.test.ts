@@ -1,6 +1,7 @@
 /**
  * Real kubectl against the emulator, one block per kubectl binary found (the versioned
- * `kubectl.1.*` beside the file the `kubectl` on PATH links to). The newest, one middle and
+ * `kubectl.1.*` beside the file the `kubectl` on PATH links to, and the kubectl built with the
+ * real control plane by scripts/control-plane.sh). The newest, one middle and
  * the oldest version run the whole matrix; the others a short smoke. Each version works in its
  * own API group (`v133.test.gantry.dev` …) so the CRD lifecycle starts fresh for each.
  */
@@ -12,21 +13,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { findBinary } from '../support/binaries.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { controlPlaneAvailable, controlPlaneBinary, controlPlaneVersions } from '../../sandbox/controlplane/index.js';
 import { raw } from './http.js';
 
 interface Kubectl { version: string; minor: number; path: string }
 
 function findKubectls(): Kubectl[] {
   const onPath = findBinary('kubectl');
-  if (!onPath) return [];
-  const real = realpathSync(onPath);
   const found: Kubectl[] = [];
+  if (!onPath) return found;
+  const real = realpathSync(onPath);
   for (const f of readdirSync(dirname(real))) {
     const m = f.match(/^kubectl\.(1\.(\d+))$/);
     if (m) found.push({ version: m[1], minor: Number(m[2]), path: join(dirname(real), f) });
   }
+  if (!found.length) found.push({ version: 'path', minor: 99, path: real });
+  // the kubectl built with the real control plane (scripts/control-plane.sh), when it is there
+  if (controlPlaneAvailable()) {
+    const v = controlPlaneVersions().k8s.split('.');
+    const version = `${v[0]}.${v[1]}`;
+    if (!found.some((k) => k.version === version)) found.push({ version, minor: Number(v[1]), path: controlPlaneBinary('kubectl') });
+  }
   found.sort((a, b) => b.minor - a.minor);
-  return found.length ? found : [{ version: 'path', minor: 99, path: real }];
+  return found;
 }
 
 const kubectls = findKubectls();
