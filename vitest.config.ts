@@ -24,7 +24,7 @@ const real = {
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // no top-level include: a project that `extends` would get it concatenated to its own
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Integration tests start real servers (nats-server, docker-registry, the API emulator,
