@@ -288,14 +288,21 @@ async function schedulePods(plane: ControlPlane): Promise<{ total: number; bound
   let allBound!: () => void;
   const done = new Promise<void>((r) => (allBound = r));
   const ac = new AbortController();
-  const watching = client.watch(`/api/v1/namespaces/${ns}/pods`, { allowWatchBookmarks: 'false' }, (e) => {
-    const node = e.object?.spec?.nodeName;
-    if (node && !boundTo.has(e.object.metadata.name)) {
-      boundTo.set(e.object.metadata.name, node);
-      lastBind = performance.now();
-      if (boundTo.size === TOTAL) allBound();
+  // a watch the server ends (it does, under this load) is opened again; without a
+  // resourceVersion it starts with the current state, so no binding is missed
+  const watching = (async () => {
+    while (!ac.signal.aborted) {
+      await client.watch(`/api/v1/namespaces/${ns}/pods`, { allowWatchBookmarks: 'false' }, (e) => {
+        const node = e.object?.spec?.nodeName;
+        if (node && !boundTo.has(e.object.metadata.name)) {
+          boundTo.set(e.object.metadata.name, node);
+          lastBind = performance.now();
+          if (boundTo.size === TOTAL) allBound();
+        }
+      }, ac.signal).catch(() => {});
+      if (!ac.signal.aborted) await new Promise((r) => setTimeout(r, 100));
     }
-  }, ac.signal).catch(() => {});
+  })();
   const schedPid = plane.pids()['kube-scheduler'];
   const sched0 = cpuOf(schedPid);
   const server0 = serverCpu();

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
 import { apiserverCommand, apiserverReady, controlPlaneAvailable, controlPlaneBinary, controlPlaneBinDir, etcdCommand, preparePki, serviceAccountToken } from '../controlplane/index.js';
+import { GANTRY_NAMESPACE } from './cluster-objects.js';
 import { SandboxError } from './errors.js';
 import { ManagedProcess } from './managed-process.js';
 import { writeAtomic, type StateDir } from './state-dir.js';
@@ -50,8 +51,6 @@ export interface RealApiserverOptions {
   track: (p: ManagedProcess) => void;
   packageRoot: string;
 }
-
-export const GANTRY_NAMESPACE = 'gantry-system';
 
 export async function startRealApiserver(o: RealApiserverOptions): Promise<RealApiserver> {
   const dir = join(o.sd.root, 'controlplane');
