@@ -11,7 +11,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { startController, type RunningController } from '../../controller/index.js';
-import { controlPlaneAvailable, realKubectl } from '../support/apiserver.js';
+import { controlPlaneAvailable, realKubectl, startTestApiServer } from '../support/apiserver.js';
+import { KubeClient } from '../../runtime/kube.js';
+import { providerCrd, providerInstanceCrd } from '../../api/index.js';
 import { startCluster, waitFor, NS, APP, type Cluster } from '../controller/cluster.js';
 
 const run = promisify(execFile);
@@ -137,5 +139,29 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       }, 60_000);
       expect(placed[0].spec.nodeName).toBe('rbac-1');
     });
+  });
+
+  it('with OwnerReferencesPermissionEnforcement (on by default in OpenShift) the controller may still create instances that block their Provider\'s deletion', async () => {
+    // that admission plugin lets only who may update providers/finalizers set blockOwnerDeletion
+    // on an ownerReference to a Provider, which every instance the controller creates carries
+    const api = await startTestApiServer({ ground: 'real', controlPlane: { apiserverArgs: ['--enable-admission-plugins=OwnerReferencesPermissionEnforcement'] } });
+    const admin = new KubeClient(api.kc);
+    const asController = new KubeClient((await api.identity('controller')).kc);
+    try {
+      for (const crd of [providerCrd(), providerInstanceCrd()]) await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+      await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
+      const p: any = await waitFor<any>('Providers served', () => admin.create(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers`, { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', metadata: { name: 'owner' }, spec: { archive: { ref: 'registry.invalid/x' } } }));
+      const inst = await asController.create(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances`, {
+        apiVersion: 'gantry.dev/v1alpha1',
+        kind: 'ProviderInstance',
+        metadata: { name: 'owner-1', labels: { 'gantry.dev/provider': 'owner', 'gantry.dev/node': 'n1' }, ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: 'owner', uid: p.metadata.uid, controller: true, blockOwnerDeletion: true }] },
+        spec: { provider: 'owner', nodeName: 'n1', archive: { ref: 'registry.invalid/x', digest: `sha256:${'0'.repeat(64)}`, revision: 1 }, target: 'x86_64-linux' },
+      });
+      expect(inst.metadata.ownerReferences[0].blockOwnerDeletion).toBe(true);
+    } finally {
+      admin.close();
+      asController.close();
+      await api.stop();
+    }
   });
 });
