@@ -25,7 +25,7 @@ export function chooseApiserverKind(asked: string | undefined): ApiserverKind {
   if (asked === undefined || asked === 'emulated') return 'emulated';
   if (asked === 'real') {
     if (!controlPlaneAvailable()) {
-      throw new SandboxError('SANDBOX_MISSING_BINARY', `--apiserver real needs kube-apiserver and etcd in ${controlPlaneBinDir()}: build them with scripts/control-plane.sh (needs Go; about 20–30 minutes once), or use --apiserver emulated`, 2);
+      throw new SandboxError('SANDBOX_MISSING_BINARY', `--apiserver real needs kube-apiserver and etcd in ${controlPlaneBinDir()}: build them with scripts/control-plane.sh (needs Go; 10–25 minutes once on 2 cores), or use --apiserver emulated`, 2);
     }
     return 'real';
   }
