@@ -48,7 +48,7 @@ describe('resolving real signed archives from a real registry', () => {
     await c.addNode('amd', 'amd64');
     await c.addNode('arm', 'arm64');
     await c.addNode('win', 'amd64', 'windows');
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [publicKeyFromSeed(trusted)], plainHttpRegistries: [reg.host, priv.host], leaderElection: fastLeader });
+    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [publicKeyFromSeed(trusted)], plainHttpRegistries: [reg.host, priv.host], leaderElection: fastLeader });
   }, 60_000);
   afterAll(async () => {
     await ctl?.stop();
@@ -75,7 +75,12 @@ describe('resolving real signed archives from a real registry', () => {
       return l.length === 2 && l;
     });
     expect(l.map((i) => `${i.spec.nodeName}:${i.spec.target}`).sort()).toEqual(['amd:x86_64-linux', 'arm:aarch64-linux']);
-    const q = await c.provider('kv');
+    // the reconcile writes status after it creates instances: seeing the instances does not
+    // mean the status write has landed (on the real API server it often has not yet)
+    const q = await waitFor('status.resolved revision 1', async () => {
+      const q = await c.provider('kv');
+      return q.status?.resolved?.revision === 1 && q;
+    });
     expect(q.status.resolved).toMatchObject({ revision: 1, capid: 'wascap:keyvalue', issuer: publicKeyFromSeed(trusted), version: '1.1.0', targets: ['aarch64-linux', 'x86_64-linux'] });
     expect(l[0].spec.archive.digest).toBe(q.status.resolved.digest);
   });
