@@ -19,7 +19,7 @@ export const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io
 import { combine, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { Store } from './store.js';
 import { apiVersionOf, resourceKey, type KObject, type ResourceType } from './types.js';
-import { applyDefaults, checkUnknownFields, parseFieldValidation, prune, validateCustom, type FieldValidation } from './validation.js';
+import { applyDefaults, builtinCauses, checkUnknownFields, parseFieldValidation, prune, validateCustom, type FieldValidation } from './validation.js';
 
 export interface RequestScope {
   rt: ResourceType;
@@ -154,7 +154,10 @@ export class ResourceHandlers {
     } else {
       rt.defaulter?.(o);
       if (resourceKey(rt) === CRD_RESOURCE) this.admitCrd(o, metaCauses);
-      else if (metaCauses.length) throw errors.invalid(rt.kind, rt.group, o.metadata.name ?? '', metaCauses);
+      else {
+        const causes = [...metaCauses, ...builtinCauses(rt, o)];
+        if (causes.length) throw errors.invalid(rt.kind, rt.group, o.metadata.name ?? '', causes);
+      }
     }
     return warnings;
   }

@@ -187,3 +187,16 @@ export function checkUnknownFields(pruned: string[], level: FieldValidation): st
   if (level === 'Strict') throw errors.badRequest(`strict decoding error: ${msgs.join(', ')}`);
   return msgs;
 }
+
+/**
+ * The few built-in checks the emulator makes beyond names, where Gantry depends on the real
+ * server refusing: a typed Secret must carry its type's key (core/v1 ValidateSecret), so a
+ * `kubernetes.io/dockerconfigjson` Secret without `.dockerconfigjson` never exists there.
+ */
+export function builtinCauses(rt: ResourceType, o: KObject): StatusCause[] {
+  if (rt.group !== '' || rt.kind !== 'Secret') return [];
+  const required: Record<string, string> = { 'kubernetes.io/dockerconfigjson': '.dockerconfigjson', 'kubernetes.io/dockercfg': '.dockercfg' };
+  const key = required[o.type as string];
+  if (key && !(o.data && Object.hasOwn(o.data, key))) return [{ reason: 'FieldValueRequired', message: 'Required value', field: `data[${key}]` }];
+  return [];
+}

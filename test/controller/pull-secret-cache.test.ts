@@ -60,13 +60,14 @@ describe('PullSecretCache', () => {
 
   it('refuses a Secret that is not a dockerconfigjson one, with its own code', async () => {
     await put('opaque', { type: 'Opaque', data: { '.dockerconfigjson': docker('x') } });
-    await put('keyless', { type: 'kubernetes.io/dockerconfigjson', data: { other: docker('x') } });
     const cache = new PullSecretCache(client, () => {});
-    cache.lookup('apps/p', NS, ['opaque', 'keyless']);
-    const r = await waitFor('read', async () => cache.lookup('apps/p', NS, ['opaque', 'keyless']));
+    cache.lookup('apps/p', NS, ['opaque']);
+    const r = await waitFor('read', async () => cache.lookup('apps/p', NS, ['opaque']));
     expect('error' in r && [r.error.code, r.error.message]).toEqual(['PULL_SECRET_INVALID', 'pull secret apps/opaque has type Opaque; expected kubernetes.io/dockerconfigjson']);
-    const k = await waitFor('read', async () => cache.lookup('apps/p', NS, ['keyless']));
-    expect('error' in k && k.error.message).toBe('pull secret apps/keyless has no .dockerconfigjson key');
     cache.stop();
+    // a dockerconfigjson Secret without its key cannot exist: the API server refuses it (and
+    // registry/pull-secrets.ts still names it, were one to come from an older store)
+    const keyless = await put('keyless', { type: 'kubernetes.io/dockerconfigjson', data: { other: docker('x') } }).then(() => undefined, (e) => e);
+    expect(keyless?.message).toMatch(/data\[\.dockerconfigjson\]: Required value/);
   });
 });

@@ -67,9 +67,10 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     }
     const again = await kubectl('apply', '-k', join(repo, 'deploy', 'base'));
     expect(again.code, again.err).toBe(0);
-    // nothing new; only the PodDisruptionBudget is reported `configured` again (kubectl's
-    // client-side apply of a policy/v1 PDB always sends a patch; the object does not change)
+    // nothing new; only the PodDisruptionBudget and the NATS StatefulSet (its
+    // volumeClaimTemplates gain server defaults) are reported `configured` again: kubectl's
+    // client-side apply sends a patch for them each time
     expect(again.out).not.toMatch(/ created$/m);
-    for (const l of again.out.split('\n').filter((l) => / configured$/.test(l))) expect(l).toMatch(/^poddisruptionbudget\.policy\/gantry-controller configured$/);
+    for (const l of again.out.split('\n').filter((l) => / configured$/.test(l))) expect(l).toMatch(/^(poddisruptionbudget\.policy\/gantry-controller|statefulset\.apps\/gantry-nats) configured$/);
   });
 });
