@@ -59,7 +59,9 @@ describe('trust comes from cluster policy and can only be narrowed', () => {
       return l.length === 1 && l;
     });
     expect(inst.spec.issuers).toEqual([c.issuer]);
-    expect(resolvedCondition(await c.provider('good'))).toMatchObject({ status: 'True', reason: 'Resolved' });
+    // the controller writes status after it creates instances: wait for it, do not race it
+    const cond = await waitFor('Resolved', async () => resolvedCondition(await c.provider('good')));
+    expect(cond).toMatchObject({ status: 'True', reason: 'Resolved' });
   });
 
   it('a capability id the API cannot hold is refused at resolve (InvalidArchive, saying why), before any instance create could fail', async () => {
