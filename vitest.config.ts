@@ -1,16 +1,39 @@
 import { defineConfig } from 'vitest/config';
+import { controlPlaneAvailable } from './sandbox/controlplane/binaries.js';
+
+// Which Kubernetes API server the tests run against (test/support/apiserver.ts):
+//   GANTRY_TEST_APISERVER=emulated | real | both
+// Unset: both when scripts/control-plane.sh has built the real control plane, else emulated.
+// Every test runs on the emulator; the suites whose behaviour depends on the server (controller,
+// agent, sandbox end to end, and test/realk8s) also run on the real kube-apiserver + etcd, where
+// the controller and agents hold only deploy/base's RBAC.
+const requested = process.env.GANTRY_TEST_APISERVER || (controlPlaneAvailable() ? 'both' : 'emulated');
+if (!['emulated', 'real', 'both'].includes(requested)) throw new Error(`GANTRY_TEST_APISERVER=${requested}: expected emulated, real or both`);
+const logLevel = process.env.GANTRY_LOG_LEVEL || 'fatal';
+const realOnly = ['test/realk8s/**/*.test.ts'];
+const onBothGrounds = ['test/controller/**/*.test.ts', 'test/agent/**/*.test.ts', 'test/sandbox/sandbox-e2e.test.ts', ...realOnly];
+
+const emulated = {
+  extends: true as const,
+  test: { name: 'emulated', include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', ...realOnly], env: { GANTRY_LOG_LEVEL: logLevel, GANTRY_TEST_APISERVER: 'emulated' } },
+};
+const real = {
+  extends: true as const,
+  test: { name: 'real', include: onBothGrounds, env: { GANTRY_LOG_LEVEL: logLevel, GANTRY_TEST_APISERVER: 'real' } },
+};
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // no top-level include: a project that `extends` would get it concatenated to its own
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // Integration tests start real servers (nats-server, docker-registry, the API emulator);
-    // two cores cannot run many of those at once without starving timers.
+    // Integration tests start real servers (nats-server, docker-registry, the API emulator,
+    // kube-apiserver + etcd); two cores cannot run many of those at once without starving timers.
     maxWorkers: 2,
     pool: 'forks',
     // Many tests provoke failures on purpose (bad credentials, crashing providers); their
     // error logs would bury the report. `GANTRY_LOG_LEVEL=debug npm test` brings them back.
-    env: { GANTRY_LOG_LEVEL: process.env.GANTRY_LOG_LEVEL || 'fatal' },
+    env: { GANTRY_LOG_LEVEL: logLevel },
+    projects: requested === 'both' ? [emulated, real] : requested === 'real' ? [real] : [emulated],
   },
 });

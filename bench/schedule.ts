@@ -9,12 +9,22 @@
  * per placement (from its `gantry_controller_api_requests_total`). The archive lives in an OCI image-layout
  * directory so registry latency does not enter a scheduling measurement.
  *
- *   npm run build && node dist/bench/schedule.js [--nodes 5000] [--providers 10] [--replicas 1000]
+ *
+ * With `--apiserver real` the same run goes against a real kube-apiserver + etcd (built by
+ * scripts/control-plane.sh; request limits and priority-and-fairness off, as kwok's
+ * --disable-qps-limits does) and then, on the same 5,000 Nodes, kube-scheduler binds as many
+ * Pods as Gantry placed replicas, each with a nodeSelector on `kubernetes.io/arch: amd64` (the
+ * nearest equivalent of Gantry's target filter; nothing runs the Pods, they are only bound).
+ * It prints Gantry placements/s beside kube-scheduler pods/s and the raw create rates of both
+ * kinds of object, all from one run on one API server.
+ *
+ *   npm run build && node dist/bench/schedule.js [--nodes 5000] [--providers 10] [--replicas 1000] [--apiserver emulated|real]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startApiServer } from '../sandbox/apiserver/index.js';
+import { startControlPlane, controlPlaneVersions, type ControlPlane } from '../sandbox/controlplane/index.js';
 import { KubeClient, loadKubeConfig } from '../runtime/kube.js';
 import { providerCrd, providerInstanceCrd, agentLeaseName } from '../api/index.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
@@ -25,7 +35,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, providers: { type: 'string', default: '10' }, replicas: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '64' }, 'raw-child': { type: 'string' } } });
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5000' }, providers: { type: 'string', default: '10' }, replicas: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '64' }, apiserver: { type: 'string', default: 'emulated' }, 'raw-child': { type: 'string' } } });
+const GROUND = values.apiserver;
+if (GROUND !== 'emulated' && GROUND !== 'real') throw new Error(`--apiserver ${GROUND}: expected emulated or real`);
 const NODES = Number(values.nodes);
 const PROVIDERS = Number(values.providers);
 const REPLICAS = Number(values.replicas);
@@ -82,7 +94,18 @@ if (values['raw-child']) {
   process.exit(0);
 }
 
-const api = await startApiServer({ port: 0 });
+// the real server's own limits are lifted so the measurement is of scheduling, not of its
+// max-in-flight guard; kube-scheduler's client gets the QPS scheduler_perf gives it
+const cp: ControlPlane | undefined = GROUND === 'real'
+  ? await startControlPlane({ scheduler: true, schedulerQps: 5000, schedulerBurst: 5000, apiserverArgs: ['--max-requests-inflight=0', '--max-mutating-requests-inflight=0', '--enable-priority-and-fairness=false'] })
+  : undefined;
+const api = cp ?? await startApiServer({ port: 0 });
+/** CPU seconds a process has used so far (utime + stime from /proc). */
+const cpuOf = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+const serverCpu = () => (cp ? Object.entries(cp.pids()).filter(([n]) => n !== 'kube-scheduler').reduce((a, [, pid]) => a + cpuOf(pid), 0) : 0);
 const layoutDir = mkdtempSync(join(tmpdir(), 'gantry-bench-layout-'));
 const kc = loadKubeConfig({ kubeconfigYaml: api.kubeconfigYaml });
 const client = new KubeClient(kc);
@@ -100,7 +123,9 @@ try {
   await parallel(NODES, 32, async (i) => {
     const name = `node-${i}`;
     await client.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/arch': i % 2 ? 'arm64' : 'amd64', 'kubernetes.io/os': 'linux' } } });
-    await client.mergePatch(`/api/v1/nodes/${name}/status`, { status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+    // capacity too, so kube-scheduler's resource fit sees room for Pods
+    const capacity = { cpu: '8', memory: '32Gi', pods: '110' };
+    await client.mergePatch(`/api/v1/nodes/${name}/status`, { status: { conditions: [{ type: 'Ready', status: 'True' }], capacity, allocatable: capacity } });
     await client.create('/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: agentLeaseName(name) }, spec: { holderIdentity: name, renewTime } });
   });
   process.stderr.write(`setup: ${NODES} nodes + leases in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
@@ -158,6 +183,7 @@ try {
   };
   const work0 = await work();
   const cpu0 = cpuSeconds();
+  const serverCpu0 = serverCpu();
   const ownCpu0 = process.cpuUsage();
 
   const p0 = performance.now();
@@ -183,6 +209,7 @@ try {
     .join(', ');
   const totalRequests = [...work1.requests].reduce((a, [k, n]) => a + n - (work0.requests.get(k) ?? 0), 0);
   const ctlCpu = cpuSeconds() - cpu0;
+  const placeServerCpu = serverCpu() - serverCpu0;
   const own = process.cpuUsage(ownCpu0);
   const apiCpu = (own.user + own.system) / 1e6;
 
@@ -215,23 +242,95 @@ try {
   controller = undefined;
   const rawAfter = await runRaw();
   const rawRate = (TOTAL / raw.seconds + TOTAL / rawAfter.seconds) / 2;
+  const pods = cp ? await schedulePods(cp) : undefined;
   const mb = (b: number) => (b / 1048576).toFixed(0);
+  const v = cp ? controlPlaneVersions() : undefined;
   const lines = [
+    `API server: ${v ? `kube-apiserver v${v.k8s} + etcd v${v.etcd} (real; kube-scheduler v${v.k8s})` : 'the emulator'}`,
     `replicas: ${TOTAL} (${PROVIDERS} Providers × ${REPLICAS}) over ${NODES} nodes (half amd64, half arm64)`,
     `raw ProviderInstance creates:   ${rawRate.toFixed(0).padStart(6)} /s  (mean of ${(TOTAL / raw.seconds).toFixed(0)} /s before and ${(TOTAL / rawAfter.seconds).toFixed(0)} /s after the controller phase, concurrency ${CONC})`,
     `controller placements:          ${placeRate.toFixed(0).padStart(6)} /s  (${placed} in ${placeSeconds.toFixed(2)} s, incl. resolve and status)`,
     `ratio placements/raw:           ${(placeRate / rawRate).toFixed(2)}`,
-    `CPU during placement:           controller ${ctlCpu.toFixed(1)} s, emulator+bench ${apiCpu.toFixed(1)} s`,
+    cp ? `CPU during placement:           controller ${ctlCpu.toFixed(1)} s, kube-apiserver+etcd ${placeServerCpu.toFixed(1)} s, bench ${apiCpu.toFixed(1)} s`
+      : `CPU during placement:           controller ${ctlCpu.toFixed(1)} s, emulator+bench ${apiCpu.toFixed(1)} s`,
     `client CPU per object:          controller ${((ctlCpu / Math.max(1, placed)) * 1e6).toFixed(0)} µs per placement, raw client ${(((raw.cpuSeconds + rawAfter.cpuSeconds) / 2 / TOTAL) * 1e6).toFixed(0)} µs per create`,
     `controller API requests:        ${(totalRequests / Math.max(1, placed)).toFixed(2)} per placement (${perPlacement}); ${work1.reconciles - work0.reconciles} reconciles`,
     `readiness:                      ${benchInstances.length} instances reported Running in ${reportedSeconds.toFixed(2)} s, all Providers ready after ${readySeconds.toFixed(2)} s${allReady ? '' : ' (NOT all ready)'}; controller ${readyWork1.reconciles - readyWork0.reconciles} reconciles, ${statusPatches} status writes, ${readyCpu.toFixed(1)} s CPU`,
     `controller peak RSS:            ${mb(peak)} MiB (at start ${mb(baseRss)} MiB)`,
+    ...(pods ? [
+      `raw Pod creates:                ${pods.createRate.toFixed(0).padStart(6)} /s  (${pods.total} Pods, concurrency ${CONC}, while kube-scheduler binds them)`,
+      `kube-scheduler bindings:        ${pods.bindRate.toFixed(0).padStart(6)} /s  (${pods.bound} bound, first create to last bind ${pods.seconds.toFixed(2)} s; ${pods.afterCreates.toFixed(2)} s after the last create)`,
+      `Gantry placements vs kube-scheduler pods: ${placeRate.toFixed(0)} /s vs ${pods.bindRate.toFixed(0)} /s = ${(placeRate / pods.bindRate).toFixed(2)}`,
+      `CPU while binding:              kube-scheduler ${pods.schedulerCpu.toFixed(1)} s, kube-apiserver+etcd ${pods.serverCpu.toFixed(1)} s; every Pod on amd64: ${pods.allOnAmd64}`,
+    ] : []),
   ];
   process.stdout.write(lines.join('\n') + '\n');
-  if (placed < TOTAL) process.exitCode = 1;
+  if (placed < TOTAL || (pods && pods.bound < pods.total)) process.exitCode = 1;
 } finally {
   controller?.kill('SIGTERM');
   client.close();
   rmSync(layoutDir, { recursive: true, force: true });
   await api.stop();
+}
+
+/**
+ * kube-scheduler's side, on the same API server and the same Nodes: as many Pods as Gantry
+ * placed replicas, each selecting `kubernetes.io/arch: amd64` (half the Nodes, as Gantry's
+ * x86_64-linux target does), created at the same concurrency as the raw baseline; counted as
+ * bound from a watch on spec.nodeName.
+ */
+async function schedulePods(plane: ControlPlane): Promise<{ total: number; bound: number; createRate: number; bindRate: number; seconds: number; afterCreates: number; schedulerCpu: number; serverCpu: number; allOnAmd64: boolean }> {
+  const ns = 'bench-pods';
+  await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(() => {});
+  const amd64 = new Set(Array.from({ length: NODES }, (_, i) => i).filter((i) => i % 2 === 0).map((i) => `node-${i}`));
+  const boundTo = new Map<string, string>();
+  let lastBind = 0;
+  let allBound!: () => void;
+  const done = new Promise<void>((r) => (allBound = r));
+  const ac = new AbortController();
+  // a watch the server ends (it does, under this load) is opened again; without a
+  // resourceVersion it starts with the current state, so no binding is missed
+  const watching = (async () => {
+    while (!ac.signal.aborted) {
+      await client.watch(`/api/v1/namespaces/${ns}/pods`, { allowWatchBookmarks: 'false' }, (e) => {
+        const node = e.object?.spec?.nodeName;
+        if (node && !boundTo.has(e.object.metadata.name)) {
+          boundTo.set(e.object.metadata.name, node);
+          lastBind = performance.now();
+          if (boundTo.size === TOTAL) allBound();
+        }
+      }, ac.signal).catch(() => {});
+      if (!ac.signal.aborted) await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const schedPid = plane.pids()['kube-scheduler'];
+  const sched0 = cpuOf(schedPid);
+  const server0 = serverCpu();
+  const t0 = performance.now();
+  await parallel(TOTAL, CONC, (i) =>
+    client.create(`/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `pod-${i}` },
+      spec: { nodeSelector: { 'kubernetes.io/arch': 'amd64' }, containers: [{ name: 'c', image: 'example.invalid/none' }], terminationGracePeriodSeconds: 0 },
+    }),
+  );
+  const created = performance.now();
+  const deadline = setTimeout(allBound, 600_000);
+  await done;
+  clearTimeout(deadline);
+  ac.abort();
+  await watching;
+  const seconds = ((lastBind || performance.now()) - t0) / 1000;
+  return {
+    total: TOTAL,
+    bound: boundTo.size,
+    createRate: TOTAL / ((created - t0) / 1000),
+    bindRate: boundTo.size / seconds,
+    seconds,
+    afterCreates: Math.max(0, ((lastBind || created) - created) / 1000),
+    schedulerCpu: cpuOf(schedPid) - sched0,
+    serverCpu: serverCpu() - server0,
+    allOnAmd64: [...boundTo.values()].every((n) => amd64.has(n)),
+  };
 }

@@ -10,16 +10,17 @@ const stateDirOption = () => new Option('--state-dir <dir>', 'where the sandbox 
 export function registerSandboxLauncher(sandbox: Command): void {
   sandbox
     .command('up')
-    .description('start (or resume) the sandbox: API emulator, NATS, registry, controller, one agent per node, example providers')
+    .description('start (or resume) the sandbox: API server (emulated or real), NATS, registry, controller, one agent per node, example providers')
     .addOption(stateDirOption())
     .option('--nodes <spec>', 'nodes to create on first start: COUNT of this host\'s arch/os, plus ARCH/OS:COUNT groups, e.g. "3,arm64/linux:2"')
     .addOption(new Option('--registry <kind>', 'archive registry on first start (default: docker when docker-registry is installed)').choices(['docker', 'oci-layout']))
-    .action(async (o: { stateDir?: string; nodes?: string; registry?: string }) => {
+    .addOption(new Option('--apiserver <kind>', 'API server on first start: the built-in emulator, or a real kube-apiserver + etcd built by scripts/control-plane.sh, with the controller and agents under deploy/\'s RBAC (default: emulated)').choices(['emulated', 'real']))
+    .action(async (o: { stateDir?: string; nodes?: string; registry?: string; apiserver?: string }) => {
       // the launcher's stdout tells the story; its children log to DIR/logs/
       if (!process.env.GANTRY_LOG_LEVEL) setLogLevel('warn');
       const { startSandbox, nextSteps } = await import('../sandbox/launcher/sandbox.js');
       const ac = { stopping: false };
-      const sb = await startSandbox({ stateDir: o.stateDir, nodes: o.nodes, registry: o.registry, out: process.stdout });
+      const sb = await startSandbox({ stateDir: o.stateDir, nodes: o.nodes, registry: o.registry, apiserver: o.apiserver, out: process.stdout });
       process.stdout.write(nextSteps(sb) + '\n');
       const onSignal = (sig: NodeJS.Signals) => {
         if (ac.stopping) return;

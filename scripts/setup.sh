@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Installs what Gantry and its tests need on a fresh Debian machine: the real servers the
 # tests start (nats-server, docker-registry), htpasswd for registry auth tests, a C compiler
-# for the example providers, and the npm dependencies (npm ci also builds dist/).
+# for the example providers, the npm dependencies (npm ci also builds dist/), and the real
+# Kubernetes control plane (kube-apiserver, etcd, kube-scheduler, kubectl) built from Go modules
+# into a cache outside the repo (scripts/control-plane.sh; a no-op once built).
+#
+#   scripts/setup.sh [--no-control-plane]     (or GANTRY_SKIP_CONTROL_PLANE=1)
+# Without the control plane the tests run on the API emulator only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+for arg in "$@"; do
+  case "$arg" in
+    --no-control-plane) export GANTRY_SKIP_CONTROL_PLANE=1 ;;
+    *) echo "setup: unknown option $arg (expected --no-control-plane)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
@@ -25,3 +36,11 @@ npm ci --no-audit --no-fund
 # The membrane's interop test (test/membrane/creds-interop.test.ts) builds a tiny nats.go client:
 # fetch its pinned modules (go.sum) from the Go module proxy now, so the test builds offline.
 (cd test/membrane/creds-go && go mod download)
+
+if [ "${GANTRY_SKIP_CONTROL_PLANE:-}" = "1" ]; then
+  echo "setup: real control plane skipped; tests run on the API emulator only"
+elif ! command -v go >/dev/null 2>&1; then
+  echo "setup: go not found, so the real control plane is not built; tests run on the API emulator only" >&2
+else
+  bash scripts/control-plane.sh >/dev/null
+fi

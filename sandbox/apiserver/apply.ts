@@ -81,8 +81,15 @@ export function serverSideApply(req: ApplyRequest): KObject {
       }
     }
     if (conflicts.length > 0 && !force) {
-      const lines = conflicts.map((c) => `conflict with "${c.manager}"${c.apiVersion ? ` using ${c.apiVersion}` : ''}: ${describePath(c.path)}`);
-      const message = conflicts.length === 1 ? `Apply failed with 1 conflict: ${lines[0]}` : `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`;
+      // worded as structured-merge-diff's Conflicts.Error(): one conflict on a line, several
+      // grouped by manager as "- path" lines
+      const who = (c: { manager: string; apiVersion?: string }) => `"${c.manager}"${c.apiVersion ? ` using ${c.apiVersion}` : ''}`;
+      const byManager = new Map<string, string[]>();
+      for (const c of conflicts) byManager.set(who(c), [...(byManager.get(who(c)) ?? []), describePath(c.path)]);
+      const grouped = [...byManager].map(([m, paths]) => `${m}:\n${paths.map((p) => `- ${p}\n`).join('')}`);
+      const message = conflicts.length === 1
+        ? `Apply failed with 1 conflict: conflict with ${who(conflicts[0])}: ${describePath(conflicts[0].path)}`
+        : `Apply failed with ${conflicts.length} conflicts: conflicts with${byManager.size === 1 ? ` ${grouped[0]}` : grouped.map((g) => `\n${g}`).join('')}`.trimEnd();
       throw new ApiError(409, 'Conflict', message, {
         causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"${c.apiVersion ? ` using ${c.apiVersion}` : ''}`, field: describePath(c.path) })),
       });

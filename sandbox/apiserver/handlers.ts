@@ -256,7 +256,7 @@ export class ResourceHandlers {
       const before = new Set(prev.metadata.finalizers ?? []);
       const added = (m.finalizers ?? []).filter((f) => !before.has(f));
       if (added.length) {
-        throw errors.invalid(rt.kind, rt.group, prev.metadata.name!, [{ reason: 'FieldValueForbidden', message: 'Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ' + JSON.stringify(added), field: 'metadata.finalizers' }]);
+        throw errors.invalid(rt.kind, rt.group, prev.metadata.name!, [{ reason: 'FieldValueForbidden', message: 'Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ' + `[]string{${added.map((f) => JSON.stringify(f)).join(', ')}}` /* Go's %#v, as the real message */, field: 'metadata.finalizers' }]);
       }
     }
     const warnings = [...(opts.warnings ?? []), ...this.admit(s, o, parseFieldValidation(s.query.get('fieldValidation')), false)];

@@ -18,6 +18,25 @@ function schemaName(r: ResourceType, version: string): string {
   return `${g}.${version}.${r.kind}`;
 }
 
+/**
+ * The ObjectMeta fields kubectl's strategic-merge patch looks up for built-ins without a
+ * schema here: without them `kubectl apply` (≥1.34) warns "unable to find api field
+ * annotations" on every re-apply (the real server's document has them).
+ */
+const stringMap: Schema = { type: 'object', additionalProperties: { type: 'string' } };
+const OBJECT_META: Schema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    namespace: { type: 'string' },
+    generateName: { type: 'string' },
+    labels: stringMap,
+    annotations: stringMap,
+    finalizers: { type: 'array', items: { type: 'string' }, 'x-kubernetes-patch-strategy': 'merge' },
+    ownerReferences: { type: 'array', items: { type: 'object' }, 'x-kubernetes-patch-merge-key': 'uid', 'x-kubernetes-patch-strategy': 'merge' },
+  },
+};
+
 const PATCH_PARAMS = ['dryRun', 'fieldManager', 'fieldValidation', 'force'].map((name) => ({ name, in: 'query', schema: { type: name === 'force' ? 'boolean' : 'string', uniqueItems: true } }));
 
 export class OpenApiDocs {
@@ -44,7 +63,7 @@ export class OpenApiDocs {
       for (const r of rts) {
         const gvk = [{ group: r.group, version, kind: r.kind }];
         const name = schemaName(r, version);
-        const base = r.schemas?.[version] ?? { type: 'object', properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: { type: 'object' } } };
+        const base = r.schemas?.[version] ?? { type: 'object', properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: OBJECT_META } };
         schemas[name] = { ...base, 'x-kubernetes-group-version-kind': gvk };
         const prefix = `/${path}/${r.namespaced ? 'namespaces/{namespace}/' : ''}${r.plural}`;
         const ref = { $ref: `#/components/schemas/${name}` };

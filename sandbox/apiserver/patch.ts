@@ -34,7 +34,7 @@ export function jsonPatch(target: Json, ops: unknown): Json {
     return jsonpatch.applyPatch(structuredClone(target), ops as Operation[], true, true).newDocument;
   } catch (e) {
     const err = e as Error & { name?: string };
-    if (err.name === 'TEST_OPERATION_FAILED') throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: testing value failed`);
+    if (err.name === 'TEST_OPERATION_FAILED') throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request');
     throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${err.message.split('\n')[0]}`);
   }
 }

@@ -43,6 +43,8 @@ export interface SandboxStatus {
   pid?: number;
   startedAt?: string;
   apiserverUrl?: string;
+  /** `emulated` or `real` (kube-apiserver + etcd). */
+  apiserver: 'emulated' | 'real';
   natsUrl?: string;
   registry?: string;
   kubeconfig?: string;
@@ -62,6 +64,7 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
     pid: run?.pid,
     startedAt: run?.startedAt,
     apiserverUrl: run?.apiserverUrl,
+    apiserver: state?.apiserver ?? 'emulated',
     natsUrl: run?.natsUrl,
     registry: run?.registry ?? state?.registry.location,
     kubeconfig: existsSync(sd.kubeconfig) ? sd.kubeconfig : undefined,
@@ -96,7 +99,7 @@ export function formatStatus(s: SandboxStatus): string {
   if (!s.exists) return `no sandbox in ${s.stateDir} (start one with \`gantry sandbox up\`)`;
   const lines = [`sandbox ${s.stateDir}: ${s.running ? `running (pid ${s.pid}, since ${s.startedAt})` : 'stopped (`gantry sandbox up` resumes it)'}`];
   if (s.running) {
-    lines.push(`  API server   ${s.apiserverUrl}`, `  kubeconfig   ${s.kubeconfig}`, `  NATS         ${s.natsUrl}`);
+    lines.push(`  API server   ${s.apiserverUrl} (${s.apiserver === 'real' ? 'kube-apiserver + etcd' : 'emulator'})`, `  kubeconfig   ${s.kubeconfig}`, `  NATS         ${s.natsUrl}`);
   }
   lines.push(`  registry     ${s.registry}`);
   for (const c of s.children) lines.push(`  ${c.name.padEnd(24)} pid ${c.pid}  ${c.alive ? 'running' : 'EXITED'}`);

@@ -7,6 +7,7 @@ import { GantryError } from '../../runtime/errors.js';
 export type SandboxErrorCode =
   | 'SANDBOX_BAD_NODE_SPEC'
   | 'SANDBOX_BAD_REGISTRY_KIND'
+  | 'SANDBOX_BAD_APISERVER_KIND'
   | 'SANDBOX_ALREADY_RUNNING'
   | 'SANDBOX_NOT_RUNNING'
   | 'SANDBOX_STATE_INVALID'

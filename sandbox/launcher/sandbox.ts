@@ -2,6 +2,8 @@
  * `gantry sandbox up`: a whole Gantry cluster on this machine, in one foreground process.
  *
  *   API emulator                     (child, `gantry sandbox apiserver`) ← DIR/kubeconfig
+ *     or, with --apiserver real, etcd + kube-apiserver (children; real-apiserver.ts), where
+ *     the controller and agents run as deploy/base's ServiceAccounts
  *   nats-server, docker-registry     (children, logs in DIR/logs/)
  *   gantry controller                (child, the same command a cluster runs)
  *   gantry agent × N nodes           (children; foreign-arch nodes get --target of their arch)
@@ -35,6 +37,8 @@ import { applyCrds, applyExamples, applyObjects, defaultExampleProviders, sandbo
 import { defaultStateDir } from './defaults.js';
 import { KEY_FILES, MembraneAuthority } from '../../membrane/authority.js';
 import { adminPermissions } from '../../membrane/permissions.js';
+import { chooseApiserverKind, startRealApiserver } from './real-apiserver.js';
+import { controlPlaneVersions } from '../controlplane/index.js';
 import { buildProviders, devKeys, EXAMPLE_ARCHIVES, publishExamples, type PublishedArchive } from './example-archives.js';
 
 
@@ -44,6 +48,8 @@ export interface SandboxOptions {
   nodes?: string;
   /** `--registry docker|oci-layout`; only used when the state dir is new. */
   registry?: string;
+  /** `--apiserver emulated|real` (default emulated); only used when the state dir is new. */
+  apiserver?: string;
   /** Where progress goes (people read it); default: nowhere. */
   out?: NodeJS.WritableStream;
   /** Skip applying examples/ (tests that apply their own). */
@@ -118,6 +124,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   // bad input is refused before anything is created or started
   const askedNodes = opts.nodes !== undefined ? parseNodeSpec(opts.nodes) : undefined;
   const askedRegistry = opts.registry !== undefined ? chooseRegistryKind(opts.registry) : undefined;
+  const askedApiserver = opts.apiserver !== undefined ? chooseApiserverKind(opts.apiserver) : undefined;
   const sd = new StateDir(opts.stateDir ?? defaultStateDir());
   sd.ensure();
   reapOrphans(sd, out); // before readRun(), which clears a dead launcher's record
@@ -130,9 +137,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   let state = sd.readState();
   const resumed = !!state;
   if (state) {
-    if (opts.nodes !== undefined || opts.registry !== undefined) {
-      say(out, `note: ${sd.root} was created with ${state.nodes.length} nodes and a ${state.registry.kind} registry; resuming that (remove the dir for a new layout)`);
+    if (opts.nodes !== undefined || opts.registry !== undefined || (askedApiserver !== undefined && askedApiserver !== (state.apiserver ?? 'emulated'))) {
+      say(out, `note: ${sd.root} was created with ${state.nodes.length} nodes, a ${state.registry.kind} registry and the ${state.apiserver ?? 'emulated'} API server; resuming that (remove the dir for a new layout)`);
     }
+    if (state.apiserver === 'real') chooseApiserverKind('real'); // the binaries must still be there
   } else {
     const nodes = askedNodes ?? parseNodeSpec(DEFAULT_NODE_SPEC);
     const kind = askedRegistry ?? chooseRegistryKind(undefined);
@@ -142,12 +150,19 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       nodes,
       registry: kind === 'docker' ? { kind, location: '', port: await freePort() } : { kind, location: '' },
       apiserverPort: await freePort(),
+      apiserver: askedApiserver ?? 'emulated',
+      ...(askedApiserver === 'real' ? { etcdPort: await freePort(), etcdPeerPort: await freePort() } : {}),
       natsPort: await freePort(),
       controllerMetricsPort: await freePort(),
     };
   }
   const st: SandboxState = state;
   const apiserverPort = await portFor(st.apiserverPort, 'API server', sd);
+  const realApi = st.apiserver === 'real';
+  if (realApi) {
+    st.etcdPort = await portFor(st.etcdPort ?? await freePort(), 'etcd', sd);
+    st.etcdPeerPort = await portFor(st.etcdPeerPort ?? await freePort(), 'etcd peer', sd);
+  }
   const natsPort = await portFor(st.natsPort, 'NATS', sd);
   if (st.registry.kind === 'docker') await portFor(st.registry.port, 'registry', sd);
 
@@ -205,30 +220,46 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const env = { ...process.env, GANTRY_LOG_LEVEL: process.env.GANTRY_LOG_LEVEL ?? 'info' };
   try {
     say(out, `${resumed ? 'resuming' : 'starting'} the Gantry sandbox in ${sd.root}`);
-    // 1. the API emulator (its own process, like the other parts: its log goes to a file and
-    //    it keeps answering while this process is busy), and the kubeconfig everyone uses
-    const apiKubeconfig = join(sd.apiserverDir, 'kubeconfig');
-    rmSync(apiKubeconfig, { force: true }); // written afresh once it listens: that is "ready"
-    const apiserver = new ManagedProcess({
-      name: 'apiserver',
-      command: process.execPath,
-      args: [gantryBin(), 'sandbox', 'apiserver', '--port', String(apiserverPort), '--host', '127.0.0.1', '--state-dir', sd.apiserverDir],
-      logFile: sd.log('apiserver'),
-      env,
-      onUnexpectedExit: unexpected,
-      port: apiserverPort,
-      ready: async () => existsSync(apiKubeconfig),
-      startTimeoutMs: 30_000,
-    });
-    await apiserver.start();
-    track(apiserver);
-    checkInterrupted();
-    apiUrl = `https://127.0.0.1:${apiserverPort}`;
-    writeAtomic(sd.kubeconfig, readFileSync(apiKubeconfig, 'utf8'), 0o600);
-    say(out, `  API server     ${apiUrl}  (kubeconfig ${sd.kubeconfig})`);
+    // 1. the API server and the kubeconfig everyone uses: the emulator (its own process, like
+    //    the other parts: its log goes to a file and it keeps answering while this process is
+    //    busy), or a real kube-apiserver over etcd where the controller and the agents get
+    //    deploy/base's ServiceAccount tokens instead of the admin's
+    let controllerKubeconfig = sd.kubeconfig;
+    let agentKubeconfig = sd.kubeconfig;
+    if (realApi) {
+      sd.writeState(st);
+      const real = await startRealApiserver({ sd, apiserverPort, etcdPort: st.etcdPort!, etcdPeerPort: st.etcdPeerPort!, env, onUnexpectedExit: unexpected, track, packageRoot: packageRoot() });
+      checkInterrupted();
+      apiUrl = real.url;
+      controllerKubeconfig = real.controllerKubeconfig;
+      agentKubeconfig = real.agentKubeconfig;
+    } else {
+      const apiKubeconfig = join(sd.apiserverDir, 'kubeconfig');
+      rmSync(apiKubeconfig, { force: true }); // written afresh once it listens: that is "ready"
+      const apiserver = new ManagedProcess({
+        name: 'apiserver',
+        command: process.execPath,
+        args: [gantryBin(), 'sandbox', 'apiserver', '--port', String(apiserverPort), '--host', '127.0.0.1', '--state-dir', sd.apiserverDir],
+        logFile: sd.log('apiserver'),
+        env,
+        onUnexpectedExit: unexpected,
+        port: apiserverPort,
+        ready: async () => existsSync(apiKubeconfig),
+        startTimeoutMs: 30_000,
+      });
+      await apiserver.start();
+      track(apiserver);
+      checkInterrupted();
+      apiUrl = `https://127.0.0.1:${apiserverPort}`;
+      writeAtomic(sd.kubeconfig, readFileSync(apiKubeconfig, 'utf8'), 0o600);
+    }
+    say(out, `  API server     ${apiUrl}  ${realApi ? `kube-apiserver ${controlPlaneVersions().k8s} + etcd ${controlPlaneVersions().etcd}` : '(emulator)'}  (kubeconfig ${sd.kubeconfig})`);
+    if (realApi) say(out, `  identities     controller and agents run as deploy/base's ServiceAccounts gantry-system/gantry-controller and gantry-agent`);
     kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sd.kubeconfig }));
     await ensureNamespace(kube, GANTRY_NAMESPACE);
     const crds = await applyCrds(kube, join(packageRoot(), 'crds'));
+    // a real server serves a new CRD a moment after storing it; the controller checks at start
+    await crdsServed(kube, () => checkInterrupted());
     await registerNodes(kube, st.nodes);
     say(out, `  CRDs           ${crds.join(', ')}`);
     const host = hostTarget();
@@ -260,10 +291,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     for (const a of archives) say(out, `  archive        ${a.ref}  revision ${a.revision}${a.pushed ? ' (signed and pushed)' : ' (already published)'}`);
 
     // 4. the controller and one agent per node, as the same commands a cluster runs
-    const kubeconfigArgs = ['--kubeconfig', sd.kubeconfig];
+    const kubeconfigArgs = ['--kubeconfig', agentKubeconfig];
     const trustArgs = ['--trust-issuer', keys.issuer, ...registry.plainHttp.flatMap((h) => ['--plain-http-registry', h])];
     const controllerConfig: ControllerChildConfig = {
-      kubeconfig: sd.kubeconfig,
+      kubeconfig: controllerKubeconfig,
       namespace: GANTRY_NAMESPACE,
       trustedIssuers: [keys.issuer],
       plainHttpRegistries: registry.plainHttp,
@@ -343,6 +374,21 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   } finally {
     process.off('SIGINT', onStartupSignal);
     process.off('SIGTERM', onStartupSignal);
+  }
+}
+
+/** Resolves once both Gantry resources answer a list (a real server serves a CRD shortly after storing it). */
+async function crdsServed(kube: KubeClient, checkInterrupted: () => void, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    checkInterrupted();
+    try {
+      for (const plural of ['providers', 'providerinstances']) await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural }), { limit: 1 });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new SandboxError('SANDBOX_PROCESS_FAILED', `the Gantry CRDs were not served within ${timeoutMs} ms: ${(err as Error).message}`, 'failure');
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 }
 

@@ -7,6 +7,8 @@
  *                       so refs in applied Providers (which name the registry's HOST:PORT) stay valid
  *   run.json            the running launcher: pid, start time, children's pids (removed on clean stop)
  *   apiserver/          the API emulator's persisted store
+ *   controlplane/       --apiserver real: etcd data, TLS and service-account keys, the
+ *                       controller's and agents' ServiceAccount kubeconfigs
  *   nats/  registry/    server configs and storage
  *   keys/               dev signing seeds (account = issuer, service = subject), mode 0600
  *   cache/<node>/       each agent's archive cache
@@ -26,6 +28,11 @@ export interface SandboxState {
   nodes: SandboxNode[];
   registry: { kind: RegistryKind; /** HOST:PORT for docker, `oci-layout:DIR` for a layout */ location: string; port?: number };
   apiserverPort: number;
+  /** `emulated` (absent in state dirs made before the choice existed) or `real` (kube-apiserver + etcd). */
+  apiserver?: 'emulated' | 'real';
+  /** etcd's client and peer ports (real API server only). */
+  etcdPort?: number;
+  etcdPeerPort?: number;
   natsPort: number;
   controllerMetricsPort: number;
   /** The dev account's public key: the trusted issuer of the example archives. */

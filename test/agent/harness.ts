@@ -12,7 +12,7 @@ import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig }
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
-import { startApiServer, type ApiServer } from '../../sandbox/apiserver/index.js';
+import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { freePort } from '../support/ports.js';
@@ -24,10 +24,14 @@ export interface World {
   nats: NatsServer;
   monitorPort: number;
   registry: RegistryServer;
-  /** The API server emulator (tests that take it away stop it; stopping twice is fine). */
-  api: ApiServer;
+  /** The API server, emulated or real (tests that take it away stop it; stopping twice is fine). */
+  api: TestApiServer;
+  /** Cluster admin: the test plays the controller. */
   kubeConfig: KubeConfig;
   kubeconfigPath: string;
+  /** Who the agent under test runs as: deploy/base's gantry-agent ServiceAccount on the real API server. */
+  agentKubeConfig: KubeConfig;
+  agentKubeconfigPath: string;
   kube: KubeClient;
   issuerSeed: string;
   issuer: string;
@@ -38,7 +42,7 @@ export async function startWorld(): Promise<World> {
   const monitorPort = await freePort();
   const nats = await startNats({ config: `http: 127.0.0.1:${monitorPort}\n` });
   const registry = await startRegistry();
-  const api = await startApiServer({});
+  const api = await startTestApiServer();
   const kubeConfig = loadKubeConfig({ kubeconfigYaml: api.kubeconfigYaml });
   const kube = new KubeClient(kubeConfig);
   for (const f of ['gantry.dev_providerinstances.yaml', 'gantry.dev_providers.yaml']) {
@@ -63,6 +67,7 @@ export async function startWorld(): Promise<World> {
     }
   }
   const issuerSeed = generateSeed('account');
+  const agentId = await api.identity('agent');
   return {
     nats,
     monitorPort,
@@ -70,6 +75,8 @@ export async function startWorld(): Promise<World> {
     api,
     kubeConfig,
     kubeconfigPath: api.kubeconfigPath,
+    agentKubeConfig: agentId.kc,
+    agentKubeconfigPath: agentId.kubeconfigPath,
     kube,
     issuerSeed,
     issuer: publicKeyFromSeed(issuerSeed),

@@ -31,16 +31,16 @@ describe('gantry controller', () => {
   });
 
   it('rejects bad flags with usage errors that name the flag', async () => {
-    const a = await gantry(['controller', '--kubeconfig', c.api.kubeconfigPath, '--trust-issuer', 'VNOTANACCOUNT']);
+    const a = await gantry(['controller', '--kubeconfig', c.controllerKubeconfigPath, '--trust-issuer', 'VNOTANACCOUNT']);
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('--trust-issuer VNOTANACCOUNT');
-    const b = await gantry(['controller', '--kubeconfig', c.api.kubeconfigPath, '--agent-lease-grace', 'soon']);
+    const b = await gantry(['controller', '--kubeconfig', c.controllerKubeconfigPath, '--agent-lease-grace', 'soon']);
     expect(b.code).toBe(2);
     expect(b.stderr).toContain('--agent-lease-grace "soon"');
     const d = await gantry(['controller', '--kubeconfig', '/nonexistent/kubeconfig']);
     expect(d.code).toBe(2);
     expect(d.stderr).toContain('/nonexistent/kubeconfig does not exist');
-    const e = await gantry(['controller', '--kubeconfig', c.api.kubeconfigPath, '--leader-elect-lease-duration', '5s', '--leader-elect-renew-deadline', '10s']);
+    const e = await gantry(['controller', '--kubeconfig', c.controllerKubeconfigPath, '--leader-elect-lease-duration', '5s', '--leader-elect-renew-deadline', '10s']);
     expect(e.code).toBe(2);
     expect(e.stderr).toContain('--leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period');
     // checked before the API is asked anything: this server has no CRDs, which would exit 1
@@ -59,7 +59,7 @@ describe('gantry controller', () => {
   });
 
   it('serves /healthz, /readyz and /metrics, becomes leader, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [gantryBin(), 'controller', '--kubeconfig', c.api.kubeconfigPath, '--metrics-addr', '127.0.0.1:0', '--leader-elect-lease-duration', '7s', '--leader-elect-renew-deadline', '5s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [gantryBin(), 'controller', '--kubeconfig', c.controllerKubeconfigPath, '--metrics-addr', '127.0.0.1:0', '--leader-elect-lease-duration', '7s', '--leader-elect-renew-deadline', '5s'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     try {

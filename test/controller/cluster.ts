@@ -5,8 +5,8 @@
  * mark instances Running as an agent would. One cluster (and so one registry) per test file.
  */
 import { providerCrd, providerInstanceCrd, agentLeaseName } from '../../api/index.js';
-import { KubeClient, isAlreadyExists, isNotFound } from '../../runtime/kube.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { KubeClient, isAlreadyExists, isNotFound, type KubeConfig } from '../../runtime/kube.js';
+import { startTestApiServer, type ApiGround, type TestApiServer } from '../support/apiserver.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { openArchiveStore } from '../../registry/index.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
@@ -25,7 +25,11 @@ export interface PublishOptions {
 
 export interface Cluster {
   api: TestApiServer;
+  /** The test's own client (cluster admin: it plays kubectl user, kubelets and agents). */
   client: KubeClient;
+  /** Who the controller under test runs as: deploy/base's gantry-controller ServiceAccount on the real API server. */
+  controllerKc: KubeConfig;
+  controllerKubeconfigPath: string;
   /** The real registry archives are published to (plain HTTP on loopback). */
   registry: RegistryServer;
   /** An account seed and its public key: the issuer tests usually trust. */
@@ -80,9 +84,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 
 const subjectSeed = generateSeed('service');
 
-export async function startCluster(): Promise<Cluster> {
+export async function startCluster(opts: { ground?: ApiGround } = {}): Promise<Cluster> {
   const registry = await startRegistry();
-  const api = await startTestApiServer().catch(async (err) => {
+  const api = await startTestApiServer({ ground: opts.ground }).catch(async (err) => {
     await registry.stop();
     throw err;
   });
@@ -98,10 +102,13 @@ export async function startCluster(): Promise<Cluster> {
   }
   // CRDs become servable asynchronously on a real server; wait until the paths answer
   await waitFor('CRDs served', async () => (await client.list(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers`)) !== undefined);
+  const controller = await api.identity('controller');
   const pPath = (name = '') => `/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers${name ? '/' + name : ''}`;
   const c: Cluster = {
     api,
     client,
+    controllerKc: controller.kc,
+    controllerKubeconfigPath: controller.kubeconfigPath,
     registry,
     issuerSeed,
     issuer: publicKeyFromSeed(issuerSeed),

@@ -21,7 +21,7 @@ describe('taints, nodeSelector, cordon, Daemon mode and kubectl scale', () => {
     await c.addNode('plain-2', 'arm64', 'linux', { labels: { zone: 'b' } });
     await c.addNode('gpu-1', 'amd64', 'linux', { labels: { zone: 'a' }, taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }] });
     await c.addNode('noagent-1', 'amd64', 'linux', { labels: { zone: 'a' }, agent: false });
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
   }, 30_000);
   afterAll(async () => {
     await ctl?.stop();

@@ -14,7 +14,7 @@ describe('heal and high availability', () => {
   let beat: NodeJS.Timeout;
 
   const start = (identity: string) =>
-    startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, agentLeaseGraceMs: GRACE_MS, identity }).then((x) => {
+    startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, agentLeaseGraceMs: GRACE_MS, identity }).then((x) => {
       controllers.push(x);
       return x;
     });

@@ -48,7 +48,7 @@ describe('resolving real signed archives from a real registry', () => {
     await c.addNode('amd', 'amd64');
     await c.addNode('arm', 'arm64');
     await c.addNode('win', 'amd64', 'windows');
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [publicKeyFromSeed(trusted)], plainHttpRegistries: [reg.host, priv.host], leaderElection: fastLeader });
+    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [publicKeyFromSeed(trusted)], plainHttpRegistries: [reg.host, priv.host], leaderElection: fastLeader });
   }, 60_000);
   afterAll(async () => {
     await ctl?.stop();

@@ -21,7 +21,7 @@ describe('rollout, rollback and bad revisions', () => {
     await c.publish('acme/kv', { revision: 3, issuerSeed: generateSeed('account'), capid: 'wascap:keyvalue', targets: ['x86_64-linux'] });
     await c.publish('acme/kv', { revision: 4, capid: 'wascap:messaging', targets: ['x86_64-linux'] });
     for (let i = 1; i <= 5; i++) await c.addNode(`n${i}`, 'amd64');
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, trustedIssuers: [c.issuer] });
+    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, trustedIssuers: [c.issuer] });
   }, 30_000);
   afterAll(async () => {
     await ctl?.stop();

@@ -31,6 +31,21 @@ describe('gantry sandbox CLI', () => {
     expect(existsSync(join(tmp, 'never2'))).toBe(false);
   });
 
+  it('up --apiserver with an unknown kind: exit 2', () => {
+    const r = gantry('up', '--state-dir', join(tmp, 'never3'), '--apiserver', 'kind');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--apiserver.*kind/);
+    expect(existsSync(join(tmp, 'never3'))).toBe(false);
+  });
+
+  it('up --apiserver real without the built control plane: exit 2, says how to build it, creates nothing', () => {
+    const dir = join(tmp, 'never4');
+    const r = spawnSync(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--apiserver', 'real'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, GANTRY_CONTROL_PLANE_BIN: join(tmp, 'no-such-bin') } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`--apiserver real needs kube-apiserver and etcd in ${join(tmp, 'no-such-bin')}: build them with scripts/control-plane.sh`);
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('up on a state dir it cannot read: exit 1, the file is left as it was', () => {
     const dir = join(tmp, 'corrupt');
     mkdirSync(dir);

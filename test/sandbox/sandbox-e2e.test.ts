@@ -21,6 +21,9 @@ import { isAlive } from '../../sandbox/launcher/state-dir.js';
 const dir = mkdtempSync(join(tmpdir(), 'gantry-sandbox-e2e-'));
 const kubectl = findBinary('kubectl')!;
 const env = { ...process.env, GANTRY_LOG_LEVEL: 'warn' };
+// the first `up` picks the API server: the suite runs on both grounds (vitest.config.ts)
+const ground = process.env.GANTRY_TEST_APISERVER === 'real' ? 'real' : 'emulated';
+const apiParts = ground === 'real' ? ['etcd', 'kube-apiserver'] : ['apiserver'];
 
 interface Up { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
 
@@ -78,7 +81,7 @@ afterAll(async () => {
 
 describe('gantry sandbox up/down', () => {
   it('comes up with the examples Ready, placed only where the archive has a binary, and answers calls', async () => {
-    up = startUp(['--nodes', '2,arm64/linux']);
+    up = startUp(['--nodes', '2,arm64/linux', '--apiserver', ground]);
     const u = up;
     await until('"The sandbox is up"', () => u.out().includes('The sandbox is up'), 90_000, u.out);
     expect(u.out()).toMatch(/gantry-node-3\s+arm64\/linux\s+\(foreign: .*cannot load aarch64-linux binaries/);
@@ -146,13 +149,31 @@ describe('gantry sandbox up/down', () => {
     expect(st.status).toBe(0);
     const s = JSON.parse(st.stdout);
     expect(s.running).toBe(true);
-    expect(s.children.map((c: any) => c.name).sort()).toEqual(['agent-gantry-node-1', 'agent-gantry-node-2', 'agent-gantry-node-3', 'apiserver', 'controller', 'docker-registry', 'nats-server']);
+    expect(s.apiserver).toBe(ground);
+    expect(s.children.map((c: any) => c.name).sort()).toEqual(['agent-gantry-node-1', 'agent-gantry-node-2', 'agent-gantry-node-3', ...apiParts, 'controller', 'docker-registry', 'nats-server'].sort());
     expect(s.children.every((c: any) => c.alive)).toBe(true);
     expect(s.providers.map((p: any) => `${p.name}:${p.readyCondition}`).sort()).toEqual(['echo-all:True', 'echo:True', 'keyvalue:True']);
 
     const second = await gantry('up');
     expect(second.status).toBe(1);
     expect(second.stderr).toContain(`a sandbox is already running on ${dir}`);
+  });
+
+  it.runIf(ground === 'real')('real API server: /livez checks etcd, and the agent\'s ServiceAccount may not do what only the controller may', async () => {
+    expect(kube('get', '--raw', '/livez?verbose')).toMatch(/\[\+\]etcd ok/);
+    const agentKc = join(dir, 'controlplane', 'gantry-agent.kubeconfig');
+    const canI = (kc: string, ...args: string[]) => {
+      try {
+        return execFileSync(kubectl, ['--kubeconfig', kc, 'auth', 'can-i', ...args], { encoding: 'utf8' }).trim();
+      } catch (err) {
+        return String((err as { stdout?: string }).stdout ?? '').trim();
+      }
+    };
+    expect(canI(agentKc, 'create', 'providerinstances.gantry.dev', '-n', 'default')).toBe('no');
+    expect(canI(agentKc, 'patch', 'providers.gantry.dev', '-n', 'default')).toBe('no');
+    expect(canI(agentKc, 'list', 'secrets', '-n', 'default')).toBe('no');
+    expect(canI(agentKc, 'patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', 'default')).toBe('yes');
+    expect(canI(join(dir, 'controlplane', 'gantry-controller.kubeconfig'), 'create', 'providerinstances.gantry.dev', '-n', 'default')).toBe('yes');
   });
 
   it('down stops every process it started and releases the state dir', async () => {

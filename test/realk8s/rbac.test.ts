@@ -1,0 +1,167 @@
+/**
+ * deploy/base's RBAC on the real kube-apiserver: the controller and agent ServiceAccounts can do
+ * what their jobs need and are refused the rest (`kubectl auth can-i` with their own tokens),
+ * and a verb missing from deploy/ makes the controller fail to do its job — the property that
+ * lets the controller and agent suites on the real ground catch an RBAC gap.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { startController, type RunningController } from '../../controller/index.js';
+import { controlPlaneAvailable, realKubectl, startTestApiServer } from '../support/apiserver.js';
+import { KubeClient } from '../../runtime/kube.js';
+import { providerCrd, providerInstanceCrd } from '../../api/index.js';
+import { startCluster, waitFor, NS, APP, type Cluster } from '../controller/cluster.js';
+
+const run = promisify(execFile);
+const repo = join(import.meta.dirname, '..', '..');
+const fastLeader = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
+
+describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API server', () => {
+  let c: Cluster;
+  let agentKubeconfig: string;
+  beforeAll(async () => {
+    c = await startCluster({ ground: 'real' });
+    agentKubeconfig = (await c.api.identity('agent')).kubeconfigPath;
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  async function canI(kubeconfig: string, ...args: string[]): Promise<string> {
+    // exit 0 = yes, 1 = no; anything else (and stderr) is a real failure
+    try {
+      return (await run(realKubectl(), ['--kubeconfig', kubeconfig, 'auth', 'can-i', ...args], { timeout: 20_000 })).stdout.trim();
+    } catch (err) {
+      const e = err as { code?: number; stdout?: string; stderr?: string };
+      if (e.code === 1 && e.stdout?.trim().startsWith('no')) return 'no';
+      throw err;
+    }
+  }
+
+  it('the tokens are the ServiceAccounts deploy/ binds, not an admin', async () => {
+    for (const [kc, sa] of [[c.controllerKubeconfigPath, 'gantry-controller'], [agentKubeconfig, 'gantry-agent']]) {
+      const who = JSON.parse((await run(realKubectl(), ['--kubeconfig', kc, 'auth', 'whoami', '-o', 'json'])).stdout);
+      expect(who.status.userInfo.username).toBe(`system:serviceaccount:gantry-system:${sa}`);
+      expect(who.status.userInfo.groups).not.toContain('system:masters');
+    }
+  });
+
+  it('the agent may read its instances and write their status and its Lease, and nothing it must not', async () => {
+    const yes = [
+      ['list', 'providerinstances.gantry.dev', '-A'],
+      ['watch', 'providerinstances.gantry.dev', '-n', APP],
+      ['patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', APP],
+      ['get', 'providers.gantry.dev', '-n', APP],
+      ['get', 'secrets', '-n', APP],
+      ['create', 'events', '-n', APP],
+      ['update', 'leases.coordination.k8s.io/gantry-agent-node-a', '-n', NS],
+    ];
+    const no = [
+      ['create', 'providerinstances.gantry.dev', '-n', APP],
+      ['delete', 'providerinstances.gantry.dev', '-n', APP],
+      ['update', 'providerinstances.gantry.dev', '-n', APP], // re-binding an instance is the controller's
+      ['patch', 'providers.gantry.dev', '-n', APP],
+      ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
+      ['list', 'secrets', '-n', APP],
+      ['list', 'providers.gantry.dev', '-A'],
+      ['create', 'pods', '-n', APP],
+      ['update', 'nodes'],
+      ['update', 'leases.coordination.k8s.io', '-n', 'kube-node-lease'],
+      ['delete', 'leases.coordination.k8s.io', '-n', NS],
+      ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
+      ['create', 'serviceaccounts/token', '-n', NS],
+      ['impersonate', 'serviceaccounts', '-n', NS],
+    ];
+    for (const a of yes) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('yes');
+    for (const a of no) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('no');
+  });
+
+  it('the controller may place instances and hold its own Lease, and may not touch pods, list secrets or renew agents\' Leases', async () => {
+    const yes = [
+      ['create', 'providerinstances.gantry.dev', '-n', APP],
+      ['delete', 'providerinstances.gantry.dev', '-n', APP],
+      ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
+      ['list', 'nodes'],
+      ['update', 'leases.coordination.k8s.io/gantry-controller', '-n', NS],
+    ];
+    const no = [
+      ['patch', 'providers.gantry.dev', '-n', APP],
+      ['delete', 'providers.gantry.dev', '-n', APP],
+      ['list', 'secrets', '-n', APP],
+      ['create', 'pods', '-n', APP],
+      ['patch', 'nodes'],
+      ['update', 'leases.coordination.k8s.io/gantry-agent-node-a', '-n', NS],
+      ['create', 'leases.coordination.k8s.io', '-n', APP],
+      ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
+    ];
+    for (const a of yes) expect(await canI(c.controllerKubeconfigPath, ...a), `controller ${a.join(' ')}`).toBe('yes');
+    for (const a of no) expect(await canI(c.controllerKubeconfigPath, ...a), `controller ${a.join(' ')}`).toBe('no');
+  });
+
+  describe('a verb missing from deploy/ fails the controller', () => {
+    let ctl: RunningController | undefined;
+    afterAll(async () => {
+      await ctl?.stop();
+    });
+
+    it('without create on providerinstances nothing is placed; with deploy/\'s role it is', async () => {
+      const docs = parseAllDocuments(readFileSync(join(repo, 'deploy', 'base', 'rbac-controller.yaml'), 'utf8')).map((d) => d.toJSON());
+      const role = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'gantry-controller');
+      const weakened = structuredClone(role);
+      const rule = weakened.rules.find((r: any) => r.resources.includes('providerinstances'));
+      rule.verbs = rule.verbs.filter((v: string) => v !== 'create');
+      await c.client.replace(`/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller`, { ...weakened, metadata: { ...weakened.metadata, resourceVersion: (await c.client.get('/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller')).metadata.resourceVersion } });
+      expect(await canI(c.controllerKubeconfigPath, 'create', 'providerinstances.gantry.dev', '-n', APP)).toBe('no');
+
+      await c.publish('acme/rbac', { revision: 1, targets: ['x86_64-linux'] });
+      await c.addNode('rbac-1', 'amd64');
+      ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+      await c.applyProvider('rbac', { archive: { ref: c.ref('acme/rbac') }, replicas: 1 });
+      // the parts it may do happen (resolution is written to status) ...
+      await waitFor('resolved', async () => (await c.provider('rbac')).status?.resolved?.revision === 1);
+      // ... and the placement it may not do does not
+      // (the reconcile that tried to place has run once status says a rollout is in progress;
+      // note the controller reports Scheduled=True here although its create was refused)
+      const st = await waitFor('a rollout attempted', async () => (await c.provider('rbac')).status?.conditions?.find((x: any) => x.type === 'Progressing') && (await c.provider('rbac')).status);
+      expect(await c.instances('rbac')).toEqual([]);
+      expect(st.replicas).toBe(0);
+      expect(st.conditions.find((x: any) => x.type === 'Ready').status).toBe('False');
+
+      // deploy/'s role back: the same controller, retrying, places the replica
+      await c.client.replace(`/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller`, { ...role, metadata: { ...role.metadata, resourceVersion: (await c.client.get('/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller')).metadata.resourceVersion } });
+      const placed = await waitFor('1 instance once create is granted', async () => {
+        const l = await c.instances('rbac');
+        return l.length === 1 && l;
+      }, 60_000);
+      expect(placed[0].spec.nodeName).toBe('rbac-1');
+    });
+  });
+
+  it('with OwnerReferencesPermissionEnforcement (on by default in OpenShift) the controller may still create instances that block their Provider\'s deletion', async () => {
+    // that admission plugin lets only who may update providers/finalizers set blockOwnerDeletion
+    // on an ownerReference to a Provider, which every instance the controller creates carries
+    const api = await startTestApiServer({ ground: 'real', controlPlane: { apiserverArgs: ['--enable-admission-plugins=OwnerReferencesPermissionEnforcement'] } });
+    const admin = new KubeClient(api.kc);
+    const asController = new KubeClient((await api.identity('controller')).kc);
+    try {
+      for (const crd of [providerCrd(), providerInstanceCrd()]) await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+      await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
+      const p: any = await waitFor<any>('Providers served', () => admin.create(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers`, { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', metadata: { name: 'owner' }, spec: { archive: { ref: 'registry.invalid/x' } } }));
+      const inst = await asController.create(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances`, {
+        apiVersion: 'gantry.dev/v1alpha1',
+        kind: 'ProviderInstance',
+        metadata: { name: 'owner-1', labels: { 'gantry.dev/provider': 'owner', 'gantry.dev/node': 'n1' }, ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: 'owner', uid: p.metadata.uid, controller: true, blockOwnerDeletion: true }] },
+        spec: { provider: 'owner', nodeName: 'n1', archive: { ref: 'registry.invalid/x', digest: `sha256:${'0'.repeat(64)}`, revision: 1 }, target: 'x86_64-linux' },
+      });
+      expect(inst.metadata.ownerReferences[0].blockOwnerDeletion).toBe(true);
+    } finally {
+      admin.close();
+      asController.close();
+      await api.stop();
+    }
+  });
+});
