@@ -16,10 +16,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { callProvider, CallError } from '../../client/call.js';
 import { instanceSubject } from '../../client/protocol.js';
 import { hostTarget } from '../../agent/target.js';
+import { instancePullCredsSecretName } from '../../api/index.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import {
-  createInstance, getInstance, instancesPath, isPhase, NODE, NS, providerLibrary, publish, publishTampered,
+  createInstance, createInstanceOnly, getInstance, instancesPath, isPhase, writePullCredential, NODE, NS, providerLibrary, publish, publishTampered,
   startWorld, subscriptionCount, waitForInstance, type World,
 } from './harness.js';
 
@@ -174,6 +175,49 @@ describe('gantry agent', () => {
     const missing = await waitForInstance(w, 'private-missing', (i) => i.status?.reason === 'PullSecretInvalid');
     expect(missing.status.message).toMatch(/no-such-secret/);
     for (const n of ['private-nosecret', 'private-missing', 'private-0']) await w.kube.delete(instancesPath(NS, n));
+  });
+
+  it('pulls with the credential the controller wrote into gantry-system, reads no Secret in the instance\'s namespace, and picks up a rotated one on the next pull without a restart', async () => {
+    const a = archives['echo-private']!;
+    const cfg = (password: string) => Buffer.from(JSON.stringify({ auths: {
+      [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${password}`).toString('base64') },
+      'other-registry.example:5000': { auth: Buffer.from('someone:else').toString('base64') },
+    } })).toString('base64');
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'rotating', namespace: NS }, data: { '.dockerconfigjson': cfg('stale-password') } });
+    const inst = await createInstance(w, { name: 'rotated-0', provider: 'rotated', ref: a.ref, digest: a.digest, target, pullSecrets: ['rotating'] });
+    // the credential the agent gets holds the archive's registry only
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'rotated-0')}`);
+    expect(Object.keys(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString()).auths)).toEqual([privateRegistry.host]);
+    expect(held.metadata.labels['gantry.dev/instance-uid']).toBe(inst.metadata.uid);
+    // a stale credential: refused by the registry, and the agent keeps trying
+    await waitForInstance(w, 'rotated-0', (i) => i.status?.reason === 'RegistryUnauthorized');
+    // the Provider's secret is rotated; the controller rewrites the instance's credential
+    const cur = await w.kube.get(`/api/v1/namespaces/${NS}/secrets/rotating`);
+    await w.kube.replace(`/api/v1/namespaces/${NS}/secrets/rotating`, { ...cur, data: { '.dockerconfigjson': cfg(regUser.password) } });
+    await writePullCredential(w, inst);
+    // the same instance (same uid, same agent) pulls with it on its next attempt
+    const running = await waitForInstance(w, 'rotated-0', isPhase('Running'), 30_000);
+    expect(running.metadata.uid).toBe(inst.metadata.uid);
+    // deleting the Provider's secret no longer matters to the agent: it never reads it
+    await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/rotating`);
+    await w.kube.delete(instancesPath(NS, 'rotated-0'));
+  });
+
+  it('an instance naming pull secrets waits for its credential (CredentialsPending), never falls back to the Provider\'s Secret', async () => {
+    const a = archives['echo-private']!;
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'unnarrowed', namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') } } })).toString('base64') } });
+    const inst = await createInstanceOnly(w, { name: 'pending-creds', provider: 'pending-creds', ref: a.ref, digest: a.digest, target, pullSecrets: ['unnarrowed'] });
+    const pending = await waitForInstance(w, 'pending-creds', (i) => i.status?.reason === 'CredentialsPending');
+    expect(pending.status.phase).toBe('Fetching');
+    expect(pending.status.message).toContain(instancePullCredsSecretName(NS, 'pending-creds'));
+    // a credential left for an earlier instance of the same name (another uid) is not used either
+    await writePullCredential(w, { ...inst, metadata: { ...inst.metadata, uid: 'an-earlier-uid' } });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await getInstance(w, 'pending-creds')).status.reason).toBe('CredentialsPending');
+    await writePullCredential(w, inst);
+    await waitForInstance(w, 'pending-creds', isPhase('Running'), 30_000);
+    await w.kube.delete(instancesPath(NS, 'pending-creds'));
+    await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/unnarrowed`);
   });
 
   it('a private archive cached for one instance never runs for another that cannot read it (4 rounds, each attack fails closed)', async () => {

@@ -12,6 +12,9 @@ import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig }
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
+import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
+import { InstancePullCredentials } from '../../controller/instance-pull-creds.js';
+import { logger } from '../../runtime/log.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
@@ -157,8 +160,29 @@ export interface InstanceOptions {
   pullSecrets?: string[];
 }
 
-/** Create a ProviderInstance bound to the test node, as the controller would. */
+/**
+ * Create a ProviderInstance bound to the test node, as the controller would — with its pull
+ * credential: the named pull secrets (read as the controller, with admin rights) reduced to
+ * the instance's registry by the controller's own code, in gantry-system.
+ */
 export async function createInstance(w: World, o: InstanceOptions): Promise<any> {
+  const created = await createInstanceOnly(w, o);
+  if (o.pullSecrets?.length) await writePullCredential(w, created);
+  return created;
+}
+
+/** Play the controller's pull-credential writer (controller/instance-pull-creds.ts) for `inst`. */
+export async function writePullCredential(w: World, inst: any): Promise<void> {
+  const names: string[] = (inst.spec.archive.pullSecrets ?? []).map((s: { name: string }) => s.name);
+  const source = await readPullSecrets(w.kube, inst.metadata.namespace, names).then((secrets) => ({ secrets }), (error: unknown) => {
+    if (error instanceof PullSecretError) return { error };
+    throw error;
+  });
+  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller')).ensure(inst, source);
+}
+
+/** Create the ProviderInstance alone (no pull credential written). */
+export async function createInstanceOnly(w: World, o: InstanceOptions): Promise<any> {
   const node = o.node ?? NODE;
   return w.kube.create(instancesPath(NS), {
     apiVersion: 'gantry.dev/v1alpha1',
