@@ -60,6 +60,8 @@ export interface ControllerOptions {
   revisionRecheckMs?: number;
   /** Every Provider is reconciled again this often, changed or not (default 30 s). */
   resyncMs?: number;
+  /** How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s): a rotation reaches instances' credentials within about this. */
+  pullSecretTtlMs?: number;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Reconciles at once (default 8) and API writes in flight over all of them (default 64). */
@@ -219,7 +221,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   leases.addHandler({ add: (l) => views.leaseChanged(l), update: (l) => views.leaseChanged(l), delete: (l) => views.leaseChanged(l, true) });
 
-  const pullSecrets = new PullSecretCache(client, (pk) => queue.add(pk));
+  const pullSecrets = new PullSecretCache(client, (pk) => queue.add(pk), { ttlMs: opts.pullSecretTtlMs });
   const pullCreds = new InstancePullCredentials(client, namespace, log);
   const deps: ReconcilerDeps = {
     pullCreds,
