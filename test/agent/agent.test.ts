@@ -43,7 +43,7 @@ const archives: Record<string, { ref: string; digest: string; bytes: Uint8Array 
 function startAgentProcess(node = NODE, extra: string[] = [], cache = cacheDir): ChildProcess {
   const p = spawn(
     process.execPath,
-    [gantryBin(), 'agent', '--kubeconfig', w.agentKubeconfigPath, '--node', node, '--nats', w.nats.url, '--cache-dir', cache,
+    [gantryBin(), 'agent', '--kubeconfig', w.agentFor(node).kubeconfigPath, '--node', node, '--nats', w.nats.url, '--cache-dir', cache,
       '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--plain-http-registry', privateRegistry.host, ...extra],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
   );

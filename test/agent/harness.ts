@@ -15,13 +15,19 @@ import { sha256Digest } from '../../registry/digest.js';
 import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
 import { InstancePullCredentials } from '../../controller/instance-pull-creds.js';
 import { logger } from '../../runtime/log.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { freePort } from '../support/ports.js';
 
+const execFileP = promisify(execFile);
+
 export const NODE = 'node-a';
 export const NS = 'default';
+/** The nodes agent tests run agents on: each gets a Node object and a node-bound token on the real ground. */
+export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli'];
 
 export interface World {
   nats: NatsServer;
@@ -32,9 +38,15 @@ export interface World {
   /** Cluster admin: the test plays the controller. */
   kubeConfig: KubeConfig;
   kubeconfigPath: string;
-  /** Who the agent under test runs as: deploy/base's gantry-agent ServiceAccount on the real API server. */
+  /**
+   * Who the agent under test on NODE runs as: deploy/base's gantry-agent ServiceAccount on the
+   * real API server, with a token bound to its Node (as the DaemonSet's projected token is), under
+   * deploy/base's admission policy for agents; the admin on the emulator.
+   */
   agentKubeConfig: KubeConfig;
   agentKubeconfigPath: string;
+  /** The same for an agent on another of AGENT_NODES. */
+  agentFor(node: string): { kc: KubeConfig; kubeconfigPath: string };
   kube: KubeClient;
   issuerSeed: string;
   issuer: string;
@@ -70,7 +82,24 @@ export async function startWorld(): Promise<World> {
     }
   }
   const issuerSeed = generateSeed('account');
-  const agentId = await api.identity('agent');
+  const agents = new Map<string, { kc: KubeConfig; kubeconfigPath: string }>();
+  if (api.controlPlane) {
+    await execFileP(realKubectl(), ['--kubeconfig', api.kubeconfigPath, 'apply', '--server-side', '--field-manager=gantry-tests', '-f', join(packageRoot(), 'deploy', 'base', 'admission-agent.yaml')], { timeout: 60_000 });
+    for (const node of AGENT_NODES) {
+      await kube.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+      const sa = await api.controlPlane.serviceAccountKubeconfig('gantry-system', 'gantry-agent', { boundNode: node });
+      agents.set(node, { kc: loadKubeConfig({ kubeconfigYaml: sa.yaml }), kubeconfigPath: sa.path });
+    }
+  } else {
+    const admin = await api.identity('agent');
+    for (const node of AGENT_NODES) agents.set(node, { kc: admin.kc, kubeconfigPath: admin.kubeconfigPath });
+  }
+  const agentFor = (node: string) => {
+    const a = agents.get(node);
+    if (!a) throw new Error(`no agent identity for node ${node}: add it to AGENT_NODES`);
+    return a;
+  };
+  const agentId = agentFor(NODE);
   return {
     nats,
     monitorPort,
@@ -80,6 +109,7 @@ export async function startWorld(): Promise<World> {
     kubeconfigPath: api.kubeconfigPath,
     agentKubeConfig: agentId.kc,
     agentKubeconfigPath: agentId.kubeconfigPath,
+    agentFor,
     kube,
     issuerSeed,
     issuer: publicKeyFromSeed(issuerSeed),
