@@ -24,7 +24,7 @@ import {
   startWorld, subscriptionCount, waitForInstance, type World,
 } from './harness.js';
 
-import { startRegistry, type RegistryServer } from '../support/registry.js';
+import { startRegistry, startTokenServer, type RegistryServer, type TokenServer } from '../support/registry.js';
 
 const run = promisify(execFile);
 const target = hostTarget();
@@ -37,6 +37,8 @@ let cacheDir: string;
 let agent: ChildProcess | undefined;
 let agentLog = '';
 let privateRegistry: RegistryServer;
+let tokenRegistry: RegistryServer;
+let tokenServer: TokenServer;
 const regUser = { username: 'puller', password: 'secret-pw' };
 const archives: Record<string, { ref: string; digest: string; bytes: Uint8Array }> = {};
 
@@ -44,7 +46,8 @@ function startAgentProcess(node = NODE, extra: string[] = [], cache = cacheDir):
   const p = spawn(
     process.execPath,
     [gantryBin(), 'agent', '--kubeconfig', w.agentFor(node).kubeconfigPath, '--node', node, '--nats', w.nats.url, '--cache-dir', cache,
-      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--plain-http-registry', privateRegistry.host, ...extra],
+      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--plain-http-registry', privateRegistry.host,
+      '--plain-http-registry', tokenRegistry.host, '--plain-http-registry', tokenServer.host, ...extra],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
   );
   p.stderr?.on('data', (d) => (agentLog = (agentLog + d).slice(-20_000)));
@@ -90,6 +93,13 @@ beforeAll(async () => {
     repo: 'echo-private', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed,
     registryHost: privateRegistry.host, credentials: regUser,
   });
+  // a registry behind a bearer-token service (distribution's `auth: token`)
+  tokenServer = await startTokenServer({ [regUser.username]: regUser.password });
+  tokenRegistry = await startRegistry({ token: { realm: tokenServer.realm, service: tokenServer.service, issuer: tokenServer.issuer, rootCertBundle: tokenServer.rootCertBundle } });
+  archives['echo-token'] = await publish(w, {
+    repo: 'echo-token', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed,
+    registryHost: tokenRegistry.host, credentials: regUser, plainHttp: [tokenServer.host],
+  });
   await publishOne('echo-foreign', 'echo', 'gantry:echo', w.issuerSeed, target.startsWith('aarch64') ? 'x86_64-linux' : 'aarch64-linux');
   agent = startAgentProcess();
 }, 60_000);
@@ -103,6 +113,8 @@ afterAll(async () => {
   await stopAgentProcess(agent, 'SIGTERM');
   await nc?.close();
   await privateRegistry?.stop();
+  await tokenRegistry?.stop();
+  await tokenServer?.stop();
   await w?.stop();
   if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
 });
@@ -201,6 +213,31 @@ describe('gantry agent', () => {
     // deleting the Provider's secret no longer matters to the agent: it never reads it
     await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/rotating`);
     await w.kube.delete(instancesPath(NS, 'rotated-0'));
+  });
+
+  it('pulls from a token-auth registry with the narrowed credential, by password and by identity token, and not without it', async () => {
+    const a = archives['echo-token']!;
+    const entries = {
+      password: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') },
+      identity: { identitytoken: `refresh-${regUser.username}` }, // the token service's OAuth2 refresh token
+      wrong: { auth: Buffer.from(`${regUser.username}:nope`).toString('base64') },
+    };
+    for (const [kind, entry] of Object.entries(entries)) {
+      await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `token-${kind}`, namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entry, [privateRegistry.host]: { auth: 'eDp5' } } })).toString('base64') } });
+      await createInstance(w, { name: `token-${kind}`, provider: `token-${kind}`, ref: a.ref, digest: a.digest, target, pullSecrets: [`token-${kind}`] });
+    }
+    const before = tokenServer.requests;
+    await waitForInstance(w, 'token-password', isPhase('Running'), 30_000);
+    await waitForInstance(w, 'token-identity', isPhase('Running'), 30_000);
+    const refused = await waitForInstance(w, 'token-wrong', (i) => i.status?.reason === 'RegistryUnauthorized', 30_000);
+    expect(refused.status.phase).toBe('Fetching');
+    expect(tokenServer.requests).toBeGreaterThan(before); // the credential went through the token service
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
+    expect(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString())).toEqual({ auths: { [tokenRegistry.host]: { identitytoken: `refresh-${regUser.username}` } } });
+    for (const kind of Object.keys(entries)) {
+      await w.kube.delete(instancesPath(NS, `token-${kind}`));
+      await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-${kind}`);
+    }
   });
 
   it('an instance naming pull secrets waits for its credential (CredentialsPending), never falls back to the Provider\'s Secret', async () => {

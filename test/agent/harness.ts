@@ -131,6 +131,8 @@ export interface ArchiveSpec {
   /** another registry than the world's (host:port), with credentials for the push */
   registryHost?: string;
   credentials?: { username: string; password: string };
+  /** more plain-HTTP hosts for the push (a token service on loopback) */
+  plainHttp?: string[];
   capid: string;
   binaries: Record<string, Uint8Array>;
   issuerSeed: string;
@@ -151,7 +153,7 @@ export async function publish(w: World, a: ArchiveSpec): Promise<{ ref: string; 
   });
   const host = a.registryHost ?? w.registry.host;
   const ref = `${host}/tests/${a.repo}`;
-  const store = openArchiveStore(ref, { plainHttpRegistries: [host], credentials: a.credentials });
+  const store = openArchiveStore(ref, { plainHttpRegistries: [host, ...(a.plainHttp ?? [])], credentials: a.credentials });
   const pushed = await store.push(bytes);
   return { ref, digest: pushed.digest, bytes };
 }
