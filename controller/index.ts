@@ -13,7 +13,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { group, version, defaultNamespace, agentLeaseName, type CapabilityGrant, type Provider, type ProviderInstance } from '../api/index.js';
-import { InstancePullCredentials } from './instance-pull-creds.js';
+import { InstancePullCredentials, registryPullTokenMinter } from './instance-pull-creds.js';
 import { grantsPath, InstanceCredentials, reconcileGrant, type MembraneConfig } from './membrane.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { CountingClient } from './counting-client.js';
@@ -222,7 +222,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   leases.addHandler({ add: (l) => views.leaseChanged(l), update: (l) => views.leaseChanged(l), delete: (l) => views.leaseChanged(l, true) });
 
   const pullSecrets = new PullSecretCache(client, (pk) => queue.add(pk), { ttlMs: opts.pullSecretTtlMs });
-  const pullCreds = new InstancePullCredentials(client, namespace, log);
+  const pullCreds = new InstancePullCredentials(client, namespace, log, registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries }));
   const deps: ReconcilerDeps = {
     pullCreds,
     providers,

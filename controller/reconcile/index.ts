@@ -131,7 +131,8 @@ async function pullCredsPhase(deps: ReconcilerDeps, key: string, ns: string, act
       continue;
     }
     try {
-      await deps.pullCreds!.ensure(inst, source);
+      const again = await deps.pullCreds!.ensure(inst, source);
+      if (again !== undefined) draft.requeueWithin(again); // a pull token to refresh
     } catch (err) {
       log.warn({ instance: inst.metadata.name, err: (err as Error).message }, 'cannot write the instance pull credential; will retry');
       draft.requeueWithin(2_000);

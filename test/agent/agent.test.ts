@@ -17,6 +17,7 @@ import { callProvider, CallError } from '../../client/call.js';
 import { instanceSubject } from '../../client/protocol.js';
 import { hostTarget } from '../../agent/target.js';
 import { instancePullCredsSecretName } from '../../api/index.js';
+import { registryPullTokenMinter } from '../../controller/instance-pull-creds.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import {
@@ -215,18 +216,28 @@ describe('gantry agent', () => {
     await w.kube.delete(instancesPath(NS, 'rotated-0'));
   });
 
-  it('pulls from a token-auth registry with the narrowed credential, by password and by identity token, and not without it', async () => {
+  it('pulls from a token-auth registry with a repository pull token the controller minted, or the narrowed credential (password, identity token), and not with a wrong one', async () => {
     const a = archives['echo-token']!;
     const entries = {
       password: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') },
       identity: { identitytoken: `refresh-${regUser.username}` }, // the token service's OAuth2 refresh token
       wrong: { auth: Buffer.from(`${regUser.username}:nope`).toString('base64') },
     };
+    const before = tokenServer.requests;
     for (const [kind, entry] of Object.entries(entries)) {
       await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `token-${kind}`, namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entry, [privateRegistry.host]: { auth: 'eDp5' } } })).toString('base64') } });
       await createInstance(w, { name: `token-${kind}`, provider: `token-${kind}`, ref: a.ref, digest: a.digest, target, pullSecrets: [`token-${kind}`] });
     }
-    const before = tokenServer.requests;
+    // as the controller does: a token for this repository only, minted with the credential
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'token-minted', namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entries.password } })).toString('base64') } });
+    const mintedInst = await createInstanceOnly(w, { name: 'token-minted', provider: 'token-minted', ref: a.ref, digest: a.digest, target, pullSecrets: ['token-minted'] });
+    await writePullCredential(w, mintedInst, registryPullTokenMinter({ plainHttpRegistries: [tokenRegistry.host, tokenServer.host] }));
+    const minted = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
+    expect(Object.keys(JSON.parse(Buffer.from(minted.data['.dockerconfigjson'], 'base64').toString()).auths[tokenRegistry.host])).toEqual(['registrytoken']);
+    await waitForInstance(w, 'token-minted', isPhase('Running'), 30_000);
+    await w.kube.delete(instancesPath(NS, 'token-minted'));
+    await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-minted`);
+
     await waitForInstance(w, 'token-password', isPhase('Running'), 30_000);
     await waitForInstance(w, 'token-identity', isPhase('Running'), 30_000);
     const refused = await waitForInstance(w, 'token-wrong', (i) => i.status?.reason === 'RegistryUnauthorized', 30_000);

@@ -13,7 +13,7 @@ import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
-import { InstancePullCredentials } from '../../controller/instance-pull-creds.js';
+import { InstancePullCredentials, type PullTokenMinter } from '../../controller/instance-pull-creds.js';
 import { logger } from '../../runtime/log.js';
 import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { execFile } from 'node:child_process';
@@ -204,13 +204,13 @@ export async function createInstance(w: World, o: InstanceOptions): Promise<any>
 }
 
 /** Play the controller's pull-credential writer (controller/instance-pull-creds.ts) for `inst`. */
-export async function writePullCredential(w: World, inst: any): Promise<void> {
+export async function writePullCredential(w: World, inst: any, mint?: PullTokenMinter): Promise<void> {
   const names: string[] = (inst.spec.archive.pullSecrets ?? []).map((s: { name: string }) => s.name);
   const source = await readPullSecrets(w.kube, inst.metadata.namespace, names).then((secrets) => ({ secrets }), (error: unknown) => {
     if (error instanceof PullSecretError) return { error };
     throw error;
   });
-  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller')).ensure(inst, source);
+  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller'), mint).ensure(inst, source);
 }
 
 /** Create the ProviderInstance alone (no pull credential written). */

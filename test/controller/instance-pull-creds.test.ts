@@ -9,6 +9,12 @@ import { startController, type RunningController } from '../../controller/index.
 import { instancePullCredsSecretName } from '../../api/index.js';
 import { isNotFound } from '../../runtime/kube.js';
 import { APP, fastLeader, NS, startCluster, waitFor, type Cluster } from './cluster.js';
+import { InstancePullCredentials, registryPullTokenMinter, PULL_TOKEN_EXPIRES_ANNOTATION } from '../../controller/instance-pull-creds.js';
+import { createPar, generateSeed } from '../../par/index.js';
+import { openArchiveStore } from '../../registry/index.js';
+import { credentialsFor, pullSecretOf } from '../../registry/pull-secrets.js';
+import { logger } from '../../runtime/log.js';
+import { startRegistry, startTokenServer, type RegistryServer, type TokenServer } from '../support/registry.js';
 
 describe('instance pull credentials', () => {
   let c: Cluster;
@@ -65,4 +71,68 @@ describe('instance pull credentials', () => {
     await waitFor('instance gone', async () => (await c.instances('creds')).length === 0 || undefined, 30_000);
     await waitFor('credential deleted', async () => (await held(inst.metadata.name)) === undefined || undefined, 15_000);
   }, 90_000);
+
+  describe('with a token-auth registry', () => {
+    let tokens: TokenServer;
+    let reg: RegistryServer;
+    const robot = { username: 'robot', password: 'tok3n' };
+    const digests: Record<string, string> = {};
+    beforeAll(async () => {
+      tokens = await startTokenServer({ [robot.username]: robot.password });
+      reg = await startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle } });
+      for (const repo of ['acme/mine', 'acme/theirs']) {
+        const bytes = await createPar({ name: repo, vendor: 'gantry-test', capid: 'gantry:echo', version: '1.0.0', revision: 1, issuerSeed: c.issuerSeed, subjectSeed: generateSeed('service'), binaries: { 'x86_64-linux': new TextEncoder().encode(repo) } });
+        digests[repo] = (await openArchiveStore(`${reg.host}/${repo}`, { plainHttpRegistries: [reg.host, tokens.host], credentials: robot }).push(bytes)).digest;
+      }
+    }, 60_000);
+    afterAll(async () => {
+      await reg?.stop();
+      await tokens?.stop();
+    });
+
+    it('hands the instance a token for its own repository only, never the password, and mints it again at half its life', async () => {
+      let now = Date.now();
+      const creds = new InstancePullCredentials(c.client, NS, logger('test'), registryPullTokenMinter({ plainHttpRegistries: [reg.host, tokens.host] }), () => now);
+      const ref = `${reg.host}/acme/mine`;
+      const inst: any = { metadata: { namespace: APP, name: 'tok-0', uid: 'uid-tok-0' }, spec: { archive: { ref, digest: digests['acme/mine'], pullSecrets: [{ name: 'robot' }] } } };
+      const secrets = [{ namespace: APP, name: 'robot', dockerConfig: JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${robot.username}:${robot.password}`).toString('base64') } } }) }];
+      const again = await creds.ensure(inst, { secrets });
+      expect(again).toBe(150_000); // the test token server's tokens live 300 s
+      const path = `/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, 'tok-0')}`;
+      const s1 = await c.client.get(path);
+      const doc = Buffer.from(s1.data['.dockerconfigjson'], 'base64').toString();
+      expect(doc).not.toContain(robot.password);
+      expect(doc).not.toContain(Buffer.from(`${robot.username}:${robot.password}`).toString('base64'));
+      const held = credentialsFor(ref, [pullSecretOf(s1, NS, s1.metadata.name)])!;
+      expect(Object.keys(held)).toEqual(['registryToken']);
+      expect(Date.parse(s1.metadata.annotations[PULL_TOKEN_EXPIRES_ANNOTATION])).toBe(now + 300_000);
+
+      // the token reads its repository (what the agent's access check does) ...
+      await openArchiveStore(ref, { plainHttpRegistries: [reg.host, tokens.host], credentials: held }).checkAccess(digests['acme/mine']);
+      // ... and nothing else on that registry, which the robot's password could
+      const other = await openArchiveStore(`${reg.host}/acme/theirs`, { plainHttpRegistries: [reg.host, tokens.host], credentials: held }).checkAccess(digests['acme/theirs']).then(() => undefined, (e) => e);
+      expect(other?.code).toBe('AUTH_FAILED');
+      await openArchiveStore(`${reg.host}/acme/theirs`, { plainHttpRegistries: [reg.host, tokens.host], credentials: robot }).checkAccess(digests['acme/theirs']);
+
+      // while fresh: no new token, no write
+      const asked = tokens.requests;
+      expect(await creds.ensure(inst, { secrets })).toBe(150_000);
+      expect(tokens.requests).toBe(asked);
+      // at half its life: a new token, written to the same Secret
+      now += 150_000;
+      await creds.ensure(inst, { secrets });
+      expect(tokens.requests).toBe(asked + 1);
+      const s2 = await c.client.get(path);
+      expect(Date.parse(s2.metadata.annotations[PULL_TOKEN_EXPIRES_ANNOTATION])).toBe(now + 300_000);
+
+      // a credential the token service refuses: the narrowed credential is written (the agent
+      // then reports RegistryUnauthorized itself), and minting is tried again in 30 s
+      const wrong = [{ ...secrets[0], dockerConfig: JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${robot.username}:nope`).toString('base64') } } }) }];
+      expect(await creds.ensure(inst, { secrets: wrong })).toBe(30_000);
+      const s3 = await c.client.get(path);
+      expect(credentialsFor(ref, [pullSecretOf(s3, NS, s3.metadata.name)])).toEqual({ username: robot.username, password: 'nope' });
+      expect(s3.metadata.annotations?.[PULL_TOKEN_EXPIRES_ANNOTATION]).toBeUndefined();
+      await c.client.delete(path);
+    });
+  });
 });
