@@ -2,7 +2,8 @@
  * From an instance's `spec.archive` (ref + digest) to a verified library on local disk:
  *
  *   1. refuse at once an instance bound to a target this agent cannot load;
- *   2. Fetching: show that this instance's credentials (its pull secrets, or anonymous) can
+ *   2. Fetching: show that this instance's credentials (the pull credential the controller
+ *      wrote for it in the Gantry namespace, agent/pull-creds.ts, or anonymous) can
  *      read the digest from the repository it names (a manifest HEAD, remembered a while:
  *      registry-access.ts) — else it stays Fetching with RegistryUnauthorized, whatever is
  *      cached; then pull the archive by digest through the ArchiveCache, with those
@@ -27,12 +28,15 @@ import { BinaryStore } from './binaries.js';
 import { InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
 import type { PreparedBinary } from './instance-runner.js';
-import { credentialsFor, readPullSecrets } from '../registry/pull-secrets.js';
+import { credentialsFor } from '../registry/pull-secrets.js';
+import { instancePullSecrets } from './pull-creds.js';
 import { narrowTrust, trustProblem } from '../api/trust.js';
 import type { RegistryAccess } from './registry-access.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
+  /** The Gantry namespace, where the controller writes each instance's pull credential. */
+  namespace: string;
   cache: ArchiveCache;
   binaries: BinaryStore;
   /** remembers which (repository, digest, credentials) were shown to have access */
@@ -62,8 +66,9 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   const trusted = trust.trusted;
 
   onPhase('Fetching');
-  // one reader and one matcher for pull secrets (registry/pull-secrets.ts), as the controller's
-  const secrets = spec.archive.pullSecrets?.length ? await readPullSecrets(o.kube, namespace, spec.archive.pullSecrets.map((s) => s.name)) : [];
+  // the instance's own narrowed credential from the Gantry namespace (agent/pull-creds.ts),
+  // matched by the same code as the controller's (registry/pull-secrets.ts)
+  const secrets = await instancePullSecrets(o.kube, o.namespace, inst);
   const credentials = credentialsFor(spec.archive.ref, secrets);
   const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, maxArchiveBytes: o.maxArchiveBytes, credentials });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss

@@ -154,7 +154,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log,
       metrics,
       prepare: async (inst, onPhase) => {
-        const binary = await prepareBinary({ kube, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase);
+        const binary = await prepareBinary({ kube, namespace, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase);
         if (opts.membrane) hostCreds.set(inst.metadata.uid ?? '', await instanceCreds(kube, namespace, join(cacheDir, 'creds'), inst));
         return binary;
       },

@@ -59,9 +59,21 @@ export function instanceCredsSecretName(namespace: string, name: string): string
   return `gantry-instance-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
 }
 
+/**
+ * The Secret holding one instance's registry pull credential, in the Gantry namespace: the
+ * controller reduces the Provider's pull secrets to the one entry for the archive's registry
+ * (controller/instance-pull-creds.ts) so the node agent never reads Secrets outside that
+ * namespace. Same hash and labels as the NATS credentials, its own marker.
+ */
+export function instancePullCredsSecretName(namespace: string, name: string): string {
+  return instanceCredsSecretName(namespace, name).replace(/^gantry-instance-/, 'gantry-pull-');
+}
+
 export const instanceCredsLabels = {
   marker: 'gantry.dev/instance-creds',
   namespace: 'gantry.dev/instance-namespace',
   name: 'gantry.dev/instance-name',
   uid: 'gantry.dev/instance-uid',
+  /** marks a per-instance pull credential Secret (instancePullCredsSecretName) */
+  pullMarker: 'gantry.dev/instance-pull-creds',
 } as const;

@@ -13,6 +13,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { group, version, defaultNamespace, agentLeaseName, type CapabilityGrant, type Provider, type ProviderInstance } from '../api/index.js';
+import { InstancePullCredentials, registryPullTokenMinter } from './instance-pull-creds.js';
 import { grantsPath, InstanceCredentials, reconcileGrant, type MembraneConfig } from './membrane.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { CountingClient } from './counting-client.js';
@@ -34,6 +35,8 @@ import type { LeaseLike, NodeLike } from './scheduling/nodes.js';
 import { WorkQueue } from './workqueue.js';
 import { Limiter } from './limiter.js';
 import { GantryError } from '../runtime/errors.js';
+
+const PULL_CREDS_SWEEP = 'sweep:pull-credentials';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -57,6 +60,8 @@ export interface ControllerOptions {
   revisionRecheckMs?: number;
   /** Every Provider is reconciled again this often, changed or not (default 30 s). */
   resyncMs?: number;
+  /** How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s): a rotation reaches instances' credentials within about this. */
+  pullSecretTtlMs?: number;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Reconciles at once (default 8) and API writes in flight over all of them (default 64). */
@@ -117,6 +122,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const keyOf = (o: { metadata: { namespace?: string; name: string } }) => `${o.metadata.namespace}/${o.metadata.name}`;
   const index = new InstanceIndex(expectationTtlMs);
   const enqueueAll = () => {
+    queue.add(PULL_CREDS_SWEEP);
     for (const p of providers.list()) queue.add(keyOf(p));
     for (const pk of index.providerKeys()) queue.add(pk);
   };
@@ -185,7 +191,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     add: (i) => enqueue(index.observeAdd(i)),
     // bursts of status updates (agents starting many instances) coalesce into one reconcile
     update: (i, old) => enqueue(index.observeUpdate(i, old), coalesceMs),
-    delete: (i) => enqueue(index.observeDelete(i)),
+    delete: (i) => {
+      enqueue(index.observeDelete(i));
+      if (i.spec?.archive?.pullSecrets?.length) queue.add(PULL_CREDS_SWEEP);
+    },
   });
   function enqueue(pk: string | undefined, afterMs?: number) {
     if (pk === undefined) return;
@@ -212,8 +221,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   leases.addHandler({ add: (l) => views.leaseChanged(l), update: (l) => views.leaseChanged(l), delete: (l) => views.leaseChanged(l, true) });
 
-  const pullSecrets = new PullSecretCache(client, (pk) => queue.add(pk));
+  const pullSecrets = new PullSecretCache(client, (pk) => queue.add(pk), { ttlMs: opts.pullSecretTtlMs });
+  const pullCreds = new InstancePullCredentials(client, namespace, log, registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries }));
   const deps: ReconcilerDeps = {
+    pullCreds,
     providers,
     instances: index,
     nodes: views,
@@ -229,6 +240,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   };
 
   const handler = async (key: string) => {
+    if (key === PULL_CREDS_SWEEP) {
+      // instance pull credentials of gone instances (no slash: never a Provider key)
+      return pullCreds.sweep((ns, name, uid) => { const i = instances.get(name, ns); return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp; });
+    }
     const end = metrics.reconcileDuration.startTimer();
     try {
       const r = await reconcileProvider(deps, key);

@@ -85,3 +85,21 @@ export function credentialsFor(ref: string, secrets: readonly PullSecret[]): Reg
   }
   return undefined;
 }
+
+/**
+ * The docker config an instance needs and nothing more: the one entry `credentialsFor` picks
+ * for `ref`'s registry host (`{"auths":{}}` — anonymous — when none has one). The controller
+ * hands this to the node agent instead of the Provider's pull secrets, which may hold
+ * credentials for other registries too.
+ */
+export function narrowDockerConfig(ref: string, secrets: readonly PullSecret[]): string {
+  const c = credentialsFor(ref, secrets);
+  const parsed = parseArchiveRef(ref);
+  if (!c || parsed.kind === 'oci-layout') return JSON.stringify({ auths: {} });
+  const entry: Record<string, string> = {};
+  if (c.username !== undefined) entry.username = c.username;
+  if (c.password !== undefined) entry.password = c.password;
+  if (c.identityToken) entry.identitytoken = c.identityToken;
+  if (c.registryToken) entry.registrytoken = c.registryToken;
+  return JSON.stringify({ auths: { [parsed.host]: entry } });
+}

@@ -16,6 +16,7 @@
  * again then" (a rollout in progress, a progress deadline, expectations not yet observed).
  */
 import type { Provider } from '../../api/provider.js';
+import type { ProviderInstance } from '../../api/instance.js';
 import { ProviderSpec, providerDefaults } from '../../api/provider.js';
 import type { Logger } from '../../runtime/log.js';
 import type { KubeClient } from '../../runtime/kube.js';
@@ -25,6 +26,7 @@ import type { InstanceIndex } from '../instance-index.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { NodeViews } from '../node-views.js';
 import type { PullSecretCache } from '../pull-secret-cache.js';
+import type { InstancePullCredentials } from '../instance-pull-creds.js';
 import type { ArchiveResolver } from '../resolve.js';
 import { filterNodes } from '../scheduling/schedule.js';
 import type { WorkResult } from '../workqueue.js';
@@ -42,6 +44,8 @@ export interface ReconcilerDeps {
   instances: InstanceIndex;
   nodes: Pick<NodeViews, 'all'>;
   pullSecrets: PullSecretCache;
+  /** Writes each instance's narrowed pull credential into the Gantry namespace (absent: none written). */
+  pullCreds?: InstancePullCredentials;
   failedNodes: FailedNodes;
   resolver: ArchiveResolver;
   /** The cluster's trusted issuers (controller configuration). */
@@ -100,6 +104,9 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
     : undefined;
   const placed = resolved && schedule ? await bindPhase(draft, { provider: p, spec, resolved, placements: schedule.placements, linkName: d.linkName, trustedIssuers, writer: deps.writer, events: deps.events, log }) : 0;
 
+  // 4b. each instance's own pull credential, for the agent (instance-pull-creds.ts)
+  if (deps.pullCreds) await pullCredsPhase(deps, key, ns, active, draft, log);
+
   // 5. status
   await statusPhase(draft, { provider: p, resolved, mode: d.mode, allowMultiplePerNode: spec.allowMultiplePerNode, desired, plan, schedule, placed, nodeCount: nodes.size, progressDeadlineSeconds: d.progressDeadlineSeconds, now, client: deps.client, events: deps.events, metrics: deps.metrics });
 
@@ -107,6 +114,30 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   // expectations not yet observed, or something to do later: look again soon
   if (placed || plan.remove.length || !plan.complete) draft.requeueWithin(5_000);
   return { requeueAfterMs: draft.requeueAfterMs };
+}
+
+/**
+ * For each live instance naming pull secrets (its own copy of the names, which may be an older
+ * revision's during a rollout), the narrowed credential or the refusal; a secret still being
+ * read is skipped (the cache enqueues this Provider when it arrives). A failed write is retried.
+ */
+async function pullCredsPhase(deps: ReconcilerDeps, key: string, ns: string, active: ProviderInstance[], draft: StatusDraft, log: Logger): Promise<void> {
+  for (const inst of active) {
+    const names = (inst.spec.archive.pullSecrets ?? []).map((s) => s.name);
+    if (!names.length || !inst.metadata.uid) continue;
+    const source = deps.pullSecrets.lookup(key, ns, names);
+    if (!source) {
+      draft.requeueWithin(5_000);
+      continue;
+    }
+    try {
+      const again = await deps.pullCreds!.ensure(inst, source);
+      if (again !== undefined) draft.requeueWithin(again); // a pull token to refresh
+    } catch (err) {
+      log.warn({ instance: inst.metadata.name, err: (err as Error).message }, 'cannot write the instance pull credential; will retry');
+      draft.requeueWithin(2_000);
+    }
+  }
 }
 
 /** The cluster's trusted issuers narrowed by the Provider's spec.trust.issuers (api/trust.ts). */

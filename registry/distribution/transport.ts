@@ -136,6 +136,25 @@ export class RegistryTransport {
   }
 
   /**
+   * A short-lived token for pulling this one repository (scope `repository:<name>:pull`) from
+   * the registry's token service, exchanged with these credentials; undefined when the
+   * registry does not use bearer tokens (basic auth or none) or the credentials already are a
+   * registry token. Rejects with AUTH_FAILED when the token service refuses. Used to hand a
+   * node the narrowest credential (controller/instance-pull-creds.ts).
+   */
+  async repositoryPullToken(): Promise<{ token: string; expiresInSeconds: number } | undefined> {
+    if (this.opts.credentials?.registryToken) return undefined;
+    await this.ping();
+    if (this.scheme !== 'bearer') return undefined;
+    await this.requestToken('pull');
+    const token = this.tokens.get(this.scopeFor('pull'));
+    return token ? { token, expiresInSeconds: this.lastExpiresIn } : undefined;
+  }
+
+  /** expires_in of the last token the token service issued */
+  private lastExpiresIn = 60;
+
+  /**
    * Credentials ready before a request rather than a 401 after it (which would send a body
    * twice): the scheme learnt by a ping when `ping` and still unknown, the scope's token fetched
    * once bearer auth is known.
@@ -224,7 +243,8 @@ export class RegistryTransport {
     const body = (await res.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError('AUTH_FAILED', `token server ${realmUrl.host} answered without a token`);
-    this.tokens.set(scope, token, typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60);
+    this.lastExpiresIn = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
+    this.tokens.set(scope, token, this.lastExpiresIn);
   }
 
   private async fetchOnce(method: string, url: string, headers: Record<string, string>, body: Uint8Array | undefined, timeoutMs: number): Promise<Sent> {

@@ -67,7 +67,7 @@ export interface ControlPlane {
    * TokenRequest API; the ServiceAccount is created when missing. It can do exactly what
    * RBAC grants `system:serviceaccount:<namespace>:<name>`.
    */
-  serviceAccountKubeconfig(namespace: string, name: string): Promise<{ path: string; yaml: string; token: string }>;
+  serviceAccountKubeconfig(namespace: string, name: string, opts?: ServiceAccountTokenOptions): Promise<{ path: string; yaml: string; token: string }>;
   stop(): Promise<void>;
 }
 
@@ -246,18 +246,36 @@ export async function apiserverReady(url: string, pki: Pick<ControlPlanePki, 'ca
   return (await controlPlaneRequest(`${url}/readyz`, { caPem: pki.caPem, token: pki.token, timeoutMs: 5000 }).catch(() => ({ status: 0 }))).status === 200;
 }
 
+export interface ServiceAccountTokenOptions {
+  /**
+   * Bind the token to this Node object (TokenRequest boundObjectRef, as a node agent's token is
+   * bound to its node): the API server then puts `authentication.kubernetes.io/node-name` in the
+   * user's extra, which deploy/base/admission-agent.yaml keys on. The Node must exist; the token
+   * stops working when it is deleted.
+   */
+  boundNode?: string;
+  expirationSeconds?: number;
+}
+
 /**
  * A kubeconfig for a ServiceAccount with a token from the TokenRequest API (the ServiceAccount
  * and its namespace are created when missing). It can do exactly what RBAC grants
  * `system:serviceaccount:<namespace>:<name>`.
  */
-export async function serviceAccountToken(url: string, pki: Pick<ControlPlanePki, 'caPem' | 'token'>, namespace: string, name: string, expirationSeconds = 7 * 24 * 3600): Promise<string> {
+export async function serviceAccountToken(url: string, pki: Pick<ControlPlanePki, 'caPem' | 'token'>, namespace: string, name: string, opts: ServiceAccountTokenOptions = {}): Promise<string> {
+  const expirationSeconds = opts.expirationSeconds ?? 7 * 24 * 3600;
   const request = (path: string, method = 'GET', body?: unknown) => controlPlaneRequest(url + path, { caPem: pki.caPem, token: pki.token, method, body });
   const ns = await request(`/api/v1/namespaces/${namespace}`);
   if (ns.status === 404) await request('/api/v1/namespaces', 'POST', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   const sa = await request(`/api/v1/namespaces/${namespace}/serviceaccounts`, 'POST', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } });
   if (sa.status !== 201 && sa.status !== 409) throw new ControlPlaneError('CONTROL_PLANE_REQUEST_FAILED', `creating ServiceAccount ${namespace}/${name}: HTTP ${sa.status} ${sa.body}`);
-  const tr = await request(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, 'POST', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } });
+  let boundObjectRef: { kind: 'Node'; apiVersion: 'v1'; name: string; uid: string } | undefined;
+  if (opts.boundNode) {
+    const node = await request(`/api/v1/nodes/${encodeURIComponent(opts.boundNode)}`);
+    if (node.status !== 200) throw new ControlPlaneError('CONTROL_PLANE_REQUEST_FAILED', `a token bound to Node ${opts.boundNode}: the Node must exist (HTTP ${node.status} ${node.body})`);
+    boundObjectRef = { kind: 'Node', apiVersion: 'v1', name: opts.boundNode, uid: JSON.parse(node.body).metadata.uid };
+  }
+  const tr = await request(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, 'POST', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds, ...(boundObjectRef ? { boundObjectRef } : {}) } });
   if (tr.status !== 201) throw new ControlPlaneError('CONTROL_PLANE_REQUEST_FAILED', `TokenRequest for ServiceAccount ${namespace}/${name}: HTTP ${tr.status} ${tr.body}`);
   return JSON.parse(tr.body).status.token as string;
 }
@@ -310,10 +328,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       dir,
       etcdUrl,
       pids: () => Object.fromEntries(procs.filter((p) => p.child.pid).map((p) => [p.name, p.child.pid!])),
-      async serviceAccountKubeconfig(namespace, name) {
-        const saToken = await serviceAccountToken(url, pki, namespace, name);
+      async serviceAccountKubeconfig(namespace, name, tokenOpts) {
+        const saToken = await serviceAccountToken(url, pki, namespace, name, tokenOpts);
         const saYaml = kubeconfigYaml(url, pki.caPem, saToken, namespace);
-        const path = join(dir, `sa-${namespace}-${name}.kubeconfig`);
+        const path = join(dir, `sa-${namespace}-${name}${tokenOpts?.boundNode ? `-node-${tokenOpts.boundNode}` : ''}.kubeconfig`);
         writeFileSync(path, saYaml, { mode: 0o600 });
         return { path, yaml: saYaml, token: saToken };
       },

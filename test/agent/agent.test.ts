@@ -16,14 +16,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { callProvider, CallError } from '../../client/call.js';
 import { instanceSubject } from '../../client/protocol.js';
 import { hostTarget } from '../../agent/target.js';
+import { instancePullCredsSecretName } from '../../api/index.js';
+import { registryPullTokenMinter } from '../../controller/instance-pull-creds.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import {
-  createInstance, getInstance, instancesPath, isPhase, NODE, NS, providerLibrary, publish, publishTampered,
+  createInstance, createInstanceOnly, getInstance, instancesPath, isPhase, writePullCredential, NODE, NS, providerLibrary, publish, publishTampered,
   startWorld, subscriptionCount, waitForInstance, type World,
 } from './harness.js';
 
-import { startRegistry, type RegistryServer } from '../support/registry.js';
+import { startRegistry, startTokenServer, type RegistryServer, type TokenServer } from '../support/registry.js';
 
 const run = promisify(execFile);
 const target = hostTarget();
@@ -36,14 +38,17 @@ let cacheDir: string;
 let agent: ChildProcess | undefined;
 let agentLog = '';
 let privateRegistry: RegistryServer;
+let tokenRegistry: RegistryServer;
+let tokenServer: TokenServer;
 const regUser = { username: 'puller', password: 'secret-pw' };
 const archives: Record<string, { ref: string; digest: string; bytes: Uint8Array }> = {};
 
 function startAgentProcess(node = NODE, extra: string[] = [], cache = cacheDir): ChildProcess {
   const p = spawn(
     process.execPath,
-    [gantryBin(), 'agent', '--kubeconfig', w.agentKubeconfigPath, '--node', node, '--nats', w.nats.url, '--cache-dir', cache,
-      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--plain-http-registry', privateRegistry.host, ...extra],
+    [gantryBin(), 'agent', '--kubeconfig', w.agentFor(node).kubeconfigPath, '--node', node, '--nats', w.nats.url, '--cache-dir', cache,
+      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--plain-http-registry', privateRegistry.host,
+      '--plain-http-registry', tokenRegistry.host, '--plain-http-registry', tokenServer.host, ...extra],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
   );
   p.stderr?.on('data', (d) => (agentLog = (agentLog + d).slice(-20_000)));
@@ -89,6 +94,13 @@ beforeAll(async () => {
     repo: 'echo-private', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed,
     registryHost: privateRegistry.host, credentials: regUser,
   });
+  // a registry behind a bearer-token service (distribution's `auth: token`)
+  tokenServer = await startTokenServer({ [regUser.username]: regUser.password });
+  tokenRegistry = await startRegistry({ token: { realm: tokenServer.realm, service: tokenServer.service, issuer: tokenServer.issuer, rootCertBundle: tokenServer.rootCertBundle } });
+  archives['echo-token'] = await publish(w, {
+    repo: 'echo-token', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed,
+    registryHost: tokenRegistry.host, credentials: regUser, plainHttp: [tokenServer.host],
+  });
   await publishOne('echo-foreign', 'echo', 'gantry:echo', w.issuerSeed, target.startsWith('aarch64') ? 'x86_64-linux' : 'aarch64-linux');
   agent = startAgentProcess();
 }, 60_000);
@@ -102,6 +114,8 @@ afterAll(async () => {
   await stopAgentProcess(agent, 'SIGTERM');
   await nc?.close();
   await privateRegistry?.stop();
+  await tokenRegistry?.stop();
+  await tokenServer?.stop();
   await w?.stop();
   if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
 });
@@ -174,6 +188,84 @@ describe('gantry agent', () => {
     const missing = await waitForInstance(w, 'private-missing', (i) => i.status?.reason === 'PullSecretInvalid');
     expect(missing.status.message).toMatch(/no-such-secret/);
     for (const n of ['private-nosecret', 'private-missing', 'private-0']) await w.kube.delete(instancesPath(NS, n));
+  });
+
+  it('pulls with the credential the controller wrote into gantry-system, reads no Secret in the instance\'s namespace, and picks up a rotated one on the next pull without a restart', async () => {
+    const a = archives['echo-private']!;
+    const cfg = (password: string) => Buffer.from(JSON.stringify({ auths: {
+      [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${password}`).toString('base64') },
+      'other-registry.example:5000': { auth: Buffer.from('someone:else').toString('base64') },
+    } })).toString('base64');
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'rotating', namespace: NS }, data: { '.dockerconfigjson': cfg('stale-password') } });
+    const inst = await createInstance(w, { name: 'rotated-0', provider: 'rotated', ref: a.ref, digest: a.digest, target, pullSecrets: ['rotating'] });
+    // the credential the agent gets holds the archive's registry only
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'rotated-0')}`);
+    expect(Object.keys(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString()).auths)).toEqual([privateRegistry.host]);
+    expect(held.metadata.labels['gantry.dev/instance-uid']).toBe(inst.metadata.uid);
+    // a stale credential: refused by the registry, and the agent keeps trying
+    await waitForInstance(w, 'rotated-0', (i) => i.status?.reason === 'RegistryUnauthorized');
+    // the Provider's secret is rotated; the controller rewrites the instance's credential
+    const cur = await w.kube.get(`/api/v1/namespaces/${NS}/secrets/rotating`);
+    await w.kube.replace(`/api/v1/namespaces/${NS}/secrets/rotating`, { ...cur, data: { '.dockerconfigjson': cfg(regUser.password) } });
+    await writePullCredential(w, inst);
+    // the same instance (same uid, same agent) pulls with it on its next attempt
+    const running = await waitForInstance(w, 'rotated-0', isPhase('Running'), 30_000);
+    expect(running.metadata.uid).toBe(inst.metadata.uid);
+    // deleting the Provider's secret no longer matters to the agent: it never reads it
+    await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/rotating`);
+    await w.kube.delete(instancesPath(NS, 'rotated-0'));
+  });
+
+  it('pulls from a token-auth registry with a repository pull token the controller minted, or the narrowed credential (password, identity token), and not with a wrong one', async () => {
+    const a = archives['echo-token']!;
+    const entries = {
+      password: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') },
+      identity: { identitytoken: `refresh-${regUser.username}` }, // the token service's OAuth2 refresh token
+      wrong: { auth: Buffer.from(`${regUser.username}:nope`).toString('base64') },
+    };
+    const before = tokenServer.requests;
+    for (const [kind, entry] of Object.entries(entries)) {
+      await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `token-${kind}`, namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entry, [privateRegistry.host]: { auth: 'eDp5' } } })).toString('base64') } });
+      await createInstance(w, { name: `token-${kind}`, provider: `token-${kind}`, ref: a.ref, digest: a.digest, target, pullSecrets: [`token-${kind}`] });
+    }
+    // as the controller does: a token for this repository only, minted with the credential
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'token-minted', namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entries.password } })).toString('base64') } });
+    const mintedInst = await createInstanceOnly(w, { name: 'token-minted', provider: 'token-minted', ref: a.ref, digest: a.digest, target, pullSecrets: ['token-minted'] });
+    await writePullCredential(w, mintedInst, registryPullTokenMinter({ plainHttpRegistries: [tokenRegistry.host, tokenServer.host] }));
+    const minted = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
+    expect(Object.keys(JSON.parse(Buffer.from(minted.data['.dockerconfigjson'], 'base64').toString()).auths[tokenRegistry.host])).toEqual(['registrytoken']);
+    await waitForInstance(w, 'token-minted', isPhase('Running'), 30_000);
+    await w.kube.delete(instancesPath(NS, 'token-minted'));
+    await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-minted`);
+
+    await waitForInstance(w, 'token-password', isPhase('Running'), 30_000);
+    await waitForInstance(w, 'token-identity', isPhase('Running'), 30_000);
+    const refused = await waitForInstance(w, 'token-wrong', (i) => i.status?.reason === 'RegistryUnauthorized', 30_000);
+    expect(refused.status.phase).toBe('Fetching');
+    expect(tokenServer.requests).toBeGreaterThan(before); // the credential went through the token service
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
+    expect(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString())).toEqual({ auths: { [tokenRegistry.host]: { identitytoken: `refresh-${regUser.username}` } } });
+    for (const kind of Object.keys(entries)) {
+      await w.kube.delete(instancesPath(NS, `token-${kind}`));
+      await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-${kind}`);
+    }
+  });
+
+  it('an instance naming pull secrets waits for its credential (CredentialsPending), never falls back to the Provider\'s Secret', async () => {
+    const a = archives['echo-private']!;
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'unnarrowed', namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') } } })).toString('base64') } });
+    const inst = await createInstanceOnly(w, { name: 'pending-creds', provider: 'pending-creds', ref: a.ref, digest: a.digest, target, pullSecrets: ['unnarrowed'] });
+    const pending = await waitForInstance(w, 'pending-creds', (i) => i.status?.reason === 'CredentialsPending');
+    expect(pending.status.phase).toBe('Fetching');
+    expect(pending.status.message).toContain(instancePullCredsSecretName(NS, 'pending-creds'));
+    // a credential left for an earlier instance of the same name (another uid) is not used either
+    await writePullCredential(w, { ...inst, metadata: { ...inst.metadata, uid: 'an-earlier-uid' } });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await getInstance(w, 'pending-creds')).status.reason).toBe('CredentialsPending');
+    await writePullCredential(w, inst);
+    await waitForInstance(w, 'pending-creds', isPhase('Running'), 30_000);
+    await w.kube.delete(instancesPath(NS, 'pending-creds'));
+    await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/unnarrowed`);
   });
 
   it('a private archive cached for one instance never runs for another that cannot read it (4 rounds, each attack fails closed)', async () => {

@@ -12,13 +12,22 @@ import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig }
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
+import { InstancePullCredentials, type PullTokenMinter } from '../../controller/instance-pull-creds.js';
+import { logger } from '../../runtime/log.js';
+import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { freePort } from '../support/ports.js';
 
+const execFileP = promisify(execFile);
+
 export const NODE = 'node-a';
 export const NS = 'default';
+/** The nodes agent tests run agents on: each gets a Node object and a node-bound token on the real ground. */
+export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli'];
 
 export interface World {
   nats: NatsServer;
@@ -29,9 +38,15 @@ export interface World {
   /** Cluster admin: the test plays the controller. */
   kubeConfig: KubeConfig;
   kubeconfigPath: string;
-  /** Who the agent under test runs as: deploy/base's gantry-agent ServiceAccount on the real API server. */
+  /**
+   * Who the agent under test on NODE runs as: deploy/base's gantry-agent ServiceAccount on the
+   * real API server, with a token bound to its Node (as the DaemonSet's projected token is), under
+   * deploy/base's admission policy for agents; the admin on the emulator.
+   */
   agentKubeConfig: KubeConfig;
   agentKubeconfigPath: string;
+  /** The same for an agent on another of AGENT_NODES. */
+  agentFor(node: string): { kc: KubeConfig; kubeconfigPath: string };
   kube: KubeClient;
   issuerSeed: string;
   issuer: string;
@@ -67,7 +82,24 @@ export async function startWorld(): Promise<World> {
     }
   }
   const issuerSeed = generateSeed('account');
-  const agentId = await api.identity('agent');
+  const agents = new Map<string, { kc: KubeConfig; kubeconfigPath: string }>();
+  if (api.controlPlane) {
+    await execFileP(realKubectl(), ['--kubeconfig', api.kubeconfigPath, 'apply', '--server-side', '--field-manager=gantry-tests', '-f', join(packageRoot(), 'deploy', 'base', 'admission-agent.yaml')], { timeout: 60_000 });
+    for (const node of AGENT_NODES) {
+      await kube.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
+      const sa = await api.controlPlane.serviceAccountKubeconfig('gantry-system', 'gantry-agent', { boundNode: node });
+      agents.set(node, { kc: loadKubeConfig({ kubeconfigYaml: sa.yaml }), kubeconfigPath: sa.path });
+    }
+  } else {
+    const admin = await api.identity('agent');
+    for (const node of AGENT_NODES) agents.set(node, { kc: admin.kc, kubeconfigPath: admin.kubeconfigPath });
+  }
+  const agentFor = (node: string) => {
+    const a = agents.get(node);
+    if (!a) throw new Error(`no agent identity for node ${node}: add it to AGENT_NODES`);
+    return a;
+  };
+  const agentId = agentFor(NODE);
   return {
     nats,
     monitorPort,
@@ -77,6 +109,7 @@ export async function startWorld(): Promise<World> {
     kubeconfigPath: api.kubeconfigPath,
     agentKubeConfig: agentId.kc,
     agentKubeconfigPath: agentId.kubeconfigPath,
+    agentFor,
     kube,
     issuerSeed,
     issuer: publicKeyFromSeed(issuerSeed),
@@ -98,6 +131,8 @@ export interface ArchiveSpec {
   /** another registry than the world's (host:port), with credentials for the push */
   registryHost?: string;
   credentials?: { username: string; password: string };
+  /** more plain-HTTP hosts for the push (a token service on loopback) */
+  plainHttp?: string[];
   capid: string;
   binaries: Record<string, Uint8Array>;
   issuerSeed: string;
@@ -118,7 +153,7 @@ export async function publish(w: World, a: ArchiveSpec): Promise<{ ref: string; 
   });
   const host = a.registryHost ?? w.registry.host;
   const ref = `${host}/tests/${a.repo}`;
-  const store = openArchiveStore(ref, { plainHttpRegistries: [host], credentials: a.credentials });
+  const store = openArchiveStore(ref, { plainHttpRegistries: [host, ...(a.plainHttp ?? [])], credentials: a.credentials });
   const pushed = await store.push(bytes);
   return { ref, digest: pushed.digest, bytes };
 }
@@ -157,8 +192,29 @@ export interface InstanceOptions {
   pullSecrets?: string[];
 }
 
-/** Create a ProviderInstance bound to the test node, as the controller would. */
+/**
+ * Create a ProviderInstance bound to the test node, as the controller would — with its pull
+ * credential: the named pull secrets (read as the controller, with admin rights) reduced to
+ * the instance's registry by the controller's own code, in gantry-system.
+ */
 export async function createInstance(w: World, o: InstanceOptions): Promise<any> {
+  const created = await createInstanceOnly(w, o);
+  if (o.pullSecrets?.length) await writePullCredential(w, created);
+  return created;
+}
+
+/** Play the controller's pull-credential writer (controller/instance-pull-creds.ts) for `inst`. */
+export async function writePullCredential(w: World, inst: any, mint?: PullTokenMinter): Promise<void> {
+  const names: string[] = (inst.spec.archive.pullSecrets ?? []).map((s: { name: string }) => s.name);
+  const source = await readPullSecrets(w.kube, inst.metadata.namespace, names).then((secrets) => ({ secrets }), (error: unknown) => {
+    if (error instanceof PullSecretError) return { error };
+    throw error;
+  });
+  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller'), mint).ensure(inst, source);
+}
+
+/** Create the ProviderInstance alone (no pull credential written). */
+export async function createInstanceOnly(w: World, o: InstanceOptions): Promise<any> {
   const node = o.node ?? NODE;
   return w.kube.create(instancesPath(NS), {
     apiVersion: 'gantry.dev/v1alpha1',

@@ -87,7 +87,7 @@ beforeAll(async () => {
   archives.faulty = await publish(w, { repo: 'faulty', capid: 'gantry:faulty', binaries: { [target]: providerLibrary('faulty') }, issuerSeed: w.issuerSeed });
   archives.stranger = await publish(w, { repo: 'stranger', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: generateSeed('account') });
   agent = await startAgent({
-    kubeConfig: w.agentKubeConfig,
+    kubeConfig: w.agentFor('metrics-node').kc,
     node: 'metrics-node',
     natsUrl: w.nats.url,
     cacheDir: tempDir(),
@@ -174,7 +174,7 @@ describe('agent metrics and health', () => {
   });
 
   it('gantry agent --metrics-addr (or $GANTRY_METRICS_ADDR, as the DaemonSet sets it) serves the same endpoints, and refuses a bad address before starting', async () => {
-    const args = (addr?: string) => [gantryBin(), 'agent', '--kubeconfig', w.agentKubeconfigPath, '--node', 'metrics-cli', '--nats', w.nats.url,
+    const args = (addr?: string) => [gantryBin(), 'agent', '--kubeconfig', w.agentFor('metrics-cli').kubeconfigPath, '--node', 'metrics-cli', '--nats', w.nats.url,
       '--cache-dir', tempDir(), '--trust-issuer', w.issuer, ...(addr ? ['--metrics-addr', addr] : [])];
     const bad = spawn(process.execPath, args('127.0.0.1:http'), { stdio: ['ignore', 'ignore', 'pipe'] });
     let badErr = '';

@@ -147,19 +147,35 @@ describe('security posture', () => {
     for (const r of roles) {
       for (const rule of r.rules) {
         for (const field of ['apiGroups', 'resources', 'verbs']) expect(rule[field], `${r.metadata.name}.${field}`).not.toContain('*');
-        // the controller manages the instances' NATS credentials, in gantry-system only
-        if (rule.resources.includes('secrets')) expect(rule.verbs).toEqual(r.kind === 'Role' && r.metadata.name === 'gantry-controller-instance-creds' ? ['get', 'list', 'create', 'delete'] : ['get']);
+        // the controller manages the instances' NATS and pull credentials, in gantry-system only
+        if (rule.resources.includes('secrets')) expect(rule.verbs).toEqual(r.kind === 'Role' && r.metadata.name === 'gantry-controller-instance-creds' ? ['get', 'list', 'create', 'update', 'delete'] : ['get']);
       }
     }
     const agentRules = find(base, 'ClusterRole', 'gantry-agent').rules as any[];
+    // a node reads no Secret outside gantry-system and no Provider (issue 21)
+    expect(agentRules.flatMap((r) => r.resources)).not.toContain('secrets');
+    expect(agentRules.flatMap((r) => r.resources)).not.toContain('providers');
+    const agentRole = find(base, 'Role', 'gantry-agent-leases');
+    expect(agentRole.metadata.namespace).toBe('gantry-system');
+    expect(agentRole.rules.find((r: any) => r.resources.includes('secrets')).verbs).toEqual(['get']);
     const agentInstanceVerbs = agentRules.filter((r) => r.resources.includes('providerinstances')).flatMap((r) => r.verbs);
     expect(agentInstanceVerbs).not.toContain('create');
     expect(agentInstanceVerbs).not.toContain('delete');
     // every binding names the service account its role is for
-    for (const b of base.filter((m) => m.kind.endsWith('Binding')) as any[]) {
+    for (const b of base.filter((m) => m.kind === 'RoleBinding' || m.kind === 'ClusterRoleBinding') as any[]) {
       expect(b.subjects).toHaveLength(1);
       expect(b.roleRef.name.startsWith(b.subjects[0].name)).toBe(true);
     }
+  });
+
+  it('the agent admission policy keys on the token\'s node and matches only gantry-agent\'s status and Lease writes', () => {
+    const policy = find(base, 'ValidatingAdmissionPolicy', 'gantry-agent-node-restriction');
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    expect(policy.spec.matchConditions.map((c: any) => c.expression)).toEqual(["request.userInfo.username == 'system:serviceaccount:gantry-system:gantry-agent'"]);
+    expect(policy.spec.matchConstraints.resourceRules.map((r: any) => r.resources).flat().sort()).toEqual(['leases', 'providerinstances/status']);
+    expect(policy.spec.variables[0].expression).toContain("'authentication.kubernetes.io/node-name'");
+    const binding = find(base, 'ValidatingAdmissionPolicyBinding', 'gantry-agent-node-restriction');
+    expect(binding.spec).toEqual({ policyName: 'gantry-agent-node-restriction', validationActions: ['Deny'] });
   });
 
   it('the kind overlay runs the locally built image and trusts its in-cluster registry over plain HTTP', () => {

@@ -62,7 +62,7 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     expect(w.code, w.err).toBe(0);
     const get = await kubectl('get', 'providers.gantry.dev', '-A');
     expect(get.code, get.err).toBe(0);
-    for (const [kind, name] of [['deployment', 'gantry-controller'], ['daemonset', 'gantry-agent'], ['serviceaccount', 'gantry-agent'], ['rolebinding', 'gantry-agent-leases']]) {
+    for (const [kind, name] of [['deployment', 'gantry-controller'], ['daemonset', 'gantry-agent'], ['serviceaccount', 'gantry-agent'], ['rolebinding', 'gantry-agent-leases'], ['validatingadmissionpolicy', 'gantry-agent-node-restriction'], ['validatingadmissionpolicybinding', 'gantry-agent-node-restriction']]) {
       expect((await kubectl('get', '-n', 'gantry-system', kind, name)).code, `${kind}/${name}`).toBe(0);
     }
     const again = await kubectl('apply', '-k', join(repo, 'deploy', 'base'));

@@ -55,8 +55,7 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['list', 'providerinstances.gantry.dev', '-A'],
       ['watch', 'providerinstances.gantry.dev', '-n', APP],
       ['patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', APP],
-      ['get', 'providers.gantry.dev', '-n', APP],
-      ['get', 'secrets', '-n', APP],
+      ['get', 'secrets', '-n', NS], // its instances' credentials, only in the Gantry namespace
       ['create', 'events', '-n', APP],
       ['update', 'leases.coordination.k8s.io/gantry-agent-node-a', '-n', NS],
     ];
@@ -67,6 +66,12 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['patch', 'providers.gantry.dev', '-n', APP],
       ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
       ['list', 'secrets', '-n', APP],
+      // a compromised node reads no Secret outside gantry-system, and no Provider (issue 21)
+      ['get', 'secrets', '-n', APP],
+      ['get', 'secrets', '-n', 'default'],
+      ['get', 'secrets', '-A'],
+      ['list', 'secrets', '-n', NS],
+      ['get', 'providers.gantry.dev', '-n', APP],
       ['list', 'providers.gantry.dev', '-A'],
       ['create', 'pods', '-n', APP],
       ['update', 'nodes'],
@@ -78,6 +83,23 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
     ];
     for (const a of yes) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('yes');
     for (const a of no) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('no');
+  });
+
+  it('the agent\'s own token is refused (403) a Secret in another namespace, and may read one in gantry-system', async () => {
+    const agent = new KubeClient((await c.api.identity('agent')).kc);
+    try {
+      for (const ns of [APP, NS]) {
+        await c.client.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'issue21-probe' }, data: { k: Buffer.from('v').toString('base64') } });
+      }
+      const refused = await agent.get(`/api/v1/namespaces/${APP}/secrets/issue21-probe`).then(() => undefined, (e) => e);
+      expect(refused?.code).toBe(403);
+      expect(String(refused?.message)).toMatch(/forbidden/i);
+      const providerRead = await agent.get(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers/anything`).then(() => undefined, (e) => e);
+      expect(providerRead?.code).toBe(403);
+      expect((await agent.get(`/api/v1/namespaces/${NS}/secrets/issue21-probe`)).metadata.name).toBe('issue21-probe');
+    } finally {
+      agent.close();
+    }
   });
 
   it('the controller may place instances and hold its own Lease, and may not touch pods, list secrets or renew agents\' Leases', async () => {
