@@ -12,9 +12,15 @@
  * Node cannot put children into one shared process group (spawn only offers `detached`, a new
  * group per child) nor set a parent-death signal, so the marker is the group. Linux only for
  * the /proc scan; elsewhere the run.json pids are what `up` reaps.
+ *
+ * What survives a SIGKILL of the launcher, and who stops it:
+ *   apiserver, controller, agent-*   stop themselves within ~1 s (GANTRY_PARENT_PID, parent-watch)
+ *   provider hosts                   stopped by their agent as it stops; else reaped by the next start
+ *   nats-server, docker-registry     keep running until the next `up`/`down` (marker + run.json)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ManagedProcess } from './managed-process.js';
+import { PARENT_PID_ENV } from '../../runtime/parent-watch.js';
 
 export const SANDBOX_MARKER_ENV = 'GANTRY_SANDBOX';
 
@@ -28,7 +34,9 @@ export class ChildGroup {
 
   /** The environment a child of this group starts with. */
   env(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-    return { ...base, [SANDBOX_MARKER_ENV]: this.root };
+    // GANTRY_PARENT_PID: a Node child (apiserver, controller, agent) stops itself when this
+    // process dies (runtime/parent-watch.ts); nats-server and docker-registry ignore it
+    return { ...base, [SANDBOX_MARKER_ENV]: this.root, [PARENT_PID_ENV]: String(process.pid) };
   }
 
   spawned(p: ManagedProcess): void {
