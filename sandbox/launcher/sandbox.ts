@@ -320,6 +320,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         : await applyObjects(kube, defaultExampleProviders(archives.map((a) => ({ ...a, capid: EXAMPLE_ARCHIVES.find((e) => e.name === a.name)!.capid }))));
       for (const e of examples) say(out, `  example        ${e.kind} ${e.namespace}/${e.name}${e.created ? ' (applied)' : ' (exists; left as is)'}`);
     }
+    // a Ctrl-C while the examples were applied must not be lost once the handler goes
+    checkInterrupted();
 
     return {
       stateDir: sd.root,
