@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { defineConfig } from 'vitest/config';
 import { controlPlaneAvailable } from './sandbox/controlplane/binaries.js';
 
@@ -22,9 +23,14 @@ const real = {
   test: { name: 'real', include: onBothGrounds, env: { GANTRY_LOG_LEVEL: logLevel, GANTRY_TEST_APISERVER: 'real' } },
 };
 
+// The run's id, inherited by every worker and every process a test starts: the global
+// teardown (test/support/leak-check.ts) fails the run naming any that outlive the suite.
+process.env.GANTRY_TEST_RUN ??= randomUUID();
+
 export default defineConfig({
   test: {
     // no top-level include: a project that `extends` would get it concatenated to its own
+    globalSetup: ['test/support/leak-check.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Integration tests start real servers (nats-server, docker-registry, the API emulator,

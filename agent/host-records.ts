@@ -8,9 +8,18 @@
  * before it starts anything, and then lets the reconciler start fresh hosts for the
  * instances it should run. A restarted host loses only in-memory provider state; a doubled
  * one would split traffic and state, which is worse.
+ *
+ * A pid is recorded the tick its host is forked (before it is ready), and every host also
+ * carries GANTRY_HOST_RECORDS=<this dir> in its environment: reapAll stops the processes
+ * carrying it too (Linux /proc), so even a host forked in the instant before its record was
+ * written, by an agent SIGKILLed in that instant, is found. (A host whose agent dies also
+ * exits by itself when its IPC channel closes — agent/host/main.ts — unless it is stuck.)
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+/** The environment variable that marks a host as started by the agent owning this records dir. */
+export const HOST_RECORDS_ENV = 'GANTRY_HOST_RECORDS';
 
 export interface HostRecord {
   uid: string;
@@ -26,6 +35,11 @@ const hostEntryMarker = 'agent/host/main';
 export class HostRecords {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** The environment a host started under these records carries. */
+  markerEnv(): Record<string, string> {
+    return { [HOST_RECORDS_ENV]: this.dir };
   }
 
   private file(uid: string): string {
@@ -66,6 +80,9 @@ export class HostRecords {
    */
   async reapAll(graceMs = 3_000): Promise<HostRecord[]> {
     const alive = this.list().filter((r) => isProviderHost(r.pid));
+    for (const pid of markedHosts(this.dir)) {
+      if (!alive.some((r) => r.pid === pid)) alive.push({ uid: '', namespace: '', name: '(unrecorded)', pid, recordedAt: '' });
+    }
     for (const r of alive) signal(r.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (alive.some((r) => isAlive(r.pid)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
@@ -75,6 +92,27 @@ export class HostRecords {
     for (const r of this.list()) this.remove(r.uid);
     return alive;
   }
+}
+
+/** Live processes (not this one) whose environment carries the marker for `dir`; [] without /proc. */
+function markedHosts(dir: string): number[] {
+  const needle = `${HOST_RECORDS_ENV}=${dir}`;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${e}/environ`, 'latin1').split('\0').includes(needle) && isAlive(Number(e))) out.push(Number(e));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

@@ -172,7 +172,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           nats: opts.membrane
             ? { tls: opts.nats?.tls, connectTimeoutMs: opts.nats?.connectTimeoutMs, servers: opts.natsUrl, credsFile: hostCreds.get(inst.metadata.uid ?? '') }
             : { ...opts.nats, servers: opts.natsUrl },
-        }),
+        }, { env: records.markerEnv() }),
       recordPid: (inst, pid) => {
         const uid = inst.metadata.uid ?? '';
         if (pid) records.write({ uid, namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name, pid });

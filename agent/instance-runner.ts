@@ -39,6 +39,7 @@ export interface SupervisedHost {
   stop(): Promise<void>;
   readonly restartCount: number;
   readonly pid?: number;
+  on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
   on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string } }) => void): unknown;
   on(event: 'failed', fn: (e?: unknown) => void): unknown;
@@ -120,6 +121,8 @@ export class InstanceRunner {
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
     this.host = host;
+    // recorded at fork, not at ready: an agent killed while its host starts leaves a record
+    host.on('spawned', (pid) => this.deps.recordPid(this.instance, pid));
     host.on('ready', () => {
       if (this.stopping) return;
       this.deps.recordPid(this.instance, host.pid);

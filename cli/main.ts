@@ -7,6 +7,9 @@
 import { CommanderError } from 'commander';
 import { gantryProgram } from './program.js';
 import { exitStatus } from './exit-status.js';
+import { watchParent } from '../runtime/parent-watch.js';
+
+watchParent(); // a sandbox child stops when its launcher dies, even by SIGKILL
 
 const program = gantryProgram();
 

@@ -9,7 +9,8 @@
  * the host goes to `failed`. The first incarnation is special: start() rejects with its error
  * rather than retrying, so the caller (the agent) reports why an instance cannot start.
  *
- * Events: 'ready' (each incarnation), 'crash' ({ code, signal, restartCount, nextDelayMs,
+ * Events: 'spawned' (pid; each incarnation, in the tick it was forked, before it is ready),
+ * 'ready' (each incarnation), 'crash' ({ code, signal, restartCount, nextDelayMs,
  * error? }), 'failed' (HostError), 'stopped'.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -36,6 +37,8 @@ export interface ProviderHostOptions {
   startTimeoutMs?: number;
   /** How long stop() waits for a graceful exit before SIGKILL (default 10 s, or more for a long limits.stopGraceMs). */
   stopGraceMs?: number;
+  /** Added to each host process's environment (the agent's marker, see agent/host-records.ts). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface CrashInfo {
@@ -133,10 +136,12 @@ export class ProviderHost extends EventEmitter {
         ...process.env,
         // koffi's async calls run on libuv's pool: 4 working threads plus room for hung calls.
         UV_THREADPOOL_SIZE: String(Math.min(128, 4 + limits.maxHungCalls)),
+        ...this.opts.env,
       },
       serialization: 'json',
     });
     this.child = child;
+    if (child.pid !== undefined) this.emit('spawned', child.pid);
     this.startTimer = setTimeout(() => {
       reported = { code: 'START_TIMEOUT', message: `host for ${this.spec.instance} not ready after ${this.opts.startTimeoutMs ?? 30_000} ms` };
       child.kill('SIGKILL');

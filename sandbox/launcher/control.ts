@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../runtime/kube.js';
+import { killMarked } from './child-group.js';
 import { SandboxError } from './errors.js';
 import { commandLineMentions, isAlive, StateDir } from './state-dir.js';
 
@@ -32,6 +33,8 @@ export async function stopRunningSandbox(dir: string, timeoutMs = 60_000): Promi
       try { process.kill(-c.pid, 'SIGKILL'); } catch { try { process.kill(c.pid, 'SIGKILL'); } catch {} }
     }
   }
+  // and anything else carrying the state dir's marker (a child spawned after the last record)
+  if (killMarked(sd.root).length) forced = true;
   sd.release(run.pid);
   return { pid: run.pid, forced };
 }

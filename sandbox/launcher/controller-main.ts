@@ -7,6 +7,9 @@
 import { startController } from '../../controller/index.js';
 import { loadKubeConfig } from '../../runtime/kube.js';
 import { MembraneAuthority } from '../../membrane/authority.js';
+import { watchParent } from '../../runtime/parent-watch.js';
+
+watchParent(); // stop when the launcher dies, even by SIGKILL
 
 export interface ControllerChildConfig {
   kubeconfig: string;

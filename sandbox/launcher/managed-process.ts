@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
+import type { ChildGroup } from './child-group.js';
 import { SandboxError } from './errors.js';
 
 export interface ManagedProcessOptions {
@@ -23,6 +24,8 @@ export interface ManagedProcessOptions {
   startTimeoutMs?: number;
   stopGraceMs?: number;
   onUnexpectedExit?: (p: ManagedProcess, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** The launcher's set of children: the child carries its marker and is recorded at spawn. */
+  group?: ChildGroup;
 }
 
 export class ManagedProcess {
@@ -43,11 +46,14 @@ export class ManagedProcess {
     try {
       // own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops
       // its children in order instead of all of them dying at once
-      child = spawn(this.o.command, this.o.args, { stdio: ['ignore', fd, fd], env: this.o.env ?? process.env, cwd: this.o.cwd, detached: true });
+      const env = this.o.group ? this.o.group.env(this.o.env) : (this.o.env ?? process.env);
+      child = spawn(this.o.command, this.o.args, { stdio: ['ignore', fd, fd], env, cwd: this.o.cwd, detached: true });
     } finally {
       closeSync(fd);
     }
     this.child = child;
+    // recorded before any wait: a launcher killed while this child starts still names it
+    if (child.pid !== undefined) this.o.group?.spawned(this);
     let spawnError: Error | undefined;
     child.once('error', (e) => { spawnError = e; });
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {

@@ -15,13 +15,14 @@ export interface NatsServerOptions {
   onUnexpectedExit?: ManagedProcessOptions['onUnexpectedExit'];
   /** Configuration appended to the listen address (the membrane's operator-mode fragment). */
   extraConfig?: string;
+  group?: ManagedProcessOptions['group'];
 }
 
 export async function startNatsServer(o: NatsServerOptions): Promise<{ url: string; process: ManagedProcess }> {
   const bin = requireExecutable('nats-server', 'nats-server');
   const conf = join(o.dir, 'nats.conf');
   writeFileSync(conf, `listen: 127.0.0.1:${o.port}\nmax_payload: 8MB\n${o.extraConfig ?? ''}`, { mode: 0o600 });
-  const proc = new ManagedProcess({ name: 'nats-server', command: bin, args: ['-c', conf], logFile: o.logFile, port: o.port, onUnexpectedExit: o.onUnexpectedExit });
+  const proc = new ManagedProcess({ name: 'nats-server', command: bin, args: ['-c', conf], logFile: o.logFile, port: o.port, onUnexpectedExit: o.onUnexpectedExit, group: o.group });
   await proc.start();
   return { url: `nats://127.0.0.1:${o.port}`, process: proc };
 }

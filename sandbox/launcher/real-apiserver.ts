@@ -15,6 +15,7 @@ import { apiserverCommand, apiserverReady, controlPlaneAvailable, controlPlaneBi
 import { GANTRY_NAMESPACE } from './cluster-objects.js';
 import { SandboxError } from './errors.js';
 import { ManagedProcess } from './managed-process.js';
+import type { ChildGroup } from './child-group.js';
 import { writeAtomic, type StateDir } from './state-dir.js';
 
 const run = promisify(execFile);
@@ -47,8 +48,9 @@ export interface RealApiserverOptions {
   etcdPeerPort: number;
   env: NodeJS.ProcessEnv;
   onUnexpectedExit: (p: ManagedProcess, code: number | null, signal: NodeJS.Signals | null) => void;
-  /** Called with each child as soon as it runs (so a failed start-up still stops it). */
-  track: (p: ManagedProcess) => void;
+  /** Records and marks each child the moment it is spawned (child-group.ts), so a failed or
+   *  killed start-up still stops it. */
+  group: ChildGroup;
   packageRoot: string;
 }
 
@@ -57,22 +59,20 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
   const etcdUrl = `http://127.0.0.1:${o.etcdPort}`;
   const e = etcdCommand(dir, o.etcdPort, o.etcdPeerPort);
   const etcd = new ManagedProcess({
-    name: 'etcd', command: e.command, args: e.args, logFile: o.sd.log('etcd'), env: o.env, onUnexpectedExit: o.onUnexpectedExit,
+    name: 'etcd', command: e.command, args: e.args, logFile: o.sd.log('etcd'), env: o.env, onUnexpectedExit: o.onUnexpectedExit, group: o.group,
     ready: async () => (await fetch(`${etcdUrl}/health`)).ok, startTimeoutMs: 30_000, stopGraceMs: 10_000,
   });
   await etcd.start();
-  o.track(etcd);
 
   const pki = await preparePki(dir);
   const url = `https://127.0.0.1:${o.apiserverPort}`;
   const a = apiserverCommand(pki, etcdUrl, o.apiserverPort);
   const apiserver = new ManagedProcess({
-    name: 'kube-apiserver', command: a.command, args: a.args, logFile: o.sd.log('kube-apiserver'), env: o.env, onUnexpectedExit: o.onUnexpectedExit,
+    name: 'kube-apiserver', command: a.command, args: a.args, logFile: o.sd.log('kube-apiserver'), env: o.env, onUnexpectedExit: o.onUnexpectedExit, group: o.group,
     // RBAC bootstrap on a busy 2-core machine can take half a minute
     ready: () => apiserverReady(url, pki), startTimeoutMs: 120_000, stopGraceMs: 10_000,
   });
   await apiserver.start();
-  o.track(apiserver);
   writeAtomic(o.sd.kubeconfig, kubeconfigYaml(url, pki.caPem, pki.token), 0o600);
 
   // deploy/base's namespace and RBAC, applied as an operator would (server-side, idempotent)

@@ -33,7 +33,7 @@ export function chooseRegistryKind(asked: string | undefined): RegistryKind {
   return asked;
 }
 
-export async function startRegistry(o: { kind: RegistryKind; dir: string; port?: number; logFile: string; onUnexpectedExit?: ManagedProcessOptions['onUnexpectedExit'] }): Promise<SandboxRegistry> {
+export async function startRegistry(o: { kind: RegistryKind; dir: string; port?: number; logFile: string; onUnexpectedExit?: ManagedProcessOptions['onUnexpectedExit']; group?: ManagedProcessOptions['group'] }): Promise<SandboxRegistry> {
   if (o.kind === 'oci-layout') {
     const layout = join(o.dir, 'layout');
     mkdirSync(layout, { recursive: true });
@@ -49,7 +49,7 @@ export async function startRegistry(o: { kind: RegistryKind; dir: string; port?:
     config,
     `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${o.port}\n`,
   );
-  const proc = new ManagedProcess({ name: 'docker-registry', command: bin, args: ['serve', config], logFile: o.logFile, port: o.port, onUnexpectedExit: o.onUnexpectedExit });
+  const proc = new ManagedProcess({ name: 'docker-registry', command: bin, args: ['serve', config], logFile: o.logFile, port: o.port, onUnexpectedExit: o.onUnexpectedExit, group: o.group });
   await proc.start();
   const host = `127.0.0.1:${o.port}`;
   return { kind: 'docker', location: host, refFor: (repo) => `${host}/${repo}`, plainHttp: [host], process: proc };

@@ -28,6 +28,7 @@ import type { ControllerChildConfig } from './controller-main.js';
 import { hostTarget } from '../../agent/target.js';
 import { SandboxError } from './errors.js';
 import { freePort, portIsFree } from './host.js';
+import { ChildGroup, killMarked } from './child-group.js';
 import { ManagedProcess } from './managed-process.js';
 import { startNatsServer } from './nats-server.js';
 import { DEFAULT_NODE_SPEC, parseNodeSpec, type SandboxNode } from './node-spec.js';
@@ -94,22 +95,20 @@ async function portFor(saved: number | undefined, what: string, sd: StateDir): P
   return saved;
 }
 
-/** Stop children a launcher killed with SIGKILL left behind (their pids are in run.json). */
+/**
+ * Stop what a launcher killed with SIGKILL left behind: the children named in run.json, then
+ * every process still carrying this state dir's marker (a child spawned after the last
+ * record, provider hosts of a killed agent). Nothing is touched while a launcher owns the dir.
+ */
 function reapOrphans(sd: StateDir, out?: NodeJS.WritableStream): void {
-  let text: string;
+  let rec: RunRecord | undefined;
   try {
-    text = readFileSync(sd.runFile, 'utf8');
+    rec = JSON.parse(readFileSync(sd.runFile, 'utf8'));
   } catch {
-    return;
+    rec = undefined;
   }
-  let rec: RunRecord;
-  try {
-    rec = JSON.parse(text);
-  } catch {
-    return;
-  }
-  if (isAlive(rec.pid)) return;
-  for (const c of rec.children ?? []) {
+  if (rec && Number.isInteger(rec.pid) && isAlive(rec.pid)) return;
+  for (const c of rec?.children ?? []) {
     // a pid may have been reused since: only a process whose command line names this state
     // dir (every child's does) is ours to kill
     if (Number.isInteger(c.pid) && isAlive(c.pid) && commandLineMentions(c.pid, sd.root)) {
@@ -117,6 +116,7 @@ function reapOrphans(sd: StateDir, out?: NodeJS.WritableStream): void {
       try { process.kill(-c.pid, 'SIGKILL'); } catch { try { process.kill(c.pid, 'SIGKILL'); } catch {} }
     }
   }
+  for (const pid of killMarked(sd.root)) say(out, `  stopped pid ${pid} (marked with this state dir) left by a previous sandbox that did not stop cleanly`);
 }
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
@@ -193,6 +193,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const agents = children.filter((c) => c.name.startsWith('agent-'));
       await Promise.all(agents.map((c) => c.stop().catch(() => {})));
       for (const c of children.filter((c) => !agents.includes(c)).reverse()) await c.stop().catch(() => {});
+      // whatever a child left (a provider host its agent could not stop in time) goes too
+      killMarked(sd.root);
       kube?.close();
       sd.release();
       resolveStopped();
@@ -201,12 +203,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   };
 
   sd.claim(record());
-  // Every started child is recorded at once, so a launcher killed mid-start leaves a record
-  // the next `up` can reap from; a Ctrl-C during start-up stops what has started.
-  const track = (p: ManagedProcess) => {
+  // Every child is recorded the moment it is spawned (ChildGroup), before its readiness wait,
+  // so a launcher killed mid-start leaves a record the next `up` can reap from, and a Ctrl-C
+  // during start-up stops a child whose start had not finished too.
+  const group = new ChildGroup(sd.root, (p) => {
     children.push(p);
     sd.updateRun(record());
-  };
+  });
   let interrupted: NodeJS.Signals | undefined;
   const onStartupSignal = (sig: NodeJS.Signals) => {
     interrupted = sig;
@@ -228,7 +231,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     let agentKubeconfig = sd.kubeconfig;
     if (realApi) {
       sd.writeState(st);
-      const real = await startRealApiserver({ sd, apiserverPort, etcdPort: st.etcdPort!, etcdPeerPort: st.etcdPeerPort!, env, onUnexpectedExit: unexpected, track, packageRoot: packageRoot() });
+      const real = await startRealApiserver({ sd, apiserverPort, etcdPort: st.etcdPort!, etcdPeerPort: st.etcdPeerPort!, env, onUnexpectedExit: unexpected, group, packageRoot: packageRoot() });
       checkInterrupted();
       apiUrl = real.url;
       controllerKubeconfig = real.controllerKubeconfig;
@@ -243,12 +246,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         logFile: sd.log('apiserver'),
         env,
         onUnexpectedExit: unexpected,
+        group,
         port: apiserverPort,
         ready: async () => existsSync(apiKubeconfig),
         startTimeoutMs: 30_000,
       });
       await apiserver.start();
-      track(apiserver);
       checkInterrupted();
       apiUrl = `https://127.0.0.1:${apiserverPort}`;
       writeAtomic(sd.kubeconfig, readFileSync(apiKubeconfig, 'utf8'), 0o600);
@@ -271,12 +274,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const authority = sandboxMembrane(sd);
     const resolverDir = join(sd.natsDir, 'jwt');
     mkdirSync(resolverDir, { recursive: true, mode: 0o700 });
-    const nats = await startNatsServer({ dir: sd.natsDir, port: natsPort, logFile: sd.log('nats'), onUnexpectedExit: unexpected, extraConfig: authority.serverConfig(resolverDir) });
-    track(nats.process);
+    const nats = await startNatsServer({ dir: sd.natsDir, port: natsPort, logFile: sd.log('nats'), onUnexpectedExit: unexpected, extraConfig: authority.serverConfig(resolverDir), group });
     checkInterrupted();
     say(out, `  NATS           ${nats.url} (operator mode; admin creds ${sd.adminCreds})`);
-    const registry = await startRegistry({ kind: st.registry.kind, dir: sd.registryDir, port: st.registry.port, logFile: sd.log('registry'), onUnexpectedExit: unexpected });
-    if (registry.process) track(registry.process);
+    const registry = await startRegistry({ kind: st.registry.kind, dir: sd.registryDir, port: st.registry.port, logFile: sd.log('registry'), onUnexpectedExit: unexpected, group });
     checkInterrupted();
     st.registry.location = registry.location;
     say(out, `  registry       ${registry.location} (${registry.kind})`);
@@ -309,12 +310,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       logFile: sd.log('controller'),
       env,
       onUnexpectedExit: unexpected,
+      group,
       // ready = its caches synced (/readyz), so agents and examples meet a working controller
       ready: async () => (await fetch(`http://127.0.0.1:${st.controllerMetricsPort}/readyz`).catch(() => undefined))?.status === 200,
       startTimeoutMs: 30_000,
     });
     await controller.start();
-    track(controller);
     checkInterrupted();
     say(out, `  controller     pid ${controller.pid}, metrics http://127.0.0.1:${st.controllerMetricsPort}/metrics`);
 
@@ -327,12 +328,13 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
           logFile: sd.log(`agent-${n.name}`),
           env,
           onUnexpectedExit: unexpected,
+          group,
           ready: () => leaseRenewedSince(kube!, n.name, Date.now() - 60_000),
           startTimeoutMs: opts.agentStartTimeoutMs ?? 30_000,
         }),
     );
     // agents start in parallel: each waits for its own Lease
-    await Promise.all(agents.map(async (a) => { await a.start(); track(a); }));
+    await Promise.all(agents.map((a) => a.start()));
     checkInterrupted();
     say(out, `  agents         ${agents.map((a) => `${a.name.replace(/^agent-/, '')} (pid ${a.pid})`).join(', ')}`);
     sd.updateRun(record());
@@ -349,6 +351,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         : await applyObjects(kube, defaultExampleProviders(archives.map((a) => ({ ...a, capid: EXAMPLE_ARCHIVES.find((e) => e.name === a.name)!.capid }))));
       for (const e of examples) say(out, `  example        ${e.kind} ${e.namespace}/${e.name}${e.created ? ' (applied)' : ' (exists; left as is)'}`);
     }
+    // a Ctrl-C while the examples were applied must not be lost once the handler goes
+    checkInterrupted();
 
     return {
       stateDir: sd.root,
