@@ -67,10 +67,12 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     }
     const again = await kubectl('apply', '-k', join(repo, 'deploy', 'base'));
     expect(again.code, again.err).toBe(0);
-    // nothing new; only the PodDisruptionBudget and the NATS StatefulSet (its
-    // volumeClaimTemplates gain server defaults) are reported `configured` again: kubectl's
-    // client-side apply sends a patch for them each time
+    // nothing new; only objects whose server defaults kubectl's client-side apply patches
+    // again every time are reported `configured`: the PodDisruptionBudget, the NATS
+    // StatefulSet (volumeClaimTemplates) and the agent's ValidatingAdmissionPolicy
     expect(again.out).not.toMatch(/ created$/m);
-    for (const l of again.out.split('\n').filter((l) => / configured$/.test(l))) expect(l).toMatch(/^(poddisruptionbudget\.policy\/gantry-controller|statefulset\.apps\/gantry-nats) configured$/);
+    for (const l of again.out.split('\n').filter((l) => / configured$/.test(l))) {
+      expect(l).toMatch(/^(poddisruptionbudget\.policy\/gantry-controller|statefulset\.apps\/gantry-nats|validatingadmissionpolicy\.admissionregistration\.k8s\.io\/gantry-agent-node-restriction) configured$/);
+    }
   });
 });
