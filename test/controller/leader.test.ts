@@ -1,0 +1,112 @@
+/**
+ * Leader election in isolation (controller/leader.ts), on the API emulator's Lease: two
+ * candidates never both lead, and a leader that cannot renew stops leading. Each check waits
+ * for the standby's own election attempts (counted on its client) rather than for time, so
+ * "the standby did not lead" is asserted after it has really tried.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LeaderElector } from '../../controller/leader.js';
+import { KubeClient, isAlreadyExists } from '../../runtime/kube.js';
+import { logger } from '../../runtime/log.js';
+import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { waitFor } from './cluster.js';
+
+const NS = 'gantry-system';
+const LEASE = 'gantry-controller';
+// the standby tries 10 times as often as the leader renews, so a standby that ignored a live
+// holder would find the Lease unchanged between its read and its write, and take it
+const leaderTiming = { leaseDurationMs: 4000, renewDeadlineMs: 1500, retryPeriodMs: 1000 };
+const standbyTiming = { leaseDurationMs: 4000, renewDeadlineMs: 1500, retryPeriodMs: 100 };
+
+interface Candidate {
+  elector: LeaderElector;
+  /** Every transition, in order: true = started leading, false = stopped. */
+  transitions: boolean[];
+  /** Lease reads this candidate completed (one per election attempt). */
+  reads(): number;
+}
+
+describe('LeaderElector', () => {
+  let api: TestApiServer;
+  const clients: KubeClient[] = [];
+  const candidates: Candidate[] = [];
+
+  function candidate(identity: string, timing = leaderTiming): Candidate {
+    const client = new KubeClient(api.kc);
+    clients.push(client);
+    let reads = 0;
+    // the real client, with its Lease reads counted: the test's clock is the candidate's own attempts
+    const observed = Object.create(client) as KubeClient;
+    observed.get = async <T,>(path: string, opts?: Parameters<KubeClient['get']>[1]) => {
+      try {
+        return await client.get<T>(path, opts);
+      } finally {
+        if (path.endsWith(`/leases/${LEASE}`)) reads++;
+      }
+    };
+    const transitions: boolean[] = [];
+    const elector = new LeaderElector({
+      client: observed,
+      namespace: NS,
+      name: LEASE,
+      identity,
+      ...timing,
+      log: logger('leader-test', { identity }),
+      onStartedLeading: () => transitions.push(true),
+      onStoppedLeading: () => transitions.push(false),
+    });
+    const c = { elector, transitions, reads: () => reads };
+    candidates.push(c);
+    return c;
+  }
+
+  beforeEach(async () => {
+    api = await startTestApiServer();
+    const client = new KubeClient(api.kc);
+    try {
+      await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    } finally {
+      client.close();
+    }
+  });
+  afterEach(async () => {
+    for (const c of candidates.splice(0)) await c.elector.stop(false);
+    for (const c of clients.splice(0)) c.close();
+    await api?.stop();
+  });
+
+  it('a standby never leads while the leader renews: only one of two candidates leads, after the standby has tried 5 times', async () => {
+    const a = candidate('ctl-a');
+    a.elector.start();
+    await waitFor('ctl-a leads', async () => a.elector.isLeader());
+    const b = candidate('ctl-b', standbyTiming);
+    b.elector.start();
+    await waitFor('ctl-b tried 5 times', async () => b.reads() >= 5);
+    expect(b.transitions).toEqual([]); // never led, not even for a moment
+    expect(b.elector.isLeader()).toBe(false);
+    expect(a.transitions).toEqual([true]); // and the leader never lost its term to it
+    const lease = await clients[0].get(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${LEASE}`);
+    expect(lease.spec.holderIdentity).toBe('ctl-a');
+    // the standby takes over once the leader steps down
+    await a.elector.stop();
+    await waitFor('ctl-b leads', async () => b.elector.isLeader());
+    expect(b.transitions).toEqual([true]);
+  });
+
+  it('a leader that cannot renew stops leading within its renew deadline, and the standby does not lead either', async () => {
+    const a = candidate('ctl-a');
+    a.elector.start();
+    await waitFor('ctl-a leads', async () => a.elector.isLeader());
+    const b = candidate('ctl-b', standbyTiming);
+    b.elector.start();
+    await waitFor('ctl-b tried', async () => b.reads() >= 2);
+    await api.stop(); // no one can reach the Lease now
+    const readsWhenCut = a.reads();
+    await waitFor('ctl-a stopped leading', async () => !a.elector.isLeader(), 10_000);
+    expect(a.transitions).toEqual([true, false]);
+    expect(a.reads()).toBeGreaterThan(readsWhenCut); // it stopped because its renewals failed
+    expect(b.transitions).toEqual([]);
+  });
+});
