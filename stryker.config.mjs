@@ -1,0 +1,40 @@
+// Mutation testing of the safety-critical modules (docs/testing.md): `npm run mutate`, or one
+// module at a time with `npm run mutate -- --mutate controller/leader.ts`.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.mutate.config.ts', related: true },
+  coverageAnalysis: 'perTest',
+  // Stryker rewrites tsconfig.json in its sandbox with the TypeScript JS API, which TypeScript 7
+  // (the native compiler) no longer has; the sandbox needs no rewrite (no "extends", no
+  // project references), so point it at no file. For the same reason there is no
+  // @stryker-mutator/typescript-checker: it needs that API too.
+  tsconfigFile: 'stryker-has-no-tsconfig.json',
+  mutate: [
+    'controller/leader.ts',
+    'controller/instance-index.ts',
+    'controller/failed-nodes.ts',
+    'controller/scheduling/filters.ts',
+    'controller/rollout.ts',
+    'controller/reconcile/heal.ts',
+    'api/trust.ts',
+    'par/verify.ts',
+    // only getManifest's digest check: the rest of the client is transport plumbing
+    'registry/distribution/client.ts:118-137',
+    'agent/host-records.ts',
+    'agent/registry-access.ts',
+    'membrane/permissions.ts',
+  ],
+  // two cores shared with other work
+  concurrency: 2,
+  ignoreStatic: true,
+  incremental: true,
+  incrementalFile: 'reports/mutation/stryker-incremental.json',
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 90, low: 80, break: null },
+  timeoutMS: 10_000,
+};
