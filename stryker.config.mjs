@@ -3,6 +3,8 @@
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
+  plugins: ['@stryker-mutator/vitest-runner', './stryker/ignore-logging.mjs'],
+  ignorers: ['logging'],
   vitest: { configFile: 'vitest.mutate.config.ts', related: true },
   coverageAnalysis: 'perTest',
   // Stryker rewrites tsconfig.json in its sandbox with the TypeScript JS API, which TypeScript 7
@@ -34,7 +36,8 @@ export default {
   cleanTempDir: 'always',
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  // scripts/mutate-changed.mjs reads its own run's report from where it says
+  jsonReporter: { fileName: process.env.STRYKER_JSON_REPORT || 'reports/mutation/mutation.json' },
   thresholds: { high: 90, low: 80, break: null },
   timeoutMS: 10_000,
 };
