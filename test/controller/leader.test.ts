@@ -87,12 +87,22 @@ describe('LeaderElector', () => {
     expect(b.transitions).toEqual([]); // never led, not even for a moment
     expect(b.elector.isLeader()).toBe(false);
     expect(a.transitions).toEqual([true]); // and the leader never lost its term to it
-    const lease = await clients[0].get(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${LEASE}`);
-    expect(lease.spec.holderIdentity).toBe('ctl-a');
-    // the standby takes over once the leader steps down
+    const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${LEASE}`;
+    const lease = await clients[0].get(leasePath);
+    expect(lease.spec).toMatchObject({ holderIdentity: 'ctl-a', leaseDurationSeconds: 4, leaseTransitions: 0 });
+    expect(Date.parse(lease.spec.renewTime)).toBeGreaterThan(Date.now() - leaderTiming.leaseDurationMs);
+    // a leader that steps down releases the Lease at once (no holder, already expired) …
     await a.elector.stop();
+    expect(a.transitions).toEqual([true, false]);
+    const released = await clients[0].get(leasePath);
+    expect(released.spec.holderIdentity).toBe('');
+    expect(Date.parse(released.spec.renewTime) + released.spec.leaseDurationSeconds * 1000).toBeLessThan(Date.now());
+    // … so the standby takes over, as a new term
     await waitFor('ctl-b leads', async () => b.elector.isLeader());
     expect(b.transitions).toEqual([true]);
+    const taken = await clients[0].get(leasePath);
+    expect(taken.spec).toMatchObject({ holderIdentity: 'ctl-b', leaseTransitions: 1 });
+    expect(Date.parse(taken.spec.acquireTime)).toBeGreaterThan(Date.parse(lease.spec.renewTime));
   });
 
   it('a leader that cannot renew stops leading within its renew deadline, and the standby does not lead either', async () => {
