@@ -20,7 +20,7 @@ export default defineConfig({
       'test/controller/node-views.test.ts',
       'test/controller/heal-phase.test.ts',
       'test/controller/rollout.test.ts',
-      'test/controller/trust.test.ts',
+      'test/api/trust-policy.test.ts',
       'test/registry/lying-registry.test.ts',
       'test/agent/restart-reap.test.ts',
       'test/agent/registry-access.test.ts',
