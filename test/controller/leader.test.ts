@@ -105,6 +105,28 @@ describe('LeaderElector', () => {
     expect(Date.parse(taken.spec.acquireTime)).toBeGreaterThan(Date.parse(lease.spec.renewTime));
   });
 
+  it('takes a Lease whose holder stopped renewing as a new term, and not one whose holder is alive (renewTime, else acquireTime; duration defaults to 15 s)', async () => {
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
+    const micro = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
+    // a dead holder: renewed 10 s ago with a 4 s term
+    const admin = new KubeClient(api.kc);
+    clients.push(admin);
+    await admin.create(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: LEASE, namespace: NS }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 4, renewTime: micro(Date.now() - 10_000), leaseTransitions: 3 } });
+    const a = candidate('ctl-a', standbyTiming);
+    a.elector.start();
+    await waitFor('ctl-a takes the expired Lease', async () => a.elector.isLeader());
+    expect((await admin.get(`${leases}/${LEASE}`)).spec).toMatchObject({ holderIdentity: 'ctl-a', leaseTransitions: 4 });
+    await a.elector.stop(false);
+    // an alive holder that only ever acquired (no renewTime) and no duration: 15 s from acquireTime
+    const l = await admin.get(`${leases}/${LEASE}`);
+    await admin.replace(`${leases}/${LEASE}`, { ...l, spec: { holderIdentity: 'alive', acquireTime: micro(Date.now() - 5_000), leaseTransitions: 5 } });
+    const b = candidate('ctl-b', standbyTiming);
+    b.elector.start();
+    await waitFor('ctl-b tried 5 times', async () => b.reads() >= 5);
+    expect(b.transitions).toEqual([]);
+    expect((await admin.get(`${leases}/${LEASE}`)).spec.holderIdentity).toBe('alive');
+  });
+
   it('a leader that cannot renew stops leading within its renew deadline, and the standby does not lead either', async () => {
     const a = candidate('ctl-a');
     a.elector.start();
