@@ -22,7 +22,7 @@ export default defineConfig({
       'test/controller/rollout.test.ts',
       'test/api/trust-policy.test.ts',
       'test/registry/lying-registry.test.ts',
-      'test/agent/restart-reap.test.ts',
+      'test/agent/host-records.test.ts',
       'test/agent/registry-access.test.ts',
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/par/conformance.test.ts',
