@@ -24,6 +24,8 @@ interface Candidate {
   transitions: boolean[];
   /** Lease reads this candidate completed (one per election attempt). */
   reads(): number;
+  /** How many reads it had made each time it started leading. */
+  ledAfterReads: number[];
 }
 
 describe('LeaderElector', () => {
@@ -45,6 +47,7 @@ describe('LeaderElector', () => {
       }
     };
     const transitions: boolean[] = [];
+    const ledAfterReads: number[] = [];
     const elector = new LeaderElector({
       client: observed,
       namespace: NS,
@@ -52,10 +55,13 @@ describe('LeaderElector', () => {
       identity,
       ...timing,
       log: logger('leader-test', { identity }),
-      onStartedLeading: () => transitions.push(true),
+      onStartedLeading: () => {
+        transitions.push(true);
+        ledAfterReads.push(reads);
+      },
       onStoppedLeading: () => transitions.push(false),
     });
-    const c = { elector, transitions, reads: () => reads };
+    const c = { elector, transitions, reads: () => reads, ledAfterReads };
     candidates.push(c);
     return c;
   }
@@ -81,6 +87,7 @@ describe('LeaderElector', () => {
     const a = candidate('ctl-a');
     a.elector.start();
     await waitFor('ctl-a leads', async () => a.elector.isLeader());
+    expect(a.ledAfterReads).toEqual([1]); // no Lease yet: its first attempt creates it and leads
     const b = candidate('ctl-b', standbyTiming);
     b.elector.start();
     await waitFor('ctl-b tried 5 times', async () => b.reads() >= 5);
@@ -100,6 +107,11 @@ describe('LeaderElector', () => {
     // … so the standby takes over, as a new term
     await waitFor('ctl-b leads', async () => b.elector.isLeader());
     expect(b.transitions).toEqual([true]);
+    // and a stopped candidate stops campaigning: no more reads while the standby makes three
+    const aReads = a.reads();
+    const bReads = b.reads();
+    await waitFor('ctl-b renewed 3 times', async () => b.reads() >= bReads + 3);
+    expect(a.reads()).toBe(aReads);
     const taken = await clients[0].get(leasePath);
     expect(taken.spec).toMatchObject({ holderIdentity: 'ctl-b', leaseTransitions: 1 });
     expect(Date.parse(taken.spec.acquireTime)).toBeGreaterThan(Date.parse(lease.spec.renewTime));
@@ -115,6 +127,7 @@ describe('LeaderElector', () => {
     const a = candidate('ctl-a', standbyTiming);
     a.elector.start();
     await waitFor('ctl-a takes the expired Lease', async () => a.elector.isLeader());
+    expect(a.ledAfterReads).toEqual([1]);
     expect((await admin.get(`${leases}/${LEASE}`)).spec).toMatchObject({ holderIdentity: 'ctl-a', leaseTransitions: 4 });
     await a.elector.stop(false);
     // an alive holder that only ever acquired (no renewTime) and no duration: 15 s from acquireTime
