@@ -32,7 +32,6 @@ export default {
   ],
   // two cores shared with other work
   concurrency: 2,
-  ignoreStatic: true,
   incremental: true,
   incrementalFile: 'reports/mutation/stryker-incremental.json',
   tempDirName: '.stryker-tmp',
