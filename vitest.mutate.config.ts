@@ -17,6 +17,7 @@ export default defineConfig({
       'test/controller/expectations.test.ts',
       'test/controller/avoid-list.test.ts',
       'test/controller/scheduling.test.ts',
+      'test/controller/filters.test.ts',
       'test/controller/node-views.test.ts',
       'test/controller/heal-phase.test.ts',
       'test/controller/rollout.test.ts',
