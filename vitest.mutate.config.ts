@@ -14,6 +14,7 @@ export default defineConfig({
     include: [
       'test/controller/leader.test.ts',
       'test/controller/instance-index.test.ts',
+      'test/controller/instance-index-edges.test.ts',
       'test/controller/expectations.test.ts',
       'test/controller/avoid-list.test.ts',
       'test/controller/scheduling.test.ts',
