@@ -10,6 +10,8 @@
  * nothing to do. A mutant judged equivalent is marked where it lives, with the reason:
  *   // Stryker disable next-line ConditionalExpression: <why no test can tell them apart>
  *
+ * `--list` prints the changed ranges and stops.
+ *
  * Exit: 0 all killed (or nothing to test, or the run overran its budget — said loudly, not a
  * verdict), 1 a mutant survived (listed), 2 Stryker itself failed.
  */
@@ -73,6 +75,7 @@ if (targets.length === 0) {
   process.exit(0);
 }
 console.log(`mutate-changed: ${targets.length} changed range(s) since ${from}: ${targets.join(' ')}`);
+if (process.argv.includes('--list')) process.exit(0);
 const report = 'reports/mutation/changed.json';
 const started = Date.now();
 const r = spawnSync('npx', ['stryker', 'run', '--mutate', targets.join(','), '--incrementalFile', 'reports/mutation/changed-incremental.json', '--reporters', 'clear-text,json', '--logLevel', 'warn'], {
