@@ -117,11 +117,14 @@ describe('gantry par', () => {
   });
 
   it('verify exits 1 with the code for an untrusted issuer and a tampered archive', () => {
+    // its own archive, not one an earlier test left behind
+    const made = gantry('par', 'create', '--name', 'KV', '--vendor', 'Acme', '--issuer', 'issuer.nk', '--subject', 'service.nk', '--binary', 'x86_64-linux=linux.so', '--format', 'tar', '-o', 'verify-me.par');
+    expect(made.status, made.stderr).toBe(0);
     const other = gantry('keys', 'generate', '--type', 'account').stdout.split('\n')[0];
-    const u = gantry('par', 'verify', 'kv-tar.par', '--issuer', other, '--json');
+    const u = gantry('par', 'verify', 'verify-me.par', '--issuer', other, '--json');
     expect(u.status).toBe(1);
     expect(JSON.parse(u.stdout)).toMatchObject({ valid: false, code: 'PAR_UNTRUSTED_ISSUER' });
-    const bytes = readFileSync(f('kv-tar.par'));
+    const bytes = readFileSync(f('verify-me.par'));
     const at = bytes.indexOf(Buffer.from(linux.subarray(0, 32)));
     bytes[at + 100] ^= 0xff;
     writeFileSync(f('tampered.par'), bytes);

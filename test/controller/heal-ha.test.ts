@@ -1,4 +1,5 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
+import { isNotFound } from '../../runtime/kube.js';
 import { startController, type RunningController } from '../../controller/index.js';
 import { startCluster, waitFor, NS, type Cluster } from './cluster.js';
 
@@ -33,6 +34,29 @@ describe('heal and high availability', () => {
       for (const n of alive) c.heartbeat(n).catch(() => {});
     }, 300);
   }, 30_000);
+  // each test starts from six Ready nodes with live agents and no Providers, whatever the one
+  // before it deleted, killed or left behind
+  beforeEach(async () => {
+    for (let i = 1; i <= 6; i++) {
+      const n = `h${i}`;
+      try {
+        await c.client.get(`/api/v1/nodes/${n}`);
+        await c.setNodeReady(n, true);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await c.addNode(n, 'amd64');
+      }
+      await c.heartbeat(n);
+      alive.add(n);
+    }
+  });
+  afterEach(async () => {
+    for (const x of controllers.splice(0)) await x.stop();
+    for (const p of (await c.client.list('/apis/gantry.dev/v1alpha1/namespaces/apps/providers')).items) {
+      await c.client.delete(`/apis/gantry.dev/v1alpha1/namespaces/apps/providers/${p.metadata.name}`).catch(() => {});
+    }
+    await waitFor('instances collected', async () => (await c.client.list('/apis/gantry.dev/v1alpha1/namespaces/apps/providerinstances')).items.length === 0);
+  });
   afterAll(async () => {
     clearInterval(beat);
     for (const x of controllers) await x.stop();
@@ -89,14 +113,14 @@ describe('heal and high availability', () => {
     // the replacement keeps away from the node that just failed it
     expect(replaced.map((i: any) => i.spec.nodeName)).not.toContain(failed.spec.nodeName);
     await ctl.stop();
-    controllers.length = 0;
   }, 60_000);
 
   it('fails over to a standby within 20 s, and a controller killed mid-rollout is succeeded with no lost or duplicate instances', async () => {
     const a = await start('ctl-a');
     await waitFor('a leads', async () => a.isLeader(), 5000);
+    // that a standby never leads beside a live leader is shown in isolation in leader.test.ts
+    // (asserted here right after start, it would hold before b had even tried)
     const b = await start('ctl-b');
-    expect(b.isLeader()).toBe(false);
     await c.applyProvider('ha', { archive: { ref: REF, revision: 1 }, replicas: 3, rollout: { maxUnavailable: 1 } });
     await waitFor('3 placed', async () => (await c.instances('ha')).length === 3);
     await c.markRunning('ha');
@@ -118,7 +142,6 @@ describe('heal and high availability', () => {
     expect(new Set(l.map((i) => i.spec.nodeName)).size).toBe(3);
     // and a restarted controller, once it leads from cold caches, adds nothing
     const a2 = await start('ctl-a');
-    expect(a2.isLeader()).toBe(false);
     await b.stop();
     await waitFor('restarted a leads', async () => a2.isLeader(), 20_000, 50);
     await a2.idle();

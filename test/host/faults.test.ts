@@ -58,9 +58,11 @@ it('a hang yields TIMEOUT from the instance, the host stays usable, and keeps-ha
   await h.start();
   const pid = h.pid;
 
-  // One call in flight: a second one is refused at once.
+  // One call in flight: a second one is refused at once. No wait between them is needed: both
+  // are published from one connection in this order (callProvider publishes before its first
+  // await), NATS delivers them to the host in that order, and the host counts the first in
+  // flight before it reads the second.
   const hang1 = callError(callProvider(world.nc, { namespace: NS, provider: 'faulty-hang', op: 'Hang', timeoutMs: 5000 }));
-  await new Promise((r) => setTimeout(r, 100));
   const busy = await callError(callProvider(world.nc, { namespace: NS, provider: 'faulty-hang', op: 'Ok' }));
   expect(busy.code).toBe('OVERLOADED');
   const t1 = await hang1;
