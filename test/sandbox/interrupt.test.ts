@@ -6,32 +6,17 @@
  * so the checks see a child run.json never named as well.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gantryBin } from '../../runtime/paths.js';
+import { sandboxLauncher } from '../support/sandbox-launch.js';
 import { isAlive } from '../../sandbox/launcher/state-dir.js';
-import { killMarked, markedProcesses } from '../../sandbox/launcher/child-group.js';
+import { markedProcesses } from '../../sandbox/launcher/child-group.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'gantry-sandbox-interrupt-'));
-const started: ChildProcess[] = [];
+const sandbox = sandboxLauncher('gantry-sandbox-interrupt-');
+const dir = sandbox.dir;
+const up = () => sandbox.up();
 
-afterAll(async () => {
-  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  killMarked(dir);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function up() {
-  const proc = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '1'], { env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-  return { proc, out: () => out, exited };
-}
+afterAll(() => sandbox.cleanup());
 
 async function until(what: string, ok: () => boolean, detail: () => string): Promise<void> {
   for (let i = 0; i < 600 && !ok(); i++) await new Promise((r) => setTimeout(r, 100));

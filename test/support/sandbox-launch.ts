@@ -1,0 +1,39 @@
+/**
+ * `gantry sandbox up` as a child the interrupt tests can kill at will, in a state dir of its
+ * own; `cleanup()` (for afterAll) kills what is left, including every process marked with the
+ * state dir (child-group.ts), and removes the dir.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gantryBin } from '../../runtime/paths.js';
+import { killMarked } from '../../sandbox/launcher/child-group.js';
+
+export interface SandboxLaunch {
+  proc: ChildProcess;
+  out(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function sandboxLauncher(prefix: string): { dir: string; up(): SandboxLaunch; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const started: ChildProcess[] = [];
+  return {
+    dir,
+    up() {
+      const proc = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '1'], { env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      started.push(proc);
+      let out = '';
+      proc.stdout!.on('data', (d) => (out += d));
+      proc.stderr!.on('data', (d) => (out += d));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+      return { proc, out: () => out, exited };
+    },
+    cleanup() {
+      for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      killMarked(dir);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
