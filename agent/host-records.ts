@@ -17,6 +17,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processesMarked } from '../runtime/marked-processes.js';
 
 /** The environment variable that marks a host as started by the agent owning this records dir. */
 export const HOST_RECORDS_ENV = 'GANTRY_HOST_RECORDS';
@@ -96,23 +97,7 @@ export class HostRecords {
 
 /** Live processes (not this one) whose environment carries the marker for `dir`; [] without /proc. */
 function markedHosts(dir: string): number[] {
-  const needle = `${HOST_RECORDS_ENV}=${dir}`;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const out: number[] = [];
-  for (const e of entries) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${e}/environ`, 'latin1').split('\0').includes(needle) && isAlive(Number(e))) out.push(Number(e));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return out;
+  return processesMarked(HOST_RECORDS_ENV, dir).filter(isAlive);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

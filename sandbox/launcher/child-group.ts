@@ -18,7 +18,7 @@
  *   provider hosts                   stopped by their agent as it stops; else reaped by the next start
  *   nats-server, docker-registry     keep running until the next `up`/`down` (marker + run.json)
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { processesMarked } from '../../runtime/marked-processes.js';
 import type { ManagedProcess } from './managed-process.js';
 import { PARENT_PID_ENV } from '../../runtime/parent-watch.js';
 
@@ -46,27 +46,7 @@ export class ChildGroup {
 
 /** Pids (other than this process) whose environment carries the marker for `root`. Linux /proc; [] elsewhere. */
 export function markedProcesses(root: string, name = SANDBOX_MARKER_ENV): number[] {
-  const needle = `${name}=${root}`;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  const found: number[] = [];
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    const pid = Number(e);
-    if (pid === process.pid) continue;
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
-    } catch {
-      continue; // gone, or not ours to read
-    }
-    if (environ.split('\0').includes(needle)) found.push(pid);
-  }
-  return found;
+  return processesMarked(name, root);
 }
 
 /**
