@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { freePort } from '../../runtime/host.js';
 import { ensureTls } from '../apiserver/tls.js';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
+import type { ApiServer } from '../apiserver/index.js';
 import { controlPlaneBinary } from './binaries.js';
 import { ControlPlaneError } from './errors.js';
 
@@ -49,15 +50,12 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
 }
 
-export interface ControlPlane {
-  url: string;
-  port: number;
-  /** Cluster admin (group system:masters) kubeconfig. */
-  kubeconfigPath: string;
-  kubeconfigYaml: string;
-  caPem: string;
-  /** The admin's bearer token. */
-  token: string;
+/**
+ * The same handle as the emulator's (url, admin kubeconfig and token, CA, stop), so tests and
+ * the launcher treat either server alike; the kubeconfig and token are the cluster admin's
+ * (group system:masters).
+ */
+export interface ControlPlane extends ApiServer {
   dir: string;
   etcdUrl: string;
   /** pids of the processes this started, by name (etcd, kube-apiserver, kube-scheduler), for leak checks and CPU accounting. */
@@ -68,7 +66,6 @@ export interface ControlPlane {
    * RBAC grants `system:serviceaccount:<namespace>:<name>`.
    */
   serviceAccountKubeconfig(namespace: string, name: string, opts?: ServiceAccountTokenOptions): Promise<{ path: string; yaml: string; token: string }>;
-  stop(): Promise<void>;
 }
 
 interface Proc { name: string; child: ChildProcess; log: string }
