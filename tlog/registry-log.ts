@@ -37,7 +37,7 @@ import { decodeBase64, encodeBase64 } from './base64.js';
 import { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint.js';
 import { decodeEntry, encodeEntry, type LogEntry } from './entry.js';
 import { isTlogError, TlogError, type TlogErrorCode } from './errors.js';
-import { consistencyProof, hashesEqual, inclusionProof, leafHash, rootOf, verifyConsistency, verifyInclusion } from './merkle.js';
+import { consistencyProof, hashesEqual, inclusionProof, leafHash, rootOf, rootsOf, verifyConsistency, verifyInclusion } from './merkle.js';
 import { openNote, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from './note.js';
 
 export const LOG_ENTRY_ARTIFACT_TYPE = 'application/vnd.gantry.log.entry.v1';
@@ -157,6 +157,8 @@ export function verifyCheckpointNote(note: string | Uint8Array, verifiers: reado
 export class RepositoryLog {
   readonly leafHashes: Uint8Array[];
 
+  private roots?: Map<number, Uint8Array>;
+
   constructor(
     readonly backend: ContentBackend,
     readonly origin: string,
@@ -169,6 +171,12 @@ export class RepositoryLog {
     readonly tags: string[],
   ) {
     this.leafHashes = entries.map((e) => leafHash(encodeEntry(e)));
+  }
+
+  /** The root of the first `size` entries (all checkpoint sizes are computed in one pass). */
+  rootAt(size: number): Uint8Array {
+    if (!this.roots) this.roots = rootsOf(this.leafHashes, [...this.checkpointSizes.filter((n) => n <= this.size), this.size]);
+    return this.roots.get(size) ?? rootOf(this.leafHashes, size);
   }
 
   get size(): number {
@@ -221,7 +229,7 @@ export class RepositoryLog {
     if (c.size > this.size) {
       throw new TlogError('TLOG_ENTRY_MISSING', `${this.backend.description}: the checkpoint covers ${c.size} entries but only ${this.size} are stored (tlog.entry.${this.size} is missing)`);
     }
-    if (!hashesEqual(rootOf(this.leafHashes, c.size), c.root)) {
+    if (!hashesEqual(this.rootAt(c.size), c.root)) {
       throw new TlogError('TLOG_ROOT_MISMATCH', `${this.backend.description}: the stored entries 0..${c.size - 1} do not hash to the signed root of size ${c.size}: entries were rewritten or replaced after they were checkpointed`);
     }
   }
@@ -265,7 +273,7 @@ export class RepositoryLog {
       throw new TlogError('TLOG_ROLLBACK', `${this.backend.description}: the log's latest checkpoint has ${latest.size} entries, fewer than the ${trusted.size} of a checkpoint already trusted; the registry rolled the log back`);
     }
     if (trusted.size === 0) return [];
-    const mine = rootOf(this.leafHashes, trusted.size);
+    const mine = this.rootAt(trusted.size);
     if (!hashesEqual(mine, trusted.root)) {
       throw new TlogError('TLOG_FORK', `${this.backend.description}: the first ${trusted.size} entries of this log hash to ${encodeBase64(mine)}, the trusted checkpoint says ${encodeBase64(trusted.root)}; the history was rewritten (a fork)`);
     }
