@@ -117,6 +117,28 @@ describe('a repository log in a distribution registry', () => {
     expect(v.checkpoint?.checkpoint.size).toBe(4);
   });
 
+  it("an append's checkpoint covers only the prefix up to its own confirmed entry, never a competitor's unsettled claim", async () => {
+    const ref = `${reg.host}/tlog/settled`;
+    const opts = { plainHttpRegistries: [reg.host] };
+    const store = openArchiveStore(ref, opts);
+    const backend = openContentBackend(ref, opts);
+    const s = newSigner();
+    const first = entryOf(await store.push(await makeArchive(s, 1)));
+    await appendToLog(backend, first, { signer, ...fast });
+    const ours = entryOf(await store.push(await makeArchive(s, 2)));
+    // while our claim of index 1 waits for confirmation, a competitor claims index 2 …
+    const appending = appendToLog(backend, ours, { signer, deltaMs: 300, waitMs: 1200 });
+    await new Promise((r) => setTimeout(r, 500));
+    await storeEntry(backend, 2, { ...first, revision: 7, version: 'claim-a' });
+    const done = await appending;
+    expect(done).toMatchObject({ index: 1, appended: true });
+    expect(done.checkpoint.checkpoint.size).toBe(2);
+    // … and another competitor's claim replaces it within its window, as Fischer allows
+    await storeEntry(backend, 2, { ...first, revision: 7, version: 'claim-b' });
+    const latest = await (await openLog(backend)).latestCheckpoint([verifier]);
+    expect(latest.checkpoint.size).toBe(2);
+  });
+
   it('attacks on the stored log, each refused with its own code', async () => {
     const opts = { plainHttpRegistries: [reg.host] };
     const s = newSigner();
