@@ -405,11 +405,11 @@ async function claimIndex(backend: ContentBackend, entry: LogEntry, opts: Requir
   let contended = 0;
   let from = 0;
   for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
-    const t0 = performance.now();
+    // the listing only suggests the first free index; the read that counts is the GET below
     const tags = new Set(await backend.listTags());
     let index = from;
     while (tags.has(entryTag(index))) index++;
-    // the listing may be a moment old: ask for the tag itself, still inside the window
+    const t0 = performance.now();
     if (await backend.getManifest(entryTag(index))) {
       from = index + 1;
       contended++;
