@@ -94,6 +94,14 @@ describe('a repository log in a distribution registry', () => {
     expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...timing }))).toBe('TLOG_NOTE_UNVERIFIED');
     expect((await openLog(backend)).size).toBe(3);
 
+    // what the controller asks on resolve: included, naming this digest, extending what it recorded
+    const evidence = await log.proveRevision(2, log.entries[1].digest, [verifier], notes[0]);
+    expect(evidence).toMatchObject({ inclusion: { index: 1, treeSize: 3 }, checkpoint: { note: notes[2] } });
+    expect(evidence.consistency).toEqual(c.proof);
+    expect(await codeOf(log.proveRevision(2, log.entries[2].digest, [verifier]))).toBe('TLOG_TAG_MISMATCH');
+    expect(await codeOf(log.proveRevision(9, log.entries[1].digest, [verifier]))).toBe('TLOG_UNLOGGED_REVISION');
+    expect(await codeOf(log.proveRevision(2, log.entries[1].digest, [parseVerifierKey(generateNoteKey('x').verifierKey)]))).toBe('TLOG_NOTE_UNVERIFIED');
+
     const v = await verifyLog(backend, { verifiers: [verifier], trusted: notes[0] });
     expect(v.problems).toEqual([]);
     expect(v).toMatchObject({ ok: true, size: 3, uncheckpointed: 0 });
