@@ -17,8 +17,9 @@ export type Toleration = z.infer<typeof Toleration>;
 
 export const ProviderSpec = z.object({
   archive: z.object({
-    ref: ArchiveRef.describe('OCI repository (host[:port]/path) or oci-layout:DIR holding the archive'),
+    ref: ArchiveRef.describe('OCI repository (host[:port]/path), a short name (acme/kv) mapped by the controller --namespace-map file, or oci-layout:DIR holding the archive'),
     revision: z.int().min(1).max(2_147_483_647).optional().describe('archive revision; absent = highest published'),
+    digest: Digest.optional().describe('pins the manifest digest the revision must resolve to (gantry lock writes it); any other digest is refused (Resolved=False DigestPinMismatch)'),
     pullSecrets: z.array(z.object({ name: z.string().min(1).max(253) })).max(16).optional().describe('dockerconfigjson Secrets in this namespace'),
   }),
   replicas: z.int().min(0).max(100_000).optional().describe('instances to run in Spread mode (default 1)'),

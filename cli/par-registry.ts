@@ -11,8 +11,9 @@ import type { Command } from 'commander';
 import { cliError } from './keys.js';
 import { parseByteSize } from './options.js';
 import { atomicWrite, credentialsFromDockerConfig, openArchiveStore, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
+import { mapCliRef } from './namespaces.js';
 
-interface CommonFlags {
+export interface CommonFlags {
   plainHttp?: boolean;
   caFile?: string;
   dockerConfig?: string;
@@ -31,9 +32,10 @@ export function registerParRegistryCommands(par: Command): void {
       .option('--json', 'print the result as JSON')
       .option('--max-archive-bytes <size>', 'refuse archives larger than this (a registry\'s declared size, before reading), e.g. 256MiB', '256MiB');
 
-  common(par.command('push').description('verify a signed archive and publish it under its revision').argument('<file>', 'the .par / .par.gz file').argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')).action(
-    async (file: string, ref: string, flags: CommonFlags) =>
+  common(par.command('push').description('verify a signed archive and publish it under its revision').argument('<file>', 'the .par / .par.gz file').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')).action(
+    async (file: string, name: string, flags: CommonFlags) =>
       run(async () => {
+        const ref = mappedRef(name, flags);
         const store = openArchiveStore(ref, storeOptions(ref, flags));
         const max = parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes');
         let bytes: Uint8Array;
@@ -57,13 +59,14 @@ export function registerParRegistryCommands(par: Command): void {
     par
       .command('pull')
       .description('fetch an archive by revision (highest by default), verify it, and write it')
-      .argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')
+      .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')
       .option('--revision <n>', 'the revision to fetch (default: the highest published)')
       .option('--digest <sha256>', 'fetch this manifest digest instead of a revision')
       .option('--target <arch-os>', 'also require a binary for this target, e.g. x86_64-linux')
       .option('-o, --output <file>', 'where to write the archive (default: <repository>-rev<N>.par)'),
-  ).action(async (ref: string, flags: CommonFlags & { revision?: string; digest?: string; target?: string; output?: string }) =>
+  ).action(async (name: string, flags: CommonFlags & { revision?: string; digest?: string; target?: string; output?: string }) =>
     run(async () => {
+      const ref = mappedRef(name, flags);
       const store = openArchiveStore(ref, storeOptions(ref, flags));
       let which: string | number | undefined;
       if (flags.digest !== undefined) which = flags.digest;
@@ -91,9 +94,10 @@ export function registerParRegistryCommands(par: Command): void {
     }),
   );
 
-  common(par.command('revisions').description('list the published revisions of an archive repository').argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')).action(
-    async (ref: string, flags: CommonFlags) =>
+  common(par.command('revisions').description('list the published revisions of an archive repository').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')).action(
+    async (name: string, flags: CommonFlags) =>
       run(async () => {
+        const ref = mappedRef(name, flags);
         const store = openArchiveStore(ref, storeOptions(ref, flags));
         const list = await store.revisions();
         if (flags.json) {
@@ -112,7 +116,14 @@ export function registerParRegistryCommands(par: Command): void {
   );
 }
 
-function storeOptions(ref: string, flags: CommonFlags): StoreOptions {
+/** A short name through the namespace mapping (cli/namespaces.ts); a mapping may imply --plain-http. */
+export function mappedRef(name: string, flags: { plainHttp?: boolean }): string {
+  const m = mapCliRef(name);
+  if (m.plainHttp) flags.plainHttp = true;
+  return m.ref;
+}
+
+export function storeOptions(ref: string, flags: CommonFlags): StoreOptions {
   const parsed = parseArchiveRefForCli(ref);
   const opts: StoreOptions = { maxArchiveBytes: parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes') };
   if (parsed.kind === 'registry') {
@@ -142,13 +153,13 @@ function parseArchiveRefForCli(ref: string) {
 }
 
 /** Map library errors to exit statuses: bad references are usage errors, refusals are failures. */
-async function run(fn: () => Promise<void>): Promise<void> {
+export async function run(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
     const err = e as Error & { exitCode?: number; code?: string };
     if (typeof err.exitCode === 'number') throw err;
-    if (err instanceof RegistryError) throw cliError(`${err.code}: ${err.message}`, err.code === 'BAD_REF' ? 2 : 1);
+    if (err instanceof RegistryError) throw cliError(`${err.code}: ${err.message}`, ['BAD_REF', 'UNMAPPED_NAME', 'BAD_NAMESPACE_MAP'].includes(err.code) ? 2 : 1);
     if (err.name === 'ParError' && err.code) throw cliError(`${err.code}: ${err.message}`, 1);
     throw err;
   }

@@ -35,6 +35,7 @@ import type { LeaseLike, NodeLike } from './scheduling/nodes.js';
 import { WorkQueue } from './workqueue.js';
 import { Limiter } from './limiter.js';
 import { GantryError } from '../runtime/errors.js';
+import type { NamespaceMap } from '../registry/namespaces.js';
 
 const PULL_CREDS_SWEEP = 'sweep:pull-credentials';
 
@@ -64,6 +65,8 @@ export interface ControllerOptions {
   pullSecretTtlMs?: number;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
+  /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
+  namespaces?: NamespaceMap;
   /** Reconciles at once (default 8) and API writes in flight over all of them (default 64). */
   concurrency?: number;
   writeConcurrency?: number;
@@ -231,6 +234,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     pullSecrets,
     failedNodes: new FailedNodes(),
     resolver,
+    namespaces: opts.namespaces,
     trustedIssuers: opts.trustedIssuers ?? [],
     writer: new InstanceWriter(client, new Limiter(opts.writeConcurrency ?? 64), index, metrics, (node) => !!views.all().get(node)?.agentLive),
     client,
