@@ -29,6 +29,10 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    'tlog/merkle.ts',
+    'tlog/note.ts',
+    'tlog/checkpoint.ts',
+    'tlog/entry.ts',
   ],
   // two cores shared with other work
   concurrency: 2,

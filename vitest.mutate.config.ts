@@ -27,6 +27,8 @@ export default defineConfig({
       'test/agent/host-records.test.ts',
       'test/agent/registry-access.test.ts',
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
+      'test/tlog/conformance.test.ts',
+      'test/tlog/entry.test.ts',
       'test/par/conformance.test.ts',
       'test/par/hostile.test.ts',
       'test/par/nkeys.test.ts',
