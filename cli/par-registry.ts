@@ -10,7 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
 import { parseByteSize } from './options.js';
-import { atomicWrite, credentialsFromDockerConfig, openArchiveStore, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
+import { atomicWrite, credentialsFromDockerConfig, mirrorRepository, openArchiveStore, openContentBackend, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
 import { mapCliRef } from './namespaces.js';
 
 export interface CommonFlags {
@@ -23,6 +23,7 @@ export interface CommonFlags {
 }
 
 export function registerParRegistryCommands(par: Command): void {
+  registerParMirror(par);
   const common = (c: Command): Command =>
     c
       .option('--plain-http', 'speak plain HTTP to this registry (only for registries without TLS)')
@@ -114,6 +115,40 @@ export function registerParRegistryCommands(par: Command): void {
         for (const row of rows) out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
       }),
   );
+}
+
+export function registerParMirror(par: Command): void {
+  par
+    .command('mirror')
+    .description('copy every archive and the transparency log of a repository to another registry, byte for byte')
+    .argument('<src>', 'the origin: HOST[:PORT]/REPOSITORY, a mapped short name, or oci-layout:PATH')
+    .argument('<dst>', 'the mirror: HOST[:PORT]/REPOSITORY or oci-layout:PATH')
+    .option('--plain-http', 'speak plain HTTP to both registries (only for registries without TLS)')
+    .option('--ca-file <pem>', 'CA certificate(s) that sign the registries\' certificates')
+    .option('--docker-config <file>', 'docker config.json with registry credentials')
+    .option('--log-key <verifier-key...>', 'refuse to copy unless the origin\'s log verifies with this key (also from the mapping\'s logKey)')
+    .option('--json', 'print the result as JSON')
+    .action(async (srcName: string, dstName: string, flags: CommonFlags & { logKey?: string[] }) =>
+      run(async () => {
+        flags.maxArchiveBytes ??= '256MiB';
+        const srcFlags = { ...flags };
+        const src = mappedRef(srcName, srcFlags);
+        const dstFlags = { ...flags };
+        const dst = mappedRef(dstName, dstFlags);
+        const { verifyOriginLog } = await import('./log-federation.js');
+        const logKeys = [...(flags.logKey ?? []), ...mappedLogKey(srcName)];
+        const checked = await verifyOriginLog(src, storeOptions(src, srcFlags), logKeys);
+        const report = await mirrorRepository(openContentBackend(src, storeOptions(src, srcFlags)), openContentBackend(dst, storeOptions(dst, dstFlags)));
+        const result = { source: src, mirror: dst, ...report, ...(checked ? { log: checked } : {}) };
+        if (flags.json) out(JSON.stringify(result, null, 2));
+        else out(`mirrored ${src} → ${dst}: ${report.copiedTags}/${report.tags} tags written, ${report.blobs} blobs (${report.bytes} bytes)${checked ? `, log verified at size ${checked.size}` : ''}`);
+      }),
+    );
+}
+
+function mappedLogKey(name: string): string[] {
+  const k = mapCliRef(name).mapped?.entry.logKey;
+  return k ? [k] : [];
 }
 
 /** A short name through the namespace mapping (cli/namespaces.ts); a mapping may imply --plain-http. */

@@ -12,6 +12,7 @@ import { registerAgent } from './agent.js';
 import { registerVersion, versionLine } from './version.js';
 import { registerAbi } from './abi.js';
 import { registerMembrane } from './membrane.js';
+import { registerLock } from './lock.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -28,5 +29,6 @@ export function gantryProgram(): Command {
   registerVersion(program);
   registerAbi(program);
   registerMembrane(program);
+  registerLock(program);
   return program;
 }

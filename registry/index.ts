@@ -7,6 +7,10 @@ import { DistributionClient } from './distribution/client.js';
 import type { RegistryCredentials } from './distribution/auth.js';
 import { ImageLayoutBackend } from './layout/image-layout.js';
 import { parseArchiveRef, type ArchiveRef } from './reference.js';
+import type { ContentBackend } from './backend.js';
+
+export type { ContentBackend } from './backend.js';
+export { mirrorRepository, type MirrorReport } from './mirror.js';
 
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
@@ -36,9 +40,13 @@ export interface StoreOptions {
 }
 
 export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = {}): ArchiveStore {
+  return new BackendArchiveStore(openContentBackend(ref, opts), { trustedIssuers: opts.trustedIssuers, maxArchiveBytes: opts.maxArchiveBytes });
+}
+
+/** The tags, manifests and blobs of a repository (or image-layout directory), below any archive rule. */
+export function openContentBackend(ref: string | ArchiveRef, opts: StoreOptions = {}): ContentBackend {
   const parsed = typeof ref === 'string' ? parseArchiveRef(ref) : ref;
-  const backend =
-    parsed.kind === 'oci-layout'
+  return parsed.kind === 'oci-layout'
       ? new ImageLayoutBackend(parsed.path)
       : new DistributionClient(parsed.host, parsed.repository, {
           plainHttpHosts: opts.plainHttpRegistries,
@@ -47,5 +55,4 @@ export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = 
           timeoutMs: opts.timeoutMs,
           chunkBytes: opts.chunkBytes,
         });
-  return new BackendArchiveStore(backend, { trustedIssuers: opts.trustedIssuers, maxArchiveBytes: opts.maxArchiveBytes });
 }
