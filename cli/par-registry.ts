@@ -10,8 +10,9 @@ import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
 import { parseByteSize } from './options.js';
-import { atomicWrite, credentialsFromDockerConfig, mirrorRepository, openArchiveStore, openContentBackend, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
+import { atomicWrite, credentialsFromDockerConfig, mirrorRepository, openArchiveStore, openContentBackend, parseArchiveRef, RegistryError, type ResolvedArchive, type StoreOptions } from '../registry/index.js';
 import { mapCliRef } from './namespaces.js';
+import { appendToLog, isTlogError, parseSignerKey, type LogEntry, type NoteSigner } from '../tlog/index.js';
 
 export interface CommonFlags {
   plainHttp?: boolean;
@@ -22,19 +23,32 @@ export interface CommonFlags {
   maxArchiveBytes: string;
 }
 
-export function registerParRegistryCommands(par: Command): void {
-  registerParMirror(par);
-  const common = (c: Command): Command =>
-    c
-      .option('--plain-http', 'speak plain HTTP to this registry (only for registries without TLS)')
-      .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
-      .option('--docker-config <file>', 'docker config.json with registry credentials')
-      .option('--trusted-issuer <key...>', 'account keys (A…) whose signatures are accepted')
-      .option('--json', 'print the result as JSON')
-      .option('--max-archive-bytes <size>', 'refuse archives larger than this (a registry\'s declared size, before reading), e.g. 256MiB', '256MiB');
+/** The registry options every command that talks to an archive repository takes. */
+export const registryOptions = (c: Command): Command =>
+  c
+    .option('--plain-http', 'speak plain HTTP to this registry (only for registries without TLS)')
+    .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
+    .option('--docker-config <file>', 'docker config.json with registry credentials')
+    .option('--trusted-issuer <key...>', 'account keys (A…) whose signatures are accepted')
+    .option('--json', 'print the result as JSON')
+    .option('--max-archive-bytes <size>', 'refuse archives larger than this (a registry\'s declared size, before reading), e.g. 256MiB', '256MiB');
 
-  common(par.command('push').description('verify a signed archive and publish it under its revision').argument('<file>', 'the .par / .par.gz file').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')).action(
-    async (file: string, name: string, flags: CommonFlags) =>
+interface LogFlags {
+  logKey?: string;
+  logOrigin?: string;
+  logDeltaMs?: string;
+}
+
+export function registerParRegistryCommands(par: Command): void {
+  const common = registryOptions;
+  registerParMirror(par);
+
+  common(par.command('push').description('verify a signed archive and publish it under its revision').argument('<file>', 'the .par / .par.gz file').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH'))
+    .option('--log-key <file>', "append the revision to the repository's transparency log, signing its checkpoint with this log signer key (docs/transparency.md)")
+    .option('--log-origin <origin>', "the log's origin line (default: HOST[:PORT]/REPOSITORY)")
+    .option('--log-delta-ms <ms>', 'Δ, the longest a log-index claim write may take on this registry (the push waits 1.5 × Δ to confirm it)', '1000')
+    .action(
+    async (file: string, name: string, flags: CommonFlags & LogFlags) =>
       run(async () => {
         const ref = mappedRef(name, flags);
         const store = openArchiveStore(ref, storeOptions(ref, flags));
@@ -48,11 +62,38 @@ export function registerParRegistryCommands(par: Command): void {
           if (e instanceof RegistryError) throw e;
           throw cliError(`cannot read ${file}: ${(e as Error).message}`, 1);
         }
+        // the log key is read before anything is pushed: a typo must not leave an unlogged revision
+        const signer = flags.logKey !== undefined ? readLogSigner(flags.logKey) : undefined;
+        const deltaMs = Number(flags.logDeltaMs);
+        if (!Number.isSafeInteger(deltaMs) || deltaMs <= 0) throw cliError(`--log-delta-ms must be a positive integer, got "${flags.logDeltaMs}"`, 2);
         const bar = progress('push', flags.json);
         const pushed = await store.push(bytes, { trustedIssuers: flags.trustedIssuer, onProgress: bar.update });
         bar.done();
-        if (flags.json) out(JSON.stringify(pushed, null, 2));
-        else out(`pushed ${store.description} revision ${pushed.revision}${pushed.summary.version ? ` (version ${pushed.summary.version})` : ''} ${pushed.digest}`);
+        let logged: Awaited<ReturnType<typeof appendToLog>> | undefined;
+        if (signer) {
+          const backend = openContentBackend(ref, storeOptions(ref, flags));
+          logged = await appendToLog(backend, logEntryOf(pushed), {
+            signer,
+            origin: flags.logOrigin,
+            deltaMs,
+            // revisions pushed before the log existed are logged first (each pulled and verified)
+            backfill: async () => {
+              const older = (await store.revisions()).filter((r) => r.revision !== pushed.revision);
+              const out = [];
+              for (const r of older) {
+                const claims = (await store.pull(r.digest, { trustedIssuers: flags.trustedIssuer })).verified.claims;
+                out.push({ revision: claims.revision, digest: r.digest, issuer: claims.issuer, subject: claims.subject, capid: claims.capid ?? '', version: claims.version ?? '' });
+              }
+              return out;
+            },
+          });
+        }
+        const log = logged && { index: logged.index, appended: logged.appended, treeSize: logged.checkpoint.checkpoint.size, checkpoint: logged.checkpoint.note };
+        if (flags.json) out(JSON.stringify(log ? { ...pushed, log } : pushed, null, 2));
+        else {
+          out(`pushed ${store.description} revision ${pushed.revision}${pushed.summary.version ? ` (version ${pushed.summary.version})` : ''} ${pushed.digest}`);
+          if (log) out(`logged as entry ${log.index}${log.appended ? '' : ' (already logged)'}; checkpoint of size ${log.treeSize}`);
+        }
       }),
   );
 
@@ -115,6 +156,29 @@ export function registerParRegistryCommands(par: Command): void {
         for (const row of rows) out(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
       }),
   );
+}
+
+/** The log entry of a pushed archive (its summary was made from the verified claims). */
+function logEntryOf(pushed: ResolvedArchive): LogEntry {
+  return { revision: pushed.revision, digest: pushed.digest, issuer: pushed.summary.issuer, subject: pushed.summary.subject, capid: pushed.summary.capid ?? '', version: pushed.summary.version ?? '' };
+}
+
+/** A log signer key file (`PRIVATE+KEY+…`, first non-empty line). */
+export function readLogSigner(path: string): NoteSigner {
+  let text: string;
+  try {
+    if (statSync(path).size > 64 * 1024) throw cliError(`${path}: too large to be a log key file`, 2);
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as { exitCode?: number }).exitCode) throw e;
+    throw cliError(`cannot read the log key ${path}: ${(e as Error).message}`, 2);
+  }
+  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+  try {
+    return parseSignerKey(line);
+  } catch (e) {
+    throw cliError(`${path}: ${(e as Error).message}`, 2);
+  }
 }
 
 export function registerParMirror(par: Command): void {
@@ -195,12 +259,13 @@ export async function run(fn: () => Promise<void>): Promise<void> {
     const err = e as Error & { exitCode?: number; code?: string };
     if (typeof err.exitCode === 'number') throw err;
     if (err instanceof RegistryError) throw cliError(`${err.code}: ${err.message}`, ['BAD_REF', 'UNMAPPED_NAME', 'BAD_NAMESPACE_MAP'].includes(err.code) ? 2 : 1);
+    if (isTlogError(err)) throw cliError(`${err.code}: ${err.message}`, 1);
     if (err.name === 'ParError' && err.code) throw cliError(`${err.code}: ${err.message}`, 1);
     throw err;
   }
 }
 
-function out(line: string): void {
+export function out(line: string): void {
   process.stdout.write(line + '\n');
 }
 

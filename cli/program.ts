@@ -13,6 +13,7 @@ import { registerVersion, versionLine } from './version.js';
 import { registerAbi } from './abi.js';
 import { registerMembrane } from './membrane.js';
 import { registerLock } from './lock.js';
+import { registerLog } from './log.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -30,5 +31,6 @@ export function gantryProgram(): Command {
   registerAbi(program);
   registerMembrane(program);
   registerLock(program);
+  registerLog(program);
   return program;
 }

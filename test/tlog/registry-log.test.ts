@@ -1,0 +1,114 @@
+/**
+ * The log stored in a real registry (Debian docker-registry, no referrers API), through the
+ * library: appends give checkpoints whose proofs verify and that extend each other; concurrent
+ * appenders in one process all keep their entries (Fischer claims); a log signed by another key
+ * is never extended; a revision logged with another digest is refused.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openArchiveStore, openContentBackend } from '../../registry/index.js';
+import {
+  appendToLog,
+  generateNoteKey,
+  isTlogError,
+  openLog,
+  parseSignerKey,
+  parseVerifierKey,
+  verifyConsistency,
+  verifyInclusion,
+  verifyLog,
+  type LogEntry,
+  type TlogErrorCode,
+} from '../../tlog/index.js';
+import { startRegistry, type RegistryServer } from '../support/registry.js';
+import { makeArchive, newSigner } from '../registry/fixtures.js';
+
+let reg: RegistryServer;
+beforeAll(async () => {
+  reg = await startRegistry();
+});
+afterAll(async () => {
+  await reg?.stop();
+});
+
+const keys = generateNoteKey('gantry-test-log');
+const signer = parseSignerKey(keys.signerKey);
+const verifier = parseVerifierKey(keys.verifierKey);
+const fast = { deltaMs: 300, waitMs: 450 };
+
+async function codeOf(p: Promise<unknown>): Promise<TlogErrorCode | 'ok'> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    if (isTlogError(e)) return e.code;
+    throw e;
+  }
+}
+
+function entryOf(pushed: { revision: number; digest: string; summary: { issuer: string; subject: string; capid?: string; version?: string } }): LogEntry {
+  return { revision: pushed.revision, digest: pushed.digest, issuer: pushed.summary.issuer, subject: pushed.summary.subject, capid: pushed.summary.capid ?? '', version: pushed.summary.version ?? '' };
+}
+
+describe('a repository log in a distribution registry', () => {
+  it('three appends: every checkpoint verifies, proofs verify, each checkpoint extends the last', async () => {
+    const ref = `${reg.host}/tlog/three`;
+    const opts = { plainHttpRegistries: [reg.host] };
+    const store = openArchiveStore(ref, opts);
+    const backend = openContentBackend(ref, opts);
+    const s = newSigner();
+    const notes: string[] = [];
+    for (const r of [1, 2, 3]) {
+      const pushed = await store.push(await makeArchive(s, r));
+      const res = await appendToLog(backend, entryOf(pushed), { signer, ...fast });
+      expect(res).toMatchObject({ index: r - 1, appended: true, contended: 0 });
+      notes.push(res.checkpoint.note);
+    }
+    const log = await openLog(backend);
+    expect(log.size).toBe(3);
+    expect(log.checkpointSizes).toEqual([1, 2, 3]);
+    const latest = await log.latestCheckpoint([verifier]);
+    expect(latest.note).toBe(notes[2]);
+    expect(latest.checkpoint.origin).toBe(ref);
+    for (const r of [1, 2, 3]) {
+      const p = log.inclusion(r, 3);
+      verifyInclusion(p.leafHash, p.index, 3, p.proof, latest.checkpoint.root);
+    }
+    const first = (await log.checkpointNote(1))!;
+    const cp1 = log.checkStored(first, [verifier]).checkpoint;
+    const c = log.consistency(1, 3);
+    verifyConsistency(1, 3, c.proof, cp1.root, latest.checkpoint.root);
+    expect(log.checkExtends(cp1, latest.checkpoint)).toEqual(c.proof);
+
+    // re-appending the same entry is a no-op; another digest for a logged revision is refused
+    const again = await appendToLog(backend, log.entries[1], { signer, ...fast });
+    expect(again).toMatchObject({ index: 1, appended: false });
+    expect(await codeOf(appendToLog(backend, { ...log.entries[1], digest: 'sha256:' + '0'.repeat(64) }, { signer, ...fast }))).toBe('TLOG_DUPLICATE_REVISION');
+
+    // another key cannot extend this log
+    const other = parseSignerKey(generateNoteKey('gantry-test-log').signerKey);
+    expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...fast }))).toBe('TLOG_NOTE_UNVERIFIED');
+    expect((await openLog(backend)).size).toBe(3);
+
+    const v = await verifyLog(backend, { verifiers: [verifier], trusted: notes[0] });
+    expect(v.problems).toEqual([]);
+    expect(v).toMatchObject({ ok: true, size: 3, uncheckpointed: 0 });
+  });
+
+  it('four concurrent appends keep all four entries, each at its own index', async () => {
+    const ref = `${reg.host}/tlog/race`;
+    const opts = { plainHttpRegistries: [reg.host] };
+    const store = openArchiveStore(ref, opts);
+    const backend = openContentBackend(ref, opts);
+    const s = newSigner();
+    const pushed = [];
+    for (const r of [1, 2, 3, 4]) pushed.push(await store.push(await makeArchive(s, r)));
+    const results = await Promise.all(pushed.map((p) => appendToLog(backend, entryOf(p), { signer, ...fast })));
+    expect(results.map((r) => r.appended)).toEqual([true, true, true, true]);
+    expect(new Set(results.map((r) => r.index)).size).toBe(4);
+    const log = await openLog(backend);
+    expect(log.entries.map((e) => e.revision).sort()).toEqual([1, 2, 3, 4]);
+    const v = await verifyLog(backend, { verifiers: [verifier] });
+    expect(v.problems).toEqual([]);
+    expect(v.checkpoint?.checkpoint.size).toBe(4);
+  });
+});
