@@ -40,6 +40,8 @@ export const RESOLVE_FAILURE_REASONS = [
   'RevisionMoved',
   'ArchiveTooLarge',
   'DigestPinMismatch',
+  'LogInconsistent',
+  'LogMissing',
 ] as const;
 export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 

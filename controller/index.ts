@@ -36,6 +36,7 @@ import { WorkQueue } from './workqueue.js';
 import { Limiter } from './limiter.js';
 import { GantryError } from '../runtime/errors.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
+import { RegistryLogWitness } from './log-witness.js';
 
 const PULL_CREDS_SWEEP = 'sweep:pull-credentials';
 
@@ -67,6 +68,12 @@ export interface ControllerOptions {
   resolver?: ArchiveResolver;
   /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
   namespaces?: NamespaceMap;
+  /** Trusted transparency-log verifier keys (--log-key): resolved revisions are checked against their repository's log (controller/log-witness.ts). */
+  logKeys?: string[];
+  /** Refuse repositories without a log, for every Provider (--require-log). */
+  requireLog?: boolean;
+  /** How long an opened log is reused before it is read again (default 15 s). */
+  logRecheckMs?: number;
   /** Reconciles at once (default 8) and API writes in flight over all of them (default 64). */
   concurrency?: number;
   writeConcurrency?: number;
@@ -235,6 +242,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     failedNodes: new FailedNodes(),
     resolver,
     namespaces: opts.namespaces,
+    logWitness: opts.logKeys?.length || opts.requireLog
+      ? new RegistryLogWitness({ verifierKeys: opts.logKeys ?? [], requireLog: opts.requireLog, plainHttpRegistries: opts.plainHttpRegistries, recheckMs: opts.logRecheckMs, metrics })
+      : undefined,
     trustedIssuers: opts.trustedIssuers ?? [],
     writer: new InstanceWriter(client, new Limiter(opts.writeConcurrency ?? 64), index, metrics, (node) => !!views.all().get(node)?.agentLive),
     client,

@@ -12,6 +12,8 @@ import type { PullSecretCache } from '../pull-secret-cache.js';
 import { checkResolved, failureFromError, ResolveFailure, type ArchiveResolver } from '../resolve.js';
 import type { StatusDraft } from './draft.js';
 import type { NamespaceMap } from '../../registry/namespaces.js';
+import { credentialsFor } from '../../registry/pull-secrets.js';
+import type { LogWitness } from '../log-witness.js';
 
 export interface ResolveInput {
   provider: Provider;
@@ -26,6 +28,8 @@ export interface ResolveInput {
   resolver: ArchiveResolver;
   /** Short names (acme/payments) → registry repositories (registry/namespaces.ts); absent: refs are taken literally. */
   namespaces?: NamespaceMap;
+  /** Checks each resolved revision against its repository's transparency log (controller/log-witness.ts). */
+  logWitness?: LogWitness;
   events: EventRecorder;
   metrics: ControllerMetrics;
   log: Logger;
@@ -45,17 +49,24 @@ export async function resolvePhase(draft: StatusDraft, o: ResolveInput): Promise
   try {
     if (o.trustProblem) throw new ResolveFailure('UntrustedIssuer', o.trustProblem, false);
     if ('error' in secrets) throw secrets.error;
-    // a short name resolves through the mapping; instances and status carry the full ref
-    const ref = o.namespaces ? o.namespaces.resolve(spec.archive.ref).ref : spec.archive.ref;
+    // a short name resolves through the mapping (and may be fetched through a mirror, `via`);
+    // instances and status carry the full ref they are fetched from, the log keeps the origin's name
+    const mapped = o.namespaces ? o.namespaces.resolve(spec.archive.ref) : { ref: spec.archive.ref };
+    const ref = mapped.via ?? mapped.ref;
     const r = await o.resolver.resolve({ ref, revision: spec.archive.revision, pullSecrets: secrets.secrets, trustedIssuers: o.trustedIssuers });
     checkResolved(r, { trustedIssuers: o.trustedIssuers, capabilityId: spec.capabilityId, ref });
+    // the log first: a tag that disagrees with its log entry is evidence, not just a moved tag
+    const log = o.logWitness
+      ? await o.logWitness.check({ ref, origin: mapped.ref, resolved: r, previous: draft.status.log, required: !!spec.archive.requireLog, credentials: credentialsFor(ref, secrets.secrets) })
+      : undefined;
     if (previous?.ref === ref && previous.revision === r.revision && previous.digest !== r.digest) throw revisionMoved(ref, previous, r);
     if (spec.archive.digest && r.digest !== spec.archive.digest) throw digestPinMismatch(ref, spec.archive.digest, r);
     if (previous?.digest !== r.digest) {
       o.events.record(p, 'Normal', 'Resolved', `${ref} revision ${r.revision} → ${r.digest} (${r.targets.join(', ')})`);
       draft.status.progressingSince = undefined;
     }
-    draft.set('Resolved', 'True', 'Resolved', `revision ${r.revision} (${r.digest})`);
+    if (log) draft.status.log = log;
+    draft.set('Resolved', 'True', 'Resolved', `revision ${r.revision} (${r.digest})${log ? `, in log ${log.origin} at index ${log.revisionIndex} (checkpoint of size ${log.size})` : ''}`);
     return { ...r, ref };
   } catch (err) {
     const f = failureFromError(err, spec.archive.ref);

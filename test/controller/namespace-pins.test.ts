@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningController } from '../../controller/index.js';
 import { parseNamespaceMap } from '../../registry/namespaces.js';
-import { startCluster, startClusterController, stopAll, waitFor, type Cluster } from '../controller/cluster.js';
+import { startCluster, startClusterController, stopAll, waitFor, type Cluster } from './cluster.js';
 
 const resolvedCondition = (p: any) => p?.status?.conditions?.find((x: any) => x.type === 'Resolved');
 
