@@ -78,7 +78,7 @@ export function readProviderRefs(dir: string): ProviderRef[] {
   return refs;
 }
 
-async function lockOne(p: ProviderRef, map: NamespaceMap, flags: CommonFlags & { logKey?: string[] }): Promise<LockEntry> {
+async function lockOne(p: ProviderRef, map: NamespaceMap, flags: CommonFlags & { key?: string[] }): Promise<LockEntry> {
   const m = mapCliRef(p.ref, map);
   const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
   const store = openArchiveStore(m.ref, storeOptions(m.ref, f));
@@ -87,8 +87,8 @@ async function lockOne(p: ProviderRef, map: NamespaceMap, flags: CommonFlags & {
   return { provider: p.provider, file: p.file, ref: p.ref, repository: m.ref, revision: r.revision, digest: r.digest, ...(checkpoint ? { checkpoint } : {}) };
 }
 
-function logKeysFor(flags: { logKey?: string[] }, mapped?: string): string[] {
-  return [...(flags.logKey ?? []), ...(mapped ? [mapped] : [])];
+function logKeysFor(flags: { key?: string[] }, mapped?: string): string[] {
+  return [...(flags.key ?? []), ...(mapped ? [mapped] : [])];
 }
 
 /** The user's mapping overridden by the project's: the gantry.namespaces.yaml beside the manifests. */
@@ -109,7 +109,7 @@ export function readLockFile(path: string): LockFile {
 }
 
 /** Every disagreement between the lock, the manifests and the registry (empty = verified). */
-async function verifyLock(dir: string, lock: LockFile, flags: CommonFlags & { logKey?: string[] }): Promise<string[]> {
+async function verifyLock(dir: string, lock: LockFile, flags: CommonFlags & { key?: string[] }): Promise<string[]> {
   const problems: string[] = [];
   const refs = readProviderRefs(dir);
   const map = projectMap(dir);
@@ -156,7 +156,7 @@ export function registerLock(program: Command): void {
       .option('--plain-http', 'speak plain HTTP to the registries (only for registries without TLS)')
       .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
       .option('--docker-config <file>', 'docker config.json with registry credentials')
-      .option('--log-key <verifier-key...>', 'verifier key(s) of the repositories\' transparency logs (also from the namespace mapping\'s logKey)')
+      .option('--key <vkey...>', 'trusted log verifier key(s) of the repositories (name+hash+base64, or files holding them; also the namespace mapping\'s logKey)')
       .option('--json', 'print the result as JSON')
       .option('--max-archive-bytes <size>', 'refuse archives larger than this', '256MiB');
   const lock = common(
@@ -164,7 +164,7 @@ export function registerLock(program: Command): void {
       .command('lock')
       .description(`pin every Provider manifest in DIR to its revision, digest and log checkpoint in DIR/${LOCK_FILE}`)
       .argument('[dir]', 'folder with Provider manifests', '.'),
-  ).action(async (dir: string, flags: CommonFlags & { logKey?: string[] }) =>
+  ).action(async (dir: string, flags: CommonFlags & { key?: string[] }) =>
     run(async () => {
       const abs = resolve(dir);
       const refs = readProviderRefs(abs);
@@ -179,7 +179,7 @@ export function registerLock(program: Command): void {
     }),
   );
   common(lock.command('verify').description(`check DIR/${LOCK_FILE} against the manifests, the registries and their logs (exit 1 on any disagreement)`).argument('[dir]', 'folder with Provider manifests and the lock', '.')).action(
-    async (dir: string, flags: CommonFlags & { logKey?: string[] }) =>
+    async (dir: string, flags: CommonFlags & { key?: string[] }) =>
       run(async () => {
         const abs = resolve(dir);
         const lockFile = readLockFile(join(abs, LOCK_FILE));

@@ -105,16 +105,30 @@ export function registerParRegistryCommands(par: Command): void {
       .option('--revision <n>', 'the revision to fetch (default: the highest published)')
       .option('--digest <sha256>', 'fetch this manifest digest instead of a revision')
       .option('--target <arch-os>', 'also require a binary for this target, e.g. x86_64-linux')
-      .option('-o, --output <file>', 'where to write the archive (default: <repository>-rev<N>.par)'),
-  ).action(async (name: string, flags: CommonFlags & { revision?: string; digest?: string; target?: string; output?: string }) =>
+      .option('-o, --output <file>', 'where to write the archive (default: <repository>-rev<N>.par)')
+      .option('--via <mirror>', 'fetch through this mirror (HOST[:PORT]/REPOSITORY), checking its copy of the log against the origin\'s key (--key); the namespace mapping\'s via does the same')
+      .option('--key <vkey...>', 'the origin log\'s verifier key(s), for --via (also the namespace mapping\'s logKey)'),
+  ).action(async (name: string, flags: CommonFlags & { revision?: string; digest?: string; target?: string; output?: string; via?: string; key?: string[] }) =>
     run(async () => {
-      const ref = mappedRef(name, flags);
+      const mapped = mapCliRef(name);
+      if (mapped.plainHttp) flags.plainHttp = true;
+      const origin = mapped.ref;
+      const via = flags.via ?? mapped.via;
+      // through a mirror, bytes come from the mirror but the log is the origin's (its key, its origin line)
+      const ref = via ?? origin;
+      if (via) parseArchiveRefForCli(via);
       const store = openArchiveStore(ref, storeOptions(ref, flags));
       let which: string | number | undefined;
       if (flags.digest !== undefined) which = flags.digest;
       else if (flags.revision !== undefined) {
         if (!/^[0-9]+$/.test(flags.revision)) throw cliError(`--revision must be a non-negative integer, got "${flags.revision}"`, 2);
         which = Number(flags.revision);
+      }
+      if (via) {
+        if (typeof which === 'string') throw cliError('--via pulls by revision (checked against the origin\'s log), not --digest', 2);
+        const { revisionThroughMirror } = await import('./log-federation.js');
+        const keys = [...(flags.key ?? []), ...(mapped.mapped?.entry.logKey ? [mapped.mapped.entry.logKey] : [])];
+        which = (await revisionThroughMirror(via, storeOptions(via, flags), origin, keys, which)).digest;
       }
       const resolved = which === undefined ? await store.resolve() : undefined;
       const bar = progress('pull', flags.json);
@@ -190,9 +204,9 @@ export function registerParMirror(par: Command): void {
     .option('--plain-http', 'speak plain HTTP to both registries (only for registries without TLS)')
     .option('--ca-file <pem>', 'CA certificate(s) that sign the registries\' certificates')
     .option('--docker-config <file>', 'docker config.json with registry credentials')
-    .option('--log-key <verifier-key...>', 'refuse to copy unless the origin\'s log verifies with this key (also from the mapping\'s logKey)')
+    .option('--key <vkey...>', 'the origin log\'s verifier key(s): refuse to copy a log that does not verify (also the namespace mapping\'s logKey)')
     .option('--json', 'print the result as JSON')
-    .action(async (srcName: string, dstName: string, flags: CommonFlags & { logKey?: string[] }) =>
+    .action(async (srcName: string, dstName: string, flags: CommonFlags & { key?: string[] }) =>
       run(async () => {
         flags.maxArchiveBytes ??= '256MiB';
         const srcFlags = { ...flags };
@@ -200,7 +214,7 @@ export function registerParMirror(par: Command): void {
         const dstFlags = { ...flags };
         const dst = mappedRef(dstName, dstFlags);
         const { verifyOriginLog } = await import('./log-federation.js');
-        const logKeys = [...(flags.logKey ?? []), ...mappedLogKey(srcName)];
+        const logKeys = [...(flags.key ?? []), ...mappedLogKey(srcName)];
         const checked = await verifyOriginLog(src, storeOptions(src, srcFlags), logKeys);
         const report = await mirrorRepository(openContentBackend(src, storeOptions(src, srcFlags)), openContentBackend(dst, storeOptions(dst, dstFlags)));
         const result = { source: src, mirror: dst, ...report, ...(checked ? { log: checked } : {}) };

@@ -14,6 +14,7 @@ import { registerAbi } from './abi.js';
 import { registerMembrane } from './membrane.js';
 import { registerLock } from './lock.js';
 import { registerLog } from './log.js';
+import { registerLogMonitor } from './log-monitor.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -32,5 +33,6 @@ export function gantryProgram(): Command {
   registerMembrane(program);
   registerLock(program);
   registerLog(program);
+  registerLogMonitor(program.commands.find((c) => c.name() === 'log')!);
   return program;
 }

@@ -35,18 +35,18 @@ export async function logRevision(host: string, repo: string, revision: number, 
 }
 
 /** Signs and stores a checkpoint over whatever entries are stored now (no check: the attacker holds the key). */
-export async function signWhatIsStored(backend: ContentBackend, signer: NoteSigner): Promise<void> {
-  const log = await openLog(backend);
+export async function signWhatIsStored(backend: ContentBackend, signer: NoteSigner, origin?: string): Promise<void> {
+  const log = await openLog(backend, { origin });
   const note = signNote(formatCheckpoint({ origin: log.origin, size: log.size, root: rootOf(log.leafHashes), extensions: [] }), [signer]);
   await storeCheckpointNote(backend, log.size, note);
 }
 
 /** A fork: entry `index` rewritten to `entry` (its rev tag re-pointed to match) and the result signed with the log key. */
-export async function forkAt(host: string, repo: string, index: number, entry: LogEntry, signer: NoteSigner): Promise<void> {
+export async function forkAt(host: string, repo: string, index: number, entry: LogEntry, signer: NoteSigner, origin?: string): Promise<void> {
   const b = clientOf(host, repo);
   await storeEntry(b, index, entry);
   await repointTag(host, repo, `rev-${entry.revision}`, entry.digest);
-  await signWhatIsStored(b, signer);
+  await signWhatIsStored(b, signer, origin);
 }
 
 /** Deletes a manifest (and every tag naming it), as a registry operator can. */
