@@ -12,11 +12,16 @@ import { DistributionClient, openArchiveStore } from '../../registry/index.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner, type Signer } from '../registry/fixtures.js';
 import { gantryIn } from './cli.js';
+import { publicKeyFromSeed } from '../../par/index.js';
+import { generateNoteKey } from '../../tlog/index.js';
+import { clientOf, rollbackTo, storeAlteredEntry } from './log-attacks.js';
 
 let origin: RegistryServer;
 let mirror: RegistryServer;
 let work: string;
 let signer: Signer;
+const logKey = generateNoteKey('gantry-fed-test');
+const keyFile = () => join(work, 'log.key');
 const gantry = (args: string[], cwd = work) => gantryIn(cwd, work, args);
 
 /** Re-points `tag` of host/repo at the manifest `digest` of host/from (blobs copied first), as an attacker with write access would. */
@@ -34,6 +39,7 @@ beforeAll(async () => {
   mirror = await startRegistry();
   work = mkdtempSync(join(tmpdir(), 'gantry-fed-'));
   signer = newSigner();
+  writeFileSync(keyFile(), logKey.signerKey + '\n', { mode: 0o600 });
   for (const r of [1, 2]) writeFileSync(join(work, `r${r}.par`), await makeArchive(signer, r));
 });
 let originStopped = false;
@@ -87,6 +93,30 @@ describe('gantry lock', () => {
     expect(stale.stderr).toMatch(/Provider added is not in gantry\.lock/);
   });
 
+  it('with a log key the lock records the checkpoint that included each revision, and verify catches a rolled-back log', async () => {
+    const ref = `${origin.host}/lock/logged`;
+    expect((await gantry(['par', 'push', join(work, 'r1.par'), ref, '--plain-http', '--log-key', keyFile()])).code).toBe(0);
+    const project = join(work, 'lockedlog');
+    mkdirSync(project);
+    writeFileSync(join(project, 'p.yaml'), `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: { name: kv }\nspec: { archive: { ref: "${ref}", revision: 1 } }\n`);
+    const locked = await gantry(['lock', project, '--plain-http', '--key', logKey.verifierKey]);
+    expect(locked.code, locked.stderr).toBe(0);
+    const entry = JSON.parse(readFileSync(join(project, 'gantry.lock'), 'utf8')).providers[0];
+    expect(entry.checkpoint).toMatchObject({ origin: ref, size: 1, index: 0, note: expect.stringMatching(/^127\.0\.0\.1:\d+\/lock\/logged\n1\n/) });
+    // a later push extends the log: still verified
+    expect((await gantry(['par', 'push', join(work, 'r2.par'), ref, '--plain-http', '--log-key', keyFile()])).code).toBe(0);
+    expect((await gantry(['lock', 'verify', project, '--plain-http', '--key', logKey.verifierKey])).code).toBe(0);
+    // without the key the recorded checkpoint cannot be checked: that is a failure, not a pass
+    const nokey = await gantry(['lock', 'verify', project, '--plain-http']);
+    expect(nokey.code).toBe(1);
+    expect(nokey.stderr).toMatch(/no log key/);
+    // the registry cuts the log back below the locked checkpoint
+    await rollbackTo(origin.host, 'lock/logged', 0);
+    const r = await gantry(['lock', 'verify', project, '--plain-http', '--key', logKey.verifierKey]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/TLOG_NO_LOG|TLOG_ROLLBACK/);
+  });
+
   it('verify without a lock file, or with a broken one, is a usage error (2)', async () => {
     const empty = join(work, 'nolock');
     mkdirSync(empty);
@@ -110,17 +140,17 @@ describe('gantry par mirror', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/REVISION_EXISTS: .*rev-1/);
   });
-  it('copies every tag byte for byte; the mirror serves a verified pull while the origin is stopped', async () => {
+  it('copies every tag and the log byte for byte; the mirror serves a verified pull while the origin is stopped, and cannot lie', async () => {
     const ref = `${origin.host}/mirror/kv`;
-    for (const r of [1, 2]) expect((await gantry(['par', 'push', join(work, `r${r}.par`), ref, '--plain-http'])).code).toBe(0);
+    for (const r of [1, 2]) expect((await gantry(['par', 'push', join(work, `r${r}.par`), ref, '--plain-http', '--log-key', keyFile()])).code).toBe(0);
     const dst = `${mirror.host}/cache/kv`;
-    const m = await gantry(['par', 'mirror', ref, dst, '--plain-http', '--json']);
+    const m = await gantry(['par', 'mirror', ref, dst, '--plain-http', '--key', logKey.verifierKey, '--json']);
     expect(m.code, m.stderr).toBe(0);
     const report = JSON.parse(m.stdout);
-    const srcTags = (await new DistributionClient(origin.host, 'mirror/kv', { plainHttpHosts: [origin.host] }).listTags()).sort();
-    expect(report).toMatchObject({ source: ref, mirror: dst, tags: srcTags.length, copiedTags: srcTags.length });
-    const dstTags = (await new DistributionClient(mirror.host, 'cache/kv', { plainHttpHosts: [mirror.host] }).listTags()).sort();
-    expect(dstTags).toEqual(srcTags);
+    const srcTags = (await clientOf(origin.host, 'mirror/kv').listTags()).sort();
+    expect(srcTags).toEqual(expect.arrayContaining(['rev-1', 'rev-2', 'tlog.entry.0', 'tlog.entry.1', 'tlog.checkpoint.2']));
+    expect(report).toMatchObject({ source: ref, mirror: dst, tags: srcTags.length, copiedTags: srcTags.length, log: { size: 2 } });
+    expect((await clientOf(mirror.host, 'cache/kv').listTags()).sort()).toEqual(srcTags);
     // a second run writes nothing
     const again = JSON.parse((await gantry(['par', 'mirror', ref, dst, '--plain-http', '--json'])).stdout);
     expect(again.copiedTags).toBe(0);
@@ -129,9 +159,31 @@ describe('gantry par mirror', () => {
     // the origin goes away (last test of the file: nothing after needs it)
     await origin.stop();
     originStopped = true;
-    const pulled = await gantry(['par', 'pull', dst, '--plain-http', '--revision', '2', '--trusted-issuer', signer.issuer, '--json', '-o', join(work, 'via-mirror.par')]);
-    expect(pulled.code, pulled.stderr).toBe(0);
-    expect(JSON.parse(pulled.stdout).digest).toBe(originDigests[1]);
+    const viaFlag = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--trusted-issuer', signer.issuer, '--json', '-o', join(work, 'via-mirror.par')]);
+    expect(viaFlag.code, viaFlag.stderr).toBe(0);
+    expect(JSON.parse(viaFlag.stdout)).toMatchObject({ revision: 2, digest: originDigests[1] });
+    // the same through the namespace mapping: a short name, the origin's key, the mirror's bytes
+    const project = join(work, 'viaproject');
+    mkdirSync(project);
+    writeFileSync(join(project, 'gantry.namespaces.yaml'), `namespaces:\n  acme/*: { registry: "${origin.host}/mirror", via: "${mirror.host}/cache", plainHttp: true, logKey: "${logKey.verifierKey}" }\n`);
+    const mapped = await gantryIn(project, work, ['par', 'pull', 'acme/kv', '--revision', '1', '--trusted-issuer', signer.issuer, '--json', '-o', join(work, 'mapped.par')]);
+    expect(mapped.code, mapped.stderr).toBe(0);
+    expect(JSON.parse(mapped.stdout).digest).toBe(originDigests[0]);
+    // without the origin's key a mirror could serve anything: refused as usage
+    expect((await gantry(['par', 'pull', ref, '--via', dst, '--plain-http'])).code).toBe(2);
+
+    // the mirror re-points rev-2 at revision 1's bytes: the origin's log says otherwise
+    const dstClient = clientOf(mirror.host, 'cache/kv');
+    const rev1 = (await dstClient.getManifest('rev-1'))!;
+    await dstClient.putManifest('rev-2', rev1.bytes, rev1.mediaType!);
+    const repointed = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
+    expect(repointed.code).toBe(1);
+    expect(repointed.stderr).toMatch(/TLOG_TAG_MISMATCH: .*rev-2 names /);
+    // and rewrites its copy of the log to match: without the origin's key it cannot re-sign it
+    await storeAlteredEntry(mirror.host, 'cache/kv', 1, { revision: 2, digest: rev1.digest, issuer: signer.issuer, subject: publicKeyFromSeed(signer.subjectSeed), capid: 'examples:payments', version: '0.1.0' });
+    const rewritten = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
+    expect(rewritten.code).toBe(1);
+    expect(rewritten.stderr).toMatch(/TLOG_ROOT_MISMATCH/);
   });
 
 });

@@ -92,3 +92,8 @@ export async function forgeCheckpoint(host: string, repo: string): Promise<void>
 export function signerOf(signerKey: string): NoteSigner {
   return parseSignerKey(signerKey);
 }
+
+/** A mirror (no key) altering its copy of the log: entry `index` rewritten, nothing re-signed. */
+export async function storeAlteredEntry(host: string, repo: string, index: number, entry: LogEntry): Promise<void> {
+  await storeEntry(clientOf(host, repo), index, entry);
+}
