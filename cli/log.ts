@@ -81,12 +81,13 @@ async function checkpointFor(log: RepositoryLog, flags: LogFlags): Promise<{ siz
 }
 
 const b64 = (h: Uint8Array): string => encodeBase64(h);
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 export function registerLog(program: Command): void {
   const log = program.command('log').description("read and verify a repository's transparency log of published revisions");
   const common = (c: Command): Command =>
     registryOptions(c)
-      .option('--key <vkey...>', 'trusted log verifier key(s) (name+hash+base64), or files holding them')
+      .option('--key <vkey>', 'a trusted log verifier key (name+hash+base64), or a file holding such keys; repeatable', collect)
       .option('--origin <origin>', "the log's origin line when it is not HOST[:PORT]/REPOSITORY (e.g. reading through a mirror)");
 
   common(log.command('checkpoint').description('print the latest signed checkpoint exactly as stored').argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')).action(
@@ -213,7 +214,7 @@ export function registerLog(program: Command): void {
     .command('verify-note')
     .description('verify any C2SP signed note against a verifier key (exit 0 valid, 1 invalid, 2 usage)')
     .argument('<file>', 'the signed note')
-    .requiredOption('--key <vkey...>', 'verifier key(s) (name+hash+base64), or files holding them')
+    .requiredOption('--key <vkey>', 'a verifier key (name+hash+base64), or a file holding such keys; repeatable', collect)
     .option('--json', 'print the result as JSON')
     .action(async (file: string, flags: { key: string[]; json?: boolean }) => {
       const verifiers = verifiersOf(flags.key);

@@ -79,6 +79,34 @@ export function rootOf(leafHashes: readonly Uint8Array[], size: number = leafHas
   return subtreeRoot(leafHashes, 0, size);
 }
 
+/**
+ * The roots of several prefixes of one log in a single pass (O(n + k log n) hashes, where
+ * rootOf per size costs O(n) each): the tree of size n is the right fold of its perfect
+ * subtrees, largest first, because RFC 6962 splits at the largest power of two below n.
+ */
+export function rootsOf(leafHashes: readonly Uint8Array[], sizes: readonly number[]): Map<number, Uint8Array> {
+  for (const s of sizes) checkSize(leafHashes, s);
+  const want = new Set(sizes);
+  const out = new Map<number, Uint8Array>();
+  if (want.has(0)) out.set(0, emptyRoot());
+  const last = Math.max(0, ...sizes);
+  const stack: Array<{ hash: Uint8Array; size: number }> = [];
+  for (let i = 0; i < last; i++) {
+    stack.push({ hash: leafHashes[i], size: 1 });
+    while (stack.length >= 2 && stack[stack.length - 1].size === stack[stack.length - 2].size) {
+      const right = stack.pop()!;
+      const left = stack.pop()!;
+      stack.push({ hash: nodeHash(left.hash, right.hash), size: left.size * 2 });
+    }
+    if (want.has(i + 1)) {
+      let r = stack[stack.length - 1].hash;
+      for (let j = stack.length - 2; j >= 0; j--) r = nodeHash(stack[j].hash, r);
+      out.set(i + 1, r);
+    }
+  }
+  return out;
+}
+
 /** RFC 6962 PATH(index, D[size]): the audit path of leaf `index` in the tree of `size` leaves. */
 export function inclusionProof(leafHashes: readonly Uint8Array[], index: number, size: number = leafHashes.length): Uint8Array[] {
   checkSize(leafHashes, size);

@@ -22,8 +22,10 @@
  * acknowledged within Δ of the read is visible to every later read, and no write lands more
  * than Δ after its writer's read. A registry slower than Δ makes pushes fail (never lose
  * entries silently: an overwritten entry shows as a root that no longer matches a signed
- * checkpoint). Checkpoints need no mutual exclusion: the checkpoint of size n over the same
- * entries, signed by the same Ed25519 key, is the same bytes whoever writes it.
+ * checkpoint). A checkpoint only covers settled entries (a tag seen present at t cannot change
+ * after t + Δ): an append checkpoints the prefix up to its own confirmed entry. Checkpoints need
+ * no mutual exclusion: the checkpoint of size n over the same entries, signed by the same
+ * Ed25519 key, is the same bytes whoever writes it.
  *
  * Readers (the CLI, the controller, monitors) call openLog() and work on the snapshot it
  * returns; verifyLog() checks a snapshot against the archives, the tags and an earlier
@@ -37,7 +39,7 @@ import { decodeBase64, encodeBase64 } from './base64.js';
 import { formatCheckpoint, parseCheckpoint, type Checkpoint } from './checkpoint.js';
 import { decodeEntry, encodeEntry, type LogEntry } from './entry.js';
 import { isTlogError, TlogError, type TlogErrorCode } from './errors.js';
-import { consistencyProof, hashesEqual, inclusionProof, leafHash, rootOf, verifyConsistency, verifyInclusion } from './merkle.js';
+import { consistencyProof, hashesEqual, inclusionProof, leafHash, rootOf, rootsOf, verifyConsistency, verifyInclusion } from './merkle.js';
 import { openNote, parseVerifierKey, signNote, type NoteSigner, type NoteVerifier } from './note.js';
 
 export const LOG_ENTRY_ARTIFACT_TYPE = 'application/vnd.gantry.log.entry.v1';
@@ -157,6 +159,8 @@ export function verifyCheckpointNote(note: string | Uint8Array, verifiers: reado
 export class RepositoryLog {
   readonly leafHashes: Uint8Array[];
 
+  private roots?: Map<number, Uint8Array>;
+
   constructor(
     readonly backend: ContentBackend,
     readonly origin: string,
@@ -169,6 +173,12 @@ export class RepositoryLog {
     readonly tags: string[],
   ) {
     this.leafHashes = entries.map((e) => leafHash(encodeEntry(e)));
+  }
+
+  /** The root of the first `size` entries (all checkpoint sizes are computed in one pass). */
+  rootAt(size: number): Uint8Array {
+    if (!this.roots) this.roots = rootsOf(this.leafHashes, [...this.checkpointSizes.filter((n) => n <= this.size), this.size]);
+    return this.roots.get(size) ?? rootOf(this.leafHashes, size);
   }
 
   get size(): number {
@@ -221,7 +231,7 @@ export class RepositoryLog {
     if (c.size > this.size) {
       throw new TlogError('TLOG_ENTRY_MISSING', `${this.backend.description}: the checkpoint covers ${c.size} entries but only ${this.size} are stored (tlog.entry.${this.size} is missing)`);
     }
-    if (!hashesEqual(rootOf(this.leafHashes, c.size), c.root)) {
+    if (!hashesEqual(this.rootAt(c.size), c.root)) {
       throw new TlogError('TLOG_ROOT_MISMATCH', `${this.backend.description}: the stored entries 0..${c.size - 1} do not hash to the signed root of size ${c.size}: entries were rewritten or replaced after they were checkpointed`);
     }
   }
@@ -265,7 +275,7 @@ export class RepositoryLog {
       throw new TlogError('TLOG_ROLLBACK', `${this.backend.description}: the log's latest checkpoint has ${latest.size} entries, fewer than the ${trusted.size} of a checkpoint already trusted; the registry rolled the log back`);
     }
     if (trusted.size === 0) return [];
-    const mine = rootOf(this.leafHashes, trusted.size);
+    const mine = this.rootAt(trusted.size);
     if (!hashesEqual(mine, trusted.root)) {
       throw new TlogError('TLOG_FORK', `${this.backend.description}: the first ${trusted.size} entries of this log hash to ${encodeBase64(mine)}, the trusted checkpoint says ${encodeBase64(trusted.root)}; the history was rewritten (a fork)`);
     }
@@ -427,32 +437,44 @@ async function claimIndex(backend: ContentBackend, entry: LogEntry, opts: Requir
 }
 
 /**
- * Signs and stores the checkpoint of the whole stored log, after checking that the latest
- * existing checkpoint verifies with the signer's key and that the entries still hash to it
- * (a log whose history changed is never extended). Returns the checkpoint written or found.
+ * The latest checkpoint, verified with the signer's own key against the stored entries, or
+ * undefined when the log has none. A log that is not this key's (TLOG_NOTE_UNVERIFIED) or
+ * whose history changed (TLOG_ROOT_MISMATCH, …) is never extended.
  */
-export async function checkpointLog(backend: ContentBackend, opts: { signer: NoteSigner; origin?: string }): Promise<VerifiedCheckpoint> {
-  const log = await openLog(backend, { origin: opts.origin });
-  const own = [parseVerifierKey(opts.signer.verifierKey)];
-  const latestSize = log.latestCheckpointSize;
-  if (latestSize !== undefined) {
-    const stored = await log.checkpointNote(latestSize);
-    if (stored) {
-      let latest: VerifiedCheckpoint;
-      try {
-        latest = log.checkStored(stored, own);
-      } catch (e) {
-        if (isTlogError(e) && e.code === 'TLOG_NOTE_UNVERIFIED') {
-          throw new TlogError('TLOG_NOTE_UNVERIFIED', `${backend.description}: the log's checkpoint is not signed by ${opts.signer.name}+${opts.signer.keyHash}; this log belongs to another key — push with that key`);
-        }
-        throw e;
-      }
-      if (latest.checkpoint.size === log.size) return latest;
+async function latestOwnCheckpoint(log: RepositoryLog, signer: NoteSigner): Promise<VerifiedCheckpoint | undefined> {
+  const stored = await log.checkpointNote();
+  if (!stored) return undefined;
+  try {
+    return log.checkStored(stored, [parseVerifierKey(signer.verifierKey)]);
+  } catch (e) {
+    if (isTlogError(e) && e.code === 'TLOG_NOTE_UNVERIFIED') {
+      throw new TlogError('TLOG_NOTE_UNVERIFIED', `${log.backend.description}: the log's checkpoint is not signed by ${signer.name}+${signer.keyHash}; this log belongs to another key — push with that key`);
     }
+    throw e;
   }
-  const checkpoint: Checkpoint = { origin: log.origin, size: log.size, root: rootOf(log.leafHashes), extensions: [] };
+}
+
+/**
+ * Signs and stores the checkpoint of the first `size` stored entries (default: all of them),
+ * unless a checkpoint at least that large exists, after checking that the latest checkpoint
+ * verifies with the signer's key and that the entries still hash to it. Returns the checkpoint
+ * written or found.
+ *
+ * `size` must only cover settled entries: a tag seen present at time t can still be
+ * overwritten by a competing claim until t + Δ, never after. appendToLog passes the prefix up
+ * to its own confirmed entry, which is settled once the claim is confirmed.
+ */
+export async function checkpointLog(backend: ContentBackend, opts: { signer: NoteSigner; origin?: string; size?: number }): Promise<VerifiedCheckpoint> {
+  const log = await openLog(backend, { origin: opts.origin });
+  const latest = await latestOwnCheckpoint(log, opts.signer);
+  const size = Math.min(opts.size ?? log.size, log.size);
+  if (opts.size !== undefined && opts.size > log.size) {
+    throw new TlogError('TLOG_ENTRY_MISSING', `${backend.description}: asked to checkpoint ${opts.size} entries, only ${log.size} are stored`);
+  }
+  if (latest && latest.checkpoint.size >= size) return latest;
+  const checkpoint: Checkpoint = { origin: log.origin, size, root: log.rootAt(size), extensions: [] };
   const note = signNote(formatCheckpoint(checkpoint), [opts.signer]);
-  await storeCheckpointNote(backend, log.size, note);
+  await storeCheckpointNote(backend, size, note);
   return { note, checkpoint, signedBy: [`${opts.signer.name}+${opts.signer.keyHash}`] };
 }
 
@@ -467,7 +489,7 @@ export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts
   encodeEntry(entry); // refuse a bad entry before touching the registry
   const log = await openLog(backend, { origin: opts.origin });
   // a log that cannot be extended is refused before anything is written
-  if (log.latestCheckpointSize !== undefined) await checkpointLog(backend, { signer: opts.signer, origin: opts.origin });
+  await latestOwnCheckpoint(log, opts.signer);
 
   const pending: LogEntry[] = [];
   if (log.size === 0 && opts.backfill) pending.push(...(await opts.backfill()).filter((e) => e.revision !== entry.revision));
@@ -494,7 +516,14 @@ export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts
       appended = true;
     }
   }
-  const checkpoint = await checkpointLog(backend, { signer: opts.signer, origin: opts.origin });
+  if (!appended && (log.latestCheckpointSize ?? 0) <= index) {
+    // an entry found already stored (an earlier push that stopped before its checkpoint): it
+    // and those before it were seen at the read above, and are settled Δ later
+    await sleep(timing.deltaMs);
+  }
+  // the prefix up to our entry is settled: every entry before it was seen present when our
+  // claim began, and the confirmation wait (D > Δ) has passed since
+  const checkpoint = await checkpointLog(backend, { signer: opts.signer, origin: opts.origin, size: index + 1 });
   return { index, appended, checkpoint, contended };
 }
 

@@ -23,6 +23,7 @@ import {
   parseSignerKey,
   parseVerifierKey,
   rootOf,
+  rootsOf,
   signNote,
   verifyConsistency,
   verifyInclusion,
@@ -61,6 +62,9 @@ describe('RFC 6962 hashing', () => {
   it('roots for sizes 0..8', () => {
     expect(rfc.roots).toHaveLength(9);
     for (const { size, root } of rfc.roots) expect(hx(rootOf(leafHashes, size)), `size ${size}`).toBe(root);
+    // the one-pass computation of many prefix roots agrees, in any order of sizes
+    const all = rootsOf(leafHashes, [8, 0, 3, 1, 2, 5, 4, 7, 6]);
+    for (const { size, root } of rfc.roots) expect(hx(all.get(size)!), `rootsOf size ${size}`).toBe(root);
   });
 
   it('every complete subtree', () => {

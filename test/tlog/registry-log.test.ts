@@ -2,7 +2,9 @@
  * The log stored in a real registry (Debian docker-registry, no referrers API), through the
  * library: appends give checkpoints whose proofs verify and that extend each other; concurrent
  * appenders in one process all keep their entries (Fischer claims); a log signed by another key
- * is never extended; a revision logged with another digest is refused.
+ * is never extended; a revision logged with another digest is refused; and each way of
+ * tampering with the stored log (a rewritten, moved or deleted entry, a foreign or older
+ * checkpoint, a second entry for one revision) is reported by verifyLog with its own code.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openArchiveStore, openContentBackend } from '../../registry/index.js';
@@ -13,6 +15,9 @@ import {
   openLog,
   parseSignerKey,
   parseVerifierKey,
+  storeCheckpointNote,
+  storeEntry,
+  checkpointLog,
   verifyConsistency,
   verifyInclusion,
   verifyLog,
@@ -110,5 +115,77 @@ describe('a repository log in a distribution registry', () => {
     const v = await verifyLog(backend, { verifiers: [verifier] });
     expect(v.problems).toEqual([]);
     expect(v.checkpoint?.checkpoint.size).toBe(4);
+  });
+
+  it("an append's checkpoint covers only the prefix up to its own confirmed entry, never a competitor's unsettled claim", async () => {
+    const ref = `${reg.host}/tlog/settled`;
+    const opts = { plainHttpRegistries: [reg.host] };
+    const store = openArchiveStore(ref, opts);
+    const backend = openContentBackend(ref, opts);
+    const s = newSigner();
+    const first = entryOf(await store.push(await makeArchive(s, 1)));
+    await appendToLog(backend, first, { signer, ...fast });
+    const ours = entryOf(await store.push(await makeArchive(s, 2)));
+    // while our claim of index 1 waits for confirmation, a competitor claims index 2 …
+    const appending = appendToLog(backend, ours, { signer, deltaMs: 300, waitMs: 1200 });
+    await new Promise((r) => setTimeout(r, 500));
+    await storeEntry(backend, 2, { ...first, revision: 7, version: 'claim-a' });
+    const done = await appending;
+    expect(done).toMatchObject({ index: 1, appended: true });
+    expect(done.checkpoint.checkpoint.size).toBe(2);
+    // … and another competitor's claim replaces it within its window, as Fischer allows
+    await storeEntry(backend, 2, { ...first, revision: 7, version: 'claim-b' });
+    const latest = await (await openLog(backend)).latestCheckpoint([verifier]);
+    expect(latest.checkpoint.size).toBe(2);
+  });
+
+  it('attacks on the stored log, each refused with its own code', async () => {
+    const opts = { plainHttpRegistries: [reg.host] };
+    const s = newSigner();
+    /** A fresh repository with revisions 1 and 2 logged. */
+    async function logged(name: string) {
+      const ref = `${reg.host}/tlog/attack-${name}`;
+      const store = openArchiveStore(ref, opts);
+      const backend = openContentBackend(ref, opts);
+      for (const r of [1, 2]) await appendToLog(backend, entryOf(await store.push(await makeArchive(s, r))), { signer, ...fast });
+      return { backend, log: await openLog(backend) };
+    }
+    const codes = async (backend: Parameters<typeof verifyLog>[0]) => [...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code))];
+
+    // an entry rewritten after it was checkpointed (no key needed to write a tag)
+    const rewritten = await logged('rewritten');
+    await storeEntry(rewritten.backend, 1, { ...rewritten.log.entries[1], version: '9.9.9' });
+    expect(await codes(rewritten.backend)).toEqual(['TLOG_ROOT_MISMATCH']);
+    // and the log key's holder cannot extend it either
+    expect(await codeOf(checkpointLog(rewritten.backend, { signer }))).toBe('TLOG_ROOT_MISMATCH');
+
+    // an entry copied to another index
+    const moved = await logged('moved');
+    const m = (await moved.backend.getManifest('tlog.entry.0'))!;
+    await moved.backend.putManifest('tlog.entry.1', m.bytes, 'application/vnd.oci.image.manifest.v1+json');
+    expect(await codes(moved.backend)).toEqual(['TLOG_ENTRY_MALFORMED']);
+
+    // a checkpoint of another log (same key) served here
+    const other = await logged('other');
+    const foreign = await logged('foreign');
+    await storeCheckpointNote(other.backend, 2, (await foreign.log.checkpointNote(2))!.note);
+    expect(await codes(other.backend)).toEqual(['TLOG_ORIGIN_MISMATCH']);
+
+    // an older checkpoint put back under the newest tag
+    const older = await logged('older');
+    await storeCheckpointNote(older.backend, 2, (await older.log.checkpointNote(1))!.note);
+    expect(await codes(older.backend)).toEqual(['TLOG_ROLLBACK']);
+
+    // a second, different entry for a logged revision, even signed by the log key
+    const dup = await logged('dup');
+    await storeEntry(dup.backend, 2, { ...dup.log.entries[0], digest: dup.log.entries[1].digest });
+    await checkpointLog(dup.backend, { signer });
+    expect(await codes(dup.backend)).toEqual(['TLOG_DUPLICATE_REVISION']);
+
+    // an entry deleted after it was checkpointed (the registry operator deletes its manifest)
+    const deleted = await logged('deleted');
+    const gone = (await deleted.backend.getManifest('tlog.entry.1'))!.digest;
+    expect((await fetch(`${reg.url}/v2/tlog/attack-deleted/manifests/${gone}`, { method: 'DELETE' })).status).toBe(202);
+    expect(await codes(deleted.backend)).toEqual(['TLOG_ENTRY_MISSING', 'TLOG_UNLOGGED_REVISION']);
   });
 });
