@@ -60,6 +60,8 @@ export interface ControllerOptions {
    * (default 5 min) — and so how soon a moved revision tag is noticed (RevisionMoved).
    */
   revisionRecheckMs?: number;
+  /** How long "the highest revision" of a Provider without spec.archive.revision is taken from cache (default 15 s). */
+  latestRecheckMs?: number;
   /** Every Provider is reconciled again this often, changed or not (default 30 s). */
   resyncMs?: number;
   /** How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s): a rotation reaches instances' credentials within about this. */
@@ -111,7 +113,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const events = new EventRecorder(client, log, { host: identity });
-  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }), { pinnedTtlMs: opts.revisionRecheckMs });
+  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }), { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs });
   const informerOpts = { client, watchTimeoutSeconds: opts.watchTimeoutSeconds };
 
   const providers = new Informer<Provider>({ ...informerOpts, path: `/apis/${group}/${version}/providers`, name: 'providers' });

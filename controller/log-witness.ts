@@ -37,6 +37,12 @@ export interface LogCheck {
 export interface LogWitness {
   /** The memory to keep after accepting `resolved`, or undefined when the repository has no log (and none is required). Throws ResolveFailure. */
   check(c: LogCheck): Promise<LogMemory | undefined>;
+  /**
+   * The highest revision the latest verified checkpoint includes (undefined: no log, or no keys).
+   * With a log, "the highest published revision" is this one: a revision tagged but not yet
+   * logged (a push in flight, which tags before it logs) is not offered.
+   */
+  highestLogged(c: Omit<LogCheck, 'resolved' | 'previous' | 'required'>): Promise<number | undefined>;
 }
 
 export interface LogWitnessOptions {
@@ -78,6 +84,19 @@ export class RegistryLogWitness implements LogWitness {
       throw e;
     } finally {
       end?.();
+    }
+  }
+
+  async highestLogged(c: Omit<LogCheck, 'resolved' | 'previous' | 'required'>): Promise<number | undefined> {
+    if (this.verifiers.length === 0) return undefined;
+    const log = await this.open(c as LogCheck);
+    if (log.checkpointSizes.length === 0) return undefined;
+    try {
+      const size = (await log.latestCheckpoint(this.verifiers)).checkpoint.size;
+      const within = log.entries.slice(0, size);
+      return within.length ? within.reduce((m, e) => Math.max(m, e.revision), 0) : undefined;
+    } catch {
+      return undefined; // the check proper reports what is wrong
     }
   }
 

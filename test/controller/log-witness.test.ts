@@ -15,7 +15,7 @@ import { startCluster, startClusterController, stopAll, waitFor, type Cluster } 
 import { entryOf, forgeCheckpoint, forkAt, logRevision, repointTag, rollbackTo, signerOf } from '../federation/log-attacks.js';
 
 const resolvedCondition = (p: any) => p?.status?.conditions?.find((x: any) => x.type === 'Resolved');
-const fast = { revisionRecheckMs: 200, resyncMs: 400, logRecheckMs: 100 };
+const fast = { revisionRecheckMs: 200, latestRecheckMs: 200, resyncMs: 400, logRecheckMs: 100 };
 
 describe('the controller checks resolved revisions against their log', () => {
   let c: Cluster;
@@ -127,6 +127,20 @@ describe('the controller checks resolved revisions against their log', () => {
     await stillServing('rollback', d3);
     const metrics = await ctl!.metrics.registry.metrics();
     expect(metrics).toMatch(/gantry_log_inconsistencies_total\{code="TLOG_ROLLBACK"\} [1-9]/);
+  });
+
+  it('following the highest revision, a newer tag not yet logged (a push in flight) is not offered; named explicitly it is TLOG_UNLOGGED_REVISION', async () => {
+    const d1 = await publishLogged('log/inflight', 1);
+    const p = await running('inflight', { archive: { ref: c.ref('log/inflight') } });
+    expect(p.status.resolved.digest).toBe(d1);
+    await c.publish('log/inflight', { revision: 2, targets: ['x86_64-linux'] }); // tagged, never logged
+    await new Promise((r) => setTimeout(r, 1500)); // several rechecks (latestRecheckMs 200, resync 400)
+    expect(resolvedCondition(await c.provider('inflight'))).toMatchObject({ status: 'True', reason: 'Resolved' });
+    expect((await c.provider('inflight')).status.resolved.digest).toBe(d1);
+    await c.patchProvider('inflight', { archive: { ref: c.ref('log/inflight'), revision: 2 } });
+    const cond = await condition('inflight', 'LogInconsistent', /TLOG_UNLOGGED_REVISION/);
+    expect(cond.message).toMatch(/revision 2 .*has no entry in the log/);
+    await stillServing('inflight', d1);
   });
 
   it('a Provider that requires a log refuses a repository without one (LogMissing); without the requirement it runs', async () => {
