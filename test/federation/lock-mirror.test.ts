@@ -14,7 +14,7 @@ import { makeArchive, newSigner, type Signer } from '../registry/fixtures.js';
 import { gantryIn } from './cli.js';
 import { publicKeyFromSeed } from '../../par/index.js';
 import { generateNoteKey } from '../../tlog/index.js';
-import { clientOf, rollbackTo, storeAlteredEntry } from './log-attacks.js';
+import { clientOf, forgeCheckpoint, rollbackTo, signWhatIsStored, signerOf, storeAlteredEntry } from './log-attacks.js';
 
 let origin: RegistryServer;
 let mirror: RegistryServer;
@@ -129,6 +129,16 @@ describe('gantry lock', () => {
 });
 
 describe('gantry par mirror', () => {
+  it('with the origin\'s key, a log that does not verify is not mirrored at all', async () => {
+    const ref = `${origin.host}/mirror3/kv`;
+    expect((await gantry(['par', 'push', join(work, 'r1.par'), ref, '--plain-http', '--log-key', keyFile()])).code).toBe(0);
+    await forgeCheckpoint(origin.host, 'mirror3/kv');
+    const r = await gantry(['par', 'mirror', ref, `${mirror.host}/cache3/kv`, '--plain-http', '--key', logKey.verifierKey]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/does not verify, not mirroring it[\s\S]*TLOG_NOTE_BAD_SIGNATURE/);
+    expect(await clientOf(mirror.host, 'cache3/kv').listTags()).toEqual([]);
+  });
+
   it('a mirror whose tag disagrees with the origin is not overwritten (REVISION_EXISTS)', async () => {
     const ref = `${origin.host}/mirror2/kv`;
     for (const r of [1, 2]) expect((await gantry(['par', 'push', join(work, `r${r}.par`), ref, '--plain-http'])).code).toBe(0);
@@ -184,6 +194,12 @@ describe('gantry par mirror', () => {
     const rewritten = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
     expect(rewritten.code).toBe(1);
     expect(rewritten.stderr).toMatch(/TLOG_ROOT_MISMATCH/);
+    // and signs the rewritten log with a key of its own: not the origin's
+    const own = generateNoteKey('mirror-own-key');
+    await signWhatIsStored(dstClient, signerOf(own.signerKey), ref);
+    const ownSigned = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
+    expect(ownSigned.code).toBe(1);
+    expect(ownSigned.stderr).toMatch(/TLOG_NOTE_UNVERIFIED/);
   });
 
 });
