@@ -12,7 +12,9 @@ import { openArchiveStore } from '../../registry/index.js';
 import type { RunningController } from '../../controller/index.js';
 import { generateNoteKey } from '../../tlog/index.js';
 import { startCluster, startClusterController, stopAll, waitFor, type Cluster } from './cluster.js';
-import { entryOf, forgeCheckpoint, forkAt, logRevision, repointTag, rollbackTo, signerOf } from '../federation/log-attacks.js';
+import { clientOf, entryOf, forgeCheckpoint, forkAt, logRevision, repointTag, rollbackTo, signerOf } from '../federation/log-attacks.js';
+import { mirrorRepository } from '../../registry/index.js';
+import { parseNamespaceMap } from '../../registry/namespaces.js';
 
 const resolvedCondition = (p: any) => p?.status?.conditions?.find((x: any) => x.type === 'Resolved');
 const fast = { revisionRecheckMs: 200, latestRecheckMs: 200, resyncMs: 400, logRecheckMs: 100 };
@@ -141,6 +143,26 @@ describe('the controller checks resolved revisions against their log', () => {
     const cond = await condition('inflight', 'LogInconsistent', /TLOG_UNLOGGED_REVISION/);
     expect(cond.message).toMatch(/revision 2 .*has no entry in the log/);
     await stillServing('inflight', d1);
+  });
+
+  it('through a mirror (mapping via): instances fetch from the mirror, status.log names the origin, and a mirror that re-points a tag is caught', async () => {
+    await ctl!.stop();
+    ctl = undefined;
+    const d1 = await publishLogged('log/origin', 1);
+    await mirrorRepository(clientOf(host(), 'log/origin'), clientOf(host(), 'cache/origin'));
+    const namespaces = parseNamespaceMap(`namespaces:\n  fed/*: { registry: "${c.ref('log')}", via: "${c.ref('cache')}" }\n`, 'map.yaml');
+    ctl = await startClusterController(c, { logKeys: [key.verifierKey], namespaces, ...fast });
+    const p = await running('mirrored', { archive: { ref: 'fed/origin', revision: 1 } });
+    expect(p.status.resolved).toMatchObject({ ref: c.ref('cache/origin'), digest: d1 });
+    expect(p.status.log.origin).toBe(c.ref('log/origin'));
+    expect((await c.instances('mirrored'))[0].spec.archive.ref).toBe(c.ref('cache/origin'));
+    // the mirror re-points rev-1 at other validly signed bytes
+    const other = await createPar({ name: 'mirrored', vendor: 'gantry-test', version: '1.1.0', revision: 1, issuerSeed: c.issuerSeed, subjectSeed: generateSeed('service'), binaries: { 'x86_64-linux': new TextEncoder().encode('mirror lies') } });
+    const otherDigest = (await openArchiveStore(c.ref('log/shadow3'), { plainHttpRegistries: [host()] }).push(other)).digest;
+    await repointTag(host(), 'cache/origin', 'rev-1', otherDigest, 'log/shadow3');
+    const cond = await condition('mirrored', 'LogInconsistent', /TLOG_TAG_MISMATCH/);
+    expect(cond.message).toContain(otherDigest);
+    await stillServing('mirrored', d1);
   });
 
   it('a Provider that requires a log refuses a repository without one (LogMissing); without the requirement it runs', async () => {
