@@ -7,11 +7,12 @@
  * (docs/transparency-federation.md), so a mirror can serve and cache but cannot lie.
  *
  * Order matters to a reader racing the copy: blobs before the manifest that names them, and
- * log checkpoints (tags `log-checkpoint*`, after issue 13's layout) after every other tag, so
- * DST never shows a checkpoint whose entries are not there yet. Tags already naming the same
- * digest in DST are skipped; a tag naming another digest in DST is overwritten only for
- * checkpoints (a log grows) — an archive tag that disagrees is refused (REVISION_EXISTS), as a
- * published revision never moves.
+ * log checkpoints (`tlog.checkpoint.<n>`, tlog/registry-log.ts) after every other tag, so DST
+ * never shows a checkpoint whose entries are not there yet. Tags already naming the same
+ * digest in DST are skipped. No tag of this layout ever moves — `rev-N` and `tlog.entry.<i>`
+ * are written once, and `tlog.checkpoint.<n>` over the same entries with the same Ed25519 key
+ * is the same bytes — so a tag naming another digest in DST is refused (REVISION_EXISTS): one
+ * of the two registries was altered, and a mirror must not paper over it.
  */
 import type { ContentBackend } from './backend.js';
 import { RegistryError } from './errors.js';
@@ -31,14 +32,14 @@ interface Descriptor {
   mediaType?: string;
 }
 
-/** Log tags move as the log grows; everything else is immutable. */
-export function isMovingLogTag(tag: string): boolean {
-  return /checkpoint/i.test(tag);
+/** Checkpoints are copied after everything they cover. */
+export function isCheckpointTag(tag: string): boolean {
+  return /^tlog\.checkpoint\./.test(tag);
 }
 
 export async function mirrorRepository(src: ContentBackend, dst: ContentBackend, opts: { onTag?(tag: string, copied: boolean): void } = {}): Promise<MirrorReport> {
   const tags = await src.listTags();
-  const ordered = [...tags.filter((t) => !isMovingLogTag(t)).sort(), ...tags.filter(isMovingLogTag).sort()];
+  const ordered = [...tags.filter((t) => !isCheckpointTag(t)).sort(), ...tags.filter(isCheckpointTag).sort()];
   const dstTags = new Set(await dst.listTags());
   const report: MirrorReport = { tags: ordered.length, copiedTags: 0, blobs: 0, bytes: 0 };
   const copiedManifests = new Set<string>();
@@ -78,7 +79,7 @@ export async function mirrorRepository(src: ContentBackend, dst: ContentBackend,
         opts.onTag?.(tag, false);
         continue;
       }
-      if (a && b && !isMovingLogTag(tag)) {
+      if (a && b) {
         throw new RegistryError('REVISION_EXISTS', `${dst.description}:${tag} names ${b.digest} but ${src.description}:${tag} names ${a.digest}; a published tag never moves, so one of the two registries was altered — not overwriting it`);
       }
     }
