@@ -138,6 +138,14 @@ export interface InclusionResult {
   entry: LogEntry;
 }
 
+/** What proveRevision returns: a verified checkpoint, the revision's inclusion in it, and its consistency with the trusted one. */
+export interface RevisionEvidence {
+  checkpoint: VerifiedCheckpoint;
+  inclusion: InclusionResult;
+  /** the consistency proof from the trusted checkpoint (undefined when none was given) */
+  consistency?: Uint8Array[];
+}
+
 /**
  * Opens `note` with `verifiers` and parses it as a checkpoint of `origin`. Throws the note's
  * codes (TLOG_NOTE_*), TLOG_CHECKPOINT_MALFORMED or TLOG_ORIGIN_MISMATCH.
@@ -263,6 +271,31 @@ export class RepositoryLog {
     const toRoot = rootOf(this.leafHashes, to);
     verifyConsistency(from, to, proof, fromRoot, toRoot);
     return { from, to, proof, fromRoot, toRoot };
+  }
+
+  /**
+   * Everything a client needs before using `revision` as `digest` (what the controller checks
+   * on resolve): the latest checkpoint verifies (TLOG_NO_LOG, TLOG_NOTE_*, TLOG_ROOT_MISMATCH,
+   * …); the revision's entry is in it (TLOG_UNLOGGED_REVISION — also while a push is still
+   * appending it); the entry names `digest` (TLOG_TAG_MISMATCH); and the checkpoint extends
+   * `trusted`, the last one the caller recorded (TLOG_ROLLBACK, TLOG_FORK). Returns the
+   * evidence: the checkpoint (to record as the new `trusted`), the inclusion proof, and the
+   * consistency proof from `trusted`.
+   */
+  async proveRevision(revision: number, digest: string, verifiers: readonly NoteVerifier[], trusted?: string): Promise<RevisionEvidence> {
+    const checkpoint = await this.latestCheckpoint(verifiers);
+    const index = this.indexOfRevision(revision);
+    if (index === undefined || index >= checkpoint.checkpoint.size) {
+      throw new TlogError('TLOG_UNLOGGED_REVISION', `${this.backend.description}: revision ${revision} is not in the log's latest checkpoint (size ${checkpoint.checkpoint.size})`);
+    }
+    const inclusion = this.inclusion(revision, checkpoint.checkpoint.size);
+    verifyInclusion(inclusion.leafHash, inclusion.index, inclusion.treeSize, inclusion.proof, checkpoint.checkpoint.root);
+    if (inclusion.entry.digest !== digest) {
+      throw new TlogError('TLOG_TAG_MISMATCH', `${this.backend.description}: revision ${revision} resolves to ${digest}, the log records ${inclusion.entry.digest}; the tag was re-pointed`);
+    }
+    let consistency: Uint8Array[] | undefined;
+    if (trusted !== undefined) consistency = this.checkExtends(verifyCheckpointNote(trusted, verifiers, this.origin).checkpoint, checkpoint.checkpoint);
+    return { checkpoint, inclusion, consistency };
   }
 
   /**
@@ -405,11 +438,11 @@ async function claimIndex(backend: ContentBackend, entry: LogEntry, opts: Requir
   let contended = 0;
   let from = 0;
   for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
-    const t0 = performance.now();
+    // the listing only suggests the first free index; the read that counts is the GET below
     const tags = new Set(await backend.listTags());
     let index = from;
     while (tags.has(entryTag(index))) index++;
-    // the listing may be a moment old: ask for the tag itself, still inside the window
+    const t0 = performance.now();
     if (await backend.getManifest(entryTag(index))) {
       from = index + 1;
       contended++;

@@ -38,7 +38,7 @@ afterAll(async () => {
 const keys = generateNoteKey('gantry-test-log');
 const signer = parseSignerKey(keys.signerKey);
 const verifier = parseVerifierKey(keys.verifierKey);
-const fast = { deltaMs: 300, waitMs: 450 };
+const timing = { deltaMs: 1000, waitMs: 1500 }; // the defaults: a loaded test machine needs them
 
 async function codeOf(p: Promise<unknown>): Promise<TlogErrorCode | 'ok'> {
   try {
@@ -64,7 +64,7 @@ describe('a repository log in a distribution registry', () => {
     const notes: string[] = [];
     for (const r of [1, 2, 3]) {
       const pushed = await store.push(await makeArchive(s, r));
-      const res = await appendToLog(backend, entryOf(pushed), { signer, ...fast });
+      const res = await appendToLog(backend, entryOf(pushed), { signer, ...timing });
       expect(res).toMatchObject({ index: r - 1, appended: true, contended: 0 });
       notes.push(res.checkpoint.note);
     }
@@ -85,14 +85,22 @@ describe('a repository log in a distribution registry', () => {
     expect(log.checkExtends(cp1, latest.checkpoint)).toEqual(c.proof);
 
     // re-appending the same entry is a no-op; another digest for a logged revision is refused
-    const again = await appendToLog(backend, log.entries[1], { signer, ...fast });
+    const again = await appendToLog(backend, log.entries[1], { signer, ...timing });
     expect(again).toMatchObject({ index: 1, appended: false });
-    expect(await codeOf(appendToLog(backend, { ...log.entries[1], digest: 'sha256:' + '0'.repeat(64) }, { signer, ...fast }))).toBe('TLOG_DUPLICATE_REVISION');
+    expect(await codeOf(appendToLog(backend, { ...log.entries[1], digest: 'sha256:' + '0'.repeat(64) }, { signer, ...timing }))).toBe('TLOG_DUPLICATE_REVISION');
 
     // another key cannot extend this log
     const other = parseSignerKey(generateNoteKey('gantry-test-log').signerKey);
-    expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...fast }))).toBe('TLOG_NOTE_UNVERIFIED');
+    expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...timing }))).toBe('TLOG_NOTE_UNVERIFIED');
     expect((await openLog(backend)).size).toBe(3);
+
+    // what the controller asks on resolve: included, naming this digest, extending what it recorded
+    const evidence = await log.proveRevision(2, log.entries[1].digest, [verifier], notes[0]);
+    expect(evidence).toMatchObject({ inclusion: { index: 1, treeSize: 3 }, checkpoint: { note: notes[2] } });
+    expect(evidence.consistency).toEqual(c.proof);
+    expect(await codeOf(log.proveRevision(2, log.entries[2].digest, [verifier]))).toBe('TLOG_TAG_MISMATCH');
+    expect(await codeOf(log.proveRevision(9, log.entries[1].digest, [verifier]))).toBe('TLOG_UNLOGGED_REVISION');
+    expect(await codeOf(log.proveRevision(2, log.entries[1].digest, [parseVerifierKey(generateNoteKey('x').verifierKey)]))).toBe('TLOG_NOTE_UNVERIFIED');
 
     const v = await verifyLog(backend, { verifiers: [verifier], trusted: notes[0] });
     expect(v.problems).toEqual([]);
@@ -107,7 +115,7 @@ describe('a repository log in a distribution registry', () => {
     const s = newSigner();
     const pushed = [];
     for (const r of [1, 2, 3, 4]) pushed.push(await store.push(await makeArchive(s, r)));
-    const results = await Promise.all(pushed.map((p) => appendToLog(backend, entryOf(p), { signer, ...fast })));
+    const results = await Promise.all(pushed.map((p) => appendToLog(backend, entryOf(p), { signer, ...timing })));
     expect(results.map((r) => r.appended)).toEqual([true, true, true, true]);
     expect(new Set(results.map((r) => r.index)).size).toBe(4);
     const log = await openLog(backend);
@@ -124,11 +132,11 @@ describe('a repository log in a distribution registry', () => {
     const backend = openContentBackend(ref, opts);
     const s = newSigner();
     const first = entryOf(await store.push(await makeArchive(s, 1)));
-    await appendToLog(backend, first, { signer, ...fast });
+    await appendToLog(backend, first, { signer, ...timing });
     const ours = entryOf(await store.push(await makeArchive(s, 2)));
     // while our claim of index 1 waits for confirmation, a competitor claims index 2 …
-    const appending = appendToLog(backend, ours, { signer, deltaMs: 300, waitMs: 1200 });
-    await new Promise((r) => setTimeout(r, 500));
+    const appending = appendToLog(backend, ours, { signer, deltaMs: 1000, waitMs: 4000 });
+    await new Promise((r) => setTimeout(r, 1500));
     await storeEntry(backend, 2, { ...first, revision: 7, version: 'claim-a' });
     const done = await appending;
     expect(done).toMatchObject({ index: 1, appended: true });
@@ -147,7 +155,7 @@ describe('a repository log in a distribution registry', () => {
       const ref = `${reg.host}/tlog/attack-${name}`;
       const store = openArchiveStore(ref, opts);
       const backend = openContentBackend(ref, opts);
-      for (const r of [1, 2]) await appendToLog(backend, entryOf(await store.push(await makeArchive(s, r))), { signer, ...fast });
+      for (const r of [1, 2]) await appendToLog(backend, entryOf(await store.push(await makeArchive(s, r))), { signer, ...timing });
       return { backend, log: await openLog(backend) };
     }
     const codes = async (backend: Parameters<typeof verifyLog>[0]) => [...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code))];
