@@ -9,6 +9,8 @@ import type { ContentBackend } from './backend.js';
 import { ImageLayoutBackend } from './layout/image-layout.js';
 import { parseArchiveRef, type ArchiveRef } from './reference.js';
 
+export { mirrorRepository, type MirrorReport } from './mirror.js';
+
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export type { ArchiveSummary } from './summary.js';
