@@ -38,6 +38,8 @@ import { parseListenAddr, serveMetrics, type MetricsServer } from '../runtime/me
 import { ArchiveCache } from '../registry/index.js';
 import { DEFAULT_LINK } from '../client/protocol.js';
 import { ProviderHost } from './host/index.js';
+import { HostPool, hostThreadpoolSize } from './host/pool.js';
+import { DEFAULT_LIMITS } from './host/spec.js';
 import type { NatsOptions } from './host/nats.js';
 import { prepareBinary } from './archive-pipeline.js';
 import { BinaryStore } from './binaries.js';
@@ -47,7 +49,7 @@ import { EventLoopWatch, readiness } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { AgentMetrics } from './metrics.js';
 import { HostRecords } from './host-records.js';
-import type { InstanceRunner } from './instance-runner.js';
+import type { InstanceRunner, StartTimeline } from './instance-runner.js';
 import { instanceKey, InstanceReconciler } from './reconciler.js';
 import { StatusWriter, GROUP, VERSION, INSTANCES } from './status.js';
 import { hostTarget, parseTarget } from './target.js';
@@ -87,13 +89,21 @@ export interface AgentOptions {
    * the host a 0600 creds file (instead of `nats` credentials).
    */
   membrane?: boolean;
+  /**
+   * Provider host processes kept started and idle for instances to claim (agent/host/pool.ts):
+   * an instance then skips Node.js boot, most of its start. Each idle one costs ~20 MiB PSS.
+   * Default 2; 0 forks every host on demand.
+   */
+  hostPoolSize?: number;
 }
 
 export interface Agent {
   readonly target: string;
   readonly node: string;
   /** Running host pids by instance key `ns/name` (for diagnostics and tests). */
-  hosts(): Record<string, { uid: string; phase: string; pid?: number; restartCount: number }>;
+  hosts(): Record<string, { uid: string; phase: string; pid?: number; restartCount: number; timeline: StartTimeline }>;
+  /** Pids of the idle pooled hosts. */
+  pooledHosts(): number[];
   /** Where /metrics is served, when metricsAddr was given. */
   readonly metricsUrl?: string;
   readonly metrics: AgentMetrics;
@@ -121,6 +131,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   // before anything else: hosts left by a previous agent on this node must not keep serving
   const reaped = await records.reapAll();
   if (reaped.length) log.info({ hosts: reaped.map((r) => `${r.namespace}/${r.name}:${r.pid}`) }, 'stopped provider hosts left by a previous agent');
+
+  // after the reaping: pooled hosts carry the same marker as the hosts a previous agent left
+  const pool = new HostPool({ size: opts.hostPoolSize ?? 2, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
 
   const binaries = new BinaryStore(join(cacheDir, 'binaries'));
   binaries.sweepTemporaries();
@@ -153,8 +166,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       status,
       log,
       metrics,
-      prepare: async (inst, onPhase) => {
-        const binary = await prepareBinary({ kube, namespace, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase);
+      prepare: async (inst, onPhase, onStep) => {
+        const binary = await prepareBinary({ kube, namespace, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase, onStep);
         if (opts.membrane) hostCreds.set(inst.metadata.uid ?? '', await instanceCreds(kube, namespace, join(cacheDir, 'creds'), inst));
         return binary;
       },
@@ -172,7 +185,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           nats: opts.membrane
             ? { tls: opts.nats?.tls, connectTimeoutMs: opts.nats?.connectTimeoutMs, servers: opts.natsUrl, credsFile: hostCreds.get(inst.metadata.uid ?? '') }
             : { ...opts.nats, servers: opts.natsUrl },
-        }, { env: records.markerEnv() }),
+        }, { env: records.markerEnv(), pool }),
       recordPid: (inst, pid) => {
         const uid = inst.metadata.uid ?? '';
         if (pid) records.write({ uid, namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name, pid });
@@ -186,6 +199,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   await heartbeat.start();
   await informer.start();
+  pool.start();
   reconciler.start();
 
   let server: MetricsServer | undefined;
@@ -203,6 +217,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       loopWatch.stop();
       await informer.stop();
       await reconciler.stop();
+      await pool.stop();
       await heartbeat.stop();
       await status.close();
       kube.close();
@@ -219,15 +234,17 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     metrics,
     hosts() {
       const out: ReturnType<Agent['hosts']> = {};
-      for (const [k, r] of reconciler.runners) out[k] = { uid: r.ref.uid, phase: r.currentPhase, pid: r.pid, restartCount: r.restartCount };
+      for (const [k, r] of reconciler.runners) out[k] = { uid: r.ref.uid, phase: r.currentPhase, pid: r.pid, restartCount: r.restartCount, timeline: r.timeline };
       return out;
     },
+    pooledHosts: () => pool.idlePids(),
     stop() {
       stopping ??= (async () => {
         await server?.close();
         loopWatch?.stop();
         await informer.stop();
         await reconciler.stop();
+        await pool.stop();
         await heartbeat.stop();
         await status.close();
         kube.close();

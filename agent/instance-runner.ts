@@ -39,6 +39,8 @@ export interface SupervisedHost {
   stop(): Promise<void>;
   readonly restartCount: number;
   readonly pid?: number;
+  /** How the last incarnation started (claimed or forked, steps inside the host). */
+  readonly startTimings?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
   on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string } }) => void): unknown;
@@ -47,8 +49,8 @@ export interface SupervisedHost {
 }
 
 export interface RunnerDeps {
-  /** Fetch + verify + extract; `onPhase` reports progress within the pipeline. */
-  prepare(instance: ProviderInstance, onPhase: (phase: 'Fetching' | 'Verifying') => void): Promise<PreparedBinary>;
+  /** Fetch + verify + extract; `onPhase` reports progress within the pipeline, `onStep` finer steps (timeline). */
+  prepare(instance: ProviderInstance, onPhase: (phase: 'Fetching' | 'Verifying') => void, onStep?: (step: string) => void): Promise<PreparedBinary>;
   createHost(instance: ProviderInstance, binary: PreparedBinary): SupervisedHost;
   /** Whether the prepared library on disk still hashes to the sha256 it was verified as. */
   libraryIntact(binary: PreparedBinary): boolean;
@@ -62,6 +64,19 @@ export interface RunnerDeps {
   retryMaxMs?: number;
 }
 
+/**
+ * When each step of the first start ended, as epoch ms (performance.timeOrigin + now(), so a
+ * bench in the same process can line them up with its own clock): `runner` is when the watch
+ * event reached the runner; then the pipeline's steps, `Starting`, `Running` (host ready) and
+ * `statusWritten` (the Running status accepted by the API server); `host` is the host's own.
+ */
+export interface StartTimeline {
+  marks: Array<[step: string, atEpochMs: number]>;
+  host?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
+}
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
 export class InstanceRunner {
   readonly ref: InstanceRef;
   private phase: InstancePhase = 'Pending';
@@ -74,6 +89,8 @@ export class InstanceRunner {
   private run?: Promise<void>;
   private startedAt?: string;
   private readonly log: Logger;
+  /** the first start's timeline (see StartTimeline) */
+  readonly timeline: StartTimeline = { marks: [] };
 
   constructor(
     readonly instance: ProviderInstance,
@@ -100,6 +117,7 @@ export class InstanceRunner {
 
   start(): void {
     if (this.run) return;
+    this.timeline.marks.push(['runner', epochNow()]);
     this.run = this.attempt();
   }
 
@@ -107,17 +125,23 @@ export class InstanceRunner {
     let binary: PreparedBinary;
     const t0 = performance.now();
     const marks: Record<string, number> = {};
+    const first = this.attempts === 0;
+    const mark = (step: string) => {
+      if (first) this.timeline.marks.push([step, epochNow()]);
+    };
     try {
       binary = await this.deps.prepare(this.instance, (phase) => {
         marks[phase] = performance.now() - t0;
+        mark(phase);
         this.report(phase, phase === 'Fetching' ? 'Pulling' : 'Verifying', `${phase.toLowerCase()} ${this.instance.spec.archive.digest}`);
-      });
+      }, mark);
     } catch (err) {
       const f = classify(err, this.phase === 'Verifying' ? 'verify' : 'fetch');
       return this.fail(f, 'Fetching');
     }
     if (this.stopping) return;
     marks.Starting = performance.now() - t0;
+    mark('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
     this.host = host;
@@ -126,11 +150,15 @@ export class InstanceRunner {
     host.on('ready', () => {
       if (this.stopping) return;
       this.deps.recordPid(this.instance, host.pid);
-      if (marks.Running === undefined) {
+      const firstRunning = marks.Running === undefined;
+      if (firstRunning) {
         marks.Running = performance.now() - t0;
+        mark('Running');
+        this.timeline.host = host.startTimings;
         this.log.info({ msSinceStart: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, Math.round(v)])) }, 'instance running');
       }
-      this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
+      const written = this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
+      if (firstRunning) void written.then(() => mark('statusWritten'));
     });
     host.on('crash', (e) => {
       if (this.stopping) return;
@@ -197,11 +225,11 @@ export class InstanceRunner {
     this.report('Failed', reason, f.message, 'False');
   }
 
-  private report(phase: InstancePhase, reason: InstanceReason, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): void {
+  private report(phase: InstancePhase, reason: InstanceReason, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): Promise<void> {
     this.phase = phase;
     const gen = this.instance.metadata.generation;
     this.conditions = [condition(this.conditions, 'Ready', ready, reason, message, gen)];
-    void this.deps.status.write(this.ref, {
+    return this.deps.status.write(this.ref, {
       phase,
       reason,
       message,

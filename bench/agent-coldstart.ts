@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { packageRoot } from '../runtime/paths.js';
 import { findExecutable, freePort, waitForPort } from '../runtime/host.js';
 import { startAgent } from '../agent/index.js';
+import type { StartTimeline } from '../agent/instance-runner.js';
 import { ProviderHost } from '../agent/host/index.js';
 import { hostTarget } from '../agent/target.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
@@ -58,6 +59,40 @@ async function server(bin: string, args: (conf: string) => string[], conf: (port
   };
 }
 
+const STEP_LABELS: Record<string, string> = {
+  runner: 'watch event → instance runner',
+  Fetching: 'trust check',
+  credentials: 'instance pull credentials (API read)',
+  accessChecked: 'registry access check (manifest HEAD)',
+  pulledAndVerified: 'fetch + verify archive',
+  cacheReadAndVerified: 'fetch + verify archive',
+  Verifying: 'capid check',
+  Starting: 'capid check + write library to store',
+  Running: 'host start (spawn/claim → ready)',
+  statusWritten: 'status write (Running)',
+};
+
+/** Durations between the runner's marks, the host's own steps, and the bench's poll. */
+function breakdown(t: StartTimeline, createdAt: number, seenAt: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let prev = createdAt;
+  let verifyingAt: number | undefined;
+  for (const [step, at] of t.marks) {
+    if (step === 'Verifying') { verifyingAt = at; continue; }
+    const from = step === 'Starting' && verifyingAt !== undefined ? Math.min(prev, verifyingAt) : prev;
+    const label = STEP_LABELS[step] ?? step;
+    out[label] = (out[label] ?? 0) + (at - from);
+    prev = at;
+  }
+  if (t.host) {
+    const inside = Object.values(t.host.steps).reduce((a, b) => a + b, 0);
+    out[`  ${t.host.pooled ? 'claim pooled host' : 'fork + boot Node + load modules'} + IPC`] = t.host.totalMs - inside;
+    for (const [k, v] of Object.entries(t.host.steps)) out[`  host: ${k}`] = v;
+  }
+  out['status seen by the bench (10 ms poll)'] = seenAt - prev;
+  return out;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -81,7 +116,8 @@ async function main(): Promise<void> {
   const agent = await startAgent({ kubeConfig, node: NODE, natsUrl: `nats://127.0.0.1:${nats.port}`, cacheDir, trustedIssuers: [publicKeyFromSeed(issuerSeed)], plainHttpRegistries: [host] });
 
   const instances = resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS });
-  async function coldStart(name: string, ref: string, digest: string): Promise<number> {
+  const breakdowns: Record<'uncached' | 'cached', Array<Record<string, number>>> = { uncached: [], cached: [] };
+  async function coldStart(name: string, ref: string, digest: string, kind?: 'uncached' | 'cached'): Promise<number> {
     const t0 = performance.now();
     await kube.create(instances, {
       apiVersion: 'gantry.dev/v1alpha1',
@@ -91,7 +127,12 @@ async function main(): Promise<void> {
     });
     for (let i = 0; i < 6_000; i++) {
       const o = await kube.get(`${instances}/${name}`);
-      if (o.status?.phase === 'Running') return performance.now() - t0;
+      if (o.status?.phase === 'Running') {
+        const ms = performance.now() - t0;
+        const h = agent.hosts()[`${NS}/${name}`];
+        if (kind && h) breakdowns[kind].push(breakdown(h.timeline, performance.timeOrigin + t0, performance.timeOrigin + t0 + ms));
+        return ms;
+      }
       if (o.status?.phase === 'Failed') throw new Error(`${name} failed: ${o.status.reason}: ${o.status.message}`);
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -128,8 +169,11 @@ async function main(): Promise<void> {
       await bare.start();
       hostMs.push(performance.now() - t1);
       await bare.stop();
-      uncached.push(await coldStart(`big-${r}-a`, ref, digest));
-      cached.push(await coldStart(`big-${r}-b`, ref, digest));
+      // let the pool refill after the bare host's start, as on a node between two starts
+      await new Promise((res) => setTimeout(res, 1000));
+      uncached.push(await coldStart(`big-${r}-a`, ref, digest, 'uncached'));
+      await new Promise((res) => setTimeout(res, 1000));
+      cached.push(await coldStart(`big-${r}-b`, ref, digest, 'cached'));
       if (r === 0) console.log(`archive: ${(bytes.length / 1024 / 1024).toFixed(1)} MiB (${target})`);
     }
   } finally {
@@ -149,6 +193,14 @@ async function main(): Promise<void> {
   row('created → Running, uncached', uncached);
   row('created → Running, cached', cached);
   console.log(`cached / uncached: ${(median(cached) / median(uncached)).toFixed(2)}`);
+  console.log('\nwhere the time goes (medians, ms; host steps are inside "host start")');
+  const steps = [...new Set([...breakdowns.uncached, ...breakdowns.cached].flatMap((b) => Object.keys(b)))];
+  const med = (kind: 'uncached' | 'cached', k: string) => {
+    const xs = breakdowns[kind].map((b) => b[k]).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs).toFixed(1).padStart(8) : '       -';
+  };
+  console.log(`${'step'.padEnd(44)} ${'uncached'.padStart(8)} ${'cached'.padStart(8)}`);
+  for (const k of steps) console.log(`${k.padEnd(44)} ${med('uncached', k)} ${med('cached', k)}`);
   console.log(`agent overhead over a bare host start: uncached ${(median(uncached) - median(hostMs)).toFixed(0)} ms, cached ${(median(cached) - median(hostMs)).toFixed(0)} ms`);
 }
 

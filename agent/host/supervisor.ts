@@ -1,7 +1,8 @@
 /**
  * ProviderHost: one supervised provider host process for one instance.
  *
- * It forks agent/host/main (from dist/) with an IPC channel, sends it the HostSpec and waits
+ * It forks agent/host/main (from dist/) with an IPC channel — or claims one already forked
+ * from a HostPool (pool.ts) — sends it the HostSpec (checked here first: BAD_SPEC) and waits
  * for `ready`. After that, an exit it did not ask for is a crash: it counts a restart and
  * forks again after an exponential backoff (initialMs, doubling, capped at maxMs; back to
  * initialMs once an incarnation has stayed up for resetAfterMs). Load errors (bad library,
@@ -13,14 +14,15 @@
  * 'ready' (each incarnation), 'crash' ({ code, signal, restartCount, nextDelayMs,
  * error? }), 'failed' (HostError), 'stopped'.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { distEntry } from '../../runtime/paths.js';
 import { logger } from '../../runtime/log.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
+import { checkHostSpec } from './spec-check.js';
+import { forkHostProcess, hostThreadpoolSize, type HostPool } from './pool.js';
 
 export type HostState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
 
@@ -39,6 +41,21 @@ export interface ProviderHostOptions {
   stopGraceMs?: number;
   /** Added to each host process's environment (the agent's marker, see agent/host-records.ts). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Pre-started idle hosts to claim instead of forking (pool.ts); each incarnation claims one
+   * when the pool has one for its thread count, else forks. Its env must be this `env`.
+   */
+  pool?: HostPool;
+}
+
+/** How the last incarnation became ready, in ms (the bench's breakdown). */
+export interface StartTimings {
+  /** claimed from the pool rather than forked */
+  pooled: boolean;
+  /** fork (or claim) → ready */
+  totalMs: number;
+  /** steps inside the host process (load, configure, connect, dispatch, subscribe) */
+  steps: Record<string, number>;
 }
 
 export interface CrashInfo {
@@ -63,6 +80,7 @@ export class ProviderHost extends EventEmitter {
   private started = false;
   private readonly backoff: Required<BackoffOptions>;
   private readonly log;
+  private _startTimings?: StartTimings;
 
   constructor(readonly spec: HostSpec, private readonly opts: ProviderHostOptions = {}) {
     super();
@@ -72,6 +90,7 @@ export class ProviderHost extends EventEmitter {
 
   get state(): HostState { return this._state; }
   get restartCount(): number { return this._restartCount; }
+  get startTimings(): StartTimings | undefined { return this._startTimings; }
   get pid(): number | undefined { return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined; }
 
   /**
@@ -93,6 +112,12 @@ export class ProviderHost extends EventEmitter {
   start(): Promise<void> {
     if (this.started) return Promise.reject(new HostError('BAD_SPEC', 'ProviderHost.start() called twice'));
     this.started = true;
+    // the one full check of the spec (the host process only re-checks what it dereferences)
+    const problems = checkHostSpec(this.spec);
+    if (problems.length) {
+      this._state = 'failed';
+      return Promise.reject(new HostError('BAD_SPEC', `invalid host spec for ${this.spec.instance}: ${problems.join('; ')}`));
+    }
     return new Promise<void>((resolve, reject) => {
       this.firstStart = { resolve, reject };
       this.spawn();
@@ -130,16 +155,11 @@ export class ProviderHost extends EventEmitter {
     this._state = 'starting';
     let reported: { code: string; message: string } | undefined;
     let ready = false;
-    const child = fork(distEntry('agent/host/main'), [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: {
-        ...process.env,
-        // koffi's async calls run on libuv's pool: 4 working threads plus room for hung calls.
-        UV_THREADPOOL_SIZE: String(Math.min(128, 4 + limits.maxHungCalls)),
-        ...this.opts.env,
-      },
-      serialization: 'json',
-    });
+    // koffi's async calls run on libuv's pool: 4 working threads plus room for hung calls.
+    const threads = hostThreadpoolSize(limits.maxHungCalls);
+    const forkedAt = performance.now();
+    const claimed = this.opts.pool?.claim(threads);
+    const child = claimed ?? forkHostProcess(this.opts.env, threads);
     this.child = child;
     if (child.pid !== undefined) this.emit('spawned', child.pid);
     this.startTimer = setTimeout(() => {
@@ -150,6 +170,7 @@ export class ProviderHost extends EventEmitter {
     child.on('message', (m: FromHost) => {
       if (m.type === 'ready') {
         ready = true;
+        this._startTimings = { pooled: !!claimed, totalMs: performance.now() - forkedAt, steps: m.steps ?? {} };
         clearTimeout(this.startTimer);
         if (this._state === 'stopped') return;
         this._state = 'ready';
