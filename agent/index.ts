@@ -30,7 +30,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { defaultNamespace, labels, type ProviderInstance } from '../api/index.js';
+import { defaultNamespace, labels, parseDurationMs, parseMemoryQuantity, type ProviderInstance } from '../api/index.js';
 import { Informer } from '../runtime/informer.js';
 import { KubeClient, resourcePath, type KubeConfig } from '../runtime/kube.js';
 import { logger } from '../runtime/log.js';
@@ -95,6 +95,8 @@ export interface AgentOptions {
    * Default 2; 0 forks every host on demand.
    */
   hostPoolSize?: number;
+  /** How often each host's RSS is checked against its instance's resources.memory (default 250 ms). */
+  memoryCheckMs?: number;
 }
 
 export interface Agent {
@@ -172,8 +174,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         return binary;
       },
       libraryIntact: (binary) => binaries.intact(binary.sha256),
-      createHost: (inst, binary) =>
-        new ProviderHost({
+      createHost: (inst, binary) => {
+        // the API server checked the patterns (CRD); resources.* can only narrow the defaults' meaning
+        const res = inst.spec.resources;
+        const limits = {
+          ...(res?.maxInFlight !== undefined ? { maxInFlight: res.maxInFlight } : {}),
+          ...(res?.callTimeout !== undefined ? { callTimeoutMs: parseDurationMs(res.callTimeout) } : {}),
+        };
+        return new ProviderHost({
           libraryPath: binary.libraryPath,
           librarySha256: binary.sha256,
           expectedCapid: binary.capid,
@@ -185,7 +193,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           nats: opts.membrane
             ? { tls: opts.nats?.tls, connectTimeoutMs: opts.nats?.connectTimeoutMs, servers: opts.natsUrl, credsFile: hostCreds.get(inst.metadata.uid ?? '') }
             : { ...opts.nats, servers: opts.natsUrl },
-        }, { env: records.markerEnv(), pool }),
+          ...(Object.keys(limits).length ? { limits } : {}),
+        }, {
+          env: records.markerEnv(),
+          pool,
+          ...(res?.memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(res.memory) } : {}),
+          ...(opts.memoryCheckMs !== undefined ? { memoryCheckMs: opts.memoryCheckMs } : {}),
+        });
+      },
       recordPid: (inst, pid) => {
         const uid = inst.metadata.uid ?? '';
         if (pid) records.write({ uid, namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name, pid });

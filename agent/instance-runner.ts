@@ -43,7 +43,7 @@ export interface SupervisedHost {
   readonly startTimings?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
-  on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string } }) => void): unknown;
+  on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string; message?: string } }) => void): unknown;
   on(event: 'failed', fn: (e?: unknown) => void): unknown;
   removeAllListeners(): unknown;
 }
@@ -165,7 +165,8 @@ export class InstanceRunner {
       const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
       this.deps.metrics?.hostRestarts.inc({ reason: e.error?.code ?? 'CRASHED', exit_kind: e.signal ? 'signal' : 'status' });
       this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
-      this.report('Starting', 'CrashLoopBackOff', `host exited with ${how}; restarting in ${e.nextDelayMs ?? 0} ms`);
+      if (e.error?.code === 'OOM_KILLED') this.report('Starting', 'OOMKilled', `${e.error.message ?? 'over its memory limit'}; restarting in ${e.nextDelayMs ?? 0} ms`);
+      else this.report('Starting', 'CrashLoopBackOff', `host exited with ${how}; restarting in ${e.nextDelayMs ?? 0} ms`);
       // the restarted host loads the library from disk again. Its name is the signed hash, so a
       // file that still hashes to it is the verified library; only one changed since the last
       // start needs the archive re-verified and the library rewritten during the backoff

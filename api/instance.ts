@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ArchiveRef, CapabilityId, Condition, Config, Digest, Target, apiVersion } from './common.js';
+import { ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, apiVersion } from './common.js';
 import type { ObjectMeta } from './provider.js';
 
 export const instancePhases = ['Pending', 'Fetching', 'Verifying', 'Starting', 'Running', 'Failed', 'Terminating'] as const;
@@ -27,6 +27,7 @@ export const ProviderInstanceSpec = z.object({
   capid: CapabilityId.optional(),
   linkName: z.string().max(63).optional(),
   config: Config.optional(),
+  resources: Resources.optional().describe('copied from the Provider: limits the agent enforces for this instance\'s host'),
   issuers: z.array(z.string()).max(64).optional().describe('narrows the trusted issuers of the agent to these account keys (the controller copies the narrowed list of the Provider); never adds one'),
 });
 export type ProviderInstanceSpec = z.infer<typeof ProviderInstanceSpec>;

@@ -88,6 +88,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'ConfigRejected',
   'InvalidSpec',
   'ArchiveTooLarge',
+  'OOMKilled',
 ] as const;
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
@@ -174,6 +175,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   CRASHED: hostDown,
   HUNG: hostDown,
   START_TIMEOUT: hostDown,
+  // over resources.memory: killed and restarted with backoff (it may have been a spike)
+  OOM_KILLED: { instance: 'OOMKilled', transient: true },
 };
 
 /**

@@ -46,6 +46,15 @@ export interface ProviderHostOptions {
    * when the pool has one for its thread count, else forks. Its env must be this `env`.
    */
   pool?: HostPool;
+  /**
+   * Most resident memory the host process may use (the instance's resources.memory). Over it
+   * the process is SIGKILLed and the crash carries OOM_KILLED; it restarts with backoff. The
+   * agent checks the process's RSS every memoryCheckMs (no delegated cgroup v2 is needed; see
+   * docs/agent.md for what that costs in precision).
+   */
+  memoryLimitBytes?: number;
+  /** How often the memory limit is checked (default 250 ms). */
+  memoryCheckMs?: number;
 }
 
 /** How the last incarnation became ready, in ms (the bench's breakdown). */
@@ -75,6 +84,7 @@ export class ProviderHost extends EventEmitter {
   private readyAt = 0;
   private backoffTimer?: NodeJS.Timeout;
   private startTimer?: NodeJS.Timeout;
+  private memoryTimer?: NodeJS.Timeout;
   private firstStart?: { resolve: () => void; reject: (e: HostError) => void };
   private stopping?: Promise<void>;
   private started = false;
@@ -99,13 +109,7 @@ export class ProviderHost extends EventEmitter {
    */
   residentBytes(): number | undefined {
     const pid = this.pid;
-    if (pid === undefined) return undefined;
-    try {
-      const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      return m ? Number(m[1]) * 1024 : undefined;
-    } catch {
-      return undefined;
-    }
+    return pid === undefined ? undefined : residentBytesOf(pid);
   }
 
   /** Resolves when the first incarnation is Ready; rejects with HostError if it cannot start. */
@@ -134,6 +138,7 @@ export class ProviderHost extends EventEmitter {
   private async doStop(): Promise<void> {
     this._state = 'stopped';
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
     if (this.startTimer) clearTimeout(this.startTimer);
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -162,6 +167,20 @@ export class ProviderHost extends EventEmitter {
     const child = claimed ?? forkHostProcess(this.opts.env, threads);
     this.child = child;
     if (child.pid !== undefined) this.emit('spawned', child.pid);
+    const limit = this.opts.memoryLimitBytes;
+    if (limit !== undefined && child.pid !== undefined) {
+      const pid = child.pid;
+      if (this.memoryTimer) clearInterval(this.memoryTimer);
+      this.memoryTimer = setInterval(() => {
+        if (this.child !== child) return;
+        const rss = residentBytesOf(pid);
+        if (rss === undefined || rss <= limit) return;
+        reported = { code: 'OOM_KILLED', message: `host of ${this.spec.namespace}/${this.spec.instance} used ${mib(rss)} MiB, over its memory limit of ${mib(limit)} MiB (resources.memory); killed` };
+        this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
+        child.kill('SIGKILL');
+      }, this.opts.memoryCheckMs ?? 250);
+      this.memoryTimer.unref();
+    }
     this.startTimer = setTimeout(() => {
       reported = { code: 'START_TIMEOUT', message: `host for ${this.spec.instance} not ready after ${this.opts.startTimeoutMs ?? 30_000} ms` };
       child.kill('SIGKILL');
@@ -187,6 +206,7 @@ export class ProviderHost extends EventEmitter {
     });
     child.once('exit', (code, signal) => {
       clearTimeout(this.startTimer);
+      if (this.memoryTimer && this.child === child) clearInterval(this.memoryTimer);
       if (this.child === child) this.child = undefined;
       if (this._state === 'stopped') return;
       this.onExit(code, signal, ready, reported);
@@ -228,3 +248,14 @@ export class ProviderHost extends EventEmitter {
     else f.resolve();
   }
 }
+
+function residentBytesOf(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
