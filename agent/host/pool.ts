@@ -10,8 +10,10 @@
  * loaded is exactly what was verified), and each instance still has its own process (a crash
  * takes down only that instance). The pool only moves the fork earlier.
  *
- *   - claim() hands out only a live, connected process; when the pool is empty it returns
- *     undefined and the caller forks a fresh host (more instances than pooled hosts still start).
+ *   - acquire() hands out only a live, connected process: a warm idle one at once, else the next
+ *     one to finish booting (more instances than pooled hosts still start). Every host of the
+ *     agent is forked here, at most maxConcurrentBoots at a time, so a burst of starts queues
+ *     instead of starving the node.
  *   - a pooled host that dies while idle is dropped and replaced (never handed out); replacements
  *     of hosts that keep dying back off (doubling, capped) so a broken install cannot fork-loop.
  *   - refills wait refillDelayMs, so a refill does not compete for CPU with the instance that
@@ -21,6 +23,7 @@
  *     agent dies exits by itself when its IPC channel closes.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { distEntry } from '../../runtime/paths.js';
 import { logger } from '../../runtime/log.js';
 
@@ -47,12 +50,18 @@ export function forkHostProcess(env: NodeJS.ProcessEnv | undefined, threadpoolSi
 }
 
 export interface HostPoolOptions {
-  /** Idle hosts kept ready (0 disables the pool). */
+  /** Idle hosts kept ready (0: none kept; hosts are still forked through the pool, throttled). */
   size: number;
   /** Added to each pooled host's environment (the agent's records marker). */
   env?: NodeJS.ProcessEnv;
   /** The libuv thread count of pooled hosts; a spec needing another count forks its own host. */
   threadpoolSize: number;
+  /**
+   * Hosts booting at once (default: the CPU count, at least 2). A burst of starts (`kubectl
+   * scale --replicas=50`) then boots hosts a few at a time instead of 50 Node.js processes
+   * fighting for two cores until they all miss their start timeout.
+   */
+  maxConcurrentBoots?: number;
   /** Wait before forking a replacement (default 250 ms). */
   refillDelayMs?: number;
   /** Cap of the backoff between replacements of hosts that died while idle (default 30 s). */
@@ -67,72 +76,103 @@ interface Pooled {
   onMessage: (m: unknown) => void;
 }
 
+/** A host handed out: `pooled` when it was idle and warm at the time of asking. */
+export interface AcquiredHost {
+  child: ChildProcess;
+  pooled: boolean;
+}
+
 export class HostPool {
-  private idle: Pooled[] = [];
+  /** processes the pool owns: warm ones wait for a spec, cold ones are booting */
+  private owned: Pooled[] = [];
+  private waiters: Array<{ resolve: (h: AcquiredHost) => void; reject: (e: Error) => void }> = [];
   private refillTimer?: NodeJS.Timeout;
   private idleDeaths = 0;
   private stopped = false;
+  private readonly maxBoots: number;
   private readonly log = logger('host-pool');
 
-  constructor(readonly opts: HostPoolOptions) {}
+  constructor(readonly opts: HostPoolOptions) {
+    this.maxBoots = opts.maxConcurrentBoots ?? Math.max(2, availableParallelism());
+  }
 
   /** Fill the pool. */
   start(): void {
-    this.fill();
+    this.pump();
   }
 
   get threadpoolSize(): number {
     return this.opts.threadpoolSize;
   }
 
-  /** Pids of the idle hosts (for diagnostics and tests). */
+  /** Pids of the processes the pool holds, warm or booting (for diagnostics and tests). */
   idlePids(): number[] {
-    return this.idle.map((p) => p.child.pid!).filter((pid) => pid !== undefined);
+    return this.owned.map((p) => p.child.pid!).filter((pid) => pid !== undefined);
   }
 
   /** Idle hosts that have finished loading their code. */
   get warmCount(): number {
-    return this.idle.filter((p) => p.warm && alive(p.child)).length;
+    return this.owned.filter((p) => p.warm && alive(p.child)).length;
   }
 
   /**
-   * Take an idle host for a spec needing `threadpoolSize` libuv threads, or undefined (pool
-   * empty, stopped, or another thread count): then the caller forks its own.
+   * A host process for a spec needing `threadpoolSize` libuv threads: a warm idle one at once,
+   * else the next one to finish booting (at most maxConcurrentBoots boot at a time). A spec
+   * needing another thread count gets a process forked for it alone.
    */
-  claim(threadpoolSize: number): ChildProcess | undefined {
-    if (this.stopped || threadpoolSize !== this.opts.threadpoolSize) return undefined;
-    // warm ones first: a host still loading its modules is claimed only when no warm one is left
-    this.idle.sort((a, b) => Number(b.warm) - Number(a.warm));
-    while (this.idle.length) {
-      const p = this.idle.shift()!;
-      p.child.off('exit', p.onExit);
-      p.child.off('message', p.onMessage);
-      if (!alive(p.child)) continue; // died in the instant before its exit event: never handed out
-      this.idleDeaths = 0;
+  acquire(threadpoolSize: number): Promise<AcquiredHost> {
+    if (this.stopped) return Promise.reject(new Error('the host pool is stopped'));
+    if (threadpoolSize !== this.opts.threadpoolSize) return Promise.resolve({ child: forkHostProcess(this.opts.env, threadpoolSize), pooled: false });
+    const warm = this.takeWarm();
+    if (warm) {
       this.scheduleRefill();
-      return p.child;
+      return Promise.resolve({ child: warm, pooled: true });
     }
-    this.scheduleRefill();
-    return undefined;
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.pump();
+    });
   }
 
-  /** Kill the idle hosts and stop refilling. */
+  /** Kill the idle hosts, refuse waiting requests, stop refilling. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.refillTimer) clearTimeout(this.refillTimer);
-    const all = this.idle.splice(0);
+    for (const w of this.waiters.splice(0)) w.reject(new Error('the host pool is stopped'));
+    const all = this.owned.splice(0);
     await Promise.all(all.map(async (p) => {
       p.child.off('exit', p.onExit);
-      if (!alive(p.child)) return;
+      if (p.child.exitCode !== null || p.child.signalCode !== null) return;
       const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
       p.child.kill('SIGKILL');
       await exited;
     }));
   }
 
-  private fill(): void {
+  private takeWarm(): ChildProcess | undefined {
+    for (;;) {
+      const i = this.owned.findIndex((p) => p.warm);
+      if (i < 0) return undefined;
+      const [p] = this.owned.splice(i, 1);
+      this.detach(p!);
+      // died in the instant before its exit event: never handed out
+      if (!alive(p!.child)) continue;
+      this.idleDeaths = 0;
+      return p!.child;
+    }
+  }
+
+  private detach(p: Pooled): void {
+    p.child.off('exit', p.onExit);
+    p.child.off('message', p.onMessage);
+  }
+
+  /** Boot processes for the waiters and the idle target, a few at a time. */
+  private pump(): void {
     this.refillTimer = undefined;
-    while (!this.stopped && this.idle.length < this.opts.size) this.add();
+    if (this.stopped) return;
+    const booting = () => this.owned.filter((p) => !p.warm).length;
+    while (booting() < this.maxBoots && this.owned.length < this.opts.size + this.waiters.length) this.add();
   }
 
   private add(): void {
@@ -141,11 +181,20 @@ export class HostPool {
       child,
       warm: false,
       onMessage: (m) => {
-        if ((m as { type?: string })?.type === 'idle') p.warm = true;
+        if ((m as { type?: string })?.type !== 'idle') return;
+        p.warm = true;
+        const w = this.waiters.shift();
+        if (w) {
+          this.owned = this.owned.filter((q) => q !== p);
+          this.detach(p);
+          this.idleDeaths = 0;
+          w.resolve({ child, pooled: false });
+        }
+        this.pump();
       },
       onExit: () => {
-        // died while idle: drop it, and replace it after a backoff that grows while they keep dying
-        this.idle = this.idle.filter((q) => q !== p);
+        // died before it was handed out: drop it, and replace it after a backoff that grows while they keep dying
+        this.owned = this.owned.filter((q) => q !== p);
         this.idleDeaths++;
         this.log.warn({ pid: child.pid, code: child.exitCode, signal: child.signalCode }, 'an idle pooled provider host died; replacing it');
         this.scheduleRefill();
@@ -154,14 +203,14 @@ export class HostPool {
     child.on('message', p.onMessage);
     child.once('exit', p.onExit);
     child.on('error', () => { /* reported through exit */ });
-    this.idle.push(p);
+    this.owned.push(p);
   }
 
   private scheduleRefill(): void {
-    if (this.stopped || this.refillTimer || this.idle.length >= this.opts.size) return;
+    if (this.stopped || this.refillTimer) return;
     const base = this.opts.refillDelayMs ?? 250;
     const delay = Math.min(this.opts.maxRefillDelayMs ?? 30_000, base * 2 ** Math.min(this.idleDeaths, 10));
-    this.refillTimer = setTimeout(() => this.fill(), delay);
+    this.refillTimer = setTimeout(() => this.pump(), delay);
     this.refillTimer.unref();
   }
 }

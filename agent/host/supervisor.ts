@@ -59,9 +59,9 @@ export interface ProviderHostOptions {
 
 /** How the last incarnation became ready, in ms (the bench's breakdown). */
 export interface StartTimings {
-  /** claimed from the pool rather than forked */
+  /** a warm idle host was taken from the pool (no boot waited for) */
   pooled: boolean;
-  /** fork (or claim) → ready */
+  /** asked for a process → ready (a boot waited for included) */
   totalMs: number;
   /** steps inside the host process (load, configure, connect, dispatch, subscribe) */
   steps: Record<string, number>;
@@ -158,13 +158,30 @@ export class ProviderHost extends EventEmitter {
   private spawn(): void {
     const limits = effectiveLimits(this.spec);
     this._state = 'starting';
-    let reported: { code: string; message: string } | undefined;
-    let ready = false;
     // koffi's async calls run on libuv's pool: 4 working threads plus room for hung calls.
     const threads = hostThreadpoolSize(limits.maxHungCalls);
-    const forkedAt = performance.now();
-    const claimed = this.opts.pool?.claim(threads);
-    const child = claimed ?? forkHostProcess(this.opts.env, threads);
+    const requestedAt = performance.now();
+    const pool = this.opts.pool;
+    if (!pool) return this.attach(forkHostProcess(this.opts.env, threads), false, requestedAt);
+    pool.acquire(threads).then(
+      ({ child, pooled }) => {
+        if (this._state !== 'starting') {
+          child.kill('SIGKILL'); // stopped while waiting for a process
+          return;
+        }
+        this.attach(child, pooled, requestedAt);
+      },
+      (e: Error) => {
+        if (this._state !== 'starting') return;
+        this.onExit(null, null, false, { code: 'CRASHED', message: `no host process for ${this.spec.instance}: ${e.message}` });
+      },
+    );
+  }
+
+  /** Supervise one incarnation: a process just forked or acquired from the pool. */
+  private attach(child: ChildProcess, pooled: boolean, requestedAt: number): void {
+    let reported: { code: string; message: string } | undefined;
+    let ready = false;
     this.child = child;
     if (child.pid !== undefined) this.emit('spawned', child.pid);
     const limit = this.opts.memoryLimitBytes;
@@ -189,7 +206,7 @@ export class ProviderHost extends EventEmitter {
     child.on('message', (m: FromHost) => {
       if (m.type === 'ready') {
         ready = true;
-        this._startTimings = { pooled: !!claimed, totalMs: performance.now() - forkedAt, steps: m.steps ?? {} };
+        this._startTimings = { pooled, totalMs: performance.now() - requestedAt, steps: m.steps ?? {} };
         clearTimeout(this.startTimer);
         if (this._state === 'stopped') return;
         this._state = 'ready';
