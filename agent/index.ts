@@ -11,7 +11,11 @@
  *   InstanceRunner    per instance: fetch (ArchiveCache) → verify (par) → extract
  *                     (BinaryStore) → ProviderHost → Running, or Failed with a reason
  *   ProviderHost      (agent/host) one supervised process per instance; it loads the library
- *                     and serves NATS itself, restarting with backoff after crashes
+ *                     and serves NATS itself, restarting with backoff after crashes, and is
+ *                     killed (OOMKilled) past its instance's resources.memory
+ *   HostPool          (agent/host/pool.ts) host processes started ahead of need, which a
+ *                     starting instance claims; every host is forked through it, a few booting
+ *                     at a time
  *   HostRecords       pids of the hosts this agent started, on disk; an agent that restarts
  *                     reaps the hosts its predecessor left behind before starting any, so an
  *                     instance never has two hosts
