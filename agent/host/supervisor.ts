@@ -1,8 +1,8 @@
 /**
  * ProviderHost: one supervised provider host process for one instance.
  *
- * It forks agent/host/main (from dist/) with an IPC channel — or claims one already forked
- * from a HostPool (pool.ts) — sends it the HostSpec (checked here first: BAD_SPEC) and waits
+ * It forks agent/host/main (from dist/) with an IPC channel — or takes one from a HostPool
+ * (pool.ts), pre-started or booting — sends it the HostSpec (checked here first: BAD_SPEC) and waits
  * for `ready`. After that, an exit it did not ask for is a crash: it counts a restart and
  * forks again after an exponential backoff (initialMs, doubling, capped at maxMs; back to
  * initialMs once an incarnation has stayed up for resetAfterMs). Load errors (bad library,
@@ -42,8 +42,9 @@ export interface ProviderHostOptions {
   /** Added to each host process's environment (the agent's marker, see agent/host-records.ts). */
   env?: NodeJS.ProcessEnv;
   /**
-   * Pre-started idle hosts to claim instead of forking (pool.ts); each incarnation claims one
-   * when the pool has one for its thread count, else forks. Its env must be this `env`.
+   * Where host processes come from (pool.ts): each incarnation takes a warm idle one, or waits
+   * for the next to finish booting (a few boot at a time). Without a pool each incarnation is
+   * forked on the spot. The pool's env must be this `env`.
    */
   pool?: HostPool;
   /**
