@@ -88,6 +88,7 @@ export class InstanceRunner {
   private readonly baseRestarts: number;
   private run?: Promise<void>;
   private startedAt?: string;
+  private lastTermination?: { reason: InstanceReason; message: string; at: string };
   private readonly log: Logger;
   /** the first start's timeline (see StartTimeline) */
   readonly timeline: StartTimeline = { marks: [] };
@@ -100,6 +101,7 @@ export class InstanceRunner {
     this.ref = { namespace: m.namespace ?? 'default', name: m.name, uid: m.uid ?? '' };
     this.conditions = (instance.status?.conditions as Condition[] | undefined) ?? [];
     this.baseRestarts = instance.status?.restartCount ?? 0;
+    this.lastTermination = instance.status?.lastTermination as typeof this.lastTermination;
     this.log = deps.log.child({ instance: `${this.ref.namespace}/${this.ref.name}` });
   }
 
@@ -165,8 +167,11 @@ export class InstanceRunner {
       const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
       this.deps.metrics?.hostRestarts.inc({ reason: e.error?.code ?? 'CRASHED', exit_kind: e.signal ? 'signal' : 'status' });
       this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
-      if (e.error?.code === 'OOM_KILLED') this.report('Starting', 'OOMKilled', `${e.error.message ?? 'over its memory limit'}; restarting in ${e.nextDelayMs ?? 0} ms`);
-      else this.report('Starting', 'CrashLoopBackOff', `host exited with ${how}; restarting in ${e.nextDelayMs ?? 0} ms`);
+      const oom = e.error?.code === 'OOM_KILLED';
+      const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
+      const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
+      this.lastTermination = { reason, message: what, at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+      this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
       // the restarted host loads the library from disk again. Its name is the signed hash, so a
       // file that still hashes to it is the verified library; only one changed since the last
       // start needs the archive re-verified and the library rewritten during the backoff
@@ -237,6 +242,7 @@ export class InstanceRunner {
       restartCount: this.restartCount,
       ...(gen !== undefined ? { observedGeneration: gen } : {}),
       ...(phase === 'Running' ? { startedAt: (this.startedAt ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')) } : {}),
+      ...(this.lastTermination ? { lastTermination: this.lastTermination } : {}),
       conditions: this.conditions,
     });
   }

@@ -39,6 +39,11 @@ export const ProviderInstanceStatus = z.object({
   message: z.string().max(32768).optional(),
   reason: z.string().max(1024).optional(),
   startedAt: z.string().optional(),
+  lastTermination: z.object({
+    reason: z.string().max(1024).describe('OOMKilled, or CrashLoopBackOff for any other crash'),
+    message: z.string().max(32768).optional(),
+    at: z.string(),
+  }).optional().describe('how the host last ended against the agent\'s will (kept after it restarts, as a Pod\'s lastState.terminated)'),
   observedGeneration: z.int().min(0).optional(),
 });
 export type ProviderInstanceStatus = z.infer<typeof ProviderInstanceStatus>;
