@@ -371,7 +371,7 @@ async function main(): Promise<void> {
     console.log(`${label.padEnd(44)} ${median(xs).toFixed(0).padStart(6)} ms   ${(median(xs) / base).toFixed(2)}× baseline   (runs: ${xs.map((x) => x.toFixed(0)).join(', ')})`);
   console.log(`rounds: ${rounds}, medians`);
   row('baseline: registry pull + verify, no agent', pullMs);
-  row('baseline: bare ProviderHost start (forked), no agent', hostMs);
+  row('baseline: bare host start (forked), no agent', hostMs);
   row('created → Running, uncached', uncached);
   row('created → Running, cached', cached);
   row('before (no host pool): uncached', uncachedNoPool);
