@@ -49,7 +49,7 @@ export interface PipelineOptions {
   metrics?: AgentMetrics;
 }
 
-export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, onPhase: (p: 'Fetching' | 'Verifying') => void): Promise<PreparedBinary> {
+export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, onPhase: (p: 'Fetching' | 'Verifying') => void, onStep: (step: string) => void = () => {}): Promise<PreparedBinary> {
   const spec = inst.spec;
   const namespace = inst.metadata.namespace ?? 'default';
   if (!spec?.archive?.ref || !spec.archive.digest || !spec.target) {
@@ -70,6 +70,7 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   // matched by the same code as the controller's (registry/pull-secrets.ts)
   const secrets = await instancePullSecrets(o.kube, o.namespace, inst);
   const credentials = credentialsFor(spec.archive.ref, secrets);
+  onStep('credentials');
   const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, maxArchiveBytes: o.maxArchiveBytes, credentials });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss
   let pulled = false;
@@ -84,6 +85,7 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   // the cache is keyed by digest: this instance's own credentials must reach that digest in
   // that repository before any copy, cached or in flight for another instance, is used for it
   await o.access.ensure(opened, spec.archive.digest, credentials);
+  onStep('accessChecked');
   const fetchStarted = performance.now();
   const observeFetch = (result: 'ok' | 'error') => {
     o.metrics?.fetchDuration.observe({ source: pulled ? 'registry' : 'cache', result }, (performance.now() - fetchStarted) / 1000);
@@ -97,6 +99,7 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
     throw err;
   }
   observeFetch('ok');
+  onStep(pulled ? 'pulledAndVerified' : 'cacheReadAndVerified');
 
   onPhase('Verifying');
   const verifyStarted = performance.now();

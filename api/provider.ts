@@ -5,7 +5,7 @@
  * (`Resolved`, `Scheduled`, `Ready`, `Progressing`) whose reasons say what is wrong.
  */
 import { z } from 'zod';
-import { AccountKey, ArchiveRef, CapabilityId, Condition, Config, Digest, Target, apiVersion, intOrPercent, percentPattern, percentUpTo100Pattern } from './common.js';
+import { AccountKey, ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, apiVersion, intOrPercent, percentPattern, percentUpTo100Pattern } from './common.js';
 
 export const Toleration = z.object({
   key: z.string().max(316).optional(),
@@ -30,6 +30,7 @@ export const ProviderSpec = z.object({
   capabilityId: CapabilityId.optional().describe('expected capability id; must match the signed claims'),
   linkName: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/).max(63).optional(),
   config: Config.optional().describe('passed to the provider at start'),
+  resources: Resources.optional().describe('limits of each instance, enforced by the agent for its host process'),
   trust: z.object({ issuers: z.array(AccountKey).max(64) }).optional().describe('narrows the trusted issuers of the cluster (--trust-issuer of the controller and agents) to these account keys; a key the cluster does not trust is refused, never added'),
   rollout: z
     .object({

@@ -91,6 +91,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'ConfigRejected',
   'InvalidSpec',
   'ArchiveTooLarge',
+  'OOMKilled',
 ] as const;
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
@@ -180,6 +181,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   CRASHED: hostDown,
   HUNG: hostDown,
   START_TIMEOUT: hostDown,
+  // over resources.memory: killed and restarted with backoff (it may have been a spike)
+  OOM_KILLED: { instance: 'OOMKilled', transient: true },
 };
 
 /**

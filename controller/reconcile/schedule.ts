@@ -81,6 +81,7 @@ export async function bindPhase(draft: StatusDraft, o: BindInput): Promise<numbe
       ...(r.capid ? { capid: r.capid } : {}),
       linkName: o.linkName,
       ...(spec.config ? { config: spec.config } : {}),
+      ...(spec.resources ? { resources: spec.resources } : {}),
       ...(o.trustedIssuers.length ? { issuers: o.trustedIssuers } : {}),
     },
   }));
