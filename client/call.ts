@@ -26,7 +26,7 @@ import {
   ANONYMOUS_CALLER, CallErrorCodes, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
   callSubjectFor, capabilitySubject, instanceSubject, providerSubject, type CallErrorCode,
 } from './protocol.js';
-import { authRefusal, callerKey, onConnectionLost } from './nats.js';
+import { authRefusal, callerKey, onConnectionLost, whenConnected } from './nats.js';
 
 export interface CallTarget {
   namespace: string;
@@ -157,6 +157,13 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
   if (max !== undefined && data.length > max) {
     throw new CallError('PAYLOAD_TOO_LARGE', `payload of ${data.length} bytes exceeds the NATS server's max_payload of ${max}`);
   }
+  // while the client reconnects (its server was lost), wait for it rather than send into its
+  // buffer: a reply to a request sent across the switch can be lost and surface only as TIMEOUT
+  const started = Date.now();
+  if (!(await whenConnected(nc, timeout))) {
+    throw new CallError('CONNECTION_LOST', `no NATS server took the connection back within ${timeout} ms while calling ${describe(o)}; the call was not sent`);
+  }
+  timeout = Math.max(1, timeout - (Date.now() - started));
   const h = natsHeaders();
   h.set(HEADER_TIMEOUT, String(timeout));
 

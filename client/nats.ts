@@ -146,32 +146,65 @@ export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
   return nc;
 }
 
-interface LossWatch { listeners: Set<(server: string) => void> }
+interface LossWatch {
+  listeners: Set<(server: string) => void>;
+  /** Set while the connection has lost its server and not yet reconnected; resolves on reconnect. */
+  down?: { since: number; back: Promise<void>; resolve: () => void };
+}
 const lossWatches = new WeakMap<NatsConnection, LossWatch>();
+
+function watchLoss(nc: NatsConnection): LossWatch {
+  let w = lossWatches.get(nc);
+  if (w) return w;
+  const watch: LossWatch = { listeners: new Set() };
+  lossWatches.set(nc, watch);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        if (!watch.down) {
+          let resolve!: () => void;
+          const back = new Promise<void>((r) => (resolve = r));
+          watch.down = { since: Date.now(), back, resolve };
+        }
+        for (const l of [...watch.listeners]) l(s.server);
+      } else if (s.type === 'reconnect' || s.type === 'close') {
+        watch.down?.resolve();
+        watch.down = undefined;
+      }
+    }
+  })().catch(() => {});
+  return watch;
+}
 
 /**
  * Call `fn` the next time this connection loses its server (the client then reconnects, to
  * another member of the cluster when there is one). Replies to requests sent before the loss
  * cannot arrive any more (the reply subscription lived on the lost server), so callers use
- * this to fail those requests at once. Returns the function that cancels the watch.
+ * this to fail those requests at once. Returns the function that cancels the watch. The
+ * first call starts watching the connection (whenConnected needs that too).
  */
 export function onConnectionLost(nc: NatsConnection, fn: (server: string) => void): () => void {
-  let w = lossWatches.get(nc);
-  if (!w) {
-    const watch: LossWatch = { listeners: new Set() };
-    w = watch;
-    lossWatches.set(nc, watch);
-    void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'disconnect') {
-          for (const l of [...watch.listeners]) l(s.server);
-        }
-      }
-    })().catch(() => {});
-  }
-  const watch = w;
+  const watch = watchLoss(nc);
   watch.listeners.add(fn);
   return () => watch.listeners.delete(fn);
+}
+
+/**
+ * Resolves true at once while the connection has a server, else when it has reconnected,
+ * false if that takes longer than `timeoutMs`. A request published while reconnecting would
+ * sit in the client's buffer and its reply could be lost in the switch, so callers wait here
+ * first (client/call.ts).
+ */
+export async function whenConnected(nc: NatsConnection, timeoutMs: number): Promise<boolean> {
+  const down = watchLoss(nc).down;
+  if (!down) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), Math.max(0, timeoutMs)); });
+  try {
+    return await Promise.race([down.back.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Node's TLS error codes (certificate verification and handshake failures). */
