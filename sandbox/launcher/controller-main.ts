@@ -21,7 +21,11 @@ export interface ControllerChildConfig {
   agentLeaseGraceMs?: number;
   /** The membrane's key directory and the NATS URL(s, comma-separated) account updates go to. */
   membrane?: { keysDir: string; natsUrl: string };
-  /** Leader election identity (several controllers: controller, controller-2, …). */
+  /**
+   * Leader election identity prefix (several controllers: controller, controller-2, …); the
+   * process id is appended, so a restarted controller is a new candidate, as a new pod is,
+   * instead of resuming the Lease its killed predecessor held.
+   */
   identity?: string;
   leaderElection?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
@@ -35,7 +39,7 @@ const controller = await startController({
   metricsAddr: config.metricsAddr,
   agentLeaseGraceMs: config.agentLeaseGraceMs,
   membrane: config.membrane ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: natsServers(config.membrane.natsUrl) } : undefined,
-  identity: config.identity,
+  identity: config.identity ? `${config.identity}-${process.pid}` : undefined,
   leaderElection: config.leaderElection,
 });
 process.stderr.write(`gantry sandbox controller: serving metrics on ${config.metricsAddr}\n`);
