@@ -6,6 +6,8 @@
  * longer than the clients take to reconnect.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { gantryBin } from '../../runtime/paths.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { callProvider } from '../../client/call.js';
 import { connectNats } from '../../client/nats.js';
@@ -79,4 +81,23 @@ it('a caller that does not retry on connection loss gets CONNECTION_LOST after o
   const err = await inFlight;
   expect([err.code, err.attempts]).toEqual(['CONNECTION_LOST', 1]);
   await cluster.restart(on);
+});
+
+function gantry(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [gantryBin(), ...args], { timeout: 30_000 }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }));
+  });
+}
+
+it('gantry call takes every server of the cluster and --retries: it answers with one server down, and refuses a bad --retries', async () => {
+  await cluster.kill(0);
+  try {
+    const r = await gantry(['call', '-n', NS, 'echo-c', 'Echo', '--data', 'cli', '--nats', cluster.urls.join(','), '--creds', cluster.adminCreds, '--retries', '20', '--timeout', '15000', '--json']);
+    expect([r.code, JSON.parse(r.out).reply], r.err).toEqual([0, 'cli']);
+  } finally {
+    await cluster.restart(0);
+  }
+  const bad = await gantry(['call', '-n', NS, 'echo-c', 'Echo', '--nats', cluster.urls.join(','), '--creds', cluster.adminCreds, '--retries', 'many']);
+  expect(bad.code).toBe(2);
+  expect(bad.err).toMatch(/--retries must be a whole number/);
 });
