@@ -70,6 +70,14 @@ export interface RetryPolicy {
   maxDelayMs?: number;
   /** Also retry NOT_READY and CONNECTION_LOST (default true). */
   onConnectionLoss?: boolean;
+  /**
+   * Give each attempt only this long (default: all that is left of the deadline). An attempt
+   * no instance answered in time (a caller-side TIMEOUT: its instance may have crashed with
+   * the call, or lost its NATS server) is then retried like a lost connection — it may have
+   * run — so only with onConnectionLoss. For idempotent operations under a deadline that is
+   * several times a normal call's latency.
+   */
+  attemptTimeoutMs?: number;
 }
 
 /** The codes a RetryPolicy retries; everything else is final. */
@@ -132,16 +140,24 @@ export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<
   const policy = typeof o.retry === 'number' ? { retries: o.retry } : (o.retry ?? { retries: 0 });
   if (!Number.isInteger(policy.retries) || policy.retries < 0) throw new CallError('BAD_TARGET', `retries must be a whole number ≥ 0, got ${policy.retries}`);
   const retryable = policy.onConnectionLoss === false ? ['NO_RESPONDERS', 'OVERLOADED'] : RETRYABLE_CODES;
+  const perAttempt = policy.attemptTimeoutMs;
+  if (perAttempt !== undefined && !(perAttempt > 0)) throw new CallError('BAD_TARGET', `attemptTimeoutMs must be positive, got ${perAttempt}`);
   const base = policy.baseDelayMs ?? 50;
   const cap = policy.maxDelayMs ?? 1000;
-  const deadline = Date.now() + timeout;
+  const started = Date.now();
+  const deadline = started + timeout;
   for (let attempt = 1; ; attempt++) {
+    const left = Math.max(1, deadline - Date.now());
+    const had = perAttempt !== undefined ? Math.min(perAttempt, left) : left;
     try {
-      return { ...(await callOnce(nc, o, Math.max(1, deadline - Date.now()), timeout)), attempts: attempt };
+      return { ...(await callOnce(nc, o, had, timeout)), attempts: attempt };
     } catch (e) {
       if (!(e instanceof CallError)) throw e;
       e.attempts = attempt;
-      if (attempt > policy.retries || !retryable.includes(e.code)) throw e;
+      // an attempt cut short by attemptTimeoutMs that no instance answered (not even TIMEOUT)
+      const unanswered = e.code === 'TIMEOUT' && !e.instance && perAttempt !== undefined && had < timeout;
+      const again = retryable.includes(e.code) || (policy.onConnectionLoss !== false && unanswered);
+      if (attempt > policy.retries || !again) throw e;
       const wait = Math.random() * Math.min(cap, base * 2 ** (attempt - 1));
       // a retry that could not finish before the deadline is not worth starting
       if (Date.now() + wait + 1 >= deadline) throw e;

@@ -138,6 +138,7 @@ export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
   const opts = natsConnectionOptions(o);
   const nc = await connect(opts);
   if (opts.inboxPrefix) callerKeys.set(nc, opts.inboxPrefix.slice('_INBOX.'.length));
+  watchLoss(nc); // from the start, so a loss before the first call is known to whenConnected
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'error' && (s.error instanceof natsErrors.AuthorizationError || s.error instanceof natsErrors.UserAuthenticationExpiredError)) authRefusals.set(nc, s.error);

@@ -5,7 +5,8 @@
  * election, the docker registry), applies two Providers spread over the nodes (echo and
  * keyvalue, one instance per node), and drives an open-loop load over three caller
  * connections (each given all NATS URLs) at `rate` calls/s: Echo, keyvalue Set and Keys in
- * turn, with the client retry policy (client/call.ts) inside a 5 s deadline. On a schedule it
+ * turn, with the client retry policy (client/call.ts) inside a 5 s deadline, 2.5 s per attempt
+ * (all three operations are idempotent). On a schedule it
  * kills, one at a time, with SIGKILL:
  *   host        a provider host process (its agent restarts it)
  *   agent       a node's agent (restarted after `downMs`, as a DaemonSet would; its hosts
@@ -171,7 +172,9 @@ class Load {
     try {
       const r = await callProvider(nc, {
         namespace: NS, provider: kind === 0 ? 'echo' : 'keyvalue', op: kind === 0 ? 'Echo' : kind === 1 ? 'Set' : 'Keys', data,
-        timeoutMs: CALL_TIMEOUT_MS, retry: { retries: 20, baseDelayMs: 50, maxDelayMs: 500 },
+        // every operation here is idempotent: an attempt nobody answered (its host was killed
+        // with it) is tried again after half the deadline
+        timeoutMs: CALL_TIMEOUT_MS, retry: { retries: 20, baseDelayMs: 50, maxDelayMs: 500, attemptTimeoutMs: CALL_TIMEOUT_MS / 2 },
       });
       attempts = r.attempts;
       if (kind === 0 && Buffer.from(r.reply).toString('utf8') !== data) code = 'WRONG_REPLY';

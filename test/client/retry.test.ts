@@ -85,3 +85,40 @@ it('NOT_READY and OVERLOADED are retried; the answers each attempt met are what 
     await nc.close();
   }
 });
+
+it('with attemptTimeoutMs an attempt nobody answers (an instance that died with the call) is retried; an instance\'s own TIMEOUT is not', async () => {
+  const provider = 'silent-once';
+  const nc = await connectNats({ servers: world.nats.url, credsFile: world.nats.hostCreds({ namespace: NS, provider, instance: 'silent-once-0' }) });
+  const base = providerSubject(NS, provider);
+  let got = 0;
+  let mode = 'drop-first' as 'drop-first' | 'timeout';
+  const sub = nc.subscribe(`${base}.*.*`, { queue: base });
+  void (async () => {
+    for await (const m of sub) {
+      got++;
+      const h = natsHeaders();
+      h.set(HEADER_INSTANCE, 'silent-once-0');
+      if (mode === 'drop-first' && got === 1) continue; // as a host killed while running the call
+      if (mode === 'timeout') { h.set(HEADER_ERROR, 'TIMEOUT'); h.set(HEADER_ERROR_MESSAGE, 'the native call ran past its deadline'); }
+      m.respond(mode === 'timeout' ? new Uint8Array(0) : m.data, { headers: h });
+    }
+  })();
+  await nc.flush();
+  try {
+    const r = await callProvider(world.nc, { namespace: NS, provider, op: 'Echo', data: 'second try', timeoutMs: 10_000, retry: { retries: 3, attemptTimeoutMs: 500 } });
+    expect([text(r.reply), r.attempts, got]).toEqual(['second try', 2, 2]);
+
+    // not idempotent: the unanswered attempt may have run, so it is the caller's
+    got = 0;
+    const once = await callError(callProvider(world.nc, { namespace: NS, provider, op: 'Echo', timeoutMs: 10_000, retry: { retries: 3, attemptTimeoutMs: 500, onConnectionLoss: false } }));
+    expect([once.code, once.attempts, got]).toEqual(['TIMEOUT', 1, 1]);
+
+    // an instance that answers TIMEOUT itself is slow, not gone: final
+    mode = 'timeout';
+    got = 0;
+    const slow = await callError(callProvider(world.nc, { namespace: NS, provider, op: 'Echo', timeoutMs: 10_000, retry: { retries: 3, attemptTimeoutMs: 500 } }));
+    expect([slow.code, slow.instance, slow.attempts, got]).toEqual(['TIMEOUT', 'silent-once-0', 1, 1]);
+  } finally {
+    await nc.close();
+  }
+});
