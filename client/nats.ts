@@ -191,18 +191,20 @@ export function onConnectionLost(nc: NatsConnection, fn: (server: string) => voi
 }
 
 /**
- * Resolves true at once while the connection has a server, else when it has reconnected,
- * false if that takes longer than `timeoutMs`. A request published while reconnecting would
+ * Resolves true at once while the connection has a server (or is closed for good), else when
+ * it has reconnected or closed, false if that takes longer than `timeoutMs`. A request published while reconnecting would
  * sit in the client's buffer and its reply could be lost in the switch, so callers wait here
  * first (client/call.ts).
  */
 export async function whenConnected(nc: NatsConnection, timeoutMs: number): Promise<boolean> {
   const down = watchLoss(nc).down;
-  if (!down) return true;
+  // a closed connection is not coming back: the caller's request fails at once and says why
+  // (credentials expired or revoked: FORBIDDEN)
+  if (!down || nc.isClosed()) return true;
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), Math.max(0, timeoutMs)); });
   try {
-    return await Promise.race([down.back.then(() => true as const), late]);
+    return await Promise.race([down.back.then(() => true as const), nc.closed().then(() => true as const), late]);
   } finally {
     clearTimeout(timer);
   }
