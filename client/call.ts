@@ -189,7 +189,11 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
     // The reply to a request in flight when the server is lost can never arrive (its reply
     // subscription was on that server): fail it now, retryable, instead of at the deadline.
     const lost = new Promise<never>((_, reject) => {
-      stopWatching = onConnectionLost(nc, (server) => reject(new CallError('CONNECTION_LOST', `the connection to NATS server ${server} was lost while calling ${describe(o)}; the call may or may not have run (the client reconnects to another server)`)));
+      stopWatching = onConnectionLost(nc, (server) => {
+        // a server that drops the connection for expired or revoked credentials said so first
+        const refused = authRefusal(nc);
+        reject(refused ? translate(refused, o, overall) : new CallError('CONNECTION_LOST', `the connection to NATS server ${server} was lost while calling ${describe(o)}; the call may or may not have run (the client reconnects to another server)`));
+      });
     });
     const req = nc.request(subject, data, { headers: h, timeout });
     req.catch(() => {}); // when the loss wins, the request's own timeout rejection is nobody's
