@@ -9,7 +9,8 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
-import { out, registryOptions, run, storeOptions, type CommonFlags } from './par-registry.js';
+import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './par-registry.js';
+import { verifiersOf } from './log-federation.js';
 import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import {
   encodeBase64,
@@ -19,7 +20,6 @@ import {
   openNote,
   parseVerifierKey,
   verifyLog,
-  type NoteVerifier,
   type RepositoryLog,
   type VerifiedCheckpoint,
 } from '../tlog/index.js';
@@ -30,22 +30,6 @@ interface LogFlags extends CommonFlags {
 }
 
 const MAX_NOTE_BYTES = 1024 * 1024;
-
-/** `--key` values: a verifier key, or a file holding one per line. */
-function verifiersOf(keys: string[] | undefined): NoteVerifier[] {
-  const out: NoteVerifier[] = [];
-  for (const k of keys ?? []) {
-    const texts = existsSync(k) && statSync(k).isFile() ? readFileSync(k, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : [k];
-    for (const t of texts) {
-      try {
-        out.push(parseVerifierKey(t));
-      } catch (e) {
-        throw cliError(`--key ${k}: ${(e as Error).message}`, 2);
-      }
-    }
-  }
-  return out;
-}
 
 function readNoteFile(path: string, flag: string): string {
   try {
@@ -62,7 +46,21 @@ function sizeArg(value: string, flag: string): number {
   return Number(value);
 }
 
-async function open(ref: string, flags: LogFlags): Promise<RepositoryLog> {
+/**
+ * A short name through the namespace mapping, as `gantry par` reads it; the mapping's log key
+ * stands in for a missing --key.
+ */
+function mapRef(name: string, flags: LogFlags): string {
+  const ref = mappedRef(name, flags);
+  if (!flags.key?.length) {
+    const keys = mappedLogKey(name);
+    if (keys.length) flags.key = keys;
+  }
+  return ref;
+}
+
+async function open(name: string, flags: LogFlags): Promise<RepositoryLog> {
+  const ref = mapRef(name, flags);
   return openLog(openContentBackend(ref, storeOptions(ref, flags)), { origin: flags.origin });
 }
 
@@ -90,7 +88,7 @@ export function registerLog(program: Command): void {
       .option('--key <vkey>', 'a trusted log verifier key (name+hash+base64), or a file holding such keys; repeatable', collect)
       .option('--origin <origin>', "the log's origin line when it is not HOST[:PORT]/REPOSITORY (e.g. reading through a mirror)");
 
-  common(log.command('checkpoint').description('print the latest signed checkpoint exactly as stored').argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')).action(
+  common(log.command('checkpoint').description('print the latest signed checkpoint exactly as stored').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')).action(
     async (ref: string, flags: LogFlags) =>
       run(async () => {
         const l = await open(ref, flags);
@@ -111,7 +109,7 @@ export function registerLog(program: Command): void {
     log
       .command('inclusion')
       .description("print the inclusion proof of a revision's log entry in the latest checkpoint")
-      .argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')
+      .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')
       .requiredOption('--revision <n>', 'the revision whose entry to prove'),
   ).action(async (ref: string, flags: LogFlags & { revision: string }) =>
     run(async () => {
@@ -135,7 +133,7 @@ export function registerLog(program: Command): void {
     log
       .command('consistency')
       .description('print the consistency proof from an earlier tree size to the latest checkpoint')
-      .argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')
+      .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')
       .requiredOption('--from <size>', 'the earlier tree size')
       .option('--to <size>', 'the later tree size (default: the latest checkpoint)'),
   ).action(async (ref: string, flags: LogFlags & { from: string; to?: string }) =>
@@ -161,12 +159,13 @@ export function registerLog(program: Command): void {
     log
       .command('verify')
       .description('check every checkpoint, entry, tag and archive of the log, and that it extends a checkpoint you trust')
-      .argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')
+      .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')
       .option('--trusted <file>', 'a signed checkpoint saved earlier (e.g. from `gantry log checkpoint`); the log must extend it')
       .option('--save <file>', 'when the log verifies, write its latest checkpoint here (to pass as --trusted next time)')
       .option('--no-archives', 'compare digests only; do not pull and verify each archive'),
-  ).action(async (ref: string, flags: LogFlags & { trusted?: string; save?: string; archives: boolean }) =>
+  ).action(async (name: string, flags: LogFlags & { trusted?: string; save?: string; archives: boolean }) =>
     run(async () => {
+      const ref = mapRef(name, flags);
       const verifiers = verifiersOf(flags.key);
       if (!verifiers.length) throw cliError('verify needs the log verifier key: --key name+hash+base64 (or a file holding it)', 2);
       const trusted = flags.trusted !== undefined ? readNoteFile(flags.trusted, '--trusted') : undefined;

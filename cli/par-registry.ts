@@ -224,7 +224,7 @@ export function registerParMirror(par: Command): void {
     );
 }
 
-function mappedLogKey(name: string): string[] {
+export function mappedLogKey(name: string): string[] {
   const k = mapCliRef(name).mapped?.entry.logKey;
   return k ? [k] : [];
 }

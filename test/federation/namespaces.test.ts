@@ -132,6 +132,27 @@ describe('gantry par with short names (real registry)', () => {
     expect(JSON.parse(pulled.stdout).digest).toBe(JSON.parse(pushed.stdout).digest);
   });
 
+  it('gantry log reads a short name through the mapping, with the mapping\'s logKey standing in for --key', async () => {
+    const made = await gantry(['log', 'keygen', 'acme-log', '-o', join(work, 'log.key')]);
+    expect(made.code, made.stderr).toBe(0);
+    const vkey = made.stdout.trim();
+    writeFileSync(join(work, 'r1-logged.par'), await makeArchive(newSigner(), 1));
+    writeFileSync(join(project, 'gantry.namespaces.yaml'), `namespaces:\n  acme/*: { registry: "${reg.host}/providers/acme", plainHttp: true, logKey: "${vkey}" }\n`);
+    const pushed = await gantry(['par', 'push', join(work, 'r1-logged.par'), 'acme/logged', '--log-key', join(work, 'log.key')]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    const cp = await gantry(['log', 'checkpoint', 'acme/logged', '--json']);
+    expect(cp.code, cp.stderr).toBe(0);
+    // verified against the mapped key, under the full name's origin
+    expect(JSON.parse(cp.stdout)).toMatchObject({ origin: `${reg.host}/providers/acme/logged`, verified: true });
+    const verified = await gantry(['log', 'verify', 'acme/logged']);
+    expect(verified.code, verified.stderr).toBe(0);
+    // another key named on the command line wins over the mapping's, and does not verify
+    const other = await gantry(['log', 'keygen', 'acme-log', '-o', join(work, 'other.key')]);
+    const refused = await gantry(['log', 'verify', 'acme/logged', '--key', other.stdout.trim()]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout + refused.stderr).toMatch(/TLOG_NOTE_UNVERIFIED/);
+  });
+
   it('an unmapped short name exits 2 with UNMAPPED_NAME; a broken mapping file exits 2 naming it', async () => {
     const r = await gantry(['par', 'revisions', 'globex/kv']);
     expect(r.code).toBe(2);
