@@ -42,7 +42,7 @@ import { parseListenAddr, serveMetrics, type MetricsServer } from '../runtime/me
 import { ArchiveCache } from '../registry/index.js';
 import { DEFAULT_LINK } from '../client/protocol.js';
 import { ProviderHost } from './host/index.js';
-import { HostPool, hostThreadpoolSize } from './host/pool.js';
+import { DEFAULT_HOST_POOL_SIZE, HostPool, hostThreadpoolSize } from './host/pool.js';
 import { DEFAULT_LIMITS } from './host/spec.js';
 import type { NatsOptions } from './host/nats.js';
 import { prepareBinary } from './archive-pipeline.js';
@@ -139,7 +139,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (reaped.length) log.info({ hosts: reaped.map((r) => `${r.namespace}/${r.name}:${r.pid}`) }, 'stopped provider hosts left by a previous agent');
 
   // after the reaping: pooled hosts carry the same marker as the hosts a previous agent left
-  const pool = new HostPool({ size: opts.hostPoolSize ?? 2, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
+  const pool = new HostPool({ size: opts.hostPoolSize ?? DEFAULT_HOST_POOL_SIZE, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
 
   const binaries = new BinaryStore(join(cacheDir, 'binaries'));
   binaries.sweepTemporaries();

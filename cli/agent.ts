@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { collect, parseByteSize } from './options.js';
+import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
 
 
 export function registerAgent(program: Command): void {
@@ -27,7 +28,7 @@ export function registerAgent(program: Command): void {
     .option('--nats-cert <file>', 'client certificate for NATS mutual TLS (with --nats-key)')
     .option('--nats-key <file>', 'client key for NATS mutual TLS (with --nats-cert)')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT, e.g. 127.0.0.1:9091 (default: $GANTRY_METRICS_ADDR, else none)')
-    .option('--host-pool <n>', 'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)', '2')
+    .option('--host-pool <n>', 'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)', String(DEFAULT_HOST_POOL_SIZE))
     .option('--membrane', 'hosts connect with their own instance\'s credentials, from the Secret the controller writes (NATS in operator mode)')
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;

@@ -49,6 +49,9 @@ export function forkHostProcess(env: NodeJS.ProcessEnv | undefined, threadpoolSi
   });
 }
 
+/** Idle hosts an agent keeps ready unless told otherwise (`--host-pool`). */
+export const DEFAULT_HOST_POOL_SIZE = 2;
+
 export interface HostPoolOptions {
   /** Idle hosts kept ready (0: none kept; hosts are still forked through the pool, throttled). */
   size: number;

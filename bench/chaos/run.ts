@@ -29,7 +29,7 @@
  * Usage: `const report = await runChaos({ durationS: 120, rate: 1000 });` (bench/chaos/main.ts
  * is `npm run chaos`).
  */
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -38,6 +38,7 @@ import { connectNats } from '../../client/nats.js';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../runtime/kube.js';
 import { processesMarked } from '../../runtime/marked-processes.js';
 import { HOST_RECORDS_ENV } from '../../agent/host-records.js';
+import { DEFAULT_HOST_POOL_SIZE } from '../../agent/host/pool.js';
 import { startSandbox, type Sandbox } from '../../sandbox/launcher/sandbox.js';
 import { GANTRY_NAMESPACE } from '../../sandbox/launcher/cluster-objects.js';
 
@@ -248,24 +249,51 @@ class Watcher {
       perNode.set(k, [...(perNode.get(k) ?? []), i.metadata.name]);
     }
     for (const [k, names] of perNode) if (names.length > 1) this.finding(`api:${names.sort().join(',')}`, `two live instances of ${k.replace('@', ' on ')}: ${names.join(', ')}`);
-    // more host processes on a node than instances bound to it, twice in a row (a host being
-    // replaced is briefly counted with its successor only if the old one outlives one poll)
+    // more host processes serving instances on a node than instances bound to it, or more idle
+    // ones than the agent's pool keeps, three polls in a row (a host being replaced is briefly
+    // counted with its successor only if the old one outlives a poll)
     for (const node of this.sb.nodes) {
-      const hosts = processesMarked(HOST_RECORDS_ENV, join(this.sb.stateDir, 'cache', node.name, 'hosts')).length;
+      const { serving, idle } = hostsOn(this.sb.stateDir, node.name);
       const bound = instances.filter((i) => i.spec.nodeName === node.name && !i.metadata.deletionTimestamp).length;
       const key = node.name;
-      if (hosts > bound) {
+      if (serving.length > bound || idle.length > DEFAULT_HOST_POOL_SIZE) {
         const n = (this.suspect.get(key) ?? 0) + 1;
         this.suspect.set(key, n);
-        if (n >= 3) this.finding(`proc:${node.name}:${Math.floor(at / 10_000)}`, `${hosts} provider host processes on ${node.name} for ${bound} instances bound to it`);
+        if (n >= 3) this.finding(`proc:${node.name}:${Math.floor(at / 10_000)}`, `${serving.length} provider host processes serving on ${node.name} for ${bound} instances bound to it, ${idle.length} idle (pool keeps ${DEFAULT_HOST_POOL_SIZE})`);
       } else this.suspect.delete(key);
     }
   }
 
-  /** Host processes running on each node right now. */
+  /** Host processes serving an instance on each node right now (idle pooled ones not counted). */
   hostCounts(): number[] {
-    return this.sb.nodes.map((n) => processesMarked(HOST_RECORDS_ENV, join(this.sb.stateDir, 'cache', n.name, 'hosts')).length);
+    return this.sb.nodes.map((n) => hostsOn(this.sb.stateDir, n.name).serving.length);
   }
+}
+
+/**
+ * The agent's provider host processes on a node (those carrying its records marker), split into
+ * those recorded for an instance (agent/host-records.ts) and the rest: idle hosts in its pool
+ * (agent/host/pool.ts), or strays. The record files are only read: the agent owns them.
+ */
+function hostsOn(stateDir: string, node: string): { serving: number[]; idle: number[] } {
+  const dir = join(stateDir, 'cache', node, 'hosts');
+  const recorded = new Set<number>();
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    // no host started yet
+  }
+  for (const f of files) {
+    try {
+      const pid = JSON.parse(readFileSync(join(dir, f), 'utf8')).pid;
+      if (typeof pid === 'number') recorded.add(pid);
+    } catch {
+      // removed or being replaced (the agent writes temp + rename)
+    }
+  }
+  const pids = processesMarked(HOST_RECORDS_ENV, dir);
+  return { serving: pids.filter((p) => recorded.has(p)), idle: pids.filter((p) => !recorded.has(p)) };
 }
 
 async function leaseHolder(kube: KubeClient): Promise<{ holder?: string; renew: number }> {
@@ -336,8 +364,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         return pid;
       };
       if (kind === 'host') {
-        const pids = processesMarked(HOST_RECORDS_ENV, join(sb.stateDir, 'cache', node, 'hosts'));
-        if (!pids.length) throw new Error(`chaos: no provider host runs on ${node}`);
+        // a host serving an instance, not an idle one waiting in the agent's pool
+        const pids = hostsOn(sb.stateDir, node).serving;
+        if (!pids.length) throw new Error(`chaos: no provider host serves on ${node}`);
         process.kill(pids[0], 'SIGKILL');
         target = `provider host pid ${pids[0]} on ${node}`;
       } else if (kind === 'agent') {
