@@ -74,6 +74,9 @@ it('calls resume while each server in turn is killed (the host\'s own server inc
 });
 
 it('a caller that does not retry on connection loss gets CONNECTION_LOST after one attempt', async () => {
+  // the previous test restarted the host's server: until its resubscription has reached the
+  // server nc is on, calls get NO_RESPONDERS (retried, and counted as attempts); wait for it
+  await callProvider(nc, { namespace: NS, provider: 'faulty-c', op: 'Ok', timeoutMs: 15_000, retry: { retries: 50 } });
   const on = serverOf(nc);
   const inFlight = callError(callProvider(nc, { namespace: NS, provider: 'faulty-c', op: 'Hang', timeoutMs: 20_000, retry: { retries: 5, onConnectionLoss: false } }));
   await new Promise((r) => setTimeout(r, 300));
