@@ -26,6 +26,7 @@ export default {
     'par/verify.ts',
     // only getManifest's digest check: the rest of the client is transport plumbing
     'registry/distribution/client.ts:118-137',
+    'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',

@@ -26,6 +26,7 @@ export default defineConfig({
       'test/registry/lying-registry.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/registry-access.test.ts',
+      'test/agent/archive-pipeline.test.ts',
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/par/conformance.test.ts',
       'test/par/hostile.test.ts',
