@@ -24,6 +24,7 @@ export default defineConfig({
       'test/controller/rollout.test.ts',
       'test/api/trust-policy.test.ts',
       'test/registry/lying-registry.test.ts',
+      'test/registry/get-manifest.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/registry-access.test.ts',
       'test/agent/archive-pipeline.test.ts',
