@@ -87,7 +87,7 @@ describe('a host', () => {
     const prov = providerSubject(NS, 'echo');
     const cap = capabilitySubject(NS, 'acme:echo');
     for (const [subject, queue] of [[`${prov}.Op.caller`, prov], [`${instanceSubject(NS, 'echo', 'echo-0')}.Op.caller`, undefined], [`${cap}.Op.caller`, cap]] as const) {
-      const sub = h.nc.subscribe(subject.replace(/Op\.caller$/, '*.*'), { queue, max: 1, callback: (_e, m) => m.respond('answer') });
+      const sub = h.nc.subscribe(subject.replace(/Op\.caller$/, '*.*'), { queue, max: 1, callback: (_e, m) => void m.respond('answer') });
       await h.nc.flush();
       const reply = await admin.nc.request(subject, 'call', { timeout: 5000 });
       expect(reply.string()).toBe('answer');
@@ -114,7 +114,7 @@ describe('a host', () => {
     const h = await host({ provider: 'echo', instance: 'echo-3', capid: 'acme:echo' });
     const g = await grantee({ provider: 'echo' }, ['Get']);
     const dispatch = `gantry.${NS}.actor.${g.key}.echo`;
-    g.nc.subscribe(dispatch, { max: 1, callback: (_e, m) => m.respond('from the actor') });
+    g.nc.subscribe(dispatch, { max: 1, callback: (_e, m) => void m.respond('from the actor') });
     await g.nc.flush();
     expect((await h.nc.request(dispatch, 'event', { timeout: 5000 })).string()).toBe('from the actor');
   });
