@@ -11,7 +11,8 @@
  * those files: nothing to do, said with the reason.
  *
  * Budget: at most $GANTRY_MUTATE_MAX_FILES files (default 3) and $GANTRY_MUTATE_MAX_LINES
- * changed lines of code (default 150; comments, blank lines and imports are free), taken in the order of `mutate` (most critical first); what does
+ * changed lines of code (default 80, about 150 mutants: 5–15 min here; comments, blank lines and
+ * imports are free), taken in the order of `mutate` (most critical first); what does
  * not fit is listed as NOT MUTATION-TESTED with the command that tests it, and the run is
  * stopped after $GANTRY_MUTATE_BUDGET_MS (default 15 min). Skipped lines and an overrun are
  * not a verdict on the submission, so they exit 0 — unless GANTRY_MUTATE_STRICT=1.
@@ -36,7 +37,7 @@ process.chdir(root);
 const env = process.env;
 const budgetMs = Number(env.GANTRY_MUTATE_BUDGET_MS || 15 * 60_000);
 const maxFiles = Number(env.GANTRY_MUTATE_MAX_FILES || 3);
-const maxLines = Number(env.GANTRY_MUTATE_MAX_LINES || 150);
+const maxLines = Number(env.GANTRY_MUTATE_MAX_LINES || 80);
 const strict = env.GANTRY_MUTATE_STRICT === '1';
 const git = gitIn(root);
 
