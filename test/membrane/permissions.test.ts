@@ -190,3 +190,21 @@ describe('the admin', () => {
     expect(await publishRefused(admin.nc, 'elsewhere.subject')).toEqual(violation);
   });
 });
+
+describe('the system user', () => {
+  it('pushes the account JWT (both update subjects) and looks it up, and may do nothing else', async () => {
+    const u = nats.authority.mintSystemUser('sys-test');
+    const nc = await connectNats({ servers: nats.url, credsFile: nats.writeCreds('sys-test', u.creds!), connectTimeoutMs: 5000 });
+    conns.push(nc);
+    const jwt = nats.authority.accountJwt();
+    const key = nats.authority.accountKey;
+    for (const subject of ['$SYS.REQ.CLAIMS.UPDATE', `$SYS.REQ.ACCOUNT.${key}.CLAIMS.UPDATE`]) {
+      const reply = JSON.parse((await nc.request(subject, jwt, { timeout: 5000 })).string()) as { data?: { code?: number }; error?: unknown };
+      expect(reply.error).toBeUndefined();
+      expect(reply.data?.code).toBe(200);
+    }
+    expect((await nc.request(`$SYS.REQ.ACCOUNT.${key}.CLAIMS.LOOKUP`, '', { timeout: 5000 })).string().trim()).toBe(jwt);
+    expect(await publishRefused(nc, '$SYS.REQ.SERVER.PING')).toEqual(violation);
+    expect(await subscribeRefused(nc, '$SYS.>')).toEqual(violation);
+  });
+});
