@@ -108,11 +108,33 @@ describe('prepareBinary', () => {
     expect(verifies).toEqual([['ok', 2]]);
   });
 
+  it('reports a refused fetch and a refused check as errors, in seconds no longer than the calls took', async () => {
+    const metrics = new AgentMetrics();
+    const o = options({ metrics });
+    const t0 = performance.now();
+    await prepareBinary(o, instance(pushed.echo), () => {});
+    await refusal(prepareBinary(o, instance(pushed['by-b'], { issuers: [A] }), () => {})); // refused by the cache's verification
+    await refusal(prepareBinary(o, instance(pushed.echo, { capid: 'tests:other' }), () => {})); // refused after it
+    const wall = (performance.now() - t0) / 1000;
+    const counts = async (h: typeof metrics.fetchDuration) =>
+      Object.fromEntries((await h.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.value > 0).map((v) => [`${v.labels.source ?? '-'}/${v.labels.result}`, v.value]));
+    expect(await counts(metrics.fetchDuration)).toEqual({ 'registry/ok': 1, 'registry/error': 1, 'cache/ok': 1 });
+    expect(await counts(metrics.verifyDuration)).toEqual({ '-/ok': 1, '-/error': 1 });
+    for (const h of [metrics.fetchDuration, metrics.verifyDuration]) {
+      const sum = (await h.get()).values.filter((v) => v.metricName?.endsWith('_sum')).reduce((n, v) => n + v.value, 0);
+      expect(sum).toBeGreaterThanOrEqual(0);
+      expect(sum).toBeLessThanOrEqual(wall);
+    }
+  });
+
   it('refuses an incomplete spec before fetching anything', async () => {
-    for (const spec of [{ archive: { digest: pushed.echo.digest } }, { archive: { ref: pushed.echo.ref } }, { target: undefined }, { archive: undefined }]) {
+    const noSpec = { metadata: { name: 'bare', namespace: 'apps' } } as unknown as ProviderInstance;
+    const cases = [{ archive: { digest: pushed.echo.digest } }, { archive: { ref: pushed.echo.ref } }, { target: undefined }, { archive: undefined }].map((spec) => instance(pushed.echo, spec));
+    for (const inst of [...cases, noSpec]) {
       const phases: string[] = [];
-      const e = await refusal(prepareBinary(options(), instance(pushed.echo, spec), (p) => phases.push(p)));
+      const e = await refusal(prepareBinary(options(), inst, (p) => phases.push(p)));
       expect(e.reason).toBe('InvalidSpec');
+      expect(e.message).toBe('spec.archive.ref, spec.archive.digest and spec.target are required');
       expect(phases).toEqual([]);
     }
   });
@@ -133,6 +155,12 @@ describe('prepareBinary', () => {
       expect(e.reason).toBe('UntrustedIssuer');
       expect(phases).toEqual([]);
     }
+    // the refusal names the instance, in the default namespace when it names none
+    const named = await refusal(prepareBinary(options(), instance(pushed.echo, { issuers: [outsider] }), () => {}));
+    expect(named.message).toContain(`apps/echo-1 spec.issuers names issuer ${outsider}`);
+    const inDefault = instance(pushed.echo, { issuers: [outsider] });
+    delete (inDefault.metadata as { namespace?: string }).namespace;
+    expect((await refusal(prepareBinary(options(), inDefault, () => {}))).message).toContain('default/echo-1 spec.issuers');
   });
 
   it('the trust in force is the policy narrowed by the instance: an archive signed by B is refused for an instance that narrows to A, even from the cache', async () => {
@@ -164,6 +192,7 @@ describe('prepareBinary', () => {
     expect((await prepareBinary(options(), instance(pushed['no-capid'], { capid: 'tests:echo' }), () => {})).capid).toBe('tests:echo');
     const e = await refusal(prepareBinary(options(), instance(pushed['no-capid'], { capid: undefined }), () => {}));
     expect(e.reason).toBe('CapabilityMismatch');
+    expect(e.message).toBe('neither the archive claims nor the instance name a capability id');
   });
 
   it('refuses an archive with no binary for this target, in the verifier, before installing anything', async () => {
@@ -177,6 +206,7 @@ describe('prepareBinary', () => {
     const o = options({ target: foreign });
     const e = await refusal(prepareBinary(o, instance(pushed.both, { target: foreign }), () => {}));
     expect(e.reason).toBe('ForeignTarget');
+    expect(e.message).toBe(`archive verified, but this agent runs on a ${host} host and only advertises ${foreign} for placement; it cannot load ${foreign} binaries`);
     expect(existsSync(o.binaries.dir) ? readdirSync(o.binaries.dir, { recursive: true }) : []).toEqual([]);
   });
 });
