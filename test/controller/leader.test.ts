@@ -33,7 +33,7 @@ describe('LeaderElector', () => {
   const clients: KubeClient[] = [];
   const candidates: Candidate[] = [];
 
-  function candidate(identity: string, timing = leaderTiming, faults: { failRenewals?: number } = {}): Candidate {
+  function candidate(identity: string, timing = leaderTiming, faults: { failRenewals?: number } = {}, onLead?: (e: LeaderElector) => void): Candidate {
     const client = new KubeClient(api.kc);
     clients.push(client);
     let reads = 0;
@@ -66,6 +66,7 @@ describe('LeaderElector', () => {
       onStartedLeading: () => {
         transitions.push(true);
         ledAfterReads.push(reads);
+        onLead?.(elector);
       },
       onStoppedLeading: () => transitions.push(false),
     });
@@ -236,5 +237,20 @@ describe('LeaderElector', () => {
     await adm.replace(`${leases}/${LEASE}`, { ...l, spec: { ...l.spec, holderIdentity: 'ctl-other', renewTime: micro(Date.now()), leaseTransitions: 1 } });
     await a.elector.stop();
     expect((await adm.get(`${leases}/${LEASE}`)).spec).toMatchObject({ holderIdentity: 'ctl-other', leaseTransitions: 1 });
+  });
+
+  it('a candidate stopped while its attempt is in flight does not campaign again', async () => {
+    // stop() from inside the attempt that made it leader: that attempt's end must not schedule another
+    let stopped: Promise<void> | undefined;
+    const a = candidate('ctl-a', standbyTiming, {}, (e) => { stopped = e.stop(false); });
+    a.elector.start();
+    await waitFor('ctl-a led and stopped', async () => stopped !== undefined);
+    await stopped;
+    const b = candidate('ctl-b', standbyTiming);
+    b.elector.start();
+    // 15 attempts of ctl-b, 100 ms apart at least: ctl-a, with the same period, would have tried again
+    await waitFor('ctl-b tried 15 times', async () => b.reads() >= 15);
+    expect(a.reads()).toBe(1); // the one read that found no Lease; it never came back
+    expect(a.transitions).toEqual([true, false]);
   });
 });
