@@ -199,6 +199,12 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
     expect([p.updated, p.updatedReady, p.old, p.ready]).toEqual([1, 0, 2, 2]);
   });
 
+  it('an unready old instance does not count toward availability either: removing it frees no budget', () => {
+    const p = planRollout({ instances: [v('u', 'd0', false), v('r1', 'd0', true), v('r2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    expect(removed(p).sort()).toEqual(['r1', 'u']);
+    expect(p.ready).toBe(1);
+  });
+
   it('is complete only with exactly desired new instances, all Ready, no old one, nothing to remove or create', () => {
     const plan = (instances: InstanceView[]) => planRollout({ instances, targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
     expect(plan([v('a', 'd', true), v('b', 'd', true)]).complete).toBe(true);
