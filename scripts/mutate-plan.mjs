@@ -9,7 +9,8 @@
  * parent, else the merge base with origin/main or main when HEAD is off it. A base that is
  * named but missing from the clone (a shallow clone) is reported as such, never guessed.
  *
- * Budget: a whole-module run costs minutes here (docs/testing.md), so the gate mutates at most
+ * Budget: a whole-module run costs minutes here (docs/testing.md), and with coverage `all`
+ * every mutant runs the tests related to any mutated file, so the gate mutates at most
  * `maxFiles` files and `maxLines` changed lines of code (comments, blank lines and imports hold
  * no mutant and are free), in the order the files are listed in
  * stryker.config.mjs `mutate` (most critical first); a range that does not fit is cut and
