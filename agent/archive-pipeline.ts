@@ -127,7 +127,7 @@ function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], ver
   // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: verifyPar, asked for this target, refuses an archive without its binary first (PAR_TARGET_NOT_FOUND); a guard for the types
   if (!hash || !binary) throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} has no ${o.target} binary`);
   // verifyPar hashed exactly these bytes; only when it says they match the claims do we skip re-hashing
-  // Stryker disable next-line ConditionalExpression,MethodExpression: verifyPar hashed these bytes against this same signed hash, so they are equal; a false here only costs BinaryStore a second hash
+  // Stryker disable next-line ConditionalExpression,MethodExpression,OptionalChaining,EqualityOperator: verifyPar hashed these bytes against this same signed hash, so they are equal; a false here only costs BinaryStore a second hash
   const hashed = verified.targets[o.target]?.sha256?.toUpperCase() === hash.toUpperCase();
   if (o.target !== hostTarget()) {
     // a sandbox node that only stands in for another arch: the archive checked out, but dlopen
