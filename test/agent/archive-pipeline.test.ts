@@ -95,11 +95,17 @@ describe('prepareBinary', () => {
     expect(readFileSync(got.libraryPath)).toEqual(Buffer.from(binary));
   });
 
-  it('counts a first fetch as a cache miss from the registry and the next as a hit', async () => {
+  it('counts a first fetch as a cache miss from the registry and the next as a hit, and names the steps of each for the start timeline', async () => {
     const metrics = new AgentMetrics();
     const o = options({ metrics });
-    await prepareBinary(o, instance(pushed.echo), () => {});
-    await prepareBinary(o, instance(pushed.echo), () => {});
+    const steps: string[][] = [[], []];
+    await prepareBinary(o, instance(pushed.echo), () => {}, (s) => steps[0].push(s));
+    await prepareBinary(o, instance(pushed.echo), () => {}, (s) => steps[1].push(s));
+    // the step names are the agent's start timeline (bench/agent-coldstart prints them)
+    expect(steps).toEqual([
+      ['credentials', 'accessChecked', 'pulledAndVerified'],
+      ['credentials', 'accessChecked', 'cacheReadAndVerified'],
+    ]);
     const requests = (await metrics.cacheRequests.get()).values.map((v) => [v.labels.result, v.value]);
     expect(Object.fromEntries(requests)).toEqual({ hit: 1, miss: 1 });
     const fetches = (await metrics.fetchDuration.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.value > 0).map((v) => `${v.labels.source}/${v.labels.result}`);
