@@ -10,12 +10,8 @@
  *
  *   npm run build && node dist/bench/log-witness.js [--entries N] [--runs N]
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
-import { freePort, requireExecutable, waitForPort } from '../runtime/host.js';
+import { startBenchRegistry } from './local-registry.js';
 import { DistributionClient, openArchiveStore } from '../registry/index.js';
 import { checkpointLog, encodeBase64, generateNoteKey, parseSignerKey, rootOf, openLog, storeEntry } from '../tlog/index.js';
 import { RegistryLogWitness } from '../controller/log-witness.js';
@@ -42,13 +38,9 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return median(times);
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-log-'));
-const port = await freePort();
-const host = `127.0.0.1:${port}`;
-writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: ${host}\n`);
-const reg = spawn(requireExecutable('docker-registry', 'docker-registry'), ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+const reg = await startBenchRegistry('gantry-bench-log-');
+const host = reg.host;
 try {
-  await waitForPort(port);
   const ref = `${host}/bench/kv`;
   const store = openArchiveStore(ref, { plainHttpRegistries: [host] });
   const backend = new DistributionClient(host, 'bench/kv', { plainHttpHosts: [host] });
@@ -80,7 +72,5 @@ try {
   console.log(`  log check, cold (read + verify)   ${coldMs.toFixed(2)} ms   ×${(coldMs / resolveMs).toFixed(1)} a resolve`);
   console.log(`  log check, warm (cached log)      ${warmMs.toFixed(3)} ms   ×${(warmMs / resolveMs).toFixed(3)} a resolve`);
 } finally {
-  reg.kill('SIGTERM');
-  await new Promise((r) => reg.once('exit', r));
-  rmSync(dir, { recursive: true, force: true });
+  await reg.stop();
 }

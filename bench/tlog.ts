@@ -8,13 +8,9 @@
  * confirmation wait D = 1.5 × Δ, which is the price of Fischer's rule on a registry without
  * compare-and-swap. Run: `npm run build && node dist/bench/tlog.js`.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createPar, generateSeed } from '../par/index.js';
-import { freePort, requireExecutable, waitForPort } from '../runtime/host.js';
+import { startBenchRegistry } from './local-registry.js';
 import { openArchiveStore, openContentBackend, type ResolvedArchive } from '../registry/index.js';
 import {
   appendToLog,
@@ -79,13 +75,9 @@ function proofs(): void {
 }
 
 async function pushes(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-tlog-'));
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: ${host}\n`);
-  const reg = spawn(requireExecutable('docker-registry', 'docker-registry'), ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  const reg = await startBenchRegistry('gantry-bench-tlog-');
+  const host = reg.host;
   try {
-    await waitForPort(port);
     const signer = parseSignerKey(generateNoteKey('bench-log').signerKey);
     const issuerSeed = generateSeed('account');
     const subjectSeed = generateSeed('service');
@@ -117,9 +109,7 @@ async function pushes(): Promise<void> {
       );
     }
   } finally {
-    reg.kill('SIGTERM');
-    await new Promise((r) => reg.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await reg.stop();
   }
 }
 
