@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DistributionClient, openArchiveStore } from '../../registry/index.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner, type Signer } from '../registry/fixtures.js';
-import { gantryIn } from './cli.js';
+import { gantryIn } from '../support/gantry-cli.js';
 import { publicKeyFromSeed } from '../../par/index.js';
 import { generateNoteKey } from '../../tlog/index.js';
 import { clientOf, forgeCheckpoint, rollbackTo, signWhatIsStored, signerOf, storeAlteredEntry } from './log-attacks.js';

@@ -15,7 +15,7 @@ import { mirrorRepository, openArchiveStore } from '../../registry/index.js';
 import { generateNoteKey } from '../../tlog/index.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner } from '../registry/fixtures.js';
-import { gantryIn } from './cli.js';
+import { gantryIn } from '../support/gantry-cli.js';
 import { clientOf, entryOf, forgeCheckpoint, forkAt, logRevision, repointTag, rollbackTo, signerOf } from './log-attacks.js';
 
 let origin: RegistryServer;

@@ -4,13 +4,12 @@
  * and `gantry par push/pull/revisions` take short names against a real registry.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin } from '../../runtime/paths.js';
 import { isShortName, loadNamespaceMap, parseNamespaceMap } from '../../registry/namespaces.js';
 import { RegistryError } from '../../registry/errors.js';
+import { gantryIn } from '../support/gantry-cli.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner } from '../registry/fixtures.js';
 
@@ -91,17 +90,7 @@ describe('gantry par with short names (real registry)', () => {
   let work: string;
   let project: string;
 
-  function gantry(args: string[], cwd = project): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [gantryBin(), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'error', HOME: work, XDG_CONFIG_HOME: join(work, 'config') } });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('error', reject);
-      p.on('close', (c) => resolve({ code: c ?? -1, stdout, stderr }));
-    });
-  }
+  const gantry = (args: string[], cwd = project) => gantryIn(cwd, work, args);
 
   beforeAll(async () => {
     reg = await startRegistry();

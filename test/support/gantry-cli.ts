@@ -1,4 +1,4 @@
-/** The built CLI, spawned as a user runs it, with its own HOME and config dir. */
+/** The built CLI, spawned as a user runs it, with its own HOME and config dir (nothing of the caller's ~/.docker or ~/.config is read). */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { gantryBin } from '../../runtime/paths.js';

@@ -7,11 +7,10 @@
  * two concurrent pushes keep both entries; `verify-note` exits 0/1/2.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin, packageRoot } from '../../runtime/paths.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { OCI_MANIFEST, openContentBackend } from '../../registry/index.js';
 import {
   decodeBase64,
@@ -27,24 +26,11 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../tlog/index.js';
+import { gantryIn } from '../support/gantry-cli.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner, type Signer } from '../registry/fixtures.js';
 
-function gantry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [gantryBin(), ...args], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'error', HOME: work } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const gantry = (args: string[]) => gantryIn(packageRoot(), work, args, 60_000);
 
 let reg: RegistryServer;
 let work: string;
