@@ -15,6 +15,7 @@ import { startBenchRegistry } from './local-registry.js';
 import { DistributionClient, openArchiveStore } from '../registry/index.js';
 import { checkpointLog, encodeBase64, generateNoteKey, parseSignerKey, rootOf, openLog, storeEntry } from '../tlog/index.js';
 import { RegistryLogWitness } from '../controller/log-witness.js';
+import { medianMs } from './timing.js';
 
 const arg = (name: string, d: number): number => {
   const i = process.argv.indexOf(name);
@@ -22,21 +23,6 @@ const arg = (name: string, d: number): number => {
 };
 const ENTRIES = arg('--entries', 50);
 const RUNS = arg('--runs', 7);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-async function timeIt(fn: () => Promise<unknown>): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(times);
-}
 
 const reg = await startBenchRegistry('gantry-bench-log-');
 const host = reg.host;
@@ -63,10 +49,10 @@ try {
   const target = { revision: last.revision, digest: last.digest, issuer: last.summary.issuer, subject: last.summary.subject, capid: last.summary.capid, version: last.summary.version, targets: ['x86_64-linux'] };
   const check = (w: RegistryLogWitness) => w.check({ ref, origin: ref, resolved: target, previous: earlier, required: true });
 
-  const resolveMs = await timeIt(() => store.resolve(last.revision));
-  const coldMs = await timeIt(() => check(new RegistryLogWitness({ verifierKeys: [key.verifierKey], plainHttpRegistries: [host], recheckMs: 0 })));
+  const resolveMs = await medianMs(RUNS, () => store.resolve(last.revision));
+  const coldMs = await medianMs(RUNS, () => check(new RegistryLogWitness({ verifierKeys: [key.verifierKey], plainHttpRegistries: [host], recheckMs: 0 })));
   const warm = new RegistryLogWitness({ verifierKeys: [key.verifierKey], plainHttpRegistries: [host], recheckMs: 3_600_000 });
-  const warmMs = await timeIt(() => check(warm));
+  const warmMs = await medianMs(RUNS, () => check(warm));
   console.log(`log of ${ENTRIES} entries, ${RUNS} runs, medians:`);
   console.log(`  resolve one revision (registry)   ${resolveMs.toFixed(2)} ms`);
   console.log(`  log check, cold (read + verify)   ${coldMs.toFixed(2)} ms   ×${(coldMs / resolveMs).toFixed(1)} a resolve`);

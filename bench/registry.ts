@@ -16,17 +16,10 @@ import { requireExecutable } from '../runtime/host.js';
 import { startBenchRegistry } from './local-registry.js';
 import { openArchiveStore, DistributionClient } from '../registry/index.js';
 import { sha256Digest } from '../registry/digest.js';
+import { median } from './timing.js';
 
 const MiB = 1024 * 1024;
 const ROUNDS = 5;
-
-
-
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** this process's CPU seconds per measurement, by row: steadier than wall time on a shared machine */
 const cpu = new Map<number[], number[]>();

@@ -28,13 +28,9 @@ import {
   verifyInclusion,
   type LogEntry,
 } from '../tlog/index.js';
+import { median } from './timing.js';
 
 const ROUNDS = 5;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function time(fn: () => Promise<unknown> | unknown): Promise<number> {
   const t0 = process.hrtime.bigint();
