@@ -15,7 +15,6 @@ import {
   emptyRoot,
   formatCheckpoint,
   inclusionProof,
-  isTlogError,
   leafHash,
   nodeHash,
   openNote,
@@ -29,6 +28,7 @@ import {
   verifyInclusion,
   type TlogErrorCode,
 } from '../../tlog/index.js';
+import { codeOf } from './code-of.js';
 
 const dir = join(packageRoot(), 'test', 'conformance', 'tlog');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -41,15 +41,6 @@ const h = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
 const hx = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const num = (v: number | string): number | bigint => (typeof v === 'string' ? BigInt(v) : v);
 
-function codeOf(fn: () => unknown): TlogErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (isTlogError(err)) return err.code;
-    throw err;
-  }
-}
 
 const leaves: Uint8Array[] = rfc.leaves.map(h);
 const leafHashes = leaves.map(leafHash);

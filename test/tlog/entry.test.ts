@@ -9,15 +9,14 @@ import {
   encodeEntry,
   entryLeafHash,
   generateNoteKey,
-  isTlogError,
   leafHash,
   openNote,
   parseSignerKey,
   parseVerifierKey,
   signNote,
   type LogEntry,
-  type TlogErrorCode,
 } from '../../tlog/index.js';
+import { codeOf } from './code-of.js';
 
 const entry: LogEntry = {
   revision: 3,
@@ -28,15 +27,6 @@ const entry: LogEntry = {
   version: '1.2.0',
 };
 
-function codeOf(fn: () => unknown): TlogErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (isTlogError(err)) return err.code;
-    throw err;
-  }
-}
 
 describe('log entry encoding', () => {
   it('is the documented seven lines, byte for byte, and reads back', () => {
