@@ -11,7 +11,11 @@
  *   InstanceRunner    per instance: fetch (ArchiveCache) → verify (par) → extract
  *                     (BinaryStore) → ProviderHost → Running, or Failed with a reason
  *   ProviderHost      (agent/host) one supervised process per instance; it loads the library
- *                     and serves NATS itself, restarting with backoff after crashes
+ *                     and serves NATS itself, restarting with backoff after crashes, and is
+ *                     killed (OOMKilled) past its instance's resources.memory
+ *   HostPool          (agent/host/pool.ts) host processes started ahead of need, which a
+ *                     starting instance claims; every host is forked through it, a few booting
+ *                     at a time
  *   HostRecords       pids of the hosts this agent started, on disk; an agent that restarts
  *                     reaps the hosts its predecessor left behind before starting any, so an
  *                     instance never has two hosts
@@ -30,7 +34,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { defaultNamespace, labels, type ProviderInstance } from '../api/index.js';
+import { defaultNamespace, labels, parseDurationMs, parseMemoryQuantity, type ProviderInstance } from '../api/index.js';
 import { Informer } from '../runtime/informer.js';
 import { KubeClient, resourcePath, type KubeConfig } from '../runtime/kube.js';
 import { logger } from '../runtime/log.js';
@@ -38,6 +42,8 @@ import { parseListenAddr, serveMetrics, type MetricsServer } from '../runtime/me
 import { ArchiveCache } from '../registry/index.js';
 import { DEFAULT_LINK } from '../client/protocol.js';
 import { ProviderHost } from './host/index.js';
+import { DEFAULT_HOST_POOL_SIZE, HostPool, hostThreadpoolSize } from './host/pool.js';
+import { DEFAULT_LIMITS } from './host/spec.js';
 import type { NatsOptions } from './host/nats.js';
 import { prepareBinary } from './archive-pipeline.js';
 import { BinaryStore } from './binaries.js';
@@ -47,7 +53,7 @@ import { EventLoopWatch, readiness } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { AgentMetrics } from './metrics.js';
 import { HostRecords } from './host-records.js';
-import type { InstanceRunner } from './instance-runner.js';
+import type { InstanceRunner, StartTimeline } from './instance-runner.js';
 import { instanceKey, InstanceReconciler } from './reconciler.js';
 import { StatusWriter, GROUP, VERSION, INSTANCES } from './status.js';
 import { hostTarget, parseTarget } from './target.js';
@@ -87,13 +93,23 @@ export interface AgentOptions {
    * the host a 0600 creds file (instead of `nats` credentials).
    */
   membrane?: boolean;
+  /**
+   * Provider host processes kept started and idle for instances to claim (agent/host/pool.ts):
+   * an instance then skips Node.js boot, most of its start. Each idle one costs ~20 MiB PSS.
+   * Default 2; 0 forks every host on demand.
+   */
+  hostPoolSize?: number;
+  /** How often each host's RSS is checked against its instance's resources.memory (default 250 ms). */
+  memoryCheckMs?: number;
 }
 
 export interface Agent {
   readonly target: string;
   readonly node: string;
   /** Running host pids by instance key `ns/name` (for diagnostics and tests). */
-  hosts(): Record<string, { uid: string; phase: string; pid?: number; restartCount: number }>;
+  hosts(): Record<string, { uid: string; phase: string; pid?: number; restartCount: number; timeline: StartTimeline }>;
+  /** Pids of the idle pooled hosts. */
+  pooledHosts(): number[];
   /** Where /metrics is served, when metricsAddr was given. */
   readonly metricsUrl?: string;
   readonly metrics: AgentMetrics;
@@ -121,6 +137,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   // before anything else: hosts left by a previous agent on this node must not keep serving
   const reaped = await records.reapAll();
   if (reaped.length) log.info({ hosts: reaped.map((r) => `${r.namespace}/${r.name}:${r.pid}`) }, 'stopped provider hosts left by a previous agent');
+
+  // after the reaping: pooled hosts carry the same marker as the hosts a previous agent left
+  const pool = new HostPool({ size: opts.hostPoolSize ?? DEFAULT_HOST_POOL_SIZE, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
 
   const binaries = new BinaryStore(join(cacheDir, 'binaries'));
   binaries.sweepTemporaries();
@@ -153,14 +172,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       status,
       log,
       metrics,
-      prepare: async (inst, onPhase) => {
-        const binary = await prepareBinary({ kube, namespace, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase);
+      prepare: async (inst, onPhase, onStep) => {
+        const binary = await prepareBinary({ kube, namespace, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase, onStep);
         if (opts.membrane) hostCreds.set(inst.metadata.uid ?? '', await instanceCreds(kube, namespace, join(cacheDir, 'creds'), inst));
         return binary;
       },
       libraryIntact: (binary) => binaries.intact(binary.sha256),
-      createHost: (inst, binary) =>
-        new ProviderHost({
+      createHost: (inst, binary) => {
+        // the API server checked the patterns (CRD); resources.* can only narrow the defaults' meaning
+        const res = inst.spec.resources;
+        const limits = {
+          ...(res?.maxInFlight !== undefined ? { maxInFlight: res.maxInFlight } : {}),
+          ...(res?.callTimeout !== undefined ? { callTimeoutMs: parseDurationMs(res.callTimeout) } : {}),
+        };
+        return new ProviderHost({
           libraryPath: binary.libraryPath,
           librarySha256: binary.sha256,
           expectedCapid: binary.capid,
@@ -172,7 +197,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           nats: opts.membrane
             ? { tls: opts.nats?.tls, connectTimeoutMs: opts.nats?.connectTimeoutMs, servers: opts.natsUrl, credsFile: hostCreds.get(inst.metadata.uid ?? '') }
             : { ...opts.nats, servers: opts.natsUrl },
-        }, { env: records.markerEnv() }),
+          ...(Object.keys(limits).length ? { limits } : {}),
+        }, {
+          env: records.markerEnv(),
+          pool,
+          ...(res?.memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(res.memory) } : {}),
+          ...(opts.memoryCheckMs !== undefined ? { memoryCheckMs: opts.memoryCheckMs } : {}),
+        });
+      },
       recordPid: (inst, pid) => {
         const uid = inst.metadata.uid ?? '';
         if (pid) records.write({ uid, namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name, pid });
@@ -186,6 +218,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
 
   await heartbeat.start();
   await informer.start();
+  pool.start();
   reconciler.start();
 
   let server: MetricsServer | undefined;
@@ -203,6 +236,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       loopWatch.stop();
       await informer.stop();
       await reconciler.stop();
+      await pool.stop();
       await heartbeat.stop();
       await status.close();
       kube.close();
@@ -219,15 +253,17 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     metrics,
     hosts() {
       const out: ReturnType<Agent['hosts']> = {};
-      for (const [k, r] of reconciler.runners) out[k] = { uid: r.ref.uid, phase: r.currentPhase, pid: r.pid, restartCount: r.restartCount };
+      for (const [k, r] of reconciler.runners) out[k] = { uid: r.ref.uid, phase: r.currentPhase, pid: r.pid, restartCount: r.restartCount, timeline: r.timeline };
       return out;
     },
+    pooledHosts: () => pool.idlePids(),
     stop() {
       stopping ??= (async () => {
         await server?.close();
         loopWatch?.stop();
         await informer.stop();
         await reconciler.stop();
+        await pool.stop();
         await heartbeat.stop();
         await status.close();
         kube.close();

@@ -39,16 +39,18 @@ export interface SupervisedHost {
   stop(): Promise<void>;
   readonly restartCount: number;
   readonly pid?: number;
+  /** How the last incarnation started (claimed or forked, steps inside the host). */
+  readonly startTimings?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
-  on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string } }) => void): unknown;
+  on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string; message?: string } }) => void): unknown;
   on(event: 'failed', fn: (e?: unknown) => void): unknown;
   removeAllListeners(): unknown;
 }
 
 export interface RunnerDeps {
-  /** Fetch + verify + extract; `onPhase` reports progress within the pipeline. */
-  prepare(instance: ProviderInstance, onPhase: (phase: 'Fetching' | 'Verifying') => void): Promise<PreparedBinary>;
+  /** Fetch + verify + extract; `onPhase` reports progress within the pipeline, `onStep` finer steps (timeline). */
+  prepare(instance: ProviderInstance, onPhase: (phase: 'Fetching' | 'Verifying') => void, onStep?: (step: string) => void): Promise<PreparedBinary>;
   createHost(instance: ProviderInstance, binary: PreparedBinary): SupervisedHost;
   /** Whether the prepared library on disk still hashes to the sha256 it was verified as. */
   libraryIntact(binary: PreparedBinary): boolean;
@@ -62,6 +64,19 @@ export interface RunnerDeps {
   retryMaxMs?: number;
 }
 
+/**
+ * When each step of the first start ended, as epoch ms (performance.timeOrigin + now(), so a
+ * bench in the same process can line them up with its own clock): `runner` is when the watch
+ * event reached the runner; then the pipeline's steps, `Starting`, `Running` (host ready) and
+ * `statusWritten` (the Running status accepted by the API server); `host` is the host's own.
+ */
+export interface StartTimeline {
+  marks: Array<[step: string, atEpochMs: number]>;
+  host?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
+}
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
 export class InstanceRunner {
   readonly ref: InstanceRef;
   private phase: InstancePhase = 'Pending';
@@ -73,7 +88,10 @@ export class InstanceRunner {
   private readonly baseRestarts: number;
   private run?: Promise<void>;
   private startedAt?: string;
+  private lastTermination?: { reason: InstanceReason; message: string; at: string };
   private readonly log: Logger;
+  /** the first start's timeline (see StartTimeline) */
+  readonly timeline: StartTimeline = { marks: [] };
 
   constructor(
     readonly instance: ProviderInstance,
@@ -83,6 +101,7 @@ export class InstanceRunner {
     this.ref = { namespace: m.namespace ?? 'default', name: m.name, uid: m.uid ?? '' };
     this.conditions = (instance.status?.conditions as Condition[] | undefined) ?? [];
     this.baseRestarts = instance.status?.restartCount ?? 0;
+    this.lastTermination = instance.status?.lastTermination as typeof this.lastTermination;
     this.log = deps.log.child({ instance: `${this.ref.namespace}/${this.ref.name}` });
   }
 
@@ -100,6 +119,7 @@ export class InstanceRunner {
 
   start(): void {
     if (this.run) return;
+    this.timeline.marks.push(['runner', epochNow()]);
     this.run = this.attempt();
   }
 
@@ -107,17 +127,23 @@ export class InstanceRunner {
     let binary: PreparedBinary;
     const t0 = performance.now();
     const marks: Record<string, number> = {};
+    const first = this.attempts === 0;
+    const mark = (step: string) => {
+      if (first) this.timeline.marks.push([step, epochNow()]);
+    };
     try {
       binary = await this.deps.prepare(this.instance, (phase) => {
         marks[phase] = performance.now() - t0;
+        mark(phase);
         this.report(phase, phase === 'Fetching' ? 'Pulling' : 'Verifying', `${phase.toLowerCase()} ${this.instance.spec.archive.digest}`);
-      });
+      }, mark);
     } catch (err) {
       const f = classify(err, this.phase === 'Verifying' ? 'verify' : 'fetch');
       return this.fail(f, 'Fetching');
     }
     if (this.stopping) return;
     marks.Starting = performance.now() - t0;
+    mark('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
     this.host = host;
@@ -126,18 +152,26 @@ export class InstanceRunner {
     host.on('ready', () => {
       if (this.stopping) return;
       this.deps.recordPid(this.instance, host.pid);
-      if (marks.Running === undefined) {
+      const firstRunning = marks.Running === undefined;
+      if (firstRunning) {
         marks.Running = performance.now() - t0;
+        mark('Running');
+        this.timeline.host = host.startTimings;
         this.log.info({ msSinceStart: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, Math.round(v)])) }, 'instance running');
       }
-      this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
+      const written = this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
+      if (firstRunning) void written.then(() => mark('statusWritten'));
     });
     host.on('crash', (e) => {
       if (this.stopping) return;
       const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
       this.deps.metrics?.hostRestarts.inc({ reason: e.error?.code ?? 'CRASHED', exit_kind: e.signal ? 'signal' : 'status' });
       this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
-      this.report('Starting', 'CrashLoopBackOff', `host exited with ${how}; restarting in ${e.nextDelayMs ?? 0} ms`);
+      const oom = e.error?.code === 'OOM_KILLED';
+      const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
+      const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
+      this.lastTermination = { reason, message: what, at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+      this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
       // the restarted host loads the library from disk again. Its name is the signed hash, so a
       // file that still hashes to it is the verified library; only one changed since the last
       // start needs the archive re-verified and the library rewritten during the backoff
@@ -197,17 +231,18 @@ export class InstanceRunner {
     this.report('Failed', reason, f.message, 'False');
   }
 
-  private report(phase: InstancePhase, reason: InstanceReason, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): void {
+  private report(phase: InstancePhase, reason: InstanceReason, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): Promise<void> {
     this.phase = phase;
     const gen = this.instance.metadata.generation;
     this.conditions = [condition(this.conditions, 'Ready', ready, reason, message, gen)];
-    void this.deps.status.write(this.ref, {
+    return this.deps.status.write(this.ref, {
       phase,
       reason,
       message,
       restartCount: this.restartCount,
       ...(gen !== undefined ? { observedGeneration: gen } : {}),
       ...(phase === 'Running' ? { startedAt: (this.startedAt ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')) } : {}),
+      ...(this.lastTermination ? { lastTermination: this.lastTermination } : {}),
       conditions: this.conditions,
     });
   }

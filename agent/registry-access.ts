@@ -22,7 +22,9 @@ export interface AccessMemoryOptions {
 /** A stable identity for a set of credentials (or anonymous), never the secret itself. */
 export function credentialIdentity(credentials: RegistryCredentials | undefined): string {
   if (!credentials) return 'anonymous';
-  const fields = [credentials.username ?? '', credentials.password ?? '', credentials.identityToken ?? '', credentials.registryToken ?? ''];
+  // an absent field (null in JSON) is not an empty one: a username without a password sends
+  // no basic auth at all (registry/distribution/auth.ts), one with an empty password does
+  const fields = [credentials.username, credentials.password, credentials.identityToken, credentials.registryToken].map((f) => f ?? null);
   return createHash('sha256').update(JSON.stringify(fields)).digest('hex');
 }
 
@@ -47,6 +49,7 @@ export class RegistryAccess {
   async ensure(store: ArchiveStore, digest: string, credentials: RegistryCredentials | undefined): Promise<void> {
     const key = `${store.description}\n${digest}\n${credentialIdentity(credentials)}`;
     const at = this.shown.get(key);
+    // Stryker disable next-line ConditionalExpression: with nothing remembered, now - undefined is NaN and NaN < ttl is false, so `true` here changes nothing
     if (at !== undefined && this.now() - at < this.ttlMs) return;
     this.shown.delete(key);
     this.checks++;

@@ -64,6 +64,37 @@ export const percentUpTo100Pattern = '^(100|[1-9]?[0-9])%$';
 // 0%–9999%: a surge may exceed the desired count
 export const percentPattern = '^(0|[1-9][0-9]{0,3})%$';
 
+/** A byte quantity as Kubernetes writes it: 64Mi, 1Gi, 500M, 1048576. */
+export const memoryQuantityPattern = '^[1-9][0-9]{0,12}(Ki|Mi|Gi|Ti|k|M|G|T)?$';
+const memoryUnits: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+/** Bytes of a quantity matching memoryQuantityPattern. */
+export function parseMemoryQuantity(q: string): number {
+  const m = /^([0-9]+)([A-Za-z]*)$/.exec(q);
+  const unit = m ? memoryUnits[m[2]!] : undefined;
+  if (!m || unit === undefined) throw new Error(`"${q}" is not a memory quantity (e.g. 64Mi, 1Gi)`);
+  return Number(m[1]) * unit;
+}
+/** A duration: 500ms, 10s, 2m. */
+export const durationPattern = '^[1-9][0-9]{0,8}(ms|s|m)$';
+/** Milliseconds of a duration matching durationPattern. */
+export function parseDurationMs(d: string): number {
+  const m = /^([0-9]+)(ms|s|m)$/.exec(d);
+  if (!m) throw new Error(`"${d}" is not a duration (e.g. 500ms, 10s, 2m)`);
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
+}
+
+/**
+ * What one instance may take, enforced for its host process by the agent: `memory` (the
+ * process is killed over it, reason OOMKilled, and restarted with backoff), `maxInFlight`
+ * (calls at once; more are refused OVERLOADED) and `callTimeout` (each call's deadline).
+ */
+export const Resources = z.object({
+  memory: z.string().regex(new RegExp(memoryQuantityPattern)).optional().describe('most memory one instance\'s host process may use (e.g. 64Mi, 1Gi); over it the host is killed (reason OOMKilled) and restarted with backoff'),
+  maxInFlight: z.int().min(1).max(65_536).optional().describe('calls one instance runs at once; more are refused with OVERLOADED (default 256)'),
+  callTimeout: z.string().regex(new RegExp(durationPattern)).optional().describe('deadline of one call (e.g. 500ms, 10s; default 10s); a caller can only shorten it'),
+});
+export type Resources = z.infer<typeof Resources>;
+
 /** Free-form JSON object passed to the provider at start. */
 export const Config = z.record(z.string(), z.unknown()).meta({ 'x-kubernetes-preserve-unknown-fields': true });
 

@@ -5,7 +5,7 @@
  * (`Resolved`, `Scheduled`, `Ready`, `Progressing`) whose reasons say what is wrong.
  */
 import { z } from 'zod';
-import { AccountKey, ArchiveRef, CapabilityId, Condition, Config, Digest, Target, apiVersion, intOrPercent, percentPattern, percentUpTo100Pattern } from './common.js';
+import { AccountKey, ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, apiVersion, intOrPercent, percentPattern, percentUpTo100Pattern } from './common.js';
 
 export const Toleration = z.object({
   key: z.string().max(316).optional(),
@@ -17,9 +17,11 @@ export type Toleration = z.infer<typeof Toleration>;
 
 export const ProviderSpec = z.object({
   archive: z.object({
-    ref: ArchiveRef.describe('OCI repository (host[:port]/path) or oci-layout:DIR holding the archive'),
+    ref: ArchiveRef.describe('OCI repository (host[:port]/path), a short name (acme/kv) mapped by the controller --namespace-map file, or oci-layout:DIR holding the archive'),
     revision: z.int().min(1).max(2_147_483_647).optional().describe('archive revision; absent = highest published'),
+    digest: Digest.optional().describe('pins the manifest digest the revision must resolve to (gantry lock writes it); any other digest is refused (Resolved=False DigestPinMismatch)'),
     pullSecrets: z.array(z.object({ name: z.string().min(1).max(253) })).max(16).optional().describe('dockerconfigjson Secrets in this namespace'),
+    requireLog: z.boolean().optional().describe('refuse a repository without a transparency log signed by a trusted log key (the controller --require-log does this for every Provider)'),
   }),
   replicas: z.int().min(0).max(100_000).optional().describe('instances to run in Spread mode (default 1)'),
   mode: z.enum(['Spread', 'Daemon']).optional().describe('Spread (default): spec.replicas instances; Daemon: one per eligible node'),
@@ -28,6 +30,7 @@ export const ProviderSpec = z.object({
   capabilityId: CapabilityId.optional().describe('expected capability id; must match the signed claims'),
   linkName: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/).max(63).optional(),
   config: Config.optional().describe('passed to the provider at start'),
+  resources: Resources.optional().describe('limits of each instance, enforced by the agent for its host process'),
   trust: z.object({ issuers: z.array(AccountKey).max(64) }).optional().describe('narrows the trusted issuers of the cluster (--trust-issuer of the controller and agents) to these account keys; a key the cluster does not trust is refused, never added'),
   rollout: z
     .object({
@@ -62,6 +65,16 @@ export const ResolvedArchive = z.object({
 });
 export type ResolvedArchive = z.infer<typeof ResolvedArchive>;
 
+/** The last log checkpoint the controller accepted for this Provider: later ones must extend it. */
+export const LogMemory = z.object({
+  origin: z.string().describe('the log (checkpoint origin line) this checkpoint belongs to'),
+  size: z.int().min(0),
+  rootHash: z.string().describe('base64 RFC 6962 root of the first `size` entries'),
+  checkpoint: z.string().max(8192).optional().describe('the signed checkpoint note as accepted'),
+  revisionIndex: z.int().min(0).optional().describe('the log index of the resolved revision'),
+});
+export type LogMemory = z.infer<typeof LogMemory>;
+
 export const ProviderStatus = z.object({
   observedGeneration: z.int().min(0).optional(),
   replicas: z.int().min(0).optional(),
@@ -70,6 +83,7 @@ export const ProviderStatus = z.object({
   desiredReplicas: z.int().min(0).optional(),
   selector: z.string().optional(),
   resolved: ResolvedArchive.optional(),
+  log: LogMemory.optional().describe('the last transparency-log checkpoint accepted for this Provider (kept across controller restarts: a rollback or fork against it is LogInconsistent)'),
   progressingSince: z.string().optional().describe('when the current rollout began'),
   conditions: z.array(Condition).optional(),
 });

@@ -39,6 +39,9 @@ export const RESOLVE_FAILURE_REASONS = [
   'InvalidSpec',
   'RevisionMoved',
   'ArchiveTooLarge',
+  'DigestPinMismatch',
+  'LogInconsistent',
+  'LogMissing',
 ] as const;
 export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 
@@ -88,6 +91,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'ConfigRejected',
   'InvalidSpec',
   'ArchiveTooLarge',
+  'OOMKilled',
 ] as const;
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
@@ -130,6 +134,9 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   AUTH_FAILED: { provider: 'RegistryAuthFailed', instance: 'RegistryUnauthorized', transient: true },
   PLAIN_HTTP_REFUSED: { provider: 'PlainHttpRefused', instance: 'FetchFailed', transient: false },
   BAD_REF: { provider: 'InvalidRef', instance: 'InvalidSpec', transient: false },
+  // registry/namespaces.ts: a short name no mapping covers (fix the mapping or the ref)
+  UNMAPPED_NAME: { provider: 'InvalidRef', instance: 'InvalidSpec', transient: false },
+  BAD_NAMESPACE_MAP: { provider: 'InvalidRef', instance: 'InvalidSpec', transient: false },
   BAD_MANIFEST: badArchive,
   NOT_AN_ARCHIVE: badArchive,
   SUMMARY_MISMATCH: { provider: 'SignatureInvalid', transient: false },
@@ -174,6 +181,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   CRASHED: hostDown,
   HUNG: hostDown,
   START_TIMEOUT: hostDown,
+  // over resources.memory: killed and restarted with backoff (it may have been a spike)
+  OOM_KILLED: { instance: 'OOMKilled', transient: true },
 };
 
 /**

@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPar, generateSeed, verifyPar, type ParFormat } from '../par/index.js';
+import { medianMs } from './timing.js';
 
 const SIZE = 64 * 1024 * 1024;
 const runsArg = process.argv.indexOf('--runs');
@@ -23,22 +24,6 @@ function realisticBinary(): Uint8Array {
   return out;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-async function timeIt(fn: () => unknown | Promise<unknown>): Promise<number> {
-  await fn(); // warm-up: page cache, JIT
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(times);
-}
-
 const mbps = (bytes: number, ms: number): number => bytes / (1024 * 1024) / (ms / 1000);
 
 const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-'));
@@ -47,7 +32,7 @@ try {
   const binFile = join(dir, 'x86_64-linux.bin');
   writeFileSync(binFile, binary);
 
-  const shaMs = await timeIt(() => execFileSync('sha256sum', [binFile]));
+  const shaMs = await medianMs(RUNS, () => execFileSync('sha256sum', [binFile]));
   const shaRate = mbps(SIZE, shaMs);
 
   const issuerSeed = generateSeed('account');
@@ -57,10 +42,10 @@ try {
     const archive = await createPar({ name: 'bench', vendor: 'gantry', revision: 1, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': binary }, format });
     const file = join(dir, `bench.${format}`);
     writeFileSync(file, archive);
-    const ms = await timeIt(async () => verifyPar(readFileSync(file)));
+    const ms = await medianMs(RUNS, async () => verifyPar(readFileSync(file)));
     rows.push({ label: `read + verifyPar (${format})`, archiveBytes: archive.length, ms });
     if (format === 'zip') {
-      const t = await timeIt(async () => verifyPar(readFileSync(file), { target: 'x86_64-linux' }));
+      const t = await medianMs(RUNS, async () => verifyPar(readFileSync(file), { target: 'x86_64-linux' }));
       rows.push({ label: `read + verifyPar (${format}, --target)`, archiveBytes: archive.length, ms: t });
     }
   }

@@ -7,26 +7,19 @@
  * CPU time per transfer, the steadier figure on a shared machine. Variants run interleaved,
  * round by round. Run: `npm run build && node dist/bench/registry.js`.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createPar, generateSeed } from '../par/index.js';
-import { freePort, requireExecutable, waitForPort } from '../runtime/host.js';
+import { requireExecutable } from '../runtime/host.js';
+import { startBenchRegistry } from './local-registry.js';
 import { openArchiveStore, DistributionClient } from '../registry/index.js';
 import { sha256Digest } from '../registry/digest.js';
+import { median } from './timing.js';
 
 const MiB = 1024 * 1024;
 const ROUNDS = 5;
-
-
-
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** this process's CPU seconds per measurement, by row: steadier than wall time on a shared machine */
 const cpu = new Map<number[], number[]>();
@@ -42,13 +35,10 @@ async function time(fn: () => Promise<unknown> | unknown, row?: number[]): Promi
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-registry-'));
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: ${host}\n`);
-  const reg = spawn(requireExecutable('docker-registry', 'docker-registry'), ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  const reg = await startBenchRegistry('gantry-bench-registry-');
+  const host = reg.host;
+  const dir = reg.dir;
   try {
-    await waitForPort(port);
     const archive = await createPar({
       name: 'bench', vendor: 'gantry', revision: 1, issuerSeed: generateSeed('account'), subjectSeed: generateSeed('service'),
       binaries: { 'x86_64-linux': randomBytes(64 * MiB) }, format: 'tar',
@@ -94,9 +84,7 @@ async function main(): Promise<void> {
     line('pull: archive store (download + verify)', rows.storePull, rows.curlHashPull);
     line('pull: distribution client (digest-checked)', rows.clientPull, rows.curlHashPull);
   } finally {
-    reg.kill('SIGTERM');
-    await new Promise((r) => reg.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await reg.stop();
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { collect, parseByteSize } from './options.js';
+import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
 
 
 export function registerAgent(program: Command): void {
@@ -27,6 +28,7 @@ export function registerAgent(program: Command): void {
     .option('--nats-cert <file>', 'client certificate for NATS mutual TLS (with --nats-key)')
     .option('--nats-key <file>', 'client key for NATS mutual TLS (with --nats-cert)')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT, e.g. 127.0.0.1:9091 (default: $GANTRY_METRICS_ADDR, else none)')
+    .option('--host-pool <n>', 'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)', String(DEFAULT_HOST_POOL_SIZE))
     .option('--membrane', 'hosts connect with their own instance\'s credentials, from the Secret the controller writes (NATS in operator mode)')
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
@@ -35,6 +37,8 @@ export function registerAgent(program: Command): void {
       if (!natsUrl) throw Object.assign(new Error('agent: no NATS server; pass --nats URL'), { exitCode: 2 });
       if (!o.natsCert !== !o.natsKey) throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
+      const hostPoolSize = Number(o.hostPool);
+      if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64) throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
       const nkeySeed = o.natsNkey ?? process.env.GANTRY_NATS_NKEY;
       // loaded on use, so other commands do not pay for (or depend on) the agent's imports
@@ -52,6 +56,7 @@ export function registerAgent(program: Command): void {
         target: o.target,
         metricsAddr: o.metricsAddr ?? (process.env.GANTRY_METRICS_ADDR || undefined),
         membrane: !!o.membrane,
+        hostPoolSize,
       });
       process.stderr.write(`gantry agent: node ${node}, target ${agent.target}, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`);
       await new Promise<void>((resolve) => {

@@ -5,6 +5,8 @@
  * JSON and a string otherwise. A failed call prints its code and message and exits 1; a call
  * the membrane refuses (no grant for it, expired, revoked) fails FORBIDDEN. Credentials: a
  * NATS .creds file (--creds, $GANTRY_NATS_CREDS, or the local sandbox's admin creds).
+ * `--nats` takes several comma-separated URLs (a NATS cluster); `--retries N` retries what is
+ * safe to retry (NO_RESPONDERS, OVERLOADED, NOT_READY, CONNECTION_LOST) within --timeout.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -44,13 +46,16 @@ export function registerCall(program: Command): void {
     .option('-n, --namespace <ns>', 'namespace of the Provider', 'default')
     .option('--data <data>', 'request payload, or @FILE to read it from a file')
     .option('--instance <name>', 'call this one ProviderInstance instead of any Ready one')
-    .option('--timeout <ms>', 'how long to wait for the reply', '5000')
-    .option('--nats <url>', 'NATS server URL (default: $GANTRY_NATS_URL, else the running local sandbox\'s, else nats://127.0.0.1:4222)')
+    .option('--timeout <ms>', 'how long to wait for the reply, retries included', '5000')
+    .option('--retries <n>', 'retry NO_RESPONDERS, OVERLOADED, NOT_READY and CONNECTION_LOST up to N times, with jittered backoff, within --timeout (never PROVIDER_ERROR, FORBIDDEN or TIMEOUT)', '0')
+    .option('--nats <urls>', 'NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL, else the running local sandbox\'s, else nats://127.0.0.1:4222)')
     .option('--creds <file>', 'NATS .creds file to call with (default: $GANTRY_NATS_CREDS, else the running local sandbox\'s admin creds)')
     .option('--json', 'print {instance, reply} as JSON')
     .action(async (provider: string, op: string, o) => {
       const timeoutMs = Number(o.timeout);
       if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw Object.assign(new Error(`call: --timeout must be a positive number of ms, got "${o.timeout}"`), { exitCode: 2 });
+      const retries = Number(o.retries);
+      if (!Number.isInteger(retries) || retries < 0) throw Object.assign(new Error(`call: --retries must be a whole number ≥ 0, got "${o.retries}"`), { exitCode: 2 });
       const data = payload(o.data);
       const sandbox = sandboxNats();
       const servers = o.nats || process.env.GANTRY_NATS_URL || sandbox?.url || 'nats://127.0.0.1:4222';
@@ -68,7 +73,7 @@ export function registerCall(program: Command): void {
       }
       try {
         const target = o.instance ? { provider, instance: o.instance } : { provider };
-        const { instance, reply } = await callProvider(nc, { namespace: o.namespace, ...target, op, data, timeoutMs });
+        const { instance, reply } = await callProvider(nc, { namespace: o.namespace, ...target, op, data, timeoutMs, retry: { retries } });
         if (o.json) process.stdout.write(JSON.stringify({ instance, reply: replyValue(reply) }) + '\n');
         else {
           process.stdout.write(reply);

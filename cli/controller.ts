@@ -16,6 +16,9 @@ export function registerController(program: Command): void {
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
+    .option('--log-key <vkey>', 'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable', collect, [] as string[])
+    .option('--require-log', 'refuse archives from repositories without a transparency log (Resolved=False LogMissing)')
+    .option('--namespace-map <file>', 'namespace mapping (YAML, as gantry.namespaces.yaml): short archive refs (acme/kv) in Providers resolve through it; in a cluster, mount the gantry-namespaces ConfigMap')
     .option('--max-archive-bytes <size>', 'refuse archives larger than this (declared sizes, before reading), e.g. 256MiB', '256MiB')
     .option('--agent-lease-grace <duration>', 'an agent Lease older than this marks its node lost', '20s')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
@@ -52,12 +55,30 @@ export function registerController(program: Command): void {
         const { MembraneAuthority } = await import('../membrane/authority.js');
         membrane = { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
       }
+      const { parseLogKeys } = await import('../controller/log-witness.js');
+      try {
+        parseLogKeys(o.logKey as string[]);
+      } catch (e) {
+        throw Object.assign(new Error(`--log-key: ${(e as Error).message}`), { exitCode: 2 });
+      }
+      let namespaces;
+      if (o.namespaceMap) {
+        const { loadNamespaceMap } = await import('../registry/namespaces.js');
+        try {
+          namespaces = loadNamespaceMap([{ path: o.namespaceMap }]);
+        } catch (e) {
+          throw Object.assign(new Error(`--namespace-map: ${(e as Error).message}`), { exitCode: 2 });
+        }
+      }
       const { startController } = await import('../controller/index.js');
       const ctl = await startController({
         membrane,
         kubeConfig,
         namespace: o.namespace,
         trustedIssuers: o.trustIssuer,
+        namespaces,
+        logKeys: o.logKey,
+        requireLog: !!o.requireLog,
         plainHttpRegistries: o.plainHttpRegistry,
         maxArchiveBytes,
         agentLeaseGraceMs,

@@ -10,9 +10,11 @@ import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
 import { parseByteSize } from './options.js';
-import { atomicWrite, credentialsFromDockerConfig, openArchiveStore, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
+import { atomicWrite, credentialsFromDockerConfig, mirrorRepository, openArchiveStore, openContentBackend, parseArchiveRef, RegistryError, type ResolvedArchive, type StoreOptions } from '../registry/index.js';
+import { mapCliRef } from './namespaces.js';
+import { appendToLog, isTlogError, parseSignerKey, type LogEntry, type NoteSigner } from '../tlog/index.js';
 
-interface CommonFlags {
+export interface CommonFlags {
   plainHttp?: boolean;
   caFile?: string;
   dockerConfig?: string;
@@ -21,19 +23,34 @@ interface CommonFlags {
   maxArchiveBytes: string;
 }
 
-export function registerParRegistryCommands(par: Command): void {
-  const common = (c: Command): Command =>
-    c
-      .option('--plain-http', 'speak plain HTTP to this registry (only for registries without TLS)')
-      .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
-      .option('--docker-config <file>', 'docker config.json with registry credentials')
-      .option('--trusted-issuer <key...>', 'account keys (A…) whose signatures are accepted')
-      .option('--json', 'print the result as JSON')
-      .option('--max-archive-bytes <size>', 'refuse archives larger than this (a registry\'s declared size, before reading), e.g. 256MiB', '256MiB');
+/** The registry options every command that talks to an archive repository takes. */
+export const registryOptions = (c: Command): Command =>
+  c
+    .option('--plain-http', 'speak plain HTTP to this registry (only for registries without TLS)')
+    .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
+    .option('--docker-config <file>', 'docker config.json with registry credentials')
+    .option('--trusted-issuer <key...>', 'account keys (A…) whose signatures are accepted')
+    .option('--json', 'print the result as JSON')
+    .option('--max-archive-bytes <size>', 'refuse archives larger than this (a registry\'s declared size, before reading), e.g. 256MiB', '256MiB');
 
-  common(par.command('push').description('verify a signed archive and publish it under its revision').argument('<file>', 'the .par / .par.gz file').argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')).action(
-    async (file: string, ref: string, flags: CommonFlags) =>
+interface LogFlags {
+  logKey?: string;
+  logOrigin?: string;
+  logDeltaMs?: string;
+}
+
+export function registerParRegistryCommands(par: Command): void {
+  const common = registryOptions;
+  registerParMirror(par);
+
+  common(par.command('push').description('verify a signed archive and publish it under its revision').argument('<file>', 'the .par / .par.gz file').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH'))
+    .option('--log-key <file>', "append the revision to the repository's transparency log, signing its checkpoint with this log signer key (docs/transparency.md)")
+    .option('--log-origin <origin>', "the log's origin line (default: HOST[:PORT]/REPOSITORY)")
+    .option('--log-delta-ms <ms>', 'Δ, the longest a log-index claim write may take on this registry (the push waits 1.5 × Δ to confirm it)', '1000')
+    .action(
+    async (file: string, name: string, flags: CommonFlags & LogFlags) =>
       run(async () => {
+        const ref = mappedRef(name, flags);
         const store = openArchiveStore(ref, storeOptions(ref, flags));
         const max = parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes');
         let bytes: Uint8Array;
@@ -45,11 +62,38 @@ export function registerParRegistryCommands(par: Command): void {
           if (e instanceof RegistryError) throw e;
           throw cliError(`cannot read ${file}: ${(e as Error).message}`, 1);
         }
+        // the log key is read before anything is pushed: a typo must not leave an unlogged revision
+        const signer = flags.logKey !== undefined ? readLogSigner(flags.logKey) : undefined;
+        const deltaMs = Number(flags.logDeltaMs);
+        if (!Number.isSafeInteger(deltaMs) || deltaMs <= 0) throw cliError(`--log-delta-ms must be a positive integer, got "${flags.logDeltaMs}"`, 2);
         const bar = progress('push', flags.json);
         const pushed = await store.push(bytes, { trustedIssuers: flags.trustedIssuer, onProgress: bar.update });
         bar.done();
-        if (flags.json) out(JSON.stringify(pushed, null, 2));
-        else out(`pushed ${store.description} revision ${pushed.revision}${pushed.summary.version ? ` (version ${pushed.summary.version})` : ''} ${pushed.digest}`);
+        let logged: Awaited<ReturnType<typeof appendToLog>> | undefined;
+        if (signer) {
+          const backend = openContentBackend(ref, storeOptions(ref, flags));
+          logged = await appendToLog(backend, logEntryOf(pushed), {
+            signer,
+            origin: flags.logOrigin,
+            deltaMs,
+            // revisions pushed before the log existed are logged first (each pulled and verified)
+            backfill: async () => {
+              const older = (await store.revisions()).filter((r) => r.revision !== pushed.revision);
+              const out = [];
+              for (const r of older) {
+                const claims = (await store.pull(r.digest, { trustedIssuers: flags.trustedIssuer })).verified.claims;
+                out.push({ revision: claims.revision, digest: r.digest, issuer: claims.issuer, subject: claims.subject, capid: claims.capid ?? '', version: claims.version ?? '' });
+              }
+              return out;
+            },
+          });
+        }
+        const log = logged && { index: logged.index, appended: logged.appended, treeSize: logged.checkpoint.checkpoint.size, checkpoint: logged.checkpoint.note };
+        if (flags.json) out(JSON.stringify(log ? { ...pushed, log } : pushed, null, 2));
+        else {
+          out(`pushed ${store.description} revision ${pushed.revision}${pushed.summary.version ? ` (version ${pushed.summary.version})` : ''} ${pushed.digest}`);
+          if (log) out(`logged as entry ${log.index}${log.appended ? '' : ' (already logged)'}; checkpoint of size ${log.treeSize}`);
+        }
       }),
   );
 
@@ -57,19 +101,34 @@ export function registerParRegistryCommands(par: Command): void {
     par
       .command('pull')
       .description('fetch an archive by revision (highest by default), verify it, and write it')
-      .argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')
+      .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')
       .option('--revision <n>', 'the revision to fetch (default: the highest published)')
       .option('--digest <sha256>', 'fetch this manifest digest instead of a revision')
       .option('--target <arch-os>', 'also require a binary for this target, e.g. x86_64-linux')
-      .option('-o, --output <file>', 'where to write the archive (default: <repository>-rev<N>.par)'),
-  ).action(async (ref: string, flags: CommonFlags & { revision?: string; digest?: string; target?: string; output?: string }) =>
+      .option('-o, --output <file>', 'where to write the archive (default: <repository>-rev<N>.par)')
+      .option('--via <mirror>', 'fetch through this mirror (HOST[:PORT]/REPOSITORY), checking its copy of the log against the origin\'s key (--key); the namespace mapping\'s via does the same')
+      .option('--key <vkey...>', 'the origin log\'s verifier key(s), for --via (also the namespace mapping\'s logKey)'),
+  ).action(async (name: string, flags: CommonFlags & { revision?: string; digest?: string; target?: string; output?: string; via?: string; key?: string[] }) =>
     run(async () => {
+      const mapped = mapCliRef(name);
+      if (mapped.plainHttp) flags.plainHttp = true;
+      const origin = mapped.ref;
+      const via = flags.via ?? mapped.via;
+      // through a mirror, bytes come from the mirror but the log is the origin's (its key, its origin line)
+      const ref = via ?? origin;
+      if (via) parseArchiveRefForCli(via);
       const store = openArchiveStore(ref, storeOptions(ref, flags));
       let which: string | number | undefined;
       if (flags.digest !== undefined) which = flags.digest;
       else if (flags.revision !== undefined) {
         if (!/^[0-9]+$/.test(flags.revision)) throw cliError(`--revision must be a non-negative integer, got "${flags.revision}"`, 2);
         which = Number(flags.revision);
+      }
+      if (via) {
+        if (typeof which === 'string') throw cliError('--via pulls by revision (checked against the origin\'s log), not --digest', 2);
+        const { revisionThroughMirror } = await import('./log-federation.js');
+        const keys = [...(flags.key ?? []), ...(mapped.mapped?.entry.logKey ? [mapped.mapped.entry.logKey] : [])];
+        which = (await revisionThroughMirror(via, storeOptions(via, flags), origin, keys, which)).digest;
       }
       const resolved = which === undefined ? await store.resolve() : undefined;
       const bar = progress('pull', flags.json);
@@ -91,9 +150,10 @@ export function registerParRegistryCommands(par: Command): void {
     }),
   );
 
-  common(par.command('revisions').description('list the published revisions of an archive repository').argument('<ref>', 'HOST[:PORT]/REPOSITORY or oci-layout:PATH')).action(
-    async (ref: string, flags: CommonFlags) =>
+  common(par.command('revisions').description('list the published revisions of an archive repository').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')).action(
+    async (name: string, flags: CommonFlags) =>
       run(async () => {
+        const ref = mappedRef(name, flags);
         const store = openArchiveStore(ref, storeOptions(ref, flags));
         const list = await store.revisions();
         if (flags.json) {
@@ -112,7 +172,71 @@ export function registerParRegistryCommands(par: Command): void {
   );
 }
 
-function storeOptions(ref: string, flags: CommonFlags): StoreOptions {
+/** The log entry of a pushed archive (its summary was made from the verified claims). */
+function logEntryOf(pushed: ResolvedArchive): LogEntry {
+  return { revision: pushed.revision, digest: pushed.digest, issuer: pushed.summary.issuer, subject: pushed.summary.subject, capid: pushed.summary.capid ?? '', version: pushed.summary.version ?? '' };
+}
+
+/** A log signer key file (`PRIVATE+KEY+…`, first non-empty line). */
+export function readLogSigner(path: string): NoteSigner {
+  let text: string;
+  try {
+    if (statSync(path).size > 64 * 1024) throw cliError(`${path}: too large to be a log key file`, 2);
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as { exitCode?: number }).exitCode) throw e;
+    throw cliError(`cannot read the log key ${path}: ${(e as Error).message}`, 2);
+  }
+  const line = text.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
+  try {
+    return parseSignerKey(line);
+  } catch (e) {
+    throw cliError(`${path}: ${(e as Error).message}`, 2);
+  }
+}
+
+export function registerParMirror(par: Command): void {
+  par
+    .command('mirror')
+    .description('copy every archive and the transparency log of a repository to another registry, byte for byte')
+    .argument('<src>', 'the origin: HOST[:PORT]/REPOSITORY, a mapped short name, or oci-layout:PATH')
+    .argument('<dst>', 'the mirror: HOST[:PORT]/REPOSITORY or oci-layout:PATH')
+    .option('--plain-http', 'speak plain HTTP to both registries (only for registries without TLS)')
+    .option('--ca-file <pem>', 'CA certificate(s) that sign the registries\' certificates')
+    .option('--docker-config <file>', 'docker config.json with registry credentials')
+    .option('--key <vkey...>', 'the origin log\'s verifier key(s): refuse to copy a log that does not verify (also the namespace mapping\'s logKey)')
+    .option('--json', 'print the result as JSON')
+    .action(async (srcName: string, dstName: string, flags: CommonFlags & { key?: string[] }) =>
+      run(async () => {
+        flags.maxArchiveBytes ??= '256MiB';
+        const srcFlags = { ...flags };
+        const src = mappedRef(srcName, srcFlags);
+        const dstFlags = { ...flags };
+        const dst = mappedRef(dstName, dstFlags);
+        const { verifyOriginLog } = await import('./log-federation.js');
+        const logKeys = [...(flags.key ?? []), ...mappedLogKey(srcName)];
+        const checked = await verifyOriginLog(src, storeOptions(src, srcFlags), logKeys);
+        const report = await mirrorRepository(openContentBackend(src, storeOptions(src, srcFlags)), openContentBackend(dst, storeOptions(dst, dstFlags)));
+        const result = { source: src, mirror: dst, ...report, ...(checked ? { log: checked } : {}) };
+        if (flags.json) out(JSON.stringify(result, null, 2));
+        else out(`mirrored ${src} → ${dst}: ${report.copiedTags}/${report.tags} tags written, ${report.blobs} blobs (${report.bytes} bytes)${checked ? `, log verified at size ${checked.size}` : ''}`);
+      }),
+    );
+}
+
+export function mappedLogKey(name: string): string[] {
+  const k = mapCliRef(name).mapped?.entry.logKey;
+  return k ? [k] : [];
+}
+
+/** A short name through the namespace mapping (cli/namespaces.ts); a mapping may imply --plain-http. */
+export function mappedRef(name: string, flags: { plainHttp?: boolean }): string {
+  const m = mapCliRef(name);
+  if (m.plainHttp) flags.plainHttp = true;
+  return m.ref;
+}
+
+export function storeOptions(ref: string, flags: CommonFlags): StoreOptions {
   const parsed = parseArchiveRefForCli(ref);
   const opts: StoreOptions = { maxArchiveBytes: parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes') };
   if (parsed.kind === 'registry') {
@@ -142,19 +266,20 @@ function parseArchiveRefForCli(ref: string) {
 }
 
 /** Map library errors to exit statuses: bad references are usage errors, refusals are failures. */
-async function run(fn: () => Promise<void>): Promise<void> {
+export async function run(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
     const err = e as Error & { exitCode?: number; code?: string };
     if (typeof err.exitCode === 'number') throw err;
-    if (err instanceof RegistryError) throw cliError(`${err.code}: ${err.message}`, err.code === 'BAD_REF' ? 2 : 1);
+    if (err instanceof RegistryError) throw cliError(`${err.code}: ${err.message}`, ['BAD_REF', 'UNMAPPED_NAME', 'BAD_NAMESPACE_MAP'].includes(err.code) ? 2 : 1);
+    if (isTlogError(err)) throw cliError(`${err.code}: ${err.message}`, 1);
     if (err.name === 'ParError' && err.code) throw cliError(`${err.code}: ${err.message}`, 1);
     throw err;
   }
 }
 
-function out(line: string): void {
+export function out(line: string): void {
   process.stdout.write(line + '\n');
 }
 

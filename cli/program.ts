@@ -12,6 +12,9 @@ import { registerAgent } from './agent.js';
 import { registerVersion, versionLine } from './version.js';
 import { registerAbi } from './abi.js';
 import { registerMembrane } from './membrane.js';
+import { registerLock } from './lock.js';
+import { registerLog } from './log.js';
+import { registerLogMonitor } from './log-monitor.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -28,5 +31,8 @@ export function gantryProgram(): Command {
   registerVersion(program);
   registerAbi(program);
   registerMembrane(program);
+  registerLock(program);
+  registerLog(program);
+  registerLogMonitor(program.commands.find((c) => c.name() === 'log')!);
   return program;
 }

@@ -9,8 +9,15 @@
  * this call, or it expired or was revoked — never a timeout), NO_RESPONDERS (nobody
  * subscribed), TIMEOUT (local deadline, or the instance's own per-call deadline),
  * PAYLOAD_TOO_LARGE (the instance's cap, or the server's max_payload before anything was
- * sent), UNAUTHORIZED (the provider refusing the caller), and the errors instances put in
- * Gantry-Error.
+ * sent), UNAUTHORIZED (the provider refusing the caller), CONNECTION_LOST (the connection's
+ * server went away while the call was in flight: it fails at once rather than at its
+ * timeout; the call may or may not have run) and the errors instances put in Gantry-Error.
+ *
+ * The retry policy (`retry`, docs/protocol.md "Retrying calls") retries NO_RESPONDERS,
+ * NOT_READY, OVERLOADED and CONNECTION_LOST with jittered exponential backoff, every attempt
+ * inside the one deadline `timeoutMs`; it never retries PROVIDER_ERROR, FORBIDDEN,
+ * UNAUTHORIZED, BAD_REQUEST, PAYLOAD_TOO_LARGE or TIMEOUT (the provider answered, or may be
+ * running it still).
  *
  *   const { instance, reply } = await callProvider(nc, { namespace: 'default', provider: 'kv', op: 'Get', data: '{"key":"a"}' });
  */
@@ -19,7 +26,7 @@ import {
   ANONYMOUS_CALLER, CallErrorCodes, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
   callSubjectFor, capabilitySubject, instanceSubject, providerSubject, type CallErrorCode,
 } from './protocol.js';
-import { authRefusal, callerKey } from './nats.js';
+import { authRefusal, callerKey, onConnectionLost, whenConnected } from './nats.js';
 
 export interface CallTarget {
   namespace: string;
@@ -38,16 +45,50 @@ export interface CallOptions extends CallTarget {
    * one's own key is allowed here.
    */
   caller?: string;
-  /** Default 5000 ms. Also sent to the instance, which gives up at the same deadline. */
+  /**
+   * The caller's deadline for the whole call, retries included; default 5000 ms. Each attempt
+   * sends the instance what is left of it, and the instance gives up at the same deadline.
+   */
   timeoutMs?: number;
+  /** Retry what is safe to retry (see RetryPolicy); default: one attempt. A number is `{ retries: n }`. */
+  retry?: RetryPolicy | number;
 }
+
+/**
+ * When a failed call is tried again: only codes that say the call did not reach a provider
+ * that ran it (NO_RESPONDERS, OVERLOADED), or that it may have been cut short around it
+ * (NOT_READY: the instance was stopping; CONNECTION_LOST: the server went away with the call
+ * in flight). The last two can mean the operation ran once already, so a caller of an
+ * operation that is not idempotent sets `onConnectionLoss: false` and handles them itself.
+ */
+export interface RetryPolicy {
+  /** Attempts after the first (0 = no retry). */
+  retries: number;
+  /** The first backoff; it doubles per attempt up to maxDelayMs, and each wait is uniformly random below it (full jitter). Default 50 ms. */
+  baseDelayMs?: number;
+  /** Default 1000 ms. */
+  maxDelayMs?: number;
+  /** Also retry NOT_READY and CONNECTION_LOST (default true). */
+  onConnectionLoss?: boolean;
+  /**
+   * Give each attempt only this long (default: all that is left of the deadline). An attempt
+   * no instance answered in time (a caller-side TIMEOUT: its instance may have crashed with
+   * the call, or lost its NATS server) is then retried like a lost connection — it may have
+   * run — so only with onConnectionLoss. For idempotent operations under a deadline that is
+   * several times a normal call's latency.
+   */
+  attemptTimeoutMs?: number;
+}
+
+/** The codes a RetryPolicy retries; everything else is final. */
+export const RETRYABLE_CODES: readonly CallFailure[] = ['NO_RESPONDERS', 'OVERLOADED', 'NOT_READY', 'CONNECTION_LOST'];
 
 export interface CallResult {
   instance: string;
   reply: Uint8Array;
 }
 
-export type CallFailure = CallErrorCode | 'BAD_TARGET' | 'CONNECTION';
+export type CallFailure = CallErrorCode | 'BAD_TARGET' | 'CONNECTION' | 'CONNECTION_LOST';
 
 export class CallError extends Error {
   override name = 'CallError';
@@ -58,8 +99,15 @@ export class CallError extends Error {
     readonly instance?: string,
     /** The provider's own return code for PROVIDER_ERROR (gantry_provider.h). */
     readonly providerCode?: number,
+    /** How many attempts were made (more than 1 under a retry policy). */
+    public attempts = 1,
   ) {
     super(message);
+  }
+
+  /** Whether a retry policy would try this call again (RETRYABLE_CODES). */
+  get retryable(): boolean {
+    return RETRYABLE_CODES.includes(this.code);
   }
 }
 
@@ -86,30 +134,82 @@ function describe(t: CallTarget): string {
   return `capability ${t.capid} (link ${t.link || 'default'}) in ${t.namespace}`;
 }
 
-export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<CallResult> {
+export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<CallResult & { attempts: number }> {
   if (!o.op) throw new CallError('BAD_TARGET', 'an operation is required');
-  const subject = callSubjectFor(callSubject(o), o.op, o.caller ?? callerKey(nc) ?? ANONYMOUS_CALLER);
   const timeout = o.timeoutMs ?? 5000;
+  const policy = typeof o.retry === 'number' ? { retries: o.retry } : (o.retry ?? { retries: 0 });
+  if (!Number.isInteger(policy.retries) || policy.retries < 0) throw new CallError('BAD_TARGET', `retries must be a whole number ≥ 0, got ${policy.retries}`);
+  const retryable = policy.onConnectionLoss === false ? ['NO_RESPONDERS', 'OVERLOADED'] : RETRYABLE_CODES;
+  const perAttempt = policy.attemptTimeoutMs;
+  if (perAttempt !== undefined && !(perAttempt > 0)) throw new CallError('BAD_TARGET', `attemptTimeoutMs must be positive, got ${perAttempt}`);
+  const base = policy.baseDelayMs ?? 50;
+  const cap = policy.maxDelayMs ?? 1000;
+  const started = Date.now();
+  const deadline = started + timeout;
+  for (let attempt = 1; ; attempt++) {
+    const left = Math.max(1, deadline - Date.now());
+    const had = perAttempt !== undefined ? Math.min(perAttempt, left) : left;
+    try {
+      return { ...(await callOnce(nc, o, had, timeout)), attempts: attempt };
+    } catch (e) {
+      if (!(e instanceof CallError)) throw e;
+      e.attempts = attempt;
+      // an attempt cut short by attemptTimeoutMs that no instance answered (not even TIMEOUT)
+      const unanswered = e.code === 'TIMEOUT' && !e.instance && perAttempt !== undefined && had < timeout;
+      const again = retryable.includes(e.code) || (policy.onConnectionLoss !== false && unanswered);
+      if (attempt > policy.retries || !again) throw e;
+      const wait = Math.random() * Math.min(cap, base * 2 ** (attempt - 1));
+      // a retry that could not finish before the deadline is not worth starting
+      if (Date.now() + wait + 1 >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, overall: number): Promise<CallResult> {
+  const subject = callSubjectFor(callSubject(o), o.op, o.caller ?? callerKey(nc) ?? ANONYMOUS_CALLER);
   const data = typeof o.data === 'string' ? new TextEncoder().encode(o.data) : (o.data ?? new Uint8Array(0));
   const max = nc.info?.max_payload;
   if (max !== undefined && data.length > max) {
     throw new CallError('PAYLOAD_TOO_LARGE', `payload of ${data.length} bytes exceeds the NATS server's max_payload of ${max}`);
   }
+  // while the client reconnects (its server was lost), wait for it rather than send into its
+  // buffer: a reply to a request sent across the switch can be lost and surface only as TIMEOUT
+  const started = Date.now();
+  if (!(await whenConnected(nc, timeout))) {
+    throw new CallError('CONNECTION_LOST', `no NATS server took the connection back within ${timeout} ms while calling ${describe(o)}; the call was not sent`);
+  }
+  timeout = Math.max(1, timeout - (Date.now() - started));
   const h = natsHeaders();
   h.set(HEADER_TIMEOUT, String(timeout));
 
   let msg: Msg;
+  let stopWatching = () => {};
   try {
-    msg = await nc.request(subject, data, { headers: h, timeout });
+    // The reply to a request in flight when the server is lost can never arrive (its reply
+    // subscription was on that server): fail it now, retryable, instead of at the deadline.
+    const lost = new Promise<never>((_, reject) => {
+      stopWatching = onConnectionLost(nc, (server) => {
+        // a server that drops the connection for expired or revoked credentials said so first
+        const refused = authRefusal(nc);
+        reject(refused ? translate(refused, o, overall) : new CallError('CONNECTION_LOST', `the connection to NATS server ${server} was lost while calling ${describe(o)}; the call may or may not have run (the client reconnects to another server)`));
+      });
+    });
+    const req = nc.request(subject, data, { headers: h, timeout });
+    req.catch(() => {}); // when the loss wins, the request's own timeout rejection is nobody's
+    msg = await Promise.race([req, lost]);
   } catch (e) {
+    if (e instanceof CallError) throw e;
     // A connection the server closed for expired or revoked credentials refuses every request
     // with "connection closed": say why it was closed.
     if (nc.isClosed()) {
       const why = (await nc.closed()) || undefined;
       const refused = why && isForbidden(why) ? why : authRefusal(nc);
-      if (refused) throw translate(refused, o, timeout);
+      if (refused) throw translate(refused, o, overall);
     }
-    throw translate(e, o, timeout);
+    throw translate(e, o, overall);
+  } finally {
+    stopWatching();
   }
   const instance = msg.headers?.get(HEADER_INSTANCE) ?? '';
   const code = msg.headers?.get(HEADER_ERROR);

@@ -1,7 +1,12 @@
 /**
  * One way to open a NATS connection, for callers and provider hosts alike: servers,
- * credentials (token, user/password, nkey seed, user JWT creds file) and TLS files. Reconnects
- * forever with jitter; subscriptions are restored by the client on reconnect. A connection
+ * credentials (token, user/password, nkey seed, user JWT creds file) and TLS files. Servers
+ * may be several (an array, or one comma-separated string: `nats://a:4222,nats://b:4222`),
+ * the members of one NATS cluster; the client also learns the cluster's other members from
+ * the server it meets. Reconnects forever, 500 ms apart per server plus jitter, trying the
+ * other servers first; subscriptions are restored by the client on reconnect, and requests
+ * in flight when a server is lost fail at once with CONNECTION_LOST (client/call.ts,
+ * `onConnectionLost`) instead of waiting for their timeout. A connection
  * that cannot be made is a `NatsConnectError` whose code says whether the credentials, TLS or
  * the server is at fault (the provider host reports the same codes as its own).
  *
@@ -24,6 +29,7 @@ export class NatsConnectError extends Error {
 }
 
 export interface NatsOptions {
+  /** One URL, several, or several comma-separated in one string (the members of a NATS cluster). */
   servers: string | string[];
   token?: string;
   user?: string;
@@ -39,9 +45,16 @@ export interface NatsOptions {
   connectTimeoutMs?: number;
 }
 
+/** The server URLs of `--nats a,b,c` (or an array of them), trimmed, empty ones dropped. */
+export function natsServers(servers: string | string[]): string[] {
+  return (Array.isArray(servers) ? servers : [servers]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+}
+
 export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
+  const servers = natsServers(o.servers);
+  if (servers.length === 0) throw new NatsConnectError('NATS_UNAVAILABLE', 'no NATS server URL given');
   const opts: NodeConnectionOptions = {
-    servers: o.servers,
+    servers,
     name: o.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
@@ -125,12 +138,76 @@ export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
   const opts = natsConnectionOptions(o);
   const nc = await connect(opts);
   if (opts.inboxPrefix) callerKeys.set(nc, opts.inboxPrefix.slice('_INBOX.'.length));
+  watchLoss(nc); // from the start, so a loss before the first call is known to whenConnected
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'error' && (s.error instanceof natsErrors.AuthorizationError || s.error instanceof natsErrors.UserAuthenticationExpiredError)) authRefusals.set(nc, s.error);
     }
   })().catch(() => {});
   return nc;
+}
+
+interface LossWatch {
+  listeners: Set<(server: string) => void>;
+  /** Set while the connection has lost its server and not yet reconnected; resolves on reconnect. */
+  down?: { since: number; back: Promise<void>; resolve: () => void };
+}
+const lossWatches = new WeakMap<NatsConnection, LossWatch>();
+
+function watchLoss(nc: NatsConnection): LossWatch {
+  let w = lossWatches.get(nc);
+  if (w) return w;
+  const watch: LossWatch = { listeners: new Set() };
+  lossWatches.set(nc, watch);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        if (!watch.down) {
+          let resolve!: () => void;
+          const back = new Promise<void>((r) => (resolve = r));
+          watch.down = { since: Date.now(), back, resolve };
+        }
+        for (const l of [...watch.listeners]) l(s.server);
+      } else if (s.type === 'reconnect' || s.type === 'close') {
+        watch.down?.resolve();
+        watch.down = undefined;
+      }
+    }
+  })().catch(() => {});
+  return watch;
+}
+
+/**
+ * Call `fn` the next time this connection loses its server (the client then reconnects, to
+ * another member of the cluster when there is one). Replies to requests sent before the loss
+ * cannot arrive any more (the reply subscription lived on the lost server), so callers use
+ * this to fail those requests at once. Returns the function that cancels the watch. The
+ * first call starts watching the connection (whenConnected needs that too).
+ */
+export function onConnectionLost(nc: NatsConnection, fn: (server: string) => void): () => void {
+  const watch = watchLoss(nc);
+  watch.listeners.add(fn);
+  return () => watch.listeners.delete(fn);
+}
+
+/**
+ * Resolves true at once while the connection has a server (or is closed for good), else when
+ * it has reconnected or closed, false if that takes longer than `timeoutMs`. A request published while reconnecting would
+ * sit in the client's buffer and its reply could be lost in the switch, so callers wait here
+ * first (client/call.ts).
+ */
+export async function whenConnected(nc: NatsConnection, timeoutMs: number): Promise<boolean> {
+  const down = watchLoss(nc).down;
+  // a closed connection is not coming back: the caller's request fails at once and says why
+  // (credentials expired or revoked: FORBIDDEN)
+  if (!down || nc.isClosed()) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), Math.max(0, timeoutMs)); });
+  try {
+    return await Promise.race([down.back.then(() => true as const), nc.closed().then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Node's TLS error codes (certificate verification and handshake failures). */

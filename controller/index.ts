@@ -35,6 +35,8 @@ import type { LeaseLike, NodeLike } from './scheduling/nodes.js';
 import { WorkQueue } from './workqueue.js';
 import { Limiter } from './limiter.js';
 import { GantryError } from '../runtime/errors.js';
+import type { NamespaceMap } from '../registry/namespaces.js';
+import { RegistryLogWitness } from './log-witness.js';
 
 const PULL_CREDS_SWEEP = 'sweep:pull-credentials';
 
@@ -58,12 +60,22 @@ export interface ControllerOptions {
    * (default 5 min) — and so how soon a moved revision tag is noticed (RevisionMoved).
    */
   revisionRecheckMs?: number;
+  /** How long "the highest revision" of a Provider without spec.archive.revision is taken from cache (default 15 s). */
+  latestRecheckMs?: number;
   /** Every Provider is reconciled again this often, changed or not (default 30 s). */
   resyncMs?: number;
   /** How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s): a rotation reaches instances' credentials within about this. */
   pullSecretTtlMs?: number;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
+  /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
+  namespaces?: NamespaceMap;
+  /** Trusted transparency-log verifier keys (--log-key): resolved revisions are checked against their repository's log (controller/log-witness.ts). */
+  logKeys?: string[];
+  /** Refuse repositories without a log, for every Provider (--require-log). */
+  requireLog?: boolean;
+  /** How long an opened log is reused before it is read again (default 15 s). */
+  logRecheckMs?: number;
   /** Reconciles at once (default 8) and API writes in flight over all of them (default 64). */
   concurrency?: number;
   writeConcurrency?: number;
@@ -101,7 +113,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const events = new EventRecorder(client, log, { host: identity });
-  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }), { pinnedTtlMs: opts.revisionRecheckMs });
+  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }), { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs });
   const informerOpts = { client, watchTimeoutSeconds: opts.watchTimeoutSeconds };
 
   const providers = new Informer<Provider>({ ...informerOpts, path: `/apis/${group}/${version}/providers`, name: 'providers' });
@@ -231,6 +243,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     pullSecrets,
     failedNodes: new FailedNodes(),
     resolver,
+    namespaces: opts.namespaces,
+    logWitness: opts.logKeys?.length || opts.requireLog
+      ? new RegistryLogWitness({ verifierKeys: opts.logKeys ?? [], requireLog: opts.requireLog, plainHttpRegistries: opts.plainHttpRegistries, recheckMs: opts.logRecheckMs, metrics })
+      : undefined,
     trustedIssuers: opts.trustedIssuers ?? [],
     writer: new InstanceWriter(client, new Limiter(opts.writeConcurrency ?? 64), index, metrics, (node) => !!views.all().get(node)?.agentLive),
     client,

@@ -91,6 +91,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let updated = live.filter((i) => i.digest === input.targetDigest).sort(order);
   let old = live.filter((i) => i.digest !== input.targetDigest).sort(order);
 
+  // Stryker disable next-line EqualityOperator: at updated.length === desired the block removes nothing and keeps all
   if (updated.length > desired) {
     for (const i of updated.slice(0, updated.length - desired)) remove.push({ name: i.name, node: i.node, reason: 'ScaledDown' });
     updated = updated.slice(updated.length - desired);
@@ -102,7 +103,9 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   const keepOld: InstanceView[] = [];
   for (const i of old) {
     // when there are already enough new instances, any old one is surplus
-    const surplus = updated.length + keepOld.length >= desired + maxSurge;
+    // Stryker disable next-line ArithmeticOperator: unready old instances sort first, so keepOld is still empty whenever surplus is used
+    const placed = updated.length + keepOld.length;
+    const surplus = placed >= desired + maxSurge;
     if (!i.ready) {
       remove.push({ name: i.name, node: i.node, reason: surplus ? 'ScaledDown' : 'Replaced' });
     } else if (available - 1 >= minAvailable) {

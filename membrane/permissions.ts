@@ -24,6 +24,10 @@ export interface UserPermissions {
   resp?: { max: number; ttl: number };
 }
 
+/** May answer only requests it received, once each. */
+// Stryker disable next-line ObjectLiteral: nats-server reads an empty resp as max 1 with the default expiry, the same permission
+const answerOnce: Readonly<{ max: number; ttl: number }> = { max: 1, ttl: 0 };
+
 /** A subscribe permission for a queue group: nats-server reads "subject queue". */
 const queue = (subject: string, group: string) => `${subject} ${group}`;
 
@@ -43,7 +47,7 @@ export function hostPermissions(userKey: string, h: HostIdentity): UserPermissio
   return {
     pub: { allow: [`gantry.${subjectToken(h.namespace)}.actor.*.${subjectToken(h.provider)}`] },
     sub: { allow: [queue(`${prov}.*.*`, prov), `${inst}.*.*`, ...(cap ? [queue(`${cap}.*.*`, cap)] : []), `${inboxPrefix(userKey)}.>`] },
-    resp: { max: 1, ttl: 0 },
+    resp: answerOnce,
   };
 }
 
@@ -70,11 +74,11 @@ export function granteePermissions(userKey: string, namespace: string, target: G
     // A capability may be served by any Provider: the looser rule (docs/security.md).
     dispatch = `gantry.${ns}.actor.${me}.*`;
   }
-  return { pub: { allow: pub }, sub: { allow: [`${inboxPrefix(userKey)}.>`, dispatch] }, resp: { max: 1, ttl: 0 } };
+  return { pub: { allow: pub }, sub: { allow: [`${inboxPrefix(userKey)}.>`, dispatch] }, resp: answerOnce };
 }
 
 export function adminPermissions(userKey: string): UserPermissions {
-  return { pub: { allow: ['gantry.>'] }, sub: { allow: [`${inboxPrefix(userKey)}.>`] }, resp: { max: 1, ttl: 0 } };
+  return { pub: { allow: ['gantry.>'] }, sub: { allow: [`${inboxPrefix(userKey)}.>`] }, resp: answerOnce };
 }
 
 /** The system-account user that pushes and looks up account JWTs (the controller, the sandbox). */

@@ -97,6 +97,8 @@ interface Entry extends ResolvedArchive {
 }
 
 const REVISION_TAG = /^rev-(0|[1-9][0-9]{0,15})$/;
+/** Tags reserved for the transparency log (docs/transparency.md): a version tag never takes one. */
+export const LOG_TAG_PREFIX = 'tlog.';
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const DESCRIBE_CONCURRENCY = 8;
 
@@ -162,7 +164,7 @@ export class BackendArchiveStore implements ArchiveStore {
       if (again) return publicView(again);
     }
     const digest = await this.backend.putManifest(revisionTag(revision), manifestBytes, OCI_MANIFEST);
-    if (summary.version && TAG.test(summary.version) && !REVISION_TAG.test(summary.version) && summary.version !== 'latest') {
+    if (summary.version && TAG.test(summary.version) && !REVISION_TAG.test(summary.version) && summary.version !== 'latest' && !summary.version.startsWith(LOG_TAG_PREFIX)) {
       // the version tag is a convenience and may move to a newer revision with the same version
       await this.backend.putManifest(summary.version, manifestBytes, OCI_MANIFEST);
     }
@@ -259,7 +261,8 @@ export class BackendArchiveStore implements ArchiveStore {
   /** Every archive in the repository, one entry per manifest digest (revision tags first). */
   private async entries(): Promise<Entry[]> {
     const tags = await this.backend.listTags();
-    const ordered = [...tags.filter((t) => REVISION_TAG.test(t)), ...tags.filter((t) => !REVISION_TAG.test(t))];
+    // the transparency log's tags (tlog/registry-log.ts) sit beside the archives: never archives
+    const ordered = [...tags.filter((t) => REVISION_TAG.test(t)), ...tags.filter((t) => !REVISION_TAG.test(t) && !t.startsWith(LOG_TAG_PREFIX))];
     // look at tags a few at a time: one manifest GET each (plus a config GET the first time)
     const described: Array<Entry | undefined> = [];
     for (let i = 0; i < ordered.length; i += DESCRIBE_CONCURRENCY) {

@@ -24,7 +24,11 @@ export type RegistryErrorCode =
   /** a manifest declares an archive (or a file is) larger than --max-archive-bytes: refused before a byte is read */
   | 'ARCHIVE_TOO_LARGE'
   /** the registry sent more bytes than the manifest (or its own headers) declared: cut off there */
-  | 'BLOB_OVERRUN';
+  | 'BLOB_OVERRUN'
+  /** a short name (acme/payments) that no namespace mapping matches (registry/namespaces.ts) */
+  | 'UNMAPPED_NAME'
+  /** a namespace mapping file that cannot be read or does not validate */
+  | 'BAD_NAMESPACE_MAP';
 
 export class RegistryError extends Error {
   readonly code: RegistryErrorCode;

@@ -5,18 +5,23 @@
 import { BackendArchiveStore, type ArchiveStore } from './archive-store.js';
 import { DistributionClient } from './distribution/client.js';
 import type { RegistryCredentials } from './distribution/auth.js';
+import type { ContentBackend } from './backend.js';
 import { ImageLayoutBackend } from './layout/image-layout.js';
 import { parseArchiveRef, type ArchiveRef } from './reference.js';
+
+export { mirrorRepository, type MirrorReport } from './mirror.js';
 
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export type { ArchiveSummary } from './summary.js';
-export { revisionTag, DEFAULT_MAX_ARCHIVE_BYTES, type ArchiveStore, type PulledArchive, type ResolvedArchive, type PushOptions, type PullOptions } from './archive-store.js';
+export { revisionTag, LOG_TAG_PREFIX, DEFAULT_MAX_ARCHIVE_BYTES, type ArchiveStore, type PulledArchive, type ResolvedArchive, type PushOptions, type PullOptions } from './archive-store.js';
 export { credentialsFromDockerConfig, type RegistryCredentials } from './distribution/auth.js';
 export { ArchiveCache, type CachedArchive } from './cache.js';
 export { DistributionClient } from './distribution/client.js';
 export { ImageLayoutBackend, atomicWrite } from './layout/image-layout.js';
 export * from './media-types.js';
+export type { ContentBackend } from './backend.js';
+export { sha256Digest, isDigest } from './digest.js';
 
 export interface StoreOptions {
   /** HOST:PORT values allowed over plain HTTP (registries and token realms); all else is HTTPS */
@@ -36,9 +41,13 @@ export interface StoreOptions {
 }
 
 export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = {}): ArchiveStore {
+  return new BackendArchiveStore(openContentBackend(ref, opts), { trustedIssuers: opts.trustedIssuers, maxArchiveBytes: opts.maxArchiveBytes });
+}
+
+/** The tags, manifests and blobs behind `ref`, for what lives beside the archives (tlog/). */
+export function openContentBackend(ref: string | ArchiveRef, opts: StoreOptions = {}): ContentBackend {
   const parsed = typeof ref === 'string' ? parseArchiveRef(ref) : ref;
-  const backend =
-    parsed.kind === 'oci-layout'
+  return parsed.kind === 'oci-layout'
       ? new ImageLayoutBackend(parsed.path)
       : new DistributionClient(parsed.host, parsed.repository, {
           plainHttpHosts: opts.plainHttpRegistries,
@@ -47,5 +56,4 @@ export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = 
           timeoutMs: opts.timeoutMs,
           chunkBytes: opts.chunkBytes,
         });
-  return new BackendArchiveStore(backend, { trustedIssuers: opts.trustedIssuers, maxArchiveBytes: opts.maxArchiveBytes });
 }

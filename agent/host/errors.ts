@@ -18,6 +18,7 @@ export const HostErrorCodes = [
   'HUNG', // the provider's calls keep hanging; the host gave up on itself
   'START_TIMEOUT', // the host process did not become ready in time
   'STOPPED', // stop() was called before the host became ready
+  'OOM_KILLED', // the host used more memory than its instance's resources.memory; the agent killed it
 ] as const;
 export type HostErrorCode = (typeof HostErrorCodes)[number];
 

@@ -9,5 +9,6 @@
  */
 export { ProviderHost, type HostState, type BackoffOptions, type ProviderHostOptions, type CrashInfo } from './supervisor.js';
 export { HostError, HostErrorCodes, TERMINAL_CODES, type HostErrorCode } from './errors.js';
-export { DEFAULT_LIMITS, checkHostSpec, type HostSpec, type HostLimits } from './spec.js';
+export { DEFAULT_LIMITS, type HostSpec, type HostLimits } from './spec.js';
+export { checkHostSpec } from './spec-check.js';
 export { connectError, connectNats, natsConnectionOptions, type NatsOptions } from './nats.js';

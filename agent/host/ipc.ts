@@ -8,5 +8,8 @@ import type { HostSpec } from './spec.js';
 export type ToHost = { type: 'spec'; spec: HostSpec } | { type: 'stop' };
 
 export type FromHost =
-  | { type: 'ready'; pid: number; capabilityId: string; name: string; subjects: string[] }
+  /** sent once the process has loaded its code and waits for a spec (pooled hosts wait here) */
+  | { type: 'idle' }
+  /** `steps`: ms spent in each start step inside the host (load, configure, connect, dispatch, subscribe) */
+  | { type: 'ready'; pid: number; capabilityId: string; name: string; subjects: string[]; steps?: Record<string, number> }
   | { type: 'error'; code: string; message: string };

@@ -5,6 +5,10 @@
  *   configure_dispatch → subscribe → `ready` (IPC) → serve …
  *   SIGTERM / IPC stop / parent gone → drain subscriptions and in-flight calls → provider stop →
  *   close NATS → exit 0.
+ * The process may be forked ahead of need (agent/host/pool.ts): it says `idle` once its code is
+ * loaded and waits for its spec. The supervisor validated the spec in full before sending it
+ * (spec-check.ts, kept out of this process: zod costs ~8 MiB of heap per host); here only the
+ * fields dereferenced before anything else are re-checked, failing closed with BAD_SPEC.
  * Load errors are reported over IPC and end the process with HostExit.TERMINAL (restarting
  * cannot fix them). Losing NATS for good or hanging calls end it with a restartable status.
  * A crash inside the provider (SIGSEGV, SIGABRT) takes only this process down.
@@ -18,7 +22,7 @@ import { connectError, connectNats } from './nats.js';
 import { ActorDispatcher } from './dispatch.js';
 import { InstanceServer } from './serve.js';
 import { CallPool } from './call-pool.js';
-import { DEFAULT_LIMITS, checkHostSpec, effectiveLimits, type HostSpec } from './spec.js';
+import { DEFAULT_LIMITS, effectiveLimits, type HostSpec } from './spec.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 let STOP_GRACE_MS = DEFAULT_LIMITS.stopGraceMs;
@@ -74,9 +78,29 @@ function failed(e: unknown): never {
   throw err;
 }
 
+/** The fields used before anything else; the full check ran in the supervisor. */
+function specProblem(spec: HostSpec | undefined): string | undefined {
+  if (!spec || typeof spec !== 'object') return 'no spec';
+  for (const k of ['libraryPath', 'namespace', 'provider', 'instance'] as const) {
+    if (typeof spec[k] !== 'string' || spec[k].length === 0) return `${k}: expected a non-empty string`;
+  }
+  if (!spec.nats || typeof spec.nats !== 'object' || !spec.nats.servers) return 'nats.servers: required';
+  return undefined;
+}
+
+/** ms spent in each start step, sent with `ready` (the agent's cold-start breakdown). */
+const steps: Record<string, number> = {};
+let stepAt = 0;
+function step(name: string): void {
+  const now = performance.now();
+  steps[name] = Math.round((now - stepAt) * 10) / 10;
+  stepAt = now;
+}
+
 async function run(spec: HostSpec): Promise<void> {
-  const problems = checkHostSpec(spec);
-  if (problems.length) failed(new HostError('BAD_SPEC', `invalid host spec: ${problems.join('; ')}`));
+  stepAt = performance.now();
+  const problem = specProblem(spec);
+  if (problem) failed(new HostError('BAD_SPEC', `invalid host spec: ${problem}`));
   log = logger('provider-host', { namespace: spec.namespace, instance: spec.instance });
   const limits = effectiveLimits(spec);
   STOP_GRACE_MS = limits.stopGraceMs;
@@ -88,6 +112,7 @@ async function run(spec: HostSpec): Promise<void> {
   } catch (e) {
     failed(e);
   }
+  step('load');
   if (spec.expectedCapid && provider.capabilityId !== spec.expectedCapid) {
     failed(new HostError('CAPID_MISMATCH', `${spec.libraryPath} implements "${provider.capabilityId}" but the archive declares capid "${spec.expectedCapid}"`));
   }
@@ -96,12 +121,14 @@ async function run(spec: HostSpec): Promise<void> {
   } catch (e) {
     failed(e);
   }
+  step('configure');
 
   try {
     nc = await connectNats({ ...spec.nats, name: `gantry-host ${spec.namespace}/${spec.instance}` });
   } catch (e) {
     failed(connectError(e, spec.nats));
   }
+  step('connect');
   const conn = nc;
   void conn.closed().then((err) => {
     if (exiting) return;
@@ -128,12 +155,14 @@ async function run(spec: HostSpec): Promise<void> {
     // Draining would wait on the stuck calls; leave at once so the supervisor restarts us.
     send({ type: 'error', code: 'HUNG', message: `${hung} calls stuck past their deadline in ${spec.libraryPath}` }, () => exitNow(HostExit.HUNG));
   }, pool);
+  step('dispatch+threads');
   try {
     await server.start();
   } catch (e) {
     failed(new HostError('NATS_UNAVAILABLE', `cannot subscribe: ${(e as Error).message}`));
   }
-  send({ type: 'ready', pid: process.pid, capabilityId: provider.capabilityId, name: provider.name, subjects: server.subjects().map((s) => s.subject) });
+  step('subscribe');
+  send({ type: 'ready', pid: process.pid, capabilityId: provider.capabilityId, name: provider.name, subjects: server.subjects().map((s) => s.subject), steps });
   log.info({ capid: provider.capabilityId, subjects: server.subjects().map((s) => s.subject) }, 'provider host ready');
 }
 
@@ -153,3 +182,5 @@ if (!process.send) {
   process.stderr.write('gantry provider host: must be started by the agent with an IPC channel\n');
   process.exit(2);
 }
+// code loaded, handlers installed: a pooled host now waits here for its spec
+send({ type: 'idle' });

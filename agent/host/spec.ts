@@ -1,9 +1,9 @@
 /**
  * What one provider host process runs: which library, which instance it is, where NATS is,
- * and its limits. The supervisor hands this to the host process over its IPC channel; the
- * host validates it (BAD_SPEC) before touching the library.
+ * and its limits. The supervisor validates it (BAD_SPEC, spec-check.ts) and hands it to the
+ * host process over its IPC channel. This file stays free of zod on purpose: the host process
+ * imports it, and zod alone costs each host ~8 MiB of heap (measured, docs/agent.md).
  */
-import { z } from 'zod';
 import type { NatsOptions } from './nats.js';
 
 export interface HostLimits {
@@ -57,46 +57,6 @@ export const DEFAULT_LIMITS: Required<HostLimits> = {
   unreachableActorMs: 1000,
   stopGraceMs: Number(process.env.GANTRY_HOST_STOP_GRACE_MS ?? 5000),
 };
-
-const positive = z.number().int().positive();
-const HostSpecSchema = z.object({
-  libraryPath: z.string().min(1),
-  librarySha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
-  expectedCapid: z.string().min(1).optional(),
-  namespace: z.string().min(1),
-  provider: z.string().min(1),
-  instance: z.string().min(1),
-  linkName: z.string().min(1).optional(),
-  config: z.record(z.string(), z.unknown()).optional(),
-  nats: z.object({
-    servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    token: z.string().optional(),
-    user: z.string().optional(),
-    pass: z.string().optional(),
-    nkeySeed: z.string().optional(),
-    credsFile: z.string().optional(),
-    tls: z.object({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).optional(),
-    name: z.string().optional(),
-    connectTimeoutMs: z.number().int().positive().optional(),
-  }),
-  limits: z.object({
-    maxInFlight: positive.optional(),
-    callTimeoutMs: positive.optional(),
-    maxPayloadBytes: positive.optional(),
-    maxHungCalls: positive.optional(),
-    callThreads: positive.max(64).optional(),
-    stopGraceMs: positive.optional(),
-    maxPendingDispatches: positive.optional(),
-    dispatchTimeoutMs: positive.optional(),
-    unreachableActorMs: positive.optional(),
-  }).optional(),
-});
-
-/** Validate a spec; returns a list of problems (empty when valid). */
-export function checkHostSpec(spec: unknown): string[] {
-  const r = HostSpecSchema.safeParse(spec);
-  return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.') || '(spec)'}: ${i.message}`);
-}
 
 export function effectiveLimits(spec: HostSpec): Required<HostLimits> {
   return { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(spec.limits ?? {}).filter(([, v]) => v !== undefined)) };

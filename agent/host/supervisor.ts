@@ -1,7 +1,8 @@
 /**
  * ProviderHost: one supervised provider host process for one instance.
  *
- * It forks agent/host/main (from dist/) with an IPC channel, sends it the HostSpec and waits
+ * It forks agent/host/main (from dist/) with an IPC channel — or takes one from a HostPool
+ * (pool.ts), pre-started or booting — sends it the HostSpec (checked here first: BAD_SPEC) and waits
  * for `ready`. After that, an exit it did not ask for is a crash: it counts a restart and
  * forks again after an exponential backoff (initialMs, doubling, capped at maxMs; back to
  * initialMs once an incarnation has stayed up for resetAfterMs). Load errors (bad library,
@@ -13,14 +14,15 @@
  * 'ready' (each incarnation), 'crash' ({ code, signal, restartCount, nextDelayMs,
  * error? }), 'failed' (HostError), 'stopped'.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { distEntry } from '../../runtime/paths.js';
 import { logger } from '../../runtime/log.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
+import { checkHostSpec } from './spec-check.js';
+import { forkHostProcess, hostThreadpoolSize, type HostPool } from './pool.js';
 
 export type HostState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
 
@@ -39,6 +41,31 @@ export interface ProviderHostOptions {
   stopGraceMs?: number;
   /** Added to each host process's environment (the agent's marker, see agent/host-records.ts). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Where host processes come from (pool.ts): each incarnation takes a warm idle one, or waits
+   * for the next to finish booting (a few boot at a time). Without a pool each incarnation is
+   * forked on the spot. The pool's env must be this `env`.
+   */
+  pool?: HostPool;
+  /**
+   * Most resident memory the host process may use (the instance's resources.memory). Over it
+   * the process is SIGKILLed and the crash carries OOM_KILLED; it restarts with backoff. The
+   * agent checks the process's RSS every memoryCheckMs (no delegated cgroup v2 is needed; see
+   * docs/agent.md for what that costs in precision).
+   */
+  memoryLimitBytes?: number;
+  /** How often the memory limit is checked (default 250 ms). */
+  memoryCheckMs?: number;
+}
+
+/** How the last incarnation became ready, in ms (the bench's breakdown). */
+export interface StartTimings {
+  /** a warm idle host was taken from the pool (no boot waited for) */
+  pooled: boolean;
+  /** asked for a process → ready (a boot waited for included) */
+  totalMs: number;
+  /** steps inside the host process (load, configure, connect, dispatch, subscribe) */
+  steps: Record<string, number>;
 }
 
 export interface CrashInfo {
@@ -58,11 +85,13 @@ export class ProviderHost extends EventEmitter {
   private readyAt = 0;
   private backoffTimer?: NodeJS.Timeout;
   private startTimer?: NodeJS.Timeout;
+  private memoryTimer?: NodeJS.Timeout;
   private firstStart?: { resolve: () => void; reject: (e: HostError) => void };
   private stopping?: Promise<void>;
   private started = false;
   private readonly backoff: Required<BackoffOptions>;
   private readonly log;
+  private _startTimings?: StartTimings;
 
   constructor(readonly spec: HostSpec, private readonly opts: ProviderHostOptions = {}) {
     super();
@@ -72,6 +101,7 @@ export class ProviderHost extends EventEmitter {
 
   get state(): HostState { return this._state; }
   get restartCount(): number { return this._restartCount; }
+  get startTimings(): StartTimings | undefined { return this._startTimings; }
   get pid(): number | undefined { return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined; }
 
   /**
@@ -80,19 +110,19 @@ export class ProviderHost extends EventEmitter {
    */
   residentBytes(): number | undefined {
     const pid = this.pid;
-    if (pid === undefined) return undefined;
-    try {
-      const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      return m ? Number(m[1]) * 1024 : undefined;
-    } catch {
-      return undefined;
-    }
+    return pid === undefined ? undefined : residentBytesOf(pid);
   }
 
   /** Resolves when the first incarnation is Ready; rejects with HostError if it cannot start. */
   start(): Promise<void> {
     if (this.started) return Promise.reject(new HostError('BAD_SPEC', 'ProviderHost.start() called twice'));
     this.started = true;
+    // the one full check of the spec (the host process only re-checks what it dereferences)
+    const problems = checkHostSpec(this.spec);
+    if (problems.length) {
+      this._state = 'failed';
+      return Promise.reject(new HostError('BAD_SPEC', `invalid host spec for ${this.spec.instance}: ${problems.join('; ')}`));
+    }
     return new Promise<void>((resolve, reject) => {
       this.firstStart = { resolve, reject };
       this.spawn();
@@ -109,6 +139,7 @@ export class ProviderHost extends EventEmitter {
   private async doStop(): Promise<void> {
     this._state = 'stopped';
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
     if (this.startTimer) clearTimeout(this.startTimer);
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -128,20 +159,46 @@ export class ProviderHost extends EventEmitter {
   private spawn(): void {
     const limits = effectiveLimits(this.spec);
     this._state = 'starting';
+    // koffi's async calls run on libuv's pool: 4 working threads plus room for hung calls.
+    const threads = hostThreadpoolSize(limits.maxHungCalls);
+    const requestedAt = performance.now();
+    const pool = this.opts.pool;
+    if (!pool) return this.attach(forkHostProcess(this.opts.env, threads), false, requestedAt);
+    pool.acquire(threads).then(
+      ({ child, pooled }) => {
+        if (this._state !== 'starting') {
+          child.kill('SIGKILL'); // stopped while waiting for a process
+          return;
+        }
+        this.attach(child, pooled, requestedAt);
+      },
+      (e: Error) => {
+        if (this._state !== 'starting') return;
+        this.onExit(null, null, false, { code: 'CRASHED', message: `no host process for ${this.spec.instance}: ${e.message}` });
+      },
+    );
+  }
+
+  /** Supervise one incarnation: a process just forked or acquired from the pool. */
+  private attach(child: ChildProcess, pooled: boolean, requestedAt: number): void {
     let reported: { code: string; message: string } | undefined;
     let ready = false;
-    const child = fork(distEntry('agent/host/main'), [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: {
-        ...process.env,
-        // koffi's async calls run on libuv's pool: 4 working threads plus room for hung calls.
-        UV_THREADPOOL_SIZE: String(Math.min(128, 4 + limits.maxHungCalls)),
-        ...this.opts.env,
-      },
-      serialization: 'json',
-    });
     this.child = child;
     if (child.pid !== undefined) this.emit('spawned', child.pid);
+    const limit = this.opts.memoryLimitBytes;
+    if (limit !== undefined && child.pid !== undefined) {
+      const pid = child.pid;
+      if (this.memoryTimer) clearInterval(this.memoryTimer);
+      this.memoryTimer = setInterval(() => {
+        if (this.child !== child) return;
+        const rss = residentBytesOf(pid);
+        if (rss === undefined || rss <= limit) return;
+        reported = { code: 'OOM_KILLED', message: `host of ${this.spec.namespace}/${this.spec.instance} used ${mib(rss)} MiB, over its memory limit of ${mib(limit)} MiB (resources.memory); killed` };
+        this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
+        child.kill('SIGKILL');
+      }, this.opts.memoryCheckMs ?? 250);
+      this.memoryTimer.unref();
+    }
     this.startTimer = setTimeout(() => {
       reported = { code: 'START_TIMEOUT', message: `host for ${this.spec.instance} not ready after ${this.opts.startTimeoutMs ?? 30_000} ms` };
       child.kill('SIGKILL');
@@ -150,6 +207,7 @@ export class ProviderHost extends EventEmitter {
     child.on('message', (m: FromHost) => {
       if (m.type === 'ready') {
         ready = true;
+        this._startTimings = { pooled, totalMs: performance.now() - requestedAt, steps: m.steps ?? {} };
         clearTimeout(this.startTimer);
         if (this._state === 'stopped') return;
         this._state = 'ready';
@@ -166,6 +224,7 @@ export class ProviderHost extends EventEmitter {
     });
     child.once('exit', (code, signal) => {
       clearTimeout(this.startTimer);
+      if (this.memoryTimer && this.child === child) clearInterval(this.memoryTimer);
       if (this.child === child) this.child = undefined;
       if (this._state === 'stopped') return;
       this.onExit(code, signal, ready, reported);
@@ -207,3 +266,14 @@ export class ProviderHost extends EventEmitter {
     else f.resolve();
   }
 }
+
+function residentBytesOf(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(0);

@@ -28,6 +28,8 @@ import type { NodeViews } from '../node-views.js';
 import type { PullSecretCache } from '../pull-secret-cache.js';
 import type { InstancePullCredentials } from '../instance-pull-creds.js';
 import type { ArchiveResolver } from '../resolve.js';
+import type { NamespaceMap } from '../../registry/namespaces.js';
+import type { LogWitness } from '../log-witness.js';
 import { filterNodes } from '../scheduling/schedule.js';
 import type { WorkResult } from '../workqueue.js';
 import { StatusDraft } from './draft.js';
@@ -48,6 +50,10 @@ export interface ReconcilerDeps {
   pullCreds?: InstancePullCredentials;
   failedNodes: FailedNodes;
   resolver: ArchiveResolver;
+  /** Short names → registry repositories (the controller's --namespace-map file). */
+  namespaces?: NamespaceMap;
+  /** Transparency-log checks of resolved revisions (absent: logs are not read). */
+  logWitness?: LogWitness;
   /** The cluster's trusted issuers (controller configuration). */
   trustedIssuers: string[];
   writer: InstanceWriter;
@@ -82,7 +88,7 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   const spec = parsed.success ? parsed.data : (p.spec as ProviderSpec);
   const trust = trustOf(spec, deps.trustedIssuers);
   const trustedIssuers = trust.trusted;
-  if (parsed.success) resolved = await resolvePhase(draft, { provider: p, key, spec, trustedIssuers, trustProblem: trustProblem(trust, deps.trustedIssuers, 'spec.trust.issuers'), pullSecrets: deps.pullSecrets, resolver: deps.resolver, events: deps.events, metrics: deps.metrics, log });
+  if (parsed.success) resolved = await resolvePhase(draft, { provider: p, key, spec, trustedIssuers, trustProblem: trustProblem(trust, deps.trustedIssuers, 'spec.trust.issuers'), pullSecrets: deps.pullSecrets, resolver: deps.resolver, namespaces: deps.namespaces, logWitness: deps.logWitness, events: deps.events, metrics: deps.metrics, log });
   const d = providerDefaults(spec);
 
   // 2. heal — a daemon runs on every node that passes the filters about the node itself

@@ -76,11 +76,12 @@ export async function bindPhase(draft: StatusDraft, o: BindInput): Promise<numbe
     spec: {
       provider: name,
       nodeName: pl.node,
-      archive: { ref: spec.archive.ref, digest: r.digest, revision: r.revision, ...(spec.archive.pullSecrets ? { pullSecrets: spec.archive.pullSecrets } : {}) },
+      archive: { ref: r.ref ?? spec.archive.ref, digest: r.digest, revision: r.revision, ...(spec.archive.pullSecrets ? { pullSecrets: spec.archive.pullSecrets } : {}) },
       target: pl.target,
       ...(r.capid ? { capid: r.capid } : {}),
       linkName: o.linkName,
       ...(spec.config ? { config: spec.config } : {}),
+      ...(spec.resources ? { resources: spec.resources } : {}),
       ...(o.trustedIssuers.length ? { issuers: o.trustedIssuers } : {}),
     },
   }));

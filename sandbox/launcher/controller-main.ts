@@ -8,6 +8,7 @@ import { startController } from '../../controller/index.js';
 import { loadKubeConfig } from '../../runtime/kube.js';
 import { MembraneAuthority } from '../../membrane/authority.js';
 import { watchParent } from '../../runtime/parent-watch.js';
+import { natsServers } from '../../client/nats.js';
 
 watchParent(); // stop when the launcher dies, even by SIGKILL
 
@@ -18,8 +19,15 @@ export interface ControllerChildConfig {
   plainHttpRegistries: string[];
   metricsAddr: string;
   agentLeaseGraceMs?: number;
-  /** The membrane's key directory and the NATS URL account updates go to. */
+  /** The membrane's key directory and the NATS URL(s, comma-separated) account updates go to. */
   membrane?: { keysDir: string; natsUrl: string };
+  /**
+   * Leader election identity prefix (several controllers: controller, controller-2, …); the
+   * process id is appended, so a restarted controller is a new candidate, as a new pod is,
+   * instead of resuming the Lease its killed predecessor held.
+   */
+  identity?: string;
+  leaderElection?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ControllerChildConfig;
@@ -30,7 +38,9 @@ const controller = await startController({
   plainHttpRegistries: config.plainHttpRegistries,
   metricsAddr: config.metricsAddr,
   agentLeaseGraceMs: config.agentLeaseGraceMs,
-  membrane: config.membrane ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: config.membrane.natsUrl } : undefined,
+  membrane: config.membrane ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: natsServers(config.membrane.natsUrl) } : undefined,
+  identity: config.identity ? `${config.identity}-${process.pid}` : undefined,
+  leaderElection: config.leaderElection,
 });
 process.stderr.write(`gantry sandbox controller: serving metrics on ${config.metricsAddr}\n`);
 let stopping = false;

@@ -4,8 +4,10 @@
  *   API emulator                     (child, `gantry sandbox apiserver`) ← DIR/kubeconfig
  *     or, with --apiserver real, etcd + kube-apiserver (children; real-apiserver.ts), where
  *     the controller and agents run as deploy/base's ServiceAccounts
- *   nats-server, docker-registry     (children, logs in DIR/logs/)
- *   gantry controller                (child, the same command a cluster runs)
+ *   nats-server, docker-registry     (children, logs in DIR/logs/); with --nats-servers N a
+ *                                    NATS cluster of N servers with routes on loopback
+ *   gantry controller                (child, the same command a cluster runs); with
+ *                                    --controllers N, N of them under leader election
  *   gantry agent × N nodes           (children; foreign-arch nodes get --target of their arch)
  *
  * Start order follows dependencies (API → namespace, CRDs, Nodes → NATS, registry → keys and
@@ -20,7 +22,7 @@
  *   …
  *   await sb.stop();
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../runtime/kube.js';
 import { distEntry, gantryBin, packageRoot } from '../../runtime/paths.js';
@@ -30,7 +32,7 @@ import { SandboxError } from './errors.js';
 import { freePort, portIsFree } from './host.js';
 import { ChildGroup, killMarked } from './child-group.js';
 import { ManagedProcess } from './managed-process.js';
-import { startNatsServer } from './nats-server.js';
+import { startNatsCluster } from './nats-server.js';
 import { DEFAULT_NODE_SPEC, parseNodeSpec, type SandboxNode } from './node-spec.js';
 import { chooseRegistryKind, startRegistry, type SandboxRegistry } from './registry-server.js';
 import { commandLineMentions, isAlive, StateDir, writeAtomic, type RunRecord, type SandboxState } from './state-dir.js';
@@ -61,13 +63,22 @@ export interface SandboxOptions {
   agentLeaseGraceMs?: number;
   /** How long an agent may take to publish its Lease. */
   agentStartTimeoutMs?: number;
+  /** `--nats-servers N`: a NATS cluster of N servers (default 1); only used when the state dir is new. */
+  natsServers?: number;
+  /** `--controllers N`: N controllers, one leader and standbys (default 1); only used when the state dir is new. */
+  controllers?: number;
+  /** Leader election timings of the controllers (default the controller's: 15 s / 10 s / 2 s). */
+  leaderElection?: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
 }
 
 export interface Sandbox {
   stateDir: string;
   kubeconfigPath: string;
   apiserverUrl: string;
+  /** The NATS URL; for a cluster the members' URLs comma-separated (connectNats and every --nats take that). */
   natsUrl: string;
+  /** Every NATS server's URL (one unless --nats-servers). */
+  natsUrls: string[];
   /** The admin .creds file (the membrane): may call any provider, as any caller. */
   natsCreds: string;
   registry: SandboxRegistry;
@@ -76,8 +87,13 @@ export interface Sandbox {
   archives: PublishedArchive[];
   examples: AppliedExample[];
   resumed: boolean;
-  /** Children by name (`controller`, `agent-<node>`, `nats-server`, `docker-registry`). */
+  /** Children by name (`controller`, `controller-2`, `agent-<node>`, `nats-server`, `nats-server-2`, `docker-registry`). */
   processes(): Record<string, number | undefined>;
+  /**
+   * Start a child again after it died (killed by a test or a chaos run), as a cluster
+   * restarts a failed pod: same command, ports and state. Resolves when it is ready again.
+   */
+  restart(name: string): Promise<void>;
   /** Resolves when stop() has finished (from a signal or a call). */
   stopped: Promise<void>;
   stop(): Promise<void>;
@@ -119,8 +135,16 @@ function reapOrphans(sd: StateDir, out?: NodeJS.WritableStream): void {
   for (const pid of killMarked(sd.root)) say(out, `  stopped pid ${pid} (marked with this state dir) left by a previous sandbox that did not stop cleanly`);
 }
 
+function countOption(n: number | undefined, what: string): number | undefined {
+  if (n === undefined) return undefined;
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new SandboxError('SANDBOX_BAD_COUNT', `${what} must be a whole number from 1 to 9, got ${n}`, 'usage');
+  return n;
+}
+
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const out = opts.out;
+  const askedNatsServers = countOption(opts.natsServers, '--nats-servers');
+  const askedControllers = countOption(opts.controllers, '--controllers');
   // bad input is refused before anything is created or started
   const askedNodes = opts.nodes !== undefined ? parseNodeSpec(opts.nodes) : undefined;
   const askedRegistry = opts.registry !== undefined ? chooseRegistryKind(opts.registry) : undefined;
@@ -137,7 +161,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   let state = sd.readState();
   const resumed = !!state;
   if (state) {
-    if (opts.nodes !== undefined || opts.registry !== undefined || (askedApiserver !== undefined && askedApiserver !== (state.apiserver ?? 'emulated'))) {
+    if (opts.nodes !== undefined || opts.registry !== undefined || opts.natsServers !== undefined || opts.controllers !== undefined || (askedApiserver !== undefined && askedApiserver !== (state.apiserver ?? 'emulated'))) {
       say(out, `note: ${sd.root} was created with ${state.nodes.length} nodes, a ${state.registry.kind} registry and the ${state.apiserver ?? 'emulated'} API server; resuming that (remove the dir for a new layout)`);
     }
     if (state.apiserver === 'real') chooseApiserverKind('real'); // the binaries must still be there
@@ -155,6 +179,18 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       natsPort: await freePort(),
       controllerMetricsPort: await freePort(),
     };
+    const n = askedNatsServers ?? 1;
+    if (n > 1) {
+      state.natsExtraPorts = [];
+      state.natsRoutePorts = [];
+      for (let i = 1; i < n; i++) state.natsExtraPorts.push(await freePort());
+      for (let i = 0; i < n; i++) state.natsRoutePorts.push(await freePort());
+    }
+    const c = askedControllers ?? 1;
+    if (c > 1) {
+      state.extraControllerMetricsPorts = [];
+      for (let i = 1; i < c; i++) state.extraControllerMetricsPorts.push(await freePort());
+    }
   }
   const st: SandboxState = state;
   const apiserverPort = await portFor(st.apiserverPort, 'API server', sd);
@@ -164,6 +200,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     st.etcdPeerPort = await portFor(st.etcdPeerPort ?? await freePort(), 'etcd peer', sd);
   }
   const natsPort = await portFor(st.natsPort, 'NATS', sd);
+  const natsPorts = [natsPort];
+  for (const p of st.natsExtraPorts ?? []) natsPorts.push(await portFor(p, 'NATS', sd));
+  for (const p of st.natsRoutePorts ?? []) await portFor(p, 'NATS route', sd);
+  for (const p of [st.controllerMetricsPort, ...(st.extraControllerMetricsPorts ?? [])]) await portFor(p, 'controller metrics', sd);
+  const natsUrls = natsPorts.map((p) => `nats://127.0.0.1:${p}`);
+  const natsUrl = natsUrls.join(',');
   if (st.registry.kind === 'docker') await portFor(st.registry.port, 'registry', sd);
 
   const children: ManagedProcess[] = [];
@@ -180,7 +222,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     pid: process.pid,
     startedAt: new Date().toISOString(),
     apiserverUrl: apiUrl,
-    natsUrl: `nats://127.0.0.1:${natsPort}`,
+    natsUrl,
     natsCreds: sd.adminCreds,
     registry: st.registry.location,
     children: children.filter((c) => c.pid !== undefined).map((c) => ({ name: c.name, pid: c.pid! })),
@@ -207,7 +249,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   // so a launcher killed mid-start leaves a record the next `up` can reap from, and a Ctrl-C
   // during start-up stops a child whose start had not finished too.
   const group = new ChildGroup(sd.root, (p) => {
-    children.push(p);
+    if (!children.includes(p)) children.push(p); // a restarted child is recorded once
     sd.updateRun(record());
   });
   let interrupted: NodeJS.Signals | undefined;
@@ -272,11 +314,17 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
     // 2. NATS and the registry
     const authority = sandboxMembrane(sd);
-    const resolverDir = join(sd.natsDir, 'jwt');
-    mkdirSync(resolverDir, { recursive: true, mode: 0o700 });
-    const nats = await startNatsServer({ dir: sd.natsDir, port: natsPort, logFile: sd.log('nats'), onUnexpectedExit: unexpected, extraConfig: authority.serverConfig(resolverDir), group });
+    await startNatsCluster({
+      dir: sd.natsDir,
+      ports: natsPorts,
+      routePorts: st.natsRoutePorts,
+      logFile: (i) => sd.log(i === 1 ? 'nats' : `nats-${i}`),
+      serverConfig: (resolverDir) => authority.serverConfig(resolverDir),
+      onUnexpectedExit: unexpected,
+      group,
+    });
     checkInterrupted();
-    say(out, `  NATS           ${nats.url} (operator mode; admin creds ${sd.adminCreds})`);
+    say(out, `  NATS           ${natsUrl} (${natsPorts.length > 1 ? `a cluster of ${natsPorts.length} servers, ` : ''}operator mode; admin creds ${sd.adminCreds})`);
     const registry = await startRegistry({ kind: st.registry.kind, dir: sd.registryDir, port: st.registry.port, logFile: sd.log('registry'), onUnexpectedExit: unexpected, group });
     checkInterrupted();
     st.registry.location = registry.location;
@@ -301,30 +349,36 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       plainHttpRegistries: registry.plainHttp,
       metricsAddr: `127.0.0.1:${st.controllerMetricsPort}`,
       agentLeaseGraceMs: opts.agentLeaseGraceMs,
-      membrane: { keysDir: sd.membraneDir, natsUrl: nats.url },
+      membrane: { keysDir: sd.membraneDir, natsUrl },
+      leaderElection: opts.leaderElection,
     };
-    const controller = new ManagedProcess({
-      name: 'controller',
-      command: process.execPath,
-      args: [distEntry('sandbox/launcher/controller-main'), JSON.stringify(controllerConfig)],
-      logFile: sd.log('controller'),
-      env,
-      onUnexpectedExit: unexpected,
-      group,
-      // ready = its caches synced (/readyz), so agents and examples meet a working controller
-      ready: async () => (await fetch(`http://127.0.0.1:${st.controllerMetricsPort}/readyz`).catch(() => undefined))?.status === 200,
-      startTimeoutMs: 30_000,
+    const metricsPorts = [st.controllerMetricsPort, ...(st.extraControllerMetricsPorts ?? [])];
+    const controllers = metricsPorts.map((port, k) => {
+      const name = k === 0 ? 'controller' : `controller-${k + 1}`;
+      const config: ControllerChildConfig = { ...controllerConfig, metricsAddr: `127.0.0.1:${port}`, ...(metricsPorts.length > 1 ? { identity: name } : {}) };
+      return new ManagedProcess({
+        name,
+        command: process.execPath,
+        args: [distEntry('sandbox/launcher/controller-main'), JSON.stringify(config)],
+        logFile: sd.log(name),
+        env,
+        onUnexpectedExit: unexpected,
+        group,
+        // ready = its caches synced (/readyz), so agents and examples meet a working controller
+        ready: async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+        startTimeoutMs: 30_000,
+      });
     });
-    await controller.start();
+    await Promise.all(controllers.map((c) => c.start()));
     checkInterrupted();
-    say(out, `  controller     pid ${controller.pid}, metrics http://127.0.0.1:${st.controllerMetricsPort}/metrics`);
+    say(out, `  controller     ${controllers.map((c, k) => `${c.name} pid ${c.pid}, metrics http://127.0.0.1:${metricsPorts[k]}/metrics`).join('; ')}${controllers.length > 1 ? ' (one leads, the others stand by)' : ''}`);
 
     const agents = st.nodes.map(
       (n) =>
         new ManagedProcess({
           name: `agent-${n.name}`,
           command: process.execPath,
-          args: [gantryBin(), 'agent', ...kubeconfigArgs, '--node', n.name, '--nats', nats.url, '--namespace', GANTRY_NAMESPACE, '--cache-dir', sd.cacheDir(n.name), '--membrane', ...trustArgs, ...(n.foreign ? ['--target', n.target] : [])],
+          args: [gantryBin(), 'agent', ...kubeconfigArgs, '--node', n.name, '--nats', natsUrl, '--namespace', GANTRY_NAMESPACE, '--cache-dir', sd.cacheDir(n.name), '--membrane', ...trustArgs, ...(n.foreign ? ['--target', n.target] : [])],
           logFile: sd.log(`agent-${n.name}`),
           env,
           onUnexpectedExit: unexpected,
@@ -358,7 +412,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       stateDir: sd.root,
       kubeconfigPath: sd.kubeconfig,
       apiserverUrl: apiUrl,
-      natsUrl: nats.url,
+      natsUrl,
+      natsUrls,
       natsCreds: sd.adminCreds,
       registry,
       nodes: st.nodes,
@@ -367,6 +422,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       examples,
       resumed,
       processes: () => Object.fromEntries(children.map((c) => [c.name, c.running ? c.pid : undefined])),
+      restart: async (name: string) => {
+        const c = children.find((x) => x.name === name);
+        if (!c) throw new SandboxError('SANDBOX_NO_SUCH_PART', `the sandbox has no part named ${name} (it has ${children.map((x) => x.name).join(', ')})`);
+        if (stopping) throw new SandboxError('SANDBOX_NO_SUCH_PART', `the sandbox is stopping; ${name} is not restarted`);
+        if (c.running) throw new SandboxError('SANDBOX_NO_SUCH_PART', `${name} is running (pid ${c.pid}); only a part that died is restarted`);
+        await c.start();
+        sd.updateRun(record());
+      },
       stopped,
       stop,
     };

@@ -34,7 +34,12 @@ export interface SandboxState {
   etcdPort?: number;
   etcdPeerPort?: number;
   natsPort: number;
+  /** A NATS cluster (`--nats-servers N`): the client ports of servers 2..N, and the route ports of all N. */
+  natsExtraPorts?: number[];
+  natsRoutePorts?: number[];
   controllerMetricsPort: number;
+  /** `--controllers N` (N > 1): the metrics ports of controllers 2..N, standbys under leader election. */
+  extraControllerMetricsPorts?: number[];
   /** The dev account's public key: the trusted issuer of the example archives. */
   issuer?: string;
 }
@@ -43,6 +48,7 @@ export interface RunRecord {
   pid: number;
   startedAt: string;
   apiserverUrl: string;
+  /** The NATS server URL, or the members' URLs comma-separated (a cluster). */
   natsUrl: string;
   /** The sandbox's admin .creds file (the membrane), which `gantry call` uses by default. */
   natsCreds?: string;

@@ -30,11 +30,15 @@ const hostsDir = () => join(cacheDir, 'hosts');
 const liveHosts = () => markedProcesses(hostsDir(), HOST_RECORDS_ENV).filter(isAlive);
 const subs = (name: string) => subscriptionCount(w, instanceSubject(NS, 'echo', name) + '.*.*');
 
-function startAgent(): ChildProcess {
+/**
+ * These tests count every process carrying the records marker, so the agent runs without a
+ * pool of idle hosts (they carry it too) except where a test says otherwise.
+ */
+function startAgent(hostPool = 0): ChildProcess {
   const p = spawn(
     process.execPath,
     [gantryBin(), 'agent', '--kubeconfig', w.kubeconfigPath, '--node', 'node-a', '--nats', w.nats.url, '--cache-dir', cacheDir,
-      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host],
+      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--host-pool', String(hostPool)],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'info' } },
   );
   p.stderr?.on('data', (d) => (agentLog = (agentLog + d).slice(-20_000)));
@@ -129,5 +133,29 @@ describe('agent SIGKILLed during an instance start', () => {
     // and it stays gone: the new agent is up (it renewed its Lease) and starts nothing for it
     await until('the new agent to hold its Lease', async () => !!(await w.kube.get('/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/gantry-agent-node-a').catch(() => undefined)));
     expect(liveHosts()).toEqual([]);
+  });
+
+  it('with a pool of idle hosts, once Running: the restarted agent runs one serving host, and the idle pooled hosts are gone with their agent', async () => {
+    const name = 'echo-pooled';
+    await killAgent(); // the previous test leaves its agent running
+    agent = startAgent(2);
+    await createInstance(w, { name, provider: 'echo', ref: archive.ref, digest: archive.digest, target });
+    await waitForInstance(w, name, isPhase('Running'), 30_000);
+    // the serving host plus two idle ones, all children of this agent, all marked
+    await until('the pool to refill', () => liveHosts().length === 3);
+    const first = liveHosts();
+    await killAgent();
+    agent = startAgent(2);
+    await waitForInstance(w, name, isPhase('Running'), 30_000);
+    await until('one subscriber and none of the first agent\'s processes', async () => (await subs(name)) === 1 && first.every((pid) => !isAlive(pid)));
+    expect(await subs(name)).toBe(1);
+    expect(first.filter(isAlive)).toEqual([]);
+    // one serving host and the new agent's two idle ones
+    await until('the new pool', () => liveHosts().length === 3);
+    await w.kube.delete(instancesPath(NS, name));
+    await until('the host to stop after the delete', async () => (await subs(name)) === 0 && liveHosts().length === 2);
+    await killAgent();
+    // idle pooled hosts leave with their agent (their IPC channel closes)
+    await until('the orphaned pool to exit', () => liveHosts().length === 0);
   });
 });

@@ -190,6 +190,8 @@ export interface InstanceOptions {
   issuers?: string[];
   config?: Record<string, unknown>;
   pullSecrets?: string[];
+  /** as the controller copies it from the Provider */
+  resources?: { memory?: string; maxInFlight?: number; callTimeout?: string };
 }
 
 /**
@@ -228,6 +230,7 @@ export async function createInstanceOnly(w: World, o: InstanceOptions): Promise<
       ...(o.capid ? { capid: o.capid } : {}),
       ...(o.issuers ? { issuers: o.issuers } : {}),
       ...(o.config ? { config: o.config } : {}),
+      ...(o.resources ? { resources: o.resources } : {}),
     },
   });
 }

@@ -6,11 +6,11 @@
  * test/agent/restart-reap.test.ts shows the agent does this at start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostRecords, isProviderHost } from '../../agent/host-records.js';
+import { HOST_RECORDS_ENV, HostRecords, isProviderHost } from '../../agent/host-records.js';
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
@@ -28,6 +28,28 @@ async function fakeHost(stubborn: boolean, marker = 'agent/host/main'): Promise<
   await new Promise((r) => p.once('message', r)); // its handlers are installed
   p.disconnect();
   return p;
+}
+
+/** A host that, on SIGTERM, finishes its work for `cleanupMs` and exits 0; with `env`, marked as started under some records. */
+async function gracefulHost(cleanupMs: number, env: Record<string, string> = {}): Promise<ChildProcess> {
+  const p = spawn(process.execPath, ['-e', `process.on('SIGTERM', () => setTimeout(() => process.exit(0), ${cleanupMs})); process.send('up'); setInterval(() => {}, 1000);`, 'agent/host/main'], {
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    env: { ...process.env, ...env },
+  });
+  children.push(p);
+  await new Promise((r) => p.once('message', r));
+  p.disconnect();
+  return p;
+}
+
+/** The state letter of a pid (R, S, Z, …), or undefined when there is no such process. */
+function procState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
 }
 
 afterAll(async () => {
@@ -98,5 +120,74 @@ describe('HostRecords', () => {
   it('reapAll with nothing recorded returns at once', async () => {
     const r = new HostRecords(dir());
     expect(await r.reapAll()).toEqual([]);
+  });
+
+  it('creates its directory with any missing parents', () => {
+    const d = join(dir(), 'a', 'b');
+    new HostRecords(d).write({ uid: 'u', namespace: 'apps', name: 'n', pid: 1 });
+    expect(readdirSync(d)).toEqual(['u.json']);
+  });
+
+  it('removing a record that is not there is no error (a host can exit twice over)', () => {
+    const r = new HostRecords(dir());
+    r.remove('never-written');
+    expect(r.list()).toEqual([]);
+  });
+
+  it('skips a record without a uid', () => {
+    const d = dir();
+    const r = new HostRecords(d);
+    writeFileSync(join(d, 'nouid.json'), JSON.stringify({ pid: 42 }));
+    writeFileSync(join(d, 'baduid.json'), JSON.stringify({ pid: 42, uid: 7 }));
+    expect(r.list()).toEqual([]);
+  });
+
+  it('reapAll gives each host its grace to finish on SIGTERM, however many there are', async () => {
+    const r = new HostRecords(dir());
+    const quick = await gracefulHost(20);
+    const slow = await gracefulHost(400);
+    r.write({ uid: 'quick', namespace: 'apps', name: 'q', pid: quick.pid! });
+    r.write({ uid: 'slow', namespace: 'apps', name: 's', pid: slow.pid! });
+    await r.reapAll(30_000);
+    await Promise.all([exited(quick), exited(slow)]);
+    // both exited on their own (code 0), neither was SIGKILLed
+    expect([quick.exitCode, quick.signalCode, slow.exitCode, slow.signalCode]).toEqual([0, null, 0, null]);
+  });
+
+  it('reapAll returns only once a host that ignored SIGTERM is gone', async () => {
+    const r = new HostRecords(dir());
+    const stubborn = await fakeHost(true);
+    r.write({ uid: 'stubborn', namespace: 'apps', name: 's', pid: stubborn.pid! });
+    await r.reapAll(100);
+    // dead: gone, or a zombie only its parent (this test) has not collected yet
+    expect([undefined, 'Z']).toContain(procState(stubborn.pid!));
+  });
+
+  it('reapAll finds a host by its environment marker when no record names it, and reports a host both recorded and marked once', async () => {
+    const d = dir();
+    const r = new HostRecords(d);
+    const unrecorded = await gracefulHost(0, r.markerEnv());
+    const both = await gracefulHost(0, r.markerEnv());
+    const otherAgents = await gracefulHost(0, { [HOST_RECORDS_ENV]: `${d}-another-agent` });
+    r.write({ uid: 'both', namespace: 'apps', name: 'b', pid: both.pid! });
+    const reaped = await r.reapAll(30_000);
+    expect(reaped.map((x) => [x.pid, x.name]).sort()).toEqual([[both.pid, 'b'], [unrecorded.pid, '(unrecorded)']].sort());
+    await Promise.all([exited(unrecorded), exited(both)]);
+    expect(otherAgents.exitCode === null && otherAgents.signalCode === null).toBe(true);
+  });
+
+  it('reapAll counts a host that died but is not yet collected by its parent (a zombie) as gone, and does not wait out its grace', async () => {
+    const r = new HostRecords(dir());
+    // the host's parent execs into sleep, which never collects it: once it exits it stays a zombie
+    const parent = spawn('sh', ['-c', `${JSON.stringify(process.execPath)} -e 'setInterval(() => {}, 1000)' agent/host/main & echo $!; exec sleep 600`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    children.push(parent);
+    const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (b: Buffer) => res(b.toString()))));
+    while (!isProviderHost(pid)) await new Promise((res) => setTimeout(res, 10)); // until it has exec'd node
+    r.write({ uid: 'zombie', namespace: 'apps', name: 'z', pid });
+    // a grace far beyond the test's timeout: only seeing the zombie as gone lets reapAll return
+    const reaped = await r.reapAll(10 * 60_000);
+    expect(reaped.map((x) => x.pid)).toEqual([pid]);
+    expect(procState(pid)).toBe('Z');
+    expect(isProviderHost(pid)).toBe(false);
   });
 });

@@ -14,6 +14,8 @@ const user = { username: 'reader', password: 'right-password' };
 let registry: RegistryServer;
 let ref: string;
 let digest: string;
+/** three more archives in the same repository: three remembered keys for one store and credentials */
+let others: string[];
 
 const store = (credentials?: RegistryCredentials, r = ref) => openArchiveStore(r, { plainHttpRegistries: [registry.host], credentials });
 const refusal = (p: Promise<unknown>) => p.then(() => ({ code: 'none' }), (e: { code: string }) => e);
@@ -26,6 +28,14 @@ beforeAll(async () => {
     binaries: { 'x86_64-linux': new Uint8Array(randomBytes(1000)) },
   });
   digest = (await store(user).push(bytes)).digest;
+  others = [];
+  for (let i = 0; i < 3; i++) {
+    const more = await createPar({
+      name: 'echo', vendor: 'tests', revision: 2 + i, issuerSeed: generateSeed('account'), subjectSeed: generateSeed('service'),
+      binaries: { 'x86_64-linux': new Uint8Array(randomBytes(100)) },
+    });
+    others.push((await store(user).push(more)).digest);
+  }
 });
 
 afterAll(async () => {
@@ -42,6 +52,44 @@ describe('RegistryAccess', () => {
     now += 60_001;
     await access.ensure(store(user), digest, user);
     expect(access.checks).toBe(2);
+  });
+
+  it('trusts a shown access for exactly its TTL: remembered one millisecond before, asked again at it', async () => {
+    let now = 1_000_000;
+    const access = new RegistryAccess({ ttlMs: 60_000, now: () => now });
+    await access.ensure(store(user), digest, user);
+    now += 59_999;
+    await access.ensure(store(user), digest, user);
+    expect(access.checks).toBe(1);
+    now += 1;
+    await access.ensure(store(user), digest, user);
+    expect(access.checks).toBe(2);
+  });
+
+  it('remembers for five minutes by default', async () => {
+    let now = 1_000_000;
+    const access = new RegistryAccess({ now: () => now });
+    await access.ensure(store(user), digest, user);
+    now += 5 * 60_000 - 1;
+    await access.ensure(store(user), digest, user);
+    expect(access.checks).toBe(1);
+    now += 1;
+    await access.ensure(store(user), digest, user);
+    expect(access.checks).toBe(2);
+  });
+
+  it('keeps at most maxEntries accesses, forgetting the oldest first', async () => {
+    const access = new RegistryAccess({ maxEntries: 2 });
+    const [a, b, c] = others;
+    for (const d of [a, b, c]) await access.ensure(store(user), d, user);
+    expect(access.checks).toBe(3);
+    // the two newest are remembered
+    await access.ensure(store(user), c, user);
+    await access.ensure(store(user), b, user);
+    expect(access.checks).toBe(3);
+    // the oldest was forgotten: asked again
+    await access.ensure(store(user), a, user);
+    expect(access.checks).toBe(4);
   });
 
   it('refuses anonymous and wrong credentials with AUTH_FAILED every time, whatever was shown for others', async () => {
@@ -67,5 +115,23 @@ describe('RegistryAccess', () => {
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     expect(id).not.toContain(user.password);
     expect(credentialIdentity({ ...user, password: 'other' })).not.toBe(id);
+  });
+
+  it('tells credentials apart by every field, and an absent field from an empty one', () => {
+    const ids = [
+      {},
+      { username: 'a' },
+      { username: 'b' },
+      { username: 'a', password: '' },
+      { username: 'a', password: 'p' },
+      { identityToken: 't' },
+      { identityToken: '' },
+      { registryToken: 't' },
+      { registryToken: '' },
+      { password: 'p' },
+    ].map((c) => credentialIdentity(c));
+    expect(new Set(ids).size).toBe(ids.length);
+    // the same fields give the same identity (it keys a memory)
+    expect(credentialIdentity({ username: 'a', password: 'p' })).toBe(ids[4]);
   });
 });

@@ -5,6 +5,9 @@
  * functions; the end-to-end cases are in test/controller/trust.test.ts and test/agent/.
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { narrowTrust, trustProblem, TRUST_POLICY_HINT } from '../../api/trust.js';
 
 const A = 'AAAPOLICYONE';
@@ -47,5 +50,15 @@ describe('trustProblem', () => {
 
   it('nothing left after narrowing is a problem too', () => {
     expect(trustProblem({ trusted: [], notInPolicy: [] }, [A], 'spec.issuers')).toBe(`spec.issuers trusts no issuer that ${TRUST_POLICY_HINT} trusts`);
+  });
+});
+
+describe('the trust refusals say where to act', () => {
+  it('the hint names the ConfigMap deploy/ ships and the flag the controller and agents take', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const configMap = /^\s+name: (\S+)/m.exec(readFileSync(join(root, 'deploy/base/trust-policy.yaml'), 'utf8'))?.[1];
+    expect(configMap).toBe('gantry-trust');
+    expect(TRUST_POLICY_HINT).toContain(`the ${configMap} ConfigMap in deploy/`);
+    expect(TRUST_POLICY_HINT).toContain('--trust-issuer');
   });
 });

@@ -19,11 +19,12 @@ const allowed: Record<string, string[]> = {
   par: [],
   api: ['runtime'],
   registry: ['par', 'runtime', 'api'],
+  tlog: ['registry', 'par', 'runtime', 'api'],
   membrane: ['client'],
-  controller: ['api', 'registry', 'par', 'runtime', 'client', 'membrane'],
-  agent: ['api', 'registry', 'par', 'runtime', 'client'],
-  sandbox: ['api', 'registry', 'par', 'runtime', 'client', 'controller', 'agent', 'membrane'],
-  bench: ['api', 'registry', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane'],
+  controller: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'membrane'],
+  agent: ['api', 'registry', 'tlog', 'par', 'runtime', 'client'],
+  sandbox: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'membrane'],
+  bench: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane'],
 };
 const typeOnly: Record<string, string[]> = { api: ['par', 'registry', 'agent'] };
 

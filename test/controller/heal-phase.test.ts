@@ -23,4 +23,26 @@ describe('heal phase', () => {
     const views = healPhase({ active: [inst('a', 'n1'), inst('b', 'n2'), inst('c', 'n2', 'Running', 'sha256:old')], nodes, daemonNodes: new Set(['n1']), digest: 'sha256:new' });
     expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([['a', null], ['b', 'NodeIneligible'], ['c', null]]);
   });
+
+  it('in Daemon mode keeps the reason found first: a failed instance or one on a lost node is not relabelled NodeIneligible', () => {
+    const nodes = new Map([['n1', live('n1')], ['down', live('down', false)]]);
+    const views = healPhase({ active: [inst('a', 'n1', 'Failed'), inst('b', 'down'), inst('c', 'n1')], nodes, daemonNodes: new Set(['n2']), digest: 'sha256:new' });
+    expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([['a', 'InstanceFailed'], ['b', 'NodeNotReady'], ['c', 'NodeIneligible']]);
+  });
+
+  it('outside Daemon mode a served digest alone removes nothing', () => {
+    const nodes = new Map([['n1', live('n1')]]);
+    const views = healPhase({ active: [inst('a', 'n1')], nodes, digest: 'sha256:new' });
+    expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([['a', null]]);
+  });
+
+  it('an instance its agent has not reported on yet (no status) is kept and not ready; its creation time is carried', () => {
+    const nodes = new Map([['n1', live('n1')]]);
+    const fresh = { metadata: { name: 'new', namespace: 'apps' }, spec: { nodeName: 'n1', archive: { digest: 'sha256:new' } } } as unknown as ProviderInstance;
+    const views = healPhase({ active: [fresh, inst('old', 'n1')], nodes, daemonNodes: new Set(['n1']), digest: 'sha256:new' });
+    expect(views).toEqual([
+      { name: 'new', node: 'n1', digest: 'sha256:new', ready: false, removeReason: undefined, createdAt: '' },
+      { name: 'old', node: 'n1', digest: 'sha256:new', ready: true, removeReason: undefined, createdAt: '2026-01-01T00:00:00Z' },
+    ]);
+  });
 });

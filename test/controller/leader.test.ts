@@ -33,7 +33,7 @@ describe('LeaderElector', () => {
   const clients: KubeClient[] = [];
   const candidates: Candidate[] = [];
 
-  function candidate(identity: string, timing = leaderTiming): Candidate {
+  function candidate(identity: string, timing = leaderTiming, faults: { failRenewals?: number } = {}, onLead?: (e: LeaderElector) => void): Candidate {
     const client = new KubeClient(api.kc);
     clients.push(client);
     let reads = 0;
@@ -45,6 +45,14 @@ describe('LeaderElector', () => {
       } finally {
         if (path.endsWith(`/leases/${LEASE}`)) reads++;
       }
+    };
+    // a transient fault: the next `faults.failRenewals` Lease writes fail as a server error would
+    observed.replace = async <T,>(path: string, obj: unknown, opts?: Parameters<KubeClient['replace']>[2]) => {
+      if (path.endsWith(`/leases/${LEASE}`) && (faults.failRenewals ?? 0) > 0) {
+        faults.failRenewals!--;
+        throw Object.assign(new Error('injected: the API server answered 500'), { statusCode: 500 });
+      }
+      return client.replace<T>(path, obj, opts);
     };
     const transitions: boolean[] = [];
     const ledAfterReads: number[] = [];
@@ -58,6 +66,7 @@ describe('LeaderElector', () => {
       onStartedLeading: () => {
         transitions.push(true);
         ledAfterReads.push(reads);
+        onLead?.(elector);
       },
       onStoppedLeading: () => transitions.push(false),
     });
@@ -107,10 +116,11 @@ describe('LeaderElector', () => {
     // … so the standby takes over, as a new term
     await waitFor('ctl-b leads', async () => b.elector.isLeader());
     expect(b.transitions).toEqual([true]);
-    // and a stopped candidate stops campaigning: no more reads while the standby makes three
+    // and a stopped candidate stops campaigning: no more reads while the standby makes 15
+    // (at 100 ms apart at least, longer than ctl-a's 1 s retry period)
     const aReads = a.reads();
     const bReads = b.reads();
-    await waitFor('ctl-b renewed 3 times', async () => b.reads() >= bReads + 3);
+    await waitFor('ctl-b renewed 15 times', async () => b.reads() >= bReads + 15);
     expect(a.reads()).toBe(aReads);
     const taken = await clients[0].get(leasePath);
     expect(taken.spec).toMatchObject({ holderIdentity: 'ctl-b', leaseTransitions: 1 });
@@ -153,5 +163,94 @@ describe('LeaderElector', () => {
     expect(a.transitions).toEqual([true, false]);
     expect(a.reads()).toBeGreaterThan(readsWhenCut); // it stopped because its renewals failed
     expect(b.transitions).toEqual([]);
+  });
+
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
+  const micro = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
+  function admin(): KubeClient {
+    const c = new KubeClient(api.kc);
+    clients.push(c);
+    return c;
+  }
+
+  it('a leader keeps leading through its own renewals, and writes MicroTime stamps (microseconds, Z)', async () => {
+    const a = candidate('ctl-a', standbyTiming);
+    a.elector.start();
+    await waitFor('ctl-a leads', async () => a.elector.isLeader());
+    await waitFor('ctl-a renewed 5 times', async () => a.reads() >= 5);
+    expect(a.transitions).toEqual([true]);
+    const spec = (await admin().get(`${leases}/${LEASE}`)).spec;
+    expect(spec.holderIdentity).toBe('ctl-a');
+    expect(spec.renewTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(spec.acquireTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  });
+
+  it('takes at once a Lease that names no holder, or has no spec at all, however fresh', async () => {
+    const adm = admin();
+    await adm.create(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: LEASE, namespace: NS }, spec: { holderIdentity: '', leaseDurationSeconds: 600, renewTime: micro(Date.now()), leaseTransitions: 2 } });
+    const a = candidate('ctl-a', standbyTiming);
+    a.elector.start();
+    await waitFor('ctl-a takes the free Lease', async () => a.elector.isLeader());
+    expect(a.ledAfterReads).toEqual([1]);
+    expect((await adm.get(`${leases}/${LEASE}`)).spec).toMatchObject({ holderIdentity: 'ctl-a', leaseTransitions: 3 });
+    await a.elector.stop(false);
+    const l = await adm.get(`${leases}/${LEASE}`);
+    const { spec: _dropped, ...bare } = l;
+    await adm.replace(`${leases}/${LEASE}`, bare);
+    const b = candidate('ctl-b', standbyTiming);
+    b.elector.start();
+    await waitFor('ctl-b takes the Lease without a spec', async () => b.elector.isLeader());
+    expect(b.ledAfterReads).toEqual([1]);
+    expect((await adm.get(`${leases}/${LEASE}`)).spec).toMatchObject({ holderIdentity: 'ctl-b', leaseTransitions: 1 });
+  });
+
+  it('a renewal that fails once within the renew deadline does not cost the term', async () => {
+    const faults = { failRenewals: 0 };
+    const a = candidate('ctl-a', { leaseDurationMs: 10_000, renewDeadlineMs: 5_000, retryPeriodMs: 300 }, faults);
+    a.elector.start();
+    await waitFor('ctl-a leads', async () => a.elector.isLeader());
+    await waitFor('ctl-a renewed', async () => a.reads() >= 2);
+    faults.failRenewals = 1;
+    await waitFor('the renewal failed', async () => faults.failRenewals === 0);
+    const after = a.reads();
+    await waitFor('ctl-a renewed twice more', async () => a.reads() >= after + 2);
+    expect(a.transitions).toEqual([true]);
+    expect(a.elector.isLeader()).toBe(true);
+  });
+
+  it('stop(false) steps down without releasing the Lease (a standby waits for it to expire)', async () => {
+    const a = candidate('ctl-a', { leaseDurationMs: 60_000, renewDeadlineMs: 30_000, retryPeriodMs: 60_000 });
+    a.elector.start();
+    await waitFor('ctl-a leads', async () => a.elector.isLeader());
+    await a.elector.stop(false);
+    expect(a.transitions).toEqual([true, false]);
+    expect((await admin().get(`${leases}/${LEASE}`)).spec.holderIdentity).toBe('ctl-a');
+  });
+
+  it('a leader that stops after another took the Lease does not release the other\'s term', async () => {
+    // a retry period longer than the test: ctl-a never looks again after its first attempt
+    const a = candidate('ctl-a', { leaseDurationMs: 60_000, renewDeadlineMs: 30_000, retryPeriodMs: 60_000 });
+    a.elector.start();
+    await waitFor('ctl-a leads', async () => a.elector.isLeader());
+    const adm = admin();
+    const l = await adm.get(`${leases}/${LEASE}`);
+    await adm.replace(`${leases}/${LEASE}`, { ...l, spec: { ...l.spec, holderIdentity: 'ctl-other', renewTime: micro(Date.now()), leaseTransitions: 1 } });
+    await a.elector.stop();
+    expect((await adm.get(`${leases}/${LEASE}`)).spec).toMatchObject({ holderIdentity: 'ctl-other', leaseTransitions: 1 });
+  });
+
+  it('a candidate stopped while its attempt is in flight does not campaign again', async () => {
+    // stop() from inside the attempt that made it leader: that attempt's end must not schedule another
+    let stopped: Promise<void> | undefined;
+    const a = candidate('ctl-a', standbyTiming, {}, (e) => { stopped = e.stop(false); });
+    a.elector.start();
+    await waitFor('ctl-a led and stopped', async () => stopped !== undefined);
+    await stopped;
+    const b = candidate('ctl-b', standbyTiming);
+    b.elector.start();
+    // 15 attempts of ctl-b, 100 ms apart at least: ctl-a, with the same period, would have tried again
+    await waitFor('ctl-b tried 15 times', async () => b.reads() >= 15);
+    expect(a.reads()).toBe(1); // the one read that found no Lease; it never came back
+    expect(a.transitions).toEqual([true, false]);
   });
 });

@@ -133,3 +133,105 @@ describe('rollout budgets in the Provider spec', () => {
     expect(new RegExp(rollout.maxSurge.pattern).test('250%')).toBe(true);
   });
 });
+
+describe('planRollout: which instance goes, why, and what the plan reports', () => {
+  const v = (name: string, digest: string, ready: boolean, node = `node-${name}`, createdAt = '2026-01-01T00:00:00Z'): InstanceView => ({ name, node, digest, ready, createdAt });
+  const removed = (p: { remove: { name: string }[] }) => p.remove.map((r) => r.name);
+  const scaleTo = (desired: number, instances: InstanceView[], load?: Map<string, number>) =>
+    planRollout({ instances, targetDigest: 'd', desired, maxSurge: 0, maxUnavailable: 1, load });
+
+  it('scaling down removes the unready first, then the one on the busiest node, then the newest, then by name — whatever the input order', () => {
+    expect(removed(scaleTo(1, [v('a', 'd', true), v('b', 'd', false)]))).toEqual(['b']);
+    const load = new Map([['busy', 5], ['quiet', 1]]);
+    expect(removed(scaleTo(1, [v('a', 'd', true, 'quiet'), v('b', 'd', true, 'busy')], load))).toEqual(['b']);
+    // a node missing from the load map counts as empty
+    expect(removed(scaleTo(1, [v('a', 'd', true, 'unknown'), v('b', 'd', true, 'quiet')], load))).toEqual(['b']);
+    expect(removed(scaleTo(1, [v('a', 'd', true, 'n', '2026-01-01T00:00:00Z'), v('b', 'd', true, 'n', '2026-01-02T00:00:00Z')]))).toEqual(['b']);
+    const tie = [v('a', 'd', true, 'n'), v('b', 'd', true, 'n'), v('c', 'd', true, 'n')];
+    expect(removed(scaleTo(1, tie))).toEqual(['a', 'b']);
+    expect(removed(scaleTo(1, [...tie].reverse()))).toEqual(['a', 'b']);
+  });
+
+  it('scaling down says ScaledDown and reports what is kept', () => {
+    const p = scaleTo(1, [v('a', 'd', true), v('b', 'd', true, 'node-b', '2026-01-02T00:00:00Z')]);
+    expect(p.remove).toEqual([{ name: 'b', node: 'node-b', reason: 'ScaledDown' }]);
+    expect(p.kept.map((i) => i.name)).toEqual(['a']);
+    expect([p.updated, p.updatedReady, p.old, p.ready, p.create, p.complete]).toEqual([1, 1, 0, 1, 0, false]);
+  });
+
+  it('removes an unready old instance freely, even with no budget, as Replaced while new ones are still missing', () => {
+    const p = planRollout({ instances: [v('old', 'd0', false), v('ok', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 1, maxUnavailable: 0 });
+    expect(p.remove).toEqual([{ name: 'old', node: 'node-old', reason: 'Replaced' }]);
+    expect(p.create).toBe(2);
+  });
+
+  it('an unready old instance beyond desired + maxSurge goes as ScaledDown', () => {
+    const p = planRollout({ instances: [v('n1', 'd', true), v('n2', 'd', true), v('old', 'd0', false)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 0 });
+    expect(p.remove).toEqual([{ name: 'old', node: 'node-old', reason: 'ScaledDown' }]);
+  });
+
+  it('an unready old instance is Replaced while the new ones and the surge leave room, whatever the surge', () => {
+    // desired 2, surge 1, one new instance: 1 of 3 places taken
+    const p = planRollout({ instances: [v('n1', 'd', false), v('keep', 'd0', true), v('late', 'd0', false)], targetDigest: 'd', desired: 2, maxSurge: 1, maxUnavailable: 0 });
+    expect(p.remove).toEqual([{ name: 'late', node: 'node-late', reason: 'Replaced' }]);
+  });
+
+  it('a ready old instance goes as Replaced while new ones are missing, as ScaledDown once they are all there', () => {
+    const replacing = planRollout({ instances: [v('o1', 'd0', true), v('o2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    expect(replacing.remove.map((r) => r.reason)).toEqual(['Replaced']);
+    const done = planRollout({ instances: [v('n1', 'd', true), v('n2', 'd', true), v('o1', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    expect(done.remove).toEqual([{ name: 'o1', node: 'node-o1', reason: 'ScaledDown' }]);
+    const exact = planRollout({ instances: [v('n1', 'd', false), v('n2', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 2 });
+    expect(exact.remove.map((r) => r.reason)).toEqual(['ScaledDown', 'ScaledDown']);
+    const one = planRollout({ instances: [v('n1', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    expect(one.remove.map((r) => r.reason)).toEqual(['Replaced', 'Replaced']);
+  });
+
+  it('removes ready old instances from the busiest node first, within the budget', () => {
+    const load = new Map([['busy', 4], ['quiet', 1]]);
+    const p = planRollout({ instances: [v('q', 'd0', true, 'quiet'), v('b', 'd0', true, 'busy'), v('m', 'd0', true, 'quiet')], targetDigest: 'd', desired: 3, maxSurge: 0, maxUnavailable: 1, load });
+    expect(removed(p)).toEqual(['b']);
+  });
+
+  it('counts only Ready instances toward availability: an unready new one does not let a second old one go', () => {
+    const p = planRollout({ instances: [v('n1', 'd', false), v('o1', 'd0', true), v('o2', 'd0', true), v('o3', 'd0', true)], targetDigest: 'd', desired: 3, maxSurge: 0, maxUnavailable: 1 });
+    expect(removed(p)).toHaveLength(1);
+    expect([p.updated, p.updatedReady, p.old, p.ready]).toEqual([1, 0, 2, 2]);
+  });
+
+  it('an unready old instance does not count toward availability either: removing it frees no budget', () => {
+    const p = planRollout({ instances: [v('u', 'd0', false), v('r1', 'd0', true), v('r2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    expect(removed(p).sort()).toEqual(['r1', 'u']);
+    expect(p.ready).toBe(1);
+  });
+
+  it('is complete only with exactly desired new instances, all Ready, no old one, nothing to remove or create', () => {
+    const plan = (instances: InstanceView[]) => planRollout({ instances, targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    expect(plan([v('a', 'd', true), v('b', 'd', true)]).complete).toBe(true);
+    expect(plan([v('a', 'd', true)]).complete).toBe(false); // one to create
+    expect(plan([v('a', 'd', true), v('b', 'd', false)]).complete).toBe(false); // not all Ready
+    expect(plan([v('a', 'd', true), v('b', 'd', true), v('c', 'd', true)]).complete).toBe(false); // one to remove
+    expect(plan([v('a', 'd', true), v('o', 'd0', true)]).complete).toBe(false); // an old one left
+    expect(plan([v('a', 'd', true), v('b', 'd', true), { ...v('x', 'd', true), removeReason: 'NodeDeleted' }]).complete).toBe(false);
+    expect(planRollout({ instances: [], targetDigest: 'd', desired: 0, maxSurge: 0, maxUnavailable: 1 }).complete).toBe(true);
+  });
+
+  it('with nothing resolved only heals, and reports the live instances as old and how many are Ready', () => {
+    const p = planRollout({ instances: [v('a', 'd0', true), v('b', 'd0', false), { ...v('c', 'd0', true), removeReason: 'AgentLost' }], targetDigest: undefined, desired: 3, maxSurge: 0, maxUnavailable: 1 });
+    expect([p.create, p.updated, p.updatedReady, p.old, p.ready, p.complete]).toEqual([0, 0, 0, 2, 1, false]);
+    expect(p.kept.map((i) => i.name)).toEqual(['a', 'b']);
+  });
+});
+
+describe('budgets: only N or N%', () => {
+  it('anything but an integer or N% is 0', async () => {
+    const { scaledValue } = await import('../../controller/rollout.js');
+    expect(scaledValue('50%', 10, true)).toBe(5);
+    for (const bad of ['x50%', '50%x', '50', 'abc', '%']) expect(scaledValue(bad as `${number}%`, 10, true)).toBe(0);
+  });
+
+  it('a zero surge with a non-zero unavailability keeps it', () => {
+    expect(resolveFenceposts(0, 3, 10)).toEqual({ maxSurge: 0, maxUnavailable: 3 });
+    expect(resolveFenceposts('0%', '30%', 10)).toEqual({ maxSurge: 0, maxUnavailable: 3 });
+  });
+});

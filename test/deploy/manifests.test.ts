@@ -186,6 +186,35 @@ describe('security posture', () => {
   });
 });
 
+describe('NATS cluster', () => {
+  const sts = find(base, 'StatefulSet', 'gantry-nats');
+  const conf = find(base, 'ConfigMap', 'gantry-nats').data['nats.conf'] as string;
+
+  it('three servers with stable names behind the headless Service, each routing to all three', () => {
+    expect([sts.spec.replicas, sts.spec.serviceName]).toEqual([3, 'gantry-nats-headless']);
+    const routes = [...conf.matchAll(/nats-route:\/\/([\w.-]+):6222/g)].map((m) => m[1]);
+    expect(routes).toEqual([0, 1, 2].map((i) => `gantry-nats-${i}.gantry-nats-headless.gantry-system.svc`));
+    expect(conf).toMatch(/server_name: \$POD_NAME/);
+    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+    const headless = find(base, 'Service', 'gantry-nats-headless');
+    expect(headless.spec.ports.map((p: any) => p.port)).toContain(6222);
+    expect(sts.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([4222, 6222, 8222]);
+  });
+
+  it('every server keeps the membrane: operator mode from the membrane ConfigMap, pushed JWTs on its own volume', () => {
+    expect(conf).toMatch(/include \.\.\/nats-membrane\/membrane\.conf/);
+    expect(sts.spec.volumeClaimTemplates.map((v: any) => v.metadata.name)).toEqual(['jwt']);
+  });
+
+  it('routes are open only to the other NATS servers; at most one server is down by a voluntary disruption', () => {
+    const np = find(base, 'NetworkPolicy', 'gantry-nats-routes');
+    const route = np.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === 6222));
+    expect(route.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'gantry-nats' } } }]);
+    expect(np.spec.ingress.filter((r: any) => !r.from).flatMap((r: any) => r.ports.map((p: any) => p.port))).toEqual([4222, 8222]);
+    expect(find(base, 'PodDisruptionBudget', 'gantry-nats').spec.maxUnavailable).toBe(1);
+  });
+});
+
 describe('container commands', () => {
   // The manifests expand the trust policy lists into CLI flags with a shell; run that same
   // script with a stub `node` that prints its arguments, and check the result the CLI gets.
@@ -193,12 +222,14 @@ describe('container commands', () => {
   const run = (text: string, env: Record<string, string>) =>
     execFileSync('/bin/sh', ['-c', text.replace('exec node /app/bin/gantry.js "$@"', 'printf "%s\\n" "$@"')], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' }).trim().split('\n');
   const issuerA = 'A' + 'B'.repeat(55);
+  // every client is given the three NATS servers by their stable StatefulSet names
+  const natsUrls = [0, 1, 2].map((i) => `nats://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
   const issuerB = 'A' + 'C'.repeat(55);
 
   it('controller: one --trust-issuer / --plain-http-registry per list entry, none for an empty list', () => {
     const s = script(find(base, 'Deployment', 'gantry-controller'));
     const args = run(s, { POD_NAME: 'ctl-0', GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`, GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000' });
-    const membrane = ['--membrane-keys=/etc/gantry/membrane', '--membrane-nats=nats://gantry-nats.gantry-system.svc:4222'];
+    const membrane = ['--membrane-keys=/etc/gantry/membrane', `--membrane-nats=${natsUrls}`];
     expect(args).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=ctl-0', ...membrane, `--trust-issuer=${issuerA}`, `--trust-issuer=${issuerB}`, '--plain-http-registry=reg.local:5000']);
     expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=x', ...membrane]);
   });
@@ -206,7 +237,7 @@ describe('container commands', () => {
   it('agent: node from NODE_NAME, NATS service, cache dir, trust flags', () => {
     const s = script(find(base, 'DaemonSet', 'gantry-agent'));
     const args = run(s, { NODE_NAME: 'worker-1', GANTRY_TRUSTED_ISSUERS: issuerA, GANTRY_PLAIN_HTTP_REGISTRIES: '' });
-    expect(args).toEqual(['agent', '--node=worker-1', '--namespace=gantry-system', '--nats=nats://gantry-nats.gantry-system.svc:4222', '--cache-dir=/var/cache/gantry', '--membrane', `--trust-issuer=${issuerA}`]);
+    expect(args).toEqual(['agent', '--node=worker-1', '--namespace=gantry-system', `--nats=${natsUrls}`, '--cache-dir=/var/cache/gantry', '--membrane', `--trust-issuer=${issuerA}`]);
   });
 });
 

@@ -68,11 +68,11 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     const again = await kubectl('apply', '-k', join(repo, 'deploy', 'base'));
     expect(again.code, again.err).toBe(0);
     // nothing new; only objects whose server defaults kubectl's client-side apply patches
-    // again every time are reported `configured`: the PodDisruptionBudget, the NATS
-    // StatefulSet (volumeClaimTemplates) and the agent's ValidatingAdmissionPolicy
+    // again every time are reported `configured`: the PodDisruptionBudgets, the NATS
+    // StatefulSet (volumeClaimTemplates), its route NetworkPolicy and the agent's ValidatingAdmissionPolicy
     expect(again.out).not.toMatch(/ created$/m);
     for (const l of again.out.split('\n').filter((l) => / configured$/.test(l))) {
-      expect(l).toMatch(/^(poddisruptionbudget\.policy\/gantry-controller|statefulset\.apps\/gantry-nats|validatingadmissionpolicy\.admissionregistration\.k8s\.io\/gantry-agent-node-restriction) configured$/);
+      expect(l).toMatch(/^(poddisruptionbudget\.policy\/gantry-(controller|nats)|networkpolicy\.networking\.k8s\.io\/gantry-nats-routes|statefulset\.apps\/gantry-nats|validatingadmissionpolicy\.admissionregistration\.k8s\.io\/gantry-agent-node-restriction) configured$/);
     }
   });
 });

@@ -1,30 +1,15 @@
 /** `gantry par push|pull|revisions` as a user runs them: the built CLI against a real registry. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gantryBin, packageRoot } from '../../runtime/paths.js';
+import { packageRoot } from '../../runtime/paths.js';
 import { sha256Digest } from '../../registry/digest.js';
+import { gantryIn } from '../support/gantry-cli.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { conformance, makeArchive, newSigner } from './fixtures.js';
 
-/** Run the built CLI. */
-function gantry(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [gantryBin(), ...args], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'error', HOME: work } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
-}
+const gantry = (args: string[]) => gantryIn(packageRoot(), work, args, 30_000);
 
 let reg: RegistryServer;
 let work: string;

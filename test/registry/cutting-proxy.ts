@@ -52,9 +52,14 @@ export async function startCuttingProxy(upstreamPort: number, cut: { atPatch: nu
       state.bytesUp += data.length;
       upstream.write(data);
     });
-    upstream.on('data', (d) => client.write(d));
-    client.on('error', kill).on('close', kill);
-    upstream.on('error', kill).on('close', kill);
+    // the registry's answer is piped, so when the registry closes its side the client still
+    // gets every byte written before (destroying the client on the upstream's close truncated
+    // a large GET, now and then, by whatever was still buffered)
+    upstream.pipe(client);
+    client.on('end', () => upstream.end());
+    client.on('close', () => upstream.destroy());
+    client.on('error', kill);
+    upstream.on('error', kill);
   });
   const port = await freePort();
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));

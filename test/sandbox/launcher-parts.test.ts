@@ -16,6 +16,7 @@ import { ManagedProcess } from '../../sandbox/launcher/managed-process.js';
 import { startNatsServer } from '../../sandbox/launcher/nats-server.js';
 import { chooseRegistryKind, startRegistry } from '../../sandbox/launcher/registry-server.js';
 import { freePort } from '../../sandbox/launcher/host.js';
+import { startSandbox } from '../../sandbox/launcher/sandbox.js';
 import { defaultExampleProviders, objectPath, readYamlObjects, REGISTRY_PLACEHOLDER, sandboxExampleFiles } from '../../sandbox/launcher/cluster-objects.js';
 import { exitStatus } from '../../cli/exit-status.js';
 
@@ -174,6 +175,16 @@ describe('process supervision', () => {
     let err: SandboxError | undefined;
     try { chooseRegistryKind('s3'); } catch (e) { err = e as SandboxError; }
     expect([err?.code, exitStatus(err)]).toEqual(['SANDBOX_BAD_REGISTRY_KIND', 2]);
+  });
+
+  it('a bad --nats-servers or --controllers is a usage error, refused before anything is created', async () => {
+    for (const [opts, flag] of [[{ natsServers: 0 }, '--nats-servers'], [{ natsServers: Number.NaN }, '--nats-servers'], [{ controllers: 10 }, '--controllers']] as const) {
+      const dir = join(tmp, `bad-count-${flag}-${String(Object.values(opts)[0])}`);
+      let err: SandboxError | undefined;
+      try { await startSandbox({ stateDir: dir, ...opts }); } catch (e) { err = e as SandboxError; }
+      expect([err?.code, exitStatus(err), err?.message.includes(flag)]).toEqual(['SANDBOX_BAD_COUNT', 2, true]);
+      expect(existsSync(dir)).toBe(false);
+    }
   });
 
   it('reports an exit nobody asked for, with the log tail; a failed start names the process', async () => {

@@ -85,3 +85,59 @@ export async function startMembraneNats(opts: { maxPayload?: number; port?: numb
     },
   };
 }
+
+export interface MembraneNatsCluster {
+  authority: MembraneAuthority;
+  /** Client URLs, one per server, in start order. */
+  urls: string[];
+  adminCreds: string;
+  writeCreds(name: string, creds: string): string;
+  hostCreds(h: HostIdentity): string;
+  /** Kill server i (0-based) with SIGKILL, as a crash would; resolves once it is gone. */
+  kill(i: number): Promise<void>;
+  /** Start server i again on its ports (after kill). */
+  restart(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A NATS cluster of `n` real nats-servers with routes on loopback, each in operator mode with
+ * the same authority (the sandbox's launcher code: sandbox/launcher/nats-server.ts).
+ */
+export async function startMembraneNatsCluster(n = 3): Promise<MembraneNatsCluster> {
+  const { startNatsCluster } = await import('../../sandbox/launcher/nats-server.js');
+  const authority = MembraneAuthority.generate();
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-nats-cluster-'));
+  const ports: number[] = [];
+  const routePorts: number[] = [];
+  for (let i = 0; i < n; i++) { ports.push(await freePort()); routePorts.push(await freePort()); }
+  const cluster = await startNatsCluster({ dir, ports, routePorts, logFile: (i) => join(dir, `nats-${i}.log`), serverConfig: (r) => authority.serverConfig(r) });
+  let k = 0;
+  const writeCreds = (name: string, creds: string) => {
+    const f = join(dir, `${k++}-${name.replace(/[^\w.-]/g, '_')}.creds`);
+    writeFileSync(f, creds, { mode: 0o600 });
+    return f;
+  };
+  return {
+    authority,
+    urls: cluster.urls,
+    adminCreds: writeCreds('admin', authority.mintUser('test-admin', adminPermissions).creds!),
+    writeCreds,
+    hostCreds: (h) => writeCreds(`host-${h.instance}`, authority.mintUser(`host-${h.namespace}-${h.instance}`, (key) => hostPermissions(key, h)).creds!),
+    async kill(i) {
+      const p = cluster.processes[i];
+      const pid = p.pid;
+      if (!p.running || pid === undefined) return;
+      process.kill(pid, 'SIGKILL');
+      for (let t = 0; p.running && t < 200; t++) await new Promise((r) => setTimeout(r, 25));
+    },
+    async restart(i) {
+      await cluster.processes[i].start();
+    },
+    async stop() {
+      await authority.close();
+      await Promise.all(cluster.processes.map((p) => p.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -60,7 +60,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     storageDir,
     proc,
     async stop() {
-      if (proc.exitCode === null) {
+      // a process ended by a signal keeps exitCode null: waiting for its exit would never end
+      if (proc.exitCode === null && proc.signalCode === null) {
         const done = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
         await done;

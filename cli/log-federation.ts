@@ -1,0 +1,90 @@
+/**
+ * The transparency-log checks of the federation commands (docs/transparency-federation.md):
+ * `par mirror` refuses to spread a log that does not verify; `par pull --via MIRROR` reads the
+ * mirror's copy of the log against the ORIGIN's key and origin line, so the mirror can serve
+ * but not lie; `lock` records the signed checkpoint that included each pinned revision and
+ * `lock verify` shows the log still extends it.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { openContentBackend, type StoreOptions } from '../registry/index.js';
+import { decodeBase64, encodeBase64, openLog, parseVerifierKey, verifyLog, type NoteVerifier } from '../tlog/index.js';
+import { cliError } from './keys.js';
+import type { LockedCheckpoint } from './lock-log.js';
+
+/** `--key` values: a verifier key, or a file holding one per line (as `gantry log` reads them). */
+export function verifiersOf(keys: readonly string[] | undefined, flag = '--key'): NoteVerifier[] {
+  const out: NoteVerifier[] = [];
+  for (const k of keys ?? []) {
+    const texts = existsSync(k) && statSync(k).isFile() ? readFileSync(k, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : [k];
+    for (const t of texts) {
+      try {
+        out.push(parseVerifierKey(t));
+      } catch (e) {
+        throw cliError(`${flag} ${k}: ${(e as Error).message}`, 2);
+      }
+    }
+  }
+  return out;
+}
+
+/** Before mirroring: the origin's log verifies end to end (when keys are given). */
+export async function verifyOriginLog(ref: string, opts: StoreOptions, keys: string[]): Promise<{ size: number } | undefined> {
+  const verifiers = verifiersOf(keys);
+  if (!verifiers.length) return undefined;
+  const v = await verifyLog(openContentBackend(ref, opts), { verifiers });
+  if (v.problems.length === 1 && v.problems[0].code === 'TLOG_NO_LOG') return undefined;
+  if (!v.ok) throw cliError(`${ref}: the log does not verify, not mirroring it:\n${v.problems.map((p) => `  ${p.code}: ${p.message}`).join('\n')}`, 1);
+  return { size: v.checkpoint!.checkpoint.size };
+}
+
+/**
+ * Which digest to pull through a mirror: the mirror's copy of the origin's log, verified
+ * against the origin's key and origin line, must include `revision` (default: the highest
+ * checkpointed) and the mirror's rev-N tag must name the logged digest.
+ */
+export async function revisionThroughMirror(via: string, viaOpts: StoreOptions, origin: string, keys: string[], revision?: number): Promise<{ revision: number; digest: string; index: number; size: number }> {
+  const verifiers = verifiersOf(keys);
+  if (!verifiers.length) throw cliError(`--via ${via}: pulling through a mirror needs the origin's log key (--key, or logKey in the namespace mapping): without it the mirror could serve anything`, 2);
+  const backend = openContentBackend(via, viaOpts);
+  const log = await openLog(backend, { origin });
+  const latest = await log.latestCheckpoint(verifiers);
+  const size = latest.checkpoint.size;
+  const within = log.entries.slice(0, size);
+  const pick = revision ?? within.reduce((m, e) => Math.max(m, e.revision), -1);
+  const r = log.inclusion(pick, size);
+  const tagged = await backend.getManifest(`rev-${pick}`);
+  if (!tagged || tagged.digest !== r.entry.digest) {
+    throw cliError(`TLOG_TAG_MISMATCH: ${via}: rev-${pick} names ${tagged?.digest ?? 'nothing'}, but ${origin}'s log (checkpoint of size ${size}) records ${r.entry.digest}; the mirror is serving other bytes`, 1);
+  }
+  return { revision: pick, digest: r.entry.digest, index: r.index, size };
+}
+
+/** The verified checkpoint that includes `revision` as `digest`, for gantry.lock (undefined: no keys, or no log). */
+export async function checkpointForLock(ref: string, opts: StoreOptions, revision: number, digest: string, keys: string[]): Promise<LockedCheckpoint | undefined> {
+  const verifiers = verifiersOf(keys);
+  if (!verifiers.length) return undefined;
+  const log = await openLog(openContentBackend(ref, opts));
+  if (log.size === 0 && log.checkpointSizes.length === 0) return undefined;
+  const latest = await log.latestCheckpoint(verifiers);
+  const r = log.inclusion(revision, latest.checkpoint.size);
+  if (r.entry.digest !== digest) throw cliError(`TLOG_TAG_MISMATCH: ${ref} rev-${revision} names ${digest}, but its log entry ${r.index} records ${r.entry.digest}; not locking it`, 1);
+  const c = latest.checkpoint;
+  return { origin: c.origin, size: c.size, root: encodeBase64(c.root), index: r.index, note: latest.note };
+}
+
+/** Why the log no longer agrees with a locked checkpoint, or undefined when it does. */
+export async function verifyLockedCheckpoint(ref: string, opts: StoreOptions, e: { revision: number; digest: string; checkpoint: LockedCheckpoint }, keys: string[]): Promise<string | undefined> {
+  const verifiers = verifiersOf(keys);
+  if (!verifiers.length) return `${ref}: the lock records a log checkpoint but no log key was given to check it (--key, or logKey in the namespace mapping)`;
+  try {
+    const log = await openLog(openContentBackend(ref, opts), { origin: e.checkpoint.origin });
+    const latest = await log.latestCheckpoint(verifiers);
+    log.checkExtends({ origin: e.checkpoint.origin, size: e.checkpoint.size, root: decodeBase64(e.checkpoint.root) ?? new Uint8Array(), extensions: [] }, latest.checkpoint);
+    const entry = log.entries[e.checkpoint.index];
+    if (!entry || entry.revision !== e.revision || entry.digest !== e.digest) return `TLOG_TAG_MISMATCH: ${ref}: log entry ${e.checkpoint.index} now records revision ${entry?.revision} as ${entry?.digest}, the lock pins revision ${e.revision} as ${e.digest}`;
+    return undefined;
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? 'ERROR';
+    return `${code}: ${(err as Error).message.startsWith(ref) ? '' : `${ref}: `}${(err as Error).message}`;
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Mirroring a repository: every tag of SRC (archives `rev-N`, version tags, and the
+ * transparency log's own tags, whatever their layout) copied with its manifest and blobs to
+ * DST, byte for byte, so every manifest keeps its digest and the log its hashes. A mirror holds
+ * only what the origin signed: clients that pull through it verify the archives against the
+ * issuers they trust and the log's checkpoints against the *origin's* key and origin line
+ * (docs/transparency-federation.md), so a mirror can serve and cache but cannot lie.
+ *
+ * Order matters to a reader racing the copy: blobs before the manifest that names them, and
+ * log checkpoints (`tlog.checkpoint.<n>`, tlog/registry-log.ts) after every other tag, so DST
+ * never shows a checkpoint whose entries are not there yet. Tags already naming the same
+ * digest in DST are skipped. No tag of this layout ever moves — `rev-N` and `tlog.entry.<i>`
+ * are written once, and `tlog.checkpoint.<n>` over the same entries with the same Ed25519 key
+ * is the same bytes — so a tag naming another digest in DST is refused (REVISION_EXISTS): one
+ * of the two registries was altered, and a mirror must not paper over it.
+ */
+import type { ContentBackend } from './backend.js';
+import { RegistryError } from './errors.js';
+import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from './media-types.js';
+
+export interface MirrorReport {
+  tags: number;
+  /** tags whose manifest was written (the others were already there) */
+  copiedTags: number;
+  blobs: number;
+  bytes: number;
+}
+
+interface Descriptor {
+  digest: string;
+  size?: number;
+  mediaType?: string;
+}
+
+/** Checkpoints are copied after everything they cover. */
+export function isCheckpointTag(tag: string): boolean {
+  return /^tlog\.checkpoint\./.test(tag);
+}
+
+export async function mirrorRepository(src: ContentBackend, dst: ContentBackend, opts: { onTag?(tag: string, copied: boolean): void } = {}): Promise<MirrorReport> {
+  const tags = await src.listTags();
+  const ordered = [...tags.filter((t) => !isCheckpointTag(t)).sort(), ...tags.filter(isCheckpointTag).sort()];
+  const dstTags = new Set(await dst.listTags());
+  const report: MirrorReport = { tags: ordered.length, copiedTags: 0, blobs: 0, bytes: 0 };
+  const copiedManifests = new Set<string>();
+
+  const copyBlob = async (d: Descriptor) => {
+    if (await dst.hasBlob(d.digest)) return;
+    const bytes = await src.getBlob(d.digest, d.size);
+    await dst.putBlob(d.digest, bytes);
+    report.blobs++;
+    report.bytes += bytes.length;
+  };
+  // a manifest's content first (blobs, or an index's child manifests by digest), then itself
+  const copyManifest = async (reference: string, tag: string): Promise<string> => {
+    const m = await src.getManifest(reference);
+    if (!m) throw new RegistryError('NOT_FOUND', `${src.description}: ${reference} is listed but has no manifest`);
+    if (!copiedManifests.has(m.digest)) {
+      let doc: { mediaType?: string; config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] };
+      try {
+        doc = JSON.parse(Buffer.from(m.bytes).toString('utf8'));
+      } catch {
+        throw new RegistryError('BAD_MANIFEST', `${src.description}:${tag}: the manifest is not JSON`);
+      }
+      if (doc.config) await copyBlob(doc.config);
+      for (const l of doc.layers ?? []) await copyBlob(l);
+      for (const child of doc.manifests ?? []) await copyManifest(child.digest, child.digest);
+      copiedManifests.add(m.digest);
+    }
+    const mediaType = m.mediaType && [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].includes(m.mediaType) ? m.mediaType : OCI_MANIFEST;
+    await dst.putManifest(tag, m.bytes, mediaType);
+    return m.digest;
+  };
+
+  for (const tag of ordered) {
+    if (dstTags.has(tag)) {
+      const [a, b] = await Promise.all([src.getManifest(tag), dst.getManifest(tag)]);
+      if (a && b && a.digest === b.digest) {
+        opts.onTag?.(tag, false);
+        continue;
+      }
+      if (a && b) {
+        throw new RegistryError('REVISION_EXISTS', `${dst.description}:${tag} names ${b.digest} but ${src.description}:${tag} names ${a.digest}; a published tag never moves, so one of the two registries was altered — not overwriting it`);
+      }
+    }
+    await copyManifest(tag, tag);
+    report.copiedTags++;
+    opts.onTag?.(tag, true);
+  }
+  return report;
+}
