@@ -36,6 +36,7 @@ export default defineConfig({
       'test/par/nkeys.test.ts',
       'test/par/prefix.test.ts',
       'test/par/roundtrip.test.ts',
+      'test/par/verify-checks.test.ts',
       // the membrane's permissions against a real nats-server with nothing else running;
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
