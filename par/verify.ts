@@ -230,13 +230,24 @@ function safeType(key: string, type: string): boolean {
   }
 }
 
+/**
+ * A signed instant for a message: ISO 8601, or the raw seconds when it lies beyond what Date
+ * can show (±8.64e12 s), where toISOString would throw a RangeError instead of our ParError.
+ */
+function instant(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return Number.isNaN(d.getTime()) ? `${seconds} s after 1970-01-01T00:00:00Z` : d.toISOString();
+}
+
 function checkTimes(claims: ProviderClaims, now: Date): void {
   const t = Math.floor(now.getTime() / 1000);
+  // Stryker disable next-line ConditionalExpression: with expires undefined, t >= undefined is false anyway
   if (claims.expires !== undefined && t >= claims.expires) {
-    throw new ParError('PAR_EXPIRED', `archive claims expired at ${new Date(claims.expires * 1000).toISOString()}; re-sign it with a later expiry`);
+    throw new ParError('PAR_EXPIRED', `archive claims expired at ${instant(claims.expires)}; re-sign it with a later expiry`);
   }
+  // Stryker disable next-line ConditionalExpression: with notBefore undefined, t < undefined is false anyway
   if (claims.notBefore !== undefined && t < claims.notBefore) {
-    throw new ParError('PAR_NOT_YET_VALID', `archive claims are not valid before ${new Date(claims.notBefore * 1000).toISOString()}`);
+    throw new ParError('PAR_NOT_YET_VALID', `archive claims are not valid before ${instant(claims.notBefore)}`);
   }
 }
 

@@ -575,3 +575,24 @@ describe('readVerifiedContents returns every binary, and only binaries', () => {
     expect((await readVerifiedContents(tar(jwtOf({ expires: T0 })), { now: at(T0 - 1) })).verified.claims.expires).toBe(T0);
   });
 });
+
+describe('signed instants beyond what Date can show', () => {
+  // Date covers ±8.64e12 s; toISOString throws a RangeError past that. Such claims must still be
+  // refused with their own code (and reported by inspectPar), not crash the caller.
+  it('an nbf of 1e20 s is PAR_NOT_YET_VALID printing the seconds', async () => {
+    const bytes = tar(jwtOf({ notBefore: 1e20 }));
+    await refused(verifyPar(bytes), 'PAR_NOT_YET_VALID', '100000000000000000000 s after 1970-01-01T00:00:00Z');
+    const i = await inspectPar(bytes);
+    expect(i.problem?.code).toBe('PAR_NOT_YET_VALID');
+    refusedSync(() => verifyClaimsToken(jwtOf({ notBefore: 1e20 }), {}), 'PAR_NOT_YET_VALID', '100000000000000000000 s');
+  });
+
+  it('an exp of -1e20 s is PAR_EXPIRED printing the seconds', async () => {
+    await refused(verifyPar(tar(jwtOf({ expires: -1e20 }))), 'PAR_EXPIRED', '-100000000000000000000 s after 1970-01-01T00:00:00Z', 're-sign');
+    expect((await inspectPar(tar(jwtOf({ expires: -1e20 })))).problem?.code).toBe('PAR_EXPIRED');
+  });
+
+  it('the last instant Date can show is still printed as a date', async () => {
+    await refused(verifyPar(tar(jwtOf({ notBefore: 8.64e12 }))), 'PAR_NOT_YET_VALID', '+275760-09-13T00:00:00.000Z');
+  });
+});
