@@ -408,6 +408,42 @@ describe('the selected binary handed back, per container', () => {
     }
   });
 
+  it('a decompressed binary comes back in a buffer of exactly its size, not as a view of a zlib chunk', async () => {
+    // small (one inflate chunk) and large (several), claims first (kept while hashing) and last (extracted)
+    const small = jwtOf({ hashes: { 'x86_64-linux': sha(X86) } });
+    const cases: [string, Uint8Array, Uint8Array][] = [
+      ['deflated zip, one chunk', await packPar(small, [['x86_64-linux', X86]], 'zip', true), X86],
+      ['gzip tar, one chunk', await packPar(small, [['x86_64-linux', X86]], 'tar.gz'), X86],
+      ['gzip tar, claims last', gz(tar(small, [['x86_64-linux.bin', X86]], 'last')), X86],
+      ['deflated zip, several chunks', await packPar(jwt, bins, 'zip', true), LARGE],
+      ['gzip tar, several chunks', await packPar(jwt, bins, 'tar.gz'), LARGE],
+    ];
+    for (const [what, par, data] of cases) {
+      const v = await verifyPar(par, { target: 'x86_64-linux' });
+      expect({ what, offset: v.binary!.byteOffset, backing: v.binary!.buffer.byteLength }).toEqual({ what, offset: 0, backing: data.length });
+      expect(Buffer.from(v.binary!).equals(Buffer.from(data))).toBe(true);
+    }
+  });
+
+  it('with a target selected, other members are not even inflated: a damaged deflate stream elsewhere does not stop it', async () => {
+    const par = await packPar(jwt, bins, 'zip', true);
+    // the aarch64 member's deflate stream starts after its local header (30 bytes + name + extra)
+    const name = Buffer.from('aarch64-linux.bin');
+    const at = Buffer.from(par).indexOf(name) - 30; // the local header comes before the central directory's copy
+    expect(Buffer.from(par.subarray(at, at + 4)).equals(Buffer.from('PK\x03\x04', 'latin1'))).toBe(true);
+    const view = new DataView(par.buffer, par.byteOffset);
+    const data = at + 30 + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
+    const damaged = new Uint8Array(par);
+    damaged[data] = 0xff; // BTYPE 11: an invalid deflate block
+    const v = await verifyPar(damaged, { target: 'x86_64-linux' });
+    expect(Buffer.from(v.binary!).equals(Buffer.from(LARGE))).toBe(true);
+    // the targets list still shows the unread member, with its signed hash
+    expect(v.targets['aarch64-linux']).toEqual({ sha256: sha(ARM), size: ARM.length });
+    // reading it is refused: selected, or with every member hashed
+    await refused(verifyPar(damaged, { target: 'aarch64-linux' }), 'PAR_BAD_FORMAT', 'aarch64-linux.bin');
+    await refused(verifyPar(damaged), 'PAR_BAD_FORMAT', 'corrupt');
+  });
+
   it('a gzip tar with its claims last is extracted by a second walk, byte for byte', async () => {
     const bytes = gz(tar(jwt, bins.map(([t, d]) => [`${t}.bin`, d]), 'last'));
     for (const [target, data] of bins) {
