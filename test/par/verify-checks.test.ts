@@ -605,7 +605,7 @@ describe('readVerifiedContents returns every binary, and only binaries', () => {
     expect(binaries.size).toBe(3);
   });
 
-  it('the claims checks apply: trust, times and the size limit', async () => {
+  it('the claims checks apply: trust and times', async () => {
     await refused(readVerifiedContents(tar(jwt, bins), { trustedIssuers: [] }), 'PAR_UNTRUSTED_ISSUER');
     await refused(readVerifiedContents(tar(jwtOf({ expires: T0 })), { now: at(T0) }), 'PAR_EXPIRED');
     expect((await readVerifiedContents(tar(jwtOf({ expires: T0 })), { now: at(T0 - 1) })).verified.claims.expires).toBe(T0);
