@@ -31,6 +31,7 @@ export default defineConfig({
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
+      'test/tlog/refusals.test.ts',
       'test/par/conformance.test.ts',
       'test/par/hostile.test.ts',
       'test/par/nkeys.test.ts',
