@@ -59,6 +59,7 @@ describe('signed notes: keys', () => {
   ])('a key name %j is refused', (bad, words) => {
     const r = refusalOf(() => generateNoteKey(bad));
     expect(r.code).toBe('TLOG_NOTE_BAD_KEY');
+    expect(r.message.startsWith('new key: key name ')).toBe(true);
     expect(r.message).toContain(words);
     expect(r.message).toContain(JSON.stringify(bad));
   });
@@ -175,6 +176,9 @@ describe('signed notes: framing', () => {
     ['a signature line with a bad name', (n) => n + `\u2014 a+b ${b64(Buffer.alloc(68))}\n`, 'has a bad key name or signature encoding'],
     ['a signature of four bytes (a key ID, no signature)', (n) => n + `\u2014 x ${b64(Buffer.alloc(4))}\n`, 'has a bad key name or signature encoding'],
     ['a signature that is not base64', (n) => n + '\u2014 x AAAAAA*=\n', 'has a bad key name or signature encoding'],
+    ['a signature line that is only base64 (no name, no space)', (n) => n + '\u2014 AAAAAAAA\n', 'the signature line "— AAAAAAAA" has a bad key name'],
+    ['a long line, quoted to 40 characters', (n) => n + 'x'.repeat(50) + '\n', `the line "${'x'.repeat(40)}" is not a signature line`],
+    ['a long bad signature line, quoted to 40 characters', (n) => n + `\u2014 ${'y'.repeat(50)}\n`, `the signature line "— ${'y'.repeat(38)}" has a bad key name`],
   ])('opening a note with %s is refused', (_, mangle, words) => {
     const note = signNote('hello\n', [signerA]);
     const r = refusalOf(() => openNote(mangle(note), [va]));
@@ -189,6 +193,18 @@ describe('signed notes: framing', () => {
     const note = signNote('hello\n', [signerA]);
     const r = refusalOf(() => openNote('head\n\n' + note, [va]));
     expect(r.code).toBe('TLOG_NOTE_BAD_SIGNATURE');
+  });
+
+  it('a note that starts with a byte-order mark is not the note that was signed', () => {
+    const note = signNote('hello\n', [signerA]);
+    const r = refusalOf(() => openNote(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(note)]), [va]));
+    expect(r.code).toBe('TLOG_NOTE_BAD_SIGNATURE');
+  });
+
+  it('a note whose text is one empty line signs and opens (as in Go)', () => {
+    const note = signNote('\n', [signerA]);
+    expect(note.startsWith('\n\n\u2014 a.example/log ')).toBe(true);
+    expect(openNote(note, [va]).text).toBe('\n');
   });
 
   it('reads at most 100 signature lines: 100 open, 101 are refused', () => {
@@ -230,6 +246,9 @@ describe('signed notes: framing', () => {
     expect(r.message).toBe(`no signature by a trusted key (b.example/log+${signerB.keyHash}); the note is signed only by a.example/log+${signerA.keyHash}`);
     expect(refusalOf(() => openNote(note, [])).message).toContain('no signature by a trusted key ((none))');
     expect(refusalOf(() => openNote(note, [vb, vb])).message).toContain(`(b.example/log+${signerB.keyHash}, b.example/log+${signerB.keyHash})`);
+    const two = signNote('hello\n', [signerA, signerB]);
+    const c = parseVerifierKey(generateNoteKey('c.example/log').verifierKey);
+    expect(refusalOf(() => openNote(two, [c])).message).toContain(`signed only by a.example/log+${signerA.keyHash}, b.example/log+${signerB.keyHash}`);
   });
 
   it('a trusted name with another key hash does not verify and does not count', () => {
@@ -300,6 +319,9 @@ describe('log entries', () => {
     ['a sha512 digest', { digest: 'sha512:' + '0f'.repeat(32) }, 'is not sha256:<64 lowercase hex>'],
     ['a short digest', { digest: 'sha256:' + '0f'.repeat(31) }, 'is not sha256:<64 lowercase hex>'],
     ['a digest with a suffix', { digest: 'sha256:' + '0f'.repeat(32) + 'x' }, 'is not sha256:<64 lowercase hex>'],
+    ['a digest with a prefix', { digest: 'xsha256:' + '0f'.repeat(32) }, 'is not sha256:<64 lowercase hex>'],
+    ['an issuer with a prefix', { issuer: 'XA' + 'Z'.repeat(55) }, 'is not an account key (A…)'],
+    ['a subject with a prefix', { subject: 'XV' + '2'.repeat(55) }, 'is not a service key (V…)'],
     ['a service key as issuer', { issuer: 'V' + 'Z'.repeat(55) }, `issuer "V${'Z'.repeat(55)}" is not an account key (A…)`],
     ['a short issuer', { issuer: 'A' + 'Z'.repeat(54) }, 'is not an account key (A…)'],
     ['an issuer with a suffix', { issuer: 'A' + 'Z'.repeat(55) + ' ' }, 'is not an account key (A…)'],
@@ -377,6 +399,10 @@ describe('Merkle trees: refusals and edges', () => {
     expect(some.get(5)).toEqual(rootOf(leaves, 5));
     expect(some.get(2)).toEqual(rootOf(leaves, 2));
     expect(rootsOf(leaves, [1]).get(1)).toEqual(leaves[0]);
+    // every stored leaf, for a size that merges at the last leaf
+    const seven = leaves.slice(0, 7);
+    expect(rootsOf(seven, [7]).get(7)).toEqual(rootOf(seven));
+    expect(rootsOf(leaves, [8]).get(8)).toEqual(rootOf(leaves));
   });
 
   it('proof requests outside the tree name the index and the sizes', () => {
@@ -395,30 +421,37 @@ describe('Merkle trees: refusals and edges', () => {
     const r5 = rootOf(leaves, 5);
     const r8 = rootOf(leaves, 8);
     const p = inclusionProof(leaves, 2, 5);
-    const msg = (fn: () => unknown): string => refusalOf(fn).message;
-    expect(msg(() => verifyInclusion(leaves[2], 2.5, 5, p, r5))).toBe('leaf index 2.5 is not an unsigned 64-bit integer');
-    expect(msg(() => verifyInclusion(leaves[2], -1n, 5, p, r5))).toBe('leaf index -1 is not an unsigned 64-bit integer');
-    expect(msg(() => verifyInclusion(leaves[2], 2, 2n ** 64n, p, r5))).toBe(`tree size ${2n ** 64n} is not an unsigned 64-bit integer`);
-    expect(msg(() => verifyInclusion(leaves[2], 2, 5, p, r5.subarray(1)))).toBe('root hash is 31 bytes, not 32');
-    expect(msg(() => verifyInclusion(leaves[2].subarray(2), 2, 5, p, r5))).toBe('leaf hash is 30 bytes, not 32');
-    expect(msg(() => verifyInclusion(leaves[2], 2, 5, [p[0], p[1].subarray(1), p[2]], r5))).toBe('inclusion proof hash 1 is 31 bytes, not 32');
-    expect(msg(() => verifyInclusion(leaves[2], 5, 5, p, r5))).toBe('leaf index 5 is not in a tree of size 5');
-    expect(msg(() => verifyInclusion(leaves[2], 2, 5, p.slice(1), r5))).toBe('inclusion proof for leaf 2 of 5 has 2 hashes, needs 3');
-    expect(msg(() => verifyInclusion(leaves[3], 2, 5, p, r5))).toBe('inclusion proof for leaf 2 does not lead to the root of the tree of size 5');
+    const msg = (fn: () => unknown): string => {
+      const r = refusalOf(fn);
+      return `${r.code}: ${r.message}`;
+    };
+    expect(msg(() => verifyInclusion(leaves[2], 2.5, 5, p, r5))).toBe(`TLOG_BAD_INDEX: leaf index 2.5 is not an unsigned 64-bit integer`);
+    expect(msg(() => verifyInclusion(leaves[2], -1n, 5, p, r5))).toBe(`TLOG_BAD_INDEX: leaf index -1 is not an unsigned 64-bit integer`);
+    expect(msg(() => verifyInclusion(leaves[2], 2, 2n ** 64n, p, r5))).toBe(`TLOG_BAD_INDEX: tree size ${2n ** 64n} is not an unsigned 64-bit integer`);
+    expect(msg(() => verifyInclusion(leaves[2], 2, 5, p, r5.subarray(1)))).toBe(`TLOG_BAD_HASH: root hash is 31 bytes, not 32`);
+    expect(msg(() => verifyInclusion(leaves[2].subarray(2), 2, 5, p, r5))).toBe(`TLOG_BAD_HASH: leaf hash is 30 bytes, not 32`);
+    expect(msg(() => verifyInclusion(leaves[2], 2, 5, [p[0], p[1].subarray(1), p[2]], r5))).toBe(`TLOG_BAD_HASH: inclusion proof hash 1 is 31 bytes, not 32`);
+    expect(msg(() => verifyInclusion(leaves[2], 5, 5, p, r5))).toBe(`TLOG_BAD_INDEX: leaf index 5 is not in a tree of size 5`);
+    expect(msg(() => verifyInclusion(leaves[2], 2, 5, p.slice(1), r5))).toBe(`TLOG_BAD_PROOF: inclusion proof for leaf 2 of 5 has 2 hashes, needs 3`);
+    expect(msg(() => verifyInclusion(leaves[3], 2, 5, p, r5))).toBe(`TLOG_BAD_PROOF: inclusion proof for leaf 2 does not lead to the root of the tree of size 5`);
 
+    expect(msg(() => verifyConsistency(1.5, 8, [], r5, r8))).toBe('TLOG_BAD_INDEX: tree size 1.5 is not an unsigned 64-bit integer');
+    expect(msg(() => verifyConsistency(1, 2n ** 64n, [], r5, r8))).toBe(`TLOG_BAD_INDEX: tree size ${2n ** 64n} is not an unsigned 64-bit integer`);
+    // 2^64−1 is a size like any other: the proof is what is wrong
+    expect(msg(() => verifyInclusion(leaves[2], 0, 2n ** 64n - 1n, [], r5))).toBe(`TLOG_BAD_PROOF: inclusion proof for leaf 0 of ${2n ** 64n - 1n} has 0 hashes, needs 64`);
     const c = consistencyProof(leaves, 3, 8);
-    expect(msg(() => verifyConsistency(8, 3, c, r8, r5))).toBe('tree size 3 is smaller than the earlier size 8: the log went back');
-    expect(msg(() => verifyConsistency(0, 3, c, emptyRoot(), r5))).toBe('no consistency proof starts at the empty tree');
-    expect(msg(() => verifyConsistency(5, 5, [r5], r5, r5))).toBe('sizes are equal (5) but the consistency proof is not empty');
-    expect(msg(() => verifyConsistency(5, 5, [], r5, r8))).toBe('two different roots for the same tree size 5');
-    expect(msg(() => verifyConsistency(3, 8, [], rootOf(leaves, 3), r8))).toBe('empty consistency proof from size 3 to 8');
-    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3).subarray(1), r8))).toBe('root hash is 31 bytes, not 32');
-    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3), r8.subarray(1)))).toBe('root hash is 31 bytes, not 32');
-    expect(msg(() => verifyConsistency(3, 8, [c[0].subarray(1), ...c.slice(1)], rootOf(leaves, 3), r8))).toBe('consistency proof hash 0 is 31 bytes, not 32');
-    expect(msg(() => verifyConsistency(3, 8, [...c, c[0]], rootOf(leaves, 3), r8))).toBe('consistency proof is longer than needed');
-    expect(msg(() => verifyConsistency(3, 8, c.slice(0, -1), rootOf(leaves, 3), r8))).toBe('consistency proof is shorter than needed');
-    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 4), r8))).toBe('consistency proof does not lead to the root of size 3');
-    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3), r5))).toBe('consistency proof does not lead to the root of size 8');
+    expect(msg(() => verifyConsistency(8, 3, c, r8, r5))).toBe(`TLOG_BAD_INDEX: tree size 3 is smaller than the earlier size 8: the log went back`);
+    expect(msg(() => verifyConsistency(0, 3, c, emptyRoot(), r5))).toBe(`TLOG_BAD_INDEX: no consistency proof starts at the empty tree`);
+    expect(msg(() => verifyConsistency(5, 5, [r5], r5, r5))).toBe(`TLOG_BAD_PROOF: sizes are equal (5) but the consistency proof is not empty`);
+    expect(msg(() => verifyConsistency(5, 5, [], r5, r8))).toBe(`TLOG_BAD_PROOF: two different roots for the same tree size 5`);
+    expect(msg(() => verifyConsistency(3, 8, [], rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_PROOF: empty consistency proof from size 3 to 8`);
+    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3).subarray(1), r8))).toBe(`TLOG_BAD_HASH: root hash is 31 bytes, not 32`);
+    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3), r8.subarray(1)))).toBe(`TLOG_BAD_HASH: root hash is 31 bytes, not 32`);
+    expect(msg(() => verifyConsistency(3, 8, [c[0].subarray(1), ...c.slice(1)], rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_HASH: consistency proof hash 0 is 31 bytes, not 32`);
+    expect(msg(() => verifyConsistency(3, 8, [...c, c[0]], rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_PROOF: consistency proof is longer than needed`);
+    expect(msg(() => verifyConsistency(3, 8, c.slice(0, -1), rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_PROOF: consistency proof is shorter than needed`);
+    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 4), r8))).toBe(`TLOG_BAD_PROOF: consistency proof does not lead to the root of size 3`);
+    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3), r5))).toBe(`TLOG_BAD_PROOF: consistency proof does not lead to the root of size 8`);
   });
 
   it('equal sizes with equal roots need no proof, whatever the roots\u2019 length', () => {
