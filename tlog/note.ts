@@ -91,8 +91,7 @@ function isWellFormed(s: string): boolean {
 function keyIdOf(name: string, publicKey: Uint8Array): Uint8Array {
   return new Uint8Array(
     createHash('sha256')
-      // Stryker disable next-line StringLiteral: Buffer's default encoding is UTF-8
-      .update(Buffer.from(name, 'utf8'))
+      .update(Buffer.from(name)) // UTF-8
       .update(Uint8Array.of(0x0a, ALG_ED25519))
       .update(publicKey)
       .digest()

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ImageLayoutBackend } from '../../registry/index.js';
+import type { ContentBackend } from '../../registry/backend.js';
 import { OCI_MANIFEST } from '../../registry/media-types.js';
 import {
   appendToLog,
@@ -186,17 +187,54 @@ describe('opening a stored log', () => {
       [{ ...base, layers: [{ ...good, size: 64 * 1024 + 1 }] }, shape],
       [{ ...base, layers: [{ ...good, data: encodeBase64(new Uint8Array(Buffer.from('x'))) }] }, `${where}: the embedded content does not match the layer digest ${good.digest}`],
       [{ ...base, layers: [{ ...good, size: good.size + 1 }] }, `${where}: the embedded content does not match the layer digest`],
+      // the same length, one field changed: still a canonical entry, but not the one the digest names
+      [{ ...base, layers: [{ ...good, data: encodeBase64(encodeEntry({ ...entries[0], version: '1.0.9' })) }] }, `${where}: the embedded content does not match the layer digest`],
+      ['null', shape],
     ] as const) {
       await put(m);
       const r = await refusal(openLog(backend));
       expect(r.code, JSON.stringify(m)).toBe('TLOG_ENTRY_MALFORMED');
       expect(r.message, JSON.stringify(m)).toContain(message);
     }
-    // content not embedded is fetched from the blob store (storeEntry wrote the blob) and checked
+    // content not embedded (or not as a string) is fetched from the blob store (storeEntry wrote the blob) and checked
     await put({ ...base, layers: [{ ...good, data: undefined }] });
+    expect((await openLog(backend)).entries).toEqual(entries);
+    await put({ ...base, layers: [{ ...good, data: 1234 }] });
     expect((await openLog(backend)).entries).toEqual(entries);
     // a layer exactly at the size cap is still read
     expect((await refusal(async () => (await put({ ...base, layers: [{ ...good, size: 64 * 1024 }] }), openLog(backend)))).message).toContain('does not match the layer digest');
+  });
+
+  it('log manifests are the documented OCI artifacts: the empty config, one layer, the content embedded, the index annotated', async () => {
+    const { backend, entries } = await logOf([1]);
+    const entry = JSON.parse(Buffer.from((await backend.getManifest(entryTag(0)))!.bytes).toString('utf8'));
+    const content = encodeEntry(entries[0]);
+    expect(entry).toEqual({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: LOG_ENTRY_ARTIFACT_TYPE,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:' + require256(Buffer.from('{}')), size: 2, data: 'e30=' },
+      layers: [{ mediaType: LOG_ENTRY_MEDIA_TYPE, digest: 'sha256:' + require256(content), size: content.length, data: encodeBase64(content) }],
+      annotations: { [LOG_INDEX_ANNOTATION]: '0' },
+    });
+    const cp = JSON.parse(Buffer.from((await backend.getManifest(checkpointTag(1)))!.bytes).toString('utf8'));
+    expect(cp.artifactType).toBe(LOG_CHECKPOINT_ARTIFACT_TYPE);
+    expect(cp.annotations).toBeUndefined();
+    // Gantry's checkpoints carry no extension lines: origin, size, root
+    const body = Buffer.from(cp.layers[0].data, 'base64').toString('utf8').split('\n\n')[0];
+    expect(body.split('\n')).toHaveLength(3);
+  });
+
+  it('a checkpoint whose embedded note is not the one its digest names is TLOG_CHECKPOINT_MALFORMED', async () => {
+    const { backend, entries } = await logOf([1]);
+    const m = JSON.parse(Buffer.from((await backend.getManifest(checkpointTag(1)))!.bytes).toString('utf8'));
+    const other = noteOver(entries, 1, 'elsewhere/logs');
+    m.layers[0].data = encodeBase64(new Uint8Array(Buffer.from(other)));
+    m.layers[0].size = Buffer.byteLength(other);
+    await backend.putManifest(checkpointTag(1), new Uint8Array(Buffer.from(JSON.stringify(m))), OCI_MANIFEST);
+    const r = await refusal((await openLog(backend)).latestCheckpoint([verifier]));
+    expect(r.code).toBe('TLOG_CHECKPOINT_MALFORMED');
+    expect(r.message).toContain('the embedded content does not match the layer digest');
   });
 
   it('a checkpoint manifest of the wrong shape is TLOG_CHECKPOINT_MALFORMED', async () => {
@@ -290,7 +328,10 @@ describe('proving a revision', () => {
 
     const pending = await refusal(log.proveRevision(4, log.entries[3].digest, [verifier]));
     expect(pending).toEqual({ code: 'TLOG_UNLOGGED_REVISION', message: `${backend.description}: revision 4 is not in the log's latest checkpoint (size 3)` });
-    expect((await refusal(log.proveRevision(9, entries[0].digest, [verifier]))).code).toBe('TLOG_UNLOGGED_REVISION');
+    expect(await refusal(log.proveRevision(9, entries[0].digest, [verifier]))).toEqual({
+      code: 'TLOG_UNLOGGED_REVISION',
+      message: `${backend.description}: revision 9 is not in the log's latest checkpoint (size 3)`,
+    });
     const moved = await refusal(log.proveRevision(2, entries[2].digest, [verifier]));
     expect(moved).toEqual({ code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: revision 2 resolves to ${entries[2].digest}, the log records ${entries[1].digest}; the tag was re-pointed` });
     expect((await refusal(log.proveRevision(2, entries[1].digest, [verifier], noteOver(entries, 1, 'elsewhere/log')))).code).toBe('TLOG_ORIGIN_MISMATCH');
@@ -312,12 +353,58 @@ describe('proving a revision', () => {
       code: 'TLOG_FORK',
       message: `${backend.description}: the first 2 entries of this log hash to ${encodeBase64(log.rootAt(2))}, the trusted checkpoint says ${encodeBase64(otherRoot)}; the history was rewritten (a fork)`,
     });
+    let cause: unknown;
+    try {
+      log.checkExtends(at(2), { ...at(4), root: log.rootAt(3) });
+    } catch (e) {
+      cause = (e as Error).cause;
+    }
+    expect(isTlogError(cause) && cause.code).toBe('TLOG_BAD_PROOF');
     const badLatest = await refusal(() => log.checkExtends(at(2), { ...at(4), root: log.rootAt(3) }));
     expect(badLatest).toEqual({ code: 'TLOG_FORK', message: `${backend.description}: no consistency proof links the trusted checkpoint of size 2 to the latest of size 4` });
   });
 });
 
+/** `inner` with extra tags listed whose manifests are gone by the time they are read (a race with a delete). */
+function vanishing(inner: ImageLayoutBackend, extra: string[]): ContentBackend {
+  return Object.assign(Object.create(inner) as ContentBackend, { listTags: async () => [...(await inner.listTags()), ...extra] });
+}
+
 describe('verifyLog: every problem, each with its own code', () => {
+  it('an entry or checkpoint listed but gone when read: the log ends before the entry; the checkpoint is reported', async () => {
+    const { backend, entries } = await logOf([1, 2]);
+    const racing = vanishing(backend, ['tlog.entry.2', 'tlog.entry.3', 'tlog.checkpoint.4']);
+    const log = await openLog(racing);
+    expect(log.entries).toEqual(entries);
+    expect(log.strayEntryIndices).toEqual([]);
+    const v = await verifyLog(racing, { verifiers: [verifier] });
+    expect(v.problems).toEqual([{ code: 'TLOG_ENTRY_MISSING', message: `tlog.checkpoint.4: ${backend.description}: tlog.checkpoint.4 vanished while being read` }]);
+  });
+
+  it('a registry that fails is an error, not a problem of the log', async () => {
+    const failing = Object.assign(Object.create(layout()) as ContentBackend, {
+      listTags: async () => {
+        throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+      },
+    });
+    await expect(verifyLog(failing, { verifiers: [verifier] })).rejects.toThrow('ECONNREFUSED');
+  });
+
+  it('a mirror verifies under the origin it copies', async () => {
+    const { backend, notes } = await logOf([1, 2]);
+    const mirror = layout();
+    for (const t of await backend.listTags()) {
+      const m = (await backend.getManifest(t))!;
+      const parsed = JSON.parse(Buffer.from(m.bytes).toString('utf8'));
+      for (const d of [parsed.config, ...(parsed.layers ?? [])].filter(Boolean)) await mirror.putBlob(d.digest, await backend.getBlob(d.digest));
+      await mirror.putManifest(t, m.bytes, OCI_MANIFEST);
+    }
+    expect((await problemsOf(mirror)).map((p) => p.code)).toContain('TLOG_ORIGIN_MISMATCH');
+    const v = await verifyLog(mirror, { verifiers: [verifier], origin: backend.description, trusted: notes[0] });
+    expect(v.problems).toEqual([]);
+    expect(v.origin).toBe(backend.description);
+  });
+
   it('a good log: ok, its size, its checkpoint, and a consistency proof from the trusted checkpoint', async () => {
     const { backend, notes } = await logOf([1, 2, 3]);
     const v = await verifyLog(backend, { verifiers: [verifier], trusted: notes[0], readArchive: async (d) => ({ ...(await openLog(backend)).entries.find((e) => e.digest === d)! }) });
@@ -464,6 +551,18 @@ describe('checkpointing a log', () => {
     expect((await openLog(b)).checkpointSizes).toEqual([2]);
     expect((await checkpointLog(b, { signer })).checkpoint.size).toBe(3);
     expect((await openLog(b)).checkpointSizes).toEqual([2, 3]);
+  });
+
+  it('checkpoints under the origin it is given, and never a log whose entries were rewritten', async () => {
+    const b = layout();
+    await storeEntry(b, 0, await publish(b, 1));
+    const c = await checkpointLog(b, { signer, origin: 'mirror.example/acme/kv' });
+    expect(c.checkpoint.origin).toBe('mirror.example/acme/kv');
+    expect(c.checkpoint.extensions).toEqual([]);
+    const { backend, entries } = await logOf([1, 2]);
+    await storeEntry(backend, 1, { ...entries[1], version: 'rewritten' });
+    await storeEntry(backend, 2, await publish(backend, 3));
+    expect((await refusal(checkpointLog(backend, { signer }))).code).toBe('TLOG_ROOT_MISMATCH');
   });
 
   it("another key's log is never extended, and the refusal says whose it is not", async () => {
