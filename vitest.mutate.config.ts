@@ -31,6 +31,10 @@ export default defineConfig({
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
+      'test/tlog/refusals.test.ts',
+      // the stored log's checks, on an image-layout directory (registry-log.test.ts needs a
+      // registry and the appends' 1.5 s confirmation waits)
+      'test/tlog/log-verify.test.ts',
       'test/par/conformance.test.ts',
       'test/par/hostile.test.ts',
       'test/par/nkeys.test.ts',
