@@ -149,6 +149,11 @@ describe('no log', () => {
     expect(f).toEqual({ reason: 'LogMissing', code: undefined, transient: false, message: `${r.ref}: a transparency log is required, but the controller trusts no log key; add --log-key (the gantry-trust ConfigMap's log-keys)` });
     expect((await failure(witness({ verifierKeys: [], requireLog: true }).w.check(checkOf(r, e)))).reason).toBe('LogMissing');
     expect(await metric(metrics, 'gantry_log_checks_total', { result: 'missing' })).toBe(1);
+    // a LogMissing is no inconsistency
+    expect((await metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'gantry_log_inconsistencies_total')?.values).toEqual([]);
+    // and without keys the registry is not even read: an unreadable repository offers nothing, quietly
+    writeFileSync(join(r.dir, 'index.json'), '{ broken');
+    expect(await w.highestLogged({ ref: r.ref, origin: ORIGIN })).toBeUndefined();
   });
 
   it('a repository without a log: accepted, or LogMissing naming what requires it', async () => {
@@ -183,6 +188,29 @@ describe('no log', () => {
 });
 
 describe('LogInconsistent, each with its evidence', () => {
+  it('entries without a checkpoint, or a checkpoint without entries, is not "no log"', async () => {
+    const r = repo();
+    const e = await publish(r, 1, { checkpoint: false });
+    const { w } = witness({ recheckMs: 0 });
+    expect((await failure(w.check(checkOf(r, e)))).code).toBe('TLOG_NO_LOG');
+    const s = repo();
+    const lone = await publish(s, 1);
+    rmSync(join(s.dir, 'index.json'));
+    await storeCheckpointNote(s.backend, 1, signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: rootOf([leafHash(encodeEntry(lone))], 1), extensions: [] }), [signer]));
+    expect((await failure(w.check(checkOf(s, lone)))).code).toBe('TLOG_ENTRY_MISSING');
+  });
+
+  it('works without metrics', async () => {
+    const r = repo();
+    const e = await publish(r, 1);
+    const w = new RegistryLogWitness({ verifierKeys: [key.verifierKey] });
+    expect((await w.check(checkOf(r, e)))!.size).toBe(1);
+    expect((await failure(w.check(checkOf(r, { ...e, revision: 5 })))).code).toBe('TLOG_UNLOGGED_REVISION');
+    expect((await failure(w.check(checkOf(r, e, { required: true, ref: `oci-layout:${join(root, 'none')}` })))).reason).toBe('LogMissing');
+    writeFileSync(join(r.dir, 'index.json'), '{ broken');
+    await expect(new RegistryLogWitness({ verifierKeys: [key.verifierKey] }).check(checkOf(r, e))).rejects.toThrow('index.json is not valid JSON');
+  });
+
   it('against the remembered checkpoint: a smaller tree, other history, a root that is not base64', async () => {
     const r = repo();
     const e1 = await publish(r, 1);
@@ -256,6 +284,15 @@ describe('LogInconsistent, each with its evidence', () => {
 });
 
 describe('reading the log once per recheck interval', () => {
+  it('by default a log is reused for a while (15 s), not read on every check', async () => {
+    const r = repo();
+    const e1 = await publish(r, 1);
+    const { w } = witness();
+    expect((await w.check(checkOf(r, e1)))!.size).toBe(1);
+    const e2 = await publish(r, 2);
+    expect((await failure(w.check(checkOf(r, e2)))).code).toBe('TLOG_UNLOGGED_REVISION');
+  });
+
   it('a log opened within recheckMs is reused; after it, the registry is read again', async () => {
     const r = repo();
     await publish(r, 1);
