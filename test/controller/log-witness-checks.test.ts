@@ -153,7 +153,7 @@ describe('no log', () => {
     expect((await metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'gantry_log_inconsistencies_total')?.values).toEqual([]);
     // and without keys the registry is not even read: an unreadable repository offers nothing, quietly
     writeFileSync(join(r.dir, 'index.json'), '{ broken');
-    expect(await w.highestLogged({ ref: r.ref, origin: ORIGIN })).toBeUndefined();
+    expect(await witness({ verifierKeys: [] }).w.highestLogged({ ref: r.ref, origin: ORIGIN })).toBeUndefined();
   });
 
   it('a repository without a log: accepted, or LogMissing naming what requires it', async () => {
