@@ -43,6 +43,8 @@ export default {
     'tlog/registry-log.ts:82-386',
     'tlog/registry-log.ts:487-524',
     'tlog/registry-log.ts:608-700',
+    // the controller as the log's witness: what a resolved revision must show before it runs
+    'controller/log-witness.ts',
   ],
   // two cores shared with other work
   concurrency: 2,
