@@ -27,7 +27,7 @@ export default {
     'api/trust.ts',
     'par/verify.ts',
     // only getManifest's digest check: the rest of the client is transport plumbing
-    'registry/distribution/client.ts:118-137',
+    'registry/distribution/client.ts:121-140',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
