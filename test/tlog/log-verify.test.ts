@@ -6,13 +6,13 @@
  * appends' timing rule and the registry's own behaviour are proved against a real registry in
  * registry-log.test.ts; this file is what the mutation run uses for the checks.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ImageLayoutBackend } from '../../registry/index.js';
 import type { ContentBackend } from '../../registry/backend.js';
+import { sha256Digest } from '../../registry/digest.js';
 import { OCI_MANIFEST } from '../../registry/media-types.js';
 import {
   appendToLog,
@@ -147,7 +147,7 @@ describe('opening a stored log', () => {
             schemaVersion: 2,
             mediaType: OCI_MANIFEST,
             artifactType: LOG_ENTRY_ARTIFACT_TYPE,
-            layers: [{ mediaType: LOG_ENTRY_MEDIA_TYPE, digest: 'sha256:' + require256(content), size: content.length, data: encodeBase64(content), ...layer }],
+            layers: [{ mediaType: LOG_ENTRY_MEDIA_TYPE, digest: sha256Digest(content), size: content.length, data: encodeBase64(content), ...layer }],
             ...(annotations ? { annotations } : {}),
           }),
         ),
@@ -159,7 +159,7 @@ describe('opening a stored log', () => {
     const lax = new Uint8Array(Buffer.from(Buffer.from(content).toString('utf8').replace('revision 2', 'revision 02')));
     await backend.putManifest(
       'tlog.entry.1',
-      manifest({ [LOG_INDEX_ANNOTATION]: '1' }, { digest: 'sha256:' + require256(lax), size: lax.length, data: encodeBase64(lax) }),
+      manifest({ [LOG_INDEX_ANNOTATION]: '1' }, { digest: sha256Digest(lax), size: lax.length, data: encodeBase64(lax) }),
       OCI_MANIFEST,
     );
     r = await refusal(openLog(backend));
@@ -170,7 +170,7 @@ describe('opening a stored log', () => {
   it('a log manifest of another kind, with two layers, an oversized layer, or content that does not match its digest is refused', async () => {
     const { backend, entries } = await logOf([1]);
     const content = encodeEntry(entries[0]);
-    const good = { mediaType: LOG_ENTRY_MEDIA_TYPE, digest: 'sha256:' + require256(content), size: content.length, data: encodeBase64(content) };
+    const good = { mediaType: LOG_ENTRY_MEDIA_TYPE, digest: sha256Digest(content), size: content.length, data: encodeBase64(content) };
     const put = (m: object | string) => backend.putManifest('tlog.entry.0', new Uint8Array(Buffer.from(typeof m === 'string' ? m : JSON.stringify(m))), OCI_MANIFEST);
     const base = { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: LOG_ENTRY_ARTIFACT_TYPE, annotations: { [LOG_INDEX_ANNOTATION]: '0' } };
     const where = `${backend.description}:tlog.entry.0`;
@@ -213,8 +213,8 @@ describe('opening a stored log', () => {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       artifactType: LOG_ENTRY_ARTIFACT_TYPE,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:' + require256(Buffer.from('{}')), size: 2, data: 'e30=' },
-      layers: [{ mediaType: LOG_ENTRY_MEDIA_TYPE, digest: 'sha256:' + require256(content), size: content.length, data: encodeBase64(content) }],
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2, data: 'e30=' },
+      layers: [{ mediaType: LOG_ENTRY_MEDIA_TYPE, digest: sha256Digest(content), size: content.length, data: encodeBase64(content) }],
       annotations: { [LOG_INDEX_ANNOTATION]: '0' },
     });
     const cp = JSON.parse(Buffer.from((await backend.getManifest(checkpointTag(1)))!.bytes).toString('utf8'));
@@ -437,7 +437,7 @@ describe('verifyLog: every problem, each with its own code', () => {
   });
 
   it('entries after a gap, an interrupted push, and each bad checkpoint (prefixed with its tag)', async () => {
-    const { backend, entries, notes } = await logOf([1, 2, 3]);
+    const { backend, notes } = await logOf([1, 2, 3]);
     await storeEntry(backend, 3, await publish(backend, 4)); // an interrupted push: logged, not checkpointed
     for (const i of [6, 5]) await storeEntry(backend, i, await publish(backend, i + 10));
     await storeCheckpointNote(backend, 2, notes[0]); // an older checkpoint under tag 2
@@ -452,7 +452,6 @@ describe('verifyLog: every problem, each with its own code', () => {
       { code: 'TLOG_UNLOGGED_REVISION', message: `${backend.description}: rev-16 is published but has no log entry; re-push that archive to log it` },
     ]);
     expect(v.ok).toBe(false);
-    expect(entries).toHaveLength(3);
   });
 
   it('a latest checkpoint that fails leaves no checkpoint and nothing counted as uncheckpointed', async () => {
@@ -566,13 +565,12 @@ describe('checkpointing a log', () => {
   });
 
   it("another key's log is never extended, and the refusal says whose it is not", async () => {
-    const { backend, entries } = await logOf([1]);
+    const { backend } = await logOf([1]);
     await storeEntry(backend, 1, await publish(backend, 2));
     const r = await refusal(checkpointLog(backend, { signer: otherSigner }));
     expect(r).toEqual({ code: 'TLOG_NOTE_UNVERIFIED', message: `${backend.description}: the log's checkpoint is not signed by gantry-test-log+${otherSigner.keyHash}; this log belongs to another key — push with that key` });
     expect((await refusal(appendToLog(backend, await publish(backend, 3), { signer: otherSigner }))).code).toBe('TLOG_NOTE_UNVERIFIED');
     expect((await openLog(backend)).checkpointSizes).toEqual([1]);
-    expect(entries).toHaveLength(1);
   });
 
   it('appendToLog refuses before writing: a wait not longer than Δ, a bad entry, another digest for a logged revision', async () => {
@@ -595,7 +593,3 @@ describe('checkpointing a log', () => {
     expect(again).toMatchObject({ index: 0, appended: false, contended: 0, checkpoint: { checkpoint: { size: 1 } } });
   });
 });
-
-function require256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
