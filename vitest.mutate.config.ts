@@ -31,11 +31,18 @@ export default defineConfig({
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
+      'test/tlog/refusals.test.ts',
+      // the stored log's checks, on an image-layout directory (registry-log.test.ts needs a
+      // registry and the appends' 1.5 s confirmation waits)
+      'test/tlog/log-verify.test.ts',
+      // the controller's log witness alone (log-witness.test.ts runs it inside a whole cluster)
+      'test/controller/log-witness-checks.test.ts',
       'test/par/conformance.test.ts',
       'test/par/hostile.test.ts',
       'test/par/nkeys.test.ts',
       'test/par/prefix.test.ts',
       'test/par/roundtrip.test.ts',
+      'test/par/verify-checks.test.ts',
       // the membrane's permissions against a real nats-server with nothing else running;
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',

@@ -4,6 +4,7 @@
  * uploads (upload.ts). Implements the ContentBackend that archive-store.ts builds on.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../../runtime/log.js';
 import type { ContentBackend } from '../backend.js';
 import { isDigest, sha256Digest } from '../digest.js';
@@ -28,6 +29,8 @@ export interface DistributionOptions {
 }
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** PUTs of one manifest while the registry reports one of its blobs unknown (see putManifest) */
+const MANIFEST_BLOB_RACE_ATTEMPTS = 3;
 /**
  * Each PATCH costs distribution time in proportion to its size beyond the bytes themselves:
  * 64 MiB + 4 KiB took ~377 ms in 16 MiB chunks, ~306 ms in 64 MiB ones, ~299 ms in one PUT.
@@ -136,15 +139,30 @@ export class DistributionClient implements ContentBackend {
     return { bytes, digest, mediaType };
   }
 
+  /**
+   * Stores a manifest under `tag`. distribution's filesystem storage rewrites a repository's
+   * link to a blob in place (truncate, then write) each time an upload of that blob commits, so
+   * a manifest PUT that checks its blobs while another client commits the same blob (the empty
+   * config every log artifact shares, or a layer two pushes have in common) can read the link
+   * empty and answer 400 MANIFEST_BLOB_UNKNOWN for a blob that is there. That answer is tried
+   * again, twice, shortly after: a blob that is really missing is refused the same way each time.
+   */
   async putManifest(tag: string, bytes: Uint8Array, mediaType: string): Promise<string> {
     const digest = sha256Digest(bytes);
-    const { res } = await this.transport.send('PUT', this.path(`manifests/${tag}`), {
-      actions: 'pull,push',
-      retry: true,
-      body: bytes,
-      headers: { 'content-type': mediaType },
-    });
-    if (res.status !== 201 && res.status !== 200) throw await this.failure(res, `put manifest ${tag}`);
+    let res: Response;
+    for (let attempt = 1; ; attempt++) {
+      ({ res } = await this.transport.send('PUT', this.path(`manifests/${tag}`), {
+        actions: 'pull,push',
+        retry: true,
+        body: bytes,
+        headers: { 'content-type': mediaType },
+      }));
+      if (res.status === 201 || res.status === 200) break;
+      const failure = await this.failure(res, `put manifest ${tag}`);
+      if (res.status !== 400 || !failure.message.includes('MANIFEST_BLOB_UNKNOWN') || attempt >= MANIFEST_BLOB_RACE_ATTEMPTS) throw failure;
+      this.log.debug({ tag, attempt }, 'manifest PUT found a blob unknown; a concurrent upload of it may be rewriting its link, trying again');
+      await sleep(25 * attempt);
+    }
     await discard(res);
     const answered = res.headers.get('docker-content-digest');
     if (answered && answered !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}:${tag}: registry stored the manifest as ${answered}, we sent ${digest}`);

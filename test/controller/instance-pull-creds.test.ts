@@ -78,6 +78,10 @@ describe('instance pull credentials', () => {
     const robot = { username: 'robot', password: 'tok3n' };
     const digests: Record<string, string> = {};
     beforeAll(async () => {
+      // these tests drive InstancePullCredentials for instances that exist only in the test; a
+      // running controller's sweep would delete their Secrets as credentials of gone instances
+      // (it did, once, between a write and its refresh on a loaded machine)
+      await ctl.stop();
       tokens = await startTokenServer({ [robot.username]: robot.password });
       reg = await startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle } });
       for (const repo of ['acme/mine', 'acme/theirs']) {

@@ -70,11 +70,16 @@ function publishRefused(nc: NatsConnection, subject: string): Promise<unknown> {
 }
 const violation = expect.any(natsErrors.PermissionViolationError);
 
-let admin: { nc: NatsConnection; key: string };
+/**
+ * The admin identity, made by the first test that needs it rather than in beforeAll: a hook
+ * that throws only skips the file's tests, which Stryker then counts as a surviving mutant
+ * (an admin rule broken so that nats-server refuses the connection went unnoticed that way).
+ */
+let adminP: Promise<{ nc: NatsConnection; key: string }> | undefined;
+const theAdmin = () => (adminP ??= identity('admin', adminPermissions));
 
 beforeAll(async () => {
   nats = await startMembraneNats();
-  admin = await identity('admin', adminPermissions);
 });
 afterAll(async () => {
   await Promise.all(conns.map((c) => c.close().catch(() => {})));
@@ -83,6 +88,7 @@ afterAll(async () => {
 
 describe('a host', () => {
   it('gets calls on its Provider\'s subject in its queue group, on its instance\'s subject, and on its capability\'s in that queue group, and answers each once', async () => {
+    const admin = await theAdmin();
     const h = await host({ provider: 'echo', instance: 'echo-0', capid: 'acme:echo' });
     const prov = providerSubject(NS, 'echo');
     const cap = capabilitySubject(NS, 'acme:echo');
@@ -96,6 +102,7 @@ describe('a host', () => {
   });
 
   it('with a link name serves that link of its capability, not the default one', async () => {
+    const admin = await theAdmin();
     const h = await host({ provider: 'echo', instance: 'echo-1', capid: 'acme:echo', linkName: 'blue' });
     const blue = capabilitySubject(NS, 'acme:echo', 'blue');
     const m = await delivered(h.nc, `${blue}.*.*`, () => admin.nc.publish(`${blue}.Op.caller`, 'x'), blue);
@@ -120,6 +127,7 @@ describe('a host', () => {
   });
 
   it('is refused: another instance\'s or Provider\'s subjects, its Provider\'s outside the queue group, calls, dispatches for another Provider, others\' inboxes', async () => {
+    const admin = await theAdmin();
     const h = await host({ provider: 'echo', instance: 'echo-4', capid: 'acme:echo' });
     const prov = providerSubject(NS, 'echo');
     expect(await subscribeRefused(h.nc, `${instanceSubject(NS, 'echo', 'echo-0')}.*.*`)).toEqual(violation);
@@ -144,6 +152,7 @@ describe('a grantee', () => {
   });
 
   it('of a Provider is refused: another operation, another caller key, another Provider, a capability subject, dispatches from another Provider', async () => {
+    const admin = await theAdmin();
     const g = await grantee({ provider: 'kv' }, ['Get']);
     const prov = providerSubject(NS, 'kv');
     expect(await publishRefused(g.nc, `${prov}.Set.${g.key}`)).toEqual(violation);
@@ -185,6 +194,7 @@ describe('a grantee', () => {
 
 describe('the admin', () => {
   it('may call anything under gantry. as any caller, but reads only its own inbox', async () => {
+    const admin = await theAdmin();
     expect(await subscribeRefused(admin.nc, '_INBOX.>')).toEqual(violation);
     expect(await subscribeRefused(admin.nc, 'gantry.>')).toEqual(violation);
     expect(await publishRefused(admin.nc, 'elsewhere.subject')).toEqual(violation);
