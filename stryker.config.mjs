@@ -27,7 +27,7 @@ export default {
     'api/trust.ts',
     'par/verify.ts',
     // only getManifest's digest check: the rest of the client is transport plumbing
-    'registry/distribution/client.ts:121-140',
+    'registry/distribution/client.ts:128-150',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
@@ -40,9 +40,9 @@ export default {
     // mismatches, who may extend a log); the appends' timing rule around them is proved
     // against a real registry in registry-log.test.ts, outside the mutation run. Line ranges:
     // move them with the code (openLog and above, latestOwnCheckpoint + checkpointLog, verifyLog)
-    'tlog/registry-log.ts:82-386',
-    'tlog/registry-log.ts:487-524',
-    'tlog/registry-log.ts:608-700',
+    'tlog/registry-log.ts:82-466',
+    'tlog/registry-log.ts:572-624',
+    'tlog/registry-log.ts:715-839',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/log-witness.ts',
   ],

@@ -22,9 +22,9 @@
 import { hostTarget } from './target.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
-import { ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
+import { type ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
 import type { VerifiedPar } from '../par/index.js';
-import { BinaryStore } from './binaries.js';
+import type { BinaryStore } from './binaries.js';
 import { InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
 import type { PreparedBinary } from './instance-runner.js';
@@ -49,7 +49,12 @@ export interface PipelineOptions {
   metrics?: AgentMetrics;
 }
 
-export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, onPhase: (p: 'Fetching' | 'Verifying') => void, onStep: (step: string) => void = () => {}): Promise<PreparedBinary> {
+export async function prepareBinary(
+  o: PipelineOptions,
+  inst: ProviderInstance,
+  onPhase: (p: 'Fetching' | 'Verifying') => void,
+  onStep: (step: string) => void = () => {},
+): Promise<PreparedBinary> {
   const spec = inst.spec;
   const namespace = inst.metadata.namespace ?? 'default';
   if (!spec?.archive?.ref || !spec.archive.digest || !spec.target) {
@@ -71,7 +76,11 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   const secrets = await instancePullSecrets(o.kube, o.namespace, inst);
   const credentials = credentialsFor(spec.archive.ref, secrets);
   onStep('credentials');
-  const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, maxArchiveBytes: o.maxArchiveBytes, credentials });
+  const opened = openArchiveStore(spec.archive.ref, {
+    plainHttpRegistries: o.plainHttpRegistries,
+    maxArchiveBytes: o.maxArchiveBytes,
+    credentials,
+  });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss
   let pulled = false;
   const store: ArchiveStore = {
@@ -82,7 +91,10 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
     resolve: (...a) => opened.resolve(...a),
     // Stryker disable next-line ArrowFunction: as above
     revisions: () => opened.revisions(),
-    pull: (...a) => ((pulled = true), opened.pull(...a)),
+    pull: (...a) => {
+      pulled = true;
+      return opened.pull(...a);
+    },
     // Stryker disable next-line ArrowFunction: as above (access is shown on the store itself, above the cache)
     checkAccess: (d) => opened.checkAccess(d),
   };
@@ -121,7 +133,10 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
 function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], verified: VerifiedPar): PreparedBinary {
   const claims = verified.claims;
   if (spec.capid && claims.capid && spec.capid !== claims.capid) {
-    throw new InstanceFailure('CapabilityMismatch', `the archive's signed capid is ${claims.capid}, but the instance expects ${spec.capid}`);
+    throw new InstanceFailure(
+      'CapabilityMismatch',
+      `the archive's signed capid is ${claims.capid}, but the instance expects ${spec.capid}`,
+    );
   }
   const capid = claims.capid ?? spec.capid;
   if (!capid) throw new InstanceFailure('CapabilityMismatch', 'neither the archive claims nor the instance name a capability id');

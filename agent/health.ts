@@ -32,7 +32,8 @@ export class EventLoopWatch {
   /** True, or why the loop is not considered responsive. */
   check(): true | string {
     const now = performance.now();
-    if (this.stall && now - this.stall.at <= this.o.windowMs) return `event loop stalled for ${Math.round(this.stall.ms)} ms ${Math.round((now - this.stall.at) / 1000)} s ago`;
+    if (this.stall && now - this.stall.at <= this.o.windowMs)
+      return `event loop stalled for ${Math.round(this.stall.ms)} ms ${Math.round((now - this.stall.at) / 1000)} s ago`;
     return true;
   }
 

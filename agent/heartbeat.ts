@@ -9,7 +9,7 @@
  * instead of silently clobbering; a failure is logged and retried on the next tick, never fatal.
  */
 import { agentLeaseName, annotations } from '../api/common.js';
-import { isConflict, isNotFound, KubeClient, resourcePath } from '../runtime/kube.js';
+import { isConflict, isNotFound, type KubeClient, type LeaseObject, resourcePath } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 
 // the Lease contract (name, target annotation) is the API's: the controller reads the same names
@@ -82,7 +82,7 @@ export class Heartbeat {
       renewTime: now,
     };
     for (let attempt = 0; attempt < 3; attempt++) {
-      let current: any;
+      let current: LeaseObject;
       try {
         current = await kube.get(`${path}/${name}`);
       } catch (err) {
@@ -91,7 +91,12 @@ export class Heartbeat {
           await kube.create(path, {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',
-            metadata: { name, namespace, labels: { 'app.kubernetes.io/component': 'gantry-agent', 'gantry.dev/node': node }, annotations: { [TARGET_ANNOTATION]: target } },
+            metadata: {
+              name,
+              namespace,
+              labels: { 'app.kubernetes.io/component': 'gantry-agent', 'gantry.dev/node': node },
+              annotations: { [TARGET_ANNOTATION]: target },
+            },
             spec: { ...spec, acquireTime: now },
           });
           return;

@@ -136,10 +136,15 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const records = new HostRecords(join(cacheDir, 'hosts'));
   // before anything else: hosts left by a previous agent on this node must not keep serving
   const reaped = await records.reapAll();
-  if (reaped.length) log.info({ hosts: reaped.map((r) => `${r.namespace}/${r.name}:${r.pid}`) }, 'stopped provider hosts left by a previous agent');
+  if (reaped.length)
+    log.info({ hosts: reaped.map((r) => `${r.namespace}/${r.name}:${r.pid}`) }, 'stopped provider hosts left by a previous agent');
 
   // after the reaping: pooled hosts carry the same marker as the hosts a previous agent left
-  const pool = new HostPool({ size: opts.hostPoolSize ?? DEFAULT_HOST_POOL_SIZE, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
+  const pool = new HostPool({
+    size: opts.hostPoolSize ?? DEFAULT_HOST_POOL_SIZE,
+    env: records.markerEnv(),
+    threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls),
+  });
 
   const binaries = new BinaryStore(join(cacheDir, 'binaries'));
   binaries.sweepTemporaries();
@@ -150,7 +155,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => [...runners()].map((r) => r.currentPhase) });
   const renewIntervalMs = opts.renewIntervalMs ?? 10_000;
   const heartbeat = new Heartbeat({
-    kube, namespace, node, target, log, renewIntervalMs,
+    kube,
+    namespace,
+    node,
+    target,
+    log,
+    renewIntervalMs,
     onRenew: (ok) => (ok ? metrics.leaseLastRenew.set(Date.now() / 1000) : metrics.leaseRenewFailures.inc()),
   });
 
@@ -173,7 +183,23 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       log,
       metrics,
       prepare: async (inst, onPhase, onStep) => {
-        const binary = await prepareBinary({ kube, namespace, cache, binaries, access, target, trustedIssuers: opts.trustedIssuers ?? [], plainHttpRegistries: opts.plainHttpRegistries ?? [], maxArchiveBytes: opts.maxArchiveBytes, metrics }, inst, onPhase, onStep);
+        const binary = await prepareBinary(
+          {
+            kube,
+            namespace,
+            cache,
+            binaries,
+            access,
+            target,
+            trustedIssuers: opts.trustedIssuers ?? [],
+            plainHttpRegistries: opts.plainHttpRegistries ?? [],
+            maxArchiveBytes: opts.maxArchiveBytes,
+            metrics,
+          },
+          inst,
+          onPhase,
+          onStep,
+        );
         if (opts.membrane) hostCreds.set(inst.metadata.uid ?? '', await instanceCreds(kube, namespace, join(cacheDir, 'creds'), inst));
         return binary;
       },
@@ -185,25 +211,33 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           ...(res?.maxInFlight !== undefined ? { maxInFlight: res.maxInFlight } : {}),
           ...(res?.callTimeout !== undefined ? { callTimeoutMs: parseDurationMs(res.callTimeout) } : {}),
         };
-        return new ProviderHost({
-          libraryPath: binary.libraryPath,
-          librarySha256: binary.sha256,
-          expectedCapid: binary.capid,
-          namespace: inst.metadata.namespace ?? 'default',
-          provider: inst.spec.provider,
-          instance: inst.metadata.name,
-          linkName: inst.spec.linkName ?? DEFAULT_LINK,
-          config: inst.spec.config,
-          nats: opts.membrane
-            ? { tls: opts.nats?.tls, connectTimeoutMs: opts.nats?.connectTimeoutMs, servers: opts.natsUrl, credsFile: hostCreds.get(inst.metadata.uid ?? '') }
-            : { ...opts.nats, servers: opts.natsUrl },
-          ...(Object.keys(limits).length ? { limits } : {}),
-        }, {
-          env: records.markerEnv(),
-          pool,
-          ...(res?.memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(res.memory) } : {}),
-          ...(opts.memoryCheckMs !== undefined ? { memoryCheckMs: opts.memoryCheckMs } : {}),
-        });
+        return new ProviderHost(
+          {
+            libraryPath: binary.libraryPath,
+            librarySha256: binary.sha256,
+            expectedCapid: binary.capid,
+            namespace: inst.metadata.namespace ?? 'default',
+            provider: inst.spec.provider,
+            instance: inst.metadata.name,
+            linkName: inst.spec.linkName ?? DEFAULT_LINK,
+            config: inst.spec.config,
+            nats: opts.membrane
+              ? {
+                  tls: opts.nats?.tls,
+                  connectTimeoutMs: opts.nats?.connectTimeoutMs,
+                  servers: opts.natsUrl,
+                  credsFile: hostCreds.get(inst.metadata.uid ?? ''),
+                }
+              : { ...opts.nats, servers: opts.natsUrl },
+            ...(Object.keys(limits).length ? { limits } : {}),
+          },
+          {
+            env: records.markerEnv(),
+            pool,
+            ...(res?.memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(res.memory) } : {}),
+            ...(opts.memoryCheckMs !== undefined ? { memoryCheckMs: opts.memoryCheckMs } : {}),
+          },
+        );
       },
       recordPid: (inst, pid) => {
         const uid = inst.metadata.uid ?? '';
@@ -253,7 +287,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     metrics,
     hosts() {
       const out: ReturnType<Agent['hosts']> = {};
-      for (const [k, r] of reconciler.runners) out[k] = { uid: r.ref.uid, phase: r.currentPhase, pid: r.pid, restartCount: r.restartCount, timeline: r.timeline };
+      for (const [k, r] of reconciler.runners)
+        out[k] = { uid: r.ref.uid, phase: r.currentPhase, pid: r.pid, restartCount: r.restartCount, timeline: r.timeline };
       return out;
     },
     pooledHosts: () => pool.idlePids(),

@@ -21,7 +21,7 @@
 import type { InstanceReason } from '../api/reasons.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
-import { classify, InstanceFailure } from './failure.js';
+import { classify, type InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
 import { condition, type Condition, type InstancePhase, type InstanceRef, type StatusWriter } from './status.js';
 
@@ -43,14 +43,27 @@ export interface SupervisedHost {
   readonly startTimings?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
-  on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string; message?: string } }) => void): unknown;
+  on(
+    event: 'crash',
+    fn: (e: {
+      code?: number | null;
+      signal?: string | null;
+      restartCount: number;
+      nextDelayMs?: number;
+      error?: { code: string; message?: string };
+    }) => void,
+  ): unknown;
   on(event: 'failed', fn: (e?: unknown) => void): unknown;
   removeAllListeners(): unknown;
 }
 
 export interface RunnerDeps {
   /** Fetch + verify + extract; `onPhase` reports progress within the pipeline, `onStep` finer steps (timeline). */
-  prepare(instance: ProviderInstance, onPhase: (phase: 'Fetching' | 'Verifying') => void, onStep?: (step: string) => void): Promise<PreparedBinary>;
+  prepare(
+    instance: ProviderInstance,
+    onPhase: (phase: 'Fetching' | 'Verifying') => void,
+    onStep?: (step: string) => void,
+  ): Promise<PreparedBinary>;
   createHost(instance: ProviderInstance, binary: PreparedBinary): SupervisedHost;
   /** Whether the prepared library on disk still hashes to the sha256 it was verified as. */
   libraryIntact(binary: PreparedBinary): boolean;
@@ -132,11 +145,15 @@ export class InstanceRunner {
       if (first) this.timeline.marks.push([step, epochNow()]);
     };
     try {
-      binary = await this.deps.prepare(this.instance, (phase) => {
-        marks[phase] = performance.now() - t0;
-        mark(phase);
-        this.report(phase, phase === 'Fetching' ? 'Pulling' : 'Verifying', `${phase.toLowerCase()} ${this.instance.spec.archive.digest}`);
-      }, mark);
+      binary = await this.deps.prepare(
+        this.instance,
+        (phase) => {
+          marks[phase] = performance.now() - t0;
+          mark(phase);
+          this.report(phase, phase === 'Fetching' ? 'Pulling' : 'Verifying', `${phase.toLowerCase()} ${this.instance.spec.archive.digest}`);
+        },
+        mark,
+      );
     } catch (err) {
       const f = classify(err, this.phase === 'Verifying' ? 'verify' : 'fetch');
       return this.fail(f, 'Fetching');
@@ -176,21 +193,24 @@ export class InstanceRunner {
       // file that still hashes to it is the verified library; only one changed since the last
       // start needs the archive re-verified and the library rewritten during the backoff
       if (this.deps.libraryIntact(binary)) return;
-      this.deps.prepare(this.instance, () => {}).then(
-        (again) => {
-          if (again.libraryPath !== binary.libraryPath) this.log.warn({ libraryPath: again.libraryPath }, 'library path changed on re-verification');
-        },
-        (err) => {
-          if (this.stopping) return;
-          const f = classify(err, 'verify');
-          if (f.retryable) return; // registry unreachable: the library on disk was verified at start
-          this.log.error({ reason: f.reason, err: f.message }, 'archive no longer verifies; stopping the host');
-          void host.stop().finally(() => {
-            this.deps.recordPid(this.instance, undefined);
-            this.fail(f, 'Starting');
-          });
-        },
-      );
+      this.deps
+        .prepare(this.instance, () => {})
+        .then(
+          (again) => {
+            if (again.libraryPath !== binary.libraryPath)
+              this.log.warn({ libraryPath: again.libraryPath }, 'library path changed on re-verification');
+          },
+          (err) => {
+            if (this.stopping) return;
+            const f = classify(err, 'verify');
+            if (f.retryable) return; // registry unreachable: the library on disk was verified at start
+            this.log.error({ reason: f.reason, err: f.message }, 'archive no longer verifies; stopping the host');
+            void host.stop().finally(() => {
+              this.deps.recordPid(this.instance, undefined);
+              this.fail(f, 'Starting');
+            });
+          },
+        );
     });
     let firstStartSettled = false;
     host.on('failed', (e) => {
@@ -231,7 +251,12 @@ export class InstanceRunner {
     this.report('Failed', reason, f.message, 'False');
   }
 
-  private report(phase: InstancePhase, reason: InstanceReason, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): Promise<void> {
+  private report(
+    phase: InstancePhase,
+    reason: InstanceReason,
+    message: string,
+    ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False',
+  ): Promise<void> {
     this.phase = phase;
     const gen = this.instance.metadata.generation;
     this.conditions = [condition(this.conditions, 'Ready', ready, reason, message, gen)];
@@ -255,7 +280,8 @@ export class InstanceRunner {
   async stop(why: 'deleting' | 'agent-stopping' | 'gone'): Promise<void> {
     if (this.stopping) return;
     if (why === 'deleting') this.report('Terminating', 'Deleting', 'stopping the provider host');
-    if (why === 'agent-stopping') this.report('Pending', 'AgentStopped', 'the node agent stopped; it restarts this instance when it comes back');
+    if (why === 'agent-stopping')
+      this.report('Pending', 'AgentStopped', 'the node agent stopped; it restarts this instance when it comes back');
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const host = this.host;

@@ -8,7 +8,7 @@
  * last word always wins. A vanished instance (404) ends the writer quietly; other failures
  * are retried with a short, capped backoff until a newer status supersedes them.
  */
-import { isNotFound, KubeClient, resourcePath } from '../runtime/kube.js';
+import { isNotFound, type KubeClient, resourcePath } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 
 export type InstancePhase = 'Pending' | 'Fetching' | 'Verifying' | 'Starting' | 'Running' | 'Failed' | 'Terminating';
@@ -42,7 +42,14 @@ export const VERSION = 'v1alpha1';
 export const INSTANCES = 'providerinstances';
 
 export function instanceStatusPath(ref: { namespace: string; name: string }): string {
-  return resourcePath({ group: GROUP, version: VERSION, plural: INSTANCES, namespace: ref.namespace, name: ref.name, subresource: 'status' });
+  return resourcePath({
+    group: GROUP,
+    version: VERSION,
+    plural: INSTANCES,
+    namespace: ref.namespace,
+    name: ref.name,
+    subresource: 'status',
+  });
 }
 
 interface Slot {
@@ -118,7 +125,14 @@ export class StatusWriter {
 }
 
 /** A condition whose lastTransitionTime only moves when its status does. */
-export function condition(previous: Condition[] | undefined, type: string, status: Condition['status'], reason: string, message: string, generation?: number): Condition {
+export function condition(
+  previous: Condition[] | undefined,
+  type: string,
+  status: Condition['status'],
+  reason: string,
+  message: string,
+  generation?: number,
+): Condition {
   const prev = previous?.find((c) => c.type === type);
   return {
     type,

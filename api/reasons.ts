@@ -96,7 +96,15 @@ export const INSTANCE_FAILURE_REASONS = [
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
 /** What an instance's `status.reason` says while it is not failed (agent). */
-export const INSTANCE_PROGRESS_REASONS = ['Pulling', 'Verifying', 'Loading', 'HostReady', 'CrashLoopBackOff', 'Deleting', 'AgentStopped'] as const;
+export const INSTANCE_PROGRESS_REASONS = [
+  'Pulling',
+  'Verifying',
+  'Loading',
+  'HostReady',
+  'CrashLoopBackOff',
+  'Deleting',
+  'AgentStopped',
+] as const;
 export type InstanceReason = (typeof INSTANCE_PROGRESS_REASONS)[number] | InstanceFailureReason;
 
 /** Every stable error code a resolve, a fetch, a verification or a provider host can raise. */

@@ -44,11 +44,12 @@ function arg(name: string, dflt: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
-
-
-
 /** A server process on a free loopback port with a temp dir; config written by `conf(port, dir)`. */
-async function server(bin: string, args: (conf: string) => string[], conf: (port: number, dir: string) => string): Promise<{ port: number; stop(): Promise<void> }> {
+async function server(
+  bin: string,
+  args: (conf: string) => string[],
+  conf: (port: number, dir: string) => string,
+): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-'));
   const file = join(dir, 'conf');
@@ -85,7 +86,10 @@ function breakdown(t: StartTimeline, createdAt: number, seenAt: number): Record<
   let prev = createdAt;
   let verifyingAt: number | undefined;
   for (const [step, at] of t.marks) {
-    if (step === 'Verifying') { verifyingAt = at; continue; }
+    if (step === 'Verifying') {
+      verifyingAt = at;
+      continue;
+    }
     const from = step === 'Starting' && verifyingAt !== undefined ? Math.min(prev, verifyingAt) : prev;
     const label = STEP_LABELS[step] ?? step;
     out[label] = (out[label] ?? 0) + (at - from);
@@ -127,31 +131,64 @@ function childrenOf(pid: number): number[] {
  * users, so summed PSS is what the processes really add — closest to what a container's
  * cgroup (memory.current, the number a limit is checked against) charges for them.
  */
-async function measureDensity(n: number, o: { kubeConfigYaml: string; natsPort: number; registry: string; issuerSeed: Uint8Array | string; target: string; echo: Buffer }): Promise<string> {
+async function measureDensity(
+  n: number,
+  o: { kubeConfigYaml: string; natsPort: number; registry: string; issuerSeed: Uint8Array | string; target: string; echo: Buffer },
+): Promise<string> {
   if (n <= 0) return 'density: skipped (--density 0)';
   const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-density-'));
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, o.kubeConfigYaml);
   const kube = new KubeClient(loadKubeConfig({ kubeconfigYaml: o.kubeConfigYaml }));
-  const bytes = await createPar({ binaries: { [o.target]: o.echo }, issuerSeed: o.issuerSeed as never, subjectSeed: generateSeed('service'), name: 'dense', vendor: 'bench', capid: 'gantry:echo', version: '1.0.0', revision: 1 });
+  const bytes = await createPar({
+    binaries: { [o.target]: o.echo },
+    issuerSeed: o.issuerSeed as never,
+    subjectSeed: generateSeed('service'),
+    name: 'dense',
+    vendor: 'bench',
+    capid: 'gantry:echo',
+    version: '1.0.0',
+    revision: 1,
+  });
   const ref = `${o.registry}/bench/dense`;
   const { digest } = await openArchiveStore(ref, { plainHttpRegistries: [o.registry] }).push(bytes);
   const node = 'dense-node';
-  const agent = spawn(process.execPath, [join(packageRoot(), 'bin', 'gantry.js'), 'agent', '--kubeconfig', kubeconfig, '--node', node, '--nats', `nats://127.0.0.1:${o.natsPort}`,
-    '--cache-dir', join(dir, 'cache'), '--trust-issuer', publicKeyFromSeed(o.issuerSeed as never), '--plain-http-registry', o.registry], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } });
+  const agent = spawn(
+    process.execPath,
+    [
+      join(packageRoot(), 'bin', 'gantry.js'),
+      'agent',
+      '--kubeconfig',
+      kubeconfig,
+      '--node',
+      node,
+      '--nats',
+      `nats://127.0.0.1:${o.natsPort}`,
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--trust-issuer',
+      publicKeyFromSeed(o.issuerSeed as never),
+      '--plain-http-registry',
+      o.registry,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
+  );
   const instances = resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS });
   try {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       await kube.create(instances, {
-        apiVersion: 'gantry.dev/v1alpha1', kind: 'ProviderInstance',
+        apiVersion: 'gantry.dev/v1alpha1',
+        kind: 'ProviderInstance',
         metadata: { name: `dense-${i}`, namespace: NS, labels: { 'gantry.dev/provider': 'dense', 'gantry.dev/node': node } },
         spec: { provider: 'dense', nodeName: node, archive: { ref, digest, revision: 1 }, target: o.target, capid: 'gantry:echo' },
       });
     }
     let running = 0;
     for (let i = 0; i < 3_000 && running < n; i++) {
-      const list = (await kube.get(`${instances}?labelSelector=gantry.dev/node%3D${node}`)) as { items: Array<{ status?: { phase?: string } }> };
+      const list = (await kube.get(`${instances}?labelSelector=gantry.dev/node%3D${node}`)) as {
+        items: Array<{ status?: { phase?: string } }>;
+      };
       running = list.items.filter((x) => x.status?.phase === 'Running').length;
       if (running < n) await new Promise((r) => setTimeout(r, 100));
     }
@@ -184,7 +221,10 @@ async function measureDensity(n: number, o: { kubeConfigYaml: string; natsPort: 
 
 /** A `gantry` command as its own process (agent or controller), killed on cleanup. */
 function gantry(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [join(packageRoot(), 'bin', 'gantry.js'), ...args], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn', ...env } });
+  return spawn(process.execPath, [join(packageRoot(), 'bin', 'gantry.js'), ...args], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'warn', ...env },
+  });
 }
 
 async function killed(p: ChildProcess, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -202,7 +242,15 @@ async function killed(p: ChildProcess, sig: NodeJS.Signals = 'SIGKILL'): Promise
  * scaled up at once: time until the new leader has created the extra instance, beside
  * --leader-elect-lease-duration.
  */
-async function measureHeal(o: { kubeConfigYaml: string; natsPort: number; registry: string; issuerSeed: Uint8Array | string; target: string; echo: Buffer; skip: boolean }): Promise<string> {
+async function measureHeal(o: {
+  kubeConfigYaml: string;
+  natsPort: number;
+  registry: string;
+  issuerSeed: Uint8Array | string;
+  target: string;
+  echo: Buffer;
+  skip: boolean;
+}): Promise<string> {
   if (o.skip) return 'heal: skipped (--no-heal)';
   const graceS = 20;
   const leaseS = 15;
@@ -213,18 +261,62 @@ async function measureHeal(o: { kubeConfigYaml: string; natsPort: number; regist
   const nodes = parseNodeSpec('2');
   await registerNodes(kube, nodes);
   const issuer = publicKeyFromSeed(o.issuerSeed as never);
-  const bytes = await createPar({ binaries: { [o.target]: o.echo }, issuerSeed: o.issuerSeed as never, subjectSeed: generateSeed('service'), name: 'heal', vendor: 'bench', capid: 'gantry:echo', version: '1.0.0', revision: 1 });
+  const bytes = await createPar({
+    binaries: { [o.target]: o.echo },
+    issuerSeed: o.issuerSeed as never,
+    subjectSeed: generateSeed('service'),
+    name: 'heal',
+    vendor: 'bench',
+    capid: 'gantry:echo',
+    version: '1.0.0',
+    revision: 1,
+  });
   const ref = `${o.registry}/bench/heal`;
   await openArchiveStore(ref, { plainHttpRegistries: [o.registry] }).push(bytes);
   const nats = `nats://127.0.0.1:${o.natsPort}`;
-  const agents = new Map(nodes.map((n) => [n.name, gantry(['agent', '--kubeconfig', kubeconfig, '--node', n.name, '--nats', nats, '--cache-dir', join(dir, `cache-${n.name}`), '--trust-issuer', issuer, '--plain-http-registry', o.registry])]));
-  const controllerArgs = (id: string) => ['controller', '--kubeconfig', kubeconfig, '--trust-issuer', issuer, '--plain-http-registry', o.registry, '--identity', id,
-    '--agent-lease-grace', `${graceS}s`, '--leader-elect-lease-duration', `${leaseS}s`];
+  const agents = new Map(
+    nodes.map((n) => [
+      n.name,
+      gantry([
+        'agent',
+        '--kubeconfig',
+        kubeconfig,
+        '--node',
+        n.name,
+        '--nats',
+        nats,
+        '--cache-dir',
+        join(dir, `cache-${n.name}`),
+        '--trust-issuer',
+        issuer,
+        '--plain-http-registry',
+        o.registry,
+      ]),
+    ]),
+  );
+  const controllerArgs = (id: string) => [
+    'controller',
+    '--kubeconfig',
+    kubeconfig,
+    '--trust-issuer',
+    issuer,
+    '--plain-http-registry',
+    o.registry,
+    '--identity',
+    id,
+    '--agent-lease-grace',
+    `${graceS}s`,
+    '--leader-elect-lease-duration',
+    `${leaseS}s`,
+  ];
   const controllers = new Map(['bench-ctl-a', 'bench-ctl-b'].map((id) => [id, gantry(controllerArgs(id))]));
   const providers = resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providers', namespace: NS });
   const instances = resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS });
   type Inst = { metadata: { name: string; deletionTimestamp?: string }; spec: { nodeName: string }; status?: { phase?: string } };
-  const list = async () => ((await kube.get(`${instances}?labelSelector=gantry.dev/provider%3Dheal`)) as { items: Inst[] }).items.filter((i) => !i.metadata.deletionTimestamp);
+  const list = async () =>
+    ((await kube.get(`${instances}?labelSelector=gantry.dev/provider%3Dheal`)) as { items: Inst[] }).items.filter(
+      (i) => !i.metadata.deletionTimestamp,
+    );
   const until = async (what: string, ok: () => Promise<boolean>, ms = 120_000) => {
     const deadline = Date.now() + ms;
     while (!(await ok().catch(() => false))) {
@@ -233,17 +325,27 @@ async function measureHeal(o: { kubeConfigYaml: string; natsPort: number; regist
     }
   };
   try {
-    await kube.create(providers, { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', metadata: { name: 'heal', namespace: NS }, spec: { archive: { ref }, replicas: 1, allowMultiplePerNode: true } });
+    await kube.create(providers, {
+      apiVersion: 'gantry.dev/v1alpha1',
+      kind: 'Provider',
+      metadata: { name: 'heal', namespace: NS },
+      spec: { archive: { ref }, replicas: 1, allowMultiplePerNode: true },
+    });
     await until('the first replica', async () => (await list()).some((i) => i.status?.phase === 'Running'));
     const victim = (await list()).find((i) => i.status?.phase === 'Running')!;
     const t0 = performance.now();
     await killed(agents.get(victim.spec.nodeName)!);
-    await until('a replacement on the other node', async () => (await list()).some((i) => i.spec.nodeName !== victim.spec.nodeName && i.status?.phase === 'Running'));
+    await until('a replacement on the other node', async () =>
+      (await list()).some((i) => i.spec.nodeName !== victim.spec.nodeName && i.status?.phase === 'Running'),
+    );
     const agentHeal = (performance.now() - t0) / 1000;
 
-    const lease = (await kube.get(`/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/gantry-controller`).catch(() => undefined)) as { spec?: { holderIdentity?: string } } | undefined;
+    const lease = (await kube
+      .get(`/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/gantry-controller`)
+      .catch(() => undefined)) as { spec?: { holderIdentity?: string } } | undefined;
     const leader = lease?.spec?.holderIdentity;
-    if (!leader || !controllers.has(leader)) return `heal: agent SIGKILLed → replacement Running on another node: ${agentHeal.toFixed(1)} s (agent lease grace ${graceS} s; aim ≤ ${graceS + 5} s)\nheal: controller leader not found (lease holder ${leader ?? 'none'})`;
+    if (!leader || !controllers.has(leader))
+      return `heal: agent SIGKILLed → replacement Running on another node: ${agentHeal.toFixed(1)} s (agent lease grace ${graceS} s; aim ≤ ${graceS + 5} s)\nheal: controller leader not found (lease holder ${leader ?? 'none'})`;
     const before = (await list()).length;
     const t1 = performance.now();
     await killed(controllers.get(leader)!);
@@ -267,25 +369,51 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const rounds = arg('--rounds', 3);
   const target = hostTarget();
-  const nats = await server('nats-server', (f) => ['-c', f], (p) => `listen: 127.0.0.1:${p}\n`);
-  const registry = await server('docker-registry', (f) => ['serve', f], (p, d) =>
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${d}/storage\nhttp:\n  addr: 127.0.0.1:${p}\n`);
+  const nats = await server(
+    'nats-server',
+    (f) => ['-c', f],
+    (p) => `listen: 127.0.0.1:${p}\n`,
+  );
+  const registry = await server(
+    'docker-registry',
+    (f) => ['serve', f],
+    (p, d) =>
+      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${d}/storage\nhttp:\n  addr: 127.0.0.1:${p}\n`,
+  );
   const host = `127.0.0.1:${registry.port}`;
   const api = await startApiServer({});
   const kubeConfig = loadKubeConfig({ kubeconfigYaml: api.kubeconfigYaml });
   const kube = new KubeClient(kubeConfig);
   for (const f of ['gantry.dev_providerinstances.yaml', 'gantry.dev_providers.yaml']) {
-    await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', parseYaml(readFileSync(join(packageRoot(), 'crds', f), 'utf8')));
+    await kube.create(
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      parseYaml(readFileSync(join(packageRoot(), 'crds', f), 'utf8')),
+    );
   }
   await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'gantry-system' } }).catch(() => {});
 
   const issuerSeed = generateSeed('account');
   const echo = readFileSync(join(packageRoot(), 'providers', 'build', 'echo.so'));
   const cacheDir = mkdtempSync(join(tmpdir(), 'gantry-bench-agent-'));
-  const agent = await startAgent({ kubeConfig, node: NODE, natsUrl: `nats://127.0.0.1:${nats.port}`, cacheDir, trustedIssuers: [publicKeyFromSeed(issuerSeed)], plainHttpRegistries: [host] });
+  const agent = await startAgent({
+    kubeConfig,
+    node: NODE,
+    natsUrl: `nats://127.0.0.1:${nats.port}`,
+    cacheDir,
+    trustedIssuers: [publicKeyFromSeed(issuerSeed)],
+    plainHttpRegistries: [host],
+  });
   // the same agent with no idle hosts kept: every host forked and booted on demand, as before the pool
   const plainCacheDir = mkdtempSync(join(tmpdir(), 'gantry-bench-agent-nopool-'));
-  const plainAgent = await startAgent({ kubeConfig, node: `${NODE}-nopool`, natsUrl: `nats://127.0.0.1:${nats.port}`, cacheDir: plainCacheDir, trustedIssuers: [publicKeyFromSeed(issuerSeed)], plainHttpRegistries: [host], hostPoolSize: 0 });
+  const plainAgent = await startAgent({
+    kubeConfig,
+    node: `${NODE}-nopool`,
+    natsUrl: `nats://127.0.0.1:${nats.port}`,
+    cacheDir: plainCacheDir,
+    trustedIssuers: [publicKeyFromSeed(issuerSeed)],
+    plainHttpRegistries: [host],
+    hostPoolSize: 0,
+  });
 
   const instances = resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS });
   const breakdowns: Record<'uncached' | 'cached', Array<Record<string, number>>> = { uncached: [], cached: [] };
@@ -311,7 +439,14 @@ async function main(): Promise<void> {
     throw new Error(`${name} did not start`);
   }
 
-  const density = await measureDensity(arg('--density', 50), { kubeConfigYaml: api.kubeconfigYaml, natsPort: nats.port, registry: host, issuerSeed, target, echo });
+  const density = await measureDensity(arg('--density', 50), {
+    kubeConfigYaml: api.kubeconfigYaml,
+    natsPort: nats.port,
+    registry: host,
+    issuerSeed,
+    target,
+    echo,
+  });
 
   let heal = '';
   const hostMs: number[] = [];
@@ -342,7 +477,14 @@ async function main(): Promise<void> {
       const lib = join(cacheDir, `bare-${r}.so`);
       writeFileSync(lib, padded);
       const t1 = performance.now();
-      const bare = new ProviderHost({ libraryPath: lib, expectedCapid: 'gantry:echo', namespace: 'bench', provider: 'bare', instance: `bare-${r}`, nats: { servers: `nats://127.0.0.1:${nats.port}` } });
+      const bare = new ProviderHost({
+        libraryPath: lib,
+        expectedCapid: 'gantry:echo',
+        namespace: 'bench',
+        provider: 'bare',
+        instance: `bare-${r}`,
+        nats: { servers: `nats://127.0.0.1:${nats.port}` },
+      });
       await bare.start();
       hostMs.push(performance.now() - t1);
       await bare.stop();
@@ -355,7 +497,15 @@ async function main(): Promise<void> {
       cachedNoPool.push(await coldStart(`big-${r}-d`, ref, digest, undefined, `${NODE}-nopool`));
       if (r === 0) console.log(`archive: ${(bytes.length / 1024 / 1024).toFixed(1)} MiB (${target})`);
     }
-    heal = await measureHeal({ kubeConfigYaml: api.kubeconfigYaml, natsPort: nats.port, registry: host, issuerSeed, target, echo, skip: process.argv.includes('--no-heal') });
+    heal = await measureHeal({
+      kubeConfigYaml: api.kubeconfigYaml,
+      natsPort: nats.port,
+      registry: host,
+      issuerSeed,
+      target,
+      echo,
+      skip: process.argv.includes('--no-heal'),
+    });
   } finally {
     await agent.stop();
     await plainAgent.stop();
@@ -368,7 +518,9 @@ async function main(): Promise<void> {
   }
   const base = median(pullMs);
   const row = (label: string, xs: number[]) =>
-    console.log(`${label.padEnd(44)} ${median(xs).toFixed(0).padStart(6)} ms   ${(median(xs) / base).toFixed(2)}× baseline   (runs: ${xs.map((x) => x.toFixed(0)).join(', ')})`);
+    console.log(
+      `${label.padEnd(44)} ${median(xs).toFixed(0).padStart(6)} ms   ${(median(xs) / base).toFixed(2)}× baseline   (runs: ${xs.map((x) => x.toFixed(0)).join(', ')})`,
+    );
   console.log(`rounds: ${rounds}, medians`);
   row('baseline: registry pull + verify, no agent', pullMs);
   row('baseline: bare host start (forked), no agent', hostMs);
@@ -387,7 +539,11 @@ async function main(): Promise<void> {
   for (const k of steps) console.log(`${k.padEnd(44)} ${med('uncached', k)} ${med('cached', k)}`);
   console.log(density);
   console.log(heal);
-  console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(', ')} (${availableParallelism()} CPUs)`);
+  console.log(
+    `load average at the end: ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')} (${availableParallelism()} CPUs)`,
+  );
 }
 
 await main();

@@ -47,7 +47,6 @@ function arg(name: string, dflt: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
-
 async function startNats(authority?: MembraneAuthority): Promise<{ url: string; dir: string; stop: () => Promise<void> }> {
   const bin = requireExecutable('nats-server', 'nats-server');
   const port = await freePort();
@@ -90,7 +89,13 @@ async function runResponder(url: string, provider: string, credsFile?: string): 
   process.on('disconnect', () => void nc.close().then(() => process.exit(0)));
 }
 
-interface Result { calls: number; seconds: number; p50: number; p99: number; errors: number }
+interface Result {
+  calls: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
 
 async function load(nc: NatsConnection, provider: string, seconds: number): Promise<Result> {
   const lat: number[] = [];
@@ -123,7 +128,9 @@ function directCalls(): void {
   const N = 200_000;
   const perCall: Record<string, number> = {};
   const libs = { C: 'keyvalue.so', Rust: 'keyvalue-rs.so' } as const;
-  const loaded = Object.fromEntries(Object.entries(libs).map(([k, f]) => [k, NativeProvider.load(join(packageRoot(), 'providers', 'build', f))]));
+  const loaded = Object.fromEntries(
+    Object.entries(libs).map(([k, f]) => [k, NativeProvider.load(join(packageRoot(), 'providers', 'build', f))]),
+  );
   for (const p of Object.values(loaded)) p.callSync('', 'Set', new TextEncoder().encode(`{"key":"bench-key","value":"${VALUE}"}`));
   for (let round = 0; round < 2; round++) {
     for (const [k, p] of Object.entries(loaded)) {
@@ -133,7 +140,9 @@ function directCalls(): void {
       if (round === 1) perCall[k] = ns; // the first round warms up
     }
   }
-  console.log(`direct handle_call (Get, 128 B value, koffi on one thread, ${N} calls): C ${(perCall.C! / 1000).toFixed(2)} µs, Rust ${(perCall.Rust! / 1000).toFixed(2)} µs per call (Rust/C ${(perCall.Rust! / perCall.C!).toFixed(2)})`);
+  console.log(
+    `direct handle_call (Get, 128 B value, koffi on one thread, ${N} calls): C ${(perCall.C! / 1000).toFixed(2)} µs, Rust ${(perCall.Rust! / 1000).toFixed(2)} µs per call (Rust/C ${(perCall.Rust! / perCall.C!).toFixed(2)})`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -141,13 +150,34 @@ async function main(): Promise<void> {
   const auth = !process.argv.includes('--no-auth');
   const authority = auth ? MembraneAuthority.generate() : undefined;
   const nats = await startNats(authority);
-  const creds = (name: string, c: string) => { const f = join(nats.dir, `${name}.creds`); writeFileSync(f, c, { mode: 0o600 }); return f; };
-  const hostCreds = (provider: string) => authority ? creds(provider, authority.mintUser(provider, (k) => hostPermissions(k, { namespace: NS, provider, instance: `${provider}-0`, capid: 'wascap:keyvalue' })).creds!) : undefined;
+  const creds = (name: string, c: string) => {
+    const f = join(nats.dir, `${name}.creds`);
+    writeFileSync(f, c, { mode: 0o600 });
+    return f;
+  };
+  const hostCreds = (provider: string) =>
+    authority
+      ? creds(
+          provider,
+          authority.mintUser(provider, (k) =>
+            hostPermissions(k, { namespace: NS, provider, instance: `${provider}-0`, capid: 'wascap:keyvalue' }),
+          ).creds!,
+        )
+      : undefined;
   // The caller: a grantee of Get and Set on the three providers.
-  const callerCreds = authority ? creds('caller', authority.mintUser('bench-caller', (k) => {
-    const perms = ['kv-host', 'kv-host-rs', 'kv-baseline'].map((p) => granteePermissions(k, NS, { provider: p }, ['Get', 'Set']));
-    return { pub: { allow: perms.flatMap((x) => x.pub.allow ?? []) }, sub: { allow: [...new Set(perms.flatMap((x) => x.sub.allow ?? []))] }, resp: perms[0].resp };
-  }).creds!) : undefined;
+  const callerCreds = authority
+    ? creds(
+        'caller',
+        authority.mintUser('bench-caller', (k) => {
+          const perms = ['kv-host', 'kv-host-rs', 'kv-baseline'].map((p) => granteePermissions(k, NS, { provider: p }, ['Get', 'Set']));
+          return {
+            pub: { allow: perms.flatMap((x) => x.pub.allow ?? []) },
+            sub: { allow: [...new Set(perms.flatMap((x) => x.sub.allow ?? []))] },
+            resp: perms[0].resp,
+          };
+        }).creds!,
+      )
+    : undefined;
   // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
   const nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
   CALLER = callerCreds ? natsUserKey({ servers: nats.url, credsFile: callerCreds }) : undefined;
@@ -171,7 +201,11 @@ async function main(): Promise<void> {
   try {
     await host.start();
     await hostRs.start();
-    baseline = fork(fileURLToPath(import.meta.url), ['--responder', nats.url, 'kv-baseline', ...(auth ? [hostCreds('kv-baseline')!] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    baseline = fork(
+      fileURLToPath(import.meta.url),
+      ['--responder', nats.url, 'kv-baseline', ...(auth ? [hostCreds('kv-baseline')!] : [])],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
     await new Promise<void>((resolve, reject) => {
       baseline!.once('message', () => resolve());
       baseline!.once('exit', (c) => reject(new Error(`baseline responder exited with ${c}`)));
@@ -192,15 +226,28 @@ async function main(): Promise<void> {
     const sum = (rs: Result[]) => {
       const calls = rs.reduce((a, r) => a + r.calls, 0);
       const secs = rs.reduce((a, r) => a + r.seconds, 0);
-      return { rate: calls / secs, p50: Math.max(...rs.map((r) => r.p50)), p99: Math.max(...rs.map((r) => r.p99)), errors: rs.reduce((a, r) => a + r.errors, 0) };
+      return {
+        rate: calls / secs,
+        p50: Math.max(...rs.map((r) => r.p50)),
+        p99: Math.max(...rs.map((r) => r.p99)),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+      };
     };
     const b = sum(runs.baseline);
     const h = sum(runs.host);
-    console.log(`keyvalue Get, reply ${reply.reply.length} B, ${IN_FLIGHT} in flight, ${seconds} s each (in two alternating halves); NATS ${auth ? 'with the membrane: every side authenticated (operator mode, user JWTs with permissions)' : 'without authentication (--no-auth)'}`);
-    console.log(`baseline  plain NATS responder, keyvalue.so via synchronous koffi: ${b.rate.toFixed(0).padStart(7)} calls/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms  errors ${b.errors}`);
-    console.log(`host      ProviderHost process, batched call threads + guards:    ${h.rate.toFixed(0).padStart(7)} calls/s  p50 ${h.p50.toFixed(2)} ms  p99 ${h.p99.toFixed(2)} ms  errors ${h.errors}`);
+    console.log(
+      `keyvalue Get, reply ${reply.reply.length} B, ${IN_FLIGHT} in flight, ${seconds} s each (in two alternating halves); NATS ${auth ? 'with the membrane: every side authenticated (operator mode, user JWTs with permissions)' : 'without authentication (--no-auth)'}`,
+    );
+    console.log(
+      `baseline  plain NATS responder, keyvalue.so via synchronous koffi: ${b.rate.toFixed(0).padStart(7)} calls/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms  errors ${b.errors}`,
+    );
+    console.log(
+      `host      ProviderHost process, batched call threads + guards:    ${h.rate.toFixed(0).padStart(7)} calls/s  p50 ${h.p50.toFixed(2)} ms  p99 ${h.p99.toFixed(2)} ms  errors ${h.errors}`,
+    );
     const r = sum(runs.hostRs);
-    console.log(`host-rs   ProviderHost process, keyvalue-rs.so (Rust SDK):        ${r.rate.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
+    console.log(
+      `host-rs   ProviderHost process, keyvalue-rs.so (Rust SDK):        ${r.rate.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`,
+    );
     console.log(`ratio host/baseline throughput: ${(h.rate / b.rate).toFixed(2)} (aim >= 0.8)`);
     console.log(`ratio Rust/C host throughput: ${(r.rate / h.rate).toFixed(2)} (aim ~1: the SDK's boundary costs little beside NATS)`);
     directCalls();

@@ -16,24 +16,40 @@ export function registerController(program: Command): void {
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
-    .option('--log-key <vkey>', 'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable', collect, [] as string[])
+    .option(
+      '--log-key <vkey>',
+      'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
+      collect,
+      [] as string[],
+    )
     .option('--require-log', 'refuse archives from repositories without a transparency log (Resolved=False LogMissing)')
-    .option('--namespace-map <file>', 'namespace mapping (YAML, as gantry.namespaces.yaml): short archive refs (acme/kv) in Providers resolve through it; in a cluster, mount the gantry-namespaces ConfigMap')
+    .option(
+      '--namespace-map <file>',
+      'namespace mapping (YAML, as gantry.namespaces.yaml): short archive refs (acme/kv) in Providers resolve through it; in a cluster, mount the gantry-namespaces ConfigMap',
+    )
     .option('--max-archive-bytes <size>', 'refuse archives larger than this (declared sizes, before reading), e.g. 256MiB', '256MiB')
     .option('--agent-lease-grace <duration>', 'an agent Lease older than this marks its node lost', '20s')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
     .option('--identity <id>', 'leader-election identity (default: hostname-pid)')
-    .option('--membrane-keys <dir>', 'the membrane\'s key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants')
-    .option('--membrane-nats <urls>', 'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)')
+    .option(
+      '--membrane-keys <dir>',
+      "the membrane's key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants",
+    )
+    .option(
+      '--membrane-nats <urls>',
+      'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
+    )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
     .action(async (o) => {
       for (const k of o.trustIssuer as string[]) {
-        if (!/^A[A-Z2-7]{55}$/.test(k)) throw Object.assign(new Error(`--trust-issuer ${k}: not an account public key (A… 56 characters)`), { exitCode: 2 });
+        if (!/^A[A-Z2-7]{55}$/.test(k))
+          throw Object.assign(new Error(`--trust-issuer ${k}: not an account public key (A… 56 characters)`), { exitCode: 2 });
       }
       for (const h of o.plainHttpRegistry as string[]) {
-        if (!/^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$/.test(h)) throw Object.assign(new Error(`--plain-http-registry ${h}: expected HOST:PORT`), { exitCode: 2 });
+        if (!/^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$/.test(h))
+          throw Object.assign(new Error(`--plain-http-registry ${h}: expected HOST:PORT`), { exitCode: 2 });
       }
       const agentLeaseGraceMs = parseDuration(o.agentLeaseGrace, '--agent-lease-grace');
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
@@ -43,15 +59,24 @@ export function registerController(program: Command): void {
         retryPeriodMs: parseDuration(o.leaderElectRetryPeriod, '--leader-elect-retry-period'),
       };
       // the same ordering kube-controller-manager insists on, or leadership flaps
-      if (!(leaderElection.leaseDurationMs > leaderElection.renewDeadlineMs && leaderElection.renewDeadlineMs > leaderElection.retryPeriodMs)) {
-        throw Object.assign(new Error('leader election: need --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period'), { exitCode: 2 });
+      if (
+        !(leaderElection.leaseDurationMs > leaderElection.renewDeadlineMs && leaderElection.renewDeadlineMs > leaderElection.retryPeriodMs)
+      ) {
+        throw Object.assign(
+          new Error('leader election: need --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period'),
+          { exitCode: 2 },
+        );
       }
       const { loadKubeConfig } = await import('../runtime/kube.js');
       const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
-      let membrane;
+      let membrane: { authority: import('../membrane/authority.js').MembraneAuthority; servers: string[] } | undefined;
       if (o.membraneKeys) {
         const servers = o.membraneNats ?? process.env.GANTRY_NATS_URL;
-        if (!servers) throw Object.assign(new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'), { exitCode: 2 });
+        if (!servers)
+          throw Object.assign(
+            new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'),
+            { exitCode: 2 },
+          );
         const { MembraneAuthority } = await import('../membrane/authority.js');
         membrane = { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
       }
@@ -61,7 +86,7 @@ export function registerController(program: Command): void {
       } catch (e) {
         throw Object.assign(new Error(`--log-key: ${(e as Error).message}`), { exitCode: 2 });
       }
-      let namespaces;
+      let namespaces: ReturnType<typeof import('../registry/namespaces.js').loadNamespaceMap> | undefined;
       if (o.namespaceMap) {
         const { loadNamespaceMap } = await import('../registry/namespaces.js');
         try {
@@ -86,7 +111,9 @@ export function registerController(program: Command): void {
         identity: o.identity,
         leaderElection,
       });
-      process.stderr.write(`gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`);
+      process.stderr.write(
+        `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
+      );
       await new Promise<void>((resolve) => {
         const onSignal = (sig: NodeJS.Signals) => {
           process.stderr.write(`gantry controller: ${sig}, stopping\n`);

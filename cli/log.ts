@@ -18,7 +18,6 @@ import {
   isTlogError,
   openLog,
   openNote,
-  parseVerifierKey,
   verifyLog,
   type RepositoryLog,
   type VerifiedCheckpoint,
@@ -42,7 +41,8 @@ function readNoteFile(path: string, flag: string): string {
 }
 
 function sizeArg(value: string, flag: string): number {
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(value) || !Number.isSafeInteger(Number(value))) throw cliError(`${flag} must be a non-negative integer, got "${value}"`, 2);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw cliError(`${flag} must be a non-negative integer, got "${value}"`, 2);
   return Number(value);
 }
 
@@ -88,21 +88,25 @@ export function registerLog(program: Command): void {
       .option('--key <vkey>', 'a trusted log verifier key (name+hash+base64), or a file holding such keys; repeatable', collect)
       .option('--origin <origin>', "the log's origin line when it is not HOST[:PORT]/REPOSITORY (e.g. reading through a mirror)");
 
-  common(log.command('checkpoint').description('print the latest signed checkpoint exactly as stored').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')).action(
-    async (ref: string, flags: LogFlags) =>
-      run(async () => {
-        const l = await open(ref, flags);
-        const verifiers = verifiersOf(flags.key);
-        let note: string;
-        if (verifiers.length) note = (await l.latestCheckpoint(verifiers)).note;
-        else {
-          const stored = await l.checkpointNote();
-          if (!stored) throw cliError(`TLOG_NO_LOG: ${ref} has no transparency log (no tlog.checkpoint.<n> tag)`, 1);
-          note = stored.note;
-        }
-        if (flags.json) out(JSON.stringify({ origin: l.origin, note, verified: verifiers.length > 0 }, null, 2));
-        else process.stdout.write(note);
-      }),
+  common(
+    log
+      .command('checkpoint')
+      .description('print the latest signed checkpoint exactly as stored')
+      .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH'),
+  ).action(async (ref: string, flags: LogFlags) =>
+    run(async () => {
+      const l = await open(ref, flags);
+      const verifiers = verifiersOf(flags.key);
+      let note: string;
+      if (verifiers.length) note = (await l.latestCheckpoint(verifiers)).note;
+      else {
+        const stored = await l.checkpointNote();
+        if (!stored) throw cliError(`TLOG_NO_LOG: ${ref} has no transparency log (no tlog.checkpoint.<n> tag)`, 1);
+        note = stored.note;
+      }
+      if (flags.json) out(JSON.stringify({ origin: l.origin, note, verified: verifiers.length > 0 }, null, 2));
+      else process.stdout.write(note);
+    }),
   );
 
   common(
@@ -117,10 +121,21 @@ export function registerLog(program: Command): void {
       const l = await open(ref, flags);
       const cp = await checkpointFor(l, flags);
       const p = l.inclusion(revision, cp.size);
-      const result = { revision, index: p.index, treeSize: p.treeSize, leafHash: b64(p.leafHash), root: b64(p.root), proof: p.proof.map(b64), digest: p.entry.digest, checkpointVerified: !!cp.verified };
+      const result = {
+        revision,
+        index: p.index,
+        treeSize: p.treeSize,
+        leafHash: b64(p.leafHash),
+        root: b64(p.root),
+        proof: p.proof.map(b64),
+        digest: p.entry.digest,
+        checkpointVerified: !!cp.verified,
+      };
       if (flags.json) out(JSON.stringify(result, null, 2));
       else {
-        out(`revision ${revision} is entry ${p.index} of the tree of size ${p.treeSize}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`);
+        out(
+          `revision ${revision} is entry ${p.index} of the tree of size ${p.treeSize}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`,
+        );
         out(`digest ${p.entry.digest}`);
         out(`leaf ${result.leafHash}`);
         out(`root ${result.root}`);
@@ -144,10 +159,19 @@ export function registerLog(program: Command): void {
       const to = flags.to !== undefined ? sizeArg(flags.to, '--to') : cp.size;
       if (to > cp.size) throw cliError(`--to ${to} is beyond the latest checkpoint (size ${cp.size})`, 2);
       const c = l.consistency(from, to);
-      const result = { from, to, fromRoot: b64(c.fromRoot), toRoot: b64(c.toRoot), proof: c.proof.map(b64), checkpointVerified: !!cp.verified };
+      const result = {
+        from,
+        to,
+        fromRoot: b64(c.fromRoot),
+        toRoot: b64(c.toRoot),
+        proof: c.proof.map(b64),
+        checkpointVerified: !!cp.verified,
+      };
       if (flags.json) out(JSON.stringify(result, null, 2));
       else {
-        out(`consistency of the tree of size ${from} with the tree of size ${to}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`);
+        out(
+          `consistency of the tree of size ${from} with the tree of size ${to}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`,
+        );
         out(`root ${from} ${result.fromRoot}`);
         out(`root ${to} ${result.toRoot}`);
         for (const h of result.proof) out(`proof ${h}`);
@@ -200,7 +224,9 @@ export function registerLog(program: Command): void {
           ),
         );
       } else if (result.ok) {
-        out(`ok: ${result.origin}: ${result.size} entries, checkpoint of size ${result.checkpoint?.checkpoint.size}${trusted ? ', consistent with the trusted checkpoint' : ''}${result.uncheckpointed ? `; ${result.uncheckpointed} entries not checkpointed yet (push again to checkpoint them)` : ''}`);
+        out(
+          `ok: ${result.origin}: ${result.size} entries, checkpoint of size ${result.checkpoint?.checkpoint.size}${trusted ? ', consistent with the trusted checkpoint' : ''}${result.uncheckpointed ? `; ${result.uncheckpointed} entries not checkpointed yet (push again to checkpoint them)` : ''}`,
+        );
       }
       if (!result.ok) {
         if (!flags.json) for (const p of result.problems) process.stderr.write(`${p.code}: ${p.message}\n`);

@@ -31,18 +31,21 @@ import {
   type VerifiedPar,
 } from '../par/index.js';
 
-
 /** `TARGET=PATH` pairs → target → file bytes. */
 function readBinaries(pairs: string[]): Record<string, Uint8Array> {
   if (pairs.length === 0) throw cliError('at least one --binary TARGET=PATH is required', 2);
   const out: Record<string, Uint8Array> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');
-    if (eq <= 0 || eq === pair.length - 1) throw cliError(`--binary ${JSON.stringify(pair)}: expected TARGET=PATH, e.g. x86_64-linux=./libprovider.so`, 2);
+    if (eq <= 0 || eq === pair.length - 1)
+      throw cliError(`--binary ${JSON.stringify(pair)}: expected TARGET=PATH, e.g. x86_64-linux=./libprovider.so`, 2);
     const target = pair.slice(0, eq);
     const path = pair.slice(eq + 1);
     if (!isValidTarget(target)) {
-      throw cliError(`--binary ${JSON.stringify(pair)}: ${JSON.stringify(target)} is not a target; use <arch>-<os> (e.g. x86_64-linux, aarch64-macos) or world.wasm`, 2);
+      throw cliError(
+        `--binary ${JSON.stringify(pair)}: ${JSON.stringify(target)} is not a target; use <arch>-<os> (e.g. x86_64-linux, aarch64-macos) or world.wasm`,
+        2,
+      );
     }
     if (target in out) throw cliError(`--binary: target ${target} given twice`, 2);
     out[target] = readInput(path, DEFAULT_PAR_LIMITS.maxEntryBytes, 'binary');
@@ -137,7 +140,8 @@ function targetRows(targets: Record<string, { sha256: string; size: number }>, m
   const names = Object.keys(targets);
   const width = Math.max(6, ...names.map((n) => n.length));
   const lines = [`${'TARGET'.padEnd(width)}  ${'SIZE'.padStart(12)}  SHA-256`];
-  for (const t of names) lines.push(`${t.padEnd(width)}  ${String(targets[t].size).padStart(12)}  ${targets[t].sha256}${mark ? mark(t) : ''}`);
+  for (const t of names)
+    lines.push(`${t.padEnd(width)}  ${String(targets[t].size).padStart(12)}  ${targets[t].sha256}${mark ? mark(t) : ''}`);
   return lines.join('\n') + '\n';
 }
 
@@ -161,60 +165,75 @@ export function registerPar(program: Command): void {
     .option('--format <format>', 'zip | tar | tar.gz (default: from the output name, else zip)')
     .option('--expires <duration>', 'expire the claims after this long: 3600, 90m, 12h, 30d, 1y')
     .requiredOption('-o, --out <file>', 'output archive')
-    .action(async (opts: { name: string; vendor: string; capid?: string; version?: string; revision: string; issuer: string; subject?: string; binary: string[]; format?: string; expires?: string; out: string }) => {
-      if (!/^\d+$/.test(opts.revision)) throw cliError(`--revision ${JSON.stringify(opts.revision)}: expected a non-negative integer`, 2);
-      if (opts.format !== undefined && !PAR_FORMATS.includes(opts.format as ParFormat)) {
-        throw cliError(`--format ${JSON.stringify(opts.format)}: use zip, tar or tar.gz`, 2);
-      }
-      const expires = opts.expires !== undefined ? Math.round(parseDuration(opts.expires, '--expires', { positive: true }) / 1000) : undefined;
-      const binaries = readBinaries(opts.binary);
-      const issuerSeed = readSeedFile(opts.issuer);
-      // checked before a subject key is generated, so a failed create leaves no new files behind
-      const issuerType = decodeSeed(issuerSeed).type;
-      if (issuerType !== 'account') throw cliError(`${opts.issuer}: issuer must be an account seed (SA…), got a ${issuerType} seed`, 1);
-      let subjectSeed: string;
-      let subjectNote = '';
-      if (opts.subject) {
-        subjectSeed = readSeedFile(opts.subject);
-      } else {
-        const path = subjectSeedPath(opts.out);
-        if (existsSync(path)) {
-          subjectSeed = readSeedFile(path);
-          subjectNote = ` (reused ${path})`;
-        } else {
-          subjectSeed = generateSeed('service');
-          writeSeedFile(path, subjectSeed);
-          subjectNote = ` (new key, seed saved to ${path})`;
+    .action(
+      async (opts: {
+        name: string;
+        vendor: string;
+        capid?: string;
+        version?: string;
+        revision: string;
+        issuer: string;
+        subject?: string;
+        binary: string[];
+        format?: string;
+        expires?: string;
+        out: string;
+      }) => {
+        if (!/^\d+$/.test(opts.revision)) throw cliError(`--revision ${JSON.stringify(opts.revision)}: expected a non-negative integer`, 2);
+        if (opts.format !== undefined && !PAR_FORMATS.includes(opts.format as ParFormat)) {
+          throw cliError(`--format ${JSON.stringify(opts.format)}: use zip, tar or tar.gz`, 2);
         }
-      }
-      const format = (opts.format as ParFormat | undefined) ?? formatFromPath(opts.out);
-      let bytes: Uint8Array;
-      try {
-        bytes = await createPar({
-          name: opts.name,
-          vendor: opts.vendor,
-          capid: opts.capid,
-          version: opts.version,
-          revision: Number(opts.revision),
-          issuerSeed,
-          subjectSeed,
-          binaries,
-          format,
-          expiresInSeconds: expires,
-        });
-      } catch (err) {
-        parErrorToCli(opts.out, err);
-      }
-      writeAtomically(opts.out, bytes);
-      process.stdout.write(
-        table([
-          ['wrote', `${opts.out} (${format}, ${bytes.length} bytes)`],
-          ['issuer', publicKeyFromSeed(issuerSeed)],
-          ['subject', publicKeyFromSeed(subjectSeed) + subjectNote],
-          ['targets', Object.keys(binaries).sort().join(', ')],
-        ]),
-      );
-    });
+        const expires =
+          opts.expires !== undefined ? Math.round(parseDuration(opts.expires, '--expires', { positive: true }) / 1000) : undefined;
+        const binaries = readBinaries(opts.binary);
+        const issuerSeed = readSeedFile(opts.issuer);
+        // checked before a subject key is generated, so a failed create leaves no new files behind
+        const issuerType = decodeSeed(issuerSeed).type;
+        if (issuerType !== 'account') throw cliError(`${opts.issuer}: issuer must be an account seed (SA…), got a ${issuerType} seed`, 1);
+        let subjectSeed: string;
+        let subjectNote = '';
+        if (opts.subject) {
+          subjectSeed = readSeedFile(opts.subject);
+        } else {
+          const path = subjectSeedPath(opts.out);
+          if (existsSync(path)) {
+            subjectSeed = readSeedFile(path);
+            subjectNote = ` (reused ${path})`;
+          } else {
+            subjectSeed = generateSeed('service');
+            writeSeedFile(path, subjectSeed);
+            subjectNote = ` (new key, seed saved to ${path})`;
+          }
+        }
+        const format = (opts.format as ParFormat | undefined) ?? formatFromPath(opts.out);
+        let bytes: Uint8Array;
+        try {
+          bytes = await createPar({
+            name: opts.name,
+            vendor: opts.vendor,
+            capid: opts.capid,
+            version: opts.version,
+            revision: Number(opts.revision),
+            issuerSeed,
+            subjectSeed,
+            binaries,
+            format,
+            expiresInSeconds: expires,
+          });
+        } catch (err) {
+          parErrorToCli(opts.out, err);
+        }
+        writeAtomically(opts.out, bytes);
+        process.stdout.write(
+          table([
+            ['wrote', `${opts.out} (${format}, ${bytes.length} bytes)`],
+            ['issuer', publicKeyFromSeed(issuerSeed)],
+            ['subject', publicKeyFromSeed(subjectSeed) + subjectNote],
+            ['targets', Object.keys(binaries).sort().join(', ')],
+          ]),
+        );
+      },
+    );
 
   par
     .command('insert')
@@ -266,9 +285,16 @@ export function registerPar(program: Command): void {
         );
         return;
       }
-      const verdict = info.problem ? `FAILS VERIFICATION: ${info.problem.message} [${info.problem.code}]` : 'verifies (signature and hashes)';
+      const verdict = info.problem
+        ? `FAILS VERIFICATION: ${info.problem.message} [${info.problem.code}]`
+        : 'verifies (signature and hashes)';
       process.stdout.write(
-        table([['file', `${file} (${info.format}, ${bytes.length} bytes)`], ...claimRows(info.claims), ['signature', info.signature], ['status', verdict]]) +
+        table([
+          ['file', `${file} (${info.format}, ${bytes.length} bytes)`],
+          ...claimRows(info.claims),
+          ['signature', info.signature],
+          ['status', verdict],
+        ]) +
           '\n' +
           targetRows(info.targets, (t) => (info.targets[t].hashMatches ? '' : info.targets[t].signedSha256 ? '  MISMATCH' : '  UNSIGNED')) +
           info.missingTargets.map((t) => `${t}: signed but missing from the archive\n`).join(''),
@@ -319,14 +345,25 @@ export function registerPar(program: Command): void {
       }
       if (opts.json) {
         process.stdout.write(
-          JSON.stringify({ valid: true, code: null, message: 'archive verifies', file, ...claimsSummary(result.format, result.claims), targets: result.targets, target: opts.target ?? null }) + '\n',
+          JSON.stringify({
+            valid: true,
+            code: null,
+            message: 'archive verifies',
+            file,
+            ...claimsSummary(result.format, result.claims),
+            targets: result.targets,
+            target: opts.target ?? null,
+          }) + '\n',
         );
         return;
       }
       const checked = opts.target ? `target ${opts.target}` : `${Object.keys(result.targets).length} target(s)`;
       const trust = opts.issuer.length > 0 ? 'trusted issuer' : 'any issuer (no --issuer given)';
       process.stdout.write(
-        `${file}: VALID (${result.format}; signature, ${trust}, ${checked} hashed)\n` + table(claimRows(result.claims)) + '\n' + targetRows(result.targets),
+        `${file}: VALID (${result.format}; signature, ${trust}, ${checked} hashed)\n` +
+          table(claimRows(result.claims)) +
+          '\n' +
+          targetRows(result.targets),
       );
     });
 

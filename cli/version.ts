@@ -31,7 +31,14 @@ export function versionInfo(): VersionInfo {
   } catch {
     // not built by scripts/build.mjs (e.g. run from sources): no commit to report
   }
-  return { version: pkg.version, commit: built.commit, dirty: built.dirty || undefined, abiVersion: ABI_VERSION, apiVersion, node: process.version };
+  return {
+    version: pkg.version,
+    commit: built.commit,
+    dirty: built.dirty || undefined,
+    abiVersion: ABI_VERSION,
+    apiVersion,
+    node: process.version,
+  };
 }
 
 /** One line, e.g. `gantry 0.1.0 (commit 1a2b3c4d5e6f, provider ABI v1, API gantry.dev/v1alpha1)` */

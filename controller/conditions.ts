@@ -10,7 +10,8 @@ export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
 export function setCondition(list: Condition[] | undefined, next: ConditionInput, now = new Date()): Condition[] {
   const out = (list ?? []).filter((c) => c.type !== next.type);
   const prev = (list ?? []).find((c) => c.type === next.type);
-  const lastTransitionTime = prev && prev.status === next.status && prev.lastTransitionTime ? prev.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const lastTransitionTime =
+    prev && prev.status === next.status && prev.lastTransitionTime ? prev.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   out.push({ ...next, lastTransitionTime });
   return out.sort((a, b) => order(a.type) - order(b.type));
 }
@@ -30,8 +31,10 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
     const bb = b as unknown[];
     return a.length === bb.length && a.every((v, i) => jsonEqual(v, bb[i]));
   }
-  const ak = Object.keys(a as object).filter((k) => (a as any)[k] !== undefined);
-  const bk = Object.keys(b as object).filter((k) => (b as any)[k] !== undefined);
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const ak = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  const bk = Object.keys(bo).filter((k) => bo[k] !== undefined);
   if (ak.length !== bk.length) return false;
-  return ak.every((k) => jsonEqual((a as any)[k], (b as any)[k]));
+  return ak.every((k) => jsonEqual(ao[k], bo[k]));
 }

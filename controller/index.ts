@@ -12,7 +12,15 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { group, version, defaultNamespace, agentLeaseName, type CapabilityGrant, type Provider, type ProviderInstance } from '../api/index.js';
+import {
+  group,
+  version,
+  defaultNamespace,
+  agentLeaseName,
+  type CapabilityGrant,
+  type Provider,
+  type ProviderInstance,
+} from '../api/index.js';
 import { InstancePullCredentials, registryPullTokenMinter } from './instance-pull-creds.js';
 import { grantsPath, InstanceCredentials, reconcileGrant, type MembraneConfig } from './membrane.js';
 import type { KubeConfig } from '../runtime/kube.js';
@@ -113,15 +121,35 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const events = new EventRecorder(client, log, { host: identity });
-  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }), { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs });
+  const resolver = new CachingResolver(
+    opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }),
+    { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs },
+  );
   const informerOpts = { client, watchTimeoutSeconds: opts.watchTimeoutSeconds };
 
   const providers = new Informer<Provider>({ ...informerOpts, path: `/apis/${group}/${version}/providers`, name: 'providers' });
-  const instances = new Informer<ProviderInstance>({ ...informerOpts, path: `/apis/${group}/${version}/providerinstances`, name: 'providerinstances', pageSize: 2000 });
-  const nodes = new Informer<NodeLike & { metadata: { name: string } }>({ ...informerOpts, path: '/api/v1/nodes', name: 'nodes', pageSize: 2000 });
-  const leases = new Informer<LeaseLike & { metadata: { name: string } }>({ ...informerOpts, path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, name: 'agent-leases', pageSize: 2000 });
+  const instances = new Informer<ProviderInstance>({
+    ...informerOpts,
+    path: `/apis/${group}/${version}/providerinstances`,
+    name: 'providerinstances',
+    pageSize: 2000,
+  });
+  const nodes = new Informer<NodeLike & { metadata: { name: string } }>({
+    ...informerOpts,
+    path: '/api/v1/nodes',
+    name: 'nodes',
+    pageSize: 2000,
+  });
+  const leases = new Informer<LeaseLike & { metadata: { name: string } }>({
+    ...informerOpts,
+    path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+    name: 'agent-leases',
+    pageSize: 2000,
+  });
 
-  const grants = opts.membrane ? new Informer<CapabilityGrant & { metadata: { name: string } }>({ ...informerOpts, path: grantsPath(), name: 'capabilitygrants' }) : undefined;
+  const grants = opts.membrane
+    ? new Informer<CapabilityGrant & { metadata: { name: string } }>({ ...informerOpts, path: grantsPath(), name: 'capabilitygrants' })
+    : undefined;
   const informersList = () => [providers, instances, nodes, leases, ...(grants ? [grants] : [])];
 
   const queue = new WorkQueue({
@@ -168,13 +196,20 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (opts.membrane) {
     instances.addHandler({
       add: (i) => membraneQueue.add(`instance:${keyOf(i)}`),
-      update: (i) => { if (i.metadata.deletionTimestamp) membraneQueue.add('sweep'); },
+      update: (i) => {
+        if (i.metadata.deletionTimestamp) membraneQueue.add('sweep');
+      },
       delete: () => membraneQueue.add('sweep'),
     });
     grants!.addHandler({
       add: (g) => membraneQueue.add(`grant:${keyOf(g)}`),
       update: (g, old) => {
-        if (g.metadata.generation !== old.metadata.generation || g.metadata.deletionTimestamp !== old.metadata.deletionTimestamp || !jsonEqualShallow(g.metadata.finalizers, old.metadata.finalizers)) membraneQueue.add(`grant:${keyOf(g)}`);
+        if (
+          g.metadata.generation !== old.metadata.generation ||
+          g.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
+          !jsonEqualShallow(g.metadata.finalizers, old.metadata.finalizers)
+        )
+          membraneQueue.add(`grant:${keyOf(g)}`);
       },
       delete: () => {},
     });
@@ -187,7 +222,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       return opts.membrane!.authority.pushAccount(opts.membrane!.servers);
     }
     if (key === 'sweep') {
-      return creds!.sweep((ns, name, uid) => { const i = instances.get(name, ns); return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp; });
+      return creds!.sweep((ns, name, uid) => {
+        const i = instances.get(name, ns);
+        return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp;
+      });
     }
     const [kind, k] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
     if (kind === 'instance') {
@@ -196,7 +234,16 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       if (i) await creds!.ensure(i);
       return;
     }
-    return reconcileGrant({ membrane: opts.membrane, client, grants: { get: (n, ns) => grants!.get(n, ns), list: () => grants!.list() }, requeue: (g) => membraneQueue.add(`grant:${g}`), log }, k);
+    return reconcileGrant(
+      {
+        membrane: opts.membrane,
+        client,
+        grants: { get: (n, ns) => grants!.get(n, ns), list: () => grants!.list() },
+        requeue: (g) => membraneQueue.add(`grant:${g}`),
+        log,
+      },
+      k,
+    );
   };
 
   instances.addHandler({
@@ -217,24 +264,50 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     add: (p) => queue.add(keyOf(p)),
     update: (p, old) => {
       // status-only writes (our own) need no reconcile
-      if (p.metadata.generation !== old.metadata.generation || p.metadata.deletionTimestamp !== old.metadata.deletionTimestamp || !old.metadata.generation) queue.add(keyOf(p));
+      if (
+        p.metadata.generation !== old.metadata.generation ||
+        p.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
+        !old.metadata.generation
+      )
+        queue.add(keyOf(p));
     },
     delete: (p) => queue.add(keyOf(p)),
   });
-  const nodeSig = (n: NodeLike) => JSON.stringify([n.metadata.labels, n.spec?.unschedulable, n.spec?.taints, (n.status?.conditions ?? []).find((c) => c.type === 'Ready')?.status]);
+  const nodeSig = (n: NodeLike) =>
+    JSON.stringify([
+      n.metadata.labels,
+      n.spec?.unschedulable,
+      n.spec?.taints,
+      (n.status?.conditions ?? []).find((c) => c.type === 'Ready')?.status,
+    ]);
   nodes.addHandler({
-    add: (n) => { views.nodeChanged(n.metadata.name); enqueueAll(); },
+    add: (n) => {
+      views.nodeChanged(n.metadata.name);
+      enqueueAll();
+    },
     update: (n, old) => {
       if (nodeSig(n) === nodeSig(old)) return;
       views.nodeChanged(n.metadata.name);
       enqueueAll();
     },
-    delete: (n) => { views.nodeChanged(n.metadata.name); enqueueAll(); },
+    delete: (n) => {
+      views.nodeChanged(n.metadata.name);
+      enqueueAll();
+    },
   });
-  leases.addHandler({ add: (l) => views.leaseChanged(l), update: (l) => views.leaseChanged(l), delete: (l) => views.leaseChanged(l, true) });
+  leases.addHandler({
+    add: (l) => views.leaseChanged(l),
+    update: (l) => views.leaseChanged(l),
+    delete: (l) => views.leaseChanged(l, true),
+  });
 
   const pullSecrets = new PullSecretCache(client, (pk) => queue.add(pk), { ttlMs: opts.pullSecretTtlMs });
-  const pullCreds = new InstancePullCredentials(client, namespace, log, registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries }));
+  const pullCreds = new InstancePullCredentials(
+    client,
+    namespace,
+    log,
+    registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries }),
+  );
   const deps: ReconcilerDeps = {
     pullCreds,
     providers,
@@ -244,11 +317,24 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     failedNodes: new FailedNodes(),
     resolver,
     namespaces: opts.namespaces,
-    logWitness: opts.logKeys?.length || opts.requireLog
-      ? new RegistryLogWitness({ verifierKeys: opts.logKeys ?? [], requireLog: opts.requireLog, plainHttpRegistries: opts.plainHttpRegistries, recheckMs: opts.logRecheckMs, metrics })
-      : undefined,
+    logWitness:
+      opts.logKeys?.length || opts.requireLog
+        ? new RegistryLogWitness({
+            verifierKeys: opts.logKeys ?? [],
+            requireLog: opts.requireLog,
+            plainHttpRegistries: opts.plainHttpRegistries,
+            recheckMs: opts.logRecheckMs,
+            metrics,
+          })
+        : undefined,
     trustedIssuers: opts.trustedIssuers ?? [],
-    writer: new InstanceWriter(client, new Limiter(opts.writeConcurrency ?? 64), index, metrics, (node) => !!views.all().get(node)?.agentLive),
+    writer: new InstanceWriter(
+      client,
+      new Limiter(opts.writeConcurrency ?? 64),
+      index,
+      metrics,
+      (node) => !!views.all().get(node)?.agentLive,
+    ),
     client,
     events,
     metrics,
@@ -258,7 +344,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const handler = async (key: string) => {
     if (key === PULL_CREDS_SWEEP) {
       // instance pull credentials of gone instances (no slash: never a Provider key)
-      return pullCreds.sweep((ns, name, uid) => { const i = instances.get(name, ns); return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp; });
+      return pullCreds.sweep((ns, name, uid) => {
+        const i = instances.get(name, ns);
+        return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp;
+      });
     }
     const end = metrics.reconcileDuration.startTimer();
     try {
@@ -279,22 +368,41 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   } catch (err) {
     const code = (err as { code?: number }).code;
     client.close();
-    if (code === 404) throw new GantryError('CRDS_MISSING', `the Gantry CRDs (${group}/${version}) are not installed; run \`kubectl apply -f crds/\``);
-    throw new GantryError('API_UNREACHABLE', `cannot reach the Kubernetes API at ${opts.kubeConfig.getCurrentCluster()?.server}: ${(err as Error).message}`);
+    if (code === 404)
+      throw new GantryError('CRDS_MISSING', `the Gantry CRDs (${group}/${version}) are not installed; run \`kubectl apply -f crds/\``);
+    throw new GantryError(
+      'API_UNREACHABLE',
+      `cannot reach the Kubernetes API at ${opts.kubeConfig.getCurrentCluster()?.server}: ${(err as Error).message}`,
+    );
   }
   await Promise.all(informersList().map((i) => i.start()));
-  log.info({ namespace, providers: providers.list().length, instances: instances.list().length, nodes: nodes.list().length, grants: grants?.list().length }, 'caches synced');
+  log.info(
+    {
+      namespace,
+      providers: providers.list().length,
+      instances: instances.list().length,
+      nodes: nodes.list().length,
+      grants: grants?.list().length,
+    },
+    'caches synced',
+  );
   const stopInformers = () => Promise.all(informersList().map((i) => i.stop()));
   if (opts.membrane) {
     // The revocation list lives in the account JWT the servers hold: recover it before minting.
-    await opts.membrane.authority.syncRevocations(opts.membrane.servers).catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
+    await opts.membrane.authority
+      .syncRevocations(opts.membrane.servers)
+      .catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
   }
 
   // served before the election starts, so a port in use fails the start without leaving a leader behind
   let server: MetricsServer | undefined;
   if (opts.metricsAddr) {
     try {
-      server = await serveMetrics(opts.metricsAddr, metrics, () => providers.hasSynced && instances.hasSynced && nodes.hasSynced && leases.hasSynced);
+      server = await serveMetrics(
+        opts.metricsAddr,
+        metrics,
+        () => providers.hasSynced && instances.hasSynced && nodes.hasSynced && leases.hasSynced,
+      );
     } catch (err) {
       await stopInformers();
       client.close();
@@ -326,7 +434,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
   });
   elector.start();
-  const resync = setInterval(() => { if (elector.isLeader()) { enqueueAll(); membraneAll(); } }, opts.resyncMs ?? 30_000);
+  const resync = setInterval(() => {
+    if (elector.isLeader()) {
+      enqueueAll();
+      membraneAll();
+    }
+  }, opts.resyncMs ?? 30_000);
   resync.unref?.();
 
   let stopped = false;
@@ -359,7 +472,7 @@ function jsonEqualShallow(a?: string[], b?: string[]): boolean {
 }
 
 export type { ArchiveResolver, ResolveRequest } from './resolve.js';
-export { type MembraneConfig } from './membrane.js';
+export type { MembraneConfig } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';
 export { ResolveFailure } from './resolve.js';
 export { registryResolver } from './registry-resolver.js';

@@ -48,9 +48,10 @@ export class InstanceIndex {
     if (!controllerRef(i)) return undefined;
     const pk = providerKeyOf(i);
     this.byProvider.get(pk)?.set(keyOf(i), i);
-    const changed = i.status?.phase !== old.status?.phase
-      || i.metadata.deletionTimestamp !== old.metadata.deletionTimestamp
-      || (i.metadata.finalizers?.length ?? 0) !== (old.metadata.finalizers?.length ?? 0);
+    const changed =
+      i.status?.phase !== old.status?.phase ||
+      i.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
+      (i.metadata.finalizers?.length ?? 0) !== (old.metadata.finalizers?.length ?? 0);
     return changed ? pk : undefined;
   }
 

@@ -23,7 +23,7 @@
  */
 import { instanceCredsLabels, instancePullCredsSecretName, type ProviderInstance } from '../api/index.js';
 import { createHash } from 'node:crypto';
-import { credentialsFor, DOCKER_CONFIG_JSON, narrowDockerConfig, PullSecretError, type PullSecret } from '../registry/pull-secrets.js';
+import { credentialsFor, DOCKER_CONFIG_JSON, narrowDockerConfig, type PullSecretError, type PullSecret } from '../registry/pull-secrets.js';
 import { DistributionClient } from '../registry/distribution/client.js';
 import type { RegistryCredentials } from '../registry/distribution/auth.js';
 import { parseArchiveRef } from '../registry/reference.js';
@@ -34,14 +34,22 @@ export const PULL_SECRET_ERROR_ANNOTATION = 'gantry.dev/pull-secret-error';
 export const PULL_TOKEN_EXPIRES_ANNOTATION = 'gantry.dev/pull-token-expires';
 
 /** Exchanges credentials for a token that pulls only `ref`'s repository; undefined where the registry issues none. */
-export type PullTokenMinter = (ref: string, credentials: RegistryCredentials) => Promise<{ token: string; expiresInSeconds: number } | undefined>;
+export type PullTokenMinter = (
+  ref: string,
+  credentials: RegistryCredentials,
+) => Promise<{ token: string; expiresInSeconds: number } | undefined>;
 
 /** The distribution token protocol's `repository:<name>:pull` scope, asked of the registry's token service. */
 export function registryPullTokenMinter(o: { plainHttpRegistries?: string[]; caFile?: string; timeoutMs?: number } = {}): PullTokenMinter {
   return async (ref, credentials) => {
     const r = parseArchiveRef(ref);
     if (r.kind !== 'registry') return undefined;
-    const client = new DistributionClient(r.host, r.repository, { plainHttpHosts: o.plainHttpRegistries, caFile: o.caFile, timeoutMs: o.timeoutMs ?? 10_000, credentials });
+    const client = new DistributionClient(r.host, r.repository, {
+      plainHttpHosts: o.plainHttpRegistries,
+      caFile: o.caFile,
+      timeoutMs: o.timeoutMs ?? 10_000,
+      credentials,
+    });
     return client.transport.repositoryPullToken();
   };
 }
@@ -50,17 +58,42 @@ interface SecretObj {
   apiVersion?: string;
   kind?: string;
   type?: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   data?: Record<string, string>;
 }
 
 /** The Secret for `inst` holding `source` (the narrowed docker config, or the refusal), or a repository pull token. */
-export function instancePullSecret(gantryNamespace: string, inst: ProviderInstance, source: { secrets: readonly PullSecret[] } | { error: PullSecretError }, token?: { token: string; expiresAt: number }): SecretObj {
+export function instancePullSecret(
+  gantryNamespace: string,
+  inst: ProviderInstance,
+  source: { secrets: readonly PullSecret[] } | { error: PullSecretError },
+  token?: { token: string; expiresAt: number },
+): SecretObj {
   const ns = inst.metadata.namespace ?? 'default';
-  const labels = { [instanceCredsLabels.pullMarker]: 'true', [instanceCredsLabels.namespace]: ns, [instanceCredsLabels.name]: inst.metadata.name, [instanceCredsLabels.uid]: inst.metadata.uid ?? '' };
-  const base = { apiVersion: 'v1', kind: 'Secret', type: DOCKER_CONFIG_JSON, metadata: { name: instancePullCredsSecretName(ns, inst.metadata.name), namespace: gantryNamespace, labels } };
+  const labels = {
+    [instanceCredsLabels.pullMarker]: 'true',
+    [instanceCredsLabels.namespace]: ns,
+    [instanceCredsLabels.name]: inst.metadata.name,
+    [instanceCredsLabels.uid]: inst.metadata.uid ?? '',
+  };
+  const base = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: DOCKER_CONFIG_JSON,
+    metadata: { name: instancePullCredsSecretName(ns, inst.metadata.name), namespace: gantryNamespace, labels },
+  };
   if ('error' in source) {
-    return { ...base, metadata: { ...base.metadata, annotations: { [PULL_SECRET_ERROR_ANNOTATION]: `${source.error.code}: ${source.error.message}` } }, data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } };
+    return {
+      ...base,
+      metadata: { ...base.metadata, annotations: { [PULL_SECRET_ERROR_ANNOTATION]: `${source.error.code}: ${source.error.message}` } },
+      data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') },
+    };
   }
   if (token) {
     const host = (parseArchiveRef(inst.spec.archive.ref) as { host: string }).host;
@@ -70,10 +103,19 @@ export function instancePullSecret(gantryNamespace: string, inst: ProviderInstan
       data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [host]: { registrytoken: token.token } } })).toString('base64') },
     };
   }
-  return { ...base, data: { '.dockerconfigjson': Buffer.from(narrowDockerConfig(inst.spec.archive.ref, source.secrets)).toString('base64') } };
+  return {
+    ...base,
+    data: { '.dockerconfigjson': Buffer.from(narrowDockerConfig(inst.spec.archive.ref, source.secrets)).toString('base64') },
+  };
 }
 
-const sig = (s: SecretObj) => JSON.stringify([s.metadata.labels?.[instanceCredsLabels.uid], s.metadata.annotations?.[PULL_SECRET_ERROR_ANNOTATION] ?? '', s.metadata.annotations?.[PULL_TOKEN_EXPIRES_ANNOTATION] ?? '', s.data?.['.dockerconfigjson'] ?? '']);
+const sig = (s: SecretObj) =>
+  JSON.stringify([
+    s.metadata.labels?.[instanceCredsLabels.uid],
+    s.metadata.annotations?.[PULL_SECRET_ERROR_ANNOTATION] ?? '',
+    s.metadata.annotations?.[PULL_TOKEN_EXPIRES_ANNOTATION] ?? '',
+    s.data?.['.dockerconfigjson'] ?? '',
+  ]);
 
 export class InstancePullCredentials {
   /** uid → signature of what we know the Secret holds */
@@ -95,7 +137,11 @@ export class InstancePullCredentials {
    * life), undefined when the registry issues none or minting failed (the narrowed credential is
    * written then, and minting is tried again in 30 s).
    */
-  private async tokenFor(inst: ProviderInstance, uid: string, secrets: readonly PullSecret[]): Promise<{ token?: { token: string; expiresAt: number }; refreshAt: number } | undefined> {
+  private async tokenFor(
+    inst: ProviderInstance,
+    uid: string,
+    secrets: readonly PullSecret[],
+  ): Promise<{ token?: { token: string; expiresAt: number }; refreshAt: number } | undefined> {
     if (!this.mint) return undefined;
     let credentials: RegistryCredentials | undefined;
     try {
@@ -104,16 +150,23 @@ export class InstancePullCredentials {
       return undefined; // written as the narrowed (invalid) config: the agent reports it
     }
     if (!credentials) return undefined;
-    const from = createHash('sha256').update(JSON.stringify([inst.spec.archive.ref, credentials])).digest('hex');
+    const from = createHash('sha256')
+      .update(JSON.stringify([inst.spec.archive.ref, credentials]))
+      .digest('hex');
     const now = this.now();
     const have = this.minted.get(uid);
     if (have && have.from === from && now < have.refreshAt) return have;
     let next: { token?: { token: string; expiresAt: number }; refreshAt: number };
     try {
       const t = await this.mint(inst.spec.archive.ref, credentials);
-      next = t ? { token: { token: t.token, expiresAt: now + t.expiresInSeconds * 1000 }, refreshAt: now + (t.expiresInSeconds * 1000) / 2 } : { refreshAt: now + 5 * 60_000 };
+      next = t
+        ? { token: { token: t.token, expiresAt: now + t.expiresInSeconds * 1000 }, refreshAt: now + (t.expiresInSeconds * 1000) / 2 }
+        : { refreshAt: now + 5 * 60_000 };
     } catch (err) {
-      this.log.warn({ instance: `${inst.metadata.namespace}/${inst.metadata.name}`, err: (err as Error).message }, 'cannot mint a repository pull token; handing the narrowed credential instead');
+      this.log.warn(
+        { instance: `${inst.metadata.namespace}/${inst.metadata.name}`, err: (err as Error).message },
+        'cannot mint a repository pull token; handing the narrowed credential instead',
+      );
       next = { refreshAt: now + 30_000 };
     }
     this.minted.set(uid, { from, ...next });
@@ -129,7 +182,10 @@ export class InstancePullCredentials {
    * already does. Resolves with the ms after which it must be called again (a token to
    * refresh), or undefined.
    */
-  async ensure(inst: ProviderInstance, source: { secrets: readonly PullSecret[] } | { error: PullSecretError }): Promise<number | undefined> {
+  async ensure(
+    inst: ProviderInstance,
+    source: { secrets: readonly PullSecret[] } | { error: PullSecretError },
+  ): Promise<number | undefined> {
     const uid = inst.metadata.uid;
     if (!uid || inst.metadata.deletionTimestamp) return undefined;
     const minted = 'error' in source ? undefined : await this.tokenFor(inst, uid, source.secrets);
@@ -148,9 +204,21 @@ export class InstancePullCredentials {
       have = undefined;
     }
     if (!have) await this.client.create(this.path(), want);
-    else if (sig(have) !== s || have.type !== want.type) await this.client.replace(this.path(want.metadata.name), { ...want, metadata: { ...want.metadata, resourceVersion: have.metadata.resourceVersion } });
+    else if (sig(have) !== s || have.type !== want.type)
+      await this.client.replace(this.path(want.metadata.name), {
+        ...want,
+        metadata: { ...want.metadata, resourceVersion: have.metadata.resourceVersion },
+      });
     this.written.set(uid, s);
-    this.log.info({ instance: `${inst.metadata.namespace}/${inst.metadata.name}`, secret: want.metadata.name, refused: 'error' in source ? source.error.code : undefined, token: !!minted?.token }, have ? 'instance pull credential refreshed' : 'instance pull credential written');
+    this.log.info(
+      {
+        instance: `${inst.metadata.namespace}/${inst.metadata.name}`,
+        secret: want.metadata.name,
+        refused: 'error' in source ? source.error.code : undefined,
+        token: !!minted?.token,
+      },
+      have ? 'instance pull credential refreshed' : 'instance pull credential written',
+    );
     return again;
   }
 

@@ -4,7 +4,7 @@
  * a candidate takes the Lease once `renewTime + leaseDurationMs` has passed. Writes carry the
  * Lease's resourceVersion, so two candidates can never both win the same term.
  */
-import { isConflict, isNotFound, type KubeClient } from '../runtime/kube.js';
+import { isConflict, isNotFound, type KubeClient, type LeaseObject } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 
 export interface LeaderElectionOptions {
@@ -55,7 +55,10 @@ export class LeaderElector {
         const l = await this.o.client.get(this.path());
         // Stryker disable next-line OptionalChaining: a Lease without spec throws here and the catch gives up the best-effort release, as for no match
         if (l.spec?.holderIdentity === this.o.identity) {
-          await this.o.client.replace(this.path(), { ...l, spec: { ...l.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: micro(Date.now() - 10_000) } });
+          await this.o.client.replace(this.path(), {
+            ...l,
+            spec: { ...l.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: micro(Date.now() - 10_000) },
+          });
         }
       } catch {
         /* best effort: the lease expires anyway */
@@ -92,7 +95,7 @@ export class LeaderElector {
     // Stryker disable next-line ObjectLiteral: the timeout shows only with a server that accepts a connection and never answers
     const bounded = { timeoutMs: this.o.renewDeadlineMs };
     try {
-      let lease: any;
+      let lease: LeaseObject;
       try {
         lease = await this.o.client.get(this.path(), bounded);
       } catch (err) {
@@ -111,7 +114,7 @@ export class LeaderElector {
         return;
       }
       const holder = lease.spec?.holderIdentity;
-      const renewed = Date.parse(lease.spec?.renewTime ?? lease.spec?.acquireTime ?? 0) || 0;
+      const renewed = Date.parse(lease.spec?.renewTime ?? lease.spec?.acquireTime ?? '') || 0;
       const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
       // Stryker disable next-line EqualityOperator: > or >= differ only in the millisecond the term ends
       if (holder && holder !== this.o.identity && renewed + duration > now) {
@@ -120,14 +123,18 @@ export class LeaderElector {
         return;
       }
       const taking = holder !== this.o.identity;
-      await this.o.client.replace(this.path(), {
-        ...lease,
-        spec: {
-          ...lease.spec,
-          ...spec,
-          ...(taking ? { acquireTime: micro(now), leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
+      await this.o.client.replace(
+        this.path(),
+        {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            ...spec,
+            ...(taking ? { acquireTime: micro(now), leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
+          },
         },
-      }, bounded);
+        bounded,
+      );
       this.lastRenew = now;
       this.setLeading(true);
     } catch (err) {

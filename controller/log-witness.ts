@@ -18,7 +18,16 @@
 import type { LogMemory, ResolvedArchive } from '../api/provider.js';
 import { openContentBackend } from '../registry/index.js';
 import type { RegistryCredentials } from '../registry/distribution/auth.js';
-import { decodeBase64, encodeBase64, isTlogError, openLog, parseVerifierKey, type NoteVerifier, type RepositoryLog, type TlogError } from '../tlog/index.js';
+import {
+  decodeBase64,
+  encodeBase64,
+  isTlogError,
+  openLog,
+  parseVerifierKey,
+  type NoteVerifier,
+  type RepositoryLog,
+  type TlogError,
+} from '../tlog/index.js';
 import type { ControllerMetrics } from './metrics.js';
 import { ResolveFailure } from './resolve.js';
 
@@ -80,7 +89,9 @@ export class RegistryLogWitness implements LogWitness {
     } catch (e) {
       // Stryker disable next-line StringLiteral: any reason other than the two below counts as an error
       const reason = e instanceof ResolveFailure ? e.reason : 'error';
-      this.opts.metrics?.logChecks.inc({ result: reason === 'LogInconsistent' ? 'inconsistent' : reason === 'LogMissing' ? 'missing' : 'error' });
+      this.opts.metrics?.logChecks.inc({
+        result: reason === 'LogInconsistent' ? 'inconsistent' : reason === 'LogMissing' ? 'missing' : 'error',
+      });
       // Stryker disable next-line StringLiteral: every LogInconsistent is made by inconsistent() below, with its code
       const code = (e as ResolveFailure & { code?: string }).code ?? 'unknown';
       if (reason === 'LogInconsistent') this.opts.metrics?.logInconsistencies.inc({ code });
@@ -96,7 +107,10 @@ export class RegistryLogWitness implements LogWitness {
     // Stryker disable next-line ConditionalExpression: latestCheckpoint refuses a log without checkpoints too (TLOG_NO_LOG); this spares the throw
     if (log.checkpointSizes.length === 0) return undefined;
     // a checkpoint that does not verify offers nothing; the check proper reports what is wrong
-    const size = await log.latestCheckpoint(this.verifiers).then((v) => v.checkpoint.size, () => undefined);
+    const size = await log.latestCheckpoint(this.verifiers).then(
+      (v) => v.checkpoint.size,
+      () => undefined,
+    );
     if (size === undefined) return undefined;
     const within = log.entries.slice(0, size);
     return within.length ? within.reduce((m, e) => Math.max(m, e.revision), 0) : undefined;
@@ -106,14 +120,28 @@ export class RegistryLogWitness implements LogWitness {
     const required = c.required || !!this.opts.requireLog;
     const remembered = c.previous?.origin === c.origin ? c.previous : undefined;
     if (this.verifiers.length === 0) {
-      if (required) throw new ResolveFailure('LogMissing', `${c.ref}: a transparency log is required, but the controller trusts no log key; add --log-key (the gantry-trust ConfigMap's log-keys)`, false);
+      if (required)
+        throw new ResolveFailure(
+          'LogMissing',
+          `${c.ref}: a transparency log is required, but the controller trusts no log key; add --log-key (the gantry-trust ConfigMap's log-keys)`,
+          false,
+        );
       return undefined;
     }
     const log = await this.open(c);
     const where = `${c.ref} revision ${c.resolved.revision}`;
     if (log.size === 0 && log.checkpointSizes.length === 0) {
-      if (remembered) throw inconsistent('TLOG_ROLLBACK', `${where}: the log ${c.origin} is gone, but this Provider accepted its checkpoint of size ${remembered.size} before; the registry deleted or rolled back the log`);
-      if (required) throw new ResolveFailure('LogMissing', `${where}: the repository has no transparency log, and a log is required (${c.required ? 'spec.archive.requireLog' : 'the controller\'s --require-log'}); publish with gantry par push --log-key`, false);
+      if (remembered)
+        throw inconsistent(
+          'TLOG_ROLLBACK',
+          `${where}: the log ${c.origin} is gone, but this Provider accepted its checkpoint of size ${remembered.size} before; the registry deleted or rolled back the log`,
+        );
+      if (required)
+        throw new ResolveFailure(
+          'LogMissing',
+          `${where}: the repository has no transparency log, and a log is required (${c.required ? 'spec.archive.requireLog' : "the controller's --require-log"}); publish with gantry par push --log-key`,
+          false,
+        );
       return undefined;
     }
     try {
@@ -121,17 +149,32 @@ export class RegistryLogWitness implements LogWitness {
       const cp = latest.checkpoint;
       if (remembered) {
         const root = decodeBase64(remembered.rootHash);
-        if (!root) throw inconsistent('TLOG_CHECKPOINT_MALFORMED', `${where}: status.log.rootHash is not base64; clear status.log only if you trust the log as it is now`);
+        if (!root)
+          throw inconsistent(
+            'TLOG_CHECKPOINT_MALFORMED',
+            `${where}: status.log.rootHash is not base64; clear status.log only if you trust the log as it is now`,
+          );
         // Stryker disable next-line ArrayDeclaration: checkExtends reads sizes and roots only
         log.checkExtends({ origin: c.origin, size: remembered.size, root, extensions: [] }, cp);
       }
       const index = log.indexOfRevision(c.resolved.revision);
-      if (index === undefined) throw inconsistent('TLOG_UNLOGGED_REVISION', `${where} (${c.resolved.digest}) has no entry in the log ${c.origin} (checkpoint of size ${cp.size}); it was published outside the log`);
-      if (index >= cp.size) throw inconsistent('TLOG_UNLOGGED_REVISION', `${where} is log entry ${index}, not yet included in the latest signed checkpoint (size ${cp.size}); an interrupted push — push the archive again to checkpoint it`);
+      if (index === undefined)
+        throw inconsistent(
+          'TLOG_UNLOGGED_REVISION',
+          `${where} (${c.resolved.digest}) has no entry in the log ${c.origin} (checkpoint of size ${cp.size}); it was published outside the log`,
+        );
+      if (index >= cp.size)
+        throw inconsistent(
+          'TLOG_UNLOGGED_REVISION',
+          `${where} is log entry ${index}, not yet included in the latest signed checkpoint (size ${cp.size}); an interrupted push — push the archive again to checkpoint it`,
+        );
       log.inclusion(c.resolved.revision, cp.size); // proves (and checks) the entry is in the signed tree
       const e = log.entries[index];
       if (e.digest !== c.resolved.digest) {
-        throw inconsistent('TLOG_TAG_MISMATCH', `${where}: the tag rev-${c.resolved.revision} names ${c.resolved.digest}, but log entry ${index} (checkpoint of size ${cp.size}) records ${e.digest}; the tag was re-pointed`);
+        throw inconsistent(
+          'TLOG_TAG_MISMATCH',
+          `${where}: the tag rev-${c.resolved.revision} names ${c.resolved.digest}, but log entry ${index} (checkpoint of size ${cp.size}) records ${e.digest}; the tag was re-pointed`,
+        );
       }
       const differs = (
         [
@@ -141,7 +184,11 @@ export class RegistryLogWitness implements LogWitness {
           ['version', e.version, c.resolved.version ?? ''],
         ] as const
       ).filter(([, a, b]) => a !== b);
-      if (differs.length) throw inconsistent('TLOG_TAG_MISMATCH', `${where}: the archive's signed ${differs.map(([k, a, b]) => `${k} ${JSON.stringify(b)} (log: ${JSON.stringify(a)})`).join(', ')} disagree with log entry ${index}`);
+      if (differs.length)
+        throw inconsistent(
+          'TLOG_TAG_MISMATCH',
+          `${where}: the archive's signed ${differs.map(([k, a, b]) => `${k} ${JSON.stringify(b)} (log: ${JSON.stringify(a)})`).join(', ')} disagree with log entry ${index}`,
+        );
       return { origin: c.origin, size: cp.size, rootHash: encodeBase64(cp.root), checkpoint: latest.note, revisionIndex: index };
     } catch (err) {
       if (isTlogError(err)) throw inconsistent(err.code, `${where}: ${err.message}`);
@@ -155,7 +202,12 @@ export class RegistryLogWitness implements LogWitness {
     // Stryker disable next-line EqualityOperator: one millisecond
     if (hit && Date.now() - hit.at < (this.opts.recheckMs ?? 15_000)) return hit.log;
     // Stryker disable next-line ObjectLiteral: only a registry reads these (log-witness.test.ts runs against a plain-HTTP one)
-    const backend = openContentBackend(c.ref, { plainHttpRegistries: this.opts.plainHttpRegistries, caFile: this.opts.caFile, timeoutMs: this.opts.timeoutMs, credentials: c.credentials });
+    const backend = openContentBackend(c.ref, {
+      plainHttpRegistries: this.opts.plainHttpRegistries,
+      caFile: this.opts.caFile,
+      timeoutMs: this.opts.timeoutMs,
+      credentials: c.credentials,
+    });
     const log = openLog(backend, { origin: c.origin });
     this.opened.set(key, { at: Date.now(), log });
     log.catch(() => this.opened.delete(key)); // a failed read is not cached

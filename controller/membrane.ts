@@ -22,7 +22,16 @@
  * and hands to the host. When the instance is gone its key is revoked and the Secret deleted
  * (on its delete event, and by a sweep on every resync).
  */
-import { GRANT_FINALIZER, grantSpecProblems, group, instanceCredsLabels, instanceCredsSecretName, version, type CapabilityGrant, type ProviderInstance } from '../api/index.js';
+import {
+  GRANT_FINALIZER,
+  grantSpecProblems,
+  group,
+  instanceCredsLabels,
+  instanceCredsSecretName,
+  version,
+  type CapabilityGrant,
+  type ProviderInstance,
+} from '../api/index.js';
 import type { GrantReason } from '../api/reasons.js';
 import type { MembraneAuthority } from '../membrane/authority.js';
 import { decodeJwt } from '../membrane/jwt.js';
@@ -43,7 +52,9 @@ const USER_KEY_ANNOTATION = 'gantry.dev/user-key';
 export { instanceCredsSecretName };
 
 export function grantsPath(ns?: string): string {
-  return ns ? `/apis/${group}/${version}/namespaces/${encodeURIComponent(ns)}/capabilitygrants` : `/apis/${group}/${version}/capabilitygrants`;
+  return ns
+    ? `/apis/${group}/${version}/namespaces/${encodeURIComponent(ns)}/capabilitygrants`
+    : `/apis/${group}/${version}/capabilitygrants`;
 }
 
 export interface GrantDeps {
@@ -72,31 +83,62 @@ export async function reconcileGrant(d: GrantDeps, key: string): Promise<WorkRes
     if (m && g.status?.userJwt && nkey) {
       await revokeKey(d, m, nkey, key);
       // Visible until the finalizer goes (kubectl get -w): the key no longer works.
-      const updated = await writeStatus(d, g, path, { ...g.status, userJwt: undefined, conditions: setCondition(g.status.conditions, { type: 'Ready', status: 'False', reason: 'Revoked' satisfies GrantReason, message: `revoked: the grant is being deleted; ${nkey} can no longer call` }) });
+      const updated = await writeStatus(d, g, path, {
+        ...g.status,
+        userJwt: undefined,
+        conditions: setCondition(g.status.conditions, {
+          type: 'Ready',
+          status: 'False',
+          reason: 'Revoked' satisfies GrantReason,
+          message: `revoked: the grant is being deleted; ${nkey} can no longer call`,
+        }),
+      });
       resourceVersion = updated?.metadata.resourceVersion ?? resourceVersion;
     }
     if (g.metadata.finalizers?.includes(GRANT_FINALIZER)) {
-      await d.client.mergePatch(path, { metadata: { finalizers: g.metadata.finalizers.filter((f) => f !== GRANT_FINALIZER), resourceVersion } });
+      await d.client.mergePatch(path, {
+        metadata: { finalizers: g.metadata.finalizers.filter((f) => f !== GRANT_FINALIZER), resourceVersion },
+      });
     }
     return;
   }
   if (!g.metadata.finalizers?.includes(GRANT_FINALIZER)) {
-    await d.client.mergePatch(path, { metadata: { finalizers: [...(g.metadata.finalizers ?? []), GRANT_FINALIZER], resourceVersion: g.metadata.resourceVersion } });
+    await d.client.mergePatch(path, {
+      metadata: { finalizers: [...(g.metadata.finalizers ?? []), GRANT_FINALIZER], resourceVersion: g.metadata.resourceVersion },
+    });
     return; // the update event brings it back
   }
 
-  const setReady = async (status: 'True' | 'False', reason: GrantReason, message: string, extra: Partial<NonNullable<CapabilityGrant['status']>> = {}): Promise<void> => {
-    await writeStatus(d, g, path, { ...(g.status ?? {}), ...extra, observedGeneration: g.metadata.generation, conditions: setCondition(g.status?.conditions, { type: 'Ready', status, reason, message, observedGeneration: g.metadata.generation }) });
+  const setReady = async (
+    status: 'True' | 'False',
+    reason: GrantReason,
+    message: string,
+    extra: Partial<NonNullable<CapabilityGrant['status']>> = {},
+  ): Promise<void> => {
+    await writeStatus(d, g, path, {
+      ...(g.status ?? {}),
+      ...extra,
+      observedGeneration: g.metadata.generation,
+      conditions: setCondition(g.status?.conditions, { type: 'Ready', status, reason, message, observedGeneration: g.metadata.generation }),
+    });
   };
 
   const problems = grantSpecProblems(g.spec);
   if (problems.length) return setReady('False', 'InvalidSpec', problems.join('; '), { userJwt: undefined });
-  if (!m) return setReady('False', 'MembraneNotConfigured', 'the controller runs without the membrane keys (--membrane-keys): it cannot issue credentials');
+  if (!m)
+    return setReady(
+      'False',
+      'MembraneNotConfigured',
+      'the controller runs without the membrane keys (--membrane-keys): it cannot issue credentials',
+    );
 
   const expiresAt = g.spec.expires ? Date.parse(g.spec.expires) : undefined;
   if (expiresAt !== undefined && expiresAt <= now) {
     if (g.status?.userJwt) await revokeKey(d, m, nkey, key);
-    return setReady('False', 'Expired', `the grant expired at ${g.spec.expires}; new calls are refused`, { userJwt: undefined, expires: g.spec.expires });
+    return setReady('False', 'Expired', `the grant expired at ${g.spec.expires}; new calls are refused`, {
+      userJwt: undefined,
+      expires: g.spec.expires,
+    });
   }
 
   const current = g.status?.userJwt ? safeClaims(g.status.userJwt) : undefined;
@@ -110,11 +152,21 @@ export async function reconcileGrant(d: GrantDeps, key: string): Promise<WorkRes
   // nats-server refuses a JWT once the current second is past `exp` (and closes its
   // connections at `exp`): floor keeps that within a second after spec.expires; the
   // revocation at expiry (above) is what makes it immediate.
-  const minted = m.authority.mintUser(`grant:${key}`, (k) => granteePermissions(k, ns, target, g.spec.operations), { userKey: nkey, exp: expiresAt !== undefined ? Math.floor(expiresAt / 1000) : undefined });
-  const iat = decodeJwt(minted.jwt).iat;
-  await setReady('True', 'Issued', `issued for ${nkey}${g.spec.expires ? ` until ${g.spec.expires}` : ''}; \`gantry grant creds ${name} -n ${ns} --nkey SEEDFILE -o FILE\` writes the .creds`, {
-    userJwt: minted.jwt, issuedAt: new Date(iat * 1000).toISOString(), expires: g.spec.expires,
+  const minted = m.authority.mintUser(`grant:${key}`, (k) => granteePermissions(k, ns, target, g.spec.operations), {
+    userKey: nkey,
+    exp: expiresAt !== undefined ? Math.floor(expiresAt / 1000) : undefined,
   });
+  const iat = decodeJwt(minted.jwt).iat;
+  await setReady(
+    'True',
+    'Issued',
+    `issued for ${nkey}${g.spec.expires ? ` until ${g.spec.expires}` : ''}; \`gantry grant creds ${name} -n ${ns} --nkey SEEDFILE -o FILE\` writes the .creds`,
+    {
+      userJwt: minted.jwt,
+      issuedAt: new Date(iat * 1000).toISOString(),
+      expires: g.spec.expires,
+    },
+  );
   d.log.info({ grant: key, grantee: nkey }, 'capability grant issued');
   return expiresAt !== undefined ? { requeueAfterMs: Math.max(50, expiresAt - now) } : undefined;
 }
@@ -139,7 +191,12 @@ async function revokeKey(d: GrantDeps, m: MembraneConfig, nkey: string, except: 
 }
 
 /** Write status when it changed; returns the updated object (undefined when nothing was written). */
-async function writeStatus(d: GrantDeps, g: CapabilityGrant, path: string, status: NonNullable<CapabilityGrant['status']>): Promise<CapabilityGrant | undefined> {
+async function writeStatus(
+  d: GrantDeps,
+  g: CapabilityGrant,
+  path: string,
+  status: NonNullable<CapabilityGrant['status']>,
+): Promise<CapabilityGrant | undefined> {
   const clean = JSON.parse(JSON.stringify(status));
   if (jsonEqual(clean, g.status ?? {})) return undefined;
   // merge patch: null removes a field we dropped (userJwt after expiry)
@@ -179,14 +236,28 @@ export class InstanceCredentials {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    const u = this.m.authority.mintUser(`host:${ns}/${inst.metadata.name}`, (k) => hostPermissions(k, {
-      namespace: ns, provider: inst.spec.provider, instance: inst.metadata.name, capid: inst.spec.capid, linkName: inst.spec.linkName,
-    }));
+    const u = this.m.authority.mintUser(`host:${ns}/${inst.metadata.name}`, (k) =>
+      hostPermissions(k, {
+        namespace: ns,
+        provider: inst.spec.provider,
+        instance: inst.metadata.name,
+        capid: inst.spec.capid,
+        linkName: inst.spec.linkName,
+      }),
+    );
     await this.client.create(this.secretsPath(), {
-      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'Opaque',
       metadata: {
-        name, namespace: this.namespace,
-        labels: { [INSTANCE_CREDS_LABEL]: 'true', [instanceCredsLabels.namespace]: ns, [instanceCredsLabels.name]: inst.metadata.name, [instanceCredsLabels.uid]: uid },
+        name,
+        namespace: this.namespace,
+        labels: {
+          [INSTANCE_CREDS_LABEL]: 'true',
+          [instanceCredsLabels.namespace]: ns,
+          [instanceCredsLabels.name]: inst.metadata.name,
+          [instanceCredsLabels.uid]: uid,
+        },
         annotations: { [USER_KEY_ANNOTATION]: u.userKey },
       },
       data: { 'nats.creds': Buffer.from(u.creds!).toString('base64') },
@@ -198,13 +269,18 @@ export class InstanceCredentials {
   /** Revoke and delete every Secret whose instance is no longer live. */
   async sweep(live: (ns: string, name: string, uid: string) => boolean): Promise<void> {
     const list = await this.client.list(this.secretsPath(), { labelSelector: `${INSTANCE_CREDS_LABEL}=true` });
-    for (const s of list.items as Array<{ metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> } }>) {
+    for (const s of list.items as Array<{
+      metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+    }>) {
       const l = s.metadata.labels ?? {};
-      if (!live(l[instanceCredsLabels.namespace] ?? '', l[instanceCredsLabels.name] ?? '', l[instanceCredsLabels.uid] ?? '')) await this.remove(s);
+      if (!live(l[instanceCredsLabels.namespace] ?? '', l[instanceCredsLabels.name] ?? '', l[instanceCredsLabels.uid] ?? ''))
+        await this.remove(s);
     }
   }
 
-  private async remove(s: { metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> } }): Promise<void> {
+  private async remove(s: {
+    metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  }): Promise<void> {
     const key = s.metadata.annotations?.[USER_KEY_ANNOTATION];
     if (key) {
       this.m.authority.revoke(key);

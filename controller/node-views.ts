@@ -57,11 +57,14 @@ export class NodeViews {
       else this.opts.onAgentLost(node);
     }
     if (live) {
-      const t = setTimeout(() => {
-        this.expiryTimers.delete(node);
-        const cur = this.opts.lease(node);
-        if (cur) this.leaseChanged(cur);
-      }, expiresAt - now + 20);
+      const t = setTimeout(
+        () => {
+          this.expiryTimers.delete(node);
+          const cur = this.opts.lease(node);
+          if (cur) this.leaseChanged(cur);
+        },
+        expiresAt - now + 20,
+      );
       t.unref?.();
       this.expiryTimers.set(node, t);
     }

@@ -46,7 +46,12 @@ export class PullSecretCache {
    * undefined while one of them has never been read (it is being read; the Provider is
    * enqueued when it arrives).
    */
-  lookup(providerKey: string, namespace: string, names: readonly string[], now = Date.now()): { secrets: PullSecret[] } | { error: PullSecretError } | undefined {
+  lookup(
+    providerKey: string,
+    namespace: string,
+    names: readonly string[],
+    now = Date.now(),
+  ): { secrets: PullSecret[] } | { error: PullSecretError } | undefined {
     const secrets: PullSecret[] = [];
     let error: PullSecretError | undefined;
     let pending = false;
@@ -86,7 +91,11 @@ export class PullSecretCache {
     if (this.inflight.has(key) || this.stopped) return;
     this.inflight.add(key);
     readPullSecret(this.client as KubeClient, namespace, name)
-      .catch((err: unknown) => (err instanceof PullSecretError ? err : new PullSecretError('PULL_SECRET_UNREADABLE', `reading pull secret ${key}: ${(err as Error).message}`)))
+      .catch((err: unknown) =>
+        err instanceof PullSecretError
+          ? err
+          : new PullSecretError('PULL_SECRET_UNREADABLE', `reading pull secret ${key}: ${(err as Error).message}`),
+      )
       .then((value) => {
         this.inflight.delete(key);
         if (this.stopped) return;

@@ -26,8 +26,16 @@ export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveRes
       const credentials = credentialsFor(req.ref, req.pullSecrets ?? []);
       // never `undefined` (= any signer): an empty list in force trusts nothing
       const trustedIssuers = req.trustedIssuers;
-      if (trustedIssuers.length === 0) throw new ResolveFailure('UntrustedIssuer', `${req.ref}: no trusted issuers; trust comes from ${TRUST_POLICY_HINT}`, false);
-      const store = openArchiveStore(ref, { plainHttpRegistries: opts.plainHttpRegistries, caFile: opts.caFile, timeoutMs: opts.timeoutMs, maxArchiveBytes: opts.maxArchiveBytes, credentials, trustedIssuers });
+      if (trustedIssuers.length === 0)
+        throw new ResolveFailure('UntrustedIssuer', `${req.ref}: no trusted issuers; trust comes from ${TRUST_POLICY_HINT}`, false);
+      const store = openArchiveStore(ref, {
+        plainHttpRegistries: opts.plainHttpRegistries,
+        caFile: opts.caFile,
+        timeoutMs: opts.timeoutMs,
+        maxArchiveBytes: opts.maxArchiveBytes,
+        credentials,
+        trustedIssuers,
+      });
       const r = await store.resolve(req.revision);
       const key = `${r.digest}|${trustedIssuers.slice().sort().join(',')}`;
       if (!verified.has(key)) {

@@ -55,15 +55,27 @@ export function failureFromError(err: unknown, ref: string): ResolveFailure {
 /** Checks the controller makes on top of the store's verification. */
 export function checkResolved(r: ResolvedArchive, opts: { trustedIssuers: string[]; capabilityId?: string; ref: string }): void {
   if (!opts.trustedIssuers.includes(r.issuer ?? '')) {
-    throw new ResolveFailure('UntrustedIssuer', `${opts.ref} revision ${r.revision} is signed by ${r.issuer}, which is not a trusted issuer; trust comes from ${TRUST_POLICY_HINT} (spec.trust.issuers can only narrow it)`, false);
+    throw new ResolveFailure(
+      'UntrustedIssuer',
+      `${opts.ref} revision ${r.revision} is signed by ${r.issuer}, which is not a trusted issuer; trust comes from ${TRUST_POLICY_HINT} (spec.trust.issuers can only narrow it)`,
+      false,
+    );
   }
   // the capid becomes part of every instance (and its NATS subjects): refuse here what the
   // API would refuse on each instance create, with a reason the Provider's author can read
   if (r.capid !== undefined && !new RegExp(capabilityIdPattern).test(r.capid)) {
-    throw new ResolveFailure('InvalidArchive', `${opts.ref} revision ${r.revision} declares capability id ${JSON.stringify(r.capid)}, which is not a valid capability id (pattern ${capabilityIdPattern}, e.g. wascap:keyvalue); republish it with a valid capid`, false);
+    throw new ResolveFailure(
+      'InvalidArchive',
+      `${opts.ref} revision ${r.revision} declares capability id ${JSON.stringify(r.capid)}, which is not a valid capability id (pattern ${capabilityIdPattern}, e.g. wascap:keyvalue); republish it with a valid capid`,
+      false,
+    );
   }
   if (opts.capabilityId && r.capid !== opts.capabilityId) {
-    throw new ResolveFailure('CapabilityMismatch', `${opts.ref} revision ${r.revision} provides ${r.capid ?? 'no capability id'}, but spec.capabilityId is ${opts.capabilityId}`, false);
+    throw new ResolveFailure(
+      'CapabilityMismatch',
+      `${opts.ref} revision ${r.revision} provides ${r.capid ?? 'no capability id'}, but spec.capabilityId is ${opts.capabilityId}`,
+      false,
+    );
   }
   if (r.targets.length === 0) throw new ResolveFailure('InvalidArchive', `${opts.ref} revision ${r.revision} has no binaries`, false);
 }

@@ -53,7 +53,10 @@ export interface RolloutPlan {
 function removalOrder(load?: ReadonlyMap<string, number>) {
   // unhealthy first, then the busiest node, then the newest
   return (a: InstanceView, b: InstanceView) =>
-    Number(a.ready) - Number(b.ready) || (load?.get(b.node) ?? 0) - (load?.get(a.node) ?? 0) || b.createdAt.localeCompare(a.createdAt) || a.name.localeCompare(b.name);
+    Number(a.ready) - Number(b.ready) ||
+    (load?.get(b.node) ?? 0) - (load?.get(a.node) ?? 0) ||
+    b.createdAt.localeCompare(a.createdAt) ||
+    a.name.localeCompare(b.name);
 }
 
 /** An integer, or `N%` of `total` rounded up or down; anything else is 0 (the API schema refuses it). */
@@ -66,7 +69,11 @@ export function scaledValue(v: IntOrPercent, total: number, roundUp: boolean): n
 }
 
 /** Absolute budgets for `desired` instances (Kubernetes' ResolveFenceposts). */
-export function resolveFenceposts(maxSurge: IntOrPercent, maxUnavailable: IntOrPercent, desired: number): { maxSurge: number; maxUnavailable: number } {
+export function resolveFenceposts(
+  maxSurge: IntOrPercent,
+  maxUnavailable: IntOrPercent,
+  desired: number,
+): { maxSurge: number; maxUnavailable: number } {
   const surge = scaledValue(maxSurge, desired, true);
   const unavailable = scaledValue(maxUnavailable, desired, false);
   // both zero would deadlock a rollout (e.g. 25% of 2 replicas rounds down to 0)

@@ -14,9 +14,7 @@
  * Nobody may publish to `_INBOX.>` except as a reply (resp), and each identity subscribes only
  * under `_INBOX.<its key>`: nobody reads another's replies.
  */
-import {
-  capabilitySubject, DEFAULT_LINK, inboxPrefix, instanceSubject, providerSubject, subjectToken,
-} from '../client/protocol.js';
+import { capabilitySubject, DEFAULT_LINK, inboxPrefix, instanceSubject, providerSubject, subjectToken } from '../client/protocol.js';
 
 export interface UserPermissions {
   pub: { allow?: string[]; deny?: string[] };

@@ -89,7 +89,12 @@ function joinChunks(chunks: Uint8Array[], size: number): Uint8Array {
 }
 
 /** A sink that hashes and/or keeps a member's bytes. */
-function memberSink(size: number, hash: Hash | null, keep: boolean, done: (data: Uint8Array | undefined, hex: string | undefined) => void): EntrySink {
+function memberSink(
+  size: number,
+  hash: Hash | null,
+  keep: boolean,
+  done: (data: Uint8Array | undefined, hex: string | undefined) => void,
+): EntrySink {
   const chunks: Uint8Array[] = [];
   return {
     write(chunk) {
@@ -196,7 +201,8 @@ async function extractTarget(bytes: Uint8Array, limits: ParLimits, target: strin
       return {
         write(chunk) {
           // Stryker disable next-line ConditionalExpression,ArithmeticOperator,StringLiteral: unreachable, the walkers never deliver more than a member declares (hostile.test.ts, declared-size bomb); kept as a bound on buf
-          if (off + chunk.length > buf.length) throw new ParError('PAR_TOO_LARGE', `entry for ${target} is longer than its declared ${entry.size} bytes`);
+          if (off + chunk.length > buf.length)
+            throw new ParError('PAR_TOO_LARGE', `entry for ${target} is longer than its declared ${entry.size} bytes`);
           buf.set(chunk, off);
           off += chunk.length;
           hash.update(chunk);
@@ -211,7 +217,10 @@ async function extractTarget(bytes: Uint8Array, limits: ParLimits, target: strin
   // Stryker disable next-line ConditionalExpression,LogicalOperator,BlockStatement: unreachable for an input that does not change during the call, the first walk hashed these same bytes against signedHex; kept in case it does
   if (!out || hex !== signedHex) {
     // Stryker disable next-line StringLiteral,LogicalOperator: as above
-    throw new ParError('PAR_HASH_MISMATCH', `binary for ${target} hashes to ${hex ?? '(absent)'} on extraction but the claims sign ${signedHex}; the archive is not stable`);
+    throw new ParError(
+      'PAR_HASH_MISMATCH',
+      `binary for ${target} hashes to ${hex ?? '(absent)'} on extraction but the claims sign ${signedHex}; the archive is not stable`,
+    );
   }
   return out;
 }
@@ -229,7 +238,10 @@ function checkIdentity(claims: ProviderClaims, opts: VerifyOptions): void {
     );
   }
   if (!safeType(claims.subject, 'service')) {
-    throw new ParError('PAR_BAD_SUBJECT', `claims subject ${claims.subject} is not a service key (V…); a provider is named by a service key`);
+    throw new ParError(
+      'PAR_BAD_SUBJECT',
+      `claims subject ${claims.subject} is not a service key (V…); a provider is named by a service key`,
+    );
   }
 }
 
@@ -266,9 +278,11 @@ function checkTimes(claims: ProviderClaims, now: Date): void {
 }
 
 function checkBinaries(claims: ProviderClaims, scan: ArchiveScan, target: string | undefined): void {
-  if (![...scan.sizes.keys()].some((t) => t !== WORLD_TARGET)) throw new ParError('PAR_NO_BINARIES', 'archive has no binaries (<arch>-<os>.bin); nothing to run');
+  if (![...scan.sizes.keys()].some((t) => t !== WORLD_TARGET))
+    throw new ParError('PAR_NO_BINARIES', 'archive has no binaries (<arch>-<os>.bin); nothing to run');
   for (const t of scan.sizes.keys()) {
-    if (!(t in claims.hashes)) throw new ParError('PAR_UNHASHED_TARGET', `binary for ${t} has no signed hash in the claims; it may have been added after signing`);
+    if (!(t in claims.hashes))
+      throw new ParError('PAR_UNHASHED_TARGET', `binary for ${t} has no signed hash in the claims; it may have been added after signing`);
   }
   for (const t of Object.keys(claims.hashes)) {
     if (!scan.sizes.has(t)) throw new ParError('PAR_MISSING_BINARY', `claims sign a hash for ${t} but the archive has no binary for it`);
@@ -279,13 +293,20 @@ function checkBinaries(claims: ProviderClaims, scan: ArchiveScan, target: string
   }
   for (const [t, hex] of scan.computed) {
     if (claims.hashes[t] !== hex) {
-      throw new ParError('PAR_HASH_MISMATCH', `binary for ${t} hashes to ${hex} but the claims sign ${claims.hashes[t]}; the binary was altered`);
+      throw new ParError(
+        'PAR_HASH_MISMATCH',
+        `binary for ${t} hashes to ${hex} but the claims sign ${claims.hashes[t]}; the binary was altered`,
+      );
     }
   }
 }
 
 function requireClaims(scan: ArchiveScan): string {
-  if (scan.jwt === undefined) throw new ParError('PAR_UNSIGNED', 'archive has no claims.jwt: it is unsigned (sign it with `gantry par create` or `gantry par insert`)');
+  if (scan.jwt === undefined)
+    throw new ParError(
+      'PAR_UNSIGNED',
+      'archive has no claims.jwt: it is unsigned (sign it with `gantry par create` or `gantry par insert`)',
+    );
   return scan.jwt;
 }
 
@@ -303,7 +324,10 @@ function checkSigned(decoded: DecodedClaimsJwt, signatureValid: boolean): void {
   if (typeof iss !== 'string' || iss === '') throw new ParError('PAR_BAD_CLAIMS', 'claims have no issuer (iss)');
   if (!isNkey(iss)) throw new ParError('PAR_BAD_ISSUER', `claims issuer ${JSON.stringify(iss)} is not a valid nkey`);
   if (!signatureValid) {
-    throw new ParError('PAR_SIGNATURE_INVALID', `claims signature does not verify against issuer ${iss}; the claims were altered after signing or signed by another key`);
+    throw new ParError(
+      'PAR_SIGNATURE_INVALID',
+      `claims signature does not verify against issuer ${iss}; the claims were altered after signing or signed by another key`,
+    );
   }
 }
 
@@ -357,16 +381,25 @@ export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Pr
     checkBinaries(claims, scan, opts.target);
   } else ({ decoded, claims } = verifyScan(scan, opts, limits));
   const result: VerifiedPar = { format: scan.format, jwt: decoded.jwt, claims, targets: targetsOf(claims, scan) };
-  if (opts.target !== undefined) result.binary = scan.binary ?? (await extractTarget(bytes, limits, opts.target, claims.hashes[opts.target]));
+  if (opts.target !== undefined)
+    result.binary = scan.binary ?? (await extractTarget(bytes, limits, opts.target, claims.hashes[opts.target]));
   return result;
 }
 
 /** Steps 1–4 on the claims text alone (no binaries); throws ParError. */
-export function verifyClaimsToken(jwt: string, opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>, limits: ParLimits = resolveLimits()): ProviderClaims {
+export function verifyClaimsToken(
+  jwt: string,
+  opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>,
+  limits: ParLimits = resolveLimits(),
+): ProviderClaims {
   return verifyClaims(jwt, opts, limits).claims;
 }
 
-function verifyClaims(jwt: string, opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>, limits: ParLimits): { decoded: DecodedClaimsJwt; claims: ProviderClaims } {
+function verifyClaims(
+  jwt: string,
+  opts: Pick<VerifyOptions, 'trustedIssuers' | 'now'>,
+  limits: ParLimits,
+): { decoded: DecodedClaimsJwt; claims: ProviderClaims } {
   const decoded = decodeClaimsJwt(jwt, { maxBytes: limits.maxJwtBytes });
   checkSigned(decoded, claimsSignatureValid(decoded));
   const claims = normalizeProviderClaims(decoded.payload);
@@ -426,7 +459,9 @@ export async function inspectPar(bytes: Uint8Array, opts: { now?: Date; limits?:
     const signed = claims.hashes[t] ?? null;
     targets[t] = { sha256, size: scan.sizes.get(t)!, signedSha256: signed, hashMatches: signed === sha256 };
   }
-  const missingTargets = Object.keys(claims.hashes).filter((t) => !scan.sizes.has(t)).sort();
+  const missingTargets = Object.keys(claims.hashes)
+    .filter((t) => !scan.sizes.has(t))
+    .sort();
   return { format: scan.format, jwt: decoded.jwt, header: decoded.header, claims, targets, missingTargets, signature, problem };
 }
 

@@ -17,15 +17,16 @@ import { logger } from '../runtime/log.js';
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
+import { ARCHIVE_LAYERS, CREATED_ANNOTATION, GANTRY_ARTIFACT_TYPE, GANTRY_CONFIG, GANTRY_LAYER, OCI_MANIFEST } from './media-types.js';
 import {
-  ARCHIVE_LAYERS,
-  CREATED_ANNOTATION,
-  GANTRY_ARTIFACT_TYPE,
-  GANTRY_CONFIG,
-  GANTRY_LAYER,
-  OCI_MANIFEST,
-} from './media-types.js';
-import { checkSummaryAgainst, configOf, parseConfig, summaryFromConfig, summaryOf, summaryOfClaims, type ArchiveSummary } from './summary.js';
+  checkSummaryAgainst,
+  configOf,
+  parseConfig,
+  summaryFromConfig,
+  summaryOf,
+  summaryOfClaims,
+  type ArchiveSummary,
+} from './summary.js';
 
 /** The default of --max-archive-bytes: the largest archive pushed, pulled or cached. */
 export const DEFAULT_MAX_ARCHIVE_BYTES = 256 * 1024 * 1024;
@@ -114,7 +115,10 @@ export class BackendArchiveStore implements ArchiveStore {
 
   private readonly maxArchiveBytes: number;
 
-  constructor(private readonly backend: ContentBackend, private readonly defaults: { trustedIssuers?: string[]; maxArchiveBytes?: number } = {}) {
+  constructor(
+    private readonly backend: ContentBackend,
+    private readonly defaults: { trustedIssuers?: string[]; maxArchiveBytes?: number } = {},
+  ) {
     this.description = backend.description;
     this.maxArchiveBytes = defaults.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES;
     this.log = logger('registry', { store: backend.description });
@@ -125,7 +129,8 @@ export class BackendArchiveStore implements ArchiveStore {
     // verification first: nothing unsigned, tampered or untrusted leaves this process
     const verified = await verifyPar(archive, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers });
     const revision = verified.claims.revision;
-    if (!Number.isSafeInteger(revision) || revision < 0) throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
+    if (!Number.isSafeInteger(revision) || revision < 0)
+      throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
     const layerBytes = archive;
     // ask what is published first, then hash the archive while the registry answers
     const published = this.entries();
@@ -149,7 +154,14 @@ export class BackendArchiveStore implements ArchiveStore {
       mediaType: OCI_MANIFEST,
       artifactType: GANTRY_ARTIFACT_TYPE,
       config: { mediaType: GANTRY_CONFIG, digest: configDigest, size: config.length },
-      layers: [{ mediaType: GANTRY_LAYER, digest: layerDigest, size: layerBytes.length, annotations: { 'org.opencontainers.image.title': `${summary.name ?? 'provider'}.par` } }],
+      layers: [
+        {
+          mediaType: GANTRY_LAYER,
+          digest: layerDigest,
+          size: layerBytes.length,
+          annotations: { 'org.opencontainers.image.title': `${summary.name ?? 'provider'}.par` },
+        },
+      ],
       annotations,
     };
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
@@ -164,7 +176,13 @@ export class BackendArchiveStore implements ArchiveStore {
       if (again) return publicView(again);
     }
     const digest = await this.backend.putManifest(revisionTag(revision), manifestBytes, OCI_MANIFEST);
-    if (summary.version && TAG.test(summary.version) && !REVISION_TAG.test(summary.version) && summary.version !== 'latest' && !summary.version.startsWith(LOG_TAG_PREFIX)) {
+    if (
+      summary.version &&
+      TAG.test(summary.version) &&
+      !REVISION_TAG.test(summary.version) &&
+      summary.version !== 'latest' &&
+      !summary.version.startsWith(LOG_TAG_PREFIX)
+    ) {
       // the version tag is a convenience and may move to a newer revision with the same version
       await this.backend.putManifest(summary.version, manifestBytes, OCI_MANIFEST);
     }
@@ -194,13 +212,17 @@ export class BackendArchiveStore implements ArchiveStore {
 
   async resolve(revision?: number): Promise<ResolvedArchive> {
     if (revision !== undefined) {
-      if (!Number.isSafeInteger(revision) || revision < 0) throw new RegistryError('BAD_REF', `revision ${revision} is not a non-negative integer`);
+      if (!Number.isSafeInteger(revision) || revision < 0)
+        throw new RegistryError('BAD_REF', `revision ${revision} is not a non-negative integer`);
       const tagged = await this.describeTag(revisionTag(revision));
       if (tagged && tagged.revision === revision) return publicView(tagged);
     }
     const all = await this.entries();
     if (revision === undefined) {
-      if (!all.length) throw new RegistryError('REVISION_NOT_FOUND', `${this.description}: no provider archive has been published here`, { available: [] });
+      if (!all.length)
+        throw new RegistryError('REVISION_NOT_FOUND', `${this.description}: no provider archive has been published here`, {
+          available: [],
+        });
       return publicView(all.reduce((a, b) => (b.revision > a.revision ? b : a)));
     }
     const found = all.find((e) => e.revision === revision);
@@ -214,7 +236,9 @@ export class BackendArchiveStore implements ArchiveStore {
   }
 
   async revisions(): Promise<Array<ResolvedArchive & { pushedAt?: string }>> {
-    return (await this.entries()).sort((a, b) => a.revision - b.revision).map((e) => ({ ...publicView(e), ...(e.pushedAt ? { pushedAt: e.pushedAt } : {}) }));
+    return (await this.entries())
+      .sort((a, b) => a.revision - b.revision)
+      .map((e) => ({ ...publicView(e), ...(e.pushedAt ? { pushedAt: e.pushedAt } : {}) }));
   }
 
   async pull(digestOrRevision: string | number, opts: PullOptions = {}): Promise<PulledArchive> {
@@ -238,14 +262,18 @@ export class BackendArchiveStore implements ArchiveStore {
       wantConfig ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
     ]);
     const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
-    if (configBytes) checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
+    if (configBytes)
+      checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
     return { bytes, verified, digest, archiveDigest: layer.digest };
   }
 
   async checkAccess(digest: string): Promise<void> {
     if (!isDigest(digest)) throw new RegistryError('BAD_REF', `"${digest}" is not a manifest digest (sha256:…)`);
     if (!(await this.backend.hasManifest(digest))) {
-      throw new RegistryError('NOT_FOUND', `${this.description}: no manifest ${digest} in this repository; an archive cached from elsewhere is not used for it`);
+      throw new RegistryError(
+        'NOT_FOUND',
+        `${this.description}: no manifest ${digest} in this repository; an archive cached from elsewhere is not used for it`,
+      );
     }
   }
 
@@ -262,7 +290,10 @@ export class BackendArchiveStore implements ArchiveStore {
   private async entries(): Promise<Entry[]> {
     const tags = await this.backend.listTags();
     // the transparency log's tags (tlog/registry-log.ts) sit beside the archives: never archives
-    const ordered = [...tags.filter((t) => REVISION_TAG.test(t)), ...tags.filter((t) => !REVISION_TAG.test(t) && !t.startsWith(LOG_TAG_PREFIX))];
+    const ordered = [
+      ...tags.filter((t) => REVISION_TAG.test(t)),
+      ...tags.filter((t) => !REVISION_TAG.test(t) && !t.startsWith(LOG_TAG_PREFIX)),
+    ];
     // look at tags a few at a time: one manifest GET each (plus a config GET the first time)
     const described: Array<Entry | undefined> = [];
     for (let i = 0; i < ordered.length; i += DESCRIBE_CONCURRENCY) {
@@ -311,7 +342,14 @@ export class BackendArchiveStore implements ArchiveStore {
     if (manifest.config.mediaType === GANTRY_CONFIG) {
       checkConfigSize(manifest.config, where);
       const config = parseConfig(await this.backend.getBlob(manifest.config.digest, manifest.config.size), where);
-      return { revision: config.revision, digest, summary: summaryFromConfig(config), layer, config: manifest.config, ...(pushedAt ? { pushedAt } : {}) };
+      return {
+        revision: config.revision,
+        digest,
+        summary: summaryFromConfig(config),
+        layer,
+        config: manifest.config,
+        ...(pushedAt ? { pushedAt } : {}),
+      };
     }
     // a wasmCloud archive carries no summary: read its signed claims from the front of the
     // layer (wasmCloud writes claims.jwt first), never the whole archive; pull verifies all of it
@@ -329,7 +367,10 @@ export class BackendArchiveStore implements ArchiveStore {
 
 function checkConfigSize(config: Descriptor, where: string): void {
   if (!Number.isSafeInteger(config.size) || config.size < 0 || config.size > MAX_CONFIG_BYTES) {
-    throw new RegistryError('BAD_MANIFEST', `${where}: the config blob declares ${config.size} bytes; a Gantry archive summary is at most ${MAX_CONFIG_BYTES}`);
+    throw new RegistryError(
+      'BAD_MANIFEST',
+      `${where}: the config blob declares ${config.size} bytes; a Gantry archive summary is at most ${MAX_CONFIG_BYTES}`,
+    );
   }
 }
 
@@ -344,16 +385,21 @@ function parseManifest(bytes: Uint8Array, where: string): ImageManifest {
   } catch (e) {
     throw new RegistryError('BAD_MANIFEST', `${where}: manifest is not JSON (${(e as Error).message})`);
   }
-  if (!m || m.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers)) throw new RegistryError('NOT_AN_ARCHIVE', `${where}: not an OCI image manifest`);
+  if (m?.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers))
+    throw new RegistryError('NOT_AN_ARCHIVE', `${where}: not an OCI image manifest`);
   return m;
 }
 
 function archiveLayer(m: ImageManifest, where: string): Descriptor {
   const layers = m.layers.filter((l) => (ARCHIVE_LAYERS as readonly string[]).includes(l.mediaType));
   if (layers.length !== 1) {
-    throw new RegistryError('NOT_AN_ARCHIVE', `${where}: expected exactly one provider-archive layer (${ARCHIVE_LAYERS.join(' or ')}), found ${layers.length}`);
+    throw new RegistryError(
+      'NOT_AN_ARCHIVE',
+      `${where}: expected exactly one provider-archive layer (${ARCHIVE_LAYERS.join(' or ')}), found ${layers.length}`,
+    );
   }
   const l = layers[0];
-  if (!isDigest(l.digest) || !Number.isSafeInteger(l.size) || l.size < 0) throw new RegistryError('BAD_MANIFEST', `${where}: archive layer has a bad digest or size`);
+  if (!isDigest(l.digest) || !Number.isSafeInteger(l.size) || l.size < 0)
+    throw new RegistryError('BAD_MANIFEST', `${where}: archive layer has a bad digest or size`);
   return l;
 }

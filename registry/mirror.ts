@@ -37,7 +37,11 @@ export function isCheckpointTag(tag: string): boolean {
   return /^tlog\.checkpoint\./.test(tag);
 }
 
-export async function mirrorRepository(src: ContentBackend, dst: ContentBackend, opts: { onTag?(tag: string, copied: boolean): void } = {}): Promise<MirrorReport> {
+export async function mirrorRepository(
+  src: ContentBackend,
+  dst: ContentBackend,
+  opts: { onTag?(tag: string, copied: boolean): void } = {},
+): Promise<MirrorReport> {
   const tags = await src.listTags();
   const ordered = [...tags.filter((t) => !isCheckpointTag(t)).sort(), ...tags.filter(isCheckpointTag).sort()];
   const dstTags = new Set(await dst.listTags());
@@ -80,7 +84,10 @@ export async function mirrorRepository(src: ContentBackend, dst: ContentBackend,
         continue;
       }
       if (a && b) {
-        throw new RegistryError('REVISION_EXISTS', `${dst.description}:${tag} names ${b.digest} but ${src.description}:${tag} names ${a.digest}; a published tag never moves, so one of the two registries was altered — not overwriting it`);
+        throw new RegistryError(
+          'REVISION_EXISTS',
+          `${dst.description}:${tag} names ${b.digest} but ${src.description}:${tag} names ${a.digest}; a published tag never moves, so one of the two registries was altered — not overwriting it`,
+        );
       }
     }
     await copyManifest(tag, tag);

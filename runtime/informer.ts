@@ -209,7 +209,10 @@ export class Informer<T extends KubeObject> {
     let gone = false;
     // the watchdog: the server promised to close by timeoutSeconds; if it has not, the
     // stream is half-open and must be restarted. A due relist also ends the watch.
-    const limit = Math.min(timeoutSeconds * 1000 + (this.opts.stallGraceMs ?? 15_000), relistEvery > 0 ? Math.max(1000, relistEvery - (Date.now() - this.lastList)) : Infinity);
+    const limit = Math.min(
+      timeoutSeconds * 1000 + (this.opts.stallGraceMs ?? 15_000),
+      relistEvery > 0 ? Math.max(1000, relistEvery - (Date.now() - this.lastList)) : Infinity,
+    );
     const watchdog = setTimeout(() => {
       stalled = Date.now() - this.lastList < relistEvery || relistEvery <= 0;
       ac.abort();

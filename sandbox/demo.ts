@@ -34,7 +34,11 @@ const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s = '') => process.stdout.write(s + '\n');
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-interface Step { title: string; ms: number; numbered: boolean }
+interface Step {
+  title: string;
+  ms: number;
+  numbered: boolean;
+}
 const steps: Step[] = [];
 
 async function step<T>(title: string, fn: () => Promise<T>): Promise<T> {
@@ -82,11 +86,25 @@ function kubectlRunner(kubeconfig: string) {
     });
 }
 
-interface Instance { name: string; node: string; revision?: number; phase?: string; deleting: boolean }
+interface Instance {
+  name: string;
+  node: string;
+  revision?: number;
+  phase?: string;
+  deleting: boolean;
+}
 
 async function instances(kube: KubeClient): Promise<Instance[]> {
-  const list = await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS }), { labelSelector: `gantry.dev/provider=${NAME}` });
-  return list.items.map((i: any) => ({ name: i.metadata.name, node: i.spec.nodeName, revision: i.spec.archive?.revision, phase: i.status?.phase, deleting: !!i.metadata.deletionTimestamp }));
+  const list = await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS }), {
+    labelSelector: `gantry.dev/provider=${NAME}`,
+  });
+  return list.items.map((i: any) => ({
+    name: i.metadata.name,
+    node: i.spec.nodeName,
+    revision: i.spec.archive?.revision,
+    phase: i.status?.phase,
+    deleting: !!i.metadata.deletionTimestamp,
+  }));
 }
 
 async function provider(kube: KubeClient): Promise<any> {
@@ -99,14 +117,18 @@ async function calls(nc: NatsConnection, n: number): Promise<Map<string, number>
   const spread = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const { instance, reply } = await callProvider(nc, { namespace: NS, provider: NAME, op: 'Echo', data: `call ${i}`, timeoutMs: 5000 });
-    if (new TextDecoder().decode(reply) !== `call ${i}`) throw new Error(`demo: ${instance} answered "${new TextDecoder().decode(reply)}" to "call ${i}"`);
+    if (new TextDecoder().decode(reply) !== `call ${i}`)
+      throw new Error(`demo: ${instance} answered "${new TextDecoder().decode(reply)}" to "call ${i}"`);
     spread.set(instance, (spread.get(instance) ?? 0) + 1);
   }
   return spread;
 }
 
 function showInstances(list: Instance[]): void {
-  for (const i of list) say(`    ${i.name.padEnd(18)} node ${i.node.padEnd(14)} revision ${i.revision ?? '?'}  ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`);
+  for (const i of list)
+    say(
+      `    ${i.name.padEnd(18)} node ${i.node.padEnd(14)} revision ${i.revision ?? '?'}  ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`,
+    );
 }
 
 async function main(): Promise<void> {
@@ -123,11 +145,18 @@ async function main(): Promise<void> {
     await sb?.stop();
     if (!keep) rmSync(stateDir, { recursive: true, force: true });
   };
-  process.once('SIGINT', () => { say('\ninterrupted; stopping the sandbox'); stopAll().finally(() => process.exit(130)); });
+  process.once('SIGINT', () => {
+    say('\ninterrupted; stopping the sandbox');
+    stopAll().finally(() => process.exit(130));
+  });
   try {
     const upStart = performance.now();
     sb = await startSandbox({ stateDir, nodes: '4', skipExamples: true, out: process.stdout });
-    steps.push({ title: 'start the sandbox (API, NATS, registry, controller, 4 agents)', ms: performance.now() - upStart, numbered: false });
+    steps.push({
+      title: 'start the sandbox (API, NATS, registry, controller, 4 agents)',
+      ms: performance.now() - upStart,
+      numbered: false,
+    });
     const kubectl = kubectlRunner(sb.kubeconfigPath);
     const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sb.kubeconfigPath }));
     nc = await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds });
@@ -159,7 +188,13 @@ spec:
     });
 
     await step('Call it over NATS', async () => {
-      const { instance, reply } = await callProvider(nc!, { namespace: NS, provider: NAME, op: 'Echo', data: 'hello, gantry', timeoutMs: 5000 });
+      const { instance, reply } = await callProvider(nc!, {
+        namespace: NS,
+        provider: NAME,
+        op: 'Echo',
+        data: 'hello, gantry',
+        timeoutMs: 5000,
+      });
       say(`  → Echo("hello, gantry") = "${new TextDecoder().decode(reply)}", answered by ${instance}`);
     });
 
@@ -171,35 +206,55 @@ spec:
       const nodes = new Set(list.map((i) => i.node));
       say(`  instances on ${nodes.size} different nodes`);
       // queue-group delivery is random per call; enough calls make every instance answer
-      const spread = await until('calls to reach all 3 instances', async () => {
-        const s = await calls(nc!, 30);
-        return s.size === 3 ? s : undefined;
-      }, 30_000);
+      const spread = await until(
+        'calls to reach all 3 instances',
+        async () => {
+          const s = await calls(nc!, 30);
+          return s.size === 3 ? s : undefined;
+        },
+        30_000,
+      );
       say(`  30 calls answered by: ${[...spread].map(([i, n]) => `${i} ×${n}`).join(', ')}`);
     });
 
     await step('Push revision 2 of the archive, point the Provider at it, and watch the rollout', async () => {
       const keys = devKeys(join(sandbox.stateDir, 'keys'));
-      const bytes = await signExample({ example: echo, providersDir: join(packageRoot(), 'providers'), target: hostTarget(), keys, revision: 2, version: '0.2.0' });
-      const pushed = await openArchiveStore(ref, { plainHttpRegistries: sandbox.registry.plainHttp, trustedIssuers: [keys.issuer] }).push(bytes, { trustedIssuers: [keys.issuer] });
+      const bytes = await signExample({
+        example: echo,
+        providersDir: join(packageRoot(), 'providers'),
+        target: hostTarget(),
+        keys,
+        revision: 2,
+        version: '0.2.0',
+      });
+      const pushed = await openArchiveStore(ref, { plainHttpRegistries: sandbox.registry.plainHttp, trustedIssuers: [keys.issuer] }).push(
+        bytes,
+        { trustedIssuers: [keys.issuer] },
+      );
       say(`  pushed ${ref} revision ${pushed.revision} (${pushed.digest.slice(0, 19)}…)`);
       await kubectl(['patch', `provider/${NAME}`, '--type=merge', '-p', '{"spec":{"archive":{"revision":2}}}']);
       let last = '';
       await until('all 3 instances on revision 2 and Ready', async () => {
         const list = await instances(kube);
-        const view = list.map((i) => `${i.name}@${i.revision}:${i.phase}${i.deleting ? '-' : ''}`).sort().join(' ');
+        const view = list
+          .map((i) => `${i.name}@${i.revision}:${i.phase}${i.deleting ? '-' : ''}`)
+          .sort()
+          .join(' ');
         if (view !== last) {
           last = view;
-          say(`  ${list.filter((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting).length}/3 on revision 2 — ${list.length} instances: ${list.map((i) => `${i.name} r${i.revision} ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`).join(', ')}`);
+          say(
+            `  ${list.filter((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting).length}/3 on revision 2 — ${list.length} instances: ${list.map((i) => `${i.name} r${i.revision} ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`).join(', ')}`,
+          );
         }
         const p = await provider(kube);
-        const done = list.length === 3 && list.every((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting) && p.status?.readyReplicas === 3;
+        const done =
+          list.length === 3 && list.every((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting) && p.status?.readyReplicas === 3;
         return done ? true : undefined;
       });
       await kubectl(['get', 'provider', NAME]);
     });
 
-    await step('Kill one node\'s agent and its provider hosts (as if the node died); watch the replacement', async () => {
+    await step("Kill one node's agent and its provider hosts (as if the node died); watch the replacement", async () => {
       const before = await instances(kube);
       const victim = before[0];
       const agentName = `agent-${victim.node}`;
@@ -208,12 +263,16 @@ spec:
       say(`  killing ${agentName} (pid ${pid}), which serves ${victim.name}`);
       process.kill(-pid, 'SIGKILL'); // the process group: the agent and the hosts it started
       const t = performance.now();
-      const after = await until('a replacement instance Ready on another node', async () => {
-        const list = await instances(kube);
-        const p = await provider(kube);
-        const live = list.filter((i) => i.node !== victim.node && i.phase === 'Running' && !i.deleting);
-        return live.length === 3 && p.status?.readyReplicas === 3 ? list : undefined;
-      }, 120_000);
+      const after = await until(
+        'a replacement instance Ready on another node',
+        async () => {
+          const list = await instances(kube);
+          const p = await provider(kube);
+          const live = list.filter((i) => i.node !== victim.node && i.phase === 'Running' && !i.deleting);
+          return live.length === 3 && p.status?.readyReplicas === 3 ? list : undefined;
+        },
+        120_000,
+      );
       say(`  the controller saw the agent's Lease expire and placed a replacement within ${secs(performance.now() - t)}:`);
       showInstances(after);
       const spread = await calls(nc!, 12);
@@ -224,14 +283,18 @@ spec:
     await step('Delete the Provider: its instances go, and calls find nobody', async () => {
       await kubectl(['delete', 'provider', NAME]);
       await until('every instance to be gone', async () => ((await instances(kube)).length === 0 ? true : undefined));
-      const err = await until('calls to fail with NO_RESPONDERS', async () => {
-        try {
-          await callProvider(nc!, { namespace: NS, provider: NAME, op: 'Echo', data: 'anyone?', timeoutMs: 2000 });
-          return undefined;
-        } catch (e) {
-          return e instanceof CallError && e.code === 'NO_RESPONDERS' ? e : undefined;
-        }
-      }, 30_000);
+      const err = await until(
+        'calls to fail with NO_RESPONDERS',
+        async () => {
+          try {
+            await callProvider(nc!, { namespace: NS, provider: NAME, op: 'Echo', data: 'anyone?', timeoutMs: 2000 });
+            return undefined;
+          } catch (e) {
+            return e instanceof CallError && e.code === 'NO_RESPONDERS' ? e : undefined;
+          }
+        },
+        30_000,
+      );
       say(`  → ${err.code}: ${err.message}`);
     });
 

@@ -13,7 +13,11 @@ const roots = ['runtime', 'client', 'api', 'par', 'membrane', 'tlog', 'registry'
 function sources(dir) {
   const out = [];
   let names = [];
-  try { names = readdirSync(dir); } catch { return out; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const name of names) {
     const p = join(dir, name);
     if (name === 'node_modules' || name === 'build') continue;

@@ -92,7 +92,13 @@ function manifestFor(artifactType: string, mediaType: string, content: Uint8Arra
 }
 
 /** The single layer's bytes of a log manifest, checked against its digest. */
-async function layerContent(backend: ContentBackend, bytes: Uint8Array, artifactType: string, mediaType: string, where: string): Promise<{ content: Uint8Array; annotations: Record<string, string> }> {
+async function layerContent(
+  backend: ContentBackend,
+  bytes: Uint8Array,
+  artifactType: string,
+  mediaType: string,
+  where: string,
+): Promise<{ content: Uint8Array; annotations: Record<string, string> }> {
   let m: { artifactType?: string; layers?: Descriptor[]; annotations?: Record<string, string> };
   try {
     m = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -101,13 +107,27 @@ async function layerContent(backend: ContentBackend, bytes: Uint8Array, artifact
   }
   const layer = m?.layers?.[0];
   // Stryker disable next-line EqualityOperator: a 0-byte entry or checkpoint is malformed either way
-  if (m?.artifactType !== artifactType || m.layers?.length !== 1 || !layer || layer.mediaType !== mediaType || !Number.isSafeInteger(layer.size) || layer.size < 0 || layer.size > MAX_LOG_BLOB_BYTES) {
-    throw new TlogError(artifactType === LOG_ENTRY_ARTIFACT_TYPE ? 'TLOG_ENTRY_MALFORMED' : 'TLOG_CHECKPOINT_MALFORMED', `${where} is not a ${artifactType} manifest with one ${mediaType} layer`);
+  if (
+    m?.artifactType !== artifactType ||
+    m.layers?.length !== 1 ||
+    !layer ||
+    layer.mediaType !== mediaType ||
+    !Number.isSafeInteger(layer.size) ||
+    layer.size < 0 ||
+    layer.size > MAX_LOG_BLOB_BYTES
+  ) {
+    throw new TlogError(
+      artifactType === LOG_ENTRY_ARTIFACT_TYPE ? 'TLOG_ENTRY_MALFORMED' : 'TLOG_CHECKPOINT_MALFORMED',
+      `${where} is not a ${artifactType} manifest with one ${mediaType} layer`,
+    );
   }
   let content: Uint8Array | null = typeof layer.data === 'string' ? decodeBase64(layer.data) : null;
   if (!content) content = await backend.getBlob(layer.digest, layer.size);
   if (sha256Digest(content) !== layer.digest || content.length !== layer.size) {
-    throw new TlogError(artifactType === LOG_ENTRY_ARTIFACT_TYPE ? 'TLOG_ENTRY_MALFORMED' : 'TLOG_CHECKPOINT_MALFORMED', `${where}: the embedded content does not match the layer digest ${layer.digest}`);
+    throw new TlogError(
+      artifactType === LOG_ENTRY_ARTIFACT_TYPE ? 'TLOG_ENTRY_MALFORMED' : 'TLOG_CHECKPOINT_MALFORMED',
+      `${where}: the embedded content does not match the layer digest ${layer.digest}`,
+    );
   }
   return { content, annotations: m.annotations ?? {} };
 }
@@ -155,10 +175,17 @@ export function verifyCheckpointNote(note: string | Uint8Array, verifiers: reado
   const opened = openNote(note, verifiers);
   const checkpoint = parseCheckpoint(opened.text);
   if (checkpoint.origin !== origin) {
-    throw new TlogError('TLOG_ORIGIN_MISMATCH', `the checkpoint is for the log "${checkpoint.origin}", not "${origin}"; it was copied from another log or the origin was given wrongly`);
+    throw new TlogError(
+      'TLOG_ORIGIN_MISMATCH',
+      `the checkpoint is for the log "${checkpoint.origin}", not "${origin}"; it was copied from another log or the origin was given wrongly`,
+    );
   }
   // Stryker disable next-line ConditionalExpression,StringLiteral: a string goes through Buffer unchanged
-  return { note: typeof note === 'string' ? note : Buffer.from(note).toString('utf8'), checkpoint, signedBy: opened.verified.map((s) => `${s.name}+${s.keyHash}`) };
+  return {
+    note: typeof note === 'string' ? note : Buffer.from(note).toString('utf8'),
+    checkpoint,
+    signedBy: opened.verified.map((s) => `${s.name}+${s.keyHash}`),
+  };
 }
 
 /**
@@ -208,7 +235,13 @@ export class RepositoryLog {
     const tag = checkpointTag(size);
     const m = await this.backend.getManifest(tag);
     if (!m) return undefined;
-    const { content } = await layerContent(this.backend, m.bytes, LOG_CHECKPOINT_ARTIFACT_TYPE, LOG_CHECKPOINT_MEDIA_TYPE, `${this.backend.description}:${tag}`);
+    const { content } = await layerContent(
+      this.backend,
+      m.bytes,
+      LOG_CHECKPOINT_ARTIFACT_TYPE,
+      LOG_CHECKPOINT_MEDIA_TYPE,
+      `${this.backend.description}:${tag}`,
+    );
     return { tag, tagSize: size, note: Buffer.from(content).toString('utf8') };
   }
 
@@ -220,7 +253,11 @@ export class RepositoryLog {
    */
   async latestCheckpoint(verifiers: readonly NoteVerifier[]): Promise<VerifiedCheckpoint> {
     const stored = await this.checkpointNote();
-    if (!stored) throw new TlogError('TLOG_NO_LOG', `${this.backend.description} has no transparency log (no tlog.checkpoint.<n> tag); push with --log-key to start one`);
+    if (!stored)
+      throw new TlogError(
+        'TLOG_NO_LOG',
+        `${this.backend.description} has no transparency log (no tlog.checkpoint.<n> tag); push with --log-key to start one`,
+      );
     return this.checkStored(stored, verifiers);
   }
 
@@ -243,10 +280,16 @@ export class RepositoryLog {
   /** The stored entries hash to the checkpoint's root (TLOG_ENTRY_MISSING, TLOG_ROOT_MISMATCH). */
   checkRoot(c: Checkpoint): void {
     if (c.size > this.size) {
-      throw new TlogError('TLOG_ENTRY_MISSING', `${this.backend.description}: the checkpoint covers ${c.size} entries but only ${this.size} are stored (tlog.entry.${this.size} is missing)`);
+      throw new TlogError(
+        'TLOG_ENTRY_MISSING',
+        `${this.backend.description}: the checkpoint covers ${c.size} entries but only ${this.size} are stored (tlog.entry.${this.size} is missing)`,
+      );
     }
     if (!hashesEqual(this.rootAt(c.size), c.root)) {
-      throw new TlogError('TLOG_ROOT_MISMATCH', `${this.backend.description}: the stored entries 0..${c.size - 1} do not hash to the signed root of size ${c.size}: entries were rewritten or replaced after they were checkpointed`);
+      throw new TlogError(
+        'TLOG_ROOT_MISMATCH',
+        `${this.backend.description}: the stored entries 0..${c.size - 1} do not hash to the signed root of size ${c.size}: entries were rewritten or replaced after they were checkpointed`,
+      );
     }
   }
 
@@ -262,8 +305,13 @@ export class RepositoryLog {
    */
   inclusion(revision: number, treeSize: number = this.size): InclusionResult {
     const index = this.indexOfRevision(revision);
-    if (index === undefined) throw new TlogError('TLOG_UNLOGGED_REVISION', `${this.backend.description}: revision ${revision} has no entry in the log`);
-    if (index >= treeSize) throw new TlogError('TLOG_BAD_INDEX', `${this.backend.description}: revision ${revision} is entry ${index}, not in the tree of size ${treeSize} (not checkpointed yet)`);
+    if (index === undefined)
+      throw new TlogError('TLOG_UNLOGGED_REVISION', `${this.backend.description}: revision ${revision} has no entry in the log`);
+    if (index >= treeSize)
+      throw new TlogError(
+        'TLOG_BAD_INDEX',
+        `${this.backend.description}: revision ${revision} is entry ${index}, not in the tree of size ${treeSize} (not checkpointed yet)`,
+      );
     const proof = inclusionProof(this.leafHashes, index, treeSize);
     const root = rootOf(this.leafHashes, treeSize);
     verifyInclusion(this.leafHashes[index], index, treeSize, proof, root);
@@ -271,7 +319,10 @@ export class RepositoryLog {
   }
 
   /** The consistency proof from `from` to `to` (default: the stored log). */
-  consistency(from: number, to: number = this.size): { from: number; to: number; proof: Uint8Array[]; fromRoot: Uint8Array; toRoot: Uint8Array } {
+  consistency(
+    from: number,
+    to: number = this.size,
+  ): { from: number; to: number; proof: Uint8Array[]; fromRoot: Uint8Array; toRoot: Uint8Array } {
     const proof = consistencyProof(this.leafHashes, from, to);
     const fromRoot = rootOf(this.leafHashes, from);
     const toRoot = rootOf(this.leafHashes, to);
@@ -292,15 +343,22 @@ export class RepositoryLog {
     const checkpoint = await this.latestCheckpoint(verifiers);
     const index = this.indexOfRevision(revision);
     if (index === undefined || index >= checkpoint.checkpoint.size) {
-      throw new TlogError('TLOG_UNLOGGED_REVISION', `${this.backend.description}: revision ${revision} is not in the log's latest checkpoint (size ${checkpoint.checkpoint.size})`);
+      throw new TlogError(
+        'TLOG_UNLOGGED_REVISION',
+        `${this.backend.description}: revision ${revision} is not in the log's latest checkpoint (size ${checkpoint.checkpoint.size})`,
+      );
     }
     const inclusion = this.inclusion(revision, checkpoint.checkpoint.size);
     verifyInclusion(inclusion.leafHash, inclusion.index, inclusion.treeSize, inclusion.proof, checkpoint.checkpoint.root);
     if (inclusion.entry.digest !== digest) {
-      throw new TlogError('TLOG_TAG_MISMATCH', `${this.backend.description}: revision ${revision} resolves to ${digest}, the log records ${inclusion.entry.digest}; the tag was re-pointed`);
+      throw new TlogError(
+        'TLOG_TAG_MISMATCH',
+        `${this.backend.description}: revision ${revision} resolves to ${digest}, the log records ${inclusion.entry.digest}; the tag was re-pointed`,
+      );
     }
     let consistency: Uint8Array[] | undefined;
-    if (trusted !== undefined) consistency = this.checkExtends(verifyCheckpointNote(trusted, verifiers, this.origin).checkpoint, checkpoint.checkpoint);
+    if (trusted !== undefined)
+      consistency = this.checkExtends(verifyCheckpointNote(trusted, verifiers, this.origin).checkpoint, checkpoint.checkpoint);
     return { checkpoint, inclusion, consistency };
   }
 
@@ -311,12 +369,18 @@ export class RepositoryLog {
    */
   checkExtends(trusted: Checkpoint, latest: Checkpoint): Uint8Array[] {
     if (latest.size < trusted.size) {
-      throw new TlogError('TLOG_ROLLBACK', `${this.backend.description}: the log's latest checkpoint has ${latest.size} entries, fewer than the ${trusted.size} of a checkpoint already trusted; the registry rolled the log back`);
+      throw new TlogError(
+        'TLOG_ROLLBACK',
+        `${this.backend.description}: the log's latest checkpoint has ${latest.size} entries, fewer than the ${trusted.size} of a checkpoint already trusted; the registry rolled the log back`,
+      );
     }
     if (trusted.size === 0) return [];
     const mine = this.rootAt(trusted.size);
     if (!hashesEqual(mine, trusted.root)) {
-      throw new TlogError('TLOG_FORK', `${this.backend.description}: the first ${trusted.size} entries of this log hash to ${encodeBase64(mine)}, the trusted checkpoint says ${encodeBase64(trusted.root)}; the history was rewritten (a fork)`);
+      throw new TlogError(
+        'TLOG_FORK',
+        `${this.backend.description}: the first ${trusted.size} entries of this log hash to ${encodeBase64(mine)}, the trusted checkpoint says ${encodeBase64(trusted.root)}; the history was rewritten (a fork)`,
+      );
     }
     // Stryker disable next-line ConditionalExpression: the proof between equal sizes is empty and verifies; this only skips computing it
     if (trusted.size === latest.size) return [];
@@ -324,7 +388,11 @@ export class RepositoryLog {
     try {
       verifyConsistency(trusted.size, latest.size, proof, trusted.root, latest.root);
     } catch (e) {
-      throw new TlogError('TLOG_FORK', `${this.backend.description}: no consistency proof links the trusted checkpoint of size ${trusted.size} to the latest of size ${latest.size}`, { cause: e });
+      throw new TlogError(
+        'TLOG_FORK',
+        `${this.backend.description}: no consistency proof links the trusted checkpoint of size ${trusted.size} to the latest of size ${latest.size}`,
+        { cause: e },
+      );
     }
     return proof;
   }
@@ -344,7 +412,10 @@ async function readEntry(backend: ContentBackend, index: number): Promise<LogEnt
   const where = `${backend.description}:${tag}`;
   const { content, annotations } = await layerContent(backend, m.bytes, LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, where);
   if (annotations[LOG_INDEX_ANNOTATION] !== String(index)) {
-    throw new TlogError('TLOG_ENTRY_MALFORMED', `${where} holds the entry written for index ${annotations[LOG_INDEX_ANNOTATION] ?? '(none)'}: an entry was moved`);
+    throw new TlogError(
+      'TLOG_ENTRY_MALFORMED',
+      `${where} holds the entry written for index ${annotations[LOG_INDEX_ANNOTATION] ?? '(none)'}: an entry was moved`,
+    );
   }
   try {
     return decodeEntry(content);
@@ -380,9 +451,16 @@ export async function openLog(backend: ContentBackend, opts: { origin?: string }
     READ_CONCURRENCY,
     (i) => readEntry(backend, i),
   );
-  const firstGone = read.findIndex((e) => e === undefined);
+  const firstGone = read.indexOf(undefined);
   const entries = (firstGone < 0 ? read : read.slice(0, firstGone)) as LogEntry[];
-  return new RepositoryLog(backend, opts.origin ?? defaultOrigin(backend), entries, sizes.sort((a, b) => a - b), stray, tags);
+  return new RepositoryLog(
+    backend,
+    opts.origin ?? defaultOrigin(backend),
+    entries,
+    sizes.sort((a, b) => a - b),
+    stray,
+    tags,
+  );
 }
 
 // ---- appending ------------------------------------------------------------------------------
@@ -434,14 +512,23 @@ export async function storeCheckpointNote(backend: ContentBackend, size: number,
 /** Stores `entry` under tlog.entry.<index> as is, without any check (mirrors, tests). */
 export async function storeEntry(backend: ContentBackend, index: number, entry: LogEntry): Promise<string> {
   const content = encodeEntry(entry);
-  return putArtifact(backend, entryTag(index), manifestFor(LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, content, { [LOG_INDEX_ANNOTATION]: String(index) }), content);
+  return putArtifact(
+    backend,
+    entryTag(index),
+    manifestFor(LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, content, { [LOG_INDEX_ANNOTATION]: String(index) }),
+    content,
+  );
 }
 
 /**
  * Claims one index for `entry` (Fischer, see the file comment) and returns it. Every tag read
  * goes to the registry; nothing is cached between attempts.
  */
-async function claimIndex(backend: ContentBackend, entry: LogEntry, opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>>): Promise<{ index: number; contended: number }> {
+async function claimIndex(
+  backend: ContentBackend,
+  entry: LogEntry,
+  opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>>,
+): Promise<{ index: number; contended: number }> {
   const content = encodeEntry(entry);
   // blobs first, outside the timed window: they are content-addressed and never contended
   await Promise.all([backend.putBlob(EMPTY_DIGEST, EMPTY_CONFIG), backend.putBlob(sha256Digest(content), content)]);
@@ -476,7 +563,10 @@ async function claimIndex(backend: ContentBackend, entry: LogEntry, opts: Requir
     }
     return { index, contended };
   }
-  throw new TlogError('TLOG_APPEND_CONTENDED', `${backend.description}: lost ${opts.maxAttempts} claims for a log index to concurrent pushes; push again`);
+  throw new TlogError(
+    'TLOG_APPEND_CONTENDED',
+    `${backend.description}: lost ${opts.maxAttempts} claims for a log index to concurrent pushes; push again`,
+  );
 }
 
 /**
@@ -491,7 +581,10 @@ async function latestOwnCheckpoint(log: RepositoryLog, signer: NoteSigner): Prom
     return log.checkStored(stored, [parseVerifierKey(signer.verifierKey)]);
   } catch (e) {
     if (isTlogError(e) && e.code === 'TLOG_NOTE_UNVERIFIED') {
-      throw new TlogError('TLOG_NOTE_UNVERIFIED', `${log.backend.description}: the log's checkpoint is not signed by ${signer.name}+${signer.keyHash}; this log belongs to another key — push with that key`);
+      throw new TlogError(
+        'TLOG_NOTE_UNVERIFIED',
+        `${log.backend.description}: the log's checkpoint is not signed by ${signer.name}+${signer.keyHash}; this log belongs to another key — push with that key`,
+      );
     }
     throw e;
   }
@@ -507,13 +600,19 @@ async function latestOwnCheckpoint(log: RepositoryLog, signer: NoteSigner): Prom
  * overwritten by a competing claim until t + Δ, never after. appendToLog passes the prefix up
  * to its own confirmed entry, which is settled once the claim is confirmed.
  */
-export async function checkpointLog(backend: ContentBackend, opts: { signer: NoteSigner; origin?: string; size?: number }): Promise<VerifiedCheckpoint> {
+export async function checkpointLog(
+  backend: ContentBackend,
+  opts: { signer: NoteSigner; origin?: string; size?: number },
+): Promise<VerifiedCheckpoint> {
   const log = await openLog(backend, { origin: opts.origin });
   const latest = await latestOwnCheckpoint(log, opts.signer);
   const size = Math.min(opts.size ?? log.size, log.size);
   // Stryker disable next-line ConditionalExpression: undefined > n is false anyway
   if (opts.size !== undefined && opts.size > log.size) {
-    throw new TlogError('TLOG_ENTRY_MISSING', `${backend.description}: asked to checkpoint ${opts.size} entries, only ${log.size} are stored`);
+    throw new TlogError(
+      'TLOG_ENTRY_MISSING',
+      `${backend.description}: asked to checkpoint ${opts.size} entries, only ${log.size} are stored`,
+    );
   }
   // Stryker disable next-line EqualityOperator: at equal sizes the same key signs the same bytes again
   if (latest && latest.checkpoint.size >= size) return latest;
@@ -529,8 +628,16 @@ export async function checkpointLog(backend: ContentBackend, opts: { signer: Not
  * different entry for the same revision. See the file comment for the concurrency rule.
  */
 export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts: AppendOptions): Promise<AppendResult> {
-  const timing = { deltaMs: opts.deltaMs ?? 1000, waitMs: opts.waitMs ?? Math.round((opts.deltaMs ?? 1000) * 1.5), maxAttempts: opts.maxAttempts ?? 16 };
-  if (!(timing.waitMs > timing.deltaMs)) throw new TlogError('TLOG_BAD_INDEX', `the confirmation wait (${timing.waitMs} ms) must be longer than the write bound Δ (${timing.deltaMs} ms)`);
+  const timing = {
+    deltaMs: opts.deltaMs ?? 1000,
+    waitMs: opts.waitMs ?? Math.round((opts.deltaMs ?? 1000) * 1.5),
+    maxAttempts: opts.maxAttempts ?? 16,
+  };
+  if (!(timing.waitMs > timing.deltaMs))
+    throw new TlogError(
+      'TLOG_BAD_INDEX',
+      `the confirmation wait (${timing.waitMs} ms) must be longer than the write bound Δ (${timing.deltaMs} ms)`,
+    );
   encodeEntry(entry); // refuse a bad entry before touching the registry
   const log = await openLog(backend, { origin: opts.origin });
   // a log that cannot be extended is refused before anything is written
@@ -627,11 +734,17 @@ export async function verifyLog(backend: ContentBackend, opts: VerifyLogOptions)
   }
   const result: LogVerification = { ok: false, origin: log.origin, size: log.size, uncheckpointed: 0, problems };
   if (log.size === 0 && log.checkpointSizes.length === 0) {
-    problems.push({ code: 'TLOG_NO_LOG', message: `${backend.description} has no transparency log (no tlog.* tags); push with --log-key to start one` });
+    problems.push({
+      code: 'TLOG_NO_LOG',
+      message: `${backend.description} has no transparency log (no tlog.* tags); push with --log-key to start one`,
+    });
     return result;
   }
   if (log.strayEntryIndices.length) {
-    problems.push({ code: 'TLOG_ENTRY_MISSING', message: `${backend.description}: tlog.entry.${log.size} is missing but entries ${log.strayEntryIndices.join(', ')} exist: an entry was deleted` });
+    problems.push({
+      code: 'TLOG_ENTRY_MISSING',
+      message: `${backend.description}: tlog.entry.${log.size} is missing but entries ${log.strayEntryIndices.join(', ')} exist: an entry was deleted`,
+    });
   }
 
   // every checkpoint, oldest first; the latest that verifies is the log's state
@@ -646,25 +759,36 @@ export async function verifyLog(backend: ContentBackend, opts: VerifyLogOptions)
       problems.push({ code: p.code, message: `${checkpointTag(size)}: ${p.message}` });
     }
   }
-  if (log.checkpointSizes.length === 0) problems.push({ code: 'TLOG_NO_LOG', message: `${backend.description} has log entries but no checkpoint; push again to write one` });
+  if (log.checkpointSizes.length === 0)
+    problems.push({ code: 'TLOG_NO_LOG', message: `${backend.description} has log entries but no checkpoint; push again to write one` });
   if (result.checkpoint) result.uncheckpointed = log.size - result.checkpoint.checkpoint.size;
 
   // entries against each other, the tags and the archives
   const byRevision = new Map<number, LogEntry>();
   for (const [i, e] of log.entries.entries()) {
     const seen = byRevision.get(e.revision);
-    if (seen && !sameEntry(seen, e)) problems.push({ code: 'TLOG_DUPLICATE_REVISION', message: `${backend.description}: entry ${i} records revision ${e.revision} as ${e.digest}, an earlier entry as ${seen.digest}` });
+    if (seen && !sameEntry(seen, e))
+      problems.push({
+        code: 'TLOG_DUPLICATE_REVISION',
+        message: `${backend.description}: entry ${i} records revision ${e.revision} as ${e.digest}, an earlier entry as ${seen.digest}`,
+      });
     if (!seen) byRevision.set(e.revision, e);
   }
   await mapLimited([...byRevision.values()], READ_CONCURRENCY, async (e) => {
     const tag = `rev-${e.revision}`;
     const m = await backend.getManifest(tag);
     if (!m) {
-      problems.push({ code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: the log records revision ${e.revision} (${e.digest}) but the tag ${tag} is gone` });
+      problems.push({
+        code: 'TLOG_TAG_MISMATCH',
+        message: `${backend.description}: the log records revision ${e.revision} (${e.digest}) but the tag ${tag} is gone`,
+      });
       return;
     }
     if (m.digest !== e.digest) {
-      problems.push({ code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: ${tag} names ${m.digest}, the log records ${e.digest}; the tag was re-pointed` });
+      problems.push({
+        code: 'TLOG_TAG_MISMATCH',
+        message: `${backend.description}: ${tag} names ${m.digest}, the log records ${e.digest}; the tag was re-pointed`,
+      });
       return;
     }
     if (!opts.readArchive) return;
@@ -673,21 +797,36 @@ export async function verifyLog(backend: ContentBackend, opts: VerifyLogOptions)
       const differs = (['revision', 'issuer', 'subject'] as const).filter((k) => claims[k] !== e[k]);
       if ((claims.capid ?? '') !== e.capid) differs.push('capid' as never);
       if ((claims.version ?? '') !== e.version) differs.push('version' as never);
-      if (differs.length) problems.push({ code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: the archive ${e.digest} (revision ${e.revision}) has other ${differs.join(', ')} than its log entry` });
+      if (differs.length)
+        problems.push({
+          code: 'TLOG_TAG_MISMATCH',
+          message: `${backend.description}: the archive ${e.digest} (revision ${e.revision}) has other ${differs.join(', ')} than its log entry`,
+        });
     } catch (err) {
-      problems.push({ code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: the archive ${e.digest} of revision ${e.revision} does not verify: ${(err as Error).message}` });
+      problems.push({
+        code: 'TLOG_TAG_MISMATCH',
+        message: `${backend.description}: the archive ${e.digest} of revision ${e.revision} does not verify: ${(err as Error).message}`,
+      });
     }
   });
   for (const t of log.tags) {
     const m = REVISION_TAG.exec(t);
-    if (m && !byRevision.has(Number(m[1]))) problems.push({ code: 'TLOG_UNLOGGED_REVISION', message: `${backend.description}: ${t} is published but has no log entry; re-push that archive to log it` });
+    if (m && !byRevision.has(Number(m[1])))
+      problems.push({
+        code: 'TLOG_UNLOGGED_REVISION',
+        message: `${backend.description}: ${t} is published but has no log entry; re-push that archive to log it`,
+      });
   }
 
   // the caller's memory: the log must extend what they trusted before
   if (opts.trusted !== undefined) {
     try {
       const trusted = verifyCheckpointNote(opts.trusted, opts.verifiers, log.origin);
-      if (!result.checkpoint) throw new TlogError('TLOG_ROLLBACK', `${backend.description}: no verifiable checkpoint to compare with the trusted one of size ${trusted.checkpoint.size}`);
+      if (!result.checkpoint)
+        throw new TlogError(
+          'TLOG_ROLLBACK',
+          `${backend.description}: no verifiable checkpoint to compare with the trusted one of size ${trusted.checkpoint.size}`,
+        );
       result.consistencyProof = log.checkExtends(trusted.checkpoint, result.checkpoint.checkpoint);
     } catch (e) {
       const p = problemOf(e);

@@ -17,7 +17,6 @@ import { ABI_VERSION, CREATE_SYMBOL, GantryStatus, NativeProvider } from './nati
 import { HostError } from './errors.js';
 import type { AbiCheckName, AbiCheckPlan } from './abi-check.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type NativeFn = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
 /** An operation name no provider implements. */
@@ -27,7 +26,9 @@ const plan = JSON.parse(process.argv[2] ?? '{}') as AbiCheckPlan;
 const report = (m: object) => writeSync(3, JSON.stringify(m) + '\n');
 
 class CheckFailed extends Error {}
-const fail = (why: string): never => { throw new CheckFailed(why); };
+const fail = (why: string): never => {
+  throw new CheckFailed(why);
+};
 
 /** Stop the run after a failed load check. */
 class Fatal extends Error {}
@@ -72,16 +73,33 @@ function message(body: Uint8Array, what: string): string {
 const Proto = {
   Str: koffi.proto('const void *abicheck_str_fn(void *ctx)'),
   Configure: koffi.proto('int32_t abicheck_configure_fn(void *ctx, const uint8_t *json, size_t len, _Out_ gantry_buffer *error)'),
-  HandleCall: koffi.proto('int32_t abicheck_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)'),
+  HandleCall: koffi.proto(
+    'int32_t abicheck_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)',
+  ),
   Free: koffi.proto('void abicheck_free_fn(void *ctx, void *data, size_t len)'),
 };
 
 /** Status codes handle_call may return (configure's and the dispatcher's are not among them). */
-const CALL_CODES = new Set<number>([GantryStatus.OK, GantryStatus.PROVIDER, GantryStatus.BAD_REQUEST, GantryStatus.UNKNOWN_OP, GantryStatus.UNAUTHORIZED, GantryStatus.OVERLOADED]);
+const CALL_CODES = new Set<number>([
+  GantryStatus.OK,
+  GantryStatus.PROVIDER,
+  GantryStatus.BAD_REQUEST,
+  GantryStatus.UNKNOWN_OP,
+  GantryStatus.UNAUTHORIZED,
+  GantryStatus.OVERLOADED,
+]);
 
 const MallInfo2 = koffi.struct({
-  arena: 'size_t', ordblks: 'size_t', smblks: 'size_t', hblks: 'size_t', hblkhd: 'size_t',
-  usmblks: 'size_t', fsmblks: 'size_t', uordblks: 'size_t', fordblks: 'size_t', keepcost: 'size_t',
+  arena: 'size_t',
+  ordblks: 'size_t',
+  smblks: 'size_t',
+  hblks: 'size_t',
+  hblkhd: 'size_t',
+  usmblks: 'size_t',
+  fsmblks: 'size_t',
+  uordblks: 'size_t',
+  fordblks: 'size_t',
+  keepcost: 'size_t',
 });
 const mallinfo2 = libc.func('mallinfo2', MallInfo2, []) as NativeFn;
 
@@ -106,43 +124,61 @@ async function run(): Promise<void> {
   let table!: Record<string, unknown>;
   let provider!: NativeProvider;
 
-  await check('load', () => {
-    try {
-      lib = koffi.load(plan.library);
-    } catch (e) {
-      fail(`cannot load ${plan.library}: ${(e as Error).message}`);
-    }
-    return 'opens as a shared library for this machine';
-  }, true);
+  await check(
+    'load',
+    () => {
+      try {
+        lib = koffi.load(plan.library);
+      } catch (e) {
+        fail(`cannot load ${plan.library}: ${(e as Error).message}`);
+      }
+      return 'opens as a shared library for this machine';
+    },
+    true,
+  );
 
-  await check('create-symbol', () => {
-    try {
-      create = lib.func(CREATE_SYMBOL, 'void *', []) as NativeFn;
-    } catch {
-      fail(`does not export ${CREATE_SYMBOL}: export it (the SDKs' export macros do), with C linkage and default visibility`);
-    }
-    tablePtr = create();
-    if (!tablePtr) fail(`${CREATE_SYMBOL} returned NULL`);
-    return `exports ${CREATE_SYMBOL}, which returns a table`;
-  }, true);
+  await check(
+    'create-symbol',
+    () => {
+      try {
+        create = lib.func(CREATE_SYMBOL, 'void *', []) as NativeFn;
+      } catch {
+        fail(`does not export ${CREATE_SYMBOL}: export it (the SDKs' export macros do), with C linkage and default visibility`);
+      }
+      tablePtr = create();
+      if (!tablePtr) fail(`${CREATE_SYMBOL} returned NULL`);
+      return `exports ${CREATE_SYMBOL}, which returns a table`;
+    },
+    true,
+  );
 
-  await check('abi-version', () => {
-    const version = koffi.decode(tablePtr, 'uint32_t') as number;
-    if (version !== ABI_VERSION) fail(`the table says ABI v${version}; this host speaks v${ABI_VERSION}: rebuild against providers/gantry_provider.h`);
-    return `ABI v${version}`;
-  }, true);
+  await check(
+    'abi-version',
+    () => {
+      const version = koffi.decode(tablePtr, 'uint32_t') as number;
+      if (version !== ABI_VERSION)
+        fail(`the table says ABI v${version}; this host speaks v${ABI_VERSION}: rebuild against providers/gantry_provider.h`);
+      return `ABI v${version}`;
+    },
+    true,
+  );
 
-  await check('table', () => {
-    table = koffi.decode(tablePtr, 'gantry_provider') as Record<string, unknown>;
-    const missing = ['capability_id', 'name', 'configure_dispatch', 'handle_call', 'free_buffer', 'stop'].filter((f) => !table[f]);
-    if (missing.length) fail(`mandatory function pointers are NULL: ${missing.join(', ')}`);
-    if (table.flags !== 0) fail(`flags is ${String(table.flags)}; it is reserved and must be 0`);
-    const again = create();
-    if (koffi.address(again) !== koffi.address(tablePtr)) fail(`a second call of ${CREATE_SYMBOL} returned another table: return the same one every time`);
-    // The host's own loader, as a provider host runs it.
-    provider = NativeProvider.load(plan.library);
-    return `all mandatory functions set${table.configure ? '' : ' (configure is NULL: no configuration)'}; the host's loader accepts it`;
-  }, true);
+  await check(
+    'table',
+    () => {
+      table = koffi.decode(tablePtr, 'gantry_provider') as Record<string, unknown>;
+      const missing = ['capability_id', 'name', 'configure_dispatch', 'handle_call', 'free_buffer', 'stop'].filter((f) => !table[f]);
+      if (missing.length) fail(`mandatory function pointers are NULL: ${missing.join(', ')}`);
+      if (table.flags !== 0) fail(`flags is ${String(table.flags)}; it is reserved and must be 0`);
+      const again = create();
+      if (koffi.address(again) !== koffi.address(tablePtr))
+        fail(`a second call of ${CREATE_SYMBOL} returned another table: return the same one every time`);
+      // The host's own loader, as a provider host runs it.
+      provider = NativeProvider.load(plan.library);
+      return `all mandatory functions set${table.configure ? '' : ' (configure is NULL: no configuration)'}; the host's loader accepts it`;
+    },
+    true,
+  );
 
   await check('capability-id', () => {
     const capid = cString((koffi.decode(table.capability_id, Proto.Str) as NativeFn)(table.ctx), 'capability_id()');
@@ -186,7 +222,10 @@ async function run(): Promise<void> {
 
   let dispatches = 0;
   await check('configure-dispatch', () => {
-    provider.configureDispatch(() => { dispatches++; return GantryStatus.OK; });
+    provider.configureDispatch(() => {
+      dispatches++;
+      return GantryStatus.OK;
+    });
     return 'returned GANTRY_OK';
   });
 
@@ -195,13 +234,17 @@ async function run(): Promise<void> {
   await check('unknown-op', () => {
     const { status, body } = provider.callSync('', UNKNOWN_OP, new Uint8Array(0));
     expected.set(UNKNOWN_OP, status);
-    if (status === GantryStatus.OK) fail(`operation "${UNKNOWN_OP}" succeeded: an unknown operation must fail with GANTRY_ERR_UNKNOWN_OP (3)`);
+    if (status === GantryStatus.OK)
+      fail(`operation "${UNKNOWN_OP}" succeeded: an unknown operation must fail with GANTRY_ERR_UNKNOWN_OP (3)`);
     if (status !== GantryStatus.UNKNOWN_OP) fail(`an unknown operation returned code ${status}; expected GANTRY_ERR_UNKNOWN_OP (3)`);
     return `GANTRY_ERR_UNKNOWN_OP: ${message(body, 'an unknown operation failed')}`;
   });
 
   // The operations every later check exercises: those the user named, and the unknown one.
-  const ops = [...plan.ops.map((o) => ({ op: o.op, payload: Buffer.from(o.payload, 'utf8') })), { op: UNKNOWN_OP, payload: Buffer.alloc(0) }];
+  const ops = [
+    ...plan.ops.map((o) => ({ op: o.op, payload: Buffer.from(o.payload, 'utf8') })),
+    { op: UNKNOWN_OP, payload: Buffer.alloc(0) },
+  ];
 
   // Operations that answered the same bytes twice in a row are repeatable: called concurrently
   // they must still answer exactly that (a data race shows up as another reply or code).
@@ -214,7 +257,8 @@ async function run(): Promise<void> {
         const { status, body } = provider.callSync('', op, payload);
         const text = Buffer.from(body).toString('hex');
         if (pass === 1) {
-          if (op !== UNKNOWN_OP && status !== GantryStatus.OK) fail(`${op} failed with code ${status}: ${Buffer.from(body).toString('utf8') || 'no message'}`);
+          if (op !== UNKNOWN_OP && status !== GantryStatus.OK)
+            fail(`${op} failed with code ${status}: ${Buffer.from(body).toString('utf8') || 'no message'}`);
           first.set(op, { status, body: text });
           if (op !== UNKNOWN_OP) done.push(`${op} → ${body.length} bytes`);
         } else {
@@ -231,13 +275,14 @@ async function run(): Promise<void> {
   });
 
   const handleCall = koffi.decode(table.handle_call, Proto.HandleCall) as NativeFn;
-  const callAsync = (op: string, payload: Uint8Array) => new Promise<{ status: number; body: Uint8Array }>((resolve, reject) => {
-    const reply = { data: null, len: 0 };
-    handleCall.async(table.ctx, '', op, payload, payload.length, reply, (err: unknown, status: number) => {
-      if (err) reject(err as Error);
-      else resolve({ status, body: take(reply) });
+  const callAsync = (op: string, payload: Uint8Array) =>
+    new Promise<{ status: number; body: Uint8Array }>((resolve, reject) => {
+      const reply = { data: null, len: 0 };
+      handleCall.async(table.ctx, '', op, payload, payload.length, reply, (err: unknown, status: number) => {
+        if (err) reject(err as Error);
+        else resolve({ status, body: take(reply) });
+      });
     });
-  });
 
   await check('concurrent-calls', async () => {
     const threads = plan.threads;
@@ -255,15 +300,23 @@ async function run(): Promise<void> {
         const want = expected.get(op);
         if (!CALL_CODES.has(status)) fail(`${op} returned code ${status}, which handle_call may not return`);
         // Stateful operations (Incr) may answer differently; their codes must not change.
-        if (want !== undefined && status !== want) fail(`${op} returned code ${status} when called concurrently (${want} alone): ${Buffer.from(body).toString('utf8')}`);
+        if (want !== undefined && status !== want)
+          fail(`${op} returned code ${status} when called concurrently (${want} alone): ${Buffer.from(body).toString('utf8')}`);
         const same = repeatable.get(op);
         if (same && Buffer.from(body).toString('hex') !== same.body) {
-          fail(`${op} answered ${JSON.stringify(Buffer.from(body).toString('utf8').slice(0, 80))} when called concurrently, ${JSON.stringify(Buffer.from(same.body, 'hex').toString('utf8').slice(0, 80))} alone: handle_call is not thread-safe`);
+          fail(
+            `${op} answered ${JSON.stringify(Buffer.from(body).toString('utf8').slice(0, 80))} when called concurrently, ${JSON.stringify(Buffer.from(same.body, 'hex').toString('utf8').slice(0, 80))} alone: handle_call is not thread-safe`,
+          );
         }
       }
     };
     // The first failure stops every worker, so no call of this check runs into the next one.
-    const workers = Array.from({ length: threads }, (_, t) => worker(t).catch((e) => { failed = true; throw e; }));
+    const workers = Array.from({ length: threads }, (_, t) =>
+      worker(t).catch((e) => {
+        failed = true;
+        throw e;
+      }),
+    );
     const results = await Promise.allSettled(workers);
     const firstFailure = results.find((r) => r.status === 'rejected');
     if (firstFailure) throw (firstFailure as PromiseRejectedResult).reason;
@@ -278,7 +331,8 @@ async function run(): Promise<void> {
       for (const { op } of ops) {
         const { status, body } = await callAsync(op, payload);
         if (!CALL_CODES.has(status)) fail(`${op} with ${size} bytes returned code ${status}, which handle_call may not return`);
-        if (op === UNKNOWN_OP && status !== expected.get(UNKNOWN_OP)) fail(`the unknown operation with ${size} bytes returned code ${status} (${expected.get(UNKNOWN_OP)} with none)`);
+        if (op === UNKNOWN_OP && status !== expected.get(UNKNOWN_OP))
+          fail(`the unknown operation with ${size} bytes returned code ${status} (${expected.get(UNKNOWN_OP)} with none)`);
         done.push(`${op}(${size / MiB} MiB) → ${status}, ${body.length} bytes`);
       }
     }
@@ -295,7 +349,14 @@ async function run(): Promise<void> {
       for (const o of ops) {
         reply.data = null;
         reply.len = 0;
-        handleCall(table.ctx, '', o.op, o.op === UNKNOWN_OP ? payload : o.payload, o.op === UNKNOWN_OP ? payload.length : o.payload.length, reply);
+        handleCall(
+          table.ctx,
+          '',
+          o.op,
+          o.op === UNKNOWN_OP ? payload : o.payload,
+          o.op === UNKNOWN_OP ? payload.length : o.payload.length,
+          reply,
+        );
         if (reply.data) freeRaw(table.ctx, reply.data, reply.len);
       }
     };
@@ -309,7 +370,9 @@ async function run(): Promise<void> {
     const calls = rounds * ops.length;
     const mib = (n: number) => `${n >= 0 ? '+' : ''}${(n / MiB).toFixed(1)} MiB`;
     if (heap > plan.leakLimitBytes || rss > 2 * plan.leakLimitBytes) {
-      fail(`over ${calls} calls the C heap grew ${mib(heap)} and the resident set ${mib(rss)} (limits ${mib(plan.leakLimitBytes)}, ${mib(2 * plan.leakLimitBytes)}): buffers are not released by free_buffer, or an operation leaks`);
+      fail(
+        `over ${calls} calls the C heap grew ${mib(heap)} and the resident set ${mib(rss)} (limits ${mib(plan.leakLimitBytes)}, ${mib(2 * plan.leakLimitBytes)}): buffers are not released by free_buffer, or an operation leaks`,
+      );
     }
     return `${calls} calls: C heap ${mib(heap)}, resident set ${mib(rss)}`;
   });

@@ -22,8 +22,21 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 export const ABI_CHECKS = [
-  'load', 'create-symbol', 'abi-version', 'table', 'capability-id', 'name', 'configure-bad', 'configure-good',
-  'configure-dispatch', 'unknown-op', 'calls', 'concurrent-calls', 'large-payload', 'free-buffer', 'stop-unload',
+  'load',
+  'create-symbol',
+  'abi-version',
+  'table',
+  'capability-id',
+  'name',
+  'configure-bad',
+  'configure-good',
+  'configure-dispatch',
+  'unknown-op',
+  'calls',
+  'concurrent-calls',
+  'large-payload',
+  'free-buffer',
+  'stop-unload',
 ] as const;
 export type AbiCheckName = (typeof ABI_CHECKS)[number];
 
@@ -80,7 +93,9 @@ function tail(text: string, lines = 3): string {
 /** The child's entry point: beside this file in dist/, or in dist/ when this runs from sources (tests). */
 function runEntry(): string {
   const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.ts') ? join(dirname(here), '..', '..', 'dist', 'agent', 'host', 'abi-check-run.js') : join(dirname(here), 'abi-check-run.js');
+  return here.endsWith('.ts')
+    ? join(dirname(here), '..', '..', 'dist', 'agent', 'host', 'abi-check-run.js')
+    : join(dirname(here), 'abi-check-run.js');
 }
 
 export function runAbiCheck(opts: AbiCheckOptions): Promise<AbiCheckReport> {
@@ -111,10 +126,15 @@ export function runAbiCheck(opts: AbiCheckOptions): Promise<AbiCheckReport> {
   let timedOut = false;
   const arm = () => {
     clearTimeout(timer);
-    timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
+    timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
   };
   arm();
-  const keep = (b: Buffer) => { output = (output + b.toString('utf8')).slice(-8192); };
+  const keep = (b: Buffer) => {
+    output = (output + b.toString('utf8')).slice(-8192);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   let partial = '';
@@ -124,9 +144,14 @@ export function runAbiCheck(opts: AbiCheckOptions): Promise<AbiCheckReport> {
     while ((nl = partial.indexOf('\n')) >= 0) {
       const m = JSON.parse(partial.slice(0, nl)) as ChildMessage;
       partial = partial.slice(nl + 1);
-      if (m.type === 'begin') { current = m.check; output = ''; arm(); }
-      else if (m.type === 'result') { results.set(m.check, { name: m.check, status: m.status, detail: m.detail }); current = undefined; }
-      else internalError = m.message;
+      if (m.type === 'begin') {
+        current = m.check;
+        output = '';
+        arm();
+      } else if (m.type === 'result') {
+        results.set(m.check, { name: m.check, status: m.status, detail: m.detail });
+        current = undefined;
+      } else internalError = m.message;
     }
   });
 
@@ -143,14 +168,21 @@ export function runAbiCheck(opts: AbiCheckOptions): Promise<AbiCheckReport> {
         results.set(current, { name: current, status: 'fail', detail: why });
       } else if (!current && (signal || code !== 0) && results.size === ABI_CHECKS.length) {
         // Every check passed, but the process died afterwards (e.g. a thread ran into unloaded code).
-        results.set('stop-unload', { name: 'stop-unload', status: 'fail', detail: `the process died after unloading (${signal ?? `status ${code}`})${tail(output)}` });
+        results.set('stop-unload', {
+          name: 'stop-unload',
+          status: 'fail',
+          detail: `the process died after unloading (${signal ?? `status ${code}`})${tail(output)}`,
+        });
       }
       const failedEarly = [...results.values()].find((r) => r.status === 'fail');
-      const checks = ABI_CHECKS.map((name): AbiCheckResult => results.get(name) ?? {
-        name,
-        status: 'skip',
-        detail: internalError ? `not run: ${internalError}` : failedEarly ? `not run: ${failedEarly.name} failed` : 'not run',
-      });
+      const checks = ABI_CHECKS.map(
+        (name): AbiCheckResult =>
+          results.get(name) ?? {
+            name,
+            status: 'skip',
+            detail: internalError ? `not run: ${internalError}` : failedEarly ? `not run: ${failedEarly.name} failed` : 'not run',
+          },
+      );
       resolve({ library: opts.library, ok: checks.every((c) => c.status === 'pass'), checks });
     });
   });

@@ -74,7 +74,9 @@ function failed(e: unknown): never {
   const err = e instanceof HostError ? e : new HostError('CRASHED', (e as Error)?.message ?? String(e));
   log.error({ code: err.code, err: err.message }, 'provider host failed');
   // Exit once the IPC message is flushed.
-  send({ type: 'error', code: err.code, message: err.message }, () => process.exit(TERMINAL_CODES.has(err.code) ? HostExit.TERMINAL : HostExit.RESTARTABLE));
+  send({ type: 'error', code: err.code, message: err.message }, () =>
+    process.exit(TERMINAL_CODES.has(err.code) ? HostExit.TERMINAL : HostExit.RESTARTABLE),
+  );
   throw err;
 }
 
@@ -114,7 +116,12 @@ async function run(spec: HostSpec): Promise<void> {
   }
   step('load');
   if (spec.expectedCapid && provider.capabilityId !== spec.expectedCapid) {
-    failed(new HostError('CAPID_MISMATCH', `${spec.libraryPath} implements "${provider.capabilityId}" but the archive declares capid "${spec.expectedCapid}"`));
+    failed(
+      new HostError(
+        'CAPID_MISMATCH',
+        `${spec.libraryPath} implements "${provider.capabilityId}" but the archive declares capid "${spec.expectedCapid}"`,
+      ),
+    );
   }
   try {
     provider.configure(spec.config ?? {});
@@ -138,7 +145,11 @@ async function run(spec: HostSpec): Promise<void> {
     send({ type: 'error', code: why.code, message: `lost NATS: ${why.message}` }, () => void shutdown(HostExit.RESTARTABLE));
   });
 
-  dispatcher = new ActorDispatcher(conn, spec, log, { maxPending: limits.maxPendingDispatches, timeoutMs: limits.dispatchTimeoutMs, unreachableMs: limits.unreachableActorMs });
+  dispatcher = new ActorDispatcher(conn, spec, log, {
+    maxPending: limits.maxPendingDispatches,
+    timeoutMs: limits.dispatchTimeoutMs,
+    unreachableMs: limits.unreachableActorMs,
+  });
   try {
     provider.configureDispatch(dispatcher.dispatch);
   } catch (e) {
@@ -149,12 +160,22 @@ async function run(spec: HostSpec): Promise<void> {
     log.error({ err: e.message }, 'call thread failed');
     void shutdown(HostExit.RESTARTABLE);
   });
-  server = new InstanceServer(conn, provider, spec, limits, log, (hung) => {
-    if (exiting) return;
-    exiting = true;
-    // Draining would wait on the stuck calls; leave at once so the supervisor restarts us.
-    send({ type: 'error', code: 'HUNG', message: `${hung} calls stuck past their deadline in ${spec.libraryPath}` }, () => exitNow(HostExit.HUNG));
-  }, pool);
+  server = new InstanceServer(
+    conn,
+    provider,
+    spec,
+    limits,
+    log,
+    (hung) => {
+      if (exiting) return;
+      exiting = true;
+      // Draining would wait on the stuck calls; leave at once so the supervisor restarts us.
+      send({ type: 'error', code: 'HUNG', message: `${hung} calls stuck past their deadline in ${spec.libraryPath}` }, () =>
+        exitNow(HostExit.HUNG),
+      );
+    },
+    pool,
+  );
   step('dispatch+threads');
   try {
     await server.start();
@@ -162,7 +183,14 @@ async function run(spec: HostSpec): Promise<void> {
     failed(new HostError('NATS_UNAVAILABLE', `cannot subscribe: ${(e as Error).message}`));
   }
   step('subscribe');
-  send({ type: 'ready', pid: process.pid, capabilityId: provider.capabilityId, name: provider.name, subjects: server.subjects().map((s) => s.subject), steps });
+  send({
+    type: 'ready',
+    pid: process.pid,
+    capabilityId: provider.capabilityId,
+    name: provider.name,
+    subjects: server.subjects().map((s) => s.subject),
+    steps,
+  });
   log.info({ capid: provider.capabilityId, subjects: server.subjects().map((s) => s.subject) }, 'provider host ready');
 }
 
@@ -172,7 +200,9 @@ process.on('disconnect', () => void shutdown(HostExit.ORPHANED));
 
 process.on('message', (m: ToHost) => {
   if (m?.type === 'spec') {
-    run(m.spec).catch(() => { /* reported by failed() */ });
+    run(m.spec).catch(() => {
+      /* reported by failed() */
+    });
   } else if (m?.type === 'stop') {
     void shutdown(HostExit.STOPPED);
   }

@@ -11,7 +11,6 @@
  */
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 import { HostError } from './errors.js';
 import { ABI_VERSION } from './abi.js';
@@ -55,13 +54,18 @@ const types = (() => {
     Configure: koffi.proto('int32_t gantry_configure_fn(void *ctx, const char *json, size_t len, _Out_ gantry_buffer *error)'),
     Dispatch: koffi.proto('int32_t gantry_dispatch_fn(void *host_ctx, const char *actor, const char *op, const uint8_t *msg, size_t len)'),
     ConfigureDispatch: koffi.proto('int32_t gantry_configure_dispatch_fn(void *ctx, gantry_dispatch_fn *dispatch, void *host_ctx)'),
-    HandleCall: koffi.proto('int32_t gantry_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)'),
+    HandleCall: koffi.proto(
+      'int32_t gantry_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)',
+    ),
     Free: koffi.proto('void gantry_free_fn(void *ctx, void *data, size_t len)'),
     Stop: koffi.proto('void gantry_stop_fn(void *ctx)'),
   };
 })();
 
-interface RawBuffer { data: unknown; len: number | bigint }
+interface RawBuffer {
+  data: unknown;
+  len: number | bigint;
+}
 
 /** What a provider → actor call looks like to the host. Return a GantryStatus code. */
 export type DispatchHandler = (actor: string, op: string, msg: Uint8Array) => number;
@@ -84,7 +88,11 @@ export class NativeProvider {
   private dispatchCallback?: unknown;
   private readonly raw: { ctx: unknown; handleCall: unknown; freeBuffer: unknown };
 
-  private constructor(private readonly lib: LibraryHandle, table: Record<string, unknown>, readonly path: string) {
+  private constructor(
+    private readonly lib: LibraryHandle,
+    table: Record<string, unknown>,
+    readonly path: string,
+  ) {
     this.abiVersion = table.abi_version as number;
     this.ctx = table.ctx;
     this.raw = { ctx: table.ctx, handleCall: table.handle_call, freeBuffer: table.free_buffer };
@@ -133,7 +141,10 @@ export class NativeProvider {
     const rc = this.configureFn(this.ctx, json, json.length, err) as number;
     const message = this.take(err);
     if (rc !== GantryStatus.OK) {
-      throw new HostError('CONFIG_REJECTED', `provider refused its configuration (code ${rc}): ${Buffer.from(message).toString('utf8') || 'no message'}`);
+      throw new HostError(
+        'CONFIG_REJECTED',
+        `provider refused its configuration (code ${rc}): ${Buffer.from(message).toString('utf8') || 'no message'}`,
+      );
     }
   }
 
@@ -156,7 +167,12 @@ export class NativeProvider {
   /** Addresses of the call functions, for the host's call threads (call-pool.ts). */
   callFunctions(): { libraryPath: string; ctx: bigint | null; handleCall: bigint; freeBuffer: bigint } {
     const addr = (v: unknown) => (typeof v === 'bigint' ? v : koffi.address(v));
-    return { libraryPath: this.path, ctx: this.raw.ctx == null ? null : addr(this.raw.ctx), handleCall: addr(this.raw.handleCall), freeBuffer: addr(this.raw.freeBuffer) };
+    return {
+      libraryPath: this.path,
+      ctx: this.raw.ctx == null ? null : addr(this.raw.ctx),
+      handleCall: addr(this.raw.handleCall),
+      freeBuffer: addr(this.raw.freeBuffer),
+    };
   }
 
   /**
@@ -190,5 +206,7 @@ export class NativeProvider {
   }
 
   /** Keep the library handle alive for the process lifetime (never dlclose: calls may still run). */
-  get library(): LibraryHandle { return this.lib; }
+  get library(): LibraryHandle {
+    return this.lib;
+  }
 }

@@ -19,8 +19,18 @@
  */
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
-  HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
-  capabilitySubject, instanceSubject, parseCallSubject, providerSubject, DEFAULT_LINK, type CallErrorCode,
+  HEADER_ERROR,
+  HEADER_ERROR_MESSAGE,
+  HEADER_INSTANCE,
+  HEADER_PROVIDER,
+  HEADER_PROVIDER_CODE,
+  HEADER_TIMEOUT,
+  capabilitySubject,
+  instanceSubject,
+  parseCallSubject,
+  providerSubject,
+  DEFAULT_LINK,
+  type CallErrorCode,
 } from '../../client/protocol.js';
 import type { Logger } from '../../runtime/log.js';
 import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
@@ -40,7 +50,6 @@ interface PendingCall {
   /** A reply (TIMEOUT) was already sent. */
   answered: boolean;
 }
-
 
 export interface InstanceStats {
   served: number;
@@ -92,7 +101,14 @@ export class InstanceServer {
 
   async start(): Promise<void> {
     for (const { subject, queue } of this.subjects()) {
-      this.subs.push(this.nc.subscribe(`${subject}.*.*`, { queue, callback: (err, msg) => { if (!err) this.onRequest(msg, subject); } }));
+      this.subs.push(
+        this.nc.subscribe(`${subject}.*.*`, {
+          queue,
+          callback: (err, msg) => {
+            if (!err) this.onRequest(msg, subject);
+          },
+        }),
+      );
     }
     // Round-trip to the server so the subscriptions exist before we report Ready.
     await this.nc.flush();
@@ -117,7 +133,10 @@ export class InstanceServer {
     if (this.pending.size > 0 && left > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.idleWaiters.push(() => { clearTimeout(t); resolve(); });
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
     if (this.sweeper) clearInterval(this.sweeper);
@@ -139,15 +158,30 @@ export class InstanceServer {
     if (!call0) return this.fail(msg, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
     const data = msg.data;
     if (data.length > this.limits.maxPayloadBytes) {
-      return this.fail(msg, 'PAYLOAD_TOO_LARGE', `payload of ${data.length} bytes exceeds this instance's limit of ${this.limits.maxPayloadBytes}`);
+      return this.fail(
+        msg,
+        'PAYLOAD_TOO_LARGE',
+        `payload of ${data.length} bytes exceeds this instance's limit of ${this.limits.maxPayloadBytes}`,
+      );
     }
     if (this.pending.size >= this.limits.maxInFlight) {
-      return this.fail(msg, 'OVERLOADED', `instance ${this.spec.instance} has ${this.pending.size} calls in flight (limit ${this.limits.maxInFlight})`);
+      return this.fail(
+        msg,
+        'OVERLOADED',
+        `instance ${this.spec.instance} has ${this.pending.size} calls in flight (limit ${this.limits.maxInFlight})`,
+      );
     }
     let timeout = this.limits.callTimeoutMs;
     const callerTimeout = Number(h?.get(HEADER_TIMEOUT));
     if (callerTimeout > 0 && callerTimeout < timeout) timeout = callerTimeout;
-    const call: PendingCall = { msg, actor: call0.caller, op: call0.op, deadline: Date.now() + timeout, timeoutMs: timeout, answered: false };
+    const call: PendingCall = {
+      msg,
+      actor: call0.caller,
+      op: call0.op,
+      deadline: Date.now() + timeout,
+      timeoutMs: timeout,
+      answered: false,
+    };
     this.pending.add(call);
     this.stats.inFlight = this.pending.size;
     try {
@@ -176,7 +210,8 @@ export class InstanceServer {
         call.msg.respond(body, { headers: this.okHeaders });
       }
     } else {
-      const code: CallErrorCode = status === GantryStatus.UNAUTHORIZED ? 'UNAUTHORIZED' : status === GantryStatus.OVERLOADED ? 'OVERLOADED' : 'PROVIDER_ERROR';
+      const code: CallErrorCode =
+        status === GantryStatus.UNAUTHORIZED ? 'UNAUTHORIZED' : status === GantryStatus.OVERLOADED ? 'OVERLOADED' : 'PROVIDER_ERROR';
       this.fail(call.msg, code, Buffer.from(body).toString('utf8') || `provider returned code ${status}`, status);
     }
     if (this.pending.size === 0 && this.idleWaiters.length) this.wakeIdle();
@@ -189,7 +224,11 @@ export class InstanceServer {
       call.answered = true;
       this.pending.delete(call);
       this.hung++;
-      this.fail(call.msg, 'TIMEOUT', `the provider did not answer within ${call.timeoutMs} ms; the call may still complete on instance ${this.spec.instance}`);
+      this.fail(
+        call.msg,
+        'TIMEOUT',
+        `the provider did not answer within ${call.timeoutMs} ms; the call may still complete on instance ${this.spec.instance}`,
+      );
     }
     this.stats.inFlight = this.pending.size;
     this.stats.hung = this.hung;
@@ -227,6 +266,9 @@ export class InstanceServer {
 function within(p: Promise<unknown>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    void p.finally(() => { clearTimeout(t); resolve(); });
+    void p.finally(() => {
+      clearTimeout(t);
+      resolve();
+    });
   });
 }

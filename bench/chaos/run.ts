@@ -107,7 +107,14 @@ const NS = 'chaos';
 const PROVIDERS = ['echo', 'keyvalue'] as const;
 const CALL_TIMEOUT_MS = 5000;
 
-interface CallRecord { window: number; startMs: number; endMs: number; latencyMs: number; code: string; attempts: number }
+interface CallRecord {
+  window: number;
+  startMs: number;
+  endMs: number;
+  latencyMs: number;
+  code: string;
+  attempts: number;
+}
 
 function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return 0;
@@ -125,7 +132,14 @@ function stats(calls: CallRecord[]): CallStats {
     } else failedByCode[c.code] = (failedByCode[c.code] ?? 0) + 1;
   }
   ok.sort((a, b) => a - b);
-  return { sent: calls.length, succeeded: ok.length, failedByCode, retried, p50Ms: round(percentile(ok, 50)), p99Ms: round(percentile(ok, 99)) };
+  return {
+    sent: calls.length,
+    succeeded: ok.length,
+    failedByCode,
+    retried,
+    p50Ms: round(percentile(ok, 50)),
+    p99Ms: round(percentile(ok, 99)),
+  };
 }
 
 const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
@@ -142,7 +156,11 @@ class Load {
   private t0 = 0;
   private drained?: () => void;
 
-  constructor(private conns: NatsConnection[], private rate: number, private maxInFlight: number) {}
+  constructor(
+    private conns: NatsConnection[],
+    private rate: number,
+    private maxInFlight: number,
+  ) {}
 
   start(): void {
     this.t0 = performance.now();
@@ -172,10 +190,14 @@ class Load {
     let attempts = 1;
     try {
       const r = await callProvider(nc, {
-        namespace: NS, provider: kind === 0 ? 'echo' : 'keyvalue', op: kind === 0 ? 'Echo' : kind === 1 ? 'Set' : 'Keys', data,
+        namespace: NS,
+        provider: kind === 0 ? 'echo' : 'keyvalue',
+        op: kind === 0 ? 'Echo' : kind === 1 ? 'Set' : 'Keys',
+        data,
         // every operation here is idempotent: an attempt nobody answered (its host was killed
         // with it) is tried again after half the deadline
-        timeoutMs: CALL_TIMEOUT_MS, retry: { retries: 20, baseDelayMs: 50, maxDelayMs: 500, attemptTimeoutMs: CALL_TIMEOUT_MS / 2 },
+        timeoutMs: CALL_TIMEOUT_MS,
+        retry: { retries: 20, baseDelayMs: 50, maxDelayMs: 500, attemptTimeoutMs: CALL_TIMEOUT_MS / 2 },
       });
       attempts = r.attempts;
       if (kind === 0 && Buffer.from(r.reply).toString('utf8') !== data) code = 'WRONG_REPLY';
@@ -194,7 +216,10 @@ class Load {
   }
 }
 
-interface Observed { allReady: boolean; at: number }
+interface Observed {
+  allReady: boolean;
+  at: number;
+}
 
 /** Polls the cluster: Provider readiness, and the duplicate checks (API and processes). */
 class Watcher {
@@ -206,13 +231,21 @@ class Watcher {
   private timer?: NodeJS.Timeout;
   private busy = false;
 
-  constructor(private kube: KubeClient, private sb: Sandbox, private now: () => number) {}
+  constructor(
+    private kube: KubeClient,
+    private sb: Sandbox,
+    private now: () => number,
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => {
       if (this.busy) return;
       this.busy = true;
-      this.poll().catch(() => {}).finally(() => { this.busy = false; });
+      this.poll()
+        .catch(() => {})
+        .finally(() => {
+          this.busy = false;
+        });
     }, 250);
   }
 
@@ -225,7 +258,8 @@ class Watcher {
   }
 
   async instances(): Promise<any[]> {
-    return (await this.kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS }))).items;
+    return (await this.kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS })))
+      .items;
   }
 
   private finding(key: string, text: string): void {
@@ -238,8 +272,13 @@ class Watcher {
   private async poll(): Promise<void> {
     const [providers, instances] = await Promise.all([this.providers(), this.instances()]);
     const at = this.now();
-    const ready = providers.length === PROVIDERS.length && providers.every((p) => (p.status?.readyReplicas ?? 0) === p.spec.replicas
-      && p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
+    const ready =
+      providers.length === PROVIDERS.length &&
+      providers.every(
+        (p) =>
+          (p.status?.readyReplicas ?? 0) === p.spec.replicas &&
+          p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+      );
     this.last = { allReady: ready, at };
     // two live instances of one Provider on one node
     const live = instances.filter((i) => !i.metadata.deletionTimestamp && i.status?.phase !== 'Terminating');
@@ -248,7 +287,9 @@ class Watcher {
       const k = `${i.metadata.labels?.['gantry.dev/provider']}@${i.spec.nodeName}`;
       perNode.set(k, [...(perNode.get(k) ?? []), i.metadata.name]);
     }
-    for (const [k, names] of perNode) if (names.length > 1) this.finding(`api:${names.sort().join(',')}`, `two live instances of ${k.replace('@', ' on ')}: ${names.join(', ')}`);
+    for (const [k, names] of perNode)
+      if (names.length > 1)
+        this.finding(`api:${names.sort().join(',')}`, `two live instances of ${k.replace('@', ' on ')}: ${names.join(', ')}`);
     // more host processes serving instances on a node than instances bound to it, or more idle
     // ones than the agent's pool keeps, three polls in a row (a host being replaced is briefly
     // counted with its successor only if the old one outlives a poll)
@@ -259,7 +300,11 @@ class Watcher {
       if (serving.length > bound || idle.length > DEFAULT_HOST_POOL_SIZE) {
         const n = (this.suspect.get(key) ?? 0) + 1;
         this.suspect.set(key, n);
-        if (n >= 3) this.finding(`proc:${node.name}:${Math.floor(at / 10_000)}`, `${serving.length} provider host processes serving on ${node.name} for ${bound} instances bound to it, ${idle.length} idle (pool keeps ${DEFAULT_HOST_POOL_SIZE})`);
+        if (n >= 3)
+          this.finding(
+            `proc:${node.name}:${Math.floor(at / 10_000)}`,
+            `${serving.length} provider host processes serving on ${node.name} for ${bound} instances bound to it, ${idle.length} idle (pool keeps ${DEFAULT_HOST_POOL_SIZE})`,
+          );
       } else this.suspect.delete(key);
     }
   }
@@ -298,7 +343,15 @@ function hostsOn(stateDir: string, node: string): { serving: number[]; idle: num
 
 async function leaseHolder(kube: KubeClient): Promise<{ holder?: string; renew: number }> {
   try {
-    const l = await kube.get(resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace: GANTRY_NAMESPACE, name: 'gantry-controller' }));
+    const l = await kube.get(
+      resourcePath({
+        group: 'coordination.k8s.io',
+        version: 'v1',
+        plural: 'leases',
+        namespace: GANTRY_NAMESPACE,
+        name: 'gantry-controller',
+      }),
+    );
     return { holder: l?.spec?.holderIdentity, renew: Date.parse(l?.spec?.renewTime ?? '') };
   } catch {
     return { renew: NaN };
@@ -313,18 +366,31 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const stateDir = mkdtempSync(join(tmpdir(), 'gantry-chaos-'));
   const out = createWriteStream(join(stateDir, 'sandbox-output.log'));
   log(`chaos: starting a sandbox in ${stateDir} (3 nodes, 3 NATS servers, 2 controllers)`);
-  const sb = await startSandbox({ stateDir, nodes: '3', natsServers: 3, controllers: 2, skipExamples: true, out, leaderElection: o.leaderElection });
+  const sb = await startSandbox({
+    stateDir,
+    nodes: '3',
+    natsServers: 3,
+    controllers: 2,
+    skipExamples: true,
+    out,
+    leaderElection: o.leaderElection,
+  });
   const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sb.kubeconfigPath }));
   const conns: NatsConnection[] = [];
   let load: Load | undefined;
   let watcher: Watcher | undefined;
   try {
-    await kube.create(resourcePath({ version: 'v1', plural: 'namespaces' }), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } }).catch(() => {});
+    await kube
+      .create(resourcePath({ version: 'v1', plural: 'namespaces' }), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } })
+      .catch(() => {});
     for (const name of PROVIDERS) {
       const a = sb.archives.find((x) => x.name === name);
       if (!a) throw new Error(`chaos: the sandbox published no ${name} archive`);
       await kube.create(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providers', namespace: NS }), {
-        apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', metadata: { name, namespace: NS }, spec: { archive: { ref: a.ref }, replicas: sb.nodes.length },
+        apiVersion: 'gantry.dev/v1alpha1',
+        kind: 'Provider',
+        metadata: { name, namespace: NS },
+        spec: { archive: { ref: a.ref }, replicas: sb.nodes.length },
       });
     }
     for (let i = 0; i < 3; i++) conns.push(await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds, name: `chaos-load-${i}` }));
@@ -336,11 +402,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // all Ready before the load starts
     const readyBy = Date.now() + 120_000;
     while (!w.last.allReady) {
-      if (Date.now() > readyBy) throw new Error('chaos: the Providers did not become Ready within 120 s; see the sandbox logs in ' + stateDir);
+      if (Date.now() > readyBy)
+        throw new Error('chaos: the Providers did not become Ready within 120 s; see the sandbox logs in ' + stateDir);
       await sleep(250);
     }
     const expectedHosts = w.hostCounts();
-    log(`chaos: Providers Ready (${PROVIDERS.join(', ')} × ${sb.nodes.length}); load ${o.rate} calls/s for ${o.durationS} s; faults: ${faults.join(', ')}`);
+    log(
+      `chaos: Providers Ready (${PROVIDERS.join(', ')} × ${sb.nodes.length}); load ${o.rate} calls/s for ${o.durationS} s; faults: ${faults.join(', ')}`,
+    );
     l.start();
 
     const warm = Math.min(10_000, o.durationS * 100);
@@ -376,7 +445,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         // the sandbox's controllers lead as <name>-<pid> (sandbox/launcher/controller-main.ts)
         const { holder } = await leaseHolder(kube);
         const name = holder?.replace(/-\d+$/, '');
-        if (!holder || !name || procs[name] === undefined || holder !== `${name}-${procs[name]}`) throw new Error(`chaos: the leader Lease names ${holder ?? 'nobody'}, not one of the sandbox's running controllers`);
+        if (!holder || !name || procs[name] === undefined || holder !== `${name}-${procs[name]}`)
+          throw new Error(`chaos: the leader Lease names ${holder ?? 'nobody'}, not one of the sandbox's running controllers`);
         restart = name;
         const killedAt = Date.now();
         target = `leader ${name} pid ${kill(name)}`;
@@ -391,7 +461,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       } else if (kind === 'nats') {
         // the server the first load connection is on: its callers must fail over
         const port = conns[0].getServer().split(':').pop();
-        const i = Math.max(0, sb.natsUrls.findIndex((u) => u.endsWith(`:${port}`)));
+        const i = Math.max(
+          0,
+          sb.natsUrls.findIndex((u) => u.endsWith(`:${port}`)),
+        );
         restart = i === 0 ? 'nats-server' : `nats-server-${i + 1}`;
         target = `${restart} pid ${kill(restart)} (load connection 1 was on it)`;
       } else {
@@ -417,8 +490,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         await sleep(100);
       }
       const failoverSeconds = failover ? await failover : undefined;
-      log(`chaos:   recovered in ${recoverySeconds ?? `more than ${recoveryTimeoutMs / 1000}`} s${failoverSeconds !== undefined ? `; leader failover ${failoverSeconds ?? 'none'} s` : ''}`);
-      reports.push({ fault: kind, target, atSeconds: round(injectedAt / 1000, 2), recoverySeconds, ...(failover ? { failoverSeconds: failoverSeconds ?? null } : {}) });
+      log(
+        `chaos:   recovered in ${recoverySeconds ?? `more than ${recoveryTimeoutMs / 1000}`} s${failoverSeconds !== undefined ? `; leader failover ${failoverSeconds ?? 'none'} s` : ''}`,
+      );
+      reports.push({
+        fault: kind,
+        target,
+        atSeconds: round(injectedAt / 1000, 2),
+        recoverySeconds,
+        ...(failover ? { failoverSeconds: failoverSeconds ?? null } : {}),
+      });
     }
     while (l.now() < o.durationS * 1000) await sleep(50);
     await l.stop();
@@ -429,7 +510,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     let lost = 0;
     const instances = await w.instances();
     for (const p of await w.providers()) {
-      const running = instances.filter((i) => i.metadata.labels?.['gantry.dev/provider'] === p.metadata.name && i.status?.phase === 'Running' && !i.metadata.deletionTimestamp);
+      const running = instances.filter(
+        (i) =>
+          i.metadata.labels?.['gantry.dev/provider'] === p.metadata.name && i.status?.phase === 'Running' && !i.metadata.deletionTimestamp,
+      );
       const missing = Math.max(0, p.spec.replicas - running.length);
       if (missing) findings.push(`end: ${p.metadata.name} has ${running.length} of ${p.spec.replicas} replicas Running`);
       lost += missing;

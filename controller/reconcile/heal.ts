@@ -25,7 +25,15 @@ export function healPhase(o: HealInput): InstanceView[] {
   return o.active.map((i) => {
     let removeReason: RemovalReason | undefined = lostReason(o.nodes.get(i.spec.nodeName), o.tolerations);
     if (!removeReason && i.status?.phase === 'Failed') removeReason = 'InstanceFailed';
-    if (!removeReason && o.daemonNodes && o.digest && !o.daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === o.digest) removeReason = 'NodeIneligible';
-    return { name: i.metadata.name, node: i.spec.nodeName, digest: i.spec.archive.digest, ready: i.status?.phase === 'Running', removeReason, createdAt: i.metadata.creationTimestamp ?? '' };
+    if (!removeReason && o.daemonNodes && o.digest && !o.daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === o.digest)
+      removeReason = 'NodeIneligible';
+    return {
+      name: i.metadata.name,
+      node: i.spec.nodeName,
+      digest: i.spec.archive.digest,
+      ready: i.status?.phase === 'Running',
+      removeReason,
+      createdAt: i.metadata.creationTimestamp ?? '',
+    };
   });
 }

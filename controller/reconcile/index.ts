@@ -70,7 +70,10 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   if (!p || p.metadata.deletionTimestamp) {
     deps.failedNodes.forget(key);
     deps.pullSecrets.forget(key);
-    await deps.writer.remove(owned.filter((i) => !i.metadata.deletionTimestamp).map((inst) => ({ inst, reason: 'ProviderDeleted' })), true);
+    await deps.writer.remove(
+      owned.filter((i) => !i.metadata.deletionTimestamp).map((inst) => ({ inst, reason: 'ProviderDeleted' })),
+      true,
+    );
     return;
   }
   const log = deps.log.child({ provider: key });
@@ -88,33 +91,106 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
   const spec = parsed.success ? parsed.data : (p.spec as ProviderSpec);
   const trust = trustOf(spec, deps.trustedIssuers);
   const trustedIssuers = trust.trusted;
-  if (parsed.success) resolved = await resolvePhase(draft, { provider: p, key, spec, trustedIssuers, trustProblem: trustProblem(trust, deps.trustedIssuers, 'spec.trust.issuers'), pullSecrets: deps.pullSecrets, resolver: deps.resolver, namespaces: deps.namespaces, logWitness: deps.logWitness, events: deps.events, metrics: deps.metrics, log });
+  if (parsed.success)
+    resolved = await resolvePhase(draft, {
+      provider: p,
+      key,
+      spec,
+      trustedIssuers,
+      trustProblem: trustProblem(trust, deps.trustedIssuers, 'spec.trust.issuers'),
+      pullSecrets: deps.pullSecrets,
+      resolver: deps.resolver,
+      namespaces: deps.namespaces,
+      logWitness: deps.logWitness,
+      events: deps.events,
+      metrics: deps.metrics,
+      log,
+    });
   const d = providerDefaults(spec);
 
   // 2. heal — a daemon runs on every node that passes the filters about the node itself
   const nodes = deps.nodes.all();
   const active = owned.filter((i) => !i.metadata.deletionTimestamp);
-  const daemonNodes = d.mode === 'Daemon'
-    ? new Set(filterNodes(nodes.values(), { archiveTargets: new Set(resolved?.targets ?? []), nodeSelector: spec.nodeSelector, tolerations: spec.tolerations, occupied: new Set() }).capable.map((n) => n.name))
-    : undefined;
+  const daemonNodes =
+    d.mode === 'Daemon'
+      ? new Set(
+          filterNodes(nodes.values(), {
+            archiveTargets: new Set(resolved?.targets ?? []),
+            nodeSelector: spec.nodeSelector,
+            tolerations: spec.tolerations,
+            occupied: new Set(),
+          }).capable.map((n) => n.name),
+        )
+      : undefined;
   const desired = daemonNodes ? daemonNodes.size : d.replicas;
   const views = healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, digest: resolved?.digest });
 
   // 3. roll out
   const load = deps.instances.load();
-  const plan = await rolloutPhase({ provider: p, key, views, active, targetDigest: resolved?.digest, desired, maxSurge: d.maxSurge, maxUnavailable: d.maxUnavailable, load, writer: deps.writer, events: deps.events, failedNodes: deps.failedNodes, now });
+  const plan = await rolloutPhase({
+    provider: p,
+    key,
+    views,
+    active,
+    targetDigest: resolved?.digest,
+    desired,
+    maxSurge: d.maxSurge,
+    maxUnavailable: d.maxUnavailable,
+    load,
+    writer: deps.writer,
+    events: deps.events,
+    failedNodes: deps.failedNodes,
+    now,
+  });
 
   // 4. schedule (once) and bind
   const schedule = resolved
-    ? schedulePhase({ key, spec, resolved, plan, nodes, load, previous: new Set(active.map((i) => i.spec.nodeName)), avoid: deps.failedNodes.avoided(key, now) })
+    ? schedulePhase({
+        key,
+        spec,
+        resolved,
+        plan,
+        nodes,
+        load,
+        previous: new Set(active.map((i) => i.spec.nodeName)),
+        avoid: deps.failedNodes.avoided(key, now),
+      })
     : undefined;
-  const placed = resolved && schedule ? await bindPhase(draft, { provider: p, spec, resolved, placements: schedule.placements, linkName: d.linkName, trustedIssuers, writer: deps.writer, events: deps.events, log }) : 0;
+  const placed =
+    resolved && schedule
+      ? await bindPhase(draft, {
+          provider: p,
+          spec,
+          resolved,
+          placements: schedule.placements,
+          linkName: d.linkName,
+          trustedIssuers,
+          writer: deps.writer,
+          events: deps.events,
+          log,
+        })
+      : 0;
 
   // 4b. each instance's own pull credential, for the agent (instance-pull-creds.ts)
   if (deps.pullCreds) await pullCredsPhase(deps, key, ns, active, draft, log);
 
   // 5. status
-  await statusPhase(draft, { provider: p, resolved, mode: d.mode, allowMultiplePerNode: spec.allowMultiplePerNode, desired, plan, schedule, placed, nodeCount: nodes.size, progressDeadlineSeconds: d.progressDeadlineSeconds, now, client: deps.client, events: deps.events, metrics: deps.metrics });
+  await statusPhase(draft, {
+    provider: p,
+    resolved,
+    mode: d.mode,
+    allowMultiplePerNode: spec.allowMultiplePerNode,
+    desired,
+    plan,
+    schedule,
+    placed,
+    nodeCount: nodes.size,
+    progressDeadlineSeconds: d.progressDeadlineSeconds,
+    now,
+    client: deps.client,
+    events: deps.events,
+    metrics: deps.metrics,
+  });
 
   if (draft.retry) throw draft.retry;
   // expectations not yet observed, or something to do later: look again soon
@@ -127,7 +203,14 @@ export async function reconcileProvider(deps: ReconcilerDeps, key: string): Prom
  * revision's during a rollout), the narrowed credential or the refusal; a secret still being
  * read is skipped (the cache enqueues this Provider when it arrives). A failed write is retried.
  */
-async function pullCredsPhase(deps: ReconcilerDeps, key: string, ns: string, active: ProviderInstance[], draft: StatusDraft, log: Logger): Promise<void> {
+async function pullCredsPhase(
+  deps: ReconcilerDeps,
+  key: string,
+  ns: string,
+  active: ProviderInstance[],
+  draft: StatusDraft,
+  log: Logger,
+): Promise<void> {
   for (const inst of active) {
     const names = (inst.spec.archive.pullSecrets ?? []).map((s) => s.name);
     if (!names.length || !inst.metadata.uid) continue;

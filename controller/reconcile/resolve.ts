@@ -54,17 +54,30 @@ export async function resolvePhase(draft: StatusDraft, o: ResolveInput): Promise
     const mapped = o.namespaces ? o.namespaces.resolve(spec.archive.ref) : { ref: spec.archive.ref };
     const ref = mapped.via ?? mapped.ref;
     const credentials = credentialsFor(ref, secrets.secrets);
-    let r = await o.resolver.resolve({ ref, revision: spec.archive.revision, pullSecrets: secrets.secrets, trustedIssuers: o.trustedIssuers });
+    let r = await o.resolver.resolve({
+      ref,
+      revision: spec.archive.revision,
+      pullSecrets: secrets.secrets,
+      trustedIssuers: o.trustedIssuers,
+    });
     // with a log, "highest published" means highest logged: a push tags before it logs, so a
     // newer tag not yet in a checkpoint is a push in flight, not something to run (or to alarm on)
     if (o.logWitness && spec.archive.revision === undefined) {
       const logged = await o.logWitness.highestLogged({ ref, origin: mapped.ref, credentials });
-      if (logged !== undefined && logged < r.revision) r = await o.resolver.resolve({ ref, revision: logged, pullSecrets: secrets.secrets, trustedIssuers: o.trustedIssuers });
+      if (logged !== undefined && logged < r.revision)
+        r = await o.resolver.resolve({ ref, revision: logged, pullSecrets: secrets.secrets, trustedIssuers: o.trustedIssuers });
     }
     checkResolved(r, { trustedIssuers: o.trustedIssuers, capabilityId: spec.capabilityId, ref });
     // the log first: a tag that disagrees with its log entry is evidence, not just a moved tag
     const log = o.logWitness
-      ? await o.logWitness.check({ ref, origin: mapped.ref, resolved: r, previous: draft.status.log, required: !!spec.archive.requireLog, credentials })
+      ? await o.logWitness.check({
+          ref,
+          origin: mapped.ref,
+          resolved: r,
+          previous: draft.status.log,
+          required: !!spec.archive.requireLog,
+          credentials,
+        })
       : undefined;
     if (previous?.ref === ref && previous.revision === r.revision && previous.digest !== r.digest) throw revisionMoved(ref, previous, r);
     if (spec.archive.digest && r.digest !== spec.archive.digest) throw digestPinMismatch(ref, spec.archive.digest, r);
@@ -73,7 +86,12 @@ export async function resolvePhase(draft: StatusDraft, o: ResolveInput): Promise
       draft.status.progressingSince = undefined;
     }
     if (log) draft.status.log = log;
-    draft.set('Resolved', 'True', 'Resolved', `revision ${r.revision} (${r.digest})${log ? `, in log ${log.origin} at index ${log.revisionIndex} (checkpoint of size ${log.size})` : ''}`);
+    draft.set(
+      'Resolved',
+      'True',
+      'Resolved',
+      `revision ${r.revision} (${r.digest})${log ? `, in log ${log.origin} at index ${log.revisionIndex} (checkpoint of size ${log.size})` : ''}`,
+    );
     return { ...r, ref };
   } catch (err) {
     const f = failureFromError(err, spec.archive.ref);

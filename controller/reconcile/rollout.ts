@@ -27,11 +27,26 @@ const routine = new Set(['ScaledDown', 'Replaced']);
 export async function rolloutPhase(o: RolloutPhaseInput): Promise<RolloutPlan> {
   const plan = planRollout({ ...o, instances: o.views });
   const byName = new Map(o.active.map((i) => [i.metadata.name, i]));
-  await o.writer.remove(plan.remove.map((r) => ({ inst: byName.get(r.name)!, reason: r.reason })), false);
+  await o.writer.remove(
+    plan.remove.map((r) => ({ inst: byName.get(r.name)!, reason: r.reason })),
+    false,
+  );
   const planned = plan.remove.filter((r) => routine.has(r.reason));
-  if (planned.length) o.events.record(o.provider, 'Normal', 'Removed', `removed ${planned.length} instance(s): ${tally(planned.map((r) => (r.reason === 'Replaced' ? 'replaced by the new revision' : 'scaled down')))}`);
+  if (planned.length)
+    o.events.record(
+      o.provider,
+      'Normal',
+      'Removed',
+      `removed ${planned.length} instance(s): ${tally(planned.map((r) => (r.reason === 'Replaced' ? 'replaced by the new revision' : 'scaled down')))}`,
+    );
   const lost = plan.remove.filter((r) => !routine.has(r.reason));
-  if (lost.length) o.events.record(o.provider, 'Warning', 'InstancesReplaced', `removed ${lost.length} instance(s) to replace them: ${tally(lost.map((r) => `${r.node}: ${r.reason}`))}`);
+  if (lost.length)
+    o.events.record(
+      o.provider,
+      'Warning',
+      'InstancesReplaced',
+      `removed ${lost.length} instance(s) to replace them: ${tally(lost.map((r) => `${r.node}: ${r.reason}`))}`,
+    );
   for (const r of plan.remove) if (r.reason === 'InstanceFailed') o.failedNodes.record(o.key, r.node, o.now);
   return plan;
 }

@@ -76,7 +76,12 @@ export async function bindPhase(draft: StatusDraft, o: BindInput): Promise<numbe
     spec: {
       provider: name,
       nodeName: pl.node,
-      archive: { ref: r.ref ?? spec.archive.ref, digest: r.digest, revision: r.revision, ...(spec.archive.pullSecrets ? { pullSecrets: spec.archive.pullSecrets } : {}) },
+      archive: {
+        ref: r.ref ?? spec.archive.ref,
+        digest: r.digest,
+        revision: r.revision,
+        ...(spec.archive.pullSecrets ? { pullSecrets: spec.archive.pullSecrets } : {}),
+      },
       target: pl.target,
       ...(r.capid ? { capid: r.capid } : {}),
       linkName: o.linkName,

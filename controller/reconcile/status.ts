@@ -40,7 +40,10 @@ export async function statusPhase(draft: StatusDraft, o: StatusInput): Promise<v
   if (result) {
     if (short > 0 || (o.mode === 'Daemon' && desired === 0 && o.nodeCount > 0)) {
       const reason = result.noMatchingTarget ? 'NoMatchingTarget' : 'Unschedulable';
-      const message = o.mode === 'Daemon' && desired === 0 ? `no eligible node: ${result.summary}` : `${short} of ${desired} replicas cannot be placed: ${result.summary || 'no nodes'}`;
+      const message =
+        o.mode === 'Daemon' && desired === 0
+          ? `no eligible node: ${result.summary}`
+          : `${short} of ${desired} replicas cannot be placed: ${result.summary || 'no nodes'}`;
       draft.set('Scheduled', 'False', reason, message);
       o.events.record(p, 'Warning', 'FailedScheduling', message);
     } else {
@@ -90,7 +93,12 @@ function progressing(draft: StatusDraft, o: StatusInput, resolved: ResolvedArchi
     draft.set('Progressing', 'False', 'ProgressDeadlineExceeded', message);
     o.events.record(o.provider, 'Warning', 'ProgressDeadlineExceeded', message);
   } else {
-    draft.set('Progressing', 'True', 'RolloutInProgress', `revision ${resolved.revision}: ${plan.updatedReady}/${desired} updated and ready, ${plan.old} old`);
+    draft.set(
+      'Progressing',
+      'True',
+      'RolloutInProgress',
+      `revision ${resolved.revision}: ${plan.updatedReady}/${desired} updated and ready, ${plan.old} old`,
+    );
     draft.requeueWithin(Math.max(100, since + deadline - now + 50));
   }
 }

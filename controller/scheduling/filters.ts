@@ -95,7 +95,16 @@ export const recentFailure: Filter = {
 };
 
 /** In order: the first failing filter names the reason. */
-export const defaultFilters: Filter[] = [nodeReady, nodeUnschedulable, taintToleration, nodeSelector, archiveTarget, agentLive, onePerNode, recentFailure];
+export const defaultFilters: Filter[] = [
+  nodeReady,
+  nodeUnschedulable,
+  taintToleration,
+  nodeSelector,
+  archiveTarget,
+  agentLive,
+  onePerNode,
+  recentFailure,
+];
 
 /** Every reason lostReason gives: no agent will run there to remove the instance's finalizer. */
 export const lostReasons: ReadonlySet<string> = new Set<string>(LOST_REASONS);

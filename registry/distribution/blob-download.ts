@@ -66,7 +66,14 @@ export function downloadBlob(req: BlobDownloadRequest): Promise<BlobDownloadResu
     // a header timeout until the head is in, then an idle timer refreshed by every read
     let timer = setTimeout(() => finish({ kind: 'unhandled', why: `no answer within ${req.headerTimeoutMs} ms` }), req.headerTimeoutMs);
 
-    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'User-Agent: gantry', 'Accept: */*', 'Accept-Encoding: identity', 'Connection: close'];
+    const lines = [
+      `GET ${url.pathname}${url.search} HTTP/1.1`,
+      `Host: ${url.host}`,
+      'User-Agent: gantry',
+      'Accept: */*',
+      'Accept-Encoding: identity',
+      'Connection: close',
+    ];
     for (const [k, v] of Object.entries(req.headers)) {
       if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) return finish({ kind: 'unhandled', why: `header ${k} is not a single line` });
       lines.push(`${k}: ${v}`);
@@ -102,16 +109,25 @@ export function downloadBlob(req: BlobDownloadRequest): Promise<BlobDownloadResu
       }
       if (code !== 200) return finish({ kind: 'unhandled', why: `status ${code}`, status: code });
       const lengths = [...new Set(headers.get('content-length') ?? [])];
-      if (lengths.length !== 1 || !/^\d+$/.test(lengths[0]) || headers.has('transfer-encoding') || (one('content-encoding') ?? 'identity') !== 'identity') {
+      if (
+        lengths.length !== 1 ||
+        !/^\d+$/.test(lengths[0]) ||
+        headers.has('transfer-encoding') ||
+        (one('content-encoding') ?? 'identity') !== 'identity'
+      ) {
         return finish({ kind: 'unhandled', why: 'body without a single Content-Length or with a coding', status: code });
       }
       const announced = Number(lengths[0]);
       if (announced !== size) return finish({ kind: 'length', announced });
       body = Buffer.allocUnsafe(size);
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new RegistryError('TIMEOUT', `${where} stalled for ${req.idleTimeoutMs} ms after ${received} of ${size} bytes`)), req.idleTimeoutMs);
+      timer = setTimeout(
+        () => finish(new RegistryError('TIMEOUT', `${where} stalled for ${req.idleTimeoutMs} ms after ${received} of ${size} bytes`)),
+        req.idleTimeoutMs,
+      );
       const first = head.subarray(end + 4, headLen);
-      if (first.length > size) return finish(new RegistryError('DIGEST_MISMATCH', `${where} sent more than the ${size} bytes it announced`));
+      if (first.length > size)
+        return finish(new RegistryError('DIGEST_MISMATCH', `${where} sent more than the ${size} bytes it announced`));
       first.copy(body, 0);
       hash.update(first);
       received = first.length;

@@ -72,7 +72,11 @@ export class DistributionClient implements ContentBackend {
   private readonly tagPageSize: number;
   private readonly log;
 
-  constructor(readonly host: string, readonly repository: string, opts: DistributionOptions = {}) {
+  constructor(
+    readonly host: string,
+    readonly repository: string,
+    opts: DistributionOptions = {},
+  ) {
     this.description = `${host}/${repository}`;
     this.transport = new RegistryTransport({
       host,
@@ -97,7 +101,8 @@ export class DistributionClient implements ContentBackend {
     const tags: string[] = [];
     let next: string | undefined = this.path(`tags/list?n=${this.tagPageSize}`);
     for (let page = 0; next; page++) {
-      if (page >= MAX_TAG_PAGES) throw new RegistryError('HTTP_ERROR', `${this.description}: tag list did not end after ${MAX_TAG_PAGES} pages`);
+      if (page >= MAX_TAG_PAGES)
+        throw new RegistryError('HTTP_ERROR', `${this.description}: tag list did not end after ${MAX_TAG_PAGES} pages`);
       const sent = await this.transport.send('GET', next, { actions: 'pull', retry: true, headers: { accept: 'application/json' } });
       const { res } = sent;
       if (res.status === 404) {
@@ -107,7 +112,9 @@ export class DistributionClient implements ContentBackend {
       if (!res.ok) throw await this.failure(res, 'list tags');
       let body: { tags?: string[] | null };
       try {
-        body = JSON.parse(Buffer.from(await readBounded(res, MAX_TAG_PAGE_BYTES, `${this.description}: a tag list page`, sent)).toString('utf8'));
+        body = JSON.parse(
+          Buffer.from(await readBounded(res, MAX_TAG_PAGE_BYTES, `${this.description}: a tag list page`, sent)).toString('utf8'),
+        );
       } catch (e) {
         if (e instanceof RegistryError) throw e;
         throw new RegistryError('BAD_MANIFEST', `${this.description}: the tag list is not JSON (${(e as Error).message})`);
@@ -133,7 +140,10 @@ export class DistributionClient implements ContentBackend {
     const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `${this.description}@${reference}: the manifest`, sent);
     const digest = sha256Digest(bytes);
     if (isDigest(reference) && digest !== reference) {
-      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: manifest asked for as ${reference} has digest ${digest}; the registry served different content`);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${this.description}: manifest asked for as ${reference} has digest ${digest}; the registry served different content`,
+      );
     }
     const mediaType = res.headers.get('content-type')?.split(';')[0].trim();
     return { bytes, digest, mediaType };
@@ -160,12 +170,19 @@ export class DistributionClient implements ContentBackend {
       if (res.status === 201 || res.status === 200) break;
       const failure = await this.failure(res, `put manifest ${tag}`);
       if (res.status !== 400 || !failure.message.includes('MANIFEST_BLOB_UNKNOWN') || attempt >= MANIFEST_BLOB_RACE_ATTEMPTS) throw failure;
-      this.log.debug({ tag, attempt }, 'manifest PUT found a blob unknown; a concurrent upload of it may be rewriting its link, trying again');
+      this.log.debug(
+        { tag, attempt },
+        'manifest PUT found a blob unknown; a concurrent upload of it may be rewriting its link, trying again',
+      );
       await sleep(25 * attempt);
     }
     await discard(res);
     const answered = res.headers.get('docker-content-digest');
-    if (answered && answered !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}:${tag}: registry stored the manifest as ${answered}, we sent ${digest}`);
+    if (answered && answered !== digest)
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${this.description}:${tag}: registry stored the manifest as ${answered}, we sent ${digest}`,
+      );
     return digest;
   }
 
@@ -178,11 +195,17 @@ export class DistributionClient implements ContentBackend {
     await discard(res);
     if (res.status === 404) return false;
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryError('AUTH_FAILED', `${this.description}: HEAD manifest ${digest} was refused (${res.status}); the credentials in use may not read this repository`, { status: res.status });
+      throw new RegistryError(
+        'AUTH_FAILED',
+        `${this.description}: HEAD manifest ${digest} was refused (${res.status}); the credentials in use may not read this repository`,
+        { status: res.status },
+      );
     }
-    if (!res.ok) throw new RegistryError('HTTP_ERROR', `${this.description}: HEAD manifest ${digest} returned ${res.status}`, { status: res.status });
+    if (!res.ok)
+      throw new RegistryError('HTTP_ERROR', `${this.description}: HEAD manifest ${digest} returned ${res.status}`, { status: res.status });
     const answered = res.headers.get('docker-content-digest');
-    if (answered && answered !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}: HEAD manifest ${digest} answered for ${answered}`);
+    if (answered && answered !== digest)
+      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: HEAD manifest ${digest} answered for ${answered}`);
     return true;
   }
 
@@ -203,7 +226,11 @@ export class DistributionClient implements ContentBackend {
   }
 
   async getBlobPrefix(digest: string, maxBytes: number): Promise<Uint8Array> {
-    const sent = await this.transport.send('GET', this.path(`blobs/${digest}`), { actions: 'pull', retry: true, headers: { range: `bytes=0-${Math.max(0, maxBytes - 1)}` } });
+    const sent = await this.transport.send('GET', this.path(`blobs/${digest}`), {
+      actions: 'pull',
+      retry: true,
+      headers: { range: `bytes=0-${Math.max(0, maxBytes - 1)}` },
+    });
     const { res } = sent;
     if (res.status === 404) {
       await discard(res);
@@ -257,14 +284,20 @@ export class DistributionClient implements ContentBackend {
     let received = 0;
     // an idle timer, not a total one: a large blob may take long, a stalled one must not
     const idleMs = transport.idleTimeoutMs;
-    const idle = setTimeout(() => sent.abort(new RegistryError('TIMEOUT', `${this.description}: blob ${digest} stalled for ${idleMs} ms`)), idleMs);
+    const idle = setTimeout(
+      () => sent.abort(new RegistryError('TIMEOUT', `${this.description}: blob ${digest} stalled for ${idleMs} ms`)),
+      idleMs,
+    );
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         idle.refresh();
         if (size !== undefined && received + chunk.length > size) {
           // downloads stop at the declared size: more is a registry lying about the blob
           sent.abort();
-          throw new RegistryError('BLOB_OVERRUN', `${this.description}: blob ${digest} is declared as ${size} bytes but the registry sent more; cut off after ${received} bytes, nothing was kept`);
+          throw new RegistryError(
+            'BLOB_OVERRUN',
+            `${this.description}: blob ${digest} is declared as ${size} bytes but the registry sent more; cut off after ${received} bytes, nothing was kept`,
+          );
         }
         hash.update(chunk);
         if (buffer && received + chunk.length <= buffer.length) buffer.set(chunk, received);
@@ -290,12 +323,18 @@ export class DistributionClient implements ContentBackend {
   }
 
   private sizeMismatch(digest: string, size: number, announced: number): RegistryError {
-    return new RegistryError('DIGEST_MISMATCH', `${this.description}: blob ${digest} should be ${size} bytes, the registry serves ${announced}`);
+    return new RegistryError(
+      'DIGEST_MISMATCH',
+      `${this.description}: blob ${digest} should be ${size} bytes, the registry serves ${announced}`,
+    );
   }
 
   private checkBlob(digest: string, actual: string, received: number, size: number | undefined): void {
     if (actual !== digest || (size !== undefined && received !== size)) {
-      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: blob ${digest} arrived with digest ${actual} (${received} bytes): the content in the registry was altered or corrupted; nothing was kept`);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${this.description}: blob ${digest} arrived with digest ${actual} (${received} bytes): the content in the registry was altered or corrupted; nothing was kept`,
+      );
     }
   }
 

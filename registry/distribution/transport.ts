@@ -90,7 +90,10 @@ export class RegistryTransport {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : this.url(pathOrUrl);
     const target = new URL(url);
     if (target.protocol === 'http:' && !this.isPlain(target.host)) {
-      throw new RegistryError('PLAIN_HTTP_REFUSED', `refusing plain HTTP to ${target.host}: name it as a plain-HTTP registry (--plain-http) if it really serves no TLS`);
+      throw new RegistryError(
+        'PLAIN_HTTP_REFUSED',
+        `refusing plain HTTP to ${target.host}: name it as a plain-HTTP registry (--plain-http) if it really serves no TLS`,
+      );
     }
     await this.authenticateAhead(init.actions, init.body !== undefined);
     let authTried = false;
@@ -111,7 +114,12 @@ export class RegistryTransport {
       const { res } = sent;
       if (res.status === 401) {
         await discard(res);
-        if (authTried) throw new RegistryError('AUTH_FAILED', `${this.opts.host} refused our credentials for ${method} ${target.pathname} (401); check the username/password or token for ${this.opts.host}`, { status: 401 });
+        if (authTried)
+          throw new RegistryError(
+            'AUTH_FAILED',
+            `${this.opts.host} refused our credentials for ${method} ${target.pathname} (401); check the username/password or token for ${this.opts.host}`,
+            { status: 401 },
+          );
         authTried = true;
         await this.authenticate(res.headers.get('www-authenticate'), init.actions, true);
         attempt--; // an auth round is not a retry
@@ -132,7 +140,10 @@ export class RegistryTransport {
     await discard(sent.res);
     if (sent.res.status === 401) await this.authenticate(sent.res.headers.get('www-authenticate'), 'pull', false);
     else if (sent.res.ok) this.scheme = 'none';
-    else throw new RegistryError('HTTP_ERROR', `${this.opts.host} does not answer as an OCI registry: GET /v2/ returned ${sent.res.status}`, { status: sent.res.status });
+    else
+      throw new RegistryError('HTTP_ERROR', `${this.opts.host} does not answer as an OCI registry: GET /v2/ returned ${sent.res.status}`, {
+        status: sent.res.status,
+      });
   }
 
   /**
@@ -180,11 +191,21 @@ export class RegistryTransport {
 
   private async authenticate(header: string | null, actions: 'pull' | 'pull,push', fetchToken: boolean): Promise<void> {
     const challenge = parseChallenge(header);
-    if (!challenge) throw new RegistryError('AUTH_FAILED', `${this.opts.host} requires authentication but sent no usable WWW-Authenticate challenge (${header ?? 'none'})`, { status: 401 });
+    if (!challenge)
+      throw new RegistryError(
+        'AUTH_FAILED',
+        `${this.opts.host} requires authentication but sent no usable WWW-Authenticate challenge (${header ?? 'none'})`,
+        { status: 401 },
+      );
     const c = this.opts.credentials;
     if (challenge.scheme === 'basic') {
       this.scheme = 'basic';
-      if (!c || !basicHeader(c)) throw new RegistryError('AUTH_FAILED', `${this.opts.host} requires a username and password; none were given (docker config or pull secret)`, { status: 401 });
+      if (!c || !basicHeader(c))
+        throw new RegistryError(
+          'AUTH_FAILED',
+          `${this.opts.host} requires a username and password; none were given (docker config or pull secret)`,
+          { status: 401 },
+        );
       return;
     }
     this.scheme = 'bearer';
@@ -211,7 +232,8 @@ export class RegistryTransport {
       return;
     }
     const realm = this.bearerParams.realm;
-    if (!realm) throw new RegistryError('AUTH_FAILED', `${this.opts.host} asked for a bearer token without naming a realm`, { status: 401 });
+    if (!realm)
+      throw new RegistryError('AUTH_FAILED', `${this.opts.host} asked for a bearer token without naming a realm`, { status: 401 });
     let realmUrl: URL;
     try {
       realmUrl = new URL(realm);
@@ -219,7 +241,10 @@ export class RegistryTransport {
       throw new RegistryError('AUTH_FAILED', `${this.opts.host} named an invalid token realm "${realm}"`);
     }
     if (realmUrl.protocol !== 'https:' && !(realmUrl.protocol === 'http:' && this.isPlain(realmUrl.host))) {
-      throw new RegistryError('PLAIN_HTTP_REFUSED', `token realm ${realm} is not HTTPS; credentials are not sent over plain HTTP unless ${realmUrl.host} is named as a plain-HTTP host`);
+      throw new RegistryError(
+        'PLAIN_HTTP_REFUSED',
+        `token realm ${realm} is not HTTPS; credentials are not sent over plain HTTP unless ${realmUrl.host} is named as a plain-HTTP host`,
+      );
     }
     let res: Response;
     this.tokenRequests++;
@@ -227,7 +252,13 @@ export class RegistryTransport {
       // docker's identity token is an OAuth2 refresh token: exchange it with a POST (distribution token spec, OAuth2 flow)
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: c.identityToken, scope, client_id: 'gantry' });
       if (this.bearerParams.service) form.set('service', this.bearerParams.service);
-      ({ res } = await this.fetchOnce('POST', realmUrl.toString(), { 'content-type': 'application/x-www-form-urlencoded' }, Buffer.from(form.toString()), this.opts.timeoutMs));
+      ({ res } = await this.fetchOnce(
+        'POST',
+        realmUrl.toString(),
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        Buffer.from(form.toString()),
+        this.opts.timeoutMs,
+      ));
     } else {
       if (this.bearerParams.service) realmUrl.searchParams.set('service', this.bearerParams.service);
       realmUrl.searchParams.append('scope', scope);
@@ -238,7 +269,11 @@ export class RegistryTransport {
     }
     if (!res.ok) {
       const text = await res.text().catch(() => '');
-      throw new RegistryError('AUTH_FAILED', `token server ${realmUrl.host} refused a token for ${scope} (${res.status})${text ? ': ' + text.slice(0, 200) : ''}`, { status: res.status });
+      throw new RegistryError(
+        'AUTH_FAILED',
+        `token server ${realmUrl.host} refused a token for ${scope} (${res.status})${text ? ': ' + text.slice(0, 200) : ''}`,
+        { status: res.status },
+      );
     }
     const body = (await res.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
@@ -247,10 +282,19 @@ export class RegistryTransport {
     this.tokens.set(scope, token, this.lastExpiresIn);
   }
 
-  private async fetchOnce(method: string, url: string, headers: Record<string, string>, body: Uint8Array | undefined, timeoutMs: number): Promise<Sent> {
+  private async fetchOnce(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: Uint8Array | undefined,
+    timeoutMs: number,
+  ): Promise<Sent> {
     if (body && body.length > 0) return this.sendBody(method, url, headers, body, timeoutMs);
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new RegistryError('TIMEOUT', `${method} ${url} took longer than ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => controller.abort(new RegistryError('TIMEOUT', `${method} ${url} took longer than ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const dispatcher = await this.getDispatcher();
     try {
       const init: RequestInit = { method, headers, body, signal: controller.signal, redirect: 'follow' };
@@ -297,7 +341,14 @@ export class RegistryTransport {
     }
   }
 
-  private requestOnce(method: string, url: URL, headers: Record<string, string>, body: Uint8Array, timeoutMs: number, controller: AbortController): Promise<IncomingMessage> {
+  private requestOnce(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: Uint8Array,
+    timeoutMs: number,
+    controller: AbortController,
+  ): Promise<IncomingMessage> {
     const agents = this.getAgents();
     return new Promise<IncomingMessage>((resolve, reject) => {
       const https = url.protocol === 'https:';
@@ -306,7 +357,10 @@ export class RegistryTransport {
         controller.signal.addEventListener('abort', () => res.destroy(controller.signal.reason as Error), { once: true });
         resolve(res);
       });
-      const timer = setTimeout(() => controller.abort(new RegistryError('TIMEOUT', `${method} ${url} took longer than ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => controller.abort(new RegistryError('TIMEOUT', `${method} ${url} took longer than ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       controller.signal.addEventListener('abort', () => req.destroy(controller.signal.reason as Error), { once: true });
       req.on('error', (e) => {
         clearTimeout(timer);
@@ -340,7 +394,11 @@ export class RegistryTransport {
    * origin). Undefined when this path does not apply (an auth challenge, an error status, no
    * Content-Length, a connection that failed before answering): the caller then uses send().
    */
-  async download(path: string, size: number, onProgress?: (received: number, total: number) => void): Promise<Exclude<BlobDownloadResult, { kind: 'redirect' } | { kind: 'unhandled' }> | undefined> {
+  async download(
+    path: string,
+    size: number,
+    onProgress?: (received: number, total: number) => void,
+  ): Promise<Exclude<BlobDownloadResult, { kind: 'redirect' } | { kind: 'unhandled' }> | undefined> {
     let target = new URL(this.url(path));
     try {
       await this.authenticateAhead('pull', true);
@@ -377,7 +435,9 @@ export class RegistryTransport {
     this.dispatcher ??= (async () => {
       const ca = this.caPem();
       await fetch('data:,');
-      const global = (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] as { constructor: new (o: object) => object } | undefined;
+      const global = (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] as
+        | { constructor: new (o: object) => object }
+        | undefined;
       if (!global) throw new RegistryError('UNREACHABLE', 'this Node.js fetch exposes no dispatcher; a custom CA cannot be used');
       return new global.constructor({ connect: { ca } });
     })();
@@ -393,13 +453,24 @@ export class RegistryTransport {
     const text = `${err.message} ${cause?.message ?? ''} ${code}`;
     const host = new URL(url).host;
     if (/wrong version number|WRONG_VERSION_NUMBER|packet length too long|PACKET_LENGTH_TOO_LONG/i.test(text)) {
-      return new RegistryError('PLAIN_HTTP_REFUSED', `${host} does not speak HTTPS; if it is a plain-HTTP registry, allow it explicitly (--plain-http / --plain-http-registry ${host})`, { cause: e });
+      return new RegistryError(
+        'PLAIN_HTTP_REFUSED',
+        `${host} does not speak HTTPS; if it is a plain-HTTP registry, allow it explicitly (--plain-http / --plain-http-registry ${host})`,
+        { cause: e },
+      );
     }
     if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|certificate/i.test(text)) {
-      return new RegistryError('UNREACHABLE', `TLS to ${host} failed: ${cause?.message ?? err.message}; give the registry's CA with caFile (--ca-file)`, { cause: e });
+      return new RegistryError(
+        'UNREACHABLE',
+        `TLS to ${host} failed: ${cause?.message ?? err.message}; give the registry's CA with caFile (--ca-file)`,
+        { cause: e },
+      );
     }
-    if (err.name === 'TimeoutError' || err.name === 'AbortError') return new RegistryError('TIMEOUT', `${method} ${url} timed out`, { cause: e });
-    return new RegistryError('UNREACHABLE', `cannot reach ${host} (${method} ${new URL(url).pathname}): ${cause?.message ?? err.message}`, { cause: e });
+    if (err.name === 'TimeoutError' || err.name === 'AbortError')
+      return new RegistryError('TIMEOUT', `${method} ${url} timed out`, { cause: e });
+    return new RegistryError('UNREACHABLE', `cannot reach ${host} (${method} ${new URL(url).pathname}): ${cause?.message ?? err.message}`, {
+      cause: e,
+    });
   }
 }
 
@@ -421,7 +492,11 @@ function toResponse(res: IncomingMessage, method: string): Response {
     res.destroy();
     throw new RegistryError('HTTP_ERROR', `${method}: the registry answered with status ${status}`, { status });
   }
-  return new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers });
+  return new Response(empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), {
+    status,
+    statusText: res.statusMessage ?? '',
+    headers,
+  });
 }
 
 export function isRetryable(e: unknown): boolean {

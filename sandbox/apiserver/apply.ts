@@ -5,7 +5,20 @@
  * value would change — unless `force=true`, which transfers ownership.
  */
 import { ApiError } from './errors.js';
-import { childSchema, fieldsOf, getAt, listShape, now, readManagers, removeAt, SEP, writeManagers, type FieldSet, type Manager, type TypeHints } from './managedfields.js';
+import {
+  childSchema,
+  fieldsOf,
+  getAt,
+  listShape,
+  now,
+  readManagers,
+  removeAt,
+  SEP,
+  writeManagers,
+  type FieldSet,
+  type Manager,
+  type TypeHints,
+} from './managedfields.js';
 import type { KObject, Schema } from './types.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -13,12 +26,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Deep-merge applied config into live, honouring keyed and set lists. */
-function mergeApplied(live: unknown, applied: unknown, schema: Schema | undefined, field: string, hints: TypeHints, inMeta: boolean): unknown {
+function mergeApplied(
+  live: unknown,
+  applied: unknown,
+  schema: Schema | undefined,
+  field: string,
+  hints: TypeHints,
+  inMeta: boolean,
+): unknown {
   if (isObject(applied)) {
     if (!isObject(live)) return structuredClone(applied);
     const out: Record<string, unknown> = { ...live };
     for (const [k, v] of Object.entries(applied)) {
-      if (v === null) { delete out[k]; continue; }
+      if (v === null) {
+        delete out[k];
+        continue;
+      }
       out[k] = mergeApplied(out[k], v, childSchema(schema, k), k, hints, inMeta || (field === '' && k === 'metadata'));
     }
     return out;
@@ -55,7 +78,10 @@ export interface ApplyRequest {
 }
 
 function describePath(p: string): string {
-  return p.split(SEP).map((s) => (s.startsWith('f:') ? '.' + s.slice(2) : `[${s.slice(2)}]`)).join('');
+  return p
+    .split(SEP)
+    .map((s) => (s.startsWith('f:') ? '.' + s.slice(2) : `[${s.slice(2)}]`))
+    .join('');
 }
 
 /** Returns the merged object with managedFields updated, or throws 409 on conflicts. */
@@ -63,7 +89,9 @@ export function serverSideApply(req: ApplyRequest): KObject {
   const { live, applied, manager, force, apiVersion, hints, subresource, scope } = req;
   const applyFields: FieldSet = fieldsOf(applied, hints, scope);
   const managers: Manager[] = live ? readManagers(live) : [];
-  const mineIdx = managers.findIndex((m) => m.entry.manager === manager && m.entry.operation === 'Apply' && (m.entry.subresource ?? '') === (subresource ?? ''));
+  const mineIdx = managers.findIndex(
+    (m) => m.entry.manager === manager && m.entry.operation === 'Apply' && (m.entry.subresource ?? '') === (subresource ?? ''),
+  );
   const previous: FieldSet = mineIdx >= 0 ? managers[mineIdx].fields : new Set();
   const others = managers.filter((_, i) => i !== mineIdx);
 
@@ -77,7 +105,8 @@ export function serverSideApply(req: ApplyRequest): KObject {
         const path = p.split(SEP);
         const want = getAt(applied, path);
         const have = getAt(live, path);
-        if (JSON.stringify(want.value) !== JSON.stringify(have.value)) conflicts.push({ manager: o.entry.manager, apiVersion: o.entry.apiVersion, path: p });
+        if (JSON.stringify(want.value) !== JSON.stringify(have.value))
+          conflicts.push({ manager: o.entry.manager, apiVersion: o.entry.apiVersion, path: p });
       }
     }
     if (conflicts.length > 0 && !force) {
@@ -87,11 +116,16 @@ export function serverSideApply(req: ApplyRequest): KObject {
       const byManager = new Map<string, string[]>();
       for (const c of conflicts) byManager.set(who(c), [...(byManager.get(who(c)) ?? []), describePath(c.path)]);
       const grouped = [...byManager].map(([m, paths]) => `${m}:\n${paths.map((p) => `- ${p}\n`).join('')}`);
-      const message = conflicts.length === 1
-        ? `Apply failed with 1 conflict: conflict with ${who(conflicts[0])}: ${describePath(conflicts[0].path)}`
-        : `Apply failed with ${conflicts.length} conflicts: conflicts with${byManager.size === 1 ? ` ${grouped[0]}` : grouped.map((g) => `\n${g}`).join('')}`.trimEnd();
+      const message =
+        conflicts.length === 1
+          ? `Apply failed with 1 conflict: conflict with ${who(conflicts[0])}: ${describePath(conflicts[0].path)}`
+          : `Apply failed with ${conflicts.length} conflicts: conflicts with${byManager.size === 1 ? ` ${grouped[0]}` : grouped.map((g) => `\n${g}`).join('')}`.trimEnd();
       throw new ApiError(409, 'Conflict', message, {
-        causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"${c.apiVersion ? ` using ${c.apiVersion}` : ''}`, field: describePath(c.path) })),
+        causes: conflicts.map((c) => ({
+          reason: 'FieldManagerConflict',
+          message: `conflict with "${c.manager}"${c.apiVersion ? ` using ${c.apiVersion}` : ''}`,
+          field: describePath(c.path),
+        })),
       });
     }
     // Forced (or equal-valued) fields: a forced apply takes them away from the others.
@@ -110,7 +144,18 @@ export function serverSideApply(req: ApplyRequest): KObject {
   merged = mergeApplied(merged, applied, hints.schema, '', hints, false) as KObject;
   merged.metadata ??= {};
 
-  const mine: Manager = { entry: { manager, operation: 'Apply', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) }, fields: applyFields };
+  const mine: Manager = {
+    entry: {
+      manager,
+      operation: 'Apply',
+      apiVersion,
+      time: now(),
+      fieldsType: 'FieldsV1',
+      fieldsV1: {},
+      ...(subresource ? { subresource } : {}),
+    },
+    fields: applyFields,
+  };
   const result = [...others];
   result.splice(mineIdx >= 0 ? mineIdx : result.length, 0, mine);
   writeManagers(merged, result);

@@ -9,7 +9,9 @@ import type { KObject } from './types.js';
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return '[' + v.map(canonicalJson).join(',') + ']';
   if (v !== null && typeof v === 'object') {
-    const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+    const keys = Object.keys(v as object)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort();
     return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson((v as Record<string, unknown>)[k])).join(',') + '}';
   }
   return JSON.stringify(v);
@@ -21,17 +23,22 @@ export function canonicalJson(v: unknown): string {
  */
 export function canonicalEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  const aArr = Array.isArray(a), bArr = Array.isArray(b);
+  const aArr = Array.isArray(a),
+    bArr = Array.isArray(b);
   if (aArr || bArr) {
     if (!aArr || !bArr || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) {
       // canonicalJson writes an undefined element as nothing: keep that rare case exact.
-      if (a[i] === undefined || b[i] === undefined) { if (canonicalJson(a[i]) !== canonicalJson(b[i])) return false; continue; }
+      if (a[i] === undefined || b[i] === undefined) {
+        if (canonicalJson(a[i]) !== canonicalJson(b[i])) return false;
+        continue;
+      }
       if (!canonicalEqual(a[i], b[i])) return false;
     }
     return true;
   }
-  const aObj = a !== null && typeof a === 'object', bObj = b !== null && typeof b === 'object';
+  const aObj = a !== null && typeof a === 'object',
+    bObj = b !== null && typeof b === 'object';
   if (aObj || bObj) {
     if (!aObj || !bObj) return false;
     return sameDefinedKeys(a as Record<string, unknown>, b as Record<string, unknown>, undefined);
@@ -43,12 +50,12 @@ export function canonicalEqual(a: unknown, b: unknown): boolean {
 function sameDefinedKeys(a: Record<string, unknown>, b: Record<string, unknown>, skip: Set<string> | undefined): boolean {
   let n = 0;
   for (const k in a) {
-    if (!Object.prototype.hasOwnProperty.call(a, k) || a[k] === undefined || skip?.has(k)) continue;
+    if (!Object.hasOwn(a, k) || a[k] === undefined || skip?.has(k)) continue;
     n++;
-    if (!Object.prototype.hasOwnProperty.call(b, k) || b[k] === undefined || !canonicalEqual(a[k], b[k])) return false;
+    if (!Object.hasOwn(b, k) || b[k] === undefined || !canonicalEqual(a[k], b[k])) return false;
   }
   for (const k in b) {
-    if (!Object.prototype.hasOwnProperty.call(b, k) || b[k] === undefined || skip?.has(k)) continue;
+    if (!Object.hasOwn(b, k) || b[k] === undefined || skip?.has(k)) continue;
     n--;
   }
   return n === 0;
@@ -65,8 +72,12 @@ function sameManagedFields(a: unknown, b: unknown): boolean {
   if (!Array.isArray(a) || !Array.isArray(b)) return canonicalEqual(a, b);
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i], y = b[i];
-    if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object' || Array.isArray(x) || Array.isArray(y)) { if (!canonicalEqual(x, y)) return false; continue; }
+    const x = a[i],
+      y = b[i];
+    if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object' || Array.isArray(x) || Array.isArray(y)) {
+      if (!canonicalEqual(x, y)) return false;
+      continue;
+    }
     if (!sameDefinedKeys(x as Record<string, unknown>, y as Record<string, unknown>, SKIP_TIME)) return false;
   }
   return true;
@@ -75,7 +86,8 @@ function sameManagedFields(a: unknown, b: unknown): boolean {
 /** Same object apart from resourceVersion and managedFields timestamps. */
 export function sameObject(a: KObject, b: KObject): boolean {
   if (!sameDefinedKeys(a as unknown as Record<string, unknown>, b as unknown as Record<string, unknown>, SKIP_TOP)) return false;
-  const am = (a.metadata ?? {}) as Record<string, unknown>, bm = (b.metadata ?? {}) as Record<string, unknown>;
+  const am = (a.metadata ?? {}) as Record<string, unknown>,
+    bm = (b.metadata ?? {}) as Record<string, unknown>;
   return sameDefinedKeys(am, bm, SKIP_META) && sameManagedFields(am.managedFields, bm.managedFields);
 }
 
@@ -96,11 +108,14 @@ export function sameContent(a: KObject, b: KObject, ignoreStatus: boolean): bool
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return JSON.stringify(a) === JSON.stringify(b);
-  if (typeof (a as { toJSON?: unknown }).toJSON === 'function' || typeof (b as { toJSON?: unknown }).toJSON === 'function') return JSON.stringify(a) === JSON.stringify(b);
-  const aArr = Array.isArray(a), bArr = Array.isArray(b);
+  if (typeof (a as { toJSON?: unknown }).toJSON === 'function' || typeof (b as { toJSON?: unknown }).toJSON === 'function')
+    return JSON.stringify(a) === JSON.stringify(b);
+  const aArr = Array.isArray(a),
+    bArr = Array.isArray(b);
   if (aArr !== bArr) return false;
   if (aArr) {
-    const x = a as unknown[], y = b as unknown[];
+    const x = a as unknown[],
+      y = b as unknown[];
     if (x.length !== y.length) return false;
     for (let i = 0; i < x.length; i++) {
       // An array writes undefined (and functions) as null.
@@ -110,7 +125,8 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
     }
     return true;
   }
-  const x = a as Record<string, unknown>, y = b as Record<string, unknown>;
+  const x = a as Record<string, unknown>,
+    y = b as Record<string, unknown>;
   const xk = Object.keys(x).filter((k) => x[k] !== undefined && typeof x[k] !== 'function' && typeof x[k] !== 'symbol');
   const yk = Object.keys(y).filter((k) => y[k] !== undefined && typeof y[k] !== 'function' && typeof y[k] !== 'symbol');
   if (xk.length !== yk.length) return false;
@@ -136,7 +152,8 @@ export function cloneData<T>(v: T): T {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(src)) {
     // JSON.parse makes "__proto__" an own key; plain assignment would set the prototype instead.
-    if (k === '__proto__') Object.defineProperty(out, k, { value: cloneData(src[k]), enumerable: true, writable: true, configurable: true });
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: cloneData(src[k]), enumerable: true, writable: true, configurable: true });
     else out[k] = cloneData(src[k]);
   }
   return out as T;

@@ -5,7 +5,7 @@
  * kubectl learn every resource in three requests. Built from the live registry, so a CRD
  * appears the moment it is created.
  */
-import { ResourceRegistry, sortVersions } from './registry.js';
+import { type ResourceRegistry, sortVersions } from './registry.js';
 import type { ResourceType } from './types.js';
 
 const SUB_VERBS = ['get', 'patch', 'update'];
@@ -37,13 +37,30 @@ export function apiResourceList(reg: ResourceRegistry, group: string, version: s
   if (rts.length === 0) return undefined;
   const resources: Record<string, unknown>[] = [];
   for (const r of rts) {
-    const main: Record<string, unknown> = { name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs };
+    const main: Record<string, unknown> = {
+      name: r.plural,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: r.verbs,
+    };
     if (r.shortNames.length) main.shortNames = r.shortNames;
     if (r.categories.length) main.categories = r.categories;
     resources.push(main);
-    if (r.status) resources.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: SUB_VERBS });
-    if (r.scale) resources.push({ name: `${r.plural}/scale`, singularName: '', namespaced: r.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: SUB_VERBS });
-    if (r.plural === 'namespaces' && !r.group) resources.push({ name: 'namespaces/finalize', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['update'] });
+    if (r.status)
+      resources.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: SUB_VERBS });
+    if (r.scale)
+      resources.push({
+        name: `${r.plural}/scale`,
+        singularName: '',
+        namespaced: r.namespaced,
+        group: 'autoscaling',
+        version: 'v1',
+        kind: 'Scale',
+        verbs: SUB_VERBS,
+      });
+    if (r.plural === 'namespaces' && !r.group)
+      resources.push({ name: 'namespaces/finalize', singularName: '', namespaced: false, kind: 'Namespace', verbs: ['update'] });
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
 }
@@ -69,14 +86,18 @@ function versionEntry(reg: ResourceRegistry, group: string, version: string): Re
     freshness: 'Current',
     resources: resourcesIn(reg, group, version).map((r) => {
       const e: Record<string, unknown> = {
-        resource: r.plural, responseKind: { group: r.group, version, kind: r.kind }, scope: r.namespaced ? 'Namespaced' : 'Cluster',
-        singularResource: r.singular, verbs: r.verbs,
+        resource: r.plural,
+        responseKind: { group: r.group, version, kind: r.kind },
+        scope: r.namespaced ? 'Namespaced' : 'Cluster',
+        singularResource: r.singular,
+        verbs: r.verbs,
       };
       if (r.shortNames.length) e.shortNames = r.shortNames;
       if (r.categories.length) e.categories = r.categories;
       const subs: Record<string, unknown>[] = [];
       if (r.status) subs.push({ subresource: 'status', responseKind: { group: r.group, version, kind: r.kind }, verbs: SUB_VERBS });
-      if (r.scale) subs.push({ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: SUB_VERBS });
+      if (r.scale)
+        subs.push({ subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: SUB_VERBS });
       if (subs.length) e.subresources = subs;
       return e;
     }),
@@ -86,6 +107,9 @@ function versionEntry(reg: ResourceRegistry, group: string, version: string): Re
 export function aggregatedDiscovery(reg: ResourceRegistry, legacy: boolean, v: 'v2' | 'v2beta1'): unknown {
   const items = legacy
     ? [{ metadata: { name: '', creationTimestamp: null }, versions: [versionEntry(reg, '', 'v1')] }]
-    : reg.groups().map((g) => ({ metadata: { name: g.group, creationTimestamp: null }, versions: g.versions.map((ver) => versionEntry(reg, g.group, ver)) }));
+    : reg.groups().map((g) => ({
+        metadata: { name: g.group, creationTimestamp: null },
+        versions: g.versions.map((ver) => versionEntry(reg, g.group, ver)),
+      }));
   return { kind: 'APIGroupDiscoveryList', apiVersion: `apidiscovery.k8s.io/${v}`, metadata: {}, items };
 }

@@ -13,10 +13,17 @@ import { CRD_RESOURCE, type ResourceRegistry } from './registry.js';
 import type { Store, StoreEvent } from './store.js';
 import type { KObject, ResourceType } from './types.js';
 
-interface Ref { resource: string; ns: string; name: string }
+interface Ref {
+  resource: string;
+  ns: string;
+  name: string;
+}
 
 const refKey = (r: Ref) => `${r.resource}|${r.ns}|${r.name}`;
-const parseRef = (k: string): Ref => { const [resource, ns, name] = k.split('|'); return { resource, ns, name }; };
+const parseRef = (k: string): Ref => {
+  const [resource, ns, name] = k.split('|');
+  return { resource, ns, name };
+};
 
 export class Controllers {
   private readonly byUid = new Map<string, Ref>();
@@ -26,15 +33,21 @@ export class Controllers {
   private stopped = false;
   private unsubscribe: () => void;
 
-  constructor(private readonly store: Store, private readonly registry: ResourceRegistry, private readonly handlers: ResourceHandlers) {
+  constructor(
+    private readonly store: Store,
+    private readonly registry: ResourceRegistry,
+    private readonly handlers: ResourceHandlers,
+  ) {
     for (const resource of store.resources()) for (const o of store.list(resource)) this.index(resource, o, undefined);
     this.unsubscribe = store.onCommit((ev) => this.onEvent(ev));
     // Work left over from before a restart: held owners and dependents whose owners went away.
     for (const resource of store.resources()) {
       for (const o of store.list(resource)) {
         const f = o.metadata.finalizers ?? [];
-        if (o.metadata.deletionTimestamp && (f.includes('orphan') || f.includes('foregroundDeletion'))) this.enqueue(`owner|${o.metadata.uid}`);
-        if ((o.metadata.ownerReferences ?? []).some((r) => !this.byUid.has(r.uid))) this.enqueue(`dep|${refKey({ resource, ns: o.metadata.namespace ?? '', name: o.metadata.name! })}`);
+        if (o.metadata.deletionTimestamp && (f.includes('orphan') || f.includes('foregroundDeletion')))
+          this.enqueue(`owner|${o.metadata.uid}`);
+        if ((o.metadata.ownerReferences ?? []).some((r) => !this.byUid.has(r.uid)))
+          this.enqueue(`dep|${refKey({ resource, ns: o.metadata.namespace ?? '', name: o.metadata.name! })}`);
       }
     }
     for (const o of store.list('namespaces')) if (o.metadata.deletionTimestamp) this.enqueue(`ns|${o.metadata.name}`);
@@ -53,7 +66,10 @@ export class Controllers {
     for (const r of prev?.metadata.ownerReferences ?? []) this.dependents.get(r.uid)?.delete(me);
     for (const r of o.metadata.ownerReferences ?? []) {
       let s = this.dependents.get(r.uid);
-      if (!s) { s = new Set(); this.dependents.set(r.uid, s); }
+      if (!s) {
+        s = new Set();
+        this.dependents.set(r.uid, s);
+      }
       s.add(me);
     }
   }
@@ -70,7 +86,8 @@ export class Controllers {
       for (const d of this.dependents.get(o.metadata.uid ?? '') ?? []) this.enqueue(`dep|${d}`);
       if (o.metadata.namespace) this.enqueue(`ns|${o.metadata.namespace}`);
       const [group, plural] = ev.resource.includes('/') ? ev.resource.split('/') : ['', ev.resource];
-      if (group && this.store.get(CRD_RESOURCE, '', `${plural}.${group}`)?.metadata.deletionTimestamp) this.enqueue(`crd|${plural}.${group}`);
+      if (group && this.store.get(CRD_RESOURCE, '', `${plural}.${group}`)?.metadata.deletionTimestamp)
+        this.enqueue(`crd|${plural}.${group}`);
       return;
     }
     this.index(ev.resource, o, ev.prev);
@@ -88,7 +105,10 @@ export class Controllers {
   private enqueue(item: string): void {
     if (this.stopped) return;
     this.queue.add(item);
-    this.scheduled ??= setImmediate(() => { this.scheduled = undefined; this.drain(); });
+    this.scheduled ??= setImmediate(() => {
+      this.scheduled = undefined;
+      this.drain();
+    });
   }
 
   private drain(): void {
@@ -125,7 +145,7 @@ export class Controllers {
     if (!ref) return;
     const rt = this.registry.byKey(ref.resource);
     const owner = this.store.get(ref.resource, ref.ns, ref.name);
-    if (!rt || !owner || !owner.metadata.deletionTimestamp) return;
+    if (!rt || !owner?.metadata.deletionTimestamp) return;
     const fins = owner.metadata.finalizers ?? [];
     const deps = [...(this.dependents.get(uid) ?? [])].map(parseRef);
     if (fins.includes('orphan')) {
@@ -134,7 +154,11 @@ export class Controllers {
         const dep = this.store.get(d.resource, d.ns, d.name);
         if (!drt || !dep) continue;
         const left = (dep.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid);
-        this.handlers.patch(this.scope(drt, d.ns, d.name, 'generic-garbage-collector'), PATCH_TYPES.merge, JSON.stringify({ metadata: { ownerReferences: left.length ? left : null } }));
+        this.handlers.patch(
+          this.scope(drt, d.ns, d.name, 'generic-garbage-collector'),
+          PATCH_TYPES.merge,
+          JSON.stringify({ metadata: { ownerReferences: left.length ? left : null } }),
+        );
       }
       this.dropFinalizer(rt, owner, 'orphan');
       return;
@@ -146,7 +170,8 @@ export class Controllers {
         const dep = this.store.get(d.resource, d.ns, d.name);
         if (!drt || !dep) continue;
         blocking++;
-        if (!dep.metadata.deletionTimestamp) this.handlers.delete(this.scope(drt, d.ns, d.name, 'generic-garbage-collector'), { propagationPolicy: 'Foreground' });
+        if (!dep.metadata.deletionTimestamp)
+          this.handlers.delete(this.scope(drt, d.ns, d.name, 'generic-garbage-collector'), { propagationPolicy: 'Foreground' });
       }
       if (blocking === 0) this.dropFinalizer(rt, owner, 'foregroundDeletion');
     }
@@ -154,7 +179,11 @@ export class Controllers {
 
   private dropFinalizer(rt: ResourceType, o: KObject, finalizer: string): void {
     const left = (o.metadata.finalizers ?? []).filter((f) => f !== finalizer);
-    this.handlers.patch(this.scope(rt, o.metadata.namespace ?? '', o.metadata.name!, 'generic-garbage-collector'), PATCH_TYPES.merge, JSON.stringify({ metadata: { finalizers: left.length ? left : null } }));
+    this.handlers.patch(
+      this.scope(rt, o.metadata.namespace ?? '', o.metadata.name!, 'generic-garbage-collector'),
+      PATCH_TYPES.merge,
+      JSON.stringify({ metadata: { finalizers: left.length ? left : null } }),
+    );
   }
 
   /** A deleted CRD: delete its instances (their finalizers still hold them), then let it go. */
@@ -168,21 +197,26 @@ export class Controllers {
     if (rt) {
       for (const o of this.store.list(key)) {
         remaining++;
-        if (!o.metadata.deletionTimestamp) this.handlers.delete(this.scope(rt, o.metadata.namespace ?? '', o.metadata.name!, 'customresourcecleanup-controller'), { propagationPolicy: 'Background' });
+        if (!o.metadata.deletionTimestamp)
+          this.handlers.delete(this.scope(rt, o.metadata.namespace ?? '', o.metadata.name!, 'customresourcecleanup-controller'), {
+            propagationPolicy: 'Background',
+          });
       }
     }
-    if (remaining === 0 && (crd.metadata.finalizers ?? []).includes(CRD_CLEANUP_FINALIZER)) this.dropFinalizer(crdRt, crd, CRD_CLEANUP_FINALIZER);
+    if (remaining === 0 && (crd.metadata.finalizers ?? []).includes(CRD_CLEANUP_FINALIZER))
+      this.dropFinalizer(crdRt, crd, CRD_CLEANUP_FINALIZER);
   }
 
   private finishNamespace(name: string): void {
     const ns = this.store.get('namespaces', '', name);
-    if (!ns || !ns.metadata.deletionTimestamp) return;
+    if (!ns?.metadata.deletionTimestamp) return;
     let remaining = 0;
     for (const rt of this.registry.all()) {
       if (!rt.namespaced) continue;
       for (const o of this.store.list(rt.group ? `${rt.group}/${rt.plural}` : rt.plural, name)) {
         remaining++;
-        if (!o.metadata.deletionTimestamp) this.handlers.delete(this.scope(rt, name, o.metadata.name!, 'namespace-controller'), { propagationPolicy: 'Background' });
+        if (!o.metadata.deletionTimestamp)
+          this.handlers.delete(this.scope(rt, name, o.metadata.name!, 'namespace-controller'), { propagationPolicy: 'Background' });
       }
     }
     if (remaining > 0 || (ns.metadata.finalizers ?? []).length > 0) return;

@@ -71,7 +71,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const store = new MemoryStore(seed, opts.watchHistory);
   const registry = new ResourceRegistry();
   for (const crd of store.list(CRD_RESOURCE)) registry.upsertCrd(crd);
-  const handlers = new ResourceHandlers(store, registry);
+  const handlers = new ResourceHandlers(store);
 
   // CRDs become served resources the moment they are stored, and stop being served once gone
   // (the cleanup controller in gc.ts has deleted their instances by then).
@@ -90,19 +90,38 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   for (const name of SYSTEM_NAMESPACES) {
     if (store.get('namespaces', '', name)) continue;
-    store.create('namespaces', {
-      apiVersion: 'v1', kind: 'Namespace',
-      metadata: { name, uid: randomUUID(), creationTimestamp: now(), labels: { 'kubernetes.io/metadata.name': name } },
-      spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' },
-    }, 'namespaces', '');
+    store.create(
+      'namespaces',
+      {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name, uid: randomUUID(), creationTimestamp: now(), labels: { 'kubernetes.io/metadata.name': name } },
+        spec: { finalizers: ['kubernetes'] },
+        status: { phase: 'Active' },
+      },
+      'namespaces',
+      '',
+    );
   }
 
   const controllers = new Controllers(store, registry, handlers);
   let address = '';
-  const http = new ApiHttpServer({ store, registry, handlers, openapi: new OpenApiDocs(registry), token, tls, address: () => address, watchTimeoutSeconds: opts.watchTimeoutSeconds });
+  const http = new ApiHttpServer({
+    store,
+    registry,
+    handlers,
+    openapi: new OpenApiDocs(registry),
+    token,
+    tls,
+    address: () => address,
+    watchTimeoutSeconds: opts.watchTimeoutSeconds,
+  });
   await new Promise<void>((resolve, reject) => {
     http.server.once('error', reject);
-    http.server.listen(opts.port ?? 0, host, () => { http.server.off('error', reject); resolve(); });
+    http.server.listen(opts.port ?? 0, host, () => {
+      http.server.off('error', reject);
+      resolve();
+    });
   });
   const port = (http.server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
@@ -114,7 +133,12 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
   let stopping: Promise<void> | undefined;
   return {
-    url, port, kubeconfigPath, kubeconfigYaml: yaml, caPem: tls.caPem, token,
+    url,
+    port,
+    kubeconfigPath,
+    kubeconfigYaml: yaml,
+    caPem: tls.caPem,
+    token,
     stop() {
       stopping ??= (async () => {
         controllers.stop();

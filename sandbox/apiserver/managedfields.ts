@@ -12,12 +12,18 @@ export type FieldPath = string[];
 export type FieldSet = Set<string>;
 export const SEP = '\u0000';
 
-export interface ListShape { type: 'map' | 'set' | 'atomic'; keys?: string[] }
+export interface ListShape {
+  type: 'map' | 'set' | 'atomic';
+  keys?: string[];
+}
 
 /** Metadata lists are the same for every kind. */
 const META_KEYS: Record<string, string> = { finalizers: '', ownerReferences: 'uid' };
 
-export interface TypeHints { schema?: Schema; mergeKeys?: Record<string, string> }
+export interface TypeHints {
+  schema?: Schema;
+  mergeKeys?: Record<string, string>;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -31,7 +37,8 @@ export function childSchema(s: Schema | undefined, key: string): Schema | undefi
 }
 
 export function listShape(field: string, schema: Schema | undefined, hints: TypeHints, inMeta: boolean): ListShape {
-  if (inMeta && META_KEYS[field] !== undefined) return META_KEYS[field] === '' ? { type: 'set' } : { type: 'map', keys: [META_KEYS[field]] };
+  if (inMeta && META_KEYS[field] !== undefined)
+    return META_KEYS[field] === '' ? { type: 'set' } : { type: 'map', keys: [META_KEYS[field]] };
   if (schema) {
     const t = schema['x-kubernetes-list-type'];
     if (t === 'map') return { type: 'map', keys: schema['x-kubernetes-list-map-keys'] ?? [] };
@@ -50,7 +57,10 @@ function keySegment(item: Record<string, unknown>, keys: string[]): string {
 }
 
 /** Where a path leads in some object, as getAt reports it. */
-interface Lookup { found: boolean; value?: unknown }
+interface Lookup {
+  found: boolean;
+  value?: unknown;
+}
 const NOT_FOUND: Lookup = { found: false };
 
 /** One step of getAt: the lookup of `seg` under `cur`. */
@@ -83,7 +93,12 @@ function stepAt(cur: Lookup, seg: string): Lookup {
  * With `since`, also collects into `since.changed` the fields whose value differs from (or is
  * absent in) `since.prev`, looked up as getAt would, in the same walk.
  */
-export function fieldsOf(obj: KObject, hints: TypeHints, scope: 'all' | 'main' | 'status', since?: { prev: KObject; changed: FieldSet }): FieldSet {
+export function fieldsOf(
+  obj: KObject,
+  hints: TypeHints,
+  scope: 'all' | 'main' | 'status',
+  since?: { prev: KObject; changed: FieldSet },
+): FieldSet {
   const out: FieldSet = new Set();
   const changed = since?.changed;
   // `after`/`before`: getAt(obj, path) and getAt(prev, path), carried down instead of re-walked.
@@ -91,10 +106,21 @@ export function fieldsOf(obj: KObject, hints: TypeHints, scope: 'all' | 'main' |
     out.add(path);
     if (changed && (!before!.found || !jsonEqual(before!.value, after!.value))) changed.add(path);
   };
-  const walk = (value: unknown, schema: Schema | undefined, path: string, field: string, inMeta: boolean, after: Lookup | undefined, before: Lookup | undefined): void => {
+  const walk = (
+    value: unknown,
+    schema: Schema | undefined,
+    path: string,
+    field: string,
+    inMeta: boolean,
+    after: Lookup | undefined,
+    before: Lookup | undefined,
+  ): void => {
     if (isObject(value)) {
       const keys = Object.keys(value);
-      if (keys.length === 0) { add(path, after, before); return; }
+      if (keys.length === 0) {
+        add(path, after, before);
+        return;
+      }
       for (const k of keys) {
         const seg = 'f:' + k;
         walk(value[k], childSchema(schema, k), path + SEP + seg, k, inMeta, after && stepAt(after, seg), before && stepAt(before, seg));
@@ -103,7 +129,10 @@ export function fieldsOf(obj: KObject, hints: TypeHints, scope: 'all' | 'main' |
     }
     if (Array.isArray(value)) {
       const shape = listShape(field, schema, hints, inMeta);
-      if (shape.type === 'atomic') { add(path, after, before); return; }
+      if (shape.type === 'atomic') {
+        add(path, after, before);
+        return;
+      }
       for (const item of value) {
         if (shape.type === 'set' || !isObject(item)) {
           const seg = 'v:' + JSON.stringify(item);
@@ -112,11 +141,20 @@ export function fieldsOf(obj: KObject, hints: TypeHints, scope: 'all' | 'main' |
         }
         const seg = keySegment(item, shape.keys ?? []);
         const itemPath = path + SEP + seg;
-        const itemAfter = after && stepAt(after, seg), itemBefore = before && stepAt(before, seg);
+        const itemAfter = after && stepAt(after, seg),
+          itemBefore = before && stepAt(before, seg);
         add(itemPath, itemAfter, itemBefore);
         for (const k of Object.keys(item)) {
           const fseg = 'f:' + k;
-          walk(item[k], childSchema(schema?.items, k), itemPath + SEP + fseg, k, inMeta, itemAfter && stepAt(itemAfter, fseg), itemBefore && stepAt(itemBefore, fseg));
+          walk(
+            item[k],
+            childSchema(schema?.items, k),
+            itemPath + SEP + fseg,
+            k,
+            inMeta,
+            itemAfter && stepAt(itemAfter, fseg),
+            itemBefore && stepAt(itemBefore, fseg),
+          );
         }
       }
       return;
@@ -137,7 +175,16 @@ export function fieldsOf(obj: KObject, hints: TypeHints, scope: 'all' | 'main' |
       const m = v as Record<string, unknown>;
       if (scope === 'status') continue;
       for (const mk of ['labels', 'annotations', 'finalizers', 'ownerReferences']) {
-        if (m?.[mk] !== undefined) walk(m[mk], undefined, 'f:metadata' + SEP + 'f:' + mk, mk, true, at(root, 'f:metadata', 'f:' + mk), at(prevRoot, 'f:metadata', 'f:' + mk));
+        if (m?.[mk] !== undefined)
+          walk(
+            m[mk],
+            undefined,
+            'f:metadata' + SEP + 'f:' + mk,
+            mk,
+            true,
+            at(root, 'f:metadata', 'f:' + mk),
+            at(prevRoot, 'f:metadata', 'f:' + mk),
+          );
       }
       continue;
     }
@@ -169,7 +216,10 @@ export function removeAt(obj: unknown, path: FieldPath): void {
   else if (Array.isArray(p)) {
     const idx = seg.startsWith('v:')
       ? p.findIndex((it) => JSON.stringify(it) === seg.slice(2))
-      : p.findIndex((it) => { const key = JSON.parse(seg.slice(2)) as Record<string, unknown>; return isObject(it) && Object.entries(key).every(([k, v]) => JSON.stringify(it[k]) === JSON.stringify(v)); });
+      : p.findIndex((it) => {
+          const key = JSON.parse(seg.slice(2)) as Record<string, unknown>;
+          return isObject(it) && Object.entries(key).every(([k, v]) => JSON.stringify(it[k]) === JSON.stringify(v));
+        });
     if (idx >= 0) p.splice(idx, 1);
   }
 }
@@ -177,7 +227,10 @@ export function removeAt(obj: unknown, path: FieldPath): void {
 export function toFieldsV1(set: FieldSet): Record<string, unknown> {
   // A trie of the members, then each level written with its keys sorted: the same nesting and
   // key order as inserting the sorted members one by one, without sorting whole paths.
-  interface Node { children: Map<string, Node>; member: boolean }
+  interface Node {
+    children: Map<string, Node>;
+    member: boolean;
+  }
   const root: Node = { children: new Map(), member: false };
   // Members come mostly in walk order, so each shares a prefix with the one before: keep the
   // trie nodes along the previous member and split only the part after the shared prefix.
@@ -200,7 +253,10 @@ export function toFieldsV1(set: FieldSet): Record<string, unknown> {
       if (end < 0) end = m.length;
       const seg = m.slice(pos, end);
       let c = node.children.get(seg);
-      if (!c) { c = { children: new Map(), member: false }; node.children.set(seg, c); }
+      if (!c) {
+        c = { children: new Map(), member: false };
+        node.children.set(seg, c);
+      }
       node = c;
       stack.push({ end, node });
       pos = end + 1;
@@ -238,7 +294,10 @@ export function now(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-export interface Manager { entry: ManagedFieldsEntry; fields: FieldSet }
+export interface Manager {
+  entry: ManagedFieldsEntry;
+  fields: FieldSet;
+}
 
 /**
  * A manager's field set as read from a stored entry: remembers whether anything was added or
@@ -246,9 +305,19 @@ export interface Manager { entry: ManagedFieldsEntry; fields: FieldSet }
  */
 class ReadFieldSet extends Set<string> {
   touched = false;
-  override add(v: string): this { if (!this.has(v)) this.touched = true; return super.add(v); }
-  override delete(v: string): boolean { const hit = super.delete(v); if (hit) this.touched = true; return hit; }
-  override clear(): void { if (this.size) this.touched = true; super.clear(); }
+  override add(v: string): this {
+    if (!this.has(v)) this.touched = true;
+    return super.add(v);
+  }
+  override delete(v: string): boolean {
+    const hit = super.delete(v);
+    if (hit) this.touched = true;
+    return hit;
+  }
+  override clear(): void {
+    if (this.size) this.touched = true;
+    super.clear();
+  }
 }
 
 /** fieldsV1 objects toFieldsV1 built: reading one back gives exactly the set it came from. */
@@ -270,8 +339,11 @@ function fieldsV1For(m: Manager): Record<string, unknown> {
 }
 
 export function writeManagers(obj: KObject, managers: Manager[]): void {
-  const entries = managers.filter((m) => m.fields.size > 0).map((m) => ({ ...m.entry, fieldsType: 'FieldsV1' as const, fieldsV1: fieldsV1For(m) }));
-  if (entries.length) obj.metadata.managedFields = entries; else delete obj.metadata.managedFields;
+  const entries = managers
+    .filter((m) => m.fields.size > 0)
+    .map((m) => ({ ...m.entry, fieldsType: 'FieldsV1' as const, fieldsV1: fieldsV1For(m) }));
+  if (entries.length) obj.metadata.managedFields = entries;
+  else delete obj.metadata.managedFields;
 }
 
 function sameManager(e: ManagedFieldsEntry, manager: string, op: 'Apply' | 'Update', subresource: string | undefined): boolean {
@@ -282,12 +354,38 @@ function sameManager(e: ManagedFieldsEntry, manager: string, op: 'Apply' | 'Upda
  * Record a non-apply write: the manager takes every field whose value it changed, others lose
  * them, and fields that disappeared leave every manager.
  */
-export function recordUpdate(prev: KObject | undefined, next: KObject, hints: TypeHints, manager: string, apiVersion: string, subresource: string | undefined, scope: 'all' | 'main' | 'status'): void {
+export function recordUpdate(
+  prev: KObject | undefined,
+  next: KObject,
+  hints: TypeHints,
+  manager: string,
+  apiVersion: string,
+  subresource: string | undefined,
+  scope: 'all' | 'main' | 'status',
+): void {
   const managers = prev ? readManagers(prev) : [];
   if (!prev) {
     // A create: the manager owns everything it set.
     const nextFields = fieldsOf(next, hints, scope);
-    writeManagers(next, nextFields.size ? [{ entry: { manager, operation: 'Update', apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) }, fields: nextFields }] : []);
+    writeManagers(
+      next,
+      nextFields.size
+        ? [
+            {
+              entry: {
+                manager,
+                operation: 'Update',
+                apiVersion,
+                time: now(),
+                fieldsType: 'FieldsV1',
+                fieldsV1: {},
+                ...(subresource ? { subresource } : {}),
+              },
+              fields: nextFields,
+            },
+          ]
+        : [],
+    );
     return;
   }
   // The fields whose value the write changed, found in the same walk that lists them.
@@ -300,7 +398,10 @@ export function recordUpdate(prev: KObject | undefined, next: KObject, hints: Ty
   if (changed.size > 0) {
     let mine = managers.find((m) => sameManager(m.entry, manager, 'Update', subresource));
     if (!mine) {
-      mine = { entry: { manager, operation: 'Update', apiVersion, fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) }, fields: new Set() };
+      mine = {
+        entry: { manager, operation: 'Update', apiVersion, fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) },
+        fields: new Set(),
+      };
       managers.push(mine);
     }
     for (const p of changed) mine.fields.add(p);

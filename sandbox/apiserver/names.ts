@@ -42,7 +42,14 @@ const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 export function dns1123Subdomain(value: string): string[] {
   const errs: string[] = [];
   if (bytes(value) > 253) errs.push(maxLen(253));
-  if (!subdomainRe.test(value)) errs.push(regexError("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character", SUBDOMAIN, 'example.com'));
+  if (!subdomainRe.test(value))
+    errs.push(
+      regexError(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        SUBDOMAIN,
+        'example.com',
+      ),
+    );
   return errs;
 }
 
@@ -52,7 +59,15 @@ export function dns1123Label(value: string): string[] {
   if (!labelRe.test(value)) {
     // A valid subdomain that is no label can only have dots in it (the length was checked).
     if (subdomainRe.test(value)) errs.push('must not contain dots');
-    else errs.push(regexError("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character", LABEL, 'my-name', '123-abc'));
+    else
+      errs.push(
+        regexError(
+          "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+          LABEL,
+          'my-name',
+          '123-abc',
+        ),
+      );
   }
   return errs;
 }
@@ -60,7 +75,15 @@ export function dns1123Label(value: string): string[] {
 export function dns1035Label(value: string): string[] {
   const errs: string[] = [];
   if (bytes(value) > 63) errs.push(maxLen(63));
-  if (!dns1035Re.test(value)) errs.push(regexError("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character", DNS1035, 'my-name', 'abc-123'));
+  if (!dns1035Re.test(value))
+    errs.push(
+      regexError(
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+        DNS1035,
+        'my-name',
+        'abc-123',
+      ),
+    );
   return errs;
 }
 
@@ -98,7 +121,11 @@ export function goQuote(s: string): string {
   return out + '"';
 }
 
-const invalid = (field: string, value: string, detail: string): StatusCause => ({ reason: 'FieldValueInvalid', message: `Invalid value: ${goQuote(value)}: ${detail}`, field });
+const invalid = (field: string, value: string, detail: string): StatusCause => ({
+  reason: 'FieldValueInvalid',
+  message: `Invalid value: ${goQuote(value)}: ${detail}`,
+  field,
+});
 
 /**
  * The `metadata` problems of an object about to be created (name generation already done), in
@@ -110,7 +137,8 @@ export function objectMetaCauses(rule: NameRule, namespaced: boolean, meta: Obje
   if (typeof generateName === 'string' && generateName) {
     for (const m of checkName(rule, generateName, true)) causes.push(invalid('metadata.generateName', generateName, m));
   }
-  if (!name) causes.push({ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' });
+  if (!name)
+    causes.push({ reason: 'FieldValueRequired', message: 'Required value: name or generateName is required', field: 'metadata.name' });
   else for (const m of checkName(rule, name)) causes.push(invalid('metadata.name', name, m));
   if (namespaced) {
     if (!namespace) causes.push({ reason: 'FieldValueRequired', message: 'Required value', field: 'metadata.namespace' });

@@ -6,7 +6,7 @@
  * CRD's structural schema, which also makes `kubectl explain` work.
  */
 import { createHash } from 'node:crypto';
-import { ResourceRegistry } from './registry.js';
+import type { ResourceRegistry } from './registry.js';
 import type { ResourceType, Schema } from './types.js';
 
 function gvPath(group: string, version: string): string {
@@ -33,11 +33,20 @@ const OBJECT_META: Schema = {
     labels: stringMap,
     annotations: stringMap,
     finalizers: { type: 'array', items: { type: 'string' }, 'x-kubernetes-patch-strategy': 'merge' },
-    ownerReferences: { type: 'array', items: { type: 'object' }, 'x-kubernetes-patch-merge-key': 'uid', 'x-kubernetes-patch-strategy': 'merge' },
+    ownerReferences: {
+      type: 'array',
+      items: { type: 'object' },
+      'x-kubernetes-patch-merge-key': 'uid',
+      'x-kubernetes-patch-strategy': 'merge',
+    },
   },
 };
 
-const PATCH_PARAMS = ['dryRun', 'fieldManager', 'fieldValidation', 'force'].map((name) => ({ name, in: 'query', schema: { type: name === 'force' ? 'boolean' : 'string', uniqueItems: true } }));
+const PATCH_PARAMS = ['dryRun', 'fieldManager', 'fieldValidation', 'force'].map((name) => ({
+  name,
+  in: 'query',
+  schema: { type: name === 'force' ? 'boolean' : 'string', uniqueItems: true },
+}));
 
 export class OpenApiDocs {
   private cacheGen = -1;
@@ -57,22 +66,32 @@ export class OpenApiDocs {
         byGv.set(k, e);
       }
     }
-    for (const [path, { group, version, rts }] of byGv) {
+    for (const [path, { version, rts }] of byGv) {
       const paths: Record<string, unknown> = {};
       const schemas: Record<string, Schema> = {};
       for (const r of rts) {
         const gvk = [{ group: r.group, version, kind: r.kind }];
         const name = schemaName(r, version);
-        const base = r.schemas?.[version] ?? { type: 'object', properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: OBJECT_META } };
+        const base = r.schemas?.[version] ?? {
+          type: 'object',
+          properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, metadata: OBJECT_META },
+        };
         schemas[name] = { ...base, 'x-kubernetes-group-version-kind': gvk };
         const prefix = `/${path}/${r.namespaced ? 'namespaces/{namespace}/' : ''}${r.plural}`;
         const ref = { $ref: `#/components/schemas/${name}` };
         // kubectl reads the patch operation's request types to decide whether it may send a
         // strategic merge patch (built-ins) or must fall back to a JSON merge patch (CRs).
-        const patchTypes = ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json', ...(r.custom ? [] : ['application/strategic-merge-patch+json'])];
+        const patchTypes = [
+          'application/apply-patch+yaml',
+          'application/json-patch+json',
+          'application/merge-patch+json',
+          ...(r.custom ? [] : ['application/strategic-merge-patch+json']),
+        ];
         const op = (verb: string) => ({
           operationId: `${verb}${r.kind}`,
-          ...(verb === 'patch' ? { requestBody: { content: Object.fromEntries(patchTypes.map((t) => [t, { schema: { type: 'object' } }])), required: true } } : {}),
+          ...(verb === 'patch'
+            ? { requestBody: { content: Object.fromEntries(patchTypes.map((t) => [t, { schema: { type: 'object' } }])), required: true } }
+            : {}),
           'x-kubernetes-action': verb,
           'x-kubernetes-group-version-kind': gvk[0],
           parameters: PATCH_PARAMS,

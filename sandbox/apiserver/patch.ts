@@ -34,7 +34,8 @@ export function jsonPatch(target: Json, ops: unknown): Json {
     return jsonpatch.applyPatch(structuredClone(target), ops as Operation[], true, true).newDocument;
   } catch (e) {
     const err = e as Error & { name?: string };
-    if (err.name === 'TEST_OPERATION_FAILED') throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request');
+    if (err.name === 'TEST_OPERATION_FAILED')
+      throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request');
     throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${err.message.split('\n')[0]}`);
   }
 }
@@ -55,10 +56,14 @@ export function strategicMergePatch(target: Json, patch: Json, mergeKeys: Record
     if (k.startsWith('$setElementOrder/') || k === '$retainKeys' || k === '$patch') continue;
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const field = k.slice('$deleteFromPrimitiveList/'.length);
-      if (Array.isArray(out[field]) && Array.isArray(v)) out[field] = (out[field] as unknown[]).filter((x) => !v.some((d) => JSON.stringify(d) === JSON.stringify(x)));
+      if (Array.isArray(out[field]) && Array.isArray(v))
+        out[field] = (out[field] as unknown[]).filter((x) => !v.some((d) => JSON.stringify(d) === JSON.stringify(x)));
       continue;
     }
-    if (v === null) { delete out[k]; continue; }
+    if (v === null) {
+      delete out[k];
+      continue;
+    }
     const key = mergeKeys[k];
     if (Array.isArray(v) && key !== undefined && Array.isArray(out[k])) {
       out[k] = mergeList(out[k] as unknown[], v, key, mergeKeys);
@@ -77,12 +82,19 @@ function mergeList(live: unknown[], patch: unknown[], key: string, mergeKeys: Re
     for (const p of patch) if (!out.some((x) => JSON.stringify(x) === JSON.stringify(p))) out.push(p);
     return out;
   }
-  if (patch.some((p) => isObject(p) && p['$patch'] === 'replace')) return patch.filter((p) => !(isObject(p) && p['$patch'])).map(stripDirectives);
+  if (patch.some((p) => isObject(p) && p['$patch'] === 'replace'))
+    return patch.filter((p) => !(isObject(p) && p['$patch'])).map(stripDirectives);
   const out = [...live];
   for (const p of patch) {
-    if (!isObject(p)) { out.push(p); continue; }
+    if (!isObject(p)) {
+      out.push(p);
+      continue;
+    }
     const idx = p[key] === undefined ? -1 : out.findIndex((x) => isObject(x) && x[key] === p[key]);
-    if (p['$patch'] === 'delete') { if (idx >= 0) out.splice(idx, 1); continue; }
+    if (p['$patch'] === 'delete') {
+      if (idx >= 0) out.splice(idx, 1);
+      continue;
+    }
     if (idx >= 0) out[idx] = strategicMergePatch(out[idx], p, mergeKeys);
     else out.push(stripDirectives(p));
   }
@@ -105,4 +117,5 @@ export const PATCH_TYPES = {
   applyCbor: 'application/apply-patch+cbor',
 } as const;
 
-export const CR_SMP_MESSAGE = 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml';
+export const CR_SMP_MESSAGE =
+  'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml';

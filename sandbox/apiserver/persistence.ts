@@ -17,7 +17,14 @@ const FLUSH_MS = 25;
 const COMPACT_MIN_LINES = 50_000;
 const log = logger('apiserver');
 
-interface JournalLine { t: 'put' | 'del'; r: string; rv: number; o?: KObject; ns?: string; n?: string }
+interface JournalLine {
+  t: 'put' | 'del';
+  r: string;
+  rv: number;
+  o?: KObject;
+  ns?: string;
+  n?: string;
+}
 
 export function loadState(dir: string): MemoryStoreSeed | undefined {
   const snap = join(dir, 'store.json');
@@ -35,7 +42,11 @@ export function loadState(dir: string): MemoryStoreSeed | undefined {
     for (const line of readFileSync(journal, 'utf8').split('\n')) {
       if (!line.trim()) continue;
       let j: JournalLine;
-      try { j = JSON.parse(line) as JournalLine; } catch { break; } // a torn last line from a crash
+      try {
+        j = JSON.parse(line) as JournalLine;
+      } catch {
+        break;
+      } // a torn last line from a crash
       rv = Math.max(rv, j.rv);
       if (j.t === 'put' && j.o) objects.set(k(j.r, j.o.metadata.namespace ?? '', j.o.metadata.name!), { resource: j.r, object: j.o });
       else if (j.t === 'del') objects.delete(k(j.r, j.ns ?? '', j.n ?? ''));
@@ -52,7 +63,11 @@ export class Persister {
   private linesSinceCompact = 0;
   private objectCount = 0;
 
-  constructor(private readonly dir: string, private readonly store: MemoryStore, private readonly compactMinLines = COMPACT_MIN_LINES) {
+  constructor(
+    private readonly dir: string,
+    private readonly store: MemoryStore,
+    private readonly compactMinLines = COMPACT_MIN_LINES,
+  ) {
     this.journal = join(dir, 'journal.ndjson');
   }
 
@@ -82,22 +97,33 @@ export class Persister {
   }
 
   flush(): Promise<void> {
-    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     // The buffer is taken when this step runs, not now: steps run in order, so a line can never
     // land in the journal after a snapshot that already contains a newer state.
-    this.writing = this.writing.then(() => {
-      if (this.buffer.length === 0) return;
-      const chunk = this.buffer.join('\n') + '\n';
-      this.buffer = [];
-      return appendFile(this.journal, chunk, { mode: FILE_MODE });
-    }).catch((err: Error) => {
-      log.error({ err: err.message, journal: this.journal }, 'could not append to the journal; state since the last snapshot may be lost on restart');
-    });
+    this.writing = this.writing
+      .then(() => {
+        if (this.buffer.length === 0) return;
+        const chunk = this.buffer.join('\n') + '\n';
+        this.buffer = [];
+        return appendFile(this.journal, chunk, { mode: FILE_MODE });
+      })
+      .catch((err: Error) => {
+        log.error(
+          { err: err.message, journal: this.journal },
+          'could not append to the journal; state since the last snapshot may be lost on restart',
+        );
+      });
     // A long-running sandbox (lease heartbeats) would grow the journal forever: fold it into a
     // snapshot now and then, in one synchronous step with clearing the buffer.
     if (this.linesSinceCompact > Math.max(this.compactMinLines, 2 * this.objectCount)) {
       this.linesSinceCompact = 0;
-      this.writing = this.writing.then(() => { this.buffer = []; this.compact(); });
+      this.writing = this.writing.then(() => {
+        this.buffer = [];
+        this.compact();
+      });
     }
     return this.writing;
   }

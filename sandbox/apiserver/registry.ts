@@ -49,7 +49,8 @@ export class ResourceRegistry {
   /** Apply a CRD's current state (called on create/update). */
   upsertCrd(crd: KObject): void {
     const rt = crdToResource(crd);
-    if (rt) this.custom.set(crd.metadata.name!, rt); else this.custom.delete(crd.metadata.name!);
+    if (rt) this.custom.set(crd.metadata.name!, rt);
+    else this.custom.delete(crd.metadata.name!);
     this.generation++;
   }
 
@@ -66,7 +67,8 @@ export function sortVersions(vs: string[]): string[] {
     return [m[2] === undefined ? 3 : m[2] === 'beta' ? 2 : 1, Number(m[1]), Number(m[3] ?? 0)];
   };
   return [...vs].sort((a, b) => {
-    const ra = rank(a), rb = rank(b);
+    const ra = rank(a),
+      rb = rank(b);
     for (let i = 0; i < 3; i++) if (ra[i] !== rb[i]) return rb[i] - ra[i];
     return a.localeCompare(b);
   });
@@ -86,7 +88,10 @@ export function crdToResource(crd: KObject): ResourceType | undefined {
     schemas[name] = v.schema?.openAPIV3Schema;
     printerColumns[name] = v.additionalPrinterColumns;
   }
-  const sub = (storage.subresources ?? {}) as { status?: unknown; scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string } };
+  const sub = (storage.subresources ?? {}) as {
+    status?: unknown;
+    scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string };
+  };
   const selectable: string[] = (storage.selectableFields ?? []).map((f: { jsonPath: string }) => String(f.jsonPath).replace(/^\./, ''));
   return {
     group: spec.group,

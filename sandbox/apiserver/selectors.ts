@@ -9,7 +9,11 @@ import type { KObject, ResourceType } from './types.js';
 
 export type ObjectPredicate = (o: KObject) => boolean;
 
-interface LabelReq { key: string; op: 'eq' | 'ne' | 'in' | 'notin' | 'exists' | '!exists'; values: string[] }
+interface LabelReq {
+  key: string;
+  op: 'eq' | 'ne' | 'in' | 'notin' | 'exists' | '!exists';
+  values: string[];
+}
 
 /** Split on commas that are not inside parentheses. */
 function splitTerms(s: string): string[] {
@@ -19,7 +23,11 @@ function splitTerms(s: string): string[] {
   for (const ch of s) {
     if (ch === '(') depth++;
     if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) { out.push(cur); cur = ''; continue; }
+    if (ch === ',' && depth === 0) {
+      out.push(cur);
+      cur = '';
+      continue;
+    }
     cur += ch;
   }
   if (cur.trim() !== '') out.push(cur);
@@ -32,7 +40,14 @@ export function parseLabelSelector(sel: string | undefined): ObjectPredicate | u
   for (const term of splitTerms(sel)) {
     let m: RegExpMatchArray | null;
     if ((m = term.match(/^([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)$/))) {
-      reqs.push({ key: m[1], op: m[2] as 'in' | 'notin', values: m[3].split(',').map((v) => v.trim()).filter((v) => v !== '') });
+      reqs.push({
+        key: m[1],
+        op: m[2] as 'in' | 'notin',
+        values: m[3]
+          .split(',')
+          .map((v) => v.trim())
+          .filter((v) => v !== ''),
+      });
     } else if ((m = term.match(/^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/))) {
       reqs.push({ key: m[1], op: m[2] === '!=' ? 'ne' : 'eq', values: [m[3]] });
     } else if ((m = term.match(/^!\s*([^\s!=(),]+)$/))) {
@@ -40,21 +55,37 @@ export function parseLabelSelector(sel: string | undefined): ObjectPredicate | u
     } else if ((m = term.match(/^([^\s!=(),]+)$/))) {
       reqs.push({ key: m[1], op: 'exists', values: [] });
     } else {
-      throw new ApiError(400, 'BadRequest', `unable to parse requirement: found '${term}', expected: key, !key, key=value, key!=value, key in (...), key notin (...)`);
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `unable to parse requirement: found '${term}', expected: key, !key, key=value, key!=value, key in (...), key notin (...)`,
+      );
     }
   }
   return (o) => {
     const labels = o.metadata?.labels ?? {};
     for (const r of reqs) {
-      const has = Object.prototype.hasOwnProperty.call(labels, r.key);
+      const has = Object.hasOwn(labels, r.key);
       const v = labels[r.key];
       switch (r.op) {
-        case 'eq': if (!has || v !== r.values[0]) return false; break;
-        case 'ne': if (has && v === r.values[0]) return false; break;
-        case 'in': if (!has || !r.values.includes(v)) return false; break;
-        case 'notin': if (has && r.values.includes(v)) return false; break;
-        case 'exists': if (!has) return false; break;
-        case '!exists': if (has) return false; break;
+        case 'eq':
+          if (!has || v !== r.values[0]) return false;
+          break;
+        case 'ne':
+          if (has && v === r.values[0]) return false;
+          break;
+        case 'in':
+          if (!has || !r.values.includes(v)) return false;
+          break;
+        case 'notin':
+          if (has && r.values.includes(v)) return false;
+          break;
+        case 'exists':
+          if (!has) return false;
+          break;
+        case '!exists':
+          if (has) return false;
+          break;
       }
     }
     return true;

@@ -8,7 +8,15 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { aggregatedContentType, aggregatedDiscovery, aggregatedVersion, apiGroup, apiGroupList, apiResourceList, apiVersions } from './discovery.js';
+import {
+  aggregatedContentType,
+  aggregatedDiscovery,
+  aggregatedVersion,
+  apiGroup,
+  apiGroupList,
+  apiResourceList,
+  apiVersions,
+} from './discovery.js';
 import { ApiError, errors } from './errors.js';
 import { goQuote, pathSegmentName } from './names.js';
 import { decodeProtobufObject } from './protobuf.js';
@@ -38,8 +46,15 @@ export interface HttpDeps {
 }
 
 export const VERSION_INFO = {
-  major: '1', minor: '30', gitVersion: 'v1.30.0-gantry', gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean',
-  buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.22.0', compiler: 'gc', platform: 'linux/amd64',
+  major: '1',
+  minor: '30',
+  gitVersion: 'v1.30.0-gantry',
+  gitCommit: '0000000000000000000000000000000000000000',
+  gitTreeState: 'clean',
+  buildDate: '2026-01-01T00:00:00Z',
+  goVersion: 'go1.22.0',
+  compiler: 'gc',
+  platform: 'linux/amd64',
 };
 
 function send(res: ServerResponse, code: number, body: unknown, contentType = 'application/json', warnings: string[] = []): void {
@@ -51,7 +66,10 @@ function send(res: ServerResponse, code: number, body: unknown, contentType = 'a
 }
 
 function sendError(res: ServerResponse, e: ApiError): void {
-  if (res.headersSent) { res.end(); return; }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
   send(res, e.code, e.toStatus());
 }
 
@@ -65,7 +83,11 @@ function readRawBody(req: IncomingMessage): Promise<Buffer> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) { reject(new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large')); req.destroy(); return; }
+      if (size > MAX_BODY) {
+        reject(new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large'));
+        req.destroy();
+        return;
+      }
       chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks)));
@@ -78,7 +100,9 @@ function decodeObject(contentType: string, body: Buffer): unknown {
   if (ct === 'application/vnd.kubernetes.protobuf') return decodeProtobufObject(body);
   const raw = body.toString('utf8');
   if (ct.includes('protobuf') || ct.includes('cbor')) {
-    throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+    throw errors.unsupportedMediaType(
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`,
+    );
   }
   if (raw.trim() === '') return undefined;
   try {
@@ -93,23 +117,42 @@ function authorized(req: IncomingMessage, token: string): boolean {
   const h = req.headers.authorization ?? '';
   const m = h.match(/^Bearer\s+(.+)$/i);
   if (!m) return false;
-  const a = Buffer.from(m[1].trim()), b = Buffer.from(token);
+  const a = Buffer.from(m[1].trim()),
+    b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-interface ParsedResourcePath { group: string; version: string; namespace: string; plural: string; name?: string; subresource?: string; watchPrefix: boolean }
+interface ParsedResourcePath {
+  group: string;
+  version: string;
+  namespace: string;
+  plural: string;
+  name?: string;
+  subresource?: string;
+  watchPrefix: boolean;
+}
 
 /** `/api/v1/...` or `/apis/g/v/...` → the parts, or undefined for a non-resource path. */
 function parseResourcePath(segs: string[]): ParsedResourcePath | undefined {
   let group: string, version: string, rest: string[];
-  if (segs[0] === 'api' && segs.length >= 3) { group = ''; version = segs[1]; rest = segs.slice(2); }
-  else if (segs[0] === 'apis' && segs.length >= 4) { group = segs[1]; version = segs[2]; rest = segs.slice(3); }
-  else return undefined;
+  if (segs[0] === 'api' && segs.length >= 3) {
+    group = '';
+    version = segs[1];
+    rest = segs.slice(2);
+  } else if (segs[0] === 'apis' && segs.length >= 4) {
+    group = segs[1];
+    version = segs[2];
+    rest = segs.slice(3);
+  } else return undefined;
   const watchPrefix = rest[0] === 'watch';
   if (watchPrefix) rest = rest.slice(1);
   let namespace = '';
   // /namespaces/{name}[/status|/finalize] is the Namespace object itself.
-  if (rest[0] === 'namespaces' && rest.length >= 3 && !(group === '' && rest.length === 3 && (rest[2] === 'status' || rest[2] === 'finalize'))) {
+  if (
+    rest[0] === 'namespaces' &&
+    rest.length >= 3 &&
+    !(group === '' && rest.length === 3 && (rest[2] === 'status' || rest[2] === 'finalize'))
+  ) {
     namespace = rest[1];
     rest = rest.slice(2);
   }
@@ -141,7 +184,10 @@ export class ApiHttpServer {
     if (path === '/healthz' || path === '/readyz' || path === '/livez') return send(res, 200, 'ok', 'text/plain');
     if (!authorized(req, this.deps.token)) return sendError(res, errors.unauthorized());
     const method = req.method ?? 'GET';
-    const segs = path.split('/').filter((s) => s !== '').map(decodeURIComponent);
+    const segs = path
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
     const { registry, openapi } = this.deps;
     const accept = req.headers.accept;
 
@@ -165,7 +211,12 @@ export class ApiHttpServer {
         // An empty Swagger 2.0 document. kubectl ≤1.28 insists on fetching it before it applies;
         // finding no schemas there, it skips client-side validation, as for any unknown kind.
         if ((accept ?? '').includes('protobuf')) return send(res, 200, OPENAPI_V2_EMPTY_PROTOBUF, 'application/octet-stream');
-        return send(res, 200, { swagger: '2.0', info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion }, paths: {}, definitions: {} });
+        return send(res, 200, {
+          swagger: '2.0',
+          info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion },
+          paths: {},
+          definitions: {},
+        });
       }
       if (segs[0] === 'openapi' && segs[1] === 'v3') {
         const doc = openapi.document(segs.slice(2).join('/'));
@@ -177,14 +228,30 @@ export class ApiHttpServer {
     if (!p) return sendError(res, errors.pathNotFound(path));
     const rt = registry.find(p.group, p.version, p.plural);
     if (!rt) return sendError(res, errors.pathNotFound(path));
-    if (p.subresource && !((p.subresource === 'status' && rt.status) || (p.subresource === 'scale' && rt.scale) || (p.subresource === 'finalize' && rt.plural === 'namespaces'))) {
+    if (
+      p.subresource &&
+      !(
+        (p.subresource === 'status' && rt.status) ||
+        (p.subresource === 'scale' && rt.scale) ||
+        (p.subresource === 'finalize' && rt.plural === 'namespaces')
+      )
+    ) {
       return sendError(res, errors.pathNotFound(path));
     }
     if (p.namespace && !rt.namespaced) return sendError(res, errors.pathNotFound(path));
     // The storage key functions refuse a name that cannot be a path segment before any verb runs.
     const nameProblems = p.name === undefined ? [] : pathSegmentName(p.name);
-    if (nameProblems.length) return sendError(res, errors.badRequest(`Name parameter invalid: ${goQuote(p.name!)}: ${nameProblems.join(';')}`));
-    const scope: RequestScope = { rt, version: p.version, namespace: p.namespace, name: p.name, subresource: p.subresource === 'finalize' ? undefined : p.subresource, query: url.searchParams, userAgent: req.headers['user-agent'] };
+    if (nameProblems.length)
+      return sendError(res, errors.badRequest(`Name parameter invalid: ${goQuote(p.name!)}: ${nameProblems.join(';')}`));
+    const scope: RequestScope = {
+      rt,
+      version: p.version,
+      namespace: p.namespace,
+      name: p.name,
+      subresource: p.subresource === 'finalize' ? undefined : p.subresource,
+      query: url.searchParams,
+      userAgent: req.headers['user-agent'],
+    };
     const { handlers } = this.deps;
     const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || p.watchPrefix;
     const table = wantsTable(accept);
@@ -201,10 +268,21 @@ export class ApiHttpServer {
           const meta: Record<string, unknown> = { resourceVersion: l.rv };
           if (l.continueToken) meta.continue = l.continueToken;
           if (table) return send(res, 200, toTable(printerFor(rt, p.version), l.items, include, meta), tableContentType(accept));
-          return send(res, 200, { kind: rt.listKind, apiVersion: rt.group ? `${rt.group}/${p.version}` : p.version, metadata: meta, items: l.items });
+          return send(res, 200, {
+            kind: rt.listKind,
+            apiVersion: rt.group ? `${rt.group}/${p.version}` : p.version,
+            metadata: meta,
+            items: l.items,
+          });
         }
         const o = handlers.get(scope);
-        if (table && !p.subresource) return send(res, 200, toTable(printerFor(rt, p.version), [o as KObject], include, { resourceVersion: (o as KObject).metadata.resourceVersion }), tableContentType(accept));
+        if (table && !p.subresource)
+          return send(
+            res,
+            200,
+            toTable(printerFor(rt, p.version), [o as KObject], include, { resourceVersion: (o as KObject).metadata.resourceVersion }),
+            tableContentType(accept),
+          );
         return send(res, 200, storedJson(o as KObject));
       }
       case 'POST': {

@@ -15,11 +15,17 @@ import { chmodSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../../runtime/log.js';
 
-export type StateDirErrorCode = 'APISERVER_STATE_DIR_NOT_A_DIRECTORY' | 'APISERVER_STATE_DIR_NOT_OWNED' | 'APISERVER_STATE_FILE_NOT_REGULAR';
+export type StateDirErrorCode =
+  | 'APISERVER_STATE_DIR_NOT_A_DIRECTORY'
+  | 'APISERVER_STATE_DIR_NOT_OWNED'
+  | 'APISERVER_STATE_FILE_NOT_REGULAR';
 
 export class StateDirError extends Error {
   readonly exitCode = 2;
-  constructor(readonly code: StateDirErrorCode, message: string) {
+  constructor(
+    readonly code: StateDirErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'StateDirError';
   }
@@ -30,8 +36,18 @@ export const FILE_MODE = 0o600;
 
 /** Every file the emulator writes in its state directory (persistence.ts, tls.ts, index.ts). */
 export const STATE_FILES = [
-  'store.json', 'store.json.tmp', 'journal.ndjson', 'token', 'kubeconfig',
-  'ca.key', 'ca.crt', 'ca.srl', 'server.key', 'server.crt', 'server.csr', 'server.ext',
+  'store.json',
+  'store.json.tmp',
+  'journal.ndjson',
+  'token',
+  'kubeconfig',
+  'ca.key',
+  'ca.crt',
+  'ca.srl',
+  'server.key',
+  'server.crt',
+  'server.csr',
+  'server.ext',
 ];
 
 const log = logger('apiserver');
@@ -48,9 +64,16 @@ export function securePrivateDir(dir: string): string[] {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
   const st = statSync(dir);
-  if (!st.isDirectory()) throw new StateDirError('APISERVER_STATE_DIR_NOT_A_DIRECTORY', `state dir ${dir} is not a directory; pass --state-dir a directory of your own`);
+  if (!st.isDirectory())
+    throw new StateDirError(
+      'APISERVER_STATE_DIR_NOT_A_DIRECTORY',
+      `state dir ${dir} is not a directory; pass --state-dir a directory of your own`,
+    );
   if (!ownedByUs(st)) {
-    throw new StateDirError('APISERVER_STATE_DIR_NOT_OWNED', `state dir ${dir} belongs to uid ${st.uid}, not to this user (uid ${process.getuid!()}); it holds Secret data and keys, so use a directory of your own`);
+    throw new StateDirError(
+      'APISERVER_STATE_DIR_NOT_OWNED',
+      `state dir ${dir} belongs to uid ${st.uid}, not to this user (uid ${process.getuid!()}); it holds Secret data and keys, so use a directory of your own`,
+    );
   }
   const tightened: string[] = [];
   if ((st.mode & 0o777) !== DIR_MODE) {
@@ -60,13 +83,31 @@ export function securePrivateDir(dir: string): string[] {
   for (const f of STATE_FILES) {
     const p = join(dir, f);
     let fst: Stats;
-    try { fst = lstatSync(p); } catch { continue; }
-    if (!fst.isFile()) throw new StateDirError('APISERVER_STATE_FILE_NOT_REGULAR', `${p} is not a regular file (a symlink or other special file); remove it, the emulator writes its own`);
-    if (!ownedByUs(fst)) throw new StateDirError('APISERVER_STATE_DIR_NOT_OWNED', `${p} belongs to uid ${fst.uid}, not to this user; remove it or use a state dir of your own`);
-    if (fst.mode & 0o077) { chmodSync(p, FILE_MODE); tightened.push(p); }
+    try {
+      fst = lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (!fst.isFile())
+      throw new StateDirError(
+        'APISERVER_STATE_FILE_NOT_REGULAR',
+        `${p} is not a regular file (a symlink or other special file); remove it, the emulator writes its own`,
+      );
+    if (!ownedByUs(fst))
+      throw new StateDirError(
+        'APISERVER_STATE_DIR_NOT_OWNED',
+        `${p} belongs to uid ${fst.uid}, not to this user; remove it or use a state dir of your own`,
+      );
+    if (fst.mode & 0o077) {
+      chmodSync(p, FILE_MODE);
+      tightened.push(p);
+    }
   }
   if (tightened.length) {
-    log.warn({ tightened }, 'state dir was readable by other users; made it 0700 and its files 0600. What it held (token, CA key, Secret data) may have been read: remove the state dir to start with new ones');
+    log.warn(
+      { tightened },
+      'state dir was readable by other users; made it 0700 and its files 0600. What it held (token, CA key, Secret data) may have been read: remove the state dir to start with new ones',
+    );
   }
   return tightened;
 }

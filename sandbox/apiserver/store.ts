@@ -49,7 +49,7 @@ export interface Store {
 /** Events kept for watch resumption by default (the apiserver keeps ≥75 s; this is far more). */
 export const DEFAULT_HISTORY = 50_000;
 
-function key(namespace: string, name: string): string {
+function _key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
@@ -69,15 +69,22 @@ export class MemoryStore implements Store {
   private readonly watchers = new Map<string, Set<StoreListener>>();
   private readonly commitListeners = new Set<StoreListener>();
 
-  constructor(seed?: MemoryStoreSeed, private readonly historyCapacity = DEFAULT_HISTORY) {
+  constructor(
+    seed?: MemoryStoreSeed,
+    private readonly historyCapacity = DEFAULT_HISTORY,
+  ) {
     this.rv = seed?.rv ?? 1000;
     // Everything before boot is unknown history: older watches must relist.
     this.compacted = this.rv;
     for (const { resource, object } of seed?.objects ?? []) this.put(resource, object);
   }
 
-  currentRV(): number { return this.rv; }
-  compactedRV(): number { return this.compacted; }
+  currentRV(): number {
+    return this.rv;
+  }
+  compactedRV(): number {
+    return this.compacted;
+  }
 
   private bucket(resource: string, namespace: string, create: boolean): Map<string, KObject> | undefined {
     let byNs = this.data.get(resource);
@@ -118,9 +125,13 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  count(resource: string): number { return this.counts.get(resource) ?? 0; }
+  count(resource: string): number {
+    return this.counts.get(resource) ?? 0;
+  }
 
-  resources(): string[] { return [...this.data.keys()]; }
+  resources(): string[] {
+    return [...this.data.keys()];
+  }
 
   private commit(ev: StoreEvent): void {
     this.history.push(ev);
@@ -179,27 +190,36 @@ export class MemoryStore implements Store {
     let hi = this.history.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.history[mid].rv <= fromRV) lo = mid + 1; else hi = mid;
+      if (this.history[mid].rv <= fromRV) lo = mid + 1;
+      else hi = mid;
     }
     for (let i = lo; i < this.history.length; i++) {
       const ev = this.history[i];
       if (ev.resource === resource) listener(ev);
     }
     let set = this.watchers.get(resource);
-    if (!set) { set = new Set(); this.watchers.set(resource, set); }
+    if (!set) {
+      set = new Set();
+      this.watchers.set(resource, set);
+    }
     set.add(listener);
-    return () => { set!.delete(listener); };
+    return () => {
+      set!.delete(listener);
+    };
   }
 
   onCommit(listener: StoreListener): () => void {
     this.commitListeners.add(listener);
-    return () => { this.commitListeners.delete(listener); };
+    return () => {
+      this.commitListeners.delete(listener);
+    };
   }
 
   /** Snapshot for persistence: every object plus the RV. */
   snapshot(): MemoryStoreSeed {
     const objects: { resource: string; object: KObject }[] = [];
-    for (const [resource, byNs] of this.data) for (const names of byNs.values()) for (const o of names.values()) objects.push({ resource, object: o });
+    for (const [resource, byNs] of this.data)
+      for (const names of byNs.values()) for (const o of names.values()) objects.push({ resource, object: o });
     return { rv: this.rv, objects };
   }
 }
@@ -210,6 +230,9 @@ const jsonCache = new WeakMap<KObject, string>();
  *  journal line, the write's reply and every watcher of the event share one serialisation. */
 export function storedJson(o: KObject): string {
   let s = jsonCache.get(o);
-  if (s === undefined) { s = JSON.stringify(o); jsonCache.set(o, s); }
+  if (s === undefined) {
+    s = JSON.stringify(o);
+    jsonCache.set(o, s);
+  }
   return s;
 }

@@ -25,8 +25,20 @@ export function humanAge(ts: string | undefined, now = Date.now()): string {
   return `${Math.floor(days / 365)}y`;
 }
 
-const nameColumn: TableColumn = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 };
-const ageColumn: TableColumn = { name: 'Age', type: 'string', format: '', description: 'CreationTimestamp is a timestamp representing the server time when this object was created.', priority: 0 };
+const nameColumn: TableColumn = {
+  name: 'Name',
+  type: 'string',
+  format: 'name',
+  description: 'Name must be unique within a namespace.',
+  priority: 0,
+};
+const ageColumn: TableColumn = {
+  name: 'Age',
+  type: 'string',
+  format: '',
+  description: 'CreationTimestamp is a timestamp representing the server time when this object was created.',
+  priority: 0,
+};
 
 function evalJsonPath(obj: KObject, path: string): unknown {
   // CRD paths look like `.spec.replicas`; JSONPath-plus wants `$.spec.replicas`.
@@ -44,22 +56,39 @@ function cellFor(col: PrinterColumn, obj: KObject): unknown {
   const v = evalJsonPath(obj, col.jsonPath);
   if (v === null || v === undefined) return null;
   switch (col.type) {
-    case 'date': return typeof v === 'string' ? humanAge(v) : null;
-    case 'integer': return typeof v === 'number' ? Math.trunc(v) : null;
-    case 'number': return typeof v === 'number' ? v : null;
-    case 'boolean': return typeof v === 'boolean' ? v : null;
-    default: return typeof v === 'object' ? JSON.stringify(v) : String(v);
+    case 'date':
+      return typeof v === 'string' ? humanAge(v) : null;
+    case 'integer':
+      return typeof v === 'number' ? Math.trunc(v) : null;
+    case 'number':
+      return typeof v === 'number' ? v : null;
+    case 'boolean':
+      return typeof v === 'boolean' ? v : null;
+    default:
+      return typeof v === 'object' ? JSON.stringify(v) : String(v);
   }
 }
 
-export interface TablePrinter { columns: TableColumn[]; row: (o: KObject) => unknown[] }
+export interface TablePrinter {
+  columns: TableColumn[];
+  row: (o: KObject) => unknown[];
+}
 
 export function printerFor(rt: ResourceType, version: string): TablePrinter {
   if (rt.table) return rt.table;
   const cols = rt.printerColumns?.[version];
   if (cols && cols.length > 0) {
     const hasAge = cols.some((c) => c.jsonPath === '.metadata.creationTimestamp');
-    const defs: TableColumn[] = [nameColumn, ...cols.map((c) => ({ name: c.name, type: c.type === 'date' ? 'date' : c.type, format: c.format ?? '', description: c.description ?? '', priority: c.priority ?? 0 }))];
+    const defs: TableColumn[] = [
+      nameColumn,
+      ...cols.map((c) => ({
+        name: c.name,
+        type: c.type === 'date' ? 'date' : c.type,
+        format: c.format ?? '',
+        description: c.description ?? '',
+        priority: c.priority ?? 0,
+      })),
+    ];
     if (!hasAge) defs.push(ageColumn);
     return {
       columns: defs,
@@ -78,7 +107,13 @@ export function tableRowObject(o: KObject, include: IncludeObject): unknown {
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: meta };
 }
 
-export function toTable(printer: TablePrinter, objs: KObject[], include: IncludeObject, listMeta: Record<string, unknown>, withColumns = true): Record<string, unknown> {
+export function toTable(
+  printer: TablePrinter,
+  objs: KObject[],
+  include: IncludeObject,
+  listMeta: Record<string, unknown>,
+  withColumns = true,
+): Record<string, unknown> {
   const t: Record<string, unknown> = { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: listMeta };
   t.columnDefinitions = withColumns ? printer.columns : null;
   t.rows = objs.map((o) => {

@@ -9,7 +9,14 @@ import type { NameRule } from './names.js';
 
 export type KObject = { apiVersion?: string; kind?: string; metadata: ObjectMeta; [k: string]: any };
 
-export interface OwnerReference { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
 
 export interface ManagedFieldsEntry {
   manager: string;
@@ -39,9 +46,20 @@ export interface ObjectMeta {
   [k: string]: unknown;
 }
 
-export interface PrinterColumn { name: string; type: string; jsonPath: string; format?: string; description?: string; priority?: number }
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  format?: string;
+  description?: string;
+  priority?: number;
+}
 
-export interface ScaleSpec { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string }
+export interface ScaleSpec {
+  specReplicasPath: string;
+  statusReplicasPath: string;
+  labelSelectorPath?: string;
+}
 
 /** JSON schema (OpenAPI v3 subset with x-kubernetes extensions), as in a CRD. */
 export type Schema = Record<string, any>;
@@ -81,7 +99,13 @@ export interface ResourceType {
   table?: { columns: TableColumn[]; row: (o: KObject) => unknown[] };
 }
 
-export interface TableColumn { name: string; type: string; format: string; description: string; priority: number }
+export interface TableColumn {
+  name: string;
+  type: string;
+  format: string;
+  description: string;
+  priority: number;
+}
 
 /** group/plural: the storage key of a resource, independent of version. */
 export function resourceKey(rt: Pick<ResourceType, 'group' | 'plural'>): string {

@@ -14,7 +14,26 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true });
 addFormats(ajv);
-for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password', 'quantity', 'bsonobjectid', 'isbn', 'creditcard', 'ssn', 'hexcolor', 'rgbcolor', 'cidr', 'mac', 'isbn10', 'isbn13']) {
+for (const f of [
+  'int32',
+  'int64',
+  'float',
+  'double',
+  'byte',
+  'binary',
+  'password',
+  'quantity',
+  'bsonobjectid',
+  'isbn',
+  'creditcard',
+  'ssn',
+  'hexcolor',
+  'rgbcolor',
+  'cidr',
+  'mac',
+  'isbn10',
+  'isbn13',
+]) {
   if (!ajv.formats[f]) ajv.addFormat(f, true);
 }
 
@@ -32,7 +51,6 @@ function toJsonSchema(s: Schema): Schema {
     } else if (k === 'allOf' || k === 'anyOf' || k === 'oneOf') {
       out[k] = (v as Schema[]).map(toJsonSchema);
     } else if (k.startsWith('x-kubernetes-') || k === 'example' || k === 'externalDocs') {
-      continue;
     } else {
       out[k] = v;
     }
@@ -76,7 +94,7 @@ export function prune(obj: KObject, schema: Schema | undefined): string[] {
   const walk = (value: unknown, s: Schema | undefined, path: string, root: boolean): void => {
     if (!s || typeof s !== 'object') return;
     if (Array.isArray(value)) {
-      if (s.items && typeof s.items === 'object') value.forEach((item, i) => walk(item, s.items, fieldPath(path, i), false));
+      if (s.items && typeof s.items === 'object') for (const [i, item] of value.entries()) walk(item, s.items, fieldPath(path, i), false);
       return;
     }
     if (!isObject(value)) return;
@@ -86,8 +104,14 @@ export function prune(obj: KObject, schema: Schema | undefined): string[] {
     for (const key of Object.keys(value)) {
       if ((root || embedded) && ROOT_KEEP.has(key)) continue;
       const ps = props?.[key];
-      if (ps) { walk(value[key], ps, fieldPath(path, key), false); continue; }
-      if (isObject(s.additionalProperties)) { walk(value[key], s.additionalProperties, fieldPath(path, key), false); continue; }
+      if (ps) {
+        walk(value[key], ps, fieldPath(path, key), false);
+        continue;
+      }
+      if (isObject(s.additionalProperties)) {
+        walk(value[key], s.additionalProperties, fieldPath(path, key), false);
+        continue;
+      }
       if (s.additionalProperties === true || preserve) continue;
       delete value[key];
       removed.push(fieldPath(path, key));
@@ -121,7 +145,11 @@ export function applyDefaults(obj: KObject, schema: Schema | undefined): void {
 }
 
 function dotted(instancePath: string): string {
-  return instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).reduce<string>((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce<string>((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
 }
 
 function show(v: unknown): string {
@@ -130,22 +158,41 @@ function show(v: unknown): string {
 
 function causeFor(e: ErrorObject, obj: KObject): StatusCause | undefined {
   const field = dotted(e.instancePath);
-  const value = e.instancePath.split('/').slice(1).reduce<unknown>((cur, p) => (cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[p.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined), obj);
+  const value = e.instancePath
+    .split('/')
+    .slice(1)
+    .reduce<unknown>(
+      (cur, p) =>
+        cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[p.replace(/~1/g, '/').replace(/~0/g, '~')] : undefined,
+      obj,
+    );
   switch (e.keyword) {
     case 'required': {
       const f = fieldPath(field, String((e.params as { missingProperty: string }).missingProperty));
       return { reason: 'FieldValueRequired', message: 'Required value', field: f };
     }
     case 'type':
-      return { reason: 'FieldValueTypeInvalid', message: `Invalid value: ${show(value)}: ${field} in body must be of type ${(e.params as { type: string }).type}: ${show(value)}`, field };
+      return {
+        reason: 'FieldValueTypeInvalid',
+        message: `Invalid value: ${show(value)}: ${field} in body must be of type ${(e.params as { type: string }).type}: ${show(value)}`,
+        field,
+      };
     case 'enum': {
       const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map(show).join(', ');
       return { reason: 'FieldValueNotSupported', message: `Unsupported value: ${show(value)}: supported values: ${allowed}`, field };
     }
-    case 'anyOf': case 'oneOf': case 'if': case 'then': case 'else':
+    case 'anyOf':
+    case 'oneOf':
+    case 'if':
+    case 'then':
+    case 'else':
       return undefined; // the branch errors carry the detail
     default:
-      return { reason: 'FieldValueInvalid', message: `Invalid value: ${show(value)}: ${field} in body ${e.message ?? 'is invalid'}`, field };
+      return {
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: ${show(value)}: ${field} in body ${e.message ?? 'is invalid'}`,
+        field,
+      };
   }
 }
 
@@ -164,7 +211,10 @@ export function validateCustom(rt: ResourceType, version: string, obj: KObject, 
         const c = causeFor(e, obj);
         if (!c) continue;
         const k = `${c.field}|${c.message}`;
-        if (!seen.has(k)) { seen.add(k); causes.push(c); }
+        if (!seen.has(k)) {
+          seen.add(k);
+          causes.push(c);
+        }
       }
       if (causes.length === 0) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: does not match the schema', field: '' });
     }
@@ -195,8 +245,12 @@ export function checkUnknownFields(pruned: string[], level: FieldValidation): st
  */
 export function builtinCauses(rt: ResourceType, o: KObject): StatusCause[] {
   if (rt.group !== '' || rt.kind !== 'Secret') return [];
-  const required: Record<string, string> = { 'kubernetes.io/dockerconfigjson': '.dockerconfigjson', 'kubernetes.io/dockercfg': '.dockercfg' };
+  const required: Record<string, string> = {
+    'kubernetes.io/dockerconfigjson': '.dockerconfigjson',
+    'kubernetes.io/dockercfg': '.dockercfg',
+  };
   const key = required[o.type as string];
-  if (key && !(o.data && Object.hasOwn(o.data, key))) return [{ reason: 'FieldValueRequired', message: 'Required value', field: `data[${key}]` }];
+  if (key && !(o.data && Object.hasOwn(o.data, key)))
+    return [{ reason: 'FieldValueRequired', message: 'Required value', field: `data[${key}]` }];
   return [];
 }

@@ -21,17 +21,33 @@ const otherVersionJson = new WeakMap<KObject, Map<string, string>>();
 
 function cachedJson(o: KObject, version: string, present: (o: KObject) => KObject): string {
   let m = otherVersionJson.get(o);
-  if (!m) { m = new Map(); otherVersionJson.set(o, m); }
+  if (!m) {
+    m = new Map();
+    otherVersionJson.set(o, m);
+  }
   let s = m.get(version);
-  if (s === undefined) { s = JSON.stringify(present(o)); m.set(version, s); }
+  if (s === undefined) {
+    s = JSON.stringify(present(o));
+    m.set(version, s);
+  }
   return s;
 }
 
-export interface ActiveWatch { close(): void }
+export interface ActiveWatch {
+  close(): void;
+}
 
 /** `defaultTimeoutSeconds` plays kube-apiserver's --min-request-timeout: watches without a
  *  timeoutSeconds last between it and twice it. */
-export function serveWatch(req: IncomingMessage, res: ServerResponse, store: Store, handlers: ResourceHandlers, s: RequestScope, active: Set<ActiveWatch>, defaultTimeoutSeconds = 1800): void {
+export function serveWatch(
+  req: IncomingMessage,
+  res: ServerResponse,
+  store: Store,
+  handlers: ResourceHandlers,
+  s: RequestScope,
+  active: Set<ActiveWatch>,
+  defaultTimeoutSeconds = 1800,
+): void {
   const { rt, version, query } = s;
   const match = combine(
     rt.namespaced && s.namespace ? (o) => o.metadata.namespace === s.namespace : undefined,
@@ -51,7 +67,11 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, store: Sto
   const present = (o: KObject) => handlers.present(rt, version, o);
   const kindApiVersion = apiVersionOf(rt.group, version);
 
-  res.writeHead(200, { 'Content-Type': table ? tableContentType(accept) : 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  res.writeHead(200, {
+    'Content-Type': table ? tableContentType(accept) : 'application/json',
+    'Cache-Control': 'no-cache, private',
+    'Transfer-Encoding': 'chunked',
+  });
   res.flushHeaders();
 
   let closed = false;
@@ -86,7 +106,9 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, store: Sto
   const handle: ActiveWatch = { close };
   active.add(handle);
   res.on('close', close);
-  req.on('close', () => { if (res.writableFinished || res.destroyed) close(); });
+  req.on('close', () => {
+    if (res.writableFinished || res.destroyed) close();
+  });
 
   const fail = (e: ApiError): void => {
     if (!closed) res.write(JSON.stringify({ type: 'ERROR', object: e.toStatus() }) + '\n');
@@ -96,11 +118,18 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, store: Sto
   const onEvent = (ev: StoreEvent): void => {
     const now = match(ev.object);
     const before = ev.prev ? match(ev.prev) : false;
-    if (ev.type === 'ADDED') { if (now) write('ADDED', ev.object); return; }
-    if (ev.type === 'DELETED') { if (before) write('DELETED', ev.object); return; }
+    if (ev.type === 'ADDED') {
+      if (now) write('ADDED', ev.object);
+      return;
+    }
+    if (ev.type === 'DELETED') {
+      if (before) write('DELETED', ev.object);
+      return;
+    }
     if (now && before) write('MODIFIED', ev.object);
     else if (now) write('ADDED', ev.object);
-    else if (before) write('DELETED', { ...ev.prev!, metadata: { ...ev.prev!.metadata, resourceVersion: ev.object.metadata.resourceVersion } });
+    else if (before)
+      write('DELETED', { ...ev.prev!, metadata: { ...ev.prev!.metadata, resourceVersion: ev.object.metadata.resourceVersion } });
   };
 
   const start = (): void => {
@@ -108,7 +137,8 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, store: Sto
     try {
       if (rvParam === '' || rvParam === '0' || sendInitial) {
         const from = store.currentRV();
-        for (const o of store.list(resourceKey(rt), rt.namespaced && s.namespace ? s.namespace : undefined)) if (match(o)) write('ADDED', o);
+        for (const o of store.list(resourceKey(rt), rt.namespaced && s.namespace ? s.namespace : undefined))
+          if (match(o)) write('ADDED', o);
         if (sendInitial && bookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
         unsubscribe = store.subscribe(resourceKey(rt), from, onEvent);
       } else {
@@ -121,19 +151,34 @@ export function serveWatch(req: IncomingMessage, res: ServerResponse, store: Sto
       throw e;
     }
     if (bookmarks) {
-      const tick = (): void => { bookmark(); timers.push(setTimeout(tick, BOOKMARK_INTERVAL_MS)); };
+      const tick = (): void => {
+        bookmark();
+        timers.push(setTimeout(tick, BOOKMARK_INTERVAL_MS));
+      };
       timers.push(setTimeout(tick, BOOKMARK_INTERVAL_MS));
     }
-    timers.push(setTimeout(() => { if (bookmarks) bookmark(); close(); }, timeoutMs));
+    timers.push(
+      setTimeout(() => {
+        if (bookmarks) bookmark();
+        close();
+      }, timeoutMs),
+    );
   };
 
   const requested = Number(rvParam);
   if (rvParam !== '' && Number.isInteger(requested) && requested > store.currentRV() && !sendInitial) {
     // A future RV: give the store a moment to catch up, as the watch cache does, then time out.
-    timers.push(setTimeout(() => {
-      if (store.currentRV() >= requested) return start();
-      fail(new ApiError(504, 'Timeout', `Too large resource version: ${requested}, current: ${store.currentRV()}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 }));
-    }, 3000));
+    timers.push(
+      setTimeout(() => {
+        if (store.currentRV() >= requested) return start();
+        fail(
+          new ApiError(504, 'Timeout', `Too large resource version: ${requested}, current: ${store.currentRV()}`, {
+            causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+            retryAfterSeconds: 1,
+          }),
+        );
+      }, 3000),
+    );
     return;
   }
   start();

@@ -65,10 +65,18 @@ export interface ControlPlane extends ApiServer {
    * TokenRequest API; the ServiceAccount is created when missing. It can do exactly what
    * RBAC grants `system:serviceaccount:<namespace>:<name>`.
    */
-  serviceAccountKubeconfig(namespace: string, name: string, opts?: ServiceAccountTokenOptions): Promise<{ path: string; yaml: string; token: string }>;
+  serviceAccountKubeconfig(
+    namespace: string,
+    name: string,
+    opts?: ServiceAccountTokenOptions,
+  ): Promise<{ path: string; yaml: string; token: string }>;
 }
 
-interface Proc { name: string; child: ChildProcess; log: string }
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  log: string;
+}
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -77,12 +85,22 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const c of live) if (c.exitCode === null && c.signalCode === null) try { c.kill('SIGKILL'); } catch { /* gone */ }
+    for (const c of live)
+      if (c.exitCode === null && c.signalCode === null)
+        try {
+          c.kill('SIGKILL');
+        } catch {
+          /* gone */
+        }
   });
 }
 
 function tail(path: string, n = 3000): string {
-  try { return readFileSync(path, 'utf8').slice(-n); } catch { return ''; }
+  try {
+    return readFileSync(path, 'utf8').slice(-n);
+  } catch {
+    return '';
+  }
 }
 
 function startProcess(dir: string, name: string, bin: string, args: string[]): Proc {
@@ -108,25 +126,32 @@ async function stopProcess(p: Proc, graceMs = 10_000): Promise<void> {
 }
 
 /** GET/POST with the CA pinned and a bearer token; resolves with status and body. */
-export function controlPlaneRequest(url: string, opts: { caPem?: string; insecure?: boolean; token?: string; method?: string; body?: unknown; timeoutMs?: number }): Promise<{ status: number; body: string }> {
+export function controlPlaneRequest(
+  url: string,
+  opts: { caPem?: string; insecure?: boolean; token?: string; method?: string; body?: unknown; timeoutMs?: number },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const data = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const req = request(url, {
-      method: opts.method ?? 'GET',
-      ca: opts.caPem,
-      rejectUnauthorized: !opts.insecure,
-      headers: {
-        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-        ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}),
-        accept: 'application/json',
+    const req = request(
+      url,
+      {
+        method: opts.method ?? 'GET',
+        ca: opts.caPem,
+        rejectUnauthorized: !opts.insecure,
+        headers: {
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}),
+          accept: 'application/json',
+        },
+        timeout: opts.timeoutMs ?? 10_000,
       },
-      timeout: opts.timeoutMs ?? 10_000,
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.once('timeout', () => req.destroy(new Error(`request to ${url} timed out`)));
     req.once('error', reject);
     req.end(data);
@@ -137,12 +162,18 @@ async function waitUntil(what: string, proc: Proc, timeoutMs: number, check: () 
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-      throw new ControlPlaneError('CONTROL_PLANE_START_FAILED', `${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}) before ${what}; its log ends:\n${tail(proc.log)}`);
+      throw new ControlPlaneError(
+        'CONTROL_PLANE_START_FAILED',
+        `${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}) before ${what}; its log ends:\n${tail(proc.log)}`,
+      );
     }
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new ControlPlaneError('CONTROL_PLANE_START_FAILED', `${proc.name} was not ${what} within ${timeoutMs} ms; its log ends:\n${tail(proc.log)}`);
+  throw new ControlPlaneError(
+    'CONTROL_PLANE_START_FAILED',
+    `${proc.name} was not ${what} within ${timeoutMs} ms; its log ends:\n${tail(proc.log)}`,
+  );
 }
 
 /** Files kube-apiserver needs, made once in DIR/pki and reused (a restarted plane keeps its identity and tokens). */
@@ -167,15 +198,25 @@ export async function preparePki(stateDir: string): Promise<ControlPlanePki> {
   const tokens = join(pki, 'tokens.csv');
   if (!existsSync(tokens)) {
     // token,user,uid,"groups"
-    writeFileSync(tokens, `${randomBytes(24).toString('hex')},gantry-admin,gantry-admin,"system:masters"
+    writeFileSync(
+      tokens,
+      `${randomBytes(24).toString('hex')},gantry-admin,gantry-admin,"system:masters"
 ${randomBytes(24).toString('hex')},system:kube-scheduler,system:kube-scheduler
-`, { mode: 0o600 });
+`,
+      { mode: 0o600 },
+    );
   }
-  const [admin, scheduler] = readFileSync(tokens, 'utf8').trim().split('\n').map((l) => l.split(',')[0]);
+  const [admin, scheduler] = readFileSync(tokens, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(',')[0]);
   return { dir: pki, caPem: tls.caPem, token: admin, schedulerToken: scheduler };
 }
 
-export interface Command { command: string; args: string[] }
+export interface Command {
+  command: string;
+  args: string[];
+}
 
 export function etcdCommand(stateDir: string, clientPort: number, peerPort: number): Command {
   const client = `http://127.0.0.1:${clientPort}`;
@@ -183,10 +224,15 @@ export function etcdCommand(stateDir: string, clientPort: number, peerPort: numb
   return {
     command: controlPlaneBinary('etcd'),
     args: [
-      '--name=gantry', `--data-dir=${join(stateDir, 'etcd')}`,
-      `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=gantry=${peer}`,
-      '--unsafe-no-fsync=true', '--log-level=warn',
+      '--name=gantry',
+      `--data-dir=${join(stateDir, 'etcd')}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=gantry=${peer}`,
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
     ],
   };
 }
@@ -196,13 +242,22 @@ export function apiserverCommand(pki: ControlPlanePki, etcdUrl: string, port: nu
   return {
     command: controlPlaneBinary('kube-apiserver'),
     args: [
-      `--etcd-servers=${etcdUrl}`, '--etcd-prefix=/registry',
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${port}`,
-      `--tls-cert-file=${f('server.crt')}`, `--tls-private-key-file=${f('server.key')}`, `--cert-dir=${pki.dir}`,
+      `--etcd-servers=${etcdUrl}`,
+      '--etcd-prefix=/registry',
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--tls-cert-file=${f('server.crt')}`,
+      `--tls-private-key-file=${f('server.key')}`,
+      `--cert-dir=${pki.dir}`,
       `--token-auth-file=${f('tokens.csv')}`,
       '--authorization-mode=RBAC',
-      `--service-account-issuer=https://127.0.0.1:${port}/`, `--service-account-signing-key-file=${f('sa.key')}`, `--service-account-key-file=${f('sa.pub')}`,
-      '--service-cluster-ip-range=10.0.0.0/24', '--allow-privileged=true', '--endpoint-reconciler-type=none',
+      `--service-account-issuer=https://127.0.0.1:${port}/`,
+      `--service-account-signing-key-file=${f('sa.key')}`,
+      `--service-account-key-file=${f('sa.pub')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--allow-privileged=true',
+      '--endpoint-reconciler-type=none',
       '--disable-admission-plugins=ServiceAccount,TaintNodesByCondition',
       '--profiling=false',
       ...extra,
@@ -215,24 +270,36 @@ export function apiserverCommand(pki: ControlPlanePki, etcdUrl: string, port: nu
  * no leader election, and the client QPS/burst given (its defaults, 50/100, would measure the
  * client limiter rather than the scheduler).
  */
-export function schedulerCommand(stateDir: string, kubeconfigPath: string, port: number, o: { qps?: number; burst?: number; extra?: string[] } = {}): Command {
+export function schedulerCommand(
+  stateDir: string,
+  kubeconfigPath: string,
+  port: number,
+  o: { qps?: number; burst?: number; extra?: string[] } = {},
+): Command {
   const config = join(stateDir, 'kube-scheduler.yaml');
-  writeFileSync(config, [
-    'apiVersion: kubescheduler.config.k8s.io/v1',
-    'kind: KubeSchedulerConfiguration',
-    'clientConnection:',
-    `  kubeconfig: ${JSON.stringify(kubeconfigPath)}`,
-    `  qps: ${o.qps ?? 50}`,
-    `  burst: ${o.burst ?? 100}`,
-    'leaderElection:',
-    '  leaderElect: false',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'apiVersion: kubescheduler.config.k8s.io/v1',
+      'kind: KubeSchedulerConfiguration',
+      'clientConnection:',
+      `  kubeconfig: ${JSON.stringify(kubeconfigPath)}`,
+      `  qps: ${o.qps ?? 50}`,
+      `  burst: ${o.burst ?? 100}`,
+      'leaderElection:',
+      '  leaderElect: false',
+      '',
+    ].join('\n'),
+  );
   return {
     command: controlPlaneBinary('kube-scheduler'),
     args: [
-      `--config=${config}`, `--authentication-kubeconfig=${kubeconfigPath}`, `--authorization-kubeconfig=${kubeconfigPath}`,
-      '--bind-address=127.0.0.1', `--secure-port=${port}`, `--cert-dir=${join(stateDir, 'scheduler-certs')}`,
+      `--config=${config}`,
+      `--authentication-kubeconfig=${kubeconfigPath}`,
+      `--authorization-kubeconfig=${kubeconfigPath}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--cert-dir=${join(stateDir, 'scheduler-certs')}`,
       ...(o.extra ?? []),
     ],
   };
@@ -240,7 +307,10 @@ export function schedulerCommand(stateDir: string, kubeconfigPath: string, port:
 
 /** True once kube-apiserver answers /readyz 200 to the admin. */
 export async function apiserverReady(url: string, pki: Pick<ControlPlanePki, 'caPem' | 'token'>): Promise<boolean> {
-  return (await controlPlaneRequest(`${url}/readyz`, { caPem: pki.caPem, token: pki.token, timeoutMs: 5000 }).catch(() => ({ status: 0 }))).status === 200;
+  return (
+    (await controlPlaneRequest(`${url}/readyz`, { caPem: pki.caPem, token: pki.token, timeoutMs: 5000 }).catch(() => ({ status: 0 })))
+      .status === 200
+  );
 }
 
 export interface ServiceAccountTokenOptions {
@@ -259,21 +329,49 @@ export interface ServiceAccountTokenOptions {
  * and its namespace are created when missing). It can do exactly what RBAC grants
  * `system:serviceaccount:<namespace>:<name>`.
  */
-export async function serviceAccountToken(url: string, pki: Pick<ControlPlanePki, 'caPem' | 'token'>, namespace: string, name: string, opts: ServiceAccountTokenOptions = {}): Promise<string> {
+export async function serviceAccountToken(
+  url: string,
+  pki: Pick<ControlPlanePki, 'caPem' | 'token'>,
+  namespace: string,
+  name: string,
+  opts: ServiceAccountTokenOptions = {},
+): Promise<string> {
   const expirationSeconds = opts.expirationSeconds ?? 7 * 24 * 3600;
-  const request = (path: string, method = 'GET', body?: unknown) => controlPlaneRequest(url + path, { caPem: pki.caPem, token: pki.token, method, body });
+  const request = (path: string, method = 'GET', body?: unknown) =>
+    controlPlaneRequest(url + path, { caPem: pki.caPem, token: pki.token, method, body });
   const ns = await request(`/api/v1/namespaces/${namespace}`);
-  if (ns.status === 404) await request('/api/v1/namespaces', 'POST', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
-  const sa = await request(`/api/v1/namespaces/${namespace}/serviceaccounts`, 'POST', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } });
-  if (sa.status !== 201 && sa.status !== 409) throw new ControlPlaneError('CONTROL_PLANE_REQUEST_FAILED', `creating ServiceAccount ${namespace}/${name}: HTTP ${sa.status} ${sa.body}`);
+  if (ns.status === 404)
+    await request('/api/v1/namespaces', 'POST', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  const sa = await request(`/api/v1/namespaces/${namespace}/serviceaccounts`, 'POST', {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { name },
+  });
+  if (sa.status !== 201 && sa.status !== 409)
+    throw new ControlPlaneError(
+      'CONTROL_PLANE_REQUEST_FAILED',
+      `creating ServiceAccount ${namespace}/${name}: HTTP ${sa.status} ${sa.body}`,
+    );
   let boundObjectRef: { kind: 'Node'; apiVersion: 'v1'; name: string; uid: string } | undefined;
   if (opts.boundNode) {
     const node = await request(`/api/v1/nodes/${encodeURIComponent(opts.boundNode)}`);
-    if (node.status !== 200) throw new ControlPlaneError('CONTROL_PLANE_REQUEST_FAILED', `a token bound to Node ${opts.boundNode}: the Node must exist (HTTP ${node.status} ${node.body})`);
+    if (node.status !== 200)
+      throw new ControlPlaneError(
+        'CONTROL_PLANE_REQUEST_FAILED',
+        `a token bound to Node ${opts.boundNode}: the Node must exist (HTTP ${node.status} ${node.body})`,
+      );
     boundObjectRef = { kind: 'Node', apiVersion: 'v1', name: opts.boundNode, uid: JSON.parse(node.body).metadata.uid };
   }
-  const tr = await request(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, 'POST', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds, ...(boundObjectRef ? { boundObjectRef } : {}) } });
-  if (tr.status !== 201) throw new ControlPlaneError('CONTROL_PLANE_REQUEST_FAILED', `TokenRequest for ServiceAccount ${namespace}/${name}: HTTP ${tr.status} ${tr.body}`);
+  const tr = await request(`/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, 'POST', {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: { expirationSeconds, ...(boundObjectRef ? { boundObjectRef } : {}) },
+  });
+  if (tr.status !== 201)
+    throw new ControlPlaneError(
+      'CONTROL_PLANE_REQUEST_FAILED',
+      `TokenRequest for ServiceAccount ${namespace}/${name}: HTTP ${tr.status} ${tr.body}`,
+    );
   return JSON.parse(tr.body).status.token as string;
 }
 
@@ -307,11 +405,21 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       const schedKubeconfig = join(dir, 'scheduler.kubeconfig');
       writeFileSync(schedKubeconfig, kubeconfigYaml(url, pki.caPem, pki.schedulerToken, 'kube-system'), { mode: 0o600 });
       const schedPort = await freePort();
-      const sc = schedulerCommand(dir, schedKubeconfig, schedPort, { qps: opts.schedulerQps, burst: opts.schedulerBurst, extra: opts.schedulerArgs });
+      const sc = schedulerCommand(dir, schedKubeconfig, schedPort, {
+        qps: opts.schedulerQps,
+        burst: opts.schedulerBurst,
+        extra: opts.schedulerArgs,
+      });
       const scheduler = startProcess(dir, 'kube-scheduler', sc.command, sc.args);
       procs.push(scheduler);
       // its serving certificate is self-signed by itself; this probe only asks whether it is up
-      await waitUntil('healthy', scheduler, 60_000, async () => (await controlPlaneRequest(`https://127.0.0.1:${schedPort}/healthz`, { insecure: true, timeoutMs: 2000 })).status === 200);
+      await waitUntil(
+        'healthy',
+        scheduler,
+        60_000,
+        async () =>
+          (await controlPlaneRequest(`https://127.0.0.1:${schedPort}/healthz`, { insecure: true, timeoutMs: 2000 })).status === 200,
+      );
     }
 
     let stopped = false;

@@ -24,13 +24,21 @@ export async function stopRunningSandbox(dir: string, timeoutMs = 60_000): Promi
   let forced = false;
   if (isAlive(run.pid)) {
     forced = true;
-    try { process.kill(run.pid, 'SIGKILL'); } catch {}
+    try {
+      process.kill(run.pid, 'SIGKILL');
+    } catch {}
   }
   for (const c of run.children ?? []) {
     // only what still runs with this state dir in its command line (pids get reused)
     if (isAlive(c.pid) && commandLineMentions(c.pid, sd.root)) {
       forced = true;
-      try { process.kill(-c.pid, 'SIGKILL'); } catch { try { process.kill(c.pid, 'SIGKILL'); } catch {} }
+      try {
+        process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(c.pid, 'SIGKILL');
+        } catch {}
+      }
     }
   }
   // and anything else carrying the state dir's marker (a child spawned after the last record)
@@ -79,10 +87,22 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
   const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sd.kubeconfig }));
   try {
     for (const n of st.nodes) {
-      const lease = await kube.get(resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace: 'gantry-system', name: `gantry-agent-${n.name}` })).catch(() => undefined);
+      const lease = await kube
+        .get(
+          resourcePath({
+            group: 'coordination.k8s.io',
+            version: 'v1',
+            plural: 'leases',
+            namespace: 'gantry-system',
+            name: `gantry-agent-${n.name}`,
+          }),
+        )
+        .catch(() => undefined);
       n.agentRenewedAt = lease?.spec?.renewTime;
     }
-    const list = await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providers' })).catch(() => ({ items: [] as any[] }));
+    const list = await kube
+      .list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providers' }))
+      .catch(() => ({ items: [] as any[] }));
     for (const p of list.items) {
       st.providers.push({
         namespace: p.metadata.namespace,
@@ -100,15 +120,24 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
 
 export function formatStatus(s: SandboxStatus): string {
   if (!s.exists) return `no sandbox in ${s.stateDir} (start one with \`gantry sandbox up\`)`;
-  const lines = [`sandbox ${s.stateDir}: ${s.running ? `running (pid ${s.pid}, since ${s.startedAt})` : 'stopped (`gantry sandbox up` resumes it)'}`];
+  const lines = [
+    `sandbox ${s.stateDir}: ${s.running ? `running (pid ${s.pid}, since ${s.startedAt})` : 'stopped (`gantry sandbox up` resumes it)'}`,
+  ];
   if (s.running) {
-    lines.push(`  API server   ${s.apiserverUrl} (${s.apiserver === 'real' ? 'kube-apiserver + etcd' : 'emulator'})`, `  kubeconfig   ${s.kubeconfig}`, `  NATS         ${s.natsUrl}`);
+    lines.push(
+      `  API server   ${s.apiserverUrl} (${s.apiserver === 'real' ? 'kube-apiserver + etcd' : 'emulator'})`,
+      `  kubeconfig   ${s.kubeconfig}`,
+      `  NATS         ${s.natsUrl}`,
+    );
   }
   lines.push(`  registry     ${s.registry}`);
   for (const c of s.children) lines.push(`  ${c.name.padEnd(24)} pid ${c.pid}  ${c.alive ? 'running' : 'EXITED'}`);
   for (const n of s.nodes) {
-    lines.push(`  node ${n.name.padEnd(16)} ${n.arch}/${n.os}${n.foreign ? ' (foreign)' : ''}${s.running ? `  agent lease ${n.agentRenewedAt ?? 'none'}` : ''}`);
+    lines.push(
+      `  node ${n.name.padEnd(16)} ${n.arch}/${n.os}${n.foreign ? ' (foreign)' : ''}${s.running ? `  agent lease ${n.agentRenewedAt ?? 'none'}` : ''}`,
+    );
   }
-  for (const p of s.providers) lines.push(`  provider ${p.namespace}/${p.name}  ready ${p.ready ?? 0}/${p.desired ?? '?'}  Ready=${p.readyCondition ?? 'Unknown'}`);
+  for (const p of s.providers)
+    lines.push(`  provider ${p.namespace}/${p.name}  ready ${p.ready ?? 0}/${p.desired ?? '?'}  Ready=${p.readyCondition ?? 'Unknown'}`);
   return lines.join('\n');
 }

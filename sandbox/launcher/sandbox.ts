@@ -36,14 +36,23 @@ import { startNatsCluster } from './nats-server.js';
 import { DEFAULT_NODE_SPEC, parseNodeSpec, type SandboxNode } from './node-spec.js';
 import { chooseRegistryKind, startRegistry, type SandboxRegistry } from './registry-server.js';
 import { commandLineMentions, isAlive, StateDir, writeAtomic, type RunRecord, type SandboxState } from './state-dir.js';
-import { applyCrds, applyExamples, applyObjects, defaultExampleProviders, sandboxExampleFiles, ensureNamespace, GANTRY_NAMESPACE, registerNodes, type AppliedExample } from './cluster-objects.js';
+import {
+  applyCrds,
+  applyExamples,
+  applyObjects,
+  defaultExampleProviders,
+  sandboxExampleFiles,
+  ensureNamespace,
+  GANTRY_NAMESPACE,
+  registerNodes,
+  type AppliedExample,
+} from './cluster-objects.js';
 import { defaultStateDir } from './defaults.js';
 import { KEY_FILES, MembraneAuthority } from '../../membrane/authority.js';
 import { adminPermissions } from '../../membrane/permissions.js';
 import { chooseApiserverKind, startRealApiserver } from './real-apiserver.js';
 import { controlPlaneVersions } from '../controlplane/index.js';
 import { buildProviders, devKeys, EXAMPLE_ARCHIVES, publishExamples, type PublishedArchive } from './example-archives.js';
-
 
 export interface SandboxOptions {
   stateDir?: string;
@@ -106,7 +115,10 @@ function say(out: NodeJS.WritableStream | undefined, line: string): void {
 async function portFor(saved: number | undefined, what: string, sd: StateDir): Promise<number> {
   if (saved === undefined) return freePort();
   if (!(await portIsFree(saved))) {
-    throw new SandboxError('SANDBOX_PORT_TAKEN', `${what} port 127.0.0.1:${saved} (kept in ${sd.stateFile} so resumed clients keep working) is in use; free it, or remove ${sd.root} to start afresh`);
+    throw new SandboxError(
+      'SANDBOX_PORT_TAKEN',
+      `${what} port 127.0.0.1:${saved} (kept in ${sd.stateFile} so resumed clients keep working) is in use; free it, or remove ${sd.root} to start afresh`,
+    );
   }
   return saved;
 }
@@ -129,15 +141,23 @@ function reapOrphans(sd: StateDir, out?: NodeJS.WritableStream): void {
     // dir (every child's does) is ours to kill
     if (Number.isInteger(c.pid) && isAlive(c.pid) && commandLineMentions(c.pid, sd.root)) {
       say(out, `  stopping ${c.name} (pid ${c.pid}) left by a previous sandbox that did not stop cleanly`);
-      try { process.kill(-c.pid, 'SIGKILL'); } catch { try { process.kill(c.pid, 'SIGKILL'); } catch {} }
+      try {
+        process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(c.pid, 'SIGKILL');
+        } catch {}
+      }
     }
   }
-  for (const pid of killMarked(sd.root)) say(out, `  stopped pid ${pid} (marked with this state dir) left by a previous sandbox that did not stop cleanly`);
+  for (const pid of killMarked(sd.root))
+    say(out, `  stopped pid ${pid} (marked with this state dir) left by a previous sandbox that did not stop cleanly`);
 }
 
 function countOption(n: number | undefined, what: string): number | undefined {
   if (n === undefined) return undefined;
-  if (!Number.isInteger(n) || n < 1 || n > 9) throw new SandboxError('SANDBOX_BAD_COUNT', `${what} must be a whole number from 1 to 9, got ${n}`, 'usage');
+  if (!Number.isInteger(n) || n < 1 || n > 9)
+    throw new SandboxError('SANDBOX_BAD_COUNT', `${what} must be a whole number from 1 to 9, got ${n}`, 'usage');
   return n;
 }
 
@@ -154,15 +174,27 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   reapOrphans(sd, out); // before readRun(), which clears a dead launcher's record
   const running = sd.readRun();
   if (running && running.pid !== process.pid) {
-    throw new SandboxError('SANDBOX_ALREADY_RUNNING', `a sandbox is already running on ${sd.root} (pid ${running.pid}); stop it with \`gantry sandbox down --state-dir ${sd.root}\``);
+    throw new SandboxError(
+      'SANDBOX_ALREADY_RUNNING',
+      `a sandbox is already running on ${sd.root} (pid ${running.pid}); stop it with \`gantry sandbox down --state-dir ${sd.root}\``,
+    );
   }
 
   // What the first `up` decides is kept; a resume reuses it.
   let state = sd.readState();
   const resumed = !!state;
   if (state) {
-    if (opts.nodes !== undefined || opts.registry !== undefined || opts.natsServers !== undefined || opts.controllers !== undefined || (askedApiserver !== undefined && askedApiserver !== (state.apiserver ?? 'emulated'))) {
-      say(out, `note: ${sd.root} was created with ${state.nodes.length} nodes, a ${state.registry.kind} registry and the ${state.apiserver ?? 'emulated'} API server; resuming that (remove the dir for a new layout)`);
+    if (
+      opts.nodes !== undefined ||
+      opts.registry !== undefined ||
+      opts.natsServers !== undefined ||
+      opts.controllers !== undefined ||
+      (askedApiserver !== undefined && askedApiserver !== (state.apiserver ?? 'emulated'))
+    ) {
+      say(
+        out,
+        `note: ${sd.root} was created with ${state.nodes.length} nodes, a ${state.registry.kind} registry and the ${state.apiserver ?? 'emulated'} API server; resuming that (remove the dir for a new layout)`,
+      );
     }
     if (state.apiserver === 'real') chooseApiserverKind('real'); // the binaries must still be there
   } else {
@@ -196,8 +228,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const apiserverPort = await portFor(st.apiserverPort, 'API server', sd);
   const realApi = st.apiserver === 'real';
   if (realApi) {
-    st.etcdPort = await portFor(st.etcdPort ?? await freePort(), 'etcd', sd);
-    st.etcdPeerPort = await portFor(st.etcdPeerPort ?? await freePort(), 'etcd peer', sd);
+    st.etcdPort = await portFor(st.etcdPort ?? (await freePort()), 'etcd', sd);
+    st.etcdPeerPort = await portFor(st.etcdPeerPort ?? (await freePort()), 'etcd peer', sd);
   }
   const natsPort = await portFor(st.natsPort, 'NATS', sd);
   const natsPorts = [natsPort];
@@ -215,7 +247,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   const unexpected = (p: ManagedProcess, code: number | null, signal: NodeJS.Signals | null) => {
-    say(out, `! ${p.name} exited unexpectedly (${signal ?? `code ${code}`}); last lines of ${p.o.logFile}:\n${p.logTail().split('\n').slice(-8).join('\n')}`);
+    say(
+      out,
+      `! ${p.name} exited unexpectedly (${signal ?? `code ${code}`}); last lines of ${p.o.logFile}:\n${p.logTail().split('\n').slice(-8).join('\n')}`,
+    );
   };
 
   const record = (): RunRecord => ({
@@ -258,7 +293,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     say(out, `${sig} during start-up: stopping what has started`);
   };
   const checkInterrupted = () => {
-    if (interrupted) throw new SandboxError('SANDBOX_INTERRUPTED', `start-up interrupted by ${interrupted}; everything started was stopped`);
+    if (interrupted)
+      throw new SandboxError('SANDBOX_INTERRUPTED', `start-up interrupted by ${interrupted}; everything started was stopped`);
   };
   process.on('SIGINT', onStartupSignal);
   process.on('SIGTERM', onStartupSignal);
@@ -273,7 +309,16 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     let agentKubeconfig = sd.kubeconfig;
     if (realApi) {
       sd.writeState(st);
-      const real = await startRealApiserver({ sd, apiserverPort, etcdPort: st.etcdPort!, etcdPeerPort: st.etcdPeerPort!, env, onUnexpectedExit: unexpected, group, packageRoot: packageRoot() });
+      const real = await startRealApiserver({
+        sd,
+        apiserverPort,
+        etcdPort: st.etcdPort!,
+        etcdPeerPort: st.etcdPeerPort!,
+        env,
+        onUnexpectedExit: unexpected,
+        group,
+        packageRoot: packageRoot(),
+      });
       checkInterrupted();
       apiUrl = real.url;
       controllerKubeconfig = real.controllerKubeconfig;
@@ -298,8 +343,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       apiUrl = `https://127.0.0.1:${apiserverPort}`;
       writeAtomic(sd.kubeconfig, readFileSync(apiKubeconfig, 'utf8'), 0o600);
     }
-    say(out, `  API server     ${apiUrl}  ${realApi ? `kube-apiserver ${controlPlaneVersions().k8s} + etcd ${controlPlaneVersions().etcd}` : '(emulator)'}  (kubeconfig ${sd.kubeconfig})`);
-    if (realApi) say(out, `  identities     controller and agents run as deploy/base's ServiceAccounts gantry-system/gantry-controller and gantry-agent`);
+    say(
+      out,
+      `  API server     ${apiUrl}  ${realApi ? `kube-apiserver ${controlPlaneVersions().k8s} + etcd ${controlPlaneVersions().etcd}` : '(emulator)'}  (kubeconfig ${sd.kubeconfig})`,
+    );
+    if (realApi)
+      say(
+        out,
+        `  identities     controller and agents run as deploy/base's ServiceAccounts gantry-system/gantry-controller and gantry-agent`,
+      );
     kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sd.kubeconfig }));
     await ensureNamespace(kube, GANTRY_NAMESPACE);
     const crds = await applyCrds(kube, join(packageRoot(), 'crds'));
@@ -309,7 +361,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     say(out, `  CRDs           ${crds.join(', ')}`);
     const host = hostTarget();
     for (const n of st.nodes) {
-      say(out, `  node           ${n.name}  ${n.arch}/${n.os}${n.foreign ? `  (foreign: its agent runs on this ${host} host and cannot load ${n.target} binaries; it shows placement only)` : ''}`);
+      say(
+        out,
+        `  node           ${n.name}  ${n.arch}/${n.os}${n.foreign ? `  (foreign: its agent runs on this ${host} host and cannot load ${n.target} binaries; it shows placement only)` : ''}`,
+      );
     }
 
     // 2. NATS and the registry
@@ -324,8 +379,18 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       group,
     });
     checkInterrupted();
-    say(out, `  NATS           ${natsUrl} (${natsPorts.length > 1 ? `a cluster of ${natsPorts.length} servers, ` : ''}operator mode; admin creds ${sd.adminCreds})`);
-    const registry = await startRegistry({ kind: st.registry.kind, dir: sd.registryDir, port: st.registry.port, logFile: sd.log('registry'), onUnexpectedExit: unexpected, group });
+    say(
+      out,
+      `  NATS           ${natsUrl} (${natsPorts.length > 1 ? `a cluster of ${natsPorts.length} servers, ` : ''}operator mode; admin creds ${sd.adminCreds})`,
+    );
+    const registry = await startRegistry({
+      kind: st.registry.kind,
+      dir: sd.registryDir,
+      port: st.registry.port,
+      logFile: sd.log('registry'),
+      onUnexpectedExit: unexpected,
+      group,
+    });
     checkInterrupted();
     st.registry.location = registry.location;
     say(out, `  registry       ${registry.location} (${registry.kind})`);
@@ -337,7 +402,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const providersDir = join(packageRoot(), 'providers');
     buildProviders(providersDir, sd.log('providers-build'));
     const archives = await publishExamples({ refFor: registry.refFor, plainHttp: registry.plainHttp, providersDir, target: host, keys });
-    for (const a of archives) say(out, `  archive        ${a.ref}  revision ${a.revision}${a.pushed ? ' (signed and pushed)' : ' (already published)'}`);
+    for (const a of archives)
+      say(out, `  archive        ${a.ref}  revision ${a.revision}${a.pushed ? ' (signed and pushed)' : ' (already published)'}`);
 
     // 4. the controller and one agent per node, as the same commands a cluster runs
     const kubeconfigArgs = ['--kubeconfig', agentKubeconfig];
@@ -355,7 +421,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const metricsPorts = [st.controllerMetricsPort, ...(st.extraControllerMetricsPorts ?? [])];
     const controllers = metricsPorts.map((port, k) => {
       const name = k === 0 ? 'controller' : `controller-${k + 1}`;
-      const config: ControllerChildConfig = { ...controllerConfig, metricsAddr: `127.0.0.1:${port}`, ...(metricsPorts.length > 1 ? { identity: name } : {}) };
+      const config: ControllerChildConfig = {
+        ...controllerConfig,
+        metricsAddr: `127.0.0.1:${port}`,
+        ...(metricsPorts.length > 1 ? { identity: name } : {}),
+      };
       return new ManagedProcess({
         name,
         command: process.execPath,
@@ -371,14 +441,32 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     });
     await Promise.all(controllers.map((c) => c.start()));
     checkInterrupted();
-    say(out, `  controller     ${controllers.map((c, k) => `${c.name} pid ${c.pid}, metrics http://127.0.0.1:${metricsPorts[k]}/metrics`).join('; ')}${controllers.length > 1 ? ' (one leads, the others stand by)' : ''}`);
+    say(
+      out,
+      `  controller     ${controllers.map((c, k) => `${c.name} pid ${c.pid}, metrics http://127.0.0.1:${metricsPorts[k]}/metrics`).join('; ')}${controllers.length > 1 ? ' (one leads, the others stand by)' : ''}`,
+    );
 
     const agents = st.nodes.map(
       (n) =>
         new ManagedProcess({
           name: `agent-${n.name}`,
           command: process.execPath,
-          args: [gantryBin(), 'agent', ...kubeconfigArgs, '--node', n.name, '--nats', natsUrl, '--namespace', GANTRY_NAMESPACE, '--cache-dir', sd.cacheDir(n.name), '--membrane', ...trustArgs, ...(n.foreign ? ['--target', n.target] : [])],
+          args: [
+            gantryBin(),
+            'agent',
+            ...kubeconfigArgs,
+            '--node',
+            n.name,
+            '--nats',
+            natsUrl,
+            '--namespace',
+            GANTRY_NAMESPACE,
+            '--cache-dir',
+            sd.cacheDir(n.name),
+            '--membrane',
+            ...trustArgs,
+            ...(n.foreign ? ['--target', n.target] : []),
+          ],
           logFile: sd.log(`agent-${n.name}`),
           env,
           onUnexpectedExit: unexpected,
@@ -402,8 +490,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const files = sandboxExampleFiles(opts.examplesDir ?? join(packageRoot(), 'examples'));
       examples = files.length
         ? await applyExamples(kube, files, registry.location)
-        : await applyObjects(kube, defaultExampleProviders(archives.map((a) => ({ ...a, capid: EXAMPLE_ARCHIVES.find((e) => e.name === a.name)!.capid }))));
-      for (const e of examples) say(out, `  example        ${e.kind} ${e.namespace}/${e.name}${e.created ? ' (applied)' : ' (exists; left as is)'}`);
+        : await applyObjects(
+            kube,
+            defaultExampleProviders(archives.map((a) => ({ ...a, capid: EXAMPLE_ARCHIVES.find((e) => e.name === a.name)!.capid }))),
+          );
+      for (const e of examples)
+        say(out, `  example        ${e.kind} ${e.namespace}/${e.name}${e.created ? ' (applied)' : ' (exists; left as is)'}`);
     }
     // a Ctrl-C while the examples were applied must not be lost once the handler goes
     checkInterrupted();
@@ -424,9 +516,14 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       processes: () => Object.fromEntries(children.map((c) => [c.name, c.running ? c.pid : undefined])),
       restart: async (name: string) => {
         const c = children.find((x) => x.name === name);
-        if (!c) throw new SandboxError('SANDBOX_NO_SUCH_PART', `the sandbox has no part named ${name} (it has ${children.map((x) => x.name).join(', ')})`);
+        if (!c)
+          throw new SandboxError(
+            'SANDBOX_NO_SUCH_PART',
+            `the sandbox has no part named ${name} (it has ${children.map((x) => x.name).join(', ')})`,
+          );
         if (stopping) throw new SandboxError('SANDBOX_NO_SUCH_PART', `the sandbox is stopping; ${name} is not restarted`);
-        if (c.running) throw new SandboxError('SANDBOX_NO_SUCH_PART', `${name} is running (pid ${c.pid}); only a part that died is restarted`);
+        if (c.running)
+          throw new SandboxError('SANDBOX_NO_SUCH_PART', `${name} is running (pid ${c.pid}); only a part that died is restarted`);
         await c.start();
         sd.updateRun(record());
       },
@@ -450,10 +547,16 @@ async function crdsServed(kube: KubeClient, checkInterrupted: () => void, timeou
   for (;;) {
     checkInterrupted();
     try {
-      for (const plural of ['providers', 'providerinstances']) await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural }), { limit: 1 });
+      for (const plural of ['providers', 'providerinstances'])
+        await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural }), { limit: 1 });
       return;
     } catch (err) {
-      if (Date.now() > deadline) throw new SandboxError('SANDBOX_PROCESS_FAILED', `the Gantry CRDs were not served within ${timeoutMs} ms: ${(err as Error).message}`, 'failure');
+      if (Date.now() > deadline)
+        throw new SandboxError(
+          'SANDBOX_PROCESS_FAILED',
+          `the Gantry CRDs were not served within ${timeoutMs} ms: ${(err as Error).message}`,
+          'failure',
+        );
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -462,7 +565,15 @@ async function crdsServed(kube: KubeClient, checkInterrupted: () => void, timeou
 /** True when the agent on `node` has renewed its Lease after `sinceMs`. */
 async function leaseRenewedSince(kube: KubeClient, node: string, sinceMs: number): Promise<boolean> {
   try {
-    const lease = await kube.get(resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace: GANTRY_NAMESPACE, name: `gantry-agent-${node}` }));
+    const lease = await kube.get(
+      resourcePath({
+        group: 'coordination.k8s.io',
+        version: 'v1',
+        plural: 'leases',
+        namespace: GANTRY_NAMESPACE,
+        name: `gantry-agent-${node}`,
+      }),
+    );
     const t = Date.parse(lease?.spec?.renewTime ?? '');
     return Number.isFinite(t) && t >= sinceMs - 1000;
   } catch {

@@ -12,9 +12,16 @@ import { MemoryStore } from '../../sandbox/apiserver/store.js';
 import type { KObject } from '../../sandbox/apiserver/types.js';
 
 const dirs: string[] = [];
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
-const cm = (name: string, v: number): KObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { v: String(v) } });
+const cm = (name: string, v: number): KObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'default' },
+  data: { v: String(v) },
+});
 
 describe('persistence', () => {
   it('restores the latest state through journal flushes and compactions', async () => {

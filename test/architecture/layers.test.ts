@@ -39,7 +39,7 @@ function sources(dir: string): string[] {
 }
 
 /** Every relative import in a file: [specifier, type-only?]. */
-export function importsOf(text: string): [string, boolean][] {
+function importsOf(text: string): [string, boolean][] {
   const out: [string, boolean][] = [];
   for (const m of text.matchAll(/^\s*(import|export)\s+(type\s+)?[^'";]*?\sfrom\s+'([^']+)'/gms)) out.push([m[3], !!m[2]]);
   for (const m of text.matchAll(/^\s*import\s+'([^']+)'/gm)) out.push([m[1], false]);

@@ -13,18 +13,36 @@ import type { RolloutPlan } from '../../controller/rollout.js';
 
 const t0 = Date.parse('2026-01-01T00:00:00Z');
 const KEY = 'apps/kv';
-const cluster: Map<string, NodeView> = new Map(['quiet', 'busy'].map((n) => [n, nodeView(
-  { metadata: { name: n, labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/os': 'linux' } }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
-  { metadata: { name: `gantry-agent-${n}`, annotations: {} }, spec: { holderIdentity: n, renewTime: new Date(t0).toISOString() } },
-  Number.MAX_SAFE_INTEGER, // the agents stay live for the whole test clock
-  t0,
-)]));
+const cluster: Map<string, NodeView> = new Map(
+  ['quiet', 'busy'].map((n) => [
+    n,
+    nodeView(
+      {
+        metadata: { name: n, labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/os': 'linux' } },
+        spec: {},
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      },
+      { metadata: { name: `gantry-agent-${n}`, annotations: {} }, spec: { holderIdentity: n, renewTime: new Date(t0).toISOString() } },
+      Number.MAX_SAFE_INTEGER, // the agents stay live for the whole test clock
+      t0,
+    ),
+  ]),
+);
 const load = new Map([['busy', 4]]);
 const plan = { remove: [], create: 1, kept: [], updated: 0, updatedReady: 0, old: 0, ready: 0, complete: false } as RolloutPlan;
 
 /** Where the schedule phase puts one replacement at `now`, given the failures recorded so far. */
 function replacementAt(failed: FailedNodes, now: number) {
-  return schedulePhase({ key: KEY, spec: { archive: { ref: 'r/kv' } } as any, resolved: { digest: 'sha256:1', revision: 1, targets: ['x86_64-linux'] } as any, plan, nodes: cluster, load, previous: new Set(), avoid: failed.avoided(KEY, now) });
+  return schedulePhase({
+    key: KEY,
+    spec: { archive: { ref: 'r/kv' } } as any,
+    resolved: { digest: 'sha256:1', revision: 1, targets: ['x86_64-linux'] } as any,
+    plan,
+    nodes: cluster,
+    load,
+    previous: new Set(),
+    avoid: failed.avoided(KEY, now),
+  });
 }
 
 describe('the avoid list', () => {

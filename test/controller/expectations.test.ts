@@ -23,12 +23,21 @@ const DIGEST = 'sha256:' + 'a'.repeat(64);
 const now = Date.now();
 
 function nodes(...names: string[]): Map<string, NodeView> {
-  return new Map(names.map((n) => [n, nodeView(
-    { metadata: { name: n, labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/os': 'linux' } }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
-    { metadata: { name: `gantry-agent-${n}`, annotations: {} }, spec: { holderIdentity: n, renewTime: new Date(now).toISOString() } },
-    20_000,
-    now,
-  )]));
+  return new Map(
+    names.map((n) => [
+      n,
+      nodeView(
+        {
+          metadata: { name: n, labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/os': 'linux' } },
+          spec: {},
+          status: { conditions: [{ type: 'Ready', status: 'True' }] },
+        },
+        { metadata: { name: `gantry-agent-${n}`, annotations: {} }, spec: { holderIdentity: n, renewTime: new Date(now).toISOString() } },
+        20_000,
+        now,
+      ),
+    ]),
+  );
 }
 
 /** Provider name → uid (the API server's garbage collector removes instances whose owner does not exist). */
@@ -38,8 +47,19 @@ function instance(provider: string, node: string, n: number): ProviderInstance {
   return {
     apiVersion,
     kind: 'ProviderInstance',
-    metadata: { name: `${provider}-${node}-${n}`, namespace: NS, labels: { [labels.provider]: provider, [labels.node]: node }, ownerReferences: [{ apiVersion, kind: 'Provider', name: provider, uid: owners.get(provider)!, controller: true }] },
-    spec: { provider, nodeName: node, archive: { ref: 'registry.test/acme/echo', digest: DIGEST, revision: 1 }, target: 'x86_64-linux', linkName: 'default' },
+    metadata: {
+      name: `${provider}-${node}-${n}`,
+      namespace: NS,
+      labels: { [labels.provider]: provider, [labels.node]: node },
+      ownerReferences: [{ apiVersion, kind: 'Provider', name: provider, uid: owners.get(provider)!, controller: true }],
+    },
+    spec: {
+      provider,
+      nodeName: node,
+      archive: { ref: 'registry.test/acme/echo', digest: DIGEST, revision: 1 },
+      target: 'x86_64-linux',
+      linkName: 'default',
+    },
   } as ProviderInstance;
 }
 
@@ -50,15 +70,26 @@ describe('creation expectations', () => {
   beforeAll(async () => {
     api = await startTestApiServer();
     client = new KubeClient(api.kc);
-    for (const crd of [providerCrd(), providerInstanceCrd()]) await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    for (const crd of [providerCrd(), providerInstanceCrd()])
+      await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
     try {
       await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
-    await waitFor('CRDs served', async () => (await client.list(instancesPath(NS))) !== undefined && (await client.list(`/apis/gantry.dev/v1alpha1/namespaces/${NS}/providers`)) !== undefined);
+    await waitFor(
+      'CRDs served',
+      async () =>
+        (await client.list(instancesPath(NS))) !== undefined &&
+        (await client.list(`/apis/gantry.dev/v1alpha1/namespaces/${NS}/providers`)) !== undefined,
+    );
     for (const name of ['echo', 'other']) {
-      const p = await client.create<any>(`/apis/gantry.dev/v1alpha1/namespaces/${NS}/providers`, { apiVersion, kind: 'Provider', metadata: { name, namespace: NS }, spec: { archive: { ref: 'registry.test/acme/echo' } } });
+      const p = await client.create<any>(`/apis/gantry.dev/v1alpha1/namespaces/${NS}/providers`, {
+        apiVersion,
+        kind: 'Provider',
+        metadata: { name, namespace: NS },
+        spec: { archive: { ref: 'registry.test/acme/echo' } },
+      });
       owners.set(name, p.metadata.uid);
     }
   });
@@ -75,9 +106,36 @@ describe('creation expectations', () => {
     // the reconciler's phases 3 and 4 over what the index says this Provider has
     const reconcile = async (provider: string, desired: number) => {
       const have = index.instancesOf(`${NS}/${provider}`);
-      const plan = planRollout({ instances: have.map((i) => ({ name: i.metadata.name, node: i.spec.nodeName, digest: i.spec.archive.digest, ready: false, createdAt: new Date(now).toISOString() })), targetDigest: DIGEST, desired, maxSurge: 1, maxUnavailable: 0, load: index.load() });
-      const s = schedulePhase({ key: `${NS}/${provider}`, spec: { archive: { ref: 'registry.test/acme/echo' } } as any, resolved: { digest: DIGEST, revision: 1, targets: ['x86_64-linux'] } as any, plan, nodes: cluster, load: index.load(), previous: new Set(have.map((i) => i.spec.nodeName)), avoid: new Set() });
-      return (await writer.create(NS, s.placements.map((p) => instance(provider, p.node, serial++)))).created;
+      const plan = planRollout({
+        instances: have.map((i) => ({
+          name: i.metadata.name,
+          node: i.spec.nodeName,
+          digest: i.spec.archive.digest,
+          ready: false,
+          createdAt: new Date(now).toISOString(),
+        })),
+        targetDigest: DIGEST,
+        desired,
+        maxSurge: 1,
+        maxUnavailable: 0,
+        load: index.load(),
+      });
+      const s = schedulePhase({
+        key: `${NS}/${provider}`,
+        spec: { archive: { ref: 'registry.test/acme/echo' } } as any,
+        resolved: { digest: DIGEST, revision: 1, targets: ['x86_64-linux'] } as any,
+        plan,
+        nodes: cluster,
+        load: index.load(),
+        previous: new Set(have.map((i) => i.spec.nodeName)),
+        avoid: new Set(),
+      });
+      return (
+        await writer.create(
+          NS,
+          s.placements.map((p) => instance(provider, p.node, serial++)),
+        )
+      ).created;
     };
     expect(await reconcile('echo', 2)).toBe(2);
     expect(await reconcile('echo', 2)).toBe(0); // the watch has shown nothing yet

@@ -5,11 +5,32 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Toleration } from '../../api/provider.js';
-import { archiveTarget, defaultFilters, lostReason, taintToleration, tolerates, type PlacementRequest } from '../../controller/scheduling/filters.js';
+import {
+  archiveTarget,
+  defaultFilters,
+  lostReason,
+  taintToleration,
+  tolerates,
+  type PlacementRequest,
+} from '../../controller/scheduling/filters.js';
 import type { NodeView, Taint } from '../../controller/scheduling/nodes.js';
 
-const node = (extra: Partial<NodeView> = {}): NodeView => ({ name: 'n', labels: {}, platform: 'amd64/linux', ready: true, unschedulable: false, taints: [], target: 'x86_64-linux', agentLive: true, ...extra });
-const req = (tolerations?: Toleration[]): PlacementRequest => ({ archiveTargets: new Set(['x86_64-linux']), occupied: new Set(), tolerations });
+const node = (extra: Partial<NodeView> = {}): NodeView => ({
+  name: 'n',
+  labels: {},
+  platform: 'amd64/linux',
+  ready: true,
+  unschedulable: false,
+  taints: [],
+  target: 'x86_64-linux',
+  agentLive: true,
+  ...extra,
+});
+const req = (tolerations?: Toleration[]): PlacementRequest => ({
+  archiveTargets: new Set(['x86_64-linux']),
+  occupied: new Set(),
+  tolerations,
+});
 
 describe('tolerates', () => {
   const gpu: Taint = { key: 'gpu', value: 'a100', effect: 'NoSchedule' };
@@ -29,7 +50,15 @@ describe('tolerates', () => {
     ['no key, Exists: everything', [{ operator: 'Exists' }], gpu, true],
     ['no key, Exists, another effect', [{ operator: 'Exists', effect: 'NoExecute' }], gpu, false],
     ['no key, Equal: nothing', [{ operator: 'Equal', value: 'a100' }], gpu, false],
-    ['one of several matches', [{ key: 'cpu', operator: 'Exists' }, { key: 'gpu', operator: 'Exists' }], gpu, true],
+    [
+      'one of several matches',
+      [
+        { key: 'cpu', operator: 'Exists' },
+        { key: 'gpu', operator: 'Exists' },
+      ],
+      gpu,
+      true,
+    ],
   ])('%s', (_, tolerations, taint, want) => {
     expect(tolerates(tolerations, taint)).toBe(want);
   });
@@ -44,7 +73,12 @@ describe('filters', () => {
     expect(taintToleration.check(noExecute, req())).toBe('untolerated taint maintenance:NoExecute');
     expect(taintToleration.check(node({ taints: [{ key: 'spot', effect: 'PreferNoSchedule' }] }), req())).toBeUndefined();
     // the first untolerated one is named
-    const two = node({ taints: [{ key: 'a', effect: 'NoSchedule' }, { key: 'b', effect: 'NoSchedule' }] });
+    const two = node({
+      taints: [
+        { key: 'a', effect: 'NoSchedule' },
+        { key: 'b', effect: 'NoSchedule' },
+      ],
+    });
     expect(taintToleration.check(two, req([{ key: 'a', operator: 'Exists' }]))).toBe('untolerated taint b:NoSchedule');
   });
 
@@ -55,7 +89,16 @@ describe('filters', () => {
   });
 
   it('run in the order that decides which reason a node is reported under', () => {
-    expect(defaultFilters.map((f) => f.name)).toEqual(['NodeReady', 'NodeUnschedulable', 'TaintToleration', 'NodeSelector', 'ArchiveTarget', 'AgentLive', 'OnePerNode', 'RecentFailure']);
+    expect(defaultFilters.map((f) => f.name)).toEqual([
+      'NodeReady',
+      'NodeUnschedulable',
+      'TaintToleration',
+      'NodeSelector',
+      'ArchiveTarget',
+      'AgentLive',
+      'OnePerNode',
+      'RecentFailure',
+    ]);
     expect(defaultFilters.filter((f) => f.occupancy).map((f) => f.name)).toEqual(['OnePerNode', 'RecentFailure']);
   });
 
@@ -63,6 +106,8 @@ describe('filters', () => {
     expect(lostReason(node({ taints: [{ key: 'gpu', effect: 'NoSchedule' }] }), undefined)).toBeUndefined();
     expect(lostReason(node({ taints: [{ key: 'gpu', effect: 'PreferNoSchedule' }] }), undefined)).toBeUndefined();
     expect(lostReason(node({ taints: [{ key: 'gone', effect: 'NoExecute' }] }), undefined)).toBe('NoExecuteTaint');
-    expect(lostReason(node({ taints: [{ key: 'gone', effect: 'NoExecute' }] }), [{ key: 'gone', operator: 'Exists', effect: 'NoExecute' }])).toBeUndefined();
+    expect(
+      lostReason(node({ taints: [{ key: 'gone', effect: 'NoExecute' }] }), [{ key: 'gone', operator: 'Exists', effect: 'NoExecute' }]),
+    ).toBeUndefined();
   });
 });

@@ -8,7 +8,11 @@ import type { ProviderInstance } from '../../api/index.js';
 import { InstanceIndex, providerKeyOf } from '../../controller/instance-index.js';
 
 const t0 = Date.parse('2026-01-01T00:00:00Z');
-function inst(name: string, node: string, o: { provider?: string; ref?: { kind: string; controller?: boolean } | null; phase?: string; finalizers?: string[] } = {}): ProviderInstance {
+function inst(
+  name: string,
+  node: string,
+  o: { provider?: string; ref?: { kind: string; controller?: boolean } | null; phase?: string; finalizers?: string[] } = {},
+): ProviderInstance {
   const provider = o.provider ?? 'kv';
   const ref = o.ref === undefined ? { kind: 'Provider', controller: true } : o.ref;
   return {

@@ -9,7 +9,12 @@ import { FailedNodes } from '../../controller/failed-nodes.js';
 import type { ProviderInstance } from '../../api/index.js';
 
 const t0 = Date.parse('2026-01-01T00:00:00Z');
-function inst(name: string, node: string, provider = 'kv', extra: { owned?: boolean; phase?: string; deleting?: boolean } = {}): ProviderInstance {
+function inst(
+  name: string,
+  node: string,
+  provider = 'kv',
+  extra: { owned?: boolean; phase?: string; deleting?: boolean } = {},
+): ProviderInstance {
   return {
     apiVersion: 'gantry.dev/v1alpha1',
     kind: 'ProviderInstance',
@@ -17,7 +22,9 @@ function inst(name: string, node: string, provider = 'kv', extra: { owned?: bool
       name,
       namespace: 'apps',
       labels: { 'gantry.dev/provider': provider, 'gantry.dev/node': node },
-      ...(extra.owned === false ? {} : { ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: provider, uid: 'u', controller: true }] }),
+      ...(extra.owned === false
+        ? {}
+        : { ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: provider, uid: 'u', controller: true }] }),
       ...(extra.deleting ? { deletionTimestamp: '2026-01-01T00:00:00Z' } : {}),
     },
     spec: { provider, nodeName: node, archive: { ref: 'r/x', digest: 'sha256:1', revision: 1 }, target: 'x86_64-linux' },

@@ -33,13 +33,18 @@ describe('LeaderElector', () => {
   const clients: KubeClient[] = [];
   const candidates: Candidate[] = [];
 
-  function candidate(identity: string, timing = leaderTiming, faults: { failRenewals?: number } = {}, onLead?: (e: LeaderElector) => void): Candidate {
+  function candidate(
+    identity: string,
+    timing = leaderTiming,
+    faults: { failRenewals?: number } = {},
+    onLead?: (e: LeaderElector) => void,
+  ): Candidate {
     const client = new KubeClient(api.kc);
     clients.push(client);
     let reads = 0;
     // the real client, with its Lease reads counted: the test's clock is the candidate's own attempts
     const observed = Object.create(client) as KubeClient;
-    observed.get = async <T,>(path: string, opts?: Parameters<KubeClient['get']>[1]) => {
+    observed.get = async <T>(path: string, opts?: Parameters<KubeClient['get']>[1]) => {
       try {
         return await client.get<T>(path, opts);
       } finally {
@@ -47,7 +52,7 @@ describe('LeaderElector', () => {
       }
     };
     // a transient fault: the next `faults.failRenewals` Lease writes fail as a server error would
-    observed.replace = async <T,>(path: string, obj: unknown, opts?: Parameters<KubeClient['replace']>[2]) => {
+    observed.replace = async <T>(path: string, obj: unknown, opts?: Parameters<KubeClient['replace']>[2]) => {
       if (path.endsWith(`/leases/${LEASE}`) && (faults.failRenewals ?? 0) > 0) {
         faults.failRenewals!--;
         throw Object.assign(new Error('injected: the API server answered 500'), { statusCode: 500 });
@@ -133,7 +138,12 @@ describe('LeaderElector', () => {
     // a dead holder: renewed 10 s ago with a 4 s term
     const admin = new KubeClient(api.kc);
     clients.push(admin);
-    await admin.create(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: LEASE, namespace: NS }, spec: { holderIdentity: 'dead', leaseDurationSeconds: 4, renewTime: micro(Date.now() - 10_000), leaseTransitions: 3 } });
+    await admin.create(leases, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: LEASE, namespace: NS },
+      spec: { holderIdentity: 'dead', leaseDurationSeconds: 4, renewTime: micro(Date.now() - 10_000), leaseTransitions: 3 },
+    });
     const a = candidate('ctl-a', standbyTiming);
     a.elector.start();
     await waitFor('ctl-a takes the expired Lease', async () => a.elector.isLeader());
@@ -142,7 +152,10 @@ describe('LeaderElector', () => {
     await a.elector.stop(false);
     // an alive holder that only ever acquired (no renewTime) and no duration: 15 s from acquireTime
     const l = await admin.get(`${leases}/${LEASE}`);
-    await admin.replace(`${leases}/${LEASE}`, { ...l, spec: { holderIdentity: 'alive', acquireTime: micro(Date.now() - 5_000), leaseTransitions: 5 } });
+    await admin.replace(`${leases}/${LEASE}`, {
+      ...l,
+      spec: { holderIdentity: 'alive', acquireTime: micro(Date.now() - 5_000), leaseTransitions: 5 },
+    });
     const b = candidate('ctl-b', standbyTiming);
     b.elector.start();
     await waitFor('ctl-b tried 5 times', async () => b.reads() >= 5);
@@ -187,7 +200,12 @@ describe('LeaderElector', () => {
 
   it('takes at once a Lease that names no holder, or has no spec at all, however fresh', async () => {
     const adm = admin();
-    await adm.create(leases, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: LEASE, namespace: NS }, spec: { holderIdentity: '', leaseDurationSeconds: 600, renewTime: micro(Date.now()), leaseTransitions: 2 } });
+    await adm.create(leases, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: LEASE, namespace: NS },
+      spec: { holderIdentity: '', leaseDurationSeconds: 600, renewTime: micro(Date.now()), leaseTransitions: 2 },
+    });
     const a = candidate('ctl-a', standbyTiming);
     a.elector.start();
     await waitFor('ctl-a takes the free Lease', async () => a.elector.isLeader());
@@ -227,14 +245,17 @@ describe('LeaderElector', () => {
     expect((await admin().get(`${leases}/${LEASE}`)).spec.holderIdentity).toBe('ctl-a');
   });
 
-  it('a leader that stops after another took the Lease does not release the other\'s term', async () => {
+  it("a leader that stops after another took the Lease does not release the other's term", async () => {
     // a retry period longer than the test: ctl-a never looks again after its first attempt
     const a = candidate('ctl-a', { leaseDurationMs: 60_000, renewDeadlineMs: 30_000, retryPeriodMs: 60_000 });
     a.elector.start();
     await waitFor('ctl-a leads', async () => a.elector.isLeader());
     const adm = admin();
     const l = await adm.get(`${leases}/${LEASE}`);
-    await adm.replace(`${leases}/${LEASE}`, { ...l, spec: { ...l.spec, holderIdentity: 'ctl-other', renewTime: micro(Date.now()), leaseTransitions: 1 } });
+    await adm.replace(`${leases}/${LEASE}`, {
+      ...l,
+      spec: { ...l.spec, holderIdentity: 'ctl-other', renewTime: micro(Date.now()), leaseTransitions: 1 },
+    });
     await a.elector.stop();
     expect((await adm.get(`${leases}/${LEASE}`)).spec).toMatchObject({ holderIdentity: 'ctl-other', leaseTransitions: 1 });
   });
@@ -242,7 +263,9 @@ describe('LeaderElector', () => {
   it('a candidate stopped while its attempt is in flight does not campaign again', async () => {
     // stop() from inside the attempt that made it leader: that attempt's end must not schedule another
     let stopped: Promise<void> | undefined;
-    const a = candidate('ctl-a', standbyTiming, {}, (e) => { stopped = e.stop(false); });
+    const a = candidate('ctl-a', standbyTiming, {}, (e) => {
+      stopped = e.stop(false);
+    });
     a.elector.start();
     await waitFor('ctl-a led and stopped', async () => stopped !== undefined);
     await stopped;

@@ -55,8 +55,14 @@ function repo(): Repo {
 }
 
 /** Publishes rev-<revision> (a stand-in manifest) and logs it; checkpoints unless told not to. */
-async function publish(r: Repo, revision: number, opts: { checkpoint?: boolean; entry?: Partial<LogEntry>; by?: typeof signer } = {}): Promise<LogEntry> {
-  const manifest = new Uint8Array(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, annotations: { revision: String(revision), n: String(n++) } })));
+async function publish(
+  r: Repo,
+  revision: number,
+  opts: { checkpoint?: boolean; entry?: Partial<LogEntry>; by?: typeof signer } = {},
+): Promise<LogEntry> {
+  const manifest = new Uint8Array(
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, annotations: { revision: String(revision), n: String(n++) } })),
+  );
   const digest = await r.backend.putManifest(`rev-${revision}`, manifest, OCI_MANIFEST);
   const e: LogEntry = { revision, digest, issuer, subject, capid: 'acme:kv', version: `1.0.${revision}`, ...opts.entry };
   await storeEntry(r.backend, r.entries.length, e);
@@ -66,7 +72,16 @@ async function publish(r: Repo, revision: number, opts: { checkpoint?: boolean; 
 }
 
 function resolved(e: LogEntry, over: Partial<ResolvedArchive> = {}): ResolvedArchive {
-  return { revision: e.revision, digest: e.digest, issuer: e.issuer, subject: e.subject, capid: e.capid, version: e.version, targets: ['x86_64-linux'], ...over };
+  return {
+    revision: e.revision,
+    digest: e.digest,
+    issuer: e.issuer,
+    subject: e.subject,
+    capid: e.capid,
+    version: e.version,
+    targets: ['x86_64-linux'],
+    ...over,
+  };
 }
 
 function checkOf(r: Repo, e: LogEntry, over: Partial<LogCheck> = {}): LogCheck {
@@ -95,7 +110,13 @@ async function metric(metrics: ControllerMetrics, name: string, labels: Record<s
   return v?.value ?? 0;
 }
 
-const rootB64 = (entries: LogEntry[], size: number) => encodeBase64(rootOf(entries.map((e) => leafHash(encodeEntry(e))), size));
+const rootB64 = (entries: LogEntry[], size: number) =>
+  encodeBase64(
+    rootOf(
+      entries.map((e) => leafHash(encodeEntry(e))),
+      size,
+    ),
+  );
 
 describe('accepting a logged revision', () => {
   it('returns the memory to keep: origin, size, root, the note and the index; counts it and the tree size', async () => {
@@ -114,7 +135,9 @@ describe('accepting a logged revision', () => {
     expect(await metric(metrics, 'gantry_log_checks_total', { result: 'verified' })).toBe(1);
     expect(await metric(metrics, 'gantry_log_verified_tree_size', { origin: ORIGIN })).toBe(2);
     // one check timed
-    expect(await metrics.registry.getSingleMetricAsString('gantry_log_check_duration_seconds')).toMatch(/^gantry_log_check_duration_seconds_count 1$/m);
+    expect(await metrics.registry.getSingleMetricAsString('gantry_log_check_duration_seconds')).toMatch(
+      /^gantry_log_check_duration_seconds_count 1$/m,
+    );
   });
 
   it('a later checkpoint that extends the remembered one is accepted; the memory of another log is not compared', async () => {
@@ -146,7 +169,12 @@ describe('no log', () => {
     expect(await metric(metrics, 'gantry_log_checks_total', { result: 'no_log' })).toBe(1);
     expect(await w.highestLogged({ ref: r.ref, origin: ORIGIN })).toBeUndefined();
     const f = await failure(w.check(checkOf(r, e, { required: true })));
-    expect(f).toEqual({ reason: 'LogMissing', code: undefined, transient: false, message: `${r.ref}: a transparency log is required, but the controller trusts no log key; add --log-key (the gantry-trust ConfigMap's log-keys)` });
+    expect(f).toEqual({
+      reason: 'LogMissing',
+      code: undefined,
+      transient: false,
+      message: `${r.ref}: a transparency log is required, but the controller trusts no log key; add --log-key (the gantry-trust ConfigMap's log-keys)`,
+    });
     expect((await failure(witness({ verifierKeys: [], requireLog: true }).w.check(checkOf(r, e)))).reason).toBe('LogMissing');
     expect(await metric(metrics, 'gantry_log_checks_total', { result: 'missing' })).toBe(1);
     // a LogMissing is no inconsistency
@@ -164,7 +192,9 @@ describe('no log', () => {
     expect(await w.check(checkOf(r, e))).toBeUndefined();
     const bySpec = await failure(w.check(checkOf(r, e, { required: true })));
     expect(bySpec).toMatchObject({ reason: 'LogMissing', transient: false });
-    expect(bySpec.message).toBe(`${r.ref} revision 1: the repository has no transparency log, and a log is required (spec.archive.requireLog); publish with gantry par push --log-key`);
+    expect(bySpec.message).toBe(
+      `${r.ref} revision 1: the repository has no transparency log, and a log is required (spec.archive.requireLog); publish with gantry par push --log-key`,
+    );
     const byFlag = await failure(witness({ requireLog: true }).w.check(checkOf(r, e)));
     expect(byFlag.message).toContain("a log is required (the controller's --require-log)");
   });
@@ -196,7 +226,11 @@ describe('LogInconsistent, each with its evidence', () => {
     const s = repo();
     const lone = await publish(s, 1);
     rmSync(join(s.dir, 'index.json'));
-    await storeCheckpointNote(s.backend, 1, signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: rootOf([leafHash(encodeEntry(lone))], 1), extensions: [] }), [signer]));
+    await storeCheckpointNote(
+      s.backend,
+      1,
+      signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: rootOf([leafHash(encodeEntry(lone))], 1), extensions: [] }), [signer]),
+    );
     expect((await failure(w.check(checkOf(s, lone)))).code).toBe('TLOG_ENTRY_MISSING');
   });
 
@@ -208,7 +242,9 @@ describe('LogInconsistent, each with its evidence', () => {
     expect((await failure(w.check(checkOf(r, { ...e, revision: 5 })))).code).toBe('TLOG_UNLOGGED_REVISION');
     expect((await failure(w.check(checkOf(r, e, { required: true, ref: `oci-layout:${join(root, 'none')}` })))).reason).toBe('LogMissing');
     writeFileSync(join(r.dir, 'index.json'), '{ broken');
-    await expect(new RegistryLogWitness({ verifierKeys: [key.verifierKey] }).check(checkOf(r, e))).rejects.toThrow('index.json is not valid JSON');
+    await expect(new RegistryLogWitness({ verifierKeys: [key.verifierKey] }).check(checkOf(r, e))).rejects.toThrow(
+      'index.json is not valid JSON',
+    );
   });
 
   it('against the remembered checkpoint: a smaller tree, other history, a root that is not base64', async () => {
@@ -221,7 +257,9 @@ describe('LogInconsistent, each with its evidence', () => {
     const other: LogMemory = { origin: ORIGIN, size: 1, rootHash: rootB64([e2], 1) };
     const fork = await failure(w.check(checkOf(r, e2, { previous: other })));
     expect(fork.code).toBe('TLOG_FORK');
-    expect(fork.message.startsWith(`TLOG_FORK: ${r.ref} revision 2: ${r.backend.description}: the first 1 entries of this log hash to`)).toBe(true);
+    expect(
+      fork.message.startsWith(`TLOG_FORK: ${r.ref} revision 2: ${r.backend.description}: the first 1 entries of this log hash to`),
+    ).toBe(true);
     const garbled = await failure(w.check(checkOf(r, e2, { previous: { origin: ORIGIN, size: 1, rootHash: 'not base64!' } })));
     expect(garbled).toMatchObject({ reason: 'LogInconsistent', code: 'TLOG_CHECKPOINT_MALFORMED' });
     expect(garbled.message).toContain('status.log.rootHash is not base64; clear status.log only if you trust the log as it is now');
@@ -234,11 +272,15 @@ describe('LogInconsistent, each with its evidence', () => {
     const outside: LogEntry = { ...r.entries[0], revision: 7 };
     const f = await failure(w.check(checkOf(r, outside)));
     expect(f.code).toBe('TLOG_UNLOGGED_REVISION');
-    expect(f.message).toBe(`TLOG_UNLOGGED_REVISION: ${r.ref} revision 7 (${outside.digest}) has no entry in the log ${ORIGIN} (checkpoint of size 1); it was published outside the log`);
+    expect(f.message).toBe(
+      `TLOG_UNLOGGED_REVISION: ${r.ref} revision 7 (${outside.digest}) has no entry in the log ${ORIGIN} (checkpoint of size 1); it was published outside the log`,
+    );
     const pending = await publish(r, 2, { checkpoint: false });
     const p = await failure(w.check(checkOf(r, pending)));
     expect(p.code).toBe('TLOG_UNLOGGED_REVISION');
-    expect(p.message).toBe(`TLOG_UNLOGGED_REVISION: ${r.ref} revision 2 is log entry 1, not yet included in the latest signed checkpoint (size 1); an interrupted push — push the archive again to checkpoint it`);
+    expect(p.message).toBe(
+      `TLOG_UNLOGGED_REVISION: ${r.ref} revision 2 is log entry 1, not yet included in the latest signed checkpoint (size 1); an interrupted push — push the archive again to checkpoint it`,
+    );
   });
 
   it('a re-pointed tag, and signed claims that disagree with the entry, field by field', async () => {
@@ -248,17 +290,26 @@ describe('LogInconsistent, each with its evidence', () => {
     const { w } = witness();
     const moved = await failure(w.check(checkOf(r, e1, { resolved: resolved(e1, { digest: e2.digest }) })));
     expect(moved.code).toBe('TLOG_TAG_MISMATCH');
-    expect(moved.message).toBe(`TLOG_TAG_MISMATCH: ${r.ref} revision 1: the tag rev-1 names ${e2.digest}, but log entry 0 (checkpoint of size 2) records ${e1.digest}; the tag was re-pointed`);
-    for (const [field, value] of [['issuer', 'A' + 'Q'.repeat(55)], ['subject', 'V' + 'Q'.repeat(55)], ['capid', 'acme:other'], ['version', '9.9.9']] as const) {
+    expect(moved.message).toBe(
+      `TLOG_TAG_MISMATCH: ${r.ref} revision 1: the tag rev-1 names ${e2.digest}, but log entry 0 (checkpoint of size 2) records ${e1.digest}; the tag was re-pointed`,
+    );
+    for (const [field, value] of [
+      ['issuer', 'A' + 'Q'.repeat(55)],
+      ['subject', 'V' + 'Q'.repeat(55)],
+      ['capid', 'acme:other'],
+      ['version', '9.9.9'],
+    ] as const) {
       const f = await failure(w.check(checkOf(r, e2, { resolved: resolved(e2, { [field]: value }) })));
       expect(f.code, field).toBe('TLOG_TAG_MISMATCH');
-      expect(f.message, field).toBe(`TLOG_TAG_MISMATCH: ${r.ref} revision 2: the archive's signed ${field} ${JSON.stringify(value)} (log: ${JSON.stringify(e2[field])}) disagree with log entry 1`);
+      expect(f.message, field).toBe(
+        `TLOG_TAG_MISMATCH: ${r.ref} revision 2: the archive's signed ${field} ${JSON.stringify(value)} (log: ${JSON.stringify(e2[field])}) disagree with log entry 1`,
+      );
     }
     const two = await failure(w.check(checkOf(r, e2, { resolved: resolved(e2, { capid: undefined, version: '0' }) })));
     expect(two.message).toContain(`the archive's signed capid "" (log: "acme:kv"), version "0" (log: "1.0.2") disagree`);
   });
 
-  it('a checkpoint by an untrusted key, or one whose entries were rewritten: the log library\'s code, prefixed with where', async () => {
+  it("a checkpoint by an untrusted key, or one whose entries were rewritten: the log library's code, prefixed with where", async () => {
     const r = repo();
     const e = await publish(r, 1, { by: stranger });
     const { w, metrics } = witness({ recheckMs: 0 });
@@ -339,7 +390,11 @@ describe('the highest revision the log offers', () => {
     expect(await w.highestLogged({ ref: r.ref, origin: ORIGIN })).toBeUndefined();
     const empty = repo();
     await storeEntry(empty.backend, 0, { ...r.entries[0] });
-    await storeCheckpointNote(empty.backend, 0, signNote(formatCheckpoint({ origin: ORIGIN, size: 0, root: rootOf([], 0), extensions: [] }), [signer]));
+    await storeCheckpointNote(
+      empty.backend,
+      0,
+      signNote(formatCheckpoint({ origin: ORIGIN, size: 0, root: rootOf([], 0), extensions: [] }), [signer]),
+    );
     expect(await w.highestLogged({ ref: empty.ref, origin: ORIGIN })).toBeUndefined();
     // revision 0 is a revision: a checkpoint covering only it offers 0
     const zero = repo();

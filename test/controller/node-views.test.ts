@@ -22,7 +22,13 @@ function setup(graceMs: number) {
   const nodes = new Map<string, NodeLike>();
   const leases = new Map<string, LeaseLike>();
   const log: string[] = [];
-  views = new NodeViews({ node: (n) => nodes.get(n), lease: (n) => leases.get(n), graceMs, onAgentLive: (n) => log.push(`live ${n}`), onAgentLost: (n) => log.push(`lost ${n}`) });
+  views = new NodeViews({
+    node: (n) => nodes.get(n),
+    lease: (n) => leases.get(n),
+    graceMs,
+    onAgentLive: (n) => log.push(`live ${n}`),
+    onAgentLost: (n) => log.push(`lost ${n}`),
+  });
   return { nodes, leases, log, views };
 }
 
@@ -59,7 +65,11 @@ describe('NodeViews', () => {
     views.leaseChanged(leases.get('n1')!);
     expect(views.all().get('n1')?.agentLive).toBe(true);
     await new Promise<void>((resolve) => {
-      const poll = setInterval(() => log.includes('lost n1') && (clearInterval(poll), resolve()), 20);
+      const poll = setInterval(() => {
+        if (!log.includes('lost n1')) return;
+        clearInterval(poll);
+        resolve();
+      }, 20);
     });
     expect(log).toEqual(['live n1', 'lost n1']);
     expect(views.all().get('n1')?.agentLive).toBe(false);

@@ -11,7 +11,10 @@ import { PullSecretError } from '../../registry/pull-secrets.js';
 import { waitFor } from './cluster.js';
 
 const NS = 'apps';
-const docker = (user: string) => Buffer.from(JSON.stringify({ auths: { 'registry.example:5000': { auth: Buffer.from(`${user}:pw`).toString('base64') } } })).toString('base64');
+const docker = (user: string) =>
+  Buffer.from(JSON.stringify({ auths: { 'registry.example:5000': { auth: Buffer.from(`${user}:pw`).toString('base64') } } })).toString(
+    'base64',
+  );
 
 describe('PullSecretCache', () => {
   let api: TestApiServer;
@@ -25,7 +28,8 @@ describe('PullSecretCache', () => {
     client?.close();
     await api?.stop();
   });
-  const put = (name: string, body: Record<string, unknown>) => client.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name }, ...body });
+  const put = (name: string, body: Record<string, unknown>) =>
+    client.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name }, ...body });
 
   it('answers undefined while a secret is first read, then from the cache, and enqueues the asking Provider once it arrives', async () => {
     await put('robot', { type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': docker('robot') } });
@@ -35,7 +39,11 @@ describe('PullSecretCache', () => {
     await waitFor('enqueued', async () => enqueued.length > 0);
     expect(enqueued).toEqual(['apps/kv']);
     const hit = cache.lookup('apps/kv', NS, ['robot']);
-    expect(hit && 'secrets' in hit && hit.secrets.map((s) => [s.namespace, s.name, JSON.parse(s.dockerConfig).auths['registry.example:5000'].auth])).toEqual([[NS, 'robot', Buffer.from('robot:pw').toString('base64')]]);
+    expect(
+      hit &&
+        'secrets' in hit &&
+        hit.secrets.map((s) => [s.namespace, s.name, JSON.parse(s.dockerConfig).auths['registry.example:5000'].auth]),
+    ).toEqual([[NS, 'robot', Buffer.from('robot:pw').toString('base64')]]);
     cache.stop();
   });
 
@@ -63,11 +71,17 @@ describe('PullSecretCache', () => {
     const cache = new PullSecretCache(client, () => {});
     cache.lookup('apps/p', NS, ['opaque']);
     const r = await waitFor('read', async () => cache.lookup('apps/p', NS, ['opaque']));
-    expect('error' in r && [r.error.code, r.error.message]).toEqual(['PULL_SECRET_INVALID', 'pull secret apps/opaque has type Opaque; expected kubernetes.io/dockerconfigjson']);
+    expect('error' in r && [r.error.code, r.error.message]).toEqual([
+      'PULL_SECRET_INVALID',
+      'pull secret apps/opaque has type Opaque; expected kubernetes.io/dockerconfigjson',
+    ]);
     cache.stop();
     // a dockerconfigjson Secret without its key cannot exist: the API server refuses it (and
     // registry/pull-secrets.ts still names it, were one to come from an older store)
-    const keyless = await put('keyless', { type: 'kubernetes.io/dockerconfigjson', data: { other: docker('x') } }).then(() => undefined, (e) => e);
+    const keyless = await put('keyless', { type: 'kubernetes.io/dockerconfigjson', data: { other: docker('x') } }).then(
+      () => undefined,
+      (e) => e,
+    );
     expect(keyless?.message).toMatch(/data\[\.dockerconfigjson\]: Required value/);
   });
 });

@@ -4,13 +4,26 @@ import { ProviderSpec } from '../../api/provider.js';
 import { providerCrd } from '../../api/crds.js';
 
 let seq = 0;
-const inst = (digest: string, ready: boolean, extra: Partial<InstanceView> = {}): InstanceView => ({ name: `i${++seq}`, node: `n${seq}`, digest, ready, createdAt: `2026-01-01T00:00:${String(seq % 60).padStart(2, '0')}Z`, ...extra });
+const inst = (digest: string, ready: boolean, extra: Partial<InstanceView> = {}): InstanceView => ({
+  name: `i${++seq}`,
+  node: `n${seq}`,
+  digest,
+  ready,
+  createdAt: `2026-01-01T00:00:${String(seq % 60).padStart(2, '0')}Z`,
+  ...extra,
+});
 
 describe('planRollout', () => {
   it('scales up and down, removing unhealthy instances first', () => {
     expect(planRollout({ instances: [inst('d1', true)], targetDigest: 'd1', desired: 3, maxSurge: 0, maxUnavailable: 1 }).create).toBe(2);
     const unhealthy = inst('d1', false);
-    const down = planRollout({ instances: [inst('d1', true), unhealthy, inst('d1', true)], targetDigest: 'd1', desired: 1, maxSurge: 0, maxUnavailable: 1 });
+    const down = planRollout({
+      instances: [inst('d1', true), unhealthy, inst('d1', true)],
+      targetDigest: 'd1',
+      desired: 1,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect(down.remove).toHaveLength(2);
     expect(down.remove.map((r) => r.name)).toContain(unhealthy.name);
     expect(down.create).toBe(0);
@@ -48,7 +61,13 @@ describe('planRollout', () => {
     const plan = planRollout({ instances: [lost, inst('d1', true)], targetDigest: 'd1', desired: 2, maxSurge: 0, maxUnavailable: 0 });
     expect(plan.remove).toEqual([{ name: lost.name, node: lost.node, reason: 'NodeDeleted' }]);
     expect(plan.create).toBe(1);
-    const nothing = planRollout({ instances: [inst('d1', true, { removeReason: 'AgentLost' })], targetDigest: undefined, desired: 3, maxSurge: 0, maxUnavailable: 1 });
+    const nothing = planRollout({
+      instances: [inst('d1', true, { removeReason: 'AgentLost' })],
+      targetDigest: undefined,
+      desired: 3,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect(nothing.create).toBe(0);
     expect(nothing.remove).toHaveLength(1);
   });
@@ -84,7 +103,13 @@ describe('percentage budgets', () => {
     expect(world).toHaveLength(10);
     expect(world.every((i) => i.digest === 'd2')).toBe(true);
     // the first step uses the whole budget: 2 removed, 3 + 2 created
-    const first = planRollout({ instances: Array.from({ length: 10 }, () => inst('d1', true)), targetDigest: 'd2', desired: 10, maxSurge: '25%', maxUnavailable: '25%' });
+    const first = planRollout({
+      instances: Array.from({ length: 10 }, () => inst('d1', true)),
+      targetDigest: 'd2',
+      desired: 10,
+      maxSurge: '25%',
+      maxUnavailable: '25%',
+    });
     expect(first.remove).toHaveLength(2);
     expect(first.create).toBe(5);
   });
@@ -105,7 +130,12 @@ describe('rollout budgets in the Provider spec', () => {
   });
 
   it('refuses both zero, in any spelling, with a message that says why', () => {
-    for (const rollout of [{ maxUnavailable: 0 }, { maxUnavailable: 0, maxSurge: 0 }, { maxUnavailable: '0%', maxSurge: '0%' }, { maxUnavailable: 0, maxSurge: '0%' }]) {
+    for (const rollout of [
+      { maxUnavailable: 0 },
+      { maxUnavailable: 0, maxSurge: 0 },
+      { maxUnavailable: '0%', maxSurge: '0%' },
+      { maxUnavailable: 0, maxSurge: '0%' },
+    ]) {
       const got = issues(rollout);
       expect(got).toHaveLength(1);
       expect(got[0]).toMatch(/^rollout\.maxUnavailable: maxUnavailable and maxSurge cannot both be 0/);
@@ -135,18 +165,29 @@ describe('rollout budgets in the Provider spec', () => {
 });
 
 describe('planRollout: which instance goes, why, and what the plan reports', () => {
-  const v = (name: string, digest: string, ready: boolean, node = `node-${name}`, createdAt = '2026-01-01T00:00:00Z'): InstanceView => ({ name, node, digest, ready, createdAt });
+  const v = (name: string, digest: string, ready: boolean, node = `node-${name}`, createdAt = '2026-01-01T00:00:00Z'): InstanceView => ({
+    name,
+    node,
+    digest,
+    ready,
+    createdAt,
+  });
   const removed = (p: { remove: { name: string }[] }) => p.remove.map((r) => r.name);
   const scaleTo = (desired: number, instances: InstanceView[], load?: Map<string, number>) =>
     planRollout({ instances, targetDigest: 'd', desired, maxSurge: 0, maxUnavailable: 1, load });
 
   it('scaling down removes the unready first, then the one on the busiest node, then the newest, then by name — whatever the input order', () => {
     expect(removed(scaleTo(1, [v('a', 'd', true), v('b', 'd', false)]))).toEqual(['b']);
-    const load = new Map([['busy', 5], ['quiet', 1]]);
+    const load = new Map([
+      ['busy', 5],
+      ['quiet', 1],
+    ]);
     expect(removed(scaleTo(1, [v('a', 'd', true, 'quiet'), v('b', 'd', true, 'busy')], load))).toEqual(['b']);
     // a node missing from the load map counts as empty
     expect(removed(scaleTo(1, [v('a', 'd', true, 'unknown'), v('b', 'd', true, 'quiet')], load))).toEqual(['b']);
-    expect(removed(scaleTo(1, [v('a', 'd', true, 'n', '2026-01-01T00:00:00Z'), v('b', 'd', true, 'n', '2026-01-02T00:00:00Z')]))).toEqual(['b']);
+    expect(removed(scaleTo(1, [v('a', 'd', true, 'n', '2026-01-01T00:00:00Z'), v('b', 'd', true, 'n', '2026-01-02T00:00:00Z')]))).toEqual([
+      'b',
+    ]);
     const tie = [v('a', 'd', true, 'n'), v('b', 'd', true, 'n'), v('c', 'd', true, 'n')];
     expect(removed(scaleTo(1, tie))).toEqual(['a', 'b']);
     expect(removed(scaleTo(1, [...tie].reverse()))).toEqual(['a', 'b']);
@@ -160,47 +201,111 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   });
 
   it('removes an unready old instance freely, even with no budget, as Replaced while new ones are still missing', () => {
-    const p = planRollout({ instances: [v('old', 'd0', false), v('ok', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 1, maxUnavailable: 0 });
+    const p = planRollout({
+      instances: [v('old', 'd0', false), v('ok', 'd0', true)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 1,
+      maxUnavailable: 0,
+    });
     expect(p.remove).toEqual([{ name: 'old', node: 'node-old', reason: 'Replaced' }]);
     expect(p.create).toBe(2);
   });
 
   it('an unready old instance beyond desired + maxSurge goes as ScaledDown', () => {
-    const p = planRollout({ instances: [v('n1', 'd', true), v('n2', 'd', true), v('old', 'd0', false)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 0 });
+    const p = planRollout({
+      instances: [v('n1', 'd', true), v('n2', 'd', true), v('old', 'd0', false)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 0,
+      maxUnavailable: 0,
+    });
     expect(p.remove).toEqual([{ name: 'old', node: 'node-old', reason: 'ScaledDown' }]);
   });
 
   it('an unready old instance is Replaced while the new ones and the surge leave room, whatever the surge', () => {
     // desired 2, surge 1, one new instance: 1 of 3 places taken
-    const p = planRollout({ instances: [v('n1', 'd', false), v('keep', 'd0', true), v('late', 'd0', false)], targetDigest: 'd', desired: 2, maxSurge: 1, maxUnavailable: 0 });
+    const p = planRollout({
+      instances: [v('n1', 'd', false), v('keep', 'd0', true), v('late', 'd0', false)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 1,
+      maxUnavailable: 0,
+    });
     expect(p.remove).toEqual([{ name: 'late', node: 'node-late', reason: 'Replaced' }]);
   });
 
   it('a ready old instance goes as Replaced while new ones are missing, as ScaledDown once they are all there', () => {
-    const replacing = planRollout({ instances: [v('o1', 'd0', true), v('o2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    const replacing = planRollout({
+      instances: [v('o1', 'd0', true), v('o2', 'd0', true)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect(replacing.remove.map((r) => r.reason)).toEqual(['Replaced']);
-    const done = planRollout({ instances: [v('n1', 'd', true), v('n2', 'd', true), v('o1', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    const done = planRollout({
+      instances: [v('n1', 'd', true), v('n2', 'd', true), v('o1', 'd0', true)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect(done.remove).toEqual([{ name: 'o1', node: 'node-o1', reason: 'ScaledDown' }]);
-    const exact = planRollout({ instances: [v('n1', 'd', false), v('n2', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 2 });
+    const exact = planRollout({
+      instances: [v('n1', 'd', false), v('n2', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 0,
+      maxUnavailable: 2,
+    });
     expect(exact.remove.map((r) => r.reason)).toEqual(['ScaledDown', 'ScaledDown']);
-    const one = planRollout({ instances: [v('n1', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    const one = planRollout({
+      instances: [v('n1', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect(one.remove.map((r) => r.reason)).toEqual(['Replaced', 'Replaced']);
   });
 
   it('removes ready old instances from the busiest node first, within the budget', () => {
-    const load = new Map([['busy', 4], ['quiet', 1]]);
-    const p = planRollout({ instances: [v('q', 'd0', true, 'quiet'), v('b', 'd0', true, 'busy'), v('m', 'd0', true, 'quiet')], targetDigest: 'd', desired: 3, maxSurge: 0, maxUnavailable: 1, load });
+    const load = new Map([
+      ['busy', 4],
+      ['quiet', 1],
+    ]);
+    const p = planRollout({
+      instances: [v('q', 'd0', true, 'quiet'), v('b', 'd0', true, 'busy'), v('m', 'd0', true, 'quiet')],
+      targetDigest: 'd',
+      desired: 3,
+      maxSurge: 0,
+      maxUnavailable: 1,
+      load,
+    });
     expect(removed(p)).toEqual(['b']);
   });
 
   it('counts only Ready instances toward availability: an unready new one does not let a second old one go', () => {
-    const p = planRollout({ instances: [v('n1', 'd', false), v('o1', 'd0', true), v('o2', 'd0', true), v('o3', 'd0', true)], targetDigest: 'd', desired: 3, maxSurge: 0, maxUnavailable: 1 });
+    const p = planRollout({
+      instances: [v('n1', 'd', false), v('o1', 'd0', true), v('o2', 'd0', true), v('o3', 'd0', true)],
+      targetDigest: 'd',
+      desired: 3,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect(removed(p)).toHaveLength(1);
     expect([p.updated, p.updatedReady, p.old, p.ready]).toEqual([1, 0, 2, 2]);
   });
 
   it('an unready old instance does not count toward availability either: removing it frees no budget', () => {
-    const p = planRollout({ instances: [v('u', 'd0', false), v('r1', 'd0', true), v('r2', 'd0', true)], targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    const p = planRollout({
+      instances: [v('u', 'd0', false), v('r1', 'd0', true), v('r2', 'd0', true)],
+      targetDigest: 'd',
+      desired: 2,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect(removed(p).sort()).toEqual(['r1', 'u']);
     expect(p.ready).toBe(1);
   });
@@ -217,7 +322,13 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   });
 
   it('with nothing resolved only heals, and reports the live instances as old and how many are Ready', () => {
-    const p = planRollout({ instances: [v('a', 'd0', true), v('b', 'd0', false), { ...v('c', 'd0', true), removeReason: 'AgentLost' }], targetDigest: undefined, desired: 3, maxSurge: 0, maxUnavailable: 1 });
+    const p = planRollout({
+      instances: [v('a', 'd0', true), v('b', 'd0', false), { ...v('c', 'd0', true), removeReason: 'AgentLost' }],
+      targetDigest: undefined,
+      desired: 3,
+      maxSurge: 0,
+      maxUnavailable: 1,
+    });
     expect([p.create, p.updated, p.updatedReady, p.old, p.ready, p.complete]).toEqual([0, 0, 0, 2, 1, false]);
     expect(p.kept.map((i) => i.name)).toEqual(['a', 'b']);
   });

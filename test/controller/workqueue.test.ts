@@ -113,7 +113,16 @@ describe('Limiter', () => {
       await tick(2);
       now--;
     };
-    await Promise.all([l.each(Array.from({ length: 10 }, (_, i) => i), job), l.each(Array.from({ length: 10 }, (_, i) => i), job)]);
+    await Promise.all([
+      l.each(
+        Array.from({ length: 10 }, (_, i) => i),
+        job,
+      ),
+      l.each(
+        Array.from({ length: 10 }, (_, i) => i),
+        job,
+      ),
+    ]);
     expect(peak).toBe(3);
     expect(now).toBe(0);
   });

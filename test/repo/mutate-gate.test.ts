@@ -16,7 +16,15 @@ import { changedRanges, changedTargets, codeLines, findBase, gitIn, mutateArg, p
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let work: string;
 
-const gitEnv = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid', GIT_CONFIG_NOSYSTEM: '1', HOME: tmpdir() };
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 't',
+  GIT_AUTHOR_EMAIL: 't@example.invalid',
+  GIT_COMMITTER_NAME: 't',
+  GIT_COMMITTER_EMAIL: 't@example.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+  HOME: tmpdir(),
+};
 function sh(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
 }
@@ -52,7 +60,7 @@ beforeAll(() => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('the gate compares a submission with the right base', () => {
-  it('a fresh clone of main whose HEAD is a --no-ff merge is compared with its first parent, and sees only the submission\'s lines', () => {
+  it("a fresh clone of main whose HEAD is a --no-ff merge is compared with its first parent, and sees only the submission's lines", () => {
     const { repo, previous } = mainWithMergedSubmission('merged');
     const clone = join(work, 'merged-clone');
     sh(work, 'clone', '-q', repo, clone);
@@ -121,7 +129,14 @@ describe('the gate compares a submission with the right base', () => {
 
 describe('the gate keeps to its budget and says what it skipped', () => {
   it('only configured files, and only inside a configured line range', () => {
-    const ranges: Record<string, [number, number][]> = { 'a.ts': [[1, 5]], 'b.ts': [[110, 125], [200, 210]], 'c.ts': [[1, 2]] };
+    const ranges: Record<string, [number, number][]> = {
+      'a.ts': [[1, 5]],
+      'b.ts': [
+        [110, 125],
+        [200, 210],
+      ],
+      'c.ts': [[1, 2]],
+    };
     const targets = changedTargets(['a.ts', 'b.ts:118-137'], (f) => ranges[f] ?? []);
     expect(targets).toEqual([
       { file: 'a.ts', ranges: [[1, 5]] },
@@ -140,7 +155,18 @@ describe('the gate keeps to its budget and says what it skipped', () => {
   });
 
   it('the line budget cuts a range where it runs out, and counts only lines that can hold a mutant', () => {
-    const text = ['/**', ' * a doc comment', ' */', "import { x } from './x.js';", '', 'export const a = 1;', '// a note', 'export const b = 2;', 'export const c = 3;', 'export const d = 4;'].join('\n');
+    const text = [
+      '/**',
+      ' * a doc comment',
+      ' */',
+      "import { x } from './x.js';",
+      '',
+      'export const a = 1;',
+      '// a note',
+      'export const b = 2;',
+      'export const c = 3;',
+      'export const d = 4;',
+    ].join('\n');
     const code = codeLines(text);
     expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].filter(code)).toEqual([6, 8, 9, 10]);
     const targets = [
@@ -171,7 +197,8 @@ describe('scripts/mutate-changed.mjs --list', () => {
     const repo = join(work, name);
     mkdirSync(repo);
     sh(repo, 'init', '-q', '-b', 'main');
-    for (const f of ['scripts/mutate-changed.mjs', 'scripts/mutate-plan.mjs', 'stryker.config.mjs']) write(repo, f, readFileSync(join(root, f), 'utf8'));
+    for (const f of ['scripts/mutate-changed.mjs', 'scripts/mutate-plan.mjs', 'stryker.config.mjs'])
+      write(repo, f, readFileSync(join(root, f), 'utf8'));
     write(repo, 'controller/leader.ts', '');
     write(repo, 'controller/instance-index.ts', '');
     sh(repo, 'add', '.');

@@ -50,8 +50,19 @@ async function codeOf(p: Promise<unknown>): Promise<TlogErrorCode | 'ok'> {
   }
 }
 
-function entryOf(pushed: { revision: number; digest: string; summary: { issuer: string; subject: string; capid?: string; version?: string } }): LogEntry {
-  return { revision: pushed.revision, digest: pushed.digest, issuer: pushed.summary.issuer, subject: pushed.summary.subject, capid: pushed.summary.capid ?? '', version: pushed.summary.version ?? '' };
+function entryOf(pushed: {
+  revision: number;
+  digest: string;
+  summary: { issuer: string; subject: string; capid?: string; version?: string };
+}): LogEntry {
+  return {
+    revision: pushed.revision,
+    digest: pushed.digest,
+    issuer: pushed.summary.issuer,
+    subject: pushed.summary.subject,
+    capid: pushed.summary.capid ?? '',
+    version: pushed.summary.version ?? '',
+  };
 }
 
 describe('a repository log in a distribution registry', () => {
@@ -87,11 +98,15 @@ describe('a repository log in a distribution registry', () => {
     // re-appending the same entry is a no-op; another digest for a logged revision is refused
     const again = await appendToLog(backend, log.entries[1], { signer, ...timing });
     expect(again).toMatchObject({ index: 1, appended: false });
-    expect(await codeOf(appendToLog(backend, { ...log.entries[1], digest: 'sha256:' + '0'.repeat(64) }, { signer, ...timing }))).toBe('TLOG_DUPLICATE_REVISION');
+    expect(await codeOf(appendToLog(backend, { ...log.entries[1], digest: 'sha256:' + '0'.repeat(64) }, { signer, ...timing }))).toBe(
+      'TLOG_DUPLICATE_REVISION',
+    );
 
     // another key cannot extend this log
     const other = parseSignerKey(generateNoteKey('gantry-test-log').signerKey);
-    expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...timing }))).toBe('TLOG_NOTE_UNVERIFIED');
+    expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...timing }))).toBe(
+      'TLOG_NOTE_UNVERIFIED',
+    );
     expect((await openLog(backend)).size).toBe(3);
 
     // what the controller asks on resolve: included, naming this digest, extending what it recorded
@@ -100,7 +115,9 @@ describe('a repository log in a distribution registry', () => {
     expect(evidence.consistency).toEqual(c.proof);
     expect(await codeOf(log.proveRevision(2, log.entries[2].digest, [verifier]))).toBe('TLOG_TAG_MISMATCH');
     expect(await codeOf(log.proveRevision(9, log.entries[1].digest, [verifier]))).toBe('TLOG_UNLOGGED_REVISION');
-    expect(await codeOf(log.proveRevision(2, log.entries[1].digest, [parseVerifierKey(generateNoteKey('x').verifierKey)]))).toBe('TLOG_NOTE_UNVERIFIED');
+    expect(await codeOf(log.proveRevision(2, log.entries[1].digest, [parseVerifierKey(generateNoteKey('x').verifierKey)]))).toBe(
+      'TLOG_NOTE_UNVERIFIED',
+    );
 
     const v = await verifyLog(backend, { verifiers: [verifier], trusted: notes[0] });
     expect(v.problems).toEqual([]);
@@ -158,7 +175,9 @@ describe('a repository log in a distribution registry', () => {
       for (const r of [1, 2]) await appendToLog(backend, entryOf(await store.push(await makeArchive(s, r))), { signer, ...timing });
       return { backend, log: await openLog(backend) };
     }
-    const codes = async (backend: Parameters<typeof verifyLog>[0]) => [...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code))];
+    const codes = async (backend: Parameters<typeof verifyLog>[0]) => [
+      ...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code)),
+    ];
 
     // an entry rewritten after it was checkpointed (no key needed to write a tag)
     const rewritten = await logged('rewritten');
