@@ -1,5 +1,5 @@
 // Mutation testing of the safety-critical modules (docs/testing.md): `npm run mutate`, or one
-// module at a time with `npm run mutate -- --mutate controller/leader.ts`.
+// module at a time with `npm run mutate -- --mutate runtime/toolkit/leader.ts`.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
@@ -18,7 +18,7 @@ export default {
   // most critical first: CI's gate (scripts/mutate-changed.mjs) takes changed files in this
   // order when a submission changes more than its budget allows
   mutate: [
-    'controller/leader.ts',
+    'runtime/toolkit/leader.ts',
     'controller/instance-index.ts',
     'controller/failed-nodes.ts',
     'controller/scheduling/filters.ts',

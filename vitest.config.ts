@@ -13,7 +13,13 @@ if (!['emulated', 'real', 'both'].includes(requested))
   throw new Error(`GANTRY_TEST_APISERVER=${requested}: expected emulated, real or both`);
 const logLevel = process.env.GANTRY_LOG_LEVEL || 'fatal';
 const realOnly = ['test/realk8s/**/*.test.ts'];
-const onBothGrounds = ['test/controller/**/*.test.ts', 'test/agent/**/*.test.ts', 'test/sandbox/sandbox-e2e.test.ts', ...realOnly];
+const onBothGrounds = [
+  'test/controller/**/*.test.ts',
+  'test/runtime/leader.test.ts',
+  'test/agent/**/*.test.ts',
+  'test/sandbox/sandbox-e2e.test.ts',
+  ...realOnly,
+];
 
 const emulated = {
   extends: true as const,

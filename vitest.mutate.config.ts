@@ -12,7 +12,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/controller/leader.test.ts',
+      'test/runtime/leader.test.ts',
       'test/controller/instance-index.test.ts',
       'test/controller/instance-index-edges.test.ts',
       'test/controller/expectations.test.ts',

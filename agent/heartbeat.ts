@@ -10,6 +10,7 @@
  */
 import { agentLeaseName, annotations } from '../api/common.js';
 import { isConflict, isNotFound, type KubeClient, type LeaseObject, resourcePath } from '../runtime/kube.js';
+import { kubeMicroTime } from '../runtime/toolkit/time.js';
 import type { Logger } from '../runtime/log.js';
 
 // the Lease contract (name, target annotation) is the API's: the controller reads the same names
@@ -75,7 +76,7 @@ export class Heartbeat {
     const { kube, namespace, node, target } = this.o;
     const name = leaseName(node);
     const path = resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace });
-    const now = microTime(new Date());
+    const now = kubeMicroTime(new Date());
     const spec = {
       holderIdentity: node,
       leaseDurationSeconds: this.o.leaseDurationSeconds ?? 40,
@@ -127,9 +128,4 @@ export class Heartbeat {
     if (this.timer) clearTimeout(this.timer);
     await this.inFlight;
   }
-}
-
-/** RFC 3339 with microseconds, the MicroTime format Lease times use. */
-function microTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

@@ -34,7 +34,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { defaultNamespace, labels, parseDurationMs, parseMemoryQuantity, type ProviderInstance } from '../api/index.js';
+import { defaultNamespace, group, labels, version, parseDurationMs, parseMemoryQuantity, type ProviderInstance } from '../api/index.js';
 import { Informer } from '../runtime/informer.js';
 import { KubeClient, resourcePath, type KubeConfig } from '../runtime/kube.js';
 import { logger } from '../runtime/log.js';
@@ -55,7 +55,7 @@ import { AgentMetrics } from './metrics.js';
 import { HostRecords } from './host-records.js';
 import type { InstanceRunner, StartTimeline } from './instance-runner.js';
 import { instanceKey, InstanceReconciler } from './reconciler.js';
-import { StatusWriter, GROUP, VERSION, INSTANCES } from './status.js';
+import { StatusWriter } from './status.js';
 import { hostTarget, parseTarget } from './target.js';
 import { UsageError } from '../runtime/errors.js';
 import { instanceCreds } from './instance-creds.js';
@@ -168,7 +168,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const hostCreds = new Map<string, string>();
   const informer = new Informer<ProviderInstance & { metadata: { name: string } }>({
     client: kube,
-    path: resourcePath({ group: GROUP, version: VERSION, plural: INSTANCES }),
+    path: resourcePath({ group, version, plural: 'providerinstances' }),
     labelSelector: `${labels.node}=${node}`,
     name: `providerinstances(node=${node})`,
   });

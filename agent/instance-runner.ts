@@ -23,7 +23,9 @@ import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
 import { classify, type InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
-import { condition, type Condition, type InstancePhase, type InstanceRef, type StatusWriter } from './status.js';
+import { transition, type Condition } from '../runtime/toolkit/conditions.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
+import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
 
 /** What the pipeline hands the host: a verified library on disk. */
 export interface PreparedBinary {
@@ -187,7 +189,7 @@ export class InstanceRunner {
       const oom = e.error?.code === 'OOM_KILLED';
       const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
       const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
-      this.lastTermination = { reason, message: what, at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+      this.lastTermination = { reason, message: what, at: kubeTime() };
       this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
       // the restarted host loads the library from disk again. Its name is the signed hash, so a
       // file that still hashes to it is the verified library; only one changed since the last
@@ -259,14 +261,22 @@ export class InstanceRunner {
   ): Promise<void> {
     this.phase = phase;
     const gen = this.instance.metadata.generation;
-    this.conditions = [condition(this.conditions, 'Ready', ready, reason, message, gen)];
+    this.conditions = [
+      transition(this.conditions, {
+        type: 'Ready',
+        status: ready,
+        reason,
+        message,
+        ...(gen !== undefined ? { observedGeneration: gen } : {}),
+      }),
+    ];
     return this.deps.status.write(this.ref, {
       phase,
       reason,
       message,
       restartCount: this.restartCount,
       ...(gen !== undefined ? { observedGeneration: gen } : {}),
-      ...(phase === 'Running' ? { startedAt: (this.startedAt ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')) } : {}),
+      ...(phase === 'Running' ? { startedAt: (this.startedAt ??= kubeTime()) } : {}),
       ...(this.lastTermination ? { lastTermination: this.lastTermination } : {}),
       conditions: this.conditions,
     });

@@ -10,17 +10,12 @@
  */
 import { isNotFound, type KubeClient, resourcePath } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
+import type { Condition } from '../runtime/toolkit/conditions.js';
+import { group, version } from '../api/index.js';
 
 export type InstancePhase = 'Pending' | 'Fetching' | 'Verifying' | 'Starting' | 'Running' | 'Failed' | 'Terminating';
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+export type { Condition };
 
 export interface InstanceStatus {
   phase: InstancePhase;
@@ -37,15 +32,11 @@ export interface InstanceRef {
   uid: string;
 }
 
-export const GROUP = 'gantry.dev';
-export const VERSION = 'v1alpha1';
-export const INSTANCES = 'providerinstances';
-
 export function instanceStatusPath(ref: { namespace: string; name: string }): string {
   return resourcePath({
-    group: GROUP,
-    version: VERSION,
-    plural: INSTANCES,
+    group,
+    version,
+    plural: 'providerinstances',
     namespace: ref.namespace,
     name: ref.name,
     subresource: 'status',
@@ -122,24 +113,4 @@ export class StatusWriter {
     await Promise.race([Promise.all(all), new Promise((r) => setTimeout(r, timeoutMs))]);
     this.closed = true;
   }
-}
-
-/** A condition whose lastTransitionTime only moves when its status does. */
-export function condition(
-  previous: Condition[] | undefined,
-  type: string,
-  status: Condition['status'],
-  reason: string,
-  message: string,
-  generation?: number,
-): Condition {
-  const prev = previous?.find((c) => c.type === type);
-  return {
-    type,
-    status,
-    reason,
-    message,
-    lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    ...(generation !== undefined ? { observedGeneration: generation } : {}),
-  };
 }

@@ -38,8 +38,8 @@ import { decodeJwt } from '../membrane/jwt.js';
 import { granteePermissions, hostPermissions } from '../membrane/permissions.js';
 import { isNotFound, type KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
-import { setCondition, jsonEqual } from './conditions.js';
-import type { WorkResult } from './workqueue.js';
+import { setCondition, jsonEqual } from '../runtime/toolkit/conditions.js';
+import type { WorkResult } from '../runtime/toolkit/workqueue.js';
 
 export interface MembraneConfig {
   authority: MembraneAuthority;

@@ -5,9 +5,11 @@
  */
 import type { Condition } from '../../api/common.js';
 import type { Provider, ProviderStatus } from '../../api/provider.js';
-import { setCondition } from '../conditions.js';
+import { setCondition } from '../../runtime/toolkit/conditions.js';
 
 export type ConditionType = 'Resolved' | 'Scheduled' | 'Progressing' | 'Ready';
+/** The order `kubectl describe` shows a Provider's conditions in: the order a rollout meets them. */
+const PROVIDER_CONDITION_ORDER: readonly ConditionType[] = ['Resolved', 'Scheduled', 'Progressing', 'Ready'];
 
 export class StatusDraft {
   readonly status: ProviderStatus;
@@ -24,7 +26,12 @@ export class StatusDraft {
   }
 
   set(type: ConditionType, status: 'True' | 'False', reason: string, message: string): void {
-    this.conditions = setCondition(this.conditions, { type, status, reason, message, observedGeneration: this.generation });
+    this.conditions = setCondition(
+      this.conditions,
+      { type, status, reason, message, observedGeneration: this.generation },
+      new Date(),
+      PROVIDER_CONDITION_ORDER,
+    );
   }
 
   /** Retry with backoff once the reconcile ends (the first reason wins). */

@@ -31,7 +31,7 @@ import type { ArchiveResolver } from '../resolve.js';
 import type { NamespaceMap } from '../../registry/namespaces.js';
 import type { LogWitness } from '../log-witness.js';
 import { filterNodes } from '../scheduling/schedule.js';
-import type { WorkResult } from '../workqueue.js';
+import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
 import { StatusDraft } from './draft.js';
 import { healPhase } from './heal.js';
 import { resolvePhase } from './resolve.js';

@@ -6,7 +6,7 @@
 import { group, labels, version } from '../../api/common.js';
 import type { Provider, ResolvedArchive } from '../../api/provider.js';
 import { isNotFound, type KubeClient } from '../../runtime/kube.js';
-import { jsonEqual } from '../conditions.js';
+import { jsonEqual } from '../../runtime/toolkit/conditions.js';
 import type { EventRecorder } from '../events.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { RolloutPlan } from '../rollout.js';

@@ -8,7 +8,7 @@ import type { ProviderInstance } from '../../api/instance.js';
 import { lostReasons } from '../scheduling/filters.js';
 import { isAlreadyExists, isNotFound, type KubeClient } from '../../runtime/kube.js';
 import type { InstanceIndex } from '../instance-index.js';
-import type { Limiter } from '../limiter.js';
+import type { Limiter } from '../../runtime/toolkit/limiter.js';
 import type { ControllerMetrics } from '../metrics.js';
 
 export const instancesPath = (ns: string) => `/apis/${group}/${version}/namespaces/${encodeURIComponent(ns)}/providerinstances`;

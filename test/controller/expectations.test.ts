@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiVersion, labels, providerCrd, providerInstanceCrd, type ProviderInstance } from '../../api/index.js';
 import { InstanceIndex } from '../../controller/instance-index.js';
-import { Limiter } from '../../controller/limiter.js';
+import { Limiter } from '../../runtime/toolkit/limiter.js';
 import { ControllerMetrics } from '../../controller/metrics.js';
 import { instancesPath, InstanceWriter } from '../../controller/reconcile/writes.js';
 import { schedulePhase } from '../../controller/reconcile/schedule.js';

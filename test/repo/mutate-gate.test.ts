@@ -39,7 +39,7 @@ function mainWithMergedSubmission(name: string): { repo: string; previous: strin
   const repo = join(work, name);
   mkdirSync(repo);
   sh(repo, 'init', '-q', '-b', 'main');
-  write(repo, 'controller/leader.ts', numbered(10));
+  write(repo, 'runtime/toolkit/leader.ts', numbered(10));
   sh(repo, 'add', '.');
   sh(repo, 'commit', '-q', '-m', 'previous submission');
   const previous = sh(repo, 'rev-parse', 'HEAD');
@@ -47,7 +47,7 @@ function mainWithMergedSubmission(name: string): { repo: string; previous: strin
   const lines = numbered(10).split('\n');
   lines[2] = 'export const v3 = 33;';
   lines[3] = 'export const v4 = 44;';
-  write(repo, 'controller/leader.ts', lines.join('\n'));
+  write(repo, 'runtime/toolkit/leader.ts', lines.join('\n'));
   sh(repo, 'commit', '-q', '-am', 'change 3-4');
   sh(repo, 'checkout', '-q', 'main');
   sh(repo, 'merge', '-q', '--no-ff', '-m', 'Merge issue-1', 'issue-1');
@@ -68,7 +68,7 @@ describe('the gate compares a submission with the right base', () => {
     const { base, why } = findBase(git, {});
     expect(base).toBe(previous);
     expect(why).toMatch(/is a merge: its first parent/);
-    expect(changedRanges(git, base!, 'controller/leader.ts')).toEqual([[3, 4]]);
+    expect(changedRanges(git, base!, 'runtime/toolkit/leader.ts')).toEqual([[3, 4]]);
   });
 
   it('a HEAD on main that is not a merge has no base, and says so', () => {
@@ -88,12 +88,12 @@ describe('the gate compares a submission with the right base', () => {
   it('a branch off main (a submission before its merge) is compared with the merge base', () => {
     const { repo, previous } = mainWithMergedSubmission('branch');
     sh(repo, 'checkout', '-q', '-b', 'issue-2', previous);
-    write(repo, 'controller/leader.ts', numbered(12));
+    write(repo, 'runtime/toolkit/leader.ts', numbered(12));
     sh(repo, 'commit', '-q', '-am', 'two more lines');
     const git = gitIn(repo);
     const { base } = findBase(git, {});
     expect(base).toBe(previous);
-    expect(changedRanges(git, base!, 'controller/leader.ts')).toEqual([[11, 12]]);
+    expect(changedRanges(git, base!, 'runtime/toolkit/leader.ts')).toEqual([[11, 12]]);
   });
 
   it('a shallow clone that lacks the first parent is reported, not guessed', () => {
@@ -116,14 +116,14 @@ describe('the gate compares a submission with the right base', () => {
 
   it('a pure deletion leaves no line to mutate; uncommitted edits count, at their on-disk lines', () => {
     const { repo, previous } = mainWithMergedSubmission('deletion');
-    const lines = readFileSync(join(repo, 'controller/leader.ts'), 'utf8').split('\n');
+    const lines = readFileSync(join(repo, 'runtime/toolkit/leader.ts'), 'utf8').split('\n');
     lines.splice(5, 2); // lines 6-7 gone, not committed
-    write(repo, 'controller/leader.ts', lines.join('\n'));
+    write(repo, 'runtime/toolkit/leader.ts', lines.join('\n'));
     const git = gitIn(repo);
     // against HEAD: only the deletion, nothing to mutate
-    expect(changedRanges(git, 'HEAD', 'controller/leader.ts')).toEqual([]);
+    expect(changedRanges(git, 'HEAD', 'runtime/toolkit/leader.ts')).toEqual([]);
     // against the previous submission: the merged change, still at lines 3-4
-    expect(changedRanges(git, previous, 'controller/leader.ts')).toEqual([[3, 4]]);
+    expect(changedRanges(git, previous, 'runtime/toolkit/leader.ts')).toEqual([[3, 4]]);
   });
 });
 
@@ -199,11 +199,11 @@ describe('scripts/mutate-changed.mjs --list', () => {
     sh(repo, 'init', '-q', '-b', 'main');
     for (const f of ['scripts/mutate-changed.mjs', 'scripts/mutate-plan.mjs', 'stryker.config.mjs'])
       write(repo, f, readFileSync(join(root, f), 'utf8'));
-    write(repo, 'controller/leader.ts', '');
+    write(repo, 'runtime/toolkit/leader.ts', '');
     write(repo, 'controller/instance-index.ts', '');
     sh(repo, 'add', '.');
     sh(repo, 'commit', '-q', '-m', 'base');
-    write(repo, 'controller/leader.ts', '/** doc */\n' + numbered(20));
+    write(repo, 'runtime/toolkit/leader.ts', '/** doc */\n' + numbered(20));
     write(repo, 'controller/instance-index.ts', numbered(5));
     sh(repo, 'commit', '-q', '-am', 'change');
     return repo;
@@ -215,11 +215,13 @@ describe('scripts/mutate-changed.mjs --list', () => {
     const r = gate(gateRepo('gate-list'), { GANTRY_MUTATE_BASE: 'HEAD~1', GANTRY_MUTATE_MAX_FILES: '1', GANTRY_MUTATE_MAX_LINES: '10' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch('base GANTRY_MUTATE_BASE=HEAD~1');
-    expect(r.stdout).toMatch('mutating 10 changed line(s) of code: controller/leader.ts:1-11');
+    expect(r.stdout).toMatch('mutating 10 changed line(s) of code: runtime/toolkit/leader.ts:1-11');
     expect(r.stdout).toMatch('NOT MUTATION-TESTED');
-    expect(r.stdout).toMatch('controller/leader.ts:12-21 — over the 10-line budget');
+    expect(r.stdout).toMatch('runtime/toolkit/leader.ts:12-21 — over the 10-line budget');
     expect(r.stdout).toMatch('controller/instance-index.ts:1-5 — over the 1-file budget');
-    expect(r.stdout).toMatch('test them locally: npm run mutate -- --mutate controller/leader.ts:12-21,controller/instance-index.ts:1-5');
+    expect(r.stdout).toMatch(
+      'test them locally: npm run mutate -- --mutate runtime/toolkit/leader.ts:12-21,controller/instance-index.ts:1-5',
+    );
   });
 
   it('with no base (a HEAD on main that is no merge) tests nothing and says why', () => {

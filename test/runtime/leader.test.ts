@@ -1,15 +1,15 @@
 /**
- * Leader election in isolation (controller/leader.ts), on the API emulator's Lease: two
+ * Leader election in isolation (runtime/toolkit/leader.ts), on the API emulator's Lease: two
  * candidates never both lead, and a leader that cannot renew stops leading. Each check waits
  * for the standby's own election attempts (counted on its client) rather than for time, so
  * "the standby did not lead" is asserted after it has really tried.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LeaderElector } from '../../controller/leader.js';
+import { LeaderElector } from '../../runtime/toolkit/leader.js';
 import { KubeClient, isAlreadyExists } from '../../runtime/kube.js';
 import { logger } from '../../runtime/log.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { waitFor } from './cluster.js';
+import { waitFor } from '../controller/cluster.js';
 
 const NS = 'gantry-system';
 const LEASE = 'gantry-controller';

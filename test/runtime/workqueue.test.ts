@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { WorkQueue } from '../../controller/workqueue.js';
+import { WorkQueue } from '../../runtime/toolkit/workqueue.js';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
@@ -103,7 +103,7 @@ describe('WorkQueue', () => {
 
 describe('Limiter', () => {
   it('bounds work in flight across callers', async () => {
-    const { Limiter } = await import('../../controller/limiter.js');
+    const { Limiter } = await import('../../runtime/toolkit/limiter.js');
     const l = new Limiter(3);
     let now = 0;
     let peak = 0;

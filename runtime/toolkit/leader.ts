@@ -4,8 +4,9 @@
  * a candidate takes the Lease once `renewTime + leaseDurationMs` has passed. Writes carry the
  * Lease's resourceVersion, so two candidates can never both win the same term.
  */
-import { isConflict, isNotFound, type KubeClient, type LeaseObject } from '../runtime/kube.js';
-import type { Logger } from '../runtime/log.js';
+import { isConflict, isNotFound, type KubeClient, type LeaseObject } from '../kube.js';
+import type { Logger } from '../log.js';
+import { kubeMicroTime } from './time.js';
 
 export interface LeaderElectionOptions {
   client: KubeClient;
@@ -19,8 +20,6 @@ export interface LeaderElectionOptions {
   onStartedLeading(): void;
   onStoppedLeading(): void;
 }
-
-const micro = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
 
 export class LeaderElector {
   private leading = false;
@@ -57,7 +56,7 @@ export class LeaderElector {
         if (l.spec?.holderIdentity === this.o.identity) {
           await this.o.client.replace(this.path(), {
             ...l,
-            spec: { ...l.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: micro(Date.now() - 10_000) },
+            spec: { ...l.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: kubeMicroTime(Date.now() - 10_000) },
           });
         }
       } catch {
@@ -90,7 +89,7 @@ export class LeaderElector {
     const spec = {
       holderIdentity: this.o.identity,
       leaseDurationSeconds: Math.max(1, Math.ceil(this.o.leaseDurationMs / 1000)),
-      renewTime: micro(now),
+      renewTime: kubeMicroTime(now),
     };
     // Stryker disable next-line ObjectLiteral: the timeout shows only with a server that accepts a connection and never answers
     const bounded = { timeoutMs: this.o.renewDeadlineMs };
@@ -107,7 +106,7 @@ export class LeaderElector {
           // Stryker disable next-line StringLiteral: as above
           kind: 'Lease',
           metadata: { name: this.o.name, namespace: this.o.namespace },
-          spec: { ...spec, acquireTime: micro(now), leaseTransitions: 0 },
+          spec: { ...spec, acquireTime: kubeMicroTime(now), leaseTransitions: 0 },
         });
         this.lastRenew = now;
         this.setLeading(true);
@@ -130,7 +129,7 @@ export class LeaderElector {
           spec: {
             ...lease.spec,
             ...spec,
-            ...(taking ? { acquireTime: micro(now), leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
+            ...(taking ? { acquireTime: kubeMicroTime(now), leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1 } : {}),
           },
         },
         bounded,
