@@ -35,8 +35,10 @@ function* sources(dir) {
   }
 }
 
+// The first line of a function: a declaration, an arrow assigned to a name, or a method (its
+// signature may go on over several lines, as Biome breaks long ones).
 const opener =
-  /^\s*(?:export\s+)?(?:default\s+)?(?:async\s+)?function\s*\*?\s*([\w$]+)|^\s*(?:export\s+)?(?:const|let)\s+([\w$]+)\s*=\s*(?:async\s+)?(?:\([^)]*\)|[\w$]+)\s*(?::[^=]+)?=>\s*\{\s*$|^\s*(?:(?:public|private|protected|static|override|async|get|set)\s+)*\*?([\w$]+)\s*(?:<[^>]*>)?\(.*\)\s*(?::\s*.+)?\{\s*$/;
+  /^\s*(?:export\s+)?(?:default\s+)?(?:async\s+)?function\s*\*?\s*([\w$]+)\s*[<(]|^\s*(?:export\s+)?(?:const|let)\s+([\w$]+)\s*(?::[^=]+)?=\s*(?:async\s+)?(?:\(|[\w$]+\s*=>)|^\s*(?:(?:public|private|protected|static|override|async|get|set)\s+)*\*?([\w$]+)\s*(?:<[^>]*>)?\(/;
 const keywords = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'function', 'constructor']);
 
 /** Brace depth change of a line, ignoring strings, template text and comments (good enough for formatted code). */
@@ -74,13 +76,24 @@ for (const dir of dirs)
       const m = opener.exec(lines[i]);
       const name = m && (m[1] || m[2] || m[3]);
       if (!name || (keywords.has(name) && name !== 'constructor')) continue;
+      // the signature ends at the first line ending with `{` (the body opens); a `;` first means a call
+      let body = -1;
+      for (let k = i; k < Math.min(lines.length, i + 20); k++) {
+        const t = lines[k].replace(/\/\/.*$/, '').trimEnd();
+        if (t.endsWith('{')) {
+          body = k;
+          break;
+        }
+        if (t.endsWith(';') || (k > i && /^\s*(?:[\w$]+\s*\(|\}\s*$)/.test(t) && !/^\s*[\w$]+\??:/.test(t) && !t.endsWith(','))) break;
+      }
+      if (body < 0) continue;
       const state = {};
       let depth = 0;
-      let j = i;
+      for (let k = i; k < body; k++) braces(lines[k], state);
+      let j = body;
       for (; j < lines.length; j++) {
         depth += braces(lines[j], state);
-        if (depth <= 0 && j > i) break;
-        if (depth <= 0 && j === i && lines[j].trim().endsWith('}')) break;
+        if (depth <= 0) break;
       }
       const n = j - i + 1;
       functions.push({ file: rel, line: i + 1, name, lines: n });
