@@ -19,7 +19,8 @@ const opt = (name, dflt) => {
   args.splice(i, 2);
   return v;
 };
-const json = args.includes('--json') ? (args.splice(args.indexOf('--json'), 1), true) : false;
+const json = args.includes('--json');
+if (json) args.splice(args.indexOf('--json'), 1);
 const maxFile = opt('--max-file', 400);
 const maxFunction = opt('--max-function', 80);
 const root = process.cwd();
@@ -47,7 +48,10 @@ function braces(line, state) {
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
     if (state.block) {
-      if (c === '*' && line[i + 1] === '/') (state.block = false), i++;
+      if (c === '*' && line[i + 1] === '/') {
+        state.block = false;
+        i++;
+      }
       continue;
     }
     if (state.quote) {
@@ -56,8 +60,10 @@ function braces(line, state) {
       continue;
     }
     if (c === '/' && line[i + 1] === '/') break;
-    if (c === '/' && line[i + 1] === '*') (state.block = true), i++;
-    else if (c === "'" || c === '"' || c === '`') state.quote = c;
+    if (c === '/' && line[i + 1] === '*') {
+      state.block = true;
+      i++;
+    } else if (c === "'" || c === '"' || c === '`') state.quote = c;
     else if (c === '{') d++;
     else if (c === '}') d--;
   }
