@@ -25,6 +25,10 @@ export default {
     'controller/rollout.ts',
     'controller/reconcile/heal.ts',
     'api/trust.ts',
+    // archive verification: the walks, the claims' checks, the binaries' checks, the whole
+    'par/scan.ts',
+    'par/verify-claims.ts',
+    'par/verify-binaries.ts',
     'par/verify.ts',
     // only getManifest's digest check: the rest of the client is transport plumbing
     'registry/distribution/client.ts:128-150',
