@@ -57,13 +57,19 @@ export interface ControllerOptions {
   latestRecheckMs?: number;
   /** Every Provider is reconciled again this often, changed or not (default 30 s). */
   resyncMs?: number;
-  /** How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s): a rotation reaches instances' credentials within about this. */
+  /**
+   * How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s):
+   * a rotation reaches instances' credentials within about this.
+   */
   pullSecretTtlMs?: number;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
   namespaces?: NamespaceMap;
-  /** Trusted transparency-log verifier keys (--log-key): resolved revisions are checked against their repository's log (controller/providers/archive/log-witness.ts). */
+  /**
+   * Trusted transparency-log verifier keys (--log-key): resolved revisions are checked against
+   * their repository's log (controller/providers/archive/log-witness.ts).
+   */
   logKeys?: string[];
   /** Refuse repositories without a log, for every Provider (--require-log). */
   requireLog?: boolean;

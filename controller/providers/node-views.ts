@@ -6,7 +6,8 @@
  * re-read then. Live ↔ lost transitions are reported: `onAgentLive` (something may now be
  * placed anywhere) and `onAgentLost(node)` (the instances there must be replaced).
  *
- *   const views = new NodeViews({ node: (n) => nodes.get(n), lease: (n) => leases.get(agentLeaseName(n), ns), graceMs, onAgentLive, onAgentLost });
+ *   const views = new NodeViews({ node: (n) => nodes.get(n), lease: (n) => leases.get(agentLeaseName(n), ns),
+ *     graceMs, onAgentLive, onAgentLost });
  *   nodes.addHandler({ add: (n) => views.nodeChanged(n.metadata.name), … });
  *   leases.addHandler({ add: (l) => views.leaseChanged(l), …, delete: (l) => views.leaseChanged(l, true) });
  */
