@@ -19,11 +19,11 @@ export default {
   // order when a submission changes more than its budget allows
   mutate: [
     'runtime/toolkit/leader.ts',
-    'controller/instance-index.ts',
-    'controller/failed-nodes.ts',
-    'controller/scheduling/filters.ts',
-    'controller/rollout.ts',
-    'controller/reconcile/heal.ts',
+    'controller/providers/instance-index.ts',
+    'controller/providers/failed-nodes.ts',
+    'controller/providers/scheduling/filters.ts',
+    'controller/providers/rollout.ts',
+    'controller/providers/heal.ts',
     'api/trust.ts',
     // archive verification: the walks, the claims' checks, the binaries' checks, the whole
     'par/scan.ts',
@@ -48,7 +48,7 @@ export default {
     'tlog/registry-log.ts:572-624',
     'tlog/registry-log.ts:715-839',
     // the controller as the log's witness: what a resolved revision must show before it runs
-    'controller/log-witness.ts',
+    'controller/providers/archive/log-witness.ts',
   ],
   // two cores shared with other work
   concurrency: 2,

@@ -14,7 +14,7 @@ import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
 import { startBenchRegistry } from './local-registry.js';
 import { DistributionClient, openArchiveStore } from '../registry/index.js';
 import { checkpointLog, encodeBase64, generateNoteKey, parseSignerKey, rootOf, openLog, storeEntry } from '../tlog/index.js';
-import { RegistryLogWitness } from '../controller/log-witness.js';
+import { RegistryLogWitness } from '../controller/providers/archive/log-witness.js';
 import { medianMs } from './timing.js';
 
 const arg = (name: string, d: number): number => {

@@ -80,7 +80,7 @@ export function registerController(program: Command): void {
         const { MembraneAuthority } = await import('../membrane/authority.js');
         membrane = { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
       }
-      const { parseLogKeys } = await import('../controller/log-witness.js');
+      const { parseLogKeys } = await import('../controller/providers/archive/log-witness.js');
       try {
         parseLogKeys(o.logKey as string[]);
       } catch (e) {

@@ -17,7 +17,7 @@ import { callProvider, CallError } from '../../client/call.js';
 import { instanceSubject } from '../../client/protocol.js';
 import { hostTarget } from '../../agent/target.js';
 import { instancePullCredsSecretName } from '../../api/index.js';
-import { registryPullTokenMinter } from '../../controller/instance-pull-creds.js';
+import { registryPullTokenMinter } from '../../controller/credentials/pull.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import {

@@ -13,7 +13,7 @@ import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
-import { InstancePullCredentials, type PullTokenMinter } from '../../controller/instance-pull-creds.js';
+import { InstancePullCredentials, type PullTokenMinter } from '../../controller/credentials/pull.js';
 import { logger } from '../../runtime/log.js';
 import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { execFile } from 'node:child_process';

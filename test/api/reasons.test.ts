@@ -16,7 +16,7 @@ import {
 } from '../../api/reasons.js';
 import { PAR_ERROR_CODES } from '../../par/errors.js';
 import { HostErrorCodes } from '../../agent/host/errors.js';
-import { failureFromError } from '../../controller/resolve.js';
+import { failureFromError } from '../../controller/providers/archive/resolver.js';
 import { classify } from '../../agent/failure.js';
 
 const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8');

@@ -162,7 +162,7 @@ describe('resolving real signed archives from a real registry', () => {
   it('registryResolver maps an unreachable registry to a transient RegistryUnavailable', async () => {
     const r = registryResolver({ plainHttpRegistries: ['127.0.0.1:9'], timeoutMs: 2000 });
     const err = await r.resolve({ ref: '127.0.0.1:9/acme/kv', trustedIssuers: [publicKeyFromSeed(trusted)] }).catch((e) => e);
-    const { failureFromError } = await import('../../controller/resolve.js');
+    const { failureFromError } = await import('../../controller/providers/archive/resolver.js');
     const f = failureFromError(err, '127.0.0.1:9/acme/kv');
     expect(f.reason).toBe('RegistryUnavailable');
     expect(f.transient).toBe(true);

@@ -11,8 +11,8 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gantryBin } from '../../runtime/paths.js';
-import { failureFromError } from '../../controller/resolve.js';
-import { registryResolver } from '../../controller/registry-resolver.js';
+import { failureFromError } from '../../controller/providers/archive/resolver.js';
+import { registryResolver } from '../../controller/providers/archive/registry-resolver.js';
 import { createPar, generateSeed, publicKeyFromSeed, verifyPar } from '../../par/index.js';
 import { sha256Digest } from '../../registry/digest.js';
 import {

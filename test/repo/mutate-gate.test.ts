@@ -200,11 +200,11 @@ describe('scripts/mutate-changed.mjs --list', () => {
     for (const f of ['scripts/mutate-changed.mjs', 'scripts/mutate-plan.mjs', 'stryker.config.mjs'])
       write(repo, f, readFileSync(join(root, f), 'utf8'));
     write(repo, 'runtime/toolkit/leader.ts', '');
-    write(repo, 'controller/instance-index.ts', '');
+    write(repo, 'controller/providers/instance-index.ts', '');
     sh(repo, 'add', '.');
     sh(repo, 'commit', '-q', '-m', 'base');
     write(repo, 'runtime/toolkit/leader.ts', '/** doc */\n' + numbered(20));
-    write(repo, 'controller/instance-index.ts', numbered(5));
+    write(repo, 'controller/providers/instance-index.ts', numbered(5));
     sh(repo, 'commit', '-q', '-am', 'change');
     return repo;
   }
@@ -218,9 +218,9 @@ describe('scripts/mutate-changed.mjs --list', () => {
     expect(r.stdout).toMatch('mutating 10 changed line(s) of code: runtime/toolkit/leader.ts:1-11');
     expect(r.stdout).toMatch('NOT MUTATION-TESTED');
     expect(r.stdout).toMatch('runtime/toolkit/leader.ts:12-21 — over the 10-line budget');
-    expect(r.stdout).toMatch('controller/instance-index.ts:1-5 — over the 1-file budget');
+    expect(r.stdout).toMatch('controller/providers/instance-index.ts:1-5 — over the 1-file budget');
     expect(r.stdout).toMatch(
-      'test them locally: npm run mutate -- --mutate runtime/toolkit/leader.ts:12-21,controller/instance-index.ts:1-5',
+      'test them locally: npm run mutate -- --mutate runtime/toolkit/leader.ts:12-21,controller/providers/instance-index.ts:1-5',
     );
   });
 
