@@ -24,8 +24,10 @@ if (json) args.splice(args.indexOf('--json'), 1);
 const maxFile = opt('--max-file', 400);
 const maxFunction = opt('--max-function', 80);
 const root = process.cwd();
-const skip = new Set(['node_modules', 'dist', 'test', '.git', '.stryker-tmp', 'reports', 'target', 'providers']);
-const dirs = args.length ? args : readdirSync(root).filter((d) => !skip.has(d) && !d.startsWith('.') && statSync(d).isDirectory());
+// providers/ (top level) holds the C, Rust and Go providers and SDKs, not Gantry's TypeScript
+const skip = new Set(['node_modules', 'dist', 'test', '.git', '.stryker-tmp', 'reports', 'target']);
+const skipTop = new Set([...skip, 'providers']);
+const dirs = args.length ? args : readdirSync(root).filter((d) => !skipTop.has(d) && !d.startsWith('.') && statSync(d).isDirectory());
 
 function* sources(dir) {
   for (const name of readdirSync(dir)) {
