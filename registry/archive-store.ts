@@ -289,7 +289,7 @@ export class BackendArchiveStore implements ArchiveStore {
   /** Every archive in the repository, one entry per manifest digest (revision tags first). */
   private async entries(): Promise<Entry[]> {
     const tags = await this.backend.listTags();
-    // the transparency log's tags (tlog/registry-log.ts) sit beside the archives: never archives
+    // the transparency log's tags (tlog/log/layout.ts) sit beside the archives: never archives
     const ordered = [
       ...tags.filter((t) => REVISION_TAG.test(t)),
       ...tags.filter((t) => !REVISION_TAG.test(t) && !t.startsWith(LOG_TAG_PREFIX)),
