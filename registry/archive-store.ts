@@ -17,6 +17,7 @@ import { logger } from '../runtime/log.js';
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
+import { isRevisionTag, parseRevisionTag, revisionTag } from './revision-tags.js';
 import { ARCHIVE_LAYERS, CREATED_ANNOTATION, GANTRY_ARTIFACT_TYPE, GANTRY_CONFIG, GANTRY_LAYER, OCI_MANIFEST } from './media-types.js';
 import {
   checkSummaryAgainst,
@@ -97,15 +98,10 @@ interface Entry extends ResolvedArchive {
   config: Descriptor;
 }
 
-const REVISION_TAG = /^rev-(0|[1-9][0-9]{0,15})$/;
 /** Tags reserved for the transparency log (docs/transparency.md): a version tag never takes one. */
 export const LOG_TAG_PREFIX = 'tlog.';
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const DESCRIBE_CONCURRENCY = 8;
-
-export function revisionTag(revision: number): string {
-  return `rev-${revision}`;
-}
 
 export class BackendArchiveStore implements ArchiveStore {
   readonly description: string;
@@ -179,7 +175,7 @@ export class BackendArchiveStore implements ArchiveStore {
     if (
       summary.version &&
       TAG.test(summary.version) &&
-      !REVISION_TAG.test(summary.version) &&
+      !isRevisionTag(summary.version) &&
       summary.version !== 'latest' &&
       !summary.version.startsWith(LOG_TAG_PREFIX)
     ) {
@@ -290,10 +286,7 @@ export class BackendArchiveStore implements ArchiveStore {
   private async entries(): Promise<Entry[]> {
     const tags = await this.backend.listTags();
     // the transparency log's tags (tlog/log/layout.ts) sit beside the archives: never archives
-    const ordered = [
-      ...tags.filter((t) => REVISION_TAG.test(t)),
-      ...tags.filter((t) => !REVISION_TAG.test(t) && !t.startsWith(LOG_TAG_PREFIX)),
-    ];
+    const ordered = [...tags.filter((t) => isRevisionTag(t)), ...tags.filter((t) => !isRevisionTag(t) && !t.startsWith(LOG_TAG_PREFIX))];
     // look at tags a few at a time: one manifest GET each (plus a config GET the first time)
     const described: Array<Entry | undefined> = [];
     for (let i = 0; i < ordered.length; i += DESCRIBE_CONCURRENCY) {
@@ -303,8 +296,8 @@ export class BackendArchiveStore implements ArchiveStore {
     for (const [i, tag] of ordered.entries()) {
       const entry = described[i];
       if (!entry || byDigest.has(entry.digest)) continue;
-      const m = REVISION_TAG.exec(tag);
-      if (m && Number(m[1]) !== entry.revision) {
+      const tagged = parseRevisionTag(tag);
+      if (tagged !== undefined && tagged !== entry.revision) {
         this.log.warn({ tag, revision: entry.revision }, 'revision tag disagrees with the archive summary; ignored');
         continue;
       }
