@@ -36,7 +36,8 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 /** How much of a wasmCloud layer is read to find its leading claims (a JWT is at most 64 KiB). */
 const CLAIMS_PREFIX_BYTES = 256 * 1024;
 
-export interface ResolvedArchive {
+/** A revision published in a repository: its manifest digest and claims summary (no bytes). */
+export interface PublishedArchive {
   revision: number;
   /** manifest digest, sha256:… */
   digest: string;
@@ -65,9 +66,9 @@ export interface PulledArchive {
 
 export interface ArchiveStore {
   readonly description: string;
-  push(archive: Uint8Array, opts?: PushOptions): Promise<ResolvedArchive>;
-  resolve(revision?: number): Promise<ResolvedArchive>;
-  revisions(): Promise<Array<ResolvedArchive & { pushedAt?: string }>>;
+  push(archive: Uint8Array, opts?: PushOptions): Promise<PublishedArchive>;
+  resolve(revision?: number): Promise<PublishedArchive>;
+  revisions(): Promise<Array<PublishedArchive & { pushedAt?: string }>>;
   pull(digestOrRevision: string | number, opts?: PullOptions): Promise<PulledArchive>;
   /**
    * Show, without downloading, that the credentials this store was opened with can read the
@@ -92,7 +93,7 @@ interface ImageManifest {
   annotations?: Record<string, string>;
 }
 
-interface Entry extends ResolvedArchive {
+interface Entry extends PublishedArchive {
   pushedAt?: string;
   layer: Descriptor;
   config: Descriptor;
@@ -120,7 +121,7 @@ export class BackendArchiveStore implements ArchiveStore {
     this.log = logger('registry', { store: backend.description });
   }
 
-  async push(archive: Uint8Array, opts: PushOptions = {}): Promise<ResolvedArchive> {
+  async push(archive: Uint8Array, opts: PushOptions = {}): Promise<PublishedArchive> {
     this.checkArchiveSize(archive.length, 'the archive to push');
     // verification first: nothing unsigned, tampered or untrusted leaves this process
     const verified = await verifyPar(archive, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers });
@@ -206,7 +207,7 @@ export class BackendArchiveStore implements ArchiveStore {
     return undefined;
   }
 
-  async resolve(revision?: number): Promise<ResolvedArchive> {
+  async resolve(revision?: number): Promise<PublishedArchive> {
     if (revision !== undefined) {
       if (!Number.isSafeInteger(revision) || revision < 0)
         throw new RegistryError('BAD_REF', `revision ${revision} is not a non-negative integer`);
@@ -231,7 +232,7 @@ export class BackendArchiveStore implements ArchiveStore {
     );
   }
 
-  async revisions(): Promise<Array<ResolvedArchive & { pushedAt?: string }>> {
+  async revisions(): Promise<Array<PublishedArchive & { pushedAt?: string }>> {
     return (await this.entries())
       .sort((a, b) => a.revision - b.revision)
       .map((e) => ({ ...publicView(e), ...(e.pushedAt ? { pushedAt: e.pushedAt } : {}) }));
@@ -367,7 +368,7 @@ function checkConfigSize(config: Descriptor, where: string): void {
   }
 }
 
-function publicView(e: Entry): ResolvedArchive {
+function publicView(e: Entry): PublishedArchive {
   return { revision: e.revision, digest: e.digest, summary: e.summary };
 }
 

@@ -20,7 +20,7 @@ export {
   DEFAULT_MAX_ARCHIVE_BYTES,
   type ArchiveStore,
   type PulledArchive,
-  type ResolvedArchive,
+  type PublishedArchive,
   type PushOptions,
   type PullOptions,
 } from './archive-store.js';
