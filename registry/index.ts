@@ -14,9 +14,8 @@ export { mirrorRepository, type MirrorReport } from './mirror.js';
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export type { ArchiveSummary } from './summary.js';
-export { revisionTag, parseRevisionTag, isRevisionTag } from './revision-tags.js';
+export { revisionTag, parseRevisionTag, isRevisionTag, LOG_TAG_PREFIX } from './revision-tags.js';
 export {
-  LOG_TAG_PREFIX,
   DEFAULT_MAX_ARCHIVE_BYTES,
   type ArchiveStore,
   type PulledArchive,
