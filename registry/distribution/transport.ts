@@ -156,7 +156,8 @@ export class RegistryTransport {
     const authorization = this.auth.preemptiveAuth('pull');
     const origin = target.origin;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      if (target.protocol !== 'https:' && !(target.protocol === 'http:' && this.connections.isPlain(target.host))) return undefined; // send() names the refusal
+      // send() names the refusal
+      if (target.protocol !== 'https:' && !(target.protocol === 'http:' && this.connections.isPlain(target.host))) return undefined;
       const got = await downloadBlob({
         url: target,
         headers: authorization && target.origin === origin ? { authorization } : {},
