@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { createPar, generateSeed } from '../par/index.js';
 import { startBenchRegistry } from './local-registry.js';
-import { openArchiveStore, openContentBackend, type ResolvedArchive } from '../registry/index.js';
+import { openArchiveStore, openContentBackend, type PublishedArchive } from '../registry/index.js';
 import {
   appendToLog,
   consistencyProof,
@@ -95,7 +95,7 @@ async function pushes(): Promise<void> {
         binaries: { 'x86_64-linux': randomBytes(256 * 1024) },
         format: 'tar',
       });
-    const entryOf = (p: ResolvedArchive): LogEntry => ({
+    const entryOf = (p: PublishedArchive): LogEntry => ({
       revision: p.revision,
       digest: p.digest,
       issuer: p.summary.issuer,

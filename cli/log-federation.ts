@@ -6,7 +6,7 @@
  * `lock verify` shows the log still extends it.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { openContentBackend, type StoreOptions } from '../registry/index.js';
+import { openContentBackend, revisionTag, type StoreOptions } from '../registry/index.js';
 import { decodeBase64, encodeBase64, openLog, parseVerifierKey, verifyLog, type NoteVerifier } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import type { LockedCheckpoint } from './lock-log.js';
@@ -72,10 +72,10 @@ export async function revisionThroughMirror(
   const within = log.entries.slice(0, size);
   const pick = revision ?? within.reduce((m, e) => Math.max(m, e.revision), -1);
   const r = log.inclusion(pick, size);
-  const tagged = await backend.getManifest(`rev-${pick}`);
+  const tagged = await backend.getManifest(revisionTag(pick));
   if (!tagged || tagged.digest !== r.entry.digest) {
     throw cliError(
-      `TLOG_TAG_MISMATCH: ${via}: rev-${pick} names ${tagged?.digest ?? 'nothing'}, but ${origin}'s log (checkpoint of size ${size}) records ${r.entry.digest}; the mirror is serving other bytes`,
+      `TLOG_TAG_MISMATCH: ${via}: ${revisionTag(pick)} names ${tagged?.digest ?? 'nothing'}, but ${origin}'s log (checkpoint of size ${size}) records ${r.entry.digest}; the mirror is serving other bytes`,
       1,
     );
   }
@@ -98,7 +98,7 @@ export async function checkpointForLock(
   const r = log.inclusion(revision, latest.checkpoint.size);
   if (r.entry.digest !== digest)
     throw cliError(
-      `TLOG_TAG_MISMATCH: ${ref} rev-${revision} names ${digest}, but its log entry ${r.index} records ${r.entry.digest}; not locking it`,
+      `TLOG_TAG_MISMATCH: ${ref} ${revisionTag(revision)} names ${digest}, but its log entry ${r.index} records ${r.entry.digest}; not locking it`,
       1,
     );
   const c = latest.checkpoint;

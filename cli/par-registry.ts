@@ -18,7 +18,7 @@ import {
   openContentBackend,
   parseArchiveRef,
   RegistryError,
-  type ResolvedArchive,
+  type PublishedArchive,
   type StoreOptions,
 } from '../registry/index.js';
 import { mapCliRef } from './namespaces.js';
@@ -268,7 +268,7 @@ export function registerParRegistryCommands(par: Command): void {
 }
 
 /** The log entry of a pushed archive (its summary was made from the verified claims). */
-function logEntryOf(pushed: ResolvedArchive): LogEntry {
+function logEntryOf(pushed: PublishedArchive): LogEntry {
   return {
     revision: pushed.revision,
     digest: pushed.digest,

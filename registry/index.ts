@@ -14,13 +14,12 @@ export { mirrorRepository, type MirrorReport } from './mirror.js';
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export type { ArchiveSummary } from './summary.js';
+export { revisionTag, parseRevisionTag, isRevisionTag, LOG_TAG_PREFIX } from './revision-tags.js';
 export {
-  revisionTag,
-  LOG_TAG_PREFIX,
   DEFAULT_MAX_ARCHIVE_BYTES,
   type ArchiveStore,
   type PulledArchive,
-  type ResolvedArchive,
+  type PublishedArchive,
   type PushOptions,
   type PullOptions,
 } from './archive-store.js';

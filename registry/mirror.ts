@@ -7,7 +7,7 @@
  * (docs/transparency-federation.md), so a mirror can serve and cache but cannot lie.
  *
  * Order matters to a reader racing the copy: blobs before the manifest that names them, and
- * log checkpoints (`tlog.checkpoint.<n>`, tlog/registry-log.ts) after every other tag, so DST
+ * log checkpoints (`tlog.checkpoint.<n>`, tlog/log/layout.ts) after every other tag, so DST
  * never shows a checkpoint whose entries are not there yet. Tags already naming the same
  * digest in DST are skipped. No tag of this layout ever moves — `rev-N` and `tlog.entry.<i>`
  * are written once, and `tlog.checkpoint.<n>` over the same entries with the same Ed25519 key

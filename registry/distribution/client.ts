@@ -7,11 +7,13 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../../runtime/log.js';
 import type { ContentBackend } from '../backend.js';
-import { isDigest, sha256Digest } from '../digest.js';
+import { sha256Digest } from '../digest.js';
 import { RegistryError } from '../errors.js';
-import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../media-types.js';
 import type { RegistryCredentials } from './auth.js';
-import { describeFailure, discard, RegistryTransport } from './transport.js';
+import { networkError } from './failures.js';
+import { getManifest, MANIFEST_ACCEPT } from './get-manifest.js';
+import { describeFailure, discard, readBounded } from './responses.js';
+import { RegistryTransport } from './transport.js';
 import { uploadBlob } from './upload.js';
 
 export interface DistributionOptions {
@@ -28,7 +30,6 @@ export interface DistributionOptions {
   tagPageSize?: number;
 }
 
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** PUTs of one manifest while the registry reports one of its blobs unknown (see putManifest) */
 const MANIFEST_BLOB_RACE_ATTEMPTS = 3;
 /**
@@ -41,29 +42,6 @@ const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 const DIRECT_DOWNLOAD_MIN_BYTES = 1024 * 1024;
 const MAX_TAG_PAGES = 1000;
 const MAX_TAG_PAGE_BYTES = 4 * 1024 * 1024;
-
-/**
- * A response body read to its end but never past `max` bytes: a Content-Length over it is
- * refused before reading, and a body that runs past it is cut off (BLOB_OVERRUN).
- */
-export async function readBounded(res: Response, max: number, what: string, sent: { abort(reason?: unknown): void }): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    sent.abort();
-    throw new RegistryError('BLOB_OVERRUN', `${what} is ${declared} bytes, over the ${max}-byte limit; not read`);
-  }
-  const chunks: Uint8Array[] = [];
-  let received = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    received += chunk.length;
-    if (received > max) {
-      sent.abort();
-      throw new RegistryError('BLOB_OVERRUN', `${what} runs past the ${max}-byte limit; cut off`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
 
 export class DistributionClient implements ContentBackend {
   readonly description: string;
@@ -125,28 +103,9 @@ export class DistributionClient implements ContentBackend {
     return tags;
   }
 
-  async getManifest(reference: string): Promise<{ bytes: Uint8Array; digest: string; mediaType?: string } | undefined> {
-    const sent = await this.transport.send('GET', this.path(`manifests/${reference}`), {
-      actions: 'pull',
-      retry: true,
-      headers: { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].join(', ') },
-    });
-    const { res } = sent;
-    if (res.status === 404) {
-      await discard(res);
-      return undefined;
-    }
-    if (!res.ok) throw await this.failure(res, `get manifest ${reference}`);
-    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `${this.description}@${reference}: the manifest`, sent);
-    const digest = sha256Digest(bytes);
-    if (isDigest(reference) && digest !== reference) {
-      throw new RegistryError(
-        'DIGEST_MISMATCH',
-        `${this.description}: manifest asked for as ${reference} has digest ${digest}; the registry served different content`,
-      );
-    }
-    const mediaType = res.headers.get('content-type')?.split(';')[0].trim();
-    return { bytes, digest, mediaType };
+  /** By tag or by digest; a digest is checked against the bytes served (get-manifest.ts). */
+  getManifest(reference: string): Promise<{ bytes: Uint8Array; digest: string; mediaType?: string } | undefined> {
+    return getManifest(this, reference);
   }
 
   /**
@@ -190,7 +149,7 @@ export class DistributionClient implements ContentBackend {
     const { res } = await this.transport.send('HEAD', this.path(`manifests/${digest}`), {
       actions: 'pull',
       retry: true,
-      headers: { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].join(', ') },
+      headers: { accept: MANIFEST_ACCEPT },
     });
     await discard(res);
     if (res.status === 404) return false;
@@ -248,7 +207,7 @@ export class DistributionClient implements ContentBackend {
         if (received >= maxBytes) break;
       }
     } catch (e) {
-      throw this.transport.mapNetworkError(e, 'GET', this.transport.url(this.path(`blobs/${digest}`)), sent.signal);
+      throw networkError(e, 'GET', this.transport.url(this.path(`blobs/${digest}`)), sent.signal);
     } finally {
       sent.abort();
     }
@@ -313,7 +272,7 @@ export class DistributionClient implements ContentBackend {
       }
     } catch (e) {
       if (e instanceof RegistryError) throw e;
-      throw transport.mapNetworkError(e, 'GET', transport.url(this.path(`blobs/${digest}`)), sent.signal);
+      throw networkError(e, 'GET', transport.url(this.path(`blobs/${digest}`)), sent.signal);
     } finally {
       clearTimeout(idle);
     }

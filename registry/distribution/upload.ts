@@ -9,7 +9,8 @@
 import type { Logger } from '../../runtime/log.js';
 import { RegistryError } from '../errors.js';
 import type { DistributionClient } from './client.js';
-import { backoff, discard, isRetryable } from './transport.js';
+import { backoff, isRetryable } from './failures.js';
+import { discard } from './responses.js';
 
 const MAX_RESUMES = 8;
 const MAX_RESTARTS = 2;

@@ -16,7 +16,7 @@
  * GET per entry); the comparisons with each Provider's memory run on every reconcile.
  */
 import type { LogMemory, ResolvedArchive } from '../../../api/provider.js';
-import { openContentBackend } from '../../../registry/index.js';
+import { openContentBackend, revisionTag } from '../../../registry/index.js';
 import type { RegistryCredentials } from '../../../registry/distribution/auth.js';
 import {
   decodeBase64,
@@ -173,7 +173,7 @@ export class RegistryLogWitness implements LogWitness {
       if (e.digest !== c.resolved.digest) {
         throw inconsistent(
           'TLOG_TAG_MISMATCH',
-          `${where}: the tag rev-${c.resolved.revision} names ${c.resolved.digest}, but log entry ${index} (checkpoint of size ${cp.size}) records ${e.digest}; the tag was re-pointed`,
+          `${where}: the tag ${revisionTag(c.resolved.revision)} names ${c.resolved.digest}, but log entry ${index} (checkpoint of size ${cp.size}) records ${e.digest}; the tag was re-pointed`,
         );
       }
       const differs = (
