@@ -19,6 +19,7 @@ COPY registry registry
 COPY controller controller
 COPY agent agent
 COPY cli cli
+COPY apiserver apiserver
 COPY sandbox sandbox
 COPY bin bin
 RUN node scripts/build.mjs

@@ -31,7 +31,7 @@ import { hostTarget } from '../agent/target.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
 import { openArchiveStore } from '../registry/index.js';
 import { KubeClient, loadKubeConfig, resourcePath } from '../runtime/kube.js';
-import { startApiServer } from '../sandbox/apiserver/index.js';
+import { startApiServer } from '../apiserver/index.js';
 import { registerNodes } from '../sandbox/launcher/cluster-objects.js';
 import { parseNodeSpec } from '../sandbox/launcher/node-spec.js';
 

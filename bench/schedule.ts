@@ -23,7 +23,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startApiServer } from '../sandbox/apiserver/index.js';
+import { startApiServer } from '../apiserver/index.js';
 import { startControlPlane, controlPlaneVersions, type ControlPlane } from '../sandbox/controlplane/index.js';
 import { KubeClient, loadKubeConfig } from '../runtime/kube.js';
 import { providerCrd, providerInstanceCrd, agentLeaseName } from '../api/index.js';

@@ -23,8 +23,9 @@ const allowed: Record<string, string[]> = {
   membrane: ['client'],
   controller: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'membrane'],
   agent: ['api', 'registry', 'tlog', 'par', 'runtime', 'client'],
-  sandbox: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'membrane'],
-  bench: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane'],
+  apiserver: ['runtime'],
+  sandbox: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'membrane', 'apiserver'],
+  bench: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane', 'apiserver'],
 };
 const typeOnly: Record<string, string[]> = { api: ['par', 'registry', 'agent'] };
 
