@@ -20,12 +20,12 @@ import {
 import { ApiError, errors } from './errors.js';
 import { goQuote, pathSegmentName } from './names.js';
 import { decodeProtobufObject } from './protobuf.js';
-import type { RequestScope, ResourceHandlers, WriteResult } from './handlers.js';
+import type { ResourceHandlers } from './handlers.js';
 import type { OpenApiDocs } from './openapi.js';
 import type { ResourceRegistry } from './registry.js';
 import { storedJson, type Store } from './store.js';
 import { printerFor, tableContentType, toTable, wantsTable, type IncludeObject } from './table.js';
-import type { KObject } from './types.js';
+import type { KObject, RequestScope, WriteResult } from './types.js';
 import { serveWatch, type ActiveWatch } from './watch.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
