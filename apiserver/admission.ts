@@ -5,7 +5,7 @@
  * apiextensions rules, which also fill in a new CRD's defaults and its accepted status.
  */
 import { errors, ApiError, type StatusCause } from './errors.js';
-import { now } from './managedfields.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
 import { objectMetaCauses } from './names.js';
 import { CRD_RESOURCE } from './registry.js';
 import type { Store } from './store.js';
@@ -98,14 +98,14 @@ function admitCrd(o: KObject, metaCauses: StatusCause[]): void {
         status: 'True',
         reason: 'NoConflicts',
         message: 'no conflicts found',
-        lastTransitionTime: o.metadata.creationTimestamp ?? now(),
+        lastTransitionTime: o.metadata.creationTimestamp ?? kubeTime(),
       },
       {
         type: 'Established',
         status: 'True',
         reason: 'InitialNamesAccepted',
         message: 'the initial names have been accepted',
-        lastTransitionTime: o.metadata.creationTimestamp ?? now(),
+        lastTransitionTime: o.metadata.creationTimestamp ?? kubeTime(),
       },
     ],
     acceptedNames: spec.names,

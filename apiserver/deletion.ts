@@ -5,16 +5,12 @@
  * CRD's cleanup finalizer, or the object's own), else removal from the store.
  */
 import { errors } from './errors.js';
-import { now } from './managedfields.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
 import { CRD_RESOURCE } from './registry.js';
 import type { Store } from './store.js';
-import { presentAs, resourceKey, type KObject, type RequestScope, type ResourceType, type WriteResult } from './types.js';
+import { isObject, presentAs, resourceKey, type KObject, type RequestScope, type ResourceType, type WriteResult } from './types.js';
 
 export const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 function checkPreconditions(rt: ResourceType, name: string, prev: KObject, opts: Record<string, unknown>): void {
   const pre = (opts.preconditions ?? {}) as { uid?: string; resourceVersion?: string };
@@ -68,7 +64,7 @@ export function deleteObject(store: Store, s: RequestScope, body: unknown, prev:
     // Namespaces always go through Terminating; the namespace controller empties them.
     if (!prev.metadata.deletionTimestamp && !dryRun) {
       const o = structuredClone(prev);
-      o.metadata.deletionTimestamp = now();
+      o.metadata.deletionTimestamp = kubeTime();
       o.metadata.deletionGracePeriodSeconds = 0;
       o.status = { ...(o.status ?? {}), phase: 'Terminating' };
       return answer(store.update(key, o, rt.plural, rt.group, prev.metadata.resourceVersion));
@@ -81,7 +77,7 @@ export function deleteObject(store: Store, s: RequestScope, body: unknown, prev:
     const o = structuredClone(prev);
     o.metadata.finalizers = finalizers;
     if (!o.metadata.deletionTimestamp) {
-      o.metadata.deletionTimestamp = now();
+      o.metadata.deletionTimestamp = kubeTime();
       o.metadata.deletionGracePeriodSeconds = 0;
       if (rt.generation && (o.metadata.generation ?? 0) > 0) o.metadata.generation = (o.metadata.generation ?? 0) + 1;
     }

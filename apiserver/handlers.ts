@@ -15,11 +15,22 @@ import { deleteObject } from './deletion.js';
 import { ApiError, errors } from './errors.js';
 import { listPage, type ListPage } from './listing.js';
 import { generatedNamePrefix } from './names.js';
-import { now, recordUpdate, type TypeHints } from './managedfields.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
+import type { TypeHints } from './fieldsets.js';
+import { recordUpdate } from './managedfields.js';
 import { CR_SMP_MESSAGE, jsonPatch, mergePatch, PATCH_TYPES, strategicMergePatch } from './patch.js';
 import { scaledObject, scaleOf } from './scale.js';
 import type { Store } from './store.js';
-import { apiVersionOf, presentAs, resourceKey, type KObject, type RequestScope, type ResourceType, type WriteResult } from './types.js';
+import {
+  isObject,
+  apiVersionOf,
+  presentAs,
+  resourceKey,
+  type KObject,
+  type RequestScope,
+  type ResourceType,
+  type WriteResult,
+} from './types.js';
 import { parseFieldValidation } from './validation.js';
 
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
@@ -27,10 +38,6 @@ const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
 function randomSuffix(): string {
   const b = randomBytes(5);
   return [...b].map((x) => NAME_CHARS[x % NAME_CHARS.length]).join('');
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export function managerName(scope: RequestScope): string {
@@ -155,7 +162,7 @@ export class ResourceHandlers {
     o.apiVersion = apiVersionOf(rt.group, s.version);
     o.kind = rt.kind;
     o.metadata.uid = randomUUID();
-    o.metadata.creationTimestamp = now();
+    o.metadata.creationTimestamp = kubeTime();
     delete o.metadata.deletionTimestamp;
     delete o.metadata.deletionGracePeriodSeconds;
     if (rt.generation) o.metadata.generation = 1;

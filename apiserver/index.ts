@@ -25,7 +25,7 @@ import { ApiHttpServer } from './server.js';
 import { securePrivateDir } from './statedir.js';
 import { MemoryStore } from './store.js';
 import { ensureTls } from './tls.js';
-import { now } from './managedfields.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
 import { randomUUID } from 'node:crypto';
 
 export interface ApiServerOptions {
@@ -95,7 +95,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       {
         apiVersion: 'v1',
         kind: 'Namespace',
-        metadata: { name, uid: randomUUID(), creationTimestamp: now(), labels: { 'kubernetes.io/metadata.name': name } },
+        metadata: { name, uid: randomUUID(), creationTimestamp: kubeTime(), labels: { 'kubernetes.io/metadata.name': name } },
         spec: { finalizers: ['kubernetes'] },
         status: { phase: 'Active' },
       },

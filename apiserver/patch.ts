@@ -6,6 +6,7 @@
  */
 import jsonpatchModule from 'fast-json-patch';
 import { ApiError } from './errors.js';
+import { isObject } from './types.js';
 
 type Json = unknown;
 type Operation = { op: string; path: string; value?: unknown; from?: string };
@@ -13,10 +14,6 @@ const jsonpatch = jsonpatchModule as unknown as {
   applyPatch(doc: Json, ops: Operation[], validate?: boolean, mutate?: boolean): { newDocument: Json };
   JsonPatchError: new (...a: unknown[]) => Error & { name: string; message: string };
 };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isObject(patch)) return structuredClone(patch);

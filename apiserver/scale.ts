@@ -4,11 +4,7 @@
  * `subresources.scale` or a built-in's table entry).
  */
 import { errors } from './errors.js';
-import type { KObject, ResourceType } from './types.js';
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
+import { isObject, type KObject, type ResourceType } from './types.js';
 
 /** Read a `.a.b` path. */
 function readPath(o: unknown, path: string): unknown {

@@ -125,6 +125,11 @@ export interface TableColumn {
   priority: number;
 }
 
+/** A JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
 /** group/plural: the storage key of a resource, independent of version. */
 export function resourceKey(rt: Pick<ResourceType, 'group' | 'plural'>): string {
   return rt.group ? `${rt.group}/${rt.plural}` : rt.plural;

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { canonicalEqual, canonicalJson, cloneData, jsonEqual, sameContent, sameObject } from '../../apiserver/canonical.js';
-import { fieldsOf, fromFieldsV1, recordUpdate, SEP, toFieldsV1 } from '../../apiserver/managedfields.js';
+import { fieldsOf, fromFieldsV1, SEP, toFieldsV1 } from '../../apiserver/fieldsets.js';
+import { recordUpdate } from '../../apiserver/managedfields.js';
 import type { KObject } from '../../apiserver/types.js';
 
 const cm = (data: Record<string, string>, extra: Partial<KObject['metadata']> = {}): KObject => ({
