@@ -29,7 +29,8 @@ export function checkNamespace(store: Store, s: AdmissionScope, forCreate: boole
     throw new ApiError(
       403,
       'Forbidden',
-      `${s.rt.plural}${s.rt.group ? '.' + s.rt.group : ''} "${s.name ?? ''}" is forbidden: unable to create new content in namespace ${s.namespace} because it is being terminated`,
+      `${s.rt.plural}${s.rt.group ? '.' + s.rt.group : ''} "${s.name ?? ''}" is forbidden: ` +
+        `unable to create new content in namespace ${s.namespace} because it is being terminated`,
       {
         name: s.name,
         group: s.rt.group,

@@ -26,7 +26,8 @@ function checkPreconditions(rt: ResourceType, name: string, prev: KObject, opts:
       rt.plural,
       rt.group,
       name,
-      `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${prev.metadata.resourceVersion}`,
+      `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ` +
+        `ResourceVersion in object meta: ${prev.metadata.resourceVersion}`,
     );
 }
 

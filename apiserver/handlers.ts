@@ -259,9 +259,7 @@ export class ResourceHandlers {
     if (type === PATCH_TYPES.strategic && rt.custom) throw errors.unsupportedMediaType(CR_SMP_MESSAGE);
     if (type === PATCH_TYPES.apply) return this.apply(s, raw);
     if (type !== PATCH_TYPES.merge && type !== PATCH_TYPES.json && type !== PATCH_TYPES.strategic) {
-      throw errors.unsupportedMediaType(
-        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml${rt.custom ? '' : ', application/strategic-merge-patch+json'}`,
-      );
+      throw errors.unsupportedMediaType(CR_SMP_MESSAGE + (rt.custom ? '' : `, ${PATCH_TYPES.strategic}`));
     }
     let patch: unknown;
     try {

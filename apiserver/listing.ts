@@ -23,7 +23,8 @@ function continueAfter(store: Store, token: string): string {
     const tok = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { start: string; rv: number };
     if (tok.rv < store.compactedRV())
       throw errors.gone(
-        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        'The provided continue parameter is too old to display a consistent list result. ' +
+          'You can start a new list without the continue parameter.',
       );
     return tok.start;
   } catch (e) {

@@ -115,4 +115,5 @@ export const PATCH_TYPES = {
 } as const;
 
 export const CR_SMP_MESSAGE =
-  'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml';
+  'the body of the request was in an unknown format - accepted media types include: ' +
+  'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml';
