@@ -19,6 +19,7 @@ COPY registry registry
 COPY controller controller
 COPY agent agent
 COPY cli cli
+COPY apiserver apiserver
 COPY sandbox sandbox
 COPY bin bin
 RUN node scripts/build.mjs
@@ -26,7 +27,9 @@ RUN node scripts/build.mjs
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /src
 COPY package.json package-lock.json ./
-# koffi ships prebuilt binaries in its package; no install scripts are needed.
+# koffi's prebuilt binaries come as optional per-platform packages, so no install scripts are
+# needed, and --omit=optional must not be used: it would drop them (the agent could not load
+# providers), though it would also drop the API emulator's packages, which the image never runs.
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM ${NODE_IMAGE}

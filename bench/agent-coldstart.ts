@@ -28,7 +28,7 @@ import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
 import { openArchiveStore } from '../registry/index.js';
 import { KubeClient, loadKubeConfig, resourcePath } from '../runtime/kube.js';
 import { packageRoot } from '../runtime/paths.js';
-import { startApiServer } from '../sandbox/apiserver/index.js';
+import { startApiServer } from '../apiserver/index.js';
 import { type Breakdowns, breakdown, printBreakdowns } from './coldstart/breakdown.js';
 import { type BenchCluster, NS } from './coldstart/cluster.js';
 import { measureDensity } from './coldstart/density.js';

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { startApiServer, type ApiServer } from '../sandbox/apiserver/index.js';
+import { startApiServer, type ApiServer } from '../apiserver/index.js';
 import { packageRoot } from '../runtime/paths.js';
 import { KubeClient, loadKubeConfig } from '../runtime/kube.js';
 

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KubeClient, loadKubeConfig } from '../runtime/kube.js';
-import { startApiServer } from '../sandbox/apiserver/index.js';
+import { startApiServer } from '../apiserver/index.js';
 import { type ControlPlane, controlPlaneVersions, startControlPlane } from '../sandbox/controlplane/index.js';
 import { createNodes, parallel, serverCpu, setUpCluster } from './scheduling/cluster.js';
 import { type MeasuredController, startController } from './scheduling/controller.js';

@@ -8,7 +8,21 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const roots = ['runtime', 'client', 'api', 'par', 'membrane', 'tlog', 'registry', 'controller', 'agent', 'cli', 'sandbox', 'bench'];
+const roots = [
+  'runtime',
+  'client',
+  'api',
+  'par',
+  'membrane',
+  'tlog',
+  'registry',
+  'controller',
+  'agent',
+  'apiserver',
+  'cli',
+  'sandbox',
+  'bench',
+];
 
 function sources(dir) {
   const out = [];

@@ -25,9 +25,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../runtime/host.js';
-import { ensureTls } from '../apiserver/tls.js';
-import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
-import type { ApiServer } from '../apiserver/index.js';
+import { ensureTls, kubeconfigYaml, type ApiServer } from '../../apiserver/index.js';
 import { controlPlaneBinary } from './binaries.js';
 import { ControlPlaneError } from './errors.js';
 

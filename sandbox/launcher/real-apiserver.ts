@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
+import { kubeconfigYaml } from '../../apiserver/index.js';
 import {
   apiserverCommand,
   apiserverReady,

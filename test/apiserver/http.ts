@@ -1,7 +1,7 @@
 /** Raw HTTPS requests against the emulator (for what client-node does not expose: exact
  *  headers, content types, watch streams). Trusts only the emulator's CA. */
 import { request } from 'node:https';
-import type { ApiServer } from '../../sandbox/apiserver/index.js';
+import type { ApiServer } from '../../apiserver/index.js';
 
 export interface RawResponse {
   status: number;

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadState, Persister } from '../../sandbox/apiserver/persistence.js';
-import { MemoryStore } from '../../sandbox/apiserver/store.js';
-import type { KObject } from '../../sandbox/apiserver/types.js';
+import { loadState, Persister } from '../../apiserver/persistence.js';
+import { MemoryStore } from '../../apiserver/store.js';
+import type { KObject } from '../../apiserver/types.js';
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -4,9 +4,10 @@
  * straightforward definitions they replace: canonical JSON, JSON.stringify, structuredClone.
  */
 import { describe, expect, it } from 'vitest';
-import { canonicalEqual, canonicalJson, cloneData, jsonEqual, sameContent, sameObject } from '../../sandbox/apiserver/canonical.js';
-import { fieldsOf, fromFieldsV1, recordUpdate, SEP, toFieldsV1 } from '../../sandbox/apiserver/managedfields.js';
-import type { KObject } from '../../sandbox/apiserver/types.js';
+import { canonicalEqual, canonicalJson, cloneData, jsonEqual, sameContent, sameObject } from '../../apiserver/canonical.js';
+import { fieldsOf, fromFieldsV1, SEP, toFieldsV1 } from '../../apiserver/fieldsets.js';
+import { recordUpdate } from '../../apiserver/managedfields.js';
+import type { KObject } from '../../apiserver/types.js';
 
 const cm = (data: Record<string, string>, extra: Partial<KObject['metadata']> = {}): KObject => ({
   apiVersion: 'v1',

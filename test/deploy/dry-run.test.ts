@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { startApiServer, type ApiServer } from '../../sandbox/apiserver/index.js';
+import { startApiServer, type ApiServer } from '../../apiserver/index.js';
 import { packageRoot } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
 import { parseAllDocuments } from 'yaml';

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
-import { startApiServer, type ApiServer, type ApiServerOptions } from '../../sandbox/apiserver/index.js';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../apiserver/index.js';
 import {
   controlPlaneAvailable,
   controlPlaneBinary,

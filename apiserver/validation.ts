@@ -7,7 +7,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { ApiError, errors, type StatusCause } from './errors.js';
-import type { KObject, ResourceType, Schema } from './types.js';
+import { isObject, type KObject, type ResourceType, type Schema } from './types.js';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => void;
@@ -79,10 +79,6 @@ function validatorFor(schema: Schema): ValidateFunction {
 function fieldPath(base: string, key: string | number): string {
   if (typeof key === 'number') return `${base}[${key}]`;
   return base ? `${base}.${key}` : key;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 const ROOT_KEEP = new Set(['apiVersion', 'kind', 'metadata']);

@@ -6,6 +6,7 @@
  */
 import jsonpatchModule from 'fast-json-patch';
 import { ApiError } from './errors.js';
+import { isObject } from './types.js';
 
 type Json = unknown;
 type Operation = { op: string; path: string; value?: unknown; from?: string };
@@ -13,10 +14,6 @@ const jsonpatch = jsonpatchModule as unknown as {
   applyPatch(doc: Json, ops: Operation[], validate?: boolean, mutate?: boolean): { newDocument: Json };
   JsonPatchError: new (...a: unknown[]) => Error & { name: string; message: string };
 };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
 
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isObject(patch)) return structuredClone(patch);
@@ -118,4 +115,5 @@ export const PATCH_TYPES = {
 } as const;
 
 export const CR_SMP_MESSAGE =
-  'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml';
+  'the body of the request was in an unknown format - accepted media types include: ' +
+  'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml';

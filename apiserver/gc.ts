@@ -7,11 +7,12 @@
  * finalizer is dropped). Both react to store commits and do their work on the next tick, so a
  * write never recurses into another write.
  */
-import { CRD_CLEANUP_FINALIZER, type ResourceHandlers, type RequestScope } from './handlers.js';
+import { CRD_CLEANUP_FINALIZER } from './deletion.js';
+import type { ResourceHandlers } from './handlers.js';
 import { PATCH_TYPES } from './patch.js';
 import { CRD_RESOURCE, type ResourceRegistry } from './registry.js';
 import type { Store, StoreEvent } from './store.js';
-import type { KObject, ResourceType } from './types.js';
+import type { KObject, RequestScope, ResourceType } from './types.js';
 
 interface Ref {
   resource: string;

@@ -20,12 +20,12 @@ import {
 import { ApiError, errors } from './errors.js';
 import { goQuote, pathSegmentName } from './names.js';
 import { decodeProtobufObject } from './protobuf.js';
-import type { RequestScope, ResourceHandlers, WriteResult } from './handlers.js';
+import type { ResourceHandlers } from './handlers.js';
 import type { OpenApiDocs } from './openapi.js';
 import type { ResourceRegistry } from './registry.js';
 import { storedJson, type Store } from './store.js';
 import { printerFor, tableContentType, toTable, wantsTable, type IncludeObject } from './table.js';
-import type { KObject } from './types.js';
+import type { KObject, RequestScope, WriteResult } from './types.js';
 import { serveWatch, type ActiveWatch } from './watch.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -56,6 +56,15 @@ export const VERSION_INFO = {
   compiler: 'gc',
   platform: 'linux/amd64',
 };
+
+/** A 200 answer: the body and, when not JSON, its content type. */
+type Answer = [body: unknown, contentType?: string];
+
+/** `v`, or 404 for `path` when there is none. */
+function found<T>(v: T | undefined, path: string): T {
+  if (!v) throw errors.pathNotFound(path);
+  return v;
+}
 
 function send(res: ServerResponse, code: number, body: unknown, contentType = 'application/json', warnings: string[] = []): void {
   const text = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
@@ -188,124 +197,103 @@ export class ApiHttpServer {
       .split('/')
       .filter((s) => s !== '')
       .map(decodeURIComponent);
+    const answer = method === 'GET' ? this.nonResource(path, segs, req.headers.accept) : undefined;
+    if (answer) return send(res, 200, ...answer);
+    const { scope, parsed } = this.resourceScope(path, segs, url, req);
+    const { handlers } = this.deps;
+    // Write results are (mostly) the stored object, already serialised for the journal and watchers.
+    const reply = (r: WriteResult): void => send(res, r.code, storedJson(r.body as KObject), 'application/json', r.warnings);
+    const body = async () => decodeObject(req.headers['content-type'] ?? 'application/json', await readRawBody(req));
+    switch (method) {
+      case 'GET': {
+        const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || parsed.watchPrefix;
+        if (isWatch) return serveWatch(req, res, this.deps.store, handlers, scope, this.watches, this.deps.watchTimeoutSeconds);
+        return send(res, 200, ...this.read(scope, parsed, req.headers.accept));
+      }
+      case 'POST':
+        if (scope.name) return sendError(res, errors.methodNotAllowed());
+        return reply(handlers.create(scope, await body()));
+      case 'PUT':
+        if (!scope.name) return sendError(res, errors.methodNotAllowed());
+        return reply(handlers.update(scope, await body()));
+      case 'PATCH':
+        if (!scope.name) return sendError(res, errors.methodNotAllowed());
+        return reply(handlers.patch(scope, req.headers['content-type'] ?? '', await readBody(req)));
+      case 'DELETE': {
+        const options = await body();
+        return reply(scope.name ? handlers.delete(scope, options) : handlers.deleteCollection(scope, options));
+      }
+      default:
+        return sendError(res, errors.methodNotAllowed());
+    }
+  }
+
+  /** Version, discovery and OpenAPI (GET only): the answer, or undefined for a resource path. */
+  private nonResource(path: string, segs: string[], accept: string | undefined): Answer | undefined {
     const { registry, openapi } = this.deps;
-    const accept = req.headers.accept;
-
-    if (method === 'GET') {
-      if (path === '/version') return send(res, 200, VERSION_INFO);
-      if (path === '/api' || path === '/apis') {
-        const agg = aggregatedVersion(accept);
-        if (agg) return send(res, 200, aggregatedDiscovery(registry, path === '/api', agg), aggregatedContentType(agg));
-        return send(res, 200, path === '/api' ? apiVersions(this.deps.address()) : apiGroupList(registry));
-      }
-      if (segs[0] === 'apis' && segs.length === 2) {
-        const g = apiGroup(registry, segs[1]);
-        return g ? send(res, 200, g) : sendError(res, errors.pathNotFound(path));
-      }
-      if ((segs[0] === 'api' && segs.length === 2) || (segs[0] === 'apis' && segs.length === 3)) {
-        const l = segs[0] === 'api' ? apiResourceList(registry, '', segs[1]) : apiResourceList(registry, segs[1], segs[2]);
-        return l ? send(res, 200, l) : sendError(res, errors.pathNotFound(path));
-      }
-      if (path === '/openapi/v3') return send(res, 200, openapi.index());
-      if (path === '/openapi/v2') {
-        // An empty Swagger 2.0 document. kubectl ≤1.28 insists on fetching it before it applies;
-        // finding no schemas there, it skips client-side validation, as for any unknown kind.
-        if ((accept ?? '').includes('protobuf')) return send(res, 200, OPENAPI_V2_EMPTY_PROTOBUF, 'application/octet-stream');
-        return send(res, 200, {
-          swagger: '2.0',
-          info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion },
-          paths: {},
-          definitions: {},
-        });
-      }
-      if (segs[0] === 'openapi' && segs[1] === 'v3') {
-        const doc = openapi.document(segs.slice(2).join('/'));
-        return doc ? send(res, 200, doc) : sendError(res, errors.pathNotFound(path));
-      }
+    if (path === '/version') return [VERSION_INFO];
+    if (path === '/api' || path === '/apis') {
+      const agg = aggregatedVersion(accept);
+      if (agg) return [aggregatedDiscovery(registry, path === '/api', agg), aggregatedContentType(agg)];
+      return [path === '/api' ? apiVersions(this.deps.address()) : apiGroupList(registry)];
     }
+    if (segs[0] === 'apis' && segs.length === 2) return [found(apiGroup(registry, segs[1]), path)];
+    if ((segs[0] === 'api' && segs.length === 2) || (segs[0] === 'apis' && segs.length === 3)) {
+      const l = segs[0] === 'api' ? apiResourceList(registry, '', segs[1]) : apiResourceList(registry, segs[1], segs[2]);
+      return [found(l, path)];
+    }
+    if (path === '/openapi/v3') return [openapi.index()];
+    if (path === '/openapi/v2') {
+      // An empty Swagger 2.0 document. kubectl ≤1.28 insists on fetching it before it applies;
+      // finding no schemas there, it skips client-side validation, as for any unknown kind.
+      if ((accept ?? '').includes('protobuf')) return [OPENAPI_V2_EMPTY_PROTOBUF, 'application/octet-stream'];
+      return [{ swagger: '2.0', info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion }, paths: {}, definitions: {} }];
+    }
+    if (segs[0] === 'openapi' && segs[1] === 'v3') return [found(openapi.document(segs.slice(2).join('/')), path)];
+    return undefined;
+  }
 
+  /** The resource a path names, with its subresource and name checked: 404 (or 400 for a bad name) otherwise. */
+  private resourceScope(path: string, segs: string[], url: URL, req: IncomingMessage): { scope: RequestScope; parsed: ParsedResourcePath } {
     const p = parseResourcePath(segs);
-    if (!p) return sendError(res, errors.pathNotFound(path));
-    const rt = registry.find(p.group, p.version, p.plural);
-    if (!rt) return sendError(res, errors.pathNotFound(path));
-    if (
-      p.subresource &&
-      !(
-        (p.subresource === 'status' && rt.status) ||
-        (p.subresource === 'scale' && rt.scale) ||
-        (p.subresource === 'finalize' && rt.plural === 'namespaces')
-      )
-    ) {
-      return sendError(res, errors.pathNotFound(path));
-    }
-    if (p.namespace && !rt.namespaced) return sendError(res, errors.pathNotFound(path));
+    if (!p) throw errors.pathNotFound(path);
+    const rt = this.deps.registry.find(p.group, p.version, p.plural);
+    if (!rt) throw errors.pathNotFound(path);
+    const sub = p.subresource;
+    if (sub && !((sub === 'status' && rt.status) || (sub === 'scale' && rt.scale) || (sub === 'finalize' && rt.plural === 'namespaces')))
+      throw errors.pathNotFound(path);
+    if (p.namespace && !rt.namespaced) throw errors.pathNotFound(path);
     // The storage key functions refuse a name that cannot be a path segment before any verb runs.
     const nameProblems = p.name === undefined ? [] : pathSegmentName(p.name);
-    if (nameProblems.length)
-      return sendError(res, errors.badRequest(`Name parameter invalid: ${goQuote(p.name!)}: ${nameProblems.join(';')}`));
+    if (nameProblems.length) throw errors.badRequest(`Name parameter invalid: ${goQuote(p.name!)}: ${nameProblems.join(';')}`);
     const scope: RequestScope = {
       rt,
       version: p.version,
       namespace: p.namespace,
       name: p.name,
-      subresource: p.subresource === 'finalize' ? undefined : p.subresource,
+      subresource: sub === 'finalize' ? undefined : sub,
       query: url.searchParams,
       userAgent: req.headers['user-agent'],
     };
-    const { handlers } = this.deps;
-    const isWatch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' || p.watchPrefix;
+    return { scope, parsed: p };
+  }
+
+  /** GET of one object or a list, as JSON or (when asked for) a Table. */
+  private read(scope: RequestScope, parsed: ParsedResourcePath, accept: string | undefined): Answer {
+    const { rt, version } = scope;
     const table = wantsTable(accept);
-    const include = (url.searchParams.get('includeObject') ?? 'Metadata') as IncludeObject;
-
-    // Write results are (mostly) the stored object, already serialised for the journal and watchers.
-    const reply = (r: WriteResult): void => send(res, r.code, storedJson(r.body as KObject), 'application/json', r.warnings);
-
-    switch (method) {
-      case 'GET': {
-        if (isWatch) return serveWatch(req, res, this.deps.store, handlers, scope, this.watches, this.deps.watchTimeoutSeconds);
-        if (!p.name) {
-          const l = handlers.list(scope);
-          const meta: Record<string, unknown> = { resourceVersion: l.rv };
-          if (l.continueToken) meta.continue = l.continueToken;
-          if (table) return send(res, 200, toTable(printerFor(rt, p.version), l.items, include, meta), tableContentType(accept));
-          return send(res, 200, {
-            kind: rt.listKind,
-            apiVersion: rt.group ? `${rt.group}/${p.version}` : p.version,
-            metadata: meta,
-            items: l.items,
-          });
-        }
-        const o = handlers.get(scope);
-        if (table && !p.subresource)
-          return send(
-            res,
-            200,
-            toTable(printerFor(rt, p.version), [o as KObject], include, { resourceVersion: (o as KObject).metadata.resourceVersion }),
-            tableContentType(accept),
-          );
-        return send(res, 200, storedJson(o as KObject));
-      }
-      case 'POST': {
-        if (p.name) return sendError(res, errors.methodNotAllowed());
-        const body = decodeObject(req.headers['content-type'] ?? 'application/json', await readRawBody(req));
-        return reply(handlers.create(scope, body));
-      }
-      case 'PUT': {
-        if (!p.name) return sendError(res, errors.methodNotAllowed());
-        const body = decodeObject(req.headers['content-type'] ?? 'application/json', await readRawBody(req));
-        return reply(handlers.update(scope, body));
-      }
-      case 'PATCH': {
-        if (!p.name) return sendError(res, errors.methodNotAllowed());
-        const raw = await readBody(req);
-        return reply(handlers.patch(scope, req.headers['content-type'] ?? '', raw));
-      }
-      case 'DELETE': {
-        const body = decodeObject(req.headers['content-type'] ?? 'application/json', await readRawBody(req));
-        return reply(p.name ? handlers.delete(scope, body) : handlers.deleteCollection(scope, body));
-      }
-      default:
-        return sendError(res, errors.methodNotAllowed());
+    const include = (scope.query.get('includeObject') ?? 'Metadata') as IncludeObject;
+    if (!scope.name) {
+      const l = this.deps.handlers.list(scope);
+      const meta: Record<string, unknown> = { resourceVersion: l.rv };
+      if (l.continueToken) meta.continue = l.continueToken;
+      if (table) return [toTable(printerFor(rt, version), l.items, include, meta), tableContentType(accept)];
+      return [{ kind: rt.listKind, apiVersion: rt.group ? `${rt.group}/${version}` : version, metadata: meta, items: l.items }];
     }
+    const o = this.deps.handlers.get(scope) as KObject;
+    // a Table of the object itself; a subresource (status, scale, finalize) stays JSON
+    if (table && !parsed.subresource)
+      return [toTable(printerFor(rt, version), [o], include, { resourceVersion: o.metadata.resourceVersion }), tableContentType(accept)];
+    return [storedJson(o)];
   }
 }

@@ -1,11 +1,12 @@
 /**
- * Field ownership for server-side apply: which manager set which field. A field set is the
- * set of paths (`f:spec`, `f:replicas` …, list items as `k:{"name":"a"}` or `v:"x"`) in the
- * `fieldsV1` notation Kubernetes stores in `metadata.managedFields`. Lists are keyed or atomic
- * by the CRD's `x-kubernetes-list-type` or, for built-ins, by their strategic-merge key.
+ * Field sets: the set of paths (`f:spec`, `f:replicas` …, list items as `k:{"name":"a"}` or
+ * `v:"x"`) an object sets, in the `fieldsV1` notation Kubernetes stores in
+ * `metadata.managedFields`, and the walks that list, look up and remove them. Lists are keyed
+ * or atomic by the CRD's `x-kubernetes-list-type` or, for built-ins, by their strategic-merge
+ * key. Who owns which set is managedfields.ts.
  */
 import { jsonEqual } from './canonical.js';
-import type { KObject, ManagedFieldsEntry, Schema } from './types.js';
+import { isObject, type KObject, type Schema } from './types.js';
 
 export type FieldPath = string[];
 /** Paths joined by SEP, for set membership. */
@@ -23,10 +24,6 @@ const META_KEYS: Record<string, string> = { finalizers: '', ownerReferences: 'ui
 export interface TypeHints {
   schema?: Schema;
   mergeKeys?: Record<string, string>;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 export function childSchema(s: Schema | undefined, key: string): Schema | undefined {
@@ -224,6 +221,14 @@ export function removeAt(obj: unknown, path: FieldPath): void {
   }
 }
 
+/** fieldsV1 objects toFieldsV1 built: reading one back gives exactly the set it came from. */
+const builtFieldsV1 = new WeakSet<object>();
+
+/** Whether `f` is a fieldsV1 object toFieldsV1 built (and so matches the set it was built from). */
+export function isBuiltFieldsV1(f: object): boolean {
+  return builtFieldsV1.has(f);
+}
+
 export function toFieldsV1(set: FieldSet): Record<string, unknown> {
   // A trie of the members, then each level written with its keys sorted: the same nesting and
   // key order as inserting the sorted members one by one, without sorting whole paths.
@@ -288,124 +293,4 @@ export function fromFieldsV1(f: unknown): FieldSet {
   };
   walk(f, '', 0);
   return out;
-}
-
-export function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
-export interface Manager {
-  entry: ManagedFieldsEntry;
-  fields: FieldSet;
-}
-
-/**
- * A manager's field set as read from a stored entry: remembers whether anything was added or
- * removed since, so an untouched entry can keep its fieldsV1 instead of having it rebuilt.
- */
-class ReadFieldSet extends Set<string> {
-  touched = false;
-  override add(v: string): this {
-    if (!this.has(v)) this.touched = true;
-    return super.add(v);
-  }
-  override delete(v: string): boolean {
-    const hit = super.delete(v);
-    if (hit) this.touched = true;
-    return hit;
-  }
-  override clear(): void {
-    if (this.size) this.touched = true;
-    super.clear();
-  }
-}
-
-/** fieldsV1 objects toFieldsV1 built: reading one back gives exactly the set it came from. */
-const builtFieldsV1 = new WeakSet<object>();
-
-export function readManagers(obj: KObject): Manager[] {
-  return (obj.metadata.managedFields ?? []).map((e) => {
-    const fields = new ReadFieldSet(fromFieldsV1(e.fieldsV1));
-    fields.touched = false;
-    return { entry: e, fields };
-  });
-}
-
-/** The entry's own fieldsV1 when it was built here and its set is as read; else a new one. */
-function fieldsV1For(m: Manager): Record<string, unknown> {
-  const own = m.entry.fieldsV1 as unknown;
-  if (m.fields instanceof ReadFieldSet && !m.fields.touched && isObject(own) && builtFieldsV1.has(own)) return own;
-  return toFieldsV1(m.fields);
-}
-
-export function writeManagers(obj: KObject, managers: Manager[]): void {
-  const entries = managers
-    .filter((m) => m.fields.size > 0)
-    .map((m) => ({ ...m.entry, fieldsType: 'FieldsV1' as const, fieldsV1: fieldsV1For(m) }));
-  if (entries.length) obj.metadata.managedFields = entries;
-  else delete obj.metadata.managedFields;
-}
-
-function sameManager(e: ManagedFieldsEntry, manager: string, op: 'Apply' | 'Update', subresource: string | undefined): boolean {
-  return e.manager === manager && e.operation === op && (e.subresource ?? '') === (subresource ?? '');
-}
-
-/**
- * Record a non-apply write: the manager takes every field whose value it changed, others lose
- * them, and fields that disappeared leave every manager.
- */
-export function recordUpdate(
-  prev: KObject | undefined,
-  next: KObject,
-  hints: TypeHints,
-  manager: string,
-  apiVersion: string,
-  subresource: string | undefined,
-  scope: 'all' | 'main' | 'status',
-): void {
-  const managers = prev ? readManagers(prev) : [];
-  if (!prev) {
-    // A create: the manager owns everything it set.
-    const nextFields = fieldsOf(next, hints, scope);
-    writeManagers(
-      next,
-      nextFields.size
-        ? [
-            {
-              entry: {
-                manager,
-                operation: 'Update',
-                apiVersion,
-                time: now(),
-                fieldsType: 'FieldsV1',
-                fieldsV1: {},
-                ...(subresource ? { subresource } : {}),
-              },
-              fields: nextFields,
-            },
-          ]
-        : [],
-    );
-    return;
-  }
-  // The fields whose value the write changed, found in the same walk that lists them.
-  const changed: FieldSet = new Set();
-  const nextFields = fieldsOf(next, hints, scope, { prev, changed });
-  const allNext = scope === 'all' ? nextFields : fieldsOf(next, hints, 'all');
-  for (const m of managers) {
-    for (const p of [...m.fields]) if (!allNext.has(p) || changed.has(p)) m.fields.delete(p);
-  }
-  if (changed.size > 0) {
-    let mine = managers.find((m) => sameManager(m.entry, manager, 'Update', subresource));
-    if (!mine) {
-      mine = {
-        entry: { manager, operation: 'Update', apiVersion, fieldsType: 'FieldsV1', fieldsV1: {}, ...(subresource ? { subresource } : {}) },
-        fields: new Set(),
-      };
-      managers.push(mine);
-    }
-    for (const p of changed) mine.fields.add(p);
-    mine.entry = { ...mine.entry, apiVersion, time: now() };
-  }
-  writeManagers(next, managers);
 }

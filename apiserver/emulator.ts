@@ -1,16 +1,12 @@
 /**
- * A Kubernetes API server emulator that real kubectl (1.27–1.33) and @kubernetes/client-node
- * accept, for tests and the local sandbox: HTTPS with a generated CA, bearer auth, one global
- * resourceVersion, list/watch, the write verbs with their preconditions, CRDs at runtime,
- * server-side apply, garbage collection and persistence to a state directory.
- *
- *   const api = await startApiServer({ stateDir });   // port 0 = a free port
- *   // api.kubeconfigPath / api.kubeconfigYaml → KubeConfig.loadFromFile / kubectl --kubeconfig
- *   await api.stop();
+ * The emulator itself: a state directory (token, TLS material, the persisted store), the
+ * store and the resources it serves, the controllers (garbage collection, namespace and CRD
+ * cleanup) and the HTTPS server, wired together and started. Loaded only through index.ts,
+ * because it brings in the emulator's optional dependencies.
  *
  * Layers: server.ts (HTTP) → handlers.ts (API semantics) → store.ts (objects, RV, history).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,54 +21,31 @@ import { ApiHttpServer } from './server.js';
 import { securePrivateDir } from './statedir.js';
 import { MemoryStore } from './store.js';
 import { ensureTls } from './tls.js';
-import { now } from './managedfields.js';
-import { randomUUID } from 'node:crypto';
-
-export interface ApiServerOptions {
-  /** 0 (default) = a free port. */
-  port?: number;
-  /** Default 127.0.0.1. */
-  host?: string;
-  /** Persistence, TLS material and kubeconfig; a temporary directory when absent. Made 0700
-   *  with 0600 files (looser modes are tightened; another user's directory is refused). */
-  stateDir?: string;
-  /** Bearer token; generated (and kept in the state dir) when absent. */
-  token?: string;
-  /** Watch events kept for resumption (default 50,000); older RVs get 410 Expired. */
-  watchHistory?: number;
-  /** Like kube-apiserver --min-request-timeout: watches without timeoutSeconds end after
-   *  this to twice this many seconds (default 1800). Tests lower it to exercise re-watches. */
-  watchTimeoutSeconds?: number;
-}
-
-export interface ApiServer {
-  url: string;
-  port: number;
-  kubeconfigPath: string;
-  kubeconfigYaml: string;
-  caPem: string;
-  token: string;
-  stop(): Promise<void>;
-}
+import { kubeTime } from '../runtime/toolkit/time.js';
+import type { ApiServer, ApiServerOptions } from './index.js';
 
 const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
-export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
-  const host = opts.host ?? '127.0.0.1';
+/** The state directory (a temporary one when none is given), made private, with the token kept in it. */
+function prepareStateDir(opts: ApiServerOptions): { dir: string; temp: boolean; token: string } {
   const temp = !opts.stateDir;
   const dir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'gantry-apiserver-'));
   securePrivateDir(dir);
   const tokenFile = join(dir, 'token');
   const token = opts.token ?? (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : randomBytes(24).toString('hex'));
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  const tls = await ensureTls(dir, host);
+  return { dir, temp, token };
+}
 
-  const seed = loadState(dir);
-  const store = new MemoryStore(seed, opts.watchHistory);
+/**
+ * The store as the state directory left it, the resources it serves (built-ins and its CRDs,
+ * kept in step with every CRD write) and, for a state directory that outlives the server, the
+ * journal that persists every commit.
+ */
+function openStore(dir: string, temp: boolean, watchHistory: number | undefined) {
+  const store = new MemoryStore(loadState(dir), watchHistory);
   const registry = new ResourceRegistry();
   for (const crd of store.list(CRD_RESOURCE)) registry.upsertCrd(crd);
-  const handlers = new ResourceHandlers(store);
-
   // CRDs become served resources the moment they are stored, and stop being served once gone
   // (the cleanup controller in gc.ts has deleted their instances by then).
   store.onCommit((ev) => {
@@ -80,14 +53,18 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     if (ev.type === 'DELETED') registry.removeCrd(ev.object.metadata.name!);
     else registry.upsertCrd(ev.object);
   });
-
   let persister: Persister | undefined;
   if (!temp) {
-    persister = new Persister(dir, store);
-    persister.compact();
-    store.onCommit((ev) => persister!.record(ev));
+    const journal = new Persister(dir, store);
+    journal.compact();
+    store.onCommit((ev) => journal.record(ev));
+    persister = journal;
   }
+  return { store, registry, persister };
+}
 
+/** The namespaces every cluster has, created when the store lacks them. */
+function seedSystemNamespaces(store: MemoryStore): void {
   for (const name of SYSTEM_NAMESPACES) {
     if (store.get('namespaces', '', name)) continue;
     store.create(
@@ -95,7 +72,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       {
         apiVersion: 'v1',
         kind: 'Namespace',
-        metadata: { name, uid: randomUUID(), creationTimestamp: now(), labels: { 'kubernetes.io/metadata.name': name } },
+        metadata: { name, uid: randomUUID(), creationTimestamp: kubeTime(), labels: { 'kubernetes.io/metadata.name': name } },
         spec: { finalizers: ['kubernetes'] },
         status: { phase: 'Active' },
       },
@@ -103,6 +80,25 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       '',
     );
   }
+}
+
+function listen(http: ApiHttpServer, port: number, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    http.server.once('error', reject);
+    http.server.listen(port, host, () => {
+      http.server.off('error', reject);
+      resolve((http.server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startEmulator(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const { dir, temp, token } = prepareStateDir(opts);
+  const tls = await ensureTls(dir, host);
+  const { store, registry, persister } = openStore(dir, temp, opts.watchHistory);
+  const handlers = new ResourceHandlers(store);
+  seedSystemNamespaces(store);
 
   const controllers = new Controllers(store, registry, handlers);
   let address = '';
@@ -116,14 +112,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     address: () => address,
     watchTimeoutSeconds: opts.watchTimeoutSeconds,
   });
-  await new Promise<void>((resolve, reject) => {
-    http.server.once('error', reject);
-    http.server.listen(opts.port ?? 0, host, () => {
-      http.server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (http.server.address() as AddressInfo).port;
+  const port = await listen(http, opts.port ?? 0, host);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   address = `${urlHost}:${port}`;
   const url = `https://${address}`;

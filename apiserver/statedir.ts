@@ -13,7 +13,7 @@
  */
 import { chmodSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { logger } from '../../runtime/log.js';
+import { logger } from '../runtime/log.js';
 
 export type StateDirErrorCode =
   | 'APISERVER_STATE_DIR_NOT_A_DIRECTORY'

@@ -99,12 +99,35 @@ export interface ResourceType {
   table?: { columns: TableColumn[]; row: (o: KObject) => unknown[] };
 }
 
+/** One request on one resource, as the API semantics (handlers.ts) see it: HTTP is gone by now. */
+export interface RequestScope {
+  rt: ResourceType;
+  version: string;
+  namespace: string;
+  name?: string;
+  subresource?: string;
+  query: URLSearchParams;
+  userAgent?: string;
+}
+
+/** What a write answers: the status code, the body (mostly the stored object) and warnings. */
+export interface WriteResult {
+  code: number;
+  body: unknown;
+  warnings: string[];
+}
+
 export interface TableColumn {
   name: string;
   type: string;
   format: string;
   description: string;
   priority: number;
+}
+
+/** A JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** group/plural: the storage key of a resource, independent of version. */
@@ -114,4 +137,11 @@ export function resourceKey(rt: Pick<ResourceType, 'group' | 'plural'>): string 
 
 export function apiVersionOf(group: string, version: string): string {
   return group ? `${group}/${version}` : version;
+}
+
+/** An object as a client of `version` sees it (the stored object itself when nothing differs). */
+export function presentAs(rt: ResourceType, version: string, o: KObject): KObject {
+  const apiVersion = apiVersionOf(rt.group, version);
+  if (o.apiVersion === apiVersion && o.kind === rt.kind) return o;
+  return { ...o, apiVersion, kind: rt.kind };
 }

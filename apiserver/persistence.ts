@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { FILE_MODE } from './statedir.js';
 import { storedJson, type MemoryStore, type MemoryStoreSeed, type StoreEvent } from './store.js';
 import type { KObject } from './types.js';
-import { logger } from '../../runtime/log.js';
+import { logger } from '../runtime/log.js';
 
 const FLUSH_MS = 25;
 const COMPACT_MIN_LINES = 50_000;

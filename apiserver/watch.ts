@@ -7,11 +7,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from './errors.js';
-import type { ResourceHandlers, RequestScope } from './handlers.js';
+import type { ResourceHandlers } from './handlers.js';
 import { combine, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { storedJson, type Store, type StoreEvent } from './store.js';
 import { printerFor, tableContentType, toTable, wantsTable, type IncludeObject } from './table.js';
-import { apiVersionOf, resourceKey, type KObject } from './types.js';
+import { apiVersionOf, resourceKey, type KObject, type RequestScope } from './types.js';
 
 const BOOKMARK_INTERVAL_MS = 60_000;
 

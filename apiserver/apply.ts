@@ -5,25 +5,10 @@
  * value would change — unless `force=true`, which transfers ownership.
  */
 import { ApiError } from './errors.js';
-import {
-  childSchema,
-  fieldsOf,
-  getAt,
-  listShape,
-  now,
-  readManagers,
-  removeAt,
-  SEP,
-  writeManagers,
-  type FieldSet,
-  type Manager,
-  type TypeHints,
-} from './managedfields.js';
-import type { KObject, Schema } from './types.js';
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
+import { kubeTime } from '../runtime/toolkit/time.js';
+import { childSchema, fieldsOf, getAt, listShape, removeAt, SEP, type FieldSet, type TypeHints } from './fieldsets.js';
+import { readManagers, writeManagers, type Manager } from './managedfields.js';
+import { isObject, type KObject, type Schema } from './types.js';
 
 /** Deep-merge applied config into live, honouring keyed and set lists. */
 function mergeApplied(
@@ -149,7 +134,7 @@ export function serverSideApply(req: ApplyRequest): KObject {
       manager,
       operation: 'Apply',
       apiVersion,
-      time: now(),
+      time: kubeTime(),
       fieldsType: 'FieldsV1',
       fieldsV1: {},
       ...(subresource ? { subresource } : {}),
