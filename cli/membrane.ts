@@ -16,7 +16,7 @@ import { formatCreds } from '../membrane/creds.js';
 import { decodeJwt } from '../membrane/jwt.js';
 import { adminPermissions } from '../membrane/permissions.js';
 import { publicKeyFromSeed } from '../par/index.js';
-import { defaultStateDir } from '../sandbox/launcher/defaults.js';
+import { defaultStateDir } from '../sandbox/index.js';
 import { cliError, readSeedFile } from './keys.js';
 
 const SYSTEM_NS = 'gantry-system';

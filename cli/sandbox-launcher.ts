@@ -50,7 +50,7 @@ export function registerSandboxLauncher(sandbox: Command): void {
       }) => {
         // the launcher's stdout tells the story; its children log to DIR/logs/
         if (!process.env.GANTRY_LOG_LEVEL) setLogLevel('warn');
-        const { startSandbox, nextSteps } = await import('../sandbox/launcher/sandbox.js');
+        const { startSandbox, nextSteps } = await import('../sandbox/index.js');
         const ac = { stopping: false };
         const sb = await startSandbox({
           stateDir: o.stateDir,
@@ -82,8 +82,7 @@ export function registerSandboxLauncher(sandbox: Command): void {
     .description('stop a running sandbox (as Ctrl-C would)')
     .addOption(stateDirOption())
     .action(async (o: { stateDir?: string }) => {
-      const { stopRunningSandbox } = await import('../sandbox/launcher/control.js');
-      const { defaultStateDir } = await import('../sandbox/launcher/defaults.js');
+      const { stopRunningSandbox, defaultStateDir } = await import('../sandbox/index.js');
       const r = await stopRunningSandbox(o.stateDir ?? defaultStateDir());
       process.stdout.write(`sandbox (pid ${r.pid}) stopped${r.forced ? ' (some parts had to be killed)' : ''}\n`);
     });
@@ -94,8 +93,7 @@ export function registerSandboxLauncher(sandbox: Command): void {
     .addOption(stateDirOption())
     .option('--json', 'machine-readable output')
     .action(async (o: { stateDir?: string; json?: boolean }) => {
-      const { sandboxStatus, formatStatus } = await import('../sandbox/launcher/control.js');
-      const { defaultStateDir } = await import('../sandbox/launcher/defaults.js');
+      const { sandboxStatus, formatStatus, defaultStateDir } = await import('../sandbox/index.js');
       const s = await sandboxStatus(o.stateDir ?? defaultStateDir());
       process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
     });
