@@ -26,7 +26,7 @@ import { cliError } from './keys.js';
 import { verifiersOf } from './log-federation.js';
 import { mapCliRef } from './namespaces.js';
 import { parseDuration } from './options.js';
-import { out, registryOptions, run, storeOptions, type CommonFlags } from './par-registry.js';
+import { out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 
 const Seen = z.object({ size: z.int().min(0), rootHash: z.string(), checkpoint: z.string(), at: z.string() });
 const State = z.object({

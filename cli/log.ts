@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
-import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './par-registry.js';
+import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { verifiersOf } from './log-federation.js';
 import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import {
