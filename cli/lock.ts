@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { atomicWrite, openArchiveStore, openContentBackend, revisionTag } from '../registry/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef, namespaceFiles } from './namespaces.js';
-import { loadNamespaceMap, type NamespaceMap } from '../registry/namespaces.js';
+import { loadNamespaceMap, type NamespaceMap } from '../registry/index.js';
 import { run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { checkpointForLock, verifyLockedCheckpoint, type LockedCheckpoint } from './lock-log.js';
 

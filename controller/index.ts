@@ -46,6 +46,8 @@ import { GantryError } from '../runtime/errors.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
 import { RegistryLogWitness } from './log-witness.js';
 
+export { parseLogKeys } from './log-witness.js';
+
 const PULL_CREDS_SWEEP = 'sweep:pull-credentials';
 
 export interface ControllerOptions {
