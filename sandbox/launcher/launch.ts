@@ -58,7 +58,8 @@ export class Launch {
   /** How a part that dies unexpectedly is named in the output; the rest keeps running. */
   readonly unexpected = (p: ManagedProcess, code: number | null, signal: NodeJS.Signals | null): void => {
     this.say(
-      `! ${p.name} exited unexpectedly (${signal ?? `code ${code}`}); last lines of ${p.o.logFile}:\n${p.logTail().split('\n').slice(-8).join('\n')}`,
+      `! ${p.name} exited unexpectedly (${signal ?? `code ${code}`}); last lines of ${p.o.logFile}:\n` +
+        p.logTail().split('\n').slice(-8).join('\n'),
     );
   };
 

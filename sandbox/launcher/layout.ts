@@ -68,7 +68,8 @@ export async function decideLayout(
     (asked.apiserver !== undefined && asked.apiserver !== (state.apiserver ?? 'emulated'))
   ) {
     say(
-      `note: ${sd.root} was created with ${state.nodes.length} nodes, a ${state.registry.kind} registry and the ${state.apiserver ?? 'emulated'} API server; resuming that (remove the dir for a new layout)`,
+      `note: ${sd.root} was created with ${state.nodes.length} nodes, a ${state.registry.kind} registry and the ` +
+        `${state.apiserver ?? 'emulated'} API server; resuming that (remove the dir for a new layout)`,
     );
   }
   if (state.apiserver === 'real') chooseApiserverKind('real'); // the binaries must still be there
@@ -109,7 +110,8 @@ async function portFor(saved: number | undefined, what: string, sd: StateDir): P
   if (!(await portIsFree(saved))) {
     throw new SandboxError(
       'SANDBOX_PORT_TAKEN',
-      `${what} port 127.0.0.1:${saved} (kept in ${sd.stateFile} so resumed clients keep working) is in use; free it, or remove ${sd.root} to start afresh`,
+      `${what} port 127.0.0.1:${saved} (kept in ${sd.stateFile} so resumed clients keep working) is in use; ` +
+        `free it, or remove ${sd.root} to start afresh`,
     );
   }
   return saved;
