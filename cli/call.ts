@@ -10,11 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { callProvider, CallError } from '../client/call.js';
 import { dirname } from 'node:path';
-import { connectError, connectNats } from '../client/nats.js';
-import { defaultStateDir } from '../sandbox/launcher/defaults.js';
-import { StateDir } from '../sandbox/launcher/state-dir.js';
+import { CallError, callProvider, connectError, connectNats } from '../client/index.js';
+import { defaultStateDir, StateDir } from '../sandbox/index.js';
 
 function payload(data: string | undefined): Uint8Array | undefined {
   if (data === undefined) return undefined;

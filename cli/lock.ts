@@ -20,8 +20,8 @@ import { z } from 'zod';
 import { atomicWrite, openArchiveStore, openContentBackend, revisionTag } from '../registry/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef, namespaceFiles } from './namespaces.js';
-import { loadNamespaceMap, type NamespaceMap } from '../registry/namespaces.js';
-import { run, storeOptions, type CommonFlags } from './par-registry.js';
+import { loadNamespaceMap, type NamespaceMap } from '../registry/index.js';
+import { run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { checkpointForLock, verifyLockedCheckpoint, type LockedCheckpoint } from './lock-log.js';
 
 export const LOCK_FILE = 'gantry.lock';

@@ -26,7 +26,7 @@ import { cliError } from './keys.js';
 import { verifiersOf } from './log-federation.js';
 import { mapCliRef } from './namespaces.js';
 import { parseDuration } from './options.js';
-import { out, registryOptions, run, storeOptions, type CommonFlags } from './par-registry.js';
+import { out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 
 const Seen = z.object({ size: z.int().min(0), rootHash: z.string(), checkpoint: z.string(), at: z.string() });
 const State = z.object({
@@ -153,6 +153,9 @@ export async function monitorRound(
   return { findings, unreachable, observed, next };
 }
 
+type MonitorFlags = CommonFlags & { state: string; interval?: string; key?: string[]; origin?: string };
+type Source = Parameters<typeof monitorRound>[0][number];
+
 export function registerLogMonitor(log: Command): void {
   registryOptions(
     log
@@ -171,67 +174,80 @@ export function registerLogMonitor(log: Command): void {
         '--origin <origin>',
         "the log origin every REF must carry (default: each REF's own HOST/REPOSITORY, or its mapping's origin registry)",
       ),
-  ).action(async (refs: string[], flags: CommonFlags & { state: string; interval?: string; key?: string[]; origin?: string }) =>
-    run(async () => {
-      const intervalMs = flags.interval !== undefined ? parseDuration(flags.interval, '--interval') : undefined;
-      const keys = [...(flags.key ?? [])];
-      const sources = refs.map((name) => {
-        const m = mapCliRef(name);
-        const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
-        if (m.mapped?.entry.logKey) keys.push(m.mapped.entry.logKey);
-        const ref = m.via ?? m.ref;
-        return { name, ref, origin: flags.origin ?? m.ref, opts: storeOptions(ref, f) };
-      });
-      const verifiers = verifiersOf(keys);
-      if (!verifiers.length)
-        throw cliError('gantry log monitor: no log key (--key, or logKey in the namespace mapping); a monitor must check signatures', 2);
-      let stop = false;
-      const onSignal = () => (stop = true);
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        for (let round = 1; ; round++) {
-          const state = readState(flags.state);
-          const r = await monitorRound(sources, verifiers, state);
-          for (const u of r.unreachable) process.stderr.write(`unreachable ${u.source}: ${u.code}: ${u.message}\n`);
-          if (r.findings.length) {
-            for (const f of r.findings) process.stderr.write(`DISAGREEMENT ${f.code} ${f.source}: ${f.message}\n`);
-            if (flags.json) out(JSON.stringify({ round, ok: false, findings: r.findings, unreachable: r.unreachable }));
-            throw cliError(
-              `gantry log monitor: ${r.findings.length} disagreement(s); the state file ${flags.state} keeps the last agreeing view`,
-              1,
-            );
-          }
-          atomicWrite(flags.state, new TextEncoder().encode(JSON.stringify(r.next, null, 2) + '\n'));
-          if (flags.json)
-            out(
-              JSON.stringify({
-                round,
-                ok: true,
-                logs: r.observed.map((o) => ({
-                  source: o.source,
-                  origin: o.origin,
-                  size: o.checkpoint.size,
-                  root: encodeBase64(o.checkpoint.root),
-                })),
-                unreachable: r.unreachable,
-              }),
-            );
-          else
-            for (const o of r.observed)
-              out(`ok ${o.source}: ${o.origin} size ${o.checkpoint.size} root ${encodeBase64(o.checkpoint.root)}`);
-          if (intervalMs === undefined) {
-            if (r.unreachable.length) throw cliError(`gantry log monitor: ${r.unreachable.length} repository(ies) could not be read`, 1);
-            return;
-          }
-          const until = Date.now() + intervalMs;
-          while (!stop && Date.now() < until) await new Promise((res) => setTimeout(res, Math.min(100, until - Date.now())));
-          if (stop) return;
-        }
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+  ).action(async (refs: string[], flags: MonitorFlags) => run(() => monitor(refs, flags)));
+}
+
+/** Rounds until a disagreement, a signal, or (without --interval) the first round. */
+async function monitor(refs: string[], flags: MonitorFlags): Promise<void> {
+  const intervalMs = flags.interval !== undefined ? parseDuration(flags.interval, '--interval') : undefined;
+  const { sources, keys } = monitoredSources(refs, flags);
+  const verifiers = verifiersOf(keys);
+  if (!verifiers.length)
+    throw cliError('gantry log monitor: no log key (--key, or logKey in the namespace mapping); a monitor must check signatures', 2);
+  let stop = false;
+  const onSignal = () => (stop = true);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (let round = 1; ; round++) {
+      const state = readState(flags.state);
+      const r = await monitorRound(sources, verifiers, state);
+      reportRound(round, r, flags);
+      if (intervalMs === undefined) {
+        if (r.unreachable.length) throw cliError(`gantry log monitor: ${r.unreachable.length} repository(ies) could not be read`, 1);
+        return;
       }
-    }),
-  );
+      const until = Date.now() + intervalMs;
+      while (!stop && Date.now() < until) await new Promise((res) => setTimeout(res, Math.min(100, until - Date.now())));
+      if (stop) return;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Each REF through the namespace mapping (a mapping's via is read, its origin and log key kept), and the keys to trust. */
+function monitoredSources(refs: string[], flags: MonitorFlags): { sources: Source[]; keys: string[] } {
+  const keys = [...(flags.key ?? [])];
+  const sources = refs.map((name) => {
+    const m = mapCliRef(name);
+    const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
+    if (m.mapped?.entry.logKey) keys.push(m.mapped.entry.logKey);
+    const ref = m.via ?? m.ref;
+    return { name, ref, origin: flags.origin ?? m.ref, opts: storeOptions(ref, f) };
+  });
+  return { sources, keys };
+}
+
+/**
+ * Prints a round: unreachable sources and disagreements on stderr (exit 1, the state file left
+ * as it was), else the new state written and what each source showed.
+ */
+function reportRound(round: number, r: Awaited<ReturnType<typeof monitorRound>>, flags: MonitorFlags): void {
+  for (const u of r.unreachable) process.stderr.write(`unreachable ${u.source}: ${u.code}: ${u.message}\n`);
+  if (r.findings.length) {
+    for (const f of r.findings) process.stderr.write(`DISAGREEMENT ${f.code} ${f.source}: ${f.message}\n`);
+    if (flags.json) out(JSON.stringify({ round, ok: false, findings: r.findings, unreachable: r.unreachable }));
+    throw cliError(
+      `gantry log monitor: ${r.findings.length} disagreement(s); the state file ${flags.state} keeps the last agreeing view`,
+      1,
+    );
+  }
+  atomicWrite(flags.state, new TextEncoder().encode(JSON.stringify(r.next, null, 2) + '\n'));
+  if (flags.json)
+    out(
+      JSON.stringify({
+        round,
+        ok: true,
+        logs: r.observed.map((o) => ({
+          source: o.source,
+          origin: o.origin,
+          size: o.checkpoint.size,
+          root: encodeBase64(o.checkpoint.root),
+        })),
+        unreachable: r.unreachable,
+      }),
+    );
+  else for (const o of r.observed) out(`ok ${o.source}: ${o.origin} size ${o.checkpoint.size} root ${encodeBase64(o.checkpoint.root)}`);
 }

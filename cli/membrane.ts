@@ -11,18 +11,21 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { grantTarget, type CapabilityGrant } from '../api/index.js';
-import { MembraneAuthority, KEY_FILES } from '../membrane/authority.js';
-import { formatCreds } from '../membrane/creds.js';
-import { decodeJwt } from '../membrane/jwt.js';
-import { adminPermissions } from '../membrane/permissions.js';
+import { adminPermissions, decodeJwt, formatCreds, KEY_FILES, MembraneAuthority } from '../membrane/index.js';
 import { publicKeyFromSeed } from '../par/index.js';
-import { defaultStateDir } from '../sandbox/launcher/defaults.js';
+import { defaultStateDir } from '../sandbox/index.js';
 import { cliError, readSeedFile } from './keys.js';
 
 const SYSTEM_NS = 'gantry-system';
 
 export function registerMembrane(program: Command): void {
   const membrane = program.command('membrane').description('the membrane: NATS operator-mode keys and credentials');
+  registerInit(membrane);
+  const grant = program.command('grant').description("CapabilityGrants: a caller's credentials");
+  registerGrantCreds(grant);
+}
+
+function registerInit(membrane: Command): void {
   membrane
     .command('init')
     .description('generate the membrane keys, the nats-server config fragment and the Secret/ConfigMap manifests (docs/operations.md)')
@@ -63,8 +66,9 @@ export function registerMembrane(program: Command): void {
         ].join('\n'),
       );
     });
+}
 
-  const grant = program.command('grant').description("CapabilityGrants: a caller's credentials");
+function registerGrantCreds(grant: Command): void {
   grant
     .command('creds')
     .description("write a standard NATS .creds file from a Ready CapabilityGrant and the grantee's own seed")

@@ -11,7 +11,22 @@ const stateDirOption = () =>
 /** A count flag as given (startSandbox says what is wrong with it); NaN for a non-number. */
 const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : NaN);
 
+interface UpFlags {
+  stateDir?: string;
+  nodes?: string;
+  registry?: string;
+  apiserver?: string;
+  natsServers?: string;
+  controllers?: string;
+}
+
 export function registerSandboxLauncher(sandbox: Command): void {
+  registerUp(sandbox);
+  registerDown(sandbox);
+  registerStatus(sandbox);
+}
+
+function registerUp(sandbox: Command): void {
   sandbox
     .command('up')
     .description(
@@ -39,63 +54,59 @@ export function registerSandboxLauncher(sandbox: Command): void {
         "API server on first start: the built-in emulator, or a real kube-apiserver + etcd built by scripts/control-plane.sh, with the controller and agents under deploy/'s RBAC (default: emulated)",
       ).choices(['emulated', 'real']),
     )
-    .action(
-      async (o: {
-        stateDir?: string;
-        nodes?: string;
-        registry?: string;
-        apiserver?: string;
-        natsServers?: string;
-        controllers?: string;
-      }) => {
-        // the launcher's stdout tells the story; its children log to DIR/logs/
-        if (!process.env.GANTRY_LOG_LEVEL) setLogLevel('warn');
-        const { startSandbox, nextSteps } = await import('../sandbox/launcher/sandbox.js');
-        const ac = { stopping: false };
-        const sb = await startSandbox({
-          stateDir: o.stateDir,
-          nodes: o.nodes,
-          registry: o.registry,
-          apiserver: o.apiserver,
-          natsServers: count(o.natsServers),
-          controllers: count(o.controllers),
-          out: process.stdout,
-        });
-        process.stdout.write(nextSteps(sb) + '\n');
-        const onSignal = (sig: NodeJS.Signals) => {
-          if (ac.stopping) return;
-          ac.stopping = true;
-          process.stdout.write(`\n${sig}: stopping the sandbox (agents, controller, registry, NATS, API server)…\n`);
-          sb.stop().catch(() => {});
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-        await sb.stopped;
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        process.stdout.write('sandbox stopped; `gantry sandbox up` resumes it\n');
-      },
-    );
+    .action(up);
+}
 
+/** Runs the sandbox in the foreground until Ctrl-C or `gantry sandbox down`. */
+async function up(o: UpFlags): Promise<void> {
+  // the launcher's stdout tells the story; its children log to DIR/logs/
+  if (!process.env.GANTRY_LOG_LEVEL) setLogLevel('warn');
+  const { startSandbox, nextSteps } = await import('../sandbox/index.js');
+  const ac = { stopping: false };
+  const sb = await startSandbox({
+    stateDir: o.stateDir,
+    nodes: o.nodes,
+    registry: o.registry,
+    apiserver: o.apiserver,
+    natsServers: count(o.natsServers),
+    controllers: count(o.controllers),
+    out: process.stdout,
+  });
+  process.stdout.write(nextSteps(sb) + '\n');
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ac.stopping) return;
+    ac.stopping = true;
+    process.stdout.write(`\n${sig}: stopping the sandbox (agents, controller, registry, NATS, API server)…\n`);
+    sb.stop().catch(() => {});
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  await sb.stopped;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.stdout.write('sandbox stopped; `gantry sandbox up` resumes it\n');
+}
+
+function registerDown(sandbox: Command): void {
   sandbox
     .command('down')
     .description('stop a running sandbox (as Ctrl-C would)')
     .addOption(stateDirOption())
     .action(async (o: { stateDir?: string }) => {
-      const { stopRunningSandbox } = await import('../sandbox/launcher/control.js');
-      const { defaultStateDir } = await import('../sandbox/launcher/defaults.js');
+      const { stopRunningSandbox, defaultStateDir } = await import('../sandbox/index.js');
       const r = await stopRunningSandbox(o.stateDir ?? defaultStateDir());
       process.stdout.write(`sandbox (pid ${r.pid}) stopped${r.forced ? ' (some parts had to be killed)' : ''}\n`);
     });
+}
 
+function registerStatus(sandbox: Command): void {
   sandbox
     .command('status')
     .description('show whether the sandbox runs, its parts, nodes and providers')
     .addOption(stateDirOption())
     .option('--json', 'machine-readable output')
     .action(async (o: { stateDir?: string; json?: boolean }) => {
-      const { sandboxStatus, formatStatus } = await import('../sandbox/launcher/control.js');
-      const { defaultStateDir } = await import('../sandbox/launcher/defaults.js');
+      const { sandboxStatus, formatStatus, defaultStateDir } = await import('../sandbox/index.js');
       const s = await sandboxStatus(o.stateDir ?? defaultStateDir());
       process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatStatus(s)) + '\n');
     });

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { apiVersion } from '../api/common.js';
+import { apiVersion } from '../api/index.js';
 import { ABI_VERSION } from '../agent/host/abi.js';
 import { packageRoot } from '../runtime/paths.js';
 

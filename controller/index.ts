@@ -215,6 +215,7 @@ async function preflight(client: CountingClient, kubeConfig: KubeConfig): Promis
   }
 }
 
+export { parseLogKeys } from './providers/archive/log-witness.js';
 export type { ArchiveResolver, ResolveRequest } from './providers/archive/resolver.js';
 export type { MembraneConfig } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';

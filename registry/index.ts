@@ -10,6 +10,7 @@ import { ImageLayoutBackend } from './layout/image-layout.js';
 import { parseArchiveRef, type ArchiveRef } from './reference.js';
 
 export { mirrorRepository, type MirrorReport } from './mirror.js';
+export { loadNamespaceMap, type MappedRef, type NamespaceMap } from './namespaces.js';
 
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';

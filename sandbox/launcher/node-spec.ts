@@ -9,6 +9,7 @@
  */
 import { SandboxError } from './errors.js';
 import { KUBE_ARCH_TO_PAR, KUBE_OS_TO_PAR } from '../../api/common.js';
+import { kubeTime } from '../../runtime/toolkit/time.js';
 
 export interface SandboxNode {
   name: string;
@@ -128,7 +129,7 @@ export function nodeObject(n: SandboxNode): Record<string, any> {
 }
 
 export function readyStatus(now = new Date()): Record<string, any> {
-  const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const t = kubeTime(now);
   return {
     conditions: [
       {
