@@ -96,68 +96,7 @@ export function fieldsOf(
   scope: 'all' | 'main' | 'status',
   since?: { prev: KObject; changed: FieldSet },
 ): FieldSet {
-  const out: FieldSet = new Set();
-  const changed = since?.changed;
-  // `after`/`before`: getAt(obj, path) and getAt(prev, path), carried down instead of re-walked.
-  const add = (path: string, after: Lookup | undefined, before: Lookup | undefined): void => {
-    out.add(path);
-    if (changed && (!before!.found || !jsonEqual(before!.value, after!.value))) changed.add(path);
-  };
-  const walk = (
-    value: unknown,
-    schema: Schema | undefined,
-    path: string,
-    field: string,
-    inMeta: boolean,
-    after: Lookup | undefined,
-    before: Lookup | undefined,
-  ): void => {
-    if (isObject(value)) {
-      const keys = Object.keys(value);
-      if (keys.length === 0) {
-        add(path, after, before);
-        return;
-      }
-      for (const k of keys) {
-        const seg = 'f:' + k;
-        walk(value[k], childSchema(schema, k), path + SEP + seg, k, inMeta, after && stepAt(after, seg), before && stepAt(before, seg));
-      }
-      return;
-    }
-    if (Array.isArray(value)) {
-      const shape = listShape(field, schema, hints, inMeta);
-      if (shape.type === 'atomic') {
-        add(path, after, before);
-        return;
-      }
-      for (const item of value) {
-        if (shape.type === 'set' || !isObject(item)) {
-          const seg = 'v:' + JSON.stringify(item);
-          add(path + SEP + seg, after && stepAt(after, seg), before && stepAt(before, seg));
-          continue;
-        }
-        const seg = keySegment(item, shape.keys ?? []);
-        const itemPath = path + SEP + seg;
-        const itemAfter = after && stepAt(after, seg),
-          itemBefore = before && stepAt(before, seg);
-        add(itemPath, itemAfter, itemBefore);
-        for (const k of Object.keys(item)) {
-          const fseg = 'f:' + k;
-          walk(
-            item[k],
-            childSchema(schema?.items, k),
-            itemPath + SEP + fseg,
-            k,
-            inMeta,
-            itemAfter && stepAt(itemAfter, fseg),
-            itemBefore && stepAt(itemBefore, fseg),
-          );
-        }
-      }
-      return;
-    }
-    add(path, after, before);
-  };
+  const walker = new FieldWalker(hints, since?.changed);
   const root: Lookup | undefined = since ? { found: true, value: obj } : undefined;
   const prevRoot: Lookup | undefined = since ? { found: true, value: since.prev } : undefined;
   const at = (l: Lookup | undefined, ...segs: string[]): Lookup | undefined => {
@@ -172,24 +111,102 @@ export function fieldsOf(
       const m = v as Record<string, unknown>;
       if (scope === 'status') continue;
       for (const mk of ['labels', 'annotations', 'finalizers', 'ownerReferences']) {
-        if (m?.[mk] !== undefined)
-          walk(
-            m[mk],
-            undefined,
-            'f:metadata' + SEP + 'f:' + mk,
-            mk,
-            true,
-            at(root, 'f:metadata', 'f:' + mk),
-            at(prevRoot, 'f:metadata', 'f:' + mk),
-          );
+        if (m?.[mk] === undefined) continue;
+        const path = 'f:metadata' + SEP + 'f:' + mk;
+        walker.walk(m[mk], undefined, path, mk, true, at(root, 'f:metadata', 'f:' + mk), at(prevRoot, 'f:metadata', 'f:' + mk));
       }
       continue;
     }
     if (scope === 'main' && k === 'status') continue;
     if (scope === 'status' && k !== 'status') continue;
-    walk(v, childSchema(schema, k), 'f:' + k, k, false, at(root, 'f:' + k), at(prevRoot, 'f:' + k));
+    walker.walk(v, childSchema(schema, k), 'f:' + k, k, false, at(root, 'f:' + k), at(prevRoot, 'f:' + k));
   }
-  return out;
+  return walker.out;
+}
+
+/**
+ * One walk of fieldsOf. `after`/`before` are getAt(obj, path) and getAt(prev, path), carried
+ * down instead of re-walked; they are undefined when no previous object was given.
+ */
+class FieldWalker {
+  readonly out: FieldSet = new Set();
+
+  constructor(
+    private readonly hints: TypeHints,
+    private readonly changed: FieldSet | undefined,
+  ) {}
+
+  private add(path: string, after: Lookup | undefined, before: Lookup | undefined): void {
+    this.out.add(path);
+    if (this.changed && (!before!.found || !jsonEqual(before!.value, after!.value))) this.changed.add(path);
+  }
+
+  walk(
+    value: unknown,
+    schema: Schema | undefined,
+    path: string,
+    field: string,
+    inMeta: boolean,
+    after: Lookup | undefined,
+    before: Lookup | undefined,
+  ): void {
+    if (isObject(value)) {
+      const keys = Object.keys(value);
+      if (keys.length === 0) {
+        this.add(path, after, before);
+        return;
+      }
+      for (const k of keys) {
+        const seg = 'f:' + k;
+        this.walk(
+          value[k],
+          childSchema(schema, k),
+          path + SEP + seg,
+          k,
+          inMeta,
+          after && stepAt(after, seg),
+          before && stepAt(before, seg),
+        );
+      }
+      return;
+    }
+    if (Array.isArray(value)) return this.walkList(value, schema, path, field, inMeta, after, before);
+    this.add(path, after, before);
+  }
+
+  /** A list: atomic (one field), a set (a field per value) or a map (a field per key, walked inside). */
+  private walkList(
+    value: unknown[],
+    schema: Schema | undefined,
+    path: string,
+    field: string,
+    inMeta: boolean,
+    after: Lookup | undefined,
+    before: Lookup | undefined,
+  ): void {
+    const shape = listShape(field, schema, this.hints, inMeta);
+    if (shape.type === 'atomic') {
+      this.add(path, after, before);
+      return;
+    }
+    for (const item of value) {
+      if (shape.type === 'set' || !isObject(item)) {
+        const seg = 'v:' + JSON.stringify(item);
+        this.add(path + SEP + seg, after && stepAt(after, seg), before && stepAt(before, seg));
+        continue;
+      }
+      const seg = keySegment(item, shape.keys ?? []);
+      const itemPath = path + SEP + seg;
+      const itemAfter = after && stepAt(after, seg);
+      const itemBefore = before && stepAt(before, seg);
+      this.add(itemPath, itemAfter, itemBefore);
+      for (const k of Object.keys(item)) {
+        const fseg = 'f:' + k;
+        const next = [itemAfter && stepAt(itemAfter, fseg), itemBefore && stepAt(itemBefore, fseg)] as const;
+        this.walk(item[k], childSchema(schema?.items, k), itemPath + SEP + fseg, k, inMeta, ...next);
+      }
+    }
+  }
 }
 
 /** Look a path up in an object. */

@@ -15,6 +15,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   name: string;
   version: string;
   dependencies: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
 };
 
 let work: string;
