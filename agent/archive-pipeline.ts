@@ -32,6 +32,7 @@ import { credentialsFor } from '../registry/pull-secrets.js';
 import { instancePullSecrets } from './pull-creds.js';
 import { narrowTrust, trustProblem } from '../api/trust.js';
 import type { RegistryAccess } from './registry-access.js';
+import { keyOf } from '../runtime/toolkit/keys.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
@@ -66,7 +67,7 @@ export async function prepareBinary(
   // the instance can only narrow this agent's policy: a hand-made instance naming its own
   // key is refused here, whatever the controller would have done
   const trust = narrowTrust(o.trustedIssuers, spec.issuers);
-  const untrusted = trustProblem(trust, o.trustedIssuers, `${namespace}/${inst.metadata.name} spec.issuers`);
+  const untrusted = trustProblem(trust, o.trustedIssuers, `${keyOf({ namespace, name: inst.metadata.name })} spec.issuers`);
   if (untrusted) throw new InstanceFailure('UntrustedIssuer', untrusted);
   const trusted = trust.trusted;
 

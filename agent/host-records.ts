@@ -18,6 +18,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processesMarked } from '../runtime/marked-processes.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
 
 /** The environment variable that marks a host as started by the agent owning this records dir. */
 export const HOST_RECORDS_ENV = 'GANTRY_HOST_RECORDS';
@@ -50,7 +51,7 @@ export class HostRecords {
   write(r: Omit<HostRecord, 'recordedAt'>): void {
     const f = this.file(r.uid);
     const tmp = `${f}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ ...r, recordedAt: new Date().toISOString() }), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify({ ...r, recordedAt: kubeTime() }), { mode: 0o600 });
     renameSync(tmp, f);
   }
 

@@ -2,11 +2,13 @@
  * The agent's reconciler on the shared work queue, with fake hosts and a fake cache (no
  * processes, no API server): start and graceful stop of runners, a re-created instance (new
  * uid) whose old runner stops before the new one starts, a reconcile that throws retried with
- * backoff, and the drain on stop.
+ * backoff, the drain on stop, and, under the membrane, each host given its own instance's
+ * credentials with nothing kept per instance once it is gone.
  */
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProviderInstance } from '../../api/index.js';
+import { providerHostSpec } from '../../agent/host-factory.js';
 import type { PreparedBinary, RunnerDeps, SupervisedHost } from '../../agent/instance-runner.js';
 import { InstanceReconciler, instanceKey } from '../../agent/reconciler.js';
 import type { InstanceRef, StatusWriter } from '../../agent/status.js';
@@ -204,5 +206,44 @@ describe('InstanceReconciler', () => {
     w.put(instance('c', 'uc'));
     await new Promise((r) => setTimeout(r, 30));
     expect(w.hosts.map((h) => h.uid)).toEqual(['ua', 'ub']);
+  });
+
+  it("membrane: each host gets its own instance's creds file, and nothing stays behind across create/delete cycles", async () => {
+    const w = world();
+    running.push(w.reconciler);
+    w.reconciler.start();
+    for (let n = 0; n < 5; n++) {
+      const i = instance('echo', `u${n}`);
+      w.put(i);
+      await until(`cycle ${n} running`, () => w.reconciler.runners.get('apps/echo')?.currentPhase === 'Running');
+      w.remove(i);
+      await until(`cycle ${n} gone`, () => w.reconciler.runners.size === 0);
+    }
+    // the creds travel with the prepared library to the host spec: no table keyed by uid to outlive the instance
+    for (const { uid, prepared } of w.hosts) {
+      const spec = providerHostSpec(instance('echo', uid), prepared, { natsUrl: 'nats://n:4222', membrane: true });
+      expect(spec.nats).toEqual({
+        servers: 'nats://n:4222',
+        credsFile: `/creds/${uid}.creds`,
+        tls: undefined,
+        connectTimeoutMs: undefined,
+      });
+    }
+    expect(w.hosts.map((h) => h.uid)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+    expect(w.forgotten.map((r) => r.uid)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+  });
+
+  it("without the membrane a host connects with the agent's own NATS options", () => {
+    const prepared = { libraryPath: '/lib/x.so', capid: 'gantry:echo', sha256: 'ab' };
+    const spec = providerHostSpec(instance('echo', 'u1'), prepared, { natsUrl: 'nats://n:4222', nats: { token: 't' } });
+    expect(spec.nats).toEqual({ token: 't', servers: 'nats://n:4222' });
+    expect(spec).toMatchObject({
+      namespace: 'apps',
+      instance: 'echo',
+      provider: 'echo',
+      libraryPath: '/lib/x.so',
+      expectedCapid: 'gantry:echo',
+    });
+    expect(spec.limits).toBeUndefined();
   });
 });
