@@ -10,10 +10,11 @@
  * pool because it may join provider threads that wait on our event loop (the dispatcher).
  */
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
-
-type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 import { HostError } from './errors.js';
 import { ABI_VERSION } from './abi.js';
+
+/** A koffi function of any prototype (`.async` runs it on libuv's pool). */
+export type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
 export { ABI_VERSION };
 export const CREATE_SYMBOL = '__capability_provider_create';
