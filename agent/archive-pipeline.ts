@@ -32,6 +32,7 @@ import { credentialsFor } from '../registry/pull-secrets.js';
 import { instancePullSecrets } from './pull-creds.js';
 import { narrowTrust, trustProblem } from '../api/trust.js';
 import type { RegistryAccess } from './registry-access.js';
+import { keyOf } from '../runtime/toolkit/keys.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
@@ -66,7 +67,7 @@ export async function prepareBinary(
   // the instance can only narrow this agent's policy: a hand-made instance naming its own
   // key is refused here, whatever the controller would have done
   const trust = narrowTrust(o.trustedIssuers, spec.issuers);
-  const untrusted = trustProblem(trust, o.trustedIssuers, `${namespace}/${inst.metadata.name} spec.issuers`);
+  const untrusted = trustProblem(trust, o.trustedIssuers, `${keyOf({ namespace, name: inst.metadata.name })} spec.issuers`);
   if (untrusted) throw new InstanceFailure('UntrustedIssuer', untrusted);
   const trusted = trust.trusted;
 
@@ -142,17 +143,20 @@ function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], ver
   if (!capid) throw new InstanceFailure('CapabilityMismatch', 'neither the archive claims nor the instance name a capability id');
   const hash = claims.hashes[o.target];
   const binary = verified.binary;
-  // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: verifyPar, asked for this target, refuses an archive without its binary first (PAR_TARGET_NOT_FOUND); a guard for the types
+  // verifyPar, asked for this target, refuses an archive without its binary first (PAR_TARGET_NOT_FOUND)
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: a guard for the types (above)
   if (!hash || !binary) throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} has no ${o.target} binary`);
-  // verifyPar hashed exactly these bytes; only when it says they match the claims do we skip re-hashing
-  // Stryker disable next-line ConditionalExpression,MethodExpression,OptionalChaining,EqualityOperator: verifyPar hashed these bytes against this same signed hash, so they are equal; a false here only costs BinaryStore a second hash
+  // verifyPar hashed exactly these bytes against this same signed hash, so they are equal; only when it
+  // says they match the claims do we skip re-hashing (a false here only costs BinaryStore a second hash)
+  // Stryker disable next-line ConditionalExpression,MethodExpression,OptionalChaining,EqualityOperator: equal by construction (above)
   const hashed = verified.targets[o.target]?.sha256?.toUpperCase() === hash.toUpperCase();
   if (o.target !== hostTarget()) {
     // a sandbox node that only stands in for another arch: the archive checked out, but dlopen
     // of a foreign binary would fail with a loader error nobody can act on — say what is going on
     throw new InstanceFailure(
       'ForeignTarget',
-      `archive verified, but this agent runs on a ${hostTarget()} host and only advertises ${o.target} for placement; it cannot load ${o.target} binaries`,
+      `archive verified, but this agent runs on a ${hostTarget()} host and only advertises ${o.target} for placement; ` +
+        `it cannot load ${o.target} binaries`,
     );
   }
   // Stryker disable next-line StringLiteral: an empty reason only makes BinaryStore hash again, and it finds the same hash

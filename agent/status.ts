@@ -11,6 +11,7 @@
 import { isNotFound, type KubeClient, resourcePath } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 import type { Condition } from '../runtime/toolkit/conditions.js';
+import { keyOf } from '../runtime/toolkit/keys.js';
 import { group, version } from '../api/index.js';
 
 export type InstancePhase = 'Pending' | 'Fetching' | 'Verifying' | 'Starting' | 'Running' | 'Failed' | 'Terminating';
@@ -43,6 +44,9 @@ export function instanceStatusPath(ref: { namespace: string; name: string }): st
   });
 }
 
+/** One writer per instance object: a successor with the same name has a slot of its own. */
+const slotKey = (ref: InstanceRef) => `${keyOf(ref)}/${ref.uid}`;
+
 interface Slot {
   pending?: Record<string, unknown>;
   running?: Promise<void>;
@@ -60,7 +64,7 @@ export class StatusWriter {
 
   /** Queue `status` for the instance; resolves when it (or a newer one) has been written or given up. */
   write(ref: InstanceRef, status: Record<string, unknown>): Promise<void> {
-    const key = `${ref.namespace}/${ref.name}/${ref.uid}`;
+    const key = slotKey(ref);
     let slot = this.slots.get(key);
     if (!slot) this.slots.set(key, (slot = {}));
     const body = JSON.stringify(status);
@@ -77,7 +81,7 @@ export class StatusWriter {
 
   /** Forget an instance (after it is gone). */
   forget(ref: InstanceRef): void {
-    this.slots.delete(`${ref.namespace}/${ref.name}/${ref.uid}`);
+    this.slots.delete(slotKey(ref));
   }
 
   private async drain(ref: InstanceRef, slot: Slot): Promise<void> {
@@ -101,7 +105,7 @@ export class StatusWriter {
           return;
         }
         failures++;
-        this.log.warn({ err: (err as Error).message, instance: `${ref.namespace}/${ref.name}`, failures }, 'status write failed; retrying');
+        this.log.warn({ err: (err as Error).message, instance: keyOf(ref), failures }, 'status write failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(failures, 5))));
       }
     }

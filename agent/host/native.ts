@@ -6,14 +6,16 @@
  * returns a table (NOT_A_PROVIDER), the table's abi_version is ours (ABI_MISMATCH — read before
  * anything else in the table is trusted), and every mandatory function pointer is set.
  * The host runs handle_call on its call threads (call-pool.ts), which call the table's
- * function pointers directly (koffi's per-call `.async` measured 3-4x the CPU). Everything else is called rarely and synchronously, except stop, which runs on the
- * pool because it may join provider threads that wait on our event loop (the dispatcher).
+ * function pointers directly (koffi's per-call `.async` measured 3-4x the CPU). Everything else
+ * is called rarely and synchronously, except stop, which runs on the pool because it may join
+ * provider threads that wait on our event loop (the dispatcher).
  */
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
-
-type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 import { HostError } from './errors.js';
 import { ABI_VERSION } from './abi.js';
+
+/** A koffi function of any prototype (`.async` runs it on libuv's pool). */
+export type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
 export { ABI_VERSION };
 export const CREATE_SYMBOL = '__capability_provider_create';

@@ -18,6 +18,7 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { logger } from '../../runtime/log.js';
+import { keyOf } from '../../runtime/toolkit/keys.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
@@ -210,7 +211,9 @@ export class ProviderHost extends EventEmitter {
         if (rss === undefined || rss <= limit) return;
         reported = {
           code: 'OOM_KILLED',
-          message: `host of ${this.spec.namespace}/${this.spec.instance} used ${mib(rss)} MiB, over its memory limit of ${mib(limit)} MiB (resources.memory); killed`,
+          message:
+            `host of ${keyOf({ namespace: this.spec.namespace, name: this.spec.instance })} used ${mib(rss)} MiB, ` +
+            `over its memory limit of ${mib(limit)} MiB (resources.memory); killed`,
         };
         this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
         child.kill('SIGKILL');
