@@ -126,11 +126,13 @@ export async function scanArchive(bytes: Uint8Array, limits: ParLimits, mode: Sc
       }
       const selected =
         mode.target === undefined ||
-        // Stryker disable next-line ConditionalExpression: the selected target took the branch above unless collecting, and collecting selects no target
+        // the selected target took the branch above unless collecting, and collecting selects no target
+        // Stryker disable next-line ConditionalExpression: as above
         mode.target === target;
       if (!selected && !mode.collect) return null;
       return memberSink(entry.size, selected ? createHash('sha256') : null, mode.collect === true, (data, hex) => {
-        // Stryker disable next-line ConditionalExpression: members reaching here are all hashed (unselected ones returned null above unless collecting, which selects all)
+        // members reaching here are all hashed (unselected ones returned null above unless collecting, which selects all)
+        // Stryker disable next-line ConditionalExpression: as above
         if (hex) scan.computed.set(target, hex);
         if (mode.collect) scan.contents!.set(target, data!);
       });
@@ -156,7 +158,9 @@ export async function extractTarget(bytes: Uint8Array, limits: ParLimits, target
       let off = 0;
       return {
         write(chunk) {
-          // Stryker disable next-line ConditionalExpression,ArithmeticOperator,StringLiteral: unreachable, the walkers never deliver more than a member declares (hostile.test.ts, declared-size bomb); kept as a bound on buf
+          // unreachable, the walkers never deliver more than a member declares (hostile.test.ts, declared-size bomb); kept as a bound on
+          // buf
+          // Stryker disable next-line ConditionalExpression,ArithmeticOperator,StringLiteral: as above
           if (off + chunk.length > buf.length)
             throw new ParError('PAR_TOO_LARGE', `entry for ${target} is longer than its declared ${entry.size} bytes`);
           buf.set(chunk, off);
@@ -170,7 +174,9 @@ export async function extractTarget(bytes: Uint8Array, limits: ParLimits, target
       };
     },
   });
-  // Stryker disable next-line ConditionalExpression,LogicalOperator,BlockStatement: unreachable for an input that does not change during the call, the first walk hashed these same bytes against signedHex; kept in case it does
+  // unreachable for an input that does not change during the call, the first walk hashed these same bytes against signedHex; kept in case
+  // it does
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,BlockStatement: as above
   if (!out || hex !== signedHex) {
     // Stryker disable next-line StringLiteral,LogicalOperator: as above
     throw new ParError(

@@ -144,7 +144,8 @@ export async function inspectPar(bytes: Uint8Array, opts: { now?: Date; limits?:
   const claims = normalizeProviderClaims(decoded.payload);
   // the token is decoded and its signature checked once; the strict header check is the verifier's own
   const signatureValid = claimsSignatureValid(decoded);
-  // Stryker disable next-line ConditionalExpression: claimsSignatureValid is already false for any other alg, so only `signature` reads this and it ANDs both
+  // claimsSignatureValid is already false for any other alg, so only `signature` reads this and it ANDs both
+  // Stryker disable next-line ConditionalExpression: as above
   const edAlg = decoded.header.alg === 'Ed25519';
   const exactHeader = edAlg && Object.keys(decoded.header).length === 2;
   let problem: InspectedPar['problem'] = null;
@@ -153,7 +154,9 @@ export async function inspectPar(bytes: Uint8Array, opts: { now?: Date; limits?:
     checkSigned(decoded, signatureValid);
     checkScan(claims, scan, { now: opts.now });
   } catch (err) {
-    // Stryker disable next-line ConditionalExpression: every check here throws only ParError (a RangeError from an out-of-range date was the one exception, fixed); a bug's error is rethrown
+    // every check here throws only ParError (a RangeError from an out-of-range date was the one exception, fixed); a bug's error is
+    // rethrown
+    // Stryker disable next-line ConditionalExpression: as above
     if (!(err instanceof ParError)) throw err;
     problem = { code: err.code, message: err.message };
   }

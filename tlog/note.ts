@@ -248,7 +248,8 @@ export function openNote(message: string | Uint8Array, verifiers: readonly NoteV
     const space = rest.indexOf(' ');
     // Stryker disable next-line ConditionalExpression,EqualityOperator: without a space b64 is '' and the line is refused whatever the name
     const name = space < 0 ? rest : rest.slice(0, space);
-    // Stryker disable next-line EqualityOperator,StringLiteral: a space at 0 is an empty name, refused either way; a non-empty stand-in for '' is not base64 (it has a space) and refused too
+    // a space at 0 is an empty name, refused either way; a non-empty stand-in for '' is not base64 (it has a space) and refused too
+    // Stryker disable next-line EqualityOperator,StringLiteral: as above
     const b64 = space < 0 ? '' : rest.slice(space + 1);
     const raw = decodeBase64(b64);
     // Stryker disable next-line ConditionalExpression,StringLiteral: '' decodes to no bytes, refused by the length check

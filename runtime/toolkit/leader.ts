@@ -46,13 +46,15 @@ export class LeaderElector {
     // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing
     if (this.timer) clearTimeout(this.timer);
     await this.tick;
-    // Stryker disable next-line ConditionalExpression: a candidate that is not leading is not the Lease's holder either (it would have led), so the release below finds nothing to do
+    // a candidate that is not leading is not the Lease's holder either (it would have led), so the release below finds nothing to do
+    // Stryker disable next-line ConditionalExpression: as above
     if (this.leading) {
       this.setLeading(false);
       if (!release) return;
       try {
         const l = await this.o.client.get(this.path());
-        // Stryker disable next-line OptionalChaining: a Lease without spec throws here and the catch gives up the best-effort release, as for no match
+        // a Lease without spec throws here and the catch gives up the best-effort release, as for no match
+        // Stryker disable next-line OptionalChaining: as above
         if (l.spec?.holderIdentity === this.o.identity) {
           await this.o.client.replace(this.path(), {
             ...l,
@@ -98,7 +100,8 @@ export class LeaderElector {
       try {
         lease = await this.o.client.get(this.path(), bounded);
       } catch (err) {
-        // Stryker disable next-line ConditionalExpression: shows only with a server that fails the GET (not 404) yet accepts the create; otherwise the create fails the same way
+        // shows only with a server that fails the GET (not 404) yet accepts the create; otherwise the create fails the same way
+        // Stryker disable next-line ConditionalExpression: as above
         if (!isNotFound(err)) throw err;
         await this.o.client.create(`/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.o.namespace)}/leases`, {
           // Stryker disable next-line StringLiteral: the API server defaults apiVersion and kind from the URL for a body that omits them
