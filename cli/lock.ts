@@ -4,7 +4,8 @@
  *
  * `lock` reads the Provider manifests in DIR (*.yaml, *.yml, *.json, multi-document YAML; other
  * kinds are skipped), resolves each `spec.archive.ref` (short names through the namespace
- * mapping, cli/namespaces.ts, with DIR's own gantry.namespaces.yaml as the project file) and revision (absent = the highest now) and writes DIR/gantry.lock:
+ * mapping, cli/namespaces.ts, with DIR's own gantry.namespaces.yaml as the project file) and revision (absent = the highest now) and
+ * writes DIR/gantry.lock:
  * JSON, one entry per Provider with the ref as written, the repository it resolved to, the
  * revision, the manifest digest and — when the repository has a transparency log — the signed
  * checkpoint that included that revision (cli/lock-log.ts). `verify` re-reads the manifests and

@@ -1,7 +1,8 @@
 /**
  * A sandbox that does not get to stop cleanly: a launcher SIGKILLed mid-start leaves its
  * Go children (nats-server, docker-registry — one whose start had not finished) running while
- * its Node children stop themselves, and the next `up` stops every survivor before starting anew; a Ctrl-C during start-up stops what has started
+ * its Node children stop themselves, and the next `up` stops every survivor before starting anew; a Ctrl-C during start-up stops what has
+ * started
  * and exits 1. "Its children" = every process carrying the state dir's marker (ChildGroup),
  * so the checks see a child run.json never named as well.
  */
