@@ -20,7 +20,9 @@ ARG NODE_VERSION=
 ARG TARGETARCH
 COPY scripts/node.versions /tmp/node.versions
 RUN set -eu; want="${NODE_VERSION:-}"; . /tmp/node.versions; v="${want:-$NODE_VERSION}"; \
-    case "${TARGETARCH:-$(uname -m)}" in amd64|x86_64) a=x64 ;; arm64|aarch64) a=arm64 ;; *) echo "no Node build for ${TARGETARCH}" >&2; exit 1 ;; esac; \
+    case "${TARGETARCH:-$(uname -m)}" in \
+      amd64|x86_64) a=x64 ;; arm64|aarch64) a=arm64 ;; *) echo "no Node build for ${TARGETARCH}" >&2; exit 1 ;; \
+    esac; \
     cd /tmp && npm pack --silent --no-audit --no-fund "node-linux-$a@$v" >/dev/null; \
     mkdir -p /opt/node && tar -xzf "node-linux-$a-$v.tgz" -C /opt/node --strip-components=1; \
     chmod 755 /opt/node/bin/node; rm -f "node-linux-$a-$v.tgz"; \
