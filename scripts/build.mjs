@@ -51,7 +51,7 @@ await build({
   bundle: false,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node24',
   sourcemap: 'inline',
   logLevel: 'warning',
 });

@@ -37,6 +37,8 @@ export function survivors(id: string): Survivor[] {
       if (after[0] === 'Z') continue; // exited; only its parent's wait is missing
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
       if (/node_modules\/(vitest|tinypool)\//.test(cmdline)) continue; // the pool's own workers
+      // vitest 5's watchdog (its process.title hides its path), which exits with vitest itself
+      if (cmdline === 'vitest-watchdog') continue;
       found.push({ pid, ppid: Number(after[1]), cmdline });
     } catch {}
   }
