@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { createPar, generateSeed } from '../par/index.js';
 import { startBenchRegistry } from './local-registry.js';
-import { openArchiveStore, openContentBackend, type PublishedArchive } from '../registry/index.js';
+import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import {
   appendToLog,
   consistencyProof,
@@ -26,7 +26,7 @@ import {
   signNote,
   verifyConsistency,
   verifyInclusion,
-  type LogEntry,
+  logEntryOf,
 } from '../tlog/index.js';
 import { median } from './timing.js';
 
@@ -95,14 +95,6 @@ async function pushes(): Promise<void> {
         binaries: { 'x86_64-linux': randomBytes(256 * 1024) },
         format: 'tar',
       });
-    const entryOf = (p: PublishedArchive): LogEntry => ({
-      revision: p.revision,
-      digest: p.digest,
-      issuer: p.summary.issuer,
-      subject: p.summary.subject,
-      capid: p.summary.capid ?? '',
-      version: p.summary.version ?? '',
-    });
     const opts = { plainHttpRegistries: [host] };
     const rows: Record<string, number[]> = { plain: [], log1000: [], log200: [] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -117,7 +109,7 @@ async function pushes(): Promise<void> {
         const ref = `${host}/bench/${row}`;
         const store = openArchiveStore(ref, opts);
         const backend = openContentBackend(ref, opts);
-        rows[row].push(await time(async () => appendToLog(backend, entryOf(await store.push(bytes)), { signer, deltaMs })));
+        rows[row].push(await time(async () => appendToLog(backend, logEntryOf(await store.push(bytes)), { signer, deltaMs })));
       }
     }
     const p = median(rows.plain);

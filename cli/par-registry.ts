@@ -7,16 +7,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
-import {
-  atomicWrite,
-  mirrorRepository,
-  openArchiveStore,
-  openContentBackend,
-  parseArchiveRef,
-  RegistryError,
-  type PublishedArchive,
-} from '../registry/index.js';
-import { appendToLog, parseSignerKey, type LogEntry, type NoteSigner } from '../tlog/index.js';
+import { atomicWrite, mirrorRepository, openArchiveStore, openContentBackend, parseArchiveRef, RegistryError } from '../registry/index.js';
+import { appendToLog, logEntryOf, parseSignerKey, type NoteSigner } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef } from './namespaces.js';
 import { parseByteSize } from './options.js';
@@ -254,18 +246,6 @@ async function revisions(name: string, flags: CommonFlags): Promise<void> {
         .join('  ')
         .trimEnd(),
     );
-}
-
-/** The log entry of a pushed archive (its summary was made from the verified claims). */
-function logEntryOf(pushed: PublishedArchive): LogEntry {
-  return {
-    revision: pushed.revision,
-    digest: pushed.digest,
-    issuer: pushed.summary.issuer,
-    subject: pushed.summary.subject,
-    capid: pushed.summary.capid ?? '',
-    version: pushed.summary.version ?? '',
-  };
 }
 
 /** A log signer key file (`PRIVATE+KEY+…`, first non-empty line). */

@@ -17,6 +17,7 @@ import {
   storeEntry,
   type LogEntry,
   type NoteSigner,
+  logEntryOf,
 } from '../../tlog/index.js';
 
 export function clientOf(host: string, repo: string): DistributionClient {
@@ -26,14 +27,7 @@ export function clientOf(host: string, repo: string): DistributionClient {
 /** The log entry of a revision as published (its summary comes from the verified claims). */
 export async function entryOf(host: string, repo: string, revision: number): Promise<LogEntry> {
   const r = await openArchiveStore(`${host}/${repo}`, { plainHttpRegistries: [host] }).resolve(revision);
-  return {
-    revision,
-    digest: r.digest,
-    issuer: r.summary.issuer,
-    subject: r.summary.subject,
-    capid: r.summary.capid ?? '',
-    version: r.summary.version ?? '',
-  };
+  return logEntryOf({ ...r, revision });
 }
 
 /**

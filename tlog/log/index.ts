@@ -27,4 +27,5 @@ export {
 export { storeCheckpointNote, storeEntry } from './store.js';
 export { checkpointLog } from './checkpointing.js';
 export { appendToLog, type AppendOptions, type AppendResult } from './append.js';
+export { logEntryOf } from './published.js';
 export { verifyLog, type LogProblem, type LogVerification, type VerifyLogOptions } from './verify.js';
