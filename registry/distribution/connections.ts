@@ -23,7 +23,7 @@ export interface Sent {
 export const MAX_REDIRECTS = 5;
 
 export class HttpConnections {
-  private dispatcher: Promise<object | undefined> | undefined;
+  private caFetch: Promise<typeof fetch | undefined> | undefined;
   private ca: string | undefined;
   private agents: { http: HttpAgent; https: HttpsAgent } | undefined;
 
@@ -48,11 +48,10 @@ export class HttpConnections {
       () => controller.abort(new RegistryError('TIMEOUT', `${method} ${url} took longer than ${timeoutMs} ms`)),
       timeoutMs,
     );
-    const dispatcher = await this.getDispatcher();
+    const custom = await this.customCaFetch();
     try {
       const init: RequestInit = { method, headers, body, signal: controller.signal, redirect: 'follow' };
-      if (dispatcher) (init as Record<string, unknown>).dispatcher = dispatcher;
-      const res = await fetch(url, init);
+      const res = custom ? await custom(url, init) : await fetch(url, init);
       return { res, abort: (r) => controller.abort(r), signal: controller.signal };
     } catch (e) {
       throw networkError(e, method, url, controller.signal);
@@ -143,22 +142,20 @@ export class HttpConnections {
   }
 
   /**
-   * A custom CA needs an undici Agent with `connect.ca`. Node bundles undici without exporting
-   * it; the global dispatcher's constructor is that Agent class, so we take it from there
-   * rather than adding a second HTTP client package.
+   * A custom CA needs an undici Agent with `connect.ca`, and a fetch of the same undici: Node's
+   * own fetch does not export its Agent (and on Node 26 its global dispatcher is a wrapper whose
+   * constructor makes no Agent), so requests to a registry with a custom CA go through the
+   * `undici` package's fetch and Agent, paired. Without a CA file, Node's fetch as it is.
    */
-  private getDispatcher(): Promise<object | undefined> {
+  private customCaFetch(): Promise<typeof fetch | undefined> {
     if (!this.opts.caFile) return Promise.resolve(undefined);
-    this.dispatcher ??= (async () => {
+    this.caFetch ??= (async () => {
       const ca = this.caPem();
-      await fetch('data:,');
-      const global = (globalThis as Record<symbol, unknown>)[Symbol.for('undici.globalDispatcher.1')] as
-        | { constructor: new (o: object) => object }
-        | undefined;
-      if (!global) throw new RegistryError('UNREACHABLE', 'this Node.js fetch exposes no dispatcher; a custom CA cannot be used');
-      return new global.constructor({ connect: { ca } });
+      const undici = await import('undici');
+      const dispatcher = new undici.Agent({ connect: { ca } });
+      return ((url: string, init: RequestInit) => undici.fetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
     })();
-    return this.dispatcher;
+    return this.caFetch;
   }
 }
 
