@@ -23,7 +23,7 @@ import { inboxPrefix } from '../client/protocol.js';
 import { formatCreds } from './creds.js';
 import { MembraneError } from './errors.js';
 import { decodeJwt, encodeJwt } from './jwt.js';
-import { systemPermissions, type UserPermissions } from './permissions.js';
+import { accountDefaultPermissions, systemPermissions, type UserPermissions } from './permissions.js';
 
 const UNLIMITED = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
 
@@ -155,7 +155,7 @@ export class MembraneAuthority {
       sub: this.accountKey,
       name: 'gantry',
       iat,
-      nats: { type: 'account', limits: UNLIMITED, default_permissions: { pub: {}, sub: {} }, ...revocations },
+      nats: { type: 'account', limits: UNLIMITED, default_permissions: accountDefaultPermissions(), ...revocations },
     });
   }
 

@@ -86,3 +86,13 @@ export function systemPermissions(userKey: string): UserPermissions {
     sub: { allow: [`${inboxPrefix(userKey)}.>`] },
   };
 }
+
+/**
+ * What a user of the gantry account may do when its JWT names no permissions: nothing. Every
+ * identity Gantry mints carries its own; a user signed without any (a forgotten field, another
+ * tool's default) must not inherit publish and subscribe everywhere (the account JWT's
+ * `default_permissions`).
+ */
+export function accountDefaultPermissions(): UserPermissions {
+  return { pub: { deny: ['>'] }, sub: { deny: ['>'] } };
+}

@@ -238,3 +238,16 @@ describe('the system user', () => {
     expect(await subscribeRefused(nc, '$SYS.>')).toEqual(violation);
   });
 });
+
+describe('a user JWT without permissions', () => {
+  // issue 29: the account's default permissions were empty, so a user the account key signed
+  // with no permissions of its own (a forgotten field, a tool's default) could publish and
+  // subscribe anywhere; now the account's defaults deny everything
+  it('may neither subscribe nor publish anywhere: the account denies by default', async () => {
+    const { nc } = await identity('no-permissions', () => ({ pub: {}, sub: {} }));
+    expect(await subscribeRefused(nc, 'gantry.>')).toEqual(violation);
+    expect(await subscribeRefused(nc, '_INBOX.>')).toEqual(violation);
+    expect(await subscribeRefused(nc, '>')).toEqual(violation);
+    expect(await publishRefused(nc, providerSubject(NS, 'echo'))).toEqual(violation);
+  });
+});
