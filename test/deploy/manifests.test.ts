@@ -239,7 +239,12 @@ describe('NATS cluster', () => {
     const np = find(base, 'NetworkPolicy', 'gantry-nats-routes');
     const route = np.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === 6222));
     expect(route.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'gantry-nats' } } }]);
-    expect(np.spec.ingress.filter((r: any) => !r.from).flatMap((r: any) => r.ports.map((p: any) => p.port))).toEqual([4222, 8222]);
+    expect(np.spec.ingress.filter((r: any) => !r.from).flatMap((r: any) => r.ports.map((p: any) => p.port))).toEqual([4222]);
+    // the monitoring port names every connection, account and subscription: no rule and no
+    // Service opens it to the cluster (the kubelet probes it from the pod's own node)
+    expect(np.spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port))).not.toContain(8222);
+    for (const name of ['gantry-nats', 'gantry-nats-headless'])
+      expect(find(base, 'Service', name).spec.ports.map((p: any) => p.port)).not.toContain(8222);
     expect(find(base, 'PodDisruptionBudget', 'gantry-nats').spec.maxUnavailable).toBe(1);
   });
 });
