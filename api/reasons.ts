@@ -48,7 +48,7 @@ export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 /** Every reason of the Provider's conditions, by condition type. */
 export const PROVIDER_CONDITION_REASONS = {
   Resolved: ['Resolved', ...RESOLVE_FAILURE_REASONS],
-  Scheduled: ['AllReplicasPlaced', 'Unschedulable', 'NoMatchingTarget'],
+  Scheduled: ['AllReplicasPlaced', 'Unschedulable', 'NoMatchingTarget', 'InstanceCreateRefused'],
   Progressing: ['RolloutInProgress', 'RolloutComplete', 'ProgressDeadlineExceeded'],
   Ready: ['AllReplicasReady', 'ReplicasNotReady'],
 } as const;

@@ -17,6 +17,8 @@ export class StatusDraft {
   readonly generation: number;
   /** An error to throw at the end, so the work queue retries with backoff. */
   retry: unknown;
+  /** Why the API server refused instance creates this reconcile (Scheduled=False says so). */
+  createRefused?: string;
   requeueAfterMs = 30_000;
 
   constructor(p: Provider) {

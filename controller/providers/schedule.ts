@@ -95,7 +95,12 @@ export async function bindPhase(draft: StatusDraft, o: BindInput): Promise<numbe
     o.log.info({ placed: created, revision: r.revision }, 'placed instances');
     o.events.record(p, 'Normal', 'Placed', `created ${created} instance(s) of revision ${r.revision}`);
   }
-  if (err) draft.retryWith(err);
+  if (err) {
+    // placed nowhere the API will not store: Scheduled says so, with the server's own words
+    const { reason, message } = err as { reason?: string; message?: string };
+    draft.createRefused = `${items.length - created} of ${items.length} instance creates refused by the API server (${reason ?? 'error'}): ${message ?? String(err)}`;
+    draft.retryWith(err);
+  }
   return created;
 }
 

@@ -46,6 +46,9 @@ export async function statusPhase(draft: StatusDraft, o: StatusInput): Promise<v
           : `${short} of ${desired} replicas cannot be placed: ${result.summary || 'no nodes'}`;
       draft.set('Scheduled', 'False', reason, message);
       o.events.record(p, 'Warning', 'FailedScheduling', message);
+    } else if (draft.createRefused) {
+      draft.set('Scheduled', 'False', 'InstanceCreateRefused', draft.createRefused);
+      o.events.record(p, 'Warning', 'FailedCreate', draft.createRefused);
     } else {
       draft.set('Scheduled', 'True', 'AllReplicasPlaced', result.skipped ? `other nodes skipped: ${result.skipped}` : '');
     }

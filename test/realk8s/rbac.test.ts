@@ -173,12 +173,16 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       // the parts it may do happen (resolution is written to status) ...
       await waitFor('resolved', async () => (await c.provider('rbac')).status?.resolved?.revision === 1);
       // ... and the placement it may not do does not
-      // (the reconcile that tried to place has run once status says a rollout is in progress;
-      // note the controller reports Scheduled=True here although its create was refused)
-      const st = await waitFor(
-        'a rollout attempted',
-        async () =>
-          (await c.provider('rbac')).status?.conditions?.find((x: any) => x.type === 'Progressing') && (await c.provider('rbac')).status,
+      // and status says why: Scheduled=False with the API server's refusal (issue 29: it said
+      // Scheduled=True AllReplicasPlaced while every create was refused)
+      const st = await waitFor('Scheduled=False for the refused create', async () => {
+        const s = (await c.provider('rbac')).status;
+        return s?.conditions?.find((x: any) => x.type === 'Scheduled' && x.status === 'False') && s;
+      });
+      const scheduled = st.conditions.find((x: any) => x.type === 'Scheduled');
+      expect(scheduled.reason).toBe('InstanceCreateRefused');
+      expect(scheduled.message).toMatch(
+        /^1 of 1 instance creates refused by the API server \(Forbidden\): .*providerinstances\.gantry\.dev is forbidden/,
       );
       expect(await c.instances('rbac')).toEqual([]);
       expect(st.replicas).toBe(0);
@@ -202,6 +206,10 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
         60_000,
       );
       expect(placed[0].spec.nodeName).toBe('rbac-1');
+      // and Scheduled says so again
+      await waitFor('Scheduled=True once placed', async () =>
+        (await c.provider('rbac')).status?.conditions?.some((x: any) => x.type === 'Scheduled' && x.status === 'True'),
+      );
     });
   });
 
