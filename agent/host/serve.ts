@@ -56,6 +56,8 @@ export interface InstanceStats {
   failed: number;
   inFlight: number;
   hung: number;
+  /** Requests dropped because their reply subject was not below their caller's inbox. */
+  reflected: number;
 }
 
 export class InstanceServer {
@@ -66,8 +68,14 @@ export class InstanceServer {
   private sweeper?: NodeJS.Timeout;
   private readonly okHeaders: MsgHdrs;
   private readonly maxReply: number;
+  /**
+   * Under the membrane (a creds file: operator mode) a caller may read only `_INBOX.<its key>.>`,
+   * so a genuine request's reply subject is below its caller's inbox; any other reply subject
+   * would make this host answer into someone else's inbox (a reflected reply), and is dropped.
+   */
+  private readonly repliesOnlyToCaller: boolean;
   private idleWaiters: Array<() => void> = [];
-  readonly stats: InstanceStats = { served: 0, failed: 0, inFlight: 0, hung: 0 };
+  readonly stats: InstanceStats = { served: 0, failed: 0, inFlight: 0, hung: 0, reflected: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -84,6 +92,7 @@ export class InstanceServer {
     this.okHeaders = natsHeaders();
     this.okHeaders.set(HEADER_INSTANCE, spec.instance);
     this.maxReply = nc.info?.max_payload ?? 1024 * 1024;
+    this.repliesOnlyToCaller = !!spec.nats.credsFile;
   }
 
   /** The subject bases this instance answers on (it subscribes to `<base>.*.*`), with their queue groups. */
@@ -156,6 +165,11 @@ export class InstanceServer {
     const h = msg.headers;
     const call0 = parseCallSubject(msg.subject, base);
     if (!call0) return this.fail(msg, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
+    if (this.repliesOnlyToCaller && !msg.reply.startsWith(`_INBOX.${call0.caller}.`)) {
+      // not answered at all: any answer would land in the inbox the request named
+      this.stats.reflected++;
+      return;
+    }
     const data = msg.data;
     if (data.length > this.limits.maxPayloadBytes) {
       return this.fail(

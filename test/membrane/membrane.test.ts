@@ -12,7 +12,7 @@ import { createAccount, createUser } from '@nats-io/nkeys';
 import { errors as natsErrors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
-import { actorSubject, callSubjectFor, providerSubject } from '../../client/protocol.js';
+import { actorSubject, callSubjectFor, instanceSubject, providerSubject } from '../../client/protocol.js';
 import { encodeJwt } from '../../membrane/jwt.js';
 import { formatCreds, parseCreds } from '../../membrane/creds.js';
 import { granteePermissions, hostPermissions, type GrantTarget } from '../../membrane/permissions.js';
@@ -272,6 +272,30 @@ describe('what a granted caller cannot do', () => {
     expect(await subscribeRefused(nc, `${base}.*.*`, base)).toBeInstanceOf(natsErrors.PermissionViolationError);
     // every call is still served by the real instance
     for (let i = 0; i < 10; i++) expect((await callProvider(admin, { namespace: NS, provider: 'kv', op: 'Keys' })).instance).toBe('kv-0');
+  });
+
+  it("cannot have a host answer into another identity's inbox (a reflected reply): the request is dropped", async () => {
+    // issue 29: a request whose reply subject is _INBOX.<victim>.… was answered there by a
+    // genuine instance; under the membrane a host now answers only below its caller's inbox
+    const adminKey = parseCreds(await import('node:fs').then((fs) => fs.readFileSync(nats.adminCreds, 'utf8'))).userKey;
+    const g = grantee({ provider: 'echo' }, ['*']);
+    const gc = await conn(g.creds);
+    const inbox = `_INBOX.${adminKey}.reflected`;
+    const got: string[] = [];
+    admin.subscribe(inbox, {
+      callback: (_e, m) => {
+        got.push(text(m.data));
+      },
+    });
+    await admin.flush();
+    const instance = callSubjectFor(instanceSubject(NS, 'echo', 'echo-0'), 'Echo', g.key);
+    gc.publish(instance, 'reflected', { reply: inbox });
+    // the same instance answers its caller's own request after it: the reflected one came first
+    // and went unanswered (a host handles one subscription's requests in order)
+    const ok = await gc.request(instance, 'own', { timeout: 5000 });
+    expect(text(ok.data)).toBe('own');
+    await admin.flush();
+    expect(got).toEqual([]);
   });
 
   it("cannot read another identity's inbox nor publish to another request's reply subject", async () => {
