@@ -39,6 +39,7 @@ import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
 export interface CallExecutor {
   call(actor: string, op: string, msg: Uint8Array, done: CallDone): void;
 }
+import { replyBelongsToCaller } from './reply-guard.js';
 import type { HostLimits, HostSpec } from './spec.js';
 
 interface PendingCall {
@@ -165,7 +166,7 @@ export class InstanceServer {
     const h = msg.headers;
     const call0 = parseCallSubject(msg.subject, base);
     if (!call0) return this.fail(msg, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
-    if (this.repliesOnlyToCaller && !msg.reply.startsWith(`_INBOX.${call0.caller}.`)) {
+    if (this.repliesOnlyToCaller && !replyBelongsToCaller(msg.reply, call0.caller)) {
       // not answered at all: any answer would land in the inbox the request named
       this.stats.reflected++;
       return;
