@@ -41,6 +41,8 @@ COPY runtime runtime
 COPY client client
 COPY api api
 COPY par par
+COPY membrane membrane
+COPY tlog tlog
 COPY registry registry
 COPY controller controller
 COPY agent agent

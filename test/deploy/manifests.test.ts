@@ -330,6 +330,15 @@ describe('image, kind cluster and e2e script', () => {
     expect(text).toMatch(/ENTRYPOINT \["node", "\/app\/bin\/gantry.js"\]/);
   });
 
+  it('Dockerfile copies every part the build transpiles into dist/ (bench/ aside): a missing one is silently skipped', () => {
+    const text = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const build = readFileSync(join(root, 'scripts', 'build.mjs'), 'utf8');
+    const roots = [...build.slice(build.indexOf('const roots = ['), build.indexOf('];')).matchAll(/'([a-z]+)'/g)].map((m) => m[1]);
+    expect(roots).toContain('controller');
+    const copied = [...text.matchAll(/^COPY (\S+) \1$/gm)].map((m) => m[1]);
+    expect(roots.filter((r) => r !== 'bench' && !copied.includes(r))).toEqual([]);
+  });
+
   it('kind-config.yaml: one control plane, two workers', () => {
     const cfg = parse(readFileSync(join(root, 'kind-config.yaml'), 'utf8'));
     expect(cfg.kind).toBe('Cluster');
