@@ -167,8 +167,14 @@ export class InstanceServer {
     const call0 = parseCallSubject(msg.subject, base);
     if (!call0) return this.fail(msg, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
     if (this.repliesOnlyToCaller && !replyBelongsToCaller(msg.reply, call0.caller)) {
-      // not answered at all: any answer would land in the inbox the request named
-      this.stats.reflected++;
+      // not answered at all: any answer would land in the inbox the request named. Logged at the
+      // 1st, 2nd, 4th, 8th… such request, so a caller repeating it cannot flood the host's log.
+      const n = ++this.stats.reflected;
+      if ((n & (n - 1)) === 0)
+        this.log.warn(
+          { caller: call0.caller, subject: msg.subject, reflected: n },
+          "dropped a request whose reply is not below its caller's inbox",
+        );
       return;
     }
     const data = msg.data;

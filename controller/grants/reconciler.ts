@@ -12,12 +12,11 @@ import type { Logger } from '../../runtime/log.js';
 import type { ObjectKey } from '../../runtime/toolkit/keys.js';
 import { grantInformer, type InformerSource } from '../informers.js';
 import type { Reconciler } from '../manager.js';
+import { jsonEqual } from '../../runtime/toolkit/conditions.js';
 import type { MembraneConfig } from '../membrane.js';
 import { reconcileGrant } from './reconcile.js';
 
 const ACCOUNT: ObjectKey = { name: 'account' };
-
-const sameList = (a?: string[], b?: string[]) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
 
 export function grantsReconciler(o: { informers: InformerSource; membrane: MembraneConfig; client: KubeClient; log: Logger }): Reconciler {
   const grants = grantInformer(o.informers);
@@ -32,7 +31,7 @@ export function grantsReconciler(o: { informers: InformerSource; membrane: Membr
           if (
             m.generation !== old.metadata.generation ||
             m.deletionTimestamp !== old.metadata.deletionTimestamp ||
-            !sameList(m.finalizers, old.metadata.finalizers)
+            !jsonEqual(m.finalizers ?? [], old.metadata.finalizers ?? [])
           )
             q.add(g);
         },
