@@ -9,14 +9,26 @@ import { controlPlaneAvailable } from './sandbox/controlplane/binaries.js';
 // agent, sandbox end to end, and test/realk8s) also run on the real kube-apiserver + etcd, where
 // the controller and agents hold only deploy/base's RBAC.
 const requested = process.env.GANTRY_TEST_APISERVER || (controlPlaneAvailable() ? 'both' : 'emulated');
-if (!['emulated', 'real', 'both'].includes(requested)) throw new Error(`GANTRY_TEST_APISERVER=${requested}: expected emulated, real or both`);
+if (!['emulated', 'real', 'both'].includes(requested))
+  throw new Error(`GANTRY_TEST_APISERVER=${requested}: expected emulated, real or both`);
 const logLevel = process.env.GANTRY_LOG_LEVEL || 'fatal';
 const realOnly = ['test/realk8s/**/*.test.ts'];
-const onBothGrounds = ['test/controller/**/*.test.ts', 'test/agent/**/*.test.ts', 'test/sandbox/sandbox-e2e.test.ts', ...realOnly];
+const onBothGrounds = [
+  'test/controller/**/*.test.ts',
+  'test/runtime/leader.test.ts',
+  'test/agent/**/*.test.ts',
+  'test/sandbox/sandbox-e2e.test.ts',
+  ...realOnly,
+];
 
 const emulated = {
   extends: true as const,
-  test: { name: 'emulated', include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', ...realOnly], env: { GANTRY_LOG_LEVEL: logLevel, GANTRY_TEST_APISERVER: 'emulated' } },
+  test: {
+    name: 'emulated',
+    include: ['test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', ...realOnly],
+    env: { GANTRY_LOG_LEVEL: logLevel, GANTRY_TEST_APISERVER: 'emulated' },
+  },
 };
 const real = {
   extends: true as const,

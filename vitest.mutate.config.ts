@@ -12,16 +12,16 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/controller/leader.test.ts',
-      'test/controller/instance-index.test.ts',
-      'test/controller/instance-index-edges.test.ts',
-      'test/controller/expectations.test.ts',
-      'test/controller/avoid-list.test.ts',
-      'test/controller/scheduling.test.ts',
-      'test/controller/filters.test.ts',
-      'test/controller/node-views.test.ts',
-      'test/controller/heal-phase.test.ts',
-      'test/controller/rollout.test.ts',
+      'test/runtime/leader.test.ts',
+      'test/controller/providers/instance-index.test.ts',
+      'test/controller/providers/instance-index-edges.test.ts',
+      'test/controller/providers/expectations.test.ts',
+      'test/controller/providers/avoid-list.test.ts',
+      'test/controller/providers/scheduling/scheduler.test.ts',
+      'test/controller/providers/scheduling/filters.test.ts',
+      'test/controller/providers/node-views.test.ts',
+      'test/controller/providers/heal.test.ts',
+      'test/controller/providers/rollout.test.ts',
       'test/api/trust-policy.test.ts',
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',
@@ -36,7 +36,7 @@ export default defineConfig({
       // registry and the appends' 1.5 s confirmation waits)
       'test/tlog/log-verify.test.ts',
       // the controller's log witness alone (log-witness.test.ts runs it inside a whole cluster)
-      'test/controller/log-witness-checks.test.ts',
+      'test/controller/providers/archive/log-witness-checks.test.ts',
       'test/par/conformance.test.ts',
       'test/par/hostile.test.ts',
       'test/par/nkeys.test.ts',
@@ -46,6 +46,7 @@ export default defineConfig({
       // the membrane's permissions against a real nats-server with nothing else running;
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
+      'test/host/reply-guard.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -22,9 +22,9 @@
 import { hostTarget } from './target.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
-import { ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
+import { type ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
 import type { VerifiedPar } from '../par/index.js';
-import { BinaryStore } from './binaries.js';
+import type { BinaryStore } from './binaries.js';
 import { InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
 import type { PreparedBinary } from './instance-runner.js';
@@ -32,6 +32,7 @@ import { credentialsFor } from '../registry/pull-secrets.js';
 import { instancePullSecrets } from './pull-creds.js';
 import { narrowTrust, trustProblem } from '../api/trust.js';
 import type { RegistryAccess } from './registry-access.js';
+import { keyOf } from '../runtime/toolkit/keys.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
@@ -49,7 +50,12 @@ export interface PipelineOptions {
   metrics?: AgentMetrics;
 }
 
-export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, onPhase: (p: 'Fetching' | 'Verifying') => void, onStep: (step: string) => void = () => {}): Promise<PreparedBinary> {
+export async function prepareBinary(
+  o: PipelineOptions,
+  inst: ProviderInstance,
+  onPhase: (p: 'Fetching' | 'Verifying') => void,
+  onStep: (step: string) => void = () => {},
+): Promise<PreparedBinary> {
   const spec = inst.spec;
   const namespace = inst.metadata.namespace ?? 'default';
   if (!spec?.archive?.ref || !spec.archive.digest || !spec.target) {
@@ -61,7 +67,7 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   // the instance can only narrow this agent's policy: a hand-made instance naming its own
   // key is refused here, whatever the controller would have done
   const trust = narrowTrust(o.trustedIssuers, spec.issuers);
-  const untrusted = trustProblem(trust, o.trustedIssuers, `${namespace}/${inst.metadata.name} spec.issuers`);
+  const untrusted = trustProblem(trust, o.trustedIssuers, `${keyOf({ namespace, name: inst.metadata.name })} spec.issuers`);
   if (untrusted) throw new InstanceFailure('UntrustedIssuer', untrusted);
   const trusted = trust.trusted;
 
@@ -71,7 +77,11 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
   const secrets = await instancePullSecrets(o.kube, o.namespace, inst);
   const credentials = credentialsFor(spec.archive.ref, secrets);
   onStep('credentials');
-  const opened = openArchiveStore(spec.archive.ref, { plainHttpRegistries: o.plainHttpRegistries, maxArchiveBytes: o.maxArchiveBytes, credentials });
+  const opened = openArchiveStore(spec.archive.ref, {
+    plainHttpRegistries: o.plainHttpRegistries,
+    maxArchiveBytes: o.maxArchiveBytes,
+    credentials,
+  });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss
   let pulled = false;
   const store: ArchiveStore = {
@@ -82,7 +92,10 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
     resolve: (...a) => opened.resolve(...a),
     // Stryker disable next-line ArrowFunction: as above
     revisions: () => opened.revisions(),
-    pull: (...a) => ((pulled = true), opened.pull(...a)),
+    pull: (...a) => {
+      pulled = true;
+      return opened.pull(...a);
+    },
     // Stryker disable next-line ArrowFunction: as above (access is shown on the store itself, above the cache)
     checkAccess: (d) => opened.checkAccess(d),
   };
@@ -121,23 +134,29 @@ export async function prepareBinary(o: PipelineOptions, inst: ProviderInstance, 
 function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], verified: VerifiedPar): PreparedBinary {
   const claims = verified.claims;
   if (spec.capid && claims.capid && spec.capid !== claims.capid) {
-    throw new InstanceFailure('CapabilityMismatch', `the archive's signed capid is ${claims.capid}, but the instance expects ${spec.capid}`);
+    throw new InstanceFailure(
+      'CapabilityMismatch',
+      `the archive's signed capid is ${claims.capid}, but the instance expects ${spec.capid}`,
+    );
   }
   const capid = claims.capid ?? spec.capid;
   if (!capid) throw new InstanceFailure('CapabilityMismatch', 'neither the archive claims nor the instance name a capability id');
   const hash = claims.hashes[o.target];
   const binary = verified.binary;
-  // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: verifyPar, asked for this target, refuses an archive without its binary first (PAR_TARGET_NOT_FOUND); a guard for the types
+  // verifyPar, asked for this target, refuses an archive without its binary first (PAR_TARGET_NOT_FOUND)
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: a guard for the types (above)
   if (!hash || !binary) throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} has no ${o.target} binary`);
-  // verifyPar hashed exactly these bytes; only when it says they match the claims do we skip re-hashing
-  // Stryker disable next-line ConditionalExpression,MethodExpression,OptionalChaining,EqualityOperator: verifyPar hashed these bytes against this same signed hash, so they are equal; a false here only costs BinaryStore a second hash
+  // verifyPar hashed exactly these bytes against this same signed hash, so they are equal; only when it
+  // says they match the claims do we skip re-hashing (a false here only costs BinaryStore a second hash)
+  // Stryker disable next-line ConditionalExpression,MethodExpression,OptionalChaining,EqualityOperator: equal by construction (above)
   const hashed = verified.targets[o.target]?.sha256?.toUpperCase() === hash.toUpperCase();
   if (o.target !== hostTarget()) {
     // a sandbox node that only stands in for another arch: the archive checked out, but dlopen
     // of a foreign binary would fail with a loader error nobody can act on — say what is going on
     throw new InstanceFailure(
       'ForeignTarget',
-      `archive verified, but this agent runs on a ${hostTarget()} host and only advertises ${o.target} for placement; it cannot load ${o.target} binaries`,
+      `archive verified, but this agent runs on a ${hostTarget()} host and only advertises ${o.target} for placement; ` +
+        `it cannot load ${o.target} binaries`,
     );
   }
   // Stryker disable next-line StringLiteral: an empty reason only makes BinaryStore hash again, and it finds the same hash

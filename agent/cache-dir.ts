@@ -24,13 +24,19 @@ export const CACHE_SUBDIRS = ['archives', join('archives', 'sha256'), 'binaries'
 function checkOne(dir: string, uid: number | undefined): void {
   const st = lstatSync(dir);
   if (st.isSymbolicLink() || !st.isDirectory()) {
-    throw new CacheDirError(`gantry agent: cache directory ${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; give --cache-dir a real directory owned by this user [CACHE_DIR_UNSAFE]`);
+    throw new CacheDirError(
+      `gantry agent: cache directory ${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; give --cache-dir a real directory owned by this user [CACHE_DIR_UNSAFE]`,
+    );
   }
   if (uid !== undefined && st.uid !== uid) {
-    throw new CacheDirError(`gantry agent: cache directory ${dir} is owned by uid ${st.uid}, not by this agent's uid ${uid}; chown it to the agent's user or choose another --cache-dir [CACHE_DIR_UNSAFE]`);
+    throw new CacheDirError(
+      `gantry agent: cache directory ${dir} is owned by uid ${st.uid}, not by this agent's uid ${uid}; chown it to the agent's user or choose another --cache-dir [CACHE_DIR_UNSAFE]`,
+    );
   }
   if ((st.mode & 0o022) !== 0) {
-    throw new CacheDirError(`gantry agent: cache directory ${dir} is writable by ${st.mode & 0o020 ? 'group' : ''}${(st.mode & 0o022) === 0o022 ? ' and ' : ''}${st.mode & 0o002 ? 'others' : ''} (mode ${(st.mode & 0o777).toString(8)}); run chmod 700 on it [CACHE_DIR_UNSAFE]`);
+    throw new CacheDirError(
+      `gantry agent: cache directory ${dir} is writable by ${st.mode & 0o020 ? 'group' : ''}${(st.mode & 0o022) === 0o022 ? ' and ' : ''}${st.mode & 0o002 ? 'others' : ''} (mode ${(st.mode & 0o777).toString(8)}); run chmod 700 on it [CACHE_DIR_UNSAFE]`,
+    );
   }
 }
 

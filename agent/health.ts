@@ -7,7 +7,11 @@
  *   ready  the ProviderInstance informer has synced and the last Lease renewal succeeded,
  *          no longer ago than `staleAfterMs` (so a renewal that hangs counts as failed too).
  *          An agent that cannot renew its Lease is one the controller will soon call lost.
+ *
+ * `serveHealth` serves both, with the agent's metrics, through runtime/metrics-server.ts.
  */
+import type { Registry } from 'prom-client';
+import { type MetricsServer, serveMetrics } from '../runtime/metrics-server.js';
 
 export class EventLoopWatch {
   private timer?: NodeJS.Timeout;
@@ -32,7 +36,8 @@ export class EventLoopWatch {
   /** True, or why the loop is not considered responsive. */
   check(): true | string {
     const now = performance.now();
-    if (this.stall && now - this.stall.at <= this.o.windowMs) return `event loop stalled for ${Math.round(this.stall.ms)} ms ${Math.round((now - this.stall.at) / 1000)} s ago`;
+    if (this.stall && now - this.stall.at <= this.o.windowMs)
+      return `event loop stalled for ${Math.round(this.stall.ms)} ms ${Math.round((now - this.stall.at) / 1000)} s ago`;
     return true;
   }
 
@@ -56,5 +61,40 @@ export function readiness(o: {
     const age = (o.now ?? Date.now)() - lastSuccessAt;
     if (age > o.staleAfterMs) return `last Lease renewal ${Math.round(age / 1000)} s ago`;
     return true;
+  };
+}
+
+export interface HealthServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** /metrics, /healthz and /readyz on `addr`; nothing is left running when that fails. */
+export async function serveHealth(o: {
+  addr: string;
+  registry: Registry;
+  /** default 10 s */
+  maxEventLoopStallMs?: number;
+  synced: () => boolean;
+  lease: () => { lastSuccessAt?: number; lastError?: string };
+  renewIntervalMs: number;
+}): Promise<HealthServer> {
+  const maxStallMs = o.maxEventLoopStallMs ?? 10_000;
+  const loopWatch = new EventLoopWatch({ maxStallMs, windowMs: 2 * maxStallMs });
+  loopWatch.start();
+  const ready = readiness({ synced: o.synced, lease: o.lease, staleAfterMs: 3 * o.renewIntervalMs });
+  let server: MetricsServer;
+  try {
+    server = await serveMetrics(o.addr, o.registry, { ready, live: loopWatch.check.bind(loopWatch) });
+  } catch (err) {
+    loopWatch.stop();
+    throw err;
+  }
+  return {
+    url: server.url,
+    async close() {
+      await server.close();
+      loopWatch.stop();
+    },
   };
 }

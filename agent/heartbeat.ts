@@ -9,7 +9,8 @@
  * instead of silently clobbering; a failure is logged and retried on the next tick, never fatal.
  */
 import { agentLeaseName, annotations } from '../api/common.js';
-import { isConflict, isNotFound, KubeClient, resourcePath } from '../runtime/kube.js';
+import { isConflict, isNotFound, type KubeClient, type LeaseObject, resourcePath } from '../runtime/kube.js';
+import { kubeMicroTime } from '../runtime/toolkit/time.js';
 import type { Logger } from '../runtime/log.js';
 
 // the Lease contract (name, target annotation) is the API's: the controller reads the same names
@@ -75,14 +76,14 @@ export class Heartbeat {
     const { kube, namespace, node, target } = this.o;
     const name = leaseName(node);
     const path = resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace });
-    const now = microTime(new Date());
+    const now = kubeMicroTime(new Date());
     const spec = {
       holderIdentity: node,
       leaseDurationSeconds: this.o.leaseDurationSeconds ?? 40,
       renewTime: now,
     };
     for (let attempt = 0; attempt < 3; attempt++) {
-      let current: any;
+      let current: LeaseObject;
       try {
         current = await kube.get(`${path}/${name}`);
       } catch (err) {
@@ -91,7 +92,12 @@ export class Heartbeat {
           await kube.create(path, {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',
-            metadata: { name, namespace, labels: { 'app.kubernetes.io/component': 'gantry-agent', 'gantry.dev/node': node }, annotations: { [TARGET_ANNOTATION]: target } },
+            metadata: {
+              name,
+              namespace,
+              labels: { 'app.kubernetes.io/component': 'gantry-agent', 'gantry.dev/node': node },
+              annotations: { [TARGET_ANNOTATION]: target },
+            },
             spec: { ...spec, acquireTime: now },
           });
           return;
@@ -122,9 +128,4 @@ export class Heartbeat {
     if (this.timer) clearTimeout(this.timer);
     await this.inFlight;
   }
-}
-
-/** RFC 3339 with microseconds, the MicroTime format Lease times use. */
-function microTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

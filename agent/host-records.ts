@@ -18,6 +18,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processesMarked } from '../runtime/marked-processes.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
 
 /** The environment variable that marks a host as started by the agent owning this records dir. */
 export const HOST_RECORDS_ENV = 'GANTRY_HOST_RECORDS';
@@ -50,7 +51,7 @@ export class HostRecords {
   write(r: Omit<HostRecord, 'recordedAt'>): void {
     const f = this.file(r.uid);
     const tmp = `${f}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ ...r, recordedAt: new Date().toISOString() }), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify({ ...r, recordedAt: kubeTime() }), { mode: 0o600 });
     renameSync(tmp, f);
   }
 
@@ -62,7 +63,8 @@ export class HostRecords {
     const out: HostRecord[] = [];
     for (const f of readdirSync(this.dir)) {
       if (!f.endsWith('.json')) {
-        // Stryker disable next-line ObjectLiteral,BooleanLiteral: the file was just listed; force only matters if another process removes it in between
+        // force only matters if another process removes the file between the listing and here
+        // Stryker disable next-line ObjectLiteral,BooleanLiteral: the file was just listed
         if (f.endsWith('.tmp')) rmSync(join(this.dir, f), { force: true });
         continue;
       }
@@ -70,7 +72,8 @@ export class HostRecords {
         const r = JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as HostRecord;
         if (typeof r.pid === 'number' && typeof r.uid === 'string') out.push(r);
       } catch {
-        // Stryker disable next-line ObjectLiteral,BooleanLiteral: the file was just read; force only matters if another process removes it in between
+        // force only matters if another process removes the file between the read and here
+        // Stryker disable next-line ObjectLiteral,BooleanLiteral: the file was just read
         rmSync(join(this.dir, f), { force: true });
       }
     }
@@ -89,7 +92,8 @@ export class HostRecords {
     for (const r of alive) signal(r.pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
     while (alive.some((r) => isAlive(r.pid)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
-    // Stryker disable next-line ConditionalExpression: SIGKILL to a pid already gone fails quietly; the check only matters if the pid is reused in the same instant
+    // SIGKILL to a pid already gone fails quietly; the check only matters if the pid is reused in the same instant
+    // Stryker disable next-line ConditionalExpression: a guard against pid reuse (above)
     for (const r of alive) if (isAlive(r.pid)) signal(r.pid, 'SIGKILL');
     const killDeadline = Date.now() + 2_000;
     while (alive.some((r) => isAlive(r.pid)) && Date.now() < killDeadline) await new Promise((res) => setTimeout(res, 20));
@@ -100,7 +104,8 @@ export class HostRecords {
 
 /** Live processes (not this one) whose environment carries the marker for `dir`; [] without /proc. */
 function markedHosts(dir: string): number[] {
-  // Stryker disable next-line MethodExpression: a zombie's environment cannot be read, so processesMarked never lists one; the filter is a guard
+  // a zombie's environment cannot be read, so processesMarked never lists one
+  // Stryker disable next-line MethodExpression: the filter is a guard (above)
   return processesMarked(HOST_RECORDS_ENV, dir).filter(isAlive);
 }
 

@@ -18,11 +18,20 @@ export async function instanceCreds(kube: KubeClient, namespace: string, dir: st
   try {
     secret = await kube.get(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${name}`);
   } catch (err) {
-    if (isNotFound(err)) throw new InstanceFailure('CredentialsPending', `waiting for the controller to write this instance's NATS credentials (Secret ${namespace}/${name})`, true);
+    if (isNotFound(err))
+      throw new InstanceFailure(
+        'CredentialsPending',
+        `waiting for the controller to write this instance's NATS credentials (Secret ${namespace}/${name})`,
+        true,
+      );
     throw new InstanceFailure('CredentialsPending', `cannot read Secret ${namespace}/${name}: ${(err as Error).message}`, true);
   }
   if (secret.metadata?.labels?.[instanceCredsLabels.uid] !== inst.metadata.uid || !secret.data?.['nats.creds']) {
-    throw new InstanceFailure('CredentialsPending', `Secret ${namespace}/${name} is not (yet) for this instance (uid ${inst.metadata.uid})`, true);
+    throw new InstanceFailure(
+      'CredentialsPending',
+      `Secret ${namespace}/${name} is not (yet) for this instance (uid ${inst.metadata.uid})`,
+      true,
+    );
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, `${inst.metadata.uid}.creds`);

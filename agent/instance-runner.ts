@@ -21,16 +21,30 @@
 import type { InstanceReason } from '../api/reasons.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
-import { classify, InstanceFailure } from './failure.js';
+import { classify, type InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
-import { condition, type Condition, type InstancePhase, type InstanceRef, type StatusWriter } from './status.js';
+import { transition, type Condition } from '../runtime/toolkit/conditions.js';
+import { keyOf } from '../runtime/toolkit/keys.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
+import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
 
-/** What the pipeline hands the host: a verified library on disk. */
+/** What preparing an instance hands its host: a verified library on disk (and, under the membrane, its NATS credentials). */
 export interface PreparedBinary {
   libraryPath: string;
   capid: string;
   /** sha256 of the library (its name in the binary store) */
   sha256: string;
+  /** The instance's own NATS creds file (agent/instance-creds.ts), when the agent runs the membrane. */
+  natsCredsFile?: string;
+}
+
+/** What a host reports when its process exited unasked (it restarts after `nextDelayMs`). */
+export interface HostCrash {
+  code?: number | null;
+  signal?: string | null;
+  restartCount: number;
+  nextDelayMs?: number;
+  error?: { code: string; message?: string };
 }
 
 /** The part of agent/host's ProviderHost the runner relies on. */
@@ -43,14 +57,18 @@ export interface SupervisedHost {
   readonly startTimings?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
-  on(event: 'crash', fn: (e: { code?: number | null; signal?: string | null; restartCount: number; nextDelayMs?: number; error?: { code: string; message?: string } }) => void): unknown;
+  on(event: 'crash', fn: (e: HostCrash) => void): unknown;
   on(event: 'failed', fn: (e?: unknown) => void): unknown;
   removeAllListeners(): unknown;
 }
 
 export interface RunnerDeps {
   /** Fetch + verify + extract; `onPhase` reports progress within the pipeline, `onStep` finer steps (timeline). */
-  prepare(instance: ProviderInstance, onPhase: (phase: 'Fetching' | 'Verifying') => void, onStep?: (step: string) => void): Promise<PreparedBinary>;
+  prepare(
+    instance: ProviderInstance,
+    onPhase: (phase: 'Fetching' | 'Verifying') => void,
+    onStep?: (step: string) => void,
+  ): Promise<PreparedBinary>;
   createHost(instance: ProviderInstance, binary: PreparedBinary): SupervisedHost;
   /** Whether the prepared library on disk still hashes to the sha256 it was verified as. */
   libraryIntact(binary: PreparedBinary): boolean;
@@ -77,6 +95,25 @@ export interface StartTimeline {
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
+/** The steps of one attempt in ms since it began; the first attempt's also go to the start timeline. */
+class AttemptClock {
+  private readonly t0 = performance.now();
+  readonly sinceStart: Record<string, number> = {};
+
+  constructor(private readonly timeline: StartTimeline | undefined) {}
+
+  /** A timeline mark only (the pipeline's finer steps). */
+  readonly mark = (step: string): void => {
+    this.timeline?.marks.push([step, epochNow()]);
+  };
+
+  /** A step timed and marked. */
+  step(step: string): void {
+    this.sinceStart[step] = performance.now() - this.t0;
+    this.mark(step);
+  }
+}
+
 export class InstanceRunner {
   readonly ref: InstanceRef;
   private phase: InstancePhase = 'Pending';
@@ -102,7 +139,7 @@ export class InstanceRunner {
     this.conditions = (instance.status?.conditions as Condition[] | undefined) ?? [];
     this.baseRestarts = instance.status?.restartCount ?? 0;
     this.lastTermination = instance.status?.lastTermination as typeof this.lastTermination;
-    this.log = deps.log.child({ instance: `${this.ref.namespace}/${this.ref.name}` });
+    this.log = deps.log.child({ instance: keyOf(this.ref) });
   }
 
   get currentPhase(): InstancePhase {
@@ -124,61 +161,76 @@ export class InstanceRunner {
   }
 
   private async attempt(): Promise<void> {
-    let binary: PreparedBinary;
-    const t0 = performance.now();
-    const marks: Record<string, number> = {};
-    const first = this.attempts === 0;
-    const mark = (step: string) => {
-      if (first) this.timeline.marks.push([step, epochNow()]);
-    };
-    try {
-      binary = await this.deps.prepare(this.instance, (phase) => {
-        marks[phase] = performance.now() - t0;
-        mark(phase);
-        this.report(phase, phase === 'Fetching' ? 'Pulling' : 'Verifying', `${phase.toLowerCase()} ${this.instance.spec.archive.digest}`);
-      }, mark);
-    } catch (err) {
-      const f = classify(err, this.phase === 'Verifying' ? 'verify' : 'fetch');
-      return this.fail(f, 'Fetching');
-    }
-    if (this.stopping) return;
-    marks.Starting = performance.now() - t0;
-    mark('Starting');
+    const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
+    const binary = await this.prepare(clock);
+    if (!binary || this.stopping) return;
+    clock.step('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
     this.host = host;
     // recorded at fork, not at ready: an agent killed while its host starts leaves a record
     host.on('spawned', (pid) => this.deps.recordPid(this.instance, pid));
-    host.on('ready', () => {
-      if (this.stopping) return;
-      this.deps.recordPid(this.instance, host.pid);
-      const firstRunning = marks.Running === undefined;
-      if (firstRunning) {
-        marks.Running = performance.now() - t0;
-        mark('Running');
-        this.timeline.host = host.startTimings;
-        this.log.info({ msSinceStart: Object.fromEntries(Object.entries(marks).map(([k, v]) => [k, Math.round(v)])) }, 'instance running');
-      }
-      const written = this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
-      if (firstRunning) void written.then(() => mark('statusWritten'));
-    });
-    host.on('crash', (e) => {
-      if (this.stopping) return;
-      const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
-      this.deps.metrics?.hostRestarts.inc({ reason: e.error?.code ?? 'CRASHED', exit_kind: e.signal ? 'signal' : 'status' });
-      this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
-      const oom = e.error?.code === 'OOM_KILLED';
-      const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
-      const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
-      this.lastTermination = { reason, message: what, at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
-      this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
-      // the restarted host loads the library from disk again. Its name is the signed hash, so a
-      // file that still hashes to it is the verified library; only one changed since the last
-      // start needs the archive re-verified and the library rewritten during the backoff
-      if (this.deps.libraryIntact(binary)) return;
-      this.deps.prepare(this.instance, () => {}).then(
+    host.on('ready', () => this.hostReady(host, clock));
+    host.on('crash', (e) => this.hostCrashed(host, binary, e));
+    await this.startHost(host);
+  }
+
+  /** Fetching → Verifying: the verified library, or undefined once the failure is reported. */
+  private async prepare(clock: AttemptClock): Promise<PreparedBinary | undefined> {
+    try {
+      return await this.deps.prepare(
+        this.instance,
+        (phase) => {
+          clock.step(phase);
+          this.report(phase, phase === 'Fetching' ? 'Pulling' : 'Verifying', `${phase.toLowerCase()} ${this.instance.spec.archive.digest}`);
+        },
+        clock.mark,
+      );
+    } catch (err) {
+      const f = classify(err, this.phase === 'Verifying' ? 'verify' : 'fetch');
+      this.fail(f, 'Fetching');
+      return undefined;
+    }
+  }
+
+  private hostReady(host: SupervisedHost, clock: AttemptClock): void {
+    if (this.stopping) return;
+    this.deps.recordPid(this.instance, host.pid);
+    const firstRunning = clock.sinceStart.Running === undefined;
+    if (firstRunning) {
+      clock.step('Running');
+      this.timeline.host = host.startTimings;
+      const msSinceStart = Object.fromEntries(Object.entries(clock.sinceStart).map(([k, v]) => [k, Math.round(v)]));
+      this.log.info({ msSinceStart }, 'instance running');
+    }
+    const written = this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
+    if (firstRunning) void written.then(() => clock.mark('statusWritten'));
+  }
+
+  private hostCrashed(host: SupervisedHost, binary: PreparedBinary, e: HostCrash): void {
+    if (this.stopping) return;
+    const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
+    this.deps.metrics?.hostRestarts.inc({ reason: e.error?.code ?? 'CRASHED', exit_kind: e.signal ? 'signal' : 'status' });
+    this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
+    const oom = e.error?.code === 'OOM_KILLED';
+    const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
+    const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
+    this.lastTermination = { reason, message: what, at: kubeTime() };
+    this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
+    // the restarted host loads the library from disk again. Its name is the signed hash, so a
+    // file that still hashes to it is the verified library; only one changed since the last
+    // start needs the archive re-verified and the library rewritten during the backoff
+    if (!this.deps.libraryIntact(binary)) this.reverify(host, binary);
+  }
+
+  /** The library on disk changed: prepare it again, and stop the host if the archive no longer verifies. */
+  private reverify(host: SupervisedHost, binary: PreparedBinary): void {
+    this.deps
+      .prepare(this.instance, () => {})
+      .then(
         (again) => {
-          if (again.libraryPath !== binary.libraryPath) this.log.warn({ libraryPath: again.libraryPath }, 'library path changed on re-verification');
+          if (again.libraryPath !== binary.libraryPath)
+            this.log.warn({ libraryPath: again.libraryPath }, 'library path changed on re-verification');
         },
         (err) => {
           if (this.stopping) return;
@@ -191,7 +243,10 @@ export class InstanceRunner {
           });
         },
       );
-    });
+  }
+
+  /** Starting: the host's first start; a later give-up (after crash restarts) arrives as 'failed'. */
+  private async startHost(host: SupervisedHost): Promise<void> {
     let firstStartSettled = false;
     host.on('failed', (e) => {
       // a failure of the first start is reported through start()'s rejection below
@@ -231,17 +286,30 @@ export class InstanceRunner {
     this.report('Failed', reason, f.message, 'False');
   }
 
-  private report(phase: InstancePhase, reason: InstanceReason, message: string, ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False'): Promise<void> {
+  private report(
+    phase: InstancePhase,
+    reason: InstanceReason,
+    message: string,
+    ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False',
+  ): Promise<void> {
     this.phase = phase;
     const gen = this.instance.metadata.generation;
-    this.conditions = [condition(this.conditions, 'Ready', ready, reason, message, gen)];
+    this.conditions = [
+      transition(this.conditions, {
+        type: 'Ready',
+        status: ready,
+        reason,
+        message,
+        ...(gen !== undefined ? { observedGeneration: gen } : {}),
+      }),
+    ];
     return this.deps.status.write(this.ref, {
       phase,
       reason,
       message,
       restartCount: this.restartCount,
       ...(gen !== undefined ? { observedGeneration: gen } : {}),
-      ...(phase === 'Running' ? { startedAt: (this.startedAt ??= new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')) } : {}),
+      ...(phase === 'Running' ? { startedAt: (this.startedAt ??= kubeTime()) } : {}),
       ...(this.lastTermination ? { lastTermination: this.lastTermination } : {}),
       conditions: this.conditions,
     });
@@ -255,7 +323,8 @@ export class InstanceRunner {
   async stop(why: 'deleting' | 'agent-stopping' | 'gone'): Promise<void> {
     if (this.stopping) return;
     if (why === 'deleting') this.report('Terminating', 'Deleting', 'stopping the provider host');
-    if (why === 'agent-stopping') this.report('Pending', 'AgentStopped', 'the node agent stopped; it restarts this instance when it comes back');
+    if (why === 'agent-stopping')
+      this.report('Pending', 'AgentStopped', 'the node agent stopped; it restarts this instance when it comes back');
     this.stopping = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const host = this.host;

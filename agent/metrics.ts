@@ -17,7 +17,15 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { FAILURE_REASONS } from './failure.js';
 import type { InstancePhase } from './status.js';
 
-export const INSTANCE_PHASES: readonly InstancePhase[] = ['Pending', 'Fetching', 'Verifying', 'Starting', 'Running', 'Failed', 'Terminating'];
+export const INSTANCE_PHASES: readonly InstancePhase[] = [
+  'Pending',
+  'Fetching',
+  'Verifying',
+  'Starting',
+  'Running',
+  'Failed',
+  'Terminating',
+];
 
 const durationBuckets = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -56,8 +64,16 @@ export class AgentMetrics {
     labelNames: ['result'],
     registers: [this.registry],
   });
-  readonly leaseRenewFailures = new Counter({ name: 'gantry_agent_lease_renew_failures_total', help: 'Failed renewals of this node\'s agent Lease', registers: [this.registry] });
-  readonly leaseLastRenew = new Gauge({ name: 'gantry_agent_lease_last_renew_timestamp_seconds', help: 'Unix time of the last successful renewal of this node\'s agent Lease', registers: [this.registry] });
+  readonly leaseRenewFailures = new Counter({
+    name: 'gantry_agent_lease_renew_failures_total',
+    help: "Failed renewals of this node's agent Lease",
+    registers: [this.registry],
+  });
+  readonly leaseLastRenew = new Gauge({
+    name: 'gantry_agent_lease_last_renew_timestamp_seconds',
+    help: "Unix time of the last successful renewal of this node's agent Lease",
+    registers: [this.registry],
+  });
 
   constructor(opts: { defaults?: boolean; phases?: () => Iterable<InstancePhase> } = {}) {
     if (opts.defaults) collectDefaultMetrics({ register: this.registry });

@@ -24,15 +24,28 @@ export async function instancePullSecrets(kube: KubeClient, gantryNamespace: str
   if (!inst.spec.archive.pullSecrets?.length) return [];
   const ns = inst.metadata.namespace ?? 'default';
   const name = instancePullCredsSecretName(ns, inst.metadata.name);
-  let secret: { type?: string; metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; data?: Record<string, string> };
+  let secret: {
+    type?: string;
+    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    data?: Record<string, string>;
+  };
   try {
     secret = await kube.get(`/api/v1/namespaces/${encodeURIComponent(gantryNamespace)}/secrets/${name}`);
   } catch (err) {
-    if (isNotFound(err)) throw new InstanceFailure('CredentialsPending', `waiting for the controller to write this instance's pull credential (Secret ${gantryNamespace}/${name})`, true);
+    if (isNotFound(err))
+      throw new InstanceFailure(
+        'CredentialsPending',
+        `waiting for the controller to write this instance's pull credential (Secret ${gantryNamespace}/${name})`,
+        true,
+      );
     throw new InstanceFailure('CredentialsPending', `cannot read Secret ${gantryNamespace}/${name}: ${(err as Error).message}`, true);
   }
   if (secret.metadata?.labels?.[instanceCredsLabels.uid] !== inst.metadata.uid) {
-    throw new InstanceFailure('CredentialsPending', `Secret ${gantryNamespace}/${name} is not (yet) for this instance (uid ${inst.metadata.uid})`, true);
+    throw new InstanceFailure(
+      'CredentialsPending',
+      `Secret ${gantryNamespace}/${name} is not (yet) for this instance (uid ${inst.metadata.uid})`,
+      true,
+    );
   }
   const refused = secret.metadata?.annotations?.[PULL_SECRET_ERROR_ANNOTATION];
   if (refused) {

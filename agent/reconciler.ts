@@ -7,13 +7,17 @@
  *   runner whose instance is gone, deleting, or re-created   → stop it (gracefully)
  *   (a re-created instance has a new uid: stop the old runner, then start a new one)
  *
- * A missed or duplicated event is harmless, and a periodic resync re-enqueues every key.
- * Work for one key is serialised (a key enqueued while it is being reconciled runs again
- * afterwards), keys run concurrently with each other.
+ * Keys go through the shared work queue (runtime/toolkit/workqueue.ts): a missed or duplicated
+ * event is harmless, work for one key is serialised (a key enqueued while it is being
+ * reconciled runs again afterwards), keys run concurrently with each other, a reconcile that
+ * throws is retried with backoff, and a periodic resync re-enqueues every key.
  */
 import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
+import { keyOf, parseNamespacedKey } from '../runtime/toolkit/keys.js';
+import { WorkQueue } from '../runtime/toolkit/workqueue.js';
 import { InstanceRunner, type RunnerDeps } from './instance-runner.js';
+import type { InstancePhase } from './status.js';
 
 export interface ReconcilerOptions {
   node: string;
@@ -23,74 +27,99 @@ export interface ReconcilerOptions {
   runnerDeps: RunnerDeps;
   log: Logger;
   resyncMs?: number;
+  /** Backoff of a reconcile that threw (the work queue's defaults: 200 ms doubling to 60 s). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
 }
 
+/** An instance's queue key, `namespace/name` (an instance without a namespace is in `default`). */
 export function instanceKey(o: { metadata: { namespace?: string; name: string } }): string {
-  return `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+  return keyOf({ namespace: o.metadata.namespace ?? 'default', name: o.metadata.name });
 }
 
 export class InstanceReconciler {
-  readonly runners = new Map<string, InstanceRunner>();
-  private readonly active = new Map<string, Promise<void>>();
-  private readonly dirty = new Set<string>();
+  private readonly table = new Map<string, InstanceRunner>();
+  private readonly queue: WorkQueue;
   private resyncTimer?: NodeJS.Timeout;
   private stopped = false;
 
-  constructor(private readonly o: ReconcilerOptions) {}
+  constructor(private readonly o: ReconcilerOptions) {
+    this.queue = new WorkQueue({
+      // one reconcile stops a host gracefully, which takes as long as the host drains: every
+      // instance gets its own turn at once rather than waiting behind others' stops
+      concurrency: Number.POSITIVE_INFINITY,
+      backoffBaseMs: o.backoffBaseMs,
+      backoffMaxMs: o.backoffMaxMs,
+      onError: (key, err, attempt) => o.log.error({ err: (err as Error).message, instance: key, attempt }, 'reconcile failed'),
+    });
+  }
 
+  /** The runners by instance key (diagnostics, metrics). */
+  get runners(): ReadonlyMap<string, InstanceRunner> {
+    return this.table;
+  }
+
+  /** The phase of every instance this agent runs (the instances gauge, counted at scrape time). */
+  phases(): InstancePhase[] {
+    return [...this.table.values()].map((r) => r.currentPhase);
+  }
+
+  /** Starts working the queue: every instance in the cache now, then every `resyncMs` (30 s). */
   start(): void {
+    this.queue.run((key) => this.reconcile(key));
     for (const i of this.o.list()) this.enqueue(instanceKey(i));
-    const every = this.o.resyncMs ?? 30_000;
-    this.resyncTimer = setInterval(() => this.resync(), every);
+    this.resyncTimer = setInterval(() => this.resync(), this.o.resyncMs ?? 30_000);
     this.resyncTimer.unref?.();
   }
 
   resync(): void {
-    const keys = new Set([...this.o.list().map(instanceKey), ...this.runners.keys()]);
+    const keys = new Set([...this.o.list().map(instanceKey), ...this.table.keys()]);
     for (const k of keys) this.enqueue(k);
   }
 
   enqueue(key: string): void {
-    if (this.stopped) return;
-    if (this.active.has(key)) {
-      this.dirty.add(key);
-      return;
-    }
-    const p = this.reconcile(key)
-      .catch((err) => this.o.log.error({ err: (err as Error).message, instance: key }, 'reconcile failed'))
-      .finally(() => {
-        this.active.delete(key);
-        if (this.dirty.delete(key)) this.enqueue(key);
-      });
-    this.active.set(key, p);
+    this.queue.add(key);
+  }
+
+  /** Resolves when no key is waiting or being reconciled (keys waiting out a backoff do not count). */
+  idle(): Promise<void> {
+    return this.queue.idle();
   }
 
   private async reconcile(key: string): Promise<void> {
-    const [namespace, name] = key.split('/') as [string, string];
+    const { namespace, name } = parseNamespacedKey(key);
     const desired = this.o.get(namespace, name);
     const shouldRun = !!desired && !desired.metadata.deletionTimestamp && desired.spec?.nodeName === this.o.node;
-    const runner = this.runners.get(key);
-    if (runner && (!shouldRun || runner.ref.uid !== desired?.metadata.uid)) {
-      const deleting = !!desired && !!desired.metadata.deletionTimestamp && desired.metadata.uid === runner.ref.uid;
-      this.o.log.info({ instance: key, deleting }, 'stopping instance');
-      await runner.stop(deleting ? 'deleting' : 'gone');
-      this.runners.delete(key);
-      this.o.runnerDeps.status.forget(runner.ref);
-    }
-    if (shouldRun && !this.runners.has(key) && !this.stopped) {
-      this.o.log.info({ instance: key, uid: desired!.metadata.uid }, 'starting instance');
-      const r = new InstanceRunner(desired!, this.o.runnerDeps);
-      this.runners.set(key, r);
-      r.start();
-    }
+    const runner = this.table.get(key);
+    if (runner && (!shouldRun || runner.ref.uid !== desired?.metadata.uid)) await this.stopRunner(key, runner, desired);
+    if (shouldRun && !this.table.has(key) && !this.stopped) this.startRunner(key, desired);
   }
 
-  /** Stop reconciling and stop every host gracefully (in parallel). */
+  private startRunner(key: string, desired: ProviderInstance): void {
+    this.o.log.info({ instance: key, uid: desired.metadata.uid }, 'starting instance');
+    const r = new InstanceRunner(desired, this.o.runnerDeps);
+    this.table.set(key, r);
+    r.start();
+  }
+
+  /** `desired` is what the cache holds under the runner's key: its own instance being deleted, a successor, or nothing. */
+  private async stopRunner(key: string, runner: InstanceRunner, desired: ProviderInstance | undefined): Promise<void> {
+    const deleting = !!desired && !!desired.metadata.deletionTimestamp && desired.metadata.uid === runner.ref.uid;
+    this.o.log.info({ instance: key, deleting }, 'stopping instance');
+    await runner.stop(deleting ? 'deleting' : 'gone');
+    this.table.delete(key);
+    this.o.runnerDeps.status.forget(runner.ref);
+  }
+
+  /**
+   * The drain: stop taking keys, let the reconciles in progress finish, then stop every host
+   * gracefully (in parallel).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
-    await Promise.allSettled([...this.active.values()]);
-    await Promise.allSettled([...this.runners.values()].map((r) => r.stop('agent-stopping')));
-    this.runners.clear();
+    await this.queue.stop();
+    await Promise.allSettled([...this.table.values()].map((r) => r.stop('agent-stopping')));
+    this.table.clear();
   }
 }

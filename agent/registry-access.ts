@@ -49,7 +49,8 @@ export class RegistryAccess {
   async ensure(store: ArchiveStore, digest: string, credentials: RegistryCredentials | undefined): Promise<void> {
     const key = `${store.description}\n${digest}\n${credentialIdentity(credentials)}`;
     const at = this.shown.get(key);
-    // Stryker disable next-line ConditionalExpression: with nothing remembered, now - undefined is NaN and NaN < ttl is false, so `true` here changes nothing
+    // with nothing remembered, now - undefined is NaN and NaN < ttl is false, so `true` here changes nothing
+    // Stryker disable next-line ConditionalExpression: as above
     if (at !== undefined && this.now() - at < this.ttlMs) return;
     this.shown.delete(key);
     this.checks++;

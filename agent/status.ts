@@ -8,19 +8,15 @@
  * last word always wins. A vanished instance (404) ends the writer quietly; other failures
  * are retried with a short, capped backoff until a newer status supersedes them.
  */
-import { isNotFound, KubeClient, resourcePath } from '../runtime/kube.js';
+import { isNotFound, type KubeClient, resourcePath } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
+import type { Condition } from '../runtime/toolkit/conditions.js';
+import { keyOf } from '../runtime/toolkit/keys.js';
+import { group, version } from '../api/index.js';
 
 export type InstancePhase = 'Pending' | 'Fetching' | 'Verifying' | 'Starting' | 'Running' | 'Failed' | 'Terminating';
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+export type { Condition };
 
 export interface InstanceStatus {
   phase: InstancePhase;
@@ -37,13 +33,19 @@ export interface InstanceRef {
   uid: string;
 }
 
-export const GROUP = 'gantry.dev';
-export const VERSION = 'v1alpha1';
-export const INSTANCES = 'providerinstances';
-
 export function instanceStatusPath(ref: { namespace: string; name: string }): string {
-  return resourcePath({ group: GROUP, version: VERSION, plural: INSTANCES, namespace: ref.namespace, name: ref.name, subresource: 'status' });
+  return resourcePath({
+    group,
+    version,
+    plural: 'providerinstances',
+    namespace: ref.namespace,
+    name: ref.name,
+    subresource: 'status',
+  });
 }
+
+/** One writer per instance object: a successor with the same name has a slot of its own. */
+const slotKey = (ref: InstanceRef) => `${keyOf(ref)}/${ref.uid}`;
 
 interface Slot {
   pending?: Record<string, unknown>;
@@ -62,7 +64,7 @@ export class StatusWriter {
 
   /** Queue `status` for the instance; resolves when it (or a newer one) has been written or given up. */
   write(ref: InstanceRef, status: Record<string, unknown>): Promise<void> {
-    const key = `${ref.namespace}/${ref.name}/${ref.uid}`;
+    const key = slotKey(ref);
     let slot = this.slots.get(key);
     if (!slot) this.slots.set(key, (slot = {}));
     const body = JSON.stringify(status);
@@ -79,7 +81,7 @@ export class StatusWriter {
 
   /** Forget an instance (after it is gone). */
   forget(ref: InstanceRef): void {
-    this.slots.delete(`${ref.namespace}/${ref.name}/${ref.uid}`);
+    this.slots.delete(slotKey(ref));
   }
 
   private async drain(ref: InstanceRef, slot: Slot): Promise<void> {
@@ -103,7 +105,7 @@ export class StatusWriter {
           return;
         }
         failures++;
-        this.log.warn({ err: (err as Error).message, instance: `${ref.namespace}/${ref.name}`, failures }, 'status write failed; retrying');
+        this.log.warn({ err: (err as Error).message, instance: keyOf(ref), failures }, 'status write failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(failures, 5))));
       }
     }
@@ -115,17 +117,4 @@ export class StatusWriter {
     await Promise.race([Promise.all(all), new Promise((r) => setTimeout(r, timeoutMs))]);
     this.closed = true;
   }
-}
-
-/** A condition whose lastTransitionTime only moves when its status does. */
-export function condition(previous: Condition[] | undefined, type: string, status: Condition['status'], reason: string, message: string, generation?: number): Condition {
-  const prev = previous?.find((c) => c.type === type);
-  return {
-    type,
-    status,
-    reason,
-    message,
-    lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    ...(generation !== undefined ? { observedGeneration: generation } : {}),
-  };
 }

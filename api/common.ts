@@ -89,9 +89,24 @@ export function parseDurationMs(d: string): number {
  * (calls at once; more are refused OVERLOADED) and `callTimeout` (each call's deadline).
  */
 export const Resources = z.object({
-  memory: z.string().regex(new RegExp(memoryQuantityPattern)).optional().describe('most memory one instance\'s host process may use (e.g. 64Mi, 1Gi); over it the host is killed (reason OOMKilled) and restarted with backoff'),
-  maxInFlight: z.int().min(1).max(65_536).optional().describe('calls one instance runs at once; more are refused with OVERLOADED (default 256)'),
-  callTimeout: z.string().regex(new RegExp(durationPattern)).optional().describe('deadline of one call (e.g. 500ms, 10s; default 10s); a caller can only shorten it'),
+  memory: z
+    .string()
+    .regex(new RegExp(memoryQuantityPattern))
+    .optional()
+    .describe(
+      "most memory one instance's host process may use (e.g. 64Mi, 1Gi); over it the host is killed (reason OOMKilled) and restarted with backoff",
+    ),
+  maxInFlight: z
+    .int()
+    .min(1)
+    .max(65_536)
+    .optional()
+    .describe('calls one instance runs at once; more are refused with OVERLOADED (default 256)'),
+  callTimeout: z
+    .string()
+    .regex(new RegExp(durationPattern))
+    .optional()
+    .describe('deadline of one call (e.g. 500ms, 10s; default 10s); a caller can only shorten it'),
 });
 export type Resources = z.infer<typeof Resources>;
 

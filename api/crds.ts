@@ -68,7 +68,14 @@ function crd(i: CrdInput): Schema {
     metadata: { name: `${i.plural}.${group}` },
     spec: {
       group,
-      names: { kind: i.kind, listKind: `${i.kind}List`, plural: i.plural, singular: i.singular, shortNames: i.shortNames, categories: ['gantry'] },
+      names: {
+        kind: i.kind,
+        listKind: `${i.kind}List`,
+        plural: i.plural,
+        singular: i.singular,
+        shortNames: i.shortNames,
+        categories: ['gantry'],
+      },
       scope: 'Namespaced',
       versions: [
         {
@@ -90,7 +97,15 @@ function crd(i: CrdInput): Schema {
           },
           subresources: {
             status: {},
-            ...(i.scale ? { scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' } } : {}),
+            ...(i.scale
+              ? {
+                  scale: {
+                    specReplicasPath: '.spec.replicas',
+                    statusReplicasPath: '.status.replicas',
+                    labelSelectorPath: '.status.selector',
+                  },
+                }
+              : {}),
           },
           additionalPrinterColumns: [...i.columns, { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
         },
@@ -144,7 +159,7 @@ export function capabilityGrantCrd(): Schema {
     spec: CapabilityGrantSpec,
     status: CapabilityGrantStatus,
     columns: [
-      { name: 'Grantee', type: 'string', jsonPath: '.spec.grantee.nkey', description: 'the caller\'s NATS user public key' },
+      { name: 'Grantee', type: 'string', jsonPath: '.spec.grantee.nkey', description: "the caller's NATS user public key" },
       { name: 'Target', type: 'string', jsonPath: '.spec.provider', description: 'the Provider (or, when empty, see capabilityId)' },
       { name: 'CapID', type: 'string', jsonPath: '.spec.capabilityId', priority: 1 },
       { name: 'Operations', type: 'string', jsonPath: '.spec.operations' },

@@ -7,7 +7,7 @@
  * two into a .creds file), and revokes it on deletion (finalizer gantry.dev/revoke) or expiry.
  */
 import { z } from 'zod';
-import { CapabilityId, Condition, apiVersion } from './common.js';
+import { CapabilityId, Condition, type apiVersion } from './common.js';
 import type { ObjectMeta } from './provider.js';
 
 export const userKeyPattern = '^U[A-Z2-7]{55}$';
@@ -15,10 +15,15 @@ export const GRANT_FINALIZER = 'gantry.dev/revoke';
 
 export const CapabilityGrantSpec = z.object({
   grantee: z.object({
-    nkey: z.string().regex(new RegExp(userKeyPattern)).describe('the caller\'s NATS user public key (U…); `gantry keys generate --type user` makes one'),
+    nkey: z
+      .string()
+      .regex(new RegExp(userKeyPattern))
+      .describe("the caller's NATS user public key (U…); `gantry keys generate --type user` makes one"),
   }),
   provider: z.string().min(1).max(253).optional().describe('a Provider in this namespace (exactly one of provider and capabilityId)'),
-  capabilityId: CapabilityId.optional().describe('a capability id, served by any Provider in this namespace (exactly one of provider and capabilityId)'),
+  capabilityId: CapabilityId.optional().describe(
+    'a capability id, served by any Provider in this namespace (exactly one of provider and capabilityId)',
+  ),
   linkName: z.string().min(1).max(63).optional().describe('with capabilityId: the link name (default "default")'),
   operations: z.array(z.string().min(1).max(253)).min(1).max(64).describe('operations the grantee may call; "*" for all'),
   expires: z.iso.datetime({ offset: true }).optional().describe('RFC 3339; after it the grant is refused'),
@@ -28,7 +33,7 @@ export type CapabilityGrantSpec = z.infer<typeof CapabilityGrantSpec>;
 export const CapabilityGrantStatus = z.object({
   observedGeneration: z.int().min(0).optional(),
   conditions: z.array(Condition).optional(),
-  userJwt: z.string().max(16384).optional().describe('the minted user JWT (public; useless without the grantee\'s seed)'),
+  userJwt: z.string().max(16384).optional().describe("the minted user JWT (public; useless without the grantee's seed)"),
   expires: z.string().optional(),
   issuedAt: z.string().optional(),
 });

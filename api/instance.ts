@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, apiVersion } from './common.js';
+import { ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, type apiVersion } from './common.js';
 import type { ObjectMeta } from './provider.js';
 
 export const instancePhases = ['Pending', 'Fetching', 'Verifying', 'Starting', 'Running', 'Failed', 'Terminating'] as const;
@@ -21,14 +21,23 @@ export const ProviderInstanceSpec = z.object({
     ref: ArchiveRef,
     digest: Digest,
     revision: z.int().min(0),
-    pullSecrets: z.array(z.object({ name: z.string().min(1).max(253) })).max(16).optional(),
+    pullSecrets: z
+      .array(z.object({ name: z.string().min(1).max(253) }))
+      .max(16)
+      .optional(),
   }),
   target: Target,
   capid: CapabilityId.optional(),
   linkName: z.string().max(63).optional(),
   config: Config.optional(),
-  resources: Resources.optional().describe('copied from the Provider: limits the agent enforces for this instance\'s host'),
-  issuers: z.array(z.string()).max(64).optional().describe('narrows the trusted issuers of the agent to these account keys (the controller copies the narrowed list of the Provider); never adds one'),
+  resources: Resources.optional().describe("copied from the Provider: limits the agent enforces for this instance's host"),
+  issuers: z
+    .array(z.string())
+    .max(64)
+    .optional()
+    .describe(
+      'narrows the trusted issuers of the agent to these account keys (the controller copies the narrowed list of the Provider); never adds one',
+    ),
 });
 export type ProviderInstanceSpec = z.infer<typeof ProviderInstanceSpec>;
 
@@ -39,11 +48,14 @@ export const ProviderInstanceStatus = z.object({
   message: z.string().max(32768).optional(),
   reason: z.string().max(1024).optional(),
   startedAt: z.string().optional(),
-  lastTermination: z.object({
-    reason: z.string().max(1024).describe('OOMKilled, or CrashLoopBackOff for any other crash'),
-    message: z.string().max(32768).optional(),
-    at: z.string(),
-  }).optional().describe('how the host last ended against the agent\'s will (kept after it restarts, as a Pod\'s lastState.terminated)'),
+  lastTermination: z
+    .object({
+      reason: z.string().max(1024).describe('OOMKilled, or CrashLoopBackOff for any other crash'),
+      message: z.string().max(32768).optional(),
+      at: z.string(),
+    })
+    .optional()
+    .describe("how the host last ended against the agent's will (kept after it restarts, as a Pod's lastState.terminated)"),
   observedGeneration: z.int().min(0).optional(),
 });
 export type ProviderInstanceStatus = z.infer<typeof ProviderInstanceStatus>;

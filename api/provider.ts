@@ -5,7 +5,20 @@
  * (`Resolved`, `Scheduled`, `Ready`, `Progressing`) whose reasons say what is wrong.
  */
 import { z } from 'zod';
-import { AccountKey, ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, apiVersion, intOrPercent, percentPattern, percentUpTo100Pattern } from './common.js';
+import {
+  AccountKey,
+  ArchiveRef,
+  CapabilityId,
+  Condition,
+  Config,
+  Digest,
+  Resources,
+  Target,
+  apiVersion,
+  intOrPercent,
+  percentPattern,
+  percentUpTo100Pattern,
+} from './common.js';
 
 export const Toleration = z.object({
   key: z.string().max(316).optional(),
@@ -17,30 +30,57 @@ export type Toleration = z.infer<typeof Toleration>;
 
 export const ProviderSpec = z.object({
   archive: z.object({
-    ref: ArchiveRef.describe('OCI repository (host[:port]/path), a short name (acme/kv) mapped by the controller --namespace-map file, or oci-layout:DIR holding the archive'),
+    ref: ArchiveRef.describe(
+      'OCI repository (host[:port]/path), a short name (acme/kv) mapped by the controller --namespace-map file, or oci-layout:DIR holding the archive',
+    ),
     revision: z.int().min(1).max(2_147_483_647).optional().describe('archive revision; absent = highest published'),
-    digest: Digest.optional().describe('pins the manifest digest the revision must resolve to (gantry lock writes it); any other digest is refused (Resolved=False DigestPinMismatch)'),
-    pullSecrets: z.array(z.object({ name: z.string().min(1).max(253) })).max(16).optional().describe('dockerconfigjson Secrets in this namespace'),
-    requireLog: z.boolean().optional().describe('refuse a repository without a transparency log signed by a trusted log key (the controller --require-log does this for every Provider)'),
+    digest: Digest.optional().describe(
+      'pins the manifest digest the revision must resolve to (gantry lock writes it); any other digest is refused (Resolved=False DigestPinMismatch)',
+    ),
+    pullSecrets: z
+      .array(z.object({ name: z.string().min(1).max(253) }))
+      .max(16)
+      .optional()
+      .describe('dockerconfigjson Secrets in this namespace'),
+    requireLog: z
+      .boolean()
+      .optional()
+      .describe(
+        'refuse a repository without a transparency log signed by a trusted log key (the controller --require-log does this for every Provider)',
+      ),
   }),
   replicas: z.int().min(0).max(100_000).optional().describe('instances to run in Spread mode (default 1)'),
   mode: z.enum(['Spread', 'Daemon']).optional().describe('Spread (default): spec.replicas instances; Daemon: one per eligible node'),
   nodeSelector: z.record(z.string(), z.string()).optional(),
   tolerations: z.array(Toleration).max(64).optional(),
   capabilityId: CapabilityId.optional().describe('expected capability id; must match the signed claims'),
-  linkName: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/).max(63).optional(),
+  linkName: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]*$/)
+    .max(63)
+    .optional(),
   config: Config.optional().describe('passed to the provider at start'),
   resources: Resources.optional().describe('limits of each instance, enforced by the agent for its host process'),
-  trust: z.object({ issuers: z.array(AccountKey).max(64) }).optional().describe('narrows the trusted issuers of the cluster (--trust-issuer of the controller and agents) to these account keys; a key the cluster does not trust is refused, never added'),
+  trust: z
+    .object({ issuers: z.array(AccountKey).max(64) })
+    .optional()
+    .describe(
+      'narrows the trusted issuers of the cluster (--trust-issuer of the controller and agents) to these account keys; a key the cluster does not trust is refused, never added',
+    ),
   rollout: z
     .object({
-      maxUnavailable: intOrPercent(100_000, percentUpTo100Pattern).optional().describe('instances (e.g. 1) or percent of desired, rounded down (e.g. 25%); default 1'),
-      maxSurge: intOrPercent(100_000, percentPattern).optional().describe('instances (e.g. 1) or percent of desired, rounded up (e.g. 25%); default 0'),
+      maxUnavailable: intOrPercent(100_000, percentUpTo100Pattern)
+        .optional()
+        .describe('instances (e.g. 1) or percent of desired, rounded down (e.g. 25%); default 1'),
+      maxSurge: intOrPercent(100_000, percentPattern)
+        .optional()
+        .describe('instances (e.g. 1) or percent of desired, rounded up (e.g. 25%); default 0'),
       progressDeadlineSeconds: z.int().min(1).max(86_400).optional().describe('default 600'),
     })
     // as for Deployments: with neither unavailability nor surge a rollout could never move
     .refine((r) => !(isZero(r.maxUnavailable ?? 1) && isZero(r.maxSurge ?? 0)), {
-      message: 'maxUnavailable and maxSurge cannot both be 0: a rollout could never replace an instance; allow maxUnavailable ≥ 1 or maxSurge ≥ 1',
+      message:
+        'maxUnavailable and maxSurge cannot both be 0: a rollout could never replace an instance; allow maxUnavailable ≥ 1 or maxSurge ≥ 1',
       path: ['maxUnavailable'],
     })
     .optional(),
@@ -53,7 +93,10 @@ function isZero(v: number | string): boolean {
 }
 
 export const ResolvedArchive = z.object({
-  ref: z.string().optional().describe('the archive.ref the revision was resolved in (a moved revision is only judged within one repository)'),
+  ref: z
+    .string()
+    .optional()
+    .describe('the archive.ref the revision was resolved in (a moved revision is only judged within one repository)'),
   revision: z.int().min(0),
   digest: Digest,
   version: z.string().optional(),
@@ -83,7 +126,9 @@ export const ProviderStatus = z.object({
   desiredReplicas: z.int().min(0).optional(),
   selector: z.string().optional(),
   resolved: ResolvedArchive.optional(),
-  log: LogMemory.optional().describe('the last transparency-log checkpoint accepted for this Provider (kept across controller restarts: a rollback or fork against it is LogInconsistent)'),
+  log: LogMemory.optional().describe(
+    'the last transparency-log checkpoint accepted for this Provider (kept across controller restarts: a rollback or fork against it is LogInconsistent)',
+  ),
   progressingSince: z.string().optional().describe('when the current rollout began'),
   conditions: z.array(Condition).optional(),
 });

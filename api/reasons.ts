@@ -48,7 +48,7 @@ export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 /** Every reason of the Provider's conditions, by condition type. */
 export const PROVIDER_CONDITION_REASONS = {
   Resolved: ['Resolved', ...RESOLVE_FAILURE_REASONS],
-  Scheduled: ['AllReplicasPlaced', 'Unschedulable', 'NoMatchingTarget'],
+  Scheduled: ['AllReplicasPlaced', 'Unschedulable', 'NoMatchingTarget', 'InstanceCreateRefused'],
   Progressing: ['RolloutInProgress', 'RolloutComplete', 'ProgressDeadlineExceeded'],
   Ready: ['AllReplicasReady', 'ReplicasNotReady'],
 } as const;
@@ -96,7 +96,15 @@ export const INSTANCE_FAILURE_REASONS = [
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
 /** What an instance's `status.reason` says while it is not failed (agent). */
-export const INSTANCE_PROGRESS_REASONS = ['Pulling', 'Verifying', 'Loading', 'HostReady', 'CrashLoopBackOff', 'Deleting', 'AgentStopped'] as const;
+export const INSTANCE_PROGRESS_REASONS = [
+  'Pulling',
+  'Verifying',
+  'Loading',
+  'HostReady',
+  'CrashLoopBackOff',
+  'Deleting',
+  'AgentStopped',
+] as const;
 export type InstanceReason = (typeof INSTANCE_PROGRESS_REASONS)[number] | InstanceFailureReason;
 
 /** Every stable error code a resolve, a fetch, a verification or a provider host can raise. */

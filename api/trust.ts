@@ -17,7 +17,8 @@ export interface TrustInForce {
 }
 
 /** Where an operator configures trust, for messages that tell them what to do. */
-export const TRUST_POLICY_HINT = "the cluster trust policy (the gantry-trust ConfigMap in deploy/, i.e. the controller's and agents' --trust-issuer flags)";
+export const TRUST_POLICY_HINT =
+  "the cluster trust policy (the gantry-trust ConfigMap in deploy/, i.e. the controller's and agents' --trust-issuer flags)";
 
 export function narrowTrust(clusterPolicy: readonly string[], narrowing?: readonly string[]): TrustInForce {
   const policy = new Set(clusterPolicy);
@@ -32,7 +33,8 @@ export function narrowTrust(clusterPolicy: readonly string[], narrowing?: readon
  * signer the cluster never agreed to, and silently dropping the key could run something else.
  */
 export function trustProblem(t: TrustInForce, clusterPolicy: readonly string[], what: string): string | undefined {
-  if (clusterPolicy.length === 0) return `no trusted issuers: ${TRUST_POLICY_HINT} is empty, so nothing is trusted; add the publisher's account key there`;
+  if (clusterPolicy.length === 0)
+    return `no trusted issuers: ${TRUST_POLICY_HINT} is empty, so nothing is trusted; add the publisher's account key there`;
   if (t.notInPolicy.length > 0) {
     return `${what} names issuer${t.notInPolicy.length > 1 ? 's' : ''} ${t.notInPolicy.join(', ')} that ${t.notInPolicy.length > 1 ? 'are' : 'is'} not in ${TRUST_POLICY_HINT}; a resource can only narrow the trusted issuers, never add one`;
   }

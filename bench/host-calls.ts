@@ -19,21 +19,20 @@
  *
  * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N] [--no-auth]
  */
-import { spawn, fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { packageRoot } from '../runtime/paths.js';
-import { freePort, requireExecutable, waitForPort } from '../runtime/host.js';
+import { connect, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { ProviderHost } from '../agent/host/index.js';
-import { NativeProvider, GantryStatus } from '../agent/host/native.js';
-import { HEADER_INSTANCE, parseCallSubject, providerSubject } from '../client/protocol.js';
+import { GantryStatus, NativeProvider } from '../agent/host/native.js';
 import { callProvider } from '../client/call.js';
 import { connectNats, natsConnectionOptions, natsUserKey } from '../client/nats.js';
+import { HEADER_INSTANCE, parseCallSubject, providerSubject } from '../client/protocol.js';
 import { MembraneAuthority } from '../membrane/authority.js';
 import { granteePermissions, hostPermissions } from '../membrane/permissions.js';
+import { packageRoot } from '../runtime/paths.js';
+import { type BenchNats, startBenchNats } from './support/local-nats.js';
 
 const NS = 'bench';
 /** The caller's user key (the call subjects' last token) when NATS runs with the membrane. */
@@ -45,27 +44,6 @@ const GET = new TextEncoder().encode('{"key":"bench-key"}');
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-
-async function startNats(authority?: MembraneAuthority): Promise<{ url: string; dir: string; stop: () => Promise<void> }> {
-  const bin = requireExecutable('nats-server', 'nats-server');
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'gantry-bench-nats-'));
-  mkdirSync(join(dir, 'jwt'));
-  writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\n${authority ? authority.serverConfig(join(dir, 'jwt')) : ''}`);
-  const proc = spawn(bin, ['-c', join(dir, 'nats.conf')], { stdio: 'ignore' });
-  await waitForPort(port, '127.0.0.1', 10_000);
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    dir,
-    stop: async () => {
-      const done = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await done;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** The baseline responder (runs in a child process: `host-calls.js --responder URL PROVIDER`). */
@@ -90,7 +68,13 @@ async function runResponder(url: string, provider: string, credsFile?: string): 
   process.on('disconnect', () => void nc.close().then(() => process.exit(0)));
 }
 
-interface Result { calls: number; seconds: number; p50: number; p99: number; errors: number }
+interface Result {
+  calls: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
 
 async function load(nc: NatsConnection, provider: string, seconds: number): Promise<Result> {
   const lat: number[] = [];
@@ -123,7 +107,9 @@ function directCalls(): void {
   const N = 200_000;
   const perCall: Record<string, number> = {};
   const libs = { C: 'keyvalue.so', Rust: 'keyvalue-rs.so' } as const;
-  const loaded = Object.fromEntries(Object.entries(libs).map(([k, f]) => [k, NativeProvider.load(join(packageRoot(), 'providers', 'build', f))]));
+  const loaded = Object.fromEntries(
+    Object.entries(libs).map(([k, f]) => [k, NativeProvider.load(join(packageRoot(), 'providers', 'build', f))]),
+  );
   for (const p of Object.values(loaded)) p.callSync('', 'Set', new TextEncoder().encode(`{"key":"bench-key","value":"${VALUE}"}`));
   for (let round = 0; round < 2; round++) {
     for (const [k, p] of Object.entries(loaded)) {
@@ -133,76 +119,137 @@ function directCalls(): void {
       if (round === 1) perCall[k] = ns; // the first round warms up
     }
   }
-  console.log(`direct handle_call (Get, 128 B value, koffi on one thread, ${N} calls): C ${(perCall.C! / 1000).toFixed(2)} µs, Rust ${(perCall.Rust! / 1000).toFixed(2)} µs per call (Rust/C ${(perCall.Rust! / perCall.C!).toFixed(2)})`);
+  console.log(
+    `direct handle_call (Get, 128 B value, koffi on one thread, ${N} calls): C ${(perCall.C! / 1000).toFixed(2)} µs, Rust ${(perCall.Rust! / 1000).toFixed(2)} µs per call (Rust/C ${(perCall.Rust! / perCall.C!).toFixed(2)})`,
+  );
+}
+
+/** Credentials files in the NATS scratch dir: a host's for each provider, and the caller's (none without the membrane). */
+function membraneCreds(nats: BenchNats, authority: MembraneAuthority | undefined) {
+  const creds = (name: string, c: string) => {
+    const f = join(nats.dir, `${name}.creds`);
+    writeFileSync(f, c, { mode: 0o600 });
+    return f;
+  };
+  const hostCreds = (provider: string) =>
+    authority
+      ? creds(
+          provider,
+          authority.mintUser(provider, (k) =>
+            hostPermissions(k, { namespace: NS, provider, instance: `${provider}-0`, capid: 'wascap:keyvalue' }),
+          ).creds!,
+        )
+      : undefined;
+  // The caller: a grantee of Get and Set on the three providers.
+  const callerCreds = authority
+    ? creds(
+        'caller',
+        authority.mintUser('bench-caller', (k) => {
+          const perms = ['kv-host', 'kv-host-rs', 'kv-baseline'].map((p) => granteePermissions(k, NS, { provider: p }, ['Get', 'Set']));
+          return {
+            pub: { allow: perms.flatMap((x) => x.pub.allow ?? []) },
+            sub: { allow: [...new Set(perms.flatMap((x) => x.sub.allow ?? []))] },
+            resp: perms[0].resp,
+          };
+        }).creds!,
+      )
+    : undefined;
+  return { hostCreds, callerCreds };
+}
+
+/** A ProviderHost serving `library` (in providers/build/) as `provider`, instance `<provider>-0`. */
+function keyvalueHost(library: string, provider: string, url: string, credsFile: string | undefined): ProviderHost {
+  return new ProviderHost({
+    libraryPath: join(packageRoot(), 'providers', 'build', library),
+    expectedCapid: 'wascap:keyvalue',
+    namespace: NS,
+    provider,
+    instance: `${provider}-0`,
+    nats: { servers: url, credsFile },
+  });
+}
+
+/** The baseline responder as its own process; resolves once it subscribed. */
+async function forkBaseline(url: string, credsFile: string | undefined): Promise<ChildProcess> {
+  const baseline = fork(fileURLToPath(import.meta.url), ['--responder', url, 'kv-baseline', ...(credsFile ? [credsFile] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    baseline.once('message', () => resolve());
+    baseline.once('exit', (c) => reject(new Error(`baseline responder exited with ${c}`)));
+  });
+  return baseline;
+}
+
+/** The three sides, alternated so drift on a shared machine hits them alike: two halves of `seconds` each. */
+async function measure(nc: NatsConnection, seconds: number): Promise<Record<'baseline' | 'host' | 'hostRs', Result[]>> {
+  const runs: Record<'baseline' | 'host' | 'hostRs', Result[]> = { baseline: [], host: [], hostRs: [] };
+  for (let i = 0; i < 2; i++) {
+    runs.baseline.push(await load(nc, 'kv-baseline', seconds / 2));
+    runs.host.push(await load(nc, 'kv-host', seconds / 2));
+    runs.hostRs.push(await load(nc, 'kv-host-rs', seconds / 2));
+  }
+  return runs;
+}
+
+function sum(rs: Result[]) {
+  const calls = rs.reduce((a, r) => a + r.calls, 0);
+  const secs = rs.reduce((a, r) => a + r.seconds, 0);
+  return {
+    rate: calls / secs,
+    p50: Math.max(...rs.map((r) => r.p50)),
+    p99: Math.max(...rs.map((r) => r.p99)),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+  };
+}
+
+function printResults(runs: Record<'baseline' | 'host' | 'hostRs', Result[]>, replyBytes: number, seconds: number, auth: boolean): void {
+  const b = sum(runs.baseline);
+  const h = sum(runs.host);
+  console.log(
+    `keyvalue Get, reply ${replyBytes} B, ${IN_FLIGHT} in flight, ${seconds} s each (in two alternating halves); NATS ${auth ? 'with the membrane: every side authenticated (operator mode, user JWTs with permissions)' : 'without authentication (--no-auth)'}`,
+  );
+  console.log(
+    `baseline  plain NATS responder, keyvalue.so via synchronous koffi: ${b.rate.toFixed(0).padStart(7)} calls/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms  errors ${b.errors}`,
+  );
+  console.log(
+    `host      ProviderHost process, batched call threads + guards:    ${h.rate.toFixed(0).padStart(7)} calls/s  p50 ${h.p50.toFixed(2)} ms  p99 ${h.p99.toFixed(2)} ms  errors ${h.errors}`,
+  );
+  const r = sum(runs.hostRs);
+  console.log(
+    `host-rs   ProviderHost process, keyvalue-rs.so (Rust SDK):        ${r.rate.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`,
+  );
+  console.log(`ratio host/baseline throughput: ${(h.rate / b.rate).toFixed(2)} (aim >= 0.8)`);
+  console.log(`ratio Rust/C host throughput: ${(r.rate / h.rate).toFixed(2)} (aim ~1: the SDK's boundary costs little beside NATS)`);
 }
 
 async function main(): Promise<void> {
   const seconds = arg('--seconds', 3);
   const auth = !process.argv.includes('--no-auth');
   const authority = auth ? MembraneAuthority.generate() : undefined;
-  const nats = await startNats(authority);
-  const creds = (name: string, c: string) => { const f = join(nats.dir, `${name}.creds`); writeFileSync(f, c, { mode: 0o600 }); return f; };
-  const hostCreds = (provider: string) => authority ? creds(provider, authority.mintUser(provider, (k) => hostPermissions(k, { namespace: NS, provider, instance: `${provider}-0`, capid: 'wascap:keyvalue' })).creds!) : undefined;
-  // The caller: a grantee of Get and Set on the three providers.
-  const callerCreds = authority ? creds('caller', authority.mintUser('bench-caller', (k) => {
-    const perms = ['kv-host', 'kv-host-rs', 'kv-baseline'].map((p) => granteePermissions(k, NS, { provider: p }, ['Get', 'Set']));
-    return { pub: { allow: perms.flatMap((x) => x.pub.allow ?? []) }, sub: { allow: [...new Set(perms.flatMap((x) => x.sub.allow ?? []))] }, resp: perms[0].resp };
-  }).creds!) : undefined;
+  const nats = await startBenchNats('gantry-bench-nats-', (dir) => {
+    if (!authority) return '';
+    mkdirSync(join(dir, 'jwt'));
+    return authority.serverConfig(join(dir, 'jwt'));
+  });
+  const { hostCreds, callerCreds } = membraneCreds(nats, authority);
   // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
   const nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
   CALLER = callerCreds ? natsUserKey({ servers: nats.url, credsFile: callerCreds }) : undefined;
   let baseline: ChildProcess | undefined;
-  const hostRs = new ProviderHost({
-    libraryPath: join(packageRoot(), 'providers', 'build', 'keyvalue-rs.so'),
-    expectedCapid: 'wascap:keyvalue',
-    namespace: NS,
-    provider: 'kv-host-rs',
-    instance: 'kv-host-rs-0',
-    nats: { servers: nats.url, credsFile: hostCreds('kv-host-rs') },
-  });
-  const host = new ProviderHost({
-    libraryPath: join(packageRoot(), 'providers', 'build', 'keyvalue.so'),
-    expectedCapid: 'wascap:keyvalue',
-    namespace: NS,
-    provider: 'kv-host',
-    instance: 'kv-host-0',
-    nats: { servers: nats.url, credsFile: hostCreds('kv-host') },
-  });
+  const hostRs = keyvalueHost('keyvalue-rs.so', 'kv-host-rs', nats.url, hostCreds('kv-host-rs'));
+  const host = keyvalueHost('keyvalue.so', 'kv-host', nats.url, hostCreds('kv-host'));
   try {
     await host.start();
     await hostRs.start();
-    baseline = fork(fileURLToPath(import.meta.url), ['--responder', nats.url, 'kv-baseline', ...(auth ? [hostCreds('kv-baseline')!] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    await new Promise<void>((resolve, reject) => {
-      baseline!.once('message', () => resolve());
-      baseline!.once('exit', (c) => reject(new Error(`baseline responder exited with ${c}`)));
-    });
+    baseline = await forkBaseline(nats.url, auth ? hostCreds('kv-baseline') : undefined);
     for (const p of ['kv-host', 'kv-baseline', 'kv-host-rs']) {
       await callProvider(nc, { namespace: NS, provider: p, op: 'Set', data: `{"key":"bench-key","value":"${VALUE}"}`, caller: CALLER });
     }
     const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET, caller: CALLER });
-    // Alternate runs so drift on a shared machine hits both sides alike.
     const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET, caller: CALLER });
     if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
-    const runs: Record<string, Result[]> = { baseline: [], host: [], hostRs: [] };
-    for (let i = 0; i < 2; i++) {
-      runs.baseline.push(await load(nc, 'kv-baseline', seconds / 2));
-      runs.host.push(await load(nc, 'kv-host', seconds / 2));
-      runs.hostRs.push(await load(nc, 'kv-host-rs', seconds / 2));
-    }
-    const sum = (rs: Result[]) => {
-      const calls = rs.reduce((a, r) => a + r.calls, 0);
-      const secs = rs.reduce((a, r) => a + r.seconds, 0);
-      return { rate: calls / secs, p50: Math.max(...rs.map((r) => r.p50)), p99: Math.max(...rs.map((r) => r.p99)), errors: rs.reduce((a, r) => a + r.errors, 0) };
-    };
-    const b = sum(runs.baseline);
-    const h = sum(runs.host);
-    console.log(`keyvalue Get, reply ${reply.reply.length} B, ${IN_FLIGHT} in flight, ${seconds} s each (in two alternating halves); NATS ${auth ? 'with the membrane: every side authenticated (operator mode, user JWTs with permissions)' : 'without authentication (--no-auth)'}`);
-    console.log(`baseline  plain NATS responder, keyvalue.so via synchronous koffi: ${b.rate.toFixed(0).padStart(7)} calls/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms  errors ${b.errors}`);
-    console.log(`host      ProviderHost process, batched call threads + guards:    ${h.rate.toFixed(0).padStart(7)} calls/s  p50 ${h.p50.toFixed(2)} ms  p99 ${h.p99.toFixed(2)} ms  errors ${h.errors}`);
-    const r = sum(runs.hostRs);
-    console.log(`host-rs   ProviderHost process, keyvalue-rs.so (Rust SDK):        ${r.rate.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
-    console.log(`ratio host/baseline throughput: ${(h.rate / b.rate).toFixed(2)} (aim >= 0.8)`);
-    console.log(`ratio Rust/C host throughput: ${(r.rate / h.rate).toFixed(2)} (aim ~1: the SDK's boundary costs little beside NATS)`);
+    printResults(await measure(nc, seconds), reply.reply.length, seconds, auth);
     directCalls();
   } finally {
     baseline?.kill('SIGTERM');

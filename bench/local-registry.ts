@@ -21,7 +21,10 @@ export async function startBenchRegistry(prefix: string): Promise<BenchRegistry>
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: ${host}\n`);
+  writeFileSync(
+    join(dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\nhttp:\n  addr: ${host}\n`,
+  );
   const reg = spawn(requireExecutable('docker-registry', 'docker-registry'), ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
   const stop = async (): Promise<void> => {
     if (reg.exitCode === null && reg.signalCode === null) {

@@ -14,7 +14,7 @@ import { createPar, generateSeed, publicKeyFromSeed } from '../par/index.js';
 import { startBenchRegistry } from './local-registry.js';
 import { DistributionClient, openArchiveStore } from '../registry/index.js';
 import { checkpointLog, encodeBase64, generateNoteKey, parseSignerKey, rootOf, openLog, storeEntry } from '../tlog/index.js';
-import { RegistryLogWitness } from '../controller/log-witness.js';
+import { RegistryLogWitness } from '../controller/providers/archive/log-witness.js';
 import { medianMs } from './timing.js';
 
 const arg = (name: string, d: number): number => {
@@ -36,21 +36,47 @@ try {
   const signer = parseSignerKey(key.signerKey);
   const resolved = [];
   for (let r = 1; r <= ENTRIES; r++) {
-    const par = await createPar({ name: 'kv', vendor: 'bench', capid: 'wascap:keyvalue', version: `1.${r}.0`, revision: r, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': new TextEncoder().encode(`binary ${r}`) } });
+    const par = await createPar({
+      name: 'kv',
+      vendor: 'bench',
+      capid: 'wascap:keyvalue',
+      version: `1.${r}.0`,
+      revision: r,
+      issuerSeed,
+      subjectSeed,
+      binaries: { 'x86_64-linux': new TextEncoder().encode(`binary ${r}`) },
+    });
     const pushed = await store.push(par);
     resolved.push(pushed);
     // entries written directly (the bench measures reading; appending is bench/tlog's)
-    await storeEntry(backend, r - 1, { revision: r, digest: pushed.digest, issuer: publicKeyFromSeed(issuerSeed), subject: publicKeyFromSeed(subjectSeed), capid: 'wascap:keyvalue', version: `1.${r}.0` });
+    await storeEntry(backend, r - 1, {
+      revision: r,
+      digest: pushed.digest,
+      issuer: publicKeyFromSeed(issuerSeed),
+      subject: publicKeyFromSeed(subjectSeed),
+      capid: 'wascap:keyvalue',
+      version: `1.${r}.0`,
+    });
   }
   await checkpointLog(backend, { signer });
   const log = await openLog(backend);
   const earlier = { origin: ref, size: Math.floor(ENTRIES / 2), rootHash: encodeBase64(rootOf(log.leafHashes, Math.floor(ENTRIES / 2))) };
   const last = resolved.at(-1)!;
-  const target = { revision: last.revision, digest: last.digest, issuer: last.summary.issuer, subject: last.summary.subject, capid: last.summary.capid, version: last.summary.version, targets: ['x86_64-linux'] };
+  const target = {
+    revision: last.revision,
+    digest: last.digest,
+    issuer: last.summary.issuer,
+    subject: last.summary.subject,
+    capid: last.summary.capid,
+    version: last.summary.version,
+    targets: ['x86_64-linux'],
+  };
   const check = (w: RegistryLogWitness) => w.check({ ref, origin: ref, resolved: target, previous: earlier, required: true });
 
   const resolveMs = await medianMs(RUNS, () => store.resolve(last.revision));
-  const coldMs = await medianMs(RUNS, () => check(new RegistryLogWitness({ verifierKeys: [key.verifierKey], plainHttpRegistries: [host], recheckMs: 0 })));
+  const coldMs = await medianMs(RUNS, () =>
+    check(new RegistryLogWitness({ verifierKeys: [key.verifierKey], plainHttpRegistries: [host], recheckMs: 0 })),
+  );
   const warm = new RegistryLogWitness({ verifierKeys: [key.verifierKey], plainHttpRegistries: [host], recheckMs: 3_600_000 });
   const warmMs = await medianMs(RUNS, () => check(warm));
   console.log(`log of ${ENTRIES} entries, ${RUNS} runs, medians:`);

@@ -39,7 +39,15 @@ try {
   const subjectSeed = generateSeed('service');
   const rows: { label: string; archiveBytes: number; ms: number }[] = [];
   for (const format of ['zip', 'tar', 'tar.gz'] as ParFormat[]) {
-    const archive = await createPar({ name: 'bench', vendor: 'gantry', revision: 1, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': binary }, format });
+    const archive = await createPar({
+      name: 'bench',
+      vendor: 'gantry',
+      revision: 1,
+      issuerSeed,
+      subjectSeed,
+      binaries: { 'x86_64-linux': binary },
+      format,
+    });
     const file = join(dir, `bench.${format}`);
     writeFileSync(file, archive);
     const ms = await medianMs(RUNS, async () => verifyPar(readFileSync(file)));

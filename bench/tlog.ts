@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { createPar, generateSeed } from '../par/index.js';
 import { startBenchRegistry } from './local-registry.js';
-import { openArchiveStore, openContentBackend, type ResolvedArchive } from '../registry/index.js';
+import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import {
   appendToLog,
   consistencyProof,
@@ -26,7 +26,7 @@ import {
   signNote,
   verifyConsistency,
   verifyInclusion,
-  type LogEntry,
+  logEntryOf,
 } from '../tlog/index.js';
 import { median } from './timing.js';
 
@@ -59,10 +59,16 @@ function proofs(): void {
     const cons = consistencyProof(leaves, half);
     const note = signNote(formatCheckpoint({ origin: 'bench.example/log', size, root, extensions: [] }), [signer]);
     const rows = {
-      'verify inclusion proof': median(Array.from({ length: 5 }, () => perCall(2000, () => verifyInclusion(leaves[half], half, size, inc, root)))),
-      'verify consistency proof': median(Array.from({ length: 5 }, () => perCall(2000, () => verifyConsistency(half, size, cons, halfRoot, root)))),
+      'verify inclusion proof': median(
+        Array.from({ length: 5 }, () => perCall(2000, () => verifyInclusion(leaves[half], half, size, inc, root))),
+      ),
+      'verify consistency proof': median(
+        Array.from({ length: 5 }, () => perCall(2000, () => verifyConsistency(half, size, cons, halfRoot, root))),
+      ),
       'open checkpoint note (Ed25519 verify)': median(Array.from({ length: 5 }, () => perCall(50, () => openNote(note, [verifier])))),
-      'compute inclusion proof from leaf hashes': median(Array.from({ length: 5 }, () => perCall(3, (i) => inclusionProof(leaves, (half + i) % size)))),
+      'compute inclusion proof from leaf hashes': median(
+        Array.from({ length: 5 }, () => perCall(3, (i) => inclusionProof(leaves, (half + i) % size))),
+      ),
       'compute root from leaf hashes': median(Array.from({ length: 5 }, () => perCall(3, () => rootOf(leaves)))),
     };
     console.log(`  log of ${size} entries (inclusion path ${inc.length} hashes, consistency ${cons.length})`);
@@ -78,8 +84,17 @@ async function pushes(): Promise<void> {
     const issuerSeed = generateSeed('account');
     const subjectSeed = generateSeed('service');
     const archive = (revision: number) =>
-      createPar({ name: 'bench', vendor: 'gantry', capid: 'bench:log', version: `0.${revision}.0`, revision, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': randomBytes(256 * 1024) }, format: 'tar' });
-    const entryOf = (p: ResolvedArchive): LogEntry => ({ revision: p.revision, digest: p.digest, issuer: p.summary.issuer, subject: p.summary.subject, capid: p.summary.capid ?? '', version: p.summary.version ?? '' });
+      createPar({
+        name: 'bench',
+        vendor: 'gantry',
+        capid: 'bench:log',
+        version: `0.${revision}.0`,
+        revision,
+        issuerSeed,
+        subjectSeed,
+        binaries: { 'x86_64-linux': randomBytes(256 * 1024) },
+        format: 'tar',
+      });
     const opts = { plainHttpRegistries: [host] };
     const rows: Record<string, number[]> = { plain: [], log1000: [], log200: [] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -87,17 +102,23 @@ async function pushes(): Promise<void> {
       const bytes = await archive(round + 1);
       const plain = openArchiveStore(`${host}/bench/plain`, opts);
       rows.plain.push(await time(() => plain.push(bytes)));
-      for (const [row, deltaMs] of [['log1000', 1000], ['log200', 200]] as const) {
+      for (const [row, deltaMs] of [
+        ['log1000', 1000],
+        ['log200', 200],
+      ] as const) {
         const ref = `${host}/bench/${row}`;
         const store = openArchiveStore(ref, opts);
         const backend = openContentBackend(ref, opts);
-        rows[row].push(await time(async () => appendToLog(backend, entryOf(await store.push(bytes)), { signer, deltaMs })));
+        rows[row].push(await time(async () => appendToLog(backend, logEntryOf(await store.push(bytes)), { signer, deltaMs })));
       }
     }
     const p = median(rows.plain);
     console.log(`\npush of a 256 KiB archive over loopback, median of ${ROUNDS} rounds (logs grow to ${ROUNDS} entries)`);
     console.log(`  ${'plain push (verify + upload + tag)'.padEnd(46)} ${p.toFixed(0).padStart(6)} ms`);
-    for (const [row, deltaMs] of [['log1000', 1000], ['log200', 200]] as const) {
+    for (const [row, deltaMs] of [
+      ['log1000', 1000],
+      ['log200', 200],
+    ] as const) {
       const m = median(rows[row]);
       const wait = deltaMs * 1.5;
       console.log(

@@ -20,7 +20,8 @@ function parseConfig(text: string | undefined): Record<string, unknown> {
   } catch (e) {
     throw usage(`--config is not JSON: ${(e as Error).message}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw usage('--config must be a JSON object, e.g. \'{"prefix":"> "}\'');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw usage('--config must be a JSON object, e.g. \'{"prefix":"> "}\'');
   return value as Record<string, unknown>;
 }
 
@@ -36,7 +37,11 @@ export function formatAbiReport(r: AbiCheckReport): string {
   const width = Math.max(...r.checks.map((c) => c.name.length));
   const lines = r.checks.map((c) => `${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`);
   const failed = r.checks.filter((c) => c.status === 'fail').map((c) => c.name);
-  lines.push(r.ok ? `${r.library}: conforms to provider ABI v1 (${r.checks.length} checks passed)` : `${r.library}: does NOT conform: ${failed.join(', ')} failed`);
+  lines.push(
+    r.ok
+      ? `${r.library}: conforms to provider ABI v1 (${r.checks.length} checks passed)`
+      : `${r.library}: does NOT conform: ${failed.join(', ')} failed`,
+  );
   return lines.join('\n') + '\n';
 }
 

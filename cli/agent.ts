@@ -3,17 +3,16 @@
  * every provider host gracefully. Outside a cluster give `--kubeconfig` and `--node`; in a
  * DaemonSet the in-cluster service account and `NODE_NAME` (downward API) are used.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { collect, parseByteSize } from './options.js';
 import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
-
 
 export function registerAgent(program: Command): void {
   program
     .command('agent')
     .description('run the node agent: verify, load and serve the providers bound to this node')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
-    .option('--node <name>', 'this node\'s name (default: $NODE_NAME)')
+    .option('--node <name>', "this node's name (default: $NODE_NAME)")
     .option('--nats <url>', 'NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL)')
     .option('--namespace <ns>', 'namespace of the agent Lease', 'gantry-system')
     .option('--cache-dir <dir>', 'archives, extracted libraries and host records (default ~/.cache/gantry/agent-<node>)')
@@ -27,18 +26,30 @@ export function registerAgent(program: Command): void {
     .option('--nats-ca <file>', 'CA bundle for NATS TLS')
     .option('--nats-cert <file>', 'client certificate for NATS mutual TLS (with --nats-key)')
     .option('--nats-key <file>', 'client key for NATS mutual TLS (with --nats-cert)')
-    .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT, e.g. 127.0.0.1:9091 (default: $GANTRY_METRICS_ADDR, else none)')
-    .option('--host-pool <n>', 'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)', String(DEFAULT_HOST_POOL_SIZE))
-    .option('--membrane', 'hosts connect with their own instance\'s credentials, from the Secret the controller writes (NATS in operator mode)')
+    .option(
+      '--metrics-addr <addr>',
+      'serve /metrics, /healthz, /readyz on HOST:PORT, e.g. 127.0.0.1:9091 (default: $GANTRY_METRICS_ADDR, else none)',
+    )
+    .option(
+      '--host-pool <n>',
+      'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)',
+      String(DEFAULT_HOST_POOL_SIZE),
+    )
+    .option(
+      '--membrane',
+      "hosts connect with their own instance's credentials, from the Secret the controller writes (NATS in operator mode)",
+    )
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
       if (!node) throw Object.assign(new Error('agent: no node name; pass --node NAME or set NODE_NAME'), { exitCode: 2 });
       const natsUrl = o.nats ?? process.env.GANTRY_NATS_URL;
       if (!natsUrl) throw Object.assign(new Error('agent: no NATS server; pass --nats URL'), { exitCode: 2 });
-      if (!o.natsCert !== !o.natsKey) throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
+      if (!o.natsCert !== !o.natsKey)
+        throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
       const hostPoolSize = Number(o.hostPool);
-      if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64) throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
+      if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64)
+        throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
       const nkeySeed = o.natsNkey ?? process.env.GANTRY_NATS_NKEY;
       // loaded on use, so other commands do not pay for (or depend on) the agent's imports
@@ -58,7 +69,9 @@ export function registerAgent(program: Command): void {
         membrane: !!o.membrane,
         hostPoolSize,
       });
-      process.stderr.write(`gantry agent: node ${node}, target ${agent.target}, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`);
+      process.stderr.write(
+        `gantry agent: node ${node}, target ${agent.target}, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`,
+      );
       await new Promise<void>((resolve) => {
         const onSignal = (sig: NodeJS.Signals) => {
           process.stderr.write(`gantry agent: ${sig}, stopping provider hosts\n`);
@@ -72,7 +85,11 @@ export function registerAgent(program: Command): void {
     });
 }
 
-function natsTls(o: { natsCa?: string; natsCert?: string; natsKey?: string }): { caFile?: string; certFile?: string; keyFile?: string } | undefined {
+function natsTls(o: {
+  natsCa?: string;
+  natsCert?: string;
+  natsKey?: string;
+}): { caFile?: string; certFile?: string; keyFile?: string } | undefined {
   if (!o.natsCa && !o.natsCert) return undefined;
   return { caFile: o.natsCa, certFile: o.natsCert, keyFile: o.natsKey };
 }

@@ -10,11 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { callProvider, CallError } from '../client/call.js';
 import { dirname } from 'node:path';
-import { connectError, connectNats } from '../client/nats.js';
-import { defaultStateDir } from '../sandbox/launcher/defaults.js';
-import { StateDir } from '../sandbox/launcher/state-dir.js';
+import { CallError, callProvider, connectError, connectNats } from '../client/index.js';
+import { defaultStateDir, StateDir } from '../sandbox/index.js';
 
 function payload(data: string | undefined): Uint8Array | undefined {
   if (data === undefined) return undefined;
@@ -47,21 +45,30 @@ export function registerCall(program: Command): void {
     .option('--data <data>', 'request payload, or @FILE to read it from a file')
     .option('--instance <name>', 'call this one ProviderInstance instead of any Ready one')
     .option('--timeout <ms>', 'how long to wait for the reply, retries included', '5000')
-    .option('--retries <n>', 'retry NO_RESPONDERS, OVERLOADED, NOT_READY and CONNECTION_LOST up to N times, with jittered backoff, within --timeout (never PROVIDER_ERROR, FORBIDDEN or TIMEOUT)', '0')
-    .option('--nats <urls>', 'NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL, else the running local sandbox\'s, else nats://127.0.0.1:4222)')
-    .option('--creds <file>', 'NATS .creds file to call with (default: $GANTRY_NATS_CREDS, else the running local sandbox\'s admin creds)')
+    .option(
+      '--retries <n>',
+      'retry NO_RESPONDERS, OVERLOADED, NOT_READY and CONNECTION_LOST up to N times, with jittered backoff, within --timeout (never PROVIDER_ERROR, FORBIDDEN or TIMEOUT)',
+      '0',
+    )
+    .option(
+      '--nats <urls>',
+      "NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL, else the running local sandbox's, else nats://127.0.0.1:4222)",
+    )
+    .option('--creds <file>', "NATS .creds file to call with (default: $GANTRY_NATS_CREDS, else the running local sandbox's admin creds)")
     .option('--json', 'print {instance, reply} as JSON')
     .action(async (provider: string, op: string, o) => {
       const timeoutMs = Number(o.timeout);
-      if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw Object.assign(new Error(`call: --timeout must be a positive number of ms, got "${o.timeout}"`), { exitCode: 2 });
+      if (!Number.isInteger(timeoutMs) || timeoutMs <= 0)
+        throw Object.assign(new Error(`call: --timeout must be a positive number of ms, got "${o.timeout}"`), { exitCode: 2 });
       const retries = Number(o.retries);
-      if (!Number.isInteger(retries) || retries < 0) throw Object.assign(new Error(`call: --retries must be a whole number ≥ 0, got "${o.retries}"`), { exitCode: 2 });
+      if (!Number.isInteger(retries) || retries < 0)
+        throw Object.assign(new Error(`call: --retries must be a whole number ≥ 0, got "${o.retries}"`), { exitCode: 2 });
       const data = payload(o.data);
       const sandbox = sandboxNats();
       const servers = o.nats || process.env.GANTRY_NATS_URL || sandbox?.url || 'nats://127.0.0.1:4222';
       // The sandbox's admin creds go only to the sandbox's own NATS.
       const credsFile = o.creds || process.env.GANTRY_NATS_CREDS || (sandbox && servers === sandbox.url ? sandbox.creds : undefined);
-      let nc;
+      let nc: Awaited<ReturnType<typeof connectNats>>;
       try {
         nc = await connectNats({ servers, name: 'gantry-call', token: process.env.GANTRY_NATS_TOKEN, credsFile });
       } catch (err) {
@@ -81,7 +88,8 @@ export function registerCall(program: Command): void {
         }
       } catch (err) {
         if (err instanceof CallError) {
-          if (o.json) process.stdout.write(JSON.stringify({ error: err.code, message: err.message, instance: err.instance ?? null }) + '\n');
+          if (o.json)
+            process.stdout.write(JSON.stringify({ error: err.code, message: err.message, instance: err.instance ?? null }) + '\n');
           throw Object.assign(new Error(`call: ${err.code}: ${err.message}`), { exitCode: 1 });
         }
         throw err;

@@ -4,9 +4,30 @@
  * Several may run at once: they elect a leader on a Lease and only the leader acts.
  */
 import type { Command } from 'commander';
+import type { MembraneAuthority } from '../membrane/index.js';
+import type { NamespaceMap } from '../registry/index.js';
 import { collect, parseByteSize, parseDuration } from './options.js';
 
 export { parseDuration };
+
+interface ControllerFlags {
+  kubeconfig?: string;
+  namespace: string;
+  trustIssuer: string[];
+  plainHttpRegistry: string[];
+  logKey: string[];
+  requireLog?: boolean;
+  namespaceMap?: string;
+  maxArchiveBytes: string;
+  agentLeaseGrace: string;
+  metricsAddr?: string;
+  identity?: string;
+  membraneKeys?: string;
+  membraneNats?: string;
+  leaderElectLeaseDuration: string;
+  leaderElectRenewDeadline: string;
+  leaderElectRetryPeriod: string;
+}
 
 export function registerController(program: Command): void {
   program
@@ -16,86 +37,129 @@ export function registerController(program: Command): void {
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
-    .option('--log-key <vkey>', 'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable', collect, [] as string[])
+    .option(
+      '--log-key <vkey>',
+      'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
+      collect,
+      [] as string[],
+    )
     .option('--require-log', 'refuse archives from repositories without a transparency log (Resolved=False LogMissing)')
-    .option('--namespace-map <file>', 'namespace mapping (YAML, as gantry.namespaces.yaml): short archive refs (acme/kv) in Providers resolve through it; in a cluster, mount the gantry-namespaces ConfigMap')
+    .option(
+      '--namespace-map <file>',
+      'namespace mapping (YAML, as gantry.namespaces.yaml): short archive refs (acme/kv) in Providers resolve through it; in a cluster, mount the gantry-namespaces ConfigMap',
+    )
     .option('--max-archive-bytes <size>', 'refuse archives larger than this (declared sizes, before reading), e.g. 256MiB', '256MiB')
     .option('--agent-lease-grace <duration>', 'an agent Lease older than this marks its node lost', '20s')
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
     .option('--identity <id>', 'leader-election identity (default: hostname-pid)')
-    .option('--membrane-keys <dir>', 'the membrane\'s key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants')
-    .option('--membrane-nats <urls>', 'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)')
+    .option(
+      '--membrane-keys <dir>',
+      "the membrane's key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants",
+    )
+    .option(
+      '--membrane-nats <urls>',
+      'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
+    )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
-    .action(async (o) => {
-      for (const k of o.trustIssuer as string[]) {
-        if (!/^A[A-Z2-7]{55}$/.test(k)) throw Object.assign(new Error(`--trust-issuer ${k}: not an account public key (A… 56 characters)`), { exitCode: 2 });
-      }
-      for (const h of o.plainHttpRegistry as string[]) {
-        if (!/^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$/.test(h)) throw Object.assign(new Error(`--plain-http-registry ${h}: expected HOST:PORT`), { exitCode: 2 });
-      }
-      const agentLeaseGraceMs = parseDuration(o.agentLeaseGrace, '--agent-lease-grace');
-      const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
-      const leaderElection = {
-        leaseDurationMs: parseDuration(o.leaderElectLeaseDuration, '--leader-elect-lease-duration'),
-        renewDeadlineMs: parseDuration(o.leaderElectRenewDeadline, '--leader-elect-renew-deadline'),
-        retryPeriodMs: parseDuration(o.leaderElectRetryPeriod, '--leader-elect-retry-period'),
-      };
-      // the same ordering kube-controller-manager insists on, or leadership flaps
-      if (!(leaderElection.leaseDurationMs > leaderElection.renewDeadlineMs && leaderElection.renewDeadlineMs > leaderElection.retryPeriodMs)) {
-        throw Object.assign(new Error('leader election: need --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period'), { exitCode: 2 });
-      }
-      const { loadKubeConfig } = await import('../runtime/kube.js');
-      const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
-      let membrane;
-      if (o.membraneKeys) {
-        const servers = o.membraneNats ?? process.env.GANTRY_NATS_URL;
-        if (!servers) throw Object.assign(new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'), { exitCode: 2 });
-        const { MembraneAuthority } = await import('../membrane/authority.js');
-        membrane = { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
-      }
-      const { parseLogKeys } = await import('../controller/log-witness.js');
-      try {
-        parseLogKeys(o.logKey as string[]);
-      } catch (e) {
-        throw Object.assign(new Error(`--log-key: ${(e as Error).message}`), { exitCode: 2 });
-      }
-      let namespaces;
-      if (o.namespaceMap) {
-        const { loadNamespaceMap } = await import('../registry/namespaces.js');
-        try {
-          namespaces = loadNamespaceMap([{ path: o.namespaceMap }]);
-        } catch (e) {
-          throw Object.assign(new Error(`--namespace-map: ${(e as Error).message}`), { exitCode: 2 });
-        }
-      }
-      const { startController } = await import('../controller/index.js');
-      const ctl = await startController({
-        membrane,
-        kubeConfig,
-        namespace: o.namespace,
-        trustedIssuers: o.trustIssuer,
-        namespaces,
-        logKeys: o.logKey,
-        requireLog: !!o.requireLog,
-        plainHttpRegistries: o.plainHttpRegistry,
-        maxArchiveBytes,
-        agentLeaseGraceMs,
-        metricsAddr: o.metricsAddr,
-        identity: o.identity,
-        leaderElection,
-      });
-      process.stderr.write(`gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`);
-      await new Promise<void>((resolve) => {
-        const onSignal = (sig: NodeJS.Signals) => {
-          process.stderr.write(`gantry controller: ${sig}, stopping\n`);
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          ctl.stop().then(resolve, resolve);
-        };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
-      });
-    });
+    .action(runController);
+}
+
+/** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
+async function runController(o: ControllerFlags): Promise<void> {
+  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection } = checkFlags(o);
+  const { loadKubeConfig } = await import('../runtime/kube.js');
+  const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
+  const membrane = await membraneOf(o);
+  await checkLogKeys(o.logKey);
+  const namespaces = await namespaceMapOf(o.namespaceMap);
+  const { startController } = await import('../controller/index.js');
+  const ctl = await startController({
+    membrane,
+    kubeConfig,
+    namespace: o.namespace,
+    trustedIssuers: o.trustIssuer,
+    namespaces,
+    logKeys: o.logKey,
+    requireLog: !!o.requireLog,
+    plainHttpRegistries: o.plainHttpRegistry,
+    maxArchiveBytes,
+    agentLeaseGraceMs,
+    metricsAddr: o.metricsAddr,
+    identity: o.identity,
+    leaderElection,
+  });
+  process.stderr.write(
+    `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.stderr.write(`gantry controller: ${sig}, stopping\n`);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      ctl.stop().then(resolve, resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+/** The flags read as they are given: issuers, plain-HTTP registries, durations and sizes. */
+function checkFlags(o: ControllerFlags) {
+  for (const k of o.trustIssuer) {
+    if (!/^A[A-Z2-7]{55}$/.test(k))
+      throw Object.assign(new Error(`--trust-issuer ${k}: not an account public key (A… 56 characters)`), { exitCode: 2 });
+  }
+  for (const h of o.plainHttpRegistry) {
+    if (!/^[A-Za-z0-9.-]+:[0-9]{1,5}$|^\[[0-9a-fA-F:]+\]:[0-9]{1,5}$/.test(h))
+      throw Object.assign(new Error(`--plain-http-registry ${h}: expected HOST:PORT`), { exitCode: 2 });
+  }
+  const agentLeaseGraceMs = parseDuration(o.agentLeaseGrace, '--agent-lease-grace');
+  const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
+  const leaderElection = {
+    leaseDurationMs: parseDuration(o.leaderElectLeaseDuration, '--leader-elect-lease-duration'),
+    renewDeadlineMs: parseDuration(o.leaderElectRenewDeadline, '--leader-elect-renew-deadline'),
+    retryPeriodMs: parseDuration(o.leaderElectRetryPeriod, '--leader-elect-retry-period'),
+  };
+  // the same ordering kube-controller-manager insists on, or leadership flaps
+  if (!(leaderElection.leaseDurationMs > leaderElection.renewDeadlineMs && leaderElection.renewDeadlineMs > leaderElection.retryPeriodMs)) {
+    throw Object.assign(
+      new Error('leader election: need --leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period'),
+      { exitCode: 2 },
+    );
+  }
+  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection };
+}
+
+/** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */
+async function membraneOf(o: ControllerFlags): Promise<{ authority: MembraneAuthority; servers: string[] } | undefined> {
+  if (!o.membraneKeys) return undefined;
+  const servers = o.membraneNats ?? process.env.GANTRY_NATS_URL;
+  if (!servers)
+    throw Object.assign(
+      new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'),
+      { exitCode: 2 },
+    );
+  const { MembraneAuthority } = await import('../membrane/index.js');
+  return { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
+}
+
+async function checkLogKeys(logKeys: string[]): Promise<void> {
+  const { parseLogKeys } = await import('../controller/index.js');
+  try {
+    parseLogKeys(logKeys);
+  } catch (e) {
+    throw Object.assign(new Error(`--log-key: ${(e as Error).message}`), { exitCode: 2 });
+  }
+}
+
+async function namespaceMapOf(path: string | undefined): Promise<NamespaceMap | undefined> {
+  if (!path) return undefined;
+  const { loadNamespaceMap } = await import('../registry/index.js');
+  try {
+    return loadNamespaceMap([{ path }]);
+  } catch (e) {
+    throw Object.assign(new Error(`--namespace-map: ${(e as Error).message}`), { exitCode: 2 });
+  }
 }

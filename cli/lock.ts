@@ -4,7 +4,8 @@
  *
  * `lock` reads the Provider manifests in DIR (*.yaml, *.yml, *.json, multi-document YAML; other
  * kinds are skipped), resolves each `spec.archive.ref` (short names through the namespace
- * mapping, cli/namespaces.ts, with DIR's own gantry.namespaces.yaml as the project file) and revision (absent = the highest now) and writes DIR/gantry.lock:
+ * mapping, cli/namespaces.ts, with DIR's own gantry.namespaces.yaml as the project file) and revision (absent = the highest now) and
+ * writes DIR/gantry.lock:
  * JSON, one entry per Provider with the ref as written, the repository it resolved to, the
  * revision, the manifest digest and — when the repository has a transparency log — the signed
  * checkpoint that included that revision (cli/lock-log.ts). `verify` re-reads the manifests and
@@ -20,14 +21,20 @@ import { z } from 'zod';
 import { atomicWrite, openArchiveStore, openContentBackend, revisionTag } from '../registry/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef, namespaceFiles } from './namespaces.js';
-import { loadNamespaceMap, type NamespaceMap } from '../registry/namespaces.js';
-import { run, storeOptions, type CommonFlags } from './par-registry.js';
+import { loadNamespaceMap, type NamespaceMap } from '../registry/index.js';
+import { run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { checkpointForLock, verifyLockedCheckpoint, type LockedCheckpoint } from './lock-log.js';
 
 export const LOCK_FILE = 'gantry.lock';
 export const LOCK_VERSION = 1;
 
-const LockedCheckpointSchema = z.strictObject({ origin: z.string(), size: z.int().min(1), root: z.string(), index: z.int().min(0), note: z.string() });
+const LockedCheckpointSchema = z.strictObject({
+  origin: z.string(),
+  size: z.int().min(1),
+  root: z.string(),
+  index: z.int().min(0),
+  note: z.string(),
+});
 
 export const LockEntry = z.strictObject({
   provider: z.string(),
@@ -54,7 +61,9 @@ interface ProviderRef {
 export function readProviderRefs(dir: string): ProviderRef[] {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => /\.(ya?ml|json)$/.test(n) && n !== 'gantry.namespaces.yaml').sort();
+    names = readdirSync(dir)
+      .filter((n) => /\.(ya?ml|json)$/.test(n) && n !== 'gantry.namespaces.yaml')
+      .sort();
   } catch (e) {
     throw cliError(`cannot read ${dir}: ${(e as Error).message}`, 2);
   }
@@ -65,12 +74,18 @@ export function readProviderRefs(dir: string): ProviderRef[] {
     const docs = parseAllDocuments(readFileSync(path, 'utf8'));
     for (const d of docs) {
       if (d.errors.length) throw cliError(`${name}: not YAML: ${d.errors[0].message}`, 2);
-      const o = d.toJS() as { kind?: string; apiVersion?: string; metadata?: { name?: string; namespace?: string }; spec?: { archive?: { ref?: unknown; revision?: unknown } } } | null;
-      if (!o || o.kind !== 'Provider' || !String(o.apiVersion ?? '').startsWith('gantry.dev/')) continue;
+      const o = d.toJS() as {
+        kind?: string;
+        apiVersion?: string;
+        metadata?: { name?: string; namespace?: string };
+        spec?: { archive?: { ref?: unknown; revision?: unknown } };
+      } | null;
+      if (o?.kind !== 'Provider' || !String(o.apiVersion ?? '').startsWith('gantry.dev/')) continue;
       const ref = o.spec?.archive?.ref;
       const revision = o.spec?.archive?.revision;
       if (typeof ref !== 'string') throw cliError(`${name}: Provider ${o.metadata?.name ?? '?'} has no spec.archive.ref`, 2);
-      if (revision !== undefined && (!Number.isSafeInteger(revision) || (revision as number) < 1)) throw cliError(`${name}: Provider ${o.metadata?.name}: spec.archive.revision must be a positive integer`, 2);
+      if (revision !== undefined && (!Number.isSafeInteger(revision) || (revision as number) < 1))
+        throw cliError(`${name}: Provider ${o.metadata?.name}: spec.archive.revision must be a positive integer`, 2);
       const id = `${o.metadata?.namespace ? o.metadata.namespace + '/' : ''}${o.metadata?.name ?? '?'}`;
       refs.push({ provider: id, file: name, ref, ...(revision !== undefined ? { revision: revision as number } : {}) });
     }
@@ -83,8 +98,22 @@ async function lockOne(p: ProviderRef, map: NamespaceMap, flags: CommonFlags & {
   const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
   const store = openArchiveStore(m.ref, storeOptions(m.ref, f));
   const r = await store.resolve(p.revision);
-  const checkpoint = await checkpointForLock(m.ref, storeOptions(m.ref, f), r.revision, r.digest, logKeysFor(flags, m.mapped?.entry.logKey));
-  return { provider: p.provider, file: p.file, ref: p.ref, repository: m.ref, revision: r.revision, digest: r.digest, ...(checkpoint ? { checkpoint } : {}) };
+  const checkpoint = await checkpointForLock(
+    m.ref,
+    storeOptions(m.ref, f),
+    r.revision,
+    r.digest,
+    logKeysFor(flags, m.mapped?.entry.logKey),
+  );
+  return {
+    provider: p.provider,
+    file: p.file,
+    ref: p.ref,
+    repository: m.ref,
+    revision: r.revision,
+    digest: r.digest,
+    ...(checkpoint ? { checkpoint } : {}),
+  };
 }
 
 function logKeysFor(flags: { key?: string[] }, mapped?: string): string[] {
@@ -104,7 +133,11 @@ export function readLockFile(path: string): LockFile {
     throw cliError(`cannot read ${path}: ${(e as Error).message}; run gantry lock first`, 2);
   }
   const r = LockFile.safeParse(doc);
-  if (!r.success) throw cliError(`${path} is not a gantry.lock (version ${LOCK_VERSION}): ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, 2);
+  if (!r.success)
+    throw cliError(
+      `${path} is not a gantry.lock (version ${LOCK_VERSION}): ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      2,
+    );
   return r.data;
 }
 
@@ -122,12 +155,16 @@ async function verifyLock(dir: string, lock: LockFile, flags: CommonFlags & { ke
     }
     byProvider.delete(`${p.file}|${p.provider}`);
     if (e.ref !== p.ref || (p.revision !== undefined && p.revision !== e.revision)) {
-      problems.push(`${p.file}: Provider ${p.provider} names ${p.ref}${p.revision ? ` revision ${p.revision}` : ''}, the lock ${e.ref} revision ${e.revision}; run gantry lock`);
+      problems.push(
+        `${p.file}: Provider ${p.provider} names ${p.ref}${p.revision ? ` revision ${p.revision}` : ''}, the lock ${e.ref} revision ${e.revision}; run gantry lock`,
+      );
       continue;
     }
     const m = mapCliRef(p.ref, map);
     if (m.ref !== e.repository) {
-      problems.push(`${p.file}: Provider ${p.provider}: ${p.ref} now maps to ${m.ref}, the lock says ${e.repository} (namespace mapping changed)`);
+      problems.push(
+        `${p.file}: Provider ${p.provider}: ${p.ref} now maps to ${m.ref}, the lock says ${e.repository} (namespace mapping changed)`,
+      );
       continue;
     }
     const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
@@ -135,18 +172,28 @@ async function verifyLock(dir: string, lock: LockFile, flags: CommonFlags & { ke
     try {
       // the tag itself, not a fallback through other tags: a moved rev-N is what we look for
       const now = await openContentBackend(m.ref, opts).getManifest(revisionTag(e.revision));
-      if (!now) problems.push(`REVISION_NOT_FOUND: ${e.repository} has no ${revisionTag(e.revision)} tag any more; the lock pins ${e.digest}`);
-      else if (now.digest !== e.digest) problems.push(`REVISION_MOVED: ${e.repository} revision ${e.revision} now names ${now.digest}, the lock pins ${e.digest}; a published revision never changes — the registry was altered`);
+      if (!now)
+        problems.push(`REVISION_NOT_FOUND: ${e.repository} has no ${revisionTag(e.revision)} tag any more; the lock pins ${e.digest}`);
+      else if (now.digest !== e.digest)
+        problems.push(
+          `REVISION_MOVED: ${e.repository} revision ${e.revision} now names ${now.digest}, the lock pins ${e.digest}; a published revision never changes — the registry was altered`,
+        );
     } catch (err) {
       problems.push(`${(err as { code?: string }).code ?? 'ERROR'}: ${e.repository} revision ${e.revision}: ${(err as Error).message}`);
       continue;
     }
     if (e.checkpoint) {
-      const why = await verifyLockedCheckpoint(m.ref, opts, e as LockEntry & { checkpoint: LockedCheckpoint }, logKeysFor(flags, m.mapped?.entry.logKey));
+      const why = await verifyLockedCheckpoint(
+        m.ref,
+        opts,
+        e as LockEntry & { checkpoint: LockedCheckpoint },
+        logKeysFor(flags, m.mapped?.entry.logKey),
+      );
       if (why) problems.push(why);
     }
   }
-  for (const e of byProvider.values()) problems.push(`${LOCK_FILE} pins Provider ${e.provider} from ${e.file}, which is gone; run gantry lock`);
+  for (const e of byProvider.values())
+    problems.push(`${LOCK_FILE} pins Provider ${e.provider} from ${e.file}, which is gone; run gantry lock`);
   return problems;
 }
 
@@ -156,7 +203,10 @@ export function registerLock(program: Command): void {
       .option('--plain-http', 'speak plain HTTP to the registries (only for registries without TLS)')
       .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
       .option('--docker-config <file>', 'docker config.json with registry credentials')
-      .option('--key <vkey...>', 'trusted log verifier key(s) of the repositories (name+hash+base64, or files holding them; also the namespace mapping\'s logKey)')
+      .option(
+        '--key <vkey...>',
+        "trusted log verifier key(s) of the repositories (name+hash+base64, or files holding them; also the namespace mapping's logKey)",
+      )
       .option('--json', 'print the result as JSON')
       .option('--max-archive-bytes <size>', 'refuse archives larger than this', '256MiB');
   const lock = common(
@@ -175,21 +225,29 @@ export function registerLock(program: Command): void {
       const file: LockFile = { lockVersion: LOCK_VERSION, providers };
       atomicWrite(join(abs, LOCK_FILE), new TextEncoder().encode(JSON.stringify(file, null, 2) + '\n'));
       if (flags.json) process.stdout.write(JSON.stringify(file, null, 2) + '\n');
-      else for (const e of providers) process.stdout.write(`${e.provider} ${e.repository} revision ${e.revision} ${e.digest}${e.checkpoint ? ` (log size ${e.checkpoint.size})` : ''}\n`);
+      else
+        for (const e of providers)
+          process.stdout.write(
+            `${e.provider} ${e.repository} revision ${e.revision} ${e.digest}${e.checkpoint ? ` (log size ${e.checkpoint.size})` : ''}\n`,
+          );
     }),
   );
-  common(lock.command('verify').description(`check DIR/${LOCK_FILE} against the manifests, the registries and their logs (exit 1 on any disagreement)`).argument('[dir]', 'folder with Provider manifests and the lock', '.')).action(
-    async (dir: string, flags: CommonFlags & { key?: string[] }) =>
-      run(async () => {
-        const abs = resolve(dir);
-        const lockFile = readLockFile(join(abs, LOCK_FILE));
-        const problems = await verifyLock(abs, lockFile, flags);
-        if (flags.json) process.stdout.write(JSON.stringify({ verified: problems.length === 0, problems }, null, 2) + '\n');
-        if (problems.length) {
-          if (!flags.json) for (const p of problems) process.stderr.write(p + '\n');
-          throw cliError(`${LOCK_FILE}: ${problems.length} disagreement(s)`, 1);
-        }
-        if (!flags.json) process.stdout.write(`${LOCK_FILE}: ${lockFile.providers.length} Provider(s) verified\n`);
-      }),
+  common(
+    lock
+      .command('verify')
+      .description(`check DIR/${LOCK_FILE} against the manifests, the registries and their logs (exit 1 on any disagreement)`)
+      .argument('[dir]', 'folder with Provider manifests and the lock', '.'),
+  ).action(async (dir: string, flags: CommonFlags & { key?: string[] }) =>
+    run(async () => {
+      const abs = resolve(dir);
+      const lockFile = readLockFile(join(abs, LOCK_FILE));
+      const problems = await verifyLock(abs, lockFile, flags);
+      if (flags.json) process.stdout.write(JSON.stringify({ verified: problems.length === 0, problems }, null, 2) + '\n');
+      if (problems.length) {
+        if (!flags.json) for (const p of problems) process.stderr.write(p + '\n');
+        throw cliError(`${LOCK_FILE}: ${problems.length} disagreement(s)`, 1);
+      }
+      if (!flags.json) process.stdout.write(`${LOCK_FILE}: ${lockFile.providers.length} Provider(s) verified\n`);
+    }),
   );
 }

@@ -6,7 +6,7 @@
  * `lock verify` shows the log still extends it.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { openContentBackend, type StoreOptions } from '../registry/index.js';
+import { openContentBackend, revisionTag, type StoreOptions } from '../registry/index.js';
 import { decodeBase64, encodeBase64, openLog, parseVerifierKey, verifyLog, type NoteVerifier } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import type { LockedCheckpoint } from './lock-log.js';
@@ -15,7 +15,13 @@ import type { LockedCheckpoint } from './lock-log.js';
 export function verifiersOf(keys: readonly string[] | undefined, flag = '--key'): NoteVerifier[] {
   const out: NoteVerifier[] = [];
   for (const k of keys ?? []) {
-    const texts = existsSync(k) && statSync(k).isFile() ? readFileSync(k, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : [k];
+    const texts =
+      existsSync(k) && statSync(k).isFile()
+        ? readFileSync(k, 'utf8')
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean)
+        : [k];
     for (const t of texts) {
       try {
         out.push(parseVerifierKey(t));
@@ -33,7 +39,11 @@ export async function verifyOriginLog(ref: string, opts: StoreOptions, keys: str
   if (!verifiers.length) return undefined;
   const v = await verifyLog(openContentBackend(ref, opts), { verifiers });
   if (v.problems.length === 1 && v.problems[0].code === 'TLOG_NO_LOG') return undefined;
-  if (!v.ok) throw cliError(`${ref}: the log does not verify, not mirroring it:\n${v.problems.map((p) => `  ${p.code}: ${p.message}`).join('\n')}`, 1);
+  if (!v.ok)
+    throw cliError(
+      `${ref}: the log does not verify, not mirroring it:\n${v.problems.map((p) => `  ${p.code}: ${p.message}`).join('\n')}`,
+      1,
+    );
   return { size: v.checkpoint!.checkpoint.size };
 }
 
@@ -42,9 +52,19 @@ export async function verifyOriginLog(ref: string, opts: StoreOptions, keys: str
  * against the origin's key and origin line, must include `revision` (default: the highest
  * checkpointed) and the mirror's rev-N tag must name the logged digest.
  */
-export async function revisionThroughMirror(via: string, viaOpts: StoreOptions, origin: string, keys: string[], revision?: number): Promise<{ revision: number; digest: string; index: number; size: number }> {
+export async function revisionThroughMirror(
+  via: string,
+  viaOpts: StoreOptions,
+  origin: string,
+  keys: string[],
+  revision?: number,
+): Promise<{ revision: number; digest: string; index: number; size: number }> {
   const verifiers = verifiersOf(keys);
-  if (!verifiers.length) throw cliError(`--via ${via}: pulling through a mirror needs the origin's log key (--key, or logKey in the namespace mapping): without it the mirror could serve anything`, 2);
+  if (!verifiers.length)
+    throw cliError(
+      `--via ${via}: pulling through a mirror needs the origin's log key (--key, or logKey in the namespace mapping): without it the mirror could serve anything`,
+      2,
+    );
   const backend = openContentBackend(via, viaOpts);
   const log = await openLog(backend, { origin });
   const latest = await log.latestCheckpoint(verifiers);
@@ -52,36 +72,59 @@ export async function revisionThroughMirror(via: string, viaOpts: StoreOptions, 
   const within = log.entries.slice(0, size);
   const pick = revision ?? within.reduce((m, e) => Math.max(m, e.revision), -1);
   const r = log.inclusion(pick, size);
-  const tagged = await backend.getManifest(`rev-${pick}`);
+  const tagged = await backend.getManifest(revisionTag(pick));
   if (!tagged || tagged.digest !== r.entry.digest) {
-    throw cliError(`TLOG_TAG_MISMATCH: ${via}: rev-${pick} names ${tagged?.digest ?? 'nothing'}, but ${origin}'s log (checkpoint of size ${size}) records ${r.entry.digest}; the mirror is serving other bytes`, 1);
+    throw cliError(
+      `TLOG_TAG_MISMATCH: ${via}: ${revisionTag(pick)} names ${tagged?.digest ?? 'nothing'}, but ${origin}'s log (checkpoint of size ${size}) records ${r.entry.digest}; the mirror is serving other bytes`,
+      1,
+    );
   }
   return { revision: pick, digest: r.entry.digest, index: r.index, size };
 }
 
 /** The verified checkpoint that includes `revision` as `digest`, for gantry.lock (undefined: no keys, or no log). */
-export async function checkpointForLock(ref: string, opts: StoreOptions, revision: number, digest: string, keys: string[]): Promise<LockedCheckpoint | undefined> {
+export async function checkpointForLock(
+  ref: string,
+  opts: StoreOptions,
+  revision: number,
+  digest: string,
+  keys: string[],
+): Promise<LockedCheckpoint | undefined> {
   const verifiers = verifiersOf(keys);
   if (!verifiers.length) return undefined;
   const log = await openLog(openContentBackend(ref, opts));
   if (log.size === 0 && log.checkpointSizes.length === 0) return undefined;
   const latest = await log.latestCheckpoint(verifiers);
   const r = log.inclusion(revision, latest.checkpoint.size);
-  if (r.entry.digest !== digest) throw cliError(`TLOG_TAG_MISMATCH: ${ref} rev-${revision} names ${digest}, but its log entry ${r.index} records ${r.entry.digest}; not locking it`, 1);
+  if (r.entry.digest !== digest)
+    throw cliError(
+      `TLOG_TAG_MISMATCH: ${ref} ${revisionTag(revision)} names ${digest}, but its log entry ${r.index} records ${r.entry.digest}; not locking it`,
+      1,
+    );
   const c = latest.checkpoint;
   return { origin: c.origin, size: c.size, root: encodeBase64(c.root), index: r.index, note: latest.note };
 }
 
 /** Why the log no longer agrees with a locked checkpoint, or undefined when it does. */
-export async function verifyLockedCheckpoint(ref: string, opts: StoreOptions, e: { revision: number; digest: string; checkpoint: LockedCheckpoint }, keys: string[]): Promise<string | undefined> {
+export async function verifyLockedCheckpoint(
+  ref: string,
+  opts: StoreOptions,
+  e: { revision: number; digest: string; checkpoint: LockedCheckpoint },
+  keys: string[],
+): Promise<string | undefined> {
   const verifiers = verifiersOf(keys);
-  if (!verifiers.length) return `${ref}: the lock records a log checkpoint but no log key was given to check it (--key, or logKey in the namespace mapping)`;
+  if (!verifiers.length)
+    return `${ref}: the lock records a log checkpoint but no log key was given to check it (--key, or logKey in the namespace mapping)`;
   try {
     const log = await openLog(openContentBackend(ref, opts), { origin: e.checkpoint.origin });
     const latest = await log.latestCheckpoint(verifiers);
-    log.checkExtends({ origin: e.checkpoint.origin, size: e.checkpoint.size, root: decodeBase64(e.checkpoint.root) ?? new Uint8Array(), extensions: [] }, latest.checkpoint);
+    log.checkExtends(
+      { origin: e.checkpoint.origin, size: e.checkpoint.size, root: decodeBase64(e.checkpoint.root) ?? new Uint8Array(), extensions: [] },
+      latest.checkpoint,
+    );
     const entry = log.entries[e.checkpoint.index];
-    if (!entry || entry.revision !== e.revision || entry.digest !== e.digest) return `TLOG_TAG_MISMATCH: ${ref}: log entry ${e.checkpoint.index} now records revision ${entry?.revision} as ${entry?.digest}, the lock pins revision ${e.revision} as ${e.digest}`;
+    if (!entry || entry.revision !== e.revision || entry.digest !== e.digest)
+      return `TLOG_TAG_MISMATCH: ${ref}: log entry ${e.checkpoint.index} now records revision ${entry?.revision} as ${entry?.digest}, the lock pins revision ${e.revision} as ${e.digest}`;
     return undefined;
   } catch (err) {
     const code = (err as { code?: string }).code ?? 'ERROR';

@@ -26,7 +26,7 @@ import { cliError } from './keys.js';
 import { verifiersOf } from './log-federation.js';
 import { mapCliRef } from './namespaces.js';
 import { parseDuration } from './options.js';
-import { out, registryOptions, run, storeOptions, type CommonFlags } from './par-registry.js';
+import { out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 
 const Seen = z.object({ size: z.int().min(0), rootHash: z.string(), checkpoint: z.string(), at: z.string() });
 const State = z.object({
@@ -67,7 +67,12 @@ interface Observed {
   note: string;
 }
 
-const cp = (size: number, rootHash: string, origin: string): Checkpoint => ({ origin, size, root: decodeBase64(rootHash) ?? new Uint8Array(32), extensions: [] });
+const cp = (size: number, rootHash: string, origin: string): Checkpoint => ({
+  origin,
+  size,
+  root: decodeBase64(rootHash) ?? new Uint8Array(32),
+  extensions: [],
+});
 
 /** `big` (an opened log whose checkpoint is at least `small`'s size) agrees with the smaller checkpoint. */
 function prefixAgrees(big: RepositoryLog, small: Checkpoint): boolean {
@@ -75,7 +80,11 @@ function prefixAgrees(big: RepositoryLog, small: Checkpoint): boolean {
 }
 
 /** One round over every source; returns the findings and, when there are none, the next state. */
-export async function monitorRound(sources: { name: string; ref: string; origin: string; opts: ReturnType<typeof storeOptions> }[], verifiers: ReturnType<typeof verifiersOf>, state: State): Promise<{ findings: Finding[]; unreachable: Finding[]; observed: Observed[]; next: State }> {
+export async function monitorRound(
+  sources: { name: string; ref: string; origin: string; opts: ReturnType<typeof storeOptions> }[],
+  verifiers: ReturnType<typeof verifiersOf>,
+  state: State,
+): Promise<{ findings: Finding[]; unreachable: Finding[]; observed: Observed[]; next: State }> {
   const findings: Finding[] = [];
   const unreachable: Finding[] = [];
   const observed: Observed[] = [];
@@ -84,7 +93,11 @@ export async function monitorRound(sources: { name: string; ref: string; origin:
     const backend = openContentBackend(s.ref, s.opts);
     try {
       const prev = state.sources[s.name];
-      const v = await verifyLog(backend, { verifiers, origin: s.origin, ...(prev && prev.origin === s.origin ? { trusted: prev.checkpoint } : {}) });
+      const v = await verifyLog(backend, {
+        verifiers,
+        origin: s.origin,
+        ...(prev && prev.origin === s.origin ? { trusted: prev.checkpoint } : {}),
+      });
       for (const p of v.problems) findings.push({ code: p.code, source: s.name, message: p.message });
       if (!v.checkpoint) continue;
       const log = await openLog(backend, { origin: s.origin });
@@ -102,76 +115,139 @@ export async function monitorRound(sources: { name: string; ref: string; origin:
     const largest = list.reduce((a, b) => (b.checkpoint.size > a.checkpoint.size ? b : a));
     for (const o of list) {
       if (o !== largest && !prefixAgrees(largest.log, o.checkpoint)) {
-        findings.push({ code: 'TLOG_FORK', source: o.source, message: `${o.source} serves ${origin} at size ${o.checkpoint.size} with root ${encodeBase64(o.checkpoint.root)}, but ${largest.source}'s log (size ${largest.checkpoint.size}) has root ${encodeBase64(rootOf(largest.log.leafHashes, o.checkpoint.size))} at that size: the two registries show different histories` });
+        findings.push({
+          code: 'TLOG_FORK',
+          source: o.source,
+          message: `${o.source} serves ${origin} at size ${o.checkpoint.size} with root ${encodeBase64(o.checkpoint.root)}, but ${largest.source}'s log (size ${largest.checkpoint.size}) has root ${encodeBase64(rootOf(largest.log.leafHashes, o.checkpoint.size))} at that size: the two registries show different histories`,
+        });
       }
     }
     const known = state.logs[origin];
     if (known) {
       const k = cp(known.size, known.rootHash, origin);
       if (largest.checkpoint.size < known.size) {
-        findings.push({ code: 'TLOG_ROLLBACK', source: largest.source, message: `${origin}: the largest checkpoint served now (size ${largest.checkpoint.size}, by ${largest.source}) is smaller than the size ${known.size} seen before (from ${known.source} at ${known.at})` });
+        findings.push({
+          code: 'TLOG_ROLLBACK',
+          source: largest.source,
+          message: `${origin}: the largest checkpoint served now (size ${largest.checkpoint.size}, by ${largest.source}) is smaller than the size ${known.size} seen before (from ${known.source} at ${known.at})`,
+        });
       } else if (!prefixAgrees(largest.log, k)) {
-        findings.push({ code: 'TLOG_FORK', source: largest.source, message: `${origin}: ${largest.source}'s log does not extend the checkpoint of size ${known.size} seen before (from ${known.source} at ${known.at}): the history was rewritten` });
+        findings.push({
+          code: 'TLOG_FORK',
+          source: largest.source,
+          message: `${origin}: ${largest.source}'s log does not extend the checkpoint of size ${known.size} seen before (from ${known.source} at ${known.at}): the history was rewritten`,
+        });
       }
     }
-    if (!known || largest.checkpoint.size >= known.size) next.logs[origin] = { size: largest.checkpoint.size, rootHash: encodeBase64(largest.checkpoint.root), checkpoint: largest.note, at: now, source: largest.source };
-    for (const o of list) next.sources[o.source] = { origin, size: o.checkpoint.size, rootHash: encodeBase64(o.checkpoint.root), checkpoint: o.note, at: now };
+    if (!known || largest.checkpoint.size >= known.size)
+      next.logs[origin] = {
+        size: largest.checkpoint.size,
+        rootHash: encodeBase64(largest.checkpoint.root),
+        checkpoint: largest.note,
+        at: now,
+        source: largest.source,
+      };
+    for (const o of list)
+      next.sources[o.source] = { origin, size: o.checkpoint.size, rootHash: encodeBase64(o.checkpoint.root), checkpoint: o.note, at: now };
   }
   return { findings, unreachable, observed, next };
 }
+
+type MonitorFlags = CommonFlags & { state: string; interval?: string; key?: string[]; origin?: string };
+type Source = Parameters<typeof monitorRound>[0][number];
 
 export function registerLogMonitor(log: Command): void {
   registryOptions(
     log
       .command('monitor')
-      .description('follow logs: verify each, its consistency with what it showed before, and agreement between registries serving the same log (exit 1 on any disagreement)')
+      .description(
+        'follow logs: verify each, its consistency with what it showed before, and agreement between registries serving the same log (exit 1 on any disagreement)',
+      )
       .argument('<ref...>', 'repositories (HOST[:PORT]/REPOSITORY or mapped short names); several registries serving one log are compared')
-      .requiredOption('--state <file>', 'the monitor\'s memory (JSON): checkpoints seen, per repository and per log')
+      .requiredOption('--state <file>', "the monitor's memory (JSON): checkpoints seen, per repository and per log")
       .option('--interval <duration>', 'repeat every DURATION (e.g. 30s) until a disagreement or a signal; default: one round')
-      .option('--key <vkey...>', 'trusted log verifier key(s) (name+hash+base64, or files holding them; also the namespace mapping\'s logKey)')
-      .option('--origin <origin>', 'the log origin every REF must carry (default: each REF\'s own HOST/REPOSITORY, or its mapping\'s origin registry)'),
-  ).action(async (refs: string[], flags: CommonFlags & { state: string; interval?: string; key?: string[]; origin?: string }) =>
-    run(async () => {
-      const intervalMs = flags.interval !== undefined ? parseDuration(flags.interval, '--interval') : undefined;
-      const keys = [...(flags.key ?? [])];
-      const sources = refs.map((name) => {
-        const m = mapCliRef(name);
-        const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
-        if (m.mapped?.entry.logKey) keys.push(m.mapped.entry.logKey);
-        const ref = m.via ?? m.ref;
-        return { name, ref, origin: flags.origin ?? m.ref, opts: storeOptions(ref, f) };
-      });
-      const verifiers = verifiersOf(keys);
-      if (!verifiers.length) throw cliError('gantry log monitor: no log key (--key, or logKey in the namespace mapping); a monitor must check signatures', 2);
-      let stop = false;
-      const onSignal = () => (stop = true);
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        for (let round = 1; ; round++) {
-          const state = readState(flags.state);
-          const r = await monitorRound(sources, verifiers, state);
-          for (const u of r.unreachable) process.stderr.write(`unreachable ${u.source}: ${u.code}: ${u.message}\n`);
-          if (r.findings.length) {
-            for (const f of r.findings) process.stderr.write(`DISAGREEMENT ${f.code} ${f.source}: ${f.message}\n`);
-            if (flags.json) out(JSON.stringify({ round, ok: false, findings: r.findings, unreachable: r.unreachable }));
-            throw cliError(`gantry log monitor: ${r.findings.length} disagreement(s); the state file ${flags.state} keeps the last agreeing view`, 1);
-          }
-          atomicWrite(flags.state, new TextEncoder().encode(JSON.stringify(r.next, null, 2) + '\n'));
-          if (flags.json) out(JSON.stringify({ round, ok: true, logs: r.observed.map((o) => ({ source: o.source, origin: o.origin, size: o.checkpoint.size, root: encodeBase64(o.checkpoint.root) })), unreachable: r.unreachable }));
-          else for (const o of r.observed) out(`ok ${o.source}: ${o.origin} size ${o.checkpoint.size} root ${encodeBase64(o.checkpoint.root)}`);
-          if (intervalMs === undefined) {
-            if (r.unreachable.length) throw cliError(`gantry log monitor: ${r.unreachable.length} repository(ies) could not be read`, 1);
-            return;
-          }
-          const until = Date.now() + intervalMs;
-          while (!stop && Date.now() < until) await new Promise((res) => setTimeout(res, Math.min(100, until - Date.now())));
-          if (stop) return;
-        }
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+      .option(
+        '--key <vkey...>',
+        "trusted log verifier key(s) (name+hash+base64, or files holding them; also the namespace mapping's logKey)",
+      )
+      .option(
+        '--origin <origin>',
+        "the log origin every REF must carry (default: each REF's own HOST/REPOSITORY, or its mapping's origin registry)",
+      ),
+  ).action(async (refs: string[], flags: MonitorFlags) => run(() => monitor(refs, flags)));
+}
+
+/** Rounds until a disagreement, a signal, or (without --interval) the first round. */
+async function monitor(refs: string[], flags: MonitorFlags): Promise<void> {
+  const intervalMs = flags.interval !== undefined ? parseDuration(flags.interval, '--interval') : undefined;
+  const { sources, keys } = monitoredSources(refs, flags);
+  const verifiers = verifiersOf(keys);
+  if (!verifiers.length)
+    throw cliError('gantry log monitor: no log key (--key, or logKey in the namespace mapping); a monitor must check signatures', 2);
+  let stop = false;
+  const onSignal = () => (stop = true);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    for (let round = 1; ; round++) {
+      const state = readState(flags.state);
+      const r = await monitorRound(sources, verifiers, state);
+      reportRound(round, r, flags);
+      if (intervalMs === undefined) {
+        if (r.unreachable.length) throw cliError(`gantry log monitor: ${r.unreachable.length} repository(ies) could not be read`, 1);
+        return;
       }
-    }),
-  );
+      const until = Date.now() + intervalMs;
+      while (!stop && Date.now() < until) await new Promise((res) => setTimeout(res, Math.min(100, until - Date.now())));
+      if (stop) return;
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Each REF through the namespace mapping (a mapping's via is read, its origin and log key kept), and the keys to trust. */
+function monitoredSources(refs: string[], flags: MonitorFlags): { sources: Source[]; keys: string[] } {
+  const keys = [...(flags.key ?? [])];
+  const sources = refs.map((name) => {
+    const m = mapCliRef(name);
+    const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
+    if (m.mapped?.entry.logKey) keys.push(m.mapped.entry.logKey);
+    const ref = m.via ?? m.ref;
+    return { name, ref, origin: flags.origin ?? m.ref, opts: storeOptions(ref, f) };
+  });
+  return { sources, keys };
+}
+
+/**
+ * Prints a round: unreachable sources and disagreements on stderr (exit 1, the state file left
+ * as it was), else the new state written and what each source showed.
+ */
+function reportRound(round: number, r: Awaited<ReturnType<typeof monitorRound>>, flags: MonitorFlags): void {
+  for (const u of r.unreachable) process.stderr.write(`unreachable ${u.source}: ${u.code}: ${u.message}\n`);
+  if (r.findings.length) {
+    for (const f of r.findings) process.stderr.write(`DISAGREEMENT ${f.code} ${f.source}: ${f.message}\n`);
+    if (flags.json) out(JSON.stringify({ round, ok: false, findings: r.findings, unreachable: r.unreachable }));
+    throw cliError(
+      `gantry log monitor: ${r.findings.length} disagreement(s); the state file ${flags.state} keeps the last agreeing view`,
+      1,
+    );
+  }
+  atomicWrite(flags.state, new TextEncoder().encode(JSON.stringify(r.next, null, 2) + '\n'));
+  if (flags.json)
+    out(
+      JSON.stringify({
+        round,
+        ok: true,
+        logs: r.observed.map((o) => ({
+          source: o.source,
+          origin: o.origin,
+          size: o.checkpoint.size,
+          root: encodeBase64(o.checkpoint.root),
+        })),
+        unreachable: r.unreachable,
+      }),
+    );
+  else for (const o of r.observed) out(`ok ${o.source}: ${o.origin} size ${o.checkpoint.size} root ${encodeBase64(o.checkpoint.root)}`);
 }

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
-import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './par-registry.js';
+import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { verifiersOf } from './log-federation.js';
 import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import {
@@ -18,7 +18,6 @@ import {
   isTlogError,
   openLog,
   openNote,
-  parseVerifierKey,
   verifyLog,
   type RepositoryLog,
   type VerifiedCheckpoint,
@@ -42,7 +41,8 @@ function readNoteFile(path: string, flag: string): string {
 }
 
 function sizeArg(value: string, flag: string): number {
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(value) || !Number.isSafeInteger(Number(value))) throw cliError(`${flag} must be a non-negative integer, got "${value}"`, 2);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw cliError(`${flag} must be a non-negative integer, got "${value}"`, 2);
   return Number(value);
 }
 
@@ -81,81 +81,121 @@ async function checkpointFor(log: RepositoryLog, flags: LogFlags): Promise<{ siz
 const b64 = (h: Uint8Array): string => encodeBase64(h);
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
+/** The registry options, plus the log's verifier keys and origin. */
+const logOptions = (c: Command): Command =>
+  registryOptions(c)
+    .option('--key <vkey>', 'a trusted log verifier key (name+hash+base64), or a file holding such keys; repeatable', collect)
+    .option('--origin <origin>', "the log's origin line when it is not HOST[:PORT]/REPOSITORY (e.g. reading through a mirror)");
+
 export function registerLog(program: Command): void {
   const log = program.command('log').description("read and verify a repository's transparency log of published revisions");
-  const common = (c: Command): Command =>
-    registryOptions(c)
-      .option('--key <vkey>', 'a trusted log verifier key (name+hash+base64), or a file holding such keys; repeatable', collect)
-      .option('--origin <origin>', "the log's origin line when it is not HOST[:PORT]/REPOSITORY (e.g. reading through a mirror)");
+  registerCheckpoint(log);
+  registerInclusion(log);
+  registerConsistency(log);
+  registerVerify(log);
+  registerVerifyNote(log);
+  registerKeygen(log);
+}
 
-  common(log.command('checkpoint').description('print the latest signed checkpoint exactly as stored').argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')).action(
-    async (ref: string, flags: LogFlags) =>
-      run(async () => {
-        const l = await open(ref, flags);
-        const verifiers = verifiersOf(flags.key);
-        let note: string;
-        if (verifiers.length) note = (await l.latestCheckpoint(verifiers)).note;
-        else {
-          const stored = await l.checkpointNote();
-          if (!stored) throw cliError(`TLOG_NO_LOG: ${ref} has no transparency log (no tlog.checkpoint.<n> tag)`, 1);
-          note = stored.note;
-        }
-        if (flags.json) out(JSON.stringify({ origin: l.origin, note, verified: verifiers.length > 0 }, null, 2));
-        else process.stdout.write(note);
-      }),
-  );
+function registerCheckpoint(log: Command): void {
+  logOptions(
+    log
+      .command('checkpoint')
+      .description('print the latest signed checkpoint exactly as stored')
+      .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH'),
+  ).action(async (ref: string, flags: LogFlags) => run(() => printCheckpoint(ref, flags)));
+}
 
-  common(
+async function printCheckpoint(ref: string, flags: LogFlags): Promise<void> {
+  const l = await open(ref, flags);
+  const verifiers = verifiersOf(flags.key);
+  let note: string;
+  if (verifiers.length) note = (await l.latestCheckpoint(verifiers)).note;
+  else {
+    const stored = await l.checkpointNote();
+    if (!stored) throw cliError(`TLOG_NO_LOG: ${ref} has no transparency log (no tlog.checkpoint.<n> tag)`, 1);
+    note = stored.note;
+  }
+  if (flags.json) out(JSON.stringify({ origin: l.origin, note, verified: verifiers.length > 0 }, null, 2));
+  else process.stdout.write(note);
+}
+
+function registerInclusion(log: Command): void {
+  logOptions(
     log
       .command('inclusion')
       .description("print the inclusion proof of a revision's log entry in the latest checkpoint")
       .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')
       .requiredOption('--revision <n>', 'the revision whose entry to prove'),
-  ).action(async (ref: string, flags: LogFlags & { revision: string }) =>
-    run(async () => {
-      const revision = sizeArg(flags.revision, '--revision');
-      const l = await open(ref, flags);
-      const cp = await checkpointFor(l, flags);
-      const p = l.inclusion(revision, cp.size);
-      const result = { revision, index: p.index, treeSize: p.treeSize, leafHash: b64(p.leafHash), root: b64(p.root), proof: p.proof.map(b64), digest: p.entry.digest, checkpointVerified: !!cp.verified };
-      if (flags.json) out(JSON.stringify(result, null, 2));
-      else {
-        out(`revision ${revision} is entry ${p.index} of the tree of size ${p.treeSize}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`);
-        out(`digest ${p.entry.digest}`);
-        out(`leaf ${result.leafHash}`);
-        out(`root ${result.root}`);
-        for (const h of result.proof) out(`proof ${h}`);
-      }
-    }),
-  );
+  ).action(async (ref: string, flags: LogFlags & { revision: string }) => run(() => printInclusion(ref, flags)));
+}
 
-  common(
+async function printInclusion(ref: string, flags: LogFlags & { revision: string }): Promise<void> {
+  const revision = sizeArg(flags.revision, '--revision');
+  const l = await open(ref, flags);
+  const cp = await checkpointFor(l, flags);
+  const p = l.inclusion(revision, cp.size);
+  const result = {
+    revision,
+    index: p.index,
+    treeSize: p.treeSize,
+    leafHash: b64(p.leafHash),
+    root: b64(p.root),
+    proof: p.proof.map(b64),
+    digest: p.entry.digest,
+    checkpointVerified: !!cp.verified,
+  };
+  if (flags.json) out(JSON.stringify(result, null, 2));
+  else {
+    out(
+      `revision ${revision} is entry ${p.index} of the tree of size ${p.treeSize}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`,
+    );
+    out(`digest ${p.entry.digest}`);
+    out(`leaf ${result.leafHash}`);
+    out(`root ${result.root}`);
+    for (const h of result.proof) out(`proof ${h}`);
+  }
+}
+
+function registerConsistency(log: Command): void {
+  logOptions(
     log
       .command('consistency')
       .description('print the consistency proof from an earlier tree size to the latest checkpoint')
       .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH')
       .requiredOption('--from <size>', 'the earlier tree size')
       .option('--to <size>', 'the later tree size (default: the latest checkpoint)'),
-  ).action(async (ref: string, flags: LogFlags & { from: string; to?: string }) =>
-    run(async () => {
-      const from = sizeArg(flags.from, '--from');
-      const l = await open(ref, flags);
-      const cp = await checkpointFor(l, flags);
-      const to = flags.to !== undefined ? sizeArg(flags.to, '--to') : cp.size;
-      if (to > cp.size) throw cliError(`--to ${to} is beyond the latest checkpoint (size ${cp.size})`, 2);
-      const c = l.consistency(from, to);
-      const result = { from, to, fromRoot: b64(c.fromRoot), toRoot: b64(c.toRoot), proof: c.proof.map(b64), checkpointVerified: !!cp.verified };
-      if (flags.json) out(JSON.stringify(result, null, 2));
-      else {
-        out(`consistency of the tree of size ${from} with the tree of size ${to}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`);
-        out(`root ${from} ${result.fromRoot}`);
-        out(`root ${to} ${result.toRoot}`);
-        for (const h of result.proof) out(`proof ${h}`);
-      }
-    }),
-  );
+  ).action(async (ref: string, flags: LogFlags & { from: string; to?: string }) => run(() => printConsistency(ref, flags)));
+}
 
-  common(
+async function printConsistency(ref: string, flags: LogFlags & { from: string; to?: string }): Promise<void> {
+  const from = sizeArg(flags.from, '--from');
+  const l = await open(ref, flags);
+  const cp = await checkpointFor(l, flags);
+  const to = flags.to !== undefined ? sizeArg(flags.to, '--to') : cp.size;
+  if (to > cp.size) throw cliError(`--to ${to} is beyond the latest checkpoint (size ${cp.size})`, 2);
+  const c = l.consistency(from, to);
+  const result = {
+    from,
+    to,
+    fromRoot: b64(c.fromRoot),
+    toRoot: b64(c.toRoot),
+    proof: c.proof.map(b64),
+    checkpointVerified: !!cp.verified,
+  };
+  if (flags.json) out(JSON.stringify(result, null, 2));
+  else {
+    out(
+      `consistency of the tree of size ${from} with the tree of size ${to}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`,
+    );
+    out(`root ${from} ${result.fromRoot}`);
+    out(`root ${to} ${result.toRoot}`);
+    for (const h of result.proof) out(`proof ${h}`);
+  }
+}
+
+function registerVerify(log: Command): void {
+  logOptions(
     log
       .command('verify')
       .description('check every checkpoint, entry, tag and archive of the log, and that it extends a checkpoint you trust')
@@ -164,51 +204,57 @@ export function registerLog(program: Command): void {
       .option('--save <file>', 'when the log verifies, write its latest checkpoint here (to pass as --trusted next time)')
       .option('--no-archives', 'compare digests only; do not pull and verify each archive'),
   ).action(async (name: string, flags: LogFlags & { trusted?: string; save?: string; archives: boolean }) =>
-    run(async () => {
-      const ref = mapRef(name, flags);
-      const verifiers = verifiersOf(flags.key);
-      if (!verifiers.length) throw cliError('verify needs the log verifier key: --key name+hash+base64 (or a file holding it)', 2);
-      const trusted = flags.trusted !== undefined ? readNoteFile(flags.trusted, '--trusted') : undefined;
-      const opts = storeOptions(ref, flags);
-      const store = openArchiveStore(ref, opts);
-      const result = await verifyLog(openContentBackend(ref, opts), {
-        verifiers,
-        trusted,
-        origin: flags.origin,
-        readArchive: flags.archives
-          ? async (digest) => {
-              const c = (await store.pull(digest, { trustedIssuers: flags.trustedIssuer })).verified.claims;
-              return { revision: c.revision, issuer: c.issuer, subject: c.subject, capid: c.capid, version: c.version };
-            }
-          : undefined,
-      });
-      if (result.ok && flags.save && result.checkpoint) writeFileSync(flags.save, result.checkpoint.note);
-      if (flags.json) {
-        out(
-          JSON.stringify(
-            {
-              ok: result.ok,
-              origin: result.origin,
-              size: result.size,
-              checkpointSize: result.checkpoint?.checkpoint.size ?? null,
-              uncheckpointed: result.uncheckpointed,
-              consistencyProof: result.consistencyProof?.map(b64) ?? null,
-              problems: result.problems,
-            },
-            null,
-            2,
-          ),
-        );
-      } else if (result.ok) {
-        out(`ok: ${result.origin}: ${result.size} entries, checkpoint of size ${result.checkpoint?.checkpoint.size}${trusted ? ', consistent with the trusted checkpoint' : ''}${result.uncheckpointed ? `; ${result.uncheckpointed} entries not checkpointed yet (push again to checkpoint them)` : ''}`);
-      }
-      if (!result.ok) {
-        if (!flags.json) for (const p of result.problems) process.stderr.write(`${p.code}: ${p.message}\n`);
-        throw cliError(`${ref}: the log does not verify (${[...new Set(result.problems.map((p) => p.code))].join(', ')})`, 1);
-      }
-    }),
+    run(() => verifyRepositoryLog(name, flags)),
   );
+}
 
+async function verifyRepositoryLog(name: string, flags: LogFlags & { trusted?: string; save?: string; archives: boolean }): Promise<void> {
+  const ref = mapRef(name, flags);
+  const verifiers = verifiersOf(flags.key);
+  if (!verifiers.length) throw cliError('verify needs the log verifier key: --key name+hash+base64 (or a file holding it)', 2);
+  const trusted = flags.trusted !== undefined ? readNoteFile(flags.trusted, '--trusted') : undefined;
+  const opts = storeOptions(ref, flags);
+  const store = openArchiveStore(ref, opts);
+  const result = await verifyLog(openContentBackend(ref, opts), {
+    verifiers,
+    trusted,
+    origin: flags.origin,
+    readArchive: flags.archives
+      ? async (digest) => {
+          const c = (await store.pull(digest, { trustedIssuers: flags.trustedIssuer })).verified.claims;
+          return { revision: c.revision, issuer: c.issuer, subject: c.subject, capid: c.capid, version: c.version };
+        }
+      : undefined,
+  });
+  if (result.ok && flags.save && result.checkpoint) writeFileSync(flags.save, result.checkpoint.note);
+  if (flags.json) {
+    out(
+      JSON.stringify(
+        {
+          ok: result.ok,
+          origin: result.origin,
+          size: result.size,
+          checkpointSize: result.checkpoint?.checkpoint.size ?? null,
+          uncheckpointed: result.uncheckpointed,
+          consistencyProof: result.consistencyProof?.map(b64) ?? null,
+          problems: result.problems,
+        },
+        null,
+        2,
+      ),
+    );
+  } else if (result.ok) {
+    out(
+      `ok: ${result.origin}: ${result.size} entries, checkpoint of size ${result.checkpoint?.checkpoint.size}${trusted ? ', consistent with the trusted checkpoint' : ''}${result.uncheckpointed ? `; ${result.uncheckpointed} entries not checkpointed yet (push again to checkpoint them)` : ''}`,
+    );
+  }
+  if (!result.ok) {
+    if (!flags.json) for (const p of result.problems) process.stderr.write(`${p.code}: ${p.message}\n`);
+    throw cliError(`${ref}: the log does not verify (${[...new Set(result.problems.map((p) => p.code))].join(', ')})`, 1);
+  }
+}
+
+function registerVerifyNote(log: Command): void {
   log
     .command('verify-note')
     .description('verify any C2SP signed note against a verifier key (exit 0 valid, 1 invalid, 2 usage)')
@@ -229,7 +275,9 @@ export function registerLog(program: Command): void {
         throw cliError(`${e.code}: ${e.message}`, 1);
       }
     });
+}
 
+function registerKeygen(log: Command): void {
   log
     .command('keygen')
     .description('make a log key pair: the signer key goes to a file (for `par push --log-key`), the verifier key to stdout')

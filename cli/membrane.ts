@@ -11,18 +11,21 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { grantTarget, type CapabilityGrant } from '../api/index.js';
-import { MembraneAuthority, KEY_FILES } from '../membrane/authority.js';
-import { formatCreds } from '../membrane/creds.js';
-import { decodeJwt } from '../membrane/jwt.js';
-import { adminPermissions } from '../membrane/permissions.js';
+import { adminPermissions, decodeJwt, formatCreds, KEY_FILES, MembraneAuthority } from '../membrane/index.js';
 import { publicKeyFromSeed } from '../par/index.js';
-import { defaultStateDir } from '../sandbox/launcher/defaults.js';
+import { defaultStateDir } from '../sandbox/index.js';
 import { cliError, readSeedFile } from './keys.js';
 
 const SYSTEM_NS = 'gantry-system';
 
 export function registerMembrane(program: Command): void {
   const membrane = program.command('membrane').description('the membrane: NATS operator-mode keys and credentials');
+  registerInit(membrane);
+  const grant = program.command('grant').description("CapabilityGrants: a caller's credentials");
+  registerGrantCreds(grant);
+}
+
+function registerInit(membrane: Command): void {
   membrane
     .command('init')
     .description('generate the membrane keys, the nats-server config fragment and the Secret/ConfigMap manifests (docs/operations.md)')
@@ -30,43 +33,50 @@ export function registerMembrane(program: Command): void {
     .option('--resolver-dir <dir>', 'where nats-server keeps pushed account JWTs (its volume)', '/data/jwt')
     .option('--namespace <ns>', 'the Gantry namespace', SYSTEM_NS)
     .action((o) => {
-      if (existsSync(join(o.out, 'keys', KEY_FILES.operator))) throw cliError(`${o.out}/keys already holds membrane keys; refusing to replace them (every credential is signed with them)`, 1);
+      if (existsSync(join(o.out, 'keys', KEY_FILES.operator)))
+        throw cliError(`${o.out}/keys already holds membrane keys; refusing to replace them (every credential is signed with them)`, 1);
       const a = MembraneAuthority.generate();
       a.save(join(o.out, 'keys'));
       const conf = a.serverConfig(o.resolverDir);
       writeFileSync(join(o.out, 'membrane.conf'), conf, { mode: 0o644 });
       const seeds = a.seeds();
       const secret = {
-        apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
         metadata: { name: 'gantry-membrane-keys', namespace: o.namespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
         stringData: { [KEY_FILES.operator]: seeds.operator, [KEY_FILES.system]: seeds.system, [KEY_FILES.account]: seeds.account },
       };
       const configMap = {
-        apiVersion: 'v1', kind: 'ConfigMap',
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
         metadata: { name: 'gantry-nats-membrane', namespace: o.namespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
         data: { 'membrane.conf': conf },
       };
       writeFileSync(join(o.out, 'gantry-membrane-keys.secret.yaml'), stringify(secret), { mode: 0o600 });
       writeFileSync(join(o.out, 'gantry-nats-membrane.configmap.yaml'), stringify(configMap));
       writeFileSync(join(o.out, 'admin.creds'), a.mintUser('admin', adminPermissions).creds!, { mode: 0o600 });
-      process.stdout.write([
-        `operator ${a.operatorKey}`,
-        `gantry account ${a.accountKey}`,
-        `wrote ${o.out}/keys/ (0600), membrane.conf, gantry-membrane-keys.secret.yaml (0600), gantry-nats-membrane.configmap.yaml, admin.creds (0600: may call anything, as any caller)`,
-        `next: kubectl apply -f ${o.out}/gantry-membrane-keys.secret.yaml -f ${o.out}/gantry-nats-membrane.configmap.yaml, then the deploy/ base`,
-        '',
-      ].join('\n'));
+      process.stdout.write(
+        [
+          `operator ${a.operatorKey}`,
+          `gantry account ${a.accountKey}`,
+          `wrote ${o.out}/keys/ (0600), membrane.conf, gantry-membrane-keys.secret.yaml (0600), gantry-nats-membrane.configmap.yaml, admin.creds (0600: may call anything, as any caller)`,
+          `next: kubectl apply -f ${o.out}/gantry-membrane-keys.secret.yaml -f ${o.out}/gantry-nats-membrane.configmap.yaml, then the deploy/ base`,
+          '',
+        ].join('\n'),
+      );
     });
+}
 
-  const grant = program.command('grant').description('CapabilityGrants: a caller\'s credentials');
+function registerGrantCreds(grant: Command): void {
   grant
     .command('creds')
-    .description('write a standard NATS .creds file from a Ready CapabilityGrant and the grantee\'s own seed')
+    .description("write a standard NATS .creds file from a Ready CapabilityGrant and the grantee's own seed")
     .argument('<name>', 'the CapabilityGrant')
     .option('-n, --namespace <ns>', 'its namespace', 'default')
-    .requiredOption('--nkey <seedfile>', 'the grantee\'s user seed (SU…; `gantry keys generate --type user`)')
+    .requiredOption('--nkey <seedfile>', "the grantee's user seed (SU…; `gantry keys generate --type user`)")
     .requiredOption('-o, --out <file>', 'the .creds file to write (mode 0600)')
-    .option('--kubeconfig <file>', 'kubeconfig (default: $KUBECONFIG, else the running local sandbox\'s)')
+    .option('--kubeconfig <file>', "kubeconfig (default: $KUBECONFIG, else the running local sandbox's)")
     .action(async (name: string, o) => {
       const seed = readSeedFile(o.nkey);
       if (!seed.startsWith('SU')) throw cliError(`${o.nkey}: not a user seed (SU…); make one with \`gantry keys generate --type user\``, 2);
@@ -76,7 +86,9 @@ export function registerMembrane(program: Command): void {
       const kube = new KubeClient(loadKubeConfig({ kubeconfigPath }));
       let g: CapabilityGrant;
       try {
-        g = await kube.get(`/apis/gantry.dev/v1alpha1/namespaces/${encodeURIComponent(o.namespace)}/capabilitygrants/${encodeURIComponent(name)}`);
+        g = await kube.get(
+          `/apis/gantry.dev/v1alpha1/namespaces/${encodeURIComponent(o.namespace)}/capabilitygrants/${encodeURIComponent(name)}`,
+        );
       } catch (err) {
         if (isNotFound(err)) throw cliError(`grant creds: no CapabilityGrant ${o.namespace}/${name}`, 1);
         throw cliError(`grant creds: cannot read CapabilityGrant ${o.namespace}/${name}: ${(err as Error).message}`, 1);
@@ -85,7 +97,10 @@ export function registerMembrane(program: Command): void {
       }
       const ready = g.status?.conditions?.find((c) => c.type === 'Ready');
       if (ready?.status !== 'True' || !g.status?.userJwt) {
-        throw cliError(`grant creds: CapabilityGrant ${o.namespace}/${name} is not issued (Ready ${ready?.status ?? 'unknown'}${ready?.reason ? `, ${ready.reason}: ${ready.message ?? ''}` : ''})`, 1);
+        throw cliError(
+          `grant creds: CapabilityGrant ${o.namespace}/${name} is not issued (Ready ${ready?.status ?? 'unknown'}${ready?.reason ? `, ${ready.reason}: ${ready.message ?? ''}` : ''})`,
+          1,
+        );
       }
       const key = publicKeyFromSeed(seed);
       if (decodeJwt(g.status.userJwt).sub !== key || g.spec.grantee.nkey !== key) {
@@ -93,6 +108,8 @@ export function registerMembrane(program: Command): void {
       }
       mkdirSync(dirname(o.out), { recursive: true });
       writeFileSync(o.out, formatCreds(g.status.userJwt, seed), { mode: 0o600 });
-      process.stdout.write(`wrote ${o.out}: ${key} may call ${grantTarget(g.spec)} (${g.spec.operations.join(', ')})${g.status.expires ? ` until ${g.status.expires}` : ''}\n`);
+      process.stdout.write(
+        `wrote ${o.out}: ${key} may call ${grantTarget(g.spec)} (${g.spec.operations.join(', ')})${g.status.expires ? ` until ${g.status.expires}` : ''}\n`,
+      );
     });
 }

@@ -7,7 +7,7 @@
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadNamespaceMap, type MappedRef, type NamespaceMap } from '../registry/namespaces.js';
+import { loadNamespaceMap, type MappedRef, type NamespaceMap } from '../registry/index.js';
 
 export const PROJECT_NAMESPACES_FILE = 'gantry.namespaces.yaml';
 

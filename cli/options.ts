@@ -15,12 +15,31 @@ export function parseDuration(text: string, flag: string, opts: { positive?: boo
   const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w|y)?$/.exec(text.trim());
   const ms = m ? Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 's']!) : NaN;
   if (!m || (opts.positive && !(ms > 0))) {
-    throw Object.assign(new Error(`${flag} ${JSON.stringify(text)}: expected a ${opts.positive ? 'positive ' : ''}duration such as 1500ms, 20s, 90m, 12h, 30d or 1y`), { exitCode: 2 });
+    throw Object.assign(
+      new Error(
+        `${flag} ${JSON.stringify(text)}: expected a ${opts.positive ? 'positive ' : ''}duration such as 1500ms, 20s, 90m, 12h, 30d or 1y`,
+      ),
+      { exitCode: 2 },
+    );
   }
   return ms;
 }
 
-const UNIT_BYTES: Record<string, number> = { '': 1, k: 1000, kb: 1000, ki: 1024, kib: 1024, m: 1e6, mb: 1e6, mi: 1024 ** 2, mib: 1024 ** 2, g: 1e9, gb: 1e9, gi: 1024 ** 3, gib: 1024 ** 3 };
+const UNIT_BYTES: Record<string, number> = {
+  '': 1,
+  k: 1000,
+  kb: 1000,
+  ki: 1024,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mi: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gi: 1024 ** 3,
+  gib: 1024 ** 3,
+};
 
 /**
  * A size flag → bytes: '268435456', '256MiB', '512Mi', '1GiB', '100MB' (case-insensitive). A
@@ -31,7 +50,9 @@ export function parseByteSize(text: string, flag: string): number {
   const unit = m ? UNIT_BYTES[m[2].toLowerCase()] : undefined;
   const bytes = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
   if (!(bytes > 0) || !Number.isSafeInteger(bytes)) {
-    throw Object.assign(new Error(`${flag} ${JSON.stringify(text)}: expected a positive size such as 268435456, 256MiB or 1GiB`), { exitCode: 2 });
+    throw Object.assign(new Error(`${flag} ${JSON.stringify(text)}: expected a positive size such as 268435456, 256MiB or 1GiB`), {
+      exitCode: 2,
+    });
   }
   return bytes;
 }

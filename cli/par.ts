@@ -6,139 +6,41 @@
  * structure); 2 usage errors. Errors name the file, the reason and the stable PAR_* code.
  */
 import type { Command } from 'commander';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { registerParRegistryCommands } from './par-registry.js';
-import { collect, parseDuration } from './options.js';
-import { atomicWrite } from '../registry/index.js';
-import { cliError, readSeedFile, writeSeedFile } from './keys.js';
+import { existsSync } from 'node:fs';
 import {
-  DEFAULT_PAR_LIMITS,
-  PAR_FORMATS,
-  ParError,
-  createPar,
   decodeSeed,
+  createPar,
   generateSeed,
   insertTarget,
   inspectPar,
   isValidTarget,
   keyTypeOf,
+  PAR_FORMATS,
+  ParError,
   publicKeyFromSeed,
   verifyPar,
   type InspectedPar,
   type ParFormat,
-  type ProviderClaims,
   type VerifiedPar,
 } from '../par/index.js';
+import { cliError, readSeedFile, writeSeedFile } from './keys.js';
+import { collect, parseDuration } from './options.js';
+import { formatFromPath, parErrorToCli, readArchive, readBinaries, subjectSeedPath, writeAtomically } from './par-files.js';
+import { registerParRegistryCommands } from './par-registry.js';
+import { claimRows, claimsSummary, table, targetRows } from './par-tables.js';
 
-
-/** `TARGET=PATH` pairs → target → file bytes. */
-function readBinaries(pairs: string[]): Record<string, Uint8Array> {
-  if (pairs.length === 0) throw cliError('at least one --binary TARGET=PATH is required', 2);
-  const out: Record<string, Uint8Array> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0 || eq === pair.length - 1) throw cliError(`--binary ${JSON.stringify(pair)}: expected TARGET=PATH, e.g. x86_64-linux=./libprovider.so`, 2);
-    const target = pair.slice(0, eq);
-    const path = pair.slice(eq + 1);
-    if (!isValidTarget(target)) {
-      throw cliError(`--binary ${JSON.stringify(pair)}: ${JSON.stringify(target)} is not a target; use <arch>-<os> (e.g. x86_64-linux, aarch64-macos) or world.wasm`, 2);
-    }
-    if (target in out) throw cliError(`--binary: target ${target} given twice`, 2);
-    out[target] = readInput(path, DEFAULT_PAR_LIMITS.maxEntryBytes, 'binary');
-  }
-  return out;
-}
-
-function readInput(path: string, max: number, what: string): Uint8Array {
-  try {
-    const size = statSync(path).size;
-    if (size > max) throw cliError(`${path}: ${what} is ${size} bytes, over the ${max}-byte limit`, 1);
-    return readFileSync(path); // a Buffer is a Uint8Array: no copy
-  } catch (err) {
-    if ((err as { exitCode?: number }).exitCode) throw err;
-    throw cliError(`${path}: cannot read ${what}: ${(err as Error).message}`, 1);
-  }
-}
-
-function readArchive(path: string): Uint8Array {
-  // padding and headers on top of the content limit
-  return readInput(path, DEFAULT_PAR_LIMITS.maxTotalBytes + 1024 * 1024, 'archive');
-}
-
-/** Writes via a temporary file and rename, so a failure never leaves half an archive. */
-function writeAtomically(path: string, data: Uint8Array): void {
-  try {
-    atomicWrite(path, data);
-  } catch (err) {
-    throw cliError(`${path}: cannot write archive: ${(err as Error).message}`, 1);
-  }
-}
-
-function formatFromPath(path: string): ParFormat {
-  if (/\.(tar\.gz|tgz|par\.gz|gz)$/i.test(path)) return 'tar.gz';
-  if (/\.tar$/i.test(path)) return 'tar';
-  return 'zip';
-}
-
-/** Where the generated subject seed goes: next to the archive, named after it. */
-function subjectSeedPath(out: string): string {
-  const stem = basename(out).replace(/\.(par\.gz|tar\.gz|tgz|par|zip|tar|gz)$/i, '');
-  return join(dirname(out), `${stem}.service.nk`);
-}
-
-function parErrorToCli(file: string, err: unknown): never {
-  if (err instanceof ParError) throw cliError(`${file}: ${err.message} [${err.code}]`, 1);
-  throw err;
-}
-
-function iso(seconds: number | undefined): string {
-  return seconds === undefined ? '-' : new Date(seconds * 1000).toISOString();
-}
-
-function claimsSummary(format: ParFormat, claims: ProviderClaims): Record<string, unknown> {
-  return {
-    format,
-    issuer: claims.issuer,
-    subject: claims.subject,
-    name: claims.name,
-    vendor: claims.vendor,
-    capid: claims.capid ?? null,
-    version: claims.version ?? null,
-    revision: claims.revision,
-    issuedAt: claims.issuedAt,
-    expires: claims.expires ?? null,
-    notBefore: claims.notBefore ?? null,
-    jti: claims.jti,
-  };
-}
-
-function table(rows: [string, string][]): string {
-  const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
-}
-
-function claimRows(claims: ProviderClaims): [string, string][] {
-  return [
-    ['name', claims.name ?? '(none)'],
-    ['vendor', claims.vendor],
-    ['capid', claims.capid ?? '-'],
-    ['version', claims.version ?? '-'],
-    ['revision', String(claims.revision)],
-    ['issuer', claims.issuer],
-    ['subject', claims.subject],
-    ['issued', iso(claims.issuedAt)],
-    ['expires', iso(claims.expires)],
-    ...(claims.notBefore !== undefined ? ([['not before', iso(claims.notBefore)]] as [string, string][]) : []),
-  ];
-}
-
-function targetRows(targets: Record<string, { sha256: string; size: number }>, mark?: (t: string) => string): string {
-  const names = Object.keys(targets);
-  const width = Math.max(6, ...names.map((n) => n.length));
-  const lines = [`${'TARGET'.padEnd(width)}  ${'SIZE'.padStart(12)}  SHA-256`];
-  for (const t of names) lines.push(`${t.padEnd(width)}  ${String(targets[t].size).padStart(12)}  ${targets[t].sha256}${mark ? mark(t) : ''}`);
-  return lines.join('\n') + '\n';
+interface CreateFlags {
+  name: string;
+  vendor: string;
+  capid?: string;
+  version?: string;
+  revision: string;
+  issuer: string;
+  subject?: string;
+  binary: string[];
+  format?: string;
+  expires?: string;
+  out: string;
 }
 
 export function registerPar(program: Command): void {
@@ -146,7 +48,14 @@ export function registerPar(program: Command): void {
   // must only be recognised before the subcommand.
   program.enablePositionalOptions();
   const par = program.command('par').description('create, inspect, verify and transfer Provider Archives');
+  registerCreate(par);
+  registerInsert(par);
+  registerInspect(par);
+  registerVerify(par);
+  registerParRegistryCommands(par);
+}
 
+function registerCreate(par: Command): void {
   par
     .command('create')
     .description('create a signed Provider Archive')
@@ -161,61 +70,74 @@ export function registerPar(program: Command): void {
     .option('--format <format>', 'zip | tar | tar.gz (default: from the output name, else zip)')
     .option('--expires <duration>', 'expire the claims after this long: 3600, 90m, 12h, 30d, 1y')
     .requiredOption('-o, --out <file>', 'output archive')
-    .action(async (opts: { name: string; vendor: string; capid?: string; version?: string; revision: string; issuer: string; subject?: string; binary: string[]; format?: string; expires?: string; out: string }) => {
-      if (!/^\d+$/.test(opts.revision)) throw cliError(`--revision ${JSON.stringify(opts.revision)}: expected a non-negative integer`, 2);
-      if (opts.format !== undefined && !PAR_FORMATS.includes(opts.format as ParFormat)) {
-        throw cliError(`--format ${JSON.stringify(opts.format)}: use zip, tar or tar.gz`, 2);
-      }
-      const expires = opts.expires !== undefined ? Math.round(parseDuration(opts.expires, '--expires', { positive: true }) / 1000) : undefined;
-      const binaries = readBinaries(opts.binary);
-      const issuerSeed = readSeedFile(opts.issuer);
-      // checked before a subject key is generated, so a failed create leaves no new files behind
-      const issuerType = decodeSeed(issuerSeed).type;
-      if (issuerType !== 'account') throw cliError(`${opts.issuer}: issuer must be an account seed (SA…), got a ${issuerType} seed`, 1);
-      let subjectSeed: string;
-      let subjectNote = '';
-      if (opts.subject) {
-        subjectSeed = readSeedFile(opts.subject);
-      } else {
-        const path = subjectSeedPath(opts.out);
-        if (existsSync(path)) {
-          subjectSeed = readSeedFile(path);
-          subjectNote = ` (reused ${path})`;
-        } else {
-          subjectSeed = generateSeed('service');
-          writeSeedFile(path, subjectSeed);
-          subjectNote = ` (new key, seed saved to ${path})`;
-        }
-      }
-      const format = (opts.format as ParFormat | undefined) ?? formatFromPath(opts.out);
-      let bytes: Uint8Array;
-      try {
-        bytes = await createPar({
-          name: opts.name,
-          vendor: opts.vendor,
-          capid: opts.capid,
-          version: opts.version,
-          revision: Number(opts.revision),
-          issuerSeed,
-          subjectSeed,
-          binaries,
-          format,
-          expiresInSeconds: expires,
-        });
-      } catch (err) {
-        parErrorToCli(opts.out, err);
-      }
-      writeAtomically(opts.out, bytes);
-      process.stdout.write(
-        table([
-          ['wrote', `${opts.out} (${format}, ${bytes.length} bytes)`],
-          ['issuer', publicKeyFromSeed(issuerSeed)],
-          ['subject', publicKeyFromSeed(subjectSeed) + subjectNote],
-          ['targets', Object.keys(binaries).sort().join(', ')],
-        ]),
-      );
-    });
+    .action(createArchive);
+}
 
+async function createArchive(opts: CreateFlags): Promise<void> {
+  if (!/^\d+$/.test(opts.revision)) throw cliError(`--revision ${JSON.stringify(opts.revision)}: expected a non-negative integer`, 2);
+  if (opts.format !== undefined && !PAR_FORMATS.includes(opts.format as ParFormat)) {
+    throw cliError(`--format ${JSON.stringify(opts.format)}: use zip, tar or tar.gz`, 2);
+  }
+  const expires = opts.expires !== undefined ? Math.round(parseDuration(opts.expires, '--expires', { positive: true }) / 1000) : undefined;
+  const binaries = readBinaries(opts.binary);
+  const issuerSeed = readSeedFile(opts.issuer);
+  // checked before a subject key is generated, so a failed create leaves no new files behind
+  const issuerType = decodeSeed(issuerSeed).type;
+  if (issuerType !== 'account') throw cliError(`${opts.issuer}: issuer must be an account seed (SA…), got a ${issuerType} seed`, 1);
+  const { subjectSeed, subjectNote } = subjectKey(opts);
+  const format = (opts.format as ParFormat | undefined) ?? formatFromPath(opts.out);
+  let bytes: Uint8Array;
+  try {
+    bytes = await createPar({
+      name: opts.name,
+      vendor: opts.vendor,
+      capid: opts.capid,
+      version: opts.version,
+      revision: Number(opts.revision),
+      issuerSeed,
+      subjectSeed,
+      binaries,
+      format,
+      expiresInSeconds: expires,
+    });
+  } catch (err) {
+    parErrorToCli(opts.out, err);
+  }
+  writeAtomically(opts.out, bytes);
+  process.stdout.write(
+    table([
+      ['wrote', `${opts.out} (${format}, ${bytes.length} bytes)`],
+      ['issuer', publicKeyFromSeed(issuerSeed)],
+      ['subject', publicKeyFromSeed(subjectSeed) + subjectNote],
+      ['targets', Object.keys(binaries).sort().join(', ')],
+    ]),
+  );
+}
+
+/**
+ * The subject's seed: --subject, else the one saved next to the output by an earlier create,
+ * else a new one saved there. The note says which, for the summary.
+ */
+function subjectKey(opts: Pick<CreateFlags, 'subject' | 'out'>): { subjectSeed: string; subjectNote: string } {
+  let subjectSeed: string;
+  let subjectNote = '';
+  if (opts.subject) {
+    subjectSeed = readSeedFile(opts.subject);
+  } else {
+    const path = subjectSeedPath(opts.out);
+    if (existsSync(path)) {
+      subjectSeed = readSeedFile(path);
+      subjectNote = ` (reused ${path})`;
+    } else {
+      subjectSeed = generateSeed('service');
+      writeSeedFile(path, subjectSeed);
+      subjectNote = ` (new key, seed saved to ${path})`;
+    }
+  }
+  return { subjectSeed, subjectNote };
+}
+
+function registerInsert(par: Command): void {
   par
     .command('insert')
     .description('add or replace a target in an archive and re-sign it (the archive must verify first)')
@@ -235,46 +157,57 @@ export function registerPar(program: Command): void {
         parErrorToCli(file, err);
       }
     });
+}
 
+function registerInspect(par: Command): void {
   par
     .command('inspect')
     .description('show an archive’s claims and targets (reads it even when the signature is bad)')
     .argument('<file>', 'archive')
     .option('--json', 'print one JSON object')
-    .action(async (file: string, opts: { json?: boolean }) => {
-      const bytes = readArchive(file);
-      let info: InspectedPar;
-      try {
-        info = await inspectPar(bytes);
-      } catch (err) {
-        parErrorToCli(file, err);
-      }
-      if (opts.json) {
-        const targets: Record<string, { sha256: string; size: number; signedSha256: string | null; hashMatches: boolean }> = info.targets;
-        process.stdout.write(
-          JSON.stringify({
-            file,
-            ...claimsSummary(info.format, info.claims),
-            targets,
-            missingTargets: info.missingTargets,
-            hashes: info.claims.hashes,
-            configSchema: info.claims.configSchema ?? null,
-            signature: info.signature,
-            valid: info.problem === null,
-            problem: info.problem,
-          }) + '\n',
-        );
-        return;
-      }
-      const verdict = info.problem ? `FAILS VERIFICATION: ${info.problem.message} [${info.problem.code}]` : 'verifies (signature and hashes)';
-      process.stdout.write(
-        table([['file', `${file} (${info.format}, ${bytes.length} bytes)`], ...claimRows(info.claims), ['signature', info.signature], ['status', verdict]]) +
-          '\n' +
-          targetRows(info.targets, (t) => (info.targets[t].hashMatches ? '' : info.targets[t].signedSha256 ? '  MISMATCH' : '  UNSIGNED')) +
-          info.missingTargets.map((t) => `${t}: signed but missing from the archive\n`).join(''),
-      );
-    });
+    .action(inspectArchive);
+}
 
+async function inspectArchive(file: string, opts: { json?: boolean }): Promise<void> {
+  const bytes = readArchive(file);
+  let info: InspectedPar;
+  try {
+    info = await inspectPar(bytes);
+  } catch (err) {
+    parErrorToCli(file, err);
+  }
+  if (opts.json) {
+    const targets: Record<string, { sha256: string; size: number; signedSha256: string | null; hashMatches: boolean }> = info.targets;
+    process.stdout.write(
+      JSON.stringify({
+        file,
+        ...claimsSummary(info.format, info.claims),
+        targets,
+        missingTargets: info.missingTargets,
+        hashes: info.claims.hashes,
+        configSchema: info.claims.configSchema ?? null,
+        signature: info.signature,
+        valid: info.problem === null,
+        problem: info.problem,
+      }) + '\n',
+    );
+    return;
+  }
+  const verdict = info.problem ? `FAILS VERIFICATION: ${info.problem.message} [${info.problem.code}]` : 'verifies (signature and hashes)';
+  process.stdout.write(
+    table([
+      ['file', `${file} (${info.format}, ${bytes.length} bytes)`],
+      ...claimRows(info.claims),
+      ['signature', info.signature],
+      ['status', verdict],
+    ]) +
+      '\n' +
+      targetRows(info.targets, (t) => (info.targets[t].hashMatches ? '' : info.targets[t].signedSha256 ? '  MISMATCH' : '  UNSIGNED')) +
+      info.missingTargets.map((t) => `${t}: signed but missing from the archive\n`).join(''),
+  );
+}
+
+function registerVerify(par: Command): void {
   par
     .command('verify')
     .description('verify signature, issuer, subject, validity period and hashes; exit 0 valid, 1 invalid, 2 usage')
@@ -282,53 +215,64 @@ export function registerPar(program: Command): void {
     .option('--issuer <key>', 'trusted issuer account key (repeatable); default: any issuer', collect, [])
     .option('--target <target>', 'check and hash only this target, e.g. x86_64-linux')
     .option('--json', 'print one JSON object')
-    .action(async (file: string, opts: { issuer: string[]; target?: string; json?: boolean }) => {
-      for (const key of opts.issuer) {
-        let type: string;
-        try {
-          type = keyTypeOf(key);
-        } catch (err) {
-          throw cliError(`--issuer ${JSON.stringify(key)}: ${(err as Error).message}`, 2);
-        }
-        if (type !== 'account') throw cliError(`--issuer ${key}: is a ${type} key; issuers are account keys (A…)`, 2);
-      }
-      if (opts.target !== undefined && !isValidTarget(opts.target)) {
-        throw cliError(`--target ${JSON.stringify(opts.target)}: use <arch>-<os>, e.g. x86_64-linux`, 2);
-      }
-      const fail = (code: string, message: string): void => {
-        if (opts.json) process.stdout.write(JSON.stringify({ valid: false, code, message, file }) + '\n');
-        else process.stderr.write(`${file}: INVALID: ${message} [${code}]\n`);
-        process.exitCode = 1;
-      };
-      let bytes: Uint8Array;
-      try {
-        bytes = readArchive(file);
-      } catch (err) {
-        fail('PAR_UNREADABLE', (err as Error).message);
-        return;
-      }
-      let result: VerifiedPar;
-      try {
-        result = await verifyPar(bytes, {
-          trustedIssuers: opts.issuer.length > 0 ? opts.issuer : undefined,
-          target: opts.target,
-        });
-      } catch (err) {
-        if (err instanceof ParError) return fail(err.code, err.message);
-        throw err;
-      }
-      if (opts.json) {
-        process.stdout.write(
-          JSON.stringify({ valid: true, code: null, message: 'archive verifies', file, ...claimsSummary(result.format, result.claims), targets: result.targets, target: opts.target ?? null }) + '\n',
-        );
-        return;
-      }
-      const checked = opts.target ? `target ${opts.target}` : `${Object.keys(result.targets).length} target(s)`;
-      const trust = opts.issuer.length > 0 ? 'trusted issuer' : 'any issuer (no --issuer given)';
-      process.stdout.write(
-        `${file}: VALID (${result.format}; signature, ${trust}, ${checked} hashed)\n` + table(claimRows(result.claims)) + '\n' + targetRows(result.targets),
-      );
-    });
+    .action(verifyArchive);
+}
 
-  registerParRegistryCommands(par);
+async function verifyArchive(file: string, opts: { issuer: string[]; target?: string; json?: boolean }): Promise<void> {
+  for (const key of opts.issuer) {
+    let type: string;
+    try {
+      type = keyTypeOf(key);
+    } catch (err) {
+      throw cliError(`--issuer ${JSON.stringify(key)}: ${(err as Error).message}`, 2);
+    }
+    if (type !== 'account') throw cliError(`--issuer ${key}: is a ${type} key; issuers are account keys (A…)`, 2);
+  }
+  if (opts.target !== undefined && !isValidTarget(opts.target)) {
+    throw cliError(`--target ${JSON.stringify(opts.target)}: use <arch>-<os>, e.g. x86_64-linux`, 2);
+  }
+  const fail = (code: string, message: string): void => {
+    if (opts.json) process.stdout.write(JSON.stringify({ valid: false, code, message, file }) + '\n');
+    else process.stderr.write(`${file}: INVALID: ${message} [${code}]\n`);
+    process.exitCode = 1;
+  };
+  let bytes: Uint8Array;
+  try {
+    bytes = readArchive(file);
+  } catch (err) {
+    fail('PAR_UNREADABLE', (err as Error).message);
+    return;
+  }
+  let result: VerifiedPar;
+  try {
+    result = await verifyPar(bytes, {
+      trustedIssuers: opts.issuer.length > 0 ? opts.issuer : undefined,
+      target: opts.target,
+    });
+  } catch (err) {
+    if (err instanceof ParError) return fail(err.code, err.message);
+    throw err;
+  }
+  if (opts.json) {
+    process.stdout.write(
+      JSON.stringify({
+        valid: true,
+        code: null,
+        message: 'archive verifies',
+        file,
+        ...claimsSummary(result.format, result.claims),
+        targets: result.targets,
+        target: opts.target ?? null,
+      }) + '\n',
+    );
+    return;
+  }
+  const checked = opts.target ? `target ${opts.target}` : `${Object.keys(result.targets).length} target(s)`;
+  const trust = opts.issuer.length > 0 ? 'trusted issuer' : 'any issuer (no --issuer given)';
+  process.stdout.write(
+    `${file}: VALID (${result.format}; signature, ${trust}, ${checked} hashed)\n` +
+      table(claimRows(result.claims)) +
+      '\n' +
+      targetRows(result.targets),
+  );
 }

@@ -18,7 +18,7 @@ export function registerApiserverCommand(sandbox: Command): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw Object.assign(new Error(`--port must be an integer between 0 and 65535, got "${o.port}"`), { exitCode: 2 });
       }
-      const { startApiServer } = await import('../sandbox/apiserver/index.js');
+      const { startApiServer } = await import('../apiserver/index.js');
       const log = logger('apiserver');
       const api = await startApiServer({ port, host: o.host, stateDir: o.stateDir, token: o.token });
       log.info({ url: api.url, kubeconfig: api.kubeconfigPath }, 'API emulator listening');

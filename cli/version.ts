@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { apiVersion } from '../api/common.js';
+import { apiVersion } from '../api/index.js';
 import { ABI_VERSION } from '../agent/host/abi.js';
 import { packageRoot } from '../runtime/paths.js';
 
@@ -31,7 +31,14 @@ export function versionInfo(): VersionInfo {
   } catch {
     // not built by scripts/build.mjs (e.g. run from sources): no commit to report
   }
-  return { version: pkg.version, commit: built.commit, dirty: built.dirty || undefined, abiVersion: ABI_VERSION, apiVersion, node: process.version };
+  return {
+    version: pkg.version,
+    commit: built.commit,
+    dirty: built.dirty || undefined,
+    abiVersion: ABI_VERSION,
+    apiVersion,
+    node: process.version,
+  };
 }
 
 /** One line, e.g. `gantry 0.1.0 (commit 1a2b3c4d5e6f, provider ABI v1, API gantry.dev/v1alpha1)` */

@@ -23,8 +23,18 @@
  */
 import { errors as natsErrors, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
-  ANONYMOUS_CALLER, CallErrorCodes, HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
-  callSubjectFor, capabilitySubject, instanceSubject, providerSubject, type CallErrorCode,
+  ANONYMOUS_CALLER,
+  CallErrorCodes,
+  HEADER_ERROR,
+  HEADER_ERROR_MESSAGE,
+  HEADER_INSTANCE,
+  HEADER_PROVIDER_CODE,
+  HEADER_TIMEOUT,
+  callSubjectFor,
+  capabilitySubject,
+  instanceSubject,
+  providerSubject,
+  type CallErrorCode,
 } from './protocol.js';
 import { authRefusal, callerKey, onConnectionLost, whenConnected } from './nats.js';
 
@@ -138,10 +148,12 @@ export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<
   if (!o.op) throw new CallError('BAD_TARGET', 'an operation is required');
   const timeout = o.timeoutMs ?? 5000;
   const policy = typeof o.retry === 'number' ? { retries: o.retry } : (o.retry ?? { retries: 0 });
-  if (!Number.isInteger(policy.retries) || policy.retries < 0) throw new CallError('BAD_TARGET', `retries must be a whole number ≥ 0, got ${policy.retries}`);
+  if (!Number.isInteger(policy.retries) || policy.retries < 0)
+    throw new CallError('BAD_TARGET', `retries must be a whole number ≥ 0, got ${policy.retries}`);
   const retryable = policy.onConnectionLoss === false ? ['NO_RESPONDERS', 'OVERLOADED'] : RETRYABLE_CODES;
   const perAttempt = policy.attemptTimeoutMs;
-  if (perAttempt !== undefined && !(perAttempt > 0)) throw new CallError('BAD_TARGET', `attemptTimeoutMs must be positive, got ${perAttempt}`);
+  if (perAttempt !== undefined && !(perAttempt > 0))
+    throw new CallError('BAD_TARGET', `attemptTimeoutMs must be positive, got ${perAttempt}`);
   const base = policy.baseDelayMs ?? 50;
   const cap = policy.maxDelayMs ?? 1000;
   const started = Date.now();
@@ -177,7 +189,10 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
   // buffer: a reply to a request sent across the switch can be lost and surface only as TIMEOUT
   const started = Date.now();
   if (!(await whenConnected(nc, timeout))) {
-    throw new CallError('CONNECTION_LOST', `no NATS server took the connection back within ${timeout} ms while calling ${describe(o)}; the call was not sent`);
+    throw new CallError(
+      'CONNECTION_LOST',
+      `no NATS server took the connection back within ${timeout} ms while calling ${describe(o)}; the call was not sent`,
+    );
   }
   timeout = Math.max(1, timeout - (Date.now() - started));
   const h = natsHeaders();
@@ -192,7 +207,14 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
       stopWatching = onConnectionLost(nc, (server) => {
         // a server that drops the connection for expired or revoked credentials said so first
         const refused = authRefusal(nc);
-        reject(refused ? translate(refused, o, overall) : new CallError('CONNECTION_LOST', `the connection to NATS server ${server} was lost while calling ${describe(o)}; the call may or may not have run (the client reconnects to another server)`));
+        reject(
+          refused
+            ? translate(refused, o, overall)
+            : new CallError(
+                'CONNECTION_LOST',
+                `the connection to NATS server ${server} was lost while calling ${describe(o)}; the call may or may not have run (the client reconnects to another server)`,
+              ),
+        );
       });
     });
     const req = nc.request(subject, data, { headers: h, timeout });
@@ -216,7 +238,12 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
   if (code) {
     const known = (CallErrorCodes as readonly string[]).includes(code) ? (code as CallErrorCode) : 'PROVIDER_ERROR';
     const pc = msg.headers?.get(HEADER_PROVIDER_CODE);
-    throw new CallError(known, `${describe(o)}${instance ? ` (instance ${instance})` : ''}: ${code}: ${msg.headers?.get(HEADER_ERROR_MESSAGE) || 'no message'}`, instance || undefined, pc ? Number(pc) : undefined);
+    throw new CallError(
+      known,
+      `${describe(o)}${instance ? ` (instance ${instance})` : ''}: ${code}: ${msg.headers?.get(HEADER_ERROR_MESSAGE) || 'no message'}`,
+      instance || undefined,
+      pc ? Number(pc) : undefined,
+    );
   }
   return { instance, reply: msg.data };
 }
@@ -224,8 +251,11 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
 /** Whether a failed NATS request found nobody subscribed (the client reports it in three shapes). */
 export function isNoResponders(e: unknown): boolean {
   const cause = (e as { cause?: unknown }).cause;
-  return e instanceof natsErrors.NoRespondersError || cause instanceof natsErrors.NoRespondersError
-    || (e instanceof natsErrors.RequestError && e.isNoResponders());
+  return (
+    e instanceof natsErrors.NoRespondersError ||
+    cause instanceof natsErrors.NoRespondersError ||
+    (e instanceof natsErrors.RequestError && e.isNoResponders())
+  );
 }
 
 /**
@@ -236,9 +266,17 @@ export function isNoResponders(e: unknown): boolean {
 export function isForbidden(e: unknown): boolean {
   const err = e as Error;
   const cause = (err as { cause?: unknown }).cause;
-  return [err, cause].some((x) => x instanceof natsErrors.PermissionViolationError || x instanceof natsErrors.AuthorizationError
-    || x instanceof natsErrors.UserAuthenticationExpiredError)
-    || /permissions violation|authorization violation|authentication (expired|revoked)/i.test(`${err?.message ?? ''} ${(cause as Error | undefined)?.message ?? ''}`);
+  return (
+    [err, cause].some(
+      (x) =>
+        x instanceof natsErrors.PermissionViolationError ||
+        x instanceof natsErrors.AuthorizationError ||
+        x instanceof natsErrors.UserAuthenticationExpiredError,
+    ) ||
+    /permissions violation|authorization violation|authentication (expired|revoked)/i.test(
+      `${err?.message ?? ''} ${(cause as Error | undefined)?.message ?? ''}`,
+    )
+  );
 }
 
 function translate(e: unknown, o: CallTarget, timeout: number): CallError {
@@ -251,7 +289,10 @@ function translate(e: unknown, o: CallTarget, timeout: number): CallError {
     return new CallError('TIMEOUT', `${describe(o)} did not answer within ${timeout} ms`);
   }
   if (isForbidden(err)) {
-    return new CallError('FORBIDDEN', `the membrane refused this call to ${describe(o)}: ${err.message}; it needs a CapabilityGrant for this operation that has not expired or been revoked (gantry grant creds)`);
+    return new CallError(
+      'FORBIDDEN',
+      `the membrane refused this call to ${describe(o)}: ${err.message}; it needs a CapabilityGrant for this operation that has not expired or been revoked (gantry grant creds)`,
+    );
   }
   if (/max_payload|MAX_PAYLOAD/i.test(err.message)) {
     return new CallError('PAYLOAD_TOO_LARGE', `${describe(o)}: ${err.message}`);

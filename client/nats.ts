@@ -16,14 +16,25 @@
  * subjects (client/call.ts).
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, errors as natsErrors, nkeyAuthenticator, nkeys, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import {
+  connect,
+  credsAuthenticator,
+  errors as natsErrors,
+  nkeyAuthenticator,
+  nkeys,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node';
 import { inboxPrefix } from './protocol.js';
 
 export type NatsConnectErrorCode = 'NATS_UNAVAILABLE' | 'NATS_AUTH_FAILED' | 'NATS_TLS_FAILED';
 
 export class NatsConnectError extends Error {
   override name = 'NatsConnectError';
-  constructor(readonly code: NatsConnectErrorCode, message: string) {
+  constructor(
+    readonly code: NatsConnectErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -47,7 +58,10 @@ export interface NatsOptions {
 
 /** The server URLs of `--nats a,b,c` (or an array of them), trimmed, empty ones dropped. */
 export function natsServers(servers: string | string[]): string[] {
-  return (Array.isArray(servers) ? servers : [servers]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return (Array.isArray(servers) ? servers : [servers])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
@@ -61,11 +75,15 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
   };
   if (o.connectTimeoutMs) opts.timeout = o.connectTimeoutMs;
   if (o.token) opts.token = o.token;
-  if (o.user !== undefined) { opts.user = o.user; opts.pass = o.pass; }
+  if (o.user !== undefined) {
+    opts.user = o.user;
+    opts.pass = o.pass;
+  }
   if (o.nkeySeed) {
     const seed = o.nkeySeed.trim();
     // Checked here: a malformed seed would otherwise fail deep in the handshake.
-    if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw new NatsConnectError('NATS_AUTH_FAILED', 'nats.nkeySeed is not a user nkey seed (58 base32 characters starting with SU)');
+    if (!/^SU[A-Z2-7]{56}$/.test(seed))
+      throw new NatsConnectError('NATS_AUTH_FAILED', 'nats.nkeySeed is not a user nkey seed (58 base32 characters starting with SU)');
     opts.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
     opts.inboxPrefix = inboxPrefix(nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey());
   }
@@ -106,7 +124,8 @@ export function credsUserKey(text: string, where = 'the creds file'): string {
   } catch {
     sub = undefined;
   }
-  if (typeof sub !== 'string' || !/^U[A-Z2-7]{55}$/.test(sub)) throw new NatsConnectError('NATS_AUTH_FAILED', `${where} holds no user JWT with a user key as its subject`);
+  if (typeof sub !== 'string' || !/^U[A-Z2-7]{55}$/.test(sub))
+    throw new NatsConnectError('NATS_AUTH_FAILED', `${where} holds no user JWT with a user key as its subject`);
   return sub;
 }
 
@@ -141,7 +160,11 @@ export async function connectNats(o: NatsOptions): Promise<NatsConnection> {
   watchLoss(nc); // from the start, so a loss before the first call is known to whenConnected
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'error' && (s.error instanceof natsErrors.AuthorizationError || s.error instanceof natsErrors.UserAuthenticationExpiredError)) authRefusals.set(nc, s.error);
+      if (
+        s.type === 'error' &&
+        (s.error instanceof natsErrors.AuthorizationError || s.error instanceof natsErrors.UserAuthenticationExpiredError)
+      )
+        authRefusals.set(nc, s.error);
     }
   })().catch(() => {});
   return nc;
@@ -155,7 +178,7 @@ interface LossWatch {
 const lossWatches = new WeakMap<NatsConnection, LossWatch>();
 
 function watchLoss(nc: NatsConnection): LossWatch {
-  let w = lossWatches.get(nc);
+  const w = lossWatches.get(nc);
   if (w) return w;
   const watch: LossWatch = { listeners: new Set() };
   lossWatches.set(nc, watch);
@@ -202,7 +225,9 @@ export async function whenConnected(nc: NatsConnection, timeoutMs: number): Prom
   // (credentials expired or revoked: FORBIDDEN)
   if (!down || nc.isClosed()) return true;
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), Math.max(0, timeoutMs)); });
+  const late = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), Math.max(0, timeoutMs));
+  });
   try {
     return await Promise.race([down.back.then(() => true as const), nc.closed().then(() => true as const), late]);
   } finally {
@@ -224,18 +249,27 @@ export function connectError(e: unknown, o: NatsOptions): NatsConnectError {
   const err = e as Error & { code?: string };
   const where = `NATS at ${String(servers)}`;
   const cause = (err as { cause?: unknown }).cause as (Error & { code?: string }) | undefined;
-  if (err instanceof natsErrors.AuthorizationError || err instanceof natsErrors.UserAuthenticationExpiredError
-    || /authorization violation|authentication (expired|timeout)|user authentication/i.test(err.message ?? '')) {
+  if (
+    err instanceof natsErrors.AuthorizationError ||
+    err instanceof natsErrors.UserAuthenticationExpiredError ||
+    /authorization violation|authentication (expired|timeout)|user authentication/i.test(err.message ?? '')
+  ) {
     return new NatsConnectError('NATS_AUTH_FAILED', `${where} refused this host's credentials: ${err.message}`);
   }
   const tls = [err, cause].find((x) => x && ((x.code && TLS_CODE.test(x.code)) || /\btls\b|certificate/i.test(x.message ?? '')));
   if (tls) {
-    return new NatsConnectError('NATS_TLS_FAILED', `TLS with ${where} failed: ${tls.message}${tls.code ? ` (${tls.code})` : ''}; check nats.tls (caFile, certFile, keyFile)`);
+    return new NatsConnectError(
+      'NATS_TLS_FAILED',
+      `TLS with ${where} failed: ${tls.message}${tls.code ? ` (${tls.code})` : ''}; check nats.tls (caFile, certFile, keyFile)`,
+    );
   }
   // A server that verifies client certificates closes a connection without one after the
   // handshake, and the client only notices at its connect timeout.
   if (err instanceof natsErrors.TimeoutError && o.tls && !o.tls.certFile) {
-    return new NatsConnectError('NATS_TLS_FAILED', `${where} did not answer after the TLS handshake within the connect timeout: if it verifies client certificates (tls verify), give nats.tls.certFile and keyFile`);
+    return new NatsConnectError(
+      'NATS_TLS_FAILED',
+      `${where} did not answer after the TLS handshake within the connect timeout: if it verifies client certificates (tls verify), give nats.tls.certFile and keyFile`,
+    );
   }
   return new NatsConnectError('NATS_UNAVAILABLE', `cannot connect to ${where}: ${err.message}`);
 }

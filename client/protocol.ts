@@ -55,7 +55,9 @@ export const DEFAULT_LINK = 'default';
  */
 export function subjectToken(s: string): string {
   if (!s) throw new Error('empty subject token');
-  return s.replace(/[%.*>\s\p{Cc}]/gu, (ch) => [...Buffer.from(ch, 'utf8')].map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join(''));
+  return s.replace(/[%.*>\s\p{Cc}]/gu, (ch) =>
+    [...Buffer.from(ch, 'utf8')].map((b) => '%' + b.toString(16).toUpperCase().padStart(2, '0')).join(''),
+  );
 }
 
 /** Decode a token made by subjectToken. */

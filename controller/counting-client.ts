@@ -19,9 +19,13 @@ export function resourceOfPath(path: string): string {
 export class CountingClient extends KubeClient {
   // label lookups cost more than the count: one bound child per method+path (bounded)
   private readonly counters = new Map<string, { inc(): void }>();
-  constructor(kc: KubeConfig, private readonly metrics: ControllerMetrics) {
+  constructor(
+    kc: KubeConfig,
+    private readonly metrics: ControllerMetrics,
+  ) {
     super(kc);
   }
+  // biome-ignore lint/suspicious/noExplicitAny: the base class's signature
   override request<T = any>(method: string, path: string, opts?: RequestOptions): Promise<T> {
     const key = method + path;
     let c = this.counters.get(key);

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
+import { kubeTime } from '../runtime/toolkit/time.js';
 
 export interface EventTarget {
   apiVersion: string;
@@ -29,8 +30,9 @@ export class EventRecorder {
     const last = this.recent.get(key);
     if (last !== undefined && now - last < (this.opts.dedupWindowMs ?? 600_000)) return;
     this.recent.set(key, now);
-    if (this.recent.size > 10_000) for (const [k, t] of this.recent) if (now - t > (this.opts.dedupWindowMs ?? 600_000)) this.recent.delete(k);
-    const ts = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    if (this.recent.size > 10_000)
+      for (const [k, t] of this.recent) if (now - t > (this.opts.dedupWindowMs ?? 600_000)) this.recent.delete(k);
+    const ts = kubeTime(now);
     const event = {
       apiVersion: 'v1',
       kind: 'Event',

@@ -1,44 +1,37 @@
 /**
- * The Gantry controller's manager: it wires informers (Providers, ProviderInstances, Nodes,
- * agent Leases) to the caches the reconciler reads — the instance index with its expectations
- * (instance-index.ts), the node views with their Lease timers (node-views.ts), pull secrets
- * (pull-secret-cache.ts) — turns events into keys on one work queue, and, while it holds the
- * leader Lease, runs the Provider reconciler (reconcile/) over that queue. Informers run on
- * standbys too, so a takeover starts from warm caches. Nothing here decides anything about a
- * Provider; that is reconcile/'s job.
+ * The Gantry controller: a manager (manager.ts) running one reconciler per kind, each in its
+ * own folder with its own work queue and typed keys —
+ *   providers/    Providers → ProviderInstances (resolve, heal, roll out, schedule, status);
+ *   credentials/  each instance's pull credential sweep and, with the membrane, host credential;
+ *   grants/       CapabilityGrants and the membrane's account (with the membrane).
+ * Informers run on standbys too, so a takeover starts from warm caches; reconcilers run only
+ * while this replica holds the leader Lease. Nothing here decides anything about an object.
  *
  *   const c = await startController({ kubeConfig, namespace: 'gantry-system' });
  *   c.isLeader(); await c.stop();
  */
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { group, version, defaultNamespace, agentLeaseName, type CapabilityGrant, type Provider, type ProviderInstance } from '../api/index.js';
-import { InstancePullCredentials, registryPullTokenMinter } from './instance-pull-creds.js';
-import { grantsPath, InstanceCredentials, reconcileGrant, type MembraneConfig } from './membrane.js';
-import type { KubeConfig } from '../runtime/kube.js';
-import { CountingClient } from './counting-client.js';
-import { Informer } from '../runtime/informer.js';
-import { parseListenAddr } from '../runtime/metrics-server.js';
-import { logger } from '../runtime/log.js';
-import { EventRecorder } from './events.js';
-import { LeaderElector } from './leader.js';
-import { ControllerMetrics, serveMetrics, type MetricsServer } from './metrics.js';
-import { reconcileProvider, type ReconcilerDeps } from './reconcile/index.js';
-import { InstanceWriter } from './reconcile/writes.js';
-import { InstanceIndex } from './instance-index.js';
-import { NodeViews } from './node-views.js';
-import { FailedNodes } from './failed-nodes.js';
-import { PullSecretCache } from './pull-secret-cache.js';
-import { CachingResolver, type ArchiveResolver } from './resolve.js';
-import { registryResolver } from './registry-resolver.js';
-import type { LeaseLike, NodeLike } from './scheduling/nodes.js';
-import { WorkQueue } from './workqueue.js';
-import { Limiter } from './limiter.js';
-import { GantryError } from '../runtime/errors.js';
+import { hostname } from 'node:os';
+import { defaultNamespace, group, version } from '../api/index.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
-import { RegistryLogWitness } from './log-witness.js';
-
-const PULL_CREDS_SWEEP = 'sweep:pull-credentials';
+import { GantryError } from '../runtime/errors.js';
+import type { KubeConfig } from '../runtime/kube.js';
+import { logger } from '../runtime/log.js';
+import { parseListenAddr } from '../runtime/metrics-server.js';
+import { CountingClient } from './counting-client.js';
+import { InstanceCredentials } from './credentials/host.js';
+import { InstancePullCredentials, registryPullTokenMinter } from './credentials/pull.js';
+import { hostCredentialsReconciler, pullCredentialsReconciler } from './credentials/reconcilers.js';
+import { EventRecorder } from './events.js';
+import { grantsReconciler } from './grants/reconciler.js';
+import { grantInformer, instanceInformer, providerInformer } from './informers.js';
+import { Manager } from './manager.js';
+import type { MembraneConfig } from './membrane.js';
+import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.js';
+import { RegistryLogWitness } from './providers/archive/log-witness.js';
+import { registryResolver } from './providers/archive/registry-resolver.js';
+import { type ArchiveResolver, CachingResolver } from './providers/archive/resolver.js';
+import { nodeInformer, type ProvidersOptions, providersReconciler } from './providers/reconciler.js';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -64,13 +57,19 @@ export interface ControllerOptions {
   latestRecheckMs?: number;
   /** Every Provider is reconciled again this often, changed or not (default 30 s). */
   resyncMs?: number;
-  /** How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s): a rotation reaches instances' credentials within about this. */
+  /**
+   * How long a pull secret read counts as fresh before a reconcile reads it again (default 30 s):
+   * a rotation reaches instances' credentials within about this.
+   */
   pullSecretTtlMs?: number;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
   namespaces?: NamespaceMap;
-  /** Trusted transparency-log verifier keys (--log-key): resolved revisions are checked against their repository's log (controller/log-witness.ts). */
+  /**
+   * Trusted transparency-log verifier keys (--log-key): resolved revisions are checked against
+   * their repository's log (controller/providers/archive/log-witness.ts).
+   */
   logKeys?: string[];
   /** Refuse repositories without a log, for every Provider (--require-log). */
   requireLog?: boolean;
@@ -82,7 +81,7 @@ export interface ControllerOptions {
   /** Informer watch timeout (default 60 s) — tests shorten it to exercise the watchdog. */
   watchTimeoutSeconds?: number;
   /**
-   * The membrane (controller/membrane.ts): with it the controller mints host credentials for
+   * The membrane (controller/membrane.ts, grants/, credentials/host.ts): with it the controller mints host credentials for
    * every instance and reconciles CapabilityGrants; without it neither happens.
    */
   membrane?: MembraneConfig;
@@ -100,10 +99,7 @@ export interface RunningController {
 }
 
 const leaseName = 'gantry-controller';
-
-const expectationTtlMs = 60_000;
-/** Instance status changes within this window share one reconcile of their Provider. */
-const coalesceMs = 50;
+const defaultElection = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
 
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
@@ -112,241 +108,65 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const log = logger('controller', { identity });
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
-  const events = new EventRecorder(client, log, { host: identity });
-  const resolver = new CachingResolver(opts.resolver ?? registryResolver({ plainHttpRegistries: opts.plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes }), { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs });
-  const informerOpts = { client, watchTimeoutSeconds: opts.watchTimeoutSeconds };
-
-  const providers = new Informer<Provider>({ ...informerOpts, path: `/apis/${group}/${version}/providers`, name: 'providers' });
-  const instances = new Informer<ProviderInstance>({ ...informerOpts, path: `/apis/${group}/${version}/providerinstances`, name: 'providerinstances', pageSize: 2000 });
-  const nodes = new Informer<NodeLike & { metadata: { name: string } }>({ ...informerOpts, path: '/api/v1/nodes', name: 'nodes', pageSize: 2000 });
-  const leases = new Informer<LeaseLike & { metadata: { name: string } }>({ ...informerOpts, path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, name: 'agent-leases', pageSize: 2000 });
-
-  const grants = opts.membrane ? new Informer<CapabilityGrant & { metadata: { name: string } }>({ ...informerOpts, path: grantsPath(), name: 'capabilitygrants' }) : undefined;
-  const informersList = () => [providers, instances, nodes, leases, ...(grants ? [grants] : [])];
-
-  const queue = new WorkQueue({
-    concurrency: opts.concurrency ?? 8,
-    onError: (key, err, attempt) => {
-      metrics.failures.inc({ reason: 'ReconcileError' });
-      log.warn({ provider: key, attempt, err: (err as Error).message }, 'reconcile failed; will retry');
-    },
-  });
-  const keyOf = (o: { metadata: { namespace?: string; name: string } }) => `${o.metadata.namespace}/${o.metadata.name}`;
-  const index = new InstanceIndex(expectationTtlMs);
-  const enqueueAll = () => {
-    queue.add(PULL_CREDS_SWEEP);
-    for (const p of providers.list()) queue.add(keyOf(p));
-    for (const pk of index.providerKeys()) queue.add(pk);
-  };
-  const enqueueNode = (node: string) => {
-    for (const pk of index.providersOn(node)) queue.add(pk);
-  };
-  const views = new NodeViews({
-    node: (name) => nodes.get(name),
-    lease: (node) => leases.get(agentLeaseName(node), namespace),
-    graceMs: opts.agentLeaseGraceMs ?? 20_000,
-    onAgentLive: enqueueAll,
-    onAgentLost: enqueueNode,
-  });
-
-  // events only enqueue keys
-  // The membrane's own queue: grants (grant:<ns>/<name>), instance credentials
-  // (instance:<ns>/<name>), the sweep of credentials of gone instances (sweep) and the
-  // account push (push).
-  const membraneQueue = new WorkQueue({
-    concurrency: 2,
-    onError: (key, err, attempt) => log.warn({ key, attempt, err: (err as Error).message }, 'membrane reconcile failed; will retry'),
-  });
-  const creds = opts.membrane ? new InstanceCredentials(opts.membrane, client, namespace, log) : undefined;
-  const membraneAll = () => {
-    if (!opts.membrane) return;
-    for (const g of grants?.list() ?? []) membraneQueue.add(`grant:${keyOf(g)}`);
-    for (const i of instances.list()) membraneQueue.add(`instance:${keyOf(i)}`);
-    membraneQueue.add('sweep');
-    membraneQueue.add('push');
-  };
-  if (opts.membrane) {
-    instances.addHandler({
-      add: (i) => membraneQueue.add(`instance:${keyOf(i)}`),
-      update: (i) => { if (i.metadata.deletionTimestamp) membraneQueue.add('sweep'); },
-      delete: () => membraneQueue.add('sweep'),
-    });
-    grants!.addHandler({
-      add: (g) => membraneQueue.add(`grant:${keyOf(g)}`),
-      update: (g, old) => {
-        if (g.metadata.generation !== old.metadata.generation || g.metadata.deletionTimestamp !== old.metadata.deletionTimestamp || !jsonEqualShallow(g.metadata.finalizers, old.metadata.finalizers)) membraneQueue.add(`grant:${keyOf(g)}`);
-      },
-      delete: () => {},
-    });
-  }
-  const membraneHandler = async (key: string) => {
-    if (key === 'push') {
-      // Merge the servers' revocation list, then push ours: a NATS that lost its resolver
-      // volume gets the current list back within one resync.
-      await opts.membrane!.authority.syncRevocations(opts.membrane!.servers).catch(() => {});
-      return opts.membrane!.authority.pushAccount(opts.membrane!.servers);
-    }
-    if (key === 'sweep') {
-      return creds!.sweep((ns, name, uid) => { const i = instances.get(name, ns); return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp; });
-    }
-    const [kind, k] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-    if (kind === 'instance') {
-      const [ns, name] = k.split('/');
-      const i = instances.get(name, ns);
-      if (i) await creds!.ensure(i);
-      return;
-    }
-    return reconcileGrant({ membrane: opts.membrane, client, grants: { get: (n, ns) => grants!.get(n, ns), list: () => grants!.list() }, requeue: (g) => membraneQueue.add(`grant:${g}`), log }, k);
-  };
-
-  instances.addHandler({
-    add: (i) => enqueue(index.observeAdd(i)),
-    // bursts of status updates (agents starting many instances) coalesce into one reconcile
-    update: (i, old) => enqueue(index.observeUpdate(i, old), coalesceMs),
-    delete: (i) => {
-      enqueue(index.observeDelete(i));
-      if (i.spec?.archive?.pullSecrets?.length) queue.add(PULL_CREDS_SWEEP);
-    },
-  });
-  function enqueue(pk: string | undefined, afterMs?: number) {
-    if (pk === undefined) return;
-    if (afterMs) queue.addAfter(pk, afterMs);
-    else queue.add(pk);
-  }
-  providers.addHandler({
-    add: (p) => queue.add(keyOf(p)),
-    update: (p, old) => {
-      // status-only writes (our own) need no reconcile
-      if (p.metadata.generation !== old.metadata.generation || p.metadata.deletionTimestamp !== old.metadata.deletionTimestamp || !old.metadata.generation) queue.add(keyOf(p));
-    },
-    delete: (p) => queue.add(keyOf(p)),
-  });
-  const nodeSig = (n: NodeLike) => JSON.stringify([n.metadata.labels, n.spec?.unschedulable, n.spec?.taints, (n.status?.conditions ?? []).find((c) => c.type === 'Ready')?.status]);
-  nodes.addHandler({
-    add: (n) => { views.nodeChanged(n.metadata.name); enqueueAll(); },
-    update: (n, old) => {
-      if (nodeSig(n) === nodeSig(old)) return;
-      views.nodeChanged(n.metadata.name);
-      enqueueAll();
-    },
-    delete: (n) => { views.nodeChanged(n.metadata.name); enqueueAll(); },
-  });
-  leases.addHandler({ add: (l) => views.leaseChanged(l), update: (l) => views.leaseChanged(l), delete: (l) => views.leaseChanged(l, true) });
-
-  const pullSecrets = new PullSecretCache(client, (pk) => queue.add(pk), { ttlMs: opts.pullSecretTtlMs });
-  const pullCreds = new InstancePullCredentials(client, namespace, log, registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries }));
-  const deps: ReconcilerDeps = {
-    pullCreds,
-    providers,
-    instances: index,
-    nodes: views,
-    pullSecrets,
-    failedNodes: new FailedNodes(),
-    resolver,
-    namespaces: opts.namespaces,
-    logWitness: opts.logKeys?.length || opts.requireLog
-      ? new RegistryLogWitness({ verifierKeys: opts.logKeys ?? [], requireLog: opts.requireLog, plainHttpRegistries: opts.plainHttpRegistries, recheckMs: opts.logRecheckMs, metrics })
-      : undefined,
-    trustedIssuers: opts.trustedIssuers ?? [],
-    writer: new InstanceWriter(client, new Limiter(opts.writeConcurrency ?? 64), index, metrics, (node) => !!views.all().get(node)?.agentLive),
+  const m = new Manager({
     client,
-    events,
-    metrics,
     log,
-  };
-
-  const handler = async (key: string) => {
-    if (key === PULL_CREDS_SWEEP) {
-      // instance pull credentials of gone instances (no slash: never a Provider key)
-      return pullCreds.sweep((ns, name, uid) => { const i = instances.get(name, ns); return !!i && i.metadata.uid === uid && !i.metadata.deletionTimestamp; });
-    }
-    const end = metrics.reconcileDuration.startTimer();
-    try {
-      const r = await reconcileProvider(deps, key);
-      end({ result: 'ok' });
-      return r ?? undefined;
-    } catch (err) {
-      end({ result: 'error' });
-      throw err;
-    } finally {
-      metrics.queueDepth.set(queue.depth);
-    }
-  };
-
-  // fail fast with an actionable message rather than retrying a list that can never work
-  try {
-    await client.get(`/apis/${group}/${version}`);
-  } catch (err) {
-    const code = (err as { code?: number }).code;
-    client.close();
-    if (code === 404) throw new GantryError('CRDS_MISSING', `the Gantry CRDs (${group}/${version}) are not installed; run \`kubectl apply -f crds/\``);
-    throw new GantryError('API_UNREACHABLE', `cannot reach the Kubernetes API at ${opts.kubeConfig.getCurrentCluster()?.server}: ${(err as Error).message}`);
-  }
-  await Promise.all(informersList().map((i) => i.start()));
-  log.info({ namespace, providers: providers.list().length, instances: instances.list().length, nodes: nodes.list().length, grants: grants?.list().length }, 'caches synced');
-  const stopInformers = () => Promise.all(informersList().map((i) => i.stop()));
+    watchTimeoutSeconds: opts.watchTimeoutSeconds,
+    election: { namespace, name: leaseName, identity, ...(opts.leaderElection ?? defaultElection) },
+    resyncMs: opts.resyncMs ?? 30_000,
+    onLeading: (leading) => metrics.leader.set(leading ? 1 : 0),
+  });
+  const shared = { informers: m, client, log, metrics };
+  const mint = registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries });
+  const pullCreds = new InstancePullCredentials(client, namespace, log, mint);
+  const events = new EventRecorder(client, log, { host: identity });
+  m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
+  m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
   if (opts.membrane) {
-    // The revocation list lives in the account JWT the servers hold: recover it before minting.
-    await opts.membrane.authority.syncRevocations(opts.membrane.servers).catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
+    m.register(hostCredentialsReconciler({ ...shared, creds: new InstanceCredentials(opts.membrane, client, namespace, log) }));
+    m.register(grantsReconciler({ ...shared, membrane: opts.membrane }));
   }
+
+  await preflight(client, opts.kubeConfig);
+  await m.startInformers();
+  log.info(
+    {
+      namespace,
+      providers: providerInformer(m).list().length,
+      instances: instanceInformer(m).list().length,
+      nodes: nodeInformer(m).list().length,
+      grants: opts.membrane ? grantInformer(m).list().length : undefined,
+    },
+    'caches synced',
+  );
+  // The revocation list lives in the account JWT the servers hold: recover it before minting.
+  await opts.membrane?.authority
+    .syncRevocations(opts.membrane.servers)
+    .catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
 
   // served before the election starts, so a port in use fails the start without leaving a leader behind
   let server: MetricsServer | undefined;
   if (opts.metricsAddr) {
     try {
-      server = await serveMetrics(opts.metricsAddr, metrics, () => providers.hasSynced && instances.hasSynced && nodes.hasSynced && leases.hasSynced);
+      server = await serveMetrics(opts.metricsAddr, metrics, () => m.synced());
     } catch (err) {
-      await stopInformers();
+      await m.stopInformers();
       client.close();
       throw err;
     }
   }
-
-  const le = opts.leaderElection ?? { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
-  const elector = new LeaderElector({
-    client,
-    namespace,
-    name: leaseName,
-    identity,
-    ...le,
-    log,
-    onStartedLeading: () => {
-      metrics.leader.set(1);
-      queue.run(handler);
-      enqueueAll();
-      if (opts.membrane) {
-        membraneQueue.run(membraneHandler);
-        membraneAll();
-      }
-    },
-    onStoppedLeading: () => {
-      metrics.leader.set(0);
-      queue.pause();
-      membraneQueue.pause();
-    },
-  });
-  elector.start();
-  const resync = setInterval(() => { if (elector.isLeader()) { enqueueAll(); membraneAll(); } }, opts.resyncMs ?? 30_000);
-  resync.unref?.();
+  m.lead();
 
   let stopped = false;
   return {
     metrics,
     metricsUrl: server?.url,
-    isLeader: () => elector.isLeader(),
-    idle: () => queue.idle(),
+    isLeader: () => m.isLeader(),
+    idle: () => m.idle(),
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
       if (stopped) return;
       stopped = true;
-      clearInterval(resync);
-      views.stop();
-      pullSecrets.stop();
-      queue.pause();
-      membraneQueue.pause();
-      await Promise.all([queue.stop(), membraneQueue.stop()]);
-      await opts.membrane?.authority.close();
-      await elector.stop(stopOpts.releaseLease ?? true);
-      await stopInformers();
+      await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });
       await server?.close();
       client.close();
       log.info('controller stopped');
@@ -354,12 +174,50 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   };
 }
 
-function jsonEqualShallow(a?: string[], b?: string[]): boolean {
-  return JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+/** The Provider reconciler's settings from the options, with their defaults. */
+function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
+  const { plainHttpRegistries } = opts;
+  const inner = opts.resolver ?? registryResolver({ plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes });
+  return {
+    concurrency: opts.concurrency ?? 8,
+    writeConcurrency: opts.writeConcurrency ?? 64,
+    agentLeaseGraceMs: opts.agentLeaseGraceMs ?? 20_000,
+    pullSecretTtlMs: opts.pullSecretTtlMs,
+    resolver: new CachingResolver(inner, { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs }),
+    namespaces: opts.namespaces,
+    logWitness:
+      opts.logKeys?.length || opts.requireLog
+        ? new RegistryLogWitness({
+            verifierKeys: opts.logKeys ?? [],
+            requireLog: opts.requireLog,
+            plainHttpRegistries,
+            recheckMs: opts.logRecheckMs,
+            metrics,
+          })
+        : undefined,
+    trustedIssuers: opts.trustedIssuers ?? [],
+  } satisfies Partial<ProvidersOptions>;
 }
 
-export type { ArchiveResolver, ResolveRequest } from './resolve.js';
-export { type MembraneConfig } from './membrane.js';
+/** Fails fast with an actionable message rather than retrying a list that can never work. */
+async function preflight(client: CountingClient, kubeConfig: KubeConfig): Promise<void> {
+  try {
+    await client.get(`/apis/${group}/${version}`);
+  } catch (err) {
+    const code = (err as { code?: number }).code;
+    client.close();
+    if (code === 404)
+      throw new GantryError('CRDS_MISSING', `the Gantry CRDs (${group}/${version}) are not installed; run \`kubectl apply -f crds/\``);
+    throw new GantryError(
+      'API_UNREACHABLE',
+      `cannot reach the Kubernetes API at ${kubeConfig.getCurrentCluster()?.server}: ${(err as Error).message}`,
+    );
+  }
+}
+
+export { parseLogKeys } from './providers/archive/log-witness.js';
+export type { ArchiveResolver, ResolveRequest } from './providers/archive/resolver.js';
+export type { MembraneConfig } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';
-export { ResolveFailure } from './resolve.js';
-export { registryResolver } from './registry-resolver.js';
+export { ResolveFailure } from './providers/archive/resolver.js';
+export { registryResolver } from './providers/archive/registry-resolver.js';

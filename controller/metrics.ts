@@ -16,17 +16,68 @@ export class ControllerMetrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
     registers: [this.registry],
   });
-  readonly queueDepth = new Gauge({ name: 'gantry_controller_queue_depth', help: 'Provider keys waiting in the work queue', registers: [this.registry] });
-  readonly placements = new Counter({ name: 'gantry_controller_placements_total', help: 'ProviderInstances created (bound to a node)', registers: [this.registry] });
-  readonly removals = new Counter({ name: 'gantry_controller_instance_removals_total', help: 'ProviderInstances removed, by reason', labelNames: ['reason'], registers: [this.registry] });
-  readonly failures = new Counter({ name: 'gantry_controller_failures_total', help: 'Reconcile and resolve failures, by reason', labelNames: ['reason'], registers: [this.registry] });
-  readonly unplaced = new Gauge({ name: 'gantry_controller_unplaced_replicas', help: 'Replicas that could not be placed, summed over Providers', registers: [this.registry] });
-  readonly apiRequests = new Counter({ name: 'gantry_controller_api_requests_total', help: 'Kubernetes API requests (watches excluded), by method and resource', labelNames: ['method', 'resource'], registers: [this.registry] });
-  readonly logChecks = new Counter({ name: 'gantry_log_checks_total', help: 'Transparency-log checks of resolved revisions, by result (verified, no_log, inconsistent, missing, error)', labelNames: ['result'], registers: [this.registry] });
-  readonly logInconsistencies = new Counter({ name: 'gantry_log_inconsistencies_total', help: 'LogInconsistent findings, by evidence code (TLOG_FORK, TLOG_ROLLBACK, TLOG_TAG_MISMATCH, TLOG_NOTE_BAD_SIGNATURE, …)', labelNames: ['code'], registers: [this.registry] });
-  readonly logTreeSize = new Gauge({ name: 'gantry_log_verified_tree_size', help: 'Size of the latest checkpoint accepted, by log origin', labelNames: ['origin'], registers: [this.registry] });
-  readonly logCheckDuration = new Histogram({ name: 'gantry_log_check_duration_seconds', help: 'Time to check a resolved revision against its log (reading the log when not cached)', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
-  readonly leader = new Gauge({ name: 'gantry_controller_is_leader', help: '1 when this controller holds the leader Lease', registers: [this.registry] });
+  readonly queueDepth = new Gauge({
+    name: 'gantry_controller_queue_depth',
+    help: 'Provider keys waiting in the work queue',
+    registers: [this.registry],
+  });
+  readonly placements = new Counter({
+    name: 'gantry_controller_placements_total',
+    help: 'ProviderInstances created (bound to a node)',
+    registers: [this.registry],
+  });
+  readonly removals = new Counter({
+    name: 'gantry_controller_instance_removals_total',
+    help: 'ProviderInstances removed, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly failures = new Counter({
+    name: 'gantry_controller_failures_total',
+    help: 'Reconcile and resolve failures, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly unplaced = new Gauge({
+    name: 'gantry_controller_unplaced_replicas',
+    help: 'Replicas that could not be placed, summed over Providers',
+    registers: [this.registry],
+  });
+  readonly apiRequests = new Counter({
+    name: 'gantry_controller_api_requests_total',
+    help: 'Kubernetes API requests (watches excluded), by method and resource',
+    labelNames: ['method', 'resource'],
+    registers: [this.registry],
+  });
+  readonly logChecks = new Counter({
+    name: 'gantry_log_checks_total',
+    help: 'Transparency-log checks of resolved revisions, by result (verified, no_log, inconsistent, missing, error)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly logInconsistencies = new Counter({
+    name: 'gantry_log_inconsistencies_total',
+    help: 'LogInconsistent findings, by evidence code (TLOG_FORK, TLOG_ROLLBACK, TLOG_TAG_MISMATCH, TLOG_NOTE_BAD_SIGNATURE, …)',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+  readonly logTreeSize = new Gauge({
+    name: 'gantry_log_verified_tree_size',
+    help: 'Size of the latest checkpoint accepted, by log origin',
+    labelNames: ['origin'],
+    registers: [this.registry],
+  });
+  readonly logCheckDuration = new Histogram({
+    name: 'gantry_log_check_duration_seconds',
+    help: 'Time to check a resolved revision against its log (reading the log when not cached)',
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'gantry_controller_is_leader',
+    help: '1 when this controller holds the leader Lease',
+    registers: [this.registry],
+  });
 
   constructor(defaults = false) {
     if (defaults) collectDefaultMetrics({ register: this.registry });

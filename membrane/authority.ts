@@ -23,7 +23,7 @@ import { inboxPrefix } from '../client/protocol.js';
 import { formatCreds } from './creds.js';
 import { MembraneError } from './errors.js';
 import { decodeJwt, encodeJwt } from './jwt.js';
-import { systemPermissions, type UserPermissions } from './permissions.js';
+import { accountDefaultPermissions, systemPermissions, type UserPermissions } from './permissions.js';
 
 const UNLIMITED = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
 
@@ -76,7 +76,11 @@ export class MembraneAuthority {
   }
 
   static fromSeeds(s: { operator: string; system: string; account: string }): MembraneAuthority {
-    return new MembraneAuthority(keyFrom(s.operator, 'SO', 'operator'), keyFrom(s.system, 'SA', 'system account'), keyFrom(s.account, 'SA', 'gantry account'));
+    return new MembraneAuthority(
+      keyFrom(s.operator, 'SO', 'operator'),
+      keyFrom(s.system, 'SA', 'system account'),
+      keyFrom(s.account, 'SA', 'gantry account'),
+    );
   }
 
   /** Load the three seeds from a directory (KEY_FILES), e.g. the mounted gantry-membrane-keys Secret. */
@@ -85,12 +89,20 @@ export class MembraneAuthority {
       try {
         return readFileSync(join(dir, f), 'utf8');
       } catch (e) {
-        throw new MembraneError('KEYS_INVALID', `cannot read membrane key ${join(dir, f)}: ${(e as Error).message}; create the keys with \`gantry membrane init\``);
+        throw new MembraneError(
+          'KEYS_INVALID',
+          `cannot read membrane key ${join(dir, f)}: ${(e as Error).message}; create the keys with \`gantry membrane init\``,
+        );
       }
     };
-    const a = MembraneAuthority.fromSeeds({ operator: read(KEY_FILES.operator), system: read(KEY_FILES.system), account: read(KEY_FILES.account) });
+    const a = MembraneAuthority.fromSeeds({
+      operator: read(KEY_FILES.operator),
+      system: read(KEY_FILES.system),
+      account: read(KEY_FILES.account),
+    });
     const rev = join(dir, 'revocations.json');
-    if (existsSync(rev)) for (const [k, t] of Object.entries(JSON.parse(readFileSync(rev, 'utf8')) as Record<string, number>)) a.revocations.set(k, t);
+    if (existsSync(rev))
+      for (const [k, t] of Object.entries(JSON.parse(readFileSync(rev, 'utf8')) as Record<string, number>)) a.revocations.set(k, t);
     return a;
   }
 
@@ -111,12 +123,23 @@ export class MembraneAuthority {
     return { operator: seedOf(this.operator), system: seedOf(this.system), account: seedOf(this.account) };
   }
 
-  get operatorKey(): string { return this.operator.getPublicKey(); }
-  get systemAccountKey(): string { return this.system.getPublicKey(); }
-  get accountKey(): string { return this.account.getPublicKey(); }
+  get operatorKey(): string {
+    return this.operator.getPublicKey();
+  }
+  get systemAccountKey(): string {
+    return this.system.getPublicKey();
+  }
+  get accountKey(): string {
+    return this.account.getPublicKey();
+  }
 
   operatorJwt(): string {
-    return encodeJwt(this.operator, { sub: this.operatorKey, name: 'gantry', iat: 0, nats: { type: 'operator', system_account: this.systemAccountKey } });
+    return encodeJwt(this.operator, {
+      sub: this.operatorKey,
+      name: 'gantry',
+      iat: 0,
+      nats: { type: 'operator', system_account: this.systemAccountKey },
+    });
   }
 
   systemAccountJwt(): string {
@@ -128,7 +151,12 @@ export class MembraneAuthority {
     const iat = Math.max(Math.floor(Date.now() / 1000), this.lastAccountIat + 1);
     this.lastAccountIat = iat;
     const revocations = this.revocations.size ? { revocations: Object.fromEntries(this.revocations) } : {};
-    return encodeJwt(this.operator, { sub: this.accountKey, name: 'gantry', iat, nats: { type: 'account', limits: UNLIMITED, default_permissions: { pub: {}, sub: {} }, ...revocations } });
+    return encodeJwt(this.operator, {
+      sub: this.accountKey,
+      name: 'gantry',
+      iat,
+      nats: { type: 'account', limits: UNLIMITED, default_permissions: accountDefaultPermissions(), ...revocations },
+    });
   }
 
   /**
@@ -166,15 +194,24 @@ export class MembraneAuthority {
     return this.mint(this.system, name, systemPermissions, { keyPair: kp });
   }
 
-  private mint(signer: KeyPair, name: string, perms: (userKey: string) => UserPermissions, o: MintOptions & { userKey?: string; keyPair?: KeyPair }): MintedUser {
+  private mint(
+    signer: KeyPair,
+    name: string,
+    perms: (userKey: string) => UserPermissions,
+    o: MintOptions & { userKey?: string; keyPair?: KeyPair },
+  ): MintedUser {
     const kp = o.keyPair ?? (o.userKey ? undefined : createUser());
     const userKey = kp ? kp.getPublicKey() : o.userKey!;
-    if (!/^U[A-Z2-7]{55}$/.test(userKey)) throw new MembraneError('KEYS_INVALID', `${userKey} is not a NATS user public key (56 characters starting with U)`);
+    if (!/^U[A-Z2-7]{55}$/.test(userKey))
+      throw new MembraneError('KEYS_INVALID', `${userKey} is not a NATS user public key (56 characters starting with U)`);
     // A key revoked before must get a JWT issued after its cut-off, or it is born revoked.
     const cutoff = this.revocations.get(userKey);
     const iat = o.iat ?? Math.max(Math.floor(Date.now() / 1000), cutoff !== undefined ? cutoff + 1 : 0);
     const jwt = encodeJwt(signer, {
-      sub: userKey, name, iat, exp: o.exp,
+      sub: userKey,
+      name,
+      iat,
+      exp: o.exp,
       nats: { type: 'user', ...perms(userKey), subs: -1, data: -1, payload: -1 },
     });
     const seed = kp ? seedOf(kp) : undefined;
@@ -192,10 +229,16 @@ export class MembraneAuthority {
     if (!this.pushConn) {
       const u = this.mintSystemUser('gantry-membrane-push');
       this.pushConn = connect({
-        servers, name: 'gantry-membrane', inboxPrefix: inboxPrefix(u.userKey), maxReconnectAttempts: -1, reconnectTimeWait: 500,
+        servers,
+        name: 'gantry-membrane',
+        inboxPrefix: inboxPrefix(u.userKey),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 500,
         authenticator: jwtAuthenticator(u.jwt, new TextEncoder().encode(u.seed!)),
       });
-      this.pushConn.catch(() => { this.pushConn = undefined; });
+      this.pushConn.catch(() => {
+        this.pushConn = undefined;
+      });
     }
     return this.pushConn;
   }
@@ -220,7 +263,10 @@ export class MembraneAuthority {
       throw new MembraneError('PUSH_FAILED', `nats-server did not accept the account update: ${(e as Error).message}`);
     }
     if (reply.error || (reply.data?.code !== undefined && reply.data.code !== 200)) {
-      throw new MembraneError('PUSH_FAILED', `nats-server refused the account update: ${reply.error?.description ?? reply.data?.message ?? JSON.stringify(reply)}`);
+      throw new MembraneError(
+        'PUSH_FAILED',
+        `nats-server refused the account update: ${reply.error?.description ?? reply.data?.message ?? JSON.stringify(reply)}`,
+      );
     }
   }
 

@@ -7,12 +7,14 @@ import { MembraneError } from './errors.js';
 import { decodeJwt } from './jwt.js';
 
 export function formatCreds(jwt: string, seed: string): string {
-  return `-----BEGIN NATS USER JWT-----\n${jwt.trim()}\n------END NATS USER JWT------\n\n`
-    + '************************* IMPORTANT *************************\n'
-    + 'NKEY Seed printed below can be used to sign and prove identity.\n'
-    + 'NKEYs are sensitive and should be treated as secrets.\n\n'
-    + `-----BEGIN USER NKEY SEED-----\n${seed.trim()}\n------END USER NKEY SEED------\n\n`
-    + '*************************************************************\n';
+  return (
+    `-----BEGIN NATS USER JWT-----\n${jwt.trim()}\n------END NATS USER JWT------\n\n` +
+    '************************* IMPORTANT *************************\n' +
+    'NKEY Seed printed below can be used to sign and prove identity.\n' +
+    'NKEYs are sensitive and should be treated as secrets.\n\n' +
+    `-----BEGIN USER NKEY SEED-----\n${seed.trim()}\n------END USER NKEY SEED------\n\n` +
+    '*************************************************************\n'
+  );
 }
 
 export interface ParsedCreds {
@@ -27,7 +29,8 @@ const BLOCK = /\s*(?:(?:[-]{3,}.*[-]{3,}\r?\n)([\w\-.=]+)(?:\r?\n[-]{3,}.*[-]{3,
 /** Parse a .creds file; the seed must be the key the JWT is about. */
 export function parseCreds(text: string): ParsedCreds {
   const blocks = [...text.matchAll(BLOCK)].map((m) => m[1]);
-  if (blocks.length < 2) throw new MembraneError('CREDS_INVALID', 'not a NATS .creds file (expected a user JWT block and a user nkey seed block)');
+  if (blocks.length < 2)
+    throw new MembraneError('CREDS_INVALID', 'not a NATS .creds file (expected a user JWT block and a user nkey seed block)');
   const [jwt, seed] = blocks;
   const claims = decodeJwt(jwt);
   let userKey: string;

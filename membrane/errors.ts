@@ -7,7 +7,10 @@ export type MembraneErrorCode =
 
 export class MembraneError extends Error {
   override name = 'MembraneError';
-  constructor(readonly code: MembraneErrorCode, message: string) {
+  constructor(
+    readonly code: MembraneErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }

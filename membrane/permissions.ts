@@ -14,9 +14,7 @@
  * Nobody may publish to `_INBOX.>` except as a reply (resp), and each identity subscribes only
  * under `_INBOX.<its key>`: nobody reads another's replies.
  */
-import {
-  capabilitySubject, DEFAULT_LINK, inboxPrefix, instanceSubject, providerSubject, subjectToken,
-} from '../client/protocol.js';
+import { capabilitySubject, DEFAULT_LINK, inboxPrefix, instanceSubject, providerSubject, subjectToken } from '../client/protocol.js';
 
 export interface UserPermissions {
   pub: { allow?: string[]; deny?: string[] };
@@ -87,4 +85,14 @@ export function systemPermissions(userKey: string): UserPermissions {
     pub: { allow: ['$SYS.REQ.CLAIMS.UPDATE', '$SYS.REQ.ACCOUNT.*.CLAIMS.UPDATE', '$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP'] },
     sub: { allow: [`${inboxPrefix(userKey)}.>`] },
   };
+}
+
+/**
+ * What a user of the gantry account may do when its JWT names no permissions: nothing. Every
+ * identity Gantry mints carries its own; a user signed without any (a forgotten field, another
+ * tool's default) must not inherit publish and subscribe everywhere (the account JWT's
+ * `default_permissions`).
+ */
+export function accountDefaultPermissions(): UserPermissions {
+  return { pub: { deny: ['>'] }, sub: { deny: ['>'] } };
 }

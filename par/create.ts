@@ -41,7 +41,7 @@ export interface CreateParOptions {
 export const PAR_FORMATS: readonly ParFormat[] = ['zip', 'tar', 'tar.gz'];
 
 function requireSeedOf(seed: string, type: 'account' | 'service', role: string): string {
-  let decoded;
+  let decoded: ReturnType<typeof decodeSeed>;
   try {
     decoded = decodeSeed(seed);
   } catch (err) {
@@ -64,11 +64,15 @@ function checkBinaries(binaries: Record<string, Uint8Array> | Map<string, Uint8A
     assertValidTarget(target);
     if (!(data instanceof Uint8Array)) throw new ParError('PAR_BAD_ENTRY', `binary for ${target} is not bytes`);
     if (data.length > DEFAULT_PAR_LIMITS.maxEntryBytes) {
-      throw new ParError('PAR_TOO_LARGE', `binary for ${target} is ${formatBytes(data.length)}, over the ${formatBytes(DEFAULT_PAR_LIMITS.maxEntryBytes)} limit readers enforce`);
+      throw new ParError(
+        'PAR_TOO_LARGE',
+        `binary for ${target} is ${formatBytes(data.length)}, over the ${formatBytes(DEFAULT_PAR_LIMITS.maxEntryBytes)} limit readers enforce`,
+      );
     }
     total += data.length;
   }
-  if (total > DEFAULT_PAR_LIMITS.maxTotalBytes) throw new ParError('PAR_TOO_LARGE', 'binaries together exceed the total size readers enforce');
+  if (total > DEFAULT_PAR_LIMITS.maxTotalBytes)
+    throw new ParError('PAR_TOO_LARGE', 'binaries together exceed the total size readers enforce');
   // world.wasm first, then targets in name order: stable archives from the same inputs
   return list.sort(([a], [b]) => (a === WORLD_TARGET ? -1 : b === WORLD_TARGET ? 1 : a < b ? -1 : a > b ? 1 : 0));
 }
@@ -78,7 +82,12 @@ function sha256Upper(data: Uint8Array): string {
 }
 
 /** Packs signed claims and binaries into the requested container. */
-export async function packPar(jwt: string, binaries: [string, Uint8Array][], format: ParFormat, compressBinaries = false): Promise<Uint8Array> {
+export async function packPar(
+  jwt: string,
+  binaries: [string, Uint8Array][],
+  format: ParFormat,
+  compressBinaries = false,
+): Promise<Uint8Array> {
   const claims = Buffer.from(jwt, 'utf8');
   if (format === 'zip') {
     return writeZip([
@@ -102,11 +111,14 @@ function signedArchiveParts(claims: ProviderClaimsInput, issuerSeed: string): st
 /** Creates a signed PAR. Throws ParError (PAR_BAD_KEY, PAR_BAD_TARGET, PAR_NO_BINARIES, …). */
 export async function createPar(opts: CreateParOptions): Promise<Uint8Array> {
   const format = opts.format ?? 'zip';
-  if (!PAR_FORMATS.includes(format)) throw new ParError('PAR_BAD_FORMAT', `unknown archive format ${JSON.stringify(format)}; use zip, tar or tar.gz`);
+  if (!PAR_FORMATS.includes(format))
+    throw new ParError('PAR_BAD_FORMAT', `unknown archive format ${JSON.stringify(format)}; use zip, tar or tar.gz`);
   if (typeof opts.name !== 'string' || opts.name.trim() === '') throw new ParError('PAR_BAD_CLAIMS', 'a PAR needs a name');
   if (typeof opts.vendor !== 'string' || opts.vendor.trim() === '') throw new ParError('PAR_BAD_CLAIMS', 'a PAR needs a vendor');
-  if (!Number.isInteger(opts.revision) || opts.revision < 0) throw new ParError('PAR_BAD_CLAIMS', `revision must be a non-negative integer, got ${opts.revision}`);
-  if (opts.expiresInSeconds !== undefined && !(opts.expiresInSeconds > 0)) throw new ParError('PAR_BAD_CLAIMS', 'expiry must be a positive number of seconds');
+  if (!Number.isInteger(opts.revision) || opts.revision < 0)
+    throw new ParError('PAR_BAD_CLAIMS', `revision must be a non-negative integer, got ${opts.revision}`);
+  if (opts.expiresInSeconds !== undefined && !(opts.expiresInSeconds > 0))
+    throw new ParError('PAR_BAD_CLAIMS', 'expiry must be a positive number of seconds');
   const issuer = requireSeedOf(opts.issuerSeed, 'account', 'issuer');
   const subject = requireSeedOf(opts.subjectSeed, 'service', 'subject');
   const binaries = checkBinaries(opts.binaries);

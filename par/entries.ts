@@ -49,15 +49,13 @@ export function classifyEntry(name: string): EntryKind {
     throw new ParError('PAR_BAD_ENTRY', `entry ${shown} has a path separator; PAR members are flat files`);
   }
   if (name === '.' || name === '..' || name.includes('..')) throw new ParError('PAR_BAD_ENTRY', `entry ${shown} contains ".."`);
-  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new ParError('PAR_BAD_ENTRY', `entry ${shown} has characters not allowed in a PAR member name`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name))
+    throw new ParError('PAR_BAD_ENTRY', `entry ${shown} has characters not allowed in a PAR member name`);
   if (name === CLAIMS_ENTRY) return { kind: 'claims' };
   if (name === WORLD_TARGET) return { kind: 'binary', target: WORLD_TARGET };
   if (name.endsWith('.bin')) {
     const target = name.slice(0, -4);
     if (isValidTarget(target) && target !== WORLD_TARGET) return { kind: 'binary', target };
   }
-  throw new ParError(
-    'PAR_BAD_ENTRY',
-    `unknown entry ${shown}: a PAR holds only ${CLAIMS_ENTRY}, <arch>-<os>.bin and ${WORLD_TARGET}`,
-  );
+  throw new ParError('PAR_BAD_ENTRY', `unknown entry ${shown}: a PAR holds only ${CLAIMS_ENTRY}, <arch>-<os>.bin and ${WORLD_TARGET}`);
 }

@@ -55,7 +55,8 @@ export function signClaims(claimsJson: string, seed: string): string {
 export function decodeClaimsJwt(jwt: string, opts: { maxBytes?: number; allowAnyHeader?: boolean } = {}): DecodedClaimsJwt {
   const maxBytes = opts.maxBytes ?? DEFAULT_PAR_LIMITS.maxJwtBytes;
   if (typeof jwt !== 'string') throw new ParError('PAR_BAD_JWT', 'claims token is not text');
-  if (jwt.length > maxBytes) throw new ParError('PAR_TOO_LARGE', `claims token is ${formatBytes(jwt.length)}, over the ${formatBytes(maxBytes)} limit`);
+  if (jwt.length > maxBytes)
+    throw new ParError('PAR_TOO_LARGE', `claims token is ${formatBytes(jwt.length)}, over the ${formatBytes(maxBytes)} limit`);
   const text = jwt.trim();
   const parts = text.split('.');
   if (parts.length !== 3) throw new ParError('PAR_BAD_JWT', `claims token has ${parts.length} dot-separated parts, expected 3`);
@@ -67,7 +68,8 @@ export function decodeClaimsJwt(jwt: string, opts: { maxBytes?: number; allowAny
     if (err instanceof ParError) throw err;
     throw new ParError('PAR_BAD_JWT', 'claims token header is not JSON');
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new ParError('PAR_BAD_JWT', 'claims token header is not a JSON object');
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new ParError('PAR_BAD_JWT', 'claims token header is not a JSON object');
   const hdr = header as Record<string, unknown>;
   if (!opts.allowAnyHeader) assertClaimsHeader(hdr);
   const payloadJson = b64urlDecode(p, 'payload').toString('utf8');
@@ -88,7 +90,10 @@ export function decodeClaimsJwt(jwt: string, opts: { maxBytes?: number; allowAny
 export function assertClaimsHeader(hdr: Record<string, unknown>): void {
   const keys = Object.keys(hdr).sort().join(',');
   if (hdr.alg !== 'Ed25519' || hdr.typ !== 'jwt' || keys !== 'alg,typ') {
-    throw new ParError('PAR_BAD_ALGORITHM', `claims token header is ${JSON.stringify(hdr)}; only ${JWT_HEADER} is accepted (alg ${JSON.stringify(hdr.alg)} refused)`);
+    throw new ParError(
+      'PAR_BAD_ALGORITHM',
+      `claims token header is ${JSON.stringify(hdr)}; only ${JWT_HEADER} is accepted (alg ${JSON.stringify(hdr.alg)} refused)`,
+    );
   }
 }
 
@@ -116,7 +121,10 @@ export function verifyClaimsJwt(jwt: string, opts: { maxBytes?: number } = {}): 
     throw new ParError('PAR_BAD_ISSUER', `claims issuer ${JSON.stringify(iss)} is not a valid nkey: ${(err as Error).message}`);
   }
   if (decoded.signature.length !== 64 || !claimsSignatureValid(decoded)) {
-    throw new ParError('PAR_SIGNATURE_INVALID', `claims signature does not verify against issuer ${iss}; the archive was altered after signing or signed by another key`);
+    throw new ParError(
+      'PAR_SIGNATURE_INVALID',
+      `claims signature does not verify against issuer ${iss}; the archive was altered after signing or signed by another key`,
+    );
   }
   return decoded;
 }

@@ -22,7 +22,8 @@ export interface PrefixClaims {
 
 /** Where the deflate data of a gzip member starts (RFC 1952 header), or -1 when cut short. */
 function gzipBodyOffset(b: Uint8Array): number {
-  if (b.length < 10 || b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8) throw new ParError('PAR_BAD_FORMAT', 'not a gzip stream with deflate data');
+  if (b.length < 10 || b[0] !== 0x1f || b[1] !== 0x8b || b[2] !== 8)
+    throw new ParError('PAR_BAD_FORMAT', 'not a gzip stream with deflate data');
   const flags = b[3];
   let p = 10;
   if (flags & 0x04) p = b.length >= p + 2 ? p + 2 + (b[p] | (b[p + 1] << 8)) : b.length + 1; // FEXTRA
@@ -67,12 +68,17 @@ class Found extends Error {}
 export async function verifyClaimsPrefix(prefix: Uint8Array, opts: Omit<VerifyOptions, 'target'> = {}): Promise<PrefixClaims> {
   const limits: ParLimits = resolveLimits(opts.limits);
   const kind = detectFormat(prefix);
-  if (kind === 'zip') throw new ParError('PAR_BAD_FORMAT', 'a zip archive keeps its directory at the end: its claims cannot be read from a prefix');
+  if (kind === 'zip')
+    throw new ParError('PAR_BAD_FORMAT', 'a zip archive keeps its directory at the end: its claims cannot be read from a prefix');
   let jwt: string | undefined;
   const chunks: Uint8Array[] = [];
   const visitor: EntryVisitor = {
     begin(entry) {
-      if (entry.kind !== 'claims') throw new ParError('PAR_TRUNCATED', `the archive's first member is ${JSON.stringify(entry.name)}, not claims.jwt: its claims are not in a prefix`);
+      if (entry.kind !== 'claims')
+        throw new ParError(
+          'PAR_TRUNCATED',
+          `the archive's first member is ${JSON.stringify(entry.name)}, not claims.jwt: its claims are not in a prefix`,
+        );
       return {
         write: (c) => void chunks.push(Buffer.from(c)),
         end: () => {

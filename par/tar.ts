@@ -214,7 +214,8 @@ export class TarParser {
         `archive is truncated: entry ${JSON.stringify(this.name)} has ${this.size - this.remaining} of its ${this.size} bytes`,
       );
     }
-    if (this.partialLength > 0) throw new ParError('PAR_TRUNCATED', `archive is truncated inside a tar header at offset ${this.offset - this.partialLength}`);
+    if (this.partialLength > 0)
+      throw new ParError('PAR_TRUNCATED', `archive is truncated inside a tar header at offset ${this.offset - this.partialLength}`);
     throw new ParError('PAR_TRUNCATED', 'archive is truncated: it ends without the tar end-of-archive marker');
   }
 }

@@ -43,7 +43,10 @@ export class WalkGuard {
       );
     }
     if (kind.kind === 'claims' && declaredSize > this.limits.maxJwtBytes) {
-      throw new ParError('PAR_TOO_LARGE', `claims.jwt is ${formatBytes(declaredSize)}, over the ${formatBytes(this.limits.maxJwtBytes)} limit`);
+      throw new ParError(
+        'PAR_TOO_LARGE',
+        `claims.jwt is ${formatBytes(declaredSize)}, over the ${formatBytes(this.limits.maxJwtBytes)} limit`,
+      );
     }
     this.total += declaredSize;
     if (this.total > this.limits.maxTotalBytes) {
@@ -69,7 +72,10 @@ export function detectFormat(bytes: Uint8Array): 'zip' | 'tar' | 'gzip' {
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) return 'zip';
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip';
   if (bytes.length >= 262 && Buffer.from(bytes.buffer, bytes.byteOffset + 257, 5).toString('latin1') === 'ustar') return 'tar';
-  throw new ParError('PAR_BAD_FORMAT', `not a provider archive: ${describeBytes(bytes)}; expected a zip (PK\\x03\\x04), a tar (ustar at offset 257) or a gzip'd tar (1f 8b)`);
+  throw new ParError(
+    'PAR_BAD_FORMAT',
+    `not a provider archive: ${describeBytes(bytes)}; expected a zip (PK\\x03\\x04), a tar (ustar at offset 257) or a gzip'd tar (1f 8b)`,
+  );
 }
 
 function describeBytes(bytes: Uint8Array): string {

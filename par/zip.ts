@@ -107,7 +107,8 @@ function readCentralDirectory(bytes: Uint8Array, guard: WalkGuard): CentralRecor
 
     const shown = JSON.stringify(name);
     const mode = madeBy === 3 /* Unix */ ? external >>> 16 : 0;
-    if ((mode & S_IFMT) === S_IFLNK) throw new ParError('PAR_BAD_ENTRY', `entry ${shown} is a symbolic link; a PAR holds only regular files`);
+    if ((mode & S_IFMT) === S_IFLNK)
+      throw new ParError('PAR_BAD_ENTRY', `entry ${shown} is a symbolic link; a PAR holds only regular files`);
     if ((mode & S_IFMT) === S_IFDIR || name.endsWith('/') || (external & 0x10) !== 0) {
       throw new ParError('PAR_BAD_ENTRY', `entry ${shown} is a directory; a PAR holds only regular files`);
     }
@@ -119,7 +120,10 @@ function readCentralDirectory(bytes: Uint8Array, guard: WalkGuard): CentralRecor
       throw new ParError('PAR_TOO_LARGE', `entry ${shown} uses zip64 sizes, beyond any PAR limit`);
     }
     if (method !== 0 && method !== 8) {
-      throw new ParError('PAR_BAD_FORMAT', `entry ${shown} uses zip compression method ${method}; only stored (0) and deflate (8) are read`);
+      throw new ParError(
+        'PAR_BAD_FORMAT',
+        `entry ${shown} uses zip compression method ${method}; only stored (0) and deflate (8) are read`,
+      );
     }
     if (method === 0 && compressedSize !== size) {
       throw new ParError('PAR_BAD_FORMAT', `stored entry ${shown} declares ${compressedSize} compressed but ${size} uncompressed bytes`);
@@ -139,9 +143,14 @@ function dataRange(bytes: Uint8Array, view: DataView, r: CentralRecord, limit: n
   }
   const nameLength = view.getUint16(at + 26, true);
   const extraLength = view.getUint16(at + 28, true);
-  const localName = Buffer.from(bytes.buffer, bytes.byteOffset + at + 30, Math.min(nameLength, Math.max(0, limit - at - 30))).toString('latin1');
+  const localName = Buffer.from(bytes.buffer, bytes.byteOffset + at + 30, Math.min(nameLength, Math.max(0, limit - at - 30))).toString(
+    'latin1',
+  );
   if (localName !== Buffer.from(r.name, 'utf8').toString('latin1')) {
-    throw new ParError('PAR_BAD_ENTRY', `entry ${JSON.stringify(r.name)} has a different name (${JSON.stringify(localName)}) in its local header`);
+    throw new ParError(
+      'PAR_BAD_ENTRY',
+      `entry ${JSON.stringify(r.name)} has a different name (${JSON.stringify(localName)}) in its local header`,
+    );
   }
   const start = at + 30 + nameLength + extraLength;
   const end = start + r.compressedSize;
@@ -151,12 +160,7 @@ function dataRange(bytes: Uint8Array, view: DataView, r: CentralRecord, limit: n
   return [start, end];
 }
 
-async function inflateInto(
-  compressed: Uint8Array,
-  declared: number,
-  name: string,
-  write: (chunk: Uint8Array) => void,
-): Promise<void> {
+async function inflateInto(compressed: Uint8Array, declared: number, name: string, write: (chunk: Uint8Array) => void): Promise<void> {
   const inflater = createInflateRaw({ chunkSize: 256 * 1024 });
   let produced = 0;
   inflater.end(compressed);
@@ -164,7 +168,10 @@ async function inflateInto(
     for await (const chunk of inflater as AsyncIterable<Buffer>) {
       produced += chunk.length;
       if (produced > declared) {
-        throw new ParError('PAR_TOO_LARGE', `entry ${JSON.stringify(name)} inflates beyond its declared ${formatBytes(declared)}; refusing`);
+        throw new ParError(
+          'PAR_TOO_LARGE',
+          `entry ${JSON.stringify(name)} inflates beyond its declared ${formatBytes(declared)}; refusing`,
+        );
       }
       write(chunk);
     }
@@ -193,7 +200,10 @@ export async function walkZip(bytes: Uint8Array, guard: WalkGuard, visitor: Entr
   const sorted = [...ranges].sort((a, b) => a.r.localOffset - b.r.localOffset);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].r.localOffset < sorted[i - 1].range[1]) {
-      throw new ParError('PAR_BAD_FORMAT', `entries ${JSON.stringify(sorted[i - 1].r.name)} and ${JSON.stringify(sorted[i].r.name)} overlap`);
+      throw new ParError(
+        'PAR_BAD_FORMAT',
+        `entries ${JSON.stringify(sorted[i - 1].r.name)} and ${JSON.stringify(sorted[i].r.name)} overlap`,
+      );
     }
   }
 

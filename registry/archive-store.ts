@@ -12,29 +12,22 @@
  * archives only, both ways: push verifies before any byte leaves; pull verifies after the
  * download and before returning bytes. No option turns this off.
  */
-import { verifyClaimsPrefix, verifyPar, type VerifiedPar } from '../par/index.js';
+import { verifyPar, type VerifiedPar } from '../par/index.js';
 import { logger } from '../runtime/log.js';
+import { archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } from './archive-manifest.js';
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
-import {
-  ARCHIVE_LAYERS,
-  CREATED_ANNOTATION,
-  GANTRY_ARTIFACT_TYPE,
-  GANTRY_CONFIG,
-  GANTRY_LAYER,
-  OCI_MANIFEST,
-} from './media-types.js';
-import { checkSummaryAgainst, configOf, parseConfig, summaryFromConfig, summaryOf, summaryOfClaims, type ArchiveSummary } from './summary.js';
+import { GANTRY_CONFIG, OCI_MANIFEST } from './media-types.js';
+import { type ListedArchive, PublishedArchives } from './published-archives.js';
+import { isVersionTag, revisionTag } from './revision-tags.js';
+import { checkSummaryAgainst, parseConfig, type ArchiveSummary } from './summary.js';
 
 /** The default of --max-archive-bytes: the largest archive pushed, pulled or cached. */
 export const DEFAULT_MAX_ARCHIVE_BYTES = 256 * 1024 * 1024;
-/** Config blobs hold a summary and one claims token: far below this. */
-const MAX_CONFIG_BYTES = 1024 * 1024;
-/** How much of a wasmCloud layer is read to find its leading claims (a JWT is at most 64 KiB). */
-const CLAIMS_PREFIX_BYTES = 256 * 1024;
 
-export interface ResolvedArchive {
+/** A revision published in a repository: its manifest digest and claims summary (no bytes). */
+export interface PublishedArchive {
   revision: number;
   /** manifest digest, sha256:… */
   digest: string;
@@ -63,9 +56,9 @@ export interface PulledArchive {
 
 export interface ArchiveStore {
   readonly description: string;
-  push(archive: Uint8Array, opts?: PushOptions): Promise<ResolvedArchive>;
-  resolve(revision?: number): Promise<ResolvedArchive>;
-  revisions(): Promise<Array<ResolvedArchive & { pushedAt?: string }>>;
+  push(archive: Uint8Array, opts?: PushOptions): Promise<PublishedArchive>;
+  resolve(revision?: number): Promise<PublishedArchive>;
+  revisions(): Promise<Array<PublishedArchive & { pushedAt?: string }>>;
   pull(digestOrRevision: string | number, opts?: PullOptions): Promise<PulledArchive>;
   /**
    * Show, without downloading, that the credentials this store was opened with can read the
@@ -75,60 +68,32 @@ export interface ArchiveStore {
   checkAccess(digest: string): Promise<void>;
 }
 
-interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-}
-interface ImageManifest {
-  schemaVersion: number;
-  mediaType?: string;
-  artifactType?: string;
-  config: Descriptor;
-  layers: Descriptor[];
-  annotations?: Record<string, string>;
-}
-
-interface Entry extends ResolvedArchive {
-  pushedAt?: string;
-  layer: Descriptor;
-  config: Descriptor;
-}
-
-const REVISION_TAG = /^rev-(0|[1-9][0-9]{0,15})$/;
-/** Tags reserved for the transparency log (docs/transparency.md): a version tag never takes one. */
-export const LOG_TAG_PREFIX = 'tlog.';
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const DESCRIBE_CONCURRENCY = 8;
-
-export function revisionTag(revision: number): string {
-  return `rev-${revision}`;
-}
-
 export class BackendArchiveStore implements ArchiveStore {
   readonly description: string;
   private readonly log;
-  /** summaries by manifest digest: manifests are immutable, so this never goes stale */
-  private readonly described = new Map<string, Entry | null>();
-
+  private readonly published: PublishedArchives;
   private readonly maxArchiveBytes: number;
 
-  constructor(private readonly backend: ContentBackend, private readonly defaults: { trustedIssuers?: string[]; maxArchiveBytes?: number } = {}) {
+  constructor(
+    private readonly backend: ContentBackend,
+    private readonly defaults: { trustedIssuers?: string[]; maxArchiveBytes?: number } = {},
+  ) {
     this.description = backend.description;
     this.maxArchiveBytes = defaults.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES;
     this.log = logger('registry', { store: backend.description });
+    this.published = new PublishedArchives(backend, this.log);
   }
 
-  async push(archive: Uint8Array, opts: PushOptions = {}): Promise<ResolvedArchive> {
+  async push(archive: Uint8Array, opts: PushOptions = {}): Promise<PublishedArchive> {
     this.checkArchiveSize(archive.length, 'the archive to push');
     // verification first: nothing unsigned, tampered or untrusted leaves this process
     const verified = await verifyPar(archive, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers });
     const revision = verified.claims.revision;
-    if (!Number.isSafeInteger(revision) || revision < 0) throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
+    if (!Number.isSafeInteger(revision) || revision < 0)
+      throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
     const layerBytes = archive;
     // ask what is published first, then hash the archive while the registry answers
-    const published = this.entries();
+    const published = this.published.all();
     published.catch(() => {}); // awaited below; a failure must not go unhandled while we hash
     const layerDigest = sha256Digest(layerBytes);
 
@@ -139,41 +104,28 @@ export class BackendArchiveStore implements ArchiveStore {
       return publicView(decided);
     }
 
-    const config = Buffer.from(JSON.stringify(configOf(verified, { digest: layerDigest, size: layerBytes.length })));
-    const configDigest = sha256Digest(config);
-    const summary = summaryOf(verified);
-    const annotations: Record<string, string> = { [CREATED_ANNOTATION]: new Date().toISOString(), 'dev.gantry.revision': String(revision) };
-    if (summary.version) annotations['org.opencontainers.image.version'] = summary.version;
-    const manifest: ImageManifest = {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: GANTRY_ARTIFACT_TYPE,
-      config: { mediaType: GANTRY_CONFIG, digest: configDigest, size: config.length },
-      layers: [{ mediaType: GANTRY_LAYER, digest: layerDigest, size: layerBytes.length, annotations: { 'org.opencontainers.image.title': `${summary.name ?? 'provider'}.par` } }],
-      annotations,
-    };
-    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const { summary, config, configDigest, manifest } = buildArchiveManifest(verified, { digest: layerDigest, size: layerBytes.length });
 
     // the small config blob goes up beside the archive rather than one round trip before it
     await Promise.all([this.backend.putBlob(configDigest, config), this.backend.putBlob(layerDigest, layerBytes, opts.onProgress)]);
 
     // the upload may have taken a while: look at the revision tag once more right before tagging
-    const raced = await this.describeTag(revisionTag(revision));
+    const raced = await this.published.underTag(revisionTag(revision));
     if (raced) {
       const again = this.checkRevisionRules([raced], revision, layerDigest);
       if (again) return publicView(again);
     }
-    const digest = await this.backend.putManifest(revisionTag(revision), manifestBytes, OCI_MANIFEST);
-    if (summary.version && TAG.test(summary.version) && !REVISION_TAG.test(summary.version) && summary.version !== 'latest' && !summary.version.startsWith(LOG_TAG_PREFIX)) {
+    const digest = await this.backend.putManifest(revisionTag(revision), manifest, OCI_MANIFEST);
+    if (summary.version && isVersionTag(summary.version)) {
       // the version tag is a convenience and may move to a newer revision with the same version
-      await this.backend.putManifest(summary.version, manifestBytes, OCI_MANIFEST);
+      await this.backend.putManifest(summary.version, manifest, OCI_MANIFEST);
     }
     this.log.info({ revision, digest }, 'archive pushed');
     return { revision, digest, summary };
   }
 
   /** undefined: go ahead and push; an entry: the very same archive is already there (no-op). */
-  private checkRevisionRules(existing: Entry[], revision: number, layerDigest: string): Entry | undefined {
+  private checkRevisionRules(existing: ListedArchive[], revision: number, layerDigest: string): ListedArchive | undefined {
     const same = existing.find((e) => e.revision === revision);
     if (same) {
       if (same.layer.digest === layerDigest) return same;
@@ -192,15 +144,19 @@ export class BackendArchiveStore implements ArchiveStore {
     return undefined;
   }
 
-  async resolve(revision?: number): Promise<ResolvedArchive> {
+  async resolve(revision?: number): Promise<PublishedArchive> {
     if (revision !== undefined) {
-      if (!Number.isSafeInteger(revision) || revision < 0) throw new RegistryError('BAD_REF', `revision ${revision} is not a non-negative integer`);
-      const tagged = await this.describeTag(revisionTag(revision));
+      if (!Number.isSafeInteger(revision) || revision < 0)
+        throw new RegistryError('BAD_REF', `revision ${revision} is not a non-negative integer`);
+      const tagged = await this.published.underTag(revisionTag(revision));
       if (tagged && tagged.revision === revision) return publicView(tagged);
     }
-    const all = await this.entries();
+    const all = await this.published.all();
     if (revision === undefined) {
-      if (!all.length) throw new RegistryError('REVISION_NOT_FOUND', `${this.description}: no provider archive has been published here`, { available: [] });
+      if (!all.length)
+        throw new RegistryError('REVISION_NOT_FOUND', `${this.description}: no provider archive has been published here`, {
+          available: [],
+        });
       return publicView(all.reduce((a, b) => (b.revision > a.revision ? b : a)));
     }
     const found = all.find((e) => e.revision === revision);
@@ -213,8 +169,10 @@ export class BackendArchiveStore implements ArchiveStore {
     );
   }
 
-  async revisions(): Promise<Array<ResolvedArchive & { pushedAt?: string }>> {
-    return (await this.entries()).sort((a, b) => a.revision - b.revision).map((e) => ({ ...publicView(e), ...(e.pushedAt ? { pushedAt: e.pushedAt } : {}) }));
+  async revisions(): Promise<Array<PublishedArchive & { pushedAt?: string }>> {
+    return (await this.published.all())
+      .sort((a, b) => a.revision - b.revision)
+      .map((e) => ({ ...publicView(e), ...(e.pushedAt ? { pushedAt: e.pushedAt } : {}) }));
   }
 
   async pull(digestOrRevision: string | number, opts: PullOptions = {}): Promise<PulledArchive> {
@@ -238,14 +196,18 @@ export class BackendArchiveStore implements ArchiveStore {
       wantConfig ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
     ]);
     const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
-    if (configBytes) checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
+    if (configBytes)
+      checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
     return { bytes, verified, digest, archiveDigest: layer.digest };
   }
 
   async checkAccess(digest: string): Promise<void> {
     if (!isDigest(digest)) throw new RegistryError('BAD_REF', `"${digest}" is not a manifest digest (sha256:…)`);
     if (!(await this.backend.hasManifest(digest))) {
-      throw new RegistryError('NOT_FOUND', `${this.description}: no manifest ${digest} in this repository; an archive cached from elsewhere is not used for it`);
+      throw new RegistryError(
+        'NOT_FOUND',
+        `${this.description}: no manifest ${digest} in this repository; an archive cached from elsewhere is not used for it`,
+      );
     }
   }
 
@@ -257,103 +219,8 @@ export class BackendArchiveStore implements ArchiveStore {
       );
     }
   }
-
-  /** Every archive in the repository, one entry per manifest digest (revision tags first). */
-  private async entries(): Promise<Entry[]> {
-    const tags = await this.backend.listTags();
-    // the transparency log's tags (tlog/registry-log.ts) sit beside the archives: never archives
-    const ordered = [...tags.filter((t) => REVISION_TAG.test(t)), ...tags.filter((t) => !REVISION_TAG.test(t) && !t.startsWith(LOG_TAG_PREFIX))];
-    // look at tags a few at a time: one manifest GET each (plus a config GET the first time)
-    const described: Array<Entry | undefined> = [];
-    for (let i = 0; i < ordered.length; i += DESCRIBE_CONCURRENCY) {
-      described.push(...(await Promise.all(ordered.slice(i, i + DESCRIBE_CONCURRENCY).map((t) => this.describeTag(t)))));
-    }
-    const byDigest = new Map<string, Entry>();
-    for (const [i, tag] of ordered.entries()) {
-      const entry = described[i];
-      if (!entry || byDigest.has(entry.digest)) continue;
-      const m = REVISION_TAG.exec(tag);
-      if (m && Number(m[1]) !== entry.revision) {
-        this.log.warn({ tag, revision: entry.revision }, 'revision tag disagrees with the archive summary; ignored');
-        continue;
-      }
-      byDigest.set(entry.digest, entry);
-    }
-    // the same revision under two digests (e.g. a wasmCloud tag and ours): keep the first, i.e. the rev- tag
-    const byRevision = new Map<number, Entry>();
-    for (const e of byDigest.values()) if (!byRevision.has(e.revision)) byRevision.set(e.revision, e);
-    return [...byRevision.values()];
-  }
-
-  private async describeTag(tag: string): Promise<Entry | undefined> {
-    const m = await this.backend.getManifest(tag);
-    if (!m) return undefined;
-    const cached = this.described.get(m.digest);
-    if (cached !== undefined) return cached ?? undefined;
-    const entry = await this.describeManifest(m.bytes, m.digest, tag);
-    this.described.set(m.digest, entry ?? null);
-    return entry;
-  }
-
-  /** Summarise one manifest: from our config blob, or — for wasmCloud archives — from the archive itself. */
-  private async describeManifest(bytes: Uint8Array, digest: string, tag: string): Promise<Entry | undefined> {
-    const where = `${this.description}:${tag}`;
-    let manifest: ImageManifest;
-    let layer: Descriptor;
-    try {
-      manifest = parseManifest(bytes, where);
-      layer = archiveLayer(manifest, where);
-    } catch (e) {
-      this.log.debug({ tag, err: (e as Error).message }, 'not a provider archive; skipped');
-      return undefined;
-    }
-    const pushedAt = manifest.annotations?.[CREATED_ANNOTATION];
-    if (manifest.config.mediaType === GANTRY_CONFIG) {
-      checkConfigSize(manifest.config, where);
-      const config = parseConfig(await this.backend.getBlob(manifest.config.digest, manifest.config.size), where);
-      return { revision: config.revision, digest, summary: summaryFromConfig(config), layer, config: manifest.config, ...(pushedAt ? { pushedAt } : {}) };
-    }
-    // a wasmCloud archive carries no summary: read its signed claims from the front of the
-    // layer (wasmCloud writes claims.jwt first), never the whole archive; pull verifies all of it
-    try {
-      const prefix = await this.backend.getBlobPrefix(layer.digest, Math.min(layer.size, CLAIMS_PREFIX_BYTES));
-      const { claims, format } = await verifyClaimsPrefix(prefix);
-      const summary = summaryOfClaims(claims, format);
-      return { revision: summary.revision, digest, summary, layer, config: manifest.config, ...(pushedAt ? { pushedAt } : {}) };
-    } catch (e) {
-      this.log.warn({ tag, err: (e as Error).message }, 'archive under this tag does not verify; not counted as a revision');
-      return undefined;
-    }
-  }
 }
 
-function checkConfigSize(config: Descriptor, where: string): void {
-  if (!Number.isSafeInteger(config.size) || config.size < 0 || config.size > MAX_CONFIG_BYTES) {
-    throw new RegistryError('BAD_MANIFEST', `${where}: the config blob declares ${config.size} bytes; a Gantry archive summary is at most ${MAX_CONFIG_BYTES}`);
-  }
-}
-
-function publicView(e: Entry): ResolvedArchive {
+function publicView(e: ListedArchive): PublishedArchive {
   return { revision: e.revision, digest: e.digest, summary: e.summary };
-}
-
-function parseManifest(bytes: Uint8Array, where: string): ImageManifest {
-  let m: ImageManifest;
-  try {
-    m = JSON.parse(Buffer.from(bytes).toString('utf8')) as ImageManifest;
-  } catch (e) {
-    throw new RegistryError('BAD_MANIFEST', `${where}: manifest is not JSON (${(e as Error).message})`);
-  }
-  if (!m || m.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers)) throw new RegistryError('NOT_AN_ARCHIVE', `${where}: not an OCI image manifest`);
-  return m;
-}
-
-function archiveLayer(m: ImageManifest, where: string): Descriptor {
-  const layers = m.layers.filter((l) => (ARCHIVE_LAYERS as readonly string[]).includes(l.mediaType));
-  if (layers.length !== 1) {
-    throw new RegistryError('NOT_AN_ARCHIVE', `${where}: expected exactly one provider-archive layer (${ARCHIVE_LAYERS.join(' or ')}), found ${layers.length}`);
-  }
-  const l = layers[0];
-  if (!isDigest(l.digest) || !Number.isSafeInteger(l.size) || l.size < 0) throw new RegistryError('BAD_MANIFEST', `${where}: archive layer has a bad digest or size`);
-  return l;
 }

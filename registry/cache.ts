@@ -41,7 +41,10 @@ export class ArchiveCache {
 
   private readonly maxArchiveBytes: number;
 
-  constructor(readonly dir: string, opts: { maxBytes?: number; maxArchiveBytes?: number } = {}) {
+  constructor(
+    readonly dir: string,
+    opts: { maxBytes?: number; maxArchiveBytes?: number } = {},
+  ) {
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
     this.maxArchiveBytes = opts.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES;
   }
@@ -73,7 +76,11 @@ export class ArchiveCache {
     const pulled = await store.pull(digest, opts); // verified by the store before we see it
     mkdirSync(join(this.dir, 'sha256'), { recursive: true, mode: 0o700 });
     // the download already hashed the archive against its layer digest: no second pass over it
-    atomicWrite(meta, Buffer.from(JSON.stringify({ manifestDigest: digest, archiveDigest: pulled.archiveDigest, size: pulled.bytes.length })), 0o600);
+    atomicWrite(
+      meta,
+      Buffer.from(JSON.stringify({ manifestDigest: digest, archiveDigest: pulled.archiveDigest, size: pulled.bytes.length })),
+      0o600,
+    );
     atomicWrite(archive, pulled.bytes, 0o600);
     this.evict(archive);
     return { path: archive, bytes: pulled.bytes, verified: pulled.verified };
@@ -85,7 +92,8 @@ export class ArchiveCache {
     try {
       const m = JSON.parse(readFileSync(meta, 'utf8')) as { archiveDigest: string };
       // a file grown past the limit is not one this cache wrote: dropped unread
-      if (statSync(archive).size > this.maxArchiveBytes) throw new RegistryError('ARCHIVE_TOO_LARGE', `cached archive ${archive} is over the ${this.maxArchiveBytes}-byte limit`);
+      if (statSync(archive).size > this.maxArchiveBytes)
+        throw new RegistryError('ARCHIVE_TOO_LARGE', `cached archive ${archive} is over the ${this.maxArchiveBytes}-byte limit`);
       const bytes = readFileSync(archive);
       if (sha256Digest(bytes) !== m.archiveDigest) throw new RegistryError('DIGEST_MISMATCH', `cached archive ${archive} changed on disk`);
       const verified = await verifyPar(bytes, opts);

@@ -10,11 +10,20 @@ import { ImageLayoutBackend } from './layout/image-layout.js';
 import { parseArchiveRef, type ArchiveRef } from './reference.js';
 
 export { mirrorRepository, type MirrorReport } from './mirror.js';
+export { loadNamespaceMap, type MappedRef, type NamespaceMap } from './namespaces.js';
 
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export type { ArchiveSummary } from './summary.js';
-export { revisionTag, LOG_TAG_PREFIX, DEFAULT_MAX_ARCHIVE_BYTES, type ArchiveStore, type PulledArchive, type ResolvedArchive, type PushOptions, type PullOptions } from './archive-store.js';
+export { revisionTag, parseRevisionTag, isRevisionTag, LOG_TAG_PREFIX } from './revision-tags.js';
+export {
+  DEFAULT_MAX_ARCHIVE_BYTES,
+  type ArchiveStore,
+  type PulledArchive,
+  type PublishedArchive,
+  type PushOptions,
+  type PullOptions,
+} from './archive-store.js';
 export { credentialsFromDockerConfig, type RegistryCredentials } from './distribution/auth.js';
 export { ArchiveCache, type CachedArchive } from './cache.js';
 export { DistributionClient } from './distribution/client.js';
@@ -41,19 +50,22 @@ export interface StoreOptions {
 }
 
 export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = {}): ArchiveStore {
-  return new BackendArchiveStore(openContentBackend(ref, opts), { trustedIssuers: opts.trustedIssuers, maxArchiveBytes: opts.maxArchiveBytes });
+  return new BackendArchiveStore(openContentBackend(ref, opts), {
+    trustedIssuers: opts.trustedIssuers,
+    maxArchiveBytes: opts.maxArchiveBytes,
+  });
 }
 
 /** The tags, manifests and blobs behind `ref`, for what lives beside the archives (tlog/). */
 export function openContentBackend(ref: string | ArchiveRef, opts: StoreOptions = {}): ContentBackend {
   const parsed = typeof ref === 'string' ? parseArchiveRef(ref) : ref;
   return parsed.kind === 'oci-layout'
-      ? new ImageLayoutBackend(parsed.path)
-      : new DistributionClient(parsed.host, parsed.repository, {
-          plainHttpHosts: opts.plainHttpRegistries,
-          credentials: opts.credentials,
-          caFile: opts.caFile,
-          timeoutMs: opts.timeoutMs,
-          chunkBytes: opts.chunkBytes,
-        });
+    ? new ImageLayoutBackend(parsed.path)
+    : new DistributionClient(parsed.host, parsed.repository, {
+        plainHttpHosts: opts.plainHttpRegistries,
+        credentials: opts.credentials,
+        caFile: opts.caFile,
+        timeoutMs: opts.timeoutMs,
+        chunkBytes: opts.chunkBytes,
+      });
 }

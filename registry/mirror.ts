@@ -7,7 +7,7 @@
  * (docs/transparency-federation.md), so a mirror can serve and cache but cannot lie.
  *
  * Order matters to a reader racing the copy: blobs before the manifest that names them, and
- * log checkpoints (`tlog.checkpoint.<n>`, tlog/registry-log.ts) after every other tag, so DST
+ * log checkpoints (`tlog.checkpoint.<n>`, tlog/log/layout.ts) after every other tag, so DST
  * never shows a checkpoint whose entries are not there yet. Tags already naming the same
  * digest in DST are skipped. No tag of this layout ever moves — `rev-N` and `tlog.entry.<i>`
  * are written once, and `tlog.checkpoint.<n>` over the same entries with the same Ed25519 key
@@ -37,7 +37,11 @@ export function isCheckpointTag(tag: string): boolean {
   return /^tlog\.checkpoint\./.test(tag);
 }
 
-export async function mirrorRepository(src: ContentBackend, dst: ContentBackend, opts: { onTag?(tag: string, copied: boolean): void } = {}): Promise<MirrorReport> {
+export async function mirrorRepository(
+  src: ContentBackend,
+  dst: ContentBackend,
+  opts: { onTag?(tag: string, copied: boolean): void } = {},
+): Promise<MirrorReport> {
   const tags = await src.listTags();
   const ordered = [...tags.filter((t) => !isCheckpointTag(t)).sort(), ...tags.filter(isCheckpointTag).sort()];
   const dstTags = new Set(await dst.listTags());
@@ -80,7 +84,10 @@ export async function mirrorRepository(src: ContentBackend, dst: ContentBackend,
         continue;
       }
       if (a && b) {
-        throw new RegistryError('REVISION_EXISTS', `${dst.description}:${tag} names ${b.digest} but ${src.description}:${tag} names ${a.digest}; a published tag never moves, so one of the two registries was altered — not overwriting it`);
+        throw new RegistryError(
+          'REVISION_EXISTS',
+          `${dst.description}:${tag} names ${b.digest} but ${src.description}:${tag} names ${a.digest}; a published tag never moves, so one of the two registries was altered — not overwriting it`,
+        );
       }
     }
     await copyManifest(tag, tag);

@@ -34,7 +34,9 @@ import { parseArchiveRef } from './reference.js';
 
 const keyPattern = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?:\/\*)?$/;
 
-const registryRepo = z.string().refine((s) => isFullRegistryRef(s), { message: 'must be a registry repository HOST[:PORT]/PATH (the host has a "." or ":" or is localhost)' });
+const registryRepo = z.string().refine((s) => isFullRegistryRef(s), {
+  message: 'must be a registry repository HOST[:PORT]/PATH (the host has a "." or ":" or is localhost)',
+});
 
 const Entry = z.union([
   registryRepo,
@@ -47,7 +49,10 @@ const Entry = z.union([
 ]);
 
 export const NamespaceFile = z.strictObject({
-  namespaces: z.record(z.string().regex(keyPattern, 'a key is a short name (acme/payments) or a prefix pattern ending in /* (acme/*)'), Entry),
+  namespaces: z.record(
+    z.string().regex(keyPattern, 'a key is a short name (acme/payments) or a prefix pattern ending in /* (acme/*)'),
+    Entry,
+  ),
 });
 
 export interface NamespaceEntry {
@@ -143,7 +148,10 @@ export function parseNamespaceMap(text: string, source: string): NamespaceMap {
   const r = NamespaceFile.safeParse(doc ?? { namespaces: {} });
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new RegistryError('BAD_NAMESPACE_MAP', `${source}: ${issues}; expected "namespaces:" mapping a short name or pattern (acme/*) to HOST[:PORT]/PATH or {registry, plainHttp, via, logKey}`);
+    throw new RegistryError(
+      'BAD_NAMESPACE_MAP',
+      `${source}: ${issues}; expected "namespaces:" mapping a short name or pattern (acme/*) to HOST[:PORT]/PATH or {registry, plainHttp, via, logKey}`,
+    );
   }
   return new NamespaceMap(
     Object.entries(r.data.namespaces).map(([key, v]) => (typeof v === 'string' ? { key, registry: v, source } : { key, ...v, source })),

@@ -43,10 +43,14 @@ interface SecretLike {
 /** The pull secret in a Secret object, or a PullSecretError saying what is wrong with it. */
 export function pullSecretOf(secret: SecretLike, namespace: string, name: string): PullSecret {
   if (secret.type !== DOCKER_CONFIG_JSON) {
-    throw new PullSecretError('PULL_SECRET_INVALID', `pull secret ${namespace}/${name} has type ${secret.type ?? '(none)'}; expected ${DOCKER_CONFIG_JSON}`);
+    throw new PullSecretError(
+      'PULL_SECRET_INVALID',
+      `pull secret ${namespace}/${name} has type ${secret.type ?? '(none)'}; expected ${DOCKER_CONFIG_JSON}`,
+    );
   }
   const b64 = secret.data?.['.dockerconfigjson'];
-  if (typeof b64 !== 'string') throw new PullSecretError('PULL_SECRET_INVALID', `pull secret ${namespace}/${name} has no .dockerconfigjson key`);
+  if (typeof b64 !== 'string')
+    throw new PullSecretError('PULL_SECRET_INVALID', `pull secret ${namespace}/${name} has no .dockerconfigjson key`);
   return { namespace, name, dockerConfig: Buffer.from(b64, 'base64').toString('utf8') };
 }
 
@@ -79,7 +83,10 @@ export function credentialsFor(ref: string, secrets: readonly PullSecret[]): Reg
     try {
       credentials = credentialsFromDockerConfig(s.dockerConfig, parsed.host);
     } catch (err) {
-      throw new PullSecretError('PULL_SECRET_INVALID', `pull secret ${s.namespace}/${s.name} is not valid docker config JSON: ${(err as Error).message}`);
+      throw new PullSecretError(
+        'PULL_SECRET_INVALID',
+        `pull secret ${s.namespace}/${s.name} is not valid docker config JSON: ${(err as Error).message}`,
+      );
     }
     if (credentials) return credentials;
   }

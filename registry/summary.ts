@@ -36,7 +36,15 @@ export function summaryOf(v: VerifiedPar): ArchiveSummary {
   for (const [name, t] of Object.entries(v.targets) as Array<[string, { sha256: string; size: number }]>) {
     if (TARGET_NAME.test(name)) targets[name] = { sha256: t.sha256.toLowerCase(), size: t.size };
   }
-  const out: ArchiveSummary = { name: c.name ?? null, vendor: c.vendor, revision: c.revision, issuer: c.issuer, subject: c.subject, targets, format: v.format };
+  const out: ArchiveSummary = {
+    name: c.name ?? null,
+    vendor: c.vendor,
+    revision: c.revision,
+    issuer: c.issuer,
+    subject: c.subject,
+    targets,
+    format: v.format,
+  };
   if (c.capid !== undefined) out.capid = c.capid;
   if (c.version !== undefined) out.version = c.version;
   return out;
@@ -46,7 +54,15 @@ export function summaryOf(v: VerifiedPar): ArchiveSummary {
 export function summaryOfClaims(c: ProviderClaims, format?: string): ArchiveSummary {
   const targets: ArchiveSummary['targets'] = {};
   for (const [name, sha256] of Object.entries(c.hashes)) if (TARGET_NAME.test(name)) targets[name] = { sha256: sha256.toLowerCase() };
-  const out: ArchiveSummary = { name: c.name ?? null, vendor: c.vendor, revision: c.revision, issuer: c.issuer, subject: c.subject, targets, ...(format ? { format } : {}) };
+  const out: ArchiveSummary = {
+    name: c.name ?? null,
+    vendor: c.vendor,
+    revision: c.revision,
+    issuer: c.issuer,
+    subject: c.subject,
+    targets,
+    ...(format ? { format } : {}),
+  };
   if (c.capid !== undefined) out.capid = c.capid;
   if (c.version !== undefined) out.version = c.version;
   return out;
@@ -63,7 +79,15 @@ export function parseConfig(bytes: Uint8Array, where: string): ArchiveConfig {
   } catch (e) {
     throw new RegistryError('BAD_MANIFEST', `${where}: config blob is not JSON (${(e as Error).message})`);
   }
-  if (!c || c.schema !== SUMMARY_SCHEMA || !Number.isSafeInteger(c.revision) || typeof c.issuer !== 'string' || typeof c.subject !== 'string' || !c.targets || typeof c.targets !== 'object') {
+  if (
+    !c ||
+    c.schema !== SUMMARY_SCHEMA ||
+    !Number.isSafeInteger(c.revision) ||
+    typeof c.issuer !== 'string' ||
+    typeof c.subject !== 'string' ||
+    !c.targets ||
+    typeof c.targets !== 'object'
+  ) {
     throw new RegistryError('BAD_MANIFEST', `${where}: config blob is not a Gantry archive summary (${SUMMARY_SCHEMA})`);
   }
   return c;
@@ -85,6 +109,12 @@ export function checkSummaryAgainst(summary: ArchiveSummary, verified: VerifiedP
   const a = Object.keys(summary.targets).sort().join(',');
   const b = Object.keys(actual.targets).sort().join(',');
   if (a !== b) problems.push(`targets [${a}] ≠ signed [${b}]`);
-  else for (const t of Object.keys(actual.targets)) if (summary.targets[t].sha256.toLowerCase() !== actual.targets[t].sha256) problems.push(`hash of ${t} differs`);
-  if (problems.length) throw new RegistryError('SUMMARY_MISMATCH', `${where}: the stored summary does not match the signed archive (${problems.join('; ')}); the config blob was altered`);
+  else
+    for (const t of Object.keys(actual.targets))
+      if (summary.targets[t].sha256.toLowerCase() !== actual.targets[t].sha256) problems.push(`hash of ${t} differs`);
+  if (problems.length)
+    throw new RegistryError(
+      'SUMMARY_MISMATCH',
+      `${where}: the stored summary does not match the signed archive (${problems.join('; ')}); the config blob was altered`,
+    );
 }

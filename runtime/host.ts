@@ -21,7 +21,8 @@ export function findExecutable(name: string): string | undefined {
 /** The executable's path, or an error naming the Debian package that provides it. */
 export function requireExecutable(name: string, debianPackage: string): string {
   const p = findExecutable(name);
-  if (!p) throw new GantryError('MISSING_EXECUTABLE', `${name} not found: install the Debian package ${debianPackage} (scripts/setup.sh does)`);
+  if (!p)
+    throw new GantryError('MISSING_EXECUTABLE', `${name} not found: install the Debian package ${debianPackage} (scripts/setup.sh does)`);
   return p;
 }
 
@@ -56,7 +57,10 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, host);
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;

@@ -1,8 +1,10 @@
 /**
  * An informer: a local cache of one kind of object kept current by list + watch, calling
- * handlers on add/update/delete. Written here rather than taken from client-node 1.x
- * because its informer stalls silently (a half-open watch never ends) and stops for good on
- * any error that is not a 410. This one never gives up while started:
+ * handlers on add/update/delete. Written here rather than taken from client-node because its
+ * informer stops for good on any error that is not a 410 (still so in 2.x) and, in 1.x, stalled
+ * silently on a half-open watch; 2.x ends a watch after 30 s without data, but that timer is
+ * in its own watch, and ours runs over KubeClient (kube.ts), so the watchdog below stays.
+ * This one never gives up while started:
  *
  * - every watch asks the server to close after `watchTimeoutSeconds`; a watch still open
  *   `stallGraceMs` past that is presumed stalled, aborted and restarted (the watchdog);
@@ -209,7 +211,10 @@ export class Informer<T extends KubeObject> {
     let gone = false;
     // the watchdog: the server promised to close by timeoutSeconds; if it has not, the
     // stream is half-open and must be restarted. A due relist also ends the watch.
-    const limit = Math.min(timeoutSeconds * 1000 + (this.opts.stallGraceMs ?? 15_000), relistEvery > 0 ? Math.max(1000, relistEvery - (Date.now() - this.lastList)) : Infinity);
+    const limit = Math.min(
+      timeoutSeconds * 1000 + (this.opts.stallGraceMs ?? 15_000),
+      relistEvery > 0 ? Math.max(1000, relistEvery - (Date.now() - this.lastList)) : Infinity,
+    );
     const watchdog = setTimeout(() => {
       stalled = Date.now() - this.lastList < relistEvery || relistEvery <= 0;
       ac.abort();

@@ -107,6 +107,18 @@ export function resourcePath(r: ResourceRef): string {
   return p;
 }
 
+/** The fields of a coordination.k8s.io/v1 Lease that Gantry reads and writes (agent heartbeats, leader election). */
+export interface LeaseObject {
+  metadata: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
+  spec?: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseDurationSeconds?: number; leaseTransitions?: number };
+}
+
 export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
@@ -164,7 +176,8 @@ export class KubeClient {
       // a new Buffer comes back on every call: compare contents, or every refresh would
       // replace the agent and cut open watches
       const same = (a: unknown, b: unknown) => (Buffer.isBuffer(a) && Buffer.isBuffer(b) ? a.equals(b) : a === b);
-      const tlsSame = previous && same((previous as any).__ca, o.ca) && same((previous as any).__cert, o.cert) && same((previous as any).__key, o.key);
+      const tlsSame =
+        previous && same((previous as any).__ca, o.ca) && same((previous as any).__cert, o.cert) && same((previous as any).__key, o.key);
       let agent: http.Agent;
       if (tlsSame) agent = previous!;
       else if (this.server.protocol === 'https:') {
@@ -268,7 +281,13 @@ export class KubeClient {
   mergePatch<T = any>(path: string, patch: unknown, opts: RequestOptions = {}): Promise<T> {
     return this.request<T>('PATCH', path, { ...opts, body: patch, contentType: 'application/merge-patch+json' });
   }
-  delete<T = any>(path: string, opts: RequestOptions & { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; preconditions?: { uid?: string; resourceVersion?: string } } = {}): Promise<T> {
+  delete<T = any>(
+    path: string,
+    opts: RequestOptions & {
+      propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
+      preconditions?: { uid?: string; resourceVersion?: string };
+    } = {},
+  ): Promise<T> {
     const body =
       opts.propagationPolicy || opts.preconditions
         ? { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy, preconditions: opts.preconditions }
@@ -280,7 +299,12 @@ export class KubeClient {
    * One watch request. Calls onEvent per line; resolves when the server closes the stream,
    * rejects on a non-200 reply or a transport error. Abort with `signal`.
    */
-  async watch<T = any>(path: string, query: RequestOptions['query'], onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+  async watch<T = any>(
+    path: string,
+    query: RequestOptions['query'],
+    onEvent: (e: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const res = await this.open('GET', path, { query: { ...query, watch: 'true' }, signal, timeoutMs: 0 });
     const code = res.statusCode ?? 0;
     if (code !== 200) {

@@ -74,6 +74,10 @@ export async function serveMetrics(addr: string, registry: Registry, checks: Hea
   const a = server.address() as { port: number };
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${a.port}`,
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -17,15 +17,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats } from '../client/nats.js';
-import { callProvider, CallError } from '../client/call.js';
 import { hostTarget } from '../agent/target.js';
-import { packageRoot } from '../runtime/paths.js';
+import { CallError, callProvider, connectNats } from '../client/index.js';
 import { openArchiveStore } from '../registry/index.js';
 import { KubeClient, loadKubeConfig, resourcePath } from '../runtime/kube.js';
-import { devKeys, EXAMPLE_ARCHIVES, signExample } from './launcher/example-archives.js';
+import { packageRoot } from '../runtime/paths.js';
+import { devKeys, EXAMPLE_ARCHIVES, type ExampleArchive, signExample } from './launcher/example-archives.js';
 import { findExecutable } from './launcher/host.js';
-import { startSandbox, type Sandbox } from './launcher/sandbox.js';
+import { type Sandbox, startSandbox } from './launcher/sandbox.js';
 
 const NAME = 'demo-echo';
 const NS = 'default';
@@ -34,7 +33,11 @@ const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s = '') => process.stdout.write(s + '\n');
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-interface Step { title: string; ms: number; numbered: boolean }
+interface Step {
+  title: string;
+  ms: number;
+  numbered: boolean;
+}
 const steps: Step[] = [];
 
 async function step<T>(title: string, fn: () => Promise<T>): Promise<T> {
@@ -82,11 +85,25 @@ function kubectlRunner(kubeconfig: string) {
     });
 }
 
-interface Instance { name: string; node: string; revision?: number; phase?: string; deleting: boolean }
+interface Instance {
+  name: string;
+  node: string;
+  revision?: number;
+  phase?: string;
+  deleting: boolean;
+}
 
 async function instances(kube: KubeClient): Promise<Instance[]> {
-  const list = await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS }), { labelSelector: `gantry.dev/provider=${NAME}` });
-  return list.items.map((i: any) => ({ name: i.metadata.name, node: i.spec.nodeName, revision: i.spec.archive?.revision, phase: i.status?.phase, deleting: !!i.metadata.deletionTimestamp }));
+  const list = await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS }), {
+    labelSelector: `gantry.dev/provider=${NAME}`,
+  });
+  return list.items.map((i: any) => ({
+    name: i.metadata.name,
+    node: i.spec.nodeName,
+    revision: i.spec.archive?.revision,
+    phase: i.status?.phase,
+    deleting: !!i.metadata.deletionTimestamp,
+  }));
 }
 
 async function provider(kube: KubeClient): Promise<any> {
@@ -99,14 +116,29 @@ async function calls(nc: NatsConnection, n: number): Promise<Map<string, number>
   const spread = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const { instance, reply } = await callProvider(nc, { namespace: NS, provider: NAME, op: 'Echo', data: `call ${i}`, timeoutMs: 5000 });
-    if (new TextDecoder().decode(reply) !== `call ${i}`) throw new Error(`demo: ${instance} answered "${new TextDecoder().decode(reply)}" to "call ${i}"`);
+    if (new TextDecoder().decode(reply) !== `call ${i}`)
+      throw new Error(`demo: ${instance} answered "${new TextDecoder().decode(reply)}" to "call ${i}"`);
     spread.set(instance, (spread.get(instance) ?? 0) + 1);
   }
   return spread;
 }
 
 function showInstances(list: Instance[]): void {
-  for (const i of list) say(`    ${i.name.padEnd(18)} node ${i.node.padEnd(14)} revision ${i.revision ?? '?'}  ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`);
+  for (const i of list)
+    say(
+      `    ${i.name.padEnd(18)} node ${i.node.padEnd(14)} revision ${i.revision ?? '?'}  ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`,
+    );
+}
+
+/** What every step of the demo works with. */
+interface Demo {
+  sandbox: Sandbox;
+  kube: KubeClient;
+  kubectl: ReturnType<typeof kubectlRunner>;
+  nc: NatsConnection;
+  echo: ExampleArchive;
+  /** The echo archive's repository in the sandbox's registry. */
+  ref: string;
 }
 
 async function main(): Promise<void> {
@@ -123,20 +155,48 @@ async function main(): Promise<void> {
     await sb?.stop();
     if (!keep) rmSync(stateDir, { recursive: true, force: true });
   };
-  process.once('SIGINT', () => { say('\ninterrupted; stopping the sandbox'); stopAll().finally(() => process.exit(130)); });
+  process.once('SIGINT', () => {
+    say('\ninterrupted; stopping the sandbox');
+    stopAll().finally(() => process.exit(130));
+  });
   try {
     const upStart = performance.now();
     sb = await startSandbox({ stateDir, nodes: '4', skipExamples: true, out: process.stdout });
-    steps.push({ title: 'start the sandbox (API, NATS, registry, controller, 4 agents)', ms: performance.now() - upStart, numbered: false });
+    steps.push({
+      title: 'start the sandbox (API, NATS, registry, controller, 4 agents)',
+      ms: performance.now() - upStart,
+      numbered: false,
+    });
     const kubectl = kubectlRunner(sb.kubeconfigPath);
     const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sb.kubeconfigPath }));
     nc = await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds });
     const echo = EXAMPLE_ARCHIVES.find((e) => e.name === 'echo')!;
-    const ref = sb.registry.refFor(echo.repository);
-    const sandbox = sb;
+    await walkthrough({ sandbox: sb, kube, kubectl, nc, echo, ref: sb.registry.refFor(echo.repository) });
+    kube.close();
+    say();
+    say(bold('Summary'));
+    for (const s of steps) say(`  ${secs(s.ms).padStart(8)}  ${s.title}`);
+    say(`  ${secs(performance.now() - t0).padStart(8)}  total`);
+  } finally {
+    say();
+    say('Stopping the sandbox …');
+    await stopAll();
+  }
+}
 
-    await step(`Apply a Provider "${NAME}": the signed echo archive, revision 1, one replica`, async () => {
-      const manifest = `apiVersion: gantry.dev/v1alpha1
+/** The seven numbered steps, in order. */
+async function walkthrough(d: Demo): Promise<void> {
+  await step(`Apply a Provider "${NAME}": the signed echo archive, revision 1, one replica`, () => applyProvider(d));
+  await step('Wait until it is Ready: the controller resolves and places it, an agent verifies and loads it', () => waitReady(d));
+  await step('Call it over NATS', () => callOnce(d));
+  await step('Scale to 3 replicas with kubectl, and see calls spread over the instances', () => scaleToThree(d));
+  await step('Push revision 2 of the archive, point the Provider at it, and watch the rollout', () => rollOutRevision2(d));
+  await step("Kill one node's agent and its provider hosts (as if the node died); watch the replacement", () => killOneNode(d));
+  await step('Delete the Provider: its instances go, and calls find nobody', () => deleteProvider(d));
+}
+
+async function applyProvider({ kubectl, ref }: Demo): Promise<void> {
+  const manifest = `apiVersion: gantry.dev/v1alpha1
 kind: Provider
 metadata:
   name: ${NAME}
@@ -148,103 +208,125 @@ spec:
   replicas: 1
   capabilityId: gantry:echo
 `;
-      for (const l of manifest.trimEnd().split('\n')) say(`    | ${l}`);
-      await kubectl(['apply', '-f', '-'], manifest);
-    });
+  for (const l of manifest.trimEnd().split('\n')) say(`    | ${l}`);
+  await kubectl(['apply', '-f', '-'], manifest);
+}
 
-    await step('Wait until it is Ready: the controller resolves and places it, an agent verifies and loads it', async () => {
-      await until('the Provider to be Ready', async () => (isReady(await provider(kube)) ? true : undefined));
-      await kubectl(['get', 'provider', NAME]);
-      showInstances(await instances(kube));
-    });
+async function waitReady({ kube, kubectl }: Demo): Promise<void> {
+  await until('the Provider to be Ready', async () => (isReady(await provider(kube)) ? true : undefined));
+  await kubectl(['get', 'provider', NAME]);
+  showInstances(await instances(kube));
+}
 
-    await step('Call it over NATS', async () => {
-      const { instance, reply } = await callProvider(nc!, { namespace: NS, provider: NAME, op: 'Echo', data: 'hello, gantry', timeoutMs: 5000 });
-      say(`  → Echo("hello, gantry") = "${new TextDecoder().decode(reply)}", answered by ${instance}`);
-    });
+async function callOnce({ nc }: Demo): Promise<void> {
+  const { instance, reply } = await callProvider(nc, {
+    namespace: NS,
+    provider: NAME,
+    op: 'Echo',
+    data: 'hello, gantry',
+    timeoutMs: 5000,
+  });
+  say(`  → Echo("hello, gantry") = "${new TextDecoder().decode(reply)}", answered by ${instance}`);
+}
 
-    await step('Scale to 3 replicas with kubectl, and see calls spread over the instances', async () => {
-      await kubectl(['scale', `provider/${NAME}`, '--replicas=3']);
-      await until('3 ready replicas', async () => ((await provider(kube)).status?.readyReplicas === 3 ? true : undefined));
+async function scaleToThree({ kube, kubectl, nc }: Demo): Promise<void> {
+  await kubectl(['scale', `provider/${NAME}`, '--replicas=3']);
+  await until('3 ready replicas', async () => ((await provider(kube)).status?.readyReplicas === 3 ? true : undefined));
+  const list = await instances(kube);
+  showInstances(list);
+  const nodes = new Set(list.map((i) => i.node));
+  say(`  instances on ${nodes.size} different nodes`);
+  // queue-group delivery is random per call; enough calls make every instance answer
+  const spread = await until(
+    'calls to reach all 3 instances',
+    async () => {
+      const s = await calls(nc, 30);
+      return s.size === 3 ? s : undefined;
+    },
+    30_000,
+  );
+  say(`  30 calls answered by: ${[...spread].map(([i, n]) => `${i} ×${n}`).join(', ')}`);
+}
+
+async function rollOutRevision2({ sandbox, kube, kubectl, echo, ref }: Demo): Promise<void> {
+  const keys = devKeys(join(sandbox.stateDir, 'keys'));
+  const bytes = await signExample({
+    example: echo,
+    providersDir: join(packageRoot(), 'providers'),
+    target: hostTarget(),
+    keys,
+    revision: 2,
+    version: '0.2.0',
+  });
+  const pushed = await openArchiveStore(ref, { plainHttpRegistries: sandbox.registry.plainHttp, trustedIssuers: [keys.issuer] }).push(
+    bytes,
+    { trustedIssuers: [keys.issuer] },
+  );
+  say(`  pushed ${ref} revision ${pushed.revision} (${pushed.digest.slice(0, 19)}…)`);
+  await kubectl(['patch', `provider/${NAME}`, '--type=merge', '-p', '{"spec":{"archive":{"revision":2}}}']);
+  let last = '';
+  await until('all 3 instances on revision 2 and Ready', async () => {
+    const list = await instances(kube);
+    const view = list
+      .map((i) => `${i.name}@${i.revision}:${i.phase}${i.deleting ? '-' : ''}`)
+      .sort()
+      .join(' ');
+    if (view !== last) {
+      last = view;
+      say(
+        `  ${list.filter((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting).length}/3 on revision 2 — ${list.length} instances: ${list.map((i) => `${i.name} r${i.revision} ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`).join(', ')}`,
+      );
+    }
+    const p = await provider(kube);
+    const done =
+      list.length === 3 && list.every((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting) && p.status?.readyReplicas === 3;
+    return done ? true : undefined;
+  });
+  await kubectl(['get', 'provider', NAME]);
+}
+
+async function killOneNode({ sandbox, kube, nc }: Demo): Promise<void> {
+  const before = await instances(kube);
+  const victim = before[0];
+  const agentName = `agent-${victim.node}`;
+  const pid = sandbox.processes()[agentName];
+  if (!pid) throw new Error(`demo: ${agentName} is not running`);
+  say(`  killing ${agentName} (pid ${pid}), which serves ${victim.name}`);
+  process.kill(-pid, 'SIGKILL'); // the process group: the agent and the hosts it started
+  const t = performance.now();
+  const after = await until(
+    'a replacement instance Ready on another node',
+    async () => {
       const list = await instances(kube);
-      showInstances(list);
-      const nodes = new Set(list.map((i) => i.node));
-      say(`  instances on ${nodes.size} different nodes`);
-      // queue-group delivery is random per call; enough calls make every instance answer
-      const spread = await until('calls to reach all 3 instances', async () => {
-        const s = await calls(nc!, 30);
-        return s.size === 3 ? s : undefined;
-      }, 30_000);
-      say(`  30 calls answered by: ${[...spread].map(([i, n]) => `${i} ×${n}`).join(', ')}`);
-    });
+      const p = await provider(kube);
+      const live = list.filter((i) => i.node !== victim.node && i.phase === 'Running' && !i.deleting);
+      return live.length === 3 && p.status?.readyReplicas === 3 ? list : undefined;
+    },
+    120_000,
+  );
+  say(`  the controller saw the agent's Lease expire and placed a replacement within ${secs(performance.now() - t)}:`);
+  showInstances(after);
+  const spread = await calls(nc, 12);
+  say(`  12 calls answered by: ${[...spread].map(([i, n]) => `${i} ×${n}`).join(', ')}`);
+  if ([...spread.keys()].includes(victim.name)) throw new Error(`demo: ${victim.name} still answered after its node died`);
+}
 
-    await step('Push revision 2 of the archive, point the Provider at it, and watch the rollout', async () => {
-      const keys = devKeys(join(sandbox.stateDir, 'keys'));
-      const bytes = await signExample({ example: echo, providersDir: join(packageRoot(), 'providers'), target: hostTarget(), keys, revision: 2, version: '0.2.0' });
-      const pushed = await openArchiveStore(ref, { plainHttpRegistries: sandbox.registry.plainHttp, trustedIssuers: [keys.issuer] }).push(bytes, { trustedIssuers: [keys.issuer] });
-      say(`  pushed ${ref} revision ${pushed.revision} (${pushed.digest.slice(0, 19)}…)`);
-      await kubectl(['patch', `provider/${NAME}`, '--type=merge', '-p', '{"spec":{"archive":{"revision":2}}}']);
-      let last = '';
-      await until('all 3 instances on revision 2 and Ready', async () => {
-        const list = await instances(kube);
-        const view = list.map((i) => `${i.name}@${i.revision}:${i.phase}${i.deleting ? '-' : ''}`).sort().join(' ');
-        if (view !== last) {
-          last = view;
-          say(`  ${list.filter((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting).length}/3 on revision 2 — ${list.length} instances: ${list.map((i) => `${i.name} r${i.revision} ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`).join(', ')}`);
-        }
-        const p = await provider(kube);
-        const done = list.length === 3 && list.every((i) => i.revision === 2 && i.phase === 'Running' && !i.deleting) && p.status?.readyReplicas === 3;
-        return done ? true : undefined;
-      });
-      await kubectl(['get', 'provider', NAME]);
-    });
-
-    await step('Kill one node\'s agent and its provider hosts (as if the node died); watch the replacement', async () => {
-      const before = await instances(kube);
-      const victim = before[0];
-      const agentName = `agent-${victim.node}`;
-      const pid = sandbox.processes()[agentName];
-      if (!pid) throw new Error(`demo: ${agentName} is not running`);
-      say(`  killing ${agentName} (pid ${pid}), which serves ${victim.name}`);
-      process.kill(-pid, 'SIGKILL'); // the process group: the agent and the hosts it started
-      const t = performance.now();
-      const after = await until('a replacement instance Ready on another node', async () => {
-        const list = await instances(kube);
-        const p = await provider(kube);
-        const live = list.filter((i) => i.node !== victim.node && i.phase === 'Running' && !i.deleting);
-        return live.length === 3 && p.status?.readyReplicas === 3 ? list : undefined;
-      }, 120_000);
-      say(`  the controller saw the agent's Lease expire and placed a replacement within ${secs(performance.now() - t)}:`);
-      showInstances(after);
-      const spread = await calls(nc!, 12);
-      say(`  12 calls answered by: ${[...spread].map(([i, n]) => `${i} ×${n}`).join(', ')}`);
-      if ([...spread.keys()].includes(victim.name)) throw new Error(`demo: ${victim.name} still answered after its node died`);
-    });
-
-    await step('Delete the Provider: its instances go, and calls find nobody', async () => {
-      await kubectl(['delete', 'provider', NAME]);
-      await until('every instance to be gone', async () => ((await instances(kube)).length === 0 ? true : undefined));
-      const err = await until('calls to fail with NO_RESPONDERS', async () => {
-        try {
-          await callProvider(nc!, { namespace: NS, provider: NAME, op: 'Echo', data: 'anyone?', timeoutMs: 2000 });
-          return undefined;
-        } catch (e) {
-          return e instanceof CallError && e.code === 'NO_RESPONDERS' ? e : undefined;
-        }
-      }, 30_000);
-      say(`  → ${err.code}: ${err.message}`);
-    });
-
-    kube.close();
-    say();
-    say(bold('Summary'));
-    for (const s of steps) say(`  ${secs(s.ms).padStart(8)}  ${s.title}`);
-    say(`  ${secs(performance.now() - t0).padStart(8)}  total`);
-  } finally {
-    say();
-    say('Stopping the sandbox …');
-    await stopAll();
-  }
+async function deleteProvider({ kube, kubectl, nc }: Demo): Promise<void> {
+  await kubectl(['delete', 'provider', NAME]);
+  await until('every instance to be gone', async () => ((await instances(kube)).length === 0 ? true : undefined));
+  const err = await until(
+    'calls to fail with NO_RESPONDERS',
+    async () => {
+      try {
+        await callProvider(nc, { namespace: NS, provider: NAME, op: 'Echo', data: 'anyone?', timeoutMs: 2000 });
+        return undefined;
+      } catch (e) {
+        return e instanceof CallError && e.code === 'NO_RESPONDERS' ? e : undefined;
+      }
+    },
+    30_000,
+  );
+  say(`  → ${err.code}: ${err.message}`);
 }
 
 main().then(

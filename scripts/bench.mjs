@@ -7,11 +7,18 @@ import { fileURLToPath } from 'node:url';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bench');
 const wanted = process.argv.slice(2);
-const all = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3)).sort();
+const all = readdirSync(dir)
+  .filter((f) => f.endsWith('.js'))
+  .map((f) => f.slice(0, -3))
+  .sort();
 const names = wanted.length ? wanted : all;
 let failed = 0;
 for (const name of names) {
-  if (!all.includes(name)) { console.error(`bench: no benchmark named ${name} (have: ${all.join(', ')})`); failed++; continue; }
+  if (!all.includes(name)) {
+    console.error(`bench: no benchmark named ${name} (have: ${all.join(', ')})`);
+    failed++;
+    continue;
+  }
   console.log(`\n=== bench/${name}`);
   // the report is the point: components' info logs only interleave with it
   const env = { ...process.env, GANTRY_LOG_LEVEL: process.env.GANTRY_LOG_LEVEL || 'warn' };

@@ -8,12 +8,30 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const roots = ['runtime', 'client', 'api', 'par', 'membrane', 'tlog', 'registry', 'controller', 'agent', 'cli', 'sandbox', 'bench'];
+const roots = [
+  'runtime',
+  'client',
+  'api',
+  'par',
+  'membrane',
+  'tlog',
+  'registry',
+  'controller',
+  'agent',
+  'apiserver',
+  'cli',
+  'sandbox',
+  'bench',
+];
 
 function sources(dir) {
   const out = [];
   let names = [];
-  try { names = readdirSync(dir); } catch { return out; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const name of names) {
     const p = join(dir, name);
     if (name === 'node_modules' || name === 'build') continue;
@@ -33,7 +51,7 @@ await build({
   bundle: false,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node24',
   sourcemap: 'inline',
   logLevel: 'warning',
 });

@@ -5,7 +5,8 @@
 #   3. sign and push the echo example archive to the in-cluster registry (port-forward)
 #   4. apply a Provider, wait for Ready, scale it to 3, call it through NATS (port-forward)
 # Leaves the cluster running for a look around unless KEEP_CLUSTER=0.
-# Needs: docker, kind, kubectl, node 20, make and a C compiler (for the example provider).
+# Needs: docker, kind, kubectl, node >= 24 (with an older system node: scripts/node.sh exec scripts/kind-e2e.sh),
+# make and a C compiler (for the example provider).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -47,7 +47,10 @@ if (!base) {
   process.exit(env.GANTRY_MUTATE_BASE ? 2 : 0);
 }
 const { default: config } = await import(join(root, 'stryker.config.mjs'));
-const targets = changedTargets(config.mutate.filter((e) => existsSync(e.split(':')[0])), (file) => changedRanges(git, base, file));
+const targets = changedTargets(
+  config.mutate.filter((e) => existsSync(e.split(':')[0])),
+  (file) => changedRanges(git, base, file),
+);
 if (targets.length === 0) {
   console.log(`mutate-changed: base ${why}; no safety-critical line changed; nothing to mutation-test`);
   process.exit(0);
@@ -56,10 +59,14 @@ const isCode = (file) => codeLines(readFileSync(file, 'utf8'));
 const { selected, skipped } = planWithinBudget(targets, { maxFiles, maxLines }, isCode);
 const show = (ts) => ts.map((t) => `${t.file}:${t.ranges.map(([a, b]) => `${a}-${b}`).join(',')}`).join(' ');
 console.log(`mutate-changed: base ${why}`);
-console.log(`mutate-changed: mutating ${selected.reduce((n, t) => n + countLines(t.ranges, isCode(t.file)), 0)} changed line(s) of code: ${show(selected)}`);
+console.log(
+  `mutate-changed: mutating ${selected.reduce((n, t) => n + countLines(t.ranges, isCode(t.file)), 0)} changed line(s) of code: ${show(selected)}`,
+);
 const skipNotice = () => {
   if (!skipped.length) return;
-  console.log(`mutate-changed: NOT MUTATION-TESTED (over the budget of ${maxFiles} files / ${maxLines} lines; GANTRY_MUTATE_MAX_FILES, GANTRY_MUTATE_MAX_LINES):`);
+  console.log(
+    `mutate-changed: NOT MUTATION-TESTED (over the budget of ${maxFiles} files / ${maxLines} lines; GANTRY_MUTATE_MAX_FILES, GANTRY_MUTATE_MAX_LINES):`,
+  );
   for (const s of skipped) console.log(`  ${show([s])} — ${s.why}`);
   console.log(`  test them locally: npm run mutate -- --mutate ${mutateArg(skipped)}`);
 };
@@ -68,14 +75,31 @@ if (process.argv.includes('--list')) process.exit(0);
 
 const report = 'reports/mutation/changed.json';
 const started = Date.now();
-const r = spawnSync('npx', ['stryker', 'run', '--mutate', mutateArg(selected), '--incrementalFile', 'reports/mutation/changed-incremental.json', '--reporters', 'clear-text,json', '--logLevel', 'warn'], {
-  stdio: 'inherit',
-  timeout: budgetMs,
-  killSignal: 'SIGTERM',
-  env: { ...env, STRYKER_JSON_REPORT: report },
-});
+const r = spawnSync(
+  'npx',
+  [
+    'stryker',
+    'run',
+    '--mutate',
+    mutateArg(selected),
+    '--incrementalFile',
+    'reports/mutation/changed-incremental.json',
+    '--reporters',
+    'clear-text,json',
+    '--logLevel',
+    'warn',
+  ],
+  {
+    stdio: 'inherit',
+    timeout: budgetMs,
+    killSignal: 'SIGTERM',
+    env: { ...env, STRYKER_JSON_REPORT: report },
+  },
+);
 if (r.error?.code === 'ETIMEDOUT' || r.signal) {
-  console.log(`mutate-changed: NOT FINISHED within ${Math.round(budgetMs / 60_000)} min (GANTRY_MUTATE_BUDGET_MS) — no verdict; run \`npm run mutate -- --mutate ${mutateArg(selected)}\` locally`);
+  console.log(
+    `mutate-changed: NOT FINISHED within ${Math.round(budgetMs / 60_000)} min (GANTRY_MUTATE_BUDGET_MS) — no verdict; run \`npm run mutate -- --mutate ${mutateArg(selected)}\` locally`,
+  );
   process.exit(strict ? 3 : 0);
 }
 if (r.status !== 0 || !existsSync(report)) {
@@ -88,12 +112,15 @@ let total = 0;
 for (const [file, f] of Object.entries(result.files)) {
   for (const m of f.mutants) {
     total++;
-    if (m.status === 'Survived' || m.status === 'NoCoverage') bad.push(`${file}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName} (${m.status}): ${m.replacement ?? ''}`);
+    if (m.status === 'Survived' || m.status === 'NoCoverage')
+      bad.push(`${file}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName} (${m.status}): ${m.replacement ?? ''}`);
   }
 }
 console.log(`mutate-changed: ${total} mutant(s) in ${Math.round((Date.now() - started) / 1000)} s`);
 if (bad.length) {
-  console.error(`mutate-changed: ${bad.length} mutant(s) on changed safety-critical lines were not killed — add a test that fails for each, or mark a truly equivalent one with a Stryker disable comment saying why:\n  ${bad.join('\n  ')}`);
+  console.error(
+    `mutate-changed: ${bad.length} mutant(s) on changed safety-critical lines were not killed — add a test that fails for each, or mark a truly equivalent one with a Stryker disable comment saying why:\n  ${bad.join('\n  ')}`,
+  );
   skipNotice();
   process.exit(1);
 }

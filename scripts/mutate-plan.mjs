@@ -33,17 +33,24 @@ export function gitIn(cwd) {
 export function findBase(git, env = {}) {
   if (env.GANTRY_MUTATE_BASE) {
     const named = env.GANTRY_MUTATE_BASE;
-    if (!git('rev-parse', '-q', '--verify', `${named}^{commit}`)) return { base: undefined, why: `GANTRY_MUTATE_BASE=${named} is not a commit in this clone` };
+    if (!git('rev-parse', '-q', '--verify', `${named}^{commit}`))
+      return { base: undefined, why: `GANTRY_MUTATE_BASE=${named} is not a commit in this clone` };
     return { base: named, why: `GANTRY_MUTATE_BASE=${named}` };
   }
   const head = git('rev-parse', 'HEAD');
   if (!head) return { base: undefined, why: 'no HEAD commit' };
   // the parents as recorded in the commit itself: a shallow clone knows them without having them
-  const parents = (git('cat-file', '-p', head) ?? '').split('\n').filter((l) => l.startsWith('parent ')).map((l) => l.slice(7));
+  const parents = (git('cat-file', '-p', head) ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith('parent '))
+    .map((l) => l.slice(7));
   if (parents.length >= 2) {
     const first = parents[0];
     if (git('cat-file', '-e', `${first}^{commit}`) === undefined) {
-      return { base: undefined, why: `HEAD ${head.slice(0, 12)} is a merge, but its first parent ${first.slice(0, 12)} is not in this clone (shallow?): fetch it (git fetch --deepen=1) or set GANTRY_MUTATE_BASE` };
+      return {
+        base: undefined,
+        why: `HEAD ${head.slice(0, 12)} is a merge, but its first parent ${first.slice(0, 12)} is not in this clone (shallow?): fetch it (git fetch --deepen=1) or set GANTRY_MUTATE_BASE`,
+      };
     }
     return { base: first, why: `HEAD ${head.slice(0, 12)} is a merge: its first parent ${first.slice(0, 12)}` };
   }
@@ -52,7 +59,10 @@ export function findBase(git, env = {}) {
     const mb = git('merge-base', 'HEAD', ref);
     if (mb && mb !== head) return { base: mb, why: `the merge base ${mb.slice(0, 12)} of HEAD and ${ref}` };
   }
-  return { base: undefined, why: `HEAD ${head.slice(0, 12)} is not a merge commit and not off main; set GANTRY_MUTATE_BASE to compare with a commit` };
+  return {
+    base: undefined,
+    why: `HEAD ${head.slice(0, 12)} is not a merge commit and not off main; set GANTRY_MUTATE_BASE to compare with a commit`,
+  };
 }
 
 /**

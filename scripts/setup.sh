@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Gantry and its tests need on a fresh Debian machine: the real servers the
 # tests start (nats-server, docker-registry), htpasswd for registry auth tests, a C compiler
-# for the example providers, the npm dependencies (npm ci also builds dist/), and the real
-# Kubernetes control plane (kube-apiserver, etcd, kube-scheduler, kubectl) built from Go modules
-# into a cache outside the repo (scripts/control-plane.sh; a no-op once built).
+# for the example providers, Node 26 when the machine's node is older than 24 (scripts/node.sh,
+# pinned in scripts/node.versions, cached outside the repo), the npm dependencies (npm ci on that
+# Node, which also builds dist/), and the real Kubernetes control plane (kube-apiserver, etcd,
+# kube-scheduler, kubectl) built from Go modules into a cache outside the repo
+# (scripts/control-plane.sh; a no-op once built).
 #
 #   scripts/setup.sh [--no-control-plane]     (or GANTRY_SKIP_CONTROL_PLANE=1)
-# Without the control plane the tests run on the API emulator only.
+# Without the control plane the tests run on the API emulator only. GANTRY_NODE=26|24 picks the
+# pinned Node even when the system's is new enough (scripts/node.sh --node). Afterwards run
+# commands on that Node with `scripts/node.sh exec CMD` (e.g. scripts/node.sh exec npm test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for arg in "$@"; do
@@ -32,7 +36,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Rust and Go example providers (make -C providers) need cargo and go on PATH; they fetch no crates or modules.
 for t in cargo go; do command -v "$t" >/dev/null 2>&1 || { echo "setup: '$t' is not on PATH, and make -C providers needs it for the Rust/Go examples: install Rust (https://rustup.rs; ~/.cargo/bin on PATH) or Go 1.21+ (https://go.dev/dl; /usr/local/go/bin on PATH)" >&2; exit 1; }; done
-npm ci --no-audit --no-fund
+# npm ci runs on the Node the tests will run on, so engine checks and install scripts see it.
+bash scripts/node.sh exec npm ci --no-audit --no-fund
 # The membrane's interop test (test/membrane/creds-interop.test.ts) builds a tiny nats.go client:
 # fetch its pinned modules (go.sum) from the Go module proxy now, so the test builds offline.
 (cd test/membrane/creds-go && go mod download)

@@ -16,7 +16,12 @@ export const strykerPlugins = [
       if (call.type !== 'CallExpression' || call.callee.type !== 'MemberExpression') return undefined;
       const { object, property } = call.callee;
       if (property.type !== 'Identifier' || !levels.has(property.name)) return undefined;
-      const name = object.type === 'Identifier' ? object.name : object.type === 'MemberExpression' && object.property.type === 'Identifier' ? object.property.name : '';
+      const name =
+        object.type === 'Identifier'
+          ? object.name
+          : object.type === 'MemberExpression' && object.property.type === 'Identifier'
+            ? object.property.name
+            : '';
       return /^(log|logger)$/i.test(name) ? 'a log line: what it says is not behaviour' : undefined;
     },
   }),

@@ -33,17 +33,18 @@ const MAX_U64 = (1n << 64n) - 1n;
 
 /** Parses a checkpoint body (the note text, ending in a newline). */
 export function parseCheckpoint(text: string): Checkpoint {
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0009\u000b-\u001f]/.test(text)) malformed('it contains a control character other than newline');
   if (!text.endsWith('\n')) malformed('it does not end with a newline');
   const lines = text.slice(0, -1).split('\n');
   if (lines.length < 3) malformed(`it has ${lines.length} lines, at least 3 are needed (origin, size, root)`);
   const [origin, sizeText, rootText, ...extensions] = lines;
   if (origin === '') malformed('the origin line is empty');
-  if (!/^(0|[1-9][0-9]*)$/.test(sizeText)) malformed(`the tree size ${JSON.stringify(sizeText)} is not a decimal number without sign or leading zeros`);
+  if (!/^(0|[1-9][0-9]*)$/.test(sizeText))
+    malformed(`the tree size ${JSON.stringify(sizeText)} is not a decimal number without sign or leading zeros`);
   const big = BigInt(sizeText);
   if (big > MAX_U64) malformed(`the tree size ${sizeText} does not fit in 64 bits`);
-  if (big > BigInt(Number.MAX_SAFE_INTEGER)) malformed(`the tree size ${sizeText} is above 2^53−1, which this implementation does not handle`);
+  if (big > BigInt(Number.MAX_SAFE_INTEGER))
+    malformed(`the tree size ${sizeText} is above 2^53−1, which this implementation does not handle`);
   const root = decodeBase64(rootText, { canonical: true });
   if (!root) malformed(`the root hash ${JSON.stringify(rootText)} is not canonical standard base64 with padding`);
   if (root.length !== HASH_SIZE) malformed(`the root hash is ${root.length} bytes, not ${HASH_SIZE}`);

@@ -46,7 +46,6 @@ function checkEntry(e: LogEntry): void {
   if (!/^A[A-Z2-7]{55}$/.test(e.issuer)) malformed(`issuer ${JSON.stringify(e.issuer)} is not an account key (A…)`);
   if (!/^V[A-Z2-7]{55}$/.test(e.subject)) malformed(`subject ${JSON.stringify(e.subject)} is not a service key (V…)`);
   for (const f of ['capid', 'version'] as const) {
-    // eslint-disable-next-line no-control-regex
     if (typeof e[f] !== 'string' || /[\u0000-\u001f\u007f]/.test(e[f])) malformed(`${f} has a control character or newline`);
     // Stryker disable next-line StringLiteral: Buffer's default encoding is UTF-8
     if (Buffer.from(e[f], 'utf8').toString('utf8') !== e[f]) malformed(`${f} is not valid UTF-8`);

@@ -18,7 +18,7 @@ export const TLOG_ERROR_CODES = [
   // Checkpoints and entries (tlog/checkpoint.ts, tlog/entry.ts)
   'TLOG_CHECKPOINT_MALFORMED', // the note text is not a C2SP tlog-checkpoint body
   'TLOG_ENTRY_MALFORMED', // a log entry is not the canonical gantry-log-entry/v1 encoding
-  // A log as stored in a registry (tlog/registry-log.ts)
+  // A log as stored in a registry (tlog/log/)
   'TLOG_NO_LOG', // the repository has no log (no checkpoint tag)
   'TLOG_ENTRY_MISSING', // the checkpoint covers an index whose entry tag is absent
   'TLOG_ORIGIN_MISMATCH', // the checkpoint's origin is not this repository's log

@@ -9,4 +9,4 @@ export * from './note.js';
 export * from './checkpoint.js';
 export * from './entry.js';
 export { decodeBase64, encodeBase64, toHex, fromHex } from './base64.js';
-export * from './registry-log.js';
+export * from './log/index.js';

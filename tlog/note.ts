@@ -22,7 +22,15 @@
  * openNote(note, [parseVerifierKey(verifierKey)]).text === 'hello\n';
  * ```
  */
-import { createHash, createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  type KeyObject,
+} from 'node:crypto';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import { TlogError } from './errors.js';
 
@@ -35,7 +43,11 @@ function publicKeyObject(pub: Uint8Array): KeyObject {
 }
 
 function privateKeyObject(seed: Uint8Array): { key: KeyObject; publicKey: Uint8Array } {
-  const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+  const key = createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   const jwk = createPublicKey(key).export({ format: 'jwk' });
   return { key, publicKey: new Uint8Array(Buffer.from(jwk.x as string, 'base64url')) };
 }
@@ -131,7 +143,8 @@ export function parseVerifierKey(verifierKey: string): NoteVerifier {
   if (verifierKey.trim() !== verifierKey) badKey(what, 'it has surrounding white space');
   const { name, keyHash, material } = splitKey(verifierKey, what);
   const publicKey = new Uint8Array(material);
-  if (hex(keyIdOf(name, publicKey)) !== keyHash) badKey(what, `key hash ${keyHash} does not match the key (it recomputes to ${hex(keyIdOf(name, publicKey))})`);
+  if (hex(keyIdOf(name, publicKey)) !== keyHash)
+    badKey(what, `key hash ${keyHash} does not match the key (it recomputes to ${hex(keyIdOf(name, publicKey))})`);
   // OpenSSL imports any 32 bytes as an Ed25519 public key (it does not check the point) and
   // its verify then answers false, never throws: a key that is not a curve point verifies nothing
   const key = publicKeyObject(publicKey);
@@ -178,9 +191,9 @@ function malformed(reason: string): never {
 /** Text rules shared by signing and opening: UTF-8, no control characters but LF. */
 function checkCharacters(s: string, what: string): void {
   if (!isWellFormed(s)) malformed(`${what} is not valid UTF-8`);
-  // eslint-disable-next-line no-control-regex
   const bad = /[\u0000-\u0009\u000b-\u001f]/.exec(s);
-  if (bad) malformed(`${what} contains the control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0')} at offset ${bad.index}`);
+  if (bad)
+    malformed(`${what} contains the control character U+${bad[0].charCodeAt(0).toString(16).padStart(4, '0')} at offset ${bad.index}`);
 }
 
 /** Signs `text` (which must end in a newline and have no blank-line signature block). */
@@ -229,12 +242,14 @@ export function openNote(message: string | Uint8Array, verifiers: readonly NoteV
   const unverified: NoteSignature[] = [];
   const seen = new Set<string>();
   for (const line of lines) {
-    if (!line.startsWith(SIG_PREFIX)) malformed(`the line ${JSON.stringify(line.slice(0, 40))} is not a signature line ("— name signature")`);
+    if (!line.startsWith(SIG_PREFIX))
+      malformed(`the line ${JSON.stringify(line.slice(0, 40))} is not a signature line ("— name signature")`);
     const rest = line.slice(SIG_PREFIX.length);
     const space = rest.indexOf(' ');
     // Stryker disable next-line ConditionalExpression,EqualityOperator: without a space b64 is '' and the line is refused whatever the name
     const name = space < 0 ? rest : rest.slice(0, space);
-    // Stryker disable next-line EqualityOperator,StringLiteral: a space at 0 is an empty name, refused either way; a non-empty stand-in for '' is not base64 (it has a space) and refused too
+    // a space at 0 is an empty name, refused either way; a non-empty stand-in for '' is not base64 (it has a space) and refused too
+    // Stryker disable next-line EqualityOperator,StringLiteral: as above
     const b64 = space < 0 ? '' : rest.slice(space + 1);
     const raw = decodeBase64(b64);
     // Stryker disable next-line ConditionalExpression,StringLiteral: '' decodes to no bytes, refused by the length check
@@ -251,14 +266,20 @@ export function openNote(message: string | Uint8Array, verifiers: readonly NoteV
       continue;
     }
     if (!verifier.verify(textBytes, raw.subarray(4))) {
-      throw new TlogError('TLOG_NOTE_BAD_SIGNATURE', `the signature by ${name}+${keyHash} does not verify: the note was altered or signed by another key with the same name and hash`);
+      throw new TlogError(
+        'TLOG_NOTE_BAD_SIGNATURE',
+        `the signature by ${name}+${keyHash} does not verify: the note was altered or signed by another key with the same name and hash`,
+      );
     }
     if (!seen.has(id)) verified.push(sig);
     seen.add(id);
   }
   if (verified.length === 0) {
     const names = verifiers.map((v) => `${v.name}+${v.keyHash}`).join(', ') || '(none)';
-    throw new TlogError('TLOG_NOTE_UNVERIFIED', `no signature by a trusted key (${names}); the note is signed only by ${unverified.map((s) => `${s.name}+${s.keyHash}`).join(', ')}`);
+    throw new TlogError(
+      'TLOG_NOTE_UNVERIFIED',
+      `no signature by a trusted key (${names}); the note is signed only by ${unverified.map((s) => `${s.name}+${s.keyHash}`).join(', ')}`,
+    );
   }
   return { text, verified, unverified };
 }

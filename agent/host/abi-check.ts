@@ -17,13 +17,26 @@
  *   const report = await runAbiCheck({ library: 'providers/build/echo.so', capid: 'gantry:echo' });
  *   report.ok; report.checks[0] // { name: 'load', status: 'pass', detail: '…' }
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 export const ABI_CHECKS = [
-  'load', 'create-symbol', 'abi-version', 'table', 'capability-id', 'name', 'configure-bad', 'configure-good',
-  'configure-dispatch', 'unknown-op', 'calls', 'concurrent-calls', 'large-payload', 'free-buffer', 'stop-unload',
+  'load',
+  'create-symbol',
+  'abi-version',
+  'table',
+  'capability-id',
+  'name',
+  'configure-bad',
+  'configure-good',
+  'configure-dispatch',
+  'unknown-op',
+  'calls',
+  'concurrent-calls',
+  'large-payload',
+  'free-buffer',
+  'stop-unload',
 ] as const;
 export type AbiCheckName = (typeof ABI_CHECKS)[number];
 
@@ -80,78 +93,118 @@ function tail(text: string, lines = 3): string {
 /** The child's entry point: beside this file in dist/, or in dist/ when this runs from sources (tests). */
 function runEntry(): string {
   const here = fileURLToPath(import.meta.url);
-  return here.endsWith('.ts') ? join(dirname(here), '..', '..', 'dist', 'agent', 'host', 'abi-check-run.js') : join(dirname(here), 'abi-check-run.js');
+  return here.endsWith('.ts')
+    ? join(dirname(here), '..', '..', 'dist', 'agent', 'host', 'abi-check-run.js')
+    : join(dirname(here), 'abi-check-run.js');
 }
 
 export function runAbiCheck(opts: AbiCheckOptions): Promise<AbiCheckReport> {
-  const threads = opts.threads ?? 8;
-  const plan: AbiCheckPlan = {
+  const plan = abiCheckPlan(opts);
+  // koffi's async calls run on libuv's pool: make it as wide as the concurrency asked for.
+  const child = spawn(process.execPath, ['--expose-gc', runEntry(), JSON.stringify(plan)], {
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, plan.threads)) },
+  });
+  const progress = new CheckProgress(child, opts.checkTimeoutMs ?? 20_000);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const checks = progress.finish(code, signal);
+      resolve({ library: opts.library, ok: checks.every((c) => c.status === 'pass'), checks });
+    });
+  });
+}
+
+function abiCheckPlan(opts: AbiCheckOptions): AbiCheckPlan {
+  return {
     library: opts.library,
     capid: opts.capid,
     config: opts.config ?? {},
     ops: opts.ops ?? [],
-    threads,
+    threads: opts.threads ?? 8,
     largePayloadBytes: 16 * 1024 * 1024,
     leakRounds: 128,
     leakLimitBytes: 8 * 1024 * 1024,
   };
-  const timeoutMs = opts.checkTimeoutMs ?? 20_000;
-  const entry = runEntry();
-  const child = spawn(process.execPath, ['--expose-gc', entry, JSON.stringify(plan)], {
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    // koffi's async calls run on libuv's pool: make it as wide as the concurrency asked for.
-    env: { ...process.env, UV_THREADPOOL_SIZE: String(Math.max(4, threads)) },
-  });
+}
 
-  const results = new Map<AbiCheckName, AbiCheckResult>();
-  let current: AbiCheckName | undefined;
-  let output = '';
-  let internalError: string | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let timedOut = false;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
-  };
-  arm();
-  const keep = (b: Buffer) => { output = (output + b.toString('utf8')).slice(-8192); };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let partial = '';
-  (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => {
-    partial += b.toString('utf8');
+/**
+ * The parent's view of the child: the check running now (its timeout re-armed at each begin),
+ * the results so far, and the child's last output; at its exit, every check's result, the one
+ * that was running when it crashed or hung failing with the signal or the time it took.
+ */
+class CheckProgress {
+  private readonly results = new Map<AbiCheckName, AbiCheckResult>();
+  private current: AbiCheckName | undefined;
+  private output = '';
+  private internalError: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timedOut = false;
+  private partial = '';
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly timeoutMs: number,
+  ) {
+    this.arm();
+    const keep = (b: Buffer) => {
+      this.output = (this.output + b.toString('utf8')).slice(-8192);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => this.read(b));
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.child.kill('SIGKILL');
+    }, this.timeoutMs);
+  }
+
+  /** JSON lines on fd 3. */
+  private read(b: Buffer): void {
+    this.partial += b.toString('utf8');
     let nl: number;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      const m = JSON.parse(partial.slice(0, nl)) as ChildMessage;
-      partial = partial.slice(nl + 1);
-      if (m.type === 'begin') { current = m.check; output = ''; arm(); }
-      else if (m.type === 'result') { results.set(m.check, { name: m.check, status: m.status, detail: m.detail }); current = undefined; }
-      else internalError = m.message;
+    while ((nl = this.partial.indexOf('\n')) >= 0) {
+      const m = JSON.parse(this.partial.slice(0, nl)) as ChildMessage;
+      this.partial = this.partial.slice(nl + 1);
+      if (m.type === 'begin') {
+        this.current = m.check;
+        this.output = '';
+        this.arm();
+      } else if (m.type === 'result') {
+        this.results.set(m.check, { name: m.check, status: m.status, detail: m.detail });
+        this.current = undefined;
+      } else this.internalError = m.message;
     }
-  });
+  }
 
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (current && !results.has(current)) {
-        const why = timedOut
-          ? `did not finish within ${timeoutMs} ms: a call hangs (native code cannot be cancelled; bound your waits)`
-          : signal
-            ? `the provider crashed the host process (${signal})${tail(output)}`
-            : `the host process exited with status ${code} during this check${tail(output)}`;
-        results.set(current, { name: current, status: 'fail', detail: why });
-      } else if (!current && (signal || code !== 0) && results.size === ABI_CHECKS.length) {
-        // Every check passed, but the process died afterwards (e.g. a thread ran into unloaded code).
-        results.set('stop-unload', { name: 'stop-unload', status: 'fail', detail: `the process died after unloading (${signal ?? `status ${code}`})${tail(output)}` });
-      }
-      const failedEarly = [...results.values()].find((r) => r.status === 'fail');
-      const checks = ABI_CHECKS.map((name): AbiCheckResult => results.get(name) ?? {
-        name,
-        status: 'skip',
-        detail: internalError ? `not run: ${internalError}` : failedEarly ? `not run: ${failedEarly.name} failed` : 'not run',
+  /** Every check's result once the child exited with `code` or `signal`. */
+  finish(code: number | null, signal: NodeJS.Signals | null): AbiCheckResult[] {
+    clearTimeout(this.timer);
+    const { results, current } = this;
+    if (current && !results.has(current)) {
+      results.set(current, { name: current, status: 'fail', detail: this.whyItEnded(code, signal) });
+    } else if (!current && (signal || code !== 0) && results.size === ABI_CHECKS.length) {
+      // Every check passed, but the process died afterwards (e.g. a thread ran into unloaded code).
+      results.set('stop-unload', {
+        name: 'stop-unload',
+        status: 'fail',
+        detail: `the process died after unloading (${signal ?? `status ${code}`})${tail(this.output)}`,
       });
-      resolve({ library: opts.library, ok: checks.every((c) => c.status === 'pass'), checks });
-    });
-  });
+    }
+    const failedEarly = [...results.values()].find((r) => r.status === 'fail');
+    const notRun = this.internalError ? `not run: ${this.internalError}` : failedEarly ? `not run: ${failedEarly.name} failed` : 'not run';
+    return ABI_CHECKS.map((name): AbiCheckResult => results.get(name) ?? { name, status: 'skip', detail: notRun });
+  }
+
+  /** Why the check that was running never reported. */
+  private whyItEnded(code: number | null, signal: NodeJS.Signals | null): string {
+    if (this.timedOut)
+      return `did not finish within ${this.timeoutMs} ms: a call hangs (native code cannot be cancelled; bound your waits)`;
+    if (signal) return `the provider crashed the host process (${signal})${tail(this.output)}`;
+    return `the host process exited with status ${code} during this check${tail(this.output)}`;
+  }
 }

@@ -26,9 +26,15 @@ export type BatchResult = [number, number, Uint8Array];
 const data = workerData as CallWorkerData;
 const lib = koffi.load(data.libraryPath);
 const Reply = koffi.struct('gantry_buffer', { data: 'void *', len: 'size_t' });
-/* eslint-disable @typescript-eslint/no-explicit-any */
-const handleCall = koffi.decode(data.handleCall, koffi.proto('int32_t gantry_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)')) as (...a: any[]) => number;
-const freeBuffer = koffi.decode(data.freeBuffer, koffi.proto('void gantry_free_fn(void *ctx, void *data, size_t len)')) as (...a: any[]) => void;
+const handleCall = koffi.decode(
+  data.handleCall,
+  koffi.proto(
+    'int32_t gantry_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)',
+  ),
+) as (...a: any[]) => number;
+const freeBuffer = koffi.decode(data.freeBuffer, koffi.proto('void gantry_free_fn(void *ctx, void *data, size_t len)')) as (
+  ...a: any[]
+) => void;
 void Reply;
 void lib;
 const EMPTY = new Uint8Array(0);

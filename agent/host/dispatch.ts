@@ -56,11 +56,17 @@ export class ActorDispatcher {
     if (this.unreachable.size) {
       const until = this.unreachable.get(actor);
       if (until !== undefined) {
-        if (until > Date.now()) { this.refused++; return GantryStatus.NO_ACTOR; }
+        if (until > Date.now()) {
+          this.refused++;
+          return GantryStatus.NO_ACTOR;
+        }
         this.unreachable.delete(actor);
       }
     }
-    if (this.pending >= (this.opts.maxPending ?? 1024)) { this.refused++; return GantryStatus.OVERLOADED; }
+    if (this.pending >= (this.opts.maxPending ?? 1024)) {
+      this.refused++;
+      return GantryStatus.OVERLOADED;
+    }
     const h = natsHeaders();
     h.set(HEADER_OP, op);
     h.set(HEADER_PROVIDER, this.who.provider);
@@ -77,7 +83,9 @@ export class ActorDispatcher {
         if (isNoResponders(e)) this.markUnreachable(actor);
         this.log.warn({ actor, op, err: e.message }, 'dispatch to actor failed');
       })
-      .finally(() => { this.pending--; });
+      .finally(() => {
+        this.pending--;
+      });
     return GantryStatus.OK;
   };
 

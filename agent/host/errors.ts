@@ -24,14 +24,24 @@ export type HostErrorCode = (typeof HostErrorCodes)[number];
 
 export class HostError extends Error {
   override name = 'HostError';
-  constructor(readonly code: HostErrorCode | string, message: string) {
+  constructor(
+    readonly code: HostErrorCode | string,
+    message: string,
+  ) {
     super(message);
   }
 }
 
 /** Load-time errors: restarting cannot fix them, so the supervisor does not retry. */
 export const TERMINAL_CODES: ReadonlySet<string> = new Set([
-  'BAD_SPEC', 'LIBRARY_HASH_MISMATCH', 'LOAD_FAILED', 'NOT_A_PROVIDER', 'ABI_MISMATCH', 'CAPID_MISMATCH', 'CONFIG_REJECTED', 'DISPATCH_REJECTED',
+  'BAD_SPEC',
+  'LIBRARY_HASH_MISMATCH',
+  'LOAD_FAILED',
+  'NOT_A_PROVIDER',
+  'ABI_MISMATCH',
+  'CAPID_MISMATCH',
+  'CONFIG_REJECTED',
+  'DISPATCH_REJECTED',
 ]);
 
 /** Exit statuses of the host process, so the supervisor knows why it ended without IPC. */

@@ -22,7 +22,8 @@ import { connectError, connectNats } from './nats.js';
 import { ActorDispatcher } from './dispatch.js';
 import { InstanceServer } from './serve.js';
 import { CallPool } from './call-pool.js';
-import { DEFAULT_LIMITS, effectiveLimits, type HostSpec } from './spec.js';
+import { DEFAULT_LIMITS, effectiveLimits, type HostLimits, type HostSpec } from './spec.js';
+import { keyOf } from '../../runtime/toolkit/keys.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 let STOP_GRACE_MS = DEFAULT_LIMITS.stopGraceMs;
@@ -74,7 +75,9 @@ function failed(e: unknown): never {
   const err = e instanceof HostError ? e : new HostError('CRASHED', (e as Error)?.message ?? String(e));
   log.error({ code: err.code, err: err.message }, 'provider host failed');
   // Exit once the IPC message is flushed.
-  send({ type: 'error', code: err.code, message: err.message }, () => process.exit(TERMINAL_CODES.has(err.code) ? HostExit.TERMINAL : HostExit.RESTARTABLE));
+  send({ type: 'error', code: err.code, message: err.message }, () =>
+    process.exit(TERMINAL_CODES.has(err.code) ? HostExit.TERMINAL : HostExit.RESTARTABLE),
+  );
   throw err;
 }
 
@@ -104,7 +107,16 @@ async function run(spec: HostSpec): Promise<void> {
   log = logger('provider-host', { namespace: spec.namespace, instance: spec.instance });
   const limits = effectiveLimits(spec);
   STOP_GRACE_MS = limits.stopGraceMs;
+  const loaded = loadProvider(spec);
+  const conn = await connect(spec);
+  const serving = await serve(spec, limits, loaded, conn);
+  const subjects = serving.subjects().map((s) => s.subject);
+  send({ type: 'ready', pid: process.pid, capabilityId: loaded.capabilityId, name: loaded.name, subjects, steps });
+  log.info({ capid: loaded.capabilityId, subjects }, 'provider host ready');
+}
 
+/** Load the library (ABI version checked by the loader), check its capid, configure it. */
+function loadProvider(spec: HostSpec): NativeProvider {
   try {
     // with the verified hash given, dlopen sees exactly the bytes that hash to it (verified-library.ts)
     const loadPath = spec.librarySha256 ? openVerifiedLibrary(spec.libraryPath, spec.librarySha256).loadPath : spec.libraryPath;
@@ -114,7 +126,12 @@ async function run(spec: HostSpec): Promise<void> {
   }
   step('load');
   if (spec.expectedCapid && provider.capabilityId !== spec.expectedCapid) {
-    failed(new HostError('CAPID_MISMATCH', `${spec.libraryPath} implements "${provider.capabilityId}" but the archive declares capid "${spec.expectedCapid}"`));
+    failed(
+      new HostError(
+        'CAPID_MISMATCH',
+        `${spec.libraryPath} implements "${provider.capabilityId}" but the archive declares capid "${spec.expectedCapid}"`,
+      ),
+    );
   }
   try {
     provider.configure(spec.config ?? {});
@@ -122,9 +139,13 @@ async function run(spec: HostSpec): Promise<void> {
     failed(e);
   }
   step('configure');
+  return provider;
+}
 
+/** Connect to NATS; a connection that closes for good later ends the host (restartable). */
+async function connect(spec: HostSpec): Promise<NatsConnection> {
   try {
-    nc = await connectNats({ ...spec.nats, name: `gantry-host ${spec.namespace}/${spec.instance}` });
+    nc = await connectNats({ ...spec.nats, name: `gantry-host ${keyOf({ namespace: spec.namespace, name: spec.instance })}` });
   } catch (e) {
     failed(connectError(e, spec.nats));
   }
@@ -137,33 +158,44 @@ async function run(spec: HostSpec): Promise<void> {
     log.error({ code: why.code, err: why.message }, 'NATS connection closed');
     send({ type: 'error', code: why.code, message: `lost NATS: ${why.message}` }, () => void shutdown(HostExit.RESTARTABLE));
   });
+  return conn;
+}
 
-  dispatcher = new ActorDispatcher(conn, spec, log, { maxPending: limits.maxPendingDispatches, timeoutMs: limits.dispatchTimeoutMs, unreachableMs: limits.unreachableActorMs });
+/** The dispatcher (configure_dispatch), the call threads, and the subscriptions that serve calls. */
+async function serve(spec: HostSpec, limits: Required<HostLimits>, loaded: NativeProvider, conn: NatsConnection): Promise<InstanceServer> {
+  dispatcher = new ActorDispatcher(conn, spec, log, {
+    maxPending: limits.maxPendingDispatches,
+    timeoutMs: limits.dispatchTimeoutMs,
+    unreachableMs: limits.unreachableActorMs,
+  });
   try {
-    provider.configureDispatch(dispatcher.dispatch);
+    loaded.configureDispatch(dispatcher.dispatch);
   } catch (e) {
     failed(e);
   }
-
-  pool = new CallPool(provider.callFunctions(), limits.callThreads, (e) => {
+  pool = new CallPool(loaded.callFunctions(), limits.callThreads, (e) => {
     log.error({ err: e.message }, 'call thread failed');
     void shutdown(HostExit.RESTARTABLE);
   });
-  server = new InstanceServer(conn, provider, spec, limits, log, (hung) => {
-    if (exiting) return;
-    exiting = true;
-    // Draining would wait on the stuck calls; leave at once so the supervisor restarts us.
-    send({ type: 'error', code: 'HUNG', message: `${hung} calls stuck past their deadline in ${spec.libraryPath}` }, () => exitNow(HostExit.HUNG));
-  }, pool);
+  const serving = new InstanceServer(conn, loaded, spec, limits, log, (hung) => leaveHung(spec, hung), pool);
+  server = serving;
   step('dispatch+threads');
   try {
-    await server.start();
+    await serving.start();
   } catch (e) {
     failed(new HostError('NATS_UNAVAILABLE', `cannot subscribe: ${(e as Error).message}`));
   }
   step('subscribe');
-  send({ type: 'ready', pid: process.pid, capabilityId: provider.capabilityId, name: provider.name, subjects: server.subjects().map((s) => s.subject), steps });
-  log.info({ capid: provider.capabilityId, subjects: server.subjects().map((s) => s.subject) }, 'provider host ready');
+  return serving;
+}
+
+/** Calls stuck past their deadline: draining would wait on them; leave at once so the supervisor restarts us. */
+function leaveHung(spec: HostSpec, hung: number): void {
+  if (exiting) return;
+  exiting = true;
+  send({ type: 'error', code: 'HUNG', message: `${hung} calls stuck past their deadline in ${spec.libraryPath}` }, () =>
+    exitNow(HostExit.HUNG),
+  );
 }
 
 process.on('SIGTERM', () => void shutdown(HostExit.STOPPED));
@@ -172,7 +204,9 @@ process.on('disconnect', () => void shutdown(HostExit.ORPHANED));
 
 process.on('message', (m: ToHost) => {
   if (m?.type === 'spec') {
-    run(m.spec).catch(() => { /* reported by failed() */ });
+    run(m.spec).catch(() => {
+      /* reported by failed() */
+    });
   } else if (m?.type === 'stop') {
     void shutdown(HostExit.STOPPED);
   }

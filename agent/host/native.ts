@@ -6,15 +6,16 @@
  * returns a table (NOT_A_PROVIDER), the table's abi_version is ours (ABI_MISMATCH — read before
  * anything else in the table is trusted), and every mandatory function pointer is set.
  * The host runs handle_call on its call threads (call-pool.ts), which call the table's
- * function pointers directly (koffi's per-call `.async` measured 3-4x the CPU). Everything else is called rarely and synchronously, except stop, which runs on the
- * pool because it may join provider threads that wait on our event loop (the dispatcher).
+ * function pointers directly (koffi's per-call `.async` measured 3-4x the CPU). Everything else
+ * is called rarely and synchronously, except stop, which runs on the pool because it may join
+ * provider threads that wait on our event loop (the dispatcher).
  */
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
-
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 import { HostError } from './errors.js';
 import { ABI_VERSION } from './abi.js';
+
+/** A koffi function of any prototype (`.async` runs it on libuv's pool). */
+export type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
 
 export { ABI_VERSION };
 export const CREATE_SYMBOL = '__capability_provider_create';
@@ -55,13 +56,18 @@ const types = (() => {
     Configure: koffi.proto('int32_t gantry_configure_fn(void *ctx, const char *json, size_t len, _Out_ gantry_buffer *error)'),
     Dispatch: koffi.proto('int32_t gantry_dispatch_fn(void *host_ctx, const char *actor, const char *op, const uint8_t *msg, size_t len)'),
     ConfigureDispatch: koffi.proto('int32_t gantry_configure_dispatch_fn(void *ctx, gantry_dispatch_fn *dispatch, void *host_ctx)'),
-    HandleCall: koffi.proto('int32_t gantry_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)'),
+    HandleCall: koffi.proto(
+      'int32_t gantry_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)',
+    ),
     Free: koffi.proto('void gantry_free_fn(void *ctx, void *data, size_t len)'),
     Stop: koffi.proto('void gantry_stop_fn(void *ctx)'),
   };
 })();
 
-interface RawBuffer { data: unknown; len: number | bigint }
+interface RawBuffer {
+  data: unknown;
+  len: number | bigint;
+}
 
 /** What a provider → actor call looks like to the host. Return a GantryStatus code. */
 export type DispatchHandler = (actor: string, op: string, msg: Uint8Array) => number;
@@ -84,7 +90,11 @@ export class NativeProvider {
   private dispatchCallback?: unknown;
   private readonly raw: { ctx: unknown; handleCall: unknown; freeBuffer: unknown };
 
-  private constructor(private readonly lib: LibraryHandle, table: Record<string, unknown>, readonly path: string) {
+  private constructor(
+    private readonly lib: LibraryHandle,
+    table: Record<string, unknown>,
+    readonly path: string,
+  ) {
     this.abiVersion = table.abi_version as number;
     this.ctx = table.ctx;
     this.raw = { ctx: table.ctx, handleCall: table.handle_call, freeBuffer: table.free_buffer };
@@ -133,7 +143,10 @@ export class NativeProvider {
     const rc = this.configureFn(this.ctx, json, json.length, err) as number;
     const message = this.take(err);
     if (rc !== GantryStatus.OK) {
-      throw new HostError('CONFIG_REJECTED', `provider refused its configuration (code ${rc}): ${Buffer.from(message).toString('utf8') || 'no message'}`);
+      throw new HostError(
+        'CONFIG_REJECTED',
+        `provider refused its configuration (code ${rc}): ${Buffer.from(message).toString('utf8') || 'no message'}`,
+      );
     }
   }
 
@@ -156,7 +169,12 @@ export class NativeProvider {
   /** Addresses of the call functions, for the host's call threads (call-pool.ts). */
   callFunctions(): { libraryPath: string; ctx: bigint | null; handleCall: bigint; freeBuffer: bigint } {
     const addr = (v: unknown) => (typeof v === 'bigint' ? v : koffi.address(v));
-    return { libraryPath: this.path, ctx: this.raw.ctx == null ? null : addr(this.raw.ctx), handleCall: addr(this.raw.handleCall), freeBuffer: addr(this.raw.freeBuffer) };
+    return {
+      libraryPath: this.path,
+      ctx: this.raw.ctx == null ? null : addr(this.raw.ctx),
+      handleCall: addr(this.raw.handleCall),
+      freeBuffer: addr(this.raw.freeBuffer),
+    };
   }
 
   /**
@@ -190,5 +208,7 @@ export class NativeProvider {
   }
 
   /** Keep the library handle alive for the process lifetime (never dlclose: calls may still run). */
-  get library(): LibraryHandle { return this.lib; }
+  get library(): LibraryHandle {
+    return this.lib;
+  }
 }

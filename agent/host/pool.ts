@@ -125,7 +125,8 @@ export class HostPool {
    */
   acquire(threadpoolSize: number): Promise<AcquiredHost> {
     if (this.stopped) return Promise.reject(new Error('the host pool is stopped'));
-    if (threadpoolSize !== this.opts.threadpoolSize) return Promise.resolve({ child: forkHostProcess(this.opts.env, threadpoolSize), pooled: false });
+    if (threadpoolSize !== this.opts.threadpoolSize)
+      return Promise.resolve({ child: forkHostProcess(this.opts.env, threadpoolSize), pooled: false });
     const warm = this.takeWarm();
     if (warm) {
       this.scheduleRefill();
@@ -143,13 +144,15 @@ export class HostPool {
     if (this.refillTimer) clearTimeout(this.refillTimer);
     for (const w of this.waiters.splice(0)) w.reject(new Error('the host pool is stopped'));
     const all = this.owned.splice(0);
-    await Promise.all(all.map(async (p) => {
-      p.child.off('exit', p.onExit);
-      if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-      const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
-      p.child.kill('SIGKILL');
-      await exited;
-    }));
+    await Promise.all(
+      all.map(async (p) => {
+        p.child.off('exit', p.onExit);
+        if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+        const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
+        p.child.kill('SIGKILL');
+        await exited;
+      }),
+    );
   }
 
   private takeWarm(): ChildProcess | undefined {
@@ -199,13 +202,18 @@ export class HostPool {
         // died before it was handed out: drop it, and replace it after a backoff that grows while they keep dying
         this.owned = this.owned.filter((q) => q !== p);
         this.idleDeaths++;
-        this.log.warn({ pid: child.pid, code: child.exitCode, signal: child.signalCode }, 'an idle pooled provider host died; replacing it');
+        this.log.warn(
+          { pid: child.pid, code: child.exitCode, signal: child.signalCode },
+          'an idle pooled provider host died; replacing it',
+        );
         this.scheduleRefill();
       },
     };
     child.on('message', p.onMessage);
     child.once('exit', p.onExit);
-    child.on('error', () => { /* reported through exit */ });
+    child.on('error', () => {
+      /* reported through exit */
+    });
     this.owned.push(p);
   }
 

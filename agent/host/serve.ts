@@ -19,8 +19,18 @@
  */
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
-  HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER, HEADER_PROVIDER_CODE, HEADER_TIMEOUT,
-  capabilitySubject, instanceSubject, parseCallSubject, providerSubject, DEFAULT_LINK, type CallErrorCode,
+  HEADER_ERROR,
+  HEADER_ERROR_MESSAGE,
+  HEADER_INSTANCE,
+  HEADER_PROVIDER,
+  HEADER_PROVIDER_CODE,
+  HEADER_TIMEOUT,
+  capabilitySubject,
+  instanceSubject,
+  parseCallSubject,
+  providerSubject,
+  DEFAULT_LINK,
+  type CallErrorCode,
 } from '../../client/protocol.js';
 import type { Logger } from '../../runtime/log.js';
 import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
@@ -29,6 +39,7 @@ import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
 export interface CallExecutor {
   call(actor: string, op: string, msg: Uint8Array, done: CallDone): void;
 }
+import { replyBelongsToCaller } from './reply-guard.js';
 import type { HostLimits, HostSpec } from './spec.js';
 
 interface PendingCall {
@@ -41,12 +52,13 @@ interface PendingCall {
   answered: boolean;
 }
 
-
 export interface InstanceStats {
   served: number;
   failed: number;
   inFlight: number;
   hung: number;
+  /** Requests dropped because their reply subject was not below their caller's inbox. */
+  reflected: number;
 }
 
 export class InstanceServer {
@@ -57,8 +69,14 @@ export class InstanceServer {
   private sweeper?: NodeJS.Timeout;
   private readonly okHeaders: MsgHdrs;
   private readonly maxReply: number;
+  /**
+   * Under the membrane (a creds file: operator mode) a caller may read only `_INBOX.<its key>.>`,
+   * so a genuine request's reply subject is below its caller's inbox; any other reply subject
+   * would make this host answer into someone else's inbox (a reflected reply), and is dropped.
+   */
+  private readonly repliesOnlyToCaller: boolean;
   private idleWaiters: Array<() => void> = [];
-  readonly stats: InstanceStats = { served: 0, failed: 0, inFlight: 0, hung: 0 };
+  readonly stats: InstanceStats = { served: 0, failed: 0, inFlight: 0, hung: 0, reflected: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -75,6 +93,7 @@ export class InstanceServer {
     this.okHeaders = natsHeaders();
     this.okHeaders.set(HEADER_INSTANCE, spec.instance);
     this.maxReply = nc.info?.max_payload ?? 1024 * 1024;
+    this.repliesOnlyToCaller = !!spec.nats.credsFile;
   }
 
   /** The subject bases this instance answers on (it subscribes to `<base>.*.*`), with their queue groups. */
@@ -92,7 +111,14 @@ export class InstanceServer {
 
   async start(): Promise<void> {
     for (const { subject, queue } of this.subjects()) {
-      this.subs.push(this.nc.subscribe(`${subject}.*.*`, { queue, callback: (err, msg) => { if (!err) this.onRequest(msg, subject); } }));
+      this.subs.push(
+        this.nc.subscribe(`${subject}.*.*`, {
+          queue,
+          callback: (err, msg) => {
+            if (!err) this.onRequest(msg, subject);
+          },
+        }),
+      );
     }
     // Round-trip to the server so the subscriptions exist before we report Ready.
     await this.nc.flush();
@@ -117,7 +143,10 @@ export class InstanceServer {
     if (this.pending.size > 0 && left > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.idleWaiters.push(() => { clearTimeout(t); resolve(); });
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
     if (this.sweeper) clearInterval(this.sweeper);
@@ -137,17 +166,43 @@ export class InstanceServer {
     const h = msg.headers;
     const call0 = parseCallSubject(msg.subject, base);
     if (!call0) return this.fail(msg, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
+    if (this.repliesOnlyToCaller && !replyBelongsToCaller(msg.reply, call0.caller)) {
+      // not answered at all: any answer would land in the inbox the request named. Logged at the
+      // 1st, 2nd, 4th, 8th… such request, so a caller repeating it cannot flood the host's log.
+      const n = ++this.stats.reflected;
+      if ((n & (n - 1)) === 0)
+        this.log.warn(
+          { caller: call0.caller, subject: msg.subject, reflected: n },
+          "dropped a request whose reply is not below its caller's inbox",
+        );
+      return;
+    }
     const data = msg.data;
     if (data.length > this.limits.maxPayloadBytes) {
-      return this.fail(msg, 'PAYLOAD_TOO_LARGE', `payload of ${data.length} bytes exceeds this instance's limit of ${this.limits.maxPayloadBytes}`);
+      return this.fail(
+        msg,
+        'PAYLOAD_TOO_LARGE',
+        `payload of ${data.length} bytes exceeds this instance's limit of ${this.limits.maxPayloadBytes}`,
+      );
     }
     if (this.pending.size >= this.limits.maxInFlight) {
-      return this.fail(msg, 'OVERLOADED', `instance ${this.spec.instance} has ${this.pending.size} calls in flight (limit ${this.limits.maxInFlight})`);
+      return this.fail(
+        msg,
+        'OVERLOADED',
+        `instance ${this.spec.instance} has ${this.pending.size} calls in flight (limit ${this.limits.maxInFlight})`,
+      );
     }
     let timeout = this.limits.callTimeoutMs;
     const callerTimeout = Number(h?.get(HEADER_TIMEOUT));
     if (callerTimeout > 0 && callerTimeout < timeout) timeout = callerTimeout;
-    const call: PendingCall = { msg, actor: call0.caller, op: call0.op, deadline: Date.now() + timeout, timeoutMs: timeout, answered: false };
+    const call: PendingCall = {
+      msg,
+      actor: call0.caller,
+      op: call0.op,
+      deadline: Date.now() + timeout,
+      timeoutMs: timeout,
+      answered: false,
+    };
     this.pending.add(call);
     this.stats.inFlight = this.pending.size;
     try {
@@ -176,7 +231,8 @@ export class InstanceServer {
         call.msg.respond(body, { headers: this.okHeaders });
       }
     } else {
-      const code: CallErrorCode = status === GantryStatus.UNAUTHORIZED ? 'UNAUTHORIZED' : status === GantryStatus.OVERLOADED ? 'OVERLOADED' : 'PROVIDER_ERROR';
+      const code: CallErrorCode =
+        status === GantryStatus.UNAUTHORIZED ? 'UNAUTHORIZED' : status === GantryStatus.OVERLOADED ? 'OVERLOADED' : 'PROVIDER_ERROR';
       this.fail(call.msg, code, Buffer.from(body).toString('utf8') || `provider returned code ${status}`, status);
     }
     if (this.pending.size === 0 && this.idleWaiters.length) this.wakeIdle();
@@ -189,7 +245,11 @@ export class InstanceServer {
       call.answered = true;
       this.pending.delete(call);
       this.hung++;
-      this.fail(call.msg, 'TIMEOUT', `the provider did not answer within ${call.timeoutMs} ms; the call may still complete on instance ${this.spec.instance}`);
+      this.fail(
+        call.msg,
+        'TIMEOUT',
+        `the provider did not answer within ${call.timeoutMs} ms; the call may still complete on instance ${this.spec.instance}`,
+      );
     }
     this.stats.inFlight = this.pending.size;
     this.stats.hung = this.hung;
@@ -227,6 +287,9 @@ export class InstanceServer {
 function within(p: Promise<unknown>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    void p.finally(() => { clearTimeout(t); resolve(); });
+    void p.finally(() => {
+      clearTimeout(t);
+      resolve();
+    });
   });
 }

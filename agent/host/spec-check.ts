@@ -9,7 +9,10 @@ import { z } from 'zod';
 const positive = z.number().int().positive();
 const HostSpecSchema = z.object({
   libraryPath: z.string().min(1),
-  librarySha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+  librarySha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/)
+    .optional(),
   expectedCapid: z.string().min(1).optional(),
   namespace: z.string().min(1),
   provider: z.string().min(1),
@@ -27,17 +30,19 @@ const HostSpecSchema = z.object({
     name: z.string().optional(),
     connectTimeoutMs: z.number().int().positive().optional(),
   }),
-  limits: z.object({
-    maxInFlight: positive.optional(),
-    callTimeoutMs: positive.optional(),
-    maxPayloadBytes: positive.optional(),
-    maxHungCalls: positive.optional(),
-    callThreads: positive.max(64).optional(),
-    stopGraceMs: positive.optional(),
-    maxPendingDispatches: positive.optional(),
-    dispatchTimeoutMs: positive.optional(),
-    unreachableActorMs: positive.optional(),
-  }).optional(),
+  limits: z
+    .object({
+      maxInFlight: positive.optional(),
+      callTimeoutMs: positive.optional(),
+      maxPayloadBytes: positive.optional(),
+      maxHungCalls: positive.optional(),
+      callThreads: positive.max(64).optional(),
+      stopGraceMs: positive.optional(),
+      maxPendingDispatches: positive.optional(),
+      dispatchTimeoutMs: positive.optional(),
+      unreachableActorMs: positive.optional(),
+    })
+    .optional(),
 });
 
 /** Validate a spec; returns a list of problems (empty when valid). */
@@ -45,4 +50,3 @@ export function checkHostSpec(spec: unknown): string[] {
   const r = HostSpecSchema.safeParse(spec);
   return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.') || '(spec)'}: ${i.message}`);
 }
-

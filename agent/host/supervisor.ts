@@ -18,6 +18,7 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { logger } from '../../runtime/log.js';
+import { keyOf } from '../../runtime/toolkit/keys.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
@@ -93,16 +94,27 @@ export class ProviderHost extends EventEmitter {
   private readonly log;
   private _startTimings?: StartTimings;
 
-  constructor(readonly spec: HostSpec, private readonly opts: ProviderHostOptions = {}) {
+  constructor(
+    readonly spec: HostSpec,
+    private readonly opts: ProviderHostOptions = {},
+  ) {
     super();
     this.backoff = { initialMs: 1000, maxMs: 60_000, resetAfterMs: 30_000, ...opts.backoff };
     this.log = logger('provider-supervisor', { namespace: spec.namespace, instance: spec.instance });
   }
 
-  get state(): HostState { return this._state; }
-  get restartCount(): number { return this._restartCount; }
-  get startTimings(): StartTimings | undefined { return this._startTimings; }
-  get pid(): number | undefined { return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined; }
+  get state(): HostState {
+    return this._state;
+  }
+  get restartCount(): number {
+    return this._restartCount;
+  }
+  get startTimings(): StartTimings | undefined {
+    return this._startTimings;
+  }
+  get pid(): number | undefined {
+    return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
+  }
 
   /**
    * The running host process's resident memory in bytes (Linux /proc), or undefined when no
@@ -144,7 +156,11 @@ export class ProviderHost extends EventEmitter {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      try { child.send({ type: 'stop' } satisfies ToHost); } catch { /* channel already gone */ }
+      try {
+        child.send({ type: 'stop' } satisfies ToHost);
+      } catch {
+        /* channel already gone */
+      }
       child.kill('SIGTERM');
       // The host's own shutdown takes up to twice its drain grace (drain, then provider stop).
       const grace = this.opts.stopGraceMs ?? Math.max(10_000, 2 * effectiveLimits(this.spec).stopGraceMs + 2000);
@@ -193,14 +209,22 @@ export class ProviderHost extends EventEmitter {
         if (this.child !== child) return;
         const rss = residentBytesOf(pid);
         if (rss === undefined || rss <= limit) return;
-        reported = { code: 'OOM_KILLED', message: `host of ${this.spec.namespace}/${this.spec.instance} used ${mib(rss)} MiB, over its memory limit of ${mib(limit)} MiB (resources.memory); killed` };
+        reported = {
+          code: 'OOM_KILLED',
+          message:
+            `host of ${keyOf({ namespace: this.spec.namespace, name: this.spec.instance })} used ${mib(rss)} MiB, ` +
+            `over its memory limit of ${mib(limit)} MiB (resources.memory); killed`,
+        };
         this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
         child.kill('SIGKILL');
       }, this.opts.memoryCheckMs ?? 250);
       this.memoryTimer.unref();
     }
     this.startTimer = setTimeout(() => {
-      reported = { code: 'START_TIMEOUT', message: `host for ${this.spec.instance} not ready after ${this.opts.startTimeoutMs ?? 30_000} ms` };
+      reported = {
+        code: 'START_TIMEOUT',
+        message: `host for ${this.spec.instance} not ready after ${this.opts.startTimeoutMs ?? 30_000} ms`,
+      };
       child.kill('SIGKILL');
     }, this.opts.startTimeoutMs ?? 30_000);
 
@@ -232,11 +256,19 @@ export class ProviderHost extends EventEmitter {
     child.send({ type: 'spec', spec: this.spec } satisfies ToHost);
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null, wasReady: boolean, reported?: { code: string; message: string }): void {
+  private onExit(
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    wasReady: boolean,
+    reported?: { code: string; message: string },
+  ): void {
     const how = signal ? `signal ${signal}` : `status ${code}`;
     const terminal = (reported && TERMINAL_CODES.has(reported.code)) || code === HostExit.TERMINAL;
     if (terminal || this.firstStart) {
-      const err = new HostError(reported?.code ?? 'CRASHED', reported?.message ?? `host process for ${this.spec.instance} exited (${how}) before it was ready`);
+      const err = new HostError(
+        reported?.code ?? 'CRASHED',
+        reported?.message ?? `host process for ${this.spec.instance} exited (${how}) before it was ready`,
+      );
       this._state = 'failed';
       this.log.error({ code: err.code, err: err.message }, 'provider host failed');
       this.settleFirst(err);

@@ -54,7 +54,8 @@ function loadLibc(): Libc | null {
 function readThrough(fd: number, path: string): Buffer {
   const st = fstatSync(fd);
   if (!st.isFile()) throw new HostError('LOAD_FAILED', `${path} is not a regular file`);
-  if (st.size > MAX_LIBRARY_BYTES) throw new HostError('LOAD_FAILED', `${path} is ${st.size} bytes, over the ${MAX_LIBRARY_BYTES}-byte library limit`);
+  if (st.size > MAX_LIBRARY_BYTES)
+    throw new HostError('LOAD_FAILED', `${path} is ${st.size} bytes, over the ${MAX_LIBRARY_BYTES}-byte library limit`);
   const buf = Buffer.allocUnsafe(st.size);
   let off = 0;
   while (off < buf.length) {

@@ -46,7 +46,10 @@ for (const f of faults) {
 
 const say = (s: string) => process.stdout.write(s + '\n');
 const line = (s: CallStats) => {
-  const failed = Object.entries(s.failedByCode).map(([c, n]) => `${c} ${n}`).join(', ') || 'none';
+  const failed =
+    Object.entries(s.failedByCode)
+      .map(([c, n]) => `${c} ${n}`)
+      .join(', ') || 'none';
   return `sent ${s.sent}, succeeded ${s.succeeded} (${s.sent ? ((100 * s.succeeded) / s.sent).toFixed(3) : '0'} %), failed: ${failed}; retried-then-ok ${s.retried}; p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`;
 };
 
@@ -58,7 +61,9 @@ say(`chaos run: ${report.durationSeconds} s at ${report.rate} calls/s (skipped f
 for (const f of report.faults) {
   say(`  ${f.fault.padEnd(10)} at ${f.atSeconds} s, killed ${f.target}`);
   say(`             ${line(f)}`);
-  say(`             every Provider Ready again after ${f.recoverySeconds ?? 'NOT within the timeout'} s; last failed call ${f.lastFailureSeconds} s after the fault${f.failoverSeconds !== undefined ? `; controller failover ${f.failoverSeconds ?? 'did not happen'} s` : ''}`);
+  say(
+    `             every Provider Ready again after ${f.recoverySeconds ?? 'NOT within the timeout'} s; last failed call ${f.lastFailureSeconds} s after the fault${f.failoverSeconds !== undefined ? `; controller failover ${f.failoverSeconds ?? 'did not happen'} s` : ''}`,
+  );
 }
 say(`  overall    ${line(report)}`);
 say(`  max recovery ${report.maxRecoverySeconds ?? 'NOT within the timeout'} s; duplicates ${report.duplicates}; lost ${report.lost}`);

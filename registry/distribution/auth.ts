@@ -72,7 +72,10 @@ export function credentialsFromDockerConfig(json: string | object, host: string)
 }
 
 function normalizeHost(h: string): string {
-  let s = h.trim().toLowerCase().replace(/^[a-z]+:\/\//, '');
+  let s = h
+    .trim()
+    .toLowerCase()
+    .replace(/^[a-z]+:\/\//, '');
   s = s.split('/')[0];
   if (s === 'docker.io' || s === 'registry-1.docker.io' || s === 'index.docker.io') return 'index.docker.io';
   return s;

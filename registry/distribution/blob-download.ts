@@ -44,124 +44,188 @@ const SPARE = Buffer.allocUnsafe(64 * 1024); // reads past the expected end land
 
 /** One GET, one connection (closed after): the body read into a buffer of `size` bytes and hashed. */
 export function downloadBlob(req: BlobDownloadRequest): Promise<BlobDownloadResult> {
-  const { url, size } = req;
-  const head = Buffer.allocUnsafe(MAX_HEAD_BYTES);
-  let headLen = 0;
-  let body: Buffer | undefined;
-  let received = 0;
-  const hash = createHash('sha256');
-  let settled = false;
-  let socket: Socket | undefined;
+  return new Promise<BlobDownloadResult>((resolve, reject) => new BlobDownload(req, resolve, reject).start());
+}
 
-  return new Promise<BlobDownloadResult>((resolve, reject) => {
-    const finish = (result: BlobDownloadResult | Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket?.destroy();
-      if (result instanceof Error) reject(result);
-      else resolve(result);
-    };
-    const where = `GET ${url.origin}${url.pathname}`;
-    // a header timeout until the head is in, then an idle timer refreshed by every read
-    let timer = setTimeout(() => finish({ kind: 'unhandled', why: `no answer within ${req.headerTimeoutMs} ms` }), req.headerTimeoutMs);
+/** The request bytes of the GET, or why it cannot be sent this way (a header that is not one line). */
+function requestBytes(url: URL, headers: Record<string, string>): Buffer | { why: string } {
+  const lines = [
+    `GET ${url.pathname}${url.search} HTTP/1.1`,
+    `Host: ${url.host}`,
+    'User-Agent: gantry',
+    'Accept: */*',
+    'Accept-Encoding: identity',
+    'Connection: close',
+  ];
+  for (const [k, v] of Object.entries(headers)) {
+    if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) return { why: `header ${k} is not a single line` };
+    lines.push(`${k}: ${v}`);
+  }
+  return Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
+}
 
-    const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'User-Agent: gantry', 'Accept: */*', 'Accept-Encoding: identity', 'Connection: close'];
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) return finish({ kind: 'unhandled', why: `header ${k} is not a single line` });
-      lines.push(`${k}: ${v}`);
+type HeadVerdict = { kind: 'more' } | { kind: 'done'; result: BlobDownloadResult } | { kind: 'body'; start: number };
+
+/**
+ * What the response head in `head` says: `more` until it is complete; a result when the
+ * answer ends here (a redirect, another size, anything this path does not read); or where the
+ * body of a `200` of exactly `size` bytes starts.
+ */
+function readHead(head: Buffer, url: URL, size: number): HeadVerdict {
+  const end = head.indexOf('\r\n\r\n');
+  if (end < 0) {
+    if (head.length === MAX_HEAD_BYTES) return { kind: 'done', result: { kind: 'unhandled', why: 'response head larger than 64 KiB' } };
+    return { kind: 'more' };
+  }
+  const done = (result: BlobDownloadResult) => ({ kind: 'done' as const, result });
+  const [statusLine, ...fields] = head.toString('latin1', 0, end).split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
+  if (!status) return done({ kind: 'unhandled', why: `not an HTTP/1.1 answer: ${statusLine.slice(0, 40)}` });
+  const code = Number(status[1]);
+  const headers = new Map<string, string[]>();
+  for (const f of fields) {
+    const colon = f.indexOf(':');
+    if (colon <= 0) continue;
+    const name = f.slice(0, colon).trim().toLowerCase();
+    headers.set(name, [...(headers.get(name) ?? []), f.slice(colon + 1).trim()]);
+  }
+  const one = (name: string) => headers.get(name)?.[0];
+  if (code >= 300 && code < 400 && code !== 304 && one('location')) {
+    try {
+      return done({ kind: 'redirect', location: new URL(one('location')!, url) });
+    } catch {
+      return done({ kind: 'unhandled', why: 'redirect to an invalid location', status: code });
     }
-    const request = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
+  }
+  if (code !== 200) return done({ kind: 'unhandled', why: `status ${code}`, status: code });
+  const lengths = [...new Set(headers.get('content-length') ?? [])];
+  if (
+    lengths.length !== 1 ||
+    !/^\d+$/.test(lengths[0]) ||
+    headers.has('transfer-encoding') ||
+    (one('content-encoding') ?? 'identity') !== 'identity'
+  ) {
+    return done({ kind: 'unhandled', why: 'body without a single Content-Length or with a coding', status: code });
+  }
+  const announced = Number(lengths[0]);
+  if (announced !== size) return done({ kind: 'length', announced });
+  return { kind: 'body', start: end + 4 };
+}
 
-    const onHead = (): void => {
-      const end = head.subarray(0, headLen).indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (headLen === MAX_HEAD_BYTES) finish({ kind: 'unhandled', why: 'response head larger than 64 KiB' });
-        return;
-      }
-      const [statusLine, ...fields] = head.toString('latin1', 0, end).split('\r\n');
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
-      if (!status) return finish({ kind: 'unhandled', why: `not an HTTP/1.1 answer: ${statusLine.slice(0, 40)}` });
-      const code = Number(status[1]);
-      const headers = new Map<string, string[]>();
-      for (const f of fields) {
-        const colon = f.indexOf(':');
-        if (colon <= 0) continue;
-        const name = f.slice(0, colon).trim().toLowerCase();
-        headers.set(name, [...(headers.get(name) ?? []), f.slice(colon + 1).trim()]);
-      }
-      const one = (name: string) => headers.get(name)?.[0];
-      if (code >= 300 && code < 400 && code !== 304 && one('location')) {
-        let location: URL;
-        try {
-          location = new URL(one('location')!, url);
-        } catch {
-          return finish({ kind: 'unhandled', why: 'redirect to an invalid location', status: code });
-        }
-        return finish({ kind: 'redirect', location });
-      }
-      if (code !== 200) return finish({ kind: 'unhandled', why: `status ${code}`, status: code });
-      const lengths = [...new Set(headers.get('content-length') ?? [])];
-      if (lengths.length !== 1 || !/^\d+$/.test(lengths[0]) || headers.has('transfer-encoding') || (one('content-encoding') ?? 'identity') !== 'identity') {
-        return finish({ kind: 'unhandled', why: 'body without a single Content-Length or with a coding', status: code });
-      }
-      const announced = Number(lengths[0]);
-      if (announced !== size) return finish({ kind: 'length', announced });
-      body = Buffer.allocUnsafe(size);
-      clearTimeout(timer);
-      timer = setTimeout(() => finish(new RegistryError('TIMEOUT', `${where} stalled for ${req.idleTimeoutMs} ms after ${received} of ${size} bytes`)), req.idleTimeoutMs);
-      const first = head.subarray(end + 4, headLen);
-      if (first.length > size) return finish(new RegistryError('DIGEST_MISMATCH', `${where} sent more than the ${size} bytes it announced`));
-      first.copy(body, 0);
-      hash.update(first);
-      received = first.length;
-      onBody();
-    };
+/** One download's state: the head accumulates in its own buffer, then the kernel writes the body in place. */
+class BlobDownload {
+  private readonly head = Buffer.allocUnsafe(MAX_HEAD_BYTES);
+  private headLen = 0;
+  private body: Buffer | undefined;
+  private received = 0;
+  private readonly hash = createHash('sha256');
+  private settled = false;
+  private socket: Socket | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly where: string;
 
-    const onBody = (): void => {
-      req.onProgress?.(received, size);
-      if (received === size) finish({ kind: 'body', bytes: body!, digest: 'sha256:' + hash.digest('hex') });
-    };
+  constructor(
+    private readonly req: BlobDownloadRequest,
+    private readonly resolve: (r: BlobDownloadResult) => void,
+    private readonly reject: (e: Error) => void,
+  ) {
+    this.where = `GET ${req.url.origin}${req.url.pathname}`;
+  }
 
+  start(): void {
+    const { url, headerTimeoutMs } = this.req;
+    // a header timeout until the head is in, then an idle timer refreshed by every read
+    this.timer = setTimeout(() => this.finish({ kind: 'unhandled', why: `no answer within ${headerTimeoutMs} ms` }), headerTimeoutMs);
+    const request = requestBytes(url, this.req.headers);
+    if (!Buffer.isBuffer(request)) return this.finish({ kind: 'unhandled', why: request.why });
     const options = {
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80),
-      onread: {
-        // the head accumulates in its own buffer; then the kernel writes the body in place
-        buffer: () => (!body ? head.subarray(headLen) : received < size ? body.subarray(received) : SPARE),
-        callback: (n: number, buf: Uint8Array): boolean => {
-          if (settled) return false;
-          if (!body) {
-            headLen += n;
-            onHead();
-            return true;
-          }
-          if (buf === SPARE || received + n > size) {
-            finish(new RegistryError('DIGEST_MISMATCH', `${where} sent more than the ${size} bytes it announced`));
-            return false;
-          }
-          timer.refresh();
-          hash.update(buf.subarray(0, n));
-          received += n;
-          onBody();
-          return true;
-        },
-      },
+      onread: { buffer: () => this.readBuffer(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
     };
     if (url.protocol === 'https:') {
       const servername = isIP(options.host) ? undefined : options.host;
-      socket = connectTls({ ...options, servername, ca: req.ca, ALPNProtocols: ['http/1.1'] }, () => socket!.write(request));
+      this.socket = connectTls({ ...options, servername, ca: this.req.ca, ALPNProtocols: ['http/1.1'] }, () => this.socket!.write(request));
     } else {
-      socket = connectTcp(options, () => socket!.write(request));
+      this.socket = connectTcp(options, () => this.socket!.write(request));
     }
-    socket.on('error', (e) => {
-      // no answer yet: let the fetch path try (it retries and names the failure); mid-body: a failure
-      if (!body) finish({ kind: 'unhandled', why: e.message });
-      else finish(new RegistryError('UNREACHABLE', `${where} broke after ${received} of ${size} bytes: ${e.message}`, { cause: e }));
-    });
-    socket.on('close', () => {
-      if (!body) finish({ kind: 'unhandled', why: 'connection closed before an answer' });
-      else finish(new RegistryError('UNREACHABLE', `${where} closed after ${received} of ${size} bytes`));
-    });
-  });
+    this.socket.on('error', (e) => this.onSocketError(e));
+    this.socket.on('close', () => this.onClose());
+  }
+
+  private finish(result: BlobDownloadResult | Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.socket?.destroy();
+    if (result instanceof Error) this.reject(result);
+    else this.resolve(result);
+  }
+
+  /** Where the next read lands: the rest of the head buffer, then the body in place (past its end: SPARE). */
+  private readBuffer(): Uint8Array {
+    const { body, received } = this;
+    return !body ? this.head.subarray(this.headLen) : received < this.req.size ? body.subarray(received) : SPARE;
+  }
+
+  private onRead(n: number, buf: Uint8Array): boolean {
+    if (this.settled) return false;
+    if (!this.body) {
+      this.headLen += n;
+      this.onHead();
+      return true;
+    }
+    if (buf === SPARE || this.received + n > this.req.size) {
+      this.finish(new RegistryError('DIGEST_MISMATCH', `${this.where} sent more than the ${this.req.size} bytes it announced`));
+      return false;
+    }
+    this.timer?.refresh();
+    this.hash.update(buf.subarray(0, n));
+    this.received += n;
+    this.onBody();
+    return true;
+  }
+
+  private onHead(): void {
+    const { size, idleTimeoutMs } = this.req;
+    const verdict = readHead(this.head.subarray(0, this.headLen), this.req.url, size);
+    if (verdict.kind === 'more') return;
+    if (verdict.kind === 'done') return this.finish(verdict.result);
+    const body = Buffer.allocUnsafe(size);
+    this.body = body;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () =>
+        this.finish(new RegistryError('TIMEOUT', `${this.where} stalled for ${idleTimeoutMs} ms after ${this.received} of ${size} bytes`)),
+      idleTimeoutMs,
+    );
+    const first = this.head.subarray(verdict.start, this.headLen);
+    if (first.length > size)
+      return this.finish(new RegistryError('DIGEST_MISMATCH', `${this.where} sent more than the ${size} bytes it announced`));
+    first.copy(body, 0);
+    this.hash.update(first);
+    this.received = first.length;
+    this.onBody();
+  }
+
+  private onBody(): void {
+    const { size } = this.req;
+    this.req.onProgress?.(this.received, size);
+    if (this.received === size) this.finish({ kind: 'body', bytes: this.body!, digest: 'sha256:' + this.hash.digest('hex') });
+  }
+
+  private onSocketError(e: Error): void {
+    const { size } = this.req;
+    // no answer yet: let the fetch path try (it retries and names the failure); mid-body: a failure
+    if (!this.body) this.finish({ kind: 'unhandled', why: e.message });
+    else
+      this.finish(
+        new RegistryError('UNREACHABLE', `${this.where} broke after ${this.received} of ${size} bytes: ${e.message}`, { cause: e }),
+      );
+  }
+
+  private onClose(): void {
+    if (!this.body) this.finish({ kind: 'unhandled', why: 'connection closed before an answer' });
+    else this.finish(new RegistryError('UNREACHABLE', `${this.where} closed after ${this.received} of ${this.req.size} bytes`));
+  }
 }

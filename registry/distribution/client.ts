@@ -7,11 +7,13 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../../runtime/log.js';
 import type { ContentBackend } from '../backend.js';
-import { isDigest, sha256Digest } from '../digest.js';
+import { sha256Digest } from '../digest.js';
 import { RegistryError } from '../errors.js';
-import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../media-types.js';
 import type { RegistryCredentials } from './auth.js';
-import { describeFailure, discard, RegistryTransport } from './transport.js';
+import { networkError } from './failures.js';
+import { getManifest, MANIFEST_ACCEPT } from './get-manifest.js';
+import { describeFailure, discard, readBounded } from './responses.js';
+import { RegistryTransport } from './transport.js';
 import { uploadBlob } from './upload.js';
 
 export interface DistributionOptions {
@@ -28,7 +30,6 @@ export interface DistributionOptions {
   tagPageSize?: number;
 }
 
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** PUTs of one manifest while the registry reports one of its blobs unknown (see putManifest) */
 const MANIFEST_BLOB_RACE_ATTEMPTS = 3;
 /**
@@ -42,29 +43,6 @@ const DIRECT_DOWNLOAD_MIN_BYTES = 1024 * 1024;
 const MAX_TAG_PAGES = 1000;
 const MAX_TAG_PAGE_BYTES = 4 * 1024 * 1024;
 
-/**
- * A response body read to its end but never past `max` bytes: a Content-Length over it is
- * refused before reading, and a body that runs past it is cut off (BLOB_OVERRUN).
- */
-export async function readBounded(res: Response, max: number, what: string, sent: { abort(reason?: unknown): void }): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    sent.abort();
-    throw new RegistryError('BLOB_OVERRUN', `${what} is ${declared} bytes, over the ${max}-byte limit; not read`);
-  }
-  const chunks: Uint8Array[] = [];
-  let received = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    received += chunk.length;
-    if (received > max) {
-      sent.abort();
-      throw new RegistryError('BLOB_OVERRUN', `${what} runs past the ${max}-byte limit; cut off`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
 export class DistributionClient implements ContentBackend {
   readonly description: string;
   readonly transport: RegistryTransport;
@@ -72,7 +50,11 @@ export class DistributionClient implements ContentBackend {
   private readonly tagPageSize: number;
   private readonly log;
 
-  constructor(readonly host: string, readonly repository: string, opts: DistributionOptions = {}) {
+  constructor(
+    readonly host: string,
+    readonly repository: string,
+    opts: DistributionOptions = {},
+  ) {
     this.description = `${host}/${repository}`;
     this.transport = new RegistryTransport({
       host,
@@ -97,7 +79,8 @@ export class DistributionClient implements ContentBackend {
     const tags: string[] = [];
     let next: string | undefined = this.path(`tags/list?n=${this.tagPageSize}`);
     for (let page = 0; next; page++) {
-      if (page >= MAX_TAG_PAGES) throw new RegistryError('HTTP_ERROR', `${this.description}: tag list did not end after ${MAX_TAG_PAGES} pages`);
+      if (page >= MAX_TAG_PAGES)
+        throw new RegistryError('HTTP_ERROR', `${this.description}: tag list did not end after ${MAX_TAG_PAGES} pages`);
       const sent = await this.transport.send('GET', next, { actions: 'pull', retry: true, headers: { accept: 'application/json' } });
       const { res } = sent;
       if (res.status === 404) {
@@ -107,7 +90,9 @@ export class DistributionClient implements ContentBackend {
       if (!res.ok) throw await this.failure(res, 'list tags');
       let body: { tags?: string[] | null };
       try {
-        body = JSON.parse(Buffer.from(await readBounded(res, MAX_TAG_PAGE_BYTES, `${this.description}: a tag list page`, sent)).toString('utf8'));
+        body = JSON.parse(
+          Buffer.from(await readBounded(res, MAX_TAG_PAGE_BYTES, `${this.description}: a tag list page`, sent)).toString('utf8'),
+        );
       } catch (e) {
         if (e instanceof RegistryError) throw e;
         throw new RegistryError('BAD_MANIFEST', `${this.description}: the tag list is not JSON (${(e as Error).message})`);
@@ -118,25 +103,9 @@ export class DistributionClient implements ContentBackend {
     return tags;
   }
 
-  async getManifest(reference: string): Promise<{ bytes: Uint8Array; digest: string; mediaType?: string } | undefined> {
-    const sent = await this.transport.send('GET', this.path(`manifests/${reference}`), {
-      actions: 'pull',
-      retry: true,
-      headers: { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].join(', ') },
-    });
-    const { res } = sent;
-    if (res.status === 404) {
-      await discard(res);
-      return undefined;
-    }
-    if (!res.ok) throw await this.failure(res, `get manifest ${reference}`);
-    const bytes = await readBounded(res, MAX_MANIFEST_BYTES, `${this.description}@${reference}: the manifest`, sent);
-    const digest = sha256Digest(bytes);
-    if (isDigest(reference) && digest !== reference) {
-      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: manifest asked for as ${reference} has digest ${digest}; the registry served different content`);
-    }
-    const mediaType = res.headers.get('content-type')?.split(';')[0].trim();
-    return { bytes, digest, mediaType };
+  /** By tag or by digest; a digest is checked against the bytes served (get-manifest.ts). */
+  getManifest(reference: string): Promise<{ bytes: Uint8Array; digest: string; mediaType?: string } | undefined> {
+    return getManifest(this, reference);
   }
 
   /**
@@ -160,12 +129,19 @@ export class DistributionClient implements ContentBackend {
       if (res.status === 201 || res.status === 200) break;
       const failure = await this.failure(res, `put manifest ${tag}`);
       if (res.status !== 400 || !failure.message.includes('MANIFEST_BLOB_UNKNOWN') || attempt >= MANIFEST_BLOB_RACE_ATTEMPTS) throw failure;
-      this.log.debug({ tag, attempt }, 'manifest PUT found a blob unknown; a concurrent upload of it may be rewriting its link, trying again');
+      this.log.debug(
+        { tag, attempt },
+        'manifest PUT found a blob unknown; a concurrent upload of it may be rewriting its link, trying again',
+      );
       await sleep(25 * attempt);
     }
     await discard(res);
     const answered = res.headers.get('docker-content-digest');
-    if (answered && answered !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}:${tag}: registry stored the manifest as ${answered}, we sent ${digest}`);
+    if (answered && answered !== digest)
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${this.description}:${tag}: registry stored the manifest as ${answered}, we sent ${digest}`,
+      );
     return digest;
   }
 
@@ -173,16 +149,22 @@ export class DistributionClient implements ContentBackend {
     const { res } = await this.transport.send('HEAD', this.path(`manifests/${digest}`), {
       actions: 'pull',
       retry: true,
-      headers: { accept: [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].join(', ') },
+      headers: { accept: MANIFEST_ACCEPT },
     });
     await discard(res);
     if (res.status === 404) return false;
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryError('AUTH_FAILED', `${this.description}: HEAD manifest ${digest} was refused (${res.status}); the credentials in use may not read this repository`, { status: res.status });
+      throw new RegistryError(
+        'AUTH_FAILED',
+        `${this.description}: HEAD manifest ${digest} was refused (${res.status}); the credentials in use may not read this repository`,
+        { status: res.status },
+      );
     }
-    if (!res.ok) throw new RegistryError('HTTP_ERROR', `${this.description}: HEAD manifest ${digest} returned ${res.status}`, { status: res.status });
+    if (!res.ok)
+      throw new RegistryError('HTTP_ERROR', `${this.description}: HEAD manifest ${digest} returned ${res.status}`, { status: res.status });
     const answered = res.headers.get('docker-content-digest');
-    if (answered && answered !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}: HEAD manifest ${digest} answered for ${answered}`);
+    if (answered && answered !== digest)
+      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: HEAD manifest ${digest} answered for ${answered}`);
     return true;
   }
 
@@ -203,7 +185,11 @@ export class DistributionClient implements ContentBackend {
   }
 
   async getBlobPrefix(digest: string, maxBytes: number): Promise<Uint8Array> {
-    const sent = await this.transport.send('GET', this.path(`blobs/${digest}`), { actions: 'pull', retry: true, headers: { range: `bytes=0-${Math.max(0, maxBytes - 1)}` } });
+    const sent = await this.transport.send('GET', this.path(`blobs/${digest}`), {
+      actions: 'pull',
+      retry: true,
+      headers: { range: `bytes=0-${Math.max(0, maxBytes - 1)}` },
+    });
     const { res } = sent;
     if (res.status === 404) {
       await discard(res);
@@ -221,7 +207,7 @@ export class DistributionClient implements ContentBackend {
         if (received >= maxBytes) break;
       }
     } catch (e) {
-      throw this.transport.mapNetworkError(e, 'GET', this.transport.url(this.path(`blobs/${digest}`)), sent.signal);
+      throw networkError(e, 'GET', this.transport.url(this.path(`blobs/${digest}`)), sent.signal);
     } finally {
       sent.abort();
     }
@@ -257,14 +243,20 @@ export class DistributionClient implements ContentBackend {
     let received = 0;
     // an idle timer, not a total one: a large blob may take long, a stalled one must not
     const idleMs = transport.idleTimeoutMs;
-    const idle = setTimeout(() => sent.abort(new RegistryError('TIMEOUT', `${this.description}: blob ${digest} stalled for ${idleMs} ms`)), idleMs);
+    const idle = setTimeout(
+      () => sent.abort(new RegistryError('TIMEOUT', `${this.description}: blob ${digest} stalled for ${idleMs} ms`)),
+      idleMs,
+    );
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         idle.refresh();
         if (size !== undefined && received + chunk.length > size) {
           // downloads stop at the declared size: more is a registry lying about the blob
           sent.abort();
-          throw new RegistryError('BLOB_OVERRUN', `${this.description}: blob ${digest} is declared as ${size} bytes but the registry sent more; cut off after ${received} bytes, nothing was kept`);
+          throw new RegistryError(
+            'BLOB_OVERRUN',
+            `${this.description}: blob ${digest} is declared as ${size} bytes but the registry sent more; cut off after ${received} bytes, nothing was kept`,
+          );
         }
         hash.update(chunk);
         if (buffer && received + chunk.length <= buffer.length) buffer.set(chunk, received);
@@ -280,7 +272,7 @@ export class DistributionClient implements ContentBackend {
       }
     } catch (e) {
       if (e instanceof RegistryError) throw e;
-      throw transport.mapNetworkError(e, 'GET', transport.url(this.path(`blobs/${digest}`)), sent.signal);
+      throw networkError(e, 'GET', transport.url(this.path(`blobs/${digest}`)), sent.signal);
     } finally {
       clearTimeout(idle);
     }
@@ -290,12 +282,18 @@ export class DistributionClient implements ContentBackend {
   }
 
   private sizeMismatch(digest: string, size: number, announced: number): RegistryError {
-    return new RegistryError('DIGEST_MISMATCH', `${this.description}: blob ${digest} should be ${size} bytes, the registry serves ${announced}`);
+    return new RegistryError(
+      'DIGEST_MISMATCH',
+      `${this.description}: blob ${digest} should be ${size} bytes, the registry serves ${announced}`,
+    );
   }
 
   private checkBlob(digest: string, actual: string, received: number, size: number | undefined): void {
     if (actual !== digest || (size !== undefined && received !== size)) {
-      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: blob ${digest} arrived with digest ${actual} (${received} bytes): the content in the registry was altered or corrupted; nothing was kept`);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${this.description}: blob ${digest} arrived with digest ${actual} (${received} bytes): the content in the registry was altered or corrupted; nothing was kept`,
+      );
     }
   }
 

@@ -9,7 +9,8 @@
 import type { Logger } from '../../runtime/log.js';
 import { RegistryError } from '../errors.js';
 import type { DistributionClient } from './client.js';
-import { backoff, discard, isRetryable } from './transport.js';
+import { backoff, isRetryable } from './failures.js';
+import { discard } from './responses.js';
 
 const MAX_RESUMES = 8;
 const MAX_RESTARTS = 2;
@@ -61,7 +62,12 @@ export async function uploadBlob(client: DistributionClient, digest: string, byt
         location = status.location;
         offset = status.offset;
       } else {
-        if (restarts >= MAX_RESTARTS) throw new RegistryError('UPLOAD_FAILED', `${client.description}: upload of ${digest} kept failing (${(e as Error).message}); the registry dropped the session ${restarts + 1} times`, { cause: e });
+        if (restarts >= MAX_RESTARTS)
+          throw new RegistryError(
+            'UPLOAD_FAILED',
+            `${client.description}: upload of ${digest} kept failing (${(e as Error).message}); the registry dropped the session ${restarts + 1} times`,
+            { cause: e },
+          );
         restarts++;
         opts.log.warn({ digest, offset }, 'registry dropped the upload session after a broken connection; starting a new one');
         location = await startUpload(client);
@@ -70,7 +76,11 @@ export async function uploadBlob(client: DistributionClient, digest: string, byt
       opts.onProgress?.(offset, total);
     }
   }
-  const { res } = await client.transport.send('PUT', withDigest(location, digest), { actions: 'pull,push', retry: true, headers: { 'content-length': '0' } });
+  const { res } = await client.transport.send('PUT', withDigest(location, digest), {
+    actions: 'pull,push',
+    retry: true,
+    headers: { 'content-length': '0' },
+  });
   if (res.status !== 201) throw await client.failure(res, `complete upload of ${digest}`);
   await discard(res);
 }
@@ -96,7 +106,11 @@ async function uploadMonolithic(client: DistributionClient, digest: string, byte
 }
 
 async function startUpload(client: DistributionClient): Promise<string> {
-  const { res } = await client.transport.send('POST', `/v2/${client.repository}/blobs/uploads/`, { actions: 'pull,push', retry: true, headers: { 'content-length': '0' } });
+  const { res } = await client.transport.send('POST', `/v2/${client.repository}/blobs/uploads/`, {
+    actions: 'pull,push',
+    retry: true,
+    headers: { 'content-length': '0' },
+  });
   if (res.status !== 202) throw await client.failure(res, 'start blob upload');
   await discard(res);
   const location = res.headers.get('location');
@@ -109,7 +123,8 @@ async function uploadStatus(client: DistributionClient, location: string): Promi
   const { res } = await client.transport.send('GET', location, { actions: 'pull,push', retry: true });
   await discard(res);
   if (res.status === 404 || res.status === 400) return undefined;
-  if (res.status !== 204 && res.status !== 200) throw new RegistryError('UPLOAD_FAILED', `${client.description}: upload status returned ${res.status}`, { status: res.status });
+  if (res.status !== 204 && res.status !== 200)
+    throw new RegistryError('UPLOAD_FAILED', `${client.description}: upload status returned ${res.status}`, { status: res.status });
   const end = rangeEnd(res.headers.get('range'));
   return { location: absolute(client, res.headers.get('location') ?? location), offset: end === undefined ? 0 : end + 1 };
 }

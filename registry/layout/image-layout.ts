@@ -6,7 +6,20 @@
  * Blobs and index are written to a temp file and renamed, so readers never see half a file;
  * index updates take a lock file so two writers don't lose each other's tags.
  */
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -50,7 +63,8 @@ export class ImageLayoutBackend implements ContentBackend {
     } catch (e) {
       throw new RegistryError('BAD_MANIFEST', `${this.description}: index.json is not valid JSON (${(e as Error).message})`);
     }
-    if (!parsed || !Array.isArray(parsed.manifests)) throw new RegistryError('BAD_MANIFEST', `${this.description}: index.json has no manifests list`);
+    if (!parsed || !Array.isArray(parsed.manifests))
+      throw new RegistryError('BAD_MANIFEST', `${this.description}: index.json has no manifests list`);
     return parsed;
   }
 
@@ -103,7 +117,8 @@ export class ImageLayoutBackend implements ContentBackend {
 
   async putBlob(digest: string, bytes: Uint8Array, onProgress?: (sent: number, total: number) => void): Promise<void> {
     const actual = sha256Digest(bytes);
-    if (actual !== digest) throw new RegistryError('DIGEST_MISMATCH', `${this.description}: blob announced as ${digest} has digest ${actual}`);
+    if (actual !== digest)
+      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: blob announced as ${digest} has digest ${actual}`);
     this.ensureLayout();
     const p = this.blobPath(digest);
     if (!existsSync(p) || statSync(p).size !== bytes.length) atomicWrite(p, bytes);
@@ -115,7 +130,8 @@ export class ImageLayoutBackend implements ContentBackend {
     try {
       fd = openSync(this.blobPath(digest), 'r');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('NOT_FOUND', `${this.description}: blob ${digest} is missing`);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new RegistryError('NOT_FOUND', `${this.description}: blob ${digest} is missing`);
       throw e;
     }
     try {
@@ -136,18 +152,25 @@ export class ImageLayoutBackend implements ContentBackend {
     const p = this.blobPath(digest);
     // a file longer than the manifest says is not read at all
     if (size !== undefined && existsSync(p) && statSync(p).size !== size) {
-      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: blob ${digest} on disk is ${statSync(p).size} bytes, the manifest says ${size}: it was altered or corrupted; nothing was read`);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${this.description}: blob ${digest} on disk is ${statSync(p).size} bytes, the manifest says ${size}: it was altered or corrupted; nothing was read`,
+      );
     }
     let bytes: Uint8Array;
     try {
       bytes = await readFile(p);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('NOT_FOUND', `${this.description}: blob ${digest} is missing`);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new RegistryError('NOT_FOUND', `${this.description}: blob ${digest} is missing`);
       throw e;
     }
     const actual = sha256Digest(bytes);
     if (actual !== digest || (size !== undefined && bytes.length !== size)) {
-      throw new RegistryError('DIGEST_MISMATCH', `${this.description}: blob ${digest} on disk has digest ${actual} (${bytes.length} bytes): it was altered or corrupted; nothing was kept`);
+      throw new RegistryError(
+        'DIGEST_MISMATCH',
+        `${this.description}: blob ${digest} on disk has digest ${actual} (${bytes.length} bytes): it was altered or corrupted; nothing was kept`,
+      );
     }
     onProgress?.(bytes.length, bytes.length);
     return bytes;
@@ -168,7 +191,11 @@ export class ImageLayoutBackend implements ContentBackend {
         } catch {
           /* gone already */
         }
-        if (Date.now() > deadline) throw new RegistryError('LOCKED', `${this.description}: index.json is locked by another writer (${lock}); retry, or remove the lock if no push is running`);
+        if (Date.now() > deadline)
+          throw new RegistryError(
+            'LOCKED',
+            `${this.description}: index.json is locked by another writer (${lock}); retry, or remove the lock if no push is running`,
+          );
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       }
     }

@@ -12,7 +12,11 @@ import { ControlPlaneError } from './errors.js';
 export const CONTROL_PLANE_BINARIES = ['etcd', 'kube-apiserver', 'kube-scheduler', 'kubectl'] as const;
 export type ControlPlaneBinary = (typeof CONTROL_PLANE_BINARIES)[number];
 
-export interface ControlPlaneVersions { k8s: string; etcd: string; recipe: string }
+export interface ControlPlaneVersions {
+  k8s: string;
+  etcd: string;
+  recipe: string;
+}
 
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -45,13 +49,19 @@ export function controlPlaneBinDir(env: NodeJS.ProcessEnv = process.env): string
 /** Whether every binary is there (the build script writes .complete last). */
 export function controlPlaneAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
   const dir = controlPlaneBinDir(env);
-  return (env.GANTRY_CONTROL_PLANE_BIN !== undefined || existsSync(join(dir, '.complete'))) && CONTROL_PLANE_BINARIES.every((b) => existsSync(join(dir, b)));
+  return (
+    (env.GANTRY_CONTROL_PLANE_BIN !== undefined || existsSync(join(dir, '.complete'))) &&
+    CONTROL_PLANE_BINARIES.every((b) => existsSync(join(dir, b)))
+  );
 }
 
 export function controlPlaneBinary(name: ControlPlaneBinary, env: NodeJS.ProcessEnv = process.env): string {
   const p = join(controlPlaneBinDir(env), name);
   if (!existsSync(p)) {
-    throw new ControlPlaneError('CONTROL_PLANE_NOT_BUILT', `${name} not found in ${dirname(p)}: build the real control plane with scripts/control-plane.sh (scripts/setup.sh runs it), or use the emulator`);
+    throw new ControlPlaneError(
+      'CONTROL_PLANE_NOT_BUILT',
+      `${name} not found in ${dirname(p)}: build the real control plane with scripts/control-plane.sh (scripts/setup.sh runs it), or use the emulator`,
+    );
   }
   return p;
 }

@@ -56,8 +56,16 @@ export function markedProcesses(root: string, name = SANDBOX_MARKER_ENV): number
 export function killMarked(root: string, name = SANDBOX_MARKER_ENV): number[] {
   const pids = markedProcesses(root, name);
   for (const pid of pids) {
-    try { process.kill(-pid, 'SIGKILL'); } catch { /* not a group leader */ }
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* not a group leader */
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
   return pids;
 }

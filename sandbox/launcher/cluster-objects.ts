@@ -11,10 +11,11 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { isAlreadyExists, isNotFound, KubeClient, resourcePath } from '../../runtime/kube.js';
+import { isAlreadyExists, isNotFound, type KubeClient, resourcePath } from '../../runtime/kube.js';
 import { nodeObject, readyStatus, type SandboxNode } from './node-spec.js';
 
 export const GANTRY_NAMESPACE = 'gantry-system';
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a placeholder the manifests carry literally
 export const REGISTRY_PLACEHOLDER = '${SANDBOX_REGISTRY}';
 
 type Obj = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
@@ -66,7 +67,13 @@ export function objectPath(o: Obj, withName = true): string {
   if (!plural) throw new Error(`the sandbox does not apply ${o.kind} objects (${o.metadata?.name})`);
   const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : [undefined, o.apiVersion];
   const namespaced = !['Namespace', 'Node', 'CustomResourceDefinition'].includes(o.kind);
-  return resourcePath({ group, version, plural, namespace: namespaced ? o.metadata.namespace ?? 'default' : undefined, name: withName ? o.metadata.name : undefined });
+  return resourcePath({
+    group,
+    version,
+    plural,
+    namespace: namespaced ? (o.metadata.namespace ?? 'default') : undefined,
+    name: withName ? o.metadata.name : undefined,
+  });
 }
 
 /** Create if absent; report whether it was created. */

@@ -3,11 +3,10 @@
  * its state dir. `down` signals the launcher (SIGTERM = the same clean stop as Ctrl-C) and
  * waits for it to release the dir; children it fails to stop in time are killed by pid.
  */
-import { existsSync } from 'node:fs';
-import { KubeClient, loadKubeConfig, resourcePath } from '../../runtime/kube.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { killMarked } from './child-group.js';
 import { SandboxError } from './errors.js';
-import { commandLineMentions, isAlive, StateDir } from './state-dir.js';
+import { commandLineMentions, isAlive, type RunRecord, StateDir } from './state-dir.js';
 
 export interface DownResult {
   pid: number;
@@ -24,19 +23,52 @@ export async function stopRunningSandbox(dir: string, timeoutMs = 60_000): Promi
   let forced = false;
   if (isAlive(run.pid)) {
     forced = true;
-    try { process.kill(run.pid, 'SIGKILL'); } catch {}
+    try {
+      process.kill(run.pid, 'SIGKILL');
+    } catch {}
   }
-  for (const c of run.children ?? []) {
-    // only what still runs with this state dir in its command line (pids get reused)
-    if (isAlive(c.pid) && commandLineMentions(c.pid, sd.root)) {
-      forced = true;
-      try { process.kill(-c.pid, 'SIGKILL'); } catch { try { process.kill(c.pid, 'SIGKILL'); } catch {} }
-    }
-  }
+  for (const c of run.children ?? []) if (killRecordedChild(c.pid, sd.root)) forced = true;
   // and anything else carrying the state dir's marker (a child spawned after the last record)
   if (killMarked(sd.root).length) forced = true;
   sd.release(run.pid);
   return { pid: run.pid, forced };
+}
+
+/**
+ * Stop what a launcher killed with SIGKILL left behind: the children named in run.json, then
+ * every process still carrying this state dir's marker (a child spawned after the last
+ * record, provider hosts of a killed agent). Nothing is touched while a launcher owns the dir.
+ */
+export function reapOrphans(sd: StateDir, say: (line: string) => void): void {
+  let rec: RunRecord | undefined;
+  try {
+    rec = JSON.parse(readFileSync(sd.runFile, 'utf8'));
+  } catch {
+    rec = undefined;
+  }
+  if (rec && Number.isInteger(rec.pid) && isAlive(rec.pid)) return;
+  for (const c of rec?.children ?? []) {
+    if (killRecordedChild(c.pid, sd.root)) say(`  stopping ${c.name} (pid ${c.pid}) left by a previous sandbox that did not stop cleanly`);
+  }
+  for (const pid of killMarked(sd.root))
+    say(`  stopped pid ${pid} (marked with this state dir) left by a previous sandbox that did not stop cleanly`);
+}
+
+/**
+ * SIGKILL a child named in run.json, and the process group it leads, if it still runs. A pid
+ * may have been reused since: only a process whose command line names this state dir (every
+ * child's does) is ours to kill. True when it was signalled.
+ */
+function killRecordedChild(pid: number, root: string): boolean {
+  if (!Number.isInteger(pid) || !isAlive(pid) || !commandLineMentions(pid, root)) return false;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  return true;
 }
 
 export interface SandboxStatus {
@@ -76,13 +108,27 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
     providers: [],
   };
   if (!run || !st.kubeconfig) return st;
+  // the Kubernetes client is slow to load: only when there is a cluster to ask (sandbox/index.ts stays light)
+  const { KubeClient, loadKubeConfig, resourcePath } = await import('../../runtime/kube.js');
   const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sd.kubeconfig }));
   try {
     for (const n of st.nodes) {
-      const lease = await kube.get(resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace: 'gantry-system', name: `gantry-agent-${n.name}` })).catch(() => undefined);
+      const lease = await kube
+        .get(
+          resourcePath({
+            group: 'coordination.k8s.io',
+            version: 'v1',
+            plural: 'leases',
+            namespace: 'gantry-system',
+            name: `gantry-agent-${n.name}`,
+          }),
+        )
+        .catch(() => undefined);
       n.agentRenewedAt = lease?.spec?.renewTime;
     }
-    const list = await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providers' })).catch(() => ({ items: [] as any[] }));
+    const list = await kube
+      .list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providers' }))
+      .catch(() => ({ items: [] as any[] }));
     for (const p of list.items) {
       st.providers.push({
         namespace: p.metadata.namespace,
@@ -100,15 +146,24 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
 
 export function formatStatus(s: SandboxStatus): string {
   if (!s.exists) return `no sandbox in ${s.stateDir} (start one with \`gantry sandbox up\`)`;
-  const lines = [`sandbox ${s.stateDir}: ${s.running ? `running (pid ${s.pid}, since ${s.startedAt})` : 'stopped (`gantry sandbox up` resumes it)'}`];
+  const lines = [
+    `sandbox ${s.stateDir}: ${s.running ? `running (pid ${s.pid}, since ${s.startedAt})` : 'stopped (`gantry sandbox up` resumes it)'}`,
+  ];
   if (s.running) {
-    lines.push(`  API server   ${s.apiserverUrl} (${s.apiserver === 'real' ? 'kube-apiserver + etcd' : 'emulator'})`, `  kubeconfig   ${s.kubeconfig}`, `  NATS         ${s.natsUrl}`);
+    lines.push(
+      `  API server   ${s.apiserverUrl} (${s.apiserver === 'real' ? 'kube-apiserver + etcd' : 'emulator'})`,
+      `  kubeconfig   ${s.kubeconfig}`,
+      `  NATS         ${s.natsUrl}`,
+    );
   }
   lines.push(`  registry     ${s.registry}`);
   for (const c of s.children) lines.push(`  ${c.name.padEnd(24)} pid ${c.pid}  ${c.alive ? 'running' : 'EXITED'}`);
   for (const n of s.nodes) {
-    lines.push(`  node ${n.name.padEnd(16)} ${n.arch}/${n.os}${n.foreign ? ' (foreign)' : ''}${s.running ? `  agent lease ${n.agentRenewedAt ?? 'none'}` : ''}`);
+    lines.push(
+      `  node ${n.name.padEnd(16)} ${n.arch}/${n.os}${n.foreign ? ' (foreign)' : ''}${s.running ? `  agent lease ${n.agentRenewedAt ?? 'none'}` : ''}`,
+    );
   }
-  for (const p of s.providers) lines.push(`  provider ${p.namespace}/${p.name}  ready ${p.ready ?? 0}/${p.desired ?? '?'}  Ready=${p.readyCondition ?? 'Unknown'}`);
+  for (const p of s.providers)
+    lines.push(`  provider ${p.namespace}/${p.name}  ready ${p.ready ?? 0}/${p.desired ?? '?'}  Ready=${p.readyCondition ?? 'Unknown'}`);
   return lines.join('\n');
 }

@@ -38,7 +38,9 @@ const controller = await startController({
   plainHttpRegistries: config.plainHttpRegistries,
   metricsAddr: config.metricsAddr,
   agentLeaseGraceMs: config.agentLeaseGraceMs,
-  membrane: config.membrane ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: natsServers(config.membrane.natsUrl) } : undefined,
+  membrane: config.membrane
+    ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: natsServers(config.membrane.natsUrl) }
+    : undefined,
   identity: config.identity ? `${config.identity}-${process.pid}` : undefined,
   leaderElection: config.leaderElection,
 });
@@ -47,7 +49,10 @@ let stopping = false;
 const onSignal = () => {
   if (stopping) return;
   stopping = true;
-  controller.stop().then(() => process.exit(0), () => process.exit(1));
+  controller.stop().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 };
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);

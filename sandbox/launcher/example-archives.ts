@@ -49,7 +49,10 @@ export function buildProviders(providersDir: string, logFile: string): void {
   const r = spawnSync(make, ['-s', '-C', providersDir], { encoding: 'utf8', timeout: 180_000 });
   appendFileSync(logFile, `$ make -s -C ${providersDir}\n${r.stdout ?? ''}${r.stderr ?? ''}`);
   if (r.status !== 0) {
-    throw new SandboxError('SANDBOX_PROCESS_FAILED', `building the example providers failed (make -C ${providersDir}, status ${r.status}); see ${logFile}:\n${(r.stderr ?? '').slice(-1500)}`);
+    throw new SandboxError(
+      'SANDBOX_PROCESS_FAILED',
+      `building the example providers failed (make -C ${providersDir}, status ${r.status}); see ${logFile}:\n${(r.stderr ?? '').slice(-1500)}`,
+    );
   }
 }
 
@@ -64,7 +67,8 @@ export interface SignOptions {
 
 export function signExample(o: SignOptions): Promise<Uint8Array> {
   const lib = join(o.providersDir, 'build', `${o.example.library}.so`);
-  if (!existsSync(lib)) throw new SandboxError('SANDBOX_PROCESS_FAILED', `${lib} is missing; build the providers with \`make -C providers\``);
+  if (!existsSync(lib))
+    throw new SandboxError('SANDBOX_PROCESS_FAILED', `${lib} is missing; build the providers with \`make -C providers\``);
   return createPar({
     name: o.example.name,
     vendor: 'gantry.dev',

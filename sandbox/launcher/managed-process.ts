@@ -35,9 +35,15 @@ export class ManagedProcess {
 
   constructor(readonly o: ManagedProcessOptions) {}
 
-  get name(): string { return this.o.name; }
-  get pid(): number | undefined { return this.child?.pid; }
-  get running(): boolean { return !!this.child && this.child.exitCode === null && this.child.signalCode === null; }
+  get name(): string {
+    return this.o.name;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+  get running(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
+  }
 
   async start(): Promise<void> {
     const fd = openSync(this.o.logFile, 'a');
@@ -55,11 +61,15 @@ export class ManagedProcess {
     // recorded before any wait: a launcher killed while this child starts still names it
     if (child.pid !== undefined) this.o.group?.spawned(this);
     let spawnError: Error | undefined;
-    child.once('error', (e) => { spawnError = e; });
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-      if (!this.stopping) this.o.onUnexpectedExit?.(this, code, signal);
-      resolve();
-    }));
+    child.once('error', (e) => {
+      spawnError = e;
+    });
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        if (!this.stopping) this.o.onUnexpectedExit?.(this, code, signal);
+        resolve();
+      }),
+    );
     const deadline = Date.now() + (this.o.startTimeoutMs ?? 20_000);
     for (let i = 0; ; i++) {
       if (spawnError) throw this.failed(`could not start ${this.o.command}: ${spawnError.message}`, logStart);
@@ -79,7 +89,10 @@ export class ManagedProcess {
     const port = this.o.port;
     return new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
   }
@@ -107,7 +120,10 @@ export class ManagedProcess {
     const grace = this.o.stopGraceMs ?? 5_000;
     let timer: NodeJS.Timeout | undefined;
     const killed = new Promise<void>((resolve) => {
-      timer = setTimeout(() => { if (this.running) child.kill('SIGKILL'); resolve(); }, grace);
+      timer = setTimeout(() => {
+        if (this.running) child.kill('SIGKILL');
+        resolve();
+      }, grace);
     });
     await Promise.race([this.exited, killed]);
     clearTimeout(timer);

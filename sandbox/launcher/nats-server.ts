@@ -34,17 +34,28 @@ export async function startNatsServer(o: NatsServerOptions): Promise<{ url: stri
   const name = o.name ?? 'nats-server';
   const cluster = o.cluster
     ? [
-      `server_name: ${name}`,
-      'cluster {',
-      `  name: ${o.cluster.name}`,
-      `  listen: 127.0.0.1:${o.cluster.routePort}`,
-      `  routes: [${o.cluster.routePorts.filter((p) => p !== o.cluster!.routePort).map((p) => `nats-route://127.0.0.1:${p}`).join(', ')}]`,
-      '}',
-      '',
-    ].join('\n')
+        `server_name: ${name}`,
+        'cluster {',
+        `  name: ${o.cluster.name}`,
+        `  listen: 127.0.0.1:${o.cluster.routePort}`,
+        `  routes: [${o.cluster.routePorts
+          .filter((p) => p !== o.cluster!.routePort)
+          .map((p) => `nats-route://127.0.0.1:${p}`)
+          .join(', ')}]`,
+        '}',
+        '',
+      ].join('\n')
     : '';
   writeFileSync(conf, `listen: 127.0.0.1:${o.port}\nmax_payload: 8MB\n${cluster}${o.extraConfig ?? ''}`, { mode: 0o600 });
-  const proc = new ManagedProcess({ name, command: bin, args: ['-c', conf], logFile: o.logFile, port: o.port, onUnexpectedExit: o.onUnexpectedExit, group: o.group });
+  const proc = new ManagedProcess({
+    name,
+    command: bin,
+    args: ['-c', conf],
+    logFile: o.logFile,
+    port: o.port,
+    onUnexpectedExit: o.onUnexpectedExit,
+    group: o.group,
+  });
   await proc.start();
   return { url: `nats://127.0.0.1:${o.port}`, process: proc };
 }
@@ -68,21 +79,23 @@ export interface NatsClusterOptions {
 export async function startNatsCluster(o: NatsClusterOptions): Promise<{ urls: string[]; processes: ManagedProcess[] }> {
   const n = o.ports.length;
   if (n > 1 && o.routePorts?.length !== n) throw new Error(`a NATS cluster of ${n} servers needs ${n} route ports`);
-  const started = await Promise.all(o.ports.map((port, k) => {
-    const i = k + 1;
-    const dir = n === 1 ? o.dir : join(o.dir, String(i));
-    const resolverDir = join(dir, 'jwt');
-    mkdirSync(resolverDir, { recursive: true, mode: 0o700 });
-    return startNatsServer({
-      dir,
-      port,
-      logFile: o.logFile(i),
-      onUnexpectedExit: o.onUnexpectedExit,
-      group: o.group,
-      name: i === 1 ? 'nats-server' : `nats-server-${i}`,
-      extraConfig: o.serverConfig(resolverDir),
-      cluster: n > 1 ? { name: 'gantry', routePort: o.routePorts![k], routePorts: o.routePorts! } : undefined,
-    });
-  }));
+  const started = await Promise.all(
+    o.ports.map((port, k) => {
+      const i = k + 1;
+      const dir = n === 1 ? o.dir : join(o.dir, String(i));
+      const resolverDir = join(dir, 'jwt');
+      mkdirSync(resolverDir, { recursive: true, mode: 0o700 });
+      return startNatsServer({
+        dir,
+        port,
+        logFile: o.logFile(i),
+        onUnexpectedExit: o.onUnexpectedExit,
+        group: o.group,
+        name: i === 1 ? 'nats-server' : `nats-server-${i}`,
+        extraConfig: o.serverConfig(resolverDir),
+        cluster: n > 1 ? { name: 'gantry', routePort: o.routePorts![k], routePorts: o.routePorts! } : undefined,
+      });
+    }),
+  );
   return { urls: started.map((s) => s.url), processes: started.map((s) => s.process) };
 }

@@ -9,6 +9,7 @@
  */
 import { SandboxError } from './errors.js';
 import { KUBE_ARCH_TO_PAR, KUBE_OS_TO_PAR } from '../../api/common.js';
+import { kubeTime } from '../../runtime/toolkit/time.js';
 
 export interface SandboxNode {
   name: string;
@@ -22,7 +23,15 @@ export interface SandboxNode {
 }
 
 /** Node.js process.arch / process.platform → Kubernetes label values. */
-const nodeArchToKube: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+const nodeArchToKube: Record<string, string> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+};
 const nodePlatformToKube: Record<string, string> = { linux: 'linux', darwin: 'darwin', win32: 'windows', freebsd: 'freebsd' };
 
 export const DEFAULT_NODE_SPEC = '3';
@@ -32,15 +41,26 @@ export const MAX_NODES = 16;
 export function hostKubeArchOs(arch = process.arch, platform = process.platform): { arch: string; os: string } {
   const a = nodeArchToKube[arch];
   const o = nodePlatformToKube[platform];
-  if (!a || !o) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `this host (${arch}/${platform}) has no Kubernetes arch/os name the sandbox knows`);
+  if (!a || !o)
+    throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `this host (${arch}/${platform}) has no Kubernetes arch/os name the sandbox knows`);
   return { arch: a, os: o };
 }
 
 export function parTarget(arch: string, os: string): string {
   const a = KUBE_ARCH_TO_PAR[arch];
   const o = KUBE_OS_TO_PAR[os];
-  if (!a) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `unknown node arch "${arch}"; use one of ${Object.keys(KUBE_ARCH_TO_PAR).join(', ')}`, 'usage');
-  if (!o) throw new SandboxError('SANDBOX_BAD_NODE_SPEC', `unknown node os "${os}"; use one of ${Object.keys(KUBE_OS_TO_PAR).join(', ')}`, 'usage');
+  if (!a)
+    throw new SandboxError(
+      'SANDBOX_BAD_NODE_SPEC',
+      `unknown node arch "${arch}"; use one of ${Object.keys(KUBE_ARCH_TO_PAR).join(', ')}`,
+      'usage',
+    );
+  if (!o)
+    throw new SandboxError(
+      'SANDBOX_BAD_NODE_SPEC',
+      `unknown node os "${os}"; use one of ${Object.keys(KUBE_OS_TO_PAR).join(', ')}`,
+      'usage',
+    );
   return `${a}-${o}`;
 }
 
@@ -86,7 +106,7 @@ export function parseNodeSpec(spec: string = DEFAULT_NODE_SPEC, host = hostKubeA
       nodes.push({ name: `gantry-node-${nodes.length + 1}`, arch, os, target, foreign: target !== hostTarget });
     }
   }
-  if (!nodes.some((n) => !n.foreign)) throw bad(spec, 'at least one node must be of this host\'s arch/os, or nothing can run');
+  if (!nodes.some((n) => !n.foreign)) throw bad(spec, "at least one node must be of this host's arch/os, or nothing can run");
   return nodes;
 }
 
@@ -109,9 +129,18 @@ export function nodeObject(n: SandboxNode): Record<string, any> {
 }
 
 export function readyStatus(now = new Date()): Record<string, any> {
-  const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const t = kubeTime(now);
   return {
-    conditions: [{ type: 'Ready', status: 'True', reason: 'SandboxAgentStarted', message: 'gantry sandbox node', lastHeartbeatTime: t, lastTransitionTime: t }],
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'SandboxAgentStarted',
+        message: 'gantry sandbox node',
+        lastHeartbeatTime: t,
+        lastTransitionTime: t,
+      },
+    ],
     addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
   };
 }

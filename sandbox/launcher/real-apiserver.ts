@@ -10,8 +10,17 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
-import { apiserverCommand, apiserverReady, controlPlaneAvailable, controlPlaneBinary, controlPlaneBinDir, etcdCommand, preparePki, serviceAccountToken } from '../controlplane/index.js';
+import { kubeconfigYaml } from '../../apiserver/index.js';
+import {
+  apiserverCommand,
+  apiserverReady,
+  controlPlaneAvailable,
+  controlPlaneBinary,
+  controlPlaneBinDir,
+  etcdCommand,
+  preparePki,
+  serviceAccountToken,
+} from '../controlplane/index.js';
 import { GANTRY_NAMESPACE } from './cluster-objects.js';
 import { SandboxError } from './errors.js';
 import { ManagedProcess } from './managed-process.js';
@@ -26,7 +35,11 @@ export function chooseApiserverKind(asked: string | undefined): ApiserverKind {
   if (asked === undefined || asked === 'emulated') return 'emulated';
   if (asked === 'real') {
     if (!controlPlaneAvailable()) {
-      throw new SandboxError('SANDBOX_MISSING_BINARY', `--apiserver real needs kube-apiserver and etcd in ${controlPlaneBinDir()}: build them with scripts/control-plane.sh (needs Go; 10–25 minutes once on 2 cores), or use --apiserver emulated`, 'usage');
+      throw new SandboxError(
+        'SANDBOX_MISSING_BINARY',
+        `--apiserver real needs kube-apiserver and etcd in ${controlPlaneBinDir()}: build them with scripts/control-plane.sh (needs Go; 10–25 minutes once on 2 cores), or use --apiserver emulated`,
+        'usage',
+      );
     }
     return 'real';
   }
@@ -59,8 +72,16 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
   const etcdUrl = `http://127.0.0.1:${o.etcdPort}`;
   const e = etcdCommand(dir, o.etcdPort, o.etcdPeerPort);
   const etcd = new ManagedProcess({
-    name: 'etcd', command: e.command, args: e.args, logFile: o.sd.log('etcd'), env: o.env, onUnexpectedExit: o.onUnexpectedExit, group: o.group,
-    ready: async () => (await fetch(`${etcdUrl}/health`)).ok, startTimeoutMs: 30_000, stopGraceMs: 10_000,
+    name: 'etcd',
+    command: e.command,
+    args: e.args,
+    logFile: o.sd.log('etcd'),
+    env: o.env,
+    onUnexpectedExit: o.onUnexpectedExit,
+    group: o.group,
+    ready: async () => (await fetch(`${etcdUrl}/health`)).ok,
+    startTimeoutMs: 30_000,
+    stopGraceMs: 10_000,
   });
   await etcd.start();
 
@@ -68,9 +89,17 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
   const url = `https://127.0.0.1:${o.apiserverPort}`;
   const a = apiserverCommand(pki, etcdUrl, o.apiserverPort);
   const apiserver = new ManagedProcess({
-    name: 'kube-apiserver', command: a.command, args: a.args, logFile: o.sd.log('kube-apiserver'), env: o.env, onUnexpectedExit: o.onUnexpectedExit, group: o.group,
+    name: 'kube-apiserver',
+    command: a.command,
+    args: a.args,
+    logFile: o.sd.log('kube-apiserver'),
+    env: o.env,
+    onUnexpectedExit: o.onUnexpectedExit,
+    group: o.group,
     // RBAC bootstrap on a busy 2-core machine can take half a minute
-    ready: () => apiserverReady(url, pki), startTimeoutMs: 120_000, stopGraceMs: 10_000,
+    ready: () => apiserverReady(url, pki),
+    startTimeoutMs: 120_000,
+    stopGraceMs: 10_000,
   });
   await apiserver.start();
   writeAtomic(o.sd.kubeconfig, kubeconfigYaml(url, pki.caPem, pki.token), 0o600);
@@ -78,10 +107,29 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
   // deploy/base's namespace and RBAC, applied as an operator would (server-side, idempotent)
   const base = join(o.packageRoot, 'deploy', 'base');
   try {
-    await run(controlPlaneBinary('kubectl'), ['--kubeconfig', o.sd.kubeconfig, 'apply', '--server-side', '--field-manager=gantry-sandbox',
-      '-f', join(base, 'namespace.yaml'), '-f', join(base, 'rbac-controller.yaml'), '-f', join(base, 'rbac-agent.yaml')], { timeout: 60_000 });
+    await run(
+      controlPlaneBinary('kubectl'),
+      [
+        '--kubeconfig',
+        o.sd.kubeconfig,
+        'apply',
+        '--server-side',
+        '--field-manager=gantry-sandbox',
+        '-f',
+        join(base, 'namespace.yaml'),
+        '-f',
+        join(base, 'rbac-controller.yaml'),
+        '-f',
+        join(base, 'rbac-agent.yaml'),
+      ],
+      { timeout: 60_000 },
+    );
   } catch (err) {
-    throw new SandboxError('SANDBOX_PROCESS_FAILED', `applying deploy/base's RBAC failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, 'failure');
+    throw new SandboxError(
+      'SANDBOX_PROCESS_FAILED',
+      `applying deploy/base's RBAC failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`,
+      'failure',
+    );
   }
   const kubeconfigFor = async (sa: string) => {
     const token = await serviceAccountToken(url, pki, GANTRY_NAMESPACE, sa);
@@ -89,5 +137,10 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
     writeAtomic(path, kubeconfigYaml(url, pki.caPem, token, GANTRY_NAMESPACE), 0o600);
     return path;
   };
-  return { url, adminKubeconfig: o.sd.kubeconfig, controllerKubeconfig: await kubeconfigFor('gantry-controller'), agentKubeconfig: await kubeconfigFor('gantry-agent') };
+  return {
+    url,
+    adminKubeconfig: o.sd.kubeconfig,
+    controllerKubeconfig: await kubeconfigFor('gantry-controller'),
+    agentKubeconfig: await kubeconfigFor('gantry-agent'),
+  };
 }

@@ -28,12 +28,22 @@ export function chooseRegistryKind(asked: string | undefined): RegistryKind {
     throw new SandboxError('SANDBOX_BAD_REGISTRY_KIND', `--registry "${asked}": expected docker or oci-layout`, 'usage');
   }
   if (asked === 'docker' && !findExecutable('docker-registry')) {
-    throw new SandboxError('SANDBOX_MISSING_BINARY', 'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout');
+    throw new SandboxError(
+      'SANDBOX_MISSING_BINARY',
+      'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout',
+    );
   }
   return asked;
 }
 
-export async function startRegistry(o: { kind: RegistryKind; dir: string; port?: number; logFile: string; onUnexpectedExit?: ManagedProcessOptions['onUnexpectedExit']; group?: ManagedProcessOptions['group'] }): Promise<SandboxRegistry> {
+export async function startRegistry(o: {
+  kind: RegistryKind;
+  dir: string;
+  port?: number;
+  logFile: string;
+  onUnexpectedExit?: ManagedProcessOptions['onUnexpectedExit'];
+  group?: ManagedProcessOptions['group'];
+}): Promise<SandboxRegistry> {
   if (o.kind === 'oci-layout') {
     const layout = join(o.dir, 'layout');
     mkdirSync(layout, { recursive: true });
@@ -41,7 +51,11 @@ export async function startRegistry(o: { kind: RegistryKind; dir: string; port?:
   }
   if (o.port === undefined) throw new Error('a docker registry needs a port');
   const bin = findExecutable('docker-registry');
-  if (!bin) throw new SandboxError('SANDBOX_MISSING_BINARY', 'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout');
+  if (!bin)
+    throw new SandboxError(
+      'SANDBOX_MISSING_BINARY',
+      'docker-registry not found: install the Debian package docker-registry, or use --registry oci-layout',
+    );
   const storage = join(o.dir, 'storage');
   mkdirSync(storage, { recursive: true });
   const config = join(o.dir, 'config.yml');
@@ -49,7 +63,15 @@ export async function startRegistry(o: { kind: RegistryKind; dir: string; port?:
     config,
     `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${o.port}\n`,
   );
-  const proc = new ManagedProcess({ name: 'docker-registry', command: bin, args: ['serve', config], logFile: o.logFile, port: o.port, onUnexpectedExit: o.onUnexpectedExit, group: o.group });
+  const proc = new ManagedProcess({
+    name: 'docker-registry',
+    command: bin,
+    args: ['serve', config],
+    logFile: o.logFile,
+    port: o.port,
+    onUnexpectedExit: o.onUnexpectedExit,
+    group: o.group,
+  });
   await proc.start();
   const host = `127.0.0.1:${o.port}`;
   return { kind: 'docker', location: host, refFor: (repo) => `${host}/${repo}`, plainHttp: [host], process: proc };

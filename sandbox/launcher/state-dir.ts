@@ -26,7 +26,7 @@ export interface SandboxState {
   version: 1;
   createdAt: string;
   nodes: SandboxNode[];
-  registry: { kind: RegistryKind; /** HOST:PORT for docker, `oci-layout:DIR` for a layout */ location: string; port?: number };
+  registry: { kind: RegistryKind /** HOST:PORT for docker, `oci-layout:DIR` for a layout */; location: string; port?: number };
   apiserverPort: number;
   /** `emulated` (absent in state dirs made before the choice existed) or `real` (kube-apiserver + etcd). */
   apiserver?: 'emulated' | 'real';
@@ -61,22 +61,47 @@ export class StateDir {
   constructor(dir: string) {
     this.root = resolve(dir);
   }
-  get kubeconfig(): string { return join(this.root, 'kubeconfig'); }
-  get stateFile(): string { return join(this.root, 'sandbox.json'); }
-  get runFile(): string { return join(this.root, 'run.json'); }
-  get apiserverDir(): string { return join(this.root, 'apiserver'); }
-  get natsDir(): string { return join(this.root, 'nats'); }
-  get registryDir(): string { return join(this.root, 'registry'); }
-  get keysDir(): string { return join(this.root, 'keys'); }
+  get kubeconfig(): string {
+    return join(this.root, 'kubeconfig');
+  }
+  get stateFile(): string {
+    return join(this.root, 'sandbox.json');
+  }
+  get runFile(): string {
+    return join(this.root, 'run.json');
+  }
+  get apiserverDir(): string {
+    return join(this.root, 'apiserver');
+  }
+  get natsDir(): string {
+    return join(this.root, 'nats');
+  }
+  get registryDir(): string {
+    return join(this.root, 'registry');
+  }
+  get keysDir(): string {
+    return join(this.root, 'keys');
+  }
   /** The membrane's seeds (0600 files in a 0700 dir) and the sandbox's admin .creds. */
-  get membraneDir(): string { return join(this.root, 'membrane'); }
-  get adminCreds(): string { return join(this.membraneDir, 'admin.creds'); }
-  get logsDir(): string { return join(this.root, 'logs'); }
-  cacheDir(node: string): string { return join(this.root, 'cache', node); }
-  log(part: string): string { return join(this.logsDir, `${part}.log`); }
+  get membraneDir(): string {
+    return join(this.root, 'membrane');
+  }
+  get adminCreds(): string {
+    return join(this.membraneDir, 'admin.creds');
+  }
+  get logsDir(): string {
+    return join(this.root, 'logs');
+  }
+  cacheDir(node: string): string {
+    return join(this.root, 'cache', node);
+  }
+  log(part: string): string {
+    return join(this.logsDir, `${part}.log`);
+  }
 
   ensure(): void {
-    for (const d of [this.root, this.apiserverDir, this.natsDir, this.registryDir, this.logsDir, join(this.root, 'cache')]) mkdirSync(d, { recursive: true });
+    for (const d of [this.root, this.apiserverDir, this.natsDir, this.registryDir, this.logsDir, join(this.root, 'cache')])
+      mkdirSync(d, { recursive: true });
     mkdirSync(this.keysDir, { recursive: true, mode: 0o700 });
   }
 
@@ -86,10 +111,22 @@ export class StateDir {
     try {
       s = JSON.parse(readFileSync(this.stateFile, 'utf8'));
     } catch (err) {
-      throw new SandboxError('SANDBOX_STATE_INVALID', `${this.stateFile} is not valid JSON (${(err as Error).message}); remove the state dir to start afresh`);
+      throw new SandboxError(
+        'SANDBOX_STATE_INVALID',
+        `${this.stateFile} is not valid JSON (${(err as Error).message}); remove the state dir to start afresh`,
+      );
     }
-    if (s?.version !== 1 || !Array.isArray(s.nodes) || !s.registry?.kind || !Number.isInteger(s.apiserverPort) || !Number.isInteger(s.natsPort)) {
-      throw new SandboxError('SANDBOX_STATE_INVALID', `${this.stateFile} is not a sandbox state this version understands; remove the state dir to start afresh`);
+    if (
+      s?.version !== 1 ||
+      !Array.isArray(s.nodes) ||
+      !s.registry?.kind ||
+      !Number.isInteger(s.apiserverPort) ||
+      !Number.isInteger(s.natsPort)
+    ) {
+      throw new SandboxError(
+        'SANDBOX_STATE_INVALID',
+        `${this.stateFile} is not a sandbox state this version understands; remove the state dir to start afresh`,
+      );
     }
     return s;
   }
@@ -119,7 +156,10 @@ export class StateDir {
   claim(record: RunRecord): void {
     const other = this.readRun();
     if (other && other.pid !== record.pid) {
-      throw new SandboxError('SANDBOX_ALREADY_RUNNING', `a sandbox is already running on ${this.root} (pid ${other.pid}); stop it with \`gantry sandbox down --state-dir ${this.root}\``);
+      throw new SandboxError(
+        'SANDBOX_ALREADY_RUNNING',
+        `a sandbox is already running on ${this.root} (pid ${other.pid}); stop it with \`gantry sandbox down --state-dir ${this.root}\``,
+      );
     }
     writeAtomic(this.runFile, JSON.stringify(record, null, 2) + '\n');
   }

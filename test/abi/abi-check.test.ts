@@ -17,7 +17,7 @@ const root = packageRoot();
 let dir: string;
 
 /** A minimal provider; each -D turns one thing wrong. */
-const FIXTURE = String.raw`
+const FIXTURE = `
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +82,17 @@ const gantry_provider *create_provider(void) { return &table; }
 
 function fixture(name: string, defines: string[] = []): string {
   const out = join(dir, `${name}.so`);
-  execFileSync('cc', ['-shared', '-fPIC', '-O1', '-pthread', `-I${join(root, 'providers')}`, ...defines.map((d) => `-D${d}`), '-o', out, join(dir, 'fixture.c')]);
+  execFileSync('cc', [
+    '-shared',
+    '-fPIC',
+    '-O1',
+    '-pthread',
+    `-I${join(root, 'providers')}`,
+    ...defines.map((d) => `-D${d}`),
+    '-o',
+    out,
+    join(dir, 'fixture.c'),
+  ]);
   return out;
 }
 
@@ -105,16 +115,28 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('every example provider conforms', () => {
   const examples: [string, string, string[]][] = [
     ['echo', 'gantry:echo', ['--config', '{"prefix":"> "}', '--op', 'Echo=hello']],
-    ['keyvalue', 'wascap:keyvalue', ['--op', 'Set={"key":"a","value":1}', '--op', 'Get={"key":"a"}', '--op', 'Incr={"key":"n"}', '--op', 'Keys']],
+    [
+      'keyvalue',
+      'wascap:keyvalue',
+      ['--op', 'Set={"key":"a","value":1}', '--op', 'Get={"key":"a"}', '--op', 'Incr={"key":"n"}', '--op', 'Keys'],
+    ],
     ['messaging', 'wascap:messaging', ['--op', 'Stats']],
     ['faulty', 'gantry:faulty', ['--op', 'Ok']],
-    ['keyvalue-rs', 'wascap:keyvalue', ['--op', 'Set={"key":"a","value":1}', '--op', 'Get={"key":"a"}', '--op', 'Incr={"key":"n"}', '--op', 'Keys']],
+    [
+      'keyvalue-rs',
+      'wascap:keyvalue',
+      ['--op', 'Set={"key":"a","value":1}', '--op', 'Get={"key":"a"}', '--op', 'Incr={"key":"n"}', '--op', 'Keys'],
+    ],
     ['echo-go', 'gantry:echo', ['--config', '{"prefix":"> "}', '--op', 'Echo=hello']],
     ['panicky-rs', 'gantry:panicky', ['--op', 'Count']],
     ['panicky-go', 'gantry:panicky', ['--op', 'Count']],
   ];
   it.each(examples)('%s passes every check (gantry abi check exits 0)', (name, capid, args) => {
-    const r = spawnSync(process.execPath, [join(root, 'bin', 'gantry.js'), 'abi', 'check', providerLib(name), '--capid', capid, ...args, '--json'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'bin', 'gantry.js'), 'abi', 'check', providerLib(name), '--capid', capid, ...args, '--json'],
+      { encoding: 'utf8' },
+    );
     const report = JSON.parse(r.stdout) as AbiCheckReport;
     expect(failed(report)).toEqual([]);
     expect(report.checks.every((c) => c.status === 'pass')).toBe(true);
@@ -125,7 +147,9 @@ describe('every example provider conforms', () => {
 
 describe("the faulty provider's misbehaviours fail the check that exercises them", () => {
   it('a crash in an operation fails `calls` with the signal; gantry abi check prints it and exits 1', () => {
-    const r = spawnSync(process.execPath, [join(root, 'bin', 'gantry.js'), 'abi', 'check', providerLib('faulty'), '--op', 'Segfault'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'gantry.js'), 'abi', 'check', providerLib('faulty'), '--op', 'Segfault'], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/^FAIL\s+calls\s+the provider crashed the host process \(SIGSEGV\)/m);
     expect(r.stdout).toMatch(/^SKIP\s+stop-unload\s+not run: calls failed/m);
@@ -215,7 +239,9 @@ describe('libraries that break the ABI', () => {
     const r = await runAbiCheck({ library: fixture('racy', ['NOT_THREAD_SAFE']), ops: [{ op: 'Ping', payload: '' }] });
     expect(failed(r)).toEqual(['concurrent-calls']);
     expect(check(r, 'calls').detail).toBe('Ping → 4 bytes; repeatable: Ping');
-    expect(check(r, 'concurrent-calls').detail).toBe('Ping answered "pong?" when called concurrently, "pong" alone: handle_call is not thread-safe');
+    expect(check(r, 'concurrent-calls').detail).toBe(
+      'Ping answered "pong?" when called concurrently, "pong" alone: handle_call is not thread-safe',
+    );
   });
 
   it('a thread left running after stop crashes once the library is unloaded: `stop-unload` fails', async () => {

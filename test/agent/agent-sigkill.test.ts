@@ -17,7 +17,18 @@ import { HOST_RECORDS_ENV } from '../../agent/host-records.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { killMarked, markedProcesses } from '../../sandbox/launcher/child-group.js';
 import { isAlive } from '../../sandbox/launcher/state-dir.js';
-import { createInstance, instancesPath, isPhase, NS, providerLibrary, publish, startWorld, subscriptionCount, waitForInstance, type World } from './harness.js';
+import {
+  createInstance,
+  instancesPath,
+  isPhase,
+  NS,
+  providerLibrary,
+  publish,
+  startWorld,
+  subscriptionCount,
+  waitForInstance,
+  type World,
+} from './harness.js';
 
 const target = hostTarget();
 let w: World;
@@ -37,8 +48,24 @@ const subs = (name: string) => subscriptionCount(w, instanceSubject(NS, 'echo', 
 function startAgent(hostPool = 0): ChildProcess {
   const p = spawn(
     process.execPath,
-    [gantryBin(), 'agent', '--kubeconfig', w.kubeconfigPath, '--node', 'node-a', '--nats', w.nats.url, '--cache-dir', cacheDir,
-      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--host-pool', String(hostPool)],
+    [
+      gantryBin(),
+      'agent',
+      '--kubeconfig',
+      w.kubeconfigPath,
+      '--node',
+      'node-a',
+      '--nats',
+      w.nats.url,
+      '--cache-dir',
+      cacheDir,
+      '--trust-issuer',
+      w.issuer,
+      '--plain-http-registry',
+      w.registry.host,
+      '--host-pool',
+      String(hostPool),
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'info' } },
   );
   p.stderr?.on('data', (d) => (agentLog = (agentLog + d).slice(-20_000)));
@@ -63,7 +90,12 @@ async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 20
 beforeAll(async () => {
   w = await startWorld();
   cacheDir = mkdtempSync(join(tmpdir(), 'gantry-agent-sigkill-'));
-  archive = await publish(w, { repo: 'echo', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed });
+  archive = await publish(w, {
+    repo: 'echo',
+    capid: 'gantry:echo',
+    binaries: { [target]: providerLibrary('echo') },
+    issuerSeed: w.issuerSeed,
+  });
 }, 60_000);
 
 afterEach((ctx) => {
@@ -81,10 +113,23 @@ describe('agent SIGKILLed during an instance start', () => {
   // each point: how far the instance's start has got when the agent dies
   const points: { name: string; reached: (name: string) => Promise<boolean> }[] = [
     { name: 'as the instance is created', reached: async () => true },
-    { name: 'while fetching or verifying', reached: async (n) => ['Fetching', 'Verifying', 'Starting', 'Running'].includes((await w.kube.get(instancesPath(NS, n)).catch(() => undefined))?.status?.phase) },
-    { name: 'while the host starts', reached: async (n) => ['Starting', 'Running'].includes((await w.kube.get(instancesPath(NS, n)).catch(() => undefined))?.status?.phase) },
+    {
+      name: 'while fetching or verifying',
+      reached: async (n) =>
+        ['Fetching', 'Verifying', 'Starting', 'Running'].includes(
+          (await w.kube.get(instancesPath(NS, n)).catch(() => undefined))?.status?.phase,
+        ),
+    },
+    {
+      name: 'while the host starts',
+      reached: async (n) =>
+        ['Starting', 'Running'].includes((await w.kube.get(instancesPath(NS, n)).catch(() => undefined))?.status?.phase),
+    },
     { name: 'once a host process exists', reached: async () => liveHosts().length > 0 },
-    { name: 'once Running', reached: async (n) => (await w.kube.get(instancesPath(NS, n)).catch(() => undefined))?.status?.phase === 'Running' },
+    {
+      name: 'once Running',
+      reached: async (n) => (await w.kube.get(instancesPath(NS, n)).catch(() => undefined))?.status?.phase === 'Running',
+    },
   ];
 
   for (const [i, p] of points.entries()) {
@@ -131,7 +176,11 @@ describe('agent SIGKILLed during an instance start', () => {
     await until('the left host to be gone', async () => liveHosts().length === 0 && (await subs(name)) === 0);
     expect(isAlive(before[0]!)).toBe(false);
     // and it stays gone: the new agent is up (it renewed its Lease) and starts nothing for it
-    await until('the new agent to hold its Lease', async () => !!(await w.kube.get('/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/gantry-agent-node-a').catch(() => undefined)));
+    await until(
+      'the new agent to hold its Lease',
+      async () =>
+        !!(await w.kube.get('/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/gantry-agent-node-a').catch(() => undefined)),
+    );
     expect(liveHosts()).toEqual([]);
   });
 
@@ -147,7 +196,10 @@ describe('agent SIGKILLed during an instance start', () => {
     await killAgent();
     agent = startAgent(2);
     await waitForInstance(w, name, isPhase('Running'), 30_000);
-    await until('one subscriber and none of the first agent\'s processes', async () => (await subs(name)) === 1 && first.every((pid) => !isAlive(pid)));
+    await until(
+      "one subscriber and none of the first agent's processes",
+      async () => (await subs(name)) === 1 && first.every((pid) => !isAlive(pid)),
+    );
     expect(await subs(name)).toBe(1);
     expect(first.filter(isAlive)).toEqual([]);
     // one serving host and the new agent's two idle ones

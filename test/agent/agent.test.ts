@@ -17,12 +17,25 @@ import { callProvider, CallError } from '../../client/call.js';
 import { instanceSubject } from '../../client/protocol.js';
 import { hostTarget } from '../../agent/target.js';
 import { instancePullCredsSecretName } from '../../api/index.js';
-import { registryPullTokenMinter } from '../../controller/instance-pull-creds.js';
+import { registryPullTokenMinter } from '../../controller/credentials/pull.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import {
-  createInstance, createInstanceOnly, getInstance, instancesPath, isPhase, writePullCredential, NODE, NS, providerLibrary, publish, publishTampered,
-  startWorld, subscriptionCount, waitForInstance, type World,
+  createInstance,
+  createInstanceOnly,
+  getInstance,
+  instancesPath,
+  isPhase,
+  writePullCredential,
+  NODE,
+  NS,
+  providerLibrary,
+  publish,
+  publishTampered,
+  startWorld,
+  subscriptionCount,
+  waitForInstance,
+  type World,
 } from './harness.js';
 
 import { startRegistry, startTokenServer, type RegistryServer, type TokenServer } from '../support/registry.js';
@@ -46,9 +59,29 @@ const archives: Record<string, { ref: string; digest: string; bytes: Uint8Array 
 function startAgentProcess(node = NODE, extra: string[] = [], cache = cacheDir): ChildProcess {
   const p = spawn(
     process.execPath,
-    [gantryBin(), 'agent', '--kubeconfig', w.agentFor(node).kubeconfigPath, '--node', node, '--nats', w.nats.url, '--cache-dir', cache,
-      '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--plain-http-registry', privateRegistry.host,
-      '--plain-http-registry', tokenRegistry.host, '--plain-http-registry', tokenServer.host, ...extra],
+    [
+      gantryBin(),
+      'agent',
+      '--kubeconfig',
+      w.agentFor(node).kubeconfigPath,
+      '--node',
+      node,
+      '--nats',
+      w.nats.url,
+      '--cache-dir',
+      cache,
+      '--trust-issuer',
+      w.issuer,
+      '--plain-http-registry',
+      w.registry.host,
+      '--plain-http-registry',
+      privateRegistry.host,
+      '--plain-http-registry',
+      tokenRegistry.host,
+      '--plain-http-registry',
+      tokenServer.host,
+      ...extra,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
   );
   p.stderr?.on('data', (d) => (agentLog = (agentLog + d).slice(-20_000)));
@@ -91,15 +124,31 @@ beforeAll(async () => {
   await publishOne('echo-stranger', 'echo', 'gantry:echo', strangerSeed);
   privateRegistry = await startRegistry({ basicAuth: { user: regUser.username, password: regUser.password } });
   archives['echo-private'] = await publish(w, {
-    repo: 'echo-private', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed,
-    registryHost: privateRegistry.host, credentials: regUser,
+    repo: 'echo-private',
+    capid: 'gantry:echo',
+    binaries: { [target]: providerLibrary('echo') },
+    issuerSeed: w.issuerSeed,
+    registryHost: privateRegistry.host,
+    credentials: regUser,
   });
   // a registry behind a bearer-token service (distribution's `auth: token`)
   tokenServer = await startTokenServer({ [regUser.username]: regUser.password });
-  tokenRegistry = await startRegistry({ token: { realm: tokenServer.realm, service: tokenServer.service, issuer: tokenServer.issuer, rootCertBundle: tokenServer.rootCertBundle } });
+  tokenRegistry = await startRegistry({
+    token: {
+      realm: tokenServer.realm,
+      service: tokenServer.service,
+      issuer: tokenServer.issuer,
+      rootCertBundle: tokenServer.rootCertBundle,
+    },
+  });
   archives['echo-token'] = await publish(w, {
-    repo: 'echo-token', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed,
-    registryHost: tokenRegistry.host, credentials: regUser, plainHttp: [tokenServer.host],
+    repo: 'echo-token',
+    capid: 'gantry:echo',
+    binaries: { [target]: providerLibrary('echo') },
+    issuerSeed: w.issuerSeed,
+    registryHost: tokenRegistry.host,
+    credentials: regUser,
+    plainHttp: [tokenServer.host],
   });
   await publishOne('echo-foreign', 'echo', 'gantry:echo', w.issuerSeed, target.startsWith('aarch64') ? 'x86_64-linux' : 'aarch64-linux');
   agent = startAgentProcess();
@@ -168,13 +217,24 @@ describe('gantry agent', () => {
     for (const f of files) expect([f, mode(f)]).toEqual([f, 0o600]);
   });
 
-  it('pulls with the instance\'s dockerconfigjson pull secret, and says why it cannot without one', async () => {
+  it("pulls with the instance's dockerconfigjson pull secret, and says why it cannot without one", async () => {
     const a = archives['echo-private']!;
     await createInstance(w, { name: 'private-nosecret', provider: 'private-nosecret', ref: a.ref, digest: a.digest, target });
-    await createInstance(w, { name: 'private-missing', provider: 'private-missing', ref: a.ref, digest: a.digest, target, pullSecrets: ['no-such-secret'] });
-    const dockerConfig = { auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') } } };
+    await createInstance(w, {
+      name: 'private-missing',
+      provider: 'private-missing',
+      ref: a.ref,
+      digest: a.digest,
+      target,
+      pullSecrets: ['no-such-secret'],
+    });
+    const dockerConfig = {
+      auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') } },
+    };
     await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
-      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson',
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/dockerconfigjson',
       metadata: { name: 'regcred', namespace: NS },
       data: { '.dockerconfigjson': Buffer.from(JSON.stringify(dockerConfig)).toString('base64') },
     });
@@ -190,14 +250,32 @@ describe('gantry agent', () => {
     for (const n of ['private-nosecret', 'private-missing', 'private-0']) await w.kube.delete(instancesPath(NS, n));
   });
 
-  it('pulls with the credential the controller wrote into gantry-system, reads no Secret in the instance\'s namespace, and picks up a rotated one on the next pull without a restart', async () => {
+  it("pulls with the credential the controller wrote into gantry-system, reads no Secret in the instance's namespace, and picks up a rotated one on the next pull without a restart", async () => {
     const a = archives['echo-private']!;
-    const cfg = (password: string) => Buffer.from(JSON.stringify({ auths: {
-      [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${password}`).toString('base64') },
-      'other-registry.example:5000': { auth: Buffer.from('someone:else').toString('base64') },
-    } })).toString('base64');
-    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'rotating', namespace: NS }, data: { '.dockerconfigjson': cfg('stale-password') } });
-    const inst = await createInstance(w, { name: 'rotated-0', provider: 'rotated', ref: a.ref, digest: a.digest, target, pullSecrets: ['rotating'] });
+    const cfg = (password: string) =>
+      Buffer.from(
+        JSON.stringify({
+          auths: {
+            [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${password}`).toString('base64') },
+            'other-registry.example:5000': { auth: Buffer.from('someone:else').toString('base64') },
+          },
+        }),
+      ).toString('base64');
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/dockerconfigjson',
+      metadata: { name: 'rotating', namespace: NS },
+      data: { '.dockerconfigjson': cfg('stale-password') },
+    });
+    const inst = await createInstance(w, {
+      name: 'rotated-0',
+      provider: 'rotated',
+      ref: a.ref,
+      digest: a.digest,
+      target,
+      pullSecrets: ['rotating'],
+    });
     // the credential the agent gets holds the archive's registry only
     const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'rotated-0')}`);
     expect(Object.keys(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString()).auths)).toEqual([privateRegistry.host]);
@@ -225,15 +303,47 @@ describe('gantry agent', () => {
     };
     const before = tokenServer.requests;
     for (const [kind, entry] of Object.entries(entries)) {
-      await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: `token-${kind}`, namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entry, [privateRegistry.host]: { auth: 'eDp5' } } })).toString('base64') } });
-      await createInstance(w, { name: `token-${kind}`, provider: `token-${kind}`, ref: a.ref, digest: a.digest, target, pullSecrets: [`token-${kind}`] });
+      await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/dockerconfigjson',
+        metadata: { name: `token-${kind}`, namespace: NS },
+        data: {
+          '.dockerconfigjson': Buffer.from(
+            JSON.stringify({ auths: { [tokenRegistry.host]: entry, [privateRegistry.host]: { auth: 'eDp5' } } }),
+          ).toString('base64'),
+        },
+      });
+      await createInstance(w, {
+        name: `token-${kind}`,
+        provider: `token-${kind}`,
+        ref: a.ref,
+        digest: a.digest,
+        target,
+        pullSecrets: [`token-${kind}`],
+      });
     }
     // as the controller does: a token for this repository only, minted with the credential
-    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'token-minted', namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entries.password } })).toString('base64') } });
-    const mintedInst = await createInstanceOnly(w, { name: 'token-minted', provider: 'token-minted', ref: a.ref, digest: a.digest, target, pullSecrets: ['token-minted'] });
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/dockerconfigjson',
+      metadata: { name: 'token-minted', namespace: NS },
+      data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [tokenRegistry.host]: entries.password } })).toString('base64') },
+    });
+    const mintedInst = await createInstanceOnly(w, {
+      name: 'token-minted',
+      provider: 'token-minted',
+      ref: a.ref,
+      digest: a.digest,
+      target,
+      pullSecrets: ['token-minted'],
+    });
     await writePullCredential(w, mintedInst, registryPullTokenMinter({ plainHttpRegistries: [tokenRegistry.host, tokenServer.host] }));
     const minted = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
-    expect(Object.keys(JSON.parse(Buffer.from(minted.data['.dockerconfigjson'], 'base64').toString()).auths[tokenRegistry.host])).toEqual(['registrytoken']);
+    expect(Object.keys(JSON.parse(Buffer.from(minted.data['.dockerconfigjson'], 'base64').toString()).auths[tokenRegistry.host])).toEqual([
+      'registrytoken',
+    ]);
     await waitForInstance(w, 'token-minted', isPhase('Running'), 30_000);
     await w.kube.delete(instancesPath(NS, 'token-minted'));
     await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-minted`);
@@ -244,17 +354,38 @@ describe('gantry agent', () => {
     expect(refused.status.phase).toBe('Fetching');
     expect(tokenServer.requests).toBeGreaterThan(before); // the credential went through the token service
     const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
-    expect(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString())).toEqual({ auths: { [tokenRegistry.host]: { identitytoken: `refresh-${regUser.username}` } } });
+    expect(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString())).toEqual({
+      auths: { [tokenRegistry.host]: { identitytoken: `refresh-${regUser.username}` } },
+    });
     for (const kind of Object.keys(entries)) {
       await w.kube.delete(instancesPath(NS, `token-${kind}`));
       await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-${kind}`);
     }
   });
 
-  it('an instance naming pull secrets waits for its credential (CredentialsPending), never falls back to the Provider\'s Secret', async () => {
+  it("an instance naming pull secrets waits for its credential (CredentialsPending), never falls back to the Provider's Secret", async () => {
     const a = archives['echo-private']!;
-    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'unnarrowed', namespace: NS }, data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') } } })).toString('base64') } });
-    const inst = await createInstanceOnly(w, { name: 'pending-creds', provider: 'pending-creds', ref: a.ref, digest: a.digest, target, pullSecrets: ['unnarrowed'] });
+    await w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/dockerconfigjson',
+      metadata: { name: 'unnarrowed', namespace: NS },
+      data: {
+        '.dockerconfigjson': Buffer.from(
+          JSON.stringify({
+            auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${regUser.password}`).toString('base64') } },
+          }),
+        ).toString('base64'),
+      },
+    });
+    const inst = await createInstanceOnly(w, {
+      name: 'pending-creds',
+      provider: 'pending-creds',
+      ref: a.ref,
+      digest: a.digest,
+      target,
+      pullSecrets: ['unnarrowed'],
+    });
     const pending = await waitForInstance(w, 'pending-creds', (i) => i.status?.reason === 'CredentialsPending');
     expect(pending.status.phase).toBe('Fetching');
     expect(pending.status.message).toContain(instancePullCredsSecretName(NS, 'pending-creds'));
@@ -270,11 +401,20 @@ describe('gantry agent', () => {
 
   it('a private archive cached for one instance never runs for another that cannot read it (4 rounds, each attack fails closed)', async () => {
     const a = archives['echo-private']!;
-    const secret = (name: string, password: string) => w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
-      apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson',
-      metadata: { name, namespace: NS },
-      data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${password}`).toString('base64') } } })).toString('base64') },
-    });
+    const secret = (name: string, password: string) =>
+      w.kube.create(`/api/v1/namespaces/${NS}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/dockerconfigjson',
+        metadata: { name, namespace: NS },
+        data: {
+          '.dockerconfigjson': Buffer.from(
+            JSON.stringify({
+              auths: { [privateRegistry.host]: { auth: Buffer.from(`${regUser.username}:${password}`).toString('base64') } },
+            }),
+          ).toString('base64'),
+        },
+      });
     await secret('attack-good', regUser.password);
     await secret('attack-wrong', 'not-the-password');
     for (let round = 0; round < 4; round++) {
@@ -283,10 +423,35 @@ describe('gantry agent', () => {
       await waitForInstance(w, owner, isPhase('Running'));
       // the archive and its library are in the cache now; three instances try to use them
       const thieves: Array<[string, Parameters<typeof createInstance>[1], string]> = [
-        [`thief-anon-${round}`, { name: `thief-anon-${round}`, provider: `thief-anon-${round}`, ref: a.ref, digest: a.digest, target }, 'RegistryUnauthorized'],
-        [`thief-wrong-${round}`, { name: `thief-wrong-${round}`, provider: `thief-wrong-${round}`, ref: a.ref, digest: a.digest, target, pullSecrets: ['attack-wrong'] }, 'RegistryUnauthorized'],
+        [
+          `thief-anon-${round}`,
+          { name: `thief-anon-${round}`, provider: `thief-anon-${round}`, ref: a.ref, digest: a.digest, target },
+          'RegistryUnauthorized',
+        ],
+        [
+          `thief-wrong-${round}`,
+          {
+            name: `thief-wrong-${round}`,
+            provider: `thief-wrong-${round}`,
+            ref: a.ref,
+            digest: a.digest,
+            target,
+            pullSecrets: ['attack-wrong'],
+          },
+          'RegistryUnauthorized',
+        ],
         // another repository (public, anonymous) named with the private digest
-        [`thief-repo-${round}`, { name: `thief-repo-${round}`, provider: `thief-repo-${round}`, ref: `${w.registry.host}/echo-private`, digest: a.digest, target }, 'FetchFailed'],
+        [
+          `thief-repo-${round}`,
+          {
+            name: `thief-repo-${round}`,
+            provider: `thief-repo-${round}`,
+            ref: `${w.registry.host}/echo-private`,
+            digest: a.digest,
+            target,
+          },
+          'FetchFailed',
+        ],
       ];
       for (const [, spec] of thieves) await createInstance(w, spec);
       for (const [name, , reason] of thieves) {
@@ -304,7 +469,10 @@ describe('gantry agent', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
       for (const [name] of thieves) {
-        const err = await callProvider(nc, { namespace: NS, provider: name, instance: name, op: 'Echo', data: 'x', timeoutMs: 1000 }).then(() => undefined, (e) => e);
+        const err = await callProvider(nc, { namespace: NS, provider: name, instance: name, op: 'Echo', data: 'x', timeoutMs: 1000 }).then(
+          () => undefined,
+          (e) => e,
+        );
         expect(err).toBeInstanceOf(CallError);
         expect(err.code).toBe('NO_RESPONDERS');
       }
@@ -345,24 +513,36 @@ describe('gantry agent', () => {
 
     await createInstance(w, { name: 'echo-recheck', provider: 'echo-recheck', ref: a.ref, digest: a.digest, target });
     await waitForInstance(w, 'echo-recheck', isPhase('Running'));
-    expect((await callProvider(nc, { namespace: NS, provider: providerOf('echo-recheck'), instance: 'echo-recheck', op: 'Echo', data: 'ok' })).instance).toBe('echo-recheck');
+    expect(
+      (await callProvider(nc, { namespace: NS, provider: providerOf('echo-recheck'), instance: 'echo-recheck', op: 'Echo', data: 'ok' }))
+        .instance,
+    ).toBe('echo-recheck');
     // the cache holds the genuine archive again, and the library on disk hashes to its name
     expect(createHash('sha256').update(readFileSync(cached)).digest('hex')).toBe(createHash('sha256').update(original).digest('hex'));
     const echoLib = join(binDir, `${createHash('sha256').update(providerLibrary('echo')).digest('hex')}.so`);
-    expect(createHash('sha256').update(readFileSync(echoLib)).digest()).toEqual(createHash('sha256').update(providerLibrary('echo')).digest());
+    expect(createHash('sha256').update(readFileSync(echoLib)).digest()).toEqual(
+      createHash('sha256').update(providerLibrary('echo')).digest(),
+    );
     await w.kube.delete(instancesPath(NS, 'echo-recheck'));
   });
 
   it('restarts only the instance whose provider segfaults, counting restarts in status', async () => {
     const a = archives.faulty!;
-    for (const n of ['faulty-0', 'faulty-1']) await createInstance(w, { name: n, provider: 'faulty', ref: a.ref, digest: a.digest, target });
+    for (const n of ['faulty-0', 'faulty-1'])
+      await createInstance(w, { name: n, provider: 'faulty', ref: a.ref, digest: a.digest, target });
     await waitForInstance(w, 'faulty-0', isPhase('Running'));
     await waitForInstance(w, 'faulty-1', isPhase('Running'));
     // swap the library on disk first: the restarted host must get a re-verified one, not this
     const faultyLib = join(cacheDir, 'binaries', `${createHash('sha256').update(providerLibrary('faulty')).digest('hex')}.so`);
     writeFileSync(`${faultyLib}.evil`, 'not a shared object');
     renameSync(`${faultyLib}.evil`, faultyLib);
-    const crash = await callProvider(nc, { namespace: NS, provider: providerOf('faulty-0'), instance: 'faulty-0', op: 'Segfault', timeoutMs: 2_000 }).catch((e) => e);
+    const crash = await callProvider(nc, {
+      namespace: NS,
+      provider: providerOf('faulty-0'),
+      instance: 'faulty-0',
+      op: 'Segfault',
+      timeoutMs: 2_000,
+    }).catch((e) => e);
     expect(crash).toBeInstanceOf(CallError);
     // the neighbour never stopped serving
     const ok = await callProvider(nc, { namespace: NS, provider: providerOf('faulty-1'), instance: 'faulty-1', op: 'Ok' });
@@ -382,7 +562,13 @@ describe('gantry agent', () => {
       expect(inst.status.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'False', reason });
       // nothing loaded: no host subscribed for it
       expect(await subscriptionCount(w, instanceSubject(NS, providerOf(name), name) + '.*.*')).toBe(0);
-      const call = await callProvider(nc, { namespace: NS, provider: providerOf(name), instance: name, op: 'Echo', timeoutMs: 1_000 }).catch((e) => e);
+      const call = await callProvider(nc, {
+        namespace: NS,
+        provider: providerOf(name),
+        instance: name,
+        op: 'Echo',
+        timeoutMs: 1_000,
+      }).catch((e) => e);
       expect((call as CallError).code).toBe('NO_RESPONDERS');
     }
 
@@ -405,11 +591,18 @@ describe('gantry agent', () => {
     it('a hand-made instance that names the attacker key in spec.issuers: an instance only narrows trust (UntrustedIssuer)', async () => {
       const a = archives['echo-stranger']!;
       const attacker = publicKeyFromSeed(strangerSeed);
-      await createInstance(w, { name: 'echo-self-trusted', provider: 'echo-self-trusted', ref: a.ref, digest: a.digest, target, issuers: [attacker] });
+      await createInstance(w, {
+        name: 'echo-self-trusted',
+        provider: 'echo-self-trusted',
+        ref: a.ref,
+        digest: a.digest,
+        target,
+        issuers: [attacker],
+      });
       await expectFailed('echo-self-trusted', 'UntrustedIssuer', new RegExp(`${attacker}.*only narrow`));
     });
 
-    it('a target this node cannot load (TargetNotSupported), and an archive without this node\'s target (TargetNotInArchive)', async () => {
+    it("a target this node cannot load (TargetNotSupported), and an archive without this node's target (TargetNotInArchive)", async () => {
       const a = archives['echo-foreign']!;
       const foreign = target.startsWith('aarch64') ? 'x86_64-linux' : 'aarch64-linux';
       await createInstance(w, { name: 'echo-foreign', provider: 'echo-foreign', ref: a.ref, digest: a.digest, target: foreign });
@@ -424,7 +617,14 @@ describe('gantry agent', () => {
       const foreignCache = mkdtempSync(join(tmpdir(), 'gantry-agent-foreign-'));
       const stranger = startAgentProcess('foreign-node', ['--target', foreign], foreignCache);
       try {
-        await createInstance(w, { name: 'echo-foreign-node', provider: 'echo-foreign-node', node: 'foreign-node', ref: a.ref, digest: a.digest, target: foreign });
+        await createInstance(w, {
+          name: 'echo-foreign-node',
+          provider: 'echo-foreign-node',
+          node: 'foreign-node',
+          ref: a.ref,
+          digest: a.digest,
+          target: foreign,
+        });
         await expectFailed('echo-foreign-node', 'ForeignTarget', new RegExp(`runs on a ${target} host.*cannot load ${foreign}`));
       } finally {
         await stopAgentProcess(stranger, 'SIGTERM');
@@ -438,7 +638,14 @@ describe('gantry agent', () => {
     const smallCache = mkdtempSync(join(tmpdir(), 'gantry-agent-small-'));
     const small = startAgentProcess('small-node', ['--max-archive-bytes', '4KiB'], smallCache);
     try {
-      await createInstance(w, { name: 'echo-small-node', provider: 'echo-small-node', node: 'small-node', ref: a.ref, digest: a.digest, target });
+      await createInstance(w, {
+        name: 'echo-small-node',
+        provider: 'echo-small-node',
+        node: 'small-node',
+        ref: a.ref,
+        digest: a.digest,
+        target,
+      });
       const failed = await waitForInstance(w, 'echo-small-node', isPhase('Failed'));
       expect(failed.status.reason).toBe('ArchiveTooLarge');
       expect(failed.status.message).toMatch(/over the 4096-byte limit \(--max-archive-bytes\)/);
@@ -453,7 +660,8 @@ describe('gantry agent', () => {
   it('stops the host when its instance is deleted', async () => {
     await w.kube.delete(instancesPath(NS, 'echo-2'));
     const deadline = Date.now() + 15_000;
-    while ((await subscriptionCount(w, instanceSubject(NS, providerOf('echo-2'), 'echo-2') + '.*.*')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((await subscriptionCount(w, instanceSubject(NS, providerOf('echo-2'), 'echo-2') + '.*.*')) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     expect(await subscriptionCount(w, instanceSubject(NS, providerOf('echo-2'), 'echo-2') + '.*.*')).toBe(0);
     const r = await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Echo', data: 'x' });
     expect(['echo-0', 'echo-1']).toContain(r.instance);
@@ -470,7 +678,8 @@ describe('gantry agent', () => {
     expect(terminating.metadata.uid).toBe(created.metadata.uid);
     expect(terminating.status.reason).toBe('Deleting');
     const deadline = Date.now() + 15_000;
-    while ((await subscriptionCount(w, instanceSubject(NS, providerOf('echo-held'), 'echo-held') + '.*.*')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((await subscriptionCount(w, instanceSubject(NS, providerOf('echo-held'), 'echo-held') + '.*.*')) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     expect(await subscriptionCount(w, instanceSubject(NS, providerOf('echo-held'), 'echo-held') + '.*.*')).toBe(0);
     await w.kube.mergePatch(instancesPath(NS, 'echo-held'), { metadata: { finalizers: null } });
   });
@@ -494,7 +703,14 @@ describe('gantry agent', () => {
       const op = n.startsWith('kv') ? 'Keys' : n.startsWith('echo') ? 'Echo' : 'Ok';
       let served: string | undefined;
       for (let i = 0; i < 200 && !served; i++) {
-        served = await callProvider(nc, { namespace: NS, provider: providerOf(n), instance: n, op, data: n.startsWith('kv') ? '{}' : '', timeoutMs: 2_000 }).then(
+        served = await callProvider(nc, {
+          namespace: NS,
+          provider: providerOf(n),
+          instance: n,
+          op,
+          data: n.startsWith('kv') ? '{}' : '',
+          timeoutMs: 2_000,
+        }).then(
           (r) => r.instance,
           () => new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),
         );

@@ -38,26 +38,48 @@ const pushed: Record<string, { ref: string; digest: string }> = {};
 async function push(name: string, repo: string, o: { issuer?: string; capid?: string; targets?: string[] } = {}) {
   const ref = `${registry.host}/${repo}`;
   const bytes = await createPar({
-    name, vendor: 'tests', revision: 1, capid: o.capid, issuerSeed: o.issuer ?? issuerA, subjectSeed: generateSeed('service'),
+    name,
+    vendor: 'tests',
+    revision: 1,
+    capid: o.capid,
+    issuerSeed: o.issuer ?? issuerA,
+    subjectSeed: generateSeed('service'),
     binaries: Object.fromEntries((o.targets ?? [host]).map((t) => [t, binary])),
   });
   pushed[name] = { ref, digest: (await openArchiveStore(ref, { plainHttpRegistries: [registry.host] }).push(bytes)).digest };
 }
 
 /** No instance here names pull secrets: the pipeline must not read the API server at all. */
-const noApiServer = new Proxy({}, { get: (_t, p) => { throw new Error(`the pipeline read the API server (${String(p)}) for an instance without pull secrets`); } }) as KubeClient;
+const noApiServer = new Proxy(
+  {},
+  {
+    get: (_t, p) => {
+      throw new Error(`the pipeline read the API server (${String(p)}) for an instance without pull secrets`);
+    },
+  },
+) as KubeClient;
 
 let n = 0;
 function options(over: Partial<PipelineOptions> = {}): PipelineOptions {
   const d = join(dir, `agent-${n++}`);
   return {
-    kube: noApiServer, namespace: 'gantry-system', cache: new ArchiveCache(join(d, 'cache')), binaries: new BinaryStore(join(d, 'bin')),
-    access: new RegistryAccess(), target: host, trustedIssuers: [A, B], plainHttpRegistries: [registry.host], ...over,
+    kube: noApiServer,
+    namespace: 'gantry-system',
+    cache: new ArchiveCache(join(d, 'cache')),
+    binaries: new BinaryStore(join(d, 'bin')),
+    access: new RegistryAccess(),
+    target: host,
+    trustedIssuers: [A, B],
+    plainHttpRegistries: [registry.host],
+    ...over,
   };
 }
 
 function instance(archive: { ref: string; digest: string }, spec: Record<string, unknown> = {}): ProviderInstance {
-  return { metadata: { name: 'echo-1', namespace: 'apps', uid: 'u1' }, spec: { nodeName: 'n1', target: host, archive: { ...archive }, capid: 'tests:echo', ...spec } } as unknown as ProviderInstance;
+  return {
+    metadata: { name: 'echo-1', namespace: 'apps', uid: 'u1' },
+    spec: { nodeName: 'n1', target: host, archive: { ...archive }, capid: 'tests:echo', ...spec },
+  } as unknown as ProviderInstance;
 }
 
 async function refusal(p: Promise<unknown>): Promise<{ reason?: string; code?: string; message: string }> {
@@ -99,8 +121,18 @@ describe('prepareBinary', () => {
     const metrics = new AgentMetrics();
     const o = options({ metrics });
     const steps: string[][] = [[], []];
-    await prepareBinary(o, instance(pushed.echo), () => {}, (s) => steps[0].push(s));
-    await prepareBinary(o, instance(pushed.echo), () => {}, (s) => steps[1].push(s));
+    await prepareBinary(
+      o,
+      instance(pushed.echo),
+      () => {},
+      (s) => steps[0].push(s),
+    );
+    await prepareBinary(
+      o,
+      instance(pushed.echo),
+      () => {},
+      (s) => steps[1].push(s),
+    );
     // the step names are the agent's start timeline (bench/agent-coldstart prints them)
     expect(steps).toEqual([
       ['credentials', 'accessChecked', 'pulledAndVerified'],
@@ -108,9 +140,13 @@ describe('prepareBinary', () => {
     ]);
     const requests = (await metrics.cacheRequests.get()).values.map((v) => [v.labels.result, v.value]);
     expect(Object.fromEntries(requests)).toEqual({ hit: 1, miss: 1 });
-    const fetches = (await metrics.fetchDuration.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.value > 0).map((v) => `${v.labels.source}/${v.labels.result}`);
+    const fetches = (await metrics.fetchDuration.get()).values
+      .filter((v) => v.metricName?.endsWith('_count') && v.value > 0)
+      .map((v) => `${v.labels.source}/${v.labels.result}`);
     expect(fetches.sort()).toEqual(['cache/ok', 'registry/ok']);
-    const verifies = (await metrics.verifyDuration.get()).values.filter((v) => v.metricName?.endsWith('_count')).map((v) => [v.labels.result, v.value]);
+    const verifies = (await metrics.verifyDuration.get()).values
+      .filter((v) => v.metricName?.endsWith('_count'))
+      .map((v) => [v.labels.result, v.value]);
     expect(verifies).toEqual([['ok', 2]]);
   });
 
@@ -123,7 +159,11 @@ describe('prepareBinary', () => {
     await refusal(prepareBinary(o, instance(pushed.echo, { capid: 'tests:other' }), () => {})); // refused after it
     const wall = (performance.now() - t0) / 1000;
     const counts = async (h: typeof metrics.fetchDuration) =>
-      Object.fromEntries((await h.get()).values.filter((v) => v.metricName?.endsWith('_count') && v.value > 0).map((v) => [`${v.labels.source ?? '-'}/${v.labels.result}`, v.value]));
+      Object.fromEntries(
+        (await h.get()).values
+          .filter((v) => v.metricName?.endsWith('_count') && v.value > 0)
+          .map((v) => [`${v.labels.source ?? '-'}/${v.labels.result}`, v.value]),
+      );
     expect(await counts(metrics.fetchDuration)).toEqual({ 'registry/ok': 1, 'registry/error': 1, 'cache/ok': 1 });
     expect(await counts(metrics.verifyDuration)).toEqual({ '-/ok': 1, '-/error': 1 });
     for (const h of [metrics.fetchDuration, metrics.verifyDuration]) {
@@ -135,7 +175,12 @@ describe('prepareBinary', () => {
 
   it('refuses an incomplete spec before fetching anything', async () => {
     const noSpec = { metadata: { name: 'bare', namespace: 'apps' } } as unknown as ProviderInstance;
-    const cases = [{ archive: { digest: pushed.echo.digest } }, { archive: { ref: pushed.echo.ref } }, { target: undefined }, { archive: undefined }].map((spec) => instance(pushed.echo, spec));
+    const cases = [
+      { archive: { digest: pushed.echo.digest } },
+      { archive: { ref: pushed.echo.ref } },
+      { target: undefined },
+      { archive: undefined },
+    ].map((spec) => instance(pushed.echo, spec));
     for (const inst of [...cases, noSpec]) {
       const phases: string[] = [];
       const e = await refusal(prepareBinary(options(), inst, (p) => phases.push(p)));
@@ -155,7 +200,10 @@ describe('prepareBinary', () => {
 
   it('refuses an instance naming an issuer outside the policy, and anything under an empty policy, before fetching', async () => {
     const outsider = publicKeyFromSeed(generateSeed('account'));
-    for (const [o, spec] of [[options(), { issuers: [A, outsider] }], [options({ trustedIssuers: [] }), {}]] as const) {
+    for (const [o, spec] of [
+      [options(), { issuers: [A, outsider] }],
+      [options({ trustedIssuers: [] }), {}],
+    ] as const) {
       const phases: string[] = [];
       const e = await refusal(prepareBinary(o, instance(pushed.echo, spec), (p) => phases.push(p)));
       expect(e.reason).toBe('UntrustedIssuer');
@@ -179,7 +227,7 @@ describe('prepareBinary', () => {
     expect(e2.code).toBe('PAR_UNTRUSTED_ISSUER');
   });
 
-  it('uses a cached archive only once this instance\'s repository is shown to hold its digest', async () => {
+  it("uses a cached archive only once this instance's repository is shown to hold its digest", async () => {
     const o = options();
     await prepareBinary(o, instance(pushed.echo), () => {});
     // same digest, a repository that does not have it: refused although the cache holds the bytes
@@ -212,7 +260,9 @@ describe('prepareBinary', () => {
     const o = options({ target: foreign });
     const e = await refusal(prepareBinary(o, instance(pushed.both, { target: foreign }), () => {}));
     expect(e.reason).toBe('ForeignTarget');
-    expect(e.message).toBe(`archive verified, but this agent runs on a ${host} host and only advertises ${foreign} for placement; it cannot load ${foreign} binaries`);
+    expect(e.message).toBe(
+      `archive verified, but this agent runs on a ${host} host and only advertises ${foreign} for placement; it cannot load ${foreign} binaries`,
+    );
     expect(existsSync(o.binaries.dir) ? readdirSync(o.binaries.dir, { recursive: true }) : []).toEqual([]);
   });
 });

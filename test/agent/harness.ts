@@ -13,7 +13,7 @@ import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
-import { InstancePullCredentials, type PullTokenMinter } from '../../controller/instance-pull-creds.js';
+import { InstancePullCredentials, type PullTokenMinter } from '../../controller/credentials/pull.js';
 import { logger } from '../../runtime/log.js';
 import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { execFile } from 'node:child_process';
@@ -84,7 +84,19 @@ export async function startWorld(): Promise<World> {
   const issuerSeed = generateSeed('account');
   const agents = new Map<string, { kc: KubeConfig; kubeconfigPath: string }>();
   if (api.controlPlane) {
-    await execFileP(realKubectl(), ['--kubeconfig', api.kubeconfigPath, 'apply', '--server-side', '--field-manager=gantry-tests', '-f', join(packageRoot(), 'deploy', 'base', 'admission-agent.yaml')], { timeout: 60_000 });
+    await execFileP(
+      realKubectl(),
+      [
+        '--kubeconfig',
+        api.kubeconfigPath,
+        'apply',
+        '--server-side',
+        '--field-manager=gantry-tests',
+        '-f',
+        join(packageRoot(), 'deploy', 'base', 'admission-agent.yaml'),
+      ],
+      { timeout: 60_000 },
+    );
     for (const node of AGENT_NODES) {
       await kube.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
       const sa = await api.controlPlane.serviceAccountKubeconfig('gantry-system', 'gantry-agent', { boundNode: node });
@@ -208,10 +220,13 @@ export async function createInstance(w: World, o: InstanceOptions): Promise<any>
 /** Play the controller's pull-credential writer (controller/instance-pull-creds.ts) for `inst`. */
 export async function writePullCredential(w: World, inst: any, mint?: PullTokenMinter): Promise<void> {
   const names: string[] = (inst.spec.archive.pullSecrets ?? []).map((s: { name: string }) => s.name);
-  const source = await readPullSecrets(w.kube, inst.metadata.namespace, names).then((secrets) => ({ secrets }), (error: unknown) => {
-    if (error instanceof PullSecretError) return { error };
-    throw error;
-  });
+  const source = await readPullSecrets(w.kube, inst.metadata.namespace, names).then(
+    (secrets) => ({ secrets }),
+    (error: unknown) => {
+      if (error instanceof PullSecretError) return { error };
+      throw error;
+    },
+  );
   await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller'), mint).ensure(inst, source);
 }
 
@@ -225,7 +240,12 @@ export async function createInstanceOnly(w: World, o: InstanceOptions): Promise<
     spec: {
       provider: o.provider,
       nodeName: node,
-      archive: { ref: o.ref, digest: o.digest, revision: 1, ...(o.pullSecrets ? { pullSecrets: o.pullSecrets.map((name) => ({ name })) } : {}) },
+      archive: {
+        ref: o.ref,
+        digest: o.digest,
+        revision: 1,
+        ...(o.pullSecrets ? { pullSecrets: o.pullSecrets.map((name) => ({ name })) } : {}),
+      },
       target: o.target,
       ...(o.capid ? { capid: o.capid } : {}),
       ...(o.issuers ? { issuers: o.issuers } : {}),

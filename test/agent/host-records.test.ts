@@ -19,11 +19,16 @@ const dir = () => {
   dirs.push(d);
   return join(d, 'hosts');
 };
-const exited = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r())));
+const exited = (p: ChildProcess) =>
+  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r()));
 
 /** A process whose command line carries the host entry point; `stubborn` ignores SIGTERM. */
 async function fakeHost(stubborn: boolean, marker = 'agent/host/main'): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ['-e', `${stubborn ? "process.on('SIGTERM', () => {});" : ''} process.send('up'); setInterval(() => {}, 1000);`, marker], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  const p = spawn(
+    process.execPath,
+    ['-e', `${stubborn ? "process.on('SIGTERM', () => {});" : ''} process.send('up'); setInterval(() => {}, 1000);`, marker],
+    { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] },
+  );
   children.push(p);
   await new Promise((r) => p.once('message', r)); // its handlers are installed
   p.disconnect();
@@ -32,10 +37,18 @@ async function fakeHost(stubborn: boolean, marker = 'agent/host/main'): Promise<
 
 /** A host that, on SIGTERM, finishes its work for `cleanupMs` and exits 0; with `env`, marked as started under some records. */
 async function gracefulHost(cleanupMs: number, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ['-e', `process.on('SIGTERM', () => setTimeout(() => process.exit(0), ${cleanupMs})); process.send('up'); setInterval(() => {}, 1000);`, 'agent/host/main'], {
-    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-    env: { ...process.env, ...env },
-  });
+  const p = spawn(
+    process.execPath,
+    [
+      '-e',
+      `process.on('SIGTERM', () => setTimeout(() => process.exit(0), ${cleanupMs})); process.send('up'); setInterval(() => {}, 1000);`,
+      'agent/host/main',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      env: { ...process.env, ...env },
+    },
+  );
   children.push(p);
   await new Promise((r) => p.once('message', r));
   p.disconnect();
@@ -171,7 +184,12 @@ describe('HostRecords', () => {
     const otherAgents = await gracefulHost(0, { [HOST_RECORDS_ENV]: `${d}-another-agent` });
     r.write({ uid: 'both', namespace: 'apps', name: 'b', pid: both.pid! });
     const reaped = await r.reapAll(30_000);
-    expect(reaped.map((x) => [x.pid, x.name]).sort()).toEqual([[both.pid, 'b'], [unrecorded.pid, '(unrecorded)']].sort());
+    expect(reaped.map((x) => [x.pid, x.name]).sort()).toEqual(
+      [
+        [both.pid, 'b'],
+        [unrecorded.pid, '(unrecorded)'],
+      ].sort(),
+    );
     await Promise.all([exited(unrecorded), exited(both)]);
     expect(otherAgents.exitCode === null && otherAgents.signalCode === null).toBe(true);
   });
@@ -179,7 +197,11 @@ describe('HostRecords', () => {
   it('reapAll counts a host that died but is not yet collected by its parent (a zombie) as gone, and does not wait out its grace', async () => {
     const r = new HostRecords(dir());
     // the host's parent execs into sleep, which never collects it: once it exits it stays a zombie
-    const parent = spawn('sh', ['-c', `${JSON.stringify(process.execPath)} -e 'setInterval(() => {}, 1000)' agent/host/main & echo $!; exec sleep 600`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const parent = spawn(
+      'sh',
+      ['-c', `${JSON.stringify(process.execPath)} -e 'setInterval(() => {}, 1000)' agent/host/main & echo $!; exec sleep 600`],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     children.push(parent);
     const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (b: Buffer) => res(b.toString()))));
     while (!isProviderHost(pid)) await new Promise((res) => setTimeout(res, 10)); // until it has exec'd node

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { callProvider, CallError } from '../../client/call.js';
+import { callProvider, type CallError } from '../../client/call.js';
 import { hostTarget } from '../../agent/target.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { createInstance, isPhase, NODE, NS, providerLibrary, publish, startWorld, waitForInstance, type World } from './harness.js';
@@ -26,9 +26,34 @@ beforeAll(async () => {
   w = await startWorld();
   nc = await connect({ servers: w.nats.url });
   cacheDir = mkdtempSync(join(tmpdir(), 'gantry-limits-'));
-  faulty = await publish(w, { repo: 'faulty-limits', capid: 'gantry:faulty', binaries: { [target]: providerLibrary('faulty') }, issuerSeed: w.issuerSeed });
-  agent = spawn(process.execPath, [gantryBin(), 'agent', '--kubeconfig', w.agentFor(NODE).kubeconfigPath, '--node', NODE, '--nats', w.nats.url, '--cache-dir', cacheDir,
-    '--trust-issuer', w.issuer, '--plain-http-registry', w.registry.host, '--host-pool', '1'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } });
+  faulty = await publish(w, {
+    repo: 'faulty-limits',
+    capid: 'gantry:faulty',
+    binaries: { [target]: providerLibrary('faulty') },
+    issuerSeed: w.issuerSeed,
+  });
+  agent = spawn(
+    process.execPath,
+    [
+      gantryBin(),
+      'agent',
+      '--kubeconfig',
+      w.agentFor(NODE).kubeconfigPath,
+      '--node',
+      NODE,
+      '--nats',
+      w.nats.url,
+      '--cache-dir',
+      cacheDir,
+      '--trust-issuer',
+      w.issuer,
+      '--plain-http-registry',
+      w.registry.host,
+      '--host-pool',
+      '1',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -42,12 +67,33 @@ afterAll(async () => {
   if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
 });
 
-const call = (instance: string, op: string, data = '', timeoutMs = 5000) => callProvider(nc, { namespace: NS, provider: 'faulty', instance, op, data, timeoutMs });
-const callError = (p: Promise<unknown>) => p.then(() => { throw new Error('expected the call to fail'); }, (e: CallError) => e);
+const call = (instance: string, op: string, data = '', timeoutMs = 5000) =>
+  callProvider(nc, { namespace: NS, provider: 'faulty', instance, op, data, timeoutMs });
+const callError = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected the call to fail');
+    },
+    (e: CallError) => e,
+  );
 
 it('a host leaking past resources.memory is killed, reported OOMKilled and restarted; its neighbour keeps serving', async () => {
-  await createInstance(w, { name: 'leaky-0', provider: 'faulty', ref: faulty.ref, digest: faulty.digest, target, resources: { memory: '160Mi' } });
-  await createInstance(w, { name: 'steady-0', provider: 'faulty', ref: faulty.ref, digest: faulty.digest, target, resources: { memory: '160Mi' } });
+  await createInstance(w, {
+    name: 'leaky-0',
+    provider: 'faulty',
+    ref: faulty.ref,
+    digest: faulty.digest,
+    target,
+    resources: { memory: '160Mi' },
+  });
+  await createInstance(w, {
+    name: 'steady-0',
+    provider: 'faulty',
+    ref: faulty.ref,
+    digest: faulty.digest,
+    target,
+    resources: { memory: '160Mi' },
+  });
   await waitForInstance(w, 'leaky-0', isPhase('Running'), 60_000);
   await waitForInstance(w, 'steady-0', isPhase('Running'), 60_000);
 
@@ -55,7 +101,10 @@ it('a host leaking past resources.memory is killed, reported OOMKilled and resta
   expect(Buffer.from((await call('leaky-0', 'Leak', JSON.stringify({ bytes: 16 * 2 ** 20 }))).reply).toString()).toMatch(/leaked/);
   // past it: the agent kills the host; the caller sees it go
   for (let i = 0; i < 4; i++) {
-    const gone = await call('leaky-0', 'Leak', JSON.stringify({ bytes: 64 * 2 ** 20 }), 2000).then(() => false, () => true);
+    const gone = await call('leaky-0', 'Leak', JSON.stringify({ bytes: 64 * 2 ** 20 }), 2000).then(
+      () => false,
+      () => true,
+    );
     if (gone) break;
   }
   // kept in status after the restart (the reason itself shows only during the backoff)
@@ -75,7 +124,14 @@ it('a host leaking past resources.memory is killed, reported OOMKilled and resta
 });
 
 it('resources.maxInFlight and resources.callTimeout reach the host', async () => {
-  await createInstance(w, { name: 'narrow-0', provider: 'faulty', ref: faulty.ref, digest: faulty.digest, target, resources: { maxInFlight: 1, callTimeout: '300ms' } });
+  await createInstance(w, {
+    name: 'narrow-0',
+    provider: 'faulty',
+    ref: faulty.ref,
+    digest: faulty.digest,
+    target,
+    resources: { maxInFlight: 1, callTimeout: '300ms' },
+  });
   await waitForInstance(w, 'narrow-0', isPhase('Running'), 60_000);
   const hang = callError(call('narrow-0', 'Hang', '', 10_000));
   const busy = await callError(call('narrow-0', 'Ok'));

@@ -83,9 +83,24 @@ async function until<T>(what: string, get: () => Promise<T>, pred: (v: T) => boo
 beforeAll(async () => {
   w = await startWorld();
   nc = await connect({ servers: w.nats.url });
-  archives.echo = await publish(w, { repo: 'echo', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: w.issuerSeed });
-  archives.faulty = await publish(w, { repo: 'faulty', capid: 'gantry:faulty', binaries: { [target]: providerLibrary('faulty') }, issuerSeed: w.issuerSeed });
-  archives.stranger = await publish(w, { repo: 'stranger', capid: 'gantry:echo', binaries: { [target]: providerLibrary('echo') }, issuerSeed: generateSeed('account') });
+  archives.echo = await publish(w, {
+    repo: 'echo',
+    capid: 'gantry:echo',
+    binaries: { [target]: providerLibrary('echo') },
+    issuerSeed: w.issuerSeed,
+  });
+  archives.faulty = await publish(w, {
+    repo: 'faulty',
+    capid: 'gantry:faulty',
+    binaries: { [target]: providerLibrary('faulty') },
+    issuerSeed: w.issuerSeed,
+  });
+  archives.stranger = await publish(w, {
+    repo: 'stranger',
+    capid: 'gantry:echo',
+    binaries: { [target]: providerLibrary('echo') },
+    issuerSeed: generateSeed('account'),
+  });
   agent = await startAgent({
     kubeConfig: w.agentFor('metrics-node').kc,
     node: 'metrics-node',
@@ -109,11 +124,19 @@ afterAll(async () => {
 const onNode = { node: 'metrics-node' };
 
 describe('agent metrics and health', () => {
-  it('is ready once synced and renewed, and exposes its own and the process\'s metrics', async () => {
+  it("is ready once synced and renewed, and exposes its own and the process's metrics", async () => {
     expect(agent!.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const ready = await until('readyz 200', () => probe('/readyz'), (r) => r.status === 200);
+    const ready = await until(
+      'readyz 200',
+      () => probe('/readyz'),
+      (r) => r.status === 200,
+    );
     expect(ready.body).toBe('ok\n');
-    await until('healthz 200', () => probe('/healthz'), (r) => r.status === 200);
+    await until(
+      'healthz 200',
+      () => probe('/healthz'),
+      (r) => r.status === 200,
+    );
     const text = await scrape();
     expect(sample(text, 'gantry_agent_lease_last_renew_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(sample(text, 'gantry_agent_instances', { phase: 'Running' })).toBe(0);
@@ -129,7 +152,10 @@ describe('agent metrics and health', () => {
     await waitForInstance(w, 'm-echo-0', isPhase('Running'));
     const one = await scrape();
     expect(sample(one, 'gantry_agent_instances', { phase: 'Running' })).toBe(1);
-    expect(sample(one, 'gantry_agent_archive_cache_requests_total', { result: 'miss' })! - sample(before, 'gantry_agent_archive_cache_requests_total', { result: 'miss' })!).toBe(1);
+    expect(
+      sample(one, 'gantry_agent_archive_cache_requests_total', { result: 'miss' })! -
+        sample(before, 'gantry_agent_archive_cache_requests_total', { result: 'miss' })!,
+    ).toBe(1);
     expect(sample(one, 'gantry_agent_archive_fetch_duration_seconds_count', { source: 'registry', result: 'ok' })).toBe(1);
     expect(sample(one, 'gantry_agent_archive_verify_duration_seconds_count', { result: 'ok' })).toBe(1);
     expect(sample(one, 'gantry_agent_archive_fetch_duration_seconds_sum', { source: 'registry', result: 'ok' })).toBeGreaterThan(0);
@@ -138,8 +164,13 @@ describe('agent metrics and health', () => {
     await waitForInstance(w, 'm-echo-1', isPhase('Running'));
     const two = await scrape();
     expect(sample(two, 'gantry_agent_instances', { phase: 'Running' })).toBe(2);
-    expect(sample(two, 'gantry_agent_archive_cache_requests_total', { result: 'hit' })! - sample(one, 'gantry_agent_archive_cache_requests_total', { result: 'hit' })!).toBe(1);
-    expect(sample(two, 'gantry_agent_archive_cache_requests_total', { result: 'miss' })).toBe(sample(one, 'gantry_agent_archive_cache_requests_total', { result: 'miss' }));
+    expect(
+      sample(two, 'gantry_agent_archive_cache_requests_total', { result: 'hit' })! -
+        sample(one, 'gantry_agent_archive_cache_requests_total', { result: 'hit' })!,
+    ).toBe(1);
+    expect(sample(two, 'gantry_agent_archive_cache_requests_total', { result: 'miss' })).toBe(
+      sample(one, 'gantry_agent_archive_cache_requests_total', { result: 'miss' }),
+    );
     expect(sample(two, 'gantry_agent_archive_fetch_duration_seconds_count', { source: 'cache', result: 'ok' })).toBe(1);
   });
 
@@ -149,9 +180,15 @@ describe('agent metrics and health', () => {
     await createInstance(w, { name: 'm-stranger', provider: 'm-stranger', ref: a.ref, digest: a.digest, target, ...onNode });
     const failed = await waitForInstance(w, 'm-stranger', isPhase('Failed'));
     expect(failed.status.reason).toBe('UntrustedIssuer');
-    const after = await until('failure counted', scrape, (t) => sample(t, 'gantry_agent_instance_failures_total', { reason: 'UntrustedIssuer' }) === 1);
+    const after = await until(
+      'failure counted',
+      scrape,
+      (t) => sample(t, 'gantry_agent_instance_failures_total', { reason: 'UntrustedIssuer' }) === 1,
+    );
     expect(sample(after, 'gantry_agent_instances', { phase: 'Failed' })).toBe(1);
-    expect(sample(after, 'gantry_agent_instances', { phase: 'Running' })).toBe(sample(before, 'gantry_agent_instances', { phase: 'Running' }));
+    expect(sample(after, 'gantry_agent_instances', { phase: 'Running' })).toBe(
+      sample(before, 'gantry_agent_instances', { phase: 'Running' }),
+    );
     // nothing else failed
     expect(total(after, 'gantry_agent_instance_failures_total') - total(before, 'gantry_agent_instance_failures_total')).toBe(1);
     expect(sample(after, 'gantry_agent_archive_fetch_duration_seconds_count', { source: 'registry', result: 'error' })).toBe(1);
@@ -162,7 +199,13 @@ describe('agent metrics and health', () => {
     const a = archives.faulty!;
     await createInstance(w, { name: 'm-faulty', provider: 'm-faulty', ref: a.ref, digest: a.digest, target, ...onNode });
     await waitForInstance(w, 'm-faulty', isPhase('Running'));
-    const crash = await callProvider(nc, { namespace: 'default', provider: 'm-faulty', instance: 'm-faulty', op: 'Segfault', timeoutMs: 2_000 }).catch((e) => e);
+    const crash = await callProvider(nc, {
+      namespace: 'default',
+      provider: 'm-faulty',
+      instance: 'm-faulty',
+      op: 'Segfault',
+      timeoutMs: 2_000,
+    }).catch((e) => e);
     expect(crash).toBeInstanceOf(CallError);
     await waitForInstance(w, 'm-faulty', (i) => i.status?.restartCount >= 1 && i.status?.phase === 'Running');
     const after = await scrape();
@@ -174,8 +217,21 @@ describe('agent metrics and health', () => {
   });
 
   it('gantry agent --metrics-addr (or $GANTRY_METRICS_ADDR, as the DaemonSet sets it) serves the same endpoints, and refuses a bad address before starting', async () => {
-    const args = (addr?: string) => [gantryBin(), 'agent', '--kubeconfig', w.agentFor('metrics-cli').kubeconfigPath, '--node', 'metrics-cli', '--nats', w.nats.url,
-      '--cache-dir', tempDir(), '--trust-issuer', w.issuer, ...(addr ? ['--metrics-addr', addr] : [])];
+    const args = (addr?: string) => [
+      gantryBin(),
+      'agent',
+      '--kubeconfig',
+      w.agentFor('metrics-cli').kubeconfigPath,
+      '--node',
+      'metrics-cli',
+      '--nats',
+      w.nats.url,
+      '--cache-dir',
+      tempDir(),
+      '--trust-issuer',
+      w.issuer,
+      ...(addr ? ['--metrics-addr', addr] : []),
+    ];
     const bad = spawn(process.execPath, args('127.0.0.1:http'), { stdio: ['ignore', 'ignore', 'pipe'] });
     let badErr = '';
     bad.stderr.on('data', (d) => (badErr += d));
@@ -183,12 +239,24 @@ describe('agent metrics and health', () => {
     expect(code).toBe(2);
     expect(badErr).toMatch(/--metrics-addr 127\.0\.0\.1:http: expected HOST:PORT/);
 
-    const child = spawn(process.execPath, args(), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn', GANTRY_METRICS_ADDR: '127.0.0.1:0' } });
+    const child = spawn(process.execPath, args(), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, GANTRY_LOG_LEVEL: 'warn', GANTRY_METRICS_ADDR: '127.0.0.1:0' },
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     try {
-      const url = await until('metrics address on stderr', async () => /metrics (http:\/\/\S+)\/metrics/.exec(stderr)?.[1], (u) => !!u, 20_000);
-      await until('CLI agent ready', () => probe('/readyz', url!), (r) => r.status === 200);
+      const url = await until(
+        'metrics address on stderr',
+        async () => /metrics (http:\/\/\S+)\/metrics/.exec(stderr)?.[1],
+        (u) => !!u,
+        20_000,
+      );
+      await until(
+        'CLI agent ready',
+        () => probe('/readyz', url!),
+        (r) => r.status === 200,
+      );
       const text = await scrape(url!);
       expect(sample(text, 'gantry_agent_instances', { phase: 'Running' })).toBe(0);
       expect(sample(text, 'gantry_agent_lease_last_renew_timestamp_seconds')).toBeGreaterThan(0);
@@ -202,7 +270,11 @@ describe('agent metrics and health', () => {
   });
 
   it('fails /healthz for a while after the event loop stalled, then recovers', async () => {
-    await until('healthz 200', () => probe('/healthz'), (r) => r.status === 200);
+    await until(
+      'healthz 200',
+      () => probe('/healthz'),
+      (r) => r.status === 200,
+    );
     const t0 = Date.now();
     while (Date.now() - t0 < 900) {
       // block the loop on purpose, as a runaway synchronous task would
@@ -210,13 +282,23 @@ describe('agent metrics and health', () => {
     const stalled = await probe('/healthz');
     expect(stalled.status).toBe(503);
     expect(stalled.body).toMatch(/event loop stalled for \d+ ms/);
-    await until('healthz 200 again', () => probe('/healthz'), (r) => r.status === 200, 5_000);
+    await until(
+      'healthz 200 again',
+      () => probe('/healthz'),
+      (r) => r.status === 200,
+      5_000,
+    );
   });
 
   it('goes unready once Lease renewals fail with the API server gone, while staying live', async () => {
     const before = await scrape();
     await w.api.stop();
-    const unready = await until('readyz 503', () => probe('/readyz'), (r) => r.status === 503, 10_000);
+    const unready = await until(
+      'readyz 503',
+      () => probe('/readyz'),
+      (r) => r.status === 503,
+      10_000,
+    );
     expect(unready.body).toMatch(/Lease renewal/);
     const failures = (t: string) => sample(t, 'gantry_agent_lease_renew_failures_total')!;
     const lastRenew = (t: string) => sample(t, 'gantry_agent_lease_last_renew_timestamp_seconds')!;
@@ -227,6 +309,11 @@ describe('agent metrics and health', () => {
     expect(lastRenew(mid)).toBeGreaterThan(0);
     expect(lastRenew(after)).toBe(lastRenew(mid));
     // liveness does not depend on the API server (polled: this process also hosts the emulator)
-    await until('healthz 200 without the API server', () => probe('/healthz'), (r) => r.status === 200, 5_000);
+    await until(
+      'healthz 200 without the API server',
+      () => probe('/healthz'),
+      (r) => r.status === 200,
+      5_000,
+    );
   });
 });

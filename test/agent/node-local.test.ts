@@ -83,7 +83,8 @@ describe('HostRecords', () => {
     procs.push(p);
     return p;
   }
-  const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
+  const exited = (p: ChildProcess) =>
+    new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
 
   it('reaps recorded provider hosts and leaves unrelated processes alone', async () => {
     const records = new HostRecords(join(tempDir(), 'hosts'));
@@ -156,7 +157,11 @@ describe('readiness and the metrics address', () => {
     expect(parseListenAddr('[::1]:0')).toEqual({ host: '::1', port: 0 });
     for (const bad of ['127.0.0.1:http', '127.0.0.1:70000', 'localhost:']) {
       let err: any;
-      try { parseListenAddr(bad); } catch (e) { err = e; }
+      try {
+        parseListenAddr(bad);
+      } catch (e) {
+        err = e;
+      }
       expect(err?.message).toBe(`--metrics-addr ${bad}: expected HOST:PORT`);
       expect(err).toBeInstanceOf(UsageError); // the CLI exits 2 for it (test/cli/exit-status.test.ts)
     }

@@ -18,20 +18,32 @@ let digest: string;
 let others: string[];
 
 const store = (credentials?: RegistryCredentials, r = ref) => openArchiveStore(r, { plainHttpRegistries: [registry.host], credentials });
-const refusal = (p: Promise<unknown>) => p.then(() => ({ code: 'none' }), (e: { code: string }) => e);
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => ({ code: 'none' }),
+    (e: { code: string }) => e,
+  );
 
 beforeAll(async () => {
   registry = await startRegistry({ basicAuth: { user: user.username, password: user.password } });
   ref = `${registry.host}/private/echo`;
   const bytes = await createPar({
-    name: 'echo', vendor: 'tests', revision: 1, issuerSeed: generateSeed('account'), subjectSeed: generateSeed('service'),
+    name: 'echo',
+    vendor: 'tests',
+    revision: 1,
+    issuerSeed: generateSeed('account'),
+    subjectSeed: generateSeed('service'),
     binaries: { 'x86_64-linux': new Uint8Array(randomBytes(1000)) },
   });
   digest = (await store(user).push(bytes)).digest;
   others = [];
   for (let i = 0; i < 3; i++) {
     const more = await createPar({
-      name: 'echo', vendor: 'tests', revision: 2 + i, issuerSeed: generateSeed('account'), subjectSeed: generateSeed('service'),
+      name: 'echo',
+      vendor: 'tests',
+      revision: 2 + i,
+      issuerSeed: generateSeed('account'),
+      subjectSeed: generateSeed('service'),
       binaries: { 'x86_64-linux': new Uint8Array(randomBytes(100)) },
     });
     others.push((await store(user).push(more)).digest);

@@ -24,7 +24,8 @@ function running(pid: number): boolean {
   }
 }
 
-const exited = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r())));
+const exited = (p: ChildProcess) =>
+  p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r()));
 
 describe('agent restart', () => {
   let w: World;
@@ -48,11 +49,20 @@ describe('agent restart', () => {
     dirs.push(cacheDir);
     const flag = join(cacheDir, 'disconnected');
     // a host whose agent died: its IPC channel drops, and it stays anyway
-    const stubborn = spawn(process.execPath, ['-e', `
+    const stubborn = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       process.on('SIGTERM', () => {});
       process.on('disconnect', () => require('fs').writeFileSync(process.argv[2], 'staying'));
       setInterval(() => {}, 1000);
-    `, 'agent/host/main', flag], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    `,
+        'agent/host/main',
+        flag,
+      ],
+      { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] },
+    );
     // an unrelated process that happens to hold a pid a record names
     const bystander = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     children.push(stubborn, bystander);
@@ -64,7 +74,14 @@ describe('agent restart', () => {
     expect(readFileSync(flag, 'utf8')).toBe('staying'); // it saw the disconnect and did not exit
     expect(running(stubborn.pid!)).toBe(true);
 
-    agent = await startAgent({ kubeConfig: w.kubeConfig, node: 'reap-node', natsUrl: w.nats.url, cacheDir, trustedIssuers: [w.issuer], plainHttpRegistries: [w.registry.host] });
+    agent = await startAgent({
+      kubeConfig: w.kubeConfig,
+      node: 'reap-node',
+      natsUrl: w.nats.url,
+      cacheDir,
+      trustedIssuers: [w.issuer],
+      plainHttpRegistries: [w.registry.host],
+    });
     // by the time the agent has started, the stray host is gone …
     expect(running(stubborn.pid!)).toBe(false);
     await exited(stubborn);

@@ -20,7 +20,11 @@ describe('crds/', () => {
     const v = p.spec.versions[0];
     expect(p.spec.names.shortNames).toContain('prov');
     expect(p.spec.names.categories).toEqual(['gantry']);
-    expect(v.subresources.scale).toEqual({ specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' });
+    expect(v.subresources.scale).toEqual({
+      specReplicasPath: '.spec.replicas',
+      statusReplicasPath: '.status.replicas',
+      labelSelectorPath: '.status.selector',
+    });
     expect(v.additionalPrinterColumns.map((c: any) => c.name.toUpperCase())).toEqual(['CAPID', 'REVISION', 'DESIRED', 'READY', 'AGE']);
     const spec = v.schema.openAPIV3Schema.properties.spec;
     expect(spec.required).toEqual(['archive']);
@@ -29,7 +33,14 @@ describe('crds/', () => {
     expect(spec.properties.config.additionalProperties).toBeUndefined();
     expect(JSON.stringify(p)).not.toContain('$schema');
     const i = providerInstanceCrd().spec.versions[0];
-    expect(i.additionalPrinterColumns.map((c: any) => c.name.toUpperCase())).toEqual(['PROVIDER', 'NODE', 'TARGET', 'PHASE', 'RESTARTS', 'AGE']);
+    expect(i.additionalPrinterColumns.map((c: any) => c.name.toUpperCase())).toEqual([
+      'PROVIDER',
+      'NODE',
+      'TARGET',
+      'PHASE',
+      'RESTARTS',
+      'AGE',
+    ]);
     expect(i.schema.openAPIV3Schema.properties.status.properties.phase.enum).toContain('Running');
     expect(providerCrd().metadata.name).toBe('providers.gantry.dev');
   });
@@ -37,9 +48,17 @@ describe('crds/', () => {
 
 describe('ProviderSpec', () => {
   it('accepts a full spec and rejects bad refs, capids, modes and issuers with paths', () => {
-    expect(ProviderSpec.safeParse({ archive: { ref: '127.0.0.1:5000/providers/kv', revision: 2 }, replicas: 3, capabilityId: 'wascap:keyvalue' }).success).toBe(true);
+    expect(
+      ProviderSpec.safeParse({ archive: { ref: '127.0.0.1:5000/providers/kv', revision: 2 }, replicas: 3, capabilityId: 'wascap:keyvalue' })
+        .success,
+    ).toBe(true);
     expect(ProviderSpec.safeParse({ archive: { ref: 'oci-layout:/tmp/x' } }).success).toBe(true);
-    const bad = ProviderSpec.safeParse({ archive: { ref: 'not a ref', revision: 0 }, capabilityId: 'nocolon', mode: 'Everywhere', trust: { issuers: ['VABC'] } });
+    const bad = ProviderSpec.safeParse({
+      archive: { ref: 'not a ref', revision: 0 },
+      capabilityId: 'nocolon',
+      mode: 'Everywhere',
+      trust: { issuers: ['VABC'] },
+    });
     expect(bad.success).toBe(false);
     const paths = bad.error!.issues.map((i) => i.path.join('.')).sort();
     expect(paths).toEqual(['archive.ref', 'archive.revision', 'capabilityId', 'mode', 'trust.issuers.0']);

@@ -5,12 +5,18 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import {
-  INSTANCE_FAILURE_REASONS, INSTANCE_PROGRESS_REASONS, PROVIDER_CONDITION_REASONS, REPLACEMENT_REASONS, RESOLVE_FAILURE_REASONS,
-  reasonsByCode, reasonsForCode, type ErrorCode,
+  INSTANCE_FAILURE_REASONS,
+  INSTANCE_PROGRESS_REASONS,
+  PROVIDER_CONDITION_REASONS,
+  REPLACEMENT_REASONS,
+  RESOLVE_FAILURE_REASONS,
+  reasonsByCode,
+  reasonsForCode,
+  type ErrorCode,
 } from '../../api/reasons.js';
 import { PAR_ERROR_CODES } from '../../par/errors.js';
 import { HostErrorCodes } from '../../agent/host/errors.js';
-import { failureFromError } from '../../controller/resolve.js';
+import { failureFromError } from '../../controller/providers/archive/resolver.js';
 import { classify } from '../../agent/failure.js';
 
 const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8');
@@ -33,13 +39,20 @@ describe('the reason vocabulary', () => {
     }
     expect([...found.keys()].sort()).toEqual(Object.keys(PROVIDER_CONDITION_REASONS).sort());
     const replaced = /`InstancesReplaced` \(Warning:[^)]*\)/.exec(text)?.[0] ?? '';
-    expect(words(replaced).filter((w) => w !== 'InstancesReplaced').sort()).toEqual([...REPLACEMENT_REASONS].sort());
+    expect(
+      words(replaced)
+        .filter((w) => w !== 'InstancesReplaced')
+        .sort(),
+    ).toEqual([...REPLACEMENT_REASONS].sort());
   });
 
   it('docs/agent.md lists exactly the instance reasons', () => {
     const text = doc('agent.md');
     const table = text.slice(text.indexOf('| reason | phase |'), text.indexOf('"Failed" means'));
-    const documented = table.split('\n').filter((l) => l.startsWith('| `')).flatMap((l) => words(l.split('|')[1]));
+    const documented = table
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .flatMap((l) => words(l.split('|')[1]));
     expect([...new Set(documented)].sort()).toEqual([...INSTANCE_PROGRESS_REASONS, ...INSTANCE_FAILURE_REASONS].sort());
   });
 

@@ -40,16 +40,24 @@ describe('trustProblem', () => {
   });
 
   it('an empty cluster policy: says so and what to do, before anything else', () => {
-    expect(trustProblem(narrowTrust([], [X]), [], 'spec.trust.issuers')).toBe(`no trusted issuers: ${TRUST_POLICY_HINT} is empty, so nothing is trusted; add the publisher's account key there`);
+    expect(trustProblem(narrowTrust([], [X]), [], 'spec.trust.issuers')).toBe(
+      `no trusted issuers: ${TRUST_POLICY_HINT} is empty, so nothing is trusted; add the publisher's account key there`,
+    );
   });
 
   it('a key outside the policy refuses the resource as a whole, even beside a trusted key (singular and plural)', () => {
-    expect(trustProblem(narrowTrust([A], [A, X]), [A], 'spec.trust.issuers')).toBe(`spec.trust.issuers names issuer ${X} that is not in ${TRUST_POLICY_HINT}; a resource can only narrow the trusted issuers, never add one`);
-    expect(trustProblem(narrowTrust([A], [X, Y]), [A], 'spec.issuers')).toBe(`spec.issuers names issuers ${X}, ${Y} that are not in ${TRUST_POLICY_HINT}; a resource can only narrow the trusted issuers, never add one`);
+    expect(trustProblem(narrowTrust([A], [A, X]), [A], 'spec.trust.issuers')).toBe(
+      `spec.trust.issuers names issuer ${X} that is not in ${TRUST_POLICY_HINT}; a resource can only narrow the trusted issuers, never add one`,
+    );
+    expect(trustProblem(narrowTrust([A], [X, Y]), [A], 'spec.issuers')).toBe(
+      `spec.issuers names issuers ${X}, ${Y} that are not in ${TRUST_POLICY_HINT}; a resource can only narrow the trusted issuers, never add one`,
+    );
   });
 
   it('nothing left after narrowing is a problem too', () => {
-    expect(trustProblem({ trusted: [], notInPolicy: [] }, [A], 'spec.issuers')).toBe(`spec.issuers trusts no issuer that ${TRUST_POLICY_HINT} trusts`);
+    expect(trustProblem({ trusted: [], notInPolicy: [] }, [A], 'spec.issuers')).toBe(
+      `spec.issuers trusts no issuer that ${TRUST_POLICY_HINT} trusts`,
+    );
   });
 });
 

@@ -19,19 +19,30 @@ afterAll(() => {
 });
 
 async function launch(): Promise<{ child: ReturnType<typeof spawn>; url: string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [gantryBin(), 'sandbox', 'apiserver', '--port', '0', '--state-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [gantryBin(), 'sandbox', 'apiserver', '--port', '0', '--state-dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  let out = '', err = '';
-  child.stderr!.on('data', (d) => { err += d; });
+  let out = '',
+    err = '';
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`apiserver did not start: ${err}`)), 20_000);
     child.stdout!.on('data', (d) => {
       out += d;
       const m = out.match(/listening on (https:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
     });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`apiserver exited ${code}: ${err}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`apiserver exited ${code}: ${err}`));
+    });
   });
   return { child, url, exited };
 }
@@ -49,7 +60,9 @@ describe('gantry sandbox apiserver', () => {
     expect(kc.getCurrentCluster()?.server).toBe(first.url);
     const v = await kc.makeApiClient(VersionApi).getCode();
     expect(v.gitVersion).toMatch(/^v1\.\d+/);
-    const created = await kc.makeApiClient(CoreV1Api).createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'survivor' }, data: { a: 'b' } } });
+    const created = await kc
+      .makeApiClient(CoreV1Api)
+      .createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'survivor' }, data: { a: 'b' } } });
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
 

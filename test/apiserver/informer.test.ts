@@ -31,23 +31,36 @@ async function server(opts: Parameters<typeof startTestApiServer>[0] = {}): Prom
 /** An informer on default/configmaps that records events and restarts itself after errors, as a controller would. */
 function informer(kc: KubeConfig, labelSelector?: string) {
   const core = kc.makeApiClient(CoreV1Api);
-  const inf: Informer<V1ConfigMap> & ObjectCache<V1ConfigMap> = makeInformer(kc, '/api/v1/namespaces/default/configmaps', () => core.listNamespacedConfigMap({ namespace: 'default', labelSelector }), labelSelector);
+  const inf: Informer<V1ConfigMap> & ObjectCache<V1ConfigMap> = makeInformer(
+    kc,
+    '/api/v1/namespaces/default/configmaps',
+    () => core.listNamespacedConfigMap({ namespace: 'default', labelSelector }),
+    labelSelector,
+  );
   const events: Ev[] = [];
   let connects = 0;
   let stopped = false;
   inf.on('add', (o) => events.push(['add', o.metadata!.name!, o.data?.v]));
   inf.on('update', (o) => events.push(['update', o.metadata!.name!, o.data?.v]));
   inf.on('delete', (o) => events.push(['delete', o.metadata!.name!]));
-  inf.on('connect', () => { connects++; });
+  inf.on('connect', () => {
+    connects++;
+  });
   inf.on('error', () => {
     if (stopped) return;
-    setTimeout(() => { if (!stopped) inf.start().catch(() => undefined); }, 100);
+    setTimeout(() => {
+      if (!stopped) inf.start().catch(() => undefined);
+    }, 100);
   });
   const handle = {
-    inf, events,
+    inf,
+    events,
     connects: () => connects,
     start: () => inf.start(),
-    async stop() { stopped = true; await inf.stop(); },
+    async stop() {
+      stopped = true;
+      await inf.stop();
+    },
   };
   started.push(handle);
   return handle;
@@ -66,12 +79,19 @@ describe('client-node informers', () => {
     await put(api, 'a', '1');
     await set(api, 'a', '2');
     const cur = (await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/a')).json;
-    expect((await raw(api, 'PUT', '/api/v1/namespaces/default/configmaps/a', cur)).json.metadata.resourceVersion).toBe(cur.metadata.resourceVersion);
+    expect((await raw(api, 'PUT', '/api/v1/namespaces/default/configmaps/a', cur)).json.metadata.resourceVersion).toBe(
+      cur.metadata.resourceVersion,
+    );
     await set(api, 'a', '2'); // same value: no-op
     await set(api, 'a', '3');
     await raw(api, 'DELETE', '/api/v1/namespaces/default/configmaps/a');
     await eventually(() => i.events.some((e) => e[0] === 'delete'), 5000, 'delete event');
-    expect(i.events).toEqual([['add', 'a', '1'], ['update', 'a', '2'], ['update', 'a', '3'], ['delete', 'a']]);
+    expect(i.events).toEqual([
+      ['add', 'a', '1'],
+      ['update', 'a', '2'],
+      ['update', 'a', '3'],
+      ['delete', 'a'],
+    ]);
     await i.stop();
   });
 
@@ -107,8 +127,17 @@ describe('client-node informers', () => {
     await set(api, 'm1', '2');
     await put(api, 'm2', '1', { grp: 'a' });
     await eventually(() => i.events.length >= 3, 5000, 'events after relist');
-    expect(i.events).toEqual([['add', 'm1', '1'], ['update', 'm1', '2'], ['add', 'm2', '1']]);
-    expect(i.inf.list().map((o) => o.metadata!.name).sort()).toEqual(['m1', 'm2']);
+    expect(i.events).toEqual([
+      ['add', 'm1', '1'],
+      ['update', 'm1', '2'],
+      ['add', 'm2', '1'],
+    ]);
+    expect(
+      i.inf
+        .list()
+        .map((o) => o.metadata!.name)
+        .sort(),
+    ).toEqual(['m1', 'm2']);
     await i.stop();
   });
 
@@ -135,7 +164,10 @@ describe('client-node informers', () => {
     const next = await set(second, 'keep', '2');
     expect(Number(next.json.metadata.resourceVersion)).toBeGreaterThan(oldRv + 1);
     await eventually(() => i.events.some((e) => e[0] === 'update'), 10000, 'informer after restart');
-    expect(i.events.filter((e) => e[1] === 'keep')).toEqual([['add', 'keep', '1'], ['update', 'keep', '2']]);
+    expect(i.events.filter((e) => e[1] === 'keep')).toEqual([
+      ['add', 'keep', '1'],
+      ['update', 'keep', '2'],
+    ]);
     expect(i.inf.get('later', 'default')).toBeDefined();
     await i.stop();
   });

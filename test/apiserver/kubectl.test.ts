@@ -16,7 +16,11 @@ import { startTestApiServer, type TestApiServer } from '../support/apiserver.js'
 import { controlPlaneAvailable, controlPlaneBinary, controlPlaneVersions } from '../../sandbox/controlplane/index.js';
 import { raw } from './http.js';
 
-interface Kubectl { version: string; minor: number; path: string }
+interface Kubectl {
+  version: string;
+  minor: number;
+  path: string;
+}
 
 function findKubectls(): Kubectl[] {
   const onPath = findBinary('kubectl');
@@ -60,24 +64,43 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function run(k: Kubectl, args: string[], timeoutMs = 20_000): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(k.path, args, { env: { PATH: process.env.PATH ?? '', HOME: join(work, k.version), KUBECONFIG: api.kubeconfigPath }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      k.path,
+      args,
+      { env: { PATH: process.env.PATH ?? '', HOME: join(work, k.version), KUBECONFIG: api.kubeconfigPath }, timeout: timeoutMs },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
 /** Run kubectl in the background; resolves with its output when it exits (or is killed). */
 function background(k: Kubectl, args: string[], killAfterMs: number): { done: Promise<Run>; output: () => string; kill: () => void } {
   const child = spawn(k.path, args, { env: { PATH: process.env.PATH ?? '', HOME: join(work, k.version), KUBECONFIG: api.kubeconfigPath } });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
+  let stdout = '',
+    stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const timer = setTimeout(() => child.kill('SIGTERM'), killAfterMs);
-  const done = new Promise<Run>((resolve) => child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); }));
+  const done = new Promise<Run>((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    }),
+  );
   return { done, output: () => stdout, kill: () => child.kill('SIGTERM') };
 }
 
@@ -87,12 +110,24 @@ function background(k: Kubectl, args: string[], killAfterMs: number): { done: Pr
  * this is seen through the watch — no sleep that a loaded machine can outrun.
  */
 async function waitingKubectl(k: Kubectl, args: string[]): Promise<{ done: Promise<Run> }> {
-  const child = spawn(k.path, ['-v=6', ...args], { env: { PATH: process.env.PATH ?? '', HOME: join(work, k.version), KUBECONFIG: api.kubeconfigPath } });
-  let stdout = '', stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
+  const child = spawn(k.path, ['-v=6', ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: join(work, k.version), KUBECONFIG: api.kubeconfigPath },
+  });
+  let stdout = '',
+    stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
-  const done = new Promise<Run>((resolve) => child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); }));
+  const done = new Promise<Run>((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    }),
+  );
   // `GET https://…&watch=true 200 OK` (≤1.32) or `"Response" verb="GET" url="…watch=true…" status="200 OK"` (1.33)
   await until(() => /watch=true[^\n]* (status=")?200 OK/.test(stderr), 15_000, `kubectl ${k.version} ${args[0]}'s watch`);
   return { done };
@@ -117,7 +152,9 @@ function fixture(k: Kubectl, name: string, edit?: (doc: any) => void): string {
 }
 
 if (kubectls.length === 0) {
-  describe('kubectl', () => { it.skip('no kubectl binary found on PATH; the kubectl matrix is skipped', () => undefined); });
+  describe('kubectl', () => {
+    it.skip('no kubectl binary found on PATH; the kubectl matrix is skipped', () => undefined);
+  });
 }
 
 for (const k of kubectls) {
@@ -125,7 +162,10 @@ for (const k of kubectls) {
   const res = `widgets.${g}`;
   // Extra apply flags per version: none are needed (kubectl ≤1.28 finds an empty /openapi/v2 and skips client-side validation).
   const validate: string[] = [];
-  const ok = (r: Run) => { expect(r.code, `kubectl ${k.version}: ${r.stderr}`).toBe(0); return r.stdout; };
+  const ok = (r: Run) => {
+    expect(r.code, `kubectl ${k.version}: ${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
 
   describe(`kubectl ${k.version}${full.has(k.version) ? '' : ' (smoke)'}`, () => {
     beforeAll(() => {
@@ -134,8 +174,12 @@ for (const k of kubectls) {
     });
 
     it('applies a CRD and a custom resource (create, update, no-op) and gets them as a table', async () => {
-      expect(ok(await run(k, ['apply', ...validate, '-f', fixture(k, 'widget-crd.yaml')]))).toBe(`customresourcedefinition.apiextensions.k8s.io/${res} created\n`);
-      expect(ok(await run(k, ['apply', ...validate, '-f', fixture(k, 'widget-crd.yaml')]))).toBe(`customresourcedefinition.apiextensions.k8s.io/${res} unchanged\n`);
+      expect(ok(await run(k, ['apply', ...validate, '-f', fixture(k, 'widget-crd.yaml')]))).toBe(
+        `customresourcedefinition.apiextensions.k8s.io/${res} created\n`,
+      );
+      expect(ok(await run(k, ['apply', ...validate, '-f', fixture(k, 'widget-crd.yaml')]))).toBe(
+        `customresourcedefinition.apiextensions.k8s.io/${res} unchanged\n`,
+      );
       expect(ok(await run(k, ['wait', '--for=condition=Established', `crd/${res}`, '--timeout=10s']))).toContain('condition met');
       expect(ok(await run(k, ['apply', ...validate, '-f', fixture(k, 'widget-w1.yaml')]))).toBe(`widget.${g}/w1 created\n`);
       expect(ok(await run(k, ['apply', ...validate, '-f', fixture(k, 'widget-w1-v2.yaml')]))).toBe(`widget.${g}/w1 configured\n`);
@@ -153,7 +197,9 @@ for (const k of kubectls) {
       expect(ok(await run(k, ['-n', ns, 'create', 'configmap', 'c1', '--from-literal=a=b']))).toBe('configmap/c1 created\n');
       expect(ok(await run(k, ['-n', ns, 'create', 'secret', 'generic', 's1', '--from-literal=pw=hunter2']))).toBe('secret/s1 created\n');
       expect(ok(await run(k, ['-n', ns, 'get', 'cm', 'c1', '-o', 'jsonpath={.data.a}']))).toBe('b');
-      expect(ok(await run(k, ['-n', ns, 'get', 'secret', 's1', '-o', 'jsonpath={.data.pw}']))).toBe(Buffer.from('hunter2').toString('base64'));
+      expect(ok(await run(k, ['-n', ns, 'get', 'secret', 's1', '-o', 'jsonpath={.data.pw}']))).toBe(
+        Buffer.from('hunter2').toString('base64'),
+      );
       expect(ok(await run(k, ['-n', ns, 'get', 'configmaps']))).toMatch(/^NAME\s+DATA\s+AGE\nc1\s+1\s+\d+s\n$/);
       expect(ok(await run(k, ['delete', 'namespace', ns]))).toBe(`namespace "${ns}" deleted\n`);
       const gone = await run(k, ['get', 'namespace', ns]);
@@ -162,39 +208,63 @@ for (const k of kubectls) {
     });
 
     it('refuses names the real server refuses, with its message, and accepts the edge cases it accepts', async () => {
-      const label = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-      const subdomain = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+      const label =
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+      const subdomain =
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
       const refused = async (args: string[], stderr: string) => {
         const r = await run(k, args);
         expect(r.code, `${args.join(' ')}: ${r.stdout}`).toBe(1);
         expect(r.stderr).toContain(stderr);
       };
-      await refused(['create', 'namespace', 'Bad.NS'], `The Namespace "Bad.NS" is invalid: metadata.name: Invalid value: "Bad.NS": ${label}`);
-      await refused(['-n', 'default', 'create', 'configmap', 'UPPER'], `error: failed to create configmap: ConfigMap "UPPER" is invalid: metadata.name: Invalid value: "UPPER": ${subdomain}`);
-      await refused(['-n', 'default', 'create', 'configmap', 'has space'], `error: failed to create configmap: ConfigMap "has space" is invalid: metadata.name: Invalid value: "has space": ${subdomain}`);
+      await refused(
+        ['create', 'namespace', 'Bad.NS'],
+        `The Namespace "Bad.NS" is invalid: metadata.name: Invalid value: "Bad.NS": ${label}`,
+      );
+      await refused(
+        ['-n', 'default', 'create', 'configmap', 'UPPER'],
+        `error: failed to create configmap: ConfigMap "UPPER" is invalid: metadata.name: Invalid value: "UPPER": ${subdomain}`,
+      );
+      await refused(
+        ['-n', 'default', 'create', 'configmap', 'has space'],
+        `error: failed to create configmap: ConfigMap "has space" is invalid: metadata.name: Invalid value: "has space": ${subdomain}`,
+      );
       const n300 = 'a'.repeat(300);
-      await refused(['-n', 'default', 'create', 'configmap', n300], `error: failed to create configmap: ConfigMap "${n300}" is invalid: metadata.name: Invalid value: "${n300}": must be no more than 253 characters`);
+      await refused(
+        ['-n', 'default', 'create', 'configmap', n300],
+        `error: failed to create configmap: ConfigMap "${n300}" is invalid: metadata.name: Invalid value: "${n300}": must be no more than 253 characters`,
+      );
       await refused(['-n', 'Bad.NS', 'create', 'configmap', 'x'], 'error: failed to create configmap: namespaces "Bad.NS" not found');
 
       const ns = `${'n'.repeat(59)}-${k.minor}`; // 62–63 characters: a label at its length limit
       expect(ok(await run(k, ['create', 'namespace', ns]))).toBe(`namespace/${ns} created\n`);
       const n253 = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
-      for (const name of [n253, 'a.b-c']) expect(ok(await run(k, ['-n', ns, 'create', 'configmap', name]))).toBe(`configmap/${name} created\n`);
+      for (const name of [n253, 'a.b-c'])
+        expect(ok(await run(k, ['-n', ns, 'create', 'configmap', name]))).toBe(`configmap/${name} created\n`);
       expect(ok(await run(k, ['-n', ns, 'get', 'configmap', n253, '-o', 'jsonpath={.metadata.name}']))).toBe(n253);
       expect(ok(await run(k, ['delete', 'namespace', ns, '--wait=false']))).toBe(`namespace "${ns}" deleted\n`);
     });
 
     it('applies a built-in DaemonSet and updates it with a strategic merge patch', async () => {
-      const ds = (a: string) => fixture(k, 'ds.yaml', (d) => { d.metadata.name = `agent-${k.minor}`; d.spec.template.spec.containers[0].env[0].value = a; });
+      const ds = (a: string) =>
+        fixture(k, 'ds.yaml', (d) => {
+          d.metadata.name = `agent-${k.minor}`;
+          d.spec.template.spec.containers[0].env[0].value = a;
+        });
       expect(ok(await run(k, ['apply', ...validate, '-f', ds('1')]))).toBe(`daemonset.apps/agent-${k.minor} created\n`);
       expect(ok(await run(k, ['apply', ...validate, '-f', ds('2')]))).toBe(`daemonset.apps/agent-${k.minor} configured\n`);
       expect(ok(await run(k, ['apply', ...validate, '-f', ds('2')]))).toBe(`daemonset.apps/agent-${k.minor} unchanged\n`);
       const o = parse(ok(await run(k, ['-n', 'kube-system', 'get', 'ds', `agent-${k.minor}`, '-o', 'yaml'])));
       expect(o.spec.template.spec.containers.map((c: { name: string }) => c.name)).toEqual(['agent', 'sidecar']);
-      expect(o.spec.template.spec.containers[0].env).toEqual([{ name: 'A', value: '2' }, { name: 'B', value: '1' }]);
+      expect(o.spec.template.spec.containers[0].env).toEqual([
+        { name: 'A', value: '2' },
+        { name: 'B', value: '1' },
+      ]);
       expect(o.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
       expect(o.metadata.generation).toBe(2);
-      expect(ok(await run(k, ['-n', 'kube-system', 'get', 'ds', `agent-${k.minor}`]))).toMatch(/^NAME\s+DESIRED\s+CURRENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+NODE SELECTOR\s+AGE\n/);
+      expect(ok(await run(k, ['-n', 'kube-system', 'get', 'ds', `agent-${k.minor}`]))).toMatch(
+        /^NAME\s+DESIRED\s+CURRENT\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+NODE SELECTOR\s+AGE\n/,
+      );
     });
 
     it('cordons, taints and untaints a node', async () => {
@@ -204,7 +274,9 @@ for (const k of kubectls) {
         status: { conditions: [{ type: 'Ready', status: 'True' }], nodeInfo: { kubeletVersion: 'v1.30.0' } },
       });
       expect(created.status).toBe(201);
-      expect(ok(await run(k, ['get', 'node', node]))).toMatch(new RegExp(`^NAME\\s+STATUS\\s+ROLES\\s+AGE\\s+VERSION\\n${node}\\s+Ready\\s+worker\\s+\\d+s\\s+v1.30.0\\n$`));
+      expect(ok(await run(k, ['get', 'node', node]))).toMatch(
+        new RegExp(`^NAME\\s+STATUS\\s+ROLES\\s+AGE\\s+VERSION\\n${node}\\s+Ready\\s+worker\\s+\\d+s\\s+v1.30.0\\n$`),
+      );
       expect(ok(await run(k, ['cordon', node]))).toBe(`node/${node} cordoned\n`);
       expect(ok(await run(k, ['get', 'node', node]))).toContain('Ready,SchedulingDisabled');
       expect(ok(await run(k, ['taint', 'nodes', node, 'gpu=yes:NoSchedule', 'spot=true:NoExecute']))).toBe(`node/${node} tainted\n`);
@@ -222,16 +294,23 @@ for (const k of kubectls) {
     });
 
     it('apply --server-side conflicts with another manager, and --force-conflicts takes over', async () => {
-      const v3 = fixture(k, 'widget-w1.yaml', (d) => { d.spec.size = 'large'; d.metadata.labels = { app: 'demo' }; });
+      const v3 = fixture(k, 'widget-w1.yaml', (d) => {
+        d.spec.size = 'large';
+        d.metadata.labels = { app: 'demo' };
+      });
       const c = await run(k, ['apply', '--server-side', ...validate, '--field-manager=other', '-f', v3]);
       expect(c.code).toBe(1);
       // worded as kube-apiserver does: "conflicts with M:" then "- path" lines when several
       expect(c.stderr).toMatch(/Apply failed with \d+ conflicts?: conflicts? with "kubectl-client-side-apply"/);
       expect(c.stderr).toContain('.spec.size');
-      expect(ok(await run(k, ['apply', '--server-side', ...validate, '--field-manager=other', '--force-conflicts', '-f', v3]))).toBe(`widget.${g}/w1 serverside-applied\n`);
+      expect(ok(await run(k, ['apply', '--server-side', ...validate, '--field-manager=other', '--force-conflicts', '-f', v3]))).toBe(
+        `widget.${g}/w1 serverside-applied\n`,
+      );
       const o = parse(ok(await run(k, ['get', res, 'w1', '-o', 'yaml', '--show-managed-fields'])));
       expect(o.spec.size).toBe('large');
-      expect(o.metadata.managedFields.map((m: { manager: string; operation: string }) => `${m.manager}/${m.operation}`)).toContain('other/Apply');
+      expect(o.metadata.managedFields.map((m: { manager: string; operation: string }) => `${m.manager}/${m.operation}`)).toContain(
+        'other/Apply',
+      );
     });
 
     it('scales in both forms and refuses a wrong --current-replicas', async () => {
@@ -245,7 +324,9 @@ for (const k of kubectls) {
 
     it('patches with merge and json, gets 415 for strategic, labels', async () => {
       expect(ok(await run(k, ['patch', res, 'w1', '--type=merge', '-p', '{"spec":{"x":1}}']))).toBe(`widget.${g}/w1 patched\n`);
-      expect(ok(await run(k, ['patch', res, 'w1', '--type=json', '-p', '[{"op":"replace","path":"/spec/x","value":5}]']))).toBe(`widget.${g}/w1 patched\n`);
+      expect(ok(await run(k, ['patch', res, 'w1', '--type=json', '-p', '[{"op":"replace","path":"/spec/x","value":5}]']))).toBe(
+        `widget.${g}/w1 patched\n`,
+      );
       const smp = await run(k, ['patch', res, 'w1', '-p', '{"spec":{"x":2}}']);
       expect(smp.code).toBe(1);
       expect(smp.stderr).toContain('application/strategic-merge-patch+json is not supported');
@@ -256,9 +337,15 @@ for (const k of kubectls) {
     it('describes with events', async () => {
       const w = (await raw(api, 'GET', `/apis/${g}/v1/namespaces/default/widgets/w1`)).json;
       const ev = await raw(api, 'POST', '/api/v1/namespaces/default/events', {
-        metadata: { name: `w1.${k.minor}` }, involvedObject: { apiVersion: `${g}/v1`, kind: 'Widget', name: 'w1', namespace: 'default', uid: w.metadata.uid },
-        reason: 'Polished', message: 'widget polished by the test', type: 'Normal', source: { component: 'gantry-test' },
-        firstTimestamp: new Date().toISOString(), lastTimestamp: new Date().toISOString(), count: 1,
+        metadata: { name: `w1.${k.minor}` },
+        involvedObject: { apiVersion: `${g}/v1`, kind: 'Widget', name: 'w1', namespace: 'default', uid: w.metadata.uid },
+        reason: 'Polished',
+        message: 'widget polished by the test',
+        type: 'Normal',
+        source: { component: 'gantry-test' },
+        firstTimestamp: new Date().toISOString(),
+        lastTimestamp: new Date().toISOString(),
+        count: 1,
       });
       expect(ev.status).toBe(201);
       const d = ok(await run(k, ['describe', res, 'w1']));
@@ -281,7 +368,13 @@ for (const k of kubectls) {
 
     it('waits for a condition set on /status', async () => {
       const w = await waitingKubectl(k, ['wait', '--for=condition=Ready', `${res}/w1`, '--timeout=15s']);
-      const st = await raw(api, 'PATCH', `/apis/${g}/v1/namespaces/default/widgets/w1/status`, { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } }, { 'Content-Type': 'application/merge-patch+json' });
+      const st = await raw(
+        api,
+        'PATCH',
+        `/apis/${g}/v1/namespaces/default/widgets/w1/status`,
+        { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } },
+        { 'Content-Type': 'application/merge-patch+json' },
+      );
       expect(st.status).toBe(200);
       const r = await w.done;
       expect(r.code, r.stderr).toBe(0);
@@ -290,12 +383,18 @@ for (const k of kubectls) {
     });
 
     it('deletes through a held finalizer and waits for the delete', async () => {
-      expect(ok(await run(k, ['patch', res, 'w1', '--type=merge', '-p', '{"metadata":{"finalizers":["test.gantry.dev/hold"]}}']))).toBe(`widget.${g}/w1 patched\n`);
+      expect(ok(await run(k, ['patch', res, 'w1', '--type=merge', '-p', '{"metadata":{"finalizers":["test.gantry.dev/hold"]}}']))).toBe(
+        `widget.${g}/w1 patched\n`,
+      );
       // kubectl ≥1.34 names the namespace it deleted from
-      expect(ok(await run(k, ['delete', res, 'w1', '--wait=false']))).toBe(`widget.${g} "w1" deleted${k.minor >= 34 && k.minor !== 99 ? ' from default namespace' : ''}\n`);
+      expect(ok(await run(k, ['delete', res, 'w1', '--wait=false']))).toBe(
+        `widget.${g} "w1" deleted${k.minor >= 34 && k.minor !== 99 ? ' from default namespace' : ''}\n`,
+      );
       expect(ok(await run(k, ['get', res, 'w1', '-o', 'jsonpath={.metadata.deletionTimestamp}']))).toMatch(/^\d{4}-\d\d-\d\dT/);
       const w = await waitingKubectl(k, ['wait', '--for=delete', `${res}/w1`, '--timeout=15s']);
-      expect(ok(await run(k, ['patch', res, 'w1', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']))).toBe(`widget.${g}/w1 patched\n`);
+      expect(ok(await run(k, ['patch', res, 'w1', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']))).toBe(
+        `widget.${g}/w1 patched\n`,
+      );
       const r = await w.done;
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/w1 condition met/);

@@ -7,14 +7,21 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadState, Persister } from '../../sandbox/apiserver/persistence.js';
-import { MemoryStore } from '../../sandbox/apiserver/store.js';
-import type { KObject } from '../../sandbox/apiserver/types.js';
+import { loadState, Persister } from '../../apiserver/persistence.js';
+import { MemoryStore } from '../../apiserver/store.js';
+import type { KObject } from '../../apiserver/types.js';
 
 const dirs: string[] = [];
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
-const cm = (name: string, v: number): KObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { v: String(v) } });
+const cm = (name: string, v: number): KObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'default' },
+  data: { v: String(v) },
+});
 
 describe('persistence', () => {
   it('restores the latest state through journal flushes and compactions', async () => {

@@ -33,7 +33,9 @@ beforeAll(async () => {
   const r = await raw(api, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   expect(r.status, r.text).toBe(201);
 });
-afterAll(async () => { await api?.stop(); });
+afterAll(async () => {
+  await api?.stop();
+});
 
 describe('transport', () => {
   it('serves client-node over HTTPS with the kubeconfig it wrote', async () => {
@@ -54,7 +56,9 @@ describe('transport', () => {
   });
 
   it('answers protobuf bodies with 415 UnsupportedMediaType', async () => {
-    const r = await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', Buffer.from([0x6b, 0x38, 0x73, 0]), { 'Content-Type': 'application/vnd.kubernetes.protobuf' });
+    const r = await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', Buffer.from([0x6b, 0x38, 0x73, 0]), {
+      'Content-Type': 'application/vnd.kubernetes.protobuf',
+    });
     expect(r.status).toBe(415);
     expect(r.json.reason).toBe('UnsupportedMediaType');
   });
@@ -98,7 +102,9 @@ describe('writes', () => {
     const stale = await raw(api, 'PUT', `${W}/stale`, { ...w, spec: { size: 'large' } });
     expect(stale.status).toBe(409);
     expect(stale.json.reason).toBe('Conflict');
-    expect(stale.json.message).toBe('Operation cannot be fulfilled on widgets.test.gantry.dev "stale": the object has been modified; please apply your changes to the latest version and try again');
+    expect(stale.json.message).toBe(
+      'Operation cannot be fulfilled on widgets.test.gantry.dev "stale": the object has been modified; please apply your changes to the latest version and try again',
+    );
     expect(stale.json.details).toEqual({ name: 'stale', group: 'test.gantry.dev', kind: 'widgets' });
     const noRv = await raw(api, 'PUT', `${W}/stale`, { ...w, metadata: { ...w.metadata, resourceVersion: undefined } });
     expect(noRv.status).toBe(422);
@@ -106,10 +112,19 @@ describe('writes', () => {
 
   it('lease updates use the same conflict semantics (leader election)', async () => {
     const coord = api.kc.makeApiClient(CoordinationV1Api);
-    const l = await coord.createNamespacedLease({ namespace: 'default', body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } } });
-    const mine = await coord.replaceNamespacedLease({ name: 'leader', namespace: 'default', body: { ...l, spec: { ...l.spec, holderIdentity: 'a' , leaseTransitions: 1 } } });
+    const l = await coord.createNamespacedLease({
+      namespace: 'default',
+      body: { metadata: { name: 'leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } },
+    });
+    const mine = await coord.replaceNamespacedLease({
+      name: 'leader',
+      namespace: 'default',
+      body: { ...l, spec: { ...l.spec, holderIdentity: 'a', leaseTransitions: 1 } },
+    });
     expect(mine.spec?.leaseTransitions).toBe(1);
-    const theirs = await coord.replaceNamespacedLease({ name: 'leader', namespace: 'default', body: { ...l, spec: { ...l.spec, holderIdentity: 'b' } } }).catch((e) => e);
+    const theirs = await coord
+      .replaceNamespacedLease({ name: 'leader', namespace: 'default', body: { ...l, spec: { ...l.spec, holderIdentity: 'b' } } })
+      .catch((e) => e);
     expect((theirs as ApiException<unknown>).code).toBe(409);
   });
 
@@ -123,14 +138,26 @@ describe('writes', () => {
     expect(main.json.status).toBeUndefined();
     expect(main.json.metadata.resourceVersion).toBe(created.metadata.resourceVersion); // a no-op
     // spec on /status is ignored, status taken; generation unchanged
-    const st = await raw(api, 'PATCH', `${W}/gen/status`, { spec: { size: 'large' }, status: { phase: 'Running' }, metadata: { labels: { x: 'y' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    const st = await raw(
+      api,
+      'PATCH',
+      `${W}/gen/status`,
+      { spec: { size: 'large' }, status: { phase: 'Running' }, metadata: { labels: { x: 'y' } } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     expect(st.status).toBe(200);
     expect(st.json.spec.size).toBe('small');
     expect(st.json.status.phase).toBe('Running');
     expect(st.json.metadata.labels?.x).toBeUndefined();
     expect(st.json.metadata.generation).toBe(1);
     // metadata-only change: no bump
-    const lab = await raw(api, 'PATCH', `${W}/gen`, { metadata: { labels: { a: 'b' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    const lab = await raw(
+      api,
+      'PATCH',
+      `${W}/gen`,
+      { metadata: { labels: { a: 'b' } } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     expect(lab.json.metadata.generation).toBe(1);
     expect(lab.json.status.phase).toBe('Running');
     // spec change: bump
@@ -144,7 +171,13 @@ describe('writes', () => {
     const s = await watch(api, `${W}?watch=true&resourceVersion=${rv0}&fieldSelector=metadata.name%3Dnoop`);
     const same = await raw(api, 'PUT', `${W}/noop`, w);
     expect(same.json.metadata.resourceVersion).toBe(rv0);
-    const reordered = await raw(api, 'PATCH', `${W}/noop`, { spec: { replicas: 1, size: 'small' } }, { 'Content-Type': 'application/merge-patch+json' });
+    const reordered = await raw(
+      api,
+      'PATCH',
+      `${W}/noop`,
+      { spec: { replicas: 1, size: 'small' } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     expect(reordered.json.metadata.resourceVersion).toBe(rv0);
     await raw(api, 'PATCH', `${W}/noop`, { spec: { replicas: 2 } }, { 'Content-Type': 'application/merge-patch+json' });
     const evs = await s.waitFor((e) => e.length >= 1);
@@ -155,37 +188,120 @@ describe('writes', () => {
 
   it('json-patch (with a failing test op → 422) and 415 for strategic merge on a custom resource', async () => {
     await widget('jp', { size: 'small', x: 1 });
-    const ok = await raw(api, 'PATCH', `${W}/jp`, [{ op: 'test', path: '/spec/x', value: 1 }, { op: 'replace', path: '/spec/x', value: 5 }], { 'Content-Type': 'application/json-patch+json' });
+    const ok = await raw(
+      api,
+      'PATCH',
+      `${W}/jp`,
+      [
+        { op: 'test', path: '/spec/x', value: 1 },
+        { op: 'replace', path: '/spec/x', value: 5 },
+      ],
+      { 'Content-Type': 'application/json-patch+json' },
+    );
     expect(ok.status).toBe(200);
     expect(ok.json.spec.x).toBe(5);
-    const bad = await raw(api, 'PATCH', `${W}/jp`, [{ op: 'test', path: '/spec/x', value: 1 }], { 'Content-Type': 'application/json-patch+json' });
+    const bad = await raw(api, 'PATCH', `${W}/jp`, [{ op: 'test', path: '/spec/x', value: 1 }], {
+      'Content-Type': 'application/json-patch+json',
+    });
     expect(bad.status).toBe(422);
     const smp = await raw(api, 'PATCH', `${W}/jp`, { spec: { x: 2 } }, { 'Content-Type': 'application/strategic-merge-patch+json' });
     expect(smp.status).toBe(415);
-    expect(smp.json.message).toContain('accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
-    const withRv = await raw(api, 'PATCH', `${W}/jp`, { metadata: { resourceVersion: '1' }, spec: { x: 3 } }, { 'Content-Type': 'application/merge-patch+json' });
+    expect(smp.json.message).toContain(
+      'accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml',
+    );
+    const withRv = await raw(
+      api,
+      'PATCH',
+      `${W}/jp`,
+      { metadata: { resourceVersion: '1' }, spec: { x: 3 } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     expect(withRv.status).toBe(409);
   });
 
   it('strategic merge patch on built-ins merges lists by key', async () => {
-    await raw(api, 'POST', '/api/v1/nodes', { metadata: { name: 'smp-node' }, status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'MemoryPressure', status: 'False' }] } });
-    const r = await raw(api, 'PATCH', '/api/v1/nodes/smp-node/status', { status: { conditions: [{ type: 'Ready', status: 'False' }] } }, { 'Content-Type': 'application/strategic-merge-patch+json' });
+    await raw(api, 'POST', '/api/v1/nodes', {
+      metadata: { name: 'smp-node' },
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'MemoryPressure', status: 'False' },
+        ],
+      },
+    });
+    const r = await raw(
+      api,
+      'PATCH',
+      '/api/v1/nodes/smp-node/status',
+      { status: { conditions: [{ type: 'Ready', status: 'False' }] } },
+      { 'Content-Type': 'application/strategic-merge-patch+json' },
+    );
     expect(r.status, r.text).toBe(200);
-    expect(r.json.status.conditions).toEqual([{ type: 'Ready', status: 'False' }, { type: 'MemoryPressure', status: 'False' }]);
-    const cordon = await raw(api, 'PATCH', '/api/v1/nodes/smp-node', { spec: { unschedulable: true } }, { 'Content-Type': 'application/strategic-merge-patch+json' });
+    expect(r.json.status.conditions).toEqual([
+      { type: 'Ready', status: 'False' },
+      { type: 'MemoryPressure', status: 'False' },
+    ]);
+    const cordon = await raw(
+      api,
+      'PATCH',
+      '/api/v1/nodes/smp-node',
+      { spec: { unschedulable: true } },
+      { 'Content-Type': 'application/strategic-merge-patch+json' },
+    );
     expect(cordon.json.spec.unschedulable).toBe(true);
     // taints have no merge key upstream: the patch's list replaces the live one
-    await raw(api, 'PATCH', '/api/v1/nodes/smp-node', { spec: { taints: [{ key: 'a', effect: 'NoSchedule' }, { key: 'b', effect: 'NoSchedule' }] } }, { 'Content-Type': 'application/strategic-merge-patch+json' });
-    const untaint = await raw(api, 'PATCH', '/api/v1/nodes/smp-node', { spec: { taints: [{ key: 'b', effect: 'NoSchedule' }] } }, { 'Content-Type': 'application/strategic-merge-patch+json' });
+    await raw(
+      api,
+      'PATCH',
+      '/api/v1/nodes/smp-node',
+      {
+        spec: {
+          taints: [
+            { key: 'a', effect: 'NoSchedule' },
+            { key: 'b', effect: 'NoSchedule' },
+          ],
+        },
+      },
+      { 'Content-Type': 'application/strategic-merge-patch+json' },
+    );
+    const untaint = await raw(
+      api,
+      'PATCH',
+      '/api/v1/nodes/smp-node',
+      { spec: { taints: [{ key: 'b', effect: 'NoSchedule' }] } },
+      { 'Content-Type': 'application/strategic-merge-patch+json' },
+    );
     expect(untaint.json.spec.taints).toEqual([{ key: 'b', effect: 'NoSchedule' }]);
     // Service ports merge on `port`, container ports on `containerPort`
-    await raw(api, 'POST', '/api/v1/namespaces/default/services', { metadata: { name: 'svc' }, spec: { ports: [{ name: 'a', port: 80 }, { name: 'b', port: 81 }] } });
-    const svc = await raw(api, 'PATCH', '/api/v1/namespaces/default/services/svc', { spec: { ports: [{ port: 81, name: 'bb' }] } }, { 'Content-Type': 'application/strategic-merge-patch+json' });
-    expect(svc.json.spec.ports).toEqual([{ name: 'a', port: 80 }, { name: 'bb', port: 81 }]);
+    await raw(api, 'POST', '/api/v1/namespaces/default/services', {
+      metadata: { name: 'svc' },
+      spec: {
+        ports: [
+          { name: 'a', port: 80 },
+          { name: 'b', port: 81 },
+        ],
+      },
+    });
+    const svc = await raw(
+      api,
+      'PATCH',
+      '/api/v1/namespaces/default/services/svc',
+      { spec: { ports: [{ port: 81, name: 'bb' }] } },
+      { 'Content-Type': 'application/strategic-merge-patch+json' },
+    );
+    expect(svc.json.spec.ports).toEqual([
+      { name: 'a', port: 80 },
+      { name: 'bb', port: 81 },
+    ]);
   });
 
   it('invalid custom resources are 422 with field causes; unknown fields are pruned, refused under Strict; defaults applied', async () => {
-    const bad = await raw(api, 'POST', W, { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'bad' }, spec: { size: 'huge', replicas: 'three' } });
+    const bad = await raw(api, 'POST', W, {
+      apiVersion: 'test.gantry.dev/v1',
+      kind: 'Widget',
+      metadata: { name: 'bad' },
+      spec: { size: 'huge', replicas: 'three' },
+    });
     expect(bad.status).toBe(422);
     expect(bad.json.reason).toBe('Invalid');
     const fields = bad.json.details.causes.map((c: { field: string }) => c.field);
@@ -194,10 +310,20 @@ describe('writes', () => {
     const missing = await raw(api, 'POST', W, { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'bad2' }, spec: {} });
     expect(missing.status).toBe(422);
     expect(missing.json.details.causes).toContainEqual(expect.objectContaining({ field: 'spec.size', reason: 'FieldValueRequired' }));
-    const strict = await raw(api, 'POST', `${W}?fieldValidation=Strict`, { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'strict' }, spec: { size: 'small', bogus: 1 } });
+    const strict = await raw(api, 'POST', `${W}?fieldValidation=Strict`, {
+      apiVersion: 'test.gantry.dev/v1',
+      kind: 'Widget',
+      metadata: { name: 'strict' },
+      spec: { size: 'small', bogus: 1 },
+    });
     expect(strict.status).toBe(400);
     expect(strict.json.message).toBe('strict decoding error: unknown field "spec.bogus"');
-    const warn = await raw(api, 'POST', W, { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'pruned' }, spec: { size: 'small', bogus: 1, extra: { kept: true } } });
+    const warn = await raw(api, 'POST', W, {
+      apiVersion: 'test.gantry.dev/v1',
+      kind: 'Widget',
+      metadata: { name: 'pruned' },
+      spec: { size: 'small', bogus: 1, extra: { kept: true } },
+    });
     expect(warn.status).toBe(201);
     expect(String(warn.headers.warning)).toContain('unknown field \\"spec.bogus\\"');
     expect(warn.json.spec).toEqual({ size: 'small', replicas: 1, color: 'blue', extra: { kept: true } });
@@ -215,15 +341,31 @@ describe('writes', () => {
     expect(del.json.metadata.deletionTimestamp).toBeTruthy();
     expect(del.json.metadata.deletionGracePeriodSeconds).toBe(0);
     expect(del.json.metadata.generation).toBe(2);
-    const add = await raw(api, 'PATCH', `${W}/fin`, { metadata: { finalizers: ['test.gantry.dev/hold', 'test.gantry.dev/more'] } }, { 'Content-Type': 'application/merge-patch+json' });
+    const add = await raw(
+      api,
+      'PATCH',
+      `${W}/fin`,
+      { metadata: { finalizers: ['test.gantry.dev/hold', 'test.gantry.dev/more'] } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     expect(add.status).toBe(422);
     expect(add.json.message).toContain('Forbidden: no new finalizers can be added if the object is being deleted');
-    const release = await raw(api, 'PATCH', `${W}/fin`, { metadata: { finalizers: null } }, { 'Content-Type': 'application/merge-patch+json' });
+    const release = await raw(
+      api,
+      'PATCH',
+      `${W}/fin`,
+      { metadata: { finalizers: null } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     expect(release.status).toBe(200);
     expect((await raw(api, 'GET', `${W}/fin`)).status).toBe(404);
     await widget('plain');
     const imm = await raw(api, 'DELETE', `${W}/plain`);
-    expect(imm.json).toMatchObject({ kind: 'Status', status: 'Success', details: { name: 'plain', group: 'test.gantry.dev', kind: 'widgets' } });
+    expect(imm.json).toMatchObject({
+      kind: 'Status',
+      status: 'Success',
+      details: { name: 'plain', group: 'test.gantry.dev', kind: 'widgets' },
+    });
   });
 
   it('scale subresource reads and writes spec.replicas and bumps generation', async () => {
@@ -241,50 +383,109 @@ describe('writes', () => {
 });
 
 describe('server-side apply', () => {
-  const ssa = (name: string, body: unknown, q: string) => raw(api, 'PATCH', `${W}/${name}?${q}`, body, { 'Content-Type': 'application/apply-patch+yaml' });
+  const ssa = (name: string, body: unknown, q: string) =>
+    raw(api, 'PATCH', `${W}/${name}?${q}`, body, { 'Content-Type': 'application/apply-patch+yaml' });
 
   it('creates, tracks managers, conflicts without force, transfers with force, removes omitted fields', async () => {
-    const noMgr = await ssa('ssa', { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'small' } }, '');
+    const noMgr = await ssa(
+      'ssa',
+      { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'small' } },
+      '',
+    );
     expect(noMgr.status).toBe(400);
-    const a = await ssa('ssa', 'apiVersion: test.gantry.dev/v1\nkind: Widget\nmetadata:\n  name: ssa\n  labels: {team: a}\nspec:\n  size: small\n  x: 1\n', 'fieldManager=alice');
+    const a = await ssa(
+      'ssa',
+      'apiVersion: test.gantry.dev/v1\nkind: Widget\nmetadata:\n  name: ssa\n  labels: {team: a}\nspec:\n  size: small\n  x: 1\n',
+      'fieldManager=alice',
+    );
     expect(a.status, a.text).toBe(201);
-    expect(a.json.metadata.managedFields).toEqual([expect.objectContaining({ manager: 'alice', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:team': {} } }, 'f:spec': { 'f:size': {}, 'f:x': {} } } })]);
-    const c = await ssa('ssa', { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'large' } }, 'fieldManager=bob');
+    expect(a.json.metadata.managedFields).toEqual([
+      expect.objectContaining({
+        manager: 'alice',
+        operation: 'Apply',
+        fieldsV1: { 'f:metadata': { 'f:labels': { 'f:team': {} } }, 'f:spec': { 'f:size': {}, 'f:x': {} } },
+      }),
+    ]);
+    const c = await ssa(
+      'ssa',
+      { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'large' } },
+      'fieldManager=bob',
+    );
     expect(c.status).toBe(409);
     expect(c.json.message).toBe('Apply failed with 1 conflict: conflict with "alice" using test.gantry.dev/v1: .spec.size');
-    const same = await ssa('ssa', { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'small' } }, 'fieldManager=bob');
+    const same = await ssa(
+      'ssa',
+      { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'small' } },
+      'fieldManager=bob',
+    );
     expect(same.status).toBe(200); // co-ownership of an equal value is no conflict
-    const forced = await ssa('ssa', { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'large' } }, 'fieldManager=bob&force=true');
+    const forced = await ssa(
+      'ssa',
+      { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'large' } },
+      'fieldManager=bob&force=true',
+    );
     expect(forced.status).toBe(200);
     expect(forced.json.spec.size).toBe('large');
     const alice = forced.json.metadata.managedFields.find((m: { manager: string }) => m.manager === 'alice');
     expect(alice.fieldsV1['f:spec']).toEqual({ 'f:x': {} });
     // alice stops applying x and the label: they go away
-    const dropped = await ssa('ssa', { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'large' } }, 'fieldManager=alice');
+    const dropped = await ssa(
+      'ssa',
+      { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'ssa' }, spec: { size: 'large' } },
+      'fieldManager=alice',
+    );
     expect(dropped.status).toBe(200);
     expect(dropped.json.spec.x).toBeUndefined();
     expect(dropped.json.metadata.labels?.team).toBeUndefined();
   });
 
   it('merges set and map lists by their keys', async () => {
-    await ssa('lists', { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'lists' }, spec: { size: 'small', tags: ['a'], parts: [{ name: 'p1', count: 1 }] } }, 'fieldManager=m1');
-    const r = await ssa('lists', { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'lists' }, spec: { tags: ['b'], parts: [{ name: 'p2', count: 2 }] } }, 'fieldManager=m2');
+    await ssa(
+      'lists',
+      {
+        apiVersion: 'test.gantry.dev/v1',
+        kind: 'Widget',
+        metadata: { name: 'lists' },
+        spec: { size: 'small', tags: ['a'], parts: [{ name: 'p1', count: 1 }] },
+      },
+      'fieldManager=m1',
+    );
+    const r = await ssa(
+      'lists',
+      {
+        apiVersion: 'test.gantry.dev/v1',
+        kind: 'Widget',
+        metadata: { name: 'lists' },
+        spec: { tags: ['b'], parts: [{ name: 'p2', count: 2 }] },
+      },
+      'fieldManager=m2',
+    );
     expect(r.status, r.text).toBe(200);
     expect(r.json.spec.tags).toEqual(['a', 'b']);
-    expect(r.json.spec.parts).toEqual([{ name: 'p1', count: 1 }, { name: 'p2', count: 2 }]);
+    expect(r.json.spec.parts).toEqual([
+      { name: 'p1', count: 1 },
+      { name: 'p2', count: 2 },
+    ]);
   });
 });
 
 describe('list and watch', () => {
   beforeAll(async () => {
-    for (let i = 0; i < 5; i++) await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: `page-${i}`, labels: { set: 'paging', idx: String(i), ...(i % 2 ? { odd: 'yes' } : {}) } } });
+    for (let i = 0; i < 5; i++)
+      await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', {
+        metadata: { name: `page-${i}`, labels: { set: 'paging', idx: String(i), ...(i % 2 ? { odd: 'yes' } : {}) } },
+      });
   });
 
   it('pages with limit/continue; the last page has no continue', async () => {
     const seen: string[] = [];
     let cont = '';
     for (let pages = 0; pages < 10; pages++) {
-      const r = await raw(api, 'GET', `/api/v1/namespaces/default/configmaps?labelSelector=set%3Dpaging&limit=2${cont ? `&continue=${cont}` : ''}`);
+      const r = await raw(
+        api,
+        'GET',
+        `/api/v1/namespaces/default/configmaps?labelSelector=set%3Dpaging&limit=2${cont ? `&continue=${cont}` : ''}`,
+      );
       expect(r.json.kind).toBe('ConfigMapList');
       seen.push(...r.json.items.map((i: { metadata: { name: string } }) => i.metadata.name));
       cont = r.json.metadata.continue ?? '';
@@ -294,16 +495,31 @@ describe('list and watch', () => {
   });
 
   it('honours label and field selectors', async () => {
-    const names = async (q: string) => (await raw(api, 'GET', `/api/v1/namespaces/default/configmaps?${q}`)).json.items.map((i: { metadata: { name: string } }) => i.metadata.name);
+    const names = async (q: string) =>
+      (await raw(api, 'GET', `/api/v1/namespaces/default/configmaps?${q}`)).json.items.map(
+        (i: { metadata: { name: string } }) => i.metadata.name,
+      );
     expect(await names('labelSelector=' + encodeURIComponent('set=paging,odd'))).toEqual(['page-1', 'page-3']);
     expect(await names('labelSelector=' + encodeURIComponent('set==paging,!odd,idx notin (4)'))).toEqual(['page-0', 'page-2']);
     expect(await names('labelSelector=' + encodeURIComponent('idx in (1,4),idx!=4'))).toEqual(['page-1']);
     expect(await names('fieldSelector=' + encodeURIComponent('metadata.name=page-2'))).toEqual(['page-2']);
-    expect(await names('labelSelector=set%3Dpaging&fieldSelector=' + encodeURIComponent('metadata.name!=page-2,metadata.namespace=default'))).toEqual(['page-0', 'page-1', 'page-3', 'page-4']);
+    expect(
+      await names('labelSelector=set%3Dpaging&fieldSelector=' + encodeURIComponent('metadata.name!=page-2,metadata.namespace=default')),
+    ).toEqual(['page-0', 'page-1', 'page-3', 'page-4']);
     const bad = await raw(api, 'GET', '/api/v1/namespaces/default/configmaps?fieldSelector=spec.nope%3D1');
     expect(bad.status).toBe(400);
-    await raw(api, 'POST', '/api/v1/namespaces/default/events', { metadata: { name: 'ev1' }, involvedObject: { kind: 'Widget', name: 'x', namespace: 'default', uid: 'u1' }, reason: 'Tested', message: 'hi' });
-    const evs = await raw(api, 'GET', '/api/v1/namespaces/default/events?fieldSelector=' + encodeURIComponent('involvedObject.name=x,involvedObject.kind=Widget,involvedObject.uid=u1'));
+    await raw(api, 'POST', '/api/v1/namespaces/default/events', {
+      metadata: { name: 'ev1' },
+      involvedObject: { kind: 'Widget', name: 'x', namespace: 'default', uid: 'u1' },
+      reason: 'Tested',
+      message: 'hi',
+    });
+    const evs = await raw(
+      api,
+      'GET',
+      '/api/v1/namespaces/default/events?fieldSelector=' +
+        encodeURIComponent('involvedObject.name=x,involvedObject.kind=Widget,involvedObject.uid=u1'),
+    );
     expect(evs.json.items.map((e: { reason: string }) => e.reason)).toEqual(['Tested']);
   });
 
@@ -312,9 +528,27 @@ describe('list and watch', () => {
     await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'tr', labels: { pick: 'yes' } } });
     const s = await watch(api, `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${start}&labelSelector=pick%3Dyes`);
     await s.waitFor((e) => e.length === 1);
-    await raw(api, 'PATCH', '/api/v1/namespaces/default/configmaps/tr', { metadata: { labels: { pick: 'no' } } }, { 'Content-Type': 'application/merge-patch+json' });
-    await raw(api, 'PATCH', '/api/v1/namespaces/default/configmaps/tr', { metadata: { labels: { pick: 'yes' } } }, { 'Content-Type': 'application/merge-patch+json' });
-    await raw(api, 'PATCH', '/api/v1/namespaces/default/configmaps/tr', { data: { a: 'b' } }, { 'Content-Type': 'application/merge-patch+json' });
+    await raw(
+      api,
+      'PATCH',
+      '/api/v1/namespaces/default/configmaps/tr',
+      { metadata: { labels: { pick: 'no' } } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
+    await raw(
+      api,
+      'PATCH',
+      '/api/v1/namespaces/default/configmaps/tr',
+      { metadata: { labels: { pick: 'yes' } } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
+    await raw(
+      api,
+      'PATCH',
+      '/api/v1/namespaces/default/configmaps/tr',
+      { data: { a: 'b' } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     await raw(api, 'DELETE', '/api/v1/namespaces/default/configmaps/tr');
     const evs = await s.waitFor((e) => e.length >= 5);
     s.close();
@@ -326,7 +560,10 @@ describe('list and watch', () => {
   });
 
   it('sendInitialEvents ends the initial burst with an annotated bookmark; timeoutSeconds closes the stream', async () => {
-    const s = await watch(api, '/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&labelSelector=set%3Dpaging&timeoutSeconds=1');
+    const s = await watch(
+      api,
+      '/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&labelSelector=set%3Dpaging&timeoutSeconds=1',
+    );
     await s.ended;
     const types = s.events.map((e) => e.type);
     expect(types.slice(0, 6)).toEqual(['ADDED', 'ADDED', 'ADDED', 'ADDED', 'ADDED', 'BOOKMARK']);
@@ -357,7 +594,9 @@ describe('list and watch', () => {
 
   it('tables carry printer columns for custom resources and built-ins', async () => {
     await widget('tab', { size: 'medium', replicas: 3 });
-    const t = await raw(api, 'GET', `${W}?labelSelector=`, undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+    const t = await raw(api, 'GET', `${W}?labelSelector=`, undefined, {
+      Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json',
+    });
     expect(t.headers['content-type']).toBe('application/json;as=Table;v=v1;g=meta.k8s.io');
     expect(t.json.columnDefinitions.map((c: { name: string }) => c.name)).toEqual(['Name', 'Size', 'Replicas', 'Phase', 'Age']);
     const row = t.json.rows.find((r: { cells: unknown[] }) => r.cells[0] === 'tab');
@@ -370,15 +609,32 @@ describe('list and watch', () => {
 describe('controllers', () => {
   it('garbage-collects dependents in background, foreground and orphan modes', async () => {
     const owner = async (name: string) => (await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { metadata: { name } })).json;
-    const dep = async (name: string, o: { metadata: { name: string; uid: string } }) => raw(api, 'POST', '/api/v1/namespaces/default/secrets', { metadata: { name, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: o.metadata.name, uid: o.metadata.uid, blockOwnerDeletion: true }] } });
-    const bg = await owner('gc-bg'); await dep('gc-bg-dep', bg);
-    const fg = await owner('gc-fg'); await dep('gc-fg-dep', fg);
-    const or = await owner('gc-or'); await dep('gc-or-dep', or);
+    const dep = async (name: string, o: { metadata: { name: string; uid: string } }) =>
+      raw(api, 'POST', '/api/v1/namespaces/default/secrets', {
+        metadata: {
+          name,
+          ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: o.metadata.name, uid: o.metadata.uid, blockOwnerDeletion: true }],
+        },
+      });
+    const bg = await owner('gc-bg');
+    await dep('gc-bg-dep', bg);
+    const fg = await owner('gc-fg');
+    await dep('gc-fg-dep', fg);
+    const or = await owner('gc-or');
+    await dep('gc-or-dep', or);
     await raw(api, 'DELETE', '/api/v1/namespaces/default/configmaps/gc-bg', { propagationPolicy: 'Background' });
-    await eventually(async () => (await raw(api, 'GET', '/api/v1/namespaces/default/secrets/gc-bg-dep')).status === 404, 5000, 'background GC');
+    await eventually(
+      async () => (await raw(api, 'GET', '/api/v1/namespaces/default/secrets/gc-bg-dep')).status === 404,
+      5000,
+      'background GC',
+    );
     const f = await raw(api, 'DELETE', '/api/v1/namespaces/default/configmaps/gc-fg', { propagationPolicy: 'Foreground' });
     expect(f.json.metadata.finalizers).toContain('foregroundDeletion');
-    await eventually(async () => (await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/gc-fg')).status === 404, 5000, 'foreground GC');
+    await eventually(
+      async () => (await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/gc-fg')).status === 404,
+      5000,
+      'foreground GC',
+    );
     expect((await raw(api, 'GET', '/api/v1/namespaces/default/secrets/gc-fg-dep')).status).toBe(404);
     await raw(api, 'DELETE', '/api/v1/namespaces/default/configmaps/gc-or', { propagationPolicy: 'Orphan' });
     await eventually(async () => (await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/gc-or')).status === 404, 5000, 'orphan GC');
@@ -394,14 +650,27 @@ describe('controllers', () => {
     expect(d.json.status.phase).toBe('Terminating');
     const refused = await raw(api, 'POST', '/api/v1/namespaces/doomed/configmaps', { metadata: { name: 'late' } });
     expect(refused.status).toBe(403);
-    await eventually(async () => (await raw(api, 'GET', '/api/v1/namespaces/doomed/configmaps/held')).json?.metadata?.deletionTimestamp, 5000, 'content deletion');
+    await eventually(
+      async () => (await raw(api, 'GET', '/api/v1/namespaces/doomed/configmaps/held')).json?.metadata?.deletionTimestamp,
+      5000,
+      'content deletion',
+    );
     expect((await raw(api, 'GET', '/api/v1/namespaces/doomed')).status).toBe(200);
-    await raw(api, 'PATCH', '/api/v1/namespaces/doomed/configmaps/held', { metadata: { finalizers: null } }, { 'Content-Type': 'application/merge-patch+json' });
+    await raw(
+      api,
+      'PATCH',
+      '/api/v1/namespaces/doomed/configmaps/held',
+      { metadata: { finalizers: null } },
+      { 'Content-Type': 'application/merge-patch+json' },
+    );
     await eventually(async () => (await raw(api, 'GET', '/api/v1/namespaces/doomed')).status === 404, 5000, 'namespace removal');
   });
 
   it('deletecollection deletes what the selector matches', async () => {
-    for (const n of ['dc1', 'dc2', 'dc3']) await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: n, labels: { dc: n === 'dc3' ? 'keep' : 'drop' } } });
+    for (const n of ['dc1', 'dc2', 'dc3'])
+      await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', {
+        metadata: { name: n, labels: { dc: n === 'dc3' ? 'keep' : 'drop' } },
+      });
     const r = await raw(api, 'DELETE', '/api/v1/namespaces/default/configmaps?labelSelector=dc%3Ddrop');
     expect(r.status).toBe(200);
     expect(r.json.kind).toBe('ConfigMapList');
@@ -414,26 +683,52 @@ describe('controllers', () => {
     const crd = parse(readFileSync(join(fixtures, 'widget-crd.yaml'), 'utf8').replaceAll('test.gantry.dev', 'doomed.gantry.dev'));
     expect((await raw(api, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status).toBe(201);
     const D = '/apis/doomed.gantry.dev/v1/namespaces/default/widgets';
-    expect((await raw(api, 'POST', D, { apiVersion: 'doomed.gantry.dev/v1', kind: 'Widget', metadata: { name: 'a' }, spec: { size: 'small' } })).status).toBe(201);
-    expect((await raw(api, 'POST', D, { apiVersion: 'doomed.gantry.dev/v1', kind: 'Widget', metadata: { name: 'held', finalizers: ['x/hold'] }, spec: { size: 'small' } })).status).toBe(201);
+    expect(
+      (await raw(api, 'POST', D, { apiVersion: 'doomed.gantry.dev/v1', kind: 'Widget', metadata: { name: 'a' }, spec: { size: 'small' } }))
+        .status,
+    ).toBe(201);
+    expect(
+      (
+        await raw(api, 'POST', D, {
+          apiVersion: 'doomed.gantry.dev/v1',
+          kind: 'Widget',
+          metadata: { name: 'held', finalizers: ['x/hold'] },
+          spec: { size: 'small' },
+        })
+      ).status,
+    ).toBe(201);
     const del = await raw(api, 'DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.doomed.gantry.dev');
     expect(del.json.metadata.deletionTimestamp).toBeTruthy();
     await eventually(async () => (await raw(api, 'GET', `${D}/a`)).status === 404, 5000, 'instance deletion');
     expect((await raw(api, 'GET', `${D}/held`)).json.metadata.deletionTimestamp).toBeTruthy();
     expect((await raw(api, 'GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.doomed.gantry.dev')).status).toBe(200);
     await raw(api, 'PATCH', `${D}/held`, { metadata: { finalizers: null } }, { 'Content-Type': 'application/merge-patch+json' });
-    await eventually(async () => (await raw(api, 'GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.doomed.gantry.dev')).status === 404, 5000, 'CRD removal');
+    await eventually(
+      async () =>
+        (await raw(api, 'GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.doomed.gantry.dev')).status === 404,
+      5000,
+      'CRD removal',
+    );
     expect((await raw(api, 'GET', '/apis/doomed.gantry.dev/v1')).status).toBe(404);
     expect((await raw(api, 'GET', D)).status).toBe(404);
   });
 
   it('custom resources appear in discovery and OpenAPI when their CRD is created', async () => {
-    const agg = await raw(api, 'GET', '/apis', undefined, { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' });
+    const agg = await raw(api, 'GET', '/apis', undefined, {
+      Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json',
+    });
     expect(agg.headers['content-type']).toBe('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
     const g = agg.json.items.find((i: { metadata: { name: string } }) => i.metadata.name === 'test.gantry.dev');
-    expect(g.versions[0].resources[0]).toMatchObject({ resource: 'widgets', scope: 'Namespaced', shortNames: ['wd'], categories: ['gantrytest'] });
+    expect(g.versions[0].resources[0]).toMatchObject({
+      resource: 'widgets',
+      scope: 'Namespaced',
+      shortNames: ['wd'],
+      categories: ['gantrytest'],
+    });
     expect(g.versions[0].resources[0].subresources.map((s: { subresource: string }) => s.subresource)).toEqual(['status', 'scale']);
-    const beta = await raw(api, 'GET', '/api', undefined, { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList' });
+    const beta = await raw(api, 'GET', '/api', undefined, {
+      Accept: 'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList',
+    });
     expect(beta.json.apiVersion).toBe('apidiscovery.k8s.io/v2beta1');
     const legacy = await raw(api, 'GET', '/apis/test.gantry.dev/v1');
     expect(legacy.json.resources.map((r: { name: string }) => r.name)).toEqual(['widgets', 'widgets/status', 'widgets/scale']);
@@ -441,13 +736,31 @@ describe('controllers', () => {
     const url = idx.json.paths['apis/test.gantry.dev/v1'].serverRelativeURL;
     expect(url).toMatch(/hash=/);
     const doc = await raw(api, 'GET', url);
-    expect(doc.json.paths['/apis/test.gantry.dev/v1/namespaces/{namespace}/widgets/{name}'].patch['x-kubernetes-group-version-kind']).toEqual({ group: 'test.gantry.dev', version: 'v1', kind: 'Widget' });
+    expect(
+      doc.json.paths['/apis/test.gantry.dev/v1/namespaces/{namespace}/widgets/{name}'].patch['x-kubernetes-group-version-kind'],
+    ).toEqual({ group: 'test.gantry.dev', version: 'v1', kind: 'Widget' });
   });
 
   it('client-node custom object calls work end to end', async () => {
-    const created = await custom.createNamespacedCustomObject({ group: 'test.gantry.dev', version: 'v1', namespace: 'default', plural: 'widgets', body: { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'cn' }, spec: { size: 'large' } } });
+    const created = await custom.createNamespacedCustomObject({
+      group: 'test.gantry.dev',
+      version: 'v1',
+      namespace: 'default',
+      plural: 'widgets',
+      body: { apiVersion: 'test.gantry.dev/v1', kind: 'Widget', metadata: { name: 'cn' }, spec: { size: 'large' } },
+    });
     expect(created.spec.replicas).toBe(1);
-    const patched = await custom.patchNamespacedCustomObjectStatus({ group: 'test.gantry.dev', version: 'v1', namespace: 'default', plural: 'widgets', name: 'cn', body: { status: { phase: 'Ready' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const patched = await custom.patchNamespacedCustomObjectStatus(
+      {
+        group: 'test.gantry.dev',
+        version: 'v1',
+        namespace: 'default',
+        plural: 'widgets',
+        name: 'cn',
+        body: { status: { phase: 'Ready' } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     expect(patched.status.phase).toBe('Ready');
   });
 });

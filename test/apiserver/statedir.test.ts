@@ -3,7 +3,19 @@
  * kubeconfig and the CA key: it is 0700 with 0600 files whatever the umask, an existing one
  * with looser modes is tightened, and what cannot be made private is refused with its code.
  */
-import { chownSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,7 +23,9 @@ import { startTestApiServer } from '../support/apiserver.js';
 import { raw } from './http.js';
 
 const roots: string[] = [];
-afterAll(() => { for (const d of roots) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of roots) rmSync(d, { recursive: true, force: true });
+});
 function scratch(): string {
   const d = mkdtempSync(join(tmpdir(), 'gantry-statedir-'));
   roots.push(d);
@@ -44,21 +58,31 @@ describe('state dir privacy', () => {
     try {
       const api = await startTestApiServer({ stateDir: dir });
       try {
-        const r = await raw(api, 'POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 's1' }, stringData: { password: SECRET } });
+        const r = await raw(api, 'POST', '/api/v1/namespaces/default/secrets', {
+          metadata: { name: 's1' },
+          stringData: { password: SECRET },
+        });
         expect(r.status, r.text).toBe(201);
         const journal = join(dir, 'journal.ndjson');
         await until(() => readFileSync(journal, 'utf8').includes(b64), 5000, 'the Secret in the journal');
         expectPrivate(dir);
-      } finally { await api.stop(); }
+      } finally {
+        await api.stop();
+      }
       expect(readFileSync(join(dir, 'store.json'), 'utf8')).toContain(b64);
       expectPrivate(dir);
-    } finally { process.umask(oldMask); }
+    } finally {
+      process.umask(oldMask);
+    }
   });
 
   it('an existing state dir with loose modes (an older emulator, a plain mkdir) is tightened and keeps its objects', async () => {
     const dir = join(scratch(), 'state');
     const first = await startTestApiServer({ stateDir: dir });
-    expect((await raw(first, 'POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'kept' }, stringData: { password: SECRET } })).status).toBe(201);
+    expect(
+      (await raw(first, 'POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'kept' }, stringData: { password: SECRET } }))
+        .status,
+    ).toBe(201);
     await first.stop();
     chmodSync(dir, 0o755);
     for (const f of readdirSync(dir)) chmodSync(join(dir, f), 0o644);
@@ -71,7 +95,9 @@ describe('state dir privacy', () => {
       const got = await raw(second, 'GET', '/api/v1/namespaces/default/secrets/kept');
       expect(got.status).toBe(200);
       expect(got.json.data.password).toBe(b64);
-    } finally { await second.stop(); }
+    } finally {
+      await second.stop();
+    }
   });
 
   it('refuses a state dir that belongs to another user (APISERVER_STATE_DIR_NOT_OWNED), writing nothing into it', async () => {
@@ -82,7 +108,11 @@ describe('state dir privacy', () => {
       chownSync(foreign, 65534, 65534);
     }
     const before = readdirSync(foreign);
-    await expect(startTestApiServer({ stateDir: foreign })).rejects.toMatchObject({ name: 'StateDirError', code: 'APISERVER_STATE_DIR_NOT_OWNED', exitCode: 2 });
+    await expect(startTestApiServer({ stateDir: foreign })).rejects.toMatchObject({
+      name: 'StateDirError',
+      code: 'APISERVER_STATE_DIR_NOT_OWNED',
+      exitCode: 2,
+    });
     expect(readdirSync(foreign)).toEqual(before);
     if (foreign !== '/') expect(mode(foreign).toString(8)).toBe('755'); // not ours to change
   });

@@ -4,12 +4,16 @@
  * straightforward definitions they replace: canonical JSON, JSON.stringify, structuredClone.
  */
 import { describe, expect, it } from 'vitest';
-import { canonicalEqual, canonicalJson, cloneData, jsonEqual, sameContent, sameObject } from '../../sandbox/apiserver/canonical.js';
-import { fieldsOf, fromFieldsV1, recordUpdate, SEP, toFieldsV1 } from '../../sandbox/apiserver/managedfields.js';
-import type { KObject } from '../../sandbox/apiserver/types.js';
+import { canonicalEqual, canonicalJson, cloneData, jsonEqual, sameContent, sameObject } from '../../apiserver/canonical.js';
+import { fieldsOf, fromFieldsV1, SEP, toFieldsV1 } from '../../apiserver/fieldsets.js';
+import { recordUpdate } from '../../apiserver/managedfields.js';
+import type { KObject } from '../../apiserver/types.js';
 
 const cm = (data: Record<string, string>, extra: Partial<KObject['metadata']> = {}): KObject => ({
-  apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default', ...extra }, data,
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name: 'c', namespace: 'default', ...extra },
+  data,
 });
 
 describe('no-op detection', () => {
@@ -25,7 +29,9 @@ describe('no-op detection', () => {
   });
 
   it('sees through resourceVersion and managedFields times, but not a manager change', () => {
-    const mf = (manager: string, time: string) => [{ manager, operation: 'Update' as const, apiVersion: 'v1', time, fieldsType: 'FieldsV1' as const, fieldsV1: { 'f:data': {} } }];
+    const mf = (manager: string, time: string) => [
+      { manager, operation: 'Update' as const, apiVersion: 'v1', time, fieldsType: 'FieldsV1' as const, fieldsV1: { 'f:data': {} } },
+    ];
     const a = cm({ k: 'v' }, { resourceVersion: '1', managedFields: mf('m', 't1') });
     expect(sameObject(a, cm({ k: 'v' }, { resourceVersion: '2', managedFields: mf('m', 't2') }))).toBe(true);
     expect(sameObject(a, cm({ k: 'v' }, { resourceVersion: '1', managedFields: mf('n', 't1') }))).toBe(false);
@@ -38,8 +44,19 @@ describe('no-op detection', () => {
 
   it('jsonEqual is JSON.stringify equality, key order included', () => {
     const pairs: [unknown, unknown][] = [
-      [{ a: 1, b: 2 }, { b: 2, a: 1 }], [{ a: 1, u: undefined }, { a: 1 }], [[1, undefined], [1, null]],
-      [{ a: [1, { b: 'c' }] }, { a: [1, { b: 'c' }] }], ['1', 1], [null, undefined], [{}, []],
+      [
+        { a: 1, b: 2 },
+        { b: 2, a: 1 },
+      ],
+      [{ a: 1, u: undefined }, { a: 1 }],
+      [
+        [1, undefined],
+        [1, null],
+      ],
+      [{ a: [1, { b: 'c' }] }, { a: [1, { b: 'c' }] }],
+      ['1', 1],
+      [null, undefined],
+      [{}, []],
     ];
     for (const [x, y] of pairs) expect(jsonEqual(x, y)).toBe(JSON.stringify(x) === JSON.stringify(y));
   });
@@ -82,7 +99,20 @@ describe('fieldsV1', () => {
   });
 
   it('rebuilds a client-sent fieldsV1 in canonical order even when its fields are untouched', () => {
-    const prev = cm({ a: '1', b: '2' }, { managedFields: [{ manager: 'client', operation: 'Update', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:b': {}, 'f:a': {} } } }] });
+    const prev = cm(
+      { a: '1', b: '2' },
+      {
+        managedFields: [
+          {
+            manager: 'client',
+            operation: 'Update',
+            apiVersion: 'v1',
+            fieldsType: 'FieldsV1',
+            fieldsV1: { 'f:data': { 'f:b': {}, 'f:a': {} } },
+          },
+        ],
+      },
+    );
     const next = { ...structuredClone(prev), metadata: { ...structuredClone(prev.metadata), labels: { l: 'x' } } };
     recordUpdate(prev, next, {}, 'other', 'v1', undefined, 'all');
     const client = next.metadata.managedFields?.find((e) => e.manager === 'client');
@@ -90,7 +120,12 @@ describe('fieldsV1', () => {
   });
 
   it('lists keyed items as k: members with their fields, atomic lists as one field', () => {
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'i' }], args: ['x'] } } as KObject;
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      spec: { containers: [{ name: 'c', image: 'i' }], args: ['x'] },
+    } as KObject;
     const fields = [...fieldsOf(pod, { mergeKeys: { containers: 'name' } }, 'all')];
     expect(fields).toEqual([
       ['f:spec', 'f:containers', 'k:{"name":"c"}'].join(SEP),

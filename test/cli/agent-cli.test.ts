@@ -18,7 +18,8 @@ describe('gantry agent usage', () => {
   it('lists the NATS TLS options in --help', () => {
     const r = agent('--help');
     expect(r.status).toBe(0);
-    for (const flag of ['--nats-ca', '--nats-cert', '--nats-key', '--nats-creds', '--nats-nkey', '--nats-token']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--nats-ca', '--nats-cert', '--nats-key', '--nats-creds', '--nats-nkey', '--nats-token'])
+      expect(r.stdout).toContain(flag);
   });
 
   describe('cache directory', () => {
@@ -26,12 +27,20 @@ describe('gantry agent usage', () => {
     afterAll(() => rmSync(root, { recursive: true, force: true }));
     // a kubeconfig that parses; the agent must refuse before it ever dials it
     const kubeconfig = join(root, 'kubeconfig');
-    writeFileSync(kubeconfig, [
-      'apiVersion: v1', 'kind: Config', 'current-context: c',
-      'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
-      'users: [{name: u, user: {token: t}}]', 'contexts: [{name: c, context: {cluster: c, user: u}}]', '',
-    ].join('\n'));
-    const start = (cacheDir: string) => agent('--kubeconfig', kubeconfig, '--node', 'n1', '--nats', 'nats://127.0.0.1:1', '--cache-dir', cacheDir);
+    writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: c',
+        'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: c, context: {cluster: c, user: u}}]',
+        '',
+      ].join('\n'),
+    );
+    const start = (cacheDir: string) =>
+      agent('--kubeconfig', kubeconfig, '--node', 'n1', '--nats', 'nats://127.0.0.1:1', '--cache-dir', cacheDir);
 
     it('refuses a cache directory writable by group or others (CACHE_DIR_UNSAFE, exit 2) and reads nothing from it', () => {
       const dir = join(root, 'open');

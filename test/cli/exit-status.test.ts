@@ -26,7 +26,10 @@ describe('exit statuses come from typed errors, mapped only in cli/', () => {
     writeFileSync(bad, 'apiVersion: v1\nkind: Config\nclusters: []\n');
     expect(await thrown(() => loadKubeConfig({ kubeconfigPath: bad }))).toMatchObject({ code: 'KUBECONFIG_INVALID', name: 'UsageError' });
     expect(await thrown(() => parseListenAddr('host:'))).toMatchObject({ code: 'BAD_LISTEN_ADDR' });
-    expect(await thrown(() => startAgent({ node: '', natsUrl: 'nats://x' } as any))).toMatchObject({ code: 'AGENT_NO_NODE', name: 'UsageError' });
+    expect(await thrown(() => startAgent({ node: '', natsUrl: 'nats://x' } as any))).toMatchObject({
+      code: 'AGENT_NO_NODE',
+      name: 'UsageError',
+    });
     expect(exitStatus(missing)).toBe(2);
     expect(exitStatus(new GantryError('CRDS_MISSING', 'x'))).toBe(1);
     expect(exitStatus(Object.assign(new Error('cli'), { exitCode: 1 }))).toBe(1);

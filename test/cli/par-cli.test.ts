@@ -26,7 +26,8 @@ const arm = new Uint8Array(randomBytes(7_000));
 let issuerKey = '';
 
 beforeAll(() => {
-  if (!existsSync(join(packageRoot(), 'dist', 'cli', 'main.js'))) throw new Error('dist/ is not built: run `npm run build` (npm test does)');
+  if (!existsSync(join(packageRoot(), 'dist', 'cli', 'main.js')))
+    throw new Error('dist/ is not built: run `npm run build` (npm test does)');
   writeFileSync(f('linux.so'), linux);
   writeFileSync(f('arm.so'), arm);
   const issuerSeed = generateSeed('account');
@@ -71,15 +72,47 @@ describe('gantry keys', () => {
 describe('gantry par', () => {
   it.each(['zip', 'tar', 'tar.gz'])('create (%s) → inspect --json → verify --json', (format) => {
     const out = `kv-${format}.par`;
-    const c = gantry('par', 'create', '--name', 'KV', '--vendor', 'Acme', '--capid', 'wascap:keyvalue', '--version', '1.0.0', '--revision', '4',
-      '--issuer', 'issuer.nk', '--subject', 'service.nk', '--binary', 'x86_64-linux=linux.so', '--binary', 'aarch64-linux=arm.so', '--format', format, '-o', out);
+    const c = gantry(
+      'par',
+      'create',
+      '--name',
+      'KV',
+      '--vendor',
+      'Acme',
+      '--capid',
+      'wascap:keyvalue',
+      '--version',
+      '1.0.0',
+      '--revision',
+      '4',
+      '--issuer',
+      'issuer.nk',
+      '--subject',
+      'service.nk',
+      '--binary',
+      'x86_64-linux=linux.so',
+      '--binary',
+      'aarch64-linux=arm.so',
+      '--format',
+      format,
+      '-o',
+      out,
+    );
     expect(c.status, c.stderr).toBe(0);
     const i = gantry('par', 'inspect', out, '--json');
     expect(i.status).toBe(0);
     const info = JSON.parse(i.stdout);
     expect(info).toMatchObject({
-      format, issuer: issuerKey, subject: publicKeyFromSeed(readFileSync(f('service.nk'), 'utf8')),
-      name: 'KV', vendor: 'Acme', capid: 'wascap:keyvalue', version: '1.0.0', revision: 4, expires: null, signature: 'valid',
+      format,
+      issuer: issuerKey,
+      subject: publicKeyFromSeed(readFileSync(f('service.nk'), 'utf8')),
+      name: 'KV',
+      vendor: 'Acme',
+      capid: 'wascap:keyvalue',
+      version: '1.0.0',
+      revision: 4,
+      expires: null,
+      signature: 'valid',
     });
     expect(typeof info.issuedAt).toBe('number');
     expect(info.targets['x86_64-linux']).toMatchObject({ sha256: sha(linux), size: linux.length });
@@ -92,7 +125,22 @@ describe('gantry par', () => {
   });
 
   it('without --subject a service seed is generated next to the output and reused', () => {
-    const c = gantry('par', 'create', '--name', 'A', '--vendor', 'V', '--issuer', 'issuer.nk', '--binary', 'x86_64-linux=linux.so', '--expires', '30d', '-o', 'auto.par');
+    const c = gantry(
+      'par',
+      'create',
+      '--name',
+      'A',
+      '--vendor',
+      'V',
+      '--issuer',
+      'issuer.nk',
+      '--binary',
+      'x86_64-linux=linux.so',
+      '--expires',
+      '30d',
+      '-o',
+      'auto.par',
+    );
     expect(c.status, c.stderr).toBe(0);
     const subject = publicKeyFromSeed(readFileSync(f('auto.service.nk'), 'utf8'));
     expect(statSync(f('auto.service.nk')).mode & 0o777).toBe(0o600);
@@ -104,13 +152,31 @@ describe('gantry par', () => {
   });
 
   it('insert adds a target, re-signs, and keeps the other target valid', () => {
-    gantry('par', 'create', '--name', 'I', '--vendor', 'V', '--issuer', 'issuer.nk', '--subject', 'service.nk', '--binary', 'x86_64-linux=linux.so', '-o', 'ins.tar');
+    gantry(
+      'par',
+      'create',
+      '--name',
+      'I',
+      '--vendor',
+      'V',
+      '--issuer',
+      'issuer.nk',
+      '--subject',
+      'service.nk',
+      '--binary',
+      'x86_64-linux=linux.so',
+      '-o',
+      'ins.tar',
+    );
     const r = gantry('par', 'insert', 'ins.tar', '--binary', 'aarch64-linux=arm.so', '--issuer', 'issuer.nk');
     expect(r.status, r.stderr).toBe(0);
     const v = JSON.parse(gantry('par', 'verify', 'ins.tar', '--json').stdout);
     expect(v.valid).toBe(true);
     expect(v.format).toBe('tar');
-    expect(v.targets).toEqual({ 'aarch64-linux': { sha256: sha(arm), size: arm.length }, 'x86_64-linux': { sha256: sha(linux), size: linux.length } });
+    expect(v.targets).toEqual({
+      'aarch64-linux': { sha256: sha(arm), size: arm.length },
+      'x86_64-linux': { sha256: sha(linux), size: linux.length },
+    });
     const one = gantry('par', 'verify', 'ins.tar', '--target', 'aarch64-linux');
     expect(one.status).toBe(0);
     expect(one.stdout).toMatch(/VALID/);
@@ -118,7 +184,24 @@ describe('gantry par', () => {
 
   it('verify exits 1 with the code for an untrusted issuer and a tampered archive', () => {
     // its own archive, not one an earlier test left behind
-    const made = gantry('par', 'create', '--name', 'KV', '--vendor', 'Acme', '--issuer', 'issuer.nk', '--subject', 'service.nk', '--binary', 'x86_64-linux=linux.so', '--format', 'tar', '-o', 'verify-me.par');
+    const made = gantry(
+      'par',
+      'create',
+      '--name',
+      'KV',
+      '--vendor',
+      'Acme',
+      '--issuer',
+      'issuer.nk',
+      '--subject',
+      'service.nk',
+      '--binary',
+      'x86_64-linux=linux.so',
+      '--format',
+      'tar',
+      '-o',
+      'verify-me.par',
+    );
     expect(made.status, made.stderr).toBe(0);
     const other = gantry('keys', 'generate', '--type', 'account').stdout.split('\n')[0];
     const u = gantry('par', 'verify', 'verify-me.par', '--issuer', other, '--json');
@@ -151,15 +234,66 @@ describe('gantry par', () => {
     expect(gantry('par', 'verify', 'kv-zip.par', '--issuer', 'not-a-key').status).toBe(2);
     expect(gantry('par', 'verify', 'kv-zip.par', '--issuer', publicKeyFromSeed(readFileSync(f('service.nk'), 'utf8'))).status).toBe(2);
     expect(gantry('par', 'verify', 'kv-zip.par', '--target', 'x86_64-plan9').status).toBe(2);
-    expect(gantry('par', 'create', '--name', 'x', '--vendor', 'v', '--issuer', 'issuer.nk', '--binary', 'nonsense', '-o', 'u.par').status).toBe(2);
-    expect(gantry('par', 'create', '--name', 'x', '--vendor', 'v', '--issuer', 'issuer.nk', '--binary', 'x86_64-linux=linux.so', '--format', 'rar', '-o', 'u.par').status).toBe(2);
-    expect(gantry('par', 'create', '--name', 'x', '--vendor', 'v', '--issuer', 'issuer.nk', '--binary', 'x86_64-linux=linux.so', '--expires', 'soon', '-o', 'u.par').status).toBe(2);
+    expect(
+      gantry('par', 'create', '--name', 'x', '--vendor', 'v', '--issuer', 'issuer.nk', '--binary', 'nonsense', '-o', 'u.par').status,
+    ).toBe(2);
+    expect(
+      gantry(
+        'par',
+        'create',
+        '--name',
+        'x',
+        '--vendor',
+        'v',
+        '--issuer',
+        'issuer.nk',
+        '--binary',
+        'x86_64-linux=linux.so',
+        '--format',
+        'rar',
+        '-o',
+        'u.par',
+      ).status,
+    ).toBe(2);
+    expect(
+      gantry(
+        'par',
+        'create',
+        '--name',
+        'x',
+        '--vendor',
+        'v',
+        '--issuer',
+        'issuer.nk',
+        '--binary',
+        'x86_64-linux=linux.so',
+        '--expires',
+        'soon',
+        '-o',
+        'u.par',
+      ).status,
+    ).toBe(2);
     expect(gantry('par', 'create', '--name', 'x', '--vendor', 'v').status).toBe(2);
     expect(existsSync(f('u.par'))).toBe(false);
   });
 
   it('create with a service seed as issuer fails (1) and writes nothing', () => {
-    const r = gantry('par', 'create', '--name', 'x', '--vendor', 'v', '--issuer', 'service.nk', '--subject', 'service.nk', '--binary', 'x86_64-linux=linux.so', '-o', 'w.par');
+    const r = gantry(
+      'par',
+      'create',
+      '--name',
+      'x',
+      '--vendor',
+      'v',
+      '--issuer',
+      'service.nk',
+      '--subject',
+      'service.nk',
+      '--binary',
+      'x86_64-linux=linux.so',
+      '-o',
+      'w.par',
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/account seed/);
     expect(existsSync(f('w.par'))).toBe(false);
@@ -167,8 +301,23 @@ describe('gantry par', () => {
 
   it('verifies the real upstream archive', () => {
     const fakepay = join(packageRoot(), 'test', 'conformance', 'wascap', 'par', 'fakepay.par.gz');
-    const r = gantry('par', 'verify', fakepay, '--issuer', 'ABNLQZLJFBAWP4KJR63PYCA4Y655OZOOHTGRW6FNFGEVUE5RN4PO2RXR', '--target', 'x86_64-linux', '--json');
+    const r = gantry(
+      'par',
+      'verify',
+      fakepay,
+      '--issuer',
+      'ABNLQZLJFBAWP4KJR63PYCA4Y655OZOOHTGRW6FNFGEVUE5RN4PO2RXR',
+      '--target',
+      'x86_64-linux',
+      '--json',
+    );
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ valid: true, format: 'tar.gz', name: 'Fake Payments', capid: 'examples:payments', revision: 1 });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      valid: true,
+      format: 'tar.gz',
+      name: 'Fake Payments',
+      capid: 'examples:payments',
+      revision: 1,
+    });
   });
 });

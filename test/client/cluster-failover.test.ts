@@ -20,10 +20,16 @@ let nc: NatsConnection;
 beforeAll(async () => {
   buildProviders();
   cluster = await startMembraneNatsCluster(3);
-  for (const [provider, lib, capid] of [['echo-c', 'echo', 'gantry:echo'], ['faulty-c', 'faulty', 'gantry:faulty']]) {
+  for (const [provider, lib, capid] of [
+    ['echo-c', 'echo', 'gantry:echo'],
+    ['faulty-c', 'faulty', 'gantry:faulty'],
+  ]) {
     const instance = `${provider}-0`;
     await makeHost(cluster.urls[0], {
-      provider, instance, libraryPath: providerLib(lib), expectedCapid: capid,
+      provider,
+      instance,
+      libraryPath: providerLib(lib),
+      expectedCapid: capid,
       nats: { servers: cluster.urls.join(','), credsFile: cluster.hostCreds({ namespace: NS, provider, instance, capid }) },
     }).start();
   }
@@ -54,7 +60,8 @@ async function inFlightOnServer(): Promise<void> {
   await nc.flush();
 }
 
-const echo = (data: string) => callProvider(nc, { namespace: NS, provider: 'echo-c', op: 'Echo', data, timeoutMs: 15_000, retry: { retries: 50 } });
+const echo = (data: string) =>
+  callProvider(nc, { namespace: NS, provider: 'echo-c', op: 'Echo', data, timeoutMs: 15_000, retry: { retries: 50 } });
 
 it('a call in flight on a lost server fails at once with CONNECTION_LOST, and the next call goes through another server', async () => {
   expect(text((await echo('before')).reply)).toBe('before');
@@ -74,7 +81,7 @@ it('a call in flight on a lost server fails at once with CONNECTION_LOST, and th
   await cluster.restart(on);
 });
 
-it('calls resume while each server in turn is killed (the host\'s own server included)', async () => {
+it("calls resume while each server in turn is killed (the host's own server included)", async () => {
   for (let i = 0; i < cluster.urls.length; i++) {
     await cluster.kill(i);
     const r = await echo(`with server ${i} down`);
@@ -88,7 +95,15 @@ it('a caller that does not retry on connection loss gets CONNECTION_LOST after o
   // server nc is on, calls get NO_RESPONDERS (retried, and counted as attempts); wait for it
   await callProvider(nc, { namespace: NS, provider: 'faulty-c', op: 'Ok', timeoutMs: 15_000, retry: { retries: 50 } });
   const on = serverOf(nc);
-  const inFlight = callError(callProvider(nc, { namespace: NS, provider: 'faulty-c', op: 'Hang', timeoutMs: 20_000, retry: { retries: 5, onConnectionLoss: false } }));
+  const inFlight = callError(
+    callProvider(nc, {
+      namespace: NS,
+      provider: 'faulty-c',
+      op: 'Hang',
+      timeoutMs: 20_000,
+      retry: { retries: 5, onConnectionLoss: false },
+    }),
+  );
   await inFlightOnServer();
   await cluster.kill(on);
   const err = await inFlight;
@@ -98,19 +113,50 @@ it('a caller that does not retry on connection loss gets CONNECTION_LOST after o
 
 function gantry(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [gantryBin(), ...args], { timeout: 30_000 }, (e, out, err) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }));
+    execFile(process.execPath, [gantryBin(), ...args], { timeout: 30_000 }, (e, out, err) =>
+      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err }),
+    );
   });
 }
 
 it('gantry call takes every server of the cluster and --retries: it answers with one server down, and refuses a bad --retries', async () => {
   await cluster.kill(0);
   try {
-    const r = await gantry(['call', '-n', NS, 'echo-c', 'Echo', '--data', 'cli', '--nats', cluster.urls.join(','), '--creds', cluster.adminCreds, '--retries', '20', '--timeout', '15000', '--json']);
+    const r = await gantry([
+      'call',
+      '-n',
+      NS,
+      'echo-c',
+      'Echo',
+      '--data',
+      'cli',
+      '--nats',
+      cluster.urls.join(','),
+      '--creds',
+      cluster.adminCreds,
+      '--retries',
+      '20',
+      '--timeout',
+      '15000',
+      '--json',
+    ]);
     expect([r.code, JSON.parse(r.out).reply], r.err).toEqual([0, 'cli']);
   } finally {
     await cluster.restart(0);
   }
-  const bad = await gantry(['call', '-n', NS, 'echo-c', 'Echo', '--nats', cluster.urls.join(','), '--creds', cluster.adminCreds, '--retries', 'many']);
+  const bad = await gantry([
+    'call',
+    '-n',
+    NS,
+    'echo-c',
+    'Echo',
+    '--nats',
+    cluster.urls.join(','),
+    '--creds',
+    cluster.adminCreds,
+    '--retries',
+    'many',
+  ]);
   expect(bad.code).toBe(2);
   expect(bad.err).toMatch(/--retries must be a whole number/);
 });

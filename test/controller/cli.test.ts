@@ -40,7 +40,15 @@ describe('gantry controller', () => {
     const d = await gantry(['controller', '--kubeconfig', '/nonexistent/kubeconfig']);
     expect(d.code).toBe(2);
     expect(d.stderr).toContain('/nonexistent/kubeconfig does not exist');
-    const e = await gantry(['controller', '--kubeconfig', c.controllerKubeconfigPath, '--leader-elect-lease-duration', '5s', '--leader-elect-renew-deadline', '10s']);
+    const e = await gantry([
+      'controller',
+      '--kubeconfig',
+      c.controllerKubeconfigPath,
+      '--leader-elect-lease-duration',
+      '5s',
+      '--leader-elect-renew-deadline',
+      '10s',
+    ]);
     expect(e.code).toBe(2);
     expect(e.stderr).toContain('--leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period');
     // checked before the API is asked anything: this server has no CRDs, which would exit 1
@@ -59,17 +67,36 @@ describe('gantry controller', () => {
   });
 
   it('serves /healthz, /readyz and /metrics, becomes leader, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [gantryBin(), 'controller', '--kubeconfig', c.controllerKubeconfigPath, '--metrics-addr', '127.0.0.1:0', '--leader-elect-lease-duration', '7s', '--leader-elect-renew-deadline', '5s'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        gantryBin(),
+        'controller',
+        '--kubeconfig',
+        c.controllerKubeconfigPath,
+        '--metrics-addr',
+        '127.0.0.1:0',
+        '--leader-elect-lease-duration',
+        '7s',
+        '--leader-elect-renew-deadline',
+        '5s',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     try {
       const url = await waitFor('metrics address', async () => /metrics (http:\/\/\S+)\/metrics/.exec(stderr)?.[1], 20_000);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
-      const text = await waitFor('leader', async () => {
-        const t = await (await fetch(`${url}/metrics`)).text();
-        return /^gantry_controller_is_leader 1$/m.test(t) && t;
-      }, 10_000);
+      const text = await waitFor(
+        'leader',
+        async () => {
+          const t = await (await fetch(`${url}/metrics`)).text();
+          return /^gantry_controller_is_leader 1$/m.test(t) && t;
+        },
+        10_000,
+      );
       expect(text).toContain('gantry_controller_placements_total');
       expect(text).toContain('gantry_controller_reconcile_duration_seconds');
       // leader election went through the counted client

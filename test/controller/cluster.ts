@@ -39,7 +39,12 @@ export interface Cluster {
   ref(repo: string): string;
   /** Creates a small signed archive (one tiny "binary" per target) and pushes it; returns its manifest digest. */
   publish(repo: string, opts: PublishOptions): Promise<string>;
-  addNode(name: string, arch: string, os?: string, extra?: { taints?: any[]; labels?: Record<string, string>; unschedulable?: boolean; ready?: boolean; agent?: boolean }): Promise<void>;
+  addNode(
+    name: string,
+    arch: string,
+    os?: string,
+    extra?: { taints?: any[]; labels?: Record<string, string>; unschedulable?: boolean; ready?: boolean; agent?: boolean },
+  ): Promise<void>;
   heartbeat(node: string, at?: Date): Promise<void>;
   patchNode(name: string, patch: unknown): Promise<void>;
   deleteNode(name: string): Promise<void>;
@@ -59,7 +64,14 @@ export const fastLeader = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryP
 
 /** A controller on this cluster, trusting its issuer and its plain-HTTP registry. */
 export function startClusterController(c: Cluster, extra: Partial<ControllerOptions> = {}): Promise<RunningController> {
-  return startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, ...extra });
+  return startController({
+    kubeConfig: c.api.kc,
+    namespace: NS,
+    trustedIssuers: [c.issuer],
+    plainHttpRegistries: [c.registry.host],
+    leaderElection: fastLeader,
+    ...extra,
+  });
 }
 
 /** Stops what a test started, in order, skipping what never started. */
@@ -92,7 +104,8 @@ export async function startCluster(opts: { ground?: ApiGround } = {}): Promise<C
   });
   const issuerSeed = generateSeed('account');
   const client = new KubeClient(api.kc);
-  for (const crd of [providerCrd(), providerInstanceCrd()]) await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  for (const crd of [providerCrd(), providerInstanceCrd()])
+    await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   for (const ns of [NS, APP]) {
     try {
       await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -116,7 +129,16 @@ export async function startCluster(opts: { ground?: ApiGround } = {}): Promise<C
     async publish(repo, o) {
       const binaries: Record<string, Uint8Array> = {};
       for (const t of o.targets) binaries[t] = new TextEncoder().encode(`${repo} ${t} revision ${o.revision}`);
-      const bytes = await createPar({ name: repo.split('/').pop()!, vendor: 'gantry-test', capid: o.capid, version: `1.${o.revision}.0`, revision: o.revision, issuerSeed: o.issuerSeed ?? issuerSeed, subjectSeed, binaries });
+      const bytes = await createPar({
+        name: repo.split('/').pop()!,
+        vendor: 'gantry-test',
+        capid: o.capid,
+        version: `1.${o.revision}.0`,
+        revision: o.revision,
+        issuerSeed: o.issuerSeed ?? issuerSeed,
+        subjectSeed,
+        binaries,
+      });
       return (await openArchiveStore(c.ref(repo), { plainHttpRegistries: [registry.host] }).push(bytes)).digest;
     },
     async addNode(name, arch, os = 'linux', extra = {}) {
@@ -126,7 +148,9 @@ export async function startCluster(opts: { ground?: ApiGround } = {}): Promise<C
         metadata: { name, labels: { 'kubernetes.io/arch': arch, 'kubernetes.io/os': os, 'kubernetes.io/hostname': name, ...extra.labels } },
         spec: { unschedulable: extra.unschedulable, taints: extra.taints },
       });
-      await client.mergePatch(`/api/v1/nodes/${name}/status`, { status: { conditions: [{ type: 'Ready', status: extra.ready === false ? 'False' : 'True', reason: 'KubeletReady' }] } });
+      await client.mergePatch(`/api/v1/nodes/${name}/status`, {
+        status: { conditions: [{ type: 'Ready', status: extra.ready === false ? 'False' : 'True', reason: 'KubeletReady' }] },
+      });
       if (extra.agent !== false) await c.heartbeat(name);
     },
     async heartbeat(node, at = new Date()) {
@@ -151,10 +175,14 @@ export async function startCluster(opts: { ground?: ApiGround } = {}): Promise<C
       await client.delete(`/api/v1/nodes/${name}`);
     },
     async setNodeReady(name, ready) {
-      await client.mergePatch(`/api/v1/nodes/${name}/status`, { status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: 'Test' }] } });
+      await client.mergePatch(`/api/v1/nodes/${name}/status`, {
+        status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', reason: 'Test' }] },
+      });
     },
     async instances(provider) {
-      const l = await client.list(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances`, { labelSelector: `gantry.dev/provider=${provider}` });
+      const l = await client.list(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances`, {
+        labelSelector: `gantry.dev/provider=${provider}`,
+      });
       return l.items.filter((i: any) => !i.metadata.deletionTimestamp);
     },
     provider: (name) => client.get(pPath(name)),
@@ -168,7 +196,9 @@ export async function startCluster(opts: { ground?: ApiGround } = {}): Promise<C
       let n = 0;
       for (const i of await c.instances(provider)) {
         if (i.status?.phase === 'Running') continue;
-        await client.mergePatch(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances/${i.metadata.name}/status`, { status: { phase: 'Running', restartCount: 0 } });
+        await client.mergePatch(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances/${i.metadata.name}/status`, {
+          status: { phase: 'Running', restartCount: 0 },
+        });
         n++;
       }
       return n;

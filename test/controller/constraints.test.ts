@@ -21,7 +21,13 @@ describe('taints, nodeSelector, cordon, Daemon mode and kubectl scale', () => {
     await c.addNode('plain-2', 'arm64', 'linux', { labels: { zone: 'b' } });
     await c.addNode('gpu-1', 'amd64', 'linux', { labels: { zone: 'a' }, taints: [{ key: 'gpu', value: 'true', effect: 'NoSchedule' }] });
     await c.addNode('noagent-1', 'amd64', 'linux', { labels: { zone: 'a' }, agent: false });
-    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+    ctl = await startController({
+      kubeConfig: c.controllerKc,
+      namespace: NS,
+      trustedIssuers: [c.issuer],
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+    });
   }, 30_000);
   afterAll(async () => {
     await ctl?.stop();
@@ -30,8 +36,17 @@ describe('taints, nodeSelector, cordon, Daemon mode and kubectl scale', () => {
 
   it('skips tainted nodes unless tolerated, and honours nodeSelector', async () => {
     await c.applyProvider('plain', { archive: { ref }, replicas: 3 });
-    await c.applyProvider('tolerant', { archive: { ref }, replicas: 3, tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule' }] });
-    await c.applyProvider('zoned', { archive: { ref }, replicas: 3, nodeSelector: { zone: 'a' }, tolerations: [{ key: 'gpu', operator: 'Exists' }] });
+    await c.applyProvider('tolerant', {
+      archive: { ref },
+      replicas: 3,
+      tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule' }],
+    });
+    await c.applyProvider('zoned', {
+      archive: { ref },
+      replicas: 3,
+      nodeSelector: { zone: 'a' },
+      tolerations: [{ key: 'gpu', operator: 'Exists' }],
+    });
     await waitFor('plain on 2 nodes', async () => (await nodesOf(c, 'plain')).length === 2);
     expect(await nodesOf(c, 'plain')).toEqual(['plain-1', 'plain-2']);
     await waitFor('tolerant on 3 nodes', async () => (await nodesOf(c, 'tolerant')).length === 3);
@@ -52,7 +67,10 @@ describe('taints, nodeSelector, cordon, Daemon mode and kubectl scale', () => {
   it('does not place on a cordoned node, and keeps what already runs there', async () => {
     await c.patchNode('plain-2', { spec: { unschedulable: true } });
     await c.applyProvider('after-cordon', { archive: { ref }, replicas: 2 });
-    await waitFor('after-cordon placed', async () => (await nodesOf(c, 'after-cordon')).length === 1 && (await c.provider('after-cordon')).status?.replicas === 1);
+    await waitFor(
+      'after-cordon placed',
+      async () => (await nodesOf(c, 'after-cordon')).length === 1 && (await c.provider('after-cordon')).status?.replicas === 1,
+    );
     expect(await nodesOf(c, 'after-cordon')).toEqual(['plain-1']);
     expect(await nodesOf(c, 'plain')).toEqual(['plain-1', 'plain-2']);
     await c.patchNode('plain-2', { spec: { unschedulable: null } });
@@ -70,7 +88,8 @@ describe('taints, nodeSelector, cordon, Daemon mode and kubectl scale', () => {
   it('kubectl scale provider/x --replicas=N scales up and down through the scale subresource', async () => {
     await c.applyProvider('scaled', { archive: { ref }, replicas: 1 });
     await waitFor('1 instance', async () => (await c.instances('scaled')).length === 1);
-    const kubectl = async (...args: string[]) => (await run('kubectl', ['--kubeconfig', c.api.kubeconfigPath, '-n', APP, ...args], { timeout: 30_000 })).stdout;
+    const kubectl = async (...args: string[]) =>
+      (await run('kubectl', ['--kubeconfig', c.api.kubeconfigPath, '-n', APP, ...args], { timeout: 30_000 })).stdout;
     expect(await kubectl('scale', 'provider/scaled', '--replicas=3')).toContain('scaled');
     await waitFor('3 instances', async () => (await c.instances('scaled')).length === 3);
     expect(new Set(await nodesOf(c, 'scaled')).size).toBe(3);

@@ -9,7 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningController } from '../../controller/index.js';
 import { startCluster, startClusterController, waitFor, type Cluster } from './cluster.js';
 
-const nodesOf = async (c: Cluster, p: string) => (await c.instances(p)).map((i) => i.spec.nodeName).sort().join();
+const nodesOf = async (c: Cluster, p: string) =>
+  (await c.instances(p))
+    .map((i) => i.spec.nodeName)
+    .sort()
+    .join();
 
 describe('Daemon mode when a node stops qualifying', () => {
   let c: Cluster;
@@ -45,7 +49,10 @@ describe('Daemon mode when a node stops qualifying', () => {
       return p.status?.desiredReplicas === 1 && p;
     });
     expect(p.status.desiredReplicas).toBe(1);
-    const removed = (await c.events('edge')).filter((e) => e.reason === 'InstancesReplaced').map((e) => e.message).join(' ');
+    const removed = (await c.events('edge'))
+      .filter((e) => e.reason === 'InstancesReplaced')
+      .map((e) => e.message)
+      .join(' ');
     for (const n of ['e1', 'e2', 'e3']) expect(removed).toContain(`${n}: NodeIneligible`);
     // none of these changes evicts anything: the Spread Provider still runs on all four
     expect(await nodesOf(c, 'spread')).toBe('e1,e2,e3,e4');

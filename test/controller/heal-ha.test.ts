@@ -15,7 +15,15 @@ describe('heal and high availability', () => {
   let beat: NodeJS.Timeout;
 
   const start = (identity: string) =>
-    startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, agentLeaseGraceMs: GRACE_MS, identity }).then((x) => {
+    startController({
+      kubeConfig: c.controllerKc,
+      namespace: NS,
+      trustedIssuers: [c.issuer],
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+      agentLeaseGraceMs: GRACE_MS,
+      identity,
+    }).then((x) => {
       controllers.push(x);
       return x;
     });
@@ -83,10 +91,15 @@ describe('heal and high availability', () => {
     alive.delete(lostNode);
     const t0 = Date.now();
     await c.deleteNode(lostNode);
-    await waitFor('replacement for deleted node', async () => {
-      const l = await c.instances('healme');
-      return l.length === 2 && l.every((i) => i.spec.nodeName !== lostNode);
-    }, GRACE_MS + 5000, 50);
+    await waitFor(
+      'replacement for deleted node',
+      async () => {
+        const l = await c.instances('healme');
+        return l.length === 2 && l.every((i) => i.spec.nodeName !== lostNode);
+      },
+      GRACE_MS + 5000,
+      50,
+    );
     expect(Date.now() - t0).toBeLessThan(GRACE_MS + 5000);
     await c.markRunning('healme');
     // agent loss: the lease stops being renewed
@@ -94,29 +107,48 @@ describe('heal and high availability', () => {
     const agentNode = cur[0].spec.nodeName;
     alive.delete(agentNode);
     const t1 = Date.now();
-    await waitFor('replacement for lost agent', async () => {
-      const l = await c.instances('healme');
-      return l.length === 2 && l.every((i) => i.spec.nodeName !== agentNode);
-    }, GRACE_MS + 5000, 50);
+    await waitFor(
+      'replacement for lost agent',
+      async () => {
+        const l = await c.instances('healme');
+        return l.length === 2 && l.every((i) => i.spec.nodeName !== agentNode);
+      },
+      GRACE_MS + 5000,
+      50,
+    );
     expect(Date.now() - t1).toBeLessThan(GRACE_MS + 5000);
-    const ev = await waitFor('InstancesReplaced event', async () => (await c.events('healme')).find((e) => e.reason === 'InstancesReplaced'));
+    const ev = await waitFor('InstancesReplaced event', async () =>
+      (await c.events('healme')).find((e) => e.reason === 'InstancesReplaced'),
+    );
     expect(ev.message).toMatch(/NodeDeleted|AgentLost/);
     // NotReady node
     await c.markRunning('healme');
     const nr = (await c.instances('healme'))[0].spec.nodeName;
     await c.setNodeReady(nr, false);
-    await waitFor('replacement for NotReady node', async () => {
-      const l = await c.instances('healme');
-      return l.length === 2 && l.every((i) => i.spec.nodeName !== nr);
-    }, 5000, 50);
+    await waitFor(
+      'replacement for NotReady node',
+      async () => {
+        const l = await c.instances('healme');
+        return l.length === 2 && l.every((i) => i.spec.nodeName !== nr);
+      },
+      5000,
+      50,
+    );
     await c.setNodeReady(nr, true);
     // a failed instance is replaced
     const failed = (await c.instances('healme'))[0];
-    await c.client.mergePatch(`/apis/gantry.dev/v1alpha1/namespaces/apps/providerinstances/${failed.metadata.name}/status`, { status: { phase: 'Failed', restartCount: 5, reason: 'CrashLoop' } });
-    const replaced = await waitFor('failed one replaced', async () => {
-      const l = await c.instances('healme');
-      return l.length === 2 && !l.some((i) => i.metadata.name === failed.metadata.name) && l;
-    }, 5000, 50);
+    await c.client.mergePatch(`/apis/gantry.dev/v1alpha1/namespaces/apps/providerinstances/${failed.metadata.name}/status`, {
+      status: { phase: 'Failed', restartCount: 5, reason: 'CrashLoop' },
+    });
+    const replaced = await waitFor(
+      'failed one replaced',
+      async () => {
+        const l = await c.instances('healme');
+        return l.length === 2 && !l.some((i) => i.metadata.name === failed.metadata.name) && l;
+      },
+      5000,
+      50,
+    );
     // the replacement keeps away from the node that just failed it
     expect(replaced.map((i: any) => i.spec.nodeName)).not.toContain(failed.spec.nodeName);
     await ctl.stop();
@@ -140,11 +172,16 @@ describe('heal and high availability', () => {
     await waitFor('b takes over', async () => b.isLeader(), 20_000, 50);
     expect(Date.now() - killedAt).toBeLessThan(20_000);
     // agents keep starting what is placed; the rollout must finish under b
-    await waitFor('rollout converges under b', async () => {
-      await c.markRunning('ha');
-      const l = await c.instances('ha');
-      return l.length === 3 && l.every((i) => i.spec.archive.digest === d2 && i.status?.phase === 'Running');
-    }, 20_000, 100);
+    await waitFor(
+      'rollout converges under b',
+      async () => {
+        await c.markRunning('ha');
+        const l = await c.instances('ha');
+        return l.length === 3 && l.every((i) => i.spec.archive.digest === d2 && i.status?.phase === 'Running');
+      },
+      20_000,
+      100,
+    );
     const l = await c.instances('ha');
     expect(new Set(l.map((i) => i.spec.nodeName)).size).toBe(3);
     // and a restarted controller, once it leads from cold caches, adds nothing

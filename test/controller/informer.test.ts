@@ -111,7 +111,11 @@ describe('runtime/kube and runtime/informer on the emulator', () => {
     // a long watch and no periodic relist: only relist() can bring back what the watch drops
     const inf = new Informer<any>({ client: viaProxy, path: cmPath(), relistIntervalMs: 0, watchTimeoutSeconds: 60, stallGraceMs: 60_000 });
     const events: string[] = [];
-    inf.addHandler({ add: (o) => events.push(`+${o.metadata.name}`), update: (o) => events.push(`~${o.metadata.name}`), delete: (o) => events.push(`-${o.metadata.name}`) });
+    inf.addHandler({
+      add: (o) => events.push(`+${o.metadata.name}`),
+      update: (o) => events.push(`~${o.metadata.name}`),
+      delete: (o) => events.push(`-${o.metadata.name}`),
+    });
     try {
       await inf.start();
       expect(inf.get('r0', 'default')).toBeDefined();

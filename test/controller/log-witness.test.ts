@@ -34,10 +34,14 @@ describe('the controller checks resolved revisions against their log', () => {
   const start = async () => (ctl = await startClusterController(c, { logKeys: [key.verifierKey], ...fast }));
   /** The Resolved condition once it has `reason` (and a message matching `evidence`: an attack seen half-done may first show other evidence). */
   const condition = (name: string, reason: string, evidence?: RegExp) =>
-    waitFor(`${reason} ${evidence ?? ''}`, async () => {
-      const cond = resolvedCondition(await c.provider(name));
-      return cond?.reason === reason && (!evidence || evidence.test(cond.message)) && cond;
-    }, 20_000);
+    waitFor(
+      `${reason} ${evidence ?? ''}`,
+      async () => {
+        const cond = resolvedCondition(await c.provider(name));
+        return cond?.reason === reason && (!evidence || evidence.test(cond.message)) && cond;
+      },
+      20_000,
+    );
   /** Applies a Provider, waits for its instance, marks it Running; returns the served digest. */
   const running = async (name: string, spec: Record<string, unknown>) => {
     await c.heartbeat('n1'); // the agent Lease stays fresh however long the file has run
@@ -65,7 +69,12 @@ describe('the controller checks resolved revisions against their log', () => {
     const d2 = await publishLogged('log/ok', 2);
     const p = await running('ok', { archive: { ref: c.ref('log/ok') } });
     expect(p.status.resolved.digest).toBe(d2);
-    expect(p.status.log).toMatchObject({ origin: c.ref('log/ok'), size: 2, revisionIndex: 1, rootHash: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/) });
+    expect(p.status.log).toMatchObject({
+      origin: c.ref('log/ok'),
+      size: 2,
+      revisionIndex: 1,
+      rootHash: expect.stringMatching(/^[A-Za-z0-9+/]{43}=$/),
+    });
     expect(p.status.log.checkpoint).toMatch(new RegExp(`^${c.ref('log/ok').replace(/[./]/g, '\\$&')}\\n2\\n`));
     expect(resolvedCondition(p).message).toMatch(/in log .* at index 1 \(checkpoint of size 2\)/);
   });
@@ -75,7 +84,15 @@ describe('the controller checks resolved revisions against their log', () => {
     const d2 = await publishLogged('log/fork', 2);
     await running('fork', { archive: { ref: c.ref('log/fork'), revision: 2 } });
     // the key holder shows a different history: revision 2 is other bytes, signed by the same issuer
-    const other = await createPar({ name: 'fork', vendor: 'gantry-test', version: '1.2.0', revision: 2, issuerSeed: c.issuerSeed, subjectSeed: generateSeed('service'), binaries: { 'x86_64-linux': new TextEncoder().encode('forked') } });
+    const other = await createPar({
+      name: 'fork',
+      vendor: 'gantry-test',
+      version: '1.2.0',
+      revision: 2,
+      issuerSeed: c.issuerSeed,
+      subjectSeed: generateSeed('service'),
+      binaries: { 'x86_64-linux': new TextEncoder().encode('forked') },
+    });
     const otherDigest = (await openArchiveStore(c.ref('log/shadow'), { plainHttpRegistries: [host()] }).push(other)).digest;
     await repointTag(host(), 'log/fork', 'rev-2', otherDigest, 'log/shadow');
     await forkAt(host(), 'log/fork', 1, { ...(await entryOf(host(), 'log/shadow', 2)) }, signer);
@@ -89,7 +106,15 @@ describe('the controller checks resolved revisions against their log', () => {
   it('a re-pointed tag that disagrees with its log entry is LogInconsistent TLOG_TAG_MISMATCH naming both digests', async () => {
     const d1 = await publishLogged('log/moved', 1);
     await running('moved', { archive: { ref: c.ref('log/moved'), revision: 1 } });
-    const other = await createPar({ name: 'moved', vendor: 'gantry-test', version: '1.1.0', revision: 1, issuerSeed: c.issuerSeed, subjectSeed: generateSeed('service'), binaries: { 'x86_64-linux': new TextEncoder().encode('attacker') } });
+    const other = await createPar({
+      name: 'moved',
+      vendor: 'gantry-test',
+      version: '1.1.0',
+      revision: 1,
+      issuerSeed: c.issuerSeed,
+      subjectSeed: generateSeed('service'),
+      binaries: { 'x86_64-linux': new TextEncoder().encode('attacker') },
+    });
     const otherDigest = (await openArchiveStore(c.ref('log/shadow2'), { plainHttpRegistries: [host()] }).push(other)).digest;
     await repointTag(host(), 'log/moved', 'rev-1', otherDigest, 'log/shadow2');
     const cond = await condition('moved', 'LogInconsistent');
@@ -157,7 +182,15 @@ describe('the controller checks resolved revisions against their log', () => {
     expect(p.status.log.origin).toBe(c.ref('log/origin'));
     expect((await c.instances('mirrored'))[0].spec.archive.ref).toBe(c.ref('cache/origin'));
     // the mirror re-points rev-1 at other validly signed bytes
-    const other = await createPar({ name: 'mirrored', vendor: 'gantry-test', version: '1.1.0', revision: 1, issuerSeed: c.issuerSeed, subjectSeed: generateSeed('service'), binaries: { 'x86_64-linux': new TextEncoder().encode('mirror lies') } });
+    const other = await createPar({
+      name: 'mirrored',
+      vendor: 'gantry-test',
+      version: '1.1.0',
+      revision: 1,
+      issuerSeed: c.issuerSeed,
+      subjectSeed: generateSeed('service'),
+      binaries: { 'x86_64-linux': new TextEncoder().encode('mirror lies') },
+    });
     const otherDigest = (await openArchiveStore(c.ref('log/shadow3'), { plainHttpRegistries: [host()] }).push(other)).digest;
     await repointTag(host(), 'cache/origin', 'rev-1', otherDigest, 'log/shadow3');
     const cond = await condition('mirrored', 'LogInconsistent', /TLOG_TAG_MISMATCH/);

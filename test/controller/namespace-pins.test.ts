@@ -40,7 +40,11 @@ describe('short names and digest pins in the controller', () => {
 
   it('an unmapped short name is InvalidRef saying which mapping to add', async () => {
     await c.applyProvider('unmapped', { archive: { ref: 'globex/kv' }, replicas: 1 });
-    const cond = await waitFor('InvalidRef', async () => resolvedCondition(await c.provider('unmapped'))?.reason === 'InvalidRef' && resolvedCondition(await c.provider('unmapped')));
+    const cond = await waitFor(
+      'InvalidRef',
+      async () =>
+        resolvedCondition(await c.provider('unmapped'))?.reason === 'InvalidRef' && resolvedCondition(await c.provider('unmapped')),
+    );
     expect(cond.message).toMatch(/globex\/\*/);
     expect(await c.instances('unmapped')).toHaveLength(0);
   });
@@ -51,7 +55,11 @@ describe('short names and digest pins in the controller', () => {
     expect(await c.markRunning('pinned')).toBe(1);
     // revision 2 under revision 1's pin: the registry (or the author) disagrees with the pin
     await c.patchProvider('pinned', { archive: { ref: 'acme/kv', revision: 2, digest: rev1 } });
-    const cond = await waitFor('DigestPinMismatch', async () => resolvedCondition(await c.provider('pinned'))?.reason === 'DigestPinMismatch' && resolvedCondition(await c.provider('pinned')));
+    const cond = await waitFor(
+      'DigestPinMismatch',
+      async () =>
+        resolvedCondition(await c.provider('pinned'))?.reason === 'DigestPinMismatch' && resolvedCondition(await c.provider('pinned')),
+    );
     expect(cond.status).toBe('False');
     expect(cond.message).toContain(rev1);
     expect(cond.message).toContain(rev2);

@@ -18,7 +18,13 @@ describe('placement on the emulator', () => {
     await c.addNode('arm-2', 'arm64');
     await c.addNode('arm-3', 'arm64');
     await c.addNode('win-1', 'amd64', 'windows');
-    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+    ctl = await startController({
+      kubeConfig: c.controllerKc,
+      namespace: NS,
+      trustedIssuers: [c.issuer],
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+    });
   }, 30_000);
   afterAll(async () => {
     await ctl?.stop();

@@ -21,10 +21,27 @@ describe('resolving real signed archives from a real registry', () => {
   const service = generateSeed('service');
   let ref: string;
 
-  async function push(revision: number, issuerSeed: string, capid: string, targets: string[], at = ref, host = reg.host, credentials?: { username: string; password: string }) {
+  async function push(
+    revision: number,
+    issuerSeed: string,
+    capid: string,
+    targets: string[],
+    at = ref,
+    host = reg.host,
+    credentials?: { username: string; password: string },
+  ) {
     const binaries: Record<string, Uint8Array> = {};
     for (const t of targets) binaries[t] = new TextEncoder().encode(`binary for ${t} rev ${revision}`);
-    const bytes = await createPar({ name: 'kv', vendor: 'acme', capid, version: `1.${revision}.0`, revision, issuerSeed, subjectSeed: service, binaries });
+    const bytes = await createPar({
+      name: 'kv',
+      vendor: 'acme',
+      capid,
+      version: `1.${revision}.0`,
+      revision,
+      issuerSeed,
+      subjectSeed: service,
+      binaries,
+    });
     await openArchiveStore(at, { plainHttpRegistries: [host], credentials: credentials as any }).push(bytes);
     return bytes;
   }
@@ -44,11 +61,20 @@ describe('resolving real signed archives from a real registry', () => {
     altered[altered.length - 30] ^= 0xff;
     writeFileSync(tamperedLayer, altered);
     priv = await startRegistry({ basicAuth: { user: 'robot', password: 's3cret' } });
-    await push(1, trusted, 'wascap:keyvalue', ['x86_64-linux'], `${priv.host}/acme/private`, priv.host, { username: 'robot', password: 's3cret' });
+    await push(1, trusted, 'wascap:keyvalue', ['x86_64-linux'], `${priv.host}/acme/private`, priv.host, {
+      username: 'robot',
+      password: 's3cret',
+    });
     await c.addNode('amd', 'amd64');
     await c.addNode('arm', 'arm64');
     await c.addNode('win', 'amd64', 'windows');
-    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [publicKeyFromSeed(trusted)], plainHttpRegistries: [reg.host, priv.host], leaderElection: fastLeader });
+    ctl = await startController({
+      kubeConfig: c.controllerKc,
+      namespace: NS,
+      trustedIssuers: [publicKeyFromSeed(trusted)],
+      plainHttpRegistries: [reg.host, priv.host],
+      leaderElection: fastLeader,
+    });
   }, 60_000);
   afterAll(async () => {
     await ctl?.stop();
@@ -68,7 +94,10 @@ describe('resolving real signed archives from a real registry', () => {
     expect(await c.instances('kv')).toHaveLength(0);
     // revision 3 carries the wrong capability id
     await c.patchProvider('kv', { archive: { ref, revision: 3 } });
-    await waitFor('CapabilityMismatch', async () => (await c.provider('kv')).status?.conditions?.find((x: any) => x.type === 'Resolved')?.reason === 'CapabilityMismatch');
+    await waitFor(
+      'CapabilityMismatch',
+      async () => (await c.provider('kv')).status?.conditions?.find((x: any) => x.type === 'Resolved')?.reason === 'CapabilityMismatch',
+    );
     await c.patchProvider('kv', { archive: { ref, revision: 1 } });
     const l = await waitFor('2 instances', async () => {
       const l = await c.instances('kv');
@@ -81,12 +110,22 @@ describe('resolving real signed archives from a real registry', () => {
       const q = await c.provider('kv');
       return q.status?.resolved?.revision === 1 && q;
     });
-    expect(q.status.resolved).toMatchObject({ revision: 1, capid: 'wascap:keyvalue', issuer: publicKeyFromSeed(trusted), version: '1.1.0', targets: ['aarch64-linux', 'x86_64-linux'] });
+    expect(q.status.resolved).toMatchObject({
+      revision: 1,
+      capid: 'wascap:keyvalue',
+      issuer: publicKeyFromSeed(trusted),
+      version: '1.1.0',
+      targets: ['aarch64-linux', 'x86_64-linux'],
+    });
     expect(l[0].spec.archive.digest).toBe(q.status.resolved.digest);
   });
 
   it('refuses an untrusted issuer, a missing revision and an altered archive, keeping revision 1 serving', async () => {
-    for (const [revision, reason] of [[2, 'UntrustedIssuer'], [7, 'RevisionNotFound'], [4, 'SignatureInvalid']] as const) {
+    for (const [revision, reason] of [
+      [2, 'UntrustedIssuer'],
+      [7, 'RevisionNotFound'],
+      [4, 'SignatureInvalid'],
+    ] as const) {
       await c.patchProvider('kv', { archive: { ref, revision } });
       const p = await waitFor(reason, async () => {
         const p = await c.provider('kv');
@@ -103,9 +142,18 @@ describe('resolving real signed archives from a real registry', () => {
   it('uses dockerconfigjson pull secrets for a private registry, and says when one is missing', async () => {
     const privRef = `${priv.host}/acme/private`;
     await c.applyProvider('private', { archive: { ref: privRef, pullSecrets: [{ name: 'robot-creds' }] }, replicas: 1 });
-    await waitFor('PullSecretMissing', async () => (await c.provider('private')).status?.conditions?.find((x: any) => x.type === 'Resolved')?.reason === 'PullSecretMissing');
+    await waitFor(
+      'PullSecretMissing',
+      async () => (await c.provider('private')).status?.conditions?.find((x: any) => x.type === 'Resolved')?.reason === 'PullSecretMissing',
+    );
     const dockerconfig = JSON.stringify({ auths: { [priv.host]: { auth: Buffer.from('robot:s3cret').toString('base64') } } });
-    await c.client.create('/api/v1/namespaces/apps/secrets', { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/dockerconfigjson', metadata: { name: 'robot-creds' }, data: { '.dockerconfigjson': Buffer.from(dockerconfig).toString('base64') } });
+    await c.client.create('/api/v1/namespaces/apps/secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/dockerconfigjson',
+      metadata: { name: 'robot-creds' },
+      data: { '.dockerconfigjson': Buffer.from(dockerconfig).toString('base64') },
+    });
     await waitFor('private placed', async () => (await c.instances('private')).length === 1, 30_000);
     const i = (await c.instances('private'))[0];
     expect(i.spec.archive.pullSecrets).toEqual([{ name: 'robot-creds' }]);
@@ -114,7 +162,7 @@ describe('resolving real signed archives from a real registry', () => {
   it('registryResolver maps an unreachable registry to a transient RegistryUnavailable', async () => {
     const r = registryResolver({ plainHttpRegistries: ['127.0.0.1:9'], timeoutMs: 2000 });
     const err = await r.resolve({ ref: '127.0.0.1:9/acme/kv', trustedIssuers: [publicKeyFromSeed(trusted)] }).catch((e) => e);
-    const { failureFromError } = await import('../../controller/resolve.js');
+    const { failureFromError } = await import('../../controller/providers/archive/resolver.js');
     const f = failureFromError(err, '127.0.0.1:9/acme/kv');
     expect(f.reason).toBe('RegistryUnavailable');
     expect(f.transient).toBe(true);

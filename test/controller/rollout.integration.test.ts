@@ -21,7 +21,13 @@ describe('rollout, rollback and bad revisions', () => {
     await c.publish('acme/kv', { revision: 3, issuerSeed: generateSeed('account'), capid: 'wascap:keyvalue', targets: ['x86_64-linux'] });
     await c.publish('acme/kv', { revision: 4, capid: 'wascap:messaging', targets: ['x86_64-linux'] });
     for (let i = 1; i <= 5; i++) await c.addNode(`n${i}`, 'amd64');
-    ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, trustedIssuers: [c.issuer] });
+    ctl = await startController({
+      kubeConfig: c.controllerKc,
+      namespace: NS,
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+      trustedIssuers: [c.issuer],
+    });
   }, 30_000);
   afterAll(async () => {
     await ctl?.stop();
@@ -32,21 +38,29 @@ describe('rollout, rollback and bad revisions', () => {
   async function watchRollout(provider: string, digest: string, desired: number) {
     let minReady = Infinity;
     let maxTotal = 0;
-    await waitFor(`${provider} on ${digest}`, async () => {
-      const l = await c.instances(provider);
-      const ready = l.filter((i) => i.status?.phase === 'Running').length;
-      minReady = Math.min(minReady, ready);
-      maxTotal = Math.max(maxTotal, l.length);
-      await c.markRunning(provider);
-      return l.length === desired && l.every((i) => i.spec.archive.digest === digest && i.status?.phase === 'Running');
-    }, 30_000, 50);
+    await waitFor(
+      `${provider} on ${digest}`,
+      async () => {
+        const l = await c.instances(provider);
+        const ready = l.filter((i) => i.status?.phase === 'Running').length;
+        minReady = Math.min(minReady, ready);
+        maxTotal = Math.max(maxTotal, l.length);
+        await c.markRunning(provider);
+        return l.length === desired && l.every((i) => i.spec.archive.digest === digest && i.status?.phase === 'Running');
+      },
+      30_000,
+      50,
+    );
     return { minReady, maxTotal };
   }
 
   it('rolls 1 → 2 never below desired - maxUnavailable Ready, then rolls back the same way', async () => {
     await c.applyProvider('kv', { archive: { ref: REF, revision: 1 }, replicas: 3, rollout: { maxUnavailable: 1, maxSurge: 0 } });
     await watchRollout('kv', d1, 3);
-    await waitFor('rollout complete', async () => (await c.provider('kv')).status?.conditions?.find((x: any) => x.type === 'Progressing')?.reason === 'RolloutComplete');
+    await waitFor(
+      'rollout complete',
+      async () => (await c.provider('kv')).status?.conditions?.find((x: any) => x.type === 'Progressing')?.reason === 'RolloutComplete',
+    );
     await c.patchProvider('kv', { archive: { ref: REF, revision: 2 } });
     const up = await watchRollout('kv', d2, 3);
     expect(up.minReady).toBeGreaterThanOrEqual(2);
@@ -85,7 +99,10 @@ describe('rollout, rollback and bad revisions', () => {
       expect(ev.type).toBe('Warning');
     }
     await c.patchProvider('kv', { archive: { ref: REF, revision: 1 }, capabilityId: null });
-    await waitFor('Resolved=True again', async () => (await c.provider('kv')).status?.conditions?.find((x: any) => x.type === 'Resolved')?.status === 'True');
+    await waitFor(
+      'Resolved=True again',
+      async () => (await c.provider('kv')).status?.conditions?.find((x: any) => x.type === 'Resolved')?.status === 'True',
+    );
   }, 60_000);
 
   it('rolls out with percentage budgets, and says why when both budgets are zero', async () => {
@@ -114,10 +131,14 @@ describe('rollout, rollback and bad revisions', () => {
 
   it('a rollout that does not become ready turns Progressing false after the deadline', async () => {
     await c.applyProvider('slow', { archive: { ref: REF, revision: 1 }, replicas: 1, rollout: { progressDeadlineSeconds: 1 } });
-    const p = await waitFor('ProgressDeadlineExceeded', async () => {
-      const p = await c.provider('slow');
-      return p.status?.conditions?.find((x: any) => x.type === 'Progressing' && x.reason === 'ProgressDeadlineExceeded') && p;
-    }, 10_000);
+    const p = await waitFor(
+      'ProgressDeadlineExceeded',
+      async () => {
+        const p = await c.provider('slow');
+        return p.status?.conditions?.find((x: any) => x.type === 'Progressing' && x.reason === 'ProgressDeadlineExceeded') && p;
+      },
+      10_000,
+    );
     expect(p.status.conditions.find((x: any) => x.type === 'Progressing').status).toBe('False');
   });
 

@@ -45,7 +45,10 @@ describe('a surge-only rollout', () => {
       expect(seen.filter((i) => i.status?.phase === 'Running')).toHaveLength(2);
       // … and an old one goes only after the new one is Ready
       await c.markRunning('surge');
-      await waitFor(`step ${step}: an old instance removed`, async () => (await c.instances('surge')).filter((i) => i.spec.archive.digest === d1).length === 2 - step);
+      await waitFor(
+        `step ${step}: an old instance removed`,
+        async () => (await c.instances('surge')).filter((i) => i.spec.archive.digest === d1).length === 2 - step,
+      );
       const after = await c.instances('surge');
       expect(after.filter((i) => i.status?.phase === 'Running').length).toBeGreaterThanOrEqual(2);
       expect(after.length).toBeLessThanOrEqual(3);

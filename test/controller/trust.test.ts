@@ -25,7 +25,13 @@ describe('trust comes from cluster policy and can only be narrowed', () => {
     await c.publish('acme/evil', { revision: 1, issuerSeed: attacker, targets: ['x86_64-linux'] });
     await c.publish('acme/good', { revision: 1, targets: ['x86_64-linux'] });
     await c.publish('acme/badcap', { revision: 1, capid: 'Acme KV/v2', targets: ['x86_64-linux'] });
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+    ctl = await startController({
+      kubeConfig: c.api.kc,
+      namespace: NS,
+      trustedIssuers: [c.issuer],
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+    });
   }, 60_000);
   afterAll(async () => {
     await ctl?.stop();
@@ -34,7 +40,10 @@ describe('trust comes from cluster policy and can only be narrowed', () => {
 
   it('a Provider that trusts only its own (attacker) key never runs, and the condition names the key', async () => {
     await c.applyProvider('evil', { archive: { ref: c.ref('acme/evil') }, replicas: 2, trust: { issuers: [attackerKey] } });
-    const cond = await waitFor('UntrustedIssuer', async () => resolvedCondition(await c.provider('evil'))?.reason === 'UntrustedIssuer' && resolvedCondition(await c.provider('evil')));
+    const cond = await waitFor(
+      'UntrustedIssuer',
+      async () => resolvedCondition(await c.provider('evil'))?.reason === 'UntrustedIssuer' && resolvedCondition(await c.provider('evil')),
+    );
     expect(cond.status).toBe('False');
     expect(cond.message).toContain(attackerKey);
     expect(cond.message).toMatch(/only narrow/);
@@ -46,7 +55,11 @@ describe('trust comes from cluster policy and can only be narrowed', () => {
 
   it('adding a trusted key beside the attacker key is refused too, not silently narrowed', async () => {
     await c.applyProvider('mixed', { archive: { ref: c.ref('acme/good') }, replicas: 1, trust: { issuers: [c.issuer, attackerKey] } });
-    const cond = await waitFor('UntrustedIssuer', async () => resolvedCondition(await c.provider('mixed'))?.reason === 'UntrustedIssuer' && resolvedCondition(await c.provider('mixed')));
+    const cond = await waitFor(
+      'UntrustedIssuer',
+      async () =>
+        resolvedCondition(await c.provider('mixed'))?.reason === 'UntrustedIssuer' && resolvedCondition(await c.provider('mixed')),
+    );
     expect(cond.message).toContain(attackerKey);
     expect(cond.message).not.toContain(`${c.issuer},`);
     expect(await c.instances('mixed')).toHaveLength(0);
@@ -66,7 +79,11 @@ describe('trust comes from cluster policy and can only be narrowed', () => {
 
   it('a capability id the API cannot hold is refused at resolve (InvalidArchive, saying why), before any instance create could fail', async () => {
     await c.applyProvider('badcap', { archive: { ref: c.ref('acme/badcap') }, replicas: 1 });
-    const cond = await waitFor('InvalidArchive', async () => resolvedCondition(await c.provider('badcap'))?.reason === 'InvalidArchive' && resolvedCondition(await c.provider('badcap')));
+    const cond = await waitFor(
+      'InvalidArchive',
+      async () =>
+        resolvedCondition(await c.provider('badcap'))?.reason === 'InvalidArchive' && resolvedCondition(await c.provider('badcap')),
+    );
     expect(cond.message).toMatch(/"Acme KV\/v2".*not a valid capability id/);
     expect(await c.instances('badcap')).toHaveLength(0);
   });
@@ -80,7 +97,13 @@ describe('an empty cluster trust policy trusts nothing', () => {
     c = await startCluster();
     await c.addNode('n1', 'amd64');
     await c.publish('acme/kv', { revision: 1, targets: ['x86_64-linux'] });
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+    ctl = await startController({
+      kubeConfig: c.api.kc,
+      namespace: NS,
+      trustedIssuers: [],
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+    });
   }, 60_000);
   afterAll(async () => {
     await ctl?.stop();
@@ -89,7 +112,10 @@ describe('an empty cluster trust policy trusts nothing', () => {
 
   it('a validly signed archive is refused with a message that says how to configure trust', async () => {
     await c.applyProvider('kv', { archive: { ref: c.ref('acme/kv') }, replicas: 1 });
-    const cond = await waitFor('UntrustedIssuer', async () => resolvedCondition(await c.provider('kv'))?.reason === 'UntrustedIssuer' && resolvedCondition(await c.provider('kv')));
+    const cond = await waitFor(
+      'UntrustedIssuer',
+      async () => resolvedCondition(await c.provider('kv'))?.reason === 'UntrustedIssuer' && resolvedCondition(await c.provider('kv')),
+    );
     expect(cond.message).toMatch(/no trusted issuers/);
     expect(cond.message).toMatch(/--trust-issuer/);
     // the Provider cannot lift it by naming the signer itself
@@ -110,7 +136,15 @@ describe('a moved revision is an alarm, not a rollout', () => {
     await c.addNode('n2', 'amd64');
     // the registry is asked again on each resync once the cached digest is older than
     // revisionRecheckMs; short ones keep the test short
-    ctl = await startController({ kubeConfig: c.api.kc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader, revisionRecheckMs: 300, resyncMs: 500 });
+    ctl = await startController({
+      kubeConfig: c.api.kc,
+      namespace: NS,
+      trustedIssuers: [c.issuer],
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+      revisionRecheckMs: 300,
+      resyncMs: 500,
+    });
   }, 60_000);
   afterAll(async () => {
     await ctl?.stop();
@@ -125,17 +159,31 @@ describe('a moved revision is an alarm, not a rollout', () => {
 
     // The attacker publishes other bytes, signed by the same trusted issuer as revision 1, in
     // another repository, then moves the rev-1 tag of the served repository onto them.
-    const other = await createPar({ name: 'kv', vendor: 'acme', capid: 'wascap:keyvalue', version: '1.0.0', revision: 1, issuerSeed: c.issuerSeed, subjectSeed: generateSeed('service'), binaries: { 'x86_64-linux': new TextEncoder().encode('the attacker binary') } });
+    const other = await createPar({
+      name: 'kv',
+      vendor: 'acme',
+      capid: 'wascap:keyvalue',
+      version: '1.0.0',
+      revision: 1,
+      issuerSeed: c.issuerSeed,
+      subjectSeed: generateSeed('service'),
+      binaries: { 'x86_64-linux': new TextEncoder().encode('the attacker binary') },
+    });
     const shadowDigest = (await openArchiveStore(c.ref('acme/shadow'), { plainHttpRegistries: [c.registry.host] }).push(other)).digest;
     const shadow = new DistributionClient(c.registry.host, 'acme/shadow', { plainHttpHosts: [c.registry.host] });
     const served = new DistributionClient(c.registry.host, 'acme/moved', { plainHttpHosts: [c.registry.host] });
     const m = (await shadow.getManifest(shadowDigest))!;
     const manifest = JSON.parse(new TextDecoder().decode(m.bytes));
-    for (const d of [manifest.config.digest, ...manifest.layers.map((l: any) => l.digest)]) await served.putBlob(d, await shadow.getBlob(d));
+    for (const d of [manifest.config.digest, ...manifest.layers.map((l: any) => l.digest)])
+      await served.putBlob(d, await shadow.getBlob(d));
     expect(await served.putManifest('rev-1', m.bytes, m.mediaType ?? manifest.mediaType)).toBe(shadowDigest);
     expect(shadowDigest).not.toBe(original);
 
-    const cond = await waitFor('RevisionMoved', async () => resolvedCondition(await c.provider('moved'))?.reason === 'RevisionMoved' && resolvedCondition(await c.provider('moved')), 10_000);
+    const cond = await waitFor(
+      'RevisionMoved',
+      async () => resolvedCondition(await c.provider('moved'))?.reason === 'RevisionMoved' && resolvedCondition(await c.provider('moved')),
+      10_000,
+    );
     expect(cond.status).toBe('False');
     expect(cond.message).toContain(original);
     expect(cond.message).toContain(shadowDigest);

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { startApiServer, type ApiServer } from '../../sandbox/apiserver/index.js';
+import { startApiServer, type ApiServer } from '../../apiserver/index.js';
 import { packageRoot } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
 import { parseAllDocuments } from 'yaml';
@@ -67,7 +67,10 @@ describe('kubectl apply --dry-run=server against the emulator', () => {
     writeFileSync(file, rendered);
     const r = await run(['apply', '--dry-run=server', '-f', file]);
     expect(r.code, r.err).toBe(0);
-    const accepted = r.out.trim().split('\n').filter((l) => /\((server dry run)\)$/.test(l));
+    const accepted = r.out
+      .trim()
+      .split('\n')
+      .filter((l) => /\((server dry run)\)$/.test(l));
     expect(accepted).toHaveLength(objects.length);
     const after = await run(['get', 'deployments,daemonsets,statefulsets,serviceaccounts', '-n', 'gantry-system', '-o', 'name']);
     expect(after.out).not.toMatch(/gantry-(controller|agent|nats)/);
@@ -79,7 +82,10 @@ describe('kubectl apply --dry-run=server against the emulator', () => {
     const crds = await run(['apply', '-f', join(packageRoot(), 'deploy', 'base', 'crds')]);
     expect(crds.code, crds.err).toBe(0);
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, 'apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata:\n  name: broken\n  namespace: gantry-system\nspec:\n  archive: {ref: 127.0.0.1:5000/x}\n  replicas: "two"\n');
+    writeFileSync(
+      bad,
+      'apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata:\n  name: broken\n  namespace: gantry-system\nspec:\n  archive: {ref: 127.0.0.1:5000/x}\n  replicas: "two"\n',
+    );
     const r = await run(['apply', '--dry-run=server', '-f', bad]);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/replicas/);

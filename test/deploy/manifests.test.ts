@@ -65,19 +65,29 @@ describe('deploy/ manifests against the Kubernetes schemas', () => {
     bad.spec.replicas = 'two';
     delete bad.spec.template.spec.containers[0].name;
     let err: unknown;
-    try { validateManifest(bad, 'test'); } catch (e) { err = e; }
+    try {
+      validateManifest(bad, 'test');
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ManifestInvalid);
     expect((err as ManifestInvalid).code).toBe('MANIFEST_INVALID');
     expect((err as Error).message).toMatch(/replicas must be integer/);
     expect((err as Error).message).toMatch(/required property name/);
-    expect(() => validateManifest({ apiVersion: 'v1', kind: 'Gizmo', metadata: { name: 'x' } }, 'test')).toThrow(/no schema for kind Gizmo/);
+    expect(() => validateManifest({ apiVersion: 'v1', kind: 'Gizmo', metadata: { name: 'x' } }, 'test')).toThrow(
+      /no schema for kind Gizmo/,
+    );
   });
 });
 
 describe('CRDs', () => {
   it('deploy/base/crds equals crds/ (run deploy/sync-crds.sh after regenerating)', () => {
-    const generated = readdirSync(join(root, 'crds')).filter((f) => f.endsWith('.yaml')).sort();
-    const copied = readdirSync(join(deployDir, 'base', 'crds')).filter((f) => f.endsWith('.yaml')).sort();
+    const generated = readdirSync(join(root, 'crds'))
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
+    const copied = readdirSync(join(deployDir, 'base', 'crds'))
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     expect(generated.length).toBeGreaterThan(0);
     expect(copied).toEqual(generated);
     for (const f of generated) {
@@ -86,7 +96,10 @@ describe('CRDs', () => {
   });
 
   it('every CRD is part of the kustomize build', () => {
-    const names = base.filter((m) => m.kind === 'CustomResourceDefinition').map((m) => m.metadata.name).sort();
+    const names = base
+      .filter((m) => m.kind === 'CustomResourceDefinition')
+      .map((m) => m.metadata.name)
+      .sort();
     expect(names).toEqual(['capabilitygrants.gantry.dev', 'providerinstances.gantry.dev', 'providers.gantry.dev']);
   });
 });
@@ -141,14 +154,22 @@ describe('security posture', () => {
   });
 
   it('RBAC: separate service accounts, no wildcards, no secret listing outside gantry-system, agents cannot place instances', () => {
-    const sas = base.filter((m) => m.kind === 'ServiceAccount').map((m) => m.metadata.name).sort();
+    const sas = base
+      .filter((m) => m.kind === 'ServiceAccount')
+      .map((m) => m.metadata.name)
+      .sort();
     expect(sas).toEqual(['gantry-agent', 'gantry-controller']);
     const roles = base.filter((m) => m.kind === 'ClusterRole' || m.kind === 'Role') as any[];
     for (const r of roles) {
       for (const rule of r.rules) {
         for (const field of ['apiGroups', 'resources', 'verbs']) expect(rule[field], `${r.metadata.name}.${field}`).not.toContain('*');
         // the controller manages the instances' NATS and pull credentials, in gantry-system only
-        if (rule.resources.includes('secrets')) expect(rule.verbs).toEqual(r.kind === 'Role' && r.metadata.name === 'gantry-controller-instance-creds' ? ['get', 'list', 'create', 'update', 'delete'] : ['get']);
+        if (rule.resources.includes('secrets'))
+          expect(rule.verbs).toEqual(
+            r.kind === 'Role' && r.metadata.name === 'gantry-controller-instance-creds'
+              ? ['get', 'list', 'create', 'update', 'delete']
+              : ['get'],
+          );
       }
     }
     const agentRules = find(base, 'ClusterRole', 'gantry-agent').rules as any[];
@@ -168,11 +189,16 @@ describe('security posture', () => {
     }
   });
 
-  it('the agent admission policy keys on the token\'s node and matches only gantry-agent\'s status and Lease writes', () => {
+  it("the agent admission policy keys on the token's node and matches only gantry-agent's status and Lease writes", () => {
     const policy = find(base, 'ValidatingAdmissionPolicy', 'gantry-agent-node-restriction');
     expect(policy.spec.failurePolicy).toBe('Fail');
-    expect(policy.spec.matchConditions.map((c: any) => c.expression)).toEqual(["request.userInfo.username == 'system:serviceaccount:gantry-system:gantry-agent'"]);
-    expect(policy.spec.matchConstraints.resourceRules.map((r: any) => r.resources).flat().sort()).toEqual(['leases', 'providerinstances/status']);
+    expect(policy.spec.matchConditions.map((c: any) => c.expression)).toEqual([
+      "request.userInfo.username == 'system:serviceaccount:gantry-system:gantry-agent'",
+    ]);
+    expect(policy.spec.matchConstraints.resourceRules.flatMap((r: any) => r.resources).sort()).toEqual([
+      'leases',
+      'providerinstances/status',
+    ]);
     expect(policy.spec.variables[0].expression).toContain("'authentication.kubernetes.io/node-name'");
     const binding = find(base, 'ValidatingAdmissionPolicyBinding', 'gantry-agent-node-restriction');
     expect(binding.spec).toEqual({ policyName: 'gantry-agent-node-restriction', validationActions: ['Deny'] });
@@ -195,7 +221,10 @@ describe('NATS cluster', () => {
     const routes = [...conf.matchAll(/nats-route:\/\/([\w.-]+):6222/g)].map((m) => m[1]);
     expect(routes).toEqual([0, 1, 2].map((i) => `gantry-nats-${i}.gantry-nats-headless.gantry-system.svc`));
     expect(conf).toMatch(/server_name: \$POD_NAME/);
-    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+    expect(sts.spec.template.spec.containers[0].env).toContainEqual({
+      name: 'POD_NAME',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
+    });
     const headless = find(base, 'Service', 'gantry-nats-headless');
     expect(headless.spec.ports.map((p: any) => p.port)).toContain(6222);
     expect(sts.spec.template.spec.containers[0].ports.map((p: any) => p.containerPort)).toEqual([4222, 6222, 8222]);
@@ -210,7 +239,12 @@ describe('NATS cluster', () => {
     const np = find(base, 'NetworkPolicy', 'gantry-nats-routes');
     const route = np.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === 6222));
     expect(route.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'gantry-nats' } } }]);
-    expect(np.spec.ingress.filter((r: any) => !r.from).flatMap((r: any) => r.ports.map((p: any) => p.port))).toEqual([4222, 8222]);
+    expect(np.spec.ingress.filter((r: any) => !r.from).flatMap((r: any) => r.ports.map((p: any) => p.port))).toEqual([4222]);
+    // the monitoring port names every connection, account and subscription: no rule and no
+    // Service opens it to the cluster (the kubelet probes it from the pod's own node)
+    expect(np.spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port))).not.toContain(8222);
+    for (const name of ['gantry-nats', 'gantry-nats-headless'])
+      expect(find(base, 'Service', name).spec.ports.map((p: any) => p.port)).not.toContain(8222);
     expect(find(base, 'PodDisruptionBudget', 'gantry-nats').spec.maxUnavailable).toBe(1);
   });
 });
@@ -220,7 +254,12 @@ describe('container commands', () => {
   // script with a stub `node` that prints its arguments, and check the result the CLI gets.
   const script = (m: any) => m.spec.template.spec.containers[0].args[0] as string;
   const run = (text: string, env: Record<string, string>) =>
-    execFileSync('/bin/sh', ['-c', text.replace('exec node /app/bin/gantry.js "$@"', 'printf "%s\\n" "$@"')], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' }).trim().split('\n');
+    execFileSync('/bin/sh', ['-c', text.replace('exec node /app/bin/gantry.js "$@"', 'printf "%s\\n" "$@"')], {
+      env: { PATH: process.env.PATH, ...env },
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n');
   const issuerA = 'A' + 'B'.repeat(55);
   // every client is given the three NATS servers by their stable StatefulSet names
   const natsUrls = [0, 1, 2].map((i) => `nats://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
@@ -228,16 +267,43 @@ describe('container commands', () => {
 
   it('controller: one --trust-issuer / --plain-http-registry per list entry, none for an empty list', () => {
     const s = script(find(base, 'Deployment', 'gantry-controller'));
-    const args = run(s, { POD_NAME: 'ctl-0', GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`, GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000' });
+    const args = run(s, {
+      POD_NAME: 'ctl-0',
+      GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`,
+      GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000',
+    });
     const membrane = ['--membrane-keys=/etc/gantry/membrane', `--membrane-nats=${natsUrls}`];
-    expect(args).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=ctl-0', ...membrane, `--trust-issuer=${issuerA}`, `--trust-issuer=${issuerB}`, '--plain-http-registry=reg.local:5000']);
-    expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual(['controller', '--namespace=gantry-system', '--metrics-addr=0.0.0.0:8080', '--identity=x', ...membrane]);
+    expect(args).toEqual([
+      'controller',
+      '--namespace=gantry-system',
+      '--metrics-addr=0.0.0.0:8080',
+      '--identity=ctl-0',
+      ...membrane,
+      `--trust-issuer=${issuerA}`,
+      `--trust-issuer=${issuerB}`,
+      '--plain-http-registry=reg.local:5000',
+    ]);
+    expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual([
+      'controller',
+      '--namespace=gantry-system',
+      '--metrics-addr=0.0.0.0:8080',
+      '--identity=x',
+      ...membrane,
+    ]);
   });
 
   it('agent: node from NODE_NAME, NATS service, cache dir, trust flags', () => {
     const s = script(find(base, 'DaemonSet', 'gantry-agent'));
     const args = run(s, { NODE_NAME: 'worker-1', GANTRY_TRUSTED_ISSUERS: issuerA, GANTRY_PLAIN_HTTP_REGISTRIES: '' });
-    expect(args).toEqual(['agent', '--node=worker-1', '--namespace=gantry-system', `--nats=${natsUrls}`, '--cache-dir=/var/cache/gantry', '--membrane', `--trust-issuer=${issuerA}`]);
+    expect(args).toEqual([
+      'agent',
+      '--node=worker-1',
+      '--namespace=gantry-system',
+      `--nats=${natsUrls}`,
+      '--cache-dir=/var/cache/gantry',
+      '--membrane',
+      `--trust-issuer=${issuerA}`,
+    ]);
   });
 });
 
@@ -262,6 +328,15 @@ describe('image, kind cluster and e2e script', () => {
     expect(users.length).toBeGreaterThan(0);
     expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
     expect(text).toMatch(/ENTRYPOINT \["node", "\/app\/bin\/gantry.js"\]/);
+  });
+
+  it('Dockerfile copies every part the build transpiles into dist/ (bench/ aside): a missing one is silently skipped', () => {
+    const text = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    const build = readFileSync(join(root, 'scripts', 'build.mjs'), 'utf8');
+    const roots = [...build.slice(build.indexOf('const roots = ['), build.indexOf('];')).matchAll(/'([a-z]+)'/g)].map((m) => m[1]);
+    expect(roots).toContain('controller');
+    const copied = [...text.matchAll(/^COPY (\S+) \1$/gm)].map((m) => m[1]);
+    expect(roots.filter((r) => r !== 'bench' && !copied.includes(r))).toEqual([]);
   });
 
   it('kind-config.yaml: one control plane, two workers', () => {

@@ -58,12 +58,28 @@ describe('gantry lock', () => {
     for (const r of [1, 2]) expect((await gantry(['par', 'push', join(work, `r${r}.par`), ref, '--plain-http'])).code).toBe(0);
     const project = join(work, 'lockproject');
     mkdirSync(project);
-    writeFileSync(join(project, 'providers.yaml'), [
-      'apiVersion: gantry.dev/v1alpha1', 'kind: Provider', 'metadata: { name: pinned }', `spec: { archive: { ref: "${ref}", revision: 1 } }`,
-      '---', 'apiVersion: v1', 'kind: ConfigMap', 'metadata: { name: other }',
-      '---', 'apiVersion: gantry.dev/v1alpha1', 'kind: Provider', 'metadata: { name: latest }', 'spec: { archive: { ref: "short/kv" } }',
-    ].join('\n'));
-    writeFileSync(join(project, 'gantry.namespaces.yaml'), `namespaces:\n  short/*: { registry: "${origin.host}/lock", plainHttp: true }\n`);
+    writeFileSync(
+      join(project, 'providers.yaml'),
+      [
+        'apiVersion: gantry.dev/v1alpha1',
+        'kind: Provider',
+        'metadata: { name: pinned }',
+        `spec: { archive: { ref: "${ref}", revision: 1 } }`,
+        '---',
+        'apiVersion: v1',
+        'kind: ConfigMap',
+        'metadata: { name: other }',
+        '---',
+        'apiVersion: gantry.dev/v1alpha1',
+        'kind: Provider',
+        'metadata: { name: latest }',
+        'spec: { archive: { ref: "short/kv" } }',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(project, 'gantry.namespaces.yaml'),
+      `namespaces:\n  short/*: { registry: "${origin.host}/lock", plainHttp: true }\n`,
+    );
     const locked = await gantry(['lock', project, '--plain-http', '--json']);
     expect(locked.code, locked.stderr).toBe(0);
     const lock = JSON.parse(readFileSync(join(project, 'gantry.lock'), 'utf8'));
@@ -90,7 +106,10 @@ describe('gantry lock', () => {
     expect(moved.stderr).toContain(digests[1]);
 
     // a Provider added after locking is a stale lock, not silently accepted
-    writeFileSync(join(project, 'more.yaml'), `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: { name: added }\nspec: { archive: { ref: "${ref}" } }\n`);
+    writeFileSync(
+      join(project, 'more.yaml'),
+      `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: { name: added }\nspec: { archive: { ref: "${ref}" } }\n`,
+    );
     const stale = await gantry(['lock', 'verify', project, '--plain-http']);
     expect(stale.code).toBe(1);
     expect(stale.stderr).toMatch(/Provider added is not in gantry\.lock/);
@@ -98,16 +117,28 @@ describe('gantry lock', () => {
 
   it('with a log key the lock records the checkpoint that included each revision, and verify catches a rolled-back log', async () => {
     const ref = `${origin.host}/lock/logged`;
-    expect((await gantry(['par', 'push', join(work, 'r1.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code).toBe(0);
+    expect(
+      (await gantry(['par', 'push', join(work, 'r1.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code,
+    ).toBe(0);
     const project = join(work, 'lockedlog');
     mkdirSync(project);
-    writeFileSync(join(project, 'p.yaml'), `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: { name: kv }\nspec: { archive: { ref: "${ref}", revision: 1 } }\n`);
+    writeFileSync(
+      join(project, 'p.yaml'),
+      `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: { name: kv }\nspec: { archive: { ref: "${ref}", revision: 1 } }\n`,
+    );
     const locked = await gantry(['lock', project, '--plain-http', '--key', logKey.verifierKey]);
     expect(locked.code, locked.stderr).toBe(0);
     const entry = JSON.parse(readFileSync(join(project, 'gantry.lock'), 'utf8')).providers[0];
-    expect(entry.checkpoint).toMatchObject({ origin: ref, size: 1, index: 0, note: expect.stringMatching(/^127\.0\.0\.1:\d+\/lock\/logged\n1\n/) });
+    expect(entry.checkpoint).toMatchObject({
+      origin: ref,
+      size: 1,
+      index: 0,
+      note: expect.stringMatching(/^127\.0\.0\.1:\d+\/lock\/logged\n1\n/),
+    });
     // a later push extends the log: still verified
-    expect((await gantry(['par', 'push', join(work, 'r2.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code).toBe(0);
+    expect(
+      (await gantry(['par', 'push', join(work, 'r2.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code,
+    ).toBe(0);
     expect((await gantry(['lock', 'verify', project, '--plain-http', '--key', logKey.verifierKey])).code).toBe(0);
     // without the key the recorded checkpoint cannot be checked: that is a failure, not a pass
     const nokey = await gantry(['lock', 'verify', project, '--plain-http']);
@@ -132,9 +163,11 @@ describe('gantry lock', () => {
 });
 
 describe('gantry par mirror', () => {
-  it('with the origin\'s key, a log that does not verify is not mirrored at all', async () => {
+  it("with the origin's key, a log that does not verify is not mirrored at all", async () => {
     const ref = `${origin.host}/mirror3/kv`;
-    expect((await gantry(['par', 'push', join(work, 'r1.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code).toBe(0);
+    expect(
+      (await gantry(['par', 'push', join(work, 'r1.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code,
+    ).toBe(0);
     await forgeCheckpoint(origin.host, 'mirror3/kv');
     const r = await gantry(['par', 'mirror', ref, `${mirror.host}/cache3/kv`, '--plain-http', '--key', logKey.verifierKey]);
     expect(r.code).toBe(1);
@@ -155,7 +188,11 @@ describe('gantry par mirror', () => {
   });
   it('copies every tag and the log byte for byte; the mirror serves a verified pull while the origin is stopped, and cannot lie', async () => {
     const ref = `${origin.host}/mirror/kv`;
-    for (const r of [1, 2]) expect((await gantry(['par', 'push', join(work, `r${r}.par`), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code).toBe(0);
+    for (const r of [1, 2])
+      expect(
+        (await gantry(['par', 'push', join(work, `r${r}.par`), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS]))
+          .code,
+      ).toBe(0);
     const dst = `${mirror.host}/cache/kv`;
     const m = await gantry(['par', 'mirror', ref, dst, '--plain-http', '--key', logKey.verifierKey, '--json']);
     expect(m.code, m.stderr).toBe(0);
@@ -172,14 +209,42 @@ describe('gantry par mirror', () => {
     // the origin goes away (last test of the file: nothing after needs it)
     await origin.stop();
     originStopped = true;
-    const viaFlag = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--trusted-issuer', signer.issuer, '--json', '-o', join(work, 'via-mirror.par')]);
+    const viaFlag = await gantry([
+      'par',
+      'pull',
+      ref,
+      '--via',
+      dst,
+      '--key',
+      logKey.verifierKey,
+      '--plain-http',
+      '--trusted-issuer',
+      signer.issuer,
+      '--json',
+      '-o',
+      join(work, 'via-mirror.par'),
+    ]);
     expect(viaFlag.code, viaFlag.stderr).toBe(0);
     expect(JSON.parse(viaFlag.stdout)).toMatchObject({ revision: 2, digest: originDigests[1] });
     // the same through the namespace mapping: a short name, the origin's key, the mirror's bytes
     const project = join(work, 'viaproject');
     mkdirSync(project);
-    writeFileSync(join(project, 'gantry.namespaces.yaml'), `namespaces:\n  acme/*: { registry: "${origin.host}/mirror", via: "${mirror.host}/cache", plainHttp: true, logKey: "${logKey.verifierKey}" }\n`);
-    const mapped = await gantryIn(project, work, ['par', 'pull', 'acme/kv', '--revision', '1', '--trusted-issuer', signer.issuer, '--json', '-o', join(work, 'mapped.par')]);
+    writeFileSync(
+      join(project, 'gantry.namespaces.yaml'),
+      `namespaces:\n  acme/*: { registry: "${origin.host}/mirror", via: "${mirror.host}/cache", plainHttp: true, logKey: "${logKey.verifierKey}" }\n`,
+    );
+    const mapped = await gantryIn(project, work, [
+      'par',
+      'pull',
+      'acme/kv',
+      '--revision',
+      '1',
+      '--trusted-issuer',
+      signer.issuer,
+      '--json',
+      '-o',
+      join(work, 'mapped.par'),
+    ]);
     expect(mapped.code, mapped.stderr).toBe(0);
     expect(JSON.parse(mapped.stdout).digest).toBe(originDigests[0]);
     // without the origin's key a mirror could serve anything: refused as usage
@@ -189,20 +254,65 @@ describe('gantry par mirror', () => {
     const dstClient = clientOf(mirror.host, 'cache/kv');
     const rev1 = (await dstClient.getManifest('rev-1'))!;
     await dstClient.putManifest('rev-2', rev1.bytes, rev1.mediaType!);
-    const repointed = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
+    const repointed = await gantry([
+      'par',
+      'pull',
+      ref,
+      '--via',
+      dst,
+      '--key',
+      logKey.verifierKey,
+      '--plain-http',
+      '--revision',
+      '2',
+      '-o',
+      join(work, 'x.par'),
+    ]);
     expect(repointed.code).toBe(1);
     expect(repointed.stderr).toMatch(/TLOG_TAG_MISMATCH: .*rev-2 names /);
     // and rewrites its copy of the log to match: without the origin's key it cannot re-sign it
-    await storeAlteredEntry(mirror.host, 'cache/kv', 1, { revision: 2, digest: rev1.digest, issuer: signer.issuer, subject: publicKeyFromSeed(signer.subjectSeed), capid: 'examples:payments', version: '0.1.0' });
-    const rewritten = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
+    await storeAlteredEntry(mirror.host, 'cache/kv', 1, {
+      revision: 2,
+      digest: rev1.digest,
+      issuer: signer.issuer,
+      subject: publicKeyFromSeed(signer.subjectSeed),
+      capid: 'examples:payments',
+      version: '0.1.0',
+    });
+    const rewritten = await gantry([
+      'par',
+      'pull',
+      ref,
+      '--via',
+      dst,
+      '--key',
+      logKey.verifierKey,
+      '--plain-http',
+      '--revision',
+      '2',
+      '-o',
+      join(work, 'x.par'),
+    ]);
     expect(rewritten.code).toBe(1);
     expect(rewritten.stderr).toMatch(/TLOG_ROOT_MISMATCH/);
     // and signs the rewritten log with a key of its own: not the origin's
     const own = generateNoteKey('mirror-own-key');
     await signWhatIsStored(dstClient, signerOf(own.signerKey), ref);
-    const ownSigned = await gantry(['par', 'pull', ref, '--via', dst, '--key', logKey.verifierKey, '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
+    const ownSigned = await gantry([
+      'par',
+      'pull',
+      ref,
+      '--via',
+      dst,
+      '--key',
+      logKey.verifierKey,
+      '--plain-http',
+      '--revision',
+      '2',
+      '-o',
+      join(work, 'x.par'),
+    ]);
     expect(ownSigned.code).toBe(1);
     expect(ownSigned.stderr).toMatch(/TLOG_NOTE_UNVERIFIED/);
   });
-
 });

@@ -17,6 +17,7 @@ import {
   storeEntry,
   type LogEntry,
   type NoteSigner,
+  logEntryOf,
 } from '../../tlog/index.js';
 
 export function clientOf(host: string, repo: string): DistributionClient {
@@ -26,7 +27,7 @@ export function clientOf(host: string, repo: string): DistributionClient {
 /** The log entry of a revision as published (its summary comes from the verified claims). */
 export async function entryOf(host: string, repo: string, revision: number): Promise<LogEntry> {
   const r = await openArchiveStore(`${host}/${repo}`, { plainHttpRegistries: [host] }).resolve(revision);
-  return { revision, digest: r.digest, issuer: r.summary.issuer, subject: r.summary.subject, capid: r.summary.capid ?? '', version: r.summary.version ?? '' };
+  return logEntryOf({ ...r, revision });
 }
 
 /**
@@ -49,7 +50,14 @@ export async function signWhatIsStored(backend: ContentBackend, signer: NoteSign
 }
 
 /** A fork: entry `index` rewritten to `entry` (its rev tag re-pointed to match) and the result signed with the log key. */
-export async function forkAt(host: string, repo: string, index: number, entry: LogEntry, signer: NoteSigner, origin?: string): Promise<void> {
+export async function forkAt(
+  host: string,
+  repo: string,
+  index: number,
+  entry: LogEntry,
+  signer: NoteSigner,
+  origin?: string,
+): Promise<void> {
   const b = clientOf(host, repo);
   await storeEntry(b, index, entry);
   await repointTag(host, repo, `rev-${entry.revision}`, entry.digest);
@@ -77,7 +85,8 @@ export async function repointTag(host: string, repo: string, tag: string, digest
   const b = clientOf(host, repo);
   const m = (await a.getManifest(digest))!;
   const doc = JSON.parse(Buffer.from(m.bytes).toString('utf8'));
-  if (fromRepo !== repo) for (const d of [doc.config.digest, ...doc.layers.map((l: any) => l.digest)]) await b.putBlob(d, await a.getBlob(d));
+  if (fromRepo !== repo)
+    for (const d of [doc.config.digest, ...doc.layers.map((l: any) => l.digest)]) await b.putBlob(d, await a.getBlob(d));
   await b.putManifest(tag, m.bytes, m.mediaType ?? doc.mediaType);
 }
 

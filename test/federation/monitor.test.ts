@@ -36,7 +36,20 @@ async function published(repo: string, n: number): Promise<void> {
 }
 
 const monitor = (repo: string, state: string, extra: string[] = []) =>
-  gantry(['log', 'monitor', `${origin.host}/${repo}`, `${mirror.host}/${repo}`, '--origin', `${origin.host}/${repo}`, '--state', join(work, state), '--key', key.verifierKey, '--plain-http', ...extra]);
+  gantry([
+    'log',
+    'monitor',
+    `${origin.host}/${repo}`,
+    `${mirror.host}/${repo}`,
+    '--origin',
+    `${origin.host}/${repo}`,
+    '--state',
+    join(work, state),
+    '--key',
+    key.verifierKey,
+    '--plain-http',
+    ...extra,
+  ]);
 
 beforeAll(async () => {
   origin = await startRegistry();
@@ -71,7 +84,9 @@ describe('gantry log monitor', () => {
     expect((await monitor('mon/fork', 'fork.json')).code).toBe(0);
     const before = readFileSync(join(work, 'fork.json'), 'utf8');
     // at the mirror, revision 2 becomes other validly signed bytes, logged and signed anew
-    const other = await openArchiveStore(`${mirror.host}/mon/forkshadow`, { plainHttpRegistries: [mirror.host] }).push(await makeArchive(signer, 2));
+    const other = await openArchiveStore(`${mirror.host}/mon/forkshadow`, { plainHttpRegistries: [mirror.host] }).push(
+      await makeArchive(signer, 2),
+    );
     await repointTag(mirror.host, 'mon/fork', 'rev-2', other.digest, 'mon/forkshadow');
     await forkAt(mirror.host, 'mon/fork', 1, await entryOf(mirror.host, 'mon/forkshadow', 2), logSigner, `${origin.host}/mon/fork`);
     const r = await monitor('mon/fork', 'fork.json');
@@ -109,7 +124,23 @@ describe('gantry log monitor', () => {
 
   it('with --interval it follows the logs and exits 1 at the first disagreement', async () => {
     await published('mon/follow', 1);
-    const p = spawn(process.execPath, [gantryBin(), 'log', 'monitor', `${origin.host}/mon/follow`, '--state', join(work, 'follow.json'), '--key', key.verifierKey, '--plain-http', '--interval', '200ms'], { cwd: work, env: { ...process.env, HOME: work, XDG_CONFIG_HOME: join(work, 'config') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(
+      process.execPath,
+      [
+        gantryBin(),
+        'log',
+        'monitor',
+        `${origin.host}/mon/follow`,
+        '--state',
+        join(work, 'follow.json'),
+        '--key',
+        key.verifierKey,
+        '--plain-http',
+        '--interval',
+        '200ms',
+      ],
+      { cwd: work, env: { ...process.env, HOME: work, XDG_CONFIG_HOME: join(work, 'config') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -132,7 +163,16 @@ describe('gantry log monitor', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no log key/);
     writeFileSync(join(work, 'bad-state.json'), '{"version": 7}');
-    const bad = await gantry(['log', 'monitor', `${origin.host}/mon/ok`, '--state', join(work, 'bad-state.json'), '--key', key.verifierKey, '--plain-http']);
+    const bad = await gantry([
+      'log',
+      'monitor',
+      `${origin.host}/mon/ok`,
+      '--state',
+      join(work, 'bad-state.json'),
+      '--key',
+      key.verifierKey,
+      '--plain-http',
+    ]);
     expect(bad.code).toBe(2);
   });
 });

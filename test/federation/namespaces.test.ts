@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isShortName, loadNamespaceMap, parseNamespaceMap } from '../../registry/namespaces.js';
-import { RegistryError } from '../../registry/errors.js';
+import type { RegistryError } from '../../registry/errors.js';
 import { gantryIn } from '../support/gantry-cli.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner } from '../registry/fixtures.js';
@@ -24,7 +24,12 @@ const code = (fn: () => unknown): string | undefined => {
 
 describe('mapping short names', () => {
   const map = parseNamespaceMap(
-    ['namespaces:', '  acme/*: registry.acme.example/providers/acme', '  acme/special: other.example/special', '  acme/team/*: { registry: "127.0.0.1:5000/team", plainHttp: true, via: "mirror.example/team" }'].join('\n'),
+    [
+      'namespaces:',
+      '  acme/*: registry.acme.example/providers/acme',
+      '  acme/special: other.example/special',
+      '  acme/team/*: { registry: "127.0.0.1:5000/team", plainHttp: true, via: "mirror.example/team" }',
+    ].join('\n'),
     'test.yaml',
   );
 
@@ -32,7 +37,11 @@ describe('mapping short names', () => {
     expect(map.resolve('acme/payments').ref).toBe('registry.acme.example/providers/acme/payments');
     expect(map.resolve('acme/special').ref).toBe('other.example/special');
     const team = map.resolve('acme/team/kv');
-    expect(team).toMatchObject({ ref: '127.0.0.1:5000/team/kv', via: 'mirror.example/team/kv', mapped: { short: 'acme/team/kv', entry: { plainHttp: true } } });
+    expect(team).toMatchObject({
+      ref: '127.0.0.1:5000/team/kv',
+      via: 'mirror.example/team/kv',
+      mapped: { short: 'acme/team/kv', entry: { plainHttp: true } },
+    });
   });
 
   it('full references and oci-layout: are never rewritten', () => {
@@ -75,7 +84,11 @@ describe('mapping short names', () => {
     try {
       writeFileSync(join(dir, 'user.yaml'), 'namespaces:\n  acme/*: user.example/acme\n  tools/*: user.example/tools\n');
       writeFileSync(join(dir, 'project.yaml'), 'namespaces:\n  acme/*: project.example/acme\n');
-      const m = loadNamespaceMap([{ path: join(dir, 'user.yaml') }, { path: join(dir, 'project.yaml') }, { path: join(dir, 'absent.yaml'), optional: true }]);
+      const m = loadNamespaceMap([
+        { path: join(dir, 'user.yaml') },
+        { path: join(dir, 'project.yaml') },
+        { path: join(dir, 'absent.yaml'), optional: true },
+      ]);
       expect(m.resolve('acme/kv').ref).toBe('project.example/acme/kv');
       expect(m.resolve('tools/kv').ref).toBe('user.example/tools/kv');
       expect(code(() => loadNamespaceMap([{ path: join(dir, 'absent.yaml') }]))).toBe('BAD_NAMESPACE_MAP');
@@ -109,7 +122,10 @@ describe('gantry par with short names (real registry)', () => {
     writeFileSync(join(work, 'r1.par'), await makeArchive(signer, 1));
     // the user's file points acme/* elsewhere (unreachable); the project's wins
     writeFileSync(join(work, 'config', 'gantry', 'namespaces.yaml'), 'namespaces:\n  acme/*: registry.invalid/acme\n');
-    writeFileSync(join(project, 'gantry.namespaces.yaml'), `namespaces:\n  acme/*: { registry: "${reg.host}/providers/acme", plainHttp: true }\n`);
+    writeFileSync(
+      join(project, 'gantry.namespaces.yaml'),
+      `namespaces:\n  acme/*: { registry: "${reg.host}/providers/acme", plainHttp: true }\n`,
+    );
     const pushed = await gantry(['par', 'push', join(work, 'r1.par'), 'acme/payments', '--json']);
     expect(pushed.stderr).toBe('');
     expect(JSON.parse(pushed.stdout).revision).toBe(1);
@@ -121,12 +137,15 @@ describe('gantry par with short names (real registry)', () => {
     expect(JSON.parse(pulled.stdout).digest).toBe(JSON.parse(pushed.stdout).digest);
   });
 
-  it('gantry log reads a short name through the mapping, with the mapping\'s logKey standing in for --key', async () => {
+  it("gantry log reads a short name through the mapping, with the mapping's logKey standing in for --key", async () => {
     const made = await gantry(['log', 'keygen', 'acme-log', '-o', join(work, 'log.key')]);
     expect(made.code, made.stderr).toBe(0);
     const vkey = made.stdout.trim();
     writeFileSync(join(work, 'r1-logged.par'), await makeArchive(newSigner(), 1));
-    writeFileSync(join(project, 'gantry.namespaces.yaml'), `namespaces:\n  acme/*: { registry: "${reg.host}/providers/acme", plainHttp: true, logKey: "${vkey}" }\n`);
+    writeFileSync(
+      join(project, 'gantry.namespaces.yaml'),
+      `namespaces:\n  acme/*: { registry: "${reg.host}/providers/acme", plainHttp: true, logKey: "${vkey}" }\n`,
+    );
     const pushed = await gantry(['par', 'push', join(work, 'r1-logged.par'), 'acme/logged', '--log-key', join(work, 'log.key')]);
     expect(pushed.code, pushed.stderr).toBe(0);
     const cp = await gantry(['log', 'checkpoint', 'acme/logged', '--json']);

@@ -40,7 +40,11 @@ it('serves a permitted caller and refuses a forbidden subject with FORBIDDEN', a
   const anonymous = makeHost(nats.url, { provider: 'echo-anon', instance: 'echo-anon-0' });
   await expect(anonymous.start()).rejects.toMatchObject({ code: 'NATS_AUTH_FAILED' });
 
-  const host = makeHost(nats.url, { provider: 'echo-auth', instance: 'echo-auth-0', nats: { servers: nats.url, user: 'host', pass: 'hostpw' } });
+  const host = makeHost(nats.url, {
+    provider: 'echo-auth',
+    instance: 'echo-auth-0',
+    nats: { servers: nats.url, user: 'host', pass: 'hostpw' },
+  });
   await host.start();
   const ok = await callProvider(caller, { namespace: NS, provider: 'echo-auth', op: 'Echo', data: 'permitted' });
   expect(text(ok.reply)).toBe('permitted');
@@ -48,7 +52,14 @@ it('serves a permitted caller and refuses a forbidden subject with FORBIDDEN', a
 
   let err: unknown;
   try {
-    await callProvider(caller, { namespace: NS, provider: 'echo-auth', instance: 'echo-auth-0', op: 'Echo', data: 'forbidden', timeoutMs: 3000 });
+    await callProvider(caller, {
+      namespace: NS,
+      provider: 'echo-auth',
+      instance: 'echo-auth-0',
+      op: 'Echo',
+      data: 'forbidden',
+      timeoutMs: 3000,
+    });
   } catch (e) {
     err = e;
   }

@@ -6,19 +6,32 @@
  * deliveries resume once the actor is back.
  */
 import { expect, it } from 'vitest';
-import { type Msg } from '@nats-io/transport-node';
+import type { Msg } from '@nats-io/transport-node';
 import { callProvider } from '../../client/call.js';
 import { actorSubject } from '../../client/protocol.js';
 import { NS, makeHost, useHostWorld, providerLib, text } from './helpers.js';
 
 const world = useHostWorld();
 
-interface Stats { accepted: number; overloaded: number; noActor: number; notReady: number; other: number }
+interface Stats {
+  accepted: number;
+  overloaded: number;
+  noActor: number;
+  notReady: number;
+  other: number;
+}
 
 async function messagingHost(name: string, limits: Record<string, number>) {
-  const host = makeHost(world.nats.url, { provider: name, instance: `${name}-0`, libraryPath: providerLib('messaging'), expectedCapid: 'wascap:messaging', limits });
+  const host = makeHost(world.nats.url, {
+    provider: name,
+    instance: `${name}-0`,
+    libraryPath: providerLib('messaging'),
+    expectedCapid: 'wascap:messaging',
+    limits,
+  });
   await host.start();
-  const call = (op: string, data: unknown = {}) => callProvider(world.nc, { namespace: NS, provider: name, op, data: JSON.stringify(data) }).then((r) => JSON.parse(text(r.reply)));
+  const call = (op: string, data: unknown = {}) =>
+    callProvider(world.nc, { namespace: NS, provider: name, op, data: JSON.stringify(data) }).then((r) => JSON.parse(text(r.reply)));
   /** Poll Stats until it satisfies `done` (bounded). */
   const statsUntil = async (done: (s: Stats) => boolean): Promise<Stats> => {
     let s: Stats = await call('Stats');
@@ -36,7 +49,11 @@ it('a slow actor fills the pending deliveries: the provider hears OVERLOADED for
   const held: Msg[] = [];
   // Subscribed, but never answers while the test runs.
   const slow = await world.actor('msg-slow');
-  const actor = slow.nc.subscribe(actorSubject(NS, slow.key, 'msg-slow'), { callback: (_e, m) => { held.push(m); } });
+  const actor = slow.nc.subscribe(actorSubject(NS, slow.key, 'msg-slow'), {
+    callback: (_e, m) => {
+      held.push(m);
+    },
+  });
   await slow.nc.flush();
   await call('Subscribe', { subject: 'news', actor: slow.key });
   for (let i = 0; i < 5; i++) expect(await call('Publish', { subject: 'news', body: i })).toEqual({ subscribers: 1 });
@@ -74,7 +91,12 @@ it('an actor nobody serves is refused NO_ACTOR after its delivery found no respo
 
   // The actor comes back: once the mark lapses, deliveries reach it.
   const got: unknown[] = [];
-  const actor = ghost.nc.subscribe(actorSubject(NS, ghost.key, 'msg-ghost'), { callback: (_e, m) => { got.push(JSON.parse(text(m.data)).body); m.respond(); } });
+  const actor = ghost.nc.subscribe(actorSubject(NS, ghost.key, 'msg-ghost'), {
+    callback: (_e, m) => {
+      got.push(JSON.parse(text(m.data)).body);
+      m.respond();
+    },
+  });
   await ghost.nc.flush();
   for (let i = 0; i < 100 && !got.some((b) => String(b).startsWith('back')); i++) {
     await call('Publish', { subject: 'news', body: `back ${i}` });

@@ -11,20 +11,27 @@ import { NS, callError, makeHost, useHostWorld, nextEvent, providerLib, text } f
 const world = useHostWorld();
 
 const faulty = (instance: string, extra: Partial<HostSpec> = {}, initialMs = 200) =>
-  makeHost(world.nats.url, { provider: 'faulty', instance, libraryPath: providerLib('faulty'), expectedCapid: 'gantry:faulty', ...extra }, { backoff: { initialMs, maxMs: 5000, resetAfterMs: 60_000 } });
+  makeHost(
+    world.nats.url,
+    { provider: 'faulty', instance, libraryPath: providerLib('faulty'), expectedCapid: 'gantry:faulty', ...extra },
+    { backoff: { initialMs, maxMs: 5000, resetAfterMs: 60_000 } },
+  );
 
 it('a segfault or abort restarts only that host, with growing backoff; the others keep serving', async () => {
   const a = faulty('faulty-a');
   const b = faulty('faulty-b');
   await Promise.all([a.start(), b.start()]);
   const pidB = b.pid;
-  const ok = (instance: string) => callProvider(world.nc, { namespace: NS, provider: 'faulty', instance, op: 'Ok' }).then((r) => text(r.reply));
+  const ok = (instance: string) =>
+    callProvider(world.nc, { namespace: NS, provider: 'faulty', instance, op: 'Ok' }).then((r) => text(r.reply));
   expect(await ok('faulty-a')).toBe('ok');
 
   // Listen before provoking: the restart is quick.
   const crash1 = nextEvent<CrashInfo>(a, 'crash');
   const back1 = nextEvent(a, 'ready');
-  const lost = await callError(callProvider(world.nc, { namespace: NS, provider: 'faulty', instance: 'faulty-a', op: 'Segfault', timeoutMs: 1500 }));
+  const lost = await callError(
+    callProvider(world.nc, { namespace: NS, provider: 'faulty', instance: 'faulty-a', op: 'Segfault', timeoutMs: 1500 }),
+  );
   expect(['TIMEOUT', 'NO_RESPONDERS']).toContain(lost.code);
   const c1 = await crash1;
   expect(c1.signal).toBe('SIGSEGV');
@@ -97,14 +104,21 @@ it('a leaking provider grows the host process, which keeps serving; an absurd le
   expect(before).toBeGreaterThan(0);
   const MiB = 1024 * 1024;
   for (let i = 0; i < 4; i++) {
-    const r = await callProvider(world.nc, { namespace: NS, provider: 'faulty-leak', op: 'Leak', data: JSON.stringify({ bytes: 8 * MiB }) });
+    const r = await callProvider(world.nc, {
+      namespace: NS,
+      provider: 'faulty-leak',
+      op: 'Leak',
+      data: JSON.stringify({ bytes: 8 * MiB }),
+    });
     expect(text(r.reply)).toBe(`leaked ${8 * MiB}`);
   }
   const after = h.residentBytes()!;
   // 32 MiB written and never freed are resident now (allow for other churn).
   expect(after - before).toBeGreaterThan(24 * MiB);
   expect(await callProvider(world.nc, { namespace: NS, provider: 'faulty-leak', op: 'Ok' }).then((r) => text(r.reply))).toBe('ok');
-  const absurd = await callError(callProvider(world.nc, { namespace: NS, provider: 'faulty-leak', op: 'Leak', data: '{"bytes":4294967296}' }));
+  const absurd = await callError(
+    callProvider(world.nc, { namespace: NS, provider: 'faulty-leak', op: 'Leak', data: '{"bytes":4294967296}' }),
+  );
   expect(absurd.code).toBe('PROVIDER_ERROR');
   expect(absurd.providerCode).toBe(2);
   expect(h.pid).toBe(pid);

@@ -28,8 +28,13 @@ const started: ProviderHost[] = [];
 
 /** The capability ids of the example libraries, for host credentials when a spec names none. */
 const CAPIDS: Record<string, string> = {
-  echo: 'gantry:echo', keyvalue: 'wascap:keyvalue', 'keyvalue-rs': 'wascap:keyvalue', messaging: 'wascap:messaging',
-  faulty: 'gantry:faulty', 'panicky-rs': 'gantry:panicky', 'panicky-go': 'gantry:panicky',
+  echo: 'gantry:echo',
+  keyvalue: 'wascap:keyvalue',
+  'keyvalue-rs': 'wascap:keyvalue',
+  messaging: 'wascap:messaging',
+  faulty: 'gantry:faulty',
+  'panicky-rs': 'gantry:panicky',
+  'panicky-go': 'gantry:panicky',
 };
 
 /** The membrane server of the current test file's world (useHostWorld), if any. */
@@ -39,12 +44,25 @@ let membrane: MembraneNats | undefined;
  * A host on `natsUrl`; on a useHostWorld server (the membrane) it connects with its own
  * instance's host credentials unless the spec names other NATS options.
  */
-export function makeHost(natsUrl: string, spec: Partial<HostSpec> & { provider: string; instance: string }, opts?: ProviderHostOptions): ProviderHost {
+export function makeHost(
+  natsUrl: string,
+  spec: Partial<HostSpec> & { provider: string; instance: string },
+  opts?: ProviderHostOptions,
+): ProviderHost {
   const libraryPath = spec.libraryPath ?? providerLib('echo');
   let nats: HostSpec['nats'] = { servers: natsUrl };
   if (membrane && membrane.url === natsUrl && !spec.nats) {
     const capid = spec.expectedCapid ?? CAPIDS[basename(libraryPath).replace(/\.so$/, '')];
-    nats = { servers: natsUrl, credsFile: membrane.hostCreds({ namespace: spec.namespace ?? NS, provider: spec.provider, instance: spec.instance, capid, linkName: spec.linkName }) };
+    nats = {
+      servers: natsUrl,
+      credsFile: membrane.hostCreds({
+        namespace: spec.namespace ?? NS,
+        provider: spec.provider,
+        instance: spec.instance,
+        capid,
+        linkName: spec.linkName,
+      }),
+    };
   }
   const host = new ProviderHost({ libraryPath, namespace: NS, nats, ...spec }, opts);
   started.push(host);
@@ -64,7 +82,10 @@ export function text(b: Uint8Array): string {
 export function nextEvent<T = unknown>(host: ProviderHost, event: string, timeoutMs = 20_000): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`no '${event}' event within ${timeoutMs} ms`)), timeoutMs);
-    host.once(event, (v: T) => { clearTimeout(t); resolve(v); });
+    host.once(event, (v: T) => {
+      clearTimeout(t);
+      resolve(v);
+    });
   });
 }
 
@@ -74,15 +95,24 @@ export function nextEvent<T = unknown>(host: ProviderHost, event: string, timeou
  * with makeHost connect with their own instance's credentials and are stopped after the file.
  * Read `nats`/`nc` inside tests (they are set in beforeAll).
  */
-export function useHostWorld(): { readonly nats: MembraneNats; readonly nc: NatsConnection; actor(provider: string): Promise<{ nc: NatsConnection; key: string }> } {
+export function useHostWorld(): {
+  readonly nats: MembraneNats;
+  readonly nc: NatsConnection;
+  actor(provider: string): Promise<{ nc: NatsConnection; key: string }>;
+} {
   const conns: NatsConnection[] = [];
   const w = {
     /** An actor: a grantee of `provider` (every operation), connected; dispatches to it arrive on actorSubject(NS, key, provider). */
     async actor(provider: string) {
       const kp = createUser();
       const key = kp.getPublicKey();
-      const { jwt } = w.nats.authority.mintUser(`actor-${provider}`, (k) => granteePermissions(k, NS, { provider }, ['*']), { userKey: key });
-      const nc = await connectNats({ servers: w.nats.url, credsFile: w.nats.writeCreds(`actor-${provider}`, formatCreds(jwt, new TextDecoder().decode(kp.getSeed()))) });
+      const { jwt } = w.nats.authority.mintUser(`actor-${provider}`, (k) => granteePermissions(k, NS, { provider }, ['*']), {
+        userKey: key,
+      });
+      const nc = await connectNats({
+        servers: w.nats.url,
+        credsFile: w.nats.writeCreds(`actor-${provider}`, formatCreds(jwt, new TextDecoder().decode(kp.getSeed()))),
+      });
       conns.push(nc);
       return { nc, key };
     },

@@ -21,10 +21,19 @@ export function operatorSetup(): OperatorSetup {
   const operator = createOperator();
   const account = createAccount();
   const operatorJwt = encodeJwt(operator, { sub: operator.getPublicKey(), name: 'gantry-test-operator', nats: { type: 'operator' } });
-  const accountJwt = encodeJwt(operator, { sub: account.getPublicKey(), name: 'gantry-test-account', nats: { type: 'account', limits: unlimited } });
+  const accountJwt = encodeJwt(operator, {
+    sub: account.getPublicKey(),
+    name: 'gantry-test-account',
+    nats: { type: 'account', limits: unlimited },
+  });
   const user = (signer: KeyPair, name: string, extra?: { exp?: number }) => {
     const u = createUser();
-    const jwt = encodeJwt(signer, { sub: u.getPublicKey(), name, exp: extra?.exp, nats: { type: 'user', pub: {}, sub: {}, subs: -1, data: -1, payload: -1 } });
+    const jwt = encodeJwt(signer, {
+      sub: u.getPublicKey(),
+      name,
+      exp: extra?.exp,
+      nats: { type: 'user', pub: {}, sub: {}, subs: -1, data: -1, payload: -1 },
+    });
     return formatCreds(jwt, new TextDecoder().decode(u.getSeed()));
   };
   return {

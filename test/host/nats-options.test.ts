@@ -36,7 +36,6 @@ async function server(config: string, port?: number): Promise<NatsServer> {
   return s;
 }
 
-
 /** Start an echo host with these NATS options and call it through a client using the same ones. */
 async function servesWith(name: string, nats: NatsOptions): Promise<void> {
   const host = makeHost(String(nats.servers), { provider: name, instance: `${name}-0`, nats });
@@ -55,7 +54,9 @@ describe('credentials', () => {
   it('token: the right token serves; a wrong or missing token is NATS_AUTH_FAILED at start', async () => {
     const s = await server('authorization { token: "t0ken-for-hosts" }\n');
     await servesWith('echo-token', { servers: s.url, token: 't0ken-for-hosts' });
-    const wrong = await startError(makeHost(s.url, { provider: 'echo-token-bad', instance: 'echo-token-bad-0', nats: { servers: s.url, token: 'guessed' } }));
+    const wrong = await startError(
+      makeHost(s.url, { provider: 'echo-token-bad', instance: 'echo-token-bad-0', nats: { servers: s.url, token: 'guessed' } }),
+    );
     expect(wrong.code).toBe('NATS_AUTH_FAILED');
     expect(wrong.message).toMatch(/refused this host's credentials.*Authorization Violation/i);
     const none = await startError(makeHost(s.url, { provider: 'echo-token-none', instance: 'echo-token-none-0' }));
@@ -64,7 +65,11 @@ describe('credentials', () => {
 
   it('reconnects with its token and resubscribes; credentials refused after a reconnect: the host exits NATS_AUTH_FAILED and is restarted with backoff, not left hanging', async () => {
     const first = await server('authorization { token: "before" }\n');
-    const host = makeHost(first.url, { provider: 'echo-rotated', instance: 'echo-rotated-0', nats: { servers: first.url, token: 'before' } }, { backoff: { initialMs: 200, maxMs: 1000 } });
+    const host = makeHost(
+      first.url,
+      { provider: 'echo-rotated', instance: 'echo-rotated-0', nats: { servers: first.url, token: 'before' } },
+      { backoff: { initialMs: 200, maxMs: 1000 } },
+    );
     await host.start();
     const pid = host.pid;
     // Same address, same token: the host reconnects with its credentials and resubscribes.
@@ -73,7 +78,10 @@ describe('credentials', () => {
     const nc = await connectNats({ servers: same.url, token: 'before' });
     let reply = '';
     for (let i = 0; i < 100 && reply !== 'again'; i++) {
-      reply = await callProvider(nc, { namespace: NS, provider: 'echo-rotated', op: 'Echo', data: 'again', timeoutMs: 1000 }).then((r) => text(r.reply), () => '');
+      reply = await callProvider(nc, { namespace: NS, provider: 'echo-rotated', op: 'Echo', data: 'again', timeoutMs: 1000 }).then(
+        (r) => text(r.reply),
+        () => '',
+      );
       if (reply !== 'again') await new Promise((r) => setTimeout(r, 100));
     }
     await nc.close();
@@ -103,9 +111,17 @@ describe('credentials', () => {
     expect(seed).toMatch(/^SU/);
     await servesWith('echo-nkey', { servers: s.url, nkeySeed: seed });
 
-    const unlisted = await startError(makeHost(s.url, { provider: 'echo-nkey-x', instance: 'echo-nkey-x-0', nats: { servers: s.url, nkeySeed: new TextDecoder().decode(stranger.getSeed()) } }));
+    const unlisted = await startError(
+      makeHost(s.url, {
+        provider: 'echo-nkey-x',
+        instance: 'echo-nkey-x-0',
+        nats: { servers: s.url, nkeySeed: new TextDecoder().decode(stranger.getSeed()) },
+      }),
+    );
     expect(unlisted.code).toBe('NATS_AUTH_FAILED');
-    const malformed = await startError(makeHost(s.url, { provider: 'echo-nkey-m', instance: 'echo-nkey-m-0', nats: { servers: s.url, nkeySeed: 'SUNOTASEED' } }));
+    const malformed = await startError(
+      makeHost(s.url, { provider: 'echo-nkey-m', instance: 'echo-nkey-m-0', nats: { servers: s.url, nkeySeed: 'SUNOTASEED' } }),
+    );
     expect(malformed.code).toBe('NATS_AUTH_FAILED');
     expect(malformed.message).toMatch(/not a user nkey seed/);
   });
@@ -119,16 +135,30 @@ describe('TLS', () => {
     const noCa = await startError(makeHost(s.url, { provider: 'echo-tls-noca', instance: 'echo-tls-noca-0', nats: { servers: s.url } }));
     expect(noCa.code).toBe('NATS_TLS_FAILED');
     expect(noCa.message).toMatch(/^TLS with NATS at nats:\/\/127\.0\.0\.1:\d+ failed: .*(certificate|UNABLE_TO_VERIFY)/);
-    const missingCa = await startError(makeHost(s.url, { provider: 'echo-tls-gone', instance: 'echo-tls-gone-0', nats: { servers: s.url, tls: { caFile: `${certs.dir}/no-such-ca.pem` } } }));
+    const missingCa = await startError(
+      makeHost(s.url, {
+        provider: 'echo-tls-gone',
+        instance: 'echo-tls-gone-0',
+        nats: { servers: s.url, tls: { caFile: `${certs.dir}/no-such-ca.pem` } },
+      }),
+    );
     expect(missingCa.code).toBe('NATS_TLS_FAILED');
     expect(missingCa.message).toMatch(/no-such-ca\.pem/);
   });
 
   it('mutual TLS: the host presents its client certificate; without one it is NATS_TLS_FAILED', async () => {
-    const s = await server(`tls { cert_file: "${certs.serverCert}", key_file: "${certs.serverKey}", ca_file: "${certs.caFile}", verify: true, timeout: 2 }\n`);
+    const s = await server(
+      `tls { cert_file: "${certs.serverCert}", key_file: "${certs.serverKey}", ca_file: "${certs.caFile}", verify: true, timeout: 2 }\n`,
+    );
     await servesWith('echo-mtls', { servers: s.url, tls: { caFile: certs.caFile, certFile: certs.clientCert, keyFile: certs.clientKey } });
     // Without its certificate the server drops the connection; the host says TLS, not just "timeout".
-    const noCert = await startError(makeHost(s.url, { provider: 'echo-mtls-x', instance: 'echo-mtls-x-0', nats: { servers: s.url, tls: { caFile: certs.caFile }, connectTimeoutMs: 1500 } }));
+    const noCert = await startError(
+      makeHost(s.url, {
+        provider: 'echo-mtls-x',
+        instance: 'echo-mtls-x-0',
+        nats: { servers: s.url, tls: { caFile: certs.caFile }, connectTimeoutMs: 1500 },
+      }),
+    );
     expect(noCert.code).toBe('NATS_TLS_FAILED');
     expect(noCert.message).toMatch(/client certificates.*certFile/);
   });
@@ -151,8 +181,11 @@ describe('user JWT (operator mode)', () => {
       ['missing', join(certs.dir, 'missing.creds')],
       ['notcreds', file('notcreds', 'just some text\n')],
     ];
-    const errors = await Promise.all(cases.map(([name, credsFile]) =>
-      startError(makeHost(s.url, { provider: `echo-jwt-${name}`, instance: `echo-jwt-${name}-0`, nats: { servers: s.url, credsFile } }))));
+    const errors = await Promise.all(
+      cases.map(([name, credsFile]) =>
+        startError(makeHost(s.url, { provider: `echo-jwt-${name}`, instance: `echo-jwt-${name}-0`, nats: { servers: s.url, credsFile } })),
+      ),
+    );
     expect(errors.map((e) => e.code)).toEqual(cases.map(() => 'NATS_AUTH_FAILED'));
     expect(errors[2]!.message).toMatch(/cannot read the NATS creds file .*missing\.creds/);
     expect(errors[3]!.message).toMatch(/not a NATS creds file/);

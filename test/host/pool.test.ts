@@ -56,7 +56,13 @@ it('more instances than pooled hosts: the first takes the pooled host, the rest 
   expect(hosts[0]!.pid).toBe(pooledPid);
   expect(new Set(hosts.map((h) => h.pid)).size).toBe(3);
   for (const h of hosts) {
-    const r = await callProvider(world.nc, { namespace: NS, provider: 'echo-pooled', instance: h.spec.instance, op: 'Echo', data: h.spec.instance });
+    const r = await callProvider(world.nc, {
+      namespace: NS,
+      provider: 'echo-pooled',
+      instance: h.spec.instance,
+      op: 'Echo',
+      data: h.spec.instance,
+    });
     expect(text(r.reply)).toContain(h.spec.instance);
   }
   // the pool refills behind the claim
@@ -86,19 +92,26 @@ it('hosts claimed from the pool keep crash isolation: a segfault restarts only i
   const p = pool(2);
   await until(() => p.warmCount === 2, 'two warm pooled hosts');
   const faulty = (instance: string) =>
-    makeHost(world.nats.url, { provider: 'faulty-pooled', instance, libraryPath: providerLib('faulty'), expectedCapid: 'gantry:faulty' }, { pool: p, backoff: { initialMs: 300, maxMs: 5000, resetAfterMs: 60_000 } });
+    makeHost(
+      world.nats.url,
+      { provider: 'faulty-pooled', instance, libraryPath: providerLib('faulty'), expectedCapid: 'gantry:faulty' },
+      { pool: p, backoff: { initialMs: 300, maxMs: 5000, resetAfterMs: 60_000 } },
+    );
   const a = faulty('fp-a');
   const b = faulty('fp-b');
   await Promise.all([a.start(), b.start()]);
   expect([a.startTimings?.pooled, b.startTimings?.pooled]).toEqual([true, true]);
   const pidA = a.pid;
   const pidB = b.pid;
-  const ok = (instance: string) => callProvider(world.nc, { namespace: NS, provider: 'faulty-pooled', instance, op: 'Ok' }).then((r) => text(r.reply));
+  const ok = (instance: string) =>
+    callProvider(world.nc, { namespace: NS, provider: 'faulty-pooled', instance, op: 'Ok' }).then((r) => text(r.reply));
   expect(await ok('fp-a')).toBe('ok');
 
   const crashed = nextEvent<CrashInfo>(a, 'crash');
   const back = nextEvent(a, 'ready');
-  const lost = await callError(callProvider(world.nc, { namespace: NS, provider: 'faulty-pooled', instance: 'fp-a', op: 'Segfault', timeoutMs: 1500 }));
+  const lost = await callError(
+    callProvider(world.nc, { namespace: NS, provider: 'faulty-pooled', instance: 'fp-a', op: 'Segfault', timeoutMs: 1500 }),
+  );
   expect(['TIMEOUT', 'NO_RESPONDERS']).toContain(lost.code);
   expect((await crashed).signal).toBe('SIGSEGV');
   // the neighbour never noticed
@@ -115,7 +128,11 @@ it('hosts claimed from the pool keep crash isolation: a segfault restarts only i
 it('a spec needing another libuv thread count forks its own host rather than taking a pooled one', async () => {
   const p = pool(1);
   await until(() => p.warmCount === 1, 'a warm pooled host');
-  const h = makeHost(world.nats.url, { provider: 'echo-pooled', instance: 'many-hung', expectedCapid: 'gantry:echo', limits: { maxHungCalls: 20 } }, { pool: p });
+  const h = makeHost(
+    world.nats.url,
+    { provider: 'echo-pooled', instance: 'many-hung', expectedCapid: 'gantry:echo', limits: { maxHungCalls: 20 } },
+    { pool: p },
+  );
   await h.start();
   expect(h.startTimings?.pooled).toBe(false);
   expect(p.idlePids()).toHaveLength(1);

@@ -17,8 +17,6 @@ let nats: NatsServer;
 let nc: NatsConnection;
 let fixtures: string;
 
-
-
 beforeAll(async () => {
   buildProviders();
   nats = await startNats({ maxPayload: 256 * 1024 });
@@ -26,11 +24,14 @@ beforeAll(async () => {
   // Libraries that are not valid providers, built with the same compiler.
   fixtures = mkdtempSync(join(tmpdir(), 'gantry-host-fixtures-'));
   writeFileSync(join(fixtures, 'nosymbol.c'), 'int something_else(void) { return 1; }\n');
-  writeFileSync(join(fixtures, 'abi99.c'), [
-    '#include <stdint.h>',
-    'static struct { uint32_t abi_version, flags; void *fns[9]; } table = { 99, 0, { 0 } };',
-    'const void *__capability_provider_create(void) { return &table; }',
-  ].join('\n'));
+  writeFileSync(
+    join(fixtures, 'abi99.c'),
+    [
+      '#include <stdint.h>',
+      'static struct { uint32_t abi_version, flags; void *fns[9]; } table = { 99, 0, { 0 } };',
+      'const void *__capability_provider_create(void) { return &table; }',
+    ].join('\n'),
+  );
   for (const n of ['nosymbol', 'abi99']) {
     execFileSync('cc', ['-shared', '-fPIC', '-o', join(fixtures, `${n}.so`), join(fixtures, `${n}.c`)]);
   }
@@ -46,7 +47,9 @@ afterAll(async () => {
 
 describe('serving', () => {
   it('three echo instances share the load of one provider through its queue group', async () => {
-    const hosts = ['echo-a', 'echo-b', 'echo-c'].map((instance) => makeHost(nats.url, { provider: 'echo', instance, expectedCapid: 'gantry:echo' }));
+    const hosts = ['echo-a', 'echo-b', 'echo-c'].map((instance) =>
+      makeHost(nats.url, { provider: 'echo', instance, expectedCapid: 'gantry:echo' }),
+    );
     await Promise.all(hosts.map((h) => h.start()));
     expect(hosts.map((h) => h.state)).toEqual(['ready', 'ready', 'ready']);
     const served = new Map<string, number>();
@@ -74,9 +77,15 @@ describe('serving', () => {
   });
 
   it('keyvalue: Set then Get returns the value; Incr, Keys, Del; provider errors carry its code', async () => {
-    const host = makeHost(nats.url, { provider: 'kv', instance: 'kv-0', libraryPath: providerLib('keyvalue'), expectedCapid: 'wascap:keyvalue' });
+    const host = makeHost(nats.url, {
+      provider: 'kv',
+      instance: 'kv-0',
+      libraryPath: providerLib('keyvalue'),
+      expectedCapid: 'wascap:keyvalue',
+    });
     await host.start();
-    const kv = (op: string, data = '{}') => callProvider(nc, { namespace: NS, provider: 'kv', op, data }).then((r) => JSON.parse(text(r.reply)));
+    const kv = (op: string, data = '{}') =>
+      callProvider(nc, { namespace: NS, provider: 'kv', op, data }).then((r) => JSON.parse(text(r.reply)));
     expect(await kv('Set', '{"key":"greeting","value":"hello, \\"world\\""}')).toEqual({ ok: true });
     expect(await kv('Get', '{"key":"greeting"}')).toEqual({ value: 'hello, "world"' });
     expect(await kv('Set', '{"key":"obj","value":{"a":[1,2,{"b":"}"}]}}')).toEqual({ ok: true });
@@ -101,19 +110,34 @@ describe('serving', () => {
   });
 
   it('messaging delivers published messages to a subscribed actor through the dispatcher', async () => {
-    const host = makeHost(nats.url, { provider: 'msg', instance: 'msg-0', libraryPath: providerLib('messaging'), expectedCapid: 'wascap:messaging' });
+    const host = makeHost(nats.url, {
+      provider: 'msg',
+      instance: 'msg-0',
+      libraryPath: providerLib('messaging'),
+      expectedCapid: 'wascap:messaging',
+    });
     await host.start();
     const received: Array<{ op: string; provider: string; instance: string; body: unknown }> = [];
     const actor = nc.subscribe(actorSubject(NS, 'reader', 'msg'), {
       callback: (_e, m) => {
-        received.push({ op: m.headers?.get(HEADER_OP) ?? '', provider: m.headers?.get(HEADER_PROVIDER) ?? '', instance: m.headers?.get(HEADER_INSTANCE) ?? '', body: JSON.parse(text(m.data)) });
+        received.push({
+          op: m.headers?.get(HEADER_OP) ?? '',
+          provider: m.headers?.get(HEADER_PROVIDER) ?? '',
+          instance: m.headers?.get(HEADER_INSTANCE) ?? '',
+          body: JSON.parse(text(m.data)),
+        });
         m.respond();
       },
     });
     await nc.flush();
     // The subscriber is the calling actor (the subject's caller token).
     await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Subscribe', caller: 'reader', data: '{"subject":"news"}' });
-    const r1 = await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Publish', data: '{"subject":"news","body":{"headline":"one"}}' });
+    const r1 = await callProvider(nc, {
+      namespace: NS,
+      provider: 'msg',
+      op: 'Publish',
+      data: '{"subject":"news","body":{"headline":"one"}}',
+    });
     expect(JSON.parse(text(r1.reply))).toEqual({ subscribers: 1 });
     await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Publish', data: '{"subject":"other","body":"not for reader"}' });
     await callProvider(nc, { namespace: NS, provider: 'msg', op: 'Publish', data: '{"subject":"news","body":"two"}' });
@@ -150,14 +174,20 @@ describe('limits and caller errors', () => {
     const host = makeHost(nats.url, { provider: 'echo-noop', instance: 'echo-noop-0' });
     await host.start();
     // An operation token that is not subjectToken's encoding (a bare %) cannot be decoded.
-    const m = await nc.request(`gantry.${NS}.instance.echo-noop.echo-noop-0.%ZZ.anonymous`, new Uint8Array(0), { headers: headers(), timeout: 5000 });
+    const m = await nc.request(`gantry.${NS}.instance.echo-noop.echo-noop-0.%ZZ.anonymous`, new Uint8Array(0), {
+      headers: headers(),
+      timeout: 5000,
+    });
     expect(m.headers?.get('Gantry-Error')).toBe('BAD_REQUEST');
     expect(m.headers?.get(HEADER_INSTANCE)).toBe('echo-noop-0');
 
     // The actor is the subject's caller token; a Gantry-Actor header is ignored.
     const h = headers();
     h.set('Gantry-Actor', 'mallory');
-    const who = await nc.request(`gantry.${NS}.instance.echo-noop.echo-noop-0.Whoami.alice`, new Uint8Array(0), { headers: h, timeout: 5000 });
+    const who = await nc.request(`gantry.${NS}.instance.echo-noop.echo-noop-0.Whoami.alice`, new Uint8Array(0), {
+      headers: h,
+      timeout: 5000,
+    });
     expect(text(who.data)).toBe('alice');
   });
 });
@@ -183,7 +213,9 @@ describe('load-time errors (no restart)', () => {
       ['badconfig', { config: { prefix: 42 } }, 'CONFIG_REJECTED'],
       ['badspec', { namespace: '' }, 'BAD_SPEC'],
     ];
-    const errors = await Promise.all(cases.map(([name, spec]) => startError(makeHost(nats.url, { provider: name, instance: `${name}-0`, ...spec }))));
+    const errors = await Promise.all(
+      cases.map(([name, spec]) => startError(makeHost(nats.url, { provider: name, instance: `${name}-0`, ...spec }))),
+    );
     expect(errors.map((e) => e.code)).toEqual(cases.map(([, , code]) => code));
     expect(errors[3]!.message).toMatch(/ABI v99/);
   });

@@ -10,7 +10,15 @@ import { startNats, type NatsServer } from '../support/nats.js';
 
 describe('subject tokens', () => {
   it('keep names apart that the old mapping collapsed, and stay single tokens', () => {
-    const pairs: [string, string][] = [['acme:kv.v2', 'acme:kv_v2'], ['prod.db', 'prod_db'], ['a b', 'a_b'], ['x*', 'x_'], ['y>', 'y_'], ['50%2E', '50.'], ['tab\there', 'tab_here']];
+    const pairs: [string, string][] = [
+      ['acme:kv.v2', 'acme:kv_v2'],
+      ['prod.db', 'prod_db'],
+      ['a b', 'a_b'],
+      ['x*', 'x_'],
+      ['y>', 'y_'],
+      ['50%2E', '50.'],
+      ['tab\there', 'tab_here'],
+    ];
     for (const [a, b] of pairs) {
       expect(subjectToken(a)).not.toBe(subjectToken(b));
       for (const t of [subjectToken(a), subjectToken(b)]) expect(t).toMatch(/^[^.*>\s]+$/);
@@ -49,9 +57,21 @@ describe('on a real nats-server', () => {
 
   it('a call to prod.db never reaches prod_db, and capids acme:kv.v2 / acme:kv_v2 stay apart', async () => {
     const got: string[] = [];
-    const subjects = [providerSubject('apps', 'prod.db'), providerSubject('apps', 'prod_db'), capabilitySubject('apps', 'acme:kv.v2', 'default'), capabilitySubject('apps', 'acme:kv_v2', 'default')];
+    const subjects = [
+      providerSubject('apps', 'prod.db'),
+      providerSubject('apps', 'prod_db'),
+      capabilitySubject('apps', 'acme:kv.v2', 'default'),
+      capabilitySubject('apps', 'acme:kv_v2', 'default'),
+    ];
     expect(new Set(subjects).size).toBe(4);
-    const subs = subjects.map((s) => nc.subscribe(s, { callback: (_e, m) => { got.push(`${s} <- ${new TextDecoder().decode(m.data)}`); m.respond(m.data); } }));
+    const subs = subjects.map((s) =>
+      nc.subscribe(s, {
+        callback: (_e, m) => {
+          got.push(`${s} <- ${new TextDecoder().decode(m.data)}`);
+          m.respond(m.data);
+        },
+      }),
+    );
     await nc.flush();
     for (const s of subjects) {
       const r = await nc.request(s, new TextEncoder().encode(s), { timeout: 2000 });

@@ -24,13 +24,16 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'gantry-verified-load-'));
   marker = join(dir, 'EXECUTED');
-  writeFileSync(join(dir, 'evil.c'), [
-    '#include <fcntl.h>',
-    '#include <unistd.h>',
-    `__attribute__((constructor)) static void ran(void) { int fd = open(${JSON.stringify(marker)}, O_CREAT | O_WRONLY, 0600); if (fd >= 0) close(fd); }`,
-    'void *__capability_provider_create(void) { return 0; }',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'evil.c'),
+    [
+      '#include <fcntl.h>',
+      '#include <unistd.h>',
+      `__attribute__((constructor)) static void ran(void) { int fd = open(${JSON.stringify(marker)}, O_CREAT | O_WRONLY, 0600); if (fd >= 0) close(fd); }`,
+      'void *__capability_provider_create(void) { return 0; }',
+      '',
+    ].join('\n'),
+  );
   evil = join(dir, 'evil.so');
   execFileSync('cc', ['-shared', '-fPIC', '-o', evil, join(dir, 'evil.c')]);
 });
@@ -50,7 +53,13 @@ it('a library swapped before the host opens it is refused (LIBRARY_HASH_MISMATCH
   copyFileSync(providerLib('echo'), lib);
   const verified = sha256(lib);
   swapIn(lib);
-  const host = makeHost(world.nats.url, { provider: 'swap-before', instance: 'swap-before-0', libraryPath: lib, librarySha256: verified, expectedCapid: 'gantry:echo' });
+  const host = makeHost(world.nats.url, {
+    provider: 'swap-before',
+    instance: 'swap-before-0',
+    libraryPath: lib,
+    librarySha256: verified,
+    expectedCapid: 'gantry:echo',
+  });
   const err = await startError(host);
   expect(err.code).toBe('LIBRARY_HASH_MISMATCH');
   expect(err.message).toMatch(/changed after verification/);
@@ -67,7 +76,12 @@ it('a library swapped during a crash backoff is refused on restart and never exe
   );
   await host.start();
   // the swap happens in the crash handler, i.e. after the crash and before the restart is even scheduled
-  const crashed = new Promise<CrashInfo>((resolve) => host.once('crash', (c: CrashInfo) => { swapIn(lib); resolve(c); }));
+  const crashed = new Promise<CrashInfo>((resolve) =>
+    host.once('crash', (c: CrashInfo) => {
+      swapIn(lib);
+      resolve(c);
+    }),
+  );
   const failed = nextEvent<{ code: string }>(host, 'failed');
   process.kill(host.pid!, 'SIGSEGV');
   expect((await crashed).signal).toBe('SIGSEGV');
@@ -78,7 +92,13 @@ it('a library swapped during a crash backoff is refused on restart and never exe
 it('a started host maps its library from a sealed memfd, so the cache file no longer matters', async () => {
   const lib = join(dir, 'echo-2.so');
   copyFileSync(providerLib('echo'), lib);
-  const host = makeHost(world.nats.url, { provider: 'pinned', instance: 'pinned-0', libraryPath: lib, librarySha256: sha256(lib), expectedCapid: 'gantry:echo' });
+  const host = makeHost(world.nats.url, {
+    provider: 'pinned',
+    instance: 'pinned-0',
+    libraryPath: lib,
+    librarySha256: sha256(lib),
+    expectedCapid: 'gantry:echo',
+  });
   await host.start();
   const maps = readFileSync(`/proc/${host.pid}/maps`, 'utf8');
   expect(maps).toMatch(/memfd:gantry-provider/);

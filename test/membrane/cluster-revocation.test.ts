@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { callProvider, CallError } from '../../client/call.js';
+import { callProvider, type CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { formatCreds } from '../../membrane/creds.js';
 import { granteePermissions } from '../../membrane/permissions.js';
@@ -22,8 +22,13 @@ beforeAll(async () => {
   cluster = await startMembraneNatsCluster(3);
   const capid = 'gantry:echo';
   await makeHost(cluster.urls[0], {
-    provider: 'echo-m', instance: 'echo-m-0', expectedCapid: capid,
-    nats: { servers: cluster.urls.join(','), credsFile: cluster.hostCreds({ namespace: NS, provider: 'echo-m', instance: 'echo-m-0', capid }) },
+    provider: 'echo-m',
+    instance: 'echo-m-0',
+    expectedCapid: capid,
+    nats: {
+      servers: cluster.urls.join(','),
+      credsFile: cluster.hostCreds({ namespace: NS, provider: 'echo-m', instance: 'echo-m-0', capid }),
+    },
   }).start();
 });
 
@@ -35,7 +40,9 @@ afterAll(async () => {
 
 function grantee(): { key: string; creds: string } {
   const kp = createUser();
-  const { jwt } = cluster.authority.mintUser('grantee', (k) => granteePermissions(k, NS, { provider: 'echo-m' }, ['Echo']), { userKey: kp.getPublicKey() });
+  const { jwt } = cluster.authority.mintUser('grantee', (k) => granteePermissions(k, NS, { provider: 'echo-m' }, ['Echo']), {
+    userKey: kp.getPublicKey(),
+  });
   return { key: kp.getPublicKey(), creds: cluster.writeCreds('grantee', formatCreds(jwt, new TextDecoder().decode(kp.getSeed()))) };
 }
 
@@ -54,7 +61,9 @@ it('a revocation pushed to one server is enforced by every server, and by a serv
   const g = grantee();
   const nc = await connectNats({ servers: cluster.urls[2], credsFile: g.creds });
   conns.push(nc);
-  expect(text((await callProvider(nc, { namespace: NS, provider: 'echo-m', op: 'Echo', data: 'granted', timeoutMs: 5000, retry: 5 })).reply)).toBe('granted');
+  expect(
+    text((await callProvider(nc, { namespace: NS, provider: 'echo-m', op: 'Echo', data: 'granted', timeoutMs: 5000, retry: 5 })).reply),
+  ).toBe('granted');
   expect(await connectTo(1, g.creds)).toBe('connected');
 
   cluster.authority.revoke(g.key);
@@ -63,7 +72,10 @@ it('a revocation pushed to one server is enforced by every server, and by a serv
   // the connection on server 3 is closed for the revoked credentials: every call is FORBIDDEN
   let code = '';
   for (let i = 0; i < 100 && code !== 'FORBIDDEN'; i++) {
-    code = await callProvider(nc, { namespace: NS, provider: 'echo-m', op: 'Echo', data: 'x', timeoutMs: 2000 }).then(() => 'OK', (e: CallError) => e.code);
+    code = await callProvider(nc, { namespace: NS, provider: 'echo-m', op: 'Echo', data: 'x', timeoutMs: 2000 }).then(
+      () => 'OK',
+      (e: CallError) => e.code,
+    );
     if (code !== 'FORBIDDEN') await new Promise((r) => setTimeout(r, 100));
   }
   expect(code).toBe('FORBIDDEN');

@@ -30,7 +30,12 @@ beforeAll(async () => {
   bin = join(out, 'credscheck');
   await run(go, ['build', '-o', bin, '.'], { cwd: join(packageRoot(), 'test', 'membrane', 'creds-go') });
   nats = await startMembraneNats();
-  await makeHost(nats.url, { provider: 'echo', instance: 'echo-0', expectedCapid: 'gantry:echo', nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) } }).start();
+  await makeHost(nats.url, {
+    provider: 'echo',
+    instance: 'echo-0',
+    expectedCapid: 'gantry:echo',
+    nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) },
+  }).start();
 }, 300_000);
 
 afterAll(async () => {
@@ -39,7 +44,7 @@ afterAll(async () => {
   if (out) rmSync(out, { recursive: true, force: true });
 });
 
-it('nats.go calls a provider with a grant\'s .creds file, and is refused an operation it was not granted', async () => {
+it("nats.go calls a provider with a grant's .creds file, and is refused an operation it was not granted", async () => {
   const kp = createUser();
   const key = kp.getPublicKey();
   const { jwt } = nats.authority.mintUser('go-client', (k) => granteePermissions(k, NS, { provider: 'echo' }, ['Echo']), { userKey: key });
@@ -47,7 +52,9 @@ it('nats.go calls a provider with a grant\'s .creds file, and is refused an oper
   const base = providerSubject(NS, 'echo');
   const ok = await run(bin, [nats.url, creds, inboxPrefix(key), callSubjectFor(base, 'Echo', key), 'hello from Go']);
   expect(ok.stdout.trim()).toBe('REPLY hello from Go');
-  const refused = await run(bin, [nats.url, creds, inboxPrefix(key), callSubjectFor(base, 'Whoami', key), '']).catch((e) => e as { stdout: string; code: number });
+  const refused = await run(bin, [nats.url, creds, inboxPrefix(key), callSubjectFor(base, 'Whoami', key), '']).catch(
+    (e) => e as { stdout: string; code: number },
+  );
   expect((refused as { code?: number }).code).toBe(3);
   expect(refused.stdout).toMatch(/ASYNC_ERROR .*[Pp]ermissions [Vv]iolation for [Pp]ublish/);
 });

@@ -16,7 +16,8 @@ import { packageRoot } from '../../runtime/paths.js';
 import { createUser } from '@nats-io/nkeys';
 import { capabilityGrantCrd, providerCrd, providerInstanceCrd, GRANT_FINALIZER } from '../../api/index.js';
 import { startController, type RunningController } from '../../controller/index.js';
-import { InstanceCredentials, grantsPath, instanceCredsSecretName } from '../../controller/membrane.js';
+import { InstanceCredentials, instanceCredsSecretName } from '../../controller/credentials/host.js';
+import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { formatCreds } from '../../membrane/creds.js';
@@ -49,14 +50,22 @@ function user() {
 }
 
 async function createGrant(name: string, spec: Record<string, unknown>) {
-  await kube.create(grantsPath(NS), { apiVersion: 'gantry.dev/v1alpha1', kind: 'CapabilityGrant', metadata: { name, namespace: NS }, spec });
+  await kube.create(grantsPath(NS), {
+    apiVersion: 'gantry.dev/v1alpha1',
+    kind: 'CapabilityGrant',
+    metadata: { name, namespace: NS },
+    spec,
+  });
 }
 
 const getGrant = (name: string) => kube.get(`${grantsPath(NS)}/${name}`);
 const ready = (g: any) => g?.status?.conditions?.find((c: any) => c.type === 'Ready');
 
 async function readyGrant(name: string, reason: string): Promise<any> {
-  return waitFor(`grant ${name} ${reason}`, async () => { const g = await getGrant(name); return ready(g)?.reason === reason ? g : undefined; });
+  return waitFor(`grant ${name} ${reason}`, async () => {
+    const g = await getGrant(name);
+    return ready(g)?.reason === reason ? g : undefined;
+  });
 }
 
 /** ms from `since` until a fresh connection with these creds is refused; throws past 2 s. */
@@ -79,13 +88,21 @@ beforeAll(async () => {
   buildProviders();
   api = await startTestApiServer();
   kube = new KubeClient(api.kc);
-  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()]) await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()])
+    await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   for (const ns of [SYSTEM, NS]) await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   await waitFor('CRDs served', async () => kube.list(grantsPath(NS)));
   nats = await startMembraneNats();
-  await makeHost(nats.url, { provider: 'echo', instance: 'echo-0', expectedCapid: 'gantry:echo', nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) } }).start();
+  await makeHost(nats.url, {
+    provider: 'echo',
+    instance: 'echo-0',
+    expectedCapid: 'gantry:echo',
+    nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) },
+  }).start();
   controller = await startController({
-    kubeConfig: api.kc, namespace: SYSTEM, leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
+    kubeConfig: api.kc,
+    namespace: SYSTEM,
+    leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
     membrane: { authority: nats.authority, servers: nats.url },
   });
 }, 60_000);
@@ -109,7 +126,9 @@ describe('CapabilityGrant', () => {
     const nc = await connectNats({ servers: nats.url, credsFile: creds });
     try {
       expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Echo', data: 'granted' })).reply)).toBe('granted');
-      expect((await callError(callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami', timeoutMs: 5000 }))).code).toBe('FORBIDDEN');
+      expect((await callError(callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami', timeoutMs: 5000 }))).code).toBe(
+        'FORBIDDEN',
+      );
     } finally {
       await nc.close().catch(() => {});
     }
@@ -117,7 +136,14 @@ describe('CapabilityGrant', () => {
     await kube.delete(`${grantsPath(NS)}/echo-only`);
     const ms = await refusedWithin2s(creds, t0);
     console.log(`deleted grant: new calls refused ${ms} ms after the delete request`);
-    await waitFor('grant gone', async () => { try { await getGrant('echo-only'); return undefined; } catch (e) { return isNotFound(e) ? true : undefined; } });
+    await waitFor('grant gone', async () => {
+      try {
+        await getGrant('echo-only');
+        return undefined;
+      } catch (e) {
+        return isNotFound(e) ? true : undefined;
+      }
+    });
   });
 
   it('expires: refused within 2 s of spec.expires, status Expired', async () => {
@@ -148,7 +174,10 @@ describe('CapabilityGrant', () => {
     await createGrant('changing', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Echo'] });
     const first = await readyGrant('changing', 'Issued');
     await kube.mergePatch(`${grantsPath(NS)}/changing`, { spec: { operations: ['Whoami'] } });
-    const second = await waitFor('re-issued', async () => { const g = await getGrant('changing'); return g.status?.observedGeneration === g.metadata.generation && g.status.userJwt !== first.status.userJwt ? g : undefined; });
+    const second = await waitFor('re-issued', async () => {
+      const g = await getGrant('changing');
+      return g.status?.observedGeneration === g.metadata.generation && g.status.userJwt !== first.status.userJwt ? g : undefined;
+    });
     await refusedWithin2s(nats.writeCreds('old', formatCreds(first.status.userJwt, u.seed)), Date.now());
     const nc = await connectNats({ servers: nats.url, credsFile: nats.writeCreds('new', formatCreds(second.status.userJwt, u.seed)) });
     expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
@@ -157,14 +186,17 @@ describe('CapabilityGrant', () => {
   });
 });
 
-describe('the caller\'s CLI', () => {
+describe("the caller's CLI", () => {
   it('keys generate → a grant → grant creds → call --creds (and $GANTRY_NATS_CREDS); the wrong seed is refused', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gantry-grant-cli-'));
     try {
       const kc = join(dir, 'kubeconfig');
       writeFileSync(kc, api.kubeconfigYaml);
       const seed = join(dir, 'me.nk');
-      const key = (await gantry(['keys', 'generate', '--type', 'user', '--out', seed])).stdout.trim().split(/\s+/).find((w) => /^U[A-Z2-7]{55}$/.test(w))!;
+      const key = (await gantry(['keys', 'generate', '--type', 'user', '--out', seed])).stdout
+        .trim()
+        .split(/\s+/)
+        .find((w) => /^U[A-Z2-7]{55}$/.test(w))!;
       expect(key).toMatch(/^U/);
       await createGrant('cli', { grantee: { nkey: key }, provider: 'echo', operations: ['Echo', 'Whoami'] });
       await readyGrant('cli', 'Issued');
@@ -176,7 +208,19 @@ describe('the caller\'s CLI', () => {
       expect(viaEnv.stdout.trim()).toBe('env');
       const other = join(dir, 'other.nk');
       await gantry(['keys', 'generate', '--type', 'user', '--out', other]);
-      const wrong = await gantry(['grant', 'creds', 'cli', '-n', NS, '--nkey', other, '-o', join(dir, 'x.creds'), '--kubeconfig', kc]).catch((e) => e);
+      const wrong = await gantry([
+        'grant',
+        'creds',
+        'cli',
+        '-n',
+        NS,
+        '--nkey',
+        other,
+        '-o',
+        join(dir, 'x.creds'),
+        '--kubeconfig',
+        kc,
+      ]).catch((e) => e);
       expect(wrong.stderr).toMatch(/but the grant is for/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -185,21 +229,39 @@ describe('the caller\'s CLI', () => {
 });
 
 function gantry(args: string[], env: Record<string, string> = {}) {
-  return run(process.execPath, [join(packageRoot(), 'bin', 'gantry.js'), ...args], { env: { ...process.env, GANTRY_SANDBOX_DIR: '/nonexistent', ...env } });
+  return run(process.execPath, [join(packageRoot(), 'bin', 'gantry.js'), ...args], {
+    env: { ...process.env, GANTRY_SANDBOX_DIR: '/nonexistent', ...env },
+  });
 }
 
 describe('instance host credentials', () => {
   it('a Secret per instance with a host identity for exactly that instance; revoked and deleted once the instance is gone', async () => {
     const creds = new InstanceCredentials({ authority: nats.authority, servers: nats.url }, kube, SYSTEM, logger('test'));
-    const inst = { apiVersion: 'gantry.dev/v1alpha1', kind: 'ProviderInstance', metadata: { name: 'echo-9', namespace: NS, uid: 'uid-echo-9' }, spec: { provider: 'echo', capid: 'gantry:echo' } } as any;
+    const inst = {
+      apiVersion: 'gantry.dev/v1alpha1',
+      kind: 'ProviderInstance',
+      metadata: { name: 'echo-9', namespace: NS, uid: 'uid-echo-9' },
+      spec: { provider: 'echo', capid: 'gantry:echo' },
+    } as any;
     await creds.ensure(inst);
     const secret = await kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`);
-    expect(secret.metadata.labels).toMatchObject({ 'gantry.dev/instance-namespace': NS, 'gantry.dev/instance-name': 'echo-9', 'gantry.dev/instance-uid': 'uid-echo-9' });
+    expect(secret.metadata.labels).toMatchObject({
+      'gantry.dev/instance-namespace': NS,
+      'gantry.dev/instance-name': 'echo-9',
+      'gantry.dev/instance-uid': 'uid-echo-9',
+    });
     const file = nats.writeCreds('echo-9-host', Buffer.from(secret.data['nats.creds'], 'base64').toString('utf8'));
-    const host = makeHost(nats.url, { provider: 'echo', instance: 'echo-9', expectedCapid: 'gantry:echo', nats: { servers: nats.url, credsFile: file } });
+    const host = makeHost(nats.url, {
+      provider: 'echo',
+      instance: 'echo-9',
+      expectedCapid: 'gantry:echo',
+      nats: { servers: nats.url, credsFile: file },
+    });
     await host.start();
     const admin = await connectNats({ servers: nats.url, credsFile: nats.adminCreds });
-    expect((await callProvider(admin, { namespace: NS, provider: 'echo', instance: 'echo-9', op: 'Echo', data: 'nine' })).instance).toBe('echo-9');
+    expect((await callProvider(admin, { namespace: NS, provider: 'echo', instance: 'echo-9', op: 'Echo', data: 'nine' })).instance).toBe(
+      'echo-9',
+    );
     // the instance is gone: its credentials are revoked and the Secret deleted
     await creds.sweep(() => false);
     await expect(kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`)).rejects.toSatisfy(isNotFound);

@@ -35,7 +35,13 @@ it('writes keys, config and manifests that a real nats-server runs with; refuses
   expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'gantry-membrane-keys', namespace: 'gantry-system' } });
   // the Secret's seeds are the keys the controller loads
   const a = MembraneAuthority.load(join(dir, 'out', 'keys'));
-  expect(MembraneAuthority.fromSeeds({ operator: secret.stringData['operator.nk'], system: secret.stringData['system-account.nk'], account: secret.stringData['gantry-account.nk'] }).accountKey).toBe(a.accountKey);
+  expect(
+    MembraneAuthority.fromSeeds({
+      operator: secret.stringData['operator.nk'],
+      system: secret.stringData['system-account.nk'],
+      account: secret.stringData['gantry-account.nk'],
+    }).accountKey,
+  ).toBe(a.accountKey);
   const cm = parse(readFileSync(join(dir, 'out', 'gantry-nats-membrane.configmap.yaml'), 'utf8'));
   expect(cm.data['membrane.conf']).toBe(readFileSync(join(dir, 'out', 'membrane.conf'), 'utf8'));
 

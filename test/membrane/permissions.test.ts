@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors as natsErrors, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '../../client/nats.js';
 import { capabilitySubject, instanceSubject, providerSubject } from '../../client/protocol.js';
-import { adminPermissions, granteePermissions, hostPermissions, type GrantTarget, type HostIdentity, type UserPermissions } from '../../membrane/permissions.js';
+import {
+  adminPermissions,
+  granteePermissions,
+  hostPermissions,
+  type GrantTarget,
+  type HostIdentity,
+  type UserPermissions,
+} from '../../membrane/permissions.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';
 
 const NS = 'perm';
@@ -43,7 +50,9 @@ async function delivered(sub: NatsConnection, subject: string, publish: () => vo
 async function refusedBy(nc: NatsConnection, p: Promise<unknown>, what: string): Promise<unknown> {
   await nc.flush();
   let timer: NodeJS.Timeout | undefined;
-  const notRefused = new Promise((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what} was not refused`)), 1000); });
+  const notRefused = new Promise((_r, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} was not refused`)), 1000);
+  });
   try {
     return await Promise.race([p, notRefused]);
   } finally {
@@ -87,12 +96,16 @@ afterAll(async () => {
 });
 
 describe('a host', () => {
-  it('gets calls on its Provider\'s subject in its queue group, on its instance\'s subject, and on its capability\'s in that queue group, and answers each once', async () => {
+  it("gets calls on its Provider's subject in its queue group, on its instance's subject, and on its capability's in that queue group, and answers each once", async () => {
     const admin = await theAdmin();
     const h = await host({ provider: 'echo', instance: 'echo-0', capid: 'acme:echo' });
     const prov = providerSubject(NS, 'echo');
     const cap = capabilitySubject(NS, 'acme:echo');
-    for (const [subject, queue] of [[`${prov}.Op.caller`, prov], [`${instanceSubject(NS, 'echo', 'echo-0')}.Op.caller`, undefined], [`${cap}.Op.caller`, cap]] as const) {
+    for (const [subject, queue] of [
+      [`${prov}.Op.caller`, prov],
+      [`${instanceSubject(NS, 'echo', 'echo-0')}.Op.caller`, undefined],
+      [`${cap}.Op.caller`, cap],
+    ] as const) {
       const sub = h.nc.subscribe(subject.replace(/Op\.caller$/, '*.*'), { queue, max: 1, callback: (_e, m) => void m.respond('answer') });
       await h.nc.flush();
       const reply = await admin.nc.request(subject, 'call', { timeout: 5000 });
@@ -126,7 +139,7 @@ describe('a host', () => {
     expect((await h.nc.request(dispatch, 'event', { timeout: 5000 })).string()).toBe('from the actor');
   });
 
-  it('is refused: another instance\'s or Provider\'s subjects, its Provider\'s outside the queue group, calls, dispatches for another Provider, others\' inboxes', async () => {
+  it("is refused: another instance's or Provider's subjects, its Provider's outside the queue group, calls, dispatches for another Provider, others' inboxes", async () => {
     const admin = await theAdmin();
     const h = await host({ provider: 'echo', instance: 'echo-4', capid: 'acme:echo' });
     const prov = providerSubject(NS, 'echo');
@@ -140,12 +153,16 @@ describe('a host', () => {
 });
 
 describe('a grantee', () => {
-  it('of a Provider calls the granted operations, on the Provider\'s and its instances\' subjects, with its own key as caller', async () => {
+  it("of a Provider calls the granted operations, on the Provider's and its instances' subjects, with its own key as caller", async () => {
     const h = await host({ provider: 'kv', instance: 'kv-0' });
     const g = await grantee({ provider: 'kv' }, ['Get', 'Get', 'a.b']);
     const prov = providerSubject(NS, 'kv');
     const inst = instanceSubject(NS, 'kv', 'kv-0');
-    for (const [subject, listen, queue] of [[`${prov}.Get.${g.key}`, `${prov}.*.*`, prov], [`${inst}.Get.${g.key}`, `${inst}.*.*`, undefined], [`${prov}.a%2Eb.${g.key}`, `${prov}.*.*`, prov]] as const) {
+    for (const [subject, listen, queue] of [
+      [`${prov}.Get.${g.key}`, `${prov}.*.*`, prov],
+      [`${inst}.Get.${g.key}`, `${inst}.*.*`, undefined],
+      [`${prov}.a%2Eb.${g.key}`, `${prov}.*.*`, prov],
+    ] as const) {
       const m = await delivered(h.nc, listen, () => g.nc.publish(subject, 'x'), queue);
       expect(m.subject).toBe(subject);
     }
@@ -163,7 +180,7 @@ describe('a grantee', () => {
     expect(await subscribeRefused(g.nc, `_INBOX.${admin.key}.>`)).toEqual(violation);
   });
 
-  it('with \'*\' calls every operation of the Provider', async () => {
+  it("with '*' calls every operation of the Provider", async () => {
     const h = await host({ provider: 'kv', instance: 'kv-1' });
     const g = await grantee({ provider: 'kv' }, ['Get', '*']);
     const prov = providerSubject(NS, 'kv');
@@ -209,12 +226,28 @@ describe('the system user', () => {
     const jwt = nats.authority.accountJwt();
     const key = nats.authority.accountKey;
     for (const subject of ['$SYS.REQ.CLAIMS.UPDATE', `$SYS.REQ.ACCOUNT.${key}.CLAIMS.UPDATE`]) {
-      const reply = JSON.parse((await nc.request(subject, jwt, { timeout: 5000 })).string()) as { data?: { code?: number }; error?: unknown };
+      const reply = JSON.parse((await nc.request(subject, jwt, { timeout: 5000 })).string()) as {
+        data?: { code?: number };
+        error?: unknown;
+      };
       expect(reply.error).toBeUndefined();
       expect(reply.data?.code).toBe(200);
     }
     expect((await nc.request(`$SYS.REQ.ACCOUNT.${key}.CLAIMS.LOOKUP`, '', { timeout: 5000 })).string().trim()).toBe(jwt);
     expect(await publishRefused(nc, '$SYS.REQ.SERVER.PING')).toEqual(violation);
     expect(await subscribeRefused(nc, '$SYS.>')).toEqual(violation);
+  });
+});
+
+describe('a user JWT without permissions', () => {
+  // issue 29: the account's default permissions were empty, so a user the account key signed
+  // with no permissions of its own (a forgotten field, a tool's default) could publish and
+  // subscribe anywhere; now the account's defaults deny everything
+  it('may neither subscribe nor publish anywhere: the account denies by default', async () => {
+    const { nc } = await identity('no-permissions', () => ({ pub: {}, sub: {} }));
+    expect(await subscribeRefused(nc, 'gantry.>')).toEqual(violation);
+    expect(await subscribeRefused(nc, '_INBOX.>')).toEqual(violation);
+    expect(await subscribeRefused(nc, '>')).toEqual(violation);
+    expect(await publishRefused(nc, providerSubject(NS, 'echo'))).toEqual(violation);
   });
 });

@@ -118,9 +118,12 @@ describe('conformance tokens', () => {
     expect(signClaims(payloadJson, seed)).toBe(jwt);
   });
 
-  it.each(Object.entries(manifest as Record<string, any>))('synthetic %s: signing the same claims string yields the identical JWT', (_name, m) => {
-    expect(signClaims(m.claims_json, UPSTREAM_ISSUER_SEED)).toBe(m.jwt);
-  });
+  it.each(Object.entries(manifest as Record<string, any>))(
+    'synthetic %s: signing the same claims string yields the identical JWT',
+    (_name, m) => {
+      expect(signClaims(m.claims_json, UPSTREAM_ISSUER_SEED)).toBe(m.jwt);
+    },
+  );
 });
 
 describe('tar layout', () => {
@@ -149,7 +152,15 @@ describe('tar layout', () => {
     const upstream = headers('fakepay.tar-headers.bin');
     const binary = new Uint8Array(1000).fill(7);
     const tar = Buffer.from(
-      await createPar({ name: 'n', vendor: 'v', revision: 1, issuerSeed: UPSTREAM_ISSUER_SEED, subjectSeed: UPSTREAM_SUBJECT_SEED, binaries: { 'x86_64-linux': binary }, format: 'tar' }),
+      await createPar({
+        name: 'n',
+        vendor: 'v',
+        revision: 1,
+        issuerSeed: UPSTREAM_ISSUER_SEED,
+        subjectSeed: UPSTREAM_SUBJECT_SEED,
+        binaries: { 'x86_64-linux': binary },
+        format: 'tar',
+      }),
     );
     const first = tar.subarray(0, 512);
     const claimsSize = parseInt(first.subarray(124, 135).toString('latin1'), 8);

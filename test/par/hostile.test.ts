@@ -105,12 +105,22 @@ describe('hostile zip structure', () => {
 
   it('zip-slip names are refused', async () => {
     for (const name of ['../x86_64-linux.bin', '/x86_64-linux.bin', 'a/x86_64-linux.bin']) {
-      expect(await code(await zipOf([['claims.jwt', jwtBytes()], [name, BIN]]))).toBe('PAR_BAD_ENTRY');
+      expect(
+        await code(
+          await zipOf([
+            ['claims.jwt', jwtBytes()],
+            [name, BIN],
+          ]),
+        ),
+      ).toBe('PAR_BAD_ENTRY');
     }
   });
 
   it('a symbolic link is refused', async () => {
-    const z = await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', new Uint8Array(Buffer.from('/etc/passwd')), { unixPermissions: 0o120777 }]]);
+    const z = await zipOf([
+      ['claims.jwt', jwtBytes()],
+      ['x86_64-linux.bin', new Uint8Array(Buffer.from('/etc/passwd')), { unixPermissions: 0o120777 }],
+    ]);
     const err = await refusal(verifyPar(z));
     expect(err.code).toBe('PAR_BAD_ENTRY');
     expect(err.message).toMatch(/symbolic link/);
@@ -118,7 +128,13 @@ describe('hostile zip structure', () => {
 
   it('two members with the same name are refused (jszip would silently keep one)', async () => {
     // write x86_64-linux.bin and x86_64-linux.biN, then rename the second in both headers
-    const z = Buffer.from(await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', BIN], ['x86_64-linux.biN', BIN]]));
+    const z = Buffer.from(
+      await zipOf([
+        ['claims.jwt', jwtBytes()],
+        ['x86_64-linux.bin', BIN],
+        ['x86_64-linux.biN', BIN],
+      ]),
+    );
     let at = -1;
     while ((at = z.indexOf('x86_64-linux.biN', at + 1)) >= 0) z.write('x86_64-linux.bin', at, 'latin1');
     const err = await refusal(verifyPar(new Uint8Array(z)));
@@ -127,7 +143,12 @@ describe('hostile zip structure', () => {
   });
 
   it('a local header naming a different file than the central directory is refused', async () => {
-    const z = Buffer.from(await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', BIN]]));
+    const z = Buffer.from(
+      await zipOf([
+        ['claims.jwt', jwtBytes()],
+        ['x86_64-linux.bin', BIN],
+      ]),
+    );
     const local = z.indexOf('x86_64-linux.bin'); // the first occurrence is the local header's
     z.write('../../../../evil', local, 'latin1');
     const err = await refusal(verifyPar(new Uint8Array(z)));
@@ -141,7 +162,12 @@ describe('hostile zip structure', () => {
     z.folder('x86_64-linux.bin');
     const withDir = await z.generateAsync({ type: 'uint8array', platform: 'UNIX' });
     expect((await refusal(verifyPar(withDir))).code).toBe('PAR_BAD_ENTRY');
-    const enc = Buffer.from(await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', BIN]]));
+    const enc = Buffer.from(
+      await zipOf([
+        ['claims.jwt', jwtBytes()],
+        ['x86_64-linux.bin', BIN],
+      ]),
+    );
     const cd = enc.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     enc.writeUInt16LE(enc.readUInt16LE(cd + 8) | 1, cd + 8);
     const err = await refusal(verifyPar(new Uint8Array(enc)));
@@ -151,7 +177,12 @@ describe('hostile zip structure', () => {
 
   it('a member that inflates past its declared size is stopped (declared-size bomb)', async () => {
     const payload = new Uint8Array(randomBytes(200_000));
-    const z = Buffer.from(await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', payload, { compression: 'DEFLATE' }]]));
+    const z = Buffer.from(
+      await zipOf([
+        ['claims.jwt', jwtBytes()],
+        ['x86_64-linux.bin', payload, { compression: 'DEFLATE' }],
+      ]),
+    );
     // lower the declared uncompressed size in the central directory record to 1000 bytes
     const cd = z.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     expect(z.toString('latin1', cd + 46, cd + 46 + 16)).toBe('x86_64-linux.bin');
@@ -162,7 +193,12 @@ describe('hostile zip structure', () => {
   });
 
   it('a member declaring a huge size is refused before inflating', async () => {
-    const z = Buffer.from(await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', BIN, { compression: 'DEFLATE' }]]));
+    const z = Buffer.from(
+      await zipOf([
+        ['claims.jwt', jwtBytes()],
+        ['x86_64-linux.bin', BIN, { compression: 'DEFLATE' }],
+      ]),
+    );
     const cd = z.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     z.writeUInt32LE(3_000_000_000, cd + 24);
     expect(await code(new Uint8Array(z))).toBe('PAR_TOO_LARGE');
@@ -170,14 +206,22 @@ describe('hostile zip structure', () => {
 
   it('a highly compressed member is refused by the ratio cap', async () => {
     const zeros = new Uint8Array(20 * 1024 * 1024);
-    const z = await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', zeros, { compression: 'DEFLATE' }]]);
+    const z = await zipOf([
+      ['claims.jwt', jwtBytes()],
+      ['x86_64-linux.bin', zeros, { compression: 'DEFLATE' }],
+    ]);
     const err = await refusal(verifyPar(z));
     expect(err.code).toBe('PAR_TOO_LARGE');
     expect(err.message).toMatch(/decompression bomb/);
   });
 
   it('an end record declaring 65,534 entries is refused before reading them', async () => {
-    const z = Buffer.from(await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', BIN]]));
+    const z = Buffer.from(
+      await zipOf([
+        ['claims.jwt', jwtBytes()],
+        ['x86_64-linux.bin', BIN],
+      ]),
+    );
     const eocd = z.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
     z.writeUInt16LE(65534, eocd + 8);
     z.writeUInt16LE(65534, eocd + 10);
@@ -185,14 +229,20 @@ describe('hostile zip structure', () => {
   });
 
   it('a zip cut short is PAR_TRUNCATED', async () => {
-    const z = await zipOf([['claims.jwt', jwtBytes()], ['x86_64-linux.bin', BIN]]);
+    const z = await zipOf([
+      ['claims.jwt', jwtBytes()],
+      ['x86_64-linux.bin', BIN],
+    ]);
     expect(await code(z.subarray(0, z.length - 30))).toBe('PAR_TRUNCATED');
   });
 });
 
 describe('sizes, counts and bombs (tar and gzip)', () => {
   it('a tar member declaring 8 GiB is refused before reading', async () => {
-    const t = rawTar([{ name: 'claims.jwt', data: jwtBytes() }, { name: 'x86_64-linux.bin', data: BIN, declaredSize: 8 * 1024 ** 3 }]);
+    const t = rawTar([
+      { name: 'claims.jwt', data: jwtBytes() },
+      { name: 'x86_64-linux.bin', data: BIN, declaredSize: 8 * 1024 ** 3 },
+    ]);
     expect(await code(t)).toBe('PAR_TOO_LARGE');
   });
 
@@ -205,7 +255,10 @@ describe('sizes, counts and bombs (tar and gzip)', () => {
   });
 
   it('an oversized claims.jwt', async () => {
-    const t = rawTar([{ name: 'claims.jwt', data: new Uint8Array(70 * 1024).fill(0x41) }, { name: 'x86_64-linux.bin', data: BIN }]);
+    const t = rawTar([
+      { name: 'claims.jwt', data: new Uint8Array(70 * 1024).fill(0x41) },
+      { name: 'x86_64-linux.bin', data: BIN },
+    ]);
     expect(await code(t)).toBe('PAR_TOO_LARGE');
   });
 
@@ -289,7 +342,12 @@ describe('hostile claims', () => {
   });
 
   it('malformed tokens are PAR_BAD_JWT', async () => {
-    for (const jwt of ['abc', 'a.b', `${goodJwt.split('.')[0]}.@@@.x`, `${goodJwt.split('.')[0]}.${Buffer.from('[1]').toString('base64url')}.AA`]) {
+    for (const jwt of [
+      'abc',
+      'a.b',
+      `${goodJwt.split('.')[0]}.@@@.x`,
+      `${goodJwt.split('.')[0]}.${Buffer.from('[1]').toString('base64url')}.AA`,
+    ]) {
       expect(await code(tarWith([], { jwt }))).toBe('PAR_BAD_JWT');
     }
   });
@@ -306,11 +364,27 @@ describe('hostile claims', () => {
   });
 
   it('expired and not-yet-valid claims', async () => {
-    const bytes = await createPar({ name: 'p', vendor: 'v', revision: 1, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': BIN }, expiresInSeconds: 60 });
+    const bytes = await createPar({
+      name: 'p',
+      vendor: 'v',
+      revision: 1,
+      issuerSeed,
+      subjectSeed,
+      binaries: { 'x86_64-linux': BIN },
+      expiresInSeconds: 60,
+    });
     await verifyPar(bytes);
     expect(await code(bytes, { now: new Date(Date.now() + 120_000) })).toBe('PAR_EXPIRED');
     const later = Math.floor(Date.now() / 1000) + 3600;
-    const future = await createPar({ name: 'p', vendor: 'v', revision: 1, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': BIN }, notBefore: later });
+    const future = await createPar({
+      name: 'p',
+      vendor: 'v',
+      revision: 1,
+      issuerSeed,
+      subjectSeed,
+      binaries: { 'x86_64-linux': BIN },
+      notBefore: later,
+    });
     expect(await code(future)).toBe('PAR_NOT_YET_VALID');
     await verifyPar(future, { now: new Date(later * 1000 + 1000) });
   });
@@ -331,7 +405,10 @@ describe('hostile claims', () => {
   it('a hash for an invalid target name is PAR_BAD_CLAIMS; claims without wascap are PAR_BAD_CLAIMS', async () => {
     const jwt = signClaims(providerClaimsJson(claims({ hashes: { 'x86_64-linux': HASH, '../../etc': HASH } })), issuerSeed);
     expect(await code(tarWith([], { jwt }))).toBe('PAR_BAD_CLAIMS');
-    const actor = signClaims(JSON.stringify({ jti: 'x', iat: 1, iss: publicKeyFromSeed(issuerSeed), sub: publicKeyFromSeed(subjectSeed) }), issuerSeed);
+    const actor = signClaims(
+      JSON.stringify({ jti: 'x', iat: 1, iss: publicKeyFromSeed(issuerSeed), sub: publicKeyFromSeed(subjectSeed) }),
+      issuerSeed,
+    );
     expect(await code(tarWith([], { jwt: actor }))).toBe('PAR_BAD_CLAIMS');
   });
 

@@ -45,18 +45,23 @@ function verifyInChild(file: string): Promise<{ code: string; maxRssBytes: numbe
   const hook = join(dir, 'peak-rss.mjs');
   writeFileSync(hook, "process.on('exit', () => process.stderr.write(`\\nPEAK_RSS_KB=${process.resourceUsage().maxRSS}\\n`));\n");
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', hook, gantryBin(), 'par', 'verify', file, '--target', 'x86_64-linux', '--json'], { timeout: 120_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const peak = /PEAK_RSS_KB=(\d+)/.exec(stderr);
-      if (!peak) return reject(new Error(`no peak RSS reported (${err?.message}): ${stderr}`));
-      let code = '';
-      try {
-        code = JSON.parse(stdout).code;
-      } catch {
-        code = /PAR_[A-Z_]+/.exec(stdout + stderr)?.[0] ?? '';
-      }
-      if (process.env.GANTRY_SHOW_RSS) process.stderr.write(`${file}: ${code}, peak RSS ${peak[1]} kB\n`);
-      resolve({ code, maxRssBytes: Number(peak[1]) * 1024 });
-    });
+    execFile(
+      process.execPath,
+      ['--import', hook, gantryBin(), 'par', 'verify', file, '--target', 'x86_64-linux', '--json'],
+      { timeout: 120_000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        const peak = /PEAK_RSS_KB=(\d+)/.exec(stderr);
+        if (!peak) return reject(new Error(`no peak RSS reported (${err?.message}): ${stderr}`));
+        let code = '';
+        try {
+          code = JSON.parse(stdout).code;
+        } catch {
+          code = /PAR_[A-Z_]+/.exec(stdout + stderr)?.[0] ?? '';
+        }
+        if (process.env.GANTRY_SHOW_RSS) process.stderr.write(`${file}: ${code}, peak RSS ${peak[1]} kB\n`);
+        resolve({ code, maxRssBytes: Number(peak[1]) * 1024 });
+      },
+    );
   });
 }
 
@@ -90,7 +95,15 @@ describe('verification memory', () => {
     const binary = new Uint8Array(70 * 1024 * 1024);
     const noise = randomBytes(binary.length / 64);
     for (let i = 0; i < noise.length; i++) binary[i * 64] = noise[i];
-    const archive = await createPar({ name: 'big', vendor: 'v', revision: 1, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': binary }, format: 'tar.gz' });
+    const archive = await createPar({
+      name: 'big',
+      vendor: 'v',
+      revision: 1,
+      issuerSeed,
+      subjectSeed,
+      binaries: { 'x86_64-linux': binary },
+      format: 'tar.gz',
+    });
     const verified = await verifyPar(archive, { target: 'x86_64-linux' });
     expect(verified.binary!.length).toBe(binary.length);
     expect(Buffer.compare(Buffer.from(verified.binary!), Buffer.from(binary))).toBe(0);

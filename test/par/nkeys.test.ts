@@ -86,18 +86,21 @@ describe('nkeys codec', () => {
     }
   });
 
-  it.each(['account', 'service', 'module', 'operator', 'user', 'server', 'cluster'] as NKeyType[])('generates %s keys that round-trip', (type) => {
-    const seed = generateSeed(type);
-    expect(seed).toHaveLength(58);
-    expect(decodeSeed(seed).type).toBe(type);
-    const pub = publicKeyFromSeed(seed);
-    expect(pub).toHaveLength(56);
-    expect(keyTypeOf(pub)).toBe(type);
-    expect(isAccountKey(pub)).toBe(type === 'account');
-    expect(isServiceKey(pub)).toBe(type === 'service');
-    const sig = signWithSeed(seed, Buffer.from('hello'));
-    expect(verifyWithPublicKey(pub, Buffer.from('hello'), sig)).toBe(true);
-  });
+  it.each(['account', 'service', 'module', 'operator', 'user', 'server', 'cluster'] as NKeyType[])(
+    'generates %s keys that round-trip',
+    (type) => {
+      const seed = generateSeed(type);
+      expect(seed).toHaveLength(58);
+      expect(decodeSeed(seed).type).toBe(type);
+      const pub = publicKeyFromSeed(seed);
+      expect(pub).toHaveLength(56);
+      expect(keyTypeOf(pub)).toBe(type);
+      expect(isAccountKey(pub)).toBe(type === 'account');
+      expect(isServiceKey(pub)).toBe(type === 'service');
+      const sig = signWithSeed(seed, Buffer.from('hello'));
+      expect(verifyWithPublicKey(pub, Buffer.from('hello'), sig)).toBe(true);
+    },
+  );
 
   it('gives false, not an exception, for non-keys in the is* helpers', () => {
     expect(isAccountKey('not a key')).toBe(false);

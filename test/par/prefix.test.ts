@@ -6,7 +6,15 @@ import { issuerSeed, rawTar, refusal, subjectSeed } from './fixtures.js';
 import { gzipSync } from 'node:zlib';
 
 const make = (format: 'zip' | 'tar' | 'tar.gz') =>
-  createPar({ name: 'p', vendor: 'v', revision: 7, issuerSeed, subjectSeed, binaries: { 'x86_64-linux': new Uint8Array(randomBytes(300_000)) }, format });
+  createPar({
+    name: 'p',
+    vendor: 'v',
+    revision: 7,
+    issuerSeed,
+    subjectSeed,
+    binaries: { 'x86_64-linux': new Uint8Array(randomBytes(300_000)) },
+    format,
+  });
 
 describe('verifyClaimsPrefix', () => {
   it('reads and verifies the claims from a few KiB of a tar or tar.gz, whatever follows', async () => {
@@ -29,6 +37,8 @@ describe('verifyClaimsPrefix', () => {
     const sigAt = forged.indexOf('.', forged.indexOf('.', 512) + 1) + 5;
     forged[sigAt] = forged[sigAt] === 0x41 ? 0x42 : 0x41;
     expect((await refusal(verifyClaimsPrefix(forged))).code).toBe('PAR_SIGNATURE_INVALID');
-    expect((await refusal(verifyClaimsPrefix(tar, { trustedIssuers: [publicKeyFromSeed(generateSeed('account'))] }))).code).toBe('PAR_UNTRUSTED_ISSUER');
+    expect((await refusal(verifyClaimsPrefix(tar, { trustedIssuers: [publicKeyFromSeed(generateSeed('account'))] }))).code).toBe(
+      'PAR_UNTRUSTED_ISSUER',
+    );
   });
 });

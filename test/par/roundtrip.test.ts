@@ -39,7 +39,15 @@ describe.each(FORMATS)('%s round trip', (format) => {
     expect(info.format).toBe(format);
     expect(info.signature).toBe('valid');
     expect(info.problem).toBeNull();
-    expect(info.claims).toMatchObject({ name: 'Key Value', vendor: 'Acme', capid: 'wascap:keyvalue', version: '1.2.3', revision: 7, issuer, subject });
+    expect(info.claims).toMatchObject({
+      name: 'Key Value',
+      vendor: 'Acme',
+      capid: 'wascap:keyvalue',
+      version: '1.2.3',
+      revision: 7,
+      issuer,
+      subject,
+    });
     expect(info.targets['x86_64-linux']).toMatchObject({ sha256: sha(bin), size: 10_000, hashMatches: true });
     const par = await verifyPar(bytes, { trustedIssuers: [issuer] });
     expect(par.format).toBe(format);

@@ -57,7 +57,11 @@ const text = (s: string): Uint8Array => new Uint8Array(Buffer.from(s));
 const GOOD = jwtOf();
 
 /** A plain tar: claims first (the early path) or last (the late path, verifyScan). */
-function tar(jwt: string | undefined, bins: [string, Uint8Array][] = [['x86_64-linux.bin', X86]], order: 'first' | 'last' = 'first'): Uint8Array {
+function tar(
+  jwt: string | undefined,
+  bins: [string, Uint8Array][] = [['x86_64-linux.bin', X86]],
+  order: 'first' | 'last' = 'first',
+): Uint8Array {
   const members: RawMember[] = bins.map(([name, data]) => ({ name, data }));
   if (jwt !== undefined) {
     if (order === 'first') members.unshift({ name: 'claims.jwt', data: text(jwt) });
@@ -183,7 +187,11 @@ describe('the issuer claim: present, an nkey, an account, trusted', () => {
       `(${OTHER_ACCOUNT}, ${other2})`,
     );
     expect(msg).not.toContain('empty');
-    await refused(verifyPar(tar(GOOD, undefined, 'last'), { trustedIssuers: [OTHER_ACCOUNT] }), 'PAR_UNTRUSTED_ISSUER', `(${OTHER_ACCOUNT})`);
+    await refused(
+      verifyPar(tar(GOOD, undefined, 'last'), { trustedIssuers: [OTHER_ACCOUNT] }),
+      'PAR_UNTRUSTED_ISSUER',
+      `(${OTHER_ACCOUNT})`,
+    );
   });
 
   it('an issuer on the trust list verifies; no trust list accepts any account', async () => {
@@ -260,12 +268,20 @@ describe('binaries and signed hashes pair up exactly', () => {
 
   it('world.wasm beside a native binary is fine and listed', async () => {
     const jwt = jwtOf({ hashes: { 'world.wasm': sha(WORLD), 'x86_64-linux': sha(X86) } });
-    const v = await verifyPar(tar(jwt, [['world.wasm', WORLD], ['x86_64-linux.bin', X86]]));
+    const v = await verifyPar(
+      tar(jwt, [
+        ['world.wasm', WORLD],
+        ['x86_64-linux.bin', X86],
+      ]),
+    );
     expect(Object.keys(v.targets)).toEqual(['world.wasm', 'x86_64-linux']);
   });
 
   it('a binary with no signed hash is PAR_UNHASHED_TARGET naming it', async () => {
-    const bins: [string, Uint8Array][] = [['x86_64-linux.bin', X86], ['aarch64-linux.bin', ARM]];
+    const bins: [string, Uint8Array][] = [
+      ['x86_64-linux.bin', X86],
+      ['aarch64-linux.bin', ARM],
+    ];
     await refused(verifyPar(tar(GOOD, bins)), 'PAR_UNHASHED_TARGET', 'aarch64-linux', 'no signed hash');
     await refused(verifyPar(tar(GOOD, bins, 'last')), 'PAR_UNHASHED_TARGET', 'aarch64-linux');
     // with a target selected, still refused: every binary must be signed
@@ -281,8 +297,16 @@ describe('binaries and signed hashes pair up exactly', () => {
 
   it('a selected target the archive lacks is PAR_TARGET_NOT_FOUND listing what it has', async () => {
     const jwt = jwtOf({ hashes: { 'x86_64-linux': sha(X86), 'aarch64-linux': sha(ARM) } });
-    const bins: [string, Uint8Array][] = [['x86_64-linux.bin', X86], ['aarch64-linux.bin', ARM]];
-    await refused(verifyPar(tar(jwt, bins), { target: 'x86_64-macos' }), 'PAR_TARGET_NOT_FOUND', 'x86_64-macos', '(it has: x86_64-linux, aarch64-linux)');
+    const bins: [string, Uint8Array][] = [
+      ['x86_64-linux.bin', X86],
+      ['aarch64-linux.bin', ARM],
+    ];
+    await refused(
+      verifyPar(tar(jwt, bins), { target: 'x86_64-macos' }),
+      'PAR_TARGET_NOT_FOUND',
+      'x86_64-macos',
+      '(it has: x86_64-linux, aarch64-linux)',
+    );
     await refused(verifyPar(tar(jwt, bins, 'last'), { target: 'x86_64-macos' }), 'PAR_TARGET_NOT_FOUND', 'x86_64-macos');
   });
 
@@ -305,7 +329,10 @@ describe('binaries and signed hashes pair up exactly', () => {
     const jwt = jwtOf({ hashes: { 'x86_64-linux': sha(X86), 'aarch64-linux': sha(ARM) } });
     const altered = new Uint8Array(ARM);
     altered[0] ^= 1;
-    const bytes = tar(jwt, [['x86_64-linux.bin', X86], ['aarch64-linux.bin', altered]]);
+    const bytes = tar(jwt, [
+      ['x86_64-linux.bin', X86],
+      ['aarch64-linux.bin', altered],
+    ]);
     const v = await verifyPar(bytes, { target: 'x86_64-linux' });
     expect(Buffer.from(v.binary!).equals(Buffer.from(X86))).toBe(true);
     // the unread one reports the signed hash; without a target every binary is hashed and this one fails
@@ -317,7 +344,12 @@ describe('binaries and signed hashes pair up exactly', () => {
 
   it('targets are listed in name order with their sizes and computed hashes', async () => {
     const jwt = jwtOf({ hashes: { 'x86_64-linux': sha(X86), 'aarch64-linux': sha(ARM) } });
-    const v = await verifyPar(tar(jwt, [['x86_64-linux.bin', X86], ['aarch64-linux.bin', ARM]]));
+    const v = await verifyPar(
+      tar(jwt, [
+        ['x86_64-linux.bin', X86],
+        ['aarch64-linux.bin', ARM],
+      ]),
+    );
     expect(Object.keys(v.targets)).toEqual(['aarch64-linux', 'x86_64-linux']);
     expect(v.targets).toEqual({
       'aarch64-linux': { sha256: sha(ARM), size: ARM.length },
@@ -374,7 +406,10 @@ describe('the early path (claims first) and the late path (claims last) refuse a
 describe('the selected binary handed back, per container', () => {
   // over one 256 KiB inflate chunk, so a decompressed copy is assembled from several chunks
   const LARGE = new Uint8Array(randomBytes(600 * 1024));
-  const bins: [string, Uint8Array][] = [['x86_64-linux', LARGE], ['aarch64-linux', ARM]];
+  const bins: [string, Uint8Array][] = [
+    ['x86_64-linux', LARGE],
+    ['aarch64-linux', ARM],
+  ];
   const jwt = jwtOf({ hashes: { 'x86_64-linux': sha(LARGE), 'aarch64-linux': sha(ARM) } });
   const formats: [string, ParFormat, boolean][] = [
     ['stored zip', 'zip', false],
@@ -420,7 +455,11 @@ describe('the selected binary handed back, per container', () => {
     ];
     for (const [what, par, data] of cases) {
       const v = await verifyPar(par, { target: 'x86_64-linux' });
-      expect({ what, offset: v.binary!.byteOffset, backing: v.binary!.buffer.byteLength }).toEqual({ what, offset: 0, backing: data.length });
+      expect({ what, offset: v.binary!.byteOffset, backing: v.binary!.buffer.byteLength }).toEqual({
+        what,
+        offset: 0,
+        backing: data.length,
+      });
       expect(Buffer.from(v.binary!).equals(Buffer.from(data))).toBe(true);
     }
   });
@@ -445,7 +484,13 @@ describe('the selected binary handed back, per container', () => {
   });
 
   it('a gzip tar with its claims last is extracted by a second walk, byte for byte', async () => {
-    const bytes = gz(tar(jwt, bins.map(([t, d]) => [`${t}.bin`, d]), 'last'));
+    const bytes = gz(
+      tar(
+        jwt,
+        bins.map(([t, d]) => [`${t}.bin`, d]),
+        'last',
+      ),
+    );
     for (const [target, data] of bins) {
       const v = await verifyPar(bytes, { target });
       expect(Buffer.from(v.binary!).equals(Buffer.from(data))).toBe(true);
@@ -453,7 +498,23 @@ describe('the selected binary handed back, per container', () => {
     }
     const altered = new Uint8Array(LARGE);
     altered[300_000] ^= 1;
-    await refused(verifyPar(gz(tar(jwt, [['x86_64-linux.bin', altered], ['aarch64-linux.bin', ARM]], 'last')), { target: 'x86_64-linux' }), 'PAR_HASH_MISMATCH', sha(altered));
+    await refused(
+      verifyPar(
+        gz(
+          tar(
+            jwt,
+            [
+              ['x86_64-linux.bin', altered],
+              ['aarch64-linux.bin', ARM],
+            ],
+            'last',
+          ),
+        ),
+        { target: 'x86_64-linux' },
+      ),
+      'PAR_HASH_MISMATCH',
+      sha(altered),
+    );
   });
 
   it.each([
@@ -482,7 +543,12 @@ describe('inspectPar reports what verifyPar would refuse', () => {
   const two = jwtOf({ hashes: { 'x86_64-linux': sha(X86), 'aarch64-linux': sha(ARM) } });
 
   it('a good archive: no problem, a valid signature, every target matching', async () => {
-    const i = await inspectPar(tar(two, [['x86_64-linux.bin', X86], ['aarch64-linux.bin', ARM]]));
+    const i = await inspectPar(
+      tar(two, [
+        ['x86_64-linux.bin', X86],
+        ['aarch64-linux.bin', ARM],
+      ]),
+    );
     expect(i.problem).toBeNull();
     expect(i.signature).toBe('valid');
     expect(i.format).toBe('tar');
@@ -506,7 +572,12 @@ describe('inspectPar reports what verifyPar would refuse', () => {
 
   it('a binary the claims do not sign has no signed hash; signed targets the archive lacks are listed in order', async () => {
     const jwt = jwtOf({ hashes: { 'x86_64-linux': sha(X86), 'x86_64-macos': sha(ARM), 'aarch64-linux': sha(ARM) } });
-    const i = await inspectPar(tar(jwt, [['x86_64-linux.bin', X86], ['mips-linux.bin', WORLD]]));
+    const i = await inspectPar(
+      tar(jwt, [
+        ['x86_64-linux.bin', X86],
+        ['mips-linux.bin', WORLD],
+      ]),
+    );
     expect(i.problem?.code).toBe('PAR_UNHASHED_TARGET');
     expect(i.targets['mips-linux']).toEqual({ sha256: sha(WORLD), size: WORLD.length, signedSha256: null, hashMatches: false });
     expect(i.targets['x86_64-linux'].hashMatches).toBe(true);
@@ -567,7 +638,11 @@ describe('inspectPar reports what verifyPar would refuse', () => {
 
 describe('readVerifiedContents returns every binary, and only binaries', () => {
   const jwt = jwtOf({ hashes: { 'x86_64-linux': sha(X86), 'aarch64-linux': sha(ARM), 'world.wasm': sha(WORLD) } });
-  const bins: [string, Uint8Array][] = [['world.wasm', WORLD], ['x86_64-linux.bin', X86], ['aarch64-linux.bin', ARM]];
+  const bins: [string, Uint8Array][] = [
+    ['world.wasm', WORLD],
+    ['x86_64-linux.bin', X86],
+    ['aarch64-linux.bin', ARM],
+  ];
 
   it.each(['first', 'last'] as const)('claims %s: all members but claims.jwt, byte for byte', async (order) => {
     const { verified, binaries } = await readVerifiedContents(tar(jwt, bins, order));
@@ -586,7 +661,15 @@ describe('readVerifiedContents returns every binary, and only binaries', () => {
 
   it('from a deflated zip too (decompressed members reassembled)', async () => {
     const LARGE = new Uint8Array(randomBytes(600 * 1024));
-    const par = await createPar({ issuerSeed, subjectSeed, name: 'p', vendor: 'v', revision: 1, binaries: { 'x86_64-linux': LARGE }, compressBinaries: true });
+    const par = await createPar({
+      issuerSeed,
+      subjectSeed,
+      name: 'p',
+      vendor: 'v',
+      revision: 1,
+      binaries: { 'x86_64-linux': LARGE },
+      compressBinaries: true,
+    });
     const { binaries, verified } = await readVerifiedContents(par);
     expect(Buffer.from(binaries.get('x86_64-linux')!).equals(Buffer.from(LARGE))).toBe(true);
     expect(verified.format).toBe('zip');
@@ -595,7 +678,11 @@ describe('readVerifiedContents returns every binary, and only binaries', () => {
   it('every binary is hashed: an altered one that no target selects is still refused', async () => {
     const altered = new Uint8Array(ARM);
     altered[3] ^= 1;
-    const bytes = tar(jwt, [['world.wasm', WORLD], ['x86_64-linux.bin', X86], ['aarch64-linux.bin', altered]]);
+    const bytes = tar(jwt, [
+      ['world.wasm', WORLD],
+      ['x86_64-linux.bin', X86],
+      ['aarch64-linux.bin', altered],
+    ]);
     // a target in the options does not narrow the check
     await refused(readVerifiedContents(bytes, { target: 'x86_64-linux' }), 'PAR_HASH_MISMATCH', 'aarch64-linux');
   });
@@ -624,7 +711,12 @@ describe('signed instants beyond what Date can show', () => {
   });
 
   it('an exp of -1e20 s is PAR_EXPIRED printing the seconds', async () => {
-    await refused(verifyPar(tar(jwtOf({ expires: -1e20 }))), 'PAR_EXPIRED', '-100000000000000000000 s after 1970-01-01T00:00:00Z', 're-sign');
+    await refused(
+      verifyPar(tar(jwtOf({ expires: -1e20 }))),
+      'PAR_EXPIRED',
+      '-100000000000000000000 s after 1970-01-01T00:00:00Z',
+      're-sign',
+    );
     expect((await inspectPar(tar(jwtOf({ expires: -1e20 })))).problem?.code).toBe('PAR_EXPIRED');
   });
 

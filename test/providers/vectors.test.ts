@@ -12,11 +12,24 @@ import { NativeProvider } from '../../agent/host/native.js';
 import { packageRoot } from '../../runtime/paths.js';
 import { buildProviders, providerLib } from '../host/helpers.js';
 
-interface Step { op: string; payload?: string; payloadHex?: string; status: number; reply?: string; replyHex?: string }
-interface Vectors { capid: string; config: Record<string, unknown>; implementations: string[]; steps: Step[] }
+interface Step {
+  op: string;
+  payload?: string;
+  payloadHex?: string;
+  status: number;
+  reply?: string;
+  replyHex?: string;
+}
+interface Vectors {
+  capid: string;
+  config: Record<string, unknown>;
+  implementations: string[];
+  steps: Step[];
+}
 
 const load = (name: string) => JSON.parse(readFileSync(join(packageRoot(), 'test', 'vectors', `${name}.json`), 'utf8')) as Vectors;
-const bytes = (text: string | undefined, hex: string | undefined) => (hex !== undefined ? Buffer.from(hex, 'hex') : Buffer.from(text ?? '', 'utf8'));
+const bytes = (text: string | undefined, hex: string | undefined) =>
+  hex !== undefined ? Buffer.from(hex, 'hex') : Buffer.from(text ?? '', 'utf8');
 
 beforeAll(() => buildProviders());
 
@@ -40,7 +53,8 @@ for (const capability of ['keyvalue', 'echo']) {
       });
       const want = v.steps.map((s) => ({ status: s.status, reply: bytes(s.reply, s.replyHex).toString('hex') }));
       // Compare step by step first, so a failure names the step.
-      v.steps.forEach((s, i) => expect({ step: i, op: s.op.slice(0, 40), ...got[i] }).toEqual({ step: i, op: s.op.slice(0, 40), ...want[i] }));
+      for (const [i, s] of v.steps.entries())
+        expect({ step: i, op: s.op.slice(0, 40), ...got[i] }).toEqual({ step: i, op: s.op.slice(0, 40), ...want[i] });
     });
   });
 }

@@ -30,7 +30,9 @@ describe.skipIf(!controlPlaneAvailable())('real control plane (etcd + kube-apise
       expect(cp.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       const livez = (await run(realKubectl(), ['--kubeconfig', cp.kubeconfigPath, 'get', '--raw', '/livez?verbose'])).stdout;
       expect(livez).toContain('[+]etcd ok');
-      expect((await run(realKubectl(), ['--kubeconfig', cp.kubeconfigPath, 'version', '-o', 'json'])).stdout).toContain('"gitVersion": "v1.');
+      expect((await run(realKubectl(), ['--kubeconfig', cp.kubeconfigPath, 'version', '-o', 'json'])).stdout).toContain(
+        '"gitVersion": "v1.',
+      );
       // no token is system:anonymous, whom RBAC gives nothing (as on a kubeadm cluster); a wrong
       // token is 401; a TLS client that does not trust the plane's CA is refused
       const anon = await controlPlaneRequest(`${cp.url}/api/v1/namespaces`, { caPem: cp.caPem });

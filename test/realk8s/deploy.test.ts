@@ -34,9 +34,20 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
   it('kind overlay renders: the base plus its registry, every object in gantry-system or cluster-scoped', async () => {
     const r = await kubectl('kustomize', join(repo, 'deploy', 'overlays', 'kind'));
     expect(r.code, r.err).toBe(0);
-    const objs = parseAllDocuments(r.out).map((d) => d.toJSON()).filter(Boolean);
+    const objs = parseAllDocuments(r.out)
+      .map((d) => d.toJSON())
+      .filter(Boolean);
     const kinds = new Set(objs.map((o) => o.kind));
-    for (const k of ['Namespace', 'CustomResourceDefinition', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'DaemonSet']) expect(kinds, k).toContain(k);
+    for (const k of [
+      'Namespace',
+      'CustomResourceDefinition',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Deployment',
+      'DaemonSet',
+    ])
+      expect(kinds, k).toContain(k);
     for (const o of objs) if (o.metadata.namespace) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('gantry-system');
   });
 
@@ -47,7 +58,9 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     for (const rel of ['deploy/base', 'deploy/overlays/kind']) {
       const r = await kubectl('apply', '--dry-run=server', '-k', join(repo, rel));
       expect(r.code, `${rel}: ${r.err}`).toBe(0);
-      expect(r.out).toMatch(/customresourcedefinition\.apiextensions\.k8s\.io\/providers\.gantry\.dev (created|configured) \(server dry run\)/);
+      expect(r.out).toMatch(
+        /customresourcedefinition\.apiextensions\.k8s\.io\/providers\.gantry\.dev (created|configured) \(server dry run\)/,
+      );
     }
     const crds = await kubectl('get', 'crd', '-o', 'name');
     expect(crds.out).not.toContain('gantry.dev');
@@ -58,11 +71,24 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
   it('kubectl apply -k deploy/base succeeds; the CRDs are Established and served; a second apply creates nothing', async () => {
     const r = await kubectl('apply', '-k', join(repo, 'deploy', 'base'));
     expect(r.code, r.err).toBe(0);
-    const w = await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/providers.gantry.dev', 'crd/providerinstances.gantry.dev');
+    const w = await kubectl(
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/providers.gantry.dev',
+      'crd/providerinstances.gantry.dev',
+    );
     expect(w.code, w.err).toBe(0);
     const get = await kubectl('get', 'providers.gantry.dev', '-A');
     expect(get.code, get.err).toBe(0);
-    for (const [kind, name] of [['deployment', 'gantry-controller'], ['daemonset', 'gantry-agent'], ['serviceaccount', 'gantry-agent'], ['rolebinding', 'gantry-agent-leases'], ['validatingadmissionpolicy', 'gantry-agent-node-restriction'], ['validatingadmissionpolicybinding', 'gantry-agent-node-restriction']]) {
+    for (const [kind, name] of [
+      ['deployment', 'gantry-controller'],
+      ['daemonset', 'gantry-agent'],
+      ['serviceaccount', 'gantry-agent'],
+      ['rolebinding', 'gantry-agent-leases'],
+      ['validatingadmissionpolicy', 'gantry-agent-node-restriction'],
+      ['validatingadmissionpolicybinding', 'gantry-agent-node-restriction'],
+    ]) {
       expect((await kubectl('get', '-n', 'gantry-system', kind, name)).code, `${kind}/${name}`).toBe(0);
     }
     const again = await kubectl('apply', '-k', join(repo, 'deploy', 'base'));
@@ -72,7 +98,9 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     // StatefulSet (volumeClaimTemplates), its route NetworkPolicy and the agent's ValidatingAdmissionPolicy
     expect(again.out).not.toMatch(/ created$/m);
     for (const l of again.out.split('\n').filter((l) => / configured$/.test(l))) {
-      expect(l).toMatch(/^(poddisruptionbudget\.policy\/gantry-(controller|nats)|networkpolicy\.networking\.k8s\.io\/gantry-nats-routes|statefulset\.apps\/gantry-nats|validatingadmissionpolicy\.admissionregistration\.k8s\.io\/gantry-agent-node-restriction) configured$/);
+      expect(l).toMatch(
+        /^(poddisruptionbudget\.policy\/gantry-(controller|nats)|networkpolicy\.networking\.k8s\.io\/gantry-nats-routes|statefulset\.apps\/gantry-nats|validatingadmissionpolicy\.admissionregistration\.k8s\.io\/gantry-agent-node-restriction) configured$/,
+      );
     }
   });
 });

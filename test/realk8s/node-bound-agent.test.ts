@@ -20,7 +20,11 @@ const GS = 'gantry-system';
 const APP = 'apps';
 const instances = (name?: string) => `/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances${name ? `/${name}` : ''}`;
 const leases = (name?: string) => `/apis/coordination.k8s.io/v1/namespaces/${GS}/leases${name ? `/${name}` : ''}`;
-const refusal = (p: Promise<unknown>) => p.then(() => undefined, (e: { code?: number; message?: string }) => e);
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: { code?: number; message?: string }) => e,
+  );
 
 describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real API server', () => {
   let api: TestApiServer;
@@ -32,7 +36,19 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
   beforeAll(async () => {
     api = await startTestApiServer({ ground: 'real' });
     admin = new KubeClient(api.kc);
-    await run(realKubectl(), ['--kubeconfig', api.kubeconfigPath, 'apply', '--server-side', '--field-manager=gantry-tests', '-f', join(repo, 'deploy', 'base', 'admission-agent.yaml')], { timeout: 60_000 });
+    await run(
+      realKubectl(),
+      [
+        '--kubeconfig',
+        api.kubeconfigPath,
+        'apply',
+        '--server-side',
+        '--field-manager=gantry-tests',
+        '-f',
+        join(repo, 'deploy', 'base', 'admission-agent.yaml'),
+      ],
+      { timeout: 60_000 },
+    );
     await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', providerInstanceCrd());
     await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
     for (const n of ['node-a', 'node-b']) await admin.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n } });
@@ -40,13 +56,22 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
     agentAKubeconfig = bound.path;
     agentA = new KubeClient(loadKubeConfig({ kubeconfigYaml: bound.yaml }));
     unbound = new KubeClient((await api.identity('agent')).kc);
-    for (const [name, node] of [['on-a', 'node-a'], ['on-b', 'node-b']]) {
+    for (const [name, node] of [
+      ['on-a', 'node-a'],
+      ['on-b', 'node-b'],
+    ]) {
       for (let i = 0; ; i++) {
         try {
           await admin.create(instances(), {
-            apiVersion: 'gantry.dev/v1alpha1', kind: 'ProviderInstance',
+            apiVersion: 'gantry.dev/v1alpha1',
+            kind: 'ProviderInstance',
             metadata: { name, labels: { 'gantry.dev/provider': 'p', 'gantry.dev/node': node } },
-            spec: { provider: 'p', nodeName: node, archive: { ref: 'registry.invalid/x', digest: `sha256:${'0'.repeat(64)}`, revision: 1 }, target: 'x86_64-linux' },
+            spec: {
+              provider: 'p',
+              nodeName: node,
+              archive: { ref: 'registry.invalid/x', digest: `sha256:${'0'.repeat(64)}`, revision: 1 },
+              target: 'x86_64-linux',
+            },
           });
           break;
         } catch (err) {
@@ -68,15 +93,34 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
     expect(who.status.userInfo.username).toBe(`system:serviceaccount:${GS}:gantry-agent`);
     expect(who.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual(['node-a']);
     // the issue's acceptance check, asked as the admin impersonating the agent
-    const canI = await run(realKubectl(), ['--kubeconfig', api.kubeconfigPath, 'auth', 'can-i', 'get', 'secrets', '-n', 'default', '--as', `system:serviceaccount:${GS}:gantry-agent`]).then((r) => r.stdout.trim(), (e) => (e.code === 1 ? e.stdout.trim() : Promise.reject(e)));
+    const canI = await run(realKubectl(), [
+      '--kubeconfig',
+      api.kubeconfigPath,
+      'auth',
+      'can-i',
+      'get',
+      'secrets',
+      '-n',
+      'default',
+      '--as',
+      `system:serviceaccount:${GS}:gantry-agent`,
+    ]).then(
+      (r) => r.stdout.trim(),
+      (e) => (e.code === 1 ? e.stdout.trim() : Promise.reject(e)),
+    );
     expect(canI).toBe('no');
-    await admin.create('/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cluster-secret' }, data: { k: 'dg==' } });
+    await admin.create('/api/v1/namespaces/default/secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'cluster-secret' },
+      data: { k: 'dg==' },
+    });
     const e = await refusal(agentA.get('/api/v1/namespaces/default/secrets/cluster-secret'));
     expect(e?.code).toBe(403);
     expect(e?.message).toMatch(/cannot get resource "secrets".*namespace "default"/);
   });
 
-  it('writes the status of its own node\'s instance; another node\'s is refused by the admission policy (403)', async () => {
+  it("writes the status of its own node's instance; another node's is refused by the admission policy (403)", async () => {
     // the policy is enforced once the API server has loaded it: wait for the refusal, then check
     // the own-node write succeeds with the very same token
     let e: { code?: number; message?: string } | undefined;
@@ -90,10 +134,18 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
     expect((await setPhase(agentA, 'on-a', 'Running')).status.phase).toBe('Running');
   });
 
-  it('creates and renews its own Lease; another node\'s Lease cannot be created or renewed (403)', async () => {
-    const lease = (name: string) => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name }, spec: { holderIdentity: name, renewTime: new Date().toISOString().replace('Z', '000Z') } });
+  it("creates and renews its own Lease; another node's Lease cannot be created or renewed (403)", async () => {
+    const lease = (name: string) => ({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name },
+      spec: { holderIdentity: name, renewTime: new Date().toISOString().replace('Z', '000Z') },
+    });
     const own = await agentA.create(leases(), lease('gantry-agent-node-a'));
-    const renewed = await agentA.replace(leases('gantry-agent-node-a'), { ...own, spec: { ...own.spec, renewTime: new Date(Date.now() + 1000).toISOString().replace('Z', '000Z') } });
+    const renewed = await agentA.replace(leases('gantry-agent-node-a'), {
+      ...own,
+      spec: { ...own.spec, renewTime: new Date(Date.now() + 1000).toISOString().replace('Z', '000Z') },
+    });
     expect(renewed.metadata.resourceVersion).not.toBe(own.metadata.resourceVersion);
 
     const create = await refusal(agentA.create(leases(), lease('gantry-agent-node-b')));
@@ -101,10 +153,19 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
     expect(create?.message).toMatch(/may write only the Lease gantry-agent-node-a, not gantry-agent-node-b/);
     // node-b's real agent holds its Lease; node-a's agent cannot renew it to hide node-b's death
     const theirs = await admin.create(leases(), lease('gantry-agent-node-b'));
-    const renew = await refusal(agentA.replace(leases('gantry-agent-node-b'), { ...theirs, spec: { ...theirs.spec, renewTime: new Date(Date.now() + 60_000).toISOString().replace('Z', '000Z') } }));
+    const renew = await refusal(
+      agentA.replace(leases('gantry-agent-node-b'), {
+        ...theirs,
+        spec: { ...theirs.spec, renewTime: new Date(Date.now() + 60_000).toISOString().replace('Z', '000Z') },
+      }),
+    );
     expect(renew?.code).toBe(403);
     expect(renew?.message).toMatch(/may write only the Lease gantry-agent-node-a/);
-    const renewPatch = await refusal(agentA.mergePatch(leases('gantry-agent-node-b'), { spec: { renewTime: new Date(Date.now() + 60_000).toISOString().replace('Z', '000Z') } }));
+    const renewPatch = await refusal(
+      agentA.mergePatch(leases('gantry-agent-node-b'), {
+        spec: { renewTime: new Date(Date.now() + 60_000).toISOString().replace('Z', '000Z') },
+      }),
+    );
     expect(renewPatch?.code).toBe(403);
     expect((await admin.get(leases('gantry-agent-node-b'))).spec.renewTime).toBe(theirs.spec.renewTime);
     // nor the controller's leader Lease
@@ -116,7 +177,14 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
     const e = await refusal(setPhase(unbound, 'on-a', 'Failed'));
     expect(e?.code).toBe(403);
     expect(e?.message).toMatch(/must carry a node-bound token/);
-    const l = await refusal(unbound.create(leases(), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'gantry-agent-node-a-x' }, spec: {} }));
+    const l = await refusal(
+      unbound.create(leases(), {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: 'gantry-agent-node-a-x' },
+        spec: {},
+      }),
+    );
     expect(l?.code).toBe(403);
     expect((await admin.get(instances('on-a'))).status.phase).toBe('Running');
   });

@@ -43,7 +43,10 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
   }
 
   it('the tokens are the ServiceAccounts deploy/ binds, not an admin', async () => {
-    for (const [kc, sa] of [[c.controllerKubeconfigPath, 'gantry-controller'], [agentKubeconfig, 'gantry-agent']]) {
+    for (const [kc, sa] of [
+      [c.controllerKubeconfigPath, 'gantry-controller'],
+      [agentKubeconfig, 'gantry-agent'],
+    ]) {
       const who = JSON.parse((await run(realKubectl(), ['--kubeconfig', kc, 'auth', 'whoami', '-o', 'json'])).stdout);
       expect(who.status.userInfo.username).toBe(`system:serviceaccount:gantry-system:${sa}`);
       expect(who.status.userInfo.groups).not.toContain('system:masters');
@@ -56,10 +59,13 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['watch', 'providerinstances.gantry.dev', '-n', APP],
       ['patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', APP],
       ['get', 'secrets', '-n', NS], // its instances' credentials, only in the Gantry namespace
-      ['create', 'events', '-n', APP],
       ['update', 'leases.coordination.k8s.io/gantry-agent-node-a', '-n', NS],
     ];
     const no = [
+      // it writes no Event: a node's token cannot flood or forge events anywhere (issue 29)
+      ['create', 'events', '-n', APP],
+      ['create', 'events', '-n', 'kube-system'],
+      ['create', 'events.events.k8s.io', '-n', NS],
       ['create', 'providerinstances.gantry.dev', '-n', APP],
       ['delete', 'providerinstances.gantry.dev', '-n', APP],
       ['update', 'providerinstances.gantry.dev', '-n', APP], // re-binding an instance is the controller's
@@ -85,16 +91,27 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
     for (const a of no) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('no');
   });
 
-  it('the agent\'s own token is refused (403) a Secret in another namespace, and may read one in gantry-system', async () => {
+  it("the agent's own token is refused (403) a Secret in another namespace, and may read one in gantry-system", async () => {
     const agent = new KubeClient((await c.api.identity('agent')).kc);
     try {
       for (const ns of [APP, NS]) {
-        await c.client.create(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'issue21-probe' }, data: { k: Buffer.from('v').toString('base64') } });
+        await c.client.create(`/api/v1/namespaces/${ns}/secrets`, {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'issue21-probe' },
+          data: { k: Buffer.from('v').toString('base64') },
+        });
       }
-      const refused = await agent.get(`/api/v1/namespaces/${APP}/secrets/issue21-probe`).then(() => undefined, (e) => e);
+      const refused = await agent.get(`/api/v1/namespaces/${APP}/secrets/issue21-probe`).then(
+        () => undefined,
+        (e) => e,
+      );
       expect(refused?.code).toBe(403);
       expect(String(refused?.message)).toMatch(/forbidden/i);
-      const providerRead = await agent.get(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers/anything`).then(() => undefined, (e) => e);
+      const providerRead = await agent.get(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers/anything`).then(
+        () => undefined,
+        (e) => e,
+      );
       expect(providerRead?.code).toBe(403);
       expect((await agent.get(`/api/v1/namespaces/${NS}/secrets/issue21-probe`)).metadata.name).toBe('issue21-probe');
     } finally {
@@ -102,7 +119,7 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
     }
   });
 
-  it('the controller may place instances and hold its own Lease, and may not touch pods, list secrets or renew agents\' Leases', async () => {
+  it("the controller may place instances and hold its own Lease, and may not touch pods, list secrets or renew agents' Leases", async () => {
     const yes = [
       ['create', 'providerinstances.gantry.dev', '-n', APP],
       ['delete', 'providerinstances.gantry.dev', '-n', APP],
@@ -130,54 +147,119 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       await ctl?.stop();
     });
 
-    it('without create on providerinstances nothing is placed; with deploy/\'s role it is', async () => {
+    it("without create on providerinstances nothing is placed; with deploy/'s role it is", async () => {
       const docs = parseAllDocuments(readFileSync(join(repo, 'deploy', 'base', 'rbac-controller.yaml'), 'utf8')).map((d) => d.toJSON());
       const role = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'gantry-controller');
       const weakened = structuredClone(role);
       const rule = weakened.rules.find((r: any) => r.resources.includes('providerinstances'));
       rule.verbs = rule.verbs.filter((v: string) => v !== 'create');
-      await c.client.replace(`/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller`, { ...weakened, metadata: { ...weakened.metadata, resourceVersion: (await c.client.get('/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller')).metadata.resourceVersion } });
+      await c.client.replace(`/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller`, {
+        ...weakened,
+        metadata: {
+          ...weakened.metadata,
+          resourceVersion: (await c.client.get('/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller')).metadata
+            .resourceVersion,
+        },
+      });
       expect(await canI(c.controllerKubeconfigPath, 'create', 'providerinstances.gantry.dev', '-n', APP)).toBe('no');
 
       await c.publish('acme/rbac', { revision: 1, targets: ['x86_64-linux'] });
       await c.addNode('rbac-1', 'amd64');
-      ctl = await startController({ kubeConfig: c.controllerKc, namespace: NS, trustedIssuers: [c.issuer], plainHttpRegistries: [c.registry.host], leaderElection: fastLeader });
+      ctl = await startController({
+        kubeConfig: c.controllerKc,
+        namespace: NS,
+        trustedIssuers: [c.issuer],
+        plainHttpRegistries: [c.registry.host],
+        leaderElection: fastLeader,
+      });
       await c.applyProvider('rbac', { archive: { ref: c.ref('acme/rbac') }, replicas: 1 });
       // the parts it may do happen (resolution is written to status) ...
       await waitFor('resolved', async () => (await c.provider('rbac')).status?.resolved?.revision === 1);
       // ... and the placement it may not do does not
-      // (the reconcile that tried to place has run once status says a rollout is in progress;
-      // note the controller reports Scheduled=True here although its create was refused)
-      const st = await waitFor('a rollout attempted', async () => (await c.provider('rbac')).status?.conditions?.find((x: any) => x.type === 'Progressing') && (await c.provider('rbac')).status);
+      // and status says why: Scheduled=False with the API server's refusal (issue 29: it said
+      // Scheduled=True AllReplicasPlaced while every create was refused)
+      const st = await waitFor('Scheduled=False for the refused create', async () => {
+        const s = (await c.provider('rbac')).status;
+        return s?.conditions?.find((x: any) => x.type === 'Scheduled' && x.status === 'False') && s;
+      });
+      const scheduled = st.conditions.find((x: any) => x.type === 'Scheduled');
+      expect(scheduled.reason).toBe('InstanceCreateRefused');
+      expect(scheduled.message).toMatch(
+        /^1 of 1 instance creates refused by the API server \(Forbidden\): .*providerinstances\.gantry\.dev is forbidden/,
+      );
       expect(await c.instances('rbac')).toEqual([]);
       expect(st.replicas).toBe(0);
       expect(st.conditions.find((x: any) => x.type === 'Ready').status).toBe('False');
 
       // deploy/'s role back: the same controller, retrying, places the replica
-      await c.client.replace(`/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller`, { ...role, metadata: { ...role.metadata, resourceVersion: (await c.client.get('/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller')).metadata.resourceVersion } });
-      const placed = await waitFor('1 instance once create is granted', async () => {
-        const l = await c.instances('rbac');
-        return l.length === 1 && l;
-      }, 60_000);
+      await c.client.replace(`/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller`, {
+        ...role,
+        metadata: {
+          ...role.metadata,
+          resourceVersion: (await c.client.get('/apis/rbac.authorization.k8s.io/v1/clusterroles/gantry-controller')).metadata
+            .resourceVersion,
+        },
+      });
+      const placed = await waitFor(
+        '1 instance once create is granted',
+        async () => {
+          const l = await c.instances('rbac');
+          return l.length === 1 && l;
+        },
+        60_000,
+      );
       expect(placed[0].spec.nodeName).toBe('rbac-1');
+      // and Scheduled says so again
+      await waitFor('Scheduled=True once placed', async () =>
+        (await c.provider('rbac')).status?.conditions?.some((x: any) => x.type === 'Scheduled' && x.status === 'True'),
+      );
     });
   });
 
-  it('with OwnerReferencesPermissionEnforcement (on by default in OpenShift) the controller may still create instances that block their Provider\'s deletion', async () => {
+  it("with OwnerReferencesPermissionEnforcement (on by default in OpenShift) the controller may still create instances that block their Provider's deletion", async () => {
     // that admission plugin lets only who may update providers/finalizers set blockOwnerDeletion
     // on an ownerReference to a Provider, which every instance the controller creates carries
-    const api = await startTestApiServer({ ground: 'real', controlPlane: { apiserverArgs: ['--enable-admission-plugins=OwnerReferencesPermissionEnforcement'] } });
+    const api = await startTestApiServer({
+      ground: 'real',
+      controlPlane: { apiserverArgs: ['--enable-admission-plugins=OwnerReferencesPermissionEnforcement'] },
+    });
     const admin = new KubeClient(api.kc);
     const asController = new KubeClient((await api.identity('controller')).kc);
     try {
-      for (const crd of [providerCrd(), providerInstanceCrd()]) await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+      for (const crd of [providerCrd(), providerInstanceCrd()])
+        await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
       await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
-      const p: any = await waitFor<any>('Providers served', () => admin.create(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers`, { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', metadata: { name: 'owner' }, spec: { archive: { ref: 'registry.invalid/x' } } }));
+      const p: any = await waitFor<any>('Providers served', () =>
+        admin.create(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers`, {
+          apiVersion: 'gantry.dev/v1alpha1',
+          kind: 'Provider',
+          metadata: { name: 'owner' },
+          spec: { archive: { ref: 'registry.invalid/x' } },
+        }),
+      );
       const inst = await asController.create(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances`, {
         apiVersion: 'gantry.dev/v1alpha1',
         kind: 'ProviderInstance',
-        metadata: { name: 'owner-1', labels: { 'gantry.dev/provider': 'owner', 'gantry.dev/node': 'n1' }, ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: 'owner', uid: p.metadata.uid, controller: true, blockOwnerDeletion: true }] },
-        spec: { provider: 'owner', nodeName: 'n1', archive: { ref: 'registry.invalid/x', digest: `sha256:${'0'.repeat(64)}`, revision: 1 }, target: 'x86_64-linux' },
+        metadata: {
+          name: 'owner-1',
+          labels: { 'gantry.dev/provider': 'owner', 'gantry.dev/node': 'n1' },
+          ownerReferences: [
+            {
+              apiVersion: 'gantry.dev/v1alpha1',
+              kind: 'Provider',
+              name: 'owner',
+              uid: p.metadata.uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
+        },
+        spec: {
+          provider: 'owner',
+          nodeName: 'n1',
+          archive: { ref: 'registry.invalid/x', digest: `sha256:${'0'.repeat(64)}`, revision: 1 },
+          target: 'x86_64-linux',
+        },
       });
       expect(inst.metadata.ownerReferences[0].blockOwnerDeletion).toBe(true);
     } finally {

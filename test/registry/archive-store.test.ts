@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openArchiveStore, ArchiveCache, DistributionClient, OCI_MANIFEST, WASMCLOUD_CONFIG, WASMCLOUD_LAYER, type ArchiveStore } from '../../registry/index.js';
+import {
+  openArchiveStore,
+  ArchiveCache,
+  DistributionClient,
+  OCI_MANIFEST,
+  WASMCLOUD_CONFIG,
+  WASMCLOUD_LAYER,
+  type ArchiveStore,
+} from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { conformance, makeArchive, newSigner, type Signer } from './fixtures.js';
@@ -43,7 +51,11 @@ const kinds: Array<[string, () => { ref: string; store: ArchiveStore; blobFile: 
     'oci-layout',
     () => {
       const dir = join(layoutDir, Math.random().toString(36).slice(2, 8));
-      return { ref: `oci-layout:${dir}`, store: openArchiveStore(`oci-layout:${dir}`), blobFile: (d) => join(dir, 'blobs/sha256', d.slice(7)) };
+      return {
+        ref: `oci-layout:${dir}`,
+        store: openArchiveStore(`oci-layout:${dir}`),
+        blobFile: (d) => join(dir, 'blobs/sha256', d.slice(7)),
+      };
     },
   ],
 ];
@@ -58,7 +70,13 @@ describe.each(kinds)('%s', (_kind, open) => {
     const p2 = await store.push(r2);
     expect(p1.revision).toBe(1);
     expect(p2.digest).not.toBe(p1.digest);
-    expect(p2.summary).toMatchObject({ revision: 2, version: '0.2.0', capid: 'examples:payments', issuer: signer.issuer, vendor: 'Gantry tests' });
+    expect(p2.summary).toMatchObject({
+      revision: 2,
+      version: '0.2.0',
+      capid: 'examples:payments',
+      issuer: signer.issuer,
+      vendor: 'Gantry tests',
+    });
     expect(Object.keys(p2.summary.targets).sort()).toEqual(['aarch64-linux', 'x86_64-linux']);
 
     expect((await store.resolve()).digest).toBe(p2.digest);
@@ -73,9 +91,15 @@ describe.each(kinds)('%s', (_kind, open) => {
     expect((await store.revisions()).map((r) => r.revision)).toEqual([1, 2]);
 
     // other bytes under a published revision, or a revision not above the highest: refused
-    await expect(store.push(await makeArchive(signer, 2))).rejects.toMatchObject({ code: 'REVISION_EXISTS', message: expect.stringMatching(/revision 2 is already published/) });
+    await expect(store.push(await makeArchive(signer, 2))).rejects.toMatchObject({
+      code: 'REVISION_EXISTS',
+      message: expect.stringMatching(/revision 2 is already published/),
+    });
     await expect(store.push(await makeArchive(signer, 5))).resolves.toMatchObject({ revision: 5 });
-    await expect(store.push(await makeArchive(signer, 3))).rejects.toMatchObject({ code: 'REVISION_NOT_INCREASING', message: expect.stringMatching(/not greater than the highest published revision 5/) });
+    await expect(store.push(await makeArchive(signer, 3))).rejects.toMatchObject({
+      code: 'REVISION_NOT_INCREASING',
+      message: expect.stringMatching(/not greater than the highest published revision 5/),
+    });
 
     const list = await store.revisions();
     expect(list.map((r) => r.revision)).toEqual([1, 2, 5]);
@@ -95,7 +119,9 @@ describe.each(kinds)('%s', (_kind, open) => {
     await expect(store.push(unsigned)).rejects.toMatchObject({ code: 'PAR_UNSIGNED' });
     await expect(store.push(tampered)).rejects.toMatchObject({ code: 'PAR_HASH_MISMATCH' });
     await expect(store.push(badSignature)).rejects.toMatchObject({ code: 'PAR_SIGNATURE_INVALID' });
-    await expect(store.push(await makeArchive(signer, 1), { trustedIssuers: [newSigner().issuer] })).rejects.toMatchObject({ code: 'PAR_UNTRUSTED_ISSUER' });
+    await expect(store.push(await makeArchive(signer, 1), { trustedIssuers: [newSigner().issuer] })).rejects.toMatchObject({
+      code: 'PAR_UNTRUSTED_ISSUER',
+    });
     expect(await store.revisions()).toEqual([]);
   });
 
@@ -107,7 +133,10 @@ describe.each(kinds)('%s', (_kind, open) => {
     const altered = Buffer.from(readFileSync(file));
     altered[altered.length - 3] ^= 0xff; // same length, different content
     writeFileSync(file, altered);
-    await expect(store.pull(pushed.digest)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringMatching(/altered or corrupted/) });
+    await expect(store.pull(pushed.digest)).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      message: expect.stringMatching(/altered or corrupted/),
+    });
     const cacheDir = mkdtempSync(join(tmpdir(), 'gantry-cache-'));
     try {
       await expect(new ArchiveCache(cacheDir).fetch(store, pushed.digest)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
@@ -123,7 +152,11 @@ describe.each(kinds)('%s', (_kind, open) => {
     const bytes = await makeArchive(signer, 3);
     const pushed = await store.push(bytes);
     rmSync(blobFile(sha256Digest(bytes)));
-    expect(await store.resolve()).toMatchObject({ revision: 3, digest: pushed.digest, summary: { targets: { 'x86_64-linux': { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } } } });
+    expect(await store.resolve()).toMatchObject({
+      revision: 3,
+      digest: pushed.digest,
+      summary: { targets: { 'x86_64-linux': { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } } },
+    });
     await expect(store.pull(pushed.digest)).rejects.toMatchObject({ code: expect.stringMatching(/^(NOT_FOUND|HTTP_ERROR)$/) });
   });
 });
@@ -156,9 +189,17 @@ describe('wasmCloud archives', () => {
     const store = openArchiveStore(`${reg.host}/${repo}`, { plainHttpRegistries: [reg.host] });
     const resolved = await store.resolve();
     expect(resolved).toMatchObject({ revision: 1, digest: sha256Digest(Buffer.from(manifest)) });
-    expect(resolved.summary).toMatchObject({ name: 'Fake Payments', capid: 'examples:payments', vendor: 'wasmCloud', issuer: 'ABNLQZLJFBAWP4KJR63PYCA4Y655OZOOHTGRW6FNFGEVUE5RN4PO2RXR' });
+    expect(resolved.summary).toMatchObject({
+      name: 'Fake Payments',
+      capid: 'examples:payments',
+      vendor: 'wasmCloud',
+      issuer: 'ABNLQZLJFBAWP4KJR63PYCA4Y655OZOOHTGRW6FNFGEVUE5RN4PO2RXR',
+    });
     expect(Object.keys(resolved.summary.targets)).toEqual(['x86_64-linux']);
-    const pulled = await store.pull(resolved.digest, { trustedIssuers: ['ABNLQZLJFBAWP4KJR63PYCA4Y655OZOOHTGRW6FNFGEVUE5RN4PO2RXR'], target: 'x86_64-linux' });
+    const pulled = await store.pull(resolved.digest, {
+      trustedIssuers: ['ABNLQZLJFBAWP4KJR63PYCA4Y655OZOOHTGRW6FNFGEVUE5RN4PO2RXR'],
+      target: 'x86_64-linux',
+    });
     expect(pulled.verified.claims.subject).toBe('VAN5FE2JCYMZFHZZWS2KNKVEIIU5SH5E5SD3IIF6BWA25XKFKCHXEMDU');
     expect(sha256Digest(pulled.bytes)).toBe(sha256Digest(par));
     // its revision counts: another archive as revision 1 is refused
@@ -173,7 +214,17 @@ describe('ArchiveCache', () => {
     const ref = `${reg.host}/cache/demo`;
     const inner = openArchiveStore(ref, { plainHttpRegistries: [reg.host] });
     let pulls = 0;
-    const counting: ArchiveStore = { ...inner, description: inner.description, push: inner.push.bind(inner), resolve: inner.resolve.bind(inner), revisions: inner.revisions.bind(inner), pull: (d, o) => { pulls++; return inner.pull(d, o); } };
+    const counting: ArchiveStore = {
+      ...inner,
+      description: inner.description,
+      push: inner.push.bind(inner),
+      resolve: inner.resolve.bind(inner),
+      revisions: inner.revisions.bind(inner),
+      pull: (d, o) => {
+        pulls++;
+        return inner.pull(d, o);
+      },
+    };
     const a = await inner.push(await makeArchive(signer, 1, { binaryBytes: 200_000 }));
     const b = await inner.push(await makeArchive(signer, 2, { binaryBytes: 200_000 }));
     const dir = mkdtempSync(join(tmpdir(), 'gantry-cache-'));
@@ -188,7 +239,10 @@ describe('ArchiveCache', () => {
       rmSync(join(dir, 'sha256'), { recursive: true });
 
       // a caller joining that download with another trust list is held to its own list
-      const [shared, other] = await Promise.allSettled([cache.fetch(counting, a.digest), cache.fetch(counting, a.digest, { trustedIssuers: [newSigner().issuer] })]);
+      const [shared, other] = await Promise.allSettled([
+        cache.fetch(counting, a.digest),
+        cache.fetch(counting, a.digest, { trustedIssuers: [newSigner().issuer] }),
+      ]);
       expect(pulls).toBe(2);
       expect(shared.status).toBe('fulfilled');
       expect(other).toMatchObject({ status: 'rejected', reason: { code: 'PAR_UNTRUSTED_ISSUER' } });
@@ -208,7 +262,9 @@ describe('ArchiveCache', () => {
       expect(files).toEqual([`${b.digest.slice(7)}.par`]);
 
       // a caller with a different trust list is refused even from a cached file
-      await expect(cache.fetch(counting, b.digest, { trustedIssuers: [newSigner().issuer] })).rejects.toMatchObject({ code: 'PAR_UNTRUSTED_ISSUER' });
+      await expect(cache.fetch(counting, b.digest, { trustedIssuers: [newSigner().issuer] })).rejects.toMatchObject({
+        code: 'PAR_UNTRUSTED_ISSUER',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -74,17 +74,31 @@ describe('large blobs over HTTPS and with auth', () => {
   it('round-trips with basic auth and behind a token server', async () => {
     const basic = await startRegistry({ basicAuth: { user: 'ada', password: 's3cret' } });
     started.push(basic);
-    await roundTrip(new DistributionClient(basic.host, 'basic/big', { plainHttpHosts: [basic.host], credentials: { username: 'ada', password: 's3cret' } }), randomBytes(2 * MiB));
+    await roundTrip(
+      new DistributionClient(basic.host, 'basic/big', {
+        plainHttpHosts: [basic.host],
+        credentials: { username: 'ada', password: 's3cret' },
+      }),
+      randomBytes(2 * MiB),
+    );
     const tokens: TokenServer = await startTokenServer({ grace: 'hopper' });
     started.push(tokens);
-    const reg = await startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle } });
+    const reg = await startRegistry({
+      token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle },
+    });
     started.push(reg);
-    const client = new DistributionClient(reg.host, 'token/big', { plainHttpHosts: [reg.host, tokens.host], credentials: { username: 'grace', password: 'hopper' } });
+    const client = new DistributionClient(reg.host, 'token/big', {
+      plainHttpHosts: [reg.host, tokens.host],
+      credentials: { username: 'grace', password: 'hopper' },
+    });
     await roundTrip(client, randomBytes(2 * MiB));
     // a pull-only client learns the scheme before its first (direct) blob GET
     const bytes = randomBytes(2 * MiB);
     await client.putBlob(sha256Digest(bytes), bytes);
-    const reader = new DistributionClient(reg.host, 'token/big', { plainHttpHosts: [reg.host, tokens.host], credentials: { username: 'grace', password: 'hopper' } });
+    const reader = new DistributionClient(reg.host, 'token/big', {
+      plainHttpHosts: [reg.host, tokens.host],
+      credentials: { username: 'grace', password: 'hopper' },
+    });
     const direct = watchDirect(reader);
     expect(Buffer.compare(Buffer.from(await reader.getBlob(sha256Digest(bytes), bytes.length)), bytes)).toBe(0);
     expect(direct.used).toBe(1);
@@ -107,8 +121,14 @@ describe('large blob downloads from an anonymous registry', () => {
     const altered = Buffer.from(readFileSync(file));
     altered[MiB] ^= 0xff;
     writeFileSync(file, altered);
-    await expect(client.getBlob(digest, bytes.length)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringMatching(/altered or corrupted/) });
-    await expect(client.getBlob(digest, bytes.length + 1)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH', message: expect.stringMatching(/should be \d+ bytes/) });
+    await expect(client.getBlob(digest, bytes.length)).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      message: expect.stringMatching(/altered or corrupted/),
+    });
+    await expect(client.getBlob(digest, bytes.length + 1)).rejects.toMatchObject({
+      code: 'DIGEST_MISMATCH',
+      message: expect.stringMatching(/should be \d+ bytes/),
+    });
   });
 
   it('follows a redirect to another origin without sending it the credentials, and fails a download cut or stalled part-way', async () => {
@@ -141,16 +161,30 @@ describe('large blob downloads from an anonymous registry', () => {
         res.writeHead(307, { location: `http://127.0.0.1:${cdnPort}/cdn/${digest}`, 'content-length': '0' });
         return res.end();
       }
-      const up = request({ host: '127.0.0.1', port: Number(reg.host.split(':')[1]), method: req.method, path: req.url, headers: { ...req.headers, host: reg.host } }, (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      });
+      const up = request(
+        {
+          host: '127.0.0.1',
+          port: Number(reg.host.split(':')[1]),
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: reg.host },
+        },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
       req.pipe(up);
     });
     const frontPort = await listen(front);
     try {
       const frontHost = `127.0.0.1:${frontPort}`;
-      const client = new DistributionClient(frontHost, 'direct/redirect', { plainHttpHosts: [frontHost, `127.0.0.1:${cdnPort}`], credentials: { username: 'ada', password: 's3cret' }, maxRetries: 0, idleTimeoutMs: 400 });
+      const client = new DistributionClient(frontHost, 'direct/redirect', {
+        plainHttpHosts: [frontHost, `127.0.0.1:${cdnPort}`],
+        credentials: { username: 'ada', password: 's3cret' },
+        maxRetries: 0,
+        idleTimeoutMs: 400,
+      });
       expect(Buffer.compare(Buffer.from(await client.getBlob(digest, bytes.length)), bytes)).toBe(0);
       expect(frontSeen).toHaveLength(1);
       expect(frontSeen[0].authorization).toMatch(/^Basic /);
@@ -158,9 +192,15 @@ describe('large blob downloads from an anonymous registry', () => {
       expect(cdnSeen[0].authorization).toBeUndefined();
 
       next = 'cut';
-      await expect(client.getBlob(digest, bytes.length)).rejects.toMatchObject({ code: 'UNREACHABLE', message: expect.stringMatching(/of 2097152 bytes/) });
+      await expect(client.getBlob(digest, bytes.length)).rejects.toMatchObject({
+        code: 'UNREACHABLE',
+        message: expect.stringMatching(/of 2097152 bytes/),
+      });
       next = 'stall';
-      await expect(client.getBlob(digest, bytes.length)).rejects.toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/stalled for 400 ms after \d+ of 2097152 bytes/) });
+      await expect(client.getBlob(digest, bytes.length)).rejects.toMatchObject({
+        code: 'TIMEOUT',
+        message: expect.stringMatching(/stalled for 400 ms after \d+ of 2097152 bytes/),
+      });
     } finally {
       await close(front);
       await close(cdn);

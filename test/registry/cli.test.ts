@@ -46,7 +46,11 @@ describe('gantry par push / revisions / pull', () => {
     expect(listed.code).toBe(0);
     const revs = JSON.parse(listed.stdout);
     expect(revs.map((r: { revision: number }) => r.revision)).toEqual([1, 2]);
-    expect(revs[1]).toMatchObject({ version: '0.2.0', targets: { 'x86_64-linux': { sha256: expect.any(String) } }, pushedAt: expect.any(String) });
+    expect(revs[1]).toMatchObject({
+      version: '0.2.0',
+      targets: { 'x86_64-linux': { sha256: expect.any(String) } },
+      pushedAt: expect.any(String),
+    });
     const table = await gantry(['par', 'revisions', ref, '--plain-http']);
     expect(table.stdout.split('\n')[0]).toMatch(/^REVISION\s+VERSION\s+DIGEST\s+TARGETS\s+PUSHED-AT/);
 

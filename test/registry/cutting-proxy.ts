@@ -15,7 +15,10 @@ export interface CuttingProxy {
   stop(): Promise<void>;
 }
 
-export async function startCuttingProxy(upstreamPort: number, cut: { atPatch: number } | { afterBytes: number } | { unavailableFirst: number }): Promise<CuttingProxy> {
+export async function startCuttingProxy(
+  upstreamPort: number,
+  cut: { atPatch: number } | { afterBytes: number } | { unavailableFirst: number },
+): Promise<CuttingProxy> {
   const state = { bytesUp: 0, cuts: 0, patches: 0 };
   const sockets = new Set<Socket>();
   let unavailable = 'unavailableFirst' in cut ? cut.unavailableFirst : 0;

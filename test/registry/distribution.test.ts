@@ -22,12 +22,14 @@ async function pushTinyImage(client: DistributionClient, tag: string): Promise<s
   const layer = Buffer.from(`layer for ${tag}`);
   await client.putBlob(sha256Digest(config), config);
   await client.putBlob(sha256Digest(layer), layer);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
-    layers: [{ mediaType: 'application/octet-stream', digest: sha256Digest(layer), size: layer.length }],
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256Digest(config), size: config.length },
+      layers: [{ mediaType: 'application/octet-stream', digest: sha256Digest(layer), size: layer.length }],
+    }),
+  );
   return client.putManifest(tag, manifest, OCI_MANIFEST);
 }
 
@@ -105,7 +107,11 @@ describe('anonymous registry', () => {
       const client = new DistributionClient(proxy.host, 'paging/demo', { plainHttpHosts: [proxy.host] });
       expect((await client.listTags()).length).toBe(5);
       expect(proxy.cuts).toBe(2);
-      const stuck = new DistributionClient(`127.0.0.1:${silentPort}`, 'x/y', { plainHttpHosts: [`127.0.0.1:${silentPort}`], timeoutMs: 300, maxRetries: 1 });
+      const stuck = new DistributionClient(`127.0.0.1:${silentPort}`, 'x/y', {
+        plainHttpHosts: [`127.0.0.1:${silentPort}`],
+        timeoutMs: 300,
+        maxRetries: 1,
+      });
       await expect(stuck.listTags()).rejects.toMatchObject({ code: 'TIMEOUT' });
     } finally {
       await proxy.stop();
@@ -133,10 +139,16 @@ describe('htpasswd basic auth', () => {
   afterAll(async () => reg?.stop());
 
   it('authenticates with the right password and refuses others', async () => {
-    const ok = new DistributionClient(reg.host, 'basic/repo', { plainHttpHosts: [reg.host], credentials: { username: 'ada', password: 's3cret' } });
+    const ok = new DistributionClient(reg.host, 'basic/repo', {
+      plainHttpHosts: [reg.host],
+      credentials: { username: 'ada', password: 's3cret' },
+    });
     const digest = await pushTinyImage(ok, 'v1');
     expect((await ok.getManifest('v1'))?.digest).toBe(digest);
-    const wrong = new DistributionClient(reg.host, 'basic/repo', { plainHttpHosts: [reg.host], credentials: { username: 'ada', password: 'nope' } });
+    const wrong = new DistributionClient(reg.host, 'basic/repo', {
+      plainHttpHosts: [reg.host],
+      credentials: { username: 'ada', password: 'nope' },
+    });
     await expect(wrong.listTags()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
     const none = new DistributionClient(reg.host, 'basic/repo', { plainHttpHosts: [reg.host] });
     await expect(none.listTags()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
@@ -145,11 +157,16 @@ describe('htpasswd basic auth', () => {
   it('pushes and pulls archives with credentials from a docker config', async () => {
     const signer = newSigner();
     const dockerConfig = { auths: { [reg.host]: { auth: Buffer.from('ada:s3cret').toString('base64') } } };
-    const store = openArchiveStore(`${reg.host}/basic/archive`, { plainHttpRegistries: [reg.host], credentials: credentialsFromDockerConfig(dockerConfig, reg.host) });
+    const store = openArchiveStore(`${reg.host}/basic/archive`, {
+      plainHttpRegistries: [reg.host],
+      credentials: credentialsFromDockerConfig(dockerConfig, reg.host),
+    });
     const pushed = await store.push(await makeArchive(signer, 4));
     expect((await store.resolve()).digest).toBe(pushed.digest);
     expect((await store.pull(pushed.digest, { trustedIssuers: [signer.issuer] })).verified.claims.revision).toBe(4);
-    await expect(openArchiveStore(`${reg.host}/basic/archive`, { plainHttpRegistries: [reg.host] }).resolve()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    await expect(openArchiveStore(`${reg.host}/basic/archive`, { plainHttpRegistries: [reg.host] }).resolve()).rejects.toMatchObject({
+      code: 'AUTH_FAILED',
+    });
   });
 });
 
@@ -158,7 +175,9 @@ describe('bearer token auth', () => {
   let tokens: TokenServer;
   beforeAll(async () => {
     tokens = await startTokenServer({ grace: 'hopper' });
-    reg = await startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle } });
+    reg = await startRegistry({
+      token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle },
+    });
   });
   afterAll(async () => {
     await reg?.stop();
@@ -166,7 +185,10 @@ describe('bearer token auth', () => {
   });
 
   it('follows the challenge to the token server and caches tokens per scope', async () => {
-    const client = new DistributionClient(reg.host, 'token/repo', { plainHttpHosts: [reg.host, tokens.host], credentials: { username: 'grace', password: 'hopper' } });
+    const client = new DistributionClient(reg.host, 'token/repo', {
+      plainHttpHosts: [reg.host, tokens.host],
+      credentials: { username: 'grace', password: 'hopper' },
+    });
     const before = tokens.requests;
     for (const t of ['1', '2', '3']) await pushTinyImage(client, t);
     expect((await client.listTags()).sort()).toEqual(['1', '2', '3']);
@@ -177,7 +199,10 @@ describe('bearer token auth', () => {
 
   it('pushes, resolves and pulls archives behind the token server', async () => {
     const signer = newSigner();
-    const store = openArchiveStore(`${reg.host}/token/archive`, { plainHttpRegistries: [reg.host, tokens.host], credentials: { username: 'grace', password: 'hopper' } });
+    const store = openArchiveStore(`${reg.host}/token/archive`, {
+      plainHttpRegistries: [reg.host, tokens.host],
+      credentials: { username: 'grace', password: 'hopper' },
+    });
     const before = tokens.requests;
     const first = await store.push(await makeArchive(signer, 1));
     const second = await store.push(await makeArchive(signer, 2));
@@ -188,19 +213,31 @@ describe('bearer token auth', () => {
   });
 
   it('exchanges a docker identity token (OAuth2 refresh token) for access', async () => {
-    const client = new DistributionClient(reg.host, 'token/repo', { plainHttpHosts: [reg.host, tokens.host], credentials: { identityToken: 'refresh-grace' } });
+    const client = new DistributionClient(reg.host, 'token/repo', {
+      plainHttpHosts: [reg.host, tokens.host],
+      credentials: { identityToken: 'refresh-grace' },
+    });
     expect((await client.listTags()).sort()).toEqual(['1', '2', '3']);
-    const bad = new DistributionClient(reg.host, 'token/repo', { plainHttpHosts: [reg.host, tokens.host], credentials: { identityToken: 'refresh-nobody' } });
+    const bad = new DistributionClient(reg.host, 'token/repo', {
+      plainHttpHosts: [reg.host, tokens.host],
+      credentials: { identityToken: 'refresh-nobody' },
+    });
     await expect(bad.listTags()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
   });
 
   it('refuses bad credentials at the token server', async () => {
-    const client = new DistributionClient(reg.host, 'token/repo', { plainHttpHosts: [reg.host, tokens.host], credentials: { username: 'grace', password: 'wrong' } });
+    const client = new DistributionClient(reg.host, 'token/repo', {
+      plainHttpHosts: [reg.host, tokens.host],
+      credentials: { username: 'grace', password: 'wrong' },
+    });
     await expect(client.listTags()).rejects.toMatchObject({ code: 'AUTH_FAILED' });
   });
 
   it('does not send credentials to a plain-HTTP realm that was not named', async () => {
-    const client = new DistributionClient(reg.host, 'token/repo', { plainHttpHosts: [reg.host], credentials: { username: 'grace', password: 'hopper' } });
+    const client = new DistributionClient(reg.host, 'token/repo', {
+      plainHttpHosts: [reg.host],
+      credentials: { username: 'grace', password: 'hopper' },
+    });
     await expect(client.listTags()).rejects.toMatchObject({ code: 'PLAIN_HTTP_REFUSED' });
   });
 });

@@ -15,7 +15,11 @@ export function newSigner(): Signer {
   return { issuerSeed, subjectSeed: generateSeed('service'), issuer: publicKeyFromSeed(issuerSeed) };
 }
 
-export async function makeArchive(signer: Signer, revision: number, opts: { version?: string; binaryBytes?: number; seed?: string; format?: 'tar' | 'tar.gz' | 'zip' } = {}): Promise<Uint8Array> {
+export async function makeArchive(
+  signer: Signer,
+  revision: number,
+  opts: { version?: string; binaryBytes?: number; seed?: string; format?: 'tar' | 'tar.gz' | 'zip' } = {},
+): Promise<Uint8Array> {
   return createPar({
     name: 'Test Payments',
     vendor: 'Gantry tests',
@@ -25,7 +29,9 @@ export async function makeArchive(signer: Signer, revision: number, opts: { vers
     issuerSeed: signer.issuerSeed,
     subjectSeed: signer.subjectSeed,
     binaries: {
-      'x86_64-linux': opts.binaryBytes ? randomBytes(opts.binaryBytes) : Buffer.from(`linux binary r${revision} ${opts.seed ?? randomBytes(8).toString('hex')}`),
+      'x86_64-linux': opts.binaryBytes
+        ? randomBytes(opts.binaryBytes)
+        : Buffer.from(`linux binary r${revision} ${opts.seed ?? randomBytes(8).toString('hex')}`),
       'aarch64-linux': Buffer.from(`arm binary r${revision}`),
     },
     format: opts.format ?? 'tar.gz',

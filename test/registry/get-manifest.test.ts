@@ -12,7 +12,14 @@ import { sha256Digest } from '../../registry/digest.js';
 import { DistributionClient } from '../../registry/distribution/client.js';
 import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from '../../registry/index.js';
 
-const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2 }, layers: [] }));
+const body = Buffer.from(
+  JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2 },
+    layers: [],
+  }),
+);
 const digest = sha256Digest(body);
 
 let server: Server;
@@ -30,10 +37,14 @@ beforeAll(async () => {
       scopes.push(scope);
       // like a real token server: a pull token for exactly this repository, nothing else
       if (scope !== 'repository:acme/kv:pull') return void res.writeHead(403).end();
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'pull-acme-kv', expires_in: 300 }));
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ token: 'pull-acme-kv', expires_in: 300 }));
     }
     if (req.headers.authorization !== 'Bearer pull-acme-kv') {
-      return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="test",scope="repository:acme/kv:pull"` }).end();
+      return void res
+        .writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="test",scope="repository:acme/kv:pull"` })
+        .end();
     }
     if (url.pathname === '/v2/') return void res.writeHead(200).end();
     const m = /^\/v2\/acme\/kv\/manifests\/(.+)$/.exec(url.pathname);
@@ -44,7 +55,10 @@ beforeAll(async () => {
     const accept = (req.headers.accept ?? '').split(',').map((s) => s.trim());
     if (![OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST].every((t) => accept.includes(t))) return void res.writeHead(406).end();
     if (ref === 'flaky' && asked.get(ref) === 1) return void res.writeHead(503).end();
-    if (ref === 'forbidden') return void res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'no pull for you' }] }));
+    if (ref === 'forbidden')
+      return void res
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ errors: [{ code: 'DENIED', message: 'no pull for you' }] }));
     if (ref !== 'v1' && ref !== 'flaky' && ref !== digest) return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': `${OCI_MANIFEST}; charset=utf-8` }).end(body);
   });
@@ -78,7 +92,12 @@ describe('getManifest', () => {
   });
 
   it('a refusal names the reference and what the registry said', async () => {
-    const err = await client().getManifest('forbidden').then(() => undefined, (e: Error & { code?: string }) => e);
+    const err = await client()
+      .getManifest('forbidden')
+      .then(
+        () => undefined,
+        (e: Error & { code?: string }) => e,
+      );
     expect(err?.message).toContain('get manifest forbidden');
     expect(err?.message).toContain('no pull for you');
   });

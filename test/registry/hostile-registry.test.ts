@@ -11,11 +11,19 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gantryBin } from '../../runtime/paths.js';
-import { failureFromError } from '../../controller/resolve.js';
-import { registryResolver } from '../../controller/registry-resolver.js';
+import { failureFromError } from '../../controller/providers/archive/resolver.js';
+import { registryResolver } from '../../controller/providers/archive/registry-resolver.js';
 import { createPar, generateSeed, publicKeyFromSeed, verifyPar } from '../../par/index.js';
 import { sha256Digest } from '../../registry/digest.js';
-import { GANTRY_ARTIFACT_TYPE, GANTRY_CONFIG, GANTRY_LAYER, OCI_MANIFEST, openArchiveStore, WASMCLOUD_CONFIG, WASMCLOUD_LAYER } from '../../registry/index.js';
+import {
+  GANTRY_ARTIFACT_TYPE,
+  GANTRY_CONFIG,
+  GANTRY_LAYER,
+  OCI_MANIFEST,
+  openArchiveStore,
+  WASMCLOUD_CONFIG,
+  WASMCLOUD_LAYER,
+} from '../../registry/index.js';
 import { configOf } from '../../registry/summary.js';
 
 const GiB = 1024 ** 3;
@@ -34,14 +42,20 @@ const repos = new Map<string, Repo>();
 const blobBytes = new Map<string, number>();
 let par: Uint8Array;
 
-function manifestFor(config: { mediaType: string; bytes: Buffer }, layer: { mediaType: string; digest: string; size: number }, gantry: boolean): Buffer {
-  return Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    ...(gantry ? { artifactType: GANTRY_ARTIFACT_TYPE } : {}),
-    config: { mediaType: config.mediaType, digest: sha256Digest(config.bytes), size: config.bytes.length },
-    layers: [layer],
-  }));
+function manifestFor(
+  config: { mediaType: string; bytes: Buffer },
+  layer: { mediaType: string; digest: string; size: number },
+  gantry: boolean,
+): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      ...(gantry ? { artifactType: GANTRY_ARTIFACT_TYPE } : {}),
+      config: { mediaType: config.mediaType, digest: sha256Digest(config.bytes), size: config.bytes.length },
+      layers: [layer],
+    }),
+  );
 }
 
 /** Writes `prefix`, then garbage until the client hangs up (or 256 MiB, a safety stop). */
@@ -66,7 +80,12 @@ function endless(repo: string, prefix: Uint8Array, headers: Record<string, strin
   };
 }
 
-function addRepo(name: string, config: { mediaType: string; bytes: Buffer }, layer: { mediaType: string; digest: string; size: number }, serveLayer: (res: ServerResponse) => void): string {
+function addRepo(
+  name: string,
+  config: { mediaType: string; bytes: Buffer },
+  layer: { mediaType: string; digest: string; size: number },
+  serveLayer: (res: ServerResponse) => void,
+): string {
   const manifest = manifestFor(config, layer, config.mediaType === GANTRY_CONFIG);
   const blobs = new Map<string, (res: ServerResponse) => void>();
   blobs.set(sha256Digest(config.bytes), (res) => res.writeHead(200, { 'content-length': String(config.bytes.length) }).end(config.bytes));
@@ -77,8 +96,13 @@ function addRepo(name: string, config: { mediaType: string; bytes: Buffer }, lay
 
 beforeAll(async () => {
   par = await createPar({
-    name: 'hostile', vendor: 'tests', revision: 1, issuerSeed, subjectSeed: generateSeed('service'),
-    binaries: { 'x86_64-linux': new Uint8Array(randomBytes(4096)) }, format: 'tar.gz',
+    name: 'hostile',
+    vendor: 'tests',
+    revision: 1,
+    issuerSeed,
+    subjectSeed: generateSeed('service'),
+    binaries: { 'x86_64-linux': new Uint8Array(randomBytes(4096)) },
+    format: 'tar.gz',
   });
   server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
@@ -86,9 +110,14 @@ beforeAll(async () => {
     const m = /^\/v2\/(.+)\/(tags\/list|manifests|blobs)(?:\/(.+))?$/.exec(url.pathname);
     const repo = m && repos.get(m[1]);
     if (!m || !repo) return void res.writeHead(404).end();
-    if (m[2] === 'tags/list') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: m[1], tags: ['rev-1'] }));
+    if (m[2] === 'tags/list')
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ name: m[1], tags: ['rev-1'] }));
     if (m[2] === 'manifests') {
-      res.writeHead(200, { 'content-type': OCI_MANIFEST, 'content-length': String(repo.manifest.length), 'docker-content-digest': sha256Digest(repo.manifest) });
+      res.writeHead(200, {
+        'content-type': OCI_MANIFEST,
+        'content-length': String(repo.manifest.length),
+        'docker-content-digest': sha256Digest(repo.manifest),
+      });
       return void res.end(req.method === 'HEAD' ? undefined : repo.manifest);
     }
     const blob = repo.blobs.get(m[3] ?? '');
@@ -105,7 +134,11 @@ afterAll(async () => {
 });
 
 const store = (repo: string) => openArchiveStore(`${host}/${repo}`, { plainHttpRegistries: [host] });
-const refusal = (p: Promise<unknown>) => p.then(() => ({ code: 'none', message: '' }), (e: { code: string; message: string }) => e);
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => ({ code: 'none', message: '' }),
+    (e: { code: string; message: string }) => e,
+  );
 
 describe('a hostile registry', () => {
   it('declares an 8 GiB layer: ARCHIVE_TOO_LARGE from the manifest, not one byte of the blob asked for (store, controller, CLI)', async () => {
@@ -120,12 +153,19 @@ describe('a hostile registry', () => {
 
     // the controller lists revisions from the config blob and refuses before downloading
     const resolver = registryResolver({ plainHttpRegistries: [host] });
-    const failure = failureFromError(await refusal(resolver.resolve({ ref: `${host}/huge`, revision: 1, trustedIssuers: [publicKeyFromSeed(issuerSeed)] })), `${host}/huge`);
+    const failure = failureFromError(
+      await refusal(resolver.resolve({ ref: `${host}/huge`, revision: 1, trustedIssuers: [publicKeyFromSeed(issuerSeed)] })),
+      `${host}/huge`,
+    );
     expect(failure.reason).toBe('ArchiveTooLarge');
 
     const cli = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, [gantryBin(), 'par', 'pull', `${host}/huge`, '--plain-http', '--digest', digest, '-o', '/dev/null', '--max-archive-bytes', '1GiB'], { timeout: 30_000 }, (e, _o, stderr) =>
-        resolve({ code: e ? (e as { code?: number }).code ?? -1 : 0, stderr }));
+      execFile(
+        process.execPath,
+        [gantryBin(), 'par', 'pull', `${host}/huge`, '--plain-http', '--digest', digest, '-o', '/dev/null', '--max-archive-bytes', '1GiB'],
+        { timeout: 30_000 },
+        (e, _o, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? -1) : 0, stderr }),
+      );
     });
     expect(cli.code).toBe(1);
     expect(cli.stderr).toMatch(/ARCHIVE_TOO_LARGE: .*over the 1073741824-byte limit/);
@@ -154,7 +194,13 @@ describe('a hostile registry', () => {
     // ignores Range and keeps sending after the archive: only a prefix may be read
     const digest = addRepo('wasmcloud-huge', { mediaType: WASMCLOUD_CONFIG, bytes: config }, layer, endless('wasmcloud-huge', par, {}));
     const listed = await store('wasmcloud-huge').revisions();
-    expect(listed).toEqual([expect.objectContaining({ revision: 1, digest, summary: expect.objectContaining({ issuer: publicKeyFromSeed(issuerSeed), targets: { 'x86_64-linux': expect.any(Object) } }) })]);
+    expect(listed).toEqual([
+      expect.objectContaining({
+        revision: 1,
+        digest,
+        summary: expect.objectContaining({ issuer: publicKeyFromSeed(issuerSeed), targets: { 'x86_64-linux': expect.any(Object) } }),
+      }),
+    ]);
     await new Promise((r) => setTimeout(r, 200));
     expect(blobBytes.get('wasmcloud-huge')!).toBeLessThan(24 * MiB);
     // pulling it is another matter: refused from its declared size

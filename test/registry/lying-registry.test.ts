@@ -12,7 +12,16 @@ import { sha256Digest } from '../../registry/digest.js';
 import { DistributionClient } from '../../registry/distribution/client.js';
 import { OCI_MANIFEST } from '../../registry/index.js';
 
-const manifest = (note: string) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2 }, layers: [], annotations: { note } }));
+const manifest = (note: string) =>
+  Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2 },
+      layers: [],
+      annotations: { note },
+    }),
+  );
 const honest = manifest('the archive the signer published');
 const forged = manifest('something else entirely');
 const honestDigest = sha256Digest(honest);
@@ -43,7 +52,10 @@ afterAll(async () => {
 describe('a registry that serves different bytes for a digest', () => {
   it('a manifest pulled by digest is hashed and refused when it is not what the digest names (DIGEST_MISMATCH)', async () => {
     const client = new DistributionClient(host, 'lies/demo', { plainHttpHosts: [host] });
-    const err = await client.getManifest(honestDigest).then(() => undefined, (e) => e);
+    const err = await client.getManifest(honestDigest).then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err?.code).toBe('DIGEST_MISMATCH');
     expect(err.message).toContain(honestDigest);
     expect(err.message).toContain(forgedDigest); // says what it got, not just that it failed

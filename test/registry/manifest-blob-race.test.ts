@@ -75,7 +75,10 @@ describe('a registry that reports a blob unknown', () => {
   });
 
   it('a blob unknown three times is refused with what the registry said', async () => {
-    await expect(put('never', 99)).rejects.toMatchObject({ code: 'HTTP_ERROR', message: expect.stringContaining('put manifest never failed with 400: DIGEST_INVALID') });
+    await expect(put('never', 99)).rejects.toMatchObject({
+      code: 'HTTP_ERROR',
+      message: expect.stringContaining('put manifest never failed with 400: DIGEST_INVALID'),
+    });
     await expect(put('never2', 99)).rejects.toThrow('MANIFEST_BLOB_UNKNOWN');
     expect(puts.get('never')).toBe(3);
   });
@@ -106,4 +109,3 @@ describe('the real registry', () => {
     }
   }, 120_000);
 });
-

@@ -12,20 +12,34 @@ import type { Command } from 'commander';
 import { gantryProgram } from '../../cli/program.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** Lines of code blocks and inline code spans, with shell line continuations joined. */
 function codeOf(markdown: string): string[] {
   const out: string[] = [];
   const blocks = markdown.split(/^```/m);
   blocks.forEach((part, i) => {
-    if (i % 2 === 1) out.push(...part.replace(/\\\n\s*/g, ' ').split('\n').slice(1));
+    if (i % 2 === 1)
+      out.push(
+        ...part
+          .replace(/\\\n\s*/g, ' ')
+          .split('\n')
+          .slice(1),
+      );
     else for (const m of part.matchAll(/`([^`\n]+)`/g)) out.push(m[1]);
   });
   return out;
 }
 
-interface Use { doc: string; text: string }
+interface Use {
+  doc: string;
+  text: string;
+}
 
 function gantryUses(): Use[] {
   const uses: Use[] = [];
@@ -58,7 +72,10 @@ function resolve(program: Command, text: string): { command: Command; path: stri
     command = sub;
     path.push(w);
   }
-  const flags = words.slice(i).filter((w) => /^--?[a-zA-Z]/.test(w)).map((w) => w.replace(/[=\[\]…,.].*$/, '').replace(/[)\]]+$/, ''));
+  const flags = words
+    .slice(i)
+    .filter((w) => /^--?[a-zA-Z]/.test(w))
+    .map((w) => w.replace(/[=[\]…,.].*$/, '').replace(/[)\]]+$/, ''));
   return { command, path, flags };
 }
 
@@ -118,7 +135,11 @@ describe('README and docs/ match the code', () => {
           if (/https?:|[<>*{}…$]|\bN\b|XXX/.test(p) || generated.test(p)) continue;
           const base = doc.startsWith('docs/') && !tops.includes(p.split('/')[0]) ? 'docs' : '';
           const candidate = p.replace(/^\.\.\//, '');
-          if (!p.includes('/') || !(tops.includes(candidate.split('/')[0]) || (base && existsSync(join(root, base, candidate.split('/')[0]))))) continue;
+          if (
+            !p.includes('/') ||
+            !(tops.includes(candidate.split('/')[0]) || (base && existsSync(join(root, base, candidate.split('/')[0]))))
+          )
+            continue;
           if (!existsSync(join(root, base, candidate)) && !existsSync(join(root, candidate))) missing.push(`${doc}: ${p}`);
         }
       }

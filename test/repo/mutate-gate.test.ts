@@ -16,7 +16,15 @@ import { changedRanges, changedTargets, codeLines, findBase, gitIn, mutateArg, p
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let work: string;
 
-const gitEnv = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid', GIT_CONFIG_NOSYSTEM: '1', HOME: tmpdir() };
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 't',
+  GIT_AUTHOR_EMAIL: 't@example.invalid',
+  GIT_COMMITTER_NAME: 't',
+  GIT_COMMITTER_EMAIL: 't@example.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+  HOME: tmpdir(),
+};
 function sh(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8' }).trim();
 }
@@ -31,7 +39,7 @@ function mainWithMergedSubmission(name: string): { repo: string; previous: strin
   const repo = join(work, name);
   mkdirSync(repo);
   sh(repo, 'init', '-q', '-b', 'main');
-  write(repo, 'controller/leader.ts', numbered(10));
+  write(repo, 'runtime/toolkit/leader.ts', numbered(10));
   sh(repo, 'add', '.');
   sh(repo, 'commit', '-q', '-m', 'previous submission');
   const previous = sh(repo, 'rev-parse', 'HEAD');
@@ -39,7 +47,7 @@ function mainWithMergedSubmission(name: string): { repo: string; previous: strin
   const lines = numbered(10).split('\n');
   lines[2] = 'export const v3 = 33;';
   lines[3] = 'export const v4 = 44;';
-  write(repo, 'controller/leader.ts', lines.join('\n'));
+  write(repo, 'runtime/toolkit/leader.ts', lines.join('\n'));
   sh(repo, 'commit', '-q', '-am', 'change 3-4');
   sh(repo, 'checkout', '-q', 'main');
   sh(repo, 'merge', '-q', '--no-ff', '-m', 'Merge issue-1', 'issue-1');
@@ -52,7 +60,7 @@ beforeAll(() => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('the gate compares a submission with the right base', () => {
-  it('a fresh clone of main whose HEAD is a --no-ff merge is compared with its first parent, and sees only the submission\'s lines', () => {
+  it("a fresh clone of main whose HEAD is a --no-ff merge is compared with its first parent, and sees only the submission's lines", () => {
     const { repo, previous } = mainWithMergedSubmission('merged');
     const clone = join(work, 'merged-clone');
     sh(work, 'clone', '-q', repo, clone);
@@ -60,7 +68,7 @@ describe('the gate compares a submission with the right base', () => {
     const { base, why } = findBase(git, {});
     expect(base).toBe(previous);
     expect(why).toMatch(/is a merge: its first parent/);
-    expect(changedRanges(git, base!, 'controller/leader.ts')).toEqual([[3, 4]]);
+    expect(changedRanges(git, base!, 'runtime/toolkit/leader.ts')).toEqual([[3, 4]]);
   });
 
   it('a HEAD on main that is not a merge has no base, and says so', () => {
@@ -80,12 +88,12 @@ describe('the gate compares a submission with the right base', () => {
   it('a branch off main (a submission before its merge) is compared with the merge base', () => {
     const { repo, previous } = mainWithMergedSubmission('branch');
     sh(repo, 'checkout', '-q', '-b', 'issue-2', previous);
-    write(repo, 'controller/leader.ts', numbered(12));
+    write(repo, 'runtime/toolkit/leader.ts', numbered(12));
     sh(repo, 'commit', '-q', '-am', 'two more lines');
     const git = gitIn(repo);
     const { base } = findBase(git, {});
     expect(base).toBe(previous);
-    expect(changedRanges(git, base!, 'controller/leader.ts')).toEqual([[11, 12]]);
+    expect(changedRanges(git, base!, 'runtime/toolkit/leader.ts')).toEqual([[11, 12]]);
   });
 
   it('a shallow clone that lacks the first parent is reported, not guessed', () => {
@@ -108,20 +116,27 @@ describe('the gate compares a submission with the right base', () => {
 
   it('a pure deletion leaves no line to mutate; uncommitted edits count, at their on-disk lines', () => {
     const { repo, previous } = mainWithMergedSubmission('deletion');
-    const lines = readFileSync(join(repo, 'controller/leader.ts'), 'utf8').split('\n');
+    const lines = readFileSync(join(repo, 'runtime/toolkit/leader.ts'), 'utf8').split('\n');
     lines.splice(5, 2); // lines 6-7 gone, not committed
-    write(repo, 'controller/leader.ts', lines.join('\n'));
+    write(repo, 'runtime/toolkit/leader.ts', lines.join('\n'));
     const git = gitIn(repo);
     // against HEAD: only the deletion, nothing to mutate
-    expect(changedRanges(git, 'HEAD', 'controller/leader.ts')).toEqual([]);
+    expect(changedRanges(git, 'HEAD', 'runtime/toolkit/leader.ts')).toEqual([]);
     // against the previous submission: the merged change, still at lines 3-4
-    expect(changedRanges(git, previous, 'controller/leader.ts')).toEqual([[3, 4]]);
+    expect(changedRanges(git, previous, 'runtime/toolkit/leader.ts')).toEqual([[3, 4]]);
   });
 });
 
 describe('the gate keeps to its budget and says what it skipped', () => {
   it('only configured files, and only inside a configured line range', () => {
-    const ranges: Record<string, [number, number][]> = { 'a.ts': [[1, 5]], 'b.ts': [[110, 125], [200, 210]], 'c.ts': [[1, 2]] };
+    const ranges: Record<string, [number, number][]> = {
+      'a.ts': [[1, 5]],
+      'b.ts': [
+        [110, 125],
+        [200, 210],
+      ],
+      'c.ts': [[1, 2]],
+    };
     const targets = changedTargets(['a.ts', 'b.ts:118-137'], (f) => ranges[f] ?? []);
     expect(targets).toEqual([
       { file: 'a.ts', ranges: [[1, 5]] },
@@ -140,7 +155,18 @@ describe('the gate keeps to its budget and says what it skipped', () => {
   });
 
   it('the line budget cuts a range where it runs out, and counts only lines that can hold a mutant', () => {
-    const text = ['/**', ' * a doc comment', ' */', "import { x } from './x.js';", '', 'export const a = 1;', '// a note', 'export const b = 2;', 'export const c = 3;', 'export const d = 4;'].join('\n');
+    const text = [
+      '/**',
+      ' * a doc comment',
+      ' */',
+      "import { x } from './x.js';",
+      '',
+      'export const a = 1;',
+      '// a note',
+      'export const b = 2;',
+      'export const c = 3;',
+      'export const d = 4;',
+    ].join('\n');
     const code = codeLines(text);
     expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].filter(code)).toEqual([6, 8, 9, 10]);
     const targets = [
@@ -171,13 +197,14 @@ describe('scripts/mutate-changed.mjs --list', () => {
     const repo = join(work, name);
     mkdirSync(repo);
     sh(repo, 'init', '-q', '-b', 'main');
-    for (const f of ['scripts/mutate-changed.mjs', 'scripts/mutate-plan.mjs', 'stryker.config.mjs']) write(repo, f, readFileSync(join(root, f), 'utf8'));
-    write(repo, 'controller/leader.ts', '');
-    write(repo, 'controller/instance-index.ts', '');
+    for (const f of ['scripts/mutate-changed.mjs', 'scripts/mutate-plan.mjs', 'stryker.config.mjs'])
+      write(repo, f, readFileSync(join(root, f), 'utf8'));
+    write(repo, 'runtime/toolkit/leader.ts', '');
+    write(repo, 'controller/providers/instance-index.ts', '');
     sh(repo, 'add', '.');
     sh(repo, 'commit', '-q', '-m', 'base');
-    write(repo, 'controller/leader.ts', '/** doc */\n' + numbered(20));
-    write(repo, 'controller/instance-index.ts', numbered(5));
+    write(repo, 'runtime/toolkit/leader.ts', '/** doc */\n' + numbered(20));
+    write(repo, 'controller/providers/instance-index.ts', numbered(5));
     sh(repo, 'commit', '-q', '-am', 'change');
     return repo;
   }
@@ -188,11 +215,13 @@ describe('scripts/mutate-changed.mjs --list', () => {
     const r = gate(gateRepo('gate-list'), { GANTRY_MUTATE_BASE: 'HEAD~1', GANTRY_MUTATE_MAX_FILES: '1', GANTRY_MUTATE_MAX_LINES: '10' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch('base GANTRY_MUTATE_BASE=HEAD~1');
-    expect(r.stdout).toMatch('mutating 10 changed line(s) of code: controller/leader.ts:1-11');
+    expect(r.stdout).toMatch('mutating 10 changed line(s) of code: runtime/toolkit/leader.ts:1-11');
     expect(r.stdout).toMatch('NOT MUTATION-TESTED');
-    expect(r.stdout).toMatch('controller/leader.ts:12-21 — over the 10-line budget');
-    expect(r.stdout).toMatch('controller/instance-index.ts:1-5 — over the 1-file budget');
-    expect(r.stdout).toMatch('test them locally: npm run mutate -- --mutate controller/leader.ts:12-21,controller/instance-index.ts:1-5');
+    expect(r.stdout).toMatch('runtime/toolkit/leader.ts:12-21 — over the 10-line budget');
+    expect(r.stdout).toMatch('controller/providers/instance-index.ts:1-5 — over the 1-file budget');
+    expect(r.stdout).toMatch(
+      'test them locally: npm run mutate -- --mutate runtime/toolkit/leader.ts:12-21,controller/providers/instance-index.ts:1-5',
+    );
   });
 
   it('with no base (a HEAD on main that is no merge) tests nothing and says why', () => {

@@ -13,12 +13,33 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const conformance = join(root, 'test', 'conformance');
 
 /** Code folders: everything that runs (sources, tests, scripts, benchmarks, the C providers). */
-const codeRoots = ['api', 'agent', 'bench', 'bin', 'cli', 'client', 'controller', 'par', 'providers', 'registry', 'runtime', 'sandbox', 'scripts', 'test', 'tlog', '.ci'];
+const codeRoots = [
+  'api',
+  'agent',
+  'bench',
+  'bin',
+  'cli',
+  'client',
+  'controller',
+  'par',
+  'providers',
+  'registry',
+  'runtime',
+  'sandbox',
+  'scripts',
+  'test',
+  'tlog',
+  '.ci',
+];
 const codeFile = /\.(ts|mts|js|mjs|cjs|sh|c|h|rs|go|json|ya?ml)$|(^|\/)(Makefile|run)$/;
 
 function walk(dir: string, out: string[] = []): string[] {
   let names: string[];
-  try { names = readdirSync(dir); } catch { return out; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const name of names) {
     if (name === 'node_modules' || name === 'build' || name === 'target') continue;
     const p = join(dir, name);
@@ -43,7 +64,8 @@ describe('the repository stands on its own', () => {
 
   it('the guard above does catch such a reference', () => {
     const outside = new RegExp(['\\.\\.', 'shared'].join('[/\\\\\'", ]+'));
-    const up = '..', ws = 'shared';
+    const up = '..',
+      ws = 'shared';
     expect(outside.test(`join(packageRoot(), '${up}', '${ws}', 'conformance')`)).toBe(true);
     expect(outside.test(`readFileSync('${up}/${ws}/conformance/x')`)).toBe(true);
     expect(outside.test(`the shared work queue`)).toBe(false);
@@ -51,15 +73,26 @@ describe('the repository stands on its own', () => {
 
   it('the conformance copies are byte-for-byte what SHA256SUMS lists, and nothing is unlisted', () => {
     const listed = new Map(
-      readFileSync(join(conformance, 'SHA256SUMS'), 'utf8').trim().split('\n').map((line) => {
-        const [sum, path] = line.split(/\s+\*?/);
-        return [path.replace(/^\.\//, ''), sum] as const;
-      }),
+      readFileSync(join(conformance, 'SHA256SUMS'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const [sum, path] = line.split(/\s+\*?/);
+          return [path.replace(/^\.\//, ''), sum] as const;
+        }),
     );
     expect(listed.size).toBeGreaterThan(30);
-    const present = walk(conformance).map((p) => relative(conformance, p)).filter((p) => p !== 'SHA256SUMS' && p !== 'SOURCES.md').sort();
+    const present = walk(conformance)
+      .map((p) => relative(conformance, p))
+      .filter((p) => p !== 'SHA256SUMS' && p !== 'SOURCES.md')
+      .sort();
     expect(present).toEqual([...listed.keys()].sort());
-    const mismatched = present.filter((p) => createHash('sha256').update(readFileSync(join(conformance, p))).digest('hex') !== listed.get(p));
+    const mismatched = present.filter(
+      (p) =>
+        createHash('sha256')
+          .update(readFileSync(join(conformance, p)))
+          .digest('hex') !== listed.get(p),
+    );
     expect(mismatched).toEqual([]);
   });
 });

@@ -40,9 +40,15 @@ describe('gantry sandbox CLI', () => {
 
   it('up --apiserver real without the built control plane: exit 2, says how to build it, creates nothing', () => {
     const dir = join(tmp, 'never4');
-    const r = spawnSync(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--apiserver', 'real'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, GANTRY_CONTROL_PLANE_BIN: join(tmp, 'no-such-bin') } });
+    const r = spawnSync(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--apiserver', 'real'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, GANTRY_CONTROL_PLANE_BIN: join(tmp, 'no-such-bin') },
+    });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`--apiserver real needs kube-apiserver and etcd in ${join(tmp, 'no-such-bin')}: build them with scripts/control-plane.sh`);
+    expect(r.stderr).toContain(
+      `--apiserver real needs kube-apiserver and etcd in ${join(tmp, 'no-such-bin')}: build them with scripts/control-plane.sh`,
+    );
     expect(existsSync(dir)).toBe(false);
   });
 

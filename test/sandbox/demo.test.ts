@@ -9,7 +9,10 @@ import { distEntry } from '../../runtime/paths.js';
 
 describe('npm run demo', () => {
   it('completes, narrating each step with its duration', async () => {
-    const proc = spawn(process.execPath, [distEntry('sandbox/demo')], { env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [distEntry('sandbox/demo')], {
+      env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     proc.stdout.on('data', (d) => (out += d));
     proc.stderr.on('data', (d) => (out += d));

@@ -49,7 +49,10 @@ describe('Ctrl-C fuzz: sandbox up interrupted at ten moments', () => {
       let timer: NodeJS.Timeout | undefined;
       const { code, signal } = await Promise.race([
         run.exited,
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${m.name}: up did not exit within 60 s of SIGINT\n${run.out()}`)), 60_000))),
+        new Promise<never>(
+          (_, reject) =>
+            (timer = setTimeout(() => reject(new Error(`${m.name}: up did not exit within 60 s of SIGINT\n${run.out()}`)), 60_000)),
+        ),
       ]).finally(() => clearTimeout(timer));
       process.stderr.write(`fuzz: ${m.name}: exit ${signal ?? code} after ${Date.now() - t0} ms\n`);
       // SIGINT before the launcher installs its handler ends it at once (nothing was started);

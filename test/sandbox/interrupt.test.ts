@@ -1,7 +1,8 @@
 /**
  * A sandbox that does not get to stop cleanly: a launcher SIGKILLed mid-start leaves its
  * Go children (nats-server, docker-registry — one whose start had not finished) running while
- * its Node children stop themselves, and the next `up` stops every survivor before starting anew; a Ctrl-C during start-up stops what has started
+ * its Node children stop themselves, and the next `up` stops every survivor before starting anew; a Ctrl-C during start-up stops what has
+ * started
  * and exits 1. "Its children" = every process carrying the state dir's marker (ChildGroup),
  * so the checks see a child run.json never named as well.
  */
@@ -23,7 +24,7 @@ async function until(what: string, ok: () => boolean, detail: () => string): Pro
   if (!ok()) throw new Error(`timed out waiting for ${what}\n${detail()}`);
 }
 
-const childPids = () => (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')).children as { name: string; pid: number }[]);
+const childPids = () => JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')).children as { name: string; pid: number }[];
 const alive = (pids: number[]) => pids.filter(isAlive);
 
 describe('sandbox start-up cut short', () => {
@@ -38,14 +39,20 @@ describe('sandbox start-up cut short', () => {
     const orphans = alive(markedProcesses(dir));
     const pidOf = (name: string) => recorded.find((c) => c.name === name)!.pid;
     // the Node children watch their parent and stop themselves (runtime/parent-watch.ts) …
-    await until('the orphaned API emulator to stop itself', () => !isAlive(pidOf('apiserver')), () => JSON.stringify(recorded));
+    await until(
+      'the orphaned API emulator to stop itself',
+      () => !isAlive(pidOf('apiserver')),
+      () => JSON.stringify(recorded),
+    );
     // … nats-server and docker-registry cannot: they wait for the next start
     expect(isAlive(pidOf('nats-server'))).toBe(true);
     expect(orphans).toContain(pidOf('nats-server'));
 
     const second = up();
     await until('NATS to start again', () => /\n {2}NATS /.test(second.out()), second.out);
-    expect(second.out()).toContain(`stopping nats-server (pid ${pidOf('nats-server')}) left by a previous sandbox that did not stop cleanly`);
+    expect(second.out()).toContain(
+      `stopping nats-server (pid ${pidOf('nats-server')}) left by a previous sandbox that did not stop cleanly`,
+    );
     expect(alive(orphans), 'processes of the SIGKILLed launcher still running').toEqual([]);
     second.proc.kill('SIGINT');
     const { code } = await second.exited;

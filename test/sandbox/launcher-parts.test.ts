@@ -11,20 +11,30 @@ import { spawn } from 'node:child_process';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { parseNodeSpec, nodeObject, hostKubeArchOs, parTarget } from '../../sandbox/launcher/node-spec.js';
 import { StateDir, isAlive, type SandboxState } from '../../sandbox/launcher/state-dir.js';
-import { SandboxError } from '../../sandbox/launcher/errors.js';
+import type { SandboxError } from '../../sandbox/launcher/errors.js';
 import { ManagedProcess } from '../../sandbox/launcher/managed-process.js';
 import { startNatsServer } from '../../sandbox/launcher/nats-server.js';
 import { chooseRegistryKind, startRegistry } from '../../sandbox/launcher/registry-server.js';
 import { freePort } from '../../sandbox/launcher/host.js';
 import { startSandbox } from '../../sandbox/launcher/sandbox.js';
-import { defaultExampleProviders, objectPath, readYamlObjects, REGISTRY_PLACEHOLDER, sandboxExampleFiles } from '../../sandbox/launcher/cluster-objects.js';
+import {
+  defaultExampleProviders,
+  objectPath,
+  readYamlObjects,
+  REGISTRY_PLACEHOLDER,
+  sandboxExampleFiles,
+} from '../../sandbox/launcher/cluster-objects.js';
 import { exitStatus } from '../../cli/exit-status.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'gantry-launcher-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function codeOf(fn: () => unknown): string | undefined {
-  try { fn(); } catch (e) { return (e as SandboxError).code; }
+  try {
+    fn();
+  } catch (e) {
+    return (e as SandboxError).code;
+  }
   return undefined;
 }
 
@@ -64,7 +74,11 @@ describe('node SPEC', () => {
     ['17', 'more than 16'],
   ])('rejects %j (%s) with SANDBOX_BAD_NODE_SPEC, exit 2', (spec, why) => {
     let err: SandboxError | undefined;
-    try { parseNodeSpec(spec, amd); } catch (e) { err = e as SandboxError; }
+    try {
+      parseNodeSpec(spec, amd);
+    } catch (e) {
+      err = e as SandboxError;
+    }
     expect(err?.code).toBe('SANDBOX_BAD_NODE_SPEC');
     expect(exitStatus(err)).toBe(2);
     expect(err?.message).toContain(why);
@@ -140,7 +154,11 @@ describe('process supervision', () => {
     try {
       expect(nats.url).toBe(`nats://127.0.0.1:${port}`);
       const nc = await natsConnect({ servers: nats.url });
-      const sub = nc.subscribe('t.x', { callback: (_e, m) => { m.respond(new TextEncoder().encode("pong")); } });
+      const sub = nc.subscribe('t.x', {
+        callback: (_e, m) => {
+          m.respond(new TextEncoder().encode('pong'));
+        },
+      });
       const reply = await nc.request('t.x', 'ping', { timeout: 2000 });
       expect(reply.string()).toBe('pong');
       sub.unsubscribe();
@@ -173,15 +191,27 @@ describe('process supervision', () => {
     expect(reg.refFor('examples/echo')).toBe(`oci-layout:${join(tmp, 'layout', 'layout', 'examples/echo')}`);
     expect(reg.process).toBeUndefined();
     let err: SandboxError | undefined;
-    try { chooseRegistryKind('s3'); } catch (e) { err = e as SandboxError; }
+    try {
+      chooseRegistryKind('s3');
+    } catch (e) {
+      err = e as SandboxError;
+    }
     expect([err?.code, exitStatus(err)]).toEqual(['SANDBOX_BAD_REGISTRY_KIND', 2]);
   });
 
   it('a bad --nats-servers or --controllers is a usage error, refused before anything is created', async () => {
-    for (const [opts, flag] of [[{ natsServers: 0 }, '--nats-servers'], [{ natsServers: Number.NaN }, '--nats-servers'], [{ controllers: 10 }, '--controllers']] as const) {
+    for (const [opts, flag] of [
+      [{ natsServers: 0 }, '--nats-servers'],
+      [{ natsServers: Number.NaN }, '--nats-servers'],
+      [{ controllers: 10 }, '--controllers'],
+    ] as const) {
       const dir = join(tmp, `bad-count-${flag}-${String(Object.values(opts)[0])}`);
       let err: SandboxError | undefined;
-      try { await startSandbox({ stateDir: dir, ...opts }); } catch (e) { err = e as SandboxError; }
+      try {
+        await startSandbox({ stateDir: dir, ...opts });
+      } catch (e) {
+        err = e as SandboxError;
+      }
       expect([err?.code, exitStatus(err), err?.message.includes(flag)]).toEqual(['SANDBOX_BAD_COUNT', 2, true]);
       expect(existsSync(dir)).toBe(false);
     }
@@ -202,7 +232,13 @@ describe('process supervision', () => {
     expect(exits).toEqual([7]);
     expect(readFileSync(log, 'utf8')).toContain('about to fail');
 
-    const never = new ManagedProcess({ name: 'no-port', command: process.execPath, args: ['-e', 'console.error("boom"); process.exit(3)'], logFile: join(tmp, 'np.log'), port: await freePort() });
+    const never = new ManagedProcess({
+      name: 'no-port',
+      command: process.execPath,
+      args: ['-e', 'console.error("boom"); process.exit(3)'],
+      logFile: join(tmp, 'np.log'),
+      port: await freePort(),
+    });
     await expect(never.start()).rejects.toThrow(/no-port exited during start[\s\S]*boom/);
   });
 
@@ -229,8 +265,14 @@ describe('example manifests', () => {
   it('only files naming the sandbox registry are applied, with the placeholder filled in', () => {
     const dir = join(tmp, 'examples');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'a-sandbox.yaml'), 'apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: a}\nspec:\n  archive: {ref: "${SANDBOX_REGISTRY}/examples/echo"}\n---\n# empty document\n');
-    writeFileSync(join(dir, 'b-cluster.yaml'), 'apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: b}\nspec:\n  archive: {ref: registry.example/x}\n');
+    writeFileSync(
+      join(dir, 'a-sandbox.yaml'),
+      'apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: a}\nspec:\n  archive: {ref: "${SANDBOX_REGISTRY}/examples/echo"}\n---\n# empty document\n',
+    );
+    writeFileSync(
+      join(dir, 'b-cluster.yaml'),
+      'apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: b}\nspec:\n  archive: {ref: registry.example/x}\n',
+    );
     writeFileSync(join(dir, 'notes.txt'), '${SANDBOX_REGISTRY}');
     const files = sandboxExampleFiles(dir);
     expect(files).toEqual([join(dir, 'a-sandbox.yaml')]);
@@ -244,6 +286,13 @@ describe('example manifests', () => {
 
   it('defaults: one Provider per published archive, following its highest revision', () => {
     const ps = defaultExampleProviders([{ name: 'echo', ref: '127.0.0.1:1/examples/echo', capid: 'gantry:echo' }]);
-    expect(ps).toEqual([{ apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', metadata: { name: 'echo', namespace: 'default' }, spec: { archive: { ref: '127.0.0.1:1/examples/echo' }, replicas: 1, capabilityId: 'gantry:echo' } }]);
+    expect(ps).toEqual([
+      {
+        apiVersion: 'gantry.dev/v1alpha1',
+        kind: 'Provider',
+        metadata: { name: 'echo', namespace: 'default' },
+        spec: { archive: { ref: '127.0.0.1:1/examples/echo' }, replicas: 1, capabilityId: 'gantry:echo' },
+      },
+    ]);
   });
 });

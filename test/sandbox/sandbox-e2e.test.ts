@@ -25,10 +25,17 @@ const env = { ...process.env, GANTRY_LOG_LEVEL: 'warn' };
 const ground = process.env.GANTRY_TEST_APISERVER === 'real' ? 'real' : 'emulated';
 const apiParts = ground === 'real' ? ['etcd', 'kube-apiserver'] : ['apiserver'];
 
-interface Up { proc: ChildProcess; out: () => string; exited: Promise<number | null> }
+interface Up {
+  proc: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
 
 function startUp(args: string[] = []): Up {
-  const proc = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -36,7 +43,12 @@ function startUp(args: string[] = []): Up {
   return { proc, out: () => out, exited };
 }
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs: number, detail: () => string = () => ''): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  timeoutMs: number,
+  detail: () => string = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < 10_000; i++) {
     const v = await fn();
@@ -75,7 +87,11 @@ afterAll(async () => {
     up.proc.kill('SIGTERM');
     await up.exited;
   }
-  for (const pid of childPids) if (isAlive(pid)) try { process.kill(pid, 'SIGKILL'); } catch {}
+  for (const pid of childPids)
+    if (isAlive(pid))
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -91,7 +107,10 @@ describe('gantry sandbox up/down', () => {
       'both example Providers Ready (kubectl get providers)',
       () => {
         const items = JSON.parse(kube('get', 'providers', '-o', 'json')).items as any[];
-        const readyNames = items.filter((p) => p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')).map((p) => p.metadata.name).sort();
+        const readyNames = items
+          .filter((p) => p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+          .map((p) => p.metadata.name)
+          .sort();
         return readyNames.length === 2 ? readyNames : undefined;
       },
       60_000,
@@ -110,7 +129,13 @@ describe('gantry sandbox up/down', () => {
     await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow(/[Aa]uthorization/);
     const nc = await connectNats({ servers: run.natsUrl, credsFile: run.natsCreds });
     try {
-      const { reply, instance } = await callProvider(nc, { namespace: 'default', provider: 'echo', op: 'Echo', data: 'hello sandbox', timeoutMs: 5000 });
+      const { reply, instance } = await callProvider(nc, {
+        namespace: 'default',
+        provider: 'echo',
+        op: 'Echo',
+        data: 'hello sandbox',
+        timeoutMs: 5000,
+      });
       expect(new TextDecoder().decode(reply)).toBe('hello sandbox');
       expect(instance).toMatch(/^echo-/);
     } finally {
@@ -127,7 +152,10 @@ describe('gantry sandbox up/down', () => {
   it('a Daemon Provider lands on every host node and skips the foreign one, saying why', async () => {
     const reg = JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')).registry.location;
     const file = join(dir, 'echo-all.yaml');
-    writeFileSync(file, `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: echo-all, namespace: default}\nspec:\n  archive: {ref: ${reg}/examples/echo}\n  mode: Daemon\n`);
+    writeFileSync(
+      file,
+      `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: echo-all, namespace: default}\nspec:\n  archive: {ref: ${reg}/examples/echo}\n  mode: Daemon\n`,
+    );
     kube('apply', '-f', file);
     const scheduled = await until(
       'echo-all Ready on the two host nodes',
@@ -140,7 +168,9 @@ describe('gantry sandbox up/down', () => {
       () => kube('get', 'providerinstances', '-o', 'wide'),
     );
     expect(scheduled.message).toContain('1 node arm64/linux: archive has no aarch64-linux binary');
-    const nodes = JSON.parse(kube('get', 'providerinstances', '-l', 'gantry.dev/provider=echo-all', '-o', 'json')).items.map((i: any) => i.spec.nodeName).sort();
+    const nodes = JSON.parse(kube('get', 'providerinstances', '-l', 'gantry.dev/provider=echo-all', '-o', 'json'))
+      .items.map((i: any) => i.spec.nodeName)
+      .sort();
     expect(nodes).toEqual(['gantry-node-1', 'gantry-node-2']);
   });
 
@@ -150,7 +180,17 @@ describe('gantry sandbox up/down', () => {
     const s = JSON.parse(st.stdout);
     expect(s.running).toBe(true);
     expect(s.apiserver).toBe(ground);
-    expect(s.children.map((c: any) => c.name).sort()).toEqual(['agent-gantry-node-1', 'agent-gantry-node-2', 'agent-gantry-node-3', ...apiParts, 'controller', 'docker-registry', 'nats-server'].sort());
+    expect(s.children.map((c: any) => c.name).sort()).toEqual(
+      [
+        'agent-gantry-node-1',
+        'agent-gantry-node-2',
+        'agent-gantry-node-3',
+        ...apiParts,
+        'controller',
+        'docker-registry',
+        'nats-server',
+      ].sort(),
+    );
     expect(s.children.every((c: any) => c.alive)).toBe(true);
     expect(s.providers.map((p: any) => `${p.name}:${p.readyCondition}`).sort()).toEqual(['echo-all:True', 'echo:True', 'keyvalue:True']);
 
@@ -159,22 +199,27 @@ describe('gantry sandbox up/down', () => {
     expect(second.stderr).toContain(`a sandbox is already running on ${dir}`);
   });
 
-  it.runIf(ground === 'real')('real API server: /livez checks etcd, and the agent\'s ServiceAccount may not do what only the controller may', async () => {
-    expect(kube('get', '--raw', '/livez?verbose')).toMatch(/\[\+\]etcd ok/);
-    const agentKc = join(dir, 'controlplane', 'gantry-agent.kubeconfig');
-    const canI = (kc: string, ...args: string[]) => {
-      try {
-        return execFileSync(kubectl, ['--kubeconfig', kc, 'auth', 'can-i', ...args], { encoding: 'utf8' }).trim();
-      } catch (err) {
-        return String((err as { stdout?: string }).stdout ?? '').trim();
-      }
-    };
-    expect(canI(agentKc, 'create', 'providerinstances.gantry.dev', '-n', 'default')).toBe('no');
-    expect(canI(agentKc, 'patch', 'providers.gantry.dev', '-n', 'default')).toBe('no');
-    expect(canI(agentKc, 'list', 'secrets', '-n', 'default')).toBe('no');
-    expect(canI(agentKc, 'patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', 'default')).toBe('yes');
-    expect(canI(join(dir, 'controlplane', 'gantry-controller.kubeconfig'), 'create', 'providerinstances.gantry.dev', '-n', 'default')).toBe('yes');
-  });
+  it.runIf(ground === 'real')(
+    "real API server: /livez checks etcd, and the agent's ServiceAccount may not do what only the controller may",
+    async () => {
+      expect(kube('get', '--raw', '/livez?verbose')).toMatch(/\[\+\]etcd ok/);
+      const agentKc = join(dir, 'controlplane', 'gantry-agent.kubeconfig');
+      const canI = (kc: string, ...args: string[]) => {
+        try {
+          return execFileSync(kubectl, ['--kubeconfig', kc, 'auth', 'can-i', ...args], { encoding: 'utf8' }).trim();
+        } catch (err) {
+          return String((err as { stdout?: string }).stdout ?? '').trim();
+        }
+      };
+      expect(canI(agentKc, 'create', 'providerinstances.gantry.dev', '-n', 'default')).toBe('no');
+      expect(canI(agentKc, 'patch', 'providers.gantry.dev', '-n', 'default')).toBe('no');
+      expect(canI(agentKc, 'list', 'secrets', '-n', 'default')).toBe('no');
+      expect(canI(agentKc, 'patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', 'default')).toBe('yes');
+      expect(
+        canI(join(dir, 'controlplane', 'gantry-controller.kubeconfig'), 'create', 'providerinstances.gantry.dev', '-n', 'default'),
+      ).toBe('yes');
+    },
+  );
 
   it('down stops every process it started and releases the state dir', async () => {
     const down = await gantry('down');

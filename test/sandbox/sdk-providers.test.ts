@@ -22,7 +22,10 @@ let exited: Promise<number | null> = Promise.resolve(null);
 let out = '';
 
 beforeAll(() => {
-  up = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  up = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '1'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   up.stdout!.on('data', (d) => (out += d));
   up.stderr!.on('data', (d) => (out += d));
   const u = up;
@@ -48,10 +51,16 @@ async function until<T>(what: string, fn: () => T | undefined, timeoutMs: number
 }
 
 const kube = (...args: string[]) => execFileSync(kubectl, ['--kubeconfig', join(dir, 'kubeconfig'), ...args], { encoding: 'utf8' });
-const gantry = (...args: string[]) => execFileSync(process.execPath, [gantryBin(), ...args], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
+const gantry = (...args: string[]) =>
+  execFileSync(process.execPath, [gantryBin(), ...args], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
 
 it('keyvalue-rs and echo-go are packed, pushed, served and answer gantry call', async () => {
-  await until('"The sandbox is up"', () => out.includes('The sandbox is up'), 120_000, () => out);
+  await until(
+    '"The sandbox is up"',
+    () => out.includes('The sandbox is up'),
+    120_000,
+    () => out,
+  );
   const registry = JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')).registry.location as string;
   const issuerSeed = join(dir, 'keys', 'account.nk');
   const issuer = gantry('keys', 'public', issuerSeed).trim();
@@ -62,19 +71,45 @@ it('keyvalue-rs and echo-go are packed, pushed, served and answer gantry call', 
   ];
   for (const e of examples) {
     const par = join(dir, `${e.name}.par`);
-    gantry('par', 'create', '--name', e.name, '--vendor', 'gantry.dev', '--capid', e.capid, '--version', '0.1.0', '--revision', '1',
-      '--issuer', issuerSeed, '--binary', `${hostTarget()}=${join(packageRoot(), 'providers', 'build', `${e.name}.so`)}`, '-o', par);
+    gantry(
+      'par',
+      'create',
+      '--name',
+      e.name,
+      '--vendor',
+      'gantry.dev',
+      '--capid',
+      e.capid,
+      '--version',
+      '0.1.0',
+      '--revision',
+      '1',
+      '--issuer',
+      issuerSeed,
+      '--binary',
+      `${hostTarget()}=${join(packageRoot(), 'providers', 'build', `${e.name}.so`)}`,
+      '-o',
+      par,
+    );
     gantry('par', 'push', par, `${registry}/examples/${e.name}`, '--plain-http', '--trusted-issuer', issuer);
     const manifest = join(dir, `${e.name}.yaml`);
-    writeFileSync(manifest, `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: ${e.name}, namespace: default}\nspec:\n  archive: {ref: ${registry}/examples/${e.name}}\n  capabilityId: ${e.capid}\n${e.config}`);
+    writeFileSync(
+      manifest,
+      `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: ${e.name}, namespace: default}\nspec:\n  archive: {ref: ${registry}/examples/${e.name}}\n  capabilityId: ${e.capid}\n${e.config}`,
+    );
     kube('apply', '-f', manifest);
   }
 
   await until(
     'keyvalue-rs and echo-go Ready',
     () => {
-      const items = JSON.parse(kube('get', 'providers', '-o', 'json')).items as { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[];
-      const ready = items.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).map((p) => p.metadata.name);
+      const items = JSON.parse(kube('get', 'providers', '-o', 'json')).items as {
+        metadata: { name: string };
+        status?: { conditions?: { type: string; status: string }[] };
+      }[];
+      const ready = items
+        .filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        .map((p) => p.metadata.name);
       return ['keyvalue-rs', 'echo-go'].every((n) => ready.includes(n)) || undefined;
     },
     60_000,
@@ -83,7 +118,10 @@ it('keyvalue-rs and echo-go are packed, pushed, served and answer gantry call', 
 
   expect(gantry('call', 'keyvalue-rs', 'Set', '--data', '{"key":"answer","value":41}')).toBe('{"ok":true}\n');
   expect(gantry('call', 'keyvalue-rs', 'Incr', '--data', '{"key":"answer"}')).toBe('{"value":42}\n');
-  expect(JSON.parse(gantry('call', 'keyvalue-rs', 'Keys', '--json'))).toMatchObject({ reply: ['answer'], instance: expect.stringMatching(/^keyvalue-rs-/) });
+  expect(JSON.parse(gantry('call', 'keyvalue-rs', 'Keys', '--json'))).toMatchObject({
+    reply: ['answer'],
+    instance: expect.stringMatching(/^keyvalue-rs-/),
+  });
   expect(gantry('call', 'echo-go', 'Echo', '--data', 'hello from Go')).toBe('go> hello from Go\n');
 
   // A provider error from the SDK travels as one: code and message, exit status 1.

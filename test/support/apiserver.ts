@@ -21,8 +21,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
-import { startApiServer, type ApiServer, type ApiServerOptions } from '../../sandbox/apiserver/index.js';
-import { controlPlaneAvailable, controlPlaneBinary, startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../sandbox/controlplane/index.js';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../apiserver/index.js';
+import {
+  controlPlaneAvailable,
+  controlPlaneBinary,
+  startControlPlane,
+  type ControlPlane,
+  type ControlPlaneOptions,
+} from '../../sandbox/controlplane/index.js';
 
 export type ApiGround = 'emulated' | 'real';
 export type Component = 'controller' | 'agent';
@@ -31,7 +37,11 @@ export type Component = 'controller' | 'agent';
 export const SERVICE_ACCOUNTS: Record<Component, string> = { controller: 'gantry-controller', agent: 'gantry-agent' };
 export const GANTRY_NAMESPACE = 'gantry-system';
 
-export interface Identity { kc: KubeConfig; kubeconfigPath: string; kubeconfigYaml: string }
+export interface Identity {
+  kc: KubeConfig;
+  kubeconfigPath: string;
+  kubeconfigYaml: string;
+}
 
 export interface TestApiServer extends ApiServer {
   kc: KubeConfig;
@@ -45,7 +55,8 @@ export interface TestApiServer extends ApiServer {
 /** The ground this test process runs on (`GANTRY_TEST_APISERVER`, default emulated). */
 export function apiGround(): ApiGround {
   const v = process.env.GANTRY_TEST_APISERVER ?? 'emulated';
-  if (v !== 'emulated' && v !== 'real') throw new Error(`GANTRY_TEST_APISERVER=${v}: this test process needs emulated or real (both is for vitest.config.ts)`);
+  if (v !== 'emulated' && v !== 'real')
+    throw new Error(`GANTRY_TEST_APISERVER=${v}: this test process needs emulated or real (both is for vitest.config.ts)`);
   return v;
 }
 
@@ -68,8 +79,23 @@ function kubeConfigFrom(yaml: string): KubeConfig {
 /** deploy/base's namespace, ServiceAccounts and RBAC, applied by the release's own kubectl. */
 export async function applyDeployRbac(kubeconfigPath: string): Promise<void> {
   const base = join(repoRoot, 'deploy', 'base');
-  await run(realKubectl(), ['--kubeconfig', kubeconfigPath, 'apply', '--server-side', '--field-manager=gantry-tests',
-    '-f', join(base, 'namespace.yaml'), '-f', join(base, 'rbac-controller.yaml'), '-f', join(base, 'rbac-agent.yaml')], { timeout: 60_000 });
+  await run(
+    realKubectl(),
+    [
+      '--kubeconfig',
+      kubeconfigPath,
+      'apply',
+      '--server-side',
+      '--field-manager=gantry-tests',
+      '-f',
+      join(base, 'namespace.yaml'),
+      '-f',
+      join(base, 'rbac-controller.yaml'),
+      '-f',
+      join(base, 'rbac-agent.yaml'),
+    ],
+    { timeout: 60_000 },
+  );
 }
 
 export interface StartTestApiServerOptions extends ApiServerOptions {
@@ -109,7 +135,9 @@ export async function startTestApiServer(opts: StartTestApiServerOptions = {}): 
     identity(component) {
       let id = identities.get(component);
       if (!id) {
-        id = cp.serviceAccountKubeconfig(GANTRY_NAMESPACE, SERVICE_ACCOUNTS[component]).then((sa) => ({ kc: kubeConfigFrom(sa.yaml), kubeconfigPath: sa.path, kubeconfigYaml: sa.yaml }));
+        id = cp
+          .serviceAccountKubeconfig(GANTRY_NAMESPACE, SERVICE_ACCOUNTS[component])
+          .then((sa) => ({ kc: kubeConfigFrom(sa.yaml), kubeconfigPath: sa.path, kubeconfigYaml: sa.yaml }));
         identities.set(component, id);
       }
       return id;

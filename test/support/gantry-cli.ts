@@ -11,7 +11,11 @@ export interface Run {
 
 export function gantryIn(cwd: string, home: string, args: string[], timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [gantryBin(), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'error', HOME: home, XDG_CONFIG_HOME: join(home, 'config') } });
+    const p = spawn(process.execPath, [gantryBin(), ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, GANTRY_LOG_LEVEL: 'error', HOME: home, XDG_CONFIG_HOME: join(home, 'config') },
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => (stdout += d));

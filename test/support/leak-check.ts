@@ -10,7 +10,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 export const TEST_RUN_ENV = 'GANTRY_TEST_RUN';
 
-export interface Survivor { pid: number; ppid: number; cmdline: string }
+export interface Survivor {
+  pid: number;
+  ppid: number;
+  cmdline: string;
+}
 
 /** Processes (other than this one and vitest's own workers) whose environment carries `id`. */
 export function survivors(id: string): Survivor[] {
@@ -33,10 +37,10 @@ export function survivors(id: string): Survivor[] {
       if (after[0] === 'Z') continue; // exited; only its parent's wait is missing
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
       if (/node_modules\/(vitest|tinypool)\//.test(cmdline)) continue; // the pool's own workers
+      // vitest 5's watchdog (its process.title hides its path), which exits with vitest itself
+      if (cmdline === 'vitest-watchdog') continue;
       found.push({ pid, ppid: Number(after[1]), cmdline });
-    } catch {
-      continue; // gone meanwhile
-    }
+    } catch {}
   }
   return found;
 }
@@ -52,9 +56,14 @@ export default function setup(): () => Promise<void> {
       left = survivors(id);
     }
     if (!left.length) return;
-    for (const s of left) try { process.kill(s.pid, 'SIGKILL'); } catch {}
+    for (const s of left)
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {}
     // vitest reports an error thrown here but still exits 0: the exit code is set as well
     process.exitCode = 1;
-    throw new Error(`the test suite left ${left.length} process(es) running (now killed); find the test that started each and stop it:\n${left.map((s) => `  pid ${s.pid} (parent ${s.ppid}): ${s.cmdline.slice(0, 300)}`).join('\n')}`);
+    throw new Error(
+      `the test suite left ${left.length} process(es) running (now killed); find the test that started each and stop it:\n${left.map((s) => `  pid ${s.pid} (parent ${s.ppid}): ${s.cmdline.slice(0, 300)}`).join('\n')}`,
+    );
   };
 }

@@ -20,15 +20,24 @@ export interface NatsServer {
 }
 
 /** `port` reuses a port (e.g. to restart a server where its clients will reconnect); default a free one. */
-export async function startNats(opts: { config?: string | ((dir: string) => string); maxPayload?: number; port?: number; dir?: string } = {}): Promise<NatsServer> {
+export async function startNats(
+  opts: { config?: string | ((dir: string) => string); maxPayload?: number; port?: number; dir?: string } = {},
+): Promise<NatsServer> {
   const bin = requireBinary('nats-server', 'nats-server');
-  const port = opts.port ?? await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'gantry-nats-'));
   const conf = join(dir, 'nats.conf');
-  writeFileSync(conf, `listen: 127.0.0.1:${port}\n` + (opts.maxPayload ? `max_payload: ${opts.maxPayload}\n` : '') + (typeof opts.config === 'function' ? opts.config(dir) : (opts.config ?? '')));
+  writeFileSync(
+    conf,
+    `listen: 127.0.0.1:${port}\n` +
+      (opts.maxPayload ? `max_payload: ${opts.maxPayload}\n` : '') +
+      (typeof opts.config === 'function' ? opts.config(dir) : (opts.config ?? '')),
+  );
   const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  proc.stderr?.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+  proc.stderr?.on('data', (d) => {
+    stderr = (stderr + d).slice(-4000);
+  });
   try {
     await waitForPort(port);
   } catch (e) {
@@ -61,9 +70,17 @@ export interface MembraneNats extends NatsServer {
 }
 
 /** nats-server in operator mode with the full resolver, and a fresh authority that signs for it. */
-export async function startMembraneNats(opts: { maxPayload?: number; port?: number; authority?: MembraneAuthority } = {}): Promise<MembraneNats> {
+export async function startMembraneNats(
+  opts: { maxPayload?: number; port?: number; authority?: MembraneAuthority } = {},
+): Promise<MembraneNats> {
   const authority = opts.authority ?? MembraneAuthority.generate();
-  const s = await startNats({ ...opts, config: (dir) => { mkdirSync(join(dir, 'jwt'), { recursive: true }); return authority.serverConfig(join(dir, 'jwt')); } });
+  const s = await startNats({
+    ...opts,
+    config: (dir) => {
+      mkdirSync(join(dir, 'jwt'), { recursive: true });
+      return authority.serverConfig(join(dir, 'jwt'));
+    },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'gantry-creds-'));
   let n = 0;
   const writeCreds = (name: string, creds: string) => {
@@ -77,7 +94,8 @@ export async function startMembraneNats(opts: { maxPayload?: number; port?: numb
     authority,
     adminCreds,
     writeCreds,
-    hostCreds: (h) => writeCreds(`host-${h.instance}`, authority.mintUser(`host-${h.namespace}-${h.instance}`, (k) => hostPermissions(k, h)).creds!),
+    hostCreds: (h) =>
+      writeCreds(`host-${h.instance}`, authority.mintUser(`host-${h.namespace}-${h.instance}`, (k) => hostPermissions(k, h)).creds!),
     async stop() {
       await authority.close();
       await s.stop();
@@ -110,8 +128,17 @@ export async function startMembraneNatsCluster(n = 3): Promise<MembraneNatsClust
   const dir = mkdtempSync(join(tmpdir(), 'gantry-nats-cluster-'));
   const ports: number[] = [];
   const routePorts: number[] = [];
-  for (let i = 0; i < n; i++) { ports.push(await freePort()); routePorts.push(await freePort()); }
-  const cluster = await startNatsCluster({ dir, ports, routePorts, logFile: (i) => join(dir, `nats-${i}.log`), serverConfig: (r) => authority.serverConfig(r) });
+  for (let i = 0; i < n; i++) {
+    ports.push(await freePort());
+    routePorts.push(await freePort());
+  }
+  const cluster = await startNatsCluster({
+    dir,
+    ports,
+    routePorts,
+    logFile: (i) => join(dir, `nats-${i}.log`),
+    serverConfig: (r) => authority.serverConfig(r),
+  });
   let k = 0;
   const writeCreds = (name: string, creds: string) => {
     const f = join(dir, `${k++}-${name.replace(/[^\w.-]/g, '_')}.creds`);
@@ -123,7 +150,8 @@ export async function startMembraneNatsCluster(n = 3): Promise<MembraneNatsClust
     urls: cluster.urls,
     adminCreds: writeCreds('admin', authority.mintUser('test-admin', adminPermissions).creds!),
     writeCreds,
-    hostCreds: (h) => writeCreds(`host-${h.instance}`, authority.mintUser(`host-${h.namespace}-${h.instance}`, (key) => hostPermissions(key, h)).creds!),
+    hostCreds: (h) =>
+      writeCreds(`host-${h.instance}`, authority.mintUser(`host-${h.namespace}-${h.instance}`, (key) => hostPermissions(key, h)).creds!),
     async kill(i) {
       const p = cluster.processes[i];
       const pid = p.pid;

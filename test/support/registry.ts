@@ -34,7 +34,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   let auth = '';
   if (opts.basicAuth) {
     const htpasswd = join(dir, 'htpasswd');
-    const hash = execFileSync(requireBinary('htpasswd', 'apache2-utils'), ['-nbB', opts.basicAuth.user, opts.basicAuth.password]).toString().trim();
+    const hash = execFileSync(requireBinary('htpasswd', 'apache2-utils'), ['-nbB', opts.basicAuth.user, opts.basicAuth.password])
+      .toString()
+      .trim();
     writeFileSync(htpasswd, hash + '\n');
     auth = `auth:\n  htpasswd:\n    realm: gantry-test\n    path: ${htpasswd}\n`;
   } else if (opts.token) {
@@ -43,11 +45,15 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   const config = join(dir, 'config.yml');
   writeFileSync(
     config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storageDir}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n` + (opts.tls ? `  tls:\n    certificate: ${opts.tls.certificate}\n    key: ${opts.tls.key}\n` : '') + auth,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${storageDir}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n` +
+      (opts.tls ? `  tls:\n    certificate: ${opts.tls.certificate}\n    key: ${opts.tls.key}\n` : '') +
+      auth,
   );
   const proc = spawn(bin, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  proc.stderr?.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+  proc.stderr?.on('data', (d) => {
+    stderr = (stderr + d).slice(-4000);
+  });
   try {
     await waitForPort(port);
   } catch (e) {
@@ -76,10 +82,29 @@ export function selfSignedCert(commonName = '127.0.0.1'): { dir: string; certifi
   const dir = mkdtempSync(join(tmpdir(), 'gantry-cert-'));
   const certificate = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync(requireBinary('openssl', 'openssl'), [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-keyout', key, '-out', certificate, '-subj', `/CN=${commonName}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
+  execFileSync(
+    requireBinary('openssl', 'openssl'),
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-keyout',
+      key,
+      '-out',
+      certificate,
+      '-subj',
+      `/CN=${commonName}`,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   return { dir, certificate, key, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -110,7 +135,9 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
   const { randomUUID } = await import('node:crypto');
   const cert = selfSignedCert('gantry-test-token-issuer');
   const key = await importPKCS8(readFileSync(cert.key, 'utf8'), 'ES256');
-  const der = readFileSync(cert.certificate, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  const der = readFileSync(cert.certificate, 'utf8')
+    .replace(/-----[^-]+-----/g, '')
+    .replace(/\s+/g, '');
   const service = 'gantry-test-registry';
   const issuer = 'gantry-test-token-issuer';
   const state = { requests: 0 };
@@ -125,7 +152,8 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
         for await (const chunk of req) body += chunk;
         const form = new URLSearchParams(body);
         const refresh = form.get('refresh_token') ?? '';
-        if (form.get('grant_type') === 'refresh_token' && refresh.startsWith('refresh-') && refresh.slice(8) in users) user = refresh.slice(8);
+        if (form.get('grant_type') === 'refresh_token' && refresh.startsWith('refresh-') && refresh.slice(8) in users)
+          user = refresh.slice(8);
         for (const k of ['scope', 'service']) for (const v of form.getAll(k)) url.searchParams.append(k, v);
       } else {
         const auth = req.headers.authorization ?? '';
@@ -153,7 +181,9 @@ export async function startTokenServer(users: Record<string, string>): Promise<T
         .setExpirationTime(now + 300)
         .setJti(randomUUID())
         .sign(key);
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
     })().catch((e) => res.writeHead(500).end(String(e)));
   });
   const port = await freePort();

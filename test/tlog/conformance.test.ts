@@ -31,7 +31,6 @@ import {
 import { codeOf } from './code-of.js';
 
 const dir = join(packageRoot(), 'test', 'conformance', 'tlog');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const load = (name: string): any => JSON.parse(readFileSync(join(dir, name), 'utf8'));
 const rfc = load('rfc6962.json');
 const notes = load('notes.json');
@@ -40,7 +39,6 @@ const checkpoints = load('checkpoints.json');
 const h = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, 'hex'));
 const hx = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const num = (v: number | string): number | bigint => (typeof v === 'string' ? BigInt(v) : v);
-
 
 const leaves: Uint8Array[] = rfc.leaves.map(h);
 const leafHashes = leaves.map(leafHash);
@@ -182,14 +180,22 @@ describe('C2SP signed notes', () => {
       if (v.valid) {
         const opened = open();
         expect(opened.text, v.id).toBe(v.text);
-        expect(opened.verified.map((s) => `${s.name}+${s.keyHash}`), v.id).toEqual([v.verifierKey.split('+').slice(0, 2).join('+')]);
+        expect(
+          opened.verified.map((s) => `${s.name}+${s.keyHash}`),
+          v.id,
+        ).toEqual([v.verifierKey.split('+').slice(0, 2).join('+')]);
         // the string form opens the same way
         expect(openNote(v.message, [parseVerifierKey(v.verifierKey)]).text).toBe(v.text);
       } else {
         expect(codeOf(open), v.id).toBe(NOTE_REFUSALS[v.id]);
       }
     }
-    expect(Object.keys(NOTE_REFUSALS).sort()).toEqual(notes.filter((v: { valid: boolean }) => !v.valid).map((v: { id: string }) => v.id).sort());
+    expect(Object.keys(NOTE_REFUSALS).sort()).toEqual(
+      notes
+        .filter((v: { valid: boolean }) => !v.valid)
+        .map((v: { id: string }) => v.id)
+        .sort(),
+    );
   });
 
   it('signing the quote with the published test key reproduces the published signature byte for byte', () => {
@@ -229,7 +235,10 @@ describe('C2SP tlog-checkpoint bodies', () => {
         });
         expect(formatCheckpoint(c), v.id).toBe(v.body);
       } else {
-        expect(codeOf(() => parseCheckpoint(v.body)), v.id).toBe('TLOG_CHECKPOINT_MALFORMED');
+        expect(
+          codeOf(() => parseCheckpoint(v.body)),
+          v.id,
+        ).toBe('TLOG_CHECKPOINT_MALFORMED');
       }
     }
   });

@@ -10,7 +10,10 @@ import { packageRoot } from '../../runtime/paths.js';
 import { decodeEntry, leafHash, openNote, parseCheckpoint, parseVerifierKey } from '../../tlog/index.js';
 
 const page = readFileSync(join(packageRoot(), 'docs', 'transparency.md'), 'utf8');
-const blocks = page.split(/^```.*$/m).filter((_, i) => i % 2 === 1).map((b) => b.replace(/^\n/, ''));
+const blocks = page
+  .split(/^```.*$/m)
+  .filter((_, i) => i % 2 === 1)
+  .map((b) => b.replace(/^\n/, ''));
 
 describe('docs/transparency.md examples', () => {
   it('the example entry is canonical, and the example checkpoint verifies and commits to it', () => {

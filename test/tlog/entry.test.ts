@@ -27,12 +27,16 @@ const entry: LogEntry = {
   version: '1.2.0',
 };
 
-
 describe('log entry encoding', () => {
   it('is the documented seven lines, byte for byte, and reads back', () => {
     const text = Buffer.from(encodeEntry(entry)).toString('utf8');
     expect(text).toBe(
-      'gantry-log-entry/v1\nrevision 3\ndigest sha256:' + 'ab'.repeat(32) + '\nissuer A' + 'B'.repeat(55) + '\nsubject V' + 'C'.repeat(55) +
+      'gantry-log-entry/v1\nrevision 3\ndigest sha256:' +
+        'ab'.repeat(32) +
+        '\nissuer A' +
+        'B'.repeat(55) +
+        '\nsubject V' +
+        'C'.repeat(55) +
         '\ncapid wasmcloud:keyvalue\nversion 1.2.0\n',
     );
     expect(decodeEntry(encodeEntry(entry))).toEqual(entry);
@@ -57,7 +61,11 @@ describe('log entry encoding', () => {
       good.replace('\n', '\r\n'),
       good.replace('capid wasmcloud:keyvalue\nversion 1.2.0\n', 'version 1.2.0\ncapid wasmcloud:keyvalue\n'),
     ];
-    for (const b of bad) expect(codeOf(() => decodeEntry(Buffer.from(b, 'utf8'))), JSON.stringify(b)).toBe('TLOG_ENTRY_MALFORMED');
+    for (const b of bad)
+      expect(
+        codeOf(() => decodeEntry(Buffer.from(b, 'utf8'))),
+        JSON.stringify(b),
+      ).toBe('TLOG_ENTRY_MALFORMED');
     expect(codeOf(() => decodeEntry(new Uint8Array([0xff])))).toBe('TLOG_ENTRY_MALFORMED');
     expect(codeOf(() => encodeEntry({ ...entry, version: '1\n2' }))).toBe('TLOG_ENTRY_MALFORMED');
     expect(codeOf(() => encodeEntry({ ...entry, issuer: entry.subject }))).toBe('TLOG_ENTRY_MALFORMED');

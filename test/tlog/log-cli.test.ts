@@ -58,7 +58,11 @@ async function archiveFile(s: Signer, revision: number, tag = ''): Promise<strin
   return f;
 }
 
-async function push(file: string, ref: string, extra: string[] = []): Promise<{ revision: number; digest: string; log?: { index: number; treeSize: number; checkpoint: string } }> {
+async function push(
+  file: string,
+  ref: string,
+  extra: string[] = [],
+): Promise<{ revision: number; digest: string; log?: { index: number; treeSize: number; checkpoint: string } }> {
   const r = await gantry(['par', 'push', file, ref, '--plain-http', '--json', '--log-key', keyFile, ...LOG, ...extra]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
@@ -68,7 +72,12 @@ async function push(file: string, ref: string, extra: string[] = []): Promise<{ 
 async function verify(ref: string, extra: string[] = []): Promise<{ code: number; codes: string[]; stdout: string; stderr: string }> {
   const r = await gantry(['log', 'verify', ref, '--plain-http', '--key', vkey, '--json', ...extra]);
   const parsed = JSON.parse(r.stdout);
-  return { code: r.code, codes: [...new Set(parsed.problems.map((p: { code: string }) => p.code))] as string[], stdout: r.stdout, stderr: r.stderr };
+  return {
+    code: r.code,
+    codes: [...new Set(parsed.problems.map((p: { code: string }) => p.code))] as string[],
+    stdout: r.stdout,
+    stderr: r.stderr,
+  };
 }
 
 async function saveCheckpoint(ref: string, name: string): Promise<string> {
@@ -100,7 +109,11 @@ describe('gantry log against a real registry', () => {
       pushed.push(await push(await archiveFile(s, r), ref));
       if (r === 1) await saveCheckpoint(ref, 'three-1.note');
     }
-    expect(pushed.map((p) => [p.log?.index, p.log?.treeSize])).toEqual([[0, 1], [1, 2], [2, 3]]);
+    expect(pushed.map((p) => [p.log?.index, p.log?.treeSize])).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+    ]);
 
     // checkpoint: the note exactly as stored, origin line, size, root; verify-note accepts it
     const cp = await gantry(['log', 'checkpoint', ref, '--plain-http']);
@@ -117,18 +130,42 @@ describe('gantry log against a real registry', () => {
     expect(inc.code).toBe(0);
     const p = JSON.parse(inc.stdout);
     expect(p).toMatchObject({ revision: 2, index: 1, treeSize: 3, digest: pushed[1].digest, checkpointVerified: true });
-    const entry = { revision: 2, digest: pushed[1].digest, issuer: s.issuer, subject: (await openLog(openContentBackend(ref, { plainHttpRegistries: [reg.host] }))).entries[1].subject, capid: 'examples:payments', version: '0.2.0' };
+    const entry = {
+      revision: 2,
+      digest: pushed[1].digest,
+      issuer: s.issuer,
+      subject: (await openLog(openContentBackend(ref, { plainHttpRegistries: [reg.host] }))).entries[1].subject,
+      capid: 'examples:payments',
+      version: '0.2.0',
+    };
     const lh = leafHash(encodeEntry(entry));
     expect(p.leafHash).toBe(Buffer.from(lh).toString('base64'));
-    verifyInclusion(lh, p.index, p.treeSize, p.proof.map((h: string) => decodeBase64(h)!), checkpoint.root);
+    verifyInclusion(
+      lh,
+      p.index,
+      p.treeSize,
+      p.proof.map((h: string) => decodeBase64(h)!),
+      checkpoint.root,
+    );
 
     // consistency from the checkpoint saved after the first push
     const first = parseCheckpoint(openNote(readFileSync(join(work, 'three-1.note'), 'utf8'), [parseVerifierKey(vkey)]).text);
     const cons = await gantry(['log', 'consistency', ref, '--plain-http', '--key', vkey, '--from', '1', '--json']);
     expect(cons.code).toBe(0);
     const c = JSON.parse(cons.stdout);
-    expect(c).toMatchObject({ from: 1, to: 3, fromRoot: Buffer.from(first.root).toString('base64'), toRoot: Buffer.from(checkpoint.root).toString('base64') });
-    verifyConsistency(1, 3, c.proof.map((h: string) => decodeBase64(h)!), first.root, checkpoint.root);
+    expect(c).toMatchObject({
+      from: 1,
+      to: 3,
+      fromRoot: Buffer.from(first.root).toString('base64'),
+      toRoot: Buffer.from(checkpoint.root).toString('base64'),
+    });
+    verifyConsistency(
+      1,
+      3,
+      c.proof.map((h: string) => decodeBase64(h)!),
+      first.root,
+      checkpoint.root,
+    );
 
     const ok = await verify(ref, ['--trusted', join(work, 'three-1.note')]);
     expect(ok.codes).toEqual([]);

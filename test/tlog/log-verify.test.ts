@@ -70,13 +70,18 @@ const subject = 'V' + 'C'.repeat(55);
 
 /** Publishes a stand-in archive manifest under rev-<revision> and returns the entry that logs it. */
 async function publish(backend: ImageLayoutBackend, revision: number, version = `1.0.${revision}`): Promise<LogEntry> {
-  const manifest = new Uint8Array(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, annotations: { revision: String(revision), version } })));
+  const manifest = new Uint8Array(
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, annotations: { revision: String(revision), version } })),
+  );
   const digest = await backend.putManifest(`rev-${revision}`, manifest, OCI_MANIFEST);
   return { revision, digest, issuer, subject, capid: 'acme:kv', version };
 }
 
 /** A log of the given revisions, checkpointed after each entry (sizes 1..n), by `signer`. */
-async function logOf(revisions: number[], backend = layout()): Promise<{ backend: ImageLayoutBackend; entries: LogEntry[]; notes: string[] }> {
+async function logOf(
+  revisions: number[],
+  backend = layout(),
+): Promise<{ backend: ImageLayoutBackend; entries: LogEntry[]; notes: string[] }> {
   const entries: LogEntry[] = [];
   const notes: string[] = [];
   for (const [i, r] of revisions.entries()) {
@@ -90,11 +95,15 @@ async function logOf(revisions: number[], backend = layout()): Promise<{ backend
 
 /** A checkpoint note over `entries`' first `size` leaves, for `origin`, signed by `by`. */
 function noteOver(entries: LogEntry[], size: number, origin: string, by = signer): string {
-  const r = rootOf(entries.map((e) => leafHash(encodeEntry(e))), size);
+  const r = rootOf(
+    entries.map((e) => leafHash(encodeEntry(e))),
+    size,
+  );
   return signNote(formatCheckpoint({ origin, size, root: r, extensions: [] }), [by]);
 }
 
-const problemsOf = async (backend: ImageLayoutBackend, opts: Partial<Parameters<typeof verifyLog>[1]> = {}) => (await verifyLog(backend, { verifiers: [verifier], ...opts })).problems;
+const problemsOf = async (backend: ImageLayoutBackend, opts: Partial<Parameters<typeof verifyLog>[1]> = {}) =>
+  (await verifyLog(backend, { verifiers: [verifier], ...opts })).problems;
 
 describe('opening a stored log', () => {
   it('reads entries in index order and checkpoint sizes in numeric order, ignoring tags that only look like log tags', async () => {
@@ -117,7 +126,12 @@ describe('opening a stored log', () => {
 
   it('an empty repository is a log of size 0 with no checkpoint', async () => {
     const log = await openLog(layout());
-    expect({ size: log.size, sizes: log.checkpointSizes, latest: log.latestCheckpointSize, stray: log.strayEntryIndices }).toEqual({ size: 0, sizes: [], latest: undefined, stray: [] });
+    expect({ size: log.size, sizes: log.checkpointSizes, latest: log.latestCheckpointSize, stray: log.strayEntryIndices }).toEqual({
+      size: 0,
+      sizes: [],
+      latest: undefined,
+      stray: [],
+    });
     expect(await log.checkpointNote()).toBeUndefined();
     const r = await refusal(log.latestCheckpoint([verifier]));
     expect(r.code).toBe('TLOG_NO_LOG');
@@ -147,7 +161,15 @@ describe('opening a stored log', () => {
             schemaVersion: 2,
             mediaType: OCI_MANIFEST,
             artifactType: LOG_ENTRY_ARTIFACT_TYPE,
-            layers: [{ mediaType: LOG_ENTRY_MEDIA_TYPE, digest: sha256Digest(content), size: content.length, data: encodeBase64(content), ...layer }],
+            layers: [
+              {
+                mediaType: LOG_ENTRY_MEDIA_TYPE,
+                digest: sha256Digest(content),
+                size: content.length,
+                data: encodeBase64(content),
+                ...layer,
+              },
+            ],
             ...(annotations ? { annotations } : {}),
           }),
         ),
@@ -164,15 +186,23 @@ describe('opening a stored log', () => {
     );
     r = await refusal(openLog(backend));
     expect(r.code).toBe('TLOG_ENTRY_MALFORMED');
-    expect(r.message).toBe(`${backend.description}:tlog.entry.1: not a gantry-log-entry/v1 log entry: revision "02" is not canonical decimal`);
+    expect(r.message).toBe(
+      `${backend.description}:tlog.entry.1: not a gantry-log-entry/v1 log entry: revision "02" is not canonical decimal`,
+    );
   });
 
   it('a log manifest of another kind, with two layers, an oversized layer, or content that does not match its digest is refused', async () => {
     const { backend, entries } = await logOf([1]);
     const content = encodeEntry(entries[0]);
     const good = { mediaType: LOG_ENTRY_MEDIA_TYPE, digest: sha256Digest(content), size: content.length, data: encodeBase64(content) };
-    const put = (m: object | string) => backend.putManifest('tlog.entry.0', new Uint8Array(Buffer.from(typeof m === 'string' ? m : JSON.stringify(m))), OCI_MANIFEST);
-    const base = { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: LOG_ENTRY_ARTIFACT_TYPE, annotations: { [LOG_INDEX_ANNOTATION]: '0' } };
+    const put = (m: object | string) =>
+      backend.putManifest('tlog.entry.0', new Uint8Array(Buffer.from(typeof m === 'string' ? m : JSON.stringify(m))), OCI_MANIFEST);
+    const base = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: LOG_ENTRY_ARTIFACT_TYPE,
+      annotations: { [LOG_INDEX_ANNOTATION]: '0' },
+    };
     const where = `${backend.description}:tlog.entry.0`;
     const shape = `${where} is not a ${LOG_ENTRY_ARTIFACT_TYPE} manifest with one ${LOG_ENTRY_MEDIA_TYPE} layer`;
     for (const [m, message] of [
@@ -185,10 +215,16 @@ describe('opening a stored log', () => {
       [{ ...base, layers: [{ ...good, size: -1 }] }, shape],
       [{ ...base, layers: [{ ...good, size: 1.5 }] }, shape],
       [{ ...base, layers: [{ ...good, size: 64 * 1024 + 1 }] }, shape],
-      [{ ...base, layers: [{ ...good, data: encodeBase64(new Uint8Array(Buffer.from('x'))) }] }, `${where}: the embedded content does not match the layer digest ${good.digest}`],
+      [
+        { ...base, layers: [{ ...good, data: encodeBase64(new Uint8Array(Buffer.from('x'))) }] },
+        `${where}: the embedded content does not match the layer digest ${good.digest}`,
+      ],
       [{ ...base, layers: [{ ...good, size: good.size + 1 }] }, `${where}: the embedded content does not match the layer digest`],
       // the same length, one field changed: still a canonical entry, but not the one the digest names
-      [{ ...base, layers: [{ ...good, data: encodeBase64(encodeEntry({ ...entries[0], version: '1.0.9' })) }] }, `${where}: the embedded content does not match the layer digest`],
+      [
+        { ...base, layers: [{ ...good, data: encodeBase64(encodeEntry({ ...entries[0], version: '1.0.9' })) }] },
+        `${where}: the embedded content does not match the layer digest`,
+      ],
       ['null', shape],
     ] as const) {
       await put(m);
@@ -202,7 +238,14 @@ describe('opening a stored log', () => {
     await put({ ...base, layers: [{ ...good, data: 1234 }] });
     expect((await openLog(backend)).entries).toEqual(entries);
     // a layer exactly at the size cap is still read
-    expect((await refusal(async () => (await put({ ...base, layers: [{ ...good, size: 64 * 1024 }] }), openLog(backend)))).message).toContain('does not match the layer digest');
+    expect(
+      (
+        await refusal(async () => {
+          await put({ ...base, layers: [{ ...good, size: 64 * 1024 }] });
+          return openLog(backend);
+        })
+      ).message,
+    ).toContain('does not match the layer digest');
   });
 
   it('log manifests are the documented OCI artifacts: the empty config, one layer, the content embedded, the index annotated', async () => {
@@ -243,7 +286,9 @@ describe('opening a stored log', () => {
     const log = await openLog(backend);
     const r = await refusal(log.latestCheckpoint([verifier]));
     expect(r.code).toBe('TLOG_CHECKPOINT_MALFORMED');
-    expect(r.message).toBe(`${backend.description}:tlog.checkpoint.1 is not a ${LOG_CHECKPOINT_ARTIFACT_TYPE} manifest with one ${LOG_CHECKPOINT_MEDIA_TYPE} layer`);
+    expect(r.message).toBe(
+      `${backend.description}:tlog.checkpoint.1 is not a ${LOG_CHECKPOINT_ARTIFACT_TYPE} manifest with one ${LOG_CHECKPOINT_MEDIA_TYPE} layer`,
+    );
   });
 });
 
@@ -251,23 +296,31 @@ describe('checking checkpoints', () => {
   it('a checkpoint opens with a trusted key and names its signers; another origin is refused with both names', async () => {
     const { backend, notes } = await logOf([1, 2]);
     const v = verifyCheckpointNote(Buffer.from(notes[1]), [verifier], backend.description);
-    expect(v).toMatchObject({ note: notes[1], checkpoint: { origin: backend.description, size: 2 }, signedBy: [`gantry-test-log+${signer.keyHash}`] });
+    expect(v).toMatchObject({
+      note: notes[1],
+      checkpoint: { origin: backend.description, size: 2 },
+      signedBy: [`gantry-test-log+${signer.keyHash}`],
+    });
     expect(verifyCheckpointNote(notes[1], [verifier], backend.description).note).toBe(notes[1]);
     const r = await refusal(() => verifyCheckpointNote(notes[1], [verifier], 'elsewhere/log'));
     expect(r.code).toBe('TLOG_ORIGIN_MISMATCH');
-    expect(r.message).toBe(`the checkpoint is for the log "${backend.description}", not "elsewhere/log"; it was copied from another log or the origin was given wrongly`);
+    expect(r.message).toBe(
+      `the checkpoint is for the log "${backend.description}", not "elsewhere/log"; it was copied from another log or the origin was given wrongly`,
+    );
   });
 
   it('the latest checkpoint verifies against the entries; a checkpoint under a larger tag is a rollback, under a smaller one malformed', async () => {
     const { backend, notes, entries } = await logOf([1, 2, 3]);
     const log = await openLog(backend);
     expect((await log.latestCheckpoint([verifier])).note).toBe(notes[2]);
-    expect((await log.checkpointNote(2))).toEqual({ tag: 'tlog.checkpoint.2', tagSize: 2, note: notes[1] });
+    expect(await log.checkpointNote(2)).toEqual({ tag: 'tlog.checkpoint.2', tagSize: 2, note: notes[1] });
     expect(await log.checkpointNote(7)).toBeUndefined();
 
     const rollback = await refusal(() => log.checkStored({ tag: 'tlog.checkpoint.3', tagSize: 3, note: notes[1] }, [verifier]));
     expect(rollback.code).toBe('TLOG_ROLLBACK');
-    expect(rollback.message).toBe(`${backend.description}:tlog.checkpoint.3 serves the checkpoint of size 2: an older checkpoint put back under a newer tag`);
+    expect(rollback.message).toBe(
+      `${backend.description}:tlog.checkpoint.3 serves the checkpoint of size 2: an older checkpoint put back under a newer tag`,
+    );
     const ahead = await refusal(() => log.checkStored({ tag: 'tlog.checkpoint.1', tagSize: 1, note: notes[1] }, [verifier]));
     expect(ahead.code).toBe('TLOG_CHECKPOINT_MALFORMED');
     expect(ahead.message).toBe(`${backend.description}:tlog.checkpoint.1 serves the checkpoint of size 2`);
@@ -280,7 +333,9 @@ describe('checking checkpoints', () => {
     const forged = noteOver([entries[0], entries[2], entries[1]], 3, backend.description);
     const mismatch = await refusal(() => log.checkStored({ tag: 'tlog.checkpoint.3', tagSize: 3, note: forged }, [verifier]));
     expect(mismatch.code).toBe('TLOG_ROOT_MISMATCH');
-    expect(mismatch.message).toBe(`${backend.description}: the stored entries 0..2 do not hash to the signed root of size 3: entries were rewritten or replaced after they were checkpointed`);
+    expect(mismatch.message).toBe(
+      `${backend.description}: the stored entries 0..2 do not hash to the signed root of size 3: entries were rewritten or replaced after they were checkpointed`,
+    );
     // the root at every size is the tree's root, checkpointed or not
     for (let s = 0; s <= 3; s++) expect(log.rootAt(s)).toEqual(rootOf(log.leafHashes, s));
   });
@@ -302,7 +357,10 @@ describe('proving a revision', () => {
     const unlogged = await refusal(() => log.inclusion(9));
     expect(unlogged).toEqual({ code: 'TLOG_UNLOGGED_REVISION', message: `${backend.description}: revision 9 has no entry in the log` });
     const outside = await refusal(() => log.inclusion(3, 2));
-    expect(outside).toEqual({ code: 'TLOG_BAD_INDEX', message: `${backend.description}: revision 3 is entry 2, not in the tree of size 2 (not checkpointed yet)` });
+    expect(outside).toEqual({
+      code: 'TLOG_BAD_INDEX',
+      message: `${backend.description}: revision 3 is entry 2, not in the tree of size 2 (not checkpointed yet)`,
+    });
   });
 
   it('consistency between two sizes of the stored log verifies', async () => {
@@ -327,14 +385,22 @@ describe('proving a revision', () => {
     expect((await log.proveRevision(3, entries[2].digest, [verifier], notes[2])).consistency).toEqual([]);
 
     const pending = await refusal(log.proveRevision(4, log.entries[3].digest, [verifier]));
-    expect(pending).toEqual({ code: 'TLOG_UNLOGGED_REVISION', message: `${backend.description}: revision 4 is not in the log's latest checkpoint (size 3)` });
+    expect(pending).toEqual({
+      code: 'TLOG_UNLOGGED_REVISION',
+      message: `${backend.description}: revision 4 is not in the log's latest checkpoint (size 3)`,
+    });
     expect(await refusal(log.proveRevision(9, entries[0].digest, [verifier]))).toEqual({
       code: 'TLOG_UNLOGGED_REVISION',
       message: `${backend.description}: revision 9 is not in the log's latest checkpoint (size 3)`,
     });
     const moved = await refusal(log.proveRevision(2, entries[2].digest, [verifier]));
-    expect(moved).toEqual({ code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: revision 2 resolves to ${entries[2].digest}, the log records ${entries[1].digest}; the tag was re-pointed` });
-    expect((await refusal(log.proveRevision(2, entries[1].digest, [verifier], noteOver(entries, 1, 'elsewhere/log')))).code).toBe('TLOG_ORIGIN_MISMATCH');
+    expect(moved).toEqual({
+      code: 'TLOG_TAG_MISMATCH',
+      message: `${backend.description}: revision 2 resolves to ${entries[2].digest}, the log records ${entries[1].digest}; the tag was re-pointed`,
+    });
+    expect((await refusal(log.proveRevision(2, entries[1].digest, [verifier], noteOver(entries, 1, 'elsewhere/log')))).code).toBe(
+      'TLOG_ORIGIN_MISMATCH',
+    );
   });
 
   it('checkExtends: a smaller tree is a rollback, other leaves under a trusted size a fork, a bad latest root a fork', async () => {
@@ -342,12 +408,18 @@ describe('proving a revision', () => {
     const log = await openLog(backend);
     const at = (s: number) => ({ origin: log.origin, size: s, root: log.rootAt(s), extensions: [] });
     const rollback = await refusal(() => log.checkExtends(at(3), at(2)));
-    expect(rollback).toEqual({ code: 'TLOG_ROLLBACK', message: `${backend.description}: the log's latest checkpoint has 2 entries, fewer than the 3 of a checkpoint already trusted; the registry rolled the log back` });
+    expect(rollback).toEqual({
+      code: 'TLOG_ROLLBACK',
+      message: `${backend.description}: the log's latest checkpoint has 2 entries, fewer than the 3 of a checkpoint already trusted; the registry rolled the log back`,
+    });
     expect(log.checkExtends({ ...at(0), root: new Uint8Array(32) }, at(4))).toEqual([]);
     expect(log.checkExtends(at(4), at(4))).toEqual([]);
     expect(log.checkExtends(at(1), at(4))).toEqual(log.consistency(1, 4).proof);
 
-    const otherRoot = rootOf([entries[1], entries[0]].map((e) => leafHash(encodeEntry(e))), 2);
+    const otherRoot = rootOf(
+      [entries[1], entries[0]].map((e) => leafHash(encodeEntry(e))),
+      2,
+    );
     const fork = await refusal(() => log.checkExtends({ ...at(2), root: otherRoot }, at(4)));
     expect(fork).toEqual({
       code: 'TLOG_FORK',
@@ -361,7 +433,10 @@ describe('proving a revision', () => {
     }
     expect(isTlogError(cause) && cause.code).toBe('TLOG_BAD_PROOF');
     const badLatest = await refusal(() => log.checkExtends(at(2), { ...at(4), root: log.rootAt(3) }));
-    expect(badLatest).toEqual({ code: 'TLOG_FORK', message: `${backend.description}: no consistency proof links the trusted checkpoint of size 2 to the latest of size 4` });
+    expect(badLatest).toEqual({
+      code: 'TLOG_FORK',
+      message: `${backend.description}: no consistency proof links the trusted checkpoint of size 2 to the latest of size 4`,
+    });
   });
 });
 
@@ -378,7 +453,9 @@ describe('verifyLog: every problem, each with its own code', () => {
     expect(log.entries).toEqual(entries);
     expect(log.strayEntryIndices).toEqual([]);
     const v = await verifyLog(racing, { verifiers: [verifier] });
-    expect(v.problems).toEqual([{ code: 'TLOG_ENTRY_MISSING', message: `tlog.checkpoint.4: ${backend.description}: tlog.checkpoint.4 vanished while being read` }]);
+    expect(v.problems).toEqual([
+      { code: 'TLOG_ENTRY_MISSING', message: `tlog.checkpoint.4: ${backend.description}: tlog.checkpoint.4 vanished while being read` },
+    ]);
   });
 
   it('a registry that fails is an error, not a problem of the log', async () => {
@@ -396,7 +473,8 @@ describe('verifyLog: every problem, each with its own code', () => {
     for (const t of await backend.listTags()) {
       const m = (await backend.getManifest(t))!;
       const parsed = JSON.parse(Buffer.from(m.bytes).toString('utf8'));
-      for (const d of [parsed.config, ...(parsed.layers ?? [])].filter(Boolean)) await mirror.putBlob(d.digest, await backend.getBlob(d.digest));
+      for (const d of [parsed.config, ...(parsed.layers ?? [])].filter(Boolean))
+        await mirror.putBlob(d.digest, await backend.getBlob(d.digest));
       await mirror.putManifest(t, m.bytes, OCI_MANIFEST);
     }
     expect((await problemsOf(mirror)).map((p) => p.code)).toContain('TLOG_ORIGIN_MISMATCH');
@@ -407,7 +485,11 @@ describe('verifyLog: every problem, each with its own code', () => {
 
   it('a good log: ok, its size, its checkpoint, and a consistency proof from the trusted checkpoint', async () => {
     const { backend, notes } = await logOf([1, 2, 3]);
-    const v = await verifyLog(backend, { verifiers: [verifier], trusted: notes[0], readArchive: async (d) => ({ ...(await openLog(backend)).entries.find((e) => e.digest === d)! }) });
+    const v = await verifyLog(backend, {
+      verifiers: [verifier],
+      trusted: notes[0],
+      readArchive: async (d) => ({ ...(await openLog(backend)).entries.find((e) => e.digest === d)! }),
+    });
     expect(v.problems).toEqual([]);
     expect(v).toMatchObject({ ok: true, origin: backend.description, size: 3, uncheckpointed: 0, checkpoint: { note: notes[2] } });
     expect(v.consistencyProof).toEqual((await openLog(backend)).consistency(1, 3).proof);
@@ -417,10 +499,20 @@ describe('verifyLog: every problem, each with its own code', () => {
   it('no log, and entries without a checkpoint, are TLOG_NO_LOG with what to do', async () => {
     const empty = layout();
     const v = await verifyLog(empty, { verifiers: [verifier] });
-    expect(v).toEqual({ ok: false, origin: empty.description, size: 0, uncheckpointed: 0, problems: [{ code: 'TLOG_NO_LOG', message: `${empty.description} has no transparency log (no tlog.* tags); push with --log-key to start one` }] });
+    expect(v).toEqual({
+      ok: false,
+      origin: empty.description,
+      size: 0,
+      uncheckpointed: 0,
+      problems: [
+        { code: 'TLOG_NO_LOG', message: `${empty.description} has no transparency log (no tlog.* tags); push with --log-key to start one` },
+      ],
+    });
     const b = layout();
     await storeEntry(b, 0, await publish(b, 1));
-    expect(await problemsOf(b)).toEqual([{ code: 'TLOG_NO_LOG', message: `${b.description} has log entries but no checkpoint; push again to write one` }]);
+    expect(await problemsOf(b)).toEqual([
+      { code: 'TLOG_NO_LOG', message: `${b.description} has log entries but no checkpoint; push again to write one` },
+    ]);
     // a log whose only tags are checkpoints is a log (its checkpoint has no entries to match)
     const c = layout();
     await storeCheckpointNote(c, 1, noteOver([await publish(c, 1)], 1, c.description));
@@ -446,10 +538,22 @@ describe('verifyLog: every problem, each with its own code', () => {
     expect(v.uncheckpointed).toBe(1);
     expect(v.checkpoint?.checkpoint.size).toBe(3);
     expect(v.problems).toEqual([
-      { code: 'TLOG_ENTRY_MISSING', message: `${backend.description}: tlog.entry.4 is missing but entries 5, 6 exist: an entry was deleted` },
-      { code: 'TLOG_ROLLBACK', message: `tlog.checkpoint.2: ${backend.description}:tlog.checkpoint.2 serves the checkpoint of size 1: an older checkpoint put back under a newer tag` },
-      { code: 'TLOG_UNLOGGED_REVISION', message: `${backend.description}: rev-15 is published but has no log entry; re-push that archive to log it` },
-      { code: 'TLOG_UNLOGGED_REVISION', message: `${backend.description}: rev-16 is published but has no log entry; re-push that archive to log it` },
+      {
+        code: 'TLOG_ENTRY_MISSING',
+        message: `${backend.description}: tlog.entry.4 is missing but entries 5, 6 exist: an entry was deleted`,
+      },
+      {
+        code: 'TLOG_ROLLBACK',
+        message: `tlog.checkpoint.2: ${backend.description}:tlog.checkpoint.2 serves the checkpoint of size 1: an older checkpoint put back under a newer tag`,
+      },
+      {
+        code: 'TLOG_UNLOGGED_REVISION',
+        message: `${backend.description}: rev-15 is published but has no log entry; re-push that archive to log it`,
+      },
+      {
+        code: 'TLOG_UNLOGGED_REVISION',
+        message: `${backend.description}: rev-16 is published but has no log entry; re-push that archive to log it`,
+      },
     ]);
     expect(v.ok).toBe(false);
   });
@@ -461,7 +565,9 @@ describe('verifyLog: every problem, each with its own code', () => {
     expect(v.checkpoint).toBeUndefined();
     expect(v.uncheckpointed).toBe(0);
     expect(v.problems.map((p) => p.code)).toEqual(['TLOG_NOTE_UNVERIFIED', 'TLOG_ROLLBACK']);
-    expect(v.problems[1].message).toBe(`against the trusted checkpoint: ${backend.description}: no verifiable checkpoint to compare with the trusted one of size 1`);
+    expect(v.problems[1].message).toBe(
+      `against the trusted checkpoint: ${backend.description}: no verifiable checkpoint to compare with the trusted one of size 1`,
+    );
     expect(v.problems[0].message.startsWith('tlog.checkpoint.2: no signature by a trusted key')).toBe(true);
   });
 
@@ -474,7 +580,9 @@ describe('verifyLog: every problem, each with its own code', () => {
     // rev-3 re-pointed, rev-4 deleted from the index
     await publish(backend, 3, 'moved');
     const index = JSON.parse(readFileSync(join(backend.dir, 'index.json'), 'utf8'));
-    index.manifests = index.manifests.filter((m: { annotations?: Record<string, string> }) => m.annotations?.['org.opencontainers.image.ref.name'] !== 'rev-4');
+    index.manifests = index.manifests.filter(
+      (m: { annotations?: Record<string, string> }) => m.annotations?.['org.opencontainers.image.ref.name'] !== 'rev-4',
+    );
     writeFileSync(join(backend.dir, 'index.json'), JSON.stringify(index));
     const archives = new Map<string, { revision: number; issuer: string; subject: string; capid?: string; version?: string }>([
       [entries[0].digest, { revision: 1, issuer, subject: 'V' + 'D'.repeat(55), version: '1.0.1' }],
@@ -487,12 +595,26 @@ describe('verifyLog: every problem, each with its own code', () => {
         return a;
       },
     });
-    expect(problems).toEqual([
-      { code: 'TLOG_DUPLICATE_REVISION', message: `${backend.description}: entry 4 records revision 1 as ${entries[0].digest}, an earlier entry as ${entries[0].digest}` },
-      { code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: rev-3 names ${(await backend.getManifest('rev-3'))!.digest}, the log records ${entries[2].digest}; the tag was re-pointed` },
-      { code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: the archive ${entries[0].digest} (revision 1) has other subject, capid than its log entry` },
-      { code: 'TLOG_TAG_MISMATCH', message: `${backend.description}: the log records revision 4 (${entries[3].digest}) but the tag rev-4 is gone` },
-    ].sort((a, b) => a.code.localeCompare(b.code) || a.message.localeCompare(b.message)));
+    expect(problems).toEqual(
+      [
+        {
+          code: 'TLOG_DUPLICATE_REVISION',
+          message: `${backend.description}: entry 4 records revision 1 as ${entries[0].digest}, an earlier entry as ${entries[0].digest}`,
+        },
+        {
+          code: 'TLOG_TAG_MISMATCH',
+          message: `${backend.description}: rev-3 names ${(await backend.getManifest('rev-3'))!.digest}, the log records ${entries[2].digest}; the tag was re-pointed`,
+        },
+        {
+          code: 'TLOG_TAG_MISMATCH',
+          message: `${backend.description}: the archive ${entries[0].digest} (revision 1) has other subject, capid than its log entry`,
+        },
+        {
+          code: 'TLOG_TAG_MISMATCH',
+          message: `${backend.description}: the log records revision 4 (${entries[3].digest}) but the tag rev-4 is gone`,
+        },
+      ].sort((a, b) => a.code.localeCompare(b.code) || a.message.localeCompare(b.message)),
+    );
   });
 
   it('an archive that does not verify, or differs in revision, issuer or version, is named', async () => {
@@ -528,7 +650,9 @@ describe('verifyLog: every problem, each with its own code', () => {
     const bigger = noteOver([...entries, entries[0]], 3, backend.description);
     const rb = await problemsOf(backend, { trusted: bigger });
     expect(rb.map((p) => p.code)).toEqual(['TLOG_ROLLBACK']);
-    expect(rb[0].message.startsWith(`against the trusted checkpoint: ${backend.description}: the log's latest checkpoint has 2 entries`)).toBe(true);
+    expect(
+      rb[0].message.startsWith(`against the trusted checkpoint: ${backend.description}: the log's latest checkpoint has 2 entries`),
+    ).toBe(true);
     const fork = await problemsOf(backend, { trusted: noteOver([entries[1]], 1, backend.description) });
     expect(fork.map((p) => p.code)).toEqual(['TLOG_FORK']);
     expect(await problemsOf(backend, { trusted: notes[0] })).toEqual([]);
@@ -568,7 +692,10 @@ describe('checkpointing a log', () => {
     const { backend } = await logOf([1]);
     await storeEntry(backend, 1, await publish(backend, 2));
     const r = await refusal(checkpointLog(backend, { signer: otherSigner }));
-    expect(r).toEqual({ code: 'TLOG_NOTE_UNVERIFIED', message: `${backend.description}: the log's checkpoint is not signed by gantry-test-log+${otherSigner.keyHash}; this log belongs to another key — push with that key` });
+    expect(r).toEqual({
+      code: 'TLOG_NOTE_UNVERIFIED',
+      message: `${backend.description}: the log's checkpoint is not signed by gantry-test-log+${otherSigner.keyHash}; this log belongs to another key — push with that key`,
+    });
     expect((await refusal(appendToLog(backend, await publish(backend, 3), { signer: otherSigner }))).code).toBe('TLOG_NOTE_UNVERIFIED');
     expect((await openLog(backend)).checkpointSizes).toEqual([1]);
   });

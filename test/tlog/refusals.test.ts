@@ -25,7 +25,6 @@ import {
   verifyConsistency,
   verifyInclusion,
   type LogEntry,
-  type NoteSigner,
 } from '../../tlog/index.js';
 import { codeOf, refusalOf } from './code-of.js';
 
@@ -68,12 +67,20 @@ describe('signed notes: keys', () => {
     ['no + at all', 'nameonly', 'expected <name>+<hex8 key hash>+<base64 key>'],
     ['one + only', `${name}+${hash}`, 'expected <name>+<hex8 key hash>+<base64 key>'],
     ['an empty name', `+${hash}+${material}`, 'key name ""'],
-    ['an upper-case key hash', `${name}+${hash.toUpperCase()}+${material}`, `key hash "${hash.toUpperCase()}" is not 8 lowercase hex digits`],
+    [
+      'an upper-case key hash',
+      `${name}+${hash.toUpperCase()}+${material}`,
+      `key hash "${hash.toUpperCase()}" is not 8 lowercase hex digits`,
+    ],
     ['a 7-digit key hash', `${name}+${hash.slice(1)}+${material}`, 'is not 8 lowercase hex digits'],
     ['a 9-digit key hash', `${name}+${hash}0+${material}`, 'is not 8 lowercase hex digits'],
     ['key material that is not base64', `${name}+${hash}+${material.slice(0, -1)}*`, 'not standard base64'],
     ['no key material', `${name}+${hash}+`, 'not standard base64'],
-    ['an unknown algorithm byte', `${name}+${hash}+${b64([2, ...Buffer.from(material, 'base64').subarray(1)])}`, 'unknown signature algorithm 2 (only 1 = Ed25519'],
+    [
+      'an unknown algorithm byte',
+      `${name}+${hash}+${b64([2, ...Buffer.from(material, 'base64').subarray(1)])}`,
+      'unknown signature algorithm 2 (only 1 = Ed25519',
+    ],
     ['a 31-byte key', `${name}+${hash}+${b64([1, ...Buffer.alloc(31)])}`, 'an Ed25519 key is 32 bytes, this one is 31'],
     ['a 33-byte key', `${name}+${hash}+${b64([1, ...Buffer.alloc(33)])}`, 'this one is 33'],
     ['surrounding white space', ` ${verifierKey}`, 'surrounding white space'],
@@ -164,7 +171,11 @@ describe('signed notes: framing', () => {
   });
 
   it.each<[string, (note: string) => string | Uint8Array, string]>([
-    ['bytes that are not UTF-8', (n) => Uint8Array.from([...Buffer.from(n).subarray(0, 3), 0xc3, 0x28, ...Buffer.from(n).subarray(3)]), 'it is not valid UTF-8'],
+    [
+      'bytes that are not UTF-8',
+      (n) => Uint8Array.from([...Buffer.from(n).subarray(0, 3), 0xc3, 0x28, ...Buffer.from(n).subarray(3)]),
+      'it is not valid UTF-8',
+    ],
     ['a control character', (n) => n.replace('hello', 'hel\u0001lo'), 'the note contains the control character U+0001 at offset 3'],
     ['no final newline', (n) => n.slice(0, -1), 'it does not end with a newline'],
     ['no blank line', (n) => n.replace('\n\n', '\n'), 'there is no blank line before the signatures'],
@@ -174,11 +185,23 @@ describe('signed notes: framing', () => {
     ['a signature line without a signature', (n) => n + '\u2014 a.example/log\n', 'has a bad key name or signature encoding'],
     ['a signature line with an empty signature', (n) => n + '\u2014 a.example/log \n', 'has a bad key name or signature encoding'],
     ['a signature line with a bad name', (n) => n + `\u2014 a+b ${b64(Buffer.alloc(68))}\n`, 'has a bad key name or signature encoding'],
-    ['a signature of four bytes (a key ID, no signature)', (n) => n + `\u2014 x ${b64(Buffer.alloc(4))}\n`, 'has a bad key name or signature encoding'],
+    [
+      'a signature of four bytes (a key ID, no signature)',
+      (n) => n + `\u2014 x ${b64(Buffer.alloc(4))}\n`,
+      'has a bad key name or signature encoding',
+    ],
     ['a signature that is not base64', (n) => n + '\u2014 x AAAAAA*=\n', 'has a bad key name or signature encoding'],
-    ['a signature line that is only base64 (no name, no space)', (n) => n + '\u2014 AAAAAAAA\n', 'the signature line "— AAAAAAAA" has a bad key name'],
+    [
+      'a signature line that is only base64 (no name, no space)',
+      (n) => n + '\u2014 AAAAAAAA\n',
+      'the signature line "— AAAAAAAA" has a bad key name',
+    ],
     ['a long line, quoted to 40 characters', (n) => n + 'x'.repeat(50) + '\n', `the line "${'x'.repeat(40)}" is not a signature line`],
-    ['a long bad signature line, quoted to 40 characters', (n) => n + `\u2014 ${'y'.repeat(50)}\n`, `the signature line "— ${'y'.repeat(38)}" has a bad key name`],
+    [
+      'a long bad signature line, quoted to 40 characters',
+      (n) => n + `\u2014 ${'y'.repeat(50)}\n`,
+      `the signature line "— ${'y'.repeat(38)}" has a bad key name`,
+    ],
   ])('opening a note with %s is refused', (_, mangle, words) => {
     const note = signNote('hello\n', [signerA]);
     const r = refusalOf(() => openNote(mangle(note), [va]));
@@ -243,12 +266,18 @@ describe('signed notes: framing', () => {
     const note = signNote('hello\n', [signerA]);
     const r = refusalOf(() => openNote(note, [vb]));
     expect(r.code).toBe('TLOG_NOTE_UNVERIFIED');
-    expect(r.message).toBe(`no signature by a trusted key (b.example/log+${signerB.keyHash}); the note is signed only by a.example/log+${signerA.keyHash}`);
+    expect(r.message).toBe(
+      `no signature by a trusted key (b.example/log+${signerB.keyHash}); the note is signed only by a.example/log+${signerA.keyHash}`,
+    );
     expect(refusalOf(() => openNote(note, [])).message).toContain('no signature by a trusted key ((none))');
-    expect(refusalOf(() => openNote(note, [vb, vb])).message).toContain(`(b.example/log+${signerB.keyHash}, b.example/log+${signerB.keyHash})`);
+    expect(refusalOf(() => openNote(note, [vb, vb])).message).toContain(
+      `(b.example/log+${signerB.keyHash}, b.example/log+${signerB.keyHash})`,
+    );
     const two = signNote('hello\n', [signerA, signerB]);
     const c = parseVerifierKey(generateNoteKey('c.example/log').verifierKey);
-    expect(refusalOf(() => openNote(two, [c])).message).toContain(`signed only by a.example/log+${signerA.keyHash}, b.example/log+${signerB.keyHash}`);
+    expect(refusalOf(() => openNote(two, [c])).message).toContain(
+      `signed only by a.example/log+${signerA.keyHash}, b.example/log+${signerB.keyHash}`,
+    );
   });
 
   it('a trusted name with another key hash does not verify and does not count', () => {
@@ -315,7 +344,11 @@ describe('log entries', () => {
     ['a fractional revision', { revision: 1.5 }, 'revision 1.5 is not a non-negative integer'],
     ['a negative revision', { revision: -1 }, 'revision -1 is not a non-negative integer'],
     ['a revision past 2^53', { revision: 2 ** 53 }, `revision ${2 ** 53} is not a non-negative integer`],
-    ['an upper-case digest', { digest: 'sha256:' + '0F'.repeat(32) }, `digest "sha256:${'0F'.repeat(32)}" is not sha256:<64 lowercase hex>`],
+    [
+      'an upper-case digest',
+      { digest: 'sha256:' + '0F'.repeat(32) },
+      `digest "sha256:${'0F'.repeat(32)}" is not sha256:<64 lowercase hex>`,
+    ],
     ['a sha512 digest', { digest: 'sha512:' + '0f'.repeat(32) }, 'is not sha256:<64 lowercase hex>'],
     ['a short digest', { digest: 'sha256:' + '0f'.repeat(31) }, 'is not sha256:<64 lowercase hex>'],
     ['a digest with a suffix', { digest: 'sha256:' + '0f'.repeat(32) + 'x' }, 'is not sha256:<64 lowercase hex>'],
@@ -340,23 +373,39 @@ describe('log entries', () => {
   });
 
   it('unicode in capid and version is kept, and revision 0 and 2^53−1 are entries', () => {
-    for (const e of [{ ...entry, capid: 'wasmcloud:ключ', version: 'v1 — β' }, { ...entry, revision: 0 }, { ...entry, revision: 2 ** 53 - 1 }]) {
+    for (const e of [
+      { ...entry, capid: 'wasmcloud:ключ', version: 'v1 — β' },
+      { ...entry, revision: 0 },
+      { ...entry, revision: 2 ** 53 - 1 },
+    ]) {
       expect(decodeEntry(encodeEntry(e))).toEqual(e);
     }
   });
 
   it.each<[string, string | Uint8Array, string]>([
-    ['bytes that are not UTF-8', Uint8Array.from([...Buffer.from(text).subarray(0, 5), 0xff, ...Buffer.from(text).subarray(5)]), 'it is not valid UTF-8'],
+    [
+      'bytes that are not UTF-8',
+      Uint8Array.from([...Buffer.from(text).subarray(0, 5), 0xff, ...Buffer.from(text).subarray(5)]),
+      'it is not valid UTF-8',
+    ],
     ['no final newline', text.slice(0, -1), 'it does not end with a newline'],
     ['another format line', text.replace('gantry-log-entry/v1', 'gantry-log-entry/v2'), 'the first line is not gantry-log-entry/v1'],
     ['a byte-order mark', '\ufeff' + text, 'the first line is not gantry-log-entry/v1'],
     ['a missing line', text.replace(/version [^\n]*\n/, ''), 'it has 6 lines, not 7'],
     ['an extra line', text + 'extra 1\n', 'it has 8 lines, not 7'],
-    ['fields out of order', text.replace(/issuer ([^\n]*)\nsubject ([^\n]*)\n/, 'subject $2\nissuer $1\n'), 'line 4 is not "issuer <value>"'],
+    [
+      'fields out of order',
+      text.replace(/issuer ([^\n]*)\nsubject ([^\n]*)\n/, 'subject $2\nissuer $1\n'),
+      'line 4 is not "issuer <value>"',
+    ],
     ['no space after a key', text.replace('capid wasmcloud:httpserver', 'capid'), 'line 6 is not "capid <value>"'],
     ['a revision with a leading zero', text.replace('revision 7', 'revision 07'), 'revision "07" is not canonical decimal'],
     ['a revision with a sign', text.replace('revision 7', 'revision +7'), 'revision "+7" is not canonical decimal'],
-    ['a revision of 17 digits', text.replace('revision 7', 'revision 10000000000000000'), 'revision "10000000000000000" is not canonical decimal'],
+    [
+      'a revision of 17 digits',
+      text.replace('revision 7', 'revision 10000000000000000'),
+      'revision "10000000000000000" is not canonical decimal',
+    ],
     ['a revision with two spaces', text.replace('revision 7', 'revision  7'), 'revision " 7" is not canonical decimal'],
     ['an upper-case digest', text.replace('0f0f', '0F0F'), 'is not sha256:<64 lowercase hex>'],
   ])('decoding an entry with %s is refused', (_, bad, words) => {
@@ -411,7 +460,9 @@ describe('Merkle trees: refusals and edges', () => {
     expect(refusalOf(() => inclusionProof(leaves, 0.5, 5)).code).toBe('TLOG_BAD_INDEX');
     expect(inclusionProof(leaves, 4, 5)).toEqual([rootOf(leaves.slice(0, 4))]);
     expect(inclusionProof(leaves, 0, 1)).toEqual([]);
-    expect(refusalOf(() => consistencyProof(leaves, 0, 5)).message).toBe('no consistency proof from size 0 to size 5 (need 1 ≤ size1 ≤ size2)');
+    expect(refusalOf(() => consistencyProof(leaves, 0, 5)).message).toBe(
+      'no consistency proof from size 0 to size 5 (need 1 ≤ size1 ≤ size2)',
+    );
     expect(refusalOf(() => consistencyProof(leaves, 6, 5)).code).toBe('TLOG_BAD_INDEX');
     expect(refusalOf(() => consistencyProof(leaves, 1.5, 5)).code).toBe('TLOG_BAD_INDEX');
     expect(consistencyProof(leaves, 5, 5)).toEqual([]);
@@ -427,31 +478,57 @@ describe('Merkle trees: refusals and edges', () => {
     };
     expect(msg(() => verifyInclusion(leaves[2], 2.5, 5, p, r5))).toBe(`TLOG_BAD_INDEX: leaf index 2.5 is not an unsigned 64-bit integer`);
     expect(msg(() => verifyInclusion(leaves[2], -1n, 5, p, r5))).toBe(`TLOG_BAD_INDEX: leaf index -1 is not an unsigned 64-bit integer`);
-    expect(msg(() => verifyInclusion(leaves[2], 2, 2n ** 64n, p, r5))).toBe(`TLOG_BAD_INDEX: tree size ${2n ** 64n} is not an unsigned 64-bit integer`);
+    expect(msg(() => verifyInclusion(leaves[2], 2, 2n ** 64n, p, r5))).toBe(
+      `TLOG_BAD_INDEX: tree size ${2n ** 64n} is not an unsigned 64-bit integer`,
+    );
     expect(msg(() => verifyInclusion(leaves[2], 2, 5, p, r5.subarray(1)))).toBe(`TLOG_BAD_HASH: root hash is 31 bytes, not 32`);
     expect(msg(() => verifyInclusion(leaves[2].subarray(2), 2, 5, p, r5))).toBe(`TLOG_BAD_HASH: leaf hash is 30 bytes, not 32`);
-    expect(msg(() => verifyInclusion(leaves[2], 2, 5, [p[0], p[1].subarray(1), p[2]], r5))).toBe(`TLOG_BAD_HASH: inclusion proof hash 1 is 31 bytes, not 32`);
+    expect(msg(() => verifyInclusion(leaves[2], 2, 5, [p[0], p[1].subarray(1), p[2]], r5))).toBe(
+      `TLOG_BAD_HASH: inclusion proof hash 1 is 31 bytes, not 32`,
+    );
     expect(msg(() => verifyInclusion(leaves[2], 5, 5, p, r5))).toBe(`TLOG_BAD_INDEX: leaf index 5 is not in a tree of size 5`);
-    expect(msg(() => verifyInclusion(leaves[2], 2, 5, p.slice(1), r5))).toBe(`TLOG_BAD_PROOF: inclusion proof for leaf 2 of 5 has 2 hashes, needs 3`);
-    expect(msg(() => verifyInclusion(leaves[3], 2, 5, p, r5))).toBe(`TLOG_BAD_PROOF: inclusion proof for leaf 2 does not lead to the root of the tree of size 5`);
+    expect(msg(() => verifyInclusion(leaves[2], 2, 5, p.slice(1), r5))).toBe(
+      `TLOG_BAD_PROOF: inclusion proof for leaf 2 of 5 has 2 hashes, needs 3`,
+    );
+    expect(msg(() => verifyInclusion(leaves[3], 2, 5, p, r5))).toBe(
+      `TLOG_BAD_PROOF: inclusion proof for leaf 2 does not lead to the root of the tree of size 5`,
+    );
 
     expect(msg(() => verifyConsistency(1.5, 8, [], r5, r8))).toBe('TLOG_BAD_INDEX: tree size 1.5 is not an unsigned 64-bit integer');
-    expect(msg(() => verifyConsistency(1, 2n ** 64n, [], r5, r8))).toBe(`TLOG_BAD_INDEX: tree size ${2n ** 64n} is not an unsigned 64-bit integer`);
+    expect(msg(() => verifyConsistency(1, 2n ** 64n, [], r5, r8))).toBe(
+      `TLOG_BAD_INDEX: tree size ${2n ** 64n} is not an unsigned 64-bit integer`,
+    );
     // 2^64−1 is a size like any other: the proof is what is wrong
-    expect(msg(() => verifyInclusion(leaves[2], 0, 2n ** 64n - 1n, [], r5))).toBe(`TLOG_BAD_PROOF: inclusion proof for leaf 0 of ${2n ** 64n - 1n} has 0 hashes, needs 64`);
+    expect(msg(() => verifyInclusion(leaves[2], 0, 2n ** 64n - 1n, [], r5))).toBe(
+      `TLOG_BAD_PROOF: inclusion proof for leaf 0 of ${2n ** 64n - 1n} has 0 hashes, needs 64`,
+    );
     const c = consistencyProof(leaves, 3, 8);
-    expect(msg(() => verifyConsistency(8, 3, c, r8, r5))).toBe(`TLOG_BAD_INDEX: tree size 3 is smaller than the earlier size 8: the log went back`);
+    expect(msg(() => verifyConsistency(8, 3, c, r8, r5))).toBe(
+      `TLOG_BAD_INDEX: tree size 3 is smaller than the earlier size 8: the log went back`,
+    );
     expect(msg(() => verifyConsistency(0, 3, c, emptyRoot(), r5))).toBe(`TLOG_BAD_INDEX: no consistency proof starts at the empty tree`);
-    expect(msg(() => verifyConsistency(5, 5, [r5], r5, r5))).toBe(`TLOG_BAD_PROOF: sizes are equal (5) but the consistency proof is not empty`);
+    expect(msg(() => verifyConsistency(5, 5, [r5], r5, r5))).toBe(
+      `TLOG_BAD_PROOF: sizes are equal (5) but the consistency proof is not empty`,
+    );
     expect(msg(() => verifyConsistency(5, 5, [], r5, r8))).toBe(`TLOG_BAD_PROOF: two different roots for the same tree size 5`);
     expect(msg(() => verifyConsistency(3, 8, [], rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_PROOF: empty consistency proof from size 3 to 8`);
     expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3).subarray(1), r8))).toBe(`TLOG_BAD_HASH: root hash is 31 bytes, not 32`);
     expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3), r8.subarray(1)))).toBe(`TLOG_BAD_HASH: root hash is 31 bytes, not 32`);
-    expect(msg(() => verifyConsistency(3, 8, [c[0].subarray(1), ...c.slice(1)], rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_HASH: consistency proof hash 0 is 31 bytes, not 32`);
-    expect(msg(() => verifyConsistency(3, 8, [...c, c[0]], rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_PROOF: consistency proof is longer than needed`);
-    expect(msg(() => verifyConsistency(3, 8, c.slice(0, -1), rootOf(leaves, 3), r8))).toBe(`TLOG_BAD_PROOF: consistency proof is shorter than needed`);
-    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 4), r8))).toBe(`TLOG_BAD_PROOF: consistency proof does not lead to the root of size 3`);
-    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3), r5))).toBe(`TLOG_BAD_PROOF: consistency proof does not lead to the root of size 8`);
+    expect(msg(() => verifyConsistency(3, 8, [c[0].subarray(1), ...c.slice(1)], rootOf(leaves, 3), r8))).toBe(
+      `TLOG_BAD_HASH: consistency proof hash 0 is 31 bytes, not 32`,
+    );
+    expect(msg(() => verifyConsistency(3, 8, [...c, c[0]], rootOf(leaves, 3), r8))).toBe(
+      `TLOG_BAD_PROOF: consistency proof is longer than needed`,
+    );
+    expect(msg(() => verifyConsistency(3, 8, c.slice(0, -1), rootOf(leaves, 3), r8))).toBe(
+      `TLOG_BAD_PROOF: consistency proof is shorter than needed`,
+    );
+    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 4), r8))).toBe(
+      `TLOG_BAD_PROOF: consistency proof does not lead to the root of size 3`,
+    );
+    expect(msg(() => verifyConsistency(3, 8, c, rootOf(leaves, 3), r5))).toBe(
+      `TLOG_BAD_PROOF: consistency proof does not lead to the root of size 8`,
+    );
   });
 
   it('equal sizes with equal roots need no proof, whatever the roots\u2019 length', () => {
@@ -469,11 +546,18 @@ describe('Merkle trees: refusals and edges', () => {
         const p = inclusionProof(many, i, n);
         verifyInclusion(many[i], i, n, p, root);
         verifyInclusion(many[i], BigInt(i), BigInt(n), p, root);
-        if (n > 1) expect(codeOf(() => verifyInclusion(many[(i + 1) % n], i, n, p, root)), `${i}/${n}`).toBe('TLOG_BAD_PROOF');
+        if (n > 1)
+          expect(
+            codeOf(() => verifyInclusion(many[(i + 1) % n], i, n, p, root)),
+            `${i}/${n}`,
+          ).toBe('TLOG_BAD_PROOF');
         for (let j = 0; j < p.length; j++) {
           const bad = p.map((x) => new Uint8Array(x));
           bad[j][31] ^= 1;
-          expect(codeOf(() => verifyInclusion(many[i], i, n, bad, root)), `${i}/${n} hash ${j}`).toBe('TLOG_BAD_PROOF');
+          expect(
+            codeOf(() => verifyInclusion(many[i], i, n, bad, root)),
+            `${i}/${n} hash ${j}`,
+          ).toBe('TLOG_BAD_PROOF');
         }
       }
       for (let m = 1; m < n; m++) {
@@ -483,9 +567,15 @@ describe('Merkle trees: refusals and edges', () => {
         for (let j = 0; j < c.length; j++) {
           const bad = c.map((x) => new Uint8Array(x));
           bad[j][0] ^= 0x80;
-          expect(codeOf(() => verifyConsistency(m, n, bad, r1, root)), `${m}→${n} hash ${j}`).toBe('TLOG_BAD_PROOF');
+          expect(
+            codeOf(() => verifyConsistency(m, n, bad, r1, root)),
+            `${m}→${n} hash ${j}`,
+          ).toBe('TLOG_BAD_PROOF');
         }
-        expect(codeOf(() => verifyConsistency(m, n, c, root, root)), `${m}→${n} wrong root1`).toBe('TLOG_BAD_PROOF');
+        expect(
+          codeOf(() => verifyConsistency(m, n, c, root, root)),
+          `${m}→${n} wrong root1`,
+        ).toBe('TLOG_BAD_PROOF');
       }
     }
   });

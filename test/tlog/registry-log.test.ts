@@ -21,8 +21,8 @@ import {
   verifyConsistency,
   verifyInclusion,
   verifyLog,
-  type LogEntry,
   type TlogErrorCode,
+  logEntryOf,
 } from '../../tlog/index.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner } from '../registry/fixtures.js';
@@ -50,10 +50,6 @@ async function codeOf(p: Promise<unknown>): Promise<TlogErrorCode | 'ok'> {
   }
 }
 
-function entryOf(pushed: { revision: number; digest: string; summary: { issuer: string; subject: string; capid?: string; version?: string } }): LogEntry {
-  return { revision: pushed.revision, digest: pushed.digest, issuer: pushed.summary.issuer, subject: pushed.summary.subject, capid: pushed.summary.capid ?? '', version: pushed.summary.version ?? '' };
-}
-
 describe('a repository log in a distribution registry', () => {
   it('three appends: every checkpoint verifies, proofs verify, each checkpoint extends the last', async () => {
     const ref = `${reg.host}/tlog/three`;
@@ -64,7 +60,7 @@ describe('a repository log in a distribution registry', () => {
     const notes: string[] = [];
     for (const r of [1, 2, 3]) {
       const pushed = await store.push(await makeArchive(s, r));
-      const res = await appendToLog(backend, entryOf(pushed), { signer, ...timing });
+      const res = await appendToLog(backend, logEntryOf(pushed), { signer, ...timing });
       expect(res).toMatchObject({ index: r - 1, appended: true, contended: 0 });
       notes.push(res.checkpoint.note);
     }
@@ -87,11 +83,15 @@ describe('a repository log in a distribution registry', () => {
     // re-appending the same entry is a no-op; another digest for a logged revision is refused
     const again = await appendToLog(backend, log.entries[1], { signer, ...timing });
     expect(again).toMatchObject({ index: 1, appended: false });
-    expect(await codeOf(appendToLog(backend, { ...log.entries[1], digest: 'sha256:' + '0'.repeat(64) }, { signer, ...timing }))).toBe('TLOG_DUPLICATE_REVISION');
+    expect(await codeOf(appendToLog(backend, { ...log.entries[1], digest: 'sha256:' + '0'.repeat(64) }, { signer, ...timing }))).toBe(
+      'TLOG_DUPLICATE_REVISION',
+    );
 
     // another key cannot extend this log
     const other = parseSignerKey(generateNoteKey('gantry-test-log').signerKey);
-    expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...timing }))).toBe('TLOG_NOTE_UNVERIFIED');
+    expect(await codeOf(appendToLog(backend, { ...log.entries[2], revision: 9 }, { signer: other, ...timing }))).toBe(
+      'TLOG_NOTE_UNVERIFIED',
+    );
     expect((await openLog(backend)).size).toBe(3);
 
     // what the controller asks on resolve: included, naming this digest, extending what it recorded
@@ -100,7 +100,9 @@ describe('a repository log in a distribution registry', () => {
     expect(evidence.consistency).toEqual(c.proof);
     expect(await codeOf(log.proveRevision(2, log.entries[2].digest, [verifier]))).toBe('TLOG_TAG_MISMATCH');
     expect(await codeOf(log.proveRevision(9, log.entries[1].digest, [verifier]))).toBe('TLOG_UNLOGGED_REVISION');
-    expect(await codeOf(log.proveRevision(2, log.entries[1].digest, [parseVerifierKey(generateNoteKey('x').verifierKey)]))).toBe('TLOG_NOTE_UNVERIFIED');
+    expect(await codeOf(log.proveRevision(2, log.entries[1].digest, [parseVerifierKey(generateNoteKey('x').verifierKey)]))).toBe(
+      'TLOG_NOTE_UNVERIFIED',
+    );
 
     const v = await verifyLog(backend, { verifiers: [verifier], trusted: notes[0] });
     expect(v.problems).toEqual([]);
@@ -115,7 +117,7 @@ describe('a repository log in a distribution registry', () => {
     const s = newSigner();
     const pushed = [];
     for (const r of [1, 2, 3, 4]) pushed.push(await store.push(await makeArchive(s, r)));
-    const results = await Promise.all(pushed.map((p) => appendToLog(backend, entryOf(p), { signer, ...timing })));
+    const results = await Promise.all(pushed.map((p) => appendToLog(backend, logEntryOf(p), { signer, ...timing })));
     expect(results.map((r) => r.appended)).toEqual([true, true, true, true]);
     expect(new Set(results.map((r) => r.index)).size).toBe(4);
     const log = await openLog(backend);
@@ -131,9 +133,9 @@ describe('a repository log in a distribution registry', () => {
     const store = openArchiveStore(ref, opts);
     const backend = openContentBackend(ref, opts);
     const s = newSigner();
-    const first = entryOf(await store.push(await makeArchive(s, 1)));
+    const first = logEntryOf(await store.push(await makeArchive(s, 1)));
     await appendToLog(backend, first, { signer, ...timing });
-    const ours = entryOf(await store.push(await makeArchive(s, 2)));
+    const ours = logEntryOf(await store.push(await makeArchive(s, 2)));
     // while our claim of index 1 waits for confirmation, a competitor claims index 2 …
     const appending = appendToLog(backend, ours, { signer, deltaMs: 1000, waitMs: 4000 });
     await new Promise((r) => setTimeout(r, 1500));
@@ -155,10 +157,12 @@ describe('a repository log in a distribution registry', () => {
       const ref = `${reg.host}/tlog/attack-${name}`;
       const store = openArchiveStore(ref, opts);
       const backend = openContentBackend(ref, opts);
-      for (const r of [1, 2]) await appendToLog(backend, entryOf(await store.push(await makeArchive(s, r))), { signer, ...timing });
+      for (const r of [1, 2]) await appendToLog(backend, logEntryOf(await store.push(await makeArchive(s, r))), { signer, ...timing });
       return { backend, log: await openLog(backend) };
     }
-    const codes = async (backend: Parameters<typeof verifyLog>[0]) => [...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code))];
+    const codes = async (backend: Parameters<typeof verifyLog>[0]) => [
+      ...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code)),
+    ];
 
     // an entry rewritten after it was checkpointed (no key needed to write a tag)
     const rewritten = await logged('rewritten');

@@ -1,0 +1,66 @@
+/**
+ * Where the agent's provider hosts come from: the pool of idle host processes (started after
+ * the reaping, they carry the same marker as the hosts a previous agent left, so the next
+ * agent reaps them too) and, per instance, the ProviderHost that loads its verified library:
+ * its spec from the instance (provider, link, config, resources) and the NATS connection it
+ * serves on, with the agent's credentials or, under the membrane, its instance's own.
+ */
+import { parseDurationMs, parseMemoryQuantity, type ProviderInstance } from '../api/index.js';
+import { DEFAULT_LINK } from '../client/protocol.js';
+import { ProviderHost, type HostSpec } from './host/index.js';
+import { DEFAULT_HOST_POOL_SIZE, HostPool, hostThreadpoolSize } from './host/pool.js';
+import { DEFAULT_LIMITS, type HostLimits } from './host/spec.js';
+import type { HostRecords } from './host-records.js';
+import type { PreparedBinary } from './instance-runner.js';
+import type { AgentOptions } from './options.js';
+
+export function createHostPool(records: HostRecords, size = DEFAULT_HOST_POOL_SIZE): HostPool {
+  return new HostPool({ size, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
+}
+
+/** The agent's NATS settings and how hosts are watched (AgentOptions). */
+export type HostFactoryOptions = Pick<AgentOptions, 'natsUrl' | 'nats' | 'membrane' | 'memoryCheckMs'>;
+
+export function providerHostFactory(
+  o: HostFactoryOptions,
+  records: HostRecords,
+  pool: HostPool,
+): (inst: ProviderInstance, prepared: PreparedBinary) => ProviderHost {
+  return (inst, prepared) => {
+    const memory = inst.spec.resources?.memory;
+    return new ProviderHost(providerHostSpec(inst, prepared, o), {
+      env: records.markerEnv(),
+      pool,
+      ...(memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(memory) } : {}),
+      ...(o.memoryCheckMs !== undefined ? { memoryCheckMs: o.memoryCheckMs } : {}),
+    });
+  };
+}
+
+/** What the host process is told to load and serve. */
+export function providerHostSpec(inst: ProviderInstance, prepared: PreparedBinary, o: Omit<HostFactoryOptions, 'memoryCheckMs'>): HostSpec {
+  const limits = hostLimits(inst);
+  return {
+    libraryPath: prepared.libraryPath,
+    librarySha256: prepared.sha256,
+    expectedCapid: prepared.capid,
+    namespace: inst.metadata.namespace ?? 'default',
+    provider: inst.spec.provider,
+    instance: inst.metadata.name,
+    linkName: inst.spec.linkName ?? DEFAULT_LINK,
+    config: inst.spec.config,
+    nats: o.membrane
+      ? { tls: o.nats?.tls, connectTimeoutMs: o.nats?.connectTimeoutMs, servers: o.natsUrl, credsFile: prepared.natsCredsFile }
+      : { ...o.nats, servers: o.natsUrl },
+    ...(Object.keys(limits).length ? { limits } : {}),
+  };
+}
+
+/** The instance's resources.* over the host's defaults (the API server checked the patterns, CRD). */
+function hostLimits(inst: ProviderInstance): HostLimits {
+  const res = inst.spec.resources;
+  return {
+    ...(res?.maxInFlight !== undefined ? { maxInFlight: res.maxInFlight } : {}),
+    ...(res?.callTimeout !== undefined ? { callTimeoutMs: parseDurationMs(res.callTimeout) } : {}),
+  };
+}

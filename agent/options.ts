@@ -1,0 +1,84 @@
+/**
+ * What `startAgent` is given (the `gantry agent` flags, from code the sandbox launcher's
+ * options) and what the agent makes of it: the usage errors found before anything starts and
+ * the defaults filled in.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { defaultNamespace } from '../api/index.js';
+import { UsageError } from '../runtime/errors.js';
+import type { KubeConfig } from '../runtime/kube.js';
+import { parseListenAddr } from '../runtime/metrics-server.js';
+import type { NatsOptions } from './host/nats.js';
+import { hostTarget, parseTarget } from './target.js';
+
+export interface AgentOptions {
+  kubeConfig: KubeConfig;
+  /** The node this agent serves (NODE_NAME from the downward API in a DaemonSet). */
+  node: string;
+  natsUrl: string;
+  /** NATS credentials and TLS beyond the URL, passed on to every provider host. */
+  nats?: Omit<NatsOptions, 'servers'>;
+  /** Where the Lease lives (default gantry-system). */
+  namespace?: string;
+  /** Default ~/.cache/gantry/agent-<node>. */
+  cacheDir?: string;
+  /** Account keys (A…) whose signatures this agent accepts, besides each instance's spec.issuers. */
+  trustedIssuers?: string[];
+  /** Registries (HOST:PORT) reachable only over plain HTTP. */
+  plainHttpRegistries?: string[];
+  /** Override the detected target, e.g. for a foreign-arch sandbox node. */
+  target?: string;
+  /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
+  maxArchiveBytes?: number;
+  /** Maximum bytes of the archive cache. */
+  cacheMaxBytes?: number;
+  /** Lease renewal period (default 10 s). /readyz fails once the last good renewal is 3 periods old. */
+  renewIntervalMs?: number;
+  /** HOST:PORT for /metrics, /healthz, /readyz (none when absent), as the controller's. */
+  metricsAddr?: string;
+  /** /healthz fails for twice this long after the event loop stalled longer than this (default 10 s). */
+  maxEventLoopStallMs?: number;
+  /**
+   * The membrane: each host connects with its own instance's credentials, which the controller
+   * writes to the Secret gantry-instance-<hash> in `namespace`; the agent reads it and hands
+   * the host a 0600 creds file (instead of `nats` credentials).
+   */
+  membrane?: boolean;
+  /**
+   * Provider host processes kept started and idle for instances to claim (agent/host/pool.ts):
+   * an instance then skips Node.js boot, most of its start. Each idle one costs ~20 MiB PSS.
+   * Default 2; 0 forks every host on demand.
+   */
+  hostPoolSize?: number;
+  /** How often each host's RSS is checked against its instance's resources.memory (default 250 ms). */
+  memoryCheckMs?: number;
+}
+
+/** The options every part needs, checked and with their defaults. */
+export interface AgentSettings {
+  node: string;
+  target: string;
+  /** The Gantry namespace: the Lease, the instances' pull credentials and NATS credentials. */
+  namespace: string;
+  cacheDir: string;
+  renewIntervalMs: number;
+}
+
+export function defaultCacheDir(node: string): string {
+  return process.env.GANTRY_CACHE_DIR ?? join(homedir(), '.cache', 'gantry', `agent-${node}`);
+}
+
+/** Usage errors (exit 2) before anything starts, then the defaults. */
+export function agentSettings(opts: AgentOptions): AgentSettings {
+  if (!opts.node) throw new UsageError('AGENT_NO_NODE', 'gantry agent: a node name is required (--node or NODE_NAME)');
+  if (!opts.natsUrl) throw new UsageError('AGENT_NO_NATS', 'gantry agent: a NATS URL is required (--nats)');
+  if (opts.metricsAddr) parseListenAddr(opts.metricsAddr);
+  return {
+    node: opts.node,
+    target: opts.target ? parseTarget(opts.target) : hostTarget(),
+    namespace: opts.namespace ?? defaultNamespace,
+    cacheDir: opts.cacheDir ?? defaultCacheDir(opts.node),
+    renewIntervalMs: opts.renewIntervalMs ?? 10_000,
+  };
+}

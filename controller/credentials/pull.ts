@@ -1,0 +1,252 @@
+/**
+ * Per-instance pull credentials: the node agent reads no Secret outside the Gantry namespace.
+ * The controller, which already reads a Provider's pull secrets (pull-secret-cache.ts), writes
+ * for each instance whose spec names pull secrets a `kubernetes.io/dockerconfigjson` Secret
+ * gantry-pull-<hash of ns/name> in its own namespace, holding only the entry for the
+ * instance's registry host (registry/pull-secrets.ts narrowDockerConfig), labelled with the
+ * instance's namespace, name and uid. When the Provider's secrets cannot be read the Secret
+ * carries the refusal instead (annotation gantry.dev/pull-secret-error = CODE: message), so the
+ * agent reports the same reason it would have found itself.
+ *
+ * Where the registry has a token service (distribution's `auth: token`) and the controller is
+ * given a minter (`registryPullTokenMinter`), the Secret holds instead a short-lived token for
+ * the instance's repository only (`repository:<name>:pull`, as docker's `registrytoken`),
+ * minted with the Provider's credential and minted again at half its life; the credential
+ * itself then never reaches the node. A registry without one (basic auth), or a failed mint,
+ * gets the narrowed credential.
+ *
+ * Rotation: the pull-secret cache enqueues the Provider when one of its secrets changes; its
+ * reconcile calls `ensure` for each instance, which rewrites the Secret when its content
+ * changed. The agent reads the Secret on every pull, so a running instance's next pull uses
+ * the new credential without a restart. Deleting the instance deletes the Secret (`sweep`, on
+ * every instance delete and resync: an owner reference cannot cross namespaces).
+ */
+import { instanceCredsLabels, instancePullCredsSecretName, type ProviderInstance } from '../../api/index.js';
+import { createHash } from 'node:crypto';
+import {
+  credentialsFor,
+  DOCKER_CONFIG_JSON,
+  narrowDockerConfig,
+  type PullSecretError,
+  type PullSecret,
+} from '../../registry/pull-secrets.js';
+import { DistributionClient } from '../../registry/distribution/client.js';
+import type { RegistryCredentials } from '../../registry/distribution/auth.js';
+import { parseArchiveRef } from '../../registry/reference.js';
+import { isNotFound, type KubeClient } from '../../runtime/kube.js';
+import type { Logger } from '../../runtime/log.js';
+import { keyOf } from '../../runtime/toolkit/keys.js';
+
+export const PULL_SECRET_ERROR_ANNOTATION = 'gantry.dev/pull-secret-error';
+export const PULL_TOKEN_EXPIRES_ANNOTATION = 'gantry.dev/pull-token-expires';
+
+/** Exchanges credentials for a token that pulls only `ref`'s repository; undefined where the registry issues none. */
+export type PullTokenMinter = (
+  ref: string,
+  credentials: RegistryCredentials,
+) => Promise<{ token: string; expiresInSeconds: number } | undefined>;
+
+/** The distribution token protocol's `repository:<name>:pull` scope, asked of the registry's token service. */
+export function registryPullTokenMinter(o: { plainHttpRegistries?: string[]; caFile?: string; timeoutMs?: number } = {}): PullTokenMinter {
+  return async (ref, credentials) => {
+    const r = parseArchiveRef(ref);
+    if (r.kind !== 'registry') return undefined;
+    const client = new DistributionClient(r.host, r.repository, {
+      plainHttpHosts: o.plainHttpRegistries,
+      caFile: o.caFile,
+      timeoutMs: o.timeoutMs ?? 10_000,
+      credentials,
+    });
+    return client.transport.repositoryPullToken();
+  };
+}
+
+interface SecretObj {
+  apiVersion?: string;
+  kind?: string;
+  type?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  data?: Record<string, string>;
+}
+
+/** The Secret for `inst` holding `source` (the narrowed docker config, or the refusal), or a repository pull token. */
+export function instancePullSecret(
+  gantryNamespace: string,
+  inst: ProviderInstance,
+  source: { secrets: readonly PullSecret[] } | { error: PullSecretError },
+  token?: { token: string; expiresAt: number },
+): SecretObj {
+  const ns = inst.metadata.namespace ?? 'default';
+  const labels = {
+    [instanceCredsLabels.pullMarker]: 'true',
+    [instanceCredsLabels.namespace]: ns,
+    [instanceCredsLabels.name]: inst.metadata.name,
+    [instanceCredsLabels.uid]: inst.metadata.uid ?? '',
+  };
+  const base = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: DOCKER_CONFIG_JSON,
+    metadata: { name: instancePullCredsSecretName(ns, inst.metadata.name), namespace: gantryNamespace, labels },
+  };
+  if ('error' in source) {
+    return {
+      ...base,
+      metadata: { ...base.metadata, annotations: { [PULL_SECRET_ERROR_ANNOTATION]: `${source.error.code}: ${source.error.message}` } },
+      data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') },
+    };
+  }
+  if (token) {
+    const host = (parseArchiveRef(inst.spec.archive.ref) as { host: string }).host;
+    return {
+      ...base,
+      metadata: { ...base.metadata, annotations: { [PULL_TOKEN_EXPIRES_ANNOTATION]: new Date(token.expiresAt).toISOString() } },
+      data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [host]: { registrytoken: token.token } } })).toString('base64') },
+    };
+  }
+  return {
+    ...base,
+    data: { '.dockerconfigjson': Buffer.from(narrowDockerConfig(inst.spec.archive.ref, source.secrets)).toString('base64') },
+  };
+}
+
+const sig = (s: SecretObj) =>
+  JSON.stringify([
+    s.metadata.labels?.[instanceCredsLabels.uid],
+    s.metadata.annotations?.[PULL_SECRET_ERROR_ANNOTATION] ?? '',
+    s.metadata.annotations?.[PULL_TOKEN_EXPIRES_ANNOTATION] ?? '',
+    s.data?.['.dockerconfigjson'] ?? '',
+  ]);
+
+export class InstancePullCredentials {
+  /** uid → signature of what we know the Secret holds */
+  private readonly written = new Map<string, string>();
+  /** uid → the token minted for it, from which credentials, and when to mint again */
+  private readonly minted = new Map<string, { from: string; token?: { token: string; expiresAt: number }; refreshAt: number }>();
+
+  constructor(
+    private readonly client: KubeClient,
+    private readonly namespace: string,
+    private readonly log: Logger,
+    /** With it, registries with a token service get a repository-scoped pull token instead of the credential itself. */
+    private readonly mint?: PullTokenMinter,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * The repository pull token for `inst` (minted, or the one still fresh: refreshed at half its
+   * life), undefined when the registry issues none or minting failed (the narrowed credential is
+   * written then, and minting is tried again in 30 s).
+   */
+  private async tokenFor(
+    inst: ProviderInstance,
+    uid: string,
+    secrets: readonly PullSecret[],
+  ): Promise<{ token?: { token: string; expiresAt: number }; refreshAt: number } | undefined> {
+    if (!this.mint) return undefined;
+    let credentials: RegistryCredentials | undefined;
+    try {
+      credentials = credentialsFor(inst.spec.archive.ref, secrets);
+    } catch {
+      return undefined; // written as the narrowed (invalid) config: the agent reports it
+    }
+    if (!credentials) return undefined;
+    const from = createHash('sha256')
+      .update(JSON.stringify([inst.spec.archive.ref, credentials]))
+      .digest('hex');
+    const now = this.now();
+    const have = this.minted.get(uid);
+    if (have && have.from === from && now < have.refreshAt) return have;
+    let next: { token?: { token: string; expiresAt: number }; refreshAt: number };
+    try {
+      const t = await this.mint(inst.spec.archive.ref, credentials);
+      next = t
+        ? { token: { token: t.token, expiresAt: now + t.expiresInSeconds * 1000 }, refreshAt: now + (t.expiresInSeconds * 1000) / 2 }
+        : { refreshAt: now + 5 * 60_000 };
+    } catch (err) {
+      this.log.warn(
+        { instance: keyOf(inst), err: (err as Error).message },
+        'cannot mint a repository pull token; handing the narrowed credential instead',
+      );
+      next = { refreshAt: now + 30_000 };
+    }
+    this.minted.set(uid, { from, ...next });
+    return next;
+  }
+
+  private path(name?: string): string {
+    return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/secrets${name ? `/${name}` : ''}`;
+  }
+
+  /**
+   * Make the instance's Secret hold `source` (or a pull token from it); no API call when it
+   * already does. Resolves with the ms after which it must be called again (a token to
+   * refresh), or undefined.
+   */
+  async ensure(
+    inst: ProviderInstance,
+    source: { secrets: readonly PullSecret[] } | { error: PullSecretError },
+  ): Promise<number | undefined> {
+    const uid = inst.metadata.uid;
+    if (!uid || inst.metadata.deletionTimestamp) return undefined;
+    const minted = 'error' in source ? undefined : await this.tokenFor(inst, uid, source.secrets);
+    const want = instancePullSecret(this.namespace, inst, source, minted?.token);
+    const again = minted ? Math.max(1_000, minted.refreshAt - this.now()) : undefined;
+    const s = sig(want);
+    if (this.written.get(uid) === s) return again;
+    let have: SecretObj | undefined;
+    try {
+      have = await this.client.get<SecretObj>(this.path(want.metadata.name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (have && have.metadata.labels?.[instanceCredsLabels.uid] !== uid) {
+      await this.deleteQuietly(have.metadata.name); // left by an earlier instance of the same name
+      have = undefined;
+    }
+    if (!have) await this.client.create(this.path(), want);
+    else if (sig(have) !== s || have.type !== want.type)
+      await this.client.replace(this.path(want.metadata.name), {
+        ...want,
+        metadata: { ...want.metadata, resourceVersion: have.metadata.resourceVersion },
+      });
+    this.written.set(uid, s);
+    this.log.info(
+      {
+        instance: keyOf(inst),
+        secret: want.metadata.name,
+        refused: 'error' in source ? source.error.code : undefined,
+        token: !!minted?.token,
+      },
+      have ? 'instance pull credential refreshed' : 'instance pull credential written',
+    );
+    return again;
+  }
+
+  /** Delete every pull credential whose instance is no longer live. */
+  async sweep(live: (ns: string, name: string, uid: string) => boolean): Promise<void> {
+    const list = await this.client.list(this.path(), { labelSelector: `${instanceCredsLabels.pullMarker}=true` });
+    for (const s of list.items as SecretObj[]) {
+      const l = s.metadata.labels ?? {};
+      if (live(l[instanceCredsLabels.namespace] ?? '', l[instanceCredsLabels.name] ?? '', l[instanceCredsLabels.uid] ?? '')) continue;
+      await this.deleteQuietly(s.metadata.name);
+      this.written.delete(l[instanceCredsLabels.uid] ?? '');
+      this.minted.delete(l[instanceCredsLabels.uid] ?? '');
+      this.log.info({ secret: s.metadata.name }, 'instance pull credential deleted');
+    }
+  }
+
+  private async deleteQuietly(name: string): Promise<void> {
+    try {
+      await this.client.delete(this.path(name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Phase 2, heal: which of a Provider's instances must go now, and why — its node is gone,
+ * NotReady, tainted NoExecute or its agent lost (scheduling/filters.ts lostReason), it
+ * failed, or (Daemon mode) its node no longer qualifies. Pure: the rollout phase removes them.
+ */
+import type { ProviderInstance } from '../../api/instance.js';
+import type { Toleration } from '../../api/provider.js';
+import type { RemovalReason } from '../../api/reasons.js';
+import type { InstanceView } from './rollout.js';
+import { lostReason } from './scheduling/filters.js';
+import type { NodeView } from './scheduling/nodes.js';
+
+export interface HealInput {
+  /** The Provider's instances that are not already being deleted. */
+  active: ProviderInstance[];
+  nodes: ReadonlyMap<string, NodeView>;
+  tolerations?: Toleration[];
+  /** Daemon mode: the nodes a daemon should run on (an instance elsewhere on the served digest goes). */
+  daemonNodes?: ReadonlySet<string>;
+  /** The digest being served, if any. */
+  digest?: string;
+}
+
+export function healPhase(o: HealInput): InstanceView[] {
+  return o.active.map((i) => {
+    let removeReason: RemovalReason | undefined = lostReason(o.nodes.get(i.spec.nodeName), o.tolerations);
+    if (!removeReason && i.status?.phase === 'Failed') removeReason = 'InstanceFailed';
+    if (!removeReason && o.daemonNodes && o.digest && !o.daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === o.digest)
+      removeReason = 'NodeIneligible';
+    return {
+      name: i.metadata.name,
+      node: i.spec.nodeName,
+      digest: i.spec.archive.digest,
+      ready: i.status?.phase === 'Running',
+      removeReason,
+      createdAt: i.metadata.creationTimestamp ?? '',
+    };
+  });
+}

@@ -1,0 +1,187 @@
+/**
+ * The Provider reconciler: one level-triggered function from (Provider, observed cluster) to
+ * actions, after controller-runtime's Reconcile. It reads only caches (informers, the
+ * instance index with its expectations, node views, the pull-secret cache) and never acts on
+ * "what just happened", so duplicated or missed events, a restart or a leader change lose
+ * nothing. A Provider gone or deleting has its instances removed; otherwise five phases, each
+ * in its own file and given only what it reads:
+ *
+ *   resolve  (resolve.ts)   ref + revision → verified digest; failures keep the last good one
+ *   heal     (heal.ts)      instances on lost nodes/agents, failed ones → to remove
+ *   roll out (rollout.ts)   plan replicas (pure); removals.ts removes what the plan removes
+ *   schedule (schedule.ts)  the scheduler once over every node, then bind (create instances)
+ *   status   (status.ts)    conditions from what the phases found, one status write
+ *
+ * A thrown error means "retry with backoff" (the work queue's); `requeueAfterMs` means "look
+ * again then" (a rollout in progress, a progress deadline, expectations not yet observed).
+ */
+import type { ProviderInstance } from '../../api/instance.js';
+import type { Provider, ResolvedArchive } from '../../api/provider.js';
+import { ProviderSpec, providerDefaults } from '../../api/provider.js';
+import { narrowTrust, trustProblem } from '../../api/trust.js';
+import type { NamespaceMap } from '../../registry/namespaces.js';
+import type { KubeClient } from '../../runtime/kube.js';
+import type { Logger } from '../../runtime/log.js';
+import { keyOf, type ObjectKey } from '../../runtime/toolkit/keys.js';
+import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
+import type { EventRecorder } from '../events.js';
+import type { ControllerMetrics } from '../metrics.js';
+import type { LogWitness } from './archive/log-witness.js';
+import type { ArchiveResolver } from './archive/resolver.js';
+import { StatusDraft } from './draft.js';
+import type { FailedNodes } from './failed-nodes.js';
+import { healPhase } from './heal.js';
+import type { InstanceIndex } from './instance-index.js';
+import type { NodeViews } from './node-views.js';
+import { type PullCredentialWriter, pullCredentialsPhase } from './pull-credentials.js';
+import type { PullSecretCache } from './pull-secret-cache.js';
+import { removePlanned } from './removals.js';
+import { resolvePhase } from './resolve.js';
+import { planRollout } from './rollout.js';
+import { bindPhase, schedulePhase } from './schedule.js';
+import type { NodeView } from './scheduling/nodes.js';
+import { filterNodes } from './scheduling/scheduler.js';
+import { statusPhase } from './status.js';
+import type { InstanceWriter } from './writes.js';
+
+export interface ProviderDeps {
+  providers: { get(name: string, namespace?: string): Provider | undefined };
+  instances: InstanceIndex;
+  nodes: Pick<NodeViews, 'all'>;
+  pullSecrets: PullSecretCache;
+  /** Writes each instance's narrowed pull credential into the Gantry namespace (absent: none written). */
+  pullCreds?: PullCredentialWriter;
+  failedNodes: FailedNodes;
+  resolver: ArchiveResolver;
+  /** Short names → registry repositories (the controller's --namespace-map file). */
+  namespaces?: NamespaceMap;
+  /** Transparency-log checks of resolved revisions (absent: logs are not read). */
+  logWitness?: LogWitness;
+  /** The cluster's trusted issuers (controller configuration). */
+  trustedIssuers: string[];
+  writer: InstanceWriter;
+  client: KubeClient;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  log: Logger;
+}
+
+export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectKey): Promise<WorkResult | void> {
+  const key = keyOf(providerKey);
+  const p = deps.providers.get(providerKey.name, providerKey.namespace);
+  const owned = deps.instances.instancesOf(key);
+  if (!p || p.metadata.deletionTimestamp) return removeAll(deps, key, owned);
+  const log = deps.log.child({ provider: key });
+  const now = Date.now();
+  const draft = new StatusDraft(p);
+
+  // 1. resolve (an invalid spec keeps the last good archive serving, as a failed resolve does)
+  const { spec, resolved, trustedIssuers } = await resolveStep(deps, draft, p, key, log);
+  const d = providerDefaults(spec);
+
+  // 2. heal — a daemon runs on every node that passes the filters about the node itself
+  const nodes = deps.nodes.all();
+  const active = owned.filter((i) => !i.metadata.deletionTimestamp);
+  const daemonNodes = d.mode === 'Daemon' ? daemonNodesOf(nodes, spec, resolved) : undefined;
+  const desired = daemonNodes ? daemonNodes.size : d.replicas;
+  const views = healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, digest: resolved?.digest });
+
+  // 3. roll out: plan (pure), then remove what the plan removes
+  const load = deps.instances.load();
+  const plan = planRollout({ ...d, instances: views, targetDigest: resolved?.digest, desired, load });
+  await removePlanned(plan, { ...deps, provider: p, key, active, now });
+
+  // 4. schedule (once) and bind
+  const previous = new Set(active.map((i) => i.spec.nodeName));
+  const schedule = resolved
+    ? schedulePhase({ key, spec, resolved, plan, nodes, load, previous, avoid: deps.failedNodes.avoided(key, now) })
+    : undefined;
+  const placed =
+    resolved && schedule
+      ? await bindPhase(draft, {
+          ...deps,
+          provider: p,
+          spec,
+          resolved,
+          placements: schedule.placements,
+          linkName: d.linkName,
+          trustedIssuers,
+          log,
+        })
+      : 0;
+
+  // 4b. each instance's own pull credential, for the agent (pull-credentials.ts)
+  await pullCredentialsPhase(draft, { ...deps, key, namespace: providerKey.namespace!, active, log });
+
+  // 5. status
+  await statusPhase(draft, {
+    ...deps,
+    provider: p,
+    resolved,
+    mode: d.mode,
+    allowMultiplePerNode: spec.allowMultiplePerNode,
+    desired,
+    plan,
+    schedule,
+    placed,
+    nodeCount: nodes.size,
+    progressDeadlineSeconds: d.progressDeadlineSeconds,
+    now,
+  });
+
+  if (draft.retry) throw draft.retry;
+  // expectations not yet observed, or something to do later: look again soon
+  if (placed || plan.remove.length || !plan.complete) draft.requeueWithin(5_000);
+  return { requeueAfterMs: draft.requeueAfterMs };
+}
+
+/** A Provider gone or deleting: forget what was kept for it and remove its instances. */
+async function removeAll(deps: ProviderDeps, key: string, owned: ProviderInstance[]): Promise<void> {
+  deps.failedNodes.forget(key);
+  deps.pullSecrets.forget(key);
+  await deps.writer.remove(
+    owned.filter((i) => !i.metadata.deletionTimestamp).map((inst) => ({ inst, reason: 'ProviderDeleted' })),
+    true,
+  );
+}
+
+/**
+ * Phase 1 with what precedes it: the spec parsed (an invalid one is `InvalidSpec` and keeps the
+ * last good archive serving), the cluster's trusted issuers narrowed by spec.trust.issuers
+ * (api/trust.ts), then resolve.ts.
+ */
+async function resolveStep(deps: ProviderDeps, draft: StatusDraft, p: Provider, key: string, log: Logger) {
+  const parsed = ProviderSpec.safeParse(p.spec);
+  let resolved = draft.status.resolved;
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
+    draft.set('Resolved', 'False', 'InvalidSpec', msg);
+    deps.events.record(p, 'Warning', 'InvalidSpec', msg);
+  }
+  const spec = parsed.success ? parsed.data : (p.spec as ProviderSpec);
+  const trust = narrowTrust(deps.trustedIssuers, spec.trust?.issuers);
+  const trustedIssuers = trust.trusted;
+  if (parsed.success)
+    resolved = await resolvePhase(draft, {
+      ...deps,
+      provider: p,
+      key,
+      spec,
+      trustedIssuers,
+      trustProblem: trustProblem(trust, deps.trustedIssuers, 'spec.trust.issuers'),
+      log,
+    });
+  return { spec, resolved, trustedIssuers };
+}
+
+/** Daemon mode: the nodes that pass the filters about the node itself. */
+function daemonNodesOf(nodes: ReadonlyMap<string, NodeView>, spec: ProviderSpec, resolved: ResolvedArchive | undefined): Set<string> {
+  return new Set(
+    filterNodes(nodes.values(), {
+      archiveTargets: new Set(resolved?.targets ?? []),
+      nodeSelector: spec.nodeSelector,
+      tolerations: spec.tolerations,
+      occupied: new Set(),
+    }).capable.map((n) => n.name),
+  );
+}

@@ -1,0 +1,63 @@
+/**
+ * What the scheduler knows about a node: a view built from the Node object and the node's
+ * agent Lease (`gantry-agent-<node>`), so filters stay pure functions of plain data.
+ */
+import { annotations, nodePlatform, targetForNode } from '../../../api/common.js';
+
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' | string;
+}
+
+export interface NodeView {
+  name: string;
+  labels: Record<string, string>;
+  /** "arm64/linux", for grouping messages. */
+  platform: string;
+  ready: boolean;
+  unschedulable: boolean;
+  taints: Taint[];
+  /** The PAR target this node can load: the agent's published one, else from arch/os labels. */
+  target?: string;
+  /** An agent Lease renewed within the grace period. */
+  agentLive: boolean;
+  /** When the agent lease stops counting as live (ms since epoch), if there is one. */
+  agentExpiresAt?: number;
+}
+
+export interface LeaseLike {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: { holderIdentity?: string; renewTime?: string; acquireTime?: string; leaseDurationSeconds?: number };
+}
+
+export interface NodeLike {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec?: { unschedulable?: boolean; taints?: Taint[] };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+export function leaseRenewedAt(lease: LeaseLike | undefined): number | undefined {
+  const t = lease?.spec?.renewTime ?? lease?.spec?.acquireTime;
+  if (!t) return undefined;
+  const ms = Date.parse(t);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+export function nodeView(node: NodeLike, lease: LeaseLike | undefined, graceMs: number, now: number): NodeView {
+  const labels = node.metadata.labels ?? {};
+  const ready = (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  const renewed = leaseRenewedAt(lease);
+  const expiresAt = renewed === undefined ? undefined : renewed + graceMs;
+  return {
+    name: node.metadata.name,
+    labels,
+    platform: nodePlatform(labels),
+    ready,
+    unschedulable: !!node.spec?.unschedulable,
+    taints: node.spec?.taints ?? [],
+    target: lease?.metadata.annotations?.[annotations.agentTarget] || targetForNode(labels),
+    agentLive: expiresAt !== undefined && expiresAt > now,
+    agentExpiresAt: expiresAt,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Step 5, the agents: one `gantry agent` per sandbox node, the same command a cluster runs, all
+ * started at once; each is ready when it has renewed its node's Lease. A foreign node's agent
+ * runs with --target of its arch, so it shows placement without loading its binaries.
+ */
+import type { KubeClient } from '../../../runtime/kube.js';
+import { resourcePath } from '../../../runtime/kube.js';
+import { gantryBin } from '../../../runtime/paths.js';
+import { GANTRY_NAMESPACE } from '../cluster-objects.js';
+import type { Launch } from '../launch.js';
+import type { SandboxNode } from '../node-spec.js';
+
+export interface AgentsOptions {
+  kubeconfig: string;
+  issuer: string;
+  plainHttpRegistries: string[];
+  /** How long an agent may take to publish its Lease (default 30 s). */
+  startTimeoutMs?: number;
+}
+
+export async function startAgents(l: Launch, o: AgentsOptions): Promise<void> {
+  const agents = l.st.nodes.map((n) =>
+    l.child({
+      name: `agent-${n.name}`,
+      command: process.execPath,
+      args: agentArgs(l, n, o),
+      logFile: l.sd.log(`agent-${n.name}`),
+      ready: () => leaseRenewedSince(l.kube!, n.name, Date.now() - 60_000),
+      startTimeoutMs: o.startTimeoutMs ?? 30_000,
+    }),
+  );
+  // agents start in parallel: each waits for its own Lease
+  await Promise.all(agents.map((a) => a.start()));
+  l.checkInterrupted();
+  l.say(`  agents         ${agents.map((a) => `${a.name.replace(/^agent-/, '')} (pid ${a.pid})`).join(', ')}`);
+}
+
+function agentArgs(l: Launch, n: SandboxNode, o: AgentsOptions): string[] {
+  return [
+    gantryBin(),
+    'agent',
+    '--kubeconfig',
+    o.kubeconfig,
+    '--node',
+    n.name,
+    '--nats',
+    l.natsUrl,
+    '--namespace',
+    GANTRY_NAMESPACE,
+    '--cache-dir',
+    l.sd.cacheDir(n.name),
+    '--membrane',
+    '--trust-issuer',
+    o.issuer,
+    ...o.plainHttpRegistries.flatMap((h) => ['--plain-http-registry', h]),
+    ...(n.foreign ? ['--target', n.target] : []),
+  ];
+}
+
+/** True when the agent on `node` has renewed its Lease after `sinceMs`. */
+async function leaseRenewedSince(kube: KubeClient, node: string, sinceMs: number): Promise<boolean> {
+  try {
+    const lease = await kube.get(
+      resourcePath({
+        group: 'coordination.k8s.io',
+        version: 'v1',
+        plural: 'leases',
+        namespace: GANTRY_NAMESPACE,
+        name: `gantry-agent-${node}`,
+      }),
+    );
+    const t = Date.parse(lease?.spec?.renewTime ?? '');
+    return Number.isFinite(t) && t >= sinceMs - 1000;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * Per-instance pull credentials (controller/instance-pull-creds.ts): the controller, running as
+ * deploy/'s gantry-controller on the real API server, writes each instance's credential into
+ * gantry-system reduced to the archive's registry, rewrites it when the Provider's pull secret
+ * is rotated (same instance, same uid), and deletes it with the instance.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startController, type RunningController } from '../../../controller/index.js';
+import { instancePullCredsSecretName } from '../../../api/index.js';
+import { isNotFound } from '../../../runtime/kube.js';
+import { APP, fastLeader, NS, startCluster, waitFor, type Cluster } from '../cluster.js';
+import { InstancePullCredentials, registryPullTokenMinter, PULL_TOKEN_EXPIRES_ANNOTATION } from '../../../controller/credentials/pull.js';
+import { createPar, generateSeed } from '../../../par/index.js';
+import { openArchiveStore } from '../../../registry/index.js';
+import { credentialsFor, pullSecretOf } from '../../../registry/pull-secrets.js';
+import { logger } from '../../../runtime/log.js';
+import { startRegistry, startTokenServer, type RegistryServer, type TokenServer } from '../../support/registry.js';
+
+describe('instance pull credentials', () => {
+  let c: Cluster;
+  let ctl: RunningController;
+  const docker = (password: string, host: string) =>
+    Buffer.from(
+      JSON.stringify({
+        auths: {
+          [host]: { auth: Buffer.from(`robot:${password}`).toString('base64') },
+          'elsewhere.example:5000': { auth: Buffer.from('other:keep-out').toString('base64') },
+        },
+      }),
+    ).toString('base64');
+  const held = async (instName: string) => {
+    try {
+      const s = await c.client.get(`/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, instName)}`);
+      return { secret: s, config: JSON.parse(Buffer.from(s.data['.dockerconfigjson'], 'base64').toString()) };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+
+  beforeAll(async () => {
+    c = await startCluster();
+    await c.publish('acme/creds', { revision: 1, targets: ['x86_64-linux'] });
+    await c.addNode('n1', 'amd64');
+    ctl = await startController({
+      kubeConfig: c.controllerKc,
+      namespace: NS,
+      trustedIssuers: [c.issuer],
+      plainHttpRegistries: [c.registry.host],
+      leaderElection: fastLeader,
+      resyncMs: 500,
+      pullSecretTtlMs: 300,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await ctl?.stop();
+    await c?.stop();
+  });
+
+  it('writes the narrowed credential, rewrites it on rotation, reports a missing secret, and deletes it with the instance', async () => {
+    await c.client.create(`/api/v1/namespaces/${APP}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/dockerconfigjson',
+      metadata: { name: 'robot' },
+      data: { '.dockerconfigjson': docker('first', c.registry.host) },
+    });
+    await c.applyProvider('creds', { archive: { ref: c.ref('acme/creds'), pullSecrets: [{ name: 'robot' }] }, replicas: 1 });
+    const [inst] = await waitFor(
+      'one instance',
+      async () => {
+        const l = await c.instances('creds');
+        return l.length === 1 && l;
+      },
+      30_000,
+    );
+    const first = await waitFor('its credential', () => held(inst.metadata.name), 15_000);
+    // one registry, the archive's: the other entry of the Provider's secret never reaches the node
+    expect(first.config).toEqual({ auths: { [c.registry.host]: { username: 'robot', password: 'first' } } });
+    expect(first.secret.type).toBe('kubernetes.io/dockerconfigjson');
+    expect(first.secret.metadata.labels).toMatchObject({
+      'gantry.dev/instance-pull-creds': 'true',
+      'gantry.dev/instance-namespace': APP,
+      'gantry.dev/instance-name': inst.metadata.name,
+      'gantry.dev/instance-uid': inst.metadata.uid,
+    });
+
+    // rotation reaches the same instance's credential, no new instance
+    const cur = await c.client.get(`/api/v1/namespaces/${APP}/secrets/robot`);
+    await c.client.replace(`/api/v1/namespaces/${APP}/secrets/robot`, {
+      ...cur,
+      data: { '.dockerconfigjson': docker('second', c.registry.host) },
+    });
+    await waitFor(
+      'the rotated credential',
+      async () => (await held(inst.metadata.name))?.config.auths[c.registry.host]?.password === 'second',
+      15_000,
+    );
+    expect((await c.instances('creds')).map((i) => i.metadata.uid)).toEqual([inst.metadata.uid]);
+
+    // the Provider's secret gone: the refusal is what the agent gets, never a stale credential
+    await c.client.delete(`/api/v1/namespaces/${APP}/secrets/robot`);
+    const refused = await waitFor(
+      'the refusal',
+      async () => {
+        const h = await held(inst.metadata.name);
+        return h?.secret.metadata.annotations?.['gantry.dev/pull-secret-error'] && h;
+      },
+      15_000,
+    );
+    expect(refused.secret.metadata.annotations['gantry.dev/pull-secret-error']).toMatch(/^PULL_SECRET_MISSING: .*robot/);
+    expect(refused.config).toEqual({ auths: {} });
+
+    // the instance gone (its Provider deleted): its credential is deleted too
+    await c.client.delete(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers/creds`);
+    await waitFor('instance gone', async () => (await c.instances('creds')).length === 0 || undefined, 30_000);
+    await waitFor('credential deleted', async () => (await held(inst.metadata.name)) === undefined || undefined, 15_000);
+  }, 90_000);
+
+  describe('with a token-auth registry', () => {
+    let tokens: TokenServer;
+    let reg: RegistryServer;
+    const robot = { username: 'robot', password: 'tok3n' };
+    const digests: Record<string, string> = {};
+    beforeAll(async () => {
+      // these tests drive InstancePullCredentials for instances that exist only in the test; a
+      // running controller's sweep would delete their Secrets as credentials of gone instances
+      // (it did, once, between a write and its refresh on a loaded machine)
+      await ctl.stop();
+      tokens = await startTokenServer({ [robot.username]: robot.password });
+      reg = await startRegistry({
+        token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.rootCertBundle },
+      });
+      for (const repo of ['acme/mine', 'acme/theirs']) {
+        const bytes = await createPar({
+          name: repo,
+          vendor: 'gantry-test',
+          capid: 'gantry:echo',
+          version: '1.0.0',
+          revision: 1,
+          issuerSeed: c.issuerSeed,
+          subjectSeed: generateSeed('service'),
+          binaries: { 'x86_64-linux': new TextEncoder().encode(repo) },
+        });
+        digests[repo] = (
+          await openArchiveStore(`${reg.host}/${repo}`, { plainHttpRegistries: [reg.host, tokens.host], credentials: robot }).push(bytes)
+        ).digest;
+      }
+    }, 60_000);
+    afterAll(async () => {
+      await reg?.stop();
+      await tokens?.stop();
+    });
+
+    it('hands the instance a token for its own repository only, never the password, and mints it again at half its life', async () => {
+      let now = Date.now();
+      const creds = new InstancePullCredentials(
+        c.client,
+        NS,
+        logger('test'),
+        registryPullTokenMinter({ plainHttpRegistries: [reg.host, tokens.host] }),
+        () => now,
+      );
+      const ref = `${reg.host}/acme/mine`;
+      const inst: any = {
+        metadata: { namespace: APP, name: 'tok-0', uid: 'uid-tok-0' },
+        spec: { archive: { ref, digest: digests['acme/mine'], pullSecrets: [{ name: 'robot' }] } },
+      };
+      const secrets = [
+        {
+          namespace: APP,
+          name: 'robot',
+          dockerConfig: JSON.stringify({
+            auths: { [reg.host]: { auth: Buffer.from(`${robot.username}:${robot.password}`).toString('base64') } },
+          }),
+        },
+      ];
+      const again = await creds.ensure(inst, { secrets });
+      expect(again).toBe(150_000); // the test token server's tokens live 300 s
+      const path = `/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, 'tok-0')}`;
+      const s1 = await c.client.get(path);
+      const doc = Buffer.from(s1.data['.dockerconfigjson'], 'base64').toString();
+      expect(doc).not.toContain(robot.password);
+      expect(doc).not.toContain(Buffer.from(`${robot.username}:${robot.password}`).toString('base64'));
+      const held = credentialsFor(ref, [pullSecretOf(s1, NS, s1.metadata.name)])!;
+      expect(Object.keys(held)).toEqual(['registryToken']);
+      expect(Date.parse(s1.metadata.annotations[PULL_TOKEN_EXPIRES_ANNOTATION])).toBe(now + 300_000);
+
+      // the token reads its repository (what the agent's access check does) ...
+      await openArchiveStore(ref, { plainHttpRegistries: [reg.host, tokens.host], credentials: held }).checkAccess(digests['acme/mine']);
+      // ... and nothing else on that registry, which the robot's password could
+      const other = await openArchiveStore(`${reg.host}/acme/theirs`, { plainHttpRegistries: [reg.host, tokens.host], credentials: held })
+        .checkAccess(digests['acme/theirs'])
+        .then(
+          () => undefined,
+          (e) => e,
+        );
+      expect(other?.code).toBe('AUTH_FAILED');
+      await openArchiveStore(`${reg.host}/acme/theirs`, { plainHttpRegistries: [reg.host, tokens.host], credentials: robot }).checkAccess(
+        digests['acme/theirs'],
+      );
+
+      // while fresh: no new token, no write
+      const asked = tokens.requests;
+      expect(await creds.ensure(inst, { secrets })).toBe(150_000);
+      expect(tokens.requests).toBe(asked);
+      // at half its life: a new token, written to the same Secret
+      now += 150_000;
+      await creds.ensure(inst, { secrets });
+      expect(tokens.requests).toBe(asked + 1);
+      const s2 = await c.client.get(path);
+      expect(Date.parse(s2.metadata.annotations[PULL_TOKEN_EXPIRES_ANNOTATION])).toBe(now + 300_000);
+
+      // a credential the token service refuses: the narrowed credential is written (the agent
+      // then reports RegistryUnauthorized itself), and minting is tried again in 30 s
+      const wrong = [
+        {
+          ...secrets[0],
+          dockerConfig: JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${robot.username}:nope`).toString('base64') } } }),
+        },
+      ];
+      expect(await creds.ensure(inst, { secrets: wrong })).toBe(30_000);
+      const s3 = await c.client.get(path);
+      expect(credentialsFor(ref, [pullSecretOf(s3, NS, s3.metadata.name)])).toEqual({ username: robot.username, password: 'nope' });
+      expect(s3.metadata.annotations?.[PULL_TOKEN_EXPIRES_ANNOTATION]).toBeUndefined();
+      await c.client.delete(path);
+    });
+  });
+});

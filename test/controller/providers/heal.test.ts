@@ -1,0 +1,107 @@
+import { describe, it, expect } from 'vitest';
+import { healPhase } from '../../../controller/providers/heal.js';
+import { nodeView, type NodeLike } from '../../../controller/providers/scheduling/nodes.js';
+import type { ProviderInstance } from '../../../api/index.js';
+
+const now = Date.now();
+const node = (name: string, ready = true): NodeLike => ({
+  metadata: { name, labels: { 'kubernetes.io/arch': 'amd64', 'kubernetes.io/os': 'linux' } },
+  status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+});
+const live = (name: string, ready = true) =>
+  nodeView(
+    node(name, ready),
+    { metadata: { name: `gantry-agent-${name}` }, spec: { renewTime: new Date(now).toISOString() } },
+    20_000,
+    now,
+  );
+const inst = (name: string, nodeName: string, phase = 'Running', digest = 'sha256:new') =>
+  ({
+    metadata: { name, namespace: 'apps', creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: { nodeName, archive: { digest } },
+    status: { phase },
+  }) as unknown as ProviderInstance;
+
+describe('heal phase', () => {
+  it('marks instances on lost nodes and failed ones for removal, and keeps the rest', () => {
+    const nodes = new Map([
+      ['ok', live('ok')],
+      ['down', live('down', false)],
+      ['noagent', nodeView(node('noagent'), undefined, 20_000, now)],
+    ]);
+    const views = healPhase({
+      active: [
+        inst('a', 'ok'),
+        inst('b', 'down'),
+        inst('c', 'noagent'),
+        inst('d', 'gone'),
+        inst('e', 'ok', 'Failed'),
+        inst('f', 'ok', 'Starting'),
+      ],
+      nodes,
+    });
+    expect(views.map((v) => [v.name, v.removeReason ?? null, v.ready])).toEqual([
+      ['a', null, true],
+      ['b', 'NodeNotReady', true],
+      ['c', 'AgentLost', true],
+      ['d', 'NodeDeleted', true],
+      ['e', 'InstanceFailed', false],
+      ['f', null, false],
+    ]);
+  });
+
+  it('in Daemon mode removes an instance of the served digest from a node that no longer qualifies, not an old one', () => {
+    const nodes = new Map([
+      ['n1', live('n1')],
+      ['n2', live('n2')],
+    ]);
+    const views = healPhase({
+      active: [inst('a', 'n1'), inst('b', 'n2'), inst('c', 'n2', 'Running', 'sha256:old')],
+      nodes,
+      daemonNodes: new Set(['n1']),
+      digest: 'sha256:new',
+    });
+    expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([
+      ['a', null],
+      ['b', 'NodeIneligible'],
+      ['c', null],
+    ]);
+  });
+
+  it('in Daemon mode keeps the reason found first: a failed instance or one on a lost node is not relabelled NodeIneligible', () => {
+    const nodes = new Map([
+      ['n1', live('n1')],
+      ['down', live('down', false)],
+    ]);
+    const views = healPhase({
+      active: [inst('a', 'n1', 'Failed'), inst('b', 'down'), inst('c', 'n1')],
+      nodes,
+      daemonNodes: new Set(['n2']),
+      digest: 'sha256:new',
+    });
+    expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([
+      ['a', 'InstanceFailed'],
+      ['b', 'NodeNotReady'],
+      ['c', 'NodeIneligible'],
+    ]);
+  });
+
+  it('outside Daemon mode a served digest alone removes nothing', () => {
+    const nodes = new Map([['n1', live('n1')]]);
+    const views = healPhase({ active: [inst('a', 'n1')], nodes, digest: 'sha256:new' });
+    expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([['a', null]]);
+  });
+
+  it('an instance its agent has not reported on yet (no status) is kept and not ready; its creation time is carried', () => {
+    const nodes = new Map([['n1', live('n1')]]);
+    const fresh = {
+      metadata: { name: 'new', namespace: 'apps' },
+      spec: { nodeName: 'n1', archive: { digest: 'sha256:new' } },
+    } as unknown as ProviderInstance;
+    const views = healPhase({ active: [fresh, inst('old', 'n1')], nodes, daemonNodes: new Set(['n1']), digest: 'sha256:new' });
+    expect(views).toEqual([
+      { name: 'new', node: 'n1', digest: 'sha256:new', ready: false, removeReason: undefined, createdAt: '' },
+      { name: 'old', node: 'n1', digest: 'sha256:new', ready: true, removeReason: undefined, createdAt: '2026-01-01T00:00:00Z' },
+    ]);
+  });
+});

@@ -1,0 +1,159 @@
+/**
+ * Appending to a repository's log: only `gantry par push` does (appendToLog). The distribution
+ * API has no compare-and-swap on tags, so an append claims index N with Fischer's timing-based
+ * mutual exclusion: read that tlog.entry.N is free at t0, write it, and if the write finished
+ * after t0 + Δ give up the claim (TLOG_APPEND_TIMEOUT); otherwise wait D > Δ and read the tag
+ * again: still ours means every competitor that saw N free has written by now and lost, so N
+ * is ours; someone else's means we lost and try N+1. The assumption: a tag write that a
+ * registry has acknowledged within Δ of the read is visible to every later read, and no write
+ * lands more than Δ after its writer's read. A registry slower than Δ makes pushes fail (never
+ * lose entries silently: an overwritten entry shows as a root that no longer matches a signed
+ * checkpoint). A checkpoint only covers settled entries (a tag seen present at t cannot change
+ * after t + Δ): an append checkpoints the prefix up to its own confirmed entry
+ * (checkpointing.ts).
+ *
+ * The timing lives here alone, so the mutation run can leave it out (registry-log.test.ts
+ * proves it against a real registry).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ContentBackend } from '../../registry/backend.js';
+import { OCI_MANIFEST } from '../../registry/media-types.js';
+import { encodeEntry, type LogEntry } from '../entry.js';
+import { TlogError } from '../errors.js';
+import type { NoteSigner } from '../note.js';
+import { manifestFor } from './artifact.js';
+import { checkpointLog, latestOwnCheckpoint } from './checkpointing.js';
+import { entryTag, LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, LOG_INDEX_ANNOTATION } from './layout.js';
+import { openLog, sameEntry, type VerifiedCheckpoint } from './read.js';
+import { putArtifactBlobs } from './store.js';
+
+export interface AppendOptions {
+  signer: NoteSigner;
+  /** the log identity (default: the backend's `<host>/<repository>`) */
+  origin?: string;
+  /** Δ: the longest a claim write may take after the read that found the index free (default 1000 ms) */
+  deltaMs?: number;
+  /** D > Δ: how long to wait before confirming the claim (default 1.5 × Δ) */
+  waitMs?: number;
+  /** claims tried before TLOG_APPEND_CONTENDED (default 16) */
+  maxAttempts?: number;
+  /** entries of revisions pushed before the log existed, appended first when the log is empty */
+  backfill?: () => Promise<LogEntry[]>;
+}
+
+export interface AppendResult {
+  /** the entry's leaf index (an existing one when the same entry was already logged) */
+  index: number;
+  /** false when the entry was already in the log */
+  appended: boolean;
+  /** the checkpoint written (or found) covering it */
+  checkpoint: VerifiedCheckpoint;
+  /** claim attempts lost to concurrent pushes */
+  contended: number;
+}
+
+/**
+ * Claims one index for `entry` (Fischer, see the file comment) and returns it. Every tag read
+ * goes to the registry; nothing is cached between attempts.
+ */
+async function claimIndex(
+  backend: ContentBackend,
+  entry: LogEntry,
+  opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>>,
+): Promise<{ index: number; contended: number }> {
+  const content = encodeEntry(entry);
+  // blobs first, outside the timed window: they are content-addressed and never contended
+  await putArtifactBlobs(backend, content);
+  let contended = 0;
+  let from = 0;
+  for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
+    // the listing only suggests the first free index; the read that counts is the GET below
+    const tags = new Set(await backend.listTags());
+    let index = from;
+    while (tags.has(entryTag(index))) index++;
+    const t0 = performance.now();
+    if (await backend.getManifest(entryTag(index))) {
+      from = index + 1;
+      contended++;
+      continue;
+    }
+    const manifest = manifestFor(LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, content, { [LOG_INDEX_ANNOTATION]: String(index) });
+    const ours = await backend.putManifest(entryTag(index), manifest, OCI_MANIFEST);
+    const took = performance.now() - t0;
+    await sleep(opts.waitMs);
+    const now = await backend.getManifest(entryTag(index));
+    if (now?.digest !== ours) {
+      from = index + 1;
+      contended++;
+      continue;
+    }
+    if (took > opts.deltaMs) {
+      throw new TlogError(
+        'TLOG_APPEND_TIMEOUT',
+        `${backend.description}: writing log entry ${index} took ${Math.round(took)} ms, over the ${opts.deltaMs} ms bound the append relies on; the entry is stored but another push may have been overwritten — run \`gantry log verify\`, then push again (or raise --log-delta-ms for this registry)`,
+      );
+    }
+    return { index, contended };
+  }
+  throw new TlogError(
+    'TLOG_APPEND_CONTENDED',
+    `${backend.description}: lost ${opts.maxAttempts} claims for a log index to concurrent pushes; push again`,
+  );
+}
+
+/**
+ * Appends `entry` to the log (unless the same entry is already there) and writes a
+ * checkpoint covering it. Refuses (TLOG_DUPLICATE_REVISION) when the log already holds a
+ * different entry for the same revision. See the file comment for the concurrency rule.
+ */
+export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts: AppendOptions): Promise<AppendResult> {
+  const timing = {
+    deltaMs: opts.deltaMs ?? 1000,
+    waitMs: opts.waitMs ?? Math.round((opts.deltaMs ?? 1000) * 1.5),
+    maxAttempts: opts.maxAttempts ?? 16,
+  };
+  if (!(timing.waitMs > timing.deltaMs))
+    throw new TlogError(
+      'TLOG_BAD_INDEX',
+      `the confirmation wait (${timing.waitMs} ms) must be longer than the write bound Δ (${timing.deltaMs} ms)`,
+    );
+  encodeEntry(entry); // refuse a bad entry before touching the registry
+  const log = await openLog(backend, { origin: opts.origin });
+  // a log that cannot be extended is refused before anything is written
+  await latestOwnCheckpoint(log, opts.signer);
+
+  const pending: LogEntry[] = [];
+  if (log.size === 0 && opts.backfill) pending.push(...(await opts.backfill()).filter((e) => e.revision !== entry.revision));
+  pending.push(entry);
+  let index = -1;
+  let appended = false;
+  let contended = 0;
+  for (const e of pending) {
+    const existing = log.entries.findIndex((x) => x.revision === e.revision);
+    if (existing >= 0) {
+      if (!sameEntry(log.entries[existing], e)) {
+        throw new TlogError(
+          'TLOG_DUPLICATE_REVISION',
+          `${backend.description}: the log already records revision ${e.revision} as ${log.entries[existing].digest}, not ${e.digest}; a published revision never changes — push a higher revision`,
+        );
+      }
+      if (e === entry) index = existing;
+      continue;
+    }
+    const claimed = await claimIndex(backend, e, timing);
+    contended += claimed.contended;
+    if (e === entry) {
+      index = claimed.index;
+      appended = true;
+    }
+  }
+  if (!appended && (log.latestCheckpointSize ?? 0) <= index) {
+    // an entry found already stored (an earlier push that stopped before its checkpoint): it
+    // and those before it were seen at the read above, and are settled Δ later
+    await sleep(timing.deltaMs);
+  }
+  // the prefix up to our entry is settled: every entry before it was seen present when our
+  // claim began, and the confirmation wait (D > Δ) has passed since
+  const checkpoint = await checkpointLog(backend, { signer: opts.signer, origin: opts.origin, size: index + 1 });
+  return { index, appended, checkpoint, contended };
+}
