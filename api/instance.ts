@@ -57,6 +57,16 @@ export const ProviderInstanceStatus = z.object({
     .optional()
     .describe("how the host last ended against the agent's will (kept after it restarts, as a Pod's lastState.terminated)"),
   observedGeneration: z.int().min(0).optional(),
+  hostKey: z
+    .string()
+    .regex(/^U[A-Z2-7]{55}$/)
+    .optional()
+    .describe("the instance host's NATS user public key, made on its node by the agent (the seed never leaves the node)"),
+  hostJwt: z
+    .string()
+    .max(16384)
+    .optional()
+    .describe('the user JWT the controller minted for hostKey (not a secret without the seed); short-lived, renewed before exp'),
 });
 export type ProviderInstanceStatus = z.infer<typeof ProviderInstanceStatus>;
 
