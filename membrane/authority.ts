@@ -205,7 +205,7 @@ export class MembraneAuthority {
     if (!/^U[A-Z2-7]{55}$/.test(userKey))
       throw new MembraneError('KEYS_INVALID', `${userKey} is not a NATS user public key (56 characters starting with U)`);
     // A key revoked before must get a JWT issued after its cut-off, or it is born revoked.
-    const cutoff = this.revocations.get(userKey);
+    const cutoff = this.cutoffFor(userKey);
     const iat = o.iat ?? Math.max(Math.floor(Date.now() / 1000), cutoff !== undefined ? cutoff + 1 : 0);
     const jwt = encodeJwt(signer, {
       sub: userKey,
@@ -216,6 +216,11 @@ export class MembraneAuthority {
     });
     const seed = kp ? seedOf(kp) : undefined;
     return { jwt, userKey, seed, creds: seed ? formatCreds(jwt, seed) : undefined };
+  }
+
+  /** The revocation cut-off that applies to JWTs of `userKey` (seconds): those issued at or before it are refused. */
+  cutoffFor(userKey: string): number | undefined {
+    return this.revocations.get(userKey);
   }
 
   /** Revoke every JWT of `userKey` issued at or before `at` (seconds; default now). Takes effect on pushAccount(). */

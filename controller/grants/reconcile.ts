@@ -88,7 +88,7 @@ export async function reconcileGrant(d: GrantDeps, key: ObjectKey): Promise<Work
   const requeueAtExpiry = expiresAt !== undefined ? { requeueAfterMs: Math.max(50, expiresAt - now) } : undefined;
 
   const current = g.status?.userJwt ? safeClaims(g.status.userJwt) : undefined;
-  const cutoff = m.authority.revocations.get(nkey);
+  const cutoff = m.authority.cutoffFor(nkey);
   const valid = current && current.sub === nkey && (cutoff === undefined || current.iat > cutoff);
   if (valid && g.status?.observedGeneration === g.metadata.generation) return requeueAtExpiry;
   if (valid) await revokeKey(d, m, nkey, at.key); // the spec changed: the old JWT must stop working
