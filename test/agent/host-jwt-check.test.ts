@@ -22,17 +22,28 @@ describe('hostJwtProblem', () => {
     expect(hostJwtProblem(jwt({ type: 'account' }), K, A, 150)).toBe('the host JWT is a account JWT, not a user JWT');
     expect(hostJwtProblem(jwt({ exp: 150 }), K, A, 150)).toBe(`the host JWT for ${K} expired at 150`);
     expect(hostJwtProblem(jwt({ exp: 151 }), K, A, 150)).toBeUndefined();
-    const [h, p] = jwt().split('.');
+    const [h, p, sig] = jwt().split('.');
     expect(hostJwtProblem(`${h}.${p}.AAAA`, K, A, 150)).toMatch(/not signed by its issuer/);
+    expect(hostJwtProblem(`  ${jwt()}\n`, K, A, 150)).toBeUndefined();
+    const notAJwt = 'the host JWT is not a JWT (expected three dot-separated parts)';
+    for (const bad of [`${h}.${p}`, `.${p}.${sig}`, `${h}..${sig}`, `${h}.${p}.`, `${h}.${p}.${sig}.x`])
+      expect(hostJwtProblem(bad, K, A, 150)).toBe(notAJwt);
+    expect(hostJwtProblem(`${h}.%%%.${sig}`, K, A, 150)).toMatch(/^cannot decode the host JWT: /);
+    // an issuer that is no public key at all: not signed by it
+    const forged = Buffer.from(JSON.stringify({ iss: 'nobody', sub: K, nats: { type: 'user' } })).toString('base64url');
+    expect(hostJwtProblem(`${h}.${forged}.${sig}`, K, undefined, 150)).toBe(`the JWT for ${K} is not signed by its issuer nobody`);
+    expect(hostJwtProblem(encodeJwt(account, { sub: K, iat: 1, nats: {} as { type: 'user' } }), K, A, 150)).toBe(
+      'the host JWT is a undefined JWT, not a user JWT',
+    );
   });
 });
 
 describe('hostCreds', () => {
   it('is a creds file the NATS client reads: the JWT block, then the seed block', () => {
     const seed = new TextDecoder().decode(createUser().getSeed());
-    const text = hostCreds(jwt(), seed);
-    expect(text).toMatch(new RegExp(`^-----BEGIN NATS USER JWT-----\\n${jwt().split('.')[0]}`));
+    const j = jwt();
+    const text = hostCreds(` ${j}\n`, ` ${seed}\n`);
+    expect(text).toContain(`-----BEGIN NATS USER JWT-----\n${j}\n------END NATS USER JWT------`);
     expect(text).toContain(`-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------`);
-    expect(text).toContain('------END NATS USER JWT------');
   });
 });
