@@ -18,6 +18,9 @@ export default {
   // most critical first: CI's gate (scripts/mutate-changed.mjs) takes changed files in this
   // order when a submission changes more than its budget allows
   mutate: [
+    // node-made host identities: which keys the controller signs, which JWTs the agent uses
+    'controller/credentials/host-key-policy.ts',
+    'agent/host-jwt-check.ts',
     'runtime/toolkit/leader.ts',
     'controller/providers/instance-index.ts',
     'controller/providers/failed-nodes.ts',

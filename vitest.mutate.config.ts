@@ -12,6 +12,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
+      'test/membrane/host-key-policy.test.ts',
+      'test/agent/host-jwt-check.test.ts',
       'test/runtime/leader.test.ts',
       'test/controller/providers/instance-index.test.ts',
       'test/controller/providers/instance-index-edges.test.ts',

@@ -93,7 +93,17 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const heartbeat = agentHeartbeat(kube, settings, metrics, log);
   const informer = instanceInformer(kube, node);
   const createHost = providerHostFactory(opts, cache.records, pool);
-  const runnerDeps = agentRunnerDeps(opts, { kube, namespace, target, cache, createHost, status, metrics, log });
+  const runnerDeps = agentRunnerDeps(opts, {
+    kube,
+    namespace,
+    target,
+    cache,
+    createHost,
+    status,
+    metrics,
+    log,
+    current: (ns, name) => informer.get(name, ns),
+  });
   const reconciler = new InstanceReconciler({
     node,
     get: (ns, name) => informer.get(name, ns),
@@ -103,6 +113,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   });
   const enqueue = (o: ProviderInstance) => reconciler.enqueue(instanceKey(o));
   informer.addHandler({ add: enqueue, update: enqueue, delete: enqueue });
+  // a host JWT the controller signed reaches the host identity waiting for it (agent/host-identity.ts)
+  const credentials = runnerDeps.credentials;
+  if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
 
   const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status };
   await startParts(parts);

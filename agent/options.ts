@@ -45,6 +45,8 @@ export interface AgentOptions {
    * the host a 0600 creds file (instead of `nats` credentials).
    */
   membrane?: boolean;
+  /** The gantry account's public key (A…): a host JWT the controller writes must be signed by it (agent/host-identity.ts). */
+  membraneAccount?: string;
   /**
    * Provider host processes kept started and idle for instances to claim (agent/host/pool.ts):
    * an instance then skips Node.js boot, most of its start. Each idle one costs ~20 MiB PSS.

@@ -109,6 +109,7 @@ export class InstanceReconciler {
     await runner.stop(deleting ? 'deleting' : 'gone');
     this.table.delete(key);
     this.o.runnerDeps.status.forget(runner.ref);
+    this.o.runnerDeps.credentials?.forget(runner.ref);
   }
 
   /**

@@ -88,6 +88,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'NatsAuthFailed',
   'NatsTlsFailed',
   'CredentialsPending',
+  'HostKeyRefused',
   'ConfigRejected',
   'InvalidSpec',
   'ArchiveTooLarge',

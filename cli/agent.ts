@@ -35,10 +35,8 @@ export function registerAgent(program: Command): void {
       'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)',
       String(DEFAULT_HOST_POOL_SIZE),
     )
-    .option(
-      '--membrane',
-      "hosts connect with their own instance's credentials, from the Secret the controller writes (NATS in operator mode)",
-    )
+    .option('--membrane', MEMBRANE_HELP)
+    .option('--membrane-account <key>', MEMBRANE_ACCOUNT_HELP)
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
       if (!node) throw Object.assign(new Error('agent: no node name; pass --node NAME or set NODE_NAME'), { exitCode: 2 });
@@ -50,6 +48,7 @@ export function registerAgent(program: Command): void {
       const hostPoolSize = Number(o.hostPool);
       if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64)
         throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
+      const membraneAccount = membraneAccountOf(o.membraneAccount);
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
       const nkeySeed = o.natsNkey ?? process.env.GANTRY_NATS_NKEY;
       // loaded on use, so other commands do not pay for (or depend on) the agent's imports
@@ -67,6 +66,7 @@ export function registerAgent(program: Command): void {
         target: o.target,
         metricsAddr: o.metricsAddr ?? (process.env.GANTRY_METRICS_ADDR || undefined),
         membrane: !!o.membrane,
+        membraneAccount,
         hostPoolSize,
       });
       process.stderr.write(
@@ -92,4 +92,17 @@ function natsTls(o: {
 }): { caFile?: string; certFile?: string; keyFile?: string } | undefined {
   if (!o.natsCa && !o.natsCert) return undefined;
   return { caFile: o.natsCa, certFile: o.natsCert, keyFile: o.natsKey };
+}
+
+const MEMBRANE_HELP =
+  'hosts connect as their own instance, with a key made on this node and a JWT the controller signs for it (NATS in operator mode)';
+const MEMBRANE_ACCOUNT_HELP =
+  "with --membrane: the gantry account's public key (A…); a host JWT not signed by it is not used ($GANTRY_MEMBRANE_ACCOUNT)";
+
+/** --membrane-account (or $GANTRY_MEMBRANE_ACCOUNT): an account public key, checked up front. */
+function membraneAccountOf(flag: string | undefined): string | undefined {
+  const key = flag ?? (process.env.GANTRY_MEMBRANE_ACCOUNT || undefined);
+  if (key !== undefined && !/^A[A-Z2-7]{55}$/.test(key))
+    throw Object.assign(new Error(`agent: --membrane-account ${key}: not an account public key (A… 56 characters)`), { exitCode: 2 });
+  return key;
 }

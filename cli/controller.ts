@@ -24,6 +24,7 @@ interface ControllerFlags {
   identity?: string;
   membraneKeys?: string;
   membraneNats?: string;
+  hostJwtLifetime: string;
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
@@ -60,6 +61,11 @@ export function registerController(program: Command): void {
       '--membrane-nats <urls>',
       'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
     )
+    .option(
+      '--host-jwt-lifetime <duration>',
+      "how long an instance host's JWT is valid (with --membrane-keys); it is renewed when a third remains",
+      '1h',
+    )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
@@ -68,7 +74,7 @@ export function registerController(program: Command): void {
 
 /** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
 async function runController(o: ControllerFlags): Promise<void> {
-  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection } = checkFlags(o);
+  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o);
@@ -89,6 +95,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     metricsAddr: o.metricsAddr,
     identity: o.identity,
     leaderElection,
+    hostJwtLifetimeMs,
   });
   process.stderr.write(
     `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
@@ -129,7 +136,10 @@ function checkFlags(o: ControllerFlags) {
       { exitCode: 2 },
     );
   }
-  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection };
+  const hostJwtLifetimeMs = parseDuration(o.hostJwtLifetime, '--host-jwt-lifetime');
+  // under a few seconds a renewal cannot land before the JWT it replaces expires
+  if (hostJwtLifetimeMs < 3000) throw Object.assign(new Error(`--host-jwt-lifetime ${o.hostJwtLifetime}: at least 3s`), { exitCode: 2 });
+  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs };
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */

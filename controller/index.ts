@@ -85,6 +85,8 @@ export interface ControllerOptions {
    * every instance and reconciles CapabilityGrants; without it neither happens.
    */
   membrane?: MembraneConfig;
+  /** How long a host JWT minted under the membrane is valid (default 1 h); renewed when a third remains. */
+  hostJwtLifetimeMs?: number;
 }
 
 export interface RunningController {
@@ -123,7 +125,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
   if (opts.membrane) {
-    m.register(hostCredentialsReconciler({ ...shared, creds: new InstanceCredentials(opts.membrane, client, namespace, log) }));
+    const creds = new InstanceCredentials(opts.membrane, client, namespace, log, {
+      lifetimeMs: opts.hostJwtLifetimeMs,
+      grants: () => grantInformer(m).list(),
+      instances: () => instanceInformer(m).list(),
+    });
+    m.register(hostCredentialsReconciler({ ...shared, creds }));
     m.register(grantsReconciler({ ...shared, membrane: opts.membrane }));
   }
 

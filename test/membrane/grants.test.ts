@@ -2,9 +2,7 @@
  * CapabilityGrants end to end: the API emulator, the controller holding the membrane keys, a
  * real nats-server in operator mode and an echo host. A grant's status.userJwt plus the
  * grantee's own seed is a working .creds file for exactly what it names; deleting the grant
- * or letting it expire refuses new calls within 2 s. And the controller's instance
- * credentials: a Secret per instance with a host identity for exactly that instance, revoked
- * and deleted when the instance is gone.
+ * or letting it expire refuses new calls within 2 s. (Instance host identities: host-identity.test.ts.)
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,13 +14,11 @@ import { packageRoot } from '../../runtime/paths.js';
 import { createUser } from '@nats-io/nkeys';
 import { capabilityGrantCrd, providerCrd, providerInstanceCrd, GRANT_FINALIZER } from '../../api/index.js';
 import { startController, type RunningController } from '../../controller/index.js';
-import { InstanceCredentials, instanceCredsSecretName } from '../../controller/credentials/host.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { formatCreds } from '../../membrane/creds.js';
 import { isNotFound, KubeClient } from '../../runtime/kube.js';
-import { logger } from '../../runtime/log.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';
 import { NS, buildProviders, callError, makeHost, stopAllHosts, text } from '../host/helpers.js';
@@ -233,41 +229,3 @@ function gantry(args: string[], env: Record<string, string> = {}) {
     env: { ...process.env, GANTRY_SANDBOX_DIR: '/nonexistent', ...env },
   });
 }
-
-describe('instance host credentials', () => {
-  it('a Secret per instance with a host identity for exactly that instance; revoked and deleted once the instance is gone', async () => {
-    const creds = new InstanceCredentials({ authority: nats.authority, servers: nats.url }, kube, SYSTEM, logger('test'));
-    const inst = {
-      apiVersion: 'gantry.dev/v1alpha1',
-      kind: 'ProviderInstance',
-      metadata: { name: 'echo-9', namespace: NS, uid: 'uid-echo-9' },
-      spec: { provider: 'echo', capid: 'gantry:echo' },
-    } as any;
-    await creds.ensure(inst);
-    const secret = await kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`);
-    expect(secret.metadata.labels).toMatchObject({
-      'gantry.dev/instance-namespace': NS,
-      'gantry.dev/instance-name': 'echo-9',
-      'gantry.dev/instance-uid': 'uid-echo-9',
-    });
-    const file = nats.writeCreds('echo-9-host', Buffer.from(secret.data['nats.creds'], 'base64').toString('utf8'));
-    const host = makeHost(nats.url, {
-      provider: 'echo',
-      instance: 'echo-9',
-      expectedCapid: 'gantry:echo',
-      nats: { servers: nats.url, credsFile: file },
-    });
-    await host.start();
-    const admin = await connectNats({ servers: nats.url, credsFile: nats.adminCreds });
-    expect((await callProvider(admin, { namespace: NS, provider: 'echo', instance: 'echo-9', op: 'Echo', data: 'nine' })).instance).toBe(
-      'echo-9',
-    );
-    // the instance is gone: its credentials are revoked and the Secret deleted
-    await creds.sweep(() => false);
-    await expect(kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`)).rejects.toSatisfy(isNotFound);
-    const refused = await connectNats({ servers: nats.url, credsFile: file, connectTimeoutMs: 3000 }).catch((e) => e);
-    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
-    await host.stop();
-    await admin.close();
-  });
-});

@@ -6,6 +6,7 @@
  * below is made with that token and refused by the API server itself (HTTP 403), each with its
  * own reason; the same agent's own work succeeds.
  */
+import { createUser } from '@nats-io/nkeys';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -132,6 +133,20 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
     expect(e?.message).toMatch(/gantry-agent-node-restriction.*may not write the status of an instance bound to node node-b/);
     expect((await admin.get(instances('on-b'))).status?.phase).toBeUndefined();
     expect((await setPhase(agentA, 'on-a', 'Running')).status.phase).toBe('Running');
+  });
+
+  it("writes its own instance's status.hostKey; node B's instance's hostKey is refused by the admission policy (403)", async () => {
+    const key = createUser().getPublicKey();
+    const setKey = (name: string) => agentA.mergePatch(`${instances(name)}/status`, { status: { hostKey: key } });
+    let e: { code?: number; message?: string } | undefined;
+    for (let i = 0; i < 100 && !e; i++) {
+      e = await refusal(setKey('on-b'));
+      if (!e) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(e?.code).toBe(403);
+    expect(e?.message).toMatch(/gantry-agent-node-restriction.*may not write the status of an instance bound to node node-b/);
+    expect((await admin.get(instances('on-b'))).status?.hostKey).toBeUndefined();
+    expect((await setKey('on-a')).status.hostKey).toBe(key);
   });
 
   it("creates and renews its own Lease; another node's Lease cannot be created or renewed (403)", async () => {
