@@ -3,6 +3,7 @@
  * Outside a cluster give `--kubeconfig`; in a pod the in-cluster service account is used.
  * Several may run at once: they elect a leader on a Lease and only the leader acts.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { MembraneAuthority } from '../membrane/index.js';
 import type { NamespaceMap } from '../registry/index.js';
@@ -24,6 +25,7 @@ interface ControllerFlags {
   identity?: string;
   membraneKeys?: string;
   membraneNats?: string;
+  natsCa?: string;
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
@@ -59,6 +61,10 @@ export function registerController(program: Command): void {
     .option(
       '--membrane-nats <urls>',
       'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
+    )
+    .option(
+      '--nats-ca <file>',
+      "the bus CA's certificate: account updates go over TLS, the servers verified against it (default: $GANTRY_NATS_CA)",
     )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
@@ -142,7 +148,13 @@ async function membraneOf(o: ControllerFlags): Promise<{ authority: MembraneAuth
       { exitCode: 2 },
     );
   const { MembraneAuthority } = await import('../membrane/index.js');
-  return { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
+  const authority = MembraneAuthority.load(o.membraneKeys);
+  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
+  if (caFile) {
+    if (!existsSync(caFile)) throw Object.assign(new Error(`controller: --nats-ca ${caFile}: no such file`), { exitCode: 2 });
+    authority.busTls = { caFile };
+  }
+  return { authority, servers: String(servers).split(',') };
 }
 
 async function checkLogKeys(logKeys: string[]): Promise<void> {
