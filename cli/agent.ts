@@ -58,13 +58,7 @@ export function registerAgent(program: Command): void {
         kubeConfig: (await import('../runtime/kube.js')).loadKubeConfig({ kubeconfigPath: o.kubeconfig }),
         node,
         natsUrl,
-        // the hosts it starts are given the same TLS files (agent/host-factory.ts)
-        nats: {
-          token,
-          nkeySeed,
-          credsFile: o.natsCreds,
-          tls: natsTls({ ...o, natsCa: o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined) }),
-        },
+        nats: { token, nkeySeed, credsFile: o.natsCreds, tls: natsTls(o) }, // the hosts it starts get the same TLS files
         namespace: o.namespace,
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
@@ -96,6 +90,7 @@ function natsTls(o: {
   natsCert?: string;
   natsKey?: string;
 }): { caFile?: string; certFile?: string; keyFile?: string } | undefined {
-  if (!o.natsCa && !o.natsCert) return undefined;
-  return { caFile: o.natsCa, certFile: o.natsCert, keyFile: o.natsKey };
+  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
+  if (!caFile && !o.natsCert) return undefined;
+  return { caFile, certFile: o.natsCert, keyFile: o.natsKey };
 }
