@@ -78,7 +78,9 @@ describe('an eavesdropper on the interface', () => {
     const nc = await connectNats({ servers: b.url, tls: { caFile: tls.caFile } });
     try {
       await until('interest across the route', async () => {
-        const r = await callProvider(nc, { namespace: NS, provider: 'echo-cap', op: 'Echo', data: 'warm-up', timeoutMs: 500 }).catch(() => undefined);
+        const r = await callProvider(nc, { namespace: NS, provider: 'echo-cap', op: 'Echo', data: 'warm-up', timeoutMs: 500 }).catch(
+          () => undefined,
+        );
         return r !== undefined;
       });
       for (let i = 0; i < 5; i++) {
@@ -199,26 +201,30 @@ describe('a rogue nats-server routing into the cluster', () => {
       /TLS route handshake error: remote error: tls: bad certificate/,
       /TLS route handshake error: x509: certificate signed by unknown authority/,
     ],
-  ] as const)('a %s rogue is refused with a TLS error and receives nothing', async (kind, own, clusterSays, rogueSays) => {
-    const [a, b] = await cluster(`mtls-${kind}`);
-    const raw = own
-      ? `  tls { cert_file: ${JSON.stringify(rogueTls.certFile)}, key_file: ${JSON.stringify(rogueTls.keyFile)}, ca_file: ${JSON.stringify(rogueTls.caFile)}, verify: true, timeout: 2 }\n`
-      : undefined;
-    const t = await attack(a, b, `rogue-${kind}`, raw ? { raw } : undefined);
-    try {
-      // the rogue dialled and was refused (the event the test waits for), twice over
-      await until('two refused route attempts', () => (a.log().match(new RegExp(clusterSays.source, 'g')) ?? []).length >= 2);
-      if (rogueSays) expect(t.rogue.log()).toMatch(rogueSays);
-      t.publisher.publish(t.canary, 'secret');
-      await t.publisher.flush();
-      // the honest subscriber across the cluster's own route has it: the canary was routed
-      for await (const m of t.got) expect(text(m.data)).toBe('secret');
-      await t.spy.flush();
-      expect(await t.rogue.routes()).toBe(0);
-      expect(await a.routes()).toBe(1); // its one route: the other Gantry server
-      expect(t.seen).toEqual([]);
-    } finally {
-      for (const c of [t.spy, t.honest, t.publisher]) await c.close();
-    }
-  }, 60_000);
+  ] as const)(
+    'a %s rogue is refused with a TLS error and receives nothing',
+    async (kind, own, clusterSays, rogueSays) => {
+      const [a, b] = await cluster(`mtls-${kind}`);
+      const raw = own
+        ? `  tls { cert_file: ${JSON.stringify(rogueTls.certFile)}, key_file: ${JSON.stringify(rogueTls.keyFile)}, ca_file: ${JSON.stringify(rogueTls.caFile)}, verify: true, timeout: 2 }\n`
+        : undefined;
+      const t = await attack(a, b, `rogue-${kind}`, raw ? { raw } : undefined);
+      try {
+        // the rogue dialled and was refused (the event the test waits for), twice over
+        await until('two refused route attempts', () => (a.log().match(new RegExp(clusterSays.source, 'g')) ?? []).length >= 2);
+        if (rogueSays) expect(t.rogue.log()).toMatch(rogueSays);
+        t.publisher.publish(t.canary, 'secret');
+        await t.publisher.flush();
+        // the honest subscriber across the cluster's own route has it: the canary was routed
+        for await (const m of t.got) expect(text(m.data)).toBe('secret');
+        await t.spy.flush();
+        expect(await t.rogue.routes()).toBe(0);
+        expect(await a.routes()).toBe(1); // its one route: the other Gantry server
+        expect(t.seen).toEqual([]);
+      } finally {
+        for (const c of [t.spy, t.honest, t.publisher]) await c.close();
+      }
+    },
+    60_000,
+  );
 });

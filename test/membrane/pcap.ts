@@ -35,7 +35,9 @@ export interface TcpStream {
 export async function captureLoopback(file: string, ports: number[]): Promise<Capture> {
   const tcpdump = requireBinary('tcpdump', 'tcpdump');
   const filter = ports.map((p) => `tcp port ${p}`).join(' or ');
-  const proc: ChildProcess = spawn(tcpdump, ['-i', 'lo', '--immediate-mode', '-U', '-s', '0', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc: ChildProcess = spawn(tcpdump, ['-i', 'lo', '--immediate-mode', '-U', '-s', '0', '-w', file, filter], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   await new Promise<void>((resolve, reject) => {
     proc.stderr!.on('data', (d) => {
