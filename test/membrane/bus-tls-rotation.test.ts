@@ -67,7 +67,11 @@ it('a reloaded server serves the new certificate to new connections and keeps th
     for await (const s of old.status()) statuses.push(s.type);
   })();
   const peer = await connectNats({ servers: b.url, tls: { caFile: tls.caFile } });
-  peer.subscribe('rotation.echo', { callback: (_e, m) => m.respond(m.data) });
+  peer.subscribe('rotation.echo', {
+    callback: (_e, m) => {
+      m.respond(m.data);
+    },
+  });
   await peer.flush();
   await until(
     'interest across the route',

@@ -166,7 +166,11 @@ describe('a rogue nats-server routing into the cluster', () => {
     const rogue = await server({ name, logDir: dir, routesTo: [target.routePort], routeTls });
     const spy = await connectNats({ servers: rogue.url });
     const seen: string[] = [];
-    const sub = spy.subscribe('>', { callback: (_e, m) => seen.push(m.subject) });
+    const sub = spy.subscribe('>', {
+      callback: (_e, m) => {
+        seen.push(m.subject);
+      },
+    });
     await spy.flush();
     const canary = `canary.${randomBytes(8).toString('hex')}`;
     const honest = await connectNats({ servers: other.url, tls: { caFile: tls.caFile } });
