@@ -28,6 +28,7 @@ describe('the certificate', () => {
       '127.0.0.1',
     ]);
     expect(natsServerNames('ns-1', 1)[0]).toBe('gantry-nats-0.gantry-nats-headless.ns-1.svc');
+    expect(natsServerNames('a', 1)[0]).toBe('gantry-nats-0.gantry-nats-headless.a.svc'); // one character is a name
   });
 
   it('refuses a namespace that is not a name and a cluster of no server', () => {
@@ -38,6 +39,8 @@ describe('the certificate', () => {
   });
 
   it('puts IP addresses as IP: and every other name as DNS:', () => {
+    // digits at either end do not make an address
+    expect(subjectAltName(['node1', '1node.svc', 'n.10'])).toBe('DNS:node1,DNS:1node.svc,DNS:n.10');
     expect(subjectAltName(['localhost', '127.0.0.1', '::1', 'a-b.svc', '10.0.0.12'])).toBe(
       'DNS:localhost,IP:127.0.0.1,IP:::1,DNS:a-b.svc,IP:10.0.0.12',
     );
