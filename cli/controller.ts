@@ -111,8 +111,16 @@ async function runController(o: ControllerFlags): Promise<void> {
   });
 }
 
+/** The bus CA's certificate (--nats-ca, else $GANTRY_NATS_CA), if given; exit 2 when it names no file. */
+function natsCaOf(o: ControllerFlags): string | undefined {
+  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
+  if (caFile && !existsSync(caFile)) throw Object.assign(new Error(`controller: --nats-ca ${caFile}: no such file`), { exitCode: 2 });
+  return caFile;
+}
+
 /** The flags read as they are given: issuers, plain-HTTP registries, durations and sizes. */
 function checkFlags(o: ControllerFlags) {
+  natsCaOf(o);
   for (const k of o.trustIssuer) {
     if (!/^A[A-Z2-7]{55}$/.test(k))
       throw Object.assign(new Error(`--trust-issuer ${k}: not an account public key (A… 56 characters)`), { exitCode: 2 });
@@ -149,11 +157,8 @@ async function membraneOf(o: ControllerFlags): Promise<{ authority: MembraneAuth
     );
   const { MembraneAuthority } = await import('../membrane/index.js');
   const authority = MembraneAuthority.load(o.membraneKeys);
-  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
-  if (caFile) {
-    if (!existsSync(caFile)) throw Object.assign(new Error(`controller: --nats-ca ${caFile}: no such file`), { exitCode: 2 });
-    authority.busTls = { caFile };
-  }
+  const caFile = natsCaOf(o);
+  if (caFile) authority.busTls = { caFile };
   return { authority, servers: String(servers).split(',') };
 }
 
