@@ -40,6 +40,8 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // the bus's TLS: the server certificate's names and the nats-server tls blocks (issue 28)
+    'membrane/bus-tls.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',

@@ -23,7 +23,7 @@ export function registerAgent(program: Command): void {
     .option('--nats-token <token>', 'NATS token (default: $GANTRY_NATS_TOKEN)')
     .option('--nats-creds <file>', 'NATS user JWT .creds file')
     .option('--nats-nkey <seed>', 'NATS nkey seed (default: $GANTRY_NATS_NKEY)')
-    .option('--nats-ca <file>', 'CA bundle for NATS TLS')
+    .option('--nats-ca <file>', "the bus CA's certificate: NATS over TLS, servers verified against it (default: $GANTRY_NATS_CA)")
     .option('--nats-cert <file>', 'client certificate for NATS mutual TLS (with --nats-key)')
     .option('--nats-key <file>', 'client key for NATS mutual TLS (with --nats-cert)')
     .option(
@@ -57,7 +57,7 @@ export function registerAgent(program: Command): void {
         kubeConfig: (await import('../runtime/kube.js')).loadKubeConfig({ kubeconfigPath: o.kubeconfig }),
         node,
         natsUrl,
-        nats: { token, nkeySeed, credsFile: o.natsCreds, tls: natsTls(o) },
+        nats: { token, nkeySeed, credsFile: o.natsCreds, tls: natsTls(o) }, // the hosts it starts get the same TLS files
         namespace: o.namespace,
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
@@ -90,8 +90,9 @@ function natsTls(o: {
   natsCert?: string;
   natsKey?: string;
 }): { caFile?: string; certFile?: string; keyFile?: string } | undefined {
-  if (!o.natsCa && !o.natsCert) return undefined;
-  return { caFile: o.natsCa, certFile: o.natsCert, keyFile: o.natsKey };
+  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
+  if (!caFile && !o.natsCert) return undefined;
+  return { caFile, certFile: o.natsCert, keyFile: o.natsKey };
 }
 
 const MEMBRANE_HELP =

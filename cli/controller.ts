@@ -3,6 +3,7 @@
  * Outside a cluster give `--kubeconfig`; in a pod the in-cluster service account is used.
  * Several may run at once: they elect a leader on a Lease and only the leader acts.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { MembraneAuthority } from '../membrane/index.js';
 import type { NamespaceMap } from '../registry/index.js';
@@ -25,6 +26,7 @@ interface ControllerFlags {
   membraneKeys?: string;
   membraneNats?: string;
   hostJwtLifetime: string;
+  natsCa?: string;
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
@@ -65,6 +67,10 @@ export function registerController(program: Command): void {
       '--host-jwt-lifetime <duration>',
       "how long an instance host's JWT is valid (with --membrane-keys); it is renewed when a third remains",
       '1h',
+    )
+    .option(
+      '--nats-ca <file>',
+      "the bus CA's certificate: account updates go over TLS, the servers verified against it (default: $GANTRY_NATS_CA)",
     )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
@@ -112,8 +118,16 @@ async function runController(o: ControllerFlags): Promise<void> {
   });
 }
 
+/** The bus CA's certificate (--nats-ca, else $GANTRY_NATS_CA), if given; exit 2 when it names no file. */
+function natsCaOf(o: ControllerFlags): string | undefined {
+  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
+  if (caFile && !existsSync(caFile)) throw Object.assign(new Error(`controller: --nats-ca ${caFile}: no such file`), { exitCode: 2 });
+  return caFile;
+}
+
 /** The flags read as they are given: issuers, plain-HTTP registries, durations and sizes. */
 function checkFlags(o: ControllerFlags) {
+  natsCaOf(o);
   for (const k of o.trustIssuer) {
     if (!/^A[A-Z2-7]{55}$/.test(k))
       throw Object.assign(new Error(`--trust-issuer ${k}: not an account public key (A… 56 characters)`), { exitCode: 2 });
@@ -152,7 +166,10 @@ async function membraneOf(o: ControllerFlags): Promise<{ authority: MembraneAuth
       { exitCode: 2 },
     );
   const { MembraneAuthority } = await import('../membrane/index.js');
-  return { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
+  const authority = MembraneAuthority.load(o.membraneKeys);
+  const caFile = natsCaOf(o);
+  if (caFile) authority.busTls = { caFile };
+  return { authority, servers: String(servers).split(',') };
 }
 
 async function checkLogKeys(logKeys: string[]): Promise<void> {

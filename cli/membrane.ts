@@ -1,20 +1,32 @@
 /**
  * The membrane's commands:
  *   gantry membrane init --out DIR      keys, the nats-server config fragment and the
- *                                       Secret/ConfigMap manifests for deploy/ (docs/operations.md)
+ *                                       Secret/ConfigMap manifests for deploy/ (docs/operations.md);
+ *                                       the bus's CA and the NATS servers' TLS certificate
  *   gantry grant creds NAME [-n NS] --nkey SEEDFILE -o FILE
  *                                       a CapabilityGrant's user JWT + the grantee's own seed
  *                                       → a standard NATS .creds file
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { grantTarget, type CapabilityGrant } from '../api/index.js';
-import { adminPermissions, decodeJwt, formatCreds, KEY_FILES, MembraneAuthority } from '../membrane/index.js';
+import {
+  adminPermissions,
+  decodeJwt,
+  ensureBusCa,
+  formatCreds,
+  issueNatsServerCert,
+  KEY_FILES,
+  MembraneAuthority,
+  natsServerNames,
+  subjectAltName,
+} from '../membrane/index.js';
 import { publicKeyFromSeed } from '../par/index.js';
 import { defaultStateDir } from '../sandbox/index.js';
 import { cliError, readSeedFile } from './keys.js';
+import { collect } from './options.js';
 
 const SYSTEM_NS = 'gantry-system';
 
@@ -32,7 +44,10 @@ function registerInit(membrane: Command): void {
     .requiredOption('--out <dir>', 'directory to write into (created; must not hold keys already)')
     .option('--resolver-dir <dir>', 'where nats-server keeps pushed account JWTs (its volume)', '/data/jwt')
     .option('--namespace <ns>', 'the Gantry namespace', SYSTEM_NS)
-    .action((o) => {
+    .option('--nats-replicas <n>', "the NATS StatefulSet's replicas: its pods' names go in the server certificate", '3')
+    .option('--nats-name <host>', 'another name (DNS or IP) the NATS server certificate carries; repeatable', collect, [] as string[])
+    .action(async (o) => {
+      const names = busNames(o.namespace, o.natsReplicas, o.natsName); // bad flags fail before anything is written
       if (existsSync(join(o.out, 'keys', KEY_FILES.operator)))
         throw cliError(`${o.out}/keys already holds membrane keys; refusing to replace them (every credential is signed with them)`, 1);
       const a = MembraneAuthority.generate();
@@ -56,16 +71,64 @@ function registerInit(membrane: Command): void {
       writeFileSync(join(o.out, 'gantry-membrane-keys.secret.yaml'), stringify(secret), { mode: 0o600 });
       writeFileSync(join(o.out, 'gantry-nats-membrane.configmap.yaml'), stringify(configMap));
       writeFileSync(join(o.out, 'admin.creds'), a.mintUser('admin', adminPermissions).creds!, { mode: 0o600 });
+      await writeBusTls(o.out, o.namespace, names);
       process.stdout.write(
         [
           `operator ${a.operatorKey}`,
           `gantry account ${a.accountKey}`,
           `wrote ${o.out}/keys/ (0600), membrane.conf, gantry-membrane-keys.secret.yaml (0600), gantry-nats-membrane.configmap.yaml, admin.creds (0600: may call anything, as any caller)`,
-          `next: kubectl apply -f ${o.out}/gantry-membrane-keys.secret.yaml -f ${o.out}/gantry-nats-membrane.configmap.yaml, then the deploy/ base`,
+          `wrote ${o.out}/ca/ (the bus CA; its key ca.key never goes to the cluster), nats-tls/ (tls.crt, tls.key, ca.crt), gantry-nats-tls.secret.yaml (0600), gantry-nats-ca.configmap.yaml`,
+          `next: kubectl apply -f ${o.out}/gantry-membrane-keys.secret.yaml -f ${o.out}/gantry-nats-membrane.configmap.yaml -f ${o.out}/gantry-nats-tls.secret.yaml -f ${o.out}/gantry-nats-ca.configmap.yaml, then the deploy/ base`,
           '',
         ].join('\n'),
       );
     });
+}
+
+/** The names of the NATS server certificate; exit 2 naming the flag when one is not a name. */
+function busNames(namespace: string, replicasFlag: string, extraNames: string[]): string[] {
+  const replicas = Number(replicasFlag);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 99)
+    throw cliError(`membrane init: --nats-replicas must be a whole number from 1 to 99, not "${replicasFlag}"`, 2);
+  try {
+    const names = [...natsServerNames(namespace, replicas), ...extraNames];
+    subjectAltName(names);
+    return names;
+  } catch (e) {
+    throw cliError(`membrane init: ${(e as Error).message}`, 2);
+  }
+}
+
+/**
+ * The bus's TLS (membrane/bus-tls.ts): the Gantry CA in OUT/ca/ (kept off the cluster), the
+ * NATS servers' certificate in OUT/nats-tls/, a kubernetes.io/tls Secret of it with ca.crt
+ * (the shape of a cert-manager Certificate's Secret, which may replace it) for the NATS pods,
+ * and a ConfigMap of the CA certificate alone for the controller and agents.
+ */
+async function writeBusTls(out: string, namespace: string, names: string[]): Promise<void> {
+  try {
+    const ca = await ensureBusCa(join(out, 'ca'));
+    await issueNatsServerCert(ca, join(out, 'nats-tls'), names);
+  } catch (e) {
+    throw cliError(`membrane init: ${(e as Error).message}`, 2);
+  }
+  const read = (f: string) => readFileSync(join(out, 'nats-tls', f), 'utf8');
+  const labels = { 'app.kubernetes.io/part-of': 'gantry' };
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name: 'gantry-nats-tls', namespace, labels },
+    stringData: { 'tls.crt': read('tls.crt'), 'tls.key': read('tls.key'), 'ca.crt': read('ca.crt') },
+  };
+  const caMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'gantry-nats-ca', namespace, labels },
+    data: { 'ca.crt': read('ca.crt') },
+  };
+  writeFileSync(join(out, 'gantry-nats-tls.secret.yaml'), stringify(secret), { mode: 0o600 });
+  writeFileSync(join(out, 'gantry-nats-ca.configmap.yaml'), stringify(caMap));
 }
 
 function registerGrantCreds(grant: Command): void {

@@ -49,6 +49,11 @@ export interface NatsOptions {
   nkeySeed?: string;
   /** A `.creds` file holding a user JWT and its nkey seed. */
   credsFile?: string;
+  /**
+   * TLS: the CA bundle that signed the servers' certificates (Gantry's bus CA), and a client
+   * certificate where a server asks for one. Given (or with a `tls://` URL), the connection
+   * is refused by the client when a server does not offer TLS: it never falls back to plain text.
+   */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Connection name shown by the server's monitoring. */
   name?: string;
@@ -111,6 +116,9 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
       }
     }
     opts.tls = { ...o.tls };
+  } else if (servers.some((s) => /^tls:\/\//i.test(s))) {
+    // tls:// without a CA: the system's trust store; still TLS or nothing
+    opts.tls = {};
   }
   return opts;
 }

@@ -229,6 +229,9 @@ export class MembraneAuthority {
     return this.revocations.get(userKey)!;
   }
 
+  /** TLS for the pushes' connection (the bus CA: membrane/bus-tls.ts); set before the first push. */
+  busTls?: { caFile?: string; certFile?: string; keyFile?: string };
+
   /** The connection pushes go over: a fresh system-account user, made once. */
   private systemConnection(servers: string | string[]): Promise<NatsConnection> {
     if (!this.pushConn) {
@@ -240,6 +243,7 @@ export class MembraneAuthority {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         authenticator: jwtAuthenticator(u.jwt, new TextEncoder().encode(u.seed!)),
+        ...(this.busTls ? { tls: { ...this.busTls } } : {}),
       });
       this.pushConn.catch(() => {
         this.pushConn = undefined;

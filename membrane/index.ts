@@ -9,3 +9,5 @@ export * from './jwt.js';
 export * from './creds.js';
 export * from './permissions.js';
 export * from './authority.js';
+export * from './bus-tls.js';
+export * from './bus-pki.js';

@@ -20,7 +20,7 @@ export interface ControllerChildConfig {
   metricsAddr: string;
   agentLeaseGraceMs?: number;
   /** The membrane's key directory and the NATS URL(s, comma-separated) account updates go to. */
-  membrane?: { keysDir: string; natsUrl: string };
+  membrane?: { keysDir: string; natsUrl: string; natsCa?: string };
   /**
    * Leader election identity prefix (several controllers: controller, controller-2, …); the
    * process id is appended, so a restarted controller is a new candidate, as a new pod is,
@@ -31,6 +31,8 @@ export interface ControllerChildConfig {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ControllerChildConfig;
+const authority = config.membrane ? MembraneAuthority.load(config.membrane.keysDir) : undefined;
+if (authority && config.membrane?.natsCa) authority.busTls = { caFile: config.membrane.natsCa };
 const controller = await startController({
   kubeConfig: loadKubeConfig({ kubeconfigPath: config.kubeconfig }),
   namespace: config.namespace,
@@ -38,9 +40,7 @@ const controller = await startController({
   plainHttpRegistries: config.plainHttpRegistries,
   metricsAddr: config.metricsAddr,
   agentLeaseGraceMs: config.agentLeaseGraceMs,
-  membrane: config.membrane
-    ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: natsServers(config.membrane.natsUrl) }
-    : undefined,
+  membrane: config.membrane ? { authority: authority!, servers: natsServers(config.membrane.natsUrl) } : undefined,
   identity: config.identity ? `${config.identity}-${process.pid}` : undefined,
   leaderElection: config.leaderElection,
 });

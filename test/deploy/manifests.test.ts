@@ -235,6 +235,29 @@ describe('NATS cluster', () => {
     expect(sts.spec.volumeClaimTemplates.map((v: any) => v.metadata.name)).toEqual(['jwt']);
   });
 
+  it('clients must speak TLS, routes are mutual TLS, with the gantry-nats-tls Secret; controller and agent verify with the CA ConfigMap', () => {
+    const files = ['cert_file: "/etc/nats-tls/tls.crt"', 'key_file: "/etc/nats-tls/tls.key"', 'ca_file: "/etc/nats-tls/ca.crt"'];
+    const [top, cluster] = [conf.slice(0, conf.indexOf('cluster {')), conf.slice(conf.indexOf('cluster {'))];
+    for (const f of files) expect(top).toContain(f);
+    for (const f of files) expect(cluster).toContain(f);
+    expect(top).not.toMatch(/verify/); // client certificates are not asked for: the JWT authenticates
+    expect(cluster).toMatch(/tls \{[^}]*verify: true[^}]*\}/);
+    const pod = sts.spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'gantry-nats-tls', defaultMode: 0o440 } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/nats-tls', readOnly: true });
+    expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+    for (const [kind, name] of [
+      ['Deployment', 'gantry-controller'],
+      ['DaemonSet', 'gantry-agent'],
+    ]) {
+      const spec = find(base, kind, name).spec.template.spec;
+      expect(spec.volumes).toContainEqual({ name: 'nats-ca', configMap: { name: 'gantry-nats-ca' } });
+      expect(spec.containers[0].volumeMounts).toContainEqual({ name: 'nats-ca', mountPath: '/etc/gantry/nats-ca', readOnly: true });
+      // nothing but the CA certificate: the CA key never enters the cluster
+      expect(JSON.stringify(spec)).not.toMatch(/ca\.key|gantry-nats-tls/);
+    }
+  });
+
   it('routes are open only to the other NATS servers; at most one server is down by a voluntary disruption', () => {
     const np = find(base, 'NetworkPolicy', 'gantry-nats-routes');
     const route = np.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === 6222));
@@ -262,7 +285,8 @@ describe('container commands', () => {
       .split('\n');
   const issuerA = 'A' + 'B'.repeat(55);
   // every client is given the three NATS servers by their stable StatefulSet names
-  const natsUrls = [0, 1, 2].map((i) => `nats://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
+  const natsUrls = [0, 1, 2].map((i) => `tls://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
+  const natsCa = '--nats-ca=/etc/gantry/nats-ca/ca.crt';
   const issuerB = 'A' + 'C'.repeat(55);
 
   it('controller: one --trust-issuer / --plain-http-registry per list entry, none for an empty list', () => {
@@ -272,7 +296,7 @@ describe('container commands', () => {
       GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`,
       GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000',
     });
-    const membrane = ['--membrane-keys=/etc/gantry/membrane', `--membrane-nats=${natsUrls}`];
+    const membrane = ['--membrane-keys=/etc/gantry/membrane', `--membrane-nats=${natsUrls}`, natsCa];
     expect(args).toEqual([
       'controller',
       '--namespace=gantry-system',
@@ -300,6 +324,7 @@ describe('container commands', () => {
       '--node=worker-1',
       '--namespace=gantry-system',
       `--nats=${natsUrls}`,
+      natsCa,
       '--cache-dir=/var/cache/gantry',
       '--membrane',
       `--trust-issuer=${issuerA}`,

@@ -126,8 +126,12 @@ describe('gantry sandbox up/down', () => {
     const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
     childPids = run.children.map((c: any) => c.pid);
     // the membrane: anonymous connections are refused; the sandbox's admin creds call
-    await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow(/[Aa]uthorization/);
-    const nc = await connectNats({ servers: run.natsUrl, credsFile: run.natsCreds });
+    await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0, tls: { caFile: run.natsCa } })).rejects.toThrow(
+      /[Aa]uthorization/,
+    );
+    // the bus is TLS: a client that does not trust the sandbox's CA is refused in the handshake
+    await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow(/certificate|self.signed|issuer/i);
+    const nc = await connectNats({ servers: run.natsUrl, credsFile: run.natsCreds, tls: { caFile: run.natsCa } });
     try {
       const { reply, instance } = await callProvider(nc, {
         namespace: 'default',

@@ -45,6 +45,8 @@ function agentArgs(l: Launch, n: SandboxNode, o: AgentsOptions): string[] {
     n.name,
     '--nats',
     l.natsUrl,
+    '--nats-ca',
+    l.sd.natsCa,
     '--namespace',
     GANTRY_NAMESPACE,
     '--cache-dir',

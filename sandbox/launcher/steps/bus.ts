@@ -4,10 +4,15 @@
  * its keys in DIR/membrane (made on first start, kept across resumes), and writes an admin
  * user's .creds there that `gantry call` and the demo use. The admin may call anything, as any
  * caller: it is the sandbox operator's tool, not a service's.
+ *
+ * The bus is encrypted as deploy/ runs it (membrane/bus-tls.ts): the sandbox's own CA in
+ * DIR/bus-ca/ (made once, kept across resumes: clients trust it) signs the servers'
+ * certificate in DIR/nats/tls/ (re-issued each start); clients are given DIR/bus-ca/ca.crt.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEY_FILES, MembraneAuthority } from '../../../membrane/authority.js';
+import { ensureBusCa, issueNatsServerCert } from '../../../membrane/bus-pki.js';
 import { adminPermissions } from '../../../membrane/permissions.js';
 import type { Launch } from '../launch.js';
 import { startNatsCluster } from '../nats-server.js';
@@ -15,7 +20,10 @@ import type { StateDir } from '../state-dir.js';
 
 export async function startBus(l: Launch, natsPorts: number[]): Promise<void> {
   const authority = sandboxMembrane(l.sd);
+  const ca = await ensureBusCa(l.sd.busCaDir);
+  const tls = await issueNatsServerCert(ca, join(l.sd.natsDir, 'tls'), ['localhost', '127.0.0.1']);
   await startNatsCluster({
+    tls,
     dir: l.sd.natsDir,
     ports: natsPorts,
     routePorts: l.st.natsRoutePorts,
@@ -26,7 +34,7 @@ export async function startBus(l: Launch, natsPorts: number[]): Promise<void> {
   });
   l.checkInterrupted();
   const cluster = natsPorts.length > 1 ? `a cluster of ${natsPorts.length} servers, ` : '';
-  l.say(`  NATS           ${l.natsUrl} (${cluster}operator mode; admin creds ${l.sd.adminCreds})`);
+  l.say(`  NATS           ${l.natsUrl} (${cluster}operator mode, TLS; admin creds ${l.sd.adminCreds}, CA ${l.sd.natsCa})`);
 }
 
 function sandboxMembrane(sd: StateDir): MembraneAuthority {

@@ -25,7 +25,7 @@ export async function startControllers(l: Launch, o: ControllersOptions): Promis
     plainHttpRegistries: o.plainHttpRegistries,
     metricsAddr: `127.0.0.1:${l.st.controllerMetricsPort}`,
     agentLeaseGraceMs: o.agentLeaseGraceMs,
-    membrane: { keysDir: l.sd.membraneDir, natsUrl: l.natsUrl },
+    membrane: { keysDir: l.sd.membraneDir, natsUrl: l.natsUrl, natsCa: l.sd.natsCa },
     leaderElection: o.leaderElection,
   };
   const metricsPorts = [l.st.controllerMetricsPort, ...(l.st.extraControllerMetricsPorts ?? [])];
