@@ -37,6 +37,8 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // a pull credential opens only on the node it was sealed to (issue 28)
+    'registry/sealed-credential.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',

@@ -23,6 +23,7 @@ interface ControllerFlags {
   metricsAddr?: string;
   identity?: string;
   membraneKeys?: string;
+  membraneKeysSecret?: string;
   membraneNats?: string;
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
@@ -57,6 +58,10 @@ export function registerController(program: Command): void {
       "the membrane's key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants",
     )
     .option(
+      '--membrane-keys-secret <namespace/name>',
+      "read the membrane's keys from this Secret through the API instead (deploy/: gantry-membrane/gantry-membrane-keys, a namespace no agent may read)",
+    )
+    .option(
       '--membrane-nats <urls>',
       'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
     )
@@ -71,7 +76,7 @@ async function runController(o: ControllerFlags): Promise<void> {
   const { agentLeaseGraceMs, maxArchiveBytes, leaderElection } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
-  const membrane = await membraneOf(o);
+  const membrane = await membraneOf(o, kubeConfig);
   await checkLogKeys(o.logKey);
   const namespaces = await namespaceMapOf(o.namespaceMap);
   const { startController } = await import('../controller/index.js');
@@ -133,16 +138,39 @@ function checkFlags(o: ControllerFlags) {
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */
-async function membraneOf(o: ControllerFlags): Promise<{ authority: MembraneAuthority; servers: string[] } | undefined> {
+async function membraneOf(
+  o: ControllerFlags,
+  kubeConfig: import('../runtime/kube.js').KubeConfig,
+): Promise<{ authority: MembraneAuthority; servers: string[] } | undefined> {
+  if (o.membraneKeys && o.membraneKeysSecret)
+    throw Object.assign(new Error('controller: give --membrane-keys or --membrane-keys-secret, not both'), { exitCode: 2 });
+  if (o.membraneKeysSecret) {
+    const servers = membraneServers(o);
+    const [{ membraneAuthorityFromSecret }, { KubeClient }] = await Promise.all([
+      import('../controller/index.js'),
+      import('../runtime/kube.js'),
+    ]);
+    const kube = new KubeClient(kubeConfig);
+    try {
+      return { authority: await membraneAuthorityFromSecret(kube, o.membraneKeysSecret), servers };
+    } finally {
+      kube.close();
+    }
+  }
   if (!o.membraneKeys) return undefined;
+  const servers = membraneServers(o);
+  const { MembraneAuthority } = await import('../membrane/index.js');
+  return { authority: MembraneAuthority.load(o.membraneKeys), servers };
+}
+
+function membraneServers(o: ControllerFlags): string[] {
   const servers = o.membraneNats ?? process.env.GANTRY_NATS_URL;
   if (!servers)
     throw Object.assign(
       new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'),
       { exitCode: 2 },
     );
-  const { MembraneAuthority } = await import('../membrane/index.js');
-  return { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
+  return String(servers).split(',');
 }
 
 async function checkLogKeys(logKeys: string[]): Promise<void> {

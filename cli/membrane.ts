@@ -17,6 +17,8 @@ import { defaultStateDir } from '../sandbox/index.js';
 import { cliError, readSeedFile } from './keys.js';
 
 const SYSTEM_NS = 'gantry-system';
+/** The membrane's keys go where no agent may read them (deploy/base/namespace.yaml). */
+const KEYS_NS = 'gantry-membrane';
 
 export function registerMembrane(program: Command): void {
   const membrane = program.command('membrane').description('the membrane: NATS operator-mode keys and credentials');
@@ -31,7 +33,8 @@ function registerInit(membrane: Command): void {
     .description('generate the membrane keys, the nats-server config fragment and the Secret/ConfigMap manifests (docs/operations.md)')
     .requiredOption('--out <dir>', 'directory to write into (created; must not hold keys already)')
     .option('--resolver-dir <dir>', 'where nats-server keeps pushed account JWTs (its volume)', '/data/jwt')
-    .option('--namespace <ns>', 'the Gantry namespace', SYSTEM_NS)
+    .option('--namespace <ns>', 'the Gantry namespace (the NATS ConfigMap)', SYSTEM_NS)
+    .option('--keys-namespace <ns>', "the membrane keys Secret's namespace: only the controller may read it", KEYS_NS)
     .action((o) => {
       if (existsSync(join(o.out, 'keys', KEY_FILES.operator)))
         throw cliError(`${o.out}/keys already holds membrane keys; refusing to replace them (every credential is signed with them)`, 1);
@@ -44,7 +47,7 @@ function registerInit(membrane: Command): void {
         apiVersion: 'v1',
         kind: 'Secret',
         type: 'Opaque',
-        metadata: { name: 'gantry-membrane-keys', namespace: o.namespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
+        metadata: { name: 'gantry-membrane-keys', namespace: o.keysNamespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
         stringData: { [KEY_FILES.operator]: seeds.operator, [KEY_FILES.system]: seeds.system, [KEY_FILES.account]: seeds.account },
       };
       const configMap = {

@@ -221,7 +221,7 @@ async function preflight(client: CountingClient, kubeConfig: KubeConfig): Promis
 
 export { parseLogKeys } from './providers/archive/log-witness.js';
 export type { ArchiveResolver, ResolveRequest } from './providers/archive/resolver.js';
-export type { MembraneConfig } from './membrane.js';
+export { type MembraneConfig, MEMBRANE_KEYS_SECRET, membraneAuthorityFromSecret } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';
 export { ResolveFailure } from './providers/archive/resolver.js';
 export { registryResolver } from './providers/archive/registry-resolver.js';

@@ -347,9 +347,9 @@ describe('gantry agent', () => {
     });
     await writePullCredential(w, mintedInst, registryPullTokenMinter({ plainHttpRegistries: [tokenRegistry.host, tokenServer.host] }));
     const minted = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
-    expect(Object.keys(JSON.parse(Buffer.from(minted.data['.dockerconfigjson'], 'base64').toString()).auths[tokenRegistry.host])).toEqual([
-      'registrytoken',
-    ]);
+    const mintedKey = fromCurveSeed(new TextEncoder().encode(readFileSync(join(cacheDir, 'seal.xk'), 'utf8').trim()));
+    const mintedDoc = openSealed(mintedKey, Buffer.from(minted.data.sealed, 'base64').toString());
+    expect(Object.keys(JSON.parse(mintedDoc).auths[tokenRegistry.host])).toEqual(['registrytoken']);
     await waitForInstance(w, 'token-minted', isPhase('Running'), 30_000);
     await w.kube.delete(instancesPath(NS, 'token-minted'));
     await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-minted`);
