@@ -360,7 +360,7 @@ describe('gantry agent', () => {
     expect(refused.status.phase).toBe('Fetching');
     expect(tokenServer.requests).toBeGreaterThan(before); // the credential went through the token service
     const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
-    expect(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString())).toEqual({
+    expect(JSON.parse(openSealed(mintedKey, Buffer.from(held.data.sealed, 'base64').toString()))).toEqual({
       auths: { [tokenRegistry.host]: { identitytoken: `refresh-${regUser.username}` } },
     });
     for (const kind of Object.keys(entries)) {
