@@ -158,7 +158,7 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
       const sh = (script: string) =>
         run('/bin/sh', ['-euc', script], {
           cwd: repo,
-          env: { PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: api.kubeconfigPath },
+          env: { PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: api.kubeconfigPath, HOME: bin },
           timeout: 60_000,
         });
       try {
