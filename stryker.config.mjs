@@ -42,6 +42,8 @@ export default {
     'membrane/permissions.ts',
     // the bus's TLS: the server certificate's names and the nats-server tls blocks (issue 28)
     'membrane/bus-tls.ts',
+    // a pull credential opens only on the node it was sealed to (issue 28)
+    'registry/sealed-credential.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',

@@ -22,6 +22,7 @@
 import { hostTarget } from './target.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
+import type { KeyPair } from '@nats-io/nkeys';
 import { type ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
 import type { VerifiedPar } from '../par/index.js';
 import type { BinaryStore } from './binaries.js';
@@ -38,6 +39,8 @@ export interface PipelineOptions {
   kube: KubeClient;
   /** The Gantry namespace, where the controller writes each instance's pull credential. */
   namespace: string;
+  /** This node's seal key (agent/seal-key.ts): the pull credentials are sealed to it. */
+  sealKey: KeyPair;
   cache: ArchiveCache;
   binaries: BinaryStore;
   /** remembers which (repository, digest, credentials) were shown to have access */
@@ -74,7 +77,7 @@ export async function prepareBinary(
   onPhase('Fetching');
   // the instance's own narrowed credential from the Gantry namespace (agent/pull-creds.ts),
   // matched by the same code as the controller's (registry/pull-secrets.ts)
-  const secrets = await instancePullSecrets(o.kube, o.namespace, inst);
+  const secrets = await instancePullSecrets(o.kube, o.namespace, o.sealKey, inst);
   const credentials = credentialsFor(spec.archive.ref, secrets);
   onStep('credentials');
   const opened = openArchiveStore(spec.archive.ref, {

@@ -38,6 +38,7 @@
  *   …
  *   await agent.stop();   // stops every host gracefully, then the watch and the heartbeat
  */
+import { join } from 'node:path';
 import { group, labels, type ProviderInstance, version } from '../api/index.js';
 import { Informer } from '../runtime/informer.js';
 import { KubeClient, resourcePath } from '../runtime/kube.js';
@@ -46,6 +47,7 @@ import type { HostPool } from './host/pool.js';
 import { createHostPool, providerHostFactory } from './host-factory.js';
 import { type HealthServer, serveHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
+import { nodeSealKey } from './seal-key.js';
 import type { StartTimeline } from './instance-runner.js';
 import { AgentMetrics } from './metrics.js';
 import { openNodeCache } from './node-cache.js';
@@ -90,7 +92,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const pool = createHostPool(cache.records, opts.hostPoolSize);
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
-  const heartbeat = agentHeartbeat(kube, settings, metrics, log);
+  const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
+  const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);
   const createHost = providerHostFactory(opts, cache.records, pool);
   const runnerDeps = agentRunnerDeps(opts, {
@@ -98,6 +101,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     namespace,
     target,
     cache,
+    sealKey,
     createHost,
     status,
     metrics,
@@ -164,12 +168,13 @@ async function serveAgentHealth(
   }
 }
 
-function agentHeartbeat(kube: KubeClient, s: AgentSettings, metrics: AgentMetrics, log: Logger): Heartbeat {
+function agentHeartbeat(kube: KubeClient, s: AgentSettings & { sealKey: string }, metrics: AgentMetrics, log: Logger): Heartbeat {
   return new Heartbeat({
     kube,
     namespace: s.namespace,
     node: s.node,
     target: s.target,
+    sealKey: s.sealKey,
     log,
     renewIntervalMs: s.renewIntervalMs,
     onRenew: (ok) => (ok ? metrics.leaseLastRenew.set(Date.now() / 1000) : metrics.leaseRenewFailures.inc()),

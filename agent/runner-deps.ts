@@ -6,6 +6,7 @@
  * from agent/host-factory.ts, their pids go to the host records, status to the status writer.
  */
 import { join } from 'node:path';
+import type { KeyPair } from '@nats-io/nkeys';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
@@ -24,6 +25,8 @@ export interface AgentRunnerParts {
   namespace: string;
   target: string;
   cache: NodeCache;
+  /** This node's seal key: opens the pull credentials the controller sealed to it. */
+  sealKey: KeyPair;
   createHost: RunnerDeps['createHost'];
   status: StatusWriter;
   metrics: AgentMetrics;
@@ -40,6 +43,7 @@ export function agentRunnerDeps(
   const pipeline: PipelineOptions = {
     kube,
     namespace,
+    sealKey: p.sealKey,
     cache: cache.archives,
     binaries: cache.binaries,
     access: new RegistryAccess(),

@@ -17,6 +17,11 @@ export const labels = {
 export const annotations = {
   /** On an agent Lease: the target the agent can really load. */
   agentTarget: 'gantry.dev/target',
+  /**
+   * On an agent Lease: the node's X25519 public key (NATS xkey, `X…`) that the controller seals
+   * the node's instances' pull credentials to; the private half never leaves the node.
+   */
+  nodeSealKey: 'gantry.dev/seal-key',
 } as const;
 
 const agentLeasePrefix = 'gantry-agent-';

@@ -24,6 +24,7 @@ interface ControllerFlags {
   metricsAddr?: string;
   identity?: string;
   membraneKeys?: string;
+  membraneKeysSecret?: string;
   membraneNats?: string;
   hostJwtLifetime: string;
   natsCa?: string;
@@ -60,6 +61,10 @@ export function registerController(program: Command): void {
       "the membrane's key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants",
     )
     .option(
+      '--membrane-keys-secret <namespace/name>',
+      "read the membrane's keys from this Secret through the API instead (deploy/: gantry-membrane/gantry-membrane-keys, a namespace no agent may read)",
+    )
+    .option(
       '--membrane-nats <urls>',
       'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
     )
@@ -83,7 +88,7 @@ async function runController(o: ControllerFlags): Promise<void> {
   const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
-  const membrane = await membraneOf(o);
+  const membrane = await membraneOf(o, kubeConfig);
   await checkLogKeys(o.logKey);
   const namespaces = await namespaceMapOf(o.namespaceMap);
   const { startController } = await import('../controller/index.js');
@@ -157,19 +162,46 @@ function checkFlags(o: ControllerFlags) {
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */
-async function membraneOf(o: ControllerFlags): Promise<{ authority: MembraneAuthority; servers: string[] } | undefined> {
+async function membraneOf(
+  o: ControllerFlags,
+  kubeConfig: import('../runtime/kube.js').KubeConfig,
+): Promise<{ authority: MembraneAuthority; servers: string[] } | undefined> {
+  if (o.membraneKeys && o.membraneKeysSecret)
+    throw Object.assign(new Error('controller: give --membrane-keys or --membrane-keys-secret, not both'), { exitCode: 2 });
+  if (o.membraneKeysSecret) {
+    const servers = membraneServers(o);
+    const [{ membraneAuthorityFromSecret }, { KubeClient }] = await Promise.all([
+      import('../controller/index.js'),
+      import('../runtime/kube.js'),
+    ]);
+    const kube = new KubeClient(kubeConfig);
+    try {
+      return { authority: withBusTls(await membraneAuthorityFromSecret(kube, o.membraneKeysSecret), o), servers };
+    } finally {
+      kube.close();
+    }
+  }
   if (!o.membraneKeys) return undefined;
+  const servers = membraneServers(o);
+  const { MembraneAuthority } = await import('../membrane/index.js');
+  return { authority: withBusTls(MembraneAuthority.load(o.membraneKeys), o), servers };
+}
+
+/** Account updates go over TLS, the servers verified against the bus CA, when one is given. */
+function withBusTls(authority: MembraneAuthority, o: ControllerFlags): MembraneAuthority {
+  const caFile = natsCaOf(o);
+  if (caFile) authority.busTls = { caFile };
+  return authority;
+}
+
+function membraneServers(o: ControllerFlags): string[] {
   const servers = o.membraneNats ?? process.env.GANTRY_NATS_URL;
   if (!servers)
     throw Object.assign(
       new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'),
       { exitCode: 2 },
     );
-  const { MembraneAuthority } = await import('../membrane/index.js');
-  const authority = MembraneAuthority.load(o.membraneKeys);
-  const caFile = natsCaOf(o);
-  if (caFile) authority.busTls = { caFile };
-  return { authority, servers: String(servers).split(',') };
+  return String(servers).split(',');
 }
 
 async function checkLogKeys(logKeys: string[]): Promise<void> {

@@ -29,6 +29,8 @@ import { cliError, readSeedFile } from './keys.js';
 import { collect } from './options.js';
 
 const SYSTEM_NS = 'gantry-system';
+/** The membrane's keys go where no agent may read them (deploy/base/namespace.yaml). */
+const KEYS_NS = 'gantry-membrane';
 
 export function registerMembrane(program: Command): void {
   const membrane = program.command('membrane').description('the membrane: NATS operator-mode keys and credentials');
@@ -43,7 +45,8 @@ function registerInit(membrane: Command): void {
     .description('generate the membrane keys, the nats-server config fragment and the Secret/ConfigMap manifests (docs/operations.md)')
     .requiredOption('--out <dir>', 'directory to write into (created; must not hold keys already)')
     .option('--resolver-dir <dir>', 'where nats-server keeps pushed account JWTs (its volume)', '/data/jwt')
-    .option('--namespace <ns>', 'the Gantry namespace', SYSTEM_NS)
+    .option('--namespace <ns>', 'the Gantry namespace (NATS: its config and TLS Secret, the CA ConfigMap)', SYSTEM_NS)
+    .option('--keys-namespace <ns>', "the membrane keys Secret's namespace: only the controller may read it", KEYS_NS)
     .option('--nats-replicas <n>', "the NATS StatefulSet's replicas: its pods' names go in the server certificate", '3')
     .option('--nats-name <host>', 'another name (DNS or IP) the NATS server certificate carries; repeatable', collect, [] as string[])
     .action(async (o) => {
@@ -59,7 +62,7 @@ function registerInit(membrane: Command): void {
         apiVersion: 'v1',
         kind: 'Secret',
         type: 'Opaque',
-        metadata: { name: 'gantry-membrane-keys', namespace: o.namespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
+        metadata: { name: 'gantry-membrane-keys', namespace: o.keysNamespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
         stringData: { [KEY_FILES.operator]: seeds.operator, [KEY_FILES.system]: seeds.system, [KEY_FILES.account]: seeds.account },
       };
       const configMap = {

@@ -12,8 +12,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { defaultNamespace, group, version } from '../api/index.js';
+import { agentLeaseName, defaultNamespace, group, version } from '../api/index.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
+import { sealKeyOfLease } from '../registry/sealed-credential.js';
 import { GantryError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { logger } from '../runtime/log.js';
@@ -31,7 +32,7 @@ import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.j
 import { RegistryLogWitness } from './providers/archive/log-witness.js';
 import { registryResolver } from './providers/archive/registry-resolver.js';
 import { type ArchiveResolver, CachingResolver } from './providers/archive/resolver.js';
-import { nodeInformer, type ProvidersOptions, providersReconciler } from './providers/reconciler.js';
+import { agentLeaseInformer, nodeInformer, type ProvidersOptions, providersReconciler } from './providers/reconciler.js';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
@@ -120,7 +121,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   const shared = { informers: m, client, log, metrics };
   const mint = registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries });
-  const pullCreds = new InstancePullCredentials(client, namespace, log, mint);
+  const leases = agentLeaseInformer(m, namespace);
+  const pullCreds = new InstancePullCredentials(client, namespace, log, mint, Date.now, (node) =>
+    sealKeyOfLease(leases.get(agentLeaseName(node), namespace)),
+  );
   const events = new EventRecorder(client, log, { host: identity });
   m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
@@ -224,7 +228,7 @@ async function preflight(client: CountingClient, kubeConfig: KubeConfig): Promis
 
 export { parseLogKeys } from './providers/archive/log-witness.js';
 export type { ArchiveResolver, ResolveRequest } from './providers/archive/resolver.js';
-export type { MembraneConfig } from './membrane.js';
+export { type MembraneConfig, MEMBRANE_KEYS_SECRET, membraneAuthorityFromSecret } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';
 export { ResolveFailure } from './providers/archive/resolver.js';
 export { registryResolver } from './providers/archive/registry-resolver.js';

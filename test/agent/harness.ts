@@ -13,6 +13,8 @@ import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
+import { sealKeyOfLease } from '../../registry/sealed-credential.js';
+import { agentLeaseName } from '../../api/index.js';
 import { InstancePullCredentials, type PullTokenMinter } from '../../controller/credentials/pull.js';
 import { logger } from '../../runtime/log.js';
 import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
@@ -227,7 +229,14 @@ export async function writePullCredential(w: World, inst: any, mint?: PullTokenM
       throw error;
     },
   );
-  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller'), mint).ensure(inst, source);
+  // sealed, as the controller does, to the key the node's agent published on its Lease
+  const lease = await w.kube
+    .get(`/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/${agentLeaseName(inst.spec.nodeName)}`)
+    .catch(() => undefined);
+  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller'), mint, Date.now, () => sealKeyOfLease(lease)).ensure(
+    inst,
+    source,
+  );
 }
 
 /** Create the ProviderInstance alone (no pull credential written). */

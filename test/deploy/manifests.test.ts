@@ -189,6 +189,27 @@ describe('security posture', () => {
     }
   });
 
+  it('the membrane keys live in a namespace of their own, which only the controller may read, by name, and no pod mounts', () => {
+    const ns = find(base, 'Namespace', 'gantry-membrane');
+    expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const inMembrane = base.filter((m: any) => m.metadata?.namespace === 'gantry-membrane');
+    expect(inMembrane.map((m: any) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      'Role/gantry-controller-membrane-keys',
+      'RoleBinding/gantry-controller-membrane-keys',
+    ]);
+    const role = find(base, 'Role', 'gantry-controller-membrane-keys');
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['gantry-membrane-keys'], verbs: ['get'] }]);
+    expect(find(base, 'RoleBinding', 'gantry-controller-membrane-keys').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'gantry-controller', namespace: 'gantry-system' },
+    ]);
+    // no agent binding anywhere reaches gantry-membrane, and no pod mounts the keys
+    const bindings = base.filter((m: any) => m.kind === 'RoleBinding' || m.kind === 'ClusterRoleBinding') as any[];
+    for (const b of bindings.filter((b) => b.subjects.some((s: any) => s.name === 'gantry-agent')))
+      expect(b.metadata.namespace ?? 'cluster').not.toBe('gantry-membrane');
+    const volumes = base.flatMap((m: any) => m.spec?.template?.spec?.volumes ?? []);
+    expect(volumes.filter((v: any) => v.secret?.secretName === 'gantry-membrane-keys')).toEqual([]);
+  });
+
   it("the agent admission policy keys on the token's node and matches only gantry-agent's status and Lease writes", () => {
     const policy = find(base, 'ValidatingAdmissionPolicy', 'gantry-agent-node-restriction');
     expect(policy.spec.failurePolicy).toBe('Fail');
@@ -296,7 +317,7 @@ describe('container commands', () => {
       GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`,
       GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000',
     });
-    const membrane = ['--membrane-keys=/etc/gantry/membrane', `--membrane-nats=${natsUrls}`, natsCa];
+    const membrane = ['--membrane-keys-secret=gantry-membrane/gantry-membrane-keys', `--membrane-nats=${natsUrls}`, natsCa];
     expect(args).toEqual([
       'controller',
       '--namespace=gantry-system',

@@ -36,7 +36,7 @@ it('writes keys, config and manifests that a real nats-server runs with; refuses
   expect(statSync(join(dir, 'out', 'keys')).mode & 0o777).toBe(0o700);
   expect(statSync(join(dir, 'out', 'keys', 'gantry-account.nk')).mode & 0o777).toBe(0o600);
   const secret = parse(readFileSync(join(dir, 'out', 'gantry-membrane-keys.secret.yaml'), 'utf8'));
-  expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'gantry-membrane-keys', namespace: 'gantry-system' } });
+  expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'gantry-membrane-keys', namespace: 'gantry-membrane' } });
   // the Secret's seeds are the keys the controller loads
   const a = MembraneAuthority.load(join(dir, 'out', 'keys'));
   expect(

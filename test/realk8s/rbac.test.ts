@@ -86,6 +86,9 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
       ['create', 'serviceaccounts/token', '-n', NS],
       ['impersonate', 'serviceaccounts', '-n', NS],
+      // the membrane's keys: in a namespace where an agent has no right at all (issue 28)
+      ['get', 'secrets/gantry-membrane-keys', '-n', 'gantry-membrane'],
+      ['list', 'secrets', '-n', 'gantry-membrane'],
     ];
     for (const a of yes) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('yes');
     for (const a of no) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('no');
@@ -126,6 +129,7 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
       ['list', 'nodes'],
       ['update', 'leases.coordination.k8s.io/gantry-controller', '-n', NS],
+      ['get', 'secrets/gantry-membrane-keys', '-n', 'gantry-membrane'], // read at start (--membrane-keys-secret)
     ];
     const no = [
       ['patch', 'providers.gantry.dev', '-n', APP],

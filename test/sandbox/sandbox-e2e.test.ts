@@ -204,10 +204,17 @@ describe('gantry sandbox up/down', () => {
   });
 
   it.runIf(ground === 'real')(
-    "real API server: /livez checks etcd, and the agent's ServiceAccount may not do what only the controller may",
+    "real API server: /livez checks etcd, agents run with node-bound tokens under the admission policy, and the agent's ServiceAccount may not do what only the controller may",
     async () => {
       expect(kube('get', '--raw', '/livez?verbose')).toMatch(/\[\+\]etcd ok/);
-      const agentKc = join(dir, 'controlplane', 'gantry-agent.kubeconfig');
+      // each agent runs with gantry-agent's token bound to its own Node, under the admission policy
+      const node = kube('get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}').trim();
+      const agentKc = join(dir, 'controlplane', `gantry-agent-${node}.kubeconfig`);
+      const who = JSON.parse(execFileSync(kubectl, ['--kubeconfig', agentKc, 'auth', 'whoami', '-o', 'json'], { encoding: 'utf8' }));
+      expect(who.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual([node]);
+      expect(kube('get', 'validatingadmissionpolicybinding', 'gantry-agent-node-restriction', '-o', 'name').trim()).toBe(
+        'validatingadmissionpolicybinding.admissionregistration.k8s.io/gantry-agent-node-restriction',
+      );
       const canI = (kc: string, ...args: string[]) => {
         try {
           return execFileSync(kubectl, ['--kubeconfig', kc, 'auth', 'can-i', ...args], { encoding: 'utf8' }).trim();
