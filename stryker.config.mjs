@@ -37,6 +37,9 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // who holds a NATS key (no grant revokes a host's or another namespace's) and grant JWT lifetimes
+    'controller/grants/key-claims.ts',
+    'controller/grants/jwt-lifetime.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',

@@ -47,6 +47,8 @@ export default defineConfig({
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
       'test/host/reply-guard.test.ts',
+      'test/controller/grants/key-claims.test.ts',
+      'test/controller/grants/jwt-lifetime.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

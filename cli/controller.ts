@@ -24,6 +24,7 @@ interface ControllerFlags {
   identity?: string;
   membraneKeys?: string;
   membraneNats?: string;
+  grantJwtLifetime: string;
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
@@ -60,6 +61,11 @@ export function registerController(program: Command): void {
       '--membrane-nats <urls>',
       'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
     )
+    .option(
+      '--grant-jwt-lifetime <duration>',
+      "the longest a CapabilityGrant's JWT lives (its exp; renewed with a third left, grantees fetch fresh creds); at least 1m",
+      '24h',
+    )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
@@ -68,7 +74,7 @@ export function registerController(program: Command): void {
 
 /** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
 async function runController(o: ControllerFlags): Promise<void> {
-  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection } = checkFlags(o);
+  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, grantJwtLifetimeMs } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o);
@@ -89,6 +95,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     metricsAddr: o.metricsAddr,
     identity: o.identity,
     leaderElection,
+    grantJwtLifetimeMs,
   });
   process.stderr.write(
     `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
@@ -129,7 +136,11 @@ function checkFlags(o: ControllerFlags) {
       { exitCode: 2 },
     );
   }
-  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection };
+  const grantJwtLifetimeMs = parseDuration(o.grantJwtLifetime, '--grant-jwt-lifetime');
+  // shorter, and renewals (at two thirds) come faster than grantees can fetch creds
+  if (grantJwtLifetimeMs < 60_000)
+    throw Object.assign(new Error(`--grant-jwt-lifetime ${o.grantJwtLifetime}: must be at least 1m`), { exitCode: 2 });
+  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, grantJwtLifetimeMs };
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */

@@ -85,6 +85,8 @@ export interface ControllerOptions {
    * every instance and reconciles CapabilityGrants; without it neither happens.
    */
   membrane?: MembraneConfig;
+  /** The longest a CapabilityGrant's JWT lives (exp − iat; renewed at two thirds); default 24 h. */
+  grantJwtLifetimeMs?: number;
 }
 
 export interface RunningController {
@@ -124,7 +126,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
   if (opts.membrane) {
     m.register(hostCredentialsReconciler({ ...shared, creds: new InstanceCredentials(opts.membrane, client, namespace, log) }));
-    m.register(grantsReconciler({ ...shared, membrane: opts.membrane }));
+    m.register(grantsReconciler({ ...shared, membrane: opts.membrane, jwtLifetimeMs: opts.grantJwtLifetimeMs }));
   }
 
   await preflight(client, opts.kubeConfig);
