@@ -22,6 +22,7 @@ export function grantJwtExp(iatSec: number, lifetimeMs: number, expiresAtMs?: nu
  */
 export function renewalDueAt(expSec: number | undefined, lifetimeMs: number, expiresAtMs?: number): number | undefined {
   if (expSec === undefined) return 0;
+  // Stryker disable next-line ConditionalExpression: without expiresAtMs the comparison is with NaN, false either way
   if (expiresAtMs !== undefined && expSec >= Math.floor(expiresAtMs / 1000)) return undefined;
   return expSec * 1000 - Math.floor(lifetimeMs / 3);
 }

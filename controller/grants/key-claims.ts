@@ -35,7 +35,9 @@ export function claimOrder(a: KeyClaim, b: KeyClaim): number {
   if (a.issued !== b.issued) return a.issued ? -1 : 1;
   const ta = created(a);
   const tb = created(b);
+  // Stryker disable next-line EqualityOperator: ta !== tb here, so < and <= agree
   if (ta !== tb) return ta < tb ? -1 : 1;
+  // Stryker disable next-line EqualityOperator: the namespaces differ here, so < and <= agree
   if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
@@ -47,6 +49,7 @@ export function claimOrder(a: KeyClaim, b: KeyClaim): number {
 export function keyConflict(grant: KeyClaim, grants: Iterable<KeyClaim>, hostKeys: ReadonlySet<string>): KeyConflict | undefined {
   if (hostKeys.has(grant.nkey)) return 'HostKey';
   let first = grant;
+  // Stryker disable next-line EqualityOperator: a tie is the same namespace and name, so taking it changes nothing
   for (const g of grants) if (g.nkey === grant.nkey && claimOrder(g, first) < 0) first = g;
   return first.namespace === grant.namespace ? undefined : 'OtherNamespace';
 }
