@@ -49,6 +49,7 @@ export default defineConfig({
       'test/host/reply-guard.test.ts',
       'test/controller/grants/key-claims.test.ts',
       'test/controller/grants/jwt-lifetime.test.ts',
+      'test/apiserver/cel.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

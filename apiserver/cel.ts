@@ -16,7 +16,7 @@ import { jsonEqual } from './canonical.js';
 import type { StatusCause } from './errors.js';
 import { isObject, type KObject, type Schema } from './types.js';
 
-/** The rules this file evaluates, whitespace-normalised. */
+/** The rules this file evaluates (whitespace aside). */
 export const EVALUATED_RULES = ['self == oldSelf'] as const;
 const RULE_FIELDS = new Set(['rule', 'message', 'reason']);
 const REASONS = new Set(['FieldValueInvalid', 'FieldValueForbidden', 'FieldValueRequired', 'FieldValueDuplicate']);
@@ -27,7 +27,10 @@ interface Rule {
   reason?: string;
 }
 
-const normalised = (rule: unknown) => (typeof rule === 'string' ? rule.trim().replace(/\s+/g, ' ') : '');
+/** CEL ignores whitespace between tokens, and these rules have no string literals. */
+// Stryker disable next-line Regex,StringLiteral: with /g, removing each whitespace character or each run is the same; a non-string rule matches no evaluated rule, whatever it becomes
+const normalised = (rule: unknown) => (typeof rule === 'string' ? rule.replace(/\s+/g, '') : '');
+const EVALUATED = new Set<string>(EVALUATED_RULES.map(normalised));
 
 function rulesOf(s: Schema): Rule[] {
   const r = s['x-kubernetes-validations'];
@@ -73,8 +76,9 @@ export function unsupportedRuleCauses(crd: KObject): StatusCause[] {
       const extra = Object.keys(r).filter((k) => !RULE_FIELDS.has(k));
       const why = !reachable
         ? 'rules are evaluated only on properties'
-        : !(EVALUATED_RULES as readonly string[]).includes(normalised(r.rule))
-          ? `the API emulator evaluates only ${EVALUATED_RULES.map((e) => `\`${e}\``).join(', ')}`
+        : !EVALUATED.has(normalised(r.rule))
+          ? // Stryker disable next-line StringLiteral: one evaluated rule, so the separator never shows
+            `the API emulator evaluates only ${EVALUATED_RULES.map((e) => `\`${e}\``).join(', ')}`
           : extra.length
             ? `the API emulator does not implement ${extra.join(', ')}`
             : r.reason !== undefined && !REASONS.has(r.reason)
@@ -84,8 +88,9 @@ export function unsupportedRuleCauses(crd: KObject): StatusCause[] {
     }
     for (const [k, v] of Object.entries(s)) {
       if (k === 'properties' && isObject(v)) for (const [pk, pv] of Object.entries(v)) walk(pv, `${path}.properties[${pk}]`, reachable);
-      else if (isObject(v) && k !== 'x-kubernetes-validations') walk(v, `${path}.${k}`, false);
-      else if (Array.isArray(v) && k !== 'x-kubernetes-validations') for (const [i, x] of v.entries()) walk(x, `${path}.${k}[${i}]`, false);
+      // anything else that can hold a schema (items, additionalProperties, allOf…): not a property
+      else if (isObject(v)) walk(v, `${path}.${k}`, false);
+      else if (Array.isArray(v)) for (const [i, x] of v.entries()) walk(x, `${path}.${k}[${i}]`, false);
     }
   };
   for (const [i, v] of ((crd.spec?.versions ?? []) as KObject[]).entries())
