@@ -206,6 +206,30 @@ describe('CapabilityGrant', () => {
     await fresh.close();
   }, 30_000);
 
+  it('a JWT without exp (issued before lifetimes) is revoked and replaced by one that expires', async () => {
+    const u = user();
+    await createGrant('legacy', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Whoami'] });
+    const g = await readyGrant('legacy', 'Issued');
+    // what an older controller wrote: the same permissions, no exp
+    const legacy = nats.authority.mintUser('grant:legacy', () => decodeJwt(g.status.userJwt).nats as any, { userKey: u.key });
+    expect(decodeJwt(legacy.jwt).exp).toBeUndefined();
+    await kube.mergePatch(`${grantsPath(NS)}/legacy/status`, { status: { userJwt: legacy.jwt } });
+    const creds = nats.writeCreds('legacy', formatCreds(legacy.jwt, u.seed));
+    const nc = await connectNats({ servers: nats.url, credsFile: creds });
+    expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    // a finalizer change brings the grant back to the reconciler (as a resync would)
+    await kube.mergePatch(`${grantsPath(NS)}/legacy`, { metadata: { finalizers: [GRANT_FINALIZER, 'test.gantry.dev/poke'] } });
+    const renewed = await waitFor('replaced', async () => {
+      const x = await getGrant('legacy');
+      return x.status?.userJwt && x.status.userJwt !== legacy.jwt ? x : undefined;
+    });
+    expect(decodeJwt(renewed.status.userJwt).exp).toBeDefined();
+    await nc.closed(); // revoked: the server closes its connection
+    const refused = await connectNats({ servers: nats.url, credsFile: creds, connectTimeoutMs: 3000 }).catch((e) => e);
+    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
+    await kube.mergePatch(`${grantsPath(NS)}/legacy`, { metadata: { finalizers: [GRANT_FINALIZER] } });
+  });
+
   it('a spec naming both a provider and a capability id is InvalidSpec, and nothing is issued', async () => {
     await createGrant('both', { grantee: { nkey: user().key }, provider: 'echo', capabilityId: 'gantry:echo', operations: ['Echo'] });
     const g = await readyGrant('both', 'InvalidSpec');
