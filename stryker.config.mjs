@@ -44,6 +44,11 @@ export default {
     'membrane/bus-tls.ts',
     // a pull credential opens only on the node it was sealed to (issue 28)
     'registry/sealed-credential.ts',
+    // who holds a NATS key (no grant revokes a host's or another namespace's) and grant JWT lifetimes
+    'controller/grants/key-claims.ts',
+    'controller/grants/jwt-lifetime.ts',
+    // the emulator's CEL transition rules (spec.grantee immutable holds on it as on the real server)
+    'apiserver/cel.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',

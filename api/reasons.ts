@@ -55,7 +55,7 @@ export const PROVIDER_CONDITION_REASONS = {
 
 /** Reasons of a CapabilityGrant's Ready condition. */
 export const GRANT_CONDITION_REASONS = {
-  Ready: ['Issued', 'Expired', 'Revoked', 'MembraneNotConfigured', 'InvalidSpec'],
+  Ready: ['Issued', 'Expired', 'Revoked', 'MembraneNotConfigured', 'InvalidSpec', 'KeyInUse'],
 } as const;
 export type GrantReason = (typeof GRANT_CONDITION_REASONS)['Ready'][number];
 

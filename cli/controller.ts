@@ -28,6 +28,7 @@ interface ControllerFlags {
   membraneNats?: string;
   hostJwtLifetime: string;
   natsCa?: string;
+  grantJwtLifetime: string;
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
@@ -77,6 +78,11 @@ export function registerController(program: Command): void {
       '--nats-ca <file>',
       "the bus CA's certificate: account updates go over TLS, the servers verified against it (default: $GANTRY_NATS_CA)",
     )
+    .option(
+      '--grant-jwt-lifetime <duration>',
+      "the longest a CapabilityGrant's JWT lives (its exp; renewed with a third left, grantees fetch fresh creds); at least 1m",
+      '24h',
+    )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
@@ -85,7 +91,7 @@ export function registerController(program: Command): void {
 
 /** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
 async function runController(o: ControllerFlags): Promise<void> {
-  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs } = checkFlags(o);
+  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o, kubeConfig);
@@ -107,6 +113,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     identity: o.identity,
     leaderElection,
     hostJwtLifetimeMs,
+    grantJwtLifetimeMs,
   });
   process.stderr.write(
     `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
@@ -158,7 +165,11 @@ function checkFlags(o: ControllerFlags) {
   const hostJwtLifetimeMs = parseDuration(o.hostJwtLifetime, '--host-jwt-lifetime');
   // under a few seconds a renewal cannot land before the JWT it replaces expires
   if (hostJwtLifetimeMs < 3000) throw Object.assign(new Error(`--host-jwt-lifetime ${o.hostJwtLifetime}: at least 3s`), { exitCode: 2 });
-  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs };
+  const grantJwtLifetimeMs = parseDuration(o.grantJwtLifetime, '--grant-jwt-lifetime');
+  // shorter, and renewals (at two thirds) come faster than grantees can fetch creds
+  if (grantJwtLifetimeMs < 60_000)
+    throw Object.assign(new Error(`--grant-jwt-lifetime ${o.grantJwtLifetime}: must be at least 1m`), { exitCode: 2 });
+  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs };
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */

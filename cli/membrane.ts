@@ -134,10 +134,18 @@ async function writeBusTls(out: string, namespace: string, names: string[]): Pro
   writeFileSync(join(out, 'gantry-nats-ca.configmap.yaml'), stringify(caMap));
 }
 
+/** When these creds stop working (the JWT's exp): fetch fresh ones before. */
+function credsEnd(jwt: string): string {
+  const exp = decodeJwt(jwt).exp;
+  return exp === undefined ? '' : `; these creds expire at ${new Date(exp * 1000).toISOString()} — run this again before then`;
+}
+
 function registerGrantCreds(grant: Command): void {
   grant
     .command('creds')
-    .description("write a standard NATS .creds file from a Ready CapabilityGrant and the grantee's own seed")
+    .description(
+      "write a standard NATS .creds file from a Ready CapabilityGrant and the grantee's own seed; the creds expire (the controller's --grant-jwt-lifetime, default 24h, renewed with a third left): run it again before then",
+    )
     .argument('<name>', 'the CapabilityGrant')
     .option('-n, --namespace <ns>', 'its namespace', 'default')
     .requiredOption('--nkey <seedfile>', "the grantee's user seed (SU…; `gantry keys generate --type user`)")
@@ -175,7 +183,8 @@ function registerGrantCreds(grant: Command): void {
       mkdirSync(dirname(o.out), { recursive: true });
       writeFileSync(o.out, formatCreds(g.status.userJwt, seed), { mode: 0o600 });
       process.stdout.write(
-        `wrote ${o.out}: ${key} may call ${grantTarget(g.spec)} (${g.spec.operations.join(', ')})${g.status.expires ? ` until ${g.status.expires}` : ''}\n`,
+        `wrote ${o.out}: ${key} may call ${grantTarget(g.spec)} (${g.spec.operations.join(', ')})${g.status.expires ? ` until ${g.status.expires}` : ''}` +
+          `${credsEnd(g.status.userJwt)}\n`,
       );
     });
 }

@@ -88,6 +88,8 @@ export interface ControllerOptions {
   membrane?: MembraneConfig;
   /** How long a host JWT minted under the membrane is valid (default 1 h); renewed when a third remains. */
   hostJwtLifetimeMs?: number;
+  /** The longest a CapabilityGrant's JWT lives (exp − iat; renewed at two thirds); default 24 h. */
+  grantJwtLifetimeMs?: number;
 }
 
 export interface RunningController {
@@ -135,7 +137,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       instances: () => instanceInformer(m).list(),
     });
     m.register(hostCredentialsReconciler({ ...shared, creds }));
-    m.register(grantsReconciler({ ...shared, membrane: opts.membrane }));
+    m.register(grantsReconciler({ ...shared, membrane: opts.membrane, jwtLifetimeMs: opts.grantJwtLifetimeMs }));
   }
 
   await preflight(client, opts.kubeConfig);

@@ -18,12 +18,15 @@ import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { formatCreds } from '../../membrane/creds.js';
+import { decodeJwt } from '../../membrane/jwt.js';
 import { isNotFound, KubeClient } from '../../runtime/kube.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';
 import { NS, buildProviders, callError, makeHost, stopAllHosts, text } from '../host/helpers.js';
 
 const SYSTEM = 'gantry-system';
+/** The grant JWT lifetime of this file's controller: short, so a renewal happens within a test. */
+const LIFETIME_S = 9;
 const run = promisify(execFile);
 let api: TestApiServer;
 let kube: KubeClient;
@@ -100,6 +103,7 @@ beforeAll(async () => {
     namespace: SYSTEM,
     leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
     membrane: { authority: nats.authority, servers: nats.url },
+    grantJwtLifetimeMs: LIFETIME_S * 1000,
   });
 }, 60_000);
 
@@ -147,6 +151,7 @@ describe('CapabilityGrant', () => {
     const expires = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3000);
     await createGrant('short-lived', { grantee: { nkey: u.key }, provider: 'echo', operations: ['*'], expires: expires.toISOString() });
     const g = await readyGrant('short-lived', 'Issued');
+    expect(decodeJwt(g.status.userJwt).exp).toBe(Math.floor(expires.getTime() / 1000)); // the grant ends before the lifetime
     const creds = nats.writeCreds('short-lived', formatCreds(g.status.userJwt, u.seed));
     const nc = await connectNats({ servers: nats.url, credsFile: creds });
     expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
@@ -156,6 +161,69 @@ describe('CapabilityGrant', () => {
     console.log(`expired grant: new calls refused ${ms} ms after spec.expires`);
     const after = await readyGrant('short-lived', 'Expired');
     expect(after.status.userJwt).toBeUndefined();
+  });
+
+  it('every JWT expires (iat + lifetime); it is renewed for the same key with a third left, and the old one ends at its exp', async () => {
+    const u = user();
+    await createGrant('renewed', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Whoami'] });
+    const first = await readyGrant('renewed', 'Issued');
+    const c1 = decodeJwt(first.status.userJwt);
+    expect(c1.exp! - c1.iat).toBe(LIFETIME_S);
+    expect(ready(first).message).toContain(new Date(c1.exp! * 1000).toISOString());
+    const oldCreds = nats.writeCreds('renewed-1', formatCreds(first.status.userJwt, u.seed));
+    const second = await waitFor(
+      'renewed',
+      async () => {
+        const g = await getGrant('renewed');
+        return g.status?.userJwt && g.status.userJwt !== first.status.userJwt ? g : undefined;
+      },
+      LIFETIME_S * 1000,
+    );
+    const c2 = decodeJwt(second.status.userJwt);
+    expect(c2.sub).toBe(u.key);
+    expect(c2.iat).toBeGreaterThan(c1.iat);
+    expect(c2.exp! - c2.iat).toBe(LIFETIME_S);
+    // renewed with less than a third left, not earlier
+    expect(c2.iat).toBeGreaterThanOrEqual(c1.exp! - Math.ceil(LIFETIME_S / 3) - 1);
+    expect(second.status.issuedAt).toBe(new Date(c2.iat * 1000).toISOString());
+    expect(ready(second).reason).toBe('Issued');
+    // the renewal revoked nothing: the old creds work until their exp, then nats-server refuses them
+    const nc = await connectNats({ servers: nats.url, credsFile: oldCreds });
+    expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    await nc.closed(); // nats-server closes it at exp
+    expect(Date.now()).toBeGreaterThanOrEqual(c1.exp! * 1000);
+    const refused = await connectNats({ servers: nats.url, credsFile: oldCreds, connectTimeoutMs: 3000 }).catch((e) => e);
+    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
+    const fresh = await connectNats({
+      servers: nats.url,
+      credsFile: nats.writeCreds('renewed-2', formatCreds(second.status.userJwt, u.seed)),
+    });
+    expect(text((await callProvider(fresh, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    await fresh.close();
+  }, 30_000);
+
+  it('a JWT without exp (issued before lifetimes) is revoked and replaced by one that expires', async () => {
+    const u = user();
+    await createGrant('legacy', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Whoami'] });
+    const g = await readyGrant('legacy', 'Issued');
+    // what an older controller wrote: the same permissions, no exp
+    const legacy = nats.authority.mintUser('grant:legacy', () => decodeJwt(g.status.userJwt).nats as any, { userKey: u.key });
+    expect(decodeJwt(legacy.jwt).exp).toBeUndefined();
+    await kube.mergePatch(`${grantsPath(NS)}/legacy/status`, { status: { userJwt: legacy.jwt } });
+    const creds = nats.writeCreds('legacy', formatCreds(legacy.jwt, u.seed));
+    const nc = await connectNats({ servers: nats.url, credsFile: creds });
+    expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    // a finalizer change brings the grant back to the reconciler (as a resync would)
+    await kube.mergePatch(`${grantsPath(NS)}/legacy`, { metadata: { finalizers: [GRANT_FINALIZER, 'test.gantry.dev/poke'] } });
+    const renewed = await waitFor('replaced', async () => {
+      const x = await getGrant('legacy');
+      return x.status?.userJwt && x.status.userJwt !== legacy.jwt ? x : undefined;
+    });
+    expect(decodeJwt(renewed.status.userJwt).exp).toBeDefined();
+    await nc.closed(); // revoked: the server closes its connection
+    const refused = await connectNats({ servers: nats.url, credsFile: creds, connectTimeoutMs: 3000 }).catch((e) => e);
+    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
+    await kube.mergePatch(`${grantsPath(NS)}/legacy`, { metadata: { finalizers: [GRANT_FINALIZER] } });
   });
 
   it('a spec naming both a provider and a capability id is InvalidSpec, and nothing is issued', async () => {
