@@ -37,6 +37,8 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // the revocation list's bound: what may be pruned, the revoke-all cut-off, the JWT lifetime
+    'membrane/revocations.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',

@@ -46,6 +46,7 @@ export default defineConfig({
       // the membrane's permissions against a real nats-server with nothing else running;
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
+      'test/membrane/revocations.test.ts',
       'test/host/reply-guard.test.ts',
     ],
     testTimeout: 60_000,

@@ -26,7 +26,7 @@ import { EventRecorder } from './events.js';
 import { grantsReconciler } from './grants/reconciler.js';
 import { grantInformer, instanceInformer, providerInformer } from './informers.js';
 import { Manager } from './manager.js';
-import type { MembraneConfig } from './membrane.js';
+import { type MembraneConfig, reportPushes } from './membrane.js';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.js';
 import { RegistryLogWitness } from './providers/archive/log-witness.js';
 import { registryResolver } from './providers/archive/registry-resolver.js';
@@ -123,6 +123,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
   if (opts.membrane) {
+    reportPushes(opts.membrane, log, metrics);
     m.register(hostCredentialsReconciler({ ...shared, creds: new InstanceCredentials(opts.membrane, client, namespace, log) }));
     m.register(grantsReconciler({ ...shared, membrane: opts.membrane }));
   }
@@ -142,6 +143,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   // The revocation list lives in the account JWT the servers hold: recover it before minting.
   await opts.membrane?.authority
     .syncRevocations(opts.membrane.servers)
+    .then((migrated) => {
+      // First run with JWT lifetimes: every older JWT (some never expiring) is refused from the next push.
+      if (migrated) log.warn('membrane: revoke-all entry set once; JWTs minted before lifetimes were enforced are refused and re-issued');
+    })
     .catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
 
   // served before the election starts, so a port in use fails the start without leaving a leader behind
