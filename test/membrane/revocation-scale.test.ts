@@ -25,6 +25,8 @@ afterEach(async () => {
 });
 
 const DAY = 86_400;
+/** Permissions of a user that only needs to stay connected. */
+const nothing = () => ({ pub: {}, sub: {} });
 
 /** A valid user public key (nkey encoding: prefix byte, 32 bytes, CRC-16/XMODEM, base32) without an ed25519 key generation. */
 function userKey(): string {
@@ -107,7 +109,7 @@ describe('the revoke-all entry (migration to enforced JWT lifetimes)', () => {
     expect(String(again)).toMatch(/authorization violation/i);
 
     // The same key with a JWT minted now (iat after the cut-off, with exp) is let in.
-    const fresh = legacy.mintUser('fresh', () => ({}), { userKey: kp.getPublicKey() });
+    const fresh = legacy.mintUser('fresh', nothing, { userKey: kp.getPublicKey() });
     const c = decodeJwt(fresh.jwt);
     expect(c.iat).toBeGreaterThan(cutoff);
     expect(c.exp).toBe(c.iat + DAY);
@@ -177,7 +179,7 @@ describe('100,000 revocations', () => {
 
     // Back to real time: a fresh revocation still cuts a live connection and refuses reconnects.
     sim = undefined;
-    const u = authority.mintUser('fresh', () => ({}));
+    const u = authority.mintUser('fresh', nothing);
     const nc = await connectAs(nats.url, u.jwt, u.seed!);
     const closed = nc.closed();
     const tr = Date.now();
