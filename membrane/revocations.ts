@@ -63,6 +63,7 @@ export class RevocationList {
 
   /** Raise the assumed lifetime (e.g. to the one recorded in the account JWT by an earlier run). */
   assumeLifetime(sec: number): void {
+    // Stryker disable next-line EqualityOperator: assigning an equal value changes nothing
     if (sec > this.assumed) this.assumed = sec;
   }
 
@@ -152,6 +153,7 @@ export function recordedLifetime(tags: unknown): number | undefined {
   for (const tag of tags) {
     if (typeof tag !== 'string' || !tag.startsWith(LIFETIME_TAG)) continue;
     const n = Number(tag.slice(LIFETIME_TAG.length));
+    // Stryker disable next-line EqualityOperator: taking an equal value changes nothing
     if (Number.isInteger(n) && n > 0 && (max === undefined || n > max)) max = n;
   }
   return max;

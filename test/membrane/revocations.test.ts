@@ -22,6 +22,7 @@ function clocked(o: { maxLifetimeSec?: number; skewSec?: number } = {}) {
 
 describe('RevocationList', () => {
   it('defaults: 24 h lifetime, 300 s skew, Date.now', () => {
+    expect(REVOKE_ALL).toBe('*'); // nats-server's key for "every user"
     const l = new RevocationList();
     expect(l.maxLifetimeSec).toBe(DEFAULT_MAX_JWT_LIFETIME_SEC);
     expect(DEFAULT_MAX_JWT_LIFETIME_SEC).toBe(86_400);
