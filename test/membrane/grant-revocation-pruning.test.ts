@@ -45,7 +45,7 @@ const connectAs = (jwt: string, seed: string) =>
   connect({
     servers: nats.url,
     authenticator: jwtAuthenticator(jwt, new TextEncoder().encode(seed)),
-    maxReconnectAttempts: 0,
+    reconnect: false,
     timeout: 3000,
   });
 
