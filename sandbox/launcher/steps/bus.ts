@@ -34,6 +34,9 @@ function sandboxMembrane(sd: StateDir): MembraneAuthority {
   let authority: MembraneAuthority;
   if (existsSync(join(sd.membraneDir, KEY_FILES.account))) {
     authority = MembraneAuthority.load(sd.membraneDir);
+    // A sandbox made before JWT lifetimes: refuse its older JWTs (some never expire) now, before
+    // the admin creds below, rather than when the controller first syncs and after them.
+    if (authority.revocations.revokeAllOnce()) authority.saveRevocations(sd.membraneDir);
   } else {
     authority = MembraneAuthority.generate();
     authority.save(sd.membraneDir);
