@@ -10,7 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import { createUser, fromPublic, fromSeed } from '@nats-io/nkeys';
 import { connect, jwtAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { reportPushes } from '../../controller/membrane.js';
+import { ControllerMetrics } from '../../controller/metrics.js';
 import { inboxPrefix } from '../../client/protocol.js';
 import { MembraneAuthority, type PushReport } from '../../membrane/authority.js';
 import { MembraneError } from '../../membrane/errors.js';
@@ -200,4 +203,26 @@ describe('100,000 revocations', () => {
         `largest JWT ${biggest} bytes; fresh revocation closed a live connection ${cut} ms after revoke() (push answered after ${pushed} ms)`,
     );
   }, 120_000);
+});
+
+describe("the controller's report of pushes", () => {
+  it('counts every push by result and logs one that no longer fits at error level, with the numbers', async () => {
+    nats = await startMembraneNats({ maxPayload: 16_384 });
+    const metrics = new ControllerMetrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    reportPushes({ authority: nats.authority, servers: nats.url }, log, metrics);
+    await nats.authority.pushAccount(nats.url);
+    for (let i = 0; i < 300; i++) nats.authority.revoke(userKey());
+    const err = await nats.authority.pushAccount(nats.url).catch((e: MembraneError) => e);
+    expect((err as MembraneError).code).toBe('REVOCATIONS_TOO_LARGE');
+    const pushes = await metrics.registry.getSingleMetricAsString('gantry_membrane_account_pushes_total');
+    expect(pushes).toMatch(/result="ok"} 1/);
+    expect(pushes).toMatch(/result="REVOCATIONS_TOO_LARGE"} 1/);
+    expect(await metrics.registry.getSingleMetricAsString('gantry_membrane_revocations')).toMatch(/ 301$/m);
+    const failed = lines.find((l) => l.level === 50);
+    expect(failed).toMatchObject({ code: 'REVOCATIONS_TOO_LARGE', maxPayload: 16_384, revocations: 301 });
+    expect(failed!.bytes as number).toBeGreaterThan(16_384);
+    expect(failed!.msg).toMatch(/not in force/);
+  });
 });
