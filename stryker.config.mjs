@@ -49,6 +49,8 @@ export default {
     'controller/grants/jwt-lifetime.ts',
     // the emulator's CEL transition rules (spec.grantee immutable holds on it as on the real server)
     'apiserver/cel.ts',
+    // the revocation list's bound: what may be pruned, the revoke-all cut-off, the JWT lifetime
+    'membrane/revocations.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',

@@ -50,6 +50,7 @@ export default defineConfig({
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
       'test/membrane/bus-tls-config.test.ts',
+      'test/membrane/revocations.test.ts',
       'test/host/reply-guard.test.ts',
       'test/controller/grants/key-claims.test.ts',
       'test/controller/grants/jwt-lifetime.test.ts',

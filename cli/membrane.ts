@@ -3,6 +3,8 @@
  *   gantry membrane init --out DIR      keys, the nats-server config fragment and the
  *                                       Secret/ConfigMap manifests for deploy/ (docs/operations.md);
  *                                       the bus's CA and the NATS servers' TLS certificate
+ *   gantry membrane admin-creds [--keys DIR] -o FILE
+ *                                       fresh admin .creds (they expire with the JWT lifetime)
  *   gantry grant creds NAME [-n NS] --nkey SEEDFILE -o FILE
  *                                       a CapabilityGrant's user JWT + the grantee's own seed
  *                                       → a standard NATS .creds file
@@ -35,6 +37,7 @@ const KEYS_NS = 'gantry-membrane';
 export function registerMembrane(program: Command): void {
   const membrane = program.command('membrane').description('the membrane: NATS operator-mode keys and credentials');
   registerInit(membrane);
+  registerAdminCreds(membrane);
   const grant = program.command('grant').description("CapabilityGrants: a caller's credentials");
   registerGrantCreds(grant);
 }
@@ -138,6 +141,32 @@ async function writeBusTls(out: string, namespace: string, names: string[]): Pro
 function credsEnd(jwt: string): string {
   const exp = decodeJwt(jwt).exp;
   return exp === undefined ? '' : `; these creds expire at ${new Date(exp * 1000).toISOString()} — run this again before then`;
+}
+
+/**
+ * Admin creds expire like every gantry-account JWT (maxJwtLifetimeSec, 24 h): this renews them
+ * from the keys (the sandbox also writes fresh ones each time it starts).
+ */
+function registerAdminCreds(membrane: Command): void {
+  membrane
+    .command('admin-creds')
+    .description('write fresh admin .creds (may call anything, as any caller; valid 24 h) signed with the membrane keys')
+    .option('--keys <dir>', "the membrane's key directory (default: the local sandbox's DIR/membrane)")
+    .requiredOption('-o, --out <file>', 'the .creds file to write (mode 0600)')
+    .action((o) => {
+      const keys = o.keys ?? join(process.env.GANTRY_SANDBOX_DIR ?? defaultStateDir(), 'membrane');
+      let a: MembraneAuthority;
+      try {
+        a = MembraneAuthority.load(keys);
+      } catch (err) {
+        throw cliError(`membrane admin-creds: ${(err as Error).message}`, 1);
+      }
+      const u = a.mintUser('admin', adminPermissions);
+      mkdirSync(dirname(o.out), { recursive: true });
+      writeFileSync(o.out, u.creds!, { mode: 0o600 });
+      const exp = decodeJwt(u.jwt).exp!;
+      process.stdout.write(`wrote ${o.out} (0600): admin creds valid until ${new Date(exp * 1000).toISOString()}\n`);
+    });
 }
 
 function registerGrantCreds(grant: Command): void {

@@ -17,7 +17,7 @@ import type { NamespaceMap } from '../registry/namespaces.js';
 import { sealKeyOfLease } from '../registry/sealed-credential.js';
 import { GantryError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
-import { logger } from '../runtime/log.js';
+import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
@@ -27,7 +27,7 @@ import { EventRecorder } from './events.js';
 import { grantsReconciler } from './grants/reconciler.js';
 import { grantInformer, instanceInformer, providerInformer } from './informers.js';
 import { Manager } from './manager.js';
-import type { MembraneConfig } from './membrane.js';
+import { type MembraneConfig, reportPushes } from './membrane.js';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.js';
 import { RegistryLogWitness } from './providers/archive/log-witness.js';
 import { registryResolver } from './providers/archive/registry-resolver.js';
@@ -130,15 +130,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const events = new EventRecorder(client, log, { host: identity });
   m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
-  if (opts.membrane) {
-    const creds = new InstanceCredentials(opts.membrane, client, namespace, log, {
-      lifetimeMs: opts.hostJwtLifetimeMs,
-      grants: () => grantInformer(m).list(),
-      instances: () => instanceInformer(m).list(),
-    });
-    m.register(hostCredentialsReconciler({ ...shared, creds }));
-    m.register(grantsReconciler({ ...shared, membrane: opts.membrane, jwtLifetimeMs: opts.grantJwtLifetimeMs }));
-  }
+  if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
 
   await preflight(client, opts.kubeConfig);
   await m.startInformers();
@@ -152,10 +144,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
     'caches synced',
   );
-  // The revocation list lives in the account JWT the servers hold: recover it before minting.
-  await opts.membrane?.authority
-    .syncRevocations(opts.membrane.servers)
-    .catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
+  if (opts.membrane) await recoverRevocations(opts.membrane, log);
 
   // served before the election starts, so a port in use fails the start without leaving a leader behind
   let server: MetricsServer | undefined;
@@ -185,6 +174,35 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       log.info('controller stopped');
     },
   };
+}
+
+/** The membrane's reconcilers: host credentials for node-made keys, and grants; every account push reported. */
+function registerMembrane(
+  m: Manager,
+  shared: { informers: Manager; client: CountingClient; log: Logger; metrics: ControllerMetrics },
+  opts: ControllerOptions,
+  membrane: MembraneConfig,
+  namespace: string,
+): void {
+  reportPushes(membrane, shared.log, shared.metrics);
+  const creds = new InstanceCredentials(membrane, shared.client, namespace, shared.log, {
+    lifetimeMs: opts.hostJwtLifetimeMs,
+    grants: () => grantInformer(m).list(),
+    instances: () => instanceInformer(m).list(),
+  });
+  m.register(hostCredentialsReconciler({ ...shared, creds }));
+  m.register(grantsReconciler({ ...shared, membrane, jwtLifetimeMs: opts.grantJwtLifetimeMs }));
+}
+
+/** The revocation list lives in the account JWT the servers hold: recover it before minting. */
+async function recoverRevocations(membrane: MembraneConfig, log: Logger): Promise<void> {
+  try {
+    // First run with JWT lifetimes: every older JWT (some never expiring) is refused from the next push.
+    if (await membrane.authority.syncRevocations(membrane.servers))
+      log.warn('membrane: revoke-all entry set once; JWTs minted before lifetimes were enforced are refused and re-issued');
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one');
+  }
 }
 
 /** The Provider reconciler's settings from the options, with their defaults. */

@@ -5,9 +5,11 @@
  * credential on the bus — CapabilityGrants' user JWTs and the account push (grants/), and each
  * ProviderInstance's host credential (credentials/host.ts). Without it neither happens.
  */
-import { KEY_FILES, MembraneAuthority } from '../membrane/authority.js';
+import { KEY_FILES, MembraneAuthority, type PushReport } from '../membrane/authority.js';
 import { MembraneError } from '../membrane/errors.js';
 import type { KubeClient } from '../runtime/kube.js';
+import type { Logger } from '../runtime/log.js';
+import type { ControllerMetrics } from './metrics.js';
 
 export interface MembraneConfig {
   authority: MembraneAuthority;
@@ -46,4 +48,22 @@ export async function membraneAuthorityFromSecret(kube: KubeClient, ref: string)
     system: seed(KEY_FILES.system),
     account: seed(KEY_FILES.account),
   });
+}
+
+/**
+ * Every account push, whoever made it (grants, host credentials), in the metrics; a failed one
+ * also in the log at error level: until a push succeeds, no revocation since the last one
+ * takes effect (REVOCATIONS_TOO_LARGE says the list no longer fits in max_payload).
+ */
+export function reportPushes(m: MembraneConfig, log: Logger, metrics: ControllerMetrics): void {
+  m.authority.onPush = (r: PushReport) => {
+    metrics.membranePushes.inc({ result: r.ok ? 'ok' : (r.code ?? 'PUSH_FAILED') });
+    metrics.membraneRevocations.set(r.revocations);
+    if (r.bytes !== undefined) metrics.membraneAccountJwtBytes.set(r.bytes);
+    if (!r.ok)
+      log.error(
+        { code: r.code, bytes: r.bytes, maxPayload: r.maxPayload, revocations: r.revocations, err: r.message },
+        'membrane account push failed: revocations since the last successful push are not in force',
+      );
+  };
 }

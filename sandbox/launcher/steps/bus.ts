@@ -2,7 +2,8 @@
  * Step 2, the bus: the membrane's keys and NATS (one server, or a cluster with --nats-servers
  * N), in operator mode so nothing moves on it without a grant. The sandbox's membrane keeps
  * its keys in DIR/membrane (made on first start, kept across resumes), and writes an admin
- * user's .creds there that `gantry call` and the demo use. The admin may call anything, as any
+ * user's .creds there that `gantry call` and the demo use — fresh at every start, since they
+ * expire with the membrane's JWT lifetime (24 h; `gantry membrane admin-creds` renews them). The admin may call anything, as any
  * caller: it is the sandbox operator's tool, not a service's.
  *
  * The bus is encrypted as deploy/ runs it (membrane/bus-tls.ts): the sandbox's own CA in
@@ -41,6 +42,9 @@ function sandboxMembrane(sd: StateDir): MembraneAuthority {
   let authority: MembraneAuthority;
   if (existsSync(join(sd.membraneDir, KEY_FILES.account))) {
     authority = MembraneAuthority.load(sd.membraneDir);
+    // A sandbox made before JWT lifetimes: refuse its older JWTs (some never expire) now, before
+    // the admin creds below, rather than when the controller first syncs and after them.
+    if (authority.revocations.revokeAllOnce()) authority.saveRevocations(sd.membraneDir);
   } else {
     authority = MembraneAuthority.generate();
     authority.save(sd.membraneDir);
