@@ -17,6 +17,8 @@ export const labels = {
 export const annotations = {
   /** On an agent Lease: the target the agent can really load. */
   agentTarget: 'gantry.dev/target',
+  /** On an agent Lease: how many instances the agent runs at most (`gantry agent --max-instances`). */
+  agentMaxInstances: 'gantry.dev/max-instances',
 } as const;
 
 const agentLeasePrefix = 'gantry-agent-';
