@@ -8,7 +8,7 @@
  * place frees up; the controller, which reads the cap from the agent's Lease, moves them to a
  * node with room when there is one.
  */
-import { freemem, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 
 /** What one provider host costs, rounded up from the ~63 MB RSS measured (bench/coldstart/density.ts). */
 export const HOST_MEMORY_BYTES = 64 * 1024 * 1024;
@@ -25,10 +25,11 @@ export function defaultMaxInstances(memoryBytes: number): number {
   return Math.max(MIN_DEFAULT_MAX_INSTANCES, Math.floor(memoryBytes / 2 / HOST_MEMORY_BYTES));
 }
 
-/** This node's memory: the cgroup's limit when there is one (a container), else the machine's. */
-export function nodeMemoryBytes(): number {
-  const limit = process.constrainedMemory?.() ?? 0;
-  const total = totalmem() || freemem();
+/**
+ * This node's memory: the cgroup's limit when there is one (a container), else the machine's.
+ * Node.js reports "no limit" as 0 or as a huge number, so the smaller of the two is taken.
+ */
+export function nodeMemoryBytes(limit = process.constrainedMemory(), total = totalmem()): number {
   return limit > 0 ? Math.min(limit, total) : total;
 }
 

@@ -77,7 +77,11 @@ describe('defaultMaxInstances', () => {
     expect(defaultMaxInstances(1 * GiB + 2 * HOST_MEMORY_BYTES)).toBe(9);
   });
 
-  it('reads a positive memory size for this node', () => {
+  it("reads this node's memory: a cgroup limit below the machine's wins; no limit (0 or huge) leaves the machine's", () => {
     expect(nodeMemoryBytes()).toBeGreaterThan(0);
+    expect(nodeMemoryBytes(2 * GiB, 16 * GiB)).toBe(2 * GiB);
+    expect(nodeMemoryBytes(0, 16 * GiB)).toBe(16 * GiB);
+    expect(nodeMemoryBytes(2 ** 62, 16 * GiB)).toBe(16 * GiB);
+    expect(nodeMemoryBytes(1, 16 * GiB)).toBe(1);
   });
 });
