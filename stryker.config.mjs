@@ -25,6 +25,8 @@ export default {
     'controller/providers/instance-index.ts',
     'controller/providers/failed-nodes.ts',
     'controller/providers/scheduling/filters.ts',
+    // the agent's instance cap: which instances run, which wait
+    'agent/admission.ts',
     'controller/providers/rollout.ts',
     'controller/providers/heal.ts',
     'api/trust.ts',

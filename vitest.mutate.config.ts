@@ -29,6 +29,8 @@ export default defineConfig({
       'test/registry/get-manifest.test.ts',
       'test/registry/sealed-credential.test.ts',
       'test/agent/host-records.test.ts',
+      'test/agent/admission.test.ts',
+      'test/agent/reconciler.test.ts',
       'test/agent/registry-access.test.ts',
       'test/agent/archive-pipeline.test.ts',
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation

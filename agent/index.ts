@@ -3,12 +3,13 @@
  * to that node actually run.
  *
  *   Heartbeat         renews the Lease `gantry-agent-<node>` and publishes the target this
- *                     agent can load (`gantry.dev/target`), so the controller knows the node
- *                     has a live agent and what it may place there
+ *                     agent can load (`gantry.dev/target`) and how many instances it runs at
+ *                     most (`gantry.dev/max-instances`), so the controller knows the node has
+ *                     a live agent and what it may place there
  *   Informer          watches ProviderInstances labelled `gantry.dev/node=<node>` (all
  *                     namespaces), feeding keys to
  *   InstanceReconciler  level-triggered, on the shared work queue: desired instances vs
- *                     running hosts → start / stop
+ *                     running hosts → start / stop, at most `maxInstances` (agent/admission.ts)
  *   InstanceRunner    per instance: fetch (ArchiveCache) → verify (par) → extract
  *                     (BinaryStore) → ProviderHost → Running, or Failed with a reason
  *                     (agent/runner-deps.ts: what it works with on a node)
@@ -61,6 +62,8 @@ export { type AgentOptions, defaultCacheDir } from './options.js';
 export interface Agent {
   readonly target: string;
   readonly node: string;
+  /** The cap on running instances (--max-instances or the default), as published on the Lease. */
+  readonly maxInstances: number;
   /** Running host pids by instance key `ns/name` (for diagnostics and tests). */
   hosts(): Record<string, { uid: string; phase: string; pid?: number; restartCount: number; timeline: StartTimeline }>;
   /** Pids of the idle pooled hosts. */
@@ -112,6 +115,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     node,
     get: (ns, name) => informer.get(name, ns),
     list: () => informer.list(),
+    maxInstances: settings.maxInstances,
     log,
     runnerDeps,
   });
@@ -130,6 +134,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   return {
     target,
     node,
+    maxInstances: settings.maxInstances,
     metricsUrl: health?.url,
     metrics,
     hosts: () => hostsByInstance(reconciler),
@@ -175,6 +180,7 @@ function agentHeartbeat(kube: KubeClient, s: AgentSettings & { sealKey: string }
     node: s.node,
     target: s.target,
     sealKey: s.sealKey,
+    maxInstances: s.maxInstances,
     log,
     renewIntervalMs: s.renewIntervalMs,
     onRenew: (ok) => (ok ? metrics.leaseLastRenew.set(Date.now() / 1000) : metrics.leaseRenewFailures.inc()),

@@ -10,6 +10,7 @@ import { UsageError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import type { NatsOptions } from './host/nats.js';
+import { defaultMaxInstances, MAX_INSTANCES_LIMIT, nodeMemoryBytes } from './admission.js';
 import { hostTarget, parseTarget } from './target.js';
 
 export interface AgentOptions {
@@ -55,6 +56,12 @@ export interface AgentOptions {
   hostPoolSize?: number;
   /** How often each host's RSS is checked against its instance's resources.memory (default 250 ms). */
   memoryCheckMs?: number;
+  /**
+   * At most this many instances run at once; the others wait (Pending, InstanceLimit) and the
+   * controller reads the cap from the Lease. Default: half the node's memory at 64 MiB per host,
+   * at least 8 (agent/admission.ts).
+   */
+  maxInstances?: number;
 }
 
 /** The options every part needs, checked and with their defaults. */
@@ -65,6 +72,8 @@ export interface AgentSettings {
   namespace: string;
   cacheDir: string;
   renewIntervalMs: number;
+  /** The cap on running instances, published on the Lease. */
+  maxInstances: number;
 }
 
 export function defaultCacheDir(node: string): string {
@@ -76,11 +85,18 @@ export function agentSettings(opts: AgentOptions): AgentSettings {
   if (!opts.node) throw new UsageError('AGENT_NO_NODE', 'gantry agent: a node name is required (--node or NODE_NAME)');
   if (!opts.natsUrl) throw new UsageError('AGENT_NO_NATS', 'gantry agent: a NATS URL is required (--nats)');
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr);
+  const maxInstances = opts.maxInstances ?? defaultMaxInstances(nodeMemoryBytes());
+  if (!Number.isInteger(maxInstances) || maxInstances < 1 || maxInstances > MAX_INSTANCES_LIMIT)
+    throw new UsageError(
+      'AGENT_BAD_MAX_INSTANCES',
+      `gantry agent: --max-instances must be a whole number from 1 to ${MAX_INSTANCES_LIMIT}, not "${opts.maxInstances}"`,
+    );
   return {
     node: opts.node,
     target: opts.target ? parseTarget(opts.target) : hostTarget(),
     namespace: opts.namespace ?? defaultNamespace,
     cacheDir: opts.cacheDir ?? defaultCacheDir(opts.node),
     renewIntervalMs: opts.renewIntervalMs ?? 10_000,
+    maxInstances,
   };
 }

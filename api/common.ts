@@ -22,6 +22,8 @@ export const annotations = {
    * the node's instances' pull credentials to; the private half never leaves the node.
    */
   nodeSealKey: 'gantry.dev/seal-key',
+  /** On an agent Lease: how many instances the agent runs at most (`gantry agent --max-instances`). */
+  agentMaxInstances: 'gantry.dev/max-instances',
 } as const;
 
 const agentLeasePrefix = 'gantry-agent-';

@@ -62,7 +62,8 @@ export type GrantReason = (typeof GRANT_CONDITION_REASONS)['Ready'][number];
 /** Why the controller removes an instance (the `InstancesReplaced`/`Removed` Events, the removals metric). */
 export const LOST_REASONS = ['NodeDeleted', 'NodeNotReady', 'NoExecuteTaint', 'AgentLost'] as const;
 export type LostReason = (typeof LOST_REASONS)[number];
-export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible'] as const;
+// InstanceLimit: the node's agent refused the instance (its --max-instances is reached)
+export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible', 'InstanceLimit'] as const;
 export type RemovalReason = (typeof REPLACEMENT_REASONS)[number] | 'ScaledDown' | 'Replaced' | 'ProviderDeleted';
 
 /** Why an instance could not be brought up: its `status.reason` when it fails (agent). */
@@ -105,6 +106,8 @@ export const INSTANCE_PROGRESS_REASONS = [
   'CrashLoopBackOff',
   'Deleting',
   'AgentStopped',
+  // Pending: the agent runs --max-instances already; it starts this one when one of them stops
+  'InstanceLimit',
 ] as const;
 export type InstanceReason = (typeof INSTANCE_PROGRESS_REASONS)[number] | InstanceFailureReason;
 

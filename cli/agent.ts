@@ -7,6 +7,10 @@ import { type Command, Option } from 'commander';
 import { collect, parseByteSize } from './options.js';
 import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
 
+const MAX_INSTANCES_HELP =
+  'run at most N instances; the rest wait (Pending, InstanceLimit) and the controller places no more here ' +
+  '(default: half the node memory at 64 MiB per provider host, at least 8)';
+
 export function registerAgent(program: Command): void {
   program
     .command('agent')
@@ -35,6 +39,7 @@ export function registerAgent(program: Command): void {
       'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)',
       String(DEFAULT_HOST_POOL_SIZE),
     )
+    .option('--max-instances <n>', MAX_INSTANCES_HELP)
     .option('--membrane', MEMBRANE_HELP)
     .option('--membrane-account <key>', MEMBRANE_ACCOUNT_HELP)
     .action(async (o) => {
@@ -45,9 +50,7 @@ export function registerAgent(program: Command): void {
       if (!o.natsCert !== !o.natsKey)
         throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
-      const hostPoolSize = Number(o.hostPool);
-      if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64)
-        throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
+      const { hostPoolSize, maxInstances } = counts(o);
       const membraneAccount = membraneAccountOf(o.membraneAccount);
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
       const nkeySeed = o.natsNkey ?? process.env.GANTRY_NATS_NKEY;
@@ -68,9 +71,10 @@ export function registerAgent(program: Command): void {
         membrane: !!o.membrane,
         membraneAccount,
         hostPoolSize,
+        maxInstances,
       });
       process.stderr.write(
-        `gantry agent: node ${node}, target ${agent.target}, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`,
+        `gantry agent: node ${node}, target ${agent.target}, at most ${agent.maxInstances} instances, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`,
       );
       await new Promise<void>((resolve) => {
         const onSignal = (sig: NodeJS.Signals) => {
@@ -106,4 +110,15 @@ function membraneAccountOf(flag: string | undefined): string | undefined {
   if (key !== undefined && !/^A[A-Z2-7]{55}$/.test(key))
     throw Object.assign(new Error(`agent: --membrane-account ${key}: not an account public key (A… 56 characters)`), { exitCode: 2 });
   return key;
+}
+
+/** The numeric flags, checked: --host-pool and --max-instances (whose range the agent's options check). */
+function counts(o: { hostPool: string; maxInstances?: string }): { hostPoolSize: number; maxInstances?: number } {
+  const hostPoolSize = Number(o.hostPool);
+  if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64)
+    throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
+  // only digits: Number() would take "0x10" or "1e3"
+  if (o.maxInstances !== undefined && !/^[0-9]+$/.test(o.maxInstances))
+    throw Object.assign(new Error(`agent: --max-instances must be a whole number, not "${o.maxInstances}"`), { exitCode: 2 });
+  return { hostPoolSize, maxInstances: o.maxInstances === undefined ? undefined : Number(o.maxInstances) };
 }

@@ -29,7 +29,7 @@ const execFileP = promisify(execFile);
 export const NODE = 'node-a';
 export const NS = 'default';
 /** The nodes agent tests run agents on: each gets a Node object and a node-bound token on the real ground. */
-export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli'];
+export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli', 'roomy-node'];
 
 export interface World {
   nats: NatsServer;
