@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../runtime/paths.js';
-import { createUser } from '@nats-io/nkeys';
+import { createUser, fromSeed } from '@nats-io/nkeys';
 import { capabilityGrantCrd, providerCrd, providerInstanceCrd, GRANT_FINALIZER } from '../../api/index.js';
 import { startController, type RunningController } from '../../controller/index.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { formatCreds } from '../../membrane/creds.js';
-import { decodeJwt } from '../../membrane/jwt.js';
+import { decodeJwt, encodeJwt } from '../../membrane/jwt.js';
 import { isNotFound, KubeClient } from '../../runtime/kube.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';
@@ -207,7 +207,9 @@ describe('CapabilityGrant', () => {
     await createGrant('legacy', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Whoami'] });
     const g = await readyGrant('legacy', 'Issued');
     // what an older controller wrote: the same permissions, no exp
-    const legacy = nats.authority.mintUser('grant:legacy', () => decodeJwt(g.status.userJwt).nats as any, { userKey: u.key });
+    // (signed with the account key directly: the authority itself no longer mints a JWT without exp)
+    const account = fromSeed(new TextEncoder().encode(nats.authority.seeds().account));
+    const legacy = { jwt: encodeJwt(account, { sub: u.key, name: 'grant:legacy', nats: decodeJwt(g.status.userJwt).nats as any }) };
     expect(decodeJwt(legacy.jwt).exp).toBeUndefined();
     await kube.mergePatch(`${grantsPath(NS)}/legacy/status`, { status: { userJwt: legacy.jwt } });
     const creds = nats.writeCreds('legacy', formatCreds(legacy.jwt, u.seed));
