@@ -15,7 +15,7 @@
 import { group, instanceCredsLabels, type ProviderInstance, version } from '../../api/index.js';
 import { decodeJwt, type NatsClaims } from '../../membrane/jwt.js';
 import { hostPermissions } from '../../membrane/permissions.js';
-import { isNotFound, type KubeClient, resourcePath } from '../../runtime/kube.js';
+import { isConflict, isNotFound, type KubeClient, resourcePath } from '../../runtime/kube.js';
 import type { Logger } from '../../runtime/log.js';
 import { type Condition, setCondition } from '../../runtime/toolkit/conditions.js';
 import { keyOf } from '../../runtime/toolkit/keys.js';
@@ -168,6 +168,7 @@ export class InstanceCredentials {
     inst: ProviderInstance,
     c: { status: 'True' | 'False'; reason: string; message: string },
     hostJwt: string | null,
+    retried = false,
   ): Promise<void> {
     const have = (inst.status?.conditions ?? []) as Condition[];
     const conditions = setCondition(have, { type: HOST_CREDENTIALS, ...c });
@@ -181,10 +182,20 @@ export class InstanceCredentials {
       name: inst.metadata.name,
       subresource: 'status',
     });
-    await this.client.mergePatch(path, {
-      metadata: { uid: inst.metadata.uid, resourceVersion: inst.metadata.resourceVersion },
-      status: { conditions, hostJwt },
-    });
+    try {
+      await this.client.mergePatch(path, {
+        metadata: { uid: inst.metadata.uid, resourceVersion: inst.metadata.resourceVersion },
+        status: { conditions, hostJwt },
+      });
+    } catch (err) {
+      // The agent wrote status in between (it does at every phase): write again on what it
+      // wrote, at once, rather than after the queue's backoff — a start waits on this JWT.
+      // Once only, and only while the instance still shows the key this JWT is for.
+      if (!isConflict(err) || retried) throw err;
+      const fresh = await this.client.get<ProviderInstance>(path.slice(0, -'/status'.length));
+      if (fresh.metadata.uid !== inst.metadata.uid || fresh.status?.hostKey !== inst.status?.hostKey) throw err;
+      await this.writeCondition(fresh, c, hostJwt, true);
+    }
   }
 
   /** Migration: the Secrets the controller used to write hold controller-made seeds; revoke their keys, delete them. */

@@ -302,4 +302,22 @@ describe('host identities made on the node', () => {
       20_000,
     );
   }, 60_000);
+
+  it('signs on the first pass when the agent wrote status after the copy the controller read (a 409 is re-read at once, not backed off)', async () => {
+    await createInstance('echo-race');
+    const key = createUser().getPublicKey();
+    await kube.mergePatch(`${instances}/echo-race/status`, { status: { hostKey: key } });
+    const stale = await kube.get<ProviderInstance>(`${instances}/echo-race`);
+    // the agent's next phase write: the controller's copy is now one version behind
+    await kube.mergePatch(`${instances}/echo-race/status`, { status: { phase: 'Fetching' } });
+    const creds = new InstanceCredentials({ authority: nats.authority, servers: nats.url }, kube, SYSTEM, log, {
+      grants: () => [],
+      instances: () => [stale],
+    });
+    await creds.ensure(stale);
+    const now = await kube.get<ProviderInstance>(`${instances}/echo-race`);
+    expect(decodeJwt(now.status!.hostJwt!).sub).toBe(key);
+    expect(now.status?.phase).toBe('Fetching'); // the agent's write is kept
+    expect(hostCreds(now)?.reason).toBe('Issued');
+  }, 30_000);
 });
