@@ -21,7 +21,8 @@ import type { Logger } from '../runtime/log.js';
 import type { Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { InstanceFailure } from './failure.js';
-import { hostCreds, hostJwtProblem } from './host-jwt-check.js';
+import { formatCreds } from '../client/creds.js';
+import { hostJwtProblem } from './host-jwt-check.js';
 import { instanceStatusPath } from './status.js';
 
 export interface HostIdentityOptions {
@@ -84,7 +85,7 @@ export class HostIdentities {
     if (refused && inst.status?.hostKey === id.key) id.refusal = refused.message ?? 'HostKeyRefused';
     else if (jwt && jwt !== id.jwt && !hostJwtProblem(jwt, id.key, this.o.account, nowSec())) {
       const renewal = id.jwt !== undefined;
-      writeFileSync(this.credsFile(id.ref.uid), hostCreds(jwt, id.seed), { mode: 0o600 });
+      writeFileSync(this.credsFile(id.ref.uid), formatCreds(jwt, id.seed), { mode: 0o600 });
       id.jwt = jwt;
       id.refusal = undefined;
       if (renewal) for (const f of [...id.renewed]) f();

@@ -6,7 +6,7 @@
  * ProviderInstance's host credential (credentials/host.ts). Without it neither happens.
  */
 import { KEY_FILES, MembraneAuthority, type PushReport } from '../membrane/authority.js';
-import { MembraneError } from '../membrane/errors.js';
+import { MembraneError } from '../client/membrane-errors.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 import type { ControllerMetrics } from './metrics.js';

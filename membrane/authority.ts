@@ -20,9 +20,9 @@ import { join } from 'node:path';
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
 import { connect, jwtAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefix } from '../client/protocol.js';
-import { formatCreds } from './creds.js';
-import { MembraneError } from './errors.js';
-import { decodeJwt, encodeJwt } from './jwt.js';
+import { formatCreds } from '../client/creds.js';
+import { MembraneError } from '../client/membrane-errors.js';
+import { decodeJwt, encodeJwt } from '../client/jwt.js';
 import { lifetimeTag, RevocationList, recordedLifetime } from './revocations.js';
 import { accountDefaultPermissions, systemPermissions, type UserPermissions } from './permissions.js';
 

@@ -7,7 +7,7 @@
  * gain a host's rights) or that another live instance already holds (a node that copies another
  * instance's key gets nothing: the first instance the controller signed it for keeps it).
  */
-import type { NatsClaims } from '../../membrane/jwt.js';
+import type { NatsClaims } from '../../client/jwt.js';
 
 /** Why the controller will not sign `key` for instance `uid`, or undefined when it may. */
 export function hostKeyRefusal(

@@ -13,7 +13,7 @@
  * gantry-instance-<hash> holding controller-made host credentials, whose keys it revokes.
  */
 import { group, instanceCredsLabels, type ProviderInstance, version } from '../../api/index.js';
-import { decodeJwt, type NatsClaims } from '../../membrane/jwt.js';
+import { decodeJwt, type NatsClaims } from '../../client/jwt.js';
 import { hostPermissions } from '../../membrane/permissions.js';
 import { isConflict, isNotFound, type KubeClient, resourcePath } from '../../runtime/kube.js';
 import type { Logger } from '../../runtime/log.js';

@@ -19,7 +19,7 @@
  */
 import { GRANT_FINALIZER, grantSpecProblems, group, version, type CapabilityGrant, type ProviderInstance } from '../../api/index.js';
 import type { GrantReason } from '../../api/reasons.js';
-import { decodeJwt } from '../../membrane/jwt.js';
+import { decodeJwt } from '../../client/jwt.js';
 import { granteePermissions } from '../../membrane/permissions.js';
 import type { KubeClient } from '../../runtime/kube.js';
 import type { Logger } from '../../runtime/log.js';

@@ -1,8 +1,8 @@
 /** Which host JWT the agent puts in a creds file (agent/host-jwt-check.ts): unit tests, no servers. */
 import { createAccount, createUser } from '@nats-io/nkeys';
 import { describe, expect, it } from 'vitest';
-import { hostCreds, hostJwtProblem } from '../../agent/host-jwt-check.js';
-import { encodeJwt } from '../../membrane/jwt.js';
+import { hostJwtProblem } from '../../agent/host-jwt-check.js';
+import { encodeJwt } from '../../client/jwt.js';
 
 const account = createAccount();
 const A = account.getPublicKey();
@@ -25,25 +25,18 @@ describe('hostJwtProblem', () => {
     const [h, p, sig] = jwt().split('.');
     expect(hostJwtProblem(`${h}.${p}.AAAA`, K, A, 150)).toMatch(/not signed by its issuer/);
     expect(hostJwtProblem(`  ${jwt()}\n`, K, A, 150)).toBeUndefined();
-    const notAJwt = 'the host JWT is not a JWT (expected three dot-separated parts)';
-    for (const bad of [`${h}.${p}`, `.${p}.${sig}`, `${h}..${sig}`, `${h}.${p}.`, `${h}.${p}.${sig}.x`])
-      expect(hostJwtProblem(bad, K, A, 150)).toBe(notAJwt);
-    expect(hostJwtProblem(`${h}.%%%.${sig}`, K, A, 150)).toMatch(/^cannot decode the host JWT: /);
+    const notAJwt = 'not a JWT (expected three dot-separated parts)';
+    for (const bad of [`${h}.${p}`, `${h}.${p}.${sig}.x`]) expect(hostJwtProblem(bad, K, A, 150)).toBe(notAJwt);
+    for (const bad of [`.${p}.${sig}`, `${h}..${sig}`, `${h}.%%%.${sig}`])
+      expect(hostJwtProblem(bad, K, A, 150)).toMatch(/^cannot decode the JWT: /);
+    expect(hostJwtProblem(`${h}.${p}.`, K, A, 150)).toMatch(/not signed by its issuer/);
     // an issuer that is no public key at all: not signed by it
-    const forged = Buffer.from(JSON.stringify({ iss: 'nobody', sub: K, nats: { type: 'user' } })).toString('base64url');
+    const forged = Buffer.from(JSON.stringify({ iss: 'nobody', sub: K, nats: { type: 'user', version: 2 } })).toString('base64url');
     expect(hostJwtProblem(`${h}.${forged}.${sig}`, K, undefined, 150)).toBe(`the JWT for ${K} is not signed by its issuer nobody`);
+    const noVersion = Buffer.from(JSON.stringify({ iss: A, sub: K, nats: { type: 'user' } })).toString('base64url');
+    expect(hostJwtProblem(`${h}.${noVersion}.${sig}`, K, A, 150)).toBe('the JWT lacks iss, sub or nats claims (version 2)');
     expect(hostJwtProblem(encodeJwt(account, { sub: K, iat: 1, nats: {} as { type: 'user' } }), K, A, 150)).toBe(
       'the host JWT is a undefined JWT, not a user JWT',
     );
-  });
-});
-
-describe('hostCreds', () => {
-  it('is a creds file the NATS client reads: the JWT block, then the seed block', () => {
-    const seed = new TextDecoder().decode(createUser().getSeed());
-    const j = jwt();
-    const text = hostCreds(` ${j}\n`, ` ${seed}\n`);
-    expect(text).toContain(`-----BEGIN NATS USER JWT-----\n${j}\n------END NATS USER JWT------`);
-    expect(text).toContain(`-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------`);
   });
 });

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createUser } from '@nats-io/nkeys';
 import { callSubjectFor, inboxPrefix, providerSubject } from '../../client/protocol.js';
-import { formatCreds } from '../../membrane/creds.js';
+import { formatCreds } from '../../client/creds.js';
 import { granteePermissions } from '../../membrane/permissions.js';
 import { packageRoot } from '../../runtime/paths.js';
 import { requireBinary } from '../support/binaries.js';

@@ -13,7 +13,7 @@ import { inboxPrefix } from '../../client/protocol.js';
 import { startController, type RunningController } from '../../controller/index.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { MembraneAuthority } from '../../membrane/authority.js';
-import { decodeJwt } from '../../membrane/jwt.js';
+import { decodeJwt } from '../../client/jwt.js';
 import { isNotFound, KubeClient } from '../../runtime/kube.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';

@@ -16,7 +16,7 @@ import { startController, type RunningController } from '../../controller/index.
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
-import { formatCreds } from '../../membrane/creds.js';
+import { formatCreds } from '../../client/creds.js';
 import { hostPermissions } from '../../membrane/permissions.js';
 import { isNotFound, KubeApiError, KubeClient } from '../../runtime/kube.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';

@@ -17,8 +17,8 @@ import { startController, type RunningController } from '../../controller/index.
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
-import { formatCreds } from '../../membrane/creds.js';
-import { decodeJwt, encodeJwt } from '../../membrane/jwt.js';
+import { formatCreds } from '../../client/creds.js';
+import { decodeJwt, encodeJwt } from '../../client/jwt.js';
 import { isNotFound, KubeClient } from '../../runtime/kube.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';

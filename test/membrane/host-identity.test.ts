@@ -22,7 +22,7 @@ import { connectError, connectNats } from '../../client/nats.js';
 import { InstanceCredentials } from '../../controller/credentials/host.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { startController, type RunningController } from '../../controller/index.js';
-import { decodeJwt } from '../../membrane/jwt.js';
+import { decodeJwt } from '../../client/jwt.js';
 import { hostPermissions } from '../../membrane/permissions.js';
 import { Informer } from '../../runtime/informer.js';
 import { isNotFound, KubeClient } from '../../runtime/kube.js';

@@ -2,7 +2,7 @@
 import { createAccount, createUser } from '@nats-io/nkeys';
 import { describe, expect, it } from 'vitest';
 import { hostKeyRefusal, renewAtMs } from '../../controller/credentials/host-key-policy.js';
-import type { NatsClaims } from '../../membrane/jwt.js';
+import type { NatsClaims } from '../../client/jwt.js';
 
 const K = createUser().getPublicKey();
 const A = createAccount().getPublicKey();

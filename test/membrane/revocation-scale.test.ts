@@ -16,8 +16,8 @@ import { reportPushes } from '../../controller/membrane.js';
 import { ControllerMetrics } from '../../controller/metrics.js';
 import { inboxPrefix } from '../../client/protocol.js';
 import { MembraneAuthority, type PushReport } from '../../membrane/authority.js';
-import { MembraneError } from '../../membrane/errors.js';
-import { decodeJwt, encodeJwt } from '../../membrane/jwt.js';
+import { MembraneError } from '../../client/membrane-errors.js';
+import { decodeJwt, encodeJwt } from '../../client/jwt.js';
 import { REVOKE_ALL } from '../../membrane/revocations.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';
 
