@@ -15,6 +15,11 @@ export function registerAgent(program: Command): void {
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
     .option('--nats <url>', 'NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL)')
     .option('--namespace <ns>', 'namespace of the agent Lease', 'gantry-system')
+    .option(
+      '--credentials-namespace <ns>',
+      "where the controller writes the instances' pull credentials, sealed to their node (the only Secrets the agent reads)",
+      'gantry-nodes',
+    )
     .option('--cache-dir <dir>', 'archives, extracted libraries and host records (default ~/.cache/gantry/agent-<node>)')
     .option('--trust-issuer <key>', 'account key (A…) whose archives may be loaded; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
@@ -59,6 +64,7 @@ export function registerAgent(program: Command): void {
         natsUrl,
         nats: { token, nkeySeed, credsFile: o.natsCreds, tls: natsTls(o) }, // the hosts it starts get the same TLS files
         namespace: o.namespace,
+        credentialsNamespace: o.credentialsNamespace,
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
         plainHttpRegistries: o.plainHttpRegistry,
