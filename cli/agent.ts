@@ -15,11 +15,7 @@ export function registerAgent(program: Command): void {
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
     .option('--nats <url>', 'NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL)')
     .option('--namespace <ns>', 'namespace of the agent Lease', 'gantry-system')
-    .option(
-      '--credentials-namespace <ns>',
-      "where the controller writes the instances' pull credentials, sealed to their node (the only Secrets the agent reads)",
-      'gantry-nodes',
-    )
+    .option('--credentials-namespace <ns>', CREDENTIALS_NAMESPACE_HELP, 'gantry-nodes')
     .option('--cache-dir <dir>', 'archives, extracted libraries and host records (default ~/.cache/gantry/agent-<node>)')
     .option('--trust-issuer <key>', 'account key (A…) whose archives may be loaded; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
@@ -113,3 +109,6 @@ function membraneAccountOf(flag: string | undefined): string | undefined {
     throw Object.assign(new Error(`agent: --membrane-account ${key}: not an account public key (A… 56 characters)`), { exitCode: 2 });
   return key;
 }
+
+const CREDENTIALS_NAMESPACE_HELP =
+  "where the controller writes the instances' pull credentials, sealed to their node (the only Secrets the agent reads)";

@@ -124,15 +124,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const shared = { informers: m, client, log, metrics };
   const mint = registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries });
   const leases = agentLeaseInformer(m, namespace);
-  const pullCreds = new InstancePullCredentials(
-    client,
-    opts.credentialsNamespace ?? defaultCredentialsNamespace,
-    log,
-    mint,
-    Date.now,
-    (node) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace)),
-    namespace, // where an older controller wrote them: swept
-  );
+  const sealKeyOf = (node: string) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace));
+  const credsNs = opts.credentialsNamespace ?? defaultCredentialsNamespace;
+  const pullCreds = new InstancePullCredentials(client, credsNs, log, mint, Date.now, sealKeyOf, namespace);
   const events = new EventRecorder(client, log, { host: identity });
   m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
