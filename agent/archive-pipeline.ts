@@ -3,7 +3,7 @@
  *
  *   1. refuse at once an instance bound to a target this agent cannot load;
  *   2. Fetching: show that this instance's credentials (the pull credential the controller
- *      wrote for it in the Gantry namespace, agent/pull-creds.ts, or anonymous) can
+ *      wrote for it in the credentials namespace, agent/pull-creds.ts, or anonymous) can
  *      read the digest from the repository it names (a manifest HEAD, remembered a while:
  *      registry-access.ts) — else it stays Fetching with RegistryUnauthorized, whatever is
  *      cached; then pull the archive by digest through the ArchiveCache, with those
@@ -37,8 +37,8 @@ import { keyOf } from '../runtime/toolkit/keys.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
-  /** The Gantry namespace, where the controller writes each instance's pull credential. */
-  namespace: string;
+  /** Where the controller writes each instance's sealed pull credential (gantry-nodes). */
+  credentialsNamespace: string;
   /** This node's seal key (agent/seal-key.ts): the pull credentials are sealed to it. */
   sealKey: KeyPair;
   cache: ArchiveCache;
@@ -75,9 +75,9 @@ export async function prepareBinary(
   const trusted = trust.trusted;
 
   onPhase('Fetching');
-  // the instance's own narrowed credential from the Gantry namespace (agent/pull-creds.ts),
+  // the instance's own narrowed credential from the credentials namespace (agent/pull-creds.ts),
   // matched by the same code as the controller's (registry/pull-secrets.ts)
-  const secrets = await instancePullSecrets(o.kube, o.namespace, o.sealKey, inst);
+  const secrets = await instancePullSecrets(o.kube, o.credentialsNamespace, o.sealKey, inst);
   const credentials = credentialsFor(spec.archive.ref, secrets);
   onStep('credentials');
   const opened = openArchiveStore(spec.archive.ref, {

@@ -101,7 +101,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const createHost = providerHostFactory(opts, cache.records, pool);
   const runnerDeps = agentRunnerDeps(opts, {
     kube,
-    namespace,
+    credentialsNamespace: settings.credentialsNamespace,
     target,
     cache,
     sealKey,

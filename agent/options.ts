@@ -5,7 +5,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { defaultNamespace } from '../api/index.js';
+import { defaultCredentialsNamespace, defaultNamespace } from '../api/index.js';
 import { UsageError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
@@ -22,6 +22,8 @@ export interface AgentOptions {
   nats?: Omit<NatsOptions, 'servers'>;
   /** Where the Lease lives (default gantry-system). */
   namespace?: string;
+  /** Where the instances' sealed pull credentials are (default gantry-nodes); the agent reads no Secret elsewhere. */
+  credentialsNamespace?: string;
   /** Default ~/.cache/gantry/agent-<node>. */
   cacheDir?: string;
   /** Account keys (A…) whose signatures this agent accepts, besides each instance's spec.issuers. */
@@ -68,8 +70,10 @@ export interface AgentOptions {
 export interface AgentSettings {
   node: string;
   target: string;
-  /** The Gantry namespace: the Lease, the instances' pull credentials and NATS credentials. */
+  /** The Gantry namespace: the Lease. */
   namespace: string;
+  /** The instances' sealed pull credentials: the only Secrets the agent reads. */
+  credentialsNamespace: string;
   cacheDir: string;
   renewIntervalMs: number;
   /** The cap on running instances, published on the Lease. */
@@ -95,6 +99,7 @@ export function agentSettings(opts: AgentOptions): AgentSettings {
     node: opts.node,
     target: opts.target ? parseTarget(opts.target) : hostTarget(),
     namespace: opts.namespace ?? defaultNamespace,
+    credentialsNamespace: opts.credentialsNamespace ?? defaultCredentialsNamespace,
     cacheDir: opts.cacheDir ?? defaultCacheDir(opts.node),
     renewIntervalMs: opts.renewIntervalMs ?? 10_000,
     maxInstances,

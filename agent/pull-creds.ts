@@ -1,7 +1,8 @@
 /**
  * The agent's side of per-instance pull credentials (controller/credentials/pull.ts): an
  * instance that names pull secrets is pulled with the credential the controller wrote for it
- * into the Secret gantry-pull-<hash of ns/name> in the Gantry namespace — the one entry for
+ * into the Secret gantry-pull-<hash of ns/name> in the credentials namespace (gantry-nodes, the
+ * only namespace where the agent may read Secrets, and `get` only) — the one entry for
  * the archive's registry, **sealed to this node's key** (registry/sealed-credential.ts), so
  * the Secret another node's agent can read holds nothing it can open. The agent never reads
  * the Provider's Secrets in the instance's namespace (its RBAC does not allow it). The Secret
@@ -35,17 +36,18 @@ interface SecretLike {
 
 export async function instancePullSecrets(
   kube: KubeClient,
-  gantryNamespace: string,
+  /** The credentials namespace (gantry-nodes). */
+  credentialsNamespace: string,
   sealKey: KeyPair,
   inst: ProviderInstance,
 ): Promise<PullSecret[]> {
   if (!inst.spec.archive.pullSecrets?.length) return [];
   const ns = inst.metadata.namespace ?? 'default';
   const name = instancePullCredsSecretName(ns, inst.metadata.name);
-  const where = `Secret ${gantryNamespace}/${name}`;
+  const where = `Secret ${credentialsNamespace}/${name}`;
   let secret: SecretLike;
   try {
-    secret = await kube.get(`/api/v1/namespaces/${encodeURIComponent(gantryNamespace)}/secrets/${name}`);
+    secret = await kube.get(`/api/v1/namespaces/${encodeURIComponent(credentialsNamespace)}/secrets/${name}`);
   } catch (err) {
     if (isNotFound(err))
       throw new InstanceFailure(
@@ -80,5 +82,5 @@ export async function instancePullSecrets(
     const code = err instanceof SealError ? err.code : 'SEALED_UNOPENABLE';
     throw new InstanceFailure('CredentialsPending', `${where}: ${code}: ${(err as Error).message}`, true);
   }
-  return [{ namespace: gantryNamespace, name, dockerConfig }];
+  return [{ namespace: credentialsNamespace, name, dockerConfig }];
 }

@@ -21,8 +21,8 @@ import type { StatusWriter } from './status.js';
 
 export interface AgentRunnerParts {
   kube: KubeClient;
-  /** The Gantry namespace: the instances' pull credentials are there. */
-  namespace: string;
+  /** Where the instances' sealed pull credentials are. */
+  credentialsNamespace: string;
   target: string;
   cache: NodeCache;
   /** This node's seal key: opens the pull credentials the controller sealed to it. */
@@ -39,10 +39,10 @@ export function agentRunnerDeps(
   opts: Pick<AgentOptions, 'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'membrane' | 'membraneAccount'>,
   p: AgentRunnerParts,
 ): RunnerDeps {
-  const { kube, namespace, cache, log, metrics, status } = p;
+  const { kube, credentialsNamespace, cache, log, metrics, status } = p;
   const pipeline: PipelineOptions = {
     kube,
-    namespace,
+    credentialsNamespace,
     sealKey: p.sealKey,
     cache: cache.archives,
     binaries: cache.binaries,

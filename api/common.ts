@@ -39,6 +39,12 @@ export function nodeOfAgentLease(lease: string): string | undefined {
 }
 
 export const defaultNamespace = 'gantry-system';
+/**
+ * Where the controller writes each instance's pull credential, sealed to its node's key: the
+ * one namespace whose Secrets agents may read, so it holds nothing but ciphertext
+ * (docs/security.md, "What one node can still reach").
+ */
+export const defaultCredentialsNamespace = 'gantry-nodes';
 
 // e.g. `wascap:keyvalue`, `wasmcloud:httpserver`, `acme:kv.v2`
 export const capabilityIdPattern = '^[a-z0-9][a-z0-9_.-]*:[a-z0-9][a-z0-9_.-]*$';

@@ -88,10 +88,10 @@ export function instanceCredsSecretName(namespace: string, name: string): string
 }
 
 /**
- * The Secret holding one instance's registry pull credential, in the Gantry namespace: the
- * controller reduces the Provider's pull secrets to the one entry for the archive's registry
- * (controller/instance-pull-creds.ts) so the node agent never reads Secrets outside that
- * namespace. Same hash and labels as the NATS credentials, its own marker.
+ * The Secret holding one instance's registry pull credential, in the credentials namespace
+ * (gantry-nodes): the controller reduces the Provider's pull secrets to the one entry for the
+ * archive's registry and seals it to the node's key (controller/credentials/pull.ts), so the
+ * node agent reads no Secret outside that namespace, and only ciphertext in it. Same hash and labels as the NATS credentials, its own marker.
  */
 export function instancePullCredsSecretName(namespace: string, name: string): string {
   return instanceCredsSecretName(namespace, name).replace(/^gantry-instance-/, 'gantry-pull-');

@@ -19,6 +19,7 @@ export function registerAgent(program: Command): void {
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
     .option('--nats <url>', 'NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL)')
     .option('--namespace <ns>', 'namespace of the agent Lease', 'gantry-system')
+    .option('--credentials-namespace <ns>', CREDENTIALS_NAMESPACE_HELP, 'gantry-nodes')
     .option('--cache-dir <dir>', 'archives, extracted libraries and host records (default ~/.cache/gantry/agent-<node>)')
     .option('--trust-issuer <key>', 'account key (A…) whose archives may be loaded; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
@@ -62,6 +63,7 @@ export function registerAgent(program: Command): void {
         natsUrl,
         nats: { token, nkeySeed, credsFile: o.natsCreds, tls: natsTls(o) }, // the hosts it starts get the same TLS files
         namespace: o.namespace,
+        credentialsNamespace: o.credentialsNamespace,
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
         plainHttpRegistries: o.plainHttpRegistry,
@@ -122,3 +124,6 @@ function counts(o: { hostPool: string; maxInstances?: string }): { hostPoolSize:
     throw Object.assign(new Error(`agent: --max-instances must be a whole number, not "${o.maxInstances}"`), { exitCode: 2 });
   return { hostPoolSize, maxInstances: o.maxInstances === undefined ? undefined : Number(o.maxInstances) };
 }
+
+const CREDENTIALS_NAMESPACE_HELP =
+  "where the controller writes the instances' pull credentials, sealed to their node (the only Secrets the agent reads)";

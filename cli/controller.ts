@@ -14,6 +14,7 @@ export { parseDuration };
 interface ControllerFlags {
   kubeconfig?: string;
   namespace: string;
+  credentialsNamespace: string;
   trustIssuer: string[];
   plainHttpRegistry: string[];
   logKey: string[];
@@ -40,6 +41,11 @@ export function registerController(program: Command): void {
     .description('run the Provider controller: resolve revisions, place instances, roll out, heal')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
+    .option(
+      '--credentials-namespace <ns>',
+      "where the instances' pull credentials are written, sealed to their node (the only Secrets agents read)",
+      'gantry-nodes',
+    )
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
     .option(
@@ -102,6 +108,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     membrane,
     kubeConfig,
     namespace: o.namespace,
+    credentialsNamespace: o.credentialsNamespace,
     trustedIssuers: o.trustIssuer,
     namespaces,
     logKeys: o.logKey,

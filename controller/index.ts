@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { agentLeaseName, defaultNamespace, group, version } from '../api/index.js';
+import { agentLeaseName, defaultCredentialsNamespace, defaultNamespace, group, version } from '../api/index.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
 import { sealKeyOfLease } from '../registry/sealed-credential.js';
 import { GantryError } from '../runtime/errors.js';
@@ -38,6 +38,8 @@ export interface ControllerOptions {
   kubeConfig: KubeConfig;
   /** Where agent Leases and the leader Lease live (default gantry-system). */
   namespace?: string;
+  /** Where the instances' sealed pull credentials are written (default gantry-nodes): the only Secrets agents read. */
+  credentialsNamespace?: string;
   /** Cluster-wide default trust list (account keys). */
   trustedIssuers?: string[];
   plainHttpRegistries?: string[];
@@ -124,9 +126,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const shared = { informers: m, client, log, metrics };
   const mint = registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries });
   const leases = agentLeaseInformer(m, namespace);
-  const pullCreds = new InstancePullCredentials(client, namespace, log, mint, Date.now, (node) =>
-    sealKeyOfLease(leases.get(agentLeaseName(node), namespace)),
-  );
+  const sealKeyOf = (node: string) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace));
+  const credsNs = opts.credentialsNamespace ?? defaultCredentialsNamespace;
+  const pullCreds = new InstancePullCredentials(client, credsNs, log, mint, Date.now, sealKeyOf, namespace);
   const events = new EventRecorder(client, log, { host: identity });
   m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));

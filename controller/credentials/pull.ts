@@ -1,8 +1,9 @@
 /**
  * Per-instance pull credentials: the node agent reads no Secret outside the Gantry namespace.
  * The controller, which already reads a Provider's pull secrets (pull-secret-cache.ts), writes
- * for each instance whose spec names pull secrets a Secret gantry-pull-<hash of ns/name> in its
- * own namespace, holding only the entry for the instance's registry host (registry/pull-secrets.ts
+ * for each instance whose spec names pull secrets a Secret gantry-pull-<hash of ns/name> in the
+ * credentials namespace (gantry-nodes: the only namespace whose Secrets agents may read, so it
+ * holds nothing but these envelopes), holding only the entry for the instance's registry host (registry/pull-secrets.ts
  * narrowDockerConfig), **sealed to the seal key of the instance's node** (its agent publishes
  * it on its Lease; registry/sealed-credential.ts) — so every other node's agent, which can
  * read the Secret by name, gets ciphertext it cannot open. Until that node has published a key
@@ -22,7 +23,9 @@
  * reconcile calls `ensure` for each instance, which rewrites the Secret when its content
  * changed. The agent reads the Secret on every pull, so a running instance's next pull uses
  * the new credential without a restart. Deleting the instance deletes the Secret (`sweep`, on
- * every instance delete and resync: an owner reference cannot cross namespaces).
+ * every instance delete and resync: an owner reference cannot cross namespaces). The sweep also
+ * deletes every pull credential an older controller left in the Gantry namespace (gantry-system),
+ * where agents no longer read Secrets.
  */
 import { instanceCredsLabels, instancePullCredsSecretName, type ProviderInstance } from '../../api/index.js';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
@@ -173,6 +176,8 @@ export class InstancePullCredentials {
     private readonly now: () => number = Date.now,
     /** The seal key (X…) a node's agent published on its Lease, if any (registry/sealed-credential.ts). */
     private readonly sealKeyOf: (node: string) => string | undefined = () => undefined,
+    /** Where an older controller wrote them (the Gantry namespace): every one there is deleted by the sweep. */
+    private readonly legacyNamespace?: string,
   ) {}
 
   /** Per process: a restarted controller re-seals every credential once, and the digests say nothing to anyone else. */
@@ -219,8 +224,8 @@ export class InstancePullCredentials {
     return next;
   }
 
-  private path(name?: string): string {
-    return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/secrets${name ? `/${name}` : ''}`;
+  private path(name?: string, namespace = this.namespace): string {
+    return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name ? `/${name}` : ''}`;
   }
 
   /**
@@ -277,8 +282,9 @@ export class InstancePullCredentials {
     return again;
   }
 
-  /** Delete every pull credential whose instance is no longer live. */
+  /** Delete every pull credential whose instance is no longer live, and every one left in the legacy namespace. */
   async sweep(live: (ns: string, name: string, uid: string) => boolean): Promise<void> {
+    await this.removeLegacy();
     const list = await this.client.list(this.path(), { labelSelector: `${instanceCredsLabels.pullMarker}=true` });
     for (const s of list.items as SecretObj[]) {
       const l = s.metadata.labels ?? {};
@@ -290,9 +296,20 @@ export class InstancePullCredentials {
     }
   }
 
-  private async deleteQuietly(name: string): Promise<void> {
+  /** Migration: an older controller's pull credentials in the Gantry namespace, where agents no longer read. */
+  private async removeLegacy(): Promise<void> {
+    const ns = this.legacyNamespace;
+    if (!ns || ns === this.namespace) return;
+    const list = await this.client.list(this.path(undefined, ns), { labelSelector: `${instanceCredsLabels.pullMarker}=true` });
+    for (const s of list.items as SecretObj[]) {
+      await this.deleteQuietly(s.metadata.name, ns);
+      this.log.info({ secret: `${ns}/${s.metadata.name}` }, 'removed a pull credential Secret left in the Gantry namespace');
+    }
+  }
+
+  private async deleteQuietly(name: string, namespace = this.namespace): Promise<void> {
     try {
-      await this.client.delete(this.path(name));
+      await this.client.delete(this.path(name, namespace));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

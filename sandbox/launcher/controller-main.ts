@@ -15,6 +15,8 @@ watchParent(); // stop when the launcher dies, even by SIGKILL
 export interface ControllerChildConfig {
   kubeconfig: string;
   namespace: string;
+  /** Where the sealed pull credentials go (gantry-nodes). */
+  credentialsNamespace?: string;
   trustedIssuers: string[];
   plainHttpRegistries: string[];
   metricsAddr: string;
@@ -36,6 +38,7 @@ if (authority && config.membrane?.natsCa) authority.busTls = { caFile: config.me
 const controller = await startController({
   kubeConfig: loadKubeConfig({ kubeconfigPath: config.kubeconfig }),
   namespace: config.namespace,
+  credentialsNamespace: config.credentialsNamespace,
   trustedIssuers: config.trustedIssuers,
   plainHttpRegistries: config.plainHttpRegistries,
   metricsAddr: config.metricsAddr,

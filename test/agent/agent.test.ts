@@ -253,7 +253,7 @@ describe('gantry agent', () => {
     for (const n of ['private-nosecret', 'private-missing', 'private-0']) await w.kube.delete(instancesPath(NS, n));
   });
 
-  it("pulls with the credential the controller wrote into gantry-system, reads no Secret in the instance's namespace, and picks up a rotated one on the next pull without a restart", async () => {
+  it("pulls with the credential the controller wrote into gantry-nodes, reads no Secret in the instance's namespace, and picks up a rotated one on the next pull without a restart", async () => {
     const a = archives['echo-private']!;
     const cfg = (password: string) =>
       Buffer.from(
@@ -280,7 +280,7 @@ describe('gantry agent', () => {
       pullSecrets: ['rotating'],
     });
     // the credential the agent gets is sealed to its node's key, and holds the archive's registry only
-    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'rotated-0')}`);
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-nodes/secrets/${instancePullCredsSecretName(NS, 'rotated-0')}`);
     expect(JSON.stringify(held)).not.toContain(Buffer.from(`${regUser.username}:stale-password`).toString('base64'));
     const nodeKey = fromCurveSeed(new TextEncoder().encode(readFileSync(join(cacheDir, 'seal.xk'), 'utf8').trim()));
     const clear = openSealed(nodeKey, Buffer.from(held.data.sealed, 'base64').toString());
@@ -346,7 +346,7 @@ describe('gantry agent', () => {
       pullSecrets: ['token-minted'],
     });
     await writePullCredential(w, mintedInst, registryPullTokenMinter({ plainHttpRegistries: [tokenRegistry.host, tokenServer.host] }));
-    const minted = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
+    const minted = await w.kube.get(`/api/v1/namespaces/gantry-nodes/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
     const mintedKey = fromCurveSeed(new TextEncoder().encode(readFileSync(join(cacheDir, 'seal.xk'), 'utf8').trim()));
     const mintedDoc = openSealed(mintedKey, Buffer.from(minted.data.sealed, 'base64').toString());
     expect(Object.keys(JSON.parse(mintedDoc).auths[tokenRegistry.host])).toEqual(['registrytoken']);
@@ -359,7 +359,7 @@ describe('gantry agent', () => {
     const refused = await waitForInstance(w, 'token-wrong', (i) => i.status?.reason === 'RegistryUnauthorized', 30_000);
     expect(refused.status.phase).toBe('Fetching');
     expect(tokenServer.requests).toBeGreaterThan(before); // the credential went through the token service
-    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-nodes/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
     expect(JSON.parse(openSealed(mintedKey, Buffer.from(held.data.sealed, 'base64').toString()))).toEqual({
       auths: { [tokenRegistry.host]: { identitytoken: `refresh-${regUser.username}` } },
     });

@@ -65,7 +65,7 @@ function options(over: Partial<PipelineOptions> = {}): PipelineOptions {
   const d = join(dir, `agent-${n++}`);
   return {
     kube: noApiServer,
-    namespace: 'gantry-system',
+    credentialsNamespace: 'gantry-nodes',
     sealKey: createCurve(),
     cache: new ArchiveCache(join(d, 'cache')),
     binaries: new BinaryStore(join(d, 'bin')),

@@ -66,7 +66,7 @@ export async function startWorld(): Promise<World> {
     const crd = parseYaml(readFileSync(join(packageRoot(), 'crds', f), 'utf8'));
     await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   }
-  for (const ns of ['gantry-system', NS]) {
+  for (const ns of ['gantry-system', 'gantry-nodes', NS]) {
     try {
       await kube.get(`/api/v1/namespaces/${ns}`);
     } catch (err) {
@@ -211,7 +211,7 @@ export interface InstanceOptions {
 /**
  * Create a ProviderInstance bound to the test node, as the controller would — with its pull
  * credential: the named pull secrets (read as the controller, with admin rights) reduced to
- * the instance's registry by the controller's own code, in gantry-system.
+ * the instance's registry by the controller's own code, sealed, in gantry-nodes.
  */
 export async function createInstance(w: World, o: InstanceOptions): Promise<any> {
   const created = await createInstanceOnly(w, o);
@@ -233,7 +233,7 @@ export async function writePullCredential(w: World, inst: any, mint?: PullTokenM
   const lease = await w.kube
     .get(`/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/${agentLeaseName(inst.spec.nodeName)}`)
     .catch(() => undefined);
-  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller'), mint, Date.now, () => sealKeyOfLease(lease)).ensure(
+  await new InstancePullCredentials(w.kube, 'gantry-nodes', logger('test-controller'), mint, Date.now, () => sealKeyOfLease(lease)).ensure(
     inst,
     source,
   );

@@ -153,7 +153,7 @@ describe('security posture', () => {
     expect(enforce).toBe('privileged');
   });
 
-  it('RBAC: separate service accounts, no wildcards, no secret listing outside gantry-system, agents cannot place instances', () => {
+  it('RBAC: separate service accounts, no wildcards, Secrets written only in gantry-nodes, agents cannot place instances', () => {
     const sas = base
       .filter((m) => m.kind === 'ServiceAccount')
       .map((m) => m.metadata.name)
@@ -163,22 +163,44 @@ describe('security posture', () => {
     for (const r of roles) {
       for (const rule of r.rules) {
         for (const field of ['apiGroups', 'resources', 'verbs']) expect(rule[field], `${r.metadata.name}.${field}`).not.toContain('*');
-        // the controller manages the instances' NATS and pull credentials, in gantry-system only
+        // the controller writes the sealed pull credentials in gantry-nodes only, and in
+        // gantry-system only removes what an older release left; everywhere else it reads by name
+        const secretVerbs: Record<string, string[]> = {
+          'gantry-controller-pull-credentials': ['get', 'list', 'create', 'update', 'patch', 'delete'],
+          'gantry-controller-legacy-creds': ['list', 'delete'],
+        };
         if (rule.resources.includes('secrets'))
-          expect(rule.verbs).toEqual(
-            r.kind === 'Role' && r.metadata.name === 'gantry-controller-instance-creds'
-              ? ['get', 'list', 'create', 'update', 'delete']
-              : ['get'],
-          );
+          expect(rule.verbs, r.metadata.name).toEqual((r.kind === 'Role' && secretVerbs[r.metadata.name]) || ['get']);
       }
     }
     const agentRules = find(base, 'ClusterRole', 'gantry-agent').rules as any[];
-    // a node reads no Secret outside gantry-system and no Provider (issue 21)
+    // a node reads no Secret outside gantry-nodes and no Provider (issues 21, 28)
     expect(agentRules.flatMap((r) => r.resources)).not.toContain('secrets');
     expect(agentRules.flatMap((r) => r.resources)).not.toContain('providers');
     const agentRole = find(base, 'Role', 'gantry-agent-leases');
     expect(agentRole.metadata.namespace).toBe('gantry-system');
-    expect(agentRole.rules.find((r: any) => r.resources.includes('secrets')).verbs).toEqual(['get']);
+    expect(agentRole.rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'patch'] },
+    ]);
+    // every Role bound to the agent that names Secrets is in gantry-nodes, get only
+    const agentRoleNames = new Set(
+      (base.filter((m: any) => m.kind === 'RoleBinding' && m.subjects.some((s: any) => s.name === 'gantry-agent')) as any[]).map(
+        (b) => `${b.metadata.namespace}/${b.roleRef.name}`,
+      ),
+    );
+    const agentSecretRoles = roles.filter(
+      (r) =>
+        r.kind === 'Role' &&
+        agentRoleNames.has(`${r.metadata.namespace}/${r.metadata.name}`) &&
+        r.rules.some((x: any) => x.resources.includes('secrets')),
+    );
+    expect(agentSecretRoles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toEqual([
+      'gantry-nodes/gantry-agent-pull-credentials',
+    ]);
+    expect(agentSecretRoles[0].rules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }]);
+    // the controller signs the agents' host keys on providerinstances/status
+    const controllerRules = find(base, 'ClusterRole', 'gantry-controller').rules as any[];
+    expect(controllerRules).toContainEqual({ apiGroups: ['gantry.dev'], resources: ['providerinstances/status'], verbs: ['get', 'patch'] });
     const agentInstanceVerbs = agentRules.filter((r) => r.resources.includes('providerinstances')).flatMap((r) => r.verbs);
     expect(agentInstanceVerbs).not.toContain('create');
     expect(agentInstanceVerbs).not.toContain('delete');
@@ -321,6 +343,7 @@ describe('container commands', () => {
     expect(args).toEqual([
       'controller',
       '--namespace=gantry-system',
+      '--credentials-namespace=gantry-nodes',
       '--metrics-addr=0.0.0.0:8080',
       '--identity=ctl-0',
       ...membrane,
@@ -331,6 +354,7 @@ describe('container commands', () => {
     expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual([
       'controller',
       '--namespace=gantry-system',
+      '--credentials-namespace=gantry-nodes',
       '--metrics-addr=0.0.0.0:8080',
       '--identity=x',
       ...membrane,
@@ -344,6 +368,7 @@ describe('container commands', () => {
       'agent',
       '--node=worker-1',
       '--namespace=gantry-system',
+      '--credentials-namespace=gantry-nodes',
       `--nats=${natsUrls}`,
       natsCa,
       '--cache-dir=/var/cache/gantry',

@@ -2,7 +2,9 @@
  * No membrane key and no other node's pull credential within one node's reach (issue 28), on
  * the real kube-apiserver with deploy/base's namespaces, RBAC and admission policy. The agent
  * runs as gantry-agent with a token bound to its Node; every attack below uses everything that
- * node holds (its token, its seal key) and fails closed with its own reason. Also: the
+ * node holds (its token, its seal key) and fails closed with its own reason: it reads no Secret
+ * in gantry-system (the NATS servers' TLS key is there), and in gantry-nodes, the one namespace
+ * whose Secrets it may get, only ciphertext sealed to another node's key. Also: the
  * documented migration of an older install's keys (docs/operations.md), run as written.
  */
 import { execFile } from 'node:child_process';
@@ -30,6 +32,7 @@ const run = promisify(execFile);
 const repo = join(import.meta.dirname, '..', '..');
 const GS = 'gantry-system';
 const KEYS_NS = 'gantry-membrane';
+const CREDS = 'gantry-nodes';
 const APP = 'apps';
 const robot = { user: 'robot', password: 'pull-s3cret-for-b' };
 const refusal = (p: Promise<unknown>) =>
@@ -148,7 +151,8 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
     it("an older install's keys move to gantry-membrane by the documented steps, the old copy is gone, and the controller reads them as itself", async () => {
       // the older install: the keys in gantry-system, where agents could read them
       await admin.create(secretPath(GS), { apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: KEYS }, data: seedData() });
-      expect(await agentA.get(secretPath(GS, KEYS))).toBeTruthy(); // the gap being closed
+      // once readable by every agent; since agents read no Secret in gantry-system, not even before the move
+      expect(await refusal(agentA.get(secretPath(GS, KEYS)))).toMatchObject({ code: 403, reason: 'Forbidden' });
       // the documented steps, as written, with the release's kubectl as `kubectl`
       const doc = readFileSync(join(repo, 'docs', 'operations.md'), 'utf8');
       const blocks = [...doc.matchAll(/```sh migrate-membrane-keys\n([\s\S]*?)```/g)].map((m) => m[1]);
@@ -190,6 +194,30 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
     });
   });
 
+  it("a node-bound agent token reads no Secret in gantry-system: not the NATS servers' TLS key (403), nor a pull credential an older controller left there", async () => {
+    // gantry-nats-tls: with its key a node could pose as a NATS server or join the routes
+    await admin.create(secretPath(GS), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/tls',
+      metadata: { name: 'gantry-nats-tls' },
+      data: { 'tls.crt': Buffer.from('crt').toString('base64'), 'tls.key': Buffer.from('key').toString('base64') },
+    });
+    const legacy = instancePullCredsSecretName(APP, 'on-b');
+    await admin.create(secretPath(GS), { apiVersion: 'v1', kind: 'Secret', metadata: { name: legacy }, data: {} });
+    for (const agent of [agentA, agentB, unbound])
+      for (const name of ['gantry-nats-tls', legacy]) {
+        const e = await refusal(agent.get(secretPath(GS, name)));
+        expect(e, `${GS}/${name}`).toMatchObject({ code: 403, reason: 'Forbidden' });
+        expect(e?.message).toContain(`cannot get resource "secrets" in API group "" in the namespace "${GS}"`);
+      }
+    // the controller, which serves no pull credential from there any more, may remove the leftover
+    await controller.delete(secretPath(GS, legacy));
+    // and may not put one back
+    const put = await refusal(controller.create(secretPath(GS), { apiVersion: 'v1', kind: 'Secret', metadata: { name: legacy } }));
+    expect(put?.message).toContain(`cannot create resource "secrets" in API group "" in the namespace "${GS}"`);
+  });
+
   describe('pull credentials sealed to their node', () => {
     const providerSecret = () => [
       {
@@ -222,12 +250,12 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
         ((await controller.get(`/apis/coordination.k8s.io/v1/namespaces/${GS}/leases/${agentLeaseName(node)}`)) as any).metadata
           .annotations[annotations.nodeSealKey] as string;
       const keys = { 'node-a': await leaseKey('node-a'), 'node-b': await leaseKey('node-b') } as Record<string, string>;
-      const writer = new InstancePullCredentials(controller, GS, logger('test-controller'), undefined, Date.now, (node) => keys[node]);
+      const writer = new InstancePullCredentials(controller, CREDS, logger('test-controller'), undefined, Date.now, (node) => keys[node]);
       for (const i of Object.values(insts)) await writer.ensure(i, { secrets: providerSecret() });
     });
 
     it('the right node opens its credential and pulls the private archive with it from a real registry', async () => {
-      const secrets = await instancePullSecrets(agentB, GS, keyB, insts['on-b']);
+      const secrets = await instancePullSecrets(agentB, CREDS, keyB, insts['on-b']);
       const credentials = credentialsFor(ref, secrets)!;
       expect(credentials).toEqual({ username: robot.user, password: robot.password });
       await openArchiveStore(ref, { plainHttpRegistries: [registry.host], credentials }).checkAccess(digest);
@@ -238,12 +266,12 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
 
     it("node A, with its token and its seal key, reads node B's Secret but gets only ciphertext it cannot open (SEALED_FOR_ANOTHER_KEY)", async () => {
       const name = instancePullCredsSecretName(APP, 'on-b');
-      const stolen = await agentA.get(secretPath(GS, name)); // RBAC cannot scope `get` by node: readable...
+      const stolen = await agentA.get(secretPath(CREDS, name)); // RBAC cannot scope `get` by node: readable...
       const text = JSON.stringify(stolen);
       expect(text).not.toContain(robot.password);
       expect(text).not.toContain(Buffer.from(`${robot.user}:${robot.password}`).toString('base64'));
       // ... and useless: the agent's own reader refuses it with the seal's reason
-      const e = await refusal(instancePullSecrets(agentA, GS, keyA, insts['on-b']));
+      const e = await refusal(instancePullSecrets(agentA, CREDS, keyA, insts['on-b']));
       expect(e).toMatchObject({ reason: 'CredentialsPending' });
       expect(e?.message).toContain('SEALED_FOR_ANOTHER_KEY');
       expect(e?.message).toContain(keyB.getPublicKey());
@@ -254,7 +282,7 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
         expect.objectContaining({ code: 'SEALED_UNOPENABLE' }),
       );
       // its own instance's credential it opens as usual
-      expect(credentialsFor(ref, await instancePullSecrets(agentA, GS, keyA, insts['on-a']))).toEqual({
+      expect(credentialsFor(ref, await instancePullSecrets(agentA, CREDS, keyA, insts['on-a']))).toEqual({
         username: robot.user,
         password: robot.password,
       });
@@ -267,8 +295,8 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
       expect((await admin.get(path)).metadata.annotations[annotations.nodeSealKey]).toBe(keyB.getPublicKey());
       // nor write the Secret with a credential sealed to itself
       const name = instancePullCredsSecretName(APP, 'on-b');
-      const cur = await admin.get(secretPath(GS, name));
-      expect((await refusal(agentA.replace(secretPath(GS, name), cur)))?.message).toMatch(/cannot update resource "secrets"/);
+      const cur = await admin.get(secretPath(CREDS, name));
+      expect((await refusal(agentA.replace(secretPath(CREDS, name), cur)))?.message).toMatch(/cannot update resource "secrets"/);
     });
   });
 });

@@ -89,7 +89,7 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
 
   const setPhase = (c: KubeClient, name: string, phase: string) => c.mergePatch(`${instances(name)}/status`, { status: { phase } });
 
-  it('the node-bound token carries its node, and the agent may not read Secrets outside gantry-system', async () => {
+  it('the node-bound token carries its node, and the agent may not read Secrets outside gantry-nodes', async () => {
     const who = JSON.parse((await run(realKubectl(), ['--kubeconfig', agentAKubeconfig, 'auth', 'whoami', '-o', 'json'])).stdout);
     expect(who.status.userInfo.username).toBe(`system:serviceaccount:${GS}:gantry-agent`);
     expect(who.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual(['node-a']);
@@ -110,15 +110,18 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
       (e) => (e.code === 1 ? e.stdout.trim() : Promise.reject(e)),
     );
     expect(canI).toBe('no');
-    await admin.create('/api/v1/namespaces/default/secrets', {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'cluster-secret' },
-      data: { k: 'dg==' },
-    });
-    const e = await refusal(agentA.get('/api/v1/namespaces/default/secrets/cluster-secret'));
-    expect(e?.code).toBe(403);
-    expect(e?.message).toMatch(/cannot get resource "secrets".*namespace "default"/);
+    for (const ns of ['default', GS])
+      await admin.create(`/api/v1/namespaces/${ns}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'cluster-secret' },
+        data: { k: 'dg==' },
+      });
+    for (const ns of ['default', GS]) {
+      const e = await refusal(agentA.get(`/api/v1/namespaces/${ns}/secrets/cluster-secret`));
+      expect(e?.code).toBe(403);
+      expect(e?.message).toContain(`cannot get resource "secrets" in API group "" in the namespace "${ns}"`);
+    }
   });
 
   it("writes the status of its own node's instance; another node's is refused by the admission policy (403)", async () => {

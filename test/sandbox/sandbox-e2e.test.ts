@@ -225,6 +225,9 @@ describe('gantry sandbox up/down', () => {
       expect(canI(agentKc, 'create', 'providerinstances.gantry.dev', '-n', 'default')).toBe('no');
       expect(canI(agentKc, 'patch', 'providers.gantry.dev', '-n', 'default')).toBe('no');
       expect(canI(agentKc, 'list', 'secrets', '-n', 'default')).toBe('no');
+      // deploy/base's gantry-nodes is there: the agents' only Secrets, and none in gantry-system
+      expect(canI(agentKc, 'get', 'secrets', '-n', 'gantry-nodes')).toBe('yes');
+      expect(canI(agentKc, 'get', 'secrets/gantry-nats-tls', '-n', 'gantry-system')).toBe('no');
       expect(canI(agentKc, 'patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', 'default')).toBe('yes');
       expect(
         canI(join(dir, 'controlplane', 'gantry-controller.kubeconfig'), 'create', 'providerinstances.gantry.dev', '-n', 'default'),

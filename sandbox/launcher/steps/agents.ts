@@ -6,7 +6,7 @@
 import type { KubeClient } from '../../../runtime/kube.js';
 import { resourcePath } from '../../../runtime/kube.js';
 import { gantryBin } from '../../../runtime/paths.js';
-import { GANTRY_NAMESPACE } from '../cluster-objects.js';
+import { CREDENTIALS_NAMESPACE, GANTRY_NAMESPACE } from '../cluster-objects.js';
 import type { Launch } from '../launch.js';
 import type { SandboxNode } from '../node-spec.js';
 
@@ -51,6 +51,8 @@ function agentArgs(l: Launch, n: SandboxNode, o: AgentsOptions, kubeconfig: stri
     l.sd.natsCa,
     '--namespace',
     GANTRY_NAMESPACE,
+    '--credentials-namespace',
+    CREDENTIALS_NAMESPACE,
     '--cache-dir',
     l.sd.cacheDir(n.name),
     '--membrane',

@@ -12,7 +12,7 @@ import { hostTarget } from '../../../agent/target.js';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../../runtime/kube.js';
 import { gantryBin, packageRoot } from '../../../runtime/paths.js';
 import { controlPlaneVersions } from '../../controlplane/index.js';
-import { applyCrds, ensureNamespace, GANTRY_NAMESPACE, registerNodes } from '../cluster-objects.js';
+import { applyCrds, CREDENTIALS_NAMESPACE, ensureNamespace, GANTRY_NAMESPACE, registerNodes } from '../cluster-objects.js';
 import { SandboxError } from '../errors.js';
 import type { Launch } from '../launch.js';
 import { startRealApiserver } from '../real-apiserver.js';
@@ -79,6 +79,7 @@ async function startEmulator(l: Launch, apiserverPort: number): Promise<Identiti
 /** The namespace, the CRDs (once served) and the Nodes. */
 async function seedCluster(l: Launch, kube: KubeClient): Promise<void> {
   await ensureNamespace(kube, GANTRY_NAMESPACE);
+  await ensureNamespace(kube, CREDENTIALS_NAMESPACE);
   const crds = await applyCrds(kube, join(packageRoot(), 'crds'));
   // a real server serves a new CRD a moment after storing it; the controller checks at start
   await crdsServed(kube, () => l.checkInterrupted());

@@ -1,9 +1,10 @@
 /**
  * Per-instance pull credentials (controller/instance-pull-creds.ts): the controller, running as
  * deploy/'s gantry-controller on the real API server, writes each instance's credential into
- * gantry-system reduced to the archive's registry, rewrites it when the Provider's pull secret
+ * gantry-nodes reduced to the archive's registry, rewrites it when the Provider's pull secret
  * is rotated (same instance, same uid), and deletes it with the instance. The Secret holds it
- * sealed to the seal key the instance's node published on its Lease, never in clear.
+ * sealed to the seal key the instance's node published on its Lease, never in clear. Those an
+ * older controller left in gantry-system, where agents no longer read, its sweep deletes.
  */
 import { createCurve } from '@nats-io/nkeys';
 import { annotations } from '../../../api/common.js';
@@ -12,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startController, type RunningController } from '../../../controller/index.js';
 import { agentLeaseName, instancePullCredsSecretName } from '../../../api/index.js';
 import { isNotFound } from '../../../runtime/kube.js';
-import { APP, fastLeader, NS, startCluster, waitFor, type Cluster } from '../cluster.js';
+import { APP, CREDENTIALS_NS as CREDS, fastLeader, NS, startCluster, waitFor, type Cluster } from '../cluster.js';
 import { InstancePullCredentials, registryPullTokenMinter, PULL_TOKEN_EXPIRES_ANNOTATION } from '../../../controller/credentials/pull.js';
 import { createPar, generateSeed } from '../../../par/index.js';
 import { openArchiveStore } from '../../../registry/index.js';
@@ -37,7 +38,7 @@ describe('instance pull credentials', () => {
   const opened = (s: any) => (s.data?.sealed ? JSON.parse(openSealed(n1, Buffer.from(s.data.sealed, 'base64').toString())) : undefined);
   const held = async (instName: string) => {
     try {
-      const s = await c.client.get(`/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, instName)}`);
+      const s = await c.client.get(`/api/v1/namespaces/${CREDS}/secrets/${instancePullCredsSecretName(APP, instName)}`);
       return { secret: s, config: opened(s) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -129,6 +130,36 @@ describe('instance pull credentials', () => {
     await waitFor('credential deleted', async () => (await held(inst.metadata.name)) === undefined || undefined, 15_000);
   }, 90_000);
 
+  it("deletes the pull credentials an older controller left in gantry-system (agents read no Secret there), and nothing else of that namespace's", async () => {
+    const secret = (name: string, labels: Record<string, string>) =>
+      c.client.create(`/api/v1/namespaces/${NS}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, labels },
+        data: { '.dockerconfigjson': docker('legacy', c.registry.host) },
+      });
+    // as the previous release wrote them: same name and labels, in the Gantry namespace, for a live-looking instance
+    const legacy = instancePullCredsSecretName(APP, 'legacy-0');
+    await secret(legacy, {
+      'gantry.dev/instance-pull-creds': 'true',
+      'gantry.dev/instance-namespace': APP,
+      'gantry.dev/instance-name': 'legacy-0',
+      'gantry.dev/instance-uid': 'uid-legacy-0',
+    });
+    await secret('operator-owned', { 'app.kubernetes.io/part-of': 'gantry' });
+    const exists = (name: string) =>
+      c.client.get(`/api/v1/namespaces/${NS}/secrets/${name}`).then(
+        () => true,
+        (err) => {
+          if (isNotFound(err)) return false;
+          throw err;
+        },
+      );
+    await waitFor('the legacy pull credential swept', async () => !(await exists(legacy)) || undefined, 15_000);
+    expect(await exists('operator-owned')).toBe(true);
+    await c.client.delete(`/api/v1/namespaces/${NS}/secrets/operator-owned`);
+  }, 30_000);
+
   describe('with a token-auth registry', () => {
     let tokens: TokenServer;
     let reg: RegistryServer;
@@ -168,7 +199,7 @@ describe('instance pull credentials', () => {
       let now = Date.now();
       const creds = new InstancePullCredentials(
         c.client,
-        NS,
+        CREDS,
         logger('test'),
         registryPullTokenMinter({ plainHttpRegistries: [reg.host, tokens.host] }),
         () => now,
@@ -179,7 +210,7 @@ describe('instance pull credentials', () => {
         metadata: { namespace: APP, name: 'tok-0', uid: 'uid-tok-0' },
         spec: { nodeName: 'n1', archive: { ref, digest: digests['acme/mine'], pullSecrets: [{ name: 'robot' }] } },
       };
-      const asOpened = (s: any) => [{ namespace: NS, name: s.metadata.name, dockerConfig: JSON.stringify(opened(s)) }];
+      const asOpened = (s: any) => [{ namespace: CREDS, name: s.metadata.name, dockerConfig: JSON.stringify(opened(s)) }];
       const secrets = [
         {
           namespace: APP,
@@ -191,7 +222,7 @@ describe('instance pull credentials', () => {
       ];
       const again = await creds.ensure(inst, { secrets });
       expect(again).toBe(150_000); // the test token server's tokens live 300 s
-      const path = `/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, 'tok-0')}`;
+      const path = `/api/v1/namespaces/${CREDS}/secrets/${instancePullCredsSecretName(APP, 'tok-0')}`;
       const s1 = await c.client.get(path);
       const doc = JSON.stringify(opened(s1));
       expect(doc).not.toContain(robot.password);
@@ -242,7 +273,7 @@ describe('instance pull credentials', () => {
     });
 
     it('an instance on a node without a seal key gets no credential, only why it waits, and is looked at again in 5 s', async () => {
-      const creds = new InstancePullCredentials(c.client, NS, logger('test'), undefined, Date.now, () => undefined);
+      const creds = new InstancePullCredentials(c.client, CREDS, logger('test'), undefined, Date.now, () => undefined);
       const inst: any = {
         metadata: { namespace: APP, name: 'keyless-0', uid: 'uid-keyless-0' },
         spec: { nodeName: 'n9', archive: { ref: `${reg.host}/acme/mine`, digest: digests['acme/mine'], pullSecrets: [{ name: 'robot' }] } },
@@ -255,7 +286,7 @@ describe('instance pull credentials', () => {
         },
       ];
       expect(await creds.ensure(inst, { secrets })).toBe(5_000);
-      const path = `/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, 'keyless-0')}`;
+      const path = `/api/v1/namespaces/${CREDS}/secrets/${instancePullCredsSecretName(APP, 'keyless-0')}`;
       const s = await c.client.get(path);
       expect(s.data).toBeUndefined();
       expect(JSON.stringify(s)).not.toContain(robot.password);
