@@ -21,7 +21,7 @@ import { capabilityGrantCrd, instancePullCredsSecretName, providerCrd, providerI
 import { callProvider } from '../../client/call.js';
 import { connectNats } from '../../client/nats.js';
 import { startController, type RunningController } from '../../controller/index.js';
-import { decodeJwt } from '../../membrane/jwt.js';
+import { decodeJwt } from '../../client/jwt.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { openArchiveStore } from '../../registry/index.js';
 import { KubeClient, loadKubeConfig } from '../../runtime/kube.js';
