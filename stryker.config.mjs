@@ -33,6 +33,8 @@ export default {
     // only getManifest (what it asks for, and its digest check): the rest of the client is
     // transport plumbing
     'registry/distribution/get-manifest.ts',
+    // every registry request's deadline and minimum rate (a trickling registry)
+    'registry/distribution/transfer-guard.ts',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',

@@ -25,6 +25,7 @@ export default defineConfig({
       'test/api/trust-policy.test.ts',
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',
+      'test/registry/transfer-guard.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/registry-access.test.ts',
       'test/agent/archive-pipeline.test.ts',

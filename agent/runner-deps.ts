@@ -30,7 +30,7 @@ export interface AgentRunnerParts {
 }
 
 export function agentRunnerDeps(
-  opts: Pick<AgentOptions, 'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'membrane'>,
+  opts: Pick<AgentOptions, 'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'transferLimits' | 'membrane'>,
   p: AgentRunnerParts,
 ): RunnerDeps {
   const { kube, namespace, cache, log, metrics, status } = p;
@@ -44,6 +44,7 @@ export function agentRunnerDeps(
     trustedIssuers: opts.trustedIssuers ?? [],
     plainHttpRegistries: opts.plainHttpRegistries ?? [],
     maxArchiveBytes: opts.maxArchiveBytes,
+    transferLimits: opts.transferLimits,
     metrics,
   };
   const credsDir = join(cache.dir, 'creds');

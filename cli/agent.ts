@@ -5,11 +5,11 @@
  */
 import { type Command, Option } from 'commander';
 import { collect, parseByteSize } from './options.js';
+import { transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
 
 export function registerAgent(program: Command): void {
-  program
-    .command('agent')
+  transferLimitFlags(program.command('agent'))
     .description('run the node agent: verify, load and serve the providers bound to this node')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
@@ -47,6 +47,7 @@ export function registerAgent(program: Command): void {
       if (!o.natsCert !== !o.natsKey)
         throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
+      const transferLimits = transferLimitsOf(o);
       const hostPoolSize = Number(o.hostPool);
       if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64)
         throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
@@ -64,6 +65,7 @@ export function registerAgent(program: Command): void {
         trustedIssuers: o.trustIssuer,
         plainHttpRegistries: o.plainHttpRegistry,
         maxArchiveBytes,
+        transferLimits,
         target: o.target,
         metricsAddr: o.metricsAddr ?? (process.env.GANTRY_METRICS_ADDR || undefined),
         membrane: !!o.membrane,

@@ -7,10 +7,11 @@ import type { Command } from 'commander';
 import type { MembraneAuthority } from '../membrane/index.js';
 import type { NamespaceMap } from '../registry/index.js';
 import { collect, parseByteSize, parseDuration } from './options.js';
+import { type TransferFlags, transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 
 export { parseDuration };
 
-interface ControllerFlags {
+interface ControllerFlags extends TransferFlags {
   kubeconfig?: string;
   namespace: string;
   trustIssuer: string[];
@@ -30,8 +31,7 @@ interface ControllerFlags {
 }
 
 export function registerController(program: Command): void {
-  program
-    .command('controller')
+  transferLimitFlags(program.command('controller'))
     .description('run the Provider controller: resolve revisions, place instances, roll out, heal')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
@@ -68,7 +68,7 @@ export function registerController(program: Command): void {
 
 /** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
 async function runController(o: ControllerFlags): Promise<void> {
-  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection } = checkFlags(o);
+  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, transferLimits } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o);
@@ -85,6 +85,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     requireLog: !!o.requireLog,
     plainHttpRegistries: o.plainHttpRegistry,
     maxArchiveBytes,
+    transferLimits,
     agentLeaseGraceMs,
     metricsAddr: o.metricsAddr,
     identity: o.identity,
@@ -129,7 +130,7 @@ function checkFlags(o: ControllerFlags) {
       { exitCode: 2 },
     );
   }
-  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection };
+  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, transferLimits: transferLimitsOf(o) };
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */

@@ -13,8 +13,9 @@ import { isTlogError } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef } from './namespaces.js';
 import { parseByteSize } from './options.js';
+import { type TransferFlags, transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 
-export interface CommonFlags {
+export interface CommonFlags extends TransferFlags {
   plainHttp?: boolean;
   caFile?: string;
   dockerConfig?: string;
@@ -25,7 +26,7 @@ export interface CommonFlags {
 
 /** The registry options every command that talks to an archive repository takes. */
 export const registryOptions = (c: Command): Command =>
-  c
+  transferLimitFlags(c)
     .option('--plain-http', 'speak plain HTTP to this registry (only for registries without TLS)')
     .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
     .option('--docker-config <file>', 'docker config.json with registry credentials')
@@ -51,7 +52,10 @@ export function mappedRef(name: string, flags: { plainHttp?: boolean }): string 
 
 export function storeOptions(ref: string, flags: CommonFlags): StoreOptions {
   const parsed = parseArchiveRefForCli(ref);
-  const opts: StoreOptions = { maxArchiveBytes: parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes') };
+  const opts: StoreOptions = {
+    maxArchiveBytes: parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes'),
+    transferLimits: transferLimitsOf(flags),
+  };
   if (parsed.kind === 'registry') {
     if (flags.plainHttp) opts.plainHttpRegistries = [parsed.host];
     if (flags.caFile) opts.caFile = flags.caFile;

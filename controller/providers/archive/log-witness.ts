@@ -16,7 +16,7 @@
  * GET per entry); the comparisons with each Provider's memory run on every reconcile.
  */
 import type { LogMemory, ResolvedArchive } from '../../../api/provider.js';
-import { openContentBackend, revisionTag } from '../../../registry/index.js';
+import { openContentBackend, revisionTag, type TransferLimits } from '../../../registry/index.js';
 import type { RegistryCredentials } from '../../../registry/distribution/auth.js';
 import {
   decodeBase64,
@@ -62,6 +62,8 @@ export interface LogWitnessOptions {
   plainHttpRegistries?: string[];
   caFile?: string;
   timeoutMs?: number;
+  /** every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS) */
+  transferLimits?: TransferLimits;
   /** how long an opened log is reused before the registry is read again (default 15 s) */
   recheckMs?: number;
   metrics?: ControllerMetrics;
@@ -207,6 +209,7 @@ export class RegistryLogWitness implements LogWitness {
       plainHttpRegistries: this.opts.plainHttpRegistries,
       caFile: this.opts.caFile,
       timeoutMs: this.opts.timeoutMs,
+      transferLimits: this.opts.transferLimits,
       credentials: c.credentials,
     });
     const log = openLog(backend, { origin: c.origin });
