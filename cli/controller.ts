@@ -38,8 +38,8 @@ export function registerController(program: Command): void {
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
     .option(
-      '--log-key <vkey>',
-      'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
+      '--log-key <origin-prefix=vkey>',
+      'trusted transparency-log verifier key, bound to the origins it may sign for (registry.example.com/team/=name+hash+base64; a bare key is bound to the origin its key name names): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
       collect,
       [] as string[],
     )

@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { credentialsFromDockerConfig, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
-import { isTlogError } from '../tlog/index.js';
+import { isTlogError, parseVerifierKey } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef } from './namespaces.js';
 import { parseByteSize } from './options.js';
@@ -39,8 +39,23 @@ export const registryOptions = (c: Command): Command =>
     );
 
 export function mappedLogKey(name: string): string[] {
-  const k = mapCliRef(name).mapped?.entry.logKey;
-  return k ? [k] : [];
+  return boundMappedKey(mapCliRef(name));
+}
+
+/**
+ * The namespace mapping's logKey of a mapped name, bound to the repository the entry maps it
+ * to (`<ref>=<vkey>`, tlog/origin-keys.ts): the mapping trusts it for that log, not for others.
+ * A logKey already written as `<origin-prefix>=<vkey>` keeps its own prefix.
+ */
+export function boundMappedKey(m: { ref: string; mapped?: { entry: { logKey?: string } } }): string[] {
+  const k = m.mapped?.entry.logKey;
+  if (!k) return [];
+  try {
+    parseVerifierKey(k);
+  } catch {
+    return [k];
+  }
+  return [`${m.ref}=${k}`];
 }
 
 /** A short name through the namespace mapping (cli/namespaces.ts); a mapping may imply --plain-http. */

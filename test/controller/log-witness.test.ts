@@ -31,7 +31,7 @@ describe('the controller checks resolved revisions against their log', () => {
     await logRevision(host(), repo, revision, signer);
     return digest;
   };
-  const start = async () => (ctl = await startClusterController(c, { logKeys: [key.verifierKey], ...fast }));
+  const start = async () => (ctl = await startClusterController(c, { logKeys: [`${host()}=${key.verifierKey}`], ...fast }));
   /** The Resolved condition once it has `reason` (and a message matching `evidence`: an attack seen half-done may first show other evidence). */
   const condition = (name: string, reason: string, evidence?: RegExp) =>
     waitFor(
@@ -176,7 +176,7 @@ describe('the controller checks resolved revisions against their log', () => {
     const d1 = await publishLogged('log/origin', 1);
     await mirrorRepository(clientOf(host(), 'log/origin'), clientOf(host(), 'cache/origin'));
     const namespaces = parseNamespaceMap(`namespaces:\n  fed/*: { registry: "${c.ref('log')}", via: "${c.ref('cache')}" }\n`, 'map.yaml');
-    ctl = await startClusterController(c, { logKeys: [key.verifierKey], namespaces, ...fast });
+    ctl = await startClusterController(c, { logKeys: [`${host()}=${key.verifierKey}`], namespaces, ...fast });
     const p = await running('mirrored', { archive: { ref: 'fed/origin', revision: 1 } });
     expect(p.status.resolved).toMatchObject({ ref: c.ref('cache/origin'), digest: d1 });
     expect(p.status.log.origin).toBe(c.ref('log/origin'));

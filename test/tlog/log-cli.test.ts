@@ -41,7 +41,8 @@ beforeAll(async () => {
   reg = await startRegistry();
   work = mkdtempSync(join(tmpdir(), 'gantry-tlog-cli-'));
   keyFile = join(work, 'log.key');
-  const made = await gantry(['log', 'keygen', 'gantry-test-log', '-o', keyFile]);
+  // named after the registry: a bare key is trusted for the origins under its name (tlog/origin-keys.ts)
+  const made = await gantry(['log', 'keygen', reg.host, '-o', keyFile]);
   expect(made.code).toBe(0);
   vkey = made.stdout.trim();
 });

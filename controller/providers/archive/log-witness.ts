@@ -23,7 +23,7 @@ import {
   encodeBase64,
   isTlogError,
   openLog,
-  parseVerifierKey,
+  parseTrustedLogKey,
   type NoteVerifier,
   type RepositoryLog,
   type TlogError,
@@ -70,7 +70,7 @@ export interface LogWitnessOptions {
 }
 
 export function parseLogKeys(keys: string[]): NoteVerifier[] {
-  return keys.map((k) => parseVerifierKey(k));
+  return keys.map((k) => parseTrustedLogKey(k));
 }
 
 export class RegistryLogWitness implements LogWitness {
@@ -194,6 +194,9 @@ export class RegistryLogWitness implements LogWitness {
         );
       return { origin: c.origin, size: cp.size, rootHash: encodeBase64(cp.root), checkpoint: latest.note, revisionIndex: index };
     } catch (err) {
+      // a checkpoint signed by a trusted key, but one trusted for other origins: not this log's word
+      if (isTlogError(err) && err.code === 'TLOG_KEY_NOT_FOR_ORIGIN')
+        throw Object.assign(new ResolveFailure('LogKeyNotForOrigin', `${err.code}: ${where}: ${err.message}`, false), { code: err.code });
       if (isTlogError(err)) throw inconsistent(err.code, `${where}: ${err.message}`);
       throw err;
     }
