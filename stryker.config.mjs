@@ -45,6 +45,8 @@ export default {
     'tlog/note.ts',
     'tlog/checkpoint.ts',
     'tlog/entry.ts',
+    // which trusted log key may sign for which origin
+    'tlog/origin-keys.ts',
     // the stored log's checks (reading entries and checkpoints, rollback, fork, tag and archive
     // mismatches, who may extend a log). The appends' timing rule (tlog/log/append.ts) is proved
     // against a real registry in registry-log.test.ts, outside the mutation run; layout.ts

@@ -33,6 +33,7 @@ export default defineConfig({
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
       'test/tlog/refusals.test.ts',
+      'test/tlog/origin-keys.test.ts',
       // the stored log's checks, on an image-layout directory (registry-log.test.ts needs a
       // registry and the appends' 1.5 s confirmation waits)
       'test/tlog/log-verify.test.ts',

@@ -194,11 +194,7 @@ export class RegistryLogWitness implements LogWitness {
         );
       return { origin: c.origin, size: cp.size, rootHash: encodeBase64(cp.root), checkpoint: latest.note, revisionIndex: index };
     } catch (err) {
-      // a checkpoint signed by a trusted key, but one trusted for other origins: not this log's word
-      if (isTlogError(err) && err.code === 'TLOG_KEY_NOT_FOR_ORIGIN')
-        throw Object.assign(new ResolveFailure('LogKeyNotForOrigin', `${err.code}: ${where}: ${err.message}`, false), { code: err.code });
-      if (isTlogError(err)) throw inconsistent(err.code, `${where}: ${err.message}`);
-      throw err;
+      throw isTlogError(err) ? refusal(err, where) : err;
     }
   }
 
@@ -220,6 +216,16 @@ export class RegistryLogWitness implements LogWitness {
     log.catch(() => this.opened.delete(key)); // a failed read is not cached
     return log;
   }
+}
+
+/**
+ * The log library's refusal as the Provider's: a checkpoint signed by a trusted key that is
+ * trusted for other origins is not this log's word (LogKeyNotForOrigin); all else is evidence
+ * of an inconsistent log.
+ */
+function refusal(err: TlogError, where: string): ResolveFailure {
+  if (err.code !== 'TLOG_KEY_NOT_FOR_ORIGIN') return inconsistent(err.code, `${where}: ${err.message}`);
+  return Object.assign(new ResolveFailure('LogKeyNotForOrigin', `${err.code}: ${where}: ${err.message}`, false), { code: err.code });
 }
 
 function inconsistent(code: TlogError['code'], message: string): ResolveFailure {
