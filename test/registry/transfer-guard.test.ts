@@ -53,6 +53,7 @@ describe('checkLimits', () => {
 
   it('defaults let a 256 MiB archive through at 1 MiB/s', () => {
     expect(checkLimits(DEFAULT_TRANSFER_LIMITS)).toBe(DEFAULT_TRANSFER_LIMITS);
+    expect(DEFAULT_TRANSFER_LIMITS).toEqual({ deadlineMs: 600_000, minBytesPerSecond: 16 * 1024, rateWindowMs: 20_000 });
     expect(DEFAULT_TRANSFER_LIMITS.deadlineMs).toBeGreaterThan(256 * 1000);
     expect(belowRate(DEFAULT_TRANSFER_LIMITS, 1024 * 1024 * 20, DEFAULT_TRANSFER_LIMITS.rateWindowMs)).toBe(false);
   });
@@ -69,6 +70,7 @@ describe('TransferGuard', () => {
     vi.advanceTimersByTime(1);
     expect(codeOf(guard)).toBe('REGISTRY_TOO_SLOW');
     expect(guard.signal.aborted).toBe(true);
+    expect(vi.getTimerCount()).toBe(0); // a failed guard holds no timers
     expect(guard.failure?.message).toBe(
       'GET /v2/x/blobs/y moved 1999 bytes in 2000 ms (999 B/s), under the minimum of 1000 B/s; lower --registry-min-rate if the link is honest but slow',
     );
@@ -159,13 +161,18 @@ describe('TransferGuard', () => {
 });
 
 describe('guardedBody / guardedResponse', () => {
+  let cancelled: unknown[] = [];
   function source(chunks: Uint8Array[], hold = false): ReadableStream<Uint8Array> {
     let i = 0;
+    cancelled = [];
     return new ReadableStream<Uint8Array>({
       pull(c) {
         if (i < chunks.length) c.enqueue(chunks[i++]);
         else if (!hold) c.close();
         else return new Promise(() => {}); // a registry that stops sending
+      },
+      cancel(reason) {
+        cancelled.push(reason);
       },
     });
   }
@@ -189,6 +196,9 @@ describe('guardedBody / guardedResponse', () => {
     const e = (await caught) as RegistryError;
     expect(e).toBe(guard.failure);
     expect(e.code).toBe('REGISTRY_TOO_SLOW');
+    expect(e.message).toContain('moved 10 bytes in 2000 ms (5 B/s)');
+    // the registry's stream is hung up on, with the same reason
+    expect(cancelled).toEqual([e]);
   });
 
   it('a body wrapped after its guard failed errors at once; a cancelled one finishes the guard', async () => {
@@ -209,7 +219,7 @@ describe('guardedBody / guardedResponse', () => {
         c.error(new Error('socket hang up'));
       },
     });
-    await expect(new Response(guardedBody(broken, guard)).arrayBuffer()).rejects.toThrow('socket hang up');
+    await expect(guardedBody(broken, guard).getReader().read()).rejects.toThrow('socket hang up');
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -224,6 +234,7 @@ describe('guardedBody / guardedResponse', () => {
       { res: new Response('abc', { status: 201, statusText: 'Made', headers: { 'x-a': 'b' } }), extra: 2 },
       full,
     );
+    expect(vi.getTimerCount()).toBe(2); // its deadline and its rate window, until the body is read
     expect(wrapped.extra).toBe(2);
     expect(wrapped.res.status).toBe(201);
     expect(wrapped.res.statusText).toBe('Made');
