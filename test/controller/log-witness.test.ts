@@ -242,7 +242,9 @@ describe('the controller checks resolved revisions against their log', () => {
     await publishLogged('elsewhere/kv', 1);
     await c.applyProvider('elsewhere', { archive: { ref: c.ref('elsewhere/kv') }, replicas: 1 });
     const foreign = await condition('elsewhere', 'LogKeyNotForOrigin', /^TLOG_KEY_NOT_FOR_ORIGIN: /);
-    expect(foreign.message).toContain(`the checkpoint for "${c.ref('elsewhere/kv')}" is signed only by trusted keys bound to other origins`);
+    expect(foreign.message).toContain(
+      `the checkpoint for "${c.ref('elsewhere/kv')}" is signed only by trusted keys bound to other origins`,
+    );
     expect(await c.instances('elsewhere')).toHaveLength(0);
   });
 });
