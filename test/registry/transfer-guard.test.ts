@@ -219,7 +219,12 @@ describe('guardedBody / guardedResponse', () => {
         c.error(new Error('socket hang up'));
       },
     });
-    await expect(guardedBody(broken, guard).getReader().read()).rejects.toThrow('socket hang up');
+    const e = await guardedBody(broken, guard)
+      .getReader()
+      .read()
+      .catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(Error);
+    expect((e as Error).message).toBe('socket hang up');
     expect(vi.getTimerCount()).toBe(0);
   });
 

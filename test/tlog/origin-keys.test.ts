@@ -101,6 +101,18 @@ describe('a checkpoint and the origins of the keys that signed it', () => {
     expect(verifyCheckpointNote(both, [boundA, boundB], ORIGIN_B).signedBy).toHaveLength(2);
   });
 
+  it('the refusal names every signer with all its origins', () => {
+    const wide = parseTrustedLogKey(`registry.example.com/team-a/=${teamA.verifierKey}`);
+    const both = [
+      { ...wide, origins: ['registry.example.com/team-a/', 'registry.example.com/team-c/'] },
+      parseTrustedLogKey(`x.example=${teamB.verifierKey}`),
+    ];
+    const r = refusalOf(() => verifyCheckpointNote(checkpointOf(ORIGIN_B, teamA.signerKey, teamB.signerKey), both, ORIGIN_B));
+    expect(r.message).toContain(
+      `team-a-log+${wide.keyHash} (registry.example.com/team-a/, registry.example.com/team-c/); registry.example.com/team-b+${boundB.keyHash} (x.example)`,
+    );
+  });
+
   it('a key given twice, once for each origin, covers both', () => {
     const twice = [boundA, parseTrustedLogKey(`${ORIGIN_B}=${teamA.verifierKey}`)];
     expect(verifyCheckpointNote(checkpointOf(ORIGIN_B, teamA.signerKey), twice, ORIGIN_B).checkpoint.origin).toBe(ORIGIN_B);
