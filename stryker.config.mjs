@@ -38,6 +38,8 @@ export default {
     // only getManifest (what it asks for, and its digest check): the rest of the client is
     // transport plumbing
     'registry/distribution/get-manifest.ts',
+    // every registry request's deadline and minimum rate (a trickling registry)
+    'registry/distribution/transfer-guard.ts',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
@@ -59,6 +61,8 @@ export default {
     'tlog/note.ts',
     'tlog/checkpoint.ts',
     'tlog/entry.ts',
+    // which trusted log key may sign for which origin
+    'tlog/origin-keys.ts',
     // the stored log's checks (reading entries and checkpoints, rollback, fork, tag and archive
     // mismatches, who may extend a log). The appends' timing rule (tlog/log/append.ts) is proved
     // against a real registry in registry-log.test.ts, outside the mutation run; layout.ts

@@ -28,6 +28,7 @@ export default defineConfig({
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',
       'test/registry/sealed-credential.test.ts',
+      'test/registry/transfer-guard.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/admission.test.ts',
       'test/agent/reconciler.test.ts',
@@ -37,6 +38,7 @@ export default defineConfig({
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
       'test/tlog/refusals.test.ts',
+      'test/tlog/origin-keys.test.ts',
       // the stored log's checks, on an image-layout directory (registry-log.test.ts needs a
       // registry and the appends' 1.5 s confirmation waits)
       'test/tlog/log-verify.test.ts',

@@ -23,7 +23,7 @@ import { hostTarget } from './target.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { KeyPair } from '@nats-io/nkeys';
-import { type ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
+import { type ArchiveCache, openArchiveStore, type ArchiveStore, type TransferLimits } from '../registry/index.js';
 import type { VerifiedPar } from '../par/index.js';
 import type { BinaryStore } from './binaries.js';
 import { InstanceFailure } from './failure.js';
@@ -50,6 +50,8 @@ export interface PipelineOptions {
   plainHttpRegistries: string[];
   /** archives larger than this are refused from their manifest (default 256 MiB) */
   maxArchiveBytes?: number;
+  /** every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS) */
+  transferLimits?: TransferLimits;
   metrics?: AgentMetrics;
 }
 
@@ -83,6 +85,7 @@ export async function prepareBinary(
   const opened = openArchiveStore(spec.archive.ref, {
     plainHttpRegistries: o.plainHttpRegistries,
     maxArchiveBytes: o.maxArchiveBytes,
+    transferLimits: o.transferLimits,
     credentials,
   });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss

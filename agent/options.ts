@@ -3,6 +3,7 @@
  * options) and what the agent makes of it: the usage errors found before anything starts and
  * the defaults filled in.
  */
+import type { TransferLimits } from '../registry/index.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { defaultCredentialsNamespace, defaultNamespace } from '../api/index.js';
@@ -34,6 +35,8 @@ export interface AgentOptions {
   target?: string;
   /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
   maxArchiveBytes?: number;
+  /** Every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS). */
+  transferLimits?: TransferLimits;
   /** Maximum bytes of the archive cache. */
   cacheMaxBytes?: number;
   /** Lease renewal period (default 10 s). /readyz fails once the last good renewal is 3 periods old. */

@@ -36,7 +36,10 @@ export interface AgentRunnerParts {
 }
 
 export function agentRunnerDeps(
-  opts: Pick<AgentOptions, 'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'membrane' | 'membraneAccount'>,
+  opts: Pick<
+    AgentOptions,
+    'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'transferLimits' | 'membrane' | 'membraneAccount'
+  >,
   p: AgentRunnerParts,
 ): RunnerDeps {
   const { kube, credentialsNamespace, cache, log, metrics, status } = p;
@@ -51,6 +54,7 @@ export function agentRunnerDeps(
     trustedIssuers: opts.trustedIssuers ?? [],
     plainHttpRegistries: opts.plainHttpRegistries ?? [],
     maxArchiveBytes: opts.maxArchiveBytes,
+    transferLimits: opts.transferLimits,
     metrics,
   };
   const identities = opts.membrane

@@ -42,6 +42,7 @@ export const RESOLVE_FAILURE_REASONS = [
   'DigestPinMismatch',
   'LogInconsistent',
   'LogMissing',
+  'LogKeyNotForOrigin',
 ] as const;
 export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 
@@ -140,6 +141,9 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NOT_FOUND: { provider: 'ArchiveNotFound', instance: 'FetchFailed', transient: true },
   UNREACHABLE: registryDown,
   TIMEOUT: registryDown,
+  // a registry that trickles: bounded per request, tried again as a registry that is down
+  REGISTRY_DEADLINE: registryDown,
+  REGISTRY_TOO_SLOW: registryDown,
   HTTP_ERROR: registryDown,
   LOCKED: registryDown,
   CACHE_ERROR: registryDown,

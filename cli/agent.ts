@@ -5,6 +5,7 @@
  */
 import { type Command, Option } from 'commander';
 import { collect, parseByteSize } from './options.js';
+import { transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
 
 const MAX_INSTANCES_HELP =
@@ -12,8 +13,7 @@ const MAX_INSTANCES_HELP =
   '(default: half the node memory at 64 MiB per provider host, at least 8)';
 
 export function registerAgent(program: Command): void {
-  program
-    .command('agent')
+  transferLimitFlags(program.command('agent'))
     .description('run the node agent: verify, load and serve the providers bound to this node')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
@@ -51,6 +51,7 @@ export function registerAgent(program: Command): void {
       if (!o.natsCert !== !o.natsKey)
         throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
+      const transferLimits = transferLimitsOf(o);
       const { hostPoolSize, maxInstances } = counts(o);
       const membraneAccount = membraneAccountOf(o.membraneAccount);
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
@@ -68,6 +69,7 @@ export function registerAgent(program: Command): void {
         trustedIssuers: o.trustIssuer,
         plainHttpRegistries: o.plainHttpRegistry,
         maxArchiveBytes,
+        transferLimits,
         target: o.target,
         metricsAddr: o.metricsAddr ?? (process.env.GANTRY_METRICS_ADDR || undefined),
         membrane: !!o.membrane,

@@ -8,10 +8,11 @@ import type { Command } from 'commander';
 import type { MembraneAuthority } from '../membrane/index.js';
 import type { NamespaceMap } from '../registry/index.js';
 import { collect, parseByteSize, parseDuration } from './options.js';
+import { type TransferFlags, transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 
 export { parseDuration };
 
-interface ControllerFlags {
+interface ControllerFlags extends TransferFlags {
   kubeconfig?: string;
   namespace: string;
   credentialsNamespace: string;
@@ -36,8 +37,7 @@ interface ControllerFlags {
 }
 
 export function registerController(program: Command): void {
-  program
-    .command('controller')
+  transferLimitFlags(program.command('controller'))
     .description('run the Provider controller: resolve revisions, place instances, roll out, heal')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
@@ -49,8 +49,8 @@ export function registerController(program: Command): void {
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
     .option(
-      '--log-key <vkey>',
-      'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
+      '--log-key <origin-prefix=vkey>',
+      'trusted transparency-log verifier key, bound to the origins it may sign for (registry.example.com/team/=name+hash+base64; a bare key is bound to the origin its key name names): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
       collect,
       [] as string[],
     )
@@ -97,7 +97,7 @@ export function registerController(program: Command): void {
 
 /** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
 async function runController(o: ControllerFlags): Promise<void> {
-  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs } = checkFlags(o);
+  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o, kubeConfig);
@@ -115,6 +115,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     requireLog: !!o.requireLog,
     plainHttpRegistries: o.plainHttpRegistry,
     maxArchiveBytes,
+    transferLimits,
     agentLeaseGraceMs,
     metricsAddr: o.metricsAddr,
     identity: o.identity,
@@ -176,7 +177,7 @@ function checkFlags(o: ControllerFlags) {
   // shorter, and renewals (at two thirds) come faster than grantees can fetch creds
   if (grantJwtLifetimeMs < 60_000)
     throw Object.assign(new Error(`--grant-jwt-lifetime ${o.grantJwtLifetime}: must be at least 1m`), { exitCode: 2 });
-  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs };
+  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits: transferLimitsOf(o) };
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */

@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { agentLeaseName, defaultCredentialsNamespace, defaultNamespace, group, version } from '../api/index.js';
+import type { TransferLimits } from '../registry/index.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
 import { sealKeyOfLease } from '../registry/sealed-credential.js';
 import { GantryError } from '../runtime/errors.js';
@@ -45,6 +46,8 @@ export interface ControllerOptions {
   plainHttpRegistries?: string[];
   /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
   maxArchiveBytes?: number;
+  /** Every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS). */
+  transferLimits?: TransferLimits;
   /** An agent Lease not renewed for this long marks its node lost (default 20 s). */
   agentLeaseGraceMs?: number;
   /** HOST:PORT for /metrics, /healthz, /readyz (none when absent). */
@@ -209,8 +212,8 @@ async function recoverRevocations(membrane: MembraneConfig, log: Logger): Promis
 
 /** The Provider reconciler's settings from the options, with their defaults. */
 function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
-  const { plainHttpRegistries } = opts;
-  const inner = opts.resolver ?? registryResolver({ plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes });
+  const { plainHttpRegistries, transferLimits } = opts;
+  const inner = opts.resolver ?? registryResolver({ plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes, transferLimits });
   return {
     concurrency: opts.concurrency ?? 8,
     writeConcurrency: opts.writeConcurrency ?? 64,
@@ -224,6 +227,7 @@ function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
             verifierKeys: opts.logKeys ?? [],
             requireLog: opts.requireLog,
             plainHttpRegistries,
+            transferLimits,
             recheckMs: opts.logRecheckMs,
             metrics,
           })
