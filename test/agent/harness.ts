@@ -17,14 +17,10 @@ import { sealKeyOfLease } from '../../registry/sealed-credential.js';
 import { agentLeaseName } from '../../api/index.js';
 import { InstancePullCredentials, type PullTokenMinter } from '../../controller/credentials/pull.js';
 import { logger } from '../../runtime/log.js';
-import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { applyAgentAdmission, nodeBoundAgent, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { freePort } from '../support/ports.js';
-
-const execFileP = promisify(execFile);
 
 export const NODE = 'node-a';
 export const NS = 'default';
@@ -86,23 +82,10 @@ export async function startWorld(): Promise<World> {
   const issuerSeed = generateSeed('account');
   const agents = new Map<string, { kc: KubeConfig; kubeconfigPath: string }>();
   if (api.controlPlane) {
-    await execFileP(
-      realKubectl(),
-      [
-        '--kubeconfig',
-        api.kubeconfigPath,
-        'apply',
-        '--server-side',
-        '--field-manager=gantry-tests',
-        '-f',
-        join(packageRoot(), 'deploy', 'base', 'admission-agent.yaml'),
-      ],
-      { timeout: 60_000 },
-    );
+    await applyAgentAdmission(api);
     for (const node of AGENT_NODES) {
       await kube.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
-      const sa = await api.controlPlane.serviceAccountKubeconfig('gantry-system', 'gantry-agent', { boundNode: node });
-      agents.set(node, { kc: loadKubeConfig({ kubeconfigYaml: sa.yaml }), kubeconfigPath: sa.path });
+      agents.set(node, await nodeBoundAgent(api, node));
     }
   } else {
     const admin = await api.identity('agent');

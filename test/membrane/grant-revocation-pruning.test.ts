@@ -5,41 +5,20 @@
  * after the lifetime has passed, and the grant's JWT is refused all along (revoked, then
  * expired).
  */
-import { createUser } from '@nats-io/nkeys';
 import { connect, jwtAuthenticator } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { capabilityGrantCrd, providerCrd, providerInstanceCrd } from '../../api/index.js';
 import { inboxPrefix } from '../../client/protocol.js';
-import { startController, type RunningController } from '../../controller/index.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { MembraneAuthority } from '../../membrane/authority.js';
 import { decodeJwt } from '../../client/jwt.js';
-import { isNotFound, KubeClient } from '../../runtime/kube.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { startMembraneNats, type MembraneNats } from '../support/nats.js';
+import { isNotFound, type KubeClient } from '../../runtime/kube.js';
+import type { MembraneNats } from '../support/nats.js';
+import { GrantWorld, user, waitFor } from './grant-world.js';
 
 const NS = 'grant-pruning';
-const SYSTEM = 'gantry-system';
 const LIFETIME = 4;
-let api: TestApiServer;
 let kube: KubeClient;
 let nats: MembraneNats;
-let controller: RunningController;
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function user() {
-  const kp = createUser();
-  return { key: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()) };
-}
 
 const connectAs = (jwt: string, seed: string) =>
   connect({
@@ -91,29 +70,15 @@ async function deleteGrant(name: string) {
   );
 }
 
-beforeAll(async () => {
-  api = await startTestApiServer();
-  kube = new KubeClient(api.kc);
-  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()])
-    await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  for (const ns of [SYSTEM, NS])
-    await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch(() => {});
-  await waitFor('CRDs served', async () => kube.list(grantsPath(NS)));
-  nats = await startMembraneNats({ authority: MembraneAuthority.generate({ maxJwtLifetimeSec: LIFETIME, clockSkewSec: 0 }) });
-  controller = await startController({
-    kubeConfig: api.kc,
-    namespace: SYSTEM,
-    leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
-    membrane: { authority: nats.authority, servers: nats.url },
-  });
-}, 60_000);
-
-afterAll(async () => {
-  await controller?.stop();
-  await nats?.stop();
-  kube?.close();
-  await api?.stop();
+const world = new GrantWorld({
+  namespaces: [NS],
+  membrane: { authority: MembraneAuthority.generate({ maxJwtLifetimeSec: LIFETIME, clockSkewSec: 0 }) },
 });
+beforeAll(async () => {
+  await world.start();
+  ({ kube, nats } = world);
+}, 60_000);
+afterAll(() => world.stop());
 
 it('a deleted grant: its entry is pushed, pruned once its JWT has expired, and the JWT stays refused', async () => {
   const t0 = Date.now();

@@ -10,40 +10,20 @@
  *     deleting it revokes nothing: the host keeps serving, the victim keeps calling.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser } from '@nats-io/nkeys';
-import { capabilityGrantCrd, GRANTEE_IMMUTABLE, group, providerCrd, providerInstanceCrd, version } from '../../api/index.js';
-import { startController, type RunningController } from '../../controller/index.js';
+import { GRANTEE_IMMUTABLE, group, version } from '../../api/index.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { formatCreds } from '../../client/creds.js';
 import { hostPermissions } from '../../membrane/permissions.js';
-import { isNotFound, KubeApiError, KubeClient } from '../../runtime/kube.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { startMembraneNats, type MembraneNats } from '../support/nats.js';
-import { NS, buildProviders, makeHost, stopAllHosts, text } from '../host/helpers.js';
+import { isNotFound, KubeApiError, type KubeClient } from '../../runtime/kube.js';
+import type { MembraneNats } from '../support/nats.js';
+import { NS, buildProviders, makeHost, text } from '../host/helpers.js';
+import { GrantWorld, user, waitFor } from './grant-world.js';
 
-const SYSTEM = 'gantry-system';
 const EVIL = 'evil';
-let api: TestApiServer;
 let kube: KubeClient;
 let nats: MembraneNats;
-let controller: RunningController;
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function user() {
-  const kp = createUser();
-  return { key: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()) };
-}
 
 const grant = (ns: string, name: string, nkey: string) =>
   kube.create(grantsPath(ns), {
@@ -74,39 +54,13 @@ async function deleteGrant(ns: string, name: string): Promise<void> {
 const whoami = (nc: Awaited<ReturnType<typeof connectNats>>, instance?: string) =>
   callProvider(nc, { namespace: NS, provider: 'echo', instance, op: 'Whoami', timeoutMs: 5000 });
 
+const world = new GrantWorld({ namespaces: [NS, EVIL], echoHost: true, asController: true });
 beforeAll(async () => {
   buildProviders();
-  api = await startTestApiServer();
-  kube = new KubeClient(api.kc);
-  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()])
-    await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  for (const ns of [SYSTEM, NS, EVIL])
-    await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }).catch((e) => {
-      if (!(e instanceof KubeApiError && e.code === 409)) throw e; // the real ground made gantry-system
-    });
-  await waitFor('CRDs served', async () => kube.list(grantsPath(NS)));
-  nats = await startMembraneNats();
-  await makeHost(nats.url, {
-    provider: 'echo',
-    instance: 'echo-0',
-    expectedCapid: 'gantry:echo',
-    nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) },
-  }).start();
-  controller = await startController({
-    kubeConfig: (await api.identity('controller')).kc,
-    namespace: SYSTEM,
-    leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
-    membrane: { authority: nats.authority, servers: nats.url },
-  });
+  await world.start();
+  ({ kube, nats } = world);
 }, 180_000);
-
-afterAll(async () => {
-  await controller?.stop();
-  await stopAllHosts();
-  await nats?.stop();
-  kube?.close();
-  await api?.stop();
-});
+afterAll(() => world.stop());
 
 describe("a grant's key", () => {
   it('cannot be changed (422 Invalid on spec.grantee); deleting the grant then refuses the one key it issued for', async () => {

@@ -11,42 +11,25 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../runtime/paths.js';
-import { createUser, fromSeed } from '@nats-io/nkeys';
-import { capabilityGrantCrd, providerCrd, providerInstanceCrd, GRANT_FINALIZER } from '../../api/index.js';
-import { startController, type RunningController } from '../../controller/index.js';
+import { fromSeed } from '@nats-io/nkeys';
+import { GRANT_FINALIZER } from '../../api/index.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { formatCreds } from '../../client/creds.js';
 import { decodeJwt, encodeJwt } from '../../client/jwt.js';
-import { isNotFound, KubeClient } from '../../runtime/kube.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { startMembraneNats, type MembraneNats } from '../support/nats.js';
-import { NS, buildProviders, callError, makeHost, stopAllHosts, text } from '../host/helpers.js';
+import { isNotFound, type KubeClient } from '../../runtime/kube.js';
+import type { TestApiServer } from '../support/apiserver.js';
+import type { MembraneNats } from '../support/nats.js';
+import { NS, buildProviders, callError, text } from '../host/helpers.js';
+import { GrantWorld, user, waitFor } from './grant-world.js';
 
-const SYSTEM = 'gantry-system';
 /** The grant JWT lifetime of this file's controller: short, so a renewal happens within a test. */
 const LIFETIME_S = 9;
 const run = promisify(execFile);
 let api: TestApiServer;
 let kube: KubeClient;
 let nats: MembraneNats;
-let controller: RunningController;
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function user() {
-  const kp = createUser();
-  return { key: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()) };
-}
 
 async function createGrant(name: string, spec: Record<string, unknown>) {
   await kube.create(grantsPath(NS), {
@@ -83,37 +66,13 @@ async function refusedWithin2s(creds: string, since: number): Promise<number> {
   }
 }
 
+const world = new GrantWorld({ namespaces: [NS], echoHost: true, controller: { grantJwtLifetimeMs: LIFETIME_S * 1000 } });
 beforeAll(async () => {
   buildProviders();
-  api = await startTestApiServer();
-  kube = new KubeClient(api.kc);
-  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()])
-    await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  for (const ns of [SYSTEM, NS]) await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  await waitFor('CRDs served', async () => kube.list(grantsPath(NS)));
-  nats = await startMembraneNats();
-  await makeHost(nats.url, {
-    provider: 'echo',
-    instance: 'echo-0',
-    expectedCapid: 'gantry:echo',
-    nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) },
-  }).start();
-  controller = await startController({
-    kubeConfig: api.kc,
-    namespace: SYSTEM,
-    leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
-    membrane: { authority: nats.authority, servers: nats.url },
-    grantJwtLifetimeMs: LIFETIME_S * 1000,
-  });
+  await world.start();
+  ({ api, kube, nats } = world);
 }, 60_000);
-
-afterAll(async () => {
-  await controller?.stop();
-  await stopAllHosts();
-  await nats?.stop();
-  kube?.close();
-  await api?.stop();
-});
+afterAll(() => world.stop());
 
 describe('CapabilityGrant', () => {
   it('is issued with exactly its operations; deleting it revokes the grantee within 2 s and removes the finalizer', async () => {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capabilityGrantCrd, type ProviderInstance, providerCrd, providerInstanceCrd } from '../../api/index.js';
+import type { ProviderInstance } from '../../api/index.js';
 import { HostIdentities } from '../../agent/host-identity.js';
 import { InstanceRunner } from '../../agent/instance-runner.js';
 import { StatusWriter } from '../../agent/status.js';
@@ -21,38 +21,24 @@ import { callProvider } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { InstanceCredentials } from '../../controller/credentials/host.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
-import { startController, type RunningController } from '../../controller/index.js';
 import { decodeJwt } from '../../client/jwt.js';
 import { hostPermissions } from '../../membrane/permissions.js';
 import { Informer } from '../../runtime/informer.js';
-import { isNotFound, KubeClient } from '../../runtime/kube.js';
+import { isNotFound, type KubeClient } from '../../runtime/kube.js';
 import { logger } from '../../runtime/log.js';
 import type { ProviderHost } from '../../agent/host/index.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { startMembraneNats, type MembraneNats } from '../support/nats.js';
+import type { MembraneNats } from '../support/nats.js';
 import { NS, buildProviders, makeHost, providerLib, stopAllHosts, text } from '../host/helpers.js';
+import { GrantWorld, SYSTEM, waitFor } from './grant-world.js';
 
-const SYSTEM = 'gantry-system';
 const LIFETIME_MS = 4000;
 const instances = `/apis/gantry.dev/v1alpha1/namespaces/${NS}/providerinstances`;
-let api: TestApiServer;
 let kube: KubeClient;
 let nats: MembraneNats;
-let controller: RunningController;
 let informer: Informer<ProviderInstance>;
 let identities: HostIdentities;
 let dir: string;
 const log = logger('test');
-
-async function waitFor<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await Promise.resolve(f()).catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function createInstance(name: string): Promise<ProviderInstance> {
   await kube.create(instances, {
@@ -106,22 +92,11 @@ function runner(inst: ProviderInstance, hosts: ProviderHost[]): InstanceRunner {
   });
 }
 
+const world = new GrantWorld({ namespaces: [NS], controller: { hostJwtLifetimeMs: LIFETIME_MS } });
 beforeAll(async () => {
   buildProviders();
-  api = await startTestApiServer();
-  kube = new KubeClient(api.kc);
-  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()])
-    await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  for (const ns of [SYSTEM, NS]) await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  await waitFor('CRDs served', async () => kube.list(instances));
-  nats = await startMembraneNats();
-  controller = await startController({
-    kubeConfig: api.kc,
-    namespace: SYSTEM,
-    leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
-    membrane: { authority: nats.authority, servers: nats.url },
-    hostJwtLifetimeMs: LIFETIME_MS,
-  });
+  await world.start();
+  ({ kube, nats } = world);
   informer = new Informer<ProviderInstance>({ client: kube, path: '/apis/gantry.dev/v1alpha1/providerinstances' });
   dir = mkdtempSync(join(tmpdir(), 'gantry-host-keys-'));
   identities = new HostIdentities({ kube, dir: join(dir, 'host-keys'), account: nats.authority.accountKey, log, waitMs: 10_000 });
@@ -132,10 +107,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopAllHosts();
   await informer?.stop();
-  await controller?.stop();
-  await nats?.stop();
-  kube?.close();
-  await api?.stop();
+  await world.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

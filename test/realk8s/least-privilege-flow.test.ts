@@ -24,14 +24,20 @@ import { startController, type RunningController } from '../../controller/index.
 import { decodeJwt } from '../../client/jwt.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { openArchiveStore } from '../../registry/index.js';
-import { KubeClient, loadKubeConfig } from '../../runtime/kube.js';
+import { KubeClient } from '../../runtime/kube.js';
 import { buildProviders, providerLib, text } from '../host/helpers.js';
-import { controlPlaneAvailable, realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import {
+  applyAgentAdmission,
+  controlPlaneAvailable,
+  nodeBoundAgent,
+  realKubectl,
+  startTestApiServer,
+  type TestApiServer,
+} from '../support/apiserver.js';
 import { type MembraneNats, startMembraneNats } from '../support/nats.js';
 import { type RegistryServer, startRegistry } from '../support/registry.js';
 
 const run = promisify(execFile);
-const repo = join(import.meta.dirname, '..', '..');
 const GS = 'gantry-system';
 const CREDS = 'gantry-nodes';
 const APP = 'apps';
@@ -78,19 +84,7 @@ describe.skipIf(!controlPlaneAvailable())("the whole flow with deploy/base's RBA
     buildProviders();
     api = await startTestApiServer({ ground: 'real' }); // deploy/base's namespaces, ServiceAccounts and RBAC
     admin = new KubeClient(api.kc);
-    await run(
-      realKubectl(),
-      [
-        '--kubeconfig',
-        api.kubeconfigPath,
-        'apply',
-        '--server-side',
-        '--field-manager=gantry-tests',
-        '-f',
-        join(repo, 'deploy', 'base', 'admission-agent.yaml'),
-      ],
-      { timeout: 60_000 },
-    );
+    await applyAgentAdmission(api);
     for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()])
       await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
     await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
@@ -132,14 +126,14 @@ describe.skipIf(!controlPlaneAvailable())("the whole flow with deploy/base's RBA
 
   it('a Provider with a pull secret reaches Running, its host serving on its node-made identity, as the ServiceAccounts deploy/ binds', async () => {
     const controllerId = await api.identity('controller');
-    const agentId = await api.controlPlane!.serviceAccountKubeconfig(GS, 'gantry-agent', { boundNode: NODE });
+    const agentId = await nodeBoundAgent(api, NODE);
     // neither identity is an admin
-    for (const kc of [controllerId.kubeconfigPath, agentId.path]) {
+    for (const kc of [controllerId.kubeconfigPath, agentId.kubeconfigPath]) {
       const who = JSON.parse((await run(realKubectl(), ['--kubeconfig', kc, 'auth', 'whoami', '-o', 'json'])).stdout);
       expect(who.status.userInfo.groups).not.toContain('system:masters');
     }
     agent = await startAgent({
-      kubeConfig: loadKubeConfig({ kubeconfigYaml: agentId.yaml }),
+      kubeConfig: agentId.kc,
       node: NODE,
       natsUrl: nats.url,
       namespace: GS,

@@ -23,9 +23,16 @@ import { MembraneAuthority } from '../../membrane/authority.js';
 import { createPar, generateSeed } from '../../par/index.js';
 import { openArchiveStore } from '../../registry/index.js';
 import { credentialsFor } from '../../registry/pull-secrets.js';
-import { KubeClient, loadKubeConfig } from '../../runtime/kube.js';
+import { KubeClient } from '../../runtime/kube.js';
 import { logger } from '../../runtime/log.js';
-import { controlPlaneAvailable, realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import {
+  applyAgentAdmission,
+  controlPlaneAvailable,
+  nodeBoundAgent,
+  realKubectl,
+  startTestApiServer,
+  type TestApiServer,
+} from '../support/apiserver.js';
 import { type RegistryServer, startRegistry } from '../support/registry.js';
 
 const run = promisify(execFile);
@@ -59,28 +66,11 @@ describe.skipIf(!controlPlaneAvailable())('membrane keys and sealed pull credent
   beforeAll(async () => {
     api = await startTestApiServer({ ground: 'real' });
     admin = new KubeClient(api.kc);
-    await run(
-      realKubectl(),
-      [
-        '--kubeconfig',
-        api.kubeconfigPath,
-        'apply',
-        '--server-side',
-        '--field-manager=gantry-tests',
-        '-f',
-        join(repo, 'deploy', 'base', 'admission-agent.yaml'),
-      ],
-      { timeout: 60_000 },
-    );
+    await applyAgentAdmission(api);
     await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', providerInstanceCrd());
     await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
     for (const n of ['node-a', 'node-b']) await admin.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n } });
-    const bound = async (node: string) =>
-      new KubeClient(
-        loadKubeConfig({
-          kubeconfigYaml: (await api.controlPlane!.serviceAccountKubeconfig(GS, 'gantry-agent', { boundNode: node })).yaml,
-        }),
-      );
+    const bound = async (node: string) => new KubeClient((await nodeBoundAgent(api, node)).kc);
     agentA = await bound('node-a');
     agentB = await bound('node-b');
     unbound = new KubeClient((await api.identity('agent')).kc);

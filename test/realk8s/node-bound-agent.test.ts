@@ -8,15 +8,20 @@
  */
 import { createUser } from '@nats-io/nkeys';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { providerInstanceCrd } from '../../api/index.js';
-import { KubeClient, loadKubeConfig } from '../../runtime/kube.js';
-import { controlPlaneAvailable, realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { KubeClient } from '../../runtime/kube.js';
+import {
+  applyAgentAdmission,
+  controlPlaneAvailable,
+  nodeBoundAgent,
+  realKubectl,
+  startTestApiServer,
+  type TestApiServer,
+} from '../support/apiserver.js';
 
 const run = promisify(execFile);
-const repo = join(import.meta.dirname, '..', '..');
 const GS = 'gantry-system';
 const APP = 'apps';
 const instances = (name?: string) => `/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances${name ? `/${name}` : ''}`;
@@ -37,25 +42,13 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
   beforeAll(async () => {
     api = await startTestApiServer({ ground: 'real' });
     admin = new KubeClient(api.kc);
-    await run(
-      realKubectl(),
-      [
-        '--kubeconfig',
-        api.kubeconfigPath,
-        'apply',
-        '--server-side',
-        '--field-manager=gantry-tests',
-        '-f',
-        join(repo, 'deploy', 'base', 'admission-agent.yaml'),
-      ],
-      { timeout: 60_000 },
-    );
+    await applyAgentAdmission(api);
     await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', providerInstanceCrd());
     await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
     for (const n of ['node-a', 'node-b']) await admin.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n } });
-    const bound = await api.controlPlane!.serviceAccountKubeconfig(GS, 'gantry-agent', { boundNode: 'node-a' });
-    agentAKubeconfig = bound.path;
-    agentA = new KubeClient(loadKubeConfig({ kubeconfigYaml: bound.yaml }));
+    const bound = await nodeBoundAgent(api, 'node-a');
+    agentAKubeconfig = bound.kubeconfigPath;
+    agentA = new KubeClient(bound.kc);
     unbound = new KubeClient((await api.identity('agent')).kc);
     for (const [name, node] of [
       ['on-a', 'node-a'],
