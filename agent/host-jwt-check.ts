@@ -16,7 +16,7 @@ export function hostJwtProblem(jwt: string | undefined, hostKey: string, account
     return (e as Error).message;
   }
   if (claims.sub !== hostKey) return `the host JWT is for ${String(claims.sub)}, not this node's key ${hostKey}`;
-  if (claims.nats?.type !== 'user') return `the host JWT is a ${String(claims.nats?.type)} JWT, not a user JWT`;
+  if (claims.nats.type !== 'user') return `the host JWT is a ${String(claims.nats.type)} JWT, not a user JWT`; // verifyJwt: nats is there
   // Stryker disable next-line ConditionalExpression: without exp, `undefined <= nowSec` is false too (the check says why)
   if (typeof claims.exp === 'number' && claims.exp <= nowSec) return `the host JWT for ${hostKey} expired at ${claims.exp}`;
   return undefined;
