@@ -46,9 +46,9 @@ export interface AgentOptions {
   /** /healthz fails for twice this long after the event loop stalled longer than this (default 10 s). */
   maxEventLoopStallMs?: number;
   /**
-   * The membrane: each host connects with its own instance's credentials, which the controller
-   * writes to the Secret gantry-instance-<hash> in `namespace`; the agent reads it and hands
-   * the host a 0600 creds file (instead of `nats` credentials).
+   * The membrane: each host connects as its own instance, with a key the agent makes on this
+   * node (status.hostKey) and the JWT the controller mints for it (status.hostJwt), written to
+   * a 0600 creds file for the host (agent/host-identity.ts) instead of `nats` credentials.
    */
   membrane?: boolean;
   /** The gantry account's public key (A…): a host JWT the controller writes must be signed by it (agent/host-identity.ts). */
