@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { packageRoot } from '../../runtime/paths.js';
+import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig } from '../../runtime/kube.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
@@ -137,6 +137,27 @@ export interface ArchiveSpec {
 }
 
 /** Sign an archive, push it, and return the ref and manifest digest an instance names. */
+/** `gantry agent` arguments for a node of this world: its node-bound kubeconfig, NATS, a cache, the issuer, the registry; then `extra`. */
+export function agentArgs(w: World, node: string, cacheDir: string, ...extra: string[]): string[] {
+  return [
+    gantryBin(),
+    'agent',
+    '--kubeconfig',
+    w.agentFor(node).kubeconfigPath,
+    '--node',
+    node,
+    '--nats',
+    w.nats.url,
+    '--cache-dir',
+    cacheDir,
+    '--trust-issuer',
+    w.issuer,
+    '--plain-http-registry',
+    w.registry.host,
+    ...extra,
+  ];
+}
+
 export async function publish(w: World, a: ArchiveSpec): Promise<{ ref: string; digest: string; bytes: Uint8Array }> {
   const bytes = await createPar({
     binaries: a.binaries,

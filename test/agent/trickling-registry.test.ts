@@ -14,7 +14,6 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { hostTarget } from '../../agent/target.js';
 import { callProvider } from '../../client/call.js';
-import { gantryBin } from '../../runtime/paths.js';
 import { startTricklingProxy, type TricklingProxy } from '../registry/trickling-proxy.js';
 import {
   createInstance,
@@ -27,6 +26,7 @@ import {
   startWorld,
   waitForInstance,
   type World,
+  agentArgs,
 } from './harness.js';
 
 const target = hostTarget();
@@ -42,30 +42,10 @@ beforeAll(async () => {
   nc = await connect({ servers: w.nats.url });
   proxy = await startTricklingProxy(Number(w.registry.host.split(':')[1]), { bytes: 1, tickMs: 100, from: 'head' });
   cacheDir = mkdtempSync(join(tmpdir(), 'gantry-trickle-agent-'));
-  agent = spawn(
-    process.execPath,
-    [
-      gantryBin(),
-      'agent',
-      '--kubeconfig',
-      w.agentFor(NODE).kubeconfigPath,
-      '--node',
-      NODE,
-      '--nats',
-      w.nats.url,
-      '--cache-dir',
-      cacheDir,
-      '--trust-issuer',
-      w.issuer,
-      '--plain-http-registry',
-      w.registry.host,
-      '--plain-http-registry',
-      proxy.host,
-      '--registry-deadline',
-      '15s',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
-  );
+  agent = spawn(process.execPath, agentArgs(w, NODE, cacheDir, '--plain-http-registry', proxy.host, '--registry-deadline', '15s'), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
+  });
   agent.stderr?.on('data', (d) => (agentLog = (agentLog + d).slice(-20_000)));
 }, 120_000);
 
