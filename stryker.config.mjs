@@ -48,6 +48,8 @@ export default {
     'membrane/bus-tls.ts',
     // a pull credential opens only on the node it was sealed to (issue 28)
     'registry/sealed-credential.ts',
+    // the node's seal key: made 0600 on the node, a seed others may read refused (issue 28)
+    'agent/seal-key.ts',
     // who holds a NATS key (no grant revokes a host's or another namespace's) and grant JWT lifetimes
     'controller/grants/key-claims.ts',
     'controller/grants/jwt-lifetime.ts',

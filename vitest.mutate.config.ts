@@ -28,6 +28,7 @@ export default defineConfig({
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',
       'test/registry/sealed-credential.test.ts',
+      'test/agent/seal-key.test.ts',
       'test/registry/transfer-guard.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/admission.test.ts',

