@@ -18,10 +18,15 @@ export default {
   // most critical first: CI's gate (scripts/mutate-changed.mjs) takes changed files in this
   // order when a submission changes more than its budget allows
   mutate: [
+    // node-made host identities: which keys the controller signs, which JWTs the agent uses
+    'controller/credentials/host-key-policy.ts',
+    'agent/host-jwt-check.ts',
     'runtime/toolkit/leader.ts',
     'controller/providers/instance-index.ts',
     'controller/providers/failed-nodes.ts',
     'controller/providers/scheduling/filters.ts',
+    // the agent's instance cap: which instances run, which wait
+    'agent/admission.ts',
     'controller/providers/rollout.ts',
     'controller/providers/heal.ts',
     'api/trust.ts',
@@ -33,16 +38,33 @@ export default {
     // only getManifest (what it asks for, and its digest check): the rest of the client is
     // transport plumbing
     'registry/distribution/get-manifest.ts',
+    // every registry request's deadline and minimum rate (a trickling registry)
+    'registry/distribution/transfer-guard.ts',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // the bus's TLS: the server certificate's names and the nats-server tls blocks (issue 28)
+    'membrane/bus-tls.ts',
+    // a pull credential opens only on the node it was sealed to (issue 28)
+    'registry/sealed-credential.ts',
+    // the node's seal key: made 0600 on the node, a seed others may read refused (issue 28)
+    'agent/seal-key.ts',
+    // who holds a NATS key (no grant revokes a host's or another namespace's) and grant JWT lifetimes
+    'controller/grants/key-claims.ts',
+    'controller/grants/jwt-lifetime.ts',
+    // the emulator's CEL transition rules (spec.grantee immutable holds on it as on the real server)
+    'apiserver/cel.ts',
+    // the revocation list's bound: what may be pruned, the revoke-all cut-off, the JWT lifetime
+    'membrane/revocations.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     'tlog/merkle.ts',
     'tlog/note.ts',
     'tlog/checkpoint.ts',
     'tlog/entry.ts',
+    // which trusted log key may sign for which origin
+    'tlog/origin-keys.ts',
     // the stored log's checks (reading entries and checkpoints, rollback, fork, tag and archive
     // mismatches, who may extend a log). The appends' timing rule (tlog/log/append.ts) is proved
     // against a real registry in registry-log.test.ts, outside the mutation run; layout.ts

@@ -16,6 +16,8 @@ const realOnly = ['test/realk8s/**/*.test.ts'];
 const onBothGrounds = [
   'test/controller/**/*.test.ts',
   'test/runtime/leader.test.ts',
+  // who a grant's key belongs to: KeyInUse and the immutable grantee are Kubernetes claims too
+  'test/membrane/grants-keys.test.ts',
   'test/agent/**/*.test.ts',
   'test/sandbox/sandbox-e2e.test.ts',
   ...realOnly,

@@ -12,6 +12,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
+      'test/membrane/host-key-policy.test.ts',
+      'test/agent/host-jwt-check.test.ts',
       'test/runtime/leader.test.ts',
       'test/controller/providers/instance-index.test.ts',
       'test/controller/providers/instance-index-edges.test.ts',
@@ -25,13 +27,19 @@ export default defineConfig({
       'test/api/trust-policy.test.ts',
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',
+      'test/registry/sealed-credential.test.ts',
+      'test/agent/seal-key.test.ts',
+      'test/registry/transfer-guard.test.ts',
       'test/agent/host-records.test.ts',
+      'test/agent/admission.test.ts',
+      'test/agent/reconciler.test.ts',
       'test/agent/registry-access.test.ts',
       'test/agent/archive-pipeline.test.ts',
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
       'test/tlog/refusals.test.ts',
+      'test/tlog/origin-keys.test.ts',
       // the stored log's checks, on an image-layout directory (registry-log.test.ts needs a
       // registry and the appends' 1.5 s confirmation waits)
       'test/tlog/log-verify.test.ts',
@@ -46,7 +54,12 @@ export default defineConfig({
       // the membrane's permissions against a real nats-server with nothing else running;
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
+      'test/membrane/bus-tls-config.test.ts',
+      'test/membrane/revocations.test.ts',
       'test/host/reply-guard.test.ts',
+      'test/controller/grants/key-claims.test.ts',
+      'test/controller/grants/jwt-lifetime.test.ts',
+      'test/apiserver/cel.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -3,7 +3,7 @@
  *
  *   1. refuse at once an instance bound to a target this agent cannot load;
  *   2. Fetching: show that this instance's credentials (the pull credential the controller
- *      wrote for it in the Gantry namespace, agent/pull-creds.ts, or anonymous) can
+ *      wrote for it in the credentials namespace, agent/pull-creds.ts, or anonymous) can
  *      read the digest from the repository it names (a manifest HEAD, remembered a while:
  *      registry-access.ts) — else it stays Fetching with RegistryUnauthorized, whatever is
  *      cached; then pull the archive by digest through the ArchiveCache, with those
@@ -22,7 +22,8 @@
 import { hostTarget } from './target.js';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
-import { type ArchiveCache, openArchiveStore, type ArchiveStore } from '../registry/index.js';
+import type { KeyPair } from '@nats-io/nkeys';
+import { type ArchiveCache, openArchiveStore, type ArchiveStore, type TransferLimits } from '../registry/index.js';
 import type { VerifiedPar } from '../par/index.js';
 import type { BinaryStore } from './binaries.js';
 import { InstanceFailure } from './failure.js';
@@ -36,8 +37,10 @@ import { keyOf } from '../runtime/toolkit/keys.js';
 
 export interface PipelineOptions {
   kube: KubeClient;
-  /** The Gantry namespace, where the controller writes each instance's pull credential. */
-  namespace: string;
+  /** Where the controller writes each instance's sealed pull credential (gantry-nodes). */
+  credentialsNamespace: string;
+  /** This node's seal key (agent/seal-key.ts): the pull credentials are sealed to it. */
+  sealKey: KeyPair;
   cache: ArchiveCache;
   binaries: BinaryStore;
   /** remembers which (repository, digest, credentials) were shown to have access */
@@ -47,6 +50,8 @@ export interface PipelineOptions {
   plainHttpRegistries: string[];
   /** archives larger than this are refused from their manifest (default 256 MiB) */
   maxArchiveBytes?: number;
+  /** every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS) */
+  transferLimits?: TransferLimits;
   metrics?: AgentMetrics;
 }
 
@@ -72,14 +77,15 @@ export async function prepareBinary(
   const trusted = trust.trusted;
 
   onPhase('Fetching');
-  // the instance's own narrowed credential from the Gantry namespace (agent/pull-creds.ts),
+  // the instance's own narrowed credential from the credentials namespace (agent/pull-creds.ts),
   // matched by the same code as the controller's (registry/pull-secrets.ts)
-  const secrets = await instancePullSecrets(o.kube, o.namespace, inst);
+  const secrets = await instancePullSecrets(o.kube, o.credentialsNamespace, o.sealKey, inst);
   const credentials = credentialsFor(spec.archive.ref, secrets);
   onStep('credentials');
   const opened = openArchiveStore(spec.archive.ref, {
     plainHttpRegistries: o.plainHttpRegistries,
     maxArchiveBytes: o.maxArchiveBytes,
+    transferLimits: o.transferLimits,
     credentials,
   });
   // the cache pulls from the store only on a miss: watching pull() tells hit from miss

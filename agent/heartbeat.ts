@@ -2,7 +2,9 @@
  * The agent's liveness signal: one `coordination.k8s.io/v1` Lease per node, named
  * `gantry-agent-<node>` in the Gantry namespace. `holderIdentity` is the node name, the agent
  * renews `renewTime` every `renewIntervalMs` and annotates the Lease with `gantry.dev/target`,
- * the target it can really load. The controller reads these to decide where instances may go
+ * the target it can really load, `gantry.dev/seal-key`, the public half of the node's seal key
+ * (agent/seal-key.ts) that pull credentials are sealed to, and `gantry.dev/max-instances`, how
+ * many instances it runs at most (the scheduler's NodeFull filter). The controller reads these to decide where instances may go
  * (an expired Lease means "no live agent on that node").
  *
  * Renewal is a read-modify-write (PUT with the resourceVersion) so a stale writer gets a 409
@@ -15,6 +17,8 @@ import type { Logger } from '../runtime/log.js';
 
 // the Lease contract (name, target annotation) is the API's: the controller reads the same names
 const TARGET_ANNOTATION = annotations.agentTarget;
+const SEAL_KEY_ANNOTATION = annotations.nodeSealKey;
+const MAX_INSTANCES_ANNOTATION = annotations.agentMaxInstances;
 const leaseName = agentLeaseName;
 
 export interface HeartbeatOptions {
@@ -22,6 +26,10 @@ export interface HeartbeatOptions {
   namespace: string;
   node: string;
   target: string;
+  /** This node's seal key (public, X…; agent/seal-key.ts): published so the controller can seal pull credentials to it. */
+  sealKey?: string;
+  /** Published on the Lease; absent: no cap published. */
+  maxInstances?: number;
   log: Logger;
   /** How long the controller should consider the agent alive after a renewal. */
   leaseDurationSeconds?: number;
@@ -73,8 +81,11 @@ export class Heartbeat {
 
   /** One renewal: create the Lease if missing, else update holder, renewTime and target. */
   async renew(): Promise<void> {
-    const { kube, namespace, node, target } = this.o;
+    const { kube, namespace, node, target, sealKey } = this.o;
     const name = leaseName(node);
+    const published: Record<string, string> = { [TARGET_ANNOTATION]: target };
+    if (sealKey) published[SEAL_KEY_ANNOTATION] = sealKey;
+    if (this.o.maxInstances !== undefined) published[MAX_INSTANCES_ANNOTATION] = String(this.o.maxInstances);
     const path = resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace });
     const now = kubeMicroTime(new Date());
     const spec = {
@@ -96,7 +107,7 @@ export class Heartbeat {
               name,
               namespace,
               labels: { 'app.kubernetes.io/component': 'gantry-agent', 'gantry.dev/node': node },
-              annotations: { [TARGET_ANNOTATION]: target },
+              annotations: published,
             },
             spec: { ...spec, acquireTime: now },
           });
@@ -109,7 +120,7 @@ export class Heartbeat {
       const holderChanged = current.spec?.holderIdentity !== node;
       const next = {
         ...current,
-        metadata: { ...current.metadata, annotations: { ...(current.metadata?.annotations ?? {}), [TARGET_ANNOTATION]: target } },
+        metadata: { ...current.metadata, annotations: { ...(current.metadata?.annotations ?? {}), ...published } },
         spec: { ...current.spec, ...spec, ...(holderChanged ? { acquireTime: now } : {}) },
       };
       try {

@@ -3,12 +3,13 @@
  * to that node actually run.
  *
  *   Heartbeat         renews the Lease `gantry-agent-<node>` and publishes the target this
- *                     agent can load (`gantry.dev/target`), so the controller knows the node
- *                     has a live agent and what it may place there
+ *                     agent can load (`gantry.dev/target`) and how many instances it runs at
+ *                     most (`gantry.dev/max-instances`), so the controller knows the node has
+ *                     a live agent and what it may place there
  *   Informer          watches ProviderInstances labelled `gantry.dev/node=<node>` (all
  *                     namespaces), feeding keys to
  *   InstanceReconciler  level-triggered, on the shared work queue: desired instances vs
- *                     running hosts → start / stop
+ *                     running hosts → start / stop, at most `maxInstances` (agent/admission.ts)
  *   InstanceRunner    per instance: fetch (ArchiveCache) → verify (par) → extract
  *                     (BinaryStore) → ProviderHost → Running, or Failed with a reason
  *                     (agent/runner-deps.ts: what it works with on a node)
@@ -38,6 +39,7 @@
  *   …
  *   await agent.stop();   // stops every host gracefully, then the watch and the heartbeat
  */
+import { join } from 'node:path';
 import { group, labels, type ProviderInstance, version } from '../api/index.js';
 import { Informer } from '../runtime/informer.js';
 import { KubeClient, resourcePath } from '../runtime/kube.js';
@@ -46,6 +48,7 @@ import type { HostPool } from './host/pool.js';
 import { createHostPool, providerHostFactory } from './host-factory.js';
 import { type HealthServer, serveHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
+import { nodeSealKey } from './seal-key.js';
 import type { StartTimeline } from './instance-runner.js';
 import { AgentMetrics } from './metrics.js';
 import { openNodeCache } from './node-cache.js';
@@ -59,6 +62,8 @@ export { type AgentOptions, defaultCacheDir } from './options.js';
 export interface Agent {
   readonly target: string;
   readonly node: string;
+  /** The cap on running instances (--max-instances or the default), as published on the Lease. */
+  readonly maxInstances: number;
   /** Running host pids by instance key `ns/name` (for diagnostics and tests). */
   hosts(): Record<string, { uid: string; phase: string; pid?: number; restartCount: number; timeline: StartTimeline }>;
   /** Pids of the idle pooled hosts. */
@@ -90,19 +95,35 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const pool = createHostPool(cache.records, opts.hostPoolSize);
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
-  const heartbeat = agentHeartbeat(kube, settings, metrics, log);
+  const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
+  const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);
   const createHost = providerHostFactory(opts, cache.records, pool);
-  const runnerDeps = agentRunnerDeps(opts, { kube, namespace, target, cache, createHost, status, metrics, log });
+  const runnerDeps = agentRunnerDeps(opts, {
+    kube,
+    credentialsNamespace: settings.credentialsNamespace,
+    target,
+    cache,
+    sealKey,
+    createHost,
+    status,
+    metrics,
+    log,
+    current: (ns, name) => informer.get(name, ns),
+  });
   const reconciler = new InstanceReconciler({
     node,
     get: (ns, name) => informer.get(name, ns),
     list: () => informer.list(),
+    maxInstances: settings.maxInstances,
     log,
     runnerDeps,
   });
   const enqueue = (o: ProviderInstance) => reconciler.enqueue(instanceKey(o));
   informer.addHandler({ add: enqueue, update: enqueue, delete: enqueue });
+  // a host JWT the controller signed reaches the host identity waiting for it (agent/host-identity.ts)
+  const credentials = runnerDeps.credentials;
+  if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
 
   const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status };
   await startParts(parts);
@@ -113,6 +134,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   return {
     target,
     node,
+    maxInstances: settings.maxInstances,
     metricsUrl: health?.url,
     metrics,
     hosts: () => hostsByInstance(reconciler),
@@ -151,12 +173,14 @@ async function serveAgentHealth(
   }
 }
 
-function agentHeartbeat(kube: KubeClient, s: AgentSettings, metrics: AgentMetrics, log: Logger): Heartbeat {
+function agentHeartbeat(kube: KubeClient, s: AgentSettings & { sealKey: string }, metrics: AgentMetrics, log: Logger): Heartbeat {
   return new Heartbeat({
     kube,
     namespace: s.namespace,
     node: s.node,
     target: s.target,
+    sealKey: s.sealKey,
+    maxInstances: s.maxInstances,
     log,
     renewIntervalMs: s.renewIntervalMs,
     onRenew: (ok) => (ok ? metrics.leaseLastRenew.set(Date.now() / 1000) : metrics.leaseRenewFailures.inc()),

@@ -34,7 +34,7 @@ export interface PreparedBinary {
   capid: string;
   /** sha256 of the library (its name in the binary store) */
   sha256: string;
-  /** The instance's own NATS creds file (agent/instance-creds.ts), when the agent runs the membrane. */
+  /** The instance's own NATS creds file (agent/host-identity.ts), when the agent runs the membrane. */
   natsCredsFile?: string;
 }
 
@@ -55,6 +55,8 @@ export interface SupervisedHost {
   readonly pid?: number;
   /** How the last incarnation started (claimed or forked, steps inside the host). */
   readonly startTimings?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
+  /** Reconnect with the rewritten creds file without dropping calls (agent/host/renew.ts). */
+  renewCredentials?(): Promise<void>;
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
   on(event: 'crash', fn: (e: HostCrash) => void): unknown;
@@ -77,9 +79,22 @@ export interface RunnerDeps {
   recordPid(instance: ProviderInstance, pid: number | undefined): void;
   log: Logger;
   metrics?: AgentMetrics;
+  /** Under the membrane, the host identities made on this node (agent/host-identity.ts). */
+  credentials?: HostCredentialsSource;
+  /** The instance as the agent's informer has it now: its conditions of other types (the controller's) are kept. */
+  current?(ref: InstanceRef): ProviderInstance | undefined;
   /** Retry bounds for retryable failures (default 2 s … 60 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
+}
+
+/** The part of agent/host-identity.ts the runner relies on. */
+export interface HostCredentialsSource {
+  /** An instance as the informer now has it (a new host JWT, a refusal). */
+  observe(instance: ProviderInstance): void;
+  watch(instance: ProviderInstance, onRenewed: () => void): () => void;
+  refused(instance: ProviderInstance, why: string): void;
+  forget(ref: { uid: string }): void;
 }
 
 /**
@@ -124,6 +139,7 @@ export class InstanceRunner {
   private attempts = 0;
   private readonly baseRestarts: number;
   private run?: Promise<void>;
+  private unwatchCredentials?: () => void;
   private startedAt?: string;
   private lastTermination?: { reason: InstanceReason; message: string; at: string };
   private readonly log: Logger;
@@ -172,6 +188,10 @@ export class InstanceRunner {
     host.on('spawned', (pid) => this.deps.recordPid(this.instance, pid));
     host.on('ready', () => this.hostReady(host, clock));
     host.on('crash', (e) => this.hostCrashed(host, binary, e));
+    this.unwatchCredentials?.();
+    this.unwatchCredentials = this.deps.credentials?.watch(this.instance, () => {
+      host.renewCredentials?.().catch((err) => this.log.warn({ err: (err as Error).message }, 'host credential renewal failed'));
+    });
     await this.startHost(host);
   }
 
@@ -212,6 +232,8 @@ export class InstanceRunner {
     const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
     this.deps.metrics?.hostRestarts.inc({ reason: e.error?.code ?? 'CRASHED', exit_kind: e.signal ? 'signal' : 'status' });
     this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
+    // NATS refused the host's credentials (revoked, expired): a new key heals it, no human needed
+    if (e.error?.code === 'NATS_AUTH_FAILED') this.deps.credentials?.refused(this.instance, e.error.message ?? 'NATS_AUTH_FAILED');
     const oom = e.error?.code === 'OOM_KILLED';
     const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
     const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
@@ -271,6 +293,7 @@ export class InstanceRunner {
     if (this.stopping) return;
     const reason = f.reason;
     this.deps.metrics?.instanceFailures.inc({ reason });
+    if (reason === 'NatsAuthFailed') this.deps.credentials?.refused(this.instance, f.message);
     if (f.retryable) {
       const min = this.deps.retryMinMs ?? 2_000;
       const delay = Math.min(this.deps.retryMaxMs ?? 60_000, min * 2 ** Math.min(this.attempts++, 10));
@@ -294,7 +317,10 @@ export class InstanceRunner {
   ): Promise<void> {
     this.phase = phase;
     const gen = this.instance.metadata.generation;
+    // the controller's conditions (HostCredentials) are kept: a merge patch replaces the whole list
+    const others = ((this.deps.current?.(this.ref)?.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== 'Ready');
     this.conditions = [
+      ...others,
       transition(this.conditions, {
         type: 'Ready',
         status: ready,
@@ -326,6 +352,7 @@ export class InstanceRunner {
     if (why === 'agent-stopping')
       this.report('Pending', 'AgentStopped', 'the node agent stopped; it restarts this instance when it comes back');
     this.stopping = true;
+    this.unwatchCredentials?.();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const host = this.host;
     if (host) {

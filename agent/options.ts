@@ -3,13 +3,15 @@
  * options) and what the agent makes of it: the usage errors found before anything starts and
  * the defaults filled in.
  */
+import type { TransferLimits } from '../registry/index.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { defaultNamespace } from '../api/index.js';
+import { defaultCredentialsNamespace, defaultNamespace } from '../api/index.js';
 import { UsageError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import type { NatsOptions } from './host/nats.js';
+import { defaultMaxInstances, MAX_INSTANCES_LIMIT, nodeMemoryBytes } from './admission.js';
 import { hostTarget, parseTarget } from './target.js';
 
 export interface AgentOptions {
@@ -21,6 +23,8 @@ export interface AgentOptions {
   nats?: Omit<NatsOptions, 'servers'>;
   /** Where the Lease lives (default gantry-system). */
   namespace?: string;
+  /** Where the instances' sealed pull credentials are (default gantry-nodes); the agent reads no Secret elsewhere. */
+  credentialsNamespace?: string;
   /** Default ~/.cache/gantry/agent-<node>. */
   cacheDir?: string;
   /** Account keys (A…) whose signatures this agent accepts, besides each instance's spec.issuers. */
@@ -31,6 +35,8 @@ export interface AgentOptions {
   target?: string;
   /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
   maxArchiveBytes?: number;
+  /** Every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS). */
+  transferLimits?: TransferLimits;
   /** Maximum bytes of the archive cache. */
   cacheMaxBytes?: number;
   /** Lease renewal period (default 10 s). /readyz fails once the last good renewal is 3 periods old. */
@@ -40,11 +46,13 @@ export interface AgentOptions {
   /** /healthz fails for twice this long after the event loop stalled longer than this (default 10 s). */
   maxEventLoopStallMs?: number;
   /**
-   * The membrane: each host connects with its own instance's credentials, which the controller
-   * writes to the Secret gantry-instance-<hash> in `namespace`; the agent reads it and hands
-   * the host a 0600 creds file (instead of `nats` credentials).
+   * The membrane: each host connects as its own instance, with a key the agent makes on this
+   * node (status.hostKey) and the JWT the controller mints for it (status.hostJwt), written to
+   * a 0600 creds file for the host (agent/host-identity.ts) instead of `nats` credentials.
    */
   membrane?: boolean;
+  /** The gantry account's public key (A…): a host JWT the controller writes must be signed by it (agent/host-identity.ts). */
+  membraneAccount?: string;
   /**
    * Provider host processes kept started and idle for instances to claim (agent/host/pool.ts):
    * an instance then skips Node.js boot, most of its start. Each idle one costs ~20 MiB PSS.
@@ -53,16 +61,26 @@ export interface AgentOptions {
   hostPoolSize?: number;
   /** How often each host's RSS is checked against its instance's resources.memory (default 250 ms). */
   memoryCheckMs?: number;
+  /**
+   * At most this many instances run at once; the others wait (Pending, InstanceLimit) and the
+   * controller reads the cap from the Lease. Default: half the node's memory at 64 MiB per host,
+   * at least 8 (agent/admission.ts).
+   */
+  maxInstances?: number;
 }
 
 /** The options every part needs, checked and with their defaults. */
 export interface AgentSettings {
   node: string;
   target: string;
-  /** The Gantry namespace: the Lease, the instances' pull credentials and NATS credentials. */
+  /** The Gantry namespace: the Lease. */
   namespace: string;
+  /** The instances' sealed pull credentials: the only Secrets the agent reads. */
+  credentialsNamespace: string;
   cacheDir: string;
   renewIntervalMs: number;
+  /** The cap on running instances, published on the Lease. */
+  maxInstances: number;
 }
 
 export function defaultCacheDir(node: string): string {
@@ -74,11 +92,19 @@ export function agentSettings(opts: AgentOptions): AgentSettings {
   if (!opts.node) throw new UsageError('AGENT_NO_NODE', 'gantry agent: a node name is required (--node or NODE_NAME)');
   if (!opts.natsUrl) throw new UsageError('AGENT_NO_NATS', 'gantry agent: a NATS URL is required (--nats)');
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr);
+  const maxInstances = opts.maxInstances ?? defaultMaxInstances(nodeMemoryBytes());
+  if (!Number.isInteger(maxInstances) || maxInstances < 1 || maxInstances > MAX_INSTANCES_LIMIT)
+    throw new UsageError(
+      'AGENT_BAD_MAX_INSTANCES',
+      `gantry agent: --max-instances must be a whole number from 1 to ${MAX_INSTANCES_LIMIT}, not "${opts.maxInstances}"`,
+    );
   return {
     node: opts.node,
     target: opts.target ? parseTarget(opts.target) : hostTarget(),
     namespace: opts.namespace ?? defaultNamespace,
+    credentialsNamespace: opts.credentialsNamespace ?? defaultCredentialsNamespace,
     cacheDir: opts.cacheDir ?? defaultCacheDir(opts.node),
     renewIntervalMs: opts.renewIntervalMs ?? 10_000,
+    maxInstances,
   };
 }

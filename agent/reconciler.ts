@@ -6,6 +6,8 @@
  *   desired, bound to this node, not deleting, no runner     → start a runner
  *   runner whose instance is gone, deleting, or re-created   → stop it (gracefully)
  *   (a re-created instance has a new uid: stop the old runner, then start a new one)
+ *   desired, but the agent runs `maxInstances` already        → Pending, InstanceLimit (admission.ts);
+ *                                                               retried whenever a runner goes
  *
  * Keys go through the shared work queue (runtime/toolkit/workqueue.ts): a missed or duplicated
  * event is harmless, work for one key is serialised (a key enqueued while it is being
@@ -16,8 +18,10 @@ import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
 import { keyOf, parseNamespacedKey } from '../runtime/toolkit/keys.js';
 import { WorkQueue } from '../runtime/toolkit/workqueue.js';
+import { transition, type Condition } from '../runtime/toolkit/conditions.js';
+import { refusal } from './admission.js';
 import { InstanceRunner, type RunnerDeps } from './instance-runner.js';
-import type { InstancePhase } from './status.js';
+import type { InstancePhase, InstanceRef } from './status.js';
 
 export interface ReconcilerOptions {
   node: string;
@@ -25,6 +29,8 @@ export interface ReconcilerOptions {
   get(namespace: string, name: string): ProviderInstance | undefined;
   list(): ProviderInstance[];
   runnerDeps: RunnerDeps;
+  /** At most this many runners at once (`--max-instances`); none when absent. */
+  maxInstances?: number;
   log: Logger;
   resyncMs?: number;
   /** Backoff of a reconcile that threw (the work queue's defaults: 200 ms doubling to 60 s). */
@@ -39,6 +45,8 @@ export function instanceKey(o: { metadata: { namespace?: string; name: string } 
 
 export class InstanceReconciler {
   private readonly table = new Map<string, InstanceRunner>();
+  /** Instances refused for the cap: reconciled again whenever a runner goes. */
+  private readonly refused = new Map<string, InstanceRef>();
   private readonly queue: WorkQueue;
   private resyncTimer?: NodeJS.Timeout;
   private stopped = false;
@@ -89,10 +97,55 @@ export class InstanceReconciler {
   private async reconcile(key: string): Promise<void> {
     const { namespace, name } = parseNamespacedKey(key);
     const desired = this.o.get(namespace, name);
-    const shouldRun = !!desired && !desired.metadata.deletionTimestamp && desired.spec?.nodeName === this.o.node;
+    const shouldRun = !!desired && this.shouldRun(desired);
     const runner = this.table.get(key);
     if (runner && (!shouldRun || runner.ref.uid !== desired?.metadata.uid)) await this.stopRunner(key, runner, desired);
-    if (shouldRun && !this.table.has(key) && !this.stopped) this.startRunner(key, desired);
+    const wasRefused = this.refused.get(key);
+    if (wasRefused && (!shouldRun || wasRefused.uid !== desired?.metadata.uid)) {
+      this.refused.delete(key);
+      this.o.runnerDeps.status.forget(wasRefused);
+    }
+    // no await from the admission check to the runner's start: two keys cannot take one place
+    if (shouldRun && !this.table.has(key) && !this.stopped && this.admitted(key, desired)) this.startRunner(key, desired);
+  }
+
+  private shouldRun(i: ProviderInstance): boolean {
+    return !i.metadata.deletionTimestamp && i.spec?.nodeName === this.o.node;
+  }
+
+  /** Whether `key` may take a place under the cap; a refused one is told why in its status. */
+  private admitted(key: string, desired: ProviderInstance): boolean {
+    const max = this.o.maxInstances;
+    if (max === undefined) return true;
+    const waiting = this.o
+      .list()
+      .filter((i) => this.shouldRun(i) && !this.table.has(instanceKey(i)))
+      .map((i) => ({ key: instanceKey(i), createdAt: i.metadata.creationTimestamp ?? '' }));
+    const why = refusal(key, { max, running: this.table.size, waiting });
+    if (why === undefined) {
+      this.refused.delete(key);
+      return true;
+    }
+    const m = desired.metadata;
+    const ref = { namespace: m.namespace ?? 'default', name: m.name, uid: m.uid ?? '' };
+    if (!this.refused.has(key)) this.o.log.warn({ instance: key, maxInstances: max }, 'instance limit reached; instance waits');
+    this.refused.set(key, ref);
+    void this.reportRefused(ref, desired, why);
+    return false;
+  }
+
+  private reportRefused(ref: InstanceRef, i: ProviderInstance, message: string): Promise<void> {
+    const gen = i.metadata.generation !== undefined ? { observedGeneration: i.metadata.generation } : {};
+    const condition = { type: 'Ready', status: 'False', reason: 'InstanceLimit', message, ...gen } as const;
+    const conditions: Condition[] = [transition((i.status?.conditions as Condition[] | undefined) ?? [], condition)];
+    return this.o.runnerDeps.status.write(ref, {
+      phase: 'Pending',
+      reason: 'InstanceLimit',
+      message,
+      restartCount: i.status?.restartCount ?? 0,
+      ...gen,
+      conditions,
+    });
   }
 
   private startRunner(key: string, desired: ProviderInstance): void {
@@ -109,6 +162,9 @@ export class InstanceReconciler {
     await runner.stop(deleting ? 'deleting' : 'gone');
     this.table.delete(key);
     this.o.runnerDeps.status.forget(runner.ref);
+    this.o.runnerDeps.credentials?.forget(runner.ref);
+    // a place is free: the waiting instances compete for it again (oldest first)
+    for (const k of this.refused.keys()) this.enqueue(k);
   }
 
   /**

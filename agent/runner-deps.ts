@@ -1,15 +1,17 @@
 /**
  * What an InstanceRunner works with on a real node: preparing an instance is the archive
- * pipeline (agent/archive-pipeline.ts) and, under the membrane, reading its NATS credentials
- * (agent/instance-creds.ts), which travel with the prepared library to its host; hosts come
+ * pipeline (agent/archive-pipeline.ts) and, under the membrane, the host identity made on this
+ * node and signed by the controller (agent/host-identity.ts), whose creds file travels with the
+ * prepared library to its host; hosts come
  * from agent/host-factory.ts, their pids go to the host records, status to the status writer.
  */
 import { join } from 'node:path';
+import type { KeyPair } from '@nats-io/nkeys';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 import { type PipelineOptions, prepareBinary } from './archive-pipeline.js';
-import { instanceCreds } from './instance-creds.js';
+import { HostIdentities } from './host-identity.js';
 import type { PreparedBinary, RunnerDeps } from './instance-runner.js';
 import type { AgentMetrics } from './metrics.js';
 import type { NodeCache } from './node-cache.js';
@@ -19,24 +21,32 @@ import type { StatusWriter } from './status.js';
 
 export interface AgentRunnerParts {
   kube: KubeClient;
-  /** The Gantry namespace: the instances' pull credentials and NATS credentials are there. */
-  namespace: string;
+  /** Where the instances' sealed pull credentials are. */
+  credentialsNamespace: string;
   target: string;
   cache: NodeCache;
+  /** This node's seal key: opens the pull credentials the controller sealed to it. */
+  sealKey: KeyPair;
   createHost: RunnerDeps['createHost'];
   status: StatusWriter;
   metrics: AgentMetrics;
   log: Logger;
+  /** The instance as the informer has it now (conditions the runner does not own are kept). */
+  current?: (namespace: string, name: string) => ProviderInstance | undefined;
 }
 
 export function agentRunnerDeps(
-  opts: Pick<AgentOptions, 'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'membrane'>,
+  opts: Pick<
+    AgentOptions,
+    'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'transferLimits' | 'membrane' | 'membraneAccount'
+  >,
   p: AgentRunnerParts,
 ): RunnerDeps {
-  const { kube, namespace, cache, log, metrics, status } = p;
+  const { kube, credentialsNamespace, cache, log, metrics, status } = p;
   const pipeline: PipelineOptions = {
     kube,
-    namespace,
+    credentialsNamespace,
+    sealKey: p.sealKey,
     cache: cache.archives,
     binaries: cache.binaries,
     access: new RegistryAccess(),
@@ -44,17 +54,25 @@ export function agentRunnerDeps(
     trustedIssuers: opts.trustedIssuers ?? [],
     plainHttpRegistries: opts.plainHttpRegistries ?? [],
     maxArchiveBytes: opts.maxArchiveBytes,
+    transferLimits: opts.transferLimits,
     metrics,
   };
-  const credsDir = join(cache.dir, 'creds');
+  const identities = opts.membrane
+    ? new HostIdentities({ kube, dir: join(cache.dir, 'host-keys'), account: opts.membraneAccount, log })
+    : undefined;
   return {
     status,
     log,
     metrics,
     prepare: async (inst, onPhase, onStep): Promise<PreparedBinary> => {
       const binary = await prepareBinary(pipeline, inst, onPhase, onStep);
-      return opts.membrane ? { ...binary, natsCredsFile: await instanceCreds(kube, namespace, credsDir, inst) } : binary;
+      if (!identities) return binary;
+      const natsCredsFile = await identities.credsFor(inst);
+      onStep?.('hostJwt');
+      return { ...binary, natsCredsFile };
     },
+    credentials: identities,
+    current: p.current ? (ref) => p.current?.(ref.namespace, ref.name) : undefined,
     libraryIntact: (binary) => cache.binaries.intact(binary.sha256),
     createHost: p.createHost,
     recordPid: (inst: ProviderInstance, pid) => {

@@ -17,6 +17,13 @@ export const labels = {
 export const annotations = {
   /** On an agent Lease: the target the agent can really load. */
   agentTarget: 'gantry.dev/target',
+  /**
+   * On an agent Lease: the node's X25519 public key (NATS xkey, `X…`) that the controller seals
+   * the node's instances' pull credentials to; the private half never leaves the node.
+   */
+  nodeSealKey: 'gantry.dev/seal-key',
+  /** On an agent Lease: how many instances the agent runs at most (`gantry agent --max-instances`). */
+  agentMaxInstances: 'gantry.dev/max-instances',
 } as const;
 
 const agentLeasePrefix = 'gantry-agent-';
@@ -32,6 +39,12 @@ export function nodeOfAgentLease(lease: string): string | undefined {
 }
 
 export const defaultNamespace = 'gantry-system';
+/**
+ * Where the controller writes each instance's pull credential, sealed to its node's key: the
+ * one namespace whose Secrets agents may read, so it holds nothing but ciphertext
+ * (docs/security.md, "What one node can still reach").
+ */
+export const defaultCredentialsNamespace = 'gantry-nodes';
 
 // e.g. `wascap:keyvalue`, `wasmcloud:httpserver`, `acme:kv.v2`
 export const capabilityIdPattern = '^[a-z0-9][a-z0-9_.-]*:[a-z0-9][a-z0-9_.-]*$';

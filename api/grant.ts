@@ -9,17 +9,26 @@
 import { z } from 'zod';
 import { CapabilityId, Condition, type apiVersion } from './common.js';
 import type { ObjectMeta } from './provider.js';
+import { immutable } from './rules.js';
 
 export const userKeyPattern = '^U[A-Z2-7]{55}$';
 export const GRANT_FINALIZER = 'gantry.dev/revoke';
+export const GRANTEE_IMMUTABLE = 'spec.grantee is immutable: delete the grant and create one for the new key';
 
 export const CapabilityGrantSpec = z.object({
-  grantee: z.object({
-    nkey: z
-      .string()
-      .regex(new RegExp(userKeyPattern))
-      .describe("the caller's NATS user public key (U…); `gantry keys generate --type user` makes one"),
-  }),
+  // Immutable: the controller revokes on delete only the key the grant names, so a key that
+  // could change would leave the first one calling (docs/security.md).
+  grantee: immutable(
+    z
+      .object({
+        nkey: z
+          .string()
+          .regex(new RegExp(userKeyPattern))
+          .describe("the caller's NATS user public key (U…); `gantry keys generate --type user` makes one"),
+      })
+      .describe('who calls; immutable: a new key is a new grant'),
+    GRANTEE_IMMUTABLE,
+  ),
   provider: z.string().min(1).max(253).optional().describe('a Provider in this namespace (exactly one of provider and capabilityId)'),
   capabilityId: CapabilityId.optional().describe(
     'a capability id, served by any Provider in this namespace (exactly one of provider and capabilityId)',

@@ -57,6 +57,16 @@ export const ProviderInstanceStatus = z.object({
     .optional()
     .describe("how the host last ended against the agent's will (kept after it restarts, as a Pod's lastState.terminated)"),
   observedGeneration: z.int().min(0).optional(),
+  hostKey: z
+    .string()
+    .regex(/^U[A-Z2-7]{55}$/)
+    .optional()
+    .describe("the instance host's NATS user public key, made on its node by the agent (the seed never leaves the node)"),
+  hostJwt: z
+    .string()
+    .max(16384)
+    .optional()
+    .describe('the user JWT the controller minted for hostKey (not a secret without the seed); short-lived, renewed before exp'),
 });
 export type ProviderInstanceStatus = z.infer<typeof ProviderInstanceStatus>;
 
@@ -69,25 +79,18 @@ export interface ProviderInstance {
 }
 
 /**
- * The Secret holding one instance's NATS host credentials under the membrane, in the Gantry
- * namespace: written by the controller, read by the node agent (labelled with the instance's
- * namespace, name and uid).
- */
-export function instanceCredsSecretName(namespace: string, name: string): string {
-  return `gantry-instance-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
-}
-
-/**
- * The Secret holding one instance's registry pull credential, in the Gantry namespace: the
- * controller reduces the Provider's pull secrets to the one entry for the archive's registry
- * (controller/instance-pull-creds.ts) so the node agent never reads Secrets outside that
- * namespace. Same hash and labels as the NATS credentials, its own marker.
+ * The Secret holding one instance's registry pull credential, in the credentials namespace
+ * (gantry-nodes): the controller reduces the Provider's pull secrets to the one entry for the
+ * archive's registry and seals it to the node's key (controller/credentials/pull.ts), so the
+ * node agent reads no Secret outside that namespace, and only ciphertext in it. The name is a
+ * hash of the instance's namespace/name; the labels (below) name the instance and its uid.
  */
 export function instancePullCredsSecretName(namespace: string, name: string): string {
-  return instanceCredsSecretName(namespace, name).replace(/^gantry-instance-/, 'gantry-pull-');
+  return `gantry-pull-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
 }
 
 export const instanceCredsLabels = {
+  /** an older release's host credential Secret (gantry-instance-<hash>): the controller sweeps them */
   marker: 'gantry.dev/instance-creds',
   namespace: 'gantry.dev/instance-namespace',
   name: 'gantry.dev/instance-name',

@@ -42,6 +42,7 @@ export const RESOLVE_FAILURE_REASONS = [
   'DigestPinMismatch',
   'LogInconsistent',
   'LogMissing',
+  'LogKeyNotForOrigin',
 ] as const;
 export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 
@@ -55,14 +56,15 @@ export const PROVIDER_CONDITION_REASONS = {
 
 /** Reasons of a CapabilityGrant's Ready condition. */
 export const GRANT_CONDITION_REASONS = {
-  Ready: ['Issued', 'Expired', 'Revoked', 'MembraneNotConfigured', 'InvalidSpec'],
+  Ready: ['Issued', 'Expired', 'Revoked', 'MembraneNotConfigured', 'InvalidSpec', 'KeyInUse'],
 } as const;
 export type GrantReason = (typeof GRANT_CONDITION_REASONS)['Ready'][number];
 
 /** Why the controller removes an instance (the `InstancesReplaced`/`Removed` Events, the removals metric). */
 export const LOST_REASONS = ['NodeDeleted', 'NodeNotReady', 'NoExecuteTaint', 'AgentLost'] as const;
 export type LostReason = (typeof LOST_REASONS)[number];
-export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible'] as const;
+// InstanceLimit: the node's agent refused the instance (its --max-instances is reached)
+export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible', 'InstanceLimit'] as const;
 export type RemovalReason = (typeof REPLACEMENT_REASONS)[number] | 'ScaledDown' | 'Replaced' | 'ProviderDeleted';
 
 /** Why an instance could not be brought up: its `status.reason` when it fails (agent). */
@@ -88,6 +90,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'NatsAuthFailed',
   'NatsTlsFailed',
   'CredentialsPending',
+  'HostKeyRefused',
   'ConfigRejected',
   'InvalidSpec',
   'ArchiveTooLarge',
@@ -104,6 +107,8 @@ export const INSTANCE_PROGRESS_REASONS = [
   'CrashLoopBackOff',
   'Deleting',
   'AgentStopped',
+  // Pending: the agent runs --max-instances already; it starts this one when one of them stops
+  'InstanceLimit',
 ] as const;
 export type InstanceReason = (typeof INSTANCE_PROGRESS_REASONS)[number] | InstanceFailureReason;
 
@@ -136,6 +141,9 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NOT_FOUND: { provider: 'ArchiveNotFound', instance: 'FetchFailed', transient: true },
   UNREACHABLE: registryDown,
   TIMEOUT: registryDown,
+  // a registry that trickles: bounded per request, tried again as a registry that is down
+  REGISTRY_DEADLINE: registryDown,
+  REGISTRY_TOO_SLOW: registryDown,
   HTTP_ERROR: registryDown,
   LOCKED: registryDown,
   CACHE_ERROR: registryDown,

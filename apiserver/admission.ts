@@ -4,6 +4,7 @@
  * against their CRD's schema, built-ins with their table's rules, CRDs with the
  * apiextensions rules, which also fill in a new CRD's defaults and its accepted status.
  */
+import { unsupportedRuleCauses } from './cel.js';
 import { errors, ApiError, type StatusCause } from './errors.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
 import { objectMetaCauses } from './names.js';
@@ -45,9 +46,10 @@ export function checkNamespace(store: Store, s: AdmissionScope, forCreate: boole
  * Pruning, defaulting, validation for the object about to be stored; returns the warnings
  * (unknown fields under `fieldValidation=Warn`). On create the name, generateName and
  * namespace are checked with the kind's name rule (names.ts); an update cannot change them,
- * and a real server does not re-check their format then.
+ * and a real server does not re-check their format then. `prev` (an update's live object, as
+ * the client's version presents it) is what a CRD's transition rules compare against (cel.ts).
  */
-export function admit(s: AdmissionScope, o: KObject, fv: FieldValidation, creating: boolean): string[] {
+export function admit(s: AdmissionScope, o: KObject, fv: FieldValidation, creating: boolean, prev?: KObject): string[] {
   const rt = s.rt;
   let warnings: string[] = [];
   const metaCauses = creating ? objectMetaCauses(rt.nameRule ?? 'subdomain', rt.namespaced, o.metadata) : [];
@@ -55,7 +57,7 @@ export function admit(s: AdmissionScope, o: KObject, fv: FieldValidation, creati
     const schema = rt.schemas?.[s.version];
     warnings = checkUnknownFields(prune(o, schema), fv);
     applyDefaults(o, schema);
-    validateCustom(rt, s.version, o, metaCauses);
+    validateCustom(rt, s.version, o, metaCauses, prev);
   } else {
     rt.defaulter?.(o);
     if (resourceKey(rt) === CRD_RESOURCE) admitCrd(o, metaCauses);
@@ -86,6 +88,7 @@ function admitCrd(o: KObject, metaCauses: StatusCause[]): void {
       field: 'metadata.name',
     });
   }
+  causes.push(...unsupportedRuleCauses(o));
   if (causes.length) throw errors.invalid('CustomResourceDefinition', 'apiextensions.k8s.io', o.metadata.name ?? '', causes);
   spec.scope ??= 'Namespaced';
   spec.names.singular ??= String(spec.names.kind).toLowerCase();

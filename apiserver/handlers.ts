@@ -198,7 +198,8 @@ export class ResourceHandlers {
     const o = updatedObject(rt, s.version, statusWrite, prev, next);
     const m = o.metadata;
     refuseNewFinalizers(rt, prev, o);
-    const warnings = [...(opts.warnings ?? []), ...admit(s, o, parseFieldValidation(s.query.get('fieldValidation')), false)];
+    const fv = parseFieldValidation(s.query.get('fieldValidation'));
+    const warnings = [...(opts.warnings ?? []), ...admit(s, o, fv, false, this.present(rt, s.version, prev))];
     if (rt.status && !statusWrite && prev.status !== undefined) o.status = cloneData(prev.status); // defaulting must not resurrect status
     if (rt.generation && !(statusWrite && rt.status) && !sameContent(prev, o, rt.status))
       m.generation = (prev.metadata.generation ?? 0) + 1;

@@ -6,6 +6,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { transitionRuleCauses } from './cel.js';
 import { ApiError, errors, type StatusCause } from './errors.js';
 import { isObject, type KObject, type ResourceType, type Schema } from './types.js';
 
@@ -152,6 +153,13 @@ function show(v: unknown): string {
   return typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'null' : JSON.stringify(v);
 }
 
+function jsonType(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
 function causeFor(e: ErrorObject, obj: KObject): StatusCause | undefined {
   const field = dotted(e.instancePath);
   const value = e.instancePath
@@ -170,7 +178,8 @@ function causeFor(e: ErrorObject, obj: KObject): StatusCause | undefined {
     case 'type':
       return {
         reason: 'FieldValueTypeInvalid',
-        message: `Invalid value: ${show(value)}: ${field} in body must be of type ${(e.params as { type: string }).type}: ${show(value)}`,
+        // the real server names the value's JSON type, not the value
+        message: `Invalid value: "${jsonType(value)}": ${field} in body must be of type ${(e.params as { type: string }).type}: "${jsonType(value)}"`,
         field,
       };
     case 'enum': {
@@ -196,7 +205,7 @@ function causeFor(e: ErrorObject, obj: KObject): StatusCause | undefined {
  * Validate against the version's schema; throws 422 Invalid with one cause per problem, after
  * the `metadata` problems the caller found (names.ts), as the apiextensions apiserver lists them.
  */
-export function validateCustom(rt: ResourceType, version: string, obj: KObject, metaCauses: StatusCause[] = []): void {
+export function validateCustom(rt: ResourceType, version: string, obj: KObject, metaCauses: StatusCause[] = [], prev?: KObject): void {
   const schema = rt.schemas?.[version];
   const causes: StatusCause[] = [...metaCauses];
   if (schema) {
@@ -214,8 +223,33 @@ export function validateCustom(rt: ResourceType, version: string, obj: KObject, 
       }
       if (causes.length === 0) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: does not match the schema', field: '' });
     }
+    causes.push(...ruleCauses(schema, obj, prev, causes));
   }
   if (causes.length > 0) throw errors.invalid(rt.kind, rt.group, obj.metadata?.name ?? '', causes);
+}
+
+/**
+ * The CRD's CEL rules (cel.ts), after the schema, as the apiextensions apiserver runs them: not
+ * at all when the schema already found a wrong type or an unsupported value (one cause says so).
+ */
+function ruleCauses(schema: Schema, obj: KObject, prev: KObject | undefined, found: StatusCause[]): StatusCause[] {
+  if (!hasRules(schema)) return [];
+  if (found.some((c) => c.reason === 'FieldValueTypeInvalid' || c.reason === 'FieldValueNotSupported'))
+    return [{ reason: 'FieldValueInvalid', message: `Invalid value: null: ${RULES_NOT_CHECKED}`, field: '<nil>' }];
+  return transitionRuleCauses(schema, obj, prev);
+}
+
+const RULES_NOT_CHECKED =
+  'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation';
+
+const withRules = new WeakMap<Schema, boolean>();
+function hasRules(schema: Schema): boolean {
+  let has = withRules.get(schema);
+  if (has === undefined) {
+    has = JSON.stringify(schema).includes('"x-kubernetes-validations"');
+    withRules.set(schema, has);
+  }
+  return has;
 }
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';

@@ -5,16 +5,21 @@
  */
 import { type Command, Option } from 'commander';
 import { collect, parseByteSize } from './options.js';
+import { transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
 
+const MAX_INSTANCES_HELP =
+  'run at most N instances; the rest wait (Pending, InstanceLimit) and the controller places no more here ' +
+  '(default: half the node memory at 64 MiB per provider host, at least 8)';
+
 export function registerAgent(program: Command): void {
-  program
-    .command('agent')
+  transferLimitFlags(program.command('agent'))
     .description('run the node agent: verify, load and serve the providers bound to this node')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
     .option('--nats <url>', 'NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL)')
     .option('--namespace <ns>', 'namespace of the agent Lease', 'gantry-system')
+    .option('--credentials-namespace <ns>', CREDENTIALS_NAMESPACE_HELP, 'gantry-nodes')
     .option('--cache-dir <dir>', 'archives, extracted libraries and host records (default ~/.cache/gantry/agent-<node>)')
     .option('--trust-issuer <key>', 'account key (A…) whose archives may be loaded; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
@@ -23,7 +28,7 @@ export function registerAgent(program: Command): void {
     .option('--nats-token <token>', 'NATS token (default: $GANTRY_NATS_TOKEN)')
     .option('--nats-creds <file>', 'NATS user JWT .creds file')
     .option('--nats-nkey <seed>', 'NATS nkey seed (default: $GANTRY_NATS_NKEY)')
-    .option('--nats-ca <file>', 'CA bundle for NATS TLS')
+    .option('--nats-ca <file>', "the bus CA's certificate: NATS over TLS, servers verified against it (default: $GANTRY_NATS_CA)")
     .option('--nats-cert <file>', 'client certificate for NATS mutual TLS (with --nats-key)')
     .option('--nats-key <file>', 'client key for NATS mutual TLS (with --nats-cert)')
     .option(
@@ -35,10 +40,9 @@ export function registerAgent(program: Command): void {
       'provider host processes kept started and idle, claimed by starting instances (0: fork on demand)',
       String(DEFAULT_HOST_POOL_SIZE),
     )
-    .option(
-      '--membrane',
-      "hosts connect with their own instance's credentials, from the Secret the controller writes (NATS in operator mode)",
-    )
+    .option('--max-instances <n>', MAX_INSTANCES_HELP)
+    .option('--membrane', MEMBRANE_HELP)
+    .option('--membrane-account <key>', MEMBRANE_ACCOUNT_HELP)
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
       if (!node) throw Object.assign(new Error('agent: no node name; pass --node NAME or set NODE_NAME'), { exitCode: 2 });
@@ -47,9 +51,9 @@ export function registerAgent(program: Command): void {
       if (!o.natsCert !== !o.natsKey)
         throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
-      const hostPoolSize = Number(o.hostPool);
-      if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64)
-        throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
+      const transferLimits = transferLimitsOf(o);
+      const { hostPoolSize, maxInstances } = counts(o);
+      const membraneAccount = membraneAccountOf(o.membraneAccount);
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
       const nkeySeed = o.natsNkey ?? process.env.GANTRY_NATS_NKEY;
       // loaded on use, so other commands do not pay for (or depend on) the agent's imports
@@ -58,19 +62,23 @@ export function registerAgent(program: Command): void {
         kubeConfig: (await import('../runtime/kube.js')).loadKubeConfig({ kubeconfigPath: o.kubeconfig }),
         node,
         natsUrl,
-        nats: { token, nkeySeed, credsFile: o.natsCreds, tls: natsTls(o) },
+        nats: { token, nkeySeed, credsFile: o.natsCreds, tls: natsTls(o) }, // the hosts it starts get the same TLS files
         namespace: o.namespace,
+        credentialsNamespace: o.credentialsNamespace,
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
         plainHttpRegistries: o.plainHttpRegistry,
         maxArchiveBytes,
+        transferLimits,
         target: o.target,
         metricsAddr: o.metricsAddr ?? (process.env.GANTRY_METRICS_ADDR || undefined),
         membrane: !!o.membrane,
+        membraneAccount,
         hostPoolSize,
+        maxInstances,
       });
       process.stderr.write(
-        `gantry agent: node ${node}, target ${agent.target}, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`,
+        `gantry agent: node ${node}, target ${agent.target}, at most ${agent.maxInstances} instances, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`,
       );
       await new Promise<void>((resolve) => {
         const onSignal = (sig: NodeJS.Signals) => {
@@ -90,6 +98,34 @@ function natsTls(o: {
   natsCert?: string;
   natsKey?: string;
 }): { caFile?: string; certFile?: string; keyFile?: string } | undefined {
-  if (!o.natsCa && !o.natsCert) return undefined;
-  return { caFile: o.natsCa, certFile: o.natsCert, keyFile: o.natsKey };
+  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
+  if (!caFile && !o.natsCert) return undefined;
+  return { caFile, certFile: o.natsCert, keyFile: o.natsKey };
 }
+
+const MEMBRANE_HELP =
+  'hosts connect as their own instance, with a key made on this node and a JWT the controller signs for it (NATS in operator mode)';
+const MEMBRANE_ACCOUNT_HELP =
+  "with --membrane: the gantry account's public key (A…); a host JWT not signed by it is not used ($GANTRY_MEMBRANE_ACCOUNT)";
+
+/** --membrane-account (or $GANTRY_MEMBRANE_ACCOUNT): an account public key, checked up front. */
+function membraneAccountOf(flag: string | undefined): string | undefined {
+  const key = flag ?? (process.env.GANTRY_MEMBRANE_ACCOUNT || undefined);
+  if (key !== undefined && !/^A[A-Z2-7]{55}$/.test(key))
+    throw Object.assign(new Error(`agent: --membrane-account ${key}: not an account public key (A… 56 characters)`), { exitCode: 2 });
+  return key;
+}
+
+/** The numeric flags, checked: --host-pool and --max-instances (whose range the agent's options check). */
+function counts(o: { hostPool: string; maxInstances?: string }): { hostPoolSize: number; maxInstances?: number } {
+  const hostPoolSize = Number(o.hostPool);
+  if (!Number.isInteger(hostPoolSize) || hostPoolSize < 0 || hostPoolSize > 64)
+    throw Object.assign(new Error(`agent: --host-pool must be an integer from 0 to 64, not "${o.hostPool}"`), { exitCode: 2 });
+  // only digits: Number() would take "0x10" or "1e3"
+  if (o.maxInstances !== undefined && !/^[0-9]+$/.test(o.maxInstances))
+    throw Object.assign(new Error(`agent: --max-instances must be a whole number, not "${o.maxInstances}"`), { exitCode: 2 });
+  return { hostPoolSize, maxInstances: o.maxInstances === undefined ? undefined : Number(o.maxInstances) };
+}
+
+const CREDENTIALS_NAMESPACE_HELP =
+  "where the controller writes the instances' pull credentials, sealed to their node (the only Secrets the agent reads)";

@@ -55,6 +55,10 @@ export function registerCall(program: Command): void {
       "NATS server URL(s), comma-separated (default: $GANTRY_NATS_URL, else the running local sandbox's, else nats://127.0.0.1:4222)",
     )
     .option('--creds <file>', "NATS .creds file to call with (default: $GANTRY_NATS_CREDS, else the running local sandbox's admin creds)")
+    .option(
+      '--nats-ca <file>',
+      "the bus CA's certificate: NATS over TLS, the servers verified against it (default: $GANTRY_NATS_CA, else the local sandbox's)",
+    )
     .option('--json', 'print {instance, reply} as JSON')
     .action(async (provider: string, op: string, o) => {
       const timeoutMs = Number(o.timeout);
@@ -68,11 +72,13 @@ export function registerCall(program: Command): void {
       const servers = o.nats || process.env.GANTRY_NATS_URL || sandbox?.url || 'nats://127.0.0.1:4222';
       // The sandbox's admin creds go only to the sandbox's own NATS.
       const credsFile = o.creds || process.env.GANTRY_NATS_CREDS || (sandbox && servers === sandbox.url ? sandbox.creds : undefined);
+      const caFile = o.natsCa || process.env.GANTRY_NATS_CA || (sandbox && servers === sandbox.url ? sandbox.ca : undefined);
       let nc: Awaited<ReturnType<typeof connectNats>>;
       try {
-        nc = await connectNats({ servers, name: 'gantry-call', token: process.env.GANTRY_NATS_TOKEN, credsFile });
+        const tls = caFile ? { caFile } : undefined;
+        nc = await connectNats({ servers, name: 'gantry-call', token: process.env.GANTRY_NATS_TOKEN, credsFile, tls });
       } catch (err) {
-        const e = connectError(err, { servers });
+        const e = connectError(err, { servers, tls: caFile ? { caFile } : undefined });
         // Credentials the membrane no longer accepts (expired, revoked, unknown) are a refusal, not an outage.
         const code = e.code === 'NATS_AUTH_FAILED' ? 'FORBIDDEN' : e.code;
         if (o.json) process.stdout.write(JSON.stringify({ error: code, message: e.message, instance: null }) + '\n');
@@ -103,13 +109,13 @@ export function registerCall(program: Command): void {
  * The NATS URL and admin creds of a running local sandbox (its default state dir, or the one
  * $KUBECONFIG points into), so `gantry call` just works after `sandbox up`.
  */
-function sandboxNats(): { url: string; creds?: string } | undefined {
+function sandboxNats(): { url: string; creds?: string; ca?: string } | undefined {
   // the sandbox's kubeconfig sits in its state dir, so `export KUBECONFIG=DIR/kubeconfig` names it too
   const dirs = [defaultStateDir(), ...(process.env.KUBECONFIG ? [dirname(process.env.KUBECONFIG)] : [])];
   for (const dir of dirs) {
     try {
       const run = new StateDir(dir).readRun();
-      if (run?.natsUrl) return { url: run.natsUrl, creds: run.natsCreds };
+      if (run?.natsUrl) return { url: run.natsUrl, creds: run.natsCreds, ca: run.natsCa };
     } catch {
       // not a sandbox state dir
     }

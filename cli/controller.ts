@@ -3,16 +3,19 @@
  * Outside a cluster give `--kubeconfig`; in a pod the in-cluster service account is used.
  * Several may run at once: they elect a leader on a Lease and only the leader acts.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { MembraneAuthority } from '../membrane/index.js';
 import type { NamespaceMap } from '../registry/index.js';
 import { collect, parseByteSize, parseDuration } from './options.js';
+import { type TransferFlags, transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 
 export { parseDuration };
 
-interface ControllerFlags {
+interface ControllerFlags extends TransferFlags {
   kubeconfig?: string;
   namespace: string;
+  credentialsNamespace: string;
   trustIssuer: string[];
   plainHttpRegistry: string[];
   logKey: string[];
@@ -23,23 +26,31 @@ interface ControllerFlags {
   metricsAddr?: string;
   identity?: string;
   membraneKeys?: string;
+  membraneKeysSecret?: string;
   membraneNats?: string;
+  hostJwtLifetime: string;
+  natsCa?: string;
+  grantJwtLifetime: string;
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
 }
 
 export function registerController(program: Command): void {
-  program
-    .command('controller')
+  transferLimitFlags(program.command('controller'))
     .description('run the Provider controller: resolve revisions, place instances, roll out, heal')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
+    .option(
+      '--credentials-namespace <ns>',
+      "where the instances' pull credentials are written, sealed to their node (the only Secrets agents read)",
+      'gantry-nodes',
+    )
     .option('--trust-issuer <key>', 'account key (A…) trusted to sign archives, for every Provider; repeatable', collect, [] as string[])
     .option('--plain-http-registry <host:port>', 'registry reachable only over plain HTTP; repeatable', collect, [] as string[])
     .option(
-      '--log-key <vkey>',
-      'trusted transparency-log verifier key (name+hash+base64): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
+      '--log-key <origin-prefix=vkey>',
+      'trusted transparency-log verifier key, bound to the origins it may sign for (registry.example.com/team/=name+hash+base64; a bare key is bound to the origin its key name names): resolved revisions must be in a checkpoint it signed, consistent with the last one accepted; repeatable',
       collect,
       [] as string[],
     )
@@ -57,8 +68,26 @@ export function registerController(program: Command): void {
       "the membrane's key directory (operator, system and gantry account seeds; the gantry-membrane-keys Secret): mint instance credentials and CapabilityGrants",
     )
     .option(
+      '--membrane-keys-secret <namespace/name>',
+      "read the membrane's keys from this Secret through the API instead (deploy/: gantry-membrane/gantry-membrane-keys, a namespace no agent may read)",
+    )
+    .option(
       '--membrane-nats <urls>',
       'NATS server URL(s), comma-separated, that account updates are pushed to (with --membrane-keys; default $GANTRY_NATS_URL)',
+    )
+    .option(
+      '--host-jwt-lifetime <duration>',
+      "how long an instance host's JWT is valid (with --membrane-keys); it is renewed when a third remains",
+      '1h',
+    )
+    .option(
+      '--nats-ca <file>',
+      "the bus CA's certificate: account updates go over TLS, the servers verified against it (default: $GANTRY_NATS_CA)",
+    )
+    .option(
+      '--grant-jwt-lifetime <duration>',
+      "the longest a CapabilityGrant's JWT lives (its exp; renewed with a third left, grantees fetch fresh creds); at least 1m",
+      '24h',
     )
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
@@ -68,10 +97,10 @@ export function registerController(program: Command): void {
 
 /** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
 async function runController(o: ControllerFlags): Promise<void> {
-  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection } = checkFlags(o);
+  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } = checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
-  const membrane = await membraneOf(o);
+  const membrane = await membraneOf(o, kubeConfig);
   await checkLogKeys(o.logKey);
   const namespaces = await namespaceMapOf(o.namespaceMap);
   const { startController } = await import('../controller/index.js');
@@ -79,16 +108,20 @@ async function runController(o: ControllerFlags): Promise<void> {
     membrane,
     kubeConfig,
     namespace: o.namespace,
+    credentialsNamespace: o.credentialsNamespace,
     trustedIssuers: o.trustIssuer,
     namespaces,
     logKeys: o.logKey,
     requireLog: !!o.requireLog,
     plainHttpRegistries: o.plainHttpRegistry,
     maxArchiveBytes,
+    transferLimits,
     agentLeaseGraceMs,
     metricsAddr: o.metricsAddr,
     identity: o.identity,
     leaderElection,
+    hostJwtLifetimeMs,
+    grantJwtLifetimeMs,
   });
   process.stderr.write(
     `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
@@ -105,8 +138,16 @@ async function runController(o: ControllerFlags): Promise<void> {
   });
 }
 
+/** The bus CA's certificate (--nats-ca, else $GANTRY_NATS_CA), if given; exit 2 when it names no file. */
+function natsCaOf(o: ControllerFlags): string | undefined {
+  const caFile = o.natsCa ?? (process.env.GANTRY_NATS_CA || undefined);
+  if (caFile && !existsSync(caFile)) throw Object.assign(new Error(`controller: --nats-ca ${caFile}: no such file`), { exitCode: 2 });
+  return caFile;
+}
+
 /** The flags read as they are given: issuers, plain-HTTP registries, durations and sizes. */
 function checkFlags(o: ControllerFlags) {
+  natsCaOf(o);
   for (const k of o.trustIssuer) {
     if (!/^A[A-Z2-7]{55}$/.test(k))
       throw Object.assign(new Error(`--trust-issuer ${k}: not an account public key (A… 56 characters)`), { exitCode: 2 });
@@ -129,20 +170,57 @@ function checkFlags(o: ControllerFlags) {
       { exitCode: 2 },
     );
   }
-  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection };
+  const hostJwtLifetimeMs = parseDuration(o.hostJwtLifetime, '--host-jwt-lifetime');
+  // under a few seconds a renewal cannot land before the JWT it replaces expires
+  if (hostJwtLifetimeMs < 3000) throw Object.assign(new Error(`--host-jwt-lifetime ${o.hostJwtLifetime}: at least 3s`), { exitCode: 2 });
+  const grantJwtLifetimeMs = parseDuration(o.grantJwtLifetime, '--grant-jwt-lifetime');
+  // shorter, and renewals (at two thirds) come faster than grantees can fetch creds
+  if (grantJwtLifetimeMs < 60_000)
+    throw Object.assign(new Error(`--grant-jwt-lifetime ${o.grantJwtLifetime}: must be at least 1m`), { exitCode: 2 });
+  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits: transferLimitsOf(o) };
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */
-async function membraneOf(o: ControllerFlags): Promise<{ authority: MembraneAuthority; servers: string[] } | undefined> {
+async function membraneOf(
+  o: ControllerFlags,
+  kubeConfig: import('../runtime/kube.js').KubeConfig,
+): Promise<{ authority: MembraneAuthority; servers: string[] } | undefined> {
+  if (o.membraneKeys && o.membraneKeysSecret)
+    throw Object.assign(new Error('controller: give --membrane-keys or --membrane-keys-secret, not both'), { exitCode: 2 });
+  if (o.membraneKeysSecret) {
+    const servers = membraneServers(o);
+    const [{ membraneAuthorityFromSecret }, { KubeClient }] = await Promise.all([
+      import('../controller/index.js'),
+      import('../runtime/kube.js'),
+    ]);
+    const kube = new KubeClient(kubeConfig);
+    try {
+      return { authority: withBusTls(await membraneAuthorityFromSecret(kube, o.membraneKeysSecret), o), servers };
+    } finally {
+      kube.close();
+    }
+  }
   if (!o.membraneKeys) return undefined;
+  const servers = membraneServers(o);
+  const { MembraneAuthority } = await import('../membrane/index.js');
+  return { authority: withBusTls(MembraneAuthority.load(o.membraneKeys), o), servers };
+}
+
+/** Account updates go over TLS, the servers verified against the bus CA, when one is given. */
+function withBusTls(authority: MembraneAuthority, o: ControllerFlags): MembraneAuthority {
+  const caFile = natsCaOf(o);
+  if (caFile) authority.busTls = { caFile };
+  return authority;
+}
+
+function membraneServers(o: ControllerFlags): string[] {
   const servers = o.membraneNats ?? process.env.GANTRY_NATS_URL;
   if (!servers)
     throw Object.assign(
       new Error('controller: --membrane-keys needs --membrane-nats URL (or $GANTRY_NATS_URL) to push account updates to'),
       { exitCode: 2 },
     );
-  const { MembraneAuthority } = await import('../membrane/index.js');
-  return { authority: MembraneAuthority.load(o.membraneKeys), servers: String(servers).split(',') };
+  return String(servers).split(',');
 }
 
 async function checkLogKeys(logKeys: string[]): Promise<void> {

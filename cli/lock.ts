@@ -22,7 +22,7 @@ import { atomicWrite, openArchiveStore, openContentBackend, revisionTag } from '
 import { cliError } from './keys.js';
 import { mapCliRef, namespaceFiles } from './namespaces.js';
 import { loadNamespaceMap, type NamespaceMap } from '../registry/index.js';
-import { run, storeOptions, type CommonFlags } from './registry-flags.js';
+import { boundMappedKey, run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { checkpointForLock, verifyLockedCheckpoint, type LockedCheckpoint } from './lock-log.js';
 
 export const LOCK_FILE = 'gantry.lock';
@@ -98,13 +98,7 @@ async function lockOne(p: ProviderRef, map: NamespaceMap, flags: CommonFlags & {
   const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
   const store = openArchiveStore(m.ref, storeOptions(m.ref, f));
   const r = await store.resolve(p.revision);
-  const checkpoint = await checkpointForLock(
-    m.ref,
-    storeOptions(m.ref, f),
-    r.revision,
-    r.digest,
-    logKeysFor(flags, m.mapped?.entry.logKey),
-  );
+  const checkpoint = await checkpointForLock(m.ref, storeOptions(m.ref, f), r.revision, r.digest, logKeysFor(flags, m));
   return {
     provider: p.provider,
     file: p.file,
@@ -116,8 +110,8 @@ async function lockOne(p: ProviderRef, map: NamespaceMap, flags: CommonFlags & {
   };
 }
 
-function logKeysFor(flags: { key?: string[] }, mapped?: string): string[] {
-  return [...(flags.key ?? []), ...(mapped ? [mapped] : [])];
+function logKeysFor(flags: { key?: string[] }, m: Parameters<typeof boundMappedKey>[0]): string[] {
+  return [...(flags.key ?? []), ...boundMappedKey(m)];
 }
 
 /** The user's mapping overridden by the project's: the gantry.namespaces.yaml beside the manifests. */
@@ -183,12 +177,7 @@ async function verifyLock(dir: string, lock: LockFile, flags: CommonFlags & { ke
       continue;
     }
     if (e.checkpoint) {
-      const why = await verifyLockedCheckpoint(
-        m.ref,
-        opts,
-        e as LockEntry & { checkpoint: LockedCheckpoint },
-        logKeysFor(flags, m.mapped?.entry.logKey),
-      );
+      const why = await verifyLockedCheckpoint(m.ref, opts, e as LockEntry & { checkpoint: LockedCheckpoint }, logKeysFor(flags, m));
       if (why) problems.push(why);
     }
   }
@@ -205,7 +194,7 @@ export function registerLock(program: Command): void {
       .option('--docker-config <file>', 'docker config.json with registry credentials')
       .option(
         '--key <vkey...>',
-        "trusted log verifier key(s) of the repositories (name+hash+base64, or files holding them; also the namespace mapping's logKey)",
+        "trusted log verifier key(s), each bound to the origins it may sign for: <origin-prefix>=<vkey>, or a bare vkey bound to the origin its key name names (or files holding them; also the namespace mapping's logKey)",
       )
       .option('--json', 'print the result as JSON')
       .option('--max-archive-bytes <size>', 'refuse archives larger than this', '256MiB');

@@ -7,11 +7,14 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { openContentBackend, revisionTag, type StoreOptions } from '../registry/index.js';
-import { decodeBase64, encodeBase64, openLog, parseVerifierKey, verifyLog, type NoteVerifier } from '../tlog/index.js';
+import { decodeBase64, encodeBase64, openLog, parseTrustedLogKey, verifyLog, type NoteVerifier } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import type { LockedCheckpoint } from './lock-log.js';
 
-/** `--key` values: a verifier key, or a file holding one per line (as `gantry log` reads them). */
+/**
+ * `--key` values: a trusted log key (`<origin-prefix>=<vkey>`, or a bare vkey bound to the origin
+ * its key name names: tlog/origin-keys.ts), or a file holding one per line (as `gantry log` reads them).
+ */
 export function verifiersOf(keys: readonly string[] | undefined, flag = '--key'): NoteVerifier[] {
   const out: NoteVerifier[] = [];
   for (const k of keys ?? []) {
@@ -24,7 +27,7 @@ export function verifiersOf(keys: readonly string[] | undefined, flag = '--key')
         : [k];
     for (const t of texts) {
       try {
-        out.push(parseVerifierKey(t));
+        out.push(parseTrustedLogKey(t));
       } catch (e) {
         throw cliError(`${flag} ${k}: ${(e as Error).message}`, 2);
       }

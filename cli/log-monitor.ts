@@ -26,7 +26,7 @@ import { cliError } from './keys.js';
 import { verifiersOf } from './log-federation.js';
 import { mapCliRef } from './namespaces.js';
 import { parseDuration } from './options.js';
-import { out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
+import { boundMappedKey, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 
 const Seen = z.object({ size: z.int().min(0), rootHash: z.string(), checkpoint: z.string(), at: z.string() });
 const State = z.object({
@@ -213,7 +213,7 @@ function monitoredSources(refs: string[], flags: MonitorFlags): { sources: Sourc
   const sources = refs.map((name) => {
     const m = mapCliRef(name);
     const f = { ...flags, plainHttp: flags.plainHttp || m.plainHttp };
-    if (m.mapped?.entry.logKey) keys.push(m.mapped.entry.logKey);
+    keys.push(...boundMappedKey(m));
     const ref = m.via ?? m.ref;
     return { name, ref, origin: flags.origin ?? m.ref, opts: storeOptions(ref, f) };
   });

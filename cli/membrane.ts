@@ -1,26 +1,43 @@
 /**
  * The membrane's commands:
  *   gantry membrane init --out DIR      keys, the nats-server config fragment and the
- *                                       Secret/ConfigMap manifests for deploy/ (docs/operations.md)
+ *                                       Secret/ConfigMap manifests for deploy/ (docs/operations.md);
+ *                                       the bus's CA and the NATS servers' TLS certificate
+ *   gantry membrane admin-creds [--keys DIR] -o FILE
+ *                                       fresh admin .creds (they expire with the JWT lifetime)
  *   gantry grant creds NAME [-n NS] --nkey SEEDFILE -o FILE
  *                                       a CapabilityGrant's user JWT + the grantee's own seed
  *                                       → a standard NATS .creds file
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { grantTarget, type CapabilityGrant } from '../api/index.js';
-import { adminPermissions, decodeJwt, formatCreds, KEY_FILES, MembraneAuthority } from '../membrane/index.js';
+import {
+  adminPermissions,
+  decodeJwt,
+  ensureBusCa,
+  formatCreds,
+  issueNatsServerCert,
+  KEY_FILES,
+  MembraneAuthority,
+  natsServerNames,
+  subjectAltName,
+} from '../membrane/index.js';
 import { publicKeyFromSeed } from '../par/index.js';
 import { defaultStateDir } from '../sandbox/index.js';
 import { cliError, readSeedFile } from './keys.js';
+import { collect } from './options.js';
 
 const SYSTEM_NS = 'gantry-system';
+/** The membrane's keys go where no agent may read them (deploy/base/namespace.yaml). */
+const KEYS_NS = 'gantry-membrane';
 
 export function registerMembrane(program: Command): void {
   const membrane = program.command('membrane').description('the membrane: NATS operator-mode keys and credentials');
   registerInit(membrane);
+  registerAdminCreds(membrane);
   const grant = program.command('grant').description("CapabilityGrants: a caller's credentials");
   registerGrantCreds(grant);
 }
@@ -31,8 +48,12 @@ function registerInit(membrane: Command): void {
     .description('generate the membrane keys, the nats-server config fragment and the Secret/ConfigMap manifests (docs/operations.md)')
     .requiredOption('--out <dir>', 'directory to write into (created; must not hold keys already)')
     .option('--resolver-dir <dir>', 'where nats-server keeps pushed account JWTs (its volume)', '/data/jwt')
-    .option('--namespace <ns>', 'the Gantry namespace', SYSTEM_NS)
-    .action((o) => {
+    .option('--namespace <ns>', 'the Gantry namespace (NATS: its config and TLS Secret, the CA ConfigMap)', SYSTEM_NS)
+    .option('--keys-namespace <ns>', "the membrane keys Secret's namespace: only the controller may read it", KEYS_NS)
+    .option('--nats-replicas <n>', "the NATS StatefulSet's replicas: its pods' names go in the server certificate", '3')
+    .option('--nats-name <host>', 'another name (DNS or IP) the NATS server certificate carries; repeatable', collect, [] as string[])
+    .action(async (o) => {
+      const names = busNames(o.namespace, o.natsReplicas, o.natsName); // bad flags fail before anything is written
       if (existsSync(join(o.out, 'keys', KEY_FILES.operator)))
         throw cliError(`${o.out}/keys already holds membrane keys; refusing to replace them (every credential is signed with them)`, 1);
       const a = MembraneAuthority.generate();
@@ -44,7 +65,7 @@ function registerInit(membrane: Command): void {
         apiVersion: 'v1',
         kind: 'Secret',
         type: 'Opaque',
-        metadata: { name: 'gantry-membrane-keys', namespace: o.namespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
+        metadata: { name: 'gantry-membrane-keys', namespace: o.keysNamespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
         stringData: { [KEY_FILES.operator]: seeds.operator, [KEY_FILES.system]: seeds.system, [KEY_FILES.account]: seeds.account },
       };
       const configMap = {
@@ -56,22 +77,104 @@ function registerInit(membrane: Command): void {
       writeFileSync(join(o.out, 'gantry-membrane-keys.secret.yaml'), stringify(secret), { mode: 0o600 });
       writeFileSync(join(o.out, 'gantry-nats-membrane.configmap.yaml'), stringify(configMap));
       writeFileSync(join(o.out, 'admin.creds'), a.mintUser('admin', adminPermissions).creds!, { mode: 0o600 });
+      await writeBusTls(o.out, o.namespace, names);
       process.stdout.write(
         [
           `operator ${a.operatorKey}`,
           `gantry account ${a.accountKey}`,
           `wrote ${o.out}/keys/ (0600), membrane.conf, gantry-membrane-keys.secret.yaml (0600), gantry-nats-membrane.configmap.yaml, admin.creds (0600: may call anything, as any caller)`,
-          `next: kubectl apply -f ${o.out}/gantry-membrane-keys.secret.yaml -f ${o.out}/gantry-nats-membrane.configmap.yaml, then the deploy/ base`,
+          `wrote ${o.out}/ca/ (the bus CA; its key ca.key never goes to the cluster), nats-tls/ (tls.crt, tls.key, ca.crt), gantry-nats-tls.secret.yaml (0600), gantry-nats-ca.configmap.yaml`,
+          `next: kubectl apply -f ${o.out}/gantry-membrane-keys.secret.yaml -f ${o.out}/gantry-nats-membrane.configmap.yaml -f ${o.out}/gantry-nats-tls.secret.yaml -f ${o.out}/gantry-nats-ca.configmap.yaml, then the deploy/ base`,
           '',
         ].join('\n'),
       );
     });
 }
 
+/** The names of the NATS server certificate; exit 2 naming the flag when one is not a name. */
+function busNames(namespace: string, replicasFlag: string, extraNames: string[]): string[] {
+  const replicas = Number(replicasFlag);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 99)
+    throw cliError(`membrane init: --nats-replicas must be a whole number from 1 to 99, not "${replicasFlag}"`, 2);
+  try {
+    const names = [...natsServerNames(namespace, replicas), ...extraNames];
+    subjectAltName(names);
+    return names;
+  } catch (e) {
+    throw cliError(`membrane init: ${(e as Error).message}`, 2);
+  }
+}
+
+/**
+ * The bus's TLS (membrane/bus-tls.ts): the Gantry CA in OUT/ca/ (kept off the cluster), the
+ * NATS servers' certificate in OUT/nats-tls/, a kubernetes.io/tls Secret of it with ca.crt
+ * (the shape of a cert-manager Certificate's Secret, which may replace it) for the NATS pods,
+ * and a ConfigMap of the CA certificate alone for the controller and agents.
+ */
+async function writeBusTls(out: string, namespace: string, names: string[]): Promise<void> {
+  try {
+    const ca = await ensureBusCa(join(out, 'ca'));
+    await issueNatsServerCert(ca, join(out, 'nats-tls'), names);
+  } catch (e) {
+    throw cliError(`membrane init: ${(e as Error).message}`, 2);
+  }
+  const read = (f: string) => readFileSync(join(out, 'nats-tls', f), 'utf8');
+  const labels = { 'app.kubernetes.io/part-of': 'gantry' };
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name: 'gantry-nats-tls', namespace, labels },
+    stringData: { 'tls.crt': read('tls.crt'), 'tls.key': read('tls.key'), 'ca.crt': read('ca.crt') },
+  };
+  const caMap = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'gantry-nats-ca', namespace, labels },
+    data: { 'ca.crt': read('ca.crt') },
+  };
+  writeFileSync(join(out, 'gantry-nats-tls.secret.yaml'), stringify(secret), { mode: 0o600 });
+  writeFileSync(join(out, 'gantry-nats-ca.configmap.yaml'), stringify(caMap));
+}
+
+/** When these creds stop working (the JWT's exp): fetch fresh ones before. */
+function credsEnd(jwt: string): string {
+  const exp = decodeJwt(jwt).exp;
+  return exp === undefined ? '' : `; these creds expire at ${new Date(exp * 1000).toISOString()} — run this again before then`;
+}
+
+/**
+ * Admin creds expire like every gantry-account JWT (maxJwtLifetimeSec, 24 h): this renews them
+ * from the keys (the sandbox also writes fresh ones each time it starts).
+ */
+function registerAdminCreds(membrane: Command): void {
+  membrane
+    .command('admin-creds')
+    .description('write fresh admin .creds (may call anything, as any caller; valid 24 h) signed with the membrane keys')
+    .option('--keys <dir>', "the membrane's key directory (default: the local sandbox's DIR/membrane)")
+    .requiredOption('-o, --out <file>', 'the .creds file to write (mode 0600)')
+    .action((o) => {
+      const keys = o.keys ?? join(process.env.GANTRY_SANDBOX_DIR ?? defaultStateDir(), 'membrane');
+      let a: MembraneAuthority;
+      try {
+        a = MembraneAuthority.load(keys);
+      } catch (err) {
+        throw cliError(`membrane admin-creds: ${(err as Error).message}`, 1);
+      }
+      const u = a.mintUser('admin', adminPermissions);
+      mkdirSync(dirname(o.out), { recursive: true });
+      writeFileSync(o.out, u.creds!, { mode: 0o600 });
+      const exp = decodeJwt(u.jwt).exp!;
+      process.stdout.write(`wrote ${o.out} (0600): admin creds valid until ${new Date(exp * 1000).toISOString()}\n`);
+    });
+}
+
 function registerGrantCreds(grant: Command): void {
   grant
     .command('creds')
-    .description("write a standard NATS .creds file from a Ready CapabilityGrant and the grantee's own seed")
+    .description(
+      "write a standard NATS .creds file from a Ready CapabilityGrant and the grantee's own seed; the creds expire (the controller's --grant-jwt-lifetime, default 24h, renewed with a third left): run it again before then",
+    )
     .argument('<name>', 'the CapabilityGrant')
     .option('-n, --namespace <ns>', 'its namespace', 'default')
     .requiredOption('--nkey <seedfile>', "the grantee's user seed (SU…; `gantry keys generate --type user`)")
@@ -109,7 +212,8 @@ function registerGrantCreds(grant: Command): void {
       mkdirSync(dirname(o.out), { recursive: true });
       writeFileSync(o.out, formatCreds(g.status.userJwt, seed), { mode: 0o600 });
       process.stdout.write(
-        `wrote ${o.out}: ${key} may call ${grantTarget(g.spec)} (${g.spec.operations.join(', ')})${g.status.expires ? ` until ${g.status.expires}` : ''}\n`,
+        `wrote ${o.out}: ${key} may call ${grantTarget(g.spec)} (${g.spec.operations.join(', ')})${g.status.expires ? ` until ${g.status.expires}` : ''}` +
+          `${credsEnd(g.status.userJwt)}\n`,
       );
     });
 }

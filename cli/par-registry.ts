@@ -13,6 +13,7 @@ import { cliError } from './keys.js';
 import { mapCliRef } from './namespaces.js';
 import { parseByteSize } from './options.js';
 import {
+  boundMappedKey,
   mappedLogKey,
   mappedRef,
   out,
@@ -160,7 +161,7 @@ async function pull(name: string, flags: PullFlags): Promise<void> {
   if (via) {
     if (typeof which === 'string') throw cliError("--via pulls by revision (checked against the origin's log), not --digest", 2);
     const { revisionThroughMirror } = await import('./log-federation.js');
-    const keys = [...(flags.key ?? []), ...(mapped.mapped?.entry.logKey ? [mapped.mapped.entry.logKey] : [])];
+    const keys = [...(flags.key ?? []), ...boundMappedKey(mapped)];
     which = (await revisionThroughMirror(via, storeOptions(via, flags), origin, keys, which)).digest;
   }
   const resolved = which === undefined ? await store.resolve() : undefined;

@@ -9,12 +9,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { credentialsFromDockerConfig, parseArchiveRef, RegistryError, type StoreOptions } from '../registry/index.js';
-import { isTlogError } from '../tlog/index.js';
+import { isTlogError, parseVerifierKey } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef } from './namespaces.js';
 import { parseByteSize } from './options.js';
+import { type TransferFlags, transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 
-export interface CommonFlags {
+export interface CommonFlags extends TransferFlags {
   plainHttp?: boolean;
   caFile?: string;
   dockerConfig?: string;
@@ -25,7 +26,7 @@ export interface CommonFlags {
 
 /** The registry options every command that talks to an archive repository takes. */
 export const registryOptions = (c: Command): Command =>
-  c
+  transferLimitFlags(c)
     .option('--plain-http', 'speak plain HTTP to this registry (only for registries without TLS)')
     .option('--ca-file <pem>', 'CA certificate(s) that sign the registry certificate')
     .option('--docker-config <file>', 'docker config.json with registry credentials')
@@ -38,8 +39,23 @@ export const registryOptions = (c: Command): Command =>
     );
 
 export function mappedLogKey(name: string): string[] {
-  const k = mapCliRef(name).mapped?.entry.logKey;
-  return k ? [k] : [];
+  return boundMappedKey(mapCliRef(name));
+}
+
+/**
+ * The namespace mapping's logKey of a mapped name, bound to the repository the entry maps it
+ * to (`<ref>=<vkey>`, tlog/origin-keys.ts): the mapping trusts it for that log, not for others.
+ * A logKey already written as `<origin-prefix>=<vkey>` keeps its own prefix.
+ */
+export function boundMappedKey(m: { ref: string; mapped?: { entry: { logKey?: string } } }): string[] {
+  const k = m.mapped?.entry.logKey;
+  if (!k) return [];
+  try {
+    parseVerifierKey(k);
+  } catch {
+    return [k];
+  }
+  return [`${m.ref}=${k}`];
 }
 
 /** A short name through the namespace mapping (cli/namespaces.ts); a mapping may imply --plain-http. */
@@ -51,7 +67,10 @@ export function mappedRef(name: string, flags: { plainHttp?: boolean }): string 
 
 export function storeOptions(ref: string, flags: CommonFlags): StoreOptions {
   const parsed = parseArchiveRefForCli(ref);
-  const opts: StoreOptions = { maxArchiveBytes: parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes') };
+  const opts: StoreOptions = {
+    maxArchiveBytes: parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes'),
+    transferLimits: transferLimitsOf(flags),
+  };
   if (parsed.kind === 'registry') {
     if (flags.plainHttp) opts.plainHttpRegistries = [parsed.host];
     if (flags.caFile) opts.caFile = flags.caFile;

@@ -49,6 +49,11 @@ export interface NatsOptions {
   nkeySeed?: string;
   /** A `.creds` file holding a user JWT and its nkey seed. */
   credsFile?: string;
+  /**
+   * TLS: the CA bundle that signed the servers' certificates (Gantry's bus CA), and a client
+   * certificate where a server asks for one. Given (or with a `tls://` URL), the connection
+   * is refused by the client when a server does not offer TLS: it never falls back to plain text.
+   */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** Connection name shown by the server's monitoring. */
   name?: string;
@@ -99,6 +104,7 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
     }
     opts.authenticator = credsAuthenticator(creds);
     opts.inboxPrefix = inboxPrefix(credsUserKey(Buffer.from(creds).toString('utf8'), o.credsFile));
+    credsNotExpired(Buffer.from(creds).toString('utf8'), o.credsFile);
   }
   if (o.tls) {
     // The client reads these only once it meets a TLS server; say which file is missing up front.
@@ -111,8 +117,30 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
       }
     }
     opts.tls = { ...o.tls };
+  } else if (servers.some((s) => /^tls:\/\//i.test(s))) {
+    // tls:// without a CA: the system's trust store; still TLS or nothing
+    opts.tls = {};
   }
   return opts;
+}
+
+/**
+ * Every membrane JWT expires (docs/security.md): say so, and how to renew, rather than let the
+ * server answer "Authorization Violation".
+ */
+function credsNotExpired(text: string, where: string): void {
+  const jwt = /-----BEGIN NATS USER JWT-----\r?\n([\w\-.=]+)/.exec(text)?.[1];
+  let exp: unknown;
+  try {
+    exp = JSON.parse(Buffer.from(jwt!.split('.')[1], 'base64url').toString('utf8')).exp;
+  } catch {
+    return; // credsUserKey has said what is wrong with it
+  }
+  if (typeof exp === 'number' && exp * 1000 <= Date.now())
+    throw new NatsConnectError(
+      'NATS_AUTH_FAILED',
+      `the creds in ${where} expired at ${new Date(exp * 1000).toISOString()}: renew them (\`gantry membrane admin-creds\` for admin creds — the sandbox writes fresh ones when it starts; \`gantry grant creds\` for a grant's)`,
+    );
 }
 
 /** The user public key (U…) a .creds file's JWT is about (its `sub`). */

@@ -12,11 +12,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { defaultNamespace, group, version } from '../api/index.js';
+import { agentLeaseName, defaultCredentialsNamespace, defaultNamespace, group, version } from '../api/index.js';
+import type { TransferLimits } from '../registry/index.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
+import { sealKeyOfLease } from '../registry/sealed-credential.js';
 import { GantryError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
-import { logger } from '../runtime/log.js';
+import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
@@ -26,22 +28,26 @@ import { EventRecorder } from './events.js';
 import { grantsReconciler } from './grants/reconciler.js';
 import { grantInformer, instanceInformer, providerInformer } from './informers.js';
 import { Manager } from './manager.js';
-import type { MembraneConfig } from './membrane.js';
+import { type MembraneConfig, reportPushes } from './membrane.js';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.js';
 import { RegistryLogWitness } from './providers/archive/log-witness.js';
 import { registryResolver } from './providers/archive/registry-resolver.js';
 import { type ArchiveResolver, CachingResolver } from './providers/archive/resolver.js';
-import { nodeInformer, type ProvidersOptions, providersReconciler } from './providers/reconciler.js';
+import { agentLeaseInformer, nodeInformer, type ProvidersOptions, providersReconciler } from './providers/reconciler.js';
 
 export interface ControllerOptions {
   kubeConfig: KubeConfig;
   /** Where agent Leases and the leader Lease live (default gantry-system). */
   namespace?: string;
+  /** Where the instances' sealed pull credentials are written (default gantry-nodes): the only Secrets agents read. */
+  credentialsNamespace?: string;
   /** Cluster-wide default trust list (account keys). */
   trustedIssuers?: string[];
   plainHttpRegistries?: string[];
   /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
   maxArchiveBytes?: number;
+  /** Every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS). */
+  transferLimits?: TransferLimits;
   /** An agent Lease not renewed for this long marks its node lost (default 20 s). */
   agentLeaseGraceMs?: number;
   /** HOST:PORT for /metrics, /healthz, /readyz (none when absent). */
@@ -85,6 +91,10 @@ export interface ControllerOptions {
    * every instance and reconciles CapabilityGrants; without it neither happens.
    */
   membrane?: MembraneConfig;
+  /** How long a host JWT minted under the membrane is valid (default 1 h); renewed when a third remains. */
+  hostJwtLifetimeMs?: number;
+  /** The longest a CapabilityGrant's JWT lives (exp − iat; renewed at two thirds); default 24 h. */
+  grantJwtLifetimeMs?: number;
 }
 
 export interface RunningController {
@@ -118,14 +128,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   });
   const shared = { informers: m, client, log, metrics };
   const mint = registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries });
-  const pullCreds = new InstancePullCredentials(client, namespace, log, mint);
+  const leases = agentLeaseInformer(m, namespace);
+  const sealKeyOf = (node: string) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace));
+  const credsNs = opts.credentialsNamespace ?? defaultCredentialsNamespace;
+  const pullCreds = new InstancePullCredentials(client, credsNs, log, mint, Date.now, sealKeyOf, namespace);
   const events = new EventRecorder(client, log, { host: identity });
   m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
-  if (opts.membrane) {
-    m.register(hostCredentialsReconciler({ ...shared, creds: new InstanceCredentials(opts.membrane, client, namespace, log) }));
-    m.register(grantsReconciler({ ...shared, membrane: opts.membrane }));
-  }
+  if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
 
   await preflight(client, opts.kubeConfig);
   await m.startInformers();
@@ -139,10 +149,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     },
     'caches synced',
   );
-  // The revocation list lives in the account JWT the servers hold: recover it before minting.
-  await opts.membrane?.authority
-    .syncRevocations(opts.membrane.servers)
-    .catch((err) => log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one'));
+  if (opts.membrane) await recoverRevocations(opts.membrane, log);
 
   // served before the election starts, so a port in use fails the start without leaving a leader behind
   let server: MetricsServer | undefined;
@@ -174,10 +181,39 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   };
 }
 
+/** The membrane's reconcilers: host credentials for node-made keys, and grants; every account push reported. */
+function registerMembrane(
+  m: Manager,
+  shared: { informers: Manager; client: CountingClient; log: Logger; metrics: ControllerMetrics },
+  opts: ControllerOptions,
+  membrane: MembraneConfig,
+  namespace: string,
+): void {
+  reportPushes(membrane, shared.log, shared.metrics);
+  const creds = new InstanceCredentials(membrane, shared.client, namespace, shared.log, {
+    lifetimeMs: opts.hostJwtLifetimeMs,
+    grants: () => grantInformer(m).list(),
+    instances: () => instanceInformer(m).list(),
+  });
+  m.register(hostCredentialsReconciler({ ...shared, creds }));
+  m.register(grantsReconciler({ ...shared, membrane, jwtLifetimeMs: opts.grantJwtLifetimeMs }));
+}
+
+/** The revocation list lives in the account JWT the servers hold: recover it before minting. */
+async function recoverRevocations(membrane: MembraneConfig, log: Logger): Promise<void> {
+  try {
+    // First run with JWT lifetimes: every older JWT (some never expiring) is refused from the next push.
+    if (await membrane.authority.syncRevocations(membrane.servers))
+      log.warn('membrane: revoke-all entry set once; JWTs minted before lifetimes were enforced are refused and re-issued');
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cannot read the revocation list from NATS; starting from the local one');
+  }
+}
+
 /** The Provider reconciler's settings from the options, with their defaults. */
 function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
-  const { plainHttpRegistries } = opts;
-  const inner = opts.resolver ?? registryResolver({ plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes });
+  const { plainHttpRegistries, transferLimits } = opts;
+  const inner = opts.resolver ?? registryResolver({ plainHttpRegistries, maxArchiveBytes: opts.maxArchiveBytes, transferLimits });
   return {
     concurrency: opts.concurrency ?? 8,
     writeConcurrency: opts.writeConcurrency ?? 64,
@@ -191,6 +227,7 @@ function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
             verifierKeys: opts.logKeys ?? [],
             requireLog: opts.requireLog,
             plainHttpRegistries,
+            transferLimits,
             recheckMs: opts.logRecheckMs,
             metrics,
           })
@@ -217,7 +254,7 @@ async function preflight(client: CountingClient, kubeConfig: KubeConfig): Promis
 
 export { parseLogKeys } from './providers/archive/log-witness.js';
 export type { ArchiveResolver, ResolveRequest } from './providers/archive/resolver.js';
-export type { MembraneConfig } from './membrane.js';
+export { type MembraneConfig, MEMBRANE_KEYS_SECRET, membraneAuthorityFromSecret } from './membrane.js';
 export { resourceOfPath } from './counting-client.js';
 export { ResolveFailure } from './providers/archive/resolver.js';
 export { registryResolver } from './providers/archive/registry-resolver.js';

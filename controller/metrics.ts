@@ -79,6 +79,23 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly membranePushes = new Counter({
+    name: 'gantry_membrane_account_pushes_total',
+    help: 'Pushes of the gantry account JWT (revocations) to NATS, by result (ok, PUSH_FAILED, REVOCATIONS_TOO_LARGE)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly membraneRevocations = new Gauge({
+    name: 'gantry_membrane_revocations',
+    help: 'Entries in the revocation list of the last account push (after pruning)',
+    registers: [this.registry],
+  });
+  readonly membraneAccountJwtBytes = new Gauge({
+    name: 'gantry_membrane_account_jwt_bytes',
+    help: "Size of the last account JWT pushed (compare with the servers' max_payload)",
+    registers: [this.registry],
+  });
+
   constructor(defaults = false) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
   }

@@ -8,21 +8,22 @@
  * exactly the permissions of membrane/permissions.ts. Whoever holds this authority (the
  * controller in a cluster, the sandbox locally) mints every credential.
  *
- * The server runs the full resolver: account JWTs are pushed at run time
- * ($SYS.REQ.CLAIMS.UPDATE, signed by the operator) and kept in its resolver dir; no config
- * reload. Revocation is the account JWT's list of user key → cut-off time (every JWT of that
- * key issued at or before it is refused, and its connections closed): `revoke()` then
- * `pushAccount()`. The list lives in the pushed account JWT itself, so `syncRevocations()`
- * recovers it from the server after a restart.
+ * The server runs the full resolver: account JWTs are pushed at run time ($SYS.REQ.CLAIMS.UPDATE,
+ * signed by the operator) and kept in its resolver dir. Revocation is the account JWT's list of
+ * user key → cut-off time (JWTs of that key issued at or before it are refused, their connections
+ * closed): `revoke()` then `pushAccount()`; `syncRevocations()` recovers it after a restart. Every
+ * user JWT expires (`maxJwtLifetimeSec`), so the list is pruned (membrane/revocations.ts) and stays
+ * small enough to push; a push that still cannot fit fails with REVOCATIONS_TOO_LARGE.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from '@nats-io/nkeys';
 import { connect, jwtAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { inboxPrefix } from '../client/protocol.js';
-import { formatCreds } from './creds.js';
-import { MembraneError } from './errors.js';
-import { decodeJwt, encodeJwt } from './jwt.js';
+import { formatCreds } from '../client/creds.js';
+import { MembraneError } from '../client/membrane-errors.js';
+import { decodeJwt, encodeJwt } from '../client/jwt.js';
+import { lifetimeTag, RevocationList, recordedLifetime } from './revocations.js';
 import { accountDefaultPermissions, systemPermissions, type UserPermissions } from './permissions.js';
 
 const UNLIMITED = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
@@ -39,10 +40,35 @@ export interface MintedUser {
 }
 
 export interface MintOptions {
-  /** Seconds since the epoch. */
+  /**
+   * Seconds since the epoch. Clamped to iat + the authority's maxJwtLifetimeSec; absent = that
+   * bound (no gantry-account JWT lives longer, which is what lets revocations be pruned).
+   */
   exp?: number;
   /** Seconds since the epoch; default now, or just after the key's revocation cut-off. */
   iat?: number;
+}
+
+export interface AuthorityOptions {
+  /** The longest a gantry-account user JWT may live (seconds); default 24 h. */
+  maxJwtLifetimeSec?: number;
+  /** Margin for disagreeing clocks before a revocation entry is pruned (seconds); default 300. */
+  clockSkewSec?: number;
+  /** Milliseconds since the epoch (tests simulate time with it); default Date.now. */
+  now?: () => number;
+}
+
+/** What one account push did, for the controller's logs and metrics. */
+export interface PushReport {
+  ok: boolean;
+  /** The MembraneError code when it failed. */
+  code?: string;
+  message?: string;
+  /** The account JWT's size in bytes, and the server's max_payload when known. */
+  bytes?: number;
+  maxPayload?: number;
+  revocations: number;
+  pruned: number;
 }
 
 function seedOf(kp: KeyPair): string {
@@ -60,31 +86,48 @@ function keyFrom(text: string, prefix: string, what: string): KeyPair {
 }
 
 export class MembraneAuthority {
-  /** user key → revocation cut-off (seconds): JWTs of that key issued at or before it are refused. */
-  readonly revocations = new Map<string, number>();
+  /** user key → revocation cut-off (seconds): JWTs of that key issued at or before it are refused; '*' = every key. */
+  readonly revocations: RevocationList;
   private lastAccountIat = 0;
+  private pruned = 0;
   private pushConn?: Promise<NatsConnection>;
+  /** Called after every pushAccount(), succeeded or not (the controller's logs and metrics). */
+  onPush?: (r: PushReport) => void;
 
   private constructor(
     private readonly operator: KeyPair,
     private readonly system: KeyPair,
     private readonly account: KeyPair,
-  ) {}
-
-  static generate(): MembraneAuthority {
-    return new MembraneAuthority(createOperator(), createAccount(), createAccount());
+    o: AuthorityOptions,
+  ) {
+    this.revocations = new RevocationList({ maxLifetimeSec: o.maxJwtLifetimeSec, skewSec: o.clockSkewSec, now: o.now });
   }
 
-  static fromSeeds(s: { operator: string; system: string; account: string }): MembraneAuthority {
+  /**
+   * New keys: nothing was minted with them before, so every JWT they will sign expires — the
+   * revoke-all entry is set just before now and the list can be pruned from the start.
+   */
+  static generate(o: AuthorityOptions = {}): MembraneAuthority {
+    const a = new MembraneAuthority(createOperator(), createAccount(), createAccount(), o);
+    a.revocations.revokeAllOnce(a.revocations.nowSec() - 1);
+    return a;
+  }
+
+  /**
+   * Existing keys: JWTs without `exp` may exist, so nothing is pruned until syncRevocations()
+   * finds (or sets, once) the revoke-all entry.
+   */
+  static fromSeeds(s: { operator: string; system: string; account: string }, o: AuthorityOptions = {}): MembraneAuthority {
     return new MembraneAuthority(
       keyFrom(s.operator, 'SO', 'operator'),
       keyFrom(s.system, 'SA', 'system account'),
       keyFrom(s.account, 'SA', 'gantry account'),
+      o,
     );
   }
 
   /** Load the three seeds from a directory (KEY_FILES), e.g. the mounted gantry-membrane-keys Secret. */
-  static load(dir: string): MembraneAuthority {
+  static load(dir: string, o: AuthorityOptions = {}): MembraneAuthority {
     const read = (f: string) => {
       try {
         return readFileSync(join(dir, f), 'utf8');
@@ -95,14 +138,16 @@ export class MembraneAuthority {
         );
       }
     };
-    const a = MembraneAuthority.fromSeeds({
-      operator: read(KEY_FILES.operator),
-      system: read(KEY_FILES.system),
-      account: read(KEY_FILES.account),
-    });
+    const a = MembraneAuthority.fromSeeds(
+      {
+        operator: read(KEY_FILES.operator),
+        system: read(KEY_FILES.system),
+        account: read(KEY_FILES.account),
+      },
+      o,
+    );
     const rev = join(dir, 'revocations.json');
-    if (existsSync(rev))
-      for (const [k, t] of Object.entries(JSON.parse(readFileSync(rev, 'utf8')) as Record<string, number>)) a.revocations.set(k, t);
+    if (existsSync(rev)) a.revocations.merge(JSON.parse(readFileSync(rev, 'utf8')) as Record<string, number>);
     return a;
   }
 
@@ -116,7 +161,7 @@ export class MembraneAuthority {
   }
 
   saveRevocations(dir: string): void {
-    writeFileSync(join(dir, 'revocations.json'), JSON.stringify(Object.fromEntries(this.revocations)) + '\n', { mode: 0o600 });
+    writeFileSync(join(dir, 'revocations.json'), JSON.stringify(this.revocations.toRecord()) + '\n', { mode: 0o600 });
   }
 
   seeds(): { operator: string; system: string; account: string } {
@@ -146,16 +191,27 @@ export class MembraneAuthority {
     return encodeJwt(this.operator, { sub: this.systemAccountKey, name: 'SYS', iat: 1, nats: { type: 'account', limits: UNLIMITED } });
   }
 
-  /** The gantry account's JWT as it should be now (with the revocation list), newer than any before. */
+  /**
+   * The gantry account's JWT as it should be now (with the revocation list, pruned first),
+   * newer than any before. Its tag records the lifetime pruning assumed, so a later run with
+   * a shorter one does not prune entries that still cover longer-lived JWTs.
+   */
   accountJwt(): string {
-    const iat = Math.max(Math.floor(Date.now() / 1000), this.lastAccountIat + 1);
+    this.pruned = this.revocations.prune();
+    const iat = Math.max(this.revocations.nowSec(), this.lastAccountIat + 1);
     this.lastAccountIat = iat;
-    const revocations = this.revocations.size ? { revocations: Object.fromEntries(this.revocations) } : {};
+    const revocations = this.revocations.size ? { revocations: this.revocations.toRecord() } : {};
     return encodeJwt(this.operator, {
       sub: this.accountKey,
       name: 'gantry',
       iat,
-      nats: { type: 'account', limits: UNLIMITED, default_permissions: accountDefaultPermissions(), ...revocations },
+      nats: {
+        type: 'account',
+        limits: UNLIMITED,
+        default_permissions: accountDefaultPermissions(),
+        tags: [lifetimeTag(this.revocations.assumedLifetimeSec)],
+        ...revocations,
+      },
     });
   }
 
@@ -182,13 +238,17 @@ export class MembraneAuthority {
 
   /**
    * Mint a user JWT in the gantry account. Without `userKey` a key pair is generated (and its
-   * creds returned). Permissions depend on the key (its inbox): pass a function of it.
+   * creds returned). Permissions depend on the key (its inbox): pass a function of it. Its
+   * `exp` is at most iat + maxJwtLifetimeSec (MintOptions.exp): whoever needs longer renews.
    */
   mintUser(name: string, perms: (userKey: string) => UserPermissions, o: MintOptions & { userKey?: string } = {}): MintedUser {
-    return this.mint(this.account, name, perms, o);
+    return this.mint(this.account, name, perms, { ...o, bounded: true });
   }
 
-  /** A system-account user that may only push and look up account JWTs. */
+  /**
+   * A system-account user that may only push and look up account JWTs. Not bounded: it lives
+   * only in this process's memory (the push connection), and the gantry list cannot revoke it.
+   */
   mintSystemUser(name: string): MintedUser {
     const kp = createUser();
     return this.mint(this.system, name, systemPermissions, { keyPair: kp });
@@ -198,31 +258,41 @@ export class MembraneAuthority {
     signer: KeyPair,
     name: string,
     perms: (userKey: string) => UserPermissions,
-    o: MintOptions & { userKey?: string; keyPair?: KeyPair },
+    o: MintOptions & { userKey?: string; keyPair?: KeyPair; bounded?: boolean },
   ): MintedUser {
     const kp = o.keyPair ?? (o.userKey ? undefined : createUser());
     const userKey = kp ? kp.getPublicKey() : o.userKey!;
     if (!/^U[A-Z2-7]{55}$/.test(userKey))
       throw new MembraneError('KEYS_INVALID', `${userKey} is not a NATS user public key (56 characters starting with U)`);
     // A key revoked before must get a JWT issued after its cut-off, or it is born revoked.
-    const cutoff = this.revocations.get(userKey);
-    const iat = o.iat ?? Math.max(Math.floor(Date.now() / 1000), cutoff !== undefined ? cutoff + 1 : 0);
+    const cutoff = this.cutoffFor(userKey);
+    const iat = o.iat ?? Math.max(this.revocations.nowSec(), cutoff !== undefined ? cutoff + 1 : 0);
     const jwt = encodeJwt(signer, {
       sub: userKey,
       name,
       iat,
-      exp: o.exp,
+      exp: o.bounded ? this.revocations.expFor(iat, o.exp) : o.exp,
       nats: { type: 'user', ...perms(userKey), subs: -1, data: -1, payload: -1 },
     });
     const seed = kp ? seedOf(kp) : undefined;
     return { jwt, userKey, seed, creds: seed ? formatCreds(jwt, seed) : undefined };
   }
 
-  /** Revoke every JWT of `userKey` issued at or before `at` (seconds; default now). Takes effect on pushAccount(). */
-  revoke(userKey: string, at = Math.floor(Date.now() / 1000)): number {
-    this.revocations.set(userKey, Math.max(at, this.revocations.get(userKey) ?? 0));
-    return this.revocations.get(userKey)!;
+  /**
+   * The revocation cut-off that applies to JWTs of `userKey` (seconds): those issued at or
+   * before it are refused — the later of the key's own entry and the revoke-all one.
+   */
+  cutoffFor(userKey: string): number | undefined {
+    return this.revocations.cutoffFor(userKey);
   }
+
+  /** Revoke every JWT of `userKey` issued at or before `at` (seconds; default now). Takes effect on pushAccount(). */
+  revoke(userKey: string, at = this.revocations.nowSec()): number {
+    return this.revocations.add(userKey, at);
+  }
+
+  /** TLS for the pushes' connection (the bus CA: membrane/bus-tls.ts); set before the first push. */
+  busTls?: { caFile?: string; certFile?: string; keyFile?: string };
 
   /** The connection pushes go over: a fresh system-account user, made once. */
   private systemConnection(servers: string | string[]): Promise<NatsConnection> {
@@ -235,6 +305,7 @@ export class MembraneAuthority {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         authenticator: jwtAuthenticator(u.jwt, new TextEncoder().encode(u.seed!)),
+        ...(this.busTls ? { tls: { ...this.busTls } } : {}),
       });
       this.pushConn.catch(() => {
         this.pushConn = undefined;
@@ -244,10 +315,27 @@ export class MembraneAuthority {
   }
 
   /**
-   * Re-sign the gantry account's JWT (with the current revocation list) and push it to the
-   * servers; resolves once a server has stored it, throws MembraneError PUSH_FAILED otherwise.
+   * Re-sign the gantry account's JWT (with the current revocation list, pruned) and push it to
+   * the servers; resolves once a server has stored it. Throws MembraneError
+   * REVOCATIONS_TOO_LARGE when the JWT exceeds the server's max_payload (nothing is sent: the
+   * server keeps the previous list, so the revocations since then do not take effect — say so
+   * loudly), PUSH_FAILED when the server refuses or does not answer. Reports to `onPush`.
    */
   async pushAccount(servers: string | string[], timeoutMs = 5000): Promise<void> {
+    const report: PushReport = { ok: false, revocations: 0, pruned: 0 };
+    try {
+      await this.push(servers, timeoutMs, report);
+      report.ok = true;
+    } catch (e) {
+      report.code = (e as MembraneError).code ?? 'PUSH_FAILED';
+      report.message = (e as Error).message;
+      throw e;
+    } finally {
+      this.onPush?.(report);
+    }
+  }
+
+  private async push(servers: string | string[], timeoutMs: number, report: PushReport): Promise<void> {
     let nc: NatsConnection;
     try {
       nc = await this.systemConnection(servers);
@@ -255,6 +343,15 @@ export class MembraneAuthority {
       throw new MembraneError('PUSH_FAILED', `cannot connect to NATS at ${String(servers)} as the system account: ${(e as Error).message}`);
     }
     const jwt = this.accountJwt();
+    Object.assign(report, { bytes: jwt.length, maxPayload: nc.info?.max_payload, revocations: this.revocations.size, pruned: this.pruned });
+    // Checked here rather than left to the client library, whose error would not say why.
+    if (report.maxPayload !== undefined && jwt.length > report.maxPayload) {
+      throw new MembraneError(
+        'REVOCATIONS_TOO_LARGE',
+        `the gantry account JWT is ${jwt.length} bytes with ${this.revocations.size} revocation entries, over the server's max_payload of ${report.maxPayload}: ` +
+          `not pushed, so no revocation since the last push takes effect; raise the servers' max_payload, or shorten the authority's maxJwtLifetimeSec so entries are pruned sooner`,
+      );
+    }
     let reply: { data?: { code?: number; message?: string }; error?: { code?: number; description?: string } };
     try {
       const m = await nc.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(jwt), { timeout: timeoutMs });
@@ -270,16 +367,27 @@ export class MembraneAuthority {
     }
   }
 
-  /** Merge the revocation list of the account JWT the servers hold (after a restart of whoever holds this authority). */
-  async syncRevocations(servers: string | string[], timeoutMs = 5000): Promise<void> {
+  /**
+   * Merge the revocation list of the account JWT the servers hold (after a restart of whoever
+   * holds this authority), and the lifetime it recorded. When neither list has the revoke-all
+   * entry, this is the first run with lifetimes enforced: set it now (once — it travels in the
+   * account JWT from the next push on), refusing every older JWT, some of which may never
+   * expire; returns true then. Holders of such JWTs get new ones (grants: the controller
+   * re-issues when iat <= cutoffFor(key)).
+   */
+  async syncRevocations(servers: string | string[], timeoutMs = 5000): Promise<boolean> {
     const nc = await this.systemConnection(servers);
     const m = await nc.request(`$SYS.REQ.ACCOUNT.${this.accountKey}.CLAIMS.LOOKUP`, new Uint8Array(0), { timeout: timeoutMs });
     const text = new TextDecoder().decode(m.data).trim();
-    if (!text || text.startsWith('{')) return; // not known to the server (yet)
-    const claims = decodeJwt(text);
-    this.lastAccountIat = Math.max(this.lastAccountIat, claims.iat);
-    const rev = (claims.nats as { revocations?: Record<string, number> }).revocations ?? {};
-    for (const [k, t] of Object.entries(rev)) if (t > (this.revocations.get(k) ?? 0)) this.revocations.set(k, t);
+    if (text && !text.startsWith('{')) {
+      const claims = decodeJwt(text);
+      this.lastAccountIat = Math.max(this.lastAccountIat, claims.iat);
+      const nats = claims.nats as { revocations?: Record<string, number>; tags?: unknown };
+      this.revocations.merge(nats.revocations ?? {});
+      const recorded = recordedLifetime(nats.tags);
+      if (recorded !== undefined) this.revocations.assumeLifetime(recorded);
+    }
+    return this.revocations.revokeAllOnce();
   }
 
   async close(): Promise<void> {

@@ -4,8 +4,10 @@
  * JWTs with permissions, expiry and revocation), which nats-server enforces before a message
  * moves. Below controller/ and cli/, above client/.
  */
-export * from './errors.js';
-export * from './jwt.js';
-export * from './creds.js';
+export * from '../client/membrane-errors.js';
+export * from '../client/jwt.js';
+export * from '../client/creds.js';
 export * from './permissions.js';
 export * from './authority.js';
+export * from './bus-tls.js';
+export * from './bus-pki.js';

@@ -28,7 +28,11 @@ export type RegistryErrorCode =
   /** a short name (acme/payments) that no namespace mapping matches (registry/namespaces.ts) */
   | 'UNMAPPED_NAME'
   /** a namespace mapping file that cannot be read or does not validate */
-  | 'BAD_NAMESPACE_MAP';
+  | 'BAD_NAMESPACE_MAP'
+  /** one request (all its attempts, headers and body) ran past its deadline (distribution/transfer-guard.ts) */
+  | 'REGISTRY_DEADLINE'
+  /** a body moved slower than the minimum average rate over a window: a trickle (distribution/transfer-guard.ts) */
+  | 'REGISTRY_TOO_SLOW';
 
 export class RegistryError extends Error {
   readonly code: RegistryErrorCode;

@@ -8,6 +8,7 @@ import type { RegistryCredentials } from './distribution/auth.js';
 import type { ContentBackend } from './backend.js';
 import { ImageLayoutBackend } from './layout/image-layout.js';
 import { parseArchiveRef, type ArchiveRef } from './reference.js';
+import type { TransferLimits } from './distribution/transfer-guard.js';
 
 export { mirrorRepository, type MirrorReport } from './mirror.js';
 export { loadNamespaceMap, type MappedRef, type NamespaceMap } from './namespaces.js';
@@ -27,6 +28,7 @@ export {
 export { credentialsFromDockerConfig, type RegistryCredentials } from './distribution/auth.js';
 export { ArchiveCache, type CachedArchive } from './cache.js';
 export { DistributionClient } from './distribution/client.js';
+export { DEFAULT_TRANSFER_LIMITS, checkLimits, type TransferLimits } from './distribution/transfer-guard.js';
 export { ImageLayoutBackend, atomicWrite } from './layout/image-layout.js';
 export * from './media-types.js';
 export type { ContentBackend } from './backend.js';
@@ -47,6 +49,8 @@ export interface StoreOptions {
   chunkBytes?: number;
   /** archives larger than this are refused before a byte is read (default 256 MiB: DEFAULT_MAX_ARCHIVE_BYTES) */
   maxArchiveBytes?: number;
+  /** every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS) */
+  transferLimits?: TransferLimits;
 }
 
 export function openArchiveStore(ref: string | ArchiveRef, opts: StoreOptions = {}): ArchiveStore {
@@ -67,5 +71,6 @@ export function openContentBackend(ref: string | ArchiveRef, opts: StoreOptions 
         caFile: opts.caFile,
         timeoutMs: opts.timeoutMs,
         chunkBytes: opts.chunkBytes,
+        limits: opts.transferLimits,
       });
 }

@@ -169,7 +169,7 @@ async function main(): Promise<void> {
     });
     const kubectl = kubectlRunner(sb.kubeconfigPath);
     const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sb.kubeconfigPath }));
-    nc = await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds });
+    nc = await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds, tls: { caFile: sb.natsCa } });
     const echo = EXAMPLE_ARCHIVES.find((e) => e.name === 'echo')!;
     await walkthrough({ sandbox: sb, kube, kubectl, nc, echo, ref: sb.registry.refFor(echo.repository) });
     kube.close();

@@ -70,7 +70,7 @@ gantry par create --name echo --vendor gantry.dev --capid gantry:echo --version 
 
 log "the membrane's keys (NATS operator mode)"
 gantry membrane init --out "$WORK/membrane" >/dev/null
-kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply -f deploy/base/namespace.yaml # gantry-system, and gantry-membrane for the keys
 kubectl apply -f "$WORK/membrane/gantry-membrane-keys.secret.yaml" -f "$WORK/membrane/gantry-nats-membrane.configmap.yaml"
 
 log "deploy/overlays/kind"

@@ -28,6 +28,8 @@ have htpasswd        || missing+=(apache2-utils)
 have cc              || missing+=(gcc)
 have make            || missing+=(make)
 have openssl         || missing+=(openssl)
+# the bus-encryption tests capture loopback with it (test/membrane/pcap.ts)
+have tcpdump         || missing+=(tcpdump)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"

@@ -22,6 +22,7 @@ export const TLOG_ERROR_CODES = [
   'TLOG_NO_LOG', // the repository has no log (no checkpoint tag)
   'TLOG_ENTRY_MISSING', // the checkpoint covers an index whose entry tag is absent
   'TLOG_ORIGIN_MISMATCH', // the checkpoint's origin is not this repository's log
+  'TLOG_KEY_NOT_FOR_ORIGIN', // the checkpoint is signed only by trusted keys bound to other origins (origin-keys.ts)
   'TLOG_ROOT_MISMATCH', // the stored entries do not hash to the checkpoint's root
   'TLOG_TAG_MISMATCH', // a rev-N tag's archive disagrees with the log entry for revision N
   'TLOG_UNLOGGED_REVISION', // a rev-N tag has no entry in the log

@@ -8,5 +8,6 @@ export * from './merkle.js';
 export * from './note.js';
 export * from './checkpoint.js';
 export * from './entry.js';
+export * from './origin-keys.js';
 export { decodeBase64, encodeBase64, toHex, fromHex } from './base64.js';
 export * from './log/index.js';

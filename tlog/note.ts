@@ -63,6 +63,8 @@ export interface NoteVerifier {
   readonly keyHash: string;
   /** the verifier key text this was parsed from */
   readonly verifierKey: string;
+  /** the origin prefixes this key may sign checkpoints for (origin-keys.ts); undefined: bound by its caller to the one log it checks */
+  readonly origins?: readonly string[];
   verify(message: Uint8Array, signature: Uint8Array): boolean;
 }
 

@@ -43,11 +43,16 @@ export class ActorDispatcher {
   refused = 0;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private nc: NatsConnection,
     private readonly who: { namespace: string; provider: string; instance: string },
     private readonly log: Logger,
     private readonly opts: DispatchOptions = {},
   ) {}
+
+  /** Dispatch over another connection from now on (the host renewed its credentials). */
+  useConnection(nc: NatsConnection): void {
+    this.nc = nc;
+  }
 
   /** The handler given to NativeProvider.configureDispatch. */
   readonly dispatch = (actor: string, op: string, msg: Uint8Array): number => {

@@ -5,11 +5,15 @@
  */
 import type { HostSpec } from './spec.js';
 
-export type ToHost = { type: 'spec'; spec: HostSpec } | { type: 'stop' };
+/** `renew`: the creds file was rewritten; reconnect with it without dropping calls (main.ts renew). */
+export type ToHost = { type: 'spec'; spec: HostSpec } | { type: 'stop' } | { type: 'renew' };
 
 export type FromHost =
   /** sent once the process has loaded its code and waits for a spec (pooled hosts wait here) */
   | { type: 'idle' }
   /** `steps`: ms spent in each start step inside the host (load, configure, connect, dispatch, subscribe) */
   | { type: 'ready'; pid: number; capabilityId: string; name: string; subjects: string[]; steps?: Record<string, number> }
-  | { type: 'error'; code: string; message: string };
+  | { type: 'error'; code: string; message: string }
+  /** the host serves on a connection made with the renewed creds; the old one is drained and closed */
+  | { type: 'renewed'; ms: number }
+  | { type: 'renew-failed'; code: string; message: string };

@@ -12,6 +12,9 @@
  * Load errors are reported over IPC and end the process with HostExit.TERMINAL (restarting
  * cannot fix them). Losing NATS for good or hanging calls end it with a restartable status.
  * A crash inside the provider (SIGSEGV, SIGABRT) takes only this process down.
+ * IPC `renew` (the agent rewrote the creds file with a renewed JWT): a second connection with
+ * the new creds, the same subscriptions and queue groups on it, then the old subscriptions and
+ * their in-flight calls drained and the old connection closed — no call is dropped.
  */
 import { logger } from '../../runtime/log.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
@@ -50,6 +53,11 @@ let provider: NativeProvider | undefined;
 let pool: CallPool | undefined;
 let nc: NatsConnection | undefined;
 let exiting = false;
+/** What `renew` needs to serve again: the spec and limits of this host. */
+let serving: { spec: HostSpec; limits: Required<HostLimits> } | undefined;
+/** Connections given up on purpose (renewed): their closing is not a loss. */
+const retired = new WeakSet<NatsConnection>();
+let renewing: Promise<void> | undefined;
 
 async function shutdown(status: number): Promise<void> {
   if (exiting) return;
@@ -109,8 +117,9 @@ async function run(spec: HostSpec): Promise<void> {
   STOP_GRACE_MS = limits.stopGraceMs;
   const loaded = loadProvider(spec);
   const conn = await connect(spec);
-  const serving = await serve(spec, limits, loaded, conn);
-  const subjects = serving.subjects().map((s) => s.subject);
+  const server = await serve(spec, limits, loaded, conn);
+  serving = { spec, limits };
+  const subjects = server.subjects().map((s) => s.subject);
   send({ type: 'ready', pid: process.pid, capabilityId: loaded.capabilityId, name: loaded.name, subjects, steps });
   log.info({ capid: loaded.capabilityId, subjects }, 'provider host ready');
 }
@@ -145,20 +154,62 @@ function loadProvider(spec: HostSpec): NativeProvider {
 /** Connect to NATS; a connection that closes for good later ends the host (restartable). */
 async function connect(spec: HostSpec): Promise<NatsConnection> {
   try {
-    nc = await connectNats({ ...spec.nats, name: `gantry-host ${keyOf({ namespace: spec.namespace, name: spec.instance })}` });
+    nc = await openConnection(spec);
   } catch (e) {
     failed(connectError(e, spec.nats));
   }
   step('connect');
-  const conn = nc;
+  return nc;
+}
+
+/** A connection with the creds file as it is now, whose loss (unless retired) ends the host. */
+async function openConnection(spec: HostSpec): Promise<NatsConnection> {
+  const conn = await connectNats({ ...spec.nats, name: `gantry-host ${keyOf({ namespace: spec.namespace, name: spec.instance })}` });
   void conn.closed().then((err) => {
-    if (exiting) return;
+    if (exiting || retired.has(conn)) return;
     // Tell the supervisor why (e.g. credentials refused on reconnect), then go.
     const why = err ? connectError(err, spec.nats) : new HostError('NATS_UNAVAILABLE', 'the NATS connection closed');
     log.error({ code: why.code, err: why.message }, 'NATS connection closed');
     send({ type: 'error', code: why.code, message: `lost NATS: ${why.message}` }, () => void shutdown(HostExit.RESTARTABLE));
   });
   return conn;
+}
+
+/**
+ * Serve on a new connection made with the rewritten creds file, then retire the old one:
+ * both subscribe in the same queue groups (the instance subject too, so a call goes to one of
+ * them), and the old subscriptions drain — requests already routed to them are answered — before
+ * its connection closes.
+ */
+async function renew(): Promise<void> {
+  const s = serving;
+  if (!s || !nc || !server || !provider || !pool || exiting) return;
+  const t0 = performance.now();
+  let next: NatsConnection;
+  try {
+    next = await openConnection(s.spec);
+  } catch (e) {
+    const err = connectError(e, s.spec.nats);
+    log.warn({ code: err.code, err: err.message }, 'cannot reconnect with the renewed credentials; serving on the old ones');
+    return send({ type: 'renew-failed', code: err.code, message: err.message });
+  }
+  const nextServer = new InstanceServer(next, provider, s.spec, s.limits, log, (hung) => leaveHung(s.spec, hung), pool);
+  try {
+    await nextServer.start();
+  } catch (e) {
+    retired.add(next);
+    await next.close().catch(() => {});
+    return send({ type: 'renew-failed', code: 'NATS_UNAVAILABLE', message: `cannot subscribe: ${(e as Error).message}` });
+  }
+  const old = { nc, server };
+  retired.add(old.nc);
+  nc = next;
+  server = nextServer;
+  dispatcher?.useConnection(next);
+  await old.server.drain(STOP_GRACE_MS);
+  await old.nc.drain().catch(() => old.nc.close());
+  log.info({ ms: Math.round(performance.now() - t0) }, 'NATS credentials renewed');
+  send({ type: 'renewed', ms: Math.round(performance.now() - t0) });
 }
 
 /** The dispatcher (configure_dispatch), the call threads, and the subscriptions that serve calls. */
@@ -177,16 +228,16 @@ async function serve(spec: HostSpec, limits: Required<HostLimits>, loaded: Nativ
     log.error({ err: e.message }, 'call thread failed');
     void shutdown(HostExit.RESTARTABLE);
   });
-  const serving = new InstanceServer(conn, loaded, spec, limits, log, (hung) => leaveHung(spec, hung), pool);
-  server = serving;
+  const s = new InstanceServer(conn, loaded, spec, limits, log, (hung) => leaveHung(spec, hung), pool);
+  server = s;
   step('dispatch+threads');
   try {
-    await serving.start();
+    await s.start();
   } catch (e) {
     failed(new HostError('NATS_UNAVAILABLE', `cannot subscribe: ${(e as Error).message}`));
   }
   step('subscribe');
-  return serving;
+  return s;
 }
 
 /** Calls stuck past their deadline: draining would wait on them; leave at once so the supervisor restarts us. */
@@ -207,6 +258,10 @@ process.on('message', (m: ToHost) => {
     run(m.spec).catch(() => {
       /* reported by failed() */
     });
+  } else if (m?.type === 'renew') {
+    // one renewal at a time; one asked for during another runs after it (the file may be newer)
+    const prev = renewing ?? Promise.resolve();
+    renewing = prev.then(renew).catch((e) => log.warn({ err: (e as Error).message }, 'renewal failed'));
   } else if (m?.type === 'stop') {
     void shutdown(HostExit.STOPPED);
   }

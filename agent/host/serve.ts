@@ -102,9 +102,12 @@ export class InstanceServer {
     const capid = this.spec.expectedCapid ?? this.provider.capabilityId;
     const bySubject = providerSubject(namespace, provider);
     const byCap = capabilitySubject(namespace, capid, linkName ?? DEFAULT_LINK);
+    const byInstance = instanceSubject(namespace, provider, instance);
+    // the instance subject in a queue group of its own too: while a renewal overlaps two
+    // connections (main.ts renew), a call to this instance runs once, not on both
     return [
       { subject: bySubject, queue: bySubject },
-      { subject: instanceSubject(namespace, provider, instance) },
+      { subject: byInstance, queue: byInstance },
       { subject: byCap, queue: byCap },
     ];
   }

@@ -10,6 +10,10 @@
  * the host goes to `failed`. The first incarnation is special: start() rejects with its error
  * rather than retrying, so the caller (the agent) reports why an instance cannot start.
  *
+ * renewCredentials(): the agent rewrote the creds file the spec names; a ready host reconnects
+ * with it without dropping calls ('renewed' with how long it took); a host not ready picks it
+ * up on its next start.
+ *
  * Events: 'spawned' (pid; each incarnation, in the tick it was forked, before it is ready),
  * 'ready' (each incarnation), 'crash' ({ code, signal, restartCount, nextDelayMs,
  * error? }), 'failed' (HostError), 'stopped'.
@@ -19,7 +23,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { logger } from '../../runtime/log.js';
 import { keyOf } from '../../runtime/toolkit/keys.js';
-import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
+import { HostError, type HostErrorCode, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
 import { checkHostSpec } from './spec-check.js';
@@ -138,6 +142,41 @@ export class ProviderHost extends EventEmitter {
     return new Promise<void>((resolve, reject) => {
       this.firstStart = { resolve, reject };
       this.spawn();
+    });
+  }
+
+  /** Renewals the host completed (its credentials reconnected). */
+  renewals = 0;
+
+  /** Ask a ready host to reconnect with its rewritten creds file; resolves when it did (or has no process to ask). */
+  renewCredentials(): Promise<void> {
+    const child = this.child;
+    if (this._state !== 'ready' || !child || child.exitCode !== null) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onMessage = (m: FromHost) => {
+        if (m.type !== 'renewed' && m.type !== 'renew-failed') return;
+        done();
+        if (m.type === 'renewed') {
+          this.renewals++;
+          this.emit('renewed', m.ms);
+          resolve();
+        } else reject(new HostError(m.code as HostErrorCode, m.message));
+      };
+      const onExit = () => {
+        done();
+        resolve(); // the next incarnation reads the new file
+      };
+      const done = () => {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+      try {
+        child.send({ type: 'renew' } satisfies ToHost);
+      } catch {
+        onExit();
+      }
     });
   }
 

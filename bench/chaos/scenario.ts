@@ -61,7 +61,8 @@ export async function applyProviders(s: Scenario): Promise<void> {
       spec: { archive: { ref: a.ref }, replicas: sb.nodes.length },
     });
   }
-  for (let i = 0; i < 3; i++) conns.push(await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds, name: `chaos-load-${i}` }));
+  for (let i = 0; i < 3; i++)
+    conns.push(await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds, tls: { caFile: sb.natsCa }, name: `chaos-load-${i}` }));
 }
 
 export async function stopScenario(s: Scenario, keepStateDir: boolean | undefined): Promise<void> {

@@ -1,10 +1,14 @@
 /**
  * Per-instance pull credentials: the node agent reads no Secret outside the Gantry namespace.
  * The controller, which already reads a Provider's pull secrets (pull-secret-cache.ts), writes
- * for each instance whose spec names pull secrets a `kubernetes.io/dockerconfigjson` Secret
- * gantry-pull-<hash of ns/name> in its own namespace, holding only the entry for the
- * instance's registry host (registry/pull-secrets.ts narrowDockerConfig), labelled with the
- * instance's namespace, name and uid. When the Provider's secrets cannot be read the Secret
+ * for each instance whose spec names pull secrets a Secret gantry-pull-<hash of ns/name> in the
+ * credentials namespace (gantry-nodes: the only namespace whose Secrets agents may read, so it
+ * holds nothing but these envelopes), holding only the entry for the instance's registry host (registry/pull-secrets.ts
+ * narrowDockerConfig), **sealed to the seal key of the instance's node** (its agent publishes
+ * it on its Lease; registry/sealed-credential.ts) — so every other node's agent, which can
+ * read the Secret by name, gets ciphertext it cannot open. Until that node has published a key
+ * the Secret says so (annotation gantry.dev/pull-credential-pending) and is looked at again
+ * every few seconds. It is labelled with the instance's namespace, name and uid. When the Provider's secrets cannot be read the Secret
  * carries the refusal instead (annotation gantry.dev/pull-secret-error = CODE: message), so the
  * agent reports the same reason it would have found itself.
  *
@@ -19,17 +23,14 @@
  * reconcile calls `ensure` for each instance, which rewrites the Secret when its content
  * changed. The agent reads the Secret on every pull, so a running instance's next pull uses
  * the new credential without a restart. Deleting the instance deletes the Secret (`sweep`, on
- * every instance delete and resync: an owner reference cannot cross namespaces).
+ * every instance delete and resync: an owner reference cannot cross namespaces). The sweep also
+ * deletes every pull credential an older controller left in the Gantry namespace (gantry-system),
+ * where agents no longer read Secrets.
  */
 import { instanceCredsLabels, instancePullCredsSecretName, type ProviderInstance } from '../../api/index.js';
-import { createHash } from 'node:crypto';
-import {
-  credentialsFor,
-  DOCKER_CONFIG_JSON,
-  narrowDockerConfig,
-  type PullSecretError,
-  type PullSecret,
-} from '../../registry/pull-secrets.js';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { SealError, sealTo } from '../../registry/sealed-credential.js';
+import { credentialsFor, narrowDockerConfig, type PullSecretError, type PullSecret } from '../../registry/pull-secrets.js';
 import { DistributionClient } from '../../registry/distribution/client.js';
 import type { RegistryCredentials } from '../../registry/distribution/auth.js';
 import { parseArchiveRef } from '../../registry/reference.js';
@@ -39,6 +40,14 @@ import { keyOf } from '../../runtime/toolkit/keys.js';
 
 export const PULL_SECRET_ERROR_ANNOTATION = 'gantry.dev/pull-secret-error';
 export const PULL_TOKEN_EXPIRES_ANNOTATION = 'gantry.dev/pull-token-expires';
+/** The node's seal key is not there yet: why the Secret holds no credential (the agent reports it). */
+export const PULL_PENDING_ANNOTATION = 'gantry.dev/pull-credential-pending';
+/** `<node> <key>` the credential is sealed to, and a keyed digest of what was sealed. */
+export const PULL_SEALED_FOR_ANNOTATION = 'gantry.dev/pull-sealed-for';
+export const PULL_SEALED_DIGEST_ANNOTATION = 'gantry.dev/pull-sealed-digest';
+/** The envelope's key in the Secret's data; the type says it is no docker config. */
+export const SEALED_DATA_KEY = 'sealed';
+export const SEALED_SECRET_TYPE = 'gantry.dev/sealed-pull-credential';
 
 /** Exchanges credentials for a token that pulls only `ref`'s repository; undefined where the registry issues none. */
 export type PullTokenMinter = (
@@ -75,12 +84,25 @@ interface SecretObj {
   data?: Record<string, string>;
 }
 
-/** The Secret for `inst` holding `source` (the narrowed docker config, or the refusal), or a repository pull token. */
+/** How the Secret is sealed: to the key `node` published (none yet: the Secret says it waits), with a change digest under `digestKey`. */
+export interface SealTarget {
+  node: string;
+  key: string | undefined;
+  /** HMAC key for the digest that tells an unchanged credential (the ciphertext differs on every seal). */
+  digestKey: Buffer;
+}
+
+/**
+ * The Secret for `inst` holding `source` (the narrowed docker config, or a repository pull
+ * token from it) sealed to its node's key — or the refusal, or why it waits for the key. The
+ * clear text is never stored: only the envelope and a keyed digest of it.
+ */
 export function instancePullSecret(
   gantryNamespace: string,
   inst: ProviderInstance,
   source: { secrets: readonly PullSecret[] } | { error: PullSecretError },
-  token?: { token: string; expiresAt: number },
+  token: { token: string; expiresAt: number } | undefined,
+  seal: SealTarget,
 ): SecretObj {
   const ns = inst.metadata.namespace ?? 'default';
   const labels = {
@@ -92,37 +114,52 @@ export function instancePullSecret(
   const base = {
     apiVersion: 'v1',
     kind: 'Secret',
-    type: DOCKER_CONFIG_JSON,
+    type: SEALED_SECRET_TYPE,
     metadata: { name: instancePullCredsSecretName(ns, inst.metadata.name), namespace: gantryNamespace, labels },
   };
-  if ('error' in source) {
-    return {
-      ...base,
-      metadata: { ...base.metadata, annotations: { [PULL_SECRET_ERROR_ANNOTATION]: `${source.error.code}: ${source.error.message}` } },
-      data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') },
-    };
-  }
-  if (token) {
-    const host = (parseArchiveRef(inst.spec.archive.ref) as { host: string }).host;
-    return {
-      ...base,
-      metadata: { ...base.metadata, annotations: { [PULL_TOKEN_EXPIRES_ANNOTATION]: new Date(token.expiresAt).toISOString() } },
-      data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [host]: { registrytoken: token.token } } })).toString('base64') },
-    };
-  }
-  return {
+  const annotated = (annotations: Record<string, string>, data?: Record<string, string>): SecretObj => ({
     ...base,
-    data: { '.dockerconfigjson': Buffer.from(narrowDockerConfig(inst.spec.archive.ref, source.secrets)).toString('base64') },
-  };
+    metadata: { ...base.metadata, annotations },
+    ...(data ? { data } : {}),
+  });
+  if ('error' in source) return annotated({ [PULL_SECRET_ERROR_ANNOTATION]: `${source.error.code}: ${source.error.message}` });
+  const host = token ? (parseArchiveRef(inst.spec.archive.ref) as { host: string }).host : '';
+  const clear = token
+    ? JSON.stringify({ auths: { [host]: { registrytoken: token.token } } })
+    : narrowDockerConfig(inst.spec.archive.ref, source.secrets);
+  let envelope: string;
+  try {
+    envelope = sealTo(seal.node, seal.key, clear);
+  } catch (err) {
+    if (!(err instanceof SealError)) throw err;
+    return annotated({ [PULL_PENDING_ANNOTATION]: `${err.code}: ${err.message}` });
+  }
+  const digest = createHmac('sha256', seal.digestKey).update(`${seal.key}\n${clear}`).digest('hex');
+  return annotated(
+    {
+      [PULL_SEALED_FOR_ANNOTATION]: `${seal.node} ${seal.key}`,
+      [PULL_SEALED_DIGEST_ANNOTATION]: digest,
+      ...(token ? { [PULL_TOKEN_EXPIRES_ANNOTATION]: new Date(token.expiresAt).toISOString() } : {}),
+    },
+    { [SEALED_DATA_KEY]: Buffer.from(envelope).toString('base64') },
+  );
 }
 
+// what a Secret holds, for "no write needed": the envelope differs on every seal, so the digest stands for it
 const sig = (s: SecretObj) =>
   JSON.stringify([
+    s.type,
     s.metadata.labels?.[instanceCredsLabels.uid],
-    s.metadata.annotations?.[PULL_SECRET_ERROR_ANNOTATION] ?? '',
-    s.metadata.annotations?.[PULL_TOKEN_EXPIRES_ANNOTATION] ?? '',
-    s.data?.['.dockerconfigjson'] ?? '',
+    ...[
+      PULL_SECRET_ERROR_ANNOTATION,
+      PULL_PENDING_ANNOTATION,
+      PULL_TOKEN_EXPIRES_ANNOTATION,
+      PULL_SEALED_FOR_ANNOTATION,
+      PULL_SEALED_DIGEST_ANNOTATION,
+    ].map((a) => s.metadata.annotations?.[a] ?? ''),
   ]);
+
+const SEAL_KEY_RECHECK_MS = 5_000;
 
 export class InstancePullCredentials {
   /** uid → signature of what we know the Secret holds */
@@ -137,7 +174,14 @@ export class InstancePullCredentials {
     /** With it, registries with a token service get a repository-scoped pull token instead of the credential itself. */
     private readonly mint?: PullTokenMinter,
     private readonly now: () => number = Date.now,
+    /** The seal key (X…) a node's agent published on its Lease, if any (registry/sealed-credential.ts). */
+    private readonly sealKeyOf: (node: string) => string | undefined = () => undefined,
+    /** Where an older controller wrote them (the Gantry namespace): every one there is deleted by the sweep. */
+    private readonly legacyNamespace?: string,
   ) {}
+
+  /** Per process: a restarted controller re-seals every credential once, and the digests say nothing to anyone else. */
+  private readonly digestKey = randomBytes(32);
 
   /**
    * The repository pull token for `inst` (minted, or the one still fresh: refreshed at half its
@@ -180,8 +224,8 @@ export class InstancePullCredentials {
     return next;
   }
 
-  private path(name?: string): string {
-    return `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/secrets${name ? `/${name}` : ''}`;
+  private path(name?: string, namespace = this.namespace): string {
+    return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name ? `/${name}` : ''}`;
   }
 
   /**
@@ -196,8 +240,15 @@ export class InstancePullCredentials {
     const uid = inst.metadata.uid;
     if (!uid || inst.metadata.deletionTimestamp) return undefined;
     const minted = 'error' in source ? undefined : await this.tokenFor(inst, uid, source.secrets);
-    const want = instancePullSecret(this.namespace, inst, source, minted?.token);
-    const again = minted ? Math.max(1_000, minted.refreshAt - this.now()) : undefined;
+    const node = inst.spec.nodeName;
+    const want = instancePullSecret(this.namespace, inst, source, minted?.token, {
+      node,
+      key: this.sealKeyOf(node),
+      digestKey: this.digestKey,
+    });
+    const waiting = !!want.metadata.annotations?.[PULL_PENDING_ANNOTATION];
+    // waiting for the node's seal key: look again soon (the key arrives with the agent's Lease)
+    const again = minted ? Math.max(1_000, minted.refreshAt - this.now()) : waiting ? SEAL_KEY_RECHECK_MS : undefined;
     const s = sig(want);
     if (this.written.get(uid) === s) return again;
     let have: SecretObj | undefined;
@@ -206,12 +257,13 @@ export class InstancePullCredentials {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    if (have && have.metadata.labels?.[instanceCredsLabels.uid] !== uid) {
-      await this.deleteQuietly(have.metadata.name); // left by an earlier instance of the same name
+    // left by an earlier instance of the same name, or an older controller's clear copy (a Secret's type cannot change)
+    if (have && (have.metadata.labels?.[instanceCredsLabels.uid] !== uid || have.type !== want.type)) {
+      await this.deleteQuietly(have.metadata.name);
       have = undefined;
     }
     if (!have) await this.client.create(this.path(), want);
-    else if (sig(have) !== s || have.type !== want.type)
+    else if (sig(have) !== s)
       await this.client.replace(this.path(want.metadata.name), {
         ...want,
         metadata: { ...want.metadata, resourceVersion: have.metadata.resourceVersion },
@@ -222,6 +274,7 @@ export class InstancePullCredentials {
         instance: keyOf(inst),
         secret: want.metadata.name,
         refused: 'error' in source ? source.error.code : undefined,
+        waiting: waiting || undefined,
         token: !!minted?.token,
       },
       have ? 'instance pull credential refreshed' : 'instance pull credential written',
@@ -229,8 +282,9 @@ export class InstancePullCredentials {
     return again;
   }
 
-  /** Delete every pull credential whose instance is no longer live. */
+  /** Delete every pull credential whose instance is no longer live, and every one left in the legacy namespace. */
   async sweep(live: (ns: string, name: string, uid: string) => boolean): Promise<void> {
+    await this.removeLegacy();
     const list = await this.client.list(this.path(), { labelSelector: `${instanceCredsLabels.pullMarker}=true` });
     for (const s of list.items as SecretObj[]) {
       const l = s.metadata.labels ?? {};
@@ -242,9 +296,20 @@ export class InstancePullCredentials {
     }
   }
 
-  private async deleteQuietly(name: string): Promise<void> {
+  /** Migration: an older controller's pull credentials in the Gantry namespace, where agents no longer read. */
+  private async removeLegacy(): Promise<void> {
+    const ns = this.legacyNamespace;
+    if (!ns || ns === this.namespace) return;
+    const list = await this.client.list(this.path(undefined, ns), { labelSelector: `${instanceCredsLabels.pullMarker}=true` });
+    for (const s of list.items as SecretObj[]) {
+      await this.deleteQuietly(s.metadata.name, ns);
+      this.log.info({ secret: `${ns}/${s.metadata.name}` }, 'removed a pull credential Secret left in the Gantry namespace');
+    }
+  }
+
+  private async deleteQuietly(name: string, namespace = this.namespace): Promise<void> {
     try {
-      await this.client.delete(this.path(name));
+      await this.client.delete(this.path(name, namespace));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

@@ -1,8 +1,10 @@
 /**
  * The credential reconcilers, each on its own queue:
- *   - host credentials (host.ts, with the membrane): an instance's key → its host credential
- *     Secret; the sweep key → revoke and delete those of instances no longer live (on an
- *     instance's deletion or delete event, and every resync);
+ *   - host identities (host.ts, with the membrane): an instance's key → a host JWT for the
+ *     host key its node wrote (on every change, and again when a third of its lifetime is
+ *     left); the sweep key → revoke the keys of instances no longer live and remove the
+ *     previous design's host credential Secrets (on an instance's deletion or delete event,
+ *     and every resync);
  *   - pull credentials (pull.ts): the sweep key → delete those of instances no longer live (on
  *     the delete event of an instance that named pull secrets, and every resync). They are
  *     written by the Provider reconcile, which reads the Provider's pull secrets
@@ -37,8 +39,9 @@ export function hostCredentialsReconciler(o: { informers: InformerSource; creds:
     watch(q) {
       instances.addHandler({
         add: (i) => q.add(i),
-        update: (i) => {
+        update: (i, old) => {
           if (i.metadata.deletionTimestamp) q.add(SWEEP);
+          else if (i.status?.hostKey !== old?.status?.hostKey || i.status?.hostJwt !== old?.status?.hostJwt) q.add(i);
         },
         delete: () => q.add(SWEEP),
       });
@@ -50,7 +53,8 @@ export function hostCredentialsReconciler(o: { informers: InformerSource; creds:
     async reconcile(key) {
       if (key.namespace === undefined) return o.creds.sweep(liveIn(instances));
       const i = instances.get(key.name, key.namespace);
-      if (i) await o.creds.ensure(i);
+      const again = i ? await o.creds.ensure(i) : undefined;
+      return again !== undefined ? { requeueAfterMs: Math.max(0, again) } : undefined;
     },
     failed: (key, err, attempt) => o.log.warn({ key, attempt, err: (err as Error).message }, 'membrane reconcile failed; will retry'),
   };

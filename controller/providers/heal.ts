@@ -1,7 +1,8 @@
 /**
  * Phase 2, heal: which of a Provider's instances must go now, and why — its node is gone,
  * NotReady, tainted NoExecute or its agent lost (scheduling/filters.ts lostReason), it
- * failed, or (Daemon mode) its node no longer qualifies. Pure: the rollout phase removes them.
+ * failed, its agent refused it for its instance cap (InstanceLimit) while another node has
+ * room, or (Daemon mode) its node no longer qualifies. Pure: the rollout phase removes them.
  */
 import type { ProviderInstance } from '../../api/instance.js';
 import type { Toleration } from '../../api/provider.js';
@@ -19,12 +20,21 @@ export interface HealInput {
   daemonNodes?: ReadonlySet<string>;
   /** The digest being served, if any. */
   digest?: string;
+  /**
+   * Nodes with room for one more instance of this Provider (every scheduling filter passes):
+   * an instance its agent refused moves only if one of them is another node; absent, none moves.
+   */
+  roomOn?(): ReadonlySet<string>;
 }
+
+/** The agent will not run it (its --max-instances is reached): it waits there until it moves or room frees up. */
+export const refusedByAgent = (i: ProviderInstance) => i.status?.phase === 'Pending' && i.status.reason === 'InstanceLimit';
 
 export function healPhase(o: HealInput): InstanceView[] {
   return o.active.map((i) => {
     let removeReason: RemovalReason | undefined = lostReason(o.nodes.get(i.spec.nodeName), o.tolerations);
     if (!removeReason && i.status?.phase === 'Failed') removeReason = 'InstanceFailed';
+    if (!removeReason && refusedByAgent(i) && roomElsewhere(o, i.spec.nodeName)) removeReason = 'InstanceLimit';
     if (!removeReason && o.daemonNodes && o.digest && !o.daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === o.digest)
       removeReason = 'NodeIneligible';
     return {
@@ -36,4 +46,9 @@ export function healPhase(o: HealInput): InstanceView[] {
       createdAt: i.metadata.creationTimestamp ?? '',
     };
   });
+}
+
+function roomElsewhere(o: HealInput, node: string): boolean {
+  for (const n of o.roomOn?.() ?? []) if (n !== node) return true;
+  return false;
 }

@@ -49,6 +49,8 @@ export class InstanceIndex {
     this.byProvider.get(pk)?.set(keyOf(i), i);
     const changed =
       i.status?.phase !== old.status?.phase ||
+      // refused by its agent (InstanceLimit) while Pending: heal may move it
+      (i.status?.reason === 'InstanceLimit') !== (old.status?.reason === 'InstanceLimit') ||
       i.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
       (i.metadata.finalizers?.length ?? 0) !== (old.metadata.finalizers?.length ?? 0);
     return changed ? pk : undefined;

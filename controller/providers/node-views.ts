@@ -4,7 +4,8 @@
  * reconcile. Agent liveness is a matter of time, and no watch event announces that a Lease
  * stopped being renewed, so a timer per live Lease fires when it would expire and the view is
  * re-read then. Live ↔ lost transitions are reported: `onAgentLive` (something may now be
- * placed anywhere) and `onAgentLost(node)` (the instances there must be replaced).
+ * placed anywhere; also when a live agent's instance cap, `gantry.dev/max-instances`, changed)
+ * and `onAgentLost(node)` (the instances there must be replaced).
  *
  *   const views = new NodeViews({ node: (n) => nodes.get(n), lease: (n) => leases.get(agentLeaseName(n), ns),
  *     graceMs, onAgentLive, onAgentLost });
@@ -20,6 +21,7 @@ export interface NodeViewsOptions {
   lease(node: string): LeaseLike | undefined;
   /** An agent Lease not renewed for this long marks its node's agent lost. */
   graceMs: number;
+  /** An agent became live, or a live agent published another instance cap. */
   onAgentLive(node: string): void;
   onAgentLost(node: string): void;
 }
@@ -51,12 +53,14 @@ export class NodeViews {
     this.expiryTimers.delete(node);
     const expiresAt = (leaseRenewedAt(l) ?? 0) + this.opts.graceMs;
     const live = !deleted && expiresAt > now;
+    const capBefore = this.views.get(node)?.maxInstances;
     this.nodeChanged(node, now);
+    const capChanged = !Object.is(capBefore, this.views.get(node)?.maxInstances);
     if (this.live.get(node) !== live) {
       this.live.set(node, live);
       if (live) this.opts.onAgentLive(node);
       else this.opts.onAgentLost(node);
-    }
+    } else if (live && capChanged) this.opts.onAgentLive(node); // its cap changed: more (or less) may go there now
     if (live) {
       const t = setTimeout(
         () => {

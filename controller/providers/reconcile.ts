@@ -84,10 +84,12 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
   const active = owned.filter((i) => !i.metadata.deletionTimestamp);
   const daemonNodes = d.mode === 'Daemon' ? daemonNodesOf(nodes, spec, resolved) : undefined;
   const desired = daemonNodes ? daemonNodes.size : d.replicas;
-  const views = healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, digest: resolved?.digest });
+  const load = deps.instances.load();
+  let room: Set<string> | undefined; // read only if an instance was refused for its node's cap
+  const roomOn = () => (room ??= nodesWithRoom(nodes, spec, resolved, { active, load, avoid: deps.failedNodes.avoided(key, now) }));
+  const views = healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, digest: resolved?.digest, roomOn });
 
   // 3. roll out: plan (pure), then remove what the plan removes
-  const load = deps.instances.load();
   const plan = planRollout({ ...d, instances: views, targetDigest: resolved?.digest, desired, load });
   await removePlanned(plan, { ...deps, provider: p, key, active, now });
 
@@ -184,4 +186,24 @@ function daemonNodesOf(nodes: ReadonlyMap<string, NodeView>, spec: ProviderSpec,
       occupied: new Set(),
     }).capable.map((n) => n.name),
   );
+}
+
+/** Nodes where one more instance of this Provider could go now (every filter passes): where a refused instance may move. */
+function nodesWithRoom(
+  nodes: ReadonlyMap<string, NodeView>,
+  spec: ProviderSpec,
+  resolved: ResolvedArchive | undefined,
+  o: { active: ProviderInstance[]; load: ReadonlyMap<string, number>; avoid: ReadonlySet<string> },
+): Set<string> {
+  if (!resolved) return new Set();
+  const { eligible } = filterNodes(nodes.values(), {
+    archiveTargets: new Set(resolved.targets),
+    nodeSelector: spec.nodeSelector,
+    tolerations: spec.tolerations,
+    occupied: new Set(o.active.map((i) => i.spec.nodeName)),
+    allowMultiplePerNode: spec.allowMultiplePerNode,
+    load: o.load,
+    avoid: o.avoid,
+  });
+  return new Set(eligible.map((n) => n.name));
 }

@@ -22,6 +22,7 @@ export interface RemovalsInput {
 }
 
 const routine = new Set(['ScaledDown', 'Replaced']);
+const avoidAfter = new Set(['InstanceFailed', 'InstanceLimit']);
 
 export async function removePlanned(plan: RolloutPlan, o: RemovalsInput): Promise<void> {
   const byName = new Map(o.active.map((i) => [i.metadata.name, i]));
@@ -45,7 +46,8 @@ export async function removePlanned(plan: RolloutPlan, o: RemovalsInput): Promis
       'InstancesReplaced',
       `removed ${lost.length} instance(s) to replace them: ${tally(lost.map((r) => `${r.node}: ${r.reason}`))}`,
     );
-  for (const r of plan.remove) if (r.reason === 'InstanceFailed') o.failedNodes.record(o.key, r.node, o.now);
+  // a node that failed an instance, or whose agent refused one for its cap, is avoided a while
+  for (const r of plan.remove) if (avoidAfter.has(r.reason)) o.failedNodes.record(o.key, r.node, o.now);
 }
 
 /** "a; b ×2" */

@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { RegistryError } from '../errors.js';
+import type { TransferGuard } from './transfer-guard.js';
 
 export interface BlobDownloadRequest {
   url: URL;
@@ -28,6 +29,8 @@ export interface BlobDownloadRequest {
   headerTimeoutMs: number;
   /** longest pause between two reads of the body */
   idleTimeoutMs: number;
+  /** the request's deadline and minimum rate: its failure fails the download (no fallback) */
+  guard: TransferGuard;
   onProgress?: (received: number, total: number) => void;
 }
 
@@ -136,6 +139,9 @@ class BlobDownload {
     const { url, headerTimeoutMs } = this.req;
     // a header timeout until the head is in, then an idle timer refreshed by every read
     this.timer = setTimeout(() => this.finish({ kind: 'unhandled', why: `no answer within ${headerTimeoutMs} ms` }), headerTimeoutMs);
+    const { guard } = this.req;
+    if (guard.failure) return this.finish(guard.failure);
+    guard.signal.addEventListener('abort', () => this.finish(guard.failure!), { once: true });
     const request = requestBytes(url, this.req.headers);
     if (!Buffer.isBuffer(request)) return this.finish({ kind: 'unhandled', why: request.why });
     const options = {
@@ -193,6 +199,7 @@ class BlobDownload {
     if (verdict.kind === 'done') return this.finish(verdict.result);
     const body = Buffer.allocUnsafe(size);
     this.body = body;
+    this.req.guard.measure(() => this.received);
     clearTimeout(this.timer);
     this.timer = setTimeout(
       () =>

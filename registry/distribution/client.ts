@@ -13,6 +13,7 @@ import type { RegistryCredentials } from './auth.js';
 import { networkError } from './failures.js';
 import { getManifest, MANIFEST_ACCEPT } from './get-manifest.js';
 import { describeFailure, discard, readBounded } from './responses.js';
+import type { TransferLimits } from './transfer-guard.js';
 import { RegistryTransport } from './transport.js';
 import { uploadBlob } from './upload.js';
 
@@ -23,6 +24,8 @@ export interface DistributionOptions {
   timeoutMs?: number;
   /** a blob download that pauses longer than this between reads fails with TIMEOUT (default 30 s) */
   idleTimeoutMs?: number;
+  /** every request's deadline and minimum rate (default DEFAULT_TRANSFER_LIMITS: transfer-guard.ts) */
+  limits?: TransferLimits;
   maxRetries?: number;
   /** blobs above this size go up in PATCH chunks of this size (default 64 MiB; measured in docs/storage.md) */
   chunkBytes?: number;
@@ -65,6 +68,7 @@ export class DistributionClient implements ContentBackend {
       timeoutMs: opts.timeoutMs ?? 30_000,
       idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
       maxRetries: opts.maxRetries ?? 3,
+      limits: opts.limits,
     });
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.tagPageSize = opts.tagPageSize ?? 1000;
@@ -216,15 +220,24 @@ export class DistributionClient implements ContentBackend {
 
   async getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void): Promise<Uint8Array> {
     const transport = this.transport;
+    // one deadline for the blob, whichever path reads it
+    const guard = transport.guard(`GET blob ${digest}`);
     if (size !== undefined && size >= DIRECT_DOWNLOAD_MIN_BYTES) {
-      const direct = await transport.download(this.path(`blobs/${digest}`), size, onProgress);
+      let direct: Awaited<ReturnType<RegistryTransport['download']>>;
+      try {
+        direct = await transport.download(this.path(`blobs/${digest}`), size, guard, onProgress);
+      } catch (e) {
+        guard.finish();
+        throw e;
+      }
+      if (direct) guard.finish();
       if (direct?.kind === 'length') throw this.sizeMismatch(digest, size, direct.announced);
       if (direct) {
         this.checkBlob(digest, direct.digest, size, size);
         return direct.bytes;
       }
     }
-    const sent = await transport.send('GET', this.path(`blobs/${digest}`), { actions: 'pull', retry: true });
+    const sent = await transport.send('GET', this.path(`blobs/${digest}`), { actions: 'pull', retry: true, guard });
     const { res } = sent;
     if (res.status === 404) {
       await discard(res);

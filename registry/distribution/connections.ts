@@ -8,9 +8,17 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import { networkError } from './failures.js';
+import {
+  DEFAULT_TRANSFER_LIMITS,
+  guardedResponse,
+  type TransferGuard,
+  TransferGuard as Guard,
+  type TransferLimits,
+} from './transfer-guard.js';
 
 export interface Sent {
   res: Response;
@@ -27,23 +35,53 @@ export class HttpConnections {
   private ca: string | undefined;
   private agents: { http: HttpAgent; https: HttpsAgent } | undefined;
 
-  constructor(private readonly opts: { plainHttpHosts: string[]; caFile?: string }) {}
+  constructor(private readonly opts: { plainHttpHosts: string[]; caFile?: string; limits?: TransferLimits }) {}
+
+  /** The deadline and minimum rate every exchange of these connections is held to. */
+  get limits(): TransferLimits {
+    return this.opts.limits ?? DEFAULT_TRANSFER_LIMITS;
+  }
 
   /** Whether `hostPort` was named as a plain-HTTP registry or token realm. */
   isPlain(hostPort: string): boolean {
     return this.opts.plainHttpHosts.map((h) => h.toLowerCase()).includes(hostPort.toLowerCase());
   }
 
-  /** One request, no retries and no auth: a body goes through node:http(s), all else through fetch. */
+  /**
+   * One request, no retries and no auth: a body goes through node:http(s), all else through
+   * fetch. Held to `guard` (a deadline and minimum rate across the caller's attempts; the caller
+   * then guards the body it keeps: guardedResponse), or to a guard of its own that ends with
+   * the body read here.
+   */
   async fetchOnce(
     method: string,
     url: string,
     headers: Record<string, string>,
     body: Uint8Array | undefined,
     timeoutMs: number,
+    guard?: TransferGuard,
   ): Promise<Sent> {
-    if (body && body.length > 0) return this.sendBody(method, url, headers, body, timeoutMs);
-    const controller = new AbortController();
+    if (guard) return this.exchange(method, url, headers, body, timeoutMs, guard);
+    const own = new Guard(this.limits, `${method} ${url}`);
+    try {
+      return guardedResponse(await this.exchange(method, url, headers, body, timeoutMs, own), own);
+    } catch (e) {
+      own.finish();
+      throw e;
+    }
+  }
+
+  private async exchange(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: Uint8Array | undefined,
+    timeoutMs: number,
+    guard: TransferGuard,
+  ): Promise<Sent> {
+    if (guard.failure) throw guard.failure;
+    if (body && body.length > 0) return this.sendBody(method, url, headers, body, timeoutMs, guard);
+    const controller = linked(guard);
     const timer = setTimeout(
       () => controller.abort(new RegistryError('TIMEOUT', `${method} ${url} took longer than ${timeoutMs} ms`)),
       timeoutMs,
@@ -66,8 +104,15 @@ export class HttpConnections {
    * same body as fetch would (credentials only on the original origin); other answers are
    * returned as they come. The timer covers sending the body and receiving the head.
    */
-  private async sendBody(method: string, url: string, headers: Record<string, string>, body: Uint8Array, timeoutMs: number): Promise<Sent> {
-    const controller = new AbortController();
+  private async sendBody(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: Uint8Array,
+    timeoutMs: number,
+    guard: TransferGuard,
+  ): Promise<Sent> {
+    const controller = linked(guard);
     const origin = new URL(url).origin;
     let target = url;
     for (let hop = 0; ; hop++) {
@@ -79,7 +124,7 @@ export class HttpConnections {
       if (t.origin !== origin) delete sendHeaders.authorization;
       let res: IncomingMessage;
       try {
-        res = await this.requestOnce(method, t, sendHeaders, body, timeoutMs, controller);
+        res = await this.requestOnce(method, t, sendHeaders, body, timeoutMs, controller, guard);
       } catch (e) {
         throw networkError(e, method, target, controller.signal);
       }
@@ -100,6 +145,7 @@ export class HttpConnections {
     body: Uint8Array,
     timeoutMs: number,
     controller: AbortController,
+    guard: TransferGuard,
   ): Promise<IncomingMessage> {
     const agents = this.getAgents();
     return new Promise<IncomingMessage>((resolve, reject) => {
@@ -118,7 +164,7 @@ export class HttpConnections {
         clearTimeout(timer);
         reject(e);
       });
-      req.end(body);
+      writeCounted(req, body, guard).catch(() => {}); // a failed write surfaces as the request's error
     });
   }
 
@@ -157,6 +203,34 @@ export class HttpConnections {
     })();
     return this.caFetch;
   }
+}
+
+/** An exchange's own controller, aborted with the guard's failure when the guard fails. */
+function linked(guard: TransferGuard): AbortController {
+  const controller = new AbortController();
+  guard.signal.addEventListener('abort', () => controller.abort(guard.failure), { once: true, signal: controller.signal });
+  return controller;
+}
+
+const WRITE_SLICE = 1024 * 1024;
+
+/**
+ * The body written in 1 MiB views of the caller's buffer (no copy), each counted once the
+ * socket has taken it, so the guard's rate windows see an upload move; once all is out the
+ * answer is the deadline's alone.
+ */
+async function writeCounted(req: ReturnType<typeof httpRequest>, body: Uint8Array, guard: TransferGuard): Promise<void> {
+  let written = 0;
+  guard.measure(() => written);
+  req.once('finish', () => guard.pause());
+  for (let off = 0; off < body.length; off += WRITE_SLICE) {
+    const piece = body.subarray(off, off + WRITE_SLICE);
+    const more = req.write(piece, () => {
+      written += piece.length;
+    });
+    if (!more) await once(req, 'drain');
+  }
+  req.end();
 }
 
 let sharedAgents: { http: HttpAgent; https: HttpsAgent } | undefined;

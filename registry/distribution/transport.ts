@@ -15,6 +15,7 @@ import { downloadBlob, type BlobDownloadResult } from './blob-download.js';
 import { HttpConnections, MAX_REDIRECTS, type Sent } from './connections.js';
 import { backoff, isRetryable } from './failures.js';
 import { discard } from './responses.js';
+import { guardedResponse, TransferGuard, type TransferLimits } from './transfer-guard.js';
 
 export type { Sent } from './connections.js';
 
@@ -30,6 +31,8 @@ export interface TransportOptions {
   /** longest pause between two reads of a blob body */
   idleTimeoutMs: number;
   maxRetries: number;
+  /** the deadline and minimum rate of every request (transfer-guard.ts; default DEFAULT_TRANSFER_LIMITS) */
+  limits?: TransferLimits;
 }
 
 export interface RequestInit2 {
@@ -41,6 +44,8 @@ export interface RequestInit2 {
   retry: boolean;
   /** override of the header timeout (ms) */
   timeoutMs?: number;
+  /** the guard this request shares with an earlier one (a direct download it falls back from) */
+  guard?: TransferGuard;
 }
 
 const MIN_RATE_BYTES_PER_MS = 1024; // 1 MiB/s floor when budgeting a body transfer
@@ -51,7 +56,7 @@ export class RegistryTransport {
   private readonly auth: AuthSession;
 
   constructor(private readonly opts: TransportOptions) {
-    this.connections = new HttpConnections({ plainHttpHosts: opts.plainHttpHosts, caFile: opts.caFile });
+    this.connections = new HttpConnections({ plainHttpHosts: opts.plainHttpHosts, caFile: opts.caFile, limits: opts.limits });
     this.baseUrl = (this.connections.isPlain(opts.host) ? 'http://' : 'https://') + opts.host;
     this.auth = new AuthSession(
       { host: opts.host, repository: opts.repository, baseUrl: this.baseUrl, credentials: opts.credentials, timeoutMs: opts.timeoutMs },
@@ -72,13 +77,31 @@ export class RegistryTransport {
     return this.opts.idleTimeoutMs;
   }
 
+  /** A deadline and rate guard for one request (send() makes its own when given none). */
+  guard(what: string): TransferGuard {
+    return new TransferGuard(this.connections.limits, `${this.opts.host}: ${what}`);
+  }
+
   budgetFor(bytes: number): number {
     return this.opts.timeoutMs + Math.ceil(bytes / MIN_RATE_BYTES_PER_MS);
   }
 
-  /** Send one request, authenticating and retrying as needed; the caller reads or cancels the body. */
+  /**
+   * Send one request, authenticating and retrying as needed, all of it (and the body the caller
+   * then reads or cancels) within one deadline and minimum rate (transfer-guard.ts).
+   */
   async send(method: string, pathOrUrl: string, init: RequestInit2): Promise<Sent> {
     const url = pathOrUrl.startsWith('http') ? pathOrUrl : this.url(pathOrUrl);
+    const guard = init.guard ?? this.guard(`${method} ${new URL(url).pathname}`);
+    try {
+      return guardedResponse(await this.attempts(method, url, init, guard), guard);
+    } catch (e) {
+      guard.finish();
+      throw guard.failure ?? e;
+    }
+  }
+
+  private async attempts(method: string, url: string, init: RequestInit2, guard: TransferGuard): Promise<Sent> {
     const target = new URL(url);
     if (target.protocol === 'http:' && !this.connections.isPlain(target.host)) {
       throw new RegistryError(
@@ -94,7 +117,8 @@ export class RegistryTransport {
       if (authorization) headers.authorization = authorization;
       let sent: Sent;
       try {
-        sent = await this.connections.fetchOnce(method, url, headers, init.body, init.timeoutMs ?? this.budgetFor(init.body?.length ?? 0));
+        const timeoutMs = init.timeoutMs ?? this.budgetFor(init.body?.length ?? 0);
+        sent = await this.connections.fetchOnce(method, url, headers, init.body, timeoutMs, guard);
       } catch (e) {
         if (init.retry && attempt < this.opts.maxRetries && isRetryable(e)) {
           await backoff(attempt);
@@ -145,6 +169,7 @@ export class RegistryTransport {
   async download(
     path: string,
     size: number,
+    guard: TransferGuard,
     onProgress?: (received: number, total: number) => void,
   ): Promise<Exclude<BlobDownloadResult, { kind: 'redirect' } | { kind: 'unhandled' }> | undefined> {
     let target = new URL(this.url(path));
@@ -165,6 +190,7 @@ export class RegistryTransport {
         ca: this.connections.caPem(),
         headerTimeoutMs: this.opts.timeoutMs,
         idleTimeoutMs: this.opts.idleTimeoutMs,
+        guard,
         onProgress,
       });
       if (got.kind === 'unhandled') return undefined;

@@ -15,6 +15,8 @@ import { isAlreadyExists, isNotFound, type KubeClient, resourcePath } from '../.
 import { nodeObject, readyStatus, type SandboxNode } from './node-spec.js';
 
 export const GANTRY_NAMESPACE = 'gantry-system';
+/** The instances' sealed pull credentials: the only Secrets agents read (deploy/base/namespace.yaml). */
+export const CREDENTIALS_NAMESPACE = 'gantry-nodes';
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a placeholder the manifests carry literally
 export const REGISTRY_PLACEHOLDER = '${SANDBOX_REGISTRY}';
 

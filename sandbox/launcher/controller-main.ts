@@ -15,12 +15,14 @@ watchParent(); // stop when the launcher dies, even by SIGKILL
 export interface ControllerChildConfig {
   kubeconfig: string;
   namespace: string;
+  /** Where the sealed pull credentials go (gantry-nodes). */
+  credentialsNamespace?: string;
   trustedIssuers: string[];
   plainHttpRegistries: string[];
   metricsAddr: string;
   agentLeaseGraceMs?: number;
   /** The membrane's key directory and the NATS URL(s, comma-separated) account updates go to. */
-  membrane?: { keysDir: string; natsUrl: string };
+  membrane?: { keysDir: string; natsUrl: string; natsCa?: string };
   /**
    * Leader election identity prefix (several controllers: controller, controller-2, …); the
    * process id is appended, so a restarted controller is a new candidate, as a new pod is,
@@ -31,16 +33,17 @@ export interface ControllerChildConfig {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ControllerChildConfig;
+const authority = config.membrane ? MembraneAuthority.load(config.membrane.keysDir) : undefined;
+if (authority && config.membrane?.natsCa) authority.busTls = { caFile: config.membrane.natsCa };
 const controller = await startController({
   kubeConfig: loadKubeConfig({ kubeconfigPath: config.kubeconfig }),
   namespace: config.namespace,
+  credentialsNamespace: config.credentialsNamespace,
   trustedIssuers: config.trustedIssuers,
   plainHttpRegistries: config.plainHttpRegistries,
   metricsAddr: config.metricsAddr,
   agentLeaseGraceMs: config.agentLeaseGraceMs,
-  membrane: config.membrane
-    ? { authority: MembraneAuthority.load(config.membrane.keysDir), servers: natsServers(config.membrane.natsUrl) }
-    : undefined,
+  membrane: config.membrane ? { authority: authority!, servers: natsServers(config.membrane.natsUrl) } : undefined,
   identity: config.identity ? `${config.identity}-${process.pid}` : undefined,
   leaderElection: config.leaderElection,
 });

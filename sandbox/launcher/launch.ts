@@ -71,6 +71,7 @@ export class Launch {
       apiserverUrl: this.apiUrl,
       natsUrl: this.natsUrl,
       natsCreds: this.sd.adminCreds,
+      natsCa: this.sd.natsCa,
       registry: this.st.registry.location,
       children: this.children.filter((c) => c.pid !== undefined).map((c) => ({ name: c.name, pid: c.pid! })),
     };

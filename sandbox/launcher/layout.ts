@@ -140,7 +140,8 @@ export async function claimPorts(st: SandboxState, sd: StateDir): Promise<Layout
   for (const p of st.natsExtraPorts ?? []) natsPorts.push(await portFor(p, 'NATS', sd));
   for (const p of st.natsRoutePorts ?? []) await portFor(p, 'NATS route', sd);
   for (const p of [st.controllerMetricsPort, ...(st.extraControllerMetricsPorts ?? [])]) await portFor(p, 'controller metrics', sd);
-  const natsUrls = natsPorts.map((p) => `nats://127.0.0.1:${p}`);
+  // TLS always (steps/bus.ts): a tls:// URL makes any client refuse a server without it
+  const natsUrls = natsPorts.map((p) => `tls://127.0.0.1:${p}`);
   if (st.registry.kind === 'docker') await portFor(st.registry.port, 'registry', sd);
   return { apiserverPort, natsPorts, natsUrls, natsUrl: natsUrls.join(',') };
 }

@@ -8,9 +8,14 @@
  * port and a route port, and routes to every other member. Each runs the same operator, system
  * account and preloads; the full resolvers replicate an account JWT pushed to any one member
  * (the controller's revocations) to the others over the routes.
+ *
+ * With `tls` (the sandbox always gives it: DIR/nats/tls/, signed by the sandbox's bus CA in
+ * DIR/bus-ca/) clients must speak TLS and routes are mutual TLS, as deploy/ runs them
+ * (membrane/bus-tls.ts); the URLs are then tls://.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type BusTlsFiles, natsClientTlsConfig, natsRouteTlsConfig } from '../../membrane/bus-tls.js';
 import { requireExecutable } from './host.js';
 import { ManagedProcess, type ManagedProcessOptions } from './managed-process.js';
 
@@ -26,6 +31,8 @@ export interface NatsServerOptions {
   name?: string;
   /** As a member of a cluster: its own route port and every member's route port (its own included). */
   cluster?: { name: string; routePort: number; routePorts: number[] };
+  /** The server's certificate, key and CA: TLS required of clients, mutual TLS on routes. */
+  tls?: BusTlsFiles;
 }
 
 export async function startNatsServer(o: NatsServerOptions): Promise<{ url: string; process: ManagedProcess }> {
@@ -42,11 +49,13 @@ export async function startNatsServer(o: NatsServerOptions): Promise<{ url: stri
           .filter((p) => p !== o.cluster!.routePort)
           .map((p) => `nats-route://127.0.0.1:${p}`)
           .join(', ')}]`,
+        ...(o.tls ? [natsRouteTlsConfig(o.tls)] : []),
         '}',
         '',
       ].join('\n')
     : '';
-  writeFileSync(conf, `listen: 127.0.0.1:${o.port}\nmax_payload: 8MB\n${cluster}${o.extraConfig ?? ''}`, { mode: 0o600 });
+  const tls = o.tls ? natsClientTlsConfig(o.tls) : '';
+  writeFileSync(conf, `listen: 127.0.0.1:${o.port}\nmax_payload: 8MB\n${tls}${cluster}${o.extraConfig ?? ''}`, { mode: 0o600 });
   const proc = new ManagedProcess({
     name,
     command: bin,
@@ -57,7 +66,7 @@ export async function startNatsServer(o: NatsServerOptions): Promise<{ url: stri
     group: o.group,
   });
   await proc.start();
-  return { url: `nats://127.0.0.1:${o.port}`, process: proc };
+  return { url: `${o.tls ? 'tls' : 'nats'}://127.0.0.1:${o.port}`, process: proc };
 }
 
 export interface NatsClusterOptions {
@@ -73,6 +82,8 @@ export interface NatsClusterOptions {
   serverConfig: (resolverDir: string) => string;
   onUnexpectedExit?: ManagedProcessOptions['onUnexpectedExit'];
   group?: ManagedProcessOptions['group'];
+  /** Every server's certificate (one for all: it names 127.0.0.1), key and CA. */
+  tls?: BusTlsFiles;
 }
 
 /** Start one server, or a cluster of `ports.length` servers (all at once: each waits only for its own port). */
@@ -93,6 +104,7 @@ export async function startNatsCluster(o: NatsClusterOptions): Promise<{ urls: s
         group: o.group,
         name: i === 1 ? 'nats-server' : `nats-server-${i}`,
         extraConfig: o.serverConfig(resolverDir),
+        tls: o.tls,
         cluster: n > 1 ? { name: 'gantry', routePort: o.routePorts![k], routePorts: o.routePorts! } : undefined,
       });
     }),

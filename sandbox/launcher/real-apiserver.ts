@@ -4,7 +4,8 @@
  * like NATS or the registry, with state in DIR/controlplane/ so a second `up` resumes the
  * same cluster. deploy/base's namespace, ServiceAccounts and RBAC are applied, and the
  * controller and the agents get kubeconfigs with those ServiceAccounts' tokens — they run with
- * exactly the rights a real cluster would give them, not as cluster admin. DIR/kubeconfig is
+ * exactly the rights a real cluster would give them, not as cluster admin. Each agent's token
+ * is bound to its Node, and deploy/base's admission policy is applied: the production posture. DIR/kubeconfig is
  * the admin's, for people and kubectl.
  */
 import { execFile } from 'node:child_process';
@@ -51,7 +52,8 @@ export interface RealApiserver {
   /** Admin kubeconfig (written to DIR/kubeconfig). */
   adminKubeconfig: string;
   controllerKubeconfig: string;
-  agentKubeconfig: string;
+  /** An agent's kubeconfig: gantry-agent's token bound to `node`'s Node object, which must exist. */
+  agentKubeconfig(node: string): Promise<string>;
 }
 
 export interface RealApiserverOptions {
@@ -104,14 +106,32 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
   await apiserver.start();
   writeAtomic(o.sd.kubeconfig, kubeconfigYaml(url, pki.caPem, pki.token), 0o600);
 
-  // deploy/base's namespace and RBAC, applied as an operator would (server-side, idempotent)
-  const base = join(o.packageRoot, 'deploy', 'base');
+  await applyDeployBase(o.packageRoot, o.sd.kubeconfig);
+  const kubeconfigFor = async (sa: string, boundNode?: string) => {
+    const token = await serviceAccountToken(url, pki, GANTRY_NAMESPACE, sa, boundNode ? { boundNode } : {});
+    const path = join(dir, boundNode ? `${sa}-${boundNode}.kubeconfig` : `${sa}.kubeconfig`);
+    writeAtomic(path, kubeconfigYaml(url, pki.caPem, token, GANTRY_NAMESPACE), 0o600);
+    return path;
+  };
+  return {
+    url,
+    adminKubeconfig: o.sd.kubeconfig,
+    controllerKubeconfig: await kubeconfigFor('gantry-controller'),
+    // as a kubelet-projected token would be: bound to the agent's Node, so the API server stamps
+    // it with the node's name and the admission policy lets it write only that node's objects
+    agentKubeconfig: (node) => kubeconfigFor('gantry-agent', node),
+  };
+}
+
+/** deploy/base's namespaces, RBAC and agent admission policy, applied as an operator would (server-side, idempotent). */
+async function applyDeployBase(packageRoot: string, kubeconfig: string): Promise<void> {
+  const base = join(packageRoot, 'deploy', 'base');
   try {
     await run(
       controlPlaneBinary('kubectl'),
       [
         '--kubeconfig',
-        o.sd.kubeconfig,
+        kubeconfig,
         'apply',
         '--server-side',
         '--field-manager=gantry-sandbox',
@@ -121,6 +141,9 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
         join(base, 'rbac-controller.yaml'),
         '-f',
         join(base, 'rbac-agent.yaml'),
+        // the production posture: each agent's writes narrowed to its own node
+        '-f',
+        join(base, 'admission-agent.yaml'),
       ],
       { timeout: 60_000 },
     );
@@ -131,16 +154,4 @@ export async function startRealApiserver(o: RealApiserverOptions): Promise<RealA
       'failure',
     );
   }
-  const kubeconfigFor = async (sa: string) => {
-    const token = await serviceAccountToken(url, pki, GANTRY_NAMESPACE, sa);
-    const path = join(dir, `${sa}.kubeconfig`);
-    writeAtomic(path, kubeconfigYaml(url, pki.caPem, token, GANTRY_NAMESPACE), 0o600);
-    return path;
-  };
-  return {
-    url,
-    adminKubeconfig: o.sd.kubeconfig,
-    controllerKubeconfig: await kubeconfigFor('gantry-controller'),
-    agentKubeconfig: await kubeconfigFor('gantry-agent'),
-  };
 }

@@ -83,6 +83,8 @@ export interface Sandbox {
   natsUrls: string[];
   /** The admin .creds file (the membrane): may call any provider, as any caller. */
   natsCreds: string;
+  /** The bus CA's certificate: every NATS client verifies the sandbox's servers with it (TLS always). */
+  natsCa: string;
   registry: SandboxRegistry;
   nodes: SandboxNode[];
   issuer: string;
@@ -130,6 +132,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       natsUrl: ports.natsUrl,
       natsUrls: ports.natsUrls,
       natsCreds: sd.adminCreds,
+      natsCa: sd.natsCa,
       registry,
       nodes: state.nodes,
       issuer,

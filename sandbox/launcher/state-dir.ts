@@ -52,6 +52,8 @@ export interface RunRecord {
   natsUrl: string;
   /** The sandbox's admin .creds file (the membrane), which `gantry call` uses by default. */
   natsCreds?: string;
+  /** The bus CA's certificate the sandbox's NATS servers are signed by (clients verify them with it). */
+  natsCa?: string;
   registry: string;
   children: { name: string; pid: number }[];
 }
@@ -88,6 +90,14 @@ export class StateDir {
   }
   get adminCreds(): string {
     return join(this.membraneDir, 'admin.creds');
+  }
+  /** The bus CA (ca.crt; ca.key 0600, never given to a child), which signs the NATS servers' certificate. */
+  get busCaDir(): string {
+    return join(this.root, 'bus-ca');
+  }
+  /** The certificate every NATS client of the sandbox verifies the servers with. */
+  get natsCa(): string {
+    return join(this.busCaDir, 'ca.crt');
   }
   get logsDir(): string {
     return join(this.root, 'logs');

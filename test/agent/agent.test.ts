@@ -5,6 +5,8 @@
  * runs the agent as a user would: `gantry agent …` in its own process, so "agent restart"
  * is a real SIGKILL.
  */
+import { fromCurveSeed } from '@nats-io/nkeys';
+import { openSealed } from '../../registry/sealed-credential.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -212,6 +214,7 @@ describe('gantry agent', () => {
     const files = [
       ...readdirSync(join(cacheDir, 'archives', 'sha256')).map((f) => join(cacheDir, 'archives', 'sha256', f)),
       ...readdirSync(join(cacheDir, 'binaries')).map((f) => join(cacheDir, 'binaries', f)),
+      join(cacheDir, 'seal.xk'), // the node's seal key: pull credentials are sealed to it
     ];
     expect(files.length).toBeGreaterThanOrEqual(3); // the keyvalue archive, its summary and its library
     for (const f of files) expect([f, mode(f)]).toEqual([f, 0o600]);
@@ -250,7 +253,7 @@ describe('gantry agent', () => {
     for (const n of ['private-nosecret', 'private-missing', 'private-0']) await w.kube.delete(instancesPath(NS, n));
   });
 
-  it("pulls with the credential the controller wrote into gantry-system, reads no Secret in the instance's namespace, and picks up a rotated one on the next pull without a restart", async () => {
+  it("pulls with the credential the controller wrote into gantry-nodes, reads no Secret in the instance's namespace, and picks up a rotated one on the next pull without a restart", async () => {
     const a = archives['echo-private']!;
     const cfg = (password: string) =>
       Buffer.from(
@@ -276,9 +279,12 @@ describe('gantry agent', () => {
       target,
       pullSecrets: ['rotating'],
     });
-    // the credential the agent gets holds the archive's registry only
-    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'rotated-0')}`);
-    expect(Object.keys(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString()).auths)).toEqual([privateRegistry.host]);
+    // the credential the agent gets is sealed to its node's key, and holds the archive's registry only
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-nodes/secrets/${instancePullCredsSecretName(NS, 'rotated-0')}`);
+    expect(JSON.stringify(held)).not.toContain(Buffer.from(`${regUser.username}:stale-password`).toString('base64'));
+    const nodeKey = fromCurveSeed(new TextEncoder().encode(readFileSync(join(cacheDir, 'seal.xk'), 'utf8').trim()));
+    const clear = openSealed(nodeKey, Buffer.from(held.data.sealed, 'base64').toString());
+    expect(Object.keys(JSON.parse(clear).auths)).toEqual([privateRegistry.host]);
     expect(held.metadata.labels['gantry.dev/instance-uid']).toBe(inst.metadata.uid);
     // a stale credential: refused by the registry, and the agent keeps trying
     await waitForInstance(w, 'rotated-0', (i) => i.status?.reason === 'RegistryUnauthorized');
@@ -340,10 +346,10 @@ describe('gantry agent', () => {
       pullSecrets: ['token-minted'],
     });
     await writePullCredential(w, mintedInst, registryPullTokenMinter({ plainHttpRegistries: [tokenRegistry.host, tokenServer.host] }));
-    const minted = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
-    expect(Object.keys(JSON.parse(Buffer.from(minted.data['.dockerconfigjson'], 'base64').toString()).auths[tokenRegistry.host])).toEqual([
-      'registrytoken',
-    ]);
+    const minted = await w.kube.get(`/api/v1/namespaces/gantry-nodes/secrets/${instancePullCredsSecretName(NS, 'token-minted')}`);
+    const mintedKey = fromCurveSeed(new TextEncoder().encode(readFileSync(join(cacheDir, 'seal.xk'), 'utf8').trim()));
+    const mintedDoc = openSealed(mintedKey, Buffer.from(minted.data.sealed, 'base64').toString());
+    expect(Object.keys(JSON.parse(mintedDoc).auths[tokenRegistry.host])).toEqual(['registrytoken']);
     await waitForInstance(w, 'token-minted', isPhase('Running'), 30_000);
     await w.kube.delete(instancesPath(NS, 'token-minted'));
     await w.kube.delete(`/api/v1/namespaces/${NS}/secrets/token-minted`);
@@ -353,8 +359,8 @@ describe('gantry agent', () => {
     const refused = await waitForInstance(w, 'token-wrong', (i) => i.status?.reason === 'RegistryUnauthorized', 30_000);
     expect(refused.status.phase).toBe('Fetching');
     expect(tokenServer.requests).toBeGreaterThan(before); // the credential went through the token service
-    const held = await w.kube.get(`/api/v1/namespaces/gantry-system/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
-    expect(JSON.parse(Buffer.from(held.data['.dockerconfigjson'], 'base64').toString())).toEqual({
+    const held = await w.kube.get(`/api/v1/namespaces/gantry-nodes/secrets/${instancePullCredsSecretName(NS, 'token-identity')}`);
+    expect(JSON.parse(openSealed(mintedKey, Buffer.from(held.data.sealed, 'base64').toString()))).toEqual({
       auths: { [tokenRegistry.host]: { identitytoken: `refresh-${regUser.username}` } },
     });
     for (const kind of Object.keys(entries)) {

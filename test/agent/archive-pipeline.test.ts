@@ -6,6 +6,7 @@
  * policy narrowed by the instance, the capability and target checks on the verified archive,
  * and what it installs and reports. The whole agent is exercised in agent.test.ts.
  */
+import { createCurve } from '@nats-io/nkeys';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,7 +65,8 @@ function options(over: Partial<PipelineOptions> = {}): PipelineOptions {
   const d = join(dir, `agent-${n++}`);
   return {
     kube: noApiServer,
-    namespace: 'gantry-system',
+    credentialsNamespace: 'gantry-nodes',
+    sealKey: createCurve(),
     cache: new ArchiveCache(join(d, 'cache')),
     binaries: new BinaryStore(join(d, 'bin')),
     access: new RegistryAccess(),

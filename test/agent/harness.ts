@@ -7,27 +7,25 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { packageRoot } from '../../runtime/paths.js';
+import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig } from '../../runtime/kube.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { DistributionClient, openArchiveStore, OCI_MANIFEST } from '../../registry/index.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { PullSecretError, readPullSecrets } from '../../registry/pull-secrets.js';
+import { sealKeyOfLease } from '../../registry/sealed-credential.js';
+import { agentLeaseName } from '../../api/index.js';
 import { InstancePullCredentials, type PullTokenMinter } from '../../controller/credentials/pull.js';
 import { logger } from '../../runtime/log.js';
-import { realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { applyAgentAdmission, nodeBoundAgent, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { freePort } from '../support/ports.js';
 
-const execFileP = promisify(execFile);
-
 export const NODE = 'node-a';
 export const NS = 'default';
 /** The nodes agent tests run agents on: each gets a Node object and a node-bound token on the real ground. */
-export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli'];
+export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli', 'roomy-node'];
 
 export interface World {
   nats: NatsServer;
@@ -64,7 +62,7 @@ export async function startWorld(): Promise<World> {
     const crd = parseYaml(readFileSync(join(packageRoot(), 'crds', f), 'utf8'));
     await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   }
-  for (const ns of ['gantry-system', NS]) {
+  for (const ns of ['gantry-system', 'gantry-nodes', NS]) {
     try {
       await kube.get(`/api/v1/namespaces/${ns}`);
     } catch (err) {
@@ -84,23 +82,10 @@ export async function startWorld(): Promise<World> {
   const issuerSeed = generateSeed('account');
   const agents = new Map<string, { kc: KubeConfig; kubeconfigPath: string }>();
   if (api.controlPlane) {
-    await execFileP(
-      realKubectl(),
-      [
-        '--kubeconfig',
-        api.kubeconfigPath,
-        'apply',
-        '--server-side',
-        '--field-manager=gantry-tests',
-        '-f',
-        join(packageRoot(), 'deploy', 'base', 'admission-agent.yaml'),
-      ],
-      { timeout: 60_000 },
-    );
+    await applyAgentAdmission(api);
     for (const node of AGENT_NODES) {
       await kube.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node } });
-      const sa = await api.controlPlane.serviceAccountKubeconfig('gantry-system', 'gantry-agent', { boundNode: node });
-      agents.set(node, { kc: loadKubeConfig({ kubeconfigYaml: sa.yaml }), kubeconfigPath: sa.path });
+      agents.set(node, await nodeBoundAgent(api, node));
     }
   } else {
     const admin = await api.identity('agent');
@@ -152,6 +137,27 @@ export interface ArchiveSpec {
 }
 
 /** Sign an archive, push it, and return the ref and manifest digest an instance names. */
+/** `gantry agent` arguments for a node of this world: its node-bound kubeconfig, NATS, a cache, the issuer, the registry; then `extra`. */
+export function agentArgs(w: World, node: string, cacheDir: string, ...extra: string[]): string[] {
+  return [
+    gantryBin(),
+    'agent',
+    '--kubeconfig',
+    w.agentFor(node).kubeconfigPath,
+    '--node',
+    node,
+    '--nats',
+    w.nats.url,
+    '--cache-dir',
+    cacheDir,
+    '--trust-issuer',
+    w.issuer,
+    '--plain-http-registry',
+    w.registry.host,
+    ...extra,
+  ];
+}
+
 export async function publish(w: World, a: ArchiveSpec): Promise<{ ref: string; digest: string; bytes: Uint8Array }> {
   const bytes = await createPar({
     binaries: a.binaries,
@@ -209,7 +215,7 @@ export interface InstanceOptions {
 /**
  * Create a ProviderInstance bound to the test node, as the controller would — with its pull
  * credential: the named pull secrets (read as the controller, with admin rights) reduced to
- * the instance's registry by the controller's own code, in gantry-system.
+ * the instance's registry by the controller's own code, sealed, in gantry-nodes.
  */
 export async function createInstance(w: World, o: InstanceOptions): Promise<any> {
   const created = await createInstanceOnly(w, o);
@@ -227,7 +233,14 @@ export async function writePullCredential(w: World, inst: any, mint?: PullTokenM
       throw error;
     },
   );
-  await new InstancePullCredentials(w.kube, 'gantry-system', logger('test-controller'), mint).ensure(inst, source);
+  // sealed, as the controller does, to the key the node's agent published on its Lease
+  const lease = await w.kube
+    .get(`/apis/coordination.k8s.io/v1/namespaces/gantry-system/leases/${agentLeaseName(inst.spec.nodeName)}`)
+    .catch(() => undefined);
+  await new InstancePullCredentials(w.kube, 'gantry-nodes', logger('test-controller'), mint, Date.now, () => sealKeyOfLease(lease)).ensure(
+    inst,
+    source,
+  );
 }
 
 /** Create the ProviderInstance alone (no pull credential written). */

@@ -12,8 +12,18 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callProvider, type CallError } from '../../client/call.js';
 import { hostTarget } from '../../agent/target.js';
-import { gantryBin } from '../../runtime/paths.js';
-import { createInstance, isPhase, NODE, NS, providerLibrary, publish, startWorld, waitForInstance, type World } from './harness.js';
+import {
+  createInstance,
+  isPhase,
+  NODE,
+  NS,
+  providerLibrary,
+  publish,
+  startWorld,
+  waitForInstance,
+  type World,
+  agentArgs,
+} from './harness.js';
 
 const target = hostTarget();
 let w: World;
@@ -32,28 +42,10 @@ beforeAll(async () => {
     binaries: { [target]: providerLibrary('faulty') },
     issuerSeed: w.issuerSeed,
   });
-  agent = spawn(
-    process.execPath,
-    [
-      gantryBin(),
-      'agent',
-      '--kubeconfig',
-      w.agentFor(NODE).kubeconfigPath,
-      '--node',
-      NODE,
-      '--nats',
-      w.nats.url,
-      '--cache-dir',
-      cacheDir,
-      '--trust-issuer',
-      w.issuer,
-      '--plain-http-registry',
-      w.registry.host,
-      '--host-pool',
-      '1',
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' } },
-  );
+  agent = spawn(process.execPath, agentArgs(w, NODE, cacheDir, '--host-pool', '1'), {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
+  });
 }, 120_000);
 
 afterAll(async () => {

@@ -51,15 +51,17 @@ class FakeHost extends EventEmitter implements SupervisedHost {
 }
 
 /** A cache the test edits, and the reconciler over it with fake runner deps. */
-function world(o: { get?: (ns: string, name: string) => ProviderInstance | undefined } = {}) {
+function world(o: { get?: (ns: string, name: string) => ProviderInstance | undefined; maxInstances?: number } = {}) {
   const cache = new Map<string, ProviderInstance>();
   const events: string[] = [];
   const statuses: Array<{ name: string; uid: string; phase: unknown }> = [];
+  const written = new Map<string, Record<string, unknown>>();
   const forgotten: InstanceRef[] = [];
   const hosts: Array<{ uid: string; prepared: PreparedBinary }> = [];
   const status = {
     write: async (ref: InstanceRef, s: Record<string, unknown>) => {
       statuses.push({ name: ref.name, uid: ref.uid, phase: s.phase });
+      written.set(ref.name, s);
     },
     forget: (ref: InstanceRef) => forgotten.push(ref),
   } as unknown as StatusWriter;
@@ -84,6 +86,7 @@ function world(o: { get?: (ns: string, name: string) => ProviderInstance | undef
     get: o.get ?? ((ns, name) => cache.get(`${ns}/${name}`)),
     list: () => [...cache.values()],
     runnerDeps: deps,
+    maxInstances: o.maxInstances,
     log: logger('reconciler-test'),
     backoffBaseMs: 10,
   });
@@ -95,7 +98,7 @@ function world(o: { get?: (ns: string, name: string) => ProviderInstance | undef
     cache.delete(instanceKey(i));
     reconciler.enqueue(instanceKey(i));
   };
-  return { cache, events, statuses, forgotten, hosts, reconciler, put, remove };
+  return { cache, events, statuses, written, forgotten, hosts, reconciler, put, remove };
 }
 
 async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void> {
@@ -231,6 +234,67 @@ describe('InstanceReconciler', () => {
     }
     expect(w.hosts.map((h) => h.uid)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
     expect(w.forgotten.map((r) => r.uid)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4']);
+  });
+
+  it('runs at most maxInstances: the oldest run, the others wait (Pending, InstanceLimit) and start as places free up', async () => {
+    const w = world({ maxInstances: 2 });
+    running.push(w.reconciler);
+    const at = (s: number) => ({ creationTimestamp: `2026-01-01T00:00:0${s}Z` });
+    // all in the cache before the first reconcile, newest first: the oldest two win regardless
+    for (const [name, s] of [
+      ['d', 4],
+      ['c', 3],
+      ['b', 2],
+      ['a', 1],
+    ] as const)
+      w.cache.set(`apps/${name}`, instance(name, name, at(s)));
+    w.reconciler.start();
+    await w.reconciler.idle();
+    await until('a and b running', () => w.events.length === 2);
+    expect([...w.reconciler.runners.keys()].sort()).toEqual(['apps/a', 'apps/b']);
+    for (const [name, n] of [
+      ['c', 1],
+      ['d', 2],
+    ] as const) {
+      expect(w.written.get(name)).toMatchObject({ phase: 'Pending', reason: 'InstanceLimit' });
+      expect(w.written.get(name)?.message).toBe(
+        "instance limit reached: this node's agent runs at most 2 instances (--max-instances 2) and 2 are taken by running or " +
+          `older instances; this one is number ${n} in line (oldest first) and starts when one stops`,
+      );
+      const [ready] = w.written.get(name)!.conditions as Array<Record<string, unknown>>;
+      expect(ready).toMatchObject({ type: 'Ready', status: 'False', reason: 'InstanceLimit' });
+    }
+
+    // an older instance arriving later does not evict a running one
+    w.put(instance('z', 'z', { creationTimestamp: '2025-01-01T00:00:00Z' }));
+    await w.reconciler.idle();
+    expect([...w.reconciler.runners.keys()].sort()).toEqual(['apps/a', 'apps/b']);
+    expect(w.written.get('z')).toMatchObject({ phase: 'Pending', reason: 'InstanceLimit' });
+
+    // a place frees up: the oldest waiting one (z) takes it, without any event about z itself
+    w.remove(instance('a', 'a'));
+    await until('z running', () => w.reconciler.runners.get('apps/z')?.currentPhase === 'Running');
+    await w.reconciler.idle();
+    expect([...w.reconciler.runners.keys()].sort()).toEqual(['apps/b', 'apps/z']);
+    expect(w.events.slice(0, 2).sort()).toEqual(['start a', 'start b']);
+    expect(w.events.slice(2)).toEqual(['stop a', 'start z']);
+
+    // a waiting one deleted is forgotten; the next place goes to c, then d
+    w.remove(instance('d', 'd'));
+    await w.reconciler.idle();
+    expect(w.forgotten.map((r) => r.uid)).toContain('d');
+    w.remove(instance('b', 'b'));
+    await until('c running', () => w.reconciler.runners.get('apps/c')?.currentPhase === 'Running');
+    expect([...w.reconciler.runners.keys()].sort()).toEqual(['apps/c', 'apps/z']);
+  });
+
+  it('without maxInstances every instance bound here runs', async () => {
+    const w = world();
+    running.push(w.reconciler);
+    w.reconciler.start();
+    for (const n of ['a', 'b', 'c']) w.put(instance(n, n));
+    await until('three running', () => [...w.reconciler.runners.values()].filter((r) => r.currentPhase === 'Running').length === 3);
+    expect([...w.written.values()].map((s) => s.reason)).not.toContain('InstanceLimit');
   });
 
   it("without the membrane a host connects with the agent's own NATS options", () => {

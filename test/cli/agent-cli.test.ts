@@ -42,6 +42,37 @@ describe('gantry agent usage', () => {
     const start = (cacheDir: string) =>
       agent('--kubeconfig', kubeconfig, '--node', 'n1', '--nats', 'nats://127.0.0.1:1', '--cache-dir', cacheDir);
 
+    it('refuses a --max-instances that is not a whole number from 1 to 10000 (exit 2), before it creates anything', () => {
+      for (const [bad, why] of [
+        ['2x', /--max-instances must be a whole number, not "2x"/],
+        ['1e3', /--max-instances must be a whole number, not "1e3"/],
+        ['-1', /--max-instances must be a whole number, not "-1"/],
+        ['0', /--max-instances must be a whole number from 1 to 10000, not "0"/],
+        ['10001', /--max-instances must be a whole number from 1 to 10000, not "10001"/],
+      ] as const) {
+        const dir = join(root, `cap-${bad}`);
+        const r = agent(
+          '--kubeconfig',
+          kubeconfig,
+          '--node',
+          'n1',
+          '--nats',
+          'nats://127.0.0.1:1',
+          '--cache-dir',
+          dir,
+          '--max-instances',
+          bad,
+        );
+        expect([bad, r.status]).toEqual([bad, 2]);
+        expect(r.stderr).toMatch(why);
+        expect(existsSync(dir)).toBe(false);
+      }
+    });
+
+    it('lists --max-instances in --help', () => {
+      expect(agent('--help').stdout).toMatch(/--max-instances <n> +run at most N instances/);
+    });
+
     it('refuses a cache directory writable by group or others (CACHE_DIR_UNSAFE, exit 2) and reads nothing from it', () => {
       const dir = join(root, 'open');
       mkdirSync(dir);

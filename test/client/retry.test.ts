@@ -11,7 +11,7 @@ import { headers as natsHeaders } from '@nats-io/transport-node';
 import { callProvider } from '../../client/call.js';
 import { connectNats } from '../../client/nats.js';
 import { HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, providerSubject } from '../../client/protocol.js';
-import { formatCreds } from '../../membrane/creds.js';
+import { formatCreds } from '../../client/creds.js';
 import { granteePermissions } from '../../membrane/permissions.js';
 import { NS, callError, makeHost, providerLib, text, useHostWorld } from '../host/helpers.js';
 

@@ -51,6 +51,12 @@ describe('gantry controller', () => {
     ]);
     expect(e.code).toBe(2);
     expect(e.stderr).toContain('--leader-elect-lease-duration > --leader-elect-renew-deadline > --leader-elect-retry-period');
+    const l = await gantry(['controller', '--kubeconfig', c.controllerKubeconfigPath, '--grant-jwt-lifetime', '30s']);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toContain('--grant-jwt-lifetime 30s: must be at least 1m');
+    const l2 = await gantry(['controller', '--kubeconfig', c.controllerKubeconfigPath, '--grant-jwt-lifetime', 'forever']);
+    expect(l2.code).toBe(2);
+    expect(l2.stderr).toContain('--grant-jwt-lifetime "forever"');
     // checked before the API is asked anything: this server has no CRDs, which would exit 1
     const m = await gantry(['controller', '--kubeconfig', bare.kubeconfigPath, '--metrics-addr', '127.0.0.1:']);
     expect(m.code).toBe(2);

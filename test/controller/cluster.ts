@@ -13,6 +13,8 @@ import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { startController, type ControllerOptions, type RunningController } from '../../controller/index.js';
 
 export const NS = 'gantry-system';
+/** Where the controller writes the sealed pull credentials (deploy/base/namespace.yaml). */
+export const CREDENTIALS_NS = 'gantry-nodes';
 export const APP = 'apps';
 
 export interface PublishOptions {
@@ -106,7 +108,7 @@ export async function startCluster(opts: { ground?: ApiGround } = {}): Promise<C
   const client = new KubeClient(api.kc);
   for (const crd of [providerCrd(), providerInstanceCrd()])
     await client.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  for (const ns of [NS, APP]) {
+  for (const ns of [NS, CREDENTIALS_NS, APP]) {
     try {
       await client.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     } catch (err) {

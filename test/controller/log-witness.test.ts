@@ -31,7 +31,7 @@ describe('the controller checks resolved revisions against their log', () => {
     await logRevision(host(), repo, revision, signer);
     return digest;
   };
-  const start = async () => (ctl = await startClusterController(c, { logKeys: [key.verifierKey], ...fast }));
+  const start = async () => (ctl = await startClusterController(c, { logKeys: [`${host()}=${key.verifierKey}`], ...fast }));
   /** The Resolved condition once it has `reason` (and a message matching `evidence`: an attack seen half-done may first show other evidence). */
   const condition = (name: string, reason: string, evidence?: RegExp) =>
     waitFor(
@@ -176,7 +176,7 @@ describe('the controller checks resolved revisions against their log', () => {
     const d1 = await publishLogged('log/origin', 1);
     await mirrorRepository(clientOf(host(), 'log/origin'), clientOf(host(), 'cache/origin'));
     const namespaces = parseNamespaceMap(`namespaces:\n  fed/*: { registry: "${c.ref('log')}", via: "${c.ref('cache')}" }\n`, 'map.yaml');
-    ctl = await startClusterController(c, { logKeys: [key.verifierKey], namespaces, ...fast });
+    ctl = await startClusterController(c, { logKeys: [`${host()}=${key.verifierKey}`], namespaces, ...fast });
     const p = await running('mirrored', { archive: { ref: 'fed/origin', revision: 1 } });
     expect(p.status.resolved).toMatchObject({ ref: c.ref('cache/origin'), digest: d1 });
     expect(p.status.log.origin).toBe(c.ref('log/origin'));
@@ -208,5 +208,43 @@ describe('the controller checks resolved revisions against their log', () => {
     await c.applyProvider('lenient', { archive: { ref: c.ref('log/none') }, replicas: 1 });
     await waitFor('placed', async () => (await c.instances('lenient')).length === 1);
     expect((await c.provider('lenient'))?.status?.log).toBeUndefined();
+  });
+
+  it('under the cluster-wide --require-log: a new Provider pinned to a revision moved before it existed is refused (TLOG_TAG_MISMATCH), one without a log is LogMissing, one whose log is signed by a key trusted for another origin is LogKeyNotForOrigin', async () => {
+    await ctl?.stop();
+    // the key is trusted for <registry>/log/ only
+    ctl = await startClusterController(c, { logKeys: [`${host()}/log/=${key.verifierKey}`], requireLog: true, ...fast });
+    const d1 = await publishLogged('log/moved-early', 1);
+    const other = await createPar({
+      name: 'moved-early',
+      vendor: 'gantry-test',
+      version: '1.1.0',
+      revision: 1,
+      issuerSeed: c.issuerSeed,
+      subjectSeed: generateSeed('service'),
+      binaries: { 'x86_64-linux': new TextEncoder().encode('attacker') },
+    });
+    const otherDigest = (await openArchiveStore(c.ref('log/shadow5'), { plainHttpRegistries: [host()] }).push(other)).digest;
+    await repointTag(host(), 'log/moved-early', 'rev-1', otherDigest, 'log/shadow5');
+    await c.heartbeat('n1');
+    await c.applyProvider('late', { archive: { ref: c.ref('log/moved-early'), revision: 1 }, replicas: 1 });
+    const moved = await condition('late', 'LogInconsistent', /TLOG_TAG_MISMATCH/);
+    expect(moved.message).toContain(d1);
+    expect(moved.message).toContain(otherDigest);
+    expect(await c.instances('late')).toHaveLength(0);
+
+    await c.publish('log/none2', { revision: 1, targets: ['x86_64-linux'] });
+    await c.applyProvider('unlogged', { archive: { ref: c.ref('log/none2') }, replicas: 1 });
+    expect((await condition('unlogged', 'LogMissing')).message).toMatch(/the controller's --require-log/);
+    expect(await c.instances('unlogged')).toHaveLength(0);
+
+    // signed by the same key, but for a repository outside <registry>/log/
+    await publishLogged('elsewhere/kv', 1);
+    await c.applyProvider('elsewhere', { archive: { ref: c.ref('elsewhere/kv') }, replicas: 1 });
+    const foreign = await condition('elsewhere', 'LogKeyNotForOrigin', /^TLOG_KEY_NOT_FOR_ORIGIN: /);
+    expect(foreign.message).toContain(
+      `the checkpoint for "${c.ref('elsewhere/kv')}" is signed only by trusted keys bound to other origins`,
+    );
+    expect(await c.instances('elsewhere')).toHaveLength(0);
   });
 });

@@ -71,9 +71,10 @@ describe('why replicas cannot be placed, node group by node group', () => {
     await c.addNode('arm-1', 'arm64');
     // addNode creates the Node, then marks it Ready in a second write: a reconcile between the two
     // rightly says "not Ready", so wait for the message about the node as it ends up
+    // (a message that names the node for anything else is that in-between state, not the end)
     const later = await waitFor('arm node skipped for its architecture', async () => {
       const s = await scheduled(c, 'spread');
-      return s?.message?.includes('arm64/linux') && s;
+      return s?.message?.includes('arm64/linux: archive has no') && s;
     });
     expect(later.message).toBe('other nodes skipped: 1 node arm64/linux: archive has no aarch64-linux binary');
   });

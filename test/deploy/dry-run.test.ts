@@ -42,8 +42,10 @@ beforeAll(async () => {
   api = await startApiServer({ stateDir: join(dir, 'api') });
   writeFileSync(join(dir, 'kubeconfig'), api.kubeconfigYaml);
   // namespaced objects are checked against an existing namespace, as on a real cluster
-  const ns = await run(['create', 'namespace', 'gantry-system']);
-  expect(ns.code, ns.err).toBe(0);
+  for (const name of ['gantry-system', 'gantry-membrane', 'gantry-nodes']) {
+    const ns = await run(['create', 'namespace', name]);
+    expect(ns.code, ns.err).toBe(0);
+  }
 });
 
 afterAll(async () => {

@@ -153,7 +153,7 @@ describe('security posture', () => {
     expect(enforce).toBe('privileged');
   });
 
-  it('RBAC: separate service accounts, no wildcards, no secret listing outside gantry-system, agents cannot place instances', () => {
+  it('RBAC: separate service accounts, no wildcards, Secrets written only in gantry-nodes, agents cannot place instances', () => {
     const sas = base
       .filter((m) => m.kind === 'ServiceAccount')
       .map((m) => m.metadata.name)
@@ -163,22 +163,44 @@ describe('security posture', () => {
     for (const r of roles) {
       for (const rule of r.rules) {
         for (const field of ['apiGroups', 'resources', 'verbs']) expect(rule[field], `${r.metadata.name}.${field}`).not.toContain('*');
-        // the controller manages the instances' NATS and pull credentials, in gantry-system only
+        // the controller writes the sealed pull credentials in gantry-nodes only, and in
+        // gantry-system only removes what an older release left; everywhere else it reads by name
+        const secretVerbs: Record<string, string[]> = {
+          'gantry-controller-pull-credentials': ['get', 'list', 'create', 'update', 'patch', 'delete'],
+          'gantry-controller-legacy-creds': ['list', 'delete'],
+        };
         if (rule.resources.includes('secrets'))
-          expect(rule.verbs).toEqual(
-            r.kind === 'Role' && r.metadata.name === 'gantry-controller-instance-creds'
-              ? ['get', 'list', 'create', 'update', 'delete']
-              : ['get'],
-          );
+          expect(rule.verbs, r.metadata.name).toEqual((r.kind === 'Role' && secretVerbs[r.metadata.name]) || ['get']);
       }
     }
     const agentRules = find(base, 'ClusterRole', 'gantry-agent').rules as any[];
-    // a node reads no Secret outside gantry-system and no Provider (issue 21)
+    // a node reads no Secret outside gantry-nodes and no Provider (issues 21, 28)
     expect(agentRules.flatMap((r) => r.resources)).not.toContain('secrets');
     expect(agentRules.flatMap((r) => r.resources)).not.toContain('providers');
     const agentRole = find(base, 'Role', 'gantry-agent-leases');
     expect(agentRole.metadata.namespace).toBe('gantry-system');
-    expect(agentRole.rules.find((r: any) => r.resources.includes('secrets')).verbs).toEqual(['get']);
+    expect(agentRole.rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'patch'] },
+    ]);
+    // every Role bound to the agent that names Secrets is in gantry-nodes, get only
+    const agentRoleNames = new Set(
+      (base.filter((m: any) => m.kind === 'RoleBinding' && m.subjects.some((s: any) => s.name === 'gantry-agent')) as any[]).map(
+        (b) => `${b.metadata.namespace}/${b.roleRef.name}`,
+      ),
+    );
+    const agentSecretRoles = roles.filter(
+      (r) =>
+        r.kind === 'Role' &&
+        agentRoleNames.has(`${r.metadata.namespace}/${r.metadata.name}`) &&
+        r.rules.some((x: any) => x.resources.includes('secrets')),
+    );
+    expect(agentSecretRoles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toEqual([
+      'gantry-nodes/gantry-agent-pull-credentials',
+    ]);
+    expect(agentSecretRoles[0].rules).toEqual([{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }]);
+    // the controller signs the agents' host keys on providerinstances/status
+    const controllerRules = find(base, 'ClusterRole', 'gantry-controller').rules as any[];
+    expect(controllerRules).toContainEqual({ apiGroups: ['gantry.dev'], resources: ['providerinstances/status'], verbs: ['get', 'patch'] });
     const agentInstanceVerbs = agentRules.filter((r) => r.resources.includes('providerinstances')).flatMap((r) => r.verbs);
     expect(agentInstanceVerbs).not.toContain('create');
     expect(agentInstanceVerbs).not.toContain('delete');
@@ -187,6 +209,27 @@ describe('security posture', () => {
       expect(b.subjects).toHaveLength(1);
       expect(b.roleRef.name.startsWith(b.subjects[0].name)).toBe(true);
     }
+  });
+
+  it('the membrane keys live in a namespace of their own, which only the controller may read, by name, and no pod mounts', () => {
+    const ns = find(base, 'Namespace', 'gantry-membrane');
+    expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const inMembrane = base.filter((m: any) => m.metadata?.namespace === 'gantry-membrane');
+    expect(inMembrane.map((m: any) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
+      'Role/gantry-controller-membrane-keys',
+      'RoleBinding/gantry-controller-membrane-keys',
+    ]);
+    const role = find(base, 'Role', 'gantry-controller-membrane-keys');
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['gantry-membrane-keys'], verbs: ['get'] }]);
+    expect(find(base, 'RoleBinding', 'gantry-controller-membrane-keys').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'gantry-controller', namespace: 'gantry-system' },
+    ]);
+    // no agent binding anywhere reaches gantry-membrane, and no pod mounts the keys
+    const bindings = base.filter((m: any) => m.kind === 'RoleBinding' || m.kind === 'ClusterRoleBinding') as any[];
+    for (const b of bindings.filter((b) => b.subjects.some((s: any) => s.name === 'gantry-agent')))
+      expect(b.metadata.namespace ?? 'cluster').not.toBe('gantry-membrane');
+    const volumes = base.flatMap((m: any) => m.spec?.template?.spec?.volumes ?? []);
+    expect(volumes.filter((v: any) => v.secret?.secretName === 'gantry-membrane-keys')).toEqual([]);
   });
 
   it("the agent admission policy keys on the token's node and matches only gantry-agent's status and Lease writes", () => {
@@ -235,6 +278,29 @@ describe('NATS cluster', () => {
     expect(sts.spec.volumeClaimTemplates.map((v: any) => v.metadata.name)).toEqual(['jwt']);
   });
 
+  it('clients must speak TLS, routes are mutual TLS, with the gantry-nats-tls Secret; controller and agent verify with the CA ConfigMap', () => {
+    const files = ['cert_file: "/etc/nats-tls/tls.crt"', 'key_file: "/etc/nats-tls/tls.key"', 'ca_file: "/etc/nats-tls/ca.crt"'];
+    const [top, cluster] = [conf.slice(0, conf.indexOf('cluster {')), conf.slice(conf.indexOf('cluster {'))];
+    for (const f of files) expect(top).toContain(f);
+    for (const f of files) expect(cluster).toContain(f);
+    expect(top).not.toMatch(/verify/); // client certificates are not asked for: the JWT authenticates
+    expect(cluster).toMatch(/tls \{[^}]*verify: true[^}]*\}/);
+    const pod = sts.spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'gantry-nats-tls', defaultMode: 0o440 } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/nats-tls', readOnly: true });
+    expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+    for (const [kind, name] of [
+      ['Deployment', 'gantry-controller'],
+      ['DaemonSet', 'gantry-agent'],
+    ]) {
+      const spec = find(base, kind, name).spec.template.spec;
+      expect(spec.volumes).toContainEqual({ name: 'nats-ca', configMap: { name: 'gantry-nats-ca' } });
+      expect(spec.containers[0].volumeMounts).toContainEqual({ name: 'nats-ca', mountPath: '/etc/gantry/nats-ca', readOnly: true });
+      // nothing but the CA certificate: the CA key never enters the cluster
+      expect(JSON.stringify(spec)).not.toMatch(/ca\.key|gantry-nats-tls/);
+    }
+  });
+
   it('routes are open only to the other NATS servers; at most one server is down by a voluntary disruption', () => {
     const np = find(base, 'NetworkPolicy', 'gantry-nats-routes');
     const route = np.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === 6222));
@@ -262,7 +328,8 @@ describe('container commands', () => {
       .split('\n');
   const issuerA = 'A' + 'B'.repeat(55);
   // every client is given the three NATS servers by their stable StatefulSet names
-  const natsUrls = [0, 1, 2].map((i) => `nats://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
+  const natsUrls = [0, 1, 2].map((i) => `tls://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
+  const natsCa = '--nats-ca=/etc/gantry/nats-ca/ca.crt';
   const issuerB = 'A' + 'C'.repeat(55);
 
   it('controller: one --trust-issuer / --plain-http-registry per list entry, none for an empty list', () => {
@@ -272,10 +339,11 @@ describe('container commands', () => {
       GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`,
       GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000',
     });
-    const membrane = ['--membrane-keys=/etc/gantry/membrane', `--membrane-nats=${natsUrls}`];
+    const membrane = ['--membrane-keys-secret=gantry-membrane/gantry-membrane-keys', `--membrane-nats=${natsUrls}`, natsCa];
     expect(args).toEqual([
       'controller',
       '--namespace=gantry-system',
+      '--credentials-namespace=gantry-nodes',
       '--metrics-addr=0.0.0.0:8080',
       '--identity=ctl-0',
       ...membrane,
@@ -286,6 +354,7 @@ describe('container commands', () => {
     expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual([
       'controller',
       '--namespace=gantry-system',
+      '--credentials-namespace=gantry-nodes',
       '--metrics-addr=0.0.0.0:8080',
       '--identity=x',
       ...membrane,
@@ -299,7 +368,9 @@ describe('container commands', () => {
       'agent',
       '--node=worker-1',
       '--namespace=gantry-system',
+      '--credentials-namespace=gantry-nodes',
       `--nats=${natsUrls}`,
+      natsCa,
       '--cache-dir=/var/cache/gantry',
       '--membrane',
       `--trust-issuer=${issuerA}`,

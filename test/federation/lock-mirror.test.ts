@@ -21,6 +21,8 @@ let mirror: RegistryServer;
 let work: string;
 let signer: Signer;
 const logKey = generateNoteKey('gantry-fed-test');
+/** the log key, trusted for the origin registry's repositories only (tlog/origin-keys.ts) */
+const originKey = () => `${origin.host}=${logKey.verifierKey}`;
 const keyFile = () => join(work, 'log.key');
 // Δ of the append (docs/transparency.md): the registry here shares two cores with the whole
 // suite, where a tag write has been seen to take 1.3 s; the pushes' concurrency is test/tlog's
@@ -126,7 +128,7 @@ describe('gantry lock', () => {
       join(project, 'p.yaml'),
       `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: { name: kv }\nspec: { archive: { ref: "${ref}", revision: 1 } }\n`,
     );
-    const locked = await gantry(['lock', project, '--plain-http', '--key', logKey.verifierKey]);
+    const locked = await gantry(['lock', project, '--plain-http', '--key', originKey()]);
     expect(locked.code, locked.stderr).toBe(0);
     const entry = JSON.parse(readFileSync(join(project, 'gantry.lock'), 'utf8')).providers[0];
     expect(entry.checkpoint).toMatchObject({
@@ -139,14 +141,14 @@ describe('gantry lock', () => {
     expect(
       (await gantry(['par', 'push', join(work, 'r2.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code,
     ).toBe(0);
-    expect((await gantry(['lock', 'verify', project, '--plain-http', '--key', logKey.verifierKey])).code).toBe(0);
+    expect((await gantry(['lock', 'verify', project, '--plain-http', '--key', originKey()])).code).toBe(0);
     // without the key the recorded checkpoint cannot be checked: that is a failure, not a pass
     const nokey = await gantry(['lock', 'verify', project, '--plain-http']);
     expect(nokey.code).toBe(1);
     expect(nokey.stderr).toMatch(/no log key/);
     // the registry cuts the log back below the locked checkpoint
     await rollbackTo(origin.host, 'lock/logged', 0);
-    const r = await gantry(['lock', 'verify', project, '--plain-http', '--key', logKey.verifierKey]);
+    const r = await gantry(['lock', 'verify', project, '--plain-http', '--key', originKey()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/TLOG_NO_LOG|TLOG_ROLLBACK/);
   });
@@ -169,7 +171,7 @@ describe('gantry par mirror', () => {
       (await gantry(['par', 'push', join(work, 'r1.par'), ref, '--plain-http', '--log-key', keyFile(), '--log-delta-ms', DELTA_MS])).code,
     ).toBe(0);
     await forgeCheckpoint(origin.host, 'mirror3/kv');
-    const r = await gantry(['par', 'mirror', ref, `${mirror.host}/cache3/kv`, '--plain-http', '--key', logKey.verifierKey]);
+    const r = await gantry(['par', 'mirror', ref, `${mirror.host}/cache3/kv`, '--plain-http', '--key', originKey()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/does not verify, not mirroring it[\s\S]*TLOG_NOTE_BAD_SIGNATURE/);
     expect(await clientOf(mirror.host, 'cache3/kv').listTags()).toEqual([]);
@@ -194,7 +196,7 @@ describe('gantry par mirror', () => {
           .code,
       ).toBe(0);
     const dst = `${mirror.host}/cache/kv`;
-    const m = await gantry(['par', 'mirror', ref, dst, '--plain-http', '--key', logKey.verifierKey, '--json']);
+    const m = await gantry(['par', 'mirror', ref, dst, '--plain-http', '--key', originKey(), '--json']);
     expect(m.code, m.stderr).toBe(0);
     const report = JSON.parse(m.stdout);
     const srcTags = (await clientOf(origin.host, 'mirror/kv').listTags()).sort();
@@ -216,7 +218,7 @@ describe('gantry par mirror', () => {
       '--via',
       dst,
       '--key',
-      logKey.verifierKey,
+      originKey(),
       '--plain-http',
       '--trusted-issuer',
       signer.issuer,
@@ -261,7 +263,7 @@ describe('gantry par mirror', () => {
       '--via',
       dst,
       '--key',
-      logKey.verifierKey,
+      originKey(),
       '--plain-http',
       '--revision',
       '2',
@@ -286,7 +288,7 @@ describe('gantry par mirror', () => {
       '--via',
       dst,
       '--key',
-      logKey.verifierKey,
+      originKey(),
       '--plain-http',
       '--revision',
       '2',
@@ -305,7 +307,7 @@ describe('gantry par mirror', () => {
       '--via',
       dst,
       '--key',
-      logKey.verifierKey,
+      originKey(),
       '--plain-http',
       '--revision',
       '2',

@@ -46,7 +46,7 @@ const monitor = (repo: string, state: string, extra: string[] = []) =>
     '--state',
     join(work, state),
     '--key',
-    key.verifierKey,
+    `${origin.host}=${key.verifierKey}`,
     '--plain-http',
     ...extra,
   ]);
@@ -134,7 +134,7 @@ describe('gantry log monitor', () => {
         '--state',
         join(work, 'follow.json'),
         '--key',
-        key.verifierKey,
+        `${origin.host}=${key.verifierKey}`,
         '--plain-http',
         '--interval',
         '200ms',
@@ -170,7 +170,7 @@ describe('gantry log monitor', () => {
       '--state',
       join(work, 'bad-state.json'),
       '--key',
-      key.verifierKey,
+      `${origin.host}=${key.verifierKey}`,
       '--plain-http',
     ]);
     expect(bad.code).toBe(2);

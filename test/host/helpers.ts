@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '../../client/nats.js';
-import { formatCreds } from '../../membrane/creds.js';
+import { formatCreds } from '../../client/creds.js';
 import { granteePermissions } from '../../membrane/permissions.js';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { CallError } from '../../client/call.js';

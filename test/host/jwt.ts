@@ -3,8 +3,8 @@
  * run without the membrane), built with the membrane's production JWT and .creds code.
  */
 import { createAccount, createOperator, createUser, type KeyPair } from '@nats-io/nkeys';
-import { encodeJwt } from '../../membrane/jwt.js';
-import { formatCreds } from '../../membrane/creds.js';
+import { encodeJwt } from '../../client/jwt.js';
+import { formatCreds } from '../../client/creds.js';
 
 const unlimited = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
 

@@ -9,7 +9,7 @@ import { createUser } from '@nats-io/nkeys';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { callProvider, type CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
-import { formatCreds } from '../../membrane/creds.js';
+import { formatCreds } from '../../client/creds.js';
 import { granteePermissions } from '../../membrane/permissions.js';
 import { startMembraneNatsCluster, type MembraneNatsCluster } from '../support/nats.js';
 import { NS, buildProviders, makeHost, stopAllHosts, text } from '../host/helpers.js';

@@ -11,12 +11,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createUser } from '@nats-io/nkeys';
 import { callSubjectFor, inboxPrefix, providerSubject } from '../../client/protocol.js';
-import { formatCreds } from '../../membrane/creds.js';
+import { formatCreds } from '../../client/creds.js';
 import { granteePermissions } from '../../membrane/permissions.js';
 import { packageRoot } from '../../runtime/paths.js';
 import { requireBinary } from '../support/binaries.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';
-import { NS, buildProviders, makeHost, stopAllHosts } from '../host/helpers.js';
+import { NS, buildProviders, stopAllHosts } from '../host/helpers.js';
+import { startEchoHost } from './grant-world.js';
 
 const run = promisify(execFile);
 let nats: MembraneNats;
@@ -30,12 +31,7 @@ beforeAll(async () => {
   bin = join(out, 'credscheck');
   await run(go, ['build', '-o', bin, '.'], { cwd: join(packageRoot(), 'test', 'membrane', 'creds-go') });
   nats = await startMembraneNats();
-  await makeHost(nats.url, {
-    provider: 'echo',
-    instance: 'echo-0',
-    expectedCapid: 'gantry:echo',
-    nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) },
-  }).start();
+  await startEchoHost(nats);
 }, 300_000);
 
 afterAll(async () => {

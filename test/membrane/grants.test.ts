@@ -2,9 +2,7 @@
  * CapabilityGrants end to end: the API emulator, the controller holding the membrane keys, a
  * real nats-server in operator mode and an echo host. A grant's status.userJwt plus the
  * grantee's own seed is a working .creds file for exactly what it names; deleting the grant
- * or letting it expire refuses new calls within 2 s. And the controller's instance
- * credentials: a Secret per instance with a host identity for exactly that instance, revoked
- * and deleted when the instance is gone.
+ * or letting it expire refuses new calls within 2 s. (Instance host identities: host-identity.test.ts.)
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,41 +11,25 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../runtime/paths.js';
-import { createUser } from '@nats-io/nkeys';
-import { capabilityGrantCrd, providerCrd, providerInstanceCrd, GRANT_FINALIZER } from '../../api/index.js';
-import { startController, type RunningController } from '../../controller/index.js';
-import { InstanceCredentials, instanceCredsSecretName } from '../../controller/credentials/host.js';
+import { fromSeed } from '@nats-io/nkeys';
+import { GRANT_FINALIZER } from '../../api/index.js';
 import { grantsPath } from '../../controller/grants/reconcile.js';
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
-import { formatCreds } from '../../membrane/creds.js';
-import { isNotFound, KubeClient } from '../../runtime/kube.js';
-import { logger } from '../../runtime/log.js';
-import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { startMembraneNats, type MembraneNats } from '../support/nats.js';
-import { NS, buildProviders, callError, makeHost, stopAllHosts, text } from '../host/helpers.js';
+import { formatCreds } from '../../client/creds.js';
+import { decodeJwt, encodeJwt } from '../../client/jwt.js';
+import { isNotFound, type KubeClient } from '../../runtime/kube.js';
+import type { TestApiServer } from '../support/apiserver.js';
+import type { MembraneNats } from '../support/nats.js';
+import { NS, buildProviders, callError, text } from '../host/helpers.js';
+import { GrantWorld, user, waitFor } from './grant-world.js';
 
-const SYSTEM = 'gantry-system';
+/** The grant JWT lifetime of this file's controller: short, so a renewal happens within a test. */
+const LIFETIME_S = 9;
 const run = promisify(execFile);
 let api: TestApiServer;
 let kube: KubeClient;
 let nats: MembraneNats;
-let controller: RunningController;
-
-async function waitFor<T>(what: string, f: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function user() {
-  const kp = createUser();
-  return { key: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()) };
-}
 
 async function createGrant(name: string, spec: Record<string, unknown>) {
   await kube.create(grantsPath(NS), {
@@ -84,36 +66,13 @@ async function refusedWithin2s(creds: string, since: number): Promise<number> {
   }
 }
 
+const world = new GrantWorld({ namespaces: [NS], echoHost: true, controller: { grantJwtLifetimeMs: LIFETIME_S * 1000 } });
 beforeAll(async () => {
   buildProviders();
-  api = await startTestApiServer();
-  kube = new KubeClient(api.kc);
-  for (const crd of [providerCrd(), providerInstanceCrd(), capabilityGrantCrd()])
-    await kube.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-  for (const ns of [SYSTEM, NS]) await kube.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  await waitFor('CRDs served', async () => kube.list(grantsPath(NS)));
-  nats = await startMembraneNats();
-  await makeHost(nats.url, {
-    provider: 'echo',
-    instance: 'echo-0',
-    expectedCapid: 'gantry:echo',
-    nats: { servers: nats.url, credsFile: nats.hostCreds({ namespace: NS, provider: 'echo', instance: 'echo-0', capid: 'gantry:echo' }) },
-  }).start();
-  controller = await startController({
-    kubeConfig: api.kc,
-    namespace: SYSTEM,
-    leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
-    membrane: { authority: nats.authority, servers: nats.url },
-  });
+  await world.start();
+  ({ api, kube, nats } = world);
 }, 60_000);
-
-afterAll(async () => {
-  await controller?.stop();
-  await stopAllHosts();
-  await nats?.stop();
-  kube?.close();
-  await api?.stop();
-});
+afterAll(() => world.stop());
 
 describe('CapabilityGrant', () => {
   it('is issued with exactly its operations; deleting it revokes the grantee within 2 s and removes the finalizer', async () => {
@@ -151,6 +110,7 @@ describe('CapabilityGrant', () => {
     const expires = new Date(Math.ceil(Date.now() / 1000) * 1000 + 3000);
     await createGrant('short-lived', { grantee: { nkey: u.key }, provider: 'echo', operations: ['*'], expires: expires.toISOString() });
     const g = await readyGrant('short-lived', 'Issued');
+    expect(decodeJwt(g.status.userJwt).exp).toBe(Math.floor(expires.getTime() / 1000)); // the grant ends before the lifetime
     const creds = nats.writeCreds('short-lived', formatCreds(g.status.userJwt, u.seed));
     const nc = await connectNats({ servers: nats.url, credsFile: creds });
     expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
@@ -160,6 +120,71 @@ describe('CapabilityGrant', () => {
     console.log(`expired grant: new calls refused ${ms} ms after spec.expires`);
     const after = await readyGrant('short-lived', 'Expired');
     expect(after.status.userJwt).toBeUndefined();
+  });
+
+  it('every JWT expires (iat + lifetime); it is renewed for the same key with a third left, and the old one ends at its exp', async () => {
+    const u = user();
+    await createGrant('renewed', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Whoami'] });
+    const first = await readyGrant('renewed', 'Issued');
+    const c1 = decodeJwt(first.status.userJwt);
+    expect(c1.exp! - c1.iat).toBe(LIFETIME_S);
+    expect(ready(first).message).toContain(new Date(c1.exp! * 1000).toISOString());
+    const oldCreds = nats.writeCreds('renewed-1', formatCreds(first.status.userJwt, u.seed));
+    const second = await waitFor(
+      'renewed',
+      async () => {
+        const g = await getGrant('renewed');
+        return g.status?.userJwt && g.status.userJwt !== first.status.userJwt ? g : undefined;
+      },
+      LIFETIME_S * 1000,
+    );
+    const c2 = decodeJwt(second.status.userJwt);
+    expect(c2.sub).toBe(u.key);
+    expect(c2.iat).toBeGreaterThan(c1.iat);
+    expect(c2.exp! - c2.iat).toBe(LIFETIME_S);
+    // renewed with less than a third left, not earlier
+    expect(c2.iat).toBeGreaterThanOrEqual(c1.exp! - Math.ceil(LIFETIME_S / 3) - 1);
+    expect(second.status.issuedAt).toBe(new Date(c2.iat * 1000).toISOString());
+    expect(ready(second).reason).toBe('Issued');
+    // the renewal revoked nothing: the old creds work until their exp, then nats-server refuses them
+    const nc = await connectNats({ servers: nats.url, credsFile: oldCreds });
+    expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    await nc.closed(); // nats-server closes it at exp
+    expect(Date.now()).toBeGreaterThanOrEqual(c1.exp! * 1000);
+    const refused = await connectNats({ servers: nats.url, credsFile: oldCreds, connectTimeoutMs: 3000 }).catch((e) => e);
+    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
+    const fresh = await connectNats({
+      servers: nats.url,
+      credsFile: nats.writeCreds('renewed-2', formatCreds(second.status.userJwt, u.seed)),
+    });
+    expect(text((await callProvider(fresh, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    await fresh.close();
+  }, 30_000);
+
+  it('a JWT without exp (issued before lifetimes) is revoked and replaced by one that expires', async () => {
+    const u = user();
+    await createGrant('legacy', { grantee: { nkey: u.key }, provider: 'echo', operations: ['Whoami'] });
+    const g = await readyGrant('legacy', 'Issued');
+    // what an older controller wrote: the same permissions, no exp
+    // (signed with the account key directly: the authority itself no longer mints a JWT without exp)
+    const account = fromSeed(new TextEncoder().encode(nats.authority.seeds().account));
+    const legacy = { jwt: encodeJwt(account, { sub: u.key, name: 'grant:legacy', nats: decodeJwt(g.status.userJwt).nats as any }) };
+    expect(decodeJwt(legacy.jwt).exp).toBeUndefined();
+    await kube.mergePatch(`${grantsPath(NS)}/legacy/status`, { status: { userJwt: legacy.jwt } });
+    const creds = nats.writeCreds('legacy', formatCreds(legacy.jwt, u.seed));
+    const nc = await connectNats({ servers: nats.url, credsFile: creds });
+    expect(text((await callProvider(nc, { namespace: NS, provider: 'echo', op: 'Whoami' })).reply)).toBe(u.key);
+    // a finalizer change brings the grant back to the reconciler (as a resync would)
+    await kube.mergePatch(`${grantsPath(NS)}/legacy`, { metadata: { finalizers: [GRANT_FINALIZER, 'test.gantry.dev/poke'] } });
+    const renewed = await waitFor('replaced', async () => {
+      const x = await getGrant('legacy');
+      return x.status?.userJwt && x.status.userJwt !== legacy.jwt ? x : undefined;
+    });
+    expect(decodeJwt(renewed.status.userJwt).exp).toBeDefined();
+    await nc.closed(); // revoked: the server closes its connection
+    const refused = await connectNats({ servers: nats.url, credsFile: creds, connectTimeoutMs: 3000 }).catch((e) => e);
+    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
+    await kube.mergePatch(`${grantsPath(NS)}/legacy`, { metadata: { finalizers: [GRANT_FINALIZER] } });
   });
 
   it('a spec naming both a provider and a capability id is InvalidSpec, and nothing is issued', async () => {
@@ -233,41 +258,3 @@ function gantry(args: string[], env: Record<string, string> = {}) {
     env: { ...process.env, GANTRY_SANDBOX_DIR: '/nonexistent', ...env },
   });
 }
-
-describe('instance host credentials', () => {
-  it('a Secret per instance with a host identity for exactly that instance; revoked and deleted once the instance is gone', async () => {
-    const creds = new InstanceCredentials({ authority: nats.authority, servers: nats.url }, kube, SYSTEM, logger('test'));
-    const inst = {
-      apiVersion: 'gantry.dev/v1alpha1',
-      kind: 'ProviderInstance',
-      metadata: { name: 'echo-9', namespace: NS, uid: 'uid-echo-9' },
-      spec: { provider: 'echo', capid: 'gantry:echo' },
-    } as any;
-    await creds.ensure(inst);
-    const secret = await kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`);
-    expect(secret.metadata.labels).toMatchObject({
-      'gantry.dev/instance-namespace': NS,
-      'gantry.dev/instance-name': 'echo-9',
-      'gantry.dev/instance-uid': 'uid-echo-9',
-    });
-    const file = nats.writeCreds('echo-9-host', Buffer.from(secret.data['nats.creds'], 'base64').toString('utf8'));
-    const host = makeHost(nats.url, {
-      provider: 'echo',
-      instance: 'echo-9',
-      expectedCapid: 'gantry:echo',
-      nats: { servers: nats.url, credsFile: file },
-    });
-    await host.start();
-    const admin = await connectNats({ servers: nats.url, credsFile: nats.adminCreds });
-    expect((await callProvider(admin, { namespace: NS, provider: 'echo', instance: 'echo-9', op: 'Echo', data: 'nine' })).instance).toBe(
-      'echo-9',
-    );
-    // the instance is gone: its credentials are revoked and the Secret deleted
-    await creds.sweep(() => false);
-    await expect(kube.get(`/api/v1/namespaces/${SYSTEM}/secrets/${instanceCredsSecretName(NS, 'echo-9')}`)).rejects.toSatisfy(isNotFound);
-    const refused = await connectNats({ servers: nats.url, credsFile: file, connectTimeoutMs: 3000 }).catch((e) => e);
-    expect(connectError(refused, { servers: nats.url }).code).toBe('NATS_AUTH_FAILED');
-    await host.stop();
-    await admin.close();
-  });
-});

@@ -13,8 +13,8 @@ import { errors as natsErrors, headers, type NatsConnection } from '@nats-io/tra
 import { callProvider, CallError } from '../../client/call.js';
 import { connectError, connectNats } from '../../client/nats.js';
 import { actorSubject, callSubjectFor, instanceSubject, providerSubject } from '../../client/protocol.js';
-import { encodeJwt } from '../../membrane/jwt.js';
-import { formatCreds, parseCreds } from '../../membrane/creds.js';
+import { encodeJwt } from '../../client/jwt.js';
+import { formatCreds, parseCreds } from '../../client/creds.js';
 import { granteePermissions, hostPermissions, type GrantTarget } from '../../membrane/permissions.js';
 import { packageRoot } from '../../runtime/paths.js';
 import { startMembraneNats, type MembraneNats } from '../support/nats.js';

@@ -31,7 +31,7 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     await api?.stop();
   });
 
-  it('kind overlay renders: the base plus its registry, every object in gantry-system or cluster-scoped', async () => {
+  it("kind overlay renders: the base plus its registry, every object in Gantry's namespaces or cluster-scoped", async () => {
     const r = await kubectl('kustomize', join(repo, 'deploy', 'overlays', 'kind'));
     expect(r.code, r.err).toBe(0);
     const objs = parseAllDocuments(r.out)
@@ -48,13 +48,19 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
       'DaemonSet',
     ])
       expect(kinds, k).toContain(k);
-    for (const o of objs) if (o.metadata.namespace) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('gantry-system');
+    // gantry-membrane holds only what the controller may read (the membrane keys), gantry-nodes
+    // only what the agents may read (sealed credentials): nothing else goes there
+    const where: Record<string, string[]> = { 'gantry-membrane': ['Role', 'RoleBinding'], 'gantry-nodes': ['Role', 'RoleBinding'] };
+    for (const o of objs) {
+      if (!o.metadata.namespace || o.metadata.namespace === 'gantry-system') continue;
+      expect(where[o.metadata.namespace], `${o.kind}/${o.metadata.name} in ${o.metadata.namespace}`).toContain(o.kind);
+    }
   });
 
   it('server-side dry-run of deploy/base and the kind overlay accepts every object and persists nothing', async () => {
     // namespaced objects are checked against an existing namespace, as the dry-run of a
     // Namespace in the same apply does not create it
-    expect((await kubectl('create', 'namespace', 'gantry-system')).code).toBe(0);
+    for (const ns of ['gantry-system', 'gantry-membrane', 'gantry-nodes']) expect((await kubectl('create', 'namespace', ns)).code).toBe(0);
     for (const rel of ['deploy/base', 'deploy/overlays/kind']) {
       const r = await kubectl('apply', '--dry-run=server', '-k', join(repo, rel));
       expect(r.code, `${rel}: ${r.err}`).toBe(0);

@@ -6,16 +6,22 @@
  * below is made with that token and refused by the API server itself (HTTP 403), each with its
  * own reason; the same agent's own work succeeds.
  */
+import { createUser } from '@nats-io/nkeys';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { providerInstanceCrd } from '../../api/index.js';
-import { KubeClient, loadKubeConfig } from '../../runtime/kube.js';
-import { controlPlaneAvailable, realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { KubeClient } from '../../runtime/kube.js';
+import {
+  applyAgentAdmission,
+  controlPlaneAvailable,
+  nodeBoundAgent,
+  realKubectl,
+  startTestApiServer,
+  type TestApiServer,
+} from '../support/apiserver.js';
 
 const run = promisify(execFile);
-const repo = join(import.meta.dirname, '..', '..');
 const GS = 'gantry-system';
 const APP = 'apps';
 const instances = (name?: string) => `/apis/gantry.dev/v1alpha1/namespaces/${APP}/providerinstances${name ? `/${name}` : ''}`;
@@ -36,25 +42,13 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
   beforeAll(async () => {
     api = await startTestApiServer({ ground: 'real' });
     admin = new KubeClient(api.kc);
-    await run(
-      realKubectl(),
-      [
-        '--kubeconfig',
-        api.kubeconfigPath,
-        'apply',
-        '--server-side',
-        '--field-manager=gantry-tests',
-        '-f',
-        join(repo, 'deploy', 'base', 'admission-agent.yaml'),
-      ],
-      { timeout: 60_000 },
-    );
+    await applyAgentAdmission(api);
     await admin.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', providerInstanceCrd());
     await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP } });
     for (const n of ['node-a', 'node-b']) await admin.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n } });
-    const bound = await api.controlPlane!.serviceAccountKubeconfig(GS, 'gantry-agent', { boundNode: 'node-a' });
-    agentAKubeconfig = bound.path;
-    agentA = new KubeClient(loadKubeConfig({ kubeconfigYaml: bound.yaml }));
+    const bound = await nodeBoundAgent(api, 'node-a');
+    agentAKubeconfig = bound.kubeconfigPath;
+    agentA = new KubeClient(bound.kc);
     unbound = new KubeClient((await api.identity('agent')).kc);
     for (const [name, node] of [
       ['on-a', 'node-a'],
@@ -88,7 +82,7 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
 
   const setPhase = (c: KubeClient, name: string, phase: string) => c.mergePatch(`${instances(name)}/status`, { status: { phase } });
 
-  it('the node-bound token carries its node, and the agent may not read Secrets outside gantry-system', async () => {
+  it('the node-bound token carries its node, and the agent may not read Secrets outside gantry-nodes', async () => {
     const who = JSON.parse((await run(realKubectl(), ['--kubeconfig', agentAKubeconfig, 'auth', 'whoami', '-o', 'json'])).stdout);
     expect(who.status.userInfo.username).toBe(`system:serviceaccount:${GS}:gantry-agent`);
     expect(who.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual(['node-a']);
@@ -109,15 +103,18 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
       (e) => (e.code === 1 ? e.stdout.trim() : Promise.reject(e)),
     );
     expect(canI).toBe('no');
-    await admin.create('/api/v1/namespaces/default/secrets', {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'cluster-secret' },
-      data: { k: 'dg==' },
-    });
-    const e = await refusal(agentA.get('/api/v1/namespaces/default/secrets/cluster-secret'));
-    expect(e?.code).toBe(403);
-    expect(e?.message).toMatch(/cannot get resource "secrets".*namespace "default"/);
+    for (const ns of ['default', GS])
+      await admin.create(`/api/v1/namespaces/${ns}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'cluster-secret' },
+        data: { k: 'dg==' },
+      });
+    for (const ns of ['default', GS]) {
+      const e = await refusal(agentA.get(`/api/v1/namespaces/${ns}/secrets/cluster-secret`));
+      expect(e?.code).toBe(403);
+      expect(e?.message).toContain(`cannot get resource "secrets" in API group "" in the namespace "${ns}"`);
+    }
   });
 
   it("writes the status of its own node's instance; another node's is refused by the admission policy (403)", async () => {
@@ -132,6 +129,20 @@ describe.skipIf(!controlPlaneAvailable())('node-bound agent identity on the real
     expect(e?.message).toMatch(/gantry-agent-node-restriction.*may not write the status of an instance bound to node node-b/);
     expect((await admin.get(instances('on-b'))).status?.phase).toBeUndefined();
     expect((await setPhase(agentA, 'on-a', 'Running')).status.phase).toBe('Running');
+  });
+
+  it("writes its own instance's status.hostKey; node B's instance's hostKey is refused by the admission policy (403)", async () => {
+    const key = createUser().getPublicKey();
+    const setKey = (name: string) => agentA.mergePatch(`${instances(name)}/status`, { status: { hostKey: key } });
+    let e: { code?: number; message?: string } | undefined;
+    for (let i = 0; i < 100 && !e; i++) {
+      e = await refusal(setKey('on-b'));
+      if (!e) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(e?.code).toBe(403);
+    expect(e?.message).toMatch(/gantry-agent-node-restriction.*may not write the status of an instance bound to node node-b/);
+    expect((await admin.get(instances('on-b'))).status?.hostKey).toBeUndefined();
+    expect((await setKey('on-a')).status.hostKey).toBe(key);
   });
 
   it("creates and renews its own Lease; another node's Lease cannot be created or renewed (403)", async () => {

@@ -14,7 +14,7 @@ import { startController, type RunningController } from '../../controller/index.
 import { controlPlaneAvailable, realKubectl, startTestApiServer } from '../support/apiserver.js';
 import { KubeClient } from '../../runtime/kube.js';
 import { providerCrd, providerInstanceCrd } from '../../api/index.js';
-import { startCluster, waitFor, NS, APP, type Cluster } from '../controller/cluster.js';
+import { startCluster, waitFor, NS, APP, CREDENTIALS_NS as CREDS, type Cluster } from '../controller/cluster.js';
 
 const run = promisify(execFile);
 const repo = join(import.meta.dirname, '..', '..');
@@ -58,7 +58,7 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['list', 'providerinstances.gantry.dev', '-A'],
       ['watch', 'providerinstances.gantry.dev', '-n', APP],
       ['patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', APP],
-      ['get', 'secrets', '-n', NS], // its instances' credentials, only in the Gantry namespace
+      ['get', 'secrets', '-n', CREDS], // its instances' sealed pull credentials, only in gantry-nodes
       ['update', 'leases.coordination.k8s.io/gantry-agent-node-a', '-n', NS],
     ];
     const no = [
@@ -72,7 +72,16 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['patch', 'providers.gantry.dev', '-n', APP],
       ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
       ['list', 'secrets', '-n', APP],
-      // a compromised node reads no Secret outside gantry-system, and no Provider (issue 21)
+      // a compromised node reads no Secret outside gantry-nodes, and no Provider (issues 21, 28):
+      // not the NATS servers' TLS key, nor anything else an operator keeps in gantry-system
+      ['get', 'secrets', '-n', NS],
+      ['get', 'secrets/gantry-nats-tls', '-n', NS],
+      ['get', 'secrets/gantry-instance-x', '-n', NS],
+      ['list', 'secrets', '-n', CREDS],
+      ['watch', 'secrets', '-n', CREDS],
+      ['create', 'secrets', '-n', CREDS],
+      ['update', 'secrets', '-n', CREDS],
+      ['delete', 'secrets', '-n', CREDS],
       ['get', 'secrets', '-n', APP],
       ['get', 'secrets', '-n', 'default'],
       ['get', 'secrets', '-A'],
@@ -86,15 +95,18 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
       ['create', 'serviceaccounts/token', '-n', NS],
       ['impersonate', 'serviceaccounts', '-n', NS],
+      // the membrane's keys: in a namespace where an agent has no right at all (issue 28)
+      ['get', 'secrets/gantry-membrane-keys', '-n', 'gantry-membrane'],
+      ['list', 'secrets', '-n', 'gantry-membrane'],
     ];
     for (const a of yes) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('yes');
     for (const a of no) expect(await canI(agentKubeconfig, ...a), `agent ${a.join(' ')}`).toBe('no');
   });
 
-  it("the agent's own token is refused (403) a Secret in another namespace, and may read one in gantry-system", async () => {
+  it("the agent's own token is refused (403) a Secret in any namespace but gantry-nodes, gantry-system's TLS key too, and may read one in gantry-nodes", async () => {
     const agent = new KubeClient((await c.api.identity('agent')).kc);
     try {
-      for (const ns of [APP, NS]) {
+      for (const ns of [APP, NS, CREDS]) {
         await c.client.create(`/api/v1/namespaces/${ns}/secrets`, {
           apiVersion: 'v1',
           kind: 'Secret',
@@ -108,29 +120,56 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       );
       expect(refused?.code).toBe(403);
       expect(String(refused?.message)).toMatch(/forbidden/i);
+      // gantry-system holds the NATS servers' TLS key (gantry-nats-tls): a node that read it could pose as a server
+      await c.client.create(`/api/v1/namespaces/${NS}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: { name: 'gantry-nats-tls' },
+        data: { 'tls.crt': Buffer.from('crt').toString('base64'), 'tls.key': Buffer.from('key').toString('base64') },
+      });
+      for (const name of ['gantry-nats-tls', 'issue21-probe']) {
+        const e = await agent.get(`/api/v1/namespaces/${NS}/secrets/${name}`).then(
+          () => undefined,
+          (err) => err,
+        );
+        expect(e?.code, `${NS}/${name}`).toBe(403);
+        expect(String(e?.message)).toMatch(/secrets "[^"]+" is forbidden: User "system:serviceaccount:gantry-system:gantry-agent"/);
+      }
       const providerRead = await agent.get(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers/anything`).then(
         () => undefined,
         (e) => e,
       );
       expect(providerRead?.code).toBe(403);
-      expect((await agent.get(`/api/v1/namespaces/${NS}/secrets/issue21-probe`)).metadata.name).toBe('issue21-probe');
+      expect((await agent.get(`/api/v1/namespaces/${CREDS}/secrets/issue21-probe`)).metadata.name).toBe('issue21-probe');
     } finally {
       agent.close();
     }
   });
 
-  it("the controller may place instances and hold its own Lease, and may not touch pods, list secrets or renew agents' Leases", async () => {
+  it("the controller may place instances, sign host keys, write sealed pull credentials and hold its own Lease, and may not touch pods, write Secrets in gantry-system or renew agents' Leases", async () => {
     const yes = [
       ['create', 'providerinstances.gantry.dev', '-n', APP],
       ['delete', 'providerinstances.gantry.dev', '-n', APP],
       ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
       ['list', 'nodes'],
       ['update', 'leases.coordination.k8s.io/gantry-controller', '-n', NS],
+      ['get', 'secrets/gantry-membrane-keys', '-n', 'gantry-membrane'], // read at start (--membrane-keys-secret)
+      // host identities: status.hostJwt and the HostCredentials condition (controller/credentials/host.ts)
+      ['patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', APP],
+      // the sealed pull credentials (controller/credentials/pull.ts)
+      ...['get', 'list', 'create', 'update', 'delete'].map((v) => [v, 'secrets', '-n', CREDS]),
+      // the migration sweep of what an older release left in gantry-system
+      ['list', 'secrets', '-n', NS],
+      ['delete', 'secrets', '-n', NS],
     ];
     const no = [
       ['patch', 'providers.gantry.dev', '-n', APP],
       ['delete', 'providers.gantry.dev', '-n', APP],
       ['list', 'secrets', '-n', APP],
+      // no host credential Secrets any more: the keys are made on the nodes
+      ['create', 'secrets', '-n', NS],
+      ['update', 'secrets', '-n', NS],
       ['create', 'pods', '-n', APP],
       ['patch', 'nodes'],
       ['update', 'leases.coordination.k8s.io/gantry-agent-node-a', '-n', NS],

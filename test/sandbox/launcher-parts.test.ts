@@ -13,7 +13,8 @@ import { parseNodeSpec, nodeObject, hostKubeArchOs, parTarget } from '../../sand
 import { StateDir, isAlive, type SandboxState } from '../../sandbox/launcher/state-dir.js';
 import type { SandboxError } from '../../sandbox/launcher/errors.js';
 import { ManagedProcess } from '../../sandbox/launcher/managed-process.js';
-import { startNatsServer } from '../../sandbox/launcher/nats-server.js';
+import { startNatsCluster, startNatsServer } from '../../sandbox/launcher/nats-server.js';
+import { ensureBusCa, issueNatsServerCert } from '../../membrane/bus-pki.js';
 import { chooseRegistryKind, startRegistry } from '../../sandbox/launcher/registry-server.js';
 import { freePort } from '../../sandbox/launcher/host.js';
 import { startSandbox } from '../../sandbox/launcher/sandbox.js';
@@ -168,6 +169,42 @@ describe('process supervision', () => {
     }
     expect(nats.process.running).toBe(false);
     expect(existsSync(sd.log('nats'))).toBe(true);
+  });
+
+  it('a NATS cluster with TLS (the sandbox default): tls:// URLs, routes joined over mutual TLS, a call crosses them; no CA, no connection', async () => {
+    const sd = new StateDir(join(tmp, 'nats-tls'));
+    sd.ensure();
+    const tls = await issueNatsServerCert(await ensureBusCa(sd.busCaDir), join(sd.natsDir, 'tls'), ['localhost', '127.0.0.1']);
+    const ports = [await freePort(), await freePort()];
+    const cluster = await startNatsCluster({
+      dir: sd.natsDir,
+      ports,
+      routePorts: [await freePort(), await freePort()],
+      logFile: (i) => sd.log(`nats-${i}`),
+      serverConfig: () => '',
+      tls,
+    });
+    try {
+      expect(cluster.urls).toEqual(ports.map((p) => `tls://127.0.0.1:${p}`));
+      const [a, b] = [
+        await natsConnect({ servers: cluster.urls[0], tls: { caFile: sd.natsCa } }),
+        await natsConnect({ servers: cluster.urls[1], tls: { caFile: sd.natsCa } }),
+      ];
+      a.subscribe('t.x', {
+        callback: (_e, m) => {
+          m.respond(new TextEncoder().encode('pong'));
+        },
+      });
+      await a.flush();
+      // the route carries the subscription's interest: wait for it, as a caller retrying NO_RESPONDERS would
+      let reply: string | undefined;
+      while (!reply) reply = (await b.request('t.x', 'ping', { timeout: 2000 }).catch(() => undefined))?.string();
+      expect(reply).toBe('pong');
+      await Promise.all([a.close(), b.close()]);
+      await expect(natsConnect({ servers: cluster.urls[0], maxReconnectAttempts: 0 })).rejects.toThrow(/certificate|issuer/i);
+    } finally {
+      await Promise.all(cluster.processes.map((p) => p.stop()));
+    }
   });
 
   it('docker-registry: serves the OCI distribution API from the state dir', async () => {

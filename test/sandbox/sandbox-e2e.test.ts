@@ -126,8 +126,12 @@ describe('gantry sandbox up/down', () => {
     const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
     childPids = run.children.map((c: any) => c.pid);
     // the membrane: anonymous connections are refused; the sandbox's admin creds call
-    await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow(/[Aa]uthorization/);
-    const nc = await connectNats({ servers: run.natsUrl, credsFile: run.natsCreds });
+    await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0, tls: { caFile: run.natsCa } })).rejects.toThrow(
+      /[Aa]uthorization/,
+    );
+    // the bus is TLS: a client that does not trust the sandbox's CA is refused in the handshake
+    await expect(connect({ servers: run.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow(/certificate|self.signed|issuer/i);
+    const nc = await connectNats({ servers: run.natsUrl, credsFile: run.natsCreds, tls: { caFile: run.natsCa } });
     try {
       const { reply, instance } = await callProvider(nc, {
         namespace: 'default',
@@ -200,10 +204,17 @@ describe('gantry sandbox up/down', () => {
   });
 
   it.runIf(ground === 'real')(
-    "real API server: /livez checks etcd, and the agent's ServiceAccount may not do what only the controller may",
+    "real API server: /livez checks etcd, agents run with node-bound tokens under the admission policy, and the agent's ServiceAccount may not do what only the controller may",
     async () => {
       expect(kube('get', '--raw', '/livez?verbose')).toMatch(/\[\+\]etcd ok/);
-      const agentKc = join(dir, 'controlplane', 'gantry-agent.kubeconfig');
+      // each agent runs with gantry-agent's token bound to its own Node, under the admission policy
+      const node = kube('get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}').trim();
+      const agentKc = join(dir, 'controlplane', `gantry-agent-${node}.kubeconfig`);
+      const who = JSON.parse(execFileSync(kubectl, ['--kubeconfig', agentKc, 'auth', 'whoami', '-o', 'json'], { encoding: 'utf8' }));
+      expect(who.status.userInfo.extra['authentication.kubernetes.io/node-name']).toEqual([node]);
+      expect(kube('get', 'validatingadmissionpolicybinding', 'gantry-agent-node-restriction', '-o', 'name').trim()).toBe(
+        'validatingadmissionpolicybinding.admissionregistration.k8s.io/gantry-agent-node-restriction',
+      );
       const canI = (kc: string, ...args: string[]) => {
         try {
           return execFileSync(kubectl, ['--kubeconfig', kc, 'auth', 'can-i', ...args], { encoding: 'utf8' }).trim();
@@ -214,6 +225,9 @@ describe('gantry sandbox up/down', () => {
       expect(canI(agentKc, 'create', 'providerinstances.gantry.dev', '-n', 'default')).toBe('no');
       expect(canI(agentKc, 'patch', 'providers.gantry.dev', '-n', 'default')).toBe('no');
       expect(canI(agentKc, 'list', 'secrets', '-n', 'default')).toBe('no');
+      // deploy/base's gantry-nodes is there: the agents' only Secrets, and none in gantry-system
+      expect(canI(agentKc, 'get', 'secrets', '-n', 'gantry-nodes')).toBe('yes');
+      expect(canI(agentKc, 'get', 'secrets/gantry-nats-tls', '-n', 'gantry-system')).toBe('no');
       expect(canI(agentKc, 'patch', 'providerinstances.gantry.dev', '--subresource=status', '-n', 'default')).toBe('yes');
       expect(
         canI(join(dir, 'controlplane', 'gantry-controller.kubeconfig'), 'create', 'providerinstances.gantry.dev', '-n', 'default'),

@@ -76,8 +76,8 @@ function kubeConfigFrom(yaml: string): KubeConfig {
   return kc;
 }
 
-/** deploy/base's namespace, ServiceAccounts and RBAC, applied by the release's own kubectl. */
-export async function applyDeployRbac(kubeconfigPath: string): Promise<void> {
+/** Files of deploy/base applied server-side by the release's own kubectl. */
+async function applyDeployBase(kubeconfigPath: string, files: string[]): Promise<void> {
   const base = join(repoRoot, 'deploy', 'base');
   await run(
     realKubectl(),
@@ -87,15 +87,27 @@ export async function applyDeployRbac(kubeconfigPath: string): Promise<void> {
       'apply',
       '--server-side',
       '--field-manager=gantry-tests',
-      '-f',
-      join(base, 'namespace.yaml'),
-      '-f',
-      join(base, 'rbac-controller.yaml'),
-      '-f',
-      join(base, 'rbac-agent.yaml'),
+      ...files.flatMap((f) => ['-f', join(base, f)]),
     ],
     { timeout: 60_000 },
   );
+}
+
+/** deploy/base's namespace, ServiceAccounts and RBAC, applied by the release's own kubectl. */
+export async function applyDeployRbac(kubeconfigPath: string): Promise<void> {
+  await applyDeployBase(kubeconfigPath, ['namespace.yaml', 'rbac-controller.yaml', 'rbac-agent.yaml']);
+}
+
+/** deploy/base's admission policy that keeps a node-bound agent to its own node's objects (real ground). */
+export async function applyAgentAdmission(api: TestApiServer): Promise<void> {
+  await applyDeployBase(api.kubeconfigPath, ['admission-agent.yaml']);
+}
+
+/** The gantry-agent of Node `node` (which must exist): a token bound to that Node, as a deployed agent holds (real ground). */
+export async function nodeBoundAgent(api: TestApiServer, node: string): Promise<Identity> {
+  if (!api.controlPlane) throw new Error('nodeBoundAgent: node-bound tokens need the real API server');
+  const sa = await api.controlPlane.serviceAccountKubeconfig(GANTRY_NAMESPACE, SERVICE_ACCOUNTS.agent, { boundNode: node });
+  return { kc: kubeConfigFrom(sa.yaml), kubeconfigPath: sa.path, kubeconfigYaml: sa.yaml };
 }
 
 export interface StartTestApiServerOptions extends ApiServerOptions {

@@ -41,7 +41,8 @@ beforeAll(async () => {
   reg = await startRegistry();
   work = mkdtempSync(join(tmpdir(), 'gantry-tlog-cli-'));
   keyFile = join(work, 'log.key');
-  const made = await gantry(['log', 'keygen', 'gantry-test-log', '-o', keyFile]);
+  // named after the registry: a bare key is trusted for the origins under its name (tlog/origin-keys.ts)
+  const made = await gantry(['log', 'keygen', reg.host, '-o', keyFile]);
   expect(made.code).toBe(0);
   vkey = made.stdout.trim();
 });
@@ -189,6 +190,23 @@ describe('gantry log against a real registry', () => {
     expect(bad.code).toBe(1);
     expect(bad.codes).toEqual(['TLOG_TAG_MISMATCH']);
     expect(bad.stdout).toMatch(/rev-1 names sha256:[0-9a-f]+, the log records/);
+  }, 120_000);
+
+  it('attack: the log of a repository under one origin, signed by a key trusted for another, is TLOG_KEY_NOT_FOR_ORIGIN', async () => {
+    const ref = `${reg.host}/team-b/payments`;
+    await push(await archiveFile(newSigner(), 1), ref); // signed by the registry-wide key (named after the host)
+    expect((await verify(ref)).code).toBe(0);
+    // the same key, trusted for team-a only: it may not vouch for team-b's log
+    const r = await gantry(['log', 'verify', ref, '--plain-http', '--key', `${reg.host}/team-a/=${vkey}`, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).problems.map((p: { code: string }) => p.code)).toContain('TLOG_KEY_NOT_FOR_ORIGIN');
+    const cp = await gantry(['log', 'checkpoint', ref, '--plain-http', '--key', `${reg.host}/team-a/=${vkey}`]);
+    expect(cp.code).toBe(1);
+    expect(cp.stderr).toMatch(
+      /TLOG_KEY_NOT_FOR_ORIGIN: the checkpoint for ".*\/team-b\/payments" is signed only by trusted keys bound to other origins/,
+    );
+    // bound to team-b, it is accepted
+    expect((await gantry(['log', 'checkpoint', ref, '--plain-http', '--key', `${reg.host}/team-b/=${vkey}`])).code).toBe(0);
   }, 120_000);
 
   it('a history rewritten to a fork (same key, other archives) verifies on its own but is TLOG_FORK against a trusted checkpoint', async () => {

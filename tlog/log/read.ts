@@ -5,6 +5,7 @@
  * checkpoint the caller already trusts. Readers (the CLI, the controller, monitors) work on
  * the snapshot; verify.ts checks a whole log with it.
  */
+import { checkSignersForOrigin } from '../origin-keys.js';
 import type { ContentBackend } from '../../registry/backend.js';
 import { encodeBase64 } from '../base64.js';
 import { parseCheckpoint, type Checkpoint } from '../checkpoint.js';
@@ -77,6 +78,7 @@ export function verifyCheckpointNote(note: string | Uint8Array, verifiers: reado
       `the checkpoint is for the log "${checkpoint.origin}", not "${origin}"; it was copied from another log or the origin was given wrongly`,
     );
   }
+  checkSignersForOrigin(opened.verified, verifiers, origin);
   // Stryker disable next-line ConditionalExpression,StringLiteral: a string goes through Buffer unchanged
   return {
     note: typeof note === 'string' ? note : Buffer.from(note).toString('utf8'),

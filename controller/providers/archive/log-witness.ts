@@ -16,14 +16,14 @@
  * GET per entry); the comparisons with each Provider's memory run on every reconcile.
  */
 import type { LogMemory, ResolvedArchive } from '../../../api/provider.js';
-import { openContentBackend, revisionTag } from '../../../registry/index.js';
+import { openContentBackend, revisionTag, type TransferLimits } from '../../../registry/index.js';
 import type { RegistryCredentials } from '../../../registry/distribution/auth.js';
 import {
   decodeBase64,
   encodeBase64,
   isTlogError,
   openLog,
-  parseVerifierKey,
+  parseTrustedLogKey,
   type NoteVerifier,
   type RepositoryLog,
   type TlogError,
@@ -62,13 +62,15 @@ export interface LogWitnessOptions {
   plainHttpRegistries?: string[];
   caFile?: string;
   timeoutMs?: number;
+  /** every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS) */
+  transferLimits?: TransferLimits;
   /** how long an opened log is reused before the registry is read again (default 15 s) */
   recheckMs?: number;
   metrics?: ControllerMetrics;
 }
 
 export function parseLogKeys(keys: string[]): NoteVerifier[] {
-  return keys.map((k) => parseVerifierKey(k));
+  return keys.map((k) => parseTrustedLogKey(k));
 }
 
 export class RegistryLogWitness implements LogWitness {
@@ -192,8 +194,7 @@ export class RegistryLogWitness implements LogWitness {
         );
       return { origin: c.origin, size: cp.size, rootHash: encodeBase64(cp.root), checkpoint: latest.note, revisionIndex: index };
     } catch (err) {
-      if (isTlogError(err)) throw inconsistent(err.code, `${where}: ${err.message}`);
-      throw err;
+      throw isTlogError(err) ? refusal(err, where) : err;
     }
   }
 
@@ -207,6 +208,7 @@ export class RegistryLogWitness implements LogWitness {
       plainHttpRegistries: this.opts.plainHttpRegistries,
       caFile: this.opts.caFile,
       timeoutMs: this.opts.timeoutMs,
+      transferLimits: this.opts.transferLimits,
       credentials: c.credentials,
     });
     const log = openLog(backend, { origin: c.origin });
@@ -214,6 +216,16 @@ export class RegistryLogWitness implements LogWitness {
     log.catch(() => this.opened.delete(key)); // a failed read is not cached
     return log;
   }
+}
+
+/**
+ * The log library's refusal as the Provider's: a checkpoint signed by a trusted key that is
+ * trusted for other origins is not this log's word (LogKeyNotForOrigin); all else is evidence
+ * of an inconsistent log.
+ */
+function refusal(err: TlogError, where: string): ResolveFailure {
+  if (err.code !== 'TLOG_KEY_NOT_FOR_ORIGIN') return inconsistent(err.code, `${where}: ${err.message}`);
+  return Object.assign(new ResolveFailure('LogKeyNotForOrigin', `${err.code}: ${where}: ${err.message}`, false), { code: err.code });
 }
 
 function inconsistent(code: TlogError['code'], message: string): ResolveFailure {

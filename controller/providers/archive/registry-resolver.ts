@@ -4,7 +4,7 @@
  * archive fully (signature, issuer, hashes) before any instance points at it. Pull secrets
  * become registry credentials for the ref's host (registry/pull-secrets.ts, as in the agent).
  */
-import { openArchiveStore, parseArchiveRef } from '../../../registry/index.js';
+import { openArchiveStore, parseArchiveRef, type TransferLimits } from '../../../registry/index.js';
 import { credentialsFor } from '../../../registry/pull-secrets.js';
 import type { ResolvedArchive } from '../../../api/provider.js';
 import { ResolveFailure, type ArchiveResolver, type ResolveRequest } from './resolver.js';
@@ -16,6 +16,8 @@ export interface RegistryResolverOptions {
   timeoutMs?: number;
   /** archives larger than this are refused before a byte is read (default 256 MiB) */
   maxArchiveBytes?: number;
+  /** every registry request's deadline and minimum transfer rate (default DEFAULT_TRANSFER_LIMITS) */
+  transferLimits?: TransferLimits;
 }
 
 export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveResolver {
@@ -33,6 +35,7 @@ export function registryResolver(opts: RegistryResolverOptions = {}): ArchiveRes
         caFile: opts.caFile,
         timeoutMs: opts.timeoutMs,
         maxArchiveBytes: opts.maxArchiveBytes,
+        transferLimits: opts.transferLimits,
         credentials,
         trustedIssuers,
       });

@@ -4,6 +4,7 @@
  * node platform, in the `Scheduled` condition and the FailedScheduling Event.
  */
 import type { Toleration } from '../../../api/provider.js';
+import { annotations } from '../../../api/common.js';
 import { LOST_REASONS, type LostReason } from '../../../api/reasons.js';
 import type { NodeView, Taint } from './nodes.js';
 
@@ -17,15 +18,17 @@ export interface PlacementRequest {
   allowMultiplePerNode?: boolean;
   /** Nodes where an instance of this Provider failed recently (back off from them). */
   avoid?: ReadonlySet<string>;
+  /** Gantry instances per node, all Providers (the NodeFull filter; none counted when absent). */
+  load?: ReadonlyMap<string, number>;
 }
 
 export interface Filter {
   name: string;
   check(node: NodeView, req: PlacementRequest): string | undefined;
   /**
-   * True for a filter that turns a node away because of where this Provider's own instances
-   * run or failed, not because of what the node is: such a node still counts toward the
-   * Provider's capacity, and is not "skipped" in a steady-state message.
+   * True for a filter that turns a node away because of the instances that run (or failed)
+   * there, not because of what the node is: such a node still counts toward the Provider's
+   * capacity, and is not "skipped" in a steady-state message.
    */
   occupancy?: boolean;
 }
@@ -88,6 +91,23 @@ export const onePerNode: Filter = {
   check: (n, req) => (!req.allowMultiplePerNode && req.occupied.has(n.name) ? 'already runs an instance of this Provider' : undefined),
 };
 
+/**
+ * The node's agent runs as many instances as its Lease says it will (`--max-instances`): one
+ * more would only wait there (InstanceLimit). An occupancy filter: a node full of this
+ * Provider's own instances still counts toward its capacity.
+ */
+export const nodeFull: Filter = {
+  name: 'NodeFull',
+  occupancy: true,
+  check: (n, req) => {
+    const max = n.maxInstances;
+    if (max === undefined) return undefined;
+    if (Number.isNaN(max)) return `node is full: its agent Lease has no valid ${annotations.agentMaxInstances}`;
+    const load = req.load?.get(n.name) ?? 0;
+    return load < max ? undefined : `node is full (${load} of its agent's ${max} instances)`;
+  },
+};
+
 export const recentFailure: Filter = {
   name: 'RecentFailure',
   occupancy: true,
@@ -103,6 +123,7 @@ export const defaultFilters: Filter[] = [
   archiveTarget,
   agentLive,
   onePerNode,
+  nodeFull,
   recentFailure,
 ];
 

@@ -24,6 +24,18 @@ export interface NodeView {
   agentLive: boolean;
   /** When the agent lease stops counting as live (ms since epoch), if there is one. */
   agentExpiresAt?: number;
+  /**
+   * How many instances the node's agent runs at most (its Lease's `gantry.dev/max-instances`);
+   * absent when the agent publishes no cap (an older agent), NaN when the value is not a whole
+   * number ≥ 0 — the NodeFull filter then keeps the node out (fail closed).
+   */
+  maxInstances?: number;
+}
+
+/** The published cap: undefined when none, NaN when it is not a whole number ≥ 0. */
+export function parseMaxInstances(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  return /^[0-9]{1,9}$/.test(v) ? Number(v) : Number.NaN;
 }
 
 export interface LeaseLike {
@@ -59,5 +71,6 @@ export function nodeView(node: NodeLike, lease: LeaseLike | undefined, graceMs: 
     target: lease?.metadata.annotations?.[annotations.agentTarget] || targetForNode(labels),
     agentLive: expiresAt !== undefined && expiresAt > now,
     agentExpiresAt: expiresAt,
+    maxInstances: parseMaxInstances(lease?.metadata.annotations?.[annotations.agentMaxInstances]),
   };
 }

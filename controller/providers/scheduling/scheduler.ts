@@ -4,7 +4,7 @@
  * from the filters' own reasons, grouped by node platform: "3 nodes arm64/linux: archive
  * has no aarch64-linux binary".
  */
-import { defaultFilters, type Filter, type PlacementRequest } from './filters.js';
+import { defaultFilters, type Filter, nodeFull, type PlacementRequest } from './filters.js';
 import { defaultScorers, type ScoreContext, type Scorer } from './scorers.js';
 import type { NodeView } from './nodes.js';
 
@@ -37,6 +37,8 @@ export interface ScheduleResult {
 }
 
 export interface ScheduleInput extends PlacementRequest, ScoreContext {
+  /** Gantry instances per node, all Providers: the NodeFull filter and the FewestInstances scorer. */
+  load: ReadonlyMap<string, number>;
   nodes: Iterable<NodeView>;
   count: number;
   filters?: Filter[];
@@ -106,10 +108,7 @@ export function filterNodes(nodes: Iterable<NodeView>, req: PlacementRequest, fi
       eligible.push(n);
       continue;
     }
-    const k = `${n.platform}\u0000${reason}`;
-    const g = rejected.get(k);
-    if (g) g.count++;
-    else rejected.set(k, { platform: n.platform, reason: reason!, count: 1, occupancy: !!first.occupancy });
+    addRejection(rejected, n, reason!, !!first.occupancy);
   }
   return { eligible, capable, rejected, anyTarget };
 }
@@ -123,10 +122,11 @@ export function summarizeRejections(rejected: Iterable<Rejection>): string {
 
 export function scheduleReplicas(input: ScheduleInput): ScheduleResult {
   const { eligible, capable, rejected, anyTarget } = filterNodes(input.nodes, input, input.filters);
-  const groups = [...rejected.values()];
   const placements: Placement[] = [];
   if (input.count > 0) placeOn(eligible, input, placements);
   const unplaced = Math.max(0, input.count - placements.length);
+  if (unplaced > 0 && placements.length > 0) filledUp(eligible, input, placements, rejected);
+  const groups = [...rejected.values()];
   return {
     placements,
     unplaced,
@@ -136,6 +136,26 @@ export function scheduleReplicas(input: ScheduleInput): ScheduleResult {
     skipped: summarizeRejections(groups.filter((g) => !g.occupancy)),
     noMatchingTarget: !anyTarget,
   };
+}
+
+/**
+ * Several per node, some left unplaced: the eligible nodes these placements filled up are
+ * turned away as full, so the summary says why the rest found no node.
+ */
+function filledUp(eligible: NodeView[], input: ScheduleInput, placements: Placement[], rejected: Map<string, Rejection>): void {
+  const load = new Map(input.load);
+  for (const p of placements) load.set(p.node, (load.get(p.node) ?? 0) + 1);
+  for (const n of eligible) {
+    const reason = nodeFull.check(n, { ...input, load });
+    if (reason) addRejection(rejected, n, reason, true);
+  }
+}
+
+function addRejection(rejected: Map<string, Rejection>, n: NodeView, reason: string, occupancy: boolean): void {
+  const k = `${n.platform}\u0000${reason}`;
+  const g = rejected.get(k);
+  if (g) g.count++;
+  else rejected.set(k, { platform: n.platform, reason, count: 1, occupancy });
 }
 
 /** Scores the eligible nodes and appends the best `input.count` placements. */
@@ -148,12 +168,14 @@ function placeOn(eligible: NodeView[], input: ScheduleInput, placements: Placeme
     t: seed === undefined ? 0 : tieRank(seed, n.name),
   }));
   scored.sort((a, b) => b.s - a.s || a.t - b.t || a.n.name.localeCompare(b.n.name));
-  if (input.allowMultiplePerNode && scored.length > 0) {
-    // several per node: place one at a time on the currently least loaded node
+  if (input.allowMultiplePerNode) {
+    // several per node: place one at a time on the currently least loaded node that has room
     const load = new Map(input.load);
+    const room = (n: NodeView) => n.maxInstances === undefined || (load.get(n.name) ?? 0) < n.maxInstances;
     for (let i = 0; i < input.count; i++) {
-      let best = scored[0].n;
-      for (const { n } of scored) if ((load.get(n.name) ?? 0) < (load.get(best.name) ?? 0)) best = n;
+      let best: NodeView | undefined;
+      for (const { n } of scored) if (room(n) && (!best || (load.get(n.name) ?? 0) < (load.get(best.name) ?? 0))) best = n;
+      if (!best) break; // every eligible node is full now: the rest stay unplaced
       placements.push({ node: best.name, target: best.target! });
       load.set(best.name, (load.get(best.name) ?? 0) + 1);
     }

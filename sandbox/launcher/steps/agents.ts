@@ -6,12 +6,13 @@
 import type { KubeClient } from '../../../runtime/kube.js';
 import { resourcePath } from '../../../runtime/kube.js';
 import { gantryBin } from '../../../runtime/paths.js';
-import { GANTRY_NAMESPACE } from '../cluster-objects.js';
+import { CREDENTIALS_NAMESPACE, GANTRY_NAMESPACE } from '../cluster-objects.js';
 import type { Launch } from '../launch.js';
 import type { SandboxNode } from '../node-spec.js';
 
 export interface AgentsOptions {
-  kubeconfig: string;
+  /** Each node's agent kubeconfig (on the real ground a token bound to that Node). */
+  kubeconfig(node: string): Promise<string>;
   issuer: string;
   plainHttpRegistries: string[];
   /** How long an agent may take to publish its Lease (default 30 s). */
@@ -19,11 +20,12 @@ export interface AgentsOptions {
 }
 
 export async function startAgents(l: Launch, o: AgentsOptions): Promise<void> {
-  const agents = l.st.nodes.map((n) =>
+  const kubeconfigs = await Promise.all(l.st.nodes.map((n) => o.kubeconfig(n.name)));
+  const agents = l.st.nodes.map((n, i) =>
     l.child({
       name: `agent-${n.name}`,
       command: process.execPath,
-      args: agentArgs(l, n, o),
+      args: agentArgs(l, n, o, kubeconfigs[i]!),
       logFile: l.sd.log(`agent-${n.name}`),
       ready: () => leaseRenewedSince(l.kube!, n.name, Date.now() - 60_000),
       startTimeoutMs: o.startTimeoutMs ?? 30_000,
@@ -35,18 +37,22 @@ export async function startAgents(l: Launch, o: AgentsOptions): Promise<void> {
   l.say(`  agents         ${agents.map((a) => `${a.name.replace(/^agent-/, '')} (pid ${a.pid})`).join(', ')}`);
 }
 
-function agentArgs(l: Launch, n: SandboxNode, o: AgentsOptions): string[] {
+function agentArgs(l: Launch, n: SandboxNode, o: AgentsOptions, kubeconfig: string): string[] {
   return [
     gantryBin(),
     'agent',
     '--kubeconfig',
-    o.kubeconfig,
+    kubeconfig,
     '--node',
     n.name,
     '--nats',
     l.natsUrl,
+    '--nats-ca',
+    l.sd.natsCa,
     '--namespace',
     GANTRY_NAMESPACE,
+    '--credentials-namespace',
+    CREDENTIALS_NAMESPACE,
     '--cache-dir',
     l.sd.cacheDir(n.name),
     '--membrane',

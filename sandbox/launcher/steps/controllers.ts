@@ -5,7 +5,7 @@
  * the agents and the examples meet a working controller.
  */
 import { distEntry } from '../../../runtime/paths.js';
-import { GANTRY_NAMESPACE } from '../cluster-objects.js';
+import { CREDENTIALS_NAMESPACE, GANTRY_NAMESPACE } from '../cluster-objects.js';
 import type { ControllerChildConfig } from '../controller-main.js';
 import type { Launch } from '../launch.js';
 
@@ -21,11 +21,12 @@ export async function startControllers(l: Launch, o: ControllersOptions): Promis
   const controllerConfig: ControllerChildConfig = {
     kubeconfig: o.kubeconfig,
     namespace: GANTRY_NAMESPACE,
+    credentialsNamespace: CREDENTIALS_NAMESPACE,
     trustedIssuers: [o.issuer],
     plainHttpRegistries: o.plainHttpRegistries,
     metricsAddr: `127.0.0.1:${l.st.controllerMetricsPort}`,
     agentLeaseGraceMs: o.agentLeaseGraceMs,
-    membrane: { keysDir: l.sd.membraneDir, natsUrl: l.natsUrl },
+    membrane: { keysDir: l.sd.membraneDir, natsUrl: l.natsUrl, natsCa: l.sd.natsCa },
     leaderElection: o.leaderElection,
   };
   const metricsPorts = [l.st.controllerMetricsPort, ...(l.st.extraControllerMetricsPorts ?? [])];

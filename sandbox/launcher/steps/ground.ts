@@ -4,7 +4,7 @@
  * sandbox node). The API server is the emulator, its own process like the other parts (its log
  * goes to a file and it keeps answering while the launcher is busy), or with --apiserver real
  * a kube-apiserver over etcd, where the controller and the agents get deploy/base's
- * ServiceAccount tokens instead of the admin's.
+ * ServiceAccount tokens instead of the admin's (each agent's bound to its Node).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { hostTarget } from '../../../agent/target.js';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../../runtime/kube.js';
 import { gantryBin, packageRoot } from '../../../runtime/paths.js';
 import { controlPlaneVersions } from '../../controlplane/index.js';
-import { applyCrds, ensureNamespace, GANTRY_NAMESPACE, registerNodes } from '../cluster-objects.js';
+import { applyCrds, CREDENTIALS_NAMESPACE, ensureNamespace, GANTRY_NAMESPACE, registerNodes } from '../cluster-objects.js';
 import { SandboxError } from '../errors.js';
 import type { Launch } from '../launch.js';
 import { startRealApiserver } from '../real-apiserver.js';
@@ -21,7 +21,8 @@ import { writeAtomic } from '../state-dir.js';
 /** The kubeconfigs the controller and the agents run with (the admin's, or their ServiceAccounts'). */
 export interface Identities {
   controllerKubeconfig: string;
-  agentKubeconfig: string;
+  /** The agent of `node`'s (on the real ground a token bound to its Node, which seedCluster made). */
+  agentKubeconfig(node: string): Promise<string>;
 }
 
 /** Starts the API server, sets `l.apiUrl` and `l.kube`, and seeds the cluster. */
@@ -31,7 +32,9 @@ export async function prepareGround(l: Launch, apiserverPort: number): Promise<I
   const versions = realApi ? `kube-apiserver ${controlPlaneVersions().k8s} + etcd ${controlPlaneVersions().etcd}` : '(emulator)';
   l.say(`  API server     ${l.apiUrl}  ${versions}  (kubeconfig ${l.sd.kubeconfig})`);
   if (realApi)
-    l.say(`  identities     controller and agents run as deploy/base's ServiceAccounts gantry-system/gantry-controller and gantry-agent`);
+    l.say(
+      `  identities     controller and agents run as deploy/base's ServiceAccounts gantry-system/gantry-controller and gantry-agent (each agent's token bound to its Node; admission policy on)`,
+    );
   l.kube = new KubeClient(loadKubeConfig({ kubeconfigPath: l.sd.kubeconfig }));
   await seedCluster(l, l.kube);
   return identities;
@@ -70,12 +73,13 @@ async function startEmulator(l: Launch, apiserverPort: number): Promise<Identiti
   l.checkInterrupted();
   l.apiUrl = `https://127.0.0.1:${apiserverPort}`;
   writeAtomic(l.sd.kubeconfig, readFileSync(apiKubeconfig, 'utf8'), 0o600);
-  return { controllerKubeconfig: l.sd.kubeconfig, agentKubeconfig: l.sd.kubeconfig };
+  return { controllerKubeconfig: l.sd.kubeconfig, agentKubeconfig: async () => l.sd.kubeconfig };
 }
 
 /** The namespace, the CRDs (once served) and the Nodes. */
 async function seedCluster(l: Launch, kube: KubeClient): Promise<void> {
   await ensureNamespace(kube, GANTRY_NAMESPACE);
+  await ensureNamespace(kube, CREDENTIALS_NAMESPACE);
   const crds = await applyCrds(kube, join(packageRoot(), 'crds'));
   // a real server serves a new CRD a moment after storing it; the controller checks at start
   await crdsServed(kube, () => l.checkInterrupted());

@@ -1,18 +1,23 @@
 /**
  * Per-instance pull credentials (controller/instance-pull-creds.ts): the controller, running as
  * deploy/'s gantry-controller on the real API server, writes each instance's credential into
- * gantry-system reduced to the archive's registry, rewrites it when the Provider's pull secret
- * is rotated (same instance, same uid), and deletes it with the instance.
+ * gantry-nodes reduced to the archive's registry, rewrites it when the Provider's pull secret
+ * is rotated (same instance, same uid), and deletes it with the instance. The Secret holds it
+ * sealed to the seal key the instance's node published on its Lease, never in clear. Those an
+ * older controller left in gantry-system, where agents no longer read, its sweep deletes.
  */
+import { createCurve } from '@nats-io/nkeys';
+import { annotations } from '../../../api/common.js';
+import { openSealed } from '../../../registry/sealed-credential.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startController, type RunningController } from '../../../controller/index.js';
-import { instancePullCredsSecretName } from '../../../api/index.js';
+import { agentLeaseName, instancePullCredsSecretName } from '../../../api/index.js';
 import { isNotFound } from '../../../runtime/kube.js';
-import { APP, fastLeader, NS, startCluster, waitFor, type Cluster } from '../cluster.js';
+import { APP, CREDENTIALS_NS as CREDS, fastLeader, NS, startCluster, waitFor, type Cluster } from '../cluster.js';
 import { InstancePullCredentials, registryPullTokenMinter, PULL_TOKEN_EXPIRES_ANNOTATION } from '../../../controller/credentials/pull.js';
 import { createPar, generateSeed } from '../../../par/index.js';
 import { openArchiveStore } from '../../../registry/index.js';
-import { credentialsFor, pullSecretOf } from '../../../registry/pull-secrets.js';
+import { credentialsFor } from '../../../registry/pull-secrets.js';
 import { logger } from '../../../runtime/log.js';
 import { startRegistry, startTokenServer, type RegistryServer, type TokenServer } from '../../support/registry.js';
 
@@ -28,10 +33,13 @@ describe('instance pull credentials', () => {
         },
       }),
     ).toString('base64');
+  // node n1's seal key, as its agent would publish it
+  const n1 = createCurve();
+  const opened = (s: any) => (s.data?.sealed ? JSON.parse(openSealed(n1, Buffer.from(s.data.sealed, 'base64').toString())) : undefined);
   const held = async (instName: string) => {
     try {
-      const s = await c.client.get(`/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, instName)}`);
-      return { secret: s, config: JSON.parse(Buffer.from(s.data['.dockerconfigjson'], 'base64').toString()) };
+      const s = await c.client.get(`/api/v1/namespaces/${CREDS}/secrets/${instancePullCredsSecretName(APP, instName)}`);
+      return { secret: s, config: opened(s) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -42,6 +50,9 @@ describe('instance pull credentials', () => {
     c = await startCluster();
     await c.publish('acme/creds', { revision: 1, targets: ['x86_64-linux'] });
     await c.addNode('n1', 'amd64');
+    await c.client.mergePatch(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/${agentLeaseName('n1')}`, {
+      metadata: { annotations: { [annotations.nodeSealKey]: n1.getPublicKey() } },
+    });
     ctl = await startController({
       kubeConfig: c.controllerKc,
       namespace: NS,
@@ -77,7 +88,9 @@ describe('instance pull credentials', () => {
     const first = await waitFor('its credential', () => held(inst.metadata.name), 15_000);
     // one registry, the archive's: the other entry of the Provider's secret never reaches the node
     expect(first.config).toEqual({ auths: { [c.registry.host]: { username: 'robot', password: 'first' } } });
-    expect(first.secret.type).toBe('kubernetes.io/dockerconfigjson');
+    expect(first.secret.type).toBe('gantry.dev/sealed-pull-credential');
+    expect(JSON.stringify(first.secret)).not.toContain(Buffer.from('robot:first').toString('base64'));
+    expect(first.secret.metadata.annotations['gantry.dev/pull-sealed-for']).toBe(`n1 ${n1.getPublicKey()}`);
     expect(first.secret.metadata.labels).toMatchObject({
       'gantry.dev/instance-pull-creds': 'true',
       'gantry.dev/instance-namespace': APP,
@@ -109,13 +122,43 @@ describe('instance pull credentials', () => {
       15_000,
     );
     expect(refused.secret.metadata.annotations['gantry.dev/pull-secret-error']).toMatch(/^PULL_SECRET_MISSING: .*robot/);
-    expect(refused.config).toEqual({ auths: {} });
+    expect(refused.secret.data).toBeUndefined();
 
     // the instance gone (its Provider deleted): its credential is deleted too
     await c.client.delete(`/apis/gantry.dev/v1alpha1/namespaces/${APP}/providers/creds`);
     await waitFor('instance gone', async () => (await c.instances('creds')).length === 0 || undefined, 30_000);
     await waitFor('credential deleted', async () => (await held(inst.metadata.name)) === undefined || undefined, 15_000);
   }, 90_000);
+
+  it("deletes the pull credentials an older controller left in gantry-system (agents read no Secret there), and nothing else of that namespace's", async () => {
+    const secret = (name: string, labels: Record<string, string>) =>
+      c.client.create(`/api/v1/namespaces/${NS}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, labels },
+        data: { '.dockerconfigjson': docker('legacy', c.registry.host) },
+      });
+    // as the previous release wrote them: same name and labels, in the Gantry namespace, for a live-looking instance
+    const legacy = instancePullCredsSecretName(APP, 'legacy-0');
+    await secret(legacy, {
+      'gantry.dev/instance-pull-creds': 'true',
+      'gantry.dev/instance-namespace': APP,
+      'gantry.dev/instance-name': 'legacy-0',
+      'gantry.dev/instance-uid': 'uid-legacy-0',
+    });
+    await secret('operator-owned', { 'app.kubernetes.io/part-of': 'gantry' });
+    const exists = (name: string) =>
+      c.client.get(`/api/v1/namespaces/${NS}/secrets/${name}`).then(
+        () => true,
+        (err) => {
+          if (isNotFound(err)) return false;
+          throw err;
+        },
+      );
+    await waitFor('the legacy pull credential swept', async () => !(await exists(legacy)) || undefined, 15_000);
+    expect(await exists('operator-owned')).toBe(true);
+    await c.client.delete(`/api/v1/namespaces/${NS}/secrets/operator-owned`);
+  }, 30_000);
 
   describe('with a token-auth registry', () => {
     let tokens: TokenServer;
@@ -156,16 +199,18 @@ describe('instance pull credentials', () => {
       let now = Date.now();
       const creds = new InstancePullCredentials(
         c.client,
-        NS,
+        CREDS,
         logger('test'),
         registryPullTokenMinter({ plainHttpRegistries: [reg.host, tokens.host] }),
         () => now,
+        (node) => (node === 'n1' ? n1.getPublicKey() : undefined),
       );
       const ref = `${reg.host}/acme/mine`;
       const inst: any = {
         metadata: { namespace: APP, name: 'tok-0', uid: 'uid-tok-0' },
-        spec: { archive: { ref, digest: digests['acme/mine'], pullSecrets: [{ name: 'robot' }] } },
+        spec: { nodeName: 'n1', archive: { ref, digest: digests['acme/mine'], pullSecrets: [{ name: 'robot' }] } },
       };
+      const asOpened = (s: any) => [{ namespace: CREDS, name: s.metadata.name, dockerConfig: JSON.stringify(opened(s)) }];
       const secrets = [
         {
           namespace: APP,
@@ -177,12 +222,12 @@ describe('instance pull credentials', () => {
       ];
       const again = await creds.ensure(inst, { secrets });
       expect(again).toBe(150_000); // the test token server's tokens live 300 s
-      const path = `/api/v1/namespaces/${NS}/secrets/${instancePullCredsSecretName(APP, 'tok-0')}`;
+      const path = `/api/v1/namespaces/${CREDS}/secrets/${instancePullCredsSecretName(APP, 'tok-0')}`;
       const s1 = await c.client.get(path);
-      const doc = Buffer.from(s1.data['.dockerconfigjson'], 'base64').toString();
+      const doc = JSON.stringify(opened(s1));
       expect(doc).not.toContain(robot.password);
       expect(doc).not.toContain(Buffer.from(`${robot.username}:${robot.password}`).toString('base64'));
-      const held = credentialsFor(ref, [pullSecretOf(s1, NS, s1.metadata.name)])!;
+      const held = credentialsFor(ref, asOpened(s1))!;
       expect(Object.keys(held)).toEqual(['registryToken']);
       expect(Date.parse(s1.metadata.annotations[PULL_TOKEN_EXPIRES_ANNOTATION])).toBe(now + 300_000);
 
@@ -221,8 +266,33 @@ describe('instance pull credentials', () => {
       ];
       expect(await creds.ensure(inst, { secrets: wrong })).toBe(30_000);
       const s3 = await c.client.get(path);
-      expect(credentialsFor(ref, [pullSecretOf(s3, NS, s3.metadata.name)])).toEqual({ username: robot.username, password: 'nope' });
+      expect(credentialsFor(ref, asOpened(s3))).toEqual({ username: robot.username, password: 'nope' });
+      expect(JSON.stringify(s3)).not.toContain(Buffer.from(`${robot.username}:nope`).toString('base64'));
       expect(s3.metadata.annotations?.[PULL_TOKEN_EXPIRES_ANNOTATION]).toBeUndefined();
+      await c.client.delete(path);
+    });
+
+    it('an instance on a node without a seal key gets no credential, only why it waits, and is looked at again in 5 s', async () => {
+      const creds = new InstancePullCredentials(c.client, CREDS, logger('test'), undefined, Date.now, () => undefined);
+      const inst: any = {
+        metadata: { namespace: APP, name: 'keyless-0', uid: 'uid-keyless-0' },
+        spec: { nodeName: 'n9', archive: { ref: `${reg.host}/acme/mine`, digest: digests['acme/mine'], pullSecrets: [{ name: 'robot' }] } },
+      };
+      const secrets = [
+        {
+          namespace: APP,
+          name: 'robot',
+          dockerConfig: JSON.stringify({ auths: { [reg.host]: { username: 'robot', password: robot.password } } }),
+        },
+      ];
+      expect(await creds.ensure(inst, { secrets })).toBe(5_000);
+      const path = `/api/v1/namespaces/${CREDS}/secrets/${instancePullCredsSecretName(APP, 'keyless-0')}`;
+      const s = await c.client.get(path);
+      expect(s.data).toBeUndefined();
+      expect(JSON.stringify(s)).not.toContain(robot.password);
+      expect(s.metadata.annotations['gantry.dev/pull-credential-pending']).toMatch(
+        /^SEAL_KEY_MISSING: node n9's agent has not published its seal key/,
+      );
       await c.client.delete(path);
     });
   });

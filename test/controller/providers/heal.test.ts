@@ -105,3 +105,42 @@ describe('heal phase', () => {
     ]);
   });
 });
+
+describe('heal phase: instances their agent refused for its cap (InstanceLimit)', () => {
+  const refused = (name: string, nodeName: string) => {
+    const i = inst(name, nodeName, 'Pending');
+    i.status = { ...i.status, reason: 'InstanceLimit' } as ProviderInstance['status'];
+    return i;
+  };
+  const nodes = new Map([
+    ['a', live('a')],
+    ['b', live('b')],
+  ]);
+  const reasons = (roomOn?: () => ReadonlySet<string>) =>
+    healPhase({ active: [refused('r', 'a'), inst('p', 'a', 'Pending'), inst('s', 'a', 'Starting')], nodes, roomOn }).map(
+      (v) => v.removeReason,
+    );
+
+  it('moves a refused instance when another node has room', () => {
+    expect(reasons(() => new Set(['b']))).toEqual(['InstanceLimit', undefined, undefined]);
+  });
+
+  it('leaves it waiting on its node when only that node (or none) has room, or room is not known', () => {
+    expect(reasons(() => new Set(['a']))).toEqual([undefined, undefined, undefined]);
+    expect(reasons(() => new Set())).toEqual([undefined, undefined, undefined]);
+    expect(reasons()).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('asks where there is room only when an instance was refused', () => {
+    let asked = 0;
+    healPhase({
+      active: [inst('p', 'a', 'Pending')],
+      nodes,
+      roomOn: () => {
+        asked++;
+        return new Set(['b']);
+      },
+    });
+    expect(asked).toBe(0);
+  });
+});

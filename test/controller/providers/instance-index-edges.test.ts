@@ -64,6 +64,21 @@ describe('InstanceIndex edges', () => {
     expect(ix.observeUpdate(inst('a', 'n1'), a)).toBeUndefined();
   });
 
+  it("enqueues when the agent refuses an instance (InstanceLimit) or stops refusing it, with the phase unchanged; not for another reason's change", () => {
+    const ix = new InstanceIndex();
+    const at = (reason?: string, message?: string) => {
+      const i = inst('a', 'n1', { phase: 'Pending' });
+      if (reason) i.status = { ...i.status, reason, ...(message ? { message } : {}) };
+      return i;
+    };
+    ix.observeAdd(at());
+    expect(ix.observeUpdate(at('InstanceLimit'), at())).toBe('apps/kv');
+    expect(ix.observeUpdate(at(), at('InstanceLimit'))).toBe('apps/kv');
+    expect(ix.observeUpdate(at('InstanceLimit', 'now 3rd in line'), at('InstanceLimit', 'now 4th in line'))).toBeUndefined();
+    expect(ix.observeUpdate(at('CredentialsPending'), at())).toBeUndefined();
+    expect(ix.observeUpdate(at('CredentialsPending'), at('FetchFailed'))).toBeUndefined();
+  });
+
   it('holds expectations for exactly the TTL', () => {
     const ix = new InstanceIndex(1_000);
     ix.observeAdd(inst('gone', 'n1'));

@@ -33,6 +33,38 @@ function setup(graceMs: number) {
 }
 
 describe('NodeViews', () => {
+  it("reads the agent's instance cap from its Lease, and a changed cap of a live agent counts as news (enqueue all)", () => {
+    const { nodes, leases, log, views } = setup(20_000);
+    const now = Date.now();
+    nodes.set('n1', node('n1'));
+    const capped = (cap?: string): LeaseLike => {
+      const l: LeaseLike = {
+        ...lease('n1', now),
+        metadata: {
+          name: 'gantry-agent-n1',
+          annotations: cap === undefined ? {} : ({ 'gantry.dev/max-instances': cap } as Record<string, string>),
+        },
+      };
+      leases.set('n1', l);
+      return l;
+    };
+    views.leaseChanged(capped('2'), false, now);
+    expect(views.all().get('n1')?.maxInstances).toBe(2);
+    expect(log).toEqual(['live n1']);
+    views.leaseChanged(capped('2'), false, now); // a renewal with the same cap: nothing new
+    expect(log).toEqual(['live n1']);
+    views.leaseChanged(capped('5'), false, now);
+    expect(views.all().get('n1')?.maxInstances).toBe(5);
+    expect(log).toEqual(['live n1', 'live n1']);
+    views.leaseChanged(capped(), false, now);
+    expect(views.all().get('n1')?.maxInstances).toBeUndefined();
+    expect(log).toEqual(['live n1', 'live n1', 'live n1']);
+    views.leaseChanged(capped('x'), false, now);
+    expect(views.all().get('n1')?.maxInstances).toBeNaN();
+    views.leaseChanged(capped('x'), false, now); // NaN is NaN: no news
+    expect(log).toHaveLength(4);
+  });
+
   it('joins a Node with its agent Lease, and follows either as it changes', () => {
     const { nodes, leases, log, views } = setup(20_000);
     const now = Date.now();

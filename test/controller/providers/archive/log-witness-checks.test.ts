@@ -35,10 +35,11 @@ const root = mkdtempSync(join(tmpdir(), 'gantry-witness-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
-const key = generateNoteKey('gantry-test-log');
-const signer = parseSignerKey(key.signerKey);
-const stranger = parseSignerKey(generateNoteKey('gantry-test-log').signerKey);
 const ORIGIN = 'registry.example/acme/kv';
+// a bare key is trusted for the origin its name names (tlog/origin-keys.ts)
+const key = generateNoteKey(ORIGIN);
+const signer = parseSignerKey(key.signerKey);
+const stranger = parseSignerKey(generateNoteKey(ORIGIN).signerKey);
 const issuer = 'A' + 'B'.repeat(55);
 const subject = 'V' + 'C'.repeat(55);
 
@@ -322,6 +323,28 @@ describe('LogInconsistent, each with its evidence', () => {
     const e1 = await publish(s, 1);
     await storeEntry(s.backend, 0, { ...e1, version: 'rewritten' });
     expect((await failure(w.check(checkOf(s, e1)))).code).toBe('TLOG_ROOT_MISMATCH');
+  });
+
+  it('attack: a checkpoint by a key trusted only for another origin is LogKeyNotForOrigin, with its code, not accepted', async () => {
+    const r = repo();
+    const e = await publish(r, 1);
+    // the very key that signed, trusted by the controller, but for registry.example/other/ only
+    const { w, metrics } = witness({ verifierKeys: [`registry.example/other/=${key.verifierKey}`, `${ORIGIN}x=${stranger.verifierKey}`] });
+    const f = await failure(w.check(checkOf(r, e)));
+    expect(f.reason).toBe('LogKeyNotForOrigin');
+    expect(f.code).toBe('TLOG_KEY_NOT_FOR_ORIGIN');
+    expect(f.transient).toBe(false);
+    expect(f.message).toMatch(
+      new RegExp(
+        `^TLOG_KEY_NOT_FOR_ORIGIN: ${r.ref} revision 1: the checkpoint for "${ORIGIN}" is signed only by trusted keys bound to other origins: ${ORIGIN}\\+[0-9a-f]{8} \\(registry\\.example/other/\\)`,
+      ),
+    );
+    expect(await metric(metrics, 'gantry_log_checks_total', { result: 'error' })).toBe(1);
+    // nor does it offer a highest logged revision
+    expect(await w.highestLogged({ ref: r.ref, origin: ORIGIN })).toBeUndefined();
+    // the same key bound to the origin's prefix is accepted
+    const ok = witness({ verifierKeys: [`registry.example/acme/=${key.verifierKey}`] }).w;
+    expect(await ok.check(checkOf(r, e))).toMatchObject({ origin: ORIGIN, size: 1 });
   });
 
   it('a log that cannot be read is an error, counted as one', async () => {

@@ -8,12 +8,13 @@ import type { Toleration } from '../../../../api/provider.js';
 import {
   archiveTarget,
   defaultFilters,
+  nodeFull,
   lostReason,
   taintToleration,
   tolerates,
   type PlacementRequest,
 } from '../../../../controller/providers/scheduling/filters.js';
-import type { NodeView, Taint } from '../../../../controller/providers/scheduling/nodes.js';
+import { type NodeView, parseMaxInstances, type Taint } from '../../../../controller/providers/scheduling/nodes.js';
 
 const node = (extra: Partial<NodeView> = {}): NodeView => ({
   name: 'n',
@@ -97,9 +98,10 @@ describe('filters', () => {
       'ArchiveTarget',
       'AgentLive',
       'OnePerNode',
+      'NodeFull',
       'RecentFailure',
     ]);
-    expect(defaultFilters.filter((f) => f.occupancy).map((f) => f.name)).toEqual(['OnePerNode', 'RecentFailure']);
+    expect(defaultFilters.filter((f) => f.occupancy).map((f) => f.name)).toEqual(['OnePerNode', 'NodeFull', 'RecentFailure']);
   });
 
   it('only an untolerated NoExecute taint evicts what already runs (lostReason)', () => {
@@ -109,5 +111,48 @@ describe('filters', () => {
     expect(
       lostReason(node({ taints: [{ key: 'gone', effect: 'NoExecute' }] }), [{ key: 'gone', operator: 'Exists', effect: 'NoExecute' }]),
     ).toBeUndefined();
+  });
+});
+
+describe('NodeFull (the agent instance cap)', () => {
+  const load = (n: number) => ({ ...req(), load: new Map([['n', n]]) });
+  it('keeps a node out once the instances bound to it (all Providers) reach its cap, saying how many of how many', () => {
+    expect(nodeFull.check(node({ maxInstances: 2 }), load(1))).toBeUndefined();
+    expect(nodeFull.check(node({ maxInstances: 2 }), load(2))).toBe("node is full (2 of its agent's 2 instances)");
+    expect(nodeFull.check(node({ maxInstances: 2 }), load(3))).toBe("node is full (3 of its agent's 2 instances)");
+    expect(nodeFull.check(node({ maxInstances: 1 }), req())).toBeUndefined(); // no load known: none counted
+  });
+
+  it('counts only the node itself', () => {
+    const other = { ...req(), load: new Map([['elsewhere', 5]]) };
+    expect(nodeFull.check(node({ maxInstances: 1 }), other)).toBeUndefined();
+  });
+
+  it('passes a node whose agent publishes no cap (an older agent)', () => {
+    expect(nodeFull.check(node(), load(10_000))).toBeUndefined();
+  });
+
+  it('fails closed on a cap that is not a whole number: the node is full, and says why', () => {
+    for (const bad of ['-1', 'ten', '1.5', '', '0x10', ' 2', '1e3', '1234567890'])
+      expect([bad, nodeFull.check(node({ maxInstances: parseMaxInstances(bad) }), load(0))]).toEqual([
+        bad,
+        'node is full: its agent Lease has no valid gantry.dev/max-instances',
+      ]);
+  });
+
+  it('a cap of 0 takes nothing', () => {
+    expect(nodeFull.check(node({ maxInstances: 0 }), load(0))).toBe("node is full (0 of its agent's 0 instances)");
+  });
+});
+
+describe('parseMaxInstances', () => {
+  it('reads a whole number, undefined when absent, NaN otherwise', () => {
+    expect(parseMaxInstances(undefined)).toBeUndefined();
+    expect(parseMaxInstances('0')).toBe(0);
+    expect(parseMaxInstances('110')).toBe(110);
+    expect(parseMaxInstances('007')).toBe(7);
+    expect(parseMaxInstances('-3')).toBeNaN();
+    expect(parseMaxInstances('3a')).toBeNaN();
+    expect(parseMaxInstances('a3')).toBeNaN();
   });
 });

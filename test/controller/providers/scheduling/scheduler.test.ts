@@ -16,8 +16,14 @@ function node(
     status: { conditions: [{ type: 'Ready', status: extra.ready === false ? 'False' : 'True' }] },
   };
 }
-const lease = (name: string, ageMs = 0, target?: string): LeaseLike => ({
-  metadata: { name: `gantry-agent-${name}`, annotations: target ? { 'gantry.dev/target': target } : ({} as Record<string, string>) },
+const lease = (name: string, ageMs = 0, target?: string, maxInstances?: string): LeaseLike => ({
+  metadata: {
+    name: `gantry-agent-${name}`,
+    annotations: {
+      ...(target ? { 'gantry.dev/target': target } : {}),
+      ...(maxInstances !== undefined ? { 'gantry.dev/max-instances': maxInstances } : {}),
+    } as Record<string, string>,
+  },
   spec: { holderIdentity: name, renewTime: new Date(now - ageMs).toISOString() },
 });
 function views(ns: NodeLike[], leased = true) {
@@ -214,5 +220,56 @@ describe('PreferNoSchedule', () => {
       tolerations: [{ key: 'spot', operator: 'Exists' }],
     });
     expect(tol.placements.map((p) => p.node)).toEqual(['soft']);
+  });
+});
+
+describe('scheduleReplicas under agent instance caps (NodeFull)', () => {
+  const capped = (caps: Record<string, string | undefined>) =>
+    Object.entries(caps).map(([n, cap]) => nodeView(node(n, 'amd64'), lease(n, 0, undefined, cap), 20_000, now));
+  const x86 = new Set(['x86_64-linux']);
+
+  it('several per node: fills a capped node to its cap and the rest go elsewhere', () => {
+    const r = scheduleReplicas({ ...base, nodes: capped({ a: '2', b: '10' }), count: 6, allowMultiplePerNode: true, archiveTargets: x86 });
+    const on = (n: string) => r.placements.filter((p) => p.node === n).length;
+    expect([on('a'), on('b'), r.unplaced]).toEqual([2, 4, 0]);
+  });
+
+  it("counts every Provider's instances already on the node", () => {
+    const load = new Map([['a', 1]]);
+    const r = scheduleReplicas({
+      ...base,
+      load,
+      nodes: capped({ a: '2', b: '10' }),
+      count: 6,
+      allowMultiplePerNode: true,
+      archiveTargets: x86,
+    });
+    expect(r.placements.filter((p) => p.node === 'a')).toHaveLength(1);
+    expect(r.placements).toHaveLength(6);
+  });
+
+  it('when every node fills up, the rest stay unplaced and the summary says the nodes are full', () => {
+    const r = scheduleReplicas({ ...base, nodes: capped({ a: '1', b: '2' }), count: 5, allowMultiplePerNode: true, archiveTargets: x86 });
+    expect(r.placements).toHaveLength(3);
+    expect(r.unplaced).toBe(2);
+    expect(r.summary).toBe(
+      "1 node amd64/linux: node is full (1 of its agent's 1 instances); 1 node amd64/linux: node is full (2 of its agent's 2 instances)",
+    );
+  });
+
+  it('one per node: a full node is turned away with its own reason and still counts toward capacity', () => {
+    const load = new Map([['a', 3]]);
+    const r = scheduleReplicas({ ...base, load, nodes: capped({ a: '3', b: undefined }), count: 2, archiveTargets: x86 });
+    expect(r.placements.map((p) => p.node)).toEqual(['b']);
+    expect(r.unplaced).toBe(1);
+    expect(r.summary).toBe("1 node amd64/linux: node is full (3 of its agent's 3 instances)");
+    expect(r.capacity).toBe(2);
+    expect(r.skipped).toBe('');
+  });
+
+  it('a node whose agent publishes a bad cap takes nothing, and says so', () => {
+    const r = scheduleReplicas({ ...base, nodes: capped({ a: 'lots' }), count: 1, archiveTargets: x86 });
+    expect(r.placements).toEqual([]);
+    expect(r.summary).toBe('1 node amd64/linux: node is full: its agent Lease has no valid gantry.dev/max-instances');
   });
 });

@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { fromPublic, type KeyPair } from '@nats-io/nkeys';
-import { MembraneError } from './errors.js';
+import { MembraneError } from './membrane-errors.js';
 
 export interface NatsClaims {
   jti: string;

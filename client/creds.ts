@@ -3,7 +3,7 @@
  * the format the `nats` CLI, nats.go, nats.py and nats.js read. Whoever holds it is that user.
  */
 import { fromSeed } from '@nats-io/nkeys';
-import { MembraneError } from './errors.js';
+import { MembraneError } from './membrane-errors.js';
 import { decodeJwt } from './jwt.js';
 
 export function formatCreds(jwt: string, seed: string): string {
