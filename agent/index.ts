@@ -91,7 +91,7 @@ interface AgentParts {
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const settings = agentSettings(opts); // usage errors before anything starts
-  const memoryCgroup = opts.hostCgroup === undefined ? undefined : MemoryCgroupParent.open(opts.hostCgroup);
+  const memoryCgroup = opts.hostCgroup === undefined ? undefined : MemoryCgroupParent.open(opts.hostCgroup, settings.node);
   const { node, target, namespace } = settings;
   const log = logger('agent', { node });
   const cache = await openNodeCache(settings.cacheDir, opts, log);

@@ -22,6 +22,7 @@ import {
   hostCgroupName,
   limitFile,
   limitWrites,
+  nodePrefix,
   oomEventsFile,
   parentProblem,
   parseOomKills,
@@ -39,10 +40,12 @@ export class MemoryCgroupParent {
   private constructor(
     readonly dir: string,
     readonly version: CgroupVersion,
+    /** The node whose agent this is: its children's prefix (memory-cgroup.ts hostCgroupName). */
+    readonly node: string,
   ) {}
 
-  /** Check `--host-cgroup DIR` (usage errors, exit 2) and return the parent hosts' cgroups go under. */
-  static open(flagValue: string): MemoryCgroupParent {
+  /** Check `--host-cgroup DIR` (usage errors, exit 2) and return the parent `node`'s hosts' cgroups go under. */
+  static open(flagValue: string, node: string): MemoryCgroupParent {
     const dir = resolve(flagValue);
     const flag = `--host-cgroup ${flagValue}`;
     let isDir: boolean;
@@ -63,14 +66,14 @@ export class MemoryCgroupParent {
     const subtreeControl = version === 'v2' ? readFileSync(join(dir, 'cgroup.subtree_control'), 'utf8') : undefined;
     const problem = parentProblem(dir, { version, files, subtreeControl });
     if (problem) throw new UsageError('AGENT_HOST_CGROUP_NO_MEMORY', `${flag}: ${problem}`);
-    const parent = new MemoryCgroupParent(dir, version);
+    const parent = new MemoryCgroupParent(dir, version, node);
     parent.probe(flag);
     return parent;
   }
 
   /** A child made, its limit and cgroup.procs writable by this agent, removed again. */
   private probe(flag: string): void {
-    const path = join(this.dir, `gantry-probe-${process.pid}`);
+    const path = join(this.dir, `${nodePrefix(this.node)}probe_${process.pid}`);
     const uid = process.getuid?.();
     try {
       mkdirSync(path);
@@ -103,13 +106,14 @@ export class MemoryCgroupParent {
   }
 
   /**
-   * Remove the empty host cgroups an earlier agent left (its hosts are reaped by then: a child
-   * with a process in it is kept, EBUSY). Returns the names removed.
+   * Remove the empty host cgroups an earlier agent of this node left (its hosts are reaped by
+   * then: a child with a process in it is kept, EBUSY). Other nodes' children are not touched.
+   * Returns the names removed.
    */
   sweep(): string[] {
     const removed: string[] = [];
     for (const entry of readdirSync(this.dir, { withFileTypes: true })) {
-      if (!entry.isDirectory()) continue;
+      if (!entry.isDirectory() || !entry.name.startsWith(nodePrefix(this.node))) continue;
       try {
         rmdirSync(join(this.dir, entry.name));
         removed.push(entry.name);
@@ -130,7 +134,7 @@ export class MemoryCgroupParent {
     let path: string;
     let limit: number;
     try {
-      path = join(this.dir, hostCgroupName(namespace, instance, pid));
+      path = join(this.dir, hostCgroupName(this.node, namespace, instance, pid));
       limit = cgroupLimitBytes(memoryBytes);
       mkdirSync(path);
     } catch (e) {

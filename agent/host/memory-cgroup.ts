@@ -102,19 +102,27 @@ export function parseOomKills(text: string): number | undefined {
   return undefined;
 }
 
-/** Kubernetes names (DNS labels and subdomains): nothing that could leave the parent directory. */
+/** Kubernetes names (DNS labels and subdomains): no `_`, nothing that could leave the parent directory. */
 const NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
 
 /**
- * The child cgroup of one host incarnation: `<namespace>.<instance>.<pid>`. A namespace has no
- * dot, so the first dot splits it off; the pid makes each incarnation's cgroup its own, so a
- * restarted host never meets its predecessor's counters or a cgroup still being removed.
+ * The child cgroup of one host incarnation: `<node>_<namespace>_<instance>_<pid>`. No
+ * Kubernetes name has a `_`, so the parts never blur; the node prefix keeps agents of nodes that
+ * share one directory (several kubelets on one host) out of each other's children; the pid
+ * makes each incarnation's cgroup its own, so a restarted host never meets its predecessor's
+ * counters or a cgroup still being removed.
  */
-export function hostCgroupName(namespace: string, instance: string, pid: number): string {
+export function hostCgroupName(node: string, namespace: string, instance: string, pid: number): string {
+  if (!NAME.test(node)) throw new RangeError(`not a node name: "${node}"`);
   if (!NAME.test(namespace) || namespace.includes('.')) throw new RangeError(`not a namespace name: "${namespace}"`);
   if (!NAME.test(instance)) throw new RangeError(`not an instance name: "${instance}"`);
   if (!Number.isSafeInteger(pid) || pid < 1) throw new RangeError(`not a process id: ${pid}`);
-  return `${namespace}.${instance}.${pid}`;
+  return `${nodePrefix(node)}${namespace}_${instance}_${pid}`;
+}
+
+/** What every child cgroup of `node`'s agent starts with (its sweep removes only these). */
+export function nodePrefix(node: string): string {
+  return `${node}_`;
 }
 
 /** The pids in a cgroup.procs file's text. */

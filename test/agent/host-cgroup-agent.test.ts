@@ -122,7 +122,7 @@ describe.skipIf(!usable)('an agent with --host-cgroup', () => {
       readdirSync(parentDir, { withFileTypes: true })
         .filter((d) => d.isDirectory())
         .map((d) => d.name);
-    expect(children()).toEqual([expect.stringMatching(/^default\.burst-0\.\d+$/)]);
+    expect(children()).toEqual([expect.stringMatching(/^node-a_default_burst-0_\d+$/)]);
 
     const burst = callProvider(nc, {
       namespace: NS,
@@ -140,7 +140,7 @@ describe.skipIf(!usable)('an agent with --host-cgroup', () => {
     const back = await waitForInstance(w, 'burst-0', (i) => isPhase('Running')(i) && i.status.restartCount >= 1, 30_000);
     expect(back.status.lastTermination.reason).toBe('OOMKilled');
     // the dead host's cgroup is gone; the restarted one has its own
-    expect(children()).toEqual([expect.stringMatching(/^default\.burst-0\.\d+$/)]);
-    expect(children()[0]).not.toBe(oom.status.lastTermination.message.match(/in \S+\/(default\.burst-0\.\d+)$/)?.[1]);
+    expect(children()).toEqual([expect.stringMatching(/^node-a_default_burst-0_\d+$/)]);
+    expect(children()[0]).not.toBe(oom.status.lastTermination.message.match(/in \S+\/(node-a_default_burst-0_\d+)$/)?.[1]);
   });
 });

@@ -29,7 +29,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const [moduleUrl, dir] = process.argv.slice(2);
 const { MemoryCgroupParent } = await import(moduleUrl);
 const out = { uid: process.getuid(), capEff: /^CapEff:\\s+(\\S+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))[1] };
-const parent = MemoryCgroupParent.open(dir);
+const parent = MemoryCgroupParent.open(dir, 'node-d');
 const host = spawn('sleep', ['30'], { stdio: 'ignore' });
 const cg = parent.place('default', 'deleg-0', host.pid, 64 * 2 ** 20);
 out.hostCgroup = /^\\d+:memory:(.*)$/m.exec(readFileSync('/proc/' + host.pid + '/cgroup', 'utf8'))[1];
@@ -91,7 +91,7 @@ it.skipIf(!usable)('an agent as uid 65532 without capabilities caps its own host
     uid: 65532,
     capEff: '0000000000000000',
     // its own host: placed and limited
-    hostCgroup: expect.stringMatching(new RegExp(`^/${name}/default\\.deleg-0\\.\\d+$`)),
+    hostCgroup: expect.stringMatching(new RegExp(`^/${name}/node-d_default_deleg-0_\\d+$`)),
     hostLimit: String(64 * 2 ** 20),
     // the node cap and the directory itself stay root's
     raiseNodeCap: 'EACCES',

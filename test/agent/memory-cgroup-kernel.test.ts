@@ -7,7 +7,7 @@
  * restarts the host in a fresh one. A host whose cgroup cannot be made never runs; a
  * --host-cgroup that cannot serve is refused with its own error.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,14 +49,14 @@ const memoryCgroupOf = (pid: number) => /^\d+:memory:(.*)$/m.exec(readFileSync(`
 
 describe.skipIf(!usable)('a host in its own memory cgroup', () => {
   it('a burst far past the cap is stopped by the kernel before it lands, reported OOM_KILLED with the oom_kill count; the cgroup is removed', async () => {
-    const parent = MemoryCgroupParent.open(parentDir);
+    const parent = MemoryCgroupParent.open(parentDir, 'node-k');
     expect(parent.version).toBe('v1');
     const host = faulty('burst-0', parent, 96 * MiB);
     await host.start();
     const pid = host.pid as number;
-    const cgroup = join(parentDir, `${NS}.burst-0.${pid}`);
+    const cgroup = join(parentDir, `node-k_${NS}_burst-0_${pid}`);
     // the host runs in its own child, limited to resources.memory (and memory+swap the same)
-    expect(memoryCgroupOf(pid)).toBe(`/gantry-test-${process.pid}/${NS}.burst-0.${pid}`);
+    expect(memoryCgroupOf(pid)).toBe(`/gantry-test-${process.pid}/node-k_${NS}_burst-0_${pid}`);
     expect(readFileSync(join(cgroup, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(96 * MiB));
     expect(readFileSync(join(cgroup, 'memory.memsw.limit_in_bytes'), 'utf8').trim()).toBe(String(96 * MiB));
     // under the cap: fine
@@ -85,7 +85,7 @@ describe.skipIf(!usable)('a host in its own memory cgroup', () => {
     await back;
     const again = host.pid as number;
     expect(again).not.toBe(pid);
-    expect(memoryCgroupOf(again)).toBe(`/gantry-test-${process.pid}/${NS}.burst-0.${again}`);
+    expect(memoryCgroupOf(again)).toBe(`/gantry-test-${process.pid}/node-k_${NS}_burst-0_${again}`);
     expect(text((await call('burst-0', 'Ok')).reply)).toBe('ok');
     await host.stop();
     expect(childCgroups()).toEqual([]); // stopped: its cgroup went with it
@@ -94,7 +94,7 @@ describe.skipIf(!usable)('a host in its own memory cgroup', () => {
   it('a host whose cgroup cannot be made is killed before it loads its library (MEMORY_CGROUP_FAILED), never run unlimited', async () => {
     const gone = join(parentDir, 'gone');
     mkdirSync(gone);
-    const parent = MemoryCgroupParent.open(gone);
+    const parent = MemoryCgroupParent.open(gone, 'node-k');
     rmdirSync(gone); // the directory vanishes after the agent checked it
     const host = faulty('uncapped-0', parent, 96 * MiB);
     const spawned = nextEvent<number>(host, 'spawned');
@@ -107,12 +107,30 @@ describe.skipIf(!usable)('a host in its own memory cgroup', () => {
   });
 });
 
+describe.skipIf(!usable)('the startup sweep', () => {
+  it("removes its own node's empty leftovers only: a child with a process in it and other nodes' children stay", async () => {
+    for (const name of ['node-k_default_old-0_11', 'node-k_default_busy-0_12', 'node-k2_default_x-0_13', 'other_default_y-0_14'])
+      mkdirSync(join(parentDir, name));
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    writeFileSync(join(parentDir, 'node-k_default_busy-0_12', 'cgroup.procs'), String(sleeper.pid));
+    try {
+      expect(MemoryCgroupParent.open(parentDir, 'node-k').sweep()).toEqual(['node-k_default_old-0_11']);
+      expect(childCgroups().sort()).toEqual(['node-k2_default_x-0_13', 'node-k_default_busy-0_12', 'other_default_y-0_14']);
+    } finally {
+      const exited = new Promise((r) => sleeper.once('exit', r));
+      sleeper.kill('SIGKILL');
+      await exited;
+      for (const name of childCgroups()) rmdirSync(join(parentDir, name));
+    }
+  });
+});
+
 describe.skipIf(!usable)('--host-cgroup that cannot serve', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'gantry-host-cgroup-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
   const refusal = (dir: string) => {
     try {
-      MemoryCgroupParent.open(dir);
+      MemoryCgroupParent.open(dir, 'node-k');
     } catch (e) {
       return e as Error & { code: string; usage: boolean };
     }

@@ -13,6 +13,7 @@ import {
   hostCgroupName,
   limitFile,
   limitWrites,
+  nodePrefix,
   oomEventsFile,
   PAGE_BYTES,
   parentProblem,
@@ -129,18 +130,22 @@ describe('parseOomKills', () => {
 });
 
 describe('hostCgroupName', () => {
-  it('is namespace, instance and pid, split at the first dot', () => {
-    expect(hostCgroupName('default', 'leaky-0', 4242)).toBe('default.leaky-0.4242');
-    expect(hostCgroupName('a', 'b.c', 1)).toBe('a.b.c.1');
+  it('is node, namespace, instance and pid, split by a character no Kubernetes name has', () => {
+    expect(hostCgroupName('node-a', 'default', 'leaky-0', 4242)).toBe('node-a_default_leaky-0_4242');
+    expect(hostCgroupName('n.example.com', 'a', 'b.c', 1)).toBe('n.example.com_a_b.c_1');
+    expect(nodePrefix('node-a')).toBe('node-a_');
   });
 
-  it('refuses anything that is not a Kubernetes name or a pid (nothing may leave the parent)', () => {
-    for (const ns of ['', '..', 'a/b', 'a.b', 'A', '-a', 'a-', 'a b'])
-      expect(() => hostCgroupName(ns, 'x', 1)).toThrow(`not a namespace name: "${ns}"`);
-    for (const name of ['', '..', '../x', 'x/y', '.x', 'x.', 'X'])
-      expect(() => hostCgroupName('ns', name, 1)).toThrow(`not an instance name: "${name}"`);
-    for (const pid of [0, -1, 1.5, Number.NaN]) expect(() => hostCgroupName('ns', 'x', pid)).toThrow(`not a process id: ${pid}`);
-    expect(hostCgroupName('n', 'x', 2 ** 22)).toBe('n.x.4194304');
+  it('refuses anything that is not a Kubernetes name or a pid (nothing may leave the parent or blur the parts)', () => {
+    for (const node of ['', '..', 'a/b', 'a_b', 'A', '-a', 'a-', '.a'])
+      expect(() => hostCgroupName(node, 'ns', 'x', 1)).toThrow(`not a node name: "${node}"`);
+    for (const ns of ['', '..', 'a/b', 'a.b', 'a_b', 'A', '-a', 'a-', 'a b'])
+      expect(() => hostCgroupName('n', ns, 'x', 1)).toThrow(`not a namespace name: "${ns}"`);
+    for (const name of ['', '..', '../x', 'x/y', '.x', 'x.', 'X', 'x_y'])
+      expect(() => hostCgroupName('n', 'ns', name, 1)).toThrow(`not an instance name: "${name}"`);
+    for (const pid of [0, -1, 1.5, Number.NaN]) expect(() => hostCgroupName('n', 'ns', 'x', pid)).toThrow(`not a process id: ${pid}`);
+    expect(hostCgroupName('n', 'ns', 'x', 2 ** 22)).toBe('n_ns_x_4194304');
+    expect(hostCgroupName('0', '1', '2', 3)).toBe('0_1_2_3');
   });
 });
 
