@@ -12,6 +12,7 @@ import { copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { packageRoot } from '../../runtime/paths.js';
 
 const MEMORY_ROOT = '/sys/fs/cgroup/memory';
@@ -101,4 +102,20 @@ it.skipIf(!usable)('an agent as uid 65532 without capabilities caps its own host
     moveForeignWhy: expect.stringMatching(/^cannot limit the host of default\/foreign-0 \(pid 1\) in memory cgroup \S+: EACCES/),
     removed: true,
   });
+});
+
+it('deploy/base mounts exactly the directory scripts/host-cgroup.sh prepares, and nothing else of the cgroup tree, into the unprivileged agent', () => {
+  const docs = parseAllDocuments(readFileSync(join(packageRoot(), 'deploy', 'base', 'agent.yaml'), 'utf8')).map((d) => d.toJSON());
+  const pod = docs.find((d) => d?.kind === 'DaemonSet').spec.template.spec;
+  const agent = pod.containers.find((c: { name: string }) => c.name === 'agent');
+  const scriptDefault = /^dir=(\S+)$/m.exec(readFileSync(script, 'utf8'))?.[1];
+  const cgroupVolumes = pod.volumes.filter((v: { hostPath?: { path: string } }) => v.hostPath?.path.startsWith('/sys'));
+  expect(cgroupVolumes).toEqual([{ name: 'host-cgroup', hostPath: { path: scriptDefault, type: 'Directory' } }]);
+  const env = agent.env.find((e: { name: string }) => e.name === 'GANTRY_HOST_CGROUP');
+  expect(agent.volumeMounts.filter((m: { name: string }) => m.name === 'host-cgroup')).toEqual([
+    { name: 'host-cgroup', mountPath: env.value },
+  ]);
+  expect(agent.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+  expect(pod.securityContext.runAsUser).toBe(65532);
+  expect(/^uid=(\d+)$/m.exec(readFileSync(script, 'utf8'))?.[1]).toBe('65532');
 });
