@@ -41,7 +41,7 @@ export function parentProblem(dir: string, f: ParentFacts): string | undefined {
     if (f.files.includes('memory.limit_in_bytes')) return undefined;
     return `${dir} is a cgroup v1 directory outside the memory hierarchy (no memory.limit_in_bytes); give a directory under the memory controller's mount, e.g. /sys/fs/cgroup/memory/gantry-hosts`;
   }
-  const controllers = (f.subtreeControl ?? '').split(/\s+/);
+  const controllers = String(f.subtreeControl).split(/\s+/);
   if (controllers.includes('memory')) return undefined;
   return `${dir} is a cgroup v2 directory whose children get no memory controller (cgroup.subtree_control: "${(f.subtreeControl ?? '').trim()}"); enable it with: echo +memory > ${dir}/cgroup.subtree_control`;
 }
@@ -96,7 +96,7 @@ export function parseOomKills(text: string): number | undefined {
   for (const line of text.split('\n')) {
     const [key, value, ...rest] = line.trim().split(/\s+/);
     if (key !== 'oom_kill' || rest.length) continue;
-    if (value === undefined || !/^[0-9]+$/.test(value)) return undefined;
+    if (!/^[0-9]+$/.test(String(value))) return undefined;
     return Number(value);
   }
   return undefined;
