@@ -104,6 +104,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const pool = createHostPool(cache.records, opts.hostPoolSize);
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
+  metrics.memoryCgroup.set(memoryCgroup ? 1 : 0);
   const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
   const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);

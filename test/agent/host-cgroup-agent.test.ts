@@ -79,10 +79,14 @@ describe.skipIf(!usable)('an agent with --host-cgroup', () => {
     w = await startWorld();
     nc = await connect({ servers: w.nats.url });
     cacheDir = mkdtempSync(join(tmpdir(), 'gantry-host-cgroup-'));
-    agent = spawn(process.execPath, agentArgs(w, NODE, cacheDir, '--host-pool', '1', '--host-cgroup', parentDir), {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
-    });
+    agent = spawn(
+      process.execPath,
+      agentArgs(w, NODE, cacheDir, '--host-pool', '1', '--host-cgroup', parentDir, '--metrics-addr', '127.0.0.1:0'),
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
+      },
+    );
     agent.stderr?.on('data', (d) => {
       stderr += d;
     });
@@ -118,6 +122,8 @@ describe.skipIf(!usable)('an agent with --host-cgroup', () => {
     });
     await waitForInstance(w, 'burst-0', isPhase('Running'), 60_000);
     expect(stderr).toMatch(`memory capped by memory cgroup v1 under ${parentDir}`);
+    const metricsUrl = /\(metrics (http:\/\/\S+)\)/.exec(stderr)?.[1];
+    expect(await (await fetch(metricsUrl as string)).text()).toMatch(/^gantry_agent_memory_cgroup 1$/m);
     const children = () =>
       readdirSync(parentDir, { withFileTypes: true })
         .filter((d) => d.isDirectory())
