@@ -27,6 +27,8 @@ export default {
     'controller/providers/scheduling/filters.ts',
     // the agent's instance cap: which instances run, which wait
     'agent/admission.ts',
+    // per-host memory cgroups: which directory serves, which limits are written, what counts as an OOM kill
+    'agent/host/memory-cgroup.ts',
     'controller/providers/rollout.ts',
     'controller/providers/heal.ts',
     'api/trust.ts',

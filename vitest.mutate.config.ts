@@ -32,6 +32,7 @@ export default defineConfig({
       'test/registry/transfer-guard.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/admission.test.ts',
+      'test/agent/memory-cgroup.test.ts',
       'test/agent/reconciler.test.ts',
       'test/agent/registry-access.test.ts',
       'test/agent/archive-pipeline.test.ts',

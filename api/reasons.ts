@@ -95,6 +95,7 @@ export const INSTANCE_FAILURE_REASONS = [
   'InvalidSpec',
   'ArchiveTooLarge',
   'OOMKilled',
+  'MemoryCgroupFailed',
 ] as const;
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
@@ -199,6 +200,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   START_TIMEOUT: hostDown,
   // over resources.memory: killed and restarted with backoff (it may have been a spike)
   OOM_KILLED: { instance: 'OOMKilled', transient: true },
+  // --host-cgroup: the host's cgroup could not be made or limited; retried (an operator can fix the directory)
+  MEMORY_CGROUP_FAILED: { instance: 'MemoryCgroupFailed', transient: true },
 };
 
 /**

@@ -18,7 +18,8 @@ export const HostErrorCodes = [
   'HUNG', // the provider's calls keep hanging; the host gave up on itself
   'START_TIMEOUT', // the host process did not become ready in time
   'STOPPED', // stop() was called before the host became ready
-  'OOM_KILLED', // the host used more memory than its instance's resources.memory; the agent killed it
+  'OOM_KILLED', // the host used more memory than its instance's resources.memory; the agent (RSS poll) or the kernel (memory cgroup) killed it
+  'MEMORY_CGROUP_FAILED', // the host's memory cgroup could not be made or limited (--host-cgroup); it is not run unlimited
 ] as const;
 export type HostErrorCode = (typeof HostErrorCodes)[number];
 
@@ -42,6 +43,8 @@ export const TERMINAL_CODES: ReadonlySet<string> = new Set([
   'CAPID_MISMATCH',
   'CONFIG_REJECTED',
   'DISPATCH_REJECTED',
+  // a restart meets the same directory: the instance fails (and its reconcile is retried with backoff)
+  'MEMORY_CGROUP_FAILED',
 ]);
 
 /** Exit statuses of the host process, so the supervisor knows why it ended without IPC. */

@@ -27,6 +27,7 @@ import { HostError, type HostErrorCode, HostExit, TERMINAL_CODES } from './error
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
 import { checkHostSpec } from './spec-check.js';
+import type { HostMemoryCgroup, MemoryCgroupParent } from './memory-cgroup-dir.js';
 import { forkHostProcess, hostThreadpoolSize, type HostPool } from './pool.js';
 
 export type HostState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
@@ -53,14 +54,17 @@ export interface ProviderHostOptions {
    */
   pool?: HostPool;
   /**
-   * Most resident memory the host process may use (the instance's resources.memory). Over it
-   * the process is SIGKILLed and the crash carries OOM_KILLED; it restarts with backoff. The
-   * agent checks the process's RSS every memoryCheckMs (no delegated cgroup v2 is needed; see
-   * docs/agent.md for what that costs in precision).
+   * Most memory the host process may use (the instance's resources.memory). Over it the
+   * process is killed and the crash carries OOM_KILLED; it restarts with backoff. With
+   * memoryCgroup the kernel enforces it (each incarnation in a child cgroup limited to it);
+   * without, the agent checks the process's RSS every memoryCheckMs (see docs/agent.md for
+   * what that costs in precision).
    */
   memoryLimitBytes?: number;
-  /** How often the memory limit is checked (default 250 ms). */
+  /** How often the RSS is checked against memoryLimitBytes without a memoryCgroup (default 250 ms; 0: never). */
   memoryCheckMs?: number;
+  /** Where each incarnation's memory cgroup is made (--host-cgroup); a failure to make one fails the host (MEMORY_CGROUP_FAILED). */
+  memoryCgroup?: MemoryCgroupParent;
 }
 
 /** How the last incarnation became ready, in ms (the bench's breakdown). */
@@ -240,25 +244,10 @@ export class ProviderHost extends EventEmitter {
     let ready = false;
     this.child = child;
     if (child.pid !== undefined) this.emit('spawned', child.pid);
-    const limit = this.opts.memoryLimitBytes;
-    if (limit !== undefined && child.pid !== undefined) {
-      const pid = child.pid;
-      if (this.memoryTimer) clearInterval(this.memoryTimer);
-      this.memoryTimer = setInterval(() => {
-        if (this.child !== child) return;
-        const rss = residentBytesOf(pid);
-        if (rss === undefined || rss <= limit) return;
-        reported = {
-          code: 'OOM_KILLED',
-          message:
-            `host of ${keyOf({ namespace: this.spec.namespace, name: this.spec.instance })} used ${mib(rss)} MiB, ` +
-            `over its memory limit of ${mib(limit)} MiB (resources.memory); killed`,
-        };
-        this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
-        child.kill('SIGKILL');
-      }, this.opts.memoryCheckMs ?? 250);
-      this.memoryTimer.unref();
-    }
+    const cap = this.capMemory(child, (r) => {
+      reported = r;
+    });
+    if (cap.failed) reported = cap.failed;
     this.startTimer = setTimeout(() => {
       reported = {
         code: 'START_TIMEOUT',
@@ -289,10 +278,61 @@ export class ProviderHost extends EventEmitter {
       clearTimeout(this.startTimer);
       if (this.memoryTimer && this.child === child) clearInterval(this.memoryTimer);
       if (this.child === child) this.child = undefined;
+      if (cap.cgroup) reported = this.releaseCgroup(cap.cgroup, signal) ?? reported;
       if (this._state === 'stopped') return;
       this.onExit(code, signal, ready, reported);
     });
-    child.send({ type: 'spec', spec: this.spec } satisfies ToHost);
+    // no spec, no provider code: a host that could not be capped never loads its library
+    if (cap.failed) child.kill('SIGKILL');
+    else child.send({ type: 'spec', spec: this.spec } satisfies ToHost);
+  }
+
+  /**
+   * Cap this incarnation's memory before it is sent its spec (so before the provider's library
+   * is loaded): in a child cgroup of memoryCgroup, or else by polling its RSS.
+   */
+  private capMemory(
+    child: ChildProcess,
+    pollKilled: (r: { code: string; message: string }) => void,
+  ): { cgroup?: HostMemoryCgroup; failed?: { code: string; message: string } } {
+    const limit = this.opts.memoryLimitBytes;
+    const pid = child.pid;
+    if (limit === undefined || pid === undefined) return {};
+    if (this.opts.memoryCgroup) {
+      try {
+        return { cgroup: this.opts.memoryCgroup.place(this.spec.namespace, this.spec.instance, pid, limit) };
+      } catch (e) {
+        this.log.error({ pid, err: (e as Error).message }, 'cannot cap the provider host in a memory cgroup; not starting it');
+        return { failed: { code: (e as HostError).code ?? 'MEMORY_CGROUP_FAILED', message: (e as Error).message } };
+      }
+    }
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    if (this.opts.memoryCheckMs === 0) return {};
+    this.memoryTimer = setInterval(() => {
+      if (this.child !== child) return;
+      const rss = residentBytesOf(pid);
+      if (rss === undefined || rss <= limit) return;
+      const message =
+        `host of ${keyOf({ namespace: this.spec.namespace, name: this.spec.instance })} used ${mib(rss)} MiB, ` +
+        `over its memory limit of ${mib(limit)} MiB (resources.memory); killed`;
+      this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
+      pollKilled({ code: 'OOM_KILLED', message });
+      child.kill('SIGKILL');
+    }, this.opts.memoryCheckMs ?? 250);
+    this.memoryTimer.unref();
+    return {};
+  }
+
+  /**
+   * The host exited: its cgroup says whether the kernel's OOM killer did it (then the crash is
+   * OOM_KILLED), and is removed.
+   */
+  private releaseCgroup(cgroup: HostMemoryCgroup, signal: NodeJS.Signals | null): { code: string; message: string } | undefined {
+    const key = keyOf({ namespace: this.spec.namespace, name: this.spec.instance });
+    const message = signal === 'SIGKILL' ? cgroup.oomMessage(key) : undefined;
+    if (message) this.log.warn({ cgroup: cgroup.path, limitBytes: cgroup.limitBytes }, message);
+    cgroup.remove().catch((e: Error) => this.log.warn({ cgroup: cgroup.path, err: e.message }, 'cannot remove the host memory cgroup'));
+    return message ? { code: 'OOM_KILLED', message } : undefined;
   }
 
   private onExit(
