@@ -5,7 +5,7 @@
  * capability dropped and no_new_privs (as deploy/base runs the agent), can then make a host's
  * child cgroup, limit it and move its own child process into it; it cannot raise the node cap,
  * move a process of another user, or join the directory itself. The cluster-level wiring (the
- * DaemonSet's hostPath volume) is deploy/base/agent.yaml.
+ * DaemonSet's hostPath volume) is deploy/components/host-cgroup.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
@@ -104,18 +104,22 @@ it.skipIf(!usable)('an agent as uid 65532 without capabilities caps its own host
   });
 });
 
-it('deploy/base mounts exactly the directory scripts/host-cgroup.sh prepares, and nothing else of the cgroup tree, into the unprivileged agent', () => {
-  const docs = parseAllDocuments(readFileSync(join(packageRoot(), 'deploy', 'base', 'agent.yaml'), 'utf8')).map((d) => d.toJSON());
-  const pod = docs.find((d) => d?.kind === 'DaemonSet').spec.template.spec;
-  const agent = pod.containers.find((c: { name: string }) => c.name === 'agent');
+it('the host-cgroup component mounts exactly the directory scripts/host-cgroup.sh prepares, and nothing else of the cgroup tree, into the unprivileged agent', () => {
+  const read = (...p: string[]) => parseAllDocuments(readFileSync(join(packageRoot(), 'deploy', ...p), 'utf8')).map((d) => d.toJSON());
+  const patch = read('components', 'host-cgroup', 'agent-host-cgroup.yaml')[0].spec.template.spec;
+  const base = read('base', 'agent.yaml').find((d) => d?.kind === 'DaemonSet').spec.template.spec;
+  const agent = patch.containers.find((c: { name: string }) => c.name === 'agent');
+  const baseAgent = base.containers.find((c: { name: string }) => c.name === 'agent');
   const scriptDefault = /^dir=(\S+)$/m.exec(readFileSync(script, 'utf8'))?.[1];
-  const cgroupVolumes = pod.volumes.filter((v: { hostPath?: { path: string } }) => v.hostPath?.path.startsWith('/sys'));
+  const cgroupVolumes = patch.volumes.filter((v: { hostPath?: { path: string } }) => v.hostPath?.path.startsWith('/sys'));
   expect(cgroupVolumes).toEqual([{ name: 'host-cgroup', hostPath: { path: scriptDefault, type: 'Directory' } }]);
   const env = agent.env.find((e: { name: string }) => e.name === 'GANTRY_HOST_CGROUP');
   expect(agent.volumeMounts.filter((m: { name: string }) => m.name === 'host-cgroup')).toEqual([
     { name: 'host-cgroup', mountPath: env.value },
   ]);
-  expect(agent.securityContext.capabilities).toEqual({ drop: ['ALL'] });
-  expect(pod.securityContext.runAsUser).toBe(65532);
+  // the base the component patches: no cgroup mount of its own, unprivileged, uid 65532
+  expect(base.volumes.filter((v: { hostPath?: { path: string } }) => v.hostPath?.path.startsWith('/sys'))).toEqual([]);
+  expect(baseAgent.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+  expect(base.securityContext.runAsUser).toBe(65532);
   expect(/^uid=(\d+)$/m.exec(readFileSync(script, 'utf8'))?.[1]).toBe('65532');
 });
