@@ -50,7 +50,7 @@ for image in "${images[@]}"; do
   ctr -a "$sock" -n k8s.io images ls -q | grep -qx "$name" || die "$image: imported, but not as $name: $(ctr -a "$sock" -n k8s.io images ls -q | tr '\n' ' ')"
   # ctr unpacks on import: the snapshotter's growth is the image's size on a node
   after="$(du -sb "$state/root" | cut -f1)"
-  echo "verify: $image imported as $name: archive $(du -h "$cache/$image.tar" | cut -f1), unpacked $(( (after - before) / 1024 ))K"
+  echo "verify: $image imported as $name: archive $(du -h "$cache/$image.tar" | cut -f1), on the node (content + unpacked) $(( (after - before) / 1024 ))K"
 done
 
 # the sandbox image must run, and end with status 0 on SIGTERM (`ctr run` exits with its status)
