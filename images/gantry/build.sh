@@ -58,12 +58,19 @@ gantry_build() {
   mkdir -p "$ctx"
   gantry_files | tar -C "$repo" --null -T - -cf - | tar -C "$ctx" -xf -
   echo "images: podman build $GANTRY_IMAGE from the Dockerfile (nice 10)" >&2
-  nice -n 10 podman --root "$cache/.podman/storage" --runroot "$cache/.podman/run" --storage-driver overlay \
-    build --runtime /usr/sbin/runc --network host --pull=never --layers \
-    --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
-    --secret "id=ca-bundle,src=${GANTRY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" \
-    --build-arg BASE_IMAGE="$DEBIAN_IMAGE" -t "$GANTRY_IMAGE" "$ctx" >&2
-  # the image this replaced, and build layers no tag needs any more
+  # The stages that end in no image (build, prod-deps) are tagged too: untagged, `image prune`
+  # would take their layers (npm ci) with the replaced image, and the next build would redo them.
+  local target tag
+  for target in build prod-deps final; do
+    tag="localhost/gantry/build-cache:$target"; [ "$target" = final ] && tag="$GANTRY_IMAGE"
+    nice -n 10 podman --root "$cache/.podman/storage" --runroot "$cache/.podman/run" --storage-driver overlay \
+      build --runtime /usr/sbin/runc --network host --pull=never --layers --quiet \
+      --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
+      --secret "id=ca-bundle,src=${GANTRY_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}" \
+      --build-arg BASE_IMAGE="$DEBIAN_IMAGE" --build-arg TARGETARCH="$(dpkg --print-architecture)" \
+      $([ "$target" = final ] || echo --target "$target") -t "$tag" "$ctx" >/dev/null
+  done
+  # the image this replaced, and layers of earlier builds no tag needs any more
   gpodman image prune -f >/dev/null
   # skopeo gzips the layers on the way out of the store (podman save writes oci-dir uncompressed)
   skopeo copy --quiet "containers-storage:[overlay@$cache/.podman/storage+$cache/.podman/run]$GANTRY_IMAGE" \
