@@ -17,14 +17,13 @@
 #                              proxy whose CA only the host trusts; mounted, never in the image
 . "$repo/images/debian.sh"
 
-# What the Dockerfile copies, as git tracks it: the build context is exactly these files (with
-# any local edits), and the cache key hashes them.
-GANTRY_CONTEXT="Dockerfile .dockerignore package.json package-lock.json tsconfig.json
-  scripts/build.mjs scripts/node.versions
-  runtime client api par membrane tlog registry controller agent cli apiserver sandbox bin"
+# What the Dockerfile copies from the context (its COPY lines without --from), as git tracks it:
+# the build context is exactly these files (with any local edits), and the cache key hashes them.
 gantry_files() {
+  local paths
+  paths="$(awk '$1 == "COPY" && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' "$repo/Dockerfile")"
   # shellcheck disable=SC2086 # a list of paths
-  git -C "$repo" ls-files -z -- $GANTRY_CONTEXT
+  git -C "$repo" ls-files -z -- Dockerfile .dockerignore $paths
 }
 
 gantry_key() {
