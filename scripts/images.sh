@@ -38,6 +38,10 @@ need jq "apt-get install jq (or scripts/setup.sh)"
 need go "install Go >= 1.21 (https://go.dev/dl; /usr/local/go/bin on PATH)"
 
 mkdir -p "$cache"
+# one run at a time per cache (the cluster and deploy scripts may both call this): a second run
+# waits, then finds the archives the first one built
+exec 9>"$cache/.lock"
+flock 9
 work="$(mktemp -d "$cache/.work.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 

@@ -35,6 +35,7 @@ have jq              || missing+=(jq)
 have mmdebstrap      || missing+=(mmdebstrap)
 have podman          || missing+=(podman)
 have skopeo          || missing+=(skopeo)
+have runc            || missing+=(runc)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
