@@ -30,7 +30,13 @@ have make            || missing+=(make)
 have openssl         || missing+=(openssl)
 # the bus-encryption tests capture loopback with it (test/membrane/pcap.ts)
 have tcpdump         || missing+=(tcpdump)
-# the per-host memory cgroup tests run the agent's cgroup code in a runc container (test/agent/host-cgroup-container.test.ts)
+# scripts/images.sh: OCI archives (jq), the Debian base (mmdebstrap), the gantry image (podman, skopeo)
+have jq              || missing+=(jq)
+have mmdebstrap      || missing+=(mmdebstrap)
+have podman          || missing+=(podman)
+have skopeo          || missing+=(skopeo)
+# the gantry image's build steps run on runc; the per-host memory cgroup tests run the agent's
+# cgroup code in a runc container (test/agent/host-cgroup-container.test.ts)
 have runc            || missing+=(runc)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
