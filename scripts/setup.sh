@@ -34,6 +34,15 @@ have tcpdump         || missing+=(tcpdump)
 have jq              || missing+=(jq)
 have mmdebstrap      || missing+=(mmdebstrap)
 have podman          || missing+=(podman)
+# scripts/cluster.sh: each node's containerd + runc, kube-proxy's iptables/conntrack, the CNI
+# plugins, and dig to check CoreDNS from a node
+have containerd      || missing+=(containerd)
+have runc            || missing+=(runc)
+have iptables        || missing+=(iptables)
+have conntrack       || missing+=(conntrack)
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+have dig             || missing+=(dnsutils)
+have curl            || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
