@@ -66,3 +66,16 @@ if [[ " ${images[*]} " == *" pause "* ]] && [ -f "$cache/pause.tar" ]; then
   [ "$status" = 0 ] || die "pause exited $status on SIGTERM, expected 0"
   echo "verify: pause ran and exited 0 on SIGTERM"
 fi
+
+# an image's program runs as its user: `ctr run IMAGE ID CMD…` replaces the entrypoint's args
+runs() {
+  local image="$1" name="$2"; shift 2
+  [[ " ${images[*]} " == *" $image "* ]] && [ -f "$cache/$image.tar" ] || return 0
+  local outp
+  outp="$(ctr -a "$sock" -n k8s.io run --rm "$name" "verify-$image" "$@" 2>&1)" || die "$image: '$*' failed: $outp"
+  echo "verify: $image runs: $* → $(head -1 <<<"$outp")"
+}
+runs nats "$NATS_IMAGE" nats-server --version
+runs nats "$NATS_IMAGE" id
+runs coredns "$COREDNS_IMAGE" /coredns -version
+runs gantry "$GANTRY_IMAGE" node /app/bin/gantry.js --help
