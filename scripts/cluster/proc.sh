@@ -6,7 +6,7 @@
 # stderr to .cluster/logs/NAME.log, and records its pid.
 start() {
   local name="$1"; shift
-  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 3>&- &
   echo "$name $!" >> "$PIDS"
 }
 
