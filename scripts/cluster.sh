@@ -41,6 +41,8 @@ preflight() {
   done
   for c in bridge host-local portmap loopback; do [ -x "/usr/lib/cni/$c" ] || missing+=("/usr/lib/cni/$c"); done
   [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}: run scripts/setup.sh (apt: containerd runc iptables conntrack containernetworking-plugins dnsutils curl openssl)"
+  # a unix socket path has at most 107 bytes; the longest of ours is a kubelet's (52 past .cluster)
+  [ ${#STATE} -le 55 ] || die "the repo path is too long for the nodes' unix sockets ($STATE: ${#STATE} > 55 characters); use a shorter checkout path"
   [ -f "$REPO/scripts/images.sh" ] || die "scripts/images.sh is missing (it builds the pause and CoreDNS images the nodes run)"
 }
 
@@ -74,11 +76,9 @@ cmd_up() {
   for c in controller-manager scheduler kube-proxy; do kubeconfig "$STATE/$c.kubeconfig" "$c" "https://$HOST_IP:$API_PORT"; done
   net_up "$nodes"
   control_up "$CP" "$PARTS"
-  for n in $(seq 1 "$nodes"); do
-    node_config "$n"; node_cgroups "$n"; containerd_up "$n"
-    images_import "$n" "$images_dir"
-    kubelet_up "$n"; kube_proxy_up "$n"
-  done
+  for n in $(seq 1 "$nodes"); do node_config "$n"; node_cgroups "$n"; containerd_up "$n"; done
+  images_import_all "$nodes" "$images_dir"
+  for n in $(seq 1 "$nodes"); do kubelet_up "$n"; kube_proxy_up "$n"; done
   wait_ready "$nodes"
   say "nodes Ready, CoreDNS answering in $(( $(date +%s) - t0 ))s"
   if [ "$gantry" = 1 ] && [ -f "$HERE/gantry.sh" ]; then
@@ -149,7 +149,8 @@ case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  stop-kubelet) need_root; n="$(node_number "${2:-}")"; stop_named "^kubelet-$2\$"; say "kubelet on $2 stopped; its containers keep running" ;;
+  # SIGKILL: a kubelet crashing or its machine cut off; a TERM takes ~9 s and ends the same way
+  stop-kubelet) need_root; n="$(node_number "${2:-}")"; STOP_SIGNAL=KILL stop_named "^kubelet-$2\$"; say "kubelet on $2 killed; its containers keep running" ;;
   start-kubelet) need_root; n="$(node_number "${2:-}")"; alive "kubelet-$2" && die "kubelet on $2 is already running"
     PARTS="$(bash "$REPO/scripts/cluster-parts.sh" | tail -n 1)"; kubelet_up "$n"; say "kubelet on $2 started (log $LOGS/kubelet-$2.log)" ;;
   logs) [ -f "$LOGS/${2:-}.log" ] || die "no log '${2:-}' (have: $(ls "$LOGS" 2>/dev/null | sed 's/\.log$//' | tr '\n' ' '))"; cat "$LOGS/$2.log" ;;

@@ -35,4 +35,7 @@ net_down() {
     ip netns delete "$ns"
   done
   if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE"; fi
+  # `ip netns add` bind-mounts /run/netns onto itself the first time; once no namespace is left
+  # (none of another cluster's either) that mount goes too
+  if mountpoint -q /run/netns && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then umount /run/netns || true; fi
 }

@@ -42,11 +42,12 @@ fail() {
   exit 1
 }
 
-# stop_pids PID... — TERM to all at once, up to 10 s, then KILL; returns once every one is gone
+# stop_pids PID... — TERM to all at once (KILL when STOP_SIGNAL=KILL), KILL whatever is left
+# after 10 s; returns once every one is gone
 stop_pids() {
   local p i left
   [ $# -gt 0 ] || return 0
-  kill -TERM "$@" 2>/dev/null || true
+  kill -"${STOP_SIGNAL:-TERM}" "$@" 2>/dev/null || true
   for i in $(seq 1 80); do
     left=""
     for p in "$@"; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
@@ -56,7 +57,6 @@ stop_pids() {
   done
   echo "cluster: pids$left did not exit after SIGKILL" >&2
 }
-stop_pid() { stop_pids "$@"; }
 
 # stop_named PATTERN [except] — stops every recorded process whose name matches the awk regex
 # (with "except": every one whose name does not) and drops their lines from the pids file
