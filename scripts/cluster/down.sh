@@ -69,12 +69,10 @@ cluster_down() {
   # state is thrown away and a kubelet takes ~9 s over a TERM
   STOP_SIGNAL=KILL stop_named '^(kubelet|kube-proxy)-'
   for d in "$STATE"/nodes/*/; do [ -d "$d" ] && node_containers_down "${d%/}"; done
-  stop_named '^containerd-'
-  stray_shims_down
-  # everything else recorded: gantry.sh's processes, then the control plane (etcd last)
-  stop_named '^(etcd|kube-apiserver)$' except
-  stop_named '^kube-apiserver$'
+  # then all the rest at once: containerds, gantry.sh's processes, the control plane (its state
+  # is thrown away, so no order among them matters)
   stop_named '.'
+  stray_shims_down
   mounts_down
   cgroups_down
   shared_leftovers_down
