@@ -17,7 +17,7 @@
 # different worktrees can run at once.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)/cluster"
-for f in env proc pki net control node down; do
+for f in env proc pki net control node sysctl down; do
   # shellcheck source=/dev/null
   . "$HERE/$f.sh"
 done
@@ -78,6 +78,7 @@ cmd_up() {
   control_up "$CP" "$PARTS"
   for n in $(seq 1 "$nodes"); do node_config "$n"; node_cgroups "$n"; containerd_up "$n"; done
   images_import_all "$nodes" "$images_dir"
+  sysctls_save
   for n in $(seq 1 "$nodes"); do kubelet_up "$n"; kube_proxy_up "$n"; done
   wait_ready "$nodes"
   say "nodes Ready, CoreDNS answering in $(( $(date +%s) - t0 ))s"

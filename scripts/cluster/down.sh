@@ -76,6 +76,7 @@ cluster_down() {
   mounts_down
   cgroups_down
   shared_leftovers_down
+  sysctls_restore
   net_down
   rm -rf "$STATE/nodes" "$STATE/etcd" "$STATE/pki" "$STATE"/*.kubeconfig "$STATE/kubeconfig" "$PIDS"
 }
