@@ -11,11 +11,12 @@ node_containers_down() {
     procs="$(find "$CGROUP_V1/pids$cg" -name cgroup.procs -exec cat {} + 2>/dev/null || true)"
     [ -z "$procs" ] || kill -KILL $procs 2>/dev/null || true
   fi
+  # CNI's result cache is host-wide (/var/lib/cni/results/<network>-<sandbox id>-<ifname>); the
+  # sandbox ids are read from disk, so this works with containerd gone too
+  for id in $(ls "$d"/containerd/root/io.containerd.grpc.v1.cri/sandboxes "$d"/containerd/state/io.containerd.grpc.v1.cri/sandboxes 2>/dev/null); do
+    [[ "$id" =~ ^[0-9a-f]{64}$ ]] && rm -f /var/lib/cni/results/*-"$id"-* 2>/dev/null
+  done
   if [ -S "$sock" ] && ctr -a "$sock" version >/dev/null 2>&1; then
-    # CNI's result cache is host-wide (/var/lib/cni/results/<network>-<sandbox id>-<ifname>)
-    for id in $(ctr -a "$sock" -n k8s.io containers ls -q 2>/dev/null); do
-      rm -f /var/lib/cni/results/*-"$id"-* 2>/dev/null || true
-    done
     for id in $(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
       ctr -a "$sock" -n k8s.io tasks delete --force "$id" >/dev/null 2>&1 || true
     done
