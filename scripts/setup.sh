@@ -30,10 +30,11 @@ have make            || missing+=(make)
 have openssl         || missing+=(openssl)
 # the bus-encryption tests capture loopback with it (test/membrane/pcap.ts)
 have tcpdump         || missing+=(tcpdump)
-# scripts/images.sh: OCI archives (jq), the Debian base (mmdebstrap), the gantry image (podman)
+# scripts/images.sh: OCI archives (jq), the Debian base (mmdebstrap), the gantry image (podman, skopeo)
 have jq              || missing+=(jq)
 have mmdebstrap      || missing+=(mmdebstrap)
 have podman          || missing+=(podman)
+have skopeo          || missing+=(skopeo)
 # scripts/cluster.sh: each node's containerd + runc, kube-proxy's iptables/conntrack, the CNI
 # plugins, and dig to check CoreDNS from a node
 have containerd      || missing+=(containerd)
