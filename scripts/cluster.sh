@@ -49,7 +49,7 @@ preflight() {
 running() { [ -f "$PIDS" ] && awk '{print $2}' "$PIDS" | while read -r p; do kill -0 "$p" 2>/dev/null && echo "$p"; done | grep -q .; }
 
 cmd_up() {
-  local nodes=3 gantry=1 n t0 images_dir
+  local nodes=3 gantry=1 n t0 images_dir other
   while [ $# -gt 0 ]; do
     case "$1" in
       --nodes) [[ "${2:-}" =~ ^[1-9][0-9]?$ ]] || die "--nodes needs a number 1..99, got '${2:-}'"; nodes="$2"; shift 2 ;;
@@ -59,6 +59,8 @@ cmd_up() {
   done
   need_root; preflight
   ! running || die "a cluster is already running from $STATE (scripts/cluster.sh status; scripts/cluster.sh down)"
+  other="$(foreign_cluster)"
+  [ -z "$other" ] || die "GANTRY_CLUSTER_ID=$CLUSTER_ID is in use by the cluster in $other: set another GANTRY_CLUSTER_ID (0..11)"
   t0=$(date +%s)
   binaries
   # every image the repo knows how to build (images/<name>/build.sh), imported into every node

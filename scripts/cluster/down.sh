@@ -7,7 +7,8 @@
 node_containers_down() {
   local d="$1" name sock cg id procs
   name="$(basename "$d")"; sock="$d/containerd.sock"; cg="/gantry${CLUSTER_ID}-n${name#gantry-n}"
-  if [ -d "$CGROUP_V1/pids$cg" ]; then
+  # (the cgroup is named by GANTRY_CLUSTER_ID: not when another checkout's cluster now has this id)
+  if [ -d "$CGROUP_V1/pids$cg" ] && [ -z "$(foreign_cluster)" ]; then
     procs="$(find "$CGROUP_V1/pids$cg" -name cgroup.procs -exec cat {} + 2>/dev/null || true)"
     [ -z "$procs" ] || kill -KILL $procs 2>/dev/null || true
   fi
@@ -65,7 +66,10 @@ shared_leftovers_down() {
 }
 
 cluster_down() {
-  local d
+  local d foreign
+  # cgroups, CNI cache entries, namespaces and bridge are named by GANTRY_CLUSTER_ID alone: with
+  # another checkout's cluster running under this id, leave those to it
+  foreign="$(foreign_cluster)"
   # a node's kubelet first, so nothing restarts the containers stopped next; KILL, because their
   # state is thrown away and a kubelet takes ~9 s over a TERM
   STOP_SIGNAL=KILL stop_named '^(kubelet|kube-proxy)-'
@@ -75,9 +79,13 @@ cluster_down() {
   stop_named '.'
   stray_shims_down
   mounts_down
-  cgroups_down
-  shared_leftovers_down
-  sysctls_restore
-  net_down
+  if [ -n "$foreign" ]; then
+    echo "cluster: GANTRY_CLUSTER_ID=$CLUSTER_ID is in use by the cluster in $foreign: left its cgroups, CNI cache and network alone" >&2
+  else
+    cgroups_down
+    shared_leftovers_down
+    sysctls_restore
+    net_down
+  fi
   rm -rf "$STATE/nodes" "$STATE/etcd" "$STATE/pki" "$STATE"/*.kubeconfig "$STATE/kubeconfig" "$PIDS"
 }

@@ -36,5 +36,15 @@ node_sock() { echo "$(node_dir "$1")/containerd.sock"; }
 # hides /sys/fs/cgroup from the kubelet.
 in_node() { local n="$1"; shift; nsenter --net="/run/netns/$(node_ns "$n")" "$@"; }
 
+# The .cluster directory of another checkout's running cluster with this GANTRY_CLUSTER_ID (its
+# kube-apiserver binds our bridge address), or nothing. Names and addresses would collide with it.
+foreign_cluster() {
+  local p cmd
+  for p in $(pgrep -f -- "kube-apiserver .*--bind-address $HOST_IP " || true); do
+    cmd="$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" || continue
+    case "$cmd" in *"$STATE/"*) ;; *) echo "$cmd" | grep -o -- '--tls-cert-file [^ ]*' | sed 's|--tls-cert-file ||; s|/pki/apiserver.crt||'; return 0 ;; esac
+  done
+}
+
 say() { echo "cluster: $*" >&2; }
 die() { echo "cluster: $*" >&2; exit 1; }
