@@ -35,9 +35,16 @@ have jq              || missing+=(jq)
 have mmdebstrap      || missing+=(mmdebstrap)
 have podman          || missing+=(podman)
 have skopeo          || missing+=(skopeo)
-# the gantry image's build steps run on runc; the per-host memory cgroup tests run the agent's
-# cgroup code in a runc container (test/agent/host-cgroup-container.test.ts)
+# scripts/cluster.sh: each node's containerd + runc, kube-proxy's iptables/conntrack, the CNI
+# plugins, and dig to check CoreDNS from a node; runc also runs the gantry image's build steps
+# and the per-host memory cgroup container test (test/agent/host-cgroup-container.test.ts)
+have containerd      || missing+=(containerd)
 have runc            || missing+=(runc)
+have iptables        || missing+=(iptables)
+have conntrack       || missing+=(conntrack)
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+have dig             || missing+=(dnsutils)
+have curl            || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
