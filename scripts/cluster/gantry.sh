@@ -3,7 +3,7 @@
 # (docs/operations.md "Gantry on the real cluster"), and takes it away again:
 #
 #   scripts/cluster/gantry.sh up      # membrane, trust, deploy/overlays/cluster, echo Provider, a call
-#   scripts/cluster/gantry.sh down    # kubectl delete -k, stop the registry, forget .cluster/gantry
+#   scripts/cluster/gantry.sh down    # stop the registry and port-forwards, forget .cluster/gantry
 #   scripts/cluster/gantry.sh call ARGS…   # `gantry call` through port-forwards to the NATS pods
 #
 # `up`: `gantry membrane init` → its Secret/ConfigMaps; dev signing keys; a plain-HTTP
@@ -112,7 +112,7 @@ metadata:
 spec:
   capacity: {storage: 64Mi}
   accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Delete
+  persistentVolumeReclaimPolicy: Retain
   claimRef: {namespace: $NS, name: jwt-gantry-nats-$i}
   hostPath: {path: $d, type: Directory}
 ---
@@ -228,17 +228,14 @@ call() {
   return "$rc"
 }
 
+# Stops what gantry.sh started (the registry, port-forwards) and forgets .cluster/gantry. It
+# deletes nothing through the API: scripts/cluster.sh down calls it just before the whole cluster
+# goes; to uninstall Gantry from a cluster that stays, `kubectl delete -k deploy/overlays/cluster`.
 down() {
-  local t
+  local t pid
   t="$(now)"
   stop_forwards
-  if [ -s "$KUBECONFIG" ] && k get --raw /readyz >/dev/null 2>&1; then
-    k delete provider echo -n default --ignore-not-found --timeout=60s >/dev/null || true
-    if [ -d "$G/kustomize" ]; then k delete -k "$G/kustomize" --ignore-not-found --timeout=120s >/dev/null || true; fi
-    k delete pv -l app.kubernetes.io/part-of=gantry-cluster-test --ignore-not-found --timeout=60s >/dev/null || true
-  fi
   if [ -f "$STATE/pids" ]; then
-    local pid
     pid="$(awk '$1 == "gantry-registry" {print $2}' "$STATE/pids" | tail -n 1)"
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
     sed -i '/^gantry-registry /d' "$STATE/pids"

@@ -56,7 +56,6 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
 
   afterAll(async () => {
     c.stopForwards();
-    await c.gantrySh(['down'], 180_000);
     const r = await c.script(['down'], 180_000);
     // the times, for docs/testing.md and the CI budget table
     console.log(
