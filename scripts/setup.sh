@@ -30,6 +30,19 @@ have make            || missing+=(make)
 have openssl         || missing+=(openssl)
 # the bus-encryption tests capture loopback with it (test/membrane/pcap.ts)
 have tcpdump         || missing+=(tcpdump)
+# scripts/images.sh: OCI archives (jq), the Debian base (mmdebstrap), the gantry image (podman)
+have jq              || missing+=(jq)
+have mmdebstrap      || missing+=(mmdebstrap)
+have podman          || missing+=(podman)
+# scripts/cluster.sh: each node's containerd + runc, kube-proxy's iptables/conntrack, the CNI
+# plugins, and dig to check CoreDNS from a node
+have containerd      || missing+=(containerd)
+have runc            || missing+=(runc)
+have iptables        || missing+=(iptables)
+have conntrack       || missing+=(conntrack)
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+have dig             || missing+=(dnsutils)
+have curl            || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
