@@ -49,7 +49,8 @@ forward_nats() {
   local i port urls=""
   for i in 0 1 2; do
     : >"$G/pf-$i.log"
-    k -n "$NS" port-forward "pod/gantry-nats-$i" ":4222" --address 127.0.0.1 >"$G/pf-$i.log" 2>&1 &
+    # kubectl itself, not the k function: $! must be the forwarder's pid, not a subshell's
+    "$KUBECTL" -n "$NS" port-forward "pod/gantry-nats-$i" ":4222" --address 127.0.0.1 </dev/null >"$G/pf-$i.log" 2>&1 3>&- &
     echo "$!" >>"$G/pf.pids"
   done
   for i in 0 1 2; do
@@ -87,7 +88,8 @@ http:
 log:
   level: warn
 YAML
-  docker-registry serve "$G/registry.yml" >"$STATE/logs/gantry-registry.log" 2>&1 &
+  # its own session, no inherited descriptors: it outlives this script (cluster.sh down stops it)
+  setsid docker-registry serve "$G/registry.yml" </dev/null >"$STATE/logs/gantry-registry.log" 2>&1 3>&- &
   echo "gantry-registry $!" >>"$STATE/pids"
   for _ in $(seq 1 100); do
     curl -fsS -o /dev/null "http://$REGISTRY/v2/" && return 0
