@@ -111,7 +111,10 @@ wait_ready() {
 coredns_available() {
   local why
   why="$(kc -n kube-system get pods -l k8s-app=kube-dns -o jsonpath='{range .items[*]}{.status.containerStatuses[*].state.waiting.reason}: {.status.containerStatuses[*].state.waiting.message}{"\n"}{end}' 2>/dev/null | grep -E '^(ErrImageNeverPull|CrashLoopBackOff|CreateContainerError|CreateContainerConfigError)' | head -n 1)"
-  [ -z "$why" ] || fail "CoreDNS cannot start: $why (images: scripts/images.sh coredns)" ""
+  if [ -n "$why" ]; then
+    kc -n kube-system logs -l k8s-app=kube-dns --tail=10 > "$LOGS/coredns.log" 2>&1 || true
+    fail "CoreDNS cannot start: $why (images: scripts/images.sh coredns)" coredns
+  fi
   kc -n kube-system wait --for=condition=Available deploy/coredns --timeout=5s
 }
 dns_answers() {

@@ -25,7 +25,8 @@ node_containers_down() {
 # Shims that outlived their containerd (found by the socket on their command line, so only ours)
 stray_shims_down() {
   local p
-  for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $STATE/nodes/" || true); do stop_pid "$p"; done
+  # shellcheck disable=SC2046
+  stop_pids $(pgrep -f "containerd-shim-runc-v2 .*-address $STATE/nodes/" || true)
 }
 
 mounts_down() {
@@ -64,12 +65,15 @@ shared_leftovers_down() {
 
 cluster_down() {
   local d
+  # a node's kubelet first, so nothing restarts the containers stopped next
   stop_named '^kubelet-'
   stop_named '^kube-proxy-'
   for d in "$STATE"/nodes/*/; do [ -d "$d" ] && node_containers_down "${d%/}"; done
   stop_named '^containerd-'
   stray_shims_down
-  # everything else recorded, newest first: gantry.sh's processes, then the control plane
+  # everything else recorded: gantry.sh's processes, then the control plane (etcd last)
+  stop_named '^(etcd|kube-apiserver)$' except
+  stop_named '^kube-apiserver$'
   stop_named '.'
   mounts_down
   cgroups_down

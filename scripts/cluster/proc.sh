@@ -6,7 +6,7 @@
 # stderr to .cluster/logs/NAME.log, and records its pid.
 start() {
   local name="$1"; shift
-  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+  setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 3>&- &
   echo "$name $!" >> "$PIDS"
 }
 
@@ -42,24 +42,29 @@ fail() {
   exit 1
 }
 
-# stop_pid PID — TERM, up to 10 s, then KILL; returns once the process is gone
-stop_pid() {
-  local p="$1" i
-  kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM "$p" 2>/dev/null || true
-  for i in $(seq 1 40); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.25; done
-  kill -KILL "$p" 2>/dev/null || true
-  for i in $(seq 1 40); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.25; done
-  echo "cluster: pid $p did not exit after SIGKILL" >&2
+# stop_pids PID... — TERM to all at once, up to 10 s, then KILL; returns once every one is gone
+stop_pids() {
+  local p i left
+  [ $# -gt 0 ] || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for i in $(seq 1 80); do
+    left=""
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+    [ -n "$left" ] || return 0
+    [ "$i" != 40 ] || kill -KILL $left 2>/dev/null || true
+    sleep 0.25
+  done
+  echo "cluster: pids$left did not exit after SIGKILL" >&2
 }
+stop_pid() { stop_pids "$@"; }
 
-# stop_named PATTERN — stops every recorded process whose name matches the awk regex, newest first,
-# and drops their lines from the pids file
+# stop_named PATTERN [except] — stops every recorded process whose name matches the awk regex
+# (with "except": every one whose name does not) and drops their lines from the pids file
 stop_named() {
-  local pattern="$1" name p
+  local pattern="$1" inv=0
+  [ "${2:-}" = except ] && inv=1
   [ -f "$PIDS" ] || return 0
-  while read -r name p; do
-    [ -n "$p" ] && stop_pid "$p"
-  done < <(awk -v r="$pattern" '$1 ~ r' "$PIDS" | tac)
-  awk -v r="$pattern" '$1 !~ r' "$PIDS" > "$PIDS.tmp" && mv "$PIDS.tmp" "$PIDS"
+  # shellcheck disable=SC2046
+  stop_pids $(awk -v r="$pattern" -v i="$inv" '(($1 ~ r) != i) && $2 ~ /^[0-9]+$/ {print $2}' "$PIDS")
+  awk -v r="$pattern" -v i="$inv" '($1 ~ r) == i' "$PIDS" > "$PIDS.tmp" && mv "$PIDS.tmp" "$PIDS"
 }
