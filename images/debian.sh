@@ -23,7 +23,9 @@ debian_sources() {
 # What a rootfs is built from: the suite, the sources and the recipe below. The mirror itself is
 # not a snapshot, so a rebuild (a changed key) takes the packages current then.
 debian_key() {
-  (echo "$DEBIAN_SUITE"; cat "$(debian_sources)" "$repo/images/debian.sh") | sha256sum | cut -d' ' -f1
+  local sources
+  sources="$(debian_sources)"
+  (echo "$DEBIAN_SUITE"; cat "$sources" "$repo/images/debian.sh") | sha256sum | cut -d' ' -f1
 }
 
 # debian_rootfs DIR [mmdebstrap option…] — e.g. --include=nats-server, --customize-hook=…

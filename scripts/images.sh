@@ -13,6 +13,8 @@
 # with nothing changed rebuilds nothing. Prints that directory on its last line.
 # Versions and image names: images/versions. What it needs: go, jq, mmdebstrap, podman (setup.sh).
 set -euo pipefail
+# a failure inside $(…) (a key, a path) stops the script instead of yielding an empty string
+shopt -s inherit_errexit
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=../images/versions
 . "$repo/images/versions"

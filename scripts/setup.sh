@@ -30,7 +30,7 @@ have make            || missing+=(make)
 have openssl         || missing+=(openssl)
 # the bus-encryption tests capture loopback with it (test/membrane/pcap.ts)
 have tcpdump         || missing+=(tcpdump)
-# scripts/images.sh: OCI archives (jq), the Debian base (mmdebstrap), the gantry image (podman)
+# scripts/images.sh: OCI archives (jq), the Debian base (mmdebstrap), the gantry image (podman, skopeo)
 have jq              || missing+=(jq)
 have mmdebstrap      || missing+=(mmdebstrap)
 have podman          || missing+=(podman)
@@ -43,6 +43,7 @@ have conntrack       || missing+=(conntrack)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 have dig             || missing+=(dnsutils)
 have curl            || missing+=(curl)
+have skopeo          || missing+=(skopeo)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
