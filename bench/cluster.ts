@@ -45,7 +45,7 @@ async function waitFor<T>(what: string, read: () => T, ok: (v: T) => boolean, ti
   }
 }
 
-/** Kill the agent pod on echo's node; seconds until that instance is Running under a new host. */
+/** Kill the agent pod on echo's node; seconds until the new agent has that instance Running again (a new startedAt). */
 async function agentKilled(): Promise<number> {
   const inst = json('get', 'providerinstances', '-n', 'default', '-l', 'gantry.dev/provider=echo').items[0];
   const node = inst.spec.nodeName;
@@ -62,9 +62,9 @@ async function agentKilled(): Promise<number> {
   const t = performance.now();
   kubectl('delete', 'pod', '-n', 'gantry-system', pod.metadata.name, '--wait=false', '--grace-period=0', '--force');
   await waitFor(
-    'echo Running under a new host',
+    'echo Running again under the new agent',
     () => json('get', 'providerinstances', '-n', 'default', '-l', 'gantry.dev/provider=echo').items,
-    (is: any[]) => is.length === 1 && is[0].status?.phase === 'Running' && is[0].status?.hostKey !== inst.status?.hostKey,
+    (is: any[]) => is.length === 1 && is[0].status?.phase === 'Running' && is[0].status?.startedAt !== inst.status?.startedAt,
     180_000,
   );
   return (performance.now() - t) / 1000;

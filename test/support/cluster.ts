@@ -14,6 +14,8 @@ const exec = promisify(execFile);
 export const repo = join(import.meta.dirname, '..', '..');
 const cache = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
 const images = ['pause', 'coredns', 'nats', 'gantry'];
+// where scripts/images.sh keeps them (and cluster.sh imports them from)
+const imageCache = process.env.GANTRY_IMAGE_CACHE ?? join(cache, 'gantry', 'images');
 
 function onPath(bin: string): boolean {
   return (process.env.PATH ?? '').split(':').some((d) => existsSync(join(d, bin)));
@@ -34,8 +36,7 @@ export function clusterBlocker(): string | undefined {
   if (!existsSync(join(repo, 'scripts', 'cluster.sh'))) return 'scripts/cluster.sh is missing';
   if (!builtBin('control-plane', 'kubectl')) return 'the control plane is not built (scripts/control-plane.sh)';
   if (!builtBin('cluster-parts', 'kubelet')) return 'the kubelet is not built (scripts/cluster-parts.sh)';
-  for (const i of images)
-    if (!existsSync(join(cache, 'gantry', 'images', `${i}.tar`))) return `the ${i} image is not built (scripts/images.sh ${i})`;
+  for (const i of images) if (!existsSync(join(imageCache, `${i}.tar`))) return `the ${i} image is not built (scripts/images.sh ${i})`;
   return undefined;
 }
 
