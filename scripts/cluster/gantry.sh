@@ -74,7 +74,10 @@ stop_forwards() {
 
 start_registry() {
   command -v docker-registry >/dev/null || die "docker-registry not found: apt-get install -y docker-registry (scripts/setup.sh installs it)"
-  if curl -fsS -o /dev/null "http://$REGISTRY/v2/"; then return 0; fi
+  if curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null; then return 0; fi
+  # no registry running: a new cluster, so a new registry (an old one's revisions, signed with
+  # other keys at other times, would refuse this run's push: REVISION_EXISTS)
+  rm -rf "$G/registry" "$G/echo.par"
   mkdir -p "$G/registry"
   cat >"$G/registry.yml" <<YAML
 version: 0.1
@@ -92,7 +95,7 @@ YAML
   setsid docker-registry serve "$G/registry.yml" </dev/null >"$STATE/logs/gantry-registry.log" 2>&1 3>&- &
   echo "gantry-registry $!" >>"$STATE/pids"
   for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "http://$REGISTRY/v2/" && return 0
+    curl -fsS -o /dev/null "http://$REGISTRY/v2/" 2>/dev/null && return 0
     sleep 0.1
   done
   die "the registry at $REGISTRY did not answer: $(tail -n 5 "$STATE/logs/gantry-registry.log")"
@@ -203,7 +206,7 @@ up() {
   make -s -C "$REPO/providers" build/echo.so
   local target
   target="$(uname -m)-linux"
-  gantry par create --name echo --vendor gantry.dev --capid gantry:echo --version 0.1.0 --revision 1 \
+  [ -f "$G/echo.par" ] || gantry par create --name echo --vendor gantry.dev --capid gantry:echo --version 0.1.0 --revision 1 \
     --issuer "$G/keys/account.nk" --subject "$G/keys/service.nk" \
     --binary "$target=$REPO/providers/build/echo.so" --out "$G/echo.par" >/dev/null
   gantry par push "$G/echo.par" "$REGISTRY/examples/echo" --plain-http --trusted-issuer "$issuer" >/dev/null

@@ -51,6 +51,13 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
     const r = await c.script(['up', '--nodes', '3'], 540_000);
     times['cluster.sh up (with gantry.sh up)'] = Date.now() - t;
     if (r.code !== 0) throw new Error(`scripts/cluster.sh up failed (${r.code}):\n${r.err.slice(-4000)}`);
+    // gantry.sh's step times (the operator's path), for the report
+    console.log(
+      `${r.out}${r.err}`
+        .split('\n')
+        .filter((l) => /^(gantry\.sh|cluster): .* (in )?[0-9.]+ ?s/.test(l))
+        .join('\n'),
+    );
     nats = await c.forwardNats();
   }, 600_000);
 
