@@ -63,7 +63,10 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
 
   afterAll(async () => {
     c.stopForwards();
+    // its own step too: cluster.sh down runs it only when its `running` check says so
+    const g = await c.gantrySh(['down'], 60_000);
     const r = await c.script(['down'], 180_000);
+    if (g.code !== 0) throw new Error(`scripts/cluster/gantry.sh down failed: ${g.err}`);
     // the times, for docs/testing.md and the CI budget table
     console.log(
       Object.entries(times)
