@@ -20,10 +20,11 @@ const id = process.env.GANTRY_CLUSTER_ID ?? '8';
 const env = { ...process.env, GANTRY_CLUSTER_ID: id, KUBECONFIG: join(repo, '.cluster', 'kubeconfig') };
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1] || 0) || 3;
 
-function sh(cmd: string, args: string[]): string {
+/** Runs a command to its end; its stdout, or with `both` its stdout and stderr (the scripts' step lines). */
+function sh(cmd: string, args: string[], both = false): string {
   const r = spawnSync(cmd, args, { cwd: repo, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${(r.stderr ?? '').slice(-3000)}`);
-  return `${r.stdout}${r.stderr}`;
+  return both ? `${r.stdout}${r.stderr}` : r.stdout;
 }
 const kubectl = (...args: string[]) => sh(join(repo, 'scripts', 'cluster.sh'), ['kubectl', ...args]);
 const json = (...args: string[]) => JSON.parse(kubectl(...args, '-o', 'json'));
@@ -76,7 +77,7 @@ async function main() {
   sh(join(repo, 'scripts', 'cluster.sh'), ['up', '--nodes', '3', '--no-gantry']);
   const clusterUp = (performance.now() - t0) / 1000;
   try {
-    const log = sh(join(repo, 'scripts', 'cluster', 'gantry.sh'), ['up']);
+    const log = sh(join(repo, 'scripts', 'cluster', 'gantry.sh'), ['up'], true);
     const apply = stepSeconds(log, 'kubectl apply -k deploy/overlays/cluster') + stepSeconds(log, 'every Gantry pod Ready');
     const provider = stepSeconds(log, 'Provider echo Ready');
     const kills: number[] = [];
@@ -89,6 +90,7 @@ async function main() {
       `${median(kills).toFixed(1).padStart(7)} s  agent pod killed → its instance Running again (median of ${rounds}: ${kills.map((k) => k.toFixed(1)).join(', ')})`,
     );
   } finally {
+    sh(join(repo, 'scripts', 'cluster', 'gantry.sh'), ['down']);
     sh(join(repo, 'scripts', 'cluster.sh'), ['down']);
   }
 }
