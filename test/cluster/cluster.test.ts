@@ -279,8 +279,13 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
       const node = before[0].spec.nodeName;
       const stop = await c.script(['stop-kubelet', node], 60_000);
       expect(stop.code, stop.err).toBe(0);
+      const stoppedAt = Date.now();
       try {
         await c.k('wait', `node/${node}`, '--for=condition=Ready=Unknown', '--timeout=90s');
+        // the agent's container outlives its kubelet and keeps renewing its Lease: only the
+        // Node's condition tells the controller this node is gone
+        const lease = await c.json('get', 'lease', `gantry-agent-${node}`, '-n', NS);
+        expect(Date.parse(lease.spec.renewTime)).toBeGreaterThan(stoppedAt);
         const after = await until(
           'echo replaced off the NotReady node',
           instances,
