@@ -63,8 +63,9 @@ export type GrantReason = (typeof GRANT_CONDITION_REASONS)['Ready'][number];
 /** Why the controller removes an instance (the `InstancesReplaced`/`Removed` Events, the removals metric). */
 export const LOST_REASONS = ['NodeDeleted', 'NodeNotReady', 'NoExecuteTaint', 'AgentLost'] as const;
 export type LostReason = (typeof LOST_REASONS)[number];
-// InstanceLimit: the node's agent refused the instance (its --max-instances is reached)
-export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible', 'InstanceLimit'] as const;
+// InstanceLimit: the node's agent refused the instance (its --max-instances is reached);
+// NodeCordoned: its node is cordoned (`kubectl drain`, which evicts no Gantry instance: they are not pods)
+export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible', 'InstanceLimit', 'NodeCordoned'] as const;
 export type RemovalReason = (typeof REPLACEMENT_REASONS)[number] | 'ScaledDown' | 'Replaced' | 'ProviderDeleted';
 
 /** Why an instance could not be brought up: its `status.reason` when it fails (agent). */

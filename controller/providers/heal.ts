@@ -1,7 +1,8 @@
 /**
  * Phase 2, heal: which of a Provider's instances must go now, and why — its node is gone,
  * NotReady, tainted NoExecute or its agent lost (scheduling/filters.ts lostReason), it
- * failed, its agent refused it for its instance cap (InstanceLimit) while another node has
+ * failed, its agent refused it for its instance cap (InstanceLimit) or its node is cordoned
+ * (NodeCordoned: `kubectl drain` evicts pods, and an instance is not one) while another node has
  * room, or (Daemon mode) its node no longer qualifies. Pure: the rollout phase removes them.
  */
 import type { ProviderInstance } from '../../api/instance.js';
@@ -35,6 +36,9 @@ export function healPhase(o: HealInput): InstanceView[] {
     let removeReason: RemovalReason | undefined = lostReason(o.nodes.get(i.spec.nodeName), o.tolerations);
     if (!removeReason && i.status?.phase === 'Failed') removeReason = 'InstanceFailed';
     if (!removeReason && refusedByAgent(i) && roomElsewhere(o, i.spec.nodeName)) removeReason = 'InstanceLimit';
+    // Replicas mode only: a daemon's node that stops qualifying is NodeIneligible below
+    if (!removeReason && !o.daemonNodes && o.nodes.get(i.spec.nodeName)?.unschedulable && roomElsewhere(o, i.spec.nodeName))
+      removeReason = 'NodeCordoned';
     if (!removeReason && o.daemonNodes && o.digest && !o.daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === o.digest)
       removeReason = 'NodeIneligible';
     return {

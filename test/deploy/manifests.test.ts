@@ -133,6 +133,12 @@ describe('security posture', () => {
     const cache = pod.volumes.find((v: any) => v.hostPath);
     expect(cache.hostPath.path).toBe('/var/cache/gantry');
     expect(c.volumeMounts.some((m: any) => m.name === cache.name)).toBe(true);
+    // each agent (and the chown before it) sees only its node's directory of the hostPath, even
+    // where nodes share a filesystem (docs/security.md, node isolation)
+    for (const x of [c, ...(pod.initContainers ?? [])]) {
+      expect(x.volumeMounts.find((m: any) => m.name === cache.name).subPathExpr, x.name).toBe('$(NODE_NAME)');
+      expect(x.env.find((e: any) => e.name === 'NODE_NAME').valueFrom.fieldRef.fieldPath, x.name).toBe('spec.nodeName');
+    }
     expect(pod.tolerations.length).toBeGreaterThan(0);
     expect(pod.hostNetwork ?? false).toBe(false);
     expect(pod.hostPID ?? false).toBe(false);

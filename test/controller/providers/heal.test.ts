@@ -144,3 +144,28 @@ describe('heal phase: instances their agent refused for its cap (InstanceLimit)'
     expect(asked).toBe(0);
   });
 });
+
+describe('heal phase: a cordoned node (kubectl drain)', () => {
+  const cordoned = { ...live('c'), unschedulable: true };
+  const nodes = new Map([
+    ['c', cordoned],
+    ['b', live('b')],
+  ]);
+  const reasons = (roomOn?: () => ReadonlySet<string>, daemon?: Set<string>) =>
+    healPhase({ active: [inst('x', 'c'), inst('y', 'b')], nodes, roomOn, daemonNodes: daemon, digest: 'sha256:new' }).map(
+      (v) => v.removeReason,
+    );
+
+  it('moves its instances when another node has room, and keeps those on schedulable nodes', () => {
+    expect(reasons(() => new Set(['b']))).toEqual(['NodeCordoned', undefined]);
+  });
+
+  it('keeps them where they are while no other node has room (a drain does not take the last replica away)', () => {
+    expect(reasons(() => new Set())).toEqual([undefined, undefined]);
+    expect(reasons()).toEqual([undefined, undefined]);
+  });
+
+  it('leaves Daemon mode to NodeIneligible', () => {
+    expect(reasons(() => new Set(['b']), new Set(['b']))).toEqual(['NodeIneligible', undefined]);
+  });
+});
