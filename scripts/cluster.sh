@@ -46,7 +46,13 @@ preflight() {
   [ -f "$REPO/scripts/images.sh" ] || die "scripts/images.sh is missing (it builds the pause and CoreDNS images the nodes run)"
 }
 
-running() { [ -f "$PIDS" ] && awk '{print $2}' "$PIDS" | while read -r p; do kill -0 "$p" 2>/dev/null && echo "$p"; done | grep -q .; }
+# (no `| grep -q`: under pipefail its early exit would SIGPIPE the loop and return 141)
+running() {
+  local _ p
+  [ -f "$PIDS" ] || return 1
+  while read -r _ p; do kill -0 "$p" 2>/dev/null && return 0; done < "$PIDS"
+  return 1
+}
 
 cmd_up() {
   local nodes=3 gantry=1 n t0 images_dir other

@@ -42,7 +42,8 @@ mounts_down() {
 cgroups_down() {
   local h cg
   for h in "$CGROUP_V1"/*/; do
-    for cg in "$h"gantry"${CLUSTER_ID}"-n*; do
+    # the nodes' cgroup roots, and the memory cgroup their agents' provider hosts ran in
+    for cg in "$h"gantry"${CLUSTER_ID}"-n* "$h"gantry"${CLUSTER_ID}"-hosts; do
       [ -d "$cg" ] || continue
       # children before parents; a cgroup directory is removed with rmdir, never rm
       find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || echo "cluster: could not remove cgroup $cg (a process still in it?)" >&2

@@ -22,6 +22,9 @@ STATE="$REPO/.cluster"
 G="$STATE/gantry"
 HOST_IP="172.31.$CLUSTER_ID.1"
 REGISTRY="$HOST_IP:5000"
+# the delegated memory cgroup the agents cap provider hosts in (deploy/components/host-cgroup);
+# one per cluster: every node of it shares this machine's kernel and cgroup tree
+HOST_CGROUP="/sys/fs/cgroup/memory/gantry$CLUSTER_ID-hosts"
 NS=gantry-system
 export KUBECONFIG="$STATE/kubeconfig"
 
@@ -148,7 +151,7 @@ patches:
       apiVersion: apps/v1
       kind: DaemonSet
       metadata: {name: gantry-agent, namespace: $NS}
-      spec: {template: {spec: {volumes: [{name: cache, hostPath: {path: $G/cache}}]}}}
+      spec: {template: {spec: {volumes: [{name: cache, hostPath: {path: $G/cache}}, {name: host-cgroup, hostPath: {path: $HOST_CGROUP, type: Directory}}]}}}
 YAML
 }
 
@@ -192,6 +195,7 @@ up() {
   k apply -f "$G/membrane/gantry-membrane-keys.secret.yaml" -f "$G/membrane/gantry-nats-membrane.configmap.yaml" \
     -f "$G/membrane/gantry-nats-tls.secret.yaml" -f "$G/membrane/gantry-nats-ca.configmap.yaml" >/dev/null
   nats_volumes
+  bash "$REPO/scripts/host-cgroup.sh" create --dir "$HOST_CGROUP" --limit $((4 * 1024 * 1024 * 1024)) >/dev/null
   write_kustomization "$issuer"
   k apply -k "$G/kustomize" >/dev/null
   step "kubectl apply -k deploy/overlays/cluster" "$t"
