@@ -7,7 +7,7 @@
  * install) and waits for the cluster to answer. One file, so its tests never run beside each
  * other; they run in order and each leaves echo Ready for the next.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, clusterBlocker, repo, until } from '../support/cluster.js';
@@ -19,7 +19,7 @@ const times: Record<string, number> = {};
 interface Instance {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
   spec: { nodeName: string };
-  status?: { phase?: string; startedAt?: string };
+  status?: { phase?: string; startedAt?: string; lastTermination?: { reason?: string; message?: string } };
 }
 
 describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${blocker})` : ''}`, () => {
@@ -115,32 +115,7 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
       await callEcho('hello from the host');
       // the same library signed as aarch64 only: no node here can load it
       const other = arch === 'x86_64' ? 'aarch64' : 'x86_64';
-      const par = join(c.gantryDir, 'echo-other.par');
-      const made = await c.gantry([
-        'par',
-        'create',
-        '--name',
-        'echo',
-        '--vendor',
-        'gantry.dev',
-        '--capid',
-        'gantry:echo',
-        '--version',
-        '0.1.0',
-        '--revision',
-        '1',
-        '--issuer',
-        c.keys.account,
-        '--subject',
-        c.keys.service,
-        '--binary',
-        `${other}-linux=${join(repo, 'providers', 'build', 'echo.so')}`,
-        '--out',
-        par,
-      ]);
-      expect(made.code, made.err).toBe(0);
-      const pushed = await c.gantry(['par', 'push', par, `${c.registry}/examples/echo-${other}`, '--plain-http']);
-      expect(pushed.code, pushed.err).toBe(0);
+      await c.publish('echo', 'gantry:echo', `echo-${other}`, `${other}-linux`);
       const manifest = join(c.gantryDir, 'echo-other.yaml');
       writeFileSync(
         manifest,
@@ -151,6 +126,38 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
       const p = await c.json('get', 'provider', 'echo-other', '-n', 'default');
       const scheduled = p.status.conditions.find((x: any) => x.type === 'Scheduled');
       expect(scheduled.message).toContain(`archive has no ${arch}-linux binary`);
+      await c.k('delete', '-f', manifest, '--wait=true', '--timeout=60s');
+    }),
+    300_000,
+  );
+
+  it(
+    "a host past its resources.memory is ended by the kernel in the agent's delegated memory cgroup, inside the pod",
+    timed('memory cap enforced by the kernel', async () => {
+      const ref = await c.publish('faulty', 'gantry:faulty', 'faulty');
+      const manifest = join(c.gantryDir, 'faulty.yaml');
+      writeFileSync(
+        manifest,
+        `apiVersion: gantry.dev/v1alpha1\nkind: Provider\nmetadata: {name: faulty, namespace: default}\nspec:\n  archive: {ref: ${ref}}\n  replicas: 1\n  capabilityId: gantry:faulty\n  resources: {memory: 160Mi}\n`,
+      );
+      await c.k('apply', '-f', manifest);
+      await c.k('wait', 'provider/faulty', '-n', 'default', '--for=jsonpath={.status.readyReplicas}=1', '--timeout=120s');
+      // the host runs in a child of this cluster's delegated directory, limited to 160 MiB
+      const hosts = `/sys/fs/cgroup/memory/gantry${c.id}-hosts`;
+      const [child] = readdirSync(hosts).filter((d) => d.includes('_default_faulty-'));
+      expect(readFileSync(join(hosts, child, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(160 * 1024 * 1024));
+      const burst = await c.call(nats, 'faulty', 'Leak', JSON.stringify({ bytes: 1024 * 1024 * 1024 }), ['--timeout', '5000']);
+      expect(burst.code).not.toBe(0);
+      const [i] = await until(
+        'the faulty instance to show OOMKilled',
+        async () =>
+          (await c.json<{ items: Instance[] }>('get', 'providerinstances', '-n', 'default', '-l', 'gantry.dev/provider=faulty')).items,
+        (is) => is[0]?.status?.lastTermination?.reason === 'OOMKilled',
+        60_000,
+      );
+      expect(i.status?.lastTermination?.message).toMatch(
+        /^the kernel's OOM killer ended the host of default\/faulty-\S+ at its memory cgroup's limit of 160 MiB/,
+      );
       await c.k('delete', '-f', manifest, '--wait=true', '--timeout=60s');
     }),
     300_000,

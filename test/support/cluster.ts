@@ -159,6 +159,37 @@ export class Cluster {
     );
   }
 
+  /**
+   * Signs the example provider `lib` (providers/build/<lib>.so) for `target` with gantry.sh's
+   * keys and pushes it to the cluster's registry as examples/<repo>; the archive's reference.
+   */
+  async publish(
+    lib: string,
+    capid: string,
+    repo_: string,
+    target = `${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux`,
+  ): Promise<string> {
+    const par = join(this.gantryDir, `${repo_}.par`);
+    const ref = `${this.registry}/examples/${repo_}`;
+    const made = await this.gantry(
+      ['par', 'create', '--name', lib, '--vendor', 'gantry.dev', '--capid', capid, '--version', '0.1.0', '--revision', '1'].concat(
+        [
+          '--issuer',
+          this.keys.account,
+          '--subject',
+          this.keys.service,
+          '--binary',
+          `${target}=${join(repo, 'providers', 'build', `${lib}.so`)}`,
+        ],
+        ['--out', par],
+      ),
+    );
+    if (made.code !== 0) throw new Error(`gantry par create ${lib} failed: ${made.err}`);
+    const pushed = await this.gantry(['par', 'push', par, ref, '--plain-http']);
+    if (pushed.code !== 0) throw new Error(`gantry par push ${ref} failed: ${pushed.err}`);
+    return ref;
+  }
+
   gantry(args: string[], timeoutMs = 60_000): Promise<Result> {
     return run(join(repo, 'scripts', 'node.sh'), ['exec', 'node', join(repo, 'bin', 'gantry.js'), ...args], this.env, timeoutMs);
   }
