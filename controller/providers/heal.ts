@@ -37,6 +37,7 @@ export function healPhase(o: HealInput): InstanceView[] {
     if (!removeReason && i.status?.phase === 'Failed') removeReason = 'InstanceFailed';
     if (!removeReason && refusedByAgent(i) && roomElsewhere(o, i.spec.nodeName)) removeReason = 'InstanceLimit';
     // Replicas mode only: a daemon's node that stops qualifying is NodeIneligible below
+    // Stryker disable next-line OptionalChaining: a node missing from the map is NodeDeleted above (lostReason), never reaches here
     if (!removeReason && !o.daemonNodes && o.nodes.get(i.spec.nodeName)?.unschedulable && roomElsewhere(o, i.spec.nodeName))
       removeReason = 'NodeCordoned';
     if (!removeReason && o.daemonNodes && o.digest && !o.daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === o.digest)
