@@ -42,7 +42,7 @@ preflight() {
   for c in bridge host-local portmap loopback; do [ -x "/usr/lib/cni/$c" ] || missing+=("/usr/lib/cni/$c"); done
   [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}: run scripts/setup.sh (apt: containerd runc iptables conntrack containernetworking-plugins dnsutils curl openssl)"
   # a unix socket path has at most 107 bytes; the longest of ours is a kubelet's (52 past .cluster)
-  [ ${#STATE} -le 55 ] || die "the repo path is too long for the nodes' unix sockets ($STATE: ${#STATE} > 55 characters); use a shorter checkout path"
+  [ ${#STATE} -le 55 ] || die "the state path is too long for the nodes' unix sockets ($STATE: ${#STATE} > 55 characters); remove $REPO/.cluster (it is then made a link to a short directory)"
   [ -f "$REPO/scripts/images.sh" ] || die "scripts/images.sh is missing (it builds the pause and CoreDNS images the nodes run)"
 }
 

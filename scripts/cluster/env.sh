@@ -8,6 +8,15 @@ case "$CLUSTER_ID" in
 esac
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STATE="$REPO/.cluster"
+# The nodes' unix sockets (containerd's, the kubelet's plugin sockets) live under the state
+# directory and must fit in 108 bytes: a checkout at a long path keeps its state in a short
+# directory named by the checkout, with .cluster a link to it (kubeconfig, logs, pids stay at
+# .cluster/…). Paths given to the components are the resolved, short ones.
+if [ ${#STATE} -gt 55 ] && [ ! -e "$STATE" ] && [ "$(id -u)" = 0 ]; then
+  _short="/var/tmp/gantry-cluster/$(printf %s "$REPO" | sha256sum | cut -c1-12)"
+  mkdir -p "$_short" && ln -sfn "$_short" "$STATE"
+fi
+[ -L "$STATE" ] && STATE="$(readlink -f "$STATE")"
 LOGS="$STATE/logs"
 PKI="$STATE/pki"
 PIDS="$STATE/pids"
