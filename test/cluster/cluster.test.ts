@@ -37,6 +37,18 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(data);
   };
+  // both replicas Running again, none on `node`, and echo answering: after `event`
+  const movedOff = async (node: string, event: string) => {
+    const after = await until(
+      `echo off ${node} after ${event}, 2 Running`,
+      instances,
+      (is) => running(is, 2) && is.every((i) => i.spec.nodeName !== node),
+      120_000,
+    );
+    expect(after.map((i) => i.spec.nodeName)).not.toContain(node);
+    await readyReplicas(2);
+    await callEcho(`after ${event}`);
+  };
   const timed = (name: string, fn: () => Promise<void>) => async () => {
     const t = Date.now();
     try {
@@ -263,15 +275,7 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
       const d = await c.kubectl(['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=180s'], 200_000);
       expect(d.code, d.err).toBe(0);
       try {
-        const after = await until(
-          'echo off the drained node, 2 Running',
-          instances,
-          (is) => running(is, 2) && is.every((i) => i.spec.nodeName !== node),
-          120_000,
-        );
-        expect(after.map((i) => i.spec.nodeName)).not.toContain(node);
-        await readyReplicas(2);
-        await callEcho('after the drain');
+        await movedOff(node, 'the drain');
       } finally {
         await c.k('uncordon', node);
       }
@@ -293,15 +297,7 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
         // Node's condition tells the controller this node is gone
         const lease = await c.json('get', 'lease', `gantry-agent-${node}`, '-n', NS);
         expect(Date.parse(lease.spec.renewTime)).toBeGreaterThan(stoppedAt);
-        const after = await until(
-          'echo replaced off the NotReady node',
-          instances,
-          (is) => running(is, 2) && is.every((i) => i.spec.nodeName !== node),
-          120_000,
-        );
-        expect(after.map((i) => i.spec.nodeName)).not.toContain(node);
-        await readyReplicas(2);
-        await callEcho('after the node went NotReady');
+        await movedOff(node, 'the node went NotReady');
       } finally {
         const start = await c.script(['start-kubelet', node], 60_000);
         expect(start.code, start.err).toBe(0);
