@@ -4,6 +4,7 @@
  * and signed archives of the C example providers pushed to the registry. The test plays the
  * controller: it creates ProviderInstances bound to its node and reads their status.
  */
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -156,6 +157,18 @@ export function agentArgs(w: World, node: string, cacheDir: string, ...extra: st
     w.registry.host,
     ...extra,
   ];
+}
+
+/**
+ * Stops a `gantry agent` child with `sig` (SIGTERM: it stops its hosts first) and waits for its
+ * exit; one that outlives 15 s is SIGKILLed, so a hung agent cannot hang the suite's teardown.
+ */
+export async function stopAgent(p: ChildProcess | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill(sig);
+  await Promise.race([done, new Promise((r) => setTimeout(r, 15_000))]);
+  if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 }
 
 export async function publish(w: World, a: ArchiveSpec): Promise<{ ref: string; digest: string; bytes: Uint8Array }> {

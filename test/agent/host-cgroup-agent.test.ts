@@ -23,6 +23,7 @@ import {
   providerLibrary,
   publish,
   startWorld,
+  stopAgent,
   waitForInstance,
   type World,
 } from './harness.js';
@@ -93,11 +94,7 @@ describe.skipIf(!usable)('an agent with --host-cgroup', () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (agent && agent.exitCode === null) {
-      const done = new Promise((r) => agent.once('exit', r));
-      agent.kill('SIGTERM');
-      await done;
-    }
+    await stopAgent(agent);
     await nc?.close();
     await w?.stop();
     if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });

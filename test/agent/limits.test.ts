@@ -20,6 +20,7 @@ import {
   providerLibrary,
   publish,
   startWorld,
+  stopAgent,
   waitForInstance,
   type World,
   agentArgs,
@@ -49,11 +50,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (agent && agent.exitCode === null) {
-    const done = new Promise((r) => agent.once('exit', r));
-    agent.kill('SIGTERM');
-    await done;
-  }
+  await stopAgent(agent);
   await nc?.close();
   await w?.stop();
   if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
