@@ -46,13 +46,23 @@ export async function freePort(): Promise<number> {
   // later (kube-apiserver after etcd is up) is otherwise taken, now and then, as the local port
   // of some outgoing connection in between ("bind: address already in use").
   const below = ephemeralStart();
+  // Never the same port twice in one process: three ports asked for in a row (etcd's client and
+  // peer ports, then the apiserver's) are all free when probed, so only this tells them apart.
   for (let i = 0; below > LISTEN_PORTS_FROM + 1000 && i < 20; i++) {
     const p = await probe(LISTEN_PORTS_FROM + Math.floor(Math.random() * Math.min(below - LISTEN_PORTS_FROM, LISTEN_PORTS_SPAN)));
-    if (p) return p;
+    if (p && !handedOut.has(p)) return handOut(p);
   }
-  const p = await probe(0);
-  if (!p) throw new GantryError('NO_FREE_PORT', 'no free loopback port');
-  return p;
+  for (let i = 0; i < 20; i++) {
+    const p = await probe(0);
+    if (p && !handedOut.has(p)) return handOut(p);
+  }
+  throw new GantryError('NO_FREE_PORT', 'no free loopback port');
+}
+
+const handedOut = new Set<number>();
+function handOut(port: number): number {
+  handedOut.add(port);
+  return port;
 }
 
 /** Where freePort looks first: [15000, 15000 + 12000), kept below 32379 (scripts/cluster's etcd ports). */
