@@ -70,6 +70,25 @@ describe('health', () => {
   });
 });
 
+describe('the SDKs export health', () => {
+  it.each([
+    ['keyvalue-rs (Rust SDK default)', 'keyvalue-rs', {}, 'healthy'],
+    ['echo-go (Go SDK default)', 'echo-go', {}, 'healthy'],
+    ['panicky-rs, unhealthy', 'panicky-rs', { unhealthy: 'warming up' }, 'unhealthy (code 1): warming up'],
+    [
+      'panicky-rs, health panics',
+      'panicky-rs',
+      { unhealthy: 'panic' },
+      'unhealthy (code 1): provider panicked in health: asked to panic in health',
+    ],
+  ])('%s', async (_what, lib, config, health) => {
+    const r = await runAbiCheck({ library: providerLib(lib), config });
+    expect(failed(r)).toEqual([]);
+    expect(detail(r, 'extensions')).toBe("GANTRY_FLAG_EXTENSIONS, ext_size 16; health: set; the host's loader accepts it");
+    expect(detail(r, 'health')).toBe(health);
+  });
+});
+
 /** A table announcing extensions with EXT_SIZE and FLAGS, and a health that fails without a message. */
 const FIXTURE = `
 #include <stdint.h>
