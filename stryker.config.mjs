@@ -61,6 +61,8 @@ export default {
     'membrane/revocations.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
+    // which fields of a provider table the host reads (ABI extensions): unknown flags and bad sizes refused
+    'agent/host/abi-extensions.ts',
     'tlog/merkle.ts',
     'tlog/note.ts',
     'tlog/checkpoint.ts',

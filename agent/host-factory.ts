@@ -57,6 +57,7 @@ export function providerHostSpec(inst: ProviderInstance, prepared: PreparedBinar
       ? { tls: o.nats?.tls, connectTimeoutMs: o.nats?.connectTimeoutMs, servers: o.natsUrl, credsFile: prepared.natsCredsFile }
       : { ...o.nats, servers: o.natsUrl },
     ...(Object.keys(limits).length ? { limits } : {}),
+    ...(inst.spec.health ? { health: inst.spec.health } : {}),
   };
 }
 

@@ -47,6 +47,13 @@ export interface HostCrash {
   error?: { code: string; message?: string };
 }
 
+/** The reason a crash restart is reported with: what the host said it died of, where that has a name. */
+function crashReason(code: string | undefined): InstanceReason {
+  if (code === 'OOM_KILLED') return 'OOMKilled';
+  if (code === 'LIVENESS_FAILED') return 'LivenessFailed';
+  return 'CrashLoopBackOff';
+}
+
 /** The part of agent/host's ProviderHost the runner relies on. */
 export interface SupervisedHost {
   start(): Promise<void>;
@@ -59,6 +66,8 @@ export interface SupervisedHost {
   renewCredentials?(): Promise<void>;
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
+  /** The provider's health check changed readiness (agent/host/health.ts). */
+  on(event: 'health', fn: (healthy: boolean, message: string) => void): unknown;
   on(event: 'crash', fn: (e: HostCrash) => void): unknown;
   on(event: 'failed', fn: (e?: unknown) => void): unknown;
   removeAllListeners(): unknown;
@@ -188,6 +197,7 @@ export class InstanceRunner {
     host.on('spawned', (pid) => this.deps.recordPid(this.instance, pid));
     host.on('ready', () => this.hostReady(host, clock));
     host.on('crash', (e) => this.hostCrashed(host, binary, e));
+    host.on('health', (healthy, message) => this.hostHealth(host, healthy, message));
     this.unwatchCredentials?.();
     this.unwatchCredentials = this.deps.credentials?.watch(this.instance, () => {
       host.renewCredentials?.().catch((err) => this.log.warn({ err: (err as Error).message }, 'host credential renewal failed'));
@@ -227,6 +237,13 @@ export class InstanceRunner {
     if (firstRunning) void written.then(() => clock.mark('statusWritten'));
   }
 
+  /** Unhealthy: still Running (the host is up), but Ready=False and out of its queue groups. */
+  private hostHealth(host: SupervisedHost, healthy: boolean, message: string): void {
+    if (this.stopping) return;
+    if (healthy) void this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
+    else void this.report('Running', 'ProviderUnhealthy', `the provider reports itself unhealthy: ${message}`, 'False');
+  }
+
   private hostCrashed(host: SupervisedHost, binary: PreparedBinary, e: HostCrash): void {
     if (this.stopping) return;
     const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
@@ -234,9 +251,8 @@ export class InstanceRunner {
     this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
     // NATS refused the host's credentials (revoked, expired): a new key heals it, no human needed
     if (e.error?.code === 'NATS_AUTH_FAILED') this.deps.credentials?.refused(this.instance, e.error.message ?? 'NATS_AUTH_FAILED');
-    const oom = e.error?.code === 'OOM_KILLED';
-    const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
-    const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
+    const reason = crashReason(e.error?.code);
+    const what = reason === 'CrashLoopBackOff' ? `host exited with ${how}` : (e.error?.message ?? reason);
     this.lastTermination = { reason, message: what, at: kubeTime() };
     this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
     // the restarted host loads the library from disk again. Its name is the signed hash, so a

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, type apiVersion } from './common.js';
+import { ProviderHealth } from './health.js';
 import type { ObjectMeta } from './provider.js';
 
 export const instancePhases = ['Pending', 'Fetching', 'Verifying', 'Starting', 'Running', 'Failed', 'Terminating'] as const;
@@ -38,6 +39,7 @@ export const ProviderInstanceSpec = z.object({
     .describe(
       'narrows the trusted issuers of the agent to these account keys (the controller copies the narrowed list of the Provider); never adds one',
     ),
+  health: ProviderHealth.optional().describe("copied from the Provider: how the host checks the provider's health"),
 });
 export type ProviderInstanceSpec = z.infer<typeof ProviderInstanceSpec>;
 

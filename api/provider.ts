@@ -19,6 +19,7 @@ import {
   percentPattern,
   percentUpTo100Pattern,
 } from './common.js';
+import { ProviderHealth } from './health.js';
 
 export const Toleration = z.object({
   key: z.string().max(316).optional(),
@@ -85,6 +86,7 @@ export const ProviderSpec = z.object({
     })
     .optional(),
   allowMultiplePerNode: z.boolean().optional().describe('allow more than one instance of this Provider per node'),
+  health: ProviderHealth.optional(),
 });
 export type ProviderSpec = z.infer<typeof ProviderSpec>;
 

@@ -109,6 +109,10 @@ export const INSTANCE_PROGRESS_REASONS = [
   'CrashLoopBackOff',
   'Deleting',
   'AgentStopped',
+  // Running but Ready=False: the provider's health check says it cannot serve (agent/host/health.ts)
+  'ProviderUnhealthy',
+  // lastTermination: failureThreshold health checks failed in a row, so the host was restarted
+  'LivenessFailed',
   // Pending: the agent runs --max-instances already; it starts this one when one of them stops
   'InstanceLimit',
 ] as const;
@@ -190,6 +194,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NOT_A_PROVIDER: { instance: 'LoadFailed', transient: false },
   DISPATCH_REJECTED: { instance: 'LoadFailed', transient: false },
   ABI_MISMATCH: { instance: 'AbiMismatch', transient: false },
+  ABI_FLAGS_UNKNOWN: { instance: 'AbiMismatch', transient: false },
+  ABI_EXTENSIONS_INVALID: { instance: 'AbiMismatch', transient: false },
   CAPID_MISMATCH: { instance: 'CapabilityMismatch', transient: false },
   CONFIG_REJECTED: { instance: 'ConfigRejected', transient: false },
   NATS_UNAVAILABLE: hostDown,
@@ -198,6 +204,7 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NATS_TLS_FAILED: { instance: 'NatsTlsFailed', transient: true },
   CRASHED: hostDown,
   HUNG: hostDown,
+  LIVENESS_FAILED: hostDown,
   START_TIMEOUT: hostDown,
   // over resources.memory: killed and restarted with backoff (it may have been a spike)
   OOM_KILLED: { instance: 'OOMKilled', transient: true },

@@ -43,6 +43,15 @@ const HostSpecSchema = z.object({
       unreachableActorMs: positive.optional(),
     })
     .optional(),
+  // seconds; fractions allowed here (tests), the Provider API takes whole seconds
+  health: z
+    .object({
+      periodSeconds: z.number().positive().optional(),
+      timeoutSeconds: z.number().positive().optional(),
+      failureThreshold: positive.optional(),
+    })
+    .strict()
+    .optional(),
 });
 
 /** Validate a spec; returns a list of problems (empty when valid). */

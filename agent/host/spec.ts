@@ -4,6 +4,7 @@
  * host process over its IPC channel. This file stays free of zod on purpose: the host process
  * imports it, and zod alone costs each host ~8 MiB of heap (measured, docs/agent.md).
  */
+import type { HealthSettings } from './health.js';
 import type { NatsOptions } from './nats.js';
 
 export interface HostLimits {
@@ -44,6 +45,8 @@ export interface HostSpec {
   config?: Record<string, unknown>;
   nats: NatsOptions;
   limits?: HostLimits;
+  /** How the provider's health extension is checked (health.ts); unused when the library has none. */
+  health?: HealthSettings;
 }
 
 export const DEFAULT_LIMITS: Required<HostLimits> = {

@@ -15,7 +15,8 @@
  * up on its next start.
  *
  * Events: 'spawned' (pid; each incarnation, in the tick it was forked, before it is ready),
- * 'ready' (each incarnation), 'crash' ({ code, signal, restartCount, nextDelayMs,
+ * 'ready' (each incarnation; it starts healthy), 'health' (healthy, message: the provider's
+ * health extension changed its readiness, agent/host/health.ts), 'crash' ({ code, signal, restartCount, nextDelayMs,
  * error? }), 'failed' (HostError), 'stopped'.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -101,6 +102,7 @@ export class ProviderHost extends EventEmitter {
   private readonly backoff: Required<BackoffOptions>;
   private readonly log;
   private _startTimings?: StartTimings;
+  private _health = { healthy: true, message: '' };
 
   constructor(
     readonly spec: HostSpec,
@@ -119,6 +121,10 @@ export class ProviderHost extends EventEmitter {
   }
   get startTimings(): StartTimings | undefined {
     return this._startTimings;
+  }
+  /** The running incarnation's last reported health (healthy until its provider says otherwise). */
+  get health(): { healthy: boolean; message: string } {
+    return this._health;
   }
   get pid(): number | undefined {
     return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
@@ -149,8 +155,7 @@ export class ProviderHost extends EventEmitter {
     });
   }
 
-  /** Renewals the host completed (its credentials reconnected). */
-  renewals = 0;
+  renewals = 0; // renewals the host completed (its credentials reconnected)
 
   /** Ask a ready host to reconnect with its rewritten creds file; resolves when it did (or has no process to ask). */
   renewCredentials(): Promise<void> {
@@ -263,12 +268,16 @@ export class ProviderHost extends EventEmitter {
         clearTimeout(this.startTimer);
         if (this._state === 'stopped') return;
         this._state = 'ready';
+        this._health = { healthy: true, message: '' };
         this.readyAt = Date.now();
         this.log.info({ pid: m.pid, restartCount: this._restartCount }, 'provider host ready');
         this.settleFirst();
         this.emit('ready');
       } else if (m.type === 'error') {
         reported = { code: m.code, message: m.message };
+      } else if (m.type === 'health' && this._state === 'ready') {
+        this._health = { healthy: m.healthy, message: m.message };
+        this.emit('health', m.healthy, m.message);
       }
     });
     child.on('error', (e) => {

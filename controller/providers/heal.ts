@@ -46,7 +46,8 @@ export function healPhase(o: HealInput): InstanceView[] {
       name: i.metadata.name,
       node: i.spec.nodeName,
       digest: i.spec.archive.digest,
-      ready: i.status?.phase === 'Running',
+      // Running with Ready=False is a provider that says it cannot serve (ProviderUnhealthy)
+      ready: i.status?.phase === 'Running' && !i.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'False'),
       removeReason,
       createdAt: i.metadata.creationTimestamp ?? '',
     };

@@ -88,6 +88,7 @@ export async function bindPhase(draft: StatusDraft, o: BindInput): Promise<numbe
       ...(spec.config ? { config: spec.config } : {}),
       ...(spec.resources ? { resources: spec.resources } : {}),
       ...(o.trustedIssuers.length ? { issuers: o.trustedIssuers } : {}),
+      ...(spec.health ? { health: spec.health } : {}),
     },
   }));
   const { created, err } = await o.writer.create(ns, items);

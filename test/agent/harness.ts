@@ -223,6 +223,8 @@ export interface InstanceOptions {
   pullSecrets?: string[];
   /** as the controller copies it from the Provider */
   resources?: { memory?: string; maxInFlight?: number; callTimeout?: string };
+  /** as the controller copies it from the Provider (spec.health) */
+  health?: { periodSeconds?: number; timeoutSeconds?: number; failureThreshold?: number };
 }
 
 /**
@@ -277,6 +279,7 @@ export async function createInstanceOnly(w: World, o: InstanceOptions): Promise<
       ...(o.issuers ? { issuers: o.issuers } : {}),
       ...(o.config ? { config: o.config } : {}),
       ...(o.resources ? { resources: o.resources } : {}),
+      ...(o.health ? { health: o.health } : {}),
     },
   });
 }

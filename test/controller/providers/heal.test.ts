@@ -106,6 +106,30 @@ describe('heal phase', () => {
   });
 });
 
+describe('heal phase: provider health', () => {
+  it('a Running instance whose Ready condition is False (ProviderUnhealthy) is not ready, and is kept (liveness restarts it)', () => {
+    const nodes = new Map([['n1', live('n1')]]);
+    const withReady = (name: string, status: string) => {
+      const i = inst(name, 'n1');
+      (i.status as { conditions?: unknown[] }).conditions = [
+        { type: 'HostCredentials', status: 'False' },
+        { type: 'Ready', status, reason: status === 'False' ? 'ProviderUnhealthy' : 'HostReady' },
+      ];
+      return i;
+    };
+    const views = healPhase({
+      active: [withReady('sick', 'False'), withReady('well', 'True'), inst('plain', 'n1')],
+      nodes,
+      digest: 'sha256:new',
+    });
+    expect(views.map((v) => [v.name, v.ready, v.removeReason ?? null])).toEqual([
+      ['sick', false, null],
+      ['well', true, null],
+      ['plain', true, null],
+    ]);
+  });
+});
+
 describe('heal phase: instances their agent refused for its cap (InstanceLimit)', () => {
   const refused = (name: string, nodeName: string) => {
     const i = inst(name, nodeName, 'Pending');
