@@ -68,6 +68,13 @@ export interface ControllerOptions {
    * a rotation reaches instances' credentials within about this.
    */
   pullSecretTtlMs?: number;
+  /**
+   * How long a spec.configFrom ConfigMap or Secret read counts as fresh (default 10 s): a changed
+   * or rotated one is noticed within about this (--config-ref-ttl), and rolled out.
+   */
+  configRefTtlMs?: number;
+  /** The controller's logger (default: logger('controller')); tests read what it writes. */
+  log?: Logger;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
@@ -115,7 +122,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
   const namespace = opts.namespace ?? defaultNamespace;
   const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const log = logger('controller', { identity });
+  const log = opts.log?.child({ identity }) ?? logger('controller', { identity });
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const m = new Manager({
@@ -219,6 +226,7 @@ function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
     writeConcurrency: opts.writeConcurrency ?? 64,
     agentLeaseGraceMs: opts.agentLeaseGraceMs ?? 20_000,
     pullSecretTtlMs: opts.pullSecretTtlMs,
+    configRefTtlMs: opts.configRefTtlMs,
     resolver: new CachingResolver(inner, { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs }),
     namespaces: opts.namespaces,
     logWitness:
