@@ -10,6 +10,7 @@
  *   const c = await startController({ kubeConfig, namespace: 'gantry-system' });
  *   c.isLeader(); await c.stop();
  */
+import type { SecretConfigWriter } from './providers/secret-config.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { agentLeaseName, defaultCredentialsNamespace, defaultNamespace, group, version } from '../api/index.js';
@@ -73,6 +74,8 @@ export interface ControllerOptions {
    * or rotated one is noticed within about this (--config-ref-ttl), and rolled out.
    */
   configRefTtlMs?: number;
+  /** Seals instances' secret config values to their nodes (controller/providers/secret-config.ts; absent: none written). */
+  secretConfig?: SecretConfigWriter;
   /** The controller's logger (default: logger('controller')); tests read what it writes. */
   log?: Logger;
   /** Replace the registry resolver (tests, benchmarks). */
@@ -227,6 +230,7 @@ function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
     agentLeaseGraceMs: opts.agentLeaseGraceMs ?? 20_000,
     pullSecretTtlMs: opts.pullSecretTtlMs,
     configRefTtlMs: opts.configRefTtlMs,
+    secretConfig: opts.secretConfig,
     resolver: new CachingResolver(inner, { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs }),
     namespaces: opts.namespaces,
     logWitness:
