@@ -57,5 +57,6 @@ function readFailure(kind: ConfigKind, key: string, err: unknown): ConfigRefErro
     return new ConfigRefError(kind === 'Secret' ? 'SecretNotFound' : 'ConfigMapNotFound', `${kind} ${key} does not exist`);
   if (err instanceof KubeApiError && err.code === 403)
     return new ConfigRefError('ConfigRefForbidden', `the controller may not read ${kind} ${key} (forbidden): ${err.message}`);
-  return new ConfigRefError('ConfigRefUnreadable', `reading ${kind} ${key}: ${(err as Error).message}`, true);
+  // looked at again after the cache's error TTL (2 s), as any failed read
+  return new ConfigRefError('ConfigRefUnreadable', `reading ${kind} ${key}: ${(err as Error).message}`);
 }

@@ -29,8 +29,6 @@ export class ConfigRefError extends Error {
   constructor(
     readonly reason: ConfigFailureReason,
     message: string,
-    /** A failure that may pass with no object changed (an API server not answering). */
-    readonly transient = false,
   ) {
     super(message);
   }
@@ -142,7 +140,7 @@ function split(merged: Map<string, Winner>): ResolvedConfig {
       continue;
     }
     secret.push([key, w.value as string]);
-    if (!used.has(w.secret.name)) used.set(w.secret.name, w.secret.resourceVersion);
+    used.set(w.secret.name, w.secret.resourceVersion); // one object: the same resourceVersion for each of its keys
   }
   const keys = secret.map(([k]) => k).sort();
   return {

@@ -4,6 +4,7 @@
  * sealed writer), and that every bad reference is its own error with no config at all.
  */
 import { describe, expect, it } from 'vitest';
+import { ProviderSpec } from '../../../api/provider.js';
 import {
   ConfigRefError,
   type ConfigKind,
@@ -107,7 +108,7 @@ describe('resolveConfig', () => {
       b: '2',
     });
     const e = failed(resolveConfig({ configFrom: [{ secretRef: { name: 's' }, keys: ['pw', 'nope'] }] }, 'apps', objects));
-    expect([e.reason, e.message]).toEqual(['ConfigKeyNotFound', 'Secret apps/s has no key nope']);
+    expect([e.name, e.reason, e.message]).toEqual(['ConfigRefError', 'ConfigKeyNotFound', 'Secret apps/s has no key nope']);
   });
 
   it('without configFrom the config is spec.config as written (so an upgrade changes no template)', () => {
@@ -217,5 +218,20 @@ describe('sameSecretConfig', () => {
     expect(sameSecretConfig(a, { ...a, sources: [{ name: 't', resourceVersion: '1' }] })).toBe(false);
     expect(sameSecretConfig(undefined, a)).toBe(false);
     expect(sameSecretConfig(a, undefined)).toBe(false);
+  });
+});
+
+describe('spec.configFrom items', () => {
+  it('name exactly one of configMapRef or secretRef (both or neither is InvalidSpec with this message)', () => {
+    const parse = (item: unknown) => ProviderSpec.safeParse({ archive: { ref: 'r.test/acme/kv' }, configFrom: [item] });
+    expect(parse({ configMapRef: { name: 'c' } }).success).toBe(true);
+    expect(parse({ secretRef: { name: 's', optional: true }, keys: ['pw'] }).success).toBe(true);
+    for (const bad of [{ configMapRef: { name: 'c' }, secretRef: { name: 's' } }, { keys: ['a'] }]) {
+      const r = parse(bad);
+      expect(r.success).toBe(false);
+      expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+        ['configFrom.0', 'each configFrom item names exactly one of configMapRef or secretRef'],
+      ]);
+    }
   });
 });
