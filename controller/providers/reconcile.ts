@@ -118,8 +118,10 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
 
   // 4b. each instance's own pull credential, for the agent (pull-credentials.ts)
   await pullCredentialsPhase(draft, { ...deps, key, namespace: providerKey.namespace!, active, log });
-  // 4c. each instance's secret config values, sealed to its node (secret-config.ts)
-  await secretConfigPhase(draft, { active, config: choice.config, secretConfig: deps.secretConfig, log });
+  // 4c. each instance's secret config values, sealed to its node (secret-config.ts): those just
+  // created included (the index counts them), so a new instance does not wait a reconcile for them
+  const live = deps.instances.instancesOf(key).filter((i) => !i.metadata.deletionTimestamp);
+  await secretConfigPhase(draft, { active: live, config: choice.config, secretConfig: deps.secretConfig, log });
 
   // 5. status
   await statusPhase(draft, {
