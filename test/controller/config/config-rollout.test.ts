@@ -285,4 +285,30 @@ describe('config and secrets by reference', () => {
       expect(logLines.filter((l) => l.includes(secret))).toEqual([]);
     }
   });
+
+  it.runIf(process.env.GANTRY_TEST_APISERVER === 'real')(
+    "in the real API server's etcd the canary is only under /registry/secrets/apps/db",
+    async () => {
+      const etcd = c.api.controlPlane!.etcdUrl;
+      // every key at the latest revision, through etcd's JSON gateway (no etcdctl here)
+      const res = await fetch(`${etcd}/v3/kv/range`, {
+        method: 'POST',
+        body: JSON.stringify({ key: b64('\0'), range_end: b64('\0') }),
+      });
+      expect(res.ok).toBe(true);
+      const kvs = ((await res.json()) as { kvs?: { key: string; value: string }[] }).kvs ?? [];
+      const holding = (needle: string) =>
+        kvs
+          .filter((kv) => {
+            const value = Buffer.from(kv.value, 'base64');
+            return value.includes(needle) || value.includes(b64(needle));
+          })
+          .map((kv) => Buffer.from(kv.key, 'base64').toString());
+      expect(kvs.length).toBeGreaterThan(50);
+      // the search sees a Secret's bytes where they are (the current value after the rotation) …
+      expect(holding(ROTATED)).toEqual([`/registry/secrets/${APP}/db`]);
+      // … and the first value, rotated away, is nowhere at the latest revision
+      expect(holding(CANARY)).toEqual([]);
+    },
+  );
 });
