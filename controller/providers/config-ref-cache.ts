@@ -3,7 +3,7 @@
  * (get-cache.ts: the controller lists no Secret) and decoded by config-refs.ts. A changed
  * object (a new resourceVersion) or a changed failure enqueues the Providers that refer to it;
  * how soon a rotated Secret is noticed rests on `ttlMs` (the controller's --config-ref-ttl,
- * default 10 s), since nothing watches it.
+ * default 10 s): each referenced object is read again that often, since nothing watches it.
  */
 import { isNotFound, KubeApiError, resourcePath, type KubeClient } from '../../runtime/kube.js';
 import { ConfigRefError, decodeConfigObject, type ConfigKind, type ConfigLookup, type ConfigObject } from './config-refs.js';
@@ -14,11 +14,7 @@ export const defaultConfigRefTtlMs = 10_000;
 export class ConfigRefCache {
   private readonly caches: Record<ConfigKind, GetCache<ConfigObject, ConfigRefError>>;
 
-  constructor(
-    client: Pick<KubeClient, 'get'>,
-    onChange: (providerKey: string) => void,
-    readonly ttlMs = defaultConfigRefTtlMs,
-  ) {
+  constructor(client: Pick<KubeClient, 'get'>, onChange: (providerKey: string) => void, ttlMs = defaultConfigRefTtlMs) {
     const cacheOf = (kind: ConfigKind) =>
       new GetCache<ConfigObject, ConfigRefError>(
         {

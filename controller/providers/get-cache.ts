@@ -4,8 +4,10 @@
  * so this is not an informer. A reconcile asks for the objects its Provider names; what is
  * cached and fresh is answered at once; what is missing or stale is fetched in the background,
  * and the Providers that asked are enqueued when the answer arrives — only when it changed
- * (by `sig`), so a steady object causes no reconciles. A failed read is asked again sooner
- * than one that succeeded, so an object created after its Provider is seen within seconds.
+ * (by `sig`), so a steady object causes no reconciles. An object someone asks for is read
+ * again every `ttlMs` on a timer of its own (not at the next reconcile, which could come up to
+ * a resync later): a change is seen within about `ttlMs`. A failed read is asked again sooner
+ * (`errorTtlMs`), so an object created after its Provider is seen within seconds.
  *
  * The pull-secret cache (pull-secret-cache.ts) and the config-reference cache
  * (config-refs.ts) are this, each with its own read.
@@ -37,6 +39,8 @@ interface Entry<V, E> {
 export class GetCache<V, E extends Error> {
   private readonly entries = new Map<string, Entry<V, E>>();
   private readonly inflight = new Set<string>();
+  /** object key → the timer that reads it again */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
   /** object key → Provider keys that asked for it */
   private readonly askers = new Map<string, Set<string>>();
   private stopped = false;
@@ -68,18 +72,26 @@ export class GetCache<V, E extends Error> {
       if (who.size === 0) {
         this.askers.delete(key);
         this.entries.delete(key);
+        clearTimeout(this.timers.get(key));
+        this.timers.delete(key);
       }
     }
   }
 
   stop(): void {
     this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
   }
 
   private refresh(namespace: string, name: string): void {
     const key = keyOf({ namespace, name });
     if (this.inflight.has(key) || this.stopped) return;
     this.inflight.add(key);
+    // fresh from when the read was asked, not answered: a reconcile requeued `ttlMs` after the
+    // one that asked finds it stale and reads again, instead of missing it by the read's latency
+    // (which doubled the time to notice a rotated Secret)
+    const askedAt = Date.now();
     this.reader
       .read(namespace, name)
       .catch((err: unknown) => this.reader.failure(err, key))
@@ -88,8 +100,16 @@ export class GetCache<V, E extends Error> {
         if (this.stopped) return;
         const sig = this.reader.sig(value);
         const prev = this.entries.get(key);
-        this.entries.set(key, { at: Date.now(), value, sig });
+        this.entries.set(key, { at: askedAt, value, sig });
         if (prev?.sig !== sig) for (const pk of this.askers.get(key) ?? []) this.onChange(pk);
+        if (!this.askers.has(key)) return; // forgotten while it was read
+        clearTimeout(this.timers.get(key));
+        const again = setTimeout(
+          () => this.refresh(namespace, name),
+          this.reader.isFailure(value) ? (this.opts.errorTtlMs ?? 2_000) : this.opts.ttlMs,
+        );
+        again.unref();
+        this.timers.set(key, again);
       });
   }
 }

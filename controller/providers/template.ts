@@ -63,8 +63,6 @@ function configStep(draft: StatusDraft, o: TemplateInput): ResolvedConfig | unde
     draft.conditions = draft.conditions.filter((c) => c.type !== 'ConfigResolved');
     return 'resolved' in r ? r.resolved : undefined;
   }
-  // nothing watches the referenced objects: look again when the cache may have gone stale
-  draft.requeueWithin(o.configRefs.ttlMs);
   if ('pending' in r) return undefined;
   if ('error' in r) {
     const message = `${r.error.message}. No instance of the new template is made; instances already running keep running.`;
