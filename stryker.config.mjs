@@ -31,6 +31,8 @@ export default {
     'agent/host/memory-cgroup.ts',
     'controller/providers/rollout.ts',
     'controller/providers/heal.ts',
+    // configFrom: which keys are secret (names only on the instance, values only to the sealed writer)
+    'controller/providers/config-refs.ts',
     'api/trust.ts',
     // archive verification: the walks, the claims' checks, the binaries' checks, the whole
     'par/scan.ts',

@@ -24,6 +24,7 @@ export default defineConfig({
       'test/controller/providers/node-views.test.ts',
       'test/controller/providers/heal.test.ts',
       'test/controller/providers/rollout.test.ts',
+      'test/controller/config/config-refs.test.ts',
       'test/api/trust-policy.test.ts',
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',

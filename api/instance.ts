@@ -31,6 +31,19 @@ export const ProviderInstanceSpec = z.object({
   capid: CapabilityId.optional(),
   linkName: z.string().max(63).optional(),
   config: Config.optional(),
+  secretConfig: z
+    .object({
+      keys: z
+        .array(z.string().min(1).max(253))
+        .max(256)
+        .describe('config keys whose values reach the node sealed to its key, never in this object'),
+      sources: z
+        .array(z.object({ name: z.string().min(1).max(253), resourceVersion: z.string().max(64) }))
+        .max(16)
+        .describe("the Provider's referenced Secrets and the resourceVersions their values were read at"),
+    })
+    .optional()
+    .describe('the part of the config that comes from Secrets (controller/credentials/config.ts seals it per instance)'),
   resources: Resources.optional().describe("copied from the Provider: limits the agent enforces for this instance's host"),
   issuers: z
     .array(z.string())

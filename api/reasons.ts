@@ -46,11 +46,23 @@ export const RESOLVE_FAILURE_REASONS = [
 ] as const;
 export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 
+/** Why spec.configFrom did not resolve: the reasons of `ConfigResolved=False` (controller/providers/config-refs.ts). */
+export const CONFIG_FAILURE_REASONS = [
+  'ConfigMapNotFound',
+  'SecretNotFound',
+  'ConfigKeyNotFound',
+  'ConfigRefForbidden',
+  'ConfigValueInvalid',
+  'ConfigRefUnreadable',
+] as const;
+export type ConfigFailureReason = (typeof CONFIG_FAILURE_REASONS)[number];
+
 /** Every reason of the Provider's conditions, by condition type. */
 export const PROVIDER_CONDITION_REASONS = {
   Resolved: ['Resolved', ...RESOLVE_FAILURE_REASONS],
+  ConfigResolved: ['ConfigResolved', ...CONFIG_FAILURE_REASONS],
   Scheduled: ['AllReplicasPlaced', 'Unschedulable', 'NoMatchingTarget', 'InstanceCreateRefused'],
-  Progressing: ['RolloutInProgress', 'RolloutComplete', 'ProgressDeadlineExceeded'],
+  Progressing: ['RolloutInProgress', 'RolloutComplete', 'ProgressDeadlineExceeded', 'RolloutPaused'],
   Ready: ['AllReplicasReady', 'ReplicasNotReady'],
 } as const;
 

@@ -10,6 +10,7 @@
  *   const c = await startController({ kubeConfig, namespace: 'gantry-system' });
  *   c.isLeader(); await c.stop();
  */
+import type { SecretConfigWriter } from './providers/secret-config.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { agentLeaseName, defaultCredentialsNamespace, defaultNamespace, group, version } from '../api/index.js';
@@ -68,6 +69,15 @@ export interface ControllerOptions {
    * a rotation reaches instances' credentials within about this.
    */
   pullSecretTtlMs?: number;
+  /**
+   * How long a spec.configFrom ConfigMap or Secret read counts as fresh (default 10 s): a changed
+   * or rotated one is noticed within about this (--config-ref-ttl), and rolled out.
+   */
+  configRefTtlMs?: number;
+  /** Seals instances' secret config values to their nodes (controller/providers/secret-config.ts; absent: none written). */
+  secretConfig?: SecretConfigWriter;
+  /** The controller's logger (default: logger('controller')); tests read what it writes. */
+  log?: Logger;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
@@ -115,7 +125,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
   const namespace = opts.namespace ?? defaultNamespace;
   const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const log = logger('controller', { identity });
+  const log = opts.log?.child({ identity }) ?? logger('controller', { identity });
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const m = new Manager({
@@ -219,6 +229,8 @@ function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
     writeConcurrency: opts.writeConcurrency ?? 64,
     agentLeaseGraceMs: opts.agentLeaseGraceMs ?? 20_000,
     pullSecretTtlMs: opts.pullSecretTtlMs,
+    configRefTtlMs: opts.configRefTtlMs,
+    secretConfig: opts.secretConfig,
     resolver: new CachingResolver(inner, { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs }),
     namespaces: opts.namespaces,
     logWitness:

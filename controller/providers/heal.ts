@@ -10,6 +10,7 @@ import type { Toleration } from '../../api/provider.js';
 import type { RemovalReason } from '../../api/reasons.js';
 import type { InstanceView } from './rollout.js';
 import { lostReason } from './scheduling/filters.js';
+import { templateHashOf } from './template-hash.js';
 import type { NodeView } from './scheduling/nodes.js';
 
 export interface HealInput {
@@ -17,10 +18,10 @@ export interface HealInput {
   active: ProviderInstance[];
   nodes: ReadonlyMap<string, NodeView>;
   tolerations?: Toleration[];
-  /** Daemon mode: the nodes a daemon should run on (an instance elsewhere on the served digest goes). */
+  /** Daemon mode: the nodes a daemon should run on (an instance elsewhere of the served template goes). */
   daemonNodes?: ReadonlySet<string>;
-  /** The digest being served, if any. */
-  digest?: string;
+  /** The template being rolled out to (template-hash.ts), if any. */
+  template?: string;
   /**
    * Nodes with room for one more instance of this Provider (every scheduling filter passes):
    * an instance its agent refused moves only if one of them is another node; absent, none moves.
@@ -40,12 +41,13 @@ export function healPhase(o: HealInput): InstanceView[] {
     // Stryker disable next-line OptionalChaining: a node missing from the map is NodeDeleted above (lostReason), never reaches here
     if (!removeReason && !o.daemonNodes && o.nodes.get(i.spec.nodeName)?.unschedulable && roomElsewhere(o, i.spec.nodeName))
       removeReason = 'NodeCordoned';
-    if (!removeReason && o.daemonNodes && o.digest && !o.daemonNodes.has(i.spec.nodeName) && i.spec.archive.digest === o.digest)
+    const template = templateHashOf(i.spec);
+    if (!removeReason && o.daemonNodes && o.template && !o.daemonNodes.has(i.spec.nodeName) && template === o.template)
       removeReason = 'NodeIneligible';
     return {
       name: i.metadata.name,
       node: i.spec.nodeName,
-      digest: i.spec.archive.digest,
+      template,
       // Running with Ready=False is a provider that says it cannot serve (ProviderUnhealthy)
       ready: i.status?.phase === 'Running' && !i.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'False'),
       removeReason,

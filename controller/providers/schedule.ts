@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { apiVersion, labels } from '../../api/common.js';
 import type { ProviderInstance } from '../../api/instance.js';
 import type { Provider, ProviderSpec as Spec, ResolvedArchive } from '../../api/provider.js';
+import type { InstanceTemplate } from './template-hash.js';
 import type { Logger } from '../../runtime/log.js';
 import type { EventRecorder } from '../events.js';
 import type { RolloutPlan } from './rollout.js';
@@ -46,12 +47,10 @@ export function schedulePhase(o: ScheduleInput): ScheduleResult {
 
 export interface BindInput {
   provider: Provider;
-  spec: Spec;
-  resolved: ResolvedArchive;
+  /** What each instance is made of (template.ts), and its hash (the instances' template-hash label). */
+  template: InstanceTemplate;
+  hash: string;
   placements: Placement[];
-  linkName: string;
-  /** Issuers in force, copied onto each instance for its agent. */
-  trustedIssuers: string[];
   writer: InstanceWriter;
   events: EventRecorder;
   log: Logger;
@@ -63,38 +62,23 @@ export async function bindPhase(draft: StatusDraft, o: BindInput): Promise<numbe
   const p = o.provider;
   const name = p.metadata.name;
   const ns = p.metadata.namespace!;
-  const { spec, resolved: r } = o;
+  const { template, hash } = o;
+  const revision = template.archive.revision;
   const items: ProviderInstance[] = o.placements.map((pl) => ({
     apiVersion,
     kind: 'ProviderInstance',
     metadata: {
       name: instanceName(name),
       namespace: ns,
-      labels: { [labels.provider]: name, [labels.node]: pl.node },
+      labels: { [labels.provider]: name, [labels.node]: pl.node, [labels.templateHash]: hash },
       ownerReferences: [{ apiVersion, kind: 'Provider', name, uid: p.metadata.uid!, controller: true, blockOwnerDeletion: true }],
     },
-    spec: {
-      provider: name,
-      nodeName: pl.node,
-      archive: {
-        ref: r.ref ?? spec.archive.ref,
-        digest: r.digest,
-        revision: r.revision,
-        ...(spec.archive.pullSecrets ? { pullSecrets: spec.archive.pullSecrets } : {}),
-      },
-      target: pl.target,
-      ...(r.capid ? { capid: r.capid } : {}),
-      linkName: o.linkName,
-      ...(spec.config ? { config: spec.config } : {}),
-      ...(spec.resources ? { resources: spec.resources } : {}),
-      ...(o.trustedIssuers.length ? { issuers: o.trustedIssuers } : {}),
-      ...(spec.health ? { health: spec.health } : {}),
-    },
+    spec: { ...template, nodeName: pl.node, target: pl.target },
   }));
   const { created, err } = await o.writer.create(ns, items);
   if (created) {
-    o.log.info({ placed: created, revision: r.revision }, 'placed instances');
-    o.events.record(p, 'Normal', 'Placed', `created ${created} instance(s) of revision ${r.revision}`);
+    o.log.info({ placed: created, revision, template: hash }, 'placed instances');
+    o.events.record(p, 'Normal', 'Placed', `created ${created} instance(s) of revision ${revision} (template ${hash})`);
   }
   if (err) {
     // placed nowhere the API will not store: Scheduled says so, with the server's own words
