@@ -19,6 +19,7 @@ import {
   percentPattern,
   percentUpTo100Pattern,
 } from './common.js';
+import { Spread, TopologySpread } from './spread.js';
 
 export const Toleration = z.object({
   key: z.string().max(316).optional(),
@@ -85,6 +86,12 @@ export const ProviderSpec = z.object({
     })
     .optional(),
   allowMultiplePerNode: z.boolean().optional().describe('allow more than one instance of this Provider per node'),
+  topologySpread: TopologySpread.optional().describe(
+    "spread the replicas over node label domains, as a Pod's topologySpreadConstraints (Spread mode only)",
+  ),
+  spread: Spread.optional().describe(
+    "divide the replicas over node label groups in proportion to weight, as wadm's spread scaler (Spread mode only)",
+  ),
 });
 export type ProviderSpec = z.infer<typeof ProviderSpec>;
 
