@@ -145,4 +145,32 @@ describe('spread over topology', () => {
     expect(cond.message).toContain('spread group east (5 replicas): 4 nodes amd64/linux: already runs an instance of this Provider');
     expect(await perLabel('weighted', region)).toEqual({ east: 4, west: 2 });
   });
+
+  it('bad spread specs: minDomains with ScheduleAnyway is InvalidSpec; a duplicate group is refused by the real API server, else InvalidSpec', async () => {
+    await c.applyProvider('mindomains', {
+      archive: { ref },
+      nodeSelector: { set: 'even' },
+      topologySpread: [{ topologyKey: ZONE, maxSkew: 1, whenUnsatisfiable: 'ScheduleAnyway', minDomains: 2 }],
+    });
+    const resolved = async (name: string) => {
+      const r = (await c.provider(name)).status?.conditions?.find((x: any) => x.type === 'Resolved');
+      return r?.status === 'False' && r;
+    };
+    const bad = await waitFor('Resolved=False', () => resolved('mindomains'));
+    expect(bad.reason).toBe('InvalidSpec');
+    expect(bad.message).toBe('spec.topologySpread.0.minDomains: minDomains is only allowed with whenUnsatisfiable DoNotSchedule');
+    expect(await c.instances('mindomains')).toEqual([]);
+
+    const twice = { archive: { ref }, spread: [{ name: 'east' }, { name: 'east', weight: 2 }] };
+    if (c.api.ground === 'real') {
+      // x-kubernetes-list-type: map with key name: the server itself names the duplicate
+      await expect(c.applyProvider('twice', twice)).rejects.toThrow(/spec\.spread\[1\]: Duplicate value/);
+    } else {
+      await c.applyProvider('twice', twice);
+      const r = await waitFor('Resolved=False', () => resolved('twice'));
+      expect(r.reason).toBe('InvalidSpec');
+      expect(r.message).toBe('spec.spread: two spread groups with the same name');
+      expect(await c.instances('twice')).toEqual([]);
+    }
+  });
 });
