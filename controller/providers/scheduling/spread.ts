@@ -57,15 +57,25 @@ export function countDomains(
 
 /** The first DoNotSchedule constraint placing one more on `n` would break, as a reason; else undefined. */
 export function spreadRefusal(domains: readonly DomainCounts[], n: NodeView): string | undefined {
-  for (const d of domains) {
-    const c = d.constraint;
+  const i = brokenConstraint(domains, domains.map(globalMin), n);
+  if (i < 0) return undefined;
+  const c = domains[i].constraint;
+  if (n.labels[c.topologyKey] === undefined) return `TopologySpread: no label ${c.topologyKey}`;
+  return `TopologySpread: ${c.topologyKey} maxSkew ${c.maxSkew} would be exceeded (${describeCounts(domains[i])})`;
+}
+
+/**
+ * Index of the first DoNotSchedule constraint placing one more on `n` would break, or -1.
+ * `mins` holds each constraint's globalMin, computed once per replica: this runs for every node.
+ */
+export function brokenConstraint(domains: readonly DomainCounts[], mins: readonly number[], n: NodeView): number {
+  for (let i = 0; i < domains.length; i++) {
+    const c = domains[i].constraint;
     if (c.whenUnsatisfiable !== 'DoNotSchedule') continue;
     const v = n.labels[c.topologyKey];
-    if (v === undefined) return `TopologySpread: no label ${c.topologyKey}`;
-    if (skewAfterPlacing(d, v) > c.maxSkew)
-      return `TopologySpread: ${c.topologyKey} maxSkew ${c.maxSkew} would be exceeded (${describeCounts(d)})`;
+    if (v === undefined || (domains[i].counts.get(v) ?? 0) + 1 - mins[i] > c.maxSkew) return i;
   }
-  return undefined;
+  return -1;
 }
 
 /** What ScheduleAnyway adds to a node's score: fewer instances in its domains is better. */
