@@ -16,6 +16,7 @@ import {
   skewAfterPlacing,
   spreadRefusal,
   spreadScore,
+  topologyKeyFilter,
 } from '../../../../controller/providers/scheduling/spread.js';
 
 const ZONE = 'topology.kubernetes.io/zone';
@@ -74,6 +75,12 @@ describe('skew math', () => {
     expect(skewAfterPlacing(d, 'b')).toBe(2);
     expect(skewAfterPlacing(d, 'a')).toBe(3);
     expect(globalMin(domains(hard(), { a: 3, b: 2 }))).toBe(2);
+    expect(globalMin(domains(hard(), { a: 1, b: 3 }))).toBe(1);
+    // above a non-zero minimum: zone a at 3 over b at 2 is a skew of 2 after one more
+    const above = domains(hard(), { a: 3, b: 2 });
+    expect(skewAfterPlacing(above, 'a')).toBe(2);
+    expect(spreadRefusal([above], n('x', 'a'))).toBe('TopologySpread: topology.kubernetes.io/zone maxSkew 1 would be exceeded (a 3, b 2)');
+    expect(spreadRefusal([above], n('x', 'b'))).toBeUndefined();
   });
 
   it('minDomains: with fewer eligible domains the emptiest count is 0', () => {
@@ -96,12 +103,15 @@ describe('skew math', () => {
     const d = [domains(soft(), { a: 2, b: 1 })];
     expect(spreadScore(d, n('x', 'b'))).toBeGreaterThan(spreadScore(d, n('x', 'a')));
     expect(spreadScore(d, n('x', 'a'))).toBeGreaterThan(spreadScore(d, n('x', undefined)));
+    expect(spreadScore(d, n('x', 'other'))).toBe(-300);
     expect(spreadScore([domains(hard(), { a: 2 })], n('x', 'a'))).toBe(0);
   });
 
-  it('a long domain list is cut after 8 names', () => {
-    const counts = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`z${i}`, i]));
+  it('domains are named in order, a long list cut after 8 names', () => {
+    const counts = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`z${9 - i}`, 9 - i]));
     expect(describeCounts(domains(hard(), counts))).toBe('z0 0, z1 1, z2 2, z3 3, z4 4, z5 5, z6 6, z7 7, …and 2 more');
+    const eight = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`z${i}`, 1]));
+    expect(describeCounts(domains(hard(), eight))).toBe('z0 1, z1 1, z2 1, z3 1, z4 1, z5 1, z6 1, z7 1');
   });
 
   it('domains come from the nodes that could run the Provider; instances count wherever their node is in one', () => {
@@ -204,6 +214,8 @@ describe('scheduling with topologySpread', () => {
     expect(r.placements.map((p) => p.node).sort()).toEqual(['a1', 'b1']);
     expect(r.capacity).toBe(2);
     expect(r.skipped).toBe('1 node amd64/linux: TopologySpread: no label topology.kubernetes.io/zone');
+    expect(topologyKeyFilter([hard()]).name).toBe('TopologySpreadKey');
+    expect(topologyKeyFilter([soft()]).check(nodes[2], { archiveTargets: x86, occupied: new Set() })).toBeUndefined();
     const any = schedule(nodes, 2, [soft()]);
     expect(any.placements.map((p) => p.node).sort()).toEqual(['a1', 'b1']);
     expect(schedule(nodes, 3, [soft()]).placements).toHaveLength(3);
