@@ -221,6 +221,21 @@ describe('scheduling with topologySpread', () => {
     expect(schedule(nodes, 3, [soft()]).placements).toHaveLength(3);
   });
 
+  it('ScheduleAnyway: replicas on a node without the label count toward no domain', () => {
+    // a1 is loaded by other Providers, so the unlabelled node wins twice in a row
+    const r = scheduleReplicas({
+      nodes: [n('a1', 'zone-a'), n('bare', undefined)],
+      count: 2,
+      archiveTargets: x86,
+      occupied: new Set(),
+      allowMultiplePerNode: true,
+      load: new Map([['a1', 50]]),
+      previous: new Set(),
+      topologySpread: [soft()],
+    });
+    expect(r.placements.map((p) => p.node)).toEqual(['bare', 'bare']);
+  });
+
   it('several per node: spreads over zones before stacking, and stops at the skew', () => {
     const nodes = [n('a1', 'zone-a'), n('b1', 'zone-b', { maxInstances: 1 })];
     const r = scheduleReplicas({
