@@ -25,6 +25,8 @@ export default {
     'controller/providers/instance-index.ts',
     'controller/providers/failed-nodes.ts',
     'controller/providers/scheduling/filters.ts',
+    // topology spread: which node DoNotSchedule turns away, and why (issue 31)
+    'controller/providers/scheduling/spread.ts',
     // the agent's instance cap: which instances run, which wait
     'agent/admission.ts',
     // per-host memory cgroups: which directory serves, which limits are written, what counts as an OOM kill

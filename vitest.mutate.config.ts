@@ -21,6 +21,7 @@ export default defineConfig({
       'test/controller/providers/avoid-list.test.ts',
       'test/controller/providers/scheduling/scheduler.test.ts',
       'test/controller/providers/scheduling/filters.test.ts',
+      'test/controller/providers/scheduling/spread.test.ts',
       'test/controller/providers/node-views.test.ts',
       'test/controller/providers/heal.test.ts',
       'test/controller/providers/rollout.test.ts',

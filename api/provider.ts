@@ -20,6 +20,7 @@ import {
   percentUpTo100Pattern,
 } from './common.js';
 import { ProviderHealth } from './health.js';
+import { Spread, TopologySpread } from './spread.js';
 
 export const Toleration = z.object({
   key: z.string().max(316).optional(),
@@ -120,6 +121,12 @@ export const ProviderSpec = z.object({
     .boolean()
     .optional()
     .describe('while true, a changed template is not rolled out (scaling still is); gantry rollout pause|resume'),
+  topologySpread: TopologySpread.optional().describe(
+    "spread the replicas over node label domains, as a Pod's topologySpreadConstraints (Spread mode only)",
+  ),
+  spread: Spread.optional().describe(
+    "divide the replicas over node label groups in proportion to weight, as wadm's spread scaler (Spread mode only)",
+  ),
 });
 export type ProviderSpec = z.infer<typeof ProviderSpec>;
 

@@ -7,12 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import { apiVersion, labels } from '../../api/common.js';
 import type { ProviderInstance } from '../../api/instance.js';
-import type { Provider, ProviderSpec as Spec, ResolvedArchive } from '../../api/provider.js';
+import { type Provider, type ProviderSpec as Spec, type ResolvedArchive, providerDefaults } from '../../api/provider.js';
 import type { InstanceTemplate } from './template-hash.js';
 import type { Logger } from '../../runtime/log.js';
 import type { EventRecorder } from '../events.js';
 import type { RolloutPlan } from './rollout.js';
 import type { NodeView } from './scheduling/nodes.js';
+import { scheduleOverGroups } from './scheduling/groups.js';
 import { scheduleReplicas, type Placement, type ScheduleResult } from './scheduling/scheduler.js';
 import type { StatusDraft } from './draft.js';
 import type { InstanceWriter } from './writes.js';
@@ -30,7 +31,10 @@ export interface ScheduleInput {
 }
 
 export function schedulePhase(o: ScheduleInput): ScheduleResult {
-  return scheduleReplicas({
+  const daemon = o.spec.mode === 'Daemon';
+  const instances = new Map<string, number>();
+  for (const i of o.plan.kept) instances.set(i.node, (instances.get(i.node) ?? 0) + 1);
+  const input = {
     nodes: o.nodes.values(),
     count: o.plan.create,
     archiveTargets: new Set(o.resolved.targets),
@@ -42,7 +46,13 @@ export function schedulePhase(o: ScheduleInput): ScheduleResult {
     previous: o.previous,
     avoid: o.avoid,
     tieBreak: o.key,
-  });
+    // a daemon runs on every eligible node: spreading does not apply (docs/controller.md)
+    topologySpread: daemon ? undefined : o.spec.topologySpread,
+    instances,
+  };
+  // weighted groups divide what the Provider should run in all, not just what this pass creates
+  const desired = providerDefaults(o.spec).replicas;
+  return o.spec.spread && !daemon ? scheduleOverGroups({ ...input, groups: o.spec.spread, desired }) : scheduleReplicas(input);
 }
 
 export interface BindInput {
