@@ -23,6 +23,7 @@ import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
 import { classify, type InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
+import { redactSecrets } from './secret-config.js';
 import { transition, type Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
@@ -36,6 +37,8 @@ export interface PreparedBinary {
   sha256: string;
   /** The instance's own NATS creds file (agent/host-identity.ts), when the agent runs the membrane. */
   natsCredsFile?: string;
+  /** The instance's secret config values, opened on this node (agent/secret-config.ts): merged into the host's config only. */
+  secretConfig?: Readonly<Record<string, string>>;
 }
 
 /** What a host reports when its process exited unasked (it restarts after `nextDelayMs`). */
@@ -142,6 +145,8 @@ export class InstanceRunner {
   private unwatchCredentials?: () => void;
   private startedAt?: string;
   private lastTermination?: { reason: InstanceReason; message: string; at: string };
+  /** The opened secret config values: never in a status message or log line (a provider's error may quote them). */
+  private secrets?: Readonly<Record<string, string>>;
   private readonly log: Logger;
   /** the first start's timeline (see StartTimeline) */
   readonly timeline: StartTimeline = { marks: [] };
@@ -180,6 +185,7 @@ export class InstanceRunner {
     const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
     const binary = await this.prepare(clock);
     if (!binary || this.stopping) return;
+    this.secrets = binary.secretConfig;
     clock.step('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
@@ -236,7 +242,7 @@ export class InstanceRunner {
     if (e.error?.code === 'NATS_AUTH_FAILED') this.deps.credentials?.refused(this.instance, e.error.message ?? 'NATS_AUTH_FAILED');
     const oom = e.error?.code === 'OOM_KILLED';
     const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
-    const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
+    const what = redactSecrets(oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`, this.secrets);
     this.lastTermination = { reason, message: what, at: kubeTime() };
     this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
     // the restarted host loads the library from disk again. Its name is the signed hash, so a
@@ -289,8 +295,9 @@ export class InstanceRunner {
   }
 
   /** `stage` is where a retryable failure leaves the instance while it waits to retry. */
-  private fail(f: InstanceFailure, stage: 'Fetching' | 'Starting'): void {
+  private fail(failure: InstanceFailure, stage: 'Fetching' | 'Starting'): void {
     if (this.stopping) return;
+    const f = { reason: failure.reason, retryable: failure.retryable, message: redactSecrets(failure.message, this.secrets) };
     const reason = f.reason;
     this.deps.metrics?.instanceFailures.inc({ reason });
     if (reason === 'NatsAuthFailed') this.deps.credentials?.refused(this.instance, f.message);

@@ -22,6 +22,7 @@ import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
+import { InstanceSecretConfig } from './credentials/config.js';
 import { InstancePullCredentials, registryPullTokenMinter } from './credentials/pull.js';
 import { hostCredentialsReconciler, pullCredentialsReconciler } from './credentials/reconcilers.js';
 import { EventRecorder } from './events.js';
@@ -132,9 +133,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const sealKeyOf = (node: string) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace));
   const credsNs = opts.credentialsNamespace ?? defaultCredentialsNamespace;
   const pullCreds = new InstancePullCredentials(client, credsNs, log, mint, Date.now, sealKeyOf, namespace);
+  const secretConfig = new InstanceSecretConfig(client, credsNs, log, sealKeyOf);
   const events = new EventRecorder(client, log, { host: identity });
-  m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
-  m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
+  // secretConfig: the Provider reconcile seals each instance's secret config values with it (ProviderDeps.secretConfig)
+  const providerDeps = { ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, secretConfig, events };
+  m.register(providersReconciler(providerDeps));
+  m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig }));
   if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
 
   await preflight(client, opts.kubeConfig);
@@ -171,6 +175,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
+      secretConfig.stop();
       if (stopped) return;
       stopped = true;
       await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });
