@@ -54,6 +54,7 @@ export function providerHostSpec(inst: ProviderInstance, prepared: PreparedBinar
     linkName: inst.spec.linkName ?? DEFAULT_LINK,
     // the opened secret values join the config here only: the spec travels over the host's IPC channel, never env or argv
     config: prepared.secretConfig ? { ...inst.spec.config, ...prepared.secretConfig } : inst.spec.config,
+    ...(prepared.secretConfig ? { secretKeys: Object.keys(prepared.secretConfig) } : {}),
     nats: o.membrane
       ? { tls: o.nats?.tls, connectTimeoutMs: o.nats?.connectTimeoutMs, servers: o.natsUrl, credsFile: prepared.natsCredsFile }
       : { ...o.nats, servers: o.natsUrl },

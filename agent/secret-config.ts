@@ -27,6 +27,8 @@ import { openSealed, type SealError } from '../registry/sealed-credential.js';
 import { isNotFound, type KubeClient } from '../runtime/kube.js';
 import { InstanceFailure } from './failure.js';
 
+export { redactSecrets } from './host/redact.js';
+
 /** Must match controller/credentials/config.ts (agent/ does not import controller/). */
 const CONFIG_PENDING_ANNOTATION = 'gantry.dev/config-pending';
 const SEALED_KEY = 'sealed';
@@ -120,11 +122,4 @@ function exactly(wanted: readonly string[], values: Record<string, string>, wher
     );
   }
   return values;
-}
-
-/** `text` with every secret value in it replaced (a provider's configure error may quote its config). */
-export function redactSecrets(text: string, values: Readonly<Record<string, string>> | undefined): string {
-  let out = text;
-  for (const v of Object.values(values ?? {})) if (v) out = out.split(v).join('[redacted]');
-  return out;
 }

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceConfigSecretName, type ProviderInstance } from '../../../api/index.js';
 import { InstanceSecretConfig } from '../../../controller/credentials/config.js';
 import { openSealed } from '../../../registry/sealed-credential.js';
-import { isNotFound, KubeClient } from '../../../runtime/kube.js';
+import { isAlreadyExists, isNotFound, KubeClient } from '../../../runtime/kube.js';
 import { startTestApiServer, type TestApiServer } from '../../support/apiserver.js';
 import { waitFor } from '../cluster.js';
 
@@ -67,7 +67,7 @@ beforeAll(async () => {
   api = await startTestApiServer();
   admin = new KubeClient(api.kc);
   await admin.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: CREDS } }).catch((err) => {
-    if ((err as { status?: number }).status !== 409) throw err;
+    if (!isAlreadyExists(err)) throw err;
   });
   asController = new KubeClient((await api.identity('controller')).kc);
 }, 120_000);
