@@ -35,7 +35,7 @@ const SEALED_KEY = 'sealed';
 const WHAT = 'secret config';
 
 interface SecretLike {
-  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
   data?: Record<string, string>;
 }
 
@@ -64,7 +64,7 @@ export async function instanceSecretConfig(
   } catch (err) {
     const e = err as SealError;
     if (e.code === 'SEALED_FOR_ANOTHER_KEY') throw new InstanceFailure('ConfigSealedForAnotherNode', `${where}: ${e.message}`, true);
-    throw new InstanceFailure('ConfigUnopenable', `${where}: ${e.code ?? 'SEALED_UNOPENABLE'}: ${e.message}`);
+    throw new InstanceFailure('ConfigUnopenable', `${where}: ${e.code}: ${e.message}`);
   }
   return exactly(wanted, stringsOf(opened, where), where);
 }
@@ -81,9 +81,9 @@ async function readSecret(kube: KubeClient, namespace: string, name: string, whe
 
 /** The envelope of a Secret written for this very instance, or why there is none yet. */
 function sealedEnvelope(secret: SecretLike, inst: ProviderInstance, where: string): string {
-  if (secret.metadata?.labels?.[instanceCredsLabels.uid] !== inst.metadata.uid)
+  if (secret.metadata.labels?.[instanceCredsLabels.uid] !== inst.metadata.uid)
     throw new InstanceFailure('ConfigPending', `${where} is not (yet) for this instance (uid ${inst.metadata.uid})`, true);
-  const pending = secret.metadata?.annotations?.[CONFIG_PENDING_ANNOTATION];
+  const pending = secret.metadata.annotations?.[CONFIG_PENDING_ANNOTATION];
   if (pending) throw new InstanceFailure('ConfigPending', `${where}: ${pending}`, true);
   const sealed = secret.data?.[SEALED_KEY];
   if (typeof sealed !== 'string')
@@ -101,7 +101,7 @@ function stringsOf(opened: string, where: string): Record<string, string> {
   try {
     values = JSON.parse(opened);
   } catch {
-    values = undefined; // the message must not quote what was opened
+    // not JSON: refused below, without quoting what was opened
   }
   const ok =
     typeof values === 'object' && values !== null && !Array.isArray(values) && Object.values(values).every((v) => typeof v === 'string');

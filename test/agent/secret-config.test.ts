@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InstanceFailure } from '../../agent/failure.js';
 import { instanceSecretConfig, redactSecrets } from '../../agent/secret-config.js';
 import { instanceConfigSecretName, type ProviderInstance } from '../../api/index.js';
-import { InstanceSecretConfig } from '../../controller/credentials/config.js';
+import { InstanceSecretConfig, instanceConfigSecret } from '../../controller/credentials/config.js';
 import { sealTo } from '../../registry/sealed-credential.js';
 import { isAlreadyExists, KubeClient } from '../../runtime/kube.js';
 import { logger } from '../../runtime/log.js';
@@ -103,12 +103,12 @@ describe("an instance's secret config, read by its agent", () => {
   });
 
   it('a key both in spec.config and secret: ConfigConflict, final, before anything is read', async () => {
-    const inst = instance({ keys: ['password', 'user'], config: { user: 'plain', port: 5432 } });
+    const inst = instance({ keys: ['password', 'user', 'host'], config: { user: 'plain', port: 5432, host: 'db' } });
     const noApi = new Proxy({}, { get: () => expect.unreachable('read the API server') }) as KubeClient;
     const f = (await read(inst, nodeA, noApi)) as InstanceFailure;
     expect(f.reason).toBe('ConfigConflict');
     expect(f.retryable).toBe(false);
-    expect(f.message).toBe('config keys user are both in spec.config and secret (spec.secretConfig.keys)');
+    expect(f.message).toBe('config keys user, host are both in spec.config and secret (spec.secretConfig.keys)');
   });
 
   it('no Secret yet: ConfigPending (retried), naming the Secret', async () => {
@@ -137,8 +137,45 @@ describe("an instance's secret config, read by its agent", () => {
     const s = await admin.get<any>(secretPath(inst));
     await admin.replace(secretPath(inst), { ...s, metadata: { ...s.metadata, annotations: {} } });
     const g = await refusal(inst);
-    expect(g.reason).toBe('ConfigPending');
+    expect([g.reason, g.retryable]).toEqual(['ConfigPending', true]);
     expect(g.message).toContain('holds no secret config sealed to this node');
+  });
+
+  it('an API server it cannot reach: ConfigPending (retried), saying so', async () => {
+    const gone = await startTestApiServer({ ground: 'emulated' });
+    const kube = new KubeClient(gone.kc);
+    await gone.stop();
+    try {
+      const f = (await read(instance(), nodeA, kube)) as InstanceFailure;
+      expect([f.reason, f.retryable]).toEqual(['ConfigPending', true]);
+      expect(f.message).toMatch(/^cannot read Secret gantry-nodes\/gantry-config-[0-9a-f]{20}: /);
+    } finally {
+      kube.close();
+    }
+  });
+
+  it('a Secret with no annotations (none waiting) and an instance in the default namespace: opened', async () => {
+    const inst = instance();
+    delete inst.metadata.namespace;
+    const s = instanceConfigSecret(
+      CREDS,
+      inst,
+      { password: CANARY },
+      { node: 'node-a', key: nodeA.getPublicKey(), digestKey: Buffer.alloc(32) },
+    );
+    await admin.create(`/api/v1/namespaces/${CREDS}/secrets`, { ...s, metadata: { ...s.metadata, annotations: undefined } });
+    expect(s.metadata.name).toBe(instanceConfigSecretName('default', inst.metadata.name));
+    expect(await read(inst)).toEqual({ password: CANARY });
+  });
+
+  it('a Secret with no labels at all is not for this instance: ConfigPending', async () => {
+    const inst = instance();
+    await writer.ensure(inst, { password: CANARY });
+    const s = await admin.get<any>(secretPath(inst));
+    await admin.replace(secretPath(inst), { ...s, metadata: { ...s.metadata, labels: undefined } });
+    const f = await refusal(inst);
+    expect(f.reason).toBe('ConfigPending');
+    expect(f.message).toContain('is not (yet) for this instance');
   });
 
   it("attack: node B's agent reading node A's config Secret gets ConfigSealedForAnotherNode, and no value", async () => {
@@ -185,7 +222,9 @@ describe("an instance's secret config, read by its agent", () => {
   it('attack: a Secret whose keys differ from spec.secretConfig.keys is ConfigIncomplete, naming the missing and the extra keys', async () => {
     const cases: Array<[string[], Record<string, string>, string]> = [
       [['password', 'user'], { password: CANARY }, 'missing user'],
+      [['password', 'user', 'host'], { password: CANARY }, 'missing user, host'],
       [['password'], { password: CANARY, admin: CANARY }, 'not asked for admin'],
+      [['password'], { password: CANARY, admin: CANARY, root: CANARY }, 'not asked for admin, root'],
       [['password'], { other: CANARY }, 'missing password; not asked for other'],
       [['password'], {}, 'missing password'],
     ];
