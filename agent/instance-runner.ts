@@ -242,7 +242,7 @@ export class InstanceRunner {
     if (e.error?.code === 'NATS_AUTH_FAILED') this.deps.credentials?.refused(this.instance, e.error.message ?? 'NATS_AUTH_FAILED');
     const oom = e.error?.code === 'OOM_KILLED';
     const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
-    const what = redactSecrets(oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`, this.secrets);
+    const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
     this.lastTermination = { reason, message: what, at: kubeTime() };
     this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
     // the restarted host loads the library from disk again. Its name is the signed hash, so a
@@ -323,6 +323,12 @@ export class InstanceRunner {
     ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False',
   ): Promise<void> {
     this.phase = phase;
+    // every status message passes here: none quotes a secret config value (the host redacts its own too)
+    message = redactSecrets(message, this.secrets);
+    const lastTermination = this.lastTermination && {
+      ...this.lastTermination,
+      message: redactSecrets(this.lastTermination.message, this.secrets),
+    };
     const gen = this.instance.metadata.generation;
     // the controller's conditions (HostCredentials) are kept: a merge patch replaces the whole list
     const others = ((this.deps.current?.(this.ref)?.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== 'Ready');
@@ -343,7 +349,7 @@ export class InstanceRunner {
       restartCount: this.restartCount,
       ...(gen !== undefined ? { observedGeneration: gen } : {}),
       ...(phase === 'Running' ? { startedAt: (this.startedAt ??= kubeTime()) } : {}),
-      ...(this.lastTermination ? { lastTermination: this.lastTermination } : {}),
+      ...(lastTermination ? { lastTermination } : {}),
       conditions: this.conditions,
     });
   }
