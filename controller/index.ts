@@ -23,6 +23,7 @@ import { parseListenAddr } from '../runtime/metrics-server.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
 import { InstanceSecretConfig } from './credentials/config.js';
+import type { SecretConfigWriter } from './providers/secret-config.js';
 import { InstancePullCredentials, registryPullTokenMinter } from './credentials/pull.js';
 import { hostCredentialsReconciler, pullCredentialsReconciler } from './credentials/reconcilers.js';
 import { EventRecorder } from './events.js';
@@ -69,6 +70,8 @@ export interface ControllerOptions {
    * a rotation reaches instances' credentials within about this.
    */
   pullSecretTtlMs?: number;
+  /** Seals instances' secret config values to their nodes (controller/providers/secret-config.ts; absent: none written). */
+  secretConfig?: SecretConfigWriter;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
@@ -133,12 +136,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const sealKeyOf = (node: string) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace));
   const credsNs = opts.credentialsNamespace ?? defaultCredentialsNamespace;
   const pullCreds = new InstancePullCredentials(client, credsNs, log, mint, Date.now, sealKeyOf, namespace);
-  const secretConfig = new InstanceSecretConfig(client, credsNs, log, sealKeyOf);
+  // a writer given in the options (tests) stands in for the sealed one; the sweep deletes the sealed ones either way
+  const sealedConfig = new InstanceSecretConfig(client, credsNs, log, sealKeyOf);
+  const secretConfig = opts.secretConfig ?? sealedConfig;
   const events = new EventRecorder(client, log, { host: identity });
   // secretConfig: the Provider reconcile seals each instance's secret config values with it (ProviderDeps.secretConfig)
   const providerDeps = { ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, secretConfig, events };
   m.register(providersReconciler(providerDeps));
-  m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig }));
+  m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig: sealedConfig }));
   if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
 
   await preflight(client, opts.kubeConfig);
@@ -175,7 +180,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
-      secretConfig.stop();
+      sealedConfig.stop();
       if (stopped) return;
       stopped = true;
       await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });
