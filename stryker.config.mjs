@@ -56,6 +56,9 @@ export default {
     'registry/sealed-credential.ts',
     // the node's seal key: made 0600 on the node, a seed others may read refused (issue 28)
     'agent/seal-key.ts',
+    // secret config values: opened only on their node, only for their uid, only with exactly the named keys (issue 31)
+    'agent/secret-config.ts',
+    'agent/host/redact.ts',
     // who holds a NATS key (no grant revokes a host's or another namespace's) and grant JWT lifetimes
     'controller/grants/key-claims.ts',
     'controller/grants/jwt-lifetime.ts',

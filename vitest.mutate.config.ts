@@ -31,6 +31,8 @@ export default defineConfig({
       'test/registry/get-manifest.test.ts',
       'test/registry/sealed-credential.test.ts',
       'test/agent/seal-key.test.ts',
+      'test/agent/secret-config.test.ts',
+      'test/agent/secret-config-host.test.ts',
       'test/registry/transfer-guard.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/admission.test.ts',

@@ -52,7 +52,9 @@ export function providerHostSpec(inst: ProviderInstance, prepared: PreparedBinar
     provider: inst.spec.provider,
     instance: inst.metadata.name,
     linkName: inst.spec.linkName ?? DEFAULT_LINK,
-    config: inst.spec.config,
+    // the opened secret values join the config here only: the spec travels over the host's IPC channel, never env or argv
+    config: prepared.secretConfig ? { ...inst.spec.config, ...prepared.secretConfig } : inst.spec.config,
+    ...(prepared.secretConfig ? { secretKeys: Object.keys(prepared.secretConfig) } : {}),
     nats: o.membrane
       ? { tls: o.nats?.tls, connectTimeoutMs: o.nats?.connectTimeoutMs, servers: o.natsUrl, credsFile: prepared.natsCredsFile }
       : { ...o.nats, servers: o.natsUrl },

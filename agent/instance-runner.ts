@@ -23,6 +23,7 @@ import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
 import { classify, type InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
+import { redactSecrets } from './secret-config.js';
 import { transition, type Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
@@ -36,6 +37,8 @@ export interface PreparedBinary {
   sha256: string;
   /** The instance's own NATS creds file (agent/host-identity.ts), when the agent runs the membrane. */
   natsCredsFile?: string;
+  /** The instance's secret config values, opened on this node (agent/secret-config.ts): merged into the host's config only. */
+  secretConfig?: Readonly<Record<string, string>>;
 }
 
 /** What a host reports when its process exited unasked (it restarts after `nextDelayMs`). */
@@ -151,6 +154,8 @@ export class InstanceRunner {
   private unwatchCredentials?: () => void;
   private startedAt?: string;
   private lastTermination?: { reason: InstanceReason; message: string; at: string };
+  /** The opened secret config values: never in a status message or log line (a provider's error may quote them). */
+  private secrets?: Readonly<Record<string, string>>;
   private readonly log: Logger;
   /** the first start's timeline (see StartTimeline) */
   readonly timeline: StartTimeline = { marks: [] };
@@ -189,6 +194,7 @@ export class InstanceRunner {
     const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
     const binary = await this.prepare(clock);
     if (!binary || this.stopping) return;
+    this.secrets = binary.secretConfig;
     clock.step('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
@@ -305,8 +311,9 @@ export class InstanceRunner {
   }
 
   /** `stage` is where a retryable failure leaves the instance while it waits to retry. */
-  private fail(f: InstanceFailure, stage: 'Fetching' | 'Starting'): void {
+  private fail(failure: InstanceFailure, stage: 'Fetching' | 'Starting'): void {
     if (this.stopping) return;
+    const f = { reason: failure.reason, retryable: failure.retryable, message: redactSecrets(failure.message, this.secrets) };
     const reason = f.reason;
     this.deps.metrics?.instanceFailures.inc({ reason });
     if (reason === 'NatsAuthFailed') this.deps.credentials?.refused(this.instance, f.message);
@@ -332,6 +339,12 @@ export class InstanceRunner {
     ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False',
   ): Promise<void> {
     this.phase = phase;
+    // every status message passes here: none quotes a secret config value (the host redacts its own too)
+    message = redactSecrets(message, this.secrets);
+    const lastTermination = this.lastTermination && {
+      ...this.lastTermination,
+      message: redactSecrets(this.lastTermination.message, this.secrets),
+    };
     const gen = this.instance.metadata.generation;
     // the controller's conditions (HostCredentials) are kept: a merge patch replaces the whole list
     const others = ((this.deps.current?.(this.ref)?.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== 'Ready');
@@ -352,7 +365,7 @@ export class InstanceRunner {
       restartCount: this.restartCount,
       ...(gen !== undefined ? { observedGeneration: gen } : {}),
       ...(phase === 'Running' ? { startedAt: (this.startedAt ??= kubeTime()) } : {}),
-      ...(this.lastTermination ? { lastTermination: this.lastTermination } : {}),
+      ...(lastTermination ? { lastTermination } : {}),
       conditions: this.conditions,
     });
   }

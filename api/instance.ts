@@ -104,6 +104,11 @@ export function instancePullCredsSecretName(namespace: string, name: string): st
   return `gantry-pull-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
 }
 
+/** The Secret in the credentials namespace holding an instance's secret config values, sealed to its node (controller/credentials/config.ts). */
+export function instanceConfigSecretName(namespace: string, name: string): string {
+  return `gantry-config-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
+}
+
 export const instanceCredsLabels = {
   /** an older release's host credential Secret (gantry-instance-<hash>): the controller sweeps them */
   marker: 'gantry.dev/instance-creds',
@@ -112,4 +117,6 @@ export const instanceCredsLabels = {
   uid: 'gantry.dev/instance-uid',
   /** marks a per-instance pull credential Secret (instancePullCredsSecretName) */
   pullMarker: 'gantry.dev/instance-pull-creds',
+  /** marks a per-instance sealed config Secret (instanceConfigSecretName) */
+  configMarker: 'gantry.dev/instance-sealed-config',
 } as const;

@@ -103,6 +103,12 @@ export const INSTANCE_FAILURE_REASONS = [
   'NatsAuthFailed',
   'NatsTlsFailed',
   'CredentialsPending',
+  // secret config values (agent/secret-config.ts): each refusal its own word
+  'ConfigPending',
+  'ConfigSealedForAnotherNode',
+  'ConfigUnopenable',
+  'ConfigIncomplete',
+  'ConfigConflict',
   'HostKeyRefused',
   'ConfigRejected',
   'InvalidSpec',

@@ -23,6 +23,7 @@ import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
+import { InstanceSecretConfig } from './credentials/config.js';
 import { InstancePullCredentials, registryPullTokenMinter } from './credentials/pull.js';
 import { hostCredentialsReconciler, pullCredentialsReconciler } from './credentials/reconcilers.js';
 import { EventRecorder } from './events.js';
@@ -142,9 +143,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const sealKeyOf = (node: string) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace));
   const credsNs = opts.credentialsNamespace ?? defaultCredentialsNamespace;
   const pullCreds = new InstancePullCredentials(client, credsNs, log, mint, Date.now, sealKeyOf, namespace);
+  // a writer given in the options (tests) stands in for the sealed one; the sweep deletes the sealed ones either way
+  const sealedConfig = new InstanceSecretConfig(client, credsNs, log, sealKeyOf);
+  const secretConfig = opts.secretConfig ?? sealedConfig;
   const events = new EventRecorder(client, log, { host: identity });
-  m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
-  m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
+  // secretConfig: the Provider reconcile seals each instance's secret config values with it (ProviderDeps.secretConfig)
+  const providerDeps = { ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, secretConfig, events };
+  m.register(providersReconciler(providerDeps));
+  m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig: sealedConfig }));
   if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
 
   await preflight(client, opts.kubeConfig);
@@ -181,6 +187,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
+      sealedConfig.stop();
       if (stopped) return;
       stopped = true;
       await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });

@@ -17,6 +17,7 @@
  * their in-flight calls drained and the old connection closed — no call is dropped.
  */
 import { logger } from '../../runtime/log.js';
+import { redactSecrets } from './redact.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { NativeProvider } from './native.js';
@@ -83,8 +84,12 @@ async function shutdown(status: number): Promise<void> {
   exitNow(status);
 }
 
+/** The values of the spec's secret config keys: no message of this host quotes them (a provider's configure error might). */
+let secretValues: string[] = [];
+
 function failed(e: unknown): never {
-  const err = e instanceof HostError ? e : new HostError('CRASHED', (e as Error)?.message ?? String(e));
+  const raw = e instanceof HostError ? e : new HostError('CRASHED', (e as Error)?.message ?? String(e));
+  const err = new HostError(raw.code, redactSecrets(raw.message, secretValues));
   log.error({ code: err.code, err: err.message }, 'provider host failed');
   // Exit once the IPC message is flushed.
   send({ type: 'error', code: err.code, message: err.message }, () =>
@@ -117,6 +122,7 @@ async function run(spec: HostSpec): Promise<void> {
   const problem = specProblem(spec);
   if (problem) failed(new HostError('BAD_SPEC', `invalid host spec: ${problem}`));
   log = logger('provider-host', { namespace: spec.namespace, instance: spec.instance });
+  secretValues = (spec.secretKeys ?? []).map((k) => spec.config?.[k]).filter((v): v is string => typeof v === 'string');
   const limits = effectiveLimits(spec);
   STOP_GRACE_MS = limits.stopGraceMs;
   const loaded = loadProvider(spec);

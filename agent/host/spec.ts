@@ -43,6 +43,8 @@ export interface HostSpec {
   linkName?: string;
   /** Handed to the provider's configure() as JSON. */
   config?: Record<string, unknown>;
+  /** The keys of `config` whose values are secret (agent/secret-config.ts): no error message or log line of the host holds them. */
+  secretKeys?: string[];
   nats: NatsOptions;
   limits?: HostLimits;
   /** How the provider's health extension is checked (health.ts); unused when the library has none. */
