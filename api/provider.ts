@@ -85,6 +85,16 @@ export const ProviderSpec = z.object({
     })
     .optional(),
   allowMultiplePerNode: z.boolean().optional().describe('allow more than one instance of this Provider per node'),
+  paused: z
+    .boolean()
+    .optional()
+    .describe('while true, a changed template is not rolled out (scaling still is); gantry rollout pause|resume'),
+  revisionHistoryLimit: z
+    .int()
+    .min(0)
+    .max(1000)
+    .optional()
+    .describe('old template revisions (ControllerRevisions) kept for gantry rollout undo (default 10)'),
 });
 export type ProviderSpec = z.infer<typeof ProviderSpec>;
 
@@ -130,6 +140,7 @@ export const ProviderStatus = z.object({
     'the last transparency-log checkpoint accepted for this Provider (kept across controller restarts: a rollback or fork against it is LogInconsistent)',
   ),
   progressingSince: z.string().optional().describe('when the current rollout began'),
+  currentRevision: z.int().min(0).optional().describe('the history revision (ControllerRevision) of the current template'),
   conditions: z.array(Condition).optional(),
 });
 export type ProviderStatus = z.infer<typeof ProviderStatus>;
@@ -172,5 +183,6 @@ export function providerDefaults(spec: ProviderSpec) {
     maxSurge: spec.rollout?.maxSurge ?? 0,
     progressDeadlineSeconds: spec.rollout?.progressDeadlineSeconds ?? 600,
     linkName: spec.linkName ?? 'default',
+    revisionHistoryLimit: spec.revisionHistoryLimit ?? 10,
   };
 }

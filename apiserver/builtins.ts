@@ -6,6 +6,7 @@
  * its clients there, as only custom resources need validation.
  */
 import { humanAge } from './table.js';
+import { controllerRevisionCauses, controllerRevisionRow } from './controllerrevisions.js';
 import type { KObject, ResourceType, TableColumn } from './types.js';
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -336,6 +337,16 @@ export function builtinResources(): ResourceType[] {
         columns: [NAME, col('Ready'), AGE],
         row: (o) => [o.metadata.name, `${o.status?.readyReplicas ?? 0}/${o.spec?.replicas ?? 0}`, age(o)],
       },
+    }),
+    builtin('ControllerRevision', 'controllerrevisions', {
+      // a workload's history (apps/v1, as DaemonSets and StatefulSets keep it; Providers too)
+      group: 'apps',
+      validator: controllerRevisionCauses,
+      // revision is a plain int64: absent reads back as 0
+      defaulter: (o) => {
+        o.revision ??= 0;
+      },
+      table: { columns: [NAME, col('Controller'), col('Revision', 'integer'), AGE], row: controllerRevisionRow },
     }),
     builtin('PodDisruptionBudget', 'poddisruptionbudgets', {
       group: 'policy',

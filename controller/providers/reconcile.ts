@@ -25,6 +25,7 @@ import type { Logger } from '../../runtime/log.js';
 import { keyOf, type ObjectKey } from '../../runtime/toolkit/keys.js';
 import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
 import type { EventRecorder } from '../events.js';
+import type { ProviderHistory } from '../history/index.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { LogWitness } from './archive/log-witness.js';
 import type { ArchiveResolver } from './archive/resolver.js';
@@ -60,6 +61,8 @@ export interface ProviderDeps {
   /** The cluster's trusted issuers (controller configuration). */
   trustedIssuers: string[];
   writer: InstanceWriter;
+  /** The rollout history (absent: none kept). */
+  history?: ProviderHistory;
   client: KubeClient;
   events: EventRecorder;
   metrics: ControllerMetrics;
@@ -78,6 +81,8 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
   // 1. resolve (an invalid spec keeps the last good archive serving, as a failed resolve does)
   const { spec, resolved, trustedIssuers } = await resolveStep(deps, draft, p, key, log);
   const d = providerDefaults(spec);
+  // 1b. history: the current template's ControllerRevision (controller/history/)
+  await deps.history?.step(draft, p, spec, resolved, d.revisionHistoryLimit);
 
   // 2. heal — a daemon runs on every node that passes the filters about the node itself
   const nodes = deps.nodes.all();

@@ -1,0 +1,48 @@
+/**
+ * ControllerRevision, the built-in kind workloads keep their history in (apps/v1; Gantry's
+ * Providers too): the checks and the `kubectl get` row the real server has.
+ */
+import type { StatusCause } from './errors.js';
+import { humanAge } from './table.js';
+import type { KObject } from './types.js';
+
+/**
+ * apps/v1 ValidateControllerRevision(Update): `data` is mandatory and, once written, immutable;
+ * `revision` a non-negative int64 (absent is 0, Go's zero value).
+ */
+export function controllerRevisionCauses(o: KObject, prev?: KObject): StatusCause[] {
+  const causes: StatusCause[] = [];
+  if (o.data === undefined || o.data === null)
+    causes.push({ reason: 'FieldValueRequired', message: 'Required value: data is mandatory', field: 'data' });
+  const r = o.revision ?? 0;
+  if (typeof r !== 'number' || !Number.isInteger(r))
+    causes.push({
+      reason: 'FieldValueTypeInvalid',
+      message: `Invalid value: ${JSON.stringify(r)}: revision must be an integer`,
+      field: 'revision',
+    });
+  else if (r < 0)
+    causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: ${r}: must be greater than or equal to 0`, field: 'revision' });
+  if (prev && JSON.stringify(canonical(o.data)) !== JSON.stringify(canonical(prev.data)))
+    causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: "object": field is immutable', field: 'data' });
+  return causes;
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    );
+  return v;
+}
+
+export function controllerRevisionRow(o: KObject): unknown[] {
+  const owner = (o.metadata.ownerReferences ?? []).find((r) => r.controller);
+  // kind.group/name, as the real printer's formatResourceName (a core kind has no group)
+  const group = owner?.apiVersion.includes('/') ? `.${owner.apiVersion.split('/')[0]}` : '';
+  const controller = owner ? `${owner.kind.toLowerCase()}${group}/${owner.name}` : '<none>';
+  return [o.metadata.name, controller, o.revision ?? 0, humanAge(o.metadata.creationTimestamp)];
+}
