@@ -22,18 +22,24 @@ export function registerRollout(program: Command): void {
       .option('--kubeconfig <file>', "kubeconfig (default: $KUBECONFIG, else the running local sandbox's)");
   target(rollout.command('history <provider/NAME>').description('list the rollout history (ControllerRevisions)'))
     .option('--revision <n>', "show this revision's template")
-    .action(async (ref: string, o) =>
-      rolloutHistory(await open(ref, o), o.revision === undefined ? 0 : revisionFlag('--revision', o.revision)),
-    );
+    .action(async (ref: string, o) => {
+      // flags first: a usage error needs no kubeconfig
+      const revision = o.revision === undefined ? 0 : revisionFlag('--revision', o.revision);
+      await rolloutHistory(await open(ref, o), revision);
+    });
   target(rollout.command('undo <provider/NAME>').description("roll back to a revision's template (default: the previous one)"))
     .option('--to-revision <n>', 'the revision to roll back to (0: the previous one)', '0')
-    .action(async (ref: string, o) => rolloutUndo(await open(ref, o), revisionFlag('--to-revision', o.toRevision)));
+    .action(async (ref: string, o) => {
+      const revision = revisionFlag('--to-revision', o.toRevision);
+      await rolloutUndo(await open(ref, o), revision);
+    });
   target(rollout.command('status <provider/NAME>').description('wait until the rollout is done (1 on a progress deadline)'))
     .option('-w, --watch [bool]', 'watch until done (--watch=false: print the state once)', 'true')
     .option('--timeout <duration>', 'give up after this long (e.g. 90s, 5m; 0: never)', '0s')
-    .action(async (ref: string, o) =>
-      rolloutStatus(await open(ref, o), { watch: boolFlag('--watch', o.watch), timeoutMs: durationFlag(o.timeout) }),
-    );
+    .action(async (ref: string, o) => {
+      const flags = { watch: boolFlag('--watch', o.watch), timeoutMs: durationFlag(o.timeout) };
+      await rolloutStatus(await open(ref, o), flags);
+    });
   target(rollout.command('pause <provider/NAME>').description('stop rolling out template changes (spec.paused)')).action(
     async (ref: string, o) => setPaused(await open(ref, o), true),
   );
