@@ -4,7 +4,7 @@
  * ready with no old one left; a `ProgressDeadlineExceeded` Progressing condition fails (exit 1).
  * Waits on a watch of the one Provider (no polling), re-watching when the server ends it.
  */
-import { type Provider, providerDefaults } from '../api/provider.js';
+import { type Provider, providerDefaults } from '../api/index.js';
 import { isNotFound, type KubeClient } from '../runtime/kube.js';
 import { cliError } from './keys.js';
 

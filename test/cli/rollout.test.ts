@@ -33,7 +33,10 @@ describe('gantry rollout usage errors', () => {
     const cases: [string[], string][] = [
       [['undo', 'deployment/kv'], 'gantry: rollout: only Providers roll out here (provider/NAME), not "deployment"\n'],
       [['history', 'kv'], 'gantry: rollout: expected provider/NAME, not "kv"\n'],
-      [['undo', 'provider/kv', '--to-revision', 'two'], 'gantry: rollout: --to-revision must be a revision number (0 or more), not "two"\n'],
+      [
+        ['undo', 'provider/kv', '--to-revision', 'two'],
+        'gantry: rollout: --to-revision must be a revision number (0 or more), not "two"\n',
+      ],
       [['undo', 'provider/kv', '--to-revision', '-1'], 'gantry: rollout: --to-revision must be a revision number (0 or more), not "-1"\n'],
       [['history', 'provider/kv', '--revision', '1.5'], 'gantry: rollout: --revision must be a revision number (0 or more), not "1.5"\n'],
       [['status', 'provider/kv', '--timeout', 'soon'], 'gantry: rollout: --timeout must be a duration like 90s, 5m or 1h, not "soon"\n'],
