@@ -95,12 +95,14 @@ export class ProviderHistory {
 
   /**
    * The reconciler's step: once the archive resolved for this generation (a failed resolve keeps
-   * an older archive serving: that is no new template), record the template and put its number
+   * an older archive serving: that is no new template) and the Provider is not paused, record the template and put its number
    * in `status.currentRevision`; a failed write retries the reconcile with backoff.
    */
   async step(draft: HistoryDraft, p: Provider, spec: ProviderSpec, resolved: ResolvedArchive | undefined, limit: number): Promise<void> {
     const r = draft.conditions.find((c) => c.type === 'Resolved');
     if (!resolved || r?.status !== 'True' || r.observedGeneration !== draft.generation) return;
+    // paused: a changed template is not rolled out, so it is no revision yet (resume records it)
+    if (spec.paused) return;
     try {
       draft.status.currentRevision = await this.record(p, spec, resolved, limit);
     } catch (err) {
@@ -127,11 +129,5 @@ export class ProviderHistory {
 
   private remember(ns: string, name: string, rev: ControllerRevision | null): void {
     this.written.set(`${ns}/${name}`, { rev, at: Date.now() });
-  }
-
-  /** A deleted Provider's overlay goes (its revisions go with it, by garbage collection). */
-  forget(p: { namespace?: string; name: string }): void {
-    for (const [key, w] of this.written)
-      if (key.startsWith(`${p.namespace}/`) && w.rev?.metadata.labels?.[labels.provider] === p.name) this.written.delete(key);
   }
 }

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   type ControllerRevision,
   canonicalJson,
+  changeCauseAnnotation,
+  controllerRevisionsPath,
   revisionName,
   revisionsOf,
   templateHash,
@@ -50,7 +52,8 @@ describe('the template', () => {
   };
 
   it('holds what decides what runs, with the resolved revision, and not replicas, placement or rollout', () => {
-    expect(templateOf(spec, { revision: 7 })).toEqual({
+    // strict: no field the spec lacks appears, not even as undefined
+    expect(templateOf(spec, { revision: 7 })).toStrictEqual({
       archive: { ref: 'r/acme/kv', pullSecrets: [{ name: 'pull' }], revision: 7 },
       config: { b: 1, a: { y: 2, x: 1 } },
       linkName: 'default',
@@ -70,6 +73,17 @@ describe('the template', () => {
     expect(templateHash(t)).toMatch(/^[0-9a-f]{10}$/);
     expect(revisionName('kv', 'abc')).toBe('kv-abc');
     expect(revisionName('x'.repeat(253), '0123456789')).toHaveLength(253);
+  });
+
+  it('canonical JSON sorts keys at every depth, keeps array order, drops undefined', () => {
+    expect(canonicalJson({ b: [2, { d: 1, c: 'x' }], a: null, u: undefined, e: {} })).toBe('{"a":null,"b":[2,{"c":"x","d":1}],"e":{}}');
+    expect(canonicalJson([{ b: 1, a: 2 }])).toBe('[{"a":2,"b":1}]');
+    expect(canonicalJson('s')).toBe('"s"');
+  });
+
+  it('names what kubectl and the API call it', () => {
+    expect(changeCauseAnnotation).toBe('kubernetes.io/change-cause');
+    expect(controllerRevisionsPath('a b')).toBe('/apis/apps/v1/namespaces/a%20b/controllerrevisions');
   });
 
   it("undo's patch sets the revision's fields, removes those it lacked, and leaves the rest", () => {
@@ -95,7 +109,24 @@ describe('the template', () => {
         ownerReferences: [{ apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: provider, uid, controller: true }],
       },
     });
-    const l = revisionsOf(p, [own('kv-b', 2, 'u1'), own('kv-a', 1, 'u1'), own('kv-old', 1, 'u0'), own('other-a', 1, 'u1', 'other')]);
-    expect(l.map((r) => r.metadata.name)).toEqual(['kv-a', 'kv-b']);
+    // owned by kv's uid but not as its controller: not kv's
+    const notController = own('kv-ref', 3, 'u1');
+    notController.metadata.ownerReferences = [
+      { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: 'kv', uid: 'u1' },
+      { apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'u9', controller: true },
+    ];
+    // kv's as controller, with another (non-controlling) owner beside it
+    const twoOwners = own('kv-c', 4, 'u1');
+    twoOwners.metadata.ownerReferences!.unshift({ apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'u9' });
+    const l = revisionsOf(p, [
+      own('kv-b', 2, 'u1'),
+      own('kv-a', 1, 'u1'),
+      own('kv-old', 1, 'u0'),
+      own('other-a', 1, 'u1', 'other'),
+      rev('bare', 1),
+      notController,
+      twoOwners,
+    ]);
+    expect(l.map((r) => r.metadata.name)).toEqual(['kv-a', 'kv-b', 'kv-c']);
   });
 });

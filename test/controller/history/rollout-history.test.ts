@@ -218,8 +218,16 @@ describe('rollout history, undo, status, pause and resume', () => {
     const undo = await rollout('undo', 'provider/kv', '--to-revision', '6');
     expect(undo.code).toBe(1);
     expect(undo.stderr).toContain("you cannot rollback a paused provider; resume it first with 'gantry rollout resume provider/kv'");
+    // a template changed while paused is no revision until resumed
+    await c.patchProvider('kv', { config: { paused: 'edit' } });
+    await waitFor('the paused edit observed', async () => {
+      const p = await c.provider('kv');
+      return p.status?.observedGeneration === p.metadata.generation;
+    });
+    expect((await revisions('kv')).map((r) => r.revision)).toEqual([6]);
     expect(await rollout('resume', 'provider/kv')).toMatchObject({ code: 0, stdout: 'provider.gantry.dev/kv resumed\n' });
     expect((await c.provider('kv')).spec.paused).toBeUndefined();
+    await historyIs('kv', [[7, 2, { paused: 'edit' }]]);
     expect(await rollout('resume', 'provider/kv')).toMatchObject({ code: 1, stderr: 'gantry: provider.gantry.dev "kv" is not paused\n' });
   });
 
