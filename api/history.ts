@@ -10,9 +10,12 @@ import { createHash } from 'node:crypto';
 import { labels } from './common.js';
 import type { Provider, ProviderSpec, ResolvedArchive } from './provider.js';
 
+// Stryker disable next-line StringLiteral: a module constant, evaluated once per test worker (a static mutant the vitest runner never activates); plan.test.ts pins it
 export const changeCauseAnnotation = 'kubernetes.io/change-cause';
-export const controllerRevisionsPath = (namespace: string) =>
-  `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/controllerrevisions`;
+
+export function controllerRevisionsPath(namespace: string): string {
+  return `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/controllerrevisions`;
+}
 
 /** The archive fields of a template: the spec's, with the revision that actually ran. */
 const ARCHIVE_FIELDS = ['ref', 'pullSecrets', 'digest'] as const;

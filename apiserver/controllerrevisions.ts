@@ -1,9 +1,8 @@
 /**
  * ControllerRevision, the built-in kind workloads keep their history in (apps/v1; Gantry's
- * Providers too): the checks and the `kubectl get` row the real server has.
+ * Providers too): the checks the real server makes (its `kubectl get` row is in builtins.ts).
  */
 import type { StatusCause } from './errors.js';
-import { humanAge } from './table.js';
 import type { KObject } from './types.js';
 
 /**
@@ -22,12 +21,4 @@ export function controllerRevisionCauses(o: KObject, prev?: KObject): StatusCaus
   if (prev && JSON.stringify(o.data) !== JSON.stringify(prev.data))
     causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(o.data)}: field is immutable`, field: 'data' });
   return causes;
-}
-
-export function controllerRevisionRow(o: KObject): unknown[] {
-  const owner = (o.metadata.ownerReferences ?? []).find((r) => r.controller);
-  // kind.group/name, as the real printer's formatResourceName (a core kind has no group)
-  const group = owner?.apiVersion.includes('/') ? `.${owner.apiVersion.split('/')[0]}` : '';
-  const controller = owner ? `${owner.kind.toLowerCase()}${group}/${owner.name}` : '<none>';
-  return [o.metadata.name, controller, o.revision ?? 0, humanAge(o.metadata.creationTimestamp)];
 }

@@ -53,6 +53,7 @@ describe('ControllerRevision validation', () => {
 
   it('refuses a missing data, a negative revision and a change of data, naming the field', async () => {
     expect(await refused(client.create(path, body('no-data', { revision: 1 })))).toMatch(/data: Required value/);
+    expect(await refused(client.create(path, body('null-data', { data: null, revision: 1 })))).toMatch(/data: Required value/);
     expect(await refused(client.create(path, body('negative', { data: {}, revision: -1 })))).toMatch(
       /revision: Invalid value: -1: must be greater than or equal to 0/,
     );

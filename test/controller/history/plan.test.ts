@@ -124,6 +124,7 @@ describe('the template', () => {
       own('kv-old', 1, 'u0'),
       own('other-a', 1, 'u1', 'other'),
       rev('bare', 1),
+      { ...rev('kv-unowned', 5), metadata: { name: 'kv-unowned', labels: { 'gantry.dev/provider': 'kv' } } },
       notController,
       twoOwners,
     ]);
