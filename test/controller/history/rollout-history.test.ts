@@ -4,11 +4,14 @@
  * back and the controller rolls it out and renumbers it; the limit prunes; a steady Provider
  * writes nothing; status waits and fails on a progress deadline; pause/resume set spec.paused.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningController } from '../../../controller/index.js';
+import { realKubectl } from '../../support/apiserver.js';
 import { gantryIn } from '../../support/gantry-cli.js';
 import { APP, type Cluster, startCluster, startClusterController, stopAll, waitFor } from '../cluster.js';
 
@@ -92,6 +95,23 @@ describe('rollout history, undo, status, pause and resume', () => {
     expect(r1.metadata.annotations).toMatchObject({ [CAUSE]: 'deploy 1', 'gantry.dev/digest': d1 });
     expect(r1.data).toEqual({ archive: { ref: REF, revision: 1 } });
     await waitFor('currentRevision 1', async () => (await c.provider('kv')).status?.currentRevision === 1);
+    // kubectl get -o wide shows it (the CRD's printer column)
+    const { stdout } = await promisify(execFile)(realKubectl(), [
+      '--kubeconfig',
+      c.api.kubeconfigPath,
+      'get',
+      'provider',
+      'kv',
+      '-n',
+      APP,
+      '-o',
+      'wide',
+    ]);
+    const [head, row] = stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/));
+    expect(row[head.indexOf('TEMPLATE')]).toBe('1');
 
     await c.client.mergePatch(pPath('kv'), { metadata: { annotations: { [CAUSE]: 'upgrade to 2' } }, spec: { archive: { revision: 2 } } });
     await rolledOut('kv', d2, 2);
