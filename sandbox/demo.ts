@@ -7,8 +7,9 @@
  *   1 apply a Provider          2 wait until Ready          3 call it
  *   4 kubectl scale 1 → 3, calls spread over the instances
  *   5 push revision 2, point the Provider at it, watch the rollout
- *   6 kill one node's agent (and its provider hosts), watch the instance replaced elsewhere
- *   7 delete the Provider, calls find no responder
+ *   6 gantry rollout history and undo: back to revision 1, rolled out the same way
+ *   7 kill one node's agent (and its provider hosts), watch the instance replaced elsewhere
+ *   8 delete the Provider, calls find no responder
  *
  * Options: --state-dir DIR keeps the sandbox there (default: a temporary dir, removed after).
  */
@@ -21,7 +22,7 @@ import { hostTarget } from '../agent/target.js';
 import { CallError, callProvider, connectNats } from '../client/index.js';
 import { openArchiveStore } from '../registry/index.js';
 import { KubeClient, loadKubeConfig, resourcePath } from '../runtime/kube.js';
-import { packageRoot } from '../runtime/paths.js';
+import { gantryBin, packageRoot } from '../runtime/paths.js';
 import { devKeys, EXAMPLE_ARCHIVES, type ExampleArchive, signExample } from './launcher/example-archives.js';
 import { findExecutable } from './launcher/host.js';
 import { type Sandbox, startSandbox } from './launcher/sandbox.js';
@@ -184,13 +185,14 @@ async function main(): Promise<void> {
   }
 }
 
-/** The seven numbered steps, in order. */
+/** The eight numbered steps, in order. */
 async function walkthrough(d: Demo): Promise<void> {
   await step(`Apply a Provider "${NAME}": the signed echo archive, revision 1, one replica`, () => applyProvider(d));
   await step('Wait until it is Ready: the controller resolves and places it, an agent verifies and loads it', () => waitReady(d));
   await step('Call it over NATS', () => callOnce(d));
   await step('Scale to 3 replicas with kubectl, and see calls spread over the instances', () => scaleToThree(d));
   await step('Push revision 2 of the archive, point the Provider at it, and watch the rollout', () => rollOutRevision2(d));
+  await step('Undo it with gantry rollout: the history keeps both templates, undo returns to revision 1', () => undoToRevision1(d));
   await step("Kill one node's agent and its provider hosts (as if the node died); watch the replacement", () => killOneNode(d));
   await step('Delete the Provider: its instances go, and calls find nobody', () => deleteProvider(d));
 }
@@ -283,6 +285,36 @@ async function rollOutRevision2({ sandbox, kube, kubectl, echo, ref }: Demo): Pr
     return done ? true : undefined;
   });
   await kubectl(['get', 'provider', NAME]);
+}
+
+/** `gantry rollout …` as a person types it, narrated like kubectl. */
+function gantryRollout(kubeconfig: string, args: string[]): Promise<string> {
+  say(`  $ gantry rollout ${args.join(' ')}`);
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [gantryBin(), 'rollout', ...args, '-n', NS, '--kubeconfig', kubeconfig], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    p.once('error', reject);
+    p.once('exit', (code) => {
+      for (const line of out.trimEnd().split('\n')) if (line) say(`    ${line}`);
+      code === 0 ? resolve(out) : reject(new Error(`demo: gantry rollout ${args[0]} exited ${code}`));
+    });
+  });
+}
+
+async function undoToRevision1({ sandbox, kube }: Demo): Promise<void> {
+  await gantryRollout(sandbox.kubeconfigPath, ['history', `provider/${NAME}`]);
+  await gantryRollout(sandbox.kubeconfigPath, ['undo', `provider/${NAME}`]);
+  await gantryRollout(sandbox.kubeconfigPath, ['status', `provider/${NAME}`, '--timeout', '90s']);
+  // done means 3 updated and Ready, none old; an old one may still be terminating
+  const list = (await instances(kube)).filter((i) => !i.deleting);
+  if (list.length !== 3 || !list.every((i) => i.revision === 1 && i.phase === 'Running'))
+    throw new Error('demo: after the undo not every instance runs revision 1');
+  say('  3/3 on revision 1 again');
+  await gantryRollout(sandbox.kubeconfigPath, ['history', `provider/${NAME}`]);
 }
 
 async function killOneNode({ sandbox, kube, nc }: Demo): Promise<void> {

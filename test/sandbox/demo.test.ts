@@ -18,10 +18,12 @@ describe('npm run demo', () => {
     proc.stderr.on('data', (d) => (out += d));
     const code = await new Promise<number | null>((r) => proc.once('exit', r));
     expect(code, out).toBe(0);
-    for (const n of [1, 2, 3, 4, 5, 6, 7]) expect(out).toMatch(new RegExp(`▶ ${n}\\. `));
-    expect(out.match(/✓ done in \d+\.\d s/g)).toHaveLength(7);
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 8]) expect(out).toMatch(new RegExp(`▶ ${n}\\. `));
+    expect(out.match(/✓ done in \d+\.\d s/g)).toHaveLength(8);
     expect(out).toMatch(/30 calls answered by: (demo-echo-\w+ ×\d+, ){2}demo-echo-\w+ ×\d+/);
     expect(out).toMatch(/3\/3 on revision 2/);
+    expect(out).toContain('provider.gantry.dev/demo-echo rolled back');
+    expect(out).toMatch(/3\/3 on revision 1 again/);
     expect(out).toMatch(/placed a replacement within/);
     expect(out).toContain('NO_RESPONDERS');
     expect(out).toMatch(/Summary[\s\S]*total/);
