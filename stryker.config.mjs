@@ -86,6 +86,12 @@ export default {
     'tlog/log/verify.ts',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/providers/archive/log-witness.ts',
+    // a Provider's rollout history (issue 31): which revisions are its own (by uid), what undo
+    // writes back and removes, what is pruned (never the current template), and the
+    // ControllerRevision checks the emulator makes as the real server does
+    'controller/history/plan.ts',
+    'api/history.ts',
+    'apiserver/controllerrevisions.ts',
   ],
   // two cores shared with other work
   concurrency: 2,

@@ -67,6 +67,8 @@ export default defineConfig({
       'test/controller/grants/key-claims.test.ts',
       'test/controller/grants/jwt-lifetime.test.ts',
       'test/apiserver/cel.test.ts',
+      'test/controller/history/plan.test.ts',
+      'test/controller/history/controllerrevisions.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

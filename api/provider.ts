@@ -127,6 +127,12 @@ export const ProviderSpec = z.object({
   spread: Spread.optional().describe(
     "divide the replicas over node label groups in proportion to weight, as wadm's spread scaler (Spread mode only)",
   ),
+  revisionHistoryLimit: z
+    .int()
+    .min(0)
+    .max(1000)
+    .optional()
+    .describe('old template revisions (ControllerRevisions) kept for gantry rollout undo (default 10)'),
 });
 export type ProviderSpec = z.infer<typeof ProviderSpec>;
 
@@ -176,6 +182,7 @@ export const ProviderStatus = z.object({
     .string()
     .optional()
     .describe('the template hash (gantry.dev/template-hash) of the instances being rolled out to: the one updatedReplicas counts'),
+  currentRevision: z.int().min(0).optional().describe('the history revision (ControllerRevision) of the current template'),
   conditions: z.array(Condition).optional(),
 });
 export type ProviderStatus = z.infer<typeof ProviderStatus>;
@@ -218,5 +225,6 @@ export function providerDefaults(spec: ProviderSpec) {
     maxSurge: spec.rollout?.maxSurge ?? 0,
     progressDeadlineSeconds: spec.rollout?.progressDeadlineSeconds ?? 600,
     linkName: spec.linkName ?? 'default',
+    revisionHistoryLimit: spec.revisionHistoryLimit ?? 10,
   };
 }

@@ -75,10 +75,10 @@ export async function changeConfig(d: Demo): Promise<void> {
 }
 
 export async function undoChange(d: Demo): Promise<void> {
-  await d.gantry(['rollout', 'history', `provider/${NAME}`]);
-  await d.gantry(['rollout', 'undo', `provider/${NAME}`]);
+  await d.gantry(['rollout', 'history', `provider/${NAME}`, '-n', NS]);
+  await d.gantry(['rollout', 'undo', `provider/${NAME}`, '-n', NS]);
+  await d.gantry(['rollout', 'status', `provider/${NAME}`, '-n', NS, '--timeout', '90s']);
   await rolledOut(d, 3);
-  await d.gantry(['rollout', 'status', `provider/${NAME}`]);
   const reply = await echo(d, 'hello');
   if (reply !== `${FROM_SECRET}hello`) throw new Error(`demo: undo did not return to the Secret's prefix (replied "${reply}")`);
 }

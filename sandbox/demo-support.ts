@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { callProvider } from '../client/index.js';
 import { type KubeClient, resourcePath } from '../runtime/kube.js';
-import { distEntry } from '../runtime/paths.js';
+import { gantryBin } from '../runtime/paths.js';
 import type { ExampleArchive } from './launcher/example-archives.js';
 import { findExecutable } from './launcher/host.js';
 import type { Sandbox } from './launcher/sandbox.js';
@@ -126,7 +126,7 @@ export function gantryRunner(kubeconfig: string) {
   return (args: string[]): Promise<string> =>
     new Promise((resolve, reject) => {
       say(`  $ gantry ${args.join(' ')}`);
-      const p = spawn(process.execPath, [distEntry('cli/main'), ...args, '--kubeconfig', kubeconfig], {
+      const p = spawn(process.execPath, [gantryBin(), ...args, '--kubeconfig', kubeconfig], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';

@@ -1,3 +1,20 @@
+/**
+ * `npm run demo`: a narrated walkthrough of Gantry on a fresh sandbox (4 nodes, temporary
+ * state dir). Each step says what it does, does it with the tool a person would use
+ * (kubectl and the gantry CLI for the cluster, a NATS client for calls), checks that it
+ * happened — the demo stops with an error instead of narrating something that did not — and
+ * prints how long it took:
+ *
+ *   1 apply a Provider          2 wait until Ready          3 call it
+ *   4 kubectl scale 1 → 3, calls spread over the instances
+ *   5 push revision 2, point the Provider at it, watch the rollout
+ *   6 a Secret referenced by spec.configFrom reaches the provider (sandbox/demo-config.ts)
+ *   7 an inline config change rolls out   8 gantry rollout history and undo: back to the Secret's value
+ *   9 kill one node's agent (and its provider hosts), watch the instance replaced elsewhere
+ *  10 delete the Provider, calls find no responder
+ *
+ * Options: --state-dir DIR keeps the sandbox there (default: a temporary dir, removed after).
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -26,6 +26,7 @@ import type { Logger } from '../../runtime/log.js';
 import { keyOf, type ObjectKey } from '../../runtime/toolkit/keys.js';
 import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
 import type { EventRecorder } from '../events.js';
+import type { ProviderHistory } from '../history/index.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { LogWitness } from './archive/log-witness.js';
 import type { ArchiveResolver } from './archive/resolver.js';
@@ -68,6 +69,8 @@ export interface ProviderDeps {
   /** The cluster's trusted issuers (controller configuration). */
   trustedIssuers: string[];
   writer: InstanceWriter;
+  /** The rollout history (absent: none kept). */
+  history?: ProviderHistory;
   client: KubeClient;
   events: EventRecorder;
   metrics: ControllerMetrics;
@@ -90,6 +93,8 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
 
   // 1b. the template to roll out to (spec + archive + config); none while config does not resolve
   const choice = templatePhase(draft, { ...deps, provider: p, key, spec, resolved, linkName: d.linkName, trustedIssuers, active, log });
+  // 1c. history: the current template's ControllerRevision (controller/history/)
+  await deps.history?.step(draft, p, spec, resolved, d.revisionHistoryLimit);
 
   // 2. heal — a daemon runs on every node that passes the filters about the node itself
   const nodes = deps.nodes.all();

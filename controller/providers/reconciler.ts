@@ -22,7 +22,8 @@ import type { ObjectKey } from '../../runtime/toolkit/keys.js';
 import { Limiter } from '../../runtime/toolkit/limiter.js';
 import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
 import type { EventRecorder } from '../events.js';
-import { type InformerSource, instanceInformer, providerInformer } from '../informers.js';
+import { type InformerSource, instanceInformer, providerInformer, revisionInformer } from '../informers.js';
+import { ProviderHistory } from '../history/index.js';
 import type { KeyQueue, Reconciler } from '../manager.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { LogWitness } from './archive/log-witness.js';
@@ -129,6 +130,7 @@ class ProvidersReconciler implements Reconciler {
       pullSecrets: this.pullSecrets,
       configRefs: this.configRefs,
       failedNodes: new FailedNodes(),
+      history: new ProviderHistory(o.client, revisionInformer(o.informers)),
       writer: new InstanceWriter(o.client, new Limiter(o.writeConcurrency), this.index, o.metrics, agentLive),
     };
   }
