@@ -58,19 +58,28 @@ describe('rollout history, undo, status, pause and resume', () => {
       return seen === want && rs;
     });
   }
-  /** Agents start whatever is placed; resolves once `n` instances of `digest` run and status says so. */
-  async function rolledOut(provider: string, digest: string, n: number) {
+  /**
+   * Agents start whatever is placed; resolves once `n` instances of `digest` (any, if absent) run
+   * the Provider's current template (a config edit rolls out too) and status says so.
+   */
+  async function rolledOut(provider: string, digest: string | undefined, n: number) {
     await waitFor(
-      `${provider} on ${digest}`,
+      `${provider} on ${digest ?? 'its current template'}`,
       async () => {
         await c.markRunning(provider);
         const l = await c.instances(provider);
         const p = await c.provider(provider);
         return (
           l.length === n &&
-          l.every((i) => i.spec.archive.digest === digest && i.status?.phase === 'Running') &&
+          l.every(
+            (i) =>
+              (digest === undefined || i.spec.archive.digest === digest) &&
+              i.metadata.labels?.['gantry.dev/template-hash'] === p.status?.templateHash &&
+              i.status?.phase === 'Running',
+          ) &&
           p.status?.observedGeneration === p.metadata.generation &&
-          p.status?.readyReplicas === n
+          p.status?.readyReplicas === n &&
+          p.status?.updatedReplicas === n
         );
       },
       30_000,
@@ -212,6 +221,8 @@ describe('rollout history, undo, status, pause and resume', () => {
   });
 
   it('status exits 0 once rolled out, and 1 past the progress deadline', async () => {
+    // the undo of the config edit above rolled out new instances: the agents start them
+    await rolledOut('kv', d2, 2);
     expect(await rollout('status', 'provider/kv', '--timeout', '30s')).toMatchObject({
       code: 0,
       stdout: 'provider "kv" successfully rolled out\n',
