@@ -29,6 +29,9 @@ import { keyOf } from '../runtime/toolkit/keys.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
 import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
 
+/** Retryable reasons that only wait for something the controller writes for this instance. */
+const WAITS_ON_CONTROLLER: ReadonlySet<string> = new Set(['ConfigPending', 'CredentialsPending']);
+
 /** What preparing an instance hands its host: a verified library on disk (and, under the membrane, its NATS credentials). */
 export interface PreparedBinary {
   libraryPath: string;
@@ -318,11 +321,14 @@ export class InstanceRunner {
     this.deps.metrics?.instanceFailures.inc({ reason });
     if (reason === 'NatsAuthFailed') this.deps.credentials?.refused(this.instance, f.message);
     if (f.retryable) {
-      const min = this.deps.retryMinMs ?? 2_000;
+      // waiting on the controller's write (the sealed Secret made right after the instance) is
+      // usually over in milliseconds: look again soon, then back off as for any failure
+      const base = this.deps.retryMinMs ?? 2_000;
+      const min = WAITS_ON_CONTROLLER.has(reason) ? Math.min(base, 200) : base;
       const delay = Math.min(this.deps.retryMaxMs ?? 60_000, min * 2 ** Math.min(this.attempts++, 10));
       this.log.warn({ reason, err: f.message, delayMs: delay }, 'instance not started; retrying');
       // still trying: stay in the phase that failed, but say why and when
-      this.report(stage, reason, `${f.message} (retrying in ${Math.round(delay / 1000)} s)`, 'False');
+      this.report(stage, reason, `${f.message} (retrying in ${delay < 1000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`})`, 'False');
       this.retryTimer = setTimeout(() => {
         this.run = this.attempt();
       }, delay);
