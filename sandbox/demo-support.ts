@@ -49,14 +49,15 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, t
   throw new Error(`demo: gave up waiting ${timeoutMs / 1000} s for ${what}`);
 }
 
-export function kubectlRunner(kubeconfig: string) {
-  const bin = findExecutable('kubectl');
-  if (!bin) throw new Error('demo: kubectl is needed (it is how the demo talks to the cluster, as you would)');
-  // asynchronous, so this process keeps serving its NATS connection and child bookkeeping
+/**
+ * A command run as a person types it (shown as `$ name args`), its output shown under it;
+ * asynchronous, so this process keeps serving its NATS connection and child bookkeeping.
+ */
+function commandRunner(name: string, command: string, argsFor: (args: string[]) => string[]) {
   return (args: string[], input?: string): Promise<string> =>
     new Promise((resolve, reject) => {
-      say(`  $ kubectl ${args.join(' ')}`);
-      const p = spawn(bin, ['--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+      say(`  $ ${name} ${args.join(' ')}`);
+      const p = spawn(command, argsFor(args), { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       p.stdout.on('data', (d) => (out += d));
@@ -65,10 +66,21 @@ export function kubectlRunner(kubeconfig: string) {
       p.once('exit', (code) => {
         for (const line of out.trimEnd().split('\n')) if (line) say(`    ${line}`);
         if (code === 0) resolve(out);
-        else reject(new Error(`demo: kubectl ${args.join(' ')} failed (${code}): ${err.trim()}`));
+        else reject(new Error(`demo: ${name} ${args.join(' ')} failed (${code}): ${err.trim()}`));
       });
       p.stdin.end(input ?? '');
     });
+}
+
+export function kubectlRunner(kubeconfig: string) {
+  const bin = findExecutable('kubectl');
+  if (!bin) throw new Error('demo: kubectl is needed (it is how the demo talks to the cluster, as you would)');
+  return commandRunner('kubectl', bin, (args) => ['--kubeconfig', kubeconfig, ...args]);
+}
+
+/** The gantry CLI of this build. */
+export function gantryRunner(kubeconfig: string) {
+  return commandRunner('gantry', process.execPath, (args) => [gantryBin(), ...args, '--kubeconfig', kubeconfig]);
 }
 
 export interface Instance {
@@ -121,27 +133,6 @@ export function showInstances(list: Instance[]): void {
 }
 
 /** What every step of the demo works with. */
-/** The gantry CLI of this build, run as a process the way a person types it; its output is shown. */
-export function gantryRunner(kubeconfig: string) {
-  return (args: string[]): Promise<string> =>
-    new Promise((resolve, reject) => {
-      say(`  $ gantry ${args.join(' ')}`);
-      const p = spawn(process.execPath, [gantryBin(), ...args, '--kubeconfig', kubeconfig], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d) => (out += d));
-      p.stderr.on('data', (d) => (err += d));
-      p.once('error', reject);
-      p.once('exit', (code) => {
-        for (const line of out.trimEnd().split('\n')) if (line) say(`    ${line}`);
-        if (code === 0) resolve(out);
-        else reject(new Error(`demo: gantry ${args.join(' ')} failed (${code}): ${err.trim()}`));
-      });
-    });
-}
-
 export interface Demo {
   sandbox: Sandbox;
   kube: KubeClient;
