@@ -11,8 +11,11 @@
  */
 import type { Command } from 'commander';
 import { cliError } from './keys.js';
-import { type RolloutTarget, rolloutStatus } from './rollout-status.js';
-import { rolloutHistory, rolloutUndo } from './rollout-history.js';
+import type { RolloutTarget } from './rollout-status.js';
+
+// The commands' code (and @kubernetes/client-node under it, ~50 MB) loads only when one runs:
+// every other gantry command starts without it.
+const history = () => import('./rollout-history.js');
 
 export function registerRollout(program: Command): void {
   const rollout = program.command('rollout').description("manage a Provider's rollout, as kubectl rollout does a Deployment's");
@@ -25,20 +28,20 @@ export function registerRollout(program: Command): void {
     .action(async (ref: string, o) => {
       // flags first: a usage error needs no kubeconfig
       const revision = o.revision === undefined ? 0 : revisionFlag('--revision', o.revision);
-      await rolloutHistory(await open(ref, o), revision);
+      await (await history()).rolloutHistory(await open(ref, o), revision);
     });
   target(rollout.command('undo <provider/NAME>').description("roll back to a revision's template (default: the previous one)"))
     .option('--to-revision <n>', 'the revision to roll back to (0: the previous one)', '0')
     .action(async (ref: string, o) => {
       const revision = revisionFlag('--to-revision', o.toRevision);
-      await rolloutUndo(await open(ref, o), revision);
+      await (await history()).rolloutUndo(await open(ref, o), revision);
     });
   target(rollout.command('status <provider/NAME>').description('wait until the rollout is done (1 on a progress deadline)'))
     .option('-w, --watch [bool]', 'watch until done (--watch=false: print the state once)', 'true')
     .option('--timeout <duration>', 'give up after this long (e.g. 90s, 5m; 0: never)', '0s')
     .action(async (ref: string, o) => {
       const flags = { watch: boolFlag('--watch', o.watch), timeoutMs: durationFlag(o.timeout) };
-      await rolloutStatus(await open(ref, o), flags);
+      await (await import('./rollout-status.js')).rolloutStatus(await open(ref, o), flags);
     });
   target(rollout.command('pause <provider/NAME>').description('stop rolling out template changes (spec.paused)')).action(
     async (ref: string, o) => setPaused(await open(ref, o), true),
