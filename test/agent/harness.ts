@@ -4,9 +4,11 @@
  * and signed archives of the C example providers pushed to the registry. The test plays the
  * controller: it creates ProviderInstances bound to its node and reads their status.
  */
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parse as parseYaml } from 'yaml';
 import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig } from '../../runtime/kube.js';
@@ -157,6 +159,39 @@ export function agentArgs(w: World, node: string, cacheDir: string, ...extra: st
     w.registry.host,
     ...extra,
   ];
+}
+
+/** A world, a NATS connection to it and one `gantry agent` on NODE with a cache dir of its own. */
+export interface AgentWorld {
+  w: World;
+  nc: NatsConnection;
+  agent: ChildProcess;
+  cacheDir: string;
+  /** Stops the agent (its hosts first), the connection and the world; removes the cache dir. */
+  stop(): Promise<void>;
+}
+
+/** What most agent tests start with: `name` names the cache dir, `extra` are more agent flags. */
+export async function startAgentWorld(name: string, ...extra: string[]): Promise<AgentWorld> {
+  const w = await startWorld();
+  const nc = await connect({ servers: w.nats.url });
+  const cacheDir = mkdtempSync(join(tmpdir(), `gantry-${name}-`));
+  const agent = spawn(process.execPath, agentArgs(w, NODE, cacheDir, ...extra), {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
+  });
+  return {
+    w,
+    nc,
+    agent,
+    cacheDir,
+    async stop() {
+      await stopAgent(agent);
+      await nc.close();
+      await w.stop();
+      rmSync(cacheDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**

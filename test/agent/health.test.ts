@@ -5,62 +5,47 @@
  * healthy again: Ready=True HostReady and served. failureThreshold failures in a row: the host
  * is restarted, lastTermination LivenessFailed with the message, restartCount up.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callProvider, type CallError } from '../../client/call.js';
 import { hostTarget } from '../../agent/target.js';
 import {
   createInstance,
   isPhase,
-  NODE,
   NS,
   providerLibrary,
   publish,
-  startWorld,
-  stopAgent,
+  startAgentWorld,
+  type AgentWorld,
   waitForInstance,
   type World,
-  agentArgs,
 } from './harness.js';
 
 const target = hostTarget();
 let w: World;
 let nc: NatsConnection;
-let agent: ChildProcess;
-let dir: string;
+let world: AgentWorld | undefined;
 let lib: { ref: string; digest: string };
 
 beforeAll(async () => {
-  w = await startWorld();
-  nc = await connect({ servers: w.nats.url });
-  dir = mkdtempSync(join(tmpdir(), 'gantry-agent-health-'));
+  world = await startAgentWorld('agent-health');
+  ({ w, nc } = world);
   lib = await publish(w, {
     repo: 'health',
     capid: 'gantry:health',
     binaries: { [target]: providerLibrary('health') },
     issuerSeed: w.issuerSeed,
   });
-  agent = spawn(process.execPath, agentArgs(w, NODE, dir), {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
-  });
 }, 120_000);
 
-afterAll(async () => {
-  await stopAgent(agent);
-  await nc?.close();
-  await w?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => world?.stop());
 
 const ready = (i: any) => i?.status?.conditions?.find((c: { type: string }) => c.type === 'Ready');
 
 async function healthInstance(name: string, failureThreshold: number): Promise<string> {
-  const file = join(dir, name);
+  const file = join(world!.cacheDir, name);
   writeFileSync(file, '');
   await createInstance(w, {
     name,
