@@ -5,13 +5,14 @@
  * that hangs fails `health` after the check timeout. Real libraries: the health example, an
  * old-style example, and tables compiled here by cc.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAbiCheck, type AbiCheckReport } from '../../agent/host/abi-check.js';
 import { packageRoot } from '../../runtime/paths.js';
+import { compileTable } from './table-fixture.js';
 import { buildProviders, providerLib } from '../host/helpers.js';
 
 const root = packageRoot();
@@ -89,33 +90,9 @@ describe('the SDKs export health', () => {
   });
 });
 
-/** A table announcing extensions with EXT_SIZE and FLAGS, and a health that fails without a message. */
-const FIXTURE = `
-#include <stdint.h>
-#include <stddef.h>
-#include <stdlib.h>
-#include <string.h>
-typedef struct { uint8_t *data; size_t len; } buf;
-static const char *capid(void *c) { (void)c; return "test:ext"; }
-static const char *name(void *c) { (void)c; return "ext fixture"; }
-static int32_t cd(void *c, void *f, void *h) { (void)c; (void)f; (void)h; return 0; }
-static int32_t call(void *c, const char *a, const char *o, const uint8_t *m, size_t l, buf *r) {
-  (void)c; (void)a; (void)o; (void)m; (void)l; r->data = NULL; r->len = 0; return 3;
-}
-static void fr(void *c, uint8_t *d, size_t l) { (void)c; (void)l; free(d); }
-static void stop(void *c) { (void)c; }
-static int32_t health(void *c, buf *m) { (void)c; m->data = NULL; m->len = 0; return 1; }
-static const struct { uint32_t v, f; void *ctx, *fns[7]; size_t ext_size; void *health; } t = {
-  1, FLAGS, NULL, { (void *)capid, (void *)name, NULL, (void *)cd, (void *)call, (void *)fr, (void *)stop }, EXT_SIZE, (void *)health,
-};
-const void *__capability_provider_create(void) { return &t; }
-`;
-
+/** A table announcing extensions with `flags` and `extSize`, whose health fails without a message. */
 function fixture(name: string, flags: number, extSize: number): string {
-  writeFileSync(join(dir, 'fixture.c'), FIXTURE);
-  const out = join(dir, `${name}.so`);
-  execFileSync('cc', ['-shared', '-fPIC', `-DFLAGS=${flags}`, `-DEXT_SIZE=${extSize}`, '-o', out, join(dir, 'fixture.c')]);
-  return out;
+  return compileTable(dir, name, { flags, extSize, silentHealth: true, callStatus: 3 });
 }
 
 describe('extensions', () => {

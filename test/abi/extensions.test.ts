@@ -15,6 +15,7 @@ import { EXT_OFFSET, extensionLayout, MAX_EXT_SIZE, WORD } from '../../agent/hos
 import { HostError } from '../../agent/host/errors.js';
 import { NativeProvider } from '../../agent/host/native.js';
 import { packageRoot } from '../../runtime/paths.js';
+import { compileTable } from './table-fixture.js';
 import { buildProviders, providerLib } from '../host/helpers.js';
 
 const never = () => {
@@ -75,51 +76,15 @@ describe('extensionLayout', () => {
   });
 });
 
-/** A provider table written out by hand, so each test controls flags and ext_size exactly. */
-const FIXTURE = `
-#include <stdint.h>
-#include <stddef.h>
-#include <stdlib.h>
-#include <string.h>
-typedef struct { uint8_t *data; size_t len; } buf;
-static const char *capid(void *c) { (void)c; return "test:ext"; }
-static const char *name(void *c) { (void)c; return "ext fixture"; }
-static int32_t cd(void *c, void *f, void *h) { (void)c; (void)f; (void)h; return 0; }
-static int32_t call(void *c, const char *a, const char *o, const uint8_t *m, size_t l, buf *r) {
-  (void)c; (void)a; (void)o; (void)m; (void)l; r->data = NULL; r->len = 0; return 0;
-}
-static void fr(void *c, uint8_t *d, size_t l) { (void)c; (void)l; free(d); }
-static void stop(void *c) { (void)c; }
-static int32_t health(void *c, buf *m) { (void)c; m->len = 4; m->data = malloc(4); memcpy(m->data, "sick", 4); return 1; }
-struct table {
-  uint32_t abi_version, flags; void *ctx;
-  void *capability_id, *name, *configure, *configure_dispatch, *handle_call, *free_buffer, *stop;
-#ifdef EXT_SIZE
-  size_t ext_size; void *health; void *future[4];
-#endif
-};
-static const struct table t = {
-  1, FLAGS, NULL, (void *)capid, (void *)name, NULL, (void *)cd, (void *)call, (void *)fr, (void *)stop,
-#ifdef EXT_SIZE
-  EXT_SIZE, (void *)health, { (void *)stop, (void *)stop, (void *)stop, (void *)stop },
-#endif
-};
-const void *__capability_provider_create(void) { return &t; }
-`;
-
 let dir: string;
 function fixture(name: string, flags: string, extSize?: string): string {
-  const out = join(dir, `${name}.so`);
-  const defines = [`-DFLAGS=${flags}`, ...(extSize === undefined ? [] : [`-DEXT_SIZE=${extSize}`])];
-  execFileSync('cc', ['-shared', '-fPIC', '-O1', ...defines, '-o', out, join(dir, 'fixture.c')]);
-  return out;
+  return compileTable(dir, name, { flags, extSize });
 }
 
 describe('libraries compiled by cc, loaded by the host', () => {
   beforeAll(() => {
     buildProviders();
     dir = mkdtempSync(join(tmpdir(), 'gantry-ext-'));
-    writeFileSync(join(dir, 'fixture.c'), FIXTURE);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
