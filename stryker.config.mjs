@@ -25,10 +25,16 @@ export default {
     'controller/providers/instance-index.ts',
     'controller/providers/failed-nodes.ts',
     'controller/providers/scheduling/filters.ts',
+    // topology spread: which node DoNotSchedule turns away, and why (issue 31)
+    'controller/providers/scheduling/spread.ts',
     // the agent's instance cap: which instances run, which wait
     'agent/admission.ts',
+    // per-host memory cgroups: which directory serves, which limits are written, what counts as an OOM kill
+    'agent/host/memory-cgroup.ts',
     'controller/providers/rollout.ts',
     'controller/providers/heal.ts',
+    // configFrom: which keys are secret (names only on the instance, values only to the sealed writer)
+    'controller/providers/config-refs.ts',
     'api/trust.ts',
     // archive verification: the walks, the claims' checks, the binaries' checks, the whole
     'par/scan.ts',
@@ -50,6 +56,9 @@ export default {
     'registry/sealed-credential.ts',
     // the node's seal key: made 0600 on the node, a seed others may read refused (issue 28)
     'agent/seal-key.ts',
+    // secret config values: opened only on their node, only for their uid, only with exactly the named keys (issue 31)
+    'agent/secret-config.ts',
+    'agent/host/redact.ts',
     // who holds a NATS key (no grant revokes a host's or another namespace's) and grant JWT lifetimes
     'controller/grants/key-claims.ts',
     'controller/grants/jwt-lifetime.ts',
@@ -59,6 +68,8 @@ export default {
     'membrane/revocations.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
+    // which fields of a provider table the host reads (ABI extensions): unknown flags and bad sizes refused
+    'agent/host/abi-extensions.ts',
     'tlog/merkle.ts',
     'tlog/note.ts',
     'tlog/checkpoint.ts',
@@ -75,6 +86,12 @@ export default {
     'tlog/log/verify.ts',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/providers/archive/log-witness.ts',
+    // a Provider's rollout history (issue 31): which revisions are its own (by uid), what undo
+    // writes back and removes, what is pruned (never the current template), and the
+    // ControllerRevision checks the emulator makes as the real server does
+    'controller/history/plan.ts',
+    'api/history.ts',
+    'apiserver/controllerrevisions.ts',
   ],
   // two cores shared with other work
   concurrency: 2,

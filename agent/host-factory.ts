@@ -3,11 +3,13 @@
  * the reaping, they carry the same marker as the hosts a previous agent left, so the next
  * agent reaps them too) and, per instance, the ProviderHost that loads its verified library:
  * its spec from the instance (provider, link, config, resources) and the NATS connection it
- * serves on, with the agent's credentials or, under the membrane, its instance's own.
+ * serves on, with the agent's credentials or, under the membrane, its instance's own; with
+ * --host-cgroup, each host's memory cgroup is made under that directory.
  */
 import { parseDurationMs, parseMemoryQuantity, type ProviderInstance } from '../api/index.js';
 import { DEFAULT_LINK } from '../client/protocol.js';
 import { ProviderHost, type HostSpec } from './host/index.js';
+import type { MemoryCgroupParent } from './host/memory-cgroup-dir.js';
 import { DEFAULT_HOST_POOL_SIZE, HostPool, hostThreadpoolSize } from './host/pool.js';
 import { DEFAULT_LIMITS, type HostLimits } from './host/spec.js';
 import type { HostRecords } from './host-records.js';
@@ -25,6 +27,7 @@ export function providerHostFactory(
   o: HostFactoryOptions,
   records: HostRecords,
   pool: HostPool,
+  memoryCgroup?: MemoryCgroupParent,
 ): (inst: ProviderInstance, prepared: PreparedBinary) => ProviderHost {
   return (inst, prepared) => {
     const memory = inst.spec.resources?.memory;
@@ -33,6 +36,7 @@ export function providerHostFactory(
       pool,
       ...(memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(memory) } : {}),
       ...(o.memoryCheckMs !== undefined ? { memoryCheckMs: o.memoryCheckMs } : {}),
+      ...(memoryCgroup ? { memoryCgroup } : {}),
     });
   };
 }
@@ -48,11 +52,14 @@ export function providerHostSpec(inst: ProviderInstance, prepared: PreparedBinar
     provider: inst.spec.provider,
     instance: inst.metadata.name,
     linkName: inst.spec.linkName ?? DEFAULT_LINK,
-    config: inst.spec.config,
+    // the opened secret values join the config here only: the spec travels over the host's IPC channel, never env or argv
+    config: prepared.secretConfig ? { ...inst.spec.config, ...prepared.secretConfig } : inst.spec.config,
+    ...(prepared.secretConfig ? { secretKeys: Object.keys(prepared.secretConfig) } : {}),
     nats: o.membrane
       ? { tls: o.nats?.tls, connectTimeoutMs: o.nats?.connectTimeoutMs, servers: o.natsUrl, credsFile: prepared.natsCredsFile }
       : { ...o.nats, servers: o.natsUrl },
     ...(Object.keys(limits).length ? { limits } : {}),
+    ...(inst.spec.health ? { health: inst.spec.health } : {}),
   };
 }
 

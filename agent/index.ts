@@ -44,6 +44,7 @@ import { group, labels, type ProviderInstance, version } from '../api/index.js';
 import { Informer } from '../runtime/informer.js';
 import { KubeClient, resourcePath } from '../runtime/kube.js';
 import { type Logger, logger } from '../runtime/log.js';
+import { MemoryCgroupParent } from './host/memory-cgroup-dir.js';
 import type { HostPool } from './host/pool.js';
 import { createHostPool, providerHostFactory } from './host-factory.js';
 import { type HealthServer, serveHealth } from './health.js';
@@ -68,6 +69,8 @@ export interface Agent {
   hosts(): Record<string, { uid: string; phase: string; pid?: number; restartCount: number; timeline: StartTimeline }>;
   /** Pids of the idle pooled hosts. */
   pooledHosts(): number[];
+  /** What caps hosts' memory: `memory cgroup v1 under DIR` (--host-cgroup) or `RSS polling every N ms`. */
+  readonly memoryEnforcement: string;
   /** Where /metrics is served, when metricsAddr was given. */
   readonly metricsUrl?: string;
   readonly metrics: AgentMetrics;
@@ -88,17 +91,24 @@ interface AgentParts {
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const settings = agentSettings(opts); // usage errors before anything starts
+  const memoryCgroup = opts.hostCgroup === undefined ? undefined : MemoryCgroupParent.open(opts.hostCgroup, settings.node);
   const { node, target, namespace } = settings;
   const log = logger('agent', { node });
   const cache = await openNodeCache(settings.cacheDir, opts, log);
+  const memoryEnforcement = memoryCgroup?.describe() ?? `RSS polling every ${opts.memoryCheckMs ?? 250} ms`;
+  const swept = memoryCgroup?.sweep() ?? []; // after the reaping: cgroups of hosts no longer running
+  // said once: without a cgroup a burst allocation lands before the next poll sees it
+  if (memoryCgroup) log.info({ swept }, `hosts' resources.memory enforced by the kernel: ${memoryEnforcement}`);
+  else log.warn(`hosts' resources.memory enforced by ${memoryEnforcement} (no --host-cgroup): a burst between two polls is not stopped`);
   const kube = new KubeClient(opts.kubeConfig);
   const pool = createHostPool(cache.records, opts.hostPoolSize);
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
+  metrics.memoryCgroup.set(memoryCgroup ? 1 : 0);
   const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
   const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);
-  const createHost = providerHostFactory(opts, cache.records, pool);
+  const createHost = providerHostFactory(opts, cache.records, pool, memoryCgroup);
   const runnerDeps = agentRunnerDeps(opts, {
     kube,
     credentialsNamespace: settings.credentialsNamespace,
@@ -135,6 +145,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     target,
     node,
     maxInstances: settings.maxInstances,
+    memoryEnforcement,
     metricsUrl: health?.url,
     metrics,
     hosts: () => hostsByInstance(reconciler),

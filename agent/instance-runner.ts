@@ -23,10 +23,14 @@ import type { ProviderInstance } from '../api/index.js';
 import type { Logger } from '../runtime/log.js';
 import { classify, type InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
+import { redactSecrets } from './secret-config.js';
 import { transition, type Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
 import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
+
+/** Retryable reasons that only wait for something the controller writes for this instance. */
+const WAITS_ON_CONTROLLER: ReadonlySet<string> = new Set(['ConfigPending', 'CredentialsPending']);
 
 /** What preparing an instance hands its host: a verified library on disk (and, under the membrane, its NATS credentials). */
 export interface PreparedBinary {
@@ -36,6 +40,8 @@ export interface PreparedBinary {
   sha256: string;
   /** The instance's own NATS creds file (agent/host-identity.ts), when the agent runs the membrane. */
   natsCredsFile?: string;
+  /** The instance's secret config values, opened on this node (agent/secret-config.ts): merged into the host's config only. */
+  secretConfig?: Readonly<Record<string, string>>;
 }
 
 /** What a host reports when its process exited unasked (it restarts after `nextDelayMs`). */
@@ -45,6 +51,13 @@ export interface HostCrash {
   restartCount: number;
   nextDelayMs?: number;
   error?: { code: string; message?: string };
+}
+
+/** The reason a crash restart is reported with: what the host said it died of, where that has a name. */
+function crashReason(code: string | undefined): InstanceReason {
+  if (code === 'OOM_KILLED') return 'OOMKilled';
+  if (code === 'LIVENESS_FAILED') return 'LivenessFailed';
+  return 'CrashLoopBackOff';
 }
 
 /** The part of agent/host's ProviderHost the runner relies on. */
@@ -59,6 +72,8 @@ export interface SupervisedHost {
   renewCredentials?(): Promise<void>;
   on(event: 'spawned', fn: (pid: number) => void): unknown;
   on(event: 'ready', fn: () => void): unknown;
+  /** The provider's health check changed readiness (agent/host/health.ts). */
+  on(event: 'health', fn: (healthy: boolean, message: string) => void): unknown;
   on(event: 'crash', fn: (e: HostCrash) => void): unknown;
   on(event: 'failed', fn: (e?: unknown) => void): unknown;
   removeAllListeners(): unknown;
@@ -142,6 +157,8 @@ export class InstanceRunner {
   private unwatchCredentials?: () => void;
   private startedAt?: string;
   private lastTermination?: { reason: InstanceReason; message: string; at: string };
+  /** The opened secret config values: never in a status message or log line (a provider's error may quote them). */
+  private secrets?: Readonly<Record<string, string>>;
   private readonly log: Logger;
   /** the first start's timeline (see StartTimeline) */
   readonly timeline: StartTimeline = { marks: [] };
@@ -180,6 +197,7 @@ export class InstanceRunner {
     const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
     const binary = await this.prepare(clock);
     if (!binary || this.stopping) return;
+    this.secrets = binary.secretConfig;
     clock.step('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
@@ -188,6 +206,7 @@ export class InstanceRunner {
     host.on('spawned', (pid) => this.deps.recordPid(this.instance, pid));
     host.on('ready', () => this.hostReady(host, clock));
     host.on('crash', (e) => this.hostCrashed(host, binary, e));
+    host.on('health', (healthy, message) => this.hostHealth(host, healthy, message));
     this.unwatchCredentials?.();
     this.unwatchCredentials = this.deps.credentials?.watch(this.instance, () => {
       host.renewCredentials?.().catch((err) => this.log.warn({ err: (err as Error).message }, 'host credential renewal failed'));
@@ -227,6 +246,13 @@ export class InstanceRunner {
     if (firstRunning) void written.then(() => clock.mark('statusWritten'));
   }
 
+  /** Unhealthy: still Running (the host is up), but Ready=False and out of its queue groups. */
+  private hostHealth(host: SupervisedHost, healthy: boolean, message: string): void {
+    if (this.stopping) return;
+    if (healthy) void this.report('Running', 'HostReady', `serving (host pid ${host.pid ?? '?'})`);
+    else void this.report('Running', 'ProviderUnhealthy', `the provider reports itself unhealthy: ${message}`, 'False');
+  }
+
   private hostCrashed(host: SupervisedHost, binary: PreparedBinary, e: HostCrash): void {
     if (this.stopping) return;
     const how = e.signal ? `signal ${e.signal}` : `exit code ${e.code}`;
@@ -234,9 +260,8 @@ export class InstanceRunner {
     this.log.warn({ how, restartCount: this.restartCount, nextDelayMs: e.nextDelayMs }, 'provider host crashed');
     // NATS refused the host's credentials (revoked, expired): a new key heals it, no human needed
     if (e.error?.code === 'NATS_AUTH_FAILED') this.deps.credentials?.refused(this.instance, e.error.message ?? 'NATS_AUTH_FAILED');
-    const oom = e.error?.code === 'OOM_KILLED';
-    const reason: InstanceReason = oom ? 'OOMKilled' : 'CrashLoopBackOff';
-    const what = oom ? (e.error?.message ?? 'over its memory limit') : `host exited with ${how}`;
+    const reason = crashReason(e.error?.code);
+    const what = reason === 'CrashLoopBackOff' ? `host exited with ${how}` : (e.error?.message ?? reason);
     this.lastTermination = { reason, message: what, at: kubeTime() };
     this.report('Starting', reason, `${what}; restarting in ${e.nextDelayMs ?? 0} ms`);
     // the restarted host loads the library from disk again. Its name is the signed hash, so a
@@ -289,17 +314,21 @@ export class InstanceRunner {
   }
 
   /** `stage` is where a retryable failure leaves the instance while it waits to retry. */
-  private fail(f: InstanceFailure, stage: 'Fetching' | 'Starting'): void {
+  private fail(failure: InstanceFailure, stage: 'Fetching' | 'Starting'): void {
     if (this.stopping) return;
+    const f = { reason: failure.reason, retryable: failure.retryable, message: redactSecrets(failure.message, this.secrets) };
     const reason = f.reason;
     this.deps.metrics?.instanceFailures.inc({ reason });
     if (reason === 'NatsAuthFailed') this.deps.credentials?.refused(this.instance, f.message);
     if (f.retryable) {
-      const min = this.deps.retryMinMs ?? 2_000;
+      // waiting on the controller's write (the sealed Secret made right after the instance) is
+      // usually over in milliseconds: look again soon, then back off as for any failure
+      const base = this.deps.retryMinMs ?? 2_000;
+      const min = WAITS_ON_CONTROLLER.has(reason) ? Math.min(base, 200) : base;
       const delay = Math.min(this.deps.retryMaxMs ?? 60_000, min * 2 ** Math.min(this.attempts++, 10));
       this.log.warn({ reason, err: f.message, delayMs: delay }, 'instance not started; retrying');
       // still trying: stay in the phase that failed, but say why and when
-      this.report(stage, reason, `${f.message} (retrying in ${Math.round(delay / 1000)} s)`, 'False');
+      this.report(stage, reason, `${f.message} (retrying in ${delay < 1000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`})`, 'False');
       this.retryTimer = setTimeout(() => {
         this.run = this.attempt();
       }, delay);
@@ -316,6 +345,12 @@ export class InstanceRunner {
     ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False',
   ): Promise<void> {
     this.phase = phase;
+    // every status message passes here: none quotes a secret config value (the host redacts its own too)
+    message = redactSecrets(message, this.secrets);
+    const lastTermination = this.lastTermination && {
+      ...this.lastTermination,
+      message: redactSecrets(this.lastTermination.message, this.secrets),
+    };
     const gen = this.instance.metadata.generation;
     // the controller's conditions (HostCredentials) are kept: a merge patch replaces the whole list
     const others = ((this.deps.current?.(this.ref)?.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== 'Ready');
@@ -336,7 +371,7 @@ export class InstanceRunner {
       restartCount: this.restartCount,
       ...(gen !== undefined ? { observedGeneration: gen } : {}),
       ...(phase === 'Running' ? { startedAt: (this.startedAt ??= kubeTime()) } : {}),
-      ...(this.lastTermination ? { lastTermination: this.lastTermination } : {}),
+      ...(lastTermination ? { lastTermination } : {}),
       conditions: this.conditions,
     });
   }

@@ -11,6 +11,7 @@
  *   gantry_agent_archive_cache_requests_total{result}    hit (from disk) / miss (pulled)
  *   gantry_agent_lease_renew_failures_total              failed Lease renewals
  *   gantry_agent_lease_last_renew_timestamp_seconds      unix time of the last good renewal
+ *   gantry_agent_memory_cgroup                           1: the kernel caps hosts (--host-cgroup), 0: RSS polling
  *   plus prom-client's default process metrics (gantry_agent_ prefix not applied to those).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -72,6 +73,12 @@ export class AgentMetrics {
   readonly leaseLastRenew = new Gauge({
     name: 'gantry_agent_lease_last_renew_timestamp_seconds',
     help: "Unix time of the last successful renewal of this node's agent Lease",
+    registers: [this.registry],
+  });
+
+  readonly memoryCgroup = new Gauge({
+    name: 'gantry_agent_memory_cgroup',
+    help: "1 when each host's resources.memory is a memory cgroup limit the kernel enforces (--host-cgroup), 0 when the agent polls RSS",
     registers: [this.registry],
   });
 

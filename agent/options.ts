@@ -59,8 +59,15 @@ export interface AgentOptions {
    * Default 2; 0 forks every host on demand.
    */
   hostPoolSize?: number;
-  /** How often each host's RSS is checked against its instance's resources.memory (default 250 ms). */
+  /** Without hostCgroup: how often each host's RSS is checked against its instance's resources.memory (default 250 ms; 0 never). */
   memoryCheckMs?: number;
+  /**
+   * A writable cgroup directory (v1 memory hierarchy, or v2 with memory in its
+   * cgroup.subtree_control): each host with a resources.memory runs in a child cgroup limited
+   * to it, and the kernel enforces it (agent/host/memory-cgroup-dir.ts). A directory that is
+   * missing, not writable or without the memory controller is a usage error, never a fallback.
+   */
+  hostCgroup?: string;
   /**
    * At most this many instances run at once; the others wait (Pending, InstanceLimit) and the
    * controller reads the cap from the Lease. Default: half the node's memory at 64 MiB per host,

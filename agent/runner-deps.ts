@@ -17,11 +17,12 @@ import type { AgentMetrics } from './metrics.js';
 import type { NodeCache } from './node-cache.js';
 import type { AgentOptions } from './options.js';
 import { RegistryAccess } from './registry-access.js';
+import { instanceSecretConfig } from './secret-config.js';
 import type { StatusWriter } from './status.js';
 
 export interface AgentRunnerParts {
   kube: KubeClient;
-  /** Where the instances' sealed pull credentials are. */
+  /** Where the instances' sealed pull credentials and secret config are. */
   credentialsNamespace: string;
   target: string;
   cache: NodeCache;
@@ -65,7 +66,10 @@ export function agentRunnerDeps(
     log,
     metrics,
     prepare: async (inst, onPhase, onStep): Promise<PreparedBinary> => {
-      const binary = await prepareBinary(pipeline, inst, onPhase, onStep);
+      const prepared = await prepareBinary(pipeline, inst, onPhase, onStep);
+      // read after the pull, so the host starts with the values sealed last; no host without them
+      const secretConfig = await instanceSecretConfig(kube, credentialsNamespace, p.sealKey, inst);
+      const binary = secretConfig ? { ...prepared, secretConfig } : prepared;
       if (!identities) return binary;
       const natsCredsFile = await identities.credsFor(inst);
       onStep?.('hostJwt');

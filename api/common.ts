@@ -12,6 +12,8 @@ export const apiVersion = `${group}/${version}`;
 export const labels = {
   provider: 'gantry.dev/provider',
   node: 'gantry.dev/node',
+  /** On each instance: the hash of its spec without node and target (controller/providers/template-hash.ts), as a Pod's pod-template-hash. */
+  templateHash: 'gantry.dev/template-hash',
 } as const;
 
 export const annotations = {

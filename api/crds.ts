@@ -128,6 +128,13 @@ export function providerCrd(): Schema {
       { name: 'Revision', type: 'integer', jsonPath: '.status.resolved.revision', description: 'archive revision being served' },
       { name: 'Desired', type: 'integer', jsonPath: '.status.desiredReplicas' },
       { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
+      {
+        name: 'Template',
+        type: 'integer',
+        jsonPath: '.status.currentRevision',
+        description: 'rollout history revision of the current template (gantry rollout history)',
+        priority: 1,
+      },
     ],
   });
 }

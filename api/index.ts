@@ -5,3 +5,4 @@ export * from './instance.js';
 export * from './grant.js';
 export { capabilityGrantCrd, providerCrd, providerInstanceCrd, renderCrds } from './crds.js';
 export * from './reasons.js';
+export * from './history.js';

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ArchiveRef, CapabilityId, Condition, Config, Digest, Resources, Target, type apiVersion } from './common.js';
+import { ProviderHealth } from './health.js';
 import type { ObjectMeta } from './provider.js';
 
 export const instancePhases = ['Pending', 'Fetching', 'Verifying', 'Starting', 'Running', 'Failed', 'Terminating'] as const;
@@ -30,6 +31,19 @@ export const ProviderInstanceSpec = z.object({
   capid: CapabilityId.optional(),
   linkName: z.string().max(63).optional(),
   config: Config.optional(),
+  secretConfig: z
+    .object({
+      keys: z
+        .array(z.string().min(1).max(253))
+        .max(256)
+        .describe('config keys whose values reach the node sealed to its key, never in this object'),
+      sources: z
+        .array(z.object({ name: z.string().min(1).max(253), resourceVersion: z.string().max(64) }))
+        .max(16)
+        .describe("the Provider's referenced Secrets and the resourceVersions their values were read at"),
+    })
+    .optional()
+    .describe('the part of the config that comes from Secrets (controller/credentials/config.ts seals it per instance)'),
   resources: Resources.optional().describe("copied from the Provider: limits the agent enforces for this instance's host"),
   issuers: z
     .array(z.string())
@@ -38,6 +52,7 @@ export const ProviderInstanceSpec = z.object({
     .describe(
       'narrows the trusted issuers of the agent to these account keys (the controller copies the narrowed list of the Provider); never adds one',
     ),
+  health: ProviderHealth.optional().describe("copied from the Provider: how the host checks the provider's health"),
 });
 export type ProviderInstanceSpec = z.infer<typeof ProviderInstanceSpec>;
 
@@ -89,6 +104,11 @@ export function instancePullCredsSecretName(namespace: string, name: string): st
   return `gantry-pull-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
 }
 
+/** The Secret in the credentials namespace holding an instance's secret config values, sealed to its node (controller/credentials/config.ts). */
+export function instanceConfigSecretName(namespace: string, name: string): string {
+  return `gantry-config-${createHash('sha256').update(`${namespace}/${name}`).digest('hex').slice(0, 20)}`;
+}
+
 export const instanceCredsLabels = {
   /** an older release's host credential Secret (gantry-instance-<hash>): the controller sweeps them */
   marker: 'gantry.dev/instance-creds',
@@ -97,4 +117,6 @@ export const instanceCredsLabels = {
   uid: 'gantry.dev/instance-uid',
   /** marks a per-instance pull credential Secret (instancePullCredsSecretName) */
   pullMarker: 'gantry.dev/instance-pull-creds',
+  /** marks a per-instance sealed config Secret (instanceConfigSecretName) */
+  configMarker: 'gantry.dev/instance-sealed-config',
 } as const;

@@ -19,6 +19,8 @@ import {
   percentPattern,
   percentUpTo100Pattern,
 } from './common.js';
+import { ProviderHealth } from './health.js';
+import { Spread, TopologySpread } from './spread.js';
 
 export const Toleration = z.object({
   key: z.string().max(316).optional(),
@@ -27,6 +29,28 @@ export const Toleration = z.object({
   effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
 });
 export type Toleration = z.infer<typeof Toleration>;
+
+/** One object a Provider takes config keys from: a ConfigMap or a Secret of its own namespace. */
+const ConfigObjectRef = z.object({
+  name: z.string().min(1).max(253),
+  optional: z.boolean().optional().describe('a missing object contributes nothing instead of stopping the rollout'),
+});
+
+export const ConfigSource = z
+  .object({
+    configMapRef: ConfigObjectRef.optional().describe("every key of the ConfigMap's data becomes a config key"),
+    secretRef: ConfigObjectRef.optional().describe(
+      'every key of the Secret becomes a secret config key: its value reaches only the nodes that run an instance, sealed, never an API object',
+    ),
+    keys: z
+      .array(z.string().min(1).max(253))
+      .max(256)
+      .optional()
+      .describe('take only these keys (a listed key missing from the object is ConfigResolved=False ConfigKeyNotFound)'),
+  })
+  // one source per item, so the merge order is the list order
+  .refine((s) => !!s.configMapRef !== !!s.secretRef, { message: 'each configFrom item names exactly one of configMapRef or secretRef' });
+export type ConfigSource = z.infer<typeof ConfigSource>;
 
 export const ProviderSpec = z.object({
   archive: z.object({
@@ -59,7 +83,14 @@ export const ProviderSpec = z.object({
     .regex(/^[a-z0-9][a-z0-9_.-]*$/)
     .max(63)
     .optional(),
-  config: Config.optional().describe('passed to the provider at start'),
+  config: Config.optional().describe('passed to the provider at start; wins over configFrom'),
+  configFrom: z
+    .array(ConfigSource)
+    .max(16)
+    .optional()
+    .describe(
+      'ConfigMaps and Secrets of this namespace whose keys become top-level config keys, merged in order (later items win, spec.config wins last)',
+    ),
   resources: Resources.optional().describe('limits of each instance, enforced by the agent for its host process'),
   trust: z
     .object({ issuers: z.array(AccountKey).max(64) })
@@ -85,6 +116,23 @@ export const ProviderSpec = z.object({
     })
     .optional(),
   allowMultiplePerNode: z.boolean().optional().describe('allow more than one instance of this Provider per node'),
+  health: ProviderHealth.optional(),
+  paused: z
+    .boolean()
+    .optional()
+    .describe('while true, a changed template is not rolled out (scaling still is); gantry rollout pause|resume'),
+  topologySpread: TopologySpread.optional().describe(
+    "spread the replicas over node label domains, as a Pod's topologySpreadConstraints (Spread mode only)",
+  ),
+  spread: Spread.optional().describe(
+    "divide the replicas over node label groups in proportion to weight, as wadm's spread scaler (Spread mode only)",
+  ),
+  revisionHistoryLimit: z
+    .int()
+    .min(0)
+    .max(1000)
+    .optional()
+    .describe('old template revisions (ControllerRevisions) kept for gantry rollout undo (default 10)'),
 });
 export type ProviderSpec = z.infer<typeof ProviderSpec>;
 
@@ -130,6 +178,11 @@ export const ProviderStatus = z.object({
     'the last transparency-log checkpoint accepted for this Provider (kept across controller restarts: a rollback or fork against it is LogInconsistent)',
   ),
   progressingSince: z.string().optional().describe('when the current rollout began'),
+  templateHash: z
+    .string()
+    .optional()
+    .describe('the template hash (gantry.dev/template-hash) of the instances being rolled out to: the one updatedReplicas counts'),
+  currentRevision: z.int().min(0).optional().describe('the history revision (ControllerRevision) of the current template'),
   conditions: z.array(Condition).optional(),
 });
 export type ProviderStatus = z.infer<typeof ProviderStatus>;
@@ -172,5 +225,6 @@ export function providerDefaults(spec: ProviderSpec) {
     maxSurge: spec.rollout?.maxSurge ?? 0,
     progressDeadlineSeconds: spec.rollout?.progressDeadlineSeconds ?? 600,
     linkName: spec.linkName ?? 'default',
+    revisionHistoryLimit: spec.revisionHistoryLimit ?? 10,
   };
 }

@@ -46,11 +46,23 @@ export const RESOLVE_FAILURE_REASONS = [
 ] as const;
 export type ResolveFailureReason = (typeof RESOLVE_FAILURE_REASONS)[number];
 
+/** Why spec.configFrom did not resolve: the reasons of `ConfigResolved=False` (controller/providers/config-refs.ts). */
+export const CONFIG_FAILURE_REASONS = [
+  'ConfigMapNotFound',
+  'SecretNotFound',
+  'ConfigKeyNotFound',
+  'ConfigRefForbidden',
+  'ConfigValueInvalid',
+  'ConfigRefUnreadable',
+] as const;
+export type ConfigFailureReason = (typeof CONFIG_FAILURE_REASONS)[number];
+
 /** Every reason of the Provider's conditions, by condition type. */
 export const PROVIDER_CONDITION_REASONS = {
   Resolved: ['Resolved', ...RESOLVE_FAILURE_REASONS],
+  ConfigResolved: ['ConfigResolved', ...CONFIG_FAILURE_REASONS],
   Scheduled: ['AllReplicasPlaced', 'Unschedulable', 'NoMatchingTarget', 'InstanceCreateRefused'],
-  Progressing: ['RolloutInProgress', 'RolloutComplete', 'ProgressDeadlineExceeded'],
+  Progressing: ['RolloutInProgress', 'RolloutComplete', 'ProgressDeadlineExceeded', 'RolloutPaused'],
   Ready: ['AllReplicasReady', 'ReplicasNotReady'],
 } as const;
 
@@ -63,8 +75,9 @@ export type GrantReason = (typeof GRANT_CONDITION_REASONS)['Ready'][number];
 /** Why the controller removes an instance (the `InstancesReplaced`/`Removed` Events, the removals metric). */
 export const LOST_REASONS = ['NodeDeleted', 'NodeNotReady', 'NoExecuteTaint', 'AgentLost'] as const;
 export type LostReason = (typeof LOST_REASONS)[number];
-// InstanceLimit: the node's agent refused the instance (its --max-instances is reached)
-export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible', 'InstanceLimit'] as const;
+// InstanceLimit: the node's agent refused the instance (its --max-instances is reached);
+// NodeCordoned: its node is cordoned (`kubectl drain`, which evicts no Gantry instance: they are not pods)
+export const REPLACEMENT_REASONS = [...LOST_REASONS, 'InstanceFailed', 'NodeIneligible', 'InstanceLimit', 'NodeCordoned'] as const;
 export type RemovalReason = (typeof REPLACEMENT_REASONS)[number] | 'ScaledDown' | 'Replaced' | 'ProviderDeleted';
 
 /** Why an instance could not be brought up: its `status.reason` when it fails (agent). */
@@ -90,11 +103,18 @@ export const INSTANCE_FAILURE_REASONS = [
   'NatsAuthFailed',
   'NatsTlsFailed',
   'CredentialsPending',
+  // secret config values (agent/secret-config.ts): each refusal its own word
+  'ConfigPending',
+  'ConfigSealedForAnotherNode',
+  'ConfigUnopenable',
+  'ConfigIncomplete',
+  'ConfigConflict',
   'HostKeyRefused',
   'ConfigRejected',
   'InvalidSpec',
   'ArchiveTooLarge',
   'OOMKilled',
+  'MemoryCgroupFailed',
 ] as const;
 export type InstanceFailureReason = (typeof INSTANCE_FAILURE_REASONS)[number];
 
@@ -107,6 +127,10 @@ export const INSTANCE_PROGRESS_REASONS = [
   'CrashLoopBackOff',
   'Deleting',
   'AgentStopped',
+  // Running but Ready=False: the provider's health check says it cannot serve (agent/host/health.ts)
+  'ProviderUnhealthy',
+  // lastTermination: failureThreshold health checks failed in a row, so the host was restarted
+  'LivenessFailed',
   // Pending: the agent runs --max-instances already; it starts this one when one of them stops
   'InstanceLimit',
 ] as const;
@@ -188,6 +212,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NOT_A_PROVIDER: { instance: 'LoadFailed', transient: false },
   DISPATCH_REJECTED: { instance: 'LoadFailed', transient: false },
   ABI_MISMATCH: { instance: 'AbiMismatch', transient: false },
+  ABI_FLAGS_UNKNOWN: { instance: 'AbiMismatch', transient: false },
+  ABI_EXTENSIONS_INVALID: { instance: 'AbiMismatch', transient: false },
   CAPID_MISMATCH: { instance: 'CapabilityMismatch', transient: false },
   CONFIG_REJECTED: { instance: 'ConfigRejected', transient: false },
   NATS_UNAVAILABLE: hostDown,
@@ -196,9 +222,12 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   NATS_TLS_FAILED: { instance: 'NatsTlsFailed', transient: true },
   CRASHED: hostDown,
   HUNG: hostDown,
+  LIVENESS_FAILED: hostDown,
   START_TIMEOUT: hostDown,
   // over resources.memory: killed and restarted with backoff (it may have been a spike)
   OOM_KILLED: { instance: 'OOMKilled', transient: true },
+  // --host-cgroup: the host's cgroup could not be made or limited; retried (an operator can fix the directory)
+  MEMORY_CGROUP_FAILED: { instance: 'MemoryCgroupFailed', transient: true },
 };
 
 /**

@@ -62,7 +62,7 @@ export function admit(s: AdmissionScope, o: KObject, fv: FieldValidation, creati
     rt.defaulter?.(o);
     if (resourceKey(rt) === CRD_RESOURCE) admitCrd(o, metaCauses);
     else {
-      const causes = [...metaCauses, ...builtinCauses(rt, o)];
+      const causes = [...metaCauses, ...builtinCauses(rt, o), ...(rt.validator?.(o, creating ? undefined : prev) ?? [])];
       if (causes.length) throw errors.invalid(rt.kind, rt.group, o.metadata.name ?? '', causes);
     }
   }

@@ -6,6 +6,7 @@
  * its clients there, as only custom resources need validation.
  */
 import { humanAge } from './table.js';
+import { controllerRevisionCauses } from './controllerrevisions.js';
 import type { KObject, ResourceType, TableColumn } from './types.js';
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -95,6 +96,14 @@ function nodeRoles(o: KObject): string {
     .filter((k) => k.startsWith('node-role.kubernetes.io/'))
     .map((k) => k.slice('node-role.kubernetes.io/'.length));
   return roles.length ? roles.join(',') : '<none>';
+}
+
+function controllerRevisionRow(o: KObject): unknown[] {
+  const owner = (o.metadata.ownerReferences ?? []).find((r) => r.controller);
+  // kind.group/name, as the real printer's formatResourceName (a core kind has no group)
+  const group = owner?.apiVersion.includes('/') ? `.${owner.apiVersion.split('/')[0]}` : '';
+  const controller = owner ? `${owner.kind.toLowerCase()}${group}/${owner.name}` : '<none>';
+  return [o.metadata.name, controller, o.revision ?? 0, age(o)];
 }
 
 // code-size: data table (the built-in kinds kubectl and the agents use, one entry each)
@@ -336,6 +345,16 @@ export function builtinResources(): ResourceType[] {
         columns: [NAME, col('Ready'), AGE],
         row: (o) => [o.metadata.name, `${o.status?.readyReplicas ?? 0}/${o.spec?.replicas ?? 0}`, age(o)],
       },
+    }),
+    builtin('ControllerRevision', 'controllerrevisions', {
+      // a workload's history (apps/v1, as DaemonSets and StatefulSets keep it; Providers too)
+      group: 'apps',
+      validator: controllerRevisionCauses,
+      // revision is a plain int64: absent reads back as 0
+      defaulter: (o) => {
+        o.revision ??= 0;
+      },
+      table: { columns: [NAME, col('Controller'), col('Revision', 'integer'), AGE], row: controllerRevisionRow },
     }),
     builtin('PodDisruptionBudget', 'poddisruptionbudgets', {
       group: 'policy',

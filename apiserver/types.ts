@@ -5,6 +5,7 @@
  * resources are both `ResourceType`s; handlers never special-case a kind by name except
  * through the hooks declared here.
  */
+import type { StatusCause } from './errors.js';
 import type { NameRule } from './names.js';
 
 export type KObject = { apiVersion?: string; kind?: string; metadata: ObjectMeta; [k: string]: any };
@@ -93,6 +94,8 @@ export interface ResourceType {
   fieldGetters?: Record<string, (o: KObject) => string | undefined>;
   /** Built-in defaulting on create/update. */
   defaulter?: (o: KObject) => void;
+  /** Built-in validation beyond names, as the kind's Validate…/Validate…Update does: `prev` on an update. */
+  validator?: (o: KObject, prev?: KObject) => StatusCause[];
   /** Built-in strategic-merge list keys, by field name (e.g. containers → name). */
   mergeKeys?: Record<string, string>;
   /** Table printer for built-ins; default prints Name + Age. */

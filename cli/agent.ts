@@ -41,6 +41,7 @@ export function registerAgent(program: Command): void {
       String(DEFAULT_HOST_POOL_SIZE),
     )
     .option('--max-instances <n>', MAX_INSTANCES_HELP)
+    .option('--host-cgroup <dir>', HOST_CGROUP_HELP)
     .option('--membrane', MEMBRANE_HELP)
     .option('--membrane-account <key>', MEMBRANE_ACCOUNT_HELP)
     .action(async (o) => {
@@ -76,10 +77,9 @@ export function registerAgent(program: Command): void {
         membraneAccount,
         hostPoolSize,
         maxInstances,
+        hostCgroup: o.hostCgroup ?? (process.env.GANTRY_HOST_CGROUP || undefined),
       });
-      process.stderr.write(
-        `gantry agent: node ${node}, target ${agent.target}, at most ${agent.maxInstances} instances, serving${agent.metricsUrl ? ` (metrics ${agent.metricsUrl}/metrics)` : ''}\n`,
-      );
+      process.stderr.write(startedLine(node, agent));
       await new Promise<void>((resolve) => {
         const onSignal = (sig: NodeJS.Signals) => {
           process.stderr.write(`gantry agent: ${sig}, stopping provider hosts\n`);
@@ -93,6 +93,11 @@ export function registerAgent(program: Command): void {
     });
 }
 
+function startedLine(node: string, a: { target: string; maxInstances: number; memoryEnforcement: string; metricsUrl?: string }): string {
+  const metrics = a.metricsUrl ? ` (metrics ${a.metricsUrl}/metrics)` : '';
+  return `gantry agent: node ${node}, target ${a.target}, at most ${a.maxInstances} instances, memory capped by ${a.memoryEnforcement}, serving${metrics}\n`;
+}
+
 function natsTls(o: {
   natsCa?: string;
   natsCert?: string;
@@ -103,6 +108,9 @@ function natsTls(o: {
   return { caFile, certFile: o.natsCert, keyFile: o.natsKey };
 }
 
+const HOST_CGROUP_HELP =
+  'a writable memory cgroup directory (v1 memory hierarchy, or v2 with +memory in cgroup.subtree_control): each host runs in a ' +
+  'child cgroup limited to its resources.memory, enforced by the kernel (default: $GANTRY_HOST_CGROUP, else RSS polling)';
 const MEMBRANE_HELP =
   'hosts connect as their own instance, with a key made on this node and a JWT the controller signs for it (NATS in operator mode)';
 const MEMBRANE_ACCOUNT_HELP =

@@ -23,6 +23,7 @@ interface ControllerFlags extends TransferFlags {
   namespaceMap?: string;
   maxArchiveBytes: string;
   agentLeaseGrace: string;
+  configRefTtl: string;
   metricsAddr?: string;
   identity?: string;
   membraneKeys?: string;
@@ -61,6 +62,11 @@ export function registerController(program: Command): void {
     )
     .option('--max-archive-bytes <size>', 'refuse archives larger than this (declared sizes, before reading), e.g. 256MiB', '256MiB')
     .option('--agent-lease-grace <duration>', 'an agent Lease older than this marks its node lost', '20s')
+    .option(
+      '--config-ref-ttl <duration>',
+      "how long a Provider's configFrom ConfigMap/Secret read is trusted: a changed or rotated one is rolled out within about this",
+      '10s',
+    )
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
     .option('--identity <id>', 'leader-election identity (default: hostname-pid)')
     .option(
@@ -97,7 +103,8 @@ export function registerController(program: Command): void {
 
 /** Starts the controller and runs it until SIGTERM/SIGINT; every flag is checked first (exit 2 naming it). */
 async function runController(o: ControllerFlags): Promise<void> {
-  const { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } = checkFlags(o);
+  const { agentLeaseGraceMs, configRefTtlMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } =
+    checkFlags(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o, kubeConfig);
@@ -117,6 +124,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     maxArchiveBytes,
     transferLimits,
     agentLeaseGraceMs,
+    configRefTtlMs,
     metricsAddr: o.metricsAddr,
     identity: o.identity,
     leaderElection,
@@ -157,6 +165,7 @@ function checkFlags(o: ControllerFlags) {
       throw Object.assign(new Error(`--plain-http-registry ${h}: expected HOST:PORT`), { exitCode: 2 });
   }
   const agentLeaseGraceMs = parseDuration(o.agentLeaseGrace, '--agent-lease-grace');
+  const configRefTtlMs = parseDuration(o.configRefTtl, '--config-ref-ttl');
   const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
   const leaderElection = {
     leaseDurationMs: parseDuration(o.leaderElectLeaseDuration, '--leader-elect-lease-duration'),
@@ -177,7 +186,15 @@ function checkFlags(o: ControllerFlags) {
   // shorter, and renewals (at two thirds) come faster than grantees can fetch creds
   if (grantJwtLifetimeMs < 60_000)
     throw Object.assign(new Error(`--grant-jwt-lifetime ${o.grantJwtLifetime}: must be at least 1m`), { exitCode: 2 });
-  return { agentLeaseGraceMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits: transferLimitsOf(o) };
+  return {
+    agentLeaseGraceMs,
+    configRefTtlMs,
+    maxArchiveBytes,
+    leaderElection,
+    hostJwtLifetimeMs,
+    grantJwtLifetimeMs,
+    transferLimits: transferLimitsOf(o),
+  };
 }
 
 /** With --membrane-keys: the membrane's authority and the NATS servers account updates go to. */

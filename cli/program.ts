@@ -15,6 +15,7 @@ import { registerMembrane } from './membrane.js';
 import { registerLock } from './lock.js';
 import { registerLog } from './log.js';
 import { registerLogMonitor } from './log-monitor.js';
+import { registerRollout } from './rollout.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -32,6 +33,7 @@ export function gantryProgram(): Command {
   registerAbi(program);
   registerMembrane(program);
   registerLock(program);
+  registerRollout(program);
   registerLog(program);
   registerLogMonitor(program.commands.find((c) => c.name() === 'log')!);
   return program;

@@ -10,6 +10,7 @@
  *   const c = await startController({ kubeConfig, namespace: 'gantry-system' });
  *   c.isLeader(); await c.stop();
  */
+import type { SecretConfigWriter } from './providers/secret-config.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { agentLeaseName, defaultCredentialsNamespace, defaultNamespace, group, version } from '../api/index.js';
@@ -22,6 +23,7 @@ import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
+import { InstanceSecretConfig } from './credentials/config.js';
 import { InstancePullCredentials, registryPullTokenMinter } from './credentials/pull.js';
 import { hostCredentialsReconciler, pullCredentialsReconciler } from './credentials/reconcilers.js';
 import { EventRecorder } from './events.js';
@@ -68,6 +70,15 @@ export interface ControllerOptions {
    * a rotation reaches instances' credentials within about this.
    */
   pullSecretTtlMs?: number;
+  /**
+   * How long a spec.configFrom ConfigMap or Secret read counts as fresh (default 10 s): a changed
+   * or rotated one is noticed within about this (--config-ref-ttl), and rolled out.
+   */
+  configRefTtlMs?: number;
+  /** Seals instances' secret config values to their nodes (controller/providers/secret-config.ts; absent: none written). */
+  secretConfig?: SecretConfigWriter;
+  /** The controller's logger (default: logger('controller')); tests read what it writes. */
+  log?: Logger;
   /** Replace the registry resolver (tests, benchmarks). */
   resolver?: ArchiveResolver;
   /** Short archive names → registry repositories (--namespace-map; registry/namespaces.ts). */
@@ -115,7 +126,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
   const namespace = opts.namespace ?? defaultNamespace;
   const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const log = logger('controller', { identity });
+  const log = opts.log?.child({ identity }) ?? logger('controller', { identity });
   const metrics = new ControllerMetrics(!!opts.metricsAddr);
   const client = new CountingClient(opts.kubeConfig, metrics);
   const m = new Manager({
@@ -132,9 +143,14 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const sealKeyOf = (node: string) => sealKeyOfLease(leases.get(agentLeaseName(node), namespace));
   const credsNs = opts.credentialsNamespace ?? defaultCredentialsNamespace;
   const pullCreds = new InstancePullCredentials(client, credsNs, log, mint, Date.now, sealKeyOf, namespace);
+  // a writer given in the options (tests) stands in for the sealed one; the sweep deletes the sealed ones either way
+  const sealedConfig = new InstanceSecretConfig(client, credsNs, log, sealKeyOf);
+  const secretConfig = opts.secretConfig ?? sealedConfig;
   const events = new EventRecorder(client, log, { host: identity });
-  m.register(providersReconciler({ ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, events }));
-  m.register(pullCredentialsReconciler({ ...shared, pullCreds }));
+  // secretConfig: the Provider reconcile seals each instance's secret config values with it (ProviderDeps.secretConfig)
+  const providerDeps = { ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, secretConfig, events };
+  m.register(providersReconciler(providerDeps));
+  m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig: sealedConfig }));
   if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
 
   await preflight(client, opts.kubeConfig);
@@ -171,6 +187,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
+      sealedConfig.stop();
       if (stopped) return;
       stopped = true;
       await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });
@@ -219,6 +236,8 @@ function providerSettings(opts: ControllerOptions, metrics: ControllerMetrics) {
     writeConcurrency: opts.writeConcurrency ?? 64,
     agentLeaseGraceMs: opts.agentLeaseGraceMs ?? 20_000,
     pullSecretTtlMs: opts.pullSecretTtlMs,
+    configRefTtlMs: opts.configRefTtlMs,
+    secretConfig: opts.secretConfig,
     resolver: new CachingResolver(inner, { pinnedTtlMs: opts.revisionRecheckMs, latestTtlMs: opts.latestRecheckMs }),
     namespaces: opts.namespaces,
     logWitness:

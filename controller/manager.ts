@@ -97,7 +97,7 @@ export class Manager {
   }
 
   /** The shared informer of `path` (created on first use; every reconciler that names it shares it). */
-  informer<T extends KubeObject>(name: string, path: string, extra: { pageSize?: number } = {}): Informer<T> {
+  informer<T extends KubeObject>(name: string, path: string, extra: { pageSize?: number; labelSelector?: string } = {}): Informer<T> {
     let i = this.informers.get(name);
     if (!i)
       this.informers.set(

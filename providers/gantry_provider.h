@@ -23,6 +23,19 @@
  *
  * Errors: functions return GANTRY_OK (0) or one of the GANTRY_ERR_* codes; on error the
  * reply/error buffer may carry a UTF-8 message for people (not NUL-terminated; use len).
+ *
+ * Extensions (the one way ABI v1 grows, docs/abi.md#extensions): a table whose flags has
+ * GANTRY_FLAG_EXTENSIONS continues after `stop` with `ext_size` — the number of bytes from
+ * ext_size (included) to the end of the table as the library was built — and then optional
+ * function pointers. The host reads an extension field only when it lies wholly within
+ * ext_size (fields the library's header did not have are "not implemented"), ignores trailing
+ * fields it does not know, and treats a NULL pointer as "not implemented". New fields are only
+ * ever appended. A table with flags 0 ends at `stop` and loads exactly as before. A host
+ * refuses flag bits it does not know (they could change how the table is read) and an
+ * ext_size smaller than the size field itself, not a multiple of the pointer size, or over
+ * GANTRY_EXT_SIZE_MAX. Build with:
+ *
+ *     .flags = GANTRY_FLAG_EXTENSIONS, .ext_size = GANTRY_EXT_SIZE, .health = my_health,
  */
 #ifndef GANTRY_PROVIDER_H
 #define GANTRY_PROVIDER_H
@@ -36,6 +49,13 @@ extern "C" {
 
 /* The ABI version this header describes. A host refuses a table whose abi_version differs. */
 #define GANTRY_ABI_VERSION 1u
+
+/* flags: the table continues with ext_size and extension fields (see above). */
+#define GANTRY_FLAG_EXTENSIONS 0x1u
+/* Every flag bit this header defines; a host refuses a table with any other bit set. */
+#define GANTRY_KNOWN_FLAGS GANTRY_FLAG_EXTENSIONS
+/* Largest ext_size a host accepts: more is taken as a garbage table, not a newer one. */
+#define GANTRY_EXT_SIZE_MAX 4096u
 
 /* The symbol a provider library exports. */
 #define GANTRY_PROVIDER_CREATE_SYMBOL "__capability_provider_create"
@@ -72,7 +92,7 @@ typedef int32_t (*gantry_dispatch_fn)(void *host_ctx, const char *actor, const c
 
 typedef struct gantry_provider {
   uint32_t abi_version; /* = GANTRY_ABI_VERSION */
-  uint32_t flags;       /* reserved, 0 */
+  uint32_t flags;       /* 0, or GANTRY_FLAG_EXTENSIONS (unknown bits are refused) */
   void *ctx;            /* provider state, passed back to every function */
 
   /* The capability id this provider implements, e.g. "wascap:keyvalue" (static string). */
@@ -92,7 +112,22 @@ typedef struct gantry_provider {
   void (*free_buffer)(void *ctx, uint8_t *data, size_t len);
   /* Stop background work (threads, timers). No dispatch may happen after stop returns. */
   void (*stop)(void *ctx);
+
+  /* ---- Extensions: read only when flags has GANTRY_FLAG_EXTENSIONS. -------------------- */
+  /* Bytes from here to the end of the table as built: GANTRY_EXT_SIZE. */
+  size_t ext_size;
+  /* Optional (NULL: not implemented). Health: GANTRY_OK when the provider can serve, any
+   * other code when it cannot, with a UTF-8 reason in *message (freed with free_buffer).
+   * The host calls it every periodSeconds from its own thread, concurrently with handle_call
+   * (make it thread-safe), never before configure_dispatch returns nor after stop; a call
+   * that takes longer than timeoutSeconds counts as a failure, and no second health call is
+   * made while one is still running. While unhealthy the instance gets no calls (its host
+   * leaves the queue groups); failureThreshold failures in a row restart the host. */
+  int32_t (*health)(void *ctx, gantry_buffer *message);
 } gantry_provider;
+
+/* ext_size for a table built against this header. */
+#define GANTRY_EXT_SIZE (sizeof(gantry_provider) - offsetof(gantry_provider, ext_size))
 
 typedef const gantry_provider *(*gantry_provider_create_fn)(void);
 

@@ -1,5 +1,5 @@
 /**
- * A pull credential sealed to one node. Each agent makes an X25519 key pair (a NATS xkey,
+ * A pull credential, or an instance's secret config values, sealed to one node. Each agent makes an X25519 key pair (a NATS xkey,
  * public `X…`) on its node, keeps the seed there and publishes the public key on its Lease
  * (api/common.ts `annotations.nodeSealKey`). The controller seals each instance's pull
  * credential to the key of the instance's node with a fresh sender key (so no sender seed
@@ -9,6 +9,9 @@
  *   const env = sealTo('node-a', sealKeyOfLease(leaseA), dockerConfigJson);  // controller
  *   const json = openSealed(nodeAKey, env);                                   // node A's agent
  *   openSealed(nodeBKey, env);   // SealError SEALED_FOR_ANOTHER_KEY
+ *
+ * `what` names what is sealed in every message ('pull credential', 'secret config'), so a
+ * refusal says which of an instance's envelopes it is about.
  *
  * Integrity comes from RBAC (only the controller writes the objects holding envelopes); the
  * seal gives confidentiality against every reader but the node it is meant for.
@@ -49,11 +52,11 @@ export function sealKeyOfLease(lease: { metadata?: { annotations?: Record<string
 }
 
 /** Seal `plaintext` to `node`'s key `recipient` (from its Lease); the envelope as JSON text. */
-export function sealTo(node: string, recipient: string | undefined, plaintext: string): string {
+export function sealTo(node: string, recipient: string | undefined, plaintext: string, what = 'pull credential'): string {
   if (!recipient)
     throw new SealError(
       'SEAL_KEY_MISSING',
-      `node ${node}'s agent has not published its seal key (Lease annotation ${annotations.nodeSealKey}); the pull credential waits for it`,
+      `node ${node}'s agent has not published its seal key (Lease annotation ${annotations.nodeSealKey}); the ${what} waits for it`,
     );
   const sender = createCurve();
   let box: Uint8Array;
@@ -66,27 +69,27 @@ export function sealTo(node: string, recipient: string | undefined, plaintext: s
   return JSON.stringify(env);
 }
 
-function parse(text: string): Envelope {
+function parse(text: string, what: string): Envelope {
   let env: Partial<Envelope>;
   try {
     env = JSON.parse(text) as Partial<Envelope>;
   } catch (e) {
-    throw new SealError('SEALED_MALFORMED', `the sealed pull credential is not JSON: ${(e as Error).message}`);
+    throw new SealError('SEALED_MALFORMED', `the sealed ${what} is not JSON: ${(e as Error).message}`);
   }
   for (const f of ['node', 'recipient', 'sender', 'box'] as const)
-    if (typeof env?.[f] !== 'string') throw new SealError('SEALED_MALFORMED', `the sealed pull credential has no ${f}`);
-  if (env.v !== 1) throw new SealError('SEALED_MALFORMED', `the sealed pull credential has version ${String(env.v)}; this agent opens 1`);
+    if (typeof env?.[f] !== 'string') throw new SealError('SEALED_MALFORMED', `the sealed ${what} has no ${f}`);
+  if (env.v !== 1) throw new SealError('SEALED_MALFORMED', `the sealed ${what} has version ${String(env.v)}; this agent opens 1`);
   return env as Envelope;
 }
 
 /** Open an envelope with this node's key pair, or say precisely why not. */
-export function openSealed(own: KeyPair, text: string): string {
-  const env = parse(text);
+export function openSealed(own: KeyPair, text: string, what = 'pull credential'): string {
+  const env = parse(text, what);
   const mine = own.getPublicKey();
   if (env.recipient !== mine)
     throw new SealError(
       'SEALED_FOR_ANOTHER_KEY',
-      `the pull credential is sealed to node ${env.node}'s key ${env.recipient}, not to this node's ${mine}`,
+      `the ${what} is sealed to node ${env.node}'s key ${env.recipient}, not to this node's ${mine}`,
     );
   let opened: Uint8Array | null = null;
   // Stryker disable next-line BlockStatement: `opened` stays null either way
@@ -95,6 +98,6 @@ export function openSealed(own: KeyPair, text: string): string {
   } catch {
     // a sender key that is not one: the same refusal as a box that does not open
   }
-  if (!opened) throw new SealError('SEALED_UNOPENABLE', `the pull credential sealed to ${mine} does not open with this node's key`);
+  if (!opened) throw new SealError('SEALED_UNOPENABLE', `the ${what} sealed to ${mine} does not open with this node's key`);
   return new TextDecoder().decode(opened);
 }

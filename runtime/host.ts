@@ -3,7 +3,7 @@
  * runs on: executables — Debian puts servers such as nats-server in sbin, which a user's
  * PATH often lacks — and free loopback ports.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { GantryError } from './errors.js';
@@ -40,11 +40,43 @@ function probe(port: number): Promise<number | undefined> {
   });
 }
 
-/** A free TCP port on 127.0.0.1, chosen by the kernel. */
+/** A free TCP port on 127.0.0.1, outside the kernel's range for outgoing connections when it can be. */
 export async function freePort(): Promise<number> {
-  const p = await probe(0);
-  if (!p) throw new GantryError('NO_FREE_PORT', 'no free loopback port');
-  return p;
+  // Below the kernel's ephemeral range: a port handed out for a server that binds it a moment
+  // later (kube-apiserver after etcd is up) is otherwise taken, now and then, as the local port
+  // of some outgoing connection in between ("bind: address already in use").
+  const below = ephemeralStart();
+  // Never the same port twice in one process: three ports asked for in a row (etcd's client and
+  // peer ports, then the apiserver's) are all free when probed, so only this tells them apart.
+  for (let i = 0; below > LISTEN_PORTS_FROM + 1000 && i < 20; i++) {
+    const p = await probe(LISTEN_PORTS_FROM + Math.floor(Math.random() * Math.min(below - LISTEN_PORTS_FROM, LISTEN_PORTS_SPAN)));
+    if (p && !handedOut.has(p)) return handOut(p);
+  }
+  for (let i = 0; i < 20; i++) {
+    const p = await probe(0);
+    if (p && !handedOut.has(p)) return handOut(p);
+  }
+  throw new GantryError('NO_FREE_PORT', 'no free loopback port');
+}
+
+const handedOut = new Set<number>();
+function handOut(port: number): number {
+  handedOut.add(port);
+  return port;
+}
+
+/** Where freePort looks first: [15000, 15000 + 12000), kept below 32379 (scripts/cluster's etcd ports). */
+const LISTEN_PORTS_FROM = 15_000;
+const LISTEN_PORTS_SPAN = 12_000;
+
+/** The first port the kernel hands to outgoing connections (Linux default 32768). */
+function ephemeralStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) ? first : 0;
+  } catch {
+    return 0; // not Linux: let the kernel choose
+  }
 }
 
 export async function portIsFree(port: number): Promise<boolean> {

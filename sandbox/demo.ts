@@ -1,18 +1,20 @@
 /**
  * `npm run demo`: a narrated walkthrough of Gantry on a fresh sandbox (4 nodes, temporary
  * state dir). Each step says what it does, does it with the tool a person would use
- * (kubectl for the cluster, a NATS client for calls), checks that it happened — the demo stops
- * with an error instead of narrating something that did not — and prints how long it took:
+ * (kubectl and the gantry CLI for the cluster, a NATS client for calls), checks that it
+ * happened — the demo stops with an error instead of narrating something that did not — and
+ * prints how long it took:
  *
  *   1 apply a Provider          2 wait until Ready          3 call it
  *   4 kubectl scale 1 → 3, calls spread over the instances
  *   5 push revision 2, point the Provider at it, watch the rollout
- *   6 kill one node's agent (and its provider hosts), watch the instance replaced elsewhere
- *   7 delete the Provider, calls find no responder
+ *   6 a Secret referenced by spec.configFrom reaches the provider (sandbox/demo-config.ts)
+ *   7 an inline config change rolls out   8 gantry rollout history and undo: back to the Secret's value
+ *   9 kill one node's agent (and its provider hosts), watch the instance replaced elsewhere
+ *  10 delete the Provider, calls find no responder
  *
  * Options: --state-dir DIR keeps the sandbox there (default: a temporary dir, removed after).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,126 +22,29 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { hostTarget } from '../agent/target.js';
 import { CallError, callProvider, connectNats } from '../client/index.js';
 import { openArchiveStore } from '../registry/index.js';
-import { KubeClient, loadKubeConfig, resourcePath } from '../runtime/kube.js';
+import { KubeClient, loadKubeConfig } from '../runtime/kube.js';
 import { packageRoot } from '../runtime/paths.js';
-import { devKeys, EXAMPLE_ARCHIVES, type ExampleArchive, signExample } from './launcher/example-archives.js';
-import { findExecutable } from './launcher/host.js';
+import { devKeys, EXAMPLE_ARCHIVES, signExample } from './launcher/example-archives.js';
 import { type Sandbox, startSandbox } from './launcher/sandbox.js';
-
-const NAME = 'demo-echo';
-const NS = 'default';
-
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-const say = (s = '') => process.stdout.write(s + '\n');
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-interface Step {
-  title: string;
-  ms: number;
-  numbered: boolean;
-}
-const steps: Step[] = [];
-
-async function step<T>(title: string, fn: () => Promise<T>): Promise<T> {
-  say();
-  say(bold(`▶ ${steps.filter((s) => s.numbered).length + 1}. ${title}`));
-  const t0 = performance.now();
-  const v = await fn();
-  const ms = performance.now() - t0;
-  steps.push({ title, ms, numbered: true });
-  say(`  ✓ done in ${secs(ms)}`);
-  return v;
-}
-
-/** Poll until fn returns a value (or time runs out, which ends the demo with `what`). */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`demo: gave up waiting ${timeoutMs / 1000} s for ${what}`);
-}
-
-function kubectlRunner(kubeconfig: string) {
-  const bin = findExecutable('kubectl');
-  if (!bin) throw new Error('demo: kubectl is needed (it is how the demo talks to the cluster, as you would)');
-  // asynchronous, so this process keeps serving its NATS connection and child bookkeeping
-  return (args: string[], input?: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      say(`  $ kubectl ${args.join(' ')}`);
-      const p = spawn(bin, ['--kubeconfig', kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d) => (out += d));
-      p.stderr.on('data', (d) => (err += d));
-      p.once('error', reject);
-      p.once('exit', (code) => {
-        for (const line of out.trimEnd().split('\n')) if (line) say(`    ${line}`);
-        if (code === 0) resolve(out);
-        else reject(new Error(`demo: kubectl ${args.join(' ')} failed (${code}): ${err.trim()}`));
-      });
-      p.stdin.end(input ?? '');
-    });
-}
-
-interface Instance {
-  name: string;
-  node: string;
-  revision?: number;
-  phase?: string;
-  deleting: boolean;
-}
-
-async function instances(kube: KubeClient): Promise<Instance[]> {
-  const list = await kube.list(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providerinstances', namespace: NS }), {
-    labelSelector: `gantry.dev/provider=${NAME}`,
-  });
-  return list.items.map((i: any) => ({
-    name: i.metadata.name,
-    node: i.spec.nodeName,
-    revision: i.spec.archive?.revision,
-    phase: i.status?.phase,
-    deleting: !!i.metadata.deletionTimestamp,
-  }));
-}
-
-async function provider(kube: KubeClient): Promise<any> {
-  return kube.get(resourcePath({ group: 'gantry.dev', version: 'v1alpha1', plural: 'providers', namespace: NS, name: NAME }));
-}
-
-const isReady = (p: any) => p?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
-
-async function calls(nc: NatsConnection, n: number): Promise<Map<string, number>> {
-  const spread = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    const { instance, reply } = await callProvider(nc, { namespace: NS, provider: NAME, op: 'Echo', data: `call ${i}`, timeoutMs: 5000 });
-    if (new TextDecoder().decode(reply) !== `call ${i}`)
-      throw new Error(`demo: ${instance} answered "${new TextDecoder().decode(reply)}" to "call ${i}"`);
-    spread.set(instance, (spread.get(instance) ?? 0) + 1);
-  }
-  return spread;
-}
-
-function showInstances(list: Instance[]): void {
-  for (const i of list)
-    say(
-      `    ${i.name.padEnd(18)} node ${i.node.padEnd(14)} revision ${i.revision ?? '?'}  ${i.phase ?? 'Pending'}${i.deleting ? ' (terminating)' : ''}`,
-    );
-}
-
-/** What every step of the demo works with. */
-interface Demo {
-  sandbox: Sandbox;
-  kube: KubeClient;
-  kubectl: ReturnType<typeof kubectlRunner>;
-  nc: NatsConnection;
-  echo: ExampleArchive;
-  /** The echo archive's repository in the sandbox's registry. */
-  ref: string;
-}
+import {
+  bold,
+  calls,
+  type Demo,
+  gantryRunner,
+  instances,
+  isReady,
+  kubectlRunner,
+  NAME,
+  NS,
+  provider,
+  say,
+  secs,
+  showInstances,
+  step,
+  steps,
+  until,
+} from './demo-support.js';
+import { configFromSecret, changeConfig, undoChange } from './demo-config.js';
 
 async function main(): Promise<void> {
   const argDir = process.argv.indexOf('--state-dir');
@@ -171,7 +76,15 @@ async function main(): Promise<void> {
     const kube = new KubeClient(loadKubeConfig({ kubeconfigPath: sb.kubeconfigPath }));
     nc = await connectNats({ servers: sb.natsUrl, credsFile: sb.natsCreds, tls: { caFile: sb.natsCa } });
     const echo = EXAMPLE_ARCHIVES.find((e) => e.name === 'echo')!;
-    await walkthrough({ sandbox: sb, kube, kubectl, nc, echo, ref: sb.registry.refFor(echo.repository) });
+    await walkthrough({
+      sandbox: sb,
+      kube,
+      kubectl,
+      gantry: gantryRunner(sb.kubeconfigPath),
+      nc,
+      echo,
+      ref: sb.registry.refFor(echo.repository),
+    });
     kube.close();
     say();
     say(bold('Summary'));
@@ -184,13 +97,16 @@ async function main(): Promise<void> {
   }
 }
 
-/** The seven numbered steps, in order. */
+/** The numbered steps, in order. */
 async function walkthrough(d: Demo): Promise<void> {
   await step(`Apply a Provider "${NAME}": the signed echo archive, revision 1, one replica`, () => applyProvider(d));
   await step('Wait until it is Ready: the controller resolves and places it, an agent verifies and loads it', () => waitReady(d));
   await step('Call it over NATS', () => callOnce(d));
   await step('Scale to 3 replicas with kubectl, and see calls spread over the instances', () => scaleToThree(d));
   await step('Push revision 2 of the archive, point the Provider at it, and watch the rollout', () => rollOutRevision2(d));
+  await step('Keep a secret out of the manifest: config from a Secret reaches the provider, sealed to its node', () => configFromSecret(d));
+  await step('Change the config: it rolls out like a Deployment template change', () => changeConfig(d));
+  await step('Undo: gantry rollout undo returns to the previous template', () => undoChange(d));
   await step("Kill one node's agent and its provider hosts (as if the node died); watch the replacement", () => killOneNode(d));
   await step('Delete the Provider: its instances go, and calls find nobody', () => deleteProvider(d));
 }

@@ -5,10 +5,14 @@
 # pinned in scripts/node.versions, cached outside the repo), the npm dependencies (npm ci on that
 # Node, which also builds dist/), and the real Kubernetes control plane (kube-apiserver, etcd,
 # kube-scheduler, kubectl) built from Go modules into a cache outside the repo
-# (scripts/control-plane.sh; a no-op once built).
+# (scripts/control-plane.sh; a no-op once built), and with it the rest of a real cluster
+# (scripts/cluster-parts.sh: kubelet, kube-controller-manager, kube-proxy) and the images its
+# nodes run (scripts/images.sh), for scripts/cluster.sh and test/cluster/.
 #
-#   scripts/setup.sh [--no-control-plane]     (or GANTRY_SKIP_CONTROL_PLANE=1)
-# Without the control plane the tests run on the API emulator only. GANTRY_NODE=26|24 picks the
+#   scripts/setup.sh [--no-control-plane] [--no-cluster]
+#                    (or GANTRY_SKIP_CONTROL_PLANE=1, GANTRY_SKIP_CLUSTER=1)
+# Without the control plane the tests run on the API emulator only; without the cluster's parts
+# test/cluster/ is skipped. GANTRY_NODE=26|24 picks the
 # pinned Node even when the system's is new enough (scripts/node.sh --node). Afterwards run
 # commands on that Node with `scripts/node.sh exec CMD` (e.g. scripts/node.sh exec npm test).
 set -euo pipefail
@@ -16,7 +20,8 @@ cd "$(dirname "$0")/.."
 for arg in "$@"; do
   case "$arg" in
     --no-control-plane) export GANTRY_SKIP_CONTROL_PLANE=1 ;;
-    *) echo "setup: unknown option $arg (expected --no-control-plane)" >&2; exit 2 ;;
+    --no-cluster) export GANTRY_SKIP_CLUSTER=1 ;;
+    *) echo "setup: unknown option $arg (expected --no-control-plane or --no-cluster)" >&2; exit 2 ;;
   esac
 done
 
@@ -30,6 +35,21 @@ have make            || missing+=(make)
 have openssl         || missing+=(openssl)
 # the bus-encryption tests capture loopback with it (test/membrane/pcap.ts)
 have tcpdump         || missing+=(tcpdump)
+# scripts/images.sh: OCI archives (jq), the Debian base (mmdebstrap), the gantry image (podman, skopeo)
+have jq              || missing+=(jq)
+have mmdebstrap      || missing+=(mmdebstrap)
+have podman          || missing+=(podman)
+have skopeo          || missing+=(skopeo)
+# scripts/cluster.sh: each node's containerd + runc, kube-proxy's iptables/conntrack, the CNI
+# plugins, and dig to check CoreDNS from a node; runc also runs the gantry image's build steps
+# and the per-host memory cgroup container test (test/agent/host-cgroup-container.test.ts)
+have containerd      || missing+=(containerd)
+have runc            || missing+=(runc)
+have iptables        || missing+=(iptables)
+have conntrack       || missing+=(conntrack)
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+have dig             || missing+=(dnsutils)
+have curl            || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
@@ -50,4 +70,13 @@ elif ! command -v go >/dev/null 2>&1; then
   echo "setup: go not found, so the real control plane is not built; tests run on the API emulator only" >&2
 else
   bash scripts/control-plane.sh >/dev/null
+  # the rest of a real cluster (kubelet, kube-controller-manager, kube-proxy) and the images its
+  # nodes run (pause, CoreDNS, NATS, Gantry from the Dockerfile), for scripts/cluster.sh and
+  # test/cluster/; both cached outside the repo (docs/testing.md has the cold and warm costs)
+  if [ "${GANTRY_SKIP_CLUSTER:-}" = "1" ]; then
+    echo "setup: the real cluster's parts and images skipped; test/cluster/ will be skipped"
+  else
+    bash scripts/cluster-parts.sh >/dev/null
+    bash scripts/images.sh >/dev/null
+  fi
 fi

@@ -6,7 +6,7 @@
  * knows which check was running and names it.
  *
  * The checks and their order are the contract in docs/abi.md ("Check a provider before you
- * publish it"). A failed load check (load, create-symbol, abi-version, table) ends the run,
+ * publish it"). A failed load check (load, create-symbol, abi-version, table, extensions) ends the run,
  * because nothing after it can be trusted; any other failed check is reported and the run
  * goes on. What the checks read below the host's loader is in abi-check-native.ts.
  */
@@ -27,8 +27,9 @@ import {
   Proto,
   residentBytes,
 } from './abi-check-native.js';
+import { extensionsCheck, healthCheck } from './abi-check-health.js';
 import { HostError } from './errors.js';
-import { ABI_VERSION, CREATE_SYMBOL, GantryStatus, NativeProvider } from './native.js';
+import { ABI_VERSION, CREATE_SYMBOL, GantryStatus, type NativeProvider } from './native.js';
 
 /** An operation name no provider implements. */
 export const UNKNOWN_OP = 'GantryAbiCheckNoSuchOperation';
@@ -89,7 +90,7 @@ async function run(): Promise<void> {
   await stopUnloadCheck(loaded);
 }
 
-/** load, create-symbol, abi-version, table: each one's failure ends the run. */
+/** load, create-symbol, abi-version, table, extensions: each one's failure ends the run. */
 async function loadChecks(): Promise<Loaded> {
   let lib!: LibraryHandle;
   let create!: NativeFn;
@@ -142,13 +143,21 @@ async function loadChecks(): Promise<Loaded> {
       table = koffi.decode(tablePtr, 'gantry_provider') as Record<string, unknown>;
       const missing = ['capability_id', 'name', 'configure_dispatch', 'handle_call', 'free_buffer', 'stop'].filter((f) => !table[f]);
       if (missing.length) fail(`mandatory function pointers are NULL: ${missing.join(', ')}`);
-      if (table.flags !== 0) fail(`flags is ${String(table.flags)}; it is reserved and must be 0`);
       const again = create();
       if (koffi.address(again) !== koffi.address(tablePtr))
         fail(`a second call of ${CREATE_SYMBOL} returned another table: return the same one every time`);
-      // The host's own loader, as a provider host runs it.
-      provider = NativeProvider.load(plan.library);
-      return `all mandatory functions set${table.configure ? '' : ' (configure is NULL: no configuration)'}; the host's loader accepts it`;
+      return `all mandatory functions set${table.configure ? '' : ' (configure is NULL: no configuration)'}`;
+    },
+    true,
+  );
+
+  // The host's own loader, as a provider host runs it: flags and the extension block.
+  await check(
+    'extensions',
+    () => {
+      const r = extensionsCheck(plan.library);
+      provider = r.provider;
+      return r.detail;
     },
     true,
   );
@@ -199,6 +208,7 @@ async function configureChecks({ table, provider }: Loaded, direct: DirectCalls)
     });
     return 'returned GANTRY_OK';
   });
+  await check('health', () => healthCheck(provider));
   return dispatches;
 }
 

@@ -7,10 +7,12 @@
  * provider that crashes or hangs takes only the child down, and the check that was running is
  * the one that fails, with the signal or the time it took. Checks, in order (docs/abi.md):
  *
- *   load, create-symbol, abi-version, table     — a failure here ends the run
+ *   load, create-symbol, abi-version, table,
+ *   extensions                                  — a failure here ends the run (flags, ext_size)
  *   capability-id, name                         — non-empty UTF-8; capid as expected
  *   configure-bad, configure-good               — malformed JSON refused (code 6), the config accepted
- *   configure-dispatch, unknown-op, calls       — unknown op → GANTRY_ERR_UNKNOWN_OP with a message
+ *   configure-dispatch, health                  — health: healthy, unhealthy with a message, or absent
+ *   unknown-op, calls                           — unknown op → GANTRY_ERR_UNKNOWN_OP with a message
  *   concurrent-calls, large-payload, free-buffer — several threads, 1 and 16 MiB, no growth
  *   stop-unload                                 — stop, dlclose, still alive
  *
@@ -26,11 +28,13 @@ export const ABI_CHECKS = [
   'create-symbol',
   'abi-version',
   'table',
+  'extensions',
   'capability-id',
   'name',
   'configure-bad',
   'configure-good',
   'configure-dispatch',
+  'health',
   'unknown-op',
   'calls',
   'concurrent-calls',

@@ -14,6 +14,8 @@ export type FromHost =
   /** `steps`: ms spent in each start step inside the host (load, configure, connect, dispatch, subscribe) */
   | { type: 'ready'; pid: number; capabilityId: string; name: string; subjects: string[]; steps?: Record<string, number> }
   | { type: 'error'; code: string; message: string }
+  /** the provider's health changed: unhealthy, the host left its queue groups; healthy, it joined them again */
+  | { type: 'health'; healthy: boolean; message: string }
   /** the host serves on a connection made with the renewed creds; the old one is drained and closed */
   | { type: 'renewed'; ms: number }
   | { type: 'renew-failed'; code: string; message: string };

@@ -17,6 +17,7 @@
  * their in-flight calls drained and the old connection closed — no call is dropped.
  */
 import { logger } from '../../runtime/log.js';
+import { redactSecrets } from './redact.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { NativeProvider } from './native.js';
@@ -25,6 +26,7 @@ import { connectError, connectNats } from './nats.js';
 import { ActorDispatcher } from './dispatch.js';
 import { InstanceServer } from './serve.js';
 import { CallPool } from './call-pool.js';
+import { HealthMonitor } from './health.js';
 import { DEFAULT_LIMITS, effectiveLimits, type HostLimits, type HostSpec } from './spec.js';
 import { keyOf } from '../../runtime/toolkit/keys.js';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -42,7 +44,7 @@ function send(m: FromHost, then?: () => void): void {
  * one stuck koffi .async call never returns).
  */
 function exitNow(status: number): never {
-  if ((server?.stats.hung ?? 0) > 0) process.kill(process.pid, 'SIGKILL');
+  if ((server?.stats.hung ?? 0) > 0 || health?.stuck) process.kill(process.pid, 'SIGKILL');
   process.exit(status);
 }
 
@@ -51,6 +53,8 @@ let server: InstanceServer | undefined;
 let dispatcher: ActorDispatcher | undefined;
 let provider: NativeProvider | undefined;
 let pool: CallPool | undefined;
+let health: HealthMonitor | undefined;
+let healthChanges: Promise<void> = Promise.resolve();
 let nc: NatsConnection | undefined;
 let exiting = false;
 /** What `renew` needs to serve again: the spec and limits of this host. */
@@ -65,6 +69,7 @@ async function shutdown(status: number): Promise<void> {
   // Whatever happens below, this process ends.
   const force = setTimeout(() => exitNow(status), STOP_GRACE_MS * 2 + 1000);
   force.unref();
+  health?.stop();
   try {
     await server?.drain(STOP_GRACE_MS);
     await pool?.close();
@@ -79,8 +84,12 @@ async function shutdown(status: number): Promise<void> {
   exitNow(status);
 }
 
+/** The values of the spec's secret config keys: no message of this host quotes them (a provider's configure error might). */
+let secretValues: string[] = [];
+
 function failed(e: unknown): never {
-  const err = e instanceof HostError ? e : new HostError('CRASHED', (e as Error)?.message ?? String(e));
+  const raw = e instanceof HostError ? e : new HostError('CRASHED', (e as Error)?.message ?? String(e));
+  const err = new HostError(raw.code, redactSecrets(raw.message, secretValues));
   log.error({ code: err.code, err: err.message }, 'provider host failed');
   // Exit once the IPC message is flushed.
   send({ type: 'error', code: err.code, message: err.message }, () =>
@@ -113,12 +122,14 @@ async function run(spec: HostSpec): Promise<void> {
   const problem = specProblem(spec);
   if (problem) failed(new HostError('BAD_SPEC', `invalid host spec: ${problem}`));
   log = logger('provider-host', { namespace: spec.namespace, instance: spec.instance });
+  secretValues = (spec.secretKeys ?? []).map((k) => spec.config?.[k]).filter((v): v is string => typeof v === 'string');
   const limits = effectiveLimits(spec);
   STOP_GRACE_MS = limits.stopGraceMs;
   const loaded = loadProvider(spec);
   const conn = await connect(spec);
   const server = await serve(spec, limits, loaded, conn);
   serving = { spec, limits };
+  watchHealth(spec, loaded);
   const subjects = server.subjects().map((s) => s.subject);
   send({ type: 'ready', pid: process.pid, capabilityId: loaded.capabilityId, name: loaded.name, subjects, steps });
   log.info({ capid: loaded.capabilityId, subjects }, 'provider host ready');
@@ -195,7 +206,8 @@ async function renew(): Promise<void> {
   }
   const nextServer = new InstanceServer(next, provider, s.spec, s.limits, log, (hung) => leaveHung(s.spec, hung), pool);
   try {
-    await nextServer.start();
+    // an unhealthy instance stays out of the queue groups on its new connection too
+    await nextServer.start(health ? !health.isHealthy : false);
   } catch (e) {
     retired.add(next);
     await next.close().catch(() => {});
@@ -206,6 +218,8 @@ async function renew(): Promise<void> {
   nc = next;
   server = nextServer;
   dispatcher?.useConnection(next);
+  // health may have changed while the new connection subscribed: follow it now
+  if (health) void (health.isHealthy ? nextServer.resume() : nextServer.pause());
   await old.server.drain(STOP_GRACE_MS);
   await old.nc.drain().catch(() => old.nc.close());
   log.info({ ms: Math.round(performance.now() - t0) }, 'NATS credentials renewed');
@@ -238,6 +252,33 @@ async function serve(spec: HostSpec, limits: Required<HostLimits>, loaded: Nativ
   }
   step('subscribe');
   return s;
+}
+
+/**
+ * The provider's health extension, when the library has one (health.ts): while it is
+ * unhealthy the host leaves its queue groups and tells the agent; failureThreshold failures in
+ * a row end the host (restartable: the supervisor restarts it with backoff).
+ */
+function watchHealth(spec: HostSpec, loaded: NativeProvider): void {
+  if (!loaded.hasHealth) return;
+  health = new HealthMonitor(() => loaded.health(), spec.health, {
+    readiness: (healthy, message) => {
+      if (exiting) return;
+      log.warn({ healthy, message }, healthy ? 'provider healthy again; serving calls' : 'provider unhealthy; left the queue groups');
+      // one change at a time, told once done: `unhealthy` then means the server routes this host no new call
+      healthChanges = healthChanges
+        .then(() => (healthy ? server?.resume() : server?.pause()))
+        .catch((e) => log.warn({ err: (e as Error).message }, 'cannot change the subscriptions'))
+        .then(() => send({ type: 'health', healthy, message }));
+    },
+    liveness: (failures, message) => {
+      if (exiting) return;
+      const why = `${failures} health checks failed in a row; the last: ${message}`;
+      log.error({ failures, message }, 'provider failed its liveness check; restarting');
+      send({ type: 'error', code: 'LIVENESS_FAILED', message: why }, () => void shutdown(HostExit.LIVENESS_FAILED));
+    },
+  });
+  health.start();
 }
 
 /** Calls stuck past their deadline: draining would wait on them; leave at once so the supervisor restarts us. */

@@ -13,6 +13,7 @@
 import koffi, { type LibraryHandle, type TypeObject } from 'koffi';
 import { HostError } from './errors.js';
 import { ABI_VERSION } from './abi.js';
+import { type ExtensionLayout, EXT_OFFSET, extensionLayout } from './abi-extensions.js';
 
 /** A koffi function of any prototype (`.async` runs it on libuv's pool). */
 export type KoffiFunction = ((...args: any[]) => any) & { async: (...args: any[]) => void };
@@ -61,6 +62,7 @@ const types = (() => {
     ),
     Free: koffi.proto('void gantry_free_fn(void *ctx, void *data, size_t len)'),
     Stop: koffi.proto('void gantry_stop_fn(void *ctx)'),
+    Health: koffi.proto('int32_t gantry_health_fn(void *ctx, _Out_ gantry_buffer *message)'),
   };
 })();
 
@@ -71,6 +73,12 @@ interface RawBuffer {
 
 /** What a provider → actor call looks like to the host. Return a GantryStatus code. */
 export type DispatchHandler = (actor: string, op: string, msg: Uint8Array) => number;
+
+/** One health check's answer: GANTRY_OK is healthy; anything else unhealthy, with the provider's reason. */
+export interface HealthAnswer {
+  status: number;
+  message: string;
+}
 
 /** Completion of one handle_call: status code and the reply body (or error message). */
 export type CallDone = (status: number, body: Uint8Array) => void;
@@ -87,6 +95,9 @@ export class NativeProvider {
   private readonly stopFn: KoffiFunction;
   private readonly configureFn?: KoffiFunction;
   private readonly configureDispatchFn: KoffiFunction;
+  private readonly healthFn?: KoffiFunction;
+  /** ext_size and the extension fields the library has (abi-extensions.ts). */
+  readonly extensions: ExtensionLayout;
   private dispatchCallback?: unknown;
   private readonly raw: { ctx: unknown; handleCall: unknown; freeBuffer: unknown };
 
@@ -94,7 +105,10 @@ export class NativeProvider {
     private readonly lib: LibraryHandle,
     table: Record<string, unknown>,
     readonly path: string,
+    extensions: { layout: ExtensionLayout; health: unknown },
   ) {
+    this.extensions = extensions.layout;
+    if (extensions.health) this.healthFn = koffi.decode(extensions.health, types.Health) as KoffiFunction;
     this.abiVersion = table.abi_version as number;
     this.ctx = table.ctx;
     this.raw = { ctx: table.ctx, handleCall: table.handle_call, freeBuffer: table.free_buffer };
@@ -132,7 +146,32 @@ export class NativeProvider {
     const table = koffi.decode(ptr, types.Table) as Record<string, unknown>;
     const missing = ['capability_id', 'name', 'configure_dispatch', 'handle_call', 'free_buffer', 'stop'].filter((f) => !table[f]);
     if (missing.length) throw new HostError('NOT_A_PROVIDER', `${path}: provider table lacks ${missing.join(', ')}`);
-    return new NativeProvider(lib, table, path);
+    // the extension block is read only as far as flags and ext_size say it exists
+    const layout = extensionLayout(table.flags as number, () => koffi.decode(ptr, EXT_OFFSET, 'size_t') as number | bigint, path);
+    const at = layout.fields.health;
+    const health = at === undefined ? null : koffi.decode(ptr, at, 'void *');
+    return new NativeProvider(lib, table, path, { layout, health });
+  }
+
+  /** Whether the library implements the health extension. */
+  get hasHealth(): boolean {
+    return this.healthFn !== undefined;
+  }
+
+  /**
+   * Ask the provider whether it can serve, on libuv's pool (it may block; the caller bounds
+   * the wait). Resolves with its code and message; rejects when the native call itself fails.
+   */
+  health(): Promise<HealthAnswer> {
+    const fn = this.healthFn;
+    if (!fn) return Promise.resolve({ status: GantryStatus.OK, message: '' });
+    const out: RawBuffer = { data: null, len: 0 };
+    return new Promise((resolve, reject) => {
+      fn.async(this.ctx, out, (err: Error | null, status: number) => {
+        if (err) return reject(err);
+        resolve({ status, message: Buffer.from(this.take(out)).toString('utf8') });
+      });
+    });
   }
 
   /** Pass the instance configuration (JSON). Throws HostError CONFIG_REJECTED. */

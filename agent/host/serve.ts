@@ -112,7 +112,35 @@ export class InstanceServer {
     ];
   }
 
-  async start(): Promise<void> {
+  /** Subscribe (unless `paused`: the provider is unhealthy, see resume()), then start the deadline sweeper. */
+  async start(paused = false): Promise<void> {
+    if (!paused) await this.subscribe();
+    const every = Math.max(5, Math.min(250, Math.floor(this.limits.callTimeoutMs / 4)));
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Leave the queue groups (the provider is unhealthy): no new call is routed here, while the
+   * ones already routed are still served (drained, as on stop). resume() joins them again.
+   */
+  async pause(): Promise<void> {
+    const subs = this.subs;
+    this.subs = [];
+    await Promise.allSettled(subs.map((s) => s.drain()));
+  }
+
+  /** Join the queue groups again (no-op while subscribed or stopping). */
+  async resume(): Promise<void> {
+    if (this.subs.length > 0 || this.stopping) return;
+    await this.subscribe();
+  }
+
+  get subscribed(): boolean {
+    return this.subs.length > 0;
+  }
+
+  private async subscribe(): Promise<void> {
     for (const { subject, queue } of this.subjects()) {
       this.subs.push(
         this.nc.subscribe(`${subject}.*.*`, {
@@ -125,9 +153,6 @@ export class InstanceServer {
     }
     // Round-trip to the server so the subscriptions exist before we report Ready.
     await this.nc.flush();
-    const every = Math.max(5, Math.min(250, Math.floor(this.limits.callTimeoutMs / 4)));
-    this.sweeper = setInterval(() => this.sweep(), every);
-    this.sweeper.unref();
   }
 
   /**

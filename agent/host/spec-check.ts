@@ -19,6 +19,7 @@ const HostSpecSchema = z.object({
   instance: z.string().min(1),
   linkName: z.string().min(1).optional(),
   config: z.record(z.string(), z.unknown()).optional(),
+  secretKeys: z.array(z.string().min(1)).optional(),
   nats: z.object({
     servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     token: z.string().optional(),
@@ -42,6 +43,15 @@ const HostSpecSchema = z.object({
       dispatchTimeoutMs: positive.optional(),
       unreachableActorMs: positive.optional(),
     })
+    .optional(),
+  // seconds; fractions allowed here (tests), the Provider API takes whole seconds
+  health: z
+    .object({
+      periodSeconds: z.number().positive().optional(),
+      timeoutSeconds: z.number().positive().optional(),
+      failureThreshold: positive.optional(),
+    })
+    .strict()
     .optional(),
 });
 

@@ -4,6 +4,7 @@
  * host process over its IPC channel. This file stays free of zod on purpose: the host process
  * imports it, and zod alone costs each host ~8 MiB of heap (measured, docs/agent.md).
  */
+import type { HealthSettings } from './health.js';
 import type { NatsOptions } from './nats.js';
 
 export interface HostLimits {
@@ -42,8 +43,12 @@ export interface HostSpec {
   linkName?: string;
   /** Handed to the provider's configure() as JSON. */
   config?: Record<string, unknown>;
+  /** The keys of `config` whose values are secret (agent/secret-config.ts): no error message or log line of the host holds them. */
+  secretKeys?: string[];
   nats: NatsOptions;
   limits?: HostLimits;
+  /** How the provider's health extension is checked (health.ts); unused when the library has none. */
+  health?: HealthSettings;
 }
 
 export const DEFAULT_LIMITS: Required<HostLimits> = {

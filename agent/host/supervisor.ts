@@ -15,7 +15,8 @@
  * up on its next start.
  *
  * Events: 'spawned' (pid; each incarnation, in the tick it was forked, before it is ready),
- * 'ready' (each incarnation), 'crash' ({ code, signal, restartCount, nextDelayMs,
+ * 'ready' (each incarnation; it starts healthy), 'health' (healthy, message: the provider's
+ * health extension changed its readiness, agent/host/health.ts), 'crash' ({ code, signal, restartCount, nextDelayMs,
  * error? }), 'failed' (HostError), 'stopped'.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -27,6 +28,7 @@ import { HostError, type HostErrorCode, HostExit, TERMINAL_CODES } from './error
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
 import { checkHostSpec } from './spec-check.js';
+import type { HostMemoryCgroup, MemoryCgroupParent } from './memory-cgroup-dir.js';
 import { forkHostProcess, hostThreadpoolSize, type HostPool } from './pool.js';
 
 export type HostState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
@@ -53,14 +55,17 @@ export interface ProviderHostOptions {
    */
   pool?: HostPool;
   /**
-   * Most resident memory the host process may use (the instance's resources.memory). Over it
-   * the process is SIGKILLed and the crash carries OOM_KILLED; it restarts with backoff. The
-   * agent checks the process's RSS every memoryCheckMs (no delegated cgroup v2 is needed; see
-   * docs/agent.md for what that costs in precision).
+   * Most memory the host process may use (the instance's resources.memory). Over it the
+   * process is killed and the crash carries OOM_KILLED; it restarts with backoff. With
+   * memoryCgroup the kernel enforces it (each incarnation in a child cgroup limited to it);
+   * without, the agent checks the process's RSS every memoryCheckMs (see docs/agent.md for
+   * what that costs in precision).
    */
   memoryLimitBytes?: number;
-  /** How often the memory limit is checked (default 250 ms). */
+  /** How often the RSS is checked against memoryLimitBytes without a memoryCgroup (default 250 ms; 0: never). */
   memoryCheckMs?: number;
+  /** Where each incarnation's memory cgroup is made (--host-cgroup); a failure to make one fails the host (MEMORY_CGROUP_FAILED). */
+  memoryCgroup?: MemoryCgroupParent;
 }
 
 /** How the last incarnation became ready, in ms (the bench's breakdown). */
@@ -97,6 +102,7 @@ export class ProviderHost extends EventEmitter {
   private readonly backoff: Required<BackoffOptions>;
   private readonly log;
   private _startTimings?: StartTimings;
+  private _health = { healthy: true, message: '' };
 
   constructor(
     readonly spec: HostSpec,
@@ -115,6 +121,10 @@ export class ProviderHost extends EventEmitter {
   }
   get startTimings(): StartTimings | undefined {
     return this._startTimings;
+  }
+  /** The running incarnation's last reported health (healthy until its provider says otherwise). */
+  get health(): { healthy: boolean; message: string } {
+    return this._health;
   }
   get pid(): number | undefined {
     return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
@@ -145,8 +155,7 @@ export class ProviderHost extends EventEmitter {
     });
   }
 
-  /** Renewals the host completed (its credentials reconnected). */
-  renewals = 0;
+  renewals = 0; // renewals the host completed (its credentials reconnected)
 
   /** Ask a ready host to reconnect with its rewritten creds file; resolves when it did (or has no process to ask). */
   renewCredentials(): Promise<void> {
@@ -240,25 +249,10 @@ export class ProviderHost extends EventEmitter {
     let ready = false;
     this.child = child;
     if (child.pid !== undefined) this.emit('spawned', child.pid);
-    const limit = this.opts.memoryLimitBytes;
-    if (limit !== undefined && child.pid !== undefined) {
-      const pid = child.pid;
-      if (this.memoryTimer) clearInterval(this.memoryTimer);
-      this.memoryTimer = setInterval(() => {
-        if (this.child !== child) return;
-        const rss = residentBytesOf(pid);
-        if (rss === undefined || rss <= limit) return;
-        reported = {
-          code: 'OOM_KILLED',
-          message:
-            `host of ${keyOf({ namespace: this.spec.namespace, name: this.spec.instance })} used ${mib(rss)} MiB, ` +
-            `over its memory limit of ${mib(limit)} MiB (resources.memory); killed`,
-        };
-        this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
-        child.kill('SIGKILL');
-      }, this.opts.memoryCheckMs ?? 250);
-      this.memoryTimer.unref();
-    }
+    const cap = this.capMemory(child, (r) => {
+      reported = r;
+    });
+    if (cap.failed) reported = cap.failed;
     this.startTimer = setTimeout(() => {
       reported = {
         code: 'START_TIMEOUT',
@@ -274,12 +268,16 @@ export class ProviderHost extends EventEmitter {
         clearTimeout(this.startTimer);
         if (this._state === 'stopped') return;
         this._state = 'ready';
+        this._health = { healthy: true, message: '' };
         this.readyAt = Date.now();
         this.log.info({ pid: m.pid, restartCount: this._restartCount }, 'provider host ready');
         this.settleFirst();
         this.emit('ready');
       } else if (m.type === 'error') {
         reported = { code: m.code, message: m.message };
+      } else if (m.type === 'health' && this._state === 'ready') {
+        this._health = { healthy: m.healthy, message: m.message };
+        this.emit('health', m.healthy, m.message);
       }
     });
     child.on('error', (e) => {
@@ -289,10 +287,61 @@ export class ProviderHost extends EventEmitter {
       clearTimeout(this.startTimer);
       if (this.memoryTimer && this.child === child) clearInterval(this.memoryTimer);
       if (this.child === child) this.child = undefined;
+      if (cap.cgroup) reported = this.releaseCgroup(cap.cgroup, signal) ?? reported;
       if (this._state === 'stopped') return;
       this.onExit(code, signal, ready, reported);
     });
-    child.send({ type: 'spec', spec: this.spec } satisfies ToHost);
+    // no spec, no provider code: a host that could not be capped never loads its library
+    if (cap.failed) child.kill('SIGKILL');
+    else child.send({ type: 'spec', spec: this.spec } satisfies ToHost);
+  }
+
+  /**
+   * Cap this incarnation's memory before it is sent its spec (so before the provider's library
+   * is loaded): in a child cgroup of memoryCgroup, or else by polling its RSS.
+   */
+  private capMemory(
+    child: ChildProcess,
+    pollKilled: (r: { code: string; message: string }) => void,
+  ): { cgroup?: HostMemoryCgroup; failed?: { code: string; message: string } } {
+    const limit = this.opts.memoryLimitBytes;
+    const pid = child.pid;
+    if (limit === undefined || pid === undefined) return {};
+    if (this.opts.memoryCgroup) {
+      try {
+        return { cgroup: this.opts.memoryCgroup.place(this.spec.namespace, this.spec.instance, pid, limit) };
+      } catch (e) {
+        this.log.error({ pid, err: (e as Error).message }, 'cannot cap the provider host in a memory cgroup; not starting it');
+        return { failed: { code: (e as HostError).code ?? 'MEMORY_CGROUP_FAILED', message: (e as Error).message } };
+      }
+    }
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    if (this.opts.memoryCheckMs === 0) return {};
+    this.memoryTimer = setInterval(() => {
+      if (this.child !== child) return;
+      const rss = residentBytesOf(pid);
+      if (rss === undefined || rss <= limit) return;
+      const message =
+        `host of ${keyOf({ namespace: this.spec.namespace, name: this.spec.instance })} used ${mib(rss)} MiB, ` +
+        `over its memory limit of ${mib(limit)} MiB (resources.memory); killed`;
+      this.log.warn({ pid, rssBytes: rss, limitBytes: limit }, 'provider host over its memory limit; killing it');
+      pollKilled({ code: 'OOM_KILLED', message });
+      child.kill('SIGKILL');
+    }, this.opts.memoryCheckMs ?? 250);
+    this.memoryTimer.unref();
+    return {};
+  }
+
+  /**
+   * The host exited: its cgroup says whether the kernel's OOM killer did it (then the crash is
+   * OOM_KILLED), and is removed.
+   */
+  private releaseCgroup(cgroup: HostMemoryCgroup, signal: NodeJS.Signals | null): { code: string; message: string } | undefined {
+    const key = keyOf({ namespace: this.spec.namespace, name: this.spec.instance });
+    const message = signal === 'SIGKILL' ? cgroup.oomMessage(key) : undefined;
+    if (message) this.log.warn({ cgroup: cgroup.path, limitBytes: cgroup.limitBytes }, message);
+    cgroup.remove().catch((e: Error) => this.log.warn({ cgroup: cgroup.path, err: e.message }, 'cannot remove the host memory cgroup'));
+    return message ? { code: 'OOM_KILLED', message } : undefined;
   }
 
   private onExit(

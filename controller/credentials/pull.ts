@@ -28,15 +28,17 @@
  * where agents no longer read Secrets.
  */
 import { instanceCredsLabels, instancePullCredsSecretName, type ProviderInstance } from '../../api/index.js';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { SealError, sealTo } from '../../registry/sealed-credential.js';
+import { createHash, randomBytes } from 'node:crypto';
 import { credentialsFor, narrowDockerConfig, type PullSecretError, type PullSecret } from '../../registry/pull-secrets.js';
 import { DistributionClient } from '../../registry/distribution/client.js';
 import type { RegistryCredentials } from '../../registry/distribution/auth.js';
 import { parseArchiveRef } from '../../registry/reference.js';
-import { isNotFound, type KubeClient } from '../../runtime/kube.js';
+import type { KubeClient } from '../../runtime/kube.js';
 import type { Logger } from '../../runtime/log.js';
 import { keyOf } from '../../runtime/toolkit/keys.js';
+import { instanceSecretLabels, type SealTarget, SealedSecrets, type SecretObj, sealForNode, sealedData } from './sealed-secret.js';
+
+export { SEALED_DATA_KEY, type SealTarget } from './sealed-secret.js';
 
 export const PULL_SECRET_ERROR_ANNOTATION = 'gantry.dev/pull-secret-error';
 export const PULL_TOKEN_EXPIRES_ANNOTATION = 'gantry.dev/pull-token-expires';
@@ -45,8 +47,7 @@ export const PULL_PENDING_ANNOTATION = 'gantry.dev/pull-credential-pending';
 /** `<node> <key>` the credential is sealed to, and a keyed digest of what was sealed. */
 export const PULL_SEALED_FOR_ANNOTATION = 'gantry.dev/pull-sealed-for';
 export const PULL_SEALED_DIGEST_ANNOTATION = 'gantry.dev/pull-sealed-digest';
-/** The envelope's key in the Secret's data; the type says it is no docker config. */
-export const SEALED_DATA_KEY = 'sealed';
+/** The type says it is no docker config. */
 export const SEALED_SECRET_TYPE = 'gantry.dev/sealed-pull-credential';
 
 /** Exchanges credentials for a token that pulls only `ref`'s repository; undefined where the registry issues none. */
@@ -70,28 +71,6 @@ export function registryPullTokenMinter(o: { plainHttpRegistries?: string[]; caF
   };
 }
 
-interface SecretObj {
-  apiVersion?: string;
-  kind?: string;
-  type?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    resourceVersion?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-  data?: Record<string, string>;
-}
-
-/** How the Secret is sealed: to the key `node` published (none yet: the Secret says it waits), with a change digest under `digestKey`. */
-export interface SealTarget {
-  node: string;
-  key: string | undefined;
-  /** HMAC key for the digest that tells an unchanged credential (the ciphertext differs on every seal). */
-  digestKey: Buffer;
-}
-
 /**
  * The Secret for `inst` holding `source` (the narrowed docker config, or a repository pull
  * token from it) sealed to its node's key — or the refusal, or why it waits for the key. The
@@ -105,12 +84,7 @@ export function instancePullSecret(
   seal: SealTarget,
 ): SecretObj {
   const ns = inst.metadata.namespace ?? 'default';
-  const labels = {
-    [instanceCredsLabels.pullMarker]: 'true',
-    [instanceCredsLabels.namespace]: ns,
-    [instanceCredsLabels.name]: inst.metadata.name,
-    [instanceCredsLabels.uid]: inst.metadata.uid ?? '',
-  };
+  const labels = instanceSecretLabels(instanceCredsLabels.pullMarker, inst);
   const base = {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -127,21 +101,15 @@ export function instancePullSecret(
   const clear = token
     ? JSON.stringify({ auths: { [host]: { registrytoken: token.token } } })
     : narrowDockerConfig(inst.spec.archive.ref, source.secrets);
-  let envelope: string;
-  try {
-    envelope = sealTo(seal.node, seal.key, clear);
-  } catch (err) {
-    if (!(err instanceof SealError)) throw err;
-    return annotated({ [PULL_PENDING_ANNOTATION]: `${err.code}: ${err.message}` });
-  }
-  const digest = createHmac('sha256', seal.digestKey).update(`${seal.key}\n${clear}`).digest('hex');
+  const sealed = sealForNode(seal, clear, 'pull credential');
+  if (sealed.pending !== undefined) return annotated({ [PULL_PENDING_ANNOTATION]: sealed.pending });
   return annotated(
     {
       [PULL_SEALED_FOR_ANNOTATION]: `${seal.node} ${seal.key}`,
-      [PULL_SEALED_DIGEST_ANNOTATION]: digest,
+      [PULL_SEALED_DIGEST_ANNOTATION]: sealed.digest,
       ...(token ? { [PULL_TOKEN_EXPIRES_ANNOTATION]: new Date(token.expiresAt).toISOString() } : {}),
     },
-    { [SEALED_DATA_KEY]: Buffer.from(envelope).toString('base64') },
+    sealedData(sealed.envelope),
   );
 }
 
@@ -168,7 +136,7 @@ export class InstancePullCredentials {
   private readonly minted = new Map<string, { from: string; token?: { token: string; expiresAt: number }; refreshAt: number }>();
 
   constructor(
-    private readonly client: KubeClient,
+    client: KubeClient,
     private readonly namespace: string,
     private readonly log: Logger,
     /** With it, registries with a token service get a repository-scoped pull token instead of the credential itself. */
@@ -178,7 +146,11 @@ export class InstancePullCredentials {
     private readonly sealKeyOf: (node: string) => string | undefined = () => undefined,
     /** Where an older controller wrote them (the Gantry namespace): every one there is deleted by the sweep. */
     private readonly legacyNamespace?: string,
-  ) {}
+  ) {
+    this.secrets = new SealedSecrets(client, namespace, instanceCredsLabels.pullMarker);
+  }
+
+  private readonly secrets: SealedSecrets;
 
   /** Per process: a restarted controller re-seals every credential once, and the digests say nothing to anyone else. */
   private readonly digestKey = randomBytes(32);
@@ -224,10 +196,6 @@ export class InstancePullCredentials {
     return next;
   }
 
-  private path(name?: string, namespace = this.namespace): string {
-    return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name ? `/${name}` : ''}`;
-  }
-
   /**
    * Make the instance's Secret hold `source` (or a pull token from it); no API call when it
    * already does. Resolves with the ms after which it must be called again (a token to
@@ -251,23 +219,8 @@ export class InstancePullCredentials {
     const again = minted ? Math.max(1_000, minted.refreshAt - this.now()) : waiting ? SEAL_KEY_RECHECK_MS : undefined;
     const s = sig(want);
     if (this.written.get(uid) === s) return again;
-    let have: SecretObj | undefined;
-    try {
-      have = await this.client.get<SecretObj>(this.path(want.metadata.name));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    // left by an earlier instance of the same name, or an older controller's clear copy (a Secret's type cannot change)
-    if (have && (have.metadata.labels?.[instanceCredsLabels.uid] !== uid || have.type !== want.type)) {
-      await this.deleteQuietly(have.metadata.name);
-      have = undefined;
-    }
-    if (!have) await this.client.create(this.path(), want);
-    else if (sig(have) !== s)
-      await this.client.replace(this.path(want.metadata.name), {
-        ...want,
-        metadata: { ...want.metadata, resourceVersion: have.metadata.resourceVersion },
-      });
+    // an earlier instance's of the same name, or an older controller's clear copy, is deleted first
+    const had = await this.secrets.write(want, uid, sig);
     this.written.set(uid, s);
     this.log.info(
       {
@@ -277,7 +230,7 @@ export class InstancePullCredentials {
         waiting: waiting || undefined,
         token: !!minted?.token,
       },
-      have ? 'instance pull credential refreshed' : 'instance pull credential written',
+      had ? 'instance pull credential refreshed' : 'instance pull credential written',
     );
     return again;
   }
@@ -285,33 +238,21 @@ export class InstancePullCredentials {
   /** Delete every pull credential whose instance is no longer live, and every one left in the legacy namespace. */
   async sweep(live: (ns: string, name: string, uid: string) => boolean): Promise<void> {
     await this.removeLegacy();
-    const list = await this.client.list(this.path(), { labelSelector: `${instanceCredsLabels.pullMarker}=true` });
-    for (const s of list.items as SecretObj[]) {
-      const l = s.metadata.labels ?? {};
-      if (live(l[instanceCredsLabels.namespace] ?? '', l[instanceCredsLabels.name] ?? '', l[instanceCredsLabels.uid] ?? '')) continue;
-      await this.deleteQuietly(s.metadata.name);
-      this.written.delete(l[instanceCredsLabels.uid] ?? '');
-      this.minted.delete(l[instanceCredsLabels.uid] ?? '');
-      this.log.info({ secret: s.metadata.name }, 'instance pull credential deleted');
-    }
+    await this.secrets.sweep(live, (uid, name) => {
+      this.written.delete(uid);
+      this.minted.delete(uid);
+      this.log.info({ secret: name }, 'instance pull credential deleted');
+    });
   }
 
   /** Migration: an older controller's pull credentials in the Gantry namespace, where agents no longer read. */
   private async removeLegacy(): Promise<void> {
     const ns = this.legacyNamespace;
     if (!ns || ns === this.namespace) return;
-    const list = await this.client.list(this.path(undefined, ns), { labelSelector: `${instanceCredsLabels.pullMarker}=true` });
-    for (const s of list.items as SecretObj[]) {
-      await this.deleteQuietly(s.metadata.name, ns);
-      this.log.info({ secret: `${ns}/${s.metadata.name}` }, 'removed a pull credential Secret left in the Gantry namespace');
-    }
-  }
-
-  private async deleteQuietly(name: string, namespace = this.namespace): Promise<void> {
-    try {
-      await this.client.delete(this.path(name, namespace));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    await this.secrets.sweep(
+      () => false,
+      (_uid, name) => this.log.info({ secret: `${ns}/${name}` }, 'removed a pull credential Secret left in the Gantry namespace'),
+      ns,
+    );
   }
 }

@@ -8,7 +8,8 @@
  *   - pull credentials (pull.ts): the sweep key → delete those of instances no longer live (on
  *     the delete event of an instance that named pull secrets, and every resync). They are
  *     written by the Provider reconcile, which reads the Provider's pull secrets
- *     (providers/pull-credentials.ts).
+ *     (providers/pull-credentials.ts). The same sweep deletes the sealed secret config Secrets
+ *     (config.ts) of instances no longer live, on the delete event of an instance that had one.
  * The sweep key has no namespace: it names the set of Secrets, not one object.
  */
 import type { ProviderInstance } from '../../api/index.js';
@@ -19,6 +20,7 @@ import { type InformerSource, instanceInformer } from '../informers.js';
 import type { Reconciler } from '../manager.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { InstanceCredentials } from './host.js';
+import type { InstanceSecretConfig } from './config.js';
 import type { InstancePullCredentials } from './pull.js';
 
 const SWEEP: ObjectKey = { name: 'sweep' };
@@ -63,6 +65,8 @@ export function hostCredentialsReconciler(o: { informers: InformerSource; creds:
 export function pullCredentialsReconciler(o: {
   informers: InformerSource;
   pullCreds: InstancePullCredentials;
+  /** Its config Secrets are swept with the pull credentials. */
+  secretConfig?: InstanceSecretConfig;
   metrics: ControllerMetrics;
   log: Logger;
 }): Reconciler {
@@ -73,12 +77,15 @@ export function pullCredentialsReconciler(o: {
     watch(q) {
       instances.addHandler({
         delete: (i) => {
-          if (i.spec?.archive?.pullSecrets?.length) q.add(SWEEP);
+          if (i.spec?.archive?.pullSecrets?.length || i.spec?.secretConfig) q.add(SWEEP);
         },
       });
     },
     resync: (q) => q.add(SWEEP),
-    reconcile: () => o.pullCreds.sweep(liveIn(instances)),
+    async reconcile() {
+      await o.pullCreds.sweep(liveIn(instances));
+      await o.secretConfig?.sweep(liveIn(instances));
+    },
     failed(key, err, attempt) {
       o.metrics.failures.inc({ reason: 'ReconcileError' });
       o.log.warn({ key, attempt, err: (err as Error).message }, 'reconcile failed; will retry');

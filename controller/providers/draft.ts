@@ -7,9 +7,9 @@ import type { Condition } from '../../api/common.js';
 import type { Provider, ProviderStatus } from '../../api/provider.js';
 import { setCondition } from '../../runtime/toolkit/conditions.js';
 
-export type ConditionType = 'Resolved' | 'Scheduled' | 'Progressing' | 'Ready';
+export type ConditionType = 'Resolved' | 'ConfigResolved' | 'Scheduled' | 'Progressing' | 'Ready';
 /** The order `kubectl describe` shows a Provider's conditions in: the order a rollout meets them. */
-const PROVIDER_CONDITION_ORDER: readonly ConditionType[] = ['Resolved', 'Scheduled', 'Progressing', 'Ready'];
+const PROVIDER_CONDITION_ORDER: readonly ConditionType[] = ['Resolved', 'ConfigResolved', 'Scheduled', 'Progressing', 'Ready'];
 
 export class StatusDraft {
   readonly status: ProviderStatus;

@@ -3,10 +3,11 @@
  * actions, after controller-runtime's Reconcile. It reads only caches (informers, the
  * instance index with its expectations, node views, the pull-secret cache) and never acts on
  * "what just happened", so duplicated or missed events, a restart or a leader change lose
- * nothing. A Provider gone or deleting has its instances removed; otherwise five phases, each
+ * nothing. A Provider gone or deleting has its instances removed; otherwise these phases, each
  * in its own file and given only what it reads:
  *
  *   resolve  (resolve.ts)   ref + revision → verified digest; failures keep the last good one
+ *   template (template.ts)  archive + config (configFrom resolved) → the template to roll out to
  *   heal     (heal.ts)      instances on lost nodes/agents, failed ones → to remove
  *   roll out (rollout.ts)   plan replicas (pure); removals.ts removes what the plan removes
  *   schedule (schedule.ts)  the scheduler once over every node, then bind (create instances)
@@ -25,6 +26,7 @@ import type { Logger } from '../../runtime/log.js';
 import { keyOf, type ObjectKey } from '../../runtime/toolkit/keys.js';
 import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
 import type { EventRecorder } from '../events.js';
+import type { ProviderHistory } from '../history/index.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { LogWitness } from './archive/log-witness.js';
 import type { ArchiveResolver } from './archive/resolver.js';
@@ -42,6 +44,9 @@ import { bindPhase, schedulePhase } from './schedule.js';
 import type { NodeView } from './scheduling/nodes.js';
 import { filterNodes } from './scheduling/scheduler.js';
 import { statusPhase } from './status.js';
+import type { ConfigRefCache } from './config-ref-cache.js';
+import { type SecretConfigWriter, secretConfigPhase } from './secret-config.js';
+import { templatePhase } from './template.js';
 import type { InstanceWriter } from './writes.js';
 
 export interface ProviderDeps {
@@ -51,6 +56,10 @@ export interface ProviderDeps {
   pullSecrets: PullSecretCache;
   /** Writes each instance's narrowed pull credential into the Gantry namespace (absent: none written). */
   pullCreds?: PullCredentialWriter;
+  /** The ConfigMaps and Secrets of spec.configFrom (GET only). */
+  configRefs: ConfigRefCache;
+  /** Seals each instance's secret config values to its node (absent: none written). */
+  secretConfig?: SecretConfigWriter;
   failedNodes: FailedNodes;
   resolver: ArchiveResolver;
   /** Short names → registry repositories (the controller's --namespace-map file). */
@@ -60,6 +69,8 @@ export interface ProviderDeps {
   /** The cluster's trusted issuers (controller configuration). */
   trustedIssuers: string[];
   writer: InstanceWriter;
+  /** The rollout history (absent: none kept). */
+  history?: ProviderHistory;
   client: KubeClient;
   events: EventRecorder;
   metrics: ControllerMetrics;
@@ -78,42 +89,44 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
   // 1. resolve (an invalid spec keeps the last good archive serving, as a failed resolve does)
   const { spec, resolved, trustedIssuers } = await resolveStep(deps, draft, p, key, log);
   const d = providerDefaults(spec);
+  const active = owned.filter((i) => !i.metadata.deletionTimestamp);
+
+  // 1b. the template to roll out to (spec + archive + config); none while config does not resolve
+  const choice = templatePhase(draft, { ...deps, provider: p, key, spec, resolved, linkName: d.linkName, trustedIssuers, active, log });
+  // 1c. history: the current template's ControllerRevision (controller/history/)
+  await deps.history?.step(draft, p, spec, resolved, d.revisionHistoryLimit);
 
   // 2. heal — a daemon runs on every node that passes the filters about the node itself
   const nodes = deps.nodes.all();
-  const active = owned.filter((i) => !i.metadata.deletionTimestamp);
   const daemonNodes = d.mode === 'Daemon' ? daemonNodesOf(nodes, spec, resolved) : undefined;
   const desired = daemonNodes ? daemonNodes.size : d.replicas;
   const load = deps.instances.load();
   let room: Set<string> | undefined; // read only if an instance was refused for its node's cap
   const roomOn = () => (room ??= nodesWithRoom(nodes, spec, resolved, { active, load, avoid: deps.failedNodes.avoided(key, now) }));
-  const views = healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, digest: resolved?.digest, roomOn });
+  const views = healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, template: choice.hash, roomOn });
 
   // 3. roll out: plan (pure), then remove what the plan removes
-  const plan = planRollout({ ...d, instances: views, targetDigest: resolved?.digest, desired, load });
+  const plan = planRollout({ ...d, instances: views, targetTemplate: choice.hash, desired, load });
   await removePlanned(plan, { ...deps, provider: p, key, active, now });
 
   // 4. schedule (once) and bind
   const previous = new Set(active.map((i) => i.spec.nodeName));
-  const schedule = resolved
-    ? schedulePhase({ key, spec, resolved, plan, nodes, load, previous, avoid: deps.failedNodes.avoided(key, now) })
-    : undefined;
+  const { template, hash } = choice;
+  const schedule =
+    resolved && hash
+      ? schedulePhase({ key, spec, resolved, plan, nodes, load, previous, avoid: deps.failedNodes.avoided(key, now) })
+      : undefined;
   const placed =
-    resolved && schedule
-      ? await bindPhase(draft, {
-          ...deps,
-          provider: p,
-          spec,
-          resolved,
-          placements: schedule.placements,
-          linkName: d.linkName,
-          trustedIssuers,
-          log,
-        })
+    template && hash && schedule
+      ? await bindPhase(draft, { ...deps, provider: p, template, hash, placements: schedule.placements, log })
       : 0;
 
   // 4b. each instance's own pull credential, for the agent (pull-credentials.ts)
   await pullCredentialsPhase(draft, { ...deps, key, namespace: providerKey.namespace!, active, log });
+  // 4c. each instance's secret config values, sealed to its node (secret-config.ts): those just
+  // created included (the index counts them), so a new instance does not wait a reconcile for them
+  const live = deps.instances.instancesOf(key).filter((i) => !i.metadata.deletionTimestamp);
+  await secretConfigPhase(draft, { active: live, config: choice.config, secretConfig: deps.secretConfig, log });
 
   // 5. status
   await statusPhase(draft, {
@@ -128,6 +141,8 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
     placed,
     nodeCount: nodes.size,
     progressDeadlineSeconds: d.progressDeadlineSeconds,
+    templateHash: hash,
+    paused: choice.paused,
     now,
   });
 
@@ -141,6 +156,7 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
 async function removeAll(deps: ProviderDeps, key: string, owned: ProviderInstance[]): Promise<void> {
   deps.failedNodes.forget(key);
   deps.pullSecrets.forget(key);
+  deps.configRefs.forget(key);
   await deps.writer.remove(
     owned.filter((i) => !i.metadata.deletionTimestamp).map((inst) => ({ inst, reason: 'ProviderDeleted' })),
     true,

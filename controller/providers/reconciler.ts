@@ -8,7 +8,8 @@
  *   - Nodes: a change of what scheduling reads (labels, cordon, taints, Ready) → every Provider;
  *   - agent Leases: through the node views (node-views.ts): an agent live again → every
  *     Provider, an agent lost → the Providers with an instance on its node;
- *   - a pull secret read that changed (pull-secret-cache.ts) → the Providers that named it.
+ *   - a pull secret read that changed (pull-secret-cache.ts) → the Providers that named it;
+ *   - a configFrom ConfigMap or Secret read that changed (config-ref-cache.ts) → the Providers that named it.
  *
  *   manager.register(providersReconciler({ informers: manager, … }));
  */
@@ -21,7 +22,8 @@ import type { ObjectKey } from '../../runtime/toolkit/keys.js';
 import { Limiter } from '../../runtime/toolkit/limiter.js';
 import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
 import type { EventRecorder } from '../events.js';
-import { type InformerSource, instanceInformer, providerInformer } from '../informers.js';
+import { type InformerSource, instanceInformer, providerInformer, revisionInformer } from '../informers.js';
+import { ProviderHistory } from '../history/index.js';
 import type { KeyQueue, Reconciler } from '../manager.js';
 import type { ControllerMetrics } from '../metrics.js';
 import type { LogWitness } from './archive/log-witness.js';
@@ -31,6 +33,8 @@ import { InstanceIndex } from './instance-index.js';
 import { NodeViews } from './node-views.js';
 import type { PullCredentialWriter } from './pull-credentials.js';
 import { PullSecretCache } from './pull-secret-cache.js';
+import { ConfigRefCache } from './config-ref-cache.js';
+import type { SecretConfigWriter } from './secret-config.js';
 import { type ProviderDeps, reconcileProvider } from './reconcile.js';
 import type { LeaseLike, NodeLike } from './scheduling/nodes.js';
 import { InstanceWriter } from './writes.js';
@@ -46,6 +50,9 @@ export interface ProvidersOptions {
   agentLeaseGraceMs: number;
   pullSecretTtlMs?: number;
   pullCreds?: PullCredentialWriter;
+  /** How long a configFrom object read counts as fresh (default 10 s): how soon a rotated Secret is noticed. */
+  configRefTtlMs?: number;
+  secretConfig?: SecretConfigWriter;
   resolver: ArchiveResolver;
   namespaces?: NamespaceMap;
   logWitness?: LogWitness;
@@ -93,6 +100,7 @@ class ProvidersReconciler implements Reconciler {
   private readonly index = new InstanceIndex(expectationTtlMs);
   private readonly views: NodeViews;
   private readonly pullSecrets: PullSecretCache;
+  private readonly configRefs: ConfigRefCache;
   private readonly deps: ProviderDeps;
   private queue!: KeyQueue;
 
@@ -112,6 +120,7 @@ class ProvidersReconciler implements Reconciler {
       },
     });
     this.pullSecrets = new PullSecretCache(o.client, (pk) => this.queue.add(pk), { ttlMs: o.pullSecretTtlMs });
+    this.configRefs = new ConfigRefCache(o.client, (pk) => this.queue.add(pk), o.configRefTtlMs);
     const agentLive = (node: string) => !!this.views.all().get(node)?.agentLive;
     this.deps = {
       ...o,
@@ -119,7 +128,9 @@ class ProvidersReconciler implements Reconciler {
       instances: this.index,
       nodes: this.views,
       pullSecrets: this.pullSecrets,
+      configRefs: this.configRefs,
       failedNodes: new FailedNodes(),
+      history: new ProviderHistory(o.client, revisionInformer(o.informers)),
       writer: new InstanceWriter(o.client, new Limiter(o.writeConcurrency), this.index, o.metrics, agentLive),
     };
   }
@@ -192,5 +203,6 @@ class ProvidersReconciler implements Reconciler {
   stop(): void {
     this.views.stop();
     this.pullSecrets.stop();
+    this.configRefs.stop();
   }
 }

@@ -1,16 +1,17 @@
 /**
- * Replica planning: given the Provider's instances and the revision it should serve, decide
+ * Replica planning: given the Provider's instances and the template it should run, decide
  * which instances to remove and how many to create — scale, roll out, roll back and heal are
  * all this one level-triggered computation (after the Deployment controller):
  *
  * - lost instances (node gone / NotReady / NoExecute taint / agent lease expired) and failed
  *   ones are removed regardless of budgets (they serve nothing);
- * - instances of the target digest above the desired count are removed, unhealthy first;
- * - instances of any other digest ("old") are removed only while the Ready count stays at or
+ * - instances of the target template above the desired count are removed, unhealthy first;
+ * - instances of any other template ("old") are removed only while the Ready count stays at or
  *   above `desired - maxUnavailable`; unready old ones go first and freely;
  * - new instances are created up to `desired`, and the total never exceeds
  *   `desired + maxSurge`.
- * Rollback is the same thing with the old digest as the target.
+ * Rollback is the same thing with the old template as the target. A template is the instance
+ * spec without node and target (template-hash.ts): a new revision, config or resources is one.
  *
  * Budgets may be percentages of `desired` (`25%`), resolved as the Deployment controller does:
  * maxSurge rounds up, maxUnavailable rounds down, and if both come to 0 maxUnavailable is 1.
@@ -20,7 +21,8 @@ import type { IntOrPercent } from '../../api/common.js';
 export interface InstanceView {
   name: string;
   node: string;
-  digest: string;
+  /** Its template hash (template-hash.ts). */
+  template: string;
   ready: boolean;
   /** Why it must go now (lost node/agent, failed), if it must. */
   removeReason?: string;
@@ -29,8 +31,8 @@ export interface InstanceView {
 
 export interface RolloutInput {
   instances: InstanceView[];
-  /** Undefined while nothing has resolved: only heal. */
-  targetDigest?: string;
+  /** Undefined while nothing has resolved (or its config has not): only heal. */
+  targetTemplate?: string;
   desired: number;
   maxSurge: IntOrPercent;
   maxUnavailable: IntOrPercent;
@@ -88,15 +90,15 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     else live.push(i);
   }
   const desired = Math.max(0, input.desired);
-  if (input.targetDigest === undefined) {
+  if (input.targetTemplate === undefined) {
     const ready = live.filter((i) => i.ready).length;
     return { remove, create: 0, kept: live, updated: 0, updatedReady: 0, old: live.length, ready, complete: false };
   }
   const { maxSurge, maxUnavailable } = resolveFenceposts(input.maxSurge, input.maxUnavailable, desired);
   const order = removalOrder(input.load);
 
-  let updated = live.filter((i) => i.digest === input.targetDigest).sort(order);
-  let old = live.filter((i) => i.digest !== input.targetDigest).sort(order);
+  let updated = live.filter((i) => i.template === input.targetTemplate).sort(order);
+  let old = live.filter((i) => i.template !== input.targetTemplate).sort(order);
 
   // Stryker disable next-line EqualityOperator: at updated.length === desired the block removes nothing and keeps all
   if (updated.length > desired) {

@@ -7,11 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import { apiVersion, labels } from '../../api/common.js';
 import type { ProviderInstance } from '../../api/instance.js';
-import type { Provider, ProviderSpec as Spec, ResolvedArchive } from '../../api/provider.js';
+import { type Provider, type ProviderSpec as Spec, type ResolvedArchive, providerDefaults } from '../../api/provider.js';
+import type { InstanceTemplate } from './template-hash.js';
 import type { Logger } from '../../runtime/log.js';
 import type { EventRecorder } from '../events.js';
 import type { RolloutPlan } from './rollout.js';
 import type { NodeView } from './scheduling/nodes.js';
+import { scheduleOverGroups } from './scheduling/groups.js';
 import { scheduleReplicas, type Placement, type ScheduleResult } from './scheduling/scheduler.js';
 import type { StatusDraft } from './draft.js';
 import type { InstanceWriter } from './writes.js';
@@ -29,7 +31,10 @@ export interface ScheduleInput {
 }
 
 export function schedulePhase(o: ScheduleInput): ScheduleResult {
-  return scheduleReplicas({
+  const daemon = o.spec.mode === 'Daemon';
+  const instances = new Map<string, number>();
+  for (const i of o.plan.kept) instances.set(i.node, (instances.get(i.node) ?? 0) + 1);
+  const input = {
     nodes: o.nodes.values(),
     count: o.plan.create,
     archiveTargets: new Set(o.resolved.targets),
@@ -41,17 +46,21 @@ export function schedulePhase(o: ScheduleInput): ScheduleResult {
     previous: o.previous,
     avoid: o.avoid,
     tieBreak: o.key,
-  });
+    // a daemon runs on every eligible node: spreading does not apply (docs/controller.md)
+    topologySpread: daemon ? undefined : o.spec.topologySpread,
+    instances,
+  };
+  // weighted groups divide what the Provider should run in all, not just what this pass creates
+  const desired = providerDefaults(o.spec).replicas;
+  return o.spec.spread && !daemon ? scheduleOverGroups({ ...input, groups: o.spec.spread, desired }) : scheduleReplicas(input);
 }
 
 export interface BindInput {
   provider: Provider;
-  spec: Spec;
-  resolved: ResolvedArchive;
+  /** What each instance is made of (template.ts), and its hash (the instances' template-hash label). */
+  template: InstanceTemplate;
+  hash: string;
   placements: Placement[];
-  linkName: string;
-  /** Issuers in force, copied onto each instance for its agent. */
-  trustedIssuers: string[];
   writer: InstanceWriter;
   events: EventRecorder;
   log: Logger;
@@ -63,37 +72,23 @@ export async function bindPhase(draft: StatusDraft, o: BindInput): Promise<numbe
   const p = o.provider;
   const name = p.metadata.name;
   const ns = p.metadata.namespace!;
-  const { spec, resolved: r } = o;
+  const { template, hash } = o;
+  const revision = template.archive.revision;
   const items: ProviderInstance[] = o.placements.map((pl) => ({
     apiVersion,
     kind: 'ProviderInstance',
     metadata: {
       name: instanceName(name),
       namespace: ns,
-      labels: { [labels.provider]: name, [labels.node]: pl.node },
+      labels: { [labels.provider]: name, [labels.node]: pl.node, [labels.templateHash]: hash },
       ownerReferences: [{ apiVersion, kind: 'Provider', name, uid: p.metadata.uid!, controller: true, blockOwnerDeletion: true }],
     },
-    spec: {
-      provider: name,
-      nodeName: pl.node,
-      archive: {
-        ref: r.ref ?? spec.archive.ref,
-        digest: r.digest,
-        revision: r.revision,
-        ...(spec.archive.pullSecrets ? { pullSecrets: spec.archive.pullSecrets } : {}),
-      },
-      target: pl.target,
-      ...(r.capid ? { capid: r.capid } : {}),
-      linkName: o.linkName,
-      ...(spec.config ? { config: spec.config } : {}),
-      ...(spec.resources ? { resources: spec.resources } : {}),
-      ...(o.trustedIssuers.length ? { issuers: o.trustedIssuers } : {}),
-    },
+    spec: { ...template, nodeName: pl.node, target: pl.target },
   }));
   const { created, err } = await o.writer.create(ns, items);
   if (created) {
-    o.log.info({ placed: created, revision: r.revision }, 'placed instances');
-    o.events.record(p, 'Normal', 'Placed', `created ${created} instance(s) of revision ${r.revision}`);
+    o.log.info({ placed: created, revision, template: hash }, 'placed instances');
+    o.events.record(p, 'Normal', 'Placed', `created ${created} instance(s) of revision ${revision} (template ${hash})`);
   }
   if (err) {
     // placed nowhere the API will not store: Scheduled says so, with the server's own words

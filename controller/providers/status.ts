@@ -25,6 +25,10 @@ export interface StatusInput {
   placed: number;
   nodeCount: number;
   progressDeadlineSeconds: number;
+  /** The template rolled out to (status.templateHash). */
+  templateHash?: string;
+  /** spec.paused, with the spec's own template hash (which waits for resume). */
+  paused?: { specHash?: string };
   now: number;
   client: KubeClient;
   events: EventRecorder;
@@ -55,7 +59,8 @@ export async function statusPhase(draft: StatusDraft, o: StatusInput): Promise<v
   }
   o.metrics.unplaced.set(short);
 
-  if (resolved) progressing(draft, o, resolved);
+  if (o.paused) pausedProgress(draft, o);
+  else if (resolved) progressing(draft, o, resolved);
   const replicas = plan.kept.length + o.placed;
   const allReady = desired > 0 ? plan.ready >= desired : replicas === 0;
   draft.set('Ready', allReady ? 'True' : 'False', allReady ? 'AllReplicasReady' : 'ReplicasNotReady', `${plan.ready}/${desired} ready`);
@@ -67,6 +72,7 @@ export async function statusPhase(draft: StatusDraft, o: StatusInput): Promise<v
     readyReplicas: plan.ready,
     updatedReplicas: plan.updated + o.placed,
     desiredReplicas: desired,
+    ...(o.templateHash ? { templateHash: o.templateHash } : {}),
     selector: `${labels.provider}=${p.metadata.name}`,
     ...(resolved ? { resolved } : {}),
     conditions: draft.conditions,
@@ -79,6 +85,14 @@ export async function statusPhase(draft: StatusDraft, o: StatusInput): Promise<v
       if (!isNotFound(err)) draft.retryWith(err);
     }
   }
+}
+
+/** Paused: no deadline runs; the condition says which template runs and which one waits. */
+function pausedProgress(draft: StatusDraft, o: StatusInput): void {
+  draft.status.progressingSince = undefined;
+  const waiting =
+    o.paused?.specHash && o.paused.specHash !== o.templateHash ? `; the spec's template ${o.paused.specHash} waits for resume` : '';
+  draft.set('Progressing', 'False', 'RolloutPaused', `rollout paused at template ${o.templateHash ?? '(none)'}${waiting}`);
 }
 
 function progressing(draft: StatusDraft, o: StatusInput, resolved: ResolvedArchive): void {

@@ -35,6 +35,7 @@ import {
   publish,
   publishTampered,
   startWorld,
+  stopAgent,
   subscriptionCount,
   waitForInstance,
   type World,
@@ -88,14 +89,6 @@ function startAgentProcess(node = NODE, extra: string[] = [], cache = cacheDir):
   );
   p.stderr?.on('data', (d) => (agentLog = (agentLog + d).slice(-20_000)));
   return p;
-}
-
-async function stopAgentProcess(p: ChildProcess | undefined, sig: NodeJS.Signals): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const done = new Promise((r) => p.once('exit', r));
-  p.kill(sig);
-  await Promise.race([done, new Promise((r) => setTimeout(r, 15_000))]);
-  if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 }
 
 async function gantryCall(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -162,7 +155,7 @@ afterEach((ctx) => {
 });
 
 afterAll(async () => {
-  await stopAgentProcess(agent, 'SIGTERM');
+  await stopAgent(agent, 'SIGTERM');
   await nc?.close();
   await privateRegistry?.stop();
   await tokenRegistry?.stop();
@@ -633,7 +626,7 @@ describe('gantry agent', () => {
         });
         await expectFailed('echo-foreign-node', 'ForeignTarget', new RegExp(`runs on a ${target} host.*cannot load ${foreign}`));
       } finally {
-        await stopAgentProcess(stranger, 'SIGTERM');
+        await stopAgent(stranger, 'SIGTERM');
         rmSync(foreignCache, { recursive: true, force: true });
       }
     });
@@ -657,7 +650,7 @@ describe('gantry agent', () => {
       expect(failed.status.message).toMatch(/over the 4096-byte limit \(--max-archive-bytes\)/);
       expect(readdirSync(join(smallCache, 'archives', 'sha256'))).toEqual([]);
     } finally {
-      await stopAgentProcess(small, 'SIGTERM');
+      await stopAgent(small, 'SIGTERM');
       rmSync(smallCache, { recursive: true, force: true });
       await w.kube.delete(instancesPath(NS, 'echo-small-node')).catch(() => {});
     }
@@ -702,7 +695,7 @@ describe('gantry agent', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    await stopAgentProcess(agent, 'SIGKILL');
+    await stopAgent(agent, 'SIGKILL');
     agent = startAgentProcess();
     // every instance serves again (polling: the new agent needs a moment to bring them up)
     for (const n of running) {

@@ -4,8 +4,11 @@
  * and signed archives of the C example providers pushed to the registry. The test plays the
  * controller: it creates ProviderInstances bound to its node and reads their status.
  */
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parse as parseYaml } from 'yaml';
 import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { KubeClient, isNotFound, loadKubeConfig, resourcePath, type KubeConfig } from '../../runtime/kube.js';
@@ -158,6 +161,51 @@ export function agentArgs(w: World, node: string, cacheDir: string, ...extra: st
   ];
 }
 
+/** A world, a NATS connection to it and one `gantry agent` on NODE with a cache dir of its own. */
+export interface AgentWorld {
+  w: World;
+  nc: NatsConnection;
+  agent: ChildProcess;
+  cacheDir: string;
+  /** Stops the agent (its hosts first), the connection and the world; removes the cache dir. */
+  stop(): Promise<void>;
+}
+
+/** What most agent tests start with: `name` names the cache dir, `extra` are more agent flags. */
+export async function startAgentWorld(name: string, ...extra: string[]): Promise<AgentWorld> {
+  const w = await startWorld();
+  const nc = await connect({ servers: w.nats.url });
+  const cacheDir = mkdtempSync(join(tmpdir(), `gantry-${name}-`));
+  const agent = spawn(process.execPath, agentArgs(w, NODE, cacheDir, ...extra), {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
+  });
+  return {
+    w,
+    nc,
+    agent,
+    cacheDir,
+    async stop() {
+      await stopAgent(agent);
+      await nc.close();
+      await w.stop();
+      rmSync(cacheDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Stops a `gantry agent` child with `sig` (SIGTERM: it stops its hosts first) and waits for its
+ * exit; one that outlives 15 s is SIGKILLed, so a hung agent cannot hang the suite's teardown.
+ */
+export async function stopAgent(p: ChildProcess | undefined, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill(sig);
+  await Promise.race([done, new Promise((r) => setTimeout(r, 15_000))]);
+  if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+}
+
 export async function publish(w: World, a: ArchiveSpec): Promise<{ ref: string; digest: string; bytes: Uint8Array }> {
   const bytes = await createPar({
     binaries: a.binaries,
@@ -210,6 +258,8 @@ export interface InstanceOptions {
   pullSecrets?: string[];
   /** as the controller copies it from the Provider */
   resources?: { memory?: string; maxInFlight?: number; callTimeout?: string };
+  /** as the controller copies it from the Provider (spec.health) */
+  health?: { periodSeconds?: number; timeoutSeconds?: number; failureThreshold?: number };
 }
 
 /**
@@ -264,6 +314,7 @@ export async function createInstanceOnly(w: World, o: InstanceOptions): Promise<
       ...(o.issuers ? { issuers: o.issuers } : {}),
       ...(o.config ? { config: o.config } : {}),
       ...(o.resources ? { resources: o.resources } : {}),
+      ...(o.health ? { health: o.health } : {}),
     },
   });
 }

@@ -6,7 +6,7 @@
  * test/agent/restart-reap.test.ts shows the agent does this at start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -204,7 +204,10 @@ describe('HostRecords', () => {
     );
     children.push(parent);
     const pid = Number(await new Promise<string>((res) => parent.stdout!.once('data', (b: Buffer) => res(b.toString()))));
-    while (!isProviderHost(pid)) await new Promise((res) => setTimeout(res, 10)); // until it has exec'd node
+    // until it has exec'd node: the forked shell's own command line names agent/host/main too, and
+    // /proc/PID/cmdline reads empty for an instant during the exec, which made reapAll see no host
+    const node = realpathSync(process.execPath);
+    while (!(exeOf(pid) === node && isProviderHost(pid))) await new Promise((res) => setTimeout(res, 10));
     r.write({ uid: 'zombie', namespace: 'apps', name: 'z', pid });
     // a grace far beyond the test's timeout: only seeing the zombie as gone lets reapAll return
     const reaped = await r.reapAll(10 * 60_000);
@@ -213,3 +216,12 @@ describe('HostRecords', () => {
     expect(isProviderHost(pid)).toBe(false);
   });
 });
+
+/** The executable a process runs ('' once it is gone or while it cannot be read). */
+function exeOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+}

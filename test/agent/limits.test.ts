@@ -4,60 +4,40 @@
  * past its memory limit is killed and reported OOMKilled, restarted with backoff, while its
  * neighbour on the node keeps serving; maxInFlight and callTimeout reach the host.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callProvider, type CallError } from '../../client/call.js';
 import { hostTarget } from '../../agent/target.js';
 import {
   createInstance,
   isPhase,
-  NODE,
   NS,
   providerLibrary,
   publish,
-  startWorld,
+  startAgentWorld,
+  type AgentWorld,
   waitForInstance,
   type World,
-  agentArgs,
 } from './harness.js';
 
 const target = hostTarget();
 let w: World;
 let nc: NatsConnection;
-let agent: ChildProcess;
-let cacheDir: string;
+let world: AgentWorld | undefined;
 let faulty: { ref: string; digest: string };
 
 beforeAll(async () => {
-  w = await startWorld();
-  nc = await connect({ servers: w.nats.url });
-  cacheDir = mkdtempSync(join(tmpdir(), 'gantry-limits-'));
+  world = await startAgentWorld('limits', '--host-pool', '1');
+  ({ w, nc } = world);
   faulty = await publish(w, {
     repo: 'faulty-limits',
     capid: 'gantry:faulty',
     binaries: { [target]: providerLibrary('faulty') },
     issuerSeed: w.issuerSeed,
   });
-  agent = spawn(process.execPath, agentArgs(w, NODE, cacheDir, '--host-pool', '1'), {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
-  });
 }, 120_000);
 
-afterAll(async () => {
-  if (agent && agent.exitCode === null) {
-    const done = new Promise((r) => agent.once('exit', r));
-    agent.kill('SIGTERM');
-    await done;
-  }
-  await nc?.close();
-  await w?.stop();
-  if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
-});
+afterAll(() => world?.stop());
 
 const call = (instance: string, op: string, data = '', timeoutMs = 5000) =>
   callProvider(nc, { namespace: NS, provider: 'faulty', instance, op, data, timeoutMs });

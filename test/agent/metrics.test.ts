@@ -140,6 +140,8 @@ describe('agent metrics and health', () => {
     const text = await scrape();
     expect(sample(text, 'gantry_agent_lease_last_renew_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(sample(text, 'gantry_agent_instances', { phase: 'Running' })).toBe(0);
+    // no --host-cgroup: the agent polls RSS, and says so
+    expect(sample(text, 'gantry_agent_memory_cgroup')).toBe(0);
     expect(sample(text, 'gantry_agent_instance_failures_total', { reason: 'UntrustedIssuer' })).toBe(0);
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect((await fetch(`${agent!.metricsUrl}/nope`)).status).toBe(404);

@@ -24,6 +24,7 @@ import {
   providerLibrary,
   publish,
   startWorld,
+  stopAgent,
   waitForInstance,
   type World,
   agentArgs,
@@ -54,11 +55,7 @@ afterEach((ctx) => {
 });
 
 afterAll(async () => {
-  if (agent && agent.exitCode === null) {
-    const done = new Promise((r) => agent.once('exit', r));
-    agent.kill('SIGTERM');
-    await done;
-  }
+  await stopAgent(agent);
   await proxy?.stop();
   await nc?.close();
   await w?.stop();

@@ -25,7 +25,14 @@ describe('crds/', () => {
       statusReplicasPath: '.status.replicas',
       labelSelectorPath: '.status.selector',
     });
-    expect(v.additionalPrinterColumns.map((c: any) => c.name.toUpperCase())).toEqual(['CAPID', 'REVISION', 'DESIRED', 'READY', 'AGE']);
+    expect(v.additionalPrinterColumns.map((c: any) => c.name.toUpperCase())).toEqual([
+      'CAPID',
+      'REVISION',
+      'DESIRED',
+      'READY',
+      'TEMPLATE',
+      'AGE',
+    ]);
     const spec = v.schema.openAPIV3Schema.properties.spec;
     expect(spec.required).toEqual(['archive']);
     expect(spec.properties.mode.enum).toEqual(['Spread', 'Daemon']);

@@ -212,6 +212,13 @@ describe('layers', () => {
     expect([...staticPackages('apiserver/index.ts')].filter((p) => optional.includes(p))).toEqual([]);
   });
 
+  it('the gantry command starts without the Kubernetes client: a command that needs it imports it when it runs', () => {
+    // @kubernetes/client-node adds ~50 MB to every CLI process (gantry par verify's 200 MB
+    // bound, test/par/memory.test.ts, counts them); a static import of it slipped in once
+    expect([...staticPackages('cli/main.ts')]).not.toContain('@kubernetes/client-node');
+    expect([...staticPackages('runtime/kube.ts')]).toContain('@kubernetes/client-node');
+  });
+
   it('the rules hold the bottom layers to themselves and keep the controller and the agent apart', () => {
     for (const b of bottom) expect(allowed[b]).toEqual([]);
     for (const [folder, may] of Object.entries(allowed)) if (folder !== 'cli') expect(may).not.toContain('cli');

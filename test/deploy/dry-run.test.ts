@@ -54,29 +54,32 @@ afterAll(async () => {
 });
 
 describe('kubectl apply --dry-run=server against the emulator', () => {
-  it.each([['deploy/base'], ['deploy/overlays/kind']])('%s: every object accepted, nothing persisted', async (rel) => {
-    // The emulator serves no admissionregistration API (docs/apiserver.md: it enforces no
-    // admission); the agent admission policy is applied on the real API server instead
-    // (test/realk8s/deploy.test.ts, node-bound-agent.test.ts). Nor networking.k8s.io: the NATS
-    // route NetworkPolicy is checked against its schema offline (manifests.test.ts).
-    const notServed = new Set(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'NetworkPolicy']);
-    const all = parseAllDocuments(execFileSync(kubectl, ['kustomize', join(packageRoot(), rel)], { encoding: 'utf8' }));
-    const kept = all.filter((d) => !notServed.has(d.toJSON()?.kind));
-    expect(all.length - kept.length).toBe(3);
-    const rendered = kept.map((d) => d.toString()).join('---\n');
-    const objects = parseManifests(rendered, rel);
-    const file = join(dir, rel.replace(/\//g, '_') + '.yaml');
-    writeFileSync(file, rendered);
-    const r = await run(['apply', '--dry-run=server', '-f', file]);
-    expect(r.code, r.err).toBe(0);
-    const accepted = r.out
-      .trim()
-      .split('\n')
-      .filter((l) => /\((server dry run)\)$/.test(l));
-    expect(accepted).toHaveLength(objects.length);
-    const after = await run(['get', 'deployments,daemonsets,statefulsets,serviceaccounts', '-n', 'gantry-system', '-o', 'name']);
-    expect(after.out).not.toMatch(/gantry-(controller|agent|nats)/);
-  });
+  it.each([['deploy/base'], ['deploy/overlays/kind'], ['deploy/overlays/cluster']])(
+    '%s: every object accepted, nothing persisted',
+    async (rel) => {
+      // The emulator serves no admissionregistration API (docs/apiserver.md: it enforces no
+      // admission); the agent admission policy is applied on the real API server instead
+      // (test/realk8s/deploy.test.ts, node-bound-agent.test.ts). Nor networking.k8s.io: the NATS
+      // route NetworkPolicy is checked against its schema offline (manifests.test.ts).
+      const notServed = new Set(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'NetworkPolicy']);
+      const all = parseAllDocuments(execFileSync(kubectl, ['kustomize', join(packageRoot(), rel)], { encoding: 'utf8' }));
+      const kept = all.filter((d) => !notServed.has(d.toJSON()?.kind));
+      expect(all.length - kept.length).toBe(3);
+      const rendered = kept.map((d) => d.toString()).join('---\n');
+      const objects = parseManifests(rendered, rel);
+      const file = join(dir, rel.replace(/\//g, '_') + '.yaml');
+      writeFileSync(file, rendered);
+      const r = await run(['apply', '--dry-run=server', '-f', file]);
+      expect(r.code, r.err).toBe(0);
+      const accepted = r.out
+        .trim()
+        .split('\n')
+        .filter((l) => /\((server dry run)\)$/.test(l));
+      expect(accepted).toHaveLength(objects.length);
+      const after = await run(['get', 'deployments,daemonsets,statefulsets,serviceaccounts', '-n', 'gantry-system', '-o', 'name']);
+      expect(after.out).not.toMatch(/gantry-(controller|agent|nats)/);
+    },
+  );
 
   it('the dry run really validates: a bad object is refused, with the field named', async () => {
     // The emulator checks custom resources against their CRD schema (built-in kinds are

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
@@ -31,15 +31,20 @@ function kustomize(dir: string): Manifest[] {
   return parseManifests(execFileSync(kubectl, ['kustomize', dir], { encoding: 'utf8' }), dir);
 }
 
-// Strategic-merge patches in an overlay are partial objects, not full manifests.
+// Strategic-merge patches in an overlay or component are partial objects, not full manifests.
 const patchFiles = new Set<string>();
-for (const k of [join(deployDir, 'overlays', 'kind', 'kustomization.yaml')]) {
-  const doc = parse(readFileSync(k, 'utf8')) as { patches?: { path: string }[] };
-  for (const p of doc.patches ?? []) patchFiles.add(join(deployDir, 'overlays', 'kind', p.path));
+const kustomizations = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? kustomizations(join(dir, e.name)) : e.name === 'kustomization.yaml' ? [join(dir, e.name)] : [],
+  );
+for (const k of kustomizations(deployDir)) {
+  const doc = parse(readFileSync(k, 'utf8')) as { patches?: { path?: string }[] };
+  for (const p of doc.patches ?? []) if (p.path) patchFiles.add(join(dirname(k), p.path));
 }
 
 const base = kustomize(join(deployDir, 'base'));
 const kind = kustomize(join(deployDir, 'overlays', 'kind'));
+const cluster = kustomize(join(deployDir, 'overlays', 'cluster'));
 const find = (ms: Manifest[], kindName: string, name: string) => {
   const m = ms.find((x) => x.kind === kindName && x.metadata.name === name);
   if (!m) throw new Error(`${kindName} ${name} not found`);
@@ -56,7 +61,7 @@ describe('deploy/ manifests against the Kubernetes schemas', () => {
   });
 
   it('the kustomize builds validate, object by object', () => {
-    for (const m of [...base, ...kind]) validateManifest(m, 'kustomize build');
+    for (const m of [...base, ...kind, ...cluster]) validateManifest(m, 'kustomize build');
     expect(base.length).toBeGreaterThanOrEqual(15);
   });
 
@@ -133,6 +138,12 @@ describe('security posture', () => {
     const cache = pod.volumes.find((v: any) => v.hostPath);
     expect(cache.hostPath.path).toBe('/var/cache/gantry');
     expect(c.volumeMounts.some((m: any) => m.name === cache.name)).toBe(true);
+    // each agent (and the chown before it) sees only its node's directory of the hostPath, even
+    // where nodes share a filesystem (docs/security.md, node isolation)
+    for (const x of [c, ...(pod.initContainers ?? [])]) {
+      expect(x.volumeMounts.find((m: any) => m.name === cache.name).subPathExpr, x.name).toBe('$(NODE_NAME)');
+      expect(x.env.find((e: any) => e.name === 'NODE_NAME').valueFrom.fieldRef.fieldPath, x.name).toBe('spec.nodeName');
+    }
     expect(pod.tolerations.length).toBeGreaterThan(0);
     expect(pod.hostNetwork ?? false).toBe(false);
     expect(pod.hostPID ?? false).toBe(false);

@@ -33,6 +33,7 @@ const CAPIDS: Record<string, string> = {
   'keyvalue-rs': 'wascap:keyvalue',
   messaging: 'wascap:messaging',
   faulty: 'gantry:faulty',
+  health: 'gantry:health',
   'panicky-rs': 'gantry:panicky',
   'panicky-go': 'gantry:panicky',
 };

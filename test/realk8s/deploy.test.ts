@@ -1,7 +1,7 @@
 /**
  * deploy/ on the real kube-apiserver, with the release's own kubectl: `kubectl apply -k
  * deploy/base --dry-run=server` accepts every object and persists nothing, then the real apply
- * succeeds and the CRDs become Established; the kind overlay renders and dry-runs too.
+ * succeeds and the CRDs become Established; the kind and cluster overlays render and dry-run too.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -57,11 +57,11 @@ describe.skipIf(!controlPlaneAvailable())('deploy/ on the real API server', () =
     }
   });
 
-  it('server-side dry-run of deploy/base and the kind overlay accepts every object and persists nothing', async () => {
+  it('server-side dry-run of deploy/base and the kind and cluster overlays accepts every object and persists nothing', async () => {
     // namespaced objects are checked against an existing namespace, as the dry-run of a
     // Namespace in the same apply does not create it
     for (const ns of ['gantry-system', 'gantry-membrane', 'gantry-nodes']) expect((await kubectl('create', 'namespace', ns)).code).toBe(0);
-    for (const rel of ['deploy/base', 'deploy/overlays/kind']) {
+    for (const rel of ['deploy/base', 'deploy/overlays/kind', 'deploy/overlays/cluster']) {
       const r = await kubectl('apply', '--dry-run=server', '-k', join(repo, rel));
       expect(r.code, `${rel}: ${r.err}`).toBe(0);
       expect(r.out).toMatch(

@@ -29,6 +29,13 @@ describe('sealed pull credentials', () => {
     expect(openSealed(nodeA, env)).toBe(config);
   });
 
+  it('says what is sealed in its messages: a pull credential unless told otherwise', () => {
+    expect(refusal(() => sealTo('node-a', undefined, config)).message).toMatch(/; the pull credential waits for it$/);
+    expect(refusal(() => sealTo('node-a', undefined, config, 'secret config')).message).toMatch(/; the secret config waits for it$/);
+    const env = sealTo('node-a', nodeA.getPublicKey(), config);
+    expect(refusal(() => openSealed(nodeB, env, 'secret config')).message).toMatch(/^the secret config is sealed to node node-a's key/);
+  });
+
   it('seals with a fresh sender key each time (no two envelopes alike)', () => {
     const a = JSON.parse(sealTo('node-a', nodeA.getPublicKey(), config));
     const b = JSON.parse(sealTo('node-a', nodeA.getPublicKey(), config));

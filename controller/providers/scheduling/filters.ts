@@ -4,6 +4,7 @@
  * node platform, in the `Scheduled` condition and the FailedScheduling Event.
  */
 import type { Toleration } from '../../../api/provider.js';
+import type { TopologySpreadConstraint } from '../../../api/spread.js';
 import { annotations } from '../../../api/common.js';
 import { LOST_REASONS, type LostReason } from '../../../api/reasons.js';
 import type { NodeView, Taint } from './nodes.js';
@@ -20,6 +21,10 @@ export interface PlacementRequest {
   avoid?: ReadonlySet<string>;
   /** Gantry instances per node, all Providers (the NodeFull filter; none counted when absent). */
   load?: ReadonlyMap<string, number>;
+  /** Spread over these node label domains (spread.ts). */
+  topologySpread?: readonly TopologySpreadConstraint[];
+  /** This Provider's live instances per node: what topology spread counts. */
+  instances?: ReadonlyMap<string, number>;
 }
 
 export interface Filter {

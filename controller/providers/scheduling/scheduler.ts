@@ -7,6 +7,9 @@
 import { defaultFilters, type Filter, nodeFull, type PlacementRequest } from './filters.js';
 import { defaultScorers, type ScoreContext, type Scorer } from './scorers.js';
 import type { NodeView } from './nodes.js';
+import { topologyKeyFilter } from './spread.js';
+import { placeSpread } from './spread-place.js';
+import { tieRank } from './ties.js';
 
 export interface Placement {
   node: string;
@@ -43,23 +46,8 @@ export interface ScheduleInput extends PlacementRequest, ScoreContext {
   count: number;
   filters?: Filter[];
   scorers?: Scorer[];
-  /**
-   * Breaks ties between equally scored nodes, per Provider (its ns/name). Several Providers
-   * reconciled at once all see the same load; breaking ties by node name alone would stack
-   * them all on the first node, while a per-Provider order spreads them without coordination.
-   */
+  /** Breaks ties between equally scored nodes, per Provider (its ns/name): see ties.ts. */
   tieBreak?: string;
-}
-
-/** FNV-1a (32 bit): a cheap, stable per-(Provider, node) order for ties. */
-function tieRank(seed: string, node: string): number {
-  let h = 0x811c9dc5;
-  const s = seed + '\u0000' + node;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }
 
 export interface Rejection {
@@ -121,9 +109,22 @@ export function summarizeRejections(rejected: Iterable<Rejection>): string {
 }
 
 export function scheduleReplicas(input: ScheduleInput): ScheduleResult {
-  const { eligible, capable, rejected, anyTarget } = filterNodes(input.nodes, input, input.filters);
+  const spread = input.topologySpread?.length ? input.topologySpread : undefined;
+  const nodes = spread ? [...input.nodes] : input.nodes;
+  const filters = spread ? withKeyFilter(input.filters ?? defaultFilters, spread) : input.filters;
+  const { eligible, capable, rejected, anyTarget } = filterNodes(nodes, input, filters);
   const placements: Placement[] = [];
-  if (input.count > 0) placeOn(eligible, input, placements);
+  if (input.count > 0 && spread) {
+    const all = new Map([...(nodes as NodeView[])].map((n) => [n.name, n]));
+    const refused = placeSpread(
+      eligible,
+      capable,
+      all,
+      { ...input, topologySpread: spread, scorers: input.scorers ?? defaultScorers },
+      placements,
+    );
+    for (const r of refused) addRejection(rejected, r.node, r.reason, true);
+  } else if (input.count > 0) placeOn(eligible, input, placements);
   const unplaced = Math.max(0, input.count - placements.length);
   if (unplaced > 0 && placements.length > 0) filledUp(eligible, input, placements, rejected);
   const groups = [...rejected.values()];
@@ -136,6 +137,13 @@ export function scheduleReplicas(input: ScheduleInput): ScheduleResult {
     skipped: summarizeRejections(groups.filter((g) => !g.occupancy)),
     noMatchingTarget: !anyTarget,
   };
+}
+
+/** The key filter goes before the occupancy filters: a node without the label is out for what it is. */
+function withKeyFilter(filters: Filter[], spread: NonNullable<PlacementRequest['topologySpread']>): Filter[] {
+  const at = filters.findIndex((f) => f.occupancy);
+  const key = topologyKeyFilter(spread);
+  return at < 0 ? [...filters, key] : [...filters.slice(0, at), key, ...filters.slice(at)];
 }
 
 /**

@@ -31,9 +31,11 @@ static void free_buffer(void *ctx, uint8_t *data, size_t len) { (void)ctx; (void
 
 static void stop(void *ctx) { (void)ctx; gantryGoStop(); }
 
+static int32_t health(void *ctx, gantry_buffer *message) { (void)ctx; return gantryGoHealth(message); }
+
 static const gantry_provider table = {
   .abi_version = GANTRY_ABI_VERSION,
-  .flags = 0,
+  .flags = GANTRY_FLAG_EXTENSIONS,
   .ctx = NULL,
   .capability_id = capability_id,
   .name = name,
@@ -42,6 +44,8 @@ static const gantry_provider table = {
   .handle_call = handle_call,
   .free_buffer = free_buffer,
   .stop = stop,
+  .ext_size = GANTRY_EXT_SIZE,
+  .health = health,
 };
 
 const gantry_provider *__capability_provider_create(void) { return gantryGoRegistered() ? &table : NULL; }

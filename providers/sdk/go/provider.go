@@ -94,8 +94,16 @@ type Provider interface {
 	Stop()
 }
 
+// HealthChecker is optional: a Provider that has it tells the host whether it can serve now.
+// A non-nil error takes the instance out of its queue groups until it is healthy again, and
+// repeated failures restart it (docs/abi.md#health). Called every few seconds, concurrently
+// with HandleCall; keep it quick. Without it (or with Base's) a provider is always healthy.
+type HealthChecker interface {
+	Health() error
+}
+
 // Base gives a Provider the defaults: Configure accepts any JSON object, ConfigureDispatch
-// and Stop do nothing.
+// and Stop do nothing, Health says healthy.
 type Base struct{}
 
 func (Base) Configure(config []byte) error {
@@ -107,6 +115,7 @@ func (Base) Configure(config []byte) error {
 }
 func (Base) ConfigureDispatch(Dispatcher) {}
 func (Base) Stop()                        {}
+func (Base) Health() error                { return nil }
 
 // Dispatcher makes provider → actor calls. Valid from ConfigureDispatch until Stop returns.
 type Dispatcher struct {
@@ -263,4 +272,23 @@ func gantryGoHandleCall(actor, op *C.char, msg *C.uint8_t, n C.size_t, reply *C.
 func gantryGoStop() {
 	defer func() { _ = recover() }()
 	current().Stop()
+}
+
+//export gantryGoHealth
+func gantryGoHealth(message *C.gantry_buffer) (rc C.int32_t) {
+	put(message, nil)
+	defer func() {
+		if r := recover(); r != nil {
+			put(message, []byte(fmt.Sprintf("provider panicked in health: %v", r)))
+			rc = C.int32_t(CodeProvider)
+		}
+	}()
+	h, ok := current().(HealthChecker)
+	if !ok {
+		return 0
+	}
+	if err := h.Health(); err != nil {
+		return fail(message, err, CodeProvider)
+	}
+	return 0
 }

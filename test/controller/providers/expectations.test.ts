@@ -110,11 +110,11 @@ describe('creation expectations', () => {
         instances: have.map((i) => ({
           name: i.metadata.name,
           node: i.spec.nodeName,
-          digest: i.spec.archive.digest,
+          template: i.spec.archive.digest,
           ready: false,
           createdAt: new Date(now).toISOString(),
         })),
-        targetDigest: DIGEST,
+        targetTemplate: DIGEST,
         desired,
         maxSurge: 1,
         maxUnavailable: 0,

@@ -2,6 +2,10 @@ import { describe, it, expect } from 'vitest';
 import { healPhase } from '../../../controller/providers/heal.js';
 import { nodeView, type NodeLike } from '../../../controller/providers/scheduling/nodes.js';
 import type { ProviderInstance } from '../../../api/index.js';
+import { templateHashOf } from '../../../controller/providers/template-hash.js';
+
+/** The template of an instance of archive sha256:new (instances here carry only the archive digest). */
+const NEW = templateHashOf({ archive: { digest: 'sha256:new' } } as never);
 
 const now = Date.now();
 const node = (name: string, ready = true): NodeLike => ({
@@ -59,7 +63,7 @@ describe('heal phase', () => {
       active: [inst('a', 'n1'), inst('b', 'n2'), inst('c', 'n2', 'Running', 'sha256:old')],
       nodes,
       daemonNodes: new Set(['n1']),
-      digest: 'sha256:new',
+      template: NEW,
     });
     expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([
       ['a', null],
@@ -77,7 +81,7 @@ describe('heal phase', () => {
       active: [inst('a', 'n1', 'Failed'), inst('b', 'down'), inst('c', 'n1')],
       nodes,
       daemonNodes: new Set(['n2']),
-      digest: 'sha256:new',
+      template: NEW,
     });
     expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([
       ['a', 'InstanceFailed'],
@@ -88,7 +92,7 @@ describe('heal phase', () => {
 
   it('outside Daemon mode a served digest alone removes nothing', () => {
     const nodes = new Map([['n1', live('n1')]]);
-    const views = healPhase({ active: [inst('a', 'n1')], nodes, digest: 'sha256:new' });
+    const views = healPhase({ active: [inst('a', 'n1')], nodes, template: NEW });
     expect(views.map((v) => [v.name, v.removeReason ?? null])).toEqual([['a', null]]);
   });
 
@@ -98,10 +102,34 @@ describe('heal phase', () => {
       metadata: { name: 'new', namespace: 'apps' },
       spec: { nodeName: 'n1', archive: { digest: 'sha256:new' } },
     } as unknown as ProviderInstance;
-    const views = healPhase({ active: [fresh, inst('old', 'n1')], nodes, daemonNodes: new Set(['n1']), digest: 'sha256:new' });
+    const views = healPhase({ active: [fresh, inst('old', 'n1')], nodes, daemonNodes: new Set(['n1']), template: NEW });
     expect(views).toEqual([
-      { name: 'new', node: 'n1', digest: 'sha256:new', ready: false, removeReason: undefined, createdAt: '' },
-      { name: 'old', node: 'n1', digest: 'sha256:new', ready: true, removeReason: undefined, createdAt: '2026-01-01T00:00:00Z' },
+      { name: 'new', node: 'n1', template: NEW, ready: false, removeReason: undefined, createdAt: '' },
+      { name: 'old', node: 'n1', template: NEW, ready: true, removeReason: undefined, createdAt: '2026-01-01T00:00:00Z' },
+    ]);
+  });
+});
+
+describe('heal phase: provider health', () => {
+  it('a Running instance whose Ready condition is False (ProviderUnhealthy) is not ready, and is kept (liveness restarts it)', () => {
+    const nodes = new Map([['n1', live('n1')]]);
+    const withReady = (name: string, status: string) => {
+      const i = inst(name, 'n1');
+      (i.status as { conditions?: unknown[] }).conditions = [
+        { type: 'HostCredentials', status: 'False' },
+        { type: 'Ready', status, reason: status === 'False' ? 'ProviderUnhealthy' : 'HostReady' },
+      ];
+      return i;
+    };
+    const views = healPhase({
+      active: [withReady('sick', 'False'), withReady('well', 'True'), inst('plain', 'n1')],
+      nodes,
+      template: 'anything',
+    });
+    expect(views.map((v) => [v.name, v.ready, v.removeReason ?? null])).toEqual([
+      ['sick', false, null],
+      ['well', true, null],
+      ['plain', true, null],
     ]);
   });
 });
@@ -142,5 +170,28 @@ describe('heal phase: instances their agent refused for its cap (InstanceLimit)'
       },
     });
     expect(asked).toBe(0);
+  });
+});
+
+describe('heal phase: a cordoned node (kubectl drain)', () => {
+  const cordoned = { ...live('c'), unschedulable: true };
+  const nodes = new Map([
+    ['c', cordoned],
+    ['b', live('b')],
+  ]);
+  const reasons = (roomOn?: () => ReadonlySet<string>, daemon?: Set<string>) =>
+    healPhase({ active: [inst('x', 'c'), inst('y', 'b')], nodes, roomOn, daemonNodes: daemon, template: NEW }).map((v) => v.removeReason);
+
+  it('moves its instances when another node has room, and keeps those on schedulable nodes', () => {
+    expect(reasons(() => new Set(['b']))).toEqual(['NodeCordoned', undefined]);
+  });
+
+  it('keeps them where they are while no other node has room (a drain does not take the last replica away)', () => {
+    expect(reasons(() => new Set())).toEqual([undefined, undefined]);
+    expect(reasons()).toEqual([undefined, undefined]);
+  });
+
+  it('leaves Daemon mode to NodeIneligible', () => {
+    expect(reasons(() => new Set(['b']), new Set(['b']))).toEqual(['NodeIneligible', undefined]);
   });
 });

@@ -7,7 +7,7 @@ let seq = 0;
 const inst = (digest: string, ready: boolean, extra: Partial<InstanceView> = {}): InstanceView => ({
   name: `i${++seq}`,
   node: `n${seq}`,
-  digest,
+  template: digest,
   ready,
   createdAt: `2026-01-01T00:00:${String(seq % 60).padStart(2, '0')}Z`,
   ...extra,
@@ -15,11 +15,11 @@ const inst = (digest: string, ready: boolean, extra: Partial<InstanceView> = {})
 
 describe('planRollout', () => {
   it('scales up and down, removing unhealthy instances first', () => {
-    expect(planRollout({ instances: [inst('d1', true)], targetDigest: 'd1', desired: 3, maxSurge: 0, maxUnavailable: 1 }).create).toBe(2);
+    expect(planRollout({ instances: [inst('d1', true)], targetTemplate: 'd1', desired: 3, maxSurge: 0, maxUnavailable: 1 }).create).toBe(2);
     const unhealthy = inst('d1', false);
     const down = planRollout({
       instances: [inst('d1', true), unhealthy, inst('d1', true)],
-      targetDigest: 'd1',
+      targetTemplate: 'd1',
       desired: 1,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -34,7 +34,7 @@ describe('planRollout', () => {
     let world: InstanceView[] = [inst('d1', true), inst('d1', true), inst('d1', true), inst('d1', true)];
     let steps = 0;
     for (; steps < 20; steps++) {
-      const plan = planRollout({ instances: world, targetDigest: 'd2', desired: 4, maxSurge: 0, maxUnavailable: 1 });
+      const plan = planRollout({ instances: world, targetTemplate: 'd2', desired: 4, maxSurge: 0, maxUnavailable: 1 });
       if (plan.complete) break;
       const removed = new Set(plan.remove.map((r) => r.name));
       world = world.filter((i) => !removed.has(i.name));
@@ -44,26 +44,26 @@ describe('planRollout', () => {
       // the agents start what was created
       world = world.map((i) => ({ ...i, ready: true }));
     }
-    expect(world.every((i) => i.digest === 'd2' && i.ready)).toBe(true);
+    expect(world.every((i) => i.template === 'd2' && i.ready)).toBe(true);
     expect(world).toHaveLength(4);
     expect(steps).toBeGreaterThanOrEqual(4);
   });
 
   it('surges instead of dropping below desired when maxUnavailable is 0', () => {
     const world = [inst('d1', true), inst('d1', true)];
-    const plan = planRollout({ instances: world, targetDigest: 'd2', desired: 2, maxSurge: 1, maxUnavailable: 0 });
+    const plan = planRollout({ instances: world, targetTemplate: 'd2', desired: 2, maxSurge: 1, maxUnavailable: 0 });
     expect(plan.remove).toHaveLength(0);
     expect(plan.create).toBe(1);
   });
 
   it('removes lost and failed instances regardless of budgets, and only heals with nothing resolved', () => {
     const lost = inst('d1', true, { removeReason: 'NodeDeleted' });
-    const plan = planRollout({ instances: [lost, inst('d1', true)], targetDigest: 'd1', desired: 2, maxSurge: 0, maxUnavailable: 0 });
+    const plan = planRollout({ instances: [lost, inst('d1', true)], targetTemplate: 'd1', desired: 2, maxSurge: 0, maxUnavailable: 0 });
     expect(plan.remove).toEqual([{ name: lost.name, node: lost.node, reason: 'NodeDeleted' }]);
     expect(plan.create).toBe(1);
     const nothing = planRollout({
       instances: [inst('d1', true, { removeReason: 'AgentLost' })],
-      targetDigest: undefined,
+      targetTemplate: undefined,
       desired: 3,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -91,7 +91,7 @@ describe('percentage budgets', () => {
     let world: InstanceView[] = Array.from({ length: 10 }, () => inst('d1', true));
     let steps = 0;
     for (; steps < 30; steps++) {
-      const plan = planRollout({ instances: world, targetDigest: 'd2', desired: 10, maxSurge: '25%', maxUnavailable: '25%' });
+      const plan = planRollout({ instances: world, targetTemplate: 'd2', desired: 10, maxSurge: '25%', maxUnavailable: '25%' });
       if (plan.complete) break;
       const removed = new Set(plan.remove.map((r) => r.name));
       world = world.filter((i) => !removed.has(i.name));
@@ -101,11 +101,11 @@ describe('percentage budgets', () => {
       world = world.map((i) => ({ ...i, ready: true }));
     }
     expect(world).toHaveLength(10);
-    expect(world.every((i) => i.digest === 'd2')).toBe(true);
+    expect(world.every((i) => i.template === 'd2')).toBe(true);
     // the first step uses the whole budget: 2 removed, 3 + 2 created
     const first = planRollout({
       instances: Array.from({ length: 10 }, () => inst('d1', true)),
-      targetDigest: 'd2',
+      targetTemplate: 'd2',
       desired: 10,
       maxSurge: '25%',
       maxUnavailable: '25%',
@@ -168,13 +168,13 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   const v = (name: string, digest: string, ready: boolean, node = `node-${name}`, createdAt = '2026-01-01T00:00:00Z'): InstanceView => ({
     name,
     node,
-    digest,
+    template: digest,
     ready,
     createdAt,
   });
   const removed = (p: { remove: { name: string }[] }) => p.remove.map((r) => r.name);
   const scaleTo = (desired: number, instances: InstanceView[], load?: Map<string, number>) =>
-    planRollout({ instances, targetDigest: 'd', desired, maxSurge: 0, maxUnavailable: 1, load });
+    planRollout({ instances, targetTemplate: 'd', desired, maxSurge: 0, maxUnavailable: 1, load });
 
   it('scaling down removes the unready first, then the one on the busiest node, then the newest, then by name — whatever the input order', () => {
     expect(removed(scaleTo(1, [v('a', 'd', true), v('b', 'd', false)]))).toEqual(['b']);
@@ -203,7 +203,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   it('removes an unready old instance freely, even with no budget, as Replaced while new ones are still missing', () => {
     const p = planRollout({
       instances: [v('old', 'd0', false), v('ok', 'd0', true)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 1,
       maxUnavailable: 0,
@@ -215,7 +215,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   it('an unready old instance beyond desired + maxSurge goes as ScaledDown', () => {
     const p = planRollout({
       instances: [v('n1', 'd', true), v('n2', 'd', true), v('old', 'd0', false)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 0,
       maxUnavailable: 0,
@@ -227,7 +227,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
     // desired 2, surge 1, one new instance: 1 of 3 places taken
     const p = planRollout({
       instances: [v('n1', 'd', false), v('keep', 'd0', true), v('late', 'd0', false)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 1,
       maxUnavailable: 0,
@@ -238,7 +238,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   it('a ready old instance goes as Replaced while new ones are missing, as ScaledDown once they are all there', () => {
     const replacing = planRollout({
       instances: [v('o1', 'd0', true), v('o2', 'd0', true)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -246,7 +246,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
     expect(replacing.remove.map((r) => r.reason)).toEqual(['Replaced']);
     const done = planRollout({
       instances: [v('n1', 'd', true), v('n2', 'd', true), v('o1', 'd0', true)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -254,7 +254,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
     expect(done.remove).toEqual([{ name: 'o1', node: 'node-o1', reason: 'ScaledDown' }]);
     const exact = planRollout({
       instances: [v('n1', 'd', false), v('n2', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 0,
       maxUnavailable: 2,
@@ -262,7 +262,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
     expect(exact.remove.map((r) => r.reason)).toEqual(['ScaledDown', 'ScaledDown']);
     const one = planRollout({
       instances: [v('n1', 'd', true), v('o1', 'd0', true), v('o2', 'd0', true)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -277,7 +277,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
     ]);
     const p = planRollout({
       instances: [v('q', 'd0', true, 'quiet'), v('b', 'd0', true, 'busy'), v('m', 'd0', true, 'quiet')],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 3,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -289,7 +289,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   it('counts only Ready instances toward availability: an unready new one does not let a second old one go', () => {
     const p = planRollout({
       instances: [v('n1', 'd', false), v('o1', 'd0', true), v('o2', 'd0', true), v('o3', 'd0', true)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 3,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -301,7 +301,7 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   it('an unready old instance does not count toward availability either: removing it frees no budget', () => {
     const p = planRollout({
       instances: [v('u', 'd0', false), v('r1', 'd0', true), v('r2', 'd0', true)],
-      targetDigest: 'd',
+      targetTemplate: 'd',
       desired: 2,
       maxSurge: 0,
       maxUnavailable: 1,
@@ -311,20 +311,20 @@ describe('planRollout: which instance goes, why, and what the plan reports', () 
   });
 
   it('is complete only with exactly desired new instances, all Ready, no old one, nothing to remove or create', () => {
-    const plan = (instances: InstanceView[]) => planRollout({ instances, targetDigest: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
+    const plan = (instances: InstanceView[]) => planRollout({ instances, targetTemplate: 'd', desired: 2, maxSurge: 0, maxUnavailable: 1 });
     expect(plan([v('a', 'd', true), v('b', 'd', true)]).complete).toBe(true);
     expect(plan([v('a', 'd', true)]).complete).toBe(false); // one to create
     expect(plan([v('a', 'd', true), v('b', 'd', false)]).complete).toBe(false); // not all Ready
     expect(plan([v('a', 'd', true), v('b', 'd', true), v('c', 'd', true)]).complete).toBe(false); // one to remove
     expect(plan([v('a', 'd', true), v('o', 'd0', true)]).complete).toBe(false); // an old one left
     expect(plan([v('a', 'd', true), v('b', 'd', true), { ...v('x', 'd', true), removeReason: 'NodeDeleted' }]).complete).toBe(false);
-    expect(planRollout({ instances: [], targetDigest: 'd', desired: 0, maxSurge: 0, maxUnavailable: 1 }).complete).toBe(true);
+    expect(planRollout({ instances: [], targetTemplate: 'd', desired: 0, maxSurge: 0, maxUnavailable: 1 }).complete).toBe(true);
   });
 
   it('with nothing resolved only heals, and reports the live instances as old and how many are Ready', () => {
     const p = planRollout({
       instances: [v('a', 'd0', true), v('b', 'd0', false), { ...v('c', 'd0', true), removeReason: 'AgentLost' }],
-      targetDigest: undefined,
+      targetTemplate: undefined,
       desired: 3,
       maxSurge: 0,
       maxUnavailable: 1,

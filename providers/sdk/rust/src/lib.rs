@@ -54,6 +54,8 @@ pub mod ffi {
     pub const ERR_CONFIG: i32 = 6;
     pub const ERR_NOT_READY: i32 = 7;
     pub const ERR_NO_ACTOR: i32 = 8;
+    /// `GANTRY_FLAG_EXTENSIONS`: the table continues with `ext_size` and extension fields.
+    pub const FLAG_EXTENSIONS: u32 = 1;
 
     /// `gantry_buffer`: bytes handed from provider to host, freed with `free_buffer`.
     #[repr(C)]
@@ -86,7 +88,13 @@ pub mod ffi {
         ) -> i32,
         pub free_buffer: unsafe extern "C" fn(ctx: *mut c_void, data: *mut u8, len: usize),
         pub stop: unsafe extern "C" fn(ctx: *mut c_void),
+        /// Extensions (read by the host only with `FLAG_EXTENSIONS`): bytes from here to the end.
+        pub ext_size: usize,
+        pub health: Option<unsafe extern "C" fn(ctx: *mut c_void, message: *mut Buffer) -> i32>,
     }
+
+    /// `GANTRY_EXT_SIZE`: the extension block of this table.
+    pub const EXT_SIZE: usize = std::mem::size_of::<Table>() - std::mem::offset_of!(Table, ext_size);
 }
 
 /// Why an operation (or `configure`) failed: one of the ABI's error codes and a message for people.
@@ -211,6 +219,13 @@ pub trait Provider: Send + Sync + 'static {
     fn handle_call(&self, actor: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError>;
     /// Stop background work; join your threads. No dispatch may happen after it returns.
     fn stop(&self) {}
+    /// Whether the provider can serve now: `Err(why)` makes the host take this instance out of
+    /// its queue groups until it is healthy again, and repeated failures restart it
+    /// (docs/abi.md#health). Called every few seconds, concurrently with `handle_call`; keep it
+    /// quick. The default is always healthy.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What the macro exports: the provider, the strings the host reads, and the C table.
@@ -249,7 +264,7 @@ pub fn create(cell: &'static OnceLock<Option<Box<Exported>>>, make: impl FnOnce(
             name,
             table: ffi::Table {
                 abi_version: ffi::ABI_VERSION,
-                flags: 0,
+                flags: ffi::FLAG_EXTENSIONS,
                 ctx: std::ptr::null_mut(),
                 capability_id: c_capability_id,
                 name: c_name,
@@ -258,6 +273,8 @@ pub fn create(cell: &'static OnceLock<Option<Box<Exported>>>, make: impl FnOnce(
                 handle_call: c_handle_call,
                 free_buffer: c_free_buffer,
                 stop: c_stop,
+                ext_size: ffi::EXT_SIZE,
+                health: Some(c_health),
             },
         });
         e.table.ctx = &*e as *const Exported as *mut c_void;
@@ -394,4 +411,20 @@ unsafe extern "C" fn c_stop(ctx: *mut c_void) {
     let e = exported(ctx);
     // A panic in stop cannot be reported; it must not unwind into the host either.
     let _ = catch_unwind(AssertUnwindSafe(|| e.provider.stop()));
+}
+
+unsafe extern "C" fn c_health(ctx: *mut c_void, message: *mut ffi::Buffer) -> i32 {
+    let e = exported(ctx);
+    put(message, Vec::new());
+    match catch_unwind(AssertUnwindSafe(|| e.provider.health())) {
+        Ok(Ok(())) => ffi::OK,
+        Ok(Err(why)) => {
+            put(message, why.into_bytes());
+            ffi::ERR_PROVIDER
+        }
+        Err(p) => {
+            put(message, format!("provider panicked in health: {}", panic_message(&*p)).into_bytes());
+            ffi::ERR_PROVIDER
+        }
+    }
 }

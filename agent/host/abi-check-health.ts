@@ -1,0 +1,26 @@
+/**
+ * The checks of `gantry abi check` about the extension mechanism (docs/abi.md#extensions),
+ * kept beside abi-check-run.ts: `extensions` (which extension fields the host's loader reads,
+ * a bad flag or ext_size failing it with the loader's own error) and `health` (healthy,
+ * unhealthy with its message, or absent; a hang fails it through the check timeout).
+ */
+import { fail } from './abi-check-native.js';
+import { GantryStatus, NativeProvider } from './native.js';
+
+/** Load with the host's own loader (it refuses bad flags and ext_size) and say what it reads. */
+export function extensionsCheck(library: string): { provider: NativeProvider; detail: string } {
+  const provider = NativeProvider.load(library);
+  const { extSize, fields } = provider.extensions;
+  if (extSize === 0) return { provider, detail: "none (flags 0: the table ends at stop); the host's loader accepts it" };
+  const health = fields.health === undefined ? 'beyond ext_size (not implemented)' : provider.hasHealth ? 'set' : 'NULL (not implemented)';
+  return { provider, detail: `GANTRY_FLAG_EXTENSIONS, ext_size ${extSize}; health: ${health}; the host's loader accepts it` };
+}
+
+/** Call health once (after configure_dispatch, as a host does). */
+export async function healthCheck(provider: NativeProvider): Promise<string> {
+  if (!provider.hasHealth) return 'absent: the provider has no health extension (a host counts it as always healthy)';
+  const { status, message } = await provider.health();
+  if (status === GantryStatus.OK) return 'healthy';
+  if (!message) fail(`health returned code ${status} without a message: say in *message why the provider cannot serve`);
+  return `unhealthy (code ${status}): ${message}`;
+}

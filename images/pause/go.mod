@@ -1,0 +1,3 @@
+module gantry.local/images/pause
+
+go 1.21
