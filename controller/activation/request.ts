@@ -1,0 +1,64 @@
+/**
+ * Reading an activation request (client/activation.ts): which namespace, which target and
+ * which caller its subject names, and how long the caller waits. Anything else is BAD_REQUEST
+ * with the reason, before anything is woken.
+ */
+import { subjectTokenDecode } from '../../client/protocol.js';
+
+export type ActivationTarget = { kind: 'provider'; provider: string } | { kind: 'cap'; capid: string; link: string };
+
+export interface ActivationRequest {
+  namespace: string;
+  target: ActivationTarget;
+  caller: string;
+  /** How long to wait for a Ready instance: the caller's Gantry-Timeout-Ms, capped. */
+  waitMs: number;
+}
+
+/** Decodes one subject token (subjectToken's %XX), undefined when it is not one. */
+function token(t: string | undefined): string | undefined {
+  if (!t) return undefined;
+  try {
+    return subjectTokenDecode(t);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The request on `subject` with Gantry-Timeout-Ms `timeoutHeader`, or the reason it is not
+ * one. A missing timeout waits `maxWaitMs`; a longer one is cut to it.
+ */
+export function parseActivationRequest(
+  subject: string,
+  timeoutHeader: string | undefined,
+  maxWaitMs: number,
+): ActivationRequest | { error: string } {
+  const t = subject.split('.');
+  if (t[0] !== 'gantry' || t[2] !== 'activate') return { error: `${subject} is not an activation subject (gantry.<ns>.activate.…)` };
+  const namespace = token(t[1]);
+  let target: ActivationTarget | undefined;
+  let caller: string | undefined;
+  if (t[3] === 'provider' && t.length === 6) {
+    const provider = token(t[4]);
+    if (provider) target = { kind: 'provider', provider };
+    caller = token(t[5]);
+  } else if (t[3] === 'cap' && t.length === 7) {
+    const capid = token(t[4]);
+    const link = token(t[5]);
+    if (capid && link) target = { kind: 'cap', capid, link };
+    caller = token(t[6]);
+  } else {
+    return {
+      error: `${subject} names no target: want gantry.<ns>.activate.provider.<provider>.<caller> or gantry.<ns>.activate.cap.<capid>.<link>.<caller>`,
+    };
+  }
+  if (!namespace || !target || !caller) return { error: `${subject} has an empty or undecodable token` };
+  let waitMs = maxWaitMs;
+  if (timeoutHeader !== undefined && timeoutHeader !== '') {
+    const n = Number(timeoutHeader);
+    if (!Number.isInteger(n) || n <= 0) return { error: `Gantry-Timeout-Ms must be a positive whole number of ms, got "${timeoutHeader}"` };
+    waitMs = Math.min(n, maxWaitMs);
+  }
+  return { namespace, target, caller, waitMs };
+}
