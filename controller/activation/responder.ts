@@ -14,7 +14,6 @@
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ACTIVATION_READY, ALL_ACTIVATION_SUBJECTS, HEADER_ACTIVATION } from '../../client/activation.js';
 import {
-  DEFAULT_LINK,
   HEADER_ERROR,
   HEADER_ERROR_MESSAGE,
   HEADER_INSTANCE,
