@@ -13,13 +13,7 @@
  */
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { ACTIVATION_READY, ALL_ACTIVATION_SUBJECTS, HEADER_ACTIVATION } from '../../client/activation.js';
-import {
-  HEADER_ERROR,
-  HEADER_ERROR_MESSAGE,
-  HEADER_INSTANCE,
-  HEADER_PROVIDER,
-  HEADER_TIMEOUT,
-} from '../../client/protocol.js';
+import { HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER, HEADER_TIMEOUT } from '../../client/protocol.js';
 import { CONTROLLER_ACTIVATION_QUEUE } from '../../membrane/permissions.js';
 import { logger, type Logger } from '../../runtime/log.js';
 import type { Activator } from '../autoscale/contract.js';
