@@ -15,13 +15,14 @@ export interface ActivationRequest {
   waitMs: number;
 }
 
-/** Decodes one subject token (subjectToken's %XX); '' when it is empty or not one (every caller refuses ''). */
+/** Decodes one subject token (subjectToken's %XX); '' when it is empty or not one (refused as such). */
 function token(t: string): string {
   try {
     return subjectTokenDecode(t);
-    // Stryker disable next-line BlockStatement: an emptied catch returns undefined, which every caller refuses as it refuses ''
-  } catch {
-    return '';
+  } catch (e) {
+    // Stryker disable next-line ConditionalExpression: decodeURIComponent throws nothing but URIError
+    if (e instanceof URIError) return '';
+    throw e;
   }
 }
 
@@ -36,24 +37,18 @@ export function parseActivationRequest(
 ): ActivationRequest | { error: string } {
   const t = subject.split('.');
   if (t[0] !== 'gantry' || t[2] !== 'activate') return { error: `${subject} is not an activation subject (gantry.<ns>.activate.…)` };
-  const namespace = token(t[1]);
-  let target: ActivationTarget | undefined;
-  let caller: string | undefined;
-  if (t[3] === 'provider' && t.length === 6) {
-    const provider = token(t[4]);
-    if (provider) target = { kind: 'provider', provider };
-    caller = token(t[5]);
-  } else if (t[3] === 'cap' && t.length === 7) {
-    const capid = token(t[4]);
-    const link = token(t[5]);
-    if (capid && link) target = { kind: 'cap', capid, link };
-    caller = token(t[6]);
-  } else {
+  const shape = t[3] === 'provider' && t.length === 6 ? 'provider' : t[3] === 'cap' && t.length === 7 ? 'cap' : undefined;
+  if (!shape)
     return {
       error: `${subject} names no target: want gantry.<ns>.activate.provider.<provider>.<caller> or gantry.<ns>.activate.cap.<capid>.<link>.<caller>`,
     };
-  }
-  if (!namespace || !target || !caller) return { error: `${subject} has an empty or undecodable token` };
+  // every name token but the kind: ns, then provider | capid + link, then the caller
+  const names = [t[1], ...t.slice(4)].map(token);
+  if (names.includes('')) return { error: `${subject} has an empty or undecodable token` };
+  const [namespace, first, second] = names;
+  const target: ActivationTarget =
+    shape === 'provider' ? { kind: 'provider', provider: first } : { kind: 'cap', capid: first, link: second };
+  const caller = names[names.length - 1];
   let waitMs = maxWaitMs;
   if (timeoutHeader !== undefined && timeoutHeader !== '') {
     const n = Number(timeoutHeader);
