@@ -70,6 +70,7 @@ export class ReadyWatch {
         if (--wait.waiters === 0 && this.waits.get(k) === wait) this.waits.delete(k);
         res(undefined);
       }, ms);
+      timer.unref(); // a wait keeps no stopping controller alive
       void wait.ready.then((name) => {
         clearTimeout(timer);
         res(name);

@@ -213,7 +213,29 @@ describe('what activation refuses, each with its own reason', () => {
     expect(JSON.parse(cli.stdout)).toMatchObject({ error: 'NO_RESPONDERS', activation: 'NO_ACTIVATOR' });
     await w.responder!.start();
     expect(w.responder!.serving).toBe(true);
-    const res = await callProvider(nc, echo('asleep'));
-    expect(text(res.reply)).toBe('hello asleep');
+    // `gantry call` activates by default: answered from zero, within --timeout
+    const woken = await run(process.execPath, [
+      join(packageRoot(), 'bin', 'gantry.js'),
+      ...[
+        'call',
+        '-n',
+        APP,
+        'asleep',
+        'Echo',
+        '--data',
+        'from the CLI',
+        '--nats',
+        w.nats.url,
+        '--creds',
+        g.creds,
+        '--json',
+        '--timeout',
+        '60000',
+      ],
+    ]);
+    const answer = JSON.parse(woken.stdout);
+    expect(answer.reply).toBe('from the CLI');
+    expect(answer.instance).toMatch(/^asleep-/);
+    expect(w.activator.calls.filter((c) => c.provider === 'asleep')).toEqual([{ namespace: APP, provider: 'asleep', caller: g.key }]);
   }, 120_000);
 });
