@@ -8,12 +8,14 @@
  *   nobody subscribed to the activation subject (no controller) → NO_RESPONDERS, activation NO_ACTIVATOR
  *   NOT_FOUND / NOT_ACTIVATABLE / BAD_REQUEST / ACTIVATION_FAILED → NO_RESPONDERS with the reason
  *   TIMEOUT (the controller's, or our own deadline)           → TIMEOUT
+ *   the connection's server lost while asking                 → CONNECTION_LOST (retryable, as for calls)
  * NO_RESPONDERS is kept for the refusals because that is what the call itself found: nothing
  * serves it, and nothing will (`gantry call` keeps its exit status; `activation` says why).
  */
 import { errors as natsErrors, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { ACTIVATION_READY, capabilityActivationSubject, HEADER_ACTIVATION, providerActivationSubject } from './activation.js';
 import { CallError, isForbidden, isNoResponders } from './call-error.js';
+import { onConnectionLost, whenConnected } from './nats.js';
 import { HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_TIMEOUT } from './protocol.js';
 
 /** What can be activated: a Provider by name, or a capability id (+ link), never one instance. */
@@ -47,13 +49,39 @@ function failed(code: CallError['code'], activation: string, message: string): C
  */
 export async function requestActivation(nc: NatsConnection, t: ActivationTarget, caller: string, timeoutMs: number): Promise<string> {
   const subject = activationSubject(t, caller);
+  // as a call does (call.ts): never send into a reconnecting client's buffer, and fail a request
+  // whose server is lost at once, retryable, rather than at the deadline
+  const started = Date.now();
+  if (!(await whenConnected(nc, timeoutMs)))
+    throw failed(
+      'CONNECTION_LOST',
+      'CONNECTION_LOST',
+      `no NATS server took the connection back within ${timeoutMs} ms while asking to activate ${what(t)}`,
+    );
+  timeoutMs = Math.max(1, timeoutMs - (Date.now() - started));
   const h = natsHeaders();
   h.set(HEADER_TIMEOUT, String(timeoutMs));
   let msg: Msg;
+  let stopWatching = () => {};
   try {
-    msg = await nc.request(subject, new Uint8Array(0), { headers: h, timeout: timeoutMs });
+    const lost = new Promise<never>((_, reject) => {
+      stopWatching = onConnectionLost(nc, (server) =>
+        reject(
+          failed(
+            'CONNECTION_LOST',
+            'CONNECTION_LOST',
+            `the connection to NATS server ${server} was lost while asking to activate ${what(t)} (the client reconnects to another server)`,
+          ),
+        ),
+      );
+    });
+    const req = nc.request(subject, new Uint8Array(0), { headers: h, timeout: timeoutMs });
+    req.catch(() => {}); // when the loss wins, the request's own rejection is nobody's
+    msg = await Promise.race([req, lost]);
   } catch (e) {
-    throw activationFailure(e, t, timeoutMs);
+    throw e instanceof CallError ? e : activationFailure(e, t, timeoutMs);
+  } finally {
+    stopWatching();
   }
   if (msg.headers?.get(HEADER_ACTIVATION) === ACTIVATION_READY) return msg.headers.get(HEADER_INSTANCE) ?? '';
   const code = msg.headers?.get(HEADER_ERROR) || 'ACTIVATION_FAILED';

@@ -188,7 +188,11 @@ async function callOrActivate(
     if (!(e instanceof CallError) || e.code !== 'NO_RESPONDERS' || !activation.wanted || activation.asked) throw e;
     activation.asked = true;
     const caller = o.caller ?? callerKey(nc) ?? ANONYMOUS_CALLER;
-    await requestActivation(nc, o, caller, leftOf(deadline));
+    await requestActivation(nc, o, caller, leftOf(deadline)).catch((err: unknown) => {
+      // the request was lost with its server, unanswered: a retry may ask again
+      if (err instanceof CallError && err.code === 'CONNECTION_LOST') activation.asked = false;
+      throw err;
+    });
     try {
       return await callOnce(nc, o, leftOf(deadline), overall);
     } catch (again) {
