@@ -50,6 +50,8 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // activation: what a request on an activation subject may name (target, caller, deadline) before anything is woken (issue 32)
+    'controller/activation/request.ts',
     // the bus's TLS: the server certificate's names and the nats-server tls blocks (issue 28)
     'membrane/bus-tls.ts',
     // a pull credential opens only on the node it was sealed to (issue 28)

@@ -40,6 +40,7 @@ export default defineConfig({
       'test/agent/reconciler.test.ts',
       'test/agent/registry-access.test.ts',
       'test/agent/archive-pipeline.test.ts',
+      'test/controller/activation/request.test.ts',
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
