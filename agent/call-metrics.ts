@@ -57,6 +57,7 @@ export type CountedHost = EventEmitter & { readonly spec: { namespace: string; p
 
 export class ProviderCallMetrics {
   private readonly providers = new Map<string, ProviderCalls>();
+  // Stryker disable next-line StringLiteral: the logger's name only labels its lines
   private readonly log = logger('call-metrics');
 
   constructor(registry: Registry) {

@@ -15,7 +15,9 @@ import {
   OTHER_OPERATION,
 } from './host/call-stats.js';
 
+// Stryker disable next-line ConditionalExpression: Number.isSafeInteger is false for a non-number anyway (the typeof narrows for tsc)
 const whole = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+// Stryker disable next-line ConditionalExpression: Number.isFinite is false for a non-number anyway (the typeof narrows for tsc)
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0;
 
 /** The snapshot, or why it is refused. */

@@ -30,8 +30,9 @@ function snapshot(ops: Record<string, number>, startedAt = 1000): CallsSnapshot 
 }
 
 describe('checkCallsSnapshot', () => {
-  it('takes a well-formed snapshot', () => {
-    const s = snapshot({ Echo: 3, other: 1 });
+  it('takes a well-formed snapshot, zeros and a 64-character name included', () => {
+    const s = snapshot({ Echo: 3, other: 0, ['x'.repeat(64)]: 1 });
+    expect(s.ops.other.sum).toBe(0);
     expect(checkCallsSnapshot(s)).toBe(s);
   });
 
@@ -45,20 +46,26 @@ describe('checkCallsSnapshot', () => {
     ['overloaded a string', (s) => ({ ...s, overloaded: '1' }), /^overloaded is not/],
     ['ops an array', (s) => ({ ...s, ops: [] }), /^ops is not an object$/],
     ['ops missing', (s) => ({ ...s, ops: null }), /^ops is not an object$/],
+    ['ops a number', (s) => ({ ...s, ops: 7 }), /^ops is not an object$/],
     ['an empty operation name', (s) => ({ ...s, ops: { '': emptyFigures() } }), /^operation name of 0 characters$/],
     ['a 65-character operation name', (s) => ({ ...s, ops: { ['x'.repeat(65)]: emptyFigures() } }), /^operation name of 65 characters$/],
     ['a count array too short', (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), counts: [1] } } }), /^operation "Echo": counts is not 8/],
-    ['a negative count', (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), counts: CALL_CODES.map(() => -1) } } }), /counts is not/],
+    [
+      'one negative count',
+      (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), counts: CALL_CODES.map((_, i) => (i === 2 ? -1 : 1)) } } }),
+      /counts is not/,
+    ],
     [
       'a bucket array too long',
       (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), buckets: [...LATENCY_BUCKETS, 1, 1].map(() => 0) } } }),
       /buckets is not 15/,
     ],
     [
-      'a NaN bucket',
-      (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), buckets: emptyFigures().buckets.map(() => Number.NaN) } } }),
+      'one NaN bucket',
+      (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), buckets: emptyFigures().buckets.map((_, i) => (i === 1 ? Number.NaN : 0)) } } }),
       /buckets is not/,
     ],
+    ['an infinite sum', (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), sum: Infinity } } }), /^operation "Echo": sum is not/],
     ['a negative sum', (s) => ({ ...s, ops: { Echo: { ...emptyFigures(), sum: -1 } } }), /^operation "Echo": sum is not/],
     ['figures not an object', (s) => ({ ...s, ops: { Echo: 7 } }), /^operation "Echo": not an object$/],
   ])('refuses %s', (_what, mutate, reason) => {
@@ -78,6 +85,13 @@ describe('checkCallsSnapshot', () => {
     expect(wentBackwards(snapshot({ Echo: 3 }), snapshot({ Echo: 2, X: 1 }))).toBe('operation "Echo"');
     expect(wentBackwards(snapshot({ Echo: 3 }), snapshot({ Other: 9 }))).toBe('operation "Echo" disappeared');
     expect(wentBackwards(snapshot({ Echo: 3 }), { ...snapshot({ Echo: 3 }), calls: 2 })).toBe('calls');
+    // each figure alone: a count, a bucket, the sum
+    const fewerCounts = snapshot({ Echo: 3 });
+    fewerCounts.ops.Echo.counts[OK] = 2;
+    expect(wentBackwards(snapshot({ Echo: 3 }), fewerCounts)).toBe('operation "Echo"');
+    const fewerInBucket = snapshot({ Echo: 3 });
+    fewerInBucket.ops.Echo.buckets[0] = 2;
+    expect(wentBackwards(snapshot({ Echo: 3 }), fewerInBucket)).toBe('operation "Echo"');
     const lessSum = snapshot({ Echo: 3 });
     lessSum.ops.Echo.sum = 0;
     expect(wentBackwards(snapshot({ Echo: 3 }), lessSum)).toBe('operation "Echo"');
