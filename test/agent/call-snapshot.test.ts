@@ -113,7 +113,7 @@ describe('ProviderCallMetrics', () => {
   }
 
   it('sums a Provider over its hosts and keeps what a crashed incarnation counted', async () => {
-    const { host, ok } = world();
+    const { registry, host, ok } = world();
     const a = host('a');
     const b = host('b');
     a.emit('calls', snapshot({ Echo: 3 }));
@@ -125,6 +125,15 @@ describe('ProviderCallMetrics', () => {
     expect(await ok('Echo')).toBe(8);
     // a new startedAt without a crash seen is a new incarnation too
     b.emit('calls', snapshot({ Echo: 2 }, 3000));
+    expect(await ok('Echo')).toBe(10);
+    // the histogram adds up alike (each call 0.1 ms in the first bucket)
+    const text = await registry.metrics();
+    const labels = { namespace: 'ns', provider: 'p', operation: 'Echo' };
+    expect(sample(text, 'gantry_provider_call_duration_seconds_sum', labels)).toBeCloseTo(0.001);
+    expect(sample(text, 'gantry_provider_call_duration_seconds_bucket', { ...labels, le: '0.0005' })).toBe(10);
+    // another Provider is a series of its own
+    host('c', 'q').emit('calls', snapshot({ Echo: 1 }));
+    expect(await ok('Echo', 'q')).toBe(1);
     expect(await ok('Echo')).toBe(10);
   });
 
@@ -139,6 +148,8 @@ describe('ProviderCallMetrics', () => {
     const f = host('f');
     f.emit('calls', snapshot({ Echo: 2 }));
     f.emit('failed', new Error('x'));
+    expect(await ok('Echo')).toBe(5);
+    f.emit('calls', snapshot({ Echo: 7 }));
     expect(await ok('Echo')).toBe(5);
   });
 
@@ -161,15 +172,15 @@ describe('ProviderCallMetrics', () => {
     const b = host('b');
     const first = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`a${i}`, 1]));
     const second = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`b${i}`, 1]));
-    a.emit('calls', snapshot(first));
+    a.emit('calls', snapshot({ ...first, other: 1 })); // `other` takes no label of the 32
     b.emit('calls', snapshot(second));
     const ops = new Set(series(await registry.metrics(), 'gantry_provider_calls_total', { code: 'OK' }).map((s) => s.labels.operation));
     expect(ops.size).toBe(MAX_OPERATIONS + 1);
-    expect(await ok('other')).toBe(8);
+    expect(await ok('other')).toBe(9);
     // b19 was not admitted: it stays in other even once labels would have room elsewhere
     b.emit('calls', snapshot({ ...second, b19: 5 }));
     expect(await ok('b19')).toBeUndefined();
-    expect(await ok('other')).toBe(12);
+    expect(await ok('other')).toBe(13);
   });
 
   it('exports a cumulative histogram and the in-flight gauge', async () => {
