@@ -12,8 +12,8 @@
  *  - host-uncounted: the C host with its call counting off (GANTRY_HOST_CALL_STATS=0: no
  *              per-call metrics, no load reports), so the ratio counted/uncounted is what
  *              counting costs (agent/host/call-stats.ts; aim ≥ 0.95).
- * Prints calls/s, p50/p99 latency for each and the throughput ratios host/baseline and
- * Rust/C host; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
+ * Prints calls/s, p50/p99 latency for each and the throughput ratios host/baseline,
+ * counted/uncounted and Rust/C host; what counting adds to one call; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
  * into each library, in the calling thread, without NATS.
  *
  * NATS runs with the membrane (operator mode, full resolver) unless --no-auth: every host and
@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { ProviderHost } from '../agent/host/index.js';
+import { CallStats } from '../agent/host/call-stats.js';
 import { GantryStatus, NativeProvider } from '../agent/host/native.js';
 import { callProvider } from '../client/call.js';
 import { connectNats, natsConnectionOptions, natsUserKey } from '../client/nats.js';
@@ -124,6 +125,30 @@ function directCalls(): void {
   }
   console.log(
     `direct handle_call (Get, 128 B value, koffi on one thread, ${N} calls): C ${(perCall.C! / 1000).toFixed(2)} µs, Rust ${(perCall.Rust! / 1000).toFixed(2)} µs per call (Rust/C ${(perCall.Rust! / perCall.C!).toFixed(2)})`,
+  );
+}
+
+/**
+ * What counting adds to one call on the host's event loop (CallStats.begin + end, a clock read
+ * each), beside what one call costs the host at the measured rate: a figure the shared
+ * machine's noise does not swamp, unlike the counted/uncounted throughput ratio.
+ */
+function countingCost(hostRate: number): void {
+  const N = 1_000_000;
+  const stats = new CallStats(true);
+  let perCall = 0;
+  for (let round = 0; round < 2; round++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) {
+      const start = performance.now();
+      stats.begin(start);
+      stats.end('Get', 'OK', start);
+    }
+    perCall = Number(process.hrtime.bigint() - t) / N; // the first round warms up
+  }
+  const budgetNs = 1e9 / hostRate;
+  console.log(
+    `counting per call (CallStats begin+end, ${N} calls): ${perCall.toFixed(0)} ns, ${((100 * perCall) / budgetNs).toFixed(2)} % of a call's ${(budgetNs / 1000).toFixed(1)} µs at the host's measured rate (aim < 5 %)`,
   );
 }
 
@@ -277,8 +302,10 @@ async function main(): Promise<void> {
     const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET, caller: CALLER });
     const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET, caller: CALLER });
     if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
-    printResults(await measure(nc, seconds), reply.reply.length, seconds, auth);
+    const runs = await measure(nc, seconds);
+    printResults(runs, reply.reply.length, seconds, auth);
     directCalls();
+    countingCost(sum(runs.host).rate);
   } finally {
     baseline?.kill('SIGTERM');
     await hostRs.stop();
