@@ -72,6 +72,9 @@ export default {
     'agent/host/reply-guard.ts',
     // which fields of a provider table the host reads (ABI extensions): unknown flags and bad sizes refused
     'agent/host/abi-extensions.ts',
+    // a host's call counts: shape and range checked, labels capped, counters never backwards
+    'agent/call-snapshot.ts',
+    'agent/call-metrics.ts',
     'tlog/merkle.ts',
     'tlog/note.ts',
     'tlog/checkpoint.ts',
