@@ -1,0 +1,108 @@
+/**
+ * controller/autoscale/load-store.ts alone: rates from cumulative counters per instance, summed;
+ * a restarted host (new startedAt, or counters that went back) starts a new series; an
+ * out-of-order report is dropped; silent and deleted instances leave the figures.
+ */
+import { describe, expect, it } from 'vitest';
+import type { LoadReport } from '../../../client/load.js';
+import { LoadStore } from '../../../controller/autoscale/load-store.js';
+
+const T0 = 1_000_000;
+const report = (instance: string, at: number, calls: number, busyMs: number, o: Partial<LoadReport> = {}): LoadReport => ({
+  v: 1,
+  instance,
+  at,
+  startedAt: T0 - 600_000,
+  calls,
+  overloaded: 0,
+  inFlight: 0,
+  busyMs,
+  serving: true,
+  ...o,
+});
+
+describe('LoadStore', () => {
+  it('calls/s = Σ Δcalls/Δt and in-flight = Σ Δbusy/Δt over the window', () => {
+    const s = new LoadStore(6000);
+    for (let i = 0; i <= 6; i++) {
+      s.record('ns', 'p', report('a', T0 + i * 1000, i * 100, i * 1500), T0 + i * 1000);
+      s.record('ns', 'p', report('b', T0 + i * 1000 + 3, i * 50, i * 500, { overloaded: i * 5 }), T0 + i * 1000 + 3);
+    }
+    const f = s.figures('ns', 'p', T0 + 6010)!;
+    expect(f.reporting).toBe(2);
+    expect(f.callsPerSecond).toBeCloseTo(150, 6);
+    expect(f.inFlight).toBeCloseTo(2, 6);
+    expect(f.overloadedPerSecond).toBeCloseTo(5, 6);
+    expect(f.lastCallAt).toBe(T0 + 6003);
+    expect(s.figures('ns', 'other', T0)).toBeUndefined();
+    expect(s.figures('other', 'p', T0)).toBeUndefined();
+  });
+
+  it('takes the rate from the host clock, the window from the controller clock', () => {
+    const s = new LoadStore(6000);
+    // the host's clock is an hour off; its reports arrive every second
+    s.record('ns', 'p', report('a', 3_600_000 + 0, 0, 0, { startedAt: 0 }), T0);
+    s.record('ns', 'p', report('a', 3_600_000 + 2000, 40, 0, { startedAt: 0 }), T0 + 2000);
+    expect(s.figures('ns', 'p', T0 + 2000)!.callsPerSecond).toBe(20);
+  });
+
+  it('one report alone: its in-flight as it stands, no rate', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0, 500, 9000, { inFlight: 3 }), T0);
+    expect(s.figures('ns', 'p', T0)).toMatchObject({ reporting: 1, callsPerSecond: 0, inFlight: 3 });
+  });
+
+  it('a host that began inside the window counts from zero at its startedAt', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0 + 2000, 60, 1000, { startedAt: T0 }), T0 + 2000);
+    expect(s.figures('ns', 'p', T0 + 2000)).toMatchObject({ callsPerSecond: 30, inFlight: 0.5, lastCallAt: T0 + 2000 });
+  });
+
+  it('a restarted host (new startedAt, or counters gone back) starts a new series, never a negative rate', () => {
+    const s = new LoadStore(6000);
+    expect(s.record('ns', 'p', report('a', T0, 1000, 0), T0)).toBe('recorded');
+    expect(s.record('ns', 'p', report('a', T0 + 1000, 1100, 0), T0 + 1000)).toBe('recorded');
+    expect(s.record('ns', 'p', report('a', T0 + 2000, 10, 0, { startedAt: T0 + 1500 }), T0 + 2000)).toBe('restarted');
+    expect(s.figures('ns', 'p', T0 + 2000)!.callsPerSecond).toBe(20);
+    expect(s.record('ns', 'p', report('a', T0 + 3000, 5, 0, { startedAt: T0 + 1500 }), T0 + 3000)).toBe('restarted');
+    const f = s.figures('ns', 'p', T0 + 3000)!;
+    expect(f.callsPerSecond).toBeGreaterThanOrEqual(0);
+    expect(f.callsPerSecond).toBe(5 / 1.5);
+  });
+
+  it('drops an out-of-order or repeated report', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0, 0, 0), T0);
+    s.record('ns', 'p', report('a', T0 + 2000, 200, 0), T0 + 2000);
+    expect(s.record('ns', 'p', report('a', T0 + 1000, 50, 0), T0 + 2100)).toBe('out-of-order');
+    expect(s.record('ns', 'p', report('a', T0 + 2000, 900, 0), T0 + 2100)).toBe('out-of-order');
+    expect(s.figures('ns', 'p', T0 + 2100)!.callsPerSecond).toBe(100);
+  });
+
+  it('an instance silent for a window leaves the figures; the last report before the window is the baseline', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0, 0, 0), T0);
+    s.record('ns', 'p', report('b', T0, 0, 0), T0);
+    for (let i = 1; i <= 10; i++) s.record('ns', 'p', report('a', T0 + i * 1000, i * 10, 0), T0 + i * 1000);
+    const f = s.figures('ns', 'p', T0 + 10_000)!;
+    expect(f.reporting).toBe(1);
+    expect(f.callsPerSecond).toBeCloseTo(10, 6);
+    // sparse reports: one every 8 s still gives a rate over the window
+    const sparse = new LoadStore(6000);
+    sparse.record('ns', 'p', report('a', T0, 0, 0), T0);
+    sparse.record('ns', 'p', report('a', T0 + 5000, 50, 0), T0 + 5000);
+    expect(sparse.figures('ns', 'p', T0 + 10_000)!.callsPerSecond).toBe(10);
+    expect(sparse.figures('ns', 'p', T0 + 11_001)).toBeUndefined();
+  });
+
+  it('retain forgets deleted instances; forget the whole Provider', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0, 0, 0, { inFlight: 1 }), T0);
+    s.record('ns', 'p', report('b', T0, 0, 0, { inFlight: 2 }), T0);
+    s.retain('ns', 'p', new Set(['b']));
+    expect(s.figures('ns', 'p', T0)).toMatchObject({ reporting: 1, inFlight: 2 });
+    s.retain('ns', 'nothing', new Set());
+    s.forget('ns', 'p');
+    expect(s.figures('ns', 'p', T0)).toBeUndefined();
+  });
+});
