@@ -34,14 +34,18 @@ export class Decider {
   private history: { at: number; replicas: number }[] = [];
   /** When the idle clock (re)started: creation, or the last activation. */
   private idleFrom: number;
+  /** When the history began (creation, activation): before it, the windows count as `current`. */
+  private historyFrom: number;
 
   constructor(nowMs: number) {
     this.idleFrom = nowMs;
+    this.historyFrom = nowMs;
   }
 
   /** 0→1 at once; the idle clock restarts so the Provider is not scaled back before the call arrives. */
   activate(current: number, caller: string, nowMs: number): Decision | undefined {
     this.idleFrom = nowMs;
+    this.historyFrom = nowMs;
     this.history = [];
     if (current > 0) return undefined;
     return { desired: 1, reason: 'Activated', message: `activated from zero by a call of ${caller}` };
@@ -82,7 +86,7 @@ export class Decider {
     const within = (sec: number) => {
       const from = nowMs - sec * 1000;
       const recs = this.history.filter((h) => h.at >= from).map((h) => h.replicas);
-      return this.history[0].at > from ? [...recs, current] : recs;
+      return this.historyFrom > from ? [...recs, current] : recs;
     };
     const up = Math.min(...within(s.scaleUpStabilizationSeconds));
     const down = Math.max(...within(s.scaleDownStabilizationSeconds));

@@ -86,6 +86,14 @@ describe('stabilization', () => {
     expect(seen.at(-1)).toBe(1);
   });
 
+  it('ticks that never land on the window edge scale down all the same', () => {
+    const s = settings({ scaleDownStabilizationSeconds: 2 });
+    const seen = run(new Decider(0), s, 1, (t) => load(t < 5 ? 12 : 0), 20, 7);
+    expect(seen[4]).toBe(6);
+    expect(seen.at(-1)).toBe(1);
+    expect(seen.indexOf(1, 5)).toBeLessThanOrEqual(8);
+  });
+
   it('scaleUpStabilizationSeconds takes the lowest recommendation of its window', () => {
     const s = settings({ scaleUpStabilizationSeconds: 3 });
     const seen = run(new Decider(0), s, 1, () => load(12), 6);
