@@ -13,11 +13,12 @@
  */
 import { connect, jwtAuthenticator, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { decodeJwt } from '../client/jwt.js';
-import { ALL_LOAD_SUBJECTS, parseLoadReport } from '../client/load.js';
-import { inboxPrefix, subjectTokenDecode } from '../client/protocol.js';
+import { ALL_LOAD_SUBJECTS } from '../client/load.js';
+import { inboxPrefix } from '../client/protocol.js';
 import { controllerBusPermissions } from '../membrane/permissions.js';
 import type { Logger } from '../runtime/log.js';
 import type { LoadStore } from './autoscale/load-store.js';
+import { takeReport } from './autoscale/reports.js';
 import type { MembraneConfig } from './membrane.js';
 
 export interface BusOptions {
@@ -108,23 +109,4 @@ async function readReports(sub: Subscription, o: BusOptions, now: () => number):
     o.counted?.(result);
     if (result === 'malformed' || result === 'foreign-instance') o.log.debug({ subject: m.subject, result }, 'load report dropped');
   }
-}
-
-/** One report from the bus into the store; what became of it. */
-export function takeReport(subject: string, data: Uint8Array, store: LoadStore, receivedAtMs: number): string {
-  const t = subject.split('.');
-  let namespace: string;
-  let provider: string;
-  let instance: string;
-  try {
-    // gantry.<ns>.load.<provider>.<instance>: the subscription guarantees the shape, not the escapes
-    [namespace, provider, instance] = [t[1], t[3], t[4]].map(subjectTokenDecode);
-  } catch {
-    return 'malformed';
-  }
-  const r = parseLoadReport(data);
-  if (typeof r === 'string') return 'malformed';
-  // under the membrane a host publishes only on its own subject; the report must not name another
-  if (r.instance !== instance) return 'foreign-instance';
-  return store.record(namespace, provider, r, receivedAtMs);
 }
