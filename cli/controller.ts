@@ -114,6 +114,7 @@ export function registerController(program: Command): void {
 async function runController(o: ControllerFlags): Promise<void> {
   const { agentLeaseGraceMs, configRefTtlMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } =
     checkFlags(o);
+  const autoscale = autoscaleFlags(o, !!(o.membraneKeys || o.membraneKeysSecret));
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o, kubeConfig);
@@ -135,7 +136,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     agentLeaseGraceMs,
     configRefTtlMs,
     metricsAddr: o.metricsAddr,
-    ...autoscaleFlags(o, !!membrane),
+    ...autoscale,
     identity: o.identity,
     leaderElection,
     hostJwtLifetimeMs,
