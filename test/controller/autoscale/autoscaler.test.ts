@@ -186,6 +186,20 @@ describe('the autoscaler', () => {
     expect((await c.provider('fixed')).spec.replicas).toBe(0);
   });
 
+  it('an autoscale spec with two targets is refused with its reason, and nothing is scaled', async () => {
+    const autoscale = { maxReplicas: 3, targetInFlightPerInstance: 2, targetCallsPerSecondPerInstance: 10 };
+    await c.applyProvider('two-targets', { archive: { ref, revision: 1 }, replicas: 2, autoscale });
+    const cond = await waitFor('Autoscaling=False', async () =>
+      ((await c.provider('two-targets')).status?.conditions ?? []).find((x: any) => x.type === 'Autoscaling'),
+    );
+    expect(cond).toMatchObject({
+      status: 'False',
+      reason: 'InvalidSpec',
+      message: 'autoscale names exactly one target: targetInFlightPerInstance or targetCallsPerSecondPerInstance',
+    });
+    expect((await c.provider('two-targets')).spec.replicas).toBe(2);
+  });
+
   it('counts and drops a malformed report, and one naming another instance than its subject', async () => {
     const [name] = [...hosts.keys()];
     const nc = hosts.get(name)!.nc;
