@@ -83,6 +83,7 @@ export class Autoscaler implements Reconciler, Activator {
   }
 
   resync(q: KeyQueue): void {
+    this.d.store.sweep(this.now());
     for (const p of this.providers.list()) if (p.spec?.autoscale) q.add(p);
   }
 

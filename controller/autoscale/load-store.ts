@@ -57,8 +57,8 @@ export class LoadStore implements ProviderFiguresSource {
       inFlight: report.inFlight,
     };
     const series = p.instances.get(report.instance);
-    const last = series?.samples.at(-1);
-    if (series && last && series.startedAt === report.startedAt) {
+    if (series && series.startedAt === report.startedAt) {
+      const last = series.samples.at(-1)!; // a series always holds a sample
       if (s.at <= last.at) return 'out-of-order';
       if (s.calls >= last.calls && s.busyMs >= last.busyMs && s.overloaded >= last.overloaded) {
         if (s.calls > last.calls || s.inFlight > 0) p.lastCallAt = receivedAtMs;
@@ -90,6 +90,24 @@ export class LoadStore implements ProviderFiguresSource {
     const p = this.providers.get(`${namespace}/${provider}`);
     if (!p) return;
     for (const name of p.instances.keys()) if (!instances.has(name)) p.instances.delete(name);
+  }
+
+  /**
+   * Forgets instances silent for a window, and Providers left without any (those nobody asks
+   * figures of, e.g. not autoscaled, are pruned only here): memory follows the live instances.
+   */
+  sweep(nowMs: number): void {
+    for (const [key, p] of this.providers) {
+      for (const [name, series] of p.instances) if (series.samples.at(-1)!.receivedAt < nowMs - this.windowMs) p.instances.delete(name);
+      if (p.instances.size === 0) this.providers.delete(key);
+    }
+  }
+
+  /** Samples held, over every instance (what the store costs; tests). */
+  sampleCount(): number {
+    let n = 0;
+    for (const p of this.providers.values()) for (const series of p.instances.values()) n += series.samples.length;
+    return n;
   }
 
   /** Forgets a Provider altogether (deleted, or no longer autoscaled). */

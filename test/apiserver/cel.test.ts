@@ -164,6 +164,8 @@ describe('the spec.replicas owner rule (root, fieldPath .spec.replicas)', () => 
     // removing replicas is a change to the default 1
     expect(transitionRuleCauses(root, p({ autoscale: auto }, 1), p({ replicas: 2, autoscale: auto }, 2))).toEqual(refused);
     expect(transitionRuleCauses(root, p({ autoscale: auto }, 2), p({ replicas: 2, autoscale: auto }, 2))).toEqual(refused);
+    // removed, and no desiredReplicas at all
+    expect(transitionRuleCauses(root, p({ autoscale: auto }), p({ replicas: 2, autoscale: auto }))).toEqual(refused);
   });
 
   it('passes unchanged replicas (absent = 1), and the desired value', () => {
@@ -173,7 +175,14 @@ describe('the spec.replicas owner rule (root, fieldPath .spec.replicas)', () => 
     expect(transitionRuleCauses(root, p({ replicas: 3, autoscale: auto }, 3), p({ replicas: 1, autoscale: auto }, 1))).toEqual([]);
   });
 
-  it('is taken only on the root, with its own fieldPath', () => {
+  it('is taken only on the root, with its own fieldPath; another rule with a fieldPath is refused as any other', () => {
+    expect(unsupportedRuleCauses(crd({ ...root, 'x-kubernetes-validations': [{ rule: 'self.x == 1', fieldPath: '.spec' }] }))).toEqual([
+      {
+        reason: 'FieldValueForbidden',
+        message: "Forbidden: the API emulator evaluates only `self == oldSelf` and the Provider CRD's spec.replicas owner rule",
+        field: `${at}.x-kubernetes-validations[0]`,
+      },
+    ]);
     expect(unsupportedRuleCauses(crd(root))).toEqual([]);
     expect(unsupportedRuleCauses(crd({ properties: { spec: { 'x-kubernetes-validations': [owner] } } }))).toEqual([
       {

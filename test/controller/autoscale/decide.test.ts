@@ -45,8 +45,23 @@ describe('recommendation', () => {
     expect(atMax).toMatchObject({ desired: 5, reason: 'AtMaxReplicas' });
     expect(atMax.message).toContain('wants 20; maxReplicas is 5');
     // replicas set by hand above the range come back into it
-    expect(new Decider(0).decide(s, 9, load(9), 0)).toMatchObject({ desired: 5, reason: 'ScaledDown' });
+    expect(new Decider(0).decide(s, 9, load(9), 0)).toEqual({
+      desired: 5,
+      reason: 'ScaledDown',
+      message: '9 in flight (target 2 per instance): 9 → 5',
+    });
+    // exactly maxReplicas wanted, within the tolerance: Steady, not AtMaxReplicas
+    expect(new Decider(0).decide(s, 5, load(9.9), 0)).toEqual({
+      desired: 5,
+      reason: 'Steady',
+      message: '9.9 in flight (target 2 per instance): 5 suffice',
+    });
     expect(new Decider(0).decide(settings({ minReplicas: 3 }), 1, load(0), 0)).toMatchObject({ desired: 3, reason: 'ScaledUp' });
+    expect(new Decider(0).decide(settings({ minReplicas: 3 }), 0, undefined, 0)).toEqual({
+      desired: 3,
+      reason: 'ScaledUp',
+      message: 'below minReplicas 3',
+    });
   });
 
   it('calls per second when that is the target', () => {
@@ -66,7 +81,11 @@ describe('recommendation', () => {
   });
 
   it('keeps replicas while no instance reports (NoFigures)', () => {
-    expect(new Decider(0).decide(settings(), 3, undefined, 0)).toMatchObject({ desired: 3, reason: 'NoFigures' });
+    expect(new Decider(0).decide(settings(), 3, undefined, 0)).toEqual({
+      desired: 3,
+      reason: 'NoFigures',
+      message: 'no instance reports load; keeping 3',
+    });
   });
 
   it('figures show as decimal strings of at most 3 decimals', () => {
@@ -94,6 +113,13 @@ describe('stabilization', () => {
     expect(seen.indexOf(1, 5)).toBeLessThanOrEqual(8);
   });
 
+  it('a scale up without up-stabilization is not held back by the lower recommendations of the down window', () => {
+    const s = settings({ scaleDownStabilizationSeconds: 30 });
+    const seen = run(new Decider(0), s, 1, (t) => load(t < 10 ? 1 : 12), 12);
+    expect(seen.slice(0, 10).every((r) => r === 1)).toBe(true);
+    expect(seen[10]).toBe(6);
+  });
+
   it('scaleUpStabilizationSeconds takes the lowest recommendation of its window', () => {
     const s = settings({ scaleUpStabilizationSeconds: 3 });
     const seen = run(new Decider(0), s, 1, () => load(12), 6);
@@ -119,7 +145,7 @@ describe('scale to zero', () => {
     const zero = d.decide(s, 1, load(0, 0), 20_000);
     expect(zero).toMatchObject({ desired: 0, reason: 'ScaledToZero' });
     expect(zero.message).toBe('no call for 20s (scaleToZeroAfterSeconds 20)');
-    expect(d.decide(s, 0, undefined, 60_000)).toMatchObject({ desired: 0, reason: 'ScaledToZero' });
+    expect(d.decide(s, 0, undefined, 60_000)).toEqual({ desired: 0, reason: 'ScaledToZero', message: 'at zero until a call activates it' });
     expect(d.decide(s, 0, load(3), 60_000)).toMatchObject({ desired: 0 });
   });
 

@@ -105,4 +105,40 @@ describe('LoadStore', () => {
     s.forget('ns', 'p');
     expect(s.figures('ns', 'p', T0)).toBeUndefined();
   });
+
+  it('a counter gone back alone is a restart; equal counters are not', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0, 100, 1000, { overloaded: 5 }), T0);
+    expect(s.record('ns', 'p', report('a', T0 + 1000, 100, 1000, { overloaded: 5 }), T0 + 1000)).toBe('recorded');
+    expect(s.record('ns', 'p', report('a', T0 + 2000, 100, 900, { overloaded: 5 }), T0 + 2000)).toBe('restarted');
+    expect(s.record('ns', 'p', report('a', T0 + 3000, 100, 900, { overloaded: 4 }), T0 + 3000)).toBe('restarted');
+    expect(s.record('ns', 'p', report('a', T0 + 4000, 99, 900, { overloaded: 4 }), T0 + 4000)).toBe('restarted');
+  });
+
+  it('the last call is a report with new calls or calls in flight, not one that only repeats the counters', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0, 100, 0), T0);
+    s.record('ns', 'p', report('a', T0 + 1000, 100, 0), T0 + 1000);
+    expect(s.figures('ns', 'p', T0 + 1000)?.lastCallAt).toBeUndefined();
+    s.record('ns', 'p', report('a', T0 + 2000, 100, 0, { inFlight: 1 }), T0 + 2000);
+    expect(s.figures('ns', 'p', T0 + 2000)?.lastCallAt).toBe(T0 + 2000);
+    s.record('ns', 'p', report('a', T0 + 3000, 100, 0), T0 + 3000);
+    expect(s.figures('ns', 'p', T0 + 3000)?.lastCallAt).toBe(T0 + 2000);
+    s.record('ns', 'p', report('a', T0 + 4000, 101, 0), T0 + 4000);
+    expect(s.figures('ns', 'p', T0 + 4000)?.lastCallAt).toBe(T0 + 4000);
+  });
+
+  it('keeps the window and one report before it, whether or not anyone asks for figures; sweep forgets the silent', () => {
+    const s = new LoadStore(6000);
+    for (let i = 0; i <= 100; i++) s.record('ns', 'p', report('a', T0 + i * 1000, i * 10, 0), T0 + i * 1000);
+    // reports at 94…100 s are inside the window (from 94 s on), 93 s is the baseline
+    expect(s.sampleCount()).toBe(8);
+    expect(s.figures('ns', 'p', T0 + 100_000)!.callsPerSecond).toBeCloseTo(10, 6);
+    s.record('ns', 'q', report('b', T0 + 100_000, 0, 0), T0 + 100_000);
+    s.sweep(T0 + 106_000);
+    expect(s.sampleCount()).toBe(9);
+    s.sweep(T0 + 106_001);
+    expect(s.sampleCount()).toBe(0);
+    expect(s.figures('ns', 'p', T0 + 100_000)).toBeUndefined();
+  });
 });
