@@ -92,12 +92,8 @@ export class Decider {
     };
     const up = Math.min(...within(s.scaleUpStabilizationSeconds));
     const down = Math.max(...within(s.scaleDownStabilizationSeconds));
-    let desired = current;
-    // Stryker disable next-line EqualityOperator: up (or down) equal to current leaves desired at current either way
-    if (up > current) desired = up;
-    // Stryker disable next-line EqualityOperator: as above
-    else if (down < current) desired = down;
-    desired = clamp(desired);
+    // Stryker disable next-line EqualityOperator: up (or down) equal to current gives current either way
+    const desired = clamp(up > current ? up : down < current ? down : current);
 
     if (desired > current) return { desired, reason: 'ScaledUp', message: `${why}: ${current} → ${desired}` };
     if (desired < current) return { desired, reason: 'ScaledDown', message: `${why}: ${current} → ${desired}` };

@@ -71,7 +71,7 @@ export class LoadStore implements ProviderFiguresSource {
     const samples: Sample[] = [];
     if (report.startedAt <= report.at && report.at - report.startedAt <= this.windowMs)
       samples.push({
-        receivedAt: receivedAtMs - (report.at - report.startedAt),
+        receivedAt: receivedAtMs, // for the window, it arrived with the report it stands under
         at: report.startedAt,
         calls: 0,
         overloaded: 0,
@@ -103,11 +103,15 @@ export class LoadStore implements ProviderFiguresSource {
     }
   }
 
-  /** Samples held, over every instance (what the store costs; tests). */
-  sampleCount(): number {
-    let n = 0;
-    for (const p of this.providers.values()) for (const series of p.instances.values()) n += series.samples.length;
-    return n;
+  /** What the store holds (what it costs; tests). */
+  size(): { providers: number; instances: number; samples: number } {
+    const out = { providers: this.providers.size, instances: 0, samples: 0 };
+    for (const p of this.providers.values())
+      for (const series of p.instances.values()) {
+        out.instances++;
+        out.samples += series.samples.length;
+      }
+    return out;
   }
 
   /** Forgets a Provider altogether (deleted, or no longer autoscaled). */

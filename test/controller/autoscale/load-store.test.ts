@@ -132,13 +132,54 @@ describe('LoadStore', () => {
     const s = new LoadStore(6000);
     for (let i = 0; i <= 100; i++) s.record('ns', 'p', report('a', T0 + i * 1000, i * 10, 0), T0 + i * 1000);
     // reports at 94…100 s are inside the window (from 94 s on), 93 s is the baseline
-    expect(s.sampleCount()).toBe(8);
+    expect(s.size()).toEqual({ providers: 1, instances: 1, samples: 8 });
     expect(s.figures('ns', 'p', T0 + 100_000)!.callsPerSecond).toBeCloseTo(10, 6);
     s.record('ns', 'q', report('b', T0 + 100_000, 0, 0), T0 + 100_000);
     s.sweep(T0 + 106_000);
-    expect(s.sampleCount()).toBe(9);
+    expect(s.size()).toEqual({ providers: 2, instances: 2, samples: 9 });
     s.sweep(T0 + 106_001);
-    expect(s.sampleCount()).toBe(0);
+    expect(s.size()).toEqual({ providers: 0, instances: 0, samples: 0 });
     expect(s.figures('ns', 'p', T0 + 100_000)).toBeUndefined();
+  });
+
+  it('a new startedAt is a restart even when the counters went up', () => {
+    const s = new LoadStore(6000);
+    s.record('ns', 'p', report('a', T0, 1000, 0), T0);
+    expect(s.record('ns', 'p', report('a', T0 + 2000, 5000, 0, { startedAt: T0 + 1000 }), T0 + 2000)).toBe('restarted');
+    expect(s.figures('ns', 'p', T0 + 2000)!.callsPerSecond).toBe(5000);
+  });
+
+  it('figures move with the window as time passes, from the last report before it', () => {
+    const s = new LoadStore(6000);
+    // no calls until 5 s, then 100 a second; overloaded and busy grow from a non-zero base
+    for (let i = 0; i <= 10; i++)
+      s.record('ns', 'p', report('a', T0 + i * 1000, 100 * Math.max(0, i - 5), 1000 + i * 500, { overloaded: 7 + i }), T0 + i * 1000);
+    const later = s.figures('ns', 'p', T0 + 14_000)!;
+    expect(later.callsPerSecond).toBeCloseTo(100, 6); // (500 − 200) / 3 s, from the report at 7 s
+    expect(later.overloadedPerSecond).toBeCloseTo(1, 6);
+    expect(later.inFlight).toBeCloseTo(0.5, 6);
+    // still inside at exactly one window after its last report; gone (and forgotten) just after
+    expect(s.figures('ns', 'p', T0 + 16_000)?.reporting).toBe(1);
+    expect(s.figures('ns', 'p', T0 + 16_001)).toBeUndefined();
+    expect(s.size()).toEqual({ providers: 1, instances: 0, samples: 0 });
+  });
+
+  it('when a new host last had a call: only with new calls since it began, or calls in flight', () => {
+    const fresh = (o: Partial<LoadReport>, at = T0 + 1000) => {
+      const s = new LoadStore(6000);
+      s.record('ns', 'p', report('a', at, 0, 0, { startedAt: T0, ...o }), T0 + 5000);
+      return s.figures('ns', 'p', T0 + 5000)?.lastCallAt;
+    };
+    expect(fresh({})).toBeUndefined();
+    expect(fresh({ calls: 3 })).toBe(T0 + 5000);
+    expect(fresh({ inFlight: 1 })).toBe(T0 + 5000);
+    expect(fresh({ calls: 3 }, T0)).toBe(T0 + 5000); // a report the instant counting began
+    // a host that began long before: its calls may be old, so they say nothing of when
+    expect(fresh({ calls: 3, startedAt: T0 - 600_000 })).toBeUndefined();
+    expect(fresh({ inFlight: 2, startedAt: T0 - 600_000 })).toBe(T0 + 5000);
+    // began exactly one window before its report: counted from zero
+    const edge = new LoadStore(6000);
+    edge.record('ns', 'p', report('a', T0 + 6000, 60, 0, { startedAt: T0 }), T0 + 6000);
+    expect(edge.figures('ns', 'p', T0 + 6000)!.callsPerSecond).toBe(10);
   });
 });
