@@ -151,11 +151,12 @@ describe('LoadStore', () => {
 
   it('figures move with the window as time passes, from the last report before it', () => {
     const s = new LoadStore(6000);
-    // no calls until 5 s, then 100 a second; overloaded and busy grow from a non-zero base
+    // no calls until 5 s, then 100 a second and a burst of 1000 at 9 s; overloaded and busy grow from a non-zero base
+    const calls = (i: number) => 100 * Math.max(0, i - 5) + (i >= 9 ? 1000 : 0);
     for (let i = 0; i <= 10; i++)
-      s.record('ns', 'p', report('a', T0 + i * 1000, 100 * Math.max(0, i - 5), 1000 + i * 500, { overloaded: 7 + i }), T0 + i * 1000);
+      s.record('ns', 'p', report('a', T0 + i * 1000, calls(i), 1000 + i * 500, { overloaded: 7 + i }), T0 + i * 1000);
     const later = s.figures('ns', 'p', T0 + 14_000)!;
-    expect(later.callsPerSecond).toBeCloseTo(100, 6); // (500 − 200) / 3 s, from the report at 7 s
+    expect(later.callsPerSecond).toBeCloseTo(1300 / 3, 6); // (1500 − 200) / 3 s, from the report at 7 s
     expect(later.overloadedPerSecond).toBeCloseTo(1, 6);
     expect(later.inFlight).toBeCloseTo(0.5, 6);
     // still inside at exactly one window after its last report; gone (and forgotten) just after
@@ -177,6 +178,8 @@ describe('LoadStore', () => {
     // a host that began long before: its calls may be old, so they say nothing of when
     expect(fresh({ calls: 3, startedAt: T0 - 600_000 })).toBeUndefined();
     expect(fresh({ inFlight: 2, startedAt: T0 - 600_000 })).toBe(T0 + 5000);
+    // a host that says it began after its own report is not believed about its calls
+    expect(fresh({ calls: 3, startedAt: T0 + 2000 })).toBeUndefined();
     // began exactly one window before its report: counted from zero
     const edge = new LoadStore(6000);
     edge.record('ns', 'p', report('a', T0 + 6000, 60, 0, { startedAt: T0 }), T0 + 6000);
