@@ -92,8 +92,8 @@ export class Decider {
     };
     const up = Math.min(...within(s.scaleUpStabilizationSeconds));
     const down = Math.max(...within(s.scaleDownStabilizationSeconds));
-    // Stryker disable next-line EqualityOperator: up (or down) equal to current gives current either way
-    const desired = clamp(up > current ? up : down < current ? down : current);
+    // Stryker disable next-line EqualityOperator: up equal to current gives current either way
+    const desired = clamp(up > current ? up : Math.min(down, current));
 
     if (desired > current) return { desired, reason: 'ScaledUp', message: `${why}: ${current} → ${desired}` };
     if (desired < current) return { desired, reason: 'ScaledDown', message: `${why}: ${current} → ${desired}` };
