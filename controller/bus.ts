@@ -16,6 +16,7 @@ import { decodeJwt } from '../client/jwt.js';
 import { ALL_LOAD_SUBJECTS } from '../client/load.js';
 import { inboxPrefix } from '../client/protocol.js';
 import { controllerBusPermissions } from '../membrane/permissions.js';
+import { GantryError } from '../runtime/errors.js';
 import type { Logger } from '../runtime/log.js';
 import type { LoadStore } from './autoscale/load-store.js';
 import { takeReport } from './autoscale/reports.js';
@@ -74,7 +75,7 @@ export async function connectControllerBus(o: BusOptions): Promise<ControllerBus
       );
       renew.unref?.();
     };
-    nc = await connect({
+    nc = await reach(servers, {
       ...common,
       servers,
       inboxPrefix: inboxPrefix(userKey),
@@ -87,7 +88,7 @@ export async function connectControllerBus(o: BusOptions): Promise<ControllerBus
     schedule();
   } else {
     if (!o.servers) throw new Error('connectControllerBus: neither the membrane nor --nats names a server');
-    nc = await connect({ ...common, servers: o.servers });
+    nc = await reach(o.servers, { ...common, servers: o.servers });
   }
   const sub = nc.subscribe(ALL_LOAD_SUBJECTS);
   void readReports(sub, o, now);
@@ -101,6 +102,15 @@ export async function connectControllerBus(o: BusOptions): Promise<ControllerBus
       await nc.drain().catch(() => nc.close());
     },
   };
+}
+
+/** Connects, or says which bus could not be reached (the controller does not start without its bus). */
+async function reach(servers: string | string[], opts: Parameters<typeof connect>[0]): Promise<NatsConnection> {
+  try {
+    return await connect(opts);
+  } catch (err) {
+    throw new GantryError('BUS_UNREACHABLE', `cannot connect to the bus at ${[servers].flat().join(',')}: ${(err as Error).message}`);
+  }
 }
 
 async function readReports(sub: Subscription, o: BusOptions, now: () => number): Promise<void> {

@@ -186,6 +186,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     bus = await busOf(opts, log, loadStore, metrics);
   } catch (err) {
     await server?.close();
+    await opts.membrane?.authority.close(); // the revocation sync may have opened its push connection
     await m.stopInformers();
     client.close();
     throw err;

@@ -98,6 +98,12 @@ describe('without the membrane (--nats)', () => {
     }
   });
 
+  it('says which bus it cannot reach', async () => {
+    await expect(connectControllerBus({ servers: 'nats://127.0.0.1:1', log, store: new LoadStore(6000) })).rejects.toThrow(
+      'cannot connect to the bus at nats://127.0.0.1:1',
+    );
+  });
+
   it('refuses to start with neither the membrane nor a URL', async () => {
     await expect(connectControllerBus({ log, store: new LoadStore(6000) })).rejects.toThrow('neither the membrane nor --nats');
   });
