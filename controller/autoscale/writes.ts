@@ -30,9 +30,9 @@ export interface WriteDeps {
   scaled(reason: string): void;
 }
 
-/** The `Autoscaling` condition's status for a reason: False when the autoscaler cannot do its work. */
+/** The `Autoscaling` condition's status: False when the autoscaler cannot do its work, Unknown without figures (yet). */
 const conditionStatus = (reason: ConditionReason) =>
-  reason === 'InvalidSpec' || reason === 'ScaleRefused' || reason === 'NoFigures' ? 'False' : 'True';
+  reason === 'InvalidSpec' || reason === 'ScaleRefused' ? 'False' : reason === 'NoFigures' ? 'Unknown' : 'True';
 
 /** Writes status.autoscale + the condition, when they differ from what `p` (the cache) shows or `refresh` is due. */
 export async function writeStatus(
