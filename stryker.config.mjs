@@ -66,6 +66,12 @@ export default {
     'controller/grants/jwt-lifetime.ts',
     // the emulator's CEL transition rules (spec.grantee immutable holds on it as on the real server)
     'apiserver/cel.ts',
+    // autoscaling (issue 32): a load report counts only for its subject's instance; the store
+    // drops out-of-order and restarted series; the decision is bounded by maxReplicas (all a
+    // fallen node's misreports can reach)
+    'controller/autoscale/reports.ts',
+    'controller/autoscale/load-store.ts',
+    'controller/autoscale/decide.ts',
     // the revocation list's bound: what may be pruned, the revoke-all cut-off, the JWT lifetime
     'membrane/revocations.ts',
     // the host answers only into its caller's inbox (no reflected replies)

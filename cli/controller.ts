@@ -25,6 +25,9 @@ interface ControllerFlags extends TransferFlags {
   agentLeaseGrace: string;
   configRefTtl: string;
   metricsAddr?: string;
+  nats?: string;
+  autoscaleInterval: string;
+  autoscaleWindow: string;
   identity?: string;
   membraneKeys?: string;
   membraneKeysSecret?: string;
@@ -68,6 +71,12 @@ export function registerController(program: Command): void {
       '10s',
     )
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
+    .option(
+      '--nats <url>',
+      'without the membrane: the NATS server(s), comma-separated, load reports are read from (plain; for tests and development — with --membrane-keys the controller connects to --membrane-nats with its own user)',
+    )
+    .option('--autoscale-interval <duration>', 'how often each Provider with spec.autoscale is decided on', '1s')
+    .option('--autoscale-window <duration>', 'the span load figures (calls/s, in flight) are taken over', '6s')
     .option('--identity <id>', 'leader-election identity (default: hostname-pid)')
     .option(
       '--membrane-keys <dir>',
@@ -105,6 +114,7 @@ export function registerController(program: Command): void {
 async function runController(o: ControllerFlags): Promise<void> {
   const { agentLeaseGraceMs, configRefTtlMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } =
     checkFlags(o);
+  const autoscale = autoscaleFlags(o, !!(o.membraneKeys || o.membraneKeysSecret));
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o, kubeConfig);
@@ -126,6 +136,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     agentLeaseGraceMs,
     configRefTtlMs,
     metricsAddr: o.metricsAddr,
+    ...autoscale,
     identity: o.identity,
     leaderElection,
     hostJwtLifetimeMs,
@@ -144,6 +155,19 @@ async function runController(o: ControllerFlags): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/** --nats, --autoscale-interval and --autoscale-window, checked (exit 2 naming the flag). */
+function autoscaleFlags(o: ControllerFlags, membrane: boolean) {
+  const usage = (m: string) => Object.assign(new Error(`controller: ${m}`), { exitCode: 2 });
+  if (o.nats && membrane)
+    throw usage('--nats is for a controller without the membrane; with it the controller reads load reports from --membrane-nats');
+  const autoscaleIntervalMs = parseDuration(o.autoscaleInterval, '--autoscale-interval');
+  const autoscaleWindowMs = parseDuration(o.autoscaleWindow, '--autoscale-window');
+  if (autoscaleIntervalMs < 100) throw usage(`--autoscale-interval ${o.autoscaleInterval}: at least 100ms`);
+  // hosts report every second: a shorter window would often hold one report, and no rate
+  if (autoscaleWindowMs < 2000) throw usage(`--autoscale-window ${o.autoscaleWindow}: at least 2s (hosts report every second)`);
+  return { nats: o.nats, autoscaleIntervalMs, autoscaleWindowMs };
 }
 
 /** The bus CA's certificate (--nats-ca, else $GANTRY_NATS_CA), if given; exit 2 when it names no file. */

@@ -3,7 +3,8 @@
  * own folder with its own work queue and typed keys —
  *   providers/    Providers → ProviderInstances (resolve, heal, roll out, schedule, status);
  *   credentials/  each instance's pull credential sweep and, with the membrane, host credential;
- *   grants/       CapabilityGrants and the membrane's account (with the membrane).
+ *   grants/       CapabilityGrants and the membrane's account (with the membrane);
+ *   autoscale/    Providers with spec.autoscale: replicas from the load reports read on the bus (bus.ts).
  * Informers run on standbys too, so a takeover starts from warm caches; reconcilers run only
  * while this replica holds the leader Lease. Nothing here decides anything about an object.
  *
@@ -21,6 +22,9 @@ import { GantryError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
+import { Autoscaler } from './autoscale/autoscaler.js';
+import { LoadStore } from './autoscale/load-store.js';
+import { type ControllerBus, connectControllerBus } from './bus.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
 import { InstanceSecretConfig } from './credentials/config.js';
@@ -106,6 +110,12 @@ export interface ControllerOptions {
   hostJwtLifetimeMs?: number;
   /** The longest a CapabilityGrant's JWT lives (exp − iat; renewed at two thirds); default 24 h. */
   grantJwtLifetimeMs?: number;
+  /** Without the membrane: the NATS URL load reports are read from (--nats; plain, for tests and development). */
+  nats?: string;
+  /** How often each autoscaled Provider is decided on (--autoscale-interval; default 1 s). */
+  autoscaleIntervalMs?: number;
+  /** The span load figures are taken over (--autoscale-window; default 6 s). */
+  autoscaleWindowMs?: number;
 }
 
 export interface RunningController {
@@ -117,6 +127,12 @@ export interface RunningController {
   metrics: ControllerMetrics;
   /** Resolves when the work queue is empty (for tests and benchmarks). */
   idle(): Promise<void>;
+  /** The autoscaler: also the Activator the activation responder calls (autoscale/contract.ts). */
+  autoscaler: Autoscaler;
+  /** The load figures (the external metrics API reads them: ProviderFiguresSource). */
+  loadStore: LoadStore;
+  /** The controller's bus connection, with the membrane or --nats (the activation responder is wired on it). */
+  bus?: ControllerBus;
 }
 
 const leaseName = 'gantry-controller';
@@ -152,31 +168,28 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   m.register(providersReconciler(providerDeps));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig: sealedConfig }));
   if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
+  const { loadStore, autoscaler } = registerAutoscaler(m, { client, log, events, metrics }, opts);
 
   await preflight(client, opts.kubeConfig);
   await m.startInformers();
-  log.info(
-    {
-      namespace,
-      providers: providerInformer(m).list().length,
-      instances: instanceInformer(m).list().length,
-      nodes: nodeInformer(m).list().length,
-      grants: opts.membrane ? grantInformer(m).list().length : undefined,
-    },
-    'caches synced',
-  );
+  const count = (i: { list(): unknown[] }) => i.list().length;
+  const grants = opts.membrane ? count(grantInformer(m)) : undefined;
+  const synced = { providers: count(providerInformer(m)), instances: count(instanceInformer(m)), nodes: count(nodeInformer(m)), grants };
+  log.info({ namespace, ...synced }, 'caches synced');
   if (opts.membrane) await recoverRevocations(opts.membrane, log);
 
-  // served before the election starts, so a port in use fails the start without leaving a leader behind
+  // served (and connected) before the election starts, so a port in use or an unreachable bus fails the start without leaving a leader behind
   let server: MetricsServer | undefined;
-  if (opts.metricsAddr) {
-    try {
-      server = await serveMetrics(opts.metricsAddr, metrics, () => m.synced());
-    } catch (err) {
-      await m.stopInformers();
-      client.close();
-      throw err;
-    }
+  let bus: ControllerBus | undefined;
+  try {
+    if (opts.metricsAddr) server = await serveMetrics(opts.metricsAddr, metrics, () => m.synced());
+    bus = await busOf(opts, log, loadStore, metrics);
+  } catch (err) {
+    await server?.close();
+    await opts.membrane?.authority.close(); // the revocation sync may have opened its push connection
+    await m.stopInformers();
+    client.close();
+    throw err;
   }
   m.lead();
 
@@ -186,11 +199,18 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     metricsUrl: server?.url,
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
+    autoscaler,
+    loadStore,
+    bus,
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
       sealedConfig.stop();
       if (stopped) return;
       stopped = true;
-      await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });
+      const drained = async () => {
+        await bus?.close();
+        await opts.membrane?.authority.close();
+      };
+      await m.stop({ releaseLease: stopOpts.releaseLease, drained });
       await server?.close();
       client.close();
       log.info('controller stopped');
@@ -214,6 +234,40 @@ function registerMembrane(
   });
   m.register(hostCredentialsReconciler({ ...shared, creds }));
   m.register(grantsReconciler({ ...shared, membrane, jwtLifetimeMs: opts.grantJwtLifetimeMs }));
+}
+
+/** The autoscaler (autoscale/) and the figures it decides on. */
+function registerAutoscaler(
+  m: Manager,
+  shared: { client: CountingClient; log: Logger; events: EventRecorder; metrics: ControllerMetrics },
+  opts: ControllerOptions,
+) {
+  const loadStore = new LoadStore(opts.autoscaleWindowMs ?? 6000);
+  const autoscaler = new Autoscaler({
+    informers: m,
+    client: shared.client,
+    log: shared.log.child({ reconciler: 'autoscale' }),
+    events: shared.events,
+    store: loadStore,
+    intervalMs: opts.autoscaleIntervalMs ?? 1000,
+    figuresAvailable: !!(opts.membrane || opts.nats),
+    isLeader: () => m.isLeader(),
+    scaled: (reason) => shared.metrics.autoscaleScales.inc({ reason }),
+  });
+  m.register(autoscaler);
+  return { loadStore, autoscaler };
+}
+
+/** The controller's bus connection (bus.ts), with the membrane or --nats; none without either. */
+function busOf(opts: ControllerOptions, log: Logger, store: LoadStore, metrics: ControllerMetrics): Promise<ControllerBus | undefined> {
+  if (!opts.membrane && !opts.nats) return Promise.resolve(undefined);
+  return connectControllerBus({
+    membrane: opts.membrane,
+    servers: opts.nats,
+    log,
+    store,
+    counted: (result) => metrics.loadReports.inc({ result }),
+  });
 }
 
 /** The revocation list lives in the account JWT the servers hold: recover it before minting. */
