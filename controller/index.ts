@@ -25,6 +25,7 @@ import { parseListenAddr } from '../runtime/metrics-server.js';
 import { Autoscaler } from './autoscale/autoscaler.js';
 import { LoadStore } from './autoscale/load-store.js';
 import { type ControllerBus, connectControllerBus } from './bus.js';
+import { type ActivationResponder, createActivationResponder } from './activation/responder.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
 import { InstanceSecretConfig } from './credentials/config.js';
@@ -151,8 +152,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     watchTimeoutSeconds: opts.watchTimeoutSeconds,
     election: { namespace, name: leaseName, identity, ...(opts.leaderElection ?? defaultElection) },
     resyncMs: opts.resyncMs ?? 30_000,
-    onLeading: (leading) => metrics.leader.set(leading ? 1 : 0),
+    onLeading: (leading) => {
+      metrics.leader.set(leading ? 1 : 0);
+      onLeading(leading);
+    },
   });
+  // set once the bus is connected: the activation responder answers only while this replica leads
+  let onLeading: (leading: boolean) => void = () => {};
   const shared = { informers: m, client, log, metrics };
   const mint = registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries });
   const leases = agentLeaseInformer(m, namespace);
@@ -191,6 +197,12 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     client.close();
     throw err;
   }
+  const responder = bus && activationResponder(m, bus, autoscaler, log);
+  if (responder)
+    onLeading = (leading) =>
+      void (leading ? responder.start() : responder.stop()).catch((err) =>
+        log.warn({ err: (err as Error).message, leading }, 'activation responder: (un)subscribing failed'),
+      );
   m.lead();
 
   let stopped = false;
@@ -207,6 +219,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       if (stopped) return;
       stopped = true;
       const drained = async () => {
+        await responder?.stop();
         await bus?.close();
         await opts.membrane?.authority.close();
       };
@@ -256,6 +269,17 @@ function registerAutoscaler(
   });
   m.register(autoscaler);
   return { loadStore, autoscaler };
+}
+
+/** The activation responder (activation/) on the controller's bus, waking Providers through the autoscaler. */
+function activationResponder(m: Manager, bus: ControllerBus, activator: Autoscaler, log: Logger): ActivationResponder {
+  return createActivationResponder({
+    nc: bus.nc,
+    activator,
+    providers: providerInformer(m),
+    instances: instanceInformer(m),
+    log: log.child({ part: 'activation' }),
+  });
 }
 
 /** The controller's bus connection (bus.ts), with the membrane or --nats; none without either. */

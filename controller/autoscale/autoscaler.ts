@@ -94,7 +94,7 @@ export class Autoscaler implements Reconciler, Activator {
   /** Activator (contract.ts): 0→1 now with reason Activated; the idle clock restarts. */
   async activate(namespace: string, provider: string, caller: string): Promise<ActivateOutcome> {
     const p = this.providers.get(provider, namespace);
-    if (!p) return { ok: false, code: 'NOT_FOUND', message: `no Provider ${namespace}/${provider}` };
+    if (!p) return { ok: false, code: 'NOT_FOUND', message: `Provider ${namespace}/${provider} does not exist` };
     if (!p.spec.autoscale)
       return { ok: false, code: 'NOT_ACTIVATABLE', message: `Provider ${namespace}/${provider} has no spec.autoscale` };
     if (p.spec.paused) return { ok: false, code: 'NOT_ACTIVATABLE', message: `Provider ${namespace}/${provider} is paused` };

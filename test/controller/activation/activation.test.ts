@@ -1,8 +1,8 @@
 /**
  * Activation from zero with every part real (test/controller/activation/world.ts): a call to
- * a Provider at 0 replicas asks the controller's responder to activate it, the stand-in
- * autoscaler scales it 0→1 through the scale subresource, the agent starts a host, and the call
- * is answered within its own deadline. The membrane decides who may wake what: each attack
+ * a Provider at 0 replicas (spec.autoscale from zero) asks the controller's responder to
+ * activate it, the autoscaler scales it 0→1 through the scale subresource, the agent starts a
+ * host, and the call is answered within its own deadline. The membrane decides who may wake what: each attack
  * below fails with its own code, and the Provider stays at zero.
  */
 import { execFile } from 'node:child_process';
@@ -41,13 +41,13 @@ const echo = (provider: string, extra: Partial<CallOptions> = {}): CallOptions =
 });
 
 beforeAll(async () => {
-  await w.start(['woken', 'crowd', 'late', 'blue', 'asleep']);
+  await w.start();
   await w.provider('woken');
   await w.provider('crowd');
   await w.provider('late', { nodeSelector: { pool: 'none-yet' } });
   await w.provider('asleep');
   await w.provider('blue', { linkName: 'blue' });
-  await w.provider('manual');
+  await w.provider('manual', {}, false);
 }, 240_000);
 
 afterAll(() => w.stop(), 120_000);
@@ -62,14 +62,14 @@ describe('a call to a Provider at zero', () => {
     const mine = instances.filter((i) => i.spec.provider === 'woken').map((i) => i.metadata.name);
     expect(mine).toEqual([res.instance]);
     expect(await w.replicas('woken')).toBe(1);
-    expect(w.activator.calls.filter((c) => c.provider === 'woken')).toEqual([{ namespace: APP, provider: 'woken', caller: g.key }]);
+    expect(await w.activatedBy('woken')).toEqual([g.key]);
   }, 120_000);
 
   it('from many callers at once is activated once, and every call is answered', async () => {
     const callers = await Promise.all([0, 1, 2, 3].map(() => w.connect(w.grantee({ provider: 'crowd' }).creds)));
     const replies = await Promise.all(callers.map((nc, i) => callProvider(nc, echo('crowd', { data: `caller ${i}` }))));
     expect(replies.map((r) => text(r.reply))).toEqual(['caller 0', 'caller 1', 'caller 2', 'caller 3']);
-    expect(w.activator.count('crowd')).toBe(1);
+    expect(await w.activations('crowd')).toBe(1);
   }, 120_000);
 
   it('addressed by capability activates the Provider serving that capability and link', async () => {
@@ -84,7 +84,7 @@ describe('a call to a Provider at zero', () => {
     });
     expect(text(res.reply)).toBe('by capability');
     expect(res.instance).toMatch(/^blue-/);
-    expect(w.activator.calls.filter((c) => c.provider === 'blue')).toHaveLength(1);
+    expect(await w.activations('blue')).toBe(1);
     expect(await w.replicas('asleep')).toBe(0); // it serves the capability on link default, not blue
   }, 120_000);
 
@@ -99,7 +99,7 @@ describe('a call to a Provider at zero', () => {
     await w.admin.mergePatch(providersPath('late'), { spec: { nodeSelector: null } });
     const res = await callProvider(nc, echo('late'));
     expect(text(res.reply)).toBe('hello late');
-    expect(w.activator.count('late')).toBe(1);
+    expect(await w.activations('late')).toBe(1);
   }, 120_000);
 });
 
@@ -116,7 +116,7 @@ describe('what activation refuses, each with its own reason', () => {
     const other = w.grantee({ provider: 'asleep' });
     const spoofed = await callError(requestActivation(nc, { namespace: APP, provider: 'asleep' }, other.key, 5000));
     expect(spoofed.code).toBe('FORBIDDEN');
-    expect(w.activator.count('asleep')).toBe(0);
+    expect(await w.activations('asleep')).toBe(0);
     expect(await w.replicas('asleep')).toBe(0);
   });
 
@@ -170,7 +170,7 @@ describe('what activation refuses, each with its own reason', () => {
     const e = await callError(callProvider(nc, echo('asleep', { activate: false })));
     expect(e.code).toBe('NO_RESPONDERS');
     expect(e.activation).toBeUndefined();
-    expect(w.activator.count('asleep')).toBe(0);
+    expect(await w.activations('asleep')).toBe(0);
   });
 
   it('`gantry call --no-activate` fails NO_RESPONDERS (exit 1) without asking', async () => {
@@ -194,11 +194,11 @@ describe('what activation refuses, each with its own reason', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)).toMatchObject({ error: 'NO_RESPONDERS' });
     expect(JSON.parse(r.stdout).activation).toBeUndefined();
-    expect(w.activator.count('asleep')).toBe(0);
+    expect(await w.activations('asleep')).toBe(0);
   });
 
-  it('with no activator on the bus, NO_RESPONDERS says that none answered; a responder that starts again answers', async () => {
-    await w.responder!.stop();
+  it('with no controller on the bus, NO_RESPONDERS says that no activator answered; a controller that starts again answers', async () => {
+    await w.stopController();
     const g = w.grantee({ provider: 'asleep' });
     const nc = await w.connect(g.creds);
     const e = await callError(callProvider(nc, echo('asleep')));
@@ -211,8 +211,7 @@ describe('what activation refuses, each with its own reason', () => {
     ]).catch((err) => err);
     expect(cli.code).toBe(1);
     expect(JSON.parse(cli.stdout)).toMatchObject({ error: 'NO_RESPONDERS', activation: 'NO_ACTIVATOR' });
-    await w.responder!.start();
-    expect(w.responder!.serving).toBe(true);
+    await w.startController();
     // `gantry call` activates by default: answered from zero, within --timeout
     const woken = await run(process.execPath, [
       join(packageRoot(), 'bin', 'gantry.js'),
@@ -236,6 +235,6 @@ describe('what activation refuses, each with its own reason', () => {
     const answer = JSON.parse(woken.stdout);
     expect(answer.reply).toBe('from the CLI');
     expect(answer.instance).toMatch(/^asleep-/);
-    expect(w.activator.calls.filter((c) => c.provider === 'asleep')).toEqual([{ namespace: APP, provider: 'asleep', caller: g.key }]);
+    expect(await w.activatedBy('asleep')).toEqual([g.key]);
   }, 120_000);
 });

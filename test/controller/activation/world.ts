@@ -2,9 +2,9 @@
  * The world the activation tests share, every part real: an API server (emulated or real, with
  * deploy/base's identities on the real one), a registry holding a signed archive of the C echo
  * provider, nats-server in operator mode holding the membrane, one agent (its hosts on their
- * node-made identities), the controller, and the activation responder on a bus user minted
- * with controllerBusPermissions. Until the autoscaler is wired in, `ScaleActivator` stands in
- * for it: it scales a Provider 0→1 through the scale subresource, as the autoscaler will.
+ * node-made identities), and the controller — whose own bus user (controllerBusPermissions)
+ * carries its activation responder, and whose autoscaler is the Activator that scales a
+ * Provider with spec.autoscale 0→1 through the scale subresource.
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,17 +13,14 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createUser } from '@nats-io/nkeys';
 import { type Agent, startAgent } from '../../../agent/index.js';
 import { hostTarget } from '../../../agent/target.js';
-import { capabilityGrantCrd, type Provider, type ProviderInstance, providerCrd, providerInstanceCrd } from '../../../api/index.js';
+import { capabilityGrantCrd, providerCrd, providerInstanceCrd } from '../../../api/index.js';
 import { formatCreds } from '../../../client/creds.js';
 import { connectNats } from '../../../client/nats.js';
-import type { ActivateOutcome, Activator } from '../../../controller/autoscale/contract.js';
-import { type ActivationResponder, serveActivation } from '../../../controller/activation/responder.js';
 import { startController, type RunningController } from '../../../controller/index.js';
-import { controllerBusPermissions, granteePermissions, type GrantTarget } from '../../../membrane/permissions.js';
+import { granteePermissions, type GrantTarget } from '../../../membrane/permissions.js';
 import { createPar, generateSeed, publicKeyFromSeed } from '../../../par/index.js';
 import { openArchiveStore } from '../../../registry/index.js';
-import { Informer } from '../../../runtime/informer.js';
-import { KubeApiError, KubeClient, isNotFound } from '../../../runtime/kube.js';
+import { KubeApiError, KubeClient } from '../../../runtime/kube.js';
 import { buildProviders, providerLib } from '../../host/helpers.js';
 import { applyAgentAdmission, nodeBoundAgent, startTestApiServer, type TestApiServer } from '../../support/apiserver.js';
 import { type MembraneNats, startMembraneNats } from '../../support/nats.js';
@@ -36,40 +33,6 @@ const NODE = 'worker-1';
 const group = '/apis/gantry.dev/v1alpha1';
 export const providersPath = (name = '') => `${group}/namespaces/${APP}/providers${name ? `/${name}` : ''}`;
 
-/** The autoscaler's part, played by the test: 0→1 through the scale subresource for the Providers it autoscales. */
-export class ScaleActivator implements Activator {
-  readonly calls: { namespace: string; provider: string; caller: string }[] = [];
-  constructor(
-    private readonly kube: KubeClient,
-    /** Stands in for spec.autoscale until the autoscaler lands: only these may be activated. */
-    private readonly autoscaled: Set<string>,
-  ) {}
-
-  count(provider: string): number {
-    return this.calls.filter((c) => c.provider === provider).length;
-  }
-
-  async activate(namespace: string, provider: string, caller: string): Promise<ActivateOutcome> {
-    this.calls.push({ namespace, provider, caller });
-    const scale = `${group}/namespaces/${namespace}/providers/${provider}/scale`;
-    let replicas: number;
-    try {
-      replicas = (await this.kube.get(scale)).spec?.replicas ?? 0;
-    } catch (e) {
-      if (isNotFound(e)) return { ok: false, code: 'NOT_FOUND', message: `Provider ${namespace}/${provider} does not exist` };
-      throw e;
-    }
-    if (!this.autoscaled.has(provider))
-      return {
-        ok: false,
-        code: 'NOT_ACTIVATABLE',
-        message: `Provider ${namespace}/${provider} has no spec.autoscale: its replicas are set by hand`,
-      };
-    if (replicas === 0) await this.kube.mergePatch(scale, { spec: { replicas: 1 } });
-    return { ok: true, provider };
-  }
-}
-
 export class ActivationWorld {
   api!: TestApiServer;
   admin!: KubeClient;
@@ -77,16 +40,13 @@ export class ActivationWorld {
   registry!: RegistryServer;
   agent?: Agent;
   controller?: RunningController;
-  responder?: ActivationResponder;
-  activator!: ScaleActivator;
-  bus?: NatsConnection;
-  instances?: Informer<ProviderInstance>;
-  providers?: Informer<Provider>;
   archiveRef!: string;
+  private issuer!: string;
+  private controllerKc!: TestApiServer['kc'];
   private cacheDir = mkdtempSync(join(tmpdir(), 'gantry-activation-'));
   private readonly conns: NatsConnection[] = [];
 
-  async start(autoscaled: string[]): Promise<void> {
+  async start(): Promise<void> {
     buildProviders();
     this.api = await startTestApiServer();
     this.admin = new KubeClient(this.api.kc);
@@ -147,39 +107,57 @@ export class ActivationWorld {
       membraneAccount: this.nats.authority.accountKey,
       hostPoolSize: 1,
     });
-    const controllerKc = (await this.api.identity('controller')).kc;
+    this.issuer = issuer;
+    this.controllerKc = (await this.api.identity('controller')).kc;
+    await this.startController();
+  }
+
+  /** The controller, with the membrane: its bus, activation responder and autoscaler come with it. */
+  async startController(): Promise<void> {
     this.controller = await startController({
-      kubeConfig: controllerKc,
+      kubeConfig: this.controllerKc,
       namespace: GS,
       credentialsNamespace: CREDS,
-      trustedIssuers: [issuer],
+      trustedIssuers: [this.issuer],
       plainHttpRegistries: [this.registry.host],
       leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
       membrane: { authority: this.nats.authority, servers: this.nats.url },
     });
-    // the responder reads what the controller's informers hold, as its own identity reads them
-    const reader = new KubeClient(controllerKc);
-    this.providers = new Informer<Provider>({ client: reader, path: `${group}/providers`, name: 'providers' });
-    this.instances = new Informer<ProviderInstance>({ client: reader, path: `${group}/providerinstances`, name: 'providerinstances' });
-    await Promise.all([this.providers.start(), this.instances.start()]);
-    const busUser = this.nats.authority.mintUser('controller-bus', controllerBusPermissions);
-    this.bus = await connectNats({ servers: this.nats.url, credsFile: this.nats.writeCreds('controller-bus', busUser.creds!) });
-    this.activator = new ScaleActivator(this.admin, new Set(autoscaled));
-    this.responder = await serveActivation({
-      nc: this.bus,
-      activator: this.activator,
-      providers: this.providers,
-      instances: this.instances,
-    });
   }
 
-  /** A Provider of the echo archive at 0 replicas. */
-  async provider(name: string, spec: Record<string, unknown> = {}): Promise<void> {
+  /** The controller gone (its Lease released): nobody answers activation requests. */
+  async stopController(): Promise<void> {
+    await this.controller?.stop();
+    this.controller = undefined;
+  }
+
+  /** How often the autoscaler activated `provider` (its Activated Events, counted). */
+  async activations(provider: string): Promise<number> {
+    const events = (await this.admin.list(`/api/v1/namespaces/${APP}/events`)).items as any[];
+    return events
+      .filter((e) => e.involvedObject?.kind === 'Provider' && e.involvedObject?.name === provider && e.reason === 'Activated')
+      .reduce((n, e) => n + (e.count ?? 1), 0);
+  }
+
+  /** The callers whose calls activated `provider`, from its Activated Events' messages. */
+  async activatedBy(provider: string): Promise<string[]> {
+    const events = (await this.admin.list(`/api/v1/namespaces/${APP}/events`)).items as any[];
+    return events
+      .filter((e) => e.involvedObject?.name === provider && e.reason === 'Activated')
+      .map((e) => /by a call of (\S+)/.exec(e.message)?.[1] ?? e.message);
+  }
+
+  /**
+   * A Provider of the echo archive at 0 replicas; `autoscaled`: with spec.autoscale from zero
+   * (to one at most, and no scale back to zero while the tests run), so activation may wake it.
+   */
+  async provider(name: string, spec: Record<string, unknown> = {}, autoscaled = true): Promise<void> {
+    const autoscale = { minReplicas: 0, maxReplicas: 1, targetInFlightPerInstance: 100, scaleToZeroAfterSeconds: 3600 };
     await this.admin.create(providersPath(), {
       apiVersion: 'gantry.dev/v1alpha1',
       kind: 'Provider',
       metadata: { name },
-      spec: { archive: { ref: this.archiveRef }, replicas: 0, ...spec },
+      spec: { archive: { ref: this.archiveRef }, replicas: 0, ...(autoscaled ? { autoscale } : {}), ...spec },
     });
   }
 
@@ -204,11 +182,7 @@ export class ActivationWorld {
   }
 
   async stop(): Promise<void> {
-    await this.responder?.stop();
     await Promise.all(this.conns.map((c) => c.close().catch(() => {})));
-    await this.bus?.close().catch(() => {});
-    await this.providers?.stop();
-    await this.instances?.stop();
     await this.agent?.stop();
     await this.controller?.stop();
     await this.nats?.stop();

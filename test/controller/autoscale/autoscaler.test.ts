@@ -175,7 +175,7 @@ describe('the autoscaler', () => {
     expect(await ctl.autoscaler.activate(APP, 'nothing', 'U')).toEqual({
       ok: false,
       code: 'NOT_FOUND',
-      message: `no Provider ${APP}/nothing`,
+      message: `Provider ${APP}/nothing does not exist`,
     });
     expect(await ctl.autoscaler.activate(APP, 'fixed', 'U')).toEqual({
       ok: false,
