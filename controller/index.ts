@@ -134,6 +134,8 @@ export interface RunningController {
   loadStore: LoadStore;
   /** The controller's bus connection, with the membrane or --nats (the activation responder is wired on it). */
   bus?: ControllerBus;
+  /** The activation responder on the bus (serving while this replica leads). */
+  activation?: ActivationResponder;
 }
 
 const leaseName = 'gantry-controller';
@@ -214,6 +216,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     autoscaler,
     loadStore,
     bus,
+    activation: responder,
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
       sealedConfig.stop();
       if (stopped) return;

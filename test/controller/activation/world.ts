@@ -33,6 +33,12 @@ const NODE = 'worker-1';
 const group = '/apis/gantry.dev/v1alpha1';
 export const providersPath = (name = '') => `${group}/namespaces/${APP}/providers${name ? `/${name}` : ''}`;
 
+export interface WorldTiming {
+  autoscaleIntervalMs?: number;
+  autoscaleWindowMs?: number;
+  loadReportMs?: number;
+}
+
 export class ActivationWorld {
   api!: TestApiServer;
   admin!: KubeClient;
@@ -42,11 +48,14 @@ export class ActivationWorld {
   controller?: RunningController;
   archiveRef!: string;
   private issuer!: string;
+  private timing: WorldTiming = {};
   private controllerKc!: TestApiServer['kc'];
   private cacheDir = mkdtempSync(join(tmpdir(), 'gantry-activation-'));
   private readonly conns: NatsConnection[] = [];
 
-  async start(): Promise<void> {
+  /** `timing`: the autoscaler's interval and window and the hosts' report interval (defaults: the products'). */
+  async start(timing: WorldTiming = {}): Promise<void> {
+    this.timing = timing;
     buildProviders();
     this.api = await startTestApiServer();
     this.admin = new KubeClient(this.api.kc);
@@ -106,6 +115,7 @@ export class ActivationWorld {
       membrane: true,
       membraneAccount: this.nats.authority.accountKey,
       hostPoolSize: 1,
+      loadReportMs: timing.loadReportMs,
     });
     this.issuer = issuer;
     this.controllerKc = (await this.api.identity('controller')).kc;
@@ -122,7 +132,14 @@ export class ActivationWorld {
       plainHttpRegistries: [this.registry.host],
       leaderElection: { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 },
       membrane: { authority: this.nats.authority, servers: this.nats.url },
+      autoscaleIntervalMs: this.timing.autoscaleIntervalMs,
+      autoscaleWindowMs: this.timing.autoscaleWindowMs,
     });
+    // calls from here on may need an activation: wait for the leader's responder
+    for (let i = 0; !this.controller.activation?.serving; i++) {
+      if (i > 400) throw new Error('the controller did not start answering activation requests within 20 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** The controller gone (its Lease released): nobody answers activation requests. */
