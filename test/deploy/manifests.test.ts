@@ -275,6 +275,7 @@ describe('NATS cluster', () => {
     const routes = [...conf.matchAll(/nats-route:\/\/([\w.-]+):6222/g)].map((m) => m[1]);
     expect(routes).toEqual([0, 1, 2].map((i) => `gantry-nats-${i}.gantry-nats-headless.gantry-system.svc`));
     expect(conf).toMatch(/server_name: \$POD_NAME/);
+    expect(conf).toMatch(/^max_control_line: 65536$/m); // user JWTs (CONNECT) of large grants
     expect(sts.spec.template.spec.containers[0].env).toContainEqual({
       name: 'POD_NAME',
       valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },

@@ -185,6 +185,15 @@ describe('a grantee', () => {
     expect(await subscribeRefused(g.nc, `_INBOX.${admin.key}.>`)).toEqual(violation);
   });
 
+  it("of 60 operations connects and calls the last one: its JWT is far over nats-server's default 4 KB control line", async () => {
+    const ops = Array.from({ length: 60 }, (_, i) => `OperationNumber${i}`);
+    const h = await host({ provider: 'kv', instance: 'kv-many' });
+    const g = await grantee({ provider: 'kv' }, ops);
+    const inst = instanceSubject(NS, 'kv', 'kv-many');
+    const m = await delivered(h.nc, `${inst}.*.*`, () => g.nc.publish(`${inst}.OperationNumber59.${g.key}`, 'x'));
+    expect(m.subject).toBe(`${inst}.OperationNumber59.${g.key}`);
+  });
+
   it("with '*' calls every operation of the Provider", async () => {
     const h = await host({ provider: 'kv', instance: 'kv-1' });
     const g = await grantee({ provider: 'kv' }, ['Get', '*']);
