@@ -149,9 +149,10 @@ function printStep(
     `  calls failed: ${sent - r.code.filter((k) => k === 'OK').length} of ${sent}${codes.size ? ` (${[...codes].map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`,
   );
   const failedAt = r.sentAt.filter((_, i) => r.code[i] !== 'OK');
+  const firstUp = firstChange(running, t0, (v) => v >= 1)?.[0] ?? Number.POSITIVE_INFINITY;
   if (failedAt.length)
     console.log(
-      `  failed calls were sent ${secs(Math.min(...failedAt))} – ${secs(Math.max(...failedAt))} after the step (the callers waiting on the activation call the one new instance at once; its maxInFlight is 256)`,
+      `  failed calls were sent ${secs(Math.min(...failedAt))} – ${secs(Math.max(...failedAt))} after the step; ${failedAt.filter((x) => t0 + x < firstUp).length} of them before the first instance was Running (they waited on the activation, then all called the one new instance at once; a host's maxInFlight is 256)`,
     );
   console.log(
     `  load end → replicas 0: ${secs(zero.replicas - r.endedAt)};  load end → no instance left: ${secs(zero.zeroInstances - r.endedAt)}`,
