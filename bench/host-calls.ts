@@ -279,12 +279,14 @@ async function main(): Promise<void> {
   const nats = await startBenchNats('gantry-bench-nats-', (dir) => {
     if (!authority) return '';
     mkdirSync(join(dir, 'jwt'));
-    return authority.serverConfig(join(dir, 'jwt'));
+    // The caller is one user granted Get and Set on four providers (a cluster mints one user per
+    // grant): its JWT makes a CONNECT line over nats-server's default max_control_line of 4 KiB,
+    // which nats-server 2.9 enforces on CONNECT too — it closes the connection and the client
+    // only sees its dial time out.
+    return `max_control_line: 16384\n${authority.serverConfig(join(dir, 'jwt'))}`;
   });
   const { hostCreds, callerCreds } = membraneCreds(nats, authority);
-  // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
-  const nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
-  CALLER = callerCreds ? natsUserKey({ servers: nats.url, credsFile: callerCreds }) : undefined;
+  let nc: NatsConnection | undefined;
   let baseline: ChildProcess | undefined;
   const hostRs = keyvalueHost('keyvalue-rs.so', 'kv-host-rs', nats.url, hostCreds('kv-host-rs'));
   const host = keyvalueHost('keyvalue.so', 'kv-host', nats.url, hostCreds('kv-host'));
@@ -292,6 +294,9 @@ async function main(): Promise<void> {
     GANTRY_HOST_CALL_STATS: '0',
   });
   try {
+    // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
+    nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
+    CALLER = callerCreds ? natsUserKey({ servers: nats.url, credsFile: callerCreds }) : undefined;
     await host.start();
     await hostRs.start();
     await uncounted.start();
@@ -311,7 +316,7 @@ async function main(): Promise<void> {
     await hostRs.stop();
     await uncounted.stop();
     await host.stop();
-    await nc.close();
+    await nc?.close();
     await authority?.close();
     await nats.stop();
   }
