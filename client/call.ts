@@ -193,11 +193,29 @@ async function callOrActivate(
       if (err instanceof CallError && err.code === 'CONNECTION_LOST') activation.asked = false;
       throw err;
     });
+    return await callWoken(nc, o, overall, deadline);
+  }
+}
+
+/**
+ * The call after its target was woken. Everyone who called while it was at zero calls the one
+ * new instance at about the same moment, and a burst over its in-flight limit is refused
+ * OVERLOADED — before the provider ran anything, so it is safe to send again: retried with
+ * jittered backoff (20 ms doubling to 500 ms) until it is served or the deadline passes. A
+ * NO_RESPONDERS is tried once more (the reply can overtake the subscription's propagation).
+ */
+async function callWoken(nc: NatsConnection, o: CallOptions, overall: number, deadline: number): Promise<CallResult> {
+  let noResponders = 0;
+  for (let n = 0; ; n++) {
     try {
       return await callOnce(nc, o, leftOf(deadline), overall);
-    } catch (again) {
-      if (!(again instanceof CallError) || again.code !== 'NO_RESPONDERS') throw again;
-      return await callOnce(nc, o, leftOf(deadline), overall);
+    } catch (e) {
+      if (!(e instanceof CallError)) throw e;
+      if (e.code === 'NO_RESPONDERS' && noResponders++ === 0) continue;
+      if (e.code !== 'OVERLOADED') throw e;
+      const wait = Math.random() * Math.min(500, 20 * 2 ** n);
+      if (Date.now() + wait + 1 >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 }

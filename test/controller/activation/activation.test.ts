@@ -44,6 +44,7 @@ beforeAll(async () => {
   await w.start();
   await w.provider('woken');
   await w.provider('crowd');
+  await w.provider('burst', { resources: { maxInFlight: 1 } });
   await w.provider('late', { nodeSelector: { pool: 'none-yet' } });
   await w.provider('asleep');
   await w.provider('blue', { linkName: 'blue' });
@@ -70,6 +71,14 @@ describe('a call to a Provider at zero', () => {
     const replies = await Promise.all(callers.map((nc, i) => callProvider(nc, echo('crowd', { data: `caller ${i}` }))));
     expect(replies.map((r) => text(r.reply))).toEqual(['caller 0', 'caller 1', 'caller 2', 'caller 3']);
     expect(await w.activations('crowd')).toBe(1);
+  }, 120_000);
+
+  it('from a burst larger than the woken instance takes at once is served whole: calls refused OVERLOADED after the activation are sent again', async () => {
+    // one call in flight at a time: the 30 callers woken together meet the limit at once
+    const nc = await w.connect(w.grantee({ provider: 'burst' }).creds);
+    const replies = await Promise.all(Array.from({ length: 30 }, (_, i) => callProvider(nc, echo('burst', { data: `caller ${i}` }))));
+    expect(replies.map((r) => text(r.reply))).toEqual(Array.from({ length: 30 }, (_, i) => `caller ${i}`));
+    expect(await w.activations('burst')).toBe(1);
   }, 120_000);
 
   it('addressed by capability activates the Provider serving that capability and link', async () => {
