@@ -32,6 +32,7 @@ import { grantInformer, instanceInformer, providerInformer } from './informers.j
 import { Manager } from './manager.js';
 import { type MembraneConfig, reportPushes } from './membrane.js';
 import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.js';
+import { type MetricsApiServer, type MetricsApiSettings, metricsApiListenAddr, startMetricsApi } from './metrics-api/index.js';
 import { RegistryLogWitness } from './providers/archive/log-witness.js';
 import { registryResolver } from './providers/archive/registry-resolver.js';
 import { type ArchiveResolver, CachingResolver } from './providers/archive/resolver.js';
@@ -106,6 +107,8 @@ export interface ControllerOptions {
   hostJwtLifetimeMs?: number;
   /** The longest a CapabilityGrant's JWT lives (exp − iat; renewed at two thirds); default 24 h. */
   grantJwtLifetimeMs?: number;
+  /** Serve external.metrics.k8s.io for HPAs (controller/metrics-api/; absent: not served). */
+  metricsApi?: MetricsApiSettings;
 }
 
 export interface RunningController {
@@ -114,6 +117,8 @@ export interface RunningController {
   isLeader(): boolean;
   /** Where /metrics is served, when metricsAddr was given. */
   metricsUrl?: string;
+  /** Where the external metrics API is served, when metricsApi was given. */
+  metricsApiUrl?: string;
   metrics: ControllerMetrics;
   /** Resolves when the work queue is empty (for tests and benchmarks). */
   idle(): Promise<void>;
@@ -124,6 +129,7 @@ const defaultElection = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retr
 
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
+  if (opts.metricsApi) metricsApiListenAddr(opts.metricsApi.addr);
   const namespace = opts.namespace ?? defaultNamespace;
   const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = opts.log?.child({ identity }) ?? logger('controller', { identity });
@@ -169,14 +175,16 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
 
   // served before the election starts, so a port in use fails the start without leaving a leader behind
   let server: MetricsServer | undefined;
-  if (opts.metricsAddr) {
-    try {
-      server = await serveMetrics(opts.metricsAddr, metrics, () => m.synced());
-    } catch (err) {
-      await m.stopInformers();
-      client.close();
-      throw err;
-    }
+  let metricsApi: MetricsApiServer | undefined;
+  try {
+    if (opts.metricsAddr) server = await serveMetrics(opts.metricsAddr, metrics, () => m.synced());
+    // --- external metrics API (issue 32, HPA path): on every replica, so the Service may route to any
+    if (opts.metricsApi) metricsApi = await startMetricsApi(opts.metricsApi, { informers: m, client, log });
+  } catch (err) {
+    await server?.close();
+    await m.stopInformers();
+    client.close();
+    throw err;
   }
   m.lead();
 
@@ -184,6 +192,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   return {
     metrics,
     metricsUrl: server?.url,
+    metricsApiUrl: metricsApi?.url,
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
@@ -192,6 +201,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       stopped = true;
       await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });
       await server?.close();
+      await metricsApi?.close();
       client.close();
       log.info('controller stopped');
     },

@@ -10,5 +10,6 @@ export {
   requestHeaderFromConfigMap,
 } from './request-header.js';
 export { type Answer, discovery, metricValue, type ProviderLookup } from './routes.js';
-export { type MetricsApiOptions, type MetricsApiServer, serveMetricsApi } from './server.js';
+export { type MetricsApiOptions, type MetricsApiServer, metricsApiListenAddr, serveMetricsApi } from './server.js';
 export { EXTERNAL_METRICS_GROUP, EXTERNAL_METRICS_VERSION, METRICS, providerOfSelector, quantity } from './values.js';
+export { type MetricsApiSettings, startMetricsApi } from './start.js';

@@ -34,7 +34,8 @@ export interface MetricsApiServer {
   close(): Promise<void>;
 }
 
-function listenAddr(addr: string): { host: string; port: number } {
+/** HOST:PORT, or a usage error naming --metrics-api-addr. */
+export function metricsApiListenAddr(addr: string): { host: string; port: number } {
   try {
     return parseListenAddr(addr);
   } catch {
@@ -63,7 +64,7 @@ function answer(req: import('node:http').IncomingMessage, o: MetricsApiOptions):
 }
 
 export async function serveMetricsApi(o: MetricsApiOptions): Promise<MetricsApiServer> {
-  const { host, port } = listenAddr(o.addr);
+  const { host, port } = metricsApiListenAddr(o.addr);
   // requestCert without rejectUnauthorized: the handshake completes so a refused client gets a
   // Status saying why; authenticate() refuses every request whose certificate did not verify
   const server = https.createServer(
