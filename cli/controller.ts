@@ -150,7 +150,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     metricsApi,
   });
   process.stderr.write(
-    `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
+    `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''}${ctl.metricsApiUrl ? `, external metrics API ${ctl.metricsApiUrl}` : ''})\n`,
   );
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
