@@ -1,8 +1,10 @@
 /**
  * A real Kubernetes control plane on loopback, envtest/kwok-style: etcd and kube-apiserver
  * (and, when asked, kube-scheduler) started as plain processes from the binaries that
- * scripts/control-plane.sh builds. No kubelet and no kube-controller-manager: Nodes are plain
- * objects, and Gantry's agents are the node side.
+ * scripts/control-plane.sh builds. No kubelet and, unless a test starts it with only the
+ * controllers it needs (startControllerManager, e.g. the HPA's), no kube-controller-manager:
+ * Nodes are plain objects, and Gantry's agents are the node side. `aggregator: true` adds the
+ * aggregation layer (a front-proxy CA; APIServices proxied to extension API servers).
  *
  *   const cp = await startControlPlane();              // temp dir, free ports
  *   cp.kubeconfigPath                                  // cluster admin (system:masters)
