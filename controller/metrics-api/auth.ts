@@ -39,7 +39,7 @@ export function authenticate(socket: TLSSocket, headers: IncomingHttpHeaders, cf
     return {
       ok: false,
       reason: 'UntrustedClientCertificate',
-      message: `client certificate ${JSON.stringify(cert.subject?.CN ?? '')} is not signed by the requestheader client CA (${String(socket.authorizationError)})`,
+      message: `client certificate ${JSON.stringify(cert.subject?.CN ?? '')} does not verify against the requestheader client CA (${String(socket.authorizationError)})`,
     };
   const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN : '';
   if (cfg.allowedNames.length > 0 && !cfg.allowedNames.includes(cn))
