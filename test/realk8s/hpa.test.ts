@@ -6,18 +6,19 @@
  * — up when the figure rises, down when it falls. The figures come from a source the test sets,
  * as the autoscaler's LoadStore gives them in the controller.
  *
+ * The serving certificate is made by scripts/metrics-api-cert.sh, as an operator makes it.
  * The aggregator dials the Service's endpoint IP, and Endpoints may not be loopback: the metrics
  * API listens on this machine's first non-internal IPv4 address (skipped without one).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderFigures } from '../../controller/autoscale/contract.js';
 import { type RunningController, startController } from '../../controller/index.js';
-import { controllerManagerAvailable, ensureCa, ensureLeaf } from '../../sandbox/controlplane/index.js';
+import { controllerManagerAvailable } from '../../sandbox/controlplane/index.js';
 import { waitFor } from '../controller/cluster.js';
 import { controlPlaneAvailable, GANTRY_NAMESPACE, realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 
@@ -55,20 +56,15 @@ describe.skipIf(blocker !== undefined)(`the HPA path on the real control plane${
     api = await startTestApiServer({ ground: 'real', controlPlane: { aggregator: true } });
     await kubectl(['apply', '--server-side', '-f', join(repo, 'crds')]);
     await kubectl(['apply', '--server-side', '-f', join(component, 'metrics-api.yaml'), '-f', join(component, 'rbac-metrics-api.yaml')]);
-    const ca = await ensureCa(dir, 'metrics-api-ca', 'gantry-metrics-api-ca');
-    const serving = await ensureLeaf(dir, 'metrics-api', ca, {
-      cn: 'gantry-metrics-api.gantry-system.svc',
-      usage: 'serverAuth',
-      dns: ['gantry-metrics-api.gantry-system.svc'],
+    // the serving certificate as an operator makes it: the Secret and the APIService's caBundle
+    const pki = join(dir, 'metrics-api-pki');
+    await run(join(repo, 'scripts', 'metrics-api-cert.sh'), [pki], {
+      env: { ...process.env, KUBECONFIG: api.kubeconfigPath, PATH: `${dirname(realKubectl())}:${process.env.PATH}` },
+      timeout: 60_000,
     });
-    await kubectl([
-      'patch',
-      'apiservice',
-      'v1beta1.external.metrics.k8s.io',
-      '--type=merge',
-      '-p',
-      JSON.stringify({ spec: { caBundle: Buffer.from(ca.certPem).toString('base64') } }),
-    ]);
+    const secret = JSON.parse(await kubectl(['-n', GANTRY_NAMESPACE, 'get', 'secret', 'gantry-metrics-api-tls', '-o', 'json']));
+    expect(Buffer.from(secret.data['tls.crt'], 'base64').toString()).toBe(readFileSync(join(pki, 'tls.crt'), 'utf8'));
+    const serving = { cert: join(pki, 'tls.crt'), key: join(pki, 'tls.key') };
     // the controller as deploy/ runs it: its ServiceAccount, reading the aggregator's CA from the
     // extension-apiserver-authentication ConfigMap through the component's RoleBinding
     ctl = await startController({
