@@ -27,7 +27,7 @@ function jsonList(text: string | undefined, key: string, fallback: string[]): st
   try {
     v = JSON.parse(text);
   } catch {
-    throw new GantryError('REQUESTHEADER_CONFIG', `${key}: not a JSON list of strings`);
+    // not JSON: refused below like any other non-list
   }
   if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
     throw new GantryError('REQUESTHEADER_CONFIG', `${key}: not a JSON list of strings`);
@@ -35,20 +35,20 @@ function jsonList(text: string | undefined, key: string, fallback: string[]): st
 }
 
 /** The settings from the ConfigMap's data; a ConfigMap without the requestheader CA is refused (no proxy could be recognised). */
-export function requestHeaderFromConfigMap(data: Record<string, string> | undefined): RequestHeaderConfig {
-  const ca = data?.['requestheader-client-ca-file'];
+export function requestHeaderFromConfigMap(data: Record<string, string> = {}): RequestHeaderConfig {
+  const ca = data['requestheader-client-ca-file'];
   if (!ca?.includes('BEGIN CERTIFICATE'))
     throw new GantryError(
       'REQUESTHEADER_CONFIG',
       `${EXTENSION_AUTH_CONFIGMAP.namespace}/${EXTENSION_AUTH_CONFIGMAP.name} has no requestheader-client-ca-file: the kube-apiserver runs without the aggregation layer (--requestheader-client-ca-file), so no request could be authenticated`,
     );
-  const usernameHeaders = jsonList(data?.['requestheader-username-headers'], 'requestheader-username-headers', ['X-Remote-User']);
+  const usernameHeaders = jsonList(data['requestheader-username-headers'], 'requestheader-username-headers', ['X-Remote-User']);
   if (usernameHeaders.length === 0) throw new GantryError('REQUESTHEADER_CONFIG', 'requestheader-username-headers: empty');
   return {
     clientCaPem: ca,
-    allowedNames: jsonList(data?.['requestheader-allowed-names'], 'requestheader-allowed-names', []),
+    allowedNames: jsonList(data['requestheader-allowed-names'], 'requestheader-allowed-names', []),
     usernameHeaders,
-    groupHeaders: jsonList(data?.['requestheader-group-headers'], 'requestheader-group-headers', ['X-Remote-Group']),
+    groupHeaders: jsonList(data['requestheader-group-headers'], 'requestheader-group-headers', ['X-Remote-Group']),
   };
 }
 

@@ -118,7 +118,7 @@ export function metricValue(path: string, selector: string | null, src: MetricSo
         {
           metricName: metric,
           metricLabels: { provider: sel.provider },
-          timestamp: new Date(now).toISOString().replace(/\.\d+Z$/, 'Z'),
+          timestamp: `${new Date(now).toISOString().slice(0, 19)}Z`, // RFC 3339 in whole seconds, as Kubernetes writes times
           value: quantity(value),
         },
       ],
