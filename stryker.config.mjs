@@ -52,6 +52,11 @@ export default {
     'membrane/permissions.ts',
     // activation: what a request on an activation subject may name (target, caller, deadline) before anything is woken (issue 32)
     'controller/activation/request.ts',
+    // the external metrics API: only the aggregator's client certificate gets in, X-Remote-User only then (issue 32)
+    'controller/metrics-api/auth.ts',
+    'controller/metrics-api/request-header.ts',
+    'controller/metrics-api/routes.ts',
+    'controller/metrics-api/values.ts',
     // the bus's TLS: the server certificate's names and the nats-server tls blocks (issue 28)
     'membrane/bus-tls.ts',
     // a pull credential opens only on the node it was sealed to (issue 28)

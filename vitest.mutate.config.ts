@@ -60,6 +60,9 @@ export default defineConfig({
       // the membrane's permissions against a real nats-server with nothing else running;
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
+      // the external metrics API's answers and the attacks on its authentication (no API server needed)
+      'test/controller/metrics-api/answers.test.ts',
+      'test/controller/metrics-api/metrics-api.test.ts',
       'test/membrane/bus-tls-config.test.ts',
       'test/membrane/revocations.test.ts',
       'test/host/reply-guard.test.ts',

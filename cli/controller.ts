@@ -38,6 +38,11 @@ interface ControllerFlags extends TransferFlags {
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
+  metricsApiAddr?: string;
+  metricsApiTlsCert?: string;
+  metricsApiTlsKey?: string;
+  requestheaderClientCa?: string;
+  requestheaderAllowedNames?: string;
 }
 
 export function registerController(program: Command): void {
@@ -107,6 +112,17 @@ export function registerController(program: Command): void {
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
+    .option(
+      '--metrics-api-addr <addr>',
+      'serve the external metrics API (external.metrics.k8s.io, for HPAs) on HOST:PORT over TLS; the aggregator reaches it through a Service endpoint, so not loopback',
+    )
+    .option('--metrics-api-tls-cert <file>', "the metrics API's serving certificate (valid for gantry-metrics-api.gantry-system.svc)")
+    .option('--metrics-api-tls-key <file>', "the metrics API's serving key")
+    .option(
+      '--requestheader-client-ca <file>',
+      "the aggregator's client CA (kube-apiserver --requestheader-client-ca-file); default: read kube-system/extension-apiserver-authentication",
+    )
+    .option('--requestheader-allowed-names <names>', 'with --requestheader-client-ca: the proxy certificate CNs allowed, comma-separated')
     .action(runController);
 }
 
@@ -115,6 +131,7 @@ async function runController(o: ControllerFlags): Promise<void> {
   const { agentLeaseGraceMs, configRefTtlMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } =
     checkFlags(o);
   const autoscale = autoscaleFlags(o, !!(o.membraneKeys || o.membraneKeysSecret));
+  const metricsApi = metricsApiOf(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o, kubeConfig);
@@ -141,9 +158,10 @@ async function runController(o: ControllerFlags): Promise<void> {
     leaderElection,
     hostJwtLifetimeMs,
     grantJwtLifetimeMs,
+    metricsApi,
   });
   process.stderr.write(
-    `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
+    `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''}${ctl.metricsApiUrl ? `, external metrics API ${ctl.metricsApiUrl}` : ''})\n`,
   );
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
@@ -168,6 +186,26 @@ function autoscaleFlags(o: ControllerFlags, membrane: boolean) {
   // hosts report every second: a shorter window would often hold one report, and no rate
   if (autoscaleWindowMs < 2000) throw usage(`--autoscale-window ${o.autoscaleWindow}: at least 2s (hosts report every second)`);
   return { nats: o.nats, autoscaleIntervalMs, autoscaleWindowMs };
+}
+
+/** The external metrics API's settings, when --metrics-api-addr is given; exit 2 on a half-given set. */
+function metricsApiOf(o: ControllerFlags) {
+  const usage = (m: string) => Object.assign(new Error(`controller: ${m}`), { exitCode: 2 });
+  if (!o.metricsApiAddr) {
+    if (o.metricsApiTlsCert || o.metricsApiTlsKey || o.requestheaderClientCa || o.requestheaderAllowedNames)
+      throw usage('--metrics-api-tls-cert, --metrics-api-tls-key and --requestheader-* need --metrics-api-addr');
+    return undefined;
+  }
+  if (!o.metricsApiTlsCert || !o.metricsApiTlsKey)
+    throw usage('--metrics-api-addr needs --metrics-api-tls-cert and --metrics-api-tls-key (it serves only TLS)');
+  if (o.requestheaderAllowedNames && !o.requestheaderClientCa) throw usage('--requestheader-allowed-names needs --requestheader-client-ca');
+  return {
+    addr: o.metricsApiAddr,
+    certFile: o.metricsApiTlsCert,
+    keyFile: o.metricsApiTlsKey,
+    requestHeaderCaFile: o.requestheaderClientCa,
+    requestHeaderAllowedNames: o.requestheaderAllowedNames?.split(',').filter((n) => n !== ''),
+  };
 }
 
 /** The bus CA's certificate (--nats-ca, else $GANTRY_NATS_CA), if given; exit 2 when it names no file. */

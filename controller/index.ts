@@ -24,8 +24,9 @@ import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
 import { Autoscaler } from './autoscale/autoscaler.js';
 import { LoadStore } from './autoscale/load-store.js';
-import { type ControllerBus, connectControllerBus } from './bus.js';
-import { type ActivationResponder, createActivationResponder } from './activation/responder.js';
+import type { ActivationResponder } from './activation/responder.js';
+import type { ControllerBus } from './bus.js';
+import { activationResponder, closeBus, followLeadership, serveAndConnect } from './serving.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
 import { InstanceSecretConfig } from './credentials/config.js';
@@ -36,7 +37,8 @@ import { grantsReconciler } from './grants/reconciler.js';
 import { grantInformer, instanceInformer, providerInformer } from './informers.js';
 import { Manager } from './manager.js';
 import { type MembraneConfig, reportPushes } from './membrane.js';
-import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.js';
+import { ControllerMetrics } from './metrics.js';
+import { type MetricsApiSettings, metricsApiListenAddr } from './metrics-api/index.js';
 import { RegistryLogWitness } from './providers/archive/log-witness.js';
 import { registryResolver } from './providers/archive/registry-resolver.js';
 import { type ArchiveResolver, CachingResolver } from './providers/archive/resolver.js';
@@ -117,6 +119,8 @@ export interface ControllerOptions {
   autoscaleIntervalMs?: number;
   /** The span load figures are taken over (--autoscale-window; default 6 s). */
   autoscaleWindowMs?: number;
+  /** Serve external.metrics.k8s.io for HPAs (controller/metrics-api/; absent: not served). */
+  metricsApi?: MetricsApiSettings;
 }
 
 export interface RunningController {
@@ -125,6 +129,8 @@ export interface RunningController {
   isLeader(): boolean;
   /** Where /metrics is served, when metricsAddr was given. */
   metricsUrl?: string;
+  /** Where the external metrics API is served, when metricsApi was given. */
+  metricsApiUrl?: string;
   metrics: ControllerMetrics;
   /** Resolves when the work queue is empty (for tests and benchmarks). */
   idle(): Promise<void>;
@@ -143,6 +149,7 @@ const defaultElection = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retr
 
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
+  if (opts.metricsApi) metricsApiListenAddr(opts.metricsApi.addr);
   const namespace = opts.namespace ?? defaultNamespace;
   const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = opts.log?.child({ identity }) ?? logger('controller', { identity });
@@ -187,30 +194,16 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   if (opts.membrane) await recoverRevocations(opts.membrane, log);
 
   // served (and connected) before the election starts, so a port in use or an unreachable bus fails the start without leaving a leader behind
-  let server: MetricsServer | undefined;
-  let bus: ControllerBus | undefined;
-  try {
-    if (opts.metricsAddr) server = await serveMetrics(opts.metricsAddr, metrics, () => m.synced());
-    bus = await busOf(opts, log, loadStore, metrics);
-  } catch (err) {
-    await server?.close();
-    await opts.membrane?.authority.close(); // the revocation sync may have opened its push connection
-    await m.stopInformers();
-    client.close();
-    throw err;
-  }
+  const { server, metricsApi, bus } = await serveAndConnect(opts, { m, client, log, metrics, loadStore });
   const responder = bus && activationResponder(m, bus, autoscaler, log);
-  if (responder)
-    onLeading = (leading) =>
-      void (leading ? responder.start() : responder.stop()).catch((err) =>
-        log.warn({ err: (err as Error).message, leading }, 'activation responder: (un)subscribing failed'),
-      );
+  if (responder) onLeading = followLeadership(responder, log);
   m.lead();
 
   let stopped = false;
   return {
     metrics,
     metricsUrl: server?.url,
+    metricsApiUrl: metricsApi?.url,
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
     autoscaler,
@@ -221,13 +214,10 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       sealedConfig.stop();
       if (stopped) return;
       stopped = true;
-      const drained = async () => {
-        await responder?.stop();
-        await bus?.close();
-        await opts.membrane?.authority.close();
-      };
+      const drained = () => closeBus(responder, bus, opts.membrane);
       await m.stop({ releaseLease: stopOpts.releaseLease, drained });
       await server?.close();
+      await metricsApi?.close();
       client.close();
       log.info('controller stopped');
     },
@@ -272,29 +262,6 @@ function registerAutoscaler(
   });
   m.register(autoscaler);
   return { loadStore, autoscaler };
-}
-
-/** The activation responder (activation/) on the controller's bus, waking Providers through the autoscaler. */
-function activationResponder(m: Manager, bus: ControllerBus, activator: Autoscaler, log: Logger): ActivationResponder {
-  return createActivationResponder({
-    nc: bus.nc,
-    activator,
-    providers: providerInformer(m),
-    instances: instanceInformer(m),
-    log: log.child({ part: 'activation' }),
-  });
-}
-
-/** The controller's bus connection (bus.ts), with the membrane or --nats; none without either. */
-function busOf(opts: ControllerOptions, log: Logger, store: LoadStore, metrics: ControllerMetrics): Promise<ControllerBus | undefined> {
-  if (!opts.membrane && !opts.nats) return Promise.resolve(undefined);
-  return connectControllerBus({
-    membrane: opts.membrane,
-    servers: opts.nats,
-    log,
-    store,
-    counted: (result) => metrics.loadReports.inc({ result }),
-  });
 }
 
 /** The revocation list lives in the account JWT the servers hold: recover it before minting. */
