@@ -204,4 +204,54 @@ describe.skipIf(blocker !== undefined)(`the HPA path on the real control plane${
     setCallsPerSecond('echo', 12); // ceil(12 / 10) = 2
     await waitFor('the HPA scaling echo down to 2', async () => (await replicas()) === 2, 45_000);
   });
+
+  it('an HPA on a Provider with spec.autoscale cannot move its replicas: the API server refuses its scale writes', async () => {
+    await apply({
+      apiVersion: 'gantry.dev/v1alpha1',
+      kind: 'Provider',
+      metadata: { name: 'owned', namespace: NS },
+      spec: {
+        archive: { ref: '127.0.0.1:1/acme/echo' },
+        replicas: 2,
+        autoscale: { minReplicas: 1, maxReplicas: 3, targetCallsPerSecondPerInstance: 10 },
+      },
+    });
+    await waitFor(
+      'the Provider status.selector',
+      async () => JSON.parse(await kubectl(['-n', NS, 'get', 'provider', 'owned', '-o', 'json'])).status?.selector,
+      30_000,
+    );
+    setCallsPerSecond('owned', 35); // the HPA wants 4
+    await apply({
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'owned', namespace: NS },
+      spec: {
+        scaleTargetRef: { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: 'owned' },
+        minReplicas: 1,
+        maxReplicas: 6,
+        metrics: [
+          {
+            type: 'External',
+            external: {
+              metric: { name: 'gantry_provider_calls_per_second', selector: { matchLabels: { provider: 'owned' } } },
+              target: { type: 'AverageValue', averageValue: '10' },
+            },
+          },
+        ],
+      },
+    });
+    // the kube-controller-manager of the test above runs the HPA controller
+    const refused = await waitFor(
+      'the HPA failing to rescale',
+      async () => {
+        const h = JSON.parse(await kubectl(['-n', NS, 'get', 'hpa', 'owned', '-o', 'json']));
+        return h.status?.conditions?.find((c: { type: string; status: string }) => c.type === 'AbleToScale' && c.status === 'False');
+      },
+      45_000,
+    );
+    expect(refused.reason).toBe('FailedUpdateScale');
+    expect(refused.message).toMatch(/spec.replicas is owned by spec.autoscale/);
+    expect(JSON.parse(await kubectl(['-n', NS, 'get', 'provider', 'owned', '-o', 'json'])).spec.replicas).toBe(2);
+  });
 });
