@@ -1,6 +1,6 @@
 /**
  * The load reports of every Provider's instances (client/load.ts), kept for one window, and the
- * figures the autoscaler decides on: calls/s = Σ Δcalls/Δt and in-flight = Σ Δbusy/Δt over each
+ * figures the autoscaler decides on: calls/s = Σ Δcalls / span and in-flight = Σ Δbusy / span over each
  * instance's reports in the window (docs/autoscaling.md). Pure: the caller gives every time.
  *
  * Reports come from hosts running native provider code, so nothing here trusts them beyond what
@@ -125,6 +125,13 @@ export class LoadStore implements ProviderFiguresSource {
     if (!p) return undefined;
     const from = nowMs - this.windowMs;
     const out: ProviderFigures = { callsPerSecond: 0, inFlight: 0, overloadedPerSecond: 0, reporting: 0, lastCallAt: p.lastCallAt };
+    // Σ of each instance's deltas over one span, the longest any instance covers: an instance that
+    // joined late contributes its calls, not its own short-span rate on top of the others'
+    // window averages (which counted the load it took over, and overshot a step up)
+    let calls = 0;
+    let overloaded = 0;
+    let busyMs = 0;
+    let spanMs = 0;
     for (const [name, series] of p.instances) {
       this.prune(series, nowMs);
       const last = series.samples.at(-1)!;
@@ -135,14 +142,16 @@ export class LoadStore implements ProviderFiguresSource {
       out.reporting++;
       // the last report before the window is the baseline, so sparse reports still give a rate
       const first = series.samples[0];
-      const dt = (last.at - first.at) / 1000;
-      if (dt > 0) {
-        out.callsPerSecond += (last.calls - first.calls) / dt;
-        out.overloadedPerSecond += (last.overloaded - first.overloaded) / dt;
-        out.inFlight += (last.busyMs - first.busyMs) / 1000 / dt;
-      } else {
-        out.inFlight += last.inFlight; // one report: what it says runs now
-      }
+      calls += last.calls - first.calls;
+      overloaded += last.overloaded - first.overloaded;
+      busyMs += last.busyMs - first.busyMs;
+      spanMs = Math.max(spanMs, last.at - first.at);
+      if (last.at === first.at) out.inFlight += last.inFlight; // one report: what it says runs now
+    }
+    if (spanMs > 0) {
+      out.callsPerSecond = calls / (spanMs / 1000);
+      out.overloadedPerSecond = overloaded / (spanMs / 1000);
+      out.inFlight += busyMs / spanMs;
     }
     return out.reporting > 0 ? out : undefined;
   }

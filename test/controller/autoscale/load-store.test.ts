@@ -1,5 +1,5 @@
 /**
- * controller/autoscale/load-store.ts alone: rates from cumulative counters per instance, summed;
+ * controller/autoscale/load-store.ts alone: rates from cumulative counters, summed over one span;
  * a restarted host (new startedAt, or counters that went back) starts a new series; an
  * out-of-order report is dropped; silent and deleted instances leave the figures.
  */
@@ -36,6 +36,17 @@ describe('LoadStore', () => {
     expect(f.lastCallAt).toBe(T0 + 6003);
     expect(s.figures('ns', 'other', T0)).toBeUndefined();
     expect(s.figures('other', 'p', T0)).toBeUndefined();
+  });
+
+  it('instances that joined late add their calls over the common span, not their short-span rates on top of the others\' averages', () => {
+    const s = new LoadStore(6000);
+    // 100 calls/s all on a for 4 s, then split five ways (20/s each) for 2 s: still 100/s
+    for (let i = 0; i <= 4; i++) s.record('ns', 'p', report('a', T0 + i * 1000, i * 100, 0), T0 + i * 1000);
+    for (let i = 5; i <= 6; i++) s.record('ns', 'p', report('a', T0 + i * 1000, 400 + (i - 4) * 20, 0), T0 + i * 1000);
+    for (const n of ['b', 'c', 'd', 'e']) s.record('ns', 'p', report(n, T0 + 6000, 40, 0, { startedAt: T0 + 4000 }), T0 + 6000);
+    const f = s.figures('ns', 'p', T0 + 6000)!;
+    expect(f.reporting).toBe(5);
+    expect(f.callsPerSecond).toBeCloseTo(100, 6); // summed per-instance rates said 440/6 + 4 × 40/2 ≈ 153
   });
 
   it('takes the rate from the host clock, the window from the controller clock', () => {
