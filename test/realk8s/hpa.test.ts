@@ -52,6 +52,28 @@ describe.skipIf(blocker !== undefined)(`the HPA path on the real control plane${
   const apply = (doc: unknown) =>
     kubectl(['apply', '--server-side', '--field-manager=gantry-tests', '-f', '-'], api.kubeconfigPath, JSON.stringify(doc));
 
+  /** An autoscaling/v2 HPA on Provider `name`: 1–6 replicas, 10 calls/s per replica of gantry_provider_calls_per_second. */
+  const hpaOn = (name: string, behavior?: unknown) => ({
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name, namespace: NS },
+    spec: {
+      scaleTargetRef: { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name },
+      minReplicas: 1,
+      maxReplicas: 6,
+      metrics: [
+        {
+          type: 'External',
+          external: {
+            metric: { name: 'gantry_provider_calls_per_second', selector: { matchLabels: { provider: name } } },
+            target: { type: 'AverageValue', averageValue: '10' },
+          },
+        },
+      ],
+      ...(behavior ? { behavior } : {}),
+    },
+  });
+
   beforeAll(async () => {
     api = await startTestApiServer({ ground: 'real', controlPlane: { aggregator: true } });
     await kubectl(['apply', '--server-side', '-f', join(repo, 'crds')]);
@@ -149,26 +171,7 @@ describe.skipIf(blocker !== undefined)(`the HPA path on the real control plane${
       30_000,
     );
     setCallsPerSecond('echo', 8); // 8 calls/s against 10 per instance: one instance
-    await apply({
-      apiVersion: 'autoscaling/v2',
-      kind: 'HorizontalPodAutoscaler',
-      metadata: { name: 'echo', namespace: NS },
-      spec: {
-        scaleTargetRef: { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: 'echo' },
-        minReplicas: 1,
-        maxReplicas: 6,
-        metrics: [
-          {
-            type: 'External',
-            external: {
-              metric: { name: 'gantry_provider_calls_per_second', selector: { matchLabels: { provider: 'echo' } } },
-              target: { type: 'AverageValue', averageValue: '10' },
-            },
-          },
-        ],
-        behavior: { scaleUp: { stabilizationWindowSeconds: 0 }, scaleDown: { stabilizationWindowSeconds: 0 } },
-      },
-    });
+    await apply(hpaOn('echo', { scaleUp: { stabilizationWindowSeconds: 0 }, scaleDown: { stabilizationWindowSeconds: 0 } }));
     await api.controlPlane!.startControllerManager(
       ['horizontal-pod-autoscaler-controller'],
       ['--horizontal-pod-autoscaler-sync-period=1s'],
@@ -222,25 +225,7 @@ describe.skipIf(blocker !== undefined)(`the HPA path on the real control plane${
       30_000,
     );
     setCallsPerSecond('owned', 35); // the HPA wants 4
-    await apply({
-      apiVersion: 'autoscaling/v2',
-      kind: 'HorizontalPodAutoscaler',
-      metadata: { name: 'owned', namespace: NS },
-      spec: {
-        scaleTargetRef: { apiVersion: 'gantry.dev/v1alpha1', kind: 'Provider', name: 'owned' },
-        minReplicas: 1,
-        maxReplicas: 6,
-        metrics: [
-          {
-            type: 'External',
-            external: {
-              metric: { name: 'gantry_provider_calls_per_second', selector: { matchLabels: { provider: 'owned' } } },
-              target: { type: 'AverageValue', averageValue: '10' },
-            },
-          },
-        ],
-      },
-    });
+    await apply(hpaOn('owned'));
     // the kube-controller-manager of the test above runs the HPA controller
     const refused = await waitFor(
       'the HPA failing to rescale',
