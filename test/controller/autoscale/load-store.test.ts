@@ -38,7 +38,7 @@ describe('LoadStore', () => {
     expect(s.figures('other', 'p', T0)).toBeUndefined();
   });
 
-  it('instances that joined late add their calls over the common span, not their short-span rates on top of the others\' averages', () => {
+  it("instances that joined late add their calls over the common span, not their short-span rates on top of the others' averages", () => {
     const s = new LoadStore(6000);
     // 100 calls/s all on a for 4 s, then split five ways (20/s each) for 2 s: still 100/s
     for (let i = 0; i <= 4; i++) s.record('ns', 'p', report('a', T0 + i * 1000, i * 100, 0), T0 + i * 1000);
