@@ -97,6 +97,7 @@ export function adminPermissions(userKey: string): UserPermissions {
  */
 export function controllerBusPermissions(userKey: string): UserPermissions {
   return {
+    // Stryker disable next-line ObjectLiteral,ArrayDeclaration: without a pub rule the account's default permissions (deny '>', accountDefaultPermissions) refuse the same; explicit so this JWT says it alone
     pub: { deny: ['>'] },
     sub: { allow: [ALL_LOAD_SUBJECTS, `${ALL_ACTIVATION_SUBJECTS} ${CONTROLLER_ACTIVATION_QUEUE}`, `${inboxPrefix(userKey)}.>`] },
     resp: answerOnce,
