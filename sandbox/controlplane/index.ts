@@ -161,14 +161,22 @@ async function startScheduler(dir: string, url: string, pki: ControlPlanePki, op
     burst: opts.schedulerBurst,
     extra: opts.schedulerArgs,
   });
-  const scheduler = startProcess(dir, 'kube-scheduler', sc.command, sc.args);
-  procs.push(scheduler);
-  // its serving certificate is self-signed by itself; this probe only asks whether it is up
+  await startHealthy(dir, 'kube-scheduler', sc, schedPort, procs);
+}
+
+/**
+ * Starts a control-plane component serving /healthz on 127.0.0.1:PORT and waits until it is
+ * healthy; recorded in `procs` before the wait, so a failed start stops it. Its serving
+ * certificate is self-signed by itself: the probe only asks whether it is up.
+ */
+async function startHealthy(dir: string, name: string, c: { command: string; args: string[] }, port: number, procs: Proc[]): Promise<void> {
+  const proc = startProcess(dir, name, c.command, c.args);
+  procs.push(proc);
   await waitUntil(
     'healthy',
-    scheduler,
+    proc,
     60_000,
-    async () => (await controlPlaneRequest(`https://127.0.0.1:${schedPort}/healthz`, { insecure: true, timeoutMs: 2000 })).status === 200,
+    async () => (await controlPlaneRequest(`https://127.0.0.1:${port}/healthz`, { insecure: true, timeoutMs: 2000 })).status === 200,
   );
 }
 
@@ -185,12 +193,5 @@ async function startControllerManager(
   writeFileSync(kubeconfig, kubeconfigYaml(url, pki.caPem, pki.controllerManagerToken, 'kube-system'), { mode: 0o600 });
   const port = await freePort();
   const c = controllerManagerCommand(dir, kubeconfig, port, controllers, args);
-  const kcm = startProcess(dir, 'kube-controller-manager', c.command, c.args);
-  procs.push(kcm);
-  await waitUntil(
-    'healthy',
-    kcm,
-    60_000,
-    async () => (await controlPlaneRequest(`https://127.0.0.1:${port}/healthz`, { insecure: true, timeoutMs: 2000 })).status === 200,
-  );
+  await startHealthy(dir, 'kube-controller-manager', c, port, procs);
 }
