@@ -50,6 +50,13 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // activation: what a request on an activation subject may name (target, caller, deadline) before anything is woken (issue 32)
+    'controller/activation/request.ts',
+    // the external metrics API: only the aggregator's client certificate gets in, X-Remote-User only then (issue 32)
+    'controller/metrics-api/auth.ts',
+    'controller/metrics-api/request-header.ts',
+    'controller/metrics-api/routes.ts',
+    'controller/metrics-api/values.ts',
     // the bus's TLS: the server certificate's names and the nats-server tls blocks (issue 28)
     'membrane/bus-tls.ts',
     // a pull credential opens only on the node it was sealed to (issue 28)
@@ -64,12 +71,21 @@ export default {
     'controller/grants/jwt-lifetime.ts',
     // the emulator's CEL transition rules (spec.grantee immutable holds on it as on the real server)
     'apiserver/cel.ts',
+    // autoscaling (issue 32): a load report counts only for its subject's instance; the store
+    // drops out-of-order and restarted series; the decision is bounded by maxReplicas (all a
+    // fallen node's misreports can reach)
+    'controller/autoscale/reports.ts',
+    'controller/autoscale/load-store.ts',
+    'controller/autoscale/decide.ts',
     // the revocation list's bound: what may be pruned, the revoke-all cut-off, the JWT lifetime
     'membrane/revocations.ts',
     // the host answers only into its caller's inbox (no reflected replies)
     'agent/host/reply-guard.ts',
     // which fields of a provider table the host reads (ABI extensions): unknown flags and bad sizes refused
     'agent/host/abi-extensions.ts',
+    // a host's call counts: shape and range checked, labels capped, counters never backwards
+    'agent/call-snapshot.ts',
+    'agent/call-metrics.ts',
     'tlog/merkle.ts',
     'tlog/note.ts',
     'tlog/checkpoint.ts',

@@ -40,6 +40,7 @@ export default defineConfig({
       'test/agent/reconciler.test.ts',
       'test/agent/registry-access.test.ts',
       'test/agent/archive-pipeline.test.ts',
+      'test/controller/activation/request.test.ts',
       // par/: all but memory.test.ts, which measures RSS and so fails under instrumentation
       'test/tlog/conformance.test.ts',
       'test/tlog/entry.test.ts',
@@ -59,14 +60,22 @@ export default defineConfig({
       // the membrane's permissions against a real nats-server with nothing else running;
       // membrane.test.ts proves them again with real hosts and `gantry call`, at ~30 s a mutant
       'test/membrane/permissions.test.ts',
+      // the external metrics API's answers and the attacks on its authentication (no API server needed)
+      'test/controller/metrics-api/answers.test.ts',
+      'test/controller/metrics-api/metrics-api.test.ts',
       'test/membrane/bus-tls-config.test.ts',
       'test/membrane/revocations.test.ts',
       'test/host/reply-guard.test.ts',
+      // a host's call counts at the agent (no host: the IPC messages themselves)
+      'test/agent/call-snapshot.test.ts',
       // the extension parser on numbers and on tables compiled by cc (no server)
       'test/abi/extensions.test.ts',
       'test/controller/grants/key-claims.test.ts',
       'test/controller/grants/jwt-lifetime.test.ts',
       'test/apiserver/cel.test.ts',
+      'test/controller/autoscale/reports.test.ts',
+      'test/controller/autoscale/load-store.test.ts',
+      'test/controller/autoscale/decide.test.ts',
       'test/controller/history/plan.test.ts',
       'test/controller/history/controllerrevisions.test.ts',
     ],

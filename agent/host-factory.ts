@@ -15,29 +15,33 @@ import { DEFAULT_LIMITS, type HostLimits } from './host/spec.js';
 import type { HostRecords } from './host-records.js';
 import type { PreparedBinary } from './instance-runner.js';
 import type { AgentOptions } from './options.js';
+import type { ProviderCallMetrics } from './call-metrics.js';
 
 export function createHostPool(records: HostRecords, size = DEFAULT_HOST_POOL_SIZE): HostPool {
   return new HostPool({ size, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
 }
 
 /** The agent's NATS settings and how hosts are watched (AgentOptions). */
-export type HostFactoryOptions = Pick<AgentOptions, 'natsUrl' | 'nats' | 'membrane' | 'memoryCheckMs'>;
+export type HostFactoryOptions = Pick<AgentOptions, 'natsUrl' | 'nats' | 'membrane' | 'memoryCheckMs' | 'loadReportMs'>;
 
 export function providerHostFactory(
   o: HostFactoryOptions,
   records: HostRecords,
   pool: HostPool,
   memoryCgroup?: MemoryCgroupParent,
+  calls?: ProviderCallMetrics,
 ): (inst: ProviderInstance, prepared: PreparedBinary) => ProviderHost {
   return (inst, prepared) => {
     const memory = inst.spec.resources?.memory;
-    return new ProviderHost(providerHostSpec(inst, prepared, o), {
+    const host = new ProviderHost(providerHostSpec(inst, prepared, o), {
       env: records.markerEnv(),
       pool,
       ...(memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(memory) } : {}),
       ...(o.memoryCheckMs !== undefined ? { memoryCheckMs: o.memoryCheckMs } : {}),
       ...(memoryCgroup ? { memoryCgroup } : {}),
     });
+    calls?.watch(host);
+    return host;
   };
 }
 
@@ -60,6 +64,7 @@ export function providerHostSpec(inst: ProviderInstance, prepared: PreparedBinar
       : { ...o.nats, servers: o.natsUrl },
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(inst.spec.health ? { health: inst.spec.health } : {}),
+    ...(o.loadReportMs !== undefined ? { loadReportMs: o.loadReportMs } : {}),
   };
 }
 

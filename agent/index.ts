@@ -108,7 +108,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
   const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);
-  const createHost = providerHostFactory(opts, cache.records, pool, memoryCgroup);
+  const createHost = providerHostFactory(opts, cache.records, pool, memoryCgroup, metrics.calls);
   const runnerDeps = agentRunnerDeps(opts, {
     kube,
     credentialsNamespace: settings.credentialsNamespace,

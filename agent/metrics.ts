@@ -12,9 +12,12 @@
  *   gantry_agent_lease_renew_failures_total              failed Lease renewals
  *   gantry_agent_lease_last_renew_timestamp_seconds      unix time of the last good renewal
  *   gantry_agent_memory_cgroup                           1: the kernel caps hosts (--host-cgroup), 0: RSS polling
+ *   gantry_provider_calls_total, gantry_provider_call_duration_seconds, gantry_provider_calls_in_flight
+ *                                                        the calls the hosts answered (call-metrics.ts)
  *   plus prom-client's default process metrics (gantry_agent_ prefix not applied to those).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ProviderCallMetrics } from './call-metrics.js';
 import { FAILURE_REASONS } from './failure.js';
 import type { InstancePhase } from './status.js';
 
@@ -81,6 +84,9 @@ export class AgentMetrics {
     help: "1 when each host's resources.memory is a memory cgroup limit the kernel enforces (--host-cgroup), 0 when the agent polls RSS",
     registers: [this.registry],
   });
+
+  /** The calls the hosts answered, per Provider (call-metrics.ts). */
+  readonly calls = new ProviderCallMetrics(this.registry);
 
   constructor(opts: { defaults?: boolean; phases?: () => Iterable<InstancePhase> } = {}) {
     if (opts.defaults) collectDefaultMetrics({ register: this.registry });

@@ -74,6 +74,8 @@ export interface AgentOptions {
    * at least 8 (agent/admission.ts).
    */
   maxInstances?: number;
+  /** How often each host publishes its LoadReport on NATS for the autoscaler (client/load.ts), in ms (default 1000; 0: never). */
+  loadReportMs?: number;
 }
 
 /** The options every part needs, checked and with their defaults. */
@@ -104,6 +106,12 @@ export function agentSettings(opts: AgentOptions): AgentSettings {
     throw new UsageError(
       'AGENT_BAD_MAX_INSTANCES',
       `gantry agent: --max-instances must be a whole number from 1 to ${MAX_INSTANCES_LIMIT}, not "${opts.maxInstances}"`,
+    );
+  const r = opts.loadReportMs;
+  if (r !== undefined && !(Number.isInteger(r) && r >= 0))
+    throw new UsageError(
+      'AGENT_BAD_LOAD_REPORT_INTERVAL',
+      `gantry agent: the load report interval must be a whole number of ms ≥ 0, not "${r}"`,
     );
   return {
     node: opts.node,

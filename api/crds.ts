@@ -59,6 +59,8 @@ interface CrdInput {
   required?: string[];
   columns: { name: string; type: string; jsonPath: string; description?: string; priority?: number }[];
   scale?: boolean;
+  /** CEL rules on the whole object (root-level x-kubernetes-validations). */
+  rules?: Schema[];
 }
 
 function crd(i: CrdInput): Schema {
@@ -86,6 +88,7 @@ function crd(i: CrdInput): Schema {
             openAPIV3Schema: {
               type: 'object',
               required: ['spec'],
+              ...(i.rules ? { 'x-kubernetes-validations': i.rules } : {}),
               properties: {
                 apiVersion: { type: 'string' },
                 kind: { type: 'string' },
@@ -114,6 +117,22 @@ function crd(i: CrdInput): Schema {
   };
 }
 
+/**
+ * spec.replicas has one owner when spec.autoscale is set: the autoscaler, which first writes
+ * status.autoscale.desiredReplicas (status subresource) and then spec.replicas to the same value.
+ * Any other change — `kubectl scale`, an HPA, an edit — is refused by the API server itself,
+ * on every path that writes spec (update, patch, apply, the scale subresource). The emulator
+ * evaluates exactly this text (apiserver/cel.ts).
+ */
+export const REPLICAS_OWNER_RULE =
+  '!has(self.spec.autoscale) || ' +
+  '(has(self.spec.replicas) ? self.spec.replicas : 1) == (has(oldSelf.spec.replicas) ? oldSelf.spec.replicas : 1) || ' +
+  '(has(self.spec.replicas) && has(self.status) && has(self.status.autoscale) && has(self.status.autoscale.desiredReplicas) && ' +
+  'self.spec.replicas == self.status.autoscale.desiredReplicas)';
+export const REPLICAS_OWNER_MESSAGE =
+  'spec.replicas is owned by spec.autoscale: the controller sets it to status.autoscale.desiredReplicas; ' +
+  'change spec.autoscale (minReplicas, maxReplicas) instead, or remove spec.autoscale to scale by hand or with an HPA';
+
 export function providerCrd(): Schema {
   return crd({
     kind: 'Provider',
@@ -123,11 +142,18 @@ export function providerCrd(): Schema {
     spec: ProviderSpec,
     status: ProviderStatus,
     scale: true,
+    rules: [{ rule: REPLICAS_OWNER_RULE, message: REPLICAS_OWNER_MESSAGE, fieldPath: '.spec.replicas', reason: 'FieldValueForbidden' }],
     columns: [
       { name: 'CapID', type: 'string', jsonPath: '.status.resolved.capid', description: 'capability id from the signed claims' },
       { name: 'Revision', type: 'integer', jsonPath: '.status.resolved.revision', description: 'archive revision being served' },
       { name: 'Desired', type: 'integer', jsonPath: '.status.desiredReplicas' },
       { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas' },
+      {
+        name: 'Autoscale',
+        type: 'string',
+        jsonPath: '.status.autoscale.reason',
+        description: "the autoscaler's last decision (spec.autoscale; status.autoscale.message says why)",
+      },
       {
         name: 'Template',
         type: 'integer',

@@ -3,6 +3,6 @@ export * from './common.js';
 export * from './provider.js';
 export * from './instance.js';
 export * from './grant.js';
-export { capabilityGrantCrd, providerCrd, providerInstanceCrd, renderCrds } from './crds.js';
+export { capabilityGrantCrd, providerCrd, providerInstanceCrd, REPLICAS_OWNER_MESSAGE, REPLICAS_OWNER_RULE, renderCrds } from './crds.js';
 export * from './reasons.js';
 export * from './history.js';

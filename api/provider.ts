@@ -52,6 +52,71 @@ export const ConfigSource = z
   .refine((s) => !!s.configMapRef !== !!s.secretRef, { message: 'each configFrom item names exactly one of configMapRef or secretRef' });
 export type ConfigSource = z.infer<typeof ConfigSource>;
 
+/**
+ * spec.autoscale: the controller scales spec.replicas with the calls (docs/autoscaling.md). With
+ * it set the controller owns spec.replicas: the CRD's root rule (REPLICAS_OWNER_RULE) refuses any
+ * other change of it, `kubectl scale` and an HPA included.
+ */
+export const Autoscale = z
+  .object({
+    minReplicas: z.int().min(0).max(100_000).optional().describe('fewest instances (default 1; 0 allows scale to zero)'),
+    maxReplicas: z.int().min(1).max(100_000).describe('most instances (required, ≥ max(1, minReplicas))'),
+    targetInFlightPerInstance: z
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .optional()
+      .describe('mean calls in flight each instance should carry (exactly one target)'),
+    targetCallsPerSecondPerInstance: z
+      .int()
+      .min(1)
+      .max(100_000_000)
+      .optional()
+      .describe('calls per second each instance should answer (exactly one target)'),
+    scaleUpStabilizationSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .optional()
+      .describe('a scale up takes the lowest recommendation of this many seconds (default 0)'),
+    scaleDownStabilizationSeconds: z
+      .int()
+      .min(0)
+      .max(3600)
+      .optional()
+      .describe('a scale down takes the highest recommendation of this many seconds (default 30)'),
+    scaleToZeroAfterSeconds: z
+      .int()
+      .min(1)
+      .max(86_400)
+      .optional()
+      .describe('with minReplicas 0: no call for this long scales to 0 (default 60); ignored otherwise'),
+  })
+  .refine((a) => (a.targetInFlightPerInstance === undefined) !== (a.targetCallsPerSecondPerInstance === undefined), {
+    message: 'autoscale names exactly one target: targetInFlightPerInstance or targetCallsPerSecondPerInstance',
+  })
+  .refine((a) => a.maxReplicas >= (a.minReplicas ?? 1), {
+    message: 'autoscale.maxReplicas must be at least minReplicas (default 1)',
+    path: ['maxReplicas'],
+  });
+export type Autoscale = z.infer<typeof Autoscale>;
+
+/** spec.autoscale with its defaults. */
+export function autoscaleDefaults(a: Autoscale) {
+  return {
+    minReplicas: a.minReplicas ?? 1,
+    maxReplicas: a.maxReplicas,
+    target:
+      a.targetInFlightPerInstance !== undefined
+        ? { kind: 'inFlight' as const, perInstance: a.targetInFlightPerInstance }
+        : { kind: 'callsPerSecond' as const, perInstance: a.targetCallsPerSecondPerInstance ?? 1 },
+    scaleUpStabilizationSeconds: a.scaleUpStabilizationSeconds ?? 0,
+    scaleDownStabilizationSeconds: a.scaleDownStabilizationSeconds ?? 30,
+    scaleToZeroAfterSeconds: a.scaleToZeroAfterSeconds ?? 60,
+  };
+}
+export type AutoscaleSettings = ReturnType<typeof autoscaleDefaults>;
+
 export const ProviderSpec = z.object({
   archive: z.object({
     ref: ArchiveRef.describe(
@@ -73,7 +138,13 @@ export const ProviderSpec = z.object({
         'refuse a repository without a transparency log signed by a trusted log key (the controller --require-log does this for every Provider)',
       ),
   }),
-  replicas: z.int().min(0).max(100_000).optional().describe('instances to run in Spread mode (default 1)'),
+  replicas: z
+    .int()
+    .min(0)
+    .max(100_000)
+    .optional()
+    .describe('instances to run in Spread mode (default 1); with spec.autoscale the controller writes it'),
+  autoscale: Autoscale.optional().describe('scale spec.replicas with the calls (docs/autoscaling.md); Spread mode only'),
   mode: z.enum(['Spread', 'Daemon']).optional().describe('Spread (default): spec.replicas instances; Daemon: one per eligible node'),
   nodeSelector: z.record(z.string(), z.string()).optional(),
   tolerations: z.array(Toleration).max(64).optional(),
@@ -166,6 +237,17 @@ export const LogMemory = z.object({
 });
 export type LogMemory = z.infer<typeof LogMemory>;
 
+/** What the autoscaler decided last, and on which figures (figures as decimal strings: no floats in the CRD). */
+export const AutoscaleStatus = z.object({
+  desiredReplicas: z.int().min(0).optional().describe('the replicas spec.autoscale wants: the only value spec.replicas may be changed to'),
+  reason: z.string().max(64).optional().describe('the last decision: ScaledUp, ScaledDown, ScaledToZero, Activated, Steady, …'),
+  message: z.string().max(1024).optional(),
+  lastScaleTime: z.string().optional().describe('when spec.replicas was last changed by the autoscaler'),
+  callsPerSecond: z.string().max(32).optional().describe('calls per second over the window, summed over instances'),
+  inFlight: z.string().max(32).optional().describe('mean calls in flight over the window, summed over instances'),
+});
+export type AutoscaleStatus = z.infer<typeof AutoscaleStatus>;
+
 export const ProviderStatus = z.object({
   observedGeneration: z.int().min(0).optional(),
   replicas: z.int().min(0).optional(),
@@ -183,6 +265,7 @@ export const ProviderStatus = z.object({
     .optional()
     .describe('the template hash (gantry.dev/template-hash) of the instances being rolled out to: the one updatedReplicas counts'),
   currentRevision: z.int().min(0).optional().describe('the history revision (ControllerRevision) of the current template'),
+  autoscale: AutoscaleStatus.optional().describe('the autoscaler (spec.autoscale): its last decision and figures'),
   conditions: z.array(Condition).optional(),
 });
 export type ProviderStatus = z.infer<typeof ProviderStatus>;

@@ -64,6 +64,18 @@ export const PROVIDER_CONDITION_REASONS = {
   Scheduled: ['AllReplicasPlaced', 'Unschedulable', 'NoMatchingTarget', 'InstanceCreateRefused'],
   Progressing: ['RolloutInProgress', 'RolloutComplete', 'ProgressDeadlineExceeded', 'RolloutPaused'],
   Ready: ['AllReplicasReady', 'ReplicasNotReady'],
+  // the autoscaler's last decision (controller/autoscale/): False when it cannot do its work
+  Autoscaling: [
+    'ScaledUp',
+    'ScaledDown',
+    'ScaledToZero',
+    'Activated',
+    'Steady',
+    'AtMaxReplicas',
+    'NoFigures',
+    'InvalidSpec',
+    'ScaleRefused',
+  ],
 } as const;
 
 /** Reasons of a CapabilityGrant's Ready condition. */

@@ -9,8 +9,11 @@
  *              loop (no thread hop, no guards, no timeouts) — with the same headers.
  *  - host-rs:  the same host serving providers/build/keyvalue-rs.so, the Rust SDK's keyvalue
  *              (same operations, byte-identical replies), beside the C one.
- * Prints calls/s, p50/p99 latency for each and the throughput ratios host/baseline and
- * Rust/C host; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
+ *  - host-uncounted: the C host with its call counting off (GANTRY_HOST_CALL_STATS=0: no
+ *              per-call metrics, no load reports), so the ratio counted/uncounted is what
+ *              counting costs (agent/host/call-stats.ts; aim ≥ 0.95).
+ * Prints calls/s, p50/p99 latency for each and the throughput ratios host/baseline,
+ * counted/uncounted and Rust/C host; what counting adds to one call; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
  * into each library, in the calling thread, without NATS.
  *
  * NATS runs with the membrane (operator mode, full resolver) unless --no-auth: every host and
@@ -25,6 +28,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { ProviderHost } from '../agent/host/index.js';
+import { CallStats } from '../agent/host/call-stats.js';
 import { GantryStatus, NativeProvider } from '../agent/host/native.js';
 import { callProvider } from '../client/call.js';
 import { connectNats, natsConnectionOptions, natsUserKey } from '../client/nats.js';
@@ -124,6 +128,30 @@ function directCalls(): void {
   );
 }
 
+/**
+ * What counting adds to one call on the host's event loop (CallStats.begin + end, a clock read
+ * each), beside what one call costs the host at the measured rate: a figure the shared
+ * machine's noise does not swamp, unlike the counted/uncounted throughput ratio.
+ */
+function countingCost(hostRate: number): void {
+  const N = 1_000_000;
+  const stats = new CallStats(true);
+  let perCall = 0;
+  for (let round = 0; round < 2; round++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < N; i++) {
+      const start = performance.now();
+      stats.begin(start);
+      stats.end('Get', 'OK', start);
+    }
+    perCall = Number(process.hrtime.bigint() - t) / N; // the first round warms up
+  }
+  const budgetNs = 1e9 / hostRate;
+  console.log(
+    `counting per call (CallStats begin+end, ${N} calls): ${perCall.toFixed(0)} ns, ${((100 * perCall) / budgetNs).toFixed(2)} % of a call's ${(budgetNs / 1000).toFixed(1)} µs at the host's measured rate (aim < 5 %)`,
+  );
+}
+
 /** Credentials files in the NATS scratch dir: a host's for each provider, and the caller's (none without the membrane). */
 function membraneCreds(nats: BenchNats, authority: MembraneAuthority | undefined) {
   const creds = (name: string, c: string) => {
@@ -145,7 +173,9 @@ function membraneCreds(nats: BenchNats, authority: MembraneAuthority | undefined
     ? creds(
         'caller',
         authority.mintUser('bench-caller', (k) => {
-          const perms = ['kv-host', 'kv-host-rs', 'kv-baseline'].map((p) => granteePermissions(k, NS, { provider: p }, ['Get', 'Set']));
+          const perms = ['kv-host', 'kv-host-rs', 'kv-baseline', 'kv-host-uncounted'].map((p) =>
+            granteePermissions(k, NS, { provider: p }, ['Get', 'Set']),
+          );
           return {
             pub: { allow: perms.flatMap((x) => x.pub.allow ?? []) },
             sub: { allow: [...new Set(perms.flatMap((x) => x.sub.allow ?? []))] },
@@ -158,15 +188,24 @@ function membraneCreds(nats: BenchNats, authority: MembraneAuthority | undefined
 }
 
 /** A ProviderHost serving `library` (in providers/build/) as `provider`, instance `<provider>-0`. */
-function keyvalueHost(library: string, provider: string, url: string, credsFile: string | undefined): ProviderHost {
-  return new ProviderHost({
-    libraryPath: join(packageRoot(), 'providers', 'build', library),
-    expectedCapid: 'wascap:keyvalue',
-    namespace: NS,
-    provider,
-    instance: `${provider}-0`,
-    nats: { servers: url, credsFile },
-  });
+function keyvalueHost(
+  library: string,
+  provider: string,
+  url: string,
+  credsFile: string | undefined,
+  env?: NodeJS.ProcessEnv,
+): ProviderHost {
+  return new ProviderHost(
+    {
+      libraryPath: join(packageRoot(), 'providers', 'build', library),
+      expectedCapid: 'wascap:keyvalue',
+      namespace: NS,
+      provider,
+      instance: `${provider}-0`,
+      nats: { servers: url, credsFile },
+    },
+    env ? { env } : {},
+  );
 }
 
 /** The baseline responder as its own process; resolves once it subscribed. */
@@ -182,12 +221,15 @@ async function forkBaseline(url: string, credsFile: string | undefined): Promise
 }
 
 /** The three sides, alternated so drift on a shared machine hits them alike: two halves of `seconds` each. */
-async function measure(nc: NatsConnection, seconds: number): Promise<Record<'baseline' | 'host' | 'hostRs', Result[]>> {
-  const runs: Record<'baseline' | 'host' | 'hostRs', Result[]> = { baseline: [], host: [], hostRs: [] };
+type Side = 'baseline' | 'host' | 'hostRs' | 'hostUncounted';
+
+async function measure(nc: NatsConnection, seconds: number): Promise<Record<Side, Result[]>> {
+  const runs: Record<Side, Result[]> = { baseline: [], host: [], hostRs: [], hostUncounted: [] };
   for (let i = 0; i < 2; i++) {
     runs.baseline.push(await load(nc, 'kv-baseline', seconds / 2));
     runs.host.push(await load(nc, 'kv-host', seconds / 2));
     runs.hostRs.push(await load(nc, 'kv-host-rs', seconds / 2));
+    runs.hostUncounted.push(await load(nc, 'kv-host-uncounted', seconds / 2));
   }
   return runs;
 }
@@ -203,7 +245,7 @@ function sum(rs: Result[]) {
   };
 }
 
-function printResults(runs: Record<'baseline' | 'host' | 'hostRs', Result[]>, replyBytes: number, seconds: number, auth: boolean): void {
+function printResults(runs: Record<Side, Result[]>, replyBytes: number, seconds: number, auth: boolean): void {
   const b = sum(runs.baseline);
   const h = sum(runs.host);
   console.log(
@@ -219,7 +261,14 @@ function printResults(runs: Record<'baseline' | 'host' | 'hostRs', Result[]>, re
   console.log(
     `host-rs   ProviderHost process, keyvalue-rs.so (Rust SDK):        ${r.rate.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`,
   );
+  const u = sum(runs.hostUncounted);
+  console.log(
+    `host-uncounted  the C host, call counting off:               ${u.rate.toFixed(0).padStart(7)} calls/s  p50 ${u.p50.toFixed(2)} ms  p99 ${u.p99.toFixed(2)} ms  errors ${u.errors}`,
+  );
   console.log(`ratio host/baseline throughput: ${(h.rate / b.rate).toFixed(2)} (aim >= 0.8)`);
+  console.log(
+    `ratio counted/uncounted host throughput: ${(h.rate / u.rate).toFixed(3)} (aim >= 0.95: what call metrics and load reports cost)`,
+  );
   console.log(`ratio Rust/C host throughput: ${(r.rate / h.rate).toFixed(2)} (aim ~1: the SDK's boundary costs little beside NATS)`);
 }
 
@@ -230,32 +279,44 @@ async function main(): Promise<void> {
   const nats = await startBenchNats('gantry-bench-nats-', (dir) => {
     if (!authority) return '';
     mkdirSync(join(dir, 'jwt'));
-    return authority.serverConfig(join(dir, 'jwt'));
+    // The caller is one user granted Get and Set on four providers (a cluster mints one user per
+    // grant): its JWT makes a CONNECT line over nats-server's default max_control_line of 4 KiB,
+    // which nats-server 2.9 enforces on CONNECT too — it closes the connection and the client
+    // only sees its dial time out.
+    return `max_control_line: 16384\n${authority.serverConfig(join(dir, 'jwt'))}`;
   });
   const { hostCreds, callerCreds } = membraneCreds(nats, authority);
-  // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
-  const nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
-  CALLER = callerCreds ? natsUserKey({ servers: nats.url, credsFile: callerCreds }) : undefined;
+  let nc: NatsConnection | undefined;
   let baseline: ChildProcess | undefined;
   const hostRs = keyvalueHost('keyvalue-rs.so', 'kv-host-rs', nats.url, hostCreds('kv-host-rs'));
   const host = keyvalueHost('keyvalue.so', 'kv-host', nats.url, hostCreds('kv-host'));
+  const uncounted = keyvalueHost('keyvalue.so', 'kv-host-uncounted', nats.url, hostCreds('kv-host-uncounted'), {
+    GANTRY_HOST_CALL_STATS: '0',
+  });
   try {
+    // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
+    nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
+    CALLER = callerCreds ? natsUserKey({ servers: nats.url, credsFile: callerCreds }) : undefined;
     await host.start();
     await hostRs.start();
+    await uncounted.start();
     baseline = await forkBaseline(nats.url, auth ? hostCreds('kv-baseline') : undefined);
-    for (const p of ['kv-host', 'kv-baseline', 'kv-host-rs']) {
+    for (const p of ['kv-host', 'kv-baseline', 'kv-host-rs', 'kv-host-uncounted']) {
       await callProvider(nc, { namespace: NS, provider: p, op: 'Set', data: `{"key":"bench-key","value":"${VALUE}"}`, caller: CALLER });
     }
     const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET, caller: CALLER });
     const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET, caller: CALLER });
     if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
-    printResults(await measure(nc, seconds), reply.reply.length, seconds, auth);
+    const runs = await measure(nc, seconds);
+    printResults(runs, reply.reply.length, seconds, auth);
     directCalls();
+    countingCost(sum(runs.host).rate);
   } finally {
     baseline?.kill('SIGTERM');
     await hostRs.stop();
+    await uncounted.stop();
     await host.stop();
-    await nc.close();
+    await nc?.close();
     await authority?.close();
     await nats.stop();
   }

@@ -4,7 +4,7 @@
  * DaemonSet the in-cluster service account and `NODE_NAME` (downward API) are used.
  */
 import { type Command, Option } from 'commander';
-import { collect, parseByteSize } from './options.js';
+import { collect, parseByteSize, parseDuration } from './options.js';
 import { transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
 import { DEFAULT_HOST_POOL_SIZE } from '../agent/host/pool.js';
 
@@ -44,6 +44,7 @@ export function registerAgent(program: Command): void {
     .option('--host-cgroup <dir>', HOST_CGROUP_HELP)
     .option('--membrane', MEMBRANE_HELP)
     .option('--membrane-account <key>', MEMBRANE_ACCOUNT_HELP)
+    .option('--load-report-interval <duration>', LOAD_REPORT_HELP, '1s')
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
       if (!node) throw Object.assign(new Error('agent: no node name; pass --node NAME or set NODE_NAME'), { exitCode: 2 });
@@ -55,6 +56,7 @@ export function registerAgent(program: Command): void {
       const transferLimits = transferLimitsOf(o);
       const { hostPoolSize, maxInstances } = counts(o);
       const membraneAccount = membraneAccountOf(o.membraneAccount);
+      const loadReportMs = parseDuration(o.loadReportInterval, '--load-report-interval');
       const token = o.natsToken ?? process.env.GANTRY_NATS_TOKEN;
       const nkeySeed = o.natsNkey ?? process.env.GANTRY_NATS_NKEY;
       // loaded on use, so other commands do not pay for (or depend on) the agent's imports
@@ -78,19 +80,25 @@ export function registerAgent(program: Command): void {
         hostPoolSize,
         maxInstances,
         hostCgroup: o.hostCgroup ?? (process.env.GANTRY_HOST_CGROUP || undefined),
+        loadReportMs,
       });
       process.stderr.write(startedLine(node, agent));
-      await new Promise<void>((resolve) => {
-        const onSignal = (sig: NodeJS.Signals) => {
-          process.stderr.write(`gantry agent: ${sig}, stopping provider hosts\n`);
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          agent.stop().then(resolve, resolve);
-        };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
-      });
+      await stopOnSignal(agent);
     });
+}
+
+/** Run until SIGTERM or SIGINT, then stop the agent (its hosts gracefully). */
+function stopOnSignal(agent: { stop(): Promise<void> }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.stderr.write(`gantry agent: ${sig}, stopping provider hosts\n`);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      agent.stop().then(resolve, resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
 }
 
 function startedLine(node: string, a: { target: string; maxInstances: number; memoryEnforcement: string; metricsUrl?: string }): string {
@@ -111,6 +119,8 @@ function natsTls(o: {
 const HOST_CGROUP_HELP =
   'a writable memory cgroup directory (v1 memory hierarchy, or v2 with +memory in cgroup.subtree_control): each host runs in a ' +
   'child cgroup limited to its resources.memory, enforced by the kernel (default: $GANTRY_HOST_CGROUP, else RSS polling)';
+const LOAD_REPORT_HELP =
+  "how often each provider host publishes its load (calls, in flight) on NATS for the controller's autoscaler; 0 turns it off";
 const MEMBRANE_HELP =
   'hosts connect as their own instance, with a key made on this node and a JWT the controller signs for it (NATS in operator mode)';
 const MEMBRANE_ACCOUNT_HELP =

@@ -7,6 +7,8 @@
  * NATS .creds file (--creds, $GANTRY_NATS_CREDS, or the local sandbox's admin creds).
  * `--nats` takes several comma-separated URLs (a NATS cluster); `--retries N` retries what is
  * safe to retry (NO_RESPONDERS, OVERLOADED, NOT_READY, CONNECTION_LOST) within --timeout.
+ * A Provider with no Ready instance is activated from zero within --timeout unless
+ * `--no-activate` (docs/protocol.md "Activation"); `--json` then names the activation's answer.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -35,6 +37,15 @@ function replyValue(reply: Uint8Array): unknown {
   }
 }
 
+/** A failed call's exit status 1 (and, with --json, its code, message and the activation's answer on stdout). */
+function failure(err: unknown, json: boolean | undefined): unknown {
+  if (!(err instanceof CallError)) return err;
+  const activation = err.activation ? { activation: err.activation } : {};
+  if (json)
+    process.stdout.write(JSON.stringify({ error: err.code, message: err.message, instance: err.instance ?? null, ...activation }) + '\n');
+  return Object.assign(new Error(`call: ${err.code}: ${err.message}`), { exitCode: 1 });
+}
+
 export function registerCall(program: Command): void {
   program
     .command('call')
@@ -58,6 +69,10 @@ export function registerCall(program: Command): void {
     .option(
       '--nats-ca <file>',
       "the bus CA's certificate: NATS over TLS, the servers verified against it (default: $GANTRY_NATS_CA, else the local sandbox's)",
+    )
+    .option(
+      '--no-activate',
+      'fail NO_RESPONDERS at once when no instance is Ready, instead of asking the controller to activate the Provider from zero and waiting within --timeout',
     )
     .option('--json', 'print {instance, reply} as JSON')
     .action(async (provider: string, op: string, o) => {
@@ -86,19 +101,22 @@ export function registerCall(program: Command): void {
       }
       try {
         const target = o.instance ? { provider, instance: o.instance } : { provider };
-        const { instance, reply } = await callProvider(nc, { namespace: o.namespace, ...target, op, data, timeoutMs, retry: { retries } });
+        const { instance, reply } = await callProvider(nc, {
+          namespace: o.namespace,
+          ...target,
+          op,
+          data,
+          timeoutMs,
+          retry: { retries },
+          activate: o.activate !== false,
+        });
         if (o.json) process.stdout.write(JSON.stringify({ instance, reply: replyValue(reply) }) + '\n');
         else {
           process.stdout.write(reply);
           if (reply.length && reply[reply.length - 1] !== 10) process.stdout.write('\n');
         }
       } catch (err) {
-        if (err instanceof CallError) {
-          if (o.json)
-            process.stdout.write(JSON.stringify({ error: err.code, message: err.message, instance: err.instance ?? null }) + '\n');
-          throw Object.assign(new Error(`call: ${err.code}: ${err.message}`), { exitCode: 1 });
-        }
-        throw err;
+        throw failure(err, o.json);
       } finally {
         await nc.close().catch(() => {});
       }

@@ -25,6 +25,9 @@ interface ControllerFlags extends TransferFlags {
   agentLeaseGrace: string;
   configRefTtl: string;
   metricsAddr?: string;
+  nats?: string;
+  autoscaleInterval: string;
+  autoscaleWindow: string;
   identity?: string;
   membraneKeys?: string;
   membraneKeysSecret?: string;
@@ -35,6 +38,11 @@ interface ControllerFlags extends TransferFlags {
   leaderElectLeaseDuration: string;
   leaderElectRenewDeadline: string;
   leaderElectRetryPeriod: string;
+  metricsApiAddr?: string;
+  metricsApiTlsCert?: string;
+  metricsApiTlsKey?: string;
+  requestheaderClientCa?: string;
+  requestheaderAllowedNames?: string;
 }
 
 export function registerController(program: Command): void {
@@ -68,6 +76,12 @@ export function registerController(program: Command): void {
       '10s',
     )
     .option('--metrics-addr <addr>', 'serve /metrics, /healthz, /readyz on HOST:PORT (e.g. 127.0.0.1:9090)')
+    .option(
+      '--nats <url>',
+      'without the membrane: the NATS server(s), comma-separated, load reports are read from (plain; for tests and development — with --membrane-keys the controller connects to --membrane-nats with its own user)',
+    )
+    .option('--autoscale-interval <duration>', 'how often each Provider with spec.autoscale is decided on', '1s')
+    .option('--autoscale-window <duration>', 'the span load figures (calls/s, in flight) are taken over', '6s')
     .option('--identity <id>', 'leader-election identity (default: hostname-pid)')
     .option(
       '--membrane-keys <dir>',
@@ -98,6 +112,17 @@ export function registerController(program: Command): void {
     .option('--leader-elect-lease-duration <duration>', 'how long a leader Lease is valid without renewal', '15s')
     .option('--leader-elect-renew-deadline <duration>', 'a leader that cannot renew within this stops acting', '10s')
     .option('--leader-elect-retry-period <duration>', 'how often candidates try to acquire or renew', '2s')
+    .option(
+      '--metrics-api-addr <addr>',
+      'serve the external metrics API (external.metrics.k8s.io, for HPAs) on HOST:PORT over TLS; the aggregator reaches it through a Service endpoint, so not loopback',
+    )
+    .option('--metrics-api-tls-cert <file>', "the metrics API's serving certificate (valid for gantry-metrics-api.gantry-system.svc)")
+    .option('--metrics-api-tls-key <file>', "the metrics API's serving key")
+    .option(
+      '--requestheader-client-ca <file>',
+      "the aggregator's client CA (kube-apiserver --requestheader-client-ca-file); default: read kube-system/extension-apiserver-authentication",
+    )
+    .option('--requestheader-allowed-names <names>', 'with --requestheader-client-ca: the proxy certificate CNs allowed, comma-separated')
     .action(runController);
 }
 
@@ -105,6 +130,8 @@ export function registerController(program: Command): void {
 async function runController(o: ControllerFlags): Promise<void> {
   const { agentLeaseGraceMs, configRefTtlMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } =
     checkFlags(o);
+  const autoscale = autoscaleFlags(o, !!(o.membraneKeys || o.membraneKeysSecret));
+  const metricsApi = metricsApiOf(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
   const kubeConfig = loadKubeConfig({ kubeconfigPath: o.kubeconfig });
   const membrane = await membraneOf(o, kubeConfig);
@@ -126,13 +153,15 @@ async function runController(o: ControllerFlags): Promise<void> {
     agentLeaseGraceMs,
     configRefTtlMs,
     metricsAddr: o.metricsAddr,
+    ...autoscale,
     identity: o.identity,
     leaderElection,
     hostJwtLifetimeMs,
     grantJwtLifetimeMs,
+    metricsApi,
   });
   process.stderr.write(
-    `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''})\n`,
+    `gantry controller: watching (namespace ${o.namespace}${ctl.metricsUrl ? `, metrics ${ctl.metricsUrl}/metrics` : ''}${ctl.metricsApiUrl ? `, external metrics API ${ctl.metricsApiUrl}` : ''})\n`,
   );
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
@@ -144,6 +173,39 @@ async function runController(o: ControllerFlags): Promise<void> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/** --nats, --autoscale-interval and --autoscale-window, checked (exit 2 naming the flag). */
+function autoscaleFlags(o: ControllerFlags, membrane: boolean) {
+  const usage = (m: string) => Object.assign(new Error(`controller: ${m}`), { exitCode: 2 });
+  if (o.nats && membrane)
+    throw usage('--nats is for a controller without the membrane; with it the controller reads load reports from --membrane-nats');
+  const autoscaleIntervalMs = parseDuration(o.autoscaleInterval, '--autoscale-interval');
+  const autoscaleWindowMs = parseDuration(o.autoscaleWindow, '--autoscale-window');
+  if (autoscaleIntervalMs < 100) throw usage(`--autoscale-interval ${o.autoscaleInterval}: at least 100ms`);
+  // hosts report every second: a shorter window would often hold one report, and no rate
+  if (autoscaleWindowMs < 2000) throw usage(`--autoscale-window ${o.autoscaleWindow}: at least 2s (hosts report every second)`);
+  return { nats: o.nats, autoscaleIntervalMs, autoscaleWindowMs };
+}
+
+/** The external metrics API's settings, when --metrics-api-addr is given; exit 2 on a half-given set. */
+function metricsApiOf(o: ControllerFlags) {
+  const usage = (m: string) => Object.assign(new Error(`controller: ${m}`), { exitCode: 2 });
+  if (!o.metricsApiAddr) {
+    if (o.metricsApiTlsCert || o.metricsApiTlsKey || o.requestheaderClientCa || o.requestheaderAllowedNames)
+      throw usage('--metrics-api-tls-cert, --metrics-api-tls-key and --requestheader-* need --metrics-api-addr');
+    return undefined;
+  }
+  if (!o.metricsApiTlsCert || !o.metricsApiTlsKey)
+    throw usage('--metrics-api-addr needs --metrics-api-tls-cert and --metrics-api-tls-key (it serves only TLS)');
+  if (o.requestheaderAllowedNames && !o.requestheaderClientCa) throw usage('--requestheader-allowed-names needs --requestheader-client-ca');
+  return {
+    addr: o.metricsApiAddr,
+    certFile: o.metricsApiTlsCert,
+    keyFile: o.metricsApiTlsKey,
+    requestHeaderCaFile: o.requestheaderClientCa,
+    requestHeaderAllowedNames: o.requestheaderAllowedNames?.split(',').filter((n) => n !== ''),
+  };
 }
 
 /** The bus CA's certificate (--nats-ca, else $GANTRY_NATS_CA), if given; exit 2 when it names no file. */

@@ -19,6 +19,10 @@
  * UNAUTHORIZED, BAD_REQUEST, PAYLOAD_TOO_LARGE or TIMEOUT (the provider answered, or may be
  * running it still).
  *
+ * Activation (`activate`, default on for a Provider or a capability): a call that finds no
+ * responder asks the controller once to wake its target from zero and calls again within the
+ * same deadline (client/activate.ts, docs/protocol.md "Activation").
+ *
  *   const { instance, reply } = await callProvider(nc, { namespace: 'default', provider: 'kv', op: 'Get', data: '{"key":"a"}' });
  */
 import { errors as natsErrors, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -37,6 +41,10 @@ import {
   type CallErrorCode,
 } from './protocol.js';
 import { authRefusal, callerKey, onConnectionLost, whenConnected } from './nats.js';
+import { requestActivation } from './activate.js';
+import { CallError, isForbidden, isNoResponders, RETRYABLE_CODES } from './call-error.js';
+
+export { CallError, isForbidden, isNoResponders, RETRYABLE_CODES, type CallFailure } from './call-error.js';
 
 export interface CallTarget {
   namespace: string;
@@ -62,6 +70,13 @@ export interface CallOptions extends CallTarget {
   timeoutMs?: number;
   /** Retry what is safe to retry (see RetryPolicy); default: one attempt. A number is `{ retries: n }`. */
   retry?: RetryPolicy | number;
+  /**
+   * A call to a Provider or a capability (not to one instance) that finds no responder asks
+   * the controller, once per call, to activate its target (scale it from zero) and calls again
+   * when an instance is Ready, all within the call's deadline (client/activate.ts). Default
+   * true; false fails NO_RESPONDERS at once.
+   */
+  activate?: boolean;
 }
 
 /**
@@ -90,35 +105,9 @@ export interface RetryPolicy {
   attemptTimeoutMs?: number;
 }
 
-/** The codes a RetryPolicy retries; everything else is final. */
-export const RETRYABLE_CODES: readonly CallFailure[] = ['NO_RESPONDERS', 'OVERLOADED', 'NOT_READY', 'CONNECTION_LOST'];
-
 export interface CallResult {
   instance: string;
   reply: Uint8Array;
-}
-
-export type CallFailure = CallErrorCode | 'BAD_TARGET' | 'CONNECTION' | 'CONNECTION_LOST';
-
-export class CallError extends Error {
-  override name = 'CallError';
-  constructor(
-    readonly code: CallFailure,
-    message: string,
-    /** The instance that answered with the error, when one did. */
-    readonly instance?: string,
-    /** The provider's own return code for PROVIDER_ERROR (gantry_provider.h). */
-    readonly providerCode?: number,
-    /** How many attempts were made (more than 1 under a retry policy). */
-    public attempts = 1,
-  ) {
-    super(message);
-  }
-
-  /** Whether a retry policy would try this call again (RETRYABLE_CODES). */
-  get retryable(): boolean {
-    return RETRYABLE_CODES.includes(this.code);
-  }
 }
 
 /**
@@ -158,17 +147,18 @@ export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<
   const cap = policy.maxDelayMs ?? 1000;
   const started = Date.now();
   const deadline = started + timeout;
+  const activation = { wanted: o.activate !== false && !o.instance, asked: false };
   for (let attempt = 1; ; attempt++) {
     const left = Math.max(1, deadline - Date.now());
     const had = perAttempt !== undefined ? Math.min(perAttempt, left) : left;
     try {
-      return { ...(await callOnce(nc, o, had, timeout)), attempts: attempt };
+      return { ...(await callOrActivate(nc, o, had, timeout, deadline, activation)), attempts: attempt };
     } catch (e) {
       if (!(e instanceof CallError)) throw e;
       e.attempts = attempt;
       // an attempt cut short by attemptTimeoutMs that no instance answered (not even TIMEOUT)
       const unanswered = e.code === 'TIMEOUT' && !e.instance && perAttempt !== undefined && had < timeout;
-      const again = retryable.includes(e.code) || (policy.onConnectionLoss !== false && unanswered);
+      const again = (retryable.includes(e.code) && e.retryable) || (policy.onConnectionLoss !== false && unanswered);
       if (attempt > policy.retries || !again) throw e;
       const wait = Math.random() * Math.min(cap, base * 2 ** (attempt - 1));
       // a retry that could not finish before the deadline is not worth starting
@@ -177,6 +167,60 @@ export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<
     }
   }
 }
+
+/**
+ * One attempt; when it finds no responder and activation is wanted and not yet asked for in
+ * this call, ask once, then call again — and once more if that still finds nobody (the host
+ * reports Ready a moment after it subscribes, but a reply can overtake the subscription's
+ * propagation to this client's server). Never a loop: the retry policy decides the rest.
+ */
+async function callOrActivate(
+  nc: NatsConnection,
+  o: CallOptions,
+  had: number,
+  overall: number,
+  deadline: number,
+  activation: { wanted: boolean; asked: boolean },
+): Promise<CallResult> {
+  try {
+    return await callOnce(nc, o, had, overall);
+  } catch (e) {
+    if (!(e instanceof CallError) || e.code !== 'NO_RESPONDERS' || !activation.wanted || activation.asked) throw e;
+    activation.asked = true;
+    const caller = o.caller ?? callerKey(nc) ?? ANONYMOUS_CALLER;
+    await requestActivation(nc, o, caller, leftOf(deadline)).catch((err: unknown) => {
+      // the request was lost with its server, unanswered: a retry may ask again
+      if (err instanceof CallError && err.code === 'CONNECTION_LOST') activation.asked = false;
+      throw err;
+    });
+    return await callWoken(nc, o, overall, deadline);
+  }
+}
+
+/**
+ * The call after its target was woken. Everyone who called while it was at zero calls the one
+ * new instance at about the same moment, and a burst over its in-flight limit is refused
+ * OVERLOADED — before the provider ran anything, so it is safe to send again: retried with
+ * jittered backoff (20 ms doubling to 500 ms) until it is served or the deadline passes. A
+ * NO_RESPONDERS is tried once more (the reply can overtake the subscription's propagation).
+ */
+async function callWoken(nc: NatsConnection, o: CallOptions, overall: number, deadline: number): Promise<CallResult> {
+  let noResponders = 0;
+  for (let n = 0; ; n++) {
+    try {
+      return await callOnce(nc, o, leftOf(deadline), overall);
+    } catch (e) {
+      if (!(e instanceof CallError)) throw e;
+      if (e.code === 'NO_RESPONDERS' && noResponders++ === 0) continue;
+      if (e.code !== 'OVERLOADED') throw e;
+      const wait = Math.random() * Math.min(500, 20 * 2 ** n);
+      if (Date.now() + wait + 1 >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+const leftOf = (deadline: number) => Math.max(1, deadline - Date.now());
 
 async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, overall: number): Promise<CallResult> {
   const subject = callSubjectFor(callSubject(o), o.op, o.caller ?? callerKey(nc) ?? ANONYMOUS_CALLER);
@@ -246,37 +290,6 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
     );
   }
   return { instance, reply: msg.data };
-}
-
-/** Whether a failed NATS request found nobody subscribed (the client reports it in three shapes). */
-export function isNoResponders(e: unknown): boolean {
-  const cause = (e as { cause?: unknown }).cause;
-  return (
-    e instanceof natsErrors.NoRespondersError ||
-    cause instanceof natsErrors.NoRespondersError ||
-    (e instanceof natsErrors.RequestError && e.isNoResponders())
-  );
-}
-
-/**
- * Whether NATS refused on permissions or credentials: a publish the caller's JWT does not
- * allow (nats.js rejects the request with the server's -ERR), or a connection closed because
- * its credentials expired or were revoked.
- */
-export function isForbidden(e: unknown): boolean {
-  const err = e as Error;
-  const cause = (err as { cause?: unknown }).cause;
-  return (
-    [err, cause].some(
-      (x) =>
-        x instanceof natsErrors.PermissionViolationError ||
-        x instanceof natsErrors.AuthorizationError ||
-        x instanceof natsErrors.UserAuthenticationExpiredError,
-    ) ||
-    /permissions violation|authorization violation|authentication (expired|revoked)/i.test(
-      `${err?.message ?? ''} ${(cause as Error | undefined)?.message ?? ''}`,
-    )
-  );
 }
 
 function translate(e: unknown, o: CallTarget, timeout: number): CallError {

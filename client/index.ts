@@ -7,3 +7,5 @@
 export * from './protocol.js';
 export * from './call.js';
 export * from './nats.js';
+export * from './activation.js';
+export * from './activate.js';

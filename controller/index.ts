@@ -3,7 +3,8 @@
  * own folder with its own work queue and typed keys —
  *   providers/    Providers → ProviderInstances (resolve, heal, roll out, schedule, status);
  *   credentials/  each instance's pull credential sweep and, with the membrane, host credential;
- *   grants/       CapabilityGrants and the membrane's account (with the membrane).
+ *   grants/       CapabilityGrants and the membrane's account (with the membrane);
+ *   autoscale/    Providers with spec.autoscale: replicas from the load reports read on the bus (bus.ts).
  * Informers run on standbys too, so a takeover starts from warm caches; reconcilers run only
  * while this replica holds the leader Lease. Nothing here decides anything about an object.
  *
@@ -21,6 +22,11 @@ import { GantryError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
+import { Autoscaler } from './autoscale/autoscaler.js';
+import { LoadStore } from './autoscale/load-store.js';
+import type { ActivationResponder } from './activation/responder.js';
+import type { ControllerBus } from './bus.js';
+import { activationResponder, closeBus, followLeadership, serveAndConnect } from './serving.js';
 import { CountingClient } from './counting-client.js';
 import { InstanceCredentials } from './credentials/host.js';
 import { InstanceSecretConfig } from './credentials/config.js';
@@ -31,7 +37,8 @@ import { grantsReconciler } from './grants/reconciler.js';
 import { grantInformer, instanceInformer, providerInformer } from './informers.js';
 import { Manager } from './manager.js';
 import { type MembraneConfig, reportPushes } from './membrane.js';
-import { ControllerMetrics, type MetricsServer, serveMetrics } from './metrics.js';
+import { ControllerMetrics } from './metrics.js';
+import { type MetricsApiSettings, metricsApiListenAddr } from './metrics-api/index.js';
 import { RegistryLogWitness } from './providers/archive/log-witness.js';
 import { registryResolver } from './providers/archive/registry-resolver.js';
 import { type ArchiveResolver, CachingResolver } from './providers/archive/resolver.js';
@@ -106,6 +113,14 @@ export interface ControllerOptions {
   hostJwtLifetimeMs?: number;
   /** The longest a CapabilityGrant's JWT lives (exp − iat; renewed at two thirds); default 24 h. */
   grantJwtLifetimeMs?: number;
+  /** Without the membrane: the NATS URL load reports are read from (--nats; plain, for tests and development). */
+  nats?: string;
+  /** How often each autoscaled Provider is decided on (--autoscale-interval; default 1 s). */
+  autoscaleIntervalMs?: number;
+  /** The span load figures are taken over (--autoscale-window; default 6 s). */
+  autoscaleWindowMs?: number;
+  /** Serve external.metrics.k8s.io for HPAs (controller/metrics-api/; absent: not served). */
+  metricsApi?: MetricsApiSettings;
 }
 
 export interface RunningController {
@@ -114,9 +129,19 @@ export interface RunningController {
   isLeader(): boolean;
   /** Where /metrics is served, when metricsAddr was given. */
   metricsUrl?: string;
+  /** Where the external metrics API is served, when metricsApi was given. */
+  metricsApiUrl?: string;
   metrics: ControllerMetrics;
   /** Resolves when the work queue is empty (for tests and benchmarks). */
   idle(): Promise<void>;
+  /** The autoscaler: also the Activator the activation responder calls (autoscale/contract.ts). */
+  autoscaler: Autoscaler;
+  /** The load figures (the external metrics API reads them: ProviderFiguresSource). */
+  loadStore: LoadStore;
+  /** The controller's bus connection, with the membrane or --nats (the activation responder is wired on it). */
+  bus?: ControllerBus;
+  /** The activation responder on the bus (serving while this replica leads). */
+  activation?: ActivationResponder;
 }
 
 const leaseName = 'gantry-controller';
@@ -124,6 +149,7 @@ const defaultElection = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retr
 
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   if (opts.metricsAddr) parseListenAddr(opts.metricsAddr); // a usage error before anything starts
+  if (opts.metricsApi) metricsApiListenAddr(opts.metricsApi.addr);
   const namespace = opts.namespace ?? defaultNamespace;
   const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = opts.log?.child({ identity }) ?? logger('controller', { identity });
@@ -135,8 +161,13 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     watchTimeoutSeconds: opts.watchTimeoutSeconds,
     election: { namespace, name: leaseName, identity, ...(opts.leaderElection ?? defaultElection) },
     resyncMs: opts.resyncMs ?? 30_000,
-    onLeading: (leading) => metrics.leader.set(leading ? 1 : 0),
+    onLeading: (leading) => {
+      metrics.leader.set(leading ? 1 : 0);
+      onLeading(leading);
+    },
   });
+  // set once the bus is connected: the activation responder answers only while this replica leads
+  let onLeading: (leading: boolean) => void = () => {};
   const shared = { informers: m, client, log, metrics };
   const mint = registryPullTokenMinter({ plainHttpRegistries: opts.plainHttpRegistries });
   const leases = agentLeaseInformer(m, namespace);
@@ -152,46 +183,41 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   m.register(providersReconciler(providerDeps));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig: sealedConfig }));
   if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
+  const { loadStore, autoscaler } = registerAutoscaler(m, { client, log, events, metrics }, opts);
 
   await preflight(client, opts.kubeConfig);
   await m.startInformers();
-  log.info(
-    {
-      namespace,
-      providers: providerInformer(m).list().length,
-      instances: instanceInformer(m).list().length,
-      nodes: nodeInformer(m).list().length,
-      grants: opts.membrane ? grantInformer(m).list().length : undefined,
-    },
-    'caches synced',
-  );
+  const count = (i: { list(): unknown[] }) => i.list().length;
+  const grants = opts.membrane ? count(grantInformer(m)) : undefined;
+  const synced = { providers: count(providerInformer(m)), instances: count(instanceInformer(m)), nodes: count(nodeInformer(m)), grants };
+  log.info({ namespace, ...synced }, 'caches synced');
   if (opts.membrane) await recoverRevocations(opts.membrane, log);
 
-  // served before the election starts, so a port in use fails the start without leaving a leader behind
-  let server: MetricsServer | undefined;
-  if (opts.metricsAddr) {
-    try {
-      server = await serveMetrics(opts.metricsAddr, metrics, () => m.synced());
-    } catch (err) {
-      await m.stopInformers();
-      client.close();
-      throw err;
-    }
-  }
+  // served (and connected) before the election starts, so a port in use or an unreachable bus fails the start without leaving a leader behind
+  const { server, metricsApi, bus } = await serveAndConnect(opts, { m, client, log, metrics, loadStore });
+  const responder = bus && activationResponder(m, bus, autoscaler, log);
+  if (responder) onLeading = followLeadership(responder, log);
   m.lead();
 
   let stopped = false;
   return {
     metrics,
     metricsUrl: server?.url,
+    metricsApiUrl: metricsApi?.url,
     isLeader: () => m.isLeader(),
     idle: () => m.idle(),
+    autoscaler,
+    loadStore,
+    bus,
+    activation: responder,
     async stop(stopOpts: { releaseLease?: boolean } = {}) {
       sealedConfig.stop();
       if (stopped) return;
       stopped = true;
-      await m.stop({ releaseLease: stopOpts.releaseLease, drained: () => opts.membrane?.authority.close() });
+      const drained = () => closeBus(responder, bus, opts.membrane);
+      await m.stop({ releaseLease: stopOpts.releaseLease, drained });
       await server?.close();
+      await metricsApi?.close();
       client.close();
       log.info('controller stopped');
     },
@@ -214,6 +240,28 @@ function registerMembrane(
   });
   m.register(hostCredentialsReconciler({ ...shared, creds }));
   m.register(grantsReconciler({ ...shared, membrane, jwtLifetimeMs: opts.grantJwtLifetimeMs }));
+}
+
+/** The autoscaler (autoscale/) and the figures it decides on. */
+function registerAutoscaler(
+  m: Manager,
+  shared: { client: CountingClient; log: Logger; events: EventRecorder; metrics: ControllerMetrics },
+  opts: ControllerOptions,
+) {
+  const loadStore = new LoadStore(opts.autoscaleWindowMs ?? 6000);
+  const autoscaler = new Autoscaler({
+    informers: m,
+    client: shared.client,
+    log: shared.log.child({ reconciler: 'autoscale' }),
+    events: shared.events,
+    store: loadStore,
+    intervalMs: opts.autoscaleIntervalMs ?? 1000,
+    figuresAvailable: !!(opts.membrane || opts.nats),
+    isLeader: () => m.isLeader(),
+    scaled: (reason) => shared.metrics.autoscaleScales.inc({ reason }),
+  });
+  m.register(autoscaler);
+  return { loadStore, autoscaler };
 }
 
 /** The revocation list lives in the account JWT the servers hold: recover it before minting. */

@@ -96,6 +96,19 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly autoscaleScales = new Counter({
+    name: 'gantry_autoscale_scales_total',
+    help: 'spec.replicas changes written by the autoscaler, by reason (ScaledUp, ScaledDown, ScaledToZero, Activated)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly loadReports = new Counter({
+    name: 'gantry_autoscale_load_reports_total',
+    help: 'Load reports received on the bus, by result (recorded, restarted, out-of-order, malformed, foreign-instance)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+
   constructor(defaults = false) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
   }

@@ -225,6 +225,7 @@ export class MembraneAuthority {
     // by issue time) would replace the pushed revocation list.
     const stored = existsSync(resolverDir) && readdirSync(resolverDir).some((f) => f.startsWith(this.accountKey));
     return [
+      'max_control_line: 65536', // user JWTs travel in CONNECT: a grant of many operations outgrows the 4 KB default
       `operator: ${this.operatorJwt()}`,
       `system_account: ${this.systemAccountKey}`,
       `resolver: { type: full, dir: ${JSON.stringify(resolverDir)}, allow_delete: false, interval: "2m", timeout: "1.9s" }`,

@@ -3,6 +3,7 @@
  * over Node's IPC channel. The parent sends the spec first; the child answers `ready` or
  * `error` once, and may later send `error` (e.g. HUNG) just before exiting.
  */
+import type { CallsSnapshot } from './call-stats.js';
 import type { HostSpec } from './spec.js';
 
 /** `renew`: the creds file was rewritten; reconnect with it without dropping calls (main.ts renew). */
@@ -18,4 +19,6 @@ export type FromHost =
   | { type: 'health'; healthy: boolean; message: string }
   /** the host serves on a connection made with the renewed creds; the old one is drained and closed */
   | { type: 'renewed'; ms: number }
-  | { type: 'renew-failed'; code: string; message: string };
+  | { type: 'renew-failed'; code: string; message: string }
+  /** what the calls answered add up to since the host began counting (every second while serving, once more on drain) */
+  | { type: 'calls'; stats: CallsSnapshot };

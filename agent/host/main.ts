@@ -26,6 +26,8 @@ import { connectError, connectNats } from './nats.js';
 import { ActorDispatcher } from './dispatch.js';
 import { InstanceServer } from './serve.js';
 import { CallPool } from './call-pool.js';
+import { CallReports } from './call-report.js';
+import { CallStats } from './call-stats.js';
 import { HealthMonitor } from './health.js';
 import { DEFAULT_LIMITS, effectiveLimits, type HostLimits, type HostSpec } from './spec.js';
 import { keyOf } from '../../runtime/toolkit/keys.js';
@@ -62,6 +64,9 @@ let serving: { spec: HostSpec; limits: Required<HostLimits> } | undefined;
 /** Connections given up on purpose (renewed): their closing is not a loss. */
 const retired = new WeakSet<NatsConnection>();
 let renewing: Promise<void> | undefined;
+/** From the spec on, one count for the host's life: a renewal's server counts on in it. */
+let calls: CallStats | undefined;
+let reports: CallReports | undefined;
 
 async function shutdown(status: number): Promise<void> {
   if (exiting) return;
@@ -72,6 +77,7 @@ async function shutdown(status: number): Promise<void> {
   health?.stop();
   try {
     await server?.drain(STOP_GRACE_MS);
+    reports?.final(); // before the connection drains, so the last report goes out on it
     await pool?.close();
     dispatcher?.close();
     if (provider) {
@@ -127,9 +133,20 @@ async function run(spec: HostSpec): Promise<void> {
   STOP_GRACE_MS = limits.stopGraceMs;
   const loaded = loadProvider(spec);
   const conn = await connect(spec);
-  const server = await serve(spec, limits, loaded, conn);
+  // counting starts with serving, not at boot: a pooled host may boot long before
+  calls = new CallStats();
+  const server = await serve(spec, limits, loaded, conn, calls);
   serving = { spec, limits };
   watchHealth(spec, loaded);
+  reports = new CallReports({
+    stats: server.calls,
+    spec,
+    log,
+    send,
+    connection: () => nc,
+    serving: () => !exiting && !!server?.subscribed,
+  });
+  reports.start();
   const subjects = server.subjects().map((s) => s.subject);
   send({ type: 'ready', pid: process.pid, capabilityId: loaded.capabilityId, name: loaded.name, subjects, steps });
   log.info({ capid: loaded.capabilityId, subjects }, 'provider host ready');
@@ -194,7 +211,7 @@ async function openConnection(spec: HostSpec): Promise<NatsConnection> {
  */
 async function renew(): Promise<void> {
   const s = serving;
-  if (!s || !nc || !server || !provider || !pool || exiting) return;
+  if (!s || !nc || !server || !provider || !pool || !calls || exiting) return;
   const t0 = performance.now();
   let next: NatsConnection;
   try {
@@ -204,7 +221,7 @@ async function renew(): Promise<void> {
     log.warn({ code: err.code, err: err.message }, 'cannot reconnect with the renewed credentials; serving on the old ones');
     return send({ type: 'renew-failed', code: err.code, message: err.message });
   }
-  const nextServer = new InstanceServer(next, provider, s.spec, s.limits, log, (hung) => leaveHung(s.spec, hung), pool);
+  const nextServer = new InstanceServer(next, provider, s.spec, s.limits, log, (hung) => leaveHung(s.spec, hung), pool, calls);
   try {
     // an unhealthy instance stays out of the queue groups on its new connection too
     await nextServer.start(health ? !health.isHealthy : false);
@@ -227,7 +244,13 @@ async function renew(): Promise<void> {
 }
 
 /** The dispatcher (configure_dispatch), the call threads, and the subscriptions that serve calls. */
-async function serve(spec: HostSpec, limits: Required<HostLimits>, loaded: NativeProvider, conn: NatsConnection): Promise<InstanceServer> {
+async function serve(
+  spec: HostSpec,
+  limits: Required<HostLimits>,
+  loaded: NativeProvider,
+  conn: NatsConnection,
+  counts: CallStats,
+): Promise<InstanceServer> {
   dispatcher = new ActorDispatcher(conn, spec, log, {
     maxPending: limits.maxPendingDispatches,
     timeoutMs: limits.dispatchTimeoutMs,
@@ -242,7 +265,7 @@ async function serve(spec: HostSpec, limits: Required<HostLimits>, loaded: Nativ
     log.error({ err: e.message }, 'call thread failed');
     void shutdown(HostExit.RESTARTABLE);
   });
-  const s = new InstanceServer(conn, loaded, spec, limits, log, (hung) => leaveHung(spec, hung), pool);
+  const s = new InstanceServer(conn, loaded, spec, limits, log, (hung) => leaveHung(spec, hung), pool, counts);
   server = s;
   step('dispatch+threads');
   try {

@@ -39,6 +39,7 @@ import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
 export interface CallExecutor {
   call(actor: string, op: string, msg: Uint8Array, done: CallDone): void;
 }
+import type { CallCode, CallStats } from './call-stats.js';
 import { replyBelongsToCaller } from './reply-guard.js';
 import type { HostLimits, HostSpec } from './spec.js';
 
@@ -46,6 +47,8 @@ interface PendingCall {
   msg: Msg;
   actor: string;
   op: string;
+  /** performance.now() when it began: its deadline and latency both count from here. */
+  start: number;
   deadline: number;
   timeoutMs: number;
   /** A reply (TIMEOUT) was already sent. */
@@ -88,6 +91,8 @@ export class InstanceServer {
     private readonly onHung: (hung: number) => void,
     /** Runs handle_call off the event loop (the host's CallPool). */
     private readonly executor: CallExecutor,
+    /** What the calls answered here add up to (one per host: a renewal's server counts on). */
+    readonly calls: CallStats,
   ) {
     // Success replies all carry the same headers: build them once.
     this.okHeaders = natsHeaders();
@@ -181,6 +186,7 @@ export class InstanceServer {
     for (const call of this.pending) {
       call.answered = true;
       this.hung++;
+      this.calls.end(call.op, 'NOT_READY', call.start);
       this.fail(call.msg, 'NOT_READY', `instance ${this.spec.instance} stopped before the call finished (it may still complete)`);
     }
     this.pending.clear();
@@ -190,10 +196,11 @@ export class InstanceServer {
 
   private onRequest(msg: Msg, base: string): void {
     if (!msg.reply) return; // a publish without a reply subject cannot be answered
-    if (this.stopping) return this.fail(msg, 'NOT_READY', `instance ${this.spec.instance} is stopping`);
-    const h = msg.headers;
     const call0 = parseCallSubject(msg.subject, base);
-    if (!call0) return this.fail(msg, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
+    if (this.stopping) return this.refuse(msg, call0?.op, 'NOT_READY', `instance ${this.spec.instance} is stopping`);
+    const h = msg.headers;
+    if (!call0)
+      return this.refuse(msg, undefined, 'BAD_REQUEST', `subject ${msg.subject} does not end in <operation>.<caller> (protocol v2)`);
     if (this.repliesOnlyToCaller && !replyBelongsToCaller(msg.reply, call0.caller)) {
       // not answered at all: any answer would land in the inbox the request named. Logged at the
       // 1st, 2nd, 4th, 8th… such request, so a caller repeating it cannot flood the host's log.
@@ -207,15 +214,17 @@ export class InstanceServer {
     }
     const data = msg.data;
     if (data.length > this.limits.maxPayloadBytes) {
-      return this.fail(
+      return this.refuse(
         msg,
+        call0.op,
         'PAYLOAD_TOO_LARGE',
         `payload of ${data.length} bytes exceeds this instance's limit of ${this.limits.maxPayloadBytes}`,
       );
     }
     if (this.pending.size >= this.limits.maxInFlight) {
-      return this.fail(
+      return this.refuse(
         msg,
+        call0.op,
         'OVERLOADED',
         `instance ${this.spec.instance} has ${this.pending.size} calls in flight (limit ${this.limits.maxInFlight})`,
       );
@@ -223,21 +232,25 @@ export class InstanceServer {
     let timeout = this.limits.callTimeoutMs;
     const callerTimeout = Number(h?.get(HEADER_TIMEOUT));
     if (callerTimeout > 0 && callerTimeout < timeout) timeout = callerTimeout;
+    const start = performance.now();
     const call: PendingCall = {
       msg,
       actor: call0.caller,
       op: call0.op,
-      deadline: Date.now() + timeout,
+      start,
+      deadline: start + timeout,
       timeoutMs: timeout,
       answered: false,
     };
     this.pending.add(call);
     this.stats.inFlight = this.pending.size;
+    this.calls.begin(start);
     try {
       this.executor.call(call.actor, call.op, call.msg.data, (status, body) => this.complete(call, status, body));
     } catch (e) {
       this.pending.delete(call);
       this.stats.inFlight = this.pending.size;
+      this.calls.end(call.op, 'NOT_READY', call.start);
       this.fail(call.msg, 'NOT_READY', `cannot run the call: ${(e as Error).message}`);
     }
   }
@@ -253,26 +266,30 @@ export class InstanceServer {
     this.stats.inFlight = this.pending.size;
     if (status === GantryStatus.OK) {
       if (body.length > this.maxReply) {
+        this.calls.end(call.op, 'PROVIDER_ERROR', call.start);
         this.fail(call.msg, 'PROVIDER_ERROR', `reply of ${body.length} bytes exceeds the NATS max_payload of ${this.maxReply}`);
       } else {
         this.stats.served++;
+        this.calls.end(call.op, 'OK', call.start);
         call.msg.respond(body, { headers: this.okHeaders });
       }
     } else {
-      const code: CallErrorCode =
+      const code: CallCode & CallErrorCode =
         status === GantryStatus.UNAUTHORIZED ? 'UNAUTHORIZED' : status === GantryStatus.OVERLOADED ? 'OVERLOADED' : 'PROVIDER_ERROR';
+      this.calls.end(call.op, code, call.start);
       this.fail(call.msg, code, Buffer.from(body).toString('utf8') || `provider returned code ${status}`, status);
     }
     if (this.pending.size === 0 && this.idleWaiters.length) this.wakeIdle();
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const call of this.pending) {
       if (call.deadline > now) continue;
       call.answered = true;
       this.pending.delete(call);
       this.hung++;
+      this.calls.end(call.op, 'TIMEOUT', call.start);
       this.fail(
         call.msg,
         'TIMEOUT',
@@ -292,6 +309,12 @@ export class InstanceServer {
     const w = this.idleWaiters;
     this.idleWaiters = [];
     for (const f of w) f();
+  }
+
+  /** Answer a call refused before it ran (counted, not timed). */
+  private refuse(msg: Msg, op: string | undefined, code: CallCode & CallErrorCode, message: string): void {
+    this.calls.refuse(op, code);
+    this.fail(msg, code, message);
   }
 
   private fail(msg: Msg, code: CallErrorCode, message: string, providerCode?: number): void {

@@ -44,6 +44,7 @@ const HostSpecSchema = z.object({
       unreachableActorMs: positive.optional(),
     })
     .optional(),
+  loadReportMs: z.number().int().nonnegative().optional(),
   // seconds; fractions allowed here (tests), the Provider API takes whole seconds
   health: z
     .object({

@@ -49,6 +49,8 @@ export interface HostSpec {
   limits?: HostLimits;
   /** How the provider's health extension is checked (health.ts); unused when the library has none. */
   health?: HealthSettings;
+  /** How often the host publishes a LoadReport on its instance's load subject (client/load.ts), in ms (default 1000; 0: never). */
+  loadReportMs?: number;
 }
 
 export const DEFAULT_LIMITS: Required<HostLimits> = {

@@ -16,7 +16,8 @@
  *
  * Events: 'spawned' (pid; each incarnation, in the tick it was forked, before it is ready),
  * 'ready' (each incarnation; it starts healthy), 'health' (healthy, message: the provider's
- * health extension changed its readiness, agent/host/health.ts), 'crash' ({ code, signal, restartCount, nextDelayMs,
+ * health extension changed its readiness, agent/host/health.ts), 'calls' (CallsSnapshot: what the
+ * incarnation's calls add up to, call-stats.ts), 'crash' ({ code, signal, restartCount, nextDelayMs,
  * error? }), 'failed' (HostError), 'stopped'.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -24,12 +25,13 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { logger } from '../../runtime/log.js';
 import { keyOf } from '../../runtime/toolkit/keys.js';
-import { HostError, type HostErrorCode, HostExit, TERMINAL_CODES } from './errors.js';
+import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { effectiveLimits, type HostSpec } from './spec.js';
 import { checkHostSpec } from './spec-check.js';
 import type { HostMemoryCgroup, MemoryCgroupParent } from './memory-cgroup-dir.js';
 import { forkHostProcess, hostThreadpoolSize, type HostPool } from './pool.js';
+import { requestRenewal } from './renewal.js';
 
 export type HostState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
 
@@ -161,31 +163,10 @@ export class ProviderHost extends EventEmitter {
   renewCredentials(): Promise<void> {
     const child = this.child;
     if (this._state !== 'ready' || !child || child.exitCode !== null) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const onMessage = (m: FromHost) => {
-        if (m.type !== 'renewed' && m.type !== 'renew-failed') return;
-        done();
-        if (m.type === 'renewed') {
-          this.renewals++;
-          this.emit('renewed', m.ms);
-          resolve();
-        } else reject(new HostError(m.code as HostErrorCode, m.message));
-      };
-      const onExit = () => {
-        done();
-        resolve(); // the next incarnation reads the new file
-      };
-      const done = () => {
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      child.on('message', onMessage);
-      child.once('exit', onExit);
-      try {
-        child.send({ type: 'renew' } satisfies ToHost);
-      } catch {
-        onExit();
-      }
+    return requestRenewal(child).then((ms) => {
+      if (ms === undefined) return; // exited: the next incarnation reads the new file
+      this.renewals++;
+      this.emit('renewed', ms);
     });
   }
 
@@ -275,6 +256,8 @@ export class ProviderHost extends EventEmitter {
         this.emit('ready');
       } else if (m.type === 'error') {
         reported = { code: m.code, message: m.message };
+      } else if (m.type === 'calls') {
+        this.emit('calls', m.stats);
       } else if (m.type === 'health' && this._state === 'ready') {
         this._health = { healthy: m.healthy, message: m.message };
         this.emit('health', m.healthy, m.message);

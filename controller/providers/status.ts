@@ -65,8 +65,11 @@ export async function statusPhase(draft: StatusDraft, o: StatusInput): Promise<v
   const allReady = desired > 0 ? plan.ready >= desired : replicas === 0;
   draft.set('Ready', allReady ? 'True' : 'False', allReady ? 'AllReplicasReady' : 'ReplicasNotReady', `${plan.ready}/${desired} ready`);
 
+  // status.autoscale is the autoscaler's (controller/autoscale/): a stale copy here must not undo its write
+  const { autoscale: _theirs, ...own } = draft.status;
+  const { autoscale: _live, ...live } = p.status ?? {};
   const next = {
-    ...draft.status,
+    ...own,
     observedGeneration: draft.generation,
     replicas,
     readyReplicas: plan.ready,
@@ -77,7 +80,7 @@ export async function statusPhase(draft: StatusDraft, o: StatusInput): Promise<v
     ...(resolved ? { resolved } : {}),
     conditions: draft.conditions,
   };
-  if (!jsonEqual(next, p.status ?? {})) {
+  if (!jsonEqual(next, live)) {
     const path = `/apis/${group}/${version}/namespaces/${encodeURIComponent(p.metadata.namespace!)}/providers/${encodeURIComponent(p.metadata.name)}/status`;
     try {
       await o.client.mergePatch(path, { status: { ...next, progressingSince: next.progressingSince ?? null } });

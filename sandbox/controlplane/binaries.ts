@@ -65,3 +65,31 @@ export function controlPlaneBinary(name: ControlPlaneBinary, env: NodeJS.Process
   }
   return p;
 }
+
+/**
+ * kube-controller-manager is not part of the control plane's build: scripts/cluster-parts.sh
+ * builds it (with the kubelet) into its own cache, keyed by the same Kubernetes version and its
+ * own recipe number; `GANTRY_CLUSTER_PARTS_BIN` names another directory.
+ */
+export function clusterPartsBinDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.GANTRY_CLUSTER_PARTS_BIN) return env.GANTRY_CLUSTER_PARTS_BIN;
+  const recipe = /^PARTS_RECIPE=(\S+)/m.exec(readFileSync(join(packageRoot(), 'scripts', 'cluster-parts.sh'), 'utf8'))?.[1];
+  if (!recipe) throw new Error('scripts/cluster-parts.sh has no PARTS_RECIPE=');
+  const root = env.GANTRY_CLUSTER_PARTS_CACHE || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'gantry', 'cluster-parts');
+  return join(root, `k8s-v${controlPlaneVersions().k8s}-r${recipe}`, 'bin');
+}
+
+/** Whether kube-controller-manager is built (the HPA path's real tests need it). */
+export function controllerManagerAvailable(env: NodeJS.ProcessEnv = process.env): boolean {
+  return existsSync(join(clusterPartsBinDir(env), 'kube-controller-manager'));
+}
+
+export function controllerManagerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  const p = join(clusterPartsBinDir(env), 'kube-controller-manager');
+  if (!existsSync(p))
+    throw new ControlPlaneError(
+      'CONTROL_PLANE_NOT_BUILT',
+      `kube-controller-manager not found in ${dirname(p)}: build it with scripts/cluster-parts.sh`,
+    );
+  return p;
+}

@@ -5,8 +5,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { controlPlaneBinary } from './binaries.js';
-import type { ControlPlanePki } from './pki.js';
+import { controlPlaneBinary, controllerManagerBinary } from './binaries.js';
+import { FRONT_PROXY_CLIENT, type ControlPlanePki } from './pki.js';
 
 export interface Command {
   command: string;
@@ -96,6 +96,55 @@ export function schedulerCommand(
       `--secure-port=${port}`,
       `--cert-dir=${join(stateDir, 'scheduler-certs')}`,
       ...(o.extra ?? []),
+    ],
+  };
+}
+
+/**
+ * kube-apiserver's aggregation layer flags: it authenticates to extension API servers with the
+ * front-proxy client certificate and names the user in X-Remote-* headers, which they trust
+ * only from a certificate of the front-proxy CA (published in
+ * kube-system/extension-apiserver-authentication); it routes to a Service's endpoint IPs
+ * directly, as there is no kube-proxy to route its cluster IP.
+ */
+export function aggregatorArgs(pkiDir: string): string[] {
+  const f = (n: string) => join(pkiDir, n);
+  return [
+    `--requestheader-client-ca-file=${f('front-proxy-ca.crt')}`,
+    `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+    '--requestheader-username-headers=X-Remote-User',
+    '--requestheader-group-headers=X-Remote-Group',
+    '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+    `--proxy-client-cert-file=${f('front-proxy-client.crt')}`,
+    `--proxy-client-key-file=${f('front-proxy-client.key')}`,
+    '--enable-aggregator-routing=true',
+  ];
+}
+
+/**
+ * kube-controller-manager running only the controllers named (e.g. the HPA's), each with its
+ * own ServiceAccount's credentials (--use-service-account-credentials), so each holds exactly
+ * its built-in RBAC role as on a kubeadm cluster; no leader election. Its own HTTPS port serves
+ * only the always-allowed /healthz (no authentication/authorization kubeconfig: nothing else is asked of it).
+ */
+export function controllerManagerCommand(
+  stateDir: string,
+  kubeconfigPath: string,
+  port: number,
+  controllers: string[],
+  extra: string[] = [],
+): Command {
+  return {
+    command: controllerManagerBinary(),
+    args: [
+      `--kubeconfig=${kubeconfigPath}`,
+      `--controllers=${controllers.join(',')}`,
+      '--use-service-account-credentials=true',
+      '--leader-elect=false',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--cert-dir=${join(stateDir, 'controller-manager-certs')}`,
+      ...extra,
     ],
   };
 }

@@ -1,8 +1,10 @@
 /**
  * A real Kubernetes control plane on loopback, envtest/kwok-style: etcd and kube-apiserver
  * (and, when asked, kube-scheduler) started as plain processes from the binaries that
- * scripts/control-plane.sh builds. No kubelet and no kube-controller-manager: Nodes are plain
- * objects, and Gantry's agents are the node side.
+ * scripts/control-plane.sh builds. No kubelet and, unless a test starts it with only the
+ * controllers it needs (startControllerManager, e.g. the HPA's), no kube-controller-manager:
+ * Nodes are plain objects, and Gantry's agents are the node side. `aggregator: true` adds the
+ * aggregation layer (a front-proxy CA; APIServices proxied to extension API servers).
  *
  *   const cp = await startControlPlane();              // temp dir, free ports
  *   cp.kubeconfigPath                                  // cluster admin (system:masters)
@@ -23,15 +25,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../runtime/host.js';
 import { type ApiServer, kubeconfigYaml } from '../../apiserver/index.js';
-import { apiserverCommand, etcdCommand, schedulerCommand } from './commands.js';
-import { preparePki, type ControlPlanePki } from './pki.js';
+import { aggregatorArgs, apiserverCommand, controllerManagerCommand, etcdCommand, schedulerCommand } from './commands.js';
+import { prepareFrontProxy, preparePki, type ControlPlanePki } from './pki.js';
 import { startProcess, stopProcess, waitUntil, type Proc } from './processes.js';
 import { apiserverReady, controlPlaneRequest, serviceAccountToken, type ServiceAccountTokenOptions } from './requests.js';
 
-export { controlPlaneAvailable, controlPlaneBinDir, controlPlaneBinary, controlPlaneVersions, CONTROL_PLANE_BINARIES } from './binaries.js';
+export {
+  controllerManagerAvailable,
+  controlPlaneAvailable,
+  controlPlaneBinDir,
+  controlPlaneBinary,
+  controlPlaneVersions,
+  CONTROL_PLANE_BINARIES,
+} from './binaries.js';
 export { ControlPlaneError } from './errors.js';
-export { apiserverCommand, etcdCommand, schedulerCommand, type Command } from './commands.js';
-export { preparePki, type ControlPlanePki } from './pki.js';
+export { aggregatorArgs, apiserverCommand, controllerManagerCommand, etcdCommand, schedulerCommand, type Command } from './commands.js';
+export { type CertFiles, ensureCa, ensureLeaf } from './certs.js';
+export { FRONT_PROXY_CLIENT, prepareFrontProxy, preparePki, type ControlPlanePki } from './pki.js';
 export { apiserverReady, controlPlaneRequest, serviceAccountToken, type ServiceAccountTokenOptions } from './requests.js';
 
 export interface ControlPlaneOptions {
@@ -48,6 +58,8 @@ export interface ControlPlaneOptions {
   schedulerBurst?: number;
   /** How long kube-apiserver may take to become ready (default 90 s: RBAC bootstrap on a loaded 2-core machine is slow). */
   readyTimeoutMs?: number;
+  /** Serve the aggregation layer (APIServices proxied to extension API servers; commands.ts aggregatorArgs). */
+  aggregator?: boolean;
 }
 
 /**
@@ -70,6 +82,11 @@ export interface ControlPlane extends ApiServer {
     name: string,
     opts?: ServiceAccountTokenOptions,
   ): Promise<{ path: string; yaml: string; token: string }>;
+  /**
+   * Starts kube-controller-manager with only these controllers (e.g. horizontal-pod-autoscaler-controller),
+   * built by scripts/cluster-parts.sh; stopped with the plane.
+   */
+  startControllerManager(controllers: string[], args?: string[]): Promise<void>;
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
@@ -89,8 +106,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitUntil('healthy', etcd, 30_000, async () => (await fetch(`${etcdUrl}/health`)).ok);
 
     const pki = await preparePki(dir);
+    if (opts.aggregator) await prepareFrontProxy(pki.dir);
     const url = `https://127.0.0.1:${port}`;
-    const a = apiserverCommand(pki, etcdUrl, port, opts.apiserverArgs);
+    const a = apiserverCommand(pki, etcdUrl, port, [...(opts.aggregator ? aggregatorArgs(pki.dir) : []), ...(opts.apiserverArgs ?? [])]);
     const apiserver = startProcess(dir, 'kube-apiserver', a.command, a.args);
     procs.push(apiserver);
     const yaml = kubeconfigYaml(url, pki.caPem, pki.token);
@@ -118,6 +136,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         writeFileSync(path, saYaml, { mode: 0o600 });
         return { path, yaml: saYaml, token: saToken };
       },
+      startControllerManager: (controllers, args) => startControllerManager(dir, url, pki, procs, controllers, args),
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -142,13 +161,37 @@ async function startScheduler(dir: string, url: string, pki: ControlPlanePki, op
     burst: opts.schedulerBurst,
     extra: opts.schedulerArgs,
   });
-  const scheduler = startProcess(dir, 'kube-scheduler', sc.command, sc.args);
-  procs.push(scheduler);
-  // its serving certificate is self-signed by itself; this probe only asks whether it is up
+  await startHealthy(dir, 'kube-scheduler', sc, schedPort, procs);
+}
+
+/**
+ * Starts a control-plane component serving /healthz on 127.0.0.1:PORT and waits until it is
+ * healthy; recorded in `procs` before the wait, so a failed start stops it. Its serving
+ * certificate is self-signed by itself: the probe only asks whether it is up.
+ */
+async function startHealthy(dir: string, name: string, c: { command: string; args: string[] }, port: number, procs: Proc[]): Promise<void> {
+  const proc = startProcess(dir, name, c.command, c.args);
+  procs.push(proc);
   await waitUntil(
     'healthy',
-    scheduler,
+    proc,
     60_000,
-    async () => (await controlPlaneRequest(`https://127.0.0.1:${schedPort}/healthz`, { insecure: true, timeoutMs: 2000 })).status === 200,
+    async () => (await controlPlaneRequest(`https://127.0.0.1:${port}/healthz`, { insecure: true, timeoutMs: 2000 })).status === 200,
   );
+}
+
+/** kube-controller-manager as system:kube-controller-manager; recorded in `procs` before the wait, so a failed start stops it. */
+async function startControllerManager(
+  dir: string,
+  url: string,
+  pki: ControlPlanePki,
+  procs: Proc[],
+  controllers: string[],
+  args?: string[],
+): Promise<void> {
+  const kubeconfig = join(dir, 'controller-manager.kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigYaml(url, pki.caPem, pki.controllerManagerToken, 'kube-system'), { mode: 0o600 });
+  const port = await freePort();
+  const c = controllerManagerCommand(dir, kubeconfig, port, controllers, args);
+  await startHealthy(dir, 'kube-controller-manager', c, port, procs);
 }

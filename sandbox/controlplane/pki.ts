@@ -1,12 +1,14 @@
 /**
  * The control plane's keys and tokens, made once in DIR/pki and reused (a restarted plane keeps
  * its identity and tokens): the serving CA and certificate, the service-account signing key,
- * and the static tokens of the admin and kube-scheduler.
+ * the static tokens of the admin, kube-scheduler and kube-controller-manager, and (for the
+ * aggregation layer) the front-proxy CA and client certificate.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureTls } from '../../apiserver/index.js';
+import { type CertFiles, ensureCa, ensureLeaf } from './certs.js';
 
 /** Files kube-apiserver needs, made once in DIR/pki and reused (a restarted plane keeps its identity and tokens). */
 export interface ControlPlanePki {
@@ -16,6 +18,8 @@ export interface ControlPlanePki {
   token: string;
   /** kube-scheduler's token (user system:kube-scheduler, bound by the built-in RBAC). */
   schedulerToken: string;
+  /** kube-controller-manager's token (user system:kube-controller-manager, bound by the built-in RBAC). */
+  controllerManagerToken: string;
 }
 
 export async function preparePki(stateDir: string): Promise<ControlPlanePki> {
@@ -38,9 +42,21 @@ ${randomBytes(24).toString('hex')},system:kube-scheduler,system:kube-scheduler
       { mode: 0o600 },
     );
   }
-  const [admin, scheduler] = readFileSync(tokens, 'utf8')
+  // added to a token file made before kube-controller-manager could be started
+  if (!readFileSync(tokens, 'utf8').includes(',system:kube-controller-manager,'))
+    appendFileSync(tokens, `${randomBytes(24).toString('hex')},system:kube-controller-manager,system:kube-controller-manager\n`);
+  const [admin, scheduler, controllerManager] = readFileSync(tokens, 'utf8')
     .trim()
     .split('\n')
     .map((l) => l.split(',')[0]);
-  return { dir: pki, caPem: tls.caPem, token: admin, schedulerToken: scheduler };
+  return { dir: pki, caPem: tls.caPem, token: admin, schedulerToken: scheduler, controllerManagerToken: controllerManager };
 }
+
+/** The aggregation layer's front-proxy CA and the client certificate kube-apiserver proxies with (CN front-proxy-client). */
+export async function prepareFrontProxy(pkiDir: string): Promise<{ ca: CertFiles; client: CertFiles }> {
+  const ca = await ensureCa(pkiDir, 'front-proxy-ca', 'front-proxy-ca');
+  const client = await ensureLeaf(pkiDir, 'front-proxy-client', ca, { cn: FRONT_PROXY_CLIENT, usage: 'clientAuth' });
+  return { ca, client };
+}
+
+export const FRONT_PROXY_CLIENT = 'front-proxy-client';

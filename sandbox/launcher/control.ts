@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { killMarked } from './child-group.js';
 import { SandboxError } from './errors.js';
-import { commandLineMentions, isAlive, type RunRecord, StateDir } from './state-dir.js';
+import { commandLineMentions, isAlive, type RunRecord, type SandboxState, StateDir } from './state-dir.js';
 
 export interface DownResult {
   pid: number;
@@ -84,6 +84,8 @@ export interface SandboxStatus {
   registry?: string;
   kubeconfig?: string;
   children: { name: string; pid: number; alive: boolean }[];
+  /** Where each process serves Prometheus metrics: the controllers and the agents (`agent-<node>`). */
+  metrics: { name: string; url: string }[];
   nodes: { name: string; arch: string; os: string; foreign: boolean; agentRenewedAt?: string }[];
   providers: { namespace: string; name: string; desired?: number; ready?: number; readyCondition?: string }[];
 }
@@ -104,6 +106,7 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
     registry: run?.registry ?? state?.registry.location,
     kubeconfig: existsSync(sd.kubeconfig) ? sd.kubeconfig : undefined,
     children: (run?.children ?? []).map((c) => ({ ...c, alive: isAlive(c.pid) })),
+    metrics: state ? metricsUrls(state) : [],
     nodes: (state?.nodes ?? []).map((n) => ({ name: n.name, arch: n.arch, os: n.os, foreign: n.foreign })),
     providers: [],
   };
@@ -144,6 +147,19 @@ export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
   return st;
 }
 
+/** The controllers' metrics ports (named as their processes are) and each node's agent's. */
+function metricsUrls(st: SandboxState): { name: string; url: string }[] {
+  const url = (port: number) => `http://127.0.0.1:${port}/metrics`;
+  const controllers = [st.controllerMetricsPort, ...(st.extraControllerMetricsPorts ?? [])];
+  return [
+    ...controllers.map((port, k) => ({ name: k === 0 ? 'controller' : `controller-${k + 1}`, url: url(port) })),
+    ...st.nodes.flatMap((n) => {
+      const port = st.agentMetricsPorts?.[n.name];
+      return port ? [{ name: `agent-${n.name}`, url: url(port) }] : [];
+    }),
+  ];
+}
+
 export function formatStatus(s: SandboxStatus): string {
   if (!s.exists) return `no sandbox in ${s.stateDir} (start one with \`gantry sandbox up\`)`;
   const lines = [
@@ -158,6 +174,7 @@ export function formatStatus(s: SandboxStatus): string {
   }
   lines.push(`  registry     ${s.registry}`);
   for (const c of s.children) lines.push(`  ${c.name.padEnd(24)} pid ${c.pid}  ${c.alive ? 'running' : 'EXITED'}`);
+  if (s.running) for (const m of s.metrics) lines.push(`  metrics ${m.name.padEnd(16)} ${m.url}`);
   for (const n of s.nodes) {
     lines.push(
       `  node ${n.name.padEnd(16)} ${n.arch}/${n.os}${n.foreign ? ' (foreign)' : ''}${s.running ? `  agent lease ${n.agentRenewedAt ?? 'none'}` : ''}`,

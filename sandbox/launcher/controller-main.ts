@@ -23,6 +23,8 @@ export interface ControllerChildConfig {
   agentLeaseGraceMs?: number;
   /** The membrane's key directory and the NATS URL(s, comma-separated) account updates go to. */
   membrane?: { keysDir: string; natsUrl: string; natsCa?: string };
+  /** Without the membrane: the NATS URL load reports are read from (the autoscaler's figures). */
+  natsUrl?: string;
   /**
    * Leader election identity prefix (several controllers: controller, controller-2, …); the
    * process id is appended, so a restarted controller is a new candidate, as a new pod is,
@@ -43,7 +45,9 @@ const controller = await startController({
   plainHttpRegistries: config.plainHttpRegistries,
   metricsAddr: config.metricsAddr,
   agentLeaseGraceMs: config.agentLeaseGraceMs,
+  // the bus servers: account pushes, and the controller's own connection (load reports, activation)
   membrane: config.membrane ? { authority: authority!, servers: natsServers(config.membrane.natsUrl) } : undefined,
+  nats: config.membrane ? undefined : config.natsUrl,
   identity: config.identity ? `${config.identity}-${process.pid}` : undefined,
   leaderElection: config.leaderElection,
 });

@@ -89,7 +89,9 @@ async function newLayout(asked: AskedLayout): Promise<SandboxState> {
     ...(asked.apiserver === 'real' ? { etcdPort: await freePort(), etcdPeerPort: await freePort() } : {}),
     natsPort: await freePort(),
     controllerMetricsPort: await freePort(),
+    agentMetricsPorts: {},
   };
+  for (const node of nodes) state.agentMetricsPorts![node.name] = await freePort();
   const n = asked.natsServers ?? 1;
   if (n > 1) {
     state.natsExtraPorts = [];
@@ -140,6 +142,9 @@ export async function claimPorts(st: SandboxState, sd: StateDir): Promise<Layout
   for (const p of st.natsExtraPorts ?? []) natsPorts.push(await portFor(p, 'NATS', sd));
   for (const p of st.natsRoutePorts ?? []) await portFor(p, 'NATS route', sd);
   for (const p of [st.controllerMetricsPort, ...(st.extraControllerMetricsPorts ?? [])]) await portFor(p, 'controller metrics', sd);
+  const agentPorts: Record<string, number> = {};
+  for (const n of st.nodes) agentPorts[n.name] = await portFor(st.agentMetricsPorts?.[n.name], `agent ${n.name} metrics`, sd);
+  st.agentMetricsPorts = agentPorts;
   // TLS always (steps/bus.ts): a tls:// URL makes any client refuse a server without it
   const natsUrls = natsPorts.map((p) => `tls://127.0.0.1:${p}`);
   if (st.registry.kind === 'docker') await portFor(st.registry.port, 'registry', sd);

@@ -40,6 +40,8 @@ export interface SandboxState {
   controllerMetricsPort: number;
   /** `--controllers N` (N > 1): the metrics ports of controllers 2..N, standbys under leader election. */
   extraControllerMetricsPorts?: number[];
+  /** Each node's agent's /metrics port, by node name (absent in state dirs made before agents served metrics: chosen on the next up). */
+  agentMetricsPorts?: Record<string, number>;
   /** The dev account's public key: the trusted issuer of the example archives. */
   issuer?: string;
 }

@@ -28,7 +28,7 @@ import { freePort } from '../support/ports.js';
 export const NODE = 'node-a';
 export const NS = 'default';
 /** The nodes agent tests run agents on: each gets a Node object and a node-bound token on the real ground. */
-export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli', 'roomy-node'];
+export const AGENT_NODES = [NODE, 'foreign-node', 'small-node', 'metrics-node', 'metrics-cli', 'roomy-node', 'calls-node'];
 
 export interface World {
   nats: NatsServer;

@@ -30,6 +30,7 @@ describe('crds/', () => {
       'REVISION',
       'DESIRED',
       'READY',
+      'AUTOSCALE',
       'TEMPLATE',
       'AGE',
     ]);

@@ -4,7 +4,7 @@
  * cause; a CRD carrying any rule the emulator cannot evaluate is refused, naming the rule.
  */
 import { describe, expect, it } from 'vitest';
-import { transitionRuleCauses, unsupportedRuleCauses } from '../../apiserver/cel.js';
+import { REPLICAS_OWNER, transitionRuleCauses, unsupportedRuleCauses } from '../../apiserver/cel.js';
 
 const immutable = (extra: Record<string, unknown> = {}) => ({ 'x-kubernetes-validations': [{ rule: 'self == oldSelf', ...extra }] });
 const schema = {
@@ -102,7 +102,7 @@ describe('unsupportedRuleCauses', () => {
     expect(unsupportedRuleCauses(crd(s))).toEqual([
       {
         reason: 'FieldValueForbidden',
-        message: 'Forbidden: the API emulator evaluates only `self == oldSelf`',
+        message: "Forbidden: the API emulator evaluates only `self == oldSelf` and the Provider CRD's spec.replicas owner rule",
         field: `${at}.properties[spec].x-kubernetes-validations[0]`,
       },
       {
@@ -112,7 +112,7 @@ describe('unsupportedRuleCauses', () => {
       },
       {
         reason: 'FieldValueForbidden',
-        message: 'Forbidden: the API emulator evaluates only `self == oldSelf`',
+        message: "Forbidden: the API emulator evaluates only `self == oldSelf` and the Provider CRD's spec.replicas owner rule",
         field: `${at}.properties[spec].x-kubernetes-validations[2]`,
       },
       {
@@ -135,6 +135,67 @@ describe('unsupportedRuleCauses', () => {
         reason: 'FieldValueForbidden',
         message: 'Forbidden: rules are evaluated only on properties',
         field: `${at}.properties[spec].anyOf[0].x-kubernetes-validations[0]`,
+      },
+    ]);
+  });
+});
+
+describe('the spec.replicas owner rule (root, fieldPath .spec.replicas)', () => {
+  const owner = { rule: REPLICAS_OWNER, message: 'owned', fieldPath: '.spec.replicas', reason: 'FieldValueForbidden' };
+  const root = { type: 'object', 'x-kubernetes-validations': [owner], properties: { spec: { type: 'object' } } };
+  const p = (spec: Record<string, unknown>, desired?: number) => ({
+    metadata: { name: 'p' },
+    spec,
+    ...(desired === undefined ? {} : { status: { autoscale: { desiredReplicas: desired } } }),
+  });
+  const refused = [{ reason: 'FieldValueForbidden', message: 'Forbidden: owned', field: 'spec.replicas' }];
+  const crd = (s: unknown) => ({ metadata: { name: 'w' }, spec: { versions: [{ name: 'v1', schema: { openAPIV3Schema: s } }] } });
+  const at = 'spec.versions[0].schema.openAPIV3Schema';
+  const auto = { maxReplicas: 3 };
+
+  it('without spec.autoscale any change passes', () => {
+    expect(transitionRuleCauses(root, p({ replicas: 7 }), p({ replicas: 1 }))).toEqual([]);
+    expect(transitionRuleCauses(root, p({ replicas: 7 }, 2), p({ replicas: 1, autoscale: auto }))).toEqual([]);
+  });
+
+  it('with it, a change to anything but status.autoscale.desiredReplicas is refused at spec.replicas', () => {
+    expect(transitionRuleCauses(root, p({ replicas: 7, autoscale: auto }), p({ replicas: 1, autoscale: auto }))).toEqual(refused);
+    expect(transitionRuleCauses(root, p({ replicas: 7, autoscale: auto }, 2), p({ replicas: 1, autoscale: auto }, 2))).toEqual(refused);
+    // removing replicas is a change to the default 1
+    expect(transitionRuleCauses(root, p({ autoscale: auto }, 1), p({ replicas: 2, autoscale: auto }, 2))).toEqual(refused);
+    expect(transitionRuleCauses(root, p({ autoscale: auto }, 2), p({ replicas: 2, autoscale: auto }, 2))).toEqual(refused);
+    // removed, and no desiredReplicas at all
+    expect(transitionRuleCauses(root, p({ autoscale: auto }), p({ replicas: 2, autoscale: auto }))).toEqual(refused);
+  });
+
+  it('passes unchanged replicas (absent = 1), and the desired value', () => {
+    expect(transitionRuleCauses(root, p({ replicas: 1, autoscale: auto }), p({ autoscale: auto }))).toEqual([]);
+    expect(transitionRuleCauses(root, p({ replicas: 4, autoscale: auto }, 9), p({ replicas: 4 }))).toEqual([]);
+    expect(transitionRuleCauses(root, p({ replicas: 0, autoscale: auto }, 0), p({ replicas: 1, autoscale: auto }, 1))).toEqual([]);
+    expect(transitionRuleCauses(root, p({ replicas: 3, autoscale: auto }, 3), p({ replicas: 1, autoscale: auto }, 1))).toEqual([]);
+  });
+
+  it('is taken only on the root, with its own fieldPath; another rule with a fieldPath is refused as any other', () => {
+    expect(unsupportedRuleCauses(crd({ ...root, 'x-kubernetes-validations': [{ rule: 'self.x == 1', fieldPath: '.spec' }] }))).toEqual([
+      {
+        reason: 'FieldValueForbidden',
+        message: "Forbidden: the API emulator evaluates only `self == oldSelf` and the Provider CRD's spec.replicas owner rule",
+        field: `${at}.x-kubernetes-validations[0]`,
+      },
+    ]);
+    expect(unsupportedRuleCauses(crd(root))).toEqual([]);
+    expect(unsupportedRuleCauses(crd({ properties: { spec: { 'x-kubernetes-validations': [owner] } } }))).toEqual([
+      {
+        reason: 'FieldValueForbidden',
+        message: 'Forbidden: the API emulator evaluates this rule only on the root of the schema',
+        field: `${at}.properties[spec].x-kubernetes-validations[0]`,
+      },
+    ]);
+    expect(unsupportedRuleCauses(crd({ ...root, 'x-kubernetes-validations': [{ ...owner, fieldPath: '.spec' }] }))).toEqual([
+      {
+        reason: 'FieldValueForbidden',
+        message: 'Forbidden: the API emulator does not implement fieldPath',
+        field: `${at}.x-kubernetes-validations[0]`,
       },
     ]);
   });

@@ -150,7 +150,7 @@ describe('other writes', () => {
     expect(r.json.details.causes).toEqual([
       {
         reason: 'FieldValueForbidden',
-        message: 'Forbidden: the API emulator evaluates only `self == oldSelf`',
+        message: "Forbidden: the API emulator evaluates only `self == oldSelf` and the Provider CRD's spec.replicas owner rule",
         field: 'spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0]',
       },
     ]);

@@ -69,6 +69,28 @@ describe('gantry agent usage', () => {
       }
     });
 
+    it('refuses a --load-report-interval that is not a duration (exit 2), before it creates anything', () => {
+      for (const bad of ['soon', '-1s', '1 s']) {
+        const dir = join(root, `load-${bad}`);
+        const r = agent(
+          '--kubeconfig',
+          kubeconfig,
+          '--node',
+          'n1',
+          '--nats',
+          'nats://127.0.0.1:1',
+          '--cache-dir',
+          dir,
+          '--load-report-interval',
+          bad,
+        );
+        expect([bad, r.status]).toEqual([bad, 2]);
+        expect(r.stderr).toContain(`--load-report-interval ${JSON.stringify(bad)}: expected a duration such as 1500ms`);
+        expect(existsSync(dir)).toBe(false);
+      }
+      expect(agent('--help').stdout).toMatch(/--load-report-interval <duration>\s+how often each provider host/);
+    });
+
     it('lists --max-instances in --help', () => {
       expect(agent('--help').stdout).toMatch(/--max-instances <n> +run at most N instances/);
     });

@@ -103,6 +103,6 @@ describe('taints, nodeSelector, cordon, Daemon mode and kubectl scale', () => {
     });
     expect(st.status.selector).toBe('gantry.dev/provider=scaled');
     const table = await kubectl('get', 'providers', 'scaled');
-    expect(table).toMatch(/CAPID\s+REVISION\s+DESIRED\s+READY\s+AGE/);
+    expect(table).toMatch(/CAPID\s+REVISION\s+DESIRED\s+READY\s+AUTOSCALE\s+AGE/);
   }, 90_000);
 });

@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
@@ -275,6 +276,7 @@ describe('NATS cluster', () => {
     const routes = [...conf.matchAll(/nats-route:\/\/([\w.-]+):6222/g)].map((m) => m[1]);
     expect(routes).toEqual([0, 1, 2].map((i) => `gantry-nats-${i}.gantry-nats-headless.gantry-system.svc`));
     expect(conf).toMatch(/server_name: \$POD_NAME/);
+    expect(conf).toMatch(/^max_control_line: 65536$/m); // user JWTs (CONNECT) of large grants
     expect(sts.spec.template.spec.containers[0].env).toContainEqual({
       name: 'POD_NAME',
       valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
@@ -432,5 +434,38 @@ describe('image, kind cluster and e2e script', () => {
     for (const s of scripts) execFileSync('bash', ['-n', s]);
     const shellcheck = findBinary('shellcheck');
     if (shellcheck) execFileSync(shellcheck, scripts, { encoding: 'utf8' });
+  });
+});
+
+describe('deploy/components/hpa-metrics (the HPA path)', () => {
+  it('renders on deploy/base: the APIService verifies the server, the controller mounts its certificate and serves the port, no auth-delegator', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-hpa-kustomize-'));
+    try {
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        `resources: [${relative(dir, join(deployDir, 'base'))}]\ncomponents: [${relative(dir, join(deployDir, 'components', 'hpa-metrics'))}]\n`,
+      );
+      const ms = kustomize(dir);
+      for (const m of ms) validateManifest(m, 'kustomize build (hpa-metrics)');
+      const apiService = find(ms, 'APIService', 'v1beta1.external.metrics.k8s.io');
+      expect(apiService.spec).toMatchObject({
+        group: 'external.metrics.k8s.io',
+        insecureSkipTLSVerify: false,
+        service: { namespace: 'gantry-system', name: 'gantry-metrics-api', port: 443 },
+      });
+      expect(find(ms, 'Service', 'gantry-metrics-api').spec.ports).toEqual([
+        { name: 'https', port: 443, targetPort: 'metrics-api', protocol: 'TCP' },
+      ]);
+      const c = find(ms, 'Deployment', 'gantry-controller').spec.template.spec.containers[0];
+      expect(c.ports.map((p: { name: string }) => p.name).sort()).toEqual(['metrics', 'metrics-api']);
+      expect(c.volumeMounts).toContainEqual({ name: 'metrics-api-tls', mountPath: '/etc/gantry/metrics-api', readOnly: true });
+      // deploy/base's start script turns the flags on only when the certificate is mounted
+      expect(c.args.join(' ')).toContain('if [ -s /etc/gantry/metrics-api/tls.crt ]; then set -- "$@" --metrics-api-addr=0.0.0.0:6443');
+      const bindings = ms.filter((m) => m.kind === 'ClusterRoleBinding' || m.kind === 'RoleBinding') as any[];
+      expect(bindings.map((b) => b.roleRef.name)).not.toContain('system:auth-delegator');
+      expect(find(ms, 'RoleBinding', 'gantry-controller-extension-apiserver-authentication-reader').metadata.namespace).toBe('kube-system');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

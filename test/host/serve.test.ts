@@ -212,12 +212,14 @@ describe('load-time errors (no restart)', () => {
       ['abi99', { libraryPath: join(fixtures, 'abi99.so') }, 'ABI_MISMATCH'],
       ['badconfig', { config: { prefix: 42 } }, 'CONFIG_REJECTED'],
       ['badspec', { namespace: '' }, 'BAD_SPEC'],
+      ['badload', { loadReportMs: -1 }, 'BAD_SPEC'],
     ];
     const errors = await Promise.all(
       cases.map(([name, spec]) => startError(makeHost(nats.url, { provider: name, instance: `${name}-0`, ...spec }))),
     );
     expect(errors.map((e) => e.code)).toEqual(cases.map(([, , code]) => code));
     expect(errors[3]!.message).toMatch(/ABI v99/);
+    expect(errors[6]!.message).toMatch(/loadReportMs: /);
   });
 });
 

@@ -350,5 +350,5 @@ it("host permissions name exactly the instance's subjects", () => {
     'gantry.ns.cap.acme:kv%2Ev2.default.*.* gantry.ns.cap.acme:kv%2Ev2.default',
     '_INBOX.UKEY.>',
   ]);
-  expect(p.pub.allow).toEqual(['gantry.ns.actor.*.p']);
+  expect(p.pub.allow).toEqual(['gantry.ns.actor.*.p', 'gantry.ns.load.p.p-0']);
 });

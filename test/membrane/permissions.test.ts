@@ -9,9 +9,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errors as natsErrors, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '../../client/nats.js';
+import { capabilityActivationSubject, providerActivationSubject } from '../../client/activation.js';
+import { loadSubject } from '../../client/load.js';
 import { capabilitySubject, instanceSubject, providerSubject } from '../../client/protocol.js';
 import {
   adminPermissions,
+  CONTROLLER_ACTIVATION_QUEUE,
+  controllerBusPermissions,
   granteePermissions,
   hostPermissions,
   type GrantTarget,
@@ -32,6 +36,7 @@ async function identity(name: string, perms: (key: string) => UserPermissions): 
 }
 const host = (h: Omit<HostIdentity, 'namespace'>) => identity(`host-${h.instance}`, (k) => hostPermissions(k, { namespace: NS, ...h }));
 const grantee = (target: GrantTarget, ops: string[]) => identity('grantee', (k) => granteePermissions(k, NS, target, ops));
+const controllerBus = () => identity('controller-bus', controllerBusPermissions);
 
 /** The first message `sub` gets on `subject` (in `queue`) once `publish` has run; a violation rejects. */
 async function delivered(sub: NatsConnection, subject: string, publish: () => void | Promise<unknown>, queue?: string): Promise<Msg> {
@@ -180,6 +185,15 @@ describe('a grantee', () => {
     expect(await subscribeRefused(g.nc, `_INBOX.${admin.key}.>`)).toEqual(violation);
   });
 
+  it("of 60 operations connects and calls the last one: its JWT is far over nats-server's default 4 KB control line", async () => {
+    const ops = Array.from({ length: 60 }, (_, i) => `OperationNumber${i}`);
+    const h = await host({ provider: 'kv', instance: 'kv-many' });
+    const g = await grantee({ provider: 'kv' }, ops);
+    const inst = instanceSubject(NS, 'kv', 'kv-many');
+    const m = await delivered(h.nc, `${inst}.*.*`, () => g.nc.publish(`${inst}.OperationNumber59.${g.key}`, 'x'));
+    expect(m.subject).toBe(`${inst}.OperationNumber59.${g.key}`);
+  });
+
   it("with '*' calls every operation of the Provider", async () => {
     const h = await host({ provider: 'kv', instance: 'kv-1' });
     const g = await grantee({ provider: 'kv' }, ['Get', '*']);
@@ -206,6 +220,45 @@ describe('a grantee', () => {
     const cap = capabilitySubject(NS, 'acme:kv');
     const m = await delivered(h.nc, `${cap}.*.*`, () => g.nc.publish(`${cap}.Get.${g.key}`, 'x'), cap);
     expect(m.subject).toBe(`${cap}.Get.${g.key}`);
+  });
+});
+
+describe('load reports and activation (autoscaling)', () => {
+  it("a host publishes only its own instance's load reports, and only the controller's bus user reads them", async () => {
+    const h = await host({ provider: 'echo', instance: 'echo-5', capid: 'acme:echo' });
+    const c = await controllerBus();
+    const own = loadSubject(NS, 'echo', 'echo-5');
+    const m = await delivered(c.nc, 'gantry.*.load.*.*', () => h.nc.publish(own, 'report'));
+    expect(m.subject).toBe(own);
+    expect(await publishRefused(h.nc, loadSubject(NS, 'echo', 'echo-0'))).toEqual(violation);
+    expect(await publishRefused(h.nc, loadSubject(NS, 'kv', 'echo-5'))).toEqual(violation);
+    const g = await grantee({ provider: 'echo' }, ['*']);
+    expect(await subscribeRefused(g.nc, 'gantry.*.load.*.*')).toEqual(violation);
+    expect(await subscribeRefused(h.nc, 'gantry.*.load.*.*')).toEqual(violation);
+  });
+
+  it('a grantee asks to activate its granted Provider or capability with its own key, and the controller answers in its queue group', async () => {
+    const c = await controllerBus();
+    c.nc.subscribe('gantry.*.activate.>', { queue: CONTROLLER_ACTIVATION_QUEUE, callback: (_e, m) => void m.respond('Ready') });
+    await c.nc.flush();
+    const g = await grantee({ provider: 'kv' }, ['Get']);
+    expect((await g.nc.request(providerActivationSubject(NS, 'kv', g.key), '', { timeout: 5000 })).string()).toBe('Ready');
+    const gc = await grantee({ capabilityId: 'acme:kv', linkName: 'blue' }, ['Get']);
+    const capSubject = capabilityActivationSubject(NS, 'acme:kv', 'blue', gc.key);
+    expect((await gc.nc.request(capSubject, '', { timeout: 5000 })).string()).toBe('Ready');
+  });
+
+  it('activation is refused to a caller without a grant for the target, or under another key; the controller may publish nothing but replies', async () => {
+    const admin = await theAdmin();
+    const g = await grantee({ provider: 'kv' }, ['Get']);
+    expect(await publishRefused(g.nc, providerActivationSubject(NS, 'echo', g.key))).toEqual(violation);
+    expect(await publishRefused(g.nc, providerActivationSubject(NS, 'kv', admin.key))).toEqual(violation);
+    expect(await publishRefused(g.nc, capabilityActivationSubject(NS, 'acme:kv', undefined, g.key))).toEqual(violation);
+    const c = await controllerBus();
+    expect(await publishRefused(c.nc, `${providerSubject(NS, 'kv')}.Get.${c.key}`)).toEqual(violation);
+    expect(await publishRefused(c.nc, providerActivationSubject(NS, 'kv', c.key))).toEqual(violation);
+    expect(await subscribeRefused(c.nc, 'gantry.*.activate.>')).toEqual(violation);
+    expect(await subscribeRefused(c.nc, `${providerSubject(NS, 'kv')}.*.*`, providerSubject(NS, 'kv'))).toEqual(violation);
   });
 });
 

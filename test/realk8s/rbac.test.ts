@@ -71,6 +71,7 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['update', 'providerinstances.gantry.dev', '-n', APP], // re-binding an instance is the controller's
       ['patch', 'providers.gantry.dev', '-n', APP],
       ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
+      ['patch', 'providers.gantry.dev', '--subresource=scale', '-n', APP],
       ['list', 'secrets', '-n', APP],
       // a compromised node reads no Secret outside gantry-nodes, and no Provider (issues 21, 28):
       // not the NATS servers' TLS key, nor anything else an operator keeps in gantry-system
@@ -152,6 +153,9 @@ describe.skipIf(!controlPlaneAvailable())('deploy/base RBAC on the real API serv
       ['create', 'providerinstances.gantry.dev', '-n', APP],
       ['delete', 'providerinstances.gantry.dev', '-n', APP],
       ['patch', 'providers.gantry.dev', '--subresource=status', '-n', APP],
+      // the autoscaler writes spec.replicas through the scale subresource only (issue 32)
+      ['patch', 'providers.gantry.dev', '--subresource=scale', '-n', APP],
+      ['update', 'providers.gantry.dev', '--subresource=scale', '-n', APP],
       ['list', 'nodes'],
       ['update', 'leases.coordination.k8s.io/gantry-controller', '-n', NS],
       ['get', 'secrets/gantry-membrane-keys', '-n', 'gantry-membrane'], // read at start (--membrane-keys-secret)

@@ -17,6 +17,7 @@ import { callProvider } from '../../client/call.js';
 import { gantryBin } from '../../runtime/paths.js';
 import { findBinary } from '../support/binaries.js';
 import { isAlive } from '../../sandbox/launcher/state-dir.js';
+import { sample } from '../support/prometheus.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gantry-sandbox-e2e-'));
 const kubectl = findBinary('kubectl')!;
@@ -197,6 +198,24 @@ describe('gantry sandbox up/down', () => {
     );
     expect(s.children.every((c: any) => c.alive)).toBe(true);
     expect(s.providers.map((p: any) => `${p.name}:${p.readyCondition}`).sort()).toEqual(['echo-all:True', 'echo:True', 'keyvalue:True']);
+
+    // every process's metrics URL, each serving; the agents count the two Echo calls made above
+    expect(s.metrics.map((m: any) => m.name).sort()).toEqual(
+      ['controller', 'agent-gantry-node-1', 'agent-gantry-node-2', 'agent-gantry-node-3'].sort(),
+    );
+    for (const m of s.metrics) expect(m.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const echoCalls = async () => {
+      let n = 0;
+      for (const m of s.metrics) {
+        const res = await fetch(m.url);
+        expect(res.status, m.url).toBe(200);
+        const text = await res.text();
+        if (m.name.startsWith('agent-')) expect(text).toContain('# TYPE gantry_provider_calls_total counter');
+        n += sample(text, 'gantry_provider_calls_total', { namespace: 'default', provider: 'echo', operation: 'Echo', code: 'OK' }) ?? 0;
+      }
+      return n;
+    };
+    await until('the agents count the 2 Echo calls', async () => (await echoCalls()) === 2, 15_000);
 
     const second = await gantry('up');
     expect(second.status).toBe(1);

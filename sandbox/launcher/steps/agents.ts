@@ -60,6 +60,7 @@ function agentArgs(l: Launch, n: SandboxNode, o: AgentsOptions, kubeconfig: stri
     o.issuer,
     ...o.plainHttpRegistries.flatMap((h) => ['--plain-http-registry', h]),
     ...(n.foreign ? ['--target', n.target] : []),
+    ...(l.st.agentMetricsPorts?.[n.name] ? ['--metrics-addr', `127.0.0.1:${l.st.agentMetricsPorts[n.name]}`] : []),
   ];
 }
 
