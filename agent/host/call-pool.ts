@@ -58,7 +58,7 @@ export class CallPool {
     const id = this.nextId++;
     this.callbacks.set(id, done);
     // Copy: a NATS payload is a view into the read buffer, and posting a view clones its whole buffer.
-    this.pending.push([id, actor, op, msg.slice()]);
+    this.pending.push([id, actor, op, msg.slice(), '', '']); // TODO(i33-trace): trace context
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);

@@ -18,10 +18,18 @@ export interface CallWorkerData {
   freeBuffer: bigint;
 }
 
-/** One call: [id, actor, op, payload]. */
-export type BatchCall = [number, string, string, Uint8Array];
-/** One result: [id, status, reply or error message]. */
-export type BatchResult = [number, number, Uint8Array];
+/**
+ * One call: [id, actor, op, payload, traceparent, tracestate]. The last two are the W3C trace
+ * context the provider sees (the host's `gantry.host.call` span), '' when the call is not
+ * traced; a provider with the `handle_call_traced` extension gets them, others do not.
+ */
+export type BatchCall = [number, string, string, Uint8Array, string, string];
+/**
+ * One result: [id, status, reply or error message, startedAt, endedAt]. The times (epoch ms,
+ * `performance.timeOrigin + performance.now()` on the call thread) bracket the native call and
+ * are measured only for traced calls (traceparent not ''): 0 otherwise.
+ */
+export type BatchResult = [number, number, Uint8Array, number, number];
 
 const data = workerData as CallWorkerData;
 const lib = koffi.load(data.libraryPath);
@@ -43,6 +51,7 @@ parentPort!.on('message', (batch: BatchCall[]) => {
   const out: BatchResult[] = [];
   const transfer: ArrayBuffer[] = [];
   for (const [id, actor, op, msg] of batch) {
+    // TODO(i33-abi): traced calls: handle_call_traced when the library has it, and the times
     const reply: { data: unknown; len: number | bigint } = { data: null, len: 0 };
     let status: number;
     let body = EMPTY;
@@ -57,7 +66,7 @@ parentPort!.on('message', (batch: BatchCall[]) => {
       status = 1; // GANTRY_ERR_PROVIDER
       body = new TextEncoder().encode(`native call failed: ${(e as Error).message}`);
     }
-    out.push([id, status, body]);
+    out.push([id, status, body, 0, 0]);
     if (body.byteLength) transfer.push(body.buffer as ArrayBuffer);
   }
   parentPort!.postMessage(out, transfer);

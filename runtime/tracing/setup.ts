@@ -1,0 +1,109 @@
+/**
+ * Start (or not) the OpenTelemetry SDK for one process. Only when config.ts says tracing is
+ * on are the SDK, the exporters and the W3C propagator imported: off, a process loads nothing
+ * but @opentelemetry/api, whose no-op tracer answers every span call.
+ */
+import { context, propagation, trace } from '@opentelemetry/api';
+import { type TracingConfig, tracingConfig } from './config.js';
+import { logger } from '../log.js';
+
+export interface Tracing {
+  /** True when spans are recorded and exported. */
+  readonly enabled: boolean;
+  /** Send what is buffered now (a short-lived command calls it before it exits). */
+  flush(): Promise<void>;
+  /** Flush and stop; the global tracer is a no-op afterwards. */
+  shutdown(): Promise<void>;
+}
+
+const OFF: Tracing = { enabled: false, flush: async () => {}, shutdown: async () => {} };
+
+let current: Tracing | undefined;
+
+/** Whether this process records spans: hot paths check it before they make one. */
+export function tracingEnabled(): boolean {
+  return current?.enabled === true;
+}
+
+/**
+ * Start tracing for this process as `component` (gantry-cli, gantry-agent, gantry-host,
+ * gantry-controller, gantry-dashboard: the default service.name). Idempotent: a second call
+ * returns the first result. Throws TracingConfigError for OTEL_* values it cannot honour.
+ */
+export async function startTracing(component: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing> {
+  if (current) return current;
+  const config = tracingConfig(env, component);
+  current = config ? await start(config, component) : OFF;
+  return current;
+}
+
+async function start(config: TracingConfig, component: string): Promise<Tracing> {
+  const [sdk, core, resources, hooks] = await Promise.all([
+    import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/context-async-hooks'),
+  ]);
+  const processors: InstanceType<typeof sdk.BatchSpanProcessor | typeof sdk.SimpleSpanProcessor>[] = [];
+  for (const name of config.exporters) {
+    if (name === 'console') processors.push(new sdk.SimpleSpanProcessor({ exporter: new sdk.ConsoleSpanExporter() }));
+    else processors.push(new sdk.BatchSpanProcessor({ exporter: await otlpExporter(config) }));
+  }
+  const resource = resources
+    .defaultResource()
+    .merge(resources.detectResources({ detectors: [resources.envDetector, resources.processDetector] }))
+    .merge(resources.resourceFromAttributes({ 'service.name': config.serviceName, 'gantry.component': component }));
+  const provider = new sdk.TracerProvider({ resource, sampler: sampler(sdk, config), spanProcessors: processors });
+  const contextManager = new hooks.AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contextManager);
+  propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  // an unreachable collector loses spans, never the process: export errors are logged, not thrown
+  const log = logger('tracing');
+  const quietly = async (what: string, p: Promise<void>) => {
+    try {
+      await p;
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, `tracing: ${what} failed; spans may be lost`);
+    }
+  };
+  return {
+    enabled: true,
+    flush: () => quietly('flush', provider.forceFlush()),
+    shutdown: async () => {
+      await quietly('shutdown', provider.shutdown());
+      trace.disable();
+      propagation.disable();
+      context.disable();
+      current = OFF;
+    },
+  };
+}
+
+async function otlpExporter(config: TracingConfig) {
+  // the exporters read OTEL_EXPORTER_OTLP_* (endpoint, headers, timeout, TLS files) themselves
+  if (config.protocol === 'http/json') {
+    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+    return new OTLPTraceExporter();
+  }
+  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
+  return new OTLPTraceExporter();
+}
+
+function sampler(sdk: typeof import('@opentelemetry/sdk-trace'), config: TracingConfig) {
+  const ratio = () => new sdk.TraceIdRatioBasedSampler(config.ratio);
+  switch (config.sampler) {
+    case 'always_on':
+      return new sdk.AlwaysOnSampler();
+    case 'always_off':
+      return new sdk.AlwaysOffSampler();
+    case 'traceidratio':
+      return ratio();
+    case 'parentbased_always_off':
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new sdk.ParentBasedSampler({ root: ratio() });
+    default:
+      return new sdk.ParentBasedSampler({ root: new sdk.AlwaysOnSampler() });
+  }
+}
