@@ -3,7 +3,7 @@
  * on are the SDK, the exporters and the W3C propagator imported: off, a process loads nothing
  * but @opentelemetry/api, whose no-op tracer answers every span call.
  */
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, propagation, type TracerProvider, trace } from '@opentelemetry/api';
 import { type TracingConfig, tracingConfig } from './config.js';
 import { logger } from '../log.js';
 
@@ -54,8 +54,33 @@ async function start(config: TracingConfig, component: string): Promise<Tracing>
     .merge(resources.detectResources({ detectors: [resources.envDetector, resources.processDetector] }))
     .merge(resources.resourceFromAttributes({ 'service.name': config.serviceName, 'gantry.component': component }));
   const provider = new sdk.TracerProvider({ resource, sampler: sampler(sdk, config), spanProcessors: processors });
-  const contextManager = new hooks.AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
+  return register(provider, hooks, core);
+}
+
+/** What register() needs of a tracer provider: the SDK's TracerProvider has it. */
+export interface FlushableTracerProvider extends TracerProvider {
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Trace this process with a tracer provider built elsewhere — a program embedding Gantry's
+ * client with its own SDK set-up, or a test with an in-memory exporter — instead of from
+ * OTEL_*. Registers the W3C propagator and the async context manager as startTracing does.
+ */
+export async function registerTracing(provider: FlushableTracerProvider): Promise<Tracing> {
+  if (current?.enabled) await current.shutdown();
+  const [core, hooks] = await Promise.all([import('@opentelemetry/core'), import('@opentelemetry/context-async-hooks')]);
+  current = register(provider, hooks, core);
+  return current;
+}
+
+function register(
+  provider: FlushableTracerProvider,
+  hooks: typeof import('@opentelemetry/context-async-hooks'),
+  core: typeof import('@opentelemetry/core'),
+): Tracing {
+  context.setGlobalContextManager(new hooks.AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
   // an unreachable collector loses spans, never the process: export errors are logged, not thrown
@@ -75,7 +100,7 @@ async function start(config: TracingConfig, component: string): Promise<Tracing>
       trace.disable();
       propagation.disable();
       context.disable();
-      current = OFF;
+      current = undefined;
     },
   };
 }
