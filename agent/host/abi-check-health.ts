@@ -1,6 +1,7 @@
 /**
  * The checks of `gantry abi check` about the extension mechanism (docs/abi.md#extensions),
- * kept beside abi-check-run.ts: `extensions` (which extension fields the host's loader reads,
+ * kept beside abi-check-run.ts: `extensions` (which extension fields the host's loader reads —
+ * health, handle_call_traced —
  * a bad flag or ext_size failing it with the loader's own error) and `health` (healthy,
  * unhealthy with its message, or absent; a hang fails it through the check timeout).
  */
@@ -12,8 +13,14 @@ export function extensionsCheck(library: string): { provider: NativeProvider; de
   const provider = NativeProvider.load(library);
   const { extSize, fields } = provider.extensions;
   if (extSize === 0) return { provider, detail: "none (flags 0: the table ends at stop); the host's loader accepts it" };
-  const health = fields.health === undefined ? 'beyond ext_size (not implemented)' : provider.hasHealth ? 'set' : 'NULL (not implemented)';
-  return { provider, detail: `GANTRY_FLAG_EXTENSIONS, ext_size ${extSize}; health: ${health}; the host's loader accepts it` };
+  const state = (at: number | undefined, set: boolean) =>
+    at === undefined ? 'beyond ext_size (not implemented)' : set ? 'set' : 'NULL (not implemented)';
+  const health = state(fields.health, provider.hasHealth);
+  const traced = state(fields.handle_call_traced, provider.hasTracedCalls);
+  return {
+    provider,
+    detail: `GANTRY_FLAG_EXTENSIONS, ext_size ${extSize}; health: ${health}; handle_call_traced: ${traced}; the host's loader accepts it`,
+  };
 }
 
 /** Call health once (after configure_dispatch, as a host does). */
