@@ -8,7 +8,7 @@
  * Without `extSize` the table ends at `stop` (the header before extensions). The table always
  * carries handle_call_traced after health (NULL unless `traced`) and three fields past it,
  * which a host must ignore; `health` answers unhealthy ("sick", or no message with
- * `silentHealth`); `handle_call` returns `callStatus` with an empty reply, handle_call_traced
+ * `silentHealth`; healthy with `healthy`); `handle_call` returns `callStatus` with an empty reply, handle_call_traced
  * `callStatus` with "traced <traceparent>|<tracestate>" — so a test sees which one ran.
  */
 import { execFileSync } from 'node:child_process';
@@ -48,7 +48,7 @@ static int32_t health(void *c, buf *m) {
 #else
   m->len = 4; m->data = malloc(4); memcpy(m->data, "sick", 4);
 #endif
-  return 1;
+  return HEALTH_STATUS;
 }
 struct table {
   uint32_t abi_version, flags; void *ctx;
@@ -71,6 +71,8 @@ export interface TableOptions {
   extSize?: number | string;
   silentHealth?: boolean;
   callStatus?: number;
+  /** health answers GANTRY_OK (else 1, "sick"). */
+  healthy?: boolean;
   /** handle_call_traced is set (else NULL). */
   traced?: boolean;
 }
@@ -83,6 +85,7 @@ export function compileTable(dir: string, name: string, o: TableOptions): string
   const defines = [
     `-DFLAGS=${o.flags}`,
     `-DCALL_STATUS=${o.callStatus ?? 0}`,
+    `-DHEALTH_STATUS=${o.healthy ? 0 : 1}`,
     ...(o.extSize === undefined ? [] : [`-DEXT_SIZE=${o.extSize}`]),
     ...(o.silentHealth ? ['-DSILENT_HEALTH'] : []),
     ...(o.traced ? ['-DTRACED'] : []),
