@@ -521,3 +521,29 @@ unsafe extern "C" fn c_health(ctx: *mut c_void, message: *mut ffi::Buffer) -> i3
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_context_is_the_calls_only_while_it_runs() {
+        assert_eq!(trace_context(), TraceContext::default());
+        let (tp, ts) = (CString::new("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap(), CString::new("a=\"b\\").unwrap());
+        {
+            let _scope = TraceScope::enter(tp.as_ptr(), ts.as_ptr());
+            let t = trace_context();
+            assert!(t.is_traced());
+            assert_eq!(t.to_json(), br#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"a=\"b\\"}"#);
+            // another thread serves another call: it does not see this one's
+            assert_eq!(std::thread::spawn(trace_context).join().unwrap(), TraceContext::default());
+        }
+        assert_eq!(trace_context(), TraceContext::default());
+        // a panic inside the call still ends the scope
+        let _ = catch_unwind(|| {
+            let _scope = TraceScope::enter(tp.as_ptr(), ts.as_ptr());
+            panic!("in the call");
+        });
+        assert!(!trace_context().is_traced());
+    }
+}
