@@ -27,7 +27,7 @@ import {
   Proto,
   residentBytes,
 } from './abi-check-native.js';
-import { extensionsCheck, healthCheck } from './abi-check-health.js';
+import { extensionsCheck, healthCheck, tracedCallsCheck } from './abi-check-health.js';
 import { HostError } from './errors.js';
 import { ABI_VERSION, CREATE_SYMBOL, GantryStatus, type NativeProvider } from './native.js';
 
@@ -84,6 +84,7 @@ async function run(): Promise<void> {
     { op: UNKNOWN_OP, payload: Buffer.alloc(0) },
   ];
   const baseline = await callChecks(loaded.provider, ops);
+  await check('traced-calls', () => tracedCallsCheck(loaded.provider, ops, baseline.expected));
   await concurrentCallsCheck(direct, ops, baseline, dispatches);
   await largePayloadCheck(direct, ops, baseline);
   await freeBufferCheck(direct, ops);

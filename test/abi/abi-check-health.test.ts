@@ -45,7 +45,7 @@ describe('health', () => {
       /^PASS\s+extensions\s+GANTRY_FLAG_EXTENSIONS, ext_size 24; health: set; handle_call_traced: NULL \(not implemented\); the host's loader accepts it$/m,
     );
     expect(r.stdout).toMatch(/^PASS\s+health\s+healthy$/m);
-    expect(r.stdout).toMatch(/conforms to provider ABI v1 \(17 checks passed\)/);
+    expect(r.stdout).toMatch(/conforms to provider ABI v1 \(18 checks passed\)/);
     expect(r.status).toBe(0);
   });
 
@@ -137,6 +137,25 @@ describe('extensions', () => {
     const lib = compileTable(dir, 'traced-unknown', { flags: 1, extSize: 24, traced: true, callStatus: 3 });
     const r = await runAbiCheck({ library: lib, ops: [{ op: 'Any', payload: '' }] });
     expect(detail(r, 'calls')).toBe('Any failed with code 3: traced |');
+  });
+
+  it('a library that fails only when traced fails `traced-calls` with both codes', async () => {
+    // every operation is "unknown" (3, with a message) untraced, and fails (1) when traced
+    const lib = compileTable(dir, 'fails-traced', { flags: 1, extSize: 24, traced: true, healthy: true, callStatus: 3, tracedStatus: 1 });
+    const r = await runAbiCheck({ library: lib });
+    expect(failed(r)).toEqual(['traced-calls']);
+    expect(detail(r, 'traced-calls')).toMatch(
+      /^GantryAbiCheckNoSuchOperation answered code 1 \(traced 00-[0-9a-f]{32}-[0-9a-f]{16}-01\|gantry-abi-check=1\) with a trace context, 3 without: a trace context must not change what an operation does$/,
+    );
+  });
+
+  it('`traced-calls` passes for the SDKs and echo, and says so for a library without the extension', async () => {
+    const echo = await runAbiCheck({ library: providerLib('echo'), ops: [{ op: 'TraceContext', payload: '' }] });
+    expect(detail(echo, 'traced-calls')).toMatch(
+      /^2 operations answered with a trace context \(00-[0-9a-f]{32}-[0-9a-f]{16}-01\) as without one$/,
+    );
+    const kv = await runAbiCheck({ library: providerLib('keyvalue'), ops: [{ op: 'Keys', payload: '' }] });
+    expect(detail(kv, 'traced-calls')).toBe('no handle_call_traced: a host calls handle_call for traced calls too');
   });
 
   it('unhealthy without a message fails `health`', async () => {

@@ -29,10 +29,11 @@ static int32_t call(void *c, const char *a, const char *o, const uint8_t *m, siz
 }
 static int32_t traced(void *c, const char *a, const char *o, const uint8_t *m, size_t l, const char *tp, const char *ts, buf *r) {
   (void)c; (void)a; (void)o; (void)m; (void)l;
+  int32_t status = tp[0] ? TRACED_STATUS : CALL_STATUS;
   size_t n = 7 + strlen(tp) + 1 + strlen(ts);
   r->data = malloc(n + 1); r->len = n;
   memcpy(r->data, "traced ", 7); strcpy((char *)r->data + 7, tp); strcat((char *)r->data, "|"); strcat((char *)r->data, ts);
-  return CALL_STATUS;
+  return status;
 }
 #ifdef TRACED
 #define TRACED_FN (void *)traced
@@ -75,6 +76,8 @@ export interface TableOptions {
   healthy?: boolean;
   /** handle_call_traced is set (else NULL). */
   traced?: boolean;
+  /** What handle_call_traced returns for a traced call (traceparent not ""); default callStatus. */
+  tracedStatus?: number;
 }
 
 /** Compiles the table into `dir`/`name`.so and returns its path. */
@@ -85,6 +88,7 @@ export function compileTable(dir: string, name: string, o: TableOptions): string
   const defines = [
     `-DFLAGS=${o.flags}`,
     `-DCALL_STATUS=${o.callStatus ?? 0}`,
+    `-DTRACED_STATUS=${o.tracedStatus ?? o.callStatus ?? 0}`,
     `-DHEALTH_STATUS=${o.healthy ? 0 : 1}`,
     ...(o.extSize === undefined ? [] : [`-DEXT_SIZE=${o.extSize}`]),
     ...(o.silentHealth ? ['-DSILENT_HEALTH'] : []),
