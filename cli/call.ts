@@ -15,6 +15,7 @@ import type { Command } from 'commander';
 import { dirname } from 'node:path';
 import { CallError, callProvider, connectError, connectNats } from '../client/index.js';
 import { defaultStateDir, StateDir } from '../sandbox/index.js';
+import { startTracing, TracingConfigError, type Tracing } from '../runtime/tracing/index.js';
 
 function payload(data: string | undefined): Uint8Array | undefined {
   if (data === undefined) return undefined;
@@ -83,6 +84,7 @@ export function registerCall(program: Command): void {
       if (!Number.isInteger(retries) || retries < 0)
         throw Object.assign(new Error(`call: --retries must be a whole number ≥ 0, got "${o.retries}"`), { exitCode: 2 });
       const data = payload(o.data);
+      const tracing = await tracingOf();
       const sandbox = sandboxNats();
       const servers = o.nats || process.env.GANTRY_NATS_URL || sandbox?.url || 'nats://127.0.0.1:4222';
       // The sandbox's admin creds go only to the sandbox's own NATS.
@@ -119,8 +121,20 @@ export function registerCall(program: Command): void {
         throw failure(err, o.json);
       } finally {
         await nc.close().catch(() => {});
+        // a short-lived process: its span goes out before it exits, or never
+        await tracing.shutdown();
       }
     });
+}
+
+/** The process's tracing (OTEL_*; started once, cli/main.ts may have already), a bad OTEL_* value a usage error. */
+async function tracingOf(): Promise<Tracing> {
+  try {
+    return await startTracing('gantry-cli');
+  } catch (err) {
+    if (err instanceof TracingConfigError) throw Object.assign(new Error(`call: ${err.message}`), { exitCode: 2 });
+    throw err;
+  }
 }
 
 /**
