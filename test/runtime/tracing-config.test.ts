@@ -142,7 +142,8 @@ describe('otelEnv', () => {
       otel_lower: 'x',
       MY_OTEL_X: 'y',
     };
-    expect(otelEnv(env)).toEqual({
+    // strict: a variable without a value is left out, not passed on as undefined
+    expect(otelEnv(env)).toStrictEqual({
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
       OTEL_SERVICE_NAME: '',
       OTEL_RESOURCE_ATTRIBUTES: 'a=b',
