@@ -14,7 +14,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import type { CallPool as CallPoolType } from '../../agent/host/call-pool.js';
 import { NativeProvider } from '../../agent/host/native.js';
 import { InstanceServer } from '../../agent/host/serve.js';
@@ -251,6 +251,29 @@ describe('the host (in this process)', () => {
     for (const [i, h] of hosts.entries()) expect(h.parentSpanContext?.spanId).toBe(calls[i]!.spanContext().spanId);
     expect(named(spans, Spans.hostQueue)).toEqual([]);
     expect(named(spans, Spans.providerCall)).toEqual([]);
+  });
+
+  it('a caller’s headers only parent the host span: a forged traceparent starts a new trace, a huge tracestate is cut to the W3C bound', async () => {
+    await hostHere('echo-forged');
+    await nc.flush();
+    const subject = `${providerSubject(NS, 'echo-forged')}.Echo.${ANONYMOUS_CALLER}`;
+    const forged = natsHeaders();
+    forged.set('traceparent', '00-not-a-trace-context-01');
+    forged.set('tracestate', 'x=y');
+    expect(text((await nc.request(subject, 'a', { headers: forged, timeout: 5000 })).data)).toBe('a');
+    const huge = natsHeaders();
+    const parent = { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8) };
+    huge.set('traceparent', `00-${parent.traceId}-${parent.spanId}-01`);
+    huge.set('tracestate', Array.from({ length: 400 }, (_, i) => `k${i}=${'v'.repeat(30)}`).join(','));
+    expect(text((await nc.request(subject, 'b', { headers: huge, timeout: 5000 })).data)).toBe('b');
+    const [first, second] = named(await finished(), Spans.hostCall);
+    expect(first!.parentSpanContext).toBeUndefined();
+    expect(first!.spanContext().traceState).toBeUndefined();
+    expect(second!.parentSpanContext).toMatchObject({ ...parent, isRemote: true });
+    const kept = second!.spanContext().traceState?.serialize() ?? '';
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBeLessThanOrEqual(512);
+    expect(kept.split(',').length).toBeLessThanOrEqual(32);
   });
 });
 
