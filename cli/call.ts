@@ -121,8 +121,11 @@ export function registerCall(program: Command): void {
         throw failure(err, o.json);
       } finally {
         await nc.close().catch(() => {});
-        // a short-lived process: its span goes out before it exits, or never
+        // a short-lived process: its span goes out before it exits (shutdown waits ≤ 1 s), or never
         await tracing.shutdown();
+        // the OTLP exporter keeps retrying an unreachable collector on timers of its own (~8 s,
+        // measured): once the answer is out, those are all that would keep this process alive
+        if (tracing.enabled) setTimeout(() => process.exit(), 0).unref();
       }
     });
 }

@@ -85,7 +85,7 @@ async function shutdown(status: number): Promise<void> {
       await Promise.race([provider.stop(), new Promise((r) => setTimeout(r, STOP_GRACE_MS))]);
     }
     if (nc && !nc.isClosed()) await nc.drain().catch(() => nc?.close());
-    // the last calls' spans go out before the process does (bounded by the force timer above)
+    // the last calls' spans (runtime/tracing bounds the wait on an unreachable collector)
     await (await tracing.catch(() => undefined))?.shutdown();
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'error while stopping');
