@@ -121,13 +121,19 @@ export function registerCall(program: Command): void {
         throw failure(err, o.json);
       } finally {
         await nc.close().catch(() => {});
-        // a short-lived process: its span goes out before it exits (shutdown waits ≤ 1 s), or never
-        await tracing.shutdown();
-        // the OTLP exporter keeps retrying an unreachable collector on timers of its own (~8 s,
-        // measured): once the answer is out, those are all that would keep this process alive
-        if (tracing.enabled) setTimeout(() => process.exit(), 0).unref();
+        await endTracing(tracing);
       }
     });
+}
+
+/**
+ * A short-lived process's span goes out before it exits (shutdown waits ≤ 1 s), or never: the
+ * OTLP exporter keeps retrying an unreachable collector on timers of its own (~8 s, measured),
+ * and once the answer is out those are all that would keep this process alive.
+ */
+async function endTracing(tracing: Tracing): Promise<void> {
+  await tracing.shutdown();
+  if (tracing.enabled) setTimeout(() => process.exit(), 0).unref();
 }
 
 /** The process's tracing (OTEL_*; started once, cli/main.ts may have already), a bad OTEL_* value a usage error. */
