@@ -23,6 +23,10 @@
  * responder asks the controller once to wake its target from zero and calls again within the
  * same deadline (client/activate.ts, docs/protocol.md "Activation").
  *
+ * Tracing: when the process registered an OpenTelemetry SDK, the whole call is one span
+ * `gantry.call` and every request carries its traceparent (client/trace.ts, docs/protocol.md
+ * "Trace context"); without one, nothing is sent.
+ *
  *   const { instance, reply } = await callProvider(nc, { namespace: 'default', provider: 'kv', op: 'Get', data: '{"key":"a"}' });
  */
 import { errors as natsErrors, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';

@@ -6,11 +6,20 @@
  * Only @opentelemetry/api: client/ imports nothing of Gantry's (callers need only it), so it
  * traces through whatever SDK the process registered — runtime/tracing's startTracing or
  * registerTracing in Gantry's own processes, an application's own SDK otherwise. With none
- * registered the API's no-op tracer answers: one non-recording span per call, no attributes
- * built, no header written. The names equal runtime/tracing's Spans and Attrs (a test holds
- * them together).
+ * registered nothing is made per call (no span, no attributes, no header, no extra promise):
+ * one look at the global provider. The names equal runtime/tracing's Spans and Attrs (a test
+ * holds them together).
  */
-import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace, type TextMapSetter } from '@opentelemetry/api';
+import {
+  context,
+  isSpanContextValid,
+  ProxyTracerProvider,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type TextMapSetter,
+} from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { CallError } from './call-error.js';
 
@@ -26,6 +35,14 @@ export const CALL_ATTRS = {
 } as const;
 
 const SPAN_OPTIONS = { kind: SpanKind.CLIENT };
+/** The API's no-op tracer provider (a proxy with no SDK behind it answers with this one). */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** No SDK registered: the API would answer every span call with its no-op (checked without allocating). */
+function untraced(): boolean {
+  const p = trace.getTracerProvider();
+  return p instanceof ProxyTracerProvider && p.getDelegate() === NOOP_PROVIDER;
+}
 const SET_HEADER: TextMapSetter<MsgHdrs> = { set: (h, key, value) => h.set(key, value) };
 
 export interface TracedCall {
@@ -40,7 +57,15 @@ export interface TracedCall {
  * Run a whole call (retries and activation included) inside its `gantry.call` span; `subject`
  * is only asked for when the span records. The call's own result or CallError passes through.
  */
-export async function traceCall<T extends { instance: string; attempts: number }>(
+export function traceCall<T extends { instance: string; attempts: number }>(
+  o: TracedCall,
+  subject: () => string,
+  run: () => Promise<T>,
+): Promise<T> {
+  return untraced() ? run() : traced(o, subject, run);
+}
+
+async function traced<T extends { instance: string; attempts: number }>(
   o: TracedCall,
   subject: () => string,
   run: () => Promise<T>,

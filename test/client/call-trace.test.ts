@@ -11,6 +11,8 @@
  *     refused before the pool get a host span with their code too.
  *   - off: no span, no traceparent header.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -25,10 +27,12 @@ import { CALL_ATTRS, CALL_SPAN } from '../../client/trace.js';
 import { connectNats } from '../../client/nats.js';
 import { ANONYMOUS_CALLER, providerSubject } from '../../client/protocol.js';
 import { logger } from '../../runtime/log.js';
+import { gantryBin } from '../../runtime/paths.js';
 import { Attrs, registerTracing, Spans, type Tracing, tracingEnabled } from '../../runtime/tracing/index.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { buildProviders, callError, makeHost, NS, providerLib, stopAllHosts, text } from '../host/helpers.js';
 
+const run = promisify(execFile);
 let nats: NatsServer;
 let nc: NatsConnection;
 let exporter: InMemorySpanExporter;
@@ -182,6 +186,39 @@ describe('the caller', () => {
     expect(req.headers?.has('tracestate')).toBe(false);
     expect(req.headers?.get('Gantry-Timeout-Ms')).toMatch(/^\d+$/); // the headers themselves were read
     expect(exporter.getFinishedSpans()).toEqual([]);
+  });
+});
+
+describe('gantry call', () => {
+  const gantryCall = (env: Record<string, string>, ...args: string[]) =>
+    run(process.execPath, [gantryBin(), 'call', '-n', NS, 'echo-p', 'Echo', '--nats', nats.url, ...args], {
+      env: { ...process.env, GANTRY_LOG_LEVEL: 'error', ...env },
+    }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+
+  it('traces when OTEL_* asks (its request carries a traceparent) and answers even when the collector is unreachable', async () => {
+    const seen = nextRequest('echo-p');
+    await nc.flush();
+    const r = await gantryCall({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }, '--data', 'from the cli');
+    expect([r.code, r.stdout]).toEqual([0, 'from the cli\n']);
+    expect((await seen).headers?.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
+  it('an OTEL_* value it cannot honour is a usage error naming the variable, and nothing is sent', async () => {
+    let sent = 0;
+    const sub = nc.subscribe(`${providerSubject(NS, 'echo-p')}.>`, {
+      callback: () => {
+        sent++;
+      },
+    });
+    const r = await gantryCall({ OTEL_TRACES_EXPORTER: 'zipkin' }, '--data', 'never');
+    await nc.flush();
+    sub.unsubscribe();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('call: OTEL_TRACES_EXPORTER: "zipkin" is not an exporter Gantry has; use otlp, console or none');
+    expect(sent).toBe(0);
   });
 });
 
