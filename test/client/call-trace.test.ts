@@ -206,6 +206,17 @@ describe('gantry call', () => {
     expect((await seen).headers?.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   });
 
+  it('a failed call still exits 1 with its code when traced', async () => {
+    const r = await run(process.execPath, [gantryBin(), 'call', '-n', NS, 'echo-p', 'Nope', '--nats', nats.url, '--json'], {
+      env: { ...process.env, GANTRY_LOG_LEVEL: 'error', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' },
+    }).then(
+      () => ({ code: 0, stdout: '' }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: 'PROVIDER_ERROR', instance: 'echo-p-0' });
+  });
+
   it('an OTEL_* value it cannot honour is a usage error naming the variable, and nothing is sent', async () => {
     let sent = 0;
     const sub = nc.subscribe(`${providerSubject(NS, 'echo-p')}.>`, {
