@@ -22,6 +22,8 @@ export default {
     'controller/credentials/host-key-policy.ts',
     'agent/host-jwt-check.ts',
     'runtime/toolkit/leader.ts',
+    // tracing: whether a process sends spans, where, and sampled how (OTEL_*; issue 33)
+    'runtime/tracing/config.ts',
     'controller/providers/instance-index.ts',
     'controller/providers/failed-nodes.ts',
     'controller/providers/scheduling/filters.ts',

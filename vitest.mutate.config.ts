@@ -15,6 +15,7 @@ export default defineConfig({
       'test/membrane/host-key-policy.test.ts',
       'test/agent/host-jwt-check.test.ts',
       'test/runtime/leader.test.ts',
+      'test/runtime/tracing-config.test.ts',
       'test/controller/providers/instance-index.test.ts',
       'test/controller/providers/instance-index-edges.test.ts',
       'test/controller/providers/expectations.test.ts',
