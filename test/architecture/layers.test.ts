@@ -19,7 +19,20 @@ import { packageRoot } from '../../runtime/paths.js';
 
 const root = packageRoot();
 const bottom = ['runtime', 'client', 'par'];
-const belowCli = ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane', 'apiserver', 'dashboard'];
+const belowCli = [
+  'api',
+  'registry',
+  'tlog',
+  'par',
+  'runtime',
+  'client',
+  'controller',
+  'agent',
+  'sandbox',
+  'membrane',
+  'apiserver',
+  'dashboard',
+];
 /** folder (or sub-folder) → the folders its files may import code from (besides its own). */
 const allowed: Record<string, string[]> = {
   runtime: [],
