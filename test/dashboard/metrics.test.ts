@@ -1,7 +1,7 @@
 /** The Prometheus text parser and the call figures computed from two scrapes (pure). */
 import { describe, expect, it } from 'vitest';
 import { callFigures, histogramQuantile, type Scrape } from '../../dashboard/calls.js';
-import { parsePrometheusText, parseSampleLine } from '../../dashboard/prometheus.js';
+import { parsePrometheusText, parseSampleLine, type Sample } from '../../dashboard/prometheus.js';
 
 describe('Prometheus text parser', () => {
   it('reads counters, gauges and histogram lines, skipping HELP/TYPE comments and blank lines', () => {
@@ -92,7 +92,7 @@ describe('call figures from two scrapes', () => {
     labels: { namespace: 'apps', provider: 'echo', operation: 'echo', le },
     value: v,
   });
-  const scrape = (at: number, targets: Record<string, ReturnType<typeof calls>[]>): Scrape => ({
+  const scrape = (at: number, targets: Record<string, Sample[]>): Scrape => ({
     at,
     targets: new Map(Object.entries(targets)),
   });
