@@ -61,7 +61,7 @@ describe('gantry dashboard', () => {
       exited.then(() => reject(new Error(`exited early: ${stderr}`)));
     });
     try {
-      const s = await (await fetch(`${url}api/state`)).json();
+      const s = (await (await fetch(`${url}api/state`)).json()) as { cluster: { server: string }; unavailable: { part: string }[] };
       expect(s.cluster.server).toBe(api.url);
       expect(s.unavailable.map((u: { part: string }) => u.part)).toEqual(expect.arrayContaining(['providers']));
       expect(stderr).toContain(`serving ${url}`);
