@@ -40,7 +40,7 @@ export function dashboardHandler(o: HandlerOptions): http.RequestListener {
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const text = (code: number, msg: string, extra?: Record<string, string>) => reply(code, 'text/plain; charset=utf-8', `${msg}\n`, extra);
-    if (!hostAllowed(req.headers.host, o.allowedHosts)) {
+    if (!hostAllowed(req.headers.host, o.allowedHosts ?? [])) {
       // 421 Misdirected Request: this server does not answer for that name (DNS rebinding)
       return text(421, `host ${JSON.stringify(req.headers.host ?? '')} is not this dashboard's (use http://127.0.0.1 or localhost)`);
     }
