@@ -182,6 +182,7 @@ describe('call figures from two scrapes', () => {
         n1: [
           calls('echo', 'OK', 1),
           calls('kv', 'OK', 2),
+          calls('kv', 'TIMEOUT', 0),
           { name: 'gantry_provider_calls_in_flight', labels: { namespace: 'apps', provider: 'kv' }, value: 2 },
         ],
         n2: [
@@ -192,6 +193,8 @@ describe('call figures from two scrapes', () => {
     );
     expect([...f.keys()].sort()).toEqual(['apps/echo', 'apps/kv']);
     expect(f.get('apps/kv')!.inFlight).toBe(5);
+    // the agents export every code from the start: the ones never seen stay out of the totals
+    expect(f.get('apps/kv')!.totals).toEqual({ OK: 2 });
     expect(f.get('apps/echo')!.p50Ms).toBeUndefined();
   });
 });
