@@ -49,7 +49,7 @@ export class ClusterSource {
   private readonly oom = new Map<string, { at: string; count: number }>();
   private calls?: Map<string, CallFigures>;
   private lastScrape?: Scrape;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private readonly log = logger('dashboard');
 
@@ -85,12 +85,18 @@ export class ClusterSource {
     });
   }
 
+  /** Run `f` after `ms`, unless stopped first; a fired timer is forgotten (the dashboard runs for days). */
+  private later(ms: number, f: () => void): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.stopped) f();
+    }, ms);
+    this.timers.add(t);
+  }
+
   private every(ms: number, f: () => Promise<void>): void {
-    const tick = () => {
-      if (this.stopped) return;
-      const t = setTimeout(() => f().finally(tick), ms);
-      this.timers.push(t);
-    };
+    const tick = () => this.later(ms, () => void f().finally(tick));
     tick();
   }
 
@@ -102,10 +108,7 @@ export class ClusterSource {
     } catch (err) {
       this.unavailable.set(part, unavailableFrom(part, err));
       this.log.warn({ part, err: (err as Error).message }, 'cannot read; retrying');
-      const t = setTimeout(() => {
-        if (!this.stopped) void this.watch(part).then(() => this.o.onChange());
-      }, this.o.retryMs ?? 15_000);
-      this.timers.push(t);
+      this.later(this.o.retryMs ?? 15_000, () => void this.watch(part).then(() => this.o.onChange()));
       return;
     }
     this.unavailable.delete(part);

@@ -167,6 +167,22 @@ describe('dashboard server', () => {
     }
   });
 
+  it("--namespace: only that namespace's Providers, instances and grants; Nodes stay", async () => {
+    const other = await startDashboard({
+      kubeConfig: w.api.kc,
+      port: 0,
+      namespace: 'elsewhere',
+      metricsUrls: [{ name: 'none', url: 'http://127.0.0.1:9/metrics' }],
+    });
+    try {
+      const s = other.state();
+      expect([s.providers, s.grants, s.nodes.flatMap((n) => n.instances)]).toEqual([[], [], []]);
+      expect(s.nodes.map((n) => n.name).sort()).toEqual(['node-a', 'node-b']);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('says which port is in use instead of failing obscurely', async () => {
     await expect(startDashboard({ kubeConfig: w.api.kc, port: d.port })).rejects.toThrow(`port ${d.port} on 127.0.0.1 is in use`);
   });
