@@ -131,6 +131,30 @@ export class ClusterSource {
     this.informers.set(part, inf);
     if (this.stopped) return;
     await inf.start();
+    this.later(this.o.retryMs ?? 15_000, () => void this.recheck(part, path, inf));
+  }
+
+  /**
+   * A right taken away while watching must not leave the last data showing: the informer would
+   * retry its 403 quietly with its cache intact. So ask again now and then; on Forbidden (or
+   * any refusal) drop the part's data, show why, and go back to probing.
+   */
+  private async recheck(part: WatchedPart, path: string, inf: Informer<KubeObject>): Promise<void> {
+    try {
+      await this.o.kube.list(path, { limit: 1 });
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.code < 400 || err.code >= 500 || this.stopped) {
+        this.later(this.o.retryMs ?? 15_000, () => void this.recheck(part, path, inf));
+        return;
+      }
+      this.informers.delete(part);
+      await inf.stop();
+      this.unavailable.set(part, unavailableFrom(part, err));
+      this.o.onChange();
+      this.later(this.o.retryMs ?? 15_000, () => void this.watch(part).then(() => this.o.onChange()));
+      return;
+    }
+    this.later(this.o.retryMs ?? 15_000, () => void this.recheck(part, path, inf));
   }
 
   /** The API keeps only the last termination: count each OOM kill this dashboard sees. */
