@@ -54,6 +54,7 @@ export function dashboardHandler(o: HandlerOptions): http.RequestListener {
     if (path === '/api/state') return reply(200, 'application/json; charset=utf-8', o.state());
     if (path === '/api/events') {
       if (req.method === 'HEAD') return reply(200, 'text/event-stream; charset=utf-8', '');
+      if (o.events.full) return text(503, 'too many open event streams; try again later', { 'Retry-After': '5' });
       return o.events.add(res);
     }
     return text(404, `no ${path} here`);
