@@ -4,7 +4,7 @@
  * request carrying a W3C `traceparent` header reaches the C, Rust and Go providers as the
  * context of the host's `gantry.host.call` span — the caller's trace id, a span id of its own
  * (the host's span, a child of the caller's), the caller's tracestate — and a request without
- * one reaches them as "" for both. Libraries without the extension serve traced calls as before.
+ * one starts a trace at the host; a host with tracing off hands them "" for both. Libraries without the extension serve traced calls as before.
  *
  * The host's side (extracting the headers in serve.ts, the span, passing its context through
  * call-pool.ts) is T1's part of issue 33; this file states the contract end to end.
@@ -82,9 +82,24 @@ describe.each([
     expect(seen.tracestate).toBe(traced.tracestate);
   });
 
-  it('an untraced request reaches it with "" for both', async () => {
+  it('a request without trace context starts a trace at the host: the provider sees that new root', async () => {
     const r = await request(provider, 'TraceContext', '');
-    expect(JSON.parse(r.body)).toEqual({ traceparent: '', tracestate: '' });
+    const seen = JSON.parse(r.body) as { traceparent: string; tracestate: string };
+    const [, traceId] = W3C.exec(seen.traceparent) ?? [];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(traceId).not.toBe(TRACE_ID);
+    expect(seen.tracestate).toBe('');
+  });
+});
+
+describe('a host with tracing off', () => {
+  it('hands "" for both to handle_call_traced, even when the caller sent a traceparent', async () => {
+    const spec = { provider: 'trace-off', instance: 'trace-off-0', libraryPath: providerLib('echo'), expectedCapid: 'gantry:echo' };
+    await makeHost(world.nats.url, spec).start();
+    for (const trace of [undefined, traced]) {
+      const r = await request('trace-off', 'TraceContext', '', trace);
+      expect(JSON.parse(r.body)).toEqual({ traceparent: '', tracestate: '' });
+    }
   });
 });
 
