@@ -20,6 +20,8 @@ const onBothGrounds = [
   'test/membrane/grants-keys.test.ts',
   'test/agent/**/*.test.ts',
   'test/sandbox/sandbox-e2e.test.ts',
+  // the trace test's sandbox: its controller and agents on the real API server too
+  'test/observability/traces.test.ts',
   ...realOnly,
 ];
 
