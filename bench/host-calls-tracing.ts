@@ -1,8 +1,9 @@
 /**
  * bench/host-calls.ts's tracing sides: the same keyvalue Get load with tracing on — the caller
  * and the host both exporting OTLP (http/protobuf) to a real OpenTelemetry Collector
- * (scripts/otelcol.sh), sampler parentbased_always_on, so every call is a whole trace — beside
- * tracing off (the SDK never loaded), in alternating halves of one run. A process loads the SDK
+ * (scripts/otelcol.sh), sampler parentbased_always_on, so every call is a whole trace — and
+ * with the caller sampling 1 %, beside tracing off (the SDK never loaded), in alternating
+ * halves of one run. A process loads the SDK
  * or it does not, so both sides call from a child process of their own (`--caller`).
  *
  * Also what tracing off adds to a call: the @opentelemetry/api no-op calls a call path makes
@@ -69,36 +70,50 @@ async function forkCaller(
   });
 }
 
-/** Untraced (kv-host) and traced (kv-host-traced) from a caller process each, in two alternating halves. */
+type TracingRuns = { off: Result[]; on: Result[]; sampled: Result[] };
+
+/**
+ * Untraced (kv-host), traced (kv-host-traced, every call) and sampled (the same host, the
+ * caller keeping 1 % of traces: the host follows the caller's decision), from a caller process
+ * each, in two alternating halves.
+ */
 export async function measureTracing(
   bench: TracingBench,
   o: { url: string; seconds: number; creds?: string; caller?: string },
-): Promise<{ off: Result[]; on: Result[] }> {
-  const runs = { off: [] as Result[], on: [] as Result[] };
+): Promise<TracingRuns> {
+  const runs: TracingRuns = { off: [], on: [], sampled: [] };
   const tracedEnv = { ...untracedEnv(), ...bench.hostEnv };
+  const sampledEnv = { ...tracedEnv, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' };
+  const half = o.seconds / 2;
   for (let i = 0; i < 2; i++) {
-    const off = await forkCaller(untracedEnv(), { ...o, provider: 'kv-host', seconds: o.seconds / 2 });
+    const off = await forkCaller(untracedEnv(), { ...o, provider: 'kv-host', seconds: half });
     if (off.traced) throw new Error('the untraced caller traced');
     runs.off.push(off.result);
-    const on = await forkCaller(tracedEnv, { ...o, provider: 'kv-host-traced', seconds: o.seconds / 2 });
-    if (!on.traced) throw new Error('the traced caller did not start tracing');
-    runs.on.push(on.result);
+    for (const [side, env] of [
+      ['on', tracedEnv],
+      ['sampled', sampledEnv],
+    ] as const) {
+      const r = await forkCaller(env, { ...o, provider: 'kv-host-traced', seconds: half });
+      if (!r.traced) throw new Error(`the ${side} caller did not start tracing`);
+      runs[side].push(r.result);
+    }
   }
   return runs;
 }
 
-export function printTracing(runs: { off: Result[]; on: Result[] }, bench: TracingBench): void {
-  const off = sum(runs.off);
-  const on = sum(runs.on);
+export function printTracing(runs: TracingRuns, bench: TracingBench): void {
+  const [off, on, sampled] = [sum(runs.off), sum(runs.on), sum(runs.sampled)];
   const spans = bench.collector.spans();
   const traces = new Set(spans.map((s) => s.traceId)).size;
   const line = (label: string, r: ReturnType<typeof sum>) =>
     `${label}${r.rate.toFixed(0).padStart(7)} calls/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`;
   console.log(line('host-untraced   caller process + C host, tracing off (SDK never loaded): ', off));
-  console.log(line('host-traced     caller + host tracing on, OTLP to a real collector:      ', on));
-  console.log(
-    `ratio traced/untraced throughput: ${(on.rate / off.rate).toFixed(3)}; p50 on/off ${(on.p50 / off.p50).toFixed(2)}, p99 on/off ${(on.p99 / off.p99).toFixed(2)} (the collector received ${spans.length} spans in ${traces} traces)`,
-  );
+  console.log(line('host-traced     caller + host tracing every call to a real collector:  ', on));
+  console.log(line('host-sampled    the same, the caller sampling 1 % (traceidratio 0.01):  ', sampled));
+  const ratio = (r: ReturnType<typeof sum>) =>
+    `${(r.rate / off.rate).toFixed(3)}; p50 ${(r.p50 / off.p50).toFixed(2)}, p99 ${(r.p99 / off.p99).toFixed(2)}`;
+  console.log(`ratio traced/untraced throughput: ${ratio(on)} (the collector received ${spans.length} spans in ${traces} traces)`);
+  console.log(`ratio sampled/untraced throughput: ${ratio(sampled)}`);
 }
 
 /** What tracing off adds to one call: the no-op API calls of a call path, per call, against the call's cost at `hostRate`. */
