@@ -22,6 +22,8 @@ const onBothGrounds = [
   'test/agent/**/*.test.ts',
   'test/sandbox/sandbox-e2e.test.ts',
   'test/dashboard/server.test.ts',
+  // the trace test's sandbox: its controller and agents on the real API server too
+  'test/observability/traces.test.ts',
   ...realOnly,
 ];
 

@@ -7,7 +7,8 @@
 # kube-scheduler, kubectl) built from Go modules into a cache outside the repo
 # (scripts/control-plane.sh; a no-op once built), and with it the rest of a real cluster
 # (scripts/cluster-parts.sh: kubelet, kube-controller-manager, kube-proxy) and the images its
-# nodes run (scripts/images.sh), for scripts/cluster.sh and test/cluster/.
+# nodes run (scripts/images.sh), for scripts/cluster.sh and test/cluster/; and the OpenTelemetry
+# Collector the trace tests export to (scripts/otelcol.sh, cached the same way).
 #
 #   scripts/setup.sh [--no-control-plane] [--no-cluster]
 #                    (or GANTRY_SKIP_CONTROL_PLANE=1, GANTRY_SKIP_CLUSTER=1)
@@ -80,3 +81,7 @@ else
     bash scripts/images.sh >/dev/null
   fi
 fi
+# The OpenTelemetry Collector the trace tests export to (test/observability/): about a minute
+# cold, a no-op once cached, wanted on the emulator too; GANTRY_SKIP_OTELCOL=1 skips it, and
+# those tests then skip, saying why.
+if command -v go >/dev/null 2>&1; then bash scripts/otelcol.sh >/dev/null; fi
