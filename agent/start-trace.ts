@@ -104,7 +104,7 @@ export class StartTrace {
       this.span.addEvent('retry', { reason: f.reason, message: f.message });
       return;
     }
-    this.span.setAttribute('gantry.reason', f.reason);
+    this.span.setAttribute(Attrs.reason, f.reason);
     failSpan(this.span, new Error(`${f.reason}: ${f.message}`));
     this.end();
   }

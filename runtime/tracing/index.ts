@@ -30,6 +30,8 @@ export const Spans = {
   agentVerify: 'gantry.agent.verify',
   agentLoad: 'gantry.agent.load',
   agentConnect: 'gantry.agent.connect',
+  /** controller, kind SERVER, child of the caller's gantry.call: one activation from zero (the wait for a Ready instance included) */
+  activate: 'gantry.activate',
   /** controller: one reconcile of one object, with a child per phase (gantry.reconcile.<phase>) */
   reconcile: 'gantry.reconcile',
 } as const;
@@ -48,6 +50,8 @@ export const Attrs = {
   /** the provider's own return code (GANTRY_ERR_*) */
   providerCode: 'gantry.provider.code',
   attempts: 'gantry.call.attempts',
+  /** why an agent start failed for good (a reason of api/reasons.ts) */
+  reason: 'gantry.reason',
   revision: 'gantry.revision',
   digest: 'gantry.digest',
 } as const;
