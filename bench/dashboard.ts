@@ -151,7 +151,7 @@ async function main(): Promise<void> {
     console.log(`bench/dashboard skipped: ${missing}`);
     return;
   }
-  const rounds = arg('--rounds', 5);
+  const rounds = arg('--rounds', 10);
   const count = arg('--providers', 10);
   const replicas = arg('--replicas', 10);
   const full = await startSide('busy');
