@@ -46,7 +46,8 @@ declare const window: { innerWidth: number };
 declare function getComputedStyle(e: PageElement): { overflowX: string };
 
 const missing = chromiumMissing();
-const dir = mkdtempSync(join(tmpdir(), 'gantry-dashboard-browser-'));
+// nothing is created when the file skips
+const dir = missing ? join(tmpdir(), 'gantry-dashboard-browser-skipped') : mkdtempSync(join(tmpdir(), 'gantry-dashboard-browser-'));
 const kubeconfig = join(dir, 'kubeconfig');
 const kubectl = findBinary('kubectl')!;
 const env = { ...process.env, GANTRY_LOG_LEVEL: 'warn', GANTRY_SANDBOX_DIR: dir, GANTRY_NATS_URL: '' };
