@@ -127,7 +127,9 @@ async function screenshot(p: Page, name: string): Promise<void> {
 describe.skipIf(missing)(`gantry dashboard in headless Chromium${missing ? ` — skipped: ${missing}` : ''}`, () => {
   beforeAll(async () => {
     if (!existsSync(join(packageRoot(), 'dist', 'dashboard'))) throw new Error('run `npm run build` first (dist/dashboard is missing)');
-    up = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '3'], {
+    // the sandbox's API server is the run's ground (vitest.config.ts), as in sandbox-e2e
+    const ground = process.env.GANTRY_TEST_APISERVER === 'real' ? 'real' : 'emulated';
+    up = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '3', '--apiserver', ground], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
