@@ -22,6 +22,8 @@ const onBothGrounds = [
   'test/agent/**/*.test.ts',
   'test/sandbox/sandbox-e2e.test.ts',
   'test/dashboard/server.test.ts',
+  // the page against a sandbox on the real server: scale, OOM kill and narrow width as watched there
+  'test/dashboard/browser.test.ts',
   ...realOnly,
 ];
 
