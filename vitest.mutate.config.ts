@@ -78,6 +78,9 @@ export default defineConfig({
       'test/controller/autoscale/decide.test.ts',
       'test/controller/history/plan.test.ts',
       'test/controller/history/controllerrevisions.test.ts',
+      // the dashboard's guards and its metrics parser, pure (no server)
+      'test/dashboard/guards.test.ts',
+      'test/dashboard/metrics.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

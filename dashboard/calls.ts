@@ -76,7 +76,8 @@ export function callFigures(now: Scrape, prev?: Scrape): Map<string, CallFigures
       const old = before.get(seriesId(target, s)) ?? (seen(target) ? 0 : undefined);
       if (s.name === CALLS) {
         const code = s.labels.code ?? 'UNKNOWN';
-        a.totals[code] = (a.totals[code] ?? 0) + s.value;
+        // codes never seen stay out: the agents export every code from the start, most at 0
+        if (s.value > 0) a.totals[code] = (a.totals[code] ?? 0) + s.value;
         const d = seconds > 0 ? increase(s.value, old) / seconds : 0;
         a.rate += d;
         if (code !== 'OK') a.errorRate += d;

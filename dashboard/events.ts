@@ -11,6 +11,8 @@ export interface EventHubOptions {
   state: () => string;
   minGapMs?: number;
   heartbeatMs?: number;
+  /** Streams open at once (default 64): each holds a socket and gets every state. */
+  maxClients?: number;
 }
 
 export class EventHub {
@@ -26,6 +28,11 @@ export class EventHub {
 
   get size(): number {
     return this.clients.size;
+  }
+
+  /** Whether there is room for one more stream. */
+  get full(): boolean {
+    return this.clients.size >= (this.o.maxClients ?? 64);
   }
 
   add(res: ServerResponse): void {

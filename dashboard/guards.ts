@@ -11,15 +11,12 @@
  */
 import { isIP } from 'node:net';
 
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);
-
 /** The host name of a Host header (`name:port`, `[v6]:port`), lower-cased; undefined when malformed. */
 export function hostName(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const h = header.trim().toLowerCase();
+  const h = header.toLowerCase();
   if (h.startsWith('[')) {
     const end = h.indexOf(']');
-    if (end < 0) return undefined;
     const rest = h.slice(end + 1);
     if (rest && !/^:\d{1,5}$/.test(rest)) return undefined;
     return h.slice(1, end);
@@ -29,17 +26,18 @@ export function hostName(header: string | undefined): string | undefined {
 }
 
 /** Whether a request with this Host header may be answered (see the file's comment). */
-export function hostAllowed(header: string | undefined, allowedNames: readonly string[] = []): boolean {
+export function hostAllowed(header: string | undefined, allowedNames: readonly string[]): boolean {
   const name = hostName(header);
   if (!name) return false;
-  if (LOOPBACK_NAMES.has(name) || isIP(name) !== 0) return true;
+  // loopback IPs are IP literals too
+  if (name === 'localhost' || isIP(name) !== 0) return true;
   return allowedNames.some((a) => a.toLowerCase() === name);
 }
 
 export const READ_METHODS = ['GET', 'HEAD'];
 
 export function methodAllowed(method: string | undefined): boolean {
-  return READ_METHODS.includes(method ?? '');
+  return READ_METHODS.includes(String(method));
 }
 
 /** Headers on every reply. */

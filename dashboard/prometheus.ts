@@ -1,6 +1,6 @@
 /**
  * The Prometheus text exposition format (version 0.0.4), as far as the dashboard reads it:
- * sample lines `name{label="value",…} value [timestamp]`, with `# HELP` / `# TYPE` and other
+ * sample lines `name{label="value",…} value [timestamp]` (no blanks inside the braces, as prom-client writes them), with `# HELP` / `# TYPE` and other
  * comments skipped. prom-client writes this format but has no parser, and one line format does
  * not justify a dependency. Label values carry the format's three escapes (\\, \", \n); a line
  * that does not parse is skipped and counted, so one odd series cannot hide the rest.
@@ -47,7 +47,7 @@ export function parseSampleLine(line: string): Sample | undefined {
     rest = rest.slice(parsed.length);
   }
   const fields = rest.trim().split(/\s+/);
-  if (fields.length < 1 || fields.length > 2 || !fields[0]) return undefined;
+  if (fields.length > 2 || !fields[0]) return undefined;
   const value = parseValue(fields[0]);
   if (value === undefined) return undefined;
   return { name, labels, value };
@@ -57,7 +57,7 @@ function parseValue(s: string): number | undefined {
   if (s === '+Inf' || s === 'Inf') return Number.POSITIVE_INFINITY;
   if (s === '-Inf') return Number.NEGATIVE_INFINITY;
   if (s === 'NaN') return Number.NaN;
-  if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) return undefined;
+  if (!/^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/.test(s)) return undefined;
   return Number(s);
 }
 
@@ -66,15 +66,12 @@ function parseLabels(s: string): { labels: Record<string, string>; length: numbe
   const labels: Record<string, string> = {};
   let i = 1;
   for (;;) {
-    while (s[i] === ' ') i++;
     if (s[i] === '}') return { labels, length: i + 1 };
     const name = LABEL_NAME.exec(s.slice(i))?.[0];
     if (!name) return undefined;
     i += name.length;
-    while (s[i] === ' ') i++;
     if (s[i] !== '=') return undefined;
     i++;
-    while (s[i] === ' ') i++;
     if (s[i] !== '"') return undefined;
     i++;
     let value = '';
@@ -95,7 +92,6 @@ function parseLabels(s: string): { labels: Record<string, string>; length: numbe
     }
     i++;
     labels[name] = value;
-    while (s[i] === ' ') i++;
     if (s[i] === ',') i++;
     else if (s[i] !== '}') return undefined;
   }

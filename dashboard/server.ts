@@ -40,7 +40,7 @@ export function dashboardHandler(o: HandlerOptions): http.RequestListener {
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const text = (code: number, msg: string, extra?: Record<string, string>) => reply(code, 'text/plain; charset=utf-8', `${msg}\n`, extra);
-    if (!hostAllowed(req.headers.host, o.allowedHosts)) {
+    if (!hostAllowed(req.headers.host, o.allowedHosts ?? [])) {
       // 421 Misdirected Request: this server does not answer for that name (DNS rebinding)
       return text(421, `host ${JSON.stringify(req.headers.host ?? '')} is not this dashboard's (use http://127.0.0.1 or localhost)`);
     }
@@ -54,6 +54,7 @@ export function dashboardHandler(o: HandlerOptions): http.RequestListener {
     if (path === '/api/state') return reply(200, 'application/json; charset=utf-8', o.state());
     if (path === '/api/events') {
       if (req.method === 'HEAD') return reply(200, 'text/event-stream; charset=utf-8', '');
+      if (o.events.full) return text(503, 'too many open event streams; try again later', { 'Retry-After': '5' });
       return o.events.add(res);
     }
     return text(404, `no ${path} here`);

@@ -49,7 +49,7 @@ export class ClusterSource {
   private readonly oom = new Map<string, { at: string; count: number }>();
   private calls?: Map<string, CallFigures>;
   private lastScrape?: Scrape;
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private readonly log = logger('dashboard');
 
@@ -85,12 +85,18 @@ export class ClusterSource {
     });
   }
 
+  /** Run `f` after `ms`, unless stopped first; a fired timer is forgotten (the dashboard runs for days). */
+  private later(ms: number, f: () => void): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.stopped) f();
+    }, ms);
+    this.timers.add(t);
+  }
+
   private every(ms: number, f: () => Promise<void>): void {
-    const tick = () => {
-      if (this.stopped) return;
-      const t = setTimeout(() => f().finally(tick), ms);
-      this.timers.push(t);
-    };
+    const tick = () => this.later(ms, () => void f().finally(tick));
     tick();
   }
 
@@ -102,10 +108,7 @@ export class ClusterSource {
     } catch (err) {
       this.unavailable.set(part, unavailableFrom(part, err));
       this.log.warn({ part, err: (err as Error).message }, 'cannot read; retrying');
-      const t = setTimeout(() => {
-        if (!this.stopped) void this.watch(part).then(() => this.o.onChange());
-      }, this.o.retryMs ?? 15_000);
-      this.timers.push(t);
+      this.later(this.o.retryMs ?? 15_000, () => void this.watch(part).then(() => this.o.onChange()));
       return;
     }
     this.unavailable.delete(part);
@@ -128,6 +131,30 @@ export class ClusterSource {
     this.informers.set(part, inf);
     if (this.stopped) return;
     await inf.start();
+    this.later(this.o.retryMs ?? 15_000, () => void this.recheck(part, path, inf));
+  }
+
+  /**
+   * A right taken away while watching must not leave the last data showing: the informer would
+   * retry its 403 quietly with its cache intact. So ask again now and then; on Forbidden (or
+   * any refusal) drop the part's data, show why, and go back to probing.
+   */
+  private async recheck(part: WatchedPart, path: string, inf: Informer<KubeObject>): Promise<void> {
+    try {
+      await this.o.kube.list(path, { limit: 1 });
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.code < 400 || err.code >= 500 || this.stopped) {
+        this.later(this.o.retryMs ?? 15_000, () => void this.recheck(part, path, inf));
+        return;
+      }
+      this.informers.delete(part);
+      await inf.stop();
+      this.unavailable.set(part, unavailableFrom(part, err));
+      this.o.onChange();
+      this.later(this.o.retryMs ?? 15_000, () => void this.watch(part).then(() => this.o.onChange()));
+      return;
+    }
+    this.later(this.o.retryMs ?? 15_000, () => void this.recheck(part, path, inf));
   }
 
   /** The API keeps only the last termination: count each OOM kill this dashboard sees. */

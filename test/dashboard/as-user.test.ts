@@ -2,7 +2,8 @@
  * The dashboard acts with the user's own identity, proven on the real API server (RBAC on):
  * a user who may read Providers, instances and Nodes but not CapabilityGrants, Secrets or pods
  * sees the first three, and grants and metrics as unavailable with the API server's own
- * Forbidden message; given the right later, the grants appear without a restart.
+ * Forbidden message; given the right later, the grants appear without a restart, and go again
+ * when it is taken away.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Dashboard, startDashboard } from '../../dashboard/index.js';
@@ -97,5 +98,15 @@ describe('the dashboard as a user who may not read grants, Secrets or pods (real
     });
     expect(s.grants.map((g: any) => g.name)).toEqual(['caller']);
     expect(s.unavailable.map((u: any) => u.part)).not.toContain('grants');
+  });
+
+  it('once the right is taken away again, the grants it showed go and the notice returns', async () => {
+    await w.kube.delete(`${rbac}/clusterrolebindings/${USER}-grants-viewer`);
+    const s = await waitUntil('grants withdrawn', async () => {
+      const st = await state();
+      return st.unavailable.some((u: any) => u.part === 'grants') ? st : undefined;
+    });
+    expect(s.grants).toEqual([]);
+    expect(s.unavailable.find((u: any) => u.part === 'grants')).toMatchObject({ reason: 'Forbidden' });
   });
 });

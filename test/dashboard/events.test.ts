@@ -89,6 +89,21 @@ describe('dashboard event hub', () => {
     expect(hub.size).toBe(0);
   });
 
+  it('is full at maxClients, and has room again when one goes', () => {
+    const small = new EventHub({ state: () => '{}', maxClients: 2 });
+    try {
+      const a = new FakeResponse();
+      small.add(asRes(a));
+      expect(small.full).toBe(false);
+      small.add(asRes(new FakeResponse()));
+      expect(small.full).toBe(true);
+      a.emit('close');
+      expect(small.full).toBe(false);
+    } finally {
+      small.close();
+    }
+  });
+
   it('close ends every stream', () => {
     const r = new FakeResponse();
     hub.add(asRes(r));

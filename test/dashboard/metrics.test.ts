@@ -34,8 +34,54 @@ describe('Prometheus text parser', () => {
     expect(parseSampleLine('m{} 3')).toEqual({ name: 'm', labels: {}, value: 3 });
   });
 
+  it('values: integers, decimals, exponents, signs, infinities and NaN; a timestamp after one or more blanks', () => {
+    const cases: [string, number][] = [
+      ['0', 0],
+      ['-1', -1],
+      ['+2', 2],
+      ['12', 12],
+      ['12.', 12],
+      ['1.25', 1.25],
+      ['.55', 0.55],
+      ['1e3', 1000],
+      ['1E-3', 0.001],
+      ['2e+10', 2e10],
+      ['+Inf', Number.POSITIVE_INFINITY],
+      ['Inf', Number.POSITIVE_INFINITY],
+      ['-Inf', Number.NEGATIVE_INFINITY],
+    ];
+    for (const [text, value] of cases) expect(parseSampleLine(`m ${text}`)?.value, text).toBe(value);
+    expect(parseSampleLine('m 5  1700000000000')?.value).toBe(5);
+    expect(parseSampleLine('m\t7')?.value).toBe(7);
+    for (const text of ['x1', '1x', '1.2.3', '--1', '1e', 'e3', '.', 'inf', '0x10', ''])
+      expect(parseSampleLine(`m ${text}`), text).toBeUndefined();
+  });
+
+  it('trims each line (leading blanks, a CRLF line end)', () => {
+    expect(parsePrometheusText('  a 1\r\nb 2\r\n').samples).toEqual([
+      { name: 'a', labels: {}, value: 1 },
+      { name: 'b', labels: {}, value: 2 },
+    ]);
+  });
+
   it('skips and counts lines that are not samples, without losing the others', () => {
-    const bad = ['m{a="x} 1', 'm{a="\\q"} 1', 'm{a=x} 1', 'm 1 2 3', 'm one', '9m 1', 'm{a="1"', 'm'];
+    const bad = [
+      'm{a="x} 1',
+      'm{a="\\q"} 1',
+      'm{a=x} 1',
+      'm{a=x"} 1',
+      'm{a:"x"} 1',
+      'm{="x"} 1',
+      'm{1a="x"} 1',
+      'm{a="1"b="2"} 1',
+      'm{a="1" } 1',
+      'm 1 2 3',
+      'm one',
+      '9m 1',
+      '9 12 a',
+      'm{a="1"',
+      'm',
+    ];
     for (const line of bad) expect(parseSampleLine(line), line).toBeUndefined();
     const r = parsePrometheusText([...bad, 'ok 1'].join('\n'));
     expect(r.skipped).toBe(bad.length);
@@ -136,6 +182,7 @@ describe('call figures from two scrapes', () => {
         n1: [
           calls('echo', 'OK', 1),
           calls('kv', 'OK', 2),
+          calls('kv', 'TIMEOUT', 0),
           { name: 'gantry_provider_calls_in_flight', labels: { namespace: 'apps', provider: 'kv' }, value: 2 },
         ],
         n2: [
@@ -146,6 +193,8 @@ describe('call figures from two scrapes', () => {
     );
     expect([...f.keys()].sort()).toEqual(['apps/echo', 'apps/kv']);
     expect(f.get('apps/kv')!.inFlight).toBe(5);
+    // the agents export every code from the start: the ones never seen stay out of the totals
+    expect(f.get('apps/kv')!.totals).toEqual({ OK: 2 });
     expect(f.get('apps/echo')!.p50Ms).toBeUndefined();
   });
 });
