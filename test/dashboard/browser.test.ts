@@ -54,6 +54,8 @@ const env = { ...process.env, GANTRY_LOG_LEVEL: 'warn', GANTRY_SANDBOX_DIR: dir,
 const images = join(packageRoot(), 'docs', 'images');
 /** The page's waits: generous, since two shared cores also run the sandbox's nodes and hosts. */
 const PAGE_WAIT = 90_000;
+/** A test's own bound: room for the page waits it makes (vitest's default, 60 s, is below one of them). */
+const TEST_TIMEOUT = 4 * PAGE_WAIT;
 
 interface Run {
   status: number | null;
@@ -158,112 +160,128 @@ describe.skipIf(missing)(`gantry dashboard in headless Chromium${missing ? ` —
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('loads and goes live, showing the sandbox’s example Provider ready on a node', async () => {
-    await page.goto(dashboard!.url);
-    await pageState('the event stream to go live', () => document.body.dataset.stream === 'live');
-    await pageState(
-      'echo 1/1 ready with one Running cell',
-      () =>
-        document.querySelector('[data-provider="default/echo"] [data-field="ready"]')?.textContent?.trim() === '1/1' &&
-        document.querySelectorAll('[data-instance^="default/echo-"][data-phase="Running"]').length === 1,
-    );
-    // the placement map has every sandbox node, even those with nothing on them
-    const nodes = await page.$$eval('[data-node]', (els) => els.map((e) => e.getAttribute('data-node')).sort());
-    expect(nodes).toEqual(['gantry-node-1', 'gantry-node-2', 'gantry-node-3']);
-  });
+  it(
+    'loads and goes live, showing the sandbox’s example Provider ready on a node',
+    async () => {
+      await page.goto(dashboard!.url);
+      await pageState('the event stream to go live', () => document.body.dataset.stream === 'live');
+      await pageState(
+        'echo 1/1 ready with one Running cell',
+        () =>
+          document.querySelector('[data-provider="default/echo"] [data-field="ready"]')?.textContent?.trim() === '1/1' &&
+          document.querySelectorAll('[data-instance^="default/echo-"][data-phase="Running"]').length === 1,
+      );
+      // the placement map has every sandbox node, even those with nothing on them
+      const nodes = await page.$$eval('[data-node]', (els) => els.map((e) => e.getAttribute('data-node')).sort());
+      expect(nodes).toEqual(['gantry-node-1', 'gantry-node-2', 'gantry-node-3']);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('shows a scale from 1 to 3: 3/3 ready and three Running cells, one per node', async () => {
-    const before = await page.evaluate(() => document.body.dataset.stateAt);
-    await kube('patch', 'provider', 'echo', '-n', 'default', '--type', 'merge', '-p', '{"spec":{"replicas":3}}');
-    await pageState(
-      'echo 3/3 ready with three Running cells',
-      () =>
-        document.querySelector('[data-provider="default/echo"] [data-field="ready"]')?.textContent?.trim() === '3/3' &&
-        document.querySelectorAll('[data-instance^="default/echo-"][data-phase="Running"]').length === 3,
-    );
-    // it arrived live: a newer state than the one the page showed before the patch, without a reload
-    expect(await page.evaluate(() => document.body.dataset.stateAt)).not.toBe(before);
-    const cells = await page.evaluate(cellsOf, 'echo');
-    expect(cells.map((c) => c.phase)).toEqual(['Running', 'Running', 'Running']);
-    expect(new Set(cells.map((c) => c.node)).size).toBe(3);
-  });
+  it(
+    'shows a scale from 1 to 3: 3/3 ready and three Running cells, one per node',
+    async () => {
+      const before = await page.evaluate(() => document.body.dataset.stateAt);
+      await kube('patch', 'provider', 'echo', '-n', 'default', '--type', 'merge', '-p', '{"spec":{"replicas":3}}');
+      await pageState(
+        'echo 3/3 ready with three Running cells',
+        () =>
+          document.querySelector('[data-provider="default/echo"] [data-field="ready"]')?.textContent?.trim() === '3/3' &&
+          document.querySelectorAll('[data-instance^="default/echo-"][data-phase="Running"]').length === 3,
+      );
+      // it arrived live: a newer state than the one the page showed before the patch, without a reload
+      expect(await page.evaluate(() => document.body.dataset.stateAt)).not.toBe(before);
+      const cells = await page.evaluate(cellsOf, 'echo');
+      expect(cells.map((c) => c.phase)).toEqual(['Running', 'Running', 'Running']);
+      expect(new Set(cells.map((c) => c.node)).size).toBe(3);
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('shows an instance whose host leaked past resources.memory as OOM-killed', async () => {
-    await publishFaulty();
-    await pageState(
-      'faulty 1/1 ready',
-      () => document.querySelector('[data-provider="default/faulty"] [data-field="ready"]')?.textContent?.trim() === '1/1',
-    );
-    // 16 MiB is under the 160 MiB limit; 64 MiB at a time passes it within a few calls, and the
-    // agent kills the host (RSS poll or memory cgroup: test/agent/limits.test.ts)
-    expect(await gantry('call', 'faulty', 'Leak', '--data', JSON.stringify({ bytes: 16 * 2 ** 20 }))).toMatch(/leaked/);
-    for (let i = 0; i < 6; i++) {
-      const r = await run(process.execPath, [gantryBin(), 'call', 'faulty', 'Leak', '--data', JSON.stringify({ bytes: 64 * 2 ** 20 })]);
-      if (r.status !== 0) break;
-    }
-    await pageState('a faulty cell with an OOM kill', () =>
-      [...document.querySelectorAll('[data-instance^="default/faulty-"]')].some((c) => Number(c.getAttribute('data-oom-kills')) >= 1),
-    );
-    // the cluster agrees with what the page shows
-    const instances = JSON.parse(await kube('get', 'providerinstances', '-n', 'default', '-o', 'json')).items as {
-      spec: { provider: string };
-      status?: { lastTermination?: { reason?: string } };
-    }[];
-    expect(instances.filter((i) => i.spec.provider === 'faulty').map((i) => i.status?.lastTermination?.reason)).toContain('OOMKilled');
-    // restarted with backoff, and the cell still says it was OOM-killed
-    await pageState('the OOM-killed host back to Running, restarted', () =>
-      [...document.querySelectorAll('[data-instance^="default/faulty-"][data-phase="Running"]')].some(
-        (c) => Number(c.getAttribute('data-restarts')) >= 1 && Number(c.getAttribute('data-oom-kills')) >= 1,
-      ),
-    );
-    await pageState(
-      'faulty 1/1 ready again',
-      () => document.querySelector('[data-provider="default/faulty"] [data-field="ready"]')?.textContent?.trim() === '1/1',
-    );
-    await screenshot(page, 'wide');
-  });
+  it(
+    'shows an instance whose host leaked past resources.memory as OOM-killed',
+    async () => {
+      await publishFaulty();
+      await pageState(
+        'faulty 1/1 ready',
+        () => document.querySelector('[data-provider="default/faulty"] [data-field="ready"]')?.textContent?.trim() === '1/1',
+      );
+      // 16 MiB is under the 160 MiB limit; 64 MiB at a time passes it within a few calls, and the
+      // agent kills the host (RSS poll or memory cgroup: test/agent/limits.test.ts)
+      expect(await gantry('call', 'faulty', 'Leak', '--data', JSON.stringify({ bytes: 16 * 2 ** 20 }))).toMatch(/leaked/);
+      for (let i = 0; i < 6; i++) {
+        const r = await run(process.execPath, [gantryBin(), 'call', 'faulty', 'Leak', '--data', JSON.stringify({ bytes: 64 * 2 ** 20 })]);
+        if (r.status !== 0) break;
+      }
+      await pageState('a faulty cell with an OOM kill', () =>
+        [...document.querySelectorAll('[data-instance^="default/faulty-"]')].some((c) => Number(c.getAttribute('data-oom-kills')) >= 1),
+      );
+      // the cluster agrees with what the page shows
+      const instances = JSON.parse(await kube('get', 'providerinstances', '-n', 'default', '-o', 'json')).items as {
+        spec: { provider: string };
+        status?: { lastTermination?: { reason?: string } };
+      }[];
+      expect(instances.filter((i) => i.spec.provider === 'faulty').map((i) => i.status?.lastTermination?.reason)).toContain('OOMKilled');
+      // restarted with backoff, and the cell still says it was OOM-killed
+      await pageState('the OOM-killed host back to Running, restarted', () =>
+        [...document.querySelectorAll('[data-instance^="default/faulty-"][data-phase="Running"]')].some(
+          (c) => Number(c.getAttribute('data-restarts')) >= 1 && Number(c.getAttribute('data-oom-kills')) >= 1,
+        ),
+      );
+      await pageState(
+        'faulty 1/1 ready again',
+        () => document.querySelector('[data-provider="default/faulty"] [data-field="ready"]')?.textContent?.trim() === '1/1',
+      );
+      await screenshot(page, 'wide');
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('at 375×800 nothing scrolls sideways and the providers, nodes and cells stay visible', async () => {
-    const narrow = await browser!.newPage({ width: 375, height: 800 });
-    await narrow.goto(dashboard!.url);
-    await pageState(
-      'the narrow page live with echo 3/3',
-      () =>
-        document.body.dataset.stream === 'live' &&
-        document.querySelector('[data-provider="default/echo"] [data-field="ready"]')?.textContent?.trim() === '3/3',
-      narrow,
-    );
-    const widths = await narrow.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
-    expect(widths.scroll).toBeLessThanOrEqual(widths.inner);
-    for (const sel of [
-      '[data-provider="default/echo"]',
-      '[data-provider="default/faulty"]',
-      '[data-node="gantry-node-1"]',
-      '[data-node="gantry-node-3"]',
-      '[data-instance^="default/echo-"]',
-    ])
-      expect(await narrow.locator(sel).first().isVisible(), `${sel} visible at 375 px`).toBe(true);
-    // nothing is cut off at the right edge: the page's body hides sideways overflow, so an element
-    // past the edge would be clipped unseen — unless a box that scrolls sideways holds it (a wide table)
-    const cutOff = await narrow.evaluate(() => {
-      const scrolls = (e: PageElement) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
-      const held = (e: PageElement) => {
-        for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) if (scrolls(a)) return true;
-        return false;
-      };
-      return [...document.querySelectorAll('body *')]
-        .filter((e) => e.getClientRects().length > 0 && e.getBoundingClientRect().right > window.innerWidth + 1 && !held(e))
-        .map((e) => e.tagName + (e.id ? `#${e.id}` : '') + (e.className ? `.${String(e.className).split(' ')[0]}` : ''))
-        .slice(0, 5);
-    });
-    expect(cutOff).toEqual([]);
-    // and what says whether a Provider is up is on screen without scrolling anything
-    for (const sel of ['[data-provider="default/echo"] > :first-child', '[data-provider="default/echo"] [data-field="ready"]']) {
-      const box = await narrow.locator(sel).boundingBox();
-      expect(box && box.x >= 0 && box.x + box.width <= 375, `${sel} within the 375 px viewport: ${JSON.stringify(box)}`).toBe(true);
-    }
-    await screenshot(narrow, 'narrow');
-  });
+  it(
+    'at 375×800 nothing scrolls sideways and the providers, nodes and cells stay visible',
+    async () => {
+      const narrow = await browser!.newPage({ width: 375, height: 800 });
+      await narrow.goto(dashboard!.url);
+      await pageState(
+        'the narrow page live with echo 3/3',
+        () =>
+          document.body.dataset.stream === 'live' &&
+          document.querySelector('[data-provider="default/echo"] [data-field="ready"]')?.textContent?.trim() === '3/3',
+        narrow,
+      );
+      const widths = await narrow.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+      expect(widths.scroll).toBeLessThanOrEqual(widths.inner);
+      for (const sel of [
+        '[data-provider="default/echo"]',
+        '[data-provider="default/faulty"]',
+        '[data-node="gantry-node-1"]',
+        '[data-node="gantry-node-3"]',
+        '[data-instance^="default/echo-"]',
+      ])
+        expect(await narrow.locator(sel).first().isVisible(), `${sel} visible at 375 px`).toBe(true);
+      // nothing is cut off at the right edge: the page's body hides sideways overflow, so an element
+      // past the edge would be clipped unseen — unless a box that scrolls sideways holds it (a wide table)
+      const cutOff = await narrow.evaluate(() => {
+        const scrolls = (e: PageElement) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+        const held = (e: PageElement) => {
+          for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) if (scrolls(a)) return true;
+          return false;
+        };
+        return [...document.querySelectorAll('body *')]
+          .filter((e) => e.getClientRects().length > 0 && e.getBoundingClientRect().right > window.innerWidth + 1 && !held(e))
+          .map((e) => e.tagName + (e.id ? `#${e.id}` : '') + (e.className ? `.${String(e.className).split(' ')[0]}` : ''))
+          .slice(0, 5);
+      });
+      expect(cutOff).toEqual([]);
+      // and what says whether a Provider is up is on screen without scrolling anything
+      for (const sel of ['[data-provider="default/echo"] > :first-child', '[data-provider="default/echo"] [data-field="ready"]']) {
+        const box = await narrow.locator(sel).boundingBox();
+        expect(box && box.x >= 0 && box.x + box.width <= 375, `${sel} within the 375 px viewport: ${JSON.stringify(box)}`).toBe(true);
+      }
+      await screenshot(narrow, 'narrow');
+    },
+    TEST_TIMEOUT,
+  );
 
   it('had no console errors and no page errors over the whole file', () => {
     expect(browser!.errors()).toEqual([]);
