@@ -3,7 +3,8 @@
  * emulator), `gantry dashboard --kubeconfig <the sandbox's>` as a process, and Debian's headless
  * Chromium driven by playwright-core. The page goes live; a Provider scaled 1 → 3 with kubectl
  * shows 3/3 ready and three Running cells on three nodes; a `faulty` host leaking past its
- * `resources.memory` shows as OOM-killed; at 375 px wide nothing scrolls sideways and the key
+ * `resources.memory` shows as OOM-killed; calls show as a rate, a p50 and failures from the
+ * agents' metrics; at 375 px wide nothing scrolls sideways and the key
  * parts stay visible; and no console error or page error happens over the whole file.
  * Every wait is on the page's own state (the DOM contract in dashboard/model.ts), never a fixed time.
  *
@@ -17,6 +18,8 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostTarget } from '../../agent/target.js';
+import { callProvider } from '../../client/call.js';
+import { connectNats } from '../../client/nats.js';
 import { gantryBin, packageRoot } from '../../runtime/paths.js';
 import { killMarked } from '../../sandbox/launcher/child-group.js';
 import { findBinary } from '../support/binaries.js';
@@ -232,7 +235,35 @@ describe.skipIf(missing)(`gantry dashboard in headless Chromium${missing ? ` —
         'faulty 1/1 ready again',
         () => document.querySelector('[data-provider="default/faulty"] [data-field="ready"]')?.textContent?.trim() === '1/1',
       );
-      await screenshot(page, 'wide');
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'shows call rate, latency and failures per Provider, from the agents’ call metrics',
+    async () => {
+      const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+      const nc = await connectNats({ servers: run.natsUrl, credsFile: run.natsCreds, tls: { caFile: run.natsCa } });
+      // calls keep coming until the page shows them: the figures are rates over the dashboard's last scrape
+      let calling = true;
+      const load = (async () => {
+        while (calling) {
+          await callProvider(nc, { namespace: 'default', provider: 'echo', op: 'Echo', data: 'hi', timeoutMs: 5000 });
+          await callProvider(nc, { namespace: 'default', provider: 'faulty', op: 'Error', timeoutMs: 5000 }).catch(() => {});
+          await new Promise((r) => setTimeout(r, 20)); // pacing, so two cores keep room for the page
+        }
+      })();
+      try {
+        await pageState('echo with a call rate and a p50, faulty with failed calls', () => {
+          const calls = (p: string) => document.querySelector(`[data-provider="default/${p}"] [data-field="calls"]`)?.textContent ?? '';
+          return /^[1-9]|^0\.0[1-9]|^0\.[1-9]/.test(calls('echo')) && /p50 \d/.test(calls('echo')) && /failed/.test(calls('faulty'));
+        });
+        await screenshot(page, 'wide');
+      } finally {
+        calling = false;
+        await load;
+        await nc.close();
+      }
     },
     TEST_TIMEOUT,
   );
