@@ -24,6 +24,8 @@ const onBothGrounds = [
   'test/dashboard/server.test.ts',
   // the trace test's sandbox: its controller and agents on the real API server too
   'test/observability/traces.test.ts',
+  // the page against a sandbox on the real server: scale, OOM kill and narrow width as watched there
+  'test/dashboard/browser.test.ts',
   ...realOnly,
 ];
 

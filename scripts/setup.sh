@@ -51,6 +51,8 @@ have conntrack       || missing+=(conntrack)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 have dig             || missing+=(dnsutils)
 have curl            || missing+=(curl)
+# the dashboard's browser test and bench drive Debian's headless Chromium (test/support/browser.ts)
+have chromium        || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
