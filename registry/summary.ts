@@ -4,7 +4,7 @@
  * copy of signed facts, not a source of trust: pull verifies the archive itself and refuses
  * it when the summary disagrees with what the signature covers.
  */
-import type { ProviderClaims, VerifiedPar } from '../par/index.js';
+import { isParError, type ProviderClaims, type VerifiedPar, verifyClaimsToken } from '../par/index.js';
 import { RegistryError } from './errors.js';
 
 export interface ArchiveSummary {
@@ -117,4 +117,54 @@ export function checkSummaryAgainst(summary: ArchiveSummary, verified: VerifiedP
       'SUMMARY_MISMATCH',
       `${where}: the stored summary does not match the signed archive (${problems.join('; ')}); the config blob was altered`,
     );
+}
+
+/**
+ * The fields of a summary the claims JWT signs (docs/storage.md, "What the summary may be
+ * trusted for"). A target's `size` and the archive `format` are not signed: they are checked
+ * against the archive itself on pull and are not shown from a summary read without it.
+ */
+export const SIGNED_SUMMARY_FIELDS = ['name', 'vendor', 'capid', 'version', 'revision', 'issuer', 'subject', 'targets'] as const;
+export type SignedSummaryField = (typeof SIGNED_SUMMARY_FIELDS)[number];
+
+/**
+ * The summary a config blob may be trusted for, read without the archive: its claims JWT must
+ * verify (signature, well-formed claims; whether the issuer is trusted stays the reader's
+ * check, as for an archive), and every signed field the stored summary carries must equal the
+ * claims' — else RegistryError SUMMARY_MISMATCH naming the first field that differs, with both
+ * values. Returns the summary made from the verified claims alone: what a reader shows and
+ * schedules from is only ever what the signature covers (target sizes and format dropped).
+ */
+export function verifiedSummaryOfConfig(c: ArchiveConfig, where: string): ArchiveSummary {
+  let claims: ProviderClaims;
+  try {
+    claims = verifyClaimsToken(c.claimsJwt, {});
+  } catch (e) {
+    // claims that verify but are out of their validity window are the archive's state, not a forgery
+    if (isParError(e) && (e.code === 'PAR_EXPIRED' || e.code === 'PAR_NOT_YET_VALID')) throw e;
+    throw new RegistryError(
+      'SUMMARY_MISMATCH',
+      `${where}: the summary's claims JWT does not verify (${(e as Error).message}); the config blob was altered`,
+    );
+  }
+  const signed = summaryOfClaims(claims);
+  const differs = (field: SignedSummaryField, stored: unknown, actual: unknown) =>
+    new RegistryError(
+      'SUMMARY_MISMATCH',
+      `${where}: summary field "${field}" says ${JSON.stringify(stored)} but the signed claims say ${JSON.stringify(actual)}; the config blob was altered`,
+    );
+  for (const field of SIGNED_SUMMARY_FIELDS) {
+    if (field === 'targets') continue;
+    const stored = c[field] ?? (field === 'name' ? null : undefined);
+    const actual = signed[field] ?? (field === 'name' ? null : undefined);
+    if (stored !== actual) throw differs(field, stored, actual);
+  }
+  const storedTargets = Object.keys(c.targets).sort();
+  const signedTargets = Object.keys(signed.targets).sort();
+  if (storedTargets.join(',') !== signedTargets.join(',')) throw differs('targets', storedTargets, signedTargets);
+  for (const t of signedTargets) {
+    const stored = String(c.targets[t]?.sha256 ?? '').toLowerCase();
+    if (stored !== signed.targets[t].sha256) throw differs('targets', `${t} sha256 ${stored}`, `${t} sha256 ${signed.targets[t].sha256}`);
+  }
+  return signed;
 }
