@@ -17,7 +17,6 @@ import type { Command } from 'commander';
 import { dirname } from 'node:path';
 import { CallError, callProvider, connectError, connectNats } from '../client/index.js';
 import { defaultStateDir, StateDir } from '../sandbox/index.js';
-import { startTracing, TracingConfigError, type Tracing } from '../runtime/tracing/index.js';
 
 function payload(data: string | undefined): Uint8Array | undefined {
   if (data === undefined) return undefined;
@@ -86,7 +85,6 @@ export function registerCall(program: Command): void {
       if (!Number.isInteger(retries) || retries < 0)
         throw Object.assign(new Error(`call: --retries must be a whole number ≥ 0, got "${o.retries}"`), { exitCode: 2 });
       const data = payload(o.data);
-      const tracing = await tracingOf();
       const sandbox = sandboxNats();
       const servers = o.nats || process.env.GANTRY_NATS_URL || sandbox?.url || 'nats://127.0.0.1:4222';
       // The sandbox's admin creds go only to the sandbox's own NATS.
@@ -123,29 +121,8 @@ export function registerCall(program: Command): void {
         throw failure(err, o.json);
       } finally {
         await nc.close().catch(() => {});
-        await endTracing(tracing);
       }
     });
-}
-
-/**
- * A short-lived process's span goes out before it exits (shutdown waits ≤ 1 s), or never: the
- * OTLP exporter keeps retrying an unreachable collector on timers of its own (~8 s, measured),
- * and once the answer is out those are all that would keep this process alive.
- */
-async function endTracing(tracing: Tracing): Promise<void> {
-  await tracing.shutdown();
-  if (tracing.enabled) setTimeout(() => process.exit(), 0).unref();
-}
-
-/** The process's tracing (OTEL_*; started once, cli/main.ts may have already), a bad OTEL_* value a usage error. */
-async function tracingOf(): Promise<Tracing> {
-  try {
-    return await startTracing('gantry-cli');
-  } catch (err) {
-    if (err instanceof TracingConfigError) throw Object.assign(new Error(`call: ${err.message}`), { exitCode: 2 });
-    throw err;
-  }
 }
 
 /**

@@ -32,6 +32,10 @@ try {
   // off (no OTEL_* asking for traces) this loads nothing beyond @opentelemetry/api
   tracing = await startTracing(component(process.argv));
   await gantryProgram().parseAsync(process.argv);
+  // every command has finished here (the long-running ones return on SIGTERM). The OTLP
+  // exporter keeps retrying an unreachable collector on timers of its own (~8 s, measured on
+  // `gantry call`): once its bounded shutdown is over, nothing of ours is left to wait for
+  if (tracing.enabled) await exit(tracing, typeof process.exitCode === 'number' ? process.exitCode : 0);
   await tracing.shutdown();
 } catch (err) {
   if (err instanceof CommanderError) {

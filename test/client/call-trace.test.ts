@@ -228,7 +228,7 @@ describe('gantry call', () => {
     await nc.flush();
     sub.unsubscribe();
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('call: OTEL_TRACES_EXPORTER: "zipkin" is not an exporter Gantry has; use otlp, console or none');
+    expect(r.stderr).toContain('gantry: OTEL_TRACES_EXPORTER: "zipkin" is not an exporter Gantry has; use otlp, console or none');
     expect(sent).toBe(0);
   });
 });
