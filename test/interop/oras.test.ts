@@ -174,7 +174,7 @@ describe.skipIf(tool.missing)(`oras reads what Gantry writes (${tool.missing ?? 
   });
 });
 
-describe.skipIf(tool.missing)('what oras pushes, Gantry pulls only when it is genuine', () => {
+describe.skipIf(tool.missing)(`what oras pushes, Gantry pulls only when it is genuine (${tool.missing ?? tool.bin})`, () => {
   it('a genuine archive and config pushed by oras with Gantry media types lists and pulls with Gantry, byte for byte', async () => {
     const ref = `${reg.host}/oras/genuine`;
     const bytes = await archive(1, { version: '1.0.0' });
