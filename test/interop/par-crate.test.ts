@@ -272,6 +272,23 @@ describe.skipIf(skip)('tampered and re-signed crate archives', () => {
     },
   );
 
+  it("a forged claims signature: the crate's try_load still loads it (only wascap's validate_token sees it), Gantry refuses PAR_SIGNATURE_INVALID", async () => {
+    const file = crateCreate('forged.par', ['x86_64-linux']);
+    const tar = readFileSync(join(dir, file));
+    // claims.jwt is the first member (its data at 512); change one signature character in place
+    const size = Number.parseInt(tar.subarray(124, 136).toString().replace(/\0.*$/s, '').trim(), 8);
+    const jwt = tar.subarray(512, 512 + size).toString();
+    expect(jwt.split('.')).toHaveLength(3);
+    const at = 512 + size - 5;
+    tar[at] = tar[at] === 0x41 ? 0x42 : 0x41;
+    writeFileSync(join(dir, 'forged-sig.par'), tar);
+    const theirs = crate('inspect', 'forged-sig.par');
+    expect(theirs.view).toMatchObject({ ok: true, signatureValid: false, issuer });
+    const verify = await gantry('par', 'verify', 'forged-sig.par', '--json');
+    expect(JSON.parse(verify.stdout)).toMatchObject({ valid: false, code: 'PAR_SIGNATURE_INVALID' });
+    expect(verify.code).toBe(1);
+  });
+
   it('the same binaries and subject re-signed by another issuer are PAR_UNTRUSTED_ISSUER when trust is set (valid without)', async () => {
     const file = crateCreate('resigned.par', ['x86_64-linux'], { compress: true, issuerSeed: 'other.nk' });
     expect(crate('inspect', file).view).toMatchObject({ ok: true, signatureValid: true, issuer: otherIssuer, subject });
