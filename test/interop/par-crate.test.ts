@@ -32,6 +32,8 @@ if (skip) console.warn(`test/interop/par-crate: skipped: ${skip}`);
 interface CrateView {
   ok: boolean;
   error?: string;
+  /** create: the file written (the crate appends .gz when compressing a name without it) */
+  file?: string;
   name?: string;
   vendor?: string;
   capid?: string | null;
@@ -75,7 +77,7 @@ function crateCreate(out: string, targets: string[], opts: { compress?: boolean;
   const { code, view } = crate(...args);
   expect(view).toMatchObject({ ok: true });
   expect(code).toBe(0);
-  return (view as { file?: string }).file!;
+  return view.file!;
 }
 
 beforeAll(async () => {
