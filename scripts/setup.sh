@@ -92,3 +92,6 @@ if command -v go >/dev/null 2>&1; then bash scripts/otelcol.sh >/dev/null; fi
 # and natscli from Go modules, nats.py from PyPI, cached outside the repo (scripts/interop-tools.sh);
 # GANTRY_SKIP_INTEROP=1 skips them, and those tests then skip, saying why.
 if command -v go >/dev/null 2>&1; then bash scripts/interop-tools.sh >/dev/null; fi
+# wasmCloud's provider-archive/wascap crates for test/interop/par-crate.test.ts (cached outside the repo;
+# GANTRY_SKIP_INTEROP=1 skips it and the test then skips, saying why)
+if command -v cargo >/dev/null 2>&1; then bash scripts/interop-par-rs.sh >/dev/null; fi
