@@ -7,7 +7,17 @@
 import type { VerifiedPar } from '../par/index.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
-import { ARCHIVE_LAYERS, CREATED_ANNOTATION, GANTRY_ARTIFACT_TYPE, GANTRY_CONFIG, GANTRY_LAYER, OCI_MANIFEST } from './media-types.js';
+import {
+  ARCHIVE_LAYERS,
+  CREATED_ANNOTATION,
+  GANTRY_ARTIFACT_TYPE,
+  GANTRY_CONFIG,
+  GANTRY_LAYER,
+  OCI_MANIFEST,
+  TITLE_ANNOTATION,
+  WASMCLOUD_CONFIG,
+  WASMCLOUD_LAYER,
+} from './media-types.js';
 import { configOf, summaryOf, type ArchiveSummary } from './summary.js';
 
 /** Config blobs hold a summary and one claims token: far below this. */
@@ -36,10 +46,23 @@ export interface BuiltArchiveManifest {
   manifest: Buffer;
 }
 
+/**
+ * Whose media types a push writes: Gantry's (artifactType, config blob with the summary and
+ * claims) or wasmCloud's (`wash push`'s layout: its config type with `{}`, its layer type), so
+ * `wash` and wasmCloud hosts can pull the archive. Gantry reads both.
+ */
+export type ArchiveMediaTypes = 'gantry' | 'wasmcloud';
+export const ARCHIVE_MEDIA_TYPES: readonly ArchiveMediaTypes[] = ['gantry', 'wasmcloud'];
+
 /** The config blob and manifest of `verified`, whose archive bytes are the layer `layer`. */
-export function buildArchiveManifest(verified: VerifiedPar, layer: { digest: string; size: number }): BuiltArchiveManifest {
+export function buildArchiveManifest(
+  verified: VerifiedPar,
+  layer: { digest: string; size: number },
+  mediaTypes: ArchiveMediaTypes = 'gantry',
+): BuiltArchiveManifest {
   const revision = verified.claims.revision;
-  const config = Buffer.from(JSON.stringify(configOf(verified, layer)));
+  const wasmcloud = mediaTypes === 'wasmcloud';
+  const config = Buffer.from(wasmcloud ? '{}' : JSON.stringify(configOf(verified, layer)));
   const configDigest = sha256Digest(config);
   const summary = summaryOf(verified);
   const annotations: Record<string, string> = { [CREATED_ANNOTATION]: new Date().toISOString(), 'dev.gantry.revision': String(revision) };
@@ -47,19 +70,48 @@ export function buildArchiveManifest(verified: VerifiedPar, layer: { digest: str
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    artifactType: GANTRY_ARTIFACT_TYPE,
-    config: { mediaType: GANTRY_CONFIG, digest: configDigest, size: config.length },
+    ...(wasmcloud ? {} : { artifactType: GANTRY_ARTIFACT_TYPE }),
+    config: { mediaType: wasmcloud ? WASMCLOUD_CONFIG : GANTRY_CONFIG, digest: configDigest, size: config.length },
     layers: [
       {
-        mediaType: GANTRY_LAYER,
+        mediaType: wasmcloud ? WASMCLOUD_LAYER : GANTRY_LAYER,
         digest: layer.digest,
         size: layer.size,
-        annotations: { 'org.opencontainers.image.title': `${summary.name ?? 'provider'}.par` },
+        annotations: { [TITLE_ANNOTATION]: archiveTitle(verified.claims, verified.format) },
       },
     ],
     annotations,
   };
   return { summary, config, configDigest, manifest: Buffer.from(JSON.stringify(manifest)) };
+}
+
+/** The longest slug a title takes from a name or a version, so a title stays a sane file name. */
+const MAX_SLUG = 100;
+
+/**
+ * A string as a file-name-safe slug: accents dropped, lower case, every run of characters
+ * outside [a-z0-9._-] one `-`, no leading/trailing `.`/`-` (no hidden files, no `..`). Tools
+ * like `oras pull` write a layer to its title, so nothing here may be a path.
+ */
+export function slug(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .slice(0, MAX_SLUG)
+    .replace(/^[.-]+|[.-]+$/g, '');
+}
+
+/**
+ * The archive layer's title: `<name>-<version>.par`, or `.par.gz` for a gzip'd tar (the
+ * extension wasmCloud's tools give it), `<name>-r<revision>` when the claims carry no version.
+ */
+export function archiveTitle(claims: { name?: string | null; version?: string | null; revision: number }, format: string): string {
+  const name = slug(claims.name ?? '') || 'provider';
+  const version = slug(claims.version ?? '') || `r${claims.revision}`;
+  return `${name}-${version}${format === 'tar.gz' ? '.par.gz' : '.par'}`;
 }
 
 /** The config blob's declared size, checked before it is fetched. */

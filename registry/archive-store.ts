@@ -14,7 +14,7 @@
  */
 import { verifyPar, type VerifiedPar } from '../par/index.js';
 import { logger } from '../runtime/log.js';
-import { archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } from './archive-manifest.js';
+import { type ArchiveMediaTypes, archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } from './archive-manifest.js';
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
@@ -36,6 +36,8 @@ export interface PublishedArchive {
 
 export interface PushOptions {
   trustedIssuers?: string[];
+  /** whose media types the manifest uses (default gantry); wasmcloud refuses a zip archive */
+  mediaTypes?: ArchiveMediaTypes;
   onProgress?(sent: number, total: number): void;
 }
 
@@ -91,6 +93,14 @@ export class BackendArchiveStore implements ArchiveStore {
     const revision = verified.claims.revision;
     if (!Number.isSafeInteger(revision) || revision < 0)
       throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
+    const mediaTypes = opts.mediaTypes ?? 'gantry';
+    // before the registry is asked anything: under wasmCloud's types a zip would reach tools that cannot read it
+    if (mediaTypes === 'wasmcloud' && verified.format === 'zip') {
+      throw new RegistryError(
+        'FORMAT_NOT_READABLE',
+        "the archive is a zip, and wasmCloud's tools (wash, provider-archive ≥ 0.2) read only tar and tar.gz, so it is not pushed under wasmCloud's media types; make a tar.gz with `gantry par create --format tar.gz -o NAME.par.gz …` (same claims and binaries) and push that, or push this zip without --media-types wasmcloud",
+      );
+    }
     const layerBytes = archive;
     // ask what is published first, then hash the archive while the registry answers
     const published = this.published.all();
@@ -104,7 +114,11 @@ export class BackendArchiveStore implements ArchiveStore {
       return publicView(decided);
     }
 
-    const { summary, config, configDigest, manifest } = buildArchiveManifest(verified, { digest: layerDigest, size: layerBytes.length });
+    const { summary, config, configDigest, manifest } = buildArchiveManifest(
+      verified,
+      { digest: layerDigest, size: layerBytes.length },
+      mediaTypes,
+    );
 
     // the small config blob goes up beside the archive rather than one round trip before it
     await Promise.all([this.backend.putBlob(configDigest, config), this.backend.putBlob(layerDigest, layerBytes, opts.onProgress)]);
