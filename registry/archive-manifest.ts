@@ -18,6 +18,7 @@ import {
   WASMCLOUD_CONFIG,
   WASMCLOUD_LAYER,
 } from './media-types.js';
+import { type ArchiveMediaTypes, archiveTitle } from './foreign-tools.js';
 import { configOf, summaryOf, type ArchiveSummary } from './summary.js';
 
 /** Config blobs hold a summary and one claims token: far below this. */
@@ -45,14 +46,6 @@ export interface BuiltArchiveManifest {
   configDigest: string;
   manifest: Buffer;
 }
-
-/**
- * Whose media types a push writes: Gantry's (artifactType, config blob with the summary and
- * claims) or wasmCloud's (`wash push`'s layout: its config type with `{}`, its layer type), so
- * `wash` and wasmCloud hosts can pull the archive. Gantry reads both.
- */
-export type ArchiveMediaTypes = 'gantry' | 'wasmcloud';
-export const ARCHIVE_MEDIA_TYPES: readonly ArchiveMediaTypes[] = ['gantry', 'wasmcloud'];
 
 /** The config blob and manifest of `verified`, whose archive bytes are the layer `layer`. */
 export function buildArchiveManifest(
@@ -83,35 +76,6 @@ export function buildArchiveManifest(
     annotations,
   };
   return { summary, config, configDigest, manifest: Buffer.from(JSON.stringify(manifest)) };
-}
-
-/** The longest slug a title takes from a name or a version, so a title stays a sane file name. */
-const MAX_SLUG = 100;
-
-/**
- * A string as a file-name-safe slug: accents dropped, lower case, every run of characters
- * outside [a-z0-9._-] one `-`, no leading/trailing `.`/`-` (no hidden files, no `..`). Tools
- * like `oras pull` write a layer to its title, so nothing here may be a path.
- */
-export function slug(text: string): string {
-  return text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9._-]+/g, '-')
-    .replace(/-{2,}/g, '-')
-    .slice(0, MAX_SLUG)
-    .replace(/^[.-]+|[.-]+$/g, '');
-}
-
-/**
- * The archive layer's title: `<name>-<version>.par`, or `.par.gz` for a gzip'd tar (the
- * extension wasmCloud's tools give it), `<name>-r<revision>` when the claims carry no version.
- */
-export function archiveTitle(claims: { name?: string | null; version?: string | null; revision: number }, format: string): string {
-  const name = slug(claims.name ?? '') || 'provider';
-  const version = slug(claims.version ?? '') || `r${claims.revision}`;
-  return `${name}-${version}${format === 'tar.gz' ? '.par.gz' : '.par'}`;
 }
 
 /** The config blob's declared size, checked before it is fetched. */

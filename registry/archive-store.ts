@@ -14,10 +14,11 @@
  */
 import { verifyPar, type VerifiedPar } from '../par/index.js';
 import { logger } from '../runtime/log.js';
-import { type ArchiveMediaTypes, archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } from './archive-manifest.js';
+import { archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } from './archive-manifest.js';
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
+import { type ArchiveMediaTypes, checkReadableUnder } from './foreign-tools.js';
 import { GANTRY_CONFIG, OCI_MANIFEST } from './media-types.js';
 import { type ListedArchive, PublishedArchives } from './published-archives.js';
 import { isVersionTag, revisionTag } from './revision-tags.js';
@@ -95,12 +96,7 @@ export class BackendArchiveStore implements ArchiveStore {
       throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
     const mediaTypes = opts.mediaTypes ?? 'gantry';
     // before the registry is asked anything: under wasmCloud's types a zip would reach tools that cannot read it
-    if (mediaTypes === 'wasmcloud' && verified.format === 'zip') {
-      throw new RegistryError(
-        'FORMAT_NOT_READABLE',
-        "the archive is a zip, and wasmCloud's tools (wash, provider-archive ≥ 0.2) read only tar and tar.gz, so it is not pushed under wasmCloud's media types; make a tar.gz with `gantry par create --format tar.gz -o NAME.par.gz …` (same claims and binaries) and push that, or push this zip without --media-types wasmcloud",
-      );
-    }
+    checkReadableUnder(mediaTypes, verified.format);
     const layerBytes = archive;
     // ask what is published first, then hash the archive while the registry answers
     const published = this.published.all();
