@@ -38,7 +38,7 @@ export function slug(text: string): string {
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
-    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/[^a-z0-9._-]/g, '-')
     .replace(/-{2,}/g, '-')
     .slice(0, MAX_SLUG)
     .replace(/^[.-]+|[.-]+$/g, '');

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkReadableUnder } from '../../registry/foreign-tools.js';
-import { archiveTitle, RegistryError, slug } from '../../registry/index.js';
+import { ARCHIVE_MEDIA_TYPES, archiveTitle, RegistryError, slug } from '../../registry/index.js';
 
 const title = (name: string | null, version?: string, format = 'tar', revision = 3): string =>
   archiveTitle({ name, version, revision }, format);
@@ -75,6 +75,10 @@ describe('containers wasmCloud reads', () => {
     expect(err).toMatchObject({ code: 'FORMAT_NOT_READABLE' });
     expect((err as Error).message).toContain('read only tar and tar.gz');
     expect((err as Error).message).toContain('gantry par create --format tar.gz');
+  });
+
+  it('push offers exactly the two layouts a manifest is built in', () => {
+    expect(ARCHIVE_MEDIA_TYPES).toEqual(['gantry', 'wasmcloud']);
   });
 
   it('tar and tar.gz under wasmCloud types, and every format under Gantry types, pass', () => {
