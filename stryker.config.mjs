@@ -48,6 +48,8 @@ export default {
     'registry/distribution/get-manifest.ts',
     // every registry request's deadline and minimum rate (a trickling registry)
     'registry/distribution/transfer-guard.ts',
+    // what a push gives foreign tools: layer titles that are plain file names (never a path), no zip under wasmCloud's types (issue 36)
+    'registry/foreign-tools.ts',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',

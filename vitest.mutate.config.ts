@@ -35,6 +35,7 @@ export default defineConfig({
       'test/agent/secret-config.test.ts',
       'test/agent/secret-config-host.test.ts',
       'test/registry/transfer-guard.test.ts',
+      'test/registry/archive-title.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/admission.test.ts',
       'test/agent/memory-cgroup.test.ts',

@@ -18,6 +18,7 @@ import { archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } fr
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
+import { type ArchiveMediaTypes, checkReadableUnder } from './foreign-tools.js';
 import { GANTRY_CONFIG, OCI_MANIFEST } from './media-types.js';
 import { type ListedArchive, PublishedArchives } from './published-archives.js';
 import { isVersionTag, revisionTag } from './revision-tags.js';
@@ -36,6 +37,8 @@ export interface PublishedArchive {
 
 export interface PushOptions {
   trustedIssuers?: string[];
+  /** whose media types the manifest uses (default gantry); wasmcloud refuses a zip archive */
+  mediaTypes?: ArchiveMediaTypes;
   onProgress?(sent: number, total: number): void;
 }
 
@@ -91,6 +94,9 @@ export class BackendArchiveStore implements ArchiveStore {
     const revision = verified.claims.revision;
     if (!Number.isSafeInteger(revision) || revision < 0)
       throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
+    const mediaTypes = opts.mediaTypes ?? 'gantry';
+    // before the registry is asked anything: under wasmCloud's types a zip would reach tools that cannot read it
+    checkReadableUnder(mediaTypes, verified.format);
     const layerBytes = archive;
     // ask what is published first, then hash the archive while the registry answers
     const published = this.published.all();
@@ -104,7 +110,11 @@ export class BackendArchiveStore implements ArchiveStore {
       return publicView(decided);
     }
 
-    const { summary, config, configDigest, manifest } = buildArchiveManifest(verified, { digest: layerDigest, size: layerBytes.length });
+    const { summary, config, configDigest, manifest } = buildArchiveManifest(
+      verified,
+      { digest: layerDigest, size: layerBytes.length },
+      mediaTypes,
+    );
 
     // the small config blob goes up beside the archive rather than one round trip before it
     await Promise.all([this.backend.putBlob(configDigest, config), this.backend.putBlob(layerDigest, layerBytes, opts.onProgress)]);
