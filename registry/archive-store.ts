@@ -196,8 +196,8 @@ export class BackendArchiveStore implements ArchiveStore {
       wantConfig ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
     ]);
     const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
-    if (configBytes)
-      checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
+    const where = `${this.description}@${digest}`;
+    if (configBytes) checkSummaryAgainst(parseConfig(configBytes, where), verified, layer.digest, where);
     return { bytes, verified, digest, archiveDigest: layer.digest };
   }
 
