@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
-import { DistributionClient, mirrorRepository, OCI_MANIFEST, openArchiveStore } from '../../registry/index.js';
-import { sha256Digest } from '../../registry/digest.js';
+import { DistributionClient, mirrorRepository, openArchiveStore } from '../../registry/index.js';
 import { packageRoot } from '../../runtime/paths.js';
 import { gantryIn } from '../support/gantry-cli.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner, type Signer } from './fixtures.js';
+import { type ForgeableConfig, forgeSummary } from './forge-summary.js';
 
 let reg: RegistryServer;
 let signer: Signer;
@@ -34,30 +34,17 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true });
 });
 
-type Config = Record<string, any>;
+type Config = ForgeableConfig;
 let seq = 0;
 
-/**
- * A repository holding genuine revisions 1 and 2, then rev-2 re-tagged to a manifest whose
- * config is rev-2's with `forge` applied (the same archive layer). Returns the forged digest.
- */
+/** A repository holding genuine revisions 1 and 2, then rev-2 re-tagged with its config forged (the same layer). */
 async function forgedRepository(forge: (c: Config, other: Config) => void): Promise<{ ref: string; digest: string }> {
-  const ref = `${reg.host}/forged/r${++seq}`;
+  const repo = `forged/r${++seq}`;
+  const ref = `${reg.host}/${repo}`;
   const store = openArchiveStore(ref, { plainHttpRegistries: [reg.host] });
   await store.push(await makeArchive(signer, 1));
   await store.push(await makeArchive(signer, 2));
-  const raw = new DistributionClient(reg.host, ref.slice(reg.host.length + 1), { plainHttpHosts: [reg.host] });
-  const read = async (tag: string) => {
-    const m = (await raw.getManifest(tag))!;
-    const manifest = JSON.parse(Buffer.from(m.bytes).toString());
-    return { manifest, config: JSON.parse(Buffer.from(await raw.getBlob(manifest.config.digest)).toString()) as Config };
-  };
-  const [one, two] = [await read('rev-1'), await read('rev-2')];
-  forge(two.config, one.config);
-  const bytes = Buffer.from(JSON.stringify(two.config));
-  await raw.putBlob(sha256Digest(bytes), bytes);
-  two.manifest.config = { ...two.manifest.config, digest: sha256Digest(bytes), size: bytes.length };
-  const digest = await raw.putManifest('rev-2', Buffer.from(JSON.stringify(two.manifest)), OCI_MANIFEST);
+  const digest = await forgeSummary(reg.host, repo, 'rev-2', async (c, read) => forge(c, await read('rev-1')));
   return { ref, digest };
 }
 
