@@ -48,6 +48,8 @@ export default {
     'registry/distribution/get-manifest.ts',
     // every registry request's deadline and minimum rate (a trickling registry)
     'registry/distribution/transfer-guard.ts',
+    // what a registry's archive summary may be trusted for: only what its claims JWT signs (issue 36)
+    'registry/summary.ts',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
