@@ -26,7 +26,7 @@ import { checkSummaryAgainst, parseConfig, type ArchiveSummary } from './summary
 /** The default of --max-archive-bytes: the largest archive pushed, pulled or cached. */
 export const DEFAULT_MAX_ARCHIVE_BYTES = 256 * 1024 * 1024;
 
-/** A revision published in a repository: its manifest digest and claims summary (no bytes). */
+/** A revision published in a repository: its manifest digest and the summary of its verified claims (no bytes; listed: signed fields only, no sizes or format). */
 export interface PublishedArchive {
   revision: number;
   /** manifest digest, sha256:… */

@@ -138,6 +138,36 @@ describe('verifiedSummaryOfConfig: a summary read without its archive', () => {
     );
   });
 
+  it('compares target sets whatever their order', () => {
+    const c = genuine();
+    c.targets = Object.fromEntries(Object.entries(c.targets).reverse());
+    expect(Object.keys(c.targets)).not.toEqual(Object.keys(verifiedSummaryOfConfig(genuine(), where).targets));
+    expect(verifiedSummaryOfConfig(c, where).revision).toBe(1);
+    // a wasm world's hash is signed but is no arch-os target: not a target of the summary
+    const world = genuine();
+    world.claimsJwt = signClaims(
+      providerClaimsJson({ ...one.verified.claims, hashes: { ...one.verified.claims.hashes, 'world.wasm': 'AB'.repeat(32) } }),
+      issuerSeed,
+    );
+    expect(Object.keys(verifiedSummaryOfConfig(world, where).targets).sort()).toEqual(['aarch64-linux', 'x86_64-linux']);
+  });
+
+  it('claims without a name, capid or version: the summary has no such keys, and a stored value for one is forged', () => {
+    const { name: _n, capid: _c, version: _v, ...rest } = one.verified.claims;
+    const bare = { ...genuine(), name: null, claimsJwt: signClaims(providerClaimsJson(rest as typeof one.verified.claims), issuerSeed) };
+    delete bare.capid;
+    delete bare.version;
+    const s = verifiedSummaryOfConfig(bare, where);
+    expect(s.name).toBeNull();
+    expect(Object.keys(s).sort()).toEqual(['issuer', 'name', 'revision', 'subject', 'targets', 'vendor']);
+    expect(() => verifiedSummaryOfConfig({ ...bare, capid: 'evil:cap' }, where)).toThrow(
+      'summary field "capid" says "evil:cap" but the signed claims say undefined',
+    );
+    expect(() => verifiedSummaryOfConfig({ ...bare, name: 'Evil KV' }, where)).toThrow(
+      'summary field "name" says "Evil KV" but the signed claims say null',
+    );
+  });
+
   it.each([
     ['garbage', 'not-a-jwt'],
     ['truncated', 'TRUNC'],
@@ -231,7 +261,22 @@ describe('checkSummaryAgainst: on pull, against the archive itself', () => {
     const c = genuine();
     c.claimsJwt = two.verified.jwt;
     expect(refusal(c)).toMatchObject({ code: 'SUMMARY_MISMATCH', message: expect.stringContaining('summary field "claimsJwt" says "') });
-    expect(refusal(c)?.message).toContain(`but the archive's claims.jwt says "${one.verified.jwt.slice(0, 20)}…`);
+    const short = (jwt: string) => `${jwt.slice(0, 20)}…${jwt.slice(-12)}`;
+    expect(refusal(c)?.message).toBe(
+      `${where}: summary field "claimsJwt" says "${short(two.verified.jwt)}" but the archive's claims.jwt says "${short(one.verified.jwt)}"; the config blob was altered`,
+    );
+    const forty = genuine();
+    forty.claimsJwt = 'x'.repeat(40);
+    expect(refusal(forty)?.message).toContain(`summary field "claimsJwt" says "${'x'.repeat(40)}"`);
+    const notText = genuine();
+    (notText as { claimsJwt: unknown }).claimsJwt = new Array(41).fill(0);
+    expect(refusal(notText)?.message).toContain(`summary field "claimsJwt" says ${JSON.stringify(new Array(41).fill(0))} but`);
+    const noArchive = genuine() as Partial<ArchiveConfig>;
+    delete noArchive.archive;
+    expect(refusal(noArchive as ArchiveConfig)).toMatchObject({
+      code: 'SUMMARY_MISMATCH',
+      message: expect.stringContaining('summary field "archive" says undefined'),
+    });
     const garbage = genuine();
     garbage.claimsJwt = 'short';
     expect(refusal(garbage)?.message).toContain('summary field "claimsJwt" says "short"');
@@ -245,7 +290,11 @@ describe('checkSummaryAgainst: on pull, against the archive itself', () => {
 describe('parseConfig', () => {
   it('refuses what is not a Gantry summary, with its own message', () => {
     const bytes = (o: unknown) => Buffer.from(typeof o === 'string' ? o : JSON.stringify(o));
-    expect(() => parseConfig(bytes('{'), where)).toThrow(/config blob is not JSON/);
+    expect(() => parseConfig(bytes('{'), where)).toThrow(
+      expect.objectContaining({ code: 'BAD_MANIFEST', message: expect.stringContaining('config blob is not JSON') }),
+    );
+    expect(() => parseConfig(bytes({ ...genuine(), schema: '' }), where)).toThrow(expect.objectContaining({ code: 'BAD_MANIFEST' }));
+    expect(SUMMARY_SCHEMA).toBe('gantry.dev/provider-archive-summary/v1');
     const c = genuine();
     expect(parseConfig(bytes(c), where)).toEqual(c);
     for (const broken of [
