@@ -81,6 +81,8 @@ describe('a config blob forged field by field', () => {
       await expect(store.revisions()).rejects.toThrow(listed);
       await expect(store.resolve()).rejects.toThrow(listed);
       await expect(store.pull(2)).rejects.toThrow(listed);
+      // nor is a new revision pushed over a repository someone altered (the revision rules read the listing)
+      await expect(store.push(await makeArchive(signer, 3))).rejects.toThrow(listed);
       // rev-1's tag is genuine and read on its own
       const one = await store.resolve(1);
       expect(one.summary.revision).toBe(1);
