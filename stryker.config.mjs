@@ -50,6 +50,8 @@ export default {
     'registry/distribution/transfer-guard.ts',
     // what a push gives foreign tools: layer titles that are plain file names (never a path), no zip under wasmCloud's types (issue 36)
     'registry/foreign-tools.ts',
+    // what a registry's archive summary may be trusted for: only what its claims JWT signs (issue 36)
+    'registry/summary.ts',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',

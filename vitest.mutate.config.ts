@@ -36,6 +36,8 @@ export default defineConfig({
       'test/agent/secret-config-host.test.ts',
       'test/registry/transfer-guard.test.ts',
       'test/registry/archive-title.test.ts',
+      // a config blob's summary against its claims JWT and against the archive (no registry)
+      'test/registry/summary-checks.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/admission.test.ts',
       'test/agent/memory-cgroup.test.ts',

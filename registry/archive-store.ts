@@ -27,7 +27,7 @@ import { checkSummaryAgainst, parseConfig, type ArchiveSummary } from './summary
 /** The default of --max-archive-bytes: the largest archive pushed, pulled or cached. */
 export const DEFAULT_MAX_ARCHIVE_BYTES = 256 * 1024 * 1024;
 
-/** A revision published in a repository: its manifest digest and claims summary (no bytes). */
+/** A revision published in a repository: its manifest digest and the summary of its verified claims (no bytes; listed: signed fields only, no sizes or format). */
 export interface PublishedArchive {
   revision: number;
   /** manifest digest, sha256:… */
@@ -206,8 +206,8 @@ export class BackendArchiveStore implements ArchiveStore {
       wantConfig ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
     ]);
     const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
-    if (configBytes)
-      checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
+    const where = `${this.description}@${digest}`;
+    if (configBytes) checkSummaryAgainst(parseConfig(configBytes, where), verified, layer.digest, where);
     return { bytes, verified, digest, archiveDigest: layer.digest };
   }
 
