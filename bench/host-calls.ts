@@ -272,7 +272,15 @@ async function main(): Promise<void> {
     if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
     const runs = tracingOnly ? undefined : await measure(nc, seconds);
     if (runs) printResults(runs, reply.reply.length, seconds, auth);
-    if (tracing) printTracing(await measureTracing(tracing, { url: nats.url, seconds, creds: callerCreds, caller: CALLER }), tracing);
+    if (tracing)
+      printTracing(
+        await measureTracing(
+          tracing,
+          { url: nats.url, seconds, creds: callerCreds, caller: CALLER },
+          { off: host.pid, traced: traced?.pid },
+        ),
+        tracing,
+      );
     if (!runs) return;
     directCalls();
     countingCost(sum(runs.host).rate);
