@@ -46,8 +46,8 @@ function registered(): TracerProvider {
   return p instanceof ProxyTracerProvider ? p.getDelegate() : p;
 }
 
-// the tracer of the provider registered last: an SDK's getTracer builds a key and looks it up
-// on every call, a sampled-out call's largest cost after its ids
+// the tracer of the provider registered last, looked up again only when another is registered:
+// an SDK's getTracer builds a key string and searches its map on every call
 let tracerOf: TracerProvider | undefined;
 let cachedTracer: Tracer | undefined;
 function callTracer(p: TracerProvider): Tracer {

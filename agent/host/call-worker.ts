@@ -20,7 +20,8 @@ export type CallWorkerData = CallFunctions;
 /**
  * One call: [id, actor, op, payload, traceparent, tracestate]. The last two are the W3C trace
  * context the provider sees (the host's `gantry.host.call` span, or the caller's own with
- * flags 00 for a call its caller sampled out: call-trace.ts), '' when the call is not traced; a provider with the `handle_call_traced` extension gets them, others do not.
+ * flags 00 for a call its caller sampled out: call-trace.ts), '' when the call is not traced;
+ * a provider with the `handle_call_traced` extension gets them, others do not.
  */
 export type BatchCall = [number, string, string, Uint8Array, string, string];
 /**
