@@ -11,7 +11,7 @@
  * timed in a loop against what one call costs at the host's measured rate (the budget: 3 %).
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { connect, headers as natsHeaders } from '@nats-io/transport-node';
 import { natsConnectionOptions } from '../client/nats.js';
@@ -70,7 +70,19 @@ async function forkCaller(
   });
 }
 
-type TracingRuns = { off: Result[]; on: Result[]; sampled: Result[] };
+type Side = 'off' | 'on' | 'sampled';
+type TracingRuns = Record<Side, Result[]> & {
+  /** the host process's CPU (all its threads) per side, in clock ticks: what a call costs the host */
+  hostTicks: Record<Side, number>;
+};
+
+/** utime + stime of a process, in clock ticks (Linux /proc; 0 elsewhere or without a pid). */
+function cpuTicks(pid: number | undefined): number {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return 0;
+  // the fields after the command name, which is in parentheses and may hold spaces
+  const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(rest[11]) + Number(rest[12]);
+}
 
 /**
  * Untraced (kv-host), traced (kv-host-traced, every call) and sampled (the same host, the
@@ -80,22 +92,32 @@ type TracingRuns = { off: Result[]; on: Result[]; sampled: Result[] };
 export async function measureTracing(
   bench: TracingBench,
   o: { url: string; seconds: number; creds?: string; caller?: string },
+  hostPids: { off?: number; traced?: number } = {},
 ): Promise<TracingRuns> {
-  const runs: TracingRuns = { off: [], on: [], sampled: [] };
+  const runs: TracingRuns = { off: [], on: [], sampled: [], hostTicks: { off: 0, on: 0, sampled: 0 } };
+  const hostCpu = async (side: Side, pid: number | undefined, f: () => Promise<Result>) => {
+    const before = cpuTicks(pid);
+    runs[side].push(await f());
+    runs.hostTicks[side] += cpuTicks(pid) - before;
+  };
   const tracedEnv = { ...untracedEnv(), ...bench.hostEnv };
   const sampledEnv = { ...tracedEnv, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.01' };
   const half = o.seconds / 2;
   for (let i = 0; i < 2; i++) {
-    const off = await forkCaller(untracedEnv(), { ...o, provider: 'kv-host', seconds: half });
-    if (off.traced) throw new Error('the untraced caller traced');
-    runs.off.push(off.result);
+    await hostCpu('off', hostPids.off, async () => {
+      const off = await forkCaller(untracedEnv(), { ...o, provider: 'kv-host', seconds: half });
+      if (off.traced) throw new Error('the untraced caller traced');
+      return off.result;
+    });
     for (const [side, env] of [
       ['on', tracedEnv],
       ['sampled', sampledEnv],
     ] as const) {
-      const r = await forkCaller(env, { ...o, provider: 'kv-host-traced', seconds: half });
-      if (!r.traced) throw new Error(`the ${side} caller did not start tracing`);
-      runs[side].push(r.result);
+      await hostCpu(side, hostPids.traced, async () => {
+        const r = await forkCaller(env, { ...o, provider: 'kv-host-traced', seconds: half });
+        if (!r.traced) throw new Error(`the ${side} caller did not start tracing`);
+        return r.result;
+      });
     }
   }
   return runs;
@@ -114,6 +136,15 @@ export function printTracing(runs: TracingRuns, bench: TracingBench): void {
     `${(r.rate / off.rate).toFixed(3)}; p50 ${(r.p50 / off.p50).toFixed(2)}, p99 ${(r.p99 / off.p99).toFixed(2)}`;
   console.log(`ratio traced/untraced throughput: ${ratio(on)} (the collector received ${spans.length} spans in ${traces} traces)`);
   console.log(`ratio sampled/untraced throughput: ${ratio(sampled)}`);
+  // the host's own cost, whoever bounds the throughput (one caller process usually does here)
+  const tick = 1e6 / 100; // µs per clock tick (USER_HZ is 100 on Linux)
+  const perCall = (side: Side) => (runs.hostTicks[side] * tick) / runs[side].reduce((a, r) => a + r.calls, 0);
+  if (runs.hostTicks.off > 0) {
+    const [o, t, s] = [perCall('off'), perCall('on'), perCall('sampled')];
+    console.log(
+      `host CPU per call (its process, all threads): off ${o.toFixed(1)} µs, traced ${t.toFixed(1)} µs (${(t / o).toFixed(2)}×), sampled 1 % ${s.toFixed(1)} µs (${(s / o).toFixed(2)}×)`,
+    );
+  }
 }
 
 /** What tracing off adds to one call: the no-op API calls of a call path, per call, against the call's cost at `hostRate`. */

@@ -23,7 +23,7 @@
  * the baseline responder connect with their own instance's host credentials, the caller with
  * a grantee's (Get and Set on the three providers), as in a cluster.
  *
- * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N] [--no-auth]
+ * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N] [--no-auth] [--tracing-only]
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -232,6 +232,8 @@ function printResults(runs: Record<Side, Result[]>, replyBytes: number, seconds:
 async function main(): Promise<void> {
   const seconds = arg('--seconds', 3);
   const auth = !process.argv.includes('--no-auth');
+  // only the tracing sides: before/after comparisons of tracing's cost, alternated run by run
+  const tracingOnly = process.argv.includes('--tracing-only');
   const authority = auth ? MembraneAuthority.generate() : undefined;
   const nats = await startBenchNats('gantry-bench-nats-', (dir) => {
     if (!authority) return '';
@@ -268,9 +270,18 @@ async function main(): Promise<void> {
     const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET, caller: CALLER });
     const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET, caller: CALLER });
     if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
-    const runs = await measure(nc, seconds);
-    printResults(runs, reply.reply.length, seconds, auth);
-    if (tracing) printTracing(await measureTracing(tracing, { url: nats.url, seconds, creds: callerCreds, caller: CALLER }), tracing);
+    const runs = tracingOnly ? undefined : await measure(nc, seconds);
+    if (runs) printResults(runs, reply.reply.length, seconds, auth);
+    if (tracing)
+      printTracing(
+        await measureTracing(
+          tracing,
+          { url: nats.url, seconds, creds: callerCreds, caller: CALLER },
+          { off: host.pid, traced: traced?.pid },
+        ),
+        tracing,
+      );
+    if (!runs) return;
     directCalls();
     countingCost(sum(runs.host).rate);
     tracingOffCost(sum(runs.host).rate);

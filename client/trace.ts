@@ -19,6 +19,8 @@ import {
   SpanStatusCode,
   trace,
   type TextMapSetter,
+  type Tracer,
+  type TracerProvider,
 } from '@opentelemetry/api';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { CallError } from './call-error.js';
@@ -38,10 +40,22 @@ const SPAN_OPTIONS = { kind: SpanKind.CLIENT };
 /** The API's no-op tracer provider (a proxy with no SDK behind it answers with this one). */
 const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
 
-/** No SDK registered: the API would answer every span call with its no-op (checked without allocating). */
-function untraced(): boolean {
+/** The registered tracer provider behind the API's proxy (NOOP_PROVIDER: no SDK). */
+function registered(): TracerProvider {
   const p = trace.getTracerProvider();
-  return p instanceof ProxyTracerProvider && p.getDelegate() === NOOP_PROVIDER;
+  return p instanceof ProxyTracerProvider ? p.getDelegate() : p;
+}
+
+// the tracer of the provider registered last, looked up again only when another is registered:
+// an SDK's getTracer builds a key string and searches its map on every call
+let tracerOf: TracerProvider | undefined;
+let cachedTracer: Tracer | undefined;
+function callTracer(p: TracerProvider): Tracer {
+  if (p !== tracerOf || !cachedTracer) {
+    cachedTracer = p.getTracer('gantry');
+    tracerOf = p;
+  }
+  return cachedTracer;
 }
 const SET_HEADER: TextMapSetter<MsgHdrs> = { set: (h, key, value) => h.set(key, value) };
 
@@ -62,16 +76,17 @@ export function traceCall<T extends { instance: string; attempts: number }>(
   subject: () => string,
   run: () => Promise<T>,
 ): Promise<T> {
-  return untraced() ? run() : traced(o, subject, run);
+  const p = registered();
+  return p === NOOP_PROVIDER ? run() : traced(callTracer(p), o, subject, run);
 }
 
 async function traced<T extends { instance: string; attempts: number }>(
+  tracer: Tracer,
   o: TracedCall,
   subject: () => string,
   run: () => Promise<T>,
 ): Promise<T> {
-  // not cached: the global provider changes when tracing starts or shuts down
-  const span = trace.getTracer('gantry').startSpan(CALL_SPAN, SPAN_OPTIONS);
+  const span = tracer.startSpan(CALL_SPAN, SPAN_OPTIONS);
   if (!span.isRecording() && !isSpanContextValid(span.spanContext())) return run();
   if (span.isRecording()) {
     span.setAttributes({

@@ -19,14 +19,15 @@ export type CallWorkerData = CallFunctions;
 
 /**
  * One call: [id, actor, op, payload, traceparent, tracestate]. The last two are the W3C trace
- * context the provider sees (the host's `gantry.host.call` span), '' when the call is not
- * traced; a provider with the `handle_call_traced` extension gets them, others do not.
+ * context the provider sees (the host's `gantry.host.call` span, or the caller's own with
+ * flags 00 for a call its caller sampled out: call-trace.ts), '' when the call is not traced;
+ * a provider with the `handle_call_traced` extension gets them, others do not.
  */
 export type BatchCall = [number, string, string, Uint8Array, string, string];
 /**
  * One result: [id, status, reply or error message, startedAt, endedAt]. The times (epoch ms,
  * `performance.timeOrigin + performance.now()` on the call thread) bracket the native call and
- * are measured only for traced calls (traceparent not ''): 0 otherwise.
+ * are measured only for sampled calls (a traceparent with the sampled flag): 0 otherwise.
  */
 export type BatchResult = [number, number, Uint8Array, number, number];
 
@@ -64,7 +65,9 @@ parentPort!.on('message', (batch: BatchCall[]) => {
     const reply: { data: unknown; len: number | bigint } = { data: null, len: 0 };
     let status: number;
     let body = EMPTY;
-    const traced = traceparent !== '';
+    // timed only when its spans are recorded: a traceparent whose sampled flag (the low bit of
+    // the flags, characters 53–54 in every version) is set
+    const traced = traceparent !== '' && (Number.parseInt(traceparent.charAt(54), 16) & 1) === 1;
     let startedAt = 0;
     let endedAt = 0;
     try {

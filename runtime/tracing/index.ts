@@ -5,7 +5,14 @@
  */
 import { trace, type Tracer } from '@opentelemetry/api';
 
-export { type FlushableTracerProvider, registerTracing, startTracing, tracingEnabled, type Tracing } from './setup.js';
+export {
+  type FlushableTracerProvider,
+  followsUnsampledParent,
+  registerTracing,
+  startTracing,
+  tracingEnabled,
+  type Tracing,
+} from './setup.js';
 export { otelEnv, TracingConfigError, tracingConfig, type TracingConfig } from './config.js';
 export { extractTrace, HEADER_TRACEPARENT, HEADER_TRACESTATE, injectTrace, traceHeaders } from './nats.js';
 

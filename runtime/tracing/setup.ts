@@ -19,10 +19,21 @@ export interface Tracing {
 const OFF: Tracing = { enabled: false, flush: async () => {}, shutdown: async () => {} };
 
 let current: Tracing | undefined;
+/** The sampler drops every span whose remote parent was not sampled (the parentbased_* ones). */
+let dropsUnsampledParents = false;
 
 /** Whether this process records spans: hot paths check it before they make one. */
 export function tracingEnabled(): boolean {
   return current?.enabled === true;
+}
+
+/**
+ * Whether a span under a remote parent that was not sampled is never recorded here — the
+ * sampler is parent-based (every parentbased_* sampler keeps the caller's "no"): a host then
+ * skips its spans for such a call instead of making non-recording ones (agent/host/call-trace.ts).
+ */
+export function followsUnsampledParent(): boolean {
+  return dropsUnsampledParents && tracingEnabled();
 }
 
 /**
@@ -54,7 +65,7 @@ async function start(config: TracingConfig, component: string): Promise<Tracing>
     .merge(resources.detectResources({ detectors: [resources.envDetector, resources.processDetector] }))
     .merge(resources.resourceFromAttributes({ 'service.name': config.serviceName, 'gantry.component': component }));
   const provider = new sdk.TracerProvider({ resource, sampler: sampler(sdk, config), spanProcessors: processors });
-  return register(provider, hooks, core);
+  return register(provider, hooks, core, config.sampler.startsWith('parentbased_'));
 }
 
 /** What register() needs of a tracer provider: the SDK's TracerProvider has it. */
@@ -67,11 +78,14 @@ export interface FlushableTracerProvider extends TracerProvider {
  * Trace this process with a tracer provider built elsewhere — a program embedding Gantry's
  * client with its own SDK set-up, or a test with an in-memory exporter — instead of from
  * OTEL_*. Registers the W3C propagator and the async context manager as startTracing does.
+ * `parentBased`: say so when the provider's sampler drops every span under a remote parent that
+ * was not sampled (a ParentBasedSampler with its default remoteParentNotSampled) — only then
+ * does a host skip the spans of such calls; unsaid, it asks the sampler each time.
  */
-export async function registerTracing(provider: FlushableTracerProvider): Promise<Tracing> {
+export async function registerTracing(provider: FlushableTracerProvider, o: { parentBased?: boolean } = {}): Promise<Tracing> {
   if (current?.enabled) await current.shutdown();
   const [core, hooks] = await Promise.all([import('@opentelemetry/core'), import('@opentelemetry/context-async-hooks')]);
-  current = register(provider, hooks, core);
+  current = register(provider, hooks, core, o.parentBased === true);
   return current;
 }
 
@@ -82,7 +96,9 @@ function register(
   provider: FlushableTracerProvider,
   hooks: typeof import('@opentelemetry/context-async-hooks'),
   core: typeof import('@opentelemetry/core'),
+  parentBased: boolean,
 ): Tracing {
+  dropsUnsampledParents = parentBased;
   context.setGlobalContextManager(new hooks.AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
@@ -113,6 +129,7 @@ function register(
       propagation.disable();
       context.disable();
       current = undefined;
+      dropsUnsampledParents = false;
     },
   };
 }

@@ -4,7 +4,8 @@
  * request carrying a W3C `traceparent` header reaches the C, Rust and Go providers as the
  * context of the host's `gantry.host.call` span — the caller's trace id, a span id of its own
  * (the host's span, a child of the caller's), the caller's tracestate — and a request without
- * one starts a trace at the host; a host with tracing off hands them "" for both. Libraries without the extension serve traced calls as before.
+ * one starts a trace at the host; one the caller sampled out (flags 00) reaches them as the
+ * caller sent it (no host span); a host with tracing off hands them "" for both. Libraries without the extension serve traced calls as before.
  *
  * The host's side (extracting the headers in serve.ts, the span, passing its context through
  * call-pool.ts) is T1's part of issue 33; this file states the contract end to end.
@@ -80,6 +81,14 @@ describe.each([
     expect(spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(spanId).not.toBe(CALLER_SPAN);
     expect(seen.tracestate).toBe(traced.tracestate);
+  });
+
+  it('a request its caller sampled out (flags 00) reaches the provider as the caller sent it: the host makes no span of its own', async () => {
+    // the host's sampler is the default parentbased_always_on: it follows the caller's "no"
+    const dropped = { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-00`, tracestate: traced.tracestate };
+    const r = await request(provider, 'TraceContext', '', dropped);
+    expect(r.error).toBe('');
+    expect(JSON.parse(r.body)).toEqual(dropped);
   });
 
   it('a request without trace context starts a trace at the host: the provider sees that new root', async () => {

@@ -20,6 +20,8 @@ import { buildProviders, providerLib, text } from './helpers.js';
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const TS = 'gantry=h1,vendor="x\\y"';
 const TP2 = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
+/** sampled, with another flag bit beside it: still timed (only the sampled bit counts) */
+const TP3 = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03';
 
 const workers: Worker[] = [];
 let dir: string;
@@ -70,18 +72,21 @@ describe.each([
       call(2, 'TraceContext', ''),
       call(3, 'TraceContext', '', TP2, ''),
       call(4, 'TraceContext', ''),
+      call(5, 'TraceContext', '', TP3, ''),
     ]);
-    expect(out.map((r) => r[0])).toEqual([1, 2, 3, 4]);
+    expect(out.map((r) => r[0])).toEqual([1, 2, 3, 4, 5]);
     expect(out.map(seen)).toEqual([
       { status: 0, body: { traceparent: TP, tracestate: TS } },
       { status: 0, body: { traceparent: '', tracestate: '' } },
       { status: 0, body: { traceparent: TP2, tracestate: '' } },
       { status: 0, body: { traceparent: '', tracestate: '' } },
+      { status: 0, body: { traceparent: TP3, tracestate: '' } },
     ]);
-    // traced calls carry the native call's epoch times from the call thread; untraced 0/0
-    expect(out.map(timed)).toEqual([true, false, true, false]);
+    // sampled calls carry the native call's epoch times from the call thread; untraced 0/0, and
+    // so is a sampled-out one (flags 00): the provider gets its context, nobody records its times
+    expect(out.map(timed)).toEqual([true, false, false, false, true]);
     expect(out[0]![3]).toBeGreaterThanOrEqual(Math.floor(before));
-    expect([out[1]![3], out[1]![4], out[3]![3], out[3]![4]]).toEqual([0, 0, 0, 0]);
+    expect([out[1]![3], out[1]![4], out[2]![3], out[2]![4], out[3]![3], out[3]![4]]).toEqual([0, 0, 0, 0, 0, 0]);
   });
 
   it('its other operations answer as before, traced or not (the trace context changes no reply)', async () => {
