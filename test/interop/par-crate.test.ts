@@ -153,7 +153,9 @@ describe.skipIf(skip)('Gantry → provider-archive 0.16.2', () => {
     expect(json(await gantry('par', 'verify', 'kv.par', '--json', '--issuer', issuer))).toMatchObject({ valid: true, format: 'zip' });
     const { code, view } = crate('inspect', 'kv.par');
     expect(view.ok).toBe(false);
-    expect(view.error).toMatch(/^numeric field did not have utf-8 text: .* when getting cksum for PK\u0003\u0004/s);
+    // the tar reader parses the zip's first bytes as a tar header; which complaint it makes about the
+    // checksum field depends on the bytes there (the claims' random jti, times): both say the same
+    expect(view.error).toMatch(/^numeric field (did not have utf-8 text|was not a number): .* when getting cksum for PK\u0003\u0004/s);
     expect(code).toBe(1);
   });
 });
