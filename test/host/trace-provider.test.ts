@@ -133,3 +133,37 @@ describe('libraries without the extension, behind a host process with tracing on
     expect(await request('trace-old', 'Any', '', traced)).toEqual({ error: '', body: '' });
   });
 });
+
+describe("the SDKs' edge cases, each in a host process with tracing on", () => {
+  it('Rust: a panic in a traced call is a provider error, and the next call sees its own trace, not the panicked one', async () => {
+    const spec = {
+      provider: 'trace-panicky-rs',
+      instance: 'trace-panicky-rs-0',
+      libraryPath: providerLib('panicky-rs'),
+      expectedCapid: 'gantry:panicky',
+    };
+    await makeHost(world.nats.url, spec, { env: tracingEnv }).start();
+    const panicked = await request('trace-panicky-rs', 'Panic', '', traced);
+    expect(panicked.error).toBe('PROVIDER_ERROR');
+    const other = '0af7651916cd43dd8448eb211c80319c';
+    const next = await request('trace-panicky-rs', 'TraceContext', '', {
+      traceparent: `00-${other}-b7ad6b7169203331-01`,
+      tracestate: 'a=b',
+    });
+    const seen = JSON.parse(next.body) as { traceparent: string; tracestate: string };
+    expect(W3C.exec(seen.traceparent)?.[1]).toBe(other);
+    expect(seen.tracestate).toBe('a=b');
+  });
+
+  it("Go: a provider without HandleCallContext is still called through the SDK's table, and has no TraceContext", async () => {
+    const spec = {
+      provider: 'trace-panicky-go',
+      instance: 'trace-panicky-go-0',
+      libraryPath: providerLib('panicky-go'),
+      expectedCapid: 'gantry:panicky',
+    };
+    await makeHost(world.nats.url, spec, { env: tracingEnv }).start();
+    expect(await request('trace-panicky-go', 'Count', '', traced)).toEqual({ error: '', body: '1' });
+    expect((await request('trace-panicky-go', 'TraceContext', '', traced)).error).toBe('PROVIDER_ERROR');
+  });
+});

@@ -1,10 +1,15 @@
 /**
  * A host call thread (dist/agent/host/call-worker.js, the worker the host's CallPool runs)
- * handed batches of traced and untraced calls, as the pool sends them: the C, Rust and Go
- * providers with handle_call_traced see exactly the trace context of their call ('' for both
- * when untraced), traced calls come back with the native call's times and untraced ones with
- * 0/0; libraries without the extension (C keyvalue, a table of the header before it, a Go
- * provider without HandleCallContext) keep serving through their handle_call.
+ * handed batches of traced and untraced calls, as the pool sends them: a C provider with
+ * handle_call_traced sees exactly the trace context of its call ('' for both when untraced),
+ * traced calls come back with the native call's times and untraced ones with 0/0; libraries
+ * without the extension (C keyvalue, a table of the header before it) keep serving through
+ * their handle_call.
+ *
+ * C libraries only: this loads them into the test process itself. The Rust and Go SDKs'
+ * libraries are checked the way they run, each in a real host process
+ * (trace-provider.test.ts): a Go runtime loaded into vitest's own worker crashed it once with
+ * SIGSEGV (issue 33's CI run), which a host process contains and a test runner does not.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,11 +64,7 @@ const call = (id: number, op: string, payload: string, traceparent = '', tracest
 const seen = (r: BatchResult) => ({ status: r[1], body: JSON.parse(text(r[2])) as unknown });
 const timed = (r: BatchResult) => r[3] > 0 && r[4] >= r[3];
 
-describe.each([
-  ['C (echo.c)', 'echo'],
-  ['Rust SDK (keyvalue-rs)', 'keyvalue-rs'],
-  ['Go SDK (echo-go)', 'echo-go'],
-])('%s: handle_call_traced', (_what, lib) => {
+describe.each([['C (echo.c)', 'echo']])('%s: handle_call_traced', (_what, lib) => {
   it('sees exactly the trace context of its own call, traced and untraced calls mixed in one batch', async () => {
     const run = callThread(providerLib(lib));
     const before = performance.timeOrigin + performance.now();
@@ -91,7 +92,7 @@ describe.each([
 
   it('its other operations answer as before, traced or not (the trace context changes no reply)', async () => {
     const run = callThread(providerLib(lib));
-    const [op, payload] = lib === 'keyvalue-rs' ? ['Set', '{"key":"k","value":1}'] : ['Echo', 'hi'];
+    const [op, payload] = ['Echo', 'hi'];
     const out = await run([call(1, op, payload, TP, TS), call(2, op, payload), call(3, 'NoSuchOp', '', TP, TS)]);
     expect(text(out[0]![2])).toBe(text(out[1]![2]));
     expect([out[0]![1], out[1]![1], out[2]![1]]).toEqual([0, 0, 3]);
@@ -123,21 +124,4 @@ describe('libraries without the extension serve every call through handle_call',
       [0, 0],
     ]);
   });
-
-  it('a Go provider without HandleCallContext is still called (the SDK table has the extension) and has no TraceContext', async () => {
-    const run = callThread(providerLib('panicky-go'));
-    const out = await run([call(1, 'Count', '', TP, TS), call(2, 'TraceContext', '', TP)]);
-    expect(out.map((r) => [r[1], text(r[2])])).toEqual([
-      [0, '1'],
-      [3, 'panicky has no operation "TraceContext" (Count, Panic)'],
-    ]);
-  });
-});
-
-it('Rust SDK: a panic in a traced call is a provider error, and the next call sees its own context, not the panicked one', async () => {
-  const run = callThread(providerLib('panicky-rs'));
-  const out = await run([call(1, 'Panic', '', TP, TS), call(2, 'TraceContext', '', TP2, 'a=b'), call(3, 'TraceContext', '')]);
-  expect([out[0]![1], text(out[0]![2])]).toEqual([1, 'provider panicked in Panic: asked to panic after 1 calls']);
-  expect(seen(out[1]!)).toEqual({ status: 0, body: { traceparent: TP2, tracestate: 'a=b' } });
-  expect(seen(out[2]!)).toEqual({ status: 0, body: { traceparent: '', tracestate: '' } });
 });
