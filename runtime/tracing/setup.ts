@@ -38,7 +38,7 @@ export function followsUnsampledParent(): boolean {
 
 /**
  * Start tracing for this process as `component` (gantry-cli, gantry-agent, gantry-host,
- * gantry-controller, gantry-dashboard: the default service.name). Idempotent: a second call
+ * gantry-controller: the default service.name). Idempotent: a second call
  * returns the first result. Throws TracingConfigError for OTEL_* values it cannot honour.
  */
 export async function startTracing(component: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing> {
