@@ -76,6 +76,7 @@ COPY agent agent
 COPY cli cli
 COPY apiserver apiserver
 COPY sandbox sandbox
+COPY dashboard dashboard
 COPY bin bin
 RUN node scripts/build.mjs
 
@@ -100,6 +101,8 @@ WORKDIR /app
 COPY --from=prod-deps /src/node_modules node_modules
 COPY --from=build /src/dist dist
 COPY --from=build /src/bin bin
+# the dashboard's page is served as files (no build step)
+COPY --from=build /src/dashboard/page dashboard/page
 COPY package.json ./
 RUN groupadd --system --gid 65532 gantry \
  && useradd --system --uid 65532 --gid 65532 --home-dir /nonexistent --shell /usr/sbin/nologin gantry \

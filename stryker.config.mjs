@@ -22,6 +22,8 @@ export default {
     'controller/credentials/host-key-policy.ts',
     'agent/host-jwt-check.ts',
     'runtime/toolkit/leader.ts',
+    // tracing: whether a process sends spans, where, and sampled how (OTEL_*; issue 33)
+    'runtime/tracing/config.ts',
     'controller/providers/instance-index.ts',
     'controller/providers/failed-nodes.ts',
     'controller/providers/scheduling/filters.ts',
@@ -46,6 +48,10 @@ export default {
     'registry/distribution/get-manifest.ts',
     // every registry request's deadline and minimum rate (a trickling registry)
     'registry/distribution/transfer-guard.ts',
+    // what a push gives foreign tools: layer titles that are plain file names (never a path), no zip under wasmCloud's types (issue 36)
+    'registry/foreign-tools.ts',
+    // what a registry's archive summary may be trusted for: only what its claims JWT signs (issue 36)
+    'registry/summary.ts',
     'agent/archive-pipeline.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
@@ -108,6 +114,10 @@ export default {
     'controller/history/plan.ts',
     'api/history.ts',
     'apiserver/controllerrevisions.ts',
+    // the dashboard's HTTP guards: which Host passes (DNS rebinding), which methods, which headers (issue 33)
+    'dashboard/guards.ts',
+    // the dashboard's Prometheus parser: what a label value is, which lines are samples
+    'dashboard/prometheus.ts',
   ],
   // two cores shared with other work
   concurrency: 2,

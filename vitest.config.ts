@@ -12,7 +12,8 @@ const requested = process.env.GANTRY_TEST_APISERVER || (controlPlaneAvailable() 
 if (!['emulated', 'real', 'both'].includes(requested))
   throw new Error(`GANTRY_TEST_APISERVER=${requested}: expected emulated, real or both`);
 const logLevel = process.env.GANTRY_LOG_LEVEL || 'fatal';
-const realOnly = ['test/realk8s/**/*.test.ts'];
+// the dashboard as a user held back by RBAC: only the real server has RBAC
+const realOnly = ['test/realk8s/**/*.test.ts', 'test/dashboard/as-user.test.ts'];
 const onBothGrounds = [
   'test/controller/**/*.test.ts',
   'test/runtime/leader.test.ts',
@@ -20,6 +21,11 @@ const onBothGrounds = [
   'test/membrane/grants-keys.test.ts',
   'test/agent/**/*.test.ts',
   'test/sandbox/sandbox-e2e.test.ts',
+  'test/dashboard/server.test.ts',
+  // the trace test's sandbox: its controller and agents on the real API server too
+  'test/observability/traces.test.ts',
+  // the page against a sandbox on the real server: scale, OOM kill and narrow width as watched there
+  'test/dashboard/browser.test.ts',
   ...realOnly,
 ];
 

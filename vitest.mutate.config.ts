@@ -15,6 +15,7 @@ export default defineConfig({
       'test/membrane/host-key-policy.test.ts',
       'test/agent/host-jwt-check.test.ts',
       'test/runtime/leader.test.ts',
+      'test/runtime/tracing-config.test.ts',
       'test/controller/providers/instance-index.test.ts',
       'test/controller/providers/instance-index-edges.test.ts',
       'test/controller/providers/expectations.test.ts',
@@ -34,6 +35,9 @@ export default defineConfig({
       'test/agent/secret-config.test.ts',
       'test/agent/secret-config-host.test.ts',
       'test/registry/transfer-guard.test.ts',
+      'test/registry/archive-title.test.ts',
+      // a config blob's summary against its claims JWT and against the archive (no registry)
+      'test/registry/summary-checks.test.ts',
       'test/agent/host-records.test.ts',
       'test/agent/admission.test.ts',
       'test/agent/memory-cgroup.test.ts',
@@ -78,6 +82,9 @@ export default defineConfig({
       'test/controller/autoscale/decide.test.ts',
       'test/controller/history/plan.test.ts',
       'test/controller/history/controllerrevisions.test.ts',
+      // the dashboard's guards and its metrics parser, pure (no server)
+      'test/dashboard/guards.test.ts',
+      'test/dashboard/metrics.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -28,6 +28,9 @@ import { transition, type Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
 import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
+import { AttemptClock, epochNow, type HostStartTimings, type StartTimeline, StartTrace } from './start-trace.js';
+
+export type { StartTimeline } from './start-trace.js';
 
 /** Retryable reasons that only wait for something the controller writes for this instance. */
 const WAITS_ON_CONTROLLER: ReadonlySet<string> = new Set(['ConfigPending', 'CredentialsPending']);
@@ -67,7 +70,7 @@ export interface SupervisedHost {
   readonly restartCount: number;
   readonly pid?: number;
   /** How the last incarnation started (claimed or forked, steps inside the host). */
-  readonly startTimings?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
+  readonly startTimings?: HostStartTimings;
   /** Reconnect with the rewritten creds file without dropping calls (agent/host/renew.ts). */
   renewCredentials?(): Promise<void>;
   on(event: 'spawned', fn: (pid: number) => void): unknown;
@@ -112,38 +115,6 @@ export interface HostCredentialsSource {
   forget(ref: { uid: string }): void;
 }
 
-/**
- * When each step of the first start ended, as epoch ms (performance.timeOrigin + now(), so a
- * bench in the same process can line them up with its own clock): `runner` is when the watch
- * event reached the runner; then the pipeline's steps, `Starting`, `Running` (host ready) and
- * `statusWritten` (the Running status accepted by the API server); `host` is the host's own.
- */
-export interface StartTimeline {
-  marks: Array<[step: string, atEpochMs: number]>;
-  host?: { pooled: boolean; totalMs: number; steps: Record<string, number> };
-}
-
-const epochNow = () => performance.timeOrigin + performance.now();
-
-/** The steps of one attempt in ms since it began; the first attempt's also go to the start timeline. */
-class AttemptClock {
-  private readonly t0 = performance.now();
-  readonly sinceStart: Record<string, number> = {};
-
-  constructor(private readonly timeline: StartTimeline | undefined) {}
-
-  /** A timeline mark only (the pipeline's finer steps). */
-  readonly mark = (step: string): void => {
-    this.timeline?.marks.push([step, epochNow()]);
-  };
-
-  /** A step timed and marked. */
-  step(step: string): void {
-    this.sinceStart[step] = performance.now() - this.t0;
-    this.mark(step);
-  }
-}
-
 export class InstanceRunner {
   readonly ref: InstanceRef;
   private phase: InstancePhase = 'Pending';
@@ -162,6 +133,9 @@ export class InstanceRunner {
   private readonly log: Logger;
   /** the first start's timeline (see StartTimeline) */
   readonly timeline: StartTimeline = { marks: [] };
+  /** claim → Running or Failed as a trace (agent/start-trace.ts), and the attempt it is timing */
+  private trace?: StartTrace;
+  private clock?: AttemptClock;
 
   constructor(
     readonly instance: ProviderInstance,
@@ -190,11 +164,13 @@ export class InstanceRunner {
   start(): void {
     if (this.run) return;
     this.timeline.marks.push(['runner', epochNow()]);
+    this.trace = new StartTrace(this.instance);
     this.run = this.attempt();
   }
 
   private async attempt(): Promise<void> {
     const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
+    this.clock = clock;
     const binary = await this.prepare(clock);
     if (!binary || this.stopping) return;
     this.secrets = binary.secretConfig;
@@ -239,6 +215,7 @@ export class InstanceRunner {
     if (firstRunning) {
       clock.step('Running');
       this.timeline.host = host.startTimings;
+      this.trace?.running(clock, host.startTimings);
       const msSinceStart = Object.fromEntries(Object.entries(clock.sinceStart).map(([k, v]) => [k, Math.round(v)]));
       this.log.info({ msSinceStart }, 'instance running');
     }
@@ -318,6 +295,7 @@ export class InstanceRunner {
     if (this.stopping) return;
     const f = { reason: failure.reason, retryable: failure.retryable, message: redactSecrets(failure.message, this.secrets) };
     const reason = f.reason;
+    this.trace?.failed(this.clock, f);
     this.deps.metrics?.instanceFailures.inc({ reason });
     if (reason === 'NatsAuthFailed') this.deps.credentials?.refused(this.instance, f.message);
     if (f.retryable) {
@@ -387,6 +365,7 @@ export class InstanceRunner {
     if (why === 'agent-stopping')
       this.report('Pending', 'AgentStopped', 'the node agent stopped; it restarts this instance when it comes back');
     this.stopping = true;
+    this.trace?.stopped();
     this.unwatchCredentials?.();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const host = this.host;

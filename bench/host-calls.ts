@@ -12,15 +12,18 @@
  *  - host-uncounted: the C host with its call counting off (GANTRY_HOST_CALL_STATS=0: no
  *              per-call metrics, no load reports), so the ratio counted/uncounted is what
  *              counting costs (agent/host/call-stats.ts; aim ≥ 0.95).
+ *  - host-untraced / host-traced: the C host called from a caller process of its own, with
+ *              tracing off (the SDK never loaded) and on (caller and host exporting every call's
+ *              trace to a real OpenTelemetry Collector, scripts/otelcol.sh): bench/host-calls-tracing.ts.
  * Prints calls/s, p50/p99 latency for each and the throughput ratios host/baseline,
- * counted/uncounted and Rust/C host; what counting adds to one call; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
+ * counted/uncounted, Rust/C host and traced/untraced; what counting and tracing off add to one call; then the bare cost of one synchronous handle_call (Get, reply decoded and freed)
  * into each library, in the calling thread, without NATS.
  *
  * NATS runs with the membrane (operator mode, full resolver) unless --no-auth: every host and
  * the baseline responder connect with their own instance's host credentials, the caller with
  * a grantee's (Get and Set on the three providers), as in a cluster.
  *
- * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N] [--no-auth]
+ * Run: npm run build && make -C providers && node dist/bench/host-calls.js [--seconds N] [--no-auth] [--tracing-only]
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -37,13 +40,12 @@ import { MembraneAuthority } from '../membrane/authority.js';
 import { granteePermissions, hostPermissions } from '../membrane/permissions.js';
 import { packageRoot } from '../runtime/paths.js';
 import { type BenchNats, startBenchNats } from './support/local-nats.js';
+import { GET, IN_FLIGHT, load, NS, type Result, sum } from './host-calls-load.js';
+import { measureTracing, printTracing, runCaller, startTracingBench, tracingOffCost } from './host-calls-tracing.js';
 
-const NS = 'bench';
 /** The caller's user key (the call subjects' last token) when NATS runs with the membrane. */
 let CALLER: string | undefined;
-const IN_FLIGHT = 64;
 const VALUE = 'v'.repeat(128 - 2); // a JSON string of 128 bytes with its quotes
-const GET = new TextEncoder().encode('{"key":"bench-key"}');
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);
@@ -70,40 +72,6 @@ async function runResponder(url: string, provider: string, credsFile?: string): 
   await nc.flush();
   process.send?.('ready');
   process.on('disconnect', () => void nc.close().then(() => process.exit(0)));
-}
-
-interface Result {
-  calls: number;
-  seconds: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-
-async function load(nc: NatsConnection, provider: string, seconds: number): Promise<Result> {
-  const lat: number[] = [];
-  let errors = 0;
-  let measuring = false;
-  const warmupEnd = Date.now() + 500;
-  const end = warmupEnd + seconds * 1000;
-  const worker = async () => {
-    while (Date.now() < end) {
-      const t0 = performance.now();
-      try {
-        await callProvider(nc, { namespace: NS, provider, op: 'Get', data: GET, timeoutMs: 10_000, caller: CALLER });
-        if (measuring) lat.push(performance.now() - t0);
-      } catch {
-        errors++;
-      }
-      if (!measuring && Date.now() >= warmupEnd) measuring = true;
-    }
-  };
-  const t = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  const elapsed = (performance.now() - t) / 1000 - 0.5;
-  lat.sort((a, b) => a - b);
-  const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] ?? NaN;
-  return { calls: lat.length, seconds: elapsed, p50: pct(0.5), p99: pct(0.99), errors };
 }
 
 /** One synchronous Get into each library on this thread: the SDK's own cost, without NATS. */
@@ -173,7 +141,7 @@ function membraneCreds(nats: BenchNats, authority: MembraneAuthority | undefined
     ? creds(
         'caller',
         authority.mintUser('bench-caller', (k) => {
-          const perms = ['kv-host', 'kv-host-rs', 'kv-baseline', 'kv-host-uncounted'].map((p) =>
+          const perms = ['kv-host', 'kv-host-rs', 'kv-baseline', 'kv-host-uncounted', 'kv-host-traced'].map((p) =>
             granteePermissions(k, NS, { provider: p }, ['Get', 'Set']),
           );
           return {
@@ -226,23 +194,12 @@ type Side = 'baseline' | 'host' | 'hostRs' | 'hostUncounted';
 async function measure(nc: NatsConnection, seconds: number): Promise<Record<Side, Result[]>> {
   const runs: Record<Side, Result[]> = { baseline: [], host: [], hostRs: [], hostUncounted: [] };
   for (let i = 0; i < 2; i++) {
-    runs.baseline.push(await load(nc, 'kv-baseline', seconds / 2));
-    runs.host.push(await load(nc, 'kv-host', seconds / 2));
-    runs.hostRs.push(await load(nc, 'kv-host-rs', seconds / 2));
-    runs.hostUncounted.push(await load(nc, 'kv-host-uncounted', seconds / 2));
+    runs.baseline.push(await load(nc, 'kv-baseline', seconds / 2, CALLER));
+    runs.host.push(await load(nc, 'kv-host', seconds / 2, CALLER));
+    runs.hostRs.push(await load(nc, 'kv-host-rs', seconds / 2, CALLER));
+    runs.hostUncounted.push(await load(nc, 'kv-host-uncounted', seconds / 2, CALLER));
   }
   return runs;
-}
-
-function sum(rs: Result[]) {
-  const calls = rs.reduce((a, r) => a + r.calls, 0);
-  const secs = rs.reduce((a, r) => a + r.seconds, 0);
-  return {
-    rate: calls / secs,
-    p50: Math.max(...rs.map((r) => r.p50)),
-    p99: Math.max(...rs.map((r) => r.p99)),
-    errors: rs.reduce((a, r) => a + r.errors, 0),
-  };
 }
 
 function printResults(runs: Record<Side, Result[]>, replyBytes: number, seconds: number, auth: boolean): void {
@@ -275,6 +232,8 @@ function printResults(runs: Record<Side, Result[]>, replyBytes: number, seconds:
 async function main(): Promise<void> {
   const seconds = arg('--seconds', 3);
   const auth = !process.argv.includes('--no-auth');
+  // only the tracing sides: before/after comparisons of tracing's cost, alternated run by run
+  const tracingOnly = process.argv.includes('--tracing-only');
   const authority = auth ? MembraneAuthority.generate() : undefined;
   const nats = await startBenchNats('gantry-bench-nats-', (dir) => {
     if (!authority) return '';
@@ -293,6 +252,9 @@ async function main(): Promise<void> {
   const uncounted = keyvalueHost('keyvalue.so', 'kv-host-uncounted', nats.url, hostCreds('kv-host-uncounted'), {
     GANTRY_HOST_CALL_STATS: '0',
   });
+  // the C host again, tracing every call to a real collector (bench/host-calls-tracing.ts)
+  const tracing = await startTracingBench();
+  const traced = tracing && keyvalueHost('keyvalue.so', 'kv-host-traced', nats.url, hostCreds('kv-host-traced'), tracing.hostEnv);
   try {
     // noAsyncTraces: nats.js otherwise builds two Error objects (with stacks) per request.
     nc = await connect({ ...natsConnectionOptions({ servers: nats.url, credsFile: callerCreds }), noAsyncTraces: true });
@@ -300,21 +262,35 @@ async function main(): Promise<void> {
     await host.start();
     await hostRs.start();
     await uncounted.start();
+    await traced?.start();
     baseline = await forkBaseline(nats.url, auth ? hostCreds('kv-baseline') : undefined);
-    for (const p of ['kv-host', 'kv-baseline', 'kv-host-rs', 'kv-host-uncounted']) {
+    for (const p of ['kv-host', 'kv-baseline', 'kv-host-rs', 'kv-host-uncounted', ...(traced ? ['kv-host-traced'] : [])]) {
       await callProvider(nc, { namespace: NS, provider: p, op: 'Set', data: `{"key":"bench-key","value":"${VALUE}"}`, caller: CALLER });
     }
     const reply = await callProvider(nc, { namespace: NS, provider: 'kv-host', op: 'Get', data: GET, caller: CALLER });
     const rsReply = await callProvider(nc, { namespace: NS, provider: 'kv-host-rs', op: 'Get', data: GET, caller: CALLER });
     if (Buffer.compare(rsReply.reply, reply.reply) !== 0) throw new Error('keyvalue-rs answered Get differently from keyvalue.c');
-    const runs = await measure(nc, seconds);
-    printResults(runs, reply.reply.length, seconds, auth);
+    const runs = tracingOnly ? undefined : await measure(nc, seconds);
+    if (runs) printResults(runs, reply.reply.length, seconds, auth);
+    if (tracing)
+      printTracing(
+        await measureTracing(
+          tracing,
+          { url: nats.url, seconds, creds: callerCreds, caller: CALLER },
+          { off: host.pid, traced: traced?.pid },
+        ),
+        tracing,
+      );
+    if (!runs) return;
     directCalls();
     countingCost(sum(runs.host).rate);
+    tracingOffCost(sum(runs.host).rate);
   } finally {
     baseline?.kill('SIGTERM');
     await hostRs.stop();
     await uncounted.stop();
+    await traced?.stop();
+    await tracing?.stop();
     await host.stop();
     await nc?.close();
     await authority?.close();
@@ -324,6 +300,8 @@ async function main(): Promise<void> {
 
 if (process.argv[2] === '--responder') {
   void runResponder(process.argv[3]!, process.argv[4]!, process.argv[5]);
+} else if (process.argv[2] === '--caller') {
+  void runCaller(process.argv.slice(3));
 } else {
   main().catch((e) => {
     console.error(e);

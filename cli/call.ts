@@ -9,6 +9,8 @@
  * safe to retry (NO_RESPONDERS, OVERLOADED, NOT_READY, CONNECTION_LOST) within --timeout.
  * A Provider with no Ready instance is activated from zero within --timeout unless
  * `--no-activate` (docs/protocol.md "Activation"); `--json` then names the activation's answer.
+ * With OTEL_* asking for traces the call is exported as a `gantry.call` span (service
+ * gantry-cli) before the command exits; a bad OTEL_* value is a usage error naming it.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';

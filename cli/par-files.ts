@@ -56,11 +56,39 @@ export function writeAtomically(path: string, data: Uint8Array): void {
   }
 }
 
-export function formatFromPath(path: string): ParFormat {
+/**
+ * The format an output name asks for, or undefined when it names none. `.par` names none: the
+ * PAR spec's `.par` was a zip, `wash par create` writes a plain tar under it.
+ */
+export function formatNamedBy(path: string): ParFormat | undefined {
   if (/\.(tar\.gz|tgz|par\.gz|gz)$/i.test(path)) return 'tar.gz';
   if (/\.tar$/i.test(path)) return 'tar';
-  return 'zip';
+  if (/\.zip$/i.test(path)) return 'zip';
+  return undefined;
 }
+
+/**
+ * The format `par create` writes: --format, else what the name says, else a plain tar — what
+ * `wash par create` writes under `.par`, what current wasmCloud tools read, and (like a stored
+ * zip) a format whose binaries a pull with --target reads without a copy. A --format the name
+ * contradicts (`--format zip -o kv.par.gz`) is a usage error.
+ */
+export function createFormat(flag: ParFormat | undefined, out: string): ParFormat {
+  const named = formatNamedBy(out);
+  if (flag !== undefined && named !== undefined && flag !== named) {
+    throw cliError(
+      `--format ${flag} contradicts the output name ${JSON.stringify(out)}, which says ${named}; drop --format, or name the output ${FORMAT_EXAMPLES[flag]}`,
+      2,
+    );
+  }
+  return flag ?? named ?? 'tar';
+}
+
+const FORMAT_EXAMPLES: Record<ParFormat, string> = { zip: 'NAME.zip or NAME.par', tar: 'NAME.par or NAME.tar', 'tar.gz': 'NAME.par.gz' };
+
+/** Said on stderr when create writes a zip: it looks like a PAR, but wasmCloud's current tools refuse it. */
+export const ZIP_NOTICE =
+  'note: this archive is a zip; current wasmCloud tools (wash, provider-archive ≥ 0.2) read only tar and tar.gz — `--format tar.gz` (or an output name ending in .par.gz) makes one they read\n';
 
 /** Where the generated subject seed goes: next to the archive, named after it. */
 export function subjectSeedPath(out: string): string {

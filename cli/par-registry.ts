@@ -7,7 +7,16 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { atomicWrite, mirrorRepository, openArchiveStore, openContentBackend, parseArchiveRef, RegistryError } from '../registry/index.js';
+import {
+  ARCHIVE_MEDIA_TYPES,
+  type ArchiveMediaTypes,
+  atomicWrite,
+  mirrorRepository,
+  openArchiveStore,
+  openContentBackend,
+  parseArchiveRef,
+  RegistryError,
+} from '../registry/index.js';
 import { appendToLog, logEntryOf, parseSignerKey, type NoteSigner } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef } from './namespaces.js';
@@ -26,6 +35,7 @@ import {
 } from './registry-flags.js';
 
 interface LogFlags {
+  mediaTypes: string;
   logKey?: string;
   logOrigin?: string;
   logDeltaMs?: string;
@@ -50,6 +60,11 @@ function registerPush(par: Command): void {
       .argument('<ref>', 'HOST[:PORT]/REPOSITORY, a short name mapped in gantry.namespaces.yaml, or oci-layout:PATH'),
   )
     .option(
+      '--media-types <whose>',
+      "gantry | wasmcloud: wasmCloud's config and layer types, so `wash` and wasmCloud hosts pull it (tar and tar.gz only)",
+      'gantry',
+    )
+    .option(
       '--log-key <file>',
       "append the revision to the repository's transparency log, signing its checkpoint with this log signer key (docs/transparency.md)",
     )
@@ -63,6 +78,8 @@ function registerPush(par: Command): void {
 }
 
 async function push(file: string, name: string, flags: CommonFlags & LogFlags): Promise<void> {
+  if (!ARCHIVE_MEDIA_TYPES.includes(flags.mediaTypes as ArchiveMediaTypes))
+    throw cliError(`--media-types ${JSON.stringify(flags.mediaTypes)}: use gantry or wasmcloud`, 2);
   const ref = mappedRef(name, flags);
   const store = openArchiveStore(ref, storeOptions(ref, flags));
   const max = parseByteSize(flags.maxArchiveBytes, '--max-archive-bytes');
@@ -82,7 +99,11 @@ async function push(file: string, name: string, flags: CommonFlags & LogFlags): 
   if (!Number.isSafeInteger(deltaMs) || deltaMs <= 0)
     throw cliError(`--log-delta-ms must be a positive integer, got "${flags.logDeltaMs}"`, 2);
   const bar = progress('push', flags.json);
-  const pushed = await store.push(bytes, { trustedIssuers: flags.trustedIssuer, onProgress: bar.update });
+  const pushed = await store.push(bytes, {
+    trustedIssuers: flags.trustedIssuer,
+    mediaTypes: flags.mediaTypes as ArchiveMediaTypes,
+    onProgress: bar.update,
+  });
   bar.done();
   let logged: Awaited<ReturnType<typeof appendToLog>> | undefined;
   if (signer) {

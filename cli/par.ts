@@ -25,7 +25,7 @@ import {
 } from '../par/index.js';
 import { cliError, readSeedFile, writeSeedFile } from './keys.js';
 import { collect, parseDuration } from './options.js';
-import { formatFromPath, parErrorToCli, readArchive, readBinaries, subjectSeedPath, writeAtomically } from './par-files.js';
+import { createFormat, parErrorToCli, readArchive, readBinaries, subjectSeedPath, writeAtomically, ZIP_NOTICE } from './par-files.js';
 import { registerParRegistryCommands } from './par-registry.js';
 import { claimRows, claimsSummary, table, targetRows } from './par-tables.js';
 
@@ -41,6 +41,7 @@ interface CreateFlags {
   format?: string;
   expires?: string;
   out: string;
+  json?: boolean;
 }
 
 export function registerPar(program: Command): void {
@@ -67,9 +68,10 @@ function registerCreate(par: Command): void {
     .requiredOption('--issuer <seedfile>', 'account seed file (SA…) that signs the claims')
     .option('--subject <seedfile>', 'service seed file (SV…); default: generated and saved next to the output')
     .option('--binary <target=path>', 'a target and its binary, e.g. x86_64-linux=./lib.so (repeatable)', collect, [])
-    .option('--format <format>', 'zip | tar | tar.gz (default: from the output name, else zip)')
+    .option('--format <format>', 'zip | tar | tar.gz (default: from the output name — .zip, .tar, .par.gz/.tar.gz/.tgz/.gz — else tar)')
     .option('--expires <duration>', 'expire the claims after this long: 3600, 90m, 12h, 30d, 1y')
     .requiredOption('-o, --out <file>', 'output archive')
+    .option('--json', 'print one JSON object')
     .action(createArchive);
 }
 
@@ -78,6 +80,7 @@ async function createArchive(opts: CreateFlags): Promise<void> {
   if (opts.format !== undefined && !PAR_FORMATS.includes(opts.format as ParFormat)) {
     throw cliError(`--format ${JSON.stringify(opts.format)}: use zip, tar or tar.gz`, 2);
   }
+  const format = createFormat(opts.format as ParFormat | undefined, opts.out);
   const expires = opts.expires !== undefined ? Math.round(parseDuration(opts.expires, '--expires', { positive: true }) / 1000) : undefined;
   const binaries = readBinaries(opts.binary);
   const issuerSeed = readSeedFile(opts.issuer);
@@ -85,7 +88,6 @@ async function createArchive(opts: CreateFlags): Promise<void> {
   const issuerType = decodeSeed(issuerSeed).type;
   if (issuerType !== 'account') throw cliError(`${opts.issuer}: issuer must be an account seed (SA…), got a ${issuerType} seed`, 1);
   const { subjectSeed, subjectNote } = subjectKey(opts);
-  const format = (opts.format as ParFormat | undefined) ?? formatFromPath(opts.out);
   let bytes: Uint8Array;
   try {
     bytes = await createPar({
@@ -104,12 +106,19 @@ async function createArchive(opts: CreateFlags): Promise<void> {
     parErrorToCli(opts.out, err);
   }
   writeAtomically(opts.out, bytes);
+  if (format === 'zip') process.stderr.write(ZIP_NOTICE);
+  const [issuer, subject] = [publicKeyFromSeed(issuerSeed), publicKeyFromSeed(subjectSeed)];
+  const targets = Object.keys(binaries).sort();
+  if (opts.json) {
+    process.stdout.write(JSON.stringify({ file: opts.out, format, bytes: bytes.length, issuer, subject, targets }) + '\n');
+    return;
+  }
   process.stdout.write(
     table([
       ['wrote', `${opts.out} (${format}, ${bytes.length} bytes)`],
-      ['issuer', publicKeyFromSeed(issuerSeed)],
-      ['subject', publicKeyFromSeed(subjectSeed) + subjectNote],
-      ['targets', Object.keys(binaries).sort().join(', ')],
+      ['issuer', issuer],
+      ['subject', subject + subjectNote],
+      ['targets', targets.join(', ')],
     ]),
   );
 }

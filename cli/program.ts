@@ -16,6 +16,7 @@ import { registerLock } from './lock.js';
 import { registerLog } from './log.js';
 import { registerLogMonitor } from './log-monitor.js';
 import { registerRollout } from './rollout.js';
+import { registerDashboard } from './dashboard.js';
 
 export function gantryProgram(): Command {
   const program = new Command('gantry')
@@ -35,6 +36,7 @@ export function gantryProgram(): Command {
   registerLock(program);
   registerRollout(program);
   registerLog(program);
+  registerDashboard(program);
   registerLogMonitor(program.commands.find((c) => c.name() === 'log')!);
   return program;
 }

@@ -17,6 +17,7 @@ import { ACTIVATION_READY, capabilityActivationSubject, HEADER_ACTIVATION, provi
 import { CallError, isForbidden, isNoResponders } from './call-error.js';
 import { onConnectionLost, whenConnected } from './nats.js';
 import { HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_TIMEOUT } from './protocol.js';
+import { injectCallTrace } from './trace.js';
 
 /** What can be activated: a Provider by name, or a capability id (+ link), never one instance. */
 export interface ActivationTarget {
@@ -61,6 +62,7 @@ export async function requestActivation(nc: NatsConnection, t: ActivationTarget,
   timeoutMs = Math.max(1, timeoutMs - (Date.now() - started));
   const h = natsHeaders();
   h.set(HEADER_TIMEOUT, String(timeoutMs));
+  injectCallTrace(h); // the wake-up is part of the call's trace (the controller's gantry.activate span)
   let msg: Msg;
   let stopWatching = () => {};
   try {

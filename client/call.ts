@@ -23,6 +23,10 @@
  * responder asks the controller once to wake its target from zero and calls again within the
  * same deadline (client/activate.ts, docs/protocol.md "Activation").
  *
+ * Tracing: when the process registered an OpenTelemetry SDK, the whole call is one span
+ * `gantry.call` and every request carries its traceparent (client/trace.ts, docs/protocol.md
+ * "Trace context"); without one, nothing is sent.
+ *
  *   const { instance, reply } = await callProvider(nc, { namespace: 'default', provider: 'kv', op: 'Get', data: '{"key":"a"}' });
  */
 import { errors as natsErrors, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -43,6 +47,7 @@ import {
 import { authRefusal, callerKey, onConnectionLost, whenConnected } from './nats.js';
 import { requestActivation } from './activate.js';
 import { CallError, isForbidden, isNoResponders, RETRYABLE_CODES } from './call-error.js';
+import { injectCallTrace, traceCall } from './trace.js';
 
 export { CallError, isForbidden, isNoResponders, RETRYABLE_CODES, type CallFailure } from './call-error.js';
 
@@ -133,7 +138,16 @@ function describe(t: CallTarget): string {
   return `capability ${t.capid} (link ${t.link || 'default'}) in ${t.namespace}`;
 }
 
-export async function callProvider(nc: NatsConnection, o: CallOptions): Promise<CallResult & { attempts: number }> {
+/** One call, retries and activation included, inside its `gantry.call` span when tracing is on (trace.ts). */
+export function callProvider(nc: NatsConnection, o: CallOptions): Promise<CallResult & { attempts: number }> {
+  return traceCall(
+    o,
+    () => callSubjectFor(callSubject(o), o.op, o.caller ?? callerKey(nc) ?? ANONYMOUS_CALLER),
+    () => callAttempts(nc, o),
+  );
+}
+
+async function callAttempts(nc: NatsConnection, o: CallOptions): Promise<CallResult & { attempts: number }> {
   if (!o.op) throw new CallError('BAD_TARGET', 'an operation is required');
   const timeout = o.timeoutMs ?? 5000;
   const policy = typeof o.retry === 'number' ? { retries: o.retry } : (o.retry ?? { retries: 0 });
@@ -241,6 +255,7 @@ async function callOnce(nc: NatsConnection, o: CallOptions, timeout: number, ove
   timeout = Math.max(1, timeout - (Date.now() - started));
   const h = natsHeaders();
   h.set(HEADER_TIMEOUT, String(timeout));
+  injectCallTrace(h);
 
   let msg: Msg;
   let stopWatching = () => {};

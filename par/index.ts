@@ -10,6 +10,7 @@ export { ARCHES, OSES, WORLD_TARGET, CLAIMS_ENTRY, isValidTarget, assertValidTar
 export { detectFormat, type ParFormat } from './walk.js';
 export {
   verifyPar,
+  verifyClaimsToken,
   inspectPar,
   readVerifiedContents,
   type VerifyOptions,

@@ -36,6 +36,9 @@
  * GANTRY_EXT_SIZE_MAX. Build with:
  *
  *     .flags = GANTRY_FLAG_EXTENSIONS, .ext_size = GANTRY_EXT_SIZE, .health = my_health,
+ *
+ * The extension fields, in order: health (liveness and readiness), handle_call_traced (calls
+ * with their trace context).
  */
 #ifndef GANTRY_PROVIDER_H
 #define GANTRY_PROVIDER_H
@@ -124,6 +127,16 @@ typedef struct gantry_provider {
    * made while one is still running. While unhealthy the instance gets no calls (its host
    * leaves the queue groups); failureThreshold failures in a row restart the host. */
   int32_t (*health)(void *ctx, gantry_buffer *message);
+  /* Optional (NULL: not implemented). handle_call with the call's W3C trace context: when set,
+   * the host calls it for EVERY call instead of handle_call (same arguments, threading, return
+   * codes and reply buffer). traceparent and tracestate are the NUL-terminated values of the
+   * W3C `traceparent` and `tracestate` headers of the host's span for this call, so spans the
+   * provider starts are its children; both are "" when the call is not traced. Like every
+   * argument they are valid only during the call, and tracestate comes from the caller:
+   * treat it as untrusted input. */
+  int32_t (*handle_call_traced)(void *ctx, const char *actor, const char *op, const uint8_t *msg,
+                                size_t len, const char *traceparent, const char *tracestate,
+                                gantry_buffer *reply);
 } gantry_provider;
 
 /* ext_size for a table built against this header. */

@@ -7,7 +7,18 @@
 import type { VerifiedPar } from '../par/index.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
-import { ARCHIVE_LAYERS, CREATED_ANNOTATION, GANTRY_ARTIFACT_TYPE, GANTRY_CONFIG, GANTRY_LAYER, OCI_MANIFEST } from './media-types.js';
+import {
+  ARCHIVE_LAYERS,
+  CREATED_ANNOTATION,
+  GANTRY_ARTIFACT_TYPE,
+  GANTRY_CONFIG,
+  GANTRY_LAYER,
+  OCI_MANIFEST,
+  TITLE_ANNOTATION,
+  WASMCLOUD_CONFIG,
+  WASMCLOUD_LAYER,
+} from './media-types.js';
+import { type ArchiveMediaTypes, archiveTitle } from './foreign-tools.js';
 import { configOf, summaryOf, type ArchiveSummary } from './summary.js';
 
 /** Config blobs hold a summary and one claims token: far below this. */
@@ -37,9 +48,14 @@ export interface BuiltArchiveManifest {
 }
 
 /** The config blob and manifest of `verified`, whose archive bytes are the layer `layer`. */
-export function buildArchiveManifest(verified: VerifiedPar, layer: { digest: string; size: number }): BuiltArchiveManifest {
+export function buildArchiveManifest(
+  verified: VerifiedPar,
+  layer: { digest: string; size: number },
+  mediaTypes: ArchiveMediaTypes = 'gantry',
+): BuiltArchiveManifest {
   const revision = verified.claims.revision;
-  const config = Buffer.from(JSON.stringify(configOf(verified, layer)));
+  const wasmcloud = mediaTypes === 'wasmcloud';
+  const config = Buffer.from(wasmcloud ? '{}' : JSON.stringify(configOf(verified, layer)));
   const configDigest = sha256Digest(config);
   const summary = summaryOf(verified);
   const annotations: Record<string, string> = { [CREATED_ANNOTATION]: new Date().toISOString(), 'dev.gantry.revision': String(revision) };
@@ -47,14 +63,14 @@ export function buildArchiveManifest(verified: VerifiedPar, layer: { digest: str
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    artifactType: GANTRY_ARTIFACT_TYPE,
-    config: { mediaType: GANTRY_CONFIG, digest: configDigest, size: config.length },
+    ...(wasmcloud ? {} : { artifactType: GANTRY_ARTIFACT_TYPE }),
+    config: { mediaType: wasmcloud ? WASMCLOUD_CONFIG : GANTRY_CONFIG, digest: configDigest, size: config.length },
     layers: [
       {
-        mediaType: GANTRY_LAYER,
+        mediaType: wasmcloud ? WASMCLOUD_LAYER : GANTRY_LAYER,
         digest: layer.digest,
         size: layer.size,
-        annotations: { 'org.opencontainers.image.title': `${summary.name ?? 'provider'}.par` },
+        annotations: { [TITLE_ANNOTATION]: archiveTitle(verified.claims, verified.format) },
       },
     ],
     annotations,

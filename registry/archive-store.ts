@@ -18,6 +18,7 @@ import { archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } fr
 import type { ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
+import { type ArchiveMediaTypes, checkReadableUnder } from './foreign-tools.js';
 import { GANTRY_CONFIG, OCI_MANIFEST } from './media-types.js';
 import { type ListedArchive, PublishedArchives } from './published-archives.js';
 import { isVersionTag, revisionTag } from './revision-tags.js';
@@ -26,7 +27,7 @@ import { checkSummaryAgainst, parseConfig, type ArchiveSummary } from './summary
 /** The default of --max-archive-bytes: the largest archive pushed, pulled or cached. */
 export const DEFAULT_MAX_ARCHIVE_BYTES = 256 * 1024 * 1024;
 
-/** A revision published in a repository: its manifest digest and claims summary (no bytes). */
+/** A revision published in a repository: its manifest digest and the summary of its verified claims (no bytes; listed: signed fields only, no sizes or format). */
 export interface PublishedArchive {
   revision: number;
   /** manifest digest, sha256:… */
@@ -36,6 +37,8 @@ export interface PublishedArchive {
 
 export interface PushOptions {
   trustedIssuers?: string[];
+  /** whose media types the manifest uses (default gantry); wasmcloud refuses a zip archive */
+  mediaTypes?: ArchiveMediaTypes;
   onProgress?(sent: number, total: number): void;
 }
 
@@ -91,6 +94,9 @@ export class BackendArchiveStore implements ArchiveStore {
     const revision = verified.claims.revision;
     if (!Number.isSafeInteger(revision) || revision < 0)
       throw new RegistryError('BAD_MANIFEST', `archive revision ${revision} is not a non-negative integer`);
+    const mediaTypes = opts.mediaTypes ?? 'gantry';
+    // before the registry is asked anything: under wasmCloud's types a zip would reach tools that cannot read it
+    checkReadableUnder(mediaTypes, verified.format);
     const layerBytes = archive;
     // ask what is published first, then hash the archive while the registry answers
     const published = this.published.all();
@@ -104,7 +110,11 @@ export class BackendArchiveStore implements ArchiveStore {
       return publicView(decided);
     }
 
-    const { summary, config, configDigest, manifest } = buildArchiveManifest(verified, { digest: layerDigest, size: layerBytes.length });
+    const { summary, config, configDigest, manifest } = buildArchiveManifest(
+      verified,
+      { digest: layerDigest, size: layerBytes.length },
+      mediaTypes,
+    );
 
     // the small config blob goes up beside the archive rather than one round trip before it
     await Promise.all([this.backend.putBlob(configDigest, config), this.backend.putBlob(layerDigest, layerBytes, opts.onProgress)]);
@@ -196,8 +206,8 @@ export class BackendArchiveStore implements ArchiveStore {
       wantConfig ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
     ]);
     const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
-    if (configBytes)
-      checkSummaryAgainst(parseConfig(configBytes, `${this.description}@${digest}`), verified, `${this.description}@${digest}`);
+    const where = `${this.description}@${digest}`;
+    if (configBytes) checkSummaryAgainst(parseConfig(configBytes, where), verified, layer.digest, where);
     return { bytes, verified, digest, archiveDigest: layer.digest };
   }
 

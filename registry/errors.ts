@@ -32,7 +32,9 @@ export type RegistryErrorCode =
   /** one request (all its attempts, headers and body) ran past its deadline (distribution/transfer-guard.ts) */
   | 'REGISTRY_DEADLINE'
   /** a body moved slower than the minimum average rate over a window: a trickle (distribution/transfer-guard.ts) */
-  | 'REGISTRY_TOO_SLOW';
+  | 'REGISTRY_TOO_SLOW'
+  /** an archive container the chosen media types' tools cannot read (a zip under wasmCloud's types) */
+  | 'FORMAT_NOT_READABLE';
 
 export class RegistryError extends Error {
   readonly code: RegistryErrorCode;

@@ -16,6 +16,7 @@ export { loadNamespaceMap, type MappedRef, type NamespaceMap } from './namespace
 export { parseArchiveRef, formatArchiveRef, type ArchiveRef } from './reference.js';
 export { RegistryError, type RegistryErrorCode } from './errors.js';
 export type { ArchiveSummary } from './summary.js';
+export { ARCHIVE_MEDIA_TYPES, archiveTitle, slug, type ArchiveMediaTypes } from './foreign-tools.js';
 export { revisionTag, parseRevisionTag, isRevisionTag, LOG_TAG_PREFIX } from './revision-tags.js';
 export {
   DEFAULT_MAX_ARCHIVE_BYTES,

@@ -19,5 +19,7 @@ export const ARCHIVE_LAYERS = [GANTRY_LAYER, WASMCLOUD_LAYER] as const;
 
 /** Annotation holding the push time (RFC 3339), standard OCI key. */
 export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
+/** Annotation naming a layer's file: `oras pull` writes the layer under this name. */
+export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
 /** Annotation naming a manifest in an image-layout index.json. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';

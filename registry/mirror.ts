@@ -12,11 +12,16 @@
  * digest in DST are skipped. No tag of this layout ever moves — `rev-N` and `tlog.entry.<i>`
  * are written once, and `tlog.checkpoint.<n>` over the same entries with the same Ed25519 key
  * is the same bytes — so a tag naming another digest in DST is refused (REVISION_EXISTS): one
- * of the two registries was altered, and a mirror must not paper over it.
+ * of the two registries was altered, and a mirror must not paper over it. Nor does it copy an
+ * archive whose summary states what its claims do not sign: a Gantry config blob is checked
+ * (verifiedSummaryOfConfig) before its manifest is copied, and a forged one stops the mirror
+ * with SUMMARY_MISMATCH naming the tag and field — the tags copied before it are genuine.
  */
 import type { ContentBackend } from './backend.js';
 import { RegistryError } from './errors.js';
-import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from './media-types.js';
+import { DOCKER_MANIFEST, GANTRY_CONFIG, OCI_INDEX, OCI_MANIFEST } from './media-types.js';
+import { parseConfig, verifiedSummaryOfConfig } from './summary.js';
+import { checkConfigSize } from './archive-manifest.js';
 
 export interface MirrorReport {
   tags: number;
@@ -48,9 +53,9 @@ export async function mirrorRepository(
   const report: MirrorReport = { tags: ordered.length, copiedTags: 0, blobs: 0, bytes: 0 };
   const copiedManifests = new Set<string>();
 
-  const copyBlob = async (d: Descriptor) => {
+  const copyBlob = async (d: Descriptor, read?: Uint8Array) => {
     if (await dst.hasBlob(d.digest)) return;
-    const bytes = await src.getBlob(d.digest, d.size);
+    const bytes = read ?? (await src.getBlob(d.digest, d.size));
     await dst.putBlob(d.digest, bytes);
     report.blobs++;
     report.bytes += bytes.length;
@@ -66,7 +71,7 @@ export async function mirrorRepository(
       } catch {
         throw new RegistryError('BAD_MANIFEST', `${src.description}:${tag}: the manifest is not JSON`);
       }
-      if (doc.config) await copyBlob(doc.config);
+      if (doc.config) await copyBlob(doc.config, await checkedConfig(src, doc.config, `${src.description}:${tag}`));
       for (const l of doc.layers ?? []) await copyBlob(l);
       for (const child of doc.manifests ?? []) await copyManifest(child.digest, child.digest);
       copiedManifests.add(m.digest);
@@ -95,4 +100,14 @@ export async function mirrorRepository(
     opts.onTag?.(tag, true);
   }
   return report;
+}
+
+/** A Gantry config blob's bytes once its summary is shown to be what its claims sign; other configs: undefined (read when copied). */
+async function checkedConfig(src: ContentBackend, config: Descriptor, where: string): Promise<Uint8Array | undefined> {
+  if (config.mediaType !== GANTRY_CONFIG) return undefined;
+  checkConfigSize({ mediaType: config.mediaType, digest: config.digest, size: config.size ?? -1 }, where);
+  const bytes = await src.getBlob(config.digest, config.size);
+  // expired claims are still the origin's genuine archive: a mirror copies them, pull refuses them
+  verifiedSummaryOfConfig(parseConfig(bytes, where), where, { anyTime: true });
+  return bytes;
 }

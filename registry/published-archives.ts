@@ -1,7 +1,8 @@
 /**
  * What a repository has published: every archive under its tags, one per manifest digest and
- * revision, each manifest described once — from our config blob, or for a wasmCloud archive
- * from the signed claims at the front of its layer (never the whole archive). Manifests are
+ * revision, each manifest described once — from the claims JWT in our config blob (every field
+ * the blob states checked against it), or for a wasmCloud archive from the signed claims at the
+ * front of its layer (never the whole archive). Either way, only signed fields: no sizes, no format. Manifests are
  * immutable, so descriptions are cached by digest and never go stale.
  */
 import type { Logger } from '../runtime/log.js';
@@ -11,7 +12,7 @@ import type { PublishedArchive } from './archive-store.js';
 import type { ContentBackend } from './backend.js';
 import { CREATED_ANNOTATION, GANTRY_CONFIG } from './media-types.js';
 import { isRevisionTag, LOG_TAG_PREFIX, parseRevisionTag } from './revision-tags.js';
-import { parseConfig, summaryFromConfig, summaryOfClaims } from './summary.js';
+import { parseConfig, summaryOfClaims, verifiedSummaryOfConfig } from './summary.js';
 
 /** How much of a wasmCloud layer is read to find its leading claims (a JWT is at most 64 KiB). */
 const CLAIMS_PREFIX_BYTES = 256 * 1024;
@@ -90,10 +91,14 @@ export class PublishedArchives {
     if (manifest.config.mediaType === GANTRY_CONFIG) {
       checkConfigSize(manifest.config, where);
       const config = parseConfig(await this.backend.getBlob(manifest.config.digest, manifest.config.size), where);
+      // shown and scheduled from: only what the claims JWT signs. A forged field throws
+      // SUMMARY_MISMATCH naming the tag and field, and so fails the whole listing (fail closed:
+      // a repository someone altered is not half-trusted). Expired claims still list; pull refuses them.
+      const summary = verifiedSummaryOfConfig(config, where, { anyTime: true });
       return {
-        revision: config.revision,
+        revision: summary.revision,
         digest,
-        summary: summaryFromConfig(config),
+        summary,
         layer,
         config: manifest.config,
         ...(pushedAt ? { pushedAt } : {}),

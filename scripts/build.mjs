@@ -21,6 +21,7 @@ const roots = [
   'apiserver',
   'cli',
   'sandbox',
+  'dashboard',
   'bench',
 ];
 

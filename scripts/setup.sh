@@ -7,7 +7,9 @@
 # kube-scheduler, kubectl) built from Go modules into a cache outside the repo
 # (scripts/control-plane.sh; a no-op once built), and with it the rest of a real cluster
 # (scripts/cluster-parts.sh: kubelet, kube-controller-manager, kube-proxy) and the images its
-# nodes run (scripts/images.sh), for scripts/cluster.sh and test/cluster/.
+# nodes run (scripts/images.sh), for scripts/cluster.sh and test/cluster/; and the OpenTelemetry
+# Collector the trace tests export to (scripts/otelcol.sh, cached the same way), and the interop
+# tests' oras, natscli and nats.py (scripts/interop-tools.sh, the same).
 #
 #   scripts/setup.sh [--no-control-plane] [--no-cluster]
 #                    (or GANTRY_SKIP_CONTROL_PLANE=1, GANTRY_SKIP_CLUSTER=1)
@@ -50,6 +52,8 @@ have conntrack       || missing+=(conntrack)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 have dig             || missing+=(dnsutils)
 have curl            || missing+=(curl)
+# the dashboard's browser test and bench drive Debian's headless Chromium (test/support/browser.ts)
+have chromium        || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing ${missing[*]}"
@@ -80,3 +84,14 @@ else
     bash scripts/images.sh >/dev/null
   fi
 fi
+# The OpenTelemetry Collector the trace tests export to (test/observability/): about a minute
+# cold, a no-op once cached, wanted on the emulator too; GANTRY_SKIP_OTELCOL=1 skips it, and
+# those tests then skip, saying why.
+if command -v go >/dev/null 2>&1; then bash scripts/otelcol.sh >/dev/null; fi
+# The ecosystem's tools the interop tests (test/interop/) drive against what Gantry writes: oras
+# and natscli from Go modules, nats.py from PyPI, cached outside the repo (scripts/interop-tools.sh);
+# GANTRY_SKIP_INTEROP=1 skips them, and those tests then skip, saying why.
+if command -v go >/dev/null 2>&1; then bash scripts/interop-tools.sh >/dev/null; fi
+# wasmCloud's provider-archive/wascap crates for test/interop/par-crate.test.ts (cached outside the repo;
+# GANTRY_SKIP_INTEROP=1 skips it and the test then skips, saying why)
+if command -v cargo >/dev/null 2>&1; then bash scripts/interop-par-rs.sh >/dev/null; fi

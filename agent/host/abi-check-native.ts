@@ -48,6 +48,9 @@ export const Proto = {
   HandleCall: koffi.proto(
     'int32_t abicheck_handle_call_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, _Out_ gantry_buffer *reply)',
   ),
+  HandleCallTraced: koffi.proto(
+    'int32_t abicheck_handle_call_traced_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, const char *traceparent, const char *tracestate, _Out_ gantry_buffer *reply)',
+  ),
   Free: koffi.proto('void abicheck_free_fn(void *ctx, void *data, size_t len)'),
 };
 
@@ -66,15 +69,31 @@ export interface GantryBuffer {
   len: number | bigint;
 }
 
-/** The provider table's own handle_call and free_buffer, called directly. */
+/**
+ * The provider table's own call function and free_buffer, called directly: handle_call_traced
+ * (with '' for both trace values, an untraced call) when the library has it, as a host's call
+ * threads do, else handle_call.
+ */
 export class DirectCalls {
-  /** handle_call, synchronous (`.async` runs it on libuv's pool). */
-  readonly handleCall: NativeFn;
+  private readonly handleCall: NativeFn;
+  private readonly traced: NativeFn | null;
   private readonly freeRaw: NativeFn;
 
-  constructor(private readonly table: Record<string, unknown>) {
+  constructor(
+    private readonly table: Record<string, unknown>,
+    handleCallTraced: bigint | null,
+  ) {
     this.freeRaw = koffi.decode(table.free_buffer, Proto.Free) as NativeFn;
     this.handleCall = koffi.decode(table.handle_call, Proto.HandleCall) as NativeFn;
+    this.traced = handleCallTraced === null ? null : (koffi.decode(handleCallTraced, Proto.HandleCallTraced) as NativeFn);
+  }
+
+  /** One call on this thread; the reply is left in `reply` for the caller to free. */
+  callNow(op: string, msg: Uint8Array, reply: GantryBuffer): number {
+    const ctx = this.table.ctx;
+    return (
+      this.traced ? this.traced(ctx, '', op, msg, msg.length, '', '', reply) : this.handleCall(ctx, '', op, msg, msg.length, reply)
+    ) as number;
   }
 
   /** A copy of the buffer's bytes, the buffer itself handed back through free_buffer. */
@@ -95,10 +114,13 @@ export class DirectCalls {
   call(op: string, payload: Uint8Array): Promise<{ status: number; body: Uint8Array }> {
     return new Promise((resolve, reject) => {
       const reply = { data: null, len: 0 };
-      this.handleCall.async(this.table.ctx, '', op, payload, payload.length, reply, (err: unknown, status: number) => {
+      const done = (err: unknown, status: number) => {
         if (err) reject(err as Error);
         else resolve({ status, body: this.take(reply) });
-      });
+      };
+      const ctx = this.table.ctx;
+      if (this.traced) this.traced.async(ctx, '', op, payload, payload.length, '', '', reply, done);
+      else this.handleCall.async(ctx, '', op, payload, payload.length, reply, done);
     });
   }
 }

@@ -27,7 +27,7 @@ import {
   Proto,
   residentBytes,
 } from './abi-check-native.js';
-import { extensionsCheck, healthCheck } from './abi-check-health.js';
+import { extensionsCheck, healthCheck, tracedCallsCheck } from './abi-check-health.js';
 import { HostError } from './errors.js';
 import { ABI_VERSION, CREATE_SYMBOL, GantryStatus, type NativeProvider } from './native.js';
 
@@ -75,7 +75,7 @@ interface Baseline {
 
 async function run(): Promise<void> {
   const loaded = await loadChecks();
-  const direct = new DirectCalls(loaded.table);
+  const direct = new DirectCalls(loaded.table, loaded.provider.callFunctions().handleCallTraced);
   await identityChecks(loaded);
   const dispatches = await configureChecks(loaded, direct);
   // The operations every later check exercises: those the user named, and the unknown one.
@@ -84,9 +84,10 @@ async function run(): Promise<void> {
     { op: UNKNOWN_OP, payload: Buffer.alloc(0) },
   ];
   const baseline = await callChecks(loaded.provider, ops);
+  await check('traced-calls', () => tracedCallsCheck(loaded.provider, ops, baseline.expected));
   await concurrentCallsCheck(direct, ops, baseline, dispatches);
   await largePayloadCheck(direct, ops, baseline);
-  await freeBufferCheck(direct, ops, loaded.table);
+  await freeBufferCheck(direct, ops);
   await stopUnloadCheck(loaded);
 }
 
@@ -322,7 +323,7 @@ async function largePayloadCheck(direct: DirectCalls, ops: Exercised[], { expect
 }
 
 /** free-buffer: many rounds of every operation leave the C heap and the resident set where they were. */
-async function freeBufferCheck(direct: DirectCalls, ops: Exercised[], table: Record<string, unknown>): Promise<void> {
+async function freeBufferCheck(direct: DirectCalls, ops: Exercised[]): Promise<void> {
   await check('free-buffer', () => {
     // Every reply and error message goes back through free_buffer. Replies are not copied
     // here, so the JS side allocates nothing per call: what the C heap (mallinfo2, all arenas)
@@ -334,7 +335,7 @@ async function freeBufferCheck(direct: DirectCalls, ops: Exercised[], table: Rec
         reply.data = null;
         reply.len = 0;
         const msg = o.op === UNKNOWN_OP ? payload : o.payload;
-        direct.handleCall(table.ctx, '', o.op, msg, msg.length, reply);
+        direct.callNow(o.op, msg, reply);
         if (reply.data) direct.free(reply);
       }
     };

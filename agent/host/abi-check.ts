@@ -37,6 +37,7 @@ export const ABI_CHECKS = [
   'health',
   'unknown-op',
   'calls',
+  'traced-calls',
   'concurrent-calls',
   'large-payload',
   'free-buffer',

@@ -22,7 +22,7 @@ export const EXT_OFFSET = 72;
 export const WORD = 8;
 
 /** The extension fields in table order after ext_size; only ever appended to. */
-export const EXTENSION_FIELDS = ['health'] as const;
+export const EXTENSION_FIELDS = ['health', 'handle_call_traced'] as const;
 export type ExtensionField = (typeof EXTENSION_FIELDS)[number];
 
 /** What the host may read: each known field's offset in the table, when the library's ext_size covers it. */
@@ -58,7 +58,6 @@ export function extensionLayout(flags: number, readExtSize: () => number | bigin
   }
   const fields: ExtensionLayout['fields'] = {};
   EXTENSION_FIELDS.forEach((name, i) => {
-    // Stryker disable next-line ArithmeticOperator: with one field (i = 0) WORD / 1 equals WORD * 1; a second field's test kills it
     const within = WORD * (i + 1); // the field's offset inside the extension block
     if (within + WORD <= extSize) fields[name] = EXT_OFFSET + within;
   });

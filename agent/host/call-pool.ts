@@ -13,7 +13,13 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { BatchCall, BatchResult, CallWorkerData } from './call-worker.js';
-import type { CallDone } from './native.js';
+
+/**
+ * A call's answer on the event loop: its status and reply, and for a traced call the epoch ms
+ * its native call started and ended on the call thread (0 when untraced). A plain
+ * (status, body) callback fits too.
+ */
+export type TimedCallDone = (status: number, body: Uint8Array, startedAt: number, endedAt: number) => void;
 
 interface PoolThread {
   worker: Worker;
@@ -22,7 +28,7 @@ interface PoolThread {
 
 export class CallPool {
   private readonly threads: PoolThread[] = [];
-  private readonly callbacks = new Map<number, CallDone>();
+  private readonly callbacks = new Map<number, TimedCallDone>();
   private pending: BatchCall[] = [];
   private scheduled = false;
   private nextId = 0;
@@ -34,10 +40,10 @@ export class CallPool {
       const t: PoolThread = { worker: new Worker(entry, { workerData: fns }), outstanding: 0 };
       t.worker.on('message', (results: BatchResult[]) => {
         t.outstanding -= results.length;
-        for (const [id, status, body] of results) {
+        for (const [id, status, body, startedAt, endedAt] of results) {
           const done = this.callbacks.get(id);
           this.callbacks.delete(id);
-          done?.(status, body);
+          done?.(status, body, startedAt, endedAt);
         }
       });
       t.worker.on('error', (e) => {
@@ -45,20 +51,23 @@ export class CallPool {
         const failed = [...this.callbacks.values()];
         this.callbacks.clear();
         const msg = new TextEncoder().encode(`call thread failed: ${e.message}`);
-        for (const done of failed) done(1 /* GANTRY_ERR_PROVIDER */, msg);
+        for (const done of failed) done(1 /* GANTRY_ERR_PROVIDER */, msg, 0, 0);
         onThreadError(e);
       });
       this.threads.push(t);
     }
   }
 
-  /** Queue one handle_call; done runs on the event loop with its status and reply. */
-  call(actor: string, op: string, msg: Uint8Array, done: CallDone): void {
+  /**
+   * Queue one handle_call; done runs on the event loop with its status and reply. traceparent
+   * and tracestate are the W3C context the provider is handed ('' for an untraced call).
+   */
+  call(actor: string, op: string, msg: Uint8Array, done: TimedCallDone, traceparent = '', tracestate = ''): void {
     if (this.closed) throw new Error('call pool is closed');
     const id = this.nextId++;
     this.callbacks.set(id, done);
     // Copy: a NATS payload is a view into the read buffer, and posting a view clones its whole buffer.
-    this.pending.push([id, actor, op, msg.slice()]);
+    this.pending.push([id, actor, op, msg.slice(), traceparent, tracestate]);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);

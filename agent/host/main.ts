@@ -32,6 +32,7 @@ import { HealthMonitor } from './health.js';
 import { DEFAULT_LIMITS, effectiveLimits, type HostLimits, type HostSpec } from './spec.js';
 import { keyOf } from '../../runtime/toolkit/keys.js';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { startTracing, type Tracing } from '../../runtime/tracing/index.js';
 
 let STOP_GRACE_MS = DEFAULT_LIMITS.stopGraceMs;
 
@@ -84,6 +85,8 @@ async function shutdown(status: number): Promise<void> {
       await Promise.race([provider.stop(), new Promise((r) => setTimeout(r, STOP_GRACE_MS))]);
     }
     if (nc && !nc.isClosed()) await nc.drain().catch(() => nc?.close());
+    // the last calls' spans (runtime/tracing bounds the wait on an unreachable collector)
+    await (await tracing.catch(() => undefined))?.shutdown();
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'error while stopping');
   }
@@ -132,6 +135,11 @@ async function run(spec: HostSpec): Promise<void> {
   const limits = effectiveLimits(spec);
   STOP_GRACE_MS = limits.stopGraceMs;
   const loaded = loadProvider(spec);
+  try {
+    await tracing;
+  } catch (e) {
+    failed(new HostError('BAD_SPEC', `the host's tracing environment: ${(e as Error).message}`));
+  }
   const conn = await connect(spec);
   // counting starts with serving, not at boot: a pooled host may boot long before
   calls = new CallStats();
@@ -335,5 +343,11 @@ if (!process.send) {
   process.stderr.write('gantry provider host: must be started by the agent with an IPC channel\n');
   process.exit(2);
 }
+/**
+ * Tracing (OTEL_*, passed on by the agent) starts while a pooled host waits for its spec, so
+ * loading the SDK adds nothing to an instance's start; run() waits for it before it connects.
+ */
+const tracing: Promise<Tracing> = startTracing('gantry-host');
+tracing.catch(() => {}); // reported by run()
 // code loaded, handlers installed: a pooled host now waits here for its spec
 send({ type: 'idle' });

@@ -5,7 +5,8 @@
  * Loading checks, in order: the library opens (LOAD_FAILED), exports a create function that
  * returns a table (NOT_A_PROVIDER), the table's abi_version is ours (ABI_MISMATCH — read before
  * anything else in the table is trusted), and every mandatory function pointer is set.
- * The host runs handle_call on its call threads (call-pool.ts), which call the table's
+ * The host runs handle_call (or handle_call_traced, when the library has that extension: then
+ * for every call) on its call threads (call-pool.ts), which call the table's
  * function pointers directly (koffi's per-call `.async` measured 3-4x the CPU). Everything else
  * is called rarely and synchronously, except stop, which runs on the pool because it may join
  * provider threads that wait on our event loop (the dispatcher).
@@ -33,6 +34,10 @@ export const GantryStatus = {
   NOT_READY: 7,
   NO_ACTOR: 8,
 } as const;
+
+/** The handle_call_traced extension's prototype (gantry_provider.h), also decoded on the call threads. */
+export const HANDLE_CALL_TRACED =
+  'int32_t gantry_handle_call_traced_fn(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, const char *traceparent, const char *tracestate, _Out_ gantry_buffer *reply)';
 
 /** koffi types are registered once per process (names are global in koffi). */
 const types = (() => {
@@ -63,6 +68,7 @@ const types = (() => {
     Free: koffi.proto('void gantry_free_fn(void *ctx, void *data, size_t len)'),
     Stop: koffi.proto('void gantry_stop_fn(void *ctx)'),
     Health: koffi.proto('int32_t gantry_health_fn(void *ctx, _Out_ gantry_buffer *message)'),
+    HandleCallTraced: koffi.proto(HANDLE_CALL_TRACED),
   };
 })();
 
@@ -80,10 +86,29 @@ export interface HealthAnswer {
   message: string;
 }
 
+/** A call's W3C trace context as the provider sees it: header values, '' when untraced. */
+export interface TraceContext {
+  traceparent: string;
+  tracestate: string;
+}
+
+const UNTRACED: TraceContext = { traceparent: '', tracestate: '' };
+
 /** Completion of one handle_call: status code and the reply body (or error message). */
 export type CallDone = (status: number, body: Uint8Array) => void;
 
 const EMPTY = new Uint8Array(0);
+
+/** What a call thread needs to call the provider (call-worker.ts): addresses, not koffi objects. */
+export interface CallFunctions {
+  /** Opened again only so koffi sets up the thread's call memory; dlopen returns the same handle. */
+  libraryPath: string;
+  ctx: bigint | null;
+  handleCall: bigint;
+  freeBuffer: bigint;
+  /** handle_call_traced when the library has it: then the thread calls it for every call. */
+  handleCallTraced: bigint | null;
+}
 
 export class NativeProvider {
   readonly capabilityId: string;
@@ -96,22 +121,29 @@ export class NativeProvider {
   private readonly configureFn?: KoffiFunction;
   private readonly configureDispatchFn: KoffiFunction;
   private readonly healthFn?: KoffiFunction;
+  private readonly tracedFn?: KoffiFunction;
   /** ext_size and the extension fields the library has (abi-extensions.ts). */
   readonly extensions: ExtensionLayout;
   private dispatchCallback?: unknown;
-  private readonly raw: { ctx: unknown; handleCall: unknown; freeBuffer: unknown };
+  private readonly raw: { ctx: unknown; handleCall: unknown; freeBuffer: unknown; handleCallTraced: unknown };
 
   private constructor(
     private readonly lib: LibraryHandle,
     table: Record<string, unknown>,
     readonly path: string,
-    extensions: { layout: ExtensionLayout; health: unknown },
+    extensions: { layout: ExtensionLayout; health: unknown; handleCallTraced: unknown },
   ) {
     this.extensions = extensions.layout;
     if (extensions.health) this.healthFn = koffi.decode(extensions.health, types.Health) as KoffiFunction;
+    if (extensions.handleCallTraced) this.tracedFn = koffi.decode(extensions.handleCallTraced, types.HandleCallTraced) as KoffiFunction;
     this.abiVersion = table.abi_version as number;
     this.ctx = table.ctx;
-    this.raw = { ctx: table.ctx, handleCall: table.handle_call, freeBuffer: table.free_buffer };
+    this.raw = {
+      ctx: table.ctx,
+      handleCall: table.handle_call,
+      freeBuffer: table.free_buffer,
+      handleCallTraced: extensions.handleCallTraced,
+    };
     const fn = (field: string, proto: TypeObject) => koffi.decode(table[field], proto) as KoffiFunction;
     this.handleCallFn = fn('handle_call', types.HandleCall);
     this.freeFn = fn('free_buffer', types.Free);
@@ -148,14 +180,20 @@ export class NativeProvider {
     if (missing.length) throw new HostError('NOT_A_PROVIDER', `${path}: provider table lacks ${missing.join(', ')}`);
     // the extension block is read only as far as flags and ext_size say it exists
     const layout = extensionLayout(table.flags as number, () => koffi.decode(ptr, EXT_OFFSET, 'size_t') as number | bigint, path);
-    const at = layout.fields.health;
-    const health = at === undefined ? null : koffi.decode(ptr, at, 'void *');
-    return new NativeProvider(lib, table, path, { layout, health });
+    const field = (at: number | undefined): unknown => (at === undefined ? null : koffi.decode(ptr, at, 'void *'));
+    const health = field(layout.fields.health);
+    const handleCallTraced = field(layout.fields.handle_call_traced);
+    return new NativeProvider(lib, table, path, { layout, health, handleCallTraced });
   }
 
   /** Whether the library implements the health extension. */
   get hasHealth(): boolean {
     return this.healthFn !== undefined;
+  }
+
+  /** Whether the library implements handle_call_traced (then every call goes through it). */
+  get hasTracedCalls(): boolean {
+    return this.tracedFn !== undefined;
   }
 
   /**
@@ -206,23 +244,30 @@ export class NativeProvider {
   }
 
   /** Addresses of the call functions, for the host's call threads (call-pool.ts). */
-  callFunctions(): { libraryPath: string; ctx: bigint | null; handleCall: bigint; freeBuffer: bigint } {
+  callFunctions(): CallFunctions {
     const addr = (v: unknown) => (typeof v === 'bigint' ? v : koffi.address(v));
     return {
       libraryPath: this.path,
       ctx: this.raw.ctx == null ? null : addr(this.raw.ctx),
       handleCall: addr(this.raw.handleCall),
       freeBuffer: addr(this.raw.freeBuffer),
+      handleCallTraced: this.raw.handleCallTraced ? addr(this.raw.handleCallTraced) : null,
     };
   }
 
   /**
-   * Run handle_call on the calling thread. Only for code that accepts blocking the event loop
-   * for the call's duration (benchmarks' baseline, tools); the host itself always uses call().
+   * Run one call on the calling thread, as the host's call threads do (handle_call_traced when
+   * the library has it, with `trace` or '' for both values). Only for code that accepts
+   * blocking the event loop for the call's duration (benchmarks' baseline, tools); the host
+   * itself always uses its call threads.
    */
-  callSync(actor: string, op: string, msg: Uint8Array): { status: number; body: Uint8Array } {
+  callSync(actor: string, op: string, msg: Uint8Array, trace: TraceContext = UNTRACED): { status: number; body: Uint8Array } {
     const reply: RawBuffer = { data: null, len: 0 };
-    const status = this.handleCallFn(this.ctx, actor, op, msg, msg.length, reply) as number;
+    const status = (
+      this.tracedFn
+        ? this.tracedFn(this.ctx, actor, op, msg, msg.length, trace.traceparent, trace.tracestate, reply)
+        : this.handleCallFn(this.ctx, actor, op, msg, msg.length, reply)
+    ) as number;
     return { status, body: this.take(reply) };
   }
 

@@ -33,11 +33,14 @@ import {
   type CallErrorCode,
 } from '../../client/protocol.js';
 import type { Logger } from '../../runtime/log.js';
-import { GantryStatus, type CallDone, type NativeProvider } from './native.js';
+import { GantryStatus, type NativeProvider } from './native.js';
+import type { TimedCallDone } from './call-pool.js';
+import { endHostCall, recordProviderCall, startHostCall, type HostCallTrace } from './call-trace.js';
+import { tracingEnabled } from '../../runtime/tracing/index.js';
 
-/** Runs handle_call off the event loop (CallPool). */
+/** Runs handle_call off the event loop (CallPool); traceparent/tracestate '' when untraced. */
 export interface CallExecutor {
-  call(actor: string, op: string, msg: Uint8Array, done: CallDone): void;
+  call(actor: string, op: string, msg: Uint8Array, done: TimedCallDone, traceparent?: string, tracestate?: string): void;
 }
 import type { CallCode, CallStats } from './call-stats.js';
 import { replyBelongsToCaller } from './reply-guard.js';
@@ -53,6 +56,8 @@ interface PendingCall {
   timeoutMs: number;
   /** A reply (TIMEOUT) was already sent. */
   answered: boolean;
+  /** Its host span, when tracing is on (call-trace.ts). */
+  trace: HostCallTrace | undefined;
 }
 
 export interface InstanceStats {
@@ -188,6 +193,7 @@ export class InstanceServer {
       this.hung++;
       this.calls.end(call.op, 'NOT_READY', call.start);
       this.fail(call.msg, 'NOT_READY', `instance ${this.spec.instance} stopped before the call finished (it may still complete)`);
+      if (call.trace) endHostCall(call.trace, 'NOT_READY');
     }
     this.pending.clear();
     this.stats.inFlight = 0;
@@ -241,21 +247,31 @@ export class InstanceServer {
       deadline: start + timeout,
       timeoutMs: timeout,
       answered: false,
+      trace: tracingEnabled() ? startHostCall(msg, this.spec, call0.op) : undefined,
     };
     this.pending.add(call);
     this.stats.inFlight = this.pending.size;
     this.calls.begin(start);
     try {
-      this.executor.call(call.actor, call.op, call.msg.data, (status, body) => this.complete(call, status, body));
+      this.executor.call(
+        call.actor,
+        call.op,
+        call.msg.data,
+        (status, body, startedAt, endedAt) => this.complete(call, status, body, startedAt, endedAt),
+        call.trace?.traceparent ?? '',
+        call.trace?.tracestate ?? '',
+      );
     } catch (e) {
       this.pending.delete(call);
       this.stats.inFlight = this.pending.size;
       this.calls.end(call.op, 'NOT_READY', call.start);
       this.fail(call.msg, 'NOT_READY', `cannot run the call: ${(e as Error).message}`);
+      if (call.trace) endHostCall(call.trace, 'NOT_READY');
     }
   }
 
-  private complete(call: PendingCall, status: number, body: Uint8Array): void {
+  private complete(call: PendingCall, status: number, body: Uint8Array, startedAt: number, endedAt: number): void {
+    if (call.trace) recordProviderCall(call.trace, startedAt, endedAt, status);
     if (call.answered) {
       // It had timed out; the native call has finally returned.
       this.hung--;
@@ -268,16 +284,19 @@ export class InstanceServer {
       if (body.length > this.maxReply) {
         this.calls.end(call.op, 'PROVIDER_ERROR', call.start);
         this.fail(call.msg, 'PROVIDER_ERROR', `reply of ${body.length} bytes exceeds the NATS max_payload of ${this.maxReply}`);
+        if (call.trace) endHostCall(call.trace, 'PROVIDER_ERROR');
       } else {
         this.stats.served++;
         this.calls.end(call.op, 'OK', call.start);
         call.msg.respond(body, { headers: this.okHeaders });
+        if (call.trace) endHostCall(call.trace);
       }
     } else {
       const code: CallCode & CallErrorCode =
         status === GantryStatus.UNAUTHORIZED ? 'UNAUTHORIZED' : status === GantryStatus.OVERLOADED ? 'OVERLOADED' : 'PROVIDER_ERROR';
       this.calls.end(call.op, code, call.start);
       this.fail(call.msg, code, Buffer.from(body).toString('utf8') || `provider returned code ${status}`, status);
+      if (call.trace) endHostCall(call.trace, code, status);
     }
     if (this.pending.size === 0 && this.idleWaiters.length) this.wakeIdle();
   }
@@ -295,6 +314,7 @@ export class InstanceServer {
         'TIMEOUT',
         `the provider did not answer within ${call.timeoutMs} ms; the call may still complete on instance ${this.spec.instance}`,
       );
+      if (call.trace) endHostCall(call.trace, 'TIMEOUT');
     }
     this.stats.inFlight = this.pending.size;
     this.stats.hung = this.hung;
@@ -311,10 +331,12 @@ export class InstanceServer {
     for (const f of w) f();
   }
 
-  /** Answer a call refused before it ran (counted, not timed). */
+  /** Answer a call refused before it ran (counted, not timed; traced with its code). */
   private refuse(msg: Msg, op: string | undefined, code: CallCode & CallErrorCode, message: string): void {
+    const trace = tracingEnabled() ? startHostCall(msg, this.spec, op) : undefined;
     this.calls.refuse(op, code);
     this.fail(msg, code, message);
+    if (trace) endHostCall(trace, code);
   }
 
   private fail(msg: Msg, code: CallErrorCode, message: string, providerCode?: number): void {

@@ -11,7 +11,9 @@
  * grantee may publish, with its own key as the caller token (membrane/permissions.ts).
  * Requests for the same Provider at once share one activation and one wait.
  */
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { Attrs, extractTrace, Spans, tracer } from '../../runtime/tracing/index.js';
 import { ACTIVATION_READY, ALL_ACTIVATION_SUBJECTS, HEADER_ACTIVATION } from '../../client/activation.js';
 import { HEADER_ERROR, HEADER_ERROR_MESSAGE, HEADER_INSTANCE, HEADER_PROVIDER, HEADER_TIMEOUT } from '../../client/protocol.js';
 import { CONTROLLER_ACTIVATION_QUEUE } from '../../membrane/permissions.js';
@@ -50,12 +52,24 @@ export function createActivationResponder(o: ActivationResponderOptions): Activa
 
   async function handle(m: Msg): Promise<void> {
     const req = parseActivationRequest(m.subject, m.headers?.get(HEADER_TIMEOUT), maxWaitMs);
+    const span = tracer().startSpan(Spans.activate, { kind: SpanKind.SERVER }, extractTrace(m.headers));
+    if (!('error' in req))
+      span.setAttributes({
+        [Attrs.namespace]: req.namespace,
+        [Attrs.provider]: req.target.kind === 'provider' ? req.target.provider : req.target.capid,
+      });
     let a: Answer;
     try {
       a = 'error' in req ? { code: 'BAD_REQUEST', message: req.error } : await activations.answer(req);
     } catch (e) {
       a = { code: 'ACTIVATION_FAILED', message: (e as Error).message };
     }
+    if ('instance' in a) span.setAttribute(Attrs.instance, a.instance);
+    else {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: a.code });
+      span.setAttribute(Attrs.callCode, a.code);
+    }
+    span.end();
     const h = natsHeaders();
     if ('instance' in a) {
       h.set(HEADER_ACTIVATION, ACTIVATION_READY);

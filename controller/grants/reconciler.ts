@@ -20,6 +20,8 @@ import { grantInformer, instanceInformer, type InformerSource } from '../informe
 import type { Reconciler } from '../manager.js';
 import type { MembraneConfig } from '../membrane.js';
 import { reconcileGrant } from './reconcile.js';
+import { inSpan, reconcileAttrs } from '../../runtime/toolkit/spans.js';
+import { Spans } from '../../runtime/tracing/index.js';
 
 const ACCOUNT: ObjectKey = { name: 'account' };
 
@@ -73,7 +75,10 @@ export function grantsReconciler(o: {
       q.add(ACCOUNT);
     },
     async reconcile(key, q) {
-      if (key.namespace !== undefined) return reconcileGrant({ ...o, grants, instances, requeue: (g) => q.add(g) }, key);
+      if (key.namespace !== undefined)
+        return inSpan(Spans.reconcile, reconcileAttrs('CapabilityGrant', key), () =>
+          reconcileGrant({ ...o, grants, instances, requeue: (g) => q.add(g) }, key),
+        );
       await o.membrane.authority.syncRevocations(o.membrane.servers).catch(() => {});
       await o.membrane.authority.pushAccount(o.membrane.servers);
     },

@@ -13,6 +13,7 @@
  *   schedule (schedule.ts)  the scheduler once over every node, then bind (create instances)
  *   status   (status.ts)    conditions from what the phases found, one status write
  *
+ * Each phase is a `gantry.reconcile.<phase>` span under the reconcile's (runtime/toolkit/spans.ts).
  * A thrown error means "retry with backoff" (the work queue's); `requeueAfterMs` means "look
  * again then" (a rollout in progress, a progress deadline, expectations not yet observed).
  */
@@ -25,6 +26,7 @@ import type { KubeClient } from '../../runtime/kube.js';
 import type { Logger } from '../../runtime/log.js';
 import { keyOf, type ObjectKey } from '../../runtime/toolkit/keys.js';
 import type { WorkResult } from '../../runtime/toolkit/workqueue.js';
+import { phase } from '../../runtime/toolkit/spans.js';
 import type { EventRecorder } from '../events.js';
 import type { ProviderHistory } from '../history/index.js';
 import type { ControllerMetrics } from '../metrics.js';
@@ -47,6 +49,7 @@ import { statusPhase } from './status.js';
 import type { ConfigRefCache } from './config-ref-cache.js';
 import { type SecretConfigWriter, secretConfigPhase } from './secret-config.js';
 import { templatePhase } from './template.js';
+import type { ResolvedConfig } from './config-refs.js';
 import type { InstanceWriter } from './writes.js';
 
 export interface ProviderDeps {
@@ -81,20 +84,22 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
   const key = keyOf(providerKey);
   const p = deps.providers.get(providerKey.name, providerKey.namespace);
   const owned = deps.instances.instancesOf(key);
-  if (!p || p.metadata.deletionTimestamp) return removeAll(deps, key, owned);
+  if (!p || p.metadata.deletionTimestamp) return phase('remove', () => removeAll(deps, key, owned));
   const log = deps.log.child({ provider: key });
   const now = Date.now();
   const draft = new StatusDraft(p);
 
   // 1. resolve (an invalid spec keeps the last good archive serving, as a failed resolve does)
-  const { spec, resolved, trustedIssuers } = await resolveStep(deps, draft, p, key, log);
+  const { spec, resolved, trustedIssuers } = await phase('resolve', () => resolveStep(deps, draft, p, key, log));
   const d = providerDefaults(spec);
   const active = owned.filter((i) => !i.metadata.deletionTimestamp);
 
   // 1b. the template to roll out to (spec + archive + config); none while config does not resolve
-  const choice = templatePhase(draft, { ...deps, provider: p, key, spec, resolved, linkName: d.linkName, trustedIssuers, active, log });
+  const choice = await phase('template', () =>
+    templatePhase(draft, { ...deps, provider: p, key, spec, resolved, linkName: d.linkName, trustedIssuers, active, log }),
+  );
   // 1c. history: the current template's ControllerRevision (controller/history/)
-  await deps.history?.step(draft, p, spec, resolved, d.revisionHistoryLimit);
+  if (deps.history) await phase('history', () => deps.history?.step(draft, p, spec, resolved, d.revisionHistoryLimit));
 
   // 2. heal — a daemon runs on every node that passes the filters about the node itself
   const nodes = deps.nodes.all();
@@ -103,53 +108,72 @@ export async function reconcileProvider(deps: ProviderDeps, providerKey: ObjectK
   const load = deps.instances.load();
   let room: Set<string> | undefined; // read only if an instance was refused for its node's cap
   const roomOn = () => (room ??= nodesWithRoom(nodes, spec, resolved, { active, load, avoid: deps.failedNodes.avoided(key, now) }));
-  const views = healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, template: choice.hash, roomOn });
+  const views = await phase('heal', () =>
+    healPhase({ active, nodes, tolerations: spec.tolerations, daemonNodes, template: choice.hash, roomOn }),
+  );
 
   // 3. roll out: plan (pure), then remove what the plan removes
-  const plan = planRollout({ ...d, instances: views, targetTemplate: choice.hash, desired, load });
-  await removePlanned(plan, { ...deps, provider: p, key, active, now });
+  const plan = await phase('rollout', async () => {
+    const planned = planRollout({ ...d, instances: views, targetTemplate: choice.hash, desired, load });
+    await removePlanned(planned, { ...deps, provider: p, key, active, now });
+    return planned;
+  });
 
   // 4. schedule (once) and bind
-  const previous = new Set(active.map((i) => i.spec.nodeName));
   const { template, hash } = choice;
-  const schedule =
-    resolved && hash
-      ? schedulePhase({ key, spec, resolved, plan, nodes, load, previous, avoid: deps.failedNodes.avoided(key, now) })
-      : undefined;
-  const placed =
-    template && hash && schedule
-      ? await bindPhase(draft, { ...deps, provider: p, template, hash, placements: schedule.placements, log })
-      : 0;
+  const { schedule, placed } = await phase('schedule', async () => {
+    const previous = new Set(active.map((i) => i.spec.nodeName));
+    const avoid = deps.failedNodes.avoided(key, now);
+    const schedule = resolved && hash ? schedulePhase({ key, spec, resolved, plan, nodes, load, previous, avoid }) : undefined;
+    const placements = schedule?.placements ?? [];
+    const placed = template && hash && schedule ? await bindPhase(draft, { ...deps, provider: p, template, hash, placements, log }) : 0;
+    return { schedule, placed };
+  });
 
-  // 4b. each instance's own pull credential, for the agent (pull-credentials.ts)
-  await pullCredentialsPhase(draft, { ...deps, key, namespace: providerKey.namespace!, active, log });
-  // 4c. each instance's secret config values, sealed to its node (secret-config.ts): those just
-  // created included (the index counts them), so a new instance does not wait a reconcile for them
-  const live = deps.instances.instancesOf(key).filter((i) => !i.metadata.deletionTimestamp);
-  await secretConfigPhase(draft, { active: live, config: choice.config, secretConfig: deps.secretConfig, log });
+  await credentialsStep(deps, draft, { providerKey, key, active, config: choice.config, log });
 
   // 5. status
-  await statusPhase(draft, {
-    ...deps,
-    provider: p,
-    resolved,
-    mode: d.mode,
-    allowMultiplePerNode: spec.allowMultiplePerNode,
-    desired,
-    plan,
-    schedule,
-    placed,
-    nodeCount: nodes.size,
-    progressDeadlineSeconds: d.progressDeadlineSeconds,
-    templateHash: hash,
-    paused: choice.paused,
-    now,
-  });
+  await phase('status', () =>
+    statusPhase(draft, {
+      ...deps,
+      provider: p,
+      resolved,
+      mode: d.mode,
+      allowMultiplePerNode: spec.allowMultiplePerNode,
+      desired,
+      plan,
+      schedule,
+      placed,
+      nodeCount: nodes.size,
+      progressDeadlineSeconds: d.progressDeadlineSeconds,
+      templateHash: hash,
+      paused: choice.paused,
+      now,
+    }),
+  );
 
   if (draft.retry) throw draft.retry;
   // expectations not yet observed, or something to do later: look again soon
   if (placed || plan.remove.length || !plan.complete) draft.requeueWithin(5_000);
   return { requeueAfterMs: draft.requeueAfterMs };
+}
+
+/** 4b and 4c: what each instance needs from the controller besides itself. */
+async function credentialsStep(
+  deps: ProviderDeps,
+  draft: StatusDraft,
+  o: { providerKey: ObjectKey; key: string; active: ProviderInstance[]; config: ResolvedConfig | undefined; log: Logger },
+): Promise<void> {
+  // 4b. each instance's own pull credential, for the agent (pull-credentials.ts)
+  await phase('pull-credentials', () =>
+    pullCredentialsPhase(draft, { ...deps, key: o.key, namespace: o.providerKey.namespace!, active: o.active, log: o.log }),
+  );
+  // 4c. each instance's secret config values, sealed to its node (secret-config.ts): those just
+  // created included (the index counts them), so a new instance does not wait a reconcile for them
+  const live = deps.instances.instancesOf(o.key).filter((i) => !i.metadata.deletionTimestamp);
+  await phase('secret-config', () =>
+    secretConfigPhase(draft, { active: live, config: o.config, secretConfig: deps.secretConfig, log: o.log }),
+  );
 }
 
 /** A Provider gone or deleting: forget what was kept for it and remove its instances. */

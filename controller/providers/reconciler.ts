@@ -36,6 +36,8 @@ import { PullSecretCache } from './pull-secret-cache.js';
 import { ConfigRefCache } from './config-ref-cache.js';
 import type { SecretConfigWriter } from './secret-config.js';
 import { type ProviderDeps, reconcileProvider } from './reconcile.js';
+import { inSpan, reconcileAttrs } from '../../runtime/toolkit/spans.js';
+import { Spans } from '../../runtime/tracing/index.js';
 import type { LeaseLike, NodeLike } from './scheduling/nodes.js';
 import { InstanceWriter } from './writes.js';
 
@@ -184,7 +186,7 @@ class ProvidersReconciler implements Reconciler {
   async reconcile(key: ObjectKey, q: KeyQueue): Promise<WorkResult | undefined> {
     const end = this.o.metrics.reconcileDuration.startTimer();
     try {
-      const r = await reconcileProvider(this.deps, key);
+      const r = await inSpan(Spans.reconcile, reconcileAttrs('Provider', key), () => reconcileProvider(this.deps, key));
       end({ result: 'ok' });
       return r ?? undefined;
     } catch (err) {

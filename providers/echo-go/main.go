@@ -1,11 +1,13 @@
 // echo-go — the echo example provider (capid gantry:echo) written with the Go SDK. Same
 // operation and replies as providers/echo.c (test/vectors/echo.json): Echo returns its payload,
 // prefixed by the configuration's optional {"prefix":"…"}; other configuration is refused.
+// TraceContext answers the call's W3C trace context as the SDK hands it to HandleCallContext.
 package main
 
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 
 	"gantry.dev/provider"
@@ -34,6 +36,14 @@ func (e *echo) Configure(config []byte) error {
 	}
 	e.prefix = []byte(prefix)
 	return nil
+}
+
+// HandleCallContext is how the SDK calls a provider that has it: ctx carries the trace context.
+func (e *echo) HandleCallContext(ctx context.Context, actor, op string, payload []byte) ([]byte, error) {
+	if op == "TraceContext" {
+		return provider.TraceContextFrom(ctx).JSON(), nil
+	}
+	return e.HandleCall(actor, op, payload)
 }
 
 func (e *echo) HandleCall(actor, op string, payload []byte) ([]byte, error) {

@@ -9,6 +9,7 @@ import { loadKubeConfig } from '../../runtime/kube.js';
 import { MembraneAuthority } from '../../membrane/authority.js';
 import { watchParent } from '../../runtime/parent-watch.js';
 import { natsServers } from '../../client/nats.js';
+import { startTracing } from '../../runtime/tracing/setup.js';
 
 watchParent(); // stop when the launcher dies, even by SIGKILL
 
@@ -35,6 +36,8 @@ export interface ControllerChildConfig {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ControllerChildConfig;
+// the launcher passes its OTEL_* on: the controller's reconciles join the operator's traces
+const tracing = await startTracing('gantry-controller');
 const authority = config.membrane ? MembraneAuthority.load(config.membrane.keysDir) : undefined;
 if (authority && config.membrane?.natsCa) authority.busTls = { caFile: config.membrane.natsCa };
 const controller = await startController({
@@ -56,10 +59,16 @@ let stopping = false;
 const onSignal = () => {
   if (stopping) return;
   stopping = true;
-  controller.stop().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
+  controller
+    .stop()
+    .then(
+      () => 0,
+      () => 1,
+    )
+    .then(async (code) => {
+      await tracing.shutdown();
+      process.exit(code);
+    });
 };
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);

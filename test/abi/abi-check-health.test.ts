@@ -41,9 +41,11 @@ describe('health', () => {
       '--op',
       'Echo=hi',
     );
-    expect(r.stdout).toMatch(/^PASS\s+extensions\s+GANTRY_FLAG_EXTENSIONS, ext_size 16; health: set; the host's loader accepts it$/m);
+    expect(r.stdout).toMatch(
+      /^PASS\s+extensions\s+GANTRY_FLAG_EXTENSIONS, ext_size 24; health: set; handle_call_traced: NULL \(not implemented\); the host's loader accepts it$/m,
+    );
     expect(r.stdout).toMatch(/^PASS\s+health\s+healthy$/m);
-    expect(r.stdout).toMatch(/conforms to provider ABI v1 \(17 checks passed\)/);
+    expect(r.stdout).toMatch(/conforms to provider ABI v1 \(18 checks passed\)/);
     expect(r.status).toBe(0);
   });
 
@@ -56,7 +58,7 @@ describe('health', () => {
   });
 
   it('absent: an old-style provider (flags 0) passes with health absent', () => {
-    const r = gantry(providerLib('echo'), '--op', 'Echo=hi');
+    const r = gantry(providerLib('keyvalue'), '--op', 'Keys');
     expect(r.stdout).toMatch(/^PASS\s+extensions\s+none \(flags 0: the table ends at stop\); the host's loader accepts it$/m);
     expect(r.stdout).toMatch(/^PASS\s+health\s+absent: the provider has no health extension/m);
     expect(r.status).toBe(0);
@@ -85,7 +87,9 @@ describe('the SDKs export health', () => {
   ])('%s', async (_what, lib, config, health) => {
     const r = await runAbiCheck({ library: providerLib(lib), config });
     expect(failed(r)).toEqual([]);
-    expect(detail(r, 'extensions')).toBe("GANTRY_FLAG_EXTENSIONS, ext_size 16; health: set; the host's loader accepts it");
+    expect(detail(r, 'extensions')).toBe(
+      "GANTRY_FLAG_EXTENSIONS, ext_size 24; health: set; handle_call_traced: set; the host's loader accepts it",
+    );
     expect(detail(r, 'health')).toBe(health);
   });
 });
@@ -114,9 +118,44 @@ describe('extensions', () => {
   it('ext_size 8: health lies beyond it and is not read', async () => {
     const r = await runAbiCheck({ library: fixture('nohealth', 1, 8) });
     expect(detail(r, 'extensions')).toBe(
-      "GANTRY_FLAG_EXTENSIONS, ext_size 8; health: beyond ext_size (not implemented); the host's loader accepts it",
+      "GANTRY_FLAG_EXTENSIONS, ext_size 8; health: beyond ext_size (not implemented); handle_call_traced: beyond ext_size (not implemented); the host's loader accepts it",
     );
     expect(detail(r, 'health')).toMatch(/^absent/);
+  });
+
+  it('handle_call_traced: listed, and every call check goes through it (echo: health NULL, the extension set)', async () => {
+    const r = await runAbiCheck({ library: providerLib('echo'), ops: [{ op: 'Echo', payload: 'hi' }] });
+    expect(failed(r)).toEqual([]);
+    expect(detail(r, 'extensions')).toBe(
+      "GANTRY_FLAG_EXTENSIONS, ext_size 24; health: NULL (not implemented); handle_call_traced: set; the host's loader accepts it",
+    );
+  });
+
+  it('a library whose handle_call_traced breaks fails the call checks, though its handle_call is fine', async () => {
+    // the fixture's handle_call answers 0 with an empty reply; handle_call_traced answers unknown-op
+    // with a message: the checks see the traced one, the one a host calls
+    const lib = compileTable(dir, 'traced-unknown', { flags: 1, extSize: 24, traced: true, callStatus: 3 });
+    const r = await runAbiCheck({ library: lib, ops: [{ op: 'Any', payload: '' }] });
+    expect(detail(r, 'calls')).toBe('Any failed with code 3: traced |');
+  });
+
+  it('a library that fails only when traced fails `traced-calls` with both codes', async () => {
+    // every operation is "unknown" (3, with a message) untraced, and fails (1) when traced
+    const lib = compileTable(dir, 'fails-traced', { flags: 1, extSize: 24, traced: true, healthy: true, callStatus: 3, tracedStatus: 1 });
+    const r = await runAbiCheck({ library: lib });
+    expect(failed(r)).toEqual(['traced-calls']);
+    expect(detail(r, 'traced-calls')).toMatch(
+      /^GantryAbiCheckNoSuchOperation answered code 1 \(traced 00-[0-9a-f]{32}-[0-9a-f]{16}-01\|gantry-abi-check=1\) with a trace context, 3 without: a trace context must not change what an operation does$/,
+    );
+  });
+
+  it('`traced-calls` passes for the SDKs and echo, and says so for a library without the extension', async () => {
+    const echo = await runAbiCheck({ library: providerLib('echo'), ops: [{ op: 'TraceContext', payload: '' }] });
+    expect(detail(echo, 'traced-calls')).toMatch(
+      /^2 operations answered with a trace context \(00-[0-9a-f]{32}-[0-9a-f]{16}-01\) as without one$/,
+    );
+    const kv = await runAbiCheck({ library: providerLib('keyvalue'), ops: [{ op: 'Keys', payload: '' }] });
+    expect(detail(kv, 'traced-calls')).toBe('no handle_call_traced: a host calls handle_call for traced calls too');
   });
 
   it('unhealthy without a message fails `health`', async () => {

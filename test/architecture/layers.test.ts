@@ -19,7 +19,20 @@ import { packageRoot } from '../../runtime/paths.js';
 
 const root = packageRoot();
 const bottom = ['runtime', 'client', 'par'];
-const belowCli = ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane', 'apiserver'];
+const belowCli = [
+  'api',
+  'registry',
+  'tlog',
+  'par',
+  'runtime',
+  'client',
+  'controller',
+  'agent',
+  'sandbox',
+  'membrane',
+  'apiserver',
+  'dashboard',
+];
 /** folder (or sub-folder) → the folders its files may import code from (besides its own). */
 const allowed: Record<string, string[]> = {
   runtime: [],
@@ -35,7 +48,9 @@ const allowed: Record<string, string[]> = {
   sandbox: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'membrane', 'apiserver'],
   // the real control plane needs only the emulator's TLS material and kubeconfig writer
   'sandbox/controlplane': ['runtime', 'apiserver'],
-  bench: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane', 'apiserver'],
+  // the dashboard reads the cluster as the user: the API's types and the Kubernetes client only
+  dashboard: ['api', 'runtime'],
+  bench: ['api', 'registry', 'tlog', 'par', 'runtime', 'client', 'controller', 'agent', 'sandbox', 'membrane', 'apiserver', 'dashboard'],
   cli: belowCli,
 };
 const typeOnly: Record<string, string[]> = { api: ['par', 'registry', 'agent'] };

@@ -16,14 +16,19 @@ export interface SandboxLaunch {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function sandboxLauncher(prefix: string): { dir: string; up(): SandboxLaunch; cleanup(): void } {
+export function sandboxLauncher(prefix: string): {
+  dir: string;
+  /** `extraArgs` follow `--nodes 1`; `env` adds to this process's (OTEL_* for the trace tests). */
+  up(extraArgs?: string[], env?: Record<string, string>): SandboxLaunch;
+  cleanup(): void;
+} {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const started: ChildProcess[] = [];
   return {
     dir,
-    up() {
-      const proc = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '1'], {
-        env: { ...process.env, GANTRY_LOG_LEVEL: 'warn' },
+    up(extraArgs: string[] = [], env: Record<string, string> = {}) {
+      const proc = spawn(process.execPath, [gantryBin(), 'sandbox', 'up', '--state-dir', dir, '--nodes', '1', ...extraArgs], {
+        env: { ...process.env, GANTRY_LOG_LEVEL: 'warn', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       started.push(proc);

@@ -248,7 +248,7 @@ describe('opening a stored log', () => {
     ).toContain('does not match the layer digest');
   });
 
-  it('log manifests are the documented OCI artifacts: the empty config, one layer, the content embedded, the index annotated', async () => {
+  it('log manifests are the documented OCI artifacts: the empty config, one titled layer, the content embedded, the index annotated', async () => {
     const { backend, entries } = await logOf([1]);
     const entry = JSON.parse(Buffer.from((await backend.getManifest(entryTag(0)))!.bytes).toString('utf8'));
     const content = encodeEntry(entries[0]);
@@ -257,11 +257,21 @@ describe('opening a stored log', () => {
       mediaType: OCI_MANIFEST,
       artifactType: LOG_ENTRY_ARTIFACT_TYPE,
       config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256Digest(Buffer.from('{}')), size: 2, data: 'e30=' },
-      layers: [{ mediaType: LOG_ENTRY_MEDIA_TYPE, digest: sha256Digest(content), size: content.length, data: encodeBase64(content) }],
+      layers: [
+        {
+          mediaType: LOG_ENTRY_MEDIA_TYPE,
+          digest: sha256Digest(content),
+          size: content.length,
+          data: encodeBase64(content),
+          // `oras pull` writes a layer only when it has a title: a plain file name
+          annotations: { 'org.opencontainers.image.title': 'entry-0.txt' },
+        },
+      ],
       annotations: { [LOG_INDEX_ANNOTATION]: '0' },
     });
     const cp = JSON.parse(Buffer.from((await backend.getManifest(checkpointTag(1)))!.bytes).toString('utf8'));
     expect(cp.artifactType).toBe(LOG_CHECKPOINT_ARTIFACT_TYPE);
+    expect(cp.layers[0].annotations).toEqual({ 'org.opencontainers.image.title': 'checkpoint-1.txt' });
     expect(cp.annotations).toBeUndefined();
     // Gantry's checkpoints carry no extension lines: origin, size, root
     const body = Buffer.from(cp.layers[0].data, 'base64').toString('utf8').split('\n\n')[0];

@@ -21,9 +21,9 @@ import { OCI_MANIFEST } from '../../registry/media-types.js';
 import { encodeEntry, type LogEntry } from '../entry.js';
 import { TlogError } from '../errors.js';
 import type { NoteSigner } from '../note.js';
-import { manifestFor } from './artifact.js';
+import { entryManifest } from './artifact.js';
 import { checkpointLog, latestOwnCheckpoint } from './checkpointing.js';
-import { entryTag, LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, LOG_INDEX_ANNOTATION } from './layout.js';
+import { entryTag } from './layout.js';
 import { openLog, sameEntry, type VerifiedCheckpoint } from './read.js';
 import { putArtifactBlobs } from './store.js';
 
@@ -77,7 +77,7 @@ async function claimIndex(
       contended++;
       continue;
     }
-    const manifest = manifestFor(LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, content, { [LOG_INDEX_ANNOTATION]: String(index) });
+    const manifest = entryManifest(index, content);
     const ours = await backend.putManifest(entryTag(index), manifest, OCI_MANIFEST);
     const took = performance.now() - t0;
     await sleep(opts.waitMs);

@@ -5,23 +5,40 @@
  */
 import type { ContentBackend } from '../../registry/backend.js';
 import { sha256Digest } from '../../registry/digest.js';
-import { OCI_MANIFEST } from '../../registry/media-types.js';
+import { OCI_MANIFEST, TITLE_ANNOTATION } from '../../registry/media-types.js';
 import { decodeBase64, encodeBase64 } from '../base64.js';
 import { TlogError } from '../errors.js';
 import {
   type Descriptor,
   EMPTY_CONFIG,
   EMPTY_DIGEST,
+  LOG_CHECKPOINT_ARTIFACT_TYPE,
+  LOG_CHECKPOINT_MEDIA_TYPE,
   LOG_ENTRY_ARTIFACT_TYPE,
+  LOG_ENTRY_MEDIA_TYPE,
+  LOG_INDEX_ANNOTATION,
   MAX_LOG_BLOB_BYTES,
   OCI_EMPTY_MEDIA_TYPE,
 } from './layout.js';
 
-/** The manifest bytes of a log artifact holding `content` as its one layer. */
+/** The manifest of log entry `index` (its layer titled entry-<index>.txt, so `oras pull` writes it as a file). */
+export function entryManifest(index: number, content: Uint8Array): Uint8Array {
+  return manifestFor(LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, content, `entry-${index}.txt`, {
+    [LOG_INDEX_ANNOTATION]: String(index),
+  });
+}
+
+/** The manifest of the checkpoint of the tree of `size` (its layer titled checkpoint-<size>.txt). */
+export function checkpointManifest(size: number, content: Uint8Array): Uint8Array {
+  return manifestFor(LOG_CHECKPOINT_ARTIFACT_TYPE, LOG_CHECKPOINT_MEDIA_TYPE, content, `checkpoint-${size}.txt`);
+}
+
+/** The manifest bytes of a log artifact holding `content` as its one layer, titled `title`. */
 export function manifestFor(
   artifactType: string,
   mediaType: string,
   content: Uint8Array,
+  title: string,
   annotations?: Record<string, string>,
 ): Uint8Array {
   const manifest = {
@@ -29,7 +46,15 @@ export function manifestFor(
     mediaType: OCI_MANIFEST,
     artifactType,
     config: { mediaType: OCI_EMPTY_MEDIA_TYPE, digest: EMPTY_DIGEST, size: EMPTY_CONFIG.length, data: encodeBase64(EMPTY_CONFIG) },
-    layers: [{ mediaType, digest: sha256Digest(content), size: content.length, data: encodeBase64(content) }],
+    layers: [
+      {
+        mediaType,
+        digest: sha256Digest(content),
+        size: content.length,
+        data: encodeBase64(content),
+        annotations: { [TITLE_ANNOTATION]: title },
+      },
+    ],
     ...(annotations ? { annotations } : {}),
   };
   return new Uint8Array(Buffer.from(JSON.stringify(manifest)));

@@ -7,18 +7,8 @@ import type { ContentBackend } from '../../registry/backend.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { OCI_MANIFEST } from '../../registry/media-types.js';
 import { encodeEntry, type LogEntry } from '../entry.js';
-import { manifestFor } from './artifact.js';
-import {
-  checkpointTag,
-  EMPTY_CONFIG,
-  EMPTY_DIGEST,
-  entryTag,
-  LOG_CHECKPOINT_ARTIFACT_TYPE,
-  LOG_CHECKPOINT_MEDIA_TYPE,
-  LOG_ENTRY_ARTIFACT_TYPE,
-  LOG_ENTRY_MEDIA_TYPE,
-  LOG_INDEX_ANNOTATION,
-} from './layout.js';
+import { checkpointManifest, entryManifest } from './artifact.js';
+import { checkpointTag, EMPTY_CONFIG, EMPTY_DIGEST, entryTag } from './layout.js';
 
 /** The blobs of a log artifact holding `content` (content-addressed: never contended). */
 export async function putArtifactBlobs(backend: ContentBackend, content: Uint8Array): Promise<void> {
@@ -37,16 +27,11 @@ async function putArtifact(backend: ContentBackend, tag: string, manifest: Uint8
  */
 export async function storeCheckpointNote(backend: ContentBackend, size: number, note: string): Promise<string> {
   const content = new Uint8Array(Buffer.from(note, 'utf8'));
-  return putArtifact(backend, checkpointTag(size), manifestFor(LOG_CHECKPOINT_ARTIFACT_TYPE, LOG_CHECKPOINT_MEDIA_TYPE, content), content);
+  return putArtifact(backend, checkpointTag(size), checkpointManifest(size, content), content);
 }
 
 /** Stores `entry` under tlog.entry.<index> as is, without any check (mirrors, tests). */
 export async function storeEntry(backend: ContentBackend, index: number, entry: LogEntry): Promise<string> {
   const content = encodeEntry(entry);
-  return putArtifact(
-    backend,
-    entryTag(index),
-    manifestFor(LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, content, { [LOG_INDEX_ANNOTATION]: String(index) }),
-    content,
-  );
+  return putArtifact(backend, entryTag(index), entryManifest(index, content), content);
 }

@@ -7,7 +7,10 @@
 //!   Del  {"key":K}            → {"deleted":true|false}
 //!   Keys {}                   → ["k1","k2",…]    in the C provider's order (hash bucket, then insertion)
 //!   Incr {"key":K,"by":N}     → {"value":M}      missing key counts from 0; by defaults to 1
-use gantry_provider::{export_provider, json, Provider, ProviderError};
+//!
+//! and, unlike keyvalue.c (which has no handle_call_traced), `TraceContext` →
+//! {"traceparent":…,"tracestate":…}: the call's trace context as the SDK hands it over.
+use gantry_provider::{export_provider, json, trace_context, Provider, ProviderError};
 use std::sync::{PoisonError, RwLock};
 
 const BUCKETS: usize = 4096;
@@ -156,6 +159,8 @@ impl Provider for KeyValue {
             "Del" => self.del(payload),
             "Keys" => self.keys(),
             "Incr" => self.incr(payload),
+            // the W3C trace context the host handed this call (the SDK's trace_context())
+            "TraceContext" => Ok(trace_context().to_json()),
             _ => Err(ProviderError::unknown_op(message(
                 format!("keyvalue has no operation \"{op}\" (Set, Get, Del, Keys, Incr)").into_bytes(),
             ))),

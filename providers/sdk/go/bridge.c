@@ -23,7 +23,14 @@ static int32_t configure_dispatch(void *ctx, gantry_dispatch_fn fn, void *host_c
 
 static int32_t handle_call(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len, gantry_buffer *reply) {
   (void)ctx;
-  return gantryGoHandleCall((char *)actor, (char *)op, (uint8_t *)msg, len, reply);
+  return gantryGoHandleCall((char *)actor, (char *)op, (uint8_t *)msg, len, (char *)"", (char *)"", reply);
+}
+
+/* The host calls this for every call (the extension is set below); handle_call only for hosts without it. */
+static int32_t handle_call_traced(void *ctx, const char *actor, const char *op, const uint8_t *msg, size_t len,
+                                  const char *traceparent, const char *tracestate, gantry_buffer *reply) {
+  (void)ctx;
+  return gantryGoHandleCall((char *)actor, (char *)op, (uint8_t *)msg, len, (char *)traceparent, (char *)tracestate, reply);
 }
 
 /* Replies are malloc'd by C.CBytes. */
@@ -46,6 +53,7 @@ static const gantry_provider table = {
   .stop = stop,
   .ext_size = GANTRY_EXT_SIZE,
   .health = health,
+  .handle_call_traced = handle_call_traced,
 };
 
 const gantry_provider *__capability_provider_create(void) { return gantryGoRegistered() ? &table : NULL; }

@@ -25,6 +25,10 @@
 // becomes GANTRY_ERR_PROVIDER naming the operation, and the provider keeps serving. HandleCall
 // runs concurrently on several host threads. A Go provider cannot be unloaded (the Go runtime
 // stays), which the host never asks of it.
+//
+// Tracing: a Provider that also has HandleCallContext (ContextHandler) is called through it,
+// with a context.Context carrying the call's W3C trace context (TraceContextFrom); the SDK's
+// table has the handle_call_traced extension, so the host hands the context over.
 package provider
 
 /*
@@ -36,6 +40,8 @@ int32_t gantry_go_dispatch(gantry_dispatch_fn fn, void *host_ctx, const char *ac
 import "C"
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,6 +98,49 @@ type Provider interface {
 	HandleCall(actor, op string, payload []byte) ([]byte, error)
 	// Stop ends background work. No dispatch may happen after it returns.
 	Stop()
+}
+
+// ContextHandler is optional: a Provider that has it is called through HandleCallContext
+// instead of HandleCall, with a context carrying the call's trace context (TraceContextFrom).
+// Runs concurrently, like HandleCall.
+type ContextHandler interface {
+	HandleCallContext(ctx context.Context, actor, op string, payload []byte) ([]byte, error)
+}
+
+// TraceContext is a call's W3C trace context: the traceparent and tracestate header values of
+// the host's span for the call (start your spans as its children), both "" when the call is
+// not traced. Tracestate comes from the caller: treat it as untrusted input.
+type TraceContext struct {
+	Traceparent string
+	Tracestate  string
+}
+
+// Traced says whether the call is traced (it has a traceparent).
+func (t TraceContext) Traced() bool { return t.Traceparent != "" }
+
+// JSON is {"traceparent":…,"tracestate":…}, as the example providers' TraceContext operation answers.
+func (t TraceContext) JSON() []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // the same bytes as the C and Rust examples
+	_ = enc.Encode(struct {
+		Traceparent string `json:"traceparent"`
+		Tracestate  string `json:"tracestate"`
+	}{t.Traceparent, t.Tracestate})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+type traceKey struct{}
+
+// WithTraceContext returns ctx carrying t (what the SDK hands HandleCallContext; for tests).
+func WithTraceContext(ctx context.Context, t TraceContext) context.Context {
+	return context.WithValue(ctx, traceKey{}, t)
+}
+
+// TraceContextFrom returns the trace context ctx carries; the zero value when the call is not traced.
+func TraceContextFrom(ctx context.Context) TraceContext {
+	t, _ := ctx.Value(traceKey{}).(TraceContext)
+	return t
 }
 
 // HealthChecker is optional: a Provider that has it tells the host whether it can serve now.
@@ -250,8 +299,23 @@ func gantryGoConfigureDispatch(fn C.gantry_dispatch_fn, hostCtx unsafe.Pointer) 
 	return 0
 }
 
+// serve runs one call through HandleCallContext when the provider has it, else HandleCall.
+func serve(p Provider, actor, op string, payload []byte, traceparent, tracestate *C.char) ([]byte, error) {
+	h, ok := p.(ContextHandler)
+	if !ok {
+		return p.HandleCall(actor, op, payload)
+	}
+	ctx := context.Background()
+	if t := (TraceContext{C.GoString(traceparent), C.GoString(tracestate)}); t.Traced() {
+		ctx = WithTraceContext(ctx, t)
+	}
+	return h.HandleCallContext(ctx, actor, op, payload)
+}
+
+// gantryGoHandleCall serves handle_call ("" trace strings) and handle_call_traced.
+//
 //export gantryGoHandleCall
-func gantryGoHandleCall(actor, op *C.char, msg *C.uint8_t, n C.size_t, reply *C.gantry_buffer) (rc C.int32_t) {
+func gantryGoHandleCall(actor, op *C.char, msg *C.uint8_t, n C.size_t, traceparent, tracestate *C.char, reply *C.gantry_buffer) (rc C.int32_t) {
 	put(reply, nil)
 	opName := C.GoString(op)
 	defer func() {
@@ -260,7 +324,7 @@ func gantryGoHandleCall(actor, op *C.char, msg *C.uint8_t, n C.size_t, reply *C.
 			rc = C.int32_t(CodeProvider)
 		}
 	}()
-	body, err := current().HandleCall(C.GoString(actor), opName, bytesOf(unsafe.Pointer(msg), n))
+	body, err := serve(current(), C.GoString(actor), opName, bytesOf(unsafe.Pointer(msg), n), traceparent, tracestate)
 	if err != nil {
 		return fail(reply, err, CodeProvider)
 	}

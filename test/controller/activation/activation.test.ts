@@ -16,6 +16,9 @@ import { CallError, callProvider, type CallOptions } from '../../../client/call.
 import { HEADER_ERROR, HEADER_ERROR_MESSAGE } from '../../../client/protocol.js';
 import { packageRoot } from '../../../runtime/paths.js';
 import { text } from '../../host/helpers.js';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { registerTracing } from '../../../runtime/tracing/index.js';
 import { ActivationWorld, APP, providersPath } from './world.js';
 
 const run = promisify(execFile);
@@ -49,6 +52,7 @@ beforeAll(async () => {
   await w.provider('asleep');
   await w.provider('blue', { linkName: 'blue' });
   await w.provider('manual', {}, false);
+  await w.provider('traced');
 }, 240_000);
 
 afterAll(() => w.stop(), 120_000);
@@ -245,5 +249,34 @@ describe('what activation refuses, each with its own reason', () => {
     expect(answer.reply).toBe('from the CLI');
     expect(answer.instance).toMatch(/^asleep-/);
     expect(await w.activatedBy('asleep')).toEqual([g.key]);
+  }, 120_000);
+});
+
+describe("an activation in the call's trace (tracing on in this process: the caller and the in-process controller)", () => {
+  it("the controller's gantry.activate is a child of the caller's gantry.call; a refused one carries its code", async () => {
+    const exporter = new InMemorySpanExporter();
+    const tracing = await registerTracing(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }));
+    try {
+      const nc = await w.connect(w.grantee({ provider: 'traced' }).creds);
+      await callProvider(nc, echo('traced'));
+      const spans = exporter.getFinishedSpans();
+      const call = spans.find((s) => s.name === 'gantry.call' && s.attributes['gantry.provider'] === 'traced');
+      const activate = spans.find((s) => s.name === 'gantry.activate' && s.attributes['gantry.provider'] === 'traced');
+      expect(call?.kind).toBe(SpanKind.CLIENT);
+      expect(activate?.kind).toBe(SpanKind.SERVER);
+      expect(activate?.spanContext().traceId).toBe(call?.spanContext().traceId);
+      expect(activate?.parentSpanContext?.spanId).toBe(call?.spanContext().spanId);
+      expect(activate?.attributes['gantry.instance']).toMatch(/^traced-/);
+
+      exporter.reset();
+      const g = w.grantee({ provider: 'nobody-here' });
+      const refused = await callError(callProvider(await w.connect(g.creds), echo('nobody-here', { timeoutMs: 10_000 })));
+      expect(refused.code).toBe('NO_RESPONDERS');
+      const failed = exporter.getFinishedSpans().find((s) => s.name === 'gantry.activate');
+      expect(failed?.status).toEqual({ code: SpanStatusCode.ERROR, message: 'NOT_FOUND' });
+      expect(failed?.attributes['gantry.call.code']).toBe('NOT_FOUND');
+    } finally {
+      await tracing.shutdown();
+    }
   }, 120_000);
 });

@@ -42,6 +42,7 @@ impl Provider for Panicky {
         match op {
             "Count" => Ok(calls.to_string().into_bytes()),
             "Panic" => panic!("asked to panic after {} calls", *calls),
+            "TraceContext" => Ok(gantry_provider::trace_context().to_json()),
             _ => Err(ProviderError::unknown_op(format!("panicky has no operation \"{op}\" (Count, Panic)"))),
         }
     }

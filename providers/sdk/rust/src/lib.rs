@@ -31,7 +31,12 @@
 //! `Send + Sync` and guards its state itself. A lock held while a call panics is poisoned;
 //! recover it with `lock().unwrap_or_else(std::sync::PoisonError::into_inner)` when the state
 //! it guards is still consistent (keyvalue-rs does), or the provider fails every later call.
+//!
+//! Tracing: during `handle_call`, [`trace_context()`] returns the call's W3C trace context
+//! (the host's span for it: start your own spans as its children), empty when the call is not
+//! traced. The SDK's table has the `handle_call_traced` extension, so the host hands it over.
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -91,10 +96,81 @@ pub mod ffi {
         /// Extensions (read by the host only with `FLAG_EXTENSIONS`): bytes from here to the end.
         pub ext_size: usize,
         pub health: Option<unsafe extern "C" fn(ctx: *mut c_void, message: *mut Buffer) -> i32>,
+        /// handle_call with the call's W3C traceparent and tracestate ("" when untraced); when
+        /// set, the host calls it for every call instead of handle_call.
+        pub handle_call_traced: Option<
+            unsafe extern "C" fn(
+                ctx: *mut c_void,
+                actor: *const c_char,
+                op: *const c_char,
+                msg: *const u8,
+                len: usize,
+                traceparent: *const c_char,
+                tracestate: *const c_char,
+                reply: *mut Buffer,
+            ) -> i32,
+        >,
     }
 
     /// `GANTRY_EXT_SIZE`: the extension block of this table.
     pub const EXT_SIZE: usize = std::mem::size_of::<Table>() - std::mem::offset_of!(Table, ext_size);
+}
+
+/// A call's W3C trace context: the `traceparent` and `tracestate` header values of the host's
+/// span for the call, both empty when the call is not traced. `tracestate` comes from the
+/// caller: treat it as untrusted input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceContext {
+    pub traceparent: String,
+    pub tracestate: String,
+}
+
+impl TraceContext {
+    /// Whether the call is traced (it has a traceparent).
+    pub fn is_traced(&self) -> bool {
+        !self.traceparent.is_empty()
+    }
+
+    /// `{"traceparent":…,"tracestate":…}`, as the example providers' `TraceContext` operation answers.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = b"{\"traceparent\":".to_vec();
+        json::quote_into(&mut out, self.traceparent.as_bytes());
+        out.extend_from_slice(b",\"tracestate\":");
+        json::quote_into(&mut out, self.tracestate.as_bytes());
+        out.push(b'}');
+        out
+    }
+}
+
+thread_local! {
+    /// The host's trace strings for the call this thread is serving; null outside a call.
+    static CURRENT_TRACE: Cell<(*const c_char, *const c_char)> = const { Cell::new((std::ptr::null(), std::ptr::null())) };
+}
+
+/// The trace context of the call this thread is serving, copied (the host's strings live only
+/// for the call). Empty outside `handle_call` and on threads the provider started itself: pass
+/// it on to them.
+pub fn trace_context() -> TraceContext {
+    let (tp, ts) = CURRENT_TRACE.with(Cell::get);
+    // SAFETY: set only while the host's call on this thread runs, with its NUL-terminated strings.
+    let text = |p: *const c_char| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned() };
+    TraceContext { traceparent: text(tp), tracestate: text(ts) }
+}
+
+/// Makes the host's trace strings the current ones until dropped (also when the call panics).
+struct TraceScope;
+
+impl TraceScope {
+    fn enter(traceparent: *const c_char, tracestate: *const c_char) -> TraceScope {
+        CURRENT_TRACE.with(|c| c.set((traceparent, tracestate)));
+        TraceScope
+    }
+}
+
+impl Drop for TraceScope {
+    fn drop(&mut self) {
+        CURRENT_TRACE.with(|c| c.set((std::ptr::null(), std::ptr::null())));
+    }
 }
 
 /// Why an operation (or `configure`) failed: one of the ABI's error codes and a message for people.
@@ -216,6 +292,7 @@ pub trait Provider: Send + Sync + 'static {
         let _ = dispatcher;
     }
     /// Serve one call. `actor` is the caller's verified NATS user key (`"anonymous"` on a server without the membrane); `payload` is opaque bytes.
+    /// [`trace_context()`] gives the call's trace context meanwhile.
     fn handle_call(&self, actor: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, ProviderError>;
     /// Stop background work; join your threads. No dispatch may happen after it returns.
     fn stop(&self) {}
@@ -275,6 +352,7 @@ pub fn create(cell: &'static OnceLock<Option<Box<Exported>>>, make: impl FnOnce(
                 stop: c_stop,
                 ext_size: ffi::EXT_SIZE,
                 health: Some(c_health),
+                handle_call_traced: Some(c_handle_call_traced),
             },
         });
         e.table.ctx = &*e as *const Exported as *mut c_void;
@@ -377,7 +455,22 @@ unsafe extern "C" fn c_handle_call(
     len: usize,
     reply: *mut ffi::Buffer,
 ) -> i32 {
+    c_handle_call_traced(ctx, actor, op, msg, len, std::ptr::null(), std::ptr::null(), reply)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn c_handle_call_traced(
+    ctx: *mut c_void,
+    actor: *const c_char,
+    op: *const c_char,
+    msg: *const u8,
+    len: usize,
+    traceparent: *const c_char,
+    tracestate: *const c_char,
+    reply: *mut ffi::Buffer,
+) -> i32 {
     let e = exported(ctx);
+    let _scope = TraceScope::enter(traceparent, tracestate);
     put(reply, Vec::new());
     let text = |p: *const c_char| if p.is_null() { Ok("") } else { CStr::from_ptr(p).to_str() };
     let (Ok(actor), Ok(op)) = (text(actor), text(op)) else {
@@ -426,5 +519,31 @@ unsafe extern "C" fn c_health(ctx: *mut c_void, message: *mut ffi::Buffer) -> i3
             put(message, format!("provider panicked in health: {}", panic_message(&*p)).into_bytes());
             ffi::ERR_PROVIDER
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_context_is_the_calls_only_while_it_runs() {
+        assert_eq!(trace_context(), TraceContext::default());
+        let (tp, ts) = (CString::new("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap(), CString::new("a=\"b\\").unwrap());
+        {
+            let _scope = TraceScope::enter(tp.as_ptr(), ts.as_ptr());
+            let t = trace_context();
+            assert!(t.is_traced());
+            assert_eq!(t.to_json(), br#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"a=\"b\\"}"#);
+            // another thread serves another call: it does not see this one's
+            assert_eq!(std::thread::spawn(trace_context).join().unwrap(), TraceContext::default());
+        }
+        assert_eq!(trace_context(), TraceContext::default());
+        // a panic inside the call still ends the scope
+        let _ = catch_unwind(|| {
+            let _scope = TraceScope::enter(tp.as_ptr(), ts.as_ptr());
+            panic!("in the call");
+        });
+        assert!(!trace_context().is_traced());
     }
 }
