@@ -37,6 +37,12 @@ export interface AppendOptions {
   waitMs?: number;
   /** claims tried before TLOG_APPEND_CONTENDED (default 16) */
   maxAttempts?: number;
+  /**
+   * The caller holds the repository's sequencer lease (tlog/sequencer/, the tlog.sequencer
+   * tag): it is the only writer, so an index is claimed without the timing wait. Only the
+   * sequencer sets this.
+   */
+  exclusive?: boolean;
   /** entries of revisions pushed before the log existed, appended first when the log is empty */
   backfill?: () => Promise<LogEntry[]>;
 }

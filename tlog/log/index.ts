@@ -29,3 +29,4 @@ export { checkpointLog } from './checkpointing.js';
 export { appendToLog, type AppendOptions, type AppendResult } from './append.js';
 export { logEntryOf } from './published.js';
 export { verifyLog, type LogProblem, type LogVerification, type VerifyLogOptions } from './verify.js';
+export { openTiledLog, type LogReader, type TiledLogOptions } from './tiled.js';
