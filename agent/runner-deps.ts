@@ -50,6 +50,7 @@ export function agentRunnerDeps(
     sealKey: p.sealKey,
     cache: cache.archives,
     binaries: cache.binaries,
+    sealed: cache.sealed,
     access: new RegistryAccess(),
     target: p.target,
     trustedIssuers: opts.trustedIssuers ?? [],
@@ -77,7 +78,8 @@ export function agentRunnerDeps(
     },
     credentials: identities,
     current: p.current ? (ref) => p.current?.(ref.namespace, ref.name) : undefined,
-    libraryIntact: (binary) => cache.binaries.intact(binary.sha256),
+    // a host restarts from its own descriptor on the sealed copy, which cannot change; else from the file
+    libraryIntact: (binary) => binary.sealed === true || cache.binaries.intact(binary.sha256),
     createHost: p.createHost,
     recordPid: (inst: ProviderInstance, pid) => {
       const uid = inst.metadata.uid ?? '';

@@ -39,10 +39,14 @@ export function hostThreadpoolSize(maxHungCalls: number): number {
   return Math.min(128, 4 + maxHungCalls);
 }
 
-/** Fork one host process (agent/host/main) with an IPC channel; it waits for its spec. */
+/**
+ * Fork one host process (agent/host/main) with an IPC channel; it waits for its spec. Its fd 4
+ * is its library channel: one end of a Unix socket pair (what libuv makes for a 'pipe'), over
+ * which the agent passes the sealed library descriptor just before the spec (libraryChannelOf).
+ */
 export function forkHostProcess(env: NodeJS.ProcessEnv | undefined, threadpoolSize: number): ChildProcess {
   return fork(distEntry('agent/host/main'), [], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
     execArgv: [...HOST_EXEC_ARGV],
     env: { ...process.env, UV_THREADPOOL_SIZE: String(threadpoolSize), ...env },
     serialization: 'json',
