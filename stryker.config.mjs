@@ -53,6 +53,8 @@ export default {
     // what a registry's archive summary may be trusted for: only what its claims JWT signs (issue 36)
     'registry/summary.ts',
     'agent/archive-pipeline.ts',
+    // which library descriptor a host loads without hashing it: only memory sealed against write, grow and shrink
+    'agent/host/memfd-seal.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',

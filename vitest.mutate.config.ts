@@ -70,6 +70,8 @@ export default defineConfig({
       'test/membrane/bus-tls-config.test.ts',
       'test/membrane/revocations.test.ts',
       'test/host/reply-guard.test.ts',
+      // the seal check alone; sealed-load.test.ts attacks it with real host processes
+      'test/host/memfd-seal.test.ts',
       // a host's call counts at the agent (no host: the IPC messages themselves)
       'test/agent/call-snapshot.test.ts',
       // the extension parser on numbers and on tables compiled by cc (no server)

@@ -171,6 +171,7 @@ function fromSealed(
   onPhase('Verifying');
   const { capid, hash } = checkClaimsFor(o, spec, claims);
   // the claims are the same signed text: their hash is the sealed library's
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,MethodExpression,StringLiteral: equal by construction (above)
   if (hash.toLowerCase() !== known.sha256)
     throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} changed its ${o.target} hash`);
   return { libraryPath: o.binaries.pathFor(hash), capid, sha256: known.sha256, sealed: true };
