@@ -67,12 +67,16 @@ export function agentRunnerDeps(
     log,
     metrics,
     prepare: async (inst, onPhase, onStep): Promise<PreparedBinary> => {
+      // the host identity (key published, JWT signed by the controller) is made while the archive
+      // is fetched and verified, not after; a refused archive is still the reason reported
+      const creds = identities?.credsFor(inst);
+      creds?.catch(() => {}); // awaited below, after the pipeline's own failure
       const prepared = await prepareBinary(pipeline, inst, onPhase, onStep);
       // read after the pull, so the host starts with the values sealed last; no host without them
       const secretConfig = await instanceSecretConfig(kube, credentialsNamespace, p.sealKey, inst);
       const binary = secretConfig ? { ...prepared, secretConfig } : prepared;
-      if (!identities) return binary;
-      const natsCredsFile = await identities.credsFor(inst);
+      if (!creds) return binary;
+      const natsCredsFile = await creds;
       onStep?.('hostJwt');
       return { ...binary, natsCredsFile };
     },

@@ -6,8 +6,9 @@
  * A pooled host is an ordinary agent/host/main process that has loaded its code and waits for
  * its spec on the IPC channel; it has not seen any library yet. A ProviderHost claims one, sends
  * it the spec, and from then on supervises it exactly like a host it forked itself: the library
- * is still opened from the sealed memfd of the verified bytes in that process (so what is
- * loaded is exactly what was verified), and each instance still has its own process (a crash
+ * reaches it as a descriptor on the agent's sealed memfd of the verified bytes, over the
+ * socket it was given at fd 4 (library-channel.ts; so what is loaded is exactly what was
+ * verified), and each instance still has its own process (a crash
  * takes down only that instance). The pool only moves the fork earlier.
  *
  *   - acquire() hands out only a live, connected process: a warm idle one at once, else the next

@@ -1,5 +1,8 @@
 /**
- * Loading exactly the bytes that were verified. The agent names a library by the SHA-256 the
+ * Loading exactly the bytes that were verified. Normally the agent hands the host a descriptor
+ * on its sealed memfd of the verified library (openSealedLibrary: sealed memory cannot change,
+ * so it is loaded without hashing again; anything not sealed is refused, memfd-seal.ts).
+ * Otherwise (no sealed copy could be made or passed) the agent names a library by the SHA-256 the
  * archive's signed claims vouch for; a path is only a hint, since the file behind it can be
  * swapped at any moment — between the agent's check and the host's dlopen, or during a crash
  * backoff. So the host process opens the file once (no symlinks), reads it through that

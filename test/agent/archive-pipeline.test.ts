@@ -121,6 +121,8 @@ describe('prepareBinary', () => {
     expect(got.capid).toBe('tests:echo');
     expect(got.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(readFileSync(got.libraryPath)).toEqual(Buffer.from(binary));
+    // no sealed copies kept by this pipeline: the host hashes the file
+    expect(got.sealed).toBeUndefined();
   });
 
   it('counts a first fetch as a cache miss from the registry and the next as a hit, and names the steps of each for the start timeline', async () => {
