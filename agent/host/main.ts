@@ -22,6 +22,7 @@ import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { NativeProvider } from './native.js';
 import { openSealedLibrary, openVerifiedLibrary } from './verified-library.js';
+import { loadLibc } from './libc.js';
 import { connectError, connectNats } from './nats.js';
 import { ActorDispatcher } from './dispatch.js';
 import { InstanceServer } from './serve.js';
@@ -369,3 +370,5 @@ const tracing: Promise<Tracing> = startTracing('gantry-host');
 tracing.catch(() => {}); // reported by run()
 // code loaded, handlers installed: a pooled host now waits here for its spec
 send({ type: 'idle' });
+// bind libc's calls (koffi) now, while idle, rather than in the start that receives a sealed library
+setImmediate(() => loadLibc());
