@@ -141,5 +141,5 @@ export function tarBinaryRanges(prefix: Uint8Array, target?: string): Array<[num
     return ranges; // not a tar this reader accepts: verification will say why
   }
   // a prefix that ended before any binary's data began may just be short
-  return ranges.length || pending ? ranges : undefined;
+  return ranges.length || parser.done ? ranges : undefined;
 }

@@ -36,7 +36,7 @@ export interface StreamHash {
   hashRange(start: number, end: number): void;
   /** `sha256:<hex>` of all `size` bytes and of the ranges asked for, once advance(size) was called */
   digest(): Promise<{ digest: string; ranges: RangeDigest[] }>;
-  /** the download failed: stop hashing (digest() never settles) */
+  /** the download failed: stop hashing and free the thread (digest() never settles) */
   abort(): void;
 }
 
@@ -53,13 +53,13 @@ const MAX_SHARED_BYTES = 2 ** 31 - 1;
 const THREAD_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-parentPort.on('message', ({ data, state, size }) => {
+parentPort.on('message', ({ id, data, state, size }) => {
   const bytes = new Uint8Array(data, 0, size);
   const st = new Int32Array(state);
   const whole = { start: 0, end: size, at: 0, hash: createHash('sha256') };
   const parts = [whole];
   for (;;) {
-    if (Atomics.load(st, ${STOP}) !== 0) return parentPort.postMessage({ stopped: true });
+    if (Atomics.load(st, ${STOP}) !== 0) return;
     for (let i = parts.length - 1; i < Atomics.load(st, ${RANGES}); i++) {
       const start = st[${RANGES + 1} + 2 * i], end = st[${RANGES + 2} + 2 * i];
       parts.push({ start, end, at: start, hash: createHash('sha256') });
@@ -78,6 +78,7 @@ parentPort.on('message', ({ data, state, size }) => {
   }
   const hex = (p) => p.hash.digest('hex');
   parentPort.postMessage({
+    id,
     digest: 'sha256:' + hex(whole),
     ranges: parts.slice(1).filter((p) => p.at === p.end).map((p) => ({ start: p.start, end: p.end, hex: hex(p) })),
   });
@@ -90,20 +91,25 @@ interface Hashed {
 }
 
 interface Job {
+  id: number;
   resolve(hashed: Hashed): void;
   reject(e: Error): void;
 }
 
-/** The process's hashing thread: one job at a time. */
+/** The process's hashing thread: one job at a time (a stopped one is let go at once; the next waits behind its last read). */
 class HashThread {
   private readonly worker: Worker;
   private job: Job | undefined;
+  private jobs = 0;
   broken = false;
 
   constructor() {
     this.worker = new Worker(THREAD_SOURCE, { eval: true, name: 'gantry-blob-hash' });
     this.worker.unref();
-    this.worker.on('message', (m: Partial<Hashed> & { stopped?: boolean }) => this.done(m.stopped ? undefined : (m as Hashed)));
+    this.worker.on('message', (m: Hashed & { id: number }) => {
+      if (m.id === this.job?.id) this.job.resolve(m);
+      this.release(m.id);
+    });
     this.worker.on('error', (e) => this.fail(e));
     this.worker.on('exit', (code) => this.fail(new Error(`the hashing thread exited with ${code}`)));
   }
@@ -116,10 +122,11 @@ class HashThread {
     const data = new SharedArrayBuffer(size);
     const state = new Int32Array(new SharedArrayBuffer(4 * (RANGES + 1 + 2 * MAX_RANGES)));
     let settled: Promise<Hashed> | undefined;
-    const hashed = new Promise<Hashed>((resolve, reject) => (this.job = { resolve, reject }));
+    const id = ++this.jobs;
+    const hashed = new Promise<Hashed>((resolve, reject) => (this.job = { id, resolve, reject }));
     hashed.catch(() => {}); // read by digest(); an aborted download never asks
     this.worker.ref(); // a job outstanding keeps the process up until its digest arrives
-    this.worker.postMessage({ data, state: state.buffer, size });
+    this.worker.postMessage({ id, data, state: state.buffer, size });
     return {
       buffer: Buffer.from(data),
       advance(n: number) {
@@ -140,19 +147,18 @@ class HashThread {
           digest: 'sha256:' + createHash('sha256').update(new Uint8Array(data)).digest('hex'),
           ranges: [],
         }))),
-      abort() {
+      abort: () => {
         Atomics.store(state, STOP, 1);
         Atomics.notify(state, RECEIVED);
+        this.release(id); // its promise is never awaited
       },
     };
   }
 
-  private done(hashed: Hashed | undefined): void {
-    const job = this.job;
+  private release(id: number): void {
+    if (this.job?.id !== id) return;
     this.job = undefined;
     this.worker.unref();
-    // a stopped job's promise is never awaited
-    if (hashed) job?.resolve(hashed);
   }
 
   private fail(e: Error): void {
