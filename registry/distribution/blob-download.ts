@@ -205,7 +205,6 @@ class BlobDownload {
     }
     this.timer?.refresh();
     this.received += n;
-    this.hash!.advance(this.received);
     this.onBody();
     return true;
   }
@@ -215,7 +214,7 @@ class BlobDownload {
     const verdict = readHead(this.head.subarray(0, this.headLen), this.req.url, size);
     if (verdict.kind === 'more') return;
     if (verdict.kind === 'done') return this.finish(verdict.result);
-    this.hash = streamHash(size);
+    this.hash = streamHash(size, this.locating !== undefined);
     const body = this.hash.buffer;
     this.body = body;
     this.req.guard.measure(() => this.received);
@@ -230,14 +229,15 @@ class BlobDownload {
       return this.finish(new RegistryError('DIGEST_MISMATCH', `${this.where} sent more than the ${size} bytes it announced`));
     first.copy(body, 0);
     this.received = first.length;
-    this.hash.advance(this.received);
     this.onBody();
   }
 
   private onBody(): void {
     const { size } = this.req;
-    this.req.onProgress?.(this.received, size);
+    // the parts are named before the bytes are handed to the hash: a thread that sees the end sees them too
     if (this.locating) this.locate();
+    this.hash!.advance(this.received);
+    this.req.onProgress?.(this.received, size);
     if (this.received !== size) return;
     const bytes = this.body!;
     // the connection closes now; the digest settles once the hashing thread has read the last bytes

@@ -7,9 +7,11 @@
  * The buffer is shared memory: the socket writes bytes [received, size), the hashing thread
  * reads only [0, received) — bytes the kernel has finished writing, published with an atomic
  * store after each read. So the digest is over exactly the bytes handed back, as with the
- * inline hash. One thread is kept per process (unreferenced while idle, so it never holds a
- * process open); a download that finds it busy, a one-core machine, or a thread that failed
- * hashes inline instead — same result, only slower.
+ * inline hash. Two threads are kept per process (unreferenced while idle, so they never hold
+ * a process open): one hashes the whole blob, the other the parts asked for (an archive's
+ * binary), so the two passes run side by side; with one free thread it does both, with none
+ * (or on a one-core machine) the download hashes inline — same result, only slower. A thread
+ * that failed is not used again.
  */
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -30,8 +32,9 @@ export interface StreamHash {
   /** bytes [0, n) are final (n only grows) */
   advance(n: number): void;
   /**
-   * Also hash bytes [start, end) in the same pass, when the thread does the hashing (else
-   * ignored); asked for once the download knows where a member lies, even after it arrived.
+   * Also hash bytes [start, end) in the same pass, when a thread does the hashing (else
+   * ignored); asked for once the download knows where a member lies, even after it arrived,
+   * but before advance() reaches the end.
    */
   hashRange(start: number, end: number): void;
   /** `sha256:<hex>` of all `size` bytes and of the ranges asked for, once advance(size) was called */
@@ -53,34 +56,35 @@ const MAX_SHARED_BYTES = 2 ** 31 - 1;
 const THREAD_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-parentPort.on('message', ({ id, data, state, size }) => {
+parentPort.on('message', ({ id, data, state, size, whole, ranges }) => {
   const bytes = new Uint8Array(data, 0, size);
   const st = new Int32Array(state);
-  const whole = { start: 0, end: size, at: 0, hash: createHash('sha256') };
-  const parts = [whole];
+  const all = whole ? { start: 0, end: size, at: 0, hash: createHash('sha256') } : undefined;
+  const parts = [];
+  const done = (p) => p.at === p.end;
   for (;;) {
     if (Atomics.load(st, ${STOP}) !== 0) return;
-    for (let i = parts.length - 1; i < Atomics.load(st, ${RANGES}); i++) {
+    // received before ranges: ranges are asked for before the bytes that end the download are published
+    const received = Atomics.load(st, ${RECEIVED});
+    for (let i = parts.length; ranges && i < Atomics.load(st, ${RANGES}); i++) {
       const start = st[${RANGES + 1} + 2 * i], end = st[${RANGES + 2} + 2 * i];
       parts.push({ start, end, at: start, hash: createHash('sha256') });
     }
-    const received = Atomics.load(st, ${RECEIVED});
     let moved = false;
-    for (const p of parts) {
+    for (const p of all ? [all, ...parts] : parts) {
       const upTo = Math.min(p.end, received);
       if (upTo <= p.at) continue;
       p.hash.update(bytes.subarray(p.at, upTo));
       p.at = upTo;
       moved = true;
     }
-    if (whole.at === size) break;
+    if (received === size && (!all || done(all)) && parts.every(done)) break;
     if (!moved) Atomics.wait(st, ${RECEIVED}, received, 1000);
   }
-  const hex = (p) => p.hash.digest('hex');
   parentPort.postMessage({
     id,
-    digest: 'sha256:' + hex(whole),
-    ranges: parts.slice(1).filter((p) => p.at === p.end).map((p) => ({ start: p.start, end: p.end, hex: hex(p) })),
+    digest: all && 'sha256:' + all.hash.digest('hex'),
+    ranges: parts.filter(done).map((p) => ({ start: p.start, end: p.end, hex: p.hash.digest('hex') })),
   });
 });
 `;
@@ -90,23 +94,22 @@ interface Hashed {
   ranges: RangeDigest[];
 }
 
-interface Job {
-  id: number;
-  resolve(hashed: Hashed): void;
-  reject(e: Error): void;
+/** What one thread is asked to hash of a job: the whole buffer, the ranges, or both. */
+interface Role {
+  whole: boolean;
+  ranges: boolean;
 }
 
-/** The process's hashing thread: one job at a time (a stopped one is let go at once; the next waits behind its last read). */
+/** A hashing thread: one job at a time (a stopped one is let go at once; the next waits behind its last read). */
 class HashThread {
   private readonly worker: Worker;
-  private job: Job | undefined;
-  private jobs = 0;
+  private job: { id: number; resolve(r: Partial<Hashed>): void; reject(e: Error): void } | undefined;
   broken = false;
 
   constructor() {
     this.worker = new Worker(THREAD_SOURCE, { eval: true, name: 'gantry-blob-hash' });
     this.worker.unref();
-    this.worker.on('message', (m: Hashed & { id: number }) => {
+    this.worker.on('message', (m: Partial<Hashed> & { id: number }) => {
       if (m.id === this.job?.id) this.job.resolve(m);
       this.release(m.id);
     });
@@ -114,48 +117,18 @@ class HashThread {
     this.worker.on('exit', (code) => this.fail(new Error(`the hashing thread exited with ${code}`)));
   }
 
-  get busy(): boolean {
-    return this.job !== undefined;
+  get free(): boolean {
+    return !this.broken && this.job === undefined;
   }
 
-  start(size: number): StreamHash {
-    const data = new SharedArrayBuffer(size);
-    const state = new Int32Array(new SharedArrayBuffer(4 * (RANGES + 1 + 2 * MAX_RANGES)));
-    let settled: Promise<Hashed> | undefined;
-    const id = ++this.jobs;
-    const hashed = new Promise<Hashed>((resolve, reject) => (this.job = { id, resolve, reject }));
-    hashed.catch(() => {}); // read by digest(); an aborted download never asks
+  run(id: number, data: SharedArrayBuffer, state: Int32Array, role: Role): Promise<Partial<Hashed>> {
+    const hashed = new Promise<Partial<Hashed>>((resolve, reject) => (this.job = { id, resolve, reject }));
     this.worker.ref(); // a job outstanding keeps the process up until its digest arrives
-    this.worker.postMessage({ id, data, state: state.buffer, size });
-    return {
-      buffer: Buffer.from(data),
-      advance(n: number) {
-        Atomics.store(state, RECEIVED, n);
-        Atomics.notify(state, RECEIVED);
-      },
-      hashRange(start: number, end: number) {
-        const n = Atomics.load(state, RANGES);
-        if (n >= MAX_RANGES || !(0 <= start && start <= end && end <= size)) return;
-        state[RANGES + 1 + 2 * n] = start;
-        state[RANGES + 2 + 2 * n] = end;
-        Atomics.store(state, RANGES, n + 1); // publishes the two words above
-        Atomics.notify(state, RECEIVED);
-      },
-      // the thread failing mid-way costs time, not the download: the bytes are all there, hash them here
-      digest: () =>
-        (settled ??= hashed.catch(() => ({
-          digest: 'sha256:' + createHash('sha256').update(new Uint8Array(data)).digest('hex'),
-          ranges: [],
-        }))),
-      abort: () => {
-        Atomics.store(state, STOP, 1);
-        Atomics.notify(state, RECEIVED);
-        this.release(id); // its promise is never awaited
-      },
-    };
+    this.worker.postMessage({ id, data, state: state.buffer, size: data.byteLength, ...role });
+    return hashed;
   }
 
-  private release(id: number): void {
+  release(id: number): void {
     if (this.job?.id !== id) return;
     this.job = undefined;
     this.worker.unref();
@@ -169,16 +142,60 @@ class HashThread {
   }
 }
 
-let thread: HashThread | undefined;
+/** Two threads: the blob's digest on one, its members on the other, so neither waits for the other's pass. */
+const THREADS = 2;
+const threads: HashThread[] = [];
+let jobs = 0;
 
-/** A StreamHash for `size` bytes: on the hashing thread when it is free, else inline. */
-export function streamHash(size: number): StreamHash {
+/** A StreamHash for `size` bytes (`parts`: ranges will be asked for): on the hashing threads that are free, else inline. */
+export function streamHash(size: number, parts = false): StreamHash {
   if (size > 0 && size <= MAX_SHARED_BYTES && availableParallelism() > 1) {
-    thread ??= new HashThread();
-    // a thread that failed once is not tried again: inline from then on
-    if (!thread.broken && !thread.busy) return thread.start(size);
+    while (threads.length < THREADS) threads.push(new HashThread());
+    // a thread that failed once is not used again
+    const free = threads.filter((t) => t.free);
+    if (free.length) return threaded(size, free.slice(0, parts ? 2 : 1));
   }
   return inlineHash(size);
+}
+
+/** The digest on `use[0]`, the ranges on `use[1]` (or both on the one thread there is). */
+function threaded(size: number, use: HashThread[]): StreamHash {
+  const data = new SharedArrayBuffer(size);
+  const state = new Int32Array(new SharedArrayBuffer(4 * (RANGES + 1 + 2 * MAX_RANGES)));
+  const id = ++jobs;
+  const runs =
+    use.length === 2
+      ? [use[0].run(id, data, state, { whole: true, ranges: false }), use[1].run(id, data, state, { whole: false, ranges: true })]
+      : [use[0].run(id, data, state, { whole: true, ranges: true })];
+  const hashed = Promise.all(runs).then((r) => ({ digest: r[0].digest!, ranges: r.flatMap((x) => x.ranges ?? []) }));
+  hashed.catch(() => {}); // read by digest(); an aborted download never asks
+  let settled: Promise<Hashed> | undefined;
+  return {
+    buffer: Buffer.from(data),
+    advance(n: number) {
+      Atomics.store(state, RECEIVED, n);
+      Atomics.notify(state, RECEIVED);
+    },
+    hashRange(start: number, end: number) {
+      const n = Atomics.load(state, RANGES);
+      if (n >= MAX_RANGES || !(0 <= start && start <= end && end <= size)) return;
+      state[RANGES + 1 + 2 * n] = start;
+      state[RANGES + 2 + 2 * n] = end;
+      Atomics.store(state, RANGES, n + 1); // publishes the two words above
+      Atomics.notify(state, RECEIVED);
+    },
+    // a thread failing mid-way costs time, not the download: the bytes are all there, hash them here
+    digest: () =>
+      (settled ??= hashed.catch(() => ({
+        digest: 'sha256:' + createHash('sha256').update(new Uint8Array(data)).digest('hex'),
+        ranges: [],
+      }))),
+    abort() {
+      Atomics.store(state, STOP, 1);
+      Atomics.notify(state, RECEIVED);
+      for (const t of use) t.release(id); // their promises are never awaited
+    },
+  };
 }
 
 /** The same digest on the calling thread, read by read. */
