@@ -49,6 +49,8 @@ const RECEIVED = 0;
 const STOP = 1;
 const RANGES = 2;
 const MAX_RANGES = 4;
+/** how many new bytes wake a waiting thread (a wake-up per read cost more than it saved) */
+const WAKE_BYTES = 1024 * 1024;
 /** Int32 counters: larger downloads hash inline (far above any archive limit in use) */
 const MAX_SHARED_BYTES = 2 ** 31 - 1;
 
@@ -170,10 +172,14 @@ function threaded(size: number, use: HashThread[]): StreamHash {
   const hashed = Promise.all(runs).then((r) => ({ digest: r[0].digest!, ranges: r.flatMap((x) => x.ranges ?? []) }));
   hashed.catch(() => {}); // read by digest(); an aborted download never asks
   let settled: Promise<Hashed> | undefined;
+  let woken = 0;
   return {
     buffer: Buffer.from(data),
     advance(n: number) {
       Atomics.store(state, RECEIVED, n);
+      // a thread still hashing picks up new bytes without a wake-up; a waiting one is woken per MiB and at the end
+      if (n - woken < WAKE_BYTES && n !== size) return;
+      woken = n;
       Atomics.notify(state, RECEIVED);
     },
     hashRange(start: number, end: number) {
