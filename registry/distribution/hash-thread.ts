@@ -1,11 +1,11 @@
 /**
- * The SHA-256 of a download computed on a second thread while the socket is still filling the
- * buffer. A large blob otherwise costs the receiving thread the kernel's copy plus the hash in
- * series (~40 ms per 64 MiB each on the bench machine); with a hashing thread the two overlap,
- * and the receiving thread is free sooner for the archive's own verification (docs/storage.md).
+ * The SHA-256s of a download computed on threads of their own while the socket is still
+ * filling the buffer. A large archive otherwise costs the receiving thread the kernel's copy,
+ * the blob's hash and then its binary's hash in series (~40 ms per 64 MiB each on the bench
+ * machine); here the three overlap (docs/storage.md).
  *
- * The buffer is shared memory: the socket writes bytes [received, size), the hashing thread
- * reads only [0, received) — bytes the kernel has finished writing, published with an atomic
+ * The buffer is shared memory: the socket writes bytes [received, size), the hashing threads
+ * read only [0, received) — bytes the kernel has finished writing, published with an atomic
  * store after each read. So the digest is over exactly the bytes handed back, as with the
  * inline hash. Two threads are kept per process (unreferenced while idle, so they never hold
  * a process open): one hashes the whole blob, the other the parts asked for (an archive's
