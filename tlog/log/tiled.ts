@@ -132,8 +132,17 @@ class TiledLog implements LogReader {
     return v;
   }
 
+  /** one tree per checkpoint: a TiledTree keeps the tiles it authenticated */
+  private readonly trees = new Map<string, TiledTree>();
+
   tree(c: Checkpoint): TiledTree {
-    return new TiledTree(this.tiles, c.size, c.root);
+    const key = `${c.size}/${encodeBase64(c.root)}`;
+    let t = this.trees.get(key);
+    if (!t) {
+      t = new TiledTree(this.tiles, c.size, c.root);
+      this.trees.set(key, t);
+    }
+    return t;
   }
 
   async findRevision(revision: number, c: Checkpoint): Promise<{ index: number; entry: LogEntry } | undefined> {
