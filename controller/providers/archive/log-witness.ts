@@ -80,6 +80,8 @@ export interface LogWitnessOptions {
   /** how long an opened log is reused before the registry is read again (default 15 s) */
   recheckMs?: number;
   metrics?: ControllerMetrics;
+  /** how a repository is opened (default openContentBackend): benches and tests count requests through it */
+  openBackend?: typeof openContentBackend;
 }
 
 export function parseLogKeys(keys: string[]): NoteVerifier[] {
@@ -211,7 +213,7 @@ export class RegistryLogWitness implements LogWitness {
     // Stryker disable next-line EqualityOperator: one millisecond
     if (hit && Date.now() - hit.at < (this.opts.recheckMs ?? 15_000)) return hit.log;
     // Stryker disable next-line ObjectLiteral: only a registry reads these (log-witness.test.ts runs against a plain-HTTP one)
-    const backend = openContentBackend(c.ref, {
+    const backend = (this.opts.openBackend ?? openContentBackend)(c.ref, {
       plainHttpRegistries: this.opts.plainHttpRegistries,
       caFile: this.opts.caFile,
       timeoutMs: this.opts.timeoutMs,
