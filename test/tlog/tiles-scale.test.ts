@@ -1,5 +1,5 @@
 /**
- * A 1,000,000-entry log, generated directly as tiles (bench/tlog-scale.ts: a handful of
+ * A 1,000,000-entry log, generated directly as tiles (bench/support/tlog-scale.ts: a handful of
  * revision tags, the checkpoint, no entry tags below it), read by the controller's witness
  * through a request-counting backend: an uncached check of a newly appended revision stays
  * within 50 requests, a fork planted below the trusted size is TLOG_FORK within the same
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedArchive } from '../../api/provider.js';
-import { CountingBackend, generateTiledLog, type GeneratedLog, publishCheckpoint, scaleEntry } from '../../bench/tlog-scale.js';
+import { CountingBackend, generateTiledLog, type GeneratedLog, publishCheckpoint, scaleEntry } from '../../bench/support/tlog-scale.js';
 import { RegistryLogWitness } from '../../controller/providers/archive/log-witness.js';
 import { ResolveFailure } from '../../controller/providers/archive/resolver.js';
 import { sha256Digest } from '../../registry/digest.js';

@@ -1,12 +1,12 @@
 /**
  * Large logs for the scale bench (bench/tlog.ts) and test (test/tlog/tiles-scale.test.ts):
- * a log of n entries generated directly as C2SP tiles (tlog/tiles' growTiles, not n pushes),
+ * a log of n entries generated directly as C2SP tiles (tiled-log.ts, not n pushes) and stored,
  * with a handful of tlog.revision.<r> tags, its signed checkpoint under tlog.checkpoint.<n> and
  * tlog.checkpoint, and no entry tags below it — what a tiled log's readers read. And a
  * ContentBackend that counts the requests made through it.
  */
-import type { ContentBackend } from '../registry/backend.js';
-import { OCI_MANIFEST } from '../registry/media-types.js';
+import type { ContentBackend } from '../../registry/backend.js';
+import { OCI_MANIFEST } from '../../registry/media-types.js';
 import {
   encodeEntry,
   formatCheckpoint,
@@ -16,11 +16,12 @@ import {
   signNote,
   storeCheckpointNote,
   storeTiles,
-  tiles,
-} from '../tlog/index.js';
-import { checkpointManifest, entryManifest } from '../tlog/log/artifact.js';
-import { revisionTag } from '../tlog/log/layout.js';
-import { putArtifactBlobs } from '../tlog/log/store.js';
+  type tiles,
+} from '../../tlog/index.js';
+import { checkpointManifest, entryManifest } from '../../tlog/log/artifact.js';
+import { revisionTag } from '../../tlog/log/layout.js';
+import { putArtifactBlobs } from '../../tlog/log/store.js';
+import { generateTiledLog as generateLog } from './tiled-log.js';
 
 const ISSUER = `A${'B'.repeat(55)}`;
 const SUBJECT = `V${'C'.repeat(55)}`;
@@ -60,16 +61,16 @@ export async function generateTiledLog(
     store?: (writes: tiles.TileWrite[]) => Promise<void>;
   },
 ): Promise<GeneratedLog> {
-  const encoded = Array.from({ length: opts.size }, (_, i) => encodeEntry(scaleEntry(i)));
-  const grown = await tiles.growTiles(undefined, 0, encoded);
-  await (opts.store ?? ((w) => storeTiles(backend, w)))(grown.writes);
+  const grown = await generateLog(opts.size, (i) => encodeEntry(scaleEntry(i)));
+  await (opts.store ?? ((w) => storeTiles(backend, w)))([...grown.writes.values()]);
   for (const i of opts.indexed) {
-    await putArtifactBlobs(backend, encoded[i]);
-    await backend.putManifest(revisionTag(i + 1), entryManifest(i, encoded[i]), OCI_MANIFEST);
+    const content = encodeEntry(scaleEntry(i));
+    await putArtifactBlobs(backend, content);
+    await backend.putManifest(revisionTag(i + 1), entryManifest(i, content), OCI_MANIFEST);
   }
   const note = signNote(formatCheckpoint({ origin: opts.origin, size: opts.size, root: grown.root, extensions: [] }), [opts.signer]);
   await publishCheckpoint(backend, opts.size, note);
-  return { size: opts.size, root: grown.root, note, tiles: tiles.memoryTileSource(grown.writes) };
+  return { size: opts.size, root: grown.root, note, tiles: grown.source };
 }
 
 /** Stores `note` as tlog.checkpoint.<size> and tlog.checkpoint (a writer's last two steps). */
