@@ -107,7 +107,7 @@ async function witnessCheck(
   n: { n: number },
 ) {
   const w = new RegistryLogWitness({
-    verifierKeys: [verifierKey],
+    verifierKeys: [`${host}/=${verifierKey}`],
     plainHttpRegistries: [host],
     recheckMs: 0,
     openBackend: (r, o) => counted(openContentBackend(r, o), n),
