@@ -4,7 +4,7 @@
  * appends give ten entries without a gap; a push that appends on its own (Fischer) while the
  * lease is held is refused with TLOG_SEQUENCED — before its claim, and after its confirmation
  * wait when the lease was taken meanwhile; an attacker who can push to the registry cannot
- * get an unsigned, untrusted-issuer or tampered archive logged, each refused with its own code
+ * get an unsigned, untrusted-issuer, tampered or re-tagged archive logged, each refused with its own code
  * and nothing appended; a monitor's checkpoint is answered with a consistency proof, or
  * TLOG_FORK / TLOG_ROLLBACK; a sequencer whose lease was taken over appends nothing more.
  */
@@ -158,11 +158,14 @@ describe('the sequencer on a real registry', () => {
     await plant(log.backend, 2, readFileSync(conformance('wascap', 'synthetic', 'neg_no_claims.par')));
     await plant(log.backend, 3, tamper(await makeArchive(issuer, 3, { format: 'tar' })));
     const genuine = await pushRevision(log, 4);
+    // a genuine archive of revision 4 re-tagged as revision 6
+    await log.backend.putManifest(revisionTag(6), (await log.backend.getManifest(genuine.digest))!.bytes, OCI_MANIFEST);
     const cases: Array<[Record<string, unknown>, number, string]> = [
       [{ revision: 1 }, 422, 'PAR_UNTRUSTED_ISSUER'],
       [{ revision: 2 }, 422, 'PAR_UNSIGNED'],
       [{ revision: 3 }, 422, 'PAR_HASH_MISMATCH'],
       [{ revision: 4, digest: `sha256:${'0'.repeat(64)}` }, 409, 'TLOG_TAG_MISMATCH'],
+      [{ revision: 6 }, 409, 'TLOG_TAG_MISMATCH'],
       [{ revision: 9 }, 404, 'REVISION_NOT_FOUND'],
     ];
     for (const [body, status, code] of cases) {

@@ -7,7 +7,7 @@
  * the API needs no credentials of its own. It also answers monitors whether a checkpoint is
  * consistent with the log it appends to.
  */
-import type { ArchiveStore, ContentBackend } from '../../registry/index.js';
+import { type ArchiveStore, type ContentBackend, RegistryError, revisionTag } from '../../registry/index.js';
 import { encodeBase64 } from '../base64.js';
 import type { LogEntry } from '../entry.js';
 import { TlogError } from '../errors.js';
@@ -100,16 +100,27 @@ export class Sequencer {
   }
 
   private async appendNow(log: ServedLog, req: AppendRequest): Promise<AppendReply> {
-    // a sequencer that lost its lease (taken over) must not write another entry
-    await checkLease(log.backend, log.lease);
-    const published = await log.store.resolve(req.revision);
-    if (req.digest !== undefined && published.digest !== req.digest) {
+    // a sequencer that lost its lease (taken over) must not write another entry; read beside
+    // what rev-N names now (one manifest GET: the pull below verifies everything it says)
+    const [, tagged] = await Promise.all([checkLease(log.backend, log.lease), log.backend.getManifest(revisionTag(req.revision))]);
+    if (!tagged)
+      throw new RegistryError(
+        'REVISION_NOT_FOUND',
+        `${log.ref}: revision ${req.revision} is not published (no ${revisionTag(req.revision)} tag)`,
+      );
+    if (req.digest !== undefined && tagged.digest !== req.digest) {
       throw new TlogError(
         'TLOG_TAG_MISMATCH',
-        `${log.ref}: revision ${req.revision} is published as ${published.digest}, not ${req.digest} as asked; it was re-pointed since the push`,
+        `${log.ref}: revision ${req.revision} is published as ${tagged.digest}, not ${req.digest} as asked; it was re-pointed since the push`,
       );
     }
-    const entry = await this.verifiedEntry(log, published.digest);
+    const entry = await this.verifiedEntry(log, tagged.digest);
+    if (entry.revision !== req.revision) {
+      throw new TlogError(
+        'TLOG_TAG_MISMATCH',
+        `${log.ref}: ${revisionTag(req.revision)} names ${tagged.digest}, an archive signed as revision ${entry.revision}`,
+      );
+    }
     const done = await appendToLog(log.backend, entry, {
       signer: this.signer,
       origin: log.origin,
