@@ -10,7 +10,7 @@ import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import { releaseLease, Sequencer, listenSequencer, takeLease, type ServedLog } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { readLogSigner } from './par-registry.js';
-import { mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
+import { mappedRef, out, parseArchiveRefForCli, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 
 interface ServeFlags extends CommonFlags {
   logKey: string;
@@ -52,9 +52,13 @@ async function serve(names: string[], flags: ServeFlags): Promise<void> {
   if (!Number.isSafeInteger(waitMs) || waitMs < 0)
     throw cliError(`--lease-wait-ms must be a non-negative integer, got "${flags.leaseWaitMs}"`, 2);
   const { host, port } = listenAddress(flags.listen);
+  if (flags.url !== undefined && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(flags.url))
+    throw cliError(`--url must be an http(s) URL, got "${flags.url}"`, 2);
   const repos = names.map((name) => {
     const f = { ...flags };
     const ref = mappedRef(name, f);
+    if (parseArchiveRefForCli(ref).kind !== 'registry')
+      throw cliError(`${ref}: a sequencer appends to registry repositories, not oci-layout directories`, 2);
     const opts = storeOptions(ref, f);
     return { ref, store: openArchiveStore(ref, opts), backend: openContentBackend(ref, opts) };
   });

@@ -71,6 +71,24 @@ function serve(ref: string): Promise<{ url: string; proc: ChildProcess; output: 
 }
 
 describe('gantry log serve and par push --log-sequencer', () => {
+  it('refuses to start without what it needs, before any lease is taken', async () => {
+    const ref = `${reg.host}/seqcli/usage`;
+    const base = ['log', 'serve', ref, '--log-key', keyFile, '--plain-http'];
+    const cases: Array<[string[], string]> = [
+      [base, '--trusted-issuer'],
+      [[...base, '--trusted-issuer', issuer.issuer, '--listen', 'nope'], '--listen must be HOST:PORT'],
+      [[...base, '--trusted-issuer', issuer.issuer, '--url', 'ftp://x'], '--url must be an http(s) URL'],
+      [[...base, '--trusted-issuer', issuer.issuer, '--lease-wait-ms', '-1'], '--lease-wait-ms'],
+      [['log', 'serve', `oci-layout:${work}/layout`, '--log-key', keyFile, '--trusted-issuer', issuer.issuer], 'not oci-layout'],
+      [['log', 'serve', ref, '--log-key', join(work, 'missing.key'), '--trusted-issuer', issuer.issuer], 'cannot read the log key'],
+    ];
+    for (const [args, says] of cases) {
+      const r = await gantry(args);
+      expect({ code: r.code, says: r.stderr.includes(says) }, `${args.join(' ')}: ${r.stderr}`).toEqual({ code: 2, says: true });
+    }
+    expect(await readLease(openContentBackend(ref, { plainHttpRegistries: [reg.host] }))).toBeUndefined();
+  });
+
   it('pushes through the sequencer, refuses --log-key while it runs, and releases the lease on SIGTERM', async () => {
     const ref = `${reg.host}/seqcli/provider`;
     const seq = await serve(ref);
@@ -107,6 +125,24 @@ describe('gantry log serve and par push --log-sequencer', () => {
     expect({ code: both.code, says: both.stderr.includes('exclude each other') }).toEqual({ code: 2, says: true });
     const notUrl = await gantry(['par', 'push', await archiveFile(4), ref, '--plain-http', '--log-sequencer', 'localhost:1']);
     expect({ code: notUrl.code, says: notUrl.stderr.includes('must be an http(s) URL') }).toEqual({ code: 2, says: true });
+
+    // a second sequencer for the same repository is refused while the first holds it
+    const second = await gantry([
+      'log',
+      'serve',
+      ref,
+      '--log-key',
+      keyFile,
+      '--plain-http',
+      '--trusted-issuer',
+      issuer.issuer,
+      '--listen',
+      '127.0.0.1:0',
+      '--lease-wait-ms',
+      '0',
+    ]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`TLOG_SEQUENCED: ${ref}: the sequencer at ${seq.url} holds the log`);
 
     seq.proc.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => seq.proc.once('exit', resolve));
