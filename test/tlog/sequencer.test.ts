@@ -44,6 +44,7 @@ import {
   type SequencerServer,
   type ServedLog,
 } from '../../tlog/index.js';
+import { freePort } from '../support/ports.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { conformance, makeArchive, newSigner } from '../registry/fixtures.js';
 
@@ -213,6 +214,13 @@ describe('the sequencer on a real registry', () => {
       status: 404,
       json: { code: 'NOT_SERVED' },
     });
+    // the same through the client a monitor uses: the refusal keeps the sequencer's code
+    expect((await requestConsistent(server.url, { checkpoint: first })).to).toBe(latest.checkpoint.size);
+    const refused = await requestConsistent(server.url, { checkpoint: forged(2) }).catch((e) => e);
+    expect(refused).toBeInstanceOf(SequencerRefusedError);
+    expect(refused).toMatchObject({ code: 'TLOG_SEQUENCER_REFUSED', refusal: { status: 409, code: 'TLOG_FORK' } });
+    const gone = await requestAppend(`http://127.0.0.1:${await freePort()}`, { repository: log.ref, revision: 1 }).catch((e) => e);
+    expect(gone).toMatchObject({ code: 'TLOG_SEQUENCER_REFUSED', refusal: { code: 'UNREACHABLE', message: 'ECONNREFUSED' } });
   });
 
   it('refuses bad requests with a specific 4xx and reads no more than the bound', async () => {

@@ -27,6 +27,12 @@ export class SequencerRefusedError extends TlogError {
   }
 }
 
+/** The system error behind a failed fetch (ECONNREFUSED, ENOTFOUND, …), else its message. */
+function reasonOf(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; errors?: Array<{ code?: string }>; message?: string } }).cause;
+  return cause?.code ?? cause?.errors?.find((x) => x.code)?.code ?? cause?.message ?? (e as Error).message;
+}
+
 async function call<T>(base: string, path: string, body: unknown, timeoutMs: number): Promise<T> {
   let url: URL;
   try {
@@ -46,7 +52,7 @@ async function call<T>(base: string, path: string, body: unknown, timeoutMs: num
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (e) {
-    const why = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+    const why = reasonOf(e);
     throw new SequencerRefusedError(
       { status: 0, code: 'UNREACHABLE', message: why },
       `the sequencer at ${base} could not be reached (${why})`,
