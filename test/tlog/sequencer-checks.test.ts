@@ -62,7 +62,12 @@ describe('sequencer requests', () => {
       code: 'NOT_FOUND',
       message: expect.stringContaining('"/v1/other"'),
     });
-    expect(refusal(() => routeOf('POST', undefined))).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect(refusal(() => routeOf('POST', undefined))).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+      message: expect.stringContaining('endpoint ""'),
+    });
+    expect(new SequencerRequestError(400, 'X', 'm').name).toBe('SequencerRequestError');
     expect(refusal(() => routeOf('GET', '/v1/append'))).toMatchObject({
       status: 405,
       code: 'METHOD_NOT_ALLOWED',
@@ -84,6 +89,10 @@ describe('sequencer requests', () => {
       message: expect.stringContaining('"text/plain"'),
     });
     expect(refusal(() => parseBody(json({}), 'application/jsonx'))).toMatchObject({ status: 400 });
+    expect(refusal(() => parseBody(json({}), 'text/application/json'))).toMatchObject({ status: 400 });
+    expect(refusal(() => parseBody(new Uint8Array(MAX_REQUEST_BYTES + 1), 'application/json'))).toMatchObject({
+      message: `the request body is over ${MAX_REQUEST_BYTES} bytes`,
+    });
     expect(refusal(() => parseBody(json({}), undefined))).toMatchObject({ status: 400, message: expect.stringContaining('""') });
     expect(refusal(() => parseBody(new Uint8Array(Buffer.from('{nope')), 'application/json'))).toMatchObject({
       status: 400,
@@ -98,8 +107,9 @@ describe('sequencer requests', () => {
 
   it('an append names a served repository, a revision and optionally the pushed digest, nothing else', () => {
     const ok = { repository: '127.0.0.1:5000/tlog/a', revision: 3 };
-    expect(parseAppendRequest(ok)).toEqual(ok);
-    expect(parseAppendRequest({ ...ok, revision: 0, digest })).toEqual({ ...ok, revision: 0, digest });
+    expect(parseAppendRequest(ok)).toStrictEqual(ok);
+    expect(parseAppendRequest({ ...ok, repository: `h/${'a'.repeat(510)}` }).repository).toHaveLength(512);
+    expect(parseAppendRequest({ ...ok, revision: 0, digest })).toStrictEqual({ ...ok, revision: 0, digest });
     expect(parseAppendRequest({ repository: 'registry.example/a/b-c_d.e', revision: 1 })).toEqual({
       repository: 'registry.example/a/b-c_d.e',
       revision: 1,
@@ -110,7 +120,12 @@ describe('sequencer requests', () => {
       [{ ...ok, repository: 'no-slash' }, '"repository"'],
       [{ ...ok, repository: 'Host/UPPER' }, '"repository"'],
       [{ ...ok, repository: 'oci-layout:/tmp/x' }, '"repository"'],
-      [{ ...ok, repository: `h/${'a'.repeat(600)}` }, '"repository"'],
+      [{ ...ok, repository: `h/${'a'.repeat(511)}` }, '"repository"'],
+      [{ ...ok, repository: 'h/r x' }, '"repository"'],
+      [{ ...ok, repository: ['h/r'] }, '"repository"'],
+      [{ ...ok, revision: [3] }, '"revision"'],
+      [{ ...ok, digest: [digest] }, '"digest"'],
+      [{ ...ok, digest: `x${digest}` }, '"digest"'],
       [{ ...ok, repository: 7 }, '"repository"'],
       [{ ...ok, revision: -1 }, '"revision" must be a non-negative integer, got -1'],
       [{ ...ok, revision: 1.5 }, '"revision"'],
@@ -130,7 +145,7 @@ describe('sequencer requests', () => {
   });
 
   it('a consistency question carries a checkpoint note and optionally the repository', () => {
-    expect(parseConsistentRequest({ checkpoint: 'x\n' })).toEqual({ checkpoint: 'x\n' });
+    expect(parseConsistentRequest({ checkpoint: 'x\n' })).toStrictEqual({ checkpoint: 'x\n' });
     expect(parseConsistentRequest({ checkpoint: 'x\n', repository: 'h:1/r' })).toEqual({ checkpoint: 'x\n', repository: 'h:1/r' });
     for (const body of [{}, { checkpoint: '' }, { checkpoint: 3 }])
       expect(refusal(() => parseConsistentRequest(body))).toMatchObject({ status: 400, message: expect.stringContaining('"checkpoint"') });
@@ -140,7 +155,7 @@ describe('sequencer requests', () => {
     });
     expect(refusal(() => parseConsistentRequest({ checkpoint: 'x', size: 1 }))).toMatchObject({
       status: 400,
-      message: expect.stringContaining('unknown field "size"'),
+      message: 'unknown field "size": the fields are checkpoint, repository',
     });
   });
 
@@ -178,7 +193,13 @@ describe('the sequencer lease', () => {
 
   it('parses its own manifest and refuses anything else under the tag (TLOG_SEQUENCED)', () => {
     const { manifest } = leaseManifest(fields);
-    expect(parseLease(manifest, 'sha256:d', 'r')).toEqual({ ...fields, digest: 'sha256:d' });
+    expect(parseLease(manifest, 'sha256:d', 'r')).toStrictEqual({ ...fields, digest: 'sha256:d' });
+    expect(JSON.parse(Buffer.from(manifest).toString())).toMatchObject({
+      artifactType: 'application/vnd.gantry.log.sequencer.v1',
+      layers: [
+        { mediaType: 'application/vnd.gantry.log.sequencer.v1+json', annotations: { 'org.opencontainers.image.title': 'sequencer.json' } },
+      ],
+    });
     const released = leaseManifest({ ...fields, released: '2026-01-02T00:00:00.000Z' }).manifest;
     expect(parseLease(released, 'sha256:d', 'r')).toEqual({ ...fields, released: '2026-01-02T00:00:00.000Z', digest: 'sha256:d' });
     const m = JSON.parse(Buffer.from(manifest).toString());
@@ -186,6 +207,8 @@ describe('the sequencer lease', () => {
       { ...m, artifactType: 'application/vnd.other' },
       { ...m, annotations: { ...m.annotations, 'dev.gantry.sequencer.url': 'ftp://x' } },
       { ...m, annotations: { ...m.annotations, 'dev.gantry.sequencer.url': 'http://a b' } },
+      { ...m, annotations: { ...m.annotations, 'dev.gantry.sequencer.url': 'xhttp://a' } },
+      { ...m, annotations: { ...m.annotations, 'dev.gantry.sequencer.url': ['http://a'] } },
       { ...m, annotations: { ...m.annotations, 'dev.gantry.sequencer.url': undefined } },
       { ...m, annotations: { ...m.annotations, 'dev.gantry.sequencer.started': 1 } },
       { ...m, annotations: { ...m.annotations, 'dev.gantry.sequencer.lease': null } },
@@ -227,6 +250,7 @@ describe('the sequencer lease', () => {
     // released: appends may go on; the marker records who held it
     expect(await releaseLease(b, lease, new Date('2026-01-03T00:00:00Z'))).toBe(true);
     expect(await readLease(b)).toMatchObject({ url: fields.url, released: '2026-01-03T00:00:00.000Z' });
+    await expect(checkLease(b, lease)).rejects.toMatchObject({ message: expect.stringContaining(`${fields.url} released it`) });
     expect(await heldLease(b)).toBeUndefined();
     await refuseIfSequenced(b);
     expect(await codeOf(checkLease(b, lease))).toBe('TLOG_SEQUENCER_REFUSED');
