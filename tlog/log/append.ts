@@ -75,17 +75,7 @@ async function claimIndex(
 ): Promise<{ index: number; contended: number }> {
   const content = encodeEntry(entry);
   // blobs first, outside the timed window: they are content-addressed and never contended
-  const blobs = putArtifactBlobs(backend, content);
-  if (opts.exclusive) {
-    // the only writer: the listing is the truth, and the index it shows free is ours
-    const [listed] = await Promise.all([backend.listTags(), blobs]);
-    const tags = new Set(listed);
-    let index = 0;
-    while (tags.has(entryTag(index))) index++;
-    await backend.putManifest(entryTag(index), entryManifest(index, content), OCI_MANIFEST);
-    return { index, contended: 0 };
-  }
-  await blobs;
+  await putArtifactBlobs(backend, content);
   let contended = 0;
   let from = 0;
   for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
@@ -96,7 +86,7 @@ async function claimIndex(
     const t0 = performance.now();
     // inside the timed window: a lease not seen here is written after t0, so its holder starts
     // serving after t0 + D, when this claim's write (done by t0 + Δ) is visible to it
-    await refuseIfSequenced(backend);
+    if (!opts.exclusive) await refuseIfSequenced(backend);
     if (await backend.getManifest(entryTag(index))) {
       from = index + 1;
       contended++;
@@ -104,6 +94,8 @@ async function claimIndex(
     }
     const manifest = entryManifest(index, content);
     const ours = await backend.putManifest(entryTag(index), manifest, OCI_MANIFEST);
+    // the only writer (the sequencer): the index it read as free is its own, no wait
+    if (opts.exclusive) return { index, contended };
     const took = performance.now() - t0;
     await sleep(opts.waitMs);
     await refuseIfSequenced(backend);
