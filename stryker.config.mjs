@@ -111,6 +111,10 @@ export default {
     'tlog/log/tiles-store.ts',
     'tlog/log/tiled.ts',
     'tlog/log/verify.ts',
+    // the sequencer (issue 34): what a request may say and the status each refusal gets, and the
+    // lease that makes it the one writer (parsed strictly, taken only when free, checked, released by its holder)
+    'tlog/sequencer/requests.ts',
+    'tlog/sequencer/lease.ts',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/providers/archive/log-witness.ts',
     // a Provider's rollout history (issue 31): which revisions are its own (by uid), what undo

@@ -55,6 +55,8 @@ export default defineConfig({
       'test/tlog/log-verify.test.ts',
       // tiles in the repository and the tiled reader, each lie refused (issue 34)
       'test/tlog/tiled-log.test.ts',
+      // the sequencer's request checks and lease, on an image-layout directory (sequencer.test.ts needs a registry)
+      'test/tlog/sequencer-checks.test.ts',
       // the controller's log witness alone (log-witness.test.ts runs it inside a whole cluster)
       'test/controller/providers/archive/log-witness-checks.test.ts',
       'test/par/conformance.test.ts',

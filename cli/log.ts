@@ -11,6 +11,7 @@ import type { Command } from 'commander';
 import { cliError } from './keys.js';
 import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { verifiersOf } from './log-federation.js';
+import { registerServe } from './log-serve.js';
 import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import {
   encodeBase64,
@@ -95,6 +96,7 @@ export function registerLog(program: Command): void {
   registerVerify(log);
   registerVerifyNote(log);
   registerKeygen(log);
+  registerServe(log);
 }
 
 function registerCheckpoint(log: Command): void {

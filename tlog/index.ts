@@ -12,3 +12,4 @@ export * from './origin-keys.js';
 export { decodeBase64, encodeBase64, toHex, fromHex } from './base64.js';
 export * from './log/index.js';
 export * as tiles from './tiles/index.js';
+export * from './sequencer/index.js';

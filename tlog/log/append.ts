@@ -26,6 +26,7 @@ import { checkpointedSize, checkpointFrom, entriesFrom, type LogWriterState, ope
 import { defaultOrigin, entryTag } from './layout.js';
 import { sameEntry, type VerifiedCheckpoint } from './read.js';
 import { putArtifactBlobs } from './store.js';
+import { refuseIfSequenced } from '../sequencer/lease.js';
 
 export interface AppendOptions {
   signer: NoteSigner;
@@ -60,12 +61,17 @@ export interface AppendResult {
 
 /**
  * Claims one index for `entry` (Fischer, see the file comment) and returns it. Every tag read
- * goes to the registry; nothing is cached between attempts.
+ * goes to the registry; nothing is cached between attempts. An `exclusive` caller (the
+ * sequencer, holding the lease) is the only writer: the first free index is its own at once.
+ * Anyone else refuses with TLOG_SEQUENCED while a sequencer holds the log — looked at before
+ * the claim, and again after the confirmation wait, because a sequencer that took the lease
+ * meanwhile appends without waiting (it waited D after taking the lease, so a claim written
+ * before that is visible to it; the refusal only tells this push where appends go now).
  */
 async function claimIndex(
   backend: ContentBackend,
   entry: LogEntry,
-  opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>>,
+  opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>> & { exclusive?: boolean },
   /** the first index that may be free (the latest checkpoint's size plus the entries seen after it) */
   start: number,
 ): Promise<{ index: number; contended: number }> {
@@ -82,10 +88,16 @@ async function claimIndex(
       index++;
       t0 = performance.now();
     }
+    // inside the timed window: a lease not seen here is written after t0, so its holder starts
+    // serving after t0 + D, when this claim's write (done by t0 + Δ) is visible to it
+    if (!opts.exclusive) await refuseIfSequenced(backend);
     const manifest = entryManifest(index, content);
     const ours = await backend.putManifest(entryTag(index), manifest, OCI_MANIFEST);
+    // the only writer (the sequencer): the index it read as free is its own, no wait
+    if (opts.exclusive) return { index, contended };
     const took = performance.now() - t0;
     await sleep(opts.waitMs);
+    await refuseIfSequenced(backend);
     const now = await backend.getManifest(entryTag(index));
     if (now?.digest !== ours) {
       from = index + 1;
@@ -148,7 +160,7 @@ export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts
       if (e === entry) index = existing.index;
       continue;
     }
-    const claimed = await claimIndex(backend, e, timing, free);
+    const claimed = await claimIndex(backend, e, { ...timing, exclusive: opts.exclusive }, free);
     contended += claimed.contended;
     free = claimed.index + 1;
     if (e === entry) {
@@ -156,7 +168,7 @@ export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts
       appended = true;
     }
   }
-  if (!appended && checkpointed <= index) {
+  if (!appended && !opts.exclusive && checkpointed <= index) {
     // an entry found already stored (an earlier push that stopped before its checkpoint): it
     // and those before it were seen at the read above, and are settled Δ later
     await sleep(timing.deltaMs);
