@@ -12,8 +12,8 @@ import { encodeBase64 } from '../base64.js';
 import type { LogEntry } from '../entry.js';
 import { TlogError } from '../errors.js';
 import { appendToLog } from '../log/append.js';
-import { latestOwnCheckpoint } from '../log/checkpointing.js';
-import { openLog, verifyCheckpointNote } from '../log/read.js';
+import { verifyCheckpointNote } from '../log/read.js';
+import { openTiledLog } from '../log/tiled.js';
 import { parseVerifierKey, type NoteSigner } from '../note.js';
 import { checkLease, type Lease } from './lease.js';
 import { SequencerRequestError, type AppendRequest, type ConsistentRequest } from './requests.js';
@@ -165,17 +165,18 @@ export class Sequencer {
   async consistent(req: ConsistentRequest): Promise<ConsistentReply> {
     const log = req.repository !== undefined ? this.logFor(req.repository) : this.logOfOrigin(req.checkpoint);
     const origin = log.origin ?? log.ref;
-    const given = verifyCheckpointNote(req.checkpoint, [parseVerifierKey(this.signer.verifierKey)], origin).checkpoint;
-    const repo = await openLog(log.backend, { origin });
-    const latest = await latestOwnCheckpoint(repo, this.signer);
-    if (!latest) throw new TlogError('TLOG_NO_LOG', `${log.ref} has no checkpoint yet`);
+    const own = [parseVerifierKey(this.signer.verifierKey)];
+    const given = verifyCheckpointNote(req.checkpoint, own, origin).checkpoint;
+    // O(log n): the latest checkpoint and the proof come from the tiles (an untiled log is read the old way)
+    const repo = await openTiledLog(log.backend, { origin });
+    const latest = await repo.latestCheckpoint(own);
     if (given.size > latest.checkpoint.size) {
       throw new TlogError(
         'TLOG_ROLLBACK',
         `${log.ref}: the checkpoint given has ${given.size} entries, the log's latest has ${latest.checkpoint.size}: the registry rolled the log back, or the checkpoint is of a fork`,
       );
     }
-    const proof = repo.checkExtends(given, latest.checkpoint);
+    const proof = await repo.checkExtends(given, latest.checkpoint);
     return { consistent: true, from: given.size, to: latest.checkpoint.size, proof: proof.map(encodeBase64), checkpoint: latest.note };
   }
 
