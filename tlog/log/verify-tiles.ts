@@ -1,0 +1,243 @@
+/**
+ * verifyLog on a tiled log (docs/transparency.md "Tiles"): the entries are read from the entry
+ * bundles (256 a request), each authenticated against the latest signed root; every
+ * tlog.checkpoint.<n> is checked against the root the tree gives for n; where entry tags also
+ * exist (appends claim indices with them) each must be its bundle's entry, and every
+ * tlog.revision.<r> pointer must name revision r's leaf. Problems keep verifyLog's codes.
+ */
+import type { ContentBackend } from '../../registry/backend.js';
+import { encodeBase64 } from '../base64.js';
+import type { Checkpoint } from '../checkpoint.js';
+import { decodeEntry, type LogEntry } from '../entry.js';
+import { isTlogError, TlogError } from '../errors.js';
+import { hashesEqual } from '../merkle.js';
+import type { NoteVerifier } from '../note.js';
+import type { TiledTree } from '../tiles/index.js';
+import { layerContent } from './artifact.js';
+import {
+  BUNDLE_TAG,
+  CHECKPOINT_TAG,
+  checkpointTag,
+  ENTRY_TAG,
+  LATEST_CHECKPOINT_TAG,
+  LOG_CHECKPOINT_ARTIFACT_TYPE,
+  LOG_CHECKPOINT_MEDIA_TYPE,
+  LOG_INDEX_ANNOTATION,
+  REVISION_TAG,
+  TILE_TAG,
+} from './layout.js';
+import { mapLimited, READ_CONCURRENCY, readEntry, sameEntry, verifyCheckpointNote, type VerifiedCheckpoint } from './read.js';
+import { type LogReader, openTiledLog } from './tiled.js';
+import type { LogVerification, VerifyLogOptions } from './verify.js';
+import { checkRevisionTag, firstEntryByRevision, type LogProblem, problemOf, unloggedRevisions } from './verify-checks.js';
+
+/** A log is tiled once it has its latest-checkpoint tag or any tile. */
+export function isTiledLog(tags: readonly string[]): boolean {
+  return tags.some((t) => t === LATEST_CHECKPOINT_TAG || TILE_TAG.test(t) || BUNDLE_TAG.test(t));
+}
+
+const numbered = (tags: readonly string[], re: RegExp): number[] =>
+  tags
+    .map((t) => re.exec(t))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+
+export async function verifyTiledLog(backend: ContentBackend, tags: readonly string[], opts: VerifyLogOptions): Promise<LogVerification> {
+  const where = backend.description;
+  const problems: LogProblem[] = [];
+  const reader = await openTiledLog(backend, { origin: opts.origin });
+  const result: LogVerification = { ok: false, origin: reader.origin, size: 0, uncheckpointed: 0, problems };
+  let latest: VerifiedCheckpoint | undefined;
+  try {
+    latest = await reader.latestCheckpoint(opts.verifiers);
+  } catch (e) {
+    const p = problemOf(e);
+    problems.push({ code: p.code, message: `${LATEST_CHECKPOINT_TAG}: ${p.message}` });
+  }
+  const tree = latest ? reader.tree(latest.checkpoint) : undefined;
+  await checkCheckpointTags(backend, reader.origin, tags, opts.verifiers, latest?.checkpoint, tree, problems);
+  const entries = tree ? await bundleEntries(tree, where, problems) : [];
+  const checkpointed = entries.length;
+  entries.push(...(await entryTagsAgainst(backend, tags, entries, problems)));
+  result.size = entries.length;
+  if (latest && checkpointed === latest.checkpoint.size) {
+    result.checkpoint = latest;
+    result.uncheckpointed = entries.length - checkpointed;
+  }
+  problems.push(...(await revisionPointers(backend, tags, entries)));
+  const byRevision = firstEntryByRevision(where, entries, problems);
+  const tagged = await mapLimited([...byRevision.values()], READ_CONCURRENCY, (e) => checkRevisionTag(backend, e, opts.readArchive));
+  for (const p of tagged) if (p) problems.push(p);
+  problems.push(...unloggedRevisions(where, tags, byRevision));
+  if (opts.trusted !== undefined) await checkExtendsTrusted(reader, opts.trusted, opts.verifiers, result);
+  problems.sort((a, b) => a.code.localeCompare(b.code) || a.message.localeCompare(b.message));
+  result.ok = problems.length === 0;
+  return result;
+}
+
+/** The leaves of the latest checkpoint from its bundles, each authenticated; a failure is one problem and no entries. */
+async function bundleEntries(tree: TiledTree, where: string, problems: LogProblem[]): Promise<LogEntry[]> {
+  try {
+    const raw = await tree.entries(0, tree.size);
+    return raw.map((bytes, i) => {
+      try {
+        return decodeEntry(bytes);
+      } catch (e) {
+        // Stryker disable next-line ConditionalExpression: decodeEntry throws only TlogErrors
+        if (isTlogError(e)) throw new TlogError(e.code, `${where}: entry ${i} of the bundles: ${e.message}`);
+        throw e;
+      }
+    });
+  } catch (e) {
+    problems.push(problemOf(e));
+    return [];
+  }
+}
+
+/**
+ * Entry tags: below the checkpoint each must be its bundle's entry (TLOG_TILE_MISMATCH: two
+ * stories of one leaf); from the checkpoint on, the contiguous ones are entries not yet
+ * checkpointed (returned), and any after a gap is TLOG_ENTRY_MISSING as in the untiled log.
+ */
+async function entryTagsAgainst(
+  backend: ContentBackend,
+  tags: readonly string[],
+  bundled: readonly LogEntry[],
+  problems: LogProblem[],
+): Promise<LogEntry[]> {
+  const indices = numbered(tags, ENTRY_TAG);
+  const have = new Set(indices);
+  const below = indices.filter((i) => i < bundled.length);
+  const read = await mapLimited(below, READ_CONCURRENCY, async (i) => {
+    try {
+      return { i, entry: await readEntry(backend, i) };
+    } catch (e) {
+      problems.push(problemOf(e));
+      return { i, entry: undefined };
+    }
+  });
+  for (const { i, entry } of read) {
+    if (entry && !sameEntry(entry, bundled[i]))
+      problems.push({
+        code: 'TLOG_TILE_MISMATCH',
+        message: `${backend.description}: tlog.entry.${i} records revision ${entry.revision} as ${entry.digest}, the signed entry bundle records revision ${bundled[i].revision} as ${bundled[i].digest}`,
+      });
+  }
+  const after: LogEntry[] = [];
+  let n = bundled.length;
+  for (; have.has(n); n++) {
+    try {
+      const e = await readEntry(backend, n);
+      if (!e) break;
+      after.push(e);
+    } catch (e) {
+      problems.push(problemOf(e));
+      break;
+    }
+  }
+  const stray = indices.filter((i) => i > n);
+  if (stray.length)
+    problems.push({
+      code: 'TLOG_ENTRY_MISSING',
+      message: `${backend.description}: tlog.entry.${n} is missing but entries ${stray.join(', ')} exist: an entry was deleted`,
+    });
+  return after;
+}
+
+/** The stored note of a checkpoint tag, or undefined when it is gone. */
+async function storedNote(backend: ContentBackend, tag: string): Promise<string | undefined> {
+  const m = await backend.getManifest(tag);
+  if (!m) return undefined;
+  const where = `${backend.description}:${tag}`;
+  const { content } = await layerContent(backend, m.bytes, LOG_CHECKPOINT_ARTIFACT_TYPE, LOG_CHECKPOINT_MEDIA_TYPE, where);
+  return Buffer.from(content).toString('utf8');
+}
+
+/**
+ * Every tlog.checkpoint.<n>: signed by a trusted key for this origin, of the size its tag
+ * names, and — from the latest tree — with the root the tiles give for n. A checkpoint tag
+ * beyond the latest one means tlog.checkpoint was put back: TLOG_ROLLBACK.
+ */
+async function checkCheckpointTags(
+  backend: ContentBackend,
+  origin: string,
+  tags: readonly string[],
+  verifiers: readonly NoteVerifier[],
+  latest: Checkpoint | undefined,
+  tree: TiledTree | undefined,
+  problems: LogProblem[],
+): Promise<void> {
+  const where = backend.description;
+  for (const size of numbered(tags, CHECKPOINT_TAG)) {
+    const tag = checkpointTag(size);
+    try {
+      const note = await storedNote(backend, tag);
+      if (note === undefined) throw new TlogError('TLOG_ENTRY_MISSING', `${where}: ${tag} vanished while being read`);
+      const c = verifyCheckpointNote(note, verifiers, origin).checkpoint;
+      if (c.size !== size)
+        throw new TlogError(
+          c.size < size ? 'TLOG_ROLLBACK' : 'TLOG_CHECKPOINT_MALFORMED',
+          `${where}:${tag} serves the checkpoint of size ${c.size}${c.size < size ? ': an older checkpoint put back under a newer tag' : ''}`,
+        );
+      if (!latest || !tree) continue;
+      if (size > latest.size)
+        throw new TlogError(
+          'TLOG_ROLLBACK',
+          `${where}: ${LATEST_CHECKPOINT_TAG} serves the checkpoint of size ${latest.size}, older than ${tag}: the latest checkpoint was put back`,
+        );
+      const root = await tree.rootAt(size);
+      if (!hashesEqual(root, c.root))
+        throw new TlogError(
+          'TLOG_ROOT_MISMATCH',
+          `${where}: the tree of the latest checkpoint has root ${encodeBase64(root)} at size ${size}, ${tag} signs ${encodeBase64(c.root)}: the log was rewritten after it was checkpointed`,
+        );
+    } catch (e) {
+      const p = problemOf(e);
+      problems.push({ code: p.code, message: `${tag}: ${p.message}` });
+    }
+  }
+}
+
+/** Each tlog.revision.<r> names a leaf that logs revision r (a lying pointer is TLOG_TAG_MISMATCH). */
+async function revisionPointers(backend: ContentBackend, tags: readonly string[], entries: readonly LogEntry[]): Promise<LogProblem[]> {
+  const found = await mapLimited(numbered(tags, REVISION_TAG), READ_CONCURRENCY, async (r): Promise<LogProblem | undefined> => {
+    const tag = `tlog.revision.${r}`;
+    const m = await backend.getManifest(tag);
+    if (!m) return undefined;
+    let index: string | undefined;
+    try {
+      index = JSON.parse(Buffer.from(m.bytes).toString('utf8'))?.annotations?.[LOG_INDEX_ANNOTATION];
+    } catch {
+      index = undefined;
+    }
+    const entry = index !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(index) ? entries[Number(index)] : undefined;
+    if (entry?.revision === r) return undefined;
+    return {
+      code: 'TLOG_TAG_MISMATCH',
+      message: `${backend.description}: ${tag} points to leaf ${index ?? '(none)'}, which ${entry ? `logs revision ${entry.revision}` : 'the log does not have'}, not revision ${r}`,
+    };
+  });
+  return found.filter((p): p is LogProblem => p !== undefined);
+}
+
+/** The caller's memory: the log must extend the checkpoint they trusted before (sets result.consistencyProof). */
+async function checkExtendsTrusted(
+  reader: LogReader,
+  trustedNote: string,
+  verifiers: readonly NoteVerifier[],
+  result: LogVerification,
+): Promise<void> {
+  try {
+    const trusted = verifyCheckpointNote(trustedNote, verifiers, reader.origin);
+    if (!result.checkpoint)
+      throw new TlogError(
+        'TLOG_ROLLBACK',
+        `${reader.backend.description}: no verifiable checkpoint to compare with the trusted one of size ${trusted.checkpoint.size}`,
+      );
+    result.consistencyProof = await reader.checkExtends(trusted.checkpoint, result.checkpoint.checkpoint);
+  } catch (e) {
+    const p = problemOf(e);
+    result.problems.push({ code: p.code, message: `against the trusted checkpoint: ${p.message}` });
+  }
+}
