@@ -1,0 +1,116 @@
+/**
+ * How the CLI's log commands read a log (docs/transparency.md "Tiles"): through the tiled
+ * reader (tlog/log/tiled.ts), so a proof costs the O(log n) tiles it needs — from the tile
+ * cache (tile-cache.ts) when an earlier command read them — and a log written before tiles is
+ * read the old way behind the same interface. Proofs are checked here before they are printed.
+ */
+import { openContentBackend, type ContentBackend, type StoreOptions } from '../registry/index.js';
+import {
+  emptyRoot,
+  openTiledLog,
+  parseCheckpoint,
+  TlogError,
+  tiles,
+  verifyConsistency,
+  verifyInclusion,
+  type Checkpoint,
+  type LogEntry,
+  type LogReader,
+  type VerifiedCheckpoint,
+} from '../tlog/index.js';
+import { layerContent } from '../tlog/log/artifact.js';
+import {
+  CHECKPOINT_TAG,
+  checkpointTag,
+  LATEST_CHECKPOINT_TAG,
+  LOG_CHECKPOINT_ARTIFACT_TYPE,
+  LOG_CHECKPOINT_MEDIA_TYPE,
+} from '../tlog/log/layout.js';
+import { registryTileSource } from '../tlog/log/tiles-store.js';
+import { diskTileCache, tileCacheDir } from './tile-cache.js';
+
+/** The log of `backend` through its tiles, with the CLI's tile cache. */
+export async function openLogReader(backend: ContentBackend, origin?: string): Promise<LogReader> {
+  const dir = tileCacheDir(origin ?? backend.description, backend);
+  const source = registryTileSource(backend);
+  return openTiledLog(backend, { origin, tiles: dir ? diskTileCache(dir, source) : source });
+}
+
+export async function openLogReaderOf(ref: string, opts: StoreOptions, origin?: string): Promise<LogReader> {
+  return openLogReader(openContentBackend(ref, opts), origin);
+}
+
+/** The latest stored checkpoint note as is (not verified): tlog.checkpoint, else the largest tlog.checkpoint.<n>. */
+export async function storedLatestNote(backend: ContentBackend): Promise<string | undefined> {
+  let tag = LATEST_CHECKPOINT_TAG;
+  let m = await backend.getManifest(tag);
+  if (!m) {
+    const sizes = (await backend.listTags()).map((t) => CHECKPOINT_TAG.exec(t)).filter((x) => x !== null);
+    if (!sizes.length) return undefined;
+    tag = checkpointTag(Math.max(...sizes.map((x) => Number(x[1]))));
+    m = await backend.getManifest(tag);
+    if (!m) return undefined;
+  }
+  const where = `${backend.description}:${tag}`;
+  const { content } = await layerContent(backend, m.bytes, LOG_CHECKPOINT_ARTIFACT_TYPE, LOG_CHECKPOINT_MEDIA_TYPE, where);
+  return Buffer.from(content).toString('utf8');
+}
+
+/** The checkpoint in a note, without checking its signatures (what `gantry log` prints without --key). */
+export function unverifiedCheckpoint(note: string): Checkpoint {
+  const end = note.indexOf('\n\n');
+  return parseCheckpoint(end < 0 ? note : note.slice(0, end + 1));
+}
+
+/** The checkpoint proofs are given against: verified with keys, else the latest stored one as is. */
+export async function checkpointFor(
+  reader: LogReader,
+  verifiers: Parameters<LogReader['latestCheckpoint']>[0],
+): Promise<{ checkpoint: Checkpoint; note: string; verified?: VerifiedCheckpoint }> {
+  if (verifiers.length) {
+    const v = await reader.latestCheckpoint(verifiers);
+    return { checkpoint: v.checkpoint, note: v.note, verified: v };
+  }
+  const note = await storedLatestNote(reader.backend);
+  if (note === undefined)
+    throw new TlogError(
+      'TLOG_NO_LOG',
+      `${reader.backend.description} has no transparency log (no tlog.checkpoint.<n> tag); push with --log-key to start one`,
+    );
+  return { checkpoint: unverifiedCheckpoint(note), note };
+}
+
+/** Revision `revision`'s inclusion in the tree of `c`, verified against its root. */
+export async function inclusionOf(
+  reader: LogReader,
+  revision: number,
+  c: Checkpoint,
+): Promise<{ index: number; entry: LogEntry; leafHash: Uint8Array; proof: Uint8Array[] }> {
+  const found = await reader.findRevision(revision, c);
+  if (!found)
+    throw new TlogError(
+      'TLOG_UNLOGGED_REVISION',
+      `${reader.backend.description}: revision ${revision} is not in the log's checkpoint of size ${c.size}`,
+    );
+  const tree = reader.tree(c);
+  const [leafHash, proof] = await Promise.all([tree.leafHash(found.index), tree.inclusionProof(found.index)]);
+  verifyInclusion(leafHash, found.index, c.size, proof, c.root);
+  return { ...found, leafHash, proof };
+}
+
+/** The consistency proof from the tree of `from` to that of `to` (≤ c.size), from the tiles of `c`, verified. */
+export async function consistencyOf(
+  reader: LogReader,
+  c: Checkpoint,
+  from: number,
+  to: number,
+): Promise<{ proof: Uint8Array[]; fromRoot: Uint8Array; toRoot: Uint8Array }> {
+  const tree = reader.tree(c);
+  const toRoot = to === c.size ? c.root : await tree.rootAt(to);
+  const fromRoot = from === 0 ? emptyRoot() : from <= to ? await tree.rootAt(from) : emptyRoot();
+  const sub = to === c.size ? tree : new tiles.TiledTree(tree.source, to, toRoot);
+  const proof = from > 0 && from < to ? await sub.consistencyProof(from) : [];
+  // sizes out of order, or from the empty tree, are refused here with merkle's own codes
+  verifyConsistency(from, to, proof, fromRoot, toRoot);
+  return { proof, fromRoot, toRoot };
+}
