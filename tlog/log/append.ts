@@ -22,9 +22,9 @@ import { encodeEntry, type LogEntry } from '../entry.js';
 import { TlogError } from '../errors.js';
 import type { NoteSigner } from '../note.js';
 import { entryManifest } from './artifact.js';
-import { checkpointLog, latestOwnCheckpoint } from './checkpointing.js';
-import { entryTag } from './layout.js';
-import { openLog, sameEntry, type VerifiedCheckpoint } from './read.js';
+import { checkpointedSize, checkpointFrom, entriesFrom, type LogWriterState, openForWriting } from './checkpointing.js';
+import { defaultOrigin, entryTag } from './layout.js';
+import { sameEntry, type VerifiedCheckpoint } from './read.js';
 import { putArtifactBlobs } from './store.js';
 
 export interface AppendOptions {
@@ -66,22 +66,21 @@ async function claimIndex(
   backend: ContentBackend,
   entry: LogEntry,
   opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>>,
+  /** the first index that may be free (the latest checkpoint's size plus the entries seen after it) */
+  start: number,
 ): Promise<{ index: number; contended: number }> {
   const content = encodeEntry(entry);
   // blobs first, outside the timed window: they are content-addressed and never contended
   await putArtifactBlobs(backend, content);
   let contended = 0;
-  let from = 0;
+  let from = start;
   for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
-    // the listing only suggests the first free index; the read that counts is the GET below
-    const tags = new Set(await backend.listTags());
+    // probe upward from the first index that may be free: no tag listing (a large log has many)
     let index = from;
-    while (tags.has(entryTag(index))) index++;
-    const t0 = performance.now();
-    if (await backend.getManifest(entryTag(index))) {
-      from = index + 1;
-      contended++;
-      continue;
+    let t0 = performance.now();
+    while (await backend.getManifest(entryTag(index))) {
+      index++;
+      t0 = performance.now();
     }
     const manifest = entryManifest(index, content);
     const ours = await backend.putManifest(entryTag(index), manifest, OCI_MANIFEST);
@@ -124,42 +123,65 @@ export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts
       `the confirmation wait (${timing.waitMs} ms) must be longer than the write bound Δ (${timing.deltaMs} ms)`,
     );
   encodeEntry(entry); // refuse a bad entry before touching the registry
-  const log = await openLog(backend, { origin: opts.origin });
-  // a log that cannot be extended is refused before anything is written
-  await latestOwnCheckpoint(log, opts.signer);
+  // a log that cannot be extended is refused before anything is written (O(log n) for a tiled log)
+  const state = await openForWriting(backend, opts.signer, opts.origin ?? defaultOrigin(backend));
+  const checkpointed = checkpointedSize(state);
+  const after = await entriesFrom(state, checkpointed);
 
   const pending: LogEntry[] = [];
-  if (log.size === 0 && opts.backfill) pending.push(...(await opts.backfill()).filter((e) => e.revision !== entry.revision));
+  if (checkpointed + after.length === 0 && opts.backfill)
+    pending.push(...(await opts.backfill()).filter((e) => e.revision !== entry.revision));
   pending.push(entry);
   let index = -1;
   let appended = false;
   let contended = 0;
+  let free = checkpointed + after.length;
   for (const e of pending) {
-    const existing = log.entries.findIndex((x) => x.revision === e.revision);
-    if (existing >= 0) {
-      if (!sameEntry(log.entries[existing], e)) {
+    const existing = await loggedAs(state, after, e.revision);
+    if (existing) {
+      if (!sameEntry(existing.entry, e)) {
         throw new TlogError(
           'TLOG_DUPLICATE_REVISION',
-          `${backend.description}: the log already records revision ${e.revision} as ${log.entries[existing].digest}, not ${e.digest}; a published revision never changes — push a higher revision`,
+          `${backend.description}: the log already records revision ${e.revision} as ${existing.entry.digest}, not ${e.digest}; a published revision never changes — push a higher revision`,
         );
       }
-      if (e === entry) index = existing;
+      if (e === entry) index = existing.index;
       continue;
     }
-    const claimed = await claimIndex(backend, e, timing);
+    const claimed = await claimIndex(backend, e, timing, free);
     contended += claimed.contended;
+    free = claimed.index + 1;
     if (e === entry) {
       index = claimed.index;
       appended = true;
     }
   }
-  if (!appended && (log.latestCheckpointSize ?? 0) <= index) {
+  if (!appended && checkpointed <= index) {
     // an entry found already stored (an earlier push that stopped before its checkpoint): it
     // and those before it were seen at the read above, and are settled Δ later
     await sleep(timing.deltaMs);
   }
   // the prefix up to our entry is settled: every entry before it was seen present when our
   // claim began, and the confirmation wait (D > Δ) has passed since
-  const checkpoint = await checkpointLog(backend, { signer: opts.signer, origin: opts.origin, size: index + 1 });
+  const checkpoint = await checkpointFrom(state, opts.signer, index + 1);
   return { index, appended, checkpoint, contended };
+}
+
+/**
+ * Where the log already holds `revision`: among the entries after the latest checkpoint, else in
+ * its tree — through tlog.revision.<r> (checked against the tree) for a tiled log, the entries
+ * read the old way for an untiled one.
+ */
+async function loggedAs(s: LogWriterState, after: LogEntry[], revision: number): Promise<{ index: number; entry: LogEntry } | undefined> {
+  const base = checkpointedSize(s);
+  if (s.old) {
+    const i = s.old.indexOfRevision(revision);
+    return i === undefined ? undefined : { index: i, entry: s.old.entries[i] };
+  }
+  if (s.latest && s.reader) {
+    const found = await s.reader.findRevision(revision, s.latest.checkpoint);
+    if (found) return found;
+  }
+  const i = after.findIndex((e) => e.revision === revision);
+  return i < 0 ? undefined : { index: base + i, entry: after[i] };
 }
