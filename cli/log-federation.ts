@@ -11,7 +11,6 @@ import {
   decodeBase64,
   decodeEntry,
   encodeBase64,
-  isTlogError,
   parseTrustedLogKey,
   verifyLog,
   type Checkpoint,
@@ -124,14 +123,9 @@ export async function checkpointForLock(
   if (!verifiers.length) return undefined;
   const backend = openContentBackend(ref, opts);
   const log = await openLogReader(backend);
-  let latest: Awaited<ReturnType<LogReader['latestCheckpoint']>>;
-  try {
-    latest = await log.latestCheckpoint(verifiers);
-  } catch (e) {
-    // no log at all: nothing to lock; entries without a checkpoint stay TLOG_NO_LOG
-    if (isTlogError(e) && e.code === 'TLOG_NO_LOG' && !(await backend.listTags()).some((t) => t.startsWith('tlog.'))) return undefined;
-    throw e;
-  }
+  // no log at all: nothing to lock (entries without a checkpoint are TLOG_NO_LOG below)
+  if (log.empty) return undefined;
+  const latest = await log.latestCheckpoint(verifiers);
   const r = await inclusionOf(log, revision, latest.checkpoint);
   if (r.entry.digest !== digest)
     throw cliError(

@@ -18,14 +18,8 @@ import {
   type LogReader,
   type VerifiedCheckpoint,
 } from '../tlog/index.js';
-import { layerContent } from '../tlog/log/artifact.js';
-import {
-  CHECKPOINT_TAG,
-  checkpointTag,
-  LATEST_CHECKPOINT_TAG,
-  LOG_CHECKPOINT_ARTIFACT_TYPE,
-  LOG_CHECKPOINT_MEDIA_TYPE,
-} from '../tlog/log/layout.js';
+import { CHECKPOINT_TAG, checkpointTag, LATEST_CHECKPOINT_TAG } from '../tlog/log/layout.js';
+import { storedNote } from '../tlog/log/tiled.js';
 import { registryTileSource } from '../tlog/log/tiles-store.js';
 import { diskTileCache, tileCacheDir } from './tile-cache.js';
 
@@ -42,18 +36,10 @@ export async function openLogReaderOf(ref: string, opts: StoreOptions, origin?: 
 
 /** The latest stored checkpoint note as is (not verified): tlog.checkpoint, else the largest tlog.checkpoint.<n>. */
 export async function storedLatestNote(backend: ContentBackend): Promise<string | undefined> {
-  let tag = LATEST_CHECKPOINT_TAG;
-  let m = await backend.getManifest(tag);
-  if (!m) {
-    const sizes = (await backend.listTags()).map((t) => CHECKPOINT_TAG.exec(t)).filter((x) => x !== null);
-    if (!sizes.length) return undefined;
-    tag = checkpointTag(Math.max(...sizes.map((x) => Number(x[1]))));
-    m = await backend.getManifest(tag);
-    if (!m) return undefined;
-  }
-  const where = `${backend.description}:${tag}`;
-  const { content } = await layerContent(backend, m.bytes, LOG_CHECKPOINT_ARTIFACT_TYPE, LOG_CHECKPOINT_MEDIA_TYPE, where);
-  return Buffer.from(content).toString('utf8');
+  const latest = await storedNote(backend, LATEST_CHECKPOINT_TAG);
+  if (latest !== undefined) return latest;
+  const sizes = (await backend.listTags()).map((t) => CHECKPOINT_TAG.exec(t)).filter((x) => x !== null);
+  return sizes.length ? storedNote(backend, checkpointTag(Math.max(...sizes.map((x) => Number(x[1]))))) : undefined;
 }
 
 /** The checkpoint in a note, without checking its signatures (what `gantry log` prints without --key). */

@@ -18,25 +18,16 @@ import {
   type LogEntry,
   type NoteSigner,
 } from '../../tlog/index.js';
-import { manifestFor } from '../../tlog/log/artifact.js';
-import { LATEST_CHECKPOINT_TAG, LOG_INDEX_ANNOTATION, revisionTag } from '../../tlog/log/layout.js';
+import { entryManifest } from '../../tlog/log/artifact.js';
+import { LATEST_CHECKPOINT_TAG, revisionTag } from '../../tlog/log/layout.js';
 import { registryTileSource, storeTiles } from '../../tlog/log/tiles-store.js';
 import { putArtifactBlobs } from '../../tlog/log/store.js';
 
-/** The pointer tlog.revision.<r> → leaf `index` (an annotated empty artifact). */
-export async function storeRevisionPointer(backend: ContentBackend, revision: number, index: number): Promise<void> {
-  const content = new Uint8Array(Buffer.from(String(index)));
+/** The pointer tlog.revision.<r> → leaf `index`: the entry's manifest annotated with that index, as checkpointing writes it. */
+export async function storeRevisionPointer(backend: ContentBackend, entry: LogEntry, index: number): Promise<void> {
+  const content = encodeEntry(entry);
   await putArtifactBlobs(backend, content);
-  const m = manifestFor(
-    'application/vnd.gantry.log.revision.v1',
-    'application/vnd.gantry.log.revision.v1+text',
-    content,
-    `revision-${revision}.txt`,
-    {
-      [LOG_INDEX_ANNOTATION]: String(index),
-    },
-  );
-  await backend.putManifest(revisionTag(revision), m, OCI_MANIFEST);
+  await backend.putManifest(revisionTag(entry.revision), entryManifest(index, content), OCI_MANIFEST);
 }
 
 /** Stores `note` as the latest checkpoint (tlog.checkpoint), as a tiled append does after its tiles. */
@@ -68,7 +59,7 @@ export async function growTiledLog(
   const grown = await tiles.growTiles(source, old, added.map(encodeEntry));
   if (opts.entryTags !== false) for (const [i, e] of added.entries()) await storeEntry(backend, old + i, e);
   await storeTiles(backend, grown.writes);
-  if (opts.pointers !== false) for (const [i, e] of added.entries()) await storeRevisionPointer(backend, e.revision, old + i);
+  if (opts.pointers !== false) for (const [i, e] of added.entries()) await storeRevisionPointer(backend, e, old + i);
   const origin = opts.origin ?? backend.description;
   const note = signNote(formatCheckpoint({ origin, size: grown.size, root: grown.root, extensions: [] }), [signer]);
   await storeLatestCheckpoint(backend, grown.size, note);

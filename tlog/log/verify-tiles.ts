@@ -15,25 +15,24 @@ import type { NoteVerifier } from '../note.js';
 import type { TiledTree } from '../tiles/index.js';
 import { layerContent } from './artifact.js';
 import {
-  BUNDLE_TAG,
   CHECKPOINT_TAG,
   checkpointTag,
   ENTRY_TAG,
   LATEST_CHECKPOINT_TAG,
-  LOG_CHECKPOINT_ARTIFACT_TYPE,
-  LOG_CHECKPOINT_MEDIA_TYPE,
+  LOG_ENTRY_ARTIFACT_TYPE,
+  LOG_ENTRY_MEDIA_TYPE,
   LOG_INDEX_ANNOTATION,
   REVISION_TAG,
-  TILE_TAG,
+  revisionTag,
 } from './layout.js';
 import { mapLimited, READ_CONCURRENCY, readEntry, sameEntry, verifyCheckpointNote, type VerifiedCheckpoint } from './read.js';
-import { type LogReader, openTiledLog } from './tiled.js';
+import { type LogReader, openTiledLog, storedNote } from './tiled.js';
 import type { LogVerification, VerifyLogOptions } from './verify.js';
 import { checkRevisionTag, firstEntryByRevision, type LogProblem, problemOf, unloggedRevisions } from './verify-checks.js';
 
-/** A log is tiled once it has its latest-checkpoint tag or any tile. */
+/** A log is read through its tiles once it has its latest-checkpoint tag (as openTiledLog decides). */
 export function isTiledLog(tags: readonly string[]): boolean {
-  return tags.some((t) => t === LATEST_CHECKPOINT_TAG || TILE_TAG.test(t) || BUNDLE_TAG.test(t));
+  return tags.includes(LATEST_CHECKPOINT_TAG);
 }
 
 const numbered = (tags: readonly string[], re: RegExp): number[] =>
@@ -145,15 +144,6 @@ async function entryTagsAgainst(
   return after;
 }
 
-/** The stored note of a checkpoint tag, or undefined when it is gone. */
-async function storedNote(backend: ContentBackend, tag: string): Promise<string | undefined> {
-  const m = await backend.getManifest(tag);
-  if (!m) return undefined;
-  const where = `${backend.description}:${tag}`;
-  const { content } = await layerContent(backend, m.bytes, LOG_CHECKPOINT_ARTIFACT_TYPE, LOG_CHECKPOINT_MEDIA_TYPE, where);
-  return Buffer.from(content).toString('utf8');
-}
-
 /**
  * Every tlog.checkpoint.<n>: signed by a trusted key for this origin, of the size its tag
  * names, and — from the latest tree — with the root the tiles give for n. A checkpoint tag
@@ -199,24 +189,30 @@ async function checkCheckpointTags(
   }
 }
 
-/** Each tlog.revision.<r> names a leaf that logs revision r (a lying pointer is TLOG_TAG_MISMATCH). */
+/**
+ * Each tlog.revision.<r> (the entry manifest of revision r's leaf, annotated with its index)
+ * names a leaf that logs exactly that entry; a lying pointer is TLOG_ENTRY_MALFORMED, as the
+ * reader refuses it (tiled.ts findRevision).
+ */
 async function revisionPointers(backend: ContentBackend, tags: readonly string[], entries: readonly LogEntry[]): Promise<LogProblem[]> {
   const found = await mapLimited(numbered(tags, REVISION_TAG), READ_CONCURRENCY, async (r): Promise<LogProblem | undefined> => {
-    const tag = `tlog.revision.${r}`;
-    const m = await backend.getManifest(tag);
-    if (!m) return undefined;
-    let index: string | undefined;
+    const tag = revisionTag(r);
+    const where = `${backend.description}:${tag}`;
     try {
-      index = JSON.parse(Buffer.from(m.bytes).toString('utf8'))?.annotations?.[LOG_INDEX_ANNOTATION];
-    } catch {
-      index = undefined;
+      const m = await backend.getManifest(tag);
+      if (!m) return undefined;
+      const { content, annotations } = await layerContent(backend, m.bytes, LOG_ENTRY_ARTIFACT_TYPE, LOG_ENTRY_MEDIA_TYPE, where);
+      const index = annotations[LOG_INDEX_ANNOTATION];
+      const leaf = index !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(index) ? entries[Number(index)] : undefined;
+      if (leaf?.revision === r && sameEntry(leaf, decodeEntry(content))) return undefined;
+      return {
+        code: 'TLOG_ENTRY_MALFORMED',
+        message: `${where} points at leaf ${index ?? '(none)'}, which ${leaf ? `logs revision ${leaf.revision} as ${leaf.digest}` : 'the log does not have'}, not the entry it holds for revision ${r}: a lying revision pointer`,
+      };
+    } catch (e) {
+      const p = problemOf(e);
+      return { code: p.code, message: p.message.startsWith(where) ? p.message : `${where}: ${p.message}` };
     }
-    const entry = index !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(index) ? entries[Number(index)] : undefined;
-    if (entry?.revision === r) return undefined;
-    return {
-      code: 'TLOG_TAG_MISMATCH',
-      message: `${backend.description}: ${tag} points to leaf ${index ?? '(none)'}, which ${entry ? `logs revision ${entry.revision}` : 'the log does not have'}, not revision ${r}`,
-    };
   });
   return found.filter((p): p is LogProblem => p !== undefined);
 }
