@@ -46,19 +46,25 @@ export async function verifyTiledLog(backend: ContentBackend, tags: readonly str
   const where = backend.description;
   const problems: LogProblem[] = [];
   const reader = await openTiledLog(backend, { origin: opts.origin });
+  // entry tags first, as the untiled log reads them: one that cannot be read stops the check (verifyLog reports it alone)
+  const listed = numbered(tags, ENTRY_TAG);
+  const tagged = await contiguousEntries(backend, new Set(listed), 0);
   const result: LogVerification = { ok: false, origin: reader.origin, size: 0, uncheckpointed: 0, problems };
   let latest: VerifiedCheckpoint | undefined;
+  let latestProblem: LogProblem | undefined;
   try {
     latest = await reader.latestCheckpoint(opts.verifiers);
   } catch (e) {
     const p = problemOf(e);
-    problems.push({ code: p.code, message: `${LATEST_CHECKPOINT_TAG}: ${p.message}` });
+    latestProblem = { code: p.code, message: `${LATEST_CHECKPOINT_TAG}: ${p.message}` };
   }
   const tree = latest ? reader.tree(latest.checkpoint) : undefined;
   await checkCheckpointTags(backend, reader.origin, tags, opts.verifiers, latest?.checkpoint, tree, problems);
+  // the latest checkpoint failing for the reason one of its tags fails is one finding
+  if (latestProblem && !problems.some((p) => p.code === latestProblem.code)) problems.push(latestProblem);
   const entries = tree ? await bundleEntries(tree, where, problems) : [];
   const checkpointed = entries.length;
-  entries.push(...(await entryTagsAgainst(backend, tags, entries, problems)));
+  entries.push(...(await entryTagsAgainst(backend, listed, tagged, entries, problems)));
   result.size = entries.length;
   if (latest && checkpointed === latest.checkpoint.size) {
     result.checkpoint = latest;
@@ -66,8 +72,8 @@ export async function verifyTiledLog(backend: ContentBackend, tags: readonly str
   }
   problems.push(...(await revisionPointers(backend, tags, entries)));
   const byRevision = firstEntryByRevision(where, entries, problems);
-  const tagged = await mapLimited([...byRevision.values()], READ_CONCURRENCY, (e) => checkRevisionTag(backend, e, opts.readArchive));
-  for (const p of tagged) if (p) problems.push(p);
+  const revTagged = await mapLimited([...byRevision.values()], READ_CONCURRENCY, (e) => checkRevisionTag(backend, e, opts.readArchive));
+  for (const p of revTagged) if (p) problems.push(p);
   problems.push(...unloggedRevisions(where, tags, byRevision));
   if (opts.trusted !== undefined) await checkExtendsTrusted(reader, opts.trusted, opts.verifiers, result);
   problems.sort((a, b) => a.code.localeCompare(b.code) || a.message.localeCompare(b.message));
@@ -94,54 +100,51 @@ async function bundleEntries(tree: TiledTree, where: string, problems: LogProble
   }
 }
 
+/** The entry tags from `from` on while listed and present (a tag listed but gone ends them, as in openLog). */
+async function contiguousEntries(backend: ContentBackend, listed: ReadonlySet<number>, from: number): Promise<LogEntry[]> {
+  let n = from;
+  while (listed.has(n)) n++;
+  const read = await mapLimited(
+    Array.from({ length: n - from }, (_, i) => from + i),
+    READ_CONCURRENCY,
+    (i) => readEntry(backend, i),
+  );
+  const gone = read.indexOf(undefined);
+  return (gone < 0 ? read : read.slice(0, gone)) as LogEntry[];
+}
+
 /**
- * Entry tags: below the checkpoint each must be its bundle's entry (TLOG_TILE_MISMATCH: two
- * stories of one leaf); from the checkpoint on, the contiguous ones are entries not yet
- * checkpointed (returned), and any after a gap is TLOG_ENTRY_MISSING as in the untiled log.
+ * Entry tags against the bundles: below the checkpoint each must be its bundle's entry
+ * (TLOG_TILE_MISMATCH: two stories of one leaf; a tiled log need not keep them); from the
+ * checkpoint on, the contiguous ones are entries not yet checkpointed (returned), and any
+ * after a gap is TLOG_ENTRY_MISSING as in the untiled log.
  */
 async function entryTagsAgainst(
   backend: ContentBackend,
-  tags: readonly string[],
+  listed: readonly number[],
+  tagged: readonly LogEntry[],
   bundled: readonly LogEntry[],
   problems: LogProblem[],
 ): Promise<LogEntry[]> {
-  const indices = numbered(tags, ENTRY_TAG);
-  const have = new Set(indices);
-  const below = indices.filter((i) => i < bundled.length);
-  const read = await mapLimited(below, READ_CONCURRENCY, async (i) => {
-    try {
-      return { i, entry: await readEntry(backend, i) };
-    } catch (e) {
-      problems.push(problemOf(e));
-      return { i, entry: undefined };
-    }
-  });
-  for (const { i, entry } of read) {
-    if (entry && !sameEntry(entry, bundled[i]))
+  for (const [i, entry] of tagged.slice(0, bundled.length).entries()) {
+    if (!sameEntry(entry, bundled[i]))
       problems.push({
         code: 'TLOG_TILE_MISMATCH',
         message: `${backend.description}: tlog.entry.${i} records revision ${entry.revision} as ${entry.digest}, the signed entry bundle records revision ${bundled[i].revision} as ${bundled[i].digest}`,
       });
   }
-  const after: LogEntry[] = [];
-  let n = bundled.length;
-  for (; have.has(n); n++) {
-    try {
-      const e = await readEntry(backend, n);
-      if (!e) break;
-      after.push(e);
-    } catch (e) {
-      problems.push(problemOf(e));
-      break;
-    }
-  }
-  const stray = indices.filter((i) => i > n);
+  const have = new Set(listed);
+  // tags up to the checkpoint were read already; a tiled log may lack those below it
+  const after = tagged.length >= bundled.length ? tagged.slice(bundled.length) : await contiguousEntries(backend, have, bundled.length);
+  let n = Math.max(tagged.length, bundled.length);
+  while (have.has(n)) n++;
+  const stray = listed.filter((i) => i > n);
   if (stray.length)
     problems.push({
       code: 'TLOG_ENTRY_MISSING',
       message: `${backend.description}: tlog.entry.${n} is missing but entries ${stray.join(', ')} exist: an entry was deleted`,
     });
-  return after;
+  return [...after];
 }
 
 /**
