@@ -18,7 +18,7 @@ import {
   type NoteVerifier,
 } from '../tlog/index.js';
 import { cliError } from './keys.js';
-import { inclusionOf, openLogReader, openLogReaderOf } from './log-reader.js';
+import { inclusionOf, withLog } from './log-reader.js';
 import type { LockedCheckpoint } from './lock-log.js';
 
 /**
@@ -79,11 +79,11 @@ export async function revisionThroughMirror(
       2,
     );
   const backend = openContentBackend(via, viaOpts);
-  const log = await openLogReader(backend, origin);
-  const latest = await log.latestCheckpoint(verifiers);
-  const size = latest.checkpoint.size;
-  const pick = revision ?? (await highestLogged(log, latest.checkpoint));
-  const r = await inclusionOf(log, pick, latest.checkpoint);
+  const { size, pick, r } = await withLog(backend, origin, async (log) => {
+    const latest = await log.latestCheckpoint(verifiers);
+    const pick = revision ?? (await highestLogged(log, latest.checkpoint));
+    return { size: latest.checkpoint.size, pick, r: await inclusionOf(log, pick, latest.checkpoint) };
+  });
   const tagged = await backend.getManifest(revisionTag(pick));
   if (!tagged || tagged.digest !== r.entry.digest) {
     throw cliError(
@@ -121,12 +121,14 @@ export async function checkpointForLock(
 ): Promise<LockedCheckpoint | undefined> {
   const verifiers = verifiersOf(keys);
   if (!verifiers.length) return undefined;
-  const backend = openContentBackend(ref, opts);
-  const log = await openLogReader(backend);
-  // no log at all: nothing to lock (entries without a checkpoint are TLOG_NO_LOG below)
-  if (log.empty) return undefined;
-  const latest = await log.latestCheckpoint(verifiers);
-  const r = await inclusionOf(log, revision, latest.checkpoint);
+  const found = await withLog(openContentBackend(ref, opts), undefined, async (log) => {
+    // no log at all: nothing to lock (entries without a checkpoint are TLOG_NO_LOG below)
+    if (log.empty) return undefined;
+    const latest = await log.latestCheckpoint(verifiers);
+    return { latest, r: await inclusionOf(log, revision, latest.checkpoint) };
+  });
+  if (!found) return undefined;
+  const { latest, r } = found;
   if (r.entry.digest !== digest)
     throw cliError(
       `TLOG_TAG_MISMATCH: ${ref} ${revisionTag(revision)} names ${digest}, but its log entry ${r.index} records ${r.entry.digest}; not locking it`,
@@ -147,13 +149,14 @@ export async function verifyLockedCheckpoint(
   if (!verifiers.length)
     return `${ref}: the lock records a log checkpoint but no log key was given to check it (--key, or logKey in the namespace mapping)`;
   try {
-    const log = await openLogReaderOf(ref, opts, e.checkpoint.origin);
-    const latest = await log.latestCheckpoint(verifiers);
-    await log.checkExtends(
-      { origin: e.checkpoint.origin, size: e.checkpoint.size, root: decodeBase64(e.checkpoint.root) ?? new Uint8Array(), extensions: [] },
-      latest.checkpoint,
-    );
-    const entry = await entryAt(log, e.checkpoint.index, latest.checkpoint);
+    const entry = await withLog(openContentBackend(ref, opts), e.checkpoint.origin, async (log) => {
+      const latest = await log.latestCheckpoint(verifiers);
+      await log.checkExtends(
+        { origin: e.checkpoint.origin, size: e.checkpoint.size, root: decodeBase64(e.checkpoint.root) ?? new Uint8Array(), extensions: [] },
+        latest.checkpoint,
+      );
+      return entryAt(log, e.checkpoint.index, latest.checkpoint);
+    });
     if (!entry || entry.revision !== e.revision || entry.digest !== e.digest)
       return `TLOG_TAG_MISMATCH: ${ref}: log entry ${e.checkpoint.index} now records revision ${entry?.revision} as ${entry?.digest}, the lock pins revision ${e.revision} as ${e.digest}`;
     return undefined;

@@ -130,7 +130,8 @@ export async function monitorRound(
       });
       for (const p of v.problems) findings.push({ code: p.code, source: s.name, message: p.message });
       if (!v.checkpoint) continue;
-      const log = await openLogReader(backend, s.origin);
+      // not the CLI's tile cache: a monitor compares registries and reads what each one serves now
+      const log = await openLogReader(backend, s.origin, false);
       observed.push({ source: s.name, origin: s.origin, log, checkpoint: v.checkpoint.checkpoint, note: v.checkpoint.note });
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'ERROR';

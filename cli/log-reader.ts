@@ -4,9 +4,11 @@
  * cache (tile-cache.ts) when an earlier command read them — and a log written before tiles is
  * read the old way behind the same interface. Proofs are checked here before they are printed.
  */
-import { openContentBackend, type ContentBackend, type StoreOptions } from '../registry/index.js';
+import { existsSync, rmSync } from 'node:fs';
+import type { ContentBackend } from '../registry/index.js';
 import {
   emptyRoot,
+  isTlogError,
   openTiledLog,
   parseCheckpoint,
   TlogError,
@@ -23,15 +25,28 @@ import { storedNote } from '../tlog/log/tiled.js';
 import { registryTileSource } from '../tlog/log/tiles-store.js';
 import { diskTileCache, tileCacheDir } from './tile-cache.js';
 
-/** The log of `backend` through its tiles, with the CLI's tile cache. */
-export async function openLogReader(backend: ContentBackend, origin?: string): Promise<LogReader> {
-  const dir = tileCacheDir(origin ?? backend.description, backend);
+/** The log of `backend` through its tiles, with the CLI's tile cache (`cache: false`: straight from the registry). */
+export async function openLogReader(backend: ContentBackend, origin?: string, cache = true): Promise<LogReader> {
+  const dir = cache ? tileCacheDir(origin ?? backend.description, backend) : undefined;
   const source = registryTileSource(backend);
   return openTiledLog(backend, { origin, tiles: dir ? diskTileCache(dir, source) : source });
 }
 
-export async function openLogReaderOf(ref: string, opts: StoreOptions, origin?: string): Promise<LogReader> {
-  return openLogReader(openContentBackend(ref, opts), origin);
+/**
+ * Runs `read` on the log through the tile cache; when the cached tiles do not hash to the
+ * signed root (TLOG_TILE_MISMATCH: the cache was altered, or the registry at that address now
+ * holds another log) the cache of that log is dropped and `read` runs once more on the
+ * registry's own tiles — whose result stands on its own, authenticated as always.
+ */
+export async function withLog<T>(backend: ContentBackend, origin: string | undefined, read: (log: LogReader) => Promise<T>): Promise<T> {
+  try {
+    return await read(await openLogReader(backend, origin));
+  } catch (e) {
+    const dir = tileCacheDir(origin ?? backend.description, backend);
+    if (!dir || !isTlogError(e) || e.code !== 'TLOG_TILE_MISMATCH' || !existsSync(dir)) throw e;
+    rmSync(dir, { recursive: true, force: true });
+    return read(await openLogReader(backend, origin));
+  }
 }
 
 /** The latest stored checkpoint note as is (not verified): tlog.checkpoint, else the largest tlog.checkpoint.<n>. */

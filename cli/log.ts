@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { cliError } from './keys.js';
 import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { verifiersOf } from './log-federation.js';
-import { checkpointFor, consistencyOf, inclusionOf, openLogReaderOf } from './log-reader.js';
+import { checkpointFor, consistencyOf, inclusionOf, withLog } from './log-reader.js';
 import { openArchiveStore, openContentBackend } from '../registry/index.js';
 import { encodeBase64, generateNoteKey, isTlogError, openNote, verifyLog, type LogReader } from '../tlog/index.js';
 
@@ -52,9 +52,9 @@ function mapRef(name: string, flags: LogFlags): string {
 }
 
 /** The log through its tiles (O(log n) requests a proof, cached tiles reused), or the old way for a log without tiles. */
-async function open(name: string, flags: LogFlags): Promise<LogReader> {
+async function read<T>(name: string, flags: LogFlags, fn: (l: LogReader) => Promise<T>): Promise<T> {
   const ref = mapRef(name, flags);
-  return openLogReaderOf(ref, storeOptions(ref, flags), flags.origin);
+  return withLog(openContentBackend(ref, storeOptions(ref, flags)), flags.origin, fn);
 }
 
 const b64 = (h: Uint8Array): string => encodeBase64(h);
@@ -86,10 +86,9 @@ function registerCheckpoint(log: Command): void {
 }
 
 async function printCheckpoint(ref: string, flags: LogFlags): Promise<void> {
-  const l = await open(ref, flags);
   const verifiers = verifiersOf(flags.key);
-  const { note } = await checkpointFor(l, verifiers);
-  if (flags.json) out(JSON.stringify({ origin: l.origin, note, verified: verifiers.length > 0 }, null, 2));
+  const { origin, note } = await read(ref, flags, async (l) => ({ origin: l.origin, ...(await checkpointFor(l, verifiers)) }));
+  if (flags.json) out(JSON.stringify({ origin, note, verified: verifiers.length > 0 }, null, 2));
   else process.stdout.write(note);
 }
 
@@ -105,9 +104,10 @@ function registerInclusion(log: Command): void {
 
 async function printInclusion(ref: string, flags: LogFlags & { revision: string }): Promise<void> {
   const revision = sizeArg(flags.revision, '--revision');
-  const l = await open(ref, flags);
-  const cp = await checkpointFor(l, verifiersOf(flags.key));
-  const p = await inclusionOf(l, revision, cp.checkpoint);
+  const { cp, p } = await read(ref, flags, async (l) => {
+    const cp = await checkpointFor(l, verifiersOf(flags.key));
+    return { cp, p: await inclusionOf(l, revision, cp.checkpoint) };
+  });
   const result = {
     revision,
     index: p.index,
@@ -143,12 +143,13 @@ function registerConsistency(log: Command): void {
 
 async function printConsistency(ref: string, flags: LogFlags & { from: string; to?: string }): Promise<void> {
   const from = sizeArg(flags.from, '--from');
-  const l = await open(ref, flags);
-  const cp = await checkpointFor(l, verifiersOf(flags.key));
-  const size = cp.checkpoint.size;
-  const to = flags.to !== undefined ? sizeArg(flags.to, '--to') : size;
-  if (to > size) throw cliError(`--to ${to} is beyond the latest checkpoint (size ${size})`, 2);
-  const c = await consistencyOf(l, cp.checkpoint, from, to);
+  const { cp, to, c } = await read(ref, flags, async (l) => {
+    const cp = await checkpointFor(l, verifiersOf(flags.key));
+    const size = cp.checkpoint.size;
+    const to = flags.to !== undefined ? sizeArg(flags.to, '--to') : size;
+    if (to > size) throw cliError(`--to ${to} is beyond the latest checkpoint (size ${size})`, 2);
+    return { cp, to, c: await consistencyOf(l, cp.checkpoint, from, to) };
+  });
   const result = {
     from,
     to,
