@@ -109,9 +109,34 @@ export async function consistencyOf(
   const tree = reader.tree(c);
   const toRoot = to === c.size ? c.root : await tree.rootAt(to);
   const fromRoot = from === 0 ? emptyRoot() : from <= to ? await tree.rootAt(from) : emptyRoot();
-  const sub = to === c.size ? tree : new tiles.TiledTree(tree.source, to, toRoot);
+  const sub = to === c.size ? tree : new tiles.TiledTree(prefixTiles(tree.source, c.size), to, toRoot);
   const proof = from > 0 && from < to ? await sub.consistencyProof(from) : [];
   // sizes out of order, or from the empty tree, are refused here with merkle's own codes
   verifyConsistency(from, to, proof, fromRoot, toRoot);
   return { proof, fromRoot, toRoot };
+}
+
+/**
+ * Tiles of an older tree read from the tiles of the tree of `size`: a partial tile the log
+ * never stored at that width (C2SP keeps only the widths its checkpoints had) is the prefix
+ * of the wider one — the hashes of complete subtrees never change as a tree grows. Whatever
+ * it serves is still authenticated by the tree that asks, against its own root.
+ */
+export function prefixTiles(source: tiles.TileSource, size: number): tiles.TileSource {
+  const widthAt = (level: number, index: number) => Math.min(256, Math.floor(size / 256 ** level) - 256 * index);
+  return {
+    async hashTile(t) {
+      const exact = await source.hashTile(t);
+      const w = widthAt(t.level, t.index);
+      if (exact || w <= t.width) return exact;
+      return (await source.hashTile({ ...t, width: w }))?.subarray(0, t.width * 32);
+    },
+    async bundle(b) {
+      const exact = await source.bundle(b);
+      const w = widthAt(0, b.index);
+      if (exact || w <= b.width) return exact;
+      const wider = await source.bundle({ ...b, width: w });
+      return wider && tiles.encodeBundle(tiles.decodeBundle(wider, w).slice(0, b.width));
+    },
+  };
 }
