@@ -105,6 +105,9 @@ export default {
     'tlog/log/artifact.ts',
     'tlog/log/read.ts',
     'tlog/log/checkpointing.ts',
+    // tiles in the repository and the tiled reader (issue 34): what is a tile, which checkpoint is the latest, a lying revision pointer
+    'tlog/log/tiles-store.ts',
+    'tlog/log/tiled.ts',
     'tlog/log/verify.ts',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/providers/archive/log-witness.ts',

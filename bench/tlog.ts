@@ -6,7 +6,10 @@
  * store's push alone, then push + appendToLog (claim, confirmation wait, checkpoint), at the
  * default Δ = 1000 ms and at Δ = 200 ms; the overhead is printed with and without the
  * confirmation wait D = 1.5 × Δ, which is the price of Fischer's rule on a registry without
- * compare-and-swap. Run: `npm run build && node dist/bench/tlog.js`.
+ * compare-and-swap. (3) The scale line (support/tlog-scale-line.ts): logs of 1,000, 100,000
+ * and 1,000,000 entries generated as tiles — append, inclusion proof, consistency proof and the
+ * witness check of a new revision, each with its wall time and HTTP requests, beside a 1,000-entry
+ * log read the old way. Run: `npm run build && node dist/bench/tlog.js [--scale 1000,100000]`.
  */
 import { randomBytes } from 'node:crypto';
 import { createPar, generateSeed } from '../par/index.js';
@@ -29,6 +32,7 @@ import {
   logEntryOf,
 } from '../tlog/index.js';
 import { median } from './timing.js';
+import { scaleLine } from './support/tlog-scale-line.js';
 
 const ROUNDS = 5;
 
@@ -130,5 +134,17 @@ async function pushes(): Promise<void> {
   }
 }
 
+/** `--scale 1000,100000` runs the scale line at those sizes only (default 1,000, 100,000 and 1,000,000). */
+function scaleSizes(): number[] {
+  const i = process.argv.indexOf('--scale');
+  return i > 0 ? process.argv[i + 1].split(',').map(Number) : [1_000, 100_000, 1_000_000];
+}
+
 proofs();
 await pushes();
+const scaleRegistry = await startBenchRegistry('gantry-bench-tlog-scale-');
+try {
+  await scaleLine(scaleRegistry.host, scaleSizes());
+} finally {
+  await scaleRegistry.stop();
+}

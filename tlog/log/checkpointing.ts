@@ -17,7 +17,7 @@ import { formatCheckpoint, type Checkpoint } from '../checkpoint.js';
 import { encodeEntry, type LogEntry } from '../entry.js';
 import { isTlogError, TlogError } from '../errors.js';
 import { parseVerifierKey, signNote, type NoteSigner } from '../note.js';
-import { cachedTileSource, growTiles, type TileSource } from '../tiles/index.js';
+import { cachedTileSource, growTiles, TILE_WIDTH, type TileSource } from '../tiles/index.js';
 import { checkpointManifest, entryManifest } from './artifact.js';
 import { defaultOrigin, LATEST_CHECKPOINT_TAG, revisionTag } from './layout.js';
 import { mapLimited, READ_CONCURRENCY, readEntry, type RepositoryLog, type VerifiedCheckpoint, verifyCheckpointNote } from './read.js';
@@ -126,10 +126,15 @@ export async function checkpointFrom(s: LogWriterState, signer: NoteSigner, size
   const target = Math.max(size, base);
   const from = s.old ? 0 : base;
   const added = await entriesBetween(s, from, target);
+  if (s.reader && s.latest && base % TILE_WIDTH > 0) {
+    // the partial bundle the new one continues is authenticated against the tree first (growTiles copies it)
+    await s.reader.tree(s.latest.checkpoint).entries(base - (base % TILE_WIDTH), base);
+  }
   const grown = await growTiles(
     s.old ? undefined : s.tiles,
     from,
     added.map((e) => encodeEntry(e)),
+    s.old ? undefined : s.latest?.checkpoint.root,
   );
   let v: VerifiedCheckpoint;
   if (s.latest && target === base) {

@@ -23,6 +23,7 @@ import {
   LOG_ENTRY_ARTIFACT_TYPE,
   LOG_ENTRY_MEDIA_TYPE,
   LOG_INDEX_ANNOTATION,
+  REVISION_TAG,
   revisionTag,
 } from './layout.js';
 import { openLog, type RepositoryLog, type RevisionEvidence, type VerifiedCheckpoint, verifyCheckpointNote } from './read.js';
@@ -59,6 +60,8 @@ export interface LogReader {
   proveRevision(revision: number, digest: string, verifiers: readonly NoteVerifier[], trusted?: string): Promise<RevisionEvidence>;
   /** As RepositoryLog.checkExtends (TLOG_ROLLBACK, TLOG_FORK), from tiles. */
   checkExtends(trusted: Checkpoint, latest: Checkpoint): Promise<Uint8Array[]>;
+  /** The highest revision the tree of `c` logs (undefined: none); a tiled log lists its tlog.revision.<r> tags and checks the highest against the tree. */
+  highestRevision(c: Checkpoint): Promise<number | undefined>;
 }
 
 /** Opens the log behind `backend`: through its tiles when it has tlog.checkpoint, else the old way. */
@@ -129,8 +132,17 @@ class TiledLog implements LogReader {
     return v;
   }
 
+  /** one tree per checkpoint: a TiledTree keeps the tiles it authenticated */
+  private readonly trees = new Map<string, TiledTree>();
+
   tree(c: Checkpoint): TiledTree {
-    return new TiledTree(this.tiles, c.size, c.root);
+    const key = `${c.size}/${encodeBase64(c.root)}`;
+    let t = this.trees.get(key);
+    if (!t) {
+      t = new TiledTree(this.tiles, c.size, c.root);
+      this.trees.set(key, t);
+    }
+    return t;
   }
 
   async findRevision(revision: number, c: Checkpoint): Promise<{ index: number; entry: LogEntry } | undefined> {
@@ -158,6 +170,20 @@ class TiledLog implements LogReader {
     const t = trusted === undefined ? undefined : verifyCheckpointNote(trusted, verifiers, this.origin).checkpoint;
     const checkpoint = await this.latestCheckpoint(verifiers, t);
     return proveOn(this, revision, digest, checkpoint, t);
+  }
+
+  async highestRevision(c: Checkpoint): Promise<number | undefined> {
+    const revisions = (await this.backend.listTags())
+      .map((t) => REVISION_TAG.exec(t))
+      .filter((m) => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => b - a);
+    for (const r of revisions) {
+      // a pointer past this tree (a newer checkpoint's) or one that lies offers nothing
+      const found = await this.findRevision(r, c).catch(() => undefined);
+      if (found) return r;
+    }
+    return undefined;
   }
 
   async checkExtends(trusted: Checkpoint, latest: Checkpoint): Promise<Uint8Array[]> {
@@ -274,5 +300,10 @@ export class EntriesLog implements LogReader {
 
   async checkExtends(trusted: Checkpoint, latest: Checkpoint): Promise<Uint8Array[]> {
     return this.log.checkExtends(trusted, latest);
+  }
+
+  async highestRevision(c: Checkpoint): Promise<number | undefined> {
+    const within = this.log.entries.slice(0, c.size);
+    return within.length ? within.reduce((m, e) => Math.max(m, e.revision), 0) : undefined;
   }
 }
