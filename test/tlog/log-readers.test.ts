@@ -322,7 +322,7 @@ describe('mirrors, lock and monitor on a tiled log', () => {
     await growTiledLog(b, signer, entries, await published(b, 21, 24));
     const locked = (await checkpointForLock(ref, opts, 3, entries[2].digest, vkeys))!;
     expect(locked).toMatchObject({ origin: ref, size: 24, index: 2 });
-    await expect(checkpointForLock(ref, opts, 3, entries[3].digest, vkeys)).rejects.toThrow(/TLOG_TAG_MISMATCH/);
+    await expect(checkpointForLock(ref, opts, 3, `sha256:${'f'.repeat(64)}`, vkeys)).rejects.toThrow(/TLOG_TAG_MISMATCH/);
     const e = { revision: 3, digest: entries[2].digest, checkpoint: locked };
     expect(await verifyLockedCheckpoint(ref, opts, e, vkeys)).toBeUndefined();
     // an empty repository has no log to lock
