@@ -109,6 +109,9 @@ export default {
     'tlog/log/tiles-store.ts',
     'tlog/log/tiled.ts',
     'tlog/log/verify.ts',
+    // the full check split by layout (issue 34): the shared entry checks, and a tiled log's bundles, entry tags, pointers and checkpoint tags
+    'tlog/log/verify-checks.ts',
+    'tlog/log/verify-tiles.ts',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/providers/archive/log-witness.ts',
     // a Provider's rollout history (issue 31): which revisions are its own (by uid), what undo
