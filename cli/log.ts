@@ -86,9 +86,13 @@ function registerCheckpoint(log: Command): void {
 }
 
 async function printCheckpoint(ref: string, flags: LogFlags): Promise<void> {
-  const verifiers = verifiersOf(flags.key);
-  const { origin, note } = await read(ref, flags, async (l) => ({ origin: l.origin, ...(await checkpointFor(l, verifiers)) }));
-  if (flags.json) out(JSON.stringify({ origin, note, verified: verifiers.length > 0 }, null, 2));
+  // the keys after the name is mapped: the mapping's log key stands in for a missing --key
+  const { origin, note, verified } = await read(ref, flags, async (l) => {
+    const verifiers = verifiersOf(flags.key);
+    const { note } = await checkpointFor(l, verifiers);
+    return { origin: l.origin, verified: verifiers.length > 0, note };
+  });
+  if (flags.json) out(JSON.stringify({ origin, note, verified }, null, 2));
   else process.stdout.write(note);
 }
 

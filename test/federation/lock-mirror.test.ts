@@ -323,5 +323,5 @@ describe('gantry par mirror', () => {
     ]);
     expect(ownSigned.code).toBe(1);
     expect(ownSigned.stderr).toMatch(/TLOG_NOTE_UNVERIFIED/);
-  });
+  }, 180_000);
 });
