@@ -27,7 +27,7 @@ import { manifestFor } from '../../tlog/log/artifact.js';
 import { putArtifactBlobs } from '../../tlog/log/store.js';
 import { storeTiles } from '../../tlog/log/tiles-store.js';
 import { isTiledLog } from '../../tlog/log/verify-tiles.js';
-import { growTiledLog, storeLatestCheckpoint, storeRevisionPointer } from './tiled-fixture.js';
+import { growTiledLog, storeLatestCheckpoint, storeRevisionPointer, writeUntiledLog } from './tiled-fixture.js';
 
 const root = mkdtempSync(join(tmpdir(), 'gantry-verify-tiles-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -216,5 +216,19 @@ describe('verifyLog on a tiled log', () => {
     ]);
     const v = await verify(b, fork);
     expect(v.problems.map((p) => [p.code, p.message.startsWith('against the trusted checkpoint: ')])).toEqual([['TLOG_FORK', true]]);
+  });
+});
+
+describe('verifyLog on a log written before tiles (read the old way)', () => {
+  it('the same entries untiled verify, and an entry rewritten after its checkpoint is still TLOG_ROOT_MISMATCH', async () => {
+    const b = layout();
+    const entries: LogEntry[] = [];
+    for (let r = 1; r <= 3; r++) entries.push(await publish(b, r));
+    await writeUntiledLog(b, signer, entries, rootOf(entries.map((e) => leafHash(encodeEntry(e)))));
+    expect(isTiledLog(await b.listTags())).toBe(false);
+    const v = await verify(b);
+    expect([v.ok, v.size, v.checkpoint?.checkpoint.size, v.problems]).toEqual([true, 3, 3, []]);
+    await storeEntry(b, 1, { ...entries[1], version: 'rewritten' });
+    expect(await codes(b)).toEqual(['TLOG_ROOT_MISMATCH']);
   });
 });
