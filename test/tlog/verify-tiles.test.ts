@@ -103,6 +103,33 @@ describe('verifyLog on a tiled log', () => {
     ]);
   });
 
+  it('an entry tag missing under the checkpoint of a log whose tags start at 0 is TLOG_ENTRY_MISSING', async () => {
+    const { b, entries } = await tiled(3, { entryTags: false });
+    await storeEntry(b, 0, entries[0]);
+    await storeEntry(b, 2, entries[2]);
+    const v = await verify(b);
+    expect(v.problems).toEqual([
+      {
+        code: 'TLOG_ENTRY_MISSING',
+        message: `${b.description}: the checkpoint covers 3 entries but tlog.entry.1 is missing: an entry tag was deleted`,
+      },
+    ]);
+  });
+
+  it('a revision of the signed tree without its tlog.revision pointer is TLOG_UNLOGGED_REVISION (readers find no entry)', async () => {
+    const b = layout();
+    const entries = [await publish(b, 1), await publish(b, 2)];
+    await growTiledLog(b, signer, [], entries, { pointers: false });
+    await storeRevisionPointer(b, entries[0], 0);
+    const v = await verify(b);
+    expect(v.problems).toEqual([
+      {
+        code: 'TLOG_UNLOGGED_REVISION',
+        message: `${b.description}: revision 2 is leaf 1 of the signed tree but tlog.revision.2 is missing: readers find no entry for it`,
+      },
+    ]);
+  });
+
   it('entry tags of a log generated as tiles start after the checkpoint', async () => {
     const { b } = await tiled(3, { entryTags: false });
     await storeEntry(b, 3, await publish(b, 4));

@@ -70,7 +70,7 @@ export async function verifyTiledLog(backend: ContentBackend, tags: readonly str
     result.checkpoint = latest;
     result.uncheckpointed = entries.length - checkpointed;
   }
-  problems.push(...(await revisionPointers(backend, tags, entries)));
+  problems.push(...(await revisionPointers(backend, tags, entries)), ...missingPointers(where, tags, entries.slice(0, checkpointed)));
   const byRevision = firstEntryByRevision(where, entries, problems);
   const revTagged = await mapLimited([...byRevision.values()], READ_CONCURRENCY, (e) => checkRevisionTag(backend, e, opts.readArchive));
   for (const p of revTagged) if (p) problems.push(p);
@@ -134,6 +134,13 @@ async function entryTagsAgainst(
       });
   }
   const have = new Set(listed);
+  // a log whose entry tags start at 0 (written by appends) keeps one per leaf: a hole under the
+  // checkpoint is a deleted tag (the bundles still hold the entry); one generated as tiles has none there
+  if (have.has(0) && tagged.length < bundled.length)
+    problems.push({
+      code: 'TLOG_ENTRY_MISSING',
+      message: `${backend.description}: the checkpoint covers ${bundled.length} entries but tlog.entry.${tagged.length} is missing: an entry tag was deleted`,
+    });
   // tags up to the checkpoint were read already; a tiled log may lack those below it
   const after = tagged.length >= bundled.length ? tagged.slice(bundled.length) : await contiguousEntries(backend, have, bundled.length);
   let n = Math.max(tagged.length, bundled.length);
@@ -218,6 +225,23 @@ async function revisionPointers(backend: ContentBackend, tags: readonly string[]
     }
   });
   return found.filter((p): p is LogProblem => p !== undefined);
+}
+
+/** Every revision the signed tree logs has its tlog.revision.<r> pointer: without it readers find no entry (TLOG_UNLOGGED_REVISION). */
+function missingPointers(where: string, tags: readonly string[], bundled: readonly LogEntry[]): LogProblem[] {
+  const listed = new Set(tags);
+  const seen = new Set<number>();
+  const problems: LogProblem[] = [];
+  for (const [i, e] of bundled.entries()) {
+    if (seen.has(e.revision)) continue;
+    seen.add(e.revision);
+    if (!listed.has(revisionTag(e.revision)))
+      problems.push({
+        code: 'TLOG_UNLOGGED_REVISION',
+        message: `${where}: revision ${e.revision} is leaf ${i} of the signed tree but ${revisionTag(e.revision)} is missing: readers find no entry for it`,
+      });
+  }
+  return problems;
 }
 
 /** The caller's memory: the log must extend the checkpoint they trusted before (sets result.consistencyProof). */
