@@ -7,6 +7,11 @@
 import { existsSync, rmSync } from 'node:fs';
 import type { ContentBackend } from '../registry/index.js';
 import {
+  CHECKPOINT_TAG,
+  checkpointTag,
+  LATEST_CHECKPOINT_TAG,
+  registryTileSource,
+  storedNote,
   emptyRoot,
   isTlogError,
   openTiledLog,
@@ -20,9 +25,6 @@ import {
   type LogReader,
   type VerifiedCheckpoint,
 } from '../tlog/index.js';
-import { CHECKPOINT_TAG, checkpointTag, LATEST_CHECKPOINT_TAG } from '../tlog/log/layout.js';
-import { storedNote } from '../tlog/log/tiled.js';
-import { registryTileSource } from '../tlog/log/tiles-store.js';
 import { diskTileCache, tileCacheDir } from './tile-cache.js';
 
 /** The log of `backend` through its tiles, with the CLI's tile cache (`cache: false`: straight from the registry). */
