@@ -336,7 +336,7 @@ describe('mirrors, lock and monitor on a tiled log', () => {
     const { b, entries } = await tiledLog(reg.host, 'monitor/kv', 20);
     const dst = clientOf(mirror.host, 'monitor/kv');
     await mirrorRepository(b, dst);
-    await growTiledLog(b, signer, entries, await published(b, 21, 260), { entryTags: false });
+    await growTiledLog(b, signer, entries, await published(b, 21, 60));
     const origin = b.description;
     const opts = { plainHttpRegistries: [reg.host, mirror.host] };
     const sources = [
@@ -346,7 +346,7 @@ describe('mirrors, lock and monitor on a tiled log', () => {
     const state = { version: 1 as const, logs: {}, sources: {} };
     const agree = await monitorRound(sources, verifiers(), state);
     expect([agree.findings, agree.unreachable]).toEqual([[], []]);
-    expect(agree.observed.map((o) => o.checkpoint.size)).toEqual([260, 20]);
+    expect(agree.observed.map((o) => o.checkpoint.size)).toEqual([60, 20]);
     // the mirror shows another history of the same origin, signed with the same key
     const forkRepo = clientOf(mirror.host, 'monitor/fork');
     const forkEntries = await published(forkRepo, 1, 20);
