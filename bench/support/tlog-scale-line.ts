@@ -56,7 +56,7 @@ async function measure(label: string, fn: (counter: { n: number }) => Promise<un
 function print(title: string, rows: Row[]): void {
   console.log(`  ${title}`);
   for (const r of rows)
-    console.log(`    ${r.label.padEnd(48)} ${r.ms.toFixed(1).padStart(9)} ms ${String(r.requests).padStart(6)} requests`);
+    console.log(`    ${r.label.padEnd(58)} ${r.ms.toFixed(1).padStart(9)} ms ${String(r.requests).padStart(6)} requests`);
 }
 
 /** The four operations on a log of `size` entries at `repo`, whose checkpoint of `size` the reader trusts. */

@@ -161,9 +161,19 @@ describe('what a checkpoint writes', () => {
     expect(before.layout).toBe('entries');
     const cp = (await before.latestCheckpoint(verifiers)).checkpoint;
     expect(await before.findRevision(2, cp)).toEqual({ index: 1, entry: old[1] });
+    expect(await before.findRevision(9, cp)).toBeUndefined();
+    // an entry stored after the checkpoint is not in its tree
+    const pending = await openTiledLog(b);
+    await storeEntry(b, 2, entry(3));
+    const withPending = await openTiledLog(b);
+    expect(await withPending.findRevision(3, cp)).toBeUndefined();
+    expect(await withPending.findRevision(3, { ...cp, size: 3 })).toEqual({ index: 2, entry: entry(3) });
+    expect(pending.empty).toBe(false);
+    expect((await openTiledLog(layout())).empty).toBe(true);
     expect(await before.highestRevision(cp)).toBe(2);
     expect((await before.tree(cp).inclusionProof(0)).length).toBe(1);
-    expect(await appendToLog(b, entry(3), fast)).toMatchObject({ index: 2, appended: true });
+    // the interrupted push's entry is found and checkpointed, and the whole log migrated to tiles
+    expect(await appendToLog(b, entry(3), fast)).toMatchObject({ index: 2, appended: false });
     const after = await openTiledLog(b);
     expect(after.layout).toBe('tiles');
     const latest = await after.latestCheckpoint(verifiers);
@@ -239,7 +249,10 @@ describe('what a reader refuses', () => {
     for (const bad of [undefined, '-1', 'x']) {
       doc.annotations = bad === undefined ? undefined : { 'dev.gantry.log.index': bad };
       await b.putManifest(logRevisionTag(9), new Uint8Array(Buffer.from(JSON.stringify(doc))), OCI_MANIFEST);
-      expect(await messageOf(log.findRevision(9, cp)), String(bad)).toContain('names no leaf index');
+      expect(await messageOf(log.findRevision(9, cp)), String(bad)).toBe(
+        `${b.description}:tlog.revision.9 names no leaf index (annotation dev.gantry.log.index)`,
+      );
+      expect(await codeOf(log.findRevision(9, cp)), String(bad)).toBe('TLOG_ENTRY_MALFORMED');
     }
     // the highest revision offered skips pointers that lie or point past the tree
     expect(await log.highestRevision(cp)).toBe(2);
@@ -251,7 +264,11 @@ describe('what a reader refuses', () => {
     expect(await messageOf(log.proveRevision(5, entries[0].digest, verifiers))).toBe(
       `${b.description}: revision 5 is not in the log's latest checkpoint (size 3)`,
     );
+    expect(await codeOf(log.proveRevision(5, entries[0].digest, verifiers))).toBe('TLOG_UNLOGGED_REVISION');
     expect(await codeOf(log.proveRevision(2, entries[0].digest, verifiers))).toBe('TLOG_TAG_MISMATCH');
+    expect(await messageOf(log.proveRevision(2, entries[0].digest, verifiers))).toBe(
+      `${b.description}: revision 2 resolves to ${entries[0].digest}, the log records ${entries[1].digest}; the tag was re-pointed`,
+    );
     expect((await log.proveRevision(2, entries[1].digest, verifiers)).consistency).toBeUndefined();
     const trusted = (await checkpointLogNote(b, 3))!;
     expect((await log.proveRevision(2, entries[1].digest, verifiers, trusted)).consistency).toEqual([]);
@@ -295,15 +312,19 @@ describe('what a reader refuses', () => {
     const forked = [entries[0], entry(2, { version: 'forked' }), entries[2]];
     await setLatest(3, note(3, forked));
     expect(await codeOf((await openTiledLog(b)).latestCheckpoint(verifiers))).toBe('TLOG_FORK');
+    expect(await messageOf((await openTiledLog(b)).latestCheckpoint(verifiers))).toContain(
+      'tlog.checkpoint and tlog.checkpoint.3 are two signed checkpoints of size 3 with different roots',
+    );
     // an older note under tlog.checkpoint.<n> than tlog.checkpoint names
     await storeCheckpointNote(b, 3, note(2));
     await setLatest(3, note(3));
     expect(await codeOf((await openTiledLog(b)).latestCheckpoint(verifiers))).toBe('TLOG_ROLLBACK');
     // tlog.checkpoint naming a size whose immutable tag is absent
     await setLatest(5, note(5, [...entries, entry(4), entry(5)]));
-    expect(await messageOf((await openTiledLog(b)).latestCheckpoint(verifiers))).toContain(
-      'serves a checkpoint of size 5, but tlog.checkpoint.5 is absent',
+    expect(await messageOf((await openTiledLog(b)).latestCheckpoint(verifiers))).toBe(
+      `${b.description}:tlog.checkpoint serves a checkpoint of size 5, but tlog.checkpoint.5 is absent`,
     );
+    expect(await codeOf((await openTiledLog(b)).latestCheckpoint(verifiers))).toBe('TLOG_CHECKPOINT_MALFORMED');
   });
 
   it('a tree whose tiles do not hash to the signed root is TLOG_TILE_MISMATCH before anything is read from it', async () => {
