@@ -235,6 +235,39 @@ describe('verifyLog on a tiled log', () => {
     expect(v.problems[0].message.startsWith('tlog.checkpoint.2: ')).toBe(true);
   });
 
+  it('a tlog.checkpoint that is not a checkpoint is its own problem, prefixed with the tag; nothing is counted as checkpointed', async () => {
+    const { b } = await tiled(2);
+    const entry = (await b.getManifest('tlog.entry.0'))!;
+    await b.putManifest('tlog.checkpoint', entry.bytes, OCI_MANIFEST);
+    const v = await verify(b);
+    expect(v.problems.map((p) => [p.code, p.message.startsWith('tlog.checkpoint: ')])).toEqual([['TLOG_CHECKPOINT_MALFORMED', true]]);
+    expect([v.checkpoint, v.uncheckpointed, v.size]).toEqual([undefined, 0, 2]);
+  });
+
+  it('a checkpoint tag serving a larger tree than its name is TLOG_CHECKPOINT_MALFORMED, an older one TLOG_ROLLBACK', async () => {
+    const { b, note } = await tiled(3);
+    await storeCheckpointNote(b, 2, note);
+    const v = await verify(b);
+    expect(v.problems).toEqual([
+      {
+        code: 'TLOG_CHECKPOINT_MALFORMED',
+        message: `tlog.checkpoint.2: ${b.description}:tlog.checkpoint.2 serves the checkpoint of size 3`,
+      },
+    ]);
+  });
+
+  it('a pointer whose index is not canonical decimal is a lying pointer', async () => {
+    const { b, entries } = await tiled(2);
+    const content = encodeEntry(entries[1]);
+    const m = manifestFor('application/vnd.gantry.log.entry.v1', 'application/vnd.gantry.log.entry.v1+text', content, 'entry-1.txt', {
+      'dev.gantry.log.index': '01',
+    });
+    await b.putManifest('tlog.revision.2', m, OCI_MANIFEST);
+    expect((await verify(b)).problems.map((p) => p.message)).toEqual([
+      `${b.description}:tlog.revision.2 points at leaf 01, which the log does not have, not the entry it holds for revision 2: a lying revision pointer`,
+    ]);
+  });
+
   it('a fork against a trusted checkpoint is TLOG_FORK, prefixed', async () => {
     const { b, entries } = await tiled(3);
     const leaves = entries.map((e) => leafHash(encodeEntry(e)));
