@@ -115,6 +115,9 @@ export default {
     // lease that makes it the one writer (parsed strictly, taken only when free, checked, released by its holder)
     'tlog/sequencer/requests.ts',
     'tlog/sequencer/lease.ts',
+    // the full check split by layout (issue 34): the shared entry checks, and a tiled log's bundles, entry tags, pointers and checkpoint tags
+    'tlog/log/verify-checks.ts',
+    'tlog/log/verify-tiles.ts',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/providers/archive/log-witness.ts',
     // a Provider's rollout history (issue 31): which revisions are its own (by uid), what undo

@@ -167,10 +167,11 @@ describe('a repository log in a distribution registry', () => {
       ...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code)),
     ];
 
-    // an entry rewritten after it was checkpointed (no key needed to write a tag)
+    // an entry rewritten after it was checkpointed (no key needed to write a tag): in a tiled
+    // log the entry tag now disagrees with its signed bundle (verifyLog, tlog/log/verify-tiles.ts)
     const rewritten = await logged('rewritten');
     await storeEntry(rewritten.backend, 1, { ...rewritten.log.entries[1], version: '9.9.9' });
-    expect(await codes(rewritten.backend)).toEqual(['TLOG_ROOT_MISMATCH']);
+    expect(await codes(rewritten.backend)).toEqual(['TLOG_TILE_MISMATCH']);
     // the log's tree is its tiles: an extension reads them, not the entry tags below the
     // checkpoint, and the log key's holder cannot extend a tree whose bundle was rewritten
     const forged = [{ ...rewritten.log.entries[0] }, { ...rewritten.log.entries[1], version: '9.9.9' }].map((e) => encodeEntry(e));

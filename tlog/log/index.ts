@@ -12,6 +12,7 @@ export {
   OCI_EMPTY_MEDIA_TYPE,
   LOG_INDEX_ANNOTATION,
   LATEST_CHECKPOINT_TAG,
+  CHECKPOINT_TAG,
   entryTag,
   tileTag,
   bundleTag,
@@ -34,5 +35,5 @@ export { checkpointLog } from './checkpointing.js';
 export { appendToLog, type AppendOptions, type AppendResult } from './append.js';
 export { logEntryOf } from './published.js';
 export { verifyLog, type LogProblem, type LogVerification, type VerifyLogOptions } from './verify.js';
-export { openTiledLog, EntriesLog, type LogReader, type TiledLogOptions } from './tiled.js';
+export { openTiledLog, EntriesLog, storedNote, type LogReader, type TiledLogOptions } from './tiled.js';
 export { registryTileSource, storeTiles, tileManifest, tagOfTile } from './tiles-store.js';
