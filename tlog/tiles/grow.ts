@@ -94,7 +94,12 @@ export async function growTiles(
     if (oldRoot !== undefined) await oldEdge(source, oldSize, oldRoot);
     return { writes: [], size, root: oldRoot ?? (await rootOfEdge(source, oldSize)) };
   }
-  const [edge, bundles] = await Promise.all([oldEdge(source, oldSize, oldRoot), growBundles(source, oldSize, added)]);
+  // both reads at once; the edge's refusal first, so a caller sees one reason whatever the timing
+  const [edgeRead, bundlesRead] = await Promise.allSettled([oldEdge(source, oldSize, oldRoot), growBundles(source, oldSize, added)]);
+  if (edgeRead.status === 'rejected') throw edgeRead.reason;
+  if (bundlesRead.status === 'rejected') throw bundlesRead.reason;
+  const edge = edgeRead.value;
+  const bundles = bundlesRead.value;
   const writes: TileWrite[] = [...bundles];
   const newEdge = new Map<string, Uint8Array[][]>();
   let fresh = added.map(leafHash); // the new hashes of Merkle level 8·level
