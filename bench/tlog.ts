@@ -29,6 +29,7 @@ import {
   logEntryOf,
 } from '../tlog/index.js';
 import { median } from './timing.js';
+import { tilesInMemory } from './support/tiles-memory.js';
 
 const ROUNDS = 5;
 
@@ -131,4 +132,5 @@ async function pushes(): Promise<void> {
 }
 
 proofs();
+await tilesInMemory();
 await pushes();
