@@ -7,30 +7,28 @@
  * shape gives — at a million leaves and at a trillion.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { emptyRoot, leafHash, nodeHash, verifyConsistency, verifyInclusion } from '../../tlog/merkle.js';
-import { encodeBundle, growTiles, type HashTileId, memoryTileSource, TiledTree, type TileSource } from '../../tlog/tiles/index.js';
-import { countingSource, lyingSource } from './tile-sources.js';
+import { emptyRoot, leafHash, nodeHash, rootOf, verifyConsistency, verifyInclusion } from '../../tlog/merkle.js';
+import { encodeBundle, growTiles, type HashTileId, TiledTree, type TileSource } from '../../tlog/tiles/index.js';
+import { countingSource, lyingSource, merkleTiles } from './tile-sources.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const SIZE = 70_000; // three tile levels: 273 full + 1 partial at level 0, 1 full + 1 partial at level 1, 1 partial at level 2
 const OLD = 40_000;
 const LEAF = 12_345; // in full tile tile/0/048, whose parent is full tile tile/1/000
 
-async function log(tag: string, n: number) {
+/** A log whose first 100 entries are the honest ones, then its own; its tiles built by tlog/merkle.ts (tile-sources.ts), not growTiles. */
+function log(tag: string, n: number) {
   const entries = Array.from({ length: n }, (_, i) => enc(`${i < 100 ? 'e' : tag}${i}`));
-  const old = await growTiles(undefined, 0, entries.slice(0, OLD));
-  const grown = await growTiles(memoryTileSource(old.writes), OLD, entries.slice(OLD), old.root);
-  const writes = new Map([...old.writes, ...grown.writes].map((w) => [w.path, w.bytes]));
-  const source: TileSource = memoryTileSource([...old.writes, ...grown.writes]);
-  return { entries, oldRoot: old.root, root: grown.root, writes, source };
+  const tiles = merkleTiles(entries);
+  return { entries, oldRoot: rootOf(tiles.leaves, OLD), root: tiles.root, writes: tiles, source: tiles.source };
 }
-type Log = Awaited<ReturnType<typeof log>>;
+type Log = ReturnType<typeof log>;
 let honest: Log;
 let other: Log; // same first 100 entries, then different ones
-// built in a hook, not at import: Stryker counts code run at import as static and reruns every test for it
-beforeAll(async () => {
-  honest = await log('e', SIZE);
-  other = await log('other', SIZE);
+// built in a hook without the code under test: Stryker counts what hooks run as static and reruns every test for it
+beforeAll(() => {
+  honest = log('e', SIZE);
+  other = log('other', SIZE);
 });
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
@@ -153,6 +151,13 @@ describe('a lying tile source', () => {
     });
   }
 
+  it('growTiles writes exactly the tiles tlog/merkle.ts builds for the same entries', async () => {
+    const grown = await growTiles(undefined, 0, honest.entries);
+    expect(grown.root).toEqual(honest.root);
+    for (const w of grown.writes) expect([w.path, honest.writes.get(w.path)]).toEqual([w.path, w.bytes]);
+    expect(grown.writes).toHaveLength(274 + 2 + 1 + 274);
+  });
+
   it('the honest source passes every read the attacks make (so each refusal is the lie, not the setup)', async () => {
     const t = treeOver(() => undefined);
     expect(await readAll(t)).toEqual(honest.entries.slice(LEAF, LEAF + 2));
@@ -184,7 +189,7 @@ describe('a lying tile source', () => {
   });
 
   it("a forked log proves itself, but its consistency proof fails the old checkpoint's root (TLOG_BAD_PROOF)", async () => {
-    const fork = await log('fork', SIZE);
+    const fork = log('fork', SIZE);
     const t = new TiledTree(fork.source, SIZE, fork.root);
     const proof = await t.consistencyProof(100);
     verifyConsistency(
