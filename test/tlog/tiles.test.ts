@@ -32,6 +32,11 @@ import { refusalOf } from './code-of.js';
 import { countingSource, lyingSource } from './tile-sources.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const flip = (b: Uint8Array, at: number): Uint8Array => {
+  const out = Uint8Array.from(b);
+  out[at] ^= 1;
+  return out;
+};
 const entriesOf = (n: number, tag = 'e'): Uint8Array[] => Array.from({ length: n }, (_, i) => enc(`${tag}${i}`));
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
@@ -239,6 +244,27 @@ describe('growTiles', () => {
           ),
         'TLOG_TILE_MALFORMED',
         'tile tile/0/001.p/44 is 1376 bytes, not 44 hashes (1408 bytes)',
+      ],
+      [
+        () =>
+          growTiles(
+            lyingSource(all, (path, honest) => (path === 'tile/entries/001.p/44' ? flip(honest!, honest!.length - 1) : undefined)),
+            300,
+            entriesOf(1),
+            g.root,
+          ),
+        'TLOG_TILE_MISMATCH',
+        'entry 299 in the partial bundle of the tree of size 300 is not the leaf its tile holds',
+      ],
+      [
+        () =>
+          growTiles(
+            lyingSource(all, (path) => (path === 'tile/entries/001.p/44' ? encodeBundle(entriesOf(44, 'x')) : undefined)),
+            300,
+            entriesOf(1),
+          ),
+        'TLOG_TILE_MISMATCH',
+        'entry 256 in the partial bundle',
       ],
       [() => growTiles(all, -1, entriesOf(1)), 'TLOG_BAD_INDEX', 'old tree size -1'],
       [() => growTiles(all, 1.5, entriesOf(1)), 'TLOG_BAD_INDEX', 'old tree size 1.5'],

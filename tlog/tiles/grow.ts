@@ -3,7 +3,8 @@
  * from the old partial one (now wider or full) to the new right edge; the entry bundles likewise.
  * The old partial tiles and bundle are read from `source` — with `oldRoot` (the old checkpoint's
  * root) they are first checked to recompute it, so a tampered edge is refused
- * (TLOG_TILE_MISMATCH) rather than built upon. The hashes computed are the same Go's
+ * (TLOG_TILE_MISMATCH) rather than built upon, and the old partial bundle must hold the leaves
+ * of the old partial tile (else it would be copied into every later bundle). The hashes computed are the same Go's
  * tlog.NewTiles / tlog.ReadTileData give for the same leaves (test/tlog/tiles-conformance.test.ts).
  */
 import { TlogError } from '../errors.js';
@@ -51,20 +52,34 @@ async function oldEdge(
   return new Map(edge.map((t, i) => [t.level, hashes[i]]));
 }
 
-async function growBundles(source: TileSource | undefined, oldSize: number, added: readonly Uint8Array[]): Promise<TileWrite[]> {
-  const start = Math.floor(oldSize / TILE_WIDTH);
-  const oldWidth = oldSize % TILE_WIDTH;
-  let row: readonly Uint8Array[] = added;
-  if (oldWidth > 0) {
-    const id = { index: start, width: oldWidth };
-    const bytes = await source?.bundle(id);
-    if (bytes === undefined)
-      throw new TlogError(
-        'TLOG_TILE_MISSING',
-        `entry bundle ${bundlePath(id)} of the tree of size ${oldSize} is missing: the tree cannot grow from it`,
-      );
-    row = [...decodeBundle(bytes, oldWidth), ...added];
+/** The old tree's partial entry bundle ([] when its size is a multiple of 256). */
+async function oldBundle(source: TileSource | undefined, oldSize: number): Promise<Uint8Array[]> {
+  const id = { index: Math.floor(oldSize / TILE_WIDTH), width: oldSize % TILE_WIDTH };
+  if (id.width === 0) return [];
+  const bytes = await source?.bundle(id);
+  if (bytes === undefined) {
+    throw new TlogError(
+      'TLOG_TILE_MISSING',
+      `entry bundle ${bundlePath(id)} of the tree of size ${oldSize} is missing: the tree cannot grow from it`,
+    );
   }
+  return decodeBundle(bytes, id.width);
+}
+
+/** The old partial bundle's entries must be the leaves of the old partial tile: a wrong one would be copied into every later bundle. */
+function checkOldBundle(old: Uint8Array[], leafTile: Uint8Array[] | undefined, oldSize: number): void {
+  for (const [j, e] of old.entries()) {
+    if (!hashesEqual(leafHash(e), leafTile![j])) {
+      throw new TlogError(
+        'TLOG_TILE_MISMATCH',
+        `entry ${oldSize - old.length + j} in the partial bundle of the tree of size ${oldSize} is not the leaf its tile holds: the tree cannot grow from it`,
+      );
+    }
+  }
+}
+
+function bundleWrites(oldSize: number, row: readonly Uint8Array[]): TileWrite[] {
+  const start = Math.floor(oldSize / TILE_WIDTH);
   const writes: TileWrite[] = [];
   for (let at = 0; at < row.length; at += TILE_WIDTH) {
     const entries = row.slice(at, at + TILE_WIDTH);
@@ -95,11 +110,12 @@ export async function growTiles(
     return { writes: [], size, root: oldRoot ?? (await rootOfEdge(source, oldSize)) };
   }
   // both reads at once; the edge's refusal first, so a caller sees one reason whatever the timing
-  const [edgeRead, bundlesRead] = await Promise.allSettled([oldEdge(source, oldSize, oldRoot), growBundles(source, oldSize, added)]);
+  const [edgeRead, bundleRead] = await Promise.allSettled([oldEdge(source, oldSize, oldRoot), oldBundle(source, oldSize)]);
   if (edgeRead.status === 'rejected') throw edgeRead.reason;
-  if (bundlesRead.status === 'rejected') throw bundlesRead.reason;
+  if (bundleRead.status === 'rejected') throw bundleRead.reason;
   const edge = edgeRead.value;
-  const bundles = bundlesRead.value;
+  checkOldBundle(bundleRead.value, edge.get(0), oldSize);
+  const bundles = bundleWrites(oldSize, [...bundleRead.value, ...added]);
   const writes: TileWrite[] = [...bundles];
   const newEdge = new Map<string, Uint8Array[][]>();
   let fresh = added.map(leafHash); // the new hashes of Merkle level 8·level
