@@ -68,6 +68,7 @@ describe('tile paths', () => {
       }
     }
     expect(parseTilePath('tile/0/000')).toEqual({ kind: 'hash', level: 0, index: 0, width: 256 });
+    expect(parseTilePath('tile/63/000')).toEqual({ kind: 'hash', level: 63, index: 0, width: 256 });
     expect(parseTilePath('tile/10/x001/x000/999.p/3')).toEqual({ kind: 'hash', level: 10, index: 1_000_999, width: 3 });
   });
 
@@ -84,6 +85,8 @@ describe('tile paths', () => {
       ['tile/0/001/002', '"x" and three digits'],
       ['tile/0/x01/002', '"x" and three digits'],
       ['tile/0/x000/001', 'leading zero group'],
+      ['tile/0/x0012/000', 'index element "x0012" is not "x" and three digits'],
+      ['tile/0/yx001/000', 'index element "yx001"'],
       ['tile/0/000/', '"x" and three digits'],
       ['tile/00/000', 'level "00"'],
       ['tile/64/000', 'level "64"'],
@@ -91,7 +94,7 @@ describe('tile paths', () => {
       ['tile/data/000', 'level "data"'],
       ['tile/8/0/000', '"x" and three digits'],
       ['tile/0/000.p/0', 'partial width 0'],
-      ['tile/0/000.p/256', 'partial width 256'],
+      ['tile/0/000.p/256', 'partial width 256 is not in 1..255'],
       ['tile/0/000.p/01', 'partial width "01"'],
       ['tile/0/000.p/', 'partial width ""'],
       ['tile/0/000.p', 'is not three digits'],
@@ -137,6 +140,7 @@ describe('entry bundles', () => {
     const bytes = encodeBundle([big, Uint8Array.of(1)]);
     expect([bytes[0], bytes[1], bytes.length]).toEqual([0xff, 0xff, 2 + 0xffff + 3]);
     expect(decodeBundle(bytes, 2)).toEqual([big, Uint8Array.of(1)]);
+    expect(decodeBundle(Uint8Array.of(0, 1, 5, 0, 0), 2)).toEqual([Uint8Array.of(5), new Uint8Array()]);
   });
 
   it('refuses an entry over 65,535 bytes', () => {
@@ -148,7 +152,7 @@ describe('entry bundles', () => {
     const good = encodeBundle(entriesOf(3));
     expect(decodeBundle(good, 3).map((e) => new TextDecoder().decode(e))).toEqual(['e0', 'e1', 'e2']);
     const cases: Array<[Uint8Array, number, string]> = [
-      [good, 2, 'bytes after its 2 entries'],
+      [good, 2, 'entry bundle has 4 bytes after its 2 entries'],
       [good, 4, 'holds 3 entries, not 4'],
       [good.subarray(0, good.length - 1), 3, 'ends inside entry 2 (2 bytes announced, 1 left)'],
       [Uint8Array.of(...good, 0), 4, 'ends inside the length of entry 3'],
@@ -167,6 +171,8 @@ describe('entry bundles', () => {
 describe('growTiles', () => {
   it('grows a log step by step exactly as tlog/merkle.ts computes it, every write named by its own path', async () => {
     const entries = entriesOf(70_000);
+    entries[300] = new Uint8Array(5000).fill(3); // longer than the leaf hash's first buffer
+    entries[301] = new Uint8Array(65_535).fill(4);
     const leaves = entries.map(leafHash);
     const steps = [1, 255, 1, 300, 65_000, 4443];
     const roots = rootsOf(
@@ -214,6 +220,7 @@ describe('growTiles', () => {
       'tile/0/002.p/88',
       'tile/1/000.p/2',
     ]);
+    expect(next.writes.map((w) => w.kind)).toEqual(['entries', 'entries', 'entries', 'hash', 'hash', 'hash', 'hash']);
     const bundle = next.writes.find((w) => w.path === 'tile/entries/002.p/88')!;
     expect(decodeBundle(bundle.bytes, 88)).toEqual(entries.slice(512));
   });
@@ -335,12 +342,17 @@ describe('TiledTree', () => {
       expect(r.code).toBe('TLOG_BAD_INDEX');
       expect(r.message).toContain(reason);
     }
-    expect(refusalOf(() => new TiledTree(memoryTileSource([]), -1, g.root))).toMatchObject({ code: 'TLOG_BAD_INDEX' });
+    expect(refusalOf(() => new TiledTree(memoryTileSource([]), -1, g.root))).toEqual({
+      code: 'TLOG_BAD_INDEX',
+      message: 'tree size -1 is not in 0..9007199254740991',
+    });
     expect(refusalOf(() => new TiledTree(memoryTileSource([]), 2 ** 53, g.root))).toMatchObject({ code: 'TLOG_BAD_INDEX' });
     expect(refusalOf(() => new TiledTree(memoryTileSource([]), 1, new Uint8Array(31)))).toEqual({
       code: 'TLOG_BAD_HASH',
       message: 'root hash is 31 bytes, not 32',
     });
+    // an empty range reads nothing (the source here holds no bundles)
+    expect(await new TiledTree(memoryTileSource(g.writes.filter((w) => w.kind === 'hash')), 10, g.root).entries(5, 5)).toEqual([]);
     const empty = new TiledTree(memoryTileSource([]), 0, emptyRoot());
     expect(await empty.rootAt(0)).toEqual(emptyRoot());
     expect(await empty.entries(0, 0)).toEqual([]);

@@ -14,25 +14,24 @@ import { bundlePath, hashTilePath } from './path.js';
 import { countAt, edgeTiles, leafHash, rootFromEdge, splitTile, tileKey, tileLevels } from './shape.js';
 import { type HashTileId, TILE_HEIGHT, TILE_WIDTH, type TileSource, type TileWrite } from './types.js';
 
+/** the source of a tree grown from nothing */
+const NO_TILES: TileSource = { hashTile: async () => undefined, bundle: async () => undefined };
+
 function concat(hashes: Uint8Array[]): Uint8Array {
   const b = Buffer.concat(hashes, hashes.length * HASH_SIZE);
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
-async function readOldTile(source: TileSource | undefined, t: HashTileId, oldSize: number): Promise<Uint8Array[]> {
+async function readOldTile(source: TileSource, t: HashTileId, oldSize: number): Promise<Uint8Array[]> {
   const path = hashTilePath(t);
-  const bytes = await source?.hashTile(t);
+  const bytes = await source.hashTile(t);
   if (bytes === undefined)
     throw new TlogError('TLOG_TILE_MISSING', `tile ${path} of the tree of size ${oldSize} is missing: the tree cannot grow from it`);
   return splitTile(bytes, t, path);
 }
 
 /** The old tree's partial tiles by level, checked against `oldRoot` when given. */
-async function oldEdge(
-  source: TileSource | undefined,
-  oldSize: number,
-  oldRoot: Uint8Array | undefined,
-): Promise<Map<number, Uint8Array[]>> {
+async function oldEdge(source: TileSource, oldSize: number, oldRoot: Uint8Array | undefined): Promise<Map<number, Uint8Array[]>> {
   const edge = edgeTiles(oldSize);
   const hashes = await Promise.all(edge.map((t) => readOldTile(source, t, oldSize)));
   if (oldRoot !== undefined) {
@@ -53,10 +52,10 @@ async function oldEdge(
 }
 
 /** The old tree's partial entry bundle ([] when its size is a multiple of 256). */
-async function oldBundle(source: TileSource | undefined, oldSize: number): Promise<Uint8Array[]> {
+async function oldBundle(source: TileSource, oldSize: number): Promise<Uint8Array[]> {
   const id = { index: Math.floor(oldSize / TILE_WIDTH), width: oldSize % TILE_WIDTH };
   if (id.width === 0) return [];
-  const bytes = await source?.bundle(id);
+  const bytes = await source.bundle(id);
   if (bytes === undefined) {
     throw new TlogError(
       'TLOG_TILE_MISSING',
@@ -105,19 +104,24 @@ export async function growTiles(
   if (!Number.isSafeInteger(oldSize) || oldSize < 0)
     throw new TlogError('TLOG_BAD_INDEX', `old tree size ${oldSize} is not a non-negative safe integer`);
   const size = oldSize + added.length;
-  if (added.length === 0) {
-    if (oldRoot !== undefined) await oldEdge(source, oldSize, oldRoot);
-    return { writes: [], size, root: oldRoot ?? (await rootOfEdge(source, oldSize)) };
-  }
   // both reads at once; the edge's refusal first, so a caller sees one reason whatever the timing
-  const [edgeRead, bundleRead] = await Promise.allSettled([oldEdge(source, oldSize, oldRoot), oldBundle(source, oldSize)]);
+  const [edgeRead, bundleRead] = await Promise.allSettled([
+    oldEdge(source ?? NO_TILES, oldSize, oldRoot),
+    oldBundle(source ?? NO_TILES, oldSize),
+  ]);
   if (edgeRead.status === 'rejected') throw edgeRead.reason;
   if (bundleRead.status === 'rejected') throw bundleRead.reason;
   const edge = edgeRead.value;
   checkOldBundle(bundleRead.value, edge.get(0), oldSize);
-  const bundles = bundleWrites(oldSize, [...bundleRead.value, ...added]);
+  const bundles = added.length === 0 ? [] : bundleWrites(oldSize, [...bundleRead.value, ...added]);
   const writes: TileWrite[] = [...bundles];
-  const newEdge = new Map<string, Uint8Array[][]>();
+  // the old edge stays the edge at the levels the growth does not reach (the others' new partial tiles have other keys)
+  const newEdge = new Map(
+    [...edge].map(([level, hashes]) => [
+      tileKey({ level, index: Math.floor(countAt(oldSize, level) / TILE_WIDTH), width: hashes.length }),
+      tileLevels(hashes),
+    ]),
+  );
   let fresh = added.map(leafHash); // the new hashes of Merkle level 8·level
   for (let level = 0; countAt(size, level) > countAt(oldSize, level); level++) {
     const start = Math.floor(countAt(oldSize, level) / TILE_WIDTH);
@@ -133,15 +137,5 @@ export async function growTiles(
     }
     fresh = up;
   }
-  // levels that did not change keep their old partial tile: it is still part of the new edge
-  for (const [level, hashes] of edge) {
-    const id = { level, index: Math.floor(countAt(oldSize, level) / TILE_WIDTH), width: hashes.length };
-    if (!newEdge.has(tileKey(id)) && countAt(size, level) === countAt(oldSize, level)) newEdge.set(tileKey(id), tileLevels(hashes));
-  }
   return { writes, size, root: rootFromEdge(edgeTiles(size), (t) => newEdge.get(tileKey(t))!, emptyRoot()) };
-}
-
-async function rootOfEdge(source: TileSource | undefined, size: number): Promise<Uint8Array> {
-  const edge = await oldEdge(source, size, undefined);
-  return rootFromEdge(edgeTiles(size), (t) => tileLevels(edge.get(t.level)!), emptyRoot());
 }

@@ -59,7 +59,6 @@ const decimal = (s: string): boolean => /^(0|[1-9]\d*)$/.test(s);
 
 /** <N> from its groups, refusing "x000" leading groups (a second spelling of a smaller N). */
 function parseIndex(groups: string[], path: string): number {
-  if (groups.length === 0) malformed(`tile path ${JSON.stringify(path)} has no index`);
   let index = 0;
   for (const [i, g] of groups.entries()) {
     const last = i === groups.length - 1;
