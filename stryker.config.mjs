@@ -100,6 +100,13 @@ export default {
     'tlog/entry.ts',
     // which trusted log key may sign for which origin
     'tlog/origin-keys.ts',
+    // C2SP tiles (issue 34): tile paths and bundles parsed strictly, every hash read from a tile
+    // authenticated against the signed root, the tiles a growth writes (cache.ts holds no check)
+    'tlog/tiles/path.ts',
+    'tlog/tiles/bundle.ts',
+    'tlog/tiles/shape.ts',
+    'tlog/tiles/tree.ts',
+    'tlog/tiles/grow.ts',
     // the stored log's checks (reading entries and checkpoints, rollback, fork, tag and archive
     // mismatches, who may extend a log). The appends' timing rule (tlog/log/append.ts) is proved
     // against a real registry in registry-log.test.ts, outside the mutation run; layout.ts

@@ -50,6 +50,10 @@ export default defineConfig({
       'test/tlog/entry.test.ts',
       'test/tlog/refusals.test.ts',
       'test/tlog/origin-keys.test.ts',
+      // C2SP tiles: paths, bundles, growth and proofs read from tiles (pure, no registry)
+      'test/tlog/tiles.test.ts',
+      'test/tlog/tiles-attacks.test.ts',
+      'test/tlog/tiles-conformance.test.ts',
       // the stored log's checks, on an image-layout directory (registry-log.test.ts needs a
       // registry and the appends' 1.5 s confirmation waits)
       'test/tlog/log-verify.test.ts',

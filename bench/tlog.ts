@@ -39,6 +39,7 @@ import {
 } from '../tlog/index.js';
 import { median } from './timing.js';
 import { scaleLine } from './support/tlog-scale-line.js';
+import { tilesInMemory } from './support/tiles-memory.js';
 
 const ROUNDS = 5;
 
@@ -173,6 +174,7 @@ function scaleSizes(): number[] {
 }
 
 proofs();
+await tilesInMemory();
 await pushes();
 const scaleRegistry = await startBenchRegistry('gantry-bench-tlog-scale-');
 try {

@@ -4,6 +4,7 @@
  * bundle and a truncated or padded bundle is refused, never half-read.
  */
 import { TlogError } from '../errors.js';
+import { TILE_WIDTH } from './types.js';
 
 const MAX_ENTRY = 0xffff;
 
@@ -28,6 +29,8 @@ export function encodeBundle(entries: readonly Uint8Array[]): Uint8Array {
 
 /** The `width` entries of a bundle; anything but exactly `width` well-formed entries is TLOG_TILE_MALFORMED. */
 export function decodeBundle(bytes: Uint8Array, width: number): Uint8Array[] {
+  if (!Number.isInteger(width) || width < 1 || width > TILE_WIDTH)
+    throw new TlogError('TLOG_TILE_MALFORMED', `bundle width ${width} is not in 1..${TILE_WIDTH}`);
   const out: Uint8Array[] = [];
   let at = 0;
   while (at < bytes.length) {

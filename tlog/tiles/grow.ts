@@ -3,7 +3,8 @@
  * from the old partial one (now wider or full) to the new right edge; the entry bundles likewise.
  * The old partial tiles and bundle are read from `source` — with `oldRoot` (the old checkpoint's
  * root) they are first checked to recompute it, so a tampered edge is refused
- * (TLOG_TILE_MISMATCH) rather than built upon. The hashes computed are the same Go's
+ * (TLOG_TILE_MISMATCH) rather than built upon, and the old partial bundle must hold the leaves
+ * of the old partial tile (else it would be copied into every later bundle). The hashes computed are the same Go's
  * tlog.NewTiles / tlog.ReadTileData give for the same leaves (test/tlog/tiles-conformance.test.ts).
  */
 import { TlogError } from '../errors.js';
@@ -13,25 +14,24 @@ import { bundlePath, hashTilePath } from './path.js';
 import { countAt, edgeTiles, leafHash, rootFromEdge, splitTile, tileKey, tileLevels } from './shape.js';
 import { type HashTileId, TILE_HEIGHT, TILE_WIDTH, type TileSource, type TileWrite } from './types.js';
 
+/** the source of a tree grown from nothing */
+const NO_TILES: TileSource = { hashTile: async () => undefined, bundle: async () => undefined };
+
 function concat(hashes: Uint8Array[]): Uint8Array {
   const b = Buffer.concat(hashes, hashes.length * HASH_SIZE);
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
-async function readOldTile(source: TileSource | undefined, t: HashTileId, oldSize: number): Promise<Uint8Array[]> {
+async function readOldTile(source: TileSource, t: HashTileId, oldSize: number): Promise<Uint8Array[]> {
   const path = hashTilePath(t);
-  const bytes = await source?.hashTile(t);
+  const bytes = await source.hashTile(t);
   if (bytes === undefined)
     throw new TlogError('TLOG_TILE_MISSING', `tile ${path} of the tree of size ${oldSize} is missing: the tree cannot grow from it`);
   return splitTile(bytes, t, path);
 }
 
 /** The old tree's partial tiles by level, checked against `oldRoot` when given. */
-async function oldEdge(
-  source: TileSource | undefined,
-  oldSize: number,
-  oldRoot: Uint8Array | undefined,
-): Promise<Map<number, Uint8Array[]>> {
+async function oldEdge(source: TileSource, oldSize: number, oldRoot: Uint8Array | undefined): Promise<Map<number, Uint8Array[]>> {
   const edge = edgeTiles(oldSize);
   const hashes = await Promise.all(edge.map((t) => readOldTile(source, t, oldSize)));
   if (oldRoot !== undefined) {
@@ -51,20 +51,34 @@ async function oldEdge(
   return new Map(edge.map((t, i) => [t.level, hashes[i]]));
 }
 
-async function growBundles(source: TileSource | undefined, oldSize: number, added: readonly Uint8Array[]): Promise<TileWrite[]> {
-  const start = Math.floor(oldSize / TILE_WIDTH);
-  const oldWidth = oldSize % TILE_WIDTH;
-  let row: readonly Uint8Array[] = added;
-  if (oldWidth > 0) {
-    const id = { index: start, width: oldWidth };
-    const bytes = await source?.bundle(id);
-    if (bytes === undefined)
-      throw new TlogError(
-        'TLOG_TILE_MISSING',
-        `entry bundle ${bundlePath(id)} of the tree of size ${oldSize} is missing: the tree cannot grow from it`,
-      );
-    row = [...decodeBundle(bytes, oldWidth), ...added];
+/** The old tree's partial entry bundle ([] when its size is a multiple of 256). */
+async function oldBundle(source: TileSource, oldSize: number): Promise<Uint8Array[]> {
+  const id = { index: Math.floor(oldSize / TILE_WIDTH), width: oldSize % TILE_WIDTH };
+  if (id.width === 0) return [];
+  const bytes = await source.bundle(id);
+  if (bytes === undefined) {
+    throw new TlogError(
+      'TLOG_TILE_MISSING',
+      `entry bundle ${bundlePath(id)} of the tree of size ${oldSize} is missing: the tree cannot grow from it`,
+    );
   }
+  return decodeBundle(bytes, id.width);
+}
+
+/** The old partial bundle's entries must be the leaves of the old partial tile: a wrong one would be copied into every later bundle. */
+function checkOldBundle(old: Uint8Array[], leafTile: Uint8Array[] | undefined, oldSize: number): void {
+  for (const [j, e] of old.entries()) {
+    if (!hashesEqual(leafHash(e), leafTile![j])) {
+      throw new TlogError(
+        'TLOG_TILE_MISMATCH',
+        `entry ${oldSize - old.length + j} in the partial bundle of the tree of size ${oldSize} is not the leaf its tile holds: the tree cannot grow from it`,
+      );
+    }
+  }
+}
+
+function bundleWrites(oldSize: number, row: readonly Uint8Array[]): TileWrite[] {
+  const start = Math.floor(oldSize / TILE_WIDTH);
   const writes: TileWrite[] = [];
   for (let at = 0; at < row.length; at += TILE_WIDTH) {
     const entries = row.slice(at, at + TILE_WIDTH);
@@ -90,13 +104,24 @@ export async function growTiles(
   if (!Number.isSafeInteger(oldSize) || oldSize < 0)
     throw new TlogError('TLOG_BAD_INDEX', `old tree size ${oldSize} is not a non-negative safe integer`);
   const size = oldSize + added.length;
-  if (added.length === 0) {
-    if (oldRoot !== undefined) await oldEdge(source, oldSize, oldRoot);
-    return { writes: [], size, root: oldRoot ?? (await rootOfEdge(source, oldSize)) };
-  }
-  const [edge, bundles] = await Promise.all([oldEdge(source, oldSize, oldRoot), growBundles(source, oldSize, added)]);
+  // both reads at once; the edge's refusal first, so a caller sees one reason whatever the timing
+  const [edgeRead, bundleRead] = await Promise.allSettled([
+    oldEdge(source ?? NO_TILES, oldSize, oldRoot),
+    oldBundle(source ?? NO_TILES, oldSize),
+  ]);
+  if (edgeRead.status === 'rejected') throw edgeRead.reason;
+  if (bundleRead.status === 'rejected') throw bundleRead.reason;
+  const edge = edgeRead.value;
+  checkOldBundle(bundleRead.value, edge.get(0), oldSize);
+  const bundles = added.length === 0 ? [] : bundleWrites(oldSize, [...bundleRead.value, ...added]);
   const writes: TileWrite[] = [...bundles];
-  const newEdge = new Map<string, Uint8Array[][]>();
+  // the old edge stays the edge at the levels the growth does not reach (the others' new partial tiles have other keys)
+  const newEdge = new Map(
+    [...edge].map(([level, hashes]) => [
+      tileKey({ level, index: Math.floor(countAt(oldSize, level) / TILE_WIDTH), width: hashes.length }),
+      tileLevels(hashes),
+    ]),
+  );
   let fresh = added.map(leafHash); // the new hashes of Merkle level 8·level
   for (let level = 0; countAt(size, level) > countAt(oldSize, level); level++) {
     const start = Math.floor(countAt(oldSize, level) / TILE_WIDTH);
@@ -112,15 +137,5 @@ export async function growTiles(
     }
     fresh = up;
   }
-  // levels that did not change keep their old partial tile: it is still part of the new edge
-  for (const [level, hashes] of edge) {
-    const id = { level, index: Math.floor(countAt(oldSize, level) / TILE_WIDTH), width: hashes.length };
-    if (!newEdge.has(tileKey(id)) && countAt(size, level) === countAt(oldSize, level)) newEdge.set(tileKey(id), tileLevels(hashes));
-  }
   return { writes, size, root: rootFromEdge(edgeTiles(size), (t) => newEdge.get(tileKey(t))!, emptyRoot()) };
-}
-
-async function rootOfEdge(source: TileSource | undefined, size: number): Promise<Uint8Array> {
-  const edge = await oldEdge(source, size, undefined);
-  return rootFromEdge(edgeTiles(size), (t) => tileLevels(edge.get(t.level)!), emptyRoot());
 }

@@ -52,17 +52,17 @@ export function bundlePath(b: BundleId): string {
   return `tile/entries/${encodeIndex(b.index)}${suffix(b.width)}`;
 }
 
-const GROUP = /^x\d{3}$/;
-const LAST = /^\d{3}$/;
-const DECIMAL = /^(0|[1-9]\d*)$/;
+// functions, not constants: each call gets its own RegExp (no lastIndex shared), and mutation testing runs only the tests that reach them
+const group = (s: string): boolean => /^x\d{3}$/.test(s);
+const lastGroup = (s: string): boolean => /^\d{3}$/.test(s);
+const decimal = (s: string): boolean => /^(0|[1-9]\d*)$/.test(s);
 
 /** <N> from its groups, refusing "x000" leading groups (a second spelling of a smaller N). */
 function parseIndex(groups: string[], path: string): number {
-  if (groups.length === 0) malformed(`tile path ${JSON.stringify(path)} has no index`);
   let index = 0;
   for (const [i, g] of groups.entries()) {
     const last = i === groups.length - 1;
-    if (!(last ? LAST : GROUP).test(g)) {
+    if (!(last ? lastGroup : group)(g)) {
       malformed(
         `tile path ${JSON.stringify(path)}: index element ${JSON.stringify(g)} is not ${last ? 'three digits' : '"x" and three digits'}`,
       );
@@ -82,7 +82,7 @@ export function parseTilePath(path: string): ({ kind: 'hash' } & HashTileId) | (
   let groups = parts.slice(2);
   const last = groups[groups.length - 1];
   if (groups.length >= 2 && groups[groups.length - 2].endsWith('.p')) {
-    if (!DECIMAL.test(last)) malformed(`tile path ${JSON.stringify(path)}: partial width ${JSON.stringify(last)} is not a decimal number`);
+    if (!decimal(last)) malformed(`tile path ${JSON.stringify(path)}: partial width ${JSON.stringify(last)} is not a decimal number`);
     width = Number(last);
     if (width < 1 || width >= TILE_WIDTH)
       malformed(`tile path ${JSON.stringify(path)}: partial width ${width} is not in 1..${TILE_WIDTH - 1}`);
@@ -91,7 +91,7 @@ export function parseTilePath(path: string): ({ kind: 'hash' } & HashTileId) | (
   }
   const index = parseIndex(groups, path);
   if (parts[1] === 'entries') return { kind: 'entries', index, width };
-  if (!DECIMAL.test(parts[1]) || Number(parts[1]) > MAX_LEVEL) {
+  if (!decimal(parts[1]) || Number(parts[1]) > MAX_LEVEL) {
     malformed(`tile path ${JSON.stringify(path)}: level ${JSON.stringify(parts[1])} is not "entries" or a number in 0..${MAX_LEVEL}`);
   }
   return { kind: 'hash', level: Number(parts[1]), index, width };
