@@ -34,6 +34,7 @@ import { LATEST_CHECKPOINT_TAG, SEQUENCER_TAG } from '../../tlog/log/layout.js';
 import { storeTiles } from '../../tlog/log/tiles-store.js';
 import { manifestFor } from '../../tlog/log/artifact.js';
 import { putArtifactBlobs } from '../../tlog/log/store.js';
+import { mapLimited } from '../../tlog/log/read.js';
 import { checkpointForLock, verifyLockedCheckpoint } from '../../cli/log-federation.js';
 import { monitorRound } from '../../cli/log-monitor.js';
 import { checkpointFor, inclusionOf, openLogReader, withLog } from '../../cli/log-reader.js';
@@ -70,12 +71,11 @@ async function published(b: ContentBackend, from: number, to: number): Promise<L
   const content = new Uint8Array(Buffer.from('stand-in archive'));
   await putArtifactBlobs(b, content);
   const m = manifestFor('application/vnd.gantry.test.v1', 'application/vnd.gantry.test.v1+text', content, 'archive.txt');
-  const out: LogEntry[] = [];
-  for (let r = from; r <= to; r++) {
+  const revisions = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  return mapLimited(revisions, 8, async (r) => {
     const digest = await b.putManifest(`rev-${r}`, m, OCI_MANIFEST);
-    out.push({ revision: r, digest, issuer, subject, capid: 'acme:kv', version: `1.0.${r}` });
-  }
-  return out;
+    return { revision: r, digest, issuer, subject, capid: 'acme:kv', version: `1.0.${r}` };
+  });
 }
 
 /** A tiled log of revisions 1..n at repo. */

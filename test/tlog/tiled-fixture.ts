@@ -22,6 +22,10 @@ import { entryManifest } from '../../tlog/log/artifact.js';
 import { LATEST_CHECKPOINT_TAG, revisionTag } from '../../tlog/log/layout.js';
 import { registryTileSource, storeTiles } from '../../tlog/log/tiles-store.js';
 import { putArtifactBlobs } from '../../tlog/log/store.js';
+import { mapLimited } from '../../tlog/log/read.js';
+
+/** Writes in flight at once: the fixture's hundreds of tags, written as a registry client would, not one by one. */
+const WRITES = 8;
 
 /** The pointer tlog.revision.<r> → leaf `index`: the entry's manifest annotated with that index, as checkpointing writes it. */
 export async function storeRevisionPointer(backend: ContentBackend, entry: LogEntry, index: number): Promise<void> {
@@ -57,9 +61,9 @@ export async function growTiledLog(
   const old = entries.length;
   const source = old ? registryTileSource(backend) : undefined;
   const grown = await tiles.growTiles(source, old, added.map(encodeEntry));
-  if (opts.entryTags !== false) for (const [i, e] of added.entries()) await storeEntry(backend, old + i, e);
+  if (opts.entryTags !== false) await mapLimited([...added.entries()], WRITES, ([i, e]) => storeEntry(backend, old + i, e));
   await storeTiles(backend, grown.writes);
-  if (opts.pointers !== false) for (const [i, e] of added.entries()) await storeRevisionPointer(backend, e, old + i);
+  if (opts.pointers !== false) await mapLimited([...added.entries()], WRITES, ([i, e]) => storeRevisionPointer(backend, e, old + i));
   const origin = opts.origin ?? backend.description;
   const note = signNote(formatCheckpoint({ origin, size: grown.size, root: grown.root, extensions: [] }), [signer]);
   await storeLatestCheckpoint(backend, grown.size, note);
@@ -74,7 +78,7 @@ export async function writeUntiledLog(
   root: Uint8Array,
   origin = backend.description,
 ): Promise<string> {
-  for (const [i, e] of entries.entries()) await storeEntry(backend, i, e);
+  await mapLimited([...entries.entries()], WRITES, ([i, e]) => storeEntry(backend, i, e));
   const note = signNote(formatCheckpoint({ origin, size: entries.length, root, extensions: [] }), [signer]);
   await storeCheckpointNote(backend, entries.length, note);
   return note;
