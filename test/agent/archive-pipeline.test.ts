@@ -313,6 +313,22 @@ describe('prepareBinary with sealed copies', () => {
     expect(fetches.sort()).toEqual(['cache/ok', 'registry/ok']);
   });
 
+  it('the claims-only start needs no metrics, and times itself in seconds no longer than it took', async () => {
+    const bare = sealedOptions({ metrics: undefined });
+    const first = await prepareBinary(bare, instance(pushed.echo), () => {});
+    expect(await prepareBinary(bare, instance(pushed.echo), () => {})).toEqual(first);
+    const o = sealedOptions();
+    await prepareBinary(o, instance(pushed.echo), () => {});
+    const t0 = performance.now();
+    await prepareBinary(o, instance(pushed.echo), () => {});
+    const took = (performance.now() - t0) / 1000;
+    const cached = (await o.metrics!.fetchDuration.get()).values.find(
+      (v) => v.metricName?.endsWith('_sum') && v.labels.source === 'cache' && v.labels.result === 'ok',
+    );
+    expect(cached!.value).toBeGreaterThanOrEqual(0);
+    expect(cached!.value).toBeLessThanOrEqual(took);
+  });
+
   it("applies each instance's trust to the remembered claims: narrowed to another issuer, refused before any fetch", async () => {
     const o = sealedOptions();
     await prepareBinary(o, instance(pushed['by-b']), () => {});
