@@ -35,7 +35,7 @@ class MemberHash {
   ) {}
 
   update(chunk: Uint8Array): void {
-    // Stryker disable next-line ConditionalExpression: an input in memory reaches a sink as one view per stored member, or as decompressed chunks of another buffer, so any two of these tests decide as all three do
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,UpdateOperator: an input in memory reaches a sink as one view per stored member, or as decompressed chunks of another buffer, so any two of these tests decide as all three do (a later chunk of the full size cannot come: the walkers never deliver more than a member declares); writes-- leaves 0 only at the first write too
     if (this.writes++ === 0 && chunk.length === this.size && this.precomputed && chunk.buffer === this.input.buffer) {
       const start = chunk.byteOffset - this.input.byteOffset;
       this.known = this.precomputed.find((p) => p.start === start && p.end === start + chunk.length)?.hex.toUpperCase();
