@@ -1,18 +1,5 @@
-/**
- * The cached start's load path (agent/sealed-libraries.ts → agent/host/library-channel.ts →
- * verified-library.ts openSealedLibrary): the agent hands each host a descriptor on a memfd of
- * the verified library, sealed against write, grow and shrink, and the host loads it without
- * hashing. Attacks: a descriptor on memory that could still change (unsealed, or missing any
- * one of the three seals, or only F_SEAL_FUTURE_WRITE), on a plain file, or none at all — each
- * refused with its own reason before a byte of it is loaded (a marker library's constructor
- * would write a file; it never appears); and bytes that do not hash to the signed value never
- * become a sealed copy. The spec's path is an attacker's file throughout: a host loading the
- * sealed copy never reads it.
- */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { callProvider } from '../../client/call.js';
@@ -28,7 +15,7 @@ import {
   MFD_CLOEXEC,
 } from '../../agent/host/libc.js';
 import { SealedLibraries } from '../../agent/sealed-libraries.js';
-import { makeHost, NS, nextEvent, providerLib, startError, text, useHostWorld } from './helpers.js';
+import { makeHost, markerLibrary, NS, nextEvent, providerLib, startError, text, useHostWorld } from './helpers.js';
 
 const world = useHostWorld();
 const F_SEAL_FUTURE_WRITE = 0x10;
@@ -40,20 +27,7 @@ const libraries = new SealedLibraries();
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'gantry-sealed-load-'));
-  marker = join(dir, 'EXECUTED');
-  writeFileSync(
-    join(dir, 'evil.c'),
-    [
-      '#include <fcntl.h>',
-      '#include <unistd.h>',
-      `__attribute__((constructor)) static void ran(void) { int fd = open(${JSON.stringify(marker)}, O_CREAT | O_WRONLY, 0600); if (fd >= 0) close(fd); }`,
-      'void *__capability_provider_create(void) { return 0; }',
-      '',
-    ].join('\n'),
-  );
-  evil = join(dir, 'evil.so');
-  execFileSync('cc', ['-shared', '-fPIC', '-o', evil, join(dir, 'evil.c')]);
+  ({ dir, marker, library: evil } = markerLibrary('gantry-sealed-load-'));
 });
 
 afterAll(() => {
