@@ -53,6 +53,8 @@ export default {
     // what a registry's archive summary may be trusted for: only what its claims JWT signs (issue 36)
     'registry/summary.ts',
     'agent/archive-pipeline.ts',
+    // which library descriptor a host loads without hashing it: only memory sealed against write, grow and shrink
+    'agent/host/memfd-seal.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
@@ -98,6 +100,13 @@ export default {
     'tlog/entry.ts',
     // which trusted log key may sign for which origin
     'tlog/origin-keys.ts',
+    // C2SP tiles (issue 34): tile paths and bundles parsed strictly, every hash read from a tile
+    // authenticated against the signed root, the tiles a growth writes (cache.ts holds no check)
+    'tlog/tiles/path.ts',
+    'tlog/tiles/bundle.ts',
+    'tlog/tiles/shape.ts',
+    'tlog/tiles/tree.ts',
+    'tlog/tiles/grow.ts',
     // the stored log's checks (reading entries and checkpoints, rollback, fork, tag and archive
     // mismatches, who may extend a log). The appends' timing rule (tlog/log/append.ts) is proved
     // against a real registry in registry-log.test.ts, outside the mutation run; layout.ts
@@ -105,7 +114,17 @@ export default {
     'tlog/log/artifact.ts',
     'tlog/log/read.ts',
     'tlog/log/checkpointing.ts',
+    // tiles in the repository and the tiled reader (issue 34): what is a tile, which checkpoint is the latest, a lying revision pointer
+    'tlog/log/tiles-store.ts',
+    'tlog/log/tiled.ts',
     'tlog/log/verify.ts',
+    // the sequencer (issue 34): what a request may say and the status each refusal gets, and the
+    // lease that makes it the one writer (parsed strictly, taken only when free, checked, released by its holder)
+    'tlog/sequencer/requests.ts',
+    'tlog/sequencer/lease.ts',
+    // the full check split by layout (issue 34): the shared entry checks, and a tiled log's bundles, entry tags, pointers and checkpoint tags
+    'tlog/log/verify-checks.ts',
+    'tlog/log/verify-tiles.ts',
     // the controller as the log's witness: what a resolved revision must show before it runs
     'controller/providers/archive/log-witness.ts',
     // a Provider's rollout history (issue 31): which revisions are its own (by uid), what undo

@@ -50,15 +50,27 @@ export default defineConfig({
       'test/tlog/entry.test.ts',
       'test/tlog/refusals.test.ts',
       'test/tlog/origin-keys.test.ts',
+      // C2SP tiles: paths, bundles, growth and proofs read from tiles (pure, no registry)
+      'test/tlog/tiles.test.ts',
+      'test/tlog/tiles-attacks.test.ts',
+      'test/tlog/tiles-conformance.test.ts',
       // the stored log's checks, on an image-layout directory (registry-log.test.ts needs a
       // registry and the appends' 1.5 s confirmation waits)
       'test/tlog/log-verify.test.ts',
+      // verifyLog on a tiled log, each lie on its own (no registry)
+      'test/tlog/verify-tiles.test.ts',
+      // tiles in the repository and the tiled reader, each lie refused (issue 34)
+      'test/tlog/tiled-log.test.ts',
+      // the sequencer's request checks and lease, on an image-layout directory (sequencer.test.ts needs a registry)
+      'test/tlog/sequencer-checks.test.ts',
       // the controller's log witness alone (log-witness.test.ts runs it inside a whole cluster)
       'test/controller/providers/archive/log-witness-checks.test.ts',
       'test/par/conformance.test.ts',
       'test/par/hostile.test.ts',
       'test/par/nkeys.test.ts',
       'test/par/prefix.test.ts',
+      // a member hash taken from the download's pass: only at exactly the member, and a wrong one fails
+      'test/par/precomputed.test.ts',
       'test/par/roundtrip.test.ts',
       'test/par/verify-checks.test.ts',
       // the membrane's permissions against a real nats-server with nothing else running;
@@ -70,6 +82,8 @@ export default defineConfig({
       'test/membrane/bus-tls-config.test.ts',
       'test/membrane/revocations.test.ts',
       'test/host/reply-guard.test.ts',
+      // the seal check alone; sealed-load.test.ts attacks it with real host processes
+      'test/host/memfd-seal.test.ts',
       // a host's call counts at the agent (no host: the IPC messages themselves)
       'test/agent/call-snapshot.test.ts',
       // the extension parser on numbers and on tables compiled by cc (no server)

@@ -24,8 +24,9 @@ import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { KeyPair } from '@nats-io/nkeys';
 import { type ArchiveCache, openArchiveStore, type ArchiveStore, type TransferLimits } from '../registry/index.js';
-import type { VerifiedPar } from '../par/index.js';
+import { type ProviderClaims, type VerifiedPar, verifyClaimsToken } from '../par/index.js';
 import type { BinaryStore } from './binaries.js';
+import type { SealedLibraries, VerifiedArchive } from './sealed-libraries.js';
 import { InstanceFailure } from './failure.js';
 import type { AgentMetrics } from './metrics.js';
 import type { PreparedBinary } from './instance-runner.js';
@@ -43,6 +44,8 @@ export interface PipelineOptions {
   sealKey: KeyPair;
   cache: ArchiveCache;
   binaries: BinaryStore;
+  /** the sealed in-memory copies hosts load, and the digests verified to them (absent: hosts hash the file) */
+  sealed?: SealedLibraries;
   /** remembers which (repository, digest, credentials) were shown to have access */
   access: RegistryAccess;
   target: string;
@@ -88,46 +91,37 @@ export async function prepareBinary(
     transferLimits: o.transferLimits,
     credentials,
   });
-  // the cache pulls from the store only on a miss: watching pull() tells hit from miss
-  let pulled = false;
-  const store: ArchiveStore = {
-    description: opened.description,
-    // Stryker disable next-line ArrowFunction: the cache calls only pull on this wrapper
-    push: (...a) => opened.push(...a),
-    // Stryker disable next-line ArrowFunction: as above
-    resolve: (...a) => opened.resolve(...a),
-    // Stryker disable next-line ArrowFunction: as above
-    revisions: () => opened.revisions(),
-    pull: (...a) => {
-      pulled = true;
-      return opened.pull(...a);
-    },
-    // Stryker disable next-line ArrowFunction: as above (access is shown on the store itself, above the cache)
-    checkAccess: (d) => opened.checkAccess(d),
-  };
+  const watched = watchPulls(opened);
+  const store = watched.store;
   // the cache is keyed by digest: this instance's own credentials must reach that digest in
   // that repository before any copy, cached or in flight for another instance, is used for it
   await o.access.ensure(opened, spec.archive.digest, credentials);
   onStep('accessChecked');
+  const known = o.sealed?.recall(spec.archive.digest);
+  if (known) return fromSealed(o, spec, known, trusted, onPhase, onStep);
   const fetchStarted = performance.now();
   const observeFetch = (result: 'ok' | 'error') => {
-    o.metrics?.fetchDuration.observe({ source: pulled ? 'registry' : 'cache', result }, (performance.now() - fetchStarted) / 1000);
-    o.metrics?.cacheRequests.inc({ result: pulled ? 'miss' : 'hit' });
+    o.metrics?.fetchDuration.observe({ source: watched.pulled ? 'registry' : 'cache', result }, (performance.now() - fetchStarted) / 1000);
+    o.metrics?.cacheRequests.inc({ result: watched.pulled ? 'miss' : 'hit' });
   };
   let verified: VerifiedPar;
+  let archivePath: string;
   try {
-    ({ verified } = await o.cache.fetch(store, spec.archive.digest, { trustedIssuers: trusted, target: o.target }));
+    ({ verified, path: archivePath } = await o.cache.fetch(store, spec.archive.digest, { trustedIssuers: trusted, target: o.target }));
   } catch (err) {
     observeFetch('error');
     throw err;
   }
   observeFetch('ok');
-  onStep(pulled ? 'pulledAndVerified' : 'cacheReadAndVerified');
+  onStep(watched.pulled ? 'pulledAndVerified' : 'cacheReadAndVerified');
 
   onPhase('Verifying');
   const verifyStarted = performance.now();
   try {
     const prepared = checkAndInstall(o, spec, verified);
+    // Stryker disable next-line LogicalOperator: remembering a digest whose library was not sealed is harmless — recall() answers only while its sealed copy is held
+    if (o.sealed && prepared.sealed)
+      o.sealed.remember(spec.archive.digest, verified.jwt, prepared.sha256, [archivePath, prepared.libraryPath]);
     o.metrics?.verifyDuration.observe({ result: 'ok' }, (performance.now() - verifyStarted) / 1000);
     return prepared;
   } catch (err) {
@@ -136,9 +130,57 @@ export async function prepareBinary(
   }
 }
 
-/** The archive verified on its own terms: check it against this instance and write the library. */
-function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], verified: VerifiedPar): PreparedBinary {
-  const claims = verified.claims;
+/** The store, with whether the cache pulled from it: it does only on a miss, so that tells hit from miss. */
+function watchPulls(opened: ArchiveStore): { store: ArchiveStore; pulled: boolean } {
+  // Stryker disable next-line ObjectLiteral: store is set just below and an absent pulled reads as false
+  const w = { store: opened, pulled: false };
+  w.store = {
+    description: opened.description,
+    // Stryker disable next-line ArrowFunction: the cache calls only pull on this wrapper
+    push: (...a) => opened.push(...a),
+    // Stryker disable next-line ArrowFunction: as above
+    resolve: (...a) => opened.resolve(...a),
+    // Stryker disable next-line ArrowFunction: as above
+    revisions: () => opened.revisions(),
+    pull: (...a) => {
+      w.pulled = true;
+      return opened.pull(...a);
+    },
+    // Stryker disable next-line ArrowFunction: as above (access is shown on the store itself, above the cache)
+    checkAccess: (d) => opened.checkAccess(d),
+  };
+  return w;
+}
+
+/**
+ * A digest that verified before on this agent, its library still sealed in memory and its
+ * cache files unchanged (sealed-libraries.ts): only its signed claims are checked again, against
+ * this instance's trust and the time now — the binary is the sealed copy, which cannot change.
+ */
+function fromSealed(
+  o: PipelineOptions,
+  spec: ProviderInstance['spec'],
+  known: VerifiedArchive,
+  trusted: string[],
+  onPhase: (p: 'Fetching' | 'Verifying') => void,
+  onStep: (step: string) => void,
+): PreparedBinary {
+  const started = performance.now();
+  const claims = verifyClaimsToken(known.jwt, { trustedIssuers: trusted });
+  o.metrics?.fetchDuration.observe({ source: 'cache', result: 'ok' }, (performance.now() - started) / 1000);
+  o.metrics?.cacheRequests.inc({ result: 'hit' });
+  onStep('claimsRecheckedSealed');
+  onPhase('Verifying');
+  const { capid, hash } = checkClaimsFor(o, spec, claims);
+  // the claims are the same signed text: their hash is the sealed library's
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,MethodExpression,StringLiteral: equal by construction (above)
+  if (hash.toLowerCase() !== known.sha256)
+    throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} changed its ${o.target} hash`);
+  return { libraryPath: o.binaries.pathFor(hash), capid, sha256: known.sha256, sealed: true };
+}
+
+/** The capid the instance gets and the signed hash of this node's binary, or why the claims do not fit it. */
+function checkClaimsFor(o: PipelineOptions, spec: ProviderInstance['spec'], claims: ProviderClaims): { capid: string; hash: string } {
   if (spec.capid && claims.capid && spec.capid !== claims.capid) {
     throw new InstanceFailure(
       'CapabilityMismatch',
@@ -148,10 +190,18 @@ function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], ver
   const capid = claims.capid ?? spec.capid;
   if (!capid) throw new InstanceFailure('CapabilityMismatch', 'neither the archive claims nor the instance name a capability id');
   const hash = claims.hashes[o.target];
+  // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: a guard for the types (verifyPar refuses first)
+  if (!hash) throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} has no ${o.target} binary`);
+  return { capid, hash };
+}
+
+/** The archive verified on its own terms: check it against this instance and write the library. */
+function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], verified: VerifiedPar): PreparedBinary {
+  const { capid, hash } = checkClaimsFor(o, spec, verified.claims);
   const binary = verified.binary;
   // verifyPar, asked for this target, refuses an archive without its binary first (PAR_TARGET_NOT_FOUND)
   // Stryker disable next-line ConditionalExpression,LogicalOperator,StringLiteral: a guard for the types (above)
-  if (!hash || !binary) throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} has no ${o.target} binary`);
+  if (!binary) throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} has no ${o.target} binary`);
   // verifyPar hashed exactly these bytes against this same signed hash, so they are equal; only when it
   // says they match the claims do we skip re-hashing (a false here only costs BinaryStore a second hash)
   // Stryker disable next-line ConditionalExpression,MethodExpression,OptionalChaining,EqualityOperator: equal by construction (above)
@@ -167,5 +217,7 @@ function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], ver
   }
   // Stryker disable next-line StringLiteral: an empty reason only makes BinaryStore hash again, and it finds the same hash
   const libraryPath = o.binaries.install(binary, hash, hashed ? 'verifyPar' : undefined);
-  return { libraryPath, capid, sha256: hash.toLowerCase() };
+  // the hosts load the sealed copy (hashed again as it is written); the file stays for where one cannot be made
+  const sealed = o.sealed?.seal(binary, hash) ?? false;
+  return { libraryPath, capid, sha256: hash.toLowerCase(), ...(sealed ? { sealed } : {}) };
 }

@@ -2,7 +2,8 @@
  * Where the agent's provider hosts come from: the pool of idle host processes (started after
  * the reaping, they carry the same marker as the hosts a previous agent left, so the next
  * agent reaps them too) and, per instance, the ProviderHost that loads its verified library:
- * its spec from the instance (provider, link, config, resources) and the NATS connection it
+ * its spec from the instance (provider, link, config, resources), the sealed copy of its library
+ * when the agent holds one (agent/sealed-libraries.ts), and the NATS connection it
  * serves on, with the agent's credentials or, under the membrane, its instance's own; with
  * --host-cgroup, each host's memory cgroup is made under that directory.
  */
@@ -16,6 +17,7 @@ import type { HostRecords } from './host-records.js';
 import type { PreparedBinary } from './instance-runner.js';
 import type { AgentOptions } from './options.js';
 import type { ProviderCallMetrics } from './call-metrics.js';
+import type { SealedLibraries } from './sealed-libraries.js';
 
 export function createHostPool(records: HostRecords, size = DEFAULT_HOST_POOL_SIZE): HostPool {
   return new HostPool({ size, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
@@ -30,12 +32,16 @@ export function providerHostFactory(
   pool: HostPool,
   memoryCgroup?: MemoryCgroupParent,
   calls?: ProviderCallMetrics,
+  libraries?: SealedLibraries,
 ): (inst: ProviderInstance, prepared: PreparedBinary) => ProviderHost {
   return (inst, prepared) => {
     const memory = inst.spec.resources?.memory;
+    // the host's own descriptor on the sealed copy (it closes it when stopped); without one it hashes the file
+    const libraryFd = prepared.sealed ? libraries?.descriptorFor(prepared.sha256) : undefined;
     const host = new ProviderHost(providerHostSpec(inst, prepared, o), {
       env: records.markerEnv(),
       pool,
+      ...(libraryFd !== undefined ? { libraryFd } : {}),
       ...(memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(memory) } : {}),
       ...(o.memoryCheckMs !== undefined ? { memoryCheckMs: o.memoryCheckMs } : {}),
       ...(memoryCgroup ? { memoryCgroup } : {}),

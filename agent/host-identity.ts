@@ -14,7 +14,6 @@
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createUser, fromSeed } from '@nats-io/nkeys';
 import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
@@ -22,6 +21,7 @@ import type { Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { InstanceFailure } from './failure.js';
 import { formatCreds } from '../client/creds.js';
+import { decodeSeed, generateSeed, publicKeyFromSeed } from '../par/index.js';
 import { hostJwtProblem } from './host-jwt-check.js';
 import { instanceStatusPath } from './status.js';
 
@@ -124,7 +124,7 @@ export class HostIdentities {
     let seed: string;
     try {
       seed = readFileSync(this.seedFile(uid), 'utf8').trim();
-      fromSeed(new TextEncoder().encode(seed));
+      if (decodeSeed(seed).type !== 'user') throw new Error('not a user seed');
     } catch {
       seed = this.newSeed(uid);
     }
@@ -143,7 +143,7 @@ export class HostIdentities {
   }
 
   private newSeed(uid: string): string {
-    const seed = new TextDecoder().decode(createUser().getSeed());
+    const seed = generateSeed('user');
     writeFileSync(this.seedFile(uid), seed, { mode: 0o600 });
     return seed;
   }
@@ -175,5 +175,6 @@ export class HostIdentities {
   }
 }
 
-const keyOfSeed = (seed: string) => fromSeed(new TextEncoder().encode(seed)).getPublicKey();
+// par's nkeys derive the key natively (the client library's JavaScript Ed25519 took tens of ms a start under load)
+const keyOfSeed = (seed: string) => publicKeyFromSeed(seed);
 const nowSec = () => Math.floor(Date.now() / 1000);

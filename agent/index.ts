@@ -108,7 +108,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
   const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);
-  const createHost = providerHostFactory(opts, cache.records, pool, memoryCgroup, metrics.calls);
+  const createHost = providerHostFactory(opts, cache.records, pool, memoryCgroup, metrics.calls, cache.sealed);
   const runnerDeps = agentRunnerDeps(opts, {
     kube,
     credentialsNamespace: settings.credentialsNamespace,
@@ -154,6 +154,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       stopping ??= (async () => {
         await health?.close();
         await stopParts(parts);
+        cache.sealed.close(); // the hosts still running keep their own descriptors
         log.info('agent stopped');
       })();
       return stopping;

@@ -41,6 +41,8 @@ export interface PreparedBinary {
   capid: string;
   /** sha256 of the library (its name in the binary store) */
   sha256: string;
+  /** A sealed in-memory copy of the library is held by the agent (agent/sealed-libraries.ts): hosts load that. */
+  sealed?: boolean;
   /** The instance's own NATS creds file (agent/host-identity.ts), when the agent runs the membrane. */
   natsCredsFile?: string;
   /** The instance's secret config values, opened on this node (agent/secret-config.ts): merged into the host's config only. */

@@ -50,6 +50,7 @@ export function agentRunnerDeps(
     sealKey: p.sealKey,
     cache: cache.archives,
     binaries: cache.binaries,
+    sealed: cache.sealed,
     access: new RegistryAccess(),
     target: p.target,
     trustedIssuers: opts.trustedIssuers ?? [],
@@ -66,18 +67,23 @@ export function agentRunnerDeps(
     log,
     metrics,
     prepare: async (inst, onPhase, onStep): Promise<PreparedBinary> => {
+      // the host identity (key published, JWT signed by the controller) is made while the archive
+      // is fetched and verified, not after; a refused archive is still the reason reported
+      const creds = identities?.credsFor(inst);
+      creds?.catch(() => {}); // awaited below, after the pipeline's own failure
       const prepared = await prepareBinary(pipeline, inst, onPhase, onStep);
       // read after the pull, so the host starts with the values sealed last; no host without them
       const secretConfig = await instanceSecretConfig(kube, credentialsNamespace, p.sealKey, inst);
       const binary = secretConfig ? { ...prepared, secretConfig } : prepared;
-      if (!identities) return binary;
-      const natsCredsFile = await identities.credsFor(inst);
+      if (!creds) return binary;
+      const natsCredsFile = await creds;
       onStep?.('hostJwt');
       return { ...binary, natsCredsFile };
     },
     credentials: identities,
     current: p.current ? (ref) => p.current?.(ref.namespace, ref.name) : undefined,
-    libraryIntact: (binary) => cache.binaries.intact(binary.sha256),
+    // a host restarts from its own descriptor on the sealed copy, which cannot change; else from the file
+    libraryIntact: (binary) => binary.sealed === true || cache.binaries.intact(binary.sha256),
     createHost: p.createHost,
     recordPid: (inst: ProviderInstance, pid) => {
       const uid = inst.metadata.uid ?? '';

@@ -218,6 +218,8 @@ export const reasonsByCode: { readonly [C in ErrorCode]?: CodeReasons } = {
   BINARY_HASH_MISMATCH: { instance: 'HashMismatch', transient: false },
   // agent/host/verified-library.ts: the library file no longer hashes to the verified value (swapped)
   LIBRARY_HASH_MISMATCH: { instance: 'HashMismatch', transient: false },
+  // agent/host/memfd-seal.ts: the library descriptor handed to the host is not sealed memory
+  LIBRARY_NOT_SEALED: { instance: 'LoadFailed', transient: false },
   // agent/host
   BAD_SPEC: { instance: 'InvalidSpec', transient: false },
   LOAD_FAILED: { instance: 'LoadFailed', transient: false },

@@ -7,7 +7,7 @@
  * Layers: server.ts (HTTP) → handlers.ts (API semantics) → store.ts (objects, RV, history).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -118,7 +118,11 @@ export async function startEmulator(opts: ApiServerOptions = {}): Promise<ApiSer
   const url = `https://${address}`;
   const yaml = kubeconfigYaml(url, tls.caPem, token);
   const kubeconfigPath = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfigPath, yaml, { mode: 0o600 });
+  // write-then-rename: the sandbox takes the file's existence as "ready" and reads it at once, so
+  // a plain write let it read an empty kubeconfig (seen under load in the Ctrl-C fuzz test)
+  const tmp = `${kubeconfigPath}.${process.pid}.tmp`;
+  writeFileSync(tmp, yaml, { mode: 0o600 });
+  renameSync(tmp, kubeconfigPath);
 
   let stopping: Promise<void> | undefined;
   return {

@@ -181,7 +181,7 @@ async function coldStart(s: Side, name: string, archive: { ref: string; digest: 
 function steps(seen: Seen, timeline: StartTimeline): Sample {
   const { marks, host } = timeline;
   const at = (step: string) => marks.find(([k]) => k === step)?.[1];
-  const archiveReady = at('cacheReadAndVerified') ?? at('pulledAndVerified');
+  const archiveReady = at('claimsRecheckedSealed') ?? at('cacheReadAndVerified') ?? at('pulledAndVerified');
   const credsWritten = at('hostJwt'); // node-made keys: credsFor returned, the creds file written
   const out: Record<string, number> = {};
   const span = (label: string, from?: number, to?: number) => {

@@ -6,9 +6,19 @@
  * `lock verify` shows the log still extends it.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { openContentBackend, revisionTag, type StoreOptions } from '../registry/index.js';
-import { decodeBase64, encodeBase64, openLog, parseTrustedLogKey, verifyLog, type NoteVerifier } from '../tlog/index.js';
+import { openContentBackend, parseRevisionTag, revisionTag, type StoreOptions } from '../registry/index.js';
+import {
+  decodeBase64,
+  decodeEntry,
+  encodeBase64,
+  parseTrustedLogKey,
+  verifyLog,
+  type Checkpoint,
+  type LogReader,
+  type NoteVerifier,
+} from '../tlog/index.js';
 import { cliError } from './keys.js';
+import { inclusionOf, withLog } from './log-reader.js';
 import type { LockedCheckpoint } from './lock-log.js';
 
 /**
@@ -69,12 +79,11 @@ export async function revisionThroughMirror(
       2,
     );
   const backend = openContentBackend(via, viaOpts);
-  const log = await openLog(backend, { origin });
-  const latest = await log.latestCheckpoint(verifiers);
-  const size = latest.checkpoint.size;
-  const within = log.entries.slice(0, size);
-  const pick = revision ?? within.reduce((m, e) => Math.max(m, e.revision), -1);
-  const r = log.inclusion(pick, size);
+  const { size, pick, r } = await withLog(backend, origin, async (log) => {
+    const latest = await log.latestCheckpoint(verifiers);
+    const pick = revision ?? (await highestLogged(log, latest.checkpoint));
+    return { size: latest.checkpoint.size, pick, r: await inclusionOf(log, pick, latest.checkpoint) };
+  });
   const tagged = await backend.getManifest(revisionTag(pick));
   if (!tagged || tagged.digest !== r.entry.digest) {
     throw cliError(
@@ -83,6 +92,23 @@ export async function revisionThroughMirror(
     );
   }
   return { revision: pick, digest: r.entry.digest, index: r.index, size };
+}
+
+/**
+ * The highest revision the tree of `c` logs, without reading every leaf: the rev-N tags from
+ * the highest down, until one is found in the tree (each lookup is O(log n) tiles). Nothing
+ * logged is TLOG_UNLOGGED_REVISION.
+ */
+async function highestLogged(log: LogReader, c: Checkpoint): Promise<number> {
+  const revisions = (await log.backend.listTags())
+    .map(parseRevisionTag)
+    .filter((r): r is number => r !== undefined)
+    .sort((a, b) => b - a);
+  for (const r of revisions) if (await log.findRevision(r, c)) return r;
+  throw cliError(
+    `TLOG_UNLOGGED_REVISION: ${log.backend.description}: no published revision is in the log's checkpoint of size ${c.size}`,
+    1,
+  );
 }
 
 /** The verified checkpoint that includes `revision` as `digest`, for gantry.lock (undefined: no keys, or no log). */
@@ -95,10 +121,14 @@ export async function checkpointForLock(
 ): Promise<LockedCheckpoint | undefined> {
   const verifiers = verifiersOf(keys);
   if (!verifiers.length) return undefined;
-  const log = await openLog(openContentBackend(ref, opts));
-  if (log.size === 0 && log.checkpointSizes.length === 0) return undefined;
-  const latest = await log.latestCheckpoint(verifiers);
-  const r = log.inclusion(revision, latest.checkpoint.size);
+  const found = await withLog(openContentBackend(ref, opts), undefined, async (log) => {
+    // no log at all: nothing to lock (entries without a checkpoint are TLOG_NO_LOG below)
+    if (log.empty) return undefined;
+    const latest = await log.latestCheckpoint(verifiers);
+    return { latest, r: await inclusionOf(log, revision, latest.checkpoint) };
+  });
+  if (!found) return undefined;
+  const { latest, r } = found;
   if (r.entry.digest !== digest)
     throw cliError(
       `TLOG_TAG_MISMATCH: ${ref} ${revisionTag(revision)} names ${digest}, but its log entry ${r.index} records ${r.entry.digest}; not locking it`,
@@ -119,13 +149,14 @@ export async function verifyLockedCheckpoint(
   if (!verifiers.length)
     return `${ref}: the lock records a log checkpoint but no log key was given to check it (--key, or logKey in the namespace mapping)`;
   try {
-    const log = await openLog(openContentBackend(ref, opts), { origin: e.checkpoint.origin });
-    const latest = await log.latestCheckpoint(verifiers);
-    log.checkExtends(
-      { origin: e.checkpoint.origin, size: e.checkpoint.size, root: decodeBase64(e.checkpoint.root) ?? new Uint8Array(), extensions: [] },
-      latest.checkpoint,
-    );
-    const entry = log.entries[e.checkpoint.index];
+    const entry = await withLog(openContentBackend(ref, opts), e.checkpoint.origin, async (log) => {
+      const latest = await log.latestCheckpoint(verifiers);
+      await log.checkExtends(
+        { origin: e.checkpoint.origin, size: e.checkpoint.size, root: decodeBase64(e.checkpoint.root) ?? new Uint8Array(), extensions: [] },
+        latest.checkpoint,
+      );
+      return entryAt(log, e.checkpoint.index, latest.checkpoint);
+    });
     if (!entry || entry.revision !== e.revision || entry.digest !== e.digest)
       return `TLOG_TAG_MISMATCH: ${ref}: log entry ${e.checkpoint.index} now records revision ${entry?.revision} as ${entry?.digest}, the lock pins revision ${e.revision} as ${e.digest}`;
     return undefined;
@@ -133,4 +164,11 @@ export async function verifyLockedCheckpoint(
     const code = (err as { code?: string }).code ?? 'ERROR';
     return `${code}: ${(err as Error).message.startsWith(ref) ? '' : `${ref}: `}${(err as Error).message}`;
   }
+}
+
+/** The entry at leaf `index` of the tree of `c` (authenticated), or undefined when the tree is smaller. */
+async function entryAt(log: LogReader, index: number, c: Checkpoint): Promise<{ revision: number; digest: string } | undefined> {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= c.size) return undefined;
+  const [bytes] = await log.tree(c).entries(index, index + 1);
+  return decodeEntry(bytes);
 }

@@ -21,9 +21,19 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { atomicWrite, openContentBackend } from '../registry/index.js';
-import { decodeBase64, encodeBase64, hashesEqual, openLog, rootOf, verifyLog, type Checkpoint, type RepositoryLog } from '../tlog/index.js';
+import {
+  decodeBase64,
+  emptyRoot,
+  encodeBase64,
+  hashesEqual,
+  isTlogError,
+  verifyLog,
+  type Checkpoint,
+  type LogReader,
+} from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { verifiersOf } from './log-federation.js';
+import { openLogReader } from './log-reader.js';
 import { mapCliRef } from './namespaces.js';
 import { parseDuration } from './options.js';
 import { boundMappedKey, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
@@ -62,7 +72,7 @@ function readState(path: string): State {
 interface Observed {
   source: string;
   origin: string;
-  log: RepositoryLog;
+  log: LogReader;
   checkpoint: Checkpoint;
   note: string;
 }
@@ -74,9 +84,29 @@ const cp = (size: number, rootHash: string, origin: string): Checkpoint => ({
   extensions: [],
 });
 
-/** `big` (an opened log whose checkpoint is at least `small`'s size) agrees with the smaller checkpoint. */
-function prefixAgrees(big: RepositoryLog, small: Checkpoint): boolean {
-  return small.size <= big.size && hashesEqual(rootOf(big.leafHashes, small.size), small.root);
+/**
+ * Whether `big`'s log agrees with the smaller checkpoint `small`: the root its tree gives at
+ * small's size, from the O(log n) tiles that authenticate it against big's signed root (not
+ * every leaf). A finding when it does not (TLOG_FORK), or when big's tiles fail (their code).
+ */
+async function disagreement(
+  big: Observed,
+  small: Checkpoint,
+  fork: (root: Uint8Array | undefined) => string,
+): Promise<Finding | undefined> {
+  if (small.size > big.checkpoint.size) return { code: 'TLOG_FORK', source: big.source, message: fork(undefined) };
+  try {
+    const root =
+      small.size === big.checkpoint.size
+        ? big.checkpoint.root
+        : small.size === 0
+          ? emptyRoot()
+          : await big.log.tree(big.checkpoint).rootAt(small.size);
+    return hashesEqual(root, small.root) ? undefined : { code: 'TLOG_FORK', source: big.source, message: fork(root) };
+  } catch (e) {
+    if (!isTlogError(e)) throw e;
+    return { code: e.code, source: big.source, message: `${big.source}: ${e.message}` };
+  }
 }
 
 /** One round over every source; returns the findings and, when there are none, the next state. */
@@ -100,7 +130,8 @@ export async function monitorRound(
       });
       for (const p of v.problems) findings.push({ code: p.code, source: s.name, message: p.message });
       if (!v.checkpoint) continue;
-      const log = await openLog(backend, { origin: s.origin });
+      // not the CLI's tile cache: a monitor compares registries and reads what each one serves now
+      const log = await openLogReader(backend, s.origin, false);
       observed.push({ source: s.name, origin: s.origin, log, checkpoint: v.checkpoint.checkpoint, note: v.checkpoint.note });
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'ERROR';
@@ -114,13 +145,14 @@ export async function monitorRound(
   for (const [origin, list] of byOrigin) {
     const largest = list.reduce((a, b) => (b.checkpoint.size > a.checkpoint.size ? b : a));
     for (const o of list) {
-      if (o !== largest && !prefixAgrees(largest.log, o.checkpoint)) {
-        findings.push({
-          code: 'TLOG_FORK',
-          source: o.source,
-          message: `${o.source} serves ${origin} at size ${o.checkpoint.size} with root ${encodeBase64(o.checkpoint.root)}, but ${largest.source}'s log (size ${largest.checkpoint.size}) has root ${encodeBase64(rootOf(largest.log.leafHashes, o.checkpoint.size))} at that size: the two registries show different histories`,
-        });
-      }
+      if (o === largest) continue;
+      const f = await disagreement(
+        largest,
+        o.checkpoint,
+        (theirs) =>
+          `${o.source} serves ${origin} at size ${o.checkpoint.size} with root ${encodeBase64(o.checkpoint.root)}, but ${largest.source}'s log (size ${largest.checkpoint.size}) has root ${theirs ? encodeBase64(theirs) : '(none)'} at that size: the two registries show different histories`,
+      );
+      if (f) findings.push(f.code === 'TLOG_FORK' ? { ...f, source: o.source } : f);
     }
     const known = state.logs[origin];
     if (known) {
@@ -131,12 +163,14 @@ export async function monitorRound(
           source: largest.source,
           message: `${origin}: the largest checkpoint served now (size ${largest.checkpoint.size}, by ${largest.source}) is smaller than the size ${known.size} seen before (from ${known.source} at ${known.at})`,
         });
-      } else if (!prefixAgrees(largest.log, k)) {
-        findings.push({
-          code: 'TLOG_FORK',
-          source: largest.source,
-          message: `${origin}: ${largest.source}'s log does not extend the checkpoint of size ${known.size} seen before (from ${known.source} at ${known.at}): the history was rewritten`,
-        });
+      } else {
+        const f = await disagreement(
+          largest,
+          k,
+          () =>
+            `${origin}: ${largest.source}'s log does not extend the checkpoint of size ${known.size} seen before (from ${known.source} at ${known.at}): the history was rewritten`,
+        );
+        if (f) findings.push(f);
       }
     }
     if (!known || largest.checkpoint.size >= known.size)

@@ -11,17 +11,10 @@ import type { Command } from 'commander';
 import { cliError } from './keys.js';
 import { mappedLogKey, mappedRef, out, registryOptions, run, storeOptions, type CommonFlags } from './registry-flags.js';
 import { verifiersOf } from './log-federation.js';
+import { registerServe } from './log-serve.js';
+import { checkpointFor, consistencyOf, inclusionOf, withLog } from './log-reader.js';
 import { openArchiveStore, openContentBackend } from '../registry/index.js';
-import {
-  encodeBase64,
-  generateNoteKey,
-  isTlogError,
-  openLog,
-  openNote,
-  verifyLog,
-  type RepositoryLog,
-  type VerifiedCheckpoint,
-} from '../tlog/index.js';
+import { encodeBase64, generateNoteKey, isTlogError, openNote, verifyLog, type LogReader } from '../tlog/index.js';
 
 interface LogFlags extends CommonFlags {
   key?: string[];
@@ -59,23 +52,10 @@ function mapRef(name: string, flags: LogFlags): string {
   return ref;
 }
 
-async function open(name: string, flags: LogFlags): Promise<RepositoryLog> {
+/** The log through its tiles (O(log n) requests a proof, cached tiles reused), or the old way for a log without tiles. */
+async function read<T>(name: string, flags: LogFlags, fn: (l: LogReader) => Promise<T>): Promise<T> {
   const ref = mapRef(name, flags);
-  return openLog(openContentBackend(ref, storeOptions(ref, flags)), { origin: flags.origin });
-}
-
-/**
- * The checkpoint proofs are given against: verified when keys were given, else the latest
- * stored one as is (its size and root are printed, not vouched for).
- */
-async function checkpointFor(log: RepositoryLog, flags: LogFlags): Promise<{ size: number; note?: string; verified?: VerifiedCheckpoint }> {
-  const verifiers = verifiersOf(flags.key);
-  if (verifiers.length) {
-    const v = await log.latestCheckpoint(verifiers);
-    return { size: v.checkpoint.size, note: v.note, verified: v };
-  }
-  const stored = await log.checkpointNote();
-  return { size: stored?.tagSize ?? log.size, note: stored?.note };
+  return withLog(openContentBackend(ref, storeOptions(ref, flags)), flags.origin, fn);
 }
 
 const b64 = (h: Uint8Array): string => encodeBase64(h);
@@ -95,6 +75,7 @@ export function registerLog(program: Command): void {
   registerVerify(log);
   registerVerifyNote(log);
   registerKeygen(log);
+  registerServe(log);
 }
 
 function registerCheckpoint(log: Command): void {
@@ -107,16 +88,13 @@ function registerCheckpoint(log: Command): void {
 }
 
 async function printCheckpoint(ref: string, flags: LogFlags): Promise<void> {
-  const l = await open(ref, flags);
-  const verifiers = verifiersOf(flags.key);
-  let note: string;
-  if (verifiers.length) note = (await l.latestCheckpoint(verifiers)).note;
-  else {
-    const stored = await l.checkpointNote();
-    if (!stored) throw cliError(`TLOG_NO_LOG: ${ref} has no transparency log (no tlog.checkpoint.<n> tag)`, 1);
-    note = stored.note;
-  }
-  if (flags.json) out(JSON.stringify({ origin: l.origin, note, verified: verifiers.length > 0 }, null, 2));
+  // the keys after the name is mapped: the mapping's log key stands in for a missing --key
+  const { origin, note, verified } = await read(ref, flags, async (l) => {
+    const verifiers = verifiersOf(flags.key);
+    const { note } = await checkpointFor(l, verifiers);
+    return { origin: l.origin, verified: verifiers.length > 0, note };
+  });
+  if (flags.json) out(JSON.stringify({ origin, note, verified }, null, 2));
   else process.stdout.write(note);
 }
 
@@ -132,15 +110,16 @@ function registerInclusion(log: Command): void {
 
 async function printInclusion(ref: string, flags: LogFlags & { revision: string }): Promise<void> {
   const revision = sizeArg(flags.revision, '--revision');
-  const l = await open(ref, flags);
-  const cp = await checkpointFor(l, flags);
-  const p = l.inclusion(revision, cp.size);
+  const { cp, p } = await read(ref, flags, async (l) => {
+    const cp = await checkpointFor(l, verifiersOf(flags.key));
+    return { cp, p: await inclusionOf(l, revision, cp.checkpoint) };
+  });
   const result = {
     revision,
     index: p.index,
-    treeSize: p.treeSize,
+    treeSize: cp.checkpoint.size,
     leafHash: b64(p.leafHash),
-    root: b64(p.root),
+    root: b64(cp.checkpoint.root),
     proof: p.proof.map(b64),
     digest: p.entry.digest,
     checkpointVerified: !!cp.verified,
@@ -148,7 +127,7 @@ async function printInclusion(ref: string, flags: LogFlags & { revision: string 
   if (flags.json) out(JSON.stringify(result, null, 2));
   else {
     out(
-      `revision ${revision} is entry ${p.index} of the tree of size ${p.treeSize}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`,
+      `revision ${revision} is entry ${p.index} of the tree of size ${result.treeSize}${cp.verified ? ' (checkpoint verified)' : ' (checkpoint not verified: pass --key)'}`,
     );
     out(`digest ${p.entry.digest}`);
     out(`leaf ${result.leafHash}`);
@@ -170,11 +149,13 @@ function registerConsistency(log: Command): void {
 
 async function printConsistency(ref: string, flags: LogFlags & { from: string; to?: string }): Promise<void> {
   const from = sizeArg(flags.from, '--from');
-  const l = await open(ref, flags);
-  const cp = await checkpointFor(l, flags);
-  const to = flags.to !== undefined ? sizeArg(flags.to, '--to') : cp.size;
-  if (to > cp.size) throw cliError(`--to ${to} is beyond the latest checkpoint (size ${cp.size})`, 2);
-  const c = l.consistency(from, to);
+  const { cp, to, c } = await read(ref, flags, async (l) => {
+    const cp = await checkpointFor(l, verifiersOf(flags.key));
+    const size = cp.checkpoint.size;
+    const to = flags.to !== undefined ? sizeArg(flags.to, '--to') : size;
+    if (to > size) throw cliError(`--to ${to} is beyond the latest checkpoint (size ${size})`, 2);
+    return { cp, to, c: await consistencyOf(l, cp.checkpoint, from, to) };
+  });
   const result = {
     from,
     to,

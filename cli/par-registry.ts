@@ -15,9 +15,10 @@ import {
   openArchiveStore,
   openContentBackend,
   parseArchiveRef,
+  type PublishedArchive,
   RegistryError,
 } from '../registry/index.js';
-import { appendToLog, logEntryOf, parseSignerKey, type NoteSigner } from '../tlog/index.js';
+import { appendToLog, logEntryOf, parseSignerKey, refuseIfSequenced, requestAppend, TlogError, type NoteSigner } from '../tlog/index.js';
 import { cliError } from './keys.js';
 import { mapCliRef } from './namespaces.js';
 import { parseByteSize } from './options.js';
@@ -39,6 +40,7 @@ interface LogFlags {
   logKey?: string;
   logOrigin?: string;
   logDeltaMs?: string;
+  logSequencer?: string;
 }
 
 type PullFlags = CommonFlags & { revision?: string; digest?: string; target?: string; output?: string; via?: string; key?: string[] };
@@ -74,6 +76,10 @@ function registerPush(par: Command): void {
       'Δ, the longest a log-index claim write may take on this registry (the push waits 1.5 × Δ to confirm it)',
       '1000',
     )
+    .option(
+      '--log-sequencer <url>',
+      "append through the repository's sequencer (`gantry log serve`) instead of signing here: no timing wait (docs/transparency.md)",
+    )
     .action(async (file: string, name: string, flags: CommonFlags & LogFlags) => run(() => push(file, name, flags)));
 }
 
@@ -98,6 +104,9 @@ async function push(file: string, name: string, flags: CommonFlags & LogFlags): 
   const deltaMs = Number(flags.logDeltaMs);
   if (!Number.isSafeInteger(deltaMs) || deltaMs <= 0)
     throw cliError(`--log-delta-ms must be a positive integer, got "${flags.logDeltaMs}"`, 2);
+  if (flags.logSequencer !== undefined) checkSequencerFlag(flags, ref);
+  // a sequenced log is appended by its sequencer only: say so before anything is pushed
+  if (signer) await refuseIfSequenced(openContentBackend(ref, storeOptions(ref, flags)));
   const bar = progress('push', flags.json);
   const pushed = await store.push(bytes, {
     trustedIssuers: flags.trustedIssuer,
@@ -105,44 +114,86 @@ async function push(file: string, name: string, flags: CommonFlags & LogFlags): 
     onProgress: bar.update,
   });
   bar.done();
-  let logged: Awaited<ReturnType<typeof appendToLog>> | undefined;
-  if (signer) {
-    const backend = openContentBackend(ref, storeOptions(ref, flags));
-    logged = await appendToLog(backend, logEntryOf(pushed), {
-      signer,
-      origin: flags.logOrigin,
-      deltaMs,
-      // revisions pushed before the log existed are logged first (each pulled and verified)
-      backfill: async () => {
-        const older = (await store.revisions()).filter((r) => r.revision !== pushed.revision);
-        const out = [];
-        for (const r of older) {
-          const claims = (await store.pull(r.digest, { trustedIssuers: flags.trustedIssuer })).verified.claims;
-          out.push({
-            revision: claims.revision,
-            digest: r.digest,
-            issuer: claims.issuer,
-            subject: claims.subject,
-            capid: claims.capid ?? '',
-            version: claims.version ?? '',
-          });
-        }
-        return out;
-      },
-    });
-  }
-  const log = logged && {
-    index: logged.index,
-    appended: logged.appended,
-    treeSize: logged.checkpoint.checkpoint.size,
-    checkpoint: logged.checkpoint.note,
-  };
+  let log: LogLine | undefined;
+  if (flags.logSequencer !== undefined) log = await appendThroughSequencer(flags.logSequencer, ref, pushed);
+  else if (signer) log = await appendHere(ref, flags, store, pushed, signer, deltaMs);
   if (flags.json) out(JSON.stringify(log ? { ...pushed, log } : pushed, null, 2));
   else {
     out(
       `pushed ${store.description} revision ${pushed.revision}${pushed.summary.version ? ` (version ${pushed.summary.version})` : ''} ${pushed.digest}`,
     );
     if (log) out(`logged as entry ${log.index}${log.appended ? '' : ' (already logged)'}; checkpoint of size ${log.treeSize}`);
+  }
+}
+
+/** What a push prints of its log entry. */
+interface LogLine {
+  index: number;
+  appended: boolean;
+  treeSize: number;
+  checkpoint: string;
+}
+
+/** Appends with Fischer's timing rule, signing here (--log-key). */
+async function appendHere(
+  ref: string,
+  flags: CommonFlags & LogFlags,
+  store: ReturnType<typeof openArchiveStore>,
+  pushed: PublishedArchive,
+  signer: NoteSigner,
+  deltaMs: number,
+): Promise<LogLine> {
+  const backend = openContentBackend(ref, storeOptions(ref, flags));
+  const logged = await appendToLog(backend, logEntryOf(pushed), {
+    signer,
+    origin: flags.logOrigin,
+    deltaMs,
+    // revisions pushed before the log existed are logged first (each pulled and verified)
+    backfill: async () => {
+      const older = (await store.revisions()).filter((r) => r.revision !== pushed.revision);
+      const out = [];
+      for (const r of older) {
+        const claims = (await store.pull(r.digest, { trustedIssuers: flags.trustedIssuer })).verified.claims;
+        out.push({
+          revision: claims.revision,
+          digest: r.digest,
+          issuer: claims.issuer,
+          subject: claims.subject,
+          capid: claims.capid ?? '',
+          version: claims.version ?? '',
+        });
+      }
+      return out;
+    },
+  });
+  return {
+    index: logged.index,
+    appended: logged.appended,
+    treeSize: logged.checkpoint.checkpoint.size,
+    checkpoint: logged.checkpoint.note,
+  };
+}
+
+function checkSequencerFlag(flags: LogFlags, ref: string): void {
+  if (flags.logKey !== undefined)
+    throw cliError('--log-key and --log-sequencer exclude each other: the sequencer signs with its own key', 2);
+  if (!/^https?:\/\/[^\s/]+/.test(flags.logSequencer ?? ''))
+    throw cliError(`--log-sequencer must be an http(s) URL, got "${flags.logSequencer}"`, 2);
+  if (parseArchiveRefForCli(ref).kind !== 'registry')
+    throw cliError('--log-sequencer appends to a registry repository, not an oci-layout directory', 2);
+}
+
+/** The sequencer appends the pushed revision; a refusal says the archive is pushed and how to finish. */
+async function appendThroughSequencer(url: string, ref: string, pushed: PublishedArchive): Promise<LogLine> {
+  try {
+    const r = await requestAppend(url, { repository: ref, revision: pushed.revision, digest: pushed.digest });
+    return { index: r.index, appended: r.appended, treeSize: r.treeSize, checkpoint: r.checkpoint };
+  } catch (e) {
+    if (!(e instanceof TlogError)) throw e;
+    throw new TlogError(
+      'TLOG_SEQUENCER_REFUSED',
+      `${e.message}. Revision ${pushed.revision} is pushed (${pushed.digest}) but not logged: push the same archive again with --log-sequencer to log it`,
+    );
   }
 }
 

@@ -26,6 +26,7 @@ import {
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
 import { inboxPrefix } from './protocol.js';
+import { credsSigner } from './creds-signer.js';
 
 export type NatsConnectErrorCode = 'NATS_UNAVAILABLE' | 'NATS_AUTH_FAILED' | 'NATS_TLS_FAILED';
 
@@ -102,9 +103,11 @@ export function natsConnectionOptions(o: NatsOptions): NodeConnectionOptions {
     if (!/-----BEGIN NATS USER JWT-----/.test(Buffer.from(creds).toString('utf8'))) {
       throw new NatsConnectError('NATS_AUTH_FAILED', `${o.credsFile} is not a NATS creds file (no "BEGIN NATS USER JWT" block)`);
     }
-    opts.authenticator = credsAuthenticator(creds);
-    opts.inboxPrefix = inboxPrefix(credsUserKey(Buffer.from(creds).toString('utf8'), o.credsFile));
-    credsNotExpired(Buffer.from(creds).toString('utf8'), o.credsFile);
+    const text = Buffer.from(creds).toString('utf8');
+    const userKey = credsUserKey(text, o.credsFile);
+    opts.authenticator = nativeCredsAuthenticator(text, userKey, creds);
+    opts.inboxPrefix = inboxPrefix(userKey);
+    credsNotExpired(text, o.credsFile);
   }
   if (o.tls) {
     // The client reads these only once it meets a TLS server; say which file is missing up front.
@@ -300,4 +303,13 @@ export function connectError(e: unknown, o: NatsOptions): NatsConnectError {
     );
   }
   return new NatsConnectError('NATS_UNAVAILABLE', `cannot connect to ${where}: ${err.message}`);
+}
+
+/** The native signer (creds-signer.ts); the client library's own where the seed cannot be read that way (it then says why). */
+function nativeCredsAuthenticator(text: string, userKey: string, creds: Uint8Array): ReturnType<typeof credsAuthenticator> {
+  try {
+    return credsSigner(text, userKey);
+  } catch {
+    return credsAuthenticator(creds);
+  }
 }

@@ -19,7 +19,7 @@ export {
   type InspectedPar,
   type InspectedTarget,
 } from './verify.js';
-export { verifyClaimsPrefix, type PrefixClaims } from './prefix.js';
+export { verifyClaimsPrefix, tarBinaryRanges, type PrefixClaims } from './prefix.js';
 export { createPar, insertTarget, packPar, PAR_FORMATS, type CreateParOptions, type InsertTargetOptions } from './create.js';
 export { normalizeProviderClaims, providerClaimsJson, newJti, type ProviderClaims, type ProviderClaimsInput } from './claims.js';
 export {

@@ -101,3 +101,45 @@ export async function verifyClaimsPrefix(prefix: Uint8Array, opts: Omit<VerifyOp
   if (jwt === undefined) throw new ParError('PAR_TRUNCATED', `no claims.jwt within the first ${prefix.length} bytes of the archive`);
   return { format: kind === 'tar' ? 'tar' : 'tar.gz', jwt, claims: verifyClaimsToken(jwt, opts, limits) };
 }
+
+/**
+ * Where the binaries of a plain tar archive lie, from its first bytes: [start, end) of each
+ * member (of `target` only, when given) whose data begins within `prefix`; undefined while the
+ * prefix is too short to tell; [] for any other format or a prefix that does not parse. A
+ * guess for hashing in the download's pass (VerifyOptions.precomputed): verification still
+ * walks the whole archive and uses a hash only where a member really lies.
+ */
+export function tarBinaryRanges(prefix: Uint8Array, target?: string): Array<[number, number]> | undefined {
+  if (prefix.length < 512) return undefined; // a tar header is one 512-byte block
+  let kind: string;
+  try {
+    kind = detectFormat(prefix);
+  } catch {
+    return [];
+  }
+  if (kind !== 'tar') return [];
+  const ranges: Array<[number, number]> = [];
+  let pending = false;
+  const parser = new TarParser(new WalkGuard(resolveLimits()), {
+    begin(entry) {
+      if (entry.kind !== 'binary' || entry.size === 0 || (target !== undefined && entry.target !== target)) return null;
+      pending = true;
+      return {
+        write(chunk) {
+          if (!pending) return;
+          pending = false;
+          const start = chunk.byteOffset - prefix.byteOffset;
+          ranges.push([start, start + entry.size]);
+        },
+        end() {},
+      };
+    },
+  });
+  try {
+    parser.push(prefix);
+  } catch {
+    return ranges; // not a tar this reader accepts: verification will say why
+  }
+  // a prefix that ended before any binary's data began may just be short
+  return ranges.length || parser.done ? ranges : undefined;
+}

@@ -5,12 +5,49 @@
  * walk for a selected binary that had to be decompressed. How much of a binary is kept while
  * it is hashed is decided here (KEEP_WHILE_HASHING_BYTES); what is checked, in par/verify.ts.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { ProviderClaims } from './claims.js';
 import { CLAIMS_ENTRY } from './entries.js';
 import { ParError } from './errors.js';
 import type { ParLimits } from './limits.js';
 import { type EntrySink, type ParFormat, WalkGuard, walkArchive } from './walk.js';
+
+/** The SHA-256 (hex) of bytes [start, end) of the input, computed by the caller as they arrived. */
+export interface PrecomputedHash {
+  start: number;
+  end: number;
+  hex: string;
+}
+
+/**
+ * The hash of a member's bytes: precomputed when they are one view of the input at exactly a
+ * part the caller hashed, else hashed here. Uppercase hex, as claims sign it.
+ */
+class MemberHash {
+  private readonly hash = createHash('sha256');
+  private known: string | undefined;
+  private writes = 0;
+
+  constructor(
+    private readonly input: Uint8Array,
+    private readonly size: number,
+    private readonly precomputed: ReadonlyArray<PrecomputedHash> | undefined,
+  ) {}
+
+  update(chunk: Uint8Array): void {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,UpdateOperator: an input in memory reaches a sink as one view per stored member, or as decompressed chunks of another buffer, so any two of these tests decide as all three do (a later chunk of the full size cannot come: the walkers never deliver more than a member declares); writes-- leaves 0 only at the first write too
+    if (this.writes++ === 0 && chunk.length === this.size && this.precomputed && chunk.buffer === this.input.buffer) {
+      const start = chunk.byteOffset - this.input.byteOffset;
+      this.known = this.precomputed.find((p) => p.start === start && p.end === start + chunk.length)?.hex.toUpperCase();
+    }
+    // Stryker disable next-line ConditionalExpression: hashing a member whose hash is known only costs time — hex() answers the known hash first
+    if (this.known === undefined) this.hash.update(chunk);
+  }
+
+  hex(): string {
+    return this.known ?? this.hash.digest('hex').toUpperCase();
+  }
+}
 
 /** What one walk of an archive yields: claims text, per-target sizes and (some) hashes. */
 export interface ArchiveScan {
@@ -27,6 +64,8 @@ export interface ArchiveScan {
 export interface ScanMode {
   target?: string;
   collect?: boolean;
+  /** SHA-256s the caller computed over parts of the input as it received them (VerifyOptions.precomputed) */
+  precomputed?: ReadonlyArray<PrecomputedHash>;
   /** called with the claims text as soon as the claims member ends; throwing stops the walk */
   onClaims?: (jwt: string) => ProviderClaims | void;
 }
@@ -46,7 +85,7 @@ function joinChunks(chunks: Uint8Array[], size: number): Uint8Array {
 /** A sink that hashes and/or keeps a member's bytes. */
 function memberSink(
   size: number,
-  hash: Hash | null,
+  hash: MemberHash | null,
   keep: boolean,
   done: (data: Uint8Array | undefined, hex: string | undefined) => void,
 ): EntrySink {
@@ -57,7 +96,7 @@ function memberSink(
       if (keep) chunks.push(chunk);
     },
     end() {
-      done(keep ? joinChunks(chunks, size) : undefined, hash?.digest('hex').toUpperCase());
+      done(keep ? joinChunks(chunks, size) : undefined, hash?.hex());
     },
   };
 }
@@ -75,8 +114,13 @@ const KEEP_WHILE_HASHING_BYTES = 64 * 1024 * 1024;
  * when they are a single view of the input archive (stored zip, plain tar; no memory), or —
  * `keep` — copies decompressed ones into one buffer of the declared size.
  */
-function targetSink(input: Uint8Array, size: number, keep: boolean, done: (bytes: Uint8Array | undefined, hex: string) => void): EntrySink {
-  const hash = createHash('sha256');
+function targetSink(
+  input: Uint8Array,
+  size: number,
+  keep: boolean,
+  hash: MemberHash,
+  done: (bytes: Uint8Array | undefined, hex: string) => void,
+): EntrySink {
   let view: Uint8Array | undefined;
   let buf: Uint8Array | undefined;
   let off = 0;
@@ -92,7 +136,8 @@ function targetSink(input: Uint8Array, size: number, keep: boolean, done: (bytes
       off += chunk.length;
     },
     end() {
-      done(view ?? (buf && off === size ? buf : undefined), hash.digest('hex').toUpperCase());
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: the walkers end a member only after exactly its declared bytes (zip's inflateInto and tar throw otherwise), so a buffer here is always full; and undefined only sends the caller to the second walk (extractTarget) for the same bytes
+      done(view ?? (buf && off === size ? buf : undefined), hash.hex());
     },
   };
 }
@@ -119,7 +164,7 @@ export async function scanArchive(bytes: Uint8Array, limits: ParLimits, mode: Sc
       if (!mode.collect && mode.target === target) {
         // kept while hashing only behind verified claims that sign this target, and only so much
         const keep = verifiedClaims?.hashes[target] !== undefined && entry.size <= KEEP_WHILE_HASHING_BYTES;
-        return targetSink(bytes, entry.size, keep, (kept, hex) => {
+        return targetSink(bytes, entry.size, keep, new MemberHash(bytes, entry.size, mode.precomputed), (kept, hex) => {
           scan.computed.set(target, hex);
           scan.binary = kept ?? (entry.size === 0 ? new Uint8Array(0) : undefined);
         });
@@ -130,7 +175,8 @@ export async function scanArchive(bytes: Uint8Array, limits: ParLimits, mode: Sc
         // Stryker disable next-line ConditionalExpression: as above
         mode.target === target;
       if (!selected && !mode.collect) return null;
-      return memberSink(entry.size, selected ? createHash('sha256') : null, mode.collect === true, (data, hex) => {
+      const hash = selected ? new MemberHash(bytes, entry.size, mode.precomputed) : null;
+      return memberSink(entry.size, hash, mode.collect === true, (data, hex) => {
         // members reaching here are all hashed (unselected ones returned null above unless collecting, which selects all)
         // Stryker disable next-line ConditionalExpression: as above
         if (hex) scan.computed.set(target, hex);

@@ -31,7 +31,7 @@ import { assertValidTarget, CLAIMS_ENTRY } from './entries.js';
 import { ParError } from './errors.js';
 import { assertClaimsHeader, claimsSignatureValid, type DecodedClaimsJwt, decodeClaimsJwt } from './jwt.js';
 import { type ParLimits, resolveLimits } from './limits.js';
-import { type ArchiveScan, extractTarget, scanArchive } from './scan.js';
+import { type ArchiveScan, extractTarget, type PrecomputedHash, scanArchive } from './scan.js';
 import { checkBinaries, type ParTarget, targetsOf } from './verify-binaries.js';
 import { type ClaimsCheckOptions, checkClaims, checkSigned, type VerifiedClaims, verifyClaims } from './verify-claims.js';
 import type { ParFormat } from './walk.js';
@@ -41,6 +41,13 @@ export type { ParTarget } from './verify-binaries.js';
 export interface VerifyOptions extends ClaimsCheckOptions {
   /** read, hash and return only this target's binary (e.g. 'x86_64-linux') */
   target?: string;
+  /**
+   * SHA-256s the caller computed over parts of `bytes` in the pass that received them (a
+   * registry download hashing the archive's members beside its digest): a member stored as is
+   * at exactly such a part is not hashed a second time. Only hashes computed over these very
+   * bytes belong here — never values read from the archive, a manifest or a registry.
+   */
+  precomputed?: ReadonlyArray<PrecomputedHash>;
   limits?: Partial<ParLimits>;
 }
 
@@ -66,7 +73,7 @@ export async function verifyPar(bytes: Uint8Array, opts: VerifyOptions = {}): Pr
   // archive whose claims come first is refused before any binary byte is read
   let early: VerifiedClaims | undefined;
   const onClaims = (jwt: string): ProviderClaims => (early = verifyClaims(jwt, opts, limits)).claims;
-  const scan = await scanArchive(bytes, limits, { target: opts.target, onClaims });
+  const scan = await scanArchive(bytes, limits, { target: opts.target, onClaims, precomputed: opts.precomputed });
   let decoded: DecodedClaimsJwt;
   let claims: ProviderClaims;
   // Stryker disable next-line ConditionalExpression: verifyScan would verify the same claims again, with the same result

@@ -12,10 +12,10 @@
  * archives only, both ways: push verifies before any byte leaves; pull verifies after the
  * download and before returning bytes. No option turns this off.
  */
-import { verifyPar, type VerifiedPar } from '../par/index.js';
+import { tarBinaryRanges, verifyPar, type VerifiedPar } from '../par/index.js';
 import { logger } from '../runtime/log.js';
 import { archiveLayer, buildArchiveManifest, checkConfigSize, parseManifest } from './archive-manifest.js';
-import type { ContentBackend } from './backend.js';
+import type { BlobParts, ContentBackend } from './backend.js';
 import { isDigest, sha256Digest } from './digest.js';
 import { RegistryError } from './errors.js';
 import { type ArchiveMediaTypes, checkReadableUnder } from './foreign-tools.js';
@@ -201,11 +201,17 @@ export class BackendArchiveStore implements ArchiveStore {
     const wantConfig = manifest.config.mediaType === GANTRY_CONFIG;
     if (wantConfig) checkConfigSize(manifest.config, `${this.description}@${digest}`);
     // the small config blob comes alongside the archive rather than one round trip after it
+    // a plain tar's binaries are hashed in the download's own pass, beside its digest
+    const members: BlobParts = { locate: (prefix) => tarBinaryRanges(prefix, opts.target) };
     const [bytes, configBytes] = await Promise.all([
-      this.backend.getBlob(layer.digest, layer.size, opts.onProgress),
+      this.backend.getBlob(layer.digest, layer.size, opts.onProgress, members),
       wantConfig ? this.backend.getBlob(manifest.config.digest, manifest.config.size) : undefined,
     ]);
-    const verified = await verifyPar(bytes, { trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers, target: opts.target });
+    const verified = await verifyPar(bytes, {
+      trustedIssuers: opts.trustedIssuers ?? this.defaults.trustedIssuers,
+      target: opts.target,
+      precomputed: members.found,
+    });
     const where = `${this.description}@${digest}`;
     if (configBytes) checkSummaryAgainst(parseConfig(configBytes, where), verified, layer.digest, where);
     return { bytes, verified, digest, archiveDigest: layer.digest };

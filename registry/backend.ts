@@ -26,6 +26,19 @@ export interface ContentBackend {
    * rest. Not digest-checked (a prefix cannot be): only signed content may be trusted from it.
    */
   getBlobPrefix(digest: string, maxBytes: number): Promise<Uint8Array>;
-  /** download a blob and check its digest (and size when given) before returning it */
-  getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void): Promise<Uint8Array>;
+  /**
+   * download a blob and check its digest (and size when given) before returning it; `parts`:
+   * parts of it to hash in the same pass where the backend can (else `parts.found` stays unset)
+   */
+  getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void, parts?: BlobParts): Promise<Uint8Array>;
+}
+
+/**
+ * Parts of a blob (archive members) whose SHA-256 a caller would otherwise compute in a second
+ * pass over the bytes: `locate` sees the first bytes received (up to 64 KiB, growing) until it
+ * names the parts by offset, or [] for none; a download that hashed them sets `found`.
+ */
+export interface BlobParts {
+  locate(prefix: Uint8Array): Array<[start: number, end: number]> | undefined;
+  found?: Array<{ start: number; end: number /** lowercase hex */; hex: string }>;
 }

@@ -31,6 +31,13 @@ export const TLOG_ERROR_CODES = [
   'TLOG_FORK', // the log is not an extension of a checkpoint already trusted
   'TLOG_APPEND_TIMEOUT', // an append could not write its entry within the timing bound Δ; retry
   'TLOG_APPEND_CONTENDED', // an append lost the race too many times; retry later
+  // Tiles (tlog/tiles/, tlog/log/tiles-store.ts)
+  'TLOG_TILE_MALFORMED', // a tile path, hash tile or entry bundle is not well formed
+  'TLOG_TILE_MISSING', // a tile a proof needs is absent
+  'TLOG_TILE_MISMATCH', // tiles do not hash to the signed root they are read under
+  // The sequencer (tlog/sequencer/)
+  'TLOG_SEQUENCED', // a sequencer holds this log: appends go through it (gantry par push --log-sequencer)
+  'TLOG_SEQUENCER_REFUSED', // the sequencer refused or could not be reached; the archive is pushed, its entry not appended
 ] as const;
 
 export type TlogErrorCode = (typeof TLOG_ERROR_CODES)[number];

@@ -11,3 +11,5 @@ export * from './entry.js';
 export * from './origin-keys.js';
 export { decodeBase64, encodeBase64, toHex, fromHex } from './base64.js';
 export * from './log/index.js';
+export * as tiles from './tiles/index.js';
+export * from './sequencer/index.js';

@@ -5,6 +5,7 @@
 export const HostErrorCodes = [
   'BAD_SPEC', // the HostSpec given to the host process is invalid
   'LIBRARY_HASH_MISMATCH', // the library file does not hash to the verified SHA-256 (swapped or altered after verification)
+  'LIBRARY_NOT_SEALED', // the library descriptor the agent handed over is not memory sealed against write, grow and shrink (memfd-seal.ts)
   'LOAD_FAILED', // dlopen failed: missing file, not a shared library, wrong architecture, missing symbol deps
   'NOT_A_PROVIDER', // the library has no __capability_provider_create or it returned NULL
   'ABI_MISMATCH', // the table's abi_version is not the one this host speaks
@@ -40,6 +41,7 @@ export class HostError extends Error {
 export const TERMINAL_CODES: ReadonlySet<string> = new Set([
   'BAD_SPEC',
   'LIBRARY_HASH_MISMATCH',
+  'LIBRARY_NOT_SEALED',
   'LOAD_FAILED',
   'NOT_A_PROVIDER',
   'ABI_MISMATCH',

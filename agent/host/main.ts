@@ -1,7 +1,7 @@
 /**
  * The provider host process: one per provider instance, forked by ProviderHost (supervisor.ts)
  * with an IPC channel. Lifecycle:
- *   spec (IPC) → validate → load library (ABI, capid) → connect NATS → configure →
+ *   spec (IPC) → validate → load library (ABI, capid) → configure, while NATS connects →
  *   configure_dispatch → subscribe → `ready` (IPC) → serve …
  *   SIGTERM / IPC stop / parent gone → drain subscriptions and in-flight calls → provider stop →
  *   close NATS → exit 0.
@@ -21,7 +21,8 @@ import { redactSecrets } from './redact.js';
 import { HostError, HostExit, TERMINAL_CODES } from './errors.js';
 import type { FromHost, ToHost } from './ipc.js';
 import { NativeProvider } from './native.js';
-import { openVerifiedLibrary } from './verified-library.js';
+import { openSealedLibrary, openVerifiedLibrary } from './verified-library.js';
+import { loadLibc } from './libc.js';
 import { connectError, connectNats } from './nats.js';
 import { ActorDispatcher } from './dispatch.js';
 import { InstanceServer } from './serve.js';
@@ -134,13 +135,12 @@ async function run(spec: HostSpec): Promise<void> {
   secretValues = (spec.secretKeys ?? []).map((k) => spec.config?.[k]).filter((v): v is string => typeof v === 'string');
   const limits = effectiveLimits(spec);
   STOP_GRACE_MS = limits.stopGraceMs;
+  // the NATS connection (credentials, TLS, the server's INFO) is made while the library loads,
+  // not after it: a load that fails ends the process, connection and all, before it serves
+  const connecting = startConnect(spec);
+  await new Promise<void>((r) => setImmediate(r)); // the connect's first steps run before the load blocks this thread
   const loaded = loadProvider(spec);
-  try {
-    await tracing;
-  } catch (e) {
-    failed(new HostError('BAD_SPEC', `the host's tracing environment: ${(e as Error).message}`));
-  }
-  const conn = await connect(spec);
+  const conn = await connect(connecting);
   // counting starts with serving, not at boot: a pooled host may boot long before
   calls = new CallStats();
   const server = await serve(spec, limits, loaded, conn, calls);
@@ -163,8 +163,12 @@ async function run(spec: HostSpec): Promise<void> {
 /** Load the library (ABI version checked by the loader), check its capid, configure it. */
 function loadProvider(spec: HostSpec): NativeProvider {
   try {
-    // with the verified hash given, dlopen sees exactly the bytes that hash to it (verified-library.ts)
-    const loadPath = spec.librarySha256 ? openVerifiedLibrary(spec.libraryPath, spec.librarySha256).loadPath : spec.libraryPath;
+    // dlopen sees exactly the verified bytes: the agent's sealed memfd, or the file hashed here (verified-library.ts)
+    const loadPath = spec.librarySealed
+      ? openSealedLibrary().loadPath
+      : spec.librarySha256
+        ? openVerifiedLibrary(spec.libraryPath, spec.librarySha256).loadPath
+        : spec.libraryPath;
     provider = NativeProvider.load(loadPath);
   } catch (e) {
     failed(e);
@@ -187,14 +191,29 @@ function loadProvider(spec: HostSpec): NativeProvider {
   return provider;
 }
 
-/** Connect to NATS; a connection that closes for good later ends the host (restartable). */
-async function connect(spec: HostSpec): Promise<NatsConnection> {
-  try {
-    nc = await openConnection(spec);
-  } catch (e) {
-    failed(connectError(e, spec.nats));
-  }
-  step('connect');
+type Connecting = Promise<{ conn: NatsConnection } | { error: HostError }>;
+
+/** Begin connecting to NATS once tracing is set up (a pooled host has it already); never rejects. */
+function startConnect(spec: HostSpec): Connecting {
+  return tracing.then(
+    () =>
+      openConnection(spec).then(
+        (conn) => ({ conn }),
+        (e) => ({ error: connectError(e, spec.nats) }),
+      ),
+    (e) => ({ error: new HostError('BAD_SPEC', `the host's tracing environment: ${(e as Error).message}`) }),
+  );
+}
+
+/** The connection begun by startConnect; one that closes for good later ends the host (restartable). */
+async function connect(connecting: Connecting): Promise<NatsConnection> {
+  const t0 = performance.now();
+  const r = await connecting;
+  if ('error' in r) failed(r.error);
+  nc = r.conn;
+  // only the wait the load did not cover counts here: the rest of the connect ran during 'load'
+  steps.connect = Math.round((performance.now() - t0) * 10) / 10;
+  stepAt = performance.now();
   return nc;
 }
 
@@ -351,3 +370,5 @@ const tracing: Promise<Tracing> = startTracing('gantry-host');
 tracing.catch(() => {}); // reported by run()
 // code loaded, handlers installed: a pooled host now waits here for its spec
 send({ type: 'idle' });
+// bind libc's calls (koffi) now, while idle, rather than in the start that receives a sealed library
+setImmediate(() => loadLibc());

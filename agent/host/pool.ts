@@ -6,8 +6,9 @@
  * A pooled host is an ordinary agent/host/main process that has loaded its code and waits for
  * its spec on the IPC channel; it has not seen any library yet. A ProviderHost claims one, sends
  * it the spec, and from then on supervises it exactly like a host it forked itself: the library
- * is still opened from the sealed memfd of the verified bytes in that process (so what is
- * loaded is exactly what was verified), and each instance still has its own process (a crash
+ * reaches it as a descriptor on the agent's sealed memfd of the verified bytes, over the
+ * socket it was given at fd 4 (library-channel.ts; so what is loaded is exactly what was
+ * verified), and each instance still has its own process (a crash
  * takes down only that instance). The pool only moves the fork earlier.
  *
  *   - acquire() hands out only a live, connected process: a warm idle one at once, else the next
@@ -39,10 +40,14 @@ export function hostThreadpoolSize(maxHungCalls: number): number {
   return Math.min(128, 4 + maxHungCalls);
 }
 
-/** Fork one host process (agent/host/main) with an IPC channel; it waits for its spec. */
+/**
+ * Fork one host process (agent/host/main) with an IPC channel; it waits for its spec. Its fd 4
+ * is its library channel: one end of a Unix socket pair (what libuv makes for a 'pipe'), over
+ * which the agent passes the sealed library descriptor just before the spec (libraryChannelOf).
+ */
 export function forkHostProcess(env: NodeJS.ProcessEnv | undefined, threadpoolSize: number): ChildProcess {
   return fork(distEntry('agent/host/main'), [], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
     execArgv: [...HOST_EXEC_ARGV],
     env: { ...process.env, UV_THREADPOOL_SIZE: String(threadpoolSize), ...env },
     serialization: 'json',

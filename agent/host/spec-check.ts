@@ -13,6 +13,7 @@ const HostSpecSchema = z.object({
     .string()
     .regex(/^[0-9a-fA-F]{64}$/)
     .optional(),
+  librarySealed: z.boolean().optional(),
   expectedCapid: z.string().min(1).optional(),
   namespace: z.string().min(1),
   provider: z.string().min(1),

@@ -35,6 +35,12 @@ export interface HostSpec {
    * hash to it, pinned in a sealed memfd (verified-library.ts); the agent always gives it.
    */
   librarySha256?: string;
+  /**
+   * The agent passes the verified library as a memfd sealed against write, grow and shrink on
+   * the host's library channel (fd 4, verified-library.ts); the host loads that descriptor
+   * (refusing unsealed memory: LIBRARY_NOT_SEALED) and never reads libraryPath.
+   */
+  librarySealed?: boolean;
   /** The archive's capid; the library's capability_id() must equal it. */
   expectedCapid?: string;
   namespace: string;

@@ -31,6 +31,8 @@ import { effectiveLimits, type HostSpec } from './spec.js';
 import { checkHostSpec } from './spec-check.js';
 import type { HostMemoryCgroup, MemoryCgroupParent } from './memory-cgroup-dir.js';
 import { forkHostProcess, hostThreadpoolSize, type HostPool } from './pool.js';
+import { loadLibc } from './libc.js';
+import { passLibrary } from './library-channel.js';
 import { requestRenewal } from './renewal.js';
 
 export type HostState = 'starting' | 'ready' | 'backoff' | 'failed' | 'stopped';
@@ -68,6 +70,8 @@ export interface ProviderHostOptions {
   memoryCheckMs?: number;
   /** Where each incarnation's memory cgroup is made (--host-cgroup); a failure to make one fails the host (MEMORY_CGROUP_FAILED). */
   memoryCgroup?: MemoryCgroupParent;
+  /** A descriptor on the verified library's sealed memfd, owned (closed on stop): each incarnation loads it unhashed. */
+  libraryFd?: number;
 }
 
 /** How the last incarnation became ready, in ms (the bench's breakdown). */
@@ -197,6 +201,7 @@ export class ProviderHost extends EventEmitter {
       await exited;
       clearTimeout(killer);
     }
+    if (this.opts.libraryFd !== undefined) loadLibc()?.close(this.opts.libraryFd);
     this.settleFirst(new HostError('STOPPED', `instance ${this.spec.instance} was stopped before it became ready`));
     this.emit('stopped');
   }
@@ -276,7 +281,16 @@ export class ProviderHost extends EventEmitter {
     });
     // no spec, no provider code: a host that could not be capped never loads its library
     if (cap.failed) child.kill('SIGKILL');
-    else child.send({ type: 'spec', spec: this.spec } satisfies ToHost);
+    else child.send({ type: 'spec', spec: this.handOverLibrary(child) } satisfies ToHost);
+  }
+
+  /** Pass the sealed library before the spec, which then says so; else the host hashes the file (library-channel.ts). */
+  private handOverLibrary(child: ChildProcess): HostSpec {
+    const fd = this.opts.libraryFd;
+    if (fd === undefined) return this.spec;
+    if (passLibrary(child, fd)) return { ...this.spec, librarySealed: true };
+    this.log.warn({ pid: child.pid }, 'cannot pass the sealed library to the host; it hashes the library file instead');
+    return { ...this.spec, librarySealed: false };
   }
 
   /**

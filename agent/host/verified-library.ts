@@ -1,5 +1,8 @@
 /**
- * Loading exactly the bytes that were verified. The agent names a library by the SHA-256 the
+ * Loading exactly the bytes that were verified. Normally the agent hands the host a descriptor
+ * on its sealed memfd of the verified library (openSealedLibrary: sealed memory cannot change,
+ * so it is loaded without hashing again; anything not sealed is refused, memfd-seal.ts).
+ * Otherwise (no sealed copy could be made or passed) the agent names a library by the SHA-256 the
  * archive's signed claims vouch for; a path is only a hint, since the file behind it can be
  * swapped at any moment — between the agent's check and the host's dlopen, or during a crash
  * backoff. So the host process opens the file once (no symlinks), reads it through that
@@ -13,19 +16,23 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import koffi from 'koffi';
 import { HostError } from './errors.js';
+import {
+  F_ADD_SEALS,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
+  loadLibc,
+  MFD_ALLOW_SEALING,
+  MFD_CLOEXEC,
+  receiveFd,
+} from './libc.js';
+import { assertSealed } from './memfd-seal.js';
+import { LIBRARY_CHANNEL_FD } from './library-channel.js';
 
 /** Larger than any real provider; a bound on what the host reads into memory. */
 const MAX_LIBRARY_BYTES = 1024 * 1024 * 1024;
-const MFD_CLOEXEC = 0x1;
-const MFD_ALLOW_SEALING = 0x2;
-const F_ADD_SEALS = 1033;
-const F_SEAL_SEAL = 0x1;
-const F_SEAL_SHRINK = 0x2;
-const F_SEAL_GROW = 0x4;
-const F_SEAL_WRITE = 0x8;
-
 export interface VerifiedLibrary {
   /** what to hand to dlopen */
   loadPath: string;
@@ -33,21 +40,25 @@ export interface VerifiedLibrary {
   pinnedBy: 'memfd' | 'descriptor' | 'path';
 }
 
-type Libc = { memfdCreate: (name: string, flags: number) => number; fcntl: (fd: number, cmd: number, ...rest: unknown[]) => number };
-let libc: Libc | null | undefined;
-
-function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
+/**
+ * The library the agent handed over as a descriptor on `channelFd`: accepted only as memory
+ * sealed against write, grow and shrink (LIBRARY_NOT_SEALED otherwise, memfd-seal.ts), so it
+ * is loaded without a second hash — the agent hashed it as it wrote it, and sealed memory
+ * cannot change since. No descriptor waiting: LOAD_FAILED (the agent said it sent one).
+ */
+export function openSealedLibrary(channelFd = LIBRARY_CHANNEL_FD): VerifiedLibrary {
+  const c = loadLibc();
+  if (!c) throw new HostError('LOAD_FAILED', 'the library was handed over as a descriptor, but this host cannot receive one (no libc)');
+  const fd = receiveFd(c, channelFd);
+  if (fd === undefined) throw new HostError('LOAD_FAILED', `no library descriptor arrived on the host's library channel (fd ${channelFd})`);
   try {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      memfdCreate: lib.func('int memfd_create(const char *name, unsigned int flags)') as Libc['memfdCreate'],
-      fcntl: lib.func('int fcntl(int fd, int cmd, ...)') as Libc['fcntl'],
-    };
-  } catch {
-    libc = null;
+    assertSealed(c, fd);
+  } catch (e) {
+    c.close(fd);
+    throw e;
   }
-  return libc;
+  // kept open for the life of the process: the loader and the call threads use it
+  return { loadPath: `/proc/self/fd/${fd}`, pinnedBy: 'memfd' };
 }
 
 /** Read a whole regular file through one descriptor. */
@@ -96,7 +107,7 @@ export function openVerifiedLibrary(path: string, sha256: string): VerifiedLibra
       return { loadPath: `/proc/self/fd/${fd}`, pinnedBy: 'descriptor' };
     }
     for (let off = 0; off < bytes.length; ) off += writeSync(memfd, bytes, off, bytes.length - off);
-    if (c!.fcntl(memfd, F_ADD_SEALS, 'int', F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !== 0) {
+    if (c!.fcntl(memfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !== 0) {
       closeSync(memfd);
       throw new HostError('LOAD_FAILED', `cannot seal the in-memory copy of ${path}`);
     }

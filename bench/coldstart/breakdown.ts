@@ -9,6 +9,7 @@ const STEP_LABELS: Record<string, string> = {
   accessChecked: 'registry access check (manifest HEAD)',
   pulledAndVerified: 'fetch + verify archive',
   cacheReadAndVerified: 'fetch + verify archive',
+  claimsRecheckedSealed: 'claims re-check (library sealed in memory)',
   Verifying: 'capid check',
   Starting: 'capid check + write library to store',
   Running: 'host start (spawn/claim → ready)',

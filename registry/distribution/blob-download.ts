@@ -2,7 +2,8 @@
  * Large blob downloads straight into their final buffer. A blob GET of known size opens its
  * own HTTP/1.1 connection (TCP or TLS) with the socket's `onread` hook: the kernel copies the
  * body directly into a buffer allocated once from the expected size, and each read is hashed
- * as it lands. Through `fetch` the same 64 MiB cost about twice the CPU (a fresh 64 KiB chunk
+ * as it lands — on a second thread where one is free (hash-thread.ts), so receiving and hashing
+ * overlap. Through `fetch` the same 64 MiB cost about twice the CPU (a fresh 64 KiB chunk
  * per read, a web-stream promise per chunk, then a second copy into the result) — measured in
  * bench/registry.ts and docs/storage.md.
  *
@@ -12,10 +13,11 @@
  * comes back as `unhandled` so the caller repeats the request on the fetch path, which owns
  * auth challenges, retries and error reporting. A body cut or stalled part-way fails here.
  */
-import { createHash } from 'node:crypto';
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import type { BlobParts } from '../backend.js';
 import { RegistryError } from '../errors.js';
+import { type RangeDigest, type StreamHash, streamHash } from './hash-thread.js';
 import type { TransferGuard } from './transfer-guard.js';
 
 export interface BlobDownloadRequest {
@@ -32,10 +34,14 @@ export interface BlobDownloadRequest {
   /** the request's deadline and minimum rate: its failure fails the download (no fallback) */
   guard: TransferGuard;
   onProgress?: (received: number, total: number) => void;
+  /** parts of the body to hash in the same pass (hash-thread.ts) */
+  ranges?: RangeRequest;
 }
 
+export type RangeRequest = Pick<BlobParts, 'locate'>;
+
 export type BlobDownloadResult =
-  | { kind: 'body'; bytes: Buffer; digest: string }
+  | { kind: 'body'; bytes: Buffer; digest: string; ranges: RangeDigest[] }
   | { kind: 'redirect'; location: URL }
   /** the registry announced another size than the manifest's */
   | { kind: 'length'; announced: number }
@@ -43,6 +49,8 @@ export type BlobDownloadResult =
   | { kind: 'unhandled'; why: string; status?: number };
 
 const MAX_HEAD_BYTES = 64 * 1024;
+/** how far into the body a RangeRequest looks for its parts */
+const MAX_LOCATE_BYTES = 64 * 1024;
 const SPARE = Buffer.allocUnsafe(64 * 1024); // reads past the expected end land here (and fail)
 
 /** One GET, one connection (closed after): the body read into a buffer of `size` bytes and hashed. */
@@ -121,8 +129,10 @@ class BlobDownload {
   private headLen = 0;
   private body: Buffer | undefined;
   private received = 0;
-  private readonly hash = createHash('sha256');
+  /** the body's buffer and its digest, computed as it fills (hash-thread.ts) */
+  private hash: StreamHash | undefined;
   private settled = false;
+  private locating: RangeRequest | undefined;
   private socket: Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly where: string;
@@ -133,6 +143,7 @@ class BlobDownload {
     private readonly reject: (e: Error) => void,
   ) {
     this.where = `GET ${req.url.origin}${req.url.pathname}`;
+    this.locating = req.ranges;
   }
 
   start(): void {
@@ -160,12 +171,19 @@ class BlobDownload {
   }
 
   private finish(result: BlobDownloadResult | Error): void {
-    if (this.settled) return;
+    if (!this.settle()) return;
+    this.hash?.abort();
+    if (result instanceof Error) this.reject(result);
+    else this.resolve(result);
+  }
+
+  /** Stops the timers and the connection; false when that already happened. */
+  private settle(): boolean {
+    if (this.settled) return false;
     this.settled = true;
     clearTimeout(this.timer);
     this.socket?.destroy();
-    if (result instanceof Error) this.reject(result);
-    else this.resolve(result);
+    return true;
   }
 
   /** Where the next read lands: the rest of the head buffer, then the body in place (past its end: SPARE). */
@@ -186,7 +204,6 @@ class BlobDownload {
       return false;
     }
     this.timer?.refresh();
-    this.hash.update(buf.subarray(0, n));
     this.received += n;
     this.onBody();
     return true;
@@ -197,7 +214,8 @@ class BlobDownload {
     const verdict = readHead(this.head.subarray(0, this.headLen), this.req.url, size);
     if (verdict.kind === 'more') return;
     if (verdict.kind === 'done') return this.finish(verdict.result);
-    const body = Buffer.allocUnsafe(size);
+    this.hash = streamHash(size, this.locating !== undefined);
+    const body = this.hash.buffer;
     this.body = body;
     this.req.guard.measure(() => this.received);
     clearTimeout(this.timer);
@@ -210,15 +228,28 @@ class BlobDownload {
     if (first.length > size)
       return this.finish(new RegistryError('DIGEST_MISMATCH', `${this.where} sent more than the ${size} bytes it announced`));
     first.copy(body, 0);
-    this.hash.update(first);
     this.received = first.length;
     this.onBody();
   }
 
   private onBody(): void {
     const { size } = this.req;
+    // the parts are named before the bytes are handed to the hash: a thread that sees the end sees them too
+    if (this.locating) this.locate();
+    this.hash!.advance(this.received);
     this.req.onProgress?.(this.received, size);
-    if (this.received === size) this.finish({ kind: 'body', bytes: this.body!, digest: 'sha256:' + this.hash.digest('hex') });
+    if (this.received !== size) return;
+    const bytes = this.body!;
+    // the connection closes now; the digest settles once the hashing thread has read the last bytes
+    if (this.settle()) this.hash!.digest().then(({ digest, ranges }) => this.resolve({ kind: 'body', bytes, digest, ranges }), this.reject);
+  }
+
+  /** Hands the parts a RangeRequest names to the hash, once it names them (or the bytes it may look at run out). */
+  private locate(): void {
+    const found = this.locating!.locate(this.body!.subarray(0, Math.min(this.received, MAX_LOCATE_BYTES)));
+    if (!found && this.received < MAX_LOCATE_BYTES && this.received < this.req.size) return;
+    this.locating = undefined;
+    for (const [start, end] of found ?? []) this.hash!.hashRange(start, end);
   }
 
   private onSocketError(e: Error): void {

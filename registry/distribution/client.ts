@@ -6,14 +6,14 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logger } from '../../runtime/log.js';
-import type { ContentBackend } from '../backend.js';
+import type { BlobParts, ContentBackend } from '../backend.js';
 import { sha256Digest } from '../digest.js';
 import { RegistryError } from '../errors.js';
 import type { RegistryCredentials } from './auth.js';
 import { networkError } from './failures.js';
 import { getManifest, MANIFEST_ACCEPT } from './get-manifest.js';
 import { describeFailure, discard, readBounded } from './responses.js';
-import type { TransferLimits } from './transfer-guard.js';
+import type { TransferGuard, TransferLimits } from './transfer-guard.js';
 import { RegistryTransport } from './transport.js';
 import { uploadBlob } from './upload.js';
 
@@ -218,24 +218,18 @@ export class DistributionClient implements ContentBackend {
     return out.subarray(0, received);
   }
 
-  async getBlob(digest: string, size?: number, onProgress?: (received: number, total: number) => void): Promise<Uint8Array> {
+  async getBlob(
+    digest: string,
+    size?: number,
+    onProgress?: (received: number, total: number) => void,
+    parts?: BlobParts,
+  ): Promise<Uint8Array> {
     const transport = this.transport;
     // one deadline for the blob, whichever path reads it
     const guard = transport.guard(`GET blob ${digest}`);
     if (size !== undefined && size >= DIRECT_DOWNLOAD_MIN_BYTES) {
-      let direct: Awaited<ReturnType<RegistryTransport['download']>>;
-      try {
-        direct = await transport.download(this.path(`blobs/${digest}`), size, guard, onProgress);
-      } catch (e) {
-        guard.finish();
-        throw e;
-      }
-      if (direct) guard.finish();
-      if (direct?.kind === 'length') throw this.sizeMismatch(digest, size, direct.announced);
-      if (direct) {
-        this.checkBlob(digest, direct.digest, size, size);
-        return direct.bytes;
-      }
+      const direct = await this.downloadDirect(digest, size, guard, onProgress, parts);
+      if (direct) return direct;
     }
     const sent = await transport.send('GET', this.path(`blobs/${digest}`), { actions: 'pull', retry: true, guard });
     const { res } = sent;
@@ -292,6 +286,29 @@ export class DistributionClient implements ContentBackend {
     this.checkBlob(digest, 'sha256:' + hash.digest('hex'), received, size);
     if (buffer && received === buffer.length) return buffer;
     return Buffer.concat(buffer ? [buffer.subarray(0, received), ...chunks] : chunks);
+  }
+
+  /** A blob read straight into its buffer (blob-download.ts); undefined: use the fetch path. */
+  private async downloadDirect(
+    digest: string,
+    size: number,
+    guard: TransferGuard,
+    onProgress?: (received: number, total: number) => void,
+    parts?: BlobParts,
+  ): Promise<Uint8Array | undefined> {
+    let direct: Awaited<ReturnType<RegistryTransport['download']>>;
+    try {
+      direct = await this.transport.download(this.path(`blobs/${digest}`), size, guard, onProgress, parts);
+    } catch (e) {
+      guard.finish();
+      throw e;
+    }
+    if (!direct) return undefined;
+    guard.finish();
+    if (direct.kind === 'length') throw this.sizeMismatch(digest, size, direct.announced);
+    this.checkBlob(digest, direct.digest, size, size);
+    if (parts) parts.found = direct.ranges;
+    return direct.bytes;
   }
 
   private sizeMismatch(digest: string, size: number, announced: number): RegistryError {

@@ -11,7 +11,7 @@
 import { RegistryError } from '../errors.js';
 import type { RegistryCredentials } from './auth.js';
 import { type Actions, AuthSession } from './auth-session.js';
-import { downloadBlob, type BlobDownloadResult } from './blob-download.js';
+import { downloadBlob, type BlobDownloadResult, type RangeRequest } from './blob-download.js';
 import { HttpConnections, MAX_REDIRECTS, type Sent } from './connections.js';
 import { backoff, isRetryable } from './failures.js';
 import { discard } from './responses.js';
@@ -171,6 +171,7 @@ export class RegistryTransport {
     size: number,
     guard: TransferGuard,
     onProgress?: (received: number, total: number) => void,
+    ranges?: RangeRequest,
   ): Promise<Exclude<BlobDownloadResult, { kind: 'redirect' } | { kind: 'unhandled' }> | undefined> {
     let target = new URL(this.url(path));
     try {
@@ -192,6 +193,7 @@ export class RegistryTransport {
         idleTimeoutMs: this.opts.idleTimeoutMs,
         guard,
         onProgress,
+        ranges,
       });
       if (got.kind === 'unhandled') return undefined;
       if (got.kind !== 'redirect') return got;

@@ -4,16 +4,20 @@
  * fetches (spec, target, trust outside the cluster policy), that the cache is used only after
  * this instance's repository is shown to hold the digest, that the trust in force is the
  * policy narrowed by the instance, the capability and target checks on the verified archive,
- * and what it installs and reports. The whole agent is exercised in agent.test.ts.
+ * and what it installs and reports; with sealed copies (agent/sealed-libraries.ts), that a
+ * digest verified before re-checks its claims against each instance's trust and capability
+ * without reading the archive again, and only while its cache files are the ones that
+ * verified. The whole agent is exercised in agent.test.ts.
  */
 import { createCurve } from '@nats-io/nkeys';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareBinary, type PipelineOptions } from '../../agent/archive-pipeline.js';
 import { BinaryStore } from '../../agent/binaries.js';
+import { SealedLibraries } from '../../agent/sealed-libraries.js';
 import { AgentMetrics } from '../../agent/metrics.js';
 import { RegistryAccess } from '../../agent/registry-access.js';
 import { hostTarget } from '../../agent/target.js';
@@ -117,6 +121,8 @@ describe('prepareBinary', () => {
     expect(got.capid).toBe('tests:echo');
     expect(got.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(readFileSync(got.libraryPath)).toEqual(Buffer.from(binary));
+    // no sealed copies kept by this pipeline: the host hashes the file
+    expect(got.sealed).toBeUndefined();
   });
 
   it('counts a first fetch as a cache miss from the registry and the next as a hit, and names the steps of each for the start timeline', async () => {
@@ -266,5 +272,100 @@ describe('prepareBinary', () => {
       `archive verified, but this agent runs on a ${host} host and only advertises ${foreign} for placement; it cannot load ${foreign} binaries`,
     );
     expect(existsSync(o.binaries.dir) ? readdirSync(o.binaries.dir, { recursive: true }) : []).toEqual([]);
+  });
+});
+
+describe('prepareBinary with sealed copies', () => {
+  const sealedOptions = (over: Partial<PipelineOptions> = {}) =>
+    options({ sealed: new SealedLibraries(), metrics: new AgentMetrics(), ...over });
+  const counted = async (o: PipelineOptions) =>
+    Object.fromEntries((await o.metrics!.cacheRequests.get()).values.map((v) => [v.labels.result, v.value]));
+
+  it('seals the verified binary; a second instance of the digest re-checks only its claims, and gets the same library', async () => {
+    const o = sealedOptions();
+    const steps: string[][] = [[], []];
+    const phases: string[] = [];
+    const first = await prepareBinary(
+      o,
+      instance(pushed.echo),
+      () => {},
+      (s) => steps[0].push(s),
+    );
+    const second = await prepareBinary(
+      o,
+      instance(pushed.echo),
+      (p) => phases.push(p),
+      (s) => steps[1].push(s),
+    );
+    expect(steps).toEqual([
+      ['credentials', 'accessChecked', 'pulledAndVerified'],
+      ['credentials', 'accessChecked', 'claimsRecheckedSealed'],
+    ]);
+    expect(phases).toEqual(['Fetching', 'Verifying']);
+    expect(first).toEqual({ libraryPath: first.libraryPath, capid: 'tests:echo', sha256: first.sha256, sealed: true });
+    expect(second).toEqual(first);
+    const fd = o.sealed!.descriptorFor(first.sha256)!;
+    expect(readFileSync(`/proc/self/fd/${fd}`)).toEqual(Buffer.from(binary));
+    expect(await counted(o)).toEqual({ hit: 1, miss: 1 });
+    const fetches = (await o.metrics!.fetchDuration.get()).values
+      .filter((v) => v.metricName?.endsWith('_count') && v.value > 0)
+      .map((v) => `${v.labels.source}/${v.labels.result}`);
+    expect(fetches.sort()).toEqual(['cache/ok', 'registry/ok']);
+  });
+
+  it('the claims-only start needs no metrics, and times itself in seconds no longer than it took', async () => {
+    const bare = sealedOptions({ metrics: undefined });
+    const first = await prepareBinary(bare, instance(pushed.echo), () => {});
+    expect(await prepareBinary(bare, instance(pushed.echo), () => {})).toEqual(first);
+    const o = sealedOptions();
+    await prepareBinary(o, instance(pushed.echo), () => {});
+    const t0 = performance.now();
+    await prepareBinary(o, instance(pushed.echo), () => {});
+    const took = (performance.now() - t0) / 1000;
+    const cached = (await o.metrics!.fetchDuration.get()).values.find(
+      (v) => v.metricName?.endsWith('_sum') && v.labels.source === 'cache' && v.labels.result === 'ok',
+    );
+    expect(cached!.value).toBeGreaterThanOrEqual(0);
+    expect(cached!.value).toBeLessThanOrEqual(took);
+  });
+
+  it("applies each instance's trust to the remembered claims: narrowed to another issuer, refused before any fetch", async () => {
+    const o = sealedOptions();
+    await prepareBinary(o, instance(pushed['by-b']), () => {});
+    const narrowed = sealedOptions({ sealed: o.sealed });
+    expect((await refusal(prepareBinary(narrowed, instance(pushed['by-b'], { issuers: [A] }), () => {}))).code).toBe(
+      'PAR_UNTRUSTED_ISSUER',
+    );
+    const policy = sealedOptions({ sealed: o.sealed, trustedIssuers: [A] });
+    expect((await refusal(prepareBinary(policy, instance(pushed['by-b']), () => {}))).code).toBe('PAR_UNTRUSTED_ISSUER');
+    // nothing was fetched or read from a cache for either: the claims alone refused it
+    expect(await counted(narrowed)).toEqual({ hit: 0, miss: 0 });
+    expect(await counted(policy)).toEqual({ hit: 0, miss: 0 });
+  });
+
+  it("applies each instance's capability, and this instance's repository access, to a remembered digest", async () => {
+    const o = sealedOptions();
+    await prepareBinary(o, instance(pushed.echo), () => {});
+    const e = await refusal(prepareBinary(o, instance(pushed.echo, { capid: 'tests:other' }), () => {}));
+    expect(e.reason).toBe('CapabilityMismatch');
+    expect(e.message).toContain('signed capid is tests:echo, but the instance expects tests:other');
+    const denied = await refusal(prepareBinary(o, instance({ ref: `${registry.host}/apps/other`, digest: pushed.echo.digest }), () => {}));
+    expect(denied.code).toBe('NOT_FOUND');
+  });
+
+  it('a cache file changed since it verified sends the next start through the full fetch and verify, which repairs it', async () => {
+    const o = sealedOptions();
+    const first = await prepareBinary(o, instance(pushed.echo), () => {});
+    writeFileSync(first.libraryPath, 'not the library');
+    const steps: string[] = [];
+    const again = await prepareBinary(
+      o,
+      instance(pushed.echo),
+      () => {},
+      (s) => steps.push(s),
+    );
+    expect(steps).toEqual(['credentials', 'accessChecked', 'cacheReadAndVerified']);
+    expect(again).toEqual(first);
+    expect(readFileSync(first.libraryPath)).toEqual(Buffer.from(binary));
   });
 });

@@ -13,7 +13,8 @@ import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner, type Signer } from '../registry/fixtures.js';
 import { gantryIn } from '../support/gantry-cli.js';
 import { publicKeyFromSeed } from '../../par/index.js';
-import { generateNoteKey } from '../../tlog/index.js';
+import { encodeEntry, generateNoteKey, openLog, tiles } from '../../tlog/index.js';
+import { storeTiles } from '../../tlog/log/tiles-store.js';
 import { clientOf, forgeCheckpoint, rollbackTo, signWhatIsStored, signerOf, storeAlteredEntry } from './log-attacks.js';
 
 let origin: RegistryServer;
@@ -272,31 +273,37 @@ describe('gantry par mirror', () => {
     ]);
     expect(repointed.code).toBe(1);
     expect(repointed.stderr).toMatch(/TLOG_TAG_MISMATCH: .*rev-2 names /);
-    // and rewrites its copy of the log to match: without the origin's key it cannot re-sign it
-    await storeAlteredEntry(mirror.host, 'cache/kv', 1, {
+    // and rewrites its copy of the log to match: without the origin's key it cannot re-sign it.
+    // The entry tag alone is not what a reader of the tiled log trusts: the signed bundles still say otherwise
+    const altered = {
       revision: 2,
       digest: rev1.digest,
       issuer: signer.issuer,
       subject: publicKeyFromSeed(signer.subjectSeed),
       capid: 'examples:payments',
       version: '0.1.0',
-    });
-    const rewritten = await gantry([
-      'par',
-      'pull',
-      ref,
-      '--via',
-      dst,
-      '--key',
-      originKey(),
-      '--plain-http',
-      '--revision',
-      '2',
-      '-o',
-      join(work, 'x.par'),
-    ]);
+    };
+    await storeAlteredEntry(mirror.host, 'cache/kv', 1, altered);
+    const pullRev2 = () =>
+      gantry(['par', 'pull', ref, '--via', dst, '--key', originKey(), '--plain-http', '--revision', '2', '-o', join(work, 'x.par')]);
+    const rewritten = await pullRev2();
     expect(rewritten.code).toBe(1);
-    expect(rewritten.stderr).toMatch(/TLOG_ROOT_MISMATCH/);
+    expect(rewritten.stderr).toMatch(/TLOG_TAG_MISMATCH: .*rev-2 names /);
+    // the bundle rewritten too: it no longer hashes to the origin's signed root
+    const first = (await openLog(clientOf(mirror.host, 'cache/kv'))).entries[0];
+    await storeTiles(dstClient, [
+      {
+        kind: 'entries',
+        path: tiles.bundlePath({ index: 0, width: 2 }),
+        id: { index: 0, width: 2 },
+        bytes: tiles.encodeBundle([encodeEntry(first), encodeEntry(altered)]),
+      },
+    ]);
+    // (the genuine bundle cached by the pulls before is what the CLI would read: read the mirror's own)
+    process.env.GANTRY_TILE_CACHE = 'off';
+    const rebundled = await pullRev2().finally(() => delete process.env.GANTRY_TILE_CACHE);
+    expect(rebundled.code).toBe(1);
+    expect(rebundled.stderr).toMatch(/TLOG_TILE_MISMATCH/);
     // and signs the rewritten log with a key of its own: not the origin's
     const own = generateNoteKey('mirror-own-key');
     await signWhatIsStored(dstClient, signerOf(own.signerKey), ref);
@@ -316,5 +323,5 @@ describe('gantry par mirror', () => {
     ]);
     expect(ownSigned.code).toBe(1);
     expect(ownSigned.stderr).toMatch(/TLOG_NOTE_UNVERIFIED/);
-  });
+  }, 180_000);
 });

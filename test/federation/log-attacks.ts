@@ -4,10 +4,16 @@
  * tag, forge a checkpoint signature. Shared by the controller, monitor and mirror tests.
  */
 import { DistributionClient, openArchiveStore, type ContentBackend } from '../../registry/index.js';
+import { OCI_MANIFEST } from '../../registry/media-types.js';
 import {
   checkpointLog,
   checkpointTag,
+  encodeEntry,
   entryTag,
+  LATEST_CHECKPOINT_TAG,
+  logRevisionTag,
+  storeTiles,
+  tiles,
   formatCheckpoint,
   openLog,
   parseSignerKey,
@@ -42,11 +48,31 @@ export async function logRevision(host: string, repo: string, revision: number, 
   await checkpointLog(b, { signer });
 }
 
-/** Signs and stores a checkpoint over whatever entries are stored now (no check: the attacker holds the key). */
+/**
+ * Signs and stores a checkpoint over whatever entries are stored now (no check: the attacker
+ * holds the key). A tiled log (tlog.checkpoint present) gets the tiles of those entries, their
+ * revision pointers and tlog.checkpoint too: its readers read those, not the entry tags.
+ */
 export async function signWhatIsStored(backend: ContentBackend, signer: NoteSigner, origin?: string): Promise<void> {
   const log = await openLog(backend, { origin });
   const note = signNote(formatCheckpoint({ origin: log.origin, size: log.size, root: rootOf(log.leafHashes), extensions: [] }), [signer]);
   await storeCheckpointNote(backend, log.size, note);
+  if (!(await backend.getManifest(LATEST_CHECKPOINT_TAG))) return;
+  const encoded = log.entries.map((e) => encodeEntry(e));
+  await storeTiles(backend, (await tiles.growTiles(undefined, 0, encoded)).writes);
+  const first = new Map<number, number>();
+  for (const [i, e] of log.entries.entries()) if (!first.has(e.revision)) first.set(e.revision, i);
+  for (const [revision, i] of first) {
+    const m = (await backend.getManifest(entryTag(i)))!;
+    await backend.putManifest(logRevisionTag(revision), m.bytes, OCI_MANIFEST);
+  }
+  await moveLatestTo(backend, log.size);
+}
+
+/** Points tlog.checkpoint at tlog.checkpoint.<size> (what a registry rolling a tiled log back does). */
+async function moveLatestTo(backend: ContentBackend, size: number): Promise<void> {
+  const m = await backend.getManifest(checkpointTag(size));
+  if (m) await backend.putManifest(LATEST_CHECKPOINT_TAG, m.bytes, OCI_MANIFEST);
 }
 
 /** A fork: entry `index` rewritten to `entry` (its rev tag re-pointed to match) and the result signed with the log key. */
@@ -74,9 +100,13 @@ export async function deleteTag(host: string, repo: string, tag: string): Promis
 
 /** A rollback: the log cut back to `size` entries (newer entries and checkpoints deleted). */
 export async function rollbackTo(host: string, repo: string, size: number): Promise<void> {
-  const log = await openLog(clientOf(host, repo));
+  const b = clientOf(host, repo);
+  const log = await openLog(b);
+  const tiled = (await b.getManifest(LATEST_CHECKPOINT_TAG)) !== undefined;
   for (const s of log.checkpointSizes.filter((s) => s > size)) await deleteTag(host, repo, checkpointTag(s));
   for (let i = size; i < log.size; i++) await deleteTag(host, repo, entryTag(i));
+  // a tiled log's latest checkpoint is tlog.checkpoint: put back the older one
+  if (tiled) await moveLatestTo(b, size);
 }
 
 /** Re-points `tag` of host/repo at the manifest `digest` (which must exist in the same repository or be copied there first). */
@@ -103,6 +133,7 @@ export async function forgeCheckpoint(host: string, repo: string): Promise<void>
   const fakeRoot = Buffer.alloc(32, 7).toString('base64');
   const forged = [origin, String(size), fakeRoot, ...rest].join('\n');
   await storeCheckpointNote(b, size, forged);
+  if (await b.getManifest(LATEST_CHECKPOINT_TAG)) await moveLatestTo(b, size);
 }
 
 export function signerOf(signerKey: string): NoteSigner {

@@ -1,5 +1,7 @@
 /** Shared setup for provider host tests: built example providers and host specs. */
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { basename } from 'node:path';
 import { createUser } from '@nats-io/nkeys';
@@ -156,4 +158,26 @@ export async function startError(host: ProviderHost): Promise<HostError> {
     return e as HostError;
   }
   throw new Error('expected start() to fail');
+}
+
+/**
+ * Builds, in a fresh temporary directory, a shared library whose constructor creates the file
+ * `marker` when it is loaded: the attack tests' proof that a refused library never ran.
+ */
+export function markerLibrary(prefix: string): { dir: string; marker: string; library: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const marker = join(dir, 'EXECUTED');
+  writeFileSync(
+    join(dir, 'evil.c'),
+    [
+      '#include <fcntl.h>',
+      '#include <unistd.h>',
+      `__attribute__((constructor)) static void ran(void) { int fd = open(${JSON.stringify(marker)}, O_CREAT | O_WRONLY, 0600); if (fd >= 0) close(fd); }`,
+      'void *__capability_provider_create(void) { return 0; }',
+      '',
+    ].join('\n'),
+  );
+  const library = join(dir, 'evil.so');
+  execFileSync('cc', ['-shared', '-fPIC', '-o', library, join(dir, 'evil.c')]);
+  return { dir, marker, library };
 }

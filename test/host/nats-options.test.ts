@@ -165,7 +165,10 @@ describe('TLS', () => {
 });
 
 describe('user JWT (operator mode)', () => {
-  it('a creds file signed by the preloaded account serves; an unknown account, an expired user or an unreadable file is NATS_AUTH_FAILED', async () => {
+  /** The same creds file with its seed replaced by a fresh user's. */
+  const swapSeed = (creds: string) => creds.replace(/SU[A-Z2-7]{56}/, new TextDecoder().decode(createUser().getSeed()));
+
+  it('a creds file signed by the preloaded account serves; an unknown account, an expired user, a seed that is not the JWT user key, or an unreadable file is NATS_AUTH_FAILED', async () => {
     const op = operatorSetup();
     const s = await server(op.config);
     const file = (name: string, content: string) => {
@@ -180,6 +183,8 @@ describe('user JWT (operator mode)', () => {
       ['expired', file('expired', op.userCreds('expired', { exp: Math.floor(Date.now() / 1000) - 60 }))],
       ['missing', join(certs.dir, 'missing.creds')],
       ['notcreds', file('notcreds', 'just some text\n')],
+      // a genuine JWT beside another user's seed: the nonce is signed by a key the JWT does not name
+      ['otherseed', file('otherseed', swapSeed(op.userCreds('otherseed')))],
     ];
     const errors = await Promise.all(
       cases.map(([name, credsFile]) =>

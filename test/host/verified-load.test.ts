@@ -1,18 +1,9 @@
-/**
- * The host loads exactly the bytes that hash to the verified SHA-256. The attacker swaps the
- * library file for one whose constructor writes a marker file — before the first start, and
- * during a crash backoff (after the agent's last look at the file, before the restart) — and
- * the marker must never appear; the host refuses with LIBRARY_HASH_MISMATCH instead. A host
- * that did start maps its library from a sealed memfd, not from the cache path.
- */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { CrashInfo } from '../../agent/host/index.js';
-import { makeHost, nextEvent, providerLib, startError, useHostWorld } from './helpers.js';
+import { makeHost, markerLibrary, nextEvent, providerLib, startError, useHostWorld } from './helpers.js';
 
 const world = useHostWorld();
 let dir: string;
@@ -22,20 +13,7 @@ let evil: string;
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'gantry-verified-load-'));
-  marker = join(dir, 'EXECUTED');
-  writeFileSync(
-    join(dir, 'evil.c'),
-    [
-      '#include <fcntl.h>',
-      '#include <unistd.h>',
-      `__attribute__((constructor)) static void ran(void) { int fd = open(${JSON.stringify(marker)}, O_CREAT | O_WRONLY, 0600); if (fd >= 0) close(fd); }`,
-      'void *__capability_provider_create(void) { return 0; }',
-      '',
-    ].join('\n'),
-  );
-  evil = join(dir, 'evil.so');
-  execFileSync('cc', ['-shared', '-fPIC', '-o', evil, join(dir, 'evil.c')]);
+  ({ dir, marker, library: evil } = markerLibrary('gantry-verified-load-'));
 });
 
 afterAll(() => {

@@ -43,6 +43,8 @@ import {
   encodeEntry,
   type LogEntry,
   type TlogErrorCode,
+  storeTiles,
+  tiles,
 } from '../../tlog/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'gantry-log-verify-'));
@@ -692,10 +694,22 @@ describe('checkpointing a log', () => {
     const c = await checkpointLog(b, { signer, origin: 'mirror.example/acme/kv' });
     expect(c.checkpoint.origin).toBe('mirror.example/acme/kv');
     expect(c.checkpoint.extensions).toEqual([]);
+    // a tiled log's history is its tiles: a rewritten bundle is refused before anything is built on it
     const { backend, entries } = await logOf([1, 2]);
-    await storeEntry(backend, 1, { ...entries[1], version: 'rewritten' });
+    const id = { index: 0, width: 2 };
+    const forged = tiles.encodeBundle([entries[0], { ...entries[1], version: 'rewritten' }].map((e) => encodeEntry(e)));
+    await storeTiles(backend, [{ kind: 'entries', path: tiles.bundlePath(id), id, bytes: forged }]);
     await storeEntry(backend, 2, await publish(backend, 3));
-    expect((await refusal(checkpointLog(backend, { signer }))).code).toBe('TLOG_ROOT_MISMATCH');
+    expect((await refusal(checkpointLog(backend, { signer }))).code).toBe('TLOG_TILE_MISMATCH');
+    // a log written before tiles: its entry tags are its history, rewritten they are refused
+    const old = layout();
+    const first = await publish(old, 1);
+    await storeEntry(old, 0, first);
+    const root = rootOf([leafHash(encodeEntry(first))], 1);
+    await storeCheckpointNote(old, 1, signNote(formatCheckpoint({ origin: old.description, size: 1, root, extensions: [] }), [signer]));
+    await storeEntry(old, 0, { ...first, version: 'rewritten' });
+    await storeEntry(old, 1, await publish(old, 2));
+    expect((await refusal(checkpointLog(old, { signer }))).code).toBe('TLOG_ROOT_MISMATCH');
   });
 
   it("another key's log is never extended, and the refusal says whose it is not", async () => {

@@ -23,6 +23,9 @@ import {
   verifyLog,
   type TlogErrorCode,
   logEntryOf,
+  encodeEntry,
+  storeTiles,
+  tiles,
 } from '../../tlog/index.js';
 import { startRegistry, type RegistryServer } from '../support/registry.js';
 import { makeArchive, newSigner } from '../registry/fixtures.js';
@@ -164,12 +167,18 @@ describe('a repository log in a distribution registry', () => {
       ...new Set((await verifyLog(backend, { verifiers: [verifier] })).problems.map((p) => p.code)),
     ];
 
-    // an entry rewritten after it was checkpointed (no key needed to write a tag)
+    // an entry rewritten after it was checkpointed (no key needed to write a tag): in a tiled
+    // log the entry tag now disagrees with its signed bundle (verifyLog, tlog/log/verify-tiles.ts)
     const rewritten = await logged('rewritten');
     await storeEntry(rewritten.backend, 1, { ...rewritten.log.entries[1], version: '9.9.9' });
-    expect(await codes(rewritten.backend)).toEqual(['TLOG_ROOT_MISMATCH']);
-    // and the log key's holder cannot extend it either
-    expect(await codeOf(checkpointLog(rewritten.backend, { signer }))).toBe('TLOG_ROOT_MISMATCH');
+    expect(await codes(rewritten.backend)).toEqual(['TLOG_TILE_MISMATCH']);
+    // the log's tree is its tiles: an extension reads them, not the entry tags below the
+    // checkpoint, and the log key's holder cannot extend a tree whose bundle was rewritten
+    const forged = [{ ...rewritten.log.entries[0] }, { ...rewritten.log.entries[1], version: '9.9.9' }].map((e) => encodeEntry(e));
+    const id = { index: 0, width: 2 };
+    await storeTiles(rewritten.backend, [{ kind: 'entries', path: tiles.bundlePath(id), id, bytes: tiles.encodeBundle(forged) }]);
+    await storeEntry(rewritten.backend, 2, { ...rewritten.log.entries[1], revision: 3 });
+    expect(await codeOf(checkpointLog(rewritten.backend, { signer }))).toBe('TLOG_TILE_MISMATCH');
 
     // an entry copied to another index
     const moved = await logged('moved');

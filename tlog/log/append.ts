@@ -22,10 +22,11 @@ import { encodeEntry, type LogEntry } from '../entry.js';
 import { TlogError } from '../errors.js';
 import type { NoteSigner } from '../note.js';
 import { entryManifest } from './artifact.js';
-import { checkpointLog, latestOwnCheckpoint } from './checkpointing.js';
-import { entryTag } from './layout.js';
-import { openLog, sameEntry, type VerifiedCheckpoint } from './read.js';
+import { checkpointedSize, checkpointFrom, entriesFrom, type LogWriterState, openForWriting } from './checkpointing.js';
+import { defaultOrigin, entryTag } from './layout.js';
+import { sameEntry, type VerifiedCheckpoint } from './read.js';
 import { putArtifactBlobs } from './store.js';
+import { refuseIfSequenced } from '../sequencer/lease.js';
 
 export interface AppendOptions {
   signer: NoteSigner;
@@ -37,6 +38,12 @@ export interface AppendOptions {
   waitMs?: number;
   /** claims tried before TLOG_APPEND_CONTENDED (default 16) */
   maxAttempts?: number;
+  /**
+   * The caller holds the repository's sequencer lease (tlog/sequencer/, the tlog.sequencer
+   * tag): it is the only writer, so an index is claimed without the timing wait. Only the
+   * sequencer sets this.
+   */
+  exclusive?: boolean;
   /** entries of revisions pushed before the log existed, appended first when the log is empty */
   backfill?: () => Promise<LogEntry[]>;
 }
@@ -54,33 +61,43 @@ export interface AppendResult {
 
 /**
  * Claims one index for `entry` (Fischer, see the file comment) and returns it. Every tag read
- * goes to the registry; nothing is cached between attempts.
+ * goes to the registry; nothing is cached between attempts. An `exclusive` caller (the
+ * sequencer, holding the lease) is the only writer: the first free index is its own at once.
+ * Anyone else refuses with TLOG_SEQUENCED while a sequencer holds the log — looked at before
+ * the claim, and again after the confirmation wait, because a sequencer that took the lease
+ * meanwhile appends without waiting (it waited D after taking the lease, so a claim written
+ * before that is visible to it; the refusal only tells this push where appends go now).
  */
 async function claimIndex(
   backend: ContentBackend,
   entry: LogEntry,
-  opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>>,
+  opts: Required<Pick<AppendOptions, 'deltaMs' | 'waitMs' | 'maxAttempts'>> & { exclusive?: boolean },
+  /** the first index that may be free (the latest checkpoint's size plus the entries seen after it) */
+  start: number,
 ): Promise<{ index: number; contended: number }> {
   const content = encodeEntry(entry);
   // blobs first, outside the timed window: they are content-addressed and never contended
   await putArtifactBlobs(backend, content);
   let contended = 0;
-  let from = 0;
+  let from = start;
   for (let attempt = 0; attempt < opts.maxAttempts; attempt++) {
-    // the listing only suggests the first free index; the read that counts is the GET below
-    const tags = new Set(await backend.listTags());
+    // probe upward from the first index that may be free: no tag listing (a large log has many)
     let index = from;
-    while (tags.has(entryTag(index))) index++;
-    const t0 = performance.now();
-    if (await backend.getManifest(entryTag(index))) {
-      from = index + 1;
-      contended++;
-      continue;
+    let t0 = performance.now();
+    while (await backend.getManifest(entryTag(index))) {
+      index++;
+      t0 = performance.now();
     }
+    // inside the timed window: a lease not seen here is written after t0, so its holder starts
+    // serving after t0 + D, when this claim's write (done by t0 + Δ) is visible to it
+    if (!opts.exclusive) await refuseIfSequenced(backend);
     const manifest = entryManifest(index, content);
     const ours = await backend.putManifest(entryTag(index), manifest, OCI_MANIFEST);
+    // the only writer (the sequencer): the index it read as free is its own, no wait
+    if (opts.exclusive) return { index, contended };
     const took = performance.now() - t0;
     await sleep(opts.waitMs);
+    await refuseIfSequenced(backend);
     const now = await backend.getManifest(entryTag(index));
     if (now?.digest !== ours) {
       from = index + 1;
@@ -118,42 +135,65 @@ export async function appendToLog(backend: ContentBackend, entry: LogEntry, opts
       `the confirmation wait (${timing.waitMs} ms) must be longer than the write bound Δ (${timing.deltaMs} ms)`,
     );
   encodeEntry(entry); // refuse a bad entry before touching the registry
-  const log = await openLog(backend, { origin: opts.origin });
-  // a log that cannot be extended is refused before anything is written
-  await latestOwnCheckpoint(log, opts.signer);
+  // a log that cannot be extended is refused before anything is written (O(log n) for a tiled log)
+  const state = await openForWriting(backend, opts.signer, opts.origin ?? defaultOrigin(backend));
+  const checkpointed = checkpointedSize(state);
+  const after = await entriesFrom(state, checkpointed);
 
   const pending: LogEntry[] = [];
-  if (log.size === 0 && opts.backfill) pending.push(...(await opts.backfill()).filter((e) => e.revision !== entry.revision));
+  if (checkpointed + after.length === 0 && opts.backfill)
+    pending.push(...(await opts.backfill()).filter((e) => e.revision !== entry.revision));
   pending.push(entry);
   let index = -1;
   let appended = false;
   let contended = 0;
+  let free = checkpointed + after.length;
   for (const e of pending) {
-    const existing = log.entries.findIndex((x) => x.revision === e.revision);
-    if (existing >= 0) {
-      if (!sameEntry(log.entries[existing], e)) {
+    const existing = await loggedAs(state, after, e.revision);
+    if (existing) {
+      if (!sameEntry(existing.entry, e)) {
         throw new TlogError(
           'TLOG_DUPLICATE_REVISION',
-          `${backend.description}: the log already records revision ${e.revision} as ${log.entries[existing].digest}, not ${e.digest}; a published revision never changes — push a higher revision`,
+          `${backend.description}: the log already records revision ${e.revision} as ${existing.entry.digest}, not ${e.digest}; a published revision never changes — push a higher revision`,
         );
       }
-      if (e === entry) index = existing;
+      if (e === entry) index = existing.index;
       continue;
     }
-    const claimed = await claimIndex(backend, e, timing);
+    const claimed = await claimIndex(backend, e, { ...timing, exclusive: opts.exclusive }, free);
     contended += claimed.contended;
+    free = claimed.index + 1;
     if (e === entry) {
       index = claimed.index;
       appended = true;
     }
   }
-  if (!appended && (log.latestCheckpointSize ?? 0) <= index) {
+  if (!appended && !opts.exclusive && checkpointed <= index) {
     // an entry found already stored (an earlier push that stopped before its checkpoint): it
     // and those before it were seen at the read above, and are settled Δ later
     await sleep(timing.deltaMs);
   }
   // the prefix up to our entry is settled: every entry before it was seen present when our
   // claim began, and the confirmation wait (D > Δ) has passed since
-  const checkpoint = await checkpointLog(backend, { signer: opts.signer, origin: opts.origin, size: index + 1 });
+  const checkpoint = await checkpointFrom(state, opts.signer, index + 1);
   return { index, appended, checkpoint, contended };
+}
+
+/**
+ * Where the log already holds `revision`: among the entries after the latest checkpoint, else in
+ * its tree — through tlog.revision.<r> (checked against the tree) for a tiled log, the entries
+ * read the old way for an untiled one.
+ */
+async function loggedAs(s: LogWriterState, after: LogEntry[], revision: number): Promise<{ index: number; entry: LogEntry } | undefined> {
+  const base = checkpointedSize(s);
+  if (s.old) {
+    const i = s.old.indexOfRevision(revision);
+    return i === undefined ? undefined : { index: i, entry: s.old.entries[i] };
+  }
+  if (s.latest && s.reader) {
+    const found = await s.reader.findRevision(revision, s.latest.checkpoint);
+    if (found) return found;
+  }
+  const i = after.findIndex((e) => e.revision === revision);
+  return i < 0 ? undefined : { index: base + i, entry: after[i] };
 }

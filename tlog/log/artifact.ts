@@ -7,7 +7,7 @@ import type { ContentBackend } from '../../registry/backend.js';
 import { sha256Digest } from '../../registry/digest.js';
 import { OCI_MANIFEST, TITLE_ANNOTATION } from '../../registry/media-types.js';
 import { decodeBase64, encodeBase64 } from '../base64.js';
-import { TlogError } from '../errors.js';
+import { TlogError, type TlogErrorCode } from '../errors.js';
 import {
   type Descriptor,
   EMPTY_CONFIG,
@@ -67,12 +67,17 @@ export async function layerContent(
   artifactType: string,
   mediaType: string,
   where: string,
+  /** tiles: a larger bound and their own code (default: an entry's or checkpoint's) */
+  limits: { maxBytes: number; code: TlogErrorCode } = {
+    maxBytes: MAX_LOG_BLOB_BYTES,
+    code: artifactType === LOG_ENTRY_ARTIFACT_TYPE ? 'TLOG_ENTRY_MALFORMED' : 'TLOG_CHECKPOINT_MALFORMED',
+  },
 ): Promise<{ content: Uint8Array; annotations: Record<string, string> }> {
   let m: { artifactType?: string; layers?: Descriptor[]; annotations?: Record<string, string> };
   try {
     m = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
-    throw new TlogError('TLOG_ENTRY_MALFORMED', `${where} is not a JSON manifest`);
+    throw new TlogError(limits.code === 'TLOG_TILE_MALFORMED' ? limits.code : 'TLOG_ENTRY_MALFORMED', `${where} is not a JSON manifest`);
   }
   const layer = m?.layers?.[0];
   // Stryker disable next-line EqualityOperator: a 0-byte entry or checkpoint is malformed either way
@@ -83,20 +88,14 @@ export async function layerContent(
     layer.mediaType !== mediaType ||
     !Number.isSafeInteger(layer.size) ||
     layer.size < 0 ||
-    layer.size > MAX_LOG_BLOB_BYTES
+    layer.size > limits.maxBytes
   ) {
-    throw new TlogError(
-      artifactType === LOG_ENTRY_ARTIFACT_TYPE ? 'TLOG_ENTRY_MALFORMED' : 'TLOG_CHECKPOINT_MALFORMED',
-      `${where} is not a ${artifactType} manifest with one ${mediaType} layer`,
-    );
+    throw new TlogError(limits.code, `${where} is not a ${artifactType} manifest with one ${mediaType} layer`);
   }
   let content: Uint8Array | null = typeof layer.data === 'string' ? decodeBase64(layer.data) : null;
   if (!content) content = await backend.getBlob(layer.digest, layer.size);
   if (sha256Digest(content) !== layer.digest || content.length !== layer.size) {
-    throw new TlogError(
-      artifactType === LOG_ENTRY_ARTIFACT_TYPE ? 'TLOG_ENTRY_MALFORMED' : 'TLOG_CHECKPOINT_MALFORMED',
-      `${where}: the embedded content does not match the layer digest ${layer.digest}`,
-    );
+    throw new TlogError(limits.code, `${where}: the embedded content does not match the layer digest ${layer.digest}`);
   }
   return { content, annotations: m.annotations ?? {} };
 }

@@ -11,12 +11,18 @@ export {
   LOG_CHECKPOINT_MEDIA_TYPE,
   OCI_EMPTY_MEDIA_TYPE,
   LOG_INDEX_ANNOTATION,
+  LATEST_CHECKPOINT_TAG,
+  CHECKPOINT_TAG,
   entryTag,
+  tileTag,
+  bundleTag,
+  revisionTag as logRevisionTag,
   checkpointTag,
   defaultOrigin,
 } from './layout.js';
 export {
   openLog,
+  readEntry,
   RepositoryLog,
   verifyCheckpointNote,
   type StoredCheckpoint,
@@ -29,3 +35,5 @@ export { checkpointLog } from './checkpointing.js';
 export { appendToLog, type AppendOptions, type AppendResult } from './append.js';
 export { logEntryOf } from './published.js';
 export { verifyLog, type LogProblem, type LogVerification, type VerifyLogOptions } from './verify.js';
+export { openTiledLog, EntriesLog, storedNote, type LogReader, type TiledLogOptions } from './tiled.js';
+export { registryTileSource, storeTiles, tileManifest, tagOfTile } from './tiles-store.js';

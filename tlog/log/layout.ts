@@ -54,3 +54,37 @@ export interface Descriptor {
   data?: string;
   annotations?: Record<string, string>;
 }
+
+// ── Tiles (issue 34; docs/transparency.md "Tiles") ──────────────────────────────────────────
+// A log also stores its tree as C2SP tlog-tiles (tlog/tiles/), one tag per tile, so a reader
+// fetches O(log n) tiles instead of every entry. Tiles are immutable: a tag always names the
+// same bytes. Entry tags (tlog.entry.<i>) stay: appends claim indices with them.
+export const LOG_TILE_ARTIFACT_TYPE = 'application/vnd.gantry.log.tile.v1';
+/** a hash tile's layer: W × 32-byte hashes */
+export const LOG_HASH_TILE_MEDIA_TYPE = 'application/vnd.gantry.log.tile.v1+hashes';
+/** an entry bundle's layer: C2SP entry bundle (uint16 length ‖ entry, repeated) */
+export const LOG_BUNDLE_MEDIA_TYPE = 'application/vnd.gantry.log.tile.v1+entries';
+/** The largest tile layer: an entry bundle of 256 entries (an entry is ≤ 64 KiB, in practice ~300 bytes). */
+export const MAX_TILE_BLOB_BYTES = 1024 * 1024;
+/** tlog.tile.<L>.<N>[.p.<W>]: hash tile (level L, index N, width W; full tiles have no .p) */
+export const TILE_TAG = /^tlog\.tile\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,15})(?:\.p\.([1-9][0-9]{0,2}))?$/;
+/** tlog.bundle.<N>[.p.<W>]: entry bundle */
+export const BUNDLE_TAG = /^tlog\.bundle\.(0|[1-9][0-9]{0,15})(?:\.p\.([1-9][0-9]{0,2}))?$/;
+/** The latest checkpoint (C2SP's `checkpoint`), a mutable tag beside the immutable tlog.checkpoint.<n>. */
+export const LATEST_CHECKPOINT_TAG = 'tlog.checkpoint';
+/** tlog.revision.<r>: which leaf logs revision r (annotation dev.gantry.log.index); a reader checks it against the tree, so a lying pointer only fails. */
+export const REVISION_TAG = /^tlog\.revision\.(0|[1-9][0-9]{0,15})$/;
+/** The sequencer's lease (tlog/sequencer/): while present, appends go through the sequencer it names. */
+export const SEQUENCER_TAG = 'tlog.sequencer';
+
+export function tileTag(level: number, index: number, width: number): string {
+  return width === 256 ? `tlog.tile.${level}.${index}` : `tlog.tile.${level}.${index}.p.${width}`;
+}
+
+export function bundleTag(index: number, width: number): string {
+  return width === 256 ? `tlog.bundle.${index}` : `tlog.bundle.${index}.p.${width}`;
+}
+
+export function revisionTag(revision: number): string {
+  return `tlog.revision.${revision}`;
+}

@@ -309,7 +309,8 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
   return out;
 }
 
-async function readEntry(backend: ContentBackend, index: number): Promise<LogEntry | undefined> {
+/** Entry tag `index` read and checked (its index annotation, its canonical encoding); undefined when absent. */
+export async function readEntry(backend: ContentBackend, index: number): Promise<LogEntry | undefined> {
   const tag = entryTag(index);
   const m = await backend.getManifest(tag);
   if (!m) return undefined;

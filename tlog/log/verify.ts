@@ -4,25 +4,21 @@
  * archives, the tags and an earlier checkpoint the caller already trusts.
  */
 import type { ContentBackend } from '../../registry/backend.js';
-import { parseRevisionTag, revisionTag } from '../../registry/revision-tags.js';
-import type { LogEntry } from '../entry.js';
-import { isTlogError, TlogError, type TlogErrorCode } from '../errors.js';
+import { TlogError } from '../errors.js';
 import type { NoteVerifier } from '../note.js';
 import { checkpointTag, defaultOrigin } from './layout.js';
+import { mapLimited, openLog, READ_CONCURRENCY, type RepositoryLog, verifyCheckpointNote, type VerifiedCheckpoint } from './read.js';
 import {
-  mapLimited,
-  openLog,
-  READ_CONCURRENCY,
-  type RepositoryLog,
-  sameEntry,
-  verifyCheckpointNote,
-  type VerifiedCheckpoint,
-} from './read.js';
+  checkRevisionTag,
+  firstEntryByRevision,
+  type LogProblem,
+  problemOf,
+  type ReadArchive,
+  unloggedRevisions,
+} from './verify-checks.js';
+import { isTiledLog, verifyTiledLog } from './verify-tiles.js';
 
-export interface LogProblem {
-  code: TlogErrorCode;
-  message: string;
-}
+export type { LogProblem } from './verify-checks.js';
 
 export interface LogVerification {
   ok: boolean;
@@ -47,12 +43,7 @@ export interface VerifyLogOptions {
    * Reads the archive a log entry names (the manifest digest) and returns its verified
    * claims; verifyLog compares them with the entry. Omitted: only digests are compared.
    */
-  readArchive?: (digest: string) => Promise<{ revision: number; issuer: string; subject: string; capid?: string; version?: string }>;
-}
-
-function problemOf(e: unknown): LogProblem {
-  if (isTlogError(e)) return { code: e.code, message: e.message };
-  throw e;
+  readArchive?: ReadArchive;
 }
 
 /**
@@ -66,6 +57,9 @@ export async function verifyLog(backend: ContentBackend, opts: VerifyLogOptions)
   const problems: LogProblem[] = [];
   let log: RepositoryLog;
   try {
+    // a tiled log is checked from its bundles (256 entries a request) against the signed root
+    const tags = await backend.listTags();
+    if (isTiledLog(tags)) return await verifyTiledLog(backend, tags, opts);
     log = await openLog(backend, { origin: opts.origin });
   } catch (e) {
     return { ok: false, origin: opts.origin ?? defaultOrigin(backend), size: 0, uncheckpointed: 0, problems: [problemOf(e)] };
@@ -90,10 +84,10 @@ export async function verifyLog(backend: ContentBackend, opts: VerifyLogOptions)
     result.uncheckpointed = log.size - latest.checkpoint.size;
   }
   // entries against each other, the tags and the archives
-  const byRevision = firstEntryByRevision(log, problems);
+  const byRevision = firstEntryByRevision(backend.description, log.entries, problems);
   const tagged = await mapLimited([...byRevision.values()], READ_CONCURRENCY, (e) => checkRevisionTag(backend, e, opts.readArchive));
   for (const p of tagged) if (p) problems.push(p);
-  problems.push(...unloggedRevisions(log, byRevision));
+  problems.push(...unloggedRevisions(backend.description, log.tags, byRevision));
   if (opts.trusted !== undefined) checkExtendsTrusted(log, opts.trusted, opts.verifiers, result);
   problems.sort((a, b) => a.code.localeCompare(b.code) || a.message.localeCompare(b.message));
   result.ok = problems.length === 0;
@@ -122,74 +116,6 @@ async function checkCheckpoints(
   if (log.checkpointSizes.length === 0)
     problems.push({ code: 'TLOG_NO_LOG', message: `${where} has log entries but no checkpoint; push again to write one` });
   return latest;
-}
-
-/** The first entry of each revision; a different later one is TLOG_DUPLICATE_REVISION. */
-function firstEntryByRevision(log: RepositoryLog, problems: LogProblem[]): Map<number, LogEntry> {
-  const byRevision = new Map<number, LogEntry>();
-  for (const [i, e] of log.entries.entries()) {
-    const seen = byRevision.get(e.revision);
-    if (seen && !sameEntry(seen, e))
-      problems.push({
-        code: 'TLOG_DUPLICATE_REVISION',
-        message: `${log.backend.description}: entry ${i} records revision ${e.revision} as ${e.digest}, an earlier entry as ${seen.digest}`,
-      });
-    if (!seen) byRevision.set(e.revision, e);
-  }
-  return byRevision;
-}
-
-/** The entry's rev-N tag names its digest, and with readArchive the archive's claims match it. */
-async function checkRevisionTag(
-  backend: ContentBackend,
-  e: LogEntry,
-  readArchive: VerifyLogOptions['readArchive'],
-): Promise<LogProblem | undefined> {
-  const tag = revisionTag(e.revision);
-  const m = await backend.getManifest(tag);
-  if (!m) {
-    return {
-      code: 'TLOG_TAG_MISMATCH',
-      message: `${backend.description}: the log records revision ${e.revision} (${e.digest}) but the tag ${tag} is gone`,
-    };
-  }
-  if (m.digest !== e.digest) {
-    return {
-      code: 'TLOG_TAG_MISMATCH',
-      message: `${backend.description}: ${tag} names ${m.digest}, the log records ${e.digest}; the tag was re-pointed`,
-    };
-  }
-  if (!readArchive) return undefined;
-  try {
-    const claims = await readArchive(e.digest);
-    const differs = (['revision', 'issuer', 'subject'] as const).filter((k) => claims[k] !== e[k]);
-    if ((claims.capid ?? '') !== e.capid) differs.push('capid' as never);
-    if ((claims.version ?? '') !== e.version) differs.push('version' as never);
-    if (!differs.length) return undefined;
-    return {
-      code: 'TLOG_TAG_MISMATCH',
-      message: `${backend.description}: the archive ${e.digest} (revision ${e.revision}) has other ${differs.join(', ')} than its log entry`,
-    };
-  } catch (err) {
-    return {
-      code: 'TLOG_TAG_MISMATCH',
-      message: `${backend.description}: the archive ${e.digest} of revision ${e.revision} does not verify: ${(err as Error).message}`,
-    };
-  }
-}
-
-/** Every rev-N tag has an entry. */
-function unloggedRevisions(log: RepositoryLog, byRevision: Map<number, LogEntry>): LogProblem[] {
-  const problems: LogProblem[] = [];
-  for (const t of log.tags) {
-    const revision = parseRevisionTag(t);
-    if (revision !== undefined && !byRevision.has(revision))
-      problems.push({
-        code: 'TLOG_UNLOGGED_REVISION',
-        message: `${log.backend.description}: ${t} is published but has no log entry; re-push that archive to log it`,
-      });
-  }
-  return problems;
 }
 
 /** The caller's memory: the log must extend the checkpoint they trusted before (sets result.consistencyProof). */

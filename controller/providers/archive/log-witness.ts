@@ -12,21 +12,34 @@
  * A repository without a log is accepted as before, unless a log is required (the controller's
  * --require-log, or the Provider's spec.archive.requireLog): then `LogMissing`. A Provider that
  * already accepted a checkpoint of a log whose tags are now gone is a rollback, not "no log".
- * Logs are read at most once per `recheckMs` per repository (one tag listing and one manifest
- * GET per entry); the comparisons with each Provider's memory run on every reconcile.
+ * A log is read through its tiles (tlog/log/tiled.ts): the latest checkpoint at most once per
+ * `recheckMs` per repository, then per check the revision's pointer and the O(log n) tiles its
+ * proofs need — immutable, so kept across checks in one cache per repository (a tile that
+ * fails to authenticate drops that repository's cache). A log written before tiles is read
+ * the old way (one GET per entry) behind the same interface.
  */
 import type { LogMemory, ResolvedArchive } from '../../../api/provider.js';
 import { openContentBackend, revisionTag, type TransferLimits } from '../../../registry/index.js';
 import type { RegistryCredentials } from '../../../registry/distribution/auth.js';
 import {
+  type Checkpoint,
   decodeBase64,
+  EntriesLog,
   encodeBase64,
+  encodeEntry,
   isTlogError,
-  openLog,
+  type LogEntry,
+  type LogReader,
+  leafHash,
+  openTiledLog,
   parseTrustedLogKey,
   type NoteVerifier,
-  type RepositoryLog,
+  readEntry,
+  registryTileSource,
   type TlogError,
+  tiles,
+  type VerifiedCheckpoint,
+  verifyInclusion,
 } from '../../../tlog/index.js';
 import type { ControllerMetrics } from '../../metrics.js';
 import { ResolveFailure } from './resolver.js';
@@ -67,6 +80,8 @@ export interface LogWitnessOptions {
   /** how long an opened log is reused before the registry is read again (default 15 s) */
   recheckMs?: number;
   metrics?: ControllerMetrics;
+  /** how a repository is opened (default openContentBackend): benches and tests count requests through it */
+  openBackend?: typeof openContentBackend;
 }
 
 export function parseLogKeys(keys: string[]): NoteVerifier[] {
@@ -75,7 +90,9 @@ export function parseLogKeys(keys: string[]): NoteVerifier[] {
 
 export class RegistryLogWitness implements LogWitness {
   private readonly verifiers: NoteVerifier[];
-  private readonly opened = new Map<string, { at: number; log: Promise<RepositoryLog> }>();
+  private readonly opened = new Map<string, { at: number; log: Promise<OpenedLog> }>();
+  /** per repository: its immutable tiles read so far, and the backend the next reads go to */
+  private readonly tileCaches = new Map<string, { via: { source?: tiles.TileSource }; cache: tiles.TileSource }>();
 
   constructor(private readonly opts: LogWitnessOptions) {
     this.verifiers = parseLogKeys(opts.verifierKeys);
@@ -105,18 +122,16 @@ export class RegistryLogWitness implements LogWitness {
 
   async highestLogged(c: Omit<LogCheck, 'resolved' | 'previous' | 'required'>): Promise<number | undefined> {
     if (this.verifiers.length === 0) return undefined; // without keys the registry is not read
-    const log = await this.open(c as LogCheck);
+    const { reader, latest } = await this.open(c as LogCheck);
     // latestCheckpoint refuses a log without checkpoints too (TLOG_NO_LOG); this spares the throw
     // Stryker disable next-line ConditionalExpression: as above
-    if (log.checkpointSizes.length === 0) return undefined;
+    if (reader.empty) return undefined;
     // a checkpoint that does not verify offers nothing; the check proper reports what is wrong
-    const size = await log.latestCheckpoint(this.verifiers).then(
-      (v) => v.checkpoint.size,
+    const cp = await latest().then(
+      (v) => v.checkpoint,
       () => undefined,
     );
-    if (size === undefined) return undefined;
-    const within = log.entries.slice(0, size);
-    return within.length ? within.reduce((m, e) => Math.max(m, e.revision), 0) : undefined;
+    return cp ? reader.highestRevision(cp) : undefined;
   }
 
   private async checkOnce(c: LogCheck): Promise<LogMemory | undefined> {
@@ -131,9 +146,9 @@ export class RegistryLogWitness implements LogWitness {
         );
       return undefined;
     }
-    const log = await this.open(c);
+    const { reader: log, latest: cached } = await this.open(c);
     const where = `${c.ref} revision ${c.resolved.revision}`;
-    if (log.size === 0 && log.checkpointSizes.length === 0) {
+    if (log.empty) {
       if (remembered)
         throw inconsistent(
           'TLOG_ROLLBACK',
@@ -148,31 +163,18 @@ export class RegistryLogWitness implements LogWitness {
       return undefined;
     }
     try {
-      const latest = await log.latestCheckpoint(this.verifiers);
+      const trusted = remembered && trustedOf(remembered, where);
+      let latest = await cached();
+      // tlog.checkpoint may lag behind a checkpoint this Provider accepted (two writers raced)
+      if (trusted && latest.checkpoint.size < trusted.size) latest = await log.latestCheckpoint(this.verifiers, trusted);
       const cp = latest.checkpoint;
-      if (remembered) {
-        const root = decodeBase64(remembered.rootHash);
-        if (!root)
-          throw inconsistent(
-            'TLOG_CHECKPOINT_MALFORMED',
-            `${where}: status.log.rootHash is not base64; clear status.log only if you trust the log as it is now`,
-          );
-        // Stryker disable next-line ArrayDeclaration: checkExtends reads sizes and roots only
-        log.checkExtends({ origin: c.origin, size: remembered.size, root, extensions: [] }, cp);
-      }
-      const index = log.indexOfRevision(c.resolved.revision);
-      if (index === undefined)
-        throw inconsistent(
-          'TLOG_UNLOGGED_REVISION',
-          `${where} (${c.resolved.digest}) has no entry in the log ${c.origin} (checkpoint of size ${cp.size}); it was published outside the log`,
-        );
-      if (index >= cp.size)
-        throw inconsistent(
-          'TLOG_UNLOGGED_REVISION',
-          `${where} is log entry ${index}, not yet included in the latest signed checkpoint (size ${cp.size}); an interrupted push — push the archive again to checkpoint it`,
-        );
-      log.inclusion(c.resolved.revision, cp.size); // proves (and checks) the entry is in the signed tree
-      const e = log.entries[index];
+      // Stryker disable next-line ArrayDeclaration: checkExtends reads sizes and roots only
+      if (trusted) await log.checkExtends(trusted, cp);
+      const found = await log.findRevision(c.resolved.revision, cp);
+      if (!found) throw await unlogged(log, cp, c, where);
+      const { index, entry: e } = found;
+      // proves (and checks) the entry is in the signed tree
+      verifyInclusion(leafHash(encodeEntry(e)), index, cp.size, await log.tree(cp).inclusionProof(index), cp.root);
       if (e.digest !== c.resolved.digest) {
         throw inconsistent(
           'TLOG_TAG_MISMATCH',
@@ -194,28 +196,98 @@ export class RegistryLogWitness implements LogWitness {
         );
       return { origin: c.origin, size: cp.size, rootHash: encodeBase64(cp.root), checkpoint: latest.note, revisionIndex: index };
     } catch (err) {
+      // a tile that did not authenticate is not kept: the next check reads the registry again
+      if (isTlogError(err) && err.code.startsWith('TLOG_TILE_')) this.forget(c);
       throw isTlogError(err) ? refusal(err, where) : err;
     }
   }
 
-  private open(c: LogCheck): Promise<RepositoryLog> {
-    const key = `${c.ref}|${c.origin}`;
+  private forget(c: LogCheck): void {
+    this.opened.delete(keyOf(c));
+    this.tileCaches.delete(keyOf(c));
+  }
+
+  private open(c: LogCheck): Promise<OpenedLog> {
+    const key = keyOf(c);
     const hit = this.opened.get(key);
     // Stryker disable next-line EqualityOperator: one millisecond
     if (hit && Date.now() - hit.at < (this.opts.recheckMs ?? 15_000)) return hit.log;
     // Stryker disable next-line ObjectLiteral: only a registry reads these (log-witness.test.ts runs against a plain-HTTP one)
-    const backend = openContentBackend(c.ref, {
+    const backend = (this.opts.openBackend ?? openContentBackend)(c.ref, {
       plainHttpRegistries: this.opts.plainHttpRegistries,
       caFile: this.opts.caFile,
       timeoutMs: this.opts.timeoutMs,
       transferLimits: this.opts.transferLimits,
       credentials: c.credentials,
     });
-    const log = openLog(backend, { origin: c.origin });
+    let shared = this.tileCaches.get(key);
+    if (!shared) {
+      const via: { source?: tiles.TileSource } = {};
+      const cache = tiles.cachedTileSource({
+        hashTile: (t) => (via.source as tiles.TileSource).hashTile(t),
+        bundle: (b) => (via.source as tiles.TileSource).bundle(b),
+      });
+      shared = { via, cache };
+      this.tileCaches.set(key, shared);
+    }
+    // tiles not yet cached are read with this open's backend (its credentials)
+    shared.via.source = registryTileSource(backend);
+    const log = openTiledLog(backend, { origin: c.origin, tiles: shared.cache }).then((reader) => {
+      let latest: Promise<VerifiedCheckpoint> | undefined;
+      return { reader, latest: () => (latest ??= reader.latestCheckpoint(this.verifiers)) };
+    });
     this.opened.set(key, { at: Date.now(), log });
     log.catch(() => this.opened.delete(key)); // a failed read is not cached
     return log;
   }
+}
+
+interface OpenedLog {
+  reader: LogReader;
+  /** the latest checkpoint, verified once per open */
+  latest: () => Promise<VerifiedCheckpoint>;
+}
+
+function keyOf(c: Pick<LogCheck, 'ref' | 'origin'>): string {
+  return `${c.ref}|${c.origin}`;
+}
+
+/** The checkpoint a Provider remembers, as the log library takes it. */
+function trustedOf(remembered: LogMemory, where: string): Checkpoint {
+  const root = decodeBase64(remembered.rootHash);
+  if (!root)
+    throw inconsistent(
+      'TLOG_CHECKPOINT_MALFORMED',
+      `${where}: status.log.rootHash is not base64; clear status.log only if you trust the log as it is now`,
+    );
+  return { origin: remembered.origin, size: remembered.size, root, extensions: [] };
+}
+
+/** Why a revision the tree of `cp` does not log is refused: outside the log, or logged after `cp` (an interrupted push). */
+async function unlogged(log: LogReader, cp: Checkpoint, c: LogCheck, where: string): Promise<Error> {
+  const index = await pendingIndex(log, cp, c.resolved.revision);
+  if (index === undefined)
+    return inconsistent(
+      'TLOG_UNLOGGED_REVISION',
+      `${where} (${c.resolved.digest}) has no entry in the log ${c.origin} (checkpoint of size ${cp.size}); it was published outside the log`,
+    );
+  return inconsistent(
+    'TLOG_UNLOGGED_REVISION',
+    `${where} is log entry ${index}, not yet included in the latest signed checkpoint (size ${cp.size}); an interrupted push — push the archive again to checkpoint it`,
+  );
+}
+
+/** Entries stored after a checkpoint looked at for a revision (an interrupted push leaves one or a few). */
+const PENDING_PROBE = 16;
+
+async function pendingIndex(log: LogReader, cp: Checkpoint, revision: number): Promise<number | undefined> {
+  if (log instanceof EntriesLog) return log.log.indexOfRevision(revision);
+  for (let i = cp.size; i < cp.size + PENDING_PROBE; i++) {
+    const e: LogEntry | undefined = await readEntry(log.backend, i);
+    if (!e) return undefined;
+    if (e.revision === revision) return i;
+  }
+  return undefined;
 }
 
 /**

@@ -28,8 +28,12 @@ import {
   signNote,
   storeCheckpointNote,
   storeEntry,
+  storeTiles,
+  tiles,
   type LogEntry,
 } from '../../../../tlog/index.js';
+
+const { bundlePath, encodeBundle } = tiles;
 
 const root = mkdtempSync(join(tmpdir(), 'gantry-witness-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -319,10 +323,28 @@ describe('LogInconsistent, each with its evidence', () => {
     expect(f.message.startsWith(`TLOG_NOTE_UNVERIFIED: ${r.ref} revision 1: no signature by a trusted key`)).toBe(true);
     expect(await metric(metrics, 'gantry_log_inconsistencies_total', { code: 'TLOG_NOTE_UNVERIFIED' })).toBe(1);
 
+    // a tiled log: the bundle is the entry that counts; rewritten, it fails to authenticate
     const s = repo();
     const e1 = await publish(s, 1);
-    await storeEntry(s.backend, 0, { ...e1, version: 'rewritten' });
-    expect((await failure(w.check(checkOf(s, e1)))).code).toBe('TLOG_ROOT_MISMATCH');
+    const forged = encodeBundle([encodeEntry({ ...e1, version: 'rewritten' })]);
+    await storeTiles(s.backend, [{ kind: 'entries', path: bundlePath({ index: 0, width: 1 }), id: { index: 0, width: 1 }, bytes: forged }]);
+    expect((await failure(w.check(checkOf(s, e1)))).code).toBe('TLOG_TILE_MISMATCH');
+    // its entry tags are only the appends' claims: rewriting one below the checkpoint changes nothing read
+    const t = repo();
+    const t1 = await publish(t, 1);
+    await storeEntry(t.backend, 0, { ...t1, version: 'rewritten' });
+    expect((await w.check(checkOf(t, t1)))!.size).toBe(1);
+    // a log written before tiles is read the old way: a rewritten entry is a root that no longer matches
+    const u = repo();
+    const u1 = await publish(u, 1, { checkpoint: false });
+    await storeCheckpointNote(
+      u.backend,
+      1,
+      signNote(formatCheckpoint({ origin: ORIGIN, size: 1, root: rootOf([leafHash(encodeEntry(u1))], 1), extensions: [] }), [signer]),
+    );
+    expect((await w.check(checkOf(u, u1)))!.size).toBe(1);
+    await storeEntry(u.backend, 0, { ...u1, version: 'rewritten' });
+    expect((await failure(w.check(checkOf(u, u1)))).code).toBe('TLOG_ROOT_MISMATCH');
   });
 
   it('attack: a checkpoint by a key trusted only for another origin is LogKeyNotForOrigin, with its code, not accepted', async () => {
