@@ -55,6 +55,9 @@ export default {
     'agent/archive-pipeline.ts',
     // which library descriptor a host loads without hashing it: only memory sealed against write, grow and shrink
     'agent/host/memfd-seal.ts',
+    // the host keeper: a host is adopted only for the same uid and spec digest, one agent at a time, other protocol versions refused (issue 35)
+    'agent/keeper/server.ts',
+    'agent/keeper/wire.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',

@@ -84,6 +84,8 @@ export default defineConfig({
       'test/host/reply-guard.test.ts',
       // the seal check alone; sealed-load.test.ts attacks it with real host processes
       'test/host/memfd-seal.test.ts',
+      // the host keeper in process, with real echo hosts on a nats-server
+      'test/agent/keeper.test.ts',
       // a host's call counts at the agent (no host: the IPC messages themselves)
       'test/agent/call-snapshot.test.ts',
       // the extension parser on numbers and on tables compiled by cc (no server)

@@ -13,6 +13,7 @@ export function registerHostKeeper(program: Command): void {
     .requiredOption('--socket <path>', 'the Unix socket the agent connects to (made 0600, its directory 0700)')
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
     .option('--orphan-grace <duration>', 'stop the hosts after this long without an agent (0: never)', '120s')
+    .option('--records <dir>', "where the hosts' pids are recorded, reaped by the next keeper (default: hosts/ beside the socket)")
     .option('--host-pool <n>', 'provider host processes kept started and idle (0: fork on demand)', '2')
     .option(
       '--host-cgroup <dir>',
@@ -30,7 +31,7 @@ export function registerHostKeeper(program: Command): void {
       const { HostKeeper } = await import('../agent/keeper/server.js');
       const { MemoryCgroupParent } = await import('../agent/host/memory-cgroup-dir.js');
       const memoryCgroup = cgroupDir ? MemoryCgroupParent.open(cgroupDir, node) : undefined;
-      const keeper = new HostKeeper({ socketPath: o.socket, node, orphanGraceMs, hostPoolSize, memoryCgroup });
+      const keeper = new HostKeeper({ socketPath: o.socket, node, orphanGraceMs, hostPoolSize, memoryCgroup, recordsDir: o.records });
       await keeper.listen();
       process.stderr.write(`gantry host-keeper: node ${node}, listening on ${o.socket}\n`);
       await new Promise<void>((resolve) => {

@@ -12,13 +12,14 @@
  */
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Logger, logger } from '../../runtime/log.js';
 import { HostError } from '../host/errors.js';
 import type { MemoryCgroupParent } from '../host/memory-cgroup-dir.js';
 import { HostPool, hostThreadpoolSize } from '../host/pool.js';
 import { DEFAULT_LIMITS } from '../host/spec.js';
 import { ProviderHost } from '../host/supervisor.js';
+import { HostRecords } from '../host-records.js';
 import { type HostEvent, type KeptHost, PROTOCOL_VERSION, type Reply, type Request } from './protocol.js';
 import { readLines, specDigest, writeLine } from './wire.js';
 
@@ -30,8 +31,12 @@ export interface KeeperOptions {
   /** Idle host processes kept started (default 2). */
   hostPoolSize?: number;
   memoryCgroup?: MemoryCgroupParent;
-  /** Added to each host's environment (tests mark their hosts). */
-  env?: NodeJS.ProcessEnv;
+  /**
+   * Where the keeper records its hosts' pids (agent/host-records.ts; default `hosts/` beside the
+   * socket): a keeper that restarts reaps what its predecessor left before it serves, so an
+   * instance never has two hosts.
+   */
+  recordsDir?: string;
 }
 
 interface Kept {
@@ -49,12 +54,14 @@ export class HostKeeper {
   private orphanTimer?: NodeJS.Timeout;
   private readonly pool: HostPool;
   private readonly log: Logger;
+  private readonly records: HostRecords;
 
   constructor(private readonly opts: KeeperOptions) {
     this.log = logger('host-keeper', { node: opts.node });
+    this.records = new HostRecords(opts.recordsDir ?? join(dirname(opts.socketPath), 'hosts'));
     this.pool = new HostPool({
       size: opts.hostPoolSize ?? 2,
-      env: opts.env ?? {},
+      env: this.records.markerEnv(),
       threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls),
     });
   }
@@ -62,6 +69,8 @@ export class HostKeeper {
   async listen(): Promise<void> {
     const path = this.opts.socketPath;
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const reaped = await this.records.reapAll();
+    if (reaped.length) this.log.warn({ reaped: reaped.length }, 'stopped the hosts a previous keeper left');
     rmSync(path, { force: true }); // a socket file left by a keeper that died
     const server = createServer((s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
@@ -184,7 +193,7 @@ export class HostKeeper {
     }
     if (existing) await this.stopHost(existing);
     const host = new ProviderHost(r.spec, {
-      env: this.opts.env,
+      env: this.records.markerEnv(),
       pool: this.pool,
       ...(r.options?.memoryLimitBytes !== undefined ? { memoryLimitBytes: r.options.memoryLimitBytes } : {}),
       ...(r.options?.memoryCheckMs !== undefined ? { memoryCheckMs: r.options.memoryCheckMs } : {}),
@@ -217,14 +226,24 @@ export class HostKeeper {
     };
     const uid = k.uid;
     const h = k.host;
-    h.on('spawned', (pid: number) => send({ event: 'spawned', uid, pid }));
+    const ref = { uid, namespace: h.spec.namespace, name: h.spec.instance };
+    h.on('spawned', (pid: number) => {
+      this.records.write({ ...ref, pid }); // at fork: a keeper killed while its host starts leaves a record
+      send({ event: 'spawned', uid, pid });
+    });
     h.on('ready', () => send({ event: 'ready', uid, pid: h.pid }));
     h.on('health', (healthy: boolean, message: string) => send({ event: 'health', uid, healthy, message }));
     h.on('calls', (stats) => send({ event: 'calls', uid, stats }));
     h.on('crash', (c) => send({ event: 'crash', uid, ...c, signal: c.signal ?? null }));
-    h.on('failed', (e: HostError) => send({ event: 'failed', uid, code: e.code, message: e.message }));
+    h.on('failed', (e: HostError) => {
+      this.records.remove(uid);
+      send({ event: 'failed', uid, code: e.code, message: e.message });
+    });
     h.on('renewed', (ms: number) => send({ event: 'renewed', uid, ms }));
-    h.on('stopped', () => send({ event: 'stopped', uid }));
+    h.on('stopped', () => {
+      this.records.remove(uid); // a replacement of this uid is forked only after this one stopped
+      send({ event: 'stopped', uid });
+    });
   }
 
   private refuse(socket: Socket, id: number, code: string, message: string): void {

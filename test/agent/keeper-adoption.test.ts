@@ -99,7 +99,7 @@ function steadyCalls(name: string, perSecond: number) {
   };
 }
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 30_000): Promise<void> {
+async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await ok()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   if (!(await ok())) throw new Error(`timed out waiting for ${what}`);
@@ -154,7 +154,7 @@ describe('hosts in a host keeper', () => {
       const name = `echo-${how.toLowerCase()}`;
       agent = startAgentProcess();
       await createInstance(w, { name, provider: 'echo', ref: archive.ref, digest: archive.digest, target });
-      const running = await waitForInstance(w, name, isPhase('Running'), 30_000);
+      const running = await waitForInstance(w, name, isPhase('Running'), 60_000);
       const pid = hostPidOf(running);
       expect(pid).toBeGreaterThan(0);
       expect(keptPids()).toContain(pid);
@@ -178,15 +178,15 @@ describe('hosts in a host keeper', () => {
       await w.kube.delete(instancesPath(NS, name));
       await until('the host stopped with its instance', () => !keptPids().includes(pid!));
       await stopAgent(agent);
-    }, 90_000);
+    }, 180_000);
   }
 
   it('an instance deleted while no agent ran has its host stopped by the next agent; one whose spec changed gets a new host', async () => {
     agent = startAgentProcess();
     await createInstance(w, { name: 'echo-gone', provider: 'echo', ref: archive.ref, digest: archive.digest, target });
     await createInstance(w, { name: 'echo-changed', provider: 'echo', ref: archive.ref, digest: archive.digest, target, config: { v: 1 } });
-    const gone = hostPidOf(await waitForInstance(w, 'echo-gone', isPhase('Running'), 30_000));
-    const changed = hostPidOf(await waitForInstance(w, 'echo-changed', isPhase('Running'), 30_000));
+    const gone = hostPidOf(await waitForInstance(w, 'echo-gone', isPhase('Running'), 60_000));
+    const changed = hostPidOf(await waitForInstance(w, 'echo-changed', isPhase('Running'), 60_000));
     await stopAgent(agent, 'SIGKILL');
     // the agent is gone: delete one instance (its finalizer-free object goes at once) and change the other's config
     await w.kube.delete(instancesPath(NS, 'echo-gone'));
@@ -202,13 +202,13 @@ describe('hosts in a host keeper', () => {
     await w.kube.delete(instancesPath(NS, 'echo-changed'));
     await until('no host left', () => keptPids().length === 0);
     await stopAgent(agent);
-  }, 90_000);
+  }, 180_000);
 
   it('a second agent on the node takes over: the first one exits (its hosts stay), and the second one adopts the hosts', async () => {
     const first = startAgentProcess();
     agent = first;
     await createInstance(w, { name: 'echo-twice', provider: 'echo', ref: archive.ref, digest: archive.digest, target });
-    const pid = hostPidOf(await waitForInstance(w, 'echo-twice', isPhase('Running'), 30_000));
+    const pid = hostPidOf(await waitForInstance(w, 'echo-twice', isPhase('Running'), 60_000));
     const exited = new Promise<number | null>((r) => first.once('exit', (code) => r(code)));
     agent = startAgentProcess();
     expect(await exited).toBe(1); // "the host keeper went away": its connection was closed by the takeover
@@ -218,7 +218,7 @@ describe('hosts in a host keeper', () => {
     await w.kube.delete(instancesPath(NS, 'echo-twice'));
     await until('no host left', () => keptPids().length === 0);
     await stopAgent(agent);
-  }, 60_000);
+  }, 180_000);
 
   it('refuses another protocol version and requests before hello, each with its code', async () => {
     const ask = (lines: object[]) =>
