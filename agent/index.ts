@@ -96,15 +96,12 @@ interface AgentParts {
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const settings = agentSettings(opts); // usage errors before anything starts
-  const memoryCgroup = opts.hostCgroup === undefined ? undefined : MemoryCgroupParent.open(opts.hostCgroup, settings.node);
+  const memoryCgroup =
+    opts.hostCgroup === undefined || opts.hostKeeper ? undefined : MemoryCgroupParent.open(opts.hostCgroup, settings.node);
   const { node, target, namespace } = settings;
   const log = logger('agent', { node });
   const cache = await openNodeCache(settings.cacheDir, opts, log);
-  const memoryEnforcement = memoryCgroup?.describe() ?? `RSS polling every ${opts.memoryCheckMs ?? 250} ms`;
-  const swept = memoryCgroup?.sweep() ?? []; // after the reaping: cgroups of hosts no longer running
-  // said once: without a cgroup a burst allocation lands before the next poll sees it
-  if (memoryCgroup) log.info({ swept }, `hosts' resources.memory enforced by the kernel: ${memoryEnforcement}`);
-  else log.warn(`hosts' resources.memory enforced by ${memoryEnforcement} (no --host-cgroup): a burst between two polls is not stopped`);
+  const memoryEnforcement = memoryCap(opts, memoryCgroup, log);
   const kube = new KubeClient(opts.kubeConfig);
   // hosts in the node's keeper: no pool here (the keeper has its own), and the hosts it runs are adopted
   const keeper = opts.hostKeeper ? await KeeperClient.connect(opts.hostKeeper, node, log) : undefined;
@@ -129,6 +126,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     metrics,
     log,
     current: (ns, name) => informer.get(name, ns),
+    adoptable: keeper ? (uid) => keeper.found.some((h) => h.uid === uid && h.state === 'ready') : undefined,
   });
   const reconciler = new InstanceReconciler({
     node,
@@ -174,6 +172,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       return stopping;
     },
   };
+}
+
+/** What caps hosts' memory, said once (without a cgroup a burst allocation lands before the next poll sees it). */
+function memoryCap(opts: AgentOptions, memoryCgroup: MemoryCgroupParent | undefined, log: Logger): string {
+  if (opts.hostKeeper) return 'the host keeper (its --host-cgroup, or RSS polling)';
+  const memoryEnforcement = memoryCgroup?.describe() ?? `RSS polling every ${opts.memoryCheckMs ?? 250} ms`;
+  const swept = memoryCgroup?.sweep() ?? []; // after the reaping: cgroups of hosts no longer running
+  if (memoryCgroup) log.info({ swept }, `hosts' resources.memory enforced by the kernel: ${memoryEnforcement}`);
+  else log.warn(`hosts' resources.memory enforced by ${memoryEnforcement} (no --host-cgroup): a burst between two polls is not stopped`);
+  return memoryEnforcement;
 }
 
 /** /metrics, /healthz, /readyz; when the port is taken or the address is bad, stop what started rather than leak it. */

@@ -103,6 +103,8 @@ export interface RunnerDeps {
   credentials?: HostCredentialsSource;
   /** The instance as the agent's informer has it now: its conditions of other types (the controller's) are kept. */
   current?(ref: InstanceRef): ProviderInstance | undefined;
+  /** Whether the node's host keeper already runs a ready host for this instance uid (an agent restart: it is adopted). */
+  adoptable?(uid: string): boolean;
   /** Retry bounds for retryable failures (default 2 s … 60 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -138,6 +140,7 @@ export class InstanceRunner {
   /** claim → Running or Failed as a trace (agent/start-trace.ts), and the attempt it is timing */
   private trace?: StartTrace;
   private clock?: AttemptClock;
+  private adopting = false;
 
   constructor(
     readonly instance: ProviderInstance,
@@ -171,6 +174,8 @@ export class InstanceRunner {
   }
 
   private async attempt(): Promise<void> {
+    // a host the keeper still runs serves all along: the steps up to adopting it are not a fall from Running
+    this.adopting = this.attempts === 0 && this.deps.adoptable?.(this.ref.uid) === true;
     const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
     this.clock = clock;
     const binary = await this.prepare(clock);
@@ -325,6 +330,8 @@ export class InstanceRunner {
     ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False',
   ): Promise<void> {
     this.phase = phase;
+    if (this.adopting && (reason === 'Pulling' || reason === 'Verifying' || reason === 'Loading')) return Promise.resolve();
+    this.adopting = false;
     // every status message passes here: none quotes a secret config value (the host redacts its own too)
     message = redactSecrets(message, this.secrets);
     const lastTermination = this.lastTermination && {

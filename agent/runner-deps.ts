@@ -34,6 +34,8 @@ export interface AgentRunnerParts {
   log: Logger;
   /** The instance as the informer has it now (conditions the runner does not own are kept). */
   current?: (namespace: string, name: string) => ProviderInstance | undefined;
+  /** With a host keeper: whether it already runs a ready host for the instance uid. */
+  adoptable?: (uid: string) => boolean;
 }
 
 export function agentRunnerDeps(
@@ -82,6 +84,7 @@ export function agentRunnerDeps(
     },
     credentials: identities,
     current: p.current ? (ref) => p.current?.(ref.namespace, ref.name) : undefined,
+    adoptable: p.adoptable,
     // a host restarts from its own descriptor on the sealed copy, which cannot change; else from the file
     libraryIntact: (binary) => binary.sealed === true || cache.binaries.intact(binary.sha256),
     createHost: p.createHost,

@@ -85,16 +85,20 @@ export function registerAgent(program: Command): void {
         hostKeeper: o.hostKeeper,
       });
       process.stderr.write(startedLine(node, agent));
-      const lost = await Promise.race([stopOnSignal(agent).then(() => undefined), agent.lost]);
-      if (lost) {
-        process.stderr.write(`gantry agent: ${lost}; exiting\n`);
-        await agent.stop();
-        process.exitCode = 1;
-      }
+      await runUntilStopped(agent);
     });
 }
 
-/** Run until SIGTERM or SIGINT, then stop the agent (its hosts gracefully). */
+/** Run until a signal stops the agent, or until it cannot go on (its host keeper went away): then exit 1. */
+async function runUntilStopped(agent: { stop(): Promise<void>; lost: Promise<string> }): Promise<void> {
+  const lost = await Promise.race([stopOnSignal(agent).then(() => undefined), agent.lost]);
+  if (!lost) return;
+  process.stderr.write(`gantry agent: ${lost}; exiting\n`);
+  await agent.stop();
+  process.exitCode = 1;
+}
+
+/** Run until SIGTERM or SIGINT, then stop the agent (its hosts gracefully, unless they live in a host keeper). */
 function stopOnSignal(agent: { stop(): Promise<void> }): Promise<void> {
   return new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {

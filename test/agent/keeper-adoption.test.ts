@@ -160,6 +160,15 @@ describe('hosts in a host keeper', () => {
       expect(keptPids()).toContain(pid);
 
       const calls = steadyCalls(name, 100);
+      // the instance's phase, sampled all through the restart: adopting a serving host is no fall from Running
+      const phases = new Set<string>();
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          phases.add((await w.kube.get(instancesPath(NS, name))).status?.phase);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
       await until('some calls answered', () => calls.out.ok >= 50);
       await stopAgent(agent, how);
       const okWhileAway = calls.out.ok;
@@ -168,7 +177,10 @@ describe('hosts in a host keeper', () => {
       await until('the new agent adopted the host', () => log.includes(`"instance":"${name}"`) && /adopted a running host/.test(log));
       await until('calls answered after the adoption', () => calls.out.ok >= okWhileAway + 300);
       const out = await calls.stop();
+      sampling = false;
+      await sampler;
 
+      expect([...phases]).toEqual(['Running']);
       expect(out.failed).toEqual([]);
       expect(out.ok).toBe(out.sent);
       const after = await waitForInstance(w, name, isPhase('Running'));
