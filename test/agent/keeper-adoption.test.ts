@@ -44,7 +44,7 @@ let agent: ChildProcess | undefined;
 let archive: { ref: string; digest: string };
 let log = '';
 
-const capture = (p: ChildProcess, who: string) => p.stderr?.on('data', (d) => (log = `${log}[${who}] ${d}`.slice(-30_000)));
+const capture = (p: ChildProcess, who: string) => p.stderr?.on('data', (d) => (log = `${log}[${who}] ${d}`.slice(-300_000)));
 
 function startAgentProcess(): ChildProcess {
   const p = spawn(process.execPath, agentArgs(w, NODE, join(dir, 'cache'), '--host-keeper', socket), {
@@ -174,7 +174,9 @@ describe('hosts in a host keeper', () => {
       const okWhileAway = calls.out.ok;
       await until('calls answered with no agent', () => calls.out.ok >= okWhileAway + 100);
       agent = startAgentProcess();
-      await until('the new agent adopted the host', () => log.includes(`"instance":"${name}"`) && /adopted a running host/.test(log));
+      await until('the new agent adopted the host', () =>
+        new RegExp(`"instance":"${name}","pid":${pid},"msg":"adopted a running host"`).test(log),
+      );
       await until('calls answered after the adoption', () => calls.out.ok >= okWhileAway + 300);
       const out = await calls.stop();
       sampling = false;
@@ -225,7 +227,7 @@ describe('hosts in a host keeper', () => {
     agent = startAgentProcess();
     expect(await exited).toBe(1); // "the host keeper went away": its connection was closed by the takeover
     expect(log).toMatch(/the host keeper went away, and its hosts with it; exiting/);
-    await until('the second agent adopted the host', () => (log.match(/adopted a running host/g) ?? []).length >= 3);
+    await until('the second agent adopted the host', () => /"instance":"echo-twice","pid":\d+,"msg":"adopted a running host"/.test(log));
     expect(keptPids()).toEqual([pid]);
     await w.kube.delete(instancesPath(NS, 'echo-twice'));
     await until('no host left', () => keptPids().length === 0);
