@@ -136,7 +136,7 @@ describe('security posture', () => {
     expect(pod.serviceAccountName).toBe('gantry-agent');
     expect(c.env.find((e: any) => e.name === 'NODE_NAME').valueFrom.fieldRef.fieldPath).toBe('spec.nodeName');
     expect(c.args.join(' ')).toMatch(/set -- agent --node="\$NODE_NAME"/);
-    const cache = pod.volumes.find((v: any) => v.hostPath);
+    const cache = pod.volumes.find((v: any) => v.name === 'cache');
     expect(cache.hostPath.path).toBe('/var/cache/gantry');
     expect(c.volumeMounts.some((m: any) => m.name === cache.name)).toBe(true);
     // each agent (and the chown before it) sees only its node's directory of the hostPath, even
@@ -155,6 +155,37 @@ describe('security posture', () => {
     expect(c.securityContext.capabilities.add ?? []).toEqual([]);
     // the one root step may only chown the cache
     for (const ic of pod.initContainers ?? []) expect(ic.securityContext.capabilities.add).toEqual(['CHOWN']);
+  });
+
+  it('host keeper: the parent of the hosts, updated only on delete, no API token, the cache read-only, the socket directory shared with the agent alone', () => {
+    const ds = find(base, 'DaemonSet', 'gantry-host-keeper');
+    const pod = ds.spec.template.spec;
+    const c = pod.containers[0];
+    // an agent upgrade (RollingUpdate of gantry-agent) never replaces the pod its hosts live in
+    expect(ds.spec.updateStrategy).toEqual({ type: 'OnDelete' });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBeUndefined();
+    expect(c.command).toEqual(['node', '/app/bin/gantry.js', 'host-keeper']);
+    expect(c.args).toContain('--socket=/run/gantry/keeper/keeper.sock');
+    expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    expect(c.volumeMounts.find((m: any) => m.name === 'cache')).toMatchObject({ readOnly: true, subPathExpr: '$(NODE_NAME)' });
+    // the same per-node socket directory in both pods, and no other pod of the base mounts it
+    const keeperDir = pod.volumes.find((v: any) => v.name === 'keeper').hostPath.path;
+    const agent = find(base, 'DaemonSet', 'gantry-agent').spec.template.spec;
+    expect(agent.volumes.find((v: any) => v.name === 'keeper').hostPath.path).toBe(keeperDir);
+    expect(agent.containers[0].volumeMounts.find((m: any) => m.name === 'keeper')).toMatchObject({
+      mountPath: '/run/gantry/keeper',
+      subPathExpr: '$(NODE_NAME)',
+    });
+    const mounting = base.filter((m: any) => m.spec?.template?.spec?.volumes?.some((v: any) => v.hostPath?.path === keeperDir));
+    expect(mounting.map((m: any) => m.metadata.name).sort()).toEqual(['gantry-agent', 'gantry-host-keeper']);
+    // its one root step makes the socket directory 65532's and 0700, nothing else
+    expect(pod.initContainers.map((ic: any) => ic.securityContext.capabilities.add)).toEqual([['CHOWN', 'FOWNER']]);
+    expect(pod.initContainers[0].command.join(' ')).toBe(
+      '/bin/sh -c chown 65532:65532 /run/gantry/keeper && chmod 0700 /run/gantry/keeper',
+    );
   });
 
   it('the namespace Pod Security level admits the pods it holds (hostPath needs "privileged")', () => {
@@ -261,7 +292,7 @@ describe('security posture', () => {
 
   it('the kind overlay runs the locally built image and trusts its in-cluster registry over plain HTTP', () => {
     const images = kind.flatMap((m: any) => m.spec?.template?.spec?.containers?.map((c: any) => c.image) ?? []);
-    expect(images.filter((i: string) => i.startsWith('gantry:'))).toEqual(['gantry:dev', 'gantry:dev']);
+    expect(images.filter((i: string) => i.startsWith('gantry:'))).toEqual(['gantry:dev', 'gantry:dev', 'gantry:dev']);
     expect(find(kind, 'ConfigMap', 'gantry-trust').data['plain-http-registries']).toBe('gantry-registry.gantry-system.svc:5000');
     expect(find(base, 'ConfigMap', 'gantry-trust').data['plain-http-registries']).toBe('');
   });
@@ -386,6 +417,7 @@ describe('container commands', () => {
       natsCa,
       '--cache-dir=/var/cache/gantry',
       '--membrane',
+      '--host-keeper=/run/gantry/keeper/keeper.sock',
       `--trust-issuer=${issuerA}`,
     ]);
   });
@@ -395,6 +427,7 @@ describe('flags the manifests pass exist in the CLI', () => {
   it.each([
     ['controller', 'Deployment', 'gantry-controller'],
     ['agent', 'DaemonSet', 'gantry-agent'],
+    ['host-keeper', 'DaemonSet', 'gantry-host-keeper'],
   ])('gantry %s --help lists every flag %s/%s uses', (cmd, kindName, name) => {
     const help = execFileSync(process.execPath, [gantryBin(), cmd, '--help'], { encoding: 'utf8' });
     const text = (find(base, kindName, name).spec.template.spec.containers[0].args as string[]).join(' ');
