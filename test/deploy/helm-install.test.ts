@@ -12,6 +12,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../runtime/paths.js';
 import { apiGround, realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 import { CHART, helm, helmMissing } from '../support/helm.js';
 import { HELM_ANNOTATIONS, helmHome, keyOf, render, setArgs } from './helm-render.js';
@@ -112,7 +113,9 @@ describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground
     expect(history.map((h: { revision: number; status: string }) => `${h.revision} ${h.status}`)).toEqual(['1 superseded', '2 deployed']);
   });
 
-  it('helm uninstall leaves nothing in the namespaces and, CRDs kept (the default), only the CRDs', async () => {
+  it('helm uninstall leaves nothing in the namespaces and, CRDs kept (the default), only the CRDs and their objects', async () => {
+    // a user's Provider, in a namespace of its own: what keeping the CRDs keeps
+    await kubectl(['apply', '-f', join(packageRoot(), 'examples', 'provider-keyvalue.yaml')]);
     await helmOk(home, api, ['uninstall', 'gantry', '--namespace', 'default']);
     const left = await leftovers(kubectl);
     expect(left.namespaced).toEqual([]);
@@ -122,6 +125,8 @@ describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground
       expect(m.metadata.annotations[HELM_ANNOTATIONS[0]]).toBe('keep');
       expect(m.metadata.deletionTimestamp).toBeUndefined();
     }
+    const kept = JSON.parse(await kubectl(['get', 'provider', 'keyvalue', '-n', 'default', '-o', 'json']));
+    expect(kept.spec.archive).toEqual({ ref: '127.0.0.1:5000/acme/keyvalue', revision: 2 });
     // the namespaces are deleted (Terminating until a namespace controller finalizes them)
     for (const ns of NAMESPACES) {
       const out = await kubectl(['get', 'namespace', ns, '-o', 'json', '--ignore-not-found']);
@@ -147,6 +152,7 @@ describe.skipIf(skip)(`helm uninstall with crds.keep=false (${skip ?? `the ${gro
 
   it('leaves nothing at all: the CRDs go too (and with them every Provider, the trade-off values.yaml names)', async () => {
     await helmOk(home, api, ['install', 'gantry', CHART, '--namespace', 'default', ...setArgs({ 'crds.keep': false })]);
+    await kubectl(['apply', '-f', join(packageRoot(), 'examples', 'provider-keyvalue.yaml')]);
     // no --wait: it would wait for the namespaces, which stay Terminating on this ground
     await helmOk(home, api, ['uninstall', 'gantry', '--namespace', 'default']);
     const left = await leftovers(kubectl);
