@@ -98,9 +98,9 @@ describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground
     expect(status.info.status).toBe('deployed');
   });
 
-  it('helm upgrade with changed values changes them: NATS 5 servers and their URLs, 3 controllers, trust', async () => {
+  it('helm upgrade with changed values changes them: NATS 5 servers and their URLs, 3 controllers, trust, the dashboard on', async () => {
     const issuer = `A${'Q'.repeat(55)}`;
-    const values = { 'nats.replicas': 5, 'controller.replicas': 3, 'trust.trustedIssuers': [issuer] };
+    const values = { 'nats.replicas': 5, 'controller.replicas': 3, 'trust.trustedIssuers': [issuer], 'dashboard.enabled': true };
     await helmOk(home, api, ['upgrade', 'gantry', CHART, '--namespace', 'default', ...setArgs(values)]);
     const get = async (kind: string, name: string) => JSON.parse(await kubectl(['get', kind, name, '-n', 'gantry-system', '-o', 'json']));
     expect((await get('statefulset', 'gantry-nats')).spec.replicas).toBe(5);
@@ -109,6 +109,7 @@ describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground
     expect(controller.spec.replicas).toBe(3);
     expect(controller.spec.template.spec.containers[0].args[0]).toContain('gantry-nats-4.gantry-nats-headless');
     expect((await get('configmap', 'gantry-trust')).data['trusted-issuers']).toBe(issuer);
+    expect((await get('deployment', 'gantry-dashboard')).spec.template.spec.serviceAccountName).toBe('gantry-dashboard');
     const history = JSON.parse(await helmOk(home, api, ['history', 'gantry', '--namespace', 'default', '-o', 'json']));
     expect(history.map((h: { revision: number; status: string }) => `${h.revision} ${h.status}`)).toEqual(['1 superseded', '2 deployed']);
   });

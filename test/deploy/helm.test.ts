@@ -194,7 +194,7 @@ describe.skipIf(skip)(`the Helm chart (${skip ?? 'helm ' + CHART})`, () => {
     );
   });
 
-  it('switches: admission policy, CRDs and their keep annotation, the host-cgroup component', async () => {
+  it('switches: admission policy, CRDs and their keep annotation', async () => {
     const noPolicy = await render(home, { 'admissionPolicy.enabled': false });
     expect(noPolicy.filter((m) => m.kind.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
     expect(noPolicy).toHaveLength(defaults.length - 2);
@@ -203,11 +203,19 @@ describe.skipIf(skip)(`the Helm chart (${skip ?? 'helm ' + CHART})`, () => {
     const notKept = await render(home, { 'crds.keep': false });
     const annotations = (m: Manifest) => (m.metadata.annotations ?? {}) as Record<string, string>;
     for (const m of notKept) expect(annotations(m)[HELM_ANNOTATIONS[0]], keyOf(m)).toBeUndefined();
-    // hostKeeper.hostCgroup renders what deploy/base + deploy/components/host-cgroup does
-    const cg = byKey(await render(home, { 'hostKeeper.hostCgroup.enabled': true }));
-    const want = byKey(kustomizeWithComponent(base, join(packageRoot(), 'deploy', 'components', 'host-cgroup')));
-    expect([...cg.keys()].sort()).toEqual([...want.keys()].sort());
-    for (const [k, m] of cg) expect(withoutHelmMetadata(m), k).toEqual(want.get(k));
+  });
+
+  // each optional component's value renders what deploy/base + that kustomize component does
+  it.each([
+    ['hostKeeper.hostCgroup.enabled', 'host-cgroup'],
+    ['dashboard.enabled', 'dashboard'],
+    ['hpaMetrics.enabled', 'hpa-metrics'],
+  ])('%s: the objects of deploy/base with deploy/components/%s', async (value, component) => {
+    const got = byKey(await render(home, { [value]: true }));
+    const want = byKey(kustomizeWithComponent(base, join(packageRoot(), 'deploy', 'components', component)));
+    expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+    expect(got.size).toBeGreaterThanOrEqual(defaults.length);
+    for (const [k, m] of got) expect(withoutHelmMetadata(m), k).toEqual(want.get(k));
   });
 
   it('the helm test hook: off by default, on it calls the named Provider with the caller creds Secret', async () => {
@@ -248,6 +256,8 @@ describe.skipIf(skip)(`the Helm chart (${skip ?? 'helm ' + CHART})`, () => {
     const ms = await render(home, {
       'nats.replicas': 5,
       'hostKeeper.hostCgroup.enabled': true,
+      'dashboard.enabled': true,
+      'hpaMetrics.enabled': true,
       'tests.call.enabled': true,
       'tests.call.credsSecret': 'caller',
       'trust.trustedIssuers': ['A'.repeat(56)],
