@@ -20,6 +20,7 @@ import {
   keyOf,
   kustomize,
   kustomizeWithComponent,
+  parseStream,
   render,
   setArgs,
   withoutHelmMetadata,
@@ -291,5 +292,43 @@ describe.skipIf(skip)(`values.schema.json (${skip ?? 'refusals'})`, () => {
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/values don't meet the specifications of the schema/);
     expect(r.err).toMatch(message);
+  });
+});
+
+describe.skipIf(skip)(`values cannot inject objects or fields (${skip ?? 'schema skipped on purpose'})`, () => {
+  beforeAll(() => {
+    home ||= helmHome();
+  });
+
+  // the schema refuses these; with it skipped (helm's --skip-schema-validation) the templates must
+  // still keep each value one string in its own field: no new document, no new key
+  it('a value carrying newlines, quotes and a YAML document stays one string in its own field', async () => {
+    const evil = (s: string) => `${s}"\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: injected}\n  privileged: true`;
+    const values = {
+      'controller.logLevel': evil('info'),
+      'hostKeeper.orphanGrace': evil('1s'),
+      'image.pullPolicy': evil('Always'),
+      'nats.storage': evil('1Gi'),
+      'nats.storageClassName': evil('fast'),
+      'nats.image.tag': evil('2.10'),
+      'tests.call': { enabled: true, credsSecret: evil('caller'), data: evil('d'), operation: evil('Echo') },
+    };
+    const r = await helm(['template', 'gantry', CHART, '--skip-schema-validation', ...setArgs(values)], home);
+    expect(r.code, r.err).toBe(0);
+    const ms = parseStream(r.out, 'helm template');
+    expect(ms.filter((m) => m.kind === 'Secret')).toEqual([]);
+    expect(ms).toHaveLength(byKey(await render(home)).size + 1); // + the test Pod
+    const env = container(ms, 'Deployment', 'gantry-controller', 'controller').env;
+    expect(env.find((e: { name: string }) => e.name === 'GANTRY_LOG_LEVEL').value).toBe(evil('info'));
+    const keeper = container(ms, 'DaemonSet', 'gantry-host-keeper', 'keeper');
+    expect(keeper.args).toContain(`--orphan-grace=${evil('1s')}`);
+    expect(keeper.imagePullPolicy).toBe(evil('Always'));
+    expect(keeper.securityContext.privileged).toBe(false);
+    const claim = get(ms, 'StatefulSet', 'gantry-nats').spec.volumeClaimTemplates[0].spec;
+    expect(claim.storageClassName).toBe(evil('fast'));
+    expect(claim.resources.requests.storage).toBe(evil('1Gi'));
+    const pod = get(ms, 'Pod', 'gantry-test-call');
+    expect(pod.spec.containers[0].args.slice(1, 4)).toEqual([evil('Echo'), '--namespace=default', `--data=${evil('d')}`]);
+    expect(pod.spec.volumes[0].secret.secretName).toBe(evil('caller'));
   });
 });
