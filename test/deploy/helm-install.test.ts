@@ -116,6 +116,7 @@ describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground
 
   it('helm uninstall leaves nothing in the namespaces and, CRDs kept (the default), only the CRDs and their objects', async () => {
     // a user's Provider, in a namespace of its own: what keeping the CRDs keeps
+    await kubectl(['wait', '--for=condition=Established', `crd/${CRDS[2]}`, '--timeout=60s']);
     await kubectl(['apply', '-f', join(packageRoot(), 'examples', 'provider-keyvalue.yaml')]);
     await helmOk(home, api, ['uninstall', 'gantry', '--namespace', 'default']);
     const left = await leftovers(kubectl);
@@ -153,6 +154,8 @@ describe.skipIf(skip)(`helm uninstall with crds.keep=false (${skip ?? `the ${gro
 
   it('leaves nothing at all: the CRDs go too (and with them every Provider, the trade-off values.yaml names)', async () => {
     await helmOk(home, api, ['install', 'gantry', CHART, '--namespace', 'default', ...setArgs({ 'crds.keep': false })]);
+    // a CRD serves its kind only once Established (helm install without --wait does not wait for it)
+    await kubectl(['wait', '--for=condition=Established', `crd/${CRDS[2]}`, '--timeout=60s']);
     await kubectl(['apply', '-f', join(packageRoot(), 'examples', 'provider-keyvalue.yaml')]);
     // no --wait: it would wait for the namespaces, which stay Terminating on this ground
     await helmOk(home, api, ['uninstall', 'gantry', '--namespace', 'default']);
@@ -160,7 +163,7 @@ describe.skipIf(skip)(`helm uninstall with crds.keep=false (${skip ?? `the ${gro
     expect(left.namespaced).toEqual([]);
     // a deleted CRD is gone once the API server's own finalizer has removed its objects: bounded poll
     const crdsLeft = async () => (await kubectl(['get', 'crd', '-o', 'name'])).split('\n').filter((o) => o.endsWith('.gantry.dev'));
-    for (let i = 0; i < 100 && (await crdsLeft()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && (await crdsLeft()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await crdsLeft()).toEqual([]);
     expect((await leftovers(kubectl)).cluster).toEqual([]);
   });

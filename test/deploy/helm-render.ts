@@ -4,7 +4,7 @@
  * only Helm adds taken off, so a deep compare says whether they are the same objects.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { controlPlaneAvailable, controlPlaneBinary } from '../../sandbox/controlplane/index.js';
@@ -74,14 +74,19 @@ export function kustomize(dir: string): Manifest[] {
 
 /** deploy/base with one of deploy/components (what an overlay listing it renders). */
 export function kustomizeWithComponent(base: string, component: string): Manifest[] {
-  const dir = join(mkdtempSync(join(tmpdir(), 'gantry-kustomize-')), 'overlay');
+  const tmp = mkdtempSync(join(tmpdir(), 'gantry-kustomize-'));
+  const dir = join(tmp, 'overlay');
   mkdirSync(dir);
   // kustomize takes only relative paths to other kustomizations
   writeFileSync(
     join(dir, 'kustomization.yaml'),
     `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [${relative(dir, base)}]\ncomponents: [${relative(dir, component)}]\n`,
   );
-  return kustomize(dir);
+  try {
+    return kustomize(dir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 export const helmHome = (): string => mkdtempSync(join(tmpdir(), 'gantry-helm-'));
