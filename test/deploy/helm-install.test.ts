@@ -89,7 +89,10 @@ describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground
   });
 
   it('helm install creates every object the chart renders', async () => {
-    await helmOk(home, api, ['install', 'gantry', CHART, '--namespace', 'default']);
+    const notes = await helmOk(home, api, ['install', 'gantry', CHART, '--namespace', 'default']);
+    // the notes say what is left to do: the membrane, and that nothing is trusted yet
+    expect(notes).toMatch(/NATS and the controller start once the membrane exists/);
+    expect(notes).toMatch(/No issuer is trusted yet \(trust\.trustedIssuers is empty\)/);
     const rendered = await render(home);
     const got = await existing(kubectl, home, rendered);
     expect(got.map(keyOf).sort()).toEqual(rendered.map(keyOf).sort());
@@ -101,7 +104,8 @@ describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground
   it('helm upgrade with changed values changes them: NATS 5 servers and their URLs, 3 controllers, trust, the dashboard on', async () => {
     const issuer = `A${'Q'.repeat(55)}`;
     const values = { 'nats.replicas': 5, 'controller.replicas': 3, 'trust.trustedIssuers': [issuer], 'dashboard.enabled': true };
-    await helmOk(home, api, ['upgrade', 'gantry', CHART, '--namespace', 'default', ...setArgs(values)]);
+    const notes = await helmOk(home, api, ['upgrade', 'gantry', CHART, '--namespace', 'default', ...setArgs(values)]);
+    expect(notes).not.toMatch(/No issuer is trusted yet/);
     const get = async (kind: string, name: string) => JSON.parse(await kubectl(['get', kind, name, '-n', 'gantry-system', '-o', 'json']));
     expect((await get('statefulset', 'gantry-nats')).spec.replicas).toBe(5);
     expect((await get('configmap', 'gantry-nats')).data['nats.conf'].match(/nats-route:\/\/\S+/g)).toHaveLength(5);
