@@ -28,6 +28,7 @@ const onBothGrounds = [
   'test/dashboard/browser.test.ts',
   // helm install/upgrade/uninstall of deploy/helm/gantry: on the real server (the emulated run says why not)
   'test/deploy/helm-install.test.ts',
+  'test/deploy/helm-adopt.test.ts',
   ...realOnly,
 ];
 

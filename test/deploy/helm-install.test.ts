@@ -7,74 +7,14 @@
  * helm deletes stay Terminating here (their finalizer is the namespace controller's, in
  * kube-controller-manager, which this ground does not run), so a second install cannot reuse them.
  */
-import { execFile } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../runtime/paths.js';
-import { apiGround, realKubectl, startTestApiServer, type TestApiServer } from '../support/apiserver.js';
-import { CHART, helm, helmMissing } from '../support/helm.js';
-import { HELM_ANNOTATIONS, helmHome, keyOf, render, setArgs } from './helm-render.js';
-import type { Manifest } from './schema.js';
-
-const NAMESPACES = ['gantry-system', 'gantry-membrane', 'gantry-nodes'];
-const CRDS = ['capabilitygrants.gantry.dev', 'providerinstances.gantry.dev', 'providers.gantry.dev'];
-const ground = apiGround();
-const skip =
-  helmMissing() ??
-  (ground === 'emulated'
-    ? // helm maps every object to a served API before creating any, and the emulator serves neither
-      // NetworkPolicy nor the admission policies (docs/apiserver.md): helm install fails whole with
-      // 'resource mapping not found for name: "gantry-nats-routes" … no matches for kind
-      // "NetworkPolicy" in version "networking.k8s.io/v1"'
-      'the API emulator serves no networking.k8s.io/v1 NetworkPolicy and no admissionregistration.k8s.io, so helm install fails (resource mapping not found): runs on the real API server (vitest project real)'
-    : undefined);
-const run = promisify(execFile);
-
-/** A release on its own API server, helm state in its own home. */
-async function setUp(): Promise<{ api: TestApiServer; home: string; kubectl: (args: string[]) => Promise<string> }> {
-  // helm creates the namespaces and RBAC itself: none applied beforehand
-  const api = await startTestApiServer({ noDeployRbac: true });
-  const home = helmHome();
-  const kubectl = async (args: string[]) =>
-    (await run(realKubectl(), ['--kubeconfig', api.kubeconfigPath, ...args], { maxBuffer: 64 << 20 })).stdout;
-  return { api, home, kubectl };
-}
-
-async function helmOk(home: string, api: TestApiServer, args: string[]): Promise<string> {
-  const r = await helm([...args, '--kubeconfig', api.kubeconfigPath], home);
-  expect(r.code, `helm ${args.join(' ')}: ${r.err}`).toBe(0);
-  return r.out;
-}
-
-/** The objects of `rendered` that exist on the server, keyed as the chart's. */
-async function existing(kubectl: (args: string[]) => Promise<string>, home: string, rendered: Manifest[]): Promise<Manifest[]> {
-  const file = join(home, 'rendered.json');
-  writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: rendered }));
-  const out = JSON.parse(await kubectl(['get', '-f', file, '-o', 'json', '--ignore-not-found'])) as { items: Manifest[] };
-  return out.items;
-}
-
-/** Everything listable in Gantry's namespaces, and every cluster-scoped object the chart owns. */
-async function leftovers(kubectl: (args: string[]) => Promise<string>): Promise<{ namespaced: string[]; cluster: string[] }> {
-  const namespacedTypes = (await kubectl(['api-resources', '--verbs=list', '--namespaced', '-o', 'name'])).trim().split('\n');
-  const namespaced: string[] = [];
-  for (const ns of NAMESPACES) {
-    const out = await kubectl(['get', namespacedTypes.join(','), '-n', ns, '-o', 'name', '--ignore-not-found']);
-    namespaced.push(
-      ...out
-        .split('\n')
-        .filter(Boolean)
-        .map((o) => `${ns}/${o}`),
-    );
-  }
-  // by name, not label: the CRDs carry only Helm's labels, and a leftover might carry none
-  const clusterTypes =
-    'clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings,customresourcedefinitions';
-  const cluster = (await kubectl(['get', clusterTypes, '-o', 'name'])).split('\n').filter((o) => /\/gantry-|\.gantry\.dev$/.test(o));
-  return { namespaced, cluster };
-}
+import type { TestApiServer } from '../support/apiserver.js';
+import { CHART, helm } from '../support/helm.js';
+import { HELM_ANNOTATIONS, keyOf, render, setArgs } from './helm-render.js';
+import { CRDS, existing, ground, helmOk, installSkip as skip, leftovers, NAMESPACES, setUp } from './helm-release.js';
 
 describe.skipIf(skip)(`helm install, upgrade, uninstall (${skip ?? `the ${ground} API server`})`, () => {
   let api: TestApiServer;
