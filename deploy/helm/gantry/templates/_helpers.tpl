@@ -1,5 +1,6 @@
-{{/* Labels Helm adds beside deploy/base's own (metadata only: selectors and pod templates stay
-as in deploy/base, so `kubectl apply -k` and the chart may replace one another). */}}
+{{/* Labels Helm adds beside deploy/base's own (metadata only: selectors, which are immutable, and
+pod templates stay as in deploy/base, so an install made with `kubectl apply -k` is adopted in
+place, no pod replaced: test/deploy/helm-adopt.test.ts). */}}
 {{- define "gantry.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
