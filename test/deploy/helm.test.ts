@@ -287,11 +287,23 @@ describe.skipIf(skip)(`values.schema.json (${skip ?? 'refusals'})`, () => {
     ['image.tag', { 'image.tag': 'v1 latest' }, /at '\/image\/tag'/],
     ['hostKeeper.orphanGrace', { 'hostKeeper.orphanGrace': '2 minutes' }, /at '\/hostKeeper\/orphanGrace'/],
     ['tests.call.credsSecret', { 'tests.call.credsSecret': 'Not_A_Name' }, /at '\/tests\/call\/credsSecret'/],
+    ['dashboard.logLevel', { 'dashboard.logLevel': 'verbose' }, /at '\/dashboard\/logLevel': value must be one of/],
+    ['hpaMetrics.caBundle', { 'hpaMetrics.caBundle': '-----BEGIN CERTIFICATE-----' }, /at '\/hpaMetrics\/caBundle'/],
   ])('%s: %j refused', async (_field, values, message) => {
     const r = await helm(['template', 'gantry', CHART, ...setArgs(values)], home);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/values don't meet the specifications of the schema/);
     expect(r.err).toMatch(message);
+  });
+});
+
+describe.skipIf(skip)(`the cluster's version (${skip ?? 'kubeVersion'})`, () => {
+  it('a Kubernetes older than 1.30 (no ValidatingAdmissionPolicy v1, no node-bound tokens) is refused by name', async () => {
+    home ||= helmHome();
+    const r = await helm(['template', 'gantry', CHART, '--kube-version', '1.29.4'], home);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/chart requires kubeVersion: >=1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.4/);
+    expect((await helm(['template', 'gantry', CHART, '--kube-version', '1.30.0'], home)).code).toBe(0);
   });
 });
 
