@@ -26,6 +26,9 @@ const onBothGrounds = [
   'test/observability/traces.test.ts',
   // the page against a sandbox on the real server: scale, OOM kill and narrow width as watched there
   'test/dashboard/browser.test.ts',
+  // helm install/upgrade/uninstall of deploy/helm/gantry: on the real server (the emulated run says why not)
+  'test/deploy/helm-install.test.ts',
+  'test/deploy/helm-adopt.test.ts',
   ...realOnly,
 ];
 
