@@ -12,6 +12,7 @@ import { registerAgent } from './agent.js';
 import { registerVersion, versionLine } from './version.js';
 import { registerAbi } from './abi.js';
 import { registerMembrane } from './membrane.js';
+import { registerInstall } from './install.js';
 import { registerLock } from './lock.js';
 import { registerLog } from './log.js';
 import { registerLogMonitor } from './log-monitor.js';
@@ -33,6 +34,7 @@ export function gantryProgram(): Command {
   registerVersion(program);
   registerAbi(program);
   registerMembrane(program);
+  registerInstall(program);
   registerLock(program);
   registerRollout(program);
   registerLog(program);
