@@ -41,6 +41,7 @@ interface InstallFlags {
   plainHttpRegistry: string[];
   membraneKeys?: string;
   dryRun?: boolean;
+  trustPolicy: boolean;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects of several kinds
@@ -77,6 +78,7 @@ export function registerInstall(program: Command): void {
     .option('--nats-replicas <n>', "the NATS StatefulSet's replicas: its pods' names go in the server certificate", '3')
     .option('--nats-name <host>', 'another name (DNS or IP) the NATS server certificate carries; repeatable', collect, [] as string[])
     .option('--resolver-dir <dir>', 'where nats-server keeps pushed account JWTs (its volume)', '/data/jwt')
+    .option('--no-trust-policy', 'leave gantry-trust alone (a Helm chart that renders it owns it)')
     .option('--dry-run', 'print the objects that would be created (Secret values withheld) and write nothing')
     .action((o: InstallFlags) => install(o));
 }
@@ -154,7 +156,7 @@ async function install(o: InstallFlags): Promise<void> {
         rmSync(tlsDir, { recursive: true, force: true }); // its key lives on only in the Secret
       }
     }
-    if (!found.trust) make.push(trustConfigMap(o.trustIssuer, o.plainHttpRegistry));
+    if (!found.trust && o.trustPolicy) make.push(trustConfigMap(o.trustIssuer, o.plainHttpRegistry));
 
     if (o.dryRun) {
       process.stdout.write(make.map((m) => `---\n${stringify(withheld(m))}`).join('') || '# nothing to create: everything is there\n');

@@ -135,6 +135,10 @@ describe(`gantry install (${process.env.GANTRY_TEST_APISERVER ?? 'emulated'})`, 
     expect(await snapshot()).toEqual(before);
     expect(Object.values(before).every((v) => v === 'absent')).toBe(true);
     expect(existsSync(dir)).toBe(false);
+    // a Helm chart that renders gantry-trust owns it: install leaves it out
+    const helm = await install('--dir', dir, '--dry-run', '--no-trust-policy');
+    expect(helm.stdout).toContain('name: gantry-nats-ca');
+    expect(helm.stdout).not.toContain('gantry-trust');
   });
 
   it('a fresh install makes every object deploy/base needs and says what to keep', async () => {
