@@ -270,6 +270,23 @@ describe(`gantry install (${process.env.GANTRY_TEST_APISERVER ?? 'emulated'})`, 
       );
     });
 
+    it('a cluster without the keys or their config (a new one): the backup brings both back, the config made from its keys', async () => {
+      const backup = join(home, 'keys.backup.yaml'); // written by the case above
+      const original = (await kube.get(KEYS)).data;
+      const oldConf = (await kube.get(MEMBRANE)).data['membrane.conf'] as string;
+      await kube.delete(KEYS);
+      await kube.delete(MEMBRANE);
+      const r = await install('--dir', dir, '--membrane-keys', backup);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^created Secret gantry-membrane\/gantry-membrane-keys$/m);
+      expect(r.stdout).toMatch(/^created ConfigMap gantry-system\/gantry-nats-membrane$/m);
+      expect((await kube.get(KEYS)).data).toEqual(original);
+      const conf = (await kube.get(MEMBRANE)).data['membrane.conf'] as string;
+      const line = (c: string, k: string) => new RegExp(`^${k}: (\\S+)$`, 'm').exec(c)![1];
+      expect(decodeJwt(line(conf, 'operator')!).sub).toBe(decodeJwt(line(oldConf, 'operator')!).sub);
+      expect(line(conf, 'system_account')).toBe(line(oldConf, 'system_account'));
+    });
+
     it("the NATS servers' certificate without the CA clients trust, and one whose CA is not that CA", async () => {
       await without(CA, undefined, () =>
         refused(['--dir', dir], /the Secret gantry-system\/gantry-nats-tls .* is there but the ConfigMap gantry-nats-ca/),
