@@ -61,6 +61,8 @@ export default {
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // gantry install: which states of the keys and the bus TLS are kept, made, or refused before any write
+    'cli/install-plan.ts',
     // activation: what a request on an activation subject may name (target, caller, deadline) before anything is woken (issue 32)
     'controller/activation/request.ts',
     // the external metrics API: only the aggregator's client certificate gets in, X-Remote-User only then (issue 32)

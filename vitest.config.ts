@@ -19,6 +19,8 @@ const onBothGrounds = [
   'test/runtime/leader.test.ts',
   // who a grant's key belongs to: KeyInUse and the immutable grantee are Kubernetes claims too
   'test/membrane/grants-keys.test.ts',
+  // gantry install: create-only, half states and a re-run that writes nothing, on both servers
+  'test/cli/install.test.ts',
   'test/agent/**/*.test.ts',
   'test/sandbox/sandbox-e2e.test.ts',
   'test/dashboard/server.test.ts',

@@ -28,6 +28,7 @@ export default defineConfig({
       'test/controller/providers/rollout.test.ts',
       'test/controller/config/config-refs.test.ts',
       'test/api/trust-policy.test.ts',
+      'test/cli/install-plan.test.ts',
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',
       'test/registry/sealed-credential.test.ts',

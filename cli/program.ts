@@ -13,6 +13,7 @@ import { registerHostKeeper } from './host-keeper.js';
 import { registerVersion, versionLine } from './version.js';
 import { registerAbi } from './abi.js';
 import { registerMembrane } from './membrane.js';
+import { registerInstall } from './install.js';
 import { registerLock } from './lock.js';
 import { registerLog } from './log.js';
 import { registerLogMonitor } from './log-monitor.js';
@@ -35,6 +36,7 @@ export function gantryProgram(): Command {
   registerVersion(program);
   registerAbi(program);
   registerMembrane(program);
+  registerInstall(program);
   registerLock(program);
   registerRollout(program);
   registerLog(program);
