@@ -4,7 +4,7 @@
  * only Helm adds taken off, so a deep compare says whether they are the same objects.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { controlPlaneAvailable, controlPlaneBinary } from '../../sandbox/controlplane/index.js';
@@ -70,6 +70,15 @@ export function parseStream(text: string, source: string): Manifest[] {
 
 export function kustomize(dir: string): Manifest[] {
   return parseStream(execFileSync(kubectl(), ['kustomize', dir], { encoding: 'utf8' }), dir);
+}
+
+/**
+ * The trust policy the chart renders from its values. deploy/base ships none (`gantry install`
+ * makes it once, so an `apply -k` upgrade cannot reset it); a Helm release owns it instead, as
+ * deploy/base/trust-policy.yaml describes it.
+ */
+export function trustPolicy(base: string): Manifest[] {
+  return parseStream(readFileSync(join(base, 'trust-policy.yaml'), 'utf8'), 'trust-policy.yaml');
 }
 
 /** deploy/base with one of deploy/components (what an overlay listing it renders). */

@@ -23,6 +23,7 @@ import {
   parseStream,
   render,
   setArgs,
+  trustPolicy,
   withoutHelmMetadata,
 } from './helm-render.js';
 import { type Manifest, validateManifest } from './schema.js';
@@ -61,8 +62,8 @@ describe.skipIf(skip)(`the Helm chart (${skip ?? 'helm ' + CHART})`, () => {
     }
   });
 
-  it('with default values: the same objects as kubectl kustomize deploy/base, host keeper included', () => {
-    const want = byKey(kustomize(base));
+  it('with default values: the same objects as kubectl kustomize deploy/base, host keeper included, and the trust policy the release owns', () => {
+    const want = byKey([...kustomize(base), ...trustPolicy(base)]);
     const got = byKey(defaults);
     expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
     expect(got.has('apps/v1/DaemonSet/gantry-system/gantry-host-keeper')).toBe(true);
@@ -213,7 +214,7 @@ describe.skipIf(skip)(`the Helm chart (${skip ?? 'helm ' + CHART})`, () => {
     ['hpaMetrics.enabled', 'hpa-metrics'],
   ])('%s: the objects of deploy/base with deploy/components/%s', async (value, component) => {
     const got = byKey(await render(home, { [value]: true }));
-    const want = byKey(kustomizeWithComponent(base, join(packageRoot(), 'deploy', 'components', component)));
+    const want = byKey([...kustomizeWithComponent(base, join(packageRoot(), 'deploy', 'components', component)), ...trustPolicy(base)]);
     expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
     expect(got.size).toBeGreaterThanOrEqual(defaults.length);
     for (const [k, m] of got) expect(withoutHelmMetadata(m), k).toEqual(want.get(k));
