@@ -6,10 +6,10 @@
  * under load; this file pins the rules one at a time.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as connectSocket, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HostSpec } from '../../agent/host/spec.js';
 import { KeeperClient } from '../../agent/keeper/client.js';
@@ -17,6 +17,8 @@ import { PROTOCOL_VERSION } from '../../agent/keeper/protocol.js';
 import { HostKeeper } from '../../agent/keeper/server.js';
 import { MAX_LINE_BYTES, readLines, specDigest } from '../../agent/keeper/wire.js';
 import { logger } from '../../runtime/log.js';
+import { processesMarked } from '../../runtime/marked-processes.js';
+import { HOST_RECORDS_ENV } from '../../agent/host-records.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { buildProviders, providerLib } from '../host/helpers.js';
 
@@ -42,9 +44,13 @@ function spec(instance: string, config?: Record<string, unknown>): HostSpec {
 }
 
 let n = 0;
-async function keeper(orphanGraceMs = 0): Promise<{ k: HostKeeper; socket: string }> {
+/** A keeper on a socket of its own; `o` overrides the test defaults (no pool, no orphan grace), `{}` keeps the keeper's own. */
+async function keeper(
+  orphanGraceMs = 0,
+  o: { orphanGraceMs?: number; hostPoolSize?: number } = { orphanGraceMs, hostPoolSize: 0 },
+): Promise<{ k: HostKeeper; socket: string }> {
   const socket = join(dir, `k${++n}`, 'keeper.sock');
-  const k = new HostKeeper({ socketPath: socket, node: 'n1', hostPoolSize: 0, orphanGraceMs });
+  const k = new HostKeeper({ socketPath: socket, node: 'n1', ...o });
   keepers.push(k);
   await k.listen();
   return { k, socket };
@@ -302,6 +308,58 @@ describe('the host keeper', () => {
     c.close();
     await new Promise((r) => setTimeout(r, 200));
     expect(lost).toBe(false);
+  });
+
+  it('takes the place of a stale socket file; close() stops every host and removes the socket', async () => {
+    const socket = join(dir, 'stale', 'keeper.sock');
+    mkdirSync(join(dir, 'stale'), { recursive: true });
+    writeFileSync(socket, 'left by a keeper that died');
+    const k = new HostKeeper({ socketPath: socket, node: 'n1', hostPoolSize: 0, orphanGraceMs: 0 });
+    await k.listen();
+    expect(statSync(socket).isSocket()).toBe(true);
+    const c = await client(socket);
+    const h = c.host('uid-z', spec('z-0'), {});
+    await h.start();
+    c.detach();
+    c.close();
+    await k.close();
+    expect(alive(h.pid)).toBe(false);
+    expect(existsSync(socket)).toBe(false);
+    expect(k.list()).toEqual([]);
+  }, 30_000);
+
+  it('by default keeps two idle hosts ready, and keeps hosts of a gone agent for the 120 s grace', async () => {
+    const { socket } = await keeper(0, {}); // the keeper's defaults: a pool of 2, a grace of 120 s
+    const records = join(dirname(socket), 'hosts');
+    await until('two idle hosts', () => processesMarked(HOST_RECORDS_ENV, records).filter(alive).length === 2);
+    const c = await client(socket);
+    const h = c.host('uid-g', spec('g-0'), {});
+    await h.start();
+    c.detach();
+    c.close();
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(alive(h.pid)).toBe(true);
+    expect(JSON.parse(readFileSync(join(records, 'uid-g.json'), 'utf8'))).toMatchObject({ uid: 'uid-g', name: 'g-0', pid: h.pid });
+  }, 30_000);
+
+  it('renews a running host: its reconnection is forwarded as renewed', async () => {
+    const { socket } = await keeper();
+    const c = await client(socket);
+    const h = c.host('uid-w', spec('w-0'), {});
+    await h.start();
+    const renewed = new Promise<number>((r) => h.once('renewed', r));
+    await h.renewCredentials();
+    expect(await renewed).toBeGreaterThanOrEqual(0);
+  }, 30_000);
+
+  it('closes a connection that sends a line that is not JSON, and one whose hello names another version', async () => {
+    const { socket } = await keeper();
+    expect(await raw(socket, ['garbage\n', `${JSON.stringify({ id: 1, op: 'list' })}\n`], 2)).toEqual([]);
+    const line = (o: unknown) => `${JSON.stringify(o)}\n`;
+    const replies = await raw(socket, [line({ id: 1, op: 'hello', version: 0, node: 'n1' }), line({ id: 2, op: 'list' })], 2);
+    expect(replies.map((r) => JSON.parse(r).code)).toEqual(['KEEPER_VERSION_MISMATCH']);
+    const [noOp] = await raw(socket, [line({ id: 7 })]);
+    expect(JSON.parse(noOp)).toMatchObject({ ok: false, code: 'KEEPER_BAD_REQUEST', message: 'not a request' });
   });
 
   it('refuses each bad request with its own code', async () => {
