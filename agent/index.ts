@@ -56,6 +56,7 @@ import { openNodeCache } from './node-cache.js';
 import { type AgentOptions, type AgentSettings, agentSettings } from './options.js';
 import { InstanceReconciler, instanceKey } from './reconciler.js';
 import { agentRunnerDeps } from './runner-deps.js';
+import { AgentTrust } from './trust-follow.js';
 import { StatusWriter } from './status.js';
 
 export { type AgentOptions, defaultCacheDir } from './options.js';
@@ -101,6 +102,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (memoryCgroup) log.info({ swept }, `hosts' resources.memory enforced by the kernel: ${memoryEnforcement}`);
   else log.warn(`hosts' resources.memory enforced by ${memoryEnforcement} (no --host-cgroup): a burst between two polls is not stopped`);
   const kube = new KubeClient(opts.kubeConfig);
+  const trust = opts.trustConfigMap && new AgentTrust(kube, opts.trustConfigMap, log);
   const pool = createHostPool(cache.records, opts.hostPoolSize);
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
@@ -119,6 +121,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     status,
     metrics,
     log,
+    trust,
     current: (ns, name) => informer.get(name, ns),
   });
   const reconciler = new InstanceReconciler({
@@ -136,6 +139,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
 
   const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status };
+  await trust?.start(); // instances start under the policy in force, never before it is read
+  trust?.follow(() => reconciler.runners.values());
   await startParts(parts);
   const health = opts.metricsAddr ? await serveAgentHealth(opts.metricsAddr, opts, settings, metrics, parts) : undefined;
   log.info({ target, namespace, cacheDir: settings.cacheDir, metrics: health?.url }, 'agent started');
@@ -153,6 +158,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     stop() {
       stopping ??= (async () => {
         await health?.close();
+        await trust?.stop();
         await stopParts(parts);
         cache.sealed.close(); // the hosts still running keep their own descriptors
         log.info('agent stopped');
