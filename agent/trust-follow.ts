@@ -6,7 +6,8 @@
  *     (runner-deps.ts), so a change during a pull cannot slip past;
  *   - a running instance whose archive's issuer the new policy (narrowed by its spec.issuers)
  *     no longer trusts has its host stopped and is `Failed` with reason `UntrustedIssuer`, the
- *     message naming the issuer. A compromised issuer is why operators narrow trust: its code
+ *     message naming the issuer. Only the signer is judged: dropping another issuer that the
+ *     instance's spec.issuers names stops nothing. A compromised issuer is why operators narrow trust: its code
  *     should not keep serving until someone restarts every agent. The controller removes the
  *     Failed instance and places nothing new of that archive (controller/providers/resolve.ts);
  *     widening trust again lets it place new instances, which this agent then runs;
@@ -16,7 +17,7 @@
  *   await trust.start(); trust.follow(() => reconciler.runners.values());
  */
 import type { ProviderInstance } from '../api/index.js';
-import { narrowTrust, TRUST_POLICY_HINT, trustProblem } from '../api/trust.js';
+import { narrowTrust, TRUST_POLICY_HINT } from '../api/trust.js';
 import { TrustWatch } from '../api/trust-watch.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
@@ -56,21 +57,25 @@ export class AgentTrust {
   follow(runners: () => Iterable<TrustedRunner>): void {
     this.watch.onChange(() => {
       for (const r of runners()) {
+        // one still being prepared is judged when its archive is verified (runner-deps.ts)
         const why = r.issuer === undefined ? undefined : this.untrusted(r.instance, r.issuer);
         if (why) r.revoke(new InstanceFailure('UntrustedIssuer', why));
       }
     });
   }
 
-  /** Why `issuer`'s archive may not run as `inst` under the policy in force now, or undefined. */
+  /**
+   * Why the archive `issuer` signed may no longer run as `inst` under the policy in force now, or
+   * undefined. Only the signer is judged: an instance's spec.issuers (the cluster list the
+   * controller copied when it made the instance) naming a key the policy has since dropped is
+   * narrowed further, not refused — else removing one issuer would stop every instance.
+   */
   untrusted(inst: ProviderInstance, issuer: string | undefined): string | undefined {
     const policy = this.watch.issuers;
-    const trust = narrowTrust(policy, inst.spec?.issuers);
-    const where = `${keyOf({ namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name })} spec.issuers`;
-    const problem = trustProblem(trust, policy, where);
-    if (problem) return `${problem}; the trust policy changed at run time, so this instance's host is stopped`;
-    if (issuer !== undefined && !trust.trusted.includes(issuer))
-      return `archive ${inst.spec?.archive?.digest} is signed by ${issuer}, which ${TRUST_POLICY_HINT} no longer trusts (changed at run time): its host is stopped; trust only narrows what runs, add the key back to run it again`;
-    return undefined;
+    if (issuer !== undefined && narrowTrust(policy, inst.spec?.issuers).trusted.includes(issuer)) return undefined;
+    const digest = inst.spec?.archive?.digest;
+    if (policy.length === 0)
+      return `no trusted issuers: ${TRUST_POLICY_HINT} is now empty or gone, so nothing is trusted: the host of archive ${digest} is stopped`;
+    return `archive ${digest} is signed by ${issuer ?? 'an unknown issuer'}, which ${TRUST_POLICY_HINT} no longer trusts for ${keyOf({ namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name })} (changed at run time): its host is stopped; trust only narrows what runs, add the key back to run it again`;
   }
 }

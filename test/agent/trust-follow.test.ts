@@ -64,23 +64,19 @@ describe('AgentTrust', () => {
     expect(trust.issuers).toEqual([K1, K2]);
   });
 
-  it('untrusted: undefined while the issuer is trusted (with or without a narrowing that keeps it)', () => {
+  it('untrusted: undefined while the signer is trusted, with or without a narrowing that keeps it', () => {
     expect(trust.untrusted(inst('a'), K1)).toBeUndefined();
     expect(trust.untrusted(inst('a', [K2, K1]), K1)).toBeUndefined();
-    // not prepared yet: only the instance's own narrowing is judged
-    expect(trust.untrusted(inst('a'), undefined)).toBeUndefined();
+    // spec.issuers as the controller copied it before the policy dropped K3: narrowed further, not refused
+    expect(trust.untrusted(inst('a', [K1, K3]), K1)).toBeUndefined();
   });
 
-  it('untrusted: an issuer outside the policy, or outside the instance narrowing, names the issuer and the digest', () => {
-    const msg = `archive ${DIGEST} is signed by ${K3}, which ${TRUST_POLICY_HINT} no longer trusts (changed at run time): its host is stopped; trust only narrows what runs, add the key back to run it again`;
+  it('untrusted: a signer outside the policy, or outside the instance narrowing, is named with the digest and the instance', () => {
+    const msg = `archive ${DIGEST} is signed by ${K3}, which ${TRUST_POLICY_HINT} no longer trusts for apps/a (changed at run time): its host is stopped; trust only narrows what runs, add the key back to run it again`;
     expect(trust.untrusted(inst('a'), K3)).toBe(msg);
     expect(trust.untrusted(inst('a', [K2]), K1)).toContain(`is signed by ${K1}`);
-  });
-
-  it('untrusted: an instance naming a key outside the policy is refused as a whole, saying the policy changed', () => {
-    expect(trust.untrusted(inst('a', [K1, K3]), K1)).toBe(
-      `apps/a spec.issuers names issuer ${K3} that is not in ${TRUST_POLICY_HINT}; a resource can only narrow the trusted issuers, never add one; the trust policy changed at run time, so this instance's host is stopped`,
-    );
+    // a signer nobody recorded is not trusted (fail closed)
+    expect(trust.untrusted(inst('a'), undefined)).toContain('is signed by an unknown issuer');
   });
 
   it('follow: a narrowing revokes exactly the runners whose verified issuer left, with UntrustedIssuer', async () => {
@@ -92,18 +88,30 @@ describe('AgentTrust', () => {
         revoked[name] = f;
       },
     });
-    const runners = [runner('k1', K1), runner('k2', K2), runner('pulling', undefined), runner('k2-only-k1', K2, [K1, K2])];
+    const runners = [
+      runner('k1', K1),
+      runner('k2', K2),
+      runner('pulling', undefined),
+      // spec.issuers as the controller copies the cluster list: only the signer counts
+      runner('k1-copied', K1, [K1, K2]),
+      runner('k2-copied', K2, [K1, K2]),
+    ];
     trust.follow(() => runners);
     await setPolicy(K2);
-    expect(Object.keys(revoked).sort()).toEqual(['k1', 'k2-only-k1']);
+    expect(Object.keys(revoked).sort()).toEqual(['k1', 'k1-copied']);
     expect(revoked.k1.reason).toBe('UntrustedIssuer');
     expect(revoked.k1.retryable).toBe(false);
     expect(revoked.k1.message).toContain(`is signed by ${K1}`);
-    // the instance narrowed to K1 and K2 now names K1, which the policy left: refused as a whole
-    expect(revoked['k2-only-k1'].message).toContain(`names issuer ${K1} that is not in`);
+    expect(revoked['k1-copied'].message).toContain(`is signed by ${K1}`);
     // widening revokes nothing more
     for (const k of Object.keys(revoked)) delete revoked[k];
     await setPolicy(`${K1},${K2},${K3}`);
     expect(revoked).toEqual({});
+    // emptied: every prepared runner, named with the reason
+    await setPolicy('');
+    expect(Object.keys(revoked).sort()).toEqual(['k1', 'k1-copied', 'k2', 'k2-copied']);
+    expect(revoked.k2.message).toBe(
+      `no trusted issuers: ${TRUST_POLICY_HINT} is now empty or gone, so nothing is trusted: the host of archive ${DIGEST} is stopped`,
+    );
   });
 });

@@ -55,9 +55,9 @@ describe('gantry agent --trust-configmap: trust changed at run time', () => {
       metadata: { name: CM, namespace: 'gantry-system' },
       data: { 'trusted-issuers': issuers },
     });
-  const run = async (name: string, repo: string) => {
+  const run = async (name: string, repo: string, issuers?: string[]) => {
     const a = archives[repo];
-    await createInstance(w, { name, provider: repo, ref: a.ref, digest: a.digest, target, capid: 'gantry:echo' });
+    await createInstance(w, { name, provider: repo, ref: a.ref, digest: a.digest, target, capid: 'gantry:echo', issuers });
     return waitForInstance(w, name, isPhase('Running'));
   };
   const failedUntrusted = (name: string, fragment: string) =>
@@ -127,7 +127,7 @@ describe('gantry agent --trust-configmap: trust changed at run time', () => {
     expect(alive(pid)).toBe(true);
     await setTrust(other);
     const inst = await failedUntrusted('echo-1', w.issuer);
-    expect(inst.status.message).toContain('no longer trusts (changed at run time): its host is stopped');
+    expect(inst.status.message).toContain('no longer trusts for default/echo-1 (changed at run time): its host is stopped');
     expect(inst.status.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'UntrustedIssuer' });
     await failedUntrusted('echo-0', w.issuer);
     for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
@@ -157,9 +157,20 @@ describe('gantry agent --trust-configmap: trust changed at run time', () => {
     await run('other-2', 'other');
   });
 
+  it('narrowing away one issuer stops only its instances: one whose spec.issuers (the list the controller copied) named it keeps running', async () => {
+    await setTrust(`${w.issuer},${other}`);
+    const pid = hostPid(await run('echo-3', 'echo', [w.issuer, other]));
+    await setTrust(w.issuer);
+    await failedUntrusted('other-2', other);
+    await failedUntrusted('other-1', other);
+    const still = await getRunning('echo-3');
+    expect(hostPid(still)).toBe(pid);
+    expect(alive(pid)).toBe(true);
+  });
+
   it('the ConfigMap deleted: nothing is trusted, every running host is stopped', async () => {
     await w.kube.delete(`${CM_PATH}/${CM}`);
-    for (const name of ['echo-2', 'other-1', 'other-2']) await failedUntrusted(name, 'no trusted issuers');
+    for (const name of ['echo-2', 'echo-3']) await failedUntrusted(name, 'no trusted issuers');
   });
 
   async function getRunning(name: string) {
