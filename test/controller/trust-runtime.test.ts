@@ -92,10 +92,15 @@ describe('the trust policy watched at run time (controller)', () => {
     expect(await c.instances('kv')).toHaveLength(0);
   });
 
-  it('widened again: the revision places again and resolves', async () => {
+  it('widened again: the revision places again and resolves; a Provider still trusted rolls nothing out', async () => {
+    expect(await c.markRunning('other')).toBe(1);
+    const before = (await c.instances('other')).map((i) => i.metadata.name);
     await setTrust({ 'trusted-issuers': `${other},${c.issuer}` });
     await placed('kv');
     await waitFor('kv Resolved', async () => (await resolvedOf(c, 'kv'))?.status === 'True');
+    await ctl.idle();
+    // its instances keep the issuers they carry (all still trusted, the signer among them): not a new template
+    expect((await c.instances('other')).map((i) => i.metadata.name)).toEqual(before);
   });
 
   it('a malformed update is refused as a whole with its reason on the ConfigMap, and the last valid policy stays in force', async () => {
