@@ -146,6 +146,7 @@ describe('parseTrustPolicy: the gantry-trust ConfigMap read strictly', () => {
       `${where}: binaryData (trusted-issuers) is not read; trust policy keys belong under data; the last valid trust policy stays in force`,
     );
     expect(parse({ 'trusted-issuers': K1 }, {}).trustedIssuers).toEqual([K1]);
+    expect(refused({}, { a: 'eA==', b: 'eA==' })).toContain('binaryData (a, b) is not read');
   });
 
   it('require-log is true, false or empty; plain-http-registries are HOST:PORT', () => {
@@ -156,6 +157,9 @@ describe('parseTrustPolicy: the gantry-trust ConfigMap read strictly', () => {
       'plain-http-registries entry "http://reg.local:5000" is not HOST:PORT',
     );
     expect(refused({ 'plain-http-registries': 'reg.local' })).toContain('is not HOST:PORT');
+    // what is quoted back is cut to 64 characters
+    expect(refused({ 'plain-http-registries': 'r'.repeat(100) })).toContain(`entry "${'r'.repeat(64)}" is not`);
+    expect(refused({ 'require-log': 'y'.repeat(100) })).toContain(`require-log is "${'y'.repeat(64)}", expected`);
   });
 });
 
@@ -166,6 +170,7 @@ describe('parseConfigMapRef (--trust-configmap)', () => {
       name: 'gantry-trust',
     });
     expect(parseConfigMapRef('a/b.c', '--trust-configmap')).toEqual({ namespace: 'a', name: 'b.c' });
+    expect(parseConfigMapRef('a/b', '--trust-configmap')).toEqual({ namespace: 'a', name: 'b' });
   });
 
   it.each(['gantry-trust', '/gantry-trust', 'ns/', 'ns/a/b', 'NS/x', 'ns/x.', ' ns/x'])(
