@@ -5,7 +5,7 @@
  * import the watcher (and the Kubernetes client) only when they run.
  */
 import type { Command } from 'commander';
-import { parseConfigMapRef } from '../api/trust-policy.js';
+import { parseConfigMapRef } from '../api/index.js';
 
 /** Adds --trust-configmap to a command. */
 export function trustConfigMapFlag(cmd: Command): Command {
