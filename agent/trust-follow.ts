@@ -72,8 +72,9 @@ export class AgentTrust {
    */
   untrusted(inst: ProviderInstance, issuer: string | undefined): string | undefined {
     const policy = this.watch.issuers;
-    if (issuer !== undefined && narrowTrust(policy, inst.spec?.issuers).trusted.includes(issuer)) return undefined;
-    const digest = inst.spec?.archive?.digest;
+    // an unknown signer ('') is never in a policy: fail closed
+    if (narrowTrust(policy, inst.spec.issuers).trusted.includes(issuer ?? '')) return undefined;
+    const digest = inst.spec.archive.digest;
     if (policy.length === 0)
       return `no trusted issuers: ${TRUST_POLICY_HINT} is now empty or gone, so nothing is trusted: the host of archive ${digest} is stopped`;
     return `archive ${digest} is signed by ${issuer ?? 'an unknown issuer'}, which ${TRUST_POLICY_HINT} no longer trusts for ${keyOf({ namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name })} (changed at run time): its host is stopped; trust only narrows what runs, add the key back to run it again`;

@@ -77,6 +77,7 @@ describe('AgentTrust', () => {
     expect(trust.untrusted(inst('a', [K2]), K1)).toContain(`is signed by ${K1}`);
     // a signer nobody recorded is not trusted (fail closed)
     expect(trust.untrusted(inst('a'), undefined)).toContain('is signed by an unknown issuer');
+    expect(trust.untrusted({ ...inst('b'), metadata: { name: 'b' } }, K3)).toContain('no longer trusts for default/b (changed');
   });
 
   it('follow: a narrowing revokes exactly the runners whose verified issuer left, with UntrustedIssuer', async () => {
