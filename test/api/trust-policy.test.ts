@@ -157,6 +157,8 @@ describe('parseTrustPolicy: the gantry-trust ConfigMap read strictly', () => {
       'plain-http-registries entry "http://reg.local:5000" is not HOST:PORT',
     );
     expect(refused({ 'plain-http-registries': 'reg.local' })).toContain('is not HOST:PORT');
+    for (const bad of ['reg.local:5000/x', 'x[::1]:5000', '[::1]:5000/x'])
+      expect(refused({ 'plain-http-registries': bad }), bad).toContain('is not HOST:PORT');
     // what is quoted back is cut to 64 characters
     expect(refused({ 'plain-http-registries': 'r'.repeat(100) })).toContain(`entry "${'r'.repeat(64)}" is not`);
     expect(refused({ 'require-log': 'y'.repeat(100) })).toContain(`require-log is "${'y'.repeat(64)}", expected`);
