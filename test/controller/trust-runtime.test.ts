@@ -6,7 +6,10 @@
  * valid policy and says why on the ConfigMap; an update that tries to smuggle an issuer in
  * trusts nothing new; a deleted ConfigMap trusts nothing.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gantryBin } from '../../runtime/paths.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import type { RunningController } from '../../controller/index.js';
 import { APP, type Cluster, NS, startCluster, startClusterController, waitFor } from './cluster.js';
@@ -131,6 +134,28 @@ describe('the trust policy watched at run time (controller)', () => {
     await untrusted('other3', other);
     expect(await c.instances('other3')).toHaveLength(0);
     expect((await resolvedOf(c, 'kv'))?.status).toBe('True');
+  });
+
+  it('flags: --trust-configmap excludes --trust-issuer and takes NAMESPACE/NAME, for the controller and the agent (exit 2)', async () => {
+    const gantry = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [gantryBin(), ...args], { timeout: 30_000 }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+    const ctl = ['controller', '--kubeconfig', c.controllerKubeconfigPath];
+    const agent = ['agent', '--kubeconfig', c.controllerKubeconfigPath, '--node', 'n1', '--nats', 'nats://127.0.0.1:1'];
+    for (const [cmd, base] of [
+      ['controller', ctl],
+      ['agent', agent],
+    ] as const) {
+      const both = await gantry(...base, '--trust-configmap', `${NS}/${CM}`, '--trust-issuer', c.issuer);
+      expect(both).toEqual({
+        code: 2,
+        stderr: `gantry: ${cmd}: --trust-configmap and --trust-issuer exclude each other: with the ConfigMap watched, it alone says what is trusted\n`,
+      });
+      const bad = await gantry(...base, '--trust-configmap', CM);
+      expect(bad).toEqual({ code: 2, stderr: `gantry: --trust-configmap "${CM}": expected NAMESPACE/NAME of a ConfigMap\n` });
+    }
   });
 
   it('the ConfigMap deleted: nothing is trusted (fail closed) until it is created again', async () => {
