@@ -38,6 +38,10 @@ export default {
     // configFrom: which keys are secret (names only on the instance, values only to the sealed writer)
     'controller/providers/config-refs.ts',
     'api/trust.ts',
+    // trust changed at run time: what a gantry-trust update may change, and what a narrowing stops (issue 35)
+    'api/trust-policy.ts',
+    'api/trust-watch.ts',
+    'agent/trust-follow.ts',
     // archive verification: the walks, the claims' checks, the binaries' checks, the whole
     'par/scan.ts',
     'par/verify-claims.ts',

@@ -17,6 +17,8 @@ const realOnly = ['test/realk8s/**/*.test.ts', 'test/dashboard/as-user.test.ts']
 const onBothGrounds = [
   'test/controller/**/*.test.ts',
   'test/runtime/leader.test.ts',
+  // the trust policy watched by name: list+watch under deploy/base's resourceNames RBAC
+  'test/api/trust-watch.test.ts',
   // who a grant's key belongs to: KeyInUse and the immutable grantee are Kubernetes claims too
   'test/membrane/grants-keys.test.ts',
   // gantry install: create-only, half states and a re-run that writes nothing, on both servers

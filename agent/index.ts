@@ -57,6 +57,7 @@ import { openNodeCache } from './node-cache.js';
 import { type AgentOptions, type AgentSettings, agentSettings } from './options.js';
 import { InstanceReconciler, instanceKey } from './reconciler.js';
 import { agentRunnerDeps } from './runner-deps.js';
+import { AgentTrust } from './trust-follow.js';
 import { StatusWriter } from './status.js';
 
 export { type AgentOptions, defaultCacheDir } from './options.js';
@@ -103,6 +104,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const cache = await openNodeCache(settings.cacheDir, opts, log);
   const memoryEnforcement = memoryCap(opts, memoryCgroup, log);
   const kube = new KubeClient(opts.kubeConfig);
+  const trust = opts.trustConfigMap && new AgentTrust(kube, opts.trustConfigMap, log);
   // hosts in the node's keeper: no pool here (the keeper has its own), and the hosts it runs are adopted
   const keeper = opts.hostKeeper ? await KeeperClient.connect(opts.hostKeeper, node, log) : undefined;
   const pool = createHostPool(cache.records, keeper ? 0 : opts.hostPoolSize);
@@ -125,6 +127,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     status,
     metrics,
     log,
+    trust,
     current: (ns, name) => informer.get(name, ns),
     adoptable: keeper ? (uid) => keeper.found.some((h) => h.uid === uid && h.state === 'ready') : undefined,
   });
@@ -143,6 +146,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
 
   const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status, keeper };
+  await trust?.start(); // instances start under the policy in force, never before it is read
+  trust?.follow(() => reconciler.runners.values());
   await startParts(parts);
   if (keeper) await sweepKeeper(keeper, informer, log);
   const health = opts.metricsAddr ? await serveAgentHealth(opts.metricsAddr, opts, settings, metrics, parts) : undefined;
@@ -165,6 +170,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     stop() {
       stopping ??= (async () => {
         await health?.close();
+        await trust?.stop();
         await stopParts(parts);
         cache.sealed.close(); // the hosts still running keep their own descriptors
         log.info('agent stopped');

@@ -47,6 +47,8 @@ export interface PreparedBinary {
   natsCredsFile?: string;
   /** The instance's secret config values, opened on this node (agent/secret-config.ts): merged into the host's config only. */
   secretConfig?: Readonly<Record<string, string>>;
+  /** Who signed the archive (agent/trust-follow.ts checks it again when trust changes). */
+  issuer?: string;
 }
 
 /** What a host reports when its process exited unasked (it restarts after `nextDelayMs`). */
@@ -141,6 +143,7 @@ export class InstanceRunner {
   private trace?: StartTrace;
   private clock?: AttemptClock;
   private adopting = false;
+  issuer?: string; // who signed the archive the host loads (agent/trust-follow.ts)
 
   constructor(
     readonly instance: ProviderInstance,
@@ -180,7 +183,7 @@ export class InstanceRunner {
     this.clock = clock;
     const binary = await this.prepare(clock);
     if (!binary || this.stopping) return;
-    this.secrets = binary.secretConfig;
+    ({ secretConfig: this.secrets, issuer: this.issuer } = binary);
     clock.step('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
@@ -361,6 +364,22 @@ export class InstanceRunner {
       ...(lastTermination ? { lastTermination } : {}),
       conditions: this.conditions,
     });
+  }
+
+  /** Trust narrowed at run time (agent/trust-follow.ts): fail closed, the host stopped and the instance Failed with `failure`. */
+  revoke(failure: InstanceFailure): void {
+    if (this.stopping || this.phase === 'Failed') return;
+    const host = this.host;
+    this.host = undefined;
+    this.issuer = undefined;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    host?.removeAllListeners();
+    void Promise.resolve(host?.stop())
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'host stop failed'))
+      .finally(() => {
+        this.deps.recordPid(this.instance, undefined);
+        this.fail(failure, 'Starting');
+      });
   }
 
   /**

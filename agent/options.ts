@@ -29,6 +29,8 @@ export interface AgentOptions {
   cacheDir?: string;
   /** Account keys (A…) whose signatures this agent accepts, besides each instance's spec.issuers. */
   trustedIssuers?: string[];
+  /** Watch this ConfigMap for the trusted issuers instead (--trust-configmap; agent/trust-follow.ts). */
+  trustConfigMap?: { namespace: string; name: string };
   /** Registries (HOST:PORT) reachable only over plain HTTP. */
   plainHttpRegistries?: string[];
   /** Override the detected target, e.g. for a foreign-arch sandbox node. */

@@ -3,6 +3,7 @@
  * every provider host gracefully. Outside a cluster give `--kubeconfig` and `--node`; in a
  * DaemonSet the in-cluster service account and `NODE_NAME` (downward API) are used.
  */
+import { trustConfigMapFlag, trustConfigMapOf } from './trust-flags.js';
 import { type Command, Option } from 'commander';
 import { collect, parseByteSize, parseDuration } from './options.js';
 import { transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
@@ -13,7 +14,7 @@ const MAX_INSTANCES_HELP =
   '(default: half the node memory at 64 MiB per provider host, at least 8)';
 
 export function registerAgent(program: Command): void {
-  transferLimitFlags(program.command('agent'))
+  trustConfigMapFlag(transferLimitFlags(program.command('agent')))
     .description('run the node agent: verify, load and serve the providers bound to this node')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
@@ -53,6 +54,7 @@ export function registerAgent(program: Command): void {
       if (!natsUrl) throw Object.assign(new Error('agent: no NATS server; pass --nats URL'), { exitCode: 2 });
       if (!o.natsCert !== !o.natsKey)
         throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
+      const trustConfigMap = trustConfigMapOf(o, 'agent');
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
       const transferLimits = transferLimitsOf(o);
       const { hostPoolSize, maxInstances } = counts(o);
@@ -71,6 +73,7 @@ export function registerAgent(program: Command): void {
         credentialsNamespace: o.credentialsNamespace,
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
+        trustConfigMap,
         plainHttpRegistries: o.plainHttpRegistry,
         maxArchiveBytes,
         transferLimits,

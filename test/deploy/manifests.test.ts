@@ -256,6 +256,21 @@ describe('security posture', () => {
     }
   });
 
+  it('the trust policy: controller and agents may get/list/watch the one ConfigMap gantry-trust in gantry-system, nothing else of it', () => {
+    for (const who of ['gantry-controller', 'gantry-agent']) {
+      const role = find(base, 'Role', `${who}-trust`);
+      expect(role.metadata.namespace).toBe('gantry-system');
+      expect(role.rules).toEqual([
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['gantry-trust'], verbs: ['get', 'list', 'watch'] },
+      ]);
+      expect(find(base, 'RoleBinding', `${who}-trust`).subjects).toEqual([
+        { kind: 'ServiceAccount', name: who, namespace: 'gantry-system' },
+      ]);
+    }
+    // the agent's ClusterRole names no ConfigMap: a node reads no other one
+    expect((find(base, 'ClusterRole', 'gantry-agent').rules as any[]).flatMap((r) => r.resources)).not.toContain('configmaps');
+  });
+
   it('the membrane keys live in a namespace of their own, which only the controller may read, by name, and no pod mounts', () => {
     const ns = find(base, 'Namespace', 'gantry-membrane');
     expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
@@ -373,20 +388,19 @@ describe('container commands', () => {
     })
       .trim()
       .split('\n');
-  const issuerA = 'A' + 'B'.repeat(55);
   // every client is given the three NATS servers by their stable StatefulSet names
   const natsUrls = [0, 1, 2].map((i) => `tls://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
   const natsCa = '--nats-ca=/etc/gantry/nats-ca/ca.crt';
-  const issuerB = 'A' + 'C'.repeat(55);
+  // the trusted issuers are watched at run time (api/trust-watch.ts), not expanded into flags
+  const trustCm = '--trust-configmap=gantry-system/gantry-trust';
 
-  it('controller: one --trust-issuer / --plain-http-registry per list entry, none for an empty list', () => {
+  it('controller: trust watched from gantry-trust, one --plain-http-registry per list entry, none for an empty list', () => {
     const s = script(find(base, 'Deployment', 'gantry-controller'));
     const args = run(s, {
       POD_NAME: 'ctl-0',
-      GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`,
       GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000',
     });
-    const membrane = ['--membrane-keys-secret=gantry-membrane/gantry-membrane-keys', `--membrane-nats=${natsUrls}`, natsCa];
+    const membrane = ['--membrane-keys-secret=gantry-membrane/gantry-membrane-keys', `--membrane-nats=${natsUrls}`, natsCa, trustCm];
     expect(args).toEqual([
       'controller',
       '--namespace=gantry-system',
@@ -394,11 +408,9 @@ describe('container commands', () => {
       '--metrics-addr=0.0.0.0:8080',
       '--identity=ctl-0',
       ...membrane,
-      `--trust-issuer=${issuerA}`,
-      `--trust-issuer=${issuerB}`,
       '--plain-http-registry=reg.local:5000',
     ]);
-    expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual([
+    expect(run(s, { POD_NAME: 'x', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual([
       'controller',
       '--namespace=gantry-system',
       '--credentials-namespace=gantry-nodes',
@@ -410,7 +422,7 @@ describe('container commands', () => {
 
   it('agent: node from NODE_NAME, NATS service, cache dir, trust flags', () => {
     const s = script(find(base, 'DaemonSet', 'gantry-agent'));
-    const args = run(s, { NODE_NAME: 'worker-1', GANTRY_TRUSTED_ISSUERS: issuerA, GANTRY_PLAIN_HTTP_REGISTRIES: '' });
+    const args = run(s, { NODE_NAME: 'worker-1', GANTRY_PLAIN_HTTP_REGISTRIES: '' });
     expect(args).toEqual([
       'agent',
       '--node=worker-1',
@@ -421,7 +433,7 @@ describe('container commands', () => {
       '--cache-dir=/var/cache/gantry',
       '--membrane',
       '--host-keeper=/run/gantry/keeper/keeper.sock',
-      `--trust-issuer=${issuerA}`,
+      trustCm,
     ]);
   });
 });
