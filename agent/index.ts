@@ -46,7 +46,8 @@ import { KubeClient, resourcePath } from '../runtime/kube.js';
 import { type Logger, logger } from '../runtime/log.js';
 import { MemoryCgroupParent } from './host/memory-cgroup-dir.js';
 import type { HostPool } from './host/pool.js';
-import { createHostPool, providerHostFactory } from './host-factory.js';
+import { createHostPool, keeperHostFactory, providerHostFactory } from './host-factory.js';
+import { KeeperClient } from './keeper/client.js';
 import { type HealthServer, serveHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { nodeSealKey } from './seal-key.js';
@@ -74,6 +75,9 @@ export interface Agent {
   /** Where /metrics is served, when metricsAddr was given. */
   readonly metricsUrl?: string;
   readonly metrics: AgentMetrics;
+  /** Resolves (with why) when the agent cannot go on: its host keeper went away. Never resolves without a keeper. */
+  readonly lost: Promise<string>;
+  /** Stops the agent; with a host keeper its hosts keep serving, for the next agent to adopt. */
   stop(): Promise<void>;
 }
 
@@ -87,6 +91,7 @@ interface AgentParts {
   pool: HostPool;
   reconciler: InstanceReconciler;
   status: StatusWriter;
+  keeper?: KeeperClient;
 }
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
@@ -101,14 +106,18 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (memoryCgroup) log.info({ swept }, `hosts' resources.memory enforced by the kernel: ${memoryEnforcement}`);
   else log.warn(`hosts' resources.memory enforced by ${memoryEnforcement} (no --host-cgroup): a burst between two polls is not stopped`);
   const kube = new KubeClient(opts.kubeConfig);
-  const pool = createHostPool(cache.records, opts.hostPoolSize);
+  // hosts in the node's keeper: no pool here (the keeper has its own), and the hosts it runs are adopted
+  const keeper = opts.hostKeeper ? await KeeperClient.connect(opts.hostKeeper, node, log) : undefined;
+  const pool = createHostPool(cache.records, keeper ? 0 : opts.hostPoolSize);
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
   metrics.memoryCgroup.set(memoryCgroup ? 1 : 0);
   const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
   const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);
-  const createHost = providerHostFactory(opts, cache.records, pool, memoryCgroup, metrics.calls, cache.sealed);
+  const createHost = keeper
+    ? keeperHostFactory(opts, keeper, metrics.calls)
+    : providerHostFactory(opts, cache.records, pool, memoryCgroup, metrics.calls, cache.sealed);
   const runnerDeps = agentRunnerDeps(opts, {
     kube,
     credentialsNamespace: settings.credentialsNamespace,
@@ -135,13 +144,18 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const credentials = runnerDeps.credentials;
   if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
 
-  const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status };
+  const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status, keeper };
   await startParts(parts);
+  if (keeper) await sweepKeeper(keeper, informer, log);
   const health = opts.metricsAddr ? await serveAgentHealth(opts.metricsAddr, opts, settings, metrics, parts) : undefined;
   log.info({ target, namespace, cacheDir: settings.cacheDir, metrics: health?.url }, 'agent started');
 
   let stopping: Promise<void> | undefined;
+  // the keeper is gone and its hosts with it: this agent's view of them is wrong, so it ends
+  // (its restart meets the next keeper with nothing to adopt)
+  const lost = new Promise<string>((resolve) => keeper?.once('lost', () => resolve('the host keeper went away, and its hosts with it')));
   return {
+    lost,
     target,
     node,
     maxInstances: settings.maxInstances,
@@ -224,11 +238,23 @@ async function startParts(p: AgentParts): Promise<void> {
  */
 async function stopParts(p: AgentParts): Promise<void> {
   await p.informer.stop();
-  await p.reconciler.stop();
+  p.keeper?.detach();
+  await p.reconciler.stop(!!p.keeper);
+  p.keeper?.close();
   await p.pool.stop();
   await p.heartbeat.stop();
   await p.status.close();
   p.kube.close();
+}
+
+/**
+ * Hosts the keeper runs for instances no longer bound here (deleted, moved while no agent ran)
+ * are stopped once the cache is synced; those of instances still here are adopted by their runners.
+ */
+async function sweepKeeper(keeper: KeeperClient, informer: InstanceInformer, log: Logger): Promise<void> {
+  const here = new Set(informer.list().map((i) => i.metadata.uid));
+  const stopped = await keeper.sweep((uid) => here.has(uid));
+  if (stopped.length) log.info({ stopped: stopped.length }, 'stopped hosts whose instances are no longer on this node');
 }
 
 function hostsByInstance(reconciler: InstanceReconciler): ReturnType<Agent['hosts']> {

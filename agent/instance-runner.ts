@@ -359,9 +359,10 @@ export class InstanceRunner {
   /**
    * Stop the host gracefully. `why` says what to report first: the instance is being
    * deleted (Terminating), or the agent itself is shutting down (back to Pending, so status
-   * never claims Running for a host that is gone); nothing when the instance has vanished.
+   * never claims Running for a host that is gone); nothing when the instance has vanished, or
+   * when the agent detaches from a host keeper (the host keeps serving; the next agent adopts it).
    */
-  async stop(why: 'deleting' | 'agent-stopping' | 'gone'): Promise<void> {
+  async stop(why: 'deleting' | 'agent-stopping' | 'agent-detaching' | 'gone'): Promise<void> {
     if (this.stopping) return;
     if (why === 'deleting') this.report('Terminating', 'Deleting', 'stopping the provider host');
     if (why === 'agent-stopping')

@@ -54,6 +54,12 @@ export interface AgentOptions {
   /** The gantry account's public key (A…): a host JWT the controller writes must be signed by it (agent/host-identity.ts). */
   membraneAccount?: string;
   /**
+   * The node's host keeper socket (agent/keeper/): hosts run in the keeper, which outlives this
+   * agent; a restarted agent adopts them instead of restarting them. Without it hosts are this
+   * process's children and a restart reaps them (agent/host-records.ts).
+   */
+  hostKeeper?: string;
+  /**
    * Provider host processes kept started and idle for instances to claim (agent/host/pool.ts):
    * an instance then skips Node.js boot, most of its start. Each idle one costs ~20 MiB PSS.
    * Default 2; 0 forks every host on demand.

@@ -39,7 +39,7 @@ export interface AgentRunnerParts {
 export function agentRunnerDeps(
   opts: Pick<
     AgentOptions,
-    'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'transferLimits' | 'membrane' | 'membraneAccount'
+    'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'transferLimits' | 'membrane' | 'membraneAccount' | 'hostKeeper'
   >,
   p: AgentRunnerParts,
 ): RunnerDeps {
@@ -86,6 +86,7 @@ export function agentRunnerDeps(
     libraryIntact: (binary) => binary.sealed === true || cache.binaries.intact(binary.sha256),
     createHost: p.createHost,
     recordPid: (inst: ProviderInstance, pid) => {
+      if (opts.hostKeeper) return; // the keeper's children: no agent may reap them
       const uid = inst.metadata.uid ?? '';
       if (pid) cache.records.write({ uid, namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name, pid });
       else cache.records.remove(uid);

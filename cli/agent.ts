@@ -45,6 +45,7 @@ export function registerAgent(program: Command): void {
     .option('--membrane', MEMBRANE_HELP)
     .option('--membrane-account <key>', MEMBRANE_ACCOUNT_HELP)
     .option('--load-report-interval <duration>', LOAD_REPORT_HELP, '1s')
+    .option('--host-keeper <socket>', HOST_KEEPER_HELP)
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
       if (!node) throw Object.assign(new Error('agent: no node name; pass --node NAME or set NODE_NAME'), { exitCode: 2 });
@@ -81,9 +82,15 @@ export function registerAgent(program: Command): void {
         maxInstances,
         hostCgroup: o.hostCgroup ?? (process.env.GANTRY_HOST_CGROUP || undefined),
         loadReportMs,
+        hostKeeper: o.hostKeeper,
       });
       process.stderr.write(startedLine(node, agent));
-      await stopOnSignal(agent);
+      const lost = await Promise.race([stopOnSignal(agent).then(() => undefined), agent.lost]);
+      if (lost) {
+        process.stderr.write(`gantry agent: ${lost}; exiting\n`);
+        await agent.stop();
+        process.exitCode = 1;
+      }
     });
 }
 
@@ -91,7 +98,7 @@ export function registerAgent(program: Command): void {
 function stopOnSignal(agent: { stop(): Promise<void> }): Promise<void> {
   return new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(`gantry agent: ${sig}, stopping provider hosts\n`);
+      process.stderr.write(`gantry agent: ${sig}, stopping (provider hosts in a host keeper keep serving)\n`);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       agent.stop().then(resolve, resolve);
@@ -119,6 +126,8 @@ function natsTls(o: {
 const HOST_CGROUP_HELP =
   'a writable memory cgroup directory (v1 memory hierarchy, or v2 with +memory in cgroup.subtree_control): each host runs in a ' +
   'child cgroup limited to its resources.memory, enforced by the kernel (default: $GANTRY_HOST_CGROUP, else RSS polling)';
+const HOST_KEEPER_HELP =
+  "the node's host keeper socket (gantry host-keeper): hosts run there and outlive this agent, which adopts them when it restarts";
 const LOAD_REPORT_HELP =
   "how often each provider host publishes its load (calls, in flight) on NATS for the controller's autoscaler; 0 turns it off";
 const MEMBRANE_HELP =

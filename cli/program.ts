@@ -9,6 +9,7 @@ import { registerCall } from './call.js';
 import { registerSandbox } from './sandbox.js';
 import { registerController } from './controller.js';
 import { registerAgent } from './agent.js';
+import { registerHostKeeper } from './host-keeper.js';
 import { registerVersion, versionLine } from './version.js';
 import { registerAbi } from './abi.js';
 import { registerMembrane } from './membrane.js';
@@ -30,6 +31,7 @@ export function gantryProgram(): Command {
   registerSandbox(program);
   registerController(program);
   registerAgent(program);
+  registerHostKeeper(program);
   registerVersion(program);
   registerAbi(program);
   registerMembrane(program);

@@ -13,7 +13,7 @@
  * Wire: a Unix stream socket (0600, in a 0700 directory both pods mount), one JSON object per
  * line each way. The agent sends Requests, each with an `id`; the keeper answers each with a
  * Reply of that id, and sends HostEvents as they happen. One agent at a time: a new
- * connection's `hello` takes over, and the keeper closes the previous one.
+ * connection's `hello` takes over (events go to it alone), and the keeper closes the previous one.
  *
  * Versions: `hello` carries PROTOCOL_VERSION; a keeper answers KEEPER_VERSION_MISMATCH to a
  * major it does not speak, and the agent refuses to start (docs/operations.md, version skew).
@@ -55,9 +55,10 @@ export interface KeptHost {
 
 export type Reply =
   | { id: number; ok: true; hosts?: KeptHost[]; host?: KeptHost; version?: number }
-  | { id: number; ok: false; code: KeeperErrorCode; message: string };
+  /** `code`: a KeeperErrorCode, or the HostError code a host's first start failed with (BAD_SPEC, LOAD_FAILED…). */
+  | { id: number; ok: false; code: string; message: string };
 
-export type KeeperErrorCode = 'KEEPER_VERSION_MISMATCH' | 'KEEPER_BAD_REQUEST' | 'KEEPER_UNKNOWN_HOST' | 'KEEPER_TAKEN_OVER';
+export type KeeperErrorCode = 'KEEPER_VERSION_MISMATCH' | 'KEEPER_BAD_REQUEST' | 'KEEPER_UNKNOWN_HOST' | 'KEEPER_NO_HELLO';
 
 /** A host's events, as ProviderHost emits them (agent/host/supervisor.ts), tagged with the instance uid. */
 export type HostEvent =
