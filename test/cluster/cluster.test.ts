@@ -191,7 +191,7 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
   );
 
   it(
-    "a host past its resources.memory is ended by the kernel in the agent's delegated memory cgroup, inside the pod",
+    "a host past its resources.memory is ended by the kernel in the host keeper's delegated memory cgroup, inside the pod",
     timed('memory cap enforced by the kernel', async () => {
       const ref = await c.publish('faulty', 'gantry:faulty', 'faulty');
       const manifest = join(c.gantryDir, 'faulty.yaml');
@@ -241,10 +241,24 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
         120_000,
       );
       // the host lives in the node's host keeper, not in the agent's pod: the new agent adopts
-      // it (same process, same startedAt and restartCount) instead of starting it again
+      // it (same process, same instance, same restartCount) instead of starting it again
       const [after] = await until('echo Running under the new agent', instances, (is) => running(is, 1), 120_000);
-      expect(c.hostProcesses('echo').get(before.metadata.name)).toBe(host);
-      expect([after.metadata.uid, after.status?.startedAt]).toEqual([before.metadata.uid, before.status?.startedAt]);
+      const [keeper] = (
+        await c.json<{ items: any[] }>(
+          'get',
+          'pods',
+          '-n',
+          NS,
+          '-l',
+          'app.kubernetes.io/name=gantry-host-keeper',
+          '--field-selector',
+          `spec.nodeName=${node}`,
+        )
+      ).items;
+      const why = async () => (await c.kubectl(['logs', '-n', NS, keeper.metadata.name, '--tail=40'])).out;
+      const now = c.hostProcesses('echo').get(before.metadata.name);
+      expect(now, now === host ? '' : `the host was not adopted; the keeper's log:\n${await why()}`).toBe(host);
+      expect([after.metadata.uid, after.status?.restartCount ?? 0]).toEqual([before.metadata.uid, before.status?.restartCount ?? 0]);
       await callEcho('after the agent restarted');
     }),
     300_000,
