@@ -139,7 +139,7 @@ YAML
 # keeper's socket directory (/var/cache/gantry and /run/gantry-keeper would be shared by every
 # cluster on the host: same node names) — and its delegated memory cgroup. Hosts live where the
 # overlay's release runs them: in the host keeper's pod when it has one, else in the agent's
-# (v0.1.0), and the cgroup goes to that pod. IMAGE_TAG overrides the gantry image's tag.
+# (v0.1.0), and the cgroup goes to that pod. A third argument overrides the gantry image's tag.
 write_kustomization() {
   local issuer="$1" overlay="${2:-$REPO/deploy/overlays/cluster}" tag="${3:-}" rel hosts=gantry-agent agent_vols
   mkdir -p "$G/kustomize" "$G/cache" "$G/keeper"
@@ -185,7 +185,8 @@ YAML
 }
 
 # Waits until every pod of a DaemonSet is Ready and of its current template (`rollout status`
-# refuses an OnDelete DaemonSet, which the host keeper is).
+# refuses an OnDelete DaemonSet, which the host keeper is); with ANY_TEMPLATE=1, Ready on any
+# template (an OnDelete DaemonSet whose template changed keeps its pods until they are deleted).
 wait_daemonset() {
   local name="$1" timeout="${2:-180}" s deadline
   deadline=$(($(date +%s) + timeout))
@@ -193,7 +194,7 @@ wait_daemonset() {
     s="$(k -n "$NS" get daemonset "$name" -o jsonpath='{.metadata.generation} {.status.observedGeneration} {.status.desiredNumberScheduled} {.status.numberReady} {.status.updatedNumberScheduled}' 2>/dev/null || true)"
     # shellcheck disable=SC2086 # five numbers
     set -- $s
-    if [ $# -eq 5 ] && [ "$1" = "$2" ] && [ "$3" -gt 0 ] && [ "$3" = "$4" ] && [ "$3" = "$5" ]; then return 0; fi
+    if [ $# -eq 5 ] && [ "$1" = "$2" ] && [ "$3" -gt 0 ] && [ "$3" = "$4" ] && { [ "${ANY_TEMPLATE:-0}" = 1 ] || [ "$3" = "$5" ]; }; then return 0; fi
     [ "$(date +%s)" -lt "$deadline" ] || die "daemonset/$name not Ready after ${timeout}s (generation, observed, desired, ready, updated: ${s:-none})"
     sleep 0.5
   done
@@ -356,9 +357,17 @@ upgrade() {
 
   t="$(now)"
   if grep -q '^  name: gantry-host-keeper$' "$rendered"; then
-    k apply -f "$rendered" -l app.kubernetes.io/name=gantry-host-keeper >/dev/null
-    wait_daemonset gantry-host-keeper
-    step "upgrade: host keeper Ready on every node" "$t"
+    if k -n "$NS" get daemonset gantry-host-keeper >/dev/null 2>&1; then
+      # OnDelete: a changed template reaches a node only when its keeper pod is deleted (by hand,
+      # docs/upgrades.md "Rolling the host keepers"), never as part of this upgrade
+      k apply -f "$rendered" -l app.kubernetes.io/name=gantry-host-keeper >/dev/null
+      ANY_TEMPLATE=1 wait_daemonset gantry-host-keeper
+      step "upgrade: host keeper applied (OnDelete: its pods and hosts left running)" "$t"
+    else
+      k apply -f "$rendered" -l app.kubernetes.io/name=gantry-host-keeper >/dev/null
+      wait_daemonset gantry-host-keeper
+      step "upgrade: host keeper Ready on every node" "$t"
+    fi
   fi
 
   t="$(now)"

@@ -255,7 +255,8 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
           `spec.nodeName=${node}`,
         )
       ).items;
-      const why = async () => (await c.kubectl(['logs', '-n', NS, keeper.metadata.name, '--tail=40'])).out;
+      const why = async () =>
+        `${(await c.kubectl(['logs', '-n', NS, keeper.metadata.name, '--tail=40'])).out}\nevents:\n${(await c.k('get', 'events', '-n', 'default', '--sort-by=.lastTimestamp')).split('\n').slice(-25).join('\n')}`;
       const now = c.hostProcesses('echo').get(before.metadata.name);
       expect(now, now === host ? '' : `the host was not adopted; the keeper's log:\n${await why()}`).toBe(host);
       expect([after.metadata.uid, after.status?.restartCount ?? 0]).toEqual([before.metadata.uid, before.status?.restartCount ?? 0]);

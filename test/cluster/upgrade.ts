@@ -202,7 +202,13 @@ export function upgradeTests({ c, nats, timed }: UpgradeContext): void {
       expect(figures.skipped).toBe(0);
       expect(figures.failedByCode).toEqual({});
       expect(figures.succeeded).toBe(figures.sent);
-      expect(Object.fromEntries(hostsAfter)).toEqual(Object.fromEntries(hostsBefore));
+      // a host restarted or an instance replaced: say what the controller did (its events)
+      const events = async () =>
+        (await c.k('get', 'events', '-n', 'default', '--sort-by=.lastTimestamp')).split('\n').slice(-25).join('\n');
+      const same = JSON.stringify(Object.fromEntries(hostsAfter)) === JSON.stringify(Object.fromEntries(hostsBefore));
+      expect(Object.fromEntries(hostsAfter), same ? '' : `hosts changed; events:\n${await events()}`).toEqual(
+        Object.fromEntries(hostsBefore),
+      );
       // the same instances, none restarted (status.startedAt is not compared: the adopting agent
       // writes its own, see docs/upgrades.md)
       const byName = (is: Instance[]) =>
