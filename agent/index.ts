@@ -51,7 +51,7 @@ import { KeeperClient } from './keeper/client.js';
 import { type HealthServer, serveHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { nodeSealKey } from './seal-key.js';
-import type { StartTimeline } from './instance-runner.js';
+import type { HostCredentialsSource, StartTimeline } from './instance-runner.js';
 import { AgentMetrics } from './metrics.js';
 import { openNodeCache } from './node-cache.js';
 import { type AgentOptions, type AgentSettings, agentSettings } from './options.js';
@@ -83,6 +83,13 @@ export interface Agent {
 }
 
 type InstanceInformer = Informer<ProviderInstance & { metadata: { name: string } }>;
+
+/**
+ * How long a stopping agent that leaves its hosts to the keeper asks the controller to wait for
+ * its successor (a DaemonSet pod replaced: 8–20 s measured on the real cluster, more with an
+ * image pull) before calling the node lost.
+ */
+const HANDOVER_MS = 60_000;
 
 /** The running parts, in the order they start. */
 interface AgentParts {
@@ -139,11 +146,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     log,
     runnerDeps,
   });
-  const enqueue = (o: ProviderInstance) => reconciler.enqueue(instanceKey(o));
-  informer.addHandler({ add: enqueue, update: enqueue, delete: enqueue });
-  // a host JWT the controller signed reaches the host identity waiting for it (agent/host-identity.ts)
-  const credentials = runnerDeps.credentials;
-  if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
+  feedFromInformer(informer, reconciler, runnerDeps.credentials);
 
   const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status, keeper };
   await trust?.start(); // instances start under the policy in force, never before it is read
@@ -154,11 +157,8 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   log.info({ target, namespace, cacheDir: settings.cacheDir, metrics: health?.url }, 'agent started');
 
   let stopping: Promise<void> | undefined;
-  // the keeper is gone and its hosts with it: this agent's view of them is wrong, so it ends
-  // (its restart meets the next keeper with nothing to adopt)
-  const lost = new Promise<string>((resolve) => keeper?.once('lost', () => resolve('the host keeper went away, and its hosts with it')));
   return {
-    lost,
+    lost: keeperLost(keeper),
     target,
     node,
     maxInstances: settings.maxInstances,
@@ -178,6 +178,21 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       return stopping;
     },
   };
+}
+
+/** Instance changes reach the reconciler; a host JWT the controller signed reaches the host identity waiting for it (agent/host-identity.ts). */
+function feedFromInformer(informer: InstanceInformer, reconciler: InstanceReconciler, credentials?: HostCredentialsSource): void {
+  const enqueue = (o: ProviderInstance) => reconciler.enqueue(instanceKey(o));
+  informer.addHandler({ add: enqueue, update: enqueue, delete: enqueue });
+  if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
+}
+
+/**
+ * Resolves when the keeper is gone and its hosts with it: this agent's view of them is wrong, so
+ * it ends (its restart meets the next keeper with nothing to adopt). Never without a keeper.
+ */
+function keeperLost(keeper: KeeperClient | undefined): Promise<string> {
+  return new Promise<string>((resolve) => keeper?.once('lost', () => resolve('the host keeper went away, and its hosts with it')));
 }
 
 /** What caps hosts' memory, said once (without a cgroup a burst allocation lands before the next poll sees it). */
@@ -252,11 +267,13 @@ async function startParts(p: AgentParts): Promise<void> {
  */
 async function stopParts(p: AgentParts): Promise<void> {
   await p.informer.stop();
+  // hosts left to a keeper that still runs them: give the successor time to adopt them
+  const handingOver = p.keeper !== undefined && !p.keeper.wasLost;
   p.keeper?.detach();
   await p.reconciler.stop(!!p.keeper);
   p.keeper?.close();
   await p.pool.stop();
-  await p.heartbeat.stop();
+  await (handingOver ? p.heartbeat.handOver(HANDOVER_MS) : p.heartbeat.stop());
   await p.status.close();
   p.kube.close();
 }

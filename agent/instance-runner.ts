@@ -31,59 +31,17 @@ import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
 import { AttemptClock, epochNow, type HostStartTimings, type StartTimeline, StartTrace } from './start-trace.js';
 
 export type { StartTimeline } from './start-trace.js';
+export type { HostCrash, PreparedBinary, SupervisedHost } from './runner-types.js';
+import type { HostCrash, PreparedBinary, SupervisedHost } from './runner-types.js';
 
 /** Retryable reasons that only wait for something the controller writes for this instance. */
 const WAITS_ON_CONTROLLER: ReadonlySet<string> = new Set(['ConfigPending', 'CredentialsPending']);
-
-/** What preparing an instance hands its host: a verified library on disk (and, under the membrane, its NATS credentials). */
-export interface PreparedBinary {
-  libraryPath: string;
-  capid: string;
-  /** sha256 of the library (its name in the binary store) */
-  sha256: string;
-  /** A sealed in-memory copy of the library is held by the agent (agent/sealed-libraries.ts): hosts load that. */
-  sealed?: boolean;
-  /** The instance's own NATS creds file (agent/host-identity.ts), when the agent runs the membrane. */
-  natsCredsFile?: string;
-  /** The instance's secret config values, opened on this node (agent/secret-config.ts): merged into the host's config only. */
-  secretConfig?: Readonly<Record<string, string>>;
-  /** Who signed the archive (agent/trust-follow.ts checks it again when trust changes). */
-  issuer?: string;
-}
-
-/** What a host reports when its process exited unasked (it restarts after `nextDelayMs`). */
-export interface HostCrash {
-  code?: number | null;
-  signal?: string | null;
-  restartCount: number;
-  nextDelayMs?: number;
-  error?: { code: string; message?: string };
-}
 
 /** The reason a crash restart is reported with: what the host said it died of, where that has a name. */
 function crashReason(code: string | undefined): InstanceReason {
   if (code === 'OOM_KILLED') return 'OOMKilled';
   if (code === 'LIVENESS_FAILED') return 'LivenessFailed';
   return 'CrashLoopBackOff';
-}
-
-/** The part of agent/host's ProviderHost the runner relies on. */
-export interface SupervisedHost {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  readonly restartCount: number;
-  readonly pid?: number;
-  /** How the last incarnation started (claimed or forked, steps inside the host). */
-  readonly startTimings?: HostStartTimings;
-  /** Reconnect with the rewritten creds file without dropping calls (agent/host/renew.ts). */
-  renewCredentials?(): Promise<void>;
-  on(event: 'spawned', fn: (pid: number) => void): unknown;
-  on(event: 'ready', fn: () => void): unknown;
-  /** The provider's health check changed readiness (agent/host/health.ts). */
-  on(event: 'health', fn: (healthy: boolean, message: string) => void): unknown;
-  on(event: 'crash', fn: (e: HostCrash) => void): unknown;
-  on(event: 'failed', fn: (e?: unknown) => void): unknown;
-  removeAllListeners(): unknown;
 }
 
 export interface RunnerDeps {
@@ -179,6 +137,7 @@ export class InstanceRunner {
   private async attempt(): Promise<void> {
     // a host the keeper still runs serves all along: the steps up to adopting it are not a fall from Running
     this.adopting = this.attempts === 0 && this.deps.adoptable?.(this.ref.uid) === true;
+    if (this.adopting) this.startedAt ??= this.instance.status?.startedAt as string | undefined; // the same host, started then
     const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
     this.clock = clock;
     const binary = await this.prepare(clock);

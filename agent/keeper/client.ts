@@ -26,6 +26,8 @@ export class KeeperClient extends EventEmitter {
   private readonly pending = new Map<number, Pending>();
   private readonly hosts = new Map<string, KeeperHost>();
   private detached = false;
+  /** The keeper closed the connection while this agent still used it (it died, or a newer agent took over). */
+  wasLost = false;
   /** What the keeper ran when this agent connected (adoption candidates). */
   found: KeptHost[] = [];
   /** Instance uids this agent has started or adopted since it connected. */
@@ -110,7 +112,9 @@ export class KeeperClient extends EventEmitter {
     this.socket.on('close', () => {
       for (const p of this.pending.values()) p.reject(new HostError('CRASHED', 'the host keeper connection closed'));
       this.pending.clear();
-      if (!this.detached) this.emit('lost');
+      if (this.detached) return;
+      this.wasLost = true;
+      this.emit('lost');
     });
   }
 
