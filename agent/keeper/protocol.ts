@@ -16,7 +16,7 @@
  * connection's `hello` takes over (events go to it alone), and the keeper closes the previous one.
  *
  * Versions: `hello` carries PROTOCOL_VERSION; a keeper answers KEEPER_VERSION_MISMATCH to a
- * major it does not speak, and the agent refuses to start (docs/operations.md, version skew).
+ * major it does not speak, and the agent refuses to start (docs/upgrades.md, version skew).
  */
 import type { CallsSnapshot } from '../host/call-stats.js';
 import type { HostSpec } from '../host/spec.js';
