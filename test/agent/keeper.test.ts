@@ -310,6 +310,11 @@ describe('the host keeper', () => {
     expect(lost).toBe(false);
   });
 
+  it('a keeper closed before it listened closes quietly', async () => {
+    const k = new HostKeeper({ socketPath: join(dir, 'never', 'keeper.sock'), node: 'n1', hostPoolSize: 0 });
+    await expect(k.close()).resolves.toBeUndefined();
+  });
+
   it('takes the place of a stale socket file; close() stops every host and removes the socket', async () => {
     const socket = join(dir, 'stale', 'keeper.sock');
     mkdirSync(join(dir, 'stale'), { recursive: true });
@@ -355,6 +360,8 @@ describe('the host keeper', () => {
   it('closes a connection that sends a line that is not JSON, and one whose hello names another version', async () => {
     const { socket } = await keeper();
     expect(await raw(socket, ['garbage\n', `${JSON.stringify({ id: 1, op: 'list' })}\n`], 2)).toEqual([]);
+    const [nothing] = await raw(socket, ['null\n']);
+    expect(JSON.parse(nothing)).toMatchObject({ id: 0, ok: false, code: 'KEEPER_BAD_REQUEST', message: 'not a request' });
     const line = (o: unknown) => `${JSON.stringify(o)}\n`;
     const replies = await raw(socket, [line({ id: 1, op: 'hello', version: 0, node: 'n1' }), line({ id: 2, op: 'list' })], 2);
     expect(replies.map((r) => JSON.parse(r).code)).toEqual(['KEEPER_VERSION_MISMATCH']);
