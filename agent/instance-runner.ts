@@ -28,7 +28,7 @@ import { transition, type Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
 import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
-import { AttemptClock, epochNow, type HostStartTimings, type StartTimeline, StartTrace } from './start-trace.js';
+import { AttemptClock, epochNow, type StartTimeline, StartTrace } from './start-trace.js';
 
 export type { StartTimeline } from './start-trace.js';
 export type { HostCrash, PreparedBinary, SupervisedHost } from './runner-types.js';
