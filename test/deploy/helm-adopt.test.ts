@@ -7,7 +7,7 @@
  * the same uids, so no object (and no pod of a real cluster) is replaced — and owns them from then
  * on: `helm uninstall` removes them.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../runtime/paths.js';
@@ -26,7 +26,9 @@ describe.skipIf(skip)(`from kubectl apply -k deploy/base to helm install (${skip
     ({ api, home, kubectl } = await setUp());
     baseFile = join(home, 'base.yaml');
     const built = await kubectl(['kustomize', join(packageRoot(), 'deploy', 'base')]);
-    writeFileSync(baseFile, built);
+    // deploy/base ships no gantry-trust: `gantry install` makes it once (its keys as trust-policy.yaml has them)
+    const trust = readFileSync(join(packageRoot(), 'deploy', 'base', 'trust-policy.yaml'), 'utf8');
+    writeFileSync(baseFile, `${built}\n---\n${trust}`);
     // as docs/operations.md installs it: client-side apply
     await kubectl(['apply', '-f', baseFile]);
     for (const m of await existing(kubectl, home, await render(home))) uids.set(keyOf(m), m.metadata.uid as string);
