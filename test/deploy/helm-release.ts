@@ -55,11 +55,30 @@ export async function existing(kubectl: (args: string[]) => Promise<string>, hom
 }
 
 /** Everything listable in Gantry's namespaces, and every cluster-scoped object the chart owns. */
+/**
+ * `kubectl get TYPES -n NS -o name`; a type that vanished since discovery listed it (a CRD being
+ * deleted: "the server doesn't have a resource type") has no objects, so it is dropped and the
+ * rest asked again — at most once per type.
+ */
+async function getDroppingVanishedTypes(kubectl: (args: string[]) => Promise<string>, types: string[], ns: string): Promise<string> {
+  let left = [...types];
+  for (;;) {
+    try {
+      return await kubectl(['get', left.join(','), '-n', ns, '-o', 'name', '--ignore-not-found']);
+    } catch (e) {
+      const gone = /the server doesn't have a resource type "([^"]+)"/.exec(String((e as Error).message))?.[1];
+      const next = gone ? left.filter((t) => t !== gone && !t.startsWith(`${gone}.`)) : left;
+      if (!gone || next.length === left.length) throw e;
+      left = next;
+    }
+  }
+}
+
 export async function leftovers(kubectl: (args: string[]) => Promise<string>): Promise<{ namespaced: string[]; cluster: string[] }> {
   const namespacedTypes = (await kubectl(['api-resources', '--verbs=list', '--namespaced', '-o', 'name'])).trim().split('\n');
   const namespaced: string[] = [];
   for (const ns of NAMESPACES) {
-    const out = await kubectl(['get', namespacedTypes.join(','), '-n', ns, '-o', 'name', '--ignore-not-found']);
+    const out = await getDroppingVanishedTypes(kubectl, namespacedTypes, ns);
     namespaced.push(
       ...out
         .split('\n')
