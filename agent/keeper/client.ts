@@ -30,8 +30,6 @@ export class KeeperClient extends EventEmitter {
   wasLost = false;
   /** What the keeper ran when this agent connected (adoption candidates). */
   found: KeptHost[] = [];
-  /** Instance uids this agent has started or adopted since it connected. */
-  readonly claimed = new Set<string>();
 
   private constructor(
     private readonly socket: Socket,
@@ -87,10 +85,10 @@ export class KeeperClient extends EventEmitter {
     });
   }
 
-  /** Stop the hosts the keeper runs that no instance of this agent has claimed by now (their instances are gone). */
+  /** Stop the hosts the keeper runs whose instance `keep` does not name (deleted, or moved while no agent ran). */
   async sweep(keep: (uid: string) => boolean): Promise<string[]> {
     const { hosts = [] } = await this.request({ op: 'list' });
-    const strays = hosts.filter((h) => !this.claimed.has(h.uid) && !keep(h.uid));
+    const strays = hosts.filter((h) => !keep(h.uid));
     for (const h of strays) {
       this.log.info({ instance: `${h.namespace}/${h.instance}`, pid: h.pid }, 'stopping a host no instance of this node claims');
       await this.request({ op: 'stop', uid: h.uid });
@@ -162,7 +160,6 @@ export class KeeperHost extends EventEmitter implements SupervisedHost {
 
   async start(): Promise<void> {
     const began = performance.now();
-    this.keeper.claimed.add(this.uid);
     const r = await this.keeper.request({ op: 'start', uid: this.uid, spec: this.spec, options: this.options });
     const h = r.host;
     this._pid = h?.pid;
@@ -179,7 +176,6 @@ export class KeeperHost extends EventEmitter implements SupervisedHost {
     this.stopped = true;
     this.keeper.forget(this.uid, this);
     if (this.keeper.isDetached) return; // the agent is going: the host stays for the next one
-    this.keeper.claimed.delete(this.uid);
     await this.keeper.request({ op: 'stop', uid: this.uid }).catch(() => {});
   }
 
