@@ -62,6 +62,8 @@ export default {
     // the host keeper: a host is adopted only for the same uid and spec digest, one agent at a time, other protocol versions refused (issue 35)
     'agent/keeper/server.ts',
     'agent/keeper/wire.ts',
+    // the handover: how long a node's agent counts as live after it left its hosts to the keeper, bounded (issue 35)
+    'controller/providers/scheduling/nodes.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',

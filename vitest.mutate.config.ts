@@ -90,6 +90,8 @@ export default defineConfig({
       'test/host/memfd-seal.test.ts',
       // the host keeper in process, with real echo hosts on a nats-server
       'test/agent/keeper.test.ts',
+      // the handover's bounds, and a real Lease through NodeViews (the emulator)
+      'test/controller/providers/handover.test.ts',
       // a host's call counts at the agent (no host: the IPC messages themselves)
       'test/agent/call-snapshot.test.ts',
       // the extension parser on numbers and on tables compiled by cc (no server)

