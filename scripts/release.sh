@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A previous release of Gantry, as an operator upgrading from it has it: its image and its
-# manifests, both made from the release's git tag (never from the working tree).
+# manifests, both made from the release's commit (deploy/releases; never from the working tree).
 #
 #   scripts/release.sh image TAG            build localhost/gantry/gantry:<TAG without v> from
 #                                           `git archive TAG` with that tree's own Dockerfile;
@@ -24,10 +24,18 @@ cache="${GANTRY_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gantry/images}"
 # bump to rebuild the release images when the way they are built below changes
 RELEASE_RECIPE=1
 
-# the tag's commit, or a clear error (a branch name or a commit is not a release)
+# the release's commit, pinned in deploy/releases (a clone of main has the commit but not always
+# the tag); a local tag naming another commit, or a commit this clone lacks, is a clear error
+# (a branch name or a bare commit is not a release)
 release_commit() {
+  local pinned tagged
   [[ "${1:-}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "expected a release tag such as v0.1.0, got '${1:-}'"
-  git -C "$repo" rev-parse -q --verify "refs/tags/$1^{commit}" 2>/dev/null || die "no tag $1 in $repo (git fetch --tags)"
+  pinned="$(awk -v t="$1" '$1 == t {print $2}' "$repo/deploy/releases")"
+  [ -n "$pinned" ] || die "no release $1 in deploy/releases"
+  git -C "$repo" cat-file -e "$pinned^{commit}" 2>/dev/null || die "release $1's commit $pinned is not in $repo (a shallow clone?)"
+  tagged="$(git -C "$repo" rev-parse -q --verify "refs/tags/$1^{commit}" 2>/dev/null || true)"
+  [ -z "$tagged" ] || [ "$tagged" = "$pinned" ] || die "tag $1 names $tagged, but deploy/releases pins $pinned"
+  echo "$pinned"
 }
 
 cmd_image() {
