@@ -22,7 +22,11 @@ function tagless(): string {
 
 function manifests(repo: string, tag: string, out: string) {
   // the script from this tree, pointed at the clone's objects (release.sh uses its own repo)
-  return spawnSync('bash', ['-c', `cp -r "${root}/scripts" "${root}/deploy" "${repo}/" && bash "${repo}/scripts/release.sh" manifests "$1" "$2"`, '_', tag, out], { encoding: 'utf8' });
+  return spawnSync(
+    'bash',
+    ['-c', `cp -r "${root}/scripts" "${root}/deploy" "${repo}/" && bash "${repo}/scripts/release.sh" manifests "$1" "$2"`, '_', tag, out],
+    { encoding: 'utf8' },
+  );
 }
 
 describe('scripts/release.sh resolves a release through deploy/releases', () => {
@@ -58,7 +62,10 @@ describe('scripts/release.sh resolves a release through deploy/releases', () => 
       execFileSync('git', ['-C', repo, 'tag', 'v0.1.0', 'HEAD']);
       const head = execFileSync('git', ['-C', repo, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
       const moved = manifests(repo, 'v0.1.0', join(repo, '..', 'y'));
-      expect([moved.status, moved.stderr.trim()]).toEqual([1, `release: tag v0.1.0 names ${head}, but deploy/releases pins ${pinned['v0.1.0']}`]);
+      expect([moved.status, moved.stderr.trim()]).toEqual([
+        1,
+        `release: tag v0.1.0 names ${head}, but deploy/releases pins ${pinned['v0.1.0']}`,
+      ]);
     } finally {
       rmSync(join(repo, '..'), { recursive: true, force: true });
     }
