@@ -152,7 +152,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   await trust?.start(); // instances start under the policy in force, never before it is read
   trust?.follow(() => reconciler.runners.values());
   await startParts(parts);
-  if (keeper) await sweepKeeper(keeper, informer, log);
+  if (keeper) await sweepKeeper(keeper, reconciler, log);
   const health = opts.metricsAddr ? await serveAgentHealth(opts.metricsAddr, opts, settings, metrics, parts) : undefined;
   log.info({ target, namespace, cacheDir: settings.cacheDir, metrics: health?.url }, 'agent started');
 
@@ -279,13 +279,16 @@ async function stopParts(p: AgentParts): Promise<void> {
 }
 
 /**
- * Hosts the keeper runs for instances no longer bound here (deleted, moved while no agent ran)
- * are stopped once the cache is synced; those of instances still here are adopted by their runners.
+ * Hosts the keeper runs that no runner of this agent will adopt are stopped once the reconciler's
+ * first pass is done: their instance was deleted or moved while no agent ran, or it is still bound
+ * here but waits under --max-instances (lowered across the restart), so nothing would ever claim
+ * its host. The hosts of the runners just started are adopted by them.
  */
-async function sweepKeeper(keeper: KeeperClient, informer: InstanceInformer, log: Logger): Promise<void> {
-  const here = new Set(informer.list().map((i) => i.metadata.uid));
-  const stopped = await keeper.sweep((uid) => here.has(uid));
-  if (stopped.length) log.info({ stopped: stopped.length }, 'stopped hosts whose instances are no longer on this node');
+async function sweepKeeper(keeper: KeeperClient, reconciler: InstanceReconciler, log: Logger): Promise<void> {
+  await reconciler.idle();
+  const running = new Set([...reconciler.runners.values()].map((r) => r.ref.uid));
+  const stopped = await keeper.sweep((uid) => running.has(uid));
+  if (stopped.length) log.info({ stopped: stopped.length }, 'stopped hosts no instance running on this node claims');
 }
 
 function hostsByInstance(reconciler: InstanceReconciler): ReturnType<Agent['hosts']> {

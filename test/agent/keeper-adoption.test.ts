@@ -3,7 +3,8 @@
  * while its instance serves 100 calls/s is replaced, and the new agent adopts the running host
  * — the same pid, no restart counted, not one failed call. An instance whose spec changed while
  * no agent ran gets a new host (adoption is only for the same spec); one deleted meanwhile has
- * its host stopped by the next agent. The keeper's socket refuses another protocol version
+ * its host stopped by the next agent, and so does one still bound here that the next agent does not
+ * admit under a lowered --max-instances. The keeper's socket refuses another protocol version
  * and an agent that has not said hello, each with its own code.
  *
  * Real parts: the keeper and the agents are `gantry` processes; nats-server, docker-registry and
@@ -46,8 +47,8 @@ let log = '';
 
 const capture = (p: ChildProcess, who: string) => p.stderr?.on('data', (d) => (log = `${log}[${who}] ${d}`.slice(-300_000)));
 
-function startAgentProcess(): ChildProcess {
-  const p = spawn(process.execPath, agentArgs(w, NODE, join(dir, 'cache'), '--host-keeper', socket), {
+function startAgentProcess(...extra: string[]): ChildProcess {
+  const p = spawn(process.execPath, agentArgs(w, NODE, join(dir, 'cache'), '--host-keeper', socket, ...extra), {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, GANTRY_LOG_LEVEL: 'info' },
   });
@@ -214,6 +215,32 @@ describe('hosts in a host keeper', () => {
       'echo-changed',
     );
     await w.kube.delete(instancesPath(NS, 'echo-changed'));
+    await until('no host left', () => keptPids().length === 0);
+    await stopAgent(agent);
+  }, 180_000);
+
+  it('a host whose instance the next agent does not admit (--max-instances lowered) is stopped; the instance waits and starts when a place frees', async () => {
+    agent = startAgentProcess();
+    await createInstance(w, { name: 'echo-first', provider: 'echo', ref: archive.ref, digest: archive.digest, target });
+    const first = hostPidOf(await waitForInstance(w, 'echo-first', isPhase('Running'), 60_000));
+    await createInstance(w, { name: 'echo-second', provider: 'echo', ref: archive.ref, digest: archive.digest, target });
+    const second = hostPidOf(await waitForInstance(w, 'echo-second', isPhase('Running'), 60_000));
+    await stopAgent(agent, 'SIGKILL');
+    expect(keptPids().sort()).toEqual([first, second].sort());
+    // the cap is lowered across the restart: the older instance keeps its place and its host
+    agent = startAgentProcess('--max-instances', '1');
+    await until('the unadmitted host stopped', () => !keptPids().includes(second!));
+    const waiting = await waitForInstance(w, 'echo-second', (i) => i.status?.reason === 'InstanceLimit', 30_000);
+    expect(waiting.status?.phase).toBe('Pending');
+    expect(keptPids()).toEqual([first]);
+    expect(log).toMatch(/"instance":"default\/echo-second","pid":\d+,"msg":"stopping a host no instance of this node claims"/);
+    await until('the first host adopted', () => /"instance":"echo-first","pid":\d+,"msg":"adopted a running host"/.test(log));
+    // a place frees: the waiting instance gets a new host
+    await w.kube.delete(instancesPath(NS, 'echo-first'));
+    const started = await waitForInstance(w, 'echo-second', isPhase('Running'), 60_000);
+    expect(hostPidOf(started)).not.toBe(second);
+    expect(keptPids()).toEqual([hostPidOf(started)]);
+    await w.kube.delete(instancesPath(NS, 'echo-second'));
     await until('no host left', () => keptPids().length === 0);
     await stopAgent(agent);
   }, 180_000);
