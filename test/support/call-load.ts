@@ -7,6 +7,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CallError, callProvider, RETRYABLE_CODES, type RetryPolicy } from '../../client/call.js';
 import { connectNats } from '../../client/nats.js';
+import { OpenLoop } from '../../bench/support/open-loop.js';
 
 export interface LoadFigures {
   /** Calls started (the rate times the run, less any skipped at the in-flight cap). */
@@ -31,20 +32,16 @@ const CALL_TIMEOUT_MS = 8000;
 export class CallLoad {
   private readonly codes: string[] = [];
   private retriedCalls = 0;
-  private skippedCalls = 0;
-  private inFlight = 0;
-  private issued = 0;
-  private timer?: NodeJS.Timeout;
-  private t0 = 0;
-  private stoppedAt = 0;
-  private drained?: () => void;
+  private readonly loop: OpenLoop;
 
   private constructor(
     private readonly conns: NatsConnection[],
     private readonly target: { namespace: string; provider: string; op: string },
-    private readonly rate: number,
-    private readonly maxInFlight: number,
-  ) {}
+    rate: number,
+    maxInFlight: number,
+  ) {
+    this.loop = new OpenLoop(rate, maxInFlight, (i) => this.one(i));
+  }
 
   /** One connection per URL (each a port-forward to one NATS server), as admin. */
   static async connect(
@@ -61,22 +58,12 @@ export class CallLoad {
   }
 
   start(): void {
-    this.t0 = performance.now();
-    this.timer = setInterval(() => {
-      const due = Math.floor(((performance.now() - this.t0) / 1000) * this.rate) - this.issued;
-      for (let i = 0; i < due; i++) {
-        this.issued++;
-        if (this.inFlight >= this.maxInFlight) this.skippedCalls++;
-        else void this.one(this.issued);
-      }
-    }, 10);
+    this.loop.start();
   }
 
   /** Stops starting calls and waits for those in flight; the figures of the whole run. */
   async stop(): Promise<LoadFigures> {
-    clearInterval(this.timer);
-    this.stoppedAt = performance.now();
-    if (this.inFlight > 0) await new Promise<void>((r) => (this.drained = r));
+    await this.loop.stop();
     return this.figures();
   }
 
@@ -99,14 +86,13 @@ export class CallLoad {
       succeeded,
       failedByCode,
       retried: this.retriedCalls,
-      skipped: this.skippedCalls,
+      skipped: this.loop.skipped,
       finalFailures,
-      seconds: Math.round(((this.stoppedAt || performance.now()) - this.t0) / 100) / 10,
+      seconds: Math.round(this.loop.ranMs() / 100) / 10,
     };
   }
 
   private async one(i: number): Promise<void> {
-    this.inFlight++;
     const data = `upgrade ${i}`;
     let code = 'OK';
     try {
@@ -122,6 +108,5 @@ export class CallLoad {
       code = e instanceof CallError ? e.code : `ERROR ${(e as Error).message}`;
     }
     this.codes.push(code);
-    if (--this.inFlight === 0) this.drained?.();
   }
 }
