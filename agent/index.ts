@@ -52,6 +52,7 @@ import { type HealthServer, serveHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { nodeSealKey } from './seal-key.js';
 import type { HostCredentialsSource, StartTimeline } from './instance-runner.js';
+import { registerTrustMetrics } from '../runtime/trust-metrics.js';
 import { AgentMetrics } from './metrics.js';
 import { openNodeCache } from './node-cache.js';
 import { type AgentOptions, type AgentSettings, agentSettings } from './options.js';
@@ -118,6 +119,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
   metrics.memoryCgroup.set(memoryCgroup ? 1 : 0);
+  if (trust) registerTrustMetrics(metrics.registry, trust.watch);
   const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
   const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);

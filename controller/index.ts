@@ -23,6 +23,7 @@ import { GantryError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
+import { registerTrustMetrics } from '../runtime/trust-metrics.js';
 import { Autoscaler } from './autoscale/autoscaler.js';
 import { LoadStore } from './autoscale/load-store.js';
 import type { ActivationResponder } from './activation/responder.js';
@@ -182,6 +183,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const secretConfig = opts.secretConfig ?? sealedConfig;
   const events = new EventRecorder(client, log, { host: identity });
   const trust = watchTrust(opts, client, log, events);
+  if (trust) registerTrustMetrics(metrics.registry, trust);
   // secretConfig: the Provider reconcile seals each instance's secret config values with it (ProviderDeps.secretConfig)
   const providerDeps = { ...shared, ...providerSettings(opts, metrics), trust, namespace, pullCreds, secretConfig, events };
   m.register(providersReconciler(providerDeps));

@@ -3,13 +3,15 @@
  * real one as deploy/base's gantry-agent ServiceAccount, whose Role names gantry-trust alone):
  * absent = nothing trusted, each valid change called back once, a malformed update refused with
  * the last policy kept, another ConfigMap (another name, another namespace) never read, and a
- * deletion trusting nothing.
+ * deletion trusting nothing; and at each step what /metrics says (runtime/trust-metrics.ts).
  */
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrustWatch } from '../../api/trust-watch.js';
 import { generateSeed, publicKeyFromSeed } from '../../par/index.js';
 import { isNotFound, KubeClient } from '../../runtime/kube.js';
 import { logger } from '../../runtime/log.js';
+import { registerTrustMetrics } from '../../runtime/trust-metrics.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
 
 const NS = 'gantry-system';
@@ -29,6 +31,14 @@ describe('TrustWatch', () => {
   let watch: TrustWatch;
   const changes: string[][] = [];
   const errors: string[] = [];
+  // what /metrics says of the watch (runtime/trust-metrics.ts): [valid, issuers, refusals]
+  const registry = new Registry();
+  const figures = async () => {
+    const text = await registry.metrics();
+    return ['gantry_trust_policy_valid', 'gantry_trusted_issuers', 'gantry_trust_policy_refusals_total'].map((n) =>
+      Number(new RegExp(`^${n} (\\S+)$`, 'm').exec(text)?.[1]),
+    );
+  };
 
   const put = (data: Record<string, string>, name = CM, ns = NS) =>
     admin.replace(`${cmPath(ns)}/${name}`, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns }, data });
@@ -48,6 +58,7 @@ describe('TrustWatch', () => {
     watch = new TrustWatch({ client: agent, namespace: NS, name: CM, log: logger('test') });
     watch.onChange((issuers) => changes.push([...issuers]));
     watch.onError((message) => errors.push(message));
+    registerTrustMetrics(registry, watch);
   }, 60_000);
   afterAll(async () => {
     await watch?.stop();
@@ -63,6 +74,7 @@ describe('TrustWatch', () => {
     );
     expect(errors).toEqual([watch.problem]);
     expect(changes).toEqual([]);
+    expect(await figures()).toEqual([0, 0, 1]); // missing at start: counted, since registered before start()
   });
 
   it('created: its issuers are in force, called back once; the problem is cleared', async () => {
@@ -71,6 +83,7 @@ describe('TrustWatch', () => {
     expect(changes).toEqual([[K1, K2]]);
     expect(watch.issuers).toEqual([K1, K2]);
     expect(watch.problem).toBeUndefined();
+    expect(await figures()).toEqual([1, 2, 1]);
   });
 
   it('another ConfigMap (another name, the same name elsewhere) is never read', async () => {
@@ -101,10 +114,12 @@ describe('TrustWatch', () => {
     expect(errors[0]).toContain('trusted-issuers entry 2 "oops" is not an account public key');
     expect(watch.problem).toBe(errors[0]);
     expect(watch.issuers).toEqual([K1, K2, K3]);
+    expect(await figures()).toEqual([0, 3, 2]); // refused: not valid, the last policy's 3 issuers still trusted
     await put({ 'trusted-issuers': K2 });
     await until('K2', () => changes.length === 5);
     expect(watch.issuers).toEqual([K2]);
     expect(watch.problem).toBeUndefined();
+    expect(await figures()).toEqual([1, 1, 2]);
   });
 
   it('deleted: nothing is trusted (fail closed), called back with the empty list', async () => {
@@ -113,5 +128,6 @@ describe('TrustWatch', () => {
     expect(changes[5]).toEqual([]);
     expect(watch.issuers).toEqual([]);
     expect(watch.problem).toContain('does not exist: nothing is trusted');
+    expect(await figures()).toEqual([0, 0, 3]);
   });
 });

@@ -112,6 +112,13 @@ describe('the trust policy watched at run time (controller)', () => {
     const e = await policyEvent('trusted-issuers entry 2 "not-a-key" is not an account public key');
     expect(e.type).toBe('Warning');
     expect(e.message).toContain('the last valid trust policy stays in force');
+    // and on /metrics, for an alert (runtime/trust-metrics.ts): not valid, the last policy's 2 issuers in force
+    const text = await ctl.metrics.registry.metrics();
+    expect(
+      ['gantry_trust_policy_valid 0', 'gantry_trusted_issuers 2', 'gantry_trust_policy_refusals_total 1'].filter(
+        (l) => !text.includes(`${l}\n`),
+      ),
+    ).toEqual([]);
     // still in force: a new Provider signed by `other` places
     await c.applyProvider('other2', { archive: { ref: c.ref('acme/other') }, replicas: 1 });
     await placed('other2');
