@@ -34,6 +34,7 @@ import {
   waitForInstance,
   type World,
 } from './harness.js';
+import { until as waitUntil } from '../support/until.js';
 
 const target = hostTarget();
 let w: World;
@@ -100,11 +101,7 @@ function steadyCalls(name: string, perSecond: number) {
   };
 }
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (!(await ok())) throw new Error(`timed out waiting for ${what}`);
-}
+const until = (what: string, ok: () => boolean | Promise<boolean>, ms = 60_000) => waitUntil(what, ok, ms);
 
 beforeAll(async () => {
   w = await startWorld();

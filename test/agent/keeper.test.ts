@@ -21,6 +21,7 @@ import { processesMarked } from '../../runtime/marked-processes.js';
 import { HOST_RECORDS_ENV } from '../../agent/host-records.js';
 import { startNats, type NatsServer } from '../support/nats.js';
 import { buildProviders, providerLib } from '../host/helpers.js';
+import { until as waitUntil } from '../support/until.js';
 
 let nats: NatsServer;
 let dir: string;
@@ -72,11 +73,7 @@ const alive = (pid: number | undefined) => {
   }
 };
 
-async function until(what: string, ok: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (!ok()) throw new Error(`timed out waiting for ${what}`);
-}
+const until = (what: string, ok: () => boolean | Promise<boolean>, ms = 15_000) => waitUntil(what, ok, ms);
 
 /** Raw lines to a keeper socket; resolves with the replies once `expect` lines came (or the socket closed). */
 function raw(socket: string, lines: string[], expectLines = lines.length): Promise<string[]> {

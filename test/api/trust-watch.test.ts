@@ -13,6 +13,7 @@ import { isNotFound, KubeClient } from '../../runtime/kube.js';
 import { logger } from '../../runtime/log.js';
 import { registerTrustMetrics } from '../../runtime/trust-metrics.js';
 import { startTestApiServer, type TestApiServer } from '../support/apiserver.js';
+import { until as waitUntil } from '../support/until.js';
 
 const NS = 'gantry-system';
 const CM = 'gantry-trust';
@@ -20,10 +21,7 @@ const key = () => publicKeyFromSeed(generateSeed('account'));
 const [K1, K2, K3] = [key(), key(), key()];
 const cmPath = (ns = NS) => `/api/v1/namespaces/${ns}/configmaps`;
 
-async function until(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!ok()) throw new Error(`timed out waiting for ${what}`);
-}
+const until = (what: string, ok: () => boolean | Promise<boolean>, ms = 6_000) => waitUntil(what, ok, ms);
 
 describe('TrustWatch', () => {
   let api: TestApiServer;
