@@ -6,7 +6,7 @@
  * under load; this file pins the rules one at a time.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as connectSocket, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +15,7 @@ import type { HostSpec } from '../../agent/host/spec.js';
 import { KeeperClient } from '../../agent/keeper/client.js';
 import { PROTOCOL_VERSION } from '../../agent/keeper/protocol.js';
 import { HostKeeper } from '../../agent/keeper/server.js';
-import { MAX_LINE_BYTES, readLines, specDigest } from '../../agent/keeper/wire.js';
+import { MAX_LINE_BYTES, readLines, specDigest, writeLine } from '../../agent/keeper/wire.js';
 import { logger } from '../../runtime/log.js';
 import { processesMarked } from '../../runtime/marked-processes.js';
 import { HOST_RECORDS_ENV } from '../../agent/host-records.js';
@@ -117,6 +117,9 @@ describe('the spec digest and the framing', () => {
     expect(specDigest(spec('d-0', { b: 1, a: [{ y: 2, x: 1 }, 1] }))).not.toBe(specDigest(a));
     expect(specDigest(spec('d-1', { b: 1, a: [1, { y: 2, x: 1 }] }))).not.toBe(specDigest(a));
     expect(specDigest(a)).toMatch(/^[0-9a-f]{64}$/);
+    // arrays are arrays: their items stay apart, and an array is not the object of its indices
+    expect(specDigest(spec('d-0', { a: [1, 23] }))).not.toBe(specDigest(spec('d-0', { a: [12, 3] })));
+    expect(specDigest(spec('d-0', { a: [1, 2] }))).not.toBe(specDigest(spec('d-0', { a: { 0: 1, 1: 2 } })));
   });
 
   it('reads lines split across chunks and skips blank ones; a bad line or an overlong one ends the connection with its reason', async () => {
@@ -152,10 +155,42 @@ describe('the spec digest and the framing', () => {
     await send(['not json\n']);
     await until('the bad line', () => bad.length === 1);
     expect(bad[0]).toBe('not a JSON line: not json');
+    await send([`${'y'.repeat(200)}\n`]); // the reason quotes the first 80 characters only
+    await until('the long bad line', () => bad.length === 2);
+    expect(bad[1]).toBe(`not a JSON line: ${'y'.repeat(80)}`);
+    // a line of exactly the limit is read; one byte more ends the connection
+    const atLimit = 'x'.repeat(MAX_LINE_BYTES - 2);
+    await send([`"${atLimit}`, '"', '\n']);
+    await until('the line at the limit', () => seen.length === 4);
+    expect(seen[3]).toBe(atLimit);
     await send(['x'.repeat(MAX_LINE_BYTES + 1)]);
-    await until('the long line', () => bad.length === 2);
-    expect(bad[1]).toBe(`a line longer than ${MAX_LINE_BYTES} bytes`);
-    expect(seen).toHaveLength(3);
+    await until('the long line', () => bad.length === 3);
+    expect(bad[2]).toBe(`a line longer than ${MAX_LINE_BYTES} bytes`);
+    expect(seen).toHaveLength(4);
+    server.close();
+  });
+
+  it('writes nothing to a socket that is ended or destroyed, and raises no error there', async () => {
+    const path = join(dir, 'write.sock');
+    const got: string[] = [];
+    const server = createServer((s: Socket) => s.on('data', (d) => got.push(String(d))));
+    await new Promise<void>((r) => server.listen(path, () => r()));
+    const open = () =>
+      new Promise<Socket>((r) => {
+        const c = connectSocket(path, () => r(c));
+      });
+    const errors: string[] = [];
+    const [ended, destroyed, fine] = await Promise.all([open(), open(), open()]);
+    for (const c of [ended, destroyed, fine]) c.on('error', (e) => errors.push(e.message));
+    ended.end();
+    destroyed.destroy();
+    writeLine(ended, { n: 1 });
+    writeLine(destroyed, { n: 2 });
+    writeLine(fine, { n: 3 });
+    await until('the line on the open socket', () => got.join('').includes('\n'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect([got.join(''), errors]).toEqual(['{"n":3}\n', []]);
+    fine.destroy();
     server.close();
   });
 });
@@ -182,6 +217,7 @@ describe('the host keeper', () => {
     first.detach();
     await h1.stop(); // detached: the host stays
     first.close();
+    await new Promise((r) => setTimeout(r, 500)); // an orphan grace of 0 never stops them
     expect(alive(h1.pid)).toBe(true);
 
     const second = await client(socket);
@@ -207,7 +243,11 @@ describe('the host keeper', () => {
     await old.start();
     const oldPid = old.pid;
     const renewed = c.host('uid-b', spec('b-0', { v: 2 }), {});
+    let stale = 0; // the old host's 'stopped' is not the new host's: it must not reach it
+    renewed.on('stopped', () => stale++);
     await renewed.start();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stale).toBe(0);
     expect(renewed.adopted).toBe(false);
     expect(renewed.pid).not.toBe(oldPid);
     expect(alive(oldPid)).toBe(false);
@@ -392,8 +432,13 @@ describe('the host keeper', () => {
         line({ id: 3, op: 'start', uid: '' }),
         line({ id: 4, op: 'renew', uid: 'nope' }),
         line({ id: 5, op: 'stop', uid: 'nope' }),
+        line({ id: 6, op: 'start', uid: 'u-6' }),
+        line({ id: 7, op: 'start', uid: 7, spec: spec('s-7') }),
+        // a second hello on the same connection keeps it: the list after it is answered
+        hello.replace('"id":1', '"id":8'),
+        line({ id: 9, op: 'list' }),
       ],
-      5,
+      9,
     );
     const byId = Object.fromEntries(replies.map((r) => [JSON.parse(r).id, JSON.parse(r)]));
     expect(byId[1]).toMatchObject({ ok: true, version: PROTOCOL_VERSION, hosts: [] });
@@ -401,6 +446,9 @@ describe('the host keeper', () => {
     expect(byId[3]).toEqual({ id: 3, ok: false, code: 'KEEPER_BAD_REQUEST', message: 'start needs uid and spec' });
     expect(byId[4]).toEqual({ id: 4, ok: false, code: 'KEEPER_UNKNOWN_HOST', message: 'no host for instance uid nope' });
     expect(byId[5]).toEqual({ id: 5, ok: true });
+    expect(byId[6]).toEqual({ id: 6, ok: false, code: 'KEEPER_BAD_REQUEST', message: 'start needs uid and spec' });
+    expect(byId[7]).toEqual({ id: 7, ok: false, code: 'KEEPER_BAD_REQUEST', message: 'start needs uid and spec' });
+    expect([byId[8]?.ok, byId[9]]).toEqual([true, { id: 9, ok: true, hosts: [] }]);
   });
 
   it('an agent with no keeper to reach fails with KEEPER_UNREACHABLE naming the socket', async () => {
@@ -432,5 +480,101 @@ describe('the host keeper', () => {
     await second.listen();
     expect(alive(pid)).toBe(false);
     expect(second.list()).toEqual([]);
+  }, 30_000);
+});
+
+describe('what the keeper passes on, each way', () => {
+  /** The next `event` of a host on the agent's side, or a clear failure after `ms`. */
+  const next = <T extends unknown[]>(h: { once(e: string, f: (...a: T) => void): unknown }, event: string, ms = 15_000) =>
+    new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no '${event}' event within ${ms} ms`)), ms);
+      h.once(event, (...a: T) => {
+        clearTimeout(t);
+        resolve(a);
+      });
+    });
+
+  it("a host's call counts and health changes reach the agent; a stop the keeper makes is told as stopped, and its record goes", async () => {
+    const { socket } = await keeper();
+    const c = await client(socket);
+    const healthFile = join(dir, 'health-h-0');
+    writeFileSync(healthFile, '');
+    const h = c.host(
+      'uid-h',
+      {
+        ...spec('h-0'),
+        libraryPath: providerLib('health'),
+        librarySha256: sha256(readFileSync(providerLib('health'))),
+        expectedCapid: 'gantry:health',
+        provider: 'health',
+        config: { health_file: healthFile },
+        health: { periodSeconds: 1, failureThreshold: 1000 },
+      },
+      {},
+    );
+    const calls = next<[{ startedAt?: number }]>(h, 'calls'); // every second, from the host
+    await h.start();
+    expect((await calls)[0]).toHaveProperty('startedAt');
+    const sick = next<[boolean, string]>(h, 'health');
+    writeFileSync(healthFile, 'the disk is full');
+    expect(await sick).toEqual([false, 'the disk is full']);
+    const record = join(dirname(socket), 'hosts', 'uid-h.json');
+    expect(existsSync(record)).toBe(true);
+    // a stop the agent's host did not ask for (h.stop() would forget the host first): told as 'stopped'
+    const stopped = next(h, 'stopped');
+    await c.request({ op: 'stop', uid: 'uid-h' });
+    await stopped;
+    expect(h.pid).toBeUndefined();
+    expect(existsSync(record)).toBe(false);
+  }, 30_000);
+
+  it('a host that fails for good is told as failed, loses its record, and is never adopted: the next start makes a new host', async () => {
+    const { k, socket } = await keeper();
+    const c = await client(socket);
+    const lib = join(dir, 'echo-replaced.so');
+    copyFileSync(providerLib('echo'), lib);
+    const s = { ...spec('x-0'), libraryPath: lib };
+    const h = c.host('uid-x', s, {});
+    await h.start();
+    const record = join(dirname(socket), 'hosts', 'uid-x.json');
+    expect(existsSync(record)).toBe(true);
+    // the file under the host is replaced by other bytes (renamed over: the running process keeps its copy);
+    // its restart hashes the new file, which is terminal
+    writeFileSync(`${lib}.other`, 'not the library that was signed');
+    renameSync(`${lib}.other`, lib);
+    const failed = next<[Error & { code?: string }]>(h, 'failed');
+    process.kill(h.pid!, 'SIGKILL');
+    expect((await failed)[0].code).toBe('LIBRARY_HASH_MISMATCH');
+    expect(existsSync(record)).toBe(false);
+    expect(k.list()).toMatchObject([{ uid: 'uid-x', state: 'failed' }]);
+    // the same spec again, the library back: a new host, not the failed one adopted
+    copyFileSync(providerLib('echo'), lib);
+    const again = c.host('uid-x', s, {});
+    await again.start();
+    expect(again.adopted).toBe(false);
+    expect(alive(again.pid)).toBe(true);
+    expect(k.list()).toMatchObject([{ uid: 'uid-x', state: 'ready', pid: again.pid }]);
+  }, 30_000);
+
+  it("the agent's options reach the host: a start timeout, a memory limit polled by default, and polling turned off", async () => {
+    const { k, socket } = await keeper();
+    const c = await client(socket);
+    const slow = c.host('uid-t', spec('t-0'), { startTimeoutMs: 1 });
+    const err = await slow.start().then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(err?.code).toBe('START_TIMEOUT');
+    // a host's RSS is tens of MiB: over 1 MiB it is killed at the next poll (250 ms by default)
+    const capped = c.host('uid-m', spec('m-0'), { memoryLimitBytes: 1024 * 1024 });
+    const crash = next<[{ error?: { code: string } }]>(capped, 'crash');
+    const unpolled = c.host('uid-u', spec('u-0'), { memoryLimitBytes: 1024 * 1024, memoryCheckMs: 0 });
+    let unpolledCrashes = 0;
+    unpolled.on('crash', () => unpolledCrashes++);
+    await Promise.all([capped.start().catch(() => {}), unpolled.start()]);
+    expect((await crash)[0].error?.code).toBe('OOM_KILLED');
+    await new Promise((r) => setTimeout(r, 700));
+    expect(unpolledCrashes).toBe(0);
+    expect(k.list().find((x) => x.uid === 'uid-u')?.restartCount).toBe(0);
   }, 30_000);
 });
