@@ -31,14 +31,14 @@ it('starts calls at the rate while none answers, skips those due past maxInFligh
   await vi.advanceTimersByTimeAsync(650);
   expect(h.started).toEqual([1, 2, 3, 4]); // the 4 in flight are the cap
   expect(loop.skipped).toBe(6); // calls 5–10 were due: skipped, not queued
-  h.release.splice(0, 2).forEach((r) => r());
+  for (const r of h.release.splice(0, 2)) r();
   await vi.advanceTimersByTimeAsync(200);
   expect(h.started).toEqual([1, 2, 3, 4, 11, 12]); // paced again from where the clock is, no burst
   let stopped = false;
   const stopping = loop.stop().then(() => (stopped = true));
   await vi.advanceTimersByTimeAsync(500);
   expect([h.started.length, stopped]).toEqual([6, false]); // nothing new after stop(); 4 still in flight
-  h.release.splice(0).forEach((r) => r());
+  for (const r of h.release.splice(0)) r();
   await stopping;
   expect(loop.ranMs()).toBe(1200);
 });
