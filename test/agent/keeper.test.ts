@@ -137,12 +137,12 @@ describe('the spec digest and the framing', () => {
       ),
     );
     await new Promise<void>((r) => server.listen(path, () => r()));
-    const send = (chunks: string[]) =>
+    const send = (chunks: string[], gapMs = 10) =>
       new Promise<void>((resolve) => {
         const c = connectSocket(path, async () => {
           for (const ch of chunks) {
             c.write(ch);
-            await new Promise((r) => setTimeout(r, 10));
+            await new Promise((r) => setTimeout(r, gapMs));
           }
           c.end();
         });
@@ -160,7 +160,7 @@ describe('the spec digest and the framing', () => {
     expect(bad[1]).toBe(`not a JSON line: ${'y'.repeat(80)}`);
     // a line of exactly the limit is read; one byte more ends the connection
     const atLimit = 'x'.repeat(MAX_LINE_BYTES - 2);
-    await send([`"${atLimit}`, '"', '\n']);
+    await send([`"${atLimit}"`, '\n'], 300); // the newline apart: the limit is checked on a line without one
     await until('the line at the limit', () => seen.length === 4);
     expect(seen[3]).toBe(atLimit);
     await send(['x'.repeat(MAX_LINE_BYTES + 1)]);
@@ -526,6 +526,22 @@ describe('what the keeper passes on, each way', () => {
     await stopped;
     expect(h.pid).toBeUndefined();
     expect(existsSync(record)).toBe(false);
+  }, 30_000);
+
+  it('a host being stopped is never adopted: a start of the same spec while it stops gets a new host', async () => {
+    const { k, socket } = await keeper();
+    const c = await client(socket);
+    const h = c.host('uid-s', spec('s-0'), {});
+    await h.start();
+    const old = h.pid;
+    // the stop and the next start cross: the keeper reads both before the old host has exited
+    const stopping = c.request({ op: 'stop', uid: 'uid-s' });
+    const again = c.host('uid-s', spec('s-0'), {});
+    await Promise.all([stopping, again.start()]);
+    expect(again.adopted).toBe(false);
+    expect(again.pid).not.toBe(old);
+    expect(alive(old)).toBe(false);
+    expect(k.list()).toMatchObject([{ uid: 'uid-s', state: 'ready', pid: again.pid }]);
   }, 30_000);
 
   it('a host that fails for good is told as failed, loses its record, and is never adopted: the next start makes a new host', async () => {
