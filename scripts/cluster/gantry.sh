@@ -6,7 +6,7 @@
 #   scripts/cluster/gantry.sh down    # stop the registry and port-forwards, forget .cluster/gantry
 #   scripts/cluster/gantry.sh call ARGS…   # `gantry call` through port-forwards to the NATS pods
 #   scripts/cluster/gantry.sh up --release v0.1.0   # the same install of a previous release: its
-#                                  # image (scripts/release.sh) and its deploy/ tree from the tag
+#                                  # image (scripts/release.sh) and its deploy/ tree from its commit (deploy/releases)
 #   scripts/cluster/gantry.sh upgrade   # this tree's manifests over a running (older) install:
 #                                  # CRDs, the host keeper, the controller, then the agents node by node
 #   scripts/cluster/gantry.sh wait-agents FILE   # after a change to the agent DaemonSet: each node's
@@ -270,7 +270,7 @@ up() {
   t0="$(now)"
 
   if [ -n "$release" ]; then
-    # the release's image in every node and its deploy/ tree, both from the tag; installed the way
+    # the release's image in every node and its deploy/ tree, both from its commit (deploy/releases); installed the way
     # that release's gantry.sh did (the script itself is unchanged since v0.1.0: the same steps)
     t="$(now)"
     GANTRY_CLUSTER_ID="$CLUSTER_ID" bash "$REPO/scripts/release.sh" import "$release"

@@ -1,7 +1,7 @@
 /**
  * The upgrade tests of test/cluster/cluster.test.ts (registered inside its describe, so the
  * whole directory stays one cluster up and down): the cluster starts on the previous release
- * (v0.1.0: its image and manifests from the tag, `gantry.sh up --release v0.1.0`); echo runs 3
+ * (v0.1.0: its image and manifests from the commit deploy/releases pins, `gantry.sh up --release v0.1.0`); echo runs 3
  * replicas, one per node, with a CapabilityGrant, all written by v0.1.0; then, under 100 calls/s
  * through the port-forwards with the client's retry policy:
  *   1. v0.1.0 → this tree (`gantry.sh upgrade`: CRDs, host keeper, controller, agents node by
@@ -68,7 +68,7 @@ export function upgradeTests({ c, nats, timed }: UpgradeContext): void {
   let grantUser = '';
 
   it(
-    `${RELEASE} installed from its tag serves echo on every node, with a CapabilityGrant it issued`,
+    `${RELEASE} installed from its pinned commit serves echo on every node, with a CapabilityGrant it issued`,
     timed(`${RELEASE}: echo ×3 and a grant`, async () => {
       for (const name of ['gantry-controller', 'gantry-agent'])
         for (const image of await images(name)) expect(image, name).toBe(`localhost/gantry/gantry:${RELEASE.slice(1)}`);
