@@ -38,6 +38,10 @@ export default {
     // configFrom: which keys are secret (names only on the instance, values only to the sealed writer)
     'controller/providers/config-refs.ts',
     'api/trust.ts',
+    // trust changed at run time: what a gantry-trust update may change, and what a narrowing stops (issue 35)
+    'api/trust-policy.ts',
+    'api/trust-watch.ts',
+    'agent/trust-follow.ts',
     // archive verification: the walks, the claims' checks, the binaries' checks, the whole
     'par/scan.ts',
     'par/verify-claims.ts',
@@ -55,9 +59,16 @@ export default {
     'agent/archive-pipeline.ts',
     // which library descriptor a host loads without hashing it: only memory sealed against write, grow and shrink
     'agent/host/memfd-seal.ts',
+    // the host keeper: a host is adopted only for the same uid and spec digest, one agent at a time, other protocol versions refused (issue 35)
+    'agent/keeper/server.ts',
+    'agent/keeper/wire.ts',
+    // the handover: how long a node's agent counts as live after it left its hosts to the keeper, bounded (issue 35)
+    'controller/providers/scheduling/nodes.ts',
     'agent/host-records.ts',
     'agent/registry-access.ts',
     'membrane/permissions.ts',
+    // gantry install: which states of the keys and the bus TLS are kept, made, or refused before any write
+    'cli/install-plan.ts',
     // activation: what a request on an activation subject may name (target, caller, deadline) before anything is woken (issue 32)
     'controller/activation/request.ts',
     // the external metrics API: only the aggregator's client certificate gets in, X-Remote-User only then (issue 32)

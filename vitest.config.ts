@@ -17,8 +17,12 @@ const realOnly = ['test/realk8s/**/*.test.ts', 'test/dashboard/as-user.test.ts']
 const onBothGrounds = [
   'test/controller/**/*.test.ts',
   'test/runtime/leader.test.ts',
+  // the trust policy watched by name: list+watch under deploy/base's resourceNames RBAC
+  'test/api/trust-watch.test.ts',
   // who a grant's key belongs to: KeyInUse and the immutable grantee are Kubernetes claims too
   'test/membrane/grants-keys.test.ts',
+  // gantry install: create-only, half states and a re-run that writes nothing, on both servers
+  'test/cli/install.test.ts',
   'test/agent/**/*.test.ts',
   'test/sandbox/sandbox-e2e.test.ts',
   'test/dashboard/server.test.ts',
@@ -26,6 +30,9 @@ const onBothGrounds = [
   'test/observability/traces.test.ts',
   // the page against a sandbox on the real server: scale, OOM kill and narrow width as watched there
   'test/dashboard/browser.test.ts',
+  // helm install/upgrade/uninstall of deploy/helm/gantry: on the real server (the emulated run says why not)
+  'test/deploy/helm-install.test.ts',
+  'test/deploy/helm-adopt.test.ts',
   ...realOnly,
 ];
 

@@ -28,6 +28,10 @@ export default defineConfig({
       'test/controller/providers/rollout.test.ts',
       'test/controller/config/config-refs.test.ts',
       'test/api/trust-policy.test.ts',
+      'test/cli/install-plan.test.ts',
+      // the watched trust policy and what its changes stop, on the emulator (issue 35)
+      'test/api/trust-watch.test.ts',
+      'test/agent/trust-follow.test.ts',
       'test/registry/lying-registry.test.ts',
       'test/registry/get-manifest.test.ts',
       'test/registry/sealed-credential.test.ts',
@@ -84,6 +88,10 @@ export default defineConfig({
       'test/host/reply-guard.test.ts',
       // the seal check alone; sealed-load.test.ts attacks it with real host processes
       'test/host/memfd-seal.test.ts',
+      // the host keeper in process, with real echo hosts on a nats-server
+      'test/agent/keeper.test.ts',
+      // the handover's bounds, and a real Lease through NodeViews (the emulator)
+      'test/controller/providers/handover.test.ts',
       // a host's call counts at the agent (no host: the IPC messages themselves)
       'test/agent/call-snapshot.test.ts',
       // the extension parser on numbers and on tables compiled by cc (no server)

@@ -50,6 +50,8 @@ export interface PipelineOptions {
   access: RegistryAccess;
   target: string;
   trustedIssuers: string[];
+  /** The trust policy watched at run time (agent/trust-follow.ts): in force instead of trustedIssuers when present. */
+  trust?: { readonly issuers: readonly string[] };
   plainHttpRegistries: string[];
   /** archives larger than this are refused from their manifest (default 256 MiB) */
   maxArchiveBytes?: number;
@@ -74,8 +76,9 @@ export async function prepareBinary(
   }
   // the instance can only narrow this agent's policy: a hand-made instance naming its own
   // key is refused here, whatever the controller would have done
-  const trust = narrowTrust(o.trustedIssuers, spec.issuers);
-  const untrusted = trustProblem(trust, o.trustedIssuers, `${keyOf({ namespace, name: inst.metadata.name })} spec.issuers`);
+  const policy = o.trust?.issuers ?? o.trustedIssuers;
+  const trust = narrowTrust(policy, spec.issuers);
+  const untrusted = trustProblem(trust, policy, `${keyOf({ namespace, name: inst.metadata.name })} spec.issuers`);
   if (untrusted) throw new InstanceFailure('UntrustedIssuer', untrusted);
   const trusted = trust.trusted;
 
@@ -176,7 +179,7 @@ function fromSealed(
   // Stryker disable next-line ConditionalExpression,EqualityOperator,MethodExpression,StringLiteral: equal by construction (above)
   if (hash.toLowerCase() !== known.sha256)
     throw new InstanceFailure('TargetNotInArchive', `archive ${spec.archive.digest} changed its ${o.target} hash`);
-  return { libraryPath: o.binaries.pathFor(hash), capid, sha256: known.sha256, sealed: true };
+  return { libraryPath: o.binaries.pathFor(hash), capid, sha256: known.sha256, sealed: true, issuer: claims.issuer };
 }
 
 /** The capid the instance gets and the signed hash of this node's binary, or why the claims do not fit it. */
@@ -219,5 +222,5 @@ function checkAndInstall(o: PipelineOptions, spec: ProviderInstance['spec'], ver
   const libraryPath = o.binaries.install(binary, hash, hashed ? 'verifyPar' : undefined);
   // the hosts load the sealed copy (hashed again as it is written); the file stays for where one cannot be made
   const sealed = o.sealed?.seal(binary, hash) ?? false;
-  return { libraryPath, capid, sha256: hash.toLowerCase(), ...(sealed ? { sealed } : {}) };
+  return { libraryPath, capid, sha256: hash.toLowerCase(), issuer: verified.claims.issuer, ...(sealed ? { sealed } : {}) };
 }

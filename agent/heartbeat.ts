@@ -9,6 +9,11 @@
  *
  * Renewal is a read-modify-write (PUT with the resourceVersion) so a stale writer gets a 409
  * instead of silently clobbering; a failure is logged and retried on the next tick, never fatal.
+ *
+ * handOver(ms): an agent that stops and leaves its hosts to the node's host keeper renews one
+ * last time with `gantry.dev/handover-until` = now + ms, so the controller does not call the
+ * node lost while its successor starts and adopts them (bounded by the controller,
+ * controller/providers/scheduling/nodes.ts). Every ordinary renewal removes it.
  */
 import { agentLeaseName, annotations } from '../api/common.js';
 import { isConflict, isNotFound, type KubeClient, type LeaseObject, resourcePath } from '../runtime/kube.js';
@@ -19,6 +24,7 @@ import type { Logger } from '../runtime/log.js';
 const TARGET_ANNOTATION = annotations.agentTarget;
 const SEAL_KEY_ANNOTATION = annotations.nodeSealKey;
 const MAX_INSTANCES_ANNOTATION = annotations.agentMaxInstances;
+const HANDOVER_ANNOTATION = annotations.agentHandoverUntil;
 const leaseName = agentLeaseName;
 
 export interface HeartbeatOptions {
@@ -43,6 +49,7 @@ export class Heartbeat {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private inFlight?: Promise<void>;
+  private handoverUntil?: string;
   /** Date.now() of the last successful renewal, and the error of the last attempt if it failed (readiness). */
   lastSuccessAt?: number;
   lastError?: string;
@@ -86,6 +93,7 @@ export class Heartbeat {
     const published: Record<string, string> = { [TARGET_ANNOTATION]: target };
     if (sealKey) published[SEAL_KEY_ANNOTATION] = sealKey;
     if (this.o.maxInstances !== undefined) published[MAX_INSTANCES_ANNOTATION] = String(this.o.maxInstances);
+    if (this.handoverUntil) published[HANDOVER_ANNOTATION] = this.handoverUntil;
     const path = resourcePath({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespace });
     const now = kubeMicroTime(new Date());
     const spec = {
@@ -118,9 +126,11 @@ export class Heartbeat {
         }
       }
       const holderChanged = current.spec?.holderIdentity !== node;
+      const kept = { ...(current.metadata?.annotations ?? {}) };
+      delete kept[HANDOVER_ANNOTATION]; // a predecessor's handover ends with the first renewal of this agent
       const next = {
         ...current,
-        metadata: { ...current.metadata, annotations: { ...(current.metadata?.annotations ?? {}), ...published } },
+        metadata: { ...current.metadata, annotations: { ...kept, ...published } },
         spec: { ...current.spec, ...spec, ...(holderChanged ? { acquireTime: now } : {}) },
       };
       try {
@@ -138,5 +148,12 @@ export class Heartbeat {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.inFlight;
+  }
+
+  /** Stop renewing, after one last renewal that asks for `ms` of grace for a successor (see above). */
+  async handOver(ms: number): Promise<void> {
+    await this.stop();
+    this.handoverUntil = kubeMicroTime(new Date(Date.now() + ms));
+    await this.renew().catch((e: Error) => this.o.log.warn({ err: e.message }, 'cannot write the handover on the Lease'));
   }
 }

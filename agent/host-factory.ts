@@ -18,6 +18,7 @@ import type { PreparedBinary } from './instance-runner.js';
 import type { AgentOptions } from './options.js';
 import type { ProviderCallMetrics } from './call-metrics.js';
 import type { SealedLibraries } from './sealed-libraries.js';
+import type { KeeperClient, KeeperHost } from './keeper/client.js';
 
 export function createHostPool(records: HostRecords, size = DEFAULT_HOST_POOL_SIZE): HostPool {
   return new HostPool({ size, env: records.markerEnv(), threadpoolSize: hostThreadpoolSize(DEFAULT_LIMITS.maxHungCalls) });
@@ -80,5 +81,26 @@ function hostLimits(inst: ProviderInstance): HostLimits {
   return {
     ...(res?.maxInFlight !== undefined ? { maxInFlight: res.maxInFlight } : {}),
     ...(res?.callTimeout !== undefined ? { callTimeoutMs: parseDurationMs(res.callTimeout) } : {}),
+  };
+}
+
+/**
+ * Hosts run by the node's host keeper (agent/keeper/): the same spec, but the process is the
+ * keeper's child, so it outlives this agent. The host hashes the library file itself (a sealed
+ * descriptor does not cross into the keeper's pod) and the keeper enforces the memory cap.
+ */
+export function keeperHostFactory(
+  o: HostFactoryOptions,
+  keeper: KeeperClient,
+  calls?: ProviderCallMetrics,
+): (inst: ProviderInstance, prepared: PreparedBinary) => KeeperHost {
+  return (inst, prepared) => {
+    const memory = inst.spec.resources?.memory;
+    const host = keeper.host(inst.metadata.uid ?? '', providerHostSpec(inst, prepared, o), {
+      ...(memory !== undefined ? { memoryLimitBytes: parseMemoryQuantity(memory) } : {}),
+      ...(o.memoryCheckMs !== undefined ? { memoryCheckMs: o.memoryCheckMs } : {}),
+    });
+    calls?.watch(host);
+    return host;
   };
 }

@@ -46,16 +46,19 @@ import { KubeClient, resourcePath } from '../runtime/kube.js';
 import { type Logger, logger } from '../runtime/log.js';
 import { MemoryCgroupParent } from './host/memory-cgroup-dir.js';
 import type { HostPool } from './host/pool.js';
-import { createHostPool, providerHostFactory } from './host-factory.js';
+import { createHostPool, keeperHostFactory, providerHostFactory } from './host-factory.js';
+import { KeeperClient } from './keeper/client.js';
 import { type HealthServer, serveHealth } from './health.js';
 import { Heartbeat } from './heartbeat.js';
 import { nodeSealKey } from './seal-key.js';
-import type { StartTimeline } from './instance-runner.js';
+import type { HostCredentialsSource, StartTimeline } from './instance-runner.js';
+import { registerTrustMetrics } from '../runtime/trust-metrics.js';
 import { AgentMetrics } from './metrics.js';
 import { openNodeCache } from './node-cache.js';
 import { type AgentOptions, type AgentSettings, agentSettings } from './options.js';
 import { InstanceReconciler, instanceKey } from './reconciler.js';
 import { agentRunnerDeps } from './runner-deps.js';
+import { AgentTrust } from './trust-follow.js';
 import { StatusWriter } from './status.js';
 
 export { type AgentOptions, defaultCacheDir } from './options.js';
@@ -74,10 +77,20 @@ export interface Agent {
   /** Where /metrics is served, when metricsAddr was given. */
   readonly metricsUrl?: string;
   readonly metrics: AgentMetrics;
+  /** Resolves (with why) when the agent cannot go on: its host keeper went away. Never resolves without a keeper. */
+  readonly lost: Promise<string>;
+  /** Stops the agent; with a host keeper its hosts keep serving, for the next agent to adopt. */
   stop(): Promise<void>;
 }
 
 type InstanceInformer = Informer<ProviderInstance & { metadata: { name: string } }>;
+
+/**
+ * How long a stopping agent that leaves its hosts to the keeper asks the controller to wait for
+ * its successor (a DaemonSet pod replaced: 8–20 s measured on the real cluster, more with an
+ * image pull) before calling the node lost.
+ */
+const HANDOVER_MS = 60_000;
 
 /** The running parts, in the order they start. */
 interface AgentParts {
@@ -87,28 +100,32 @@ interface AgentParts {
   pool: HostPool;
   reconciler: InstanceReconciler;
   status: StatusWriter;
+  keeper?: KeeperClient;
 }
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const settings = agentSettings(opts); // usage errors before anything starts
-  const memoryCgroup = opts.hostCgroup === undefined ? undefined : MemoryCgroupParent.open(opts.hostCgroup, settings.node);
+  const memoryCgroup =
+    opts.hostCgroup === undefined || opts.hostKeeper ? undefined : MemoryCgroupParent.open(opts.hostCgroup, settings.node);
   const { node, target, namespace } = settings;
   const log = logger('agent', { node });
   const cache = await openNodeCache(settings.cacheDir, opts, log);
-  const memoryEnforcement = memoryCgroup?.describe() ?? `RSS polling every ${opts.memoryCheckMs ?? 250} ms`;
-  const swept = memoryCgroup?.sweep() ?? []; // after the reaping: cgroups of hosts no longer running
-  // said once: without a cgroup a burst allocation lands before the next poll sees it
-  if (memoryCgroup) log.info({ swept }, `hosts' resources.memory enforced by the kernel: ${memoryEnforcement}`);
-  else log.warn(`hosts' resources.memory enforced by ${memoryEnforcement} (no --host-cgroup): a burst between two polls is not stopped`);
+  const memoryEnforcement = memoryCap(opts, memoryCgroup, log);
   const kube = new KubeClient(opts.kubeConfig);
-  const pool = createHostPool(cache.records, opts.hostPoolSize);
+  const trust = opts.trustConfigMap && new AgentTrust(kube, opts.trustConfigMap, log);
+  // hosts in the node's keeper: no pool here (the keeper has its own), and the hosts it runs are adopted
+  const keeper = opts.hostKeeper ? await KeeperClient.connect(opts.hostKeeper, node, log) : undefined;
+  const pool = createHostPool(cache.records, keeper ? 0 : opts.hostPoolSize);
   const status = new StatusWriter(kube, log);
   const metrics = new AgentMetrics({ defaults: !!opts.metricsAddr, phases: () => reconciler.phases() });
   metrics.memoryCgroup.set(memoryCgroup ? 1 : 0);
+  if (trust) registerTrustMetrics(metrics.registry, trust.watch);
   const sealKey = nodeSealKey(join(settings.cacheDir, 'seal.xk'));
   const heartbeat = agentHeartbeat(kube, { ...settings, sealKey: sealKey.getPublicKey() }, metrics, log);
   const informer = instanceInformer(kube, node);
-  const createHost = providerHostFactory(opts, cache.records, pool, memoryCgroup, metrics.calls, cache.sealed);
+  const createHost = keeper
+    ? keeperHostFactory(opts, keeper, metrics.calls)
+    : providerHostFactory(opts, cache.records, pool, memoryCgroup, metrics.calls, cache.sealed);
   const runnerDeps = agentRunnerDeps(opts, {
     kube,
     credentialsNamespace: settings.credentialsNamespace,
@@ -119,7 +136,9 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     status,
     metrics,
     log,
+    trust,
     current: (ns, name) => informer.get(name, ns),
+    adoptable: keeper ? (uid) => keeper.found.some((h) => h.uid === uid && h.state === 'ready') : undefined,
   });
   const reconciler = new InstanceReconciler({
     node,
@@ -129,19 +148,19 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     log,
     runnerDeps,
   });
-  const enqueue = (o: ProviderInstance) => reconciler.enqueue(instanceKey(o));
-  informer.addHandler({ add: enqueue, update: enqueue, delete: enqueue });
-  // a host JWT the controller signed reaches the host identity waiting for it (agent/host-identity.ts)
-  const credentials = runnerDeps.credentials;
-  if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
+  feedFromInformer(informer, reconciler, runnerDeps.credentials);
 
-  const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status };
+  const parts: AgentParts = { kube, heartbeat, informer, pool, reconciler, status, keeper };
+  await trust?.start(); // instances start under the policy in force, never before it is read
+  trust?.follow(() => reconciler.runners.values());
   await startParts(parts);
+  if (keeper) await sweepKeeper(keeper, reconciler, log);
   const health = opts.metricsAddr ? await serveAgentHealth(opts.metricsAddr, opts, settings, metrics, parts) : undefined;
   log.info({ target, namespace, cacheDir: settings.cacheDir, metrics: health?.url }, 'agent started');
 
   let stopping: Promise<void> | undefined;
   return {
+    lost: keeperLost(keeper),
     target,
     node,
     maxInstances: settings.maxInstances,
@@ -153,6 +172,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     stop() {
       stopping ??= (async () => {
         await health?.close();
+        await trust?.stop();
         await stopParts(parts);
         cache.sealed.close(); // the hosts still running keep their own descriptors
         log.info('agent stopped');
@@ -160,6 +180,31 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       return stopping;
     },
   };
+}
+
+/** Instance changes reach the reconciler; a host JWT the controller signed reaches the host identity waiting for it (agent/host-identity.ts). */
+function feedFromInformer(informer: InstanceInformer, reconciler: InstanceReconciler, credentials?: HostCredentialsSource): void {
+  const enqueue = (o: ProviderInstance) => reconciler.enqueue(instanceKey(o));
+  informer.addHandler({ add: enqueue, update: enqueue, delete: enqueue });
+  if (credentials) informer.addHandler({ add: (i) => credentials.observe(i), update: (i) => credentials.observe(i) });
+}
+
+/**
+ * Resolves when the keeper is gone and its hosts with it: this agent's view of them is wrong, so
+ * it ends (its restart meets the next keeper with nothing to adopt). Never without a keeper.
+ */
+function keeperLost(keeper: KeeperClient | undefined): Promise<string> {
+  return new Promise<string>((resolve) => keeper?.once('lost', () => resolve('the host keeper went away, and its hosts with it')));
+}
+
+/** What caps hosts' memory, said once (without a cgroup a burst allocation lands before the next poll sees it). */
+function memoryCap(opts: AgentOptions, memoryCgroup: MemoryCgroupParent | undefined, log: Logger): string {
+  if (opts.hostKeeper) return 'the host keeper (its --host-cgroup, or RSS polling)';
+  const memoryEnforcement = memoryCgroup?.describe() ?? `RSS polling every ${opts.memoryCheckMs ?? 250} ms`;
+  const swept = memoryCgroup?.sweep() ?? []; // after the reaping: cgroups of hosts no longer running
+  if (memoryCgroup) log.info({ swept }, `hosts' resources.memory enforced by the kernel: ${memoryEnforcement}`);
+  else log.warn(`hosts' resources.memory enforced by ${memoryEnforcement} (no --host-cgroup): a burst between two polls is not stopped`);
+  return memoryEnforcement;
 }
 
 /** /metrics, /healthz, /readyz; when the port is taken or the address is bad, stop what started rather than leak it. */
@@ -224,11 +269,28 @@ async function startParts(p: AgentParts): Promise<void> {
  */
 async function stopParts(p: AgentParts): Promise<void> {
   await p.informer.stop();
-  await p.reconciler.stop();
+  // hosts left to a keeper that still runs them: give the successor time to adopt them
+  const handingOver = p.keeper !== undefined && !p.keeper.wasLost;
+  p.keeper?.detach();
+  await p.reconciler.stop(!!p.keeper);
+  p.keeper?.close();
   await p.pool.stop();
-  await p.heartbeat.stop();
+  await (handingOver ? p.heartbeat.handOver(HANDOVER_MS) : p.heartbeat.stop());
   await p.status.close();
   p.kube.close();
+}
+
+/**
+ * Hosts the keeper runs that no runner of this agent will adopt are stopped once the reconciler's
+ * first pass is done: their instance was deleted or moved while no agent ran, or it is still bound
+ * here but waits under --max-instances (lowered across the restart), so nothing would ever claim
+ * its host. The hosts of the runners just started are adopted by them.
+ */
+async function sweepKeeper(keeper: KeeperClient, reconciler: InstanceReconciler, log: Logger): Promise<void> {
+  await reconciler.idle();
+  const running = new Set([...reconciler.runners.values()].map((r) => r.ref.uid));
+  const stopped = await keeper.sweep((uid) => running.has(uid));
+  if (stopped.length) log.info({ stopped: stopped.length }, 'stopped hosts no instance running on this node claims');
 }
 
 function hostsByInstance(reconciler: InstanceReconciler): ReturnType<Agent['hosts']> {

@@ -28,60 +28,20 @@ import { transition, type Condition } from '../runtime/toolkit/conditions.js';
 import { keyOf } from '../runtime/toolkit/keys.js';
 import { kubeTime } from '../runtime/toolkit/time.js';
 import type { InstancePhase, InstanceRef, StatusWriter } from './status.js';
-import { AttemptClock, epochNow, type HostStartTimings, type StartTimeline, StartTrace } from './start-trace.js';
+import { AttemptClock, epochNow, type StartTimeline, StartTrace } from './start-trace.js';
 
 export type { StartTimeline } from './start-trace.js';
+export type { HostCrash, PreparedBinary, SupervisedHost } from './runner-types.js';
+import type { HostCrash, PreparedBinary, SupervisedHost } from './runner-types.js';
 
 /** Retryable reasons that only wait for something the controller writes for this instance. */
 const WAITS_ON_CONTROLLER: ReadonlySet<string> = new Set(['ConfigPending', 'CredentialsPending']);
-
-/** What preparing an instance hands its host: a verified library on disk (and, under the membrane, its NATS credentials). */
-export interface PreparedBinary {
-  libraryPath: string;
-  capid: string;
-  /** sha256 of the library (its name in the binary store) */
-  sha256: string;
-  /** A sealed in-memory copy of the library is held by the agent (agent/sealed-libraries.ts): hosts load that. */
-  sealed?: boolean;
-  /** The instance's own NATS creds file (agent/host-identity.ts), when the agent runs the membrane. */
-  natsCredsFile?: string;
-  /** The instance's secret config values, opened on this node (agent/secret-config.ts): merged into the host's config only. */
-  secretConfig?: Readonly<Record<string, string>>;
-}
-
-/** What a host reports when its process exited unasked (it restarts after `nextDelayMs`). */
-export interface HostCrash {
-  code?: number | null;
-  signal?: string | null;
-  restartCount: number;
-  nextDelayMs?: number;
-  error?: { code: string; message?: string };
-}
 
 /** The reason a crash restart is reported with: what the host said it died of, where that has a name. */
 function crashReason(code: string | undefined): InstanceReason {
   if (code === 'OOM_KILLED') return 'OOMKilled';
   if (code === 'LIVENESS_FAILED') return 'LivenessFailed';
   return 'CrashLoopBackOff';
-}
-
-/** The part of agent/host's ProviderHost the runner relies on. */
-export interface SupervisedHost {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  readonly restartCount: number;
-  readonly pid?: number;
-  /** How the last incarnation started (claimed or forked, steps inside the host). */
-  readonly startTimings?: HostStartTimings;
-  /** Reconnect with the rewritten creds file without dropping calls (agent/host/renew.ts). */
-  renewCredentials?(): Promise<void>;
-  on(event: 'spawned', fn: (pid: number) => void): unknown;
-  on(event: 'ready', fn: () => void): unknown;
-  /** The provider's health check changed readiness (agent/host/health.ts). */
-  on(event: 'health', fn: (healthy: boolean, message: string) => void): unknown;
-  on(event: 'crash', fn: (e: HostCrash) => void): unknown;
-  on(event: 'failed', fn: (e?: unknown) => void): unknown;
-  removeAllListeners(): unknown;
 }
 
 export interface RunnerDeps {
@@ -103,6 +63,8 @@ export interface RunnerDeps {
   credentials?: HostCredentialsSource;
   /** The instance as the agent's informer has it now: its conditions of other types (the controller's) are kept. */
   current?(ref: InstanceRef): ProviderInstance | undefined;
+  /** Whether the node's host keeper already runs a ready host for this instance uid (an agent restart: it is adopted). */
+  adoptable?(uid: string): boolean;
   /** Retry bounds for retryable failures (default 2 s … 60 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -138,6 +100,8 @@ export class InstanceRunner {
   /** claim → Running or Failed as a trace (agent/start-trace.ts), and the attempt it is timing */
   private trace?: StartTrace;
   private clock?: AttemptClock;
+  private adopting = false;
+  issuer?: string; // who signed the archive the host loads (agent/trust-follow.ts)
 
   constructor(
     readonly instance: ProviderInstance,
@@ -171,11 +135,14 @@ export class InstanceRunner {
   }
 
   private async attempt(): Promise<void> {
+    // a host the keeper still runs serves all along: the steps up to adopting it are not a fall from Running
+    this.adopting = this.attempts === 0 && this.deps.adoptable?.(this.ref.uid) === true;
+    if (this.adopting) this.startedAt ??= this.instance.status?.startedAt as string | undefined; // the same host, started then
     const clock = new AttemptClock(this.attempts === 0 ? this.timeline : undefined);
     this.clock = clock;
     const binary = await this.prepare(clock);
     if (!binary || this.stopping) return;
-    this.secrets = binary.secretConfig;
+    ({ secretConfig: this.secrets, issuer: this.issuer } = binary);
     clock.step('Starting');
     this.report('Starting', 'Loading', `loading ${binary.libraryPath}`);
     const host = this.deps.createHost(this.instance, binary);
@@ -325,6 +292,8 @@ export class InstanceRunner {
     ready: 'True' | 'False' = phase === 'Running' ? 'True' : 'False',
   ): Promise<void> {
     this.phase = phase;
+    if (this.adopting && (reason === 'Pulling' || reason === 'Verifying' || reason === 'Loading')) return Promise.resolve();
+    this.adopting = false;
     // every status message passes here: none quotes a secret config value (the host redacts its own too)
     message = redactSecrets(message, this.secrets);
     const lastTermination = this.lastTermination && {
@@ -356,12 +325,29 @@ export class InstanceRunner {
     });
   }
 
+  /** Trust narrowed at run time (agent/trust-follow.ts): fail closed, the host stopped and the instance Failed with `failure`. */
+  revoke(failure: InstanceFailure): void {
+    if (this.stopping || this.phase === 'Failed') return;
+    const host = this.host;
+    this.host = undefined;
+    this.issuer = undefined;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    host?.removeAllListeners();
+    void Promise.resolve(host?.stop())
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'host stop failed'))
+      .finally(() => {
+        this.deps.recordPid(this.instance, undefined);
+        this.fail(failure, 'Starting');
+      });
+  }
+
   /**
    * Stop the host gracefully. `why` says what to report first: the instance is being
    * deleted (Terminating), or the agent itself is shutting down (back to Pending, so status
-   * never claims Running for a host that is gone); nothing when the instance has vanished.
+   * never claims Running for a host that is gone); nothing when the instance has vanished, or
+   * when the agent detaches from a host keeper (the host keeps serving; the next agent adopts it).
    */
-  async stop(why: 'deleting' | 'agent-stopping' | 'gone'): Promise<void> {
+  async stop(why: 'deleting' | 'agent-stopping' | 'agent-detaching' | 'gone'): Promise<void> {
     if (this.stopping) return;
     if (why === 'deleting') this.report('Terminating', 'Deleting', 'stopping the provider host');
     if (why === 'agent-stopping')

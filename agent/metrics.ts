@@ -12,6 +12,8 @@
  *   gantry_agent_lease_renew_failures_total              failed Lease renewals
  *   gantry_agent_lease_last_renew_timestamp_seconds      unix time of the last good renewal
  *   gantry_agent_memory_cgroup                           1: the kernel caps hosts (--host-cgroup), 0: RSS polling
+ *   gantry_trust_policy_valid, gantry_trusted_issuers, gantry_trust_policy_refusals_total
+ *                                                        the watched trust policy (runtime/trust-metrics.ts)
  *   gantry_provider_calls_total, gantry_provider_call_duration_seconds, gantry_provider_calls_in_flight
  *                                                        the calls the hosts answered (call-metrics.ts)
  *   plus prom-client's default process metrics (gantry_agent_ prefix not applied to those).

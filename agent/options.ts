@@ -29,6 +29,8 @@ export interface AgentOptions {
   cacheDir?: string;
   /** Account keys (A…) whose signatures this agent accepts, besides each instance's spec.issuers. */
   trustedIssuers?: string[];
+  /** Watch this ConfigMap for the trusted issuers instead (--trust-configmap; agent/trust-follow.ts). */
+  trustConfigMap?: { namespace: string; name: string };
   /** Registries (HOST:PORT) reachable only over plain HTTP. */
   plainHttpRegistries?: string[];
   /** Override the detected target, e.g. for a foreign-arch sandbox node. */
@@ -53,6 +55,12 @@ export interface AgentOptions {
   membrane?: boolean;
   /** The gantry account's public key (A…): a host JWT the controller writes must be signed by it (agent/host-identity.ts). */
   membraneAccount?: string;
+  /**
+   * The node's host keeper socket (agent/keeper/): hosts run in the keeper, which outlives this
+   * agent; a restarted agent adopts them instead of restarting them. Without it hosts are this
+   * process's children and a restart reaps them (agent/host-records.ts).
+   */
+  hostKeeper?: string;
   /**
    * Provider host processes kept started and idle for instances to claim (agent/host/pool.ts):
    * an instance then skips Node.js boot, most of its start. Each idle one costs ~20 MiB PSS.

@@ -171,11 +171,12 @@ export class InstanceReconciler {
    * The drain: stop taking keys, let the reconciles in progress finish, then stop every host
    * gracefully (in parallel).
    */
-  async stop(): Promise<void> {
+  /** `detaching`: the hosts live in a host keeper and stay; their status is left as it is. */
+  async stop(detaching = false): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.queue.stop();
-    await Promise.allSettled([...this.table.values()].map((r) => r.stop('agent-stopping')));
+    await Promise.allSettled([...this.table.values()].map((r) => r.stop(detaching ? 'agent-detaching' : 'agent-stopping')));
     this.table.clear();
   }
 }

@@ -11,7 +11,9 @@ import type { ProviderInstance } from '../api/index.js';
 import type { KubeClient } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 import { type PipelineOptions, prepareBinary } from './archive-pipeline.js';
+import { InstanceFailure } from './failure.js';
 import { HostIdentities } from './host-identity.js';
+import type { AgentTrust } from './trust-follow.js';
 import type { PreparedBinary, RunnerDeps } from './instance-runner.js';
 import type { AgentMetrics } from './metrics.js';
 import type { NodeCache } from './node-cache.js';
@@ -32,14 +34,18 @@ export interface AgentRunnerParts {
   status: StatusWriter;
   metrics: AgentMetrics;
   log: Logger;
+  /** The trust policy watched at run time (--trust-configmap), in force instead of the flags. */
+  trust?: AgentTrust;
   /** The instance as the informer has it now (conditions the runner does not own are kept). */
   current?: (namespace: string, name: string) => ProviderInstance | undefined;
+  /** With a host keeper: whether it already runs a ready host for the instance uid. */
+  adoptable?: (uid: string) => boolean;
 }
 
 export function agentRunnerDeps(
   opts: Pick<
     AgentOptions,
-    'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'transferLimits' | 'membrane' | 'membraneAccount'
+    'trustedIssuers' | 'plainHttpRegistries' | 'maxArchiveBytes' | 'transferLimits' | 'membrane' | 'membraneAccount' | 'hostKeeper'
   >,
   p: AgentRunnerParts,
 ): RunnerDeps {
@@ -54,6 +60,7 @@ export function agentRunnerDeps(
     access: new RegistryAccess(),
     target: p.target,
     trustedIssuers: opts.trustedIssuers ?? [],
+    trust: p.trust,
     plainHttpRegistries: opts.plainHttpRegistries ?? [],
     maxArchiveBytes: opts.maxArchiveBytes,
     transferLimits: opts.transferLimits,
@@ -75,6 +82,9 @@ export function agentRunnerDeps(
       // read after the pull, so the host starts with the values sealed last; no host without them
       const secretConfig = await instanceSecretConfig(kube, credentialsNamespace, p.sealKey, inst);
       const binary = secretConfig ? { ...prepared, secretConfig } : prepared;
+      // the last check before a host starts: trust may have narrowed during the awaits above
+      const untrusted = p.trust?.untrusted(inst, prepared.issuer);
+      if (untrusted) throw new InstanceFailure('UntrustedIssuer', untrusted);
       if (!creds) return binary;
       const natsCredsFile = await creds;
       onStep?.('hostJwt');
@@ -82,10 +92,12 @@ export function agentRunnerDeps(
     },
     credentials: identities,
     current: p.current ? (ref) => p.current?.(ref.namespace, ref.name) : undefined,
+    adoptable: p.adoptable,
     // a host restarts from its own descriptor on the sealed copy, which cannot change; else from the file
     libraryIntact: (binary) => binary.sealed === true || cache.binaries.intact(binary.sha256),
     createHost: p.createHost,
     recordPid: (inst: ProviderInstance, pid) => {
+      if (opts.hostKeeper) return; // the keeper's children: no agent may reap them
       const uid = inst.metadata.uid ?? '';
       if (pid) cache.records.write({ uid, namespace: inst.metadata.namespace ?? 'default', name: inst.metadata.name, pid });
       else cache.records.remove(uid);

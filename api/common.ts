@@ -26,6 +26,12 @@ export const annotations = {
   nodeSealKey: 'gantry.dev/seal-key',
   /** On an agent Lease: how many instances the agent runs at most (`gantry agent --max-instances`). */
   agentMaxInstances: 'gantry.dev/max-instances',
+  /**
+   * On an agent Lease: until when (RFC 3339) an agent that stopped and left its hosts to the node's
+   * host keeper asks the controller not to call the node lost, so that its successor can adopt
+   * them (a DaemonSet pod replaced); the controller bounds it (controller/providers/scheduling/nodes.ts).
+   */
+  agentHandoverUntil: 'gantry.dev/handover-until',
 } as const;
 
 const agentLeasePrefix = 'gantry-agent-';

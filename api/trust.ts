@@ -18,7 +18,7 @@ export interface TrustInForce {
 
 /** Where an operator configures trust, for messages that tell them what to do. */
 export const TRUST_POLICY_HINT =
-  "the cluster trust policy (the gantry-trust ConfigMap in deploy/, i.e. the controller's and agents' --trust-issuer flags)";
+  'the cluster trust policy (the gantry-trust ConfigMap in deploy/, watched by the controller and agents through --trust-configmap, or their --trust-issuer flags)';
 
 export function narrowTrust(clusterPolicy: readonly string[], narrowing?: readonly string[]): TrustInForce {
   const policy = new Set(clusterPolicy);

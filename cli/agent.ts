@@ -3,6 +3,7 @@
  * every provider host gracefully. Outside a cluster give `--kubeconfig` and `--node`; in a
  * DaemonSet the in-cluster service account and `NODE_NAME` (downward API) are used.
  */
+import { trustConfigMapFlag, trustConfigMapOf } from './trust-flags.js';
 import { type Command, Option } from 'commander';
 import { collect, parseByteSize, parseDuration } from './options.js';
 import { transferLimitFlags, transferLimitsOf } from './transfer-flags.js';
@@ -13,7 +14,7 @@ const MAX_INSTANCES_HELP =
   '(default: half the node memory at 64 MiB per provider host, at least 8)';
 
 export function registerAgent(program: Command): void {
-  transferLimitFlags(program.command('agent'))
+  trustConfigMapFlag(transferLimitFlags(program.command('agent')))
     .description('run the node agent: verify, load and serve the providers bound to this node')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--node <name>', "this node's name (default: $NODE_NAME)")
@@ -45,6 +46,7 @@ export function registerAgent(program: Command): void {
     .option('--membrane', MEMBRANE_HELP)
     .option('--membrane-account <key>', MEMBRANE_ACCOUNT_HELP)
     .option('--load-report-interval <duration>', LOAD_REPORT_HELP, '1s')
+    .option('--host-keeper <socket>', HOST_KEEPER_HELP)
     .action(async (o) => {
       const node = o.node ?? process.env.NODE_NAME;
       if (!node) throw Object.assign(new Error('agent: no node name; pass --node NAME or set NODE_NAME'), { exitCode: 2 });
@@ -52,6 +54,7 @@ export function registerAgent(program: Command): void {
       if (!natsUrl) throw Object.assign(new Error('agent: no NATS server; pass --nats URL'), { exitCode: 2 });
       if (!o.natsCert !== !o.natsKey)
         throw Object.assign(new Error('agent: --nats-cert and --nats-key go together (mutual TLS needs both)'), { exitCode: 2 });
+      const trustConfigMap = trustConfigMapOf(o, 'agent');
       const maxArchiveBytes = parseByteSize(o.maxArchiveBytes, '--max-archive-bytes');
       const transferLimits = transferLimitsOf(o);
       const { hostPoolSize, maxInstances } = counts(o);
@@ -70,6 +73,7 @@ export function registerAgent(program: Command): void {
         credentialsNamespace: o.credentialsNamespace,
         cacheDir: o.cacheDir,
         trustedIssuers: o.trustIssuer,
+        trustConfigMap,
         plainHttpRegistries: o.plainHttpRegistry,
         maxArchiveBytes,
         transferLimits,
@@ -81,17 +85,27 @@ export function registerAgent(program: Command): void {
         maxInstances,
         hostCgroup: o.hostCgroup ?? (process.env.GANTRY_HOST_CGROUP || undefined),
         loadReportMs,
+        hostKeeper: o.hostKeeper,
       });
       process.stderr.write(startedLine(node, agent));
-      await stopOnSignal(agent);
+      await runUntilStopped(agent);
     });
 }
 
-/** Run until SIGTERM or SIGINT, then stop the agent (its hosts gracefully). */
+/** Run until a signal stops the agent, or until it cannot go on (its host keeper went away): then exit 1. */
+async function runUntilStopped(agent: { stop(): Promise<void>; lost: Promise<string> }): Promise<void> {
+  const lost = await Promise.race([stopOnSignal(agent).then(() => undefined), agent.lost]);
+  if (!lost) return;
+  process.stderr.write(`gantry agent: ${lost}; exiting\n`);
+  await agent.stop();
+  process.exitCode = 1;
+}
+
+/** Run until SIGTERM or SIGINT, then stop the agent (its hosts gracefully, unless they live in a host keeper). */
 function stopOnSignal(agent: { stop(): Promise<void> }): Promise<void> {
   return new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(`gantry agent: ${sig}, stopping provider hosts\n`);
+      process.stderr.write(`gantry agent: ${sig}, stopping (provider hosts in a host keeper keep serving)\n`);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       agent.stop().then(resolve, resolve);
@@ -119,6 +133,8 @@ function natsTls(o: {
 const HOST_CGROUP_HELP =
   'a writable memory cgroup directory (v1 memory hierarchy, or v2 with +memory in cgroup.subtree_control): each host runs in a ' +
   'child cgroup limited to its resources.memory, enforced by the kernel (default: $GANTRY_HOST_CGROUP, else RSS polling)';
+const HOST_KEEPER_HELP =
+  "the node's host keeper socket (gantry host-keeper): hosts run there and outlive this agent, which adopts them when it restarts";
 const LOAD_REPORT_HELP =
   "how often each provider host publishes its load (calls, in flight) on NATS for the controller's autoscaler; 0 turns it off";
 const MEMBRANE_HELP =

@@ -3,6 +3,7 @@
  * Outside a cluster give `--kubeconfig`; in a pod the in-cluster service account is used.
  * Several may run at once: they elect a leader on a Lease and only the leader acts.
  */
+import { trustConfigMapFlag, trustConfigMapOf } from './trust-flags.js';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { MembraneAuthority } from '../membrane/index.js';
@@ -17,6 +18,7 @@ interface ControllerFlags extends TransferFlags {
   namespace: string;
   credentialsNamespace: string;
   trustIssuer: string[];
+  trustConfigmap?: string;
   plainHttpRegistry: string[];
   logKey: string[];
   requireLog?: boolean;
@@ -46,7 +48,7 @@ interface ControllerFlags extends TransferFlags {
 }
 
 export function registerController(program: Command): void {
-  transferLimitFlags(program.command('controller'))
+  trustConfigMapFlag(transferLimitFlags(program.command('controller')))
     .description('run the Provider controller: resolve revisions, place instances, roll out, heal')
     .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
     .option('--namespace <ns>', 'Gantry namespace (agent Leases, leader Lease)', 'gantry-system')
@@ -130,6 +132,7 @@ export function registerController(program: Command): void {
 async function runController(o: ControllerFlags): Promise<void> {
   const { agentLeaseGraceMs, configRefTtlMs, maxArchiveBytes, leaderElection, hostJwtLifetimeMs, grantJwtLifetimeMs, transferLimits } =
     checkFlags(o);
+  const trustConfigMap = trustConfigMapOf(o, 'controller');
   const autoscale = autoscaleFlags(o, !!(o.membraneKeys || o.membraneKeysSecret));
   const metricsApi = metricsApiOf(o);
   const { loadKubeConfig } = await import('../runtime/kube.js');
@@ -144,6 +147,7 @@ async function runController(o: ControllerFlags): Promise<void> {
     namespace: o.namespace,
     credentialsNamespace: o.credentialsNamespace,
     trustedIssuers: o.trustIssuer,
+    trustConfigMap,
     namespaces,
     logKeys: o.logKey,
     requireLog: !!o.requireLog,

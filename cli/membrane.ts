@@ -9,7 +9,7 @@
  *                                       a CapabilityGrant's user JWT + the grantee's own seed
  *                                       → a standard NATS .creds file
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
@@ -25,14 +25,11 @@ import {
   natsServerNames,
   subjectAltName,
 } from '../membrane/index.js';
+import { busTlsObjects, KEYS_NS, membraneKeysSecret, natsMembraneConfigMap, SYSTEM_NS } from './membrane-objects.js';
 import { publicKeyFromSeed } from '../par/index.js';
 import { defaultStateDir } from '../sandbox/index.js';
 import { cliError, readSeedFile } from './keys.js';
 import { collect } from './options.js';
-
-const SYSTEM_NS = 'gantry-system';
-/** The membrane's keys go where no agent may read them (deploy/base/namespace.yaml). */
-const KEYS_NS = 'gantry-membrane';
 
 export function registerMembrane(program: Command): void {
   const membrane = program.command('membrane').description('the membrane: NATS operator-mode keys and credentials');
@@ -60,20 +57,8 @@ function registerInit(membrane: Command): void {
       a.save(join(o.out, 'keys'));
       const conf = a.serverConfig(o.resolverDir);
       writeFileSync(join(o.out, 'membrane.conf'), conf, { mode: 0o644 });
-      const seeds = a.seeds();
-      const secret = {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        type: 'Opaque',
-        metadata: { name: 'gantry-membrane-keys', namespace: o.keysNamespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
-        stringData: { [KEY_FILES.operator]: seeds.operator, [KEY_FILES.system]: seeds.system, [KEY_FILES.account]: seeds.account },
-      };
-      const configMap = {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'gantry-nats-membrane', namespace: o.namespace, labels: { 'app.kubernetes.io/part-of': 'gantry' } },
-        data: { 'membrane.conf': conf },
-      };
+      const secret = membraneKeysSecret(a.seeds(), o.keysNamespace);
+      const configMap = natsMembraneConfigMap(conf, o.namespace);
       writeFileSync(join(o.out, 'gantry-membrane-keys.secret.yaml'), stringify(secret), { mode: 0o600 });
       writeFileSync(join(o.out, 'gantry-nats-membrane.configmap.yaml'), stringify(configMap));
       writeFileSync(join(o.out, 'admin.creds'), a.mintUser('admin', adminPermissions).creds!, { mode: 0o600 });
@@ -92,16 +77,16 @@ function registerInit(membrane: Command): void {
 }
 
 /** The names of the NATS server certificate; exit 2 naming the flag when one is not a name. */
-function busNames(namespace: string, replicasFlag: string, extraNames: string[]): string[] {
+export function busNames(namespace: string, replicasFlag: string, extraNames: string[], command = 'membrane init'): string[] {
   const replicas = Number(replicasFlag);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 99)
-    throw cliError(`membrane init: --nats-replicas must be a whole number from 1 to 99, not "${replicasFlag}"`, 2);
+    throw cliError(`${command}: --nats-replicas must be a whole number from 1 to 99, not "${replicasFlag}"`, 2);
   try {
     const names = [...natsServerNames(namespace, replicas), ...extraNames];
     subjectAltName(names);
     return names;
   } catch (e) {
-    throw cliError(`membrane init: ${(e as Error).message}`, 2);
+    throw cliError(`${command}: ${(e as Error).message}`, 2);
   }
 }
 
@@ -118,21 +103,7 @@ async function writeBusTls(out: string, namespace: string, names: string[]): Pro
   } catch (e) {
     throw cliError(`membrane init: ${(e as Error).message}`, 2);
   }
-  const read = (f: string) => readFileSync(join(out, 'nats-tls', f), 'utf8');
-  const labels = { 'app.kubernetes.io/part-of': 'gantry' };
-  const secret = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    type: 'kubernetes.io/tls',
-    metadata: { name: 'gantry-nats-tls', namespace, labels },
-    stringData: { 'tls.crt': read('tls.crt'), 'tls.key': read('tls.key'), 'ca.crt': read('ca.crt') },
-  };
-  const caMap = {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { name: 'gantry-nats-ca', namespace, labels },
-    data: { 'ca.crt': read('ca.crt') },
-  };
+  const { secret, caMap } = busTlsObjects(join(out, 'nats-tls'), namespace);
   writeFileSync(join(out, 'gantry-nats-tls.secret.yaml'), stringify(secret), { mode: 0o600 });
   writeFileSync(join(out, 'gantry-nats-ca.configmap.yaml'), stringify(caMap));
 }

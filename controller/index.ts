@@ -18,10 +18,12 @@ import { agentLeaseName, defaultCredentialsNamespace, defaultNamespace, group, v
 import type { TransferLimits } from '../registry/index.js';
 import type { NamespaceMap } from '../registry/namespaces.js';
 import { sealKeyOfLease } from '../registry/sealed-credential.js';
+import { TrustWatch } from '../api/trust-watch.js';
 import { GantryError } from '../runtime/errors.js';
 import type { KubeConfig } from '../runtime/kube.js';
 import { type Logger, logger } from '../runtime/log.js';
 import { parseListenAddr } from '../runtime/metrics-server.js';
+import { registerTrustMetrics } from '../runtime/trust-metrics.js';
 import { Autoscaler } from './autoscale/autoscaler.js';
 import { LoadStore } from './autoscale/load-store.js';
 import type { ActivationResponder } from './activation/responder.js';
@@ -52,6 +54,8 @@ export interface ControllerOptions {
   credentialsNamespace?: string;
   /** Cluster-wide default trust list (account keys). */
   trustedIssuers?: string[];
+  /** Watch this ConfigMap (gantry-trust) for the trust list instead (--trust-configmap; api/trust-watch.ts). */
+  trustConfigMap?: { namespace: string; name: string };
   plainHttpRegistries?: string[];
   /** Archives larger than this are refused from their manifest, before a byte is read (default 256 MiB). */
   maxArchiveBytes?: number;
@@ -178,14 +182,17 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
   const sealedConfig = new InstanceSecretConfig(client, credsNs, log, sealKeyOf);
   const secretConfig = opts.secretConfig ?? sealedConfig;
   const events = new EventRecorder(client, log, { host: identity });
+  const trust = watchTrust(opts, client, log, events);
+  if (trust) registerTrustMetrics(metrics.registry, trust);
   // secretConfig: the Provider reconcile seals each instance's secret config values with it (ProviderDeps.secretConfig)
-  const providerDeps = { ...shared, ...providerSettings(opts, metrics), namespace, pullCreds, secretConfig, events };
+  const providerDeps = { ...shared, ...providerSettings(opts, metrics), trust, namespace, pullCreds, secretConfig, events };
   m.register(providersReconciler(providerDeps));
   m.register(pullCredentialsReconciler({ ...shared, pullCreds, secretConfig: sealedConfig }));
   if (opts.membrane) registerMembrane(m, shared, opts, opts.membrane, namespace);
   const { loadStore, autoscaler } = registerAutoscaler(m, { client, log, events, metrics }, opts);
 
   await preflight(client, opts.kubeConfig);
+  await trust?.start();
   await m.startInformers();
   const count = (i: { list(): unknown[] }) => i.list().length;
   const grants = opts.membrane ? count(grantInformer(m)) : undefined;
@@ -216,12 +223,23 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       stopped = true;
       const drained = () => closeBus(responder, bus, opts.membrane);
       await m.stop({ releaseLease: stopOpts.releaseLease, drained });
+      await trust?.stop();
       await server?.close();
       await metricsApi?.close();
       client.close();
       log.info('controller stopped');
     },
   };
+}
+
+/** The watched trust policy (--trust-configmap); a refused update is also a Warning Event on the ConfigMap. */
+function watchTrust(opts: ControllerOptions, client: CountingClient, log: Logger, events: EventRecorder): TrustWatch | undefined {
+  if (!opts.trustConfigMap) return undefined;
+  const trust = new TrustWatch({ client, ...opts.trustConfigMap, log, watchTimeoutSeconds: opts.watchTimeoutSeconds });
+  trust.onError((message, cm) => {
+    if (cm) events.record({ apiVersion: 'v1', kind: 'ConfigMap', metadata: cm.metadata }, 'Warning', 'TrustPolicyInvalid', message);
+  });
+  return trust;
 }
 
 /** The membrane's reconcilers: host credentials for node-made keys, and grants; every account push reported. */

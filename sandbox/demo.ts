@@ -10,7 +10,7 @@
  *   5 push revision 2, point the Provider at it, watch the rollout
  *   6 a Secret referenced by spec.configFrom reaches the provider (sandbox/demo-config.ts)
  *   7 an inline config change rolls out   8 gantry rollout history and undo: back to the Secret's value
- *   9 kill one node's agent (and its provider hosts), watch the instance replaced elsewhere
+ *   9 kill one node's agent and host keeper (and its provider hosts), watch the instance replaced elsewhere
  *  10 delete the Provider, calls find no responder
  *
  * Options: --state-dir DIR keeps the sandbox there (default: a temporary dir, removed after).
@@ -107,7 +107,9 @@ async function walkthrough(d: Demo): Promise<void> {
   await step('Keep a secret out of the manifest: config from a Secret reaches the provider, sealed to its node', () => configFromSecret(d));
   await step('Change the config: it rolls out like a Deployment template change', () => changeConfig(d));
   await step('Undo: gantry rollout undo returns to the previous template', () => undoChange(d));
-  await step("Kill one node's agent and its provider hosts (as if the node died); watch the replacement", () => killOneNode(d));
+  await step("Kill one node's agent, its host keeper and its provider hosts (as if the node died); watch the replacement", () =>
+    killOneNode(d),
+  );
   await step('Delete the Provider: its instances go, and calls find nobody', () => deleteProvider(d));
 }
 
@@ -205,10 +207,13 @@ async function killOneNode({ sandbox, kube, nc }: Demo): Promise<void> {
   const before = await instances(kube);
   const victim = before[0];
   const agentName = `agent-${victim.node}`;
+  const keeperName = `keeper-${victim.node}`;
   const pid = sandbox.processes()[agentName];
-  if (!pid) throw new Error(`demo: ${agentName} is not running`);
-  say(`  killing ${agentName} (pid ${pid}), which serves ${victim.name}`);
-  process.kill(-pid, 'SIGKILL'); // the process group: the agent and the hosts it started
+  const keeperPid = sandbox.processes()[keeperName];
+  if (!pid || !keeperPid) throw new Error(`demo: ${agentName} or ${keeperName} is not running`);
+  say(`  killing ${agentName} (pid ${pid}) and ${keeperName} (pid ${keeperPid}), whose host serves ${victim.name}`);
+  process.kill(-pid, 'SIGKILL');
+  process.kill(-keeperPid, 'SIGKILL'); // the process group: the keeper and the hosts it runs
   const t = performance.now();
   const after = await until(
     'a replacement instance Ready on another node',

@@ -68,10 +68,8 @@ gantry par create --name echo --vendor gantry.dev --capid gantry:echo --version 
   --issuer "$WORK/account.nk" --subject "$WORK/service.nk" \
   --binary "$ARCH_OS=providers/build/echo.so" --out "$WORK/echo.par" >/dev/null
 
-log "the membrane's keys (NATS operator mode)"
-gantry membrane init --out "$WORK/membrane" >/dev/null
-kubectl apply -f deploy/base/namespace.yaml # gantry-system, and gantry-membrane for the keys
-kubectl apply -f "$WORK/membrane/gantry-membrane-keys.secret.yaml" -f "$WORK/membrane/gantry-nats-membrane.configmap.yaml"
+log "gantry install: namespaces, the membrane's keys, the bus's TLS (the kind overlay carries gantry-trust)"
+gantry install --dir "$WORK/install" --no-trust-policy >/dev/null
 
 log "deploy/overlays/kind"
 kubectl apply -k deploy/overlays/kind
@@ -109,6 +107,6 @@ kubectl get providers,providerinstances -o wide
 
 log "call it"
 port_forward 14222 svc/gantry-nats 4222
-gantry call echo Echo --namespace default --data hello --nats nats://127.0.0.1:14222 --creds "$WORK/membrane/admin.creds"
+gantry call echo Echo --namespace default --data hello --nats tls://127.0.0.1:14222 --nats-ca "$WORK/install/ca/ca.crt" --creds "$WORK/install/admin.creds"
 
 log "kind-e2e passed (cluster kept: KEEP_CLUSTER=$KEEP_CLUSTER)"

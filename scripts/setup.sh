@@ -9,7 +9,8 @@
 # (scripts/cluster-parts.sh: kubelet, kube-controller-manager, kube-proxy) and the images its
 # nodes run (scripts/images.sh), for scripts/cluster.sh and test/cluster/; and the OpenTelemetry
 # Collector the trace tests export to (scripts/otelcol.sh, cached the same way), and the interop
-# tests' oras, natscli and nats.py (scripts/interop-tools.sh, the same).
+# tests' oras, natscli and nats.py (scripts/interop-tools.sh, the same), and Helm for the chart
+# (scripts/helm.sh, the same).
 #
 #   scripts/setup.sh [--no-control-plane] [--no-cluster]
 #                    (or GANTRY_SKIP_CONTROL_PLANE=1, GANTRY_SKIP_CLUSTER=1)
@@ -92,6 +93,10 @@ if command -v go >/dev/null 2>&1; then bash scripts/otelcol.sh >/dev/null; fi
 # and natscli from Go modules, nats.py from PyPI, cached outside the repo (scripts/interop-tools.sh);
 # GANTRY_SKIP_INTEROP=1 skips them, and those tests then skip, saying why.
 if command -v go >/dev/null 2>&1; then bash scripts/interop-tools.sh >/dev/null; fi
+# Helm v4.3.2 from Go modules for the chart's tests (test/deploy/helm*.test.ts) and `helm install`
+# of deploy/helm/gantry, cached outside the repo (scripts/helm.sh); GANTRY_SKIP_HELM=1 skips it,
+# and those tests then skip, naming the script.
+if command -v go >/dev/null 2>&1; then bash scripts/helm.sh >/dev/null; fi
 # wasmCloud's provider-archive/wascap crates for test/interop/par-crate.test.ts (cached outside the repo;
 # GANTRY_SKIP_INTEROP=1 skips it and the test then skips, saying why)
 if command -v cargo >/dev/null 2>&1; then bash scripts/interop-par-rs.sh >/dev/null; fi

@@ -1,6 +1,6 @@
 /**
  * The chaos run's faults: each kills one part of the sandbox with SIGKILL and names what it
- * killed and what the run restarts after `downMs` (a host is restarted by its agent).
+ * killed and what the run restarts after `downMs` (a host is restarted by its host keeper).
  */
 import { sleep } from './load.js';
 import type { Scenario } from './scenario.js';

@@ -4,6 +4,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CallError, callProvider } from '../../client/call.js';
+import { OpenLoop } from '../support/open-loop.js';
 import { NS } from './scenario.js';
 
 export interface CallStats {
@@ -60,43 +61,34 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Load {
   readonly calls: CallRecord[] = [];
   window = 0;
-  skipped = 0;
-  private inFlight = 0;
-  private issued = 0;
-  private timer?: NodeJS.Timeout;
-  private t0 = 0;
-  private drained?: () => void;
+  private readonly loop: OpenLoop;
 
   constructor(
     private conns: NatsConnection[],
-    private rate: number,
-    private maxInFlight: number,
-  ) {}
-
-  start(): void {
-    this.t0 = performance.now();
-    this.timer = setInterval(() => {
-      const due = Math.floor(((performance.now() - this.t0) / 1000) * this.rate) - this.issued;
-      for (let i = 0; i < due; i++) {
-        this.issued++;
-        if (this.inFlight >= this.maxInFlight) this.skipped++;
-        else void this.one(this.issued);
-      }
-    }, 10);
+    rate: number,
+    maxInFlight: number,
+  ) {
+    this.loop = new OpenLoop(rate, maxInFlight, (i) => this.one(i));
   }
 
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    if (this.inFlight > 0) await new Promise<void>((r) => (this.drained = r));
+  get skipped(): number {
+    return this.loop.skipped;
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async one(i: number): Promise<void> {
-    this.inFlight++;
     const window = this.window;
     const nc = this.conns[i % this.conns.length];
     const kind = i % 3;
     const data = kind === 0 ? `chaos ${i}` : kind === 1 ? JSON.stringify({ key: `k${i % 64}`, value: `v${i}` }) : '';
-    const start = performance.now();
+    const startMs = this.loop.now();
     let code = 'OK';
     let attempts = 1;
     try {
@@ -116,13 +108,12 @@ export class Load {
       code = e instanceof CallError ? e.code : 'ERROR';
       attempts = e instanceof CallError ? e.attempts : 1;
     }
-    const end = performance.now();
-    this.calls.push({ window, startMs: start - this.t0, endMs: end - this.t0, latencyMs: end - start, code, attempts });
-    if (--this.inFlight === 0) this.drained?.();
+    const endMs = this.loop.now();
+    this.calls.push({ window, startMs, endMs, latencyMs: endMs - startMs, code, attempts });
   }
 
   /** Milliseconds since the load started. */
   now(): number {
-    return performance.now() - this.t0;
+    return this.loop.now();
   }
 }

@@ -113,29 +113,35 @@ export class Watcher {
 }
 
 /**
- * The agent's provider host processes on a node (those carrying its records marker), split into
- * those recorded for an instance (agent/host-records.ts) and the rest: idle hosts in its pool
- * (agent/host/pool.ts), or strays. The record files are only read: the agent owns them.
+ * The provider host processes on a node (those carrying a records marker: the host keeper's, or
+ * an agent's own when it runs without one), split into those recorded for an instance
+ * (agent/host-records.ts) and the rest: idle hosts in a pool (agent/host/pool.ts), or strays.
+ * The record files are only read: their keeper or agent owns them.
  */
 export function hostsOn(stateDir: string, node: string): { serving: number[]; idle: number[] } {
-  const dir = join(stateDir, 'cache', node, 'hosts');
-  const recorded = new Set<number>();
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
-  } catch {
-    // no host started yet
-  }
-  for (const f of files) {
+  const out = { serving: [] as number[], idle: [] as number[] };
+  for (const sub of ['keeper-hosts', 'hosts']) {
+    const dir = join(stateDir, 'cache', node, sub);
+    const recorded = new Set<number>();
+    let files: string[] = [];
     try {
-      const pid = JSON.parse(readFileSync(join(dir, f), 'utf8')).pid;
-      if (typeof pid === 'number') recorded.add(pid);
+      files = readdirSync(dir).filter((f) => f.endsWith('.json'));
     } catch {
-      // removed or being replaced (the agent writes temp + rename)
+      // no host started yet
     }
+    for (const f of files) {
+      try {
+        const pid = JSON.parse(readFileSync(join(dir, f), 'utf8')).pid;
+        if (typeof pid === 'number') recorded.add(pid);
+      } catch {
+        // removed or being replaced (the writer writes temp + rename)
+      }
+    }
+    const pids = processesMarked(HOST_RECORDS_ENV, dir);
+    out.serving.push(...pids.filter((p) => recorded.has(p)));
+    out.idle.push(...pids.filter((p) => !recorded.has(p)));
   }
-  const pids = processesMarked(HOST_RECORDS_ENV, dir);
-  return { serving: pids.filter((p) => recorded.has(p)), idle: pids.filter((p) => !recorded.has(p)) };
+  return out;
 }
 
 export async function leaseHolder(kube: KubeClient): Promise<{ holder?: string; renew: number }> {

@@ -13,7 +13,7 @@
  *   leases.addHandler({ add: (l) => views.leaseChanged(l), …, delete: (l) => views.leaseChanged(l, true) });
  */
 import { nodeOfAgentLease } from '../../api/index.js';
-import { leaseRenewedAt, nodeView, type LeaseLike, type NodeLike, type NodeView } from './scheduling/nodes.js';
+import { agentExpiresAt, nodeView, type LeaseLike, type NodeLike, type NodeView } from './scheduling/nodes.js';
 
 export interface NodeViewsOptions {
   /** The cached Node and the cached agent Lease of a node (informers' caches). */
@@ -51,7 +51,7 @@ export class NodeViews {
     if (!node) return;
     clearTimeout(this.expiryTimers.get(node));
     this.expiryTimers.delete(node);
-    const expiresAt = (leaseRenewedAt(l) ?? 0) + this.opts.graceMs;
+    const expiresAt = agentExpiresAt(l, this.opts.graceMs) ?? this.opts.graceMs;
     const live = !deleted && expiresAt > now;
     const capBefore = this.views.get(node)?.maxInstances;
     this.nodeChanged(node, now);

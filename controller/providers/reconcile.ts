@@ -21,6 +21,7 @@ import type { ProviderInstance } from '../../api/instance.js';
 import type { Provider, ResolvedArchive } from '../../api/provider.js';
 import { ProviderSpec, providerDefaults } from '../../api/provider.js';
 import { narrowTrust, trustProblem } from '../../api/trust.js';
+import type { TrustSource } from '../../api/trust-watch.js';
 import type { NamespaceMap } from '../../registry/namespaces.js';
 import type { KubeClient } from '../../runtime/kube.js';
 import type { Logger } from '../../runtime/log.js';
@@ -71,6 +72,8 @@ export interface ProviderDeps {
   logWitness?: LogWitness;
   /** The cluster's trusted issuers (controller configuration). */
   trustedIssuers: string[];
+  /** The trust policy watched at run time, in force instead of trustedIssuers when present. */
+  trust?: TrustSource;
   writer: InstanceWriter;
   /** The rollout history (absent: none kept). */
   history?: ProviderHistory;
@@ -201,7 +204,8 @@ async function resolveStep(deps: ProviderDeps, draft: StatusDraft, p: Provider, 
     deps.events.record(p, 'Warning', 'InvalidSpec', msg);
   }
   const spec = parsed.success ? parsed.data : (p.spec as ProviderSpec);
-  const trust = narrowTrust(deps.trustedIssuers, spec.trust?.issuers);
+  const policy = deps.trust?.issuers ?? deps.trustedIssuers;
+  const trust = narrowTrust(policy, spec.trust?.issuers);
   const trustedIssuers = trust.trusted;
   if (parsed.success)
     resolved = await resolvePhase(draft, {
@@ -210,7 +214,7 @@ async function resolveStep(deps: ProviderDeps, draft: StatusDraft, p: Provider, 
       key,
       spec,
       trustedIssuers,
-      trustProblem: trustProblem(trust, deps.trustedIssuers, 'spec.trust.issuers'),
+      trustProblem: trustProblem(trust, policy, 'spec.trust.issuers'),
       log,
     });
   return { spec, resolved, trustedIssuers };

@@ -14,6 +14,7 @@
  *   manager.register(providersReconciler({ informers: manager, … }));
  */
 import { agentLeaseName, type Provider, type ProviderInstance } from '../../api/index.js';
+import type { TrustWatch } from '../../api/trust-watch.js';
 import type { Informer } from '../../runtime/informer.js';
 import type { NamespaceMap } from '../../registry/namespaces.js';
 import type { KubeClient } from '../../runtime/kube.js';
@@ -59,6 +60,8 @@ export interface ProvidersOptions {
   namespaces?: NamespaceMap;
   logWitness?: LogWitness;
   trustedIssuers: string[];
+  /** The trust policy watched at run time (--trust-configmap): in force instead of trustedIssuers; a change reconciles every Provider. */
+  trust?: TrustWatch;
   client: KubeClient;
   events: EventRecorder;
   metrics: ControllerMetrics;
@@ -170,6 +173,8 @@ class ProvidersReconciler implements Reconciler {
       },
       delete: (n) => nodeChanged(n.metadata.name),
     });
+    // narrowed: what no longer resolves places nothing new; widened: what was refused places again
+    this.o.trust?.onChange(() => this.resync());
     this.leases.addHandler({
       add: (l) => views.leaseChanged(l),
       update: (l) => views.leaseChanged(l),

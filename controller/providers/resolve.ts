@@ -96,14 +96,22 @@ export async function resolvePhase(draft: StatusDraft, o: ResolveInput): Promise
   } catch (err) {
     const f = failureFromError(err, spec.archive.ref);
     o.metrics.failures.inc({ reason: f.reason });
-    const serving = previous ? ` Still serving revision ${previous.revision}.` : '';
+    // the last good revision keeps serving a failed resolve only while its signer is still
+    // trusted: after trust narrowed at run time, nothing new of it is placed (fail closed)
+    const keep = previous && o.trustedIssuers.includes(previous.issuer ?? '') ? previous : undefined;
+    const serving = keep ? ` Still serving revision ${keep.revision}.` : previous ? untrustedPrevious(previous) : '';
     draft.set('Resolved', 'False', f.reason, f.message + serving);
-    o.events.record(p, 'Warning', f.reason, f.message);
+    o.events.record(p, 'Warning', f.reason, keep ? f.message : f.message + serving);
     o.log.warn({ reason: f.reason, err: f.message }, 'resolve failed');
     if (f.transient) draft.retryWith(f);
     else draft.requeueWithin(15_000);
-    return previous;
+    return keep;
   }
+}
+
+/** What happens to a revision whose issuer the trust in force no longer names. */
+function untrustedPrevious(previous: ResolvedArchive): string {
+  return ` No new instance of revision ${previous.revision} is placed: its issuer ${previous.issuer ?? '(unknown)'} is not trusted now; the agents stop its running instances (UntrustedIssuer).`;
 }
 
 /**

@@ -100,10 +100,24 @@ function specTemplate(o: TemplateInput, r: ResolvedArchive, config: ResolvedConf
     ...(config.config ? { config: config.config } : {}),
     ...(config.secretConfig ? { secretConfig: config.secretConfig } : {}),
     ...(spec.resources ? { resources: spec.resources } : {}),
-    ...(o.trustedIssuers.length ? { issuers: o.trustedIssuers } : {}),
+    ...issuersOf(o, r),
     // part of the template: a changed probe rolls out, as a Pod template's probes do
     ...(spec.health ? { health: spec.health } : {}),
   };
+}
+
+/**
+ * The issuers an instance carries: the cluster list narrowed by spec.trust.issuers. Without a
+ * narrowing of its own, a Provider keeps the list its newest instance carries while every key of
+ * it is still trusted and it holds the archive's signer, so widening gantry-trust is not a new
+ * template and rolls nothing out. A narrowing that drops a key of that list is one (an agent
+ * refuses to start an instance naming a key outside its policy, api/trust.ts).
+ */
+function issuersOf(o: TemplateInput, r: ResolvedArchive): { issuers?: string[] } {
+  const kept = o.spec.trust?.issuers?.length ? undefined : newestOf(o.active)?.spec.issuers;
+  const stillTrusted = kept?.length && kept.every((k) => o.trustedIssuers.includes(k));
+  if (stillTrusted && r.issuer !== undefined && kept.includes(r.issuer)) return { issuers: kept };
+  return o.trustedIssuers.length ? { issuers: o.trustedIssuers } : {};
 }
 
 /** The newest instance (one just created and not yet seen by the watch has no timestamp: newest). */

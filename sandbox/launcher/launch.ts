@@ -82,15 +82,19 @@ export class Launch {
   }
 
   /**
-   * Stop in reverse start order. The drain phase comes first: agents (and their provider hosts)
-   * all at once, as a cluster drains its nodes, while NATS is still there; then the
+   * Stop in reverse start order. The drain phase comes first: agents all at once, then the host
+   * keepers (which stop the provider hosts), as a cluster drains its nodes, while NATS is still there; then the
    * controller, the registry, NATS, the API server last.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const agents = this.children.filter((c) => c.name.startsWith('agent-'));
       await Promise.all(agents.map((c) => c.stop().catch(() => {})));
-      for (const c of this.children.filter((c) => !agents.includes(c)).reverse()) await c.stop().catch(() => {});
+      // the agents left their hosts to the keepers: each keeper stops its node's hosts gracefully
+      const keepers = this.children.filter((c) => c.name.startsWith('keeper-'));
+      await Promise.all(keepers.map((c) => c.stop().catch(() => {})));
+      const drained = [...agents, ...keepers];
+      for (const c of this.children.filter((c) => !drained.includes(c)).reverse()) await c.stop().catch(() => {});
       // whatever a child left (a provider host its agent could not stop in time) goes too
       killMarked(this.sd.root);
       this.kube?.close();

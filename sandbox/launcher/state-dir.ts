@@ -107,6 +107,14 @@ export class StateDir {
   cacheDir(node: string): string {
     return join(this.root, 'cache', node);
   }
+  /** The node's host keeper socket (in a 0700 directory the keeper makes; kept short: a Unix socket path has ~107 bytes). */
+  keeperSocket(node: string): string {
+    return join(this.root, 'k', `${node}.sock`);
+  }
+  /** Where the node's host keeper records its hosts' pids (agent/host-records.ts). */
+  keeperRecords(node: string): string {
+    return join(this.cacheDir(node), 'keeper-hosts');
+  }
   log(part: string): string {
     return join(this.logsDir, `${part}.log`);
   }

@@ -29,6 +29,7 @@ import {
   waitForInstance,
   type World,
 } from './harness.js';
+import { until } from '../support/until.js';
 
 const target = hostTarget();
 let w: World;
@@ -79,12 +80,6 @@ async function killAgent(): Promise<void> {
   const done = new Promise((r) => p.once('exit', r));
   p.kill('SIGKILL');
   await done;
-}
-
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-  if (!(await ok())) throw new Error(`timed out waiting for ${what}`);
 }
 
 beforeAll(async () => {

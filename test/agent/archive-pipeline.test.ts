@@ -302,7 +302,14 @@ describe('prepareBinary with sealed copies', () => {
       ['credentials', 'accessChecked', 'claimsRecheckedSealed'],
     ]);
     expect(phases).toEqual(['Fetching', 'Verifying']);
-    expect(first).toEqual({ libraryPath: first.libraryPath, capid: 'tests:echo', sha256: first.sha256, sealed: true });
+    // the signer travels with the library: a trust change judges the running host by it (agent/trust-follow.ts)
+    expect(first).toEqual({
+      libraryPath: first.libraryPath,
+      capid: 'tests:echo',
+      sha256: first.sha256,
+      sealed: true,
+      issuer: A,
+    });
     expect(second).toEqual(first);
     const fd = o.sealed!.descriptorFor(first.sha256)!;
     expect(readFileSync(`/proc/self/fd/${fd}`)).toEqual(Buffer.from(binary));

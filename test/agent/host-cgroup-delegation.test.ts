@@ -104,12 +104,15 @@ it.skipIf(!usable)('an agent as uid 65532 without capabilities caps its own host
   });
 });
 
-it('the host-cgroup component mounts exactly the directory scripts/host-cgroup.sh prepares, and nothing else of the cgroup tree, into the unprivileged agent', () => {
+it('the host-cgroup component mounts exactly the directory scripts/host-cgroup.sh prepares, and nothing else of the cgroup tree, into the unprivileged host keeper', () => {
   const read = (...p: string[]) => parseAllDocuments(readFileSync(join(packageRoot(), 'deploy', ...p), 'utf8')).map((d) => d.toJSON());
-  const patch = read('components', 'host-cgroup', 'agent-host-cgroup.yaml')[0].spec.template.spec;
-  const base = read('base', 'agent.yaml').find((d) => d?.kind === 'DaemonSet').spec.template.spec;
-  const agent = patch.containers.find((c: { name: string }) => c.name === 'agent');
-  const baseAgent = base.containers.find((c: { name: string }) => c.name === 'agent');
+  // the hosts run in the keeper's pod (deploy/base/host-keeper.yaml): it is the one that caps them
+  const component = read('components', 'host-cgroup', 'keeper-host-cgroup.yaml')[0];
+  expect(component.metadata.name).toBe('gantry-host-keeper');
+  const patch = component.spec.template.spec;
+  const base = read('base', 'host-keeper.yaml').find((d) => d?.kind === 'DaemonSet').spec.template.spec;
+  const agent = patch.containers.find((c: { name: string }) => c.name === 'keeper');
+  const baseAgent = base.containers.find((c: { name: string }) => c.name === 'keeper');
   const scriptDefault = /^dir=(\S+)$/m.exec(readFileSync(script, 'utf8'))?.[1];
   const cgroupVolumes = patch.volumes.filter((v: { hostPath?: { path: string } }) => v.hostPath?.path.startsWith('/sys'));
   expect(cgroupVolumes).toEqual([{ name: 'host-cgroup', hostPath: { path: scriptDefault, type: 'Directory' } }]);

@@ -72,10 +72,12 @@ const entryRules: EntryRule[] = [
     parts: partsWithIndex,
     // what cli/ takes from parts' internals today; each should come through the part's index.ts
     except: {
-      // the agent's index loads the whole agent (the Kubernetes client among it); these three
+      // the agent's index loads the whole agent (the Kubernetes client among it); these
       // answer `gantry abi check`, the pool size in `gantry agent --help` and `gantry version`
       'cli/abi.ts': ['agent/host/abi-check.ts'],
       'cli/agent.ts': ['agent/host/pool.ts'],
+      // the keeper runs no Kubernetes client: it loads the keeper and the cgroup helper only
+      'cli/host-keeper.ts': ['agent/keeper/server.ts', 'agent/host/memory-cgroup-dir.ts'],
       'cli/version.ts': ['agent/host/abi.ts'],
     },
   },

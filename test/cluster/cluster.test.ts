@@ -1,8 +1,11 @@
 /**
  * Gantry as an operator runs it, end to end on a real cluster: scripts/cluster.sh up (3 nodes,
- * kubelet + containerd + runc, each node in its own network namespace) runs
- * scripts/cluster/gantry.sh up — membrane, trust, `kubectl apply -k deploy/overlays/cluster`,
- * echo signed, pushed, applied and called. Then each test takes one thing away the way it goes
+ * kubelet + containerd + runc, each node in its own network namespace), then
+ * scripts/cluster/gantry.sh up --release v0.1.0 — the previous release's image and manifests from
+ * its tag: membrane, trust, its `kubectl apply -k deploy/overlays/cluster`, echo signed, pushed,
+ * applied and called. upgrade.ts upgrades that install to this tree under load (and rolls the
+ * agents once more) — the tests after it run on the upgraded install, which is what a fresh
+ * install of this tree is. Then each test takes one thing away the way it goes
  * away in production (an agent pod, a kubelet, a drain, the leader, a NATS server, the whole
  * install) and waits for the cluster to answer. One file, so its tests never run beside each
  * other; they run in order and each leaves echo Ready for the next.
@@ -11,6 +14,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, clusterBlocker, repo, until } from '../support/cluster.js';
+import { RELEASE, upgradeTests } from './upgrade.js';
 
 const blocker = clusterBlocker();
 const NS = 'gantry-system';
@@ -28,7 +32,7 @@ console.log(JSON.stringify({
 interface Instance {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
   spec: { nodeName: string };
-  status?: { phase?: string; startedAt?: string; lastTermination?: { reason?: string; message?: string } };
+  status?: { phase?: string; startedAt?: string; restartCount?: number; lastTermination?: { reason?: string; message?: string } };
 }
 
 describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${blocker})` : ''}`, () => {
@@ -84,19 +88,24 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
   };
 
   beforeAll(async () => {
-    const t = Date.now();
-    const r = await c.script(['up', '--nodes', '3'], 540_000);
-    times['cluster.sh up (with gantry.sh up)'] = Date.now() - t;
+    let t = Date.now();
+    const r = await c.script(['up', '--nodes', '3', '--no-gantry'], 540_000);
+    times['cluster.sh up --no-gantry'] = Date.now() - t;
     if (r.code !== 0) throw new Error(`scripts/cluster.sh up failed (${r.code}):\n${r.err.slice(-4000)}`);
+    // the previous release first (upgrade.ts moves it to this tree before the other tests)
+    t = Date.now();
+    const g = await c.gantrySh(['up', '--release', RELEASE], 540_000);
+    times[`gantry.sh up --release ${RELEASE}`] = Date.now() - t;
+    if (g.code !== 0) throw new Error(`scripts/cluster/gantry.sh up --release ${RELEASE} failed (${g.code}):\n${g.err.slice(-4000)}`);
     // gantry.sh's step times (the operator's path), for the report
     console.log(
-      `${r.out}${r.err}`
+      `${r.out}${r.err}${g.err}`
         .split('\n')
-        .filter((l) => /^(gantry\.sh|cluster): .* (in )?[0-9.]+ ?s/.test(l))
+        .filter((l) => /^(gantry\.sh|cluster|release): .* (in )?[0-9.]+ ?s/.test(l))
         .join('\n'),
     );
     nats = await c.forwardNats();
-  }, 600_000);
+  }, 900_000);
 
   afterAll(async () => {
     c.stopForwards();
@@ -113,8 +122,10 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
     if (r.code !== 0) throw new Error(`scripts/cluster.sh down failed: ${r.err}`);
   }, 400_000);
 
+  upgradeTests({ c, nats: () => nats, timed });
+
   it(
-    'every Gantry pod is Ready: 2 controllers (one leader), 3 NATS servers, an agent on every node',
+    'every Gantry pod is Ready: 2 controllers (one leader), 3 NATS servers, an agent and a host keeper on every node',
     timed('pods Ready', async () => {
       const pods = await c.json<{ items: any[] }>('get', 'pods', '-n', NS);
       const by = (name: string) => pods.items.filter((p) => p.metadata.labels['app.kubernetes.io/name'] === name);
@@ -123,12 +134,14 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
       expect(nodes).toHaveLength(3);
       expect(by('gantry-controller').filter(ready)).toHaveLength(2);
       expect(by('gantry-nats').filter(ready)).toHaveLength(3);
-      expect(
-        by('gantry-agent')
-          .filter(ready)
-          .map((p) => p.spec.nodeName)
-          .sort(),
-      ).toEqual(nodes);
+      for (const perNode of ['gantry-agent', 'gantry-host-keeper'])
+        expect(
+          by(perNode)
+            .filter(ready)
+            .map((p) => p.spec.nodeName)
+            .sort(),
+          perNode,
+        ).toEqual(nodes);
       const lease = await c.json('get', 'lease', 'gantry-controller', '-n', NS);
       expect(by('gantry-controller').map((p) => p.metadata.name)).toContain(lease.spec.holderIdentity);
       // nothing runs as root or with a writable root filesystem (the chown init step aside)
@@ -178,7 +191,7 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
   );
 
   it(
-    "a host past its resources.memory is ended by the kernel in the agent's delegated memory cgroup, inside the pod",
+    "a host past its resources.memory is ended by the kernel in the host keeper's delegated memory cgroup, inside the pod",
     timed('memory cap enforced by the kernel', async () => {
       const ref = await c.publish('faulty', 'gantry:faulty', 'faulty');
       const manifest = join(c.gantryDir, 'faulty.yaml');
@@ -210,10 +223,12 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
   );
 
   it(
-    "an agent pod deleted: the DaemonSet starts another on its node and that node's instance serves again",
-    timed('agent pod deleted → instances Running again', async () => {
+    "an agent pod deleted: the DaemonSet starts another on its node, which adopts the node's host (still the same process) and serves",
+    timed('agent pod deleted → host adopted', async () => {
       const [before] = await until('echo Running', instances, (is) => running(is, 1), 60_000);
       const node = before.spec.nodeName;
+      const host = c.hostProcesses('echo').get(before.metadata.name);
+      expect(host).toBeDefined();
       const [pod] = await agentPods(node);
       await c.k('delete', 'pod', '-n', NS, pod.metadata.name, '--wait=false');
       await until(
@@ -225,15 +240,26 @@ describe.skipIf(blocker)(`Gantry on a real cluster${blocker ? ` (skipped: ${bloc
           ),
         120_000,
       );
-      // its host process died with the old pod: the new agent starts it again (a new startedAt;
-      // the host key is the node's, kept in its cache, so that stays)
-      const after = await until(
-        'echo started again by the new agent',
-        instances,
-        (is) => running(is, 1) && is[0].status?.startedAt !== before.status?.startedAt,
-        120_000,
-      );
-      expect(after).toHaveLength(1);
+      // the host lives in the node's host keeper, not in the agent's pod: the new agent adopts
+      // it (same process, same instance, same restartCount) instead of starting it again
+      const [after] = await until('echo Running under the new agent', instances, (is) => running(is, 1), 120_000);
+      const [keeper] = (
+        await c.json<{ items: any[] }>(
+          'get',
+          'pods',
+          '-n',
+          NS,
+          '-l',
+          'app.kubernetes.io/name=gantry-host-keeper',
+          '--field-selector',
+          `spec.nodeName=${node}`,
+        )
+      ).items;
+      const why = async () =>
+        `${(await c.kubectl(['logs', '-n', NS, keeper.metadata.name, '--tail=40'])).out}\nevents:\n${(await c.k('get', 'events', '-n', 'default', '--sort-by=.lastTimestamp')).split('\n').slice(-25).join('\n')}`;
+      const now = c.hostProcesses('echo').get(before.metadata.name);
+      expect(now, now === host ? '' : `the host was not adopted; the keeper's log:\n${await why()}`).toBe(host);
+      expect([after.metadata.uid, after.status?.restartCount ?? 0]).toEqual([before.metadata.uid, before.status?.restartCount ?? 0]);
       await callEcho('after the agent restarted');
     }),
     300_000,

@@ -20,6 +20,8 @@ function yamlFiles(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
+    // the Helm chart's files are templates, not manifests: helm.test.ts validates what they render
+    if (e.isDirectory() && p === join(deployDir, 'helm')) continue;
     if (e.isDirectory()) out.push(...yamlFiles(p));
     else if (/\.ya?ml$/.test(e.name) && e.name !== 'kustomization.yaml') out.push(p);
   }
@@ -136,7 +138,7 @@ describe('security posture', () => {
     expect(pod.serviceAccountName).toBe('gantry-agent');
     expect(c.env.find((e: any) => e.name === 'NODE_NAME').valueFrom.fieldRef.fieldPath).toBe('spec.nodeName');
     expect(c.args.join(' ')).toMatch(/set -- agent --node="\$NODE_NAME"/);
-    const cache = pod.volumes.find((v: any) => v.hostPath);
+    const cache = pod.volumes.find((v: any) => v.name === 'cache');
     expect(cache.hostPath.path).toBe('/var/cache/gantry');
     expect(c.volumeMounts.some((m: any) => m.name === cache.name)).toBe(true);
     // each agent (and the chown before it) sees only its node's directory of the hostPath, even
@@ -155,6 +157,37 @@ describe('security posture', () => {
     expect(c.securityContext.capabilities.add ?? []).toEqual([]);
     // the one root step may only chown the cache
     for (const ic of pod.initContainers ?? []) expect(ic.securityContext.capabilities.add).toEqual(['CHOWN']);
+  });
+
+  it('host keeper: the parent of the hosts, updated only on delete, no API token, the cache read-only, the socket directory shared with the agent alone', () => {
+    const ds = find(base, 'DaemonSet', 'gantry-host-keeper');
+    const pod = ds.spec.template.spec;
+    const c = pod.containers[0];
+    // an agent upgrade (RollingUpdate of gantry-agent) never replaces the pod its hosts live in
+    expect(ds.spec.updateStrategy).toEqual({ type: 'OnDelete' });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBeUndefined();
+    expect(c.command).toEqual(['node', '/app/bin/gantry.js', 'host-keeper']);
+    expect(c.args).toContain('--socket=/run/gantry/keeper/keeper.sock');
+    expect(c.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
+    expect(c.volumeMounts.find((m: any) => m.name === 'cache')).toMatchObject({ readOnly: true, subPathExpr: '$(NODE_NAME)' });
+    // the same per-node socket directory in both pods, and no other pod of the base mounts it
+    const keeperDir = pod.volumes.find((v: any) => v.name === 'keeper').hostPath.path;
+    const agent = find(base, 'DaemonSet', 'gantry-agent').spec.template.spec;
+    expect(agent.volumes.find((v: any) => v.name === 'keeper').hostPath.path).toBe(keeperDir);
+    expect(agent.containers[0].volumeMounts.find((m: any) => m.name === 'keeper')).toMatchObject({
+      mountPath: '/run/gantry/keeper',
+      subPathExpr: '$(NODE_NAME)',
+    });
+    const mounting = base.filter((m: any) => m.spec?.template?.spec?.volumes?.some((v: any) => v.hostPath?.path === keeperDir));
+    expect(mounting.map((m: any) => m.metadata.name).sort()).toEqual(['gantry-agent', 'gantry-host-keeper']);
+    // its one root step makes the socket directory 65532's and 0700, nothing else
+    expect(pod.initContainers.map((ic: any) => ic.securityContext.capabilities.add)).toEqual([['CHOWN', 'FOWNER']]);
+    expect(pod.initContainers[0].command.join(' ')).toBe(
+      '/bin/sh -c chown 65532:65532 /run/gantry/keeper && chmod 0700 /run/gantry/keeper',
+    );
   });
 
   it('the namespace Pod Security level admits the pods it holds (hostPath needs "privileged")', () => {
@@ -223,6 +256,21 @@ describe('security posture', () => {
     }
   });
 
+  it('the trust policy: controller and agents may get/list/watch the one ConfigMap gantry-trust in gantry-system, nothing else of it', () => {
+    for (const who of ['gantry-controller', 'gantry-agent']) {
+      const role = find(base, 'Role', `${who}-trust`);
+      expect(role.metadata.namespace).toBe('gantry-system');
+      expect(role.rules).toEqual([
+        { apiGroups: [''], resources: ['configmaps'], resourceNames: ['gantry-trust'], verbs: ['get', 'list', 'watch'] },
+      ]);
+      expect(find(base, 'RoleBinding', `${who}-trust`).subjects).toEqual([
+        { kind: 'ServiceAccount', name: who, namespace: 'gantry-system' },
+      ]);
+    }
+    // the agent's ClusterRole names no ConfigMap: a node reads no other one
+    expect((find(base, 'ClusterRole', 'gantry-agent').rules as any[]).flatMap((r) => r.resources)).not.toContain('configmaps');
+  });
+
   it('the membrane keys live in a namespace of their own, which only the controller may read, by name, and no pod mounts', () => {
     const ns = find(base, 'Namespace', 'gantry-membrane');
     expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
@@ -261,9 +309,10 @@ describe('security posture', () => {
 
   it('the kind overlay runs the locally built image and trusts its in-cluster registry over plain HTTP', () => {
     const images = kind.flatMap((m: any) => m.spec?.template?.spec?.containers?.map((c: any) => c.image) ?? []);
-    expect(images.filter((i: string) => i.startsWith('gantry:'))).toEqual(['gantry:dev', 'gantry:dev']);
+    expect(images.filter((i: string) => i.startsWith('gantry:'))).toEqual(['gantry:dev', 'gantry:dev', 'gantry:dev']);
     expect(find(kind, 'ConfigMap', 'gantry-trust').data['plain-http-registries']).toBe('gantry-registry.gantry-system.svc:5000');
-    expect(find(base, 'ConfigMap', 'gantry-trust').data['plain-http-registries']).toBe('');
+    // the base ships no trust policy: gantry install makes it once, and applying a release never resets it
+    expect(base.filter((m: any) => m.kind === 'ConfigMap' && m.metadata.name === 'gantry-trust')).toEqual([]);
   });
 });
 
@@ -339,20 +388,19 @@ describe('container commands', () => {
     })
       .trim()
       .split('\n');
-  const issuerA = 'A' + 'B'.repeat(55);
   // every client is given the three NATS servers by their stable StatefulSet names
   const natsUrls = [0, 1, 2].map((i) => `tls://gantry-nats-${i}.gantry-nats-headless.gantry-system.svc:4222`).join(',');
   const natsCa = '--nats-ca=/etc/gantry/nats-ca/ca.crt';
-  const issuerB = 'A' + 'C'.repeat(55);
+  // the trusted issuers are watched at run time (api/trust-watch.ts), not expanded into flags
+  const trustCm = '--trust-configmap=gantry-system/gantry-trust';
 
-  it('controller: one --trust-issuer / --plain-http-registry per list entry, none for an empty list', () => {
+  it('controller: trust watched from gantry-trust, one --plain-http-registry per list entry, none for an empty list', () => {
     const s = script(find(base, 'Deployment', 'gantry-controller'));
     const args = run(s, {
       POD_NAME: 'ctl-0',
-      GANTRY_TRUSTED_ISSUERS: `${issuerA},${issuerB}`,
       GANTRY_PLAIN_HTTP_REGISTRIES: 'reg.local:5000',
     });
-    const membrane = ['--membrane-keys-secret=gantry-membrane/gantry-membrane-keys', `--membrane-nats=${natsUrls}`, natsCa];
+    const membrane = ['--membrane-keys-secret=gantry-membrane/gantry-membrane-keys', `--membrane-nats=${natsUrls}`, natsCa, trustCm];
     expect(args).toEqual([
       'controller',
       '--namespace=gantry-system',
@@ -360,11 +408,9 @@ describe('container commands', () => {
       '--metrics-addr=0.0.0.0:8080',
       '--identity=ctl-0',
       ...membrane,
-      `--trust-issuer=${issuerA}`,
-      `--trust-issuer=${issuerB}`,
       '--plain-http-registry=reg.local:5000',
     ]);
-    expect(run(s, { POD_NAME: 'x', GANTRY_TRUSTED_ISSUERS: '', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual([
+    expect(run(s, { POD_NAME: 'x', GANTRY_PLAIN_HTTP_REGISTRIES: '' })).toEqual([
       'controller',
       '--namespace=gantry-system',
       '--credentials-namespace=gantry-nodes',
@@ -376,7 +422,7 @@ describe('container commands', () => {
 
   it('agent: node from NODE_NAME, NATS service, cache dir, trust flags', () => {
     const s = script(find(base, 'DaemonSet', 'gantry-agent'));
-    const args = run(s, { NODE_NAME: 'worker-1', GANTRY_TRUSTED_ISSUERS: issuerA, GANTRY_PLAIN_HTTP_REGISTRIES: '' });
+    const args = run(s, { NODE_NAME: 'worker-1', GANTRY_PLAIN_HTTP_REGISTRIES: '' });
     expect(args).toEqual([
       'agent',
       '--node=worker-1',
@@ -386,7 +432,8 @@ describe('container commands', () => {
       natsCa,
       '--cache-dir=/var/cache/gantry',
       '--membrane',
-      `--trust-issuer=${issuerA}`,
+      '--host-keeper=/run/gantry/keeper/keeper.sock',
+      trustCm,
     ]);
   });
 });
@@ -395,6 +442,7 @@ describe('flags the manifests pass exist in the CLI', () => {
   it.each([
     ['controller', 'Deployment', 'gantry-controller'],
     ['agent', 'DaemonSet', 'gantry-agent'],
+    ['host-keeper', 'DaemonSet', 'gantry-host-keeper'],
   ])('gantry %s --help lists every flag %s/%s uses', (cmd, kindName, name) => {
     const help = execFileSync(process.execPath, [gantryBin(), cmd, '--help'], { encoding: 'utf8' });
     const text = (find(base, kindName, name).spec.template.spec.containers[0].args as string[]).join(' ');

@@ -190,6 +190,10 @@ describe('gantry sandbox up/down', () => {
         'agent-gantry-node-1',
         'agent-gantry-node-2',
         'agent-gantry-node-3',
+        // each node's host keeper: the parent of its provider hosts (agent/keeper/)
+        'keeper-gantry-node-1',
+        'keeper-gantry-node-2',
+        'keeper-gantry-node-3',
         ...apiParts,
         'controller',
         'docker-registry',

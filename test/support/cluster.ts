@@ -194,6 +194,44 @@ export class Cluster {
     return run(join(repo, 'scripts', 'node.sh'), ['exec', 'node', join(repo, 'bin', 'gantry.js'), ...args], this.env, timeoutMs);
   }
 
+  /**
+   * The provider hosts of `provider` (in `namespace`) running now, read from this machine: each
+   * host is in a child of the cluster's delegated memory cgroup named
+   * `<node prefix><namespace>_<instance>_<pid in its pod>` (agent/host/memory-cgroup.ts), whose
+   * cgroup.procs lists its host pid. instance → "pid@start time" (/proc/PID/stat field 22), so a
+   * reused pid is not taken for the same process. Whichever pod runs the hosts (the agent's in
+   * v0.1.0, the host keeper's since), they are in that directory.
+   */
+  hostProcesses(provider: string, namespace = 'default'): Map<string, string> {
+    const dir = `/sys/fs/cgroup/memory/gantry${this.id}-hosts`;
+    const out = new Map<string, string>();
+    const name = new RegExp(`${namespace}_(${provider}-[a-z0-9]+)_\\d+$`);
+    for (const d of existsSync(dir) ? readdirSync(dir) : []) {
+      const m = name.exec(d);
+      if (!m) continue;
+      let procs: string[];
+      try {
+        procs = readFileSync(join(dir, d, 'cgroup.procs'), 'utf8')
+          .split('\n')
+          .filter(Boolean);
+      } catch {
+        continue; // removed between the listing and the read: that host just stopped
+      }
+      for (const pid of procs) {
+        try {
+          // the fields after the command's closing parenthesis: state is field 3, starttime 22
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+          const prev = out.get(m[1]);
+          out.set(m[1], prev ? `${prev},${pid}@${start}` : `${pid}@${start}`);
+        } catch {
+          // exited since the listing
+        }
+      }
+    }
+    return out;
+  }
+
   /** The tail of a log under .cluster/logs, for a failure message. */
   log(name: string, lines = 30): string {
     const f = join(this.state, 'logs', name);

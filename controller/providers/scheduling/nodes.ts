@@ -56,11 +56,28 @@ export function leaseRenewedAt(lease: LeaseLike | undefined): number | undefined
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** The longest a handover may keep a node's agent from being called lost, past the grace of its last renewal. */
+export const MAX_HANDOVER_MS = 120_000;
+
+/**
+ * When the node's agent counts as lost: its last renewal plus the grace, or, when the agent
+ * stopped and left its hosts to the host keeper for a successor to adopt (a DaemonSet pod
+ * replaced), the end of the handover it wrote — never more than MAX_HANDOVER_MS past the grace.
+ */
+export function agentExpiresAt(lease: LeaseLike | undefined, graceMs: number): number | undefined {
+  const renewed = leaseRenewedAt(lease);
+  if (renewed === undefined) return undefined;
+  // a Lease is there once it was renewed; any missing or non-date value parses to NaN, as '' does
+  // Stryker disable next-line OptionalChaining,StringLiteral
+  const handover = Date.parse(lease?.metadata.annotations?.[annotations.agentHandoverUntil] ?? '');
+  if (!Number.isFinite(handover)) return renewed + graceMs;
+  return Math.max(renewed + graceMs, Math.min(handover, renewed + graceMs + MAX_HANDOVER_MS));
+}
+
 export function nodeView(node: NodeLike, lease: LeaseLike | undefined, graceMs: number, now: number): NodeView {
   const labels = node.metadata.labels ?? {};
   const ready = (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-  const renewed = leaseRenewedAt(lease);
-  const expiresAt = renewed === undefined ? undefined : renewed + graceMs;
+  const expiresAt = agentExpiresAt(lease, graceMs);
   return {
     name: node.metadata.name,
     labels,

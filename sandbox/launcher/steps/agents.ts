@@ -1,10 +1,13 @@
 /**
- * Step 5, the agents: one `gantry agent` per sandbox node, the same command a cluster runs, all
- * started at once; each is ready when it has renewed its node's Lease. A foreign node's agent
- * runs with --target of its arch, so it shows placement without loading its binaries.
+ * Step 5, the agents: per sandbox node a `gantry host-keeper` (the parent of the node's provider
+ * hosts, so an agent can be restarted without them, as deploy/base's gantry-host-keeper) and a
+ * `gantry agent` using it, the same commands a cluster runs, all started at once; each agent is
+ * ready when it has renewed its node's Lease. A foreign node's agent runs with --target of its
+ * arch, so it shows placement without loading its binaries.
  */
 import type { KubeClient } from '../../../runtime/kube.js';
 import { resourcePath } from '../../../runtime/kube.js';
+import { statSync } from 'node:fs';
 import { gantryBin } from '../../../runtime/paths.js';
 import { CREDENTIALS_NAMESPACE, GANTRY_NAMESPACE } from '../cluster-objects.js';
 import type { Launch } from '../launch.js';
@@ -20,6 +23,18 @@ export interface AgentsOptions {
 }
 
 export async function startAgents(l: Launch, o: AgentsOptions): Promise<void> {
+  const keepers = l.st.nodes.map((n) =>
+    l.child({
+      name: `keeper-${n.name}`,
+      command: process.execPath,
+      args: [gantryBin(), 'host-keeper', '--socket', l.sd.keeperSocket(n.name), '--node', n.name, '--records', l.sd.keeperRecords(n.name)],
+      logFile: l.sd.log(`keeper-${n.name}`),
+      ready: async () => isSocket(l.sd.keeperSocket(n.name)),
+      startTimeoutMs: o.startTimeoutMs ?? 30_000,
+    }),
+  );
+  await Promise.all(keepers.map((k) => k.start()));
+  l.checkInterrupted();
   const kubeconfigs = await Promise.all(l.st.nodes.map((n) => o.kubeconfig(n.name)));
   const agents = l.st.nodes.map((n, i) =>
     l.child({
@@ -55,6 +70,8 @@ function agentArgs(l: Launch, n: SandboxNode, o: AgentsOptions, kubeconfig: stri
     CREDENTIALS_NAMESPACE,
     '--cache-dir',
     l.sd.cacheDir(n.name),
+    '--host-keeper',
+    l.sd.keeperSocket(n.name),
     '--membrane',
     '--trust-issuer',
     o.issuer,
@@ -78,6 +95,14 @@ async function leaseRenewedSince(kube: KubeClient, node: string, sinceMs: number
     );
     const t = Date.parse(lease?.spec?.renewTime ?? '');
     return Number.isFinite(t) && t >= sinceMs - 1000;
+  } catch {
+    return false;
+  }
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
   } catch {
     return false;
   }
